@@ -1,0 +1,43 @@
+import { ParityError } from './errors.js';
+
+/**
+ * PostgreSQL LSNs as BigInt. The replication library hands out both padded ("00000000/016B3748") and
+ * unpadded ("0/16B3748") forms, so LSNs are never compared as strings.
+ */
+export type Lsn = bigint;
+
+export function parseLsn(text: string): Lsn {
+  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
+  if (!match) throw new ParityError('PARITY_DECODE', `not an LSN: ${JSON.stringify(text)}`, { hint: 'an LSN looks like 0/16B3748' });
+  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+}
+
+/** PostgreSQL's canonical text form: upper-case hex halves without padding, e.g. 0/16B3748. */
+export function formatLsn(lsn: Lsn): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+/** A change's unique position: the commit LSN of its transaction and its ordinal inside it. */
+export interface Position {
+  commitLsn: Lsn;
+  ordinal: number;
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  if (a.commitLsn !== b.commitLsn) return a.commitLsn < b.commitLsn ? -1 : 1;
+  return a.ordinal - b.ordinal;
+}
+
+/**
+ * A position as one fixed-width string that sorts like the position itself: 16 hex digits of the
+ * commit LSN, a colon, 10 decimal digits of the ordinal. Used for Redis scripts and headers.
+ */
+export function encodePosition(p: Position): string {
+  return `${p.commitLsn.toString(16).padStart(16, '0')}:${String(p.ordinal).padStart(10, '0')}`;
+}
+
+export function decodePosition(text: string): Position {
+  const match = /^([0-9a-f]{16}):(\d{10})$/.exec(text);
+  if (!match) throw new ParityError('PARITY_DECODE', `not a parity position: ${JSON.stringify(text)}`);
+  return { commitLsn: BigInt(`0x${match[1]}`), ordinal: Number(match[2]) };
+}
