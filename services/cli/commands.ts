@@ -12,10 +12,10 @@ function from(modulePath: string, exportName: string): () => Promise<CommandHand
 
 /** Every `parity` subcommand, in the order `parity --help` lists them. */
 export const COMMANDS: CommandEntry[] = [
-  { name: 'stack up', summary: 'start the local stack (PostgreSQL x2, Kafka, Apicurio, Redis), fetching what is missing', load: from('../stack/cli.js', 'stackUp') },
-  { name: 'stack down', summary: 'stop exactly the local stack processes parity started, by PID', load: from('../stack/cli.js', 'stackDown') },
-  { name: 'stack status', summary: 'show each local service: running or not, PID, port, RSS', load: from('../stack/cli.js', 'stackStatus') },
-  { name: 'stack env', summary: 'print the local stack connection settings as export lines', load: from('../stack/cli.js', 'stackEnv') },
+  { name: 'stack up', summary: 'start the local stack (PostgreSQL x2, Kafka, Apicurio, Redis), fetching what is missing', load: from('../stack/cli.js', 'stackUpCommand') },
+  { name: 'stack down', summary: 'stop exactly the local stack processes parity started, by PID', load: from('../stack/cli.js', 'stackDownCommand') },
+  { name: 'stack status', summary: 'show each local service: running or not, PID, port, RSS', load: from('../stack/cli.js', 'stackStatusCommand') },
+  { name: 'stack env', summary: 'print the local stack connection settings as export lines', load: from('../stack/cli.js', 'stackEnvCommand') },
   { name: 'spec validate', summary: 'validate a migration spec; prints ok or every problem with its path and a hint', load: from('../core/spec-cli.js', 'specValidate') },
-  { name: 'spec json-schema', summary: 'write the JSON Schema generated from the spec schema', load: from('../core/spec-cli.js', 'specJsonSchema') },
+  { name: 'spec json-schema', summary: 'write the JSON Schema generated from the spec schema', load: from('../core/spec-cli.js', 'specJsonSchemaCommand') },
 ];

@@ -1,0 +1,31 @@
+import { writeFileSync } from 'node:fs';
+import { parseOptions, required } from '../cli/command.js';
+import { ParityError } from './errors.js';
+import { loadSpec, specJsonSchema } from './spec.js';
+
+const VALIDATE_USAGE = 'parity spec validate FILE';
+
+/** `parity spec validate FILE`: prints ok, or every problem with its YAML path and a hint (exit 2). */
+export async function specValidate(argv: string[]): Promise<number> {
+  const { positionals, values } = parseOptions(argv, { spec: { type: 'string' } }, VALIDATE_USAGE);
+  const file = required(positionals[0] ?? values.spec, 'FILE', VALIDATE_USAGE);
+  loadSpec(file);
+  process.stdout.write('ok\n');
+  return 0;
+}
+
+const SCHEMA_USAGE = 'parity spec json-schema [--out FILE]';
+
+/** `parity spec json-schema [--out FILE]`: the JSON Schema generated from the zod spec schema. */
+export async function specJsonSchemaCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { out: { type: 'string' } }, SCHEMA_USAGE);
+  const text = `${JSON.stringify(specJsonSchema(), null, 2)}\n`;
+  if (values.out) {
+    try {
+      writeFileSync(values.out, text);
+    } catch (err) {
+      throw new ParityError('PARITY_BAD_INPUT', `cannot write ${values.out}: ${(err as Error).message}`);
+    }
+  } else process.stdout.write(text);
+  return 0;
+}

@@ -1,0 +1,434 @@
+/**
+ * The migration spec: one YAML file per migration, validated once at start-up. Everything after
+ * `loadSpec` receives a typed, already-valid `Spec`.
+ */
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { parseDocument, isMap, isSeq, type Document } from 'yaml';
+import { z } from 'zod';
+import { ParityError } from './errors.js';
+import { registerSecret } from './secrets.js';
+
+const identifier = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[^\u0000]+$/, 'must not contain NUL');
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_", starting with a letter or digit');
+
+/** A PostgreSQL connection URL, e.g. postgres://user@127.0.0.1:54329/shop. */
+const connectionUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, 'write a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db (use ${VAR} for the password)');
+
+/** A SQL expression over the old row. A `;` could smuggle a second statement, so it is refused. */
+const sqlExpression = z
+  .string()
+  .min(1)
+  .refine((s) => !s.includes(';'), 'a mapping is one SQL expression; remove the ";" (statements are not allowed here)');
+
+export const COMPATIBILITY_LEVELS = [
+  'BACKWARD',
+  'BACKWARD_TRANSITIVE',
+  'FORWARD',
+  'FORWARD_TRANSITIVE',
+  'FULL',
+  'FULL_TRANSITIVE',
+  'NONE',
+] as const;
+export const compatibilityLevel = z.enum(COMPATIBILITY_LEVELS);
+export type CompatibilityLevel = z.infer<typeof compatibilityLevel>;
+
+const tableRef = z.strictObject({
+  /** Connection URL; `${VAR}` interpolation is the way to pass secrets. */
+  database: connectionUrl,
+  schema: identifier.default('public'),
+  table: identifier,
+});
+
+const target = z.discriminatedUnion('kind', [
+  z.strictObject({
+    /** The new columns live in the source table itself (expand with new columns). */
+    kind: z.literal('same-table'),
+  }),
+  z.strictObject({
+    /** A shadow table in the same database. */
+    kind: z.literal('shadow-table'),
+    schema: identifier.default('public'),
+    table: identifier,
+  }),
+  z.strictObject({
+    /** Another PostgreSQL-wire database. */
+    kind: z.literal('other-database'),
+    database: connectionUrl,
+    schema: identifier.default('public'),
+    table: identifier,
+  }),
+]);
+
+const normalize = z
+  .strictObject({
+    /** Digits after the decimal point kept for timestamps/times when comparing (0-6). */
+    timestampPrecision: z.number().int().min(0).max(6).default(6),
+    timestampRounding: z.enum(['truncate', 'round']).default('truncate'),
+    /** Treat NULL and '' as equal. */
+    nullEqualsEmpty: z.boolean().default(false),
+    /** Significant digits for float comparisons (float4 has ~6, float8 ~15). */
+    floatDigits: z.number().int().min(1).max(17).default(15),
+    /** Strip trailing blanks of char(n) values. */
+    trimChar: z.boolean().default(true),
+    /** Compare timestamptz and timestamp in this zone. */
+    timeZone: z.string().default('UTC'),
+  })
+  .prefault({});
+
+const cdc = z.strictObject({
+  slot: slug.max(63),
+  publication: identifier,
+  /** Topics are `<topicPrefix>.<schema>.<table>`. */
+  topicPrefix: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'Kafka topic names allow letters, digits, ".", "_" and "-"'),
+  /** Extra tables to stream besides the source table, as schema.table. */
+  tables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'write schema.table')).default([]),
+  format: z.enum(['avro', 'json']).default('avro'),
+  snapshot: z.enum(['initial', 'never']).default('initial'),
+  snapshotChunkRows: z.number().int().min(1).default(10_000),
+  heartbeatIntervalSeconds: z.number().min(0).default(10),
+  partitions: z.number().int().min(1).default(3),
+  statusPort: z.number().int().min(0).max(65535).default(0),
+});
+
+const throttle = z.strictObject({
+  /** Pause while standby replay lag or CDC slot lag exceeds this (gh-ost's --max-lag-millis is 1.5 s). */
+  maxLagSeconds: z.number().positive().default(1.5),
+  /** Pause while more than this many backends are active; abort above `abortActive`. */
+  maxActive: z.number().int().positive().optional(),
+  abortActive: z.number().int().positive().optional(),
+  probe: z
+    .strictObject({
+      sql: sqlExpression.describe('a read-only query run against the source'),
+      maxP99Ms: z.number().positive(),
+      intervalMs: z.number().int().positive().default(200),
+      window: z.number().int().positive().default(50),
+    })
+    .optional(),
+  httpProbe: z.string().url().optional(),
+  flagFile: z.string().optional(),
+});
+
+const backfill = z
+  .strictObject({
+    batchSize: z.number().int().positive().default(1000),
+    minBatchSize: z.number().int().positive().default(100),
+    maxBatchSize: z.number().int().positive().default(50_000),
+    targetBatchSeconds: z.number().positive().default(0.5),
+    workers: z.number().int().positive().default(1),
+    lockTimeoutMs: z.number().int().positive().default(1000),
+    statementTimeoutMs: z.number().int().positive().default(30_000),
+    controlPort: z.number().int().min(0).max(65535).default(0),
+    throttle: throttle.prefault({}),
+  })
+  .refine((b) => b.minBatchSize <= b.batchSize && b.batchSize <= b.maxBatchSize, {
+    message: 'need minBatchSize <= batchSize <= maxBatchSize',
+    path: ['batchSize'],
+  })
+  .refine((b) => b.throttle.abortActive === undefined || b.throttle.maxActive === undefined || b.throttle.abortActive > b.throttle.maxActive, {
+    message: 'throttle.abortActive must be above throttle.maxActive (pause first, abort later)',
+    path: ['throttle', 'abortActive'],
+  });
+
+const reconcile = z
+  .strictObject({
+    /** Rows per verification segment, read from the key index. */
+    segmentRows: z.number().int().positive().default(100_000),
+    /** Segments with at most this many rows are diffed row by row instead of bisected further. */
+    bisectionThreshold: z.number().int().positive().default(2_000),
+    jobs: z.number().int().positive().default(2),
+    /** How long stream verification waits for the target to catch up before calling a mismatch. */
+    retryWindowMs: z.number().int().min(0).default(5_000),
+    repair: z.boolean().default(false),
+    sampleKeys: z.number().int().min(0).default(20),
+  })
+  .refine((r) => r.segmentRows > r.bisectionThreshold, {
+    message: 'segmentRows must be above bisectionThreshold, or every segment is fetched row by row',
+    path: ['segmentRows'],
+  });
+
+const cache = z.strictObject({
+  /** Key templates per version; `{column}` is replaced by the key column's value. */
+  keys: z.record(z.string().regex(/^v\d+$/, 'versions are named v1, v2, ...'), z.string().regex(/\{[^}]+\}/, 'a key template needs at least one {column}')),
+  /** Versions written by `parity cache run`. */
+  populate: z.array(z.string()).min(1),
+  /** Version applications read first. */
+  read: z.string(),
+  /** Columns of the new representation stored in the payload (default: all). */
+  projection: z.array(identifier).optional(),
+  ttlSeconds: z.number().int().positive().default(86_400),
+  ttlJitterPct: z.number().min(0).max(100).default(10),
+  tombstoneTtlSeconds: z.number().int().positive().default(300),
+  leaseMs: z.number().int().positive().default(2_000),
+});
+
+const consumer = z.strictObject({
+  name: slug,
+  /** Path to the consumer's Avro (or JSON Schema) reader schema, relative to the spec file. */
+  readerSchema: z.string(),
+});
+
+const subject = z.strictObject({
+  /** Registry subject; TopicNameStrategy gives `<topic>-value`. */
+  subject: z.string().min(1),
+  compatibility: compatibilityLevel,
+  type: z.enum(['avro', 'json']).default('avro'),
+  /** Candidate schema to check before it is registered, relative to the spec file. */
+  schema: z.string().optional(),
+  consumers: z.array(consumer).default([]),
+});
+
+const semanticChange = z.strictObject({
+  field: identifier,
+  description: z.string().min(1),
+  /** How consumers learn of the new meaning; the compat gate fails unless one of these is present. */
+  via: z.enum(['new-field', 'new-subject', 'marker-field']),
+  newField: identifier.optional(),
+  newSubject: z.string().optional(),
+  markerField: identifier.optional(),
+});
+
+const events = z.strictObject({
+  subjects: z.array(subject).default([]),
+  semanticChanges: z.array(semanticChange).default([]),
+});
+
+const ddlStep = z.strictObject({
+  name: z.string().min(1),
+  /** One DDL statement; parity sets lock_timeout/statement_timeout around it. */
+  sql: z.string().min(1).refine((s) => !/;\s*\S/.test(s.trim().replace(/;\s*$/, '')), 'one statement per step; split it into several steps'),
+});
+
+const ddl = z.strictObject({
+  lockTimeoutMs: z.number().int().positive().default(2_000),
+  statementTimeoutMs: z.number().int().positive().default(600_000),
+  retries: z.number().int().min(0).default(10),
+  expand: z.array(ddlStep).default([]),
+  enforce: z.array(ddlStep).default([]),
+  contract: z.array(ddlStep).default([]),
+});
+
+const contractGate = z.strictObject({
+  requireBackfillComplete: z.boolean().default(true),
+  maxConfirmedDrift: z.number().int().min(0).default(0),
+  /** Zero confirmed drift must have held for this long (the latest verification inside it). */
+  driftWindowMinutes: z.number().min(0).default(60),
+  maxInFlight: z.number().int().min(0).default(0),
+  maxCdcLagSeconds: z.number().min(0).default(5),
+  requireCompat: z.boolean().default(true),
+  maxStaleCacheEntries: z.number().int().min(0).default(0),
+});
+
+const lock = z
+  .strictObject({
+    ttlMs: z.number().int().min(100).default(15_000),
+    renewEveryMs: z.number().int().min(10).default(5_000),
+    /** Safety margin for clock drift: the holder stops this long before its lease could have expired. */
+    driftMarginMs: z.number().int().min(0).default(1_000),
+  })
+  .refine((l) => l.renewEveryMs * 3 <= l.ttlMs, { message: 'renewEveryMs must be at most a third of ttlMs', path: ['renewEveryMs'] })
+  .refine((l) => l.driftMarginMs < l.ttlMs, { message: 'driftMarginMs must be below ttlMs', path: ['driftMarginMs'] });
+
+const infra = z.strictObject({
+  kafka: z.strictObject({ brokers: z.array(z.string().regex(/^[^:]+:\d+$/, 'write host:port')).min(1) }),
+  registry: z.strictObject({ url: z.string().url() }),
+  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'write redis://host:port') }),
+});
+
+export const specSchema = z
+  .strictObject({
+    apiVersion: z.literal('parity/v1'),
+    name: slug,
+    description: z.string().optional(),
+    source: tableRef,
+    target,
+    /** Where parity keeps its control schema (checkpoints, fences, runs); default: the target database. */
+    control: z.strictObject({ database: connectionUrl.optional(), schema: identifier.default('parity') }).prefault({}),
+    key: z.array(identifier).min(1),
+    /** New column (or target column) -> SQL expression over the old row. */
+    mapping: z.record(identifier, sqlExpression).refine((m) => Object.keys(m).length > 0, 'map at least one column'),
+    normalize,
+    cohorts: z.array(slug).default([]),
+    infra,
+    cdc,
+    backfill: backfill.prefault({}),
+    reconcile: reconcile.prefault({}),
+    cache: cache.optional(),
+    events: events.prefault({}),
+    ddl: ddl.prefault({}),
+    gates: z.strictObject({ contract: contractGate.prefault({}) }).prefault({}),
+    lock: lock.prefault({}),
+  })
+  .superRefine((spec, ctx) => {
+    for (const column of spec.key) {
+      if (spec.target.kind === 'same-table' && column in spec.mapping) {
+        ctx.addIssue({ code: 'custom', path: ['mapping', column], message: `"${column}" is a key column; a same-table migration cannot remap its key` });
+      }
+    }
+    if (spec.cache) {
+      for (const v of [...spec.cache.populate, spec.cache.read]) {
+        if (!(v in spec.cache.keys)) ctx.addIssue({ code: 'custom', path: ['cache', 'populate'], message: `version "${v}" has no key template in cache.keys` });
+      }
+    }
+  });
+
+export type Spec = z.infer<typeof specSchema>;
+
+/** Paths to fields and the hints printed with their errors. */
+const HINTS: Record<string, string> = {
+  apiVersion: 'write apiVersion: parity/v1',
+  key: 'list the primary-key columns, e.g. key: [id]',
+  'target.kind': 'one of same-table, shadow-table, other-database',
+  'events.subjects.compatibility': `one of ${COMPATIBILITY_LEVELS.join(', ')}`,
+  mapping: 'map each new column to a SQL expression over the old row, e.g. total_amount_minor: total_amount::bigint',
+};
+
+export interface SpecProblem {
+  path: string;
+  message: string;
+  hint?: string;
+  line?: number;
+}
+
+function hintFor(path: (string | number)[]): string | undefined {
+  const generic = path.filter((p) => typeof p === 'string').join('.');
+  for (let n = path.length; n > 0; n--) {
+    const candidate = path.slice(0, n).filter((p) => typeof p === 'string').join('.');
+    if (HINTS[candidate]) return HINTS[candidate];
+  }
+  return HINTS[generic];
+}
+
+function formatPath(path: (string | number | symbol)[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(root)';
+}
+
+/**
+ * Replaces `${VAR}` and `${VAR:-default}` in every string scalar. Unset variables without a default
+ * are collected as problems (with their YAML path), never replaced by an empty string. Interpolated
+ * values are registered as secrets: they may be passwords and must never be printed.
+ */
+export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], problems: SpecProblem[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') {
+        if (/PASSWORD|SECRET|TOKEN|KEY/i.test(name)) registerSecret(v);
+        return v;
+      }
+      if (fallback !== undefined) return fallback;
+      problems.push({ path: formatPath(path), message: `environment variable ${name} is not set`, hint: `export ${name}=... before running parity, or write \${${name}:-default}` });
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], problems));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, [...path, k], problems)]));
+  }
+  return value;
+}
+
+function lineOf(doc: Document, path: (string | number)[], text: string): number | undefined {
+  let node: unknown = doc.contents;
+  for (const part of path) {
+    if (isMap(node)) node = node.get(part, true);
+    else if (isSeq(node) && typeof part === 'number') node = node.get(part, true);
+    else break;
+  }
+  const range = (node as { range?: [number, number] } | undefined)?.range;
+  if (!range) return undefined;
+  return text.slice(0, range[0]).split('\n').length;
+}
+
+export interface LoadedSpec {
+  spec: Spec;
+  /** Absolute path of the spec file (schemas named in it are relative to its folder). */
+  file: string;
+  /** sha256 of the validated spec, for reports. Computed before interpolation: no secret in it. */
+  configHash: string;
+}
+
+/** Validates spec text. Throws PARITY_SPEC_INVALID listing every problem. */
+export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv = process.env): LoadedSpec {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message, hint: 'fix the YAML syntax' }));
+    throw specError(file, problems);
+  }
+  const raw = doc.toJS() as unknown;
+  const problems: SpecProblem[] = [];
+  const interpolated = interpolate(raw, env, [], problems);
+  const result = specSchema.safeParse(interpolated);
+  if (!result.success) {
+    // A field whose ${VAR} is unset already has its problem; its knock-on format error adds nothing.
+    const envPaths = new Set(problems.map((p) => p.path));
+    for (const issue of result.error.issues) {
+      const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+      if (envPaths.has(formatPath(path))) continue;
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') {
+        message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (typo?)`;
+        for (const key of issue.keys) {
+          problems.push({ path: formatPath([...path, key]), message: `unknown field "${key}" (typo?)`, hint: 'remove it or fix its spelling; `parity spec json-schema` lists every field', line: lineOf(doc, [...path, key], text) });
+        }
+        continue;
+      }
+      problems.push({ path: formatPath(path), message, hint: hintFor(path), line: lineOf(doc, path, text) });
+    }
+  }
+  if (problems.length > 0) throw specError(file, problems);
+  const spec = result.data as Spec;
+  return { spec, file, configHash: createHash('sha256').update(text).digest('hex') };
+}
+
+function specError(file: string, problems: SpecProblem[]): ParityError {
+  const lines = problems.map((p) => `  ${p.path}${p.line ? ` (line ${p.line})` : ''}: ${p.message}${p.hint ? `\n      hint: ${p.hint}` : ''}`);
+  return new ParityError('PARITY_SPEC_INVALID', `${file} is not a valid migration spec:\n${lines.join('\n')}`, {
+    details: { problems },
+    hint: 'fix the fields above; exit code 2 means the spec was rejected before anything ran',
+  });
+}
+
+export function loadSpec(file: string, env: NodeJS.ProcessEnv = process.env): LoadedSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ParityError('PARITY_BAD_INPUT', `cannot read spec file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a YAML migration spec with --spec' });
+  }
+  const loaded = parseSpec(text, file, env);
+  return { ...loaded, file: new URL(file, `file://${process.cwd()}/`).pathname };
+}
+
+/** The connection URL of the database holding the new representation. */
+export function targetDatabase(spec: Spec): string {
+  return spec.target.kind === 'other-database' ? spec.target.database : spec.source.database;
+}
+
+/** The new representation's table (same as the source for same-table migrations). */
+export function targetTable(spec: Spec): { schema: string; table: string } {
+  return spec.target.kind === 'same-table' ? { schema: spec.source.schema, table: spec.source.table } : { schema: spec.target.schema, table: spec.target.table };
+}
+
+/** The control database: explicit, else the target database. */
+export function controlDatabase(spec: Spec): string {
+  return spec.control.database ?? targetDatabase(spec);
+}
+
+export function specJsonSchema(): unknown {
+  return z.toJSONSchema(specSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,64 @@
+import { parseOptions } from '../cli/command.js';
+import { ParityError } from '../core/errors.js';
+import { SERVICES, stackConfig, stackEnv, type ServiceName } from './config.js';
+import { stackDown, stackStatus, stackUp } from './stack.js';
+
+function serviceList(positionals: string[]): ServiceName[] {
+  if (positionals.length === 0) return SERVICES;
+  for (const p of positionals) {
+    if (!SERVICES.includes(p as ServiceName)) {
+      throw new ParityError('PARITY_BAD_INPUT', `unknown service "${p}"`, { hint: `one of ${SERVICES.join(', ')}` });
+    }
+  }
+  return positionals as ServiceName[];
+}
+
+function envLines(): string {
+  return Object.entries(stackEnv()).map(([k, v]) => `export ${k}=${v}`).join('\n');
+}
+
+const UP_USAGE = `parity stack up [--json] [${SERVICES.join('|')} ...]`;
+
+/** `parity stack up`: fetch, start and health-check the local stack; prints export lines. */
+export async function stackUpCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { json: { type: 'boolean' } }, UP_USAGE);
+  const t0 = Date.now();
+  const status = await stackUp({ services: serviceList(positionals), onProgress: (line) => process.stderr.write(`${line}\n`) });
+  const seconds = (Date.now() - t0) / 1000;
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ seconds, services: status }, null, 2)}\n`);
+  } else {
+    for (const s of status) process.stderr.write(`${s.service.padEnd(10)} ${s.action} pid ${s.pid} port ${s.port}\n`);
+    process.stderr.write(`stack ready in ${seconds.toFixed(1)}s; state in ${stackConfig().stateDir}\n`);
+    process.stdout.write(`${envLines()}\n`);
+  }
+  return 0;
+}
+
+/** `parity stack down [service...]`: stops what parity started, by PID. */
+export async function stackDownCommand(argv: string[]): Promise<number> {
+  const { positionals } = parseOptions(argv, {}, `parity stack down [${SERVICES.join('|')} ...]`);
+  const stopped = await stackDown(serviceList(positionals));
+  process.stdout.write(stopped.length ? `stopped: ${stopped.join(', ')}\n` : 'nothing of ours was running\n');
+  return 0;
+}
+
+/** `parity stack status [--json]`. Exit 0 when every service runs, 1 otherwise. */
+export async function stackStatusCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { json: { type: 'boolean' } }, 'parity stack status [--json]');
+  const status = await stackStatus();
+  if (values.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+  else {
+    for (const s of status) {
+      process.stdout.write(`${s.service.padEnd(10)} ${s.running ? 'running' : 'stopped'}${s.pid ? `  pid ${s.pid}` : ''}  port ${s.port}${s.rssMb !== undefined ? `  rss ${s.rssMb} MB` : ''}\n`);
+    }
+  }
+  return status.every((s) => s.running) ? 0 : 1;
+}
+
+/** `parity stack env`: export lines, for `eval "$(npx parity stack env)"`. */
+export async function stackEnvCommand(argv: string[]): Promise<number> {
+  parseOptions(argv, {}, 'parity stack env');
+  process.stdout.write(`${envLines()}\n`);
+  return 0;
+}

@@ -1,0 +1,86 @@
+/**
+ * `parity stack up | down | status`: the local stack as one unit. `up` is idempotent (a running
+ * service is reused), waits until every service really answers, and names the service that failed
+ * with the tail of its log.
+ */
+import { ParityError } from '../core/errors.js';
+import { SERVICES, stackConfig, type ServiceName, type StackConfig } from './config.js';
+import { rssMb, tail, waitFor } from './process.js';
+import { SERVICE_DEFS } from './services.js';
+
+export interface ServiceStatus {
+  service: ServiceName;
+  running: boolean;
+  pid?: number;
+  port: number;
+  rssMb?: number;
+  /** For `up`: reused a running instance, or started it now; and how long until it answered. */
+  action?: 'reused' | 'started';
+  readySeconds?: number;
+}
+
+export interface UpOptions {
+  services?: ServiceName[];
+  onProgress?: (line: string) => void;
+}
+
+async function upOne(name: ServiceName, config: StackConfig, t0: number, progress: (line: string) => void): Promise<ServiceStatus> {
+  const def = SERVICE_DEFS[name];
+  const existing = def.pid(config);
+  if (existing && (await def.ready(config).catch(() => false))) {
+    return { service: name, running: true, pid: existing, port: def.port(config), action: 'reused', readySeconds: (Date.now() - t0) / 1000 };
+  }
+  if (!existing) await def.start(config);
+  const ok = await waitFor(() => def.ready(config), def.readyTimeoutMs);
+  const pid = def.pid(config);
+  if (!ok) {
+    const state = pid ? 'is running but did not answer' : 'exited';
+    throw new ParityError('PARITY_STACK_FAILED', `${name} ${state} within ${def.readyTimeoutMs / 1000}s (port ${def.port(config)}).\n--- last lines of ${def.logFile(config)} ---\n${tail(def.logFile(config))}`, {
+      hint: `check ${def.logFile(config)}; another process may hold port ${def.port(config)}`,
+      details: { service: name },
+    });
+  }
+  const readySeconds = (Date.now() - t0) / 1000;
+  progress(`${name}: ready on 127.0.0.1:${def.port(config)} (pid ${pid}, ${readySeconds.toFixed(1)}s)`);
+  return { service: name, running: true, pid, port: def.port(config), action: 'started', readySeconds };
+}
+
+export async function stackUp(options: UpOptions = {}, config: StackConfig = stackConfig()): Promise<ServiceStatus[]> {
+  const names = options.services ?? SERVICES;
+  const progress = options.onProgress ?? (() => undefined);
+  // Fetching is sequential and may download on a fresh machine; starting is parallel.
+  for (const name of names) {
+    try {
+      SERVICE_DEFS[name].prepare(config);
+    } catch (err) {
+      if (err instanceof ParityError) throw new ParityError(err.code, `${name}: ${err.message}`, { hint: err.hint, cause: err });
+      throw err;
+    }
+  }
+  const t0 = Date.now();
+  const results = await Promise.allSettled(names.map((name) => upOne(name, config, t0, progress)));
+  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failures.length > 0) {
+    const messages = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
+    throw new ParityError('PARITY_STACK_FAILED', messages.join('\n\n'), { hint: (failures[0]?.reason as ParityError | undefined)?.hint });
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<ServiceStatus>).value);
+}
+
+export async function stackDown(services: ServiceName[] = SERVICES, config: StackConfig = stackConfig()): Promise<ServiceName[]> {
+  const stopped: ServiceName[] = [];
+  // Consumers of the others stop first: registry and Redis, then Kafka, then the databases.
+  const order: ServiceName[] = ['registry', 'redis', 'kafka', 'pg-target', 'pg-source'];
+  for (const name of order.filter((n) => services.includes(n))) {
+    if (await SERVICE_DEFS[name].stop(config)) stopped.push(name);
+  }
+  return stopped;
+}
+
+export async function stackStatus(config: StackConfig = stackConfig()): Promise<ServiceStatus[]> {
+  return SERVICES.map((name) => {
+    const def = SERVICE_DEFS[name];
+    const pid = def.pid(config);
+    return { service: name, running: pid !== undefined, pid, port: def.port(config), rssMb: pid ? rssMb(pid) : undefined };
+  });
+}

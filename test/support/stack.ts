@@ -1,0 +1,72 @@
+/**
+ * Test access to the local stack started by `parity stack up` (CI starts it in .ci/run). Each test
+ * makes its own databases, topics, subjects and key prefixes with `uniqueName`, so tests never depend
+ * on each other's leftovers.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { stackEnv } from '../../services/stack/config.js';
+
+export const STACK = { ...stackEnv(), ...pickEnv() };
+
+function pickEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(stackEnv())) {
+    const v = process.env[key];
+    if (v) out[key] = v;
+  }
+  return out;
+}
+
+export const KAFKA_BROKERS = STACK.PARITY_KAFKA_BROKERS.split(',');
+
+/** A short unique name for test-owned objects: `prefix_<8 hex>`. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString('hex')}`;
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a fresh database on the source or target cluster. `drop` removes it along with any
+ * logical slot a test left in it (a database with an active slot cannot be dropped).
+ */
+export async function createTestDatabase(cluster: 'source' | 'target' = 'source', prefix = 't'): Promise<TestDatabase> {
+  const admin = cluster === 'source' ? STACK.PARITY_SOURCE_URL : STACK.PARITY_TARGET_URL;
+  const name = uniqueName(prefix);
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+  return {
+    name,
+    url: withDatabase(admin, name),
+    async drop() {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      try {
+        await c.query(
+          `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
+          [name],
+        );
+        await c.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+        await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
