@@ -56,8 +56,18 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   };
 }
 
+export interface StackEnv {
+  PARITY_SOURCE_URL: string;
+  PARITY_TARGET_URL: string;
+  PARITY_KAFKA_BROKER: string;
+  PARITY_KAFKA_BROKERS: string;
+  PARITY_REGISTRY_URL: string;
+  PARITY_REDIS_URL: string;
+  PARITY_PG_BINDIR: string;
+}
+
 /** Connection settings of a running local stack. No passwords: the local clusters trust loopback. */
-export function stackEnv(config: StackConfig = stackConfig()): Record<string, string> {
+export function stackEnv(config: StackConfig = stackConfig()): StackEnv {
   const p = config.ports;
   return {
     PARITY_SOURCE_URL: `postgres://${config.pgUser}@127.0.0.1:${p.pgSource}/${config.pgDatabase}`,

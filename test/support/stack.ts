@@ -5,18 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { stackEnv } from '../../services/stack/config.js';
+import { stackEnv, type StackEnv } from '../../services/stack/config.js';
 
-export const STACK = { ...stackEnv(), ...pickEnv() };
-
-function pickEnv(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(stackEnv())) {
-    const v = process.env[key];
-    if (v) out[key] = v;
-  }
-  return out;
-}
+/** The stack's settings; variables exported in the environment win over the defaults. */
+export const STACK: StackEnv = Object.fromEntries(
+  Object.entries(stackEnv()).map(([key, value]) => [key, process.env[key] || value]),
+) as unknown as StackEnv;
 
 export const KAFKA_BROKERS = STACK.PARITY_KAFKA_BROKERS.split(',');
 
