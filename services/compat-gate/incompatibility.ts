@@ -11,6 +11,8 @@ export interface Incompatibility {
   rule: string;
   /** What changed and why it breaks readers, for people. */
   message: string;
+  /** The reference implementation's own terse wording, when it has one (Avro: `[C]`, `expected: 8, found: 4`). */
+  detail?: string;
   /**
    * Where: a JSON pointer. Avro: into the reader schema (`/fields/1/type`), as Avro's own checker
    * reports it. JSON Schema: Confluent's path form (`#/properties/foo/maxLength`).

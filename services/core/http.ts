@@ -40,7 +40,9 @@ export function sendJson(res: ServerResponse, status: number, payload: unknown):
  * 127.0.0.1 by default, plus any extra routes a service adds (control endpoints, status pages).
  */
 export async function startStatusServer(options: StatusServerOptions): Promise<StatusServer> {
-  const host = options.host ?? '127.0.0.1';
+  // Loopback unless the deployment says otherwise (containers set PARITY_STATUS_HOST=0.0.0.0).
+  const host = options.host ?? process.env.PARITY_STATUS_HOST ?? '127.0.0.1';
+  const port = options.port || Number(process.env.PARITY_STATUS_PORT ?? 0) || 0;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -71,7 +73,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
   return {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `npm test`: install what is missing, start the local stack, run every test, stop what we started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[test] %s\n' "$*" >&2; }
+start=$(date +%s)
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+if [ "${PARITY_TEST_BROWSER:-1}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium for the browser tests"
+  if [ "$(id -u)" = "0" ]; then sudo_cmd=(); else sudo_cmd=(sudo -n); fi
+  "${sudo_cmd[@]}" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium' >&2 || log "chromium install failed; browser tests will report it"
+fi
+
+# Start the stack (fetching Kafka/Apicurio with Maven and installing redis-server when missing).
+# Remember which services this run started, so a developer's already-running stack is left alone.
+status_file=$(mktemp)
+trap 'rm -f "$status_file"' EXIT
+log "starting the local stack"
+node services/cli/bin/parity.js stack up --json > "$status_file"
+started=$(node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(s.services.filter(x=>x.action==="started").map(x=>x.service).join(" "))' "$status_file")
+log "stack up in $(( $(date +%s) - start ))s (started: ${started:-none, all reused})"
+
+stop_stack() {
+  if [ -n "$started" ]; then
+    log "stopping what this run started: $started"
+    node services/cli/bin/parity.js stack down $started >&2 || true
+  fi
+  rm -f "$status_file"
+}
+trap stop_stack EXIT
+
+eval "$(node services/cli/bin/parity.js stack env)"
+npx tsc --noEmit -p .
+npx vitest run --config test/vitest.config.ts "$@"
+log "done in $(( $(date +%s) - start ))s"
