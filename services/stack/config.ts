@@ -21,7 +21,7 @@ export interface StackConfig {
   /** PostgreSQL data lives where the non-root server user can reach it. */
   pgRoot: string;
   pgBinDir: string;
-  ports: { pgSource: number; pgTarget: number; kafka: number; kafkaController: number; registry: number; redis: number };
+  ports: { pgSource: number; pgTarget: number; kafka: number; kafkaController: number; registry: number; registryManagement: number; redis: number };
   pgUser: string;
   pgDatabase: string;
 }
@@ -49,6 +49,7 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
       kafka: int('PARITY_KAFKA_PORT', 19092),
       kafkaController: int('PARITY_KAFKA_CONTROLLER_PORT', 19093),
       registry: int('PARITY_REGISTRY_PORT', 18081),
+      registryManagement: int('PARITY_REGISTRY_MANAGEMENT_PORT', int('PARITY_REGISTRY_PORT', 18081) + 1),
       redis: int('PARITY_REDIS_PORT', 16379),
     },
     pgUser: 'parity',

@@ -228,6 +228,9 @@ const registry: ServiceDef = {
       '-Xmx384m',
       '-Dquarkus.http.host=127.0.0.1',
       `-Dquarkus.http.port=${c.ports.registry}`,
+      // Quarkus's management interface binds 0.0.0.0:9000 by default; keep it on loopback and our own port.
+      '-Dquarkus.management.host=127.0.0.1',
+      `-Dquarkus.management.port=${c.ports.registryManagement}`,
       // Let tests and operators delete subjects and versions, as Confluent allows.
       '-Dapicurio.rest.deletion.artifact.enabled=true',
       '-Dapicurio.rest.deletion.artifact-version.enabled=true',

@@ -1,0 +1,65 @@
+/**
+ * The producer side's registry calls, over the Confluent-compatible REST API. Registration is a plain
+ * `POST /subjects/{subject}/versions`: unlike @kafkajs/confluent-schema-registry's `register()` it never
+ * rewrites a subject's compatibility config, which belongs to whoever owns the subject (the compat gate).
+ */
+import { ParityError } from '../../services/core/errors.js';
+
+export type SchemaFormat = 'avro' | 'json';
+
+export interface RegistryClient {
+  /** Registers `schema` under `subject` (idempotent: an identical schema returns its existing id). */
+  register(subject: string, schema: unknown, format: SchemaFormat): Promise<number>;
+}
+
+export interface RegistryClientOptions {
+  /** Base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7. */
+  url: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
+  const base = options.url.replace(/\/+$/, '');
+  const doFetch = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  return {
+    async register(subject, schema, format) {
+      const body: Record<string, unknown> = { schema: JSON.stringify(schema) };
+      if (format === 'json') body.schemaType = 'JSON';
+      let response: Response;
+      try {
+        response = await doFetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        throw new ParityError('PARITY_CONNECTION', `schema registry unreachable while registering ${subject}: ${(err as Error).message}`, {
+          cause: err,
+          hint: 'check infra.registry.url and that the registry is running; parity retries by itself',
+        });
+      }
+      const text = await response.text();
+      let payload: { id?: number; message?: string; error_code?: number } = {};
+      try {
+        payload = text ? (JSON.parse(text) as typeof payload) : {};
+      } catch {
+        payload = { message: text };
+      }
+      if (response.ok && typeof payload.id === 'number') return payload.id;
+      const reason = payload.message ?? `HTTP ${response.status}`;
+      if (response.status === 409 || response.status === 422) {
+        throw new ParityError('PARITY_SCHEMA_REJECTED', `the registry rejected the new schema for ${subject}: ${reason}`, {
+          details: { subject, status: response.status, errorCode: payload.error_code },
+          hint: `the table changed in a way ${subject}'s compatibility level forbids: revert the change, or have the subject's owner relax its level (PUT /config/${subject}); CDC stays paused without acknowledging and resumes by itself once the schema is accepted`,
+        });
+      }
+      throw new ParityError('PARITY_CONNECTION', `schema registry error registering ${subject}: ${reason}`, {
+        details: { subject, status: response.status },
+        hint: 'the registry answered with an error; parity retries by itself',
+      });
+    },
+  };
+}

@@ -1,0 +1,475 @@
+/**
+ * Change-event serialization through the schema registry, both directions, Confluent wire format
+ * (magic byte 0, 4-byte schema id, payload). This is the stable API the reconciler, the cache versioner
+ * and downstream consumers import; the CDC sink uses the encoder.
+ *
+ * ## JS values in `envelope.before` / `envelope.after` and in `key`
+ *
+ * | PostgreSQL type                                   | JS value                                              |
+ * |---------------------------------------------------|-------------------------------------------------------|
+ * | bool                                              | `boolean`                                             |
+ * | int2, int4                                        | `number`                                              |
+ * | int8, oid, xid8                                   | `string`, exact decimal ("9223372036854775807")        |
+ * | float4, float8                                    | `number`, including `NaN`, `Infinity`, `-Infinity`, `-0`; the value of PostgreSQL's shortest exact text (float4 `1.1` is `1.1`) |
+ * | numeric                                           | `string`, exact text with its scale ("12.50", "NaN")   |
+ * | text, varchar, char(n)                            | `string` (char(n) keeps its blank padding)             |
+ * | date, time, timetz, timestamp, timestamptz, interval | `string`, PostgreSQL's exact text, ISO DateStyle, timestamptz in UTC ("2024-05-01 12:00:00.123456+00"), microseconds kept |
+ * | uuid                                              | `string`, lower case                                   |
+ * | json, jsonb                                       | `string`, PostgreSQL's text of the value (jsonb normalized by PostgreSQL, json as written) |
+ * | bytea                                             | `string`, base64                                       |
+ * | enum, domain over text, inet, money, xml, other   | `string`, PostgreSQL's text (a domain decodes as its base type) |
+ * | one-dimensional array of any of the above         | `Array` of those values, `null` for NULL elements      |
+ * | NULL                                              | `null`                                                 |
+ * | unchanged TOASTed value (not sent by PostgreSQL)  | the string `UNCHANGED_TOAST` ("__debezium_unavailable_value"), never `undefined` |
+ *
+ * `envelope.source.ts_ms`, `ts_us`, `lsn` and `txId` are numbers. The position (dedupe key) comes
+ * from the `parity.position` header (see services/core/change-event.ts).
+ */
+import avsc from 'avsc';
+import type { KafkaMessage } from 'kafkajs';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { ParityError } from '../../services/core/errors.js';
+import { type ChangeEnvelope, type Row, positionFromHeaders, positionHeaders } from '../../services/core/change-event.js';
+import { type Position, formatLsn } from '../../services/core/lsn.js';
+import type { RegistryClient, SchemaFormat } from './registry-client.js';
+import { type TableShape, shapeFingerprint } from './table-shape.js';
+import { COLUMN_DOC_PREFIX, avroFieldName, avroKeySchema, avroValueSchema, jsonKeySchema, jsonValueSchema } from './value-schema.js';
+
+export type { ChangeEnvelope, Row } from '../../services/core/change-event.js';
+export type { Position } from '../../services/core/lsn.js';
+export type { ColumnShape, TableShape, ValueKind } from './table-shape.js';
+export { tableShape } from './table-shape.js';
+export { createRegistryClient, type RegistryClient, type SchemaFormat } from './registry-client.js';
+
+const MAGIC_BYTE = 0;
+
+/** One change read back from Kafka. */
+export interface DecodedChange {
+  topic: string;
+  /** The partition, when the caller passed it to `decode` (kafkajs gives it per batch); else -1. */
+  partition: number;
+  offset: string;
+  /** The Kafka message timestamp (when the producer created it), milliseconds. */
+  timestampMs: number;
+  /** The primary-key row, or null (a TRUNCATE event has no key). */
+  key: Row | null;
+  envelope: ChangeEnvelope;
+  /** (commit LSN, ordinal): unique per change, the dedupe key and the resume position. */
+  position: Position;
+}
+
+/**
+ * Avro `long` carried as an exact decimal string in JS (int8 columns), written from a string, number or
+ * bigint. Every long in our schemas goes through it; the decoder turns the envelope's own longs back
+ * into numbers.
+ */
+const INT8_AS_STRING = avsc.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE().toString(),
+  toBuffer: (value: string | number | bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(BigInt(value));
+    return buf;
+  },
+  fromJSON: (value: unknown) => String(value),
+  toJSON: (value: string) => Number(value),
+  isValid: (value: unknown) =>
+    (typeof value === 'string' && /^-?\d+$/.test(value)) || (typeof value === 'number' && Number.isSafeInteger(value)) || typeof value === 'bigint',
+  compare: (a: string, b: string) => {
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  },
+});
+
+function avroType(schema: unknown): avsc.Type {
+  return avsc.Type.forSchema(schema as avsc.Schema, { registry: { long: INT8_AS_STRING } as unknown as Record<string, avsc.Type>, wrapUnions: 'auto' });
+}
+
+function frame(schemaId: number, payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + payload.length);
+  out.writeUInt8(MAGIC_BYTE, 0);
+  out.writeUInt32BE(schemaId, 1);
+  payload.copy(out, 5);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Producer side
+
+/** Encodes one table's keys and envelopes with its registered schemas. */
+export interface TableEncoder {
+  readonly shape: TableShape;
+  readonly format: SchemaFormat;
+  readonly keySchemaId: number | null;
+  readonly valueSchemaId: number;
+  /** Null for a keyless table or a TRUNCATE event. */
+  encodeKey(key: Row | null): Buffer | null;
+  encodeValue(envelope: ChangeEnvelope): Buffer;
+}
+
+export interface ChangeEncoder {
+  /**
+   * Registers the key and value schemas of `shape` under `<topic>-key` / `<topic>-value`
+   * (TopicNameStrategy) once per distinct shape, and returns its encoder. Throws
+   * PARITY_SCHEMA_REJECTED when the registry refuses the schema (e.g. incompatible change).
+   */
+  forTable(shape: TableShape): Promise<TableEncoder>;
+}
+
+export interface ChangeEncoderOptions {
+  registry: RegistryClient;
+  format: SchemaFormat;
+}
+
+export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncoder {
+  const cache = new Map<string, Promise<TableEncoder>>();
+  return {
+    forTable(shape) {
+      const fp = shapeFingerprint(shape);
+      let pending = cache.get(fp);
+      if (!pending) {
+        pending = buildEncoder(options, shape);
+        // A rejected registration must be retried later, not remembered.
+        pending.catch(() => cache.delete(fp));
+        cache.set(fp, pending);
+      }
+      return pending;
+    },
+  };
+}
+
+async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
+  const { registry, format } = options;
+  const hasKey = shape.keyColumns.length > 0;
+  if (format === 'avro') {
+    const keySchema = avroKeySchema(shape);
+    const valueSchema = avroValueSchema(shape);
+    const valueSchemaId = await registry.register(`${shape.topic}-value`, valueSchema, 'avro');
+    const keySchemaId = hasKey ? await registry.register(`${shape.topic}-key`, keySchema, 'avro') : null;
+    const keyType = avroType(keySchema);
+    const valueType = avroType(valueSchema);
+    const renames = shape.columns.filter((c) => avroFieldName(c.name) !== c.name).map((c) => [c.name, avroFieldName(c.name)] as const);
+    const toAvroRow = (row: Row | null): Row | null => {
+      if (row === null || renames.length === 0) return row;
+      const out: Row = { ...row };
+      for (const [from, to] of renames) {
+        out[to] = row[from];
+        delete out[from];
+      }
+      return out;
+    };
+    return {
+      shape,
+      format,
+      keySchemaId,
+      valueSchemaId,
+      encodeKey(key) {
+        if (!key || keySchemaId === null) return null;
+        return frame(keySchemaId, encodeAvro(keyType, toAvroRow(key), shape, 'key'));
+      },
+      encodeValue(envelope) {
+        const value = { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
+        return frame(valueSchemaId, encodeAvro(valueType, value, shape, 'value'));
+      },
+    };
+  }
+  const valueSchemaId = await registry.register(`${shape.topic}-value`, jsonValueSchema(shape), 'json');
+  const keySchemaId = hasKey ? await registry.register(`${shape.topic}-key`, jsonKeySchema(shape), 'json') : null;
+  const floats = shape.columns.filter((c) => c.kind === 'float').map((c) => c.name);
+  const toJsonRow = (row: Row | null): Row | null => {
+    if (row === null || floats.length === 0) return row;
+    const out: Row = { ...row };
+    for (const name of floats) out[name] = floatToJson(row[name]);
+    return out;
+  };
+  return {
+    shape,
+    format,
+    keySchemaId,
+    valueSchemaId,
+    encodeKey(key) {
+      if (!key || keySchemaId === null) return null;
+      return frame(keySchemaId, Buffer.from(JSON.stringify(toJsonRow(key))));
+    },
+    encodeValue(envelope) {
+      const value = { ...envelope, before: toJsonRow(envelope.before), after: toJsonRow(envelope.after) };
+      return frame(valueSchemaId, Buffer.from(JSON.stringify(value)));
+    },
+  };
+}
+
+function encodeAvro(type: avsc.Type, value: unknown, shape: TableShape, what: string): Buffer {
+  try {
+    return type.toBuffer(value);
+  } catch (err) {
+    const paths: string[] = [];
+    type.isValid(value, { errorHook: (path: string[]) => paths.push(path.join('.')) });
+    throw new ParityError('PARITY_SERIALIZE', `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Avro schema${paths.length ? ` (invalid: ${paths.join(', ')})` : ''}: ${(err as Error).message}`, {
+      retriable: false,
+      details: { topic: shape.topic, paths },
+      hint: 'a value does not fit its column type (multi-dimensional arrays are not supported in Avro; use cdc.format: json for them)',
+    });
+  }
+}
+
+/** JSON has no NaN, Infinity or -0; they travel as strings and the decoder restores them. */
+function floatToJson(value: unknown): unknown {
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return 'NaN';
+    if (value === Infinity) return 'Infinity';
+    if (value === -Infinity) return '-Infinity';
+    if (Object.is(value, -0)) return '-0';
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(floatToJson);
+  return value;
+}
+
+function floatFromJson(value: unknown): unknown {
+  if (typeof value === 'string') {
+    if (value === 'NaN') return NaN;
+    if (value === 'Infinity') return Infinity;
+    if (value === '-Infinity') return -Infinity;
+    if (value === '-0') return -0;
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(floatFromJson);
+  return value;
+}
+
+/** A change as a kafkajs message, with the dedupe-key headers. */
+export interface EncodedChange {
+  topic: string;
+  partition: number;
+  key: Buffer | null;
+  value: Buffer;
+  headers: Record<string, string>;
+  /** Producer timestamp (ms since the epoch) as kafkajs expects it. */
+  timestamp?: string;
+}
+
+/**
+ * The partition of a key: murmur2 of the key's canonical text (column values in key order), modulo the
+ * topic's partitions. Independent of the key schema id, so a re-registered key schema never moves a key.
+ */
+export function partitionForKey(key: Row | null, keyColumns: readonly string[], partitions: number): number {
+  if (!key || keyColumns.length === 0 || partitions <= 1) return 0;
+  const text = JSON.stringify(keyColumns.map((k) => key[k] ?? null));
+  return (murmur2(Buffer.from(text)) & 0x7fffffff) % partitions;
+}
+
+/** Kafka's murmur2 (the Java client's default partitioner hash). */
+export function murmur2(data: Buffer): number {
+  const length = data.length;
+  const seed = 0x9747b28c;
+  const m = 0x5bd1e995;
+  const r = 24;
+  let h = seed ^ length;
+  const length4 = Math.floor(length / 4);
+  for (let i = 0; i < length4; i++) {
+    const i4 = i * 4;
+    let k = (data[i4]! & 0xff) + ((data[i4 + 1]! & 0xff) << 8) + ((data[i4 + 2]! & 0xff) << 16) + ((data[i4 + 3]! & 0xff) << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> r;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m);
+    h ^= k;
+  }
+  const rest = length % 4;
+  const tail = length - rest;
+  if (rest === 3) h ^= (data[tail + 2]! & 0xff) << 16;
+  if (rest >= 2) h ^= (data[tail + 1]! & 0xff) << 8;
+  if (rest >= 1) {
+    h ^= data[tail]! & 0xff;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h;
+}
+
+/** Builds the Kafka message for one change: key, value, partition and the position headers. */
+export function encodeChange(
+  encoder: TableEncoder,
+  change: { key: Row | null; envelope: ChangeEnvelope; position: Position; txId: number | null; commitTimeUs: bigint; partition?: number },
+  partitions: number,
+): EncodedChange {
+  return {
+    topic: encoder.shape.topic,
+    partition: change.partition ?? partitionForKey(change.key, encoder.shape.keyColumns, partitions),
+    key: encoder.encodeKey(change.key),
+    value: encoder.encodeValue(change.envelope),
+    headers: positionHeaders(change.position, change.txId, change.commitTimeUs),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Consumer side
+
+interface ValueReader {
+  read(payload: Buffer): unknown;
+  /** Maps a decoded row back to PostgreSQL column names and values. */
+  row(row: Row | null): Row | null;
+}
+
+function avroReader(rawSchema: unknown, valueRecord: 'Envelope' | 'Key'): ValueReader {
+  const type = avroType(rawSchema);
+  const schema = rawSchema as { fields?: { name: string; type: unknown }[] };
+  let fields: { name: string; doc?: string }[] = [];
+  if (valueRecord === 'Key') fields = (schema.fields ?? []) as { name: string; doc?: string }[];
+  else {
+    const before = schema.fields?.find((f) => f.name === 'before');
+    const record = Array.isArray(before?.type) ? (before.type as unknown[]).find((t) => typeof t === 'object' && t !== null) : undefined;
+    fields = ((record as { fields?: { name: string; doc?: string }[] } | undefined)?.fields ?? []);
+  }
+  const names = fields.map((f) => [f.name, f.doc?.startsWith(COLUMN_DOC_PREFIX) ? f.doc.slice(COLUMN_DOC_PREFIX.length) : f.name] as const);
+  return {
+    read: (payload) => type.fromBuffer(payload),
+    row(row) {
+      if (row === null) return null;
+      // avsc returns record instances; consumers get plain objects keyed by the PostgreSQL column names.
+      const out: Row = {};
+      for (const [field, column] of names) out[column] = row[field];
+      return out;
+    },
+  };
+}
+
+function jsonReader(rawSchema: unknown, valueRecord: 'Envelope' | 'Key'): ValueReader {
+  const schema = rawSchema as { properties?: Record<string, { anyOf?: { properties?: Record<string, unknown> }[] }> };
+  let columns: Record<string, unknown> = {};
+  if (valueRecord === 'Key') columns = (schema.properties ?? {}) as Record<string, unknown>;
+  else columns = schema.properties?.after?.anyOf?.find((s) => s.properties)?.properties ?? {};
+  const floats = Object.entries(columns)
+    .filter(([, def]) => JSON.stringify(def).includes('parity-kind:float'))
+    .map(([name]) => name);
+  return {
+    read: (payload) => JSON.parse(payload.toString('utf8')) as unknown,
+    row(row) {
+      if (row === null || floats.length === 0) return row;
+      const out: Row = { ...row };
+      for (const name of floats) out[name] = floatFromJson(row[name]);
+      return out;
+    },
+  };
+}
+
+/** Reads the raw schema behind a registry id from what @kafkajs/confluent-schema-registry caches. */
+async function rawSchemaFor(registry: SchemaRegistry, id: number): Promise<{ format: SchemaFormat; raw: unknown }> {
+  const schema = (await registry.getSchema(id)) as unknown as { validate?: unknown; schema?: (opts?: unknown) => unknown };
+  // JsonSchema keeps Ajv's compiled validator, which carries the raw schema it was compiled from.
+  const validator = schema.validate as { schema?: unknown } | undefined;
+  if (typeof schema.validate === 'function' && validator?.schema !== undefined) {
+    return { format: 'json', raw: validator.schema };
+  }
+  if (typeof schema.schema === 'function') return { format: 'avro', raw: schema.schema({ exportAttrs: true }) };
+  throw new ParityError('PARITY_DECODE', `schema ${id} is neither Avro nor JSON Schema`);
+}
+
+export interface ChangeDecoder {
+  /**
+   * Decodes one change event. Throws ParityError('PARITY_DECODE') on undecodable input (no value, bad
+   * magic byte, unknown schema, no position header); a registry outage is PARITY_CONNECTION (retriable).
+   * `partition` is echoed into the result (kafkajs passes it per batch, not per message).
+   */
+  decode(topic: string, message: KafkaMessage, partition?: number): Promise<DecodedChange>;
+}
+
+export function createChangeDecoder(registry: SchemaRegistry): ChangeDecoder {
+  const readers = new Map<string, Promise<ValueReader>>();
+  function readerFor(id: number, record: 'Envelope' | 'Key'): Promise<ValueReader> {
+    const cacheKey = `${id}:${record}`;
+    let pending = readers.get(cacheKey);
+    if (!pending) {
+      pending = (async () => {
+        let found: { format: SchemaFormat; raw: unknown };
+        try {
+          found = await rawSchemaFor(registry, id);
+        } catch (err) {
+          if (err instanceof ParityError) throw err;
+          const status = (err as { status?: number }).status;
+          if (status === 404 || status === 40403) throw new ParityError('PARITY_DECODE', `schema id ${id} is unknown to the registry`, { cause: err });
+          throw new ParityError('PARITY_CONNECTION', `cannot fetch schema ${id} from the registry: ${(err as Error).message}`, { cause: err });
+        }
+        return found.format === 'avro' ? avroReader(found.raw, record) : jsonReader(found.raw, record);
+      })();
+      pending.catch(() => readers.delete(cacheKey));
+      readers.set(cacheKey, pending);
+    }
+    return pending;
+  }
+
+  function unframe(buf: Buffer | null, topic: string, what: string): { id: number; payload: Buffer } {
+    if (!buf || buf.length < 5) throw new ParityError('PARITY_DECODE', `${topic}: message ${what} is ${buf ? 'too short' : 'empty'}`);
+    if (buf.readUInt8(0) !== MAGIC_BYTE) throw new ParityError('PARITY_DECODE', `${topic}: message ${what} does not start with the registry magic byte`);
+    return { id: buf.readUInt32BE(1), payload: buf.subarray(5) };
+  }
+
+  return {
+    async decode(topic, message, partition = -1) {
+      const value = unframe(message.value, topic, 'value');
+      const valueReader = await readerFor(value.id, 'Envelope');
+      let raw: ChangeEnvelope;
+      try {
+        raw = valueReader.read(value.payload) as ChangeEnvelope;
+      } catch (err) {
+        throw new ParityError('PARITY_DECODE', `${topic}: cannot decode value with schema ${value.id}: ${(err as Error).message}`, { cause: err });
+      }
+      let key: Row | null = null;
+      if (message.key && message.key.length > 0) {
+        const k = unframe(message.key, topic, 'key');
+        const keyReader = await readerFor(k.id, 'Key');
+        try {
+          key = keyReader.row({ ...(keyReader.read(k.payload) as Row) });
+        } catch (err) {
+          throw new ParityError('PARITY_DECODE', `${topic}: cannot decode key with schema ${k.id}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      const source = raw.source as unknown as Record<string, unknown>;
+      const envelope: ChangeEnvelope = {
+        before: valueReader.row(raw.before),
+        after: valueReader.row(raw.after),
+        op: raw.op,
+        ts_ms: toNumber(raw.ts_ms) ?? 0,
+        source: {
+          ...(source as unknown as ChangeEnvelope['source']),
+          ts_ms: toNumber(source.ts_ms) ?? 0,
+          ts_us: toNumber(source.ts_us) ?? 0,
+          lsn: toNumber(source.lsn) ?? 0,
+          txId: toNumber(source.txId),
+        },
+      };
+      const headers = message.headers as Record<string, unknown> | undefined;
+      const position = positionFromHeaders(headers) ?? positionFromSequence(envelope.source.sequence);
+      if (!position) throw new ParityError('PARITY_DECODE', `${topic}: message at offset ${message.offset} has no parity.position header and no source.sequence`);
+      return {
+        topic,
+        partition,
+        offset: message.offset,
+        timestampMs: Number(message.timestamp),
+        key,
+        envelope,
+        position,
+      };
+    },
+  };
+}
+
+function toNumber(value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'number' ? value : Number(value);
+}
+
+/** `source.sequence` is "commitLsn:ordinal", e.g. "0/16B3748:3". */
+function positionFromSequence(sequence: string | undefined | null): Position | null {
+  if (!sequence) return null;
+  const match = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+):(\d+)$/.exec(sequence);
+  if (!match) return null;
+  return { commitLsn: (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`), ordinal: Number(match[3]) };
+}
+
+/** `source.sequence` text for a position. */
+export function sequenceText(position: Position): string {
+  return `${formatLsn(position.commitLsn)}:${position.ordinal}`;
+}

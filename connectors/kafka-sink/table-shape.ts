@@ -1,0 +1,52 @@
+/**
+ * The shape of a captured table as the Kafka side sees it: column names in table order, each with the
+ * kind of JS value it carries. The PostgreSQL source maps catalog types onto these kinds
+ * (connectors/postgres-source/value-decoder.ts); the serde derives the registry schemas from them.
+ */
+import { changeTopic } from '../../services/core/change-event.js';
+
+/**
+ * The JS value a column decodes to in `envelope.before/after` (and in the key):
+ * - `boolean`: `true` / `false`.
+ * - `int`: a JS number (int2, int4).
+ * - `int8`: an exact decimal **string** (int8, oid, xid8): JS numbers cannot hold every int8.
+ * - `float`: a JS number (float4, float8), including `NaN`, `Infinity`, `-Infinity` and `-0`.
+ * - `string`: exact PostgreSQL text output (numeric, dates, times, timestamps, intervals, uuid, json,
+ *   jsonb, enums, text, char(n) with its padding, and any other type).
+ * - `bytea`: base64 of the bytes.
+ */
+export type ValueKind = 'boolean' | 'int' | 'int8' | 'float' | 'string' | 'bytea';
+
+export const VALUE_KINDS: readonly ValueKind[] = ['boolean', 'int', 'int8', 'float', 'string', 'bytea'];
+
+export interface ColumnShape {
+  /** The PostgreSQL column name, exactly. */
+  name: string;
+  kind: ValueKind;
+  /** A one-dimensional array of `kind` values (elements may be null). */
+  array?: boolean;
+  /** The PostgreSQL type name, for documentation in the schema (e.g. "timestamptz", "order_state"). */
+  pgType?: string;
+}
+
+export interface TableShape {
+  topic: string;
+  /** Avro namespace / JSON Schema title prefix, e.g. "shop.public.orders". */
+  namespace: string;
+  schema: string;
+  table: string;
+  columns: ColumnShape[];
+  /** Primary-key (replica identity) columns, in key order. Empty for a keyless table. */
+  keyColumns: string[];
+}
+
+/** Builds a shape with Debezium's naming: topic and namespace `<prefix>.<schema>.<table>`. */
+export function tableShape(topicPrefix: string, schema: string, table: string, columns: ColumnShape[], keyColumns: string[]): TableShape {
+  const topic = changeTopic(topicPrefix, schema, table);
+  return { topic, namespace: topic, schema, table, columns, keyColumns };
+}
+
+/** A stable fingerprint of a shape: equal shapes share registered schemas. */
+export function shapeFingerprint(shape: TableShape): string {
+  return JSON.stringify([shape.topic, shape.columns.map((c) => [c.name, c.kind, c.array === true, c.pgType ?? '']), shape.keyColumns]);
+}

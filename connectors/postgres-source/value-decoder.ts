@@ -1,0 +1,150 @@
+/**
+ * PostgreSQL text output -> exact JS values (the table in connectors/kafka-sink/serde.ts). The stream
+ * and the snapshots both read every column as text and convert it here, so a row decodes identically
+ * whichever path delivered it. `pg`'s process-global type parsers are never consulted: they turn
+ * timestamps into Dates (losing microseconds) and would make CDC output depend on whatever else in the
+ * process called `setTypeParser`.
+ */
+import { ParityError } from '../../services/core/errors.js';
+import type { ColumnShape, ValueKind } from '../kafka-sink/table-shape.js';
+
+/** Built-in scalar type OIDs whose JS value is not a plain string. */
+const SCALAR_KINDS: ReadonlyMap<number, ValueKind> = new Map<number, ValueKind>([
+  [16, 'boolean'], // bool
+  [17, 'bytea'],
+  [20, 'int8'],
+  [21, 'int'], // int2
+  [23, 'int'], // int4
+  [26, 'int8'], // oid: unsigned 32-bit, kept exact as text
+  [28, 'int8'], // xid
+  [5069, 'int8'], // xid8
+  [700, 'float'], // float4
+  [701, 'float'], // float8
+]);
+
+/** What a column's type resolves to after following domains and arrays. */
+export interface ResolvedType {
+  kind: ValueKind;
+  array: boolean;
+  /** The type's name, for schema docs. */
+  name: string;
+}
+
+/** The kind of a built-in scalar OID, or 'string' for every type whose text is its value. */
+export function scalarKind(oid: number): ValueKind {
+  return SCALAR_KINDS.get(oid) ?? 'string';
+}
+
+export type TextConverter = (text: string) => unknown;
+
+function scalarConverter(kind: ValueKind): TextConverter {
+  switch (kind) {
+    case 'boolean':
+      return (t) => t === 't';
+    case 'int':
+      return (t) => Number(t);
+    case 'float':
+      // PostgreSQL prints the shortest exact text ("NaN", "Infinity", "-Infinity", "-0" included);
+      // Number() reads each of those back to the same double.
+      return (t) => Number(t);
+    case 'bytea':
+      return byteaToBase64;
+    case 'int8':
+    case 'string':
+      return (t) => t;
+  }
+}
+
+/** bytea text output (hex format, `\x0a0b`; or the legacy escape format) -> base64. */
+export function byteaToBase64(text: string): string {
+  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex').toString('base64');
+  // Escape format: backslash-octal and doubled backslashes.
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (ch === '\\') {
+      if (text[i + 1] === '\\') {
+        bytes.push(0x5c);
+        i++;
+      } else {
+        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
+        i += 3;
+      }
+    } else bytes.push(ch.charCodeAt(0));
+  }
+  return Buffer.from(bytes).toString('base64');
+}
+
+/**
+ * Parses PostgreSQL array text (`{1,2,NULL}`, `{"a b","c\"d"}`, `{{1,2},{3,4}}`, `[0:1]={7,8}`) into
+ * nested arrays of element texts, null for NULL elements.
+ */
+export function parseArrayText(text: string, delimiter = ','): unknown[] {
+  let i = 0;
+  if (text[0] === '[') {
+    // Explicit bounds: `[lo:hi]={...}`; JS arrays start at 0 whatever the bounds.
+    const eq = text.indexOf('=');
+    if (eq < 0) throw new ParityError('PARITY_DECODE', `malformed array text ${JSON.stringify(text.slice(0, 40))}`);
+    i = eq + 1;
+  }
+  function parse(): unknown[] {
+    if (text[i] !== '{') throw new ParityError('PARITY_DECODE', `malformed array text at ${i}: ${JSON.stringify(text.slice(0, 40))}`);
+    i++;
+    const out: unknown[] = [];
+    if (text[i] === '}') {
+      i++;
+      return out;
+    }
+    for (;;) {
+      if (text[i] === '{') out.push(parse());
+      else if (text[i] === '"') {
+        i++;
+        let value = '';
+        while (text[i] !== '"') {
+          if (text[i] === '\\') i++;
+          if (i >= text.length) throw new ParityError('PARITY_DECODE', 'unterminated quoted array element');
+          value += text[i];
+          i++;
+        }
+        i++;
+        out.push(value);
+      } else {
+        let end = i;
+        while (end < text.length && text[end] !== delimiter && text[end] !== '}') end++;
+        const raw = text.slice(i, end).trim();
+        out.push(raw === 'NULL' ? null : raw);
+        i = end;
+      }
+      if (text[i] === delimiter) {
+        i++;
+        continue;
+      }
+      if (text[i] === '}') {
+        i++;
+        return out;
+      }
+      throw new ParityError('PARITY_DECODE', `malformed array text at ${i}: ${JSON.stringify(text.slice(0, 40))}`);
+    }
+  }
+  return parse();
+}
+
+function mapNested(values: unknown[], convert: TextConverter): unknown[] {
+  return values.map((v) => (v === null ? null : Array.isArray(v) ? mapNested(v, convert) : convert(v as string)));
+}
+
+/** The converter for a resolved column type: text in, exact JS value out. */
+export function converterFor(type: ResolvedType): TextConverter {
+  const scalar = scalarConverter(type.kind);
+  if (!type.array) return scalar;
+  return (text) => mapNested(parseArrayText(text), scalar);
+}
+
+/** A column the source reads: its shape for the registry and its text converter. */
+export interface DecodedColumn extends ColumnShape {
+  convert: TextConverter;
+}
+
+export function decodedColumn(name: string, type: ResolvedType): DecodedColumn {
+  return { name, kind: type.kind, array: type.array, pgType: type.name, convert: converterFor(type) };
+}

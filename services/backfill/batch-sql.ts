@@ -1,0 +1,184 @@
+/**
+ * The SQL of one batch, per target kind. Every identifier comes from the spec and goes through
+ * `ident`/`qualified`; key values travel as text parameters cast to the key column's catalog type, so
+ * any key type (bigint, uuid, text, timestamps, composites) round-trips exactly. Each write is one
+ * idempotent statement: running a batch twice changes nothing the second time.
+ */
+import { ident, qualified } from '../core/sql.js';
+
+/** A key value as the text of each key column (`col::text`), in key order. */
+export type KeyValue = string[];
+
+export interface KeyShape {
+  columns: string[];
+  /** Source catalog types of the key columns, for casting parameters. */
+  types: string[];
+}
+
+export interface TargetColumn {
+  name: string;
+  /** SQL over the source row (the spec mapping, or the key column itself). */
+  expression: string;
+  /** Target catalog type; expressions are cast to it so comparisons match what is stored. */
+  type: string;
+}
+
+export interface BatchShape {
+  source: { schema: string; table: string };
+  target: { schema: string; table: string };
+  key: KeyShape;
+  /** Key columns of the target (same names as the source key), with their expressions. */
+  targetKey: TargetColumn[];
+  /** Non-key columns written by the backfill. */
+  columns: TargetColumn[];
+}
+
+export interface Sql {
+  text: string;
+  values: unknown[];
+}
+
+const row = (parts: string[]): string => `ROW(${parts.join(', ')})`;
+
+function keyColumns(key: KeyShape, alias?: string): string {
+  return key.columns.map((c) => (alias ? `${alias}.${ident(c)}` : ident(c))).join(', ');
+}
+
+/** `(k1, k2)` as a row for comparisons; row comparison uses the btree index on (k1, k2). */
+function keyRow(key: KeyShape): string {
+  return `(${keyColumns(key)})`;
+}
+
+function paramRow(key: KeyShape, first: number): string {
+  return `(${key.types.map((t, i) => `$${first + i}::${t}`).join(', ')})`;
+}
+
+/**
+ * `(key) > (lo) AND (key) <= (hi)` with parameters from `$first`; `lo` null means "from the start".
+ * Ranges are half-open on the left, so consecutive ranges and batches never overlap.
+ */
+export function rangePredicate(key: KeyShape, lo: KeyValue | null, hi: KeyValue, first = 1): Sql {
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  let n = first;
+  if (lo) {
+    parts.push(`${keyRow(key)} > ${paramRow(key, n)}`);
+    values.push(...lo);
+    n += key.columns.length;
+  }
+  parts.push(`${keyRow(key)} <= ${paramRow(key, n)}`);
+  values.push(...hi);
+  return { text: parts.join(' AND '), values };
+}
+
+/** The key columns as text, aliased k0, k1, ... (how keys are stored in checkpoints). */
+function keyAsText(key: KeyShape, alias?: string): string {
+  return key.columns.map((c, i) => `${alias ? `${alias}.` : ''}${ident(c)}::text AS k${i}`).join(', ');
+}
+
+const orderBy = (key: KeyShape, direction = ''): string => key.columns.map((c) => `${ident(c)}${direction}`).join(', ');
+
+/**
+ * The upper bound of the next batch: the last of the next `limit` keys after `lo` (keyset, never
+ * OFFSET), and how many keys the batch holds. One index-only walk of at most `limit` entries.
+ */
+export function batchBoundsSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue, limit: number): Sql {
+  const pred = rangePredicate(shape.key, lo, hi);
+  const limitParam = pred.values.length + 1;
+  return {
+    text: `SELECT ${keyAsText(shape.key, 'b')}, count(*) OVER () AS n
+             FROM (SELECT ${keyColumns(shape.key)} FROM ${qualified(shape.source.schema, shape.source.table)}
+                    WHERE ${pred.text} ORDER BY ${orderBy(shape.key)} LIMIT $${limitParam}) b
+            ORDER BY ${shape.key.columns.map((c) => `b.${ident(c)} DESC`).join(', ')} LIMIT 1`,
+    values: [...pred.values, limit],
+  };
+}
+
+/** The last key of the table (the fixed upper bound of a run), as text. */
+export function upperKeySql(shape: Pick<BatchShape, 'source' | 'key'>): Sql {
+  return {
+    text: `SELECT ${keyAsText(shape.key)} FROM ${qualified(shape.source.schema, shape.source.table)} ORDER BY ${orderBy(shape.key, ' DESC')} LIMIT 1`,
+    values: [],
+  };
+}
+
+const cast = (c: TargetColumn): string => `((${c.expression}))::${c.type}`;
+
+/**
+ * same-table: `UPDATE src SET (new...) = ROW(mapping...) WHERE key in (lo, hi] AND (new...) IS
+ * DISTINCT FROM (mapping...)`. The UPDATE re-checks each row it waits for against the latest version
+ * (READ COMMITTED), so a concurrent write is never overwritten with a value computed from an older row.
+ */
+export function sameTableUpdateSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue): Sql {
+  const pred = rangePredicate(shape.key, lo, hi);
+  const cols = shape.columns.map((c) => ident(c.name));
+  const exprs = shape.columns.map(cast);
+  return {
+    text: `UPDATE ${qualified(shape.source.schema, shape.source.table)} SET (${cols.join(', ')}) = ${row(exprs)}
+            WHERE ${pred.text} AND ${row(cols)} IS DISTINCT FROM ${row(exprs)}`,
+    values: pred.values,
+  };
+}
+
+function upsertTail(shape: BatchShape, alias: string): string {
+  const conflict = shape.targetKey.map((c) => ident(c.name)).join(', ');
+  if (shape.columns.length === 0) return `ON CONFLICT (${conflict}) DO NOTHING`;
+  const cols = shape.columns.map((c) => ident(c.name));
+  return `ON CONFLICT (${conflict}) DO UPDATE SET (${cols.join(', ')}) = ${row(cols.map((c) => `EXCLUDED.${c}`))}
+          WHERE ${row(cols.map((c) => `${alias}.${c}`))} IS DISTINCT FROM ${row(cols.map((c) => `EXCLUDED.${c}`))}`;
+}
+
+/**
+ * shadow-table: `INSERT INTO shadow SELECT mapping FROM src WHERE key in (lo, hi] FOR SHARE ON
+ * CONFLICT (key) DO UPDATE ... WHERE IS DISTINCT FROM`. FOR SHARE makes the SELECT wait for, and then
+ * read, any concurrent update of a source row, and blocks new ones until the batch commits; without
+ * it the upsert could write values older than a dual-write that committed during the statement.
+ */
+export function shadowUpsertSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue): Sql {
+  const pred = rangePredicate(shape.key, lo, hi);
+  const all = [...shape.targetKey, ...shape.columns];
+  const alias = 'parity_target';
+  return {
+    text: `INSERT INTO ${qualified(shape.target.schema, shape.target.table)} AS ${alias} (${all.map((c) => ident(c.name)).join(', ')})
+           SELECT ${all.map(cast).join(', ')} FROM ${qualified(shape.source.schema, shape.source.table)}
+            WHERE ${pred.text} ORDER BY ${orderBy(shape.key)} FOR SHARE
+           ${upsertTail(shape, alias)}`,
+    values: pred.values,
+  };
+}
+
+/**
+ * other-database, read side: the next `limit` rows after `lo`, with the key as text (checkpoint) and
+ * every target column's value as text (exact through each type's output and input functions). FOR
+ * SHARE holds concurrent updates of these rows until the target has committed the batch.
+ */
+export function crossReadSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue, limit: number): Sql {
+  const pred = rangePredicate(shape.key, lo, hi);
+  const all = [...shape.targetKey, ...shape.columns];
+  return {
+    text: `SELECT ${keyAsText(shape.key)}, ${all.map((c, i) => `((${c.expression}))::text AS v${i}`).join(', ')}
+             FROM ${qualified(shape.source.schema, shape.source.table)}
+            WHERE ${pred.text} ORDER BY ${orderBy(shape.key)} LIMIT $${pred.values.length + 1} FOR SHARE`,
+    values: [...pred.values, limit],
+  };
+}
+
+/** other-database, write side: one upsert of the batch from text arrays, cast to the target types. */
+export function crossUpsertSql(shape: BatchShape, columnsOfValues: (string | null)[][]): Sql {
+  const all = [...shape.targetKey, ...shape.columns];
+  const alias = 'parity_target';
+  return {
+    text: `INSERT INTO ${qualified(shape.target.schema, shape.target.table)} AS ${alias} (${all.map((c) => ident(c.name)).join(', ')})
+           SELECT ${all.map((c, i) => `u.v${i}::${c.type}`).join(', ')}
+             FROM unnest(${all.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS u(${all.map((_, i) => `v${i}`).join(', ')})
+           ${upsertTail(shape, alias)}`,
+    values: columnsOfValues,
+  };
+}
+
+/** Reads `k0..kN` of a result row back into a key value. */
+export function keyFromRow(row: Record<string, unknown>, width: number): KeyValue {
+  const out: string[] = [];
+  for (let i = 0; i < width; i++) out.push(String(row[`k${i}`]));
+  return out;
+}

@@ -1,0 +1,128 @@
+import { ParityError } from '../core/errors.js';
+import { checkAvroReaderWriter } from './avro-compat.js';
+import { parseAvroSchema, type AvroSchema } from './avro-schema.js';
+import type { Incompatibility } from './incompatibility.js';
+import { checkJsonSchemaBackward, type JsonCompatibilityPolicy } from './json-schema-compat.js';
+import { loadJsonSchema, type LoadedJsonSchema } from './json-schema-model.js';
+import { planFor, versionsToCheck, type CompatibilityLevel, type Direction } from './levels.js';
+
+/**
+ * The local compatibility checker: Confluent Schema Registry's verdicts for a candidate schema against
+ * previous versions under a compatibility level, with the rule and location of every incompatibility.
+ * One entry point for every schema type; each type brings a parser and a pairwise check.
+ */
+
+/** Schema formats the registry knows. Protobuf has a seam here but no checker yet. */
+export const SCHEMA_TYPES = ['avro', 'json', 'protobuf'] as const;
+export type SchemaType = (typeof SCHEMA_TYPES)[number];
+
+export type ParsedSchema = { type: 'avro'; schema: AvroSchema } | { type: 'json'; schema: LoadedJsonSchema };
+
+export interface CheckOptions {
+  /** JSON Schema only; Confluent's default is STRICT. */
+  jsonPolicy?: JsonCompatibilityPolicy;
+}
+
+/** An incompatibility found against one previous version in one direction. */
+export interface CompatibilityMessage extends Incompatibility {
+  direction: Direction;
+  /** The previous version it was found against: its label, or its 1-based position oldest first. */
+  version: number | string;
+}
+
+export interface CompatibilityResult {
+  compatible: boolean;
+  messages: CompatibilityMessage[];
+}
+
+/** Maps the registry's schemaType names ("AVRO", "JSON", "PROTOBUF"; absent means AVRO) to ours. */
+export function schemaTypeFromRegistry(schemaType: string | undefined): SchemaType {
+  switch ((schemaType ?? 'AVRO').toUpperCase()) {
+    case 'AVRO':
+      return 'avro';
+    case 'JSON':
+      return 'json';
+    case 'PROTOBUF':
+      return 'protobuf';
+    default:
+      throw new ParityError('PARITY_BAD_INPUT', `unknown schema type "${schemaType}"`, { hint: 'use AVRO, JSON or PROTOBUF' });
+  }
+}
+
+export function parseSchemaType(value: string): SchemaType {
+  const lower = value.trim().toLowerCase();
+  if (lower === 'jsonschema' || lower === 'json-schema') return 'json';
+  if ((SCHEMA_TYPES as readonly string[]).includes(lower)) return lower as SchemaType;
+  throw new ParityError('PARITY_BAD_INPUT', `unknown schema type "${value}"`, { hint: `use one of ${SCHEMA_TYPES.join(', ')}` });
+}
+
+function unsupported(type: SchemaType): ParityError {
+  return new ParityError('PARITY_BAD_INPUT', `compatibility checks for ${type} schemas are not implemented yet`, {
+    hint: 'only avro and json schemas can be checked locally today; protobuf support is a planned extension of issue 7',
+  });
+}
+
+/** Parses a schema (text or JSON value) of the given type; bad input throws PARITY_BAD_INPUT. */
+export function parseSchema(type: SchemaType, input: string | unknown): ParsedSchema {
+  switch (type) {
+    case 'avro':
+      return { type, schema: parseAvroSchema(input) };
+    case 'json':
+      return { type, schema: loadJsonSchema(input) };
+    default:
+      throw unsupported(type);
+  }
+}
+
+/**
+ * Why a consumer reading with `reader` cannot read data written with `writer`; empty when it can.
+ * For JSON Schema this is Confluent's backward check with reader = new and writer = previous.
+ */
+export function readerWriterIncompatibilities(reader: ParsedSchema, writer: ParsedSchema, options: CheckOptions = {}): Incompatibility[] {
+  if (reader.type !== writer.type) {
+    return [{ rule: 'SCHEMA_TYPE_CHANGED', message: `schema type changed from ${writer.type} to ${reader.type}`, location: '/' }];
+  }
+  if (reader.type === 'avro' && writer.type === 'avro') return checkAvroReaderWriter(reader.schema, writer.schema);
+  if (reader.type === 'json' && writer.type === 'json') return checkJsonSchemaBackward(reader.schema, writer.schema, options.jsonPolicy ?? 'STRICT');
+  throw unsupported(reader.type);
+}
+
+export interface CompatibilityInput {
+  type: SchemaType;
+  level: CompatibilityLevel;
+  /** The candidate (new) schema. */
+  schema: string | unknown | ParsedSchema;
+  /** Registered versions, oldest first. */
+  previous: readonly (string | unknown | ParsedSchema)[];
+  /** Labels for `previous` (e.g. registry version numbers); default: 1-based positions. */
+  versionLabels?: readonly (number | string)[];
+  options?: CheckOptions;
+}
+
+function isParsed(value: unknown): value is ParsedSchema {
+  return typeof value === 'object' && value !== null && 'type' in value && 'schema' in value && ((value as ParsedSchema).type === 'avro' || (value as ParsedSchema).type === 'json');
+}
+
+/**
+ * Checks a candidate against previous versions under a level, with Confluent's semantics: BACKWARD
+ * = candidate reads previous; FORWARD = previous reads candidate; FULL = both; the transitive levels
+ * check every previous version, the others the latest only; NONE checks nothing.
+ */
+export function checkCompatibility(input: CompatibilityInput): CompatibilityResult {
+  if (input.type === 'protobuf') throw unsupported(input.type);
+  const candidate = isParsed(input.schema) ? input.schema : parseSchema(input.type, input.schema);
+  // Every version is parsed, even those the level does not compare, so a broken file is reported.
+  const previous = input.previous.map((p) => (isParsed(p) ? p : parseSchema(input.type, p)));
+  const plan = planFor(input.level);
+  const messages: CompatibilityMessage[] = [];
+  for (const { index, value } of versionsToCheck(input.level, previous)) {
+    const version = input.versionLabels?.[index] ?? index + 1;
+    for (const direction of plan.directions) {
+      const found = direction === 'backward'
+        ? readerWriterIncompatibilities(candidate, value, input.options)
+        : readerWriterIncompatibilities(value, candidate, input.options);
+      for (const inc of found) messages.push({ ...inc, direction, version });
+    }
+  }
+  return { compatible: messages.length === 0, messages };
+}
