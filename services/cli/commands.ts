@@ -19,4 +19,5 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'spec validate', summary: 'validate a migration spec; prints ok or every problem with its path and a hint', load: from('../core/spec-cli.js', 'specValidate') },
   { name: 'spec json-schema', summary: 'write the JSON Schema generated from the spec schema', load: from('../core/spec-cli.js', 'specJsonSchemaCommand') },
   { name: 'compat check', summary: 'check a schema against previous versions under a compatibility level (Confluent semantics, no registry needed)', load: from('../compat-gate/cli.js', 'compatCheck') },
+  { name: 'serve', summary: 'serve the live status page (phase, gates, flags, CDC lag, trends, audit) on 127.0.0.1', load: from('../status/cli.js', 'serveCommand') },
 ];

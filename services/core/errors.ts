@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   PARITY_GATE_FAILED: { retriable: false, exitCode: 1 },
   PARITY_PHASE: { retriable: false, exitCode: 1 },
   PARITY_DDL_RISK: { retriable: false, exitCode: 1 },
+  PARITY_DDL_FAILED: { retriable: false, exitCode: 1 },
   PARITY_ABORTED: { retriable: false, exitCode: 1 },
   PARITY_INTERNAL: { retriable: false, exitCode: 1 },
 } as const;

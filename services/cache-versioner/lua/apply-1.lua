@@ -15,7 +15,8 @@ ARGV[1]  mode: "v" full value, "p" partial value (columns absent from ARGV keep 
          unchanged TOASTed columns), "t" tombstone, "f" fill from a database read (a reader's miss)
 ARGV[2]  position of the write
 ARGV[3]  TTL in milliseconds (jitter already applied by the caller)
-ARGV[4]  source commit time in microseconds, or ""
+ARGV[4]  source commit time in microseconds, or "" (mode "f": the position of the invalid marker the
+         reader saw before reading the database, or "")
 ARGV[5]  key JSON
 ARGV[6..] column name, value JSON, column name, value JSON, ...
 
@@ -42,31 +43,37 @@ end
 
 local key = KEYS[1]
 local mode, pos, ttl, cts, keyJson = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local writtenCts = cts
+if mode == 'f' then writtenCts = '' end
 local current = redis.call('HMGET', key, '_pos', '_kind')
 local curPos, curKind = current[1], current[2]
 
 local t = redis.call('TIME')
 local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 
+-- One HSET per write. The old hash is deleted first so that columns a write no longer carries (a
+-- tombstone, a changed projection) do not linger.
 local function write(kind, position, withColumns)
-  redis.call('DEL', key)
-  redis.call('HSET', key, '_pos', position, '_kind', kind, '_key', keyJson, '_cts', cts, '_wts', now)
+  if curPos then redis.call('DEL', key) end
+  local fields = {'_pos', position, '_kind', kind, '_key', keyJson, '_cts', writtenCts, '_wts', now}
   if withColumns then
     for i = 6, #ARGV, 2 do
-      redis.call('HSET', key, 'c:' .. ARGV[i], ARGV[i + 1])
+      fields[#fields + 1] = 'c:' .. ARGV[i]
+      fields[#fields + 1] = ARGV[i + 1]
     end
   end
+  redis.call('HSET', key, unpack(fields))
   redis.call('PEXPIRE', key, ttl)
 end
 
 if mode == 'f' then
   -- A fill carries the lowest position a current read can have (the truncate barrier), so any change
-  -- event for the row wins over it. It may replace an invalid marker, keeping the marker's position:
-  -- the marker was written after its change committed, and the fill read the database after that.
+  -- event for the row wins over it. It replaces an invalid marker only if the reader saw that very
+  -- marker before reading the database: then its read is newer than the marker's change, and it keeps
+  -- the marker's position so older changes stay rejected.
   if curPos and curKind == 'i' then
-    local keep = curPos
-    if newer(pos, curPos) then keep = pos end
-    write('v', keep, true)
+    if cts ~= curPos then return 0 end
+    write('v', curPos, true)
     return 1
   end
   if curPos and not newer(pos, curPos) then return 0 end
@@ -87,10 +94,12 @@ if mode == 'p' then
     return 2
   end
   -- Merge: keep the cached columns, overwrite the ones this change carries.
-  redis.call('HSET', key, '_pos', pos, '_kind', 'v', '_key', keyJson, '_cts', cts, '_wts', now)
+  local fields = {'_pos', pos, '_kind', 'v', '_key', keyJson, '_cts', writtenCts, '_wts', now}
   for i = 6, #ARGV, 2 do
-    redis.call('HSET', key, 'c:' .. ARGV[i], ARGV[i + 1])
+    fields[#fields + 1] = 'c:' .. ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
   end
+  redis.call('HSET', key, unpack(fields))
   redis.call('PEXPIRE', key, ttl)
   return 1
 end

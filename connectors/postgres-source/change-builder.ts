@@ -1,0 +1,119 @@
+/**
+ * pgoutput messages -> row changes with exact values. Decisions that consumers rely on:
+ * - update/delete `before`: the whole old row with REPLICA IDENTITY FULL; otherwise updates carry no
+ *   before-image (null) and deletes carry the key columns with every other column null (Debezium's
+ *   behaviour).
+ * - a primary-key change becomes a delete of the old key followed by a create of the new key, in that
+ *   order and in the same transaction (Debezium's behaviour; no tombstones are written).
+ * - an unchanged TOASTed value that PostgreSQL did not send becomes UNCHANGED_TOAST, never undefined.
+ * - TRUNCATE becomes one `op: t` change per truncated table, with no key and no rows.
+ */
+import { type Op, type Row, UNCHANGED_TOAST } from '../../services/core/change-event.js';
+import type { Lsn } from '../../services/core/lsn.js';
+import type { TableShape } from '../kafka-sink/table-shape.js';
+import type { PgoutputMessage } from './replication-stream.js';
+import type { DecodedColumn } from './value-decoder.js';
+
+/** A captured table as of its latest Relation message. */
+export interface RelationState {
+  oid: number;
+  schema: string;
+  table: string;
+  columns: DecodedColumn[];
+  /** Kafka key columns: the primary key (else the replica identity index). */
+  keyColumns: string[];
+  shape: TableShape;
+}
+
+export interface SourceChange {
+  relation: RelationState;
+  op: Op;
+  key: Row | null;
+  before: Row | null;
+  after: Row | null;
+  /** The LSN of the change record itself (Debezium's source.lsn). */
+  changeLsn: Lsn;
+}
+
+type Tuple = Record<string, unknown> | null | undefined;
+
+/** Converts a pgoutput tuple (all text) to exact values; missing (unchanged TOAST) -> placeholder. */
+export function decodeTuple(columns: DecodedColumn[], tuple: Tuple): Row | null {
+  if (!tuple) return null;
+  const row: Row = {};
+  for (const column of columns) {
+    const text = tuple[column.name];
+    row[column.name] = text === undefined ? UNCHANGED_TOAST : text === null ? null : column.convert(text as string);
+  }
+  return row;
+}
+
+/** A key-only tuple (REPLICA IDENTITY DEFAULT/INDEX): key columns set, every other column null. */
+function decodeKeyTuple(columns: DecodedColumn[], tuple: Tuple): Row | null {
+  if (!tuple) return null;
+  const row: Row = {};
+  for (const column of columns) {
+    const text = tuple[column.name];
+    row[column.name] = text === undefined || text === null ? null : column.convert(text as string);
+  }
+  return row;
+}
+
+export function keyOf(relation: RelationState, row: Row | null): Row | null {
+  if (!row || relation.keyColumns.length === 0) return null;
+  const key: Row = {};
+  for (const column of relation.keyColumns) key[column] = row[column] ?? null;
+  return key;
+}
+
+/** Canonical text of a key, for comparisons (DBLog eviction, PK-change detection). */
+export function keyText(key: Row | null): string {
+  return key ? JSON.stringify(Object.values(key)) : '';
+}
+
+/** The row changes one data message stands for (empty for messages that carry no row). */
+export function changesOf(message: PgoutputMessage, changeLsn: Lsn, relationFor: (oid: number) => RelationState | undefined): SourceChange[] {
+  switch (message.tag) {
+    case 'insert': {
+      const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
+      const after = decodeTuple(relation.columns, message.new);
+      return [{ relation, op: 'c', key: keyOf(relation, after), before: null, after, changeLsn }];
+    }
+    case 'update': {
+      const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
+      const after = decodeTuple(relation.columns, message.new);
+      const before = message.old ? decodeTuple(relation.columns, message.old) : message.key ? decodeKeyTuple(relation.columns, message.key) : null;
+      const newKey = keyOf(relation, after);
+      const oldKey = before ? keyOf(relation, before) : null;
+      if (oldKey && newKey && keyText(oldKey) !== keyText(newKey)) {
+        return [
+          { relation, op: 'd', key: oldKey, before, after: null, changeLsn },
+          { relation, op: 'c', key: newKey, before: null, after, changeLsn },
+        ];
+      }
+      // Without REPLICA IDENTITY FULL there is no before-image, only (when the key changed) the old key.
+      return [{ relation, op: 'u', key: newKey, before: message.old ? before : null, after, changeLsn }];
+    }
+    case 'delete': {
+      const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
+      const before = message.old ? decodeTuple(relation.columns, message.old) : decodeKeyTuple(relation.columns, message.key);
+      return [{ relation, op: 'd', key: keyOf(relation, before), before, after: null, changeLsn }];
+    }
+    case 'truncate': {
+      const out: SourceChange[] = [];
+      for (const rel of message.relations) {
+        if (!rel) continue;
+        const relation = relationFor(rel.relationOid);
+        if (relation) out.push({ relation, op: 't', key: null, before: null, after: null, changeLsn });
+      }
+      return out;
+    }
+    default:
+      return [];
+  }
+}
+
+function required(relation: RelationState | undefined, oid: number): RelationState {
+  if (!relation) throw new Error(`change for relation ${oid} before its Relation message`);
+  return relation;
+}

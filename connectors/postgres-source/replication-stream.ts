@@ -1,0 +1,176 @@
+/**
+ * `pg-logical-replication` used safely (see /work/shared/notes/pg-logical-replication.md):
+ * - `acknowledge: { auto: false, timeoutSeconds: 0 }`: the library never reports a position by itself
+ *   (its timer would report the last *received* LSN, past data not yet in Kafka);
+ * - `flowControl`: handlers are awaited one message at a time and the socket pauses while they run, so a
+ *   slow Kafka bounds memory instead of buffering the WAL;
+ * - every session starts with `'0/00000000'`, which PostgreSQL moves forward to the slot's
+ *   confirmed_flush_lsn: we resume from the database's truth, never from the library's memory;
+ * - keepalives are answered here with the last *durable* position; the server's WAL end is reported
+ *   only when nothing received is still in flight (which lets an idle slot advance);
+ * - every column arrives as text: the relation's type parsers are replaced by the identity, so no
+ *   process-global `pg.types` parser touches CDC values (value-decoder.ts converts them exactly).
+ */
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import type { Logger } from '../../services/core/log.js';
+import { type Lsn, formatLsn, parseLsn } from '../../services/core/lsn.js';
+import { publicationOption } from './slot.js';
+
+export type PgoutputMessage = Pgoutput.Message;
+
+/** Session settings that make text output deterministic whatever the server's defaults. */
+export const TEXT_OUTPUT_OPTIONS = '-c datestyle=ISO,MDY -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=1 -c bytea_output=hex';
+
+const identity = (text: unknown): unknown => text;
+
+/** pgoutput with every column kept as its text form. */
+class TextPgoutputPlugin extends PgoutputPlugin {
+  override parse(buffer: Buffer): Pgoutput.Message {
+    const message = super.parse(buffer) as Pgoutput.Message;
+    if (message.tag === 'relation') {
+      // Parsing happens as bytes arrive, before queued handlers run: replace the parsers here, so the
+      // very next Insert of this relation is read as text too.
+      for (const column of message.columns) column.parser = identity;
+    }
+    return message;
+  }
+}
+
+export interface ReplicationStreamOptions {
+  connectionString: string;
+  slot: string;
+  publication: string;
+  logger: Logger;
+  /** Handles each message, in WAL order; the next one waits until this resolves. */
+  onMessage: (message: PgoutputMessage, lsn: Lsn) => Promise<void>;
+  /** The position every earlier transaction is durable up to (the ack tracker's). */
+  durableLsn: () => Lsn;
+  /** True when no received transaction is still waiting for Kafka. */
+  idle: () => boolean;
+  /** Standby status updates at least this often (keep well below wal_sender_timeout, default 60 s). */
+  statusIntervalMs?: number;
+  /** Coalesces status updates after the durable position moves. */
+  ackDelayMs?: number;
+  onKeepalive?: (walEnd: Lsn) => void;
+}
+
+export class ReplicationStream {
+  private readonly service: LogicalReplicationService;
+  private readonly plugin: TextPgoutputPlugin;
+  private reported: Lsn = 0n;
+  /** The highest position we may report: durable commits, or an idle keepalive's WAL end. */
+  private safe: Lsn = 0n;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private failure: unknown = null;
+  private stopped = false;
+
+  constructor(private readonly options: ReplicationStreamOptions) {
+    this.plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [publicationOption(options.publication)], messages: true });
+    this.service = new LogicalReplicationService(
+      { connectionString: options.connectionString, application_name: 'parity-cdc', options: TEXT_OUTPUT_OPTIONS } as never,
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+    );
+    this.service.on('data', async (lsn: string, message: PgoutputMessage) => {
+      // After a handler failed, the library carries on with the next message: ignore the rest, the
+      // session is being torn down and the slot replays them.
+      if (this.failure || this.stopped) return;
+      try {
+        await options.onMessage(message, parseLsn(lsn));
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    this.service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
+      const walEnd = parseLsn(lsn);
+      options.onKeepalive?.(walEnd);
+      if (this.nothingQueued() && options.idle()) this.raiseSafe(walEnd);
+      if (shouldRespond) void this.sendStatus();
+    });
+    this.service.on('error', (err: unknown) => this.fail(err));
+  }
+
+  /**
+   * Streams until `stop()` or a failure. Resolves on stop, rejects with the failure (connection lost,
+   * a handler threw). Either way nothing past the durable position was ever reported.
+   */
+  async run(): Promise<void> {
+    this.statusTimer = setInterval(() => void this.sendStatus(), this.options.statusIntervalMs ?? 10_000);
+    try {
+      await this.service.subscribe(this.plugin, this.options.slot, '0/00000000');
+    } catch (err) {
+      if (!this.stopped) this.fail(err);
+    } finally {
+      this.clearTimers();
+    }
+    if (this.failure && !this.stopped) throw this.failure;
+    if (!this.stopped) throw new Error('replication connection closed by the server');
+  }
+
+  /** The durable position moved: report it soon (coalesced). */
+  durableAdvanced(): void {
+    this.raiseSafe(this.options.durableLsn());
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      void this.sendStatus();
+    }, this.options.ackDelayMs ?? 100);
+  }
+
+  /** The last position reported to PostgreSQL as flushed. */
+  get reportedLsn(): Lsn {
+    return this.reported;
+  }
+
+  /** Reports the durable position one last time and closes the connection. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.sendStatus();
+    this.stopped = true;
+    this.clearTimers();
+    await this.service.stop().catch(() => undefined);
+  }
+
+  /** Closes at once after a failure, reporting nothing more. */
+  async abort(): Promise<void> {
+    this.stopped = true;
+    this.clearTimers();
+    await this.service.stop().catch(() => undefined);
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure || this.stopped) return;
+    this.failure = err;
+    this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'replication session failed');
+    void this.service.stop().catch(() => undefined);
+  }
+
+  private raiseSafe(lsn: Lsn): void {
+    if (lsn > this.safe) this.safe = lsn;
+  }
+
+  /** The library's flow-control queue: messages received but not yet handled. */
+  private nothingQueued(): boolean {
+    const internals = this.service as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
+    return (internals._messageQueue?.length ?? 0) === 0 && !internals._processing;
+  }
+
+  private async sendStatus(): Promise<void> {
+    if (this.stopped || this.failure) return;
+    this.raiseSafe(this.options.durableLsn());
+    const lsn = this.safe;
+    if (lsn === 0n) return;
+    // The library reports `lsn + 1` as written/flushed/applied. PostgreSQL skips, on restart, every
+    // transaction whose commit record starts before the reported position; a commit record may start
+    // exactly at the previous commit's end LSN, so reporting end + 1 could skip it. Pass end - 1.
+    const ok = await this.service.acknowledge(formatLsn(lsn - 1n)).catch(() => false);
+    if (ok) this.reported = lsn;
+  }
+
+  private clearTimers(): void {
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.statusTimer = null;
+    this.ackTimer = null;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Throttle decisions, pure: from one snapshot of the signals and the limits, the list of reasons to
+ * pause (any one pauses, as in gh-ost) and whether load crossed the abort threshold. The controller
+ * gathers the signals (throttle-signals.ts, probe.ts) and acts on the result.
+ */
+export type ThrottleReason = 'operator' | 'replication_lag' | 'slot_lag' | 'probe_p99' | 'load' | 'http_probe' | 'flag_file';
+
+/** Every reason, for metrics (a closed, low-cardinality label set). */
+export const THROTTLE_REASONS: ThrottleReason[] = ['operator', 'replication_lag', 'slot_lag', 'probe_p99', 'load', 'http_probe', 'flag_file'];
+
+export interface ThrottleFinding {
+  reason: ThrottleReason;
+  /** For people: what crossed which limit, with the numbers. */
+  detail: string;
+}
+
+export interface ThrottleSignals {
+  /** Set when an operator paused the run (ctl pause / HTTP), with who did it. */
+  pausedBy?: string | null;
+  /** Largest replay lag of a physical standby, seconds (0 without standbys). */
+  replicationLagSeconds?: number;
+  /** The CDC slot's lag; undefined when the slot does not exist. */
+  slotLag?: { slot: string; bytes: number; seconds: number; active: boolean };
+  /** Active client backends, parity's own workers excluded. */
+  activeBackends?: number;
+  /** p99 of the probe query over its window, ms; undefined before the first sample. */
+  probeP99Ms?: number;
+  probeSamples?: number;
+  /** Last HTTP probe answer: status code, or an error text when it did not answer. */
+  http?: { url: string; status?: number; error?: string };
+  flagFile?: { path: string; exists: boolean };
+}
+
+export interface ThrottleLimits {
+  maxLagSeconds: number;
+  maxActive?: number;
+  abortActive?: number;
+  probeMaxP99Ms?: number;
+}
+
+export interface ThrottleDecision {
+  findings: ThrottleFinding[];
+  /** Load is above the abort threshold in this snapshot. */
+  overAbortThreshold: boolean;
+}
+
+const fmt = (n: number, digits = 2): string => (Number.isInteger(n) ? String(n) : n.toFixed(digits));
+
+export function evaluateThrottle(s: ThrottleSignals, limits: ThrottleLimits): ThrottleDecision {
+  const findings: ThrottleFinding[] = [];
+  if (s.pausedBy) findings.push({ reason: 'operator', detail: s.pausedBy });
+  if (s.replicationLagSeconds !== undefined && s.replicationLagSeconds > limits.maxLagSeconds) {
+    findings.push({ reason: 'replication_lag', detail: `standby replay lag ${fmt(s.replicationLagSeconds)}s > max ${fmt(limits.maxLagSeconds)}s` });
+  }
+  if (s.slotLag && s.slotLag.seconds > limits.maxLagSeconds) {
+    findings.push({
+      reason: 'slot_lag',
+      detail: `CDC slot ${s.slotLag.slot} lag ~${fmt(s.slotLag.seconds)}s (${s.slotLag.bytes} bytes${s.slotLag.active ? '' : ', no consumer connected'}) > max ${fmt(limits.maxLagSeconds)}s`,
+    });
+  }
+  if (limits.maxActive !== undefined && s.activeBackends !== undefined && s.activeBackends > limits.maxActive) {
+    findings.push({ reason: 'load', detail: `${s.activeBackends} active backends > maxActive ${limits.maxActive}` });
+  }
+  if (limits.probeMaxP99Ms !== undefined && s.probeP99Ms !== undefined && s.probeP99Ms > limits.probeMaxP99Ms) {
+    findings.push({ reason: 'probe_p99', detail: `probe p99 ${fmt(s.probeP99Ms, 1)}ms over ${s.probeSamples ?? 0} samples > maxP99Ms ${fmt(limits.probeMaxP99Ms)}` });
+  }
+  if (s.http && (s.http.error !== undefined || s.http.status === undefined || s.http.status < 200 || s.http.status > 299)) {
+    findings.push({ reason: 'http_probe', detail: `HTTP probe ${s.http.url} ${s.http.error ? `failed: ${s.http.error}` : `answered ${s.http.status}`}` });
+  }
+  if (s.flagFile?.exists) findings.push({ reason: 'flag_file', detail: `flag file ${s.flagFile.path} exists` });
+  const overAbortThreshold = limits.abortActive !== undefined && s.activeBackends !== undefined && s.activeBackends > limits.abortActive;
+  return { findings, overAbortThreshold };
+}
+
+/** One line naming every reason, for status and logs. */
+export function describeFindings(findings: readonly ThrottleFinding[]): string {
+  return findings.map((f) => `${f.reason}: ${f.detail}`).join('; ');
+}

@@ -1,0 +1,151 @@
+/**
+ * Reads rows of the new representation from PostgreSQL as change-event values, so that a database
+ * read and a cached payload compare exactly. Columns are read as text with the session settings the
+ * CDC source uses (ISO dates, timestamptz in UTC, shortest exact floats, hex bytea) and converted by
+ * the CDC's own converters (connectors/postgres-source/value-decoder.ts).
+ */
+import type pg from 'pg';
+import type { Row } from '../core/change-event.js';
+import { ParityError, fromPgError } from '../core/errors.js';
+import { parseLsn, type Lsn } from '../core/lsn.js';
+import { ident, qualified } from '../core/sql.js';
+import { converterFor, scalarKind, type TextConverter } from '../../connectors/postgres-source/value-decoder.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** Session settings under which text output matches the change events' values. */
+export const TEXT_OUTPUT_SETTINGS: ReadonlyArray<[string, string]> = [
+  ['DateStyle', 'ISO, MDY'],
+  ['IntervalStyle', 'postgres'],
+  ['TimeZone', 'UTC'],
+  ['extra_float_digits', '1'],
+  ['bytea_output', 'hex'],
+];
+
+interface ColumnReader {
+  name: string;
+  /** False when the table lacks the projected column. */
+  present: boolean;
+  convert: TextConverter;
+}
+
+export interface RowReaderOptions {
+  schema: string;
+  table: string;
+  keyColumns: string[];
+  /** Columns to read; undefined = every column. */
+  projection: string[] | undefined;
+}
+
+export interface RowSnapshot {
+  /** The database's WAL position when the read's snapshot was taken (replay position on a standby). */
+  lsn: Lsn;
+  rows: Map<string, Row | null>;
+}
+
+export interface RowReader {
+  /** Column names read, in table order. */
+  columns(db: Queryable): Promise<string[]>;
+  /**
+   * Reads the rows for `keys` in one read-only REPEATABLE READ transaction (one snapshot), keyed by
+   * `keyText(key)`; null for a key with no row.
+   */
+  read(pool: pg.Pool, keys: Array<Record<string, unknown>>): Promise<RowSnapshot>;
+}
+
+/** The identity of a key inside the reader's result map. */
+export function keyText(keyColumns: string[], key: Record<string, unknown>): string {
+  return JSON.stringify(keyColumns.map((k) => (key[k] === null || key[k] === undefined ? null : String(key[k]))));
+}
+
+/** Columns of a table with their types resolved through domains to base types, arrays to elements. */
+async function describeColumns(db: Queryable, schema: string, table: string): Promise<Array<{ name: string; oid: number; array: boolean; type: string }>> {
+  const { rows } = await db.query<{ name: string; oid: number; array: boolean; type: string }>(
+    `WITH RECURSIVE cols AS (
+       SELECT a.attnum, a.attname AS name, a.atttypid AS oid FROM pg_attribute a
+        WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+     ), base AS (
+       SELECT c.attnum, c.name, t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory, t.typname, 0 AS depth
+         FROM cols c JOIN pg_type t ON t.oid = c.oid
+       UNION ALL
+       SELECT b.attnum, b.name, t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory, t.typname, b.depth + 1
+         FROM base b JOIN pg_type t ON t.oid = b.typbasetype
+        WHERE b.typtype = 'd' AND b.depth < 10
+     ), resolved AS (
+       SELECT DISTINCT ON (attnum) attnum, name, oid, typelem, typcategory, typname FROM base WHERE typtype <> 'd' ORDER BY attnum, depth DESC
+     )
+     SELECT name,
+            (CASE WHEN typcategory = 'A' THEN (SELECT CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END FROM pg_type e WHERE e.oid = typelem) ELSE oid END)::int AS oid,
+            typcategory = 'A' AS array,
+            typname AS type
+       FROM resolved ORDER BY attnum`,
+    [qualified(schema, table)],
+  );
+  return rows;
+}
+
+export function createRowReader(options: RowReaderOptions): RowReader {
+  /** Describes the table afresh on each use: an expand step may add a projected column at any time. */
+  async function columnReaders(db: Queryable): Promise<ColumnReader[]> {
+    let described: Awaited<ReturnType<typeof describeColumns>>;
+    try {
+      described = await describeColumns(db, options.schema, options.table);
+    } catch (err) {
+      throw fromPgError(err, `cannot describe ${options.schema}.${options.table}`);
+    }
+    if (described.length === 0) {
+      throw new ParityError('PARITY_BAD_INPUT', `table ${options.schema}.${options.table} has no columns or does not exist`, { hint: 'check source/target in the spec' });
+    }
+    const byName = new Map(described.map((c) => [c.name, c]));
+    const missingKeys = options.keyColumns.filter((k) => !byName.has(k));
+    if (missingKeys.length > 0) {
+      throw new ParityError('PARITY_BAD_INPUT', `${options.schema}.${options.table} has no key column(s) ${missingKeys.join(', ')}`, { hint: 'fix key in the spec' });
+    }
+    // A projected column the table lacks (the expand step has not added it yet) reads as null, which
+    // is how the versioner stores it.
+    return (options.projection ?? described.map((c) => c.name)).map((name) => {
+      const col = byName.get(name);
+      if (!col) return { name, present: false, convert: () => null };
+      return { name, present: true, convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type }) };
+    });
+  }
+
+  return {
+    async columns(db) {
+      return (await columnReaders(db)).map((c) => c.name);
+    },
+    async read(pool, keys) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        for (const [name, value] of TEXT_OUTPUT_SETTINGS) await client.query(`SELECT set_config($1, $2, true)`, [name, value]);
+        // The snapshot is taken by this first data statement, and the WAL position read inside it is
+        // at or after every commit the snapshot sees.
+        const pos = await client.query<{ lsn: string }>(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn`);
+        const cols = await columnReaders(client);
+        const select = cols.map((c, i) => (c.present ? `${ident(c.name)}::text AS c${i}` : `NULL::text AS c${i}`)).join(', ');
+        // Untyped parameters take the key column's type, so the primary-key index serves the lookup.
+        const where = options.keyColumns.map((k, i) => `${ident(k)} = $${i + 1}`).join(' AND ');
+        const sql = `SELECT ${select} FROM ${qualified(options.schema, options.table)} WHERE ${where}`;
+        const rows = new Map<string, Row | null>();
+        for (const key of keys) {
+          const params = options.keyColumns.map((k) => (key[k] === null || key[k] === undefined ? null : String(key[k])));
+          const { rows: found } = await client.query<Record<string, string | null>>(sql, params);
+          const first = found[0];
+          rows.set(keyText(options.keyColumns, key), first ? Object.fromEntries(cols.map((c, i) => {
+            const text = first[`c${i}`];
+            return [c.name, text === null || text === undefined ? null : c.convert(text)];
+          })) : null);
+        }
+        await client.query('COMMIT');
+        return { lsn: parseLsn(pos.rows[0]?.lsn ?? '0/0'), rows };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (err instanceof ParityError) throw err;
+        throw fromPgError(err, `cannot read ${options.schema}.${options.table}`);
+      } finally {
+        client.release();
+      }
+    },
+  };
+}

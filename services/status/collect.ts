@@ -1,0 +1,102 @@
+/**
+ * Everything the status page shows, read live: the phase of each cohort, the flags, the latest
+ * evidence of each kind with its history, the CDC slot's lag and the last audited transitions.
+ */
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import { ensureEvidenceTable, evidenceTable, type EvidenceKind } from '../core/control.js';
+import type { Spec } from '../core/spec.js';
+import { loadPhases, readAudit } from '../coordinator/phase-store.js';
+import { createFlagStore } from '../coordinator/flag-store.js';
+import type { EffectiveFlags } from '../coordinator/flag-model.js';
+
+export interface EvidenceRow {
+  kind: EvidenceKind;
+  passed: boolean;
+  summary: string;
+  value: Record<string, unknown>;
+  recordedAt: string;
+}
+
+export interface StatusSnapshot {
+  migration: string;
+  generatedAt: string;
+  phases: { cohort: string; phase: string; enteredAt: string }[];
+  flags: EffectiveFlags | null;
+  flagsError?: string;
+  latest: Partial<Record<EvidenceKind, EvidenceRow>>;
+  /** Oldest first, for charts. */
+  history: Partial<Record<EvidenceKind, EvidenceRow[]>>;
+  slot: { name: string; exists: boolean; active?: boolean; lagBytes?: number; confirmedFlushLsn?: string | null } ;
+  audit: { at: string; cohort: string; action: string; from: string | null; to: string | null; actor: string; reason: string }[];
+  /** The verdict the page shows: every recorded check passing, and evidence for the contract inputs. */
+  verdict: { ok: boolean; reasons: string[] };
+}
+
+const KINDS: EvidenceKind[] = ['backfill', 'verify', 'reconcile', 'compat', 'cache-inspect', 'repair'];
+
+export interface CollectDeps {
+  spec: Spec;
+  control: pg.Pool;
+  source: pg.Pool;
+  redis: Redis | null;
+}
+
+export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> {
+  const { spec } = deps;
+  const schema = spec.control.schema;
+  await ensureEvidenceTable(deps.control, schema);
+  const phases = await loadPhases(deps.control, schema, spec.name, spec.cohorts, 'parity-serve');
+  const audit = await readAudit(deps.control, schema, spec.name, 12);
+  const { rows } = await deps.control.query(
+    `SELECT kind, passed, summary, value, recorded_at FROM (
+       SELECT *, row_number() OVER (PARTITION BY kind ORDER BY recorded_at DESC, id DESC) AS n
+         FROM ${evidenceTable(schema)} WHERE migration = $1) e
+      WHERE n <= 60 ORDER BY recorded_at, id`,
+    [spec.name],
+  );
+  const history: StatusSnapshot['history'] = {};
+  const latest: StatusSnapshot['latest'] = {};
+  for (const r of rows as { kind: EvidenceKind; passed: boolean; summary: string; value: Record<string, unknown>; recorded_at: Date }[]) {
+    const row: EvidenceRow = { kind: r.kind, passed: r.passed, summary: r.summary, value: r.value, recordedAt: r.recorded_at.toISOString() };
+    (history[r.kind] ??= []).push(row);
+    latest[r.kind] = row;
+  }
+  const slotRows = await deps.source.query(
+    `SELECT active, confirmed_flush_lsn::text AS confirmed, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag FROM pg_replication_slots WHERE slot_name = $1`,
+    [spec.cdc.slot],
+  );
+  const slotRow = slotRows.rows[0];
+  let flags: EffectiveFlags | null = null;
+  let flagsError: string | undefined;
+  if (deps.redis) {
+    try {
+      flags = await createFlagStore({ redis: deps.redis, migration: spec.name }).read();
+    } catch (err) {
+      flagsError = (err as Error).message;
+    }
+  }
+  const reasons: string[] = [];
+  for (const kind of ['backfill', 'verify', 'compat', 'cache-inspect'] as EvidenceKind[]) {
+    const e = latest[kind];
+    if (!e) reasons.push(`${kind}: no evidence recorded yet`);
+    else if (!e.passed) reasons.push(`${kind}: ${e.summary}`);
+  }
+  if (!slotRow) reasons.push(`cdc: slot ${spec.cdc.slot} does not exist`);
+  return {
+    migration: spec.name,
+    generatedAt: new Date().toISOString(),
+    phases: phases.map((p) => ({ cohort: p.cohort || '(all)', phase: p.phase, enteredAt: p.enteredAt.toISOString() })),
+    flags,
+    ...(flagsError ? { flagsError } : {}),
+    latest,
+    history,
+    slot: slotRow
+      ? { name: spec.cdc.slot, exists: true, active: slotRow.active, lagBytes: slotRow.lag === null ? undefined : Number(slotRow.lag), confirmedFlushLsn: slotRow.confirmed }
+      : { name: spec.cdc.slot, exists: false },
+    audit: audit.map((a) => ({ at: a.at.toISOString(), cohort: a.cohort || '(all)', action: a.action, from: a.fromPhase, to: a.toPhase, actor: a.actor, reason: a.reason })),
+    verdict: { ok: reasons.length === 0, reasons },
+  };
+}
+
+export { KINDS };
