@@ -23,6 +23,8 @@ export interface TrackedTransaction {
   commitEndLsn: Lsn | null;
   /** Set when a send of this transaction failed: it can never become durable in this session. */
   failed: boolean;
+  /** Called once when the transaction becomes durable (see `whenDurable`). */
+  callbacks?: (() => void)[];
 }
 
 export interface AckTrackerOptions {
@@ -109,6 +111,16 @@ export class AckTracker {
     this.advance();
   }
 
+  /** Runs `fn` once `tx` is durable (at once if it already is). */
+  whenDurable(tx: TrackedTransaction, fn: () => void): void {
+    const index = this.queue.indexOf(tx, this.head);
+    if (index < 0) {
+      fn();
+      return;
+    }
+    (tx.callbacks ??= []).push(fn);
+  }
+
   /** Resolves once fewer than `below` events are in flight (backpressure for the decoder). */
   whenBelow(below: number): Promise<void> {
     if (this.pendingEvents < below) return Promise.resolve();
@@ -140,6 +152,7 @@ export class AckTracker {
       // Commit end LSNs rise in commit order; never move backwards whatever a caller passes.
       if (tx.commitEndLsn > this.durable) this.durable = tx.commitEndLsn;
       this.onDurable?.(this.durable, tx);
+      if (tx.callbacks) for (const fn of tx.callbacks.splice(0)) fn();
     }
     // Compact now and then so a long session does not keep every transaction it ever saw.
     if (this.head > 1024 && this.head * 2 > this.queue.length) {

@@ -138,7 +138,8 @@ export class ReplicationStream {
     await this.service.stop().catch(() => undefined);
   }
 
-  private fail(err: unknown): void {
+  /** Ends the session with `err` (e.g. Kafka failed): `run` rejects, nothing more is reported. */
+  fail(err: unknown): void {
     if (this.failure || this.stopped) return;
     this.failure = err;
     this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'replication session failed');

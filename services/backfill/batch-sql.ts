@@ -54,10 +54,11 @@ function paramRow(key: KeyShape, first: number): string {
 }
 
 /**
- * `(key) > (lo) AND (key) <= (hi)` with parameters from `$first`; `lo` null means "from the start".
+ * `(key) > (lo) AND (key) <= (hi)` with parameters from `$first`; a null `lo` means "from the start",
+ * a null `hi` "to the end".
  * Ranges are half-open on the left, so consecutive ranges and batches never overlap.
  */
-export function rangePredicate(key: KeyShape, lo: KeyValue | null, hi: KeyValue, first = 1): Sql {
+export function rangePredicate(key: KeyShape, lo: KeyValue | null, hi: KeyValue | null, first = 1): Sql {
   const parts: string[] = [];
   const values: unknown[] = [];
   let n = first;
@@ -66,9 +67,11 @@ export function rangePredicate(key: KeyShape, lo: KeyValue | null, hi: KeyValue,
     values.push(...lo);
     n += key.columns.length;
   }
-  parts.push(`${keyRow(key)} <= ${paramRow(key, n)}`);
-  values.push(...hi);
-  return { text: parts.join(' AND '), values };
+  if (hi) {
+    parts.push(`${keyRow(key)} <= ${paramRow(key, n)}`);
+    values.push(...hi);
+  }
+  return { text: parts.length > 0 ? parts.join(' AND ') : 'TRUE', values };
 }
 
 /** The key columns as text, aliased k0, k1, ... (how keys are stored in checkpoints). */
@@ -152,7 +155,7 @@ export function shadowUpsertSql(shape: BatchShape, lo: KeyValue | null, hi: KeyV
  * every target column's value as text (exact through each type's output and input functions). FOR
  * SHARE holds concurrent updates of these rows until the target has committed the batch.
  */
-export function crossReadSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue, limit: number): Sql {
+export function crossReadSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue | null, limit: number): Sql {
   const pred = rangePredicate(shape.key, lo, hi);
   const all = [...shape.targetKey, ...shape.columns];
   return {

@@ -1,7 +1,7 @@
 /**
- * Claiming key ranges. A worker takes the first range that is pending, or running under an owner
+ * Claiming key ranges. A worker takes the first range that is pending, running under an owner
  * whose control connection is gone (its process died: the server ends a backend whose client
- * vanished), with `FOR UPDATE SKIP LOCKED`, so two claimers never take the same range and neither
+ * vanished), or already its own (a claim whose answer was lost with the connection), with `FOR UPDATE SKIP LOCKED`, so two claimers never take the same range and neither
  * waits for the other. Ownership is the worker id written by the claim; every batch re-checks it
  * under a row lock in its own transaction, so a range is never worked on by two workers at once.
  *
@@ -50,6 +50,7 @@ export async function claimRange(control: Queryable, schema: string, runId: numb
             SELECT r.run_id, r.range_no FROM ${t.ranges} r
              WHERE r.run_id = $1 AND r.state <> 'done'
                AND (r.state = 'pending'
+                    OR r.owner = $2
                     OR r.owner_pid IS NULL
                     OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = r.owner_pid AND a.backend_start = r.owner_backend_start))
              ORDER BY r.range_no

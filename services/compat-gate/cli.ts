@@ -1,9 +1,15 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseOptions, required } from '../cli/command.js';
+import { createKafka, createPgPool } from '../core/clients.js';
+import { recordEvidence } from '../core/control.js';
 import { ParityError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { controlDatabase, loadSpec } from '../core/spec.js';
 import { checkCompatibility, parseSchemaType } from './checker.js';
+import { formatGateTable, runCompatGate, type GateReport } from './gate.js';
 import type { JsonCompatibilityPolicy } from './json-schema-compat.js';
 import { parseLevel } from './levels.js';
+import { createCcompatClient } from './registry-client.js';
 
 const CHECK_USAGE =
   'parity compat check --type avro|json --level BACKWARD|BACKWARD_TRANSITIVE|FORWARD|FORWARD_TRANSITIVE|FULL|FULL_TRANSITIVE|NONE ' +
@@ -60,4 +66,79 @@ export async function compatCheck(argv: string[]): Promise<number> {
   const result = checkCompatibility({ type, level, schema, previous, options: { jsonPolicy: policy } });
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return result.compatible ? 0 : 1;
+}
+
+const GATE_USAGE = 'parity compat gate --spec FILE [--skip-live] [--skip-evidence] [--sample N] [--timeout-ms MS] [--json] [--out REPORT.json]';
+
+function positiveInt(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a positive integer, got "${value}"`, { hint: `usage: ${GATE_USAGE}` });
+  return n;
+}
+
+/** Appends the gate's report to the control database's evidence table, where the contract gate reads it. */
+async function recordGateEvidence(connectionString: string, schema: string, report: GateReport): Promise<void> {
+  const pool = createPgPool(connectionString, { applicationName: 'parity-compat-gate', max: 1 });
+  try {
+    const failing = report.rows.filter((r) => r.verdict === 'FAIL').length;
+    await recordEvidence(pool, schema, {
+      migration: report.migration,
+      kind: 'compat',
+      passed: report.passed,
+      summary: report.passed
+        ? `compat gate passed: ${report.subjects.length} subject(s), ${report.rows.length} check(s)`
+        : `compat gate failed: ${report.findings.length} finding(s), ${failing} failing check(s)`,
+      value: report as unknown as Record<string, unknown>,
+    });
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
+ * `parity compat gate --spec FILE`: runs every event-schema check of the spec (registry and local
+ * compatibility per subject, consumers' reader schemas, live events, semantic changes), prints the
+ * subjects x consumers x verdict table (or the JSON report with --json), records the report as `compat`
+ * evidence for the contract gate, and exits 0 only when every check passes (1 otherwise, 2 on bad input).
+ */
+export async function compatGate(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      'skip-live': { type: 'boolean' },
+      'skip-evidence': { type: 'boolean' },
+      sample: { type: 'string' },
+      'timeout-ms': { type: 'string' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    GATE_USAGE,
+  );
+  if (values.help) {
+    process.stdout.write(`usage: ${GATE_USAGE}\n`);
+    return 0;
+  }
+  const loaded = loadSpec(required(values.spec, '--spec', GATE_USAGE));
+  const { spec } = loaded;
+  const logger = createLogger({ name: 'compat-gate' });
+  const kafka = values['skip-live'] ? undefined : createKafka(spec.infra.kafka.brokers, { clientId: 'parity-compat-gate', logger });
+  const report = await runCompatGate(loaded, {
+    registry: createCcompatClient(spec.infra.registry.url),
+    ...(kafka ? { kafka } : {}),
+    sample: { perPartition: positiveInt(values.sample, '--sample', 500), timeoutMs: positiveInt(values['timeout-ms'], '--timeout-ms', 30_000), logger },
+    logger,
+  });
+  if (values.out) {
+    try {
+      await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`);
+    } catch (err) {
+      throw new ParityError('PARITY_BAD_INPUT', `cannot write ${values.out}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+  if (!values['skip-evidence']) await recordGateEvidence(controlDatabase(spec), spec.control.schema, report);
+  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : formatGateTable(report));
+  return report.passed ? 0 : 1;
 }

@@ -42,8 +42,10 @@ export type TypeFamily =
 
 /** A column's type as the database reports it, resolved to a family. */
 export interface ColumnType {
-  /** Type name for casts, e.g. "timestamp(3) without time zone" or "integer". */
+  /** Type name as declared, e.g. "timestamp(3) without time zone" or "integer". */
   name: string;
+  /** Name to cast text to without a typmod (so nothing is truncated), e.g. "character varying", "bpchar". */
+  castName: string;
   family: TypeFamily;
   /** Fraction digits of timestamps (typmod), 6 when undeclared; null for other types. */
   precision: number | null;

@@ -70,7 +70,7 @@ test('the status page shows the phase, the gates and rendered charts in headless
     expect(await page.locator('#chart-backfill circle').count()).toBe(1);
     expect(await page.locator('tr.gate.pass th').allTextContents()).toEqual(expect.arrayContaining(['backfill', 'verify']));
     await page.screenshot({ path: screenshotPath('status-page.png'), fullPage: true });
-    const api = await (await fetch(`${url}api/status`)).json();
+    const api = (await (await fetch(`${url}api/status`)).json()) as { latest: { verify: { value: { confirmedDrift: number } } } };
     expect(api.latest.verify.value.confirmedDrift).toBe(0);
   } finally {
     await browser.close();

@@ -1,0 +1,253 @@
+/**
+ * `runBackfill`: the programmatic API behind `parity backfill run`, for the CLI, the demo and the
+ * coordinator. Validates the spec against the catalogs, starts or joins the run, serves the control
+ * endpoint, runs the throttle controller and N workers, and returns when the run is complete (or this
+ * process must stop). Errors are ParityErrors: PARITY_BAD_INPUT before anything is written,
+ * PARITY_STATEMENT_TIMEOUT (the batch rolled back), PARITY_ABORTED, PARITY_STALE_FENCE.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Registry } from 'prom-client';
+import { ensureEvidenceTable } from '../core/control.js';
+import { ParityError } from '../core/errors.js';
+import { currentToken, ensureFenceTable } from '../core/fence.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import type { Spec } from '../core/spec.js';
+import { BatchSizer } from './batch-sizer.js';
+import { recordCompletionEvidence } from './completion.js';
+import { startControlServer, type ControlServer } from './control-server.js';
+import { controlTables, ensureBackfillTables, readRun, runProgress } from './control-store.js';
+import { Controller } from './controller.js';
+import { APPLICATION_NAME, Databases, type BackfillPools } from './databases.js';
+import { backfillMetrics } from './metrics.js';
+import { ProbeRunner } from './probe.js';
+import type { ProgressBar } from './progress.js';
+import { openRun } from './run-plan.js';
+import { SignalReader } from './throttle-signals.js';
+import { checkStatements, describeBatch } from './validate.js';
+import { isRunFatal, Worker, type WorkerResult } from './worker.js';
+
+export type { BackfillPools } from './databases.js';
+
+export interface RunBackfillOptions {
+  spec: Spec;
+  /** Existing pools by role; roles not given are opened from the spec URLs (and closed at the end). */
+  pools?: BackfillPools;
+  logger?: Logger;
+  metrics?: Registry;
+  /** The coordinator's fencing token for scope `spec.name`; every batch checks it. */
+  fenceToken?: bigint;
+  /** Stops after the batches in flight; progress is kept and the next run resumes. */
+  signal?: AbortSignal;
+  /** Workers in this process (default `backfill.workers`). */
+  workers?: number;
+  /** Start a new run from the first key even if one can be resumed or the last one completed. */
+  rerun?: boolean;
+  /** Serve the HTTP control endpoint on 127.0.0.1:`backfill.controlPort` (default true). */
+  controlServer?: boolean;
+  /** A progress bar to draw (the CLI passes one bound to a TTY). */
+  progressBar?: ProgressBar;
+  /** Rows per claimable range; default chosen from the table size and workers. */
+  rangeRows?: number;
+  /** Monotonic clock in ms (tests may inject one). */
+  now?: () => number;
+  /** Controller poll interval. */
+  pollMs?: number;
+}
+
+export type BackfillOutcome = 'completed' | 'already-complete' | 'stopped';
+
+export interface BackfillResult {
+  runId: number;
+  outcome: BackfillOutcome;
+  /** How this process got its run: planned it, resumed it, or found it already complete. */
+  how: 'created' | 'resumed' | 'complete';
+  /** Run totals (all processes). */
+  rowsPlanned: number;
+  rowsDone: number;
+  rowsChanged: number;
+  batches: number;
+  /** This process's share. */
+  processRows: number;
+  processBatches: number;
+  seconds: number;
+  controlUrl: string | null;
+}
+
+export async function runBackfill(options: RunBackfillOptions): Promise<BackfillResult> {
+  const { spec } = options;
+  const b = spec.backfill;
+  const logger = options.logger ?? silentLogger();
+  const registry = options.metrics ?? createMetricsRegistry({ defaultMetrics: false });
+  const metrics = backfillMetrics(registry);
+  const workers = options.workers ?? b.workers;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new ParityError('PARITY_BAD_INPUT', `workers must be an integer from 1 to 64, got ${workers}`, { hint: 'pass --workers N' });
+  }
+  const now = options.now ?? (() => performance.now());
+  const schema = spec.control.schema;
+  const started = now();
+  const processId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const fence = options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
+  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 3);
+  let controller: Controller | undefined;
+  let server: ControlServer | undefined;
+  let probe: ProbeRunner | undefined;
+  try {
+    // Everything up to openRun only reads (and creates empty control tables): a bad spec stops here.
+    const setup = await databases.workerSessions();
+    let shape;
+    let opened;
+    try {
+      shape = await describeBatch(spec, setup.source, setup.target);
+      await checkStatements(spec, shape, setup.source, setup.target);
+      await ensureBackfillTables(setup.control, schema);
+      await ensureEvidenceTable(setup.control, schema);
+      if (fence) {
+        await ensureFenceTable(setup.control, schema);
+        const latest = await currentToken(setup.control, schema, fence.scope);
+        if (latest !== fence.token) {
+          throw new ParityError('PARITY_STALE_FENCE', `fencing token ${fence.token} for "${fence.scope}" is stale (latest is ${latest}); nothing was written`, {
+            hint: 'another holder took the migration lock; re-acquire it and pass its token',
+          });
+        }
+      }
+      if (spec.backfill.throttle.probe) {
+        probe = new ProbeRunner(() => databases.session('source', `${APPLICATION_NAME}-probe`), spec.backfill.throttle.probe, logger);
+        await probe.start();
+      }
+      opened = await openRun({ control: setup.control, source: setup.source, schema, spec, shape, workers, rerun: options.rerun ?? false, logger, ...(options.rangeRows ? { rangeRows: options.rangeRows } : {}) });
+      if (opened.how === 'created' && opened.run.state === 'completed') {
+        // An empty table: nothing to walk, and the gate still needs its evidence.
+        await recordCompletionEvidence(setup.control, schema, spec.name, { runId: opened.run.runId, rows: 0, rowsChanged: 0, batches: 0, ranges: 0, rowsPlanned: 0, upperKey: null, seconds: 0 });
+      }
+    } finally {
+      setup.release();
+    }
+    const run = opened.run;
+    if (run.state === 'completed') {
+      logger.info({ runId: run.runId, how: opened.how }, opened.how === 'complete' ? 'backfill already complete; pass --rerun to walk the table again' : 'backfill complete: the table is empty');
+      const { rowsPlanned, rowsDone, rowsChanged, batches } = await summary(databases, schema, run.runId);
+      return { runId: run.runId, outcome: opened.how === 'complete' ? 'already-complete' : 'completed', how: opened.how, rowsPlanned, rowsDone, rowsChanged, batches, processRows: 0, processBatches: 0, seconds: (now() - started) / 1000, controlUrl: null };
+    }
+    logger.info({ runId: run.runId, how: opened.how, rowsPlanned: run.rowsPlanned, ranges: run.rangesPlanned, workers, processId }, opened.how === 'created' ? 'backfill run started' : 'joining backfill run');
+
+    const sizers: BatchSizer[] = Array.from({ length: workers }, () => new BatchSizer({ initial: b.batchSize, min: b.minBatchSize, max: b.maxBatchSize, targetSeconds: b.targetBatchSeconds }));
+    controller = new Controller({
+      schema,
+      runId: run.runId,
+      processId,
+      workers,
+      limits: {
+        maxLagSeconds: b.throttle.maxLagSeconds,
+        ...(b.throttle.maxActive !== undefined ? { maxActive: b.throttle.maxActive } : {}),
+        ...(b.throttle.abortActive !== undefined ? { abortActive: b.throttle.abortActive } : {}),
+        ...(b.throttle.probe ? { probeMaxP99Ms: b.throttle.probe.maxP99Ms } : {}),
+      },
+      controlSession: () => databases.session('control'),
+      monitorSession: () => databases.session('source'),
+      signals: new SignalReader({ slot: spec.cdc.slot, ...(b.throttle.httpProbe ? { httpProbe: b.throttle.httpProbe } : {}), ...(b.throttle.flagFile ? { flagFile: b.throttle.flagFile } : {}), now }),
+      ...(probe ? { probe } : {}),
+      metrics,
+      logger,
+      ...(options.progressBar ? { progressBar: options.progressBar } : {}),
+      now,
+      ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+      onBatchSize: (size) => sizers.forEach((s) => s.pin(size ?? undefined)),
+      batchSize: () => sizers[0]?.current ?? b.batchSize,
+    });
+    if (options.controlServer ?? true) {
+      server = await startControlServer({ port: b.controlPort, controller, registry, schema, migration: spec.name, logger });
+      controller.controlUrl = server.url;
+    }
+    await controller.start();
+
+    const pool = Array.from({ length: workers }, (_, i) =>
+      new Worker({
+        id: `${processId}/w${i + 1}`,
+        databases,
+        controller: controller as Controller,
+        sizer: sizers[i] as BatchSizer,
+        schema,
+        migration: spec.name,
+        runId: run.runId,
+        kind: spec.target.kind,
+        shape,
+        lockTimeoutMs: b.lockTimeoutMs,
+        statementTimeoutMs: b.statementTimeoutMs,
+        ...(fence ? { fence } : {}),
+        metrics,
+        logger,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    );
+    const settled = await Promise.all(
+      pool.map((w) =>
+        w.run().then(
+          (r): { ok: true; r: WorkerResult } => ({ ok: true, r }),
+          (err: unknown): { ok: false; err: unknown } => {
+            // One worker's fatal error stops this process's other workers after their batch.
+            controller?.requestStop({ kind: 'error', error: err as ParityError });
+            return { ok: false, err };
+          },
+        ),
+      ),
+    );
+    const failure = settled.find((s): s is { ok: false; err: unknown } => !s.ok);
+    if (failure) {
+      if (isRunFatal(failure.err)) await markFailed(databases, schema, run.runId, failure.err.message, logger);
+      throw failure.err;
+    }
+    const mine = settled.map((s) => (s as { ok: true; r: WorkerResult }).r);
+    const processRows = mine.reduce((n, r) => n + r.rows, 0);
+    const processBatches = mine.reduce((n, r) => n + r.batches, 0);
+    const final = await summary(databases, schema, run.runId);
+    const stop = controller.stopReason;
+    const totals = { rowsPlanned: final.rowsPlanned, rowsDone: final.rowsDone, rowsChanged: final.rowsChanged, batches: final.batches };
+    if (final.state === 'completed') {
+      return { runId: run.runId, outcome: 'completed', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null };
+    }
+    if (stop?.kind === 'error') throw stop.error;
+    if (final.state === 'aborted') {
+      throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" was ${final.error ?? 'aborted'}`, {
+        hint: 'progress is kept: `parity backfill run` resumes from the checkpoints, `--rerun` starts over',
+        details: { runId: run.runId, rowsDone: final.rowsDone, rowsPlanned: final.rowsPlanned },
+      });
+    }
+    if (final.state === 'failed') {
+      throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" failed in another process: ${final.error ?? 'unknown error'}`, { hint: 'fix the cause, then `parity backfill run` resumes from the checkpoints' });
+    }
+    return { runId: run.runId, outcome: 'stopped', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null };
+  } finally {
+    probe?.stop();
+    await controller?.close().catch(() => undefined);
+    await server?.close().catch(() => undefined);
+    await databases.close();
+  }
+}
+
+async function summary(databases: Databases, schema: string, runId: number) {
+  const s = await databases.session('control');
+  try {
+    const run = await readRun(s.client, schema, runId);
+    const p = await runProgress(s.client, schema, runId);
+    return { state: run.state, error: run.error, rowsPlanned: run.rowsPlanned, rowsDone: p.rowsDone, rowsChanged: p.rowsChanged, batches: p.batches };
+  } finally {
+    s.release();
+  }
+}
+
+async function markFailed(databases: Databases, schema: string, runId: number, error: string, logger: Logger): Promise<void> {
+  try {
+    const s = await databases.session('control');
+    try {
+      await s.client.query(`UPDATE ${controlTables(schema).runs} SET state = 'failed', error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND state = 'running'`, [runId, error]);
+    } finally {
+      s.release();
+    }
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'could not record the run failure in the control schema');
+  }
+}

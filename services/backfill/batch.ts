@@ -1,0 +1,161 @@
+/**
+ * One batch: the unit of work, of commit and of checkpoint.
+ *
+ * Same database for data and control (the default for same-table and shadow-table, and for another
+ * database when the control schema lives there): one transaction holds the ownership check of the
+ * range, the fence check, the write and the checkpoint, so a batch and its checkpoint commit together
+ * or not at all, and a crash redoes nothing.
+ *
+ * Control elsewhere: the control transaction (ownership row lock, fence row share-lock) stays open
+ * around the data transaction, and the checkpoint commits right after the data does. A crash between
+ * the two commits redoes exactly that one batch, which is idempotent. Because the fence row stays
+ * share-locked until after the data commit, a newer token cannot be issued in between.
+ *
+ * Every connection in the batch gets `SET LOCAL lock_timeout` and `statement_timeout`.
+ */
+import type pg from 'pg';
+import { performance } from 'node:perf_hooks';
+import { assertFence } from '../core/fence.js';
+import { batchBoundsSql, crossReadSql, crossUpsertSql, keyFromRow, sameTableUpdateSql, shadowUpsertSql, type BatchShape, type KeyValue } from './batch-sql.js';
+import { batchError } from './batch-errors.js';
+import { controlTables } from './control-store.js';
+import type { WorkerSessions } from './databases.js';
+import { sameKey } from './run-plan.js';
+
+export type TargetKind = 'same-table' | 'shadow-table' | 'other-database';
+
+export interface BatchContext {
+  schema: string;
+  runId: number;
+  rangeNo: number;
+  worker: string;
+  kind: TargetKind;
+  shape: BatchShape;
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  /** Fence scope and token; when set, every batch transaction checks it before committing. */
+  fence?: { scope: string; token: bigint };
+}
+
+export interface BatchOutcome {
+  /** The range is no longer ours (another worker took it after our session was lost). */
+  lost: boolean;
+  /** Keys walked by the batch. */
+  rows: number;
+  /** Rows written (the new value differed). */
+  changed: number;
+  lo: KeyValue | null;
+  hi: KeyValue | null;
+  /** The range is finished with this batch. */
+  done: boolean;
+  seconds: number;
+}
+
+/** Runs one batch attempt of at most `size` keys. Throws a ParityError; everything is rolled back then. */
+export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: number): Promise<BatchOutcome> {
+  const t = controlTables(ctx.schema);
+  const started = performance.now();
+  const open: pg.ClientBase[] = [];
+  const setLocal = `SET LOCAL lock_timeout = ${Math.floor(ctx.lockTimeoutMs)}; SET LOCAL statement_timeout = ${Math.floor(ctx.statementTimeoutMs)}`;
+  let stage = 'beginning the batch transaction';
+  try {
+    for (const c of [db.control, ...db.commitOrder]) {
+      if (open.includes(c)) continue;
+      await c.query(`BEGIN; ${setLocal}`);
+      open.push(c);
+    }
+    stage = 'checking range ownership';
+    const own = await db.control.query(`SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = $1 AND range_no = $2 AND owner = $3 AND state = 'running' FOR UPDATE`, [
+      ctx.runId,
+      ctx.rangeNo,
+      ctx.worker,
+    ]);
+    const range = own.rows[0] as { lo: string[] | null; hi: string[]; checkpoint: string[] | null } | undefined;
+    if (!range) {
+      await rollbackAll(open);
+      return { lost: true, rows: 0, changed: 0, lo: null, hi: null, done: false, seconds: 0 };
+    }
+    if (ctx.fence) {
+      stage = 'checking the fencing token';
+      await assertFence(db.control, ctx.schema, ctx.fence.scope, ctx.fence.token);
+    }
+    const lo = range.checkpoint ?? range.lo;
+    const width = ctx.shape.key.columns.length;
+    let rows = 0;
+    let changed = 0;
+    let last: KeyValue | null = null;
+    if (ctx.kind === 'other-database') {
+      stage = 'reading the batch from the source';
+      const read = crossReadSql(ctx.shape, lo, range.hi, size);
+      const result = await db.source.query(read.text, read.values);
+      rows = result.rows.length;
+      if (rows > 0) {
+        const lastRow = result.rows[rows - 1] as Record<string, unknown>;
+        last = keyFromRow(lastRow, width);
+        const columns = [...ctx.shape.targetKey, ...ctx.shape.columns].map((_, i) => result.rows.map((r: Record<string, string | null>) => r[`v${i}`] ?? null));
+        stage = 'upserting the batch into the target';
+        const write = crossUpsertSql(ctx.shape, columns);
+        changed = (await db.target.query(write.text, write.values)).rowCount ?? 0;
+      }
+    } else {
+      stage = 'finding the batch bounds';
+      const bounds = batchBoundsSql(ctx.shape, lo, range.hi, size);
+      const b = await db.source.query(bounds.text, bounds.values);
+      const top = b.rows[0] as Record<string, unknown> | undefined;
+      if (top) {
+        rows = Number(top.n);
+        last = keyFromRow(top, width);
+        stage = 'writing the batch';
+        const write = ctx.kind === 'same-table' ? sameTableUpdateSql(ctx.shape, lo, last) : shadowUpsertSql(ctx.shape, lo, last);
+        changed = (await db.source.query(write.text, write.values)).rowCount ?? 0;
+      }
+    }
+    const done = rows < size || last === null || sameKey(last, range.hi);
+    // Data first (target, then source, releasing its FOR SHARE locks), then the control transaction.
+    for (const c of db.commitOrder) {
+      if (c === db.control) {
+        stage = 'writing the checkpoint';
+        await writeCheckpoint(db.control, t, ctx, lo, last, rows, changed, done, performance.now() - started);
+      }
+      stage = c === db.control ? 'committing the batch and its checkpoint' : 'committing the batch';
+      await c.query('COMMIT');
+      open.splice(open.indexOf(c), 1);
+    }
+    return { lost: false, rows, changed, lo, hi: last, done, seconds: (performance.now() - started) / 1000 };
+  } catch (err) {
+    await rollbackAll(open);
+    throw batchError(err, `backfill batch of range ${ctx.rangeNo} failed while ${stage}`);
+  }
+}
+
+async function writeCheckpoint(
+  control: pg.ClientBase,
+  t: ReturnType<typeof controlTables>,
+  ctx: BatchContext,
+  lo: KeyValue | null,
+  last: KeyValue | null,
+  rows: number,
+  changed: number,
+  done: boolean,
+  durationMs: number,
+): Promise<void> {
+  if (last === null) {
+    await control.query(`UPDATE ${t.ranges} SET state = 'done', updated_at = clock_timestamp() WHERE run_id = $1 AND range_no = $2`, [ctx.runId, ctx.rangeNo]);
+    return;
+  }
+  await control.query(
+    `WITH cp AS (
+       UPDATE ${t.ranges}
+          SET checkpoint = $3, rows_done = rows_done + $4, rows_changed = rows_changed + $5, batches_done = batches_done + 1,
+              state = CASE WHEN $6 THEN 'done' ELSE 'running' END, updated_at = clock_timestamp()
+        WHERE run_id = $1 AND range_no = $2
+        RETURNING batches_done)
+     INSERT INTO ${t.batches} (run_id, range_no, batch_no, lo, hi, rows, rows_changed, duration_ms, worker)
+     SELECT $1, $2, cp.batches_done, $7, $3, $4, $5, $8, $9 FROM cp`,
+    [ctx.runId, ctx.rangeNo, last, rows, changed, done, lo, durationMs, ctx.worker],
+  );
+}
+
+async function rollbackAll(open: pg.ClientBase[]): Promise<void> {
+  for (const c of open.splice(0)) await c.query('ROLLBACK').catch(() => undefined);
+}

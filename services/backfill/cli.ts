@@ -1,0 +1,166 @@
+/**
+ * `parity backfill run | ctl | status`. Handlers parse options, load the spec, and call the
+ * programmatic API; logs go to stderr (JSON), the summary to stdout.
+ */
+import { hostname, userInfo } from 'node:os';
+import { parseOptions, required } from '../cli/command.js';
+import { createPgClient } from '../core/clients.js';
+import { ParityError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import { redact } from '../core/secrets.js';
+import { controlDatabase, loadSpec } from '../core/spec.js';
+import { runBackfill } from './backfill.js';
+import { CONTROL_USAGE, formatControlCommand, parseControlCommand } from './control-command.js';
+import { applyControlCommand, controlTables, liveProcesses } from './control-store.js';
+import { ProgressBar } from './progress.js';
+import { formatStatus, readStatus } from './status.js';
+
+const RUN_USAGE = 'parity backfill run --spec FILE [--workers N] [--fence-token N] [--rerun] [--no-progress] [--json]';
+
+function positiveInt(value: string | undefined, flag: string, usage: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a positive integer, got "${value}"`, { hint: `usage: ${usage}` });
+  return n;
+}
+
+/** `parity backfill run`: fills the new representation; resumes a stopped run from its checkpoints. */
+export async function backfillRunCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      workers: { type: 'string' },
+      'fence-token': { type: 'string' },
+      rerun: { type: 'boolean' },
+      'no-progress': { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    RUN_USAGE,
+  );
+  const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
+  const workers = positiveInt(values.workers, '--workers', RUN_USAGE);
+  let fenceToken: bigint | undefined;
+  if (values['fence-token'] !== undefined) {
+    if (!/^\d+$/.test(values['fence-token'])) throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a non-negative integer, got "${values['fence-token']}"`, { hint: `usage: ${RUN_USAGE}` });
+    fenceToken = BigInt(values['fence-token']);
+  }
+  const bar = new ProgressBar(process.stderr, !values['no-progress']);
+  // Log lines clear the progress bar first, so the two never tear each other.
+  const logger = createLogger({
+    name: 'backfill',
+    destination: {
+      write: (line: string) => {
+        bar.clear();
+        process.stderr.write(line);
+        bar.redraw();
+      },
+    },
+  });
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    logger.warn({ signal: sig }, 'stopping after the batches in flight (signal again to exit now); the next run resumes from the checkpoints');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runBackfill({
+      spec,
+      logger,
+      metrics: createMetricsRegistry({ service: 'backfill' }),
+      signal: controller.signal,
+      ...(workers !== undefined ? { workers } : {}),
+      ...(fenceToken !== undefined ? { fenceToken } : {}),
+      rerun: values.rerun ?? false,
+      progressBar: bar,
+    });
+    bar.finish();
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      const rate = result.seconds > 0 ? Math.round(result.processRows / result.seconds) : 0;
+      const what =
+        result.outcome === 'already-complete'
+          ? `backfill of "${spec.name}" was already complete (run ${result.runId}); --rerun walks the table again`
+          : result.outcome === 'completed'
+            ? `backfill of "${spec.name}" complete (run ${result.runId}): ${result.rowsDone.toLocaleString('en-US')} rows, ${result.rowsChanged.toLocaleString('en-US')} written, ${result.batches} batches; this process: ${result.processRows.toLocaleString('en-US')} rows in ${result.seconds.toFixed(1)} s (${rate.toLocaleString('en-US')} rows/s)`
+            : `backfill of "${spec.name}" stopped (run ${result.runId}) at ${result.rowsDone.toLocaleString('en-US')}/${result.rowsPlanned.toLocaleString('en-US')} rows; run the same command to resume`;
+      process.stdout.write(`${what}\n`);
+    }
+    return result.outcome === 'stopped' ? 130 : 0;
+  } finally {
+    bar.finish();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const CTL_USAGE = `parity backfill ctl --spec FILE ${CONTROL_USAGE} [--wait-seconds S]`;
+
+/**
+ * `parity backfill ctl`: writes the command into the run's control row in the control schema (which
+ * every process of the run polls), then waits until every live process has applied it.
+ */
+export async function backfillCtlCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(argv, { spec: { type: 'string' }, 'wait-seconds': { type: 'string' } }, CTL_USAGE);
+  const { spec } = loadSpec(required(values.spec, '--spec', CTL_USAGE));
+  const command = parseControlCommand(positionals);
+  const waitSeconds = values['wait-seconds'] === undefined ? 5 : Number(values['wait-seconds']);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new ParityError('PARITY_BAD_INPUT', `--wait-seconds must be a number >= 0`, { hint: `usage: ${CTL_USAGE}` });
+  const schema = spec.control.schema;
+  const db = createPgClient(controlDatabase(spec), { applicationName: 'parity-backfill-ctl' });
+  await db.connect();
+  try {
+    const { rows } = await db.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [controlTables(schema).runs]);
+    if (!rows[0]?.present) {
+      throw new ParityError('PARITY_BAD_INPUT', `no backfill run of "${spec.name}" to control (the control schema has no backfill tables yet)`, { hint: 'start one with `parity backfill run --spec FILE`' });
+    }
+    const actor = `${safeUser()}@${hostname()} via ctl`;
+    const applied = await applyControlCommand(db, schema, spec.name, command, actor);
+    const text = formatControlCommand(command);
+    const deadline = Date.now() + waitSeconds * 1000;
+    let live = await liveProcesses(db, schema, applied.runId, 5);
+    while (live.some((p) => p.appliedSeq < applied.seq) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      live = await liveProcesses(db, schema, applied.runId, 5);
+    }
+    const acked = live.filter((p) => p.appliedSeq >= applied.seq).length;
+    const line =
+      live.length === 0
+        ? `${text}: recorded for run ${applied.runId}; no live backfill process (it applies when the run resumes)`
+        : `${text}: recorded for run ${applied.runId}; applied by ${acked} of ${live.length} live process${live.length === 1 ? '' : 'es'}`;
+    process.stdout.write(`${redact(line)}\n`);
+    return acked === live.length ? 0 : 1;
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const STATUS_USAGE = 'parity backfill status --spec FILE [--json]';
+
+/** `parity backfill status`: the latest run, its live processes with throttle reasons, and the evidence. */
+export async function backfillStatusCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
+  const { spec } = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
+  const db = createPgClient(controlDatabase(spec), { applicationName: 'parity-backfill-status' });
+  await db.connect();
+  try {
+    const report = await readStatus(db, spec.control.schema, spec.name);
+    process.stdout.write(values.json ? `${redact(JSON.stringify(report))}\n` : redact(formatStatus(report)));
+    return 0;
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}

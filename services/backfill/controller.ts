@@ -1,0 +1,328 @@
+/**
+ * The per-process controller: every `pollMs` it reads the run's control row (operator commands from
+ * `ctl` or HTTP, run state), gathers the throttle signals, decides whether workers may start their
+ * next batch, and publishes progress (metrics, TTY bar, process heartbeat row). Workers only ask it
+ * `gate()` before each batch, so a pause takes effect within one batch plus one poll.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from '../core/log.js';
+import { toParityError, type ParityError } from '../core/errors.js';
+import { controlTables, readRun, runProgress, writeHeartbeat, type RunRow } from './control-store.js';
+import type { Session } from './databases.js';
+import type { BackfillMetrics } from './metrics.js';
+import type { ProbeRunner } from './probe.js';
+import { etaSeconds, RateWindow, type ProgressBar } from './progress.js';
+import { describeFindings, evaluateThrottle, THROTTLE_REASONS, type ThrottleFinding, type ThrottleLimits } from './throttle.js';
+import type { SignalReader } from './throttle-signals.js';
+
+export interface ControllerOptions {
+  schema: string;
+  runId: number;
+  processId: string;
+  workers: number;
+  limits: ThrottleLimits;
+  controlSession: () => Promise<Session>;
+  monitorSession: () => Promise<Session>;
+  signals: SignalReader;
+  probe?: ProbeRunner;
+  metrics: BackfillMetrics;
+  logger: Logger;
+  progressBar?: ProgressBar;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  pollMs?: number;
+  /** Called when the operator pins (number) or unpins (null) the batch size. */
+  onBatchSize: (size: number | null) => void;
+  /** The batch size workers currently use, for status. */
+  batchSize: () => number;
+}
+
+export type StopReason = { kind: 'run-state'; state: RunRow['state']; error: string | null } | { kind: 'error'; error: ParityError };
+
+export interface ControllerStatus {
+  processId: string;
+  runId: number;
+  state: 'running' | 'throttled' | 'stopping';
+  throttle: ThrottleFinding[];
+  batchSize: number;
+  batchSizePinned: boolean;
+  maxLagSeconds: number;
+  rowsPlanned: number;
+  rowsDone: number;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+  ranges: { pending: number; running: number; done: number };
+  controlUrl: string | null;
+}
+
+const FATAL_POLL_FAILURES = 40;
+
+export class Controller {
+  private control: Session | undefined;
+  private monitor: Session | undefined;
+  private findings: ThrottleFinding[] = [];
+  private stop: StopReason | undefined;
+  private run: RunRow | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: (() => void)[] = [];
+  private polling: Promise<void> | undefined;
+  private pollFailures = 0;
+  private overAbortStreak = 0;
+  private appliedSeq = -1;
+  private pinned: number | null = null;
+  private lastHeartbeatMs = -Infinity;
+  private lastPollMs: number | undefined;
+  private throttledSinceMs: number | undefined;
+  private readonly rate = new RateWindow();
+  private status: Omit<ControllerStatus, 'throttle' | 'state' | 'batchSize' | 'controlUrl'> | undefined;
+  private lastReasons = '';
+  private stopped = false;
+  controlUrl: string | null = null;
+
+  constructor(private readonly o: ControllerOptions) {}
+
+  /** First poll; throws when the control state cannot be read at all. */
+  async start(): Promise<void> {
+    await this.poll(true);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.pollNow().finally(() => this.schedule());
+    }, this.o.pollMs ?? 250);
+  }
+
+  /** Polls now (the HTTP endpoint calls this after a command so it applies at once). */
+  pollNow(): Promise<void> {
+    if (!this.polling) {
+      this.polling = this.poll(false).finally(() => {
+        this.polling = undefined;
+      });
+    }
+    return this.polling;
+  }
+
+  /** The control session, for the HTTP endpoint's commands. */
+  async controlClient(): Promise<Session['client']> {
+    if (!this.control) this.control = await this.o.controlSession();
+    return this.control.client;
+  }
+
+  private async poll(first: boolean): Promise<void> {
+    const now = this.o.now();
+    try {
+      if (!this.control) this.control = await this.o.controlSession();
+      if (!this.monitor) this.monitor = await this.o.monitorSession();
+      const run = await readRun(this.control.client, this.o.schema, this.o.runId);
+      this.run = run;
+      if (run.state !== 'running' && !this.stop) this.stop = { kind: 'run-state', state: run.state, error: run.error };
+      if (run.batchSizeOverride !== this.pinned) {
+        this.pinned = run.batchSizeOverride;
+        this.o.onBatchSize(this.pinned);
+        this.o.logger.info({ batchSize: this.pinned ?? 'auto' }, 'operator set the batch size');
+      }
+      const limits: ThrottleLimits = { ...this.o.limits, maxLagSeconds: run.maxLagSecondsOverride ?? this.o.limits.maxLagSeconds };
+      const db = await this.o.signals.database(this.monitor.client);
+      const p99 = this.o.probe?.p99Ms();
+      const http = this.o.signals.httpProbe();
+      const flagFile = this.o.signals.flagFile();
+      const decision = evaluateThrottle(
+        {
+          pausedBy: run.paused ? run.pausedReason ?? 'paused by an operator' : null,
+          replicationLagSeconds: db.replicationLagSeconds,
+          ...(db.slotLag ? { slotLag: db.slotLag } : {}),
+          activeBackends: db.activeBackends,
+          ...(p99 !== undefined ? { probeP99Ms: p99, probeSamples: this.o.probe?.window.count ?? 0 } : {}),
+          ...(http ? { http } : {}),
+          ...(flagFile ? { flagFile } : {}),
+        },
+        limits,
+      );
+      if (this.o.probe?.lastError) decision.findings.push({ reason: 'probe_p99', detail: `probe query failing: ${this.o.probe.lastError}` });
+      this.overAbortStreak = decision.overAbortThreshold ? this.overAbortStreak + 1 : 0;
+      // Two samples in a row above abortActive (one poll apart): a single spike does not abort a run.
+      if (this.overAbortStreak >= 2 && !this.stop) await this.abortForLoad(db.activeBackends);
+      this.account(decision.findings, now);
+      this.findings = decision.findings;
+      const m = this.o.metrics;
+      m.replicationLag.set(db.replicationLagSeconds);
+      m.activeBackends.set(db.activeBackends);
+      if (db.slotLag) {
+        m.slotLagBytes.set(db.slotLag.bytes);
+        m.slotLagSeconds.set(db.slotLag.seconds);
+      }
+      if (p99 !== undefined) m.probeP99.set(p99 / 1000);
+      const progress = await runProgress(this.control.client, this.o.schema, this.o.runId);
+      this.rate.add({ atMs: now, rows: progress.rowsDone });
+      const rps = this.rate.rowsPerSecond();
+      const eta = etaSeconds(progress.rowsDone, run.rowsPlanned, this.findings.length > 0 ? 0 : rps);
+      m.plannedRows.set(run.rowsPlanned);
+      m.doneRows.set(progress.rowsDone);
+      m.progress.set(run.rowsPlanned > 0 ? Math.min(1, progress.rowsDone / run.rowsPlanned) : 1);
+      m.eta.set(eta ?? -1);
+      for (const [state, n] of Object.entries(progress.ranges)) m.ranges.set({ state }, n);
+      m.batchSize.set(this.o.batchSize());
+      this.status = {
+        processId: this.o.processId,
+        runId: this.o.runId,
+        batchSizePinned: this.pinned !== null,
+        maxLagSeconds: limits.maxLagSeconds,
+        rowsPlanned: run.rowsPlanned,
+        rowsDone: progress.rowsDone,
+        rowsPerSecond: rps,
+        etaSeconds: eta ?? null,
+        ranges: progress.ranges,
+      };
+      this.o.progressBar?.update({
+        done: progress.rowsDone,
+        planned: run.rowsPlanned,
+        rowsPerSecond: rps,
+        eta,
+        ...(this.findings.length ? { throttle: describeFindings(this.findings) } : {}),
+      });
+      const seqChanged = run.commandSeq !== this.appliedSeq;
+      this.appliedSeq = run.commandSeq;
+      if (this.reasonsChanged(now) || first || seqChanged || now - this.lastHeartbeatMs >= 1_000) {
+        this.lastHeartbeatMs = now;
+        await this.heartbeat(this.stop ? 'stopping' : this.findings.length ? 'throttled' : 'running');
+      }
+      this.pollFailures = 0;
+    } catch (err) {
+      if (first) throw err;
+      this.pollFailures++;
+      this.o.logger.warn({ err: (err as Error).message, failures: this.pollFailures }, 'backfill controller could not poll; workers keep their last instructions');
+      this.control?.release(true);
+      this.control = undefined;
+      this.monitor?.release(true);
+      this.monitor = undefined;
+      if (this.pollFailures >= FATAL_POLL_FAILURES && !this.stop) {
+        this.stop = { kind: 'error', error: toParityError(err, 'PARITY_CONNECTION') };
+      }
+    } finally {
+      this.lastPollMs = now;
+      for (const w of this.waiters.splice(0)) w();
+    }
+  }
+
+  /** Logs when the set of throttle reasons changes (not when only their numbers move). */
+  private reasonsChanged(now: number): boolean {
+    const key = this.findings.map((f) => f.reason).join(',');
+    if (key === this.lastReasons) return false;
+    const was = this.lastReasons;
+    this.lastReasons = key;
+    if (key) {
+      if (!was) this.throttledSinceMs = now;
+      this.o.logger.info({ reasons: this.findings.map((f) => f.reason), detail: describeFindings(this.findings) }, 'backfill throttled');
+    } else if (was) {
+      const pausedSeconds = this.throttledSinceMs === undefined ? undefined : Math.round((now - this.throttledSinceMs) / 100) / 10;
+      this.throttledSinceMs = undefined;
+      this.o.logger.info({ pausedSeconds }, 'backfill resumed: no throttle reason left');
+    }
+    return true;
+  }
+
+  /** Adds the time since the last poll to every active reason, and sets the state gauges. */
+  private account(findings: ThrottleFinding[], now: number): void {
+    const m = this.o.metrics;
+    const elapsed = this.lastPollMs === undefined ? 0 : (now - this.lastPollMs) / 1000;
+    const active = new Set(findings.map((f) => f.reason));
+    for (const reason of THROTTLE_REASONS) {
+      const on = active.has(reason);
+      m.throttleActive.set({ reason }, on ? 1 : 0);
+      if (on && this.findings.some((f) => f.reason === reason)) m.throttledSeconds.inc({ reason }, elapsed);
+    }
+    m.throttled.set(active.size > 0 ? 1 : 0);
+  }
+
+  private async abortForLoad(active: number): Promise<void> {
+    const detail = `load: ${active} active backends > abortActive ${this.o.limits.abortActive} on two checks in a row`;
+    this.o.logger.error({ active, abortActive: this.o.limits.abortActive }, `backfill aborted: ${detail}`);
+    await this.control?.client.query(`UPDATE ${controlTables(this.o.schema).runs} SET state = 'aborted', error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND state = 'running'`, [
+      this.o.runId,
+      `aborted by ${detail}`,
+    ]);
+    this.stop = { kind: 'run-state', state: 'aborted', error: `aborted by ${detail}` };
+  }
+
+  private async heartbeat(state: string): Promise<void> {
+    if (!this.control) return;
+    await writeHeartbeat(this.control.client, this.o.schema, {
+      processId: this.o.processId,
+      runId: this.o.runId,
+      host: hostname(),
+      pid: process.pid,
+      controlUrl: this.controlUrl,
+      workers: this.o.workers,
+      state,
+      reason: this.findings.length ? describeFindings(this.findings) : null,
+      appliedSeq: Math.max(0, this.appliedSeq),
+      batchSize: this.o.batchSize(),
+      rowsPerSecond: this.status?.rowsPerSecond ?? 0,
+      etaSeconds: this.status?.etaSeconds ?? null,
+    });
+  }
+
+  /** Why workers must stop, if they must. */
+  get stopReason(): StopReason | undefined {
+    return this.stop;
+  }
+
+  /** Marks the process as stopping for a reason of its own (a worker's fatal error, a signal). */
+  requestStop(reason: StopReason): void {
+    if (!this.stop) this.stop = reason;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /**
+   * Resolves 'go' when a worker may start its next batch, or 'stop' when it must stop. While any
+   * throttle reason holds, waits poll by poll.
+   */
+  async gate(signal?: AbortSignal): Promise<'go' | 'stop'> {
+    for (;;) {
+      if (this.stop || signal?.aborted || this.stopped) return 'stop';
+      if (this.findings.length === 0) return 'go';
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+  }
+
+  snapshot(): ControllerStatus {
+    const s = this.status;
+    return {
+      processId: this.o.processId,
+      runId: this.o.runId,
+      state: this.stop ? 'stopping' : this.findings.length ? 'throttled' : 'running',
+      throttle: this.findings,
+      batchSize: this.o.batchSize(),
+      batchSizePinned: this.pinned !== null,
+      maxLagSeconds: s?.maxLagSeconds ?? this.o.limits.maxLagSeconds,
+      rowsPlanned: s?.rowsPlanned ?? 0,
+      rowsDone: s?.rowsDone ?? 0,
+      rowsPerSecond: s?.rowsPerSecond ?? 0,
+      etaSeconds: s?.etaSeconds ?? null,
+      ranges: s?.ranges ?? { pending: 0, running: 0, done: 0 },
+      controlUrl: this.controlUrl,
+    };
+  }
+
+  /** Stops polling and writes the final heartbeat; releases the sessions. */
+  async close(finalState = 'exited'): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.polling?.catch(() => undefined);
+    for (const w of this.waiters.splice(0)) w();
+    try {
+      await this.heartbeat(finalState);
+    } catch {
+      // The process is leaving; a missing last heartbeat only ages out of `status`.
+    }
+    this.control?.release();
+    this.monitor?.release();
+    this.control = undefined;
+    this.monitor = undefined;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The backfill's Prometheus metrics. Counters are this process's; the progress gauges are the run's
+ * (all processes, read from the checkpoints). The throttle reason is a label from a closed set of
+ * seven values; the free-text detail goes to status and logs, never into labels.
+ */
+import type { Registry } from 'prom-client';
+import { counter, gauge, histogram, LATENCY_BUCKETS_SECONDS } from '../core/metrics.js';
+import { THROTTLE_REASONS } from './throttle.js';
+
+export function backfillMetrics(registry: Registry) {
+  const m = {
+    rows: counter(registry, 'parity_backfill_rows_total', 'Keys of the old representation walked by committed batches of this process'),
+    rowsChanged: counter(registry, 'parity_backfill_rows_changed_total', 'Rows written by committed batches of this process (new value differed)'),
+    batches: counter(registry, 'parity_backfill_batches_total', 'Batches committed by this process'),
+    batchRetries: counter(registry, 'parity_backfill_batch_retries_total', 'Batch attempts rolled back and retried, by cause', ['cause']),
+    batchDuration: histogram(registry, 'parity_backfill_batch_duration_seconds', 'Duration of committed batches, checkpoint included', LATENCY_BUCKETS_SECONDS),
+    batchSize: gauge(registry, 'parity_backfill_batch_size_rows', 'Keys the next batch asks for (adaptive, or pinned by an operator)'),
+    plannedRows: gauge(registry, 'parity_backfill_planned_rows', 'Keys in the run, counted when it was planned (upper bound fixed then)'),
+    doneRows: gauge(registry, 'parity_backfill_done_rows', 'Keys checkpointed by all processes of the run'),
+    progress: gauge(registry, 'parity_backfill_progress_ratio', 'Share of planned keys checkpointed, 0 to 1'),
+    ranges: gauge(registry, 'parity_backfill_ranges', 'Ranges of the run by state', ['state']),
+    checkpointTime: gauge(registry, 'parity_backfill_checkpoint_timestamp_seconds', 'Unix time of the last checkpoint this process committed'),
+    eta: gauge(registry, 'parity_backfill_eta_seconds', 'Estimated seconds until the run completes at the recent rate (-1 when unknown)'),
+    throttled: gauge(registry, 'parity_backfill_throttled', '1 while the backfill is paused for any reason'),
+    throttleActive: gauge(registry, 'parity_backfill_throttle_active', '1 while this reason pauses the backfill', ['reason']),
+    throttledSeconds: counter(registry, 'parity_backfill_throttled_seconds_total', 'Time the backfill was paused, by reason', ['reason']),
+    replicationLag: gauge(registry, 'parity_backfill_replication_lag_seconds', 'Largest standby replay lag seen by the throttle'),
+    slotLagBytes: gauge(registry, 'parity_backfill_slot_lag_bytes', 'WAL bytes between the current position and the CDC slot confirmed position'),
+    slotLagSeconds: gauge(registry, 'parity_backfill_slot_lag_seconds', 'CDC slot lag in seconds, estimated from bytes and the recent WAL rate'),
+    activeBackends: gauge(registry, 'parity_backfill_active_backends', 'Active client backends on the source, backfill sessions excluded'),
+    probeP99: gauge(registry, 'parity_backfill_probe_p99_seconds', 'p99 of the throttle probe query over its window'),
+  };
+  for (const reason of THROTTLE_REASONS) {
+    m.throttleActive.set({ reason }, 0);
+    m.throttledSeconds.inc({ reason }, 0);
+  }
+  for (const state of ['pending', 'running', 'done']) m.ranges.set({ state }, 0);
+  return m;
+}
+
+export type BackfillMetrics = ReturnType<typeof backfillMetrics>;

@@ -1,0 +1,58 @@
+/**
+ * `parity backfill status`: the latest run of a migration as the control schema records it (state,
+ * progress, operator settings, last command, error), every live process with its throttle state and
+ * reason, and the latest backfill evidence. Read-only; works from any host that reaches the control
+ * database, whether or not a run process is alive.
+ */
+import type pg from 'pg';
+import { latestEvidence } from '../core/control.js';
+import { controlTables, latestRun, liveProcesses, runProgress, type ProcessRow, type RunProgress, type RunRow } from './control-store.js';
+import { formatDuration } from './progress.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export interface StatusReport {
+  migration: string;
+  run: (RunRow & { progress: RunProgress }) | null;
+  processes: ProcessRow[];
+  evidence: { recordedAt: Date; summary: string; passed: boolean } | null;
+}
+
+export async function readStatus(db: Queryable, schema: string, migration: string): Promise<StatusReport> {
+  const { rows } = await db.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [controlTables(schema).runs]);
+  if (!rows[0]?.present) return { migration, run: null, processes: [], evidence: null };
+  const run = await latestRun(db, schema, migration);
+  if (!run) return { migration, run: null, processes: [], evidence: null };
+  const progress = await runProgress(db, schema, run.runId);
+  const processes = await liveProcesses(db, schema, run.runId);
+  const ev = await latestEvidence(db, schema, migration, 'backfill');
+  return { migration, run: { ...run, progress }, processes, evidence: ev ? { recordedAt: ev.recordedAt, summary: ev.summary, passed: ev.passed } : null };
+}
+
+const n = (v: number): string => Math.round(v).toLocaleString('en-US');
+
+export function formatStatus(r: StatusReport): string {
+  if (!r.run) return `backfill of "${r.migration}": no run yet (start one with parity backfill run --spec FILE)\n`;
+  const run = r.run;
+  const p = run.progress;
+  const pct = run.rowsPlanned > 0 ? ((100 * p.rowsDone) / run.rowsPlanned).toFixed(1) : '100.0';
+  const lines = [
+    `backfill of "${r.migration}": run ${run.runId} ${run.state}${run.paused && run.state === 'running' ? ' (PAUSED)' : ''}`,
+    `  progress     ${n(p.rowsDone)}/${n(run.rowsPlanned)} rows (${pct}%), ${n(p.rowsChanged)} written, ${n(p.batches)} batches`,
+    `  ranges       ${p.ranges.done} done, ${p.ranges.running} running, ${p.ranges.pending} pending of ${run.rangesPlanned}`,
+    `  upper key    ${run.upperKey ? `(${run.upperKey.join(', ')})` : 'none (empty table)'}; rows above it are covered by dual-write`,
+    `  started      ${run.startedAt.toISOString()}${run.finishedAt ? `, finished ${run.finishedAt.toISOString()}` : ''}`,
+    `  batch size   ${run.batchSizeOverride ? `${run.batchSizeOverride} (pinned by operator)` : 'adaptive'}; max lag ${run.maxLagSecondsOverride !== null ? `${run.maxLagSecondsOverride}s (operator override)` : 'from spec'}`,
+  ];
+  if (run.paused) lines.push(`  paused       ${run.pausedReason ?? 'by an operator'}`);
+  if (run.lastCommand) lines.push(`  last command ${run.lastCommand} by ${run.lastCommandBy ?? '?'} at ${run.lastCommandAt?.toISOString() ?? '?'}`);
+  if (run.error) lines.push(`  error        ${run.error}`);
+  if (r.processes.length === 0) lines.push(`  processes    none alive${run.state === 'running' ? ' (run `parity backfill run` to resume)' : ''}`);
+  for (const proc of r.processes) {
+    lines.push(
+      `  process      ${proc.processId} ${proc.state}${proc.reason ? ` (${proc.reason})` : ''}; ${proc.workers} workers, batch ${proc.batchSize ?? '?'}, ${n(proc.rowsPerSecond ?? 0)} rows/s, ETA ${formatDuration(proc.etaSeconds ?? undefined)}${proc.controlUrl ? `, control ${proc.controlUrl}` : ''}`,
+    );
+  }
+  if (r.evidence) lines.push(`  evidence     ${r.evidence.summary} (${r.evidence.recordedAt.toISOString()})`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,688 @@
+/**
+ * The CDC connector: PostgreSQL logical replication -> Kafka, run by `parity cdc run`.
+ *
+ * One process owns one slot. It checks the source, creates the publication and slot (taking the initial
+ * snapshot inside the slot's exported snapshot), then runs replication sessions until stopped. A session
+ * decodes each transaction, sends its events to Kafka and reports a commit to the slot only when the
+ * ack tracker says it and everything before it is durable. Any failure (Kafka, registry, source, a
+ * value that cannot be serialized) ends the session without reporting anything further; the next
+ * session replays from the slot's confirmed position. That is the whole durability argument: no
+ * acknowledgement before Kafka's, no resume from memory.
+ */
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Op } from '../core/change-event.js';
+import { ParityError, isParityError, toParityError } from '../core/errors.js';
+import { type HealthReport, type StatusServer, startStatusServer } from '../core/http.js';
+import type { Logger } from '../core/log.js';
+import { type Lsn, type Position, formatLsn, parseLsn } from '../core/lsn.js';
+import { backoffDelay, sleep } from '../core/retry.js';
+import { type Spec, controlDatabase } from '../core/spec.js';
+import { createPgPool } from '../core/clients.js';
+import { AckTracker, type TrackedTransaction } from '../../connectors/postgres-source/ack-tracker.js';
+import { TypeResolver } from '../../connectors/postgres-source/catalog.js';
+import { type RelationState, type SourceChange, changesOf } from '../../connectors/postgres-source/change-builder.js';
+import { IncrementalSnapshotter, WATERMARK_PREFIX } from '../../connectors/postgres-source/incremental-snapshot.js';
+import { relationFromCatalog, relationFromMessage } from '../../connectors/postgres-source/relations.js';
+import { type PgoutputMessage, ReplicationStream } from '../../connectors/postgres-source/replication-stream.js';
+import {
+  type TableRef,
+  assertSlotUsable,
+  checkSource,
+  createSlot,
+  createSlotWithSnapshot,
+  ensurePublication,
+  slotInfo,
+  slotLag,
+  validatePublicationName,
+  validateSlotName,
+} from '../../connectors/postgres-source/slot.js';
+import { type Chunk, importSnapshot, runInitialSnapshot } from '../../connectors/postgres-source/snapshot.js';
+import {
+  checkpointInitial,
+  enqueueSnapshot,
+  ensureSnapshotTables,
+  initialSnapshotState,
+  planInitialSnapshot,
+  writeCdcStatus,
+} from '../../connectors/postgres-source/snapshot-store.js';
+import { type ChangeEncoder, type EncodedChange, type TableEncoder, createChangeEncoder, encodeChange, sequenceText } from '../../connectors/kafka-sink/serde.js';
+import type { RegistryClient } from '../../connectors/kafka-sink/registry-client.js';
+import { KafkaSink } from '../../connectors/kafka-sink/sink.js';
+import { type CdcMetrics, cdcMetrics } from './metrics.js';
+
+export const HEARTBEAT_PREFIX = 'parity.heartbeat';
+export const CONNECTOR_VERSION = '0.1.0';
+
+/** The tables a spec captures: the source table plus cdc.tables, as "schema.table". */
+export function capturedTables(spec: Spec): TableRef[] {
+  const out = new Map<string, TableRef>();
+  out.set(`${spec.source.schema}.${spec.source.table}`, { schema: spec.source.schema, table: spec.source.table });
+  for (const t of spec.cdc.tables) {
+    const [schema, table] = t.split('.') as [string, string];
+    out.set(`${schema}.${table}`, { schema, table });
+  }
+  return [...out.values()];
+}
+
+export interface CdcConnectorOptions {
+  spec: Spec;
+  logger: Logger;
+  metrics: Registry;
+  kafka: Kafka;
+  registry: RegistryClient;
+  /** Set REPLICA IDENTITY FULL on captured tables that lack complete before-images. */
+  setReplicaIdentityFull?: boolean;
+  /** Overrides spec.cdc.statusPort (0 = any free port). */
+  statusPort?: number;
+  /** Events in flight to Kafka before the decoder waits (memory bound). */
+  maxInFlightEvents?: number;
+  /** How often to write the status row and refresh lag gauges. */
+  statusEveryMs?: number;
+  /** Sink batch size (messages per produce request). */
+  maxBatchMessages?: number;
+}
+
+type State = 'starting' | 'snapshotting' | 'streaming' | 'paused' | 'stopping' | 'stopped';
+
+interface OpenTransaction {
+  tracked: TrackedTransaction;
+  commitLsn: Lsn;
+  xid: number;
+  commitTimeUs: bigint;
+  ordinal: number;
+}
+
+export class CdcConnector {
+  private readonly spec: Spec;
+  private readonly log: Logger;
+  private readonly m: CdcMetrics;
+  private readonly tables: TableRef[];
+  private readonly tableNames: Set<string>;
+  private readonly encoder: ChangeEncoder;
+  private readonly maxInFlight: number;
+  private source!: pg.Pool;
+  private control!: pg.Pool;
+  private types!: TypeResolver;
+  private dbName = '';
+  private partitions = new Map<string, number>();
+  private state: State = 'starting';
+  private reason: string | undefined;
+  private hint: string | undefined;
+  private server: StatusServer | null = null;
+  private snapshotter!: IncrementalSnapshotter;
+  private readonly stopController = new AbortController();
+  private tracker: AckTracker | null = null;
+  private stream: ReplicationStream | null = null;
+  private sink: KafkaSink | null = null;
+  private eventsAcked = 0;
+  private lastLag: { bytes: number; seconds: number } | null = null;
+  /** Catalog-built relations by "schema.table" (snapshots), refreshed by Relation messages. */
+  private readonly relationsByName = new Map<string, RelationState>();
+
+  constructor(private readonly options: CdcConnectorOptions) {
+    this.spec = options.spec;
+    this.log = options.logger;
+    this.m = cdcMetrics(options.metrics);
+    this.tables = capturedTables(options.spec);
+    this.tableNames = new Set(this.tables.map((t) => `${t.schema}.${t.table}`));
+    this.encoder = createChangeEncoder({ registry: options.registry, format: options.spec.cdc.format });
+    this.maxInFlight = options.maxInFlightEvents ?? 20_000;
+  }
+
+  /** For /healthz: paused states say why and what to do. */
+  health(): HealthReport {
+    const ok = this.state === 'starting' || this.state === 'snapshotting' || this.state === 'streaming';
+    return {
+      ok,
+      status: this.state,
+      ...(this.reason ? { reason: this.hint ? `${this.reason} (what to do: ${this.hint})` : this.reason } : {}),
+      details: {
+        slot: this.spec.cdc.slot,
+        durableLsn: this.tracker ? formatLsn(this.tracker.durableLsn) : null,
+        inFlightEvents: this.tracker?.inFlightEvents ?? 0,
+        eventsAcked: this.eventsAcked,
+        lagBytes: this.lastLag?.bytes ?? null,
+        lagSeconds: this.lastLag?.seconds ?? null,
+        snapshot: this.snapshotter?.current ? { request: this.snapshotter.current.id, table: this.snapshotter.current.tableName } : null,
+      },
+    };
+  }
+
+  get statusUrl(): string | null {
+    return this.server?.url ?? null;
+  }
+
+  /** Asks `run` to finish: in-flight events are drained and the durable position reported. */
+  stop(): void {
+    if (this.stopController.signal.aborted) return;
+    this.setState('stopping');
+    this.stopController.abort();
+    const stream = this.stream;
+    const sink = this.sink;
+    if (stream && sink) {
+      // Let in-flight sends finish so their transactions become durable, report that, then close.
+      void (async () => {
+        await Promise.race([sink.drained(), sleep(10_000)]);
+        await stream.stop().catch(() => undefined);
+      })();
+    }
+  }
+
+  /** Runs until `stop()`. Throws only for problems no retry can fix (configuration, privileges). */
+  async run(): Promise<void> {
+    const signal = this.stopController.signal;
+    const spec = this.spec;
+    validateSlotName(spec.cdc.slot);
+    validatePublicationName(spec.cdc.publication);
+    this.source = createPgPool(spec.source.database, { applicationName: 'parity-cdc', max: 4 });
+    const controlUrl = controlDatabase(spec);
+    this.control = controlUrl === spec.source.database ? this.source : createPgPool(controlUrl, { applicationName: 'parity-cdc', max: 2 });
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      this.server = await startStatusServer({
+        registry: this.options.metrics,
+        health: () => this.health(),
+        ready: () => this.state === 'streaming',
+        port: this.options.statusPort ?? spec.cdc.statusPort,
+      });
+      this.log.info({ status: this.server.url }, 'cdc status server listening');
+      await this.prepare();
+      this.snapshotter = new IncrementalSnapshotter({
+        source: this.source,
+        control: this.control,
+        controlSchema: spec.control.schema,
+        slot: spec.cdc.slot,
+        logger: this.log,
+        relationFor: (table) => this.relationByName(table),
+        onRows: (table, rows) => this.m.snapshotRows.inc({ table, kind: 'incremental' }, rows),
+      });
+      if (spec.cdc.heartbeatIntervalSeconds > 0) {
+        timers.push(setInterval(() => void this.heartbeat(), spec.cdc.heartbeatIntervalSeconds * 1000));
+      }
+      timers.push(setInterval(() => void this.refreshStatus(), this.options.statusEveryMs ?? 5_000));
+      await this.ensureSlot(signal);
+      const snapshots = this.snapshotter.run(signal);
+      let attempt = 0;
+      while (!signal.aborted) {
+        const started = Date.now();
+        try {
+          await this.session(signal);
+        } catch (err) {
+          if (signal.aborted) break;
+          const error = toParityError(err, 'PARITY_CONNECTION');
+          this.m.errors.inc({ code: error.code });
+          if (Date.now() - started > 30_000) attempt = 0;
+          const delay = backoffDelay(attempt++, 500, 10_000);
+          this.pause(error, delay);
+          await sleep(delay);
+        }
+      }
+      await snapshots;
+    } finally {
+      for (const t of timers) clearInterval(t);
+      await this.refreshStatus().catch(() => undefined);
+      this.setState('stopped');
+      await this.server?.close();
+      await this.source.end().catch(() => undefined);
+      if (this.control !== this.source) await this.control.end().catch(() => undefined);
+    }
+  }
+
+  private setState(state: State, reason?: string, hint?: string): void {
+    this.state = state;
+    this.reason = reason;
+    this.hint = hint;
+    this.m.paused.set(state === 'paused' ? 1 : 0);
+  }
+
+  private pause(error: ParityError, retryInMs: number): void {
+    const reason = error.message;
+    let hint = error.hint;
+    if (error.code === 'PARITY_KAFKA') hint ??= 'check the Kafka brokers (infra.kafka.brokers); parity resumes by itself';
+    if (error.code === 'PARITY_SLOT_IN_USE') hint ??= 'another process streams from this slot; stop it (one slot per pipeline)';
+    hint = `${hint ?? 'parity retries by itself'}; retrying in ${Math.round(retryInMs / 100) / 10} s`;
+    if (this.reason !== reason) this.log.warn({ code: error.code, hint }, `cdc paused: ${reason}`);
+    this.setState('paused', reason, hint);
+  }
+
+  /** Checks, publication, control tables, topics. Errors here are configuration problems: fatal. */
+  private async prepare(): Promise<void> {
+    const spec = this.spec;
+    const client = await this.source.connect().catch((err: unknown) => {
+      throw new ParityError('PARITY_CONNECTION', `cannot connect to the source database: ${(err as Error).message}`, { cause: err, hint: 'check source.database in the spec' });
+    });
+    try {
+      const check = await checkSource(client, this.tables, { setReplicaIdentityFull: this.options.setReplicaIdentityFull ?? false });
+      for (const w of check.warnings) this.log.warn(w);
+      const { rows } = await client.query<{ db: string }>('SELECT current_database() AS db');
+      this.dbName = rows[0]!.db;
+      await ensurePublication(client, spec.cdc.publication, this.tables);
+    } finally {
+      client.release();
+    }
+    await ensureSnapshotTables(this.control, spec.control.schema);
+    this.types = new TypeResolver(this.source);
+    for (const t of this.tables) await this.relationByName(`${t.schema}.${t.table}`, true);
+    const topics = [...this.relationsByName.values()].map((r) => r.shape.topic);
+    const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log });
+    await sink.ensureTopics(topics, spec.cdc.partitions);
+    this.partitions = await sink.partitionCounts(topics);
+  }
+
+  private async relationByName(name: string, refresh = false): Promise<RelationState> {
+    const cached = this.relationsByName.get(name);
+    if (cached && !refresh) return cached;
+    const [schema, table] = name.split('.') as [string, string];
+    const relation = await relationFromCatalog(this.source, this.types, this.spec.cdc.topicPrefix, schema, table);
+    this.relationsByName.set(name, relation);
+    return relation;
+  }
+
+  /** Registers a relation's schemas, pausing (without acknowledging anything) while the registry refuses. */
+  private async encoderFor(relation: RelationState, signal: AbortSignal): Promise<TableEncoder> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const encoder = await this.encoder.forTable(relation.shape);
+        if (this.state === 'paused') this.setState('streaming');
+        return encoder;
+      } catch (err) {
+        const error = toParityError(err, 'PARITY_CONNECTION');
+        if (signal.aborted || !error.retriable) throw error;
+        this.m.errors.inc({ code: error.code });
+        const delay = backoffDelay(Math.min(attempt, 5), 500, 10_000);
+        this.pause(error, delay);
+        await sleep(delay);
+        if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopping');
+      }
+    }
+  }
+
+  /** Creates the slot (with the initial snapshot) or resumes an interrupted snapshot incrementally. */
+  private async ensureSlot(signal: AbortSignal): Promise<void> {
+    const spec = this.spec;
+    const schema = spec.control.schema;
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        const info = await slotInfo(this.source, spec.cdc.slot);
+        if (!info) {
+          if (spec.cdc.snapshot === 'initial') await this.initialSnapshot(signal);
+          else await createSlot(this.source, spec.cdc.slot);
+          return;
+        }
+        await assertSlotUsable(this.source, info);
+        const unfinished = (await initialSnapshotState(this.control, schema, spec.cdc.slot)).filter((s) => s.state === 'pending' || s.state === 'running');
+        for (const s of unfinished) {
+          // The exported snapshot died with the previous process: read the rest by watermarks.
+          await enqueueSnapshot(this.control, schema, spec.cdc.slot, s.tableName, spec.cdc.snapshotChunkRows, 'resume initial snapshot', s.lastKey);
+          await checkpointInitial(this.control, schema, spec.cdc.slot, s.tableName, { state: 'handed-over' });
+          this.log.info({ table: s.tableName, lastKey: s.lastKey }, 'initial snapshot was interrupted; the rest continues as an incremental snapshot');
+        }
+        return;
+      } catch (err) {
+        const error = toParityError(err, 'PARITY_CONNECTION');
+        if (!error.retriable || signal.aborted) throw error;
+        this.m.errors.inc({ code: error.code });
+        const delay = backoffDelay(attempt, 500, 10_000);
+        this.pause(error, delay);
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async initialSnapshot(signal: AbortSignal): Promise<void> {
+    const spec = this.spec;
+    const schema = spec.control.schema;
+    const names = this.tables.map((t) => `${t.schema}.${t.table}`);
+    this.setState('snapshotting');
+    // Planned before the slot exists: a crash right after creating the slot still finds the plan.
+    await planInitialSnapshot(this.control, schema, spec.cdc.slot, names);
+    const exported = await createSlotWithSnapshot(spec.source.database, spec.cdc.slot);
+    const reader = await this.source.connect();
+    let readerOk = false;
+    try {
+      try {
+        await importSnapshot(reader, exported.snapshotName);
+      } finally {
+        await exported.release();
+      }
+      const position: Position = { commitLsn: exported.consistentPoint - 1n, ordinal: 0 };
+      this.log.info({ consistentPoint: formatLsn(exported.consistentPoint), tables: names }, 'initial snapshot started');
+      const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log, maxBatchMessages: this.options.maxBatchMessages });
+      await sink.connect();
+      try {
+        const tables = await Promise.all(names.map(async (name) => ({ name, relation: await this.relationByName(name) })));
+        await runInitialSnapshot({
+          reader,
+          tables,
+          chunkRows: spec.cdc.snapshotChunkRows,
+          signal,
+          emit: async (table, rows) => {
+            const encoder = await this.encoderFor(table.relation, signal);
+            await this.emitSnapshotRows(sink, encoder, table.relation, rows, position, 'true');
+            this.m.snapshotRows.inc({ table: table.name, kind: 'initial' }, rows.length);
+          },
+          checkpoint: (table, lastKey, rows, done) =>
+            checkpointInitial(this.control, schema, spec.cdc.slot, table.name, { state: done ? 'done' : 'running', lastKey, rows, consistentLsn: formatLsn(exported.consistentPoint) }),
+        });
+      } finally {
+        await sink.close();
+      }
+      await reader.query('COMMIT');
+      readerOk = true;
+      this.log.info('initial snapshot done; streaming from the consistent point');
+    } finally {
+      if (!readerOk) await reader.query('ROLLBACK').catch(() => undefined);
+      reader.release();
+    }
+  }
+
+  /** Sends snapshot rows and resolves once Kafka acknowledged all of them. */
+  private emitSnapshotRows(sink: KafkaSink, encoder: TableEncoder, relation: RelationState, rows: Chunk['rows'], position: Position, snapshot: 'true' | 'incremental'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let pending = rows.length;
+      let failed = false;
+      if (pending === 0) return resolve();
+      const nowMs = Date.now();
+      for (const { key, row } of rows) {
+        const pos = { commitLsn: position.commitLsn, ordinal: position.ordinal++ };
+        const message = this.encode(encoder, relation, { op: 'r', key, before: null, after: row }, pos, null, BigInt(nowMs) * 1000n, snapshot);
+        sink.send(message, {
+          onAck: () => {
+            if (--pending === 0 && !failed) resolve();
+          },
+          onFail: (err) => {
+            if (!failed) {
+              failed = true;
+              reject(err);
+            }
+          },
+        });
+      }
+    });
+  }
+
+  private encode(
+    encoder: TableEncoder,
+    relation: RelationState,
+    change: Pick<SourceChange, 'op' | 'key' | 'before' | 'after'> & { changeLsn?: Lsn },
+    position: Position,
+    xid: number | null,
+    commitTimeUs: bigint,
+    snapshot: 'true' | 'false' | 'incremental',
+    partition?: number,
+  ): EncodedChange {
+    const envelope = {
+      before: change.before,
+      after: change.after,
+      op: change.op,
+      ts_ms: Date.now(),
+      source: {
+        version: CONNECTOR_VERSION,
+        connector: 'postgresql' as const,
+        name: this.spec.cdc.topicPrefix,
+        db: this.dbName,
+        schema: relation.schema,
+        table: relation.table,
+        lsn: Number(change.changeLsn ?? position.commitLsn),
+        txId: xid,
+        ts_ms: Number(commitTimeUs / 1000n),
+        ts_us: Number(commitTimeUs),
+        snapshot,
+        sequence: sequenceText(position),
+      },
+    };
+    const partitions = this.partitions.get(relation.shape.topic) ?? this.spec.cdc.partitions;
+    return encodeChange(encoder, { key: change.key, envelope, position, txId: xid, commitTimeUs, ...(partition === undefined ? {} : { partition }) }, partitions);
+  }
+
+  /** One replication session: from the slot's confirmed position until a failure or stop. */
+  private async session(signal: AbortSignal): Promise<void> {
+    const spec = this.spec;
+    this.m.sessions.inc();
+    const info = await slotInfo(this.source, spec.cdc.slot);
+    if (!info) {
+      throw new ParityError('PARITY_SLOT_MISSING', `replication slot ${spec.cdc.slot} disappeared`, {
+        retriable: false,
+        hint: 'someone dropped the slot: changes since were lost to this pipeline; restart with a new snapshot (cdc.snapshot: initial)',
+      });
+    }
+    if (info.active) {
+      throw new ParityError('PARITY_SLOT_IN_USE', `replication slot ${spec.cdc.slot} is in use by PID ${info.activePid}`);
+    }
+    const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log, maxBatchMessages: this.options.maxBatchMessages });
+    sink.onBatch = (messages, seconds) => {
+      this.m.kafkaBatchSeconds.observe(seconds);
+      this.m.kafkaBatchMessages.observe(messages);
+    };
+    await sink.connect();
+    // Ends with the session, so nothing started by this session (a registry retry loop) outlives it.
+    const sessionAbort = new AbortController();
+    const onStop = () => sessionAbort.abort();
+    signal.addEventListener('abort', onStop, { once: true });
+    const sessionSignal = sessionAbort.signal;
+    const tracker = new AckTracker(info.confirmedFlushLsn ?? 0n, {
+      onDurable: () => {
+        this.lastDurableAt = Date.now();
+        stream.durableAdvanced();
+      },
+    });
+    const relations = new Map<number, RelationState>();
+    const encoders = new Map<number, TableEncoder>();
+    const ignored = new Set<number>();
+    const eventCounters = new Map<string, { inc: () => void }>();
+    let current: OpenTransaction | null = null;
+
+    const counterFor = (table: string, op: Op) => {
+      const k = `${table}\u0000${op}`;
+      let c = eventCounters.get(k);
+      if (!c) eventCounters.set(k, (c = this.m.events.labels({ table, op })));
+      return c;
+    };
+
+    const send = async (message: EncodedChange, tx: OpenTransaction, table: string, op: Op): Promise<void> => {
+      tracker.sent(tx.tracked);
+      const counter = counterFor(table, op);
+      const commitMs = Number(tx.commitTimeUs / 1000n);
+      sink.send(message, {
+        onAck: () => {
+          tracker.acked(tx.tracked);
+          this.eventsAcked++;
+          counter.inc();
+          this.m.commitToAck.observe(Math.max(0, Date.now() - commitMs) / 1000);
+        },
+        onFail: (err) => {
+          tracker.failed(tx.tracked);
+          stream.fail(err);
+        },
+      });
+      if (tracker.inFlightEvents >= this.maxInFlight) await tracker.whenBelow(Math.floor(this.maxInFlight / 2));
+    };
+
+    const emit = async (change: SourceChange, tx: OpenTransaction, snapshot: 'false' | 'incremental' = 'false'): Promise<void> => {
+      const relation = change.relation;
+      const encoder = encoders.get(relation.oid) ?? (await this.encoderFor(relation, sessionSignal));
+      const position = { commitLsn: tx.commitLsn, ordinal: tx.ordinal++ };
+      const table = `${relation.schema}.${relation.table}`;
+      if (change.op === 't') {
+        // A truncate concerns every key: one copy per partition (same dedupe key), so every consumer
+        // sees it in order with the keys of its partitions.
+        const partitions = this.partitions.get(relation.shape.topic) ?? spec.cdc.partitions;
+        for (let p = 0; p < partitions; p++) {
+          await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, p), tx, table, 't');
+        }
+        return;
+      }
+      await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot), tx, table, change.op);
+    };
+
+    const handle = async (message: PgoutputMessage, lsn: Lsn): Promise<void> => {
+      // Stopping: later messages are left unacknowledged, the next run replays them.
+      if (sessionSignal.aborted) return;
+      switch (message.tag) {
+        case 'begin': {
+          const commitTimeUs = BigInt(message.commitTime as bigint);
+          const xid = message.xid >>> 0;
+          current = { tracked: tracker.begin(xid, commitTimeUs), commitLsn: parseLsn(message.commitLsn!), xid, commitTimeUs, ordinal: 0 };
+          return;
+        }
+        case 'commit': {
+          if (!current) throw new Error('Commit without Begin');
+          tracker.commit(current.tracked, parseLsn(message.commitEndLsn!));
+          current = null;
+          return;
+        }
+        case 'relation': {
+          const name = `${message.schema}.${message.name}`;
+          if (!this.tableNames.has(name)) {
+            ignored.add(message.relationOid);
+            return;
+          }
+          const relation = await relationFromMessage(this.source, this.types, spec.cdc.topicPrefix, message);
+          relations.set(relation.oid, relation);
+          this.relationsByName.set(name, relation);
+          encoders.set(relation.oid, await this.encoderFor(relation, sessionSignal));
+          return;
+        }
+        case 'message': {
+          if (!current) return; // non-transactional messages are not ours
+          if (message.prefix === HEARTBEAT_PREFIX) {
+            this.m.heartbeats.inc({ stage: 'received' });
+          } else if (message.prefix === WATERMARK_PREFIX) {
+            const emission = this.snapshotter.onWatermark(message.content);
+            if (emission) {
+              const tx = current;
+              const encoder = await this.encoderFor(emission.relation, sessionSignal);
+              encoders.set(emission.relation.oid, encoder);
+              const table = `${emission.relation.schema}.${emission.relation.table}`;
+              for (const { key, row } of emission.rows) {
+                await emit({ relation: emission.relation, op: 'r', key, before: null, after: row, changeLsn: lsn }, tx, 'incremental');
+              }
+              this.m.snapshotRows.inc({ table, kind: 'incremental-emitted' }, emission.rows.length);
+              tracker.whenDurable(tx.tracked, emission.durable);
+            }
+          }
+          return;
+        }
+        case 'insert':
+        case 'update':
+        case 'delete': {
+          if (!current) throw new Error(`${message.tag} outside a transaction`);
+          const oid = message.relation.relationOid;
+          if (ignored.has(oid)) return;
+          const tx = current;
+          for (const change of changesOf(message, lsn, (o) => relations.get(o))) {
+            this.snapshotter.onChange(`${change.relation.schema}.${change.relation.table}`, change.key);
+            await emit(change, tx);
+          }
+          return;
+        }
+        case 'truncate': {
+          if (!current) throw new Error('truncate outside a transaction');
+          const tx = current;
+          for (const change of changesOf(message, lsn, (o) => relations.get(o))) {
+            this.snapshotter.onChange(`${change.relation.schema}.${change.relation.table}`, null, true);
+            await emit(change, tx);
+          }
+          return;
+        }
+        default:
+          return;
+      }
+    };
+
+    const stream = new ReplicationStream({
+      connectionString: spec.source.database,
+      slot: spec.cdc.slot,
+      publication: spec.cdc.publication,
+      logger: this.log,
+      onMessage: handle,
+      durableLsn: () => tracker.durableLsn,
+      idle: () => tracker.idle && sink.inFlight === 0,
+    });
+    this.tracker = tracker;
+    this.stream = stream;
+    this.sink = sink;
+    this.setState('streaming');
+    this.log.info({ slot: spec.cdc.slot, from: formatLsn(info.confirmedFlushLsn ?? 0n) }, 'replication session started');
+    let failure: unknown = null;
+    try {
+      await stream.run();
+    } catch (err) {
+      failure = err;
+    } finally {
+      sessionAbort.abort();
+      signal.removeEventListener('abort', onStop);
+      this.snapshotter.reset(failure ?? new Error('session ended'));
+      tracker.releaseWaiters();
+      if (signal.aborted) {
+        // Graceful stop (see stop()): in-flight sends finish, their transactions become durable, reported.
+        await Promise.race([sink.drained(), sleep(10_000)]);
+        await stream.stop().catch(() => undefined);
+      } else {
+        await stream.abort();
+      }
+      await sink.close();
+      this.stream = null;
+      this.sink = null;
+    }
+    if (failure && !signal.aborted) {
+      const code = (failure as { code?: string }).code;
+      if (code === '55006') throw new ParityError('PARITY_SLOT_IN_USE', `replication slot ${spec.cdc.slot} is in use: ${(failure as Error).message}`, { cause: failure });
+      if (isParityError(failure)) throw failure;
+      throw new ParityError('PARITY_CONNECTION', `replication session ended: ${(failure as Error).message}`, { cause: failure });
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.source.query('SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)', [HEARTBEAT_PREFIX, new Date().toISOString()]);
+      this.m.heartbeats.inc({ stage: 'emitted' });
+    } catch (err) {
+      this.m.errors.inc({ code: 'PARITY_CONNECTION' });
+      this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  private async refreshStatus(): Promise<void> {
+    const tracker = this.tracker;
+    if (tracker) {
+      this.m.inFlightEvents.set(tracker.inFlightEvents);
+      this.m.inFlightTransactions.set(tracker.inFlightTransactions);
+      this.m.durableLsn.set(Number(tracker.durableLsn));
+    }
+    try {
+      const lag = await slotLag(this.source, this.spec.cdc.slot);
+      if (lag) {
+        const oldest = tracker?.oldest();
+        // Seconds: age of the oldest transaction received and not yet durable. When nothing is in
+        // flight but WAL is piling up beyond a segment, the slot is behind the server: use the time
+        // since the last durable advance as a lower bound.
+        let seconds = 0;
+        if (oldest) seconds = Math.max(0, Date.now() / 1000 - Number(oldest.commitTimeUs) / 1e6);
+        else if (lag.lagBytes > 16 * 1024 * 1024) seconds = (Date.now() - this.lastDurableAt) / 1000;
+        this.lastLag = { bytes: lag.lagBytes, seconds };
+        this.m.slotLagBytes.set(lag.lagBytes);
+        this.m.slotRetainedBytes.set(lag.retainedBytes);
+        this.m.slotLagSeconds.set(seconds);
+      }
+      await writeCdcStatus(this.control, this.spec.control.schema, {
+        slot: this.spec.cdc.slot,
+        pid: process.pid,
+        host: hostname(),
+        state: this.state,
+        reason: this.reason ?? null,
+        durableLsn: tracker ? formatLsn(tracker.durableLsn) : null,
+        lagBytes: this.lastLag?.bytes ?? null,
+        lagSeconds: this.lastLag?.seconds ?? null,
+        events: this.eventsAcked,
+      });
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'status refresh failed');
+    }
+  }
+
+  private lastDurableAt = Date.now();
+}

@@ -1,0 +1,27 @@
+/**
+ * The parity application client: what an application imports to take part in a migration.
+ *
+ * - flags: the migration's flags with local caching and fast invalidation;
+ * - routing: the consistent-hash percentage ramp;
+ * - dual writes (a failed authoritative write skips the other);
+ * - dark reads (Scientist style: return old, compare new, publish mismatches);
+ * - a versioned event consumer (every event version into the newest shape);
+ * - the versioned cache reader (cache-reader.ts, written with the cache versioner).
+ */
+export { createFlagsReader, type FlagsReader, type FlagsReaderOptions } from './flags.js';
+export { routeRead, inRamp, bucketOf, murmur3, type RoutingKey } from './routing.js';
+export { createDualWriter, type DualWriter, type DualWriterOptions, type DualWriteOps } from './dual-write.js';
+export { createDarkReader, mismatchTopic, type DarkReader, type DarkReaderOptions, type MismatchMessage, type ReadPaths } from './dark-read.js';
+export {
+  createVersionedDecoder,
+  createVersionedConsumer,
+  schemaIdOf,
+  type Upgrades,
+  type VersionedDecoder,
+  type VersionedDecoderOptions,
+  type VersionedConsumer,
+  type VersionedConsumerOptions,
+} from './versioned-consumer.js';
+export { createCacheReader, tableFill, type CacheReader, type CacheReaderOptions, type CacheRead, type FillFunction } from './cache-reader.js';
+export { DEFAULT_FLAGS, type Flags, type ReadPath } from '../coordinator/flag-model.js';
+export { coordinatorKeys, DEFAULT_KEY_PREFIX } from '../coordinator/keys.js';

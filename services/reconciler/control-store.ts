@@ -1,0 +1,575 @@
+/**
+ * The reconciler's tables in the control schema: verification runs, their segments (the
+ * checkpoint: a segment is done exactly when its row says so), the keys found differing, and every
+ * repair. Segments are claimed with FOR UPDATE SKIP LOCKED inside a transaction that stays open
+ * while the segment is verified and commits together with its result, so a process killed at any
+ * instant releases its segment and at most that one segment is done again; several processes,
+ * on any machine, can share a run this way.
+ */
+import type pg from 'pg';
+import { ensureControlTables } from '../core/control.js';
+import { ident } from '../core/sql.js';
+import type { KeyTuple } from './key-range.js';
+import type { KeyDifference } from './row-diff.js';
+import type { Checksum } from './segment-hash.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export type MismatchStatus = 'suspect' | 'confirmed' | 'in-flight' | 'resolved';
+
+export function tables(schema: string) {
+  const s = ident(schema);
+  return {
+    runs: `${s}.verify_runs`,
+    segments: `${s}.verify_segments`,
+    attempts: `${s}.verify_attempts`,
+    mismatches: `${s}.verify_mismatches`,
+    repairs: `${s}.repairs`,
+    stream: `${s}.reconcile_mismatches`,
+  };
+}
+
+export async function ensureReconcilerTables(db: Queryable, schema: string): Promise<void> {
+  const t = tables(schema);
+  await ensureControlTables(db, schema, [
+    `CREATE TABLE IF NOT EXISTS ${t.runs} (
+       id bigserial PRIMARY KEY,
+       migration text NOT NULL,
+       config_hash text NOT NULL,
+       status text NOT NULL CHECK (status IN ('running', 'done', 'abandoned')),
+       segments integer NOT NULL DEFAULT 0,
+       settings jsonb NOT NULL,
+       result jsonb,
+       started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+       finished_at timestamptz
+     )`,
+    // One active run per migration: processes that start together join it instead of racing.
+    `CREATE UNIQUE INDEX IF NOT EXISTS verify_runs_one_active ON ${t.runs} (migration) WHERE status = 'running'`,
+    `CREATE TABLE IF NOT EXISTS ${t.segments} (
+       run_id bigint NOT NULL REFERENCES ${t.runs} (id) ON DELETE CASCADE,
+       seg_no integer NOT NULL,
+       lo jsonb,
+       hi jsonb,
+       sub_bounds jsonb NOT NULL DEFAULT '[]',
+       status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done')),
+       source_rows bigint,
+       target_rows bigint,
+       source_sum1 numeric,
+       source_sum2 numeric,
+       target_sum1 numeric,
+       target_sum2 numeric,
+       differing_keys integer,
+       drift_rows bigint,
+       bisections integer,
+       fetched_rows bigint,
+       source_position text,
+       target_position text,
+       worker text,
+       duration_ms integer,
+       finished_at timestamptz,
+       PRIMARY KEY (run_id, seg_no)
+     )`,
+    `CREATE TABLE IF NOT EXISTS ${t.attempts} (
+       run_id bigint NOT NULL,
+       seg_no integer NOT NULL,
+       worker text NOT NULL,
+       started_at timestamptz NOT NULL DEFAULT clock_timestamp()
+     )`,
+    `CREATE TABLE IF NOT EXISTS ${t.mismatches} (
+       run_id bigint NOT NULL REFERENCES ${t.runs} (id) ON DELETE CASCADE,
+       kt text NOT NULL,
+       seg_no integer NOT NULL,
+       key jsonb NOT NULL,
+       kind text NOT NULL,
+       status text NOT NULL,
+       updated_rows integer NOT NULL,
+       exclusive_source integer NOT NULL,
+       exclusive_target integer NOT NULL,
+       source_hashes text[] NOT NULL,
+       target_hashes text[] NOT NULL,
+       expected jsonb,
+       actual jsonb,
+       source_position text,
+       checks integer NOT NULL DEFAULT 0,
+       reason text,
+       observed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+       PRIMARY KEY (run_id, kt)
+     )`,
+    `CREATE INDEX IF NOT EXISTS verify_mismatches_status ON ${t.mismatches} (run_id, status)`,
+    `CREATE TABLE IF NOT EXISTS ${t.repairs} (
+       id bigserial PRIMARY KEY,
+       migration text NOT NULL,
+       origin text NOT NULL,
+       run_id bigint,
+       key jsonb NOT NULL,
+       action text NOT NULL,
+       outcome text NOT NULL,
+       fence_token bigint,
+       detail text,
+       at timestamptz NOT NULL DEFAULT clock_timestamp()
+     )`,
+    `CREATE INDEX IF NOT EXISTS repairs_run ON ${t.repairs} (migration, run_id)`,
+    `CREATE TABLE IF NOT EXISTS ${t.stream} (
+       id bigserial PRIMARY KEY,
+       migration text NOT NULL,
+       key jsonb NOT NULL,
+       position text,
+       expected jsonb,
+       actual jsonb,
+       reason text NOT NULL,
+       at timestamptz NOT NULL DEFAULT clock_timestamp()
+     )`,
+  ]);
+}
+
+export interface RunRow {
+  id: number;
+  migration: string;
+  configHash: string;
+  status: 'running' | 'done' | 'abandoned';
+  segments: number;
+  settings: Record<string, unknown>;
+  result: Record<string, unknown> | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+function toRun(r: Record<string, unknown>): RunRow {
+  return {
+    id: Number(r.id),
+    migration: String(r.migration),
+    configHash: String(r.config_hash),
+    status: r.status as RunRow['status'],
+    segments: Number(r.segments),
+    settings: r.settings as Record<string, unknown>,
+    result: (r.result as Record<string, unknown> | null) ?? null,
+    startedAt: r.started_at as Date,
+    finishedAt: (r.finished_at as Date | null) ?? null,
+  };
+}
+
+export async function activeRun(db: Queryable, schema: string, migration: string): Promise<RunRow | null> {
+  const { rows } = await db.query(`SELECT * FROM ${tables(schema).runs} WHERE migration = $1 AND status = 'running'`, [migration]);
+  return rows[0] ? toRun(rows[0]) : null;
+}
+
+export async function getRun(db: Queryable, schema: string, id: number): Promise<RunRow | null> {
+  const { rows } = await db.query(`SELECT * FROM ${tables(schema).runs} WHERE id = $1`, [id]);
+  return rows[0] ? toRun(rows[0]) : null;
+}
+
+/** The latest finished run of a migration, or null. */
+export async function latestDoneRun(db: Queryable, schema: string, migration: string): Promise<RunRow | null> {
+  const { rows } = await db.query(`SELECT * FROM ${tables(schema).runs} WHERE migration = $1 AND status = 'done' ORDER BY finished_at DESC, id DESC LIMIT 1`, [migration]);
+  return rows[0] ? toRun(rows[0]) : null;
+}
+
+/** Finished runs of a migration, oldest first, for drift-over-time charts. */
+export async function runHistory(db: Queryable, schema: string, migration: string, limit = 50): Promise<RunRow[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM (SELECT * FROM ${tables(schema).runs} WHERE migration = $1 AND status = 'done' ORDER BY finished_at DESC LIMIT $2) r ORDER BY finished_at`,
+    [migration, limit],
+  );
+  return rows.map(toRun);
+}
+
+export async function abandonRun(db: Queryable, schema: string, id: number): Promise<void> {
+  await db.query(`UPDATE ${tables(schema).runs} SET status = 'abandoned', finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'`, [id]);
+}
+
+export async function createRun(db: Queryable, schema: string, migration: string, configHash: string, settings: Record<string, unknown>): Promise<number> {
+  const { rows } = await db.query(`INSERT INTO ${tables(schema).runs} (migration, config_hash, status, settings) VALUES ($1, $2, 'running', $3) RETURNING id`, [
+    migration,
+    configHash,
+    JSON.stringify(settings),
+  ]);
+  return Number(rows[0].id);
+}
+
+export interface SegmentPlan {
+  no: number;
+  lo: KeyTuple | null;
+  hi: KeyTuple | null;
+  subBounds: KeyTuple[];
+}
+
+export async function insertSegments(db: Queryable, schema: string, runId: number, segments: SegmentPlan[]): Promise<void> {
+  if (segments.length === 0) return;
+  await db.query(
+    `INSERT INTO ${tables(schema).segments} (run_id, seg_no, lo, hi, sub_bounds)
+     SELECT $1, s.no, s.lo, s.hi, s.sub FROM jsonb_to_recordset($2::jsonb) AS s(no integer, lo jsonb, hi jsonb, sub jsonb)`,
+    [runId, JSON.stringify(segments.map((s) => ({ no: s.no, lo: s.lo, hi: s.hi, sub: s.subBounds })))],
+  );
+}
+
+export async function setRunSegments(db: Queryable, schema: string, runId: number, count: number): Promise<void> {
+  await db.query(`UPDATE ${tables(schema).runs} SET segments = $2 WHERE id = $1`, [runId, count]);
+}
+
+/**
+ * Claims the next pending segment. Must run inside a transaction that the caller keeps open until
+ * `completeSegment`; the row lock is the claim.
+ */
+export async function claimSegment(db: Queryable, schema: string, runId: number): Promise<SegmentPlan | null> {
+  const { rows } = await db.query(
+    `SELECT seg_no, lo, hi, sub_bounds FROM ${tables(schema).segments}
+      WHERE run_id = $1 AND status = 'pending' ORDER BY seg_no LIMIT 1 FOR UPDATE SKIP LOCKED`,
+    [runId],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return { no: Number(r.seg_no), lo: r.lo ?? null, hi: r.hi ?? null, subBounds: r.sub_bounds ?? [] };
+}
+
+/** Logged outside the claim transaction (autocommit), so a killed attempt still leaves its trace. */
+export async function recordAttempt(db: Queryable, schema: string, runId: number, segNo: number, worker: string): Promise<void> {
+  await db.query(`INSERT INTO ${tables(schema).attempts} (run_id, seg_no, worker) VALUES ($1, $2, $3)`, [runId, segNo, worker]);
+}
+
+export interface SegmentResult {
+  source: Checksum;
+  target: Checksum;
+  differingKeys: number;
+  driftRows: number;
+  bisections: number;
+  fetchedRows: number;
+  sourcePosition: string;
+  targetPosition: string;
+  worker: string;
+  durationMs: number;
+}
+
+export async function completeSegment(db: Queryable, schema: string, runId: number, segNo: number, r: SegmentResult): Promise<void> {
+  await db.query(
+    `UPDATE ${tables(schema).segments} SET status = 'done', source_rows = $3, target_rows = $4, source_sum1 = $5, source_sum2 = $6,
+            target_sum1 = $7, target_sum2 = $8, differing_keys = $9, drift_rows = $10, bisections = $11, fetched_rows = $12,
+            source_position = $13, target_position = $14, worker = $15, duration_ms = $16, finished_at = clock_timestamp()
+      WHERE run_id = $1 AND seg_no = $2`,
+    [
+      runId,
+      segNo,
+      r.source.rows.toString(),
+      r.target.rows.toString(),
+      r.source.sum1,
+      r.source.sum2,
+      r.target.sum1,
+      r.target.sum2,
+      r.differingKeys,
+      r.driftRows,
+      r.bisections,
+      r.fetchedRows,
+      r.sourcePosition,
+      r.targetPosition,
+      r.worker,
+      r.durationMs,
+    ],
+  );
+}
+
+export async function segmentProgress(db: Queryable, schema: string, runId: number): Promise<{ total: number; done: number; rows: number }> {
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS total, count(*) FILTER (WHERE status = 'done')::int AS done, coalesce(sum(greatest(source_rows, target_rows)), 0)::text AS rows
+       FROM ${tables(schema).segments} WHERE run_id = $1`,
+    [runId],
+  );
+  return { total: rows[0].total, done: rows[0].done, rows: Number(rows[0].rows) };
+}
+
+export function mismatchKind(d: Pick<KeyDifference, 'updated' | 'exclusiveSource' | 'exclusiveTarget'>): string {
+  if (d.updated > 0) return 'updated';
+  return d.exclusiveSource > 0 ? 'exclusive-source' : 'exclusive-target';
+}
+
+function valuesObject(columns: string[], values: Array<string | null> | null): Record<string, string | null> | null {
+  if (!values) return null;
+  return Object.fromEntries(columns.map((c, i) => [c, values[i] ?? null]));
+}
+
+/** Stores differing keys found in a segment (inside the segment's claim transaction). */
+export async function insertSuspects(
+  db: Queryable,
+  schema: string,
+  runId: number,
+  segNo: number,
+  columns: string[],
+  diffs: KeyDifference[],
+  sourcePosition: string,
+): Promise<void> {
+  if (diffs.length === 0) return;
+  const payload = diffs.map((d) => ({
+    kt: d.kt,
+    key: d.key,
+    kind: mismatchKind(d),
+    u: d.updated,
+    es: d.exclusiveSource,
+    et: d.exclusiveTarget,
+    sh: d.sourceHashes,
+    th: d.targetHashes,
+    ex: valuesObject(columns, d.sourceValues),
+    ac: valuesObject(columns, d.targetValues),
+  }));
+  await db.query(
+    `INSERT INTO ${tables(schema).mismatches} (run_id, kt, seg_no, key, kind, status, updated_rows, exclusive_source, exclusive_target,
+                                               source_hashes, target_hashes, expected, actual, source_position)
+     SELECT $1, p.kt, $2, p.key, p.kind, 'suspect', p.u, p.es, p.et,
+            ARRAY(SELECT jsonb_array_elements_text(p.sh)), ARRAY(SELECT jsonb_array_elements_text(p.th)), p.ex, p.ac, $4
+       FROM jsonb_to_recordset($3::jsonb) AS p(kt text, key jsonb, kind text, u integer, es integer, et integer, sh jsonb, th jsonb, ex jsonb, ac jsonb)
+     ON CONFLICT (run_id, kt) DO NOTHING`,
+    [runId, segNo, JSON.stringify(payload), sourcePosition],
+  );
+}
+
+export interface MismatchRow {
+  kt: string;
+  segNo: number;
+  key: KeyTuple;
+  kind: string;
+  status: MismatchStatus;
+  updated: number;
+  exclusiveSource: number;
+  exclusiveTarget: number;
+  sourceHashes: string[];
+  targetHashes: string[];
+  expected: Record<string, string | null> | null;
+  actual: Record<string, string | null> | null;
+  sourcePosition: string | null;
+  checks: number;
+  reason: string | null;
+  observedAt: Date;
+}
+
+function toMismatch(r: Record<string, unknown>): MismatchRow {
+  return {
+    kt: String(r.kt),
+    segNo: Number(r.seg_no),
+    key: r.key as KeyTuple,
+    kind: String(r.kind),
+    status: r.status as MismatchStatus,
+    updated: Number(r.updated_rows),
+    exclusiveSource: Number(r.exclusive_source),
+    exclusiveTarget: Number(r.exclusive_target),
+    sourceHashes: r.source_hashes as string[],
+    targetHashes: r.target_hashes as string[],
+    expected: (r.expected as Record<string, string | null> | null) ?? null,
+    actual: (r.actual as Record<string, string | null> | null) ?? null,
+    sourcePosition: (r.source_position as string | null) ?? null,
+    checks: Number(r.checks),
+    reason: (r.reason as string | null) ?? null,
+    observedAt: r.observed_at as Date,
+  };
+}
+
+/** Mismatches of a run with the given status, in key order, after `afterKt` (keyset pagination). */
+export async function mismatchesByStatus(db: Queryable, schema: string, runId: number, status: MismatchStatus, limit: number, afterKt = ''): Promise<MismatchRow[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM ${tables(schema).mismatches} WHERE run_id = $1 AND status = $2 AND kt COLLATE "C" > $3 ORDER BY kt COLLATE "C" LIMIT $4`,
+    [runId, status, afterKt, limit],
+  );
+  return rows.map(toMismatch);
+}
+
+export async function sampleMismatches(db: Queryable, schema: string, runId: number, limit: number): Promise<MismatchRow[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM ${tables(schema).mismatches} WHERE run_id = $1 AND status IN ('confirmed', 'in-flight')
+      ORDER BY status, seg_no, kt COLLATE "C" LIMIT $2`,
+    [runId, limit],
+  );
+  return rows.map(toMismatch);
+}
+
+export interface MismatchUpdate {
+  kt: string;
+  status: MismatchStatus;
+  reason: string | null;
+  /** A fresh observation (null keeps the previous one). */
+  observation: KeyDifference | null;
+  sourcePosition: string | null;
+}
+
+export async function updateMismatches(db: Queryable, schema: string, runId: number, columns: string[], updates: MismatchUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  const payload = updates.map((u) => ({
+    kt: u.kt,
+    st: u.status,
+    rs: u.reason,
+    obs: u.observation !== null,
+    kind: u.observation ? mismatchKind(u.observation) : null,
+    u: u.observation?.updated ?? 0,
+    es: u.observation?.exclusiveSource ?? 0,
+    et: u.observation?.exclusiveTarget ?? 0,
+    sh: u.observation?.sourceHashes ?? [],
+    th: u.observation?.targetHashes ?? [],
+    ex: u.observation ? valuesObject(columns, u.observation.sourceValues) : null,
+    ac: u.observation ? valuesObject(columns, u.observation.targetValues) : null,
+    pos: u.sourcePosition,
+  }));
+  await db.query(
+    `UPDATE ${tables(schema).mismatches} AS m SET
+            status = p.st, reason = p.rs, checks = m.checks + 1,
+            kind = CASE WHEN p.obs THEN p.kind ELSE m.kind END,
+            updated_rows = CASE WHEN p.obs THEN p.u ELSE m.updated_rows END,
+            exclusive_source = CASE WHEN p.obs THEN p.es ELSE m.exclusive_source END,
+            exclusive_target = CASE WHEN p.obs THEN p.et ELSE m.exclusive_target END,
+            source_hashes = CASE WHEN p.obs THEN ARRAY(SELECT jsonb_array_elements_text(p.sh)) ELSE m.source_hashes END,
+            target_hashes = CASE WHEN p.obs THEN ARRAY(SELECT jsonb_array_elements_text(p.th)) ELSE m.target_hashes END,
+            expected = CASE WHEN p.obs THEN p.ex ELSE m.expected END,
+            actual = CASE WHEN p.obs THEN p.ac ELSE m.actual END,
+            source_position = coalesce(p.pos, m.source_position),
+            observed_at = CASE WHEN p.obs THEN clock_timestamp() ELSE m.observed_at END
+       FROM jsonb_to_recordset($2::jsonb) AS p(kt text, st text, rs text, obs boolean, kind text, u integer, es integer, et integer, sh jsonb, th jsonb, ex jsonb, ac jsonb, pos text)
+      WHERE m.run_id = $1 AND m.kt = p.kt`,
+    [runId, JSON.stringify(payload)],
+  );
+}
+
+export interface RunTotals {
+  segments: number;
+  sourceRows: number;
+  targetRows: number;
+  confirmedKeys: number;
+  confirmedDrift: number;
+  updated: number;
+  exclusiveSource: number;
+  exclusiveTarget: number;
+  inFlightKeys: number;
+  inFlight: number;
+  resolved: number;
+  minSourcePosition: string | null;
+  maxSourcePosition: string | null;
+  minTargetPosition: string | null;
+  maxTargetPosition: string | null;
+}
+
+/** Totals of a run from its segments and mismatches (drift counted in rows). */
+export async function runTotals(db: Queryable, schema: string, runId: number): Promise<RunTotals> {
+  const t = tables(schema);
+  const seg = await db.query(
+    `SELECT count(*)::int AS segments, coalesce(sum(source_rows), 0)::text AS source_rows, coalesce(sum(target_rows), 0)::text AS target_rows,
+            min(source_position::pg_lsn)::text AS min_sp, max(source_position::pg_lsn)::text AS max_sp,
+            min(target_position::pg_lsn)::text AS min_tp, max(target_position::pg_lsn)::text AS max_tp
+       FROM ${t.segments} WHERE run_id = $1`,
+    [runId],
+  );
+  const mm = await db.query(
+    `SELECT count(*) FILTER (WHERE status = 'confirmed')::int AS confirmed_keys,
+            coalesce(sum(updated_rows + exclusive_source + exclusive_target) FILTER (WHERE status = 'confirmed'), 0)::int AS confirmed_rows,
+            coalesce(sum(updated_rows) FILTER (WHERE status = 'confirmed'), 0)::int AS updated,
+            coalesce(sum(exclusive_source) FILTER (WHERE status = 'confirmed'), 0)::int AS exclusive_source,
+            coalesce(sum(exclusive_target) FILTER (WHERE status = 'confirmed'), 0)::int AS exclusive_target,
+            count(*) FILTER (WHERE status IN ('in-flight', 'suspect'))::int AS in_flight_keys,
+            coalesce(sum(updated_rows + exclusive_source + exclusive_target) FILTER (WHERE status IN ('in-flight', 'suspect')), 0)::int AS in_flight_rows,
+            count(*) FILTER (WHERE status = 'resolved')::int AS resolved
+       FROM ${t.mismatches} WHERE run_id = $1`,
+    [runId],
+  );
+  const s = seg.rows[0];
+  const m = mm.rows[0];
+  return {
+    segments: s.segments,
+    sourceRows: Number(s.source_rows),
+    targetRows: Number(s.target_rows),
+    confirmedKeys: m.confirmed_keys,
+    confirmedDrift: m.confirmed_rows,
+    updated: m.updated,
+    exclusiveSource: m.exclusive_source,
+    exclusiveTarget: m.exclusive_target,
+    inFlightKeys: m.in_flight_keys,
+    inFlight: m.in_flight_rows,
+    resolved: m.resolved,
+    minSourcePosition: s.min_sp,
+    maxSourcePosition: s.max_sp,
+    minTargetPosition: s.min_tp,
+    maxTargetPosition: s.max_tp,
+  };
+}
+
+export async function finishRun(db: Queryable, schema: string, runId: number, result: Record<string, unknown>): Promise<void> {
+  await db.query(`UPDATE ${tables(schema).runs} SET status = 'done', result = $2, finished_at = clock_timestamp() WHERE id = $1`, [runId, JSON.stringify(result)]);
+}
+
+export interface SegmentRow {
+  no: number;
+  lo: KeyTuple | null;
+  hi: KeyTuple | null;
+  status: string;
+  sourceRows: number;
+  targetRows: number;
+  source: { sum1: string; sum2: string };
+  target: { sum1: string; sum2: string };
+  differingKeys: number;
+  driftRows: number;
+  bisections: number;
+  fetchedRows: number;
+  sourcePosition: string | null;
+  targetPosition: string | null;
+  durationMs: number | null;
+}
+
+export async function runSegments(db: Queryable, schema: string, runId: number): Promise<SegmentRow[]> {
+  const { rows } = await db.query(`SELECT * FROM ${tables(schema).segments} WHERE run_id = $1 ORDER BY seg_no`, [runId]);
+  return rows.map((r) => ({
+    no: Number(r.seg_no),
+    lo: r.lo ?? null,
+    hi: r.hi ?? null,
+    status: String(r.status),
+    sourceRows: Number(r.source_rows ?? 0),
+    targetRows: Number(r.target_rows ?? 0),
+    source: { sum1: String(r.source_sum1 ?? '0'), sum2: String(r.source_sum2 ?? '0') },
+    target: { sum1: String(r.target_sum1 ?? '0'), sum2: String(r.target_sum2 ?? '0') },
+    differingKeys: Number(r.differing_keys ?? 0),
+    driftRows: Number(r.drift_rows ?? 0),
+    bisections: Number(r.bisections ?? 0),
+    fetchedRows: Number(r.fetched_rows ?? 0),
+    sourcePosition: r.source_position ?? null,
+    targetPosition: r.target_position ?? null,
+    durationMs: r.duration_ms === null || r.duration_ms === undefined ? null : Number(r.duration_ms),
+  }));
+}
+
+/** Confirmed drift per segment (for the drift-over-key-range chart). */
+export async function confirmedBySegment(db: Queryable, schema: string, runId: number): Promise<Map<number, number>> {
+  const { rows } = await db.query(
+    `SELECT seg_no, sum(updated_rows + exclusive_source + exclusive_target)::int AS n FROM ${tables(schema).mismatches}
+      WHERE run_id = $1 AND status = 'confirmed' GROUP BY seg_no`,
+    [runId],
+  );
+  return new Map(rows.map((r) => [Number(r.seg_no), Number(r.n)]));
+}
+
+export interface RepairRecord {
+  migration: string;
+  origin: 'verify' | 'reconcile';
+  runId: number | null;
+  key: KeyTuple;
+  action: string;
+  outcome: string;
+  fenceToken: bigint | null;
+  detail: string | null;
+}
+
+export async function recordRepair(db: Queryable, schema: string, r: RepairRecord): Promise<void> {
+  await db.query(`INSERT INTO ${tables(schema).repairs} (migration, origin, run_id, key, action, outcome, fence_token, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+    r.migration,
+    r.origin,
+    r.runId,
+    JSON.stringify(r.key),
+    r.action,
+    r.outcome,
+    r.fenceToken === null ? null : r.fenceToken.toString(),
+    r.detail,
+  ]);
+}
+
+export async function repairCounts(db: Queryable, schema: string, migration: string, runId: number | null): Promise<Record<string, number>> {
+  const { rows } = await db.query(
+    `SELECT outcome, count(*)::int AS n FROM ${tables(schema).repairs} WHERE migration = $1 AND ($2::bigint IS NULL OR run_id = $2) GROUP BY outcome`,
+    [migration, runId],
+  );
+  return Object.fromEntries(rows.map((r) => [String(r.outcome), Number(r.n)]));
+}
+
+/** Keys of a run already repaired successfully (so a second --repair does not repeat them). */
+export async function repairedKeys(db: Queryable, schema: string, migration: string, runId: number): Promise<Set<string>> {
+  const { rows } = await db.query(`SELECT key::text AS k FROM ${tables(schema).repairs} WHERE migration = $1 AND run_id = $2 AND outcome = 'applied'`, [migration, runId]);
+  return new Set(rows.map((r) => String(r.k)));
+}

@@ -1,0 +1,151 @@
+/**
+ * The two representations being compared, as SQL. The old one is `spec.source` rows projected
+ * through `spec.mapping` (the expected new values); the new one is the target columns of the same
+ * name (in the same row for same-table migrations, else in `targetTable(spec)` of
+ * `targetDatabase(spec)`). Both sides share the key columns `spec.key`.
+ *
+ * Types are read from the databases themselves (a LIMIT 0 query reports each expression's type
+ * and typmod), so normalization knows a timestamp(3) from a timestamp(6) and a float from a numeric.
+ */
+import type pg from 'pg';
+import { ParityError, fromPgError } from '../core/errors.js';
+import { ident, qualified } from '../core/sql.js';
+import { targetDatabase, targetTable, type Spec } from '../core/spec.js';
+import { chooseKeyOrder, type Dialect, type KeyOrder } from './dialect.js';
+import { comparisonRule, type ColumnType, type Rule } from './normalize.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export type SideName = 'source' | 'target';
+
+export interface KeyColumn {
+  name: string;
+  type: ColumnType;
+  order: KeyOrder;
+  /** The key as compared and ordered (with COLLATE "C" when needed). */
+  ordered: string;
+  /** Canonical text of the key value. */
+  piece: string;
+}
+
+export interface ValueColumn {
+  column: string;
+  /** SQL over the side's row: the mapping expression (source) or the column (target). */
+  expr: string;
+  type: ColumnType;
+  piece: string;
+}
+
+export interface SideProjection {
+  side: SideName;
+  url: string;
+  schema: string;
+  table: string;
+  /** Quoted schema.table. */
+  from: string;
+  keys: KeyColumn[];
+  values: ValueColumn[];
+  /** SQL: unambiguous text of the canonical key (the identity rows are matched on). */
+  keyText: string;
+  /** SQL: 32 hex digits of the canonical key plus values. */
+  rowHash: string;
+}
+
+export interface Projection {
+  dialect: Dialect;
+  source: SideProjection;
+  target: SideProjection;
+  keyColumns: string[];
+  /** Compared (non-key) columns, in spec order. */
+  columns: string[];
+  rules: Rule[];
+  /** Both sides live in one database: they can share one snapshot. */
+  sameDatabase: boolean;
+}
+
+/** Mapping entries for key columns are allowed only as the identity (`id: id`). */
+function valueColumns(spec: Spec): string[] {
+  const columns: string[] = [];
+  for (const [column, expr] of Object.entries(spec.mapping)) {
+    if (spec.key.includes(column)) {
+      const trimmed = expr.trim();
+      if (trimmed === column || trimmed === ident(column)) continue;
+      throw new ParityError('PARITY_BAD_INPUT', `mapping.${column} remaps key column "${column}"; verification matches rows on the key as it is`, {
+        hint: `remove mapping.${column} (or write ${column}: ${column}); keys must be equal on both sides`,
+      });
+    }
+    columns.push(column);
+  }
+  if (columns.length === 0) {
+    throw new ParityError('PARITY_BAD_INPUT', 'the mapping has no column besides the key, so there is nothing to compare', {
+      hint: 'map at least one new column to a SQL expression over the old row',
+    });
+  }
+  return columns;
+}
+
+async function describe(db: Queryable, dialect: Dialect, from: string, exprs: string[], what: string): Promise<ColumnType[]> {
+  let fields: pg.FieldDef[];
+  try {
+    const result = await db.query(`SELECT ${exprs.join(', ')} FROM ${from} LIMIT 0`);
+    fields = result.fields;
+  } catch (err) {
+    throw fromPgError(err, `cannot read ${what}`);
+  }
+  const types: ColumnType[] = [];
+  for (const f of fields) types.push(await dialect.describeType(db, f.dataTypeID, f.dataTypeModifier));
+  return types;
+}
+
+/**
+ * Reads both sides' types and collations and builds the SQL of each side's projection.
+ * `sourceDb` and `targetDb` are connections to `spec.source.database` and `targetDatabase(spec)`.
+ */
+export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb: Queryable, dialect: Dialect): Promise<Projection> {
+  const columns = valueColumns(spec);
+  const tgt = targetTable(spec);
+  const sourceFrom = qualified(spec.source.schema, spec.source.table);
+  const targetFrom = qualified(tgt.schema, tgt.table);
+  const keyIdents = spec.key.map(ident);
+  const sourceExprs = columns.map((c) => `(${spec.mapping[c]!})`);
+  const targetExprs = columns.map(ident);
+
+  const sourceTypes = await describe(sourceDb, dialect, sourceFrom, [...keyIdents, ...sourceExprs], `the source ${spec.source.schema}.${spec.source.table} through the mapping`);
+  const targetTypes = await describe(targetDb, dialect, targetFrom, [...keyIdents, ...targetExprs], `the target ${tgt.schema}.${tgt.table} (its key and mapped columns)`);
+
+  const rules = columns.map((_, i) => comparisonRule(sourceTypes[spec.key.length + i]!, targetTypes[spec.key.length + i]!, spec.normalize));
+  const keyRules = spec.key.map((_, i) => comparisonRule(sourceTypes[i]!, targetTypes[i]!, { ...spec.normalize, nullEqualsEmpty: false }));
+  const orders: KeyOrder[] = [];
+  for (const k of spec.key) {
+    const a = await dialect.columnCollation(sourceDb, spec.source.schema, spec.source.table, k);
+    const b = await dialect.columnCollation(targetDb, tgt.schema, tgt.table, k);
+    orders.push(chooseKeyOrder(a, b));
+  }
+
+  const side = (name: SideName, url: string, schema: string, table: string, from: string, types: ColumnType[], exprs: string[]): SideProjection => {
+    const keys: KeyColumn[] = spec.key.map((k, i) => ({
+      name: k,
+      type: types[i]!,
+      order: orders[i]!,
+      ordered: dialect.orderedKey(k, orders[i]!),
+      piece: dialect.normalize(ident(k), types[i]!, keyRules[i]!),
+    }));
+    const values: ValueColumn[] = columns.map((c, i) => {
+      const type = types[spec.key.length + i]!;
+      return { column: c, expr: exprs[i]!, type, piece: dialect.normalize(exprs[i]!, type, rules[i]!) };
+    });
+    const keyText = dialect.tupleText(keys.map((k) => k.piece));
+    const rowHash = dialect.hash(dialect.tupleText([...keys.map((k) => k.piece), ...values.map((v) => v.piece)]));
+    return { side: name, url, schema, table, from, keys, values, keyText, rowHash };
+  };
+
+  return {
+    dialect,
+    source: side('source', spec.source.database, spec.source.schema, spec.source.table, sourceFrom, sourceTypes, sourceExprs),
+    target: side('target', targetDatabase(spec), tgt.schema, tgt.table, targetFrom, targetTypes, targetExprs),
+    keyColumns: [...spec.key],
+    columns,
+    rules,
+    sameDatabase: targetDatabase(spec) === spec.source.database,
+  };
+}

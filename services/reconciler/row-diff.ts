@@ -1,0 +1,185 @@
+/**
+ * Exact diff of two row streams sorted by (canonical key, row hash) in byte order. Rows are
+ * compared as multisets per key, so duplicate rows count: two equal copies on one side against
+ * one on the other is one row exclusive to that side, never "equal" (data-diff#850).
+ *
+ * Per key, the rows left unmatched on each side are paired up as updates; the surplus on either
+ * side is exclusive to it. Memory is bounded: only one key's unmatched rows are held, and at most
+ * `maxKept` hashes of them.
+ */
+import type { KeyTuple } from './key-range.js';
+import type { FetchedRow } from './segment-hash.js';
+
+export interface KeyDifference {
+  kt: string;
+  key: KeyTuple;
+  /** Unmatched row hashes per side, sorted (capped at maxKept; counts below are exact). */
+  sourceHashes: string[];
+  targetHashes: string[];
+  /** Canonical values of the first unmatched row per side, null when the side has none. */
+  sourceValues: Array<string | null> | null;
+  targetValues: Array<string | null> | null;
+  updated: number;
+  exclusiveSource: number;
+  exclusiveTarget: number;
+}
+
+export interface DiffCounters {
+  matchedRows: number;
+  sourceRows: number;
+  targetRows: number;
+}
+
+/** Byte order of UTF-8, which is what COLLATE "C" sorts by. */
+export function compareBytes(a: string, b: string): number {
+  if (a === b) return 0;
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function compareRows(a: FetchedRow, b: FetchedRow): number {
+  return compareBytes(a.kt, b.kt) || (a.h < b.h ? -1 : a.h > b.h ? 1 : 0);
+}
+
+/** Builds a KeyDifference from the unmatched rows' counts. */
+export function classify(
+  kt: string,
+  key: KeyTuple,
+  sourceHashes: string[],
+  targetHashes: string[],
+  sourceCount: number,
+  targetCount: number,
+  sourceValues: Array<string | null> | null,
+  targetValues: Array<string | null> | null,
+): KeyDifference {
+  const updated = Math.min(sourceCount, targetCount);
+  return {
+    kt,
+    key,
+    sourceHashes,
+    targetHashes,
+    sourceValues,
+    targetValues,
+    updated,
+    exclusiveSource: sourceCount - updated,
+    exclusiveTarget: targetCount - updated,
+  };
+}
+
+/** Differing rows of a key in drift terms: updates plus rows exclusive to either side. */
+export function driftRows(d: Pick<KeyDifference, 'updated' | 'exclusiveSource' | 'exclusiveTarget'>): number {
+  return d.updated + d.exclusiveSource + d.exclusiveTarget;
+}
+
+export async function* diffSortedRows(
+  source: AsyncIterable<FetchedRow>,
+  target: AsyncIterable<FetchedRow>,
+  counters: DiffCounters,
+  maxKept = 1000,
+): AsyncGenerator<KeyDifference> {
+  const si = source[Symbol.asyncIterator]();
+  const ti = target[Symbol.asyncIterator]();
+  const pull = async (it: AsyncIterator<FetchedRow>, which: 'sourceRows' | 'targetRows'): Promise<FetchedRow | null> => {
+    const r = await it.next();
+    if (r.done) return null;
+    counters[which]++;
+    return r.value;
+  };
+  let s = await pull(si, 'sourceRows');
+  let t = await pull(ti, 'targetRows');
+  let cur: {
+    kt: string;
+    key: KeyTuple;
+    sh: string[];
+    th: string[];
+    sn: number;
+    tn: number;
+    sv: Array<string | null> | null;
+    tv: Array<string | null> | null;
+  } | null = null;
+  const flush = (): KeyDifference | null => {
+    if (!cur) return null;
+    const d = classify(cur.kt, cur.key, cur.sh, cur.th, cur.sn, cur.tn, cur.sv, cur.tv);
+    cur = null;
+    return d;
+  };
+  while (s || t) {
+    const c = !s ? 1 : !t ? -1 : compareRows(s, t);
+    if (c === 0) {
+      counters.matchedRows++;
+      s = await pull(si, 'sourceRows');
+      t = await pull(ti, 'targetRows');
+      continue;
+    }
+    const row = c < 0 ? s! : t!;
+    if (cur && cur.kt !== row.kt) {
+      const d = flush();
+      if (d) yield d;
+    }
+    cur ??= { kt: row.kt, key: row.key, sh: [], th: [], sn: 0, tn: 0, sv: null, tv: null };
+    if (c < 0) {
+      cur.sn++;
+      if (cur.sh.length < maxKept) cur.sh.push(row.h);
+      cur.sv ??= row.values;
+      // The source's own key text is the one queries and repairs use.
+      cur.key = row.key;
+      s = await pull(si, 'sourceRows');
+    } else {
+      cur.tn++;
+      if (cur.th.length < maxKept) cur.th.push(row.h);
+      cur.tv ??= row.values;
+      t = await pull(ti, 'targetRows');
+    }
+  }
+  const d = flush();
+  if (d) yield d;
+}
+
+/**
+ * The same diff for rows already in memory (rechecks): groups by key and compares multisets.
+ * Returns differences for the requested keys only; keys equal on both sides are left out.
+ */
+export function diffRowSets(source: FetchedRow[], target: FetchedRow[], maxKept = 1000): Map<string, KeyDifference> {
+  const byKey = new Map<string, { key: KeyTuple; s: FetchedRow[]; t: FetchedRow[] }>();
+  for (const r of source) {
+    const g = byKey.get(r.kt) ?? { key: r.key, s: [], t: [] };
+    g.s.push(r);
+    byKey.set(r.kt, g);
+  }
+  for (const r of target) {
+    const g = byKey.get(r.kt) ?? { key: r.key, s: [], t: [] };
+    g.t.push(r);
+    byKey.set(r.kt, g);
+  }
+  const out = new Map<string, KeyDifference>();
+  for (const [kt, g] of byKey) {
+    const s = [...g.s].sort(compareRows);
+    const t = [...g.t].sort(compareRows);
+    const sRest: FetchedRow[] = [];
+    const tRest: FetchedRow[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < s.length || j < t.length) {
+      const c = i >= s.length ? 1 : j >= t.length ? -1 : compareRows(s[i]!, t[j]!);
+      if (c === 0) {
+        i++;
+        j++;
+      } else if (c < 0) sRest.push(s[i++]!);
+      else tRest.push(t[j++]!);
+    }
+    if (sRest.length === 0 && tRest.length === 0) continue;
+    out.set(
+      kt,
+      classify(
+        kt,
+        g.key,
+        sRest.slice(0, maxKept).map((r) => r.h),
+        tRest.slice(0, maxKept).map((r) => r.h),
+        sRest.length,
+        tRest.length,
+        sRest[0]?.values ?? null,
+        tRest[0]?.values ?? null,
+      ),
+    );
+  }
+  return out;
+}

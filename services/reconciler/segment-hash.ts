@@ -1,0 +1,155 @@
+/**
+ * Segment checksums, computed inside each database so only a few numbers cross the network: per
+ * key range, a row count and two sums of 64-bit halves of a per-row md5 over the canonical
+ * (normalized) key and values.
+ *
+ * Why two sums: one sum of 64-bit hashes can be fooled by rows whose hash differences cancel out;
+ * two independent halves make an accidental match need both to cancel at once (about 2^-128).
+ * The sums are numeric (PostgreSQL's sum(bigint)), so they never overflow. The count catches
+ * what sums cannot see on their own, like a duplicated row paired with a missing one.
+ */
+import type pg from 'pg';
+import { fromPgError } from '../core/errors.js';
+import { ident } from '../core/sql.js';
+import { Params, bucketExpr, keyOrderBy, keyIn, rangePredicate, type KeyRange, type KeyTuple } from './key-range.js';
+import type { Projection, SideProjection } from './projection.js';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export interface Checksum {
+  rows: bigint;
+  sum1: string;
+  sum2: string;
+}
+
+export const EMPTY_CHECKSUM: Checksum = { rows: 0n, sum1: '0', sum2: '0' };
+
+export function sameChecksum(a: Checksum, b: Checksum): boolean {
+  return a.rows === b.rows && a.sum1 === b.sum1 && a.sum2 === b.sum2;
+}
+
+/** Adds checksums exactly (the sums are arbitrary-precision integers as text). */
+export function addChecksums(a: Checksum, b: Checksum): Checksum {
+  return { rows: a.rows + b.rows, sum1: (BigInt(a.sum1) + BigInt(b.sum1)).toString(), sum2: (BigInt(a.sum2) + BigInt(b.sum2)).toString() };
+}
+
+/**
+ * Checksums of the sub-ranges of `range` split at `bounds` (bounds.length + 1 of them), in one
+ * scan of the range on one side.
+ */
+export async function bucketChecksums(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, bounds: KeyTuple[]): Promise<Checksum[]> {
+  const params = new Params();
+  const bucket = bucketExpr(side, bounds, params);
+  const where = rangePredicate(side, range, params);
+  const [h1, h2] = projection.dialect.hashHalves('h');
+  const sql = `SELECT b, count(*)::text AS n, sum(${h1})::text AS s1, sum(${h2})::text AS s2
+                 FROM (SELECT ${bucket} AS b, ${side.rowHash} AS h FROM ${side.from} WHERE ${where}) AS r
+                GROUP BY b`;
+  let rows: Array<{ b: number; n: string; s1: string; s2: string }>;
+  try {
+    ({ rows } = await db.query(sql, params.values));
+  } catch (err) {
+    throw fromPgError(err, `checksumming the ${side.side} ${side.schema}.${side.table}`);
+  }
+  const out: Checksum[] = Array.from({ length: bounds.length + 1 }, () => EMPTY_CHECKSUM);
+  for (const r of rows) out[Number(r.b)] = { rows: BigInt(r.n), sum1: r.s1, sum2: r.s2 };
+  return out;
+}
+
+/**
+ * Inner bounds splitting `range` into parts of about `step` rows, read from the side's key index
+ * in key order (never computed from key values, so gaps and skew do not matter). Equal keys are
+ * never split apart: a bound equal to the previous one, or to the range's lower bound, is dropped.
+ */
+export async function splitPoints(db: Queryable, side: SideProjection, range: KeyRange, step: number): Promise<KeyTuple[]> {
+  const params = new Params();
+  const where = rangePredicate(side, range, params);
+  const stepParam = params.add(step);
+  const keyTexts = side.keys.map((k, i) => `k${i}`);
+  const sql = `SELECT ${keyTexts.join(', ')} FROM (
+                 SELECT ${side.keys.map((k, i) => `${ident(k.name)}::text AS k${i}`).join(', ')}, row_number() OVER (ORDER BY ${keyOrderBy(side)}) AS rn
+                   FROM ${side.from} WHERE ${where}) AS s
+                WHERE rn % ${stepParam}::bigint = 1 AND rn > 1 ORDER BY rn`;
+  let rows: Array<Record<string, string>>;
+  try {
+    ({ rows } = await db.query(sql, params.values));
+  } catch (err) {
+    throw fromPgError(err, `reading split points from the ${side.side} ${side.schema}.${side.table}`);
+  }
+  const bounds: KeyTuple[] = [];
+  let previous: KeyTuple | null = range.lo;
+  for (const r of rows) {
+    const t = keyTexts.map((k) => r[k]!);
+    if (previous && previous.every((v, i) => v === t[i])) continue;
+    bounds.push(t);
+    previous = t;
+  }
+  return bounds;
+}
+
+/** One row as fetched for an exact diff. */
+export interface FetchedRow {
+  /** Canonical key text: rows are matched on it. */
+  kt: string;
+  /** md5 of canonical key and values. */
+  h: string;
+  /** The key as the side's own text. */
+  key: KeyTuple;
+  /** Canonical values, per compared column. */
+  values: Array<string | null>;
+}
+
+function rowSelect(side: SideProjection): string {
+  return [
+    `${side.keyText} AS kt`,
+    `${side.rowHash} AS h`,
+    ...side.keys.map((k, i) => `${ident(k.name)}::text AS k${i}`),
+    ...side.values.map((v, i) => `${v.piece} AS v${i}`),
+  ].join(', ');
+}
+
+function toFetched(side: SideProjection, r: Record<string, string | null>): FetchedRow {
+  return {
+    kt: r.kt!,
+    h: r.h!,
+    key: side.keys.map((_, i) => r[`k${i}`]!),
+    values: side.values.map((_, i) => r[`v${i}`] ?? null),
+  };
+}
+
+/**
+ * Streams a range's rows in (canonical key, hash) byte order through a cursor, `batch` at a time,
+ * so even a huge group of duplicate keys is diffed in bounded memory. Must run inside the
+ * snapshot transaction.
+ */
+export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 1000): AsyncGenerator<FetchedRow> {
+  const params = new Params();
+  const where = rangePredicate(side, range, params);
+  const d = projection.dialect;
+  const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT * FROM (SELECT ${rowSelect(side)} FROM ${side.from} WHERE ${where}) AS r ORDER BY ${d.byteCollate('kt')}, ${d.byteCollate('h')}`;
+  try {
+    await db.query(sql, params.values);
+    for (;;) {
+      const { rows } = await db.query(`FETCH ${batch} FROM ${cursor}`);
+      for (const r of rows) yield toFetched(side, r);
+      if (rows.length < batch) break;
+    }
+  } catch (err) {
+    throw fromPgError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
+  } finally {
+    await db.query(`CLOSE ${cursor}`).catch(() => undefined);
+  }
+}
+
+/** Every row of the given keys on one side (for rechecks and repairs). */
+export async function rowsByKeys(db: Queryable, side: SideProjection, keys: KeyTuple[]): Promise<FetchedRow[]> {
+  if (keys.length === 0) return [];
+  const params = new Params();
+  const where = keyIn(side, keys, params);
+  try {
+    const { rows } = await db.query(`SELECT ${rowSelect(side)} FROM ${side.from} WHERE ${where}`, params.values);
+    return rows.map((r) => toFetched(side, r));
+  } catch (err) {
+    throw fromPgError(err, `reading rows by key from the ${side.side} ${side.schema}.${side.table}`);
+  }
+}

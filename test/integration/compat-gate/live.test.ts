@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { encodeAvroDatum } from '../../../services/compat-gate/avro-datum.js';
+import { checkLiveEvents } from '../../../services/compat-gate/live.js';
+import { createCcompatClient } from '../../../services/compat-gate/registry-client.js';
+import { KAFKA_BROKERS, STACK, uniqueName } from '../../support/stack.js';
+
+const kafka = new Kafka({ clientId: 'parity-compat-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+const registry = createCcompatClient(STACK.PARITY_REGISTRY_URL);
+let admin: Admin;
+
+beforeAll(async () => {
+  admin = kafka.admin();
+  await admin.connect();
+});
+afterAll(async () => {
+  await admin?.disconnect();
+});
+
+const order = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'Order', namespace: 'shop', fields });
+const v1 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }]);
+// v2 widens the amount to long and adds the currency: old readers (int) cannot read it.
+const v2 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'long' }, { name: 'currency', type: 'string', default: 'USD' }]);
+const readerV1 = v1;
+const readerV2 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'long' }, { name: 'currency', type: 'string', default: 'USD' }]);
+
+function frame(schemaId: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(5);
+  header.writeUInt8(0, 0);
+  header.writeInt32BE(schemaId, 1);
+  return Buffer.concat([header, payload]);
+}
+
+test('a producer switches from v1 to v2 mid-stream: the consumer that cannot read v2 is reported with counts', async () => {
+  const topic = uniqueName('compat-live');
+  const subject = `${topic}-value`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+  // The change is deliberately breaking: the registry must let it in for the stream to carry it.
+  await registry.setLevel(subject, 'NONE');
+  const id1 = (await registry.register(subject, v1, 'AVRO')).id as number;
+  const id2 = (await registry.register(subject, v2, 'AVRO')).id as number;
+
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  const v1Events = Array.from({ length: 30 }, (_, i) => ({ key: String(i), value: frame(id1, encodeAvroDatum(v1, { id: i, total_amount: 100 + i })) }));
+  const v2Events = Array.from({ length: 20 }, (_, i) => ({ key: String(100 + i), value: frame(id2, encodeAvroDatum(v2, { id: 100 + i, total_amount: 5_000_000_000 + i, currency: 'EUR' })) }));
+  await producer.send({ topic, acks: -1, messages: v1Events });
+  await producer.send({ topic, acks: -1, messages: v2Events });
+  // Noise a real topic can carry: an id nobody registered, a plain JSON value and a tombstone.
+  await producer.send({
+    topic,
+    acks: -1,
+    messages: [
+      { key: 'x', value: frame(2_000_000_000, Buffer.from([2, 4])) },
+      { key: 'y', value: Buffer.from('{"id":1}') },
+      { key: 'z', value: null },
+    ],
+  });
+  await producer.disconnect();
+
+  const report = await checkLiveEvents({
+    kafka,
+    registry,
+    topic,
+    consumers: [
+      { name: 'billing', readerSchema: readerV1 },
+      { name: 'analytics', readerSchema: readerV2 },
+    ],
+    sample: { perPartition: 1000, timeoutMs: 60_000 },
+  });
+
+  expect(report.complete).toBe(true);
+  expect(report.sampled).toBe(53);
+  expect(report.tombstones).toBe(1);
+  expect(report.byVersion).toEqual([
+    { schemaId: id1, version: 1, events: 30 },
+    { schemaId: id2, version: 2, events: 20 },
+  ]);
+  expect(report.unknownIds).toEqual([{ schemaId: 2_000_000_000, events: 1 }]);
+  expect(report.notWireFormat).toBe(1);
+
+  const billing = report.consumers.find((c) => c.consumer === 'billing');
+  expect(billing).toMatchObject({ readable: 30, failed: 20 });
+  expect(billing?.byVersion).toEqual([
+    { schemaId: id1, version: 1, events: 30, readable: 30, failed: 0 },
+    expect.objectContaining({ schemaId: id2, version: 2, events: 20, readable: 0, failed: 20, firstError: expect.stringContaining('Found long, expecting int') }),
+  ]);
+  expect(report.consumers.find((c) => c.consumer === 'analytics')).toMatchObject({ readable: 50, failed: 0 });
+
+  expect(report.findings.map((f) => `${f.kind}${f.consumer ? `:${f.consumer}` : ''}`).sort()).toEqual(['consumer-cannot-read:billing', 'not-wire-format', 'unknown-schema-id']);
+  expect(report.findings.find((f) => f.kind === 'consumer-cannot-read')?.message).toContain('cannot read 20 of 20 sampled event(s) written with version 2');
+});
+
+test('an empty topic samples nothing and reports nothing', async () => {
+  const topic = uniqueName('compat-live-empty');
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  const report = await checkLiveEvents({ kafka, registry, topic, consumers: [{ name: 'billing', readerSchema: readerV1 }] });
+  expect(report).toMatchObject({ sampled: 0, complete: true, findings: [] });
+});
