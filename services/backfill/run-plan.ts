@@ -123,8 +123,10 @@ export async function openRun(o: OpenRunOptions): Promise<OpenedRun> {
         });
       }
       if (existing.state !== 'running') {
-        o.logger.info({ runId: existing.runId, previousState: existing.state, error: existing.error }, 'resuming a stopped backfill run from its checkpoints');
-        await o.control.query(`UPDATE ${t.runs} SET state = 'running', error = NULL, finished_at = NULL WHERE run_id = $1`, [existing.runId]);
+        // Running again after an abort or failure is the operator's newest intent: an earlier pause
+        // is lifted. (A paused run that merely lost its processes stays paused.)
+        o.logger.info({ runId: existing.runId, previousState: existing.state, error: existing.error, wasPaused: existing.paused }, 'resuming a stopped backfill run from its checkpoints');
+        await o.control.query(`UPDATE ${t.runs} SET state = 'running', error = NULL, finished_at = NULL, paused = false, paused_reason = NULL WHERE run_id = $1`, [existing.runId]);
       }
       await o.control.query('COMMIT');
       return { run: await readRun(o.control, o.schema, existing.runId), how: 'resumed' };

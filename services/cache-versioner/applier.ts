@@ -1,5 +1,6 @@
 /**
- * Sends a batch of cache writes to Redis in one pipeline: one apply-1.lua call per write, the truncate
+ * Sends a batch of cache writes to Redis in one pipeline: apply-n.lua calls of up to
+ * `writesPerCall` writes each (so Redis is never blocked long by one call), the truncate
  * barriers, and one PFADD per version recording the written keys (for the cutover's estimate of how
  * many keys a version still has). Any failure fails the whole batch; every part of it is idempotent,
  * so the caller simply retries it.
@@ -7,9 +8,9 @@
 import { ParityError } from '../core/errors.js';
 import type { CacheKeys } from './keys.js';
 import { scriptedPipeline, type ScriptedRedis } from './scripts.js';
-import { applyArgs, type EntryWrite } from './writes.js';
+import { applyCall, type EntryWrite } from './writes.js';
 
-/** Result codes of lua/apply-1.lua. */
+/** Result codes of lua/apply-n.lua. */
 export const APPLIED = 1;
 export const SKIPPED = 0;
 export const INVALIDATED = 2;
@@ -29,15 +30,23 @@ export function writtenBucketMs(maxEntryLifetimeMs: number): number {
   return Math.max(60_000, Math.ceil(maxEntryLifetimeMs / 24));
 }
 
+/** Writes per script call: ~100 entries keep one call around a millisecond of Redis time. */
+export const WRITES_PER_CALL = 100;
+
 export interface ApplyOptions {
   barriers?: string[];
+  writesPerCall?: number;
   now: number;
   maxEntryLifetimeMs: number;
 }
 
 export async function applyWrites(redis: ScriptedRedis, keys: CacheKeys, writes: EntryWrite[], options: ApplyOptions): Promise<ApplyOutcome> {
   const pipeline = scriptedPipeline(redis);
-  for (const write of writes) pipeline.parityCacheApply(write.entryKey, ...applyArgs(write));
+  const perCall = Math.max(1, options.writesPerCall ?? WRITES_PER_CALL);
+  const calls = Math.ceil(writes.length / perCall);
+  for (let i = 0; i < writes.length; i += perCall) {
+    pipeline.parityCacheApply(...applyCall(writes.slice(i, i + perCall)));
+  }
   const barriers = options.barriers ?? [];
   for (const position of barriers) pipeline.parityCacheBarrier(keys.config, position);
   const bucketMs = writtenBucketMs(options.maxEntryLifetimeMs);
@@ -63,8 +72,10 @@ export async function applyWrites(redis: ScriptedRedis, keys: CacheKeys, writes:
   if (!replies) throw new ParityError('PARITY_REDIS', 'the Redis pipeline was discarded', { retriable: true });
   const failed = replies.find(([err]) => err);
   if (failed) throw redisError(failed[0]);
-  const results = replies.slice(0, writes.length).map(([, value]) => Number(value));
-  const barriersMoved = replies.slice(writes.length, writes.length + barriers.length).filter(([, value]) => Number(value) === 1).length;
+  const results: number[] = [];
+  for (const [, value] of replies.slice(0, calls)) for (const digit of String(value)) results.push(Number(digit));
+  if (results.length !== writes.length) throw new ParityError('PARITY_INTERNAL', `apply-n returned ${results.length} results for ${writes.length} writes`);
+  const barriersMoved = replies.slice(calls, calls + barriers.length).filter(([, value]) => Number(value) === 1).length;
   return { results, barriersMoved };
 }
 

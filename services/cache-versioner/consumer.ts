@@ -25,6 +25,11 @@ import { collapseWrites, planChange, type EntryWrite } from './writes.js';
 
 /** Latencies of one applied chunk, for benchmarks (the histograms are too coarse for a p99). */
 export interface AppliedChunk {
+  topic: string;
+  partition: number;
+  /** Offsets of the chunk's first and last message: everything between is applied, then committed. */
+  firstOffset: string;
+  lastOffset: string;
   events: number;
   writes: number;
   kafkaToCacheMs: number[];
@@ -257,7 +262,16 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
         commitToCacheMs.push(commitMs);
       }
     }
-    options.onApplied?.({ events: messages.length, writes: collapsed.length, kafkaToCacheMs, commitToCacheMs });
+    options.onApplied?.({
+      topic,
+      partition,
+      firstOffset: (messages[0] as KafkaMessage).offset,
+      lastOffset: (messages[messages.length - 1] as KafkaMessage).offset,
+      events: messages.length,
+      writes: collapsed.length,
+      kafkaToCacheMs,
+      commitToCacheMs,
+    });
   }
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * One cache entry as stored by lua/apply-1.lua: a hash with the source position, the kind, the key
+ * One cache entry as stored by lua/apply-n.lua: a hash with the source position, the kind, the key
  * values, the commit and write times, and one `c:<column>` field per payload column.
  */
 import type { Row } from '../core/change-event.js';

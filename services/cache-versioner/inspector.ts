@@ -27,7 +27,7 @@ import { estimateRemaining, type RemainingEstimate } from './remaining.js';
 import { createRowReader, keyText, type RowSnapshot } from './row-reader.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 import type { CacheSettings } from './settings.js';
-import { readConfig, specConfig, type VersionConfig } from './version-config.js';
+import { effectiveConfig, type VersionConfig } from './version-config.js';
 import type { Redis } from 'ioredis';
 
 export interface InspectOptions {
@@ -184,7 +184,7 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
   const sample = options.sample ?? 100;
   const metrics = inspectorMetrics(options.registry);
   const reader = createRowReader({ schema: settings.table.schema, table: settings.table.table, keyColumns: settings.keyColumns, projection: settings.projection });
-  const config: VersionConfig = (await readConfig(redis, keys)) ?? specConfig(settings);
+  const config: VersionConfig = await effectiveConfig(redis, keys, settings);
   const versions = options.versions ?? config.populate;
   const perVersion = new Map<string, VersionReport>(versions.map((v) => [v, { version: v, sampled: 0, stale: 0, inFlight: 0, gone: 0, ignored: 0, unverifiable: 0 }]));
 

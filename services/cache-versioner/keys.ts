@@ -1,9 +1,9 @@
 /**
  * Every Redis key name the cache versioner and the cache reader use, built in one place.
  *
- * Entry keys come from the spec's templates (`order:v2:{id}`); a `{...}` in a template is also a
- * Redis Cluster hash tag, so every version of one row lands in the same slot. Control keys share the
- * hash tag `{<migration>}` so that multi-key scripts (config + audit) run in one slot.
+ * Entry keys come from the spec's templates: `order:v2:{id}` becomes `order:v2:42` (the braces are
+ * the placeholder, not a Cluster hash tag). Control keys share the hash tag `{<migration>}` so that
+ * multi-key scripts (config + audit) and PFCOUNT over the written-key buckets run in one slot.
  */
 import { ParityError } from '../core/errors.js';
 
@@ -80,7 +80,7 @@ export interface CacheKeys {
   audit: string;
   /** HyperLogLog of the entry keys of `version` written during time bucket `bucket`. */
   written(version: string, bucket: number): string;
-  /** The fill lease of one entry key; keeps the entry's hash tag so it lands on the entry's slot. */
+  /** The fill lease of one entry key. */
   lease(entryKey: string): string;
 }
 

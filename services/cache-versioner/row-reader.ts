@@ -1,7 +1,8 @@
 /**
  * Reads rows of the new representation from PostgreSQL as change-event values, so that a database
  * read and a cached payload compare exactly. Columns are read as text with the session settings the
- * CDC source uses (ISO dates, timestamptz in UTC, shortest exact floats, hex bytea) and converted by
+ * CDC source uses (ISO dates, timestamptz in UTC, shortest exact floats, hex bytea), as each type's
+ * output text, and converted by
  * the CDC's own converters (connectors/postgres-source/value-decoder.ts).
  */
 import type pg from 'pg';
@@ -21,6 +22,13 @@ export const TEXT_OUTPUT_SETTINGS: ReadonlyArray<[string, string]> = [
   ['extra_float_digits', '1'],
   ['bytea_output', 'hex'],
 ];
+
+/**
+ * Every column as its type's output-function text, the text pgoutput sends, whatever pg's global type
+ * parsers say. (A `::text` cast is not always that text: bool casts to "true", char(n) loses its
+ * padding, inet gains a netmask.)
+ */
+const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
 interface ColumnReader {
   name: string;
@@ -123,14 +131,14 @@ export function createRowReader(options: RowReaderOptions): RowReader {
         // at or after every commit the snapshot sees.
         const pos = await client.query<{ lsn: string }>(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn`);
         const cols = await columnReaders(client);
-        const select = cols.map((c, i) => (c.present ? `${ident(c.name)}::text AS c${i}` : `NULL::text AS c${i}`)).join(', ');
+        const select = cols.map((c, i) => (c.present ? `${ident(c.name)} AS c${i}` : `NULL::text AS c${i}`)).join(', ');
         // Untyped parameters take the key column's type, so the primary-key index serves the lookup.
         const where = options.keyColumns.map((k, i) => `${ident(k)} = $${i + 1}`).join(' AND ');
         const sql = `SELECT ${select} FROM ${qualified(options.schema, options.table)} WHERE ${where}`;
         const rows = new Map<string, Row | null>();
         for (const key of keys) {
           const params = options.keyColumns.map((k) => (key[k] === null || key[k] === undefined ? null : String(key[k])));
-          const { rows: found } = await client.query<Record<string, string | null>>(sql, params);
+          const { rows: found } = await client.query<Record<string, string | null>>({ text: sql, values: params, types: TEXT_TYPES } as pg.QueryConfig);
           const first = found[0];
           rows.set(keyText(options.keyColumns, key), first ? Object.fromEntries(cols.map((c, i) => {
             const text = first[`c${i}`];

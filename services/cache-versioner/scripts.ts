@@ -9,7 +9,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 
 /** Script name (file name without .lua) to its command name and key count. */
 const SCRIPTS = {
-  'apply-1': { command: 'parityCacheApply', numberOfKeys: 1 },
+  // null: the caller passes the key count first (apply-n takes any number of entries).
+  'apply-n': { command: 'parityCacheApply', numberOfKeys: null },
   'release-1': { command: 'parityCacheRelease', numberOfKeys: 1 },
   'init-2': { command: 'parityCacheInit', numberOfKeys: 2 },
   'cutover-2': { command: 'parityCacheCutover', numberOfKeys: 2 },
@@ -17,6 +18,7 @@ const SCRIPTS = {
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
+type ScriptDef = { command: string; numberOfKeys: number | null };
 
 const sources = new Map<ScriptName, string>();
 
@@ -34,7 +36,8 @@ type Arg = string | number;
 
 /** The script commands as they appear on a client or a pipeline after registration. */
 interface ScriptCommands<R> {
-  parityCacheApply(key: string, ...args: Arg[]): R;
+  /** `numKeys, key1..keyN, argv...` (see lua/apply-n.lua). */
+  parityCacheApply(numKeys: number, ...keysAndArgs: Arg[]): R;
   parityCacheRelease(key: string, token: string): R;
   parityCacheInit(config: string, audit: string, ...args: Arg[]): R;
   parityCacheCutover(config: string, audit: string, ...args: Arg[]): R;
@@ -49,8 +52,8 @@ const registered = new WeakSet<Redis>();
 /** Registers every script on `redis` (idempotent) and returns it typed with the script commands. */
 export function withScripts(redis: Redis): ScriptedRedis {
   if (!registered.has(redis)) {
-    for (const [name, def] of Object.entries(SCRIPTS) as Array<[ScriptName, (typeof SCRIPTS)[ScriptName]]>) {
-      redis.defineCommand(def.command, { numberOfKeys: def.numberOfKeys, lua: scriptSource(name) });
+    for (const [name, def] of Object.entries(SCRIPTS) as Array<[ScriptName, ScriptDef]>) {
+      redis.defineCommand(def.command, def.numberOfKeys === null ? { lua: scriptSource(name) } : { numberOfKeys: def.numberOfKeys, lua: scriptSource(name) });
     }
     registered.add(redis);
   }

@@ -63,6 +63,15 @@ export async function readConfig(redis: ScriptedRedis, keys: CacheKeys): Promise
   return parseConfig(await redis.hgetall(keys.config));
 }
 
+/**
+ * The config readers go by: Redis's, or the spec's when Redis has none yet (keeping a truncate barrier
+ * Redis may hold without a config).
+ */
+export async function effectiveConfig(redis: ScriptedRedis, keys: CacheKeys, settings: CacheSettings): Promise<VersionConfig> {
+  const hash = await redis.hgetall(keys.config);
+  return parseConfig(hash) ?? { ...specConfig(settings), barrier: hash.barrier ?? ZERO_POSITION };
+}
+
 /** The config as the spec states it, for when Redis has none yet. */
 export function specConfig(settings: CacheSettings): VersionConfig {
   return {

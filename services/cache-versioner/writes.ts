@@ -9,7 +9,7 @@ import { renderKey } from './keys.js';
 import { keyJson, projectRow } from './payload.js';
 import { jitteredTtlMs, type CacheSettings } from './settings.js';
 
-/** Modes of lua/apply-1.lua. */
+/** Modes of lua/apply-n.lua. */
 export type WriteMode = 'v' | 'p' | 't' | 'f';
 
 export interface EntryWrite {
@@ -162,9 +162,16 @@ export function collapseWrites(writes: EntryWrite[]): EntryWrite[] {
   return out;
 }
 
-/** The ARGV of lua/apply-1.lua for one write (after KEYS[1]). */
-export function applyArgs(write: EntryWrite): Array<string | number> {
-  const args: Array<string | number> = [write.mode, write.position, write.ttlMs, write.commitTimeUs, write.keyJson];
+/** The ARGV of lua/apply-n.lua for one write, appended to `args`. */
+export function pushApplyArgs(args: Array<string | number>, write: EntryWrite): void {
+  args.push(write.mode, write.position, write.ttlMs, write.commitTimeUs, write.keyJson, write.columns.length);
   for (const [name, value] of write.columns) args.push(name, value);
-  return args;
+}
+
+/** The arguments of one apply-n call for `writes`: key count, keys, then each write's ARGV. */
+export function applyCall(writes: readonly EntryWrite[]): [number, ...Array<string | number>] {
+  const args: Array<string | number> = [];
+  for (const write of writes) args.push(write.entryKey);
+  for (const write of writes) pushApplyArgs(args, write);
+  return [writes.length, ...args];
 }

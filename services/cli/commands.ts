@@ -36,4 +36,13 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'backfill run', summary: 'fill the new representation in checkpointed, throttled key-range batches; resumes a stopped run', load: from('../backfill/cli.js', 'backfillRunCommand') },
   { name: 'backfill ctl', summary: 'pause | resume | abort | set batch-size=N | set max-lag=S for a running backfill (all its processes)', load: from('../backfill/cli.js', 'backfillCtlCommand') },
   { name: 'backfill status', summary: 'show the latest backfill run: progress, ranges, throttle state and reason per process, evidence', load: from('../backfill/cli.js', 'backfillStatusCommand') },
+  { name: 'cdc run', summary: 'stream the spec\'s tables from PostgreSQL into Kafka (slot, publication, initial snapshot, no-loss acks)', load: from('../cdc/cli.js', 'cdcRun') },
+  { name: 'cdc status', summary: 'show the CDC slot: lag bytes and seconds, state, connector report, snapshots', load: from('../cdc/cli.js', 'cdcStatusCommand') },
+  { name: 'cdc drop-slot', summary: 'drop the CDC replication slot and publication (refuses an active slot unless --force)', load: from('../cdc/cli.js', 'cdcDropSlot') },
+  { name: 'cdc snapshot', summary: 're-snapshot one table while streaming continues (DBLog watermarks, run by parity cdc run)', load: from('../cdc/cli.js', 'cdcSnapshot') },
+  { name: 'verify', summary: 'batch-verify old vs new representation (segment checksums, bisection, exact diffs); resumable, shareable; --repair', load: from('../reconciler/cli.js', 'verifyCommand') },
+  { name: 'reconcile', summary: 'stream-verify every change event against the new representation; publish mismatches; --repair', load: from('../reconciler/cli.js', 'reconcileCommand') },
+  { name: 'report', summary: 'the latest verification as json, md or html (drift charts inline): rows, drift, in flight, repairs, verdict', load: from('../reconciler/cli.js', 'reportCommand') },
+  { name: 'gate contract', summary: 'exit 0 only when every contract criterion of the spec holds; prints each with its measured value', load: from('../reconciler/cli.js', 'gateContractCommand') },
+  { name: 'demo', summary: 'run the orders migration end to end on the local stack (--quick for CI); exits 0 only if the end state is exact', load: from('../demo/cli.js', 'demoCommand') },
 ];

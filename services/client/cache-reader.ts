@@ -26,10 +26,11 @@ import { ZERO_POSITION, entryRow, parseEntry, usable, type CacheEntry } from '..
 import { cacheKeys, renderKey } from '../cache-versioner/keys.js';
 import { readerMetrics, type ReaderMetrics } from '../cache-versioner/metrics.js';
 import { keyJson, projectRow } from '../cache-versioner/payload.js';
+import { applyCall } from '../cache-versioner/writes.js';
 import { createRowReader, keyText } from '../cache-versioner/row-reader.js';
 import { withScripts, type ScriptedRedis } from '../cache-versioner/scripts.js';
 import { cacheSettingsFrom, jitteredTtlMs, type CacheSettings, type CacheSettingsInput } from '../cache-versioner/settings.js';
-import { fallbackVersions, readConfig, specConfig, type VersionConfig } from '../cache-versioner/version-config.js';
+import { effectiveConfig, fallbackVersions, type VersionConfig } from '../cache-versioner/version-config.js';
 
 /**
  * Reads the new representation of one row from the database, as change-event values (see
@@ -96,7 +97,7 @@ export function createCacheReader(options: CacheReaderOptions): CacheReader {
 
   async function currentConfig(): Promise<VersionConfig> {
     if (config && now() - configReadAt < refreshMs) return config;
-    config = (await readConfig(redis, keys)) ?? specConfig(settings);
+    config = await effectiveConfig(redis, keys, settings);
     configReadAt = now();
     return config;
   }
@@ -143,13 +144,13 @@ export function createCacheReader(options: CacheReaderOptions): CacheReader {
     const position = cfg.barrier ?? ZERO_POSITION;
     if (row === null) {
       // A short negative entry: the next insert of this key (a newer position) replaces it.
-      await redis.parityCacheApply(name, 't', position, settings.tombstoneTtlMs, '', kj);
+      await redis.parityCacheApply(...applyCall([{ version: cfg.read, entryKey: name, mode: 't', position, ttlMs: settings.tombstoneTtlMs, commitTimeUs: '', keyJson: kj, columns: [] }]));
       return null;
     }
     const projected = projectRow(row, settings.projection);
-    const args: Array<string | number> = ['f', position, jitteredTtlMs(settings.ttlMs, settings.ttlJitterPct, random), invalidAt, kj];
-    for (const [column, value] of projected.columns) args.push(column, value);
-    await redis.parityCacheApply(name, ...args);
+    const ttlMs = jitteredTtlMs(settings.ttlMs, settings.ttlJitterPct, random);
+    // For a fill, the commit-time slot carries the invalid marker position it may replace.
+    await redis.parityCacheApply(...applyCall([{ version: cfg.read, entryKey: name, mode: 'f', position, ttlMs, commitTimeUs: invalidAt, keyJson: kj, columns: projected.columns }]));
     return projectedRow(row, settings.projection);
   }
 

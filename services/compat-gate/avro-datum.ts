@@ -190,7 +190,10 @@ export function createAvroDatumReader(readerSchema: string | unknown, writerSche
   };
 }
 
-/** Encodes a datum (unions unwrapped, as application code writes them) with a schema; for producers and tests. */
+/**
+ * Encodes a datum with a schema, for producers and tests. Union values follow avsc's default: plain
+ * values where the union is unambiguous (e.g. ["null", "string"]), `{branch: value}` otherwise.
+ */
 export function encodeAvroDatum(schema: string | unknown, datum: unknown): Buffer {
   const json = typeof schema === 'string' ? (JSON.parse(schema) as unknown) : schema;
   return avro.Type.forSchema(json as avro.Schema).toBuffer(datum);

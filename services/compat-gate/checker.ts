@@ -30,6 +30,7 @@ export interface CompatibilityMessage extends Incompatibility {
   version: number | string;
 }
 
+/** The verdict: compatible exactly when there is no message. */
 export interface CompatibilityResult {
   compatible: boolean;
   messages: CompatibilityMessage[];
@@ -49,6 +50,7 @@ export function schemaTypeFromRegistry(schemaType: string | undefined): SchemaTy
   }
 }
 
+/** Parses a `--type` value (avro, json, protobuf; jsonschema accepted); anything else is bad input. */
 export function parseSchemaType(value: string): SchemaType {
   const lower = value.trim().toLowerCase();
   if (lower === 'jsonschema' || lower === 'json-schema') return 'json';
@@ -62,16 +64,28 @@ function unsupported(type: SchemaType): ParityError {
   });
 }
 
-/** Parses a schema (text or JSON value) of the given type; bad input throws PARITY_BAD_INPUT. */
+// Parsed schemas are recognised by identity, never by shape: a schema document may itself have
+// "type" and "schema" keys.
+const parsedSchemas = new WeakSet<object>();
+
+/**
+ * Parses a schema of the given type. A string is the schema's text; any other value is its JSON
+ * form. Bad input throws PARITY_BAD_INPUT.
+ */
 export function parseSchema(type: SchemaType, input: string | unknown): ParsedSchema {
+  let parsed: ParsedSchema;
   switch (type) {
     case 'avro':
-      return { type, schema: parseAvroSchema(input) };
+      parsed = { type, schema: parseAvroSchema(input) };
+      break;
     case 'json':
-      return { type, schema: loadJsonSchema(input) };
+      parsed = { type, schema: loadJsonSchema(input) };
+      break;
     default:
       throw unsupported(type);
   }
+  parsedSchemas.add(parsed);
+  return parsed;
 }
 
 /**
@@ -87,6 +101,7 @@ export function readerWriterIncompatibilities(reader: ParsedSchema, writer: Pars
   throw unsupported(reader.type);
 }
 
+/** A candidate, its predecessors and the level to judge it under. */
 export interface CompatibilityInput {
   type: SchemaType;
   level: CompatibilityLevel;
@@ -100,7 +115,7 @@ export interface CompatibilityInput {
 }
 
 function isParsed(value: unknown): value is ParsedSchema {
-  return typeof value === 'object' && value !== null && 'type' in value && 'schema' in value && ((value as ParsedSchema).type === 'avro' || (value as ParsedSchema).type === 'json');
+  return typeof value === 'object' && value !== null && parsedSchemas.has(value);
 }
 
 /**

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseOptions, required } from '../cli/command.js';
 import { createKafka, createPgPool } from '../core/clients.js';
 import { recordEvidence } from '../core/control.js';
-import { ParityError } from '../core/errors.js';
+import { fromPgError, ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { controlDatabase, loadSpec } from '../core/spec.js';
 import { checkCompatibility, parseSchemaType } from './checker.js';
@@ -91,6 +91,8 @@ async function recordGateEvidence(connectionString: string, schema: string, repo
         : `compat gate failed: ${report.findings.length} finding(s), ${failing} failing check(s)`,
       value: report as unknown as Record<string, unknown>,
     });
+  } catch (err) {
+    throw fromPgError(err, 'recording the compat gate evidence in the control database');
   } finally {
     await pool.end();
   }

@@ -50,6 +50,7 @@ export interface SubjectReport {
   live?: LiveReport;
 }
 
+/** The gate's outcome: printed as a table, stored as `compat` evidence, read by the contract gate. */
 export interface GateReport {
   migration: string;
   passed: boolean;

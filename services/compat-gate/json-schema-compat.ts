@@ -93,50 +93,54 @@ export function propertyPath(path: string): string | undefined {
   return names.length > 0 ? names.join('.') : undefined;
 }
 
-/** A sentence per difference family; old = the schema data was written with, new = the reader's. */
+/**
+ * A sentence per difference family. The writer schema is the one data was produced with (the previous
+ * version for a backward check, the candidate for a forward one), the reader schema the one a consumer
+ * validates with.
+ */
 function explain(d: Difference): string {
   const t = d.type;
   const at = `'${d.path}'`;
   if (t === 'TYPE_CHANGED' || t === 'TYPE_NARROWED' || t === 'COMBINED_TYPE_CHANGED' || t === 'COMBINED_TYPE_SUBSCHEMAS_CHANGED' || t === 'ENUM_ARRAY_CHANGED') {
-    return `${t}: the type at ${at} differs between the old and the new schema, so old data may not validate`;
+    return `${t}: the type at ${at} differs between the writer and the reader schema, so written data may not validate for the reader`;
   }
   if (t.endsWith('_ADDED') && !t.includes('PROPERTY') && !t.startsWith('ITEM')) {
-    return `${t}: the keyword at ${at} is in the new schema but not the old one, so old data may not validate`;
+    return `${t}: the keyword at ${at} constrains the reader schema but not the writer schema, so written data may not validate`;
   }
-  if (t.endsWith('_INCREASED') || t === 'MULTIPLE_OF_EXPANDED') return `${t}: the value at ${at} is higher in the new schema than in the old one`;
-  if (t.endsWith('_DECREASED')) return `${t}: the value at ${at} is lower in the new schema than in the old one`;
-  if (t.endsWith('_CHANGED')) return `${t}: the value at ${at} differs between the old and the new schema`;
-  if (t.endsWith('_NARROWED')) return `${t}: the enum, union or schema at ${at} accepts fewer values in the new schema`;
-  if (t.endsWith('_EXTENDED') && t !== 'NOT_TYPE_EXTENDED') return `${t}: the schema at ${at} has more alternatives in the new schema than readers accept`;
-  if (t === 'NOT_TYPE_EXTENDED') return `${t}: the 'not' at ${at} excludes more values in the new schema`;
+  if (t.endsWith('_INCREASED') || t === 'MULTIPLE_OF_EXPANDED') return `${t}: the value at ${at} is higher in the reader schema than in the writer schema`;
+  if (t.endsWith('_DECREASED')) return `${t}: the value at ${at} is lower in the reader schema than in the writer schema`;
+  if (t.endsWith('_CHANGED')) return `${t}: the value at ${at} differs between the writer and the reader schema`;
+  if (t.endsWith('_NARROWED')) return `${t}: the enum, union or schema at ${at} accepts fewer values in the reader schema than the writer produces`;
+  if (t === 'NOT_TYPE_EXTENDED') return `${t}: the 'not' at ${at} excludes more values in the reader schema`;
+  if (t.endsWith('_EXTENDED')) return `${t}: the schema at ${at} has more alternatives in the reader schema than the writer's, which readers cannot tell apart`;
   switch (t) {
     case 'REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL':
     case 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL':
     case 'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL':
     case 'ITEM_ADDED_TO_OPEN_CONTENT_MODEL':
-      return `${t}: the old schema has an open content model, so old data may already hold ${at} with another shape`;
+      return `${t}: the writer schema has an open content model, so written data may already hold ${at} with another shape than the reader schema declares`;
     case 'REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL':
-      return `${t}: the new schema requires ${at}, which old data does not have, and it has no default`;
+      return `${t}: the reader schema requires ${at}, which written data does not have, and declares no default`;
     case 'PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL':
     case 'ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL':
-      return `${t}: the new schema has a closed content model and no longer allows ${at}, which old data may hold`;
+      return `${t}: the reader schema has a closed content model without ${at}, which written data may hold`;
     case 'PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL':
-      return `${t}: ${at} was removed; under STRICT this is allowed only when the new schema stays open`;
+      return `${t}: ${at} is gone from the reader schema (accepted under STRICT only while it stays open)`;
     case 'PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL':
     case 'ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL':
-      return `${t}: ${at} was removed and the new schema's additional/pattern properties do not accept its old values`;
+      return `${t}: ${at} is gone from the reader schema and its additional/pattern properties do not accept the values written for it`;
     case 'PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL':
     case 'ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL':
-      return `${t}: ${at} was added, but the old schema's additional/pattern properties allowed values the new one rejects`;
+      return `${t}: the reader schema declares ${at}, but the writer schema's additional/pattern properties allowed values it rejects`;
     case 'ADDITIONAL_PROPERTIES_REMOVED':
     case 'ADDITIONAL_ITEMS_REMOVED':
     case 'UNEVALUATED_PROPERTIES_REMOVED':
     case 'UNEVALUATED_ITEMS_REMOVED':
-      return `${t}: the new schema closes ${at}, so old data with extra properties or items is rejected`;
+      return `${t}: the reader schema closes ${at}, so written data with extra properties or items is rejected`;
     case 'UNIQUE_ITEMS_ADDED':
-      return `${t}: the new schema requires unique items at ${at}`;
+      return `${t}: the reader schema requires unique items at ${at}`;
     case 'SCHEMA_ADDED':
-      return `${t}: a schema was added at ${at}, so old data may not validate`;
+      return `${t}: the reader schema adds a schema at ${at}, so written data may not validate`;
     default:
       return `${t} at ${at}`;
   }

@@ -1,17 +1,8 @@
 import { ParityError } from '../core/errors.js';
+import { COMPATIBILITY_LEVELS, type CompatibilityLevel } from '../core/spec.js';
 
-/** Confluent Schema Registry's compatibility levels, spelled as its REST API spells them. */
-export const COMPATIBILITY_LEVELS = [
-  'BACKWARD',
-  'BACKWARD_TRANSITIVE',
-  'FORWARD',
-  'FORWARD_TRANSITIVE',
-  'FULL',
-  'FULL_TRANSITIVE',
-  'NONE',
-] as const;
-
-export type CompatibilityLevel = (typeof COMPATIBILITY_LEVELS)[number];
+// The spec's level names are Confluent Schema Registry's, as its REST API spells them; one list for both.
+export { COMPATIBILITY_LEVELS, type CompatibilityLevel };
 
 /**
  * backward: the new schema reads data written with a previous one (consumers upgrade first).
@@ -40,6 +31,7 @@ export function planFor(level: CompatibilityLevel): LevelPlan {
   return PLANS[level];
 }
 
+/** Whether a string is exactly one of the level names (upper case). */
 export function isCompatibilityLevel(value: string): value is CompatibilityLevel {
   return (COMPATIBILITY_LEVELS as readonly string[]).includes(value);
 }

@@ -56,6 +56,7 @@ export interface ConsumerReport {
   byVersion: ConsumerVersionCount[];
 }
 
+/** What a topic's sampled events say about each consumer and each writer version. */
 export interface LiveReport {
   topic: string;
   /** Events looked at (tombstones included). */
@@ -304,19 +305,19 @@ export async function sampleRecentEvents(kafka: Kafka, topic: string, options: S
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        const range = ranges.get(partition);
+      eachBatch: async ({ batch }) => {
+        const range = ranges.get(batch.partition);
         if (!range) return;
-        const offset = BigInt(message.offset);
-        // Messages before the seek lands (the group starts from the beginning) are not part of the sample.
-        if (offset < range.start || offset >= range.end) return;
-        const rows = collected.get(partition) ?? [];
-        collected.set(partition, rows);
-        rows.push({ offset, value: message.value });
-        if (offset >= range.end - 1n) {
-          remaining.delete(partition);
-          if (remaining.size === 0) finish();
+        const rows = collected.get(batch.partition) ?? [];
+        collected.set(batch.partition, rows);
+        for (const message of batch.messages) {
+          const offset = BigInt(message.offset);
+          // Messages before the seek lands (the group starts from the beginning) are not part of the sample.
+          if (offset >= range.start && offset < range.end) rows.push({ offset, value: message.value });
         }
+        // lastOffset counts transaction markers and aborted records too, which are never delivered as
+        // messages: judging by it, a partition that ends with a commit marker still completes.
+        if (BigInt(batch.lastOffset()) >= range.end - 1n && remaining.delete(batch.partition) && remaining.size === 0) finish();
       },
     });
     for (const [partition, range] of ranges) consumer.seek({ topic, partition, offset: range.start.toString() });

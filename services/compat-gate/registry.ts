@@ -30,6 +30,7 @@ export interface SubjectCheckInput {
   setLevel?: boolean;
 }
 
+/** Both verdicts for one subject and the findings they produce. */
 export interface SubjectCheck {
   subject: string;
   level: CompatibilityLevel;

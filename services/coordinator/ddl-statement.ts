@@ -63,12 +63,12 @@ export function cleanSql(sql: string): { sql: string; allow: Set<string> } {
     } else if (ch === '-' && sql[i + 1] === '-') {
       const end = sql.indexOf('\n', i);
       directive(sql.slice(i, end < 0 ? sql.length : end));
-      out += ' ';
+      if (!out.endsWith(' ')) out += ' ';
       i = end < 0 ? sql.length : end;
     } else if (ch === '/' && sql[i + 1] === '*') {
       const end = sql.indexOf('*/', i + 2);
       directive(sql.slice(i, end < 0 ? sql.length : end));
-      out += ' ';
+      if (!out.endsWith(' ')) out += ' ';
       i = end < 0 ? sql.length : end + 2;
     } else if (/\s/.test(ch)) {
       if (!out.endsWith(' ')) out += ' ';

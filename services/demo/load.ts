@@ -62,17 +62,17 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
     const contracted = options.contracted?.() ?? false;
     const dual = options.dualWrite() || contracted;
     const buggy = dual && random() < options.bugRate();
-    const minor = (cents: string) => (buggy ? `${cents} + 1` : cents);
     switch (writer) {
       case 'checkout': {
         const cents = amount();
         const customer = 1 + Math.floor(random() * 5_000);
-        const sql = contracted
-          ? `INSERT INTO orders (customer_id, status, total_amount_minor, currency) VALUES ($1, 'paid', $2::bigint${buggy ? ' + 1' : ''}, 'USD') RETURNING id`
+        // $2 is the amount in cents; the minor amount is the same number (plus one for the bug).
+        const minorValue = buggy ? cents + 1 : cents;
+        const res = contracted
+          ? await pool.query(`INSERT INTO orders (customer_id, status, total_amount_minor, currency) VALUES ($1, 'paid', $2, 'USD') RETURNING id`, [customer, minorValue])
           : dual
-            ? `INSERT INTO orders (customer_id, status, total_amount, total_amount_minor, currency) VALUES ($1, 'paid', $2, ${minor('$2::bigint')}, 'USD') RETURNING id`
-            : `INSERT INTO orders (customer_id, status, total_amount) VALUES ($1, 'paid', $2) RETURNING id`;
-        const res = await pool.query(sql, [customer, cents]);
+            ? await pool.query(`INSERT INTO orders (customer_id, status, total_amount, total_amount_minor, currency) VALUES ($1, 'paid', $2, $3, 'USD') RETURNING id`, [customer, cents, minorValue])
+            : await pool.query(`INSERT INTO orders (customer_id, status, total_amount) VALUES ($1, 'paid', $2) RETURNING id`, [customer, cents]);
         maxId = Math.max(maxId, Number(res.rows[0].id));
         stats.inserts++;
         if (buggy) stats.buggyWrites++;
@@ -80,12 +80,15 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
       }
       case 'refunds': {
         const refund = 1 + Math.floor(random() * 500);
-        const sql = contracted
-          ? `UPDATE orders SET total_amount_minor = greatest(total_amount_minor - $2, 0)${buggy ? ' + 1' : ''}, status = 'refunded', updated_at = now() WHERE id = $1`
+        const bump = buggy ? 1 : 0;
+        const res = contracted
+          ? await pool.query(`UPDATE orders SET total_amount_minor = greatest(total_amount_minor - $2::bigint, 0) + $3::bigint, status = 'refunded', updated_at = now() WHERE id = $1`, [pickId(), refund, bump])
           : dual
-            ? `UPDATE orders SET total_amount = greatest(total_amount - $2, 0), total_amount_minor = ${minor('greatest(total_amount - $2, 0)::bigint')}, currency = 'USD', status = 'refunded', updated_at = now() WHERE id = $1`
-            : `UPDATE orders SET total_amount = greatest(total_amount - $2, 0), status = 'refunded', updated_at = now() WHERE id = $1`;
-        const res = await pool.query(sql, [pickId(), refund]);
+            ? await pool.query(
+                `UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), total_amount_minor = greatest(total_amount - $2::int, 0)::bigint + $3::bigint, currency = 'USD', status = 'refunded', updated_at = now() WHERE id = $1`,
+                [pickId(), refund, bump],
+              )
+            : await pool.query(`UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), status = 'refunded', updated_at = now() WHERE id = $1`, [pickId(), refund]);
         stats.updates += res.rowCount ?? 0;
         if (buggy && res.rowCount) stats.buggyWrites++;
         return;

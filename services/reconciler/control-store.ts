@@ -434,6 +434,8 @@ export interface RunTotals {
   inFlightKeys: number;
   inFlight: number;
   resolved: number;
+  /** Source rows involved in a remaining difference (confirmed or in flight). */
+  sourceDiffRows: number;
   minSourcePosition: string | null;
   maxSourcePosition: string | null;
   minTargetPosition: string | null;
@@ -458,7 +460,8 @@ export async function runTotals(db: Queryable, schema: string, runId: number): P
             coalesce(sum(exclusive_target) FILTER (WHERE status = 'confirmed'), 0)::int AS exclusive_target,
             count(*) FILTER (WHERE status IN ('in-flight', 'suspect'))::int AS in_flight_keys,
             coalesce(sum(updated_rows + exclusive_source + exclusive_target) FILTER (WHERE status IN ('in-flight', 'suspect')), 0)::int AS in_flight_rows,
-            count(*) FILTER (WHERE status = 'resolved')::int AS resolved
+            count(*) FILTER (WHERE status = 'resolved')::int AS resolved,
+            coalesce(sum(updated_rows + exclusive_source) FILTER (WHERE status <> 'resolved'), 0)::int AS source_diff_rows
        FROM ${t.mismatches} WHERE run_id = $1`,
     [runId],
   );
@@ -476,6 +479,7 @@ export async function runTotals(db: Queryable, schema: string, runId: number): P
     inFlightKeys: m.in_flight_keys,
     inFlight: m.in_flight_rows,
     resolved: m.resolved,
+    sourceDiffRows: m.source_diff_rows,
     minSourcePosition: s.min_sp,
     maxSourcePosition: s.max_sp,
     minTargetPosition: s.min_tp,
@@ -570,6 +574,6 @@ export async function repairCounts(db: Queryable, schema: string, migration: str
 
 /** Keys of a run already repaired successfully (so a second --repair does not repeat them). */
 export async function repairedKeys(db: Queryable, schema: string, migration: string, runId: number): Promise<Set<string>> {
-  const { rows } = await db.query(`SELECT key::text AS k FROM ${tables(schema).repairs} WHERE migration = $1 AND run_id = $2 AND outcome = 'applied'`, [migration, runId]);
-  return new Set(rows.map((r) => String(r.k)));
+  const { rows } = await db.query(`SELECT key FROM ${tables(schema).repairs} WHERE migration = $1 AND run_id = $2 AND outcome = 'applied'`, [migration, runId]);
+  return new Set(rows.map((r) => JSON.stringify(r.key)));
 }

@@ -7,7 +7,7 @@ KEYS[1]  the config hash, parity:cache:{<migration>}:config
 ARGV[1]  position of the truncate
 
 Returns 1 when the barrier moved, 0 when it already was at or past ARGV[1].
-Positions are compared as numbers (see apply-1.lua for why not as strings).
+Positions are compared as numbers (see apply-n.lua for why not as strings).
 ]]
 local function parse(p)
   return tonumber(string.sub(p, 1, 8), 16), tonumber(string.sub(p, 9, 16), 16), tonumber(string.sub(p, 18), 10)

@@ -1,5 +1,5 @@
 /**
- * lua/apply-1.lua and the version config scripts against the real Redis of the local stack.
+ * lua/apply-n.lua and the version config scripts against the real Redis of the local stack.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -17,27 +17,31 @@ import { isParityError } from '../../../services/core/errors.js';
 
 let redis: ScriptedRedis;
 const prefix = uniqueName('cvs');
+const migration = prefix.replace('_', '-');
 
 beforeAll(() => {
   redis = withScripts(new Redis(STACK.PARITY_REDIS_URL));
 });
 afterAll(async () => {
+  // This test's own control keys; its entries and HyperLogLogs expire by TTL.
+  const keys = cacheKeys(migration);
+  await redis.del(keys.config, keys.audit);
   redis.disconnect();
 });
 
 const pos = (lsn: bigint, ordinal = 0) => encodePosition({ commitLsn: lsn, ordinal });
 
 async function apply(key: string, mode: string, position: string, columns: Array<[string, string]> = [], ttl = 60_000, extra = ''): Promise<number> {
-  const args: Array<string | number> = [mode, position, ttl, extra, '{"id":1}'];
+  const args: Array<string | number> = [mode, position, ttl, extra, '{"id":1}', columns.length];
   for (const [c, v] of columns) args.push(c, v);
-  return Number(await redis.parityCacheApply(key, ...args));
+  return Number(await redis.parityCacheApply(1, key, ...args));
 }
 
 async function entry(key: string) {
   return parseEntry(key, await redis.hgetall(key));
 }
 
-describe('apply-1.lua: set if newer', () => {
+describe('apply-n.lua: set if newer', () => {
   it('applies a newer position and skips an equal or older one', async () => {
     const key = `${prefix}:a`;
     expect(await apply(key, 'v', pos(10n), [['x', '"new"']])).toBe(1);
@@ -102,6 +106,18 @@ describe('apply-1.lua: set if newer', () => {
     expect(filled?.commitTimeUs).toBeNull();
   });
 
+  it('applies several entries in one call, one result digit per entry in order', async () => {
+    await apply(`${prefix}:b2`, 'v', pos(9n), [['x', '1']]);
+    const args: Array<string | number> = [3, `${prefix}:b1`, `${prefix}:b2`, `${prefix}:b3`];
+    args.push('v', pos(5n), 60_000, '', '{"id":1}', 1, 'x', '"b1"');
+    args.push('v', pos(8n), 60_000, '', '{"id":2}', 2, 'x', '"old"', 'y', '"old"');
+    args.push('p', pos(5n), 60_000, '', '{"id":3}', 0);
+    expect(await redis.parityCacheApply(...(args as [number, ...Array<string | number>]))).toBe('102');
+    expect((await entry(`${prefix}:b1`))?.columns.get('x')).toBe('"b1"');
+    expect((await entry(`${prefix}:b2`))?.columns.get('x')).toBe('1');
+    expect((await entry(`${prefix}:b3`))?.kind).toBe('invalid');
+  });
+
   it('records the commit time, key, and a TTL for every write', async () => {
     const key = `${prefix}:m`;
     await apply(key, 'v', pos(1n), [['a', '1']], 45_000, '1700000000000001');
@@ -115,7 +131,7 @@ describe('apply-1.lua: set if newer', () => {
 
 describe('version config and cutover', () => {
   const settings = cacheSettingsFrom({
-    name: uniqueName('mig').replace('_', '-'),
+    name: migration,
     key: ['id'],
     cache: { keys: { v1: `${prefix}:o:v1:{id}`, v2: `${prefix}:o:v2:{id}`, v3: `${prefix}:o:v3:{id}` }, populate: ['v1', 'v2'], read: 'v1', ttlSeconds: 60, ttlJitterPct: 0, tombstoneTtlSeconds: 10, leaseMs: 500 },
   });

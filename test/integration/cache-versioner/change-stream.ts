@@ -36,7 +36,8 @@ export function ordersShape(prefix: string, table: string) {
 
 /** A row state with values exactly as CDC would decode them. */
 export function orderRow(id: number, version: number): Row {
-  const micros = String(100000 + ((id * 7919 + version * 104729) % 900000));
+  // PostgreSQL prints fractional seconds without trailing zeros.
+  const micros = String(100000 + ((id * 7919 + version * 104729) % 900000)).replace(/0+$/, '');
   return {
     id,
     total_amount_minor: String(1000n * BigInt(id) + BigInt(version)),

@@ -13,7 +13,7 @@ import { decodePosition, comparePositions, encodePosition } from '../../../servi
 import { createCacheVersioner, type CacheVersioner } from '../../../services/cache-versioner/consumer.js';
 import { entryRow, parseEntry } from '../../../services/cache-versioner/entry.js';
 import { compareEntry } from '../../../services/cache-versioner/inspector.js';
-import { renderKey } from '../../../services/cache-versioner/keys.js';
+import { cacheKeys, renderKey } from '../../../services/cache-versioner/keys.js';
 import { createRowReader, keyText } from '../../../services/cache-versioner/row-reader.js';
 import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js';
 import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
@@ -52,6 +52,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await versioner?.stop();
+  // This test's own control keys (version config, audit); its entries expire by TTL.
+  const control = cacheKeys(prefix.replace('_', '-'));
+  await redis?.del(control.config, control.audit).catch(() => undefined);
   await stream?.close();
   redis?.disconnect();
   await pool?.end();

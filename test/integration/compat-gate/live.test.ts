@@ -97,3 +97,22 @@ test('an empty topic samples nothing and reports nothing', async () => {
   const report = await checkLiveEvents({ kafka, registry, topic, consumers: [{ name: 'billing', readerSchema: readerV1 }] });
   expect(report).toMatchObject({ sampled: 0, complete: true, findings: [] });
 });
+
+test('a transactional topic (ending in a commit marker) is sampled to its end, not until the timeout', async () => {
+  const topic = uniqueName('compat-live-tx');
+  const subject = `${topic}-value`;
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await registry.setLevel(subject, 'BACKWARD');
+  const id = (await registry.register(subject, v1, 'AVRO')).id as number;
+  const producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const tx = await producer.transaction();
+  await tx.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ value: frame(id, encodeAvroDatum(v1, { id: i, total_amount: i })) })) });
+  await tx.commit();
+  await producer.disconnect();
+
+  const started = Date.now();
+  const report = await checkLiveEvents({ kafka, registry, topic, consumers: [{ name: 'billing', readerSchema: readerV1 }], sample: { timeoutMs: 20_000 } });
+  expect(report).toMatchObject({ complete: true, sampled: 5, findings: [] });
+  expect(Date.now() - started).toBeLessThan(15_000);
+});

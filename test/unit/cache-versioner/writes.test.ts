@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UNCHANGED_TOAST, type ChangeEnvelope, type Row } from '../../../services/core/change-event.js';
 import { encodePosition } from '../../../services/core/lsn.js';
 import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js';
-import { applyArgs, collapseWrites, mergeWrites, planChange, type EntryWrite } from '../../../services/cache-versioner/writes.js';
+import { applyCall, collapseWrites, mergeWrites, planChange, type EntryWrite } from '../../../services/cache-versioner/writes.js';
 
 const settings = cacheSettingsFrom({
   name: 'm1',
@@ -117,7 +117,11 @@ describe('collapseWrites', () => {
     expect(collapseWrites([write('v', 1, [], 'a'), write('v', 1, [], 'b')])).toHaveLength(2);
   });
 
-  it('passes mode, position, TTL, commit time, key and column pairs to the script', () => {
-    expect(applyArgs(write('v', 1, [['a', '1'], ['b', '"x"']]))).toEqual(['v', encodePosition(pos(1)), 1, '', '{}', 'a', '1', 'b', '"x"']);
+  it('passes the key count, the keys, then per write mode, position, TTL, commit time, key, column count and pairs', () => {
+    expect(applyCall([write('v', 1, [['a', '1'], ['b', '"x"']], 'k1'), write('t', 2, [], 'k2')])).toEqual([
+      2, 'k1', 'k2',
+      'v', encodePosition(pos(1)), 1, '', '{}', 2, 'a', '1', 'b', '"x"',
+      't', encodePosition(pos(2)), 1, '', '{}', 0,
+    ]);
   });
 });

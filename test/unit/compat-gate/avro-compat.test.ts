@@ -147,4 +147,22 @@ describe('reading datums across schema versions', () => {
     const reader = createAvroDatumReader(JSON.stringify(readerOld), JSON.stringify(v1));
     expect(() => reader.read(encodeAvroDatum(JSON.stringify(v1), { id: 8, status: 'REFUNDED' }))).toThrow(/No match for REFUNDED/);
   });
+
+  test('union branches resolve by full name, then by unqualified name, then by promotion', () => {
+    const branches = (ns: string, x: string, items: string, values: string, symbols: string[]) => ({
+      type: 'record',
+      name: 'E',
+      namespace: ns,
+      fields: [{ name: 'after', type: ['null', { type: 'record', name: 'V', fields: [{ name: 'x', type: x }] }, { type: 'array', items }, { type: 'map', values }, { type: 'enum', name: 'S', symbols }] }],
+    });
+    const writer = JSON.stringify(branches('a.b', 'int', 'int', 'string', ['A']));
+    const reader = createAvroDatumReader(JSON.stringify(branches('other', 'long', 'long', 'bytes', ['A', 'B'])), writer);
+    // avsc wraps ambiguous unions as {branch: value} when encoding.
+    const read = (after: unknown) => reader.read(encodeAvroDatum(writer, { after }));
+    expect(read(null)).toEqual({ after: null });
+    expect(read({ 'a.b.V': { x: 3 } })).toEqual({ after: { x: 3 } });
+    expect(read({ array: [1, 2] })).toEqual({ after: [1, 2] });
+    expect(read({ map: { k: 'v' } })).toEqual({ after: { k: Buffer.from('v') } });
+    expect(read({ 'a.b.S': 'A' })).toEqual({ after: 'A' });
+  });
 });

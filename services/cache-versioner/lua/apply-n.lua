@@ -1,0 +1,121 @@
+--[[
+apply-n.lua: set cache entries if, and only if, each write is newer than what its entry holds.
+One script for every cache write (change events, tombstones, reader fills); it takes n entries per
+call so a Kafka batch costs a few calls instead of one per entry (n = 1 for a single write).
+
+One entry is a hash:
+  _pos   source position of the state it holds, encodePosition() form "<16 hex lsn>:<10 digit ordinal>"
+  _kind  "v" value, "t" tombstone (row deleted), "i" invalid (a TOAST-unchanged column could not be
+         merged: readers treat it as a miss and fill from the database)
+  _key   JSON of the key column values (lets the inspector read the row without parsing key names)
+  _cts   source commit time in microseconds ("" for fills)
+  _wts   Redis time of the write, milliseconds
+  c:<column>  JSON of one projected column value
+
+KEYS[1..n]  the entry keys, e.g. order:v2:42 (all in one hash slot on a Redis Cluster)
+ARGV        for each key in order, 6 + 2 * ncols values:
+  mode      "v" full value, "p" partial value (columns it does not carry keep their cached value:
+            unchanged TOASTed columns), "t" tombstone, "f" fill from a database read (a reader's miss)
+  position  position of the write
+  ttl       TTL in milliseconds (jitter already applied by the caller)
+  cts       source commit time in microseconds, or "" (mode "f": the position of the invalid marker
+            the reader saw before reading the database, or "")
+  key       key JSON
+  ncols     number of column pairs that follow
+  column name, value JSON, ... (ncols pairs)
+
+Returns a string of n result digits, one per key: "1" applied, "0" skipped because the entry holds
+an equal or newer position, "2" a partial write found nothing to merge into and left an invalid
+marker instead.
+
+Positions are compared as numbers, not with Lua's `<` on strings: Redis calls
+setlocale(LC_COLLATE, "") at start-up and Lua's string comparison uses strcoll, so string order
+depends on the server's environment. Three integers (two 32-bit LSN halves, the ordinal) fit a
+Lua double exactly.
+]]
+
+local function parse(p)
+  return tonumber(string.sub(p, 1, 8), 16), tonumber(string.sub(p, 9, 16), 16), tonumber(string.sub(p, 18), 10)
+end
+
+local function newer(a, b)
+  local a1, a2, a3 = parse(a)
+  local b1, b2, b3 = parse(b)
+  if a1 ~= b1 then return a1 > b1 end
+  if a2 ~= b2 then return a2 > b2 end
+  return a3 > b3
+end
+
+local t = redis.call('TIME')
+local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+
+local function applyOne(key, mode, pos, ttl, cts, keyJson, first, ncols)
+  local current = redis.call('HMGET', key, '_pos', '_kind')
+  local curPos, curKind = current[1], current[2]
+  local writtenCts = cts
+  if mode == 'f' then writtenCts = '' end
+
+  local function fields(position, kind, withColumns)
+    local f = {'_pos', position, '_kind', kind, '_key', keyJson, '_cts', writtenCts, '_wts', now}
+    if withColumns then
+      for i = first, first + 2 * ncols - 1, 2 do
+        f[#f + 1] = 'c:' .. ARGV[i]
+        f[#f + 1] = ARGV[i + 1]
+      end
+    end
+    return f
+  end
+
+  -- The old hash is deleted first so that columns a write no longer carries (a tombstone, a changed
+  -- projection) do not linger.
+  local function write(kind, position, withColumns)
+    if curPos then redis.call('DEL', key) end
+    redis.call('HSET', key, unpack(fields(position, kind, withColumns)))
+    redis.call('PEXPIRE', key, ttl)
+  end
+
+  if mode == 'f' then
+    -- A fill carries the lowest position a current read can have (the truncate barrier), so any change
+    -- event for the row wins over it. It replaces an invalid marker only if the reader saw that very
+    -- marker before reading the database: then its read is newer than the marker's change, and it
+    -- keeps the marker's position so older changes stay rejected.
+    if curPos and curKind == 'i' then
+      if cts ~= curPos then return '0' end
+      write('v', curPos, true)
+      return '1'
+    end
+    if curPos and not newer(pos, curPos) then return '0' end
+    write('v', pos, true)
+    return '1'
+  end
+
+  if curPos and not newer(pos, curPos) then return '0' end
+
+  if mode == 't' then
+    write('t', pos, false)
+    return '1'
+  end
+
+  if mode == 'p' then
+    if curKind ~= 'v' then
+      write('i', pos, false)
+      return '2'
+    end
+    -- Merge: keep the cached columns, overwrite the ones this change carries.
+    redis.call('HSET', key, unpack(fields(pos, 'v', true)))
+    redis.call('PEXPIRE', key, ttl)
+    return '1'
+  end
+
+  write('v', pos, true)
+  return '1'
+end
+
+local results = {}
+local a = 1
+for k = 1, #KEYS do
+  local ncols = tonumber(ARGV[a + 5])
+  results[k] = applyOne(KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], a + 6, ncols)
+  a = a + 6 + 2 * ncols
+end
+return table.concat(results)

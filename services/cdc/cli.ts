@@ -1,0 +1,167 @@
+/**
+ * `parity cdc run | status | drop-slot | snapshot`.
+ */
+import { parseOptions, required } from '../cli/command.js';
+import { createKafka, createPgPool } from '../core/clients.js';
+import { ParityError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import { sleep } from '../core/retry.js';
+import { redact } from '../core/secrets.js';
+import { type Spec, controlDatabase, loadSpec } from '../core/spec.js';
+import { createRegistryClient } from '../../connectors/kafka-sink/registry-client.js';
+import { dropSlotAndPublication } from '../../connectors/postgres-source/slot.js';
+import { enqueueSnapshot, ensureSnapshotTables, getSnapshotRequest, readCdcStatus, snapshotTablesTable } from '../../connectors/postgres-source/snapshot-store.js';
+import { CdcConnector, capturedTables } from './connector.js';
+import { cdcStatus, formatStatus } from './status.js';
+
+const RUN_USAGE = 'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N]';
+
+function port(value: string | undefined, usage: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ParityError('PARITY_BAD_INPUT', `--status-port must be a port number, got ${value}`, { hint: `usage: ${usage}` });
+  return n;
+}
+
+/** `parity cdc run`: streams the spec's tables into Kafka until SIGTERM/SIGINT. */
+export async function cdcRun(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, 'set-replica-identity-full': { type: 'boolean' }, 'status-port': { type: 'string' } },
+    RUN_USAGE,
+  );
+  const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
+  const statusPort = port(values['status-port'], RUN_USAGE);
+  const logger = createLogger({ name: 'parity-cdc' });
+  const metrics = createMetricsRegistry({ service: 'cdc' });
+  const connector = new CdcConnector({
+    spec,
+    logger,
+    metrics,
+    kafka: createKafka(spec.infra.kafka.brokers, { clientId: `parity-cdc-${spec.cdc.slot}`, logger }),
+    registry: createRegistryClient({ url: spec.infra.registry.url }),
+    setReplicaIdentityFull: values['set-replica-identity-full'] ?? false,
+    ...(statusPort === undefined ? {} : { statusPort }),
+  });
+  const stop = () => {
+    logger.info('stopping: draining in-flight events');
+    connector.stop();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await connector.run();
+  logger.info('stopped');
+  return 0;
+}
+
+const STATUS_USAGE = 'parity cdc status --spec FILE [--json]';
+
+/** `parity cdc status`: slot lag (bytes and seconds), state, the connector's last report, snapshots. */
+export async function cdcStatusCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
+  const { spec } = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
+  await withPools(spec, async (source, control) => {
+    const status = await cdcStatus(source, control, spec);
+    process.stdout.write(values.json ? `${redact(JSON.stringify(status, null, 2))}\n` : redact(formatStatus(status)));
+  });
+  return 0;
+}
+
+const DROP_USAGE = 'parity cdc drop-slot --spec FILE [--force]';
+
+/** `parity cdc drop-slot`: removes the slot (releasing its WAL) and the publication. */
+export async function cdcDropSlot(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, force: { type: 'boolean' } }, DROP_USAGE);
+  const { spec } = loadSpec(required(values.spec, '--spec', DROP_USAGE));
+  await withPools(spec, async (source, control) => {
+    const result = await dropSlotAndPublication(source, spec.cdc.slot, spec.cdc.publication, values.force ?? false);
+    await ensureSnapshotTables(control, spec.control.schema);
+    // A new slot needs a new initial snapshot: forget the old one's checkpoints.
+    await control.query(`DELETE FROM ${snapshotTablesTable(spec.control.schema)} WHERE slot = $1`, [spec.cdc.slot]);
+    process.stdout.write(
+      `slot ${spec.cdc.slot}: ${result.slotDropped ? 'dropped' : 'did not exist'}; publication ${spec.cdc.publication}: ${result.publicationDropped ? 'dropped' : 'did not exist'}\n`,
+    );
+  });
+  return 0;
+}
+
+const SNAPSHOT_USAGE = 'parity cdc snapshot --spec FILE --table [SCHEMA.]TABLE [--chunk-rows N] [--no-wait] [--timeout SECONDS]';
+
+/**
+ * `parity cdc snapshot`: queues an on-demand re-snapshot of one captured table; the running
+ * `parity cdc run` performs it with DBLog watermarks while streaming continues. Waits for it to finish
+ * unless --no-wait.
+ */
+export async function cdcSnapshot(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, table: { type: 'string' }, 'chunk-rows': { type: 'string' }, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } },
+    SNAPSHOT_USAGE,
+  );
+  const { spec } = loadSpec(required(values.spec, '--spec', SNAPSHOT_USAGE));
+  const tableArg = required(values.table, '--table', SNAPSHOT_USAGE);
+  const name = tableArg.includes('.') ? tableArg : `${spec.source.schema}.${tableArg}`;
+  const captured = capturedTables(spec).map((t) => `${t.schema}.${t.table}`);
+  if (!captured.includes(name)) {
+    throw new ParityError('PARITY_BAD_INPUT', `${name} is not captured by this spec (captured: ${captured.join(', ')})`, {
+      hint: 'add it to cdc.tables, or name one of the captured tables',
+    });
+  }
+  const chunkRows = values['chunk-rows'] === undefined ? spec.cdc.snapshotChunkRows : Number(values['chunk-rows']);
+  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new ParityError('PARITY_BAD_INPUT', `--chunk-rows must be a positive integer`, { hint: `usage: ${SNAPSHOT_USAGE}` });
+  const timeoutS = values.timeout === undefined ? 3600 : Number(values.timeout);
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new ParityError('PARITY_BAD_INPUT', `--timeout must be a positive number of seconds`, { hint: `usage: ${SNAPSHOT_USAGE}` });
+  let exit = 0;
+  await withPools(spec, async (_source, control) => {
+    await ensureSnapshotTables(control, spec.control.schema);
+    const request = await enqueueSnapshot(control, spec.control.schema, spec.cdc.slot, name, chunkRows, `requested by ${process.env.USER ?? 'unknown'}`);
+    const live = await readCdcStatus(control, spec.control.schema, spec.cdc.slot);
+    const running = live !== null && Date.now() - live.updatedAt.getTime() < 20_000 && live.state !== 'stopped';
+    process.stderr.write(`snapshot #${request.id} of ${name} queued${running ? '' : ' (no running `parity cdc run` reported recently: it starts when one runs)'}\n`);
+    if (values['no-wait']) {
+      process.stdout.write(`${JSON.stringify({ id: request.id, table: name, state: request.state })}\n`);
+      return;
+    }
+    const deadline = Date.now() + timeoutS * 1000;
+    let last = '';
+    for (;;) {
+      const r = await getSnapshotRequest(control, spec.control.schema, request.id);
+      if (!r) throw new ParityError('PARITY_INTERNAL', `snapshot request ${request.id} disappeared`);
+      const line = `snapshot #${r.id} ${r.state}: ${r.rows} rows in ${r.chunks} chunks`;
+      if (line !== last) process.stderr.write(`${line}\n`);
+      last = line;
+      if (r.state === 'done' || r.state === 'failed' || r.state === 'cancelled') {
+        process.stdout.write(`${JSON.stringify({ id: r.id, table: name, state: r.state, rows: r.rows, chunks: r.chunks, error: r.error })}\n`);
+        exit = r.state === 'done' ? 0 : 1;
+        return;
+      }
+      if (Date.now() > deadline) {
+        process.stdout.write(`${JSON.stringify({ id: r.id, table: name, state: r.state, rows: r.rows, chunks: r.chunks, timedOut: true })}\n`);
+        exit = 1;
+        return;
+      }
+      await sleep(1_000);
+    }
+  });
+  return exit;
+}
+
+async function withPools(spec: Spec, fn: (source: import('pg').Pool, control: import('pg').Pool) => Promise<void>): Promise<void> {
+  const source = createPgPool(spec.source.database, { applicationName: 'parity-cdc-cli', max: 2 });
+  const controlUrl = controlDatabase(spec);
+  const control = controlUrl === spec.source.database ? source : createPgPool(controlUrl, { applicationName: 'parity-cdc-cli', max: 2 });
+  try {
+    await fn(source, control);
+  } catch (err) {
+    if (err instanceof ParityError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'ECONNREFUSED' || code === '3D000' || code === '28000' || code === '28P01') {
+      throw new ParityError('PARITY_CONNECTION', `cannot reach the database: ${(err as Error).message}`, { cause: err, hint: 'check source.database / control.database in the spec' });
+    }
+    throw err;
+  } finally {
+    await source.end().catch(() => undefined);
+    if (control !== source) await control.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * `parity demo`: the playbook's case study, for real, on the local stack. orders.total_amount (int
+ * cents) becomes total_amount_minor (bigint) plus currency while checkout, refunds and fraud keep
+ * writing — including an old-version writer and a partial dual-write bug — and every phase goes
+ * through the coordinator. It exits 0 only if the end state is exact.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { createKafka, createSchemaRegistry } from '../core/clients.js';
+import { ParityError } from '../core/errors.js';
+import { loadSpec, type Spec } from '../core/spec.js';
+import { sleep } from '../core/retry.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import { stackEnv, stackConfig } from '../stack/config.js';
+import { stackUp } from '../stack/stack.js';
+import { createFlagsReader } from '../client/flags.js';
+import { createDarkReader } from '../client/dark-read.js';
+import { routeRead } from '../client/routing.js';
+import { createRunner, type BackgroundCommand, type ParityRunner } from './processes.js';
+import { startLoad, type LoadGenerator } from './load.js';
+import { recreateDatabase, seedOrders, writeDemoSpec } from './setup.js';
+import { checkEventsAgainstDatabase } from './end-state.js';
+
+export interface DemoOptions {
+  quick: boolean;
+  rows?: number;
+  rate?: number;
+  out?: (line: string) => void;
+}
+
+export interface DemoResult {
+  ok: boolean;
+  failures: string[];
+  reportPath: string;
+  figures: Record<string, unknown>;
+}
+
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+
+function jsonOf(stdout: string): any {
+  const start = stdout.indexOf('{');
+  if (start < 0) throw new ParityError('PARITY_INTERNAL', `expected JSON output, got: ${stdout.slice(0, 200)}`);
+  return JSON.parse(stdout.slice(start));
+}
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const say = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const step = (n: number, title: string) => say(`\n${bold(`[${n}] ${title}`)}`);
+  const note = (line: string) => say(`    ${line}`);
+  const rows = options.rows ?? (options.quick ? 20_000 : 200_000);
+  const rate = options.rate ?? (options.quick ? 200 : 400);
+  const failures: string[] = [];
+  const figures: Record<string, unknown> = { rows, ratePerSecond: rate };
+  const t0 = performance.now();
+
+  step(0, 'Local stack');
+  const status = await stackUp({});
+  note(status.map((s) => `${s.service} ${s.action}`).join(', '));
+  const env = { ...process.env, ...stackEnv() } as NodeJS.ProcessEnv;
+  const runId = randomBytes(3).toString('hex');
+  const dir = join(stackConfig().stateDir, 'demo', runId);
+  mkdirSync(dir, { recursive: true });
+  const database = await recreateDatabase(env.PARITY_SOURCE_URL!, 'parity_demo');
+  await seedOrders(database, rows);
+  const specPath = writeDemoSpec({ dir, database, runId, quick: options.quick });
+  const { spec } = loadSpec(specPath, env);
+  note(`database parity_demo with ${rows.toLocaleString()} orders of history (integer cents only); spec ${specPath}`);
+  const runner = createRunner(env);
+  const parity = (args: string[], opts?: { tty?: boolean; allowFailure?: boolean }) => runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);
+  const db = new pg.Pool({ connectionString: database, max: 4 });
+  const redis = new Redis(spec.infra.redis.url, { maxRetriesPerRequest: 2 });
+  const flags = createFlagsReader({ redis, migration: spec.name, ttlMs: 200 });
+  await flags.start();
+  let bugRate = 0.03;
+  let oldWriter = true;
+  let contracted = false;
+  const background: BackgroundCommand[] = [];
+  let load: LoadGenerator | undefined;
+  try {
+    const advance = async (reason: string) => {
+      for (const cohort of spec.cohorts.length ? spec.cohorts : ['']) {
+        const res = await parity(['migrate', 'advance', ...(cohort ? ['--cohort', cohort] : []), '--reason', reason, '--actor', 'parity-demo', '--json'], { allowFailure: true });
+        if (res.code !== 0) throw new ParityError('PARITY_GATE_FAILED', `migrate advance refused for ${cohort || 'the migration'}:\n${res.stdout}${res.stderr}`);
+        const out = jsonOf(res.stdout);
+        note(`phase ${cohort ? `${cohort}: ` : ''}${out.from ?? out.fromPhase ?? '?'} -> ${out.to ?? out.toPhase ?? '?'}`);
+      }
+    };
+    const setFlags = async (assignments: string[], reason: string) => {
+      await parity(['flags', 'set', ...assignments, '--reason', reason, '--actor', 'parity-demo']);
+      await flags.refresh();
+      note(`flags: ${assignments.join(' ')} (${reason})`);
+    };
+
+    step(1, 'Traffic: checkout, refunds, fraud, and an old-version writer');
+    load = await startLoad({ url: database, ratePerSecond: rate, dualWrite: () => flags.current().dualWrite, bugRate: () => bugRate, oldWriterActive: () => oldWriter, contracted: () => contracted });
+    await sleep(1000);
+    note(`${rate} writes/s; ${load.stats.inserts + load.stats.updates + load.stats.deletes} writes so far`);
+
+    step(2, 'Expand: guarded DDL (lint, lock_timeout, retries) under the migration lock');
+    const lint = await parity(['lint'], { allowFailure: true });
+    note(lint.stdout.trim().split('\n').slice(0, 3).join('\n    '));
+    const expand = await parity(['expand', '--reason', 'add total_amount_minor and currency', '--actor', 'parity-demo']);
+    note(expand.stdout.trim().split('\n').slice(-3).join('\n    '));
+
+    step(3, 'CDC: slot, exported-snapshot initial load, then streaming into Kafka');
+    background.push(runner.start(['cdc', 'run', '--spec', specPath], join(dir, 'cdc.log')));
+    const cdcReady = await waitForCdc(parity, 120_000);
+    note(cdcReady);
+    await advance('columns added; CDC streaming');
+
+    step(4, 'Dual-write on: new code writes both representations (with a bug in 3% of writes)');
+    await setFlags(['dual-write=on'], 'checkout v2 deployed');
+    await sleep(1500);
+    await advance('dual-write on for every writer');
+
+    step(5, 'Backfill: checkpointed, throttled key-range batches');
+    const backfill = await parity(['backfill', 'run', '--json'], { tty: process.stderr.isTTY });
+    const bf = jsonOf(backfill.stdout);
+    figures.backfill = bf;
+    note(`backfill ${JSON.stringify(bf).slice(0, 300)}`);
+    await advance('backfill complete');
+
+    step(6, 'Verify: segment checksums in both representations, bisection, exact diffs');
+    const first = jsonOf((await parity(['verify', '--json', '--new-run'], { allowFailure: true })).stdout);
+    figures.firstVerify = summarizeVerify(first);
+    note(`found: ${JSON.stringify(summarizeVerify(first))}`);
+    const found = Number(summarizeVerify(first).confirmedDrift ?? 0);
+    if (found === 0) failures.push('verification found none of the injected drift (old-version writer + dual-write bug)');
+
+    step(7, 'Fix deployed (old writer retired, bug fixed), then repair the drift');
+    bugRate = 0;
+    oldWriter = false;
+    await sleep(1500);
+    const repair = await parity(['verify', '--repair', '--json', '--new-run'], { allowFailure: true });
+    const repaired = jsonOf(repair.stdout);
+    figures.repair = summarizeVerify(repaired);
+    note(`repair: ${JSON.stringify(summarizeVerify(repaired))}`);
+    const clean = await verifyUntilClean(parity, note);
+    figures.verifyAfterRepair = clean;
+    await advance('zero confirmed drift after repair');
+
+    step(8, 'Compatibility: a v1 and a v2 consumer read every live event');
+    const compat = await parity(['compat', 'gate', '--json'], { allowFailure: true });
+    note(compat.stdout.trim().split('\n').slice(0, 12).join('\n    '));
+    if (compat.code !== 0) failures.push(`compat gate failed: ${compat.stdout.slice(0, 400)}`);
+
+    step(9, 'Cache v2: versioned keys kept fresh from CDC');
+    background.push(runner.start(['cache', 'run', '--spec', specPath], join(dir, 'cache.log')));
+    await sleep(5000);
+    const cutover = await parity(['cache', 'cutover', '--to', 'v2'], { allowFailure: true });
+    note(cutover.stdout.trim() || cutover.stderr.trim());
+
+    step(10, 'Dark reads: old path answers, new path compared (Scientist style)');
+    await setFlags(['read=dark', 'read-percent=100'], 'dark reads for every key');
+    const dark = await darkReads(db, spec, flags, rows);
+    figures.darkReads = dark;
+    note(`${dark.reads} dark reads: ${dark.matches} matched, ${dark.mismatches} mismatched`);
+    if (dark.matches === 0) failures.push('dark reads compared nothing');
+    if (dark.mismatches > 0) failures.push(`dark reads found ${dark.mismatches} mismatches`);
+    await advance('dark reads match');
+
+    step(11, 'Ramp: read path new at 1% -> 10% -> 50% -> 100%');
+    for (const percent of [1, 10, 50, 100]) {
+      await setFlags(['read=new', `read-percent=${percent}`], `ramp to ${percent}%`);
+      const share = rampShare(spec, percent, 20_000);
+      note(`${percent}%: ${share.toFixed(2)}% of 20,000 sample keys route to new`);
+    }
+    await advance('ramp at 100%');
+
+    step(12, 'Enforce: NOT VALID -> VALIDATE, SET NOT NULL');
+    const enforce = await parity(['enforce', '--reason', 'every writer writes the new columns', '--actor', 'parity-demo']);
+    note(enforce.stdout.trim().split('\n').slice(-4).join('\n    '));
+
+    step(13, 'Quiesce, then the exactness checks');
+    await load.stop();
+    figures.load = { ...load.stats };
+    note(`load: ${JSON.stringify(load.stats)}`);
+    load = undefined;
+    await waitForCatchUp(db, spec.cdc.slot, 60_000);
+    const finalVerify = await verifyUntilClean(parity, note);
+    figures.finalVerify = finalVerify;
+    const kafka = createKafka(spec.infra.kafka.brokers, { clientId: 'parity-demo-check' });
+    const events = await checkEventsAgainstDatabase({
+      kafka,
+      registry: createSchemaRegistry(spec.infra.registry.url),
+      topic: `${spec.cdc.topicPrefix}.${spec.source.schema}.${spec.source.table}`,
+      db,
+      columns: ['id', 'customer_id', 'status', 'total_amount', 'total_amount_minor', 'currency'],
+    });
+    figures.events = events;
+    note(`events: ${events.events} in Kafka for ${events.keysInKafka} keys; ${events.rowsInDatabase} rows; mismatched ${events.mismatched}, resurrected ${events.resurrected}`);
+    if (events.mismatched + events.resurrected > 0) failures.push(`events differ from the database: ${events.samples.join('; ')}`);
+    await sleep(2000);
+    const inspect = await parity(['cache', 'inspect', '--sample', String(rows * 2), '--json'], { allowFailure: true });
+    note(inspect.stdout.trim().split('\n').slice(0, 6).join('\n    '));
+    if (inspect.code !== 0) failures.push(`cache inspector found stale entries: ${inspect.stdout.slice(0, 300)}`);
+    figures.cacheInspect = safeJson(inspect.stdout);
+    await advance('writers on the new columns only; end state exact');
+
+    step(14, 'Contract gate and report');
+    const gate = await parity(['gate', 'contract'], { allowFailure: true });
+    note(gate.stdout.trim().split('\n').join('\n    '));
+    if (gate.code !== 0) failures.push('contract gate did not pass');
+    const reportPath = join(dir, 'report.html');
+    await parity(['report', '--format', 'html', '--out', reportPath]);
+    note(`report: ${reportPath}`);
+    figures.reportPath = reportPath;
+
+    step(15, 'Contract: drop the old column');
+    if (failures.length === 0) {
+      contracted = true;
+      const contract = await parity(['contract', '--yes', '--reason', 'contract gate passed', '--actor', 'parity-demo']);
+      note(contract.stdout.trim().split('\n').slice(-3).join('\n    '));
+      const left = await db.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'total_amount'`);
+      if (left.rows[0].n !== 0) failures.push('total_amount still exists after contract');
+    } else note('skipped: the checks above failed');
+    figures.seconds = Math.round((performance.now() - t0) / 100) / 10;
+    return { ok: failures.length === 0, failures, reportPath, figures };
+  } finally {
+    await load?.stop().catch(() => undefined);
+    for (const b of background.reverse()) await b.stop().catch(() => undefined);
+    await flags.close().catch(() => undefined);
+    redis.disconnect();
+    await db.end().catch(() => undefined);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return jsonOf(text);
+  } catch {
+    return text.slice(0, 500);
+  }
+}
+
+/** The counts a person needs from a verification result, whatever else it carries. */
+function summarizeVerify(result: any): Record<string, unknown> {
+  const r = result.result ?? result.summary ?? result;
+  const pick = (...names: string[]) => names.map((n) => r[n] ?? r.totals?.[n]).find((v) => v !== undefined);
+  return {
+    confirmedDrift: pick('confirmedDrift', 'confirmed'),
+    inFlight: pick('inFlight', 'in_flight'),
+    rowsSource: pick('sourceRows'),
+    rowsTarget: pick('targetRows'),
+    repairs: pick('repairs'),
+    verdict: pick('verdict'),
+  };
+}
+
+async function verifyUntilClean(parity: (a: string[], o?: { allowFailure?: boolean }) => Promise<{ code: number; stdout: string }>, note: (s: string) => void): Promise<Record<string, unknown>> {
+  let last: Record<string, unknown> = {};
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const res = await parity(['verify', '--json', '--new-run'], { allowFailure: true });
+    last = summarizeVerify(jsonOf(res.stdout));
+    note(`verify #${attempt}: ${JSON.stringify(last)}`);
+    if (Number(last.confirmedDrift ?? 1) === 0 && Number(last.inFlight ?? 0) === 0) return last;
+    await sleep(2000);
+  }
+  throw new ParityError('PARITY_GATE_FAILED', `drift remains after repair: ${JSON.stringify(last)}`);
+}
+
+async function waitForCdc(parity: (a: string[], o?: { allowFailure?: boolean }) => Promise<{ code: number; stdout: string }>, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const res = await parity(['cdc', 'status', '--json'], { allowFailure: true });
+    last = res.stdout;
+    try {
+      const s = jsonOf(res.stdout);
+      const text = JSON.stringify(s);
+      if (res.code === 0 && /"active":true/.test(text) && !/"snapshot[^"]*":\{[^}]*"state":"running"/.test(text)) return `slot active; ${text.slice(0, 240)}`;
+    } catch {
+      /* not yet */
+    }
+    await sleep(1000);
+  }
+  throw new ParityError('PARITY_INTERNAL', `CDC did not become active in ${timeoutMs / 1000}s: ${last.slice(0, 400)}`);
+}
+
+/** Waits until the slot has confirmed everything written so far. */
+async function waitForCatchUp(db: pg.Pool, slot: string, timeoutMs: number): Promise<void> {
+  const { rows } = await db.query('SELECT pg_current_wal_lsn()::text AS lsn');
+  const target = rows[0].lsn as string;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await db.query('SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1', [slot, target]);
+    if (res.rows[0]?.done) return;
+    await sleep(250);
+  }
+  throw new ParityError('PARITY_INTERNAL', `CDC slot ${slot} did not catch up to ${target} in ${timeoutMs / 1000}s`);
+}
+
+/**
+ * Old path: total_amount read as minor units in USD; new path: the new columns. The dark reader
+ * returns the old answer and compares in the background; its metrics count the mismatches.
+ */
+async function darkReads(db: pg.Pool, spec: Spec, flags: ReturnType<typeof createFlagsReader>, rows: number): Promise<{ reads: number; mismatches: number; matches: number }> {
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
+  const reader = createDarkReader<{ minor: string; currency: string } | null>({
+    migration: spec.name,
+    route: (key) => flags.route(key),
+    compare: (a, b) => JSON.stringify(a) === JSON.stringify(b),
+    metrics,
+  });
+  const sample = Math.min(2_000, rows);
+  for (let i = 0; i < sample; i++) {
+    const id = 1 + Math.floor(Math.random() * rows);
+    await reader.read(id, {
+      old: async () => {
+        const r = await db.query('SELECT total_amount::bigint::text AS minor FROM orders WHERE id = $1', [id]);
+        return r.rows[0] ? { minor: r.rows[0].minor, currency: 'USD' } : null;
+      },
+      new: async () => {
+        const r = await db.query('SELECT total_amount_minor::text AS minor, currency FROM orders WHERE id = $1', [id]);
+        return r.rows[0] ? { minor: r.rows[0].minor, currency: r.rows[0].currency } : null;
+      },
+    });
+  }
+  await reader.flush();
+  const counts = (await metrics.getSingleMetric('parity_client_dark_reads_total')?.get())?.values ?? [];
+  const count = (result: string) => counts.filter((v) => v.labels.result === result).reduce((a, v) => a + v.value, 0);
+  return { reads: sample, mismatches: count('mismatch') + count('candidate_error'), matches: count('match') };
+}
+
+function rampShare(spec: Spec, percent: number, keys: number): number {
+  let routed = 0;
+  for (let id = 1; id <= keys; id++) if (routeRead({ read: 'new', readPercent: percent }, id, spec.name) === 'new') routed++;
+  return (100 * routed) / keys;
+}

@@ -1,0 +1,196 @@
+/**
+ * `parity verify`, `parity reconcile`, `parity report` and `parity gate contract`: option parsing,
+ * client wiring and printing. The work itself lives in verify.ts, stream-reconcile.ts, repair.ts,
+ * report.ts and contract-gate.ts.
+ */
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseOptions, required } from '../cli/command.js';
+import { ParityError } from '../core/errors.js';
+import { startStatusServer, type StatusServer } from '../core/http.js';
+import { createLogger } from '../core/log.js';
+import { createMetricsRegistry } from '../core/metrics.js';
+import { redact } from '../core/secrets.js';
+import { controlDatabase, loadSpec, targetDatabase } from '../core/spec.js';
+import { evaluateContractGate, formatGate } from './contract-gate.js';
+import { postgresDialect } from './dialect.js';
+import { reconcilerMetrics } from './metrics.js';
+import { createProgress } from './progress.js';
+import { buildProjection } from './projection.js';
+import { repairRun, type RepairSummary } from './repair.js';
+import { buildReport } from './report.js';
+import { REPORT_FORMATS, renderReport, type ReportFormat } from './report-render.js';
+import { connectPg, openReadSession, openWriteSession } from './snapshot.js';
+import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyResult } from './verify.js';
+
+function positiveInt(value: string | undefined, flag: string, usage: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, { hint: `usage: ${usage}` });
+  }
+  return n;
+}
+
+function fenceToken(value: string | undefined, usage: string): bigint | null {
+  if (value === undefined) return null;
+  if (!/^\d+$/.test(value)) throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a positive integer, got ${JSON.stringify(value)}`, { hint: `usage: ${usage}` });
+  return BigInt(value);
+}
+
+function summarize(r: VerifyResult, joined: boolean): string {
+  const lines = [
+    `verify ${r.migration}: run ${r.runId}${joined ? ' (joined an unfinished run)' : ''}`,
+    `  rows: source ${r.sourceRows}, target ${r.targetRows}, ${r.segments} segments`,
+    `  confirmed drift: ${r.confirmedDrift} rows (updated ${r.updated}, only in source ${r.exclusiveSource}, only in target ${r.exclusiveTarget})`,
+    `  in flight: ${r.inFlight} rows; resolved on recheck: ${r.resolved} keys`,
+    `  snapshot positions: source ${r.minSourcePosition ?? '-'}..${r.maxSourcePosition ?? '-'}, target ${r.minTargetPosition ?? '-'}..${r.maxTargetPosition ?? '-'}`,
+    `  verdict: ${r.verdict}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function summarizeRepairs(s: RepairSummary, apply: boolean): string {
+  const parts = Object.entries(s.outcomes)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`);
+  const head = apply ? `repair: ${s.planned} keys` : `repair (dry run; pass --repair to write): ${s.planned} keys`;
+  const token = s.token ? `; fencing token ${s.token}${s.tokenAcquired ? ' (acquired now: no --fence-token was given, so the previous holder is fenced out)' : ''}` : '';
+  return `${head}${parts.length ? ` (${parts.join(', ')})` : ''}${token}\n`;
+}
+
+const VERIFY_USAGE =
+  'parity verify --spec FILE [--jobs N] [--repair [--fence-token N]] [--dry-run] [--new-run] [--recheck-wait-ms N] [--max-rechecks N] [--segment-pause-ms N] [--status-port N] [--json]';
+
+/** `parity verify`: batch verification, optionally followed by repair of the confirmed drift. */
+export async function verifyCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      jobs: { type: 'string' },
+      repair: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      'fence-token': { type: 'string' },
+      'new-run': { type: 'boolean' },
+      'recheck-wait-ms': { type: 'string' },
+      'max-rechecks': { type: 'string' },
+      'segment-pause-ms': { type: 'string' },
+      'status-port': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    VERIFY_USAGE,
+  );
+  const loaded = loadSpec(required(values.spec, '--spec', VERIFY_USAGE));
+  const { spec } = loaded;
+  if (values.repair && values['dry-run']) throw new ParityError('PARITY_BAD_INPUT', '--repair and --dry-run contradict each other', { hint: `usage: ${VERIFY_USAGE}` });
+  const token = fenceToken(values['fence-token'], VERIFY_USAGE);
+  const apply = values['dry-run'] ? false : (values.repair ?? spec.reconcile.repair);
+  if (token !== null && !apply) throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${VERIFY_USAGE}` });
+
+  const logger = createLogger({ name: 'parity-verify' });
+  const registry = createMetricsRegistry({ service: 'verify' });
+  const statusPort = positiveInt(values['status-port'], '--status-port', VERIFY_USAGE, 0);
+  let server: StatusServer | null = null;
+  if (statusPort !== undefined) {
+    server = await startStatusServer({ registry, port: statusPort, health: () => ({ ok: true, status: 'verifying' }) });
+    logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
+  }
+  try {
+    const options = {
+      ...DEFAULT_VERIFY_OPTIONS,
+      jobs: positiveInt(values.jobs, '--jobs', VERIFY_USAGE) ?? spec.reconcile.jobs,
+      newRun: values['new-run'] ?? false,
+      recheckWaitMs: positiveInt(values['recheck-wait-ms'], '--recheck-wait-ms', VERIFY_USAGE, 0) ?? DEFAULT_VERIFY_OPTIONS.recheckWaitMs,
+      maxRechecks: positiveInt(values['max-rechecks'], '--max-rechecks', VERIFY_USAGE) ?? DEFAULT_VERIFY_OPTIONS.maxRechecks,
+      segmentPauseMs: positiveInt(values['segment-pause-ms'], '--segment-pause-ms', VERIFY_USAGE, 0) ?? 0,
+    };
+    const progress = createProgress({ stream: process.stderr, logger });
+    const outcome = await runVerify(loaded, options, { logger, registry, progress });
+    const r = outcome.result;
+    let repairs: RepairSummary | null = null;
+    if (r.confirmedKeys > 0 && (apply || values['dry-run'] || values.repair !== undefined || spec.reconcile.repair)) {
+      repairs = await runRepairs(loaded.spec, r.runId, apply, token, logger, registry);
+    }
+    if (values.json) process.stdout.write(`${redact(JSON.stringify({ ...r, repairs }, null, 2))}\n`);
+    else {
+      process.stdout.write(summarize(r, outcome.joined));
+      if (repairs) process.stdout.write(summarizeRepairs(repairs, apply));
+    }
+    return r.passed ? 0 : 1;
+  } finally {
+    await server?.close();
+  }
+}
+
+async function runRepairs(
+  spec: ReturnType<typeof loadSpec>['spec'],
+  runId: number,
+  apply: boolean,
+  token: bigint | null,
+  logger: ReturnType<typeof createLogger>,
+  registry: ReturnType<typeof createMetricsRegistry>,
+): Promise<RepairSummary> {
+  const dialect = postgresDialect;
+  const app = `parity-repair ${spec.name}`;
+  const source = await openReadSession(connectPg, spec.source.database, dialect, app);
+  const target = await openWriteSession(connectPg, targetDatabase(spec), dialect, app);
+  const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
+  try {
+    const projection = await buildProjection(spec, source, target, dialect);
+    return await repairRun(
+      { spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger, metrics: reconcilerMetrics(registry) },
+      runId,
+      { apply, token },
+      `parity verify --repair@${hostname()}:${process.pid}`,
+    );
+  } finally {
+    await Promise.all([source.end(), target.end(), control.end()].map((p) => p.catch(() => undefined)));
+  }
+}
+
+const REPORT_USAGE = 'parity report --spec FILE [--format json|md|html] [--run ID] [--out FILE]';
+
+/** `parity report`: the latest (or a given) finished verification run, rendered. */
+export async function reportCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, format: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' } }, REPORT_USAGE);
+  const loaded = loadSpec(required(values.spec, '--spec', REPORT_USAGE));
+  const format = (values.format ?? 'json') as ReportFormat;
+  if (!REPORT_FORMATS.includes(format)) {
+    throw new ParityError('PARITY_BAD_INPUT', `--format must be one of ${REPORT_FORMATS.join(', ')}, got ${JSON.stringify(values.format)}`, { hint: `usage: ${REPORT_USAGE}` });
+  }
+  const runId = positiveInt(values.run, '--run', REPORT_USAGE);
+  const control = await openWriteSession(connectPg, controlDatabase(loaded.spec), postgresDialect, `parity-report ${loaded.spec.name}`);
+  try {
+    const text = renderReport(await buildReport(control, loaded, runId), format);
+    if (values.out) {
+      try {
+        writeFileSync(values.out, text);
+      } catch (err) {
+        throw new ParityError('PARITY_BAD_INPUT', `cannot write ${values.out}: ${(err as Error).message}`);
+      }
+    } else process.stdout.write(text);
+    return 0;
+  } finally {
+    await control.end().catch(() => undefined);
+  }
+}
+
+const GATE_USAGE = 'parity gate contract --spec FILE [--json]';
+
+/** `parity gate contract`: exit 0 only when every contract criterion holds. */
+export async function gateContractCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, GATE_USAGE);
+  const loaded = loadSpec(required(values.spec, '--spec', GATE_USAGE));
+  const { spec } = loaded;
+  const app = `parity-gate ${spec.name}`;
+  const control = await openWriteSession(connectPg, controlDatabase(spec), postgresDialect, app);
+  const source = await connectPg(spec.source.database, app);
+  try {
+    const result = await evaluateContractGate(loaded, { control, source });
+    process.stdout.write(values.json ? `${redact(JSON.stringify(result, null, 2))}\n` : redact(formatGate(result)));
+    return result.passed ? 0 : 1;
+  } finally {
+    await Promise.all([control.end(), source.end()].map((p) => p.catch(() => undefined)));
+  }
+}

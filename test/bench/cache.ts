@@ -1,0 +1,297 @@
+/**
+ * `npm run bench:cache`: the cache versioner's figures, on the local stack.
+ *
+ * 1. kafka_to_cache_p99_ms: change events produced at a steady 5,000/s (the CDC's serde, real Kafka),
+ *    versioner dual-populating v1 and v2; latency from each event's Kafka timestamp to its Redis write.
+ * 2. max_updates_per_s: a backlog of events consumed as fast as the versioner goes (events applied per
+ *    second, each written to both versions).
+ * 3. commit_to_cache_p99_ms: a PostgreSQL table updated at a steady 5,000 changes/s, `parity cdc run`
+ *    as a child process, the versioner on its topic; latency from each change's source commit time to
+ *    its Redis write. Reported as null (with the reason) when CDC cannot run.
+ *
+ * Progress goes to stderr; the last stdout line is one JSON object with the figures.
+ * Sizes: BENCH_CACHE_SECONDS (steady phases, default 15), BENCH_CACHE_BACKLOG (default 100000).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
+import { createKafka, createSchemaRegistry } from '../../services/core/clients.js';
+import { createMetricsRegistry } from '../../services/core/metrics.js';
+import { createCacheVersioner, type AppliedChunk, type CacheVersioner } from '../../services/cache-versioner/consumer.js';
+import { cacheKeys, renderKey } from '../../services/cache-versioner/keys.js';
+import { cacheSettingsFrom, cacheSettings, type CacheSettings } from '../../services/cache-versioner/settings.js';
+import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName } from '../support/stack.js';
+import { writeTestSpec } from '../support/spec.js';
+import { committedOffsets, createTestStream, endOffsets, orderRow, type Change } from '../integration/cache-versioner/change-stream.js';
+
+const RATE = 5000;
+const SECONDS = Number(process.env.BENCH_CACHE_SECONDS ?? 15);
+const BACKLOG = Number(process.env.BENCH_CACHE_BACKLOG ?? 100_000);
+const KEYS = 20_000;
+const BIN = fileURLToPath(new URL('../../services/cli/bin/parity.js', import.meta.url));
+const kafka = createKafka(KAFKA_BROKERS, { clientId: 'bench-cache' });
+const log = (line: string) => process.stderr.write(`[bench:cache] ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function percentile(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round((sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number) * 10) / 10;
+}
+
+function benchSettings(prefix: string, topic: string): CacheSettings {
+  return cacheSettingsFrom(
+    { name: prefix.replace('_', '-'), key: ['id'], cache: { keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` }, populate: ['v1', 'v2'], read: 'v2', ttlSeconds: 600, ttlJitterPct: 10, tombstoneTtlSeconds: 60, leaseMs: 2000 } },
+    topic,
+    { schema: 'public', table: 'orders' },
+  );
+}
+
+function startVersioner(settings: CacheSettings, groupId: string, onApplied: (c: AppliedChunk) => void): CacheVersioner {
+  const redis = new Redis(STACK.PARITY_REDIS_URL, { maxRetriesPerRequest: 1, commandTimeout: 5000 });
+  return createCacheVersioner({
+    kafka,
+    redis,
+    decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)),
+    settings,
+    registry: createMetricsRegistry({ defaultMetrics: false }),
+    groupId,
+    deadLetterTopic: `${groupId}.dlq`,
+    onApplied,
+  });
+}
+
+/** Deletes the bench's own entries by name (known ids), its control keys and its written-key sets. */
+async function cleanRedis(settings: CacheSettings): Promise<void> {
+  const redis = new Redis(STACK.PARITY_REDIS_URL);
+  try {
+    for (const template of settings.templates.values()) {
+      for (let i = 1; i <= KEYS; i += 1000) {
+        await redis.del(...Array.from({ length: Math.min(1000, KEYS - i + 1) }, (_, j) => renderKey(template, { id: i + j })));
+      }
+    }
+    const keys = cacheKeys(settings.migration);
+    await redis.del(keys.config, keys.audit);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+let lsn = 0x10000n;
+function changes(n: number): Change[] {
+  const out: Change[] = [];
+  for (let i = 0; i < n; i++) {
+    lsn += 1n;
+    const id = 1 + Math.floor(Math.random() * KEYS);
+    out.push({ op: 'u', key: { id }, before: null, after: orderRow(id, Number(lsn % 1000n)), position: { commitLsn: lsn, ordinal: 0 }, commitTimeUs: 0n });
+  }
+  return out;
+}
+
+async function waitCommitted(groupId: string, topic: string, timeoutMs: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const end = await endOffsets(admin, topic);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const committed = await committedOffsets(admin, groupId, topic);
+      if ([...end].every(([p, high]) => committed.get(p) === high)) return;
+      if (Date.now() > deadline) throw new Error(`group ${groupId} did not catch up on ${topic}`);
+      await sleep(100);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Phases 1 and 2: synthetic events through real Kafka. */
+async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; kafka_to_cache_p50_ms: number | null; steady_events: number; max_updates_per_s: number; max_redis_entry_writes_per_s: number; backlog_events: number }> {
+  const prefix = uniqueName('bcache');
+  const stream = await createTestStream(kafka, prefix, 'orders');
+  const settings = benchSettings(prefix, stream.topic);
+  try {
+    // Phase 1: steady 5,000/s.
+    const latencies: number[] = [];
+    let measuring = false;
+    const steady = startVersioner(settings, `${prefix}-steady`, (c) => {
+      if (measuring) latencies.push(...c.kafkaToCacheMs);
+    });
+    await steady.start();
+    await stream.send(changes(500), 'orders');
+    await waitCommitted(`${prefix}-steady`, stream.topic, 60_000);
+    log(`steady phase: ${RATE}/s for ${SECONDS}s`);
+    const tickMs = 10;
+    const perTick = (RATE * tickMs) / 1000;
+    const t0 = Date.now();
+    let sent = 0;
+    measuring = true;
+    while (Date.now() - t0 < SECONDS * 1000) {
+      const due = Math.floor(((Date.now() - t0) / 1000) * RATE);
+      if (due > sent) {
+        const n = Math.min(due - sent, perTick * 10);
+        await stream.send(changes(n), 'orders');
+        sent += n;
+      } else await sleep(tickMs / 2);
+    }
+    log(`steady phase: sent ${sent} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    await waitCommitted(`${prefix}-steady`, stream.topic, 120_000);
+    measuring = false;
+    await steady.stop();
+
+    // Phase 2: a backlog consumed by a fresh group as fast as it goes.
+    log(`backlog phase: producing ${BACKLOG} events`);
+    await stream.send(changes(BACKLOG), 'orders');
+    let applied = 0;
+    let writes = 0;
+    let first = 0;
+    let last = 0;
+    const fast = startVersioner(settings, `${prefix}-fast`, (c) => {
+      if (!first) first = Date.now();
+      applied += c.events;
+      writes += c.writes;
+      last = Date.now();
+    });
+    const total = [...(await endOffsets(stream.admin, stream.topic)).values()].reduce((a, b) => a + b, 0n);
+    await fast.start();
+    await waitCommitted(`${prefix}-fast`, stream.topic, 300_000);
+    await fast.stop();
+    const seconds = Math.max(0.001, (last - first) / 1000);
+    log(`backlog phase: ${applied} events (${total} in topic) in ${seconds.toFixed(2)}s`);
+    return {
+      kafka_to_cache_p99_ms: percentile(latencies, 99),
+      kafka_to_cache_p50_ms: percentile(latencies, 50),
+      steady_events: latencies.length,
+      max_updates_per_s: Math.round(applied / seconds),
+      max_redis_entry_writes_per_s: Math.round(writes / seconds),
+      backlog_events: applied,
+    };
+  } finally {
+    await stream.admin.deleteTopics({ topics: [`${prefix}-steady.dlq`, `${prefix}-fast.dlq`] }).catch(() => undefined);
+    await stream.close();
+    await cleanRedis(settings);
+  }
+}
+
+/** Phase 3: PostgreSQL -> parity cdc run -> Kafka -> cache versioner -> Redis. */
+async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; commit_to_cache_p50_ms: number | null; cdc_changes: number; cdc_error?: string }> {
+  const prefix = uniqueName('bcdc');
+  const db = await createTestDatabase('source', 'bcdc');
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  let cdc: ChildProcess | null = null;
+  let versioner: CacheVersioner | null = null;
+  let settings: CacheSettings | null = null;
+  let cdcErr = '';
+  try {
+    await pool.query(`CREATE TABLE orders (id int4 PRIMARY KEY, total_amount int, total_amount_minor int8, currency text, price numeric(10,2), paid boolean, updated_at timestamptz, tags text[])`);
+    await pool.query(`INSERT INTO orders SELECT g, g, g, 'USD', 1.50, false, now(), '{a}' FROM generate_series(1, ${KEYS}) g`);
+    const spec = writeTestSpec({
+      name: prefix.replace('_', '-'),
+      'source.database': db.url,
+      'cdc.slot': `${prefix}_slot`,
+      'cdc.publication': `${prefix}_pub`,
+      'cdc.topicPrefix': prefix,
+      'cdc.snapshot': 'never',
+      'cache.keys': { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` },
+      'cache.ttlSeconds': 600,
+      'infra.kafka.brokers': KAFKA_BROKERS,
+      'infra.registry.url': STACK.PARITY_REGISTRY_URL,
+      'infra.redis.url': STACK.PARITY_REDIS_URL,
+    });
+    settings = cacheSettings(spec.spec);
+    cdc = spawn(process.execPath, [BIN, 'cdc', 'run', '--spec', spec.path], { env: { ...process.env, ...STACK, PARITY_LOG_LEVEL: 'warn' } });
+    cdc.stderr?.on('data', (d: Buffer) => (cdcErr = (cdcErr + d.toString()).slice(-4000)));
+    const cdcExit = new Promise<number | null>((resolve) => cdc?.on('exit', (code) => resolve(code)));
+    // The CDC creates the topic once it has the table's shape; a first change makes sure it does.
+    await pool.query(`UPDATE orders SET paid = NOT paid WHERE id = 1`);
+    const admin = kafka.admin();
+    await admin.connect();
+    const deadline = Date.now() + 120_000;
+    while (!(await admin.listTopics()).includes(settings.topic)) {
+      if (cdc.exitCode !== null || Date.now() > deadline) {
+        await admin.disconnect();
+        throw new Error(`parity cdc run did not create ${settings.topic} (exit ${cdc.exitCode}): ${cdcErr.slice(-1500)}`);
+      }
+      await pool.query(`UPDATE orders SET paid = NOT paid WHERE id = 1`);
+      await sleep(500);
+    }
+    await admin.disconnect();
+    const latencies: number[] = [];
+    let measuring = false;
+    versioner = startVersioner(settings, `${prefix}-cache`, (c) => {
+      if (measuring) latencies.push(...c.commitToCacheMs);
+    });
+    await versioner.start();
+    await sleep(2000);
+    log(`cdc phase: ${RATE} changes/s for ${SECONDS}s through parity cdc run`);
+    const rowsPerTx = 50;
+    const txPerSecond = RATE / rowsPerTx;
+    const t0 = Date.now();
+    let txs = 0;
+    const inflight = new Set<Promise<unknown>>();
+    measuring = true;
+    while (Date.now() - t0 < SECONDS * 1000) {
+      const due = Math.floor(((Date.now() - t0) / 1000) * txPerSecond);
+      if (due > txs && inflight.size < 4) {
+        const ids = Array.from({ length: rowsPerTx }, () => 1 + Math.floor(Math.random() * KEYS));
+        const p = pool.query(`UPDATE orders SET total_amount_minor = total_amount_minor + 1, updated_at = clock_timestamp() WHERE id = ANY($1::int4[])`, [ids]);
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        txs++;
+      } else await sleep(2);
+    }
+    await Promise.all(inflight);
+    log(`cdc phase: ${txs} transactions (${txs * rowsPerTx} row changes, fewer when ids repeat) in ${((Date.now() - t0) / 1000).toFixed(1)}s; waiting for the cache`);
+    const drainDeadline = Date.now() + 120_000;
+    let previous = -1;
+    // Done when no new change reached the cache for 3 s.
+    while (Date.now() < drainDeadline && latencies.length !== previous) {
+      previous = latencies.length;
+      await sleep(3000);
+    }
+    measuring = false;
+    void cdcExit;
+    return { commit_to_cache_p99_ms: percentile(latencies, 99), commit_to_cache_p50_ms: percentile(latencies, 50), cdc_changes: latencies.length };
+  } catch (err) {
+    log(`cdc phase failed: ${(err as Error).message}`);
+    return { commit_to_cache_p99_ms: null, commit_to_cache_p50_ms: null, cdc_changes: 0, cdc_error: (err as Error).message.slice(0, 500) };
+  } finally {
+    await versioner?.stop().catch(() => undefined);
+    if (cdc && cdc.exitCode === null) {
+      cdc.kill('SIGTERM');
+      await Promise.race([new Promise((r) => cdc?.once('exit', r)), sleep(10_000)]);
+      if (cdc.exitCode === null) cdc.kill('SIGKILL');
+    }
+    await pool.end();
+    await db.drop().catch(() => undefined);
+    if (settings) {
+      await cleanRedis(settings);
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [settings.topic, `${prefix}-cache.dlq`] }).catch(() => undefined);
+      await admin.disconnect();
+    }
+  }
+}
+
+const started = Date.now();
+const kafkaFigures = await kafkaPhases();
+const cdcFigures = await cdcPhase();
+const result = {
+  bench: 'cache',
+  rate_per_s: RATE,
+  seconds: SECONDS,
+  ...kafkaFigures,
+  ...cdcFigures,
+  targets: { kafka_to_cache_p99_ms: '< 50', commit_to_cache_p99_ms: '< 300', max_updates_per_s: '>= 30000' },
+  met: {
+    kafka_to_cache_p99_ms: kafkaFigures.kafka_to_cache_p99_ms !== null && kafkaFigures.kafka_to_cache_p99_ms < 50,
+    commit_to_cache_p99_ms: cdcFigures.commit_to_cache_p99_ms !== null && cdcFigures.commit_to_cache_p99_ms < 300,
+    max_updates_per_s: kafkaFigures.max_updates_per_s >= 30_000,
+  },
+  elapsed_s: Math.round((Date.now() - started) / 1000),
+};
+process.stdout.write(`${JSON.stringify(result)}\n`);
+process.exit(0);

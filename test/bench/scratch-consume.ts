@@ -1,0 +1,25 @@
+import { Redis } from 'ioredis';
+import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
+import { createKafka, createSchemaRegistry } from '../../services/core/clients.js';
+import { createMetricsRegistry } from '../../services/core/metrics.js';
+import { createCacheVersioner } from '../../services/cache-versioner/consumer.js';
+import { cacheSettingsFrom } from '../../services/cache-versioner/settings.js';
+import { KAFKA_BROKERS, STACK, uniqueName } from '../support/stack.js';
+import { committedOffsets, createTestStream, endOffsets, orderRow } from '../integration/cache-versioner/change-stream.js';
+const kafka = createKafka(KAFKA_BROKERS);
+const prefix = uniqueName('prof');
+const stream = await createTestStream(kafka, prefix, 'orders');
+const N = Number(process.env.N ?? 40000);
+let lsn = 100n;
+await stream.send(Array.from({ length: N }, (_, i) => { lsn++; const id = 1 + (i * 7919) % 20000; return { op: 'u' as const, key: { id }, before: null, after: orderRow(id, i % 1000), position: { commitLsn: lsn, ordinal: 0 }, commitTimeUs: 1n }; }), 'orders');
+const settings = cacheSettingsFrom({ name: prefix, key: ['id'], cache: { keys: { v1: `${prefix}:v1:{id}`, v2: `${prefix}:v2:{id}` }, populate: ['v1', 'v2'], read: 'v2', ttlSeconds: 60, ttlJitterPct: 10, tombstoneTtlSeconds: 60, leaseMs: 100 } }, stream.topic);
+let first = 0, last = 0, n = 0;
+const v = createCacheVersioner({ kafka, redis: new Redis(STACK.PARITY_REDIS_URL), decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)), settings, registry: createMetricsRegistry({ defaultMetrics: false }), groupId: `${prefix}-g`, deadLetterTopic: `${prefix}.dlq`, chunkSize: Number(process.env.CHUNK ?? 1000), onApplied: (c) => { if (!first) first = Date.now(); n += c.events; last = Date.now(); } });
+await v.start();
+const end = await endOffsets(stream.admin, stream.topic);
+for (;;) { const c = await committedOffsets(stream.admin, `${prefix}-g`, stream.topic); if ([...end].every(([p, h]) => c.get(p) === h)) break; await new Promise((r) => setTimeout(r, 100)); }
+console.log('events', n, 'events/s', Math.round(n / ((last - first) / 1000)));
+await v.stop();
+await stream.admin.deleteTopics({ topics: [`${prefix}.dlq`] });
+await stream.close();
+process.exit(0);

@@ -1,0 +1,225 @@
+/**
+ * Helpers for the CDC integration tests: a spec file per test, `parity cdc run` as a child process,
+ * and reading a topic back through the real decoder.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { createChangeDecoder, type DecodedChange } from '../../../connectors/kafka-sink/serde.js';
+import { createSchemaRegistry } from '../../../services/core/clients.js';
+import { encodePosition } from '../../../services/core/lsn.js';
+import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
+
+export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
+
+export interface CdcSpecOptions {
+  database: string;
+  table: string;
+  schema?: string;
+  slot: string;
+  topicPrefix: string;
+  format?: 'avro' | 'json';
+  snapshot?: 'initial' | 'never';
+  heartbeatIntervalSeconds?: number;
+  snapshotChunkRows?: number;
+  partitions?: number;
+  tables?: string[];
+  controlDatabase?: string;
+}
+
+/** Writes a minimal spec capturing `table` and returns its path. */
+export function writeCdcSpec(options: CdcSpecOptions): string {
+  const dir = mkdtempSync(join(tmpdir(), 'parity-cdc-'));
+  const file = join(dir, 'spec.yaml');
+  const cdc: Record<string, unknown> = {
+    slot: options.slot,
+    publication: `${options.slot}_pub`,
+    topicPrefix: options.topicPrefix,
+    format: options.format ?? 'avro',
+    snapshot: options.snapshot ?? 'initial',
+    heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? 2,
+    snapshotChunkRows: options.snapshotChunkRows ?? 1000,
+    partitions: options.partitions ?? 3,
+    tables: options.tables ?? [],
+    statusPort: 0,
+  };
+  const spec = {
+    apiVersion: 'parity/v1',
+    name: options.slot.replace(/_/g, '-'),
+    source: { database: options.database, schema: options.schema ?? 'public', table: options.table },
+    target: { kind: 'same-table' },
+    ...(options.controlDatabase ? { control: { database: options.controlDatabase } } : {}),
+    key: ['id'],
+    mapping: { parity_unused: 'id' },
+    infra: {
+      kafka: { brokers: KAFKA_BROKERS },
+      registry: { url: STACK.PARITY_REGISTRY_URL },
+      redis: { url: STACK.PARITY_REDIS_URL },
+    },
+    cdc,
+  };
+  writeFileSync(file, JSON.stringify(spec, null, 2));
+  return file;
+}
+
+export interface CdcProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** Resolves once the log says streaming started (or rejects if the process exits first). */
+  streaming(timeoutMs?: number): Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `parity cdc run` as a child process (the real CLI, via tsx). */
+export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): CdcProcess {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...extraArgs], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', PARITY_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    exited,
+    async streaming(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let sessions = (out.match(/replication session started/g) ?? []).length;
+      // Waits for a session started after this call when one had not yet started.
+      const wanted = Math.max(1, sessions);
+      while (Date.now() < deadline) {
+        sessions = (out.match(/replication session started/g) ?? []).length;
+        if (sessions >= wanted) return;
+        if (child.exitCode !== null) throw new Error(`parity cdc run exited with ${child.exitCode}:\n${out}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`parity cdc run did not start streaming within ${timeoutMs} ms:\n${out}`);
+    },
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export const decoder = () => createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL));
+
+const kafka = new Kafka({ clientId: 'parity-cdc-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+
+/**
+ * Reads every message of `topic` (all partitions, from the beginning) until `until` says enough or
+ * `timeoutMs` passes, decoding each with the real decoder. Order within a partition is preserved.
+ */
+export async function readTopic(topic: string, until: (changes: DecodedChange[]) => boolean, timeoutMs = 60_000): Promise<DecodedChange[]> {
+  const dec = decoder();
+  const consumer = kafka.consumer({ groupId: `test-${topic}-${Math.random().toString(16).slice(2)}`, maxWaitTimeInMs: 200 });
+  const changes: DecodedChange[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let failure: unknown = null;
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          try {
+            changes.push(await dec.decode(batch.topic, message, batch.partition));
+          } catch (err) {
+            failure = err;
+          }
+        }
+      },
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !until(changes) && !failure) await new Promise((r) => setTimeout(r, 200));
+    if (failure) throw failure;
+    return changes;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+export async function deleteTopics(topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const mine = topics.filter((t) => existing.has(t));
+    if (mine.length > 0) await admin.deleteTopics({ topics: mine });
+  } catch {
+    // best effort cleanup
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Dedupe key of a decoded change. */
+export function dedupeKey(c: DecodedChange): string {
+  return encodePosition(c.position);
+}
+
+export interface InProcessConnector {
+  connector: import('../../../services/cdc/connector.js').CdcConnector;
+  metrics: import('prom-client').Registry;
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Runs the connector in this process (faster than the CLI; fault tests use `startCdc`). */
+export async function runConnector(specFile: string, options: { setReplicaIdentityFull?: boolean } = {}): Promise<InProcessConnector> {
+  const { CdcConnector } = await import('../../../services/cdc/connector.js');
+  const { loadSpec } = await import('../../../services/core/spec.js');
+  const { createMetricsRegistry } = await import('../../../services/core/metrics.js');
+  const { createLogger, silentLogger } = await import('../../../services/core/log.js');
+  const { createKafka } = await import('../../../services/core/clients.js');
+  const { createRegistryClient } = await import('../../../connectors/kafka-sink/registry-client.js');
+  const { spec } = loadSpec(specFile);
+  const logger = process.env.PARITY_TEST_LOG ? createLogger({ name: 'cdc-test', level: 'debug' }) : silentLogger();
+  const metrics = createMetricsRegistry({ defaultMetrics: false });
+  const connector = new CdcConnector({
+    spec,
+    logger,
+    metrics,
+    kafka: createKafka(spec.infra.kafka.brokers, { logger }),
+    registry: createRegistryClient({ url: spec.infra.registry.url }),
+    setReplicaIdentityFull: options.setReplicaIdentityFull ?? false,
+    statusEveryMs: 1_000,
+  });
+  const done = connector.run();
+  done.catch(() => undefined);
+  const deadline = Date.now() + 60_000;
+  while (connector.health().status !== 'streaming') {
+    if (Date.now() > deadline) throw new Error(`connector did not start streaming: ${JSON.stringify(connector.health())}`);
+    const settled = await Promise.race([done.then(() => 'done', (e: unknown) => e), new Promise((r) => setTimeout(() => r(null), 100))]);
+    if (settled !== null) throw settled === 'done' ? new Error('connector stopped before streaming') : settled;
+  }
+  return {
+    connector,
+    metrics,
+    done,
+    async stop() {
+      connector.stop();
+      await done;
+    },
+  };
+}
+
+/** Waits until the slot's confirmed position has passed the source's current WAL position. */
+export async function waitForSlotCatchUp(db: import('pg').ClientBase | import('pg').Pool, slot: string, timeoutMs = 60_000): Promise<void> {
+  const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  const target = rows[0]!.lsn;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await db.query<{ ok: boolean }>('SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1', [slot, target]);
+    if (r.rows[0]?.ok) return;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`slot ${slot} did not reach ${target} within ${timeoutMs} ms`);
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { byteaToBase64, converterFor, parseArrayText } from '../../../connectors/postgres-source/value-decoder.js';
+import { UNCHANGED_TOAST } from '../../../services/core/change-event.js';
+import { decodeTuple } from '../../../connectors/postgres-source/change-builder.js';
+import { decodedColumn } from '../../../connectors/postgres-source/value-decoder.js';
+
+describe('value decoder', () => {
+  it('keeps int8 exact as text and floats as their exact doubles, including NaN, infinities and -0', () => {
+    expect(converterFor({ kind: 'int8', array: false, name: 'int8' })('9223372036854775807')).toBe('9223372036854775807');
+    const f = converterFor({ kind: 'float', array: false, name: 'float8' });
+    expect(f('0.30000000000000004')).toBe(0.1 + 0.2);
+    expect(Number.isNaN(f('NaN') as number)).toBe(true);
+    expect(f('Infinity')).toBe(Infinity);
+    expect(f('-Infinity')).toBe(-Infinity);
+    expect(Object.is(f('-0'), -0)).toBe(true);
+  });
+
+  it('turns bytea hex and escape output into base64', () => {
+    expect(byteaToBase64('\\x00ff10')).toBe(Buffer.from([0, 255, 16]).toString('base64'));
+    expect(byteaToBase64('\\x')).toBe('');
+    expect(byteaToBase64('a\\000\\\\b')).toBe(Buffer.from([0x61, 0, 0x5c, 0x62]).toString('base64'));
+  });
+
+  it('parses array text: quoting, escapes, NULL, nesting, explicit bounds', () => {
+    expect(parseArrayText('{}')).toEqual([]);
+    expect(parseArrayText('{1,NULL,3}')).toEqual(['1', null, '3']);
+    expect(parseArrayText('{"a b","c\\"d","NULL",NULL,"x\\\\y"}')).toEqual(['a b', 'c"d', 'NULL', null, 'x\\y']);
+    expect(parseArrayText('{{1,2},{3,4}}')).toEqual([['1', '2'], ['3', '4']]);
+    expect(parseArrayText('[0:1]={7,8}')).toEqual(['7', '8']);
+    expect(() => parseArrayText('{1,2')).toThrow(/unterminated|malformed/);
+  });
+
+  it('converts array elements with the element kind', () => {
+    expect(converterFor({ kind: 'int', array: true, name: 'int4[]' })('{1,NULL,-3}')).toEqual([1, null, -3]);
+    expect(converterFor({ kind: 'boolean', array: true, name: 'bool[]' })('{t,f}')).toEqual([true, false]);
+    expect(converterFor({ kind: 'bytea', array: true, name: 'bytea[]' })('{"\\\\x01"}')).toEqual(['AQ==']);
+  });
+
+  it('maps a missing (unchanged TOAST) value to the placeholder and NULL to null, never undefined', () => {
+    const columns = [decodedColumn('id', { kind: 'int', array: false, name: 'int4' }), decodedColumn('big', { kind: 'string', array: false, name: 'text' }), decodedColumn('n', { kind: 'string', array: false, name: 'text' })];
+    const row = decodeTuple(columns, { id: '1', big: undefined, n: null })!;
+    expect(row).toEqual({ id: 1, big: UNCHANGED_TOAST, n: null });
+    expect(Object.values(row).includes(undefined)).toBe(false);
+  });
+});
