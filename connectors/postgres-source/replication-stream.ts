@@ -84,7 +84,12 @@ export class ReplicationStream {
     this.service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
       const walEnd = parseLsn(lsn);
       options.onKeepalive?.(walEnd);
-      if (this.nothingQueued() && options.idle()) this.raiseSafe(walEnd);
+      if (this.nothingQueued() && options.idle() && walEnd > this.safe) {
+        // Nothing in flight: everything before the server's WAL end is either durable or not ours.
+        // Report it soon, so an idle slot follows a busy server instead of pinning its WAL.
+        this.raiseSafe(walEnd);
+        this.scheduleStatus();
+      }
       if (shouldRespond) void this.sendStatus();
     });
     this.service.on('error', (err: unknown) => this.fail(err));
@@ -110,11 +115,15 @@ export class ReplicationStream {
   /** The durable position moved: report it soon (coalesced). */
   durableAdvanced(): void {
     this.raiseSafe(this.options.durableLsn());
+    this.scheduleStatus();
+  }
+
+  private scheduleStatus(): void {
     if (this.ackTimer) return;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = null;
       void this.sendStatus();
-    }, this.options.ackDelayMs ?? 100);
+    }, this.options.ackDelayMs ?? 20);
   }
 
   /** The last position reported to PostgreSQL as flushed. */

@@ -159,7 +159,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       batchSize: () => sizers[0]?.current ?? b.batchSize,
     });
     if (options.controlServer ?? true) {
-      server = await startControlServer({ port: b.controlPort, controller, registry, schema, migration: spec.name, logger });
+      server = await startControlServer({ port: b.controlPort, controller, controlSession: () => databases.session('control'), registry, schema, migration: spec.name, logger });
       controller.controlUrl = server.url;
     }
     await controller.start();
@@ -215,6 +215,9 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         hint: 'progress is kept: `parity backfill run` resumes from the checkpoints, `--rerun` starts over',
         details: { runId: run.runId, rowsDone: final.rowsDone, rowsPlanned: final.rowsPlanned },
       });
+    }
+    if (final.state === 'superseded') {
+      throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" was superseded by a newer run (--rerun) and stopped`, { hint: '`parity backfill status --spec FILE` shows the run that replaced it' });
     }
     if (final.state === 'failed') {
       throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" failed in another process: ${final.error ?? 'unknown error'}`, { hint: 'fix the cause, then `parity backfill run` resumes from the checkpoints' });

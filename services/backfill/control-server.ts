@@ -17,6 +17,7 @@ import { parseControlCommand, formatControlCommand } from './control-command.js'
 import { applyControlCommand } from './control-store.js';
 import { describeFindings } from './throttle.js';
 import type { Controller } from './controller.js';
+import type { Session } from './databases.js';
 
 export interface ControlServer {
   url: string;
@@ -26,6 +27,8 @@ export interface ControlServer {
 export interface ControlServerOptions {
   port: number;
   controller: Controller;
+  /** A control-database session per command (never the controller's own, which its poll loop uses). */
+  controlSession: () => Promise<Session>;
   registry: Registry;
   schema: string;
   migration: string;
@@ -56,7 +59,13 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
           try {
             const command = parseControlCommand([commandText(body)]);
             const actor = `http ${req.socket.remoteAddress ?? '127.0.0.1'} (pid ${process.pid})`;
-            const applied = await applyControlCommand(await o.controller.controlClient(), o.schema, o.migration, command, actor);
+            const session = await o.controlSession();
+            let applied: { runId: number; seq: number };
+            try {
+              applied = await applyControlCommand(session.client, o.schema, o.migration, command, actor);
+            } finally {
+              session.release();
+            }
             await o.controller.pollNow();
             o.logger.info({ command: formatControlCommand(command), actor, seq: applied.seq }, 'control command applied');
             sendJson(res, 200, { ok: true, command: formatControlCommand(command), runId: applied.runId, seq: applied.seq, status: o.controller.snapshot() });

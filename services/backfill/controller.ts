@@ -104,12 +104,6 @@ export class Controller {
     return this.polling;
   }
 
-  /** The control session, for the HTTP endpoint's commands. */
-  async controlClient(): Promise<Session['client']> {
-    if (!this.control) this.control = await this.o.controlSession();
-    return this.control.client;
-  }
-
   private async poll(first: boolean): Promise<void> {
     const now = this.o.now();
     try {

@@ -86,6 +86,7 @@ export function planChange(change: CacheChange, settings: CacheSettings, version
   }
   const projected = projectRow(after, settings.projection);
   const mode: WriteMode = projected.unchanged.length > 0 ? 'p' : 'v';
+  const kj = keyJson(settings.keyColumns, values);
   for (const version of versions) {
     const template = settings.templates.get(version);
     if (!template) continue;
@@ -96,7 +97,7 @@ export function planChange(change: CacheChange, settings: CacheSettings, version
       position,
       ttlMs: jitteredTtlMs(settings.ttlMs, settings.ttlJitterPct, random),
       commitTimeUs,
-      keyJson: keyJson(settings.keyColumns, values),
+      keyJson: kj,
       columns: projected.columns,
     });
   }

@@ -6,8 +6,8 @@ import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { parseOptions, required } from '../cli/command.js';
 import { ParityError } from '../core/errors.js';
-import { loadSpec, type Spec } from '../core/spec.js';
-import { openCoordinator } from './context.js';
+import { loadSpec, type LoadedSpec, type Spec } from '../core/spec.js';
+import { openCoordinator, type CoordinatorContext } from './context.js';
 import type { CohortStatus, DdlRunResult, StatusReport, TransitionResult } from './coordinator.js';
 import type { GateCheck } from './contract-criteria.js';
 import { FLAG_NAMES, parseFlagAssignments, type EffectiveFlags } from './flag-model.js';
@@ -38,8 +38,8 @@ function json(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
 }
 
-async function withCoordinator<T>(spec: Spec, fn: (ctx: ReturnType<typeof openCoordinator>) => Promise<T>): Promise<T> {
-  const ctx = openCoordinator(spec);
+async function withCoordinator<T>(loaded: LoadedSpec, fn: (ctx: CoordinatorContext) => Promise<T>): Promise<T> {
+  const ctx = await openCoordinator(loaded);
   try {
     return await fn(ctx);
   } finally {
@@ -85,8 +85,8 @@ const STATUS_USAGE = 'parity migrate status --spec FILE [--cohort C] [--json]';
 /** `parity migrate status`: phases, gates with their live values, flags and recent transitions. */
 export async function migrateStatusCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
-  const { spec } = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
-  const report = await withCoordinator(spec, (ctx) => ctx.coordinator.status({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(undefined) }));
+  const loaded = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
+  const report = await withCoordinator(loaded, (ctx) => ctx.coordinator.status({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(undefined) }));
   out(values.json ? json(report) : statusText(report));
   return 0;
 }
@@ -103,9 +103,9 @@ const ADVANCE_USAGE = 'parity migrate advance --spec FILE [--cohort C] --reason 
 /** `parity migrate advance`: moves one phase forward when its gate passes; prints why not otherwise. */
 export async function migrateAdvanceCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } }, ADVANCE_USAGE);
-  const { spec } = loadSpec(required(values.spec, '--spec', ADVANCE_USAGE));
+  const loaded = loadSpec(required(values.spec, '--spec', ADVANCE_USAGE));
   const reason = required(values.reason, '--reason', ADVANCE_USAGE);
-  const result = await withCoordinator(spec, (ctx) => ctx.coordinator.advance({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason }));
+  const result = await withCoordinator(loaded, (ctx) => ctx.coordinator.advance({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason }));
   out(values.json ? json(result) : transitionText(result, 'advanced'));
   return 0;
 }
@@ -115,14 +115,14 @@ const ROLLBACK_USAGE = `parity migrate rollback --spec FILE [--cohort C] --reaso
 /** `parity migrate rollback`: one phase back (or --to), putting routing and flags back; never data. */
 export async function migrateRollbackCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, to: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } }, ROLLBACK_USAGE);
-  const { spec } = loadSpec(required(values.spec, '--spec', ROLLBACK_USAGE));
+  const loaded = loadSpec(required(values.spec, '--spec', ROLLBACK_USAGE));
   const reason = required(values.reason, '--reason', ROLLBACK_USAGE);
   let to: Phase | undefined;
   if (values.to !== undefined) {
     if (!isPhase(values.to)) throw new ParityError('PARITY_BAD_INPUT', `unknown phase "${values.to}"`, { hint: `phases are ${PHASES.join(', ')}` });
     to = values.to;
   }
-  const result = await withCoordinator(spec, (ctx) => ctx.coordinator.rollback({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason, ...(to ? { to } : {}) }));
+  const result = await withCoordinator(loaded, (ctx) => ctx.coordinator.rollback({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason, ...(to ? { to } : {}) }));
   out(values.json ? json(result) : transitionText(result, 'rolled back'));
   return 0;
 }
@@ -136,13 +136,14 @@ const FLAGS_GET_USAGE = 'parity flags get --spec FILE [--cohort C] [--audit N] [
 /** `parity flags get`: effective flag values with where each comes from, and the latest changes. */
 export async function flagsGetCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, audit: { type: 'string' }, json: { type: 'boolean' } }, FLAGS_GET_USAGE);
-  const { spec } = loadSpec(required(values.spec, '--spec', FLAGS_GET_USAGE));
+  const loaded = loadSpec(required(values.spec, '--spec', FLAGS_GET_USAGE));
+  const { spec } = loaded;
   if (values.cohort && !spec.cohorts.includes(values.cohort)) {
     throw new ParityError('PARITY_BAD_INPUT', `unknown cohort "${values.cohort}"`, { hint: spec.cohorts.length ? `the spec's cohorts are ${spec.cohorts.join(', ')}` : 'this migration has no cohorts; drop --cohort' });
   }
   const auditCount = values.audit === undefined ? 10 : Number(values.audit);
   if (!Number.isInteger(auditCount) || auditCount < 0) throw new ParityError('PARITY_BAD_INPUT', `--audit must be a whole number, got "${values.audit}"`, { hint: FLAGS_GET_USAGE });
-  const { effective, audit } = await withCoordinator(spec, async (ctx) => ({
+  const { effective, audit } = await withCoordinator(loaded, async (ctx) => ({
     effective: await ctx.coordinator.flags.read(values.cohort),
     audit: auditCount > 0 ? await ctx.coordinator.flags.audit(auditCount) : [],
   }));
@@ -172,10 +173,10 @@ export async function flagsSetCommand(argv: string[]): Promise<number> {
     { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
     FLAGS_SET_USAGE,
   );
-  const { spec } = loadSpec(required(values.spec, '--spec', FLAGS_SET_USAGE));
+  const loaded = loadSpec(required(values.spec, '--spec', FLAGS_SET_USAGE));
   const reason = required(values.reason, '--reason', FLAGS_SET_USAGE);
   const assignments = parseFlagAssignments(positionals);
-  const result = await withCoordinator(spec, (ctx) =>
+  const result = await withCoordinator(loaded, (ctx) =>
     ctx.coordinator.setFlags({ ...(values.cohort ? { cohort: values.cohort } : {}), values: assignments, actor: resolveActor(values.actor), reason, force: values.force ?? false }),
   );
   if (values.json) out(json(result));
@@ -189,13 +190,14 @@ const LINT_USAGE = 'parity lint --spec FILE [--json]';
 /** `parity lint`: risky DDL statements with the safe alternative; exit 1 when any is an error. */
 export async function lintCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, LINT_USAGE);
-  const { spec } = loadSpec(required(values.spec, '--spec', LINT_USAGE));
+  const loaded = loadSpec(required(values.spec, '--spec', LINT_USAGE));
+  const { spec } = loaded;
   const report = lintDdl(spec.ddl);
   if (values.json) {
     out(json({ ...report, plan: planDdl(spec.ddl) }));
   } else {
     for (const f of report.findings) {
-      out(`${f.severity === 'error' ? 'error' : 'fixed'}  [${f.phase}] ${f.step}: ${f.rule}\n       ${f.message}\n       ${f.severity === 'error' ? 'instead' : 'parity'}: ${f.alternative}`);
+      out(`${f.severity === 'error' ? 'error' : 'fixed'}  [${f.phase}] ${f.step}: ${f.rule}\n       ${f.message}\n       ${f.severity === 'error' ? 'instead' : 'made safe'}: ${f.alternative}`);
     }
     out(report.findings.length === 0 ? 'ok: no risky DDL' : `${report.errors} error(s), ${report.findings.length - report.errors} made safe by parity`);
   }
@@ -229,13 +231,14 @@ async function ddlCommand(phase: DdlPhase, argv: string[]): Promise<number> {
   const options = { spec: { type: 'string' }, 'dry-run': { type: 'boolean' }, reason: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' }, yes: { type: 'boolean' } } as const;
   const { values } = parseOptions(argv, options, usage);
   if (values.yes !== undefined && phase !== 'contract') throw new ParityError('PARITY_BAD_INPUT', `--yes is only for parity contract`, { hint: `usage: ${usage}` });
-  const { spec } = loadSpec(required(values.spec, '--spec', usage));
+  const loaded = loadSpec(required(values.spec, '--spec', usage));
+  const { spec } = loaded;
   const yes = values.yes === true;
   const dryRun = values['dry-run'] === true;
   if (phase === 'contract' && !yes && !dryRun && !process.stdin.isTTY) {
     throw new ParityError('PARITY_ABORTED', 'parity contract needs confirmation: no terminal to ask and no --yes; nothing was run', { hint: 'pass --yes in automation once the contract gate report was reviewed' });
   }
-  const result = await withCoordinator(spec, (ctx) =>
+  const result = await withCoordinator(loaded, (ctx) =>
     ctx.coordinator.runPhaseDdl({
       phase,
       actor: resolveActor(values.actor),

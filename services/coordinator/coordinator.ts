@@ -206,9 +206,13 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       // A migration-wide value reaches every cohort without its own override: check them all.
       const affected = cohort ? rows.filter((r) => r.cohort === cohort) : rows;
       const problems: string[] = [];
-      const migrationHash = await deps.redis.hgetall(flags.keys.flags());
+      const hash = (key: string): Promise<Record<string, string>> =>
+        deps.redis.hgetall(key).catch((err: Error) => {
+          throw new ParityError('PARITY_REDIS', `reading flags: ${err.message}`, { cause: err, hint: 'check that Redis (infra.redis.url) is reachable' });
+        });
+      const migrationHash = await hash(flags.keys.flags());
       for (const row of affected) {
-        const cohortHash = row.cohort ? await deps.redis.hgetall(flags.keys.flags(row.cohort)) : {};
+        const cohortHash = row.cohort ? await hash(flags.keys.flags(row.cohort)) : {};
         const layer = Object.fromEntries(values);
         const after = cohort ? effectiveFlags(migrationHash, { ...cohortHash, ...layer }) : effectiveFlags({ ...migrationHash, ...layer }, cohortHash);
         for (const v of routingViolations(row.phase, after.flags)) problems.push(`${v.flag} needs phase ${v.needs}; ${row.cohort ? `cohort ${row.cohort}` : migration} is in ${row.phase}`);

@@ -212,6 +212,10 @@ async function runOutsideTransaction(
 ): Promise<void> {
   const client = await deps.db.connect();
   let broken: Error | undefined;
+  const onError = (e: Error): void => {
+    broken = e;
+  };
+  client.on('error', onError);
   try {
     await client.query(`SET lock_timeout = ${Math.round(deps.settings.lockTimeoutMs)}`);
     await client.query(`SET statement_timeout = ${Math.round(deps.settings.statementTimeoutMs)}`);
@@ -255,6 +259,7 @@ async function runOutsideTransaction(
   } finally {
     await client.query('RESET lock_timeout').catch((e: Error) => (broken = e));
     await client.query('RESET statement_timeout').catch((e: Error) => (broken = e));
+    client.off('error', onError);
     client.release(broken);
   }
 }

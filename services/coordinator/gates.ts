@@ -55,7 +55,7 @@ export async function gateChecks(phase: Phase, inputs: GateInputs, contractGate:
     case 'expand':
       return [await ddlApplied(inputs, 'expand')];
     case 'dual-write':
-      return [{ name: 'dual writes on', passed: flags.dualWrite, detail: `dual-write=${flags.dualWrite ? 'on' : 'off'} (set it with parity flags set dual-write=on)`, value: flags.dualWrite }];
+      return [{ name: 'dual writes on', passed: flags.dualWrite, detail: flags.dualWrite ? 'dual-write=on' : 'dual-write=off (turn it on with parity flags set dual-write=on once the applications write both)', value: flags.dualWrite }];
     case 'backfill':
       return [{ name: 'dual writes on', passed: flags.dualWrite, detail: `dual-write=${flags.dualWrite ? 'on' : 'off'}`, value: flags.dualWrite }, await backfillCompleteCheck(inputs)];
     case 'verify':

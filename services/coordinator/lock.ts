@@ -176,6 +176,12 @@ export class Lease {
     const pooled = db instanceof pg.Pool ? await db.connect() : undefined;
     const client: pg.ClientBase = pooled ?? (db as pg.ClientBase);
     let broken: Error | undefined;
+    // A session ended by the server (e.g. idle_in_transaction_session_timeout while this process
+    // was frozen) also emits 'error' on the client; the failing query reports it, so note it only.
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    if (pooled) pooled.on('error', onError);
     try {
       await client.query('BEGIN');
       try {
@@ -193,7 +199,10 @@ export class Lease {
         throw err;
       }
     } finally {
-      pooled?.release(broken);
+      if (pooled) {
+        pooled.off('error', onError);
+        pooled.release(broken);
+      }
     }
   }
 
@@ -330,7 +339,26 @@ export class Lease {
  * so contenders released by a crashed holder's expiry do not stampede. Throws
  * PARITY_LOCK_NOT_ACQUIRED (naming the current owner) when `waitMs` runs out.
  */
+/**
+ * Throws PARITY_BAD_INPUT unless renewals come at most every TTL/3 and the drift margin leaves
+ * room for at least one renewal before the holder's own deadline.
+ */
+export function validateLockSettings(s: LockSettings): void {
+  if (!(s.ttlMs > 0 && s.renewEveryMs > 0 && s.driftMarginMs >= 0)) {
+    throw new ParityError('PARITY_BAD_INPUT', `lock settings must be positive (ttlMs ${s.ttlMs}, renewEveryMs ${s.renewEveryMs}, driftMarginMs ${s.driftMarginMs})`);
+  }
+  if (s.renewEveryMs * 3 > s.ttlMs) {
+    throw new ParityError('PARITY_BAD_INPUT', `lock.renewEveryMs (${s.renewEveryMs}) must be at most a third of lock.ttlMs (${s.ttlMs})`, { hint: `set lock.renewEveryMs to ${Math.floor(s.ttlMs / 3)} or less` });
+  }
+  if (s.driftMarginMs >= s.ttlMs - s.renewEveryMs) {
+    throw new ParityError('PARITY_BAD_INPUT', `lock.driftMarginMs (${s.driftMarginMs}) must be below lock.ttlMs - lock.renewEveryMs (${s.ttlMs - s.renewEveryMs}), or the holder would give up before its first renewal`, {
+      hint: `set lock.driftMarginMs to at most ${Math.max(0, s.ttlMs - s.renewEveryMs - 1)}, or raise lock.ttlMs`,
+    });
+  }
+}
+
 export async function acquireLock(deps: LockDeps, options: AcquireOptions = {}): Promise<Lease> {
+  validateLockSettings(deps.settings);
   const clock = deps.clock ?? monotonicClock;
   const sleep = deps.sleep ?? realSleep;
   const random = deps.random ?? Math.random;

@@ -7,8 +7,8 @@
 import type pg from 'pg';
 import { subRange, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
-import { diffSortedRows, type DiffCounters, type KeyDifference } from './row-diff.js';
-import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, sameChecksum, splitPoints, streamRows, type Checksum } from './segment-hash.js';
+import { BYTE_ORDER, diffSortedRows, keyOrder, type DiffCounters, type KeyDifference } from './row-diff.js';
+import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, rowsByKeys, sameChecksum, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -55,12 +55,39 @@ export async function compareSegment(
       streamRows(source, projection, projection.source, r, `parity_leaf_s${n}`),
       streamRows(target, projection, projection.target, r, `parity_leaf_t${n}`),
       counters,
+      1000,
+      projection.keyComparisons ? keyOrder(projection.keyComparisons) : BYTE_ORDER,
     );
+    // Only keys and hashes were streamed; values are read for the differing keys alone.
+    let pending: KeyDifference[] = [];
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const keys = pending.map((d) => d.key);
+      const [s, t] = await Promise.all([rowsByKeys(source, projection.source, keys), rowsByKeys(target, projection.target, keys)]);
+      const index = (rows: FetchedRow[]): Map<string, FetchedRow> => new Map(rows.map((x) => [`${x.kt}\u0000${x.h}`, x]));
+      const si = index(s);
+      const ti = index(t);
+      const pick = (rows: Map<string, FetchedRow>, kt: string, hashes: string[]): Array<string | null> | null => {
+        for (const h of hashes) {
+          const found = rows.get(`${kt}\u0000${h}`);
+          if (found) return found.values;
+        }
+        return null;
+      };
+      for (const d of pending) {
+        d.sourceValues = pick(si, d.kt, d.sourceHashes);
+        d.targetValues = pick(ti, d.kt, d.targetHashes);
+        outcome.differingKeys++;
+        outcome.driftRows += d.updated + d.exclusiveSource + d.exclusiveTarget;
+        await options.onDifference(d);
+      }
+      pending = [];
+    };
     for await (const d of rows) {
-      outcome.differingKeys++;
-      outcome.driftRows += d.updated + d.exclusiveSource + d.exclusiveTarget;
-      await options.onDifference(d);
+      pending.push(d);
+      if (pending.length >= 500) await flush();
     }
+    await flush();
     outcome.fetchedRows += counters.sourceRows + counters.targetRows;
   };
 
@@ -69,16 +96,33 @@ export async function compareSegment(
       bucketChecksums(source, projection, projection.source, r, inner),
       bucketChecksums(target, projection, projection.target, r, inner),
     ]);
+    // Adjacent small differing parts are diffed as one range: one cursor instead of many when
+    // drift is dense, the same work when it is sparse.
+    let run: { first: number; last: number } | null = null;
+    const flushRun = async (): Promise<void> => {
+      if (!run) return;
+      const { first, last } = run;
+      run = null;
+      await leaf({ lo: subRange(r, inner, first).lo, hi: subRange(r, inner, last).hi });
+    };
     for (let i = 0; i < sb.length; i++) {
       const s = sb[i]!;
       const t = tb[i]!;
-      if (sameChecksum(s, t)) continue;
-      const part = subRange(r, inner, i);
-      const larger = s.rows >= t.rows ? s.rows : t.rows;
-      if (larger <= BigInt(options.threshold) || depth >= MAX_DEPTH) {
-        await leaf(part);
+      if (sameChecksum(s, t)) {
+        await flushRun();
         continue;
       }
+      const larger = s.rows >= t.rows ? s.rows : t.rows;
+      if (larger <= BigInt(options.threshold) || depth >= MAX_DEPTH) {
+        if (run && run.last === i - 1) run.last = i;
+        else {
+          await flushRun();
+          run = { first: i, last: i };
+        }
+        continue;
+      }
+      await flushRun();
+      const part = subRange(r, inner, i);
       const fromSource = s.rows >= t.rows;
       const step = Math.max(1, Math.ceil(Number(larger) / options.factor));
       const split = await splitPoints(fromSource ? source : target, fromSource ? projection.source : projection.target, part, step);
@@ -90,6 +134,7 @@ export async function compareSegment(
       outcome.bisections++;
       await visit(part, split, depth + 1);
     }
+    await flushRun();
     return [sb, tb];
   };
 

@@ -6,6 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseOptions, required } from '../cli/command.js';
+import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
+import { createKafka, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { startStatusServer, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
@@ -13,6 +15,7 @@ import { createMetricsRegistry } from '../core/metrics.js';
 import { redact } from '../core/secrets.js';
 import { controlDatabase, loadSpec, targetDatabase } from '../core/spec.js';
 import { evaluateContractGate, formatGate } from './contract-gate.js';
+import { ensureReconcilerTables } from './control-store.js';
 import { postgresDialect } from './dialect.js';
 import { reconcilerMetrics } from './metrics.js';
 import { createProgress } from './progress.js';
@@ -21,6 +24,7 @@ import { repairRun, type RepairSummary } from './repair.js';
 import { buildReport } from './report.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from './report-render.js';
 import { connectPg, openReadSession, openWriteSession } from './snapshot.js';
+import { createStreamReconciler } from './stream-reconcile.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyResult } from './verify.js';
 
 function positiveInt(value: string | undefined, flag: string, usage: string, min = 1): number | undefined {
@@ -192,5 +196,93 @@ export async function gateContractCommand(argv: string[]): Promise<number> {
     return result.passed ? 0 : 1;
   } finally {
     await Promise.all([control.end(), source.end()].map((p) => p.catch(() => undefined)));
+  }
+}
+
+const RECONCILE_USAGE = 'parity reconcile --spec FILE [--group ID] [--from-beginning] [--repair [--fence-token N]] [--status-port N] [--stop-after-idle-ms N]';
+
+/** `parity reconcile`: stream verification until SIGINT/SIGTERM (or an idle period, if asked). */
+export async function reconcileCommand(argv: string[]): Promise<number> {
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      group: { type: 'string' },
+      'from-beginning': { type: 'boolean' },
+      repair: { type: 'boolean' },
+      'fence-token': { type: 'string' },
+      'status-port': { type: 'string' },
+      'stop-after-idle-ms': { type: 'string' },
+    },
+    RECONCILE_USAGE,
+  );
+  const loaded = loadSpec(required(values.spec, '--spec', RECONCILE_USAGE));
+  const { spec } = loaded;
+  const token = fenceToken(values['fence-token'], RECONCILE_USAGE);
+  const apply = values.repair ?? spec.reconcile.repair;
+  if (token !== null && !apply) throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${RECONCILE_USAGE}` });
+  const idleMs = positiveInt(values['stop-after-idle-ms'], '--stop-after-idle-ms', RECONCILE_USAGE);
+  const statusPort = positiveInt(values['status-port'], '--status-port', RECONCILE_USAGE, 0);
+  const logger = createLogger({ name: 'parity-reconcile' });
+  const registry = createMetricsRegistry({ service: 'reconcile' });
+  const metrics = reconcilerMetrics(registry);
+  const dialect = postgresDialect;
+  const app = `parity-reconcile ${spec.name}`;
+  const source = await openReadSession(connectPg, spec.source.database, dialect, app);
+  const target = await openReadSession(connectPg, targetDatabase(spec), dialect, app);
+  const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
+  const repairTarget = apply ? await openWriteSession(connectPg, targetDatabase(spec), dialect, app) : undefined;
+  let server: StatusServer | null = null;
+  try {
+    await ensureReconcilerTables(control, spec.control.schema);
+    const projection = await buildProjection(spec, source, target, dialect);
+    let lastActivity = performance.now();
+    const reconciler = createStreamReconciler(
+      {
+        loaded,
+        kafka: createKafka(spec.infra.kafka.brokers, { clientId: 'parity-reconcile', logger }),
+        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url)),
+        projection,
+        source,
+        target,
+        control,
+        ...(repairTarget ? { repairTarget } : {}),
+        logger,
+        metrics,
+      },
+      {
+        groupId: values.group ?? `parity-reconcile.${spec.name}`,
+        fromBeginning: values['from-beginning'] ?? true,
+        repair: apply ? { apply: true, token } : null,
+        onChecked: () => (lastActivity = performance.now()),
+      },
+    );
+    if (statusPort !== undefined) {
+      server = await startStatusServer({ registry, port: statusPort, health: () => reconciler.health(), ready: () => reconciler.status().state === 'consuming' });
+      logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
+    }
+    const stop = (): void => void reconciler.stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await reconciler.start();
+    let idleTimer: NodeJS.Timeout | undefined;
+    if (idleMs !== undefined) {
+      idleTimer = setInterval(() => {
+        if (performance.now() - lastActivity >= idleMs) stop();
+      }, Math.min(1000, idleMs));
+    }
+    try {
+      await reconciler.done;
+    } finally {
+      if (idleTimer) clearInterval(idleTimer);
+    }
+    const s = reconciler.status();
+    process.stdout.write(
+      `reconcile ${spec.name}: ${s.checked} changes checked, ${s.matched} matched, ${s.mismatches} mismatches, ${s.superseded} superseded, ${s.deadLetters} dead letters${apply ? `, ${s.repaired} repaired` : ''}\n`,
+    );
+    return s.mismatches === 0 && s.deadLetters === 0 ? 0 : 1;
+  } finally {
+    await server?.close();
+    await Promise.all([source.end(), target.end(), control.end(), repairTarget?.end()].map((p) => p?.catch(() => undefined)));
   }
 }

@@ -14,6 +14,8 @@ type Queryable = Pick<pg.ClientBase, 'query'>;
 export interface KeyOrder {
   /** Add COLLATE "C" to comparisons and ORDER BY: the two sides' collations are not provably equal. */
   byteOrder: boolean;
+  /** Without COLLATE "C" the key already orders by bytes (C or POSIX on both sides, or no collation). */
+  nativeIsBytes: boolean;
 }
 
 /** A collation as far as ordering goes; equal descriptors on both sides order text identically. */
@@ -38,10 +40,14 @@ export interface Dialect {
   normalize(expr: string, type: ColumnType, rule: Rule): string;
   /** One unambiguous text of a tuple of canonical texts (NULL-safe, separator-safe). */
   tupleText(pieces: string[]): string;
-  /** 32 hex digits hashing a tuple text. */
+  /** 32 hex digits hashing a tuple text: the row identity used by exact diffs and repairs (portable: MD5). */
   hash(text: string): string;
-  /** The two independent signed 64-bit halves of a hash expression. */
-  hashHalves(hashExpr: string): [string, string];
+  /**
+   * Two independent signed 64-bit hashes of a tuple text, summed per segment. Both sides must use
+   * the same pair: two PostgreSQL sides use the fast seeded hashes below; a future pairing with
+   * another engine would fall back to the two 64-bit halves of MD5, which every engine has.
+   */
+  checksumHashes(text: string): [string, string];
   /** A key column as compared and ordered. */
   orderedKey(column: string, order: KeyOrder): string;
   /** Byte-order collation clause for ORDER BY on canonical texts. */
@@ -102,8 +108,10 @@ export const postgresDialect: Dialect = {
     return `md5(${text})`;
   },
 
-  hashHalves(h) {
-    return [`('x' || substr(${h}, 1, 16))::bit(64)::bigint`, `('x' || substr(${h}, 17, 16))::bit(64)::bigint`];
+  checksumHashes(t) {
+    // Seeded Jenkins hashes, several times cheaper than MD5; COLLATE "C" makes them hash bytes even
+    // when a key column carries a non-deterministic collation.
+    return [`hashtextextended(${t} COLLATE "C", 0)`, `hashtextextended(${t} COLLATE "C", 1)`];
   },
 
   orderedKey(column, order) {
@@ -173,9 +181,9 @@ export function isByteOrder(c: CollationInfo): boolean {
  * otherwise by bytes (COLLATE "C"), which is correct everywhere but cannot use a non-C index.
  */
 export function chooseKeyOrder(a: CollationInfo | null, b: CollationInfo | null): KeyOrder {
-  if (a === null && b === null) return { byteOrder: false };
-  if (a === null || b === null) return { byteOrder: true };
-  if (isByteOrder(a) && isByteOrder(b)) return { byteOrder: false };
+  if (a === null && b === null) return { byteOrder: false, nativeIsBytes: true };
+  if (a === null || b === null) return { byteOrder: true, nativeIsBytes: false };
+  if (isByteOrder(a) && isByteOrder(b)) return { byteOrder: false, nativeIsBytes: true };
   const same = a.provider === b.provider && a.locale === b.locale && a.version === b.version && a.deterministic && b.deterministic;
-  return { byteOrder: !same };
+  return { byteOrder: !same, nativeIsBytes: false };
 }

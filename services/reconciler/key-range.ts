@@ -48,14 +48,20 @@ export function rangePredicate(side: SideProjection, range: KeyRange, params: Pa
 
 /**
  * SQL numbering the sub-range a row falls in, given ascending inner bounds b1 < b2 < ...:
- * 0 below b1, i for [b_i, b_i+1), n at or above b_n. A CASE chain works for any key type and
- * composite keys alike, where width_bucket would need one array type.
+ * 0 below b1, i for [b_i, b_i+1), n at or above b_n. Nested CASEs form a binary search, so a row
+ * costs log2(n) key comparisons, and they work for any key type and composite keys alike (where
+ * width_bucket would need one array type).
  */
 export function bucketExpr(side: SideProjection, bounds: KeyTuple[], params: Params): string {
   if (bounds.length === 0) return '0';
   const k = keyExpr(side);
-  const whens = bounds.map((b, i) => `WHEN ${k} < ${tupleSql(side, b, params)} THEN ${i}`);
-  return `CASE ${whens.join(' ')} ELSE ${bounds.length} END`;
+  // Buckets lo..hi; bucket i starts at bounds[i - 1].
+  const build = (lo: number, hi: number): string => {
+    if (lo === hi) return String(lo);
+    const mid = Math.floor((lo + hi + 1) / 2);
+    return `CASE WHEN ${k} < ${tupleSql(side, bounds[mid - 1]!, params)} THEN ${build(lo, mid - 1)} ELSE ${build(mid, hi)} END`;
+  };
+  return build(0, bounds.length);
 }
 
 /** ORDER BY list walking the key in range order. */

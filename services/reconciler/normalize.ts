@@ -135,7 +135,8 @@ function sciPicture(digits: number): string {
 
 /**
  * SQL text of the canonical form of `expr` (a column or mapping expression of type `type`) under
- * `rule`; NULL stays NULL. Sessions running it must use DateStyle ISO (see dialect.ts).
+ * `rule`; NULL stays NULL. Sessions running it must use DateStyle ISO and
+ * TimeZone UTC (see dialect.ts).
  */
 export function sqlNormalize(expr: string, type: ColumnType, rule: Rule): string {
   const e = `(${expr})`;
@@ -149,19 +150,16 @@ export function sqlNormalize(expr: string, type: ColumnType, rule: Rule): string
       // sides round the same decimal; the CASE keeps NaN/Infinity away from to_char.
       return `CASE WHEN ${e}::text IN ('NaN', 'Infinity', '-Infinity') THEN ${e}::text ELSE trim_scale(to_char(${e}::text::numeric, '${sciPicture(rule.digits)}')::numeric)::text END`;
     case 'timestamp': {
+      // The canonical form is PostgreSQL's own text output of the wall-clock timestamp (ISO DateStyle:
+      // fraction without trailing zeros, " BC" suffix, "infinity"), the cheapest form to produce.
       const wall = type.family === 'timestamptz' ? `(${e} AT TIME ZONE ${literal(rule.timeZone)})` : type.family === 'date' ? `${e}::timestamp` : e;
       const p = rule.precision;
-      let cut = wall;
-      if (p < 6) {
-        cut =
-          rule.rounding === 'round'
-            ? `${wall}::timestamp(${p})`
-            : `(${wall} - (extract(microseconds FROM ${wall})::bigint % ${10 ** (6 - p)}) * interval '1 microsecond')`;
-      }
-      return `CASE WHEN NOT isfinite(${wall}) THEN ${wall}::text ELSE to_char(${cut}, 'YYYY-MM-DD HH24:MI:SS.US') || CASE WHEN ${cut} < '0001-01-01'::timestamp THEN ' BC' ELSE '' END END`;
+      if (p >= 6) return `${wall}::text`;
+      if (rule.rounding === 'round') return `${wall}::timestamp(${p})::text`;
+      return `CASE WHEN isfinite(${wall}) THEN (${wall} - (extract(microseconds FROM ${wall})::bigint % ${10 ** (6 - p)}) * interval '1 microsecond')::text ELSE ${wall}::text END`;
     }
     case 'date':
-      return `CASE WHEN NOT isfinite(${e}) THEN ${e}::text ELSE to_char(${e}, 'YYYY-MM-DD') || CASE WHEN ${e} < '0001-01-01'::date THEN ' BC' ELSE '' END END`;
+      return `${e}::text`;
     case 'text': {
       // bpchar -> text already drops the padding; concat() keeps it, for trimChar: false.
       let t = type.family === 'char' && !rule.trim ? `CASE WHEN ${e} IS NULL THEN NULL ELSE concat(${e}) END` : `${e}::text`;

@@ -13,6 +13,7 @@ import { ident, qualified } from '../core/sql.js';
 import { targetDatabase, targetTable, type Spec } from '../core/spec.js';
 import { chooseKeyOrder, type Dialect, type KeyOrder } from './dialect.js';
 import { comparisonRule, type ColumnType, type Rule } from './normalize.js';
+import type { KeyComparison } from './row-diff.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -47,7 +48,9 @@ export interface SideProjection {
   values: ValueColumn[];
   /** SQL: unambiguous text of the canonical key (the identity rows are matched on). */
   keyText: string;
-  /** SQL: 32 hex digits of the canonical key plus values. */
+  /** SQL: unambiguous text of the canonical key plus values (what checksums hash). */
+  rowText: string;
+  /** SQL: 32 hex digits of `rowText`, the row identity in exact diffs and repairs. */
   rowHash: string;
 }
 
@@ -61,6 +64,12 @@ export interface Projection {
   rules: Rule[];
   /** Both sides live in one database: they can share one snapshot. */
   sameDatabase: boolean;
+  /**
+   * Per key column, how JS compares its text in the order the database walks the key, when it can
+   * (integers; text and uuid by bytes). Null when some key column cannot be compared that way:
+   * exact diffs then sort rows by their canonical key text instead.
+   */
+  keyComparisons: KeyComparison[] | null;
 }
 
 /** Mapping entries for key columns are allowed only as the identity (`id: id`). */
@@ -135,12 +144,24 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
       return { column: c, expr: exprs[i]!, type, piece: dialect.normalize(exprs[i]!, type, rules[i]!) };
     });
     const keyText = dialect.tupleText(keys.map((k) => k.piece));
-    const rowHash = dialect.hash(dialect.tupleText([...keys.map((k) => k.piece), ...values.map((v) => v.piece)]));
-    return { side: name, url, schema, table, from, keys, values, keyText, rowHash };
+    const rowText = dialect.tupleText([...keys.map((k) => k.piece), ...values.map((v) => v.piece)]);
+    return { side: name, url, schema, table, from, keys, values, keyText, rowText, rowHash: dialect.hash(rowText) };
   };
+
+  // The database walks the key in its order; JS must reproduce it exactly to merge the two streams.
+  const comparisons: Array<KeyComparison | null> = spec.key.map((_, i) => {
+    const a = sourceTypes[i]!.family;
+    const b = targetTypes[i]!.family;
+    if (a === 'integer' && b === 'integer') return 'integer';
+    if (a === 'uuid' && b === 'uuid') return 'bytes';
+    const texts = new Set(['text', 'char']);
+    if (texts.has(a) && texts.has(b) && (orders[i]!.byteOrder || orders[i]!.nativeIsBytes)) return 'bytes';
+    return null;
+  });
 
   return {
     dialect,
+    keyComparisons: comparisons.every((c) => c !== null) ? (comparisons as KeyComparison[]) : null,
     source: side('source', spec.source.database, spec.source.schema, spec.source.table, sourceFrom, sourceTypes, sourceExprs),
     target: side('target', targetDatabase(spec), tgt.schema, tgt.table, targetFrom, targetTypes, targetExprs),
     keyColumns: [...spec.key],

@@ -1,5 +1,6 @@
 /**
- * Exact diff of two row streams sorted by (canonical key, row hash) in byte order. Rows are
+ * Exact diff of two row streams sorted by key then row hash (in an order both the database and JS
+ * agree on, see `RowOrder`). Rows are
  * compared as multisets per key, so duplicate rows count: two equal copies on one side against
  * one on the other is one row exclusive to that side, never "equal" (data-diff#850).
  *
@@ -36,9 +37,40 @@ export function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-function compareRows(a: FetchedRow, b: FetchedRow): number {
-  return compareBytes(a.kt, b.kt) || (a.h < b.h ? -1 : a.h > b.h ? 1 : 0);
+/** Row order of a diff stream: by key, then by row hash. */
+export type RowOrder = (a: FetchedRow, b: FetchedRow) => number;
+
+function compareHash(a: FetchedRow, b: FetchedRow): number {
+  return a.h < b.h ? -1 : a.h > b.h ? 1 : 0;
 }
+
+/** (canonical key text, hash) in byte order: works for any key type, at the price of a sort. */
+export const BYTE_ORDER: RowOrder = (a, b) => compareBytes(a.kt, b.kt) || compareHash(a, b);
+
+/** How one key column's text compares in the database's own order, when JS can reproduce it. */
+export type KeyComparison = 'integer' | 'bytes';
+
+function compareIntegerText(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * The key's own order (as the index walks it), then hash: no sort needed in the database. Only for
+ * keys whose order JS reproduces exactly: integers, and text or uuid compared by bytes.
+ */
+export function keyOrder(comparisons: KeyComparison[]): RowOrder {
+  return (a, b) => {
+    for (let i = 0; i < comparisons.length; i++) {
+      const c = comparisons[i] === 'integer' ? compareIntegerText(a.key[i]!, b.key[i]!) : compareBytes(a.key[i]!, b.key[i]!);
+      if (c !== 0) return c;
+    }
+    return compareHash(a, b);
+  };
+}
+
+const compareRows = BYTE_ORDER;
 
 /** Builds a KeyDifference from the unmatched rows' counts. */
 export function classify(
@@ -75,6 +107,7 @@ export async function* diffSortedRows(
   target: AsyncIterable<FetchedRow>,
   counters: DiffCounters,
   maxKept = 1000,
+  order: RowOrder = BYTE_ORDER,
 ): AsyncGenerator<KeyDifference> {
   const si = source[Symbol.asyncIterator]();
   const ti = target[Symbol.asyncIterator]();
@@ -103,7 +136,7 @@ export async function* diffSortedRows(
     return d;
   };
   while (s || t) {
-    const c = !s ? 1 : !t ? -1 : compareRows(s, t);
+    const c = !s ? 1 : !t ? -1 : order(s, t);
     if (c === 0) {
       counters.matchedRows++;
       s = await pull(si, 'sourceRows');

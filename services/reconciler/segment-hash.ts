@@ -1,10 +1,10 @@
 /**
  * Segment checksums, computed inside each database so only a few numbers cross the network: per
- * key range, a row count and two sums of 64-bit halves of a per-row md5 over the canonical
+ * key range, a row count and two sums of independent 64-bit hashes of each row's canonical
  * (normalized) key and values.
  *
  * Why two sums: one sum of 64-bit hashes can be fooled by rows whose hash differences cancel out;
- * two independent halves make an accidental match need both to cancel at once (about 2^-128).
+ * two independent hashes make an accidental match need both to cancel at once (about 2^-128).
  * The sums are numeric (PostgreSQL's sum(bigint)), so they never overflow. The count catches
  * what sums cannot see on their own, like a duplicated row paired with a missing one.
  */
@@ -41,9 +41,10 @@ export async function bucketChecksums(db: Queryable, projection: Projection, sid
   const params = new Params();
   const bucket = bucketExpr(side, bounds, params);
   const where = rangePredicate(side, range, params);
-  const [h1, h2] = projection.dialect.hashHalves('h');
+  const [h1, h2] = projection.dialect.checksumHashes('t');
+  // OFFSET 0 keeps the subquery from being flattened, which would evaluate the row text once per hash.
   const sql = `SELECT b, count(*)::text AS n, sum(${h1})::text AS s1, sum(${h2})::text AS s2
-                 FROM (SELECT ${bucket} AS b, ${side.rowHash} AS h FROM ${side.from} WHERE ${where}) AS r
+                 FROM (SELECT ${bucket} AS b, ${side.rowText} AS t FROM ${side.from} WHERE ${where} OFFSET 0) AS r
                 GROUP BY b`;
   let rows: Array<{ b: number; n: string; s1: string; s2: string }>;
   try {
@@ -95,43 +96,45 @@ export interface FetchedRow {
   h: string;
   /** The key as the side's own text. */
   key: KeyTuple;
-  /** Canonical values, per compared column. */
+  /** Canonical values, per compared column (empty when fetched without values). */
   values: Array<string | null>;
 }
 
-function rowSelect(side: SideProjection): string {
+function rowSelect(side: SideProjection, withValues: boolean): string {
+  // COLLATE "C" on the texts: ORDER BY 1, 2 then sorts them by bytes, whatever the database default.
   return [
-    `${side.keyText} AS kt`,
-    `${side.rowHash} AS h`,
+    `${side.keyText} COLLATE "C" AS kt`,
+    `${side.rowHash} COLLATE "C" AS h`,
     ...side.keys.map((k, i) => `${ident(k.name)}::text AS k${i}`),
-    ...side.values.map((v, i) => `${v.piece} AS v${i}`),
+    ...(withValues ? side.values.map((v, i) => `${v.piece} AS v${i}`) : []),
   ].join(', ');
 }
 
-function toFetched(side: SideProjection, r: Record<string, string | null>): FetchedRow {
+function toFetched(side: SideProjection, r: Record<string, string | null>, withValues: boolean): FetchedRow {
   return {
     kt: r.kt!,
     h: r.h!,
     key: side.keys.map((_, i) => r[`k${i}`]!),
-    values: side.values.map((_, i) => r[`v${i}`] ?? null),
+    values: withValues ? side.values.map((_, i) => r[`v${i}`] ?? null) : [],
   };
 }
 
 /**
- * Streams a range's rows in (canonical key, hash) byte order through a cursor, `batch` at a time,
- * so even a huge group of duplicate keys is diffed in bounded memory. Must run inside the
- * snapshot transaction.
+ * Streams a range's rows (key and row hash only) through a cursor, ordered by key then hash (see
+ * `Projection.keyComparisons`), `batch` at a time, so even a huge group of duplicate keys is diffed in bounded memory.
+ * Must run inside the snapshot transaction.
  */
-export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 1000): AsyncGenerator<FetchedRow> {
+export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 2000): AsyncGenerator<FetchedRow> {
   const params = new Params();
   const where = rangePredicate(side, range, params);
-  const d = projection.dialect;
-  const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT * FROM (SELECT ${rowSelect(side)} FROM ${side.from} WHERE ${where}) AS r ORDER BY ${d.byteCollate('kt')}, ${d.byteCollate('h')}`;
+  // In key order when JS can follow it (the index gives the order, no sort); else by canonical key text.
+  const order = projection.keyComparisons ? `${side.keys.map((k) => k.ordered).join(', ')}, 2` : '1, 2';
+  const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT ${rowSelect(side, false)} FROM ${side.from} WHERE ${where} ORDER BY ${order}`;
   try {
     await db.query(sql, params.values);
     for (;;) {
       const { rows } = await db.query(`FETCH ${batch} FROM ${cursor}`);
-      for (const r of rows) yield toFetched(side, r);
+      for (const r of rows) yield toFetched(side, r, false);
       if (rows.length < batch) break;
     }
   } catch (err) {
@@ -141,14 +144,14 @@ export async function* streamRows(db: Queryable, projection: Projection, side: S
   }
 }
 
-/** Every row of the given keys on one side (for rechecks and repairs). */
+/** Every row of the given keys on one side, with canonical values (differences, rechecks, repairs). */
 export async function rowsByKeys(db: Queryable, side: SideProjection, keys: KeyTuple[]): Promise<FetchedRow[]> {
   if (keys.length === 0) return [];
   const params = new Params();
   const where = keyIn(side, keys, params);
   try {
-    const { rows } = await db.query(`SELECT ${rowSelect(side)} FROM ${side.from} WHERE ${where}`, params.values);
-    return rows.map((r) => toFetched(side, r));
+    const { rows } = await db.query(`SELECT ${rowSelect(side, true)} FROM ${side.from} WHERE ${where}`, params.values);
+    return rows.map((r) => toFetched(side, r, true));
   } catch (err) {
     throw fromPgError(err, `reading rows by key from the ${side.side} ${side.schema}.${side.table}`);
   }

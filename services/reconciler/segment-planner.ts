@@ -1,11 +1,13 @@
 /**
  * Splits the key space into segments of about `segmentRows` rows, with boundaries read from the
- * key index in one ordered walk (every `segmentRows / factor`-th key), never computed from key
+ * key index in one ordered walk (every `partRows`-th key), never computed from key
  * values: sparse keys, huge gaps and keys <= 0 give segments of the same size. The first segment is
  * unbounded below and the last above, so rows that exist only on the other side, beyond the planned
  * side's keys, are still covered. Each segment also keeps the finer boundaries inside it, so its
  * first checksum query already returns per-part sums and a differing segment needs no second scan
- * to find which part differs.
+ * to find which part differs. Parts are small enough (a quarter of `reconcile.bisectionThreshold`
+ * rows) that a differing part usually goes straight to an exact diff: the first level of bisection
+ * is read from the index once, at planning, instead of once per differing segment.
  *
  * Boundaries are streamed through a cursor and handed over in batches: memory stays bounded
  * whatever the table size.
@@ -25,10 +27,25 @@ export async function estimateRows(db: Queryable, side: SideProjection): Promise
   return Number(rows[0]?.n ?? 0);
 }
 
+/** At most this many parts per segment: the part lookup is a binary search of log2(parts) comparisons. */
+export const MAX_PARTS_PER_SEGMENT = 256;
+
+/** Rows per part and parts per segment for a segment size and bisection threshold. */
+export function partsFor(segmentRows: number, bisectionThreshold: number): { partRows: number; partsPerSegment: number } {
+  let partRows = Math.max(1, Math.floor(bisectionThreshold / 4));
+  let partsPerSegment = Math.ceil(segmentRows / partRows);
+  if (partsPerSegment > MAX_PARTS_PER_SEGMENT) {
+    partsPerSegment = MAX_PARTS_PER_SEGMENT;
+    partRows = Math.ceil(segmentRows / MAX_PARTS_PER_SEGMENT);
+  }
+  return { partRows, partsPerSegment: Math.max(1, partsPerSegment) };
+}
+
 export interface PlanOptions {
-  segmentRows: number;
-  /** Parts per segment (the bisection factor). */
-  factor: number;
+  /** Rows per part: a bound is read every partRows rows. */
+  partRows: number;
+  /** Every partsPerSegment-th bound starts a new segment. */
+  partsPerSegment: number;
   /** Receives planned segments in order, a batch at a time. */
   onSegments: (segments: SegmentPlan[]) => Promise<void>;
   batch?: number;
@@ -36,7 +53,7 @@ export interface PlanOptions {
 
 /** Plans the segments by walking `side`'s key index; returns how many segments there are. */
 export async function planSegments(db: Queryable, side: SideProjection, options: PlanOptions): Promise<number> {
-  const step = Math.max(1, Math.floor(options.segmentRows / options.factor));
+  const step = Math.max(1, options.partRows);
   const keyCols = side.keys.map((_, i) => `k${i}`);
   const sql = `DECLARE parity_plan NO SCROLL CURSOR FOR
                SELECT ${keyCols.join(', ')}, rn FROM (
@@ -70,7 +87,7 @@ export async function planSegments(db: Queryable, side: SideProjection, options:
         previous = key;
         const j = (Number(r.rn) - 1) / step;
         // Every factor-th bound closes a segment; a run of duplicates can swallow one, so cap the parts.
-        if (j % options.factor === 0 || sub.length >= 2 * options.factor) await close(key);
+        if (j % options.partsPerSegment === 0 || sub.length >= 2 * options.partsPerSegment) await close(key);
         else sub.push(key);
       }
       if (rows.length < 2000) break;

@@ -130,7 +130,10 @@ function pad(n: number, width: number): string {
   return String(n).padStart(width, '0');
 }
 
-/** `to_char(ts, 'YYYY-MM-DD HH24:MI:SS.US')` plus " BC" for years before 1 AD. */
+/**
+ * PostgreSQL's text output of a timestamp (ISO DateStyle): the fraction only when not zero and
+ * without trailing zeros, " BC" for years before 1 AD.
+ */
 export function formatTimestamp(t: Micros): string {
   const days = Number(floorDiv(t, US_PER_DAY));
   const inDay = floorMod(t, US_PER_DAY);
@@ -139,10 +142,11 @@ export function formatTimestamp(t: Micros): string {
   const micros = Number(inDay % US_PER_SECOND);
   const bc = y <= 0;
   const year = bc ? 1 - y : y;
-  return `${pad(year, 4)}-${pad(m, 2)}-${pad(d, 2)} ${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor((secs % 3600) / 60), 2)}:${pad(secs % 60, 2)}.${pad(micros, 6)}${bc ? ' BC' : ''}`;
+  const fraction = micros === 0 ? '' : `.${pad(micros, 6).replace(/0+$/, '')}`;
+  return `${pad(year, 4)}-${pad(m, 2)}-${pad(d, 2)} ${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor((secs % 3600) / 60), 2)}:${pad(secs % 60, 2)}${fraction}${bc ? ' BC' : ''}`;
 }
 
-/** `to_char(date, 'YYYY-MM-DD')` plus " BC". */
+/** PostgreSQL's text output of a date (ISO DateStyle), " BC" for years before 1 AD. */
 export function formatDate(t: Micros): string {
   const { y, m, d } = civilFromDays(Number(floorDiv(t, US_PER_DAY)));
   const bc = y <= 0;

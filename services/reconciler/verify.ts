@@ -40,7 +40,7 @@ import type { ProgressReporter } from './progress.js';
 import { buildProjection, type Projection } from './projection.js';
 import { recheckSuspects } from './recheck.js';
 import type { KeyDifference } from './row-diff.js';
-import { estimateRows, planSegments } from './segment-planner.js';
+import { estimateRows, partsFor, planSegments } from './segment-planner.js';
 import { abortSnapshots, beginSnapshots, connectPg, endSnapshots, openReadSession, openWriteSession, type Connect } from './snapshot.js';
 import { serialize } from './serial-client.js';
 import { TOOL_VERSION } from './version.js';
@@ -106,6 +106,7 @@ function settingsOf(loaded: LoadedSpec, options: VerifyOptions): Record<string, 
     segmentRows: r.segmentRows,
     bisectionThreshold: r.bisectionThreshold,
     bisectionFactor: options.bisectionFactor,
+    ...partsFor(r.segmentRows, r.bisectionThreshold),
     normalize: loaded.spec.normalize,
     recheckWaitMs: options.recheckWaitMs,
     maxRechecks: options.maxRechecks,
@@ -142,8 +143,7 @@ async function startOrJoinRun(
     try {
       const runId = await createRun(control, schema, spec.name, loaded.configHash, settingsOf(loaded, options));
       const count = await planSegments(fromTarget ? plannerDbs.target : plannerDbs.source, fromTarget ? projection.target : projection.source, {
-        segmentRows: spec.reconcile.segmentRows,
-        factor: options.bisectionFactor,
+        ...partsFor(spec.reconcile.segmentRows, spec.reconcile.bisectionThreshold),
         onSegments: (segments) => insertSegments(control, schema, runId, segments),
       });
       await setRunSegments(control, schema, runId, count);

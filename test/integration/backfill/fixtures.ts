@@ -19,8 +19,13 @@ export interface OrdersOptions {
   noKeyIndex?: boolean;
 }
 
-/** `orders(id bigint PK, customer_id, total_amount int, status, total_amount_minor bigint, currency text)`. */
-export async function createOrders(url: string, options: OrdersOptions, table = 'orders'): Promise<void> {
+/**
+ * `public.<table>(id bigint PK, customer_id, total_amount int, status, total_amount_minor bigint,
+ * currency text)`. Always in `public`: the stack's role is named `parity` like the control schema, so
+ * once that schema exists, an unqualified CREATE TABLE would land in it (search_path "$user", public).
+ */
+export async function createOrders(url: string, options: OrdersOptions, name = 'orders'): Promise<void> {
+  const table = `public.${name}`;
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

@@ -14,12 +14,16 @@ import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js
 import { cutover, ensureConfig, readAudit, readConfig } from '../../../services/cache-versioner/version-config.js';
 import type { EntryWrite } from '../../../services/cache-versioner/writes.js';
 import { isParityError } from '../../../services/core/errors.js';
+import { holdRedis } from './redis-outage-lock.js';
 
 let redis: ScriptedRedis;
 const prefix = uniqueName('cvs');
 const migration = prefix.replace('_', '-');
 
-beforeAll(() => {
+let releaseRedis: (() => void) | undefined;
+
+beforeAll(async () => {
+  releaseRedis = await holdRedis();
   redis = withScripts(new Redis(STACK.PARITY_REDIS_URL));
 });
 afterAll(async () => {
@@ -27,6 +31,7 @@ afterAll(async () => {
   const keys = cacheKeys(migration);
   await redis.del(keys.config, keys.audit);
   redis.disconnect();
+  releaseRedis?.();
 });
 
 const pos = (lsn: bigint, ordinal = 0) => encodePosition({ commitLsn: lsn, ordinal });

@@ -19,6 +19,7 @@ import { cutover, ensureConfig } from '../../../services/cache-versioner/version
 import { planChange } from '../../../services/cache-versioner/writes.js';
 import { STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { ORDERS_DDL, envelopeOf, loadRows, orderRow } from './change-stream.js';
+import { holdRedis } from './redis-outage-lock.js';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -58,7 +59,10 @@ async function metricValues(registry: Registry, name: string): Promise<Record<st
   return Object.fromEntries((metric?.values ?? []).map((v) => [String(v.labels.version ?? ''), Number(v.value)]));
 }
 
+let releaseRedis: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseRedis = await holdRedis();
   db = await createTestDatabase('source', 'crd');
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
   await pool.query(ORDERS_DDL('orders'));
@@ -72,6 +76,7 @@ afterAll(async () => {
   for (const c of clients) c.disconnect();
   await pool?.end();
   await db?.drop();
+  releaseRedis?.();
 });
 
 describe('cache reader', () => {

@@ -15,6 +15,7 @@ import { cacheKeys } from '../../../services/cache-versioner/keys.js';
 import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { writeTestSpec, type TestSpec } from '../../support/spec.js';
 import { ORDERS_DDL, createTestStream, endOffsets, loadRows, orderRow, type Change, type TestStream } from './change-stream.js';
+import { holdRedis } from './redis-outage-lock.js';
 
 const BIN = fileURLToPath(new URL('../../../services/cli/bin/parity.js', import.meta.url));
 const prefix = uniqueName('ccli');
@@ -52,7 +53,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | undefine
 
 const change = (id: number, version: number, lsn: bigint): Change => ({ op: 'u', key: { id }, before: null, after: orderRow(id, version), position: { commitLsn: lsn, ordinal: 0 }, commitTimeUs: 0n });
 
+let releaseRedis: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseRedis = await holdRedis();
   db = await createTestDatabase('source', 'ccli');
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
   await pool.query(ORDERS_DDL('orders'));
@@ -83,6 +87,7 @@ afterAll(async () => {
   await admin.disconnect();
   await pool?.end();
   await db?.drop();
+  releaseRedis?.();
 });
 
 describe('parity cache commands', () => {

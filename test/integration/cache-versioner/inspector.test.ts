@@ -18,6 +18,7 @@ import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js
 import { planChange } from '../../../services/cache-versioner/writes.js';
 import { STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { ORDERS_DDL, envelopeOf, loadRows, orderRow } from './change-stream.js';
+import { holdRedis } from './redis-outage-lock.js';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -41,7 +42,10 @@ async function cache(id: number, row: Row | null, lsn: bigint, versions = ['v1',
   await applyWrites(redis, keys, planChange(change, settings, versions).writes, { now: Date.now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs });
 }
 
+let releaseRedis: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseRedis = await holdRedis();
   db = await createTestDatabase('source', 'cins');
   pool = new pg.Pool({ connectionString: db.url, max: 3 });
   await pool.query(ORDERS_DDL('orders'));
@@ -56,6 +60,7 @@ afterAll(async () => {
   redis?.disconnect();
   await pool?.end();
   await db?.drop();
+  releaseRedis?.();
 });
 
 describe('cache inspector', () => {
@@ -79,8 +84,6 @@ describe('cache inspector', () => {
     // Row 8 changes, and the change reaches the cache during the grace period: in flight, not stale.
     await pool.query(`UPDATE orders SET paid = NOT paid WHERE id = 8`);
     const row8 = (await pool.query<{ paid: boolean }>(`SELECT paid FROM orders WHERE id = 8`)).rows[0]?.paid;
-    // The CDC slot has passed every change: whatever is stale was lost downstream of PostgreSQL.
-    await pool.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [slot]);
 
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const report = await inspectCache({
@@ -95,6 +98,9 @@ describe('cache inspector', () => {
       registry,
       sleep: async (ms) => {
         await cache(8, { ...orderRow(8, 1), paid: row8 }, 0x7fff_ffff_ffffn);
+        // The CDC slot passes everything up to now (after the first read): whatever is still stale
+        // was lost downstream of PostgreSQL.
+        await pool.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [slot]);
         await new Promise((r) => setTimeout(r, ms));
       },
     });

@@ -18,6 +18,7 @@ import { createRowReader, keyText } from '../../../services/cache-versioner/row-
 import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js';
 import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { ORDERS_DDL, committedOffsets, createTestStream, endOffsets, history, loadRows, type Change, type TestStream } from './change-stream.js';
+import { holdRedis } from './redis-outage-lock.js';
 
 const KEYS = 60;
 const CHANGES = 1500;
@@ -42,7 +43,10 @@ const settings = () =>
     { schema: 'public', table },
   );
 
+let releaseRedis: (() => void) | undefined;
+
 beforeAll(async () => {
+  releaseRedis = await holdRedis();
   db = await createTestDatabase('source', 'cinv');
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
   await pool.query(ORDERS_DDL(table));
@@ -59,6 +63,7 @@ afterAll(async () => {
   redis?.disconnect();
   await pool?.end();
   await db?.drop();
+  releaseRedis?.();
 });
 
 function shuffle<T>(items: T[], seed: number): T[] {

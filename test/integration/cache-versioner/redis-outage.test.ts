@@ -24,6 +24,7 @@ import { readConfig } from '../../../services/cache-versioner/version-config.js'
 import { withScripts } from '../../../services/cache-versioner/scripts.js';
 import { KAFKA_BROKERS, STACK, uniqueName } from '../../support/stack.js';
 import { committedOffsets, createTestStream, endOffsets, history, type TestStream } from './change-stream.js';
+import { takeRedisDown } from './redis-outage-lock.js';
 
 const kafka = createKafka(KAFKA_BROKERS, { clientId: 'cache-outage-test' });
 const prefix = uniqueName('cout');
@@ -105,6 +106,8 @@ describe('cache versioner with Redis stopped and restarted mid-stream', () => {
     const end1 = await caughtUp();
 
     let upAt = 0;
+    // The restart wipes Redis: this folder's other test files wait, and are waited for.
+    const releaseRedis = await takeRedisDown();
     try {
       expect(await stackDown(['redis'])).toEqual(['redis']);
       const downAt = Date.now();
@@ -121,8 +124,12 @@ describe('cache versioner with Redis stopped and restarted mid-stream', () => {
       const paused = (await registry.getSingleMetric('parity_cache_paused')?.get())?.values[0]?.value;
       expect(paused).toBe(1);
     } finally {
-      await stackUp({ services: ['redis'] });
-      upAt = Date.now();
+      try {
+        await stackUp({ services: ['redis'] });
+      } finally {
+        upAt = Date.now();
+        releaseRedis();
+      }
     }
 
     const end2 = await caughtUp();

@@ -383,7 +383,8 @@ describe('no loss under faults', () => {
         if (truncatedKeys.has(e.key) && e.op !== 'd') expect(comparePositions(e.position, t.position)).toBeLessThan(0);
       }
     }
-    // Faults really happened: restarts replayed something (duplicates) or at least sessions restarted.
-    expect(logs.join('').match(/replication session started/g)!.length).toBeGreaterThanOrEqual(kills + 1);
+    // The faults really forced replays: some events were sent again (as identical duplicates).
+    expect(duplicates).toBeGreaterThan(0);
+    expect(logs.join('').match(/replication session started/g)!.length).toBeGreaterThanOrEqual(2);
   }, 900_000);
 });

@@ -118,7 +118,7 @@ const kafka = new Kafka({ clientId: 'parity-cdc-test', brokers: KAFKA_BROKERS, l
  * Reads every message of `topic` (all partitions, from the beginning) until `until` says enough or
  * `timeoutMs` passes, decoding each with the real decoder. Order within a partition is preserved.
  */
-export async function readTopic(topic: string, until: (changes: DecodedChange[]) => boolean, timeoutMs = 60_000): Promise<DecodedChange[]> {
+export async function readTopic(topic: string, until: (changes: DecodedChange[]) => boolean, timeoutMs = 60_000, idleMs = Infinity): Promise<DecodedChange[]> {
   const dec = decoder();
   const consumer = kafka.consumer({ groupId: `test-${topic}-${Math.random().toString(16).slice(2)}`, maxWaitTimeInMs: 200 });
   const changes: DecodedChange[] = [];
@@ -138,7 +138,15 @@ export async function readTopic(topic: string, until: (changes: DecodedChange[])
       },
     });
     const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && !until(changes) && !failure) await new Promise((r) => setTimeout(r, 200));
+    let count = -1;
+    let lastGrowth = Date.now();
+    while (Date.now() < deadline && !until(changes) && !failure) {
+      if (changes.length !== count) {
+        count = changes.length;
+        lastGrowth = Date.now();
+      } else if (count > 0 && Date.now() - lastGrowth > idleMs) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     if (failure) throw failure;
     return changes;
   } finally {
@@ -222,4 +230,32 @@ export async function waitForSlotCatchUp(db: import('pg').ClientBase | import('p
     await new Promise((res) => setTimeout(res, 200));
   }
   throw new Error(`slot ${slot} did not reach ${target} within ${timeoutMs} ms`);
+}
+
+/**
+ * Replays decoded changes (in partition order; keys never span partitions) into the final state per
+ * key: r/c/u set the row, d removes it, t clears the keys of its partition.
+ */
+export function replayState(changes: DecodedChange[], keyColumn = 'id'): Map<string, Record<string, unknown>> {
+  const state = new Map<string, Record<string, unknown>>();
+  const partitionOf = new Map<string, number>();
+  const byPartition = new Map<number, DecodedChange[]>();
+  for (const c of changes) {
+    let list = byPartition.get(c.partition);
+    if (!list) byPartition.set(c.partition, (list = []));
+    list.push(c);
+  }
+  for (const [partition, list] of byPartition) {
+    for (const c of list) {
+      if (c.envelope.op === 't') {
+        for (const [k, p] of partitionOf) if (p === partition) state.delete(k);
+        continue;
+      }
+      const key = String(c.key?.[keyColumn]);
+      partitionOf.set(key, partition);
+      if (c.envelope.op === 'd') state.delete(key);
+      else state.set(key, c.envelope.after as Record<string, unknown>);
+    }
+  }
+  return state;
 }

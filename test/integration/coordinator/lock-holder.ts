@@ -40,19 +40,25 @@ const go = (): Promise<void> => new Promise((resolve) => (resume = resolve));
 
 async function staged(mode: string, label: string): Promise<void> {
   const client = await pool.connect();
+  // A checked-out client whose session the server ends emits 'error'; the query reports it too.
+  client.on('error', () => undefined);
   try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${config.settings.ttlMs}`);
-    lease.assertHeld();
-    if (mode === 'stage-inside-fence') {
-      await assertFence(client, config.schema, lease.scope, lease.token);
-      await client.query(`INSERT INTO ${config.table} (token, label) VALUES ($1, $2)`, [lease.token.toString(), label]);
-    }
-    emit({ event: 'staged', mode });
-    await go();
     if (mode === 'stage-before-fence') {
+      // The holder looked at its clock and was paused before it opened the write's transaction.
+      lease.assertHeld();
+      emit({ event: 'staged', mode });
+      await go();
+      await client.query('BEGIN');
       await assertFence(client, config.schema, lease.scope, lease.token);
       await client.query(`INSERT INTO ${config.table} (token, label) VALUES ($1, $2)`, [lease.token.toString(), label]);
+    } else {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL idle_in_transaction_session_timeout = ${config.settings.ttlMs}`);
+      lease.assertHeld();
+      await assertFence(client, config.schema, lease.scope, lease.token);
+      await client.query(`INSERT INTO ${config.table} (token, label) VALUES ($1, $2)`, [lease.token.toString(), label]);
+      emit({ event: 'staged', mode });
+      await go();
     }
     await client.query('COMMIT');
     emit({ event: 'wrote', label });

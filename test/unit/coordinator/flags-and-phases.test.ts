@@ -60,3 +60,12 @@ describe('phases', () => {
     expect(rollbackFlags('expand', live)).toEqual({ dualWrite: false, read: 'old', readPercent: 0 });
   });
 });
+
+describe('lock settings', () => {
+  it('need renewals at most every TTL/3 and a margin that leaves room for a renewal', async () => {
+    const { validateLockSettings } = await import('../../../services/coordinator/lock.js');
+    expect(() => validateLockSettings({ ttlMs: 15_000, renewEveryMs: 5_000, driftMarginMs: 1_000 })).not.toThrow();
+    expect(() => validateLockSettings({ ttlMs: 15_000, renewEveryMs: 6_000, driftMarginMs: 1_000 })).toThrow(/at most a third/);
+    expect(() => validateLockSettings({ ttlMs: 3_000, renewEveryMs: 1_000, driftMarginMs: 2_500 })).toThrow(/before its first renewal/);
+  });
+});

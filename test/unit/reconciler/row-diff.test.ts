@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareBytes, diffRowSets, diffSortedRows, driftRows, type DiffCounters } from '../../../services/reconciler/row-diff.js';
+import { compareBytes, diffRowSets, diffSortedRows, driftRows, keyOrder, type DiffCounters } from '../../../services/reconciler/row-diff.js';
 import type { FetchedRow } from '../../../services/reconciler/segment-hash.js';
 
 function row(kt: string, h: string): FetchedRow {
@@ -57,5 +57,18 @@ describe('diffSortedRows', () => {
     expect([...inMemory.values()].map((d) => [d.kt, d.updated, d.exclusiveSource, d.exclusiveTarget]).sort()).toEqual(
       streamed.map((d) => [d.kt, d.updated, d.exclusiveSource, d.exclusiveTarget]).sort(),
     );
+  });
+});
+
+describe('key order', () => {
+  it('compares integer keys numerically and text keys by bytes, then by hash', () => {
+    const order = keyOrder(['integer', 'bytes']);
+    const r = (a: string, b: string, h = 'x'): FetchedRow => ({ kt: '', h, key: [a, b], values: [] });
+    expect(order(r('9', 'a'), r('10', 'a'))).toBeLessThan(0);
+    expect(order(r('-10', 'a'), r('-9', 'a'))).toBeLessThan(0);
+    expect(order(r('9223372036854775807', 'a'), r('-9223372036854775808', 'a'))).toBeGreaterThan(0);
+    expect(order(r('1', 'B'), r('1', 'a'))).toBeLessThan(0);
+    expect(order(r('1', 'a', 'f0'), r('1', 'a', '0f'))).toBeGreaterThan(0);
+    expect(order(r('1', 'a', 'ab'), r('1', 'a', 'ab'))).toBe(0);
   });
 });

@@ -8,8 +8,8 @@ function wall(text: string): bigint {
 }
 
 describe('timestamps as exact microseconds', () => {
-  it('round-trips PostgreSQL ISO text, including BC and far years', () => {
-    for (const t of ['2000-01-01 00:00:00.000000', '2024-02-29 23:59:59.999999', '1969-07-20 20:17:40.123456', '0044-03-15 12:00:00.000000 BC', '12345-01-01 00:00:00.000000']) {
+  it('round-trips PostgreSQL ISO text output, including BC and far years', () => {
+    for (const t of ['2000-01-01 00:00:00', '2024-02-29 23:59:59.999999', '1969-07-20 20:17:40.12345', '0044-03-15 12:00:00 BC', '12345-01-01 00:00:00.5']) {
       expect(formatTimestamp(wall(t))).toBe(t);
     }
   });
@@ -19,28 +19,28 @@ describe('timestamps as exact microseconds', () => {
     expect(p).not.toBeNull();
     const { wall: w, offsetSeconds } = p as { wall: bigint; offsetSeconds: number };
     expect(offsetSeconds).toBe(5 * 3600 + 1800);
-    expect(formatTimestamp(w - BigInt(offsetSeconds) * 1_000_000n)).toBe('2024-05-01 06:30:00.500000');
+    expect(formatTimestamp(w - BigInt(offsetSeconds) * 1_000_000n)).toBe('2024-05-01 06:30:00.5');
   });
 
   it('rounds like timestamp(p): half away from the 2000-01-01 epoch', () => {
-    expect(formatTimestamp(roundMicros(wall('2000-01-01 00:00:00.0005'), 3))).toBe('2000-01-01 00:00:00.001000');
-    expect(formatTimestamp(roundMicros(wall('1999-12-31 23:59:59.9995'), 3))).toBe('1999-12-31 23:59:59.999000');
-    expect(formatTimestamp(roundMicros(wall('2024-01-01 10:00:00.1234'), 3))).toBe('2024-01-01 10:00:00.123000');
-    expect(formatTimestamp(roundMicros(wall('2024-01-01 10:00:59.9999'), 0))).toBe('2024-01-01 10:01:00.000000');
+    expect(formatTimestamp(roundMicros(wall('2000-01-01 00:00:00.0005'), 3))).toBe('2000-01-01 00:00:00.001');
+    expect(formatTimestamp(roundMicros(wall('1999-12-31 23:59:59.9995'), 3))).toBe('1999-12-31 23:59:59.999');
+    expect(formatTimestamp(roundMicros(wall('2024-01-01 10:00:00.1234'), 3))).toBe('2024-01-01 10:00:00.123');
+    expect(formatTimestamp(roundMicros(wall('2024-01-01 10:00:59.9999'), 0))).toBe('2024-01-01 10:01:00');
   });
 
   it('truncates toward the earlier instant, before and after the epoch', () => {
-    expect(formatTimestamp(truncateMicros(wall('2024-01-01 10:00:00.123999'), 3))).toBe('2024-01-01 10:00:00.123000');
-    expect(formatTimestamp(truncateMicros(wall('1960-01-01 10:00:00.123999'), 3))).toBe('1960-01-01 10:00:00.123000');
-    expect(formatTimestamp(truncateMicros(wall('1960-01-01 10:00:00.999999'), 0))).toBe('1960-01-01 10:00:00.000000');
+    expect(formatTimestamp(truncateMicros(wall('2024-01-01 10:00:00.123999'), 3))).toBe('2024-01-01 10:00:00.123');
+    expect(formatTimestamp(truncateMicros(wall('1960-01-01 10:00:00.123999'), 3))).toBe('1960-01-01 10:00:00.123');
+    expect(formatTimestamp(truncateMicros(wall('1960-01-01 10:00:00.999999'), 0))).toBe('1960-01-01 10:00:00');
   });
 
   it('converts instants to a zone wall clock with the tz database (DST aware)', () => {
     const summer = wall('2024-07-01 12:00:00');
     const winter = wall('2024-01-01 12:00:00');
-    expect(formatTimestamp(toZoneWall(summer, 'Europe/Paris'))).toBe('2024-07-01 14:00:00.000000');
-    expect(formatTimestamp(toZoneWall(winter, 'Europe/Paris'))).toBe('2024-01-01 13:00:00.000000');
-    expect(formatTimestamp(toZoneWall(winter, 'UTC'))).toBe('2024-01-01 12:00:00.000000');
+    expect(formatTimestamp(toZoneWall(summer, 'Europe/Paris'))).toBe('2024-07-01 14:00:00');
+    expect(formatTimestamp(toZoneWall(winter, 'Europe/Paris'))).toBe('2024-01-01 13:00:00');
+    expect(formatTimestamp(toZoneWall(winter, 'UTC'))).toBe('2024-01-01 12:00:00');
   });
 
   it('formats dates and recognises infinity', () => {

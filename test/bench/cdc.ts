@@ -1,0 +1,237 @@
+/**
+ * CDC benchmark: `npm run bench:cdc [-- --changes N] [-- --rate R] [-- --latency-seconds S]`.
+ *
+ * 1. Throughput: a backlog of N changes (~200-byte rows, half inserts, half updates, in 2,000-row
+ *    transactions) plus one 200,000-row transaction is written while the connector is stopped; then
+ *    `parity cdc run` (a child process) drains it. events_per_s = events / (last ack - session start).
+ * 2. Latency: a writer paced at R changes/s (100-row transactions every 100/R s) for S seconds;
+ *    commit -> Kafka ack per event = the broker's LogAppendTime (the topic is created with
+ *    message.timestamp.type=LogAppendTime; with acks=all on one broker, append is the ack) minus the
+ *    commit time in the event's header. p50/p99 over every event.
+ * 3. peak_rss_mb: the connector process's VmHWM (peak RSS over the whole run, the 200k-row
+ *    transaction included).
+ * 4. ceiling_events_per_s: `pg_recvlogical` decoding the same backlog (same publication, pgoutput
+ *    proto 1) from a second slot created at the same point, to /dev/null: one slot's physical limit.
+ *
+ * Progress goes to stderr; the last stdout line is one JSON object with the figures.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Kafka, logLevel } from 'kafkajs';
+import { HEADERS } from '../../services/core/change-event.js';
+import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName } from '../support/stack.js';
+import { REPO_ROOT, startCdc, writeCdcSpec } from '../integration/cdc/support.js';
+
+const { values } = parseArgs({
+  options: {
+    changes: { type: 'string', default: '1000000' },
+    'big-tx': { type: 'string', default: '200000' },
+    rate: { type: 'string', default: '5000' },
+    'latency-seconds': { type: 'string', default: '30' },
+  },
+});
+const CHANGES = Number(values.changes);
+const BIG_TX = Number(values['big-tx']);
+const RATE = Number(values.rate);
+const LATENCY_SECONDS = Number(values['latency-seconds']);
+const BATCH = 2_000;
+
+const log = (msg: string) => process.stderr.write(`[bench:cdc] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rssOf(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const get = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+  return { rss: get('VmRSS'), hwm: get('VmHWM') };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function scrapeEvents(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) if (line.startsWith('parity_cdc_events_total{')) total += Number(line.split(' ').at(-1));
+  return total;
+}
+
+async function main(): Promise<void> {
+  const db = await createTestDatabase('source', 'benchcdc');
+  const prefix = uniqueName('bench');
+  const slot = uniqueName('bench');
+  const ceilingSlot = `${slot}_ceiling`;
+  const tpTopic = `${prefix}.public.bench_tp`;
+  const latTopic = `${prefix}.public.bench_lat`;
+  const kafka = new Kafka({ clientId: 'bench-cdc', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  let cdc: ReturnType<typeof startCdc> | null = null;
+  try {
+    const columns = 'id bigint PRIMARY KEY, seq int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, note text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()';
+    await c.query(`CREATE TABLE public.bench_tp (${columns})`);
+    await c.query(`CREATE TABLE public.bench_lat (${columns})`);
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [tpTopic, latTopic].map((topic) => ({ topic, numPartitions: 3, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] })),
+    });
+    const spec = writeCdcSpec({ database: db.url, table: 'bench_tp', tables: ['public.bench_lat'], slot, topicPrefix: prefix, snapshot: 'never', heartbeatIntervalSeconds: 10 });
+
+    // Create publication and slot with a first short run, then a second slot at the same point.
+    cdc = startCdc(spec);
+    await cdc.streaming(120_000);
+    await cdc.kill('SIGTERM');
+    cdc = null;
+    await c.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [ceilingSlot]);
+
+    // The backlog: ~200-byte rows, inserts then updates, then one big transaction.
+    const note = 'n'.repeat(110);
+    const inserts = Math.floor(CHANGES / 2);
+    const updates = CHANGES - inserts;
+    log(`writing backlog: ${inserts} inserts + ${updates} updates in ${BATCH}-row transactions + one ${BIG_TX}-row transaction`);
+    const tw = Date.now();
+    for (let i = 0; i < inserts; i += BATCH) {
+      const n = Math.min(BATCH, inserts - i);
+      await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [i + 1, note, n]);
+    }
+    for (let i = 0; i < updates; i += BATCH) {
+      const lo = (i % inserts) + 1;
+      const n = Math.min(BATCH, updates - i);
+      await c.query(`UPDATE public.bench_tp SET seq = seq + 1, status = 'paid', updated_at = now() WHERE id >= $1 AND id < $1 + $2`, [lo, n]);
+    }
+    await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'big', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [10_000_000, note, BIG_TX]);
+    const { rows: endRows } = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const endLsn = endRows[0]!.lsn;
+    const total = CHANGES + BIG_TX;
+    log(`backlog written in ${((Date.now() - tw) / 1000).toFixed(1)} s, ${total} changes, end ${endLsn}`);
+
+    // Throughput: drain the backlog.
+    cdc = startCdc(spec);
+    const pid = cdc.child.pid!;
+    await cdc.streaming(120_000);
+    const url = /"status":"(http:\/\/[^"]+)"/.exec(cdc.output())![1]!;
+    const sessionLine = cdc.output().split('\n').filter((l) => l.includes('replication session started')).at(-1)!;
+    const t0 = JSON.parse(sessionLine).time as number;
+    let acked = 0;
+    let peakRss = 0;
+    let tDone = 0;
+    while (acked < total) {
+      await sleep(100);
+      acked = await scrapeEvents(url);
+      peakRss = Math.max(peakRss, rssOf(pid).rss);
+      if (cdc.child.exitCode !== null) throw new Error(`connector exited:\n${cdc.output()}`);
+      if (Date.now() - t0 > 900_000) throw new Error(`backlog not drained after 15 min (${acked}/${total})`);
+      tDone = Date.now();
+    }
+    const drainSeconds = (tDone - t0) / 1000;
+    const eventsPerS = total / drainSeconds;
+    log(`drained ${acked} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s (RSS peak so far ${peakRss.toFixed(0)} MB)`);
+
+    // Latency at a steady rate.
+    const consumer = kafka.consumer({ groupId: uniqueName('bench-lat'), maxWaitTimeInMs: 100 });
+    const latencies: number[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: latTopic, fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const commitUs = m.headers?.[HEADERS.commitTimeUs];
+          if (commitUs === undefined) continue;
+          latencies.push(Number(m.timestamp) - Number(String(commitUs)) / 1000);
+        }
+      },
+    });
+    const perTx = 100;
+    const intervalMs = (perTx / RATE) * 1000;
+    const txCount = Math.round((LATENCY_SECONDS * RATE) / perTx);
+    log(`latency: ${RATE} changes/s for ${LATENCY_SECONDS} s (${txCount} transactions of ${perTx})`);
+    const writer = new pg.Client({ connectionString: db.url });
+    await writer.connect();
+    const tl = performance.now();
+    let nextId = 1;
+    let late = 0;
+    for (let i = 0; i < txCount; i++) {
+      const due = tl + i * intervalMs;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      else late++;
+      if (i % 2 === 0 || nextId < perTx) {
+        await writer.query(`INSERT INTO public.bench_lat (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [nextId, note, perTx]);
+        nextId += perTx;
+      } else {
+        const lo = 1 + Math.floor(Math.random() * Math.max(1, nextId - perTx));
+        await writer.query(`UPDATE public.bench_lat SET seq = seq + 1, updated_at = now() WHERE id >= $1 AND id < $1 + $2`, [lo, perTx]);
+      }
+      if (i % 200 === 0) peakRss = Math.max(peakRss, rssOf(pid).rss);
+    }
+    const achievedRate = (txCount * perTx) / ((performance.now() - tl) / 1000);
+    await writer.end();
+    const expected = txCount * perTx;
+    const deadline = Date.now() + 120_000;
+    while (latencies.length < expected && Date.now() < deadline) await sleep(200);
+    await consumer.disconnect();
+    latencies.sort((a, b) => a - b);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    log(`latency over ${latencies.length}/${expected} events at ${Math.round(achievedRate)} changes/s (${late} late ticks): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
+
+    const { hwm } = rssOf(pid);
+    peakRss = Math.max(peakRss, hwm);
+    await cdc.kill('SIGTERM');
+    cdc = null;
+
+    // Ceiling: pg_recvlogical decoding the same backlog from the second slot.
+    log('ceiling: pg_recvlogical on the same WAL');
+    const recv = join(STACK.PARITY_PG_BINDIR, 'pg_recvlogical');
+    const tc = performance.now();
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(recv, ['-d', db.url, '--slot', ceilingSlot, '--start', '--endpos', endLsn, '--no-loop', '-o', 'proto_version=1', '-o', `publication_names=${slot}_pub`, '-f', '/dev/null'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr.on('data', (d: Buffer) => log(`pg_recvlogical: ${d.toString().trim()}`));
+      child.once('exit', resolve);
+    });
+    const ceilingSeconds = (performance.now() - tc) / 1000;
+    if (code !== 0) throw new Error(`pg_recvlogical exited with ${code}`);
+    const ceiling = total / ceilingSeconds;
+    log(`pg_recvlogical decoded the backlog in ${ceilingSeconds.toFixed(1)} s: ${Math.round(ceiling)} events/s`);
+
+    const result = {
+      events_per_s: Math.round(eventsPerS),
+      p50_ms: Math.round(p50 * 10) / 10,
+      p99_ms: Math.round(p99 * 10) / 10,
+      peak_rss_mb: Math.round(peakRss),
+      ceiling_events_per_s: Math.round(ceiling),
+      backlog_changes: total,
+      big_tx_rows: BIG_TX,
+      drain_seconds: Math.round(drainSeconds * 10) / 10,
+      latency_rate_per_s: Math.round(achievedRate),
+      latency_events: latencies.length,
+      format: 'avro',
+      partitions: 3,
+      targets: { events_per_s: '>= 50000', p99_ms: '< 250', peak_rss_mb: '< 300' },
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    if (cdc) await cdc.kill('SIGKILL');
+    await c.end().catch(() => undefined);
+    await admin.deleteTopics({ topics: [tpTopic, latTopic] }).catch(() => undefined);
+    await admin.disconnect();
+    await db.drop();
+    void REPO_ROOT;
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`[bench:cdc] failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

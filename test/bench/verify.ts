@@ -1,0 +1,194 @@
+/**
+ * `npm run bench:verify [-- --full] [--rows N] [--jobs N] [--keep] [--no-reladiff]`: batch verification
+ * across the two local PostgreSQL clusters (source and target), 1M rows (10M with --full), at 0, 0.01%
+ * and 1% drift.
+ *
+ * Per level: `seconds` (verification inside a fresh process, timed from its start of work to the
+ * recorded result, rechecks included), `wall_seconds` (the same process from spawn to exit, start-up
+ * included), `rows_per_s`, `found` (confirmed drift rows), `injected`, `peak_rss_mb` (that process's
+ * peak resident set), and `reladiff_seconds` (reladiff 0.6 on the same tables, wall time) when it is
+ * installed in /tmp/reladiff-venv (`python3 -m venv /tmp/reladiff-venv && /tmp/reladiff-venv/bin/pip
+ * install reladiff psycopg2-binary`). `ceiling_seconds` is the raw cost measured in the same run:
+ * count(*) plus an md5 hash aggregate over the same columns, both sides at once (best of two).
+ *
+ * Progress goes to stderr; the last stdout line is one JSON object.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { silentLogger } from '../../services/core/log.js';
+import { createMetricsRegistry } from '../../services/core/metrics.js';
+import { loadSpec } from '../../services/core/spec.js';
+import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../../services/reconciler/verify.js';
+import { KAFKA_BROKERS, STACK } from '../support/stack.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const RELADIFF = '/tmp/reladiff-venv/bin/reladiff';
+const COLUMNS = ['customer_id', 'amount', 'status', 'created_at', 'note'];
+
+function log(message: string): void {
+  process.stderr.write(`[bench:verify] ${message}\n`);
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function withDatabase(url: string, db: string): string {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+async function sql(url: string, ...statements: string[]): Promise<pg.QueryResult[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const out: pg.QueryResult[] = [];
+    for (const s of statements) out.push(await c.query(s));
+    return out;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Worker mode: one verification in this process, its own timing and peak RSS on stdout. */
+async function worker(specFile: string, jobs: number, recheckWaitMs: number): Promise<void> {
+  const loaded = loadSpec(specFile);
+  const started = performance.now();
+  const outcome = await runVerify(loaded, { ...DEFAULT_VERIFY_OPTIONS, jobs, newRun: true, recheckWaitMs }, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) });
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(
+    `${JSON.stringify({ seconds, found: outcome.result.confirmedDrift, inFlight: outcome.result.inFlight, rows: outcome.result.sourceRows, peak_rss_mb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  );
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr, seconds: (performance.now() - started) / 1000 }));
+  });
+}
+
+async function ceiling(sourceUrl: string, targetUrl: string): Promise<number> {
+  const text = `concat_ws(',', ${['id', ...COLUMNS].map((c) => `quote_nullable(${c}::text)`).join(', ')})`;
+  const q = `SELECT count(*) AS n, sum(('x' || substr(md5(${text}), 1, 16))::bit(64)::bigint) AS s FROM bench`;
+  let best = Infinity;
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    await Promise.all([sql(sourceUrl, q), sql(targetUrl, q)]);
+    best = Math.min(best, (performance.now() - started) / 1000);
+  }
+  return best;
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--worker') return worker(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+  const full = process.argv.includes('--full');
+  const rows = Number(arg('--rows') ?? (full ? 10_000_000 : 1_000_000));
+  const jobs = Number(arg('--jobs') ?? 2);
+  const recheckWaitMs = Number(arg('--recheck-wait-ms') ?? DEFAULT_VERIFY_OPTIONS.recheckWaitMs);
+  const keep = process.argv.includes('--keep');
+  const useReladiff = !process.argv.includes('--no-reladiff') && existsSync(RELADIFF);
+  const sourceUrl = withDatabase(STACK.PARITY_SOURCE_URL, 'parity_bench_verify_src');
+  const targetUrl = withDatabase(STACK.PARITY_TARGET_URL, 'parity_bench_verify_tgt');
+  const dir = mkdtempSync(join(tmpdir(), 'parity-bench-verify-'));
+
+  log(`${rows} rows, jobs ${jobs}, reladiff ${useReladiff ? 'on' : 'off (not installed in /tmp/reladiff-venv)'}`);
+  const ddl = `CREATE TABLE bench (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL, note text)`;
+  const fill = `INSERT INTO bench SELECT g, (g::bigint * 7919) % 100000, ((g::bigint * 104729) % 1000000) / 100.0, (ARRAY['new','paid','shipped','cancelled'])[1 + g % 4],
+                timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', 'note ' || g FROM generate_series(1, ${rows}) g`;
+  const started = performance.now();
+  await Promise.all(
+    [
+      [STACK.PARITY_SOURCE_URL, 'parity_bench_verify_src', sourceUrl],
+      [STACK.PARITY_TARGET_URL, 'parity_bench_verify_tgt', targetUrl],
+    ].map(async ([admin, db, url]) => {
+      await sql(admin!, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`, `CREATE DATABASE ${db}`);
+      await sql(url!, ddl, fill, 'VACUUM ANALYZE bench');
+    }),
+  );
+  log(`loaded both sides in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const specFile = join(dir, 'bench.yaml');
+  writeFileSync(
+    specFile,
+    stringify({
+      apiVersion: 'parity/v1',
+      name: 'bench-verify',
+      source: { database: sourceUrl, table: 'bench' },
+      target: { kind: 'other-database', database: targetUrl, table: 'bench' },
+      key: ['id'],
+      mapping: Object.fromEntries(COLUMNS.map((c) => [c, c])),
+      infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
+      cdc: { slot: 'bench_verify', publication: 'bench_verify', topicPrefix: 'benchverify' },
+      reconcile: { segmentRows: 100_000, bisectionThreshold: 2000, jobs },
+    }),
+  );
+
+  const ceilingSeconds = await ceiling(sourceUrl, targetUrl);
+  log(`ceiling (count + md5 aggregate, both sides at once): ${ceilingSeconds.toFixed(2)} s`);
+
+  const levels = [];
+  let previous: number[] = [];
+  for (const pct of [0, 0.01, 1]) {
+    const injected = Math.round((rows * pct) / 100);
+    // Each level starts from equal tables: undo the previous level's drift, then inject this one's.
+    if (previous.length) await sql(targetUrl, `UPDATE bench SET note = 'note ' || id WHERE id = ANY('{${previous.join(',')}}'::bigint[])`);
+    const step = injected > 0 ? Math.floor(rows / injected) : 0;
+    const ids = Array.from({ length: injected }, (_, k) => (k + 1) * step - Math.floor(step / 2));
+    if (ids.length) await sql(targetUrl, `UPDATE bench SET note = 'drift ' || id WHERE id = ANY('{${ids.join(',')}}'::bigint[])`);
+    previous = ids;
+
+    const w = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', specFile, String(jobs), String(recheckWaitMs)]);
+    if (w.code !== 0) throw new Error(`verification worker failed: ${w.stderr.slice(-2000)}`);
+    const r = JSON.parse(w.stdout.trim().split('\n').at(-1)!) as { seconds: number; found: number; inFlight: number; rows: number; peak_rss_mb: number };
+    const level: Record<string, unknown> = {
+      drift_pct: pct,
+      seconds: Number(r.seconds.toFixed(2)),
+      wall_seconds: Number(w.seconds.toFixed(2)),
+      rows_per_s: Math.round(rows / r.seconds),
+      found: r.found,
+      injected,
+      in_flight: r.inFlight,
+      peak_rss_mb: Math.round(r.peak_rss_mb),
+    };
+    log(`drift ${pct}%: ${r.seconds.toFixed(2)} s (wall ${w.seconds.toFixed(2)} s), found ${r.found}/${injected}, peak RSS ${Math.round(r.peak_rss_mb)} MB`);
+    if (useReladiff) {
+      const rd = await run(RELADIFF, [sourceUrl.replace(/^postgres:/, 'postgresql:'), 'bench', targetUrl.replace(/^postgres:/, 'postgresql:'), 'bench', '-k', 'id', ...COLUMNS.flatMap((c) => ['-c', c]), '-s', '--json', '-j', String(jobs)]);
+      let reladiffFound: number | null = null;
+      try {
+        const stats = JSON.parse(rd.stdout.slice(rd.stdout.indexOf('{'))) as { rows_A?: number; total?: number; updated?: number; exclusive_A?: number; exclusive_B?: number };
+        reladiffFound = (stats.updated ?? 0) + (stats.exclusive_A ?? 0) + (stats.exclusive_B ?? 0);
+      } catch {
+        log(`reladiff output not understood (exit ${rd.code}): ${rd.stdout.slice(-300)} ${rd.stderr.slice(-500)}`);
+      }
+      level.reladiff_seconds = rd.code === 0 || rd.code === 1 ? Number(rd.seconds.toFixed(2)) : null;
+      level.reladiff_found = reladiffFound;
+      log(`  reladiff: ${rd.seconds.toFixed(2)} s, found ${reladiffFound}`);
+    }
+    levels.push(level);
+  }
+
+  if (!keep) {
+    await sql(STACK.PARITY_SOURCE_URL, `DROP DATABASE IF EXISTS parity_bench_verify_src WITH (FORCE)`);
+    await sql(STACK.PARITY_TARGET_URL, `DROP DATABASE IF EXISTS parity_bench_verify_tgt WITH (FORCE)`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(`${JSON.stringify({ rows, jobs, ceiling_seconds: Number(ceilingSeconds.toFixed(2)), levels })}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[bench:verify] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

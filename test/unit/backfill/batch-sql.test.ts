@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { batchBoundsSql, crossUpsertSql, rangePredicate, sameTableUpdateSql, shadowUpsertSql, type BatchShape } from '../../../services/backfill/batch-sql.js';
+import { chooseRangeRows, sameKey } from '../../../services/backfill/run-plan.js';
+
+const shape: BatchShape = {
+  source: { schema: 'public', table: 'Orders"x' },
+  target: { schema: 'v2', table: 'orders' },
+  key: { columns: ['tenant', 'id'], types: ['integer', 'bigint'] },
+  targetKey: [
+    { name: 'tenant', expression: 'tenant', type: 'integer' },
+    { name: 'id', expression: 'id', type: 'bigint' },
+  ],
+  columns: [{ name: 'amount minor', expression: 'total_amount::bigint', type: 'bigint' }],
+};
+
+describe('batch SQL', () => {
+  it('ranges are (lo, hi] by row comparison, with typed text parameters', () => {
+    expect(rangePredicate(shape.key, ['1', '10'], ['2', '5'])).toEqual({
+      text: '("tenant", "id") > ($1::integer, $2::bigint) AND ("tenant", "id") <= ($3::integer, $4::bigint)',
+      values: ['1', '10', '2', '5'],
+    });
+    expect(rangePredicate(shape.key, null, ['2', '5']).text).toBe('("tenant", "id") <= ($1::integer, $2::bigint)');
+    expect(rangePredicate(shape.key, null, null).text).toBe('TRUE');
+  });
+
+  it('batch bounds walk the key with LIMIT, never OFFSET, and quote identifiers', () => {
+    const q = batchBoundsSql(shape, ['1', '10'], ['9', '9'], 500);
+    expect(q.text).not.toMatch(/OFFSET/i);
+    expect(q.text).toMatch(/FROM "public"\."Orders""x"/);
+    expect(q.text).toMatch(/ORDER BY "tenant", "id" LIMIT \$5\) b/);
+    expect(q.text).toMatch(/ORDER BY b\."tenant" DESC, b\."id" DESC LIMIT 1/);
+    expect(q.values).toEqual(['1', '10', '9', '9', 500]);
+  });
+
+  it('same-table: one UPDATE that only touches rows whose new value differs', () => {
+    const q = sameTableUpdateSql(shape, null, ['3', '4']);
+    expect(q.text).toMatch(/^UPDATE "public"\."Orders""x" SET \("amount minor"\) = ROW\(\(\(total_amount::bigint\)\)::bigint\)/);
+    expect(q.text).toMatch(/AND ROW\("amount minor"\) IS DISTINCT FROM ROW\(\(\(total_amount::bigint\)\)::bigint\)$/);
+  });
+
+  it('shadow table: INSERT ... SELECT ... FOR SHARE ON CONFLICT DO UPDATE WHERE distinct', () => {
+    const q = shadowUpsertSql(shape, ['1', '1'], ['3', '4']);
+    expect(q.text).toMatch(/INSERT INTO "v2"\."orders" AS parity_target \("tenant", "id", "amount minor"\)/);
+    expect(q.text).toMatch(/FOR SHARE\s+ON CONFLICT \("tenant", "id"\) DO UPDATE SET \("amount minor"\) = ROW\(EXCLUDED\."amount minor"\)/);
+    expect(q.text).toMatch(/WHERE ROW\(parity_target\."amount minor"\) IS DISTINCT FROM ROW\(EXCLUDED\."amount minor"\)/);
+  });
+
+  it('other database: upsert from text arrays cast to the target types', () => {
+    const q = crossUpsertSql(shape, [['1'], ['2'], [null]]);
+    expect(q.text).toMatch(/SELECT u\.v0::integer, u\.v1::bigint, u\.v2::bigint\s+FROM unnest\(\$1::text\[\], \$2::text\[\], \$3::text\[\]\)/);
+    expect(q.values).toEqual([['1'], ['2'], [null]]);
+  });
+
+  it('a target with only key columns does nothing on conflict', () => {
+    expect(shadowUpsertSql({ ...shape, columns: [] }, null, ['1', '1']).text).toMatch(/ON CONFLICT \("tenant", "id"\) DO NOTHING/);
+  });
+});
+
+describe('range planning', () => {
+  it('sizes ranges for the workers, within [minBatchSize, 4 x maxBatchSize]', () => {
+    expect(chooseRangeRows(1_000_000, 1, 100, 50_000)).toBe(200_000);
+    expect(chooseRangeRows(1_000_000, 2, 100, 50_000)).toBe(125_000);
+    expect(chooseRangeRows(100_000, 2, 500, 500)).toBe(2_000);
+    expect(chooseRangeRows(-1, 2, 100, 50_000)).toBe(200_000);
+    expect(chooseRangeRows(50, 4, 100, 1_000)).toBe(100);
+  });
+
+  it('compares keys by every component', () => {
+    expect(sameKey(['1', '2'], ['1', '2'])).toBe(true);
+    expect(sameKey(['1', '2'], ['1', '3'])).toBe(false);
+    expect(sameKey(null, null)).toBe(true);
+    expect(sameKey(null, ['1'])).toBe(false);
+  });
+});
