@@ -58,28 +58,70 @@ export interface DecodedChange {
   position: Position;
 }
 
+/** Zig-zag varint bytes of an Avro long; safe integers without BigInt (the common case). */
+const LONG_SCRATCH = Buffer.alloc(10);
+const FAST_LIMIT = 2 ** 52;
+
+function writeLong(value: string | number | bigint): Buffer {
+  let n: number | null = null;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && value.length < 16) n = Number(value);
+  let len = 0;
+  if (n !== null && Number.isInteger(n) && Math.abs(n) < FAST_LIMIT) {
+    let z = n >= 0 ? n * 2 : -n * 2 - 1;
+    while (z >= 0x80) {
+      LONG_SCRATCH[len++] = (z % 0x80) | 0x80;
+      z = Math.floor(z / 0x80);
+    }
+    LONG_SCRATCH[len++] = z;
+  } else {
+    const b = BigInt(value);
+    let z = b >= 0n ? b << 1n : (-b << 1n) - 1n;
+    while (z >= 0x80n) {
+      LONG_SCRATCH[len++] = Number(z & 0x7fn) | 0x80;
+      z >>= 7n;
+    }
+    LONG_SCRATCH[len++] = Number(z);
+  }
+  return LONG_SCRATCH.subarray(0, len);
+}
+
+function readLong(buf: Buffer): string {
+  if (buf.length <= 7) {
+    let z = 0;
+    let mul = 1;
+    for (let i = 0; i < buf.length; i++) {
+      z += (buf[i]! & 0x7f) * mul;
+      mul *= 0x80;
+    }
+    return String(z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+  }
+  let z = 0n;
+  for (let i = buf.length - 1; i >= 0; i--) z = (z << 7n) | BigInt(buf[i]! & 0x7f);
+  return ((z & 1n) === 0n ? z >> 1n : -((z + 1n) >> 1n)).toString();
+}
+
 /**
  * Avro `long` carried as an exact decimal string in JS (int8 columns), written from a string, number or
  * bigint. Every long in our schemas goes through it; the decoder turns the envelope's own longs back
- * into numbers.
+ * into numbers. `noUnpack`: avsc hands over the varint bytes themselves (no 8-byte repacking).
  */
-const INT8_AS_STRING = avsc.types.LongType.__with({
-  fromBuffer: (buf: Buffer) => buf.readBigInt64LE().toString(),
-  toBuffer: (value: string | number | bigint) => {
-    const buf = Buffer.alloc(8);
-    buf.writeBigInt64LE(BigInt(value));
-    return buf;
+const INT8_AS_STRING = avsc.types.LongType.__with(
+  {
+    fromBuffer: readLong,
+    toBuffer: writeLong,
+    fromJSON: (value: unknown) => String(value),
+    toJSON: (value: string) => Number(value),
+    isValid: (value: unknown) =>
+      (typeof value === 'string' && /^-?\d+$/.test(value)) || (typeof value === 'number' && Number.isSafeInteger(value)) || typeof value === 'bigint',
+    compare: (a: string, b: string) => {
+      const x = BigInt(a);
+      const y = BigInt(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    },
   },
-  fromJSON: (value: unknown) => String(value),
-  toJSON: (value: string) => Number(value),
-  isValid: (value: unknown) =>
-    (typeof value === 'string' && /^-?\d+$/.test(value)) || (typeof value === 'number' && Number.isSafeInteger(value)) || typeof value === 'bigint',
-  compare: (a: string, b: string) => {
-    const x = BigInt(a);
-    const y = BigInt(b);
-    return x < y ? -1 : x > y ? 1 : 0;
-  },
-});
+  true,
+);
 
 function avroType(schema: unknown): avsc.Type {
   return avsc.Type.forSchema(schema as avsc.Schema, { registry: { long: INT8_AS_STRING } as unknown as Record<string, avsc.Type>, wrapUnions: 'auto' });
@@ -91,6 +133,24 @@ function frame(schemaId: number, payload: Buffer): Buffer {
   out.writeUInt32BE(schemaId, 1);
   payload.copy(out, 5);
   return out;
+}
+
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/** Avro-encodes `value` after the 5-byte wire header: one allocation, one copy. */
+function frameAvro(schemaId: number, type: avsc.Type, value: unknown): Buffer {
+  for (;;) {
+    const end = type.encode(value, scratch, 5);
+    if (end > 0) {
+      const out = Buffer.allocUnsafe(end);
+      scratch.copy(out, 0, 0, end);
+      out.writeUInt8(MAGIC_BYTE, 0);
+      out.writeUInt32BE(schemaId, 1);
+      return out;
+    }
+    // encode returns minus the missing bytes when the buffer is too small.
+    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end + 5));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -165,11 +225,11 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
       valueSchemaId,
       encodeKey(key) {
         if (!key || keySchemaId === null) return null;
-        return frame(keySchemaId, encodeAvro(keyType, toAvroRow(key), shape, 'key'));
+        return encodeAvro(keySchemaId, keyType, toAvroRow(key), shape, 'key');
       },
       encodeValue(envelope) {
-        const value = { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
-        return frame(valueSchemaId, encodeAvro(valueType, value, shape, 'value'));
+        const value = renames.length === 0 ? envelope : { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
+        return encodeAvro(valueSchemaId, valueType, value, shape, 'value');
       },
     };
   }
@@ -198,9 +258,9 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
   };
 }
 
-function encodeAvro(type: avsc.Type, value: unknown, shape: TableShape, what: string): Buffer {
+function encodeAvro(schemaId: number, type: avsc.Type, value: unknown, shape: TableShape, what: string): Buffer {
   try {
-    return type.toBuffer(value);
+    return frameAvro(schemaId, type, value);
   } catch (err) {
     const paths: string[] = [];
     type.isValid(value, { errorHook: (path: string[]) => paths.push(path.join('.')) });
@@ -243,7 +303,8 @@ export interface EncodedChange {
   partition: number;
   key: Buffer | null;
   value: Buffer;
-  headers: Record<string, string>;
+  /** Header values as text; Buffers hold UTF-8 text too (see HEADERS in services/core/change-event.ts). */
+  headers: Record<string, string | Buffer>;
   /** Producer timestamp (ms since the epoch) as kafkajs expects it. */
   timestamp?: string;
 }
@@ -292,7 +353,16 @@ export function murmur2(data: Buffer): number {
 /** Builds the Kafka message for one change: key, value, partition and the position headers. */
 export function encodeChange(
   encoder: TableEncoder,
-  change: { key: Row | null; envelope: ChangeEnvelope; position: Position; txId: number | null; commitTimeUs: bigint; partition?: number },
+  change: {
+    key: Row | null;
+    envelope: ChangeEnvelope;
+    position: Position;
+    txId: number | null;
+    commitTimeUs: bigint;
+    partition?: number;
+    /** Precomputed headers (the CDC connector reuses one transaction's constant header values). */
+    headers?: Record<string, string | Buffer>;
+  },
   partitions: number,
 ): EncodedChange {
   return {
@@ -300,7 +370,7 @@ export function encodeChange(
     partition: change.partition ?? partitionForKey(change.key, encoder.shape.keyColumns, partitions),
     key: encoder.encodeKey(change.key),
     value: encoder.encodeValue(change.envelope),
-    headers: positionHeaders(change.position, change.txId, change.commitTimeUs),
+    headers: change.headers ?? positionHeaders(change.position, change.txId, change.commitTimeUs),
   };
 }
 

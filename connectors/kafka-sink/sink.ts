@@ -1,15 +1,19 @@
 /**
- * The Kafka side of CDC: one idempotent producer (acks=all), topics created up front, messages batched.
+ * The Kafka side of CDC: idempotent producers (acks=all), topics created up front, messages batched.
  *
- * Ordering: exactly one `sendBatch` is in flight at a time while the next batch accumulates behind it,
- * so batches land in the order they were queued and, with each key pinned to one partition, every key's
- * events land in commit order. (kafkajs assigns idempotent sequence numbers when a request is sent and
- * rolls them back on failure; two concurrent requests to one partition could then reorder.) Thousands of
- * events are still in flight at once inside a batch, and decoding continues while a batch is sent.
+ * Ordering: messages go to lanes by partition (lane = partition mod lanes). Each lane is one idempotent
+ * producer with exactly one produce request in flight while its next batch accumulates, so each
+ * partition's messages land in the order they were queued, and with each key pinned to one partition
+ * every key's events land in commit order. Lanes run concurrently: kafkajs serializes an idempotent
+ * producer's requests per broker behind a lock (and assigns sequence numbers when a request is sent,
+ * rolling them back on failure), so one producer cannot pipeline; several producers on disjoint
+ * partitions can, without ever putting two requests for one partition in flight.
  *
- * Failure: when a batch fails after the producer's own retries, it and everything queued behind it are
- * failed too, and the sink refuses further sends. Nothing after a gap can be acknowledged; the caller
- * starts a new session (new producer) that replays from the replication slot.
+ * Batches stay under 900 KB: Kafka refuses a record batch above message.max.bytes (1 MB by default).
+ *
+ * Failure: when a batch fails after the producer's own retries, it, everything queued behind it and
+ * everything in the other lanes are failed too, and the sink refuses further sends. Nothing after a gap
+ * can be acknowledged; the caller starts a new session (new producers) that replays from the slot.
  */
 import type { Kafka, Producer, ITopicConfig } from 'kafkajs';
 import { ParityError } from '../../services/core/errors.js';
@@ -28,10 +32,12 @@ export interface KafkaSinkOptions {
   logger: Logger;
   /** Messages per produce request. */
   maxBatchMessages?: number;
-  /** Approximate bytes per produce request. */
+  /** Bytes per produce request; keep under the topic's max.message.bytes. */
   maxBatchBytes?: number;
   /** Producer retries before a batch counts as failed. */
   retries?: number;
+  /** Concurrent producers (each owning the partitions p with p mod lanes = its index). */
+  lanes?: number;
 }
 
 interface Queued {
@@ -40,10 +46,16 @@ interface Queued {
   size: number;
 }
 
+interface Lane {
+  producer: Producer;
+  queue: Queued[];
+  /** Read position in `queue` (avoids O(n) shifts). */
+  head: number;
+  sending: boolean;
+}
+
 export class KafkaSink {
-  private producer: Producer | null = null;
-  private queue: Queued[] = [];
-  private sending = false;
+  private lanes: Lane[] = [];
   private broken: unknown = null;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatchMessages: number;
@@ -54,23 +66,29 @@ export class KafkaSink {
   onBatch?: (messages: number, seconds: number) => void;
 
   constructor(private readonly options: KafkaSinkOptions) {
-    this.maxBatchMessages = options.maxBatchMessages ?? 4_000;
-    this.maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
+    // kafkajs groups a batch per partition by copying arrays (quadratic in the batch): keep batches modest.
+    this.maxBatchMessages = options.maxBatchMessages ?? 1_000;
+    this.maxBatchBytes = options.maxBatchBytes ?? 900 * 1024;
   }
 
   async connect(): Promise<void> {
     const retries = this.options.retries ?? 8;
-    this.producer = this.options.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // Finite retries: after them the session restarts and replays from the slot (no gap, only
-      // duplicates with identical dedupe keys), and /healthz says Kafka is the problem.
-      retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },
-    });
+    const count = Math.max(1, this.options.lanes ?? 3);
     try {
-      await this.producer.connect();
+      for (let i = 0; i < count; i++) {
+        const producer = this.options.kafka.producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          // Finite retries: after them the session restarts and replays from the slot (no gap, only
+          // duplicates with identical dedupe keys), and /healthz says Kafka is the problem.
+          retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+        });
+        this.lanes.push({ producer, queue: [], head: 0, sending: false });
+        await producer.connect();
+      }
     } catch (err) {
+      await this.close();
       throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -121,16 +139,21 @@ export class KafkaSink {
     return this.broken;
   }
 
-  /** Queues one message. Callbacks fire exactly once, in queue order. */
+  /** Queues one message. Callbacks fire exactly once; in queue order within a partition. */
   send(message: EncodedChange, callbacks: SinkCallbacks): void {
     if (this.broken) {
       callbacks.onFail(this.broken);
       return;
     }
-    const size = (message.key?.length ?? 0) + message.value.length + 64;
-    this.queue.push({ message, callbacks, size });
+    const lane = this.lanes[message.partition % this.lanes.length];
+    if (!lane) {
+      callbacks.onFail(new ParityError('PARITY_KAFKA', 'the Kafka producer is not connected'));
+      return;
+    }
+    const size = (message.key?.length ?? 0) + message.value.length + 128;
+    lane.queue.push({ message, callbacks, size });
     this.outstanding++;
-    this.pump();
+    this.pump(lane);
   }
 
   /** Resolves when nothing is queued or in flight. */
@@ -140,32 +163,35 @@ export class KafkaSink {
   }
 
   async close(): Promise<void> {
-    await this.producer?.disconnect().catch(() => undefined);
-    this.producer = null;
+    const lanes = this.lanes;
+    this.lanes = [];
+    await Promise.all(lanes.map((l) => l.producer.disconnect().catch(() => undefined)));
   }
 
-  private pump(): void {
-    if (this.sending || this.queue.length === 0) return;
-    if (!this.producer) {
-      this.breakWith(new ParityError('PARITY_KAFKA', 'the Kafka producer is not connected'));
-      return;
-    }
-    let count = 0;
+  private pump(lane: Lane): void {
+    if (lane.sending || lane.head >= lane.queue.length || this.broken) return;
+    let end = lane.head;
     let bytes = 0;
-    while (count < this.queue.length && count < this.maxBatchMessages && bytes < this.maxBatchBytes) {
-      bytes += this.queue[count]!.size;
-      count++;
+    // At least one message, even an oversized one: Kafka's refusal then says why.
+    while (end < lane.queue.length && end - lane.head < this.maxBatchMessages && (end === lane.head || bytes + lane.queue[end]!.size <= this.maxBatchBytes)) {
+      bytes += lane.queue[end]!.size;
+      end++;
     }
-    const batch = this.queue.splice(0, count);
-    const byTopic = new Map<string, { partition: number; key: Buffer | null; value: Buffer; headers: Record<string, string> }[]>();
+    const batch = lane.queue.slice(lane.head, end);
+    lane.head = end;
+    if (lane.head > 4096 && lane.head * 2 > lane.queue.length) {
+      lane.queue = lane.queue.slice(lane.head);
+      lane.head = 0;
+    }
+    const byTopic = new Map<string, { partition: number; key: Buffer | null; value: Buffer; headers: Record<string, string | Buffer> }[]>();
     for (const { message } of batch) {
       let list = byTopic.get(message.topic);
       if (!list) byTopic.set(message.topic, (list = []));
       list.push({ partition: message.partition, key: message.key, value: message.value, headers: message.headers });
     }
-    this.sending = true;
+    lane.sending = true;
     const started = performance.now();
-    this.producer
+    lane.producer
       .sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
       .then(
         () => {
@@ -174,9 +200,12 @@ export class KafkaSink {
           for (const q of batch) q.callbacks.onAck();
         },
         (err: unknown) => {
+          const tooLarge = (err as { type?: string }).type === 'MESSAGE_TOO_LARGE';
           const failure = new ParityError('PARITY_KAFKA', `Kafka did not acknowledge a batch of ${batch.length} events: ${(err as Error).message}`, {
             cause: err,
-            hint: 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
+            hint: tooLarge
+              ? 'one event is larger than the topic accepts: raise max.message.bytes on the topic (and message.max.bytes on the broker); CDC stays paused at that change until then'
+              : 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
           });
           this.outstanding -= batch.length;
           for (const q of batch) q.callbacks.onFail(failure);
@@ -184,8 +213,8 @@ export class KafkaSink {
         },
       )
       .finally(() => {
-        this.sending = false;
-        if (!this.broken) this.pump();
+        lane.sending = false;
+        if (!this.broken) this.pump(lane);
         this.notifyIdle();
       });
   }
@@ -195,10 +224,13 @@ export class KafkaSink {
       this.broken = err;
       this.options.logger.warn({ err: (err as Error).message }, 'kafka sink failed; later sends are refused');
     }
-    const rest = this.queue;
-    this.queue = [];
-    this.outstanding -= rest.length;
-    for (const q of rest) q.callbacks.onFail(err);
+    for (const lane of this.lanes) {
+      const rest = lane.queue.slice(lane.head);
+      lane.queue = [];
+      lane.head = 0;
+      this.outstanding -= rest.length;
+      for (const q of rest) q.callbacks.onFail(err);
+    }
     this.notifyIdle();
   }
 

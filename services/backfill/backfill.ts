@@ -91,7 +91,8 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
   const started = now();
   const processId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const fence = options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
-  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 3);
+  // Per database: one session per worker, the controller's two, the probe's, and one per HTTP command.
+  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 5);
   let controller: Controller | undefined;
   let server: ControlServer | undefined;
   let probe: ProbeRunner | undefined;

@@ -14,7 +14,6 @@ export interface CompletionInput {
   migration: string;
   runId: number;
   fence?: { scope: string; token: bigint };
-  workers: number;
 }
 
 export interface CompletedRun {

@@ -32,7 +32,16 @@ export function controlTables(schema: string) {
   };
 }
 
+const OBJECTS = ['backfill_runs', 'backfill_runs_one_resumable', 'backfill_ranges', 'backfill_batches', 'backfill_processes', 'backfill_processes_run'];
+
 export async function ensureBackfillTables(db: Queryable, schema: string): Promise<void> {
+  // Once everything exists, skip the DDL: CREATE INDEX IF NOT EXISTS still takes a table lock, which
+  // would queue behind (and then block) the checkpoints of processes already running.
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)`,
+    [schema, OBJECTS],
+  );
+  if (rows[0]?.n === OBJECTS.length) return;
   const t = controlTables(schema);
   await ensureControlTables(db, schema, [
     `CREATE TABLE IF NOT EXISTS ${t.runs} (

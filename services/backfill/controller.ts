@@ -62,7 +62,6 @@ export class Controller {
   private monitor: Session | undefined;
   private findings: ThrottleFinding[] = [];
   private stop: StopReason | undefined;
-  private run: RunRow | undefined;
   private timer: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
   private polling: Promise<void> | undefined;
@@ -94,8 +93,13 @@ export class Controller {
     }, this.o.pollMs ?? 250);
   }
 
-  /** Polls now (the HTTP endpoint calls this after a command so it applies at once). */
-  pollNow(): Promise<void> {
+  /**
+   * Polls now (the HTTP endpoint calls this after a command so it applies at once). A poll already
+   * in flight may have read the control row before the command, so this waits for one that starts
+   * after the call.
+   */
+  async pollNow(): Promise<void> {
+    if (this.polling) await this.polling.catch(() => undefined);
     if (!this.polling) {
       this.polling = this.poll(false).finally(() => {
         this.polling = undefined;
@@ -110,7 +114,6 @@ export class Controller {
       if (!this.control) this.control = await this.o.controlSession();
       if (!this.monitor) this.monitor = await this.o.monitorSession();
       const run = await readRun(this.control.client, this.o.schema, this.o.runId);
-      this.run = run;
       if (run.state !== 'running' && !this.stop) this.stop = { kind: 'run-state', state: run.state, error: run.error };
       if (run.batchSizeOverride !== this.pinned) {
         this.pinned = run.batchSizeOverride;
@@ -278,8 +281,12 @@ export class Controller {
       if (this.stop || signal?.aborted || this.stopped) return 'stop';
       if (this.findings.length === 0) return 'go';
       await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
+        const done = () => {
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.waiters.push(done);
+        signal?.addEventListener('abort', done, { once: true });
       });
     }
   }

@@ -114,7 +114,11 @@ export async function openRun(o: OpenRunOptions): Promise<OpenedRun> {
   const hash = mappingHash(o.spec);
   await o.control.query('BEGIN');
   try {
+    // Waiting here for another process that is planning a large table is normal: no timeout on the
+    // wait itself, the session's statement timeout again for everything after it.
+    await o.control.query('SET LOCAL statement_timeout = 0');
     await o.control.query(`SELECT pg_advisory_xact_lock(hashtext('parity.backfill'), hashtext($1))`, [o.spec.name]);
+    await o.control.query(`SET LOCAL statement_timeout = ${Math.floor(o.spec.backfill.statementTimeoutMs)}`);
     const existing = await resumableRun(o.control, o.schema, o.spec.name);
     if (existing && !o.rerun) {
       if (existing.mappingHash !== hash) {

@@ -6,10 +6,10 @@
  * tries again, so it takes over the ranges of a worker that dies.
  */
 import type { Logger } from '../core/log.js';
-import { isParityError, ParityError } from '../core/errors.js';
+import { isParityError, type ParityError } from '../core/errors.js';
 import { retry, sleep } from '../core/retry.js';
 import { runBatch, type BatchContext, type BatchOutcome, type TargetKind } from './batch.js';
-import { BatchSizer } from './batch-sizer.js';
+import type { BatchSizer } from './batch-sizer.js';
 import { completeRunIfDone, type CompletedRun } from './completion.js';
 import type { Controller } from './controller.js';
 import type { Databases, WorkerSessions } from './databases.js';
@@ -131,7 +131,6 @@ export class Worker {
         migration: this.o.migration,
         runId: this.o.runId,
         ...(this.o.fence ? { fence: this.o.fence } : {}),
-        workers: 1,
       }),
     );
     if (completed) {
@@ -181,15 +180,15 @@ export class Worker {
 function sleepUnless(ms: number, signal?: AbortSignal): Promise<void> {
   if (!signal) return sleep(ms);
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 

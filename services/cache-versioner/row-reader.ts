@@ -67,26 +67,36 @@ export function keyText(keyColumns: string[], key: Record<string, unknown>): str
 }
 
 /** Columns of a table with their types resolved through domains to base types, arrays to elements. */
-async function describeColumns(db: Queryable, schema: string, table: string): Promise<Array<{ name: string; oid: number; array: boolean; type: string }>> {
-  const { rows } = await db.query<{ name: string; oid: number; array: boolean; type: string }>(
+interface DescribedColumn {
+  name: string;
+  oid: number;
+  array: boolean;
+  type: string;
+  /** The declared type as SQL (format_type: quoted where needed), for casts. */
+  sqlType: string;
+}
+
+async function describeColumns(db: Queryable, schema: string, table: string): Promise<DescribedColumn[]> {
+  const { rows } = await db.query<DescribedColumn>(
     `WITH RECURSIVE cols AS (
-       SELECT a.attnum, a.attname AS name, a.atttypid AS oid FROM pg_attribute a
+       SELECT a.attnum, a.attname AS name, a.atttypid AS oid, format_type(a.atttypid, a.atttypmod) AS sql_type FROM pg_attribute a
         WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
      ), base AS (
-       SELECT c.attnum, c.name, t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory, t.typname, 0 AS depth
+       SELECT c.attnum, c.name, c.sql_type, t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory, t.typname, 0 AS depth
          FROM cols c JOIN pg_type t ON t.oid = c.oid
        UNION ALL
-       SELECT b.attnum, b.name, t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory, t.typname, b.depth + 1
+       SELECT b.attnum, b.name, b.sql_type, t.oid, t.typtype, t.typbasetype, t.typelem, t.typcategory, t.typname, b.depth + 1
          FROM base b JOIN pg_type t ON t.oid = b.typbasetype
         WHERE b.typtype = 'd' AND b.depth < 10
      ), resolved AS (
-       SELECT DISTINCT ON (attnum) attnum, name, oid, typelem, typcategory, typname FROM base WHERE typtype <> 'd' ORDER BY attnum, depth DESC
+       SELECT DISTINCT ON (attnum) attnum, name, sql_type, oid, typelem, typcategory, typname FROM base WHERE typtype <> 'd' ORDER BY attnum, depth DESC
      )
-     SELECT name,
-            (CASE WHEN typcategory = 'A' THEN (SELECT CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END FROM pg_type e WHERE e.oid = typelem) ELSE oid END)::int AS oid,
-            typcategory = 'A' AS array,
-            typname AS type
-       FROM resolved ORDER BY attnum`,
+     SELECT r.name,
+            (CASE WHEN r.typcategory = 'A' THEN (SELECT CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END FROM pg_type e WHERE e.oid = r.typelem) ELSE r.oid END)::int AS oid,
+            r.typcategory = 'A' AS "array",
+            r.typname AS type,
+            r.sql_type AS "sqlType"
+       FROM resolved r ORDER BY r.attnum`,
     [qualified(schema, table)],
   );
   return rows;
@@ -94,8 +104,8 @@ async function describeColumns(db: Queryable, schema: string, table: string): Pr
 
 export function createRowReader(options: RowReaderOptions): RowReader {
   /** Describes the table afresh on each use: an expand step may add a projected column at any time. */
-  async function columnReaders(db: Queryable): Promise<ColumnReader[]> {
-    let described: Awaited<ReturnType<typeof describeColumns>>;
+  async function columnReaders(db: Queryable): Promise<{ payload: ColumnReader[]; keys: Array<ColumnReader & { sqlType: string }> }> {
+    let described: DescribedColumn[];
     try {
       described = await describeColumns(db, options.schema, options.table);
     } catch (err) {
@@ -109,18 +119,23 @@ export function createRowReader(options: RowReaderOptions): RowReader {
     if (missingKeys.length > 0) {
       throw new ParityError('PARITY_BAD_INPUT', `${options.schema}.${options.table} has no key column(s) ${missingKeys.join(', ')}`, { hint: 'fix key in the spec' });
     }
+    const reader = (col: DescribedColumn): ColumnReader => ({ name: col.name, present: true, convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type }) });
     // A projected column the table lacks (the expand step has not added it yet) reads as null, which
     // is how the versioner stores it.
-    return (options.projection ?? described.map((c) => c.name)).map((name) => {
+    const payload = (options.projection ?? described.map((c) => c.name)).map((name) => {
       const col = byName.get(name);
-      if (!col) return { name, present: false, convert: () => null };
-      return { name, present: true, convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type }) };
+      return col ? reader(col) : { name, present: false, convert: () => null };
     });
+    const keys = options.keyColumns.map((k) => {
+      const col = byName.get(k) as DescribedColumn;
+      return { ...reader(col), sqlType: col.sqlType };
+    });
+    return { payload, keys };
   }
 
   return {
     async columns(db) {
-      return (await columnReaders(db)).map((c) => c.name);
+      return (await columnReaders(db)).payload.map((c) => c.name);
     },
     async read(pool, keys) {
       const client = await pool.connect();
@@ -130,20 +145,34 @@ export function createRowReader(options: RowReaderOptions): RowReader {
         // The snapshot is taken by this first data statement, and the WAL position read inside it is
         // at or after every commit the snapshot sees.
         const pos = await client.query<{ lsn: string }>(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn`);
-        const cols = await columnReaders(client);
-        const select = cols.map((c, i) => (c.present ? `${ident(c.name)} AS c${i}` : `NULL::text AS c${i}`)).join(', ');
-        // Untyped parameters take the key column's type, so the primary-key index serves the lookup.
-        const where = options.keyColumns.map((k, i) => `${ident(k)} = $${i + 1}`).join(' AND ');
-        const sql = `SELECT ${select} FROM ${qualified(options.schema, options.table)} WHERE ${where}`;
+        const { payload, keys: keyCols } = await columnReaders(client);
+        const select = [
+          ...keyCols.map((c, i) => `t.${ident(c.name)} AS k${i}`),
+          ...payload.map((c, i) => (c.present ? `t.${ident(c.name)} AS c${i}` : `NULL::text AS c${i}`)),
+        ].join(', ');
+        // The wanted keys as text arrays, joined on the key columns cast to their own types, so the
+        // primary-key index serves the lookups.
+        const unnest = keyCols.map((_, i) => `$${i + 1}::text[]`).join(', ');
+        const aliases = keyCols.map((_, i) => `w${i}`).join(', ');
+        const on = keyCols.map((c, i) => `t.${ident(c.name)} = w.w${i}::${c.sqlType}`).join(' AND ');
+        const sql = `SELECT ${select} FROM ${qualified(options.schema, options.table)} t JOIN unnest(${unnest}) AS w(${aliases}) ON ${on}`;
         const rows = new Map<string, Row | null>();
-        for (const key of keys) {
-          const params = options.keyColumns.map((k) => (key[k] === null || key[k] === undefined ? null : String(key[k])));
+        for (const key of keys) rows.set(keyText(options.keyColumns, key), null);
+        const wanted = [...new Map(keys.map((k) => [keyText(options.keyColumns, k), k])).values()];
+        for (let i = 0; i < wanted.length; i += 1000) {
+          const chunk = wanted.slice(i, i + 1000);
+          const params = options.keyColumns.map((k) => chunk.map((key) => (key[k] === null || key[k] === undefined ? null : String(key[k]))));
           const { rows: found } = await client.query<Record<string, string | null>>({ text: sql, values: params, types: TEXT_TYPES } as pg.QueryConfig);
-          const first = found[0];
-          rows.set(keyText(options.keyColumns, key), first ? Object.fromEntries(cols.map((c, i) => {
-            const text = first[`c${i}`];
-            return [c.name, text === null || text === undefined ? null : c.convert(text)];
-          })) : null);
+          for (const r of found) {
+            const keyRow: Row = Object.fromEntries(keyCols.map((c, j) => [c.name, r[`k${j}`] === null || r[`k${j}`] === undefined ? null : c.convert(r[`k${j}`] as string)]));
+            rows.set(
+              keyText(options.keyColumns, keyRow),
+              Object.fromEntries(payload.map((c, j) => {
+                const text = r[`c${j}`];
+                return [c.name, text === null || text === undefined ? null : c.convert(text)];
+              })),
+            );
+          }
         }
         await client.query('COMMIT');
         return { lsn: parseLsn(pos.rows[0]?.lsn ?? '0/0'), rows };

@@ -15,7 +15,7 @@ import { enqueueSnapshot, ensureSnapshotTables, getSnapshotRequest, readCdcStatu
 import { CdcConnector, capturedTables } from './connector.js';
 import { cdcStatus, formatStatus } from './status.js';
 
-const RUN_USAGE = 'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N]';
+const RUN_USAGE = 'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N] [--max-in-flight N]';
 
 function port(value: string | undefined, usage: string): number | undefined {
   if (value === undefined) return undefined;
@@ -28,9 +28,13 @@ function port(value: string | undefined, usage: string): number | undefined {
 export async function cdcRun(argv: string[]): Promise<number> {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, 'set-replica-identity-full': { type: 'boolean' }, 'status-port': { type: 'string' } },
+    { spec: { type: 'string' }, 'set-replica-identity-full': { type: 'boolean' }, 'status-port': { type: 'string' }, 'max-in-flight': { type: 'string' } },
     RUN_USAGE,
   );
+  const maxInFlight = values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']);
+  if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1)) {
+    throw new ParityError('PARITY_BAD_INPUT', `--max-in-flight must be a positive integer, got ${values['max-in-flight']}`, { hint: `usage: ${RUN_USAGE}` });
+  }
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const statusPort = port(values['status-port'], RUN_USAGE);
   const logger = createLogger({ name: 'parity-cdc' });
@@ -43,6 +47,7 @@ export async function cdcRun(argv: string[]): Promise<number> {
     registry: createRegistryClient({ url: spec.infra.registry.url }),
     setReplicaIdentityFull: values['set-replica-identity-full'] ?? false,
     ...(statusPort === undefined ? {} : { statusPort }),
+    ...(maxInFlight === undefined ? {} : { maxInFlightEvents: maxInFlight }),
   });
   const stop = () => {
     logger.info('stopping: draining in-flight events');

@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import type { Op } from '../core/change-event.js';
+import { HEADERS, type Op } from '../core/change-event.js';
 import { ParityError, isParityError, toParityError } from '../core/errors.js';
 import { type HealthReport, type StatusServer, startStatusServer } from '../core/http.js';
 import type { Logger } from '../core/log.js';
@@ -48,7 +48,7 @@ import {
   planInitialSnapshot,
   writeCdcStatus,
 } from '../../connectors/postgres-source/snapshot-store.js';
-import { type ChangeEncoder, type EncodedChange, type TableEncoder, createChangeEncoder, encodeChange, sequenceText } from '../../connectors/kafka-sink/serde.js';
+import { type ChangeEncoder, type EncodedChange, type TableEncoder, createChangeEncoder, encodeChange } from '../../connectors/kafka-sink/serde.js';
 import type { RegistryClient } from '../../connectors/kafka-sink/registry-client.js';
 import { KafkaSink } from '../../connectors/kafka-sink/sink.js';
 import { type CdcMetrics, cdcMetrics } from './metrics.js';
@@ -93,6 +93,40 @@ interface OpenTransaction {
   xid: number;
   commitTimeUs: bigint;
   ordinal: number;
+  /** Values constant across the transaction, computed once (the hot path runs per event). */
+  text: TxText;
+}
+
+interface TxText {
+  /** "0/16B3748" */
+  commitLsn: string;
+  /** encodePosition's commit part, "00000000016b3748:" */
+  positionPrefix: string;
+  headers: { commitLsn: Buffer; txId: Buffer; commitTimeUs: Buffer };
+}
+
+function txText(commitLsn: Lsn, xid: number | null, commitTimeUs: bigint): TxText {
+  const lsnText = formatLsn(commitLsn);
+  return {
+    commitLsn: lsnText,
+    positionPrefix: `${commitLsn.toString(16).padStart(16, '0')}:`,
+    headers: {
+      commitLsn: Buffer.from(lsnText),
+      txId: Buffer.from(xid === null ? '' : String(xid)),
+      commitTimeUs: Buffer.from(commitTimeUs.toString()),
+    },
+  };
+}
+
+/** The position headers of one event (see positionHeaders in services/core/change-event.ts). */
+function eventHeaders(text: TxText, ordinal: number): Record<string, string | Buffer> {
+  return {
+    [HEADERS.commitLsn]: text.headers.commitLsn,
+    [HEADERS.ordinal]: String(ordinal),
+    [HEADERS.txId]: text.headers.txId,
+    [HEADERS.position]: `${text.positionPrefix}${String(ordinal).padStart(10, '0')}`,
+    [HEADERS.commitTimeUs]: text.headers.commitTimeUs,
+  };
 }
 
 export class CdcConnector {
@@ -129,7 +163,7 @@ export class CdcConnector {
     this.tables = capturedTables(options.spec);
     this.tableNames = new Set(this.tables.map((t) => `${t.schema}.${t.table}`));
     this.encoder = createChangeEncoder({ registry: options.registry, format: options.spec.cdc.format });
-    this.maxInFlight = options.maxInFlightEvents ?? 20_000;
+    this.maxInFlight = options.maxInFlightEvents ?? 10_000;
   }
 
   /** For /healthz: paused states say why and what to do. */
@@ -385,10 +419,11 @@ export class CdcConnector {
       let pending = rows.length;
       let failed = false;
       if (pending === 0) return resolve();
-      const nowMs = Date.now();
+      const nowUs = BigInt(Date.now()) * 1000n;
+      const text = txText(position.commitLsn, null, nowUs);
       for (const { key, row } of rows) {
         const pos = { commitLsn: position.commitLsn, ordinal: position.ordinal++ };
-        const message = this.encode(encoder, relation, { op: 'r', key, before: null, after: row }, pos, null, BigInt(nowMs) * 1000n, snapshot);
+        const message = this.encode(encoder, relation, { op: 'r', key, before: null, after: row }, pos, null, nowUs, snapshot, undefined, text);
         sink.send(message, {
           onAck: () => {
             if (--pending === 0 && !failed) resolve();
@@ -413,6 +448,7 @@ export class CdcConnector {
     commitTimeUs: bigint,
     snapshot: 'true' | 'false' | 'incremental',
     partition?: number,
+    text: TxText = txText(position.commitLsn, xid, commitTimeUs),
   ): EncodedChange {
     const envelope = {
       before: change.before,
@@ -431,11 +467,12 @@ export class CdcConnector {
         ts_ms: Number(commitTimeUs / 1000n),
         ts_us: Number(commitTimeUs),
         snapshot,
-        sequence: sequenceText(position),
+        sequence: `${text.commitLsn}:${position.ordinal}`,
       },
     };
     const partitions = this.partitions.get(relation.shape.topic) ?? this.spec.cdc.partitions;
-    return encodeChange(encoder, { key: change.key, envelope, position, txId: xid, commitTimeUs, ...(partition === undefined ? {} : { partition }) }, partitions);
+    const headers = eventHeaders(text, position.ordinal);
+    return encodeChange(encoder, { key: change.key, envelope, position, txId: xid, commitTimeUs, headers, ...(partition === undefined ? {} : { partition }) }, partitions);
   }
 
   /** One replication session: from the slot's confirmed position until a failure or stop. */
@@ -511,11 +548,11 @@ export class CdcConnector {
         // sees it in order with the keys of its partitions.
         const partitions = this.partitions.get(relation.shape.topic) ?? spec.cdc.partitions;
         for (let p = 0; p < partitions; p++) {
-          await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, p), tx, table, 't');
+          await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, p, tx.text), tx, table, 't');
         }
         return;
       }
-      await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot), tx, table, change.op);
+      await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, undefined, tx.text), tx, table, change.op);
     };
 
     const handle = async (message: PgoutputMessage, lsn: Lsn): Promise<void> => {
@@ -525,7 +562,8 @@ export class CdcConnector {
         case 'begin': {
           const commitTimeUs = BigInt(message.commitTime as bigint);
           const xid = message.xid >>> 0;
-          current = { tracked: tracker.begin(xid, commitTimeUs), commitLsn: parseLsn(message.commitLsn!), xid, commitTimeUs, ordinal: 0 };
+          const commitLsn = parseLsn(message.commitLsn!);
+          current = { tracked: tracker.begin(xid, commitTimeUs), commitLsn, xid, commitTimeUs, ordinal: 0, text: txText(commitLsn, xid, commitTimeUs) };
           return;
         }
         case 'commit': {

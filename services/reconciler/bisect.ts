@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { subRange, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
 import { BYTE_ORDER, diffSortedRows, keyOrder, type DiffCounters, type KeyDifference } from './row-diff.js';
-import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, rowsByKeys, sameChecksum, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
+import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, rowsByKeys, sameChecksum, selectRows, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -36,6 +36,13 @@ export interface SegmentOutcome {
 /** Bisection never goes deeper than this; past it a range is diffed row by row whatever its size. */
 const MAX_DEPTH = 48;
 
+/** Leaves up to this many rows (per side) are read in one query; larger ones through a cursor. */
+const IN_MEMORY_ROWS = 20_000;
+
+async function* iterate<T>(items: T[]): AsyncGenerator<T> {
+  for (const item of items) yield item;
+}
+
 let cursorSeq = 0;
 
 export async function compareSegment(
@@ -48,47 +55,80 @@ export async function compareSegment(
 ): Promise<SegmentOutcome> {
   const outcome: SegmentOutcome = { source: EMPTY_CHECKSUM, target: EMPTY_CHECKSUM, differingKeys: 0, driftRows: 0, bisections: 0, fetchedRows: 0 };
 
-  const leaf = async (r: KeyRange): Promise<void> => {
-    const n = ++cursorSeq;
-    const counters: DiffCounters = { matchedRows: 0, sourceRows: 0, targetRows: 0 };
-    const rows = diffSortedRows(
-      streamRows(source, projection, projection.source, r, `parity_leaf_s${n}`),
-      streamRows(target, projection, projection.target, r, `parity_leaf_t${n}`),
-      counters,
-      1000,
-      projection.keyComparisons ? keyOrder(projection.keyComparisons) : BYTE_ORDER,
-    );
-    // Only keys and hashes were streamed; values are read for the differing keys alone.
-    let pending: KeyDifference[] = [];
-    const flush = async (): Promise<void> => {
-      if (pending.length === 0) return;
-      const keys = pending.map((d) => d.key);
-      const [s, t] = await Promise.all([rowsByKeys(source, projection.source, keys), rowsByKeys(target, projection.target, keys)]);
-      const index = (rows: FetchedRow[]): Map<string, FetchedRow> => new Map(rows.map((x) => [`${x.kt}\u0000${x.h}`, x]));
-      const si = index(s);
-      const ti = index(t);
-      const pick = (rows: Map<string, FetchedRow>, kt: string, hashes: string[]): Array<string | null> | null => {
-        for (const h of hashes) {
-          const found = rows.get(`${kt}\u0000${h}`);
-          if (found) return found.values;
-        }
-        return null;
-      };
-      for (const d of pending) {
-        d.sourceValues = pick(si, d.kt, d.sourceHashes);
-        d.targetValues = pick(ti, d.kt, d.targetHashes);
-        outcome.differingKeys++;
-        outcome.driftRows += d.updated + d.exclusiveSource + d.exclusiveTarget;
-        await options.onDifference(d);
+  // Differences wait here for their values, read for many keys at once (one query per side).
+  let pending: KeyDifference[] = [];
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    const keys = batch.map((d) => d.key);
+    const [s, t] = await Promise.all([rowsByKeys(source, projection.source, keys), rowsByKeys(target, projection.target, keys)]);
+    const index = (rows: FetchedRow[]): Map<string, FetchedRow> => new Map(rows.map((x) => [`${x.kt}\u0000${x.h}`, x]));
+    const si = index(s);
+    const ti = index(t);
+    const pick = (rows: Map<string, FetchedRow>, kt: string, hashes: string[]): Array<string | null> | null => {
+      for (const h of hashes) {
+        const found = rows.get(`${kt}\u0000${h}`);
+        if (found) return found.values;
       }
-      pending = [];
+      return null;
     };
+    for (const d of batch) {
+      d.sourceValues = pick(si, d.kt, d.sourceHashes);
+      d.targetValues = pick(ti, d.kt, d.targetHashes);
+      await options.onDifference(d);
+    }
+  };
+
+  const order = projection.keyComparisons ? keyOrder(projection.keyComparisons) : BYTE_ORDER;
+  const diff = async (rows: AsyncGenerator<KeyDifference>, counters: DiffCounters): Promise<void> => {
     for await (const d of rows) {
+      outcome.differingKeys++;
+      outcome.driftRows += d.updated + d.exclusiveSource + d.exclusiveTarget;
       pending.push(d);
       if (pending.length >= 500) await flush();
     }
-    await flush();
     outcome.fetchedRows += counters.sourceRows + counters.targetRows;
+  };
+  // Ranges to diff row by row, in key order; small ones are read together, one query per side.
+  const leaves: Array<{ range: KeyRange; rows: bigint }> = [];
+  const diffLeaves = async (): Promise<void> => {
+    let group: KeyRange[] = [];
+    let groupRows = 0n;
+    const readGroup = async (): Promise<void> => {
+      if (group.length === 0) return;
+      const ranges = group;
+      group = [];
+      groupRows = 0n;
+      const counters: DiffCounters = { matchedRows: 0, sourceRows: 0, targetRows: 0 };
+      const [s, t] = await Promise.all([selectRows(source, projection, projection.source, ranges), selectRows(target, projection, projection.target, ranges)]);
+      await diff(diffSortedRows(iterate(s), iterate(t), counters, 1000, order), counters);
+    };
+    for (const l of leaves) {
+      if (l.rows > BigInt(IN_MEMORY_ROWS)) {
+        await readGroup();
+        const n = ++cursorSeq;
+        const counters: DiffCounters = { matchedRows: 0, sourceRows: 0, targetRows: 0 };
+        await diff(
+          diffSortedRows(
+            streamRows(source, projection, projection.source, l.range, `parity_leaf_s${n}`),
+            streamRows(target, projection, projection.target, l.range, `parity_leaf_t${n}`),
+            counters,
+            1000,
+            order,
+          ),
+          counters,
+        );
+        continue;
+      }
+      if (groupRows + l.rows > BigInt(IN_MEMORY_ROWS)) await readGroup();
+      group.push(l.range);
+      groupRows += l.rows;
+    }
+    await readGroup();
+  };
+  const leaf = async (r: KeyRange, expectedRows: bigint): Promise<void> => {
+    leaves.push({ range: r, rows: expectedRows });
   };
 
   const visit = async (r: KeyRange, inner: KeyTuple[], depth: number): Promise<[Checksum[], Checksum[]]> => {
@@ -98,12 +138,12 @@ export async function compareSegment(
     ]);
     // Adjacent small differing parts are diffed as one range: one cursor instead of many when
     // drift is dense, the same work when it is sparse.
-    let run: { first: number; last: number } | null = null;
+    let run: { first: number; last: number; rows: bigint } | null = null;
     const flushRun = async (): Promise<void> => {
       if (!run) return;
-      const { first, last } = run;
+      const { first, last, rows } = run;
       run = null;
-      await leaf({ lo: subRange(r, inner, first).lo, hi: subRange(r, inner, last).hi });
+      await leaf({ lo: subRange(r, inner, first).lo, hi: subRange(r, inner, last).hi }, rows);
     };
     for (let i = 0; i < sb.length; i++) {
       const s = sb[i]!;
@@ -114,10 +154,12 @@ export async function compareSegment(
       }
       const larger = s.rows >= t.rows ? s.rows : t.rows;
       if (larger <= BigInt(options.threshold) || depth >= MAX_DEPTH) {
-        if (run && run.last === i - 1) run.last = i;
-        else {
+        if (run && run.last === i - 1) {
+          run.last = i;
+          run.rows += larger;
+        } else {
           await flushRun();
-          run = { first: i, last: i };
+          run = { first: i, last: i, rows: larger };
         }
         continue;
       }
@@ -128,7 +170,7 @@ export async function compareSegment(
       const split = await splitPoints(fromSource ? source : target, fromSource ? projection.source : projection.target, part, step);
       if (split.length === 0) {
         // One key's rows (duplicates): nothing left to split on; the cursor diff streams them.
-        await leaf(part);
+        await leaf(part, larger);
         continue;
       }
       outcome.bisections++;
@@ -139,6 +181,8 @@ export async function compareSegment(
   };
 
   const [sb, tb] = await visit(range, bounds, 0);
+  await diffLeaves();
+  await flush();
   outcome.source = sb.reduce(addChecksums, EMPTY_CHECKSUM);
   outcome.target = tb.reduce(addChecksums, EMPTY_CHECKSUM);
   return outcome;

@@ -105,7 +105,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       ...DEFAULT_VERIFY_OPTIONS,
       jobs: positiveInt(values.jobs, '--jobs', VERIFY_USAGE) ?? spec.reconcile.jobs,
       newRun: values['new-run'] ?? false,
-      recheckWaitMs: positiveInt(values['recheck-wait-ms'], '--recheck-wait-ms', VERIFY_USAGE, 0) ?? DEFAULT_VERIFY_OPTIONS.recheckWaitMs,
+      recheckWaitMs: positiveInt(values['recheck-wait-ms'], '--recheck-wait-ms', VERIFY_USAGE, 0) ?? null,
       maxRechecks: positiveInt(values['max-rechecks'], '--max-rechecks', VERIFY_USAGE) ?? DEFAULT_VERIFY_OPTIONS.maxRechecks,
       segmentPauseMs: positiveInt(values['segment-pause-ms'], '--segment-pause-ms', VERIFY_USAGE, 0) ?? 0,
     };

@@ -338,7 +338,7 @@ export interface MismatchRow {
   observedAt: Date;
 }
 
-function toMismatch(r: Record<string, unknown>): MismatchRow {
+export function toMismatchRow(r: Record<string, unknown>): MismatchRow {
   return {
     kt: String(r.kt),
     segNo: Number(r.seg_no),
@@ -365,7 +365,7 @@ export async function mismatchesByStatus(db: Queryable, schema: string, runId: n
     `SELECT * FROM ${tables(schema).mismatches} WHERE run_id = $1 AND status = $2 AND kt COLLATE "C" > $3 ORDER BY kt COLLATE "C" LIMIT $4`,
     [runId, status, afterKt, limit],
   );
-  return rows.map(toMismatch);
+  return rows.map(toMismatchRow);
 }
 
 export async function sampleMismatches(db: Queryable, schema: string, runId: number, limit: number): Promise<MismatchRow[]> {
@@ -374,7 +374,7 @@ export async function sampleMismatches(db: Queryable, schema: string, runId: num
       ORDER BY status, seg_no, kt COLLATE "C" LIMIT $2`,
     [runId, limit],
   );
-  return rows.map(toMismatch);
+  return rows.map(toMismatchRow);
 }
 
 export interface MismatchUpdate {

@@ -46,6 +46,12 @@ export function rangePredicate(side: SideProjection, range: KeyRange, params: Pa
   return parts.length ? parts.join(' AND ') : 'TRUE';
 }
 
+/** WHERE clause selecting any of several disjoint ranges on one side. */
+export function rangesPredicate(side: SideProjection, ranges: KeyRange[], params: Params): string {
+  if (ranges.length === 1) return rangePredicate(side, ranges[0]!, params);
+  return ranges.map((r) => `(${rangePredicate(side, r, params)})`).join(' OR ');
+}
+
 /**
  * SQL numbering the sub-range a row falls in, given ascending inner bounds b1 < b2 < ...:
  * 0 below b1, i for [b_i, b_i+1), n at or above b_n. Nested CASEs form a binary search, so a row

@@ -2,39 +2,50 @@
  * Separates confirmed drift from changes still in flight. A key found differing in a segment's
  * snapshot is a suspect: it may only be a write the stream has not carried over yet. It is looked
  * at again once the CDC stream has passed the position of the snapshot it was seen in (the slot's
- * confirmed_flush_lsn reaching the source snapshot's WAL position; without a slot, after a short
- * wait), in fresh snapshots:
+ * confirmed_flush_lsn reaching the source snapshot's WAL position), or, when the source has no such
+ * slot, after a short wait (`waitMs`), in fresh snapshots:
  * - equal now: it was in flight and has landed (resolved);
  * - still different and exactly as observed before: nothing moved although the stream passed it,
  *   so it is confirmed drift;
  * - different in another way: it changed since; observe again, up to `maxChecks` times, after
  *   which it is reported in flight (never as confirmed drift).
  * If the stream does not pass the position within `retryWindowMs`, the keys stay in flight.
+ *
+ * Rechecks run while segments are still being verified (background mode, suspects old enough
+ * only), so on a long run the wait costs nothing; the run's finalizer then drains what is left.
+ * Pages of suspects are claimed with FOR UPDATE SKIP LOCKED, so several processes never recheck
+ * the same key at once.
  */
 import type pg from 'pg';
 import type { Logger } from '../core/log.js';
 import { parseLsn, type Lsn } from '../core/lsn.js';
-import { waitForStream } from './cdc-position.js';
-import { mismatchesByStatus, updateMismatches, type MismatchRow, type MismatchUpdate } from './control-store.js';
+import { readSlot, waitForStream } from './cdc-position.js';
+import { tables, toMismatchRow, updateMismatches, type MismatchRow, type MismatchUpdate } from './control-store.js';
 import type { Projection } from './projection.js';
 import { diffRowSets, type KeyDifference } from './row-diff.js';
 import { rowsByKeys } from './segment-hash.js';
-import { beginSnapshots, endSnapshots, abortSnapshots } from './snapshot.js';
+import { abortSnapshots, beginSnapshots, endSnapshots } from './snapshot.js';
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
+/** Minimum time between two observations of a key when the source has no CDC slot. */
+export const NO_SLOT_WAIT_MS = 1000;
 
 export interface RecheckOptions {
-  /** Minimum time between two observations of a key. */
-  waitMs: number;
+  /**
+   * Minimum time between two observations of a key; null: none with a CDC slot (its position
+   * decides), NO_SLOT_WAIT_MS without one. Raise it when the target applies changes well after
+   * they reach Kafka.
+   */
+  waitMs: number | null;
   maxChecks: number;
-  /** How long to wait for the CDC slot to pass a position. */
+  /** How long to wait for the CDC slot to pass a position (drain mode). */
   retryWindowMs: number;
   slot: string;
   batch: number;
 }
 
 export interface RecheckContext {
-  control: Queryable;
+  /** A control-database session of its own: pages are claimed in its transactions. */
+  control: pg.Client;
   schema: string;
   runId: number;
   projection: Projection;
@@ -49,7 +60,7 @@ export interface RecheckSummary {
   confirmed: number;
   resolved: number;
   inFlight: number;
-  rounds: number;
+  observations: number;
 }
 
 /** Same unmatched rows on both sides as before: nothing moved between the two observations. */
@@ -75,71 +86,120 @@ function maxPosition(rows: MismatchRow[]): Lsn {
   return max;
 }
 
-export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptions): Promise<RecheckSummary> {
-  const summary: RecheckSummary = { confirmed: 0, resolved: 0, inFlight: 0, rounds: 0 };
-  const { projection } = ctx;
-  for (let round = 1; round <= options.maxChecks; round++) {
-    let after = '';
-    let any = false;
-    for (;;) {
-      const page = await mismatchesByStatus(ctx.control, ctx.schema, ctx.runId, 'suspect', options.batch, after);
-      if (page.length === 0) break;
-      any = true;
-      after = page[page.length - 1]!.kt;
+/** Claims a page of suspects observed at least `waitMs` ago (the caller is inside a transaction). */
+async function claimEligible(ctx: RecheckContext, options: RecheckOptions, waitMs: number): Promise<MismatchRow[]> {
+  const { rows } = await ctx.control.query(
+    `SELECT * FROM ${tables(ctx.schema).mismatches}
+      WHERE run_id = $1 AND status = 'suspect' AND observed_at <= clock_timestamp() - $2 * interval '1 millisecond'
+      ORDER BY observed_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
+    [ctx.runId, waitMs, options.batch],
+  );
+  return rows.map(toMismatchRow);
+}
 
-      const lastSeen = Math.max(...page.map((m) => m.observedAt.getTime()));
-      const rest = lastSeen + options.waitMs - Date.now();
-      if (rest > 0) await ctx.sleep(rest);
+/** Milliseconds until the oldest suspect becomes eligible, or null when there is no suspect left. */
+async function untilNextEligible(ctx: RecheckContext, waitMs: number): Promise<number | null> {
+  const { rows } = await ctx.control.query(
+    `SELECT extract(epoch FROM (min(observed_at) + $2 * interval '1 millisecond' - clock_timestamp())) * 1000 AS ms, count(*)::int AS n
+       FROM ${tables(ctx.schema).mismatches} WHERE run_id = $1 AND status = 'suspect'`,
+    [ctx.runId, waitMs],
+  );
+  if (rows[0].n === 0) return null;
+  return Math.max(0, Number(rows[0].ms ?? 0));
+}
+
+/**
+ * Rechecks suspects. In 'background' mode only what is eligible now, returning when `stop()` says
+ * so and nothing is eligible; in 'drain' mode until no suspect is left.
+ */
+export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptions, mode: 'background' | 'drain', stop: () => boolean = () => true): Promise<RecheckSummary> {
+  const summary: RecheckSummary = { confirmed: 0, resolved: 0, inFlight: 0, observations: 0 };
+  const { projection } = ctx;
+  // With a slot, the stream's position decides when to look again; without one, a short wait does.
+  const slotExists = (await readSlot(ctx.source, options.slot)).exists;
+  const waitMs = options.waitMs ?? (slotExists ? 0 : NO_SLOT_WAIT_MS);
+  for (;;) {
+    await ctx.control.query('BEGIN');
+    let open = true;
+    try {
+      const page = await claimEligible(ctx, options, waitMs);
+      if (page.length === 0) {
+        await ctx.control.query('COMMIT');
+        open = false;
+        if (mode === 'background') {
+          // Look again in 200 ms, but notice a stop request within 50 ms.
+          for (let i = 0; i < 4 && !stop(); i++) await ctx.sleep(50);
+          if (stop()) return summary;
+          continue;
+        }
+        const ms = await untilNextEligible(ctx, waitMs);
+        if (ms === null) return summary;
+        // Suspects claimed by another process count too: wait for them as well.
+        await ctx.sleep(Math.min(Math.max(ms, 50), 1000));
+        continue;
+      }
+
       const position = maxPosition(page);
-      const stream = await waitForStream(ctx.source, options.slot, position, options.retryWindowMs, { sleep: ctx.sleep, now: ctx.now });
+      const stream = await waitForStream(ctx.source, options.slot, position, mode === 'drain' ? options.retryWindowMs : 0, { sleep: ctx.sleep, now: ctx.now });
       if (stream.slotExists && !stream.passed) {
+        if (mode === 'background') {
+          // Not yet: leave them for a later pass (or the final drain, which waits retryWindowMs).
+          await ctx.control.query('COMMIT');
+          open = false;
+          if (stop()) return summary;
+          await ctx.sleep(200);
+          continue;
+        }
         const reason = `CDC slot ${options.slot} has not passed the snapshot position within ${options.retryWindowMs} ms`;
         ctx.logger.warn({ slot: options.slot, keys: page.length }, reason);
         await updateMismatches(ctx.control, ctx.schema, ctx.runId, projection.columns, page.map((m) => ({ kt: m.kt, status: 'in-flight', reason, observation: null, sourcePosition: null })));
         summary.inFlight += page.length;
+        await ctx.control.query('COMMIT');
+        open = false;
         continue;
       }
 
       let diffs: Map<string, KeyDifference>;
-      let observedAt: string;
       const keys = page.map((m) => m.key);
       const positions = await beginSnapshots(projection.dialect, ctx.source, ctx.target, projection.sameDatabase);
       try {
         const [s, t] = await Promise.all([rowsByKeys(ctx.source, projection.source, keys), rowsByKeys(ctx.target, projection.target, keys)]);
         diffs = diffRowSets(s, t);
-        observedAt = positions.source;
         await endSnapshots(ctx.source, ctx.target);
       } catch (err) {
         await abortSnapshots(ctx.source, ctx.target);
         throw err;
       }
+      summary.observations += page.length;
+      ctx.logger.debug({ mode, keys: page.length }, 'suspects rechecked');
 
       const updates: MismatchUpdate[] = page.map((m) => {
         const d = diffs.get(m.kt);
         if (!d) {
           summary.resolved++;
-          return { kt: m.kt, status: 'resolved', reason: 'equal on recheck (was in flight)', observation: null, sourcePosition: observedAt };
+          return { kt: m.kt, status: 'resolved', reason: 'equal on recheck (was in flight)', observation: null, sourcePosition: positions.source };
         }
         if (sameObservation(m, d)) {
           summary.confirmed++;
           return {
             kt: m.kt,
             status: 'confirmed',
-            reason: stream.slotExists ? `unchanged after the CDC stream passed ${m.sourcePosition}` : `unchanged after ${options.waitMs} ms (no CDC slot ${options.slot})`,
+            reason: stream.slotExists ? `unchanged after the CDC stream passed ${m.sourcePosition}` : `unchanged after ${waitMs} ms (no CDC slot ${options.slot})`,
             observation: d,
-            sourcePosition: observedAt,
+            sourcePosition: positions.source,
           };
         }
-        if (round === options.maxChecks) {
+        if (m.checks + 1 >= options.maxChecks) {
           summary.inFlight++;
-          return { kt: m.kt, status: 'in-flight', reason: `still changing after ${round} rechecks`, observation: d, sourcePosition: observedAt };
+          return { kt: m.kt, status: 'in-flight', reason: `still changing after ${m.checks + 1} rechecks`, observation: d, sourcePosition: positions.source };
         }
-        return { kt: m.kt, status: 'suspect', reason: 'changed since the last observation', observation: d, sourcePosition: observedAt };
+        return { kt: m.kt, status: 'suspect', reason: 'changed since the last observation', observation: d, sourcePosition: positions.source };
       });
       await updateMismatches(ctx.control, ctx.schema, ctx.runId, projection.columns, updates);
+      await ctx.control.query('COMMIT');
+      open = false;
+    } finally {
+      if (open) await ctx.control.query('ROLLBACK').catch(() => undefined);
     }
-    summary.rounds = round;
-    if (!any) break;
   }
-  return summary;
 }

@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import { fromPgError } from '../core/errors.js';
 import { ident } from '../core/sql.js';
-import { Params, bucketExpr, keyOrderBy, keyIn, rangePredicate, type KeyRange, type KeyTuple } from './key-range.js';
+import { Params, bucketExpr, keyOrderBy, keyIn, rangePredicate, rangesPredicate, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection, SideProjection } from './projection.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -119,17 +119,35 @@ function toFetched(side: SideProjection, r: Record<string, string | null>, withV
   };
 }
 
+/** The rows of ranges (key and row hash only), ordered by key then hash (see `Projection.keyComparisons`). */
+function rangeRowsSql(projection: Projection, side: SideProjection, ranges: KeyRange[], params: Params): string {
+  const where = rangesPredicate(side, ranges, params);
+  // In key order when JS can follow it (the index gives the order, no sort); else by canonical key text.
+  const order = projection.keyComparisons ? `${side.keys.map((k) => k.ordered).join(', ')}, 2` : '1, 2';
+  return `SELECT ${rowSelect(side, false)} FROM ${side.from} WHERE ${where} ORDER BY ${order}`;
+}
+
 /**
- * Streams a range's rows (key and row hash only) through a cursor, ordered by key then hash (see
- * `Projection.keyComparisons`), `batch` at a time, so even a huge group of duplicate keys is diffed in bounded memory.
- * Must run inside the snapshot transaction.
+ * The rows of small ranges in one query (the caller knows from the checksums how many there are):
+ * ranges disjoint and ascending, so the result is in key order across all of them.
+ */
+export async function selectRows(db: Queryable, projection: Projection, side: SideProjection, ranges: KeyRange[]): Promise<FetchedRow[]> {
+  const params = new Params();
+  try {
+    const { rows } = await db.query(rangeRowsSql(projection, side, ranges, params), params.values);
+    return rows.map((r) => toFetched(side, r, false));
+  } catch (err) {
+    throw fromPgError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
+  }
+}
+
+/**
+ * Streams a large range's rows through a cursor, `batch` at a time, so even a huge group of
+ * duplicate keys is diffed in bounded memory. Must run inside the snapshot transaction.
  */
 export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 2000): AsyncGenerator<FetchedRow> {
   const params = new Params();
-  const where = rangePredicate(side, range, params);
-  // In key order when JS can follow it (the index gives the order, no sort); else by canonical key text.
-  const order = projection.keyComparisons ? `${side.keys.map((k) => k.ordered).join(', ')}, 2` : '1, 2';
-  const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT ${rowSelect(side, false)} FROM ${side.from} WHERE ${where} ORDER BY ${order}`;
+  const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${rangeRowsSql(projection, side, [range], params)}`;
   try {
     await db.query(sql, params.values);
     for (;;) {

@@ -38,7 +38,7 @@ import { postgresDialect, type Dialect } from './dialect.js';
 import { reconcilerMetrics } from './metrics.js';
 import type { ProgressReporter } from './progress.js';
 import { buildProjection, type Projection } from './projection.js';
-import { recheckSuspects } from './recheck.js';
+import { recheckSuspects, type RecheckContext, type RecheckOptions } from './recheck.js';
 import type { KeyDifference } from './row-diff.js';
 import { estimateRows, partsFor, planSegments } from './segment-planner.js';
 import { abortSnapshots, beginSnapshots, connectPg, endSnapshots, openReadSession, openWriteSession, type Connect } from './snapshot.js';
@@ -49,8 +49,8 @@ export interface VerifyOptions {
   jobs: number;
   /** Abandon an unfinished run of this migration and start afresh. */
   newRun: boolean;
-  /** Minimum time between two observations of a differing key. */
-  recheckWaitMs: number;
+  /** Minimum time between two observations of a differing key; null: see recheck.ts (0 with a CDC slot, 1 s without). */
+  recheckWaitMs: number | null;
   maxRechecks: number;
   /** Pause after each segment, to spread the load on busy databases. */
   segmentPauseMs: number;
@@ -62,7 +62,7 @@ export interface VerifyOptions {
 
 export const DEFAULT_VERIFY_OPTIONS: Omit<VerifyOptions, 'jobs'> = {
   newRun: false,
-  recheckWaitMs: 1000,
+  recheckWaitMs: null,
   maxRechecks: 3,
   segmentPauseMs: 0,
   bisectionFactor: 16,
@@ -250,6 +250,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
             durationMs,
           });
           await ctl.query('COMMIT');
+          logger.debug({ segment: seg.no, ms: durationMs, differing: outcome.differingKeys, bisections: outcome.bisections, fetched: outcome.fetchedRows }, 'segment verified');
           verifiedHere++;
           metrics.segmentsVerified.inc();
           metrics.segmentSeconds.observe(durationMs / 1000);
@@ -264,6 +265,18 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
         if (options.segmentPauseMs > 0) await sleep(options.segmentPauseMs);
       }
     };
+    // Suspects are rechecked while segments are still being verified, once they are old enough.
+    let workersDone = false;
+    const recheckSessions = {
+      control: track(await openWriteSession(connect, controlDatabase(spec), dialect, appName)),
+      source: track(await openReadSession(connect, spec.source.database, dialect, appName)),
+      target: track(await openReadSession(connect, targetDatabase(spec), dialect, appName)),
+    };
+    const recheckOptions = { waitMs: options.recheckWaitMs, maxChecks: options.maxRechecks, retryWindowMs: spec.reconcile.retryWindowMs, slot: spec.cdc.slot, batch: 500 };
+    const recheckContext = { ...recheckSessions, schema, runId, projection, logger, sleep, now };
+    const background = recheckSuspects(recheckContext, recheckOptions, 'background', () => workersDone || failure !== null).catch((err: unknown) => {
+      failure ??= err;
+    });
     const results = await Promise.allSettled(
       Array.from({ length: Math.max(1, options.jobs) }, (_, i) =>
         worker(i + 1).catch((err: unknown) => {
@@ -272,6 +285,9 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
         }),
       ),
     );
+    workersDone = true;
+    await background;
+    logger.debug({ runId, verifiedHere }, 'segments done');
     stopProgress = true;
     await progressLoop;
     const last = await segmentProgress(shared, schema, runId);
@@ -280,7 +296,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     if (failure !== null) throw failure;
     for (const r of results) if (r.status === 'rejected') throw r.reason;
 
-    const result = await finalizeRun(control, loaded, runId, projection, { source, target }, options, { logger, sleep, now });
+    const result = await finalizeRun(control, loaded, runId, recheckContext, recheckOptions);
     metrics.drift.set({ state: 'confirmed' }, result.confirmedDrift);
     metrics.drift.set({ state: 'in_flight' }, result.inFlight);
     return { result, joined, segmentsVerifiedHere: verifiedHere };
@@ -293,17 +309,10 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
  * Re-checks the suspects and closes the run. One process does it, holding the run row's lock;
  * others wait for the result. A finalizer that dies releases the lock and another takes over.
  */
-async function finalizeRun(
-  control: pg.Client,
-  loaded: LoadedSpec,
-  runId: number,
-  projection: Projection,
-  dbs: { source: pg.Client; target: pg.Client },
-  options: VerifyOptions,
-  deps: { logger: Logger; sleep: (ms: number) => Promise<void>; now: () => number },
-): Promise<VerifyResult> {
+async function finalizeRun(control: pg.Client, loaded: LoadedSpec, runId: number, recheck: RecheckContext, recheckOptions: RecheckOptions): Promise<VerifyResult> {
   const { spec } = loaded;
   const schema = spec.control.schema;
+  const deps = recheck;
   for (;;) {
     await control.query('BEGIN');
     let committed = false;
@@ -325,10 +334,7 @@ async function finalizeRun(
           hint: 'another `parity verify --new-run` or a changed spec replaced it; run parity verify again',
         });
       }
-      const summary = await recheckSuspects(
-        { control, schema, runId, projection, source: dbs.source, target: dbs.target, logger: deps.logger, sleep: deps.sleep, now: deps.now },
-        { waitMs: options.recheckWaitMs, maxChecks: options.maxRechecks, retryWindowMs: spec.reconcile.retryWindowMs, slot: spec.cdc.slot, batch: 500 },
-      );
+      const summary = await recheckSuspects(recheck, recheckOptions, 'drain');
       const totals = await runTotals(control, schema, runId);
       const run = await getRun(control, schema, runId);
       const passed = totals.confirmedDrift === 0 && totals.inFlight === 0;

@@ -3,21 +3,27 @@
  *
  * - rows_per_s: a same-table backfill (the worked example's mapping) of 1M rows (10M with --full),
  *   unthrottled, wall time from start to the completed run (planning included).
- * - oltp_p99_ms_baseline / oltp_p99_ms_during: p99 latency of a fixed-rate OLTP load (checkout-like:
- *   point reads of any order, inserts of new orders with dual-write, status updates of recent
- *   orders) with no backfill, then while a backfill of the same table runs at the default throttle.
- *   Open loop: each transaction has a scheduled start and its latency counts from that moment, so a
- *   stall is not hidden by the load slowing down.
+ * - oltp_p99_ms_baseline / oltp_p99_ms_during: p99 latency of a fixed-rate OLTP load run by pgbench
+ *   in its own process (`-R`, open loop: latency counts from each transaction's scheduled start, so
+ *   a stall is not hidden by the load slowing down). The mix is checkout-like: 50% point reads of any
+ *   order, 25% inserts of new orders (dual-writing the new columns), 25% status updates of one of
+ *   the last 1,000 orders. Baseline: no backfill; during: a backfill of the same table at the
+ *   default throttle (the spec's defaults).
  *
- * Options: --full, --rows N, --oltp-rows N, --rate TX_PER_S, --baseline-seconds S, --workers N.
+ * Options: --full, --rows N, --oltp-rows N, --rate TX_PER_S, --baseline-seconds S, --workers N,
+ * --connections N.
  */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { runBackfill } from '../../services/backfill/backfill.js';
 import { parseSpec, type Spec } from '../../services/core/spec.js';
 import { percentile } from '../../services/backfill/probe-window.js';
-import { createTestDatabase } from '../support/stack.js';
+import { createTestDatabase, STACK } from '../support/stack.js';
 
 const { values } = parseArgs({
   options: {
@@ -69,87 +75,75 @@ cdc: { slot: bench_slot, publication: bench_pub, topicPrefix: bench }
   return parseSpec(text, '<bench>').spec;
 }
 
-type TxKind = 'read' | 'insert' | 'update';
+const PGBENCH = join(STACK.PARITY_PG_BINDIR, 'pgbench');
 
-interface Sample {
-  scheduledMs: number;
-  latencyMs: number;
-  kind: TxKind;
+export type TxKind = 'read' | 'insert' | 'update';
+
+/** The pgbench scripts of the checkout-like mix on `table`, with their weights; new ids come from a sequence. */
+function oltpScripts(table: string, rows: number): { kind: TxKind; weight: number; sql: string }[] {
+  return [
+    { kind: 'read', weight: 50, sql: `\\set id random(1, ${rows})\nSELECT id, status, total_amount FROM public.${table} WHERE id = :id;\n` },
+    {
+      kind: 'insert',
+      weight: 25,
+      sql: `\\set amount random(0, 99999)\nINSERT INTO public.${table} (id, customer_id, total_amount, total_amount_minor, currency) VALUES (nextval('public.${table}_new_ids'), 1, :amount, :amount, 'USD');\n`,
+    },
+    { kind: 'update', weight: 25, sql: `\\set back random(0, 999)\nUPDATE public.${table} SET status = 'shipped' WHERE id = (SELECT last_value FROM public.${table}_new_ids) - :back;\n` },
+  ];
 }
 
-/**
- * The fixed-rate OLTP load: `rate` transactions per second over `connections` sessions, until
- * stopped. Mix: 50% point read of a random order, 25% insert of a new order (dual-writing the new
- * columns), 25% status update of one of the last 1,000 inserted orders.
- */
-function startOltp(url: string, table: string, firstNewId: number, rate: number, connections: number) {
-  const samples: Sample[] = [];
-  let stopped = false;
-  let nextId = firstNewId;
-  const t0 = performance.now();
-  let scheduled = 0;
-  const queue: number[] = [];
-  const clients: pg.Client[] = [];
-  const runOne = async (c: pg.Client, scheduledMs: number) => {
-    const r = Math.random();
-    let kind: TxKind;
-    if (r < 0.5) {
-      kind = 'read';
-      await c.query(`SELECT id, status, total_amount FROM public.${table} WHERE id = $1`, [1 + Math.floor(Math.random() * (firstNewId - 1))]);
-    } else if (r < 0.75 || nextId - firstNewId < 10) {
-      kind = 'insert';
-      const amount = Math.floor(Math.random() * 100_000);
-      await c.query(`INSERT INTO public.${table} (id, customer_id, total_amount, total_amount_minor, currency) VALUES ($1, 1, $2, $3, 'USD')`, [nextId++, amount, amount]);
-    } else {
-      kind = 'update';
-      const recent = Math.max(firstNewId, nextId - 1 - Math.floor(Math.random() * 1000));
-      await c.query(`UPDATE public.${table} SET status = 'shipped' WHERE id = $1`, [recent]);
-    }
-    samples.push({ scheduledMs, latencyMs: performance.now() - t0 - scheduledMs, kind });
-  };
-  const done = (async () => {
-    for (let i = 0; i < connections; i++) {
-      const c = new pg.Client({ connectionString: url, application_name: 'bench-oltp' });
-      await c.connect();
-      clients.push(c);
-    }
-    const loops = clients.map(async (c) => {
-      while (!stopped || queue.length > 0) {
-        const due = queue.shift();
-        if (due === undefined) {
-          await new Promise((r) => setTimeout(r, 1));
-          continue;
+interface Tx {
+  kind: TxKind;
+  /** Completion time, epoch microseconds. */
+  doneUs: number;
+  /** From the scheduled start to completion (pgbench's time plus its schedule lag), ms. */
+  latencyMs: number;
+}
+
+/** Runs pgbench at a fixed rate for `seconds`; resolves with every transaction from its log. */
+function runPgbench(url: string, scripts: ReturnType<typeof oltpScripts>, rate: number, connections: number, seconds: number): Promise<Tx[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'parity-bench-'));
+  const files = scripts.map((sc) => {
+    const file = join(dir, `${sc.kind}.sql`);
+    writeFileSync(file, sc.sql);
+    return ['-f', `${file}@${sc.weight}`];
+  });
+  const u = new URL(url);
+  const args = ['-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), '-n', ...files.flat(), '-R', String(rate), '-c', String(connections), '-j', '1', '-T', String(seconds), '-l', `--log-prefix=${join(dir, 'tx')}`, u.pathname.slice(1)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(PGBENCH, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => {
+      try {
+        if (code !== 0) throw new Error(`pgbench exited ${code}: ${err.slice(-2000)}`);
+        const txs: Tx[] = [];
+        for (const name of readdirSync(dir).filter((n) => n.startsWith('tx.'))) {
+          for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
+            const f = line.trim().split(/\s+/);
+            if (f.length < 7) continue;
+            // client tx_no time_us script epoch_s epoch_us schedule_lag_us
+            txs.push({ kind: scripts[Number(f[3])]?.kind ?? 'read', doneUs: Number(f[4]) * 1e6 + Number(f[5]), latencyMs: (Number(f[2]) + Number(f[6])) / 1000 });
+          }
         }
-        await runOne(c, due);
+        resolve(txs);
+      } catch (e) {
+        reject(e);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
-    const pacer = (async () => {
-      while (!stopped) {
-        const now = performance.now() - t0;
-        while (scheduled * (1000 / rate) <= now) queue.push(scheduled++ * (1000 / rate));
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    })();
-    await Promise.all([pacer, ...loops]);
-    await Promise.all(clients.map((c) => c.end()));
-  })();
-  return {
-    /** Milliseconds on the load's own clock. */
-    now: () => performance.now() - t0,
-    stop: async () => {
-      stopped = true;
-      await done;
-      return samples;
-    },
-  };
+  });
 }
 
-const p99 = (samples: Sample[], fromMs: number, toMs: number, kind?: TxKind): { p99: number; n: number } => {
-  const inWindow = samples.filter((s) => s.scheduledMs >= fromMs && s.scheduledMs < toMs && (!kind || s.kind === kind)).map((s) => s.latencyMs);
+const p99Of = (txs: Tx[], fromUs: number, toUs: number, kind?: TxKind): { p99: number; n: number } => {
+  const inWindow = txs.filter((t) => t.doneUs >= fromUs && t.doneUs < toUs && (!kind || t.kind === kind)).map((t) => t.latencyMs);
   return { p99: percentile(inWindow, 0.99) ?? NaN, n: inWindow.length };
 };
-const byKind = (samples: Sample[], fromMs: number, toMs: number) =>
-  Object.fromEntries((['read', 'insert', 'update'] as const).map((k) => [k, Number(p99(samples, fromMs, toMs, k).p99.toFixed(2))]));
+const byKind = (txs: Tx[], fromUs: number, toUs: number) =>
+  Object.fromEntries((['read', 'insert', 'update'] as const).map((k) => [k, Number(p99Of(txs, fromUs, toUs, k).p99.toFixed(2))]));
+
+const nowUs = (): number => Date.now() * 1000;
 
 const db = await createTestDatabase('source', 'benchbf');
 const admin = new pg.Client({ connectionString: db.url });
@@ -168,21 +162,30 @@ try {
   log(`  ${bulk.rowsDone.toLocaleString('en-US')} rows in ${seconds.toFixed(2)} s: ${rowsPerS.toLocaleString('en-US')} rows/s (${bulk.batches} batches)`);
   await admin.query('CHECKPOINT');
 
-  log(`run 2: OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections; ${BASELINE_SECONDS} s baseline, then a backfill at the default throttle`);
-  const load = startOltp(db.url, 'orders_live', OLTP_ROWS + 1, RATE, CONNECTIONS);
-  await new Promise((r) => setTimeout(r, 2_000)); // warm-up, not measured
-  const baseFrom = load.now();
+  execFileSync(PGBENCH, ['--version']);
+  await admin.query(`CREATE SEQUENCE public.orders_live_new_ids START ${OLTP_ROWS + 1}`);
+  // pgbench runs for the baseline plus a generous allowance for the backfill; the backfill starts
+  // after the warm-up and the baseline, and the "during" window is exactly its run.
+  const WARMUP = 3;
+  const ALLOWANCE = Number(process.env.BENCH_DURING_ALLOWANCE ?? 45);
+  log(`run 2: pgbench OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections for ${WARMUP + BASELINE_SECONDS + ALLOWANCE} s; baseline ${BASELINE_SECONDS} s, then a backfill at the default throttle`);
+  const load = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, WARMUP + BASELINE_SECONDS + ALLOWANCE);
+  await new Promise((r) => setTimeout(r, WARMUP * 1000));
+  const baseFrom = nowUs();
   await new Promise((r) => setTimeout(r, BASELINE_SECONDS * 1000));
-  const baseTo = load.now();
-  const duringFrom = load.now();
+  const baseTo = nowUs();
   const live = await runBackfill({ spec: specFor(db.url, 'orders_live'), ...(WORKERS ? { workers: WORKERS } : {}), controlServer: false });
-  const duringTo = load.now();
-  const samples = await load.stop();
-  const baseline = p99(samples, baseFrom, baseTo);
-  const during = p99(samples, duringFrom, duringTo);
+  const duringTo = nowUs();
+  const duringFrom = baseTo;
+  log(`  backfill done in ${((duringTo - duringFrom) / 1e6).toFixed(1)} s; waiting for pgbench to finish its run`);
+  const txs = await load;
+  const lastTx = Math.max(...txs.map((t) => t.doneUs));
+  if (lastTx < duringTo) log(`  warning: pgbench ended ${((duringTo - lastTx) / 1e6).toFixed(1)} s before the backfill; raise BENCH_DURING_ALLOWANCE`);
+  const baseline = p99Of(txs, baseFrom, baseTo);
+  const during = p99Of(txs, duringFrom, duringTo);
   const mismatched = (await admin.query(`SELECT count(*)::int AS n FROM public.orders_live WHERE (total_amount_minor, currency) IS DISTINCT FROM (total_amount::bigint, 'USD')`)).rows[0].n;
-  log(`  p99 by kind, baseline ${JSON.stringify(byKind(samples, baseFrom, baseTo))}, during ${JSON.stringify(byKind(samples, duringFrom, duringTo))}`);
-  log(`  baseline p99 ${baseline.p99.toFixed(2)} ms over ${baseline.n} tx; during p99 ${during.p99.toFixed(2)} ms over ${during.n} tx (backfill ${((duringTo - duringFrom) / 1000).toFixed(1)} s, ${live.rowsDone.toLocaleString('en-US')} rows); mismatched rows after: ${mismatched}`);
+  log(`  p99 by kind, baseline ${JSON.stringify(byKind(txs, baseFrom, baseTo))}, during ${JSON.stringify(byKind(txs, duringFrom, duringTo))}`);
+  log(`  baseline p99 ${baseline.p99.toFixed(2)} ms over ${baseline.n} tx; during p99 ${during.p99.toFixed(2)} ms over ${during.n} tx (${live.rowsDone.toLocaleString('en-US')} rows); mismatched rows after: ${mismatched}`);
 
   const result = {
     rows: bulk.rowsDone,
@@ -195,11 +198,11 @@ try {
     oltp_p99_ms_baseline: Number(baseline.p99.toFixed(2)),
     oltp_p99_ms_during: Number(during.p99.toFixed(2)),
     oltp_p99_ratio: Number((during.p99 / baseline.p99).toFixed(2)),
-    oltp_p99_ms_by_kind_baseline: byKind(samples, baseFrom, baseTo),
-    oltp_p99_ms_by_kind_during: byKind(samples, duringFrom, duringTo),
+    oltp_p99_ms_by_kind_baseline: byKind(txs, baseFrom, baseTo),
+    oltp_p99_ms_by_kind_during: byKind(txs, duringFrom, duringTo),
     oltp_samples_baseline: baseline.n,
     oltp_samples_during: during.n,
-    backfill_during_seconds: Number(((duringTo - duringFrom) / 1000).toFixed(2)),
+    backfill_during_seconds: Number(((duringTo - duringFrom) / 1e6).toFixed(2)),
     mismatched_rows_after: mismatched,
     target_rows_per_s: 100_000,
     target_oltp_p99_ratio: 1.2,

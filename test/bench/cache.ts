@@ -119,9 +119,14 @@ async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; ka
   try {
     // Phase 1: steady 5,000/s.
     const latencies: number[] = [];
+    const perSecond = new Map<number, number[]>();
+    let measureStart = 0;
     let measuring = false;
     const steady = startVersioner(settings, `${prefix}-steady`, (c) => {
-      if (measuring) latencies.push(...c.kafkaToCacheMs);
+      if (!measuring) return;
+      latencies.push(...c.kafkaToCacheMs);
+      const second = Math.floor((Date.now() - measureStart) / 1000);
+      perSecond.set(second, [...(perSecond.get(second) ?? []), ...c.kafkaToCacheMs]);
     });
     await steady.start();
     await stream.send(changes(500), 'orders');
@@ -130,6 +135,7 @@ async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; ka
     // How long this process waited for a CPU: on a shared machine that, not the code, sets the tail.
     const loopDelay = monitorEventLoopDelay({ resolution: 5 });
     loopDelay.enable();
+    measureStart = Date.now();
     measuring = true;
     await new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--produce-steady', stream.topic, prefix, String(SECONDS)], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -139,6 +145,7 @@ async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; ka
     measuring = false;
     loopDelay.disable();
     await steady.stop();
+    log(`steady phase p99 per second (ms): ${[...perSecond].sort(([a], [b]) => a - b).map(([sec, v]) => `${sec}s:${percentile(v, 99)}`).join(' ')}`);
 
     // Phase 2: a backlog consumed by a fresh group as fast as it goes.
     log(`backlog phase: producing ${BACKLOG} events`);

@@ -48,6 +48,17 @@ function rssOf(pid: number): { rss: number; hwm: number } {
   return { rss: get('VmRSS'), hwm: get('VmHWM') };
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of /proc/pid/stat (1-based), in clock ticks (100/s on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function loadAverage(): number[] {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -116,6 +127,8 @@ async function main(): Promise<void> {
     const pid = cdc.child.pid!;
     await cdc.streaming(120_000);
     const url = /"status":"(http:\/\/[^"]+)"/.exec(cdc.output())![1]!;
+    const cpuBefore = cpuSeconds(pid);
+    const loadBefore = loadAverage();
     const sessionLine = cdc.output().split('\n').filter((l) => l.includes('replication session started')).at(-1)!;
     const t0 = JSON.parse(sessionLine).time as number;
     let acked = 0;
@@ -130,8 +143,10 @@ async function main(): Promise<void> {
       tDone = Date.now();
     }
     const drainSeconds = (tDone - t0) / 1000;
+    const drainCpu = cpuSeconds(pid) - cpuBefore;
+    const loadAfter = loadAverage();
     const eventsPerS = total / drainSeconds;
-    log(`drained ${acked} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s (RSS peak so far ${peakRss.toFixed(0)} MB)`);
+    log(`drained ${acked} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s, connector CPU ${drainCpu.toFixed(1)} s (${Math.round(total / drainCpu)} events per CPU-second), load ${loadBefore[0]} -> ${loadAfter[0]} (RSS peak so far ${peakRss.toFixed(0)} MB)`);
 
     // Latency at a steady rate.
     const consumer = kafka.consumer({ groupId: uniqueName('bench-lat'), maxWaitTimeInMs: 100 });
@@ -211,6 +226,10 @@ async function main(): Promise<void> {
       backlog_changes: total,
       big_tx_rows: BIG_TX,
       drain_seconds: Math.round(drainSeconds * 10) / 10,
+      connector_cpu_seconds: Math.round(drainCpu * 10) / 10,
+      events_per_cpu_s: Math.round(total / drainCpu),
+      load_average_during_drain: [loadBefore[0], loadAfter[0]],
+      latency_late_ticks: late,
       latency_rate_per_s: Math.round(achievedRate),
       latency_events: latencies.length,
       format: 'avro',

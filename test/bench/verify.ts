@@ -11,6 +11,12 @@
  * install reladiff psycopg2-binary`). `ceiling_seconds` is the raw cost measured in the same run:
  * count(*) plus an md5 hash aggregate over the same columns, both sides at once (best of two).
  *
+ * Live-write handling: the spec's CDC slot exists on the source and is kept caught up (advanced to
+ * the current WAL position every 100 ms, as a running `parity cdc run` keeps it), so differing rows
+ * are re-checked as soon as the stream has passed them, which is how verification runs next to a
+ * live CDC. The 0.01% level also reports `seconds_without_slot`: the same run against a spec whose
+ * slot does not exist, where each differing row waits the fixed no-slot recheck delay (1 s).
+ *
  * Progress goes to stderr; the last stdout line is one JSON object.
  */
 import { spawn } from 'node:child_process';
@@ -58,7 +64,7 @@ async function sql(url: string, ...statements: string[]): Promise<pg.QueryResult
 }
 
 /** Worker mode: one verification in this process, its own timing and peak RSS on stdout. */
-async function worker(specFile: string, jobs: number, recheckWaitMs: number): Promise<void> {
+async function worker(specFile: string, jobs: number, recheckWaitMs: number | null): Promise<void> {
   const loaded = loadSpec(specFile);
   const started = performance.now();
   const outcome = await runVerify(loaded, { ...DEFAULT_VERIFY_OPTIONS, jobs, newRun: true, recheckWaitMs }, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) });
@@ -93,11 +99,11 @@ async function ceiling(sourceUrl: string, targetUrl: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--worker') return worker(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+  if (process.argv[2] === '--worker') return worker(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'default' ? null : Number(process.argv[5]));
   const full = process.argv.includes('--full');
   const rows = Number(arg('--rows') ?? (full ? 10_000_000 : 1_000_000));
   const jobs = Number(arg('--jobs') ?? 2);
-  const recheckWaitMs = Number(arg('--recheck-wait-ms') ?? DEFAULT_VERIFY_OPTIONS.recheckWaitMs);
+  const recheckWaitMs = arg('--recheck-wait-ms') ?? 'default';
   const keep = process.argv.includes('--keep');
   const useReladiff = !process.argv.includes('--no-reladiff') && existsSync(RELADIFF);
   const sourceUrl = withDatabase(STACK.PARITY_SOURCE_URL, 'parity_bench_verify_src');
@@ -114,27 +120,45 @@ async function main(): Promise<void> {
       [STACK.PARITY_SOURCE_URL, 'parity_bench_verify_src', sourceUrl],
       [STACK.PARITY_TARGET_URL, 'parity_bench_verify_tgt', targetUrl],
     ].map(async ([admin, db, url]) => {
+      // A slot left by an interrupted run would keep the database from being dropped.
+      await sql(admin!, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${db}'`);
       await sql(admin!, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`, `CREATE DATABASE ${db}`);
       await sql(url!, ddl, fill, 'VACUUM ANALYZE bench');
     }),
   );
   log(`loaded both sides in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-  const specFile = join(dir, 'bench.yaml');
-  writeFileSync(
-    specFile,
-    stringify({
-      apiVersion: 'parity/v1',
-      name: 'bench-verify',
-      source: { database: sourceUrl, table: 'bench' },
-      target: { kind: 'other-database', database: targetUrl, table: 'bench' },
-      key: ['id'],
-      mapping: Object.fromEntries(COLUMNS.map((c) => [c, c])),
-      infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
-      cdc: { slot: 'bench_verify', publication: 'bench_verify', topicPrefix: 'benchverify' },
-      reconcile: { segmentRows: 100_000, bisectionThreshold: 2000, jobs },
-    }),
-  );
+  const writeSpec = (file: string, slot: string): string => {
+    writeFileSync(
+      join(dir, file),
+      stringify({
+        apiVersion: 'parity/v1',
+        name: 'bench-verify',
+        source: { database: sourceUrl, table: 'bench' },
+        target: { kind: 'other-database', database: targetUrl, table: 'bench' },
+        key: ['id'],
+        mapping: Object.fromEntries(COLUMNS.map((c) => [c, c])),
+        infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
+        cdc: { slot, publication: 'bench_verify', topicPrefix: 'benchverify' },
+        reconcile: { segmentRows: 100_000, bisectionThreshold: 2000, jobs },
+      }),
+    );
+    return join(dir, file);
+  };
+  const specFile = writeSpec('bench.yaml', 'bench_verify');
+  const noSlotSpecFile = writeSpec('bench-no-slot.yaml', 'bench_verify_absent');
+
+  // A caught-up CDC stream, as far as verification can tell: the slot follows the WAL.
+  await sql(sourceUrl, `SELECT pg_create_logical_replication_slot('bench_verify', 'test_decoding')`);
+  const advancer = new pg.Client({ connectionString: sourceUrl });
+  await advancer.connect();
+  let advancing = true;
+  const advance = (async () => {
+    while (advancing) {
+      await advancer.query(`SELECT pg_replication_slot_advance('bench_verify', pg_current_wal_lsn())`).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
 
   const ceilingSeconds = await ceiling(sourceUrl, targetUrl);
   log(`ceiling (count + md5 aggregate, both sides at once): ${ceilingSeconds.toFixed(2)} s`);
@@ -150,9 +174,12 @@ async function main(): Promise<void> {
     if (ids.length) await sql(targetUrl, `UPDATE bench SET note = 'drift ' || id WHERE id = ANY('{${ids.join(',')}}'::bigint[])`);
     previous = ids;
 
-    const w = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', specFile, String(jobs), String(recheckWaitMs)]);
-    if (w.code !== 0) throw new Error(`verification worker failed: ${w.stderr.slice(-2000)}`);
-    const r = JSON.parse(w.stdout.trim().split('\n').at(-1)!) as { seconds: number; found: number; inFlight: number; rows: number; peak_rss_mb: number };
+    const verifyOnce = async (file: string) => {
+      const w = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', file, String(jobs), recheckWaitMs]);
+      if (w.code !== 0) throw new Error(`verification worker failed: ${w.stderr.slice(-2000)}`);
+      return { w, r: JSON.parse(w.stdout.trim().split('\n').at(-1)!) as { seconds: number; found: number; inFlight: number; rows: number; peak_rss_mb: number } };
+    };
+    const { w, r } = await verifyOnce(specFile);
     const level: Record<string, unknown> = {
       drift_pct: pct,
       seconds: Number(r.seconds.toFixed(2)),
@@ -164,6 +191,12 @@ async function main(): Promise<void> {
       peak_rss_mb: Math.round(r.peak_rss_mb),
     };
     log(`drift ${pct}%: ${r.seconds.toFixed(2)} s (wall ${w.seconds.toFixed(2)} s), found ${r.found}/${injected}, peak RSS ${Math.round(r.peak_rss_mb)} MB`);
+    if (pct === 0.01) {
+      const noSlot = await verifyOnce(noSlotSpecFile);
+      level.seconds_without_slot = Number(noSlot.r.seconds.toFixed(2));
+      level.found_without_slot = noSlot.r.found;
+      log(`  without a CDC slot (fixed recheck delay): ${noSlot.r.seconds.toFixed(2)} s, found ${noSlot.r.found}`);
+    }
     if (useReladiff) {
       const rd = await run(RELADIFF, [sourceUrl.replace(/^postgres:/, 'postgresql:'), 'bench', targetUrl.replace(/^postgres:/, 'postgresql:'), 'bench', '-k', 'id', ...COLUMNS.flatMap((c) => ['-c', c]), '-s', '--json', '-j', String(jobs)]);
       let reladiffFound: number | null = null;
@@ -180,6 +213,10 @@ async function main(): Promise<void> {
     levels.push(level);
   }
 
+  advancing = false;
+  await advance;
+  await advancer.end();
+  await sql(sourceUrl, `SELECT pg_drop_replication_slot('bench_verify')`);
   if (!keep) {
     await sql(STACK.PARITY_SOURCE_URL, `DROP DATABASE IF EXISTS parity_bench_verify_src WITH (FORCE)`);
     await sql(STACK.PARITY_TARGET_URL, `DROP DATABASE IF EXISTS parity_bench_verify_tgt WITH (FORCE)`);

@@ -46,7 +46,12 @@ describe('backfill survives SIGKILL at random moments', () => {
         await new Promise((r) => setTimeout(r, delayMs));
       } else {
         // After this process has committed something, plus a random moment inside a batch.
-        await waitFor('progress by the child', async () => (await rowsDone()) > before, 90_000).catch(async (err: Error) => {
+        let exited = false;
+        void run.exit.then(() => (exited = true));
+        await waitFor('progress by the child', async () => {
+          if (exited) throw new Error(`the child exited before any progress: ${run.stderr().slice(-2000)}`);
+          return (await rowsDone()) > before;
+        }, 90_000).catch(async (err: Error) => {
           const { rows } = await client.query(`SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database()`);
           run.kill();
           throw new Error(`${err.message}\nchild stderr:\n${run.stderr().slice(-3000)}\nsessions: ${JSON.stringify(rows)}`);

@@ -1,0 +1,14 @@
+import pg from 'pg';
+import { writeFileSync } from 'node:fs';
+import { createTestDatabase, uniqueName } from '/work/main/test/support/stack.ts';
+import { startCdc, writeCdcSpec } from '/work/main/test/integration/cdc/support.ts';
+const db = await createTestDatabase('source', 'prof');
+const c = new pg.Client({ connectionString: db.url }); await c.connect();
+await c.query(`CREATE TABLE public.bench_tp (id bigint PRIMARY KEY, seq int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, note text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`);
+const slot = uniqueName('prof');
+const spec = writeCdcSpec({ database: db.url, table: 'bench_tp', slot, topicPrefix: uniqueName('prof'), snapshot: 'never', heartbeatIntervalSeconds: 10 });
+const cdc = startCdc(spec); await cdc.streaming(); await cdc.kill('SIGTERM');
+const note = 'n'.repeat(110);
+for (let i = 0; i < 100000; i += 2000) await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + 1999) g`, [i + 1, note]);
+writeFileSync('/work/main/.tmp-cdc/prof.json', JSON.stringify({ spec, db: db.url, name: db.name, slot }));
+await c.end();
