@@ -15,7 +15,7 @@
  * everything in the other lanes are failed too, and the sink refuses further sends. Nothing after a gap
  * can be acknowledged; the caller starts a new session (new producers) that replays from the slot.
  */
-import type { Kafka, Producer, ITopicConfig } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer, type ITopicConfig } from 'kafkajs';
 import { ParityError } from '../../services/core/errors.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
@@ -80,6 +80,8 @@ export class KafkaSink {
           idempotent: true,
           maxInFlightRequests: 1,
           allowAutoTopicCreation: false,
+          // Every message carries its partition; the partitioner is never consulted.
+          createPartitioner: Partitioners.DefaultPartitioner,
           // Finite retries: after them the session restarts and replays from the slot (no gap, only
           // duplicates with identical dedupe keys), and /healthz says Kafka is the problem.
           retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },

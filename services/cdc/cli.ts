@@ -2,7 +2,9 @@
  * `parity cdc run | status | drop-slot | snapshot`.
  */
 import { parseOptions, required } from '../cli/command.js';
+import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
 import { createKafka, createPgPool } from '../core/clients.js';
+import type { Logger } from '../core/log.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
@@ -24,6 +26,19 @@ function port(value: string | undefined, usage: string): number | undefined {
   return n;
 }
 
+/**
+ * kafkajs warnings into the log, minus the one about limited idempotent retries: the sink limits them
+ * on purpose (after them the session replays from the slot; see connectors/kafka-sink/sink.ts).
+ */
+function kafkaLog(logger: Logger): logCreator {
+  return () => ({ level, log }) => {
+    const { message, ...rest } = log;
+    if (/Limiting retries for the idempotent producer/.test(message)) return;
+    if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
+    else if (level === KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
+  };
+}
+
 /** `parity cdc run`: streams the spec's tables into Kafka until SIGTERM/SIGINT. */
 export async function cdcRun(argv: string[]): Promise<number> {
   const { values } = parseOptions(
@@ -43,7 +58,7 @@ export async function cdcRun(argv: string[]): Promise<number> {
     spec,
     logger,
     metrics,
-    kafka: createKafka(spec.infra.kafka.brokers, { clientId: `parity-cdc-${spec.cdc.slot}`, logger }),
+    kafka: createKafka(spec.infra.kafka.brokers, { clientId: `parity-cdc-${spec.cdc.slot}`, logger, extra: { logCreator: kafkaLog(logger) } }),
     registry: createRegistryClient({ url: spec.infra.registry.url }),
     setReplicaIdentityFull: values['set-replica-identity-full'] ?? false,
     ...(statusPort === undefined ? {} : { statusPort }),

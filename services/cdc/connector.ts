@@ -223,7 +223,7 @@ export class CdcConnector {
         port: this.options.statusPort ?? spec.cdc.statusPort,
       });
       this.log.info({ status: this.server.url }, 'cdc status server listening');
-      await this.prepare();
+      await this.retrying(() => this.prepare(), signal);
       this.snapshotter = new IncrementalSnapshotter({
         source: this.source,
         control: this.control,
@@ -255,6 +255,9 @@ export class CdcConnector {
         }
       }
       await snapshots;
+    } catch (err) {
+      // A stop requested while starting up is a clean stop, not a failure.
+      if (!signal.aborted) throw err;
     } finally {
       for (const t of timers) clearInterval(t);
       await this.refreshStatus().catch(() => undefined);
@@ -330,6 +333,27 @@ export class CdcConnector {
         this.pause(error, delay);
         await sleep(delay);
         if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopping');
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` until it succeeds, retrying retriable failures (Kafka, registry or database unreachable)
+   * with backoff while /healthz says why; anything else (configuration, privileges) is thrown.
+   */
+  private async retrying(fn: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fn();
+        return;
+      } catch (err) {
+        const error = toParityError(err);
+        if (!error.retriable || signal.aborted) throw error;
+        this.m.errors.inc({ code: error.code });
+        const delay = backoffDelay(Math.min(attempt, 6), 500, 10_000);
+        this.pause(error, delay);
+        await sleep(delay);
+        if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopped before the connector was ready');
       }
     }
   }

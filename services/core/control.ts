@@ -27,6 +27,12 @@ export async function ensureControlTables(db: Queryable, schema: string, stateme
   }
 }
 
+/** Whether `schema.table` exists (to_regclass: no error, no lock). */
+export async function tableExists(db: Queryable, schema: string, table: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT to_regclass($1) IS NOT NULL AS present', [`${ident(schema)}.${ident(table)}`]);
+  return rows[0]?.present === true;
+}
+
 /** Evidence kinds recorded by the commands and read by gates. */
 export type EvidenceKind = 'backfill' | 'verify' | 'reconcile' | 'compat' | 'cache-inspect' | 'cdc' | 'repair';
 
@@ -35,6 +41,9 @@ export function evidenceTable(schema: string): string {
 }
 
 export async function ensureEvidenceTable(db: Queryable, schema: string): Promise<void> {
+  // Checked first: CREATE INDEX IF NOT EXISTS takes a lock on the table even when the index exists,
+  // which inside a caller's transaction would be held until its commit.
+  if (await tableExists(db, schema, 'evidence')) return;
   await ensureControlTables(db, schema, [
     `CREATE TABLE IF NOT EXISTS ${evidenceTable(schema)} (
        id bigserial PRIMARY KEY,

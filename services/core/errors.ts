@@ -106,6 +106,11 @@ export function fromPgError(err: unknown, context: string): ParityError {
     case '42601':
       return new ParityError('PARITY_BAD_INPUT', message, { cause: err, hint: 'check the column names and SQL expressions in the spec' });
     default:
+      // Data exceptions (22), integrity violations (23) and syntax/access errors (42) come from what
+      // the user wrote (a mapping, a key, a value), never from a transient condition.
+      if (sqlstate && /^(22|23|42)/.test(sqlstate)) {
+        return new ParityError('PARITY_BAD_INPUT', message, { cause: err, hint: 'check the spec\'s columns, key and mapping expressions against the tables' });
+      }
       if ((err as { code?: string })?.code === 'ECONNREFUSED' || (err as { code?: string })?.code === 'ECONNRESET') {
         return new ParityError('PARITY_CONNECTION', message, { cause: err });
       }

@@ -6,7 +6,7 @@
  * token exists, no write carrying an older one can commit.
  */
 import type pg from 'pg';
-import { ensureControlTables } from './control.js';
+import { ensureControlTables, tableExists } from './control.js';
 import { ParityError } from './errors.js';
 import { ident } from './sql.js';
 
@@ -17,6 +17,7 @@ export function fenceTable(schema: string): string {
 }
 
 export async function ensureFenceTable(db: Queryable, schema: string): Promise<void> {
+  if (await tableExists(db, schema, 'fences')) return;
   await ensureControlTables(db, schema, [
     `CREATE TABLE IF NOT EXISTS ${fenceTable(schema)} (
        scope text PRIMARY KEY,

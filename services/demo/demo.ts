@@ -73,6 +73,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const parity = (args: string[], opts?: { tty?: boolean; allowFailure?: boolean }) => runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);
   const db = new pg.Pool({ connectionString: database, max: 4 });
   const redis = new Redis(spec.infra.redis.url, { maxRetriesPerRequest: 2 });
+  // A Redis blip must not crash the demo: the flags reader keeps the last known values meanwhile.
+  redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, ttlMs: 200 });
   await flags.start();
   let bugRate = 0.03;
@@ -95,21 +97,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       note(`flags: ${assignments.join(' ')} (${reason})`);
     };
 
+    // Flags live in Redis under the migration's name and survive a previous run: start from the safe defaults.
+    await setFlags(['dual-write=off', 'read=old', 'read-percent=0', 'kill-backfill=off', 'kill-repair=off'], 'demo starts from the safe defaults');
+
     step(1, 'Traffic: checkout, refunds, fraud, and an old-version writer');
     load = await startLoad({ url: database, ratePerSecond: rate, dualWrite: () => flags.current().dualWrite, bugRate: () => bugRate, oldWriterActive: () => oldWriter, contracted: () => contracted });
     await sleep(1000);
     note(`${rate} writes/s; ${load.stats.inserts + load.stats.updates + load.stats.deletes} writes so far`);
 
-    step(2, 'Expand: guarded DDL (lint, lock_timeout, retries) under the migration lock');
+    step(2, 'CDC: slot, exported-snapshot initial load, then streaming into Kafka');
+    background.push(runner.start(['cdc', 'run', '--spec', specPath], join(dir, 'cdc.log')));
+    note(await waitForCdc(parity, 120_000));
+
+    step(3, 'Expand: guarded DDL (lint, lock_timeout, retries) under the migration lock, while CDC streams');
     const lint = await parity(['lint'], { allowFailure: true });
     note(lint.stdout.trim().split('\n').slice(0, 3).join('\n    '));
     const expand = await parity(['expand', '--reason', 'add total_amount_minor and currency', '--actor', 'parity-demo']);
     note(expand.stdout.trim().split('\n').slice(-3).join('\n    '));
-
-    step(3, 'CDC: slot, exported-snapshot initial load, then streaming into Kafka');
-    background.push(runner.start(['cdc', 'run', '--spec', specPath], join(dir, 'cdc.log')));
-    const cdcReady = await waitForCdc(parity, 120_000);
-    note(cdcReady);
     await advance('columns added; CDC streaming');
 
     step(4, 'Dual-write on: new code writes both representations (with a bug in 3% of writes)');
@@ -121,13 +125,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const backfill = await parity(['backfill', 'run', '--json'], { tty: process.stderr.isTTY });
     const bf = jsonOf(backfill.stdout);
     figures.backfill = bf;
-    note(`backfill ${JSON.stringify(bf).slice(0, 300)}`);
+    note(`backfill ${bf.outcome}: ${bf.rowsDone} rows walked, ${bf.rowsChanged} written, ${bf.batches} batches in ${Number(bf.seconds).toFixed(1)}s`);
     await advance('backfill complete');
 
     step(6, 'Verify: segment checksums in both representations, bisection, exact diffs');
     const first = jsonOf((await parity(['verify', '--json', '--new-run'], { allowFailure: true })).stdout);
     figures.firstVerify = summarizeVerify(first);
-    note(`found: ${JSON.stringify(summarizeVerify(first))}`);
+    note(`found ${summarizeVerify(first).confirmedDrift} rows of confirmed drift (${summarizeVerify(first).inFlight} in flight) among ${summarizeVerify(first).rowsSource} rows`);
     const found = Number(summarizeVerify(first).confirmedDrift ?? 0);
     if (found === 0) failures.push('verification found none of the injected drift (old-version writer + dual-write bug)');
 
@@ -138,21 +142,28 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const repair = await parity(['verify', '--repair', '--json', '--new-run'], { allowFailure: true });
     const repaired = jsonOf(repair.stdout);
     figures.repair = summarizeVerify(repaired);
-    note(`repair: ${JSON.stringify(summarizeVerify(repaired))}`);
+    const outcomes = (summarizeVerify(repaired).repairs as { planned?: number; outcomes?: Record<string, number> } | null)?.outcomes ?? {};
+    note(`repair: ${Object.entries(outcomes).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing to repair'} (a repair skips a row that changed since it was observed)`);
     const clean = await verifyUntilClean(parity, note);
     figures.verifyAfterRepair = clean;
     await advance('zero confirmed drift after repair');
 
     step(8, 'Compatibility: a v1 and a v2 consumer read every live event');
-    const compat = await parity(['compat', 'gate', '--json'], { allowFailure: true });
-    note(compat.stdout.trim().split('\n').slice(0, 12).join('\n    '));
+    const compat = await parity(['compat', 'gate'], { allowFailure: true });
+    note(compat.stdout.trim().split('\n').join('\n    '));
     if (compat.code !== 0) failures.push(`compat gate failed: ${compat.stdout.slice(0, 400)}`);
 
     step(9, 'Cache v2: versioned keys kept fresh from CDC');
     background.push(runner.start(['cache', 'run', '--spec', specPath], join(dir, 'cache.log')));
     await sleep(5000);
     const cutover = await parity(['cache', 'cutover', '--to', 'v2'], { allowFailure: true });
-    note(cutover.stdout.trim() || cutover.stderr.trim());
+    if (cutover.code !== 0) failures.push(`cache cutover failed: ${cutover.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    else {
+      const c = jsonOf(cutover.stdout) as { current?: { read: string; populate: string[] }; stoppedPopulating?: string[]; remaining?: { version: string; estimate: number }[] };
+      const old = (c.remaining ?? []).filter((r) => (c.stoppedPopulating ?? []).includes(r.version));
+      note(`reads ${c.current?.read}, populating ${c.current?.populate.join(', ')}; stopped populating ${(c.stoppedPopulating ?? []).join(', ') || 'nothing'}`);
+      note(`old keys remaining (sampled estimate, they expire by TTL, never mass-deleted): ${old.map((r) => `${r.version} ~${r.estimate}`).join(', ') || 'none'}`);
+    }
 
     step(10, 'Dark reads: old path answers, new path compared (Scientist style)');
     await setFlags(['read=dark', 'read-percent=100'], 'dark reads for every key');
@@ -196,8 +207,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (events.mismatched + events.resurrected > 0) failures.push(`events differ from the database: ${events.samples.join('; ')}`);
     await sleep(2000);
     const inspect = await parity(['cache', 'inspect', '--sample', String(options.quick ? 5_000 : 20_000)], { allowFailure: true });
-    note(inspect.stdout.trim().split('\n').slice(-1)[0] ?? '');
-    const inspected = safeJson(inspect.stdout) as { sampled?: number; stale?: number };
+    const inspected = safeJson(inspect.stdout) as { sampled?: number; stale?: number; inFlight?: number };
+    note(`cache inspector: ${inspected.sampled} entries sampled, ${inspected.stale} stale, ${inspected.inFlight ?? 0} in flight`);
     figures.cacheInspect = { sampled: inspected.sampled, stale: inspected.stale };
     if (inspect.code !== 0) failures.push(`cache inspector found stale entries: ${inspect.stdout.trim().split('\n').slice(-1)[0]}`);
     // A clean inspection of nothing proves nothing: the versioner must have filled the cache.
@@ -226,6 +237,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     await load?.stop().catch(() => undefined);
     for (const b of background.reverse()) await b.stop().catch(() => undefined);
+    // The slot would pin WAL on the developer's cluster; the database stays for inspection.
+    await runner.run(['cdc', 'drop-slot', '--spec', specPath, '--force'], { allowFailure: true }).catch(() => undefined);
     await flags.close().catch(() => undefined);
     redis.disconnect();
     await db.end().catch(() => undefined);
@@ -273,15 +286,17 @@ async function waitForCdc(parity: (a: string[], o?: { allowFailure?: boolean }) 
     const res = await parity(['cdc', 'status', '--json'], { allowFailure: true });
     last = res.stdout;
     try {
-      const s = jsonOf(res.stdout);
-      const text = JSON.stringify(s);
-      if (res.code === 0 && /"active":true/.test(text) && !/"snapshot[^"]*":\{[^}]*"state":"running"/.test(text)) return `slot active; ${text.slice(0, 240)}`;
+      const s = jsonOf(res.stdout) as { active?: boolean; lagBytes?: number; initialSnapshot?: { tableName: string; state: string; rows: number }[] };
+      const snapshots = s.initialSnapshot ?? [];
+      if (s.active && snapshots.length > 0 && snapshots.every((t) => t.state === 'done')) {
+        return `slot active, ${s.lagBytes} bytes behind; initial snapshot ${snapshots.map((t) => `${t.tableName} ${t.rows} rows (op r)`).join(', ')}`;
+      }
     } catch {
       /* not yet */
     }
     await sleep(1000);
   }
-  throw new ParityError('PARITY_INTERNAL', `CDC did not become active in ${timeoutMs / 1000}s: ${last.slice(0, 400)}`);
+  throw new ParityError('PARITY_INTERNAL', `CDC did not finish its initial snapshot in ${timeoutMs / 1000}s: ${last.slice(0, 400)}`);
 }
 
 /** Waits until the slot has confirmed everything written so far. */

@@ -107,6 +107,25 @@ async function describe(db: Queryable, dialect: Dialect, from: string, exprs: st
 }
 
 /**
+ * Refuses key columns holding NULL: a NULL key falls in no key range, so its row would be skipped
+ * silently. Columns declared NOT NULL (every primary key) are trusted without a scan.
+ */
+export async function assertKeysNotNull(db: Queryable, side: SideProjection): Promise<void> {
+  const { rows } = await db.query(
+    `SELECT a.attname FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = ANY($2) AND NOT a.attnotnull`,
+    [side.from, side.keys.map((k) => k.name)],
+  );
+  const nullable = rows.map((r) => String(r.attname));
+  if (nullable.length === 0) return;
+  const { rows: found } = await db.query(`SELECT 1 FROM ${side.from} WHERE ${nullable.map((c) => `${ident(c)} IS NULL`).join(' OR ')} LIMIT 1`);
+  if (found.length > 0) {
+    throw new ParityError('PARITY_BAD_INPUT', `the ${side.side} ${side.schema}.${side.table} has rows with a NULL key (${nullable.join(', ')}); such rows cannot be matched by key`, {
+      hint: 'fix those rows or choose key columns that are never NULL (spec field key)',
+    });
+  }
+}
+
+/**
  * Reads both sides' types and collations and builds the SQL of each side's projection.
  * `sourceDb` and `targetDb` are connections to `spec.source.database` and `targetDatabase(spec)`.
  */

@@ -50,10 +50,15 @@ export const BYTE_ORDER: RowOrder = (a, b) => compareBytes(a.kt, b.kt) || compar
 /** How one key column's text compares in the database's own order, when JS can reproduce it. */
 export type KeyComparison = 'integer' | 'bytes';
 
-function compareIntegerText(a: string, b: string): number {
-  const x = BigInt(a);
-  const y = BigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+/** Compares canonical integer texts ("-12", "7") numerically without parsing them. */
+export function compareIntegerText(a: string, b: string): number {
+  if (a === b) return 0;
+  const na = a.startsWith('-');
+  const nb = b.startsWith('-');
+  if (na !== nb) return na ? -1 : 1;
+  // Same sign: more digits is larger in magnitude; equal lengths compare as strings.
+  const magnitude = a.length !== b.length ? a.length - b.length : a < b ? -1 : 1;
+  return na ? -magnitude : magnitude;
 }
 
 /**

@@ -9,12 +9,27 @@
  * what sums cannot see on their own, like a duplicated row paired with a missing one.
  */
 import type pg from 'pg';
-import { fromPgError } from '../core/errors.js';
+import { ParityError, fromPgError } from '../core/errors.js';
 import { ident } from '../core/sql.js';
 import { Params, bucketExpr, keyOrderBy, keyIn, rangePredicate, rangesPredicate, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection, SideProjection } from './projection.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/**
+ * Errors of verification queries. A data exception (SQLSTATE class 22) means a value cannot be
+ * normalized as its counterpart's type, e.g. text that is not JSON compared with a jsonb column.
+ */
+export function queryError(err: unknown, context: string): ParityError {
+  const code = (err as { code?: string } | undefined)?.code ?? '';
+  if (code.startsWith('22')) {
+    return new ParityError('PARITY_BAD_INPUT', `${context}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'a value cannot be normalized for comparison; check that each mapping expression yields a type comparable with its target column',
+    });
+  }
+  return fromPgError(err, context);
+}
 
 export interface Checksum {
   rows: bigint;
@@ -50,7 +65,7 @@ export async function bucketChecksums(db: Queryable, projection: Projection, sid
   try {
     ({ rows } = await db.query(sql, params.values));
   } catch (err) {
-    throw fromPgError(err, `checksumming the ${side.side} ${side.schema}.${side.table}`);
+    throw queryError(err, `checksumming the ${side.side} ${side.schema}.${side.table}`);
   }
   const out: Checksum[] = Array.from({ length: bounds.length + 1 }, () => EMPTY_CHECKSUM);
   for (const r of rows) out[Number(r.b)] = { rows: BigInt(r.n), sum1: r.s1, sum2: r.s2 };
@@ -75,7 +90,7 @@ export async function splitPoints(db: Queryable, side: SideProjection, range: Ke
   try {
     ({ rows } = await db.query(sql, params.values));
   } catch (err) {
-    throw fromPgError(err, `reading split points from the ${side.side} ${side.schema}.${side.table}`);
+    throw queryError(err, `reading split points from the ${side.side} ${side.schema}.${side.table}`);
   }
   const bounds: KeyTuple[] = [];
   let previous: KeyTuple | null = range.lo;
@@ -137,7 +152,7 @@ export async function selectRows(db: Queryable, projection: Projection, side: Si
     const { rows } = await db.query(rangeRowsSql(projection, side, ranges, params), params.values);
     return rows.map((r) => toFetched(side, r, false));
   } catch (err) {
-    throw fromPgError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
+    throw queryError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
   }
 }
 
@@ -145,18 +160,20 @@ export async function selectRows(db: Queryable, projection: Projection, side: Si
  * Streams a large range's rows through a cursor, `batch` at a time, so even a huge group of
  * duplicate keys is diffed in bounded memory. Must run inside the snapshot transaction.
  */
-export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 2000): AsyncGenerator<FetchedRow> {
+export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 5000): AsyncGenerator<FetchedRow> {
   const params = new Params();
   const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${rangeRowsSql(projection, side, [range], params)}`;
   try {
     await db.query(sql, params.values);
-    for (;;) {
-      const { rows } = await db.query(`FETCH ${batch} FROM ${cursor}`);
+    // The next batch is already on its way while this one is diffed (and the other side fetches).
+    let next: Promise<pg.QueryResult> | null = db.query(`FETCH ${batch} FROM ${cursor}`);
+    while (next) {
+      const rows: Array<Record<string, string | null>> = (await next).rows;
+      next = rows.length === batch ? db.query(`FETCH ${batch} FROM ${cursor}`) : null;
       for (const r of rows) yield toFetched(side, r, false);
-      if (rows.length < batch) break;
     }
   } catch (err) {
-    throw fromPgError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
+    throw queryError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
   } finally {
     await db.query(`CLOSE ${cursor}`).catch(() => undefined);
   }
@@ -171,6 +188,6 @@ export async function rowsByKeys(db: Queryable, side: SideProjection, keys: KeyT
     const { rows } = await db.query(`SELECT ${rowSelect(side, true)} FROM ${side.from} WHERE ${where}`, params.values);
     return rows.map((r) => toFetched(side, r, true));
   } catch (err) {
-    throw fromPgError(err, `reading rows by key from the ${side.side} ${side.schema}.${side.table}`);
+    throw queryError(err, `reading rows by key from the ${side.side} ${side.schema}.${side.table}`);
   }
 }

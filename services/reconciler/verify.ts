@@ -37,7 +37,7 @@ import {
 import { postgresDialect, type Dialect } from './dialect.js';
 import { reconcilerMetrics } from './metrics.js';
 import type { ProgressReporter } from './progress.js';
-import { buildProjection, type Projection } from './projection.js';
+import { assertKeysNotNull, buildProjection, type Projection } from './projection.js';
 import { recheckSuspects, type RecheckContext, type RecheckOptions } from './recheck.js';
 import type { KeyDifference } from './row-diff.js';
 import { estimateRows, partsFor, planSegments } from './segment-planner.js';
@@ -184,6 +184,8 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     const source = track(await openReadSession(connect, spec.source.database, dialect, appName));
     const target = track(await openReadSession(connect, targetDatabase(spec), dialect, appName));
     const projection = await buildProjection(spec, source, target, dialect);
+    await assertKeysNotNull(source, projection.source);
+    await assertKeysNotNull(target, projection.target);
     const { runId, joined } = await startOrJoinRun(control, loaded, options, projection, { source, target }, logger);
 
     // Progress: the control database knows every process's segments, not just ours.

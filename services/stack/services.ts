@@ -110,6 +110,9 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
         await client.query('SELECT 1');
         const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [c.pgDatabase]);
         if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(c.pgDatabase)}`);
+        // The role shares its name with parity's control schema; with the default search_path
+        // ("$user", public) unqualified tables would land in that schema once it exists.
+        await client.query(`ALTER ROLE ${pg.escapeIdentifier(c.pgUser)} SET search_path TO public`);
         return true;
       } finally {
         await client.end().catch(() => undefined);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareBytes, diffRowSets, diffSortedRows, driftRows, keyOrder, type DiffCounters } from '../../../services/reconciler/row-diff.js';
+import { compareBytes, compareIntegerText, diffRowSets, diffSortedRows, driftRows, keyOrder, type DiffCounters } from '../../../services/reconciler/row-diff.js';
 import type { FetchedRow } from '../../../services/reconciler/segment-hash.js';
 
 function row(kt: string, h: string): FetchedRow {
@@ -70,5 +70,16 @@ describe('key order', () => {
     expect(order(r('1', 'B'), r('1', 'a'))).toBeLessThan(0);
     expect(order(r('1', 'a', 'f0'), r('1', 'a', '0f'))).toBeGreaterThan(0);
     expect(order(r('1', 'a', 'ab'), r('1', 'a', 'ab'))).toBe(0);
+  });
+});
+
+describe('compareIntegerText', () => {
+  it('orders canonical integer texts like the numbers', () => {
+    const values = ['-9223372036854775808', '-100', '-99', '-1', '0', '1', '9', '10', '99', '100', '9223372036854775807'];
+    for (let i = 0; i < values.length; i++) {
+      for (let j = 0; j < values.length; j++) {
+        expect(Math.sign(compareIntegerText(values[i]!, values[j]!))).toBe(Math.sign(i - j));
+      }
+    }
   });
 });
