@@ -67,7 +67,7 @@ export class KafkaSink {
 
   constructor(private readonly options: KafkaSinkOptions) {
     // kafkajs groups a batch per partition by copying arrays (quadratic in the batch): keep batches modest.
-    this.maxBatchMessages = options.maxBatchMessages ?? 1_000;
+    this.maxBatchMessages = options.maxBatchMessages ?? 500;
     this.maxBatchBytes = options.maxBatchBytes ?? 900 * 1024;
   }
 

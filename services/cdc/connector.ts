@@ -163,7 +163,7 @@ export class CdcConnector {
     this.tables = capturedTables(options.spec);
     this.tableNames = new Set(this.tables.map((t) => `${t.schema}.${t.table}`));
     this.encoder = createChangeEncoder({ registry: options.registry, format: options.spec.cdc.format });
-    this.maxInFlight = options.maxInFlightEvents ?? 10_000;
+    this.maxInFlight = options.maxInFlightEvents ?? 5_000;
   }
 
   /** For /healthz: paused states say why and what to do. */

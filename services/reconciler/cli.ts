@@ -199,7 +199,7 @@ export async function gateContractCommand(argv: string[]): Promise<number> {
   }
 }
 
-const RECONCILE_USAGE = 'parity reconcile --spec FILE [--group ID] [--from-beginning] [--repair [--fence-token N]] [--status-port N] [--stop-after-idle-ms N]';
+const RECONCILE_USAGE = 'parity reconcile --spec FILE [--group ID] [--from-latest] [--repair [--fence-token N]] [--status-port N] [--stop-after-idle-ms N]';
 
 /** `parity reconcile`: stream verification until SIGINT/SIGTERM (or an idle period, if asked). */
 export async function reconcileCommand(argv: string[]): Promise<number> {
@@ -208,7 +208,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     {
       spec: { type: 'string' },
       group: { type: 'string' },
-      'from-beginning': { type: 'boolean' },
+      'from-latest': { type: 'boolean' },
       repair: { type: 'boolean' },
       'fence-token': { type: 'string' },
       'status-port': { type: 'string' },
@@ -252,7 +252,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       },
       {
         groupId: values.group ?? `parity-reconcile.${spec.name}`,
-        fromBeginning: values['from-beginning'] ?? true,
+        fromBeginning: !(values['from-latest'] ?? false),
         repair: apply ? { apply: true, token } : null,
         onChecked: () => (lastActivity = performance.now()),
       },

@@ -38,8 +38,12 @@ export interface Dialect {
   beginImportedSnapshot(db: Queryable, snapshot: string): Promise<void>;
   /** Canonical text of an expression of `type` under `rule` (see normalize.ts). */
   normalize(expr: string, type: ColumnType, rule: Rule): string;
-  /** One unambiguous text of a tuple of canonical texts (NULL-safe, separator-safe). */
-  tupleText(pieces: string[]): string;
+  /**
+   * One unambiguous text of a tuple of canonical texts (NULL-safe, separator-safe). A piece marked
+   * `plain` can never contain the separator, a quote or the NULL marker (numbers, timestamps, uuids,
+   * booleans, hex), so it skips the quoting.
+   */
+  tupleText(pieces: Array<{ sql: string; plain: boolean }>): string;
   /** 32 hex digits hashing a tuple text: the row identity used by exact diffs and repairs (portable: MD5). */
   hash(text: string): string;
   /**
@@ -100,8 +104,9 @@ export const postgresDialect: Dialect = {
   normalize: sqlNormalize,
 
   tupleText(pieces) {
-    // quote_nullable gives 'text' (quotes doubled) or the bare word NULL, so no two tuples collide.
-    return `concat_ws(',', ${pieces.map((p) => `quote_nullable(${p})`).join(', ')})`;
+    // quote_nullable gives 'text' (quotes doubled) or the bare word NULL, so no two tuples collide;
+    // plain pieces cannot contain ",", "'" or "~", so "~" marks their NULL unambiguously.
+    return `concat_ws(',', ${pieces.map((p) => (p.plain ? `coalesce(${p.sql}, '~')` : `quote_nullable(${p.sql})`)).join(', ')})`;
   },
 
   hash(text) {

@@ -134,6 +134,14 @@ function sciPicture(digits: number): string {
 }
 
 /**
+ * Canonical texts of these rules never contain ",", "'" or "~" (digits, signs, ".", ":", spaces,
+ * hex, NaN/Infinity, BC, true/false), so tuples of them need no quoting.
+ */
+export function isPlainRule(rule: Rule): boolean {
+  return ['integer', 'decimal', 'float', 'timestamp', 'date', 'uuid', 'bool', 'bytea'].includes(rule.kind);
+}
+
+/**
  * SQL text of the canonical form of `expr` (a column or mapping expression of type `type`) under
  * `rule`; NULL stays NULL. Sessions running it must use DateStyle ISO and
  * TimeZone UTC (see dialect.ts).

@@ -12,7 +12,7 @@ import { ParityError, fromPgError } from '../core/errors.js';
 import { ident, qualified } from '../core/sql.js';
 import { targetDatabase, targetTable, type Spec } from '../core/spec.js';
 import { chooseKeyOrder, type Dialect, type KeyOrder } from './dialect.js';
-import { comparisonRule, type ColumnType, type Rule } from './normalize.js';
+import { comparisonRule, isPlainRule, type ColumnType, type Rule } from './normalize.js';
 import type { KeyComparison } from './row-diff.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -162,8 +162,9 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
       const type = types[spec.key.length + i]!;
       return { column: c, expr: exprs[i]!, type, piece: dialect.normalize(exprs[i]!, type, rules[i]!) };
     });
-    const keyText = dialect.tupleText(keys.map((k) => k.piece));
-    const rowText = dialect.tupleText([...keys.map((k) => k.piece), ...values.map((v) => v.piece)]);
+    const keyPieces = keys.map((k, i) => ({ sql: k.piece, plain: isPlainRule(keyRules[i]!) }));
+    const keyText = dialect.tupleText(keyPieces);
+    const rowText = dialect.tupleText([...keyPieces, ...values.map((v, i) => ({ sql: v.piece, plain: isPlainRule(rules[i]!) }))]);
     return { side: name, url, schema, table, from, keys, values, keyText, rowText, rowHash: dialect.hash(rowText) };
   };
 

@@ -12,7 +12,8 @@ export type Connect = (url: string, applicationName: string) => Promise<pg.Clien
 
 /** Opens a plain pg client (the default `Connect`). Errors keep the URL out of the message. */
 export const connectPg: Connect = async (url, applicationName) => {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName });
+  // Keepalives let the server notice a vanished process, so the segment it held is released.
+  const client = new pg.Client({ connectionString: url, application_name: applicationName, keepAlive: true });
   // A dropped connection surfaces on the next query; an unhandled 'error' event would crash the process.
   client.on('error', () => undefined);
   try {

@@ -407,7 +407,10 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     });
   }
 
+  let shutDown = false;
   async function shutdown(): Promise<void> {
+    if (shutDown) return;
+    shutDown = true;
     const c = consumer;
     consumer = null;
     await c?.disconnect().catch(() => undefined);

@@ -31,8 +31,12 @@ const { values } = parseArgs({
     'big-tx': { type: 'string', default: '200000' },
     rate: { type: 'string', default: '5000' },
     'latency-seconds': { type: 'string', default: '30' },
+    'max-in-flight': { type: 'string' },
+    'node-options': { type: 'string' },
   },
 });
+const CONNECTOR_ENV: NodeJS.ProcessEnv = values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {};
+const CONNECTOR_ARGS = values['max-in-flight'] ? ['--max-in-flight', values['max-in-flight']] : [];
 const CHANGES = Number(values.changes);
 const BIG_TX = Number(values['big-tx']);
 const RATE = Number(values.rate);
@@ -123,7 +127,7 @@ async function main(): Promise<void> {
     log(`backlog written in ${((Date.now() - tw) / 1000).toFixed(1)} s, ${total} changes, end ${endLsn}`);
 
     // Throughput: drain the backlog.
-    cdc = startCdc(spec);
+    cdc = startCdc(spec, CONNECTOR_ARGS, CONNECTOR_ENV);
     const pid = cdc.child.pid!;
     await cdc.streaming(120_000);
     const url = /"status":"(http:\/\/[^"]+)"/.exec(cdc.output())![1]!;
