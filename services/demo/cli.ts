@@ -14,11 +14,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     return n;
   };
   const result = await runDemo({ quick: values.quick ?? false, rows: int(values.rows, '--rows'), rate: int(values.rate, '--rate') });
-  if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  if (result.ok) {
-    process.stdout.write(`\nDemo complete in ${result.figures.seconds}s: no drift, no lost event, caches fresh. Report: ${result.reportPath}\n`);
-    return 0;
-  }
-  process.stdout.write(`\nDemo FAILED:\n${result.failures.map((f) => `  - ${f}`).join('\n')}\n`);
-  return 1;
+  if (result.ok) process.stdout.write(`\nDemo complete in ${result.figures.seconds}s: no drift, no lost event, caches fresh. Report: ${result.reportPath}\n`);
+  else process.stdout.write(`\nDemo FAILED:\n${result.failures.map((f) => `  - ${f}`).join('\n')}\n`);
+  // Machine-readable figures as the last line, for CI and scripts.
+  if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  return result.ok ? 0 : 1;
 }
