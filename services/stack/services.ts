@@ -279,6 +279,8 @@ const redis: ServiceDef = {
   },
   async ready(c) {
     const client = new Redis({ host: '127.0.0.1', port: c.ports.redis, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+    // A refused connection is the answer "not ready yet"; connect() reports it, the event must not.
+    client.on('error', () => undefined);
     try {
       await client.connect();
       return (await client.ping()) === 'PONG';
