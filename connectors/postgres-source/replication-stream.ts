@@ -75,6 +75,8 @@ export class ReplicationStream {
       // After a handler failed, the library carries on with the next message: ignore the rest, the
       // session is being torn down and the slot replays them.
       if (this.failure || this.stopped) return;
+      const queued = (this.service as unknown as { _messageQueue?: unknown[] })._messageQueue?.length ?? 0;
+      if (queued > this.maxQueued) this.maxQueued = queued;
       try {
         await options.onMessage(message, parseLsn(lsn));
       } catch (err) {
@@ -158,6 +160,15 @@ export class ReplicationStream {
   private raiseSafe(lsn: Lsn): void {
     if (lsn > this.safe) this.safe = lsn;
   }
+
+  /** The most messages received and not yet handled (the library's flow-control queue) since last asked. */
+  takeMaxQueued(): number {
+    const max = this.maxQueued;
+    this.maxQueued = 0;
+    return max;
+  }
+
+  private maxQueued = 0;
 
   /** The library's flow-control queue: messages received but not yet handled. */
   private nothingQueued(): boolean {

@@ -55,6 +55,8 @@ export interface RunBackfillOptions {
   now?: () => number;
   /** Controller poll interval. */
   pollMs?: number;
+  /** The coordinator's kill-backfill flag (the CLI passes a flags reader); on means pause. */
+  killSwitch?: () => Promise<boolean>;
 }
 
 export type BackfillOutcome = 'completed' | 'already-complete' | 'stopped';
@@ -151,6 +153,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       monitorSession: () => databases.session('source'),
       signals: new SignalReader({ slot: spec.cdc.slot, ...(b.throttle.httpProbe ? { httpProbe: b.throttle.httpProbe } : {}), ...(b.throttle.flagFile ? { flagFile: b.throttle.flagFile } : {}), now }),
       ...(probe ? { probe } : {}),
+      ...(options.killSwitch ? { killSwitch: options.killSwitch } : {}),
       metrics,
       logger,
       ...(options.progressBar ? { progressBar: options.progressBar } : {}),

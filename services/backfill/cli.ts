@@ -2,6 +2,8 @@
  * `parity backfill run | ctl | status`. Handlers parse options, load the spec, and call the
  * programmatic API; logs go to stderr (JSON), the summary to stdout.
  */
+import { createFlagsReader } from '../client/flags.js';
+import { createRedis } from '../core/clients.js';
 import { hostname, userInfo } from 'node:os';
 import { parseOptions, required } from '../cli/command.js';
 import { createPgClient } from '../core/clients.js';
@@ -68,8 +70,13 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The coordinator's kill switch: a flag read from Redis (cached, never throws), checked on every poll.
+  const redis = createRedis(spec.infra.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  redis.on('error', () => undefined);
+  const flags = createFlagsReader({ redis, migration: spec.name, logger });
   try {
     const result = await runBackfill({
+      killSwitch: async () => (await flags.get()).killBackfill,
       spec,
       logger,
       metrics: createMetricsRegistry({ service: 'backfill' }),
@@ -94,6 +101,8 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
     return result.outcome === 'stopped' ? 130 : 0;
   } finally {
     bar.finish();
+    await flags.close().catch(() => undefined);
+    redis.disconnect();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -25,6 +25,8 @@ export interface ControllerOptions {
   monitorSession: () => Promise<Session>;
   signals: SignalReader;
   probe?: ProbeRunner;
+  /** Reads the coordinator's kill-backfill flag; never throws (last known value on Redis errors). */
+  killSwitch?: () => Promise<boolean>;
   metrics: BackfillMetrics;
   logger: Logger;
   progressBar?: ProgressBar;
@@ -125,8 +127,10 @@ export class Controller {
       const p99 = this.o.probe?.p99Ms();
       const http = this.o.signals.httpProbe();
       const flagFile = this.o.signals.flagFile();
+      const killSwitch = this.o.killSwitch ? await this.o.killSwitch() : false;
       const decision = evaluateThrottle(
         {
+          killSwitch,
           pausedBy: run.paused ? run.pausedReason ?? 'paused by an operator' : null,
           replicationLagSeconds: db.replicationLagSeconds,
           ...(db.slotLag ? { slotLag: db.slotLag } : {}),

@@ -3,10 +3,10 @@
  * pause (any one pauses, as in gh-ost) and whether load crossed the abort threshold. The controller
  * gathers the signals (throttle-signals.ts, probe.ts) and acts on the result.
  */
-export type ThrottleReason = 'operator' | 'replication_lag' | 'slot_lag' | 'probe_p99' | 'load' | 'http_probe' | 'flag_file';
+export type ThrottleReason = 'operator' | 'kill_switch' | 'replication_lag' | 'slot_lag' | 'probe_p99' | 'load' | 'http_probe' | 'flag_file';
 
 /** Every reason, for metrics (a closed, low-cardinality label set). */
-export const THROTTLE_REASONS: ThrottleReason[] = ['operator', 'replication_lag', 'slot_lag', 'probe_p99', 'load', 'http_probe', 'flag_file'];
+export const THROTTLE_REASONS: ThrottleReason[] = ['operator', 'kill_switch', 'replication_lag', 'slot_lag', 'probe_p99', 'load', 'http_probe', 'flag_file'];
 
 export interface ThrottleFinding {
   reason: ThrottleReason;
@@ -29,6 +29,8 @@ export interface ThrottleSignals {
   /** Last HTTP probe answer: status code, or an error text when it did not answer. */
   http?: { url: string; status?: number; error?: string };
   flagFile?: { path: string; exists: boolean };
+  /** The coordinator's `kill-backfill` flag (parity flags set ... kill-backfill=on). */
+  killSwitch?: boolean;
 }
 
 export interface ThrottleLimits {
@@ -49,6 +51,7 @@ const fmt = (n: number, digits = 2): string => (Number.isInteger(n) ? String(n) 
 export function evaluateThrottle(s: ThrottleSignals, limits: ThrottleLimits): ThrottleDecision {
   const findings: ThrottleFinding[] = [];
   if (s.pausedBy) findings.push({ reason: 'operator', detail: s.pausedBy });
+  if (s.killSwitch) findings.push({ reason: 'kill_switch', detail: 'the kill-backfill flag is on; `parity flags set --spec FILE kill-backfill=off --reason ...` lets the backfill continue' });
   if (s.replicationLagSeconds !== undefined && s.replicationLagSeconds > limits.maxLagSeconds) {
     findings.push({ reason: 'replication_lag', detail: `standby replay lag ${fmt(s.replicationLagSeconds)}s > max ${fmt(limits.maxLagSeconds)}s` });
   }

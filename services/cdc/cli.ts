@@ -13,7 +13,7 @@ import { redact } from '../core/secrets.js';
 import { type Spec, controlDatabase, loadSpec } from '../core/spec.js';
 import { createRegistryClient } from '../../connectors/kafka-sink/registry-client.js';
 import { dropSlotAndPublication } from '../../connectors/postgres-source/slot.js';
-import { enqueueSnapshot, ensureSnapshotTables, getSnapshotRequest, readCdcStatus, snapshotTablesTable } from '../../connectors/postgres-source/snapshot-store.js';
+import { enqueueSnapshot, ensureSnapshotTables, getSnapshotRequest, readCdcStatus, snapshotRequestsTable, snapshotTablesTable } from '../../connectors/postgres-source/snapshot-store.js';
 import { CdcConnector, capturedTables } from './connector.js';
 import { cdcStatus, formatStatus } from './status.js';
 
@@ -97,8 +97,13 @@ export async function cdcDropSlot(argv: string[]): Promise<number> {
   await withPools(spec, async (source, control) => {
     const result = await dropSlotAndPublication(source, spec.cdc.slot, spec.cdc.publication, values.force ?? false);
     await ensureSnapshotTables(control, spec.control.schema);
-    // A new slot needs a new initial snapshot: forget the old one's checkpoints.
+    // A new slot needs a new initial snapshot: forget the old one's checkpoints and open requests.
     await control.query(`DELETE FROM ${snapshotTablesTable(spec.control.schema)} WHERE slot = $1`, [spec.cdc.slot]);
+    await control.query(
+      `UPDATE ${snapshotRequestsTable(spec.control.schema)} SET state = 'cancelled', finished_at = clock_timestamp(), error = 'slot dropped'
+        WHERE slot = $1 AND state IN ('queued', 'running')`,
+      [spec.cdc.slot],
+    );
     process.stdout.write(
       `slot ${spec.cdc.slot}: ${result.slotDropped ? 'dropped' : 'did not exist'}; publication ${spec.cdc.publication}: ${result.publicationDropped ? 'dropped' : 'did not exist'}\n`,
     );

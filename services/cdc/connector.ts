@@ -713,6 +713,7 @@ export class CdcConnector {
     if (tracker) {
       this.m.inFlightEvents.set(tracker.inFlightEvents);
       this.m.inFlightTransactions.set(tracker.inFlightTransactions);
+      this.m.decoderQueue.set(this.stream?.takeMaxQueued() ?? 0);
       this.m.durableLsn.set(Number(tracker.durableLsn));
     }
     try {

@@ -18,6 +18,7 @@ export function cdcMetrics(registry: Registry) {
     slotRetainedBytes: gauge(registry, 'parity_cdc_slot_retained_bytes', 'WAL pinned by the slot (pg_current_wal_lsn - restart_lsn)'),
     slotLagSeconds: gauge(registry, 'parity_cdc_slot_lag_seconds', 'Age of the oldest change not yet durable in Kafka (0 when caught up)'),
     inFlightEvents: gauge(registry, 'parity_cdc_events_in_flight', 'Events sent to Kafka and not yet acknowledged'),
+    decoderQueue: gauge(registry, 'parity_cdc_decoder_queue_messages', 'Most replication messages received and not yet decoded since the previous refresh (bounded by flow control)'),
     inFlightTransactions: gauge(registry, 'parity_cdc_transactions_in_flight', 'Transactions received and not yet durable'),
     durableLsn: gauge(registry, 'parity_cdc_durable_lsn_bytes', 'The durable position reported to the slot, as a byte offset'),
     heartbeats: counter(registry, 'parity_cdc_heartbeats_total', 'Heartbeat messages written (emitted) and seen back in the stream (received)', ['stage']),

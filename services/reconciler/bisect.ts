@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { subRange, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
 import { BYTE_ORDER, diffSortedRows, keyOrder, type DiffCounters, type KeyDifference } from './row-diff.js';
-import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, rowsByKeys, sameChecksum, selectRows, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
+import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, sameChecksum, selectRows, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -19,6 +19,11 @@ export interface BisectOptions {
   factor: number;
   /** Receives each differing key as it is found (so memory never holds them all). */
   onDifference: (d: KeyDifference) => Promise<void>;
+  /**
+   * Skip the checksum pass: stream the whole segment and diff it row by row, computing its
+   * checksums from the streamed row identities. Pays off when most parts differ anyway.
+   */
+  dense?: boolean;
 }
 
 export interface SegmentOutcome {
@@ -31,6 +36,8 @@ export interface SegmentOutcome {
   bisections: number;
   /** Rows fetched for exact diffs, both sides together. */
   fetchedRows: number;
+  /** Drift was dense: diffing the next segment row by row straight away costs less than checksumming it first. */
+  denseHint: boolean;
 }
 
 /** Bisection never goes deeper than this; past it a range is diffed row by row whatever its size. */
@@ -53,29 +60,18 @@ export async function compareSegment(
   bounds: KeyTuple[],
   options: BisectOptions,
 ): Promise<SegmentOutcome> {
-  const outcome: SegmentOutcome = { source: EMPTY_CHECKSUM, target: EMPTY_CHECKSUM, differingKeys: 0, driftRows: 0, bisections: 0, fetchedRows: 0 };
+  const outcome: SegmentOutcome = { source: EMPTY_CHECKSUM, target: EMPTY_CHECKSUM, differingKeys: 0, driftRows: 0, bisections: 0, fetchedRows: 0, denseHint: false };
+  const parts = bounds.length + 1;
 
-  // Differences wait here for their values, read for many keys at once (one query per side).
+  // Differences go out in batches. Their values are not read here: every difference is a suspect
+  // that the recheck reads again (with values) anyway.
   let pending: KeyDifference[] = [];
   const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    const keys = batch.map((d) => d.key);
-    const [s, t] = await Promise.all([rowsByKeys(source, projection.source, keys), rowsByKeys(target, projection.target, keys)]);
-    const index = (rows: FetchedRow[]): Map<string, FetchedRow> => new Map(rows.map((x) => [`${x.kt}\u0000${x.h}`, x]));
-    const si = index(s);
-    const ti = index(t);
-    const pick = (rows: Map<string, FetchedRow>, kt: string, hashes: string[]): Array<string | null> | null => {
-      for (const h of hashes) {
-        const found = rows.get(`${kt}\u0000${h}`);
-        if (found) return found.values;
-      }
-      return null;
-    };
     for (const d of batch) {
-      d.sourceValues = pick(si, d.kt, d.sourceHashes);
-      d.targetValues = pick(ti, d.kt, d.targetHashes);
+      d.sourceValues = null;
+      d.targetValues = null;
       await options.onDifference(d);
     }
   };
@@ -180,9 +176,42 @@ export async function compareSegment(
     return [sb, tb];
   };
 
+  if (options.dense) {
+    // The row identities are the two checksum hashes, so the sums come out of the same stream.
+    const sums = { source: { rows: 0n, a: 0n, b: 0n }, target: { rows: 0n, a: 0n, b: 0n } };
+    const counted = async function* (rows: AsyncGenerator<FetchedRow>, acc: { rows: bigint; a: bigint; b: bigint }): AsyncGenerator<FetchedRow> {
+      for await (const r of rows) {
+        const [a, b] = projection.dialect.identityHalves(r.h);
+        acc.rows++;
+        acc.a += a;
+        acc.b += b;
+        yield r;
+      }
+    };
+    const n = ++cursorSeq;
+    const counters: DiffCounters = { matchedRows: 0, sourceRows: 0, targetRows: 0 };
+    await diff(
+      diffSortedRows(
+        counted(streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`), sums.source),
+        counted(streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`), sums.target),
+        counters,
+        1000,
+        order,
+      ),
+      counters,
+    );
+    await flush();
+    outcome.source = { rows: sums.source.rows, sum1: sums.source.a.toString(), sum2: sums.source.b.toString() };
+    outcome.target = { rows: sums.target.rows, sum1: sums.target.a.toString(), sum2: sums.target.b.toString() };
+    outcome.denseHint = outcome.differingKeys * 2 >= parts;
+    return outcome;
+  }
+
   const [sb, tb] = await visit(range, bounds, 0);
   await diffLeaves();
   await flush();
+  // More than half the parts differed: the next segment is probably as dense.
+  outcome.denseHint = sb.filter((x, i) => !sameChecksum(x, tb[i]!)).length * 2 > parts;
   outcome.source = sb.reduce(addChecksums, EMPTY_CHECKSUM);
   outcome.target = tb.reduce(addChecksums, EMPTY_CHECKSUM);
   return outcome;

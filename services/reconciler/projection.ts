@@ -50,7 +50,7 @@ export interface SideProjection {
   keyText: string;
   /** SQL: unambiguous text of the canonical key plus values (what checksums hash). */
   rowText: string;
-  /** SQL: 32 hex digits of `rowText`, the row identity in exact diffs and repairs. */
+  /** SQL: a 128-bit hash of `rowText` as text, the row identity in exact diffs and repairs. */
   rowHash: string;
 }
 
@@ -165,7 +165,7 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
     const keyPieces = keys.map((k, i) => ({ sql: k.piece, plain: isPlainRule(keyRules[i]!) }));
     const keyText = dialect.tupleText(keyPieces);
     const rowText = dialect.tupleText([...keyPieces, ...values.map((v, i) => ({ sql: v.piece, plain: isPlainRule(rules[i]!) }))]);
-    return { side: name, url, schema, table, from, keys, values, keyText, rowText, rowHash: dialect.hash(rowText) };
+    return { side: name, url, schema, table, from, keys, values, keyText, rowText, rowHash: dialect.rowIdentity(rowText) };
   };
 
   // The database walks the key in its order; JS must reproduce it exactly to merge the two streams.

@@ -6,6 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
+import { postgresDialect } from '../../../services/reconciler/dialect.js';
+import { buildProjection } from '../../../services/reconciler/projection.js';
+import { bucketChecksums } from '../../../services/reconciler/segment-hash.js';
+import { connectPg, openReadSession } from '../../../services/reconciler/snapshot.js';
 import { buildSpec, exec, keys, keysWithStatus, query, verify, type SpecInput } from './fixtures.js';
 
 let src: TestDatabase;
@@ -184,6 +188,38 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
     const fetched = await query<{ n: string }>(tgt.url, `SELECT sum(fetched_rows)::text AS n FROM parity.verify_segments WHERE run_id = $1`, [outcome.result.runId]);
     expect(Number(fetched[0]!.n)).toBeLessThanOrEqual(2 * 200);
     expect(outcome.result.sourceRows).toBe(100000);
+  });
+
+  it('dense drift: segments diffed row by row straight away keep exact results and the same checksums', async () => {
+    await exec(src.url, `CREATE TABLE m_src (id int PRIMARY KEY, v int)`, `INSERT INTO m_src SELECT g, g FROM generate_series(1, 3000) g`);
+    await exec(tgt.url, `CREATE TABLE m_tgt (id int PRIMARY KEY, v int)`, `INSERT INTO m_tgt SELECT g, CASE WHEN g % 3 = 0 THEN -g ELSE g END FROM generate_series(1, 3000) g`);
+    const input = cross('mx-dense', 'm_src', 'm_tgt', { key: ['id'], mapping: { v: 'v' } });
+    const outcome = await expectDrift(input, keys(...Array.from({ length: 1000 }, (_, i) => (i + 1) * 3)), {});
+    // With one job, every segment after the first ran in dense mode: its checksums came from the
+    // streamed row identities and must equal what the database computes.
+    const jobs1 = await verify(buildSpec({ ...input, name: 'mx-dense-1' }), { jobs: 1 });
+    expect(jobs1.result.confirmedDrift).toBe(1000);
+    const segments = await query<{ seg_no: number; lo: string[] | null; hi: string[] | null; source_rows: string; source_sum1: string; source_sum2: string; target_sum1: string }>(
+      tgt.url,
+      `SELECT seg_no, lo, hi, source_rows::text, source_sum1::text, source_sum2::text, target_sum1::text FROM parity.verify_segments WHERE run_id = $1 ORDER BY seg_no`,
+      [jobs1.result.runId],
+    );
+    expect(segments.length).toBeGreaterThan(3);
+    const loaded = buildSpec(input);
+    const sourceDb = await openReadSession(connectPg, src.url, postgresDialect, 'test');
+    const targetDb = await openReadSession(connectPg, tgt.url, postgresDialect, 'test');
+    try {
+      const projection = await buildProjection(loaded.spec, sourceDb, targetDb, postgresDialect);
+      for (const seg of segments) {
+        const [sums] = await bucketChecksums(sourceDb, projection, projection.source, { lo: seg.lo, hi: seg.hi }, []);
+        expect({ seg: seg.seg_no, rows: sums!.rows.toString(), sum1: sums!.sum1, sum2: sums!.sum2 }).toEqual({ seg: seg.seg_no, rows: seg.source_rows, sum1: seg.source_sum1, sum2: seg.source_sum2 });
+        const [tsums] = await bucketChecksums(targetDb, projection, projection.target, { lo: seg.lo, hi: seg.hi }, []);
+        expect(tsums!.sum1).toBe(seg.target_sum1);
+      }
+    } finally {
+      await Promise.all([sourceDb.end(), targetDb.end()]);
+    }
+    expect(outcome.result.updated).toBe(1000);
   });
 
   it('same-table migration: the new columns checked against the mapping of the old ones', async () => {
