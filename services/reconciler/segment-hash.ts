@@ -107,7 +107,7 @@ export async function splitPoints(db: Queryable, side: SideProjection, range: Ke
 export interface FetchedRow {
   /** Canonical key text: rows are matched on it. */
   kt: string;
-  /** md5 of canonical key and values. */
+  /** The row identity: a 128-bit hash of canonical key and values (see Dialect.rowIdentity). */
   h: string;
   /** The key as the side's own text. */
   key: KeyTuple;
