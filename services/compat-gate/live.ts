@@ -317,7 +317,9 @@ export async function sampleRecentEvents(kafka: Kafka, topic: string, options: S
         }
         // lastOffset counts transaction markers and aborted records too, which are never delivered as
         // messages: judging by it, a partition that ends with a commit marker still completes.
-        if (BigInt(batch.lastOffset()) >= range.end - 1n && remaining.delete(batch.partition) && remaining.size === 0) finish();
+        // An empty fetch reports the high watermark as its last offset without having delivered anything
+        // up to it, so only a batch that carried records (messages or markers) can complete a partition.
+        if (batch.firstOffset() !== null && BigInt(batch.lastOffset()) >= range.end - 1n && remaining.delete(batch.partition) && remaining.size === 0) finish();
       },
     });
     for (const [partition, range] of ranges) consumer.seek({ topic, partition, offset: range.start.toString() });

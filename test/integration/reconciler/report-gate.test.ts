@@ -97,7 +97,7 @@ describe('parity report', () => {
         migration: 'report-acct',
         configHash: loaded.configHash,
         tool: { name: 'parity' },
-        source: { rows: 1200, exclusive: 1, database: expect.stringMatching(/^127\.0\.0\.1:54329\/rc_rg_s_/) },
+        source: { rows: 1200, exclusive: 1, database: expect.stringMatching(new RegExp(`^${new URL(STACK.PARITY_SOURCE_URL).host.replaceAll('.', '\\.')}/rc_rg_s_`)) },
         target: { rows: 1201, exclusive: 2 },
         updated: 3,
         unchanged: 1196,
