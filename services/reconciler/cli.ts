@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseOptions, required } from '../cli/command.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
-import { createKafka, createSchemaRegistry } from '../core/clients.js';
+import { createFlagsReader } from '../client/flags.js';
+import { createKafka, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { startStatusServer, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
@@ -140,17 +141,33 @@ async function runRepairs(
   const source = await openReadSession(connectPg, spec.source.database, dialect, app);
   const target = await openWriteSession(connectPg, targetDatabase(spec), dialect, app);
   const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
+  const kill = killSwitchReader(spec, logger);
   try {
     const projection = await buildProjection(spec, source, target, dialect);
     return await repairRun(
-      { spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger, metrics: reconcilerMetrics(registry) },
+      { spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger, metrics: reconcilerMetrics(registry), killSwitch: kill.read },
       runId,
       { apply, token },
       `parity verify --repair@${hostname()}:${process.pid}`,
     );
   } finally {
+    await kill.close();
     await Promise.all([source.end(), target.end(), control.end()].map((p) => p.catch(() => undefined)));
   }
+}
+
+/** The coordinator's kill-repair flag, through the cached flags client (a Redis outage keeps the last value). */
+function killSwitchReader(spec: ReturnType<typeof loadSpec>['spec'], logger: ReturnType<typeof createLogger>): { read: () => Promise<boolean>; close: () => Promise<void> } {
+  const redis = createRedis(spec.infra.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  redis.on('error', () => undefined);
+  const flags = createFlagsReader({ redis, migration: spec.name, logger });
+  return {
+    read: async () => (await flags.get()).killRepair,
+    close: async () => {
+      await flags.close().catch(() => undefined);
+      redis.disconnect();
+    },
+  };
 }
 
 const REPORT_USAGE = 'parity report --spec FILE [--format json|md|html] [--run ID] [--out FILE]';
@@ -232,6 +249,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const target = await openReadSession(connectPg, targetDatabase(spec), dialect, app);
   const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
   const repairTarget = apply ? await openWriteSession(connectPg, targetDatabase(spec), dialect, app) : undefined;
+  const kill = killSwitchReader(spec, logger);
   let server: StatusServer | null = null;
   try {
     await ensureReconcilerTables(control, spec.control.schema);
@@ -246,7 +264,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         source,
         target,
         control,
-        ...(repairTarget ? { repairTarget } : {}),
+        ...(repairTarget ? { repairTarget, killSwitch: kill.read } : {}),
         logger,
         metrics,
       },
@@ -283,6 +301,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     return s.mismatches === 0 && s.deadLetters === 0 ? 0 : 1;
   } finally {
     await server?.close();
+    await kill.close();
     await Promise.all([source.end(), target.end(), control.end(), repairTarget?.end()].map((p) => p?.catch(() => undefined)));
   }
 }

@@ -22,7 +22,7 @@ type Queryable = Pick<pg.ClientBase, 'query'>;
 
 export type RepairAction = 'update' | 'insert' | 'delete';
 
-export type RepairOutcome = 'applied' | 'dry-run' | 'skipped-changed' | 'skipped-source-changed' | 'skipped-duplicate-key' | 'stale-fence' | 'failed';
+export type RepairOutcome = 'applied' | 'dry-run' | 'skipped-changed' | 'skipped-source-changed' | 'skipped-duplicate-key' | 'skipped-kill-switch' | 'stale-fence' | 'failed';
 
 /** A confirmed difference to repair, as observed by verification (or stream verification). */
 export interface RepairItem {
@@ -45,6 +45,8 @@ export interface RepairContext {
   controlIsTarget: boolean;
   logger: Logger;
   metrics?: ReconcilerMetrics;
+  /** The coordinator's kill-repair flag, read before every write; on means write nothing. */
+  killSwitch?: () => Promise<boolean>;
 }
 
 export interface RepairOptions {
@@ -78,7 +80,7 @@ export async function resolveToken(target: Queryable, schema: string, scope: str
 }
 
 function emptyOutcomes(): Record<RepairOutcome, number> {
-  return { applied: 0, 'dry-run': 0, 'skipped-changed': 0, 'skipped-source-changed': 0, 'skipped-duplicate-key': 0, 'stale-fence': 0, failed: 0 };
+  return { applied: 0, 'dry-run': 0, 'skipped-changed': 0, 'skipped-source-changed': 0, 'skipped-duplicate-key': 0, 'skipped-kill-switch': 0, 'stale-fence': 0, failed: 0 };
 }
 
 /** The expected new values of one key, read from the source (as text, to be cast on the target). */
@@ -154,6 +156,10 @@ export async function repairItem(ctx: RepairContext, item: RepairItem, options: 
   if (!options.apply) {
     await record(ctx.control, 'dry-run', `would ${action}`);
     return 'dry-run';
+  }
+  if (ctx.killSwitch && (await ctx.killSwitch())) {
+    await record(ctx.control, 'skipped-kill-switch', 'the kill-repair flag is on; `parity flags set --spec FILE kill-repair=off` allows repairs again');
+    return 'skipped-kill-switch';
   }
 
   let expected: Array<string | null> | null = null;

@@ -65,6 +65,8 @@ export interface StreamReconcilerDeps {
   control: pg.Client;
   /** Write session on the target database, for repairs. */
   repairTarget?: pg.Client;
+  /** The coordinator's kill-repair flag; on means repairs write nothing. */
+  killSwitch?: () => Promise<boolean>;
   logger: Logger;
   metrics: ReconcilerMetrics;
   sleep?: (ms: number) => Promise<void>;
@@ -311,6 +313,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
         controlIsTarget: false,
         logger,
         metrics,
+        ...(deps.killSwitch ? { killSwitch: deps.killSwitch } : {}),
       };
       const outcome = await repairItem(ctx, item, { apply: options.repair.apply, token, origin: 'reconcile', runId: null }, token);
       if (outcome === 'applied') status.repaired++;

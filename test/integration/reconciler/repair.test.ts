@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createFlagsReader } from '../../../services/client/flags.js';
+import { createFlagStore } from '../../../services/coordinator/flag-store.js';
 import { isParityError } from '../../../services/core/errors.js';
 import { issueToken } from '../../../services/core/fence.js';
 import { silentLogger } from '../../../services/core/log.js';
@@ -183,6 +186,35 @@ describe('repair', () => {
     expect(isParityError(error, 'PARITY_STALE_FENCE')).toBe(true);
     expect(await query(tgt.url, `SELECT * FROM rep_fence ORDER BY id`)).toEqual(before);
     expect(Object.values(await outcomes(run.result.runId))).toEqual(['stale-fence']);
+  });
+
+  it('the kill-repair flag (real Redis, through the flags client) makes repairs write nothing', async () => {
+    const input = await drifted('rep_kill');
+    const loaded = buildSpec(input);
+    const run = await verify(loaded);
+    const redis = new Redis(STACK.PARITY_REDIS_URL);
+    redis.on('error', () => undefined);
+    const flags = createFlagsReader({ redis, migration: loaded.spec.name, ttlMs: 0 });
+    try {
+      await createFlagStore({ redis, migration: loaded.spec.name }).set({ values: [['kill-repair', 'on']], actor: 'test', reason: 'incident' });
+      const before = await query(tgt.url, `SELECT * FROM rep_kill ORDER BY id`);
+      const summary = await withRepairContext(loaded, (ctx) =>
+        repairRun({ ...ctx, killSwitch: async () => (await flags.get()).killRepair }, run.result.runId, { apply: true, token: null }, 'test'),
+      );
+      expect(summary.outcomes['skipped-kill-switch']).toBe(summary.planned);
+      expect(summary.outcomes.applied).toBe(0);
+      expect(await query(tgt.url, `SELECT * FROM rep_kill ORDER BY id`)).toEqual(before);
+      await createFlagStore({ redis, migration: loaded.spec.name }).set({ values: [['kill-repair', 'off']], actor: 'test', reason: 'resolved' });
+      const again = await verify(loaded);
+      const after = await withRepairContext(loaded, (ctx) =>
+        repairRun({ ...ctx, killSwitch: async () => (await flags.get()).killRepair }, again.result.runId, { apply: true, token: null }, 'test'),
+      );
+      expect(after.outcomes.applied).toBe(after.planned);
+      expect(after.planned).toBeGreaterThan(0);
+    } finally {
+      await flags.close();
+      redis.disconnect();
+    }
   });
 
   it('parity verify --repair without a token acquires one and says so', async () => {
