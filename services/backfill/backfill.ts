@@ -14,7 +14,7 @@ import { ParityError } from '../core/errors.js';
 import { currentToken, ensureFenceTable } from '../core/fence.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
-import type { Spec } from '../core/spec.js';
+import { controlDatabase, targetDatabase, type Spec } from '../core/spec.js';
 import { BatchSizer } from './batch-sizer.js';
 import { recordCompletionEvidence } from './completion.js';
 import { startControlServer, type ControlServer } from './control-server.js';
@@ -109,8 +109,9 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       await ensureBackfillTables(setup.control, schema);
       await ensureEvidenceTable(setup.control, schema);
       if (fence) {
-        await ensureFenceTable(setup.control, schema);
-        const latest = await currentToken(setup.control, schema, fence.scope);
+        const fenceDb = spec.target.kind === 'other-database' ? setup.target : setup.source;
+        await ensureFenceTable(fenceDb, schema);
+        const latest = await currentToken(fenceDb, schema, fence.scope);
         if (latest !== fence.token) {
           throw new ParityError('PARITY_STALE_FENCE', `fencing token ${fence.token} for "${fence.scope}" is stale (latest is ${latest}); nothing was written`, {
             hint: 'another holder took the migration lock; re-acquire it and pass its token',
@@ -181,7 +182,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         shape,
         lockTimeoutMs: b.lockTimeoutMs,
         statementTimeoutMs: b.statementTimeoutMs,
-        ...(fence ? { fence } : {}),
+        ...(fence ? { fence, controlIsFenceDatabase: controlDatabase(spec) === targetDatabase(spec) } : {}),
         metrics,
         logger,
         ...(options.signal ? { signal: options.signal } : {}),

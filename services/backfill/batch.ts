@@ -77,7 +77,9 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
     }
     if (ctx.fence) {
       stage = 'checking the fencing token';
-      await assertFence(db.control, ctx.schema, ctx.fence.scope, ctx.fence.token);
+      // The token lives where the protected write goes (the coordinator issues it in the target
+      // database), and is checked in the same transaction as that write.
+      await assertFence(ctx.kind === 'other-database' ? db.target : db.source, ctx.schema, ctx.fence.scope, ctx.fence.token);
     }
     const lo = range.checkpoint ?? range.lo;
     const width = ctx.shape.key.columns.length;

@@ -30,6 +30,8 @@ export interface WorkerOptions {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   fence?: { scope: string; token: bigint };
+  /** The control database is the one holding the fence table (the database the batches write). */
+  controlIsFenceDatabase?: boolean;
   metrics: BackfillMetrics;
   logger: Logger;
   signal?: AbortSignal;
@@ -130,7 +132,8 @@ export class Worker {
         schema: this.o.schema,
         migration: this.o.migration,
         runId: this.o.runId,
-        ...(this.o.fence ? { fence: this.o.fence } : {}),
+        // The fence table is in the database being written; the completion can check it only there.
+        ...(this.o.fence && this.o.controlIsFenceDatabase ? { fence: this.o.fence } : {}),
       }),
     );
     if (completed) {

@@ -102,7 +102,8 @@ describe('backfill targets', () => {
     await createOrders(source.url, { rows: 40_000 }, 'orders');
     const control = `  database: ${target.url}\n  schema: parity_ctl`;
     const { spec } = makeSpec({ name: 'fenced', sourceUrl: source.url, control, backfill: '  batchSize: 200\n  minBatchSize: 200\n  maxBatchSize: 200' });
-    const token = await issueToken(tgt, 'parity_ctl', 'fenced', 'test-holder-1');
+    // Tokens come from the database the batches write (as the coordinator issues them), not the control database.
+    const token = await issueToken(src, 'parity_ctl', 'fenced', 'test-holder-1');
 
     // A token that is not the latest: refused before anything is written.
     const early = await runBackfill({ spec, controlServer: false, fenceToken: token + 5n }).catch((e: unknown) => e);
@@ -114,7 +115,7 @@ describe('backfill targets', () => {
     running.catch(() => undefined);
     const done = async () => (await tgt.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity_ctl.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n as number;
     await waitFor('progress', async () => (await done()) > 2_000);
-    const newer = await issueToken(tgt, 'parity_ctl', 'fenced', 'test-holder-2');
+    const newer = await issueToken(src, 'parity_ctl', 'fenced', 'test-holder-2');
     // issueToken waited for the batch holding the fence row; from here no batch of the old holder commits.
     const atHandover = await done();
     const written = 40_000 - (await mismatches(src));
