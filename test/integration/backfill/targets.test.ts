@@ -116,14 +116,14 @@ describe('backfill targets', () => {
     const done = async () => (await tgt.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity_ctl.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n as number;
     await waitFor('progress', async () => (await done()) > 2_000);
     const newer = await issueToken(src, 'parity_ctl', 'fenced', 'test-holder-2');
-    // issueToken waited for the batch holding the fence row; from here no batch of the old holder commits.
-    const atHandover = await done();
+    // issueToken waited for the batch holding the fence row (in the source, with the data); from here
+    // no data of the old holder commits. Its checkpoint lives in the other database and commits just
+    // after the data, so the checkpoint count may still catch up with the data written at handover.
     const written = 40_000 - (await mismatches(src));
     const err = await running.catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'PARITY_STALE_FENCE' });
-    expect(await done()).toBe(atHandover);
     expect(40_000 - (await mismatches(src))).toBe(written);
-    expect(written).toBe(atHandover);
+    expect(await done()).toBe(written);
 
     // The new holder resumes the same run and completes it; evidence goes to the control database.
     const finished = await runBackfill({ spec, controlServer: false, fenceToken: newer });

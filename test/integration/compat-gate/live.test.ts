@@ -110,6 +110,13 @@ test('a transactional topic (ending in a commit marker) is sampled to its end, n
   await tx.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ value: frame(id, encodeAvroDatum(v1, { id: i, total_amount: i })) })) });
   await tx.commit();
   await producer.disconnect();
+  // The broker writes the commit marker after answering the commit; until then the records are not
+  // yet committed for readers (the last stable offset is behind), so wait for the marker to land.
+  for (let i = 0; i < 100; i++) {
+    const [p0] = await admin.fetchTopicOffsets(topic);
+    if (BigInt(p0?.high ?? '0') >= 6n) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   const started = Date.now();
   const report = await checkLiveEvents({ kafka, registry, topic, consumers: [{ name: 'billing', readerSchema: readerV1 }], sample: { timeoutMs: 20_000 } });
