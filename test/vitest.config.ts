@@ -3,6 +3,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/**
+ * Fault tests stop and restart a shared service of the local stack (Kafka, Redis). They run last and
+ * alone, so no other test ever sees the outage they cause.
+ */
+const FAULT_TESTS = ['test/integration/cdc/no-loss.test.ts', 'test/integration/cache-versioner/redis-outage.test.ts'];
+
 export default defineConfig({
   test: {
     root,
@@ -21,11 +27,24 @@ export default defineConfig({
           name: 'integration',
           root,
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          exclude: FAULT_TESTS,
           // Integration tests share one local stack on a 2-core machine: few files at once, long timeouts.
           maxWorkers: 2,
-          sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 180_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          root,
+          include: FAULT_TESTS,
+          maxWorkers: 1,
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 180_000,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
