@@ -47,9 +47,9 @@ export async function seedOrders(url: string, rows: number): Promise<void> {
     )`);
     await client.query(
       `INSERT INTO orders (customer_id, status, total_amount, created_at, updated_at)
-       SELECT 1 + (g * 7919) % 5000, CASE WHEN g % 10 = 0 THEN 'refunded' ELSE 'paid' END, 100 + (g * 104729) % 99900,
+       SELECT (1 + (g * 7919) % 5000)::int, CASE WHEN g % 10 = 0 THEN 'refunded' ELSE 'paid' END, (100 + (g * 104729) % 99900)::int,
               now() - make_interval(secs => g), now() - make_interval(secs => g)
-         FROM generate_series(1, $1::int) AS g`,
+         FROM generate_series(1, $1::bigint) AS g`,
       [rows],
     );
     await client.query('ANALYZE orders');
