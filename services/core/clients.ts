@@ -14,6 +14,13 @@ export interface PgOptions {
   statementTimeoutMs?: number;
 }
 
+/** The same PostgreSQL connection URL pointed at another database on that server. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
 export function createPgPool(connectionString: string, options: PgOptions = {}): pg.Pool {
   const pool = new pg.Pool({
     connectionString,

@@ -7,15 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { parseDocument } from 'yaml';
+import { withDatabase } from '../core/clients.js';
 import { ident } from '../core/sql.js';
 
 export const EXAMPLE_SPEC = fileURLToPath(new URL('../../schemas/examples/orders-multicurrency.yaml', import.meta.url));
-
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
 
 /** Drops (slots first) and recreates the demo database. */
 export async function recreateDatabase(adminUrl: string, database: string): Promise<string> {

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { stringify } from 'yaml';
+import { withDatabase } from '../../services/core/clients.js';
 import { silentLogger } from '../../services/core/log.js';
 import { createMetricsRegistry } from '../../services/core/metrics.js';
 import { loadSpec } from '../../services/core/spec.js';
@@ -43,12 +44,6 @@ function log(message: string): void {
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function withDatabase(url: string, db: string): string {
-  const u = new URL(url);
-  u.pathname = `/${db}`;
-  return u.toString();
 }
 
 async function sql(url: string, ...statements: string[]): Promise<pg.QueryResult[]> {

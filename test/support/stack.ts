@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { withDatabase } from '../../services/core/clients.js';
 import { stackEnv, type StackEnv } from '../../services/stack/config.js';
 
 /** The stack's settings; variables exported in the environment win over the defaults. */
@@ -17,12 +18,6 @@ export const KAFKA_BROKERS = STACK.PARITY_KAFKA_BROKERS.split(',');
 /** A short unique name for test-owned objects: `prefix_<8 hex>`. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 export interface TestDatabase {
