@@ -1,30 +1,46 @@
 /**
- * The Kafka side of CDC: idempotent producers (acks=all), topics created up front, messages batched.
+ * The Kafka side of CDC: one idempotent producer (acks=all) speaking the produce protocol directly
+ * (produce-client.ts, wire.ts), topics created up front through kafkajs's admin client, messages batched.
  *
- * Ordering: messages go to lanes by partition (lane = partition mod lanes). Each lane is one idempotent
- * producer with exactly one produce request in flight while its next batch accumulates, so each
- * partition's messages land in the order they were queued, and with each key pinned to one partition
- * every key's events land in commit order. Lanes run concurrently: kafkajs serializes an idempotent
- * producer's requests per broker behind a lock (and assigns sequence numbers when a request is sent,
- * rolling them back on failure), so one producer cannot pipeline; several producers on disjoint
- * partitions can, without ever putting two requests for one partition in flight.
+ * Ordering: messages queue per partition leader (one lane per broker). A lane sends its queue head as
+ * one Produce request (one record batch per partition) while up to `maxInFlight` requests are in
+ * flight on its connection; the broker handles a connection's requests in order and the producer's
+ * sequence numbers refuse any gap, so each partition's messages land in the order they were queued,
+ * and with each key pinned to one partition every key's events land in commit order.
  *
  * Batches stay under 900 KB: Kafka refuses a record batch above message.max.bytes (1 MB by default).
  *
- * Failure: when a batch fails after the producer's own retries, it, everything queued behind it and
- * everything in the other lanes are failed too, and the sink refuses further sends. Nothing after a gap
- * can be acknowledged; the caller starts a new session (new producers) that replays from the slot.
+ * Failure: when a request fails, it, everything queued behind it and everything in the other lanes are
+ * failed too, and the sink refuses further sends. Nothing after a gap can be acknowledged; the caller
+ * starts a new session (a new sink, a new producer id) that replays from the slot.
  */
-import { Partitioners, type Kafka, type Producer, type ITopicConfig } from 'kafkajs';
+import type { Kafka, ITopicConfig } from 'kafkajs';
 import { ParityError } from '../../services/core/errors.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
+import { type BrokerAddress, ProduceClient, produceFailure } from './produce-client.js';
+import type { WireRecord } from './wire.js';
 
 export interface SinkCallbacks {
   /** Kafka acknowledged the message (acks=all). */
   onAck(): void;
   /** The message was not (or may not have been) written; it must be replayed. */
   onFail(err: unknown): void;
+}
+
+/** How the sink reaches Kafka: the real ProduceClient, or a stand-in in unit tests of the lane logic. */
+export interface ProduceTransport {
+  connect(brokers: BrokerAddress[]): Promise<void>;
+  inFlight(nodeId: number): number;
+  produce(nodeId: number, batches: { topic: string; partition: number; records: WireRecord[] }[]): Promise<unknown>;
+  close(): void;
+}
+
+/** Cluster metadata the sink needs: brokers, and each topic's partition leaders. */
+export interface SinkMetadata {
+  brokers(): Promise<BrokerAddress[]>;
+  /** Leader node id per partition index, per topic; topics Kafka does not know are left out. */
+  leaders(topics: string[]): Promise<Map<string, number[]>>;
 }
 
 export interface KafkaSinkOptions {
@@ -34,10 +50,12 @@ export interface KafkaSinkOptions {
   maxBatchMessages?: number;
   /** Bytes per produce request; keep under the topic's max.message.bytes. */
   maxBatchBytes?: number;
-  /** Producer retries before a batch counts as failed. */
-  retries?: number;
-  /** Concurrent producers (each owning the partitions p with p mod lanes = its index). */
-  lanes?: number;
+  /** Produce requests in flight per broker connection (1-5). */
+  maxInFlight?: number;
+  clientId?: string;
+  /** Replaces the network side (unit tests of the batching and ordering logic). */
+  transport?: ProduceTransport;
+  metadata?: SinkMetadata;
 }
 
 interface Queued {
@@ -47,48 +65,87 @@ interface Queued {
 }
 
 interface Lane {
-  producer: Producer;
+  nodeId: number;
   queue: Queued[];
   /** Read position in `queue` (avoids O(n) shifts). */
   head: number;
-  sending: boolean;
+}
+
+/** Header names are a handful of constants: their bytes are made once. */
+const HEADER_KEYS = new Map<string, Buffer>();
+function headerKey(name: string): Buffer {
+  let b = HEADER_KEYS.get(name);
+  if (!b) HEADER_KEYS.set(name, (b = Buffer.from(name)));
+  return b;
+}
+
+function wireRecord(m: EncodedChange): WireRecord {
+  const headers: [Buffer, Buffer][] = [];
+  for (const name in m.headers) {
+    const v = m.headers[name]!;
+    headers.push([headerKey(name), typeof v === 'string' ? Buffer.from(v) : v]);
+  }
+  return { key: m.key, value: m.value, headers };
+}
+
+function kafkaMetadata(kafka: Kafka): SinkMetadata & { close(): Promise<void> } {
+  const admin = kafka.admin();
+  let connected: Promise<void> | null = null;
+  const ready = () => (connected ??= admin.connect());
+  return {
+    async brokers() {
+      await ready();
+      const { brokers } = await admin.describeCluster();
+      return brokers.map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port }));
+    },
+    async leaders(topics) {
+      await ready();
+      const out = new Map<string, number[]>();
+      const meta = await admin.fetchTopicMetadata({ topics });
+      for (const t of meta.topics) {
+        const leaders: number[] = [];
+        for (const p of t.partitions) leaders[p.partitionId] = p.leader;
+        out.set(t.name, leaders);
+      }
+      return out;
+    },
+    async close() {
+      if (connected) await admin.disconnect().catch(() => undefined);
+    },
+  };
 }
 
 export class KafkaSink {
-  private lanes: Lane[] = [];
+  private lanes = new Map<number, Lane>();
+  private routes = new Map<string, number[]>();
+  /** Messages of topics whose leaders are being looked up; everything queues here meanwhile (order). */
+  private unrouted: Queued[] = [];
+  private routing = false;
   private broken: unknown = null;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatchMessages: number;
   private readonly maxBatchBytes: number;
+  private readonly maxInFlight: number;
+  private transport: ProduceTransport | null = null;
+  private metadata: (SinkMetadata & { close?(): Promise<void> }) | null = null;
   /** Messages queued or in flight. */
   private outstanding = 0;
   /** Called after every produce request with its size and duration; for metrics. */
   onBatch?: (messages: number, seconds: number) => void;
 
   constructor(private readonly options: KafkaSinkOptions) {
-    // kafkajs groups a batch per partition by copying arrays (quadratic in the batch): keep batches modest.
-    this.maxBatchMessages = options.maxBatchMessages ?? 500;
+    this.maxBatchMessages = options.maxBatchMessages ?? 2_000;
     this.maxBatchBytes = options.maxBatchBytes ?? 900 * 1024;
+    this.maxInFlight = Math.min(5, Math.max(1, options.maxInFlight ?? 2));
   }
 
-  async connect(): Promise<void> {
-    const retries = this.options.retries ?? 8;
-    const count = Math.max(1, this.options.lanes ?? 3);
+  /** Connects to every broker and gets a producer id; `topics` are routed up front (others on first use). */
+  async connect(topics: string[] = []): Promise<void> {
     try {
-      for (let i = 0; i < count; i++) {
-        const producer = this.options.kafka.producer({
-          idempotent: true,
-          maxInFlightRequests: 1,
-          allowAutoTopicCreation: false,
-          // Every message carries its partition; the partitioner is never consulted.
-          createPartitioner: Partitioners.DefaultPartitioner,
-          // Finite retries: after them the session restarts and replays from the slot (no gap, only
-          // duplicates with identical dedupe keys), and /healthz says Kafka is the problem.
-          retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },
-        });
-        this.lanes.push({ producer, queue: [], head: 0, sending: false });
-        await producer.connect();
-      }
+      this.metadata = this.options.metadata ?? kafkaMetadata(this.options.kafka);
+      this.transport = this.options.transport ?? new ProduceClient({ clientId: this.options.clientId ?? 'parity-cdc', maxInFlight: this.maxInFlight });
+      await this.transport.connect(await this.metadata.brokers());
+      if (topics.length > 0) for (const [t, leaders] of await this.metadata.leaders(topics)) this.routes.set(t, leaders);
     } catch (err) {
       await this.close();
       throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${(err as Error).message}`, { cause: err });
@@ -147,15 +204,19 @@ export class KafkaSink {
       callbacks.onFail(this.broken);
       return;
     }
-    const lane = this.lanes[message.partition % this.lanes.length];
-    if (!lane) {
+    if (!this.transport) {
       callbacks.onFail(new ParityError('PARITY_KAFKA', 'the Kafka producer is not connected'));
       return;
     }
-    const size = (message.key?.length ?? 0) + message.value.length + 128;
-    lane.queue.push({ message, callbacks, size });
+    const size = (message.key?.length ?? 0) + message.value.length + 64;
+    const q: Queued = { message, callbacks, size };
     this.outstanding++;
-    this.pump(lane);
+    if (this.unrouted.length > 0 || !this.routes.has(message.topic)) {
+      this.unrouted.push(q);
+      this.route();
+      return;
+    }
+    this.enqueue(q);
   }
 
   /** Resolves when nothing is queued or in flight. */
@@ -165,60 +226,102 @@ export class KafkaSink {
   }
 
   async close(): Promise<void> {
-    const lanes = this.lanes;
-    this.lanes = [];
-    await Promise.all(lanes.map((l) => l.producer.disconnect().catch(() => undefined)));
+    this.transport?.close();
+    this.transport = null;
+    await this.metadata?.close?.();
+    this.metadata = null;
+  }
+
+  private enqueue(q: Queued): void {
+    const leaders = this.routes.get(q.message.topic)!;
+    const nodeId = leaders[q.message.partition];
+    if (nodeId === undefined || nodeId < 0) {
+      this.outstanding--;
+      const err = new ParityError('PARITY_KAFKA', `topic ${q.message.topic} has no partition ${q.message.partition} with a leader (it has ${leaders.length} partitions)`, {
+        hint: 'the topic has fewer partitions than CDC expects, or a broker is down: check `kafka-topics --describe`; CDC replays from the slot once it is fixed',
+      });
+      q.callbacks.onFail(err);
+      this.breakWith(err);
+      return;
+    }
+    let lane = this.lanes.get(nodeId);
+    if (!lane) this.lanes.set(nodeId, (lane = { nodeId, queue: [], head: 0 }));
+    lane.queue.push(q);
+    this.pump(lane);
+  }
+
+  /** Looks up the leaders of the unrouted messages' topics, then queues them in order. */
+  private route(): void {
+    if (this.routing || !this.metadata) return;
+    this.routing = true;
+    const topics = [...new Set(this.unrouted.map((q) => q.message.topic))].filter((t) => !this.routes.has(t));
+    const lookup = topics.length > 0 ? this.metadata.leaders(topics) : Promise.resolve(new Map<string, number[]>());
+    lookup.then(
+      (found) => {
+        this.routing = false;
+        if (this.broken) return;
+        for (const [t, leaders] of found) this.routes.set(t, leaders);
+        const missing = topics.filter((t) => !this.routes.has(t));
+        if (missing.length > 0) {
+          this.breakWith(new ParityError('PARITY_KAFKA', `Kafka has no topic ${missing.join(', ')}`, { hint: 'CDC creates its topics at start: restart it, or create the topic' }));
+          return;
+        }
+        const queued = this.unrouted;
+        this.unrouted = [];
+        for (const q of queued) {
+          if (this.broken) break;
+          this.enqueue(q);
+        }
+      },
+      (err: unknown) => {
+        this.routing = false;
+        this.breakWith(new ParityError('PARITY_KAFKA', `cannot read the leaders of ${topics.join(', ')}: ${(err as Error).message}`, { cause: err }));
+      },
+    );
   }
 
   private pump(lane: Lane): void {
-    if (lane.sending || lane.head >= lane.queue.length || this.broken) return;
-    let end = lane.head;
-    let bytes = 0;
-    // At least one message, even an oversized one: Kafka's refusal then says why.
-    while (end < lane.queue.length && end - lane.head < this.maxBatchMessages && (end === lane.head || bytes + lane.queue[end]!.size <= this.maxBatchBytes)) {
-      bytes += lane.queue[end]!.size;
-      end++;
-    }
-    const batch = lane.queue.slice(lane.head, end);
-    lane.head = end;
-    if (lane.head > 4096 && lane.head * 2 > lane.queue.length) {
-      lane.queue = lane.queue.slice(lane.head);
-      lane.head = 0;
-    }
-    const byTopic = new Map<string, { partition: number; key: Buffer | null; value: Buffer; headers: Record<string, string | Buffer> }[]>();
-    for (const { message } of batch) {
-      let list = byTopic.get(message.topic);
-      if (!list) byTopic.set(message.topic, (list = []));
-      list.push({ partition: message.partition, key: message.key, value: message.value, headers: message.headers });
-    }
-    lane.sending = true;
-    const started = performance.now();
-    lane.producer
-      .sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
-      .then(
+    const transport = this.transport;
+    while (transport && !this.broken && lane.head < lane.queue.length && transport.inFlight(lane.nodeId) < this.maxInFlight) {
+      let end = lane.head;
+      let bytes = 0;
+      // At least one message, even an oversized one: Kafka's refusal then says why.
+      while (end < lane.queue.length && end - lane.head < this.maxBatchMessages && (end === lane.head || bytes + lane.queue[end]!.size <= this.maxBatchBytes)) {
+        bytes += lane.queue[end]!.size;
+        end++;
+      }
+      const batch = lane.queue.slice(lane.head, end);
+      lane.head = end;
+      if (lane.head > 4096 && lane.head * 2 > lane.queue.length) {
+        lane.queue = lane.queue.slice(lane.head);
+        lane.head = 0;
+      }
+      // One record batch per partition, topics contiguous, queue order kept within each partition.
+      const byPartition = new Map<string, { topic: string; partition: number; records: WireRecord[] }>();
+      for (const { message } of batch) {
+        const k = `${message.topic}\u0000${message.partition}`;
+        let group = byPartition.get(k);
+        if (!group) byPartition.set(k, (group = { topic: message.topic, partition: message.partition, records: [] }));
+        group.records.push(wireRecord(message));
+      }
+      const groups = [...byPartition.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+      const started = performance.now();
+      transport.produce(lane.nodeId, groups).then(
         () => {
           this.onBatch?.(batch.length, (performance.now() - started) / 1000);
           this.outstanding -= batch.length;
           for (const q of batch) q.callbacks.onAck();
+          if (!this.broken) this.pump(lane);
+          this.notifyIdle();
         },
         (err: unknown) => {
-          const tooLarge = (err as { type?: string }).type === 'MESSAGE_TOO_LARGE';
-          const failure = new ParityError('PARITY_KAFKA', `Kafka did not acknowledge a batch of ${batch.length} events: ${(err as Error).message}`, {
-            cause: err,
-            hint: tooLarge
-              ? 'one event is larger than the topic accepts: raise max.message.bytes on the topic (and message.max.bytes on the broker); CDC stays paused at that change until then'
-              : 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
-          });
+          const failure = produceFailure(err, batch.length);
           this.outstanding -= batch.length;
           for (const q of batch) q.callbacks.onFail(failure);
           this.breakWith(failure);
         },
-      )
-      .finally(() => {
-        lane.sending = false;
-        if (!this.broken) this.pump(lane);
-        this.notifyIdle();
-      });
+      );
+    }
   }
 
   private breakWith(err: unknown): void {
@@ -226,7 +329,11 @@ export class KafkaSink {
       this.broken = err;
       this.options.logger.warn({ err: (err as Error).message }, 'kafka sink failed; later sends are refused');
     }
-    for (const lane of this.lanes) {
+    const rest0 = this.unrouted;
+    this.unrouted = [];
+    this.outstanding -= rest0.length;
+    for (const q of rest0) q.callbacks.onFail(err);
+    for (const lane of this.lanes.values()) {
       const rest = lane.queue.slice(lane.head);
       lane.queue = [];
       lane.head = 0;

@@ -26,14 +26,10 @@ function port(value: string | undefined, usage: string): number | undefined {
   return n;
 }
 
-/**
- * kafkajs warnings into the log, minus the one about limited idempotent retries: the sink limits them
- * on purpose (after them the session replays from the slot; see connectors/kafka-sink/sink.ts).
- */
+/** kafkajs warnings (its admin client: topics and metadata) into the log. */
 function kafkaLog(logger: Logger): logCreator {
   return () => ({ level, log }) => {
     const { message, ...rest } = log;
-    if (/Limiting retries for the idempotent producer/.test(message)) return;
     if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
     else if (level === KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
   };

@@ -409,7 +409,7 @@ export class CdcConnector {
       const position: Position = { commitLsn: exported.consistentPoint - 1n, ordinal: 0 };
       this.log.info({ consistentPoint: formatLsn(exported.consistentPoint), tables: names }, 'initial snapshot started');
       const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log, maxBatchMessages: this.options.maxBatchMessages });
-      await sink.connect();
+      await sink.connect([...this.partitions.keys()]);
       try {
         const tables = await Promise.all(names.map(async (name) => ({ name, relation: await this.relationByName(name) })));
         await runInitialSnapshot({
@@ -518,7 +518,7 @@ export class CdcConnector {
       this.m.kafkaBatchSeconds.observe(seconds);
       this.m.kafkaBatchMessages.observe(messages);
     };
-    await sink.connect();
+    await sink.connect([...this.partitions.keys()]);
     // Ends with the session, so nothing started by this session (a registry retry loop) outlives it.
     const sessionAbort = new AbortController();
     const onStop = () => sessionAbort.abort();
