@@ -33,6 +33,7 @@ import { type ChangeEnvelope, type Row, positionFromHeaders, positionHeaders } f
 import { type Position, formatLsn } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint } from './table-shape.js';
+import { writeEnvelope } from './avro-envelope.js';
 import { COLUMN_DOC_PREFIX, avroFieldName, avroKeySchema, avroValueSchema, jsonKeySchema, jsonValueSchema } from './value-schema.js';
 
 export type { ChangeEnvelope, Row } from '../../services/core/change-event.js';
@@ -123,7 +124,8 @@ const INT8_AS_STRING = avsc.types.LongType.__with(
   true,
 );
 
-function avroType(schema: unknown): avsc.Type {
+/** The avsc type serde uses for `schema` (int8 longs carried as exact decimal strings). */
+export function avroType(schema: unknown): avsc.Type {
   return avsc.Type.forSchema(schema as avsc.Schema, { registry: { long: INT8_AS_STRING } as unknown as Record<string, avsc.Type>, wrapUnions: 'auto' });
 }
 
@@ -150,6 +152,27 @@ function frameAvro(schemaId: number, type: avsc.Type, value: unknown): Buffer {
     }
     // encode returns minus the missing bytes when the buffer is too small.
     scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end + 5));
+  }
+}
+
+/** The envelope after the 5-byte wire header through the fast path; null when it needs avsc's general path. */
+function frameEnvelope(schemaId: number, rowType: avsc.Type, envelope: ChangeEnvelope): Buffer | null {
+  for (;;) {
+    let end: number | null;
+    try {
+      end = writeEnvelope(rowType, envelope, scratch, 5);
+    } catch {
+      return null; // a row avsc refuses: the general path says which field
+    }
+    if (end === null) return null;
+    if (end > 0) {
+      const out = Buffer.allocUnsafe(end);
+      scratch.copy(out, 0, 0, end);
+      out.writeUInt8(MAGIC_BYTE, 0);
+      out.writeUInt32BE(schemaId, 1);
+      return out;
+    }
+    scratch = Buffer.allocUnsafe(scratch.length * 2);
   }
 }
 
@@ -208,6 +231,8 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
     const keySchemaId = hasKey ? await registry.register(`${shape.topic}-key`, keySchema, 'avro') : null;
     const keyType = avroType(keySchema);
     const valueType = avroType(valueSchema);
+    // The row record alone (the envelope's `before` branch), for the envelope's fast path.
+    const rowType = avroType((valueSchema.fields as { type: unknown[] }[])[0]!.type[1]);
     const renames = shape.columns.filter((c) => avroFieldName(c.name) !== c.name).map((c) => [c.name, avroFieldName(c.name)] as const);
     const toAvroRow = (row: Row | null): Row | null => {
       if (row === null || renames.length === 0) return row;
@@ -229,7 +254,7 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
       },
       encodeValue(envelope) {
         const value = renames.length === 0 ? envelope : { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
-        return encodeAvro(valueSchemaId, valueType, value, shape, 'value');
+        return frameEnvelope(valueSchemaId, rowType, value) ?? encodeAvro(valueSchemaId, valueType, value, shape, 'value');
       },
     };
   }

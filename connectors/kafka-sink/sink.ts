@@ -80,11 +80,8 @@ function headerKey(name: string): Buffer {
 }
 
 function wireRecord(m: EncodedChange): WireRecord {
-  const headers: [Buffer, Buffer][] = [];
-  for (const name in m.headers) {
-    const v = m.headers[name]!;
-    headers.push([headerKey(name), typeof v === 'string' ? Buffer.from(v) : v]);
-  }
+  const headers: [Buffer, Buffer | string][] = [];
+  for (const name in m.headers) headers.push([headerKey(name), m.headers[name]!]);
   return { key: m.key, value: m.value, headers };
 }
 

@@ -190,11 +190,11 @@ export function initProducerIdRequest(w: Writer, correlationId: number, clientId
   return endRequest(w);
 }
 
-/** One record as it goes into a batch. Header keys are pre-encoded (a handful of constant names). */
+/** One record as it goes into a batch. Header keys are pre-encoded (a handful of constant names); values are bytes or UTF-8 text. */
 export interface WireRecord {
   key: Buffer | null;
   value: Buffer | null;
-  headers: readonly (readonly [Buffer, Buffer])[];
+  headers: readonly (readonly [Buffer, Buffer | string])[];
 }
 
 export interface PartitionBatch {
@@ -283,7 +283,10 @@ function writeRecord(w: Writer, r: WireRecord, offsetDelta: number): void {
   const keyLen = r.key ? r.key.length : -1;
   const valueLen = r.value ? r.value.length : -1;
   let body = 1 + 1 + varintSize(offsetDelta) + varintSize(keyLen) + Math.max(0, keyLen) + varintSize(valueLen) + Math.max(0, valueLen) + varintSize(r.headers.length);
-  for (const [k, v] of r.headers) body += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
+  for (const [k, v] of r.headers) {
+    const vLen = typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+    body += varintSize(k.length) + k.length + varintSize(vLen) + vLen;
+  }
   w.ensure(body + 5);
   w.varint(body);
   w.int8(0); // attributes
@@ -297,8 +300,14 @@ function writeRecord(w: Writer, r: WireRecord, offsetDelta: number): void {
   for (const [k, v] of r.headers) {
     w.varint(k.length);
     w.bytes(k);
-    w.varint(v.length);
-    w.bytes(v);
+    if (typeof v === 'string') {
+      const vLen = Buffer.byteLength(v);
+      w.varint(vLen);
+      w.pos += w.buf.write(v, w.pos, vLen, 'utf8');
+    } else {
+      w.varint(v.length);
+      w.bytes(v);
+    }
   }
 }
 

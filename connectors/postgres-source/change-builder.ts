@@ -23,6 +23,8 @@ export interface RelationState {
   /** Kafka key columns: the primary key (else the replica identity index). */
   keyColumns: string[];
   shape: TableShape;
+  /** "schema.table", as metrics and logs name the table. */
+  name: string;
 }
 
 export interface SourceChange {

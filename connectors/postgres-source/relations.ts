@@ -26,6 +26,7 @@ export async function relationFromMessage(db: Queryable, types: TypeResolver, to
     columns,
     keyColumns,
     shape: tableShape(topicPrefix, message.schema, message.name, columns, keyColumns),
+    name: `${message.schema}.${message.name}`,
   };
 }
 
@@ -35,5 +36,5 @@ export async function relationFromCatalog(db: Queryable, types: TypeResolver, to
   const resolved = await types.resolve(info.columns.map((c) => c.typeOid));
   const columns = info.columns.map((c) => decodedColumn(c.name, resolved.get(c.typeOid)!));
   const keyColumns = info.primaryKey.length > 0 ? info.primaryKey : info.identityIndexColumns;
-  return { oid: info.oid, schema, table, columns, keyColumns, shape: tableShape(topicPrefix, schema, table, columns, keyColumns) };
+  return { oid: info.oid, schema, table, columns, keyColumns, shape: tableShape(topicPrefix, schema, table, columns, keyColumns), name: `${schema}.${table}` };
 }

@@ -87,6 +87,9 @@ export interface CdcConnectorOptions {
 
 type State = 'starting' | 'snapshotting' | 'streaming' | 'paused' | 'stopping' | 'stopped';
 
+/** A small number per op, for per-transaction lookups without building strings. */
+const OP_SLOTS: Record<Op, number> = { c: 0, u: 1, d: 2, r: 3, t: 4 };
+
 interface OpenTransaction {
   tracked: TrackedTransaction;
   commitLsn: Lsn;
@@ -95,6 +98,8 @@ interface OpenTransaction {
   ordinal: number;
   /** Values constant across the transaction, computed once (the hot path runs per event). */
   text: TxText;
+  /** Sink callbacks per table and op (see ackFor in session()). */
+  acks?: Map<number, unknown>;
 }
 
 interface TxText {
@@ -543,22 +548,36 @@ export class CdcConnector {
       return c;
     };
 
-    const send = async (message: EncodedChange, tx: OpenTransaction, table: string, op: Op): Promise<void> => {
+    // One callbacks object per (transaction, table, op), not a pair of closures per event.
+    const connector = this;
+    class EventAck {
+      constructor(
+        private readonly tx: OpenTransaction,
+        private readonly counter: { inc: () => void },
+        private readonly commitMs: number,
+      ) {}
+      onAck(): void {
+        tracker.acked(this.tx.tracked);
+        connector.eventsAcked++;
+        this.counter.inc();
+        connector.m.commitToAck.observe(Math.max(0, Date.now() - this.commitMs) / 1000);
+      }
+      onFail(err: unknown): void {
+        tracker.failed(this.tx.tracked);
+        stream.fail(err);
+      }
+    }
+    const ackFor = (tx: OpenTransaction, relation: RelationState, op: Op): EventAck => {
+      const acks = (tx.acks ??= new Map());
+      const k = relation.oid * 8 + OP_SLOTS[op];
+      let ack = acks.get(k) as EventAck | undefined;
+      if (!ack) acks.set(k, (ack = new EventAck(tx, counterFor(relation.name, op), Number(tx.commitTimeUs / 1000n))));
+      return ack;
+    };
+
+    const send = async (message: EncodedChange, tx: OpenTransaction, relation: RelationState, op: Op): Promise<void> => {
       tracker.sent(tx.tracked);
-      const counter = counterFor(table, op);
-      const commitMs = Number(tx.commitTimeUs / 1000n);
-      sink.send(message, {
-        onAck: () => {
-          tracker.acked(tx.tracked);
-          this.eventsAcked++;
-          counter.inc();
-          this.m.commitToAck.observe(Math.max(0, Date.now() - commitMs) / 1000);
-        },
-        onFail: (err) => {
-          tracker.failed(tx.tracked);
-          stream.fail(err);
-        },
-      });
+      sink.send(message, ackFor(tx, relation, op));
       if (tracker.inFlightEvents >= this.maxInFlight) await tracker.whenBelow(Math.floor(this.maxInFlight / 2));
     };
 
@@ -566,17 +585,16 @@ export class CdcConnector {
       const relation = change.relation;
       const encoder = encoders.get(relation.oid) ?? (await this.encoderFor(relation, sessionSignal));
       const position = { commitLsn: tx.commitLsn, ordinal: tx.ordinal++ };
-      const table = `${relation.schema}.${relation.table}`;
       if (change.op === 't') {
         // A truncate concerns every key: one copy per partition (same dedupe key), so every consumer
         // sees it in order with the keys of its partitions.
         const partitions = this.partitions.get(relation.shape.topic) ?? spec.cdc.partitions;
         for (let p = 0; p < partitions; p++) {
-          await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, p, tx.text), tx, table, 't');
+          await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, p, tx.text), tx, relation, 't');
         }
         return;
       }
-      await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, undefined, tx.text), tx, table, change.op);
+      await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, undefined, tx.text), tx, relation, change.op);
     };
 
     const handle = async (message: PgoutputMessage, lsn: Lsn): Promise<void> => {
@@ -636,7 +654,7 @@ export class CdcConnector {
           if (ignored.has(oid)) return;
           const tx = current;
           for (const change of changesOf(message, lsn, (o) => relations.get(o))) {
-            this.snapshotter.onChange(`${change.relation.schema}.${change.relation.table}`, change.key);
+            this.snapshotter.onChange(change.relation.name, change.key);
             await emit(change, tx);
           }
           return;
@@ -645,7 +663,7 @@ export class CdcConnector {
           if (!current) throw new Error('truncate outside a transaction');
           const tx = current;
           for (const change of changesOf(message, lsn, (o) => relations.get(o))) {
-            this.snapshotter.onChange(`${change.relation.schema}.${change.relation.table}`, null, true);
+            this.snapshotter.onChange(change.relation.name, null, true);
             await emit(change, tx);
           }
           return;

@@ -6,7 +6,16 @@ import { ParityError } from './errors.js';
  */
 export type Lsn = bigint;
 
+const LSN_TEXT = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+
 export function parseLsn(text: string): Lsn {
+  // The common case without regex captures or BigInt parsing (runs per replication message).
+  if (LSN_TEXT.test(text)) {
+    const slash = text.indexOf('/');
+    const hi = parseInt(text.slice(0, slash), 16);
+    const lo = parseInt(text.slice(slash + 1), 16);
+    if (hi < 0x200000) return BigInt(hi * 0x100000000 + lo);
+  }
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
   if (!match) throw new ParityError('PARITY_DECODE', `not an LSN: ${JSON.stringify(text)}`, { hint: 'an LSN looks like 0/16B3748' });
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);

@@ -1,0 +1,101 @@
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { Writer, crc32c, produceRequest, readProduceResponse } from '../../../connectors/kafka-sink/wire.js';
+
+// kafkajs's own decoders read what we write: an independent implementation of the same format.
+const require = createRequire(import.meta.url);
+const Decoder = require('kafkajs/src/protocol/decoder');
+const RecordBatchDecoder = require('kafkajs/src/protocol/recordBatch/v0/decoder');
+
+describe('Kafka wire encoding', () => {
+  it('computes CRC-32C (Castagnoli) check values', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32c(Buffer.alloc(32))).toBe(0x8a9136aa);
+    expect(crc32c(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+    const ascending = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    expect(crc32c(ascending)).toBe(0x46dd794e);
+    // Offsets: a slice of a larger buffer.
+    expect(crc32c(Buffer.concat([Buffer.from('xx'), Buffer.from('123456789'), Buffer.from('y')]), 2, 11)).toBe(0xe3069283);
+  });
+
+  it('writes a Produce v7 request whose record batches kafkajs decodes back', async () => {
+    const w = new Writer(16); // tiny on purpose: the writer grows
+    const headers = (n: number) => [[Buffer.from('parity.ordinal'), Buffer.from(String(n))], [Buffer.from('empty'), Buffer.alloc(0)]] as const;
+    const frame = produceRequest(
+      w,
+      { correlationId: 42, clientId: 'parity-test' },
+      { acks: -1, timeoutMs: 30_000, timestampMs: 1_763_700_000_123, producer: { producerId: 4242n, producerEpoch: 3 } },
+      [
+        { topic: 'a', partition: 0, baseSequence: 10, records: [0, 1, 2].map((i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from('v'.repeat(i * 100)), headers: headers(i) })) },
+        { topic: 'a', partition: 2, baseSequence: 0, records: [{ key: null, value: null, headers: [] }] },
+        { topic: 'b', partition: 1, baseSequence: 2 ** 31 - 1, records: [{ key: Buffer.from('ü'), value: Buffer.alloc(300_000, 7), headers: headers(9) }] },
+      ],
+    );
+    const d = new Decoder(frame);
+    expect(d.readInt32()).toBe(frame.length - 4);
+    expect([d.readInt16(), d.readInt16(), d.readInt32(), d.readString()]).toEqual([0, 7, 42, 'parity-test']);
+    expect(d.readString()).toBeNull(); // transactional id
+    expect([d.readInt16(), d.readInt32()]).toEqual([-1, 30_000]);
+    const topics: { topic: string; partitions: { partition: number; batch: any }[] }[] = [];
+    const topicCount = d.readInt32();
+    for (let t = 0; t < topicCount; t++) {
+      const topic = d.readString();
+      const partitions = [];
+      const n = d.readInt32();
+      for (let p = 0; p < n; p++) {
+        const partition = d.readInt32();
+        const bytes = d.readBytes();
+        expect(bytes.readInt8(16)).toBe(2); // magic
+        partitions.push({ partition, batch: await RecordBatchDecoder(new Decoder(bytes)) });
+      }
+      topics.push({ topic, partitions });
+    }
+    expect(d.canReadBytes(1)).toBe(false);
+    expect(topics.map((t) => [t.topic, t.partitions.map((p) => p.partition)])).toEqual([['a', [0, 2]], ['b', [1]]]);
+    const first = topics[0]!.partitions[0]!.batch;
+    expect(first).toMatchObject({ producerId: '4242', producerEpoch: 3, firstSequence: 10, lastOffsetDelta: 2, inTransaction: false });
+    expect(first.records.map((r: any) => [r.key.toString(), r.value.length, r.offset, r.timestamp, r.headers['parity.ordinal'].toString()])).toEqual([
+      ['k0', 0, '0', '1763700000123', '0'],
+      ['k1', 100, '1', '1763700000123', '1'],
+      ['k2', 200, '2', '1763700000123', '2'],
+    ]);
+    expect(topics[0]!.partitions[1]!.batch.records[0]).toMatchObject({ key: null, value: null, headers: {} });
+    const big = topics[1]!.partitions[0]!.batch;
+    expect(big.firstSequence).toBe(2 ** 31 - 1);
+    expect(big.records[0].key.toString()).toBe('ü');
+    expect(big.records[0].value.equals(Buffer.alloc(300_000, 7))).toBe(true);
+  });
+
+  it('checks the CRC the way the broker does (a flipped byte changes it)', () => {
+    const w = new Writer();
+    const frame = produceRequest(w, { correlationId: 1, clientId: 'c' }, { acks: -1, timeoutMs: 1, timestampMs: 0, producer: { producerId: 1n, producerEpoch: 0 } }, [
+      { topic: 't', partition: 0, baseSequence: 0, records: [{ key: null, value: Buffer.from('hello'), headers: [] }] },
+    ]);
+    // Batch starts after: size(4) header(2+2+4+2+1) txid(2) acks(2) timeout(4) topics(4) name(2+1) partitions(4) index(4) bytes(4).
+    const batchAt = 4 + 11 + 2 + 2 + 4 + 4 + 3 + 4 + 4 + 4;
+    const crcAt = batchAt + 8 + 4 + 4 + 1;
+    const stored = frame.readUInt32BE(crcAt);
+    expect(crc32c(frame, crcAt + 4, frame.length)).toBe(stored);
+    frame[frame.length - 2]! ^= 1;
+    expect(crc32c(frame, crcAt + 4, frame.length)).not.toBe(stored);
+  });
+
+  it('reads a Produce v7 response', () => {
+    const w = new Writer();
+    w.int32(1);
+    w.string('a');
+    w.int32(2);
+    for (const [p, err, off] of [[0, 0, 100n], [2, 10, -1n]] as const) {
+      w.int32(p);
+      w.int16(err);
+      w.int64(off);
+      w.int64(-1n);
+      w.int64(0n);
+    }
+    w.int32(0); // throttle
+    expect(readProduceResponse(w.toBuffer())).toEqual([
+      { topic: 'a', partition: 0, errorCode: 0, baseOffset: 100n },
+      { topic: 'a', partition: 2, errorCode: 10, baseOffset: -1n },
+    ]);
+  });
+});
