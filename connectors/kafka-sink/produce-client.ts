@@ -59,7 +59,6 @@ export class BrokerConnection {
 
   constructor(
     readonly broker: BrokerAddress,
-    private readonly clientId: string,
     private readonly requestTimeoutMs: number,
   ) {}
 
@@ -196,7 +195,8 @@ export class ProduceClient {
   /** Connects to `brokers` (the partition leaders), checks their API versions and gets a producer id. */
   async connect(brokers: BrokerAddress[]): Promise<void> {
     for (const b of brokers) {
-      const conn = new BrokerConnection(b, this.options.clientId, this.requestTimeoutMs);
+      // The client waits a little longer than the broker's own timeout, so the broker's answer wins.
+      const conn = new BrokerConnection(b, this.requestTimeoutMs + 5_000);
       this.connections.set(b.nodeId, conn);
       await conn.connect();
       const id = conn.nextCorrelationId();
