@@ -139,31 +139,14 @@ function frame(schemaId: number, payload: Buffer): Buffer {
 
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
-/** Avro-encodes `value` after the 5-byte wire header: one allocation, one copy. */
-function frameAvro(schemaId: number, type: avsc.Type, value: unknown): Buffer {
+/**
+ * Runs `write` over the shared scratch buffer (the payload after the 5-byte wire header) and returns the
+ * framed copy: one allocation, one copy. `write` returns the end, a negative number when the scratch is
+ * too small (minus the missing bytes, or -1 when unknown: it doubles), or null to give up.
+ */
+function framed(schemaId: number, write: (buf: Buffer) => number | null): Buffer | null {
   for (;;) {
-    const end = type.encode(value, scratch, 5);
-    if (end > 0) {
-      const out = Buffer.allocUnsafe(end);
-      scratch.copy(out, 0, 0, end);
-      out.writeUInt8(MAGIC_BYTE, 0);
-      out.writeUInt32BE(schemaId, 1);
-      return out;
-    }
-    // encode returns minus the missing bytes when the buffer is too small.
-    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end + 5));
-  }
-}
-
-/** The envelope after the 5-byte wire header through the fast path; null when it needs avsc's general path. */
-function frameEnvelope(schemaId: number, rowType: avsc.Type, envelope: ChangeEnvelope): Buffer | null {
-  for (;;) {
-    let end: number | null;
-    try {
-      end = writeEnvelope(rowType, envelope, scratch, 5);
-    } catch {
-      return null; // a row avsc refuses: the general path says which field
-    }
+    const end = write(scratch);
     if (end === null) return null;
     if (end > 0) {
       const out = Buffer.allocUnsafe(end);
@@ -172,8 +155,24 @@ function frameEnvelope(schemaId: number, rowType: avsc.Type, envelope: ChangeEnv
       out.writeUInt32BE(schemaId, 1);
       return out;
     }
-    scratch = Buffer.allocUnsafe(scratch.length * 2);
+    scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end + 5));
   }
+}
+
+/** Avro-encodes `value` after the 5-byte wire header. */
+function frameAvro(schemaId: number, type: avsc.Type, value: unknown): Buffer {
+  return framed(schemaId, (buf) => type.encode(value, buf, 5))!;
+}
+
+/** The envelope through the fast path (avro-envelope.ts); null when it needs avsc's general path. */
+function frameEnvelope(schemaId: number, rowType: avsc.Type, envelope: ChangeEnvelope): Buffer | null {
+  return framed(schemaId, (buf) => {
+    try {
+      return writeEnvelope(rowType, envelope, buf, 5);
+    } catch {
+      return null; // a row avsc refuses: the general path says which field
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
