@@ -2,7 +2,8 @@
  * `parity cache run`: a Kafka consumer group that keeps versioned Redis entries fresh from the change
  * events of the new representation.
  *
- * Offsets are committed by hand, per chunk, only after Redis confirmed every write of the chunk. When
+ * Offsets are committed by hand, only up to the last chunk Redis confirmed every write of, coalesced
+ * into at most one commit per `commitIntervalMs` (offset-committer.ts). When
  * Redis (or the registry, or the dead-letter producer) fails, the chunk is retried with backoff while
  * the consumer keeps heartbeating: consumption pauses, nothing is skipped, and it resumes where it
  * stopped. Replays after a crash or rebalance are harmless because every write is "set if newer".
@@ -18,6 +19,7 @@ import { backoffDelay, sleep as defaultSleep } from '../core/retry.js';
 import { APPLIED, INVALIDATED, SKIPPED, applyWrites } from './applier.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
 import { versionerMetrics, type VersionerMetrics } from './metrics.js';
+import { createOffsetCommitter } from './offset-committer.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 import type { CacheSettings } from './settings.js';
 import { ensureConfig, readConfig, type VersionConfig } from './version-config.js';
@@ -49,8 +51,13 @@ export interface CacheVersionerOptions {
   fromBeginning?: boolean;
   /** Partitions processed in parallel; default 3. */
   partitionsConsumedConcurrently?: number;
-  /** Messages per Redis pipeline and offset commit; default 1000. */
+  /** Messages per Redis pipeline; default 1000. */
   chunkSize?: number;
+  /**
+   * Shortest time between two offset commits; default 250 ms. Only offsets Redis confirmed are
+   * committed; a longer interval only means more events replayed (harmlessly) after a crash.
+   */
+  commitIntervalMs?: number;
   /** How often the live version config is re-read from Redis; default 1000 ms. */
   configRefreshMs?: number;
   /** Dead-letter topic for events that cannot be applied; created if missing. */
@@ -113,6 +120,8 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
   const ownProducer = options.producer === undefined;
 
   let consumer: Consumer | null = null;
+  /** consumer.run() was called (pause() throws before). */
+  let consuming = false;
   let config: VersionConfig | null = null;
   let configReadAt = -Infinity;
   const state: CacheVersionerStatus = { state: 'starting', events: 0, deadLetters: 0, config: null };
@@ -295,34 +304,27 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
   }
 
   /**
-   * Commits run in the background, one after the other per partition, so the next fetch does not wait
-   * for the commit's round trip. Each is issued only after Redis confirmed every write up to its
-   * offset. A failed commit (a rebalance) only means those events are replayed, which set-if-newer
-   * makes harmless; stop() waits for the commits still in flight.
+   * Commits run in the background, so the next fetch does not wait for a commit's round trip; each
+   * carries only offsets Redis confirmed. A failed commit (a rebalance) only means those events are
+   * replayed, which set-if-newer makes harmless; stop() commits what is confirmed before leaving.
    */
-  const commits = new Map<string, Promise<void>>();
-  function commitInOrder(topic: string, partition: number, offset: string, commit: EachBatchPayload['commitOffsetsIfNecessary']): void {
-    const id = `${topic}/${partition}`;
-    const previous = commits.get(id) ?? Promise.resolve();
-    const next = previous
-      .then(() => commit({ topics: [{ topic, partitions: [{ partition, offset }] }] }))
-      .catch((err: unknown) => logger.warn({ topic, partition, offset, err: (err as Error).message }, 'offset commit failed; the events after the last commit will be replayed'));
-    commits.set(id, next);
-    void next.finally(() => {
-      if (commits.get(id) === next) commits.delete(id);
-    });
-  }
+  const committer = createOffsetCommitter({ intervalMs: options.commitIntervalMs ?? 250, logger, now });
+  /** eachBatch calls in progress, so stop() can wait for them before the last commit. */
+  let activeBatches = 0;
+  let batchesIdle: (() => void) | null = null;
+  let stopping = false;
 
   async function eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
-    const ctx: BatchContext = { heartbeat, isRunning, isStale };
+    const ctx: BatchContext = { heartbeat, isRunning: () => isRunning() && !stopping, isStale };
+    activeBatches++;
     try {
       for (let i = 0; i < batch.messages.length; i += chunkSize) {
-        const chunk = batch.messages.slice(i, i + chunkSize);
+        const chunk = i === 0 && batch.messages.length <= chunkSize ? batch.messages : batch.messages.slice(i, i + chunkSize);
         await processChunk(chunk, batch.topic, batch.partition, ctx);
         const last = chunk[chunk.length - 1] as KafkaMessage;
         resolveOffset(last.offset);
-        commitInOrder(batch.topic, batch.partition, (BigInt(last.offset) + 1n).toString(), commitOffsetsIfNecessary);
+        committer.confirmed({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }, commitOffsetsIfNecessary);
         await heartbeat();
       }
     } catch (err) {
@@ -332,6 +334,9 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
         return;
       }
       throw err;
+    } finally {
+      activeBatches--;
+      if (activeBatches === 0) batchesIdle?.();
     }
   }
 
@@ -347,9 +352,20 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
   }
 
   async function shutdown(): Promise<void> {
-    await Promise.all(commits.values());
+    // No new batches, the ones in progress finish (or abandon a write still retrying), then what Redis
+    // confirmed is committed while this member is still in the group, then it leaves.
+    stopping = true;
     const c = consumer;
     consumer = null;
+    if (c && consuming) {
+      try {
+        c.pause([{ topic: settings.topic }]);
+      } catch {
+        // Not running yet: nothing to pause.
+      }
+      if (activeBatches > 0) await new Promise<void>((resolve) => (batchesIdle = resolve));
+    }
+    await committer.flush();
     await c?.disconnect().catch(() => undefined);
     if (ownProducer) await producer.disconnect().catch(() => undefined);
   }
@@ -379,6 +395,10 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
       await consumer.connect();
       await consumer.subscribe({ topics: [settings.topic], fromBeginning: options.fromBeginning ?? true });
       state.state = 'consuming';
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        const assignment = (event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
+        committer.retain(new Map(Object.entries(assignment).map(([topic, partitions]) => [topic, new Set(partitions)])));
+      });
       consumer.on(consumer.events.CRASH, (event) => {
         const { error, restart } = event.payload as { error: Error; restart: boolean };
         if (!restart) {
@@ -387,6 +407,7 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
           void shutdown().finally(() => settle?.reject(toParityError(error, 'PARITY_KAFKA')));
         }
       });
+      consuming = true;
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,

@@ -163,16 +163,20 @@ export function collapseWrites(writes: EntryWrite[]): EntryWrite[] {
   return out;
 }
 
-/** The ARGV of lua/apply-n.lua for one write, appended to `args`. */
-export function pushApplyArgs(args: Array<string | number>, write: EntryWrite): void {
-  args.push(write.mode, write.position, write.ttlMs, write.commitTimeUs, write.keyJson, write.columns.length);
-  for (const [name, value] of write.columns) args.push(name, value);
+/** NUL: the separator of a packed write; neither JSON text nor a PostgreSQL identifier can hold it. */
+const SEP = '\0';
+
+/** The ARGV of lua/apply-n.lua for one write: its fields joined by NUL, in one string. */
+export function packWrite(write: EntryWrite): string {
+  let packed = `${write.mode}${SEP}${write.position}${SEP}${write.ttlMs}${SEP}${write.commitTimeUs}${SEP}${write.keyJson}`;
+  for (const [name, value] of write.columns) packed += `${SEP}${name}${SEP}${value}`;
+  return packed;
 }
 
-/** The arguments of one apply-n call for `writes`: key count, keys, then each write's ARGV. */
-export function applyCall(writes: readonly EntryWrite[]): [number, ...Array<string | number>] {
-  const args: Array<string | number> = [];
+/** The arguments of one apply-n call for `writes`: key count, the keys, then one packed ARGV per write. */
+export function applyCall(writes: readonly EntryWrite[]): [number, ...string[]] {
+  const args: [number, ...string[]] = [writes.length];
   for (const write of writes) args.push(write.entryKey);
-  for (const write of writes) pushApplyArgs(args, write);
-  return [writes.length, ...args];
+  for (const write of writes) args.push(packWrite(write));
+  return args;
 }

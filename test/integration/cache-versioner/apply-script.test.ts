@@ -36,10 +36,11 @@ afterAll(async () => {
 
 const pos = (lsn: bigint, ordinal = 0) => encodePosition({ commitLsn: lsn, ordinal });
 
+/** One write's ARGV: its fields joined by NUL (see the script's header). */
+const packed = (...fields: Array<string | number>) => fields.join('\0');
+
 async function apply(key: string, mode: string, position: string, columns: Array<[string, string]> = [], ttl = 60_000, extra = ''): Promise<number> {
-  const args: Array<string | number> = [mode, position, ttl, extra, '{"id":1}', columns.length];
-  for (const [c, v] of columns) args.push(c, v);
-  return Number(await redis.parityCacheApply(1, key, ...args));
+  return Number(await redis.parityCacheApply(1, key, packed(mode, position, ttl, extra, '{"id":1}', ...columns.flat())));
 }
 
 async function entry(key: string) {
@@ -113,11 +114,10 @@ describe('apply-n.lua: set if newer', () => {
 
   it('applies several entries in one call, one result digit per entry in order', async () => {
     await apply(`${prefix}:b2`, 'v', pos(9n), [['x', '1']]);
-    const args: Array<string | number> = [3, `${prefix}:b1`, `${prefix}:b2`, `${prefix}:b3`];
-    args.push('v', pos(5n), 60_000, '', '{"id":1}', 1, 'x', '"b1"');
-    args.push('v', pos(8n), 60_000, '', '{"id":2}', 2, 'x', '"old"', 'y', '"old"');
-    args.push('p', pos(5n), 60_000, '', '{"id":3}', 0);
-    expect(await redis.parityCacheApply(...(args as [number, ...Array<string | number>]))).toBe('102');
+    expect(await redis.parityCacheApply(3, `${prefix}:b1`, `${prefix}:b2`, `${prefix}:b3`,
+      packed('v', pos(5n), 60_000, '', '{"id":1}', 'x', '"b1"'),
+      packed('v', pos(8n), 60_000, '', '{"id":2}', 'x', '"old"', 'y', '"old"'),
+      packed('p', pos(5n), 60_000, '', '{"id":3}'))).toBe('102');
     expect((await entry(`${prefix}:b1`))?.columns.get('x')).toBe('"b1"');
     expect((await entry(`${prefix}:b2`))?.columns.get('x')).toBe('1');
     expect((await entry(`${prefix}:b3`))?.kind).toBe('invalid');
@@ -131,6 +131,19 @@ describe('apply-n.lua: set if newer', () => {
     expect(e?.keyValues).toEqual({ id: 1 });
     expect(Math.abs((e?.writtenAtMs ?? 0) - Date.now())).toBeLessThan(5_000);
     expect(await redis.pttl(key)).toBeGreaterThan(40_000);
+  });
+
+  it('stores column names and values byte for byte, whatever they contain besides NUL', async () => {
+    const key = `${prefix}:bytes`;
+    const columns: Array<[string, string]> = [
+      ['Weird "name" with spaces', JSON.stringify('tab\there, newline\n, unit sep \u001f, NUL escaped \u0000')],
+      ['ünïcødé', JSON.stringify('€ 𝄞 日本')],
+      ['empty', '""'],
+      ['nested', JSON.stringify({ a: [1, null, 'x'] })],
+    ];
+    await apply(key, 'v', pos(1n), columns);
+    const e = await entry(key);
+    expect(e?.columns).toEqual(new Map(columns));
   });
 });
 

@@ -117,11 +117,11 @@ describe('collapseWrites', () => {
     expect(collapseWrites([write('v', 1, [], 'a'), write('v', 1, [], 'b')])).toHaveLength(2);
   });
 
-  it('passes the key count, the keys, then per write mode, position, TTL, commit time, key, column count and pairs', () => {
+  it('passes the key count, the keys, then per write one argument: mode, position, TTL, commit time, key and column pairs joined by NUL', () => {
     expect(applyCall([write('v', 1, [['a', '1'], ['b', '"x"']], 'k1'), write('t', 2, [], 'k2')])).toEqual([
       2, 'k1', 'k2',
-      'v', encodePosition(pos(1)), 1, '', '{}', 2, 'a', '1', 'b', '"x"',
-      't', encodePosition(pos(2)), 1, '', '{}', 0,
+      ['v', encodePosition(pos(1)), '1', '', '{}', 'a', '1', 'b', '"x"'].join('\0'),
+      ['t', encodePosition(pos(2)), '1', '', '{}'].join('\0'),
     ]);
   });
 });
