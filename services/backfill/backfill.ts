@@ -22,7 +22,8 @@ import { controlTables, ensureBackfillTables, readRun, runProgress } from './con
 import { Controller } from './controller.js';
 import { APPLICATION_NAME, Databases, type BackfillPools } from './databases.js';
 import { backfillMetrics } from './metrics.js';
-import { ProbeRunner } from './probe.js';
+import { Pacer, type PaceStatus } from './pace.js';
+import { ProbeRunner, userProbeTimeoutMs } from './probe.js';
 import type { ProgressBar } from './progress.js';
 import { openRun } from './run-plan.js';
 import { SignalReader } from './throttle-signals.js';
@@ -76,6 +77,8 @@ export interface BackfillResult {
   processBatches: number;
   seconds: number;
   controlUrl: string | null;
+  /** This process's pace when it finished (duty cycle, time slept, latency guard); null when pacing is off. */
+  pace: PaceStatus | null;
 }
 
 export async function runBackfill(options: RunBackfillOptions): Promise<BackfillResult> {
@@ -93,11 +96,15 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
   const started = now();
   const processId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const fence = options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
-  // Per database: one session per worker, the controller's two, the probe's, and one per HTTP command.
-  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 5);
+  // Per database: one session per worker, the controller's two, the two probes', and one per HTTP command.
+  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 6);
+  const paced = b.throttle.pace.enabled;
+  metrics.dutyCycle.set(1);
   let controller: Controller | undefined;
   let server: ControlServer | undefined;
   let probe: ProbeRunner | undefined;
+  let guardProbe: ProbeRunner | undefined;
+  let pacer: Pacer | undefined;
   try {
     // Everything up to openRun only reads (and creates empty control tables): a bad spec stops here.
     const setup = await databases.workerSessions();
@@ -118,8 +125,13 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
           });
         }
       }
-      if (spec.backfill.throttle.probe) {
-        probe = new ProbeRunner(() => databases.session('source', `${APPLICATION_NAME}-probe`), spec.backfill.throttle.probe, logger);
+      const userProbe = spec.backfill.throttle.probe;
+      if (userProbe) {
+        probe = new ProbeRunner(
+          () => databases.session('source', `${APPLICATION_NAME}-probe`),
+          { sql: userProbe.sql, intervalMs: userProbe.intervalMs, window: userProbe.window, timeoutMs: userProbeTimeoutMs(userProbe.maxP99Ms), field: 'backfill.throttle.probe.sql' },
+          logger,
+        );
         await probe.start();
       }
       opened = await openRun({ control: setup.control, source: setup.source, schema, spec, shape, workers, rerun: options.rerun ?? false, logger, ...(options.rangeRows ? { rangeRows: options.rangeRows } : {}) });
@@ -134,11 +146,26 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     if (run.state === 'completed') {
       logger.info({ runId: run.runId, how: opened.how }, opened.how === 'complete' ? 'backfill already complete; pass --rerun to walk the table again' : 'backfill complete: the table is empty');
       const { rowsPlanned, rowsDone, rowsChanged, batches } = await summary(databases, schema, run.runId);
-      return { runId: run.runId, outcome: opened.how === 'complete' ? 'already-complete' : 'completed', how: opened.how, rowsPlanned, rowsDone, rowsChanged, batches, processRows: 0, processBatches: 0, seconds: (now() - started) / 1000, controlUrl: null };
+      return { runId: run.runId, outcome: opened.how === 'complete' ? 'already-complete' : 'completed', how: opened.how, rowsPlanned, rowsDone, rowsChanged, batches, processRows: 0, processBatches: 0, seconds: (now() - started) / 1000, controlUrl: null, pace: null };
     }
     logger.info({ runId: run.runId, how: opened.how, rowsPlanned: run.rowsPlanned, ranges: run.rangesPlanned, workers, processId }, opened.how === 'created' ? 'backfill run started' : 'joining backfill run');
 
-    const sizers: BatchSizer[] = Array.from({ length: workers }, () => new BatchSizer({ initial: b.batchSize, min: b.minBatchSize, max: b.maxBatchSize, targetSeconds: b.targetBatchSeconds }));
+    // Paced batches are small (each one's WAL is one small burst); unpaced ones aim at targetBatchSeconds.
+    const sizing = paced ? { targetSeconds: b.throttle.pace.batchSeconds, targetWalBytes: b.throttle.pace.batchWalBytes } : { targetSeconds: b.targetBatchSeconds };
+    const sizers: BatchSizer[] = Array.from({ length: workers }, () => new BatchSizer({ initial: b.batchSize, min: b.minBatchSize, max: b.maxBatchSize, ...sizing }));
+    // Created only now, so the guard's baseline clock starts with its probe, not with the validation.
+    pacer = paced ? new Pacer(b.throttle.pace, metrics, logger, now) : undefined;
+    const guardSql = pacer?.probeSql;
+    if (pacer && guardSql) {
+      const p = pacer;
+      // The guard's probe starts with the controller's first poll: that poll opens the baseline, which holds the workers.
+      guardProbe = new ProbeRunner(
+        () => databases.session('source', `${APPLICATION_NAME}-guard`),
+        { sql: guardSql, intervalMs: b.throttle.pace.latencyGuard.intervalMs, window: b.throttle.pace.latencyGuard.window, timeoutMs: 1_000, field: b.throttle.pace.latencyGuard.sql ? 'backfill.throttle.pace.latencyGuard.sql' : 'the latency guard probe', onSample: (ms) => p.addSample(ms) },
+        logger,
+      );
+      await guardProbe.start();
+    }
     controller = new Controller({
       schema,
       runId: run.runId,
@@ -154,6 +181,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       monitorSession: () => databases.session('source'),
       signals: new SignalReader({ slot: spec.cdc.slot, ...(b.throttle.httpProbe ? { httpProbe: b.throttle.httpProbe } : {}), ...(b.throttle.flagFile ? { flagFile: b.throttle.flagFile } : {}), now }),
       ...(probe ? { probe } : {}),
+      ...(pacer ? { pacer } : {}),
       ...(options.killSwitch ? { killSwitch: options.killSwitch } : {}),
       metrics,
       logger,
@@ -182,6 +210,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         shape,
         lockTimeoutMs: b.lockTimeoutMs,
         statementTimeoutMs: b.statementTimeoutMs,
+        measureWal: paced,
         ...(fence ? { fence, controlIsFenceDatabase: controlDatabase(spec) === targetDatabase(spec) } : {}),
         metrics,
         logger,
@@ -211,8 +240,9 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     const final = await summary(databases, schema, run.runId);
     const stop = controller.stopReason;
     const totals = { rowsPlanned: final.rowsPlanned, rowsDone: final.rowsDone, rowsChanged: final.rowsChanged, batches: final.batches };
+    const pace = pacer?.status() ?? null;
     if (final.state === 'completed') {
-      return { runId: run.runId, outcome: 'completed', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null };
+      return { runId: run.runId, outcome: 'completed', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace };
     }
     if (stop?.kind === 'error') throw stop.error;
     if (final.state === 'aborted') {
@@ -227,9 +257,10 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     if (final.state === 'failed') {
       throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" failed in another process: ${final.error ?? 'unknown error'}`, { hint: 'fix the cause, then `parity backfill run` resumes from the checkpoints' });
     }
-    return { runId: run.runId, outcome: 'stopped', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null };
+    return { runId: run.runId, outcome: 'stopped', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace };
   } finally {
     probe?.stop();
+    guardProbe?.stop();
     await controller?.close().catch(() => undefined);
     await server?.close().catch(() => undefined);
     await databases.close();

@@ -35,6 +35,8 @@ export interface BatchContext {
   statementTimeoutMs: number;
   /** Fence scope and token; when set, every batch transaction checks it before committing. */
   fence?: { scope: string; token: bigint };
+  /** Measure the WAL the batch writes (paced runs size batches by it). */
+  measureWal?: boolean;
 }
 
 export interface BatchOutcome {
@@ -49,6 +51,8 @@ export interface BatchOutcome {
   /** The range is finished with this batch. */
   done: boolean;
   seconds: number;
+  /** WAL written in the data database while the batch ran (before its commit record); null when not measured. */
+  walBytes: number | null;
 }
 
 /** Runs one batch attempt of at most `size` keys. Throws a ParityError; everything is rolled back then. */
@@ -58,11 +62,16 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   const open: pg.ClientBase[] = [];
   const setLocal = `SET LOCAL lock_timeout = ${Math.floor(ctx.lockTimeoutMs)}; SET LOCAL statement_timeout = ${Math.floor(ctx.statementTimeoutMs)}`;
   let stage = 'beginning the batch transaction';
+  // The connection that writes the data: its cluster's WAL is what the batch costs foreground commits.
+  const dataConn = ctx.kind === 'other-database' ? db.target : db.source;
+  let walStart: string | undefined;
+  let walBytes: number | null = null;
   try {
     for (const c of [db.control, ...db.commitOrder]) {
       if (open.includes(c)) continue;
-      await c.query(`BEGIN; ${setLocal}`);
+      const begun = await c.query(`BEGIN; ${setLocal}${ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : ''}`);
       open.push(c);
+      if (ctx.measureWal && c === dataConn) walStart = ((begun as unknown as pg.QueryResult[]).at(-1)?.rows[0] as { lsn: string }).lsn;
     }
     stage = 'checking range ownership';
     const own = await db.control.query(`SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = $1 AND range_no = $2 AND owner = $3 AND state = 'running' FOR UPDATE`, [
@@ -73,7 +82,7 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
     const range = own.rows[0] as { lo: string[] | null; hi: string[]; checkpoint: string[] | null } | undefined;
     if (!range) {
       await rollbackAll(open);
-      return { lost: true, rows: 0, changed: 0, lo: null, hi: null, done: false, seconds: 0 };
+      return { lost: true, rows: 0, changed: 0, lo: null, hi: null, done: false, seconds: 0, walBytes: null };
     }
     if (ctx.fence) {
       stage = 'checking the fencing token';
@@ -113,6 +122,12 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
       }
     }
     const done = rows < size || last === null || sameKey(last, range.hi);
+    if (walStart !== undefined) {
+      stage = 'measuring the batch WAL';
+      // Cluster-wide, so concurrent writers' WAL counts too: an upper bound, which errs on the safe side.
+      const w = await dataConn.query(`SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::float8 AS bytes`, [walStart]);
+      walBytes = Number((w.rows[0] as { bytes: number }).bytes);
+    }
     // Data first (target, then source, releasing its FOR SHARE locks), then the control transaction.
     for (const c of db.commitOrder) {
       if (c === db.control) {
@@ -123,7 +138,7 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
       await c.query('COMMIT');
       open.splice(open.indexOf(c), 1);
     }
-    return { lost: false, rows, changed, lo, hi: last, done, seconds: (performance.now() - started) / 1000 };
+    return { lost: false, rows, changed, lo, hi: last, done, seconds: (performance.now() - started) / 1000, walBytes };
   } catch (err) {
     await rollbackAll(open);
     throw batchError(err, `backfill batch of range ${ctx.rangeNo} failed while ${stage}`);

@@ -38,11 +38,17 @@ export async function ensureBackfillTables(db: Queryable, schema: string): Promi
   // Once everything exists, skip the DDL: CREATE INDEX IF NOT EXISTS still takes a table lock, which
   // would queue behind (and then block) the checkpoints of processes already running.
   const { rows } = await db.query(
-    `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)`,
+    `SELECT count(*)::int AS n,
+            EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.backfill_processes', $1::text)) AND a.attname = 'pace' AND NOT a.attisdropped) AS paced
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)`,
     [schema, OBJECTS],
   );
-  if (rows[0]?.n === OBJECTS.length) return;
   const t = controlTables(schema);
+  if (rows[0]?.n === OBJECTS.length) {
+    // A control schema from before pacing: its process rows gain the pacer's columns.
+    if (!rows[0]?.paced) await db.query(`ALTER TABLE ${t.processes} ADD COLUMN IF NOT EXISTS duty_cycle double precision, ADD COLUMN IF NOT EXISTS pace text`);
+    return;
+  }
   await ensureControlTables(db, schema, [
     `CREATE TABLE IF NOT EXISTS ${t.runs} (
        run_id bigserial PRIMARY KEY,
@@ -111,6 +117,8 @@ export async function ensureBackfillTables(db: Queryable, schema: string): Promi
        batch_size integer,
        rows_per_second double precision,
        eta_seconds double precision,
+       duty_cycle double precision,
+       pace text,
        started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
        heartbeat_at timestamptz NOT NULL DEFAULT clock_timestamp()
      )`,
@@ -273,13 +281,17 @@ export interface ProcessRow {
   batchSize: number | null;
   rowsPerSecond: number | null;
   etaSeconds: number | null;
+  /** The duty cycle its workers keep; null when pacing is off. */
+  dutyCycle: number | null;
+  /** The pacer's one-line description (duty cycle, last sleep, latency guard). */
+  pace: string | null;
   heartbeatAgeSeconds: number;
 }
 
 /** Processes of a run that sent a heartbeat within `freshSeconds`. */
 export async function liveProcesses(db: Queryable, schema: string, runId: number, freshSeconds = 10): Promise<ProcessRow[]> {
   const { rows } = await db.query(
-    `SELECT process_id, run_id, host, pid, control_url, workers, state, reason, applied_seq, batch_size, rows_per_second, eta_seconds,
+    `SELECT process_id, run_id, host, pid, control_url, workers, state, reason, applied_seq, batch_size, rows_per_second, eta_seconds, duty_cycle, pace,
             extract(epoch FROM clock_timestamp() - heartbeat_at) AS age
        FROM ${controlTables(schema).processes}
       WHERE run_id = $1 AND heartbeat_at > clock_timestamp() - make_interval(secs => $2) AND state <> 'exited'
@@ -299,6 +311,8 @@ export async function liveProcesses(db: Queryable, schema: string, runId: number
     batchSize: r.batch_size,
     rowsPerSecond: r.rows_per_second,
     etaSeconds: r.eta_seconds,
+    dutyCycle: r.duty_cycle,
+    pace: r.pace,
     heartbeatAgeSeconds: Number(r.age),
   }));
 }
@@ -316,16 +330,18 @@ export interface ProcessHeartbeat {
   batchSize: number;
   rowsPerSecond: number;
   etaSeconds: number | null;
+  dutyCycle: number | null;
+  pace: string | null;
 }
 
 export async function writeHeartbeat(db: Queryable, schema: string, h: ProcessHeartbeat): Promise<void> {
   await db.query(
     `INSERT INTO ${controlTables(schema).processes} AS p
-            (process_id, run_id, host, pid, control_url, workers, state, reason, applied_seq, batch_size, rows_per_second, eta_seconds)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            (process_id, run_id, host, pid, control_url, workers, state, reason, applied_seq, batch_size, rows_per_second, eta_seconds, duty_cycle, pace)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
      ON CONFLICT (process_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason, applied_seq = EXCLUDED.applied_seq,
             batch_size = EXCLUDED.batch_size, rows_per_second = EXCLUDED.rows_per_second, eta_seconds = EXCLUDED.eta_seconds,
-            control_url = EXCLUDED.control_url, heartbeat_at = clock_timestamp()`,
-    [h.processId, h.runId, h.host, h.pid, h.controlUrl, h.workers, h.state, h.reason, h.appliedSeq, h.batchSize, h.rowsPerSecond, h.etaSeconds],
+            duty_cycle = EXCLUDED.duty_cycle, pace = EXCLUDED.pace, control_url = EXCLUDED.control_url, heartbeat_at = clock_timestamp()`,
+    [h.processId, h.runId, h.host, h.pid, h.controlUrl, h.workers, h.state, h.reason, h.appliedSeq, h.batchSize, h.rowsPerSecond, h.etaSeconds, h.dutyCycle, h.pace],
   );
 }

@@ -10,6 +10,7 @@ import { toParityError, type ParityError } from '../core/errors.js';
 import { controlTables, readRun, runProgress, writeHeartbeat, type RunRow } from './control-store.js';
 import type { Session } from './databases.js';
 import type { BackfillMetrics } from './metrics.js';
+import { describePace, type Pacer, type PaceStatus } from './pace.js';
 import type { ProbeRunner } from './probe.js';
 import { etaSeconds, RateWindow, type ProgressBar } from './progress.js';
 import { describeFindings, evaluateThrottle, THROTTLE_REASONS, type ThrottleFinding, type ThrottleLimits } from './throttle.js';
@@ -25,6 +26,8 @@ export interface ControllerOptions {
   monitorSession: () => Promise<Session>;
   signals: SignalReader;
   probe?: ProbeRunner;
+  /** The duty cycle and its latency guard (`backfill.throttle.pace`); absent when pacing is off. */
+  pacer?: Pacer;
   /** Reads the coordinator's kill-backfill flag; never throws (last known value on Redis errors). */
   killSwitch?: () => Promise<boolean>;
   metrics: BackfillMetrics;
@@ -55,6 +58,8 @@ export interface ControllerStatus {
   etaSeconds: number | null;
   ranges: { pending: number; running: number; done: number };
   controlUrl: string | null;
+  /** The duty cycle, last sleep and latency guard; null when pacing is off. */
+  pace: PaceStatus | null;
 }
 
 const FATAL_POLL_FAILURES = 40;
@@ -75,7 +80,7 @@ export class Controller {
   private lastPollMs: number | undefined;
   private throttledSinceMs: number | undefined;
   private readonly rate = new RateWindow();
-  private status: Omit<ControllerStatus, 'throttle' | 'state' | 'batchSize' | 'controlUrl'> | undefined;
+  private status: Omit<ControllerStatus, 'throttle' | 'state' | 'batchSize' | 'controlUrl' | 'pace'> | undefined;
   private lastReasons = '';
   private stopped = false;
   controlUrl: string | null = null;
@@ -128,6 +133,8 @@ export class Controller {
       const http = this.o.signals.httpProbe();
       const flagFile = this.o.signals.flagFile();
       const killSwitch = this.o.killSwitch ? await this.o.killSwitch() : false;
+      // Another reason holding the backfill (as of the last poll) makes the guard's samples meaningless.
+      const latencyBaseline = this.o.pacer?.evaluate(this.findings.some((f) => f.reason !== 'latency_guard'));
       const decision = evaluateThrottle(
         {
           killSwitch,
@@ -138,6 +145,7 @@ export class Controller {
           ...(p99 !== undefined ? { probeP99Ms: p99, probeSamples: this.o.probe?.window.count ?? 0 } : {}),
           ...(http ? { http } : {}),
           ...(flagFile ? { flagFile } : {}),
+          ...(latencyBaseline ? { latencyBaseline } : {}),
         },
         limits,
       );
@@ -249,6 +257,7 @@ export class Controller {
 
   private async heartbeat(state: string): Promise<void> {
     if (!this.control) return;
+    const pace = this.o.pacer?.status() ?? null;
     await writeHeartbeat(this.control.client, this.o.schema, {
       processId: this.o.processId,
       runId: this.o.runId,
@@ -262,6 +271,8 @@ export class Controller {
       batchSize: this.o.batchSize(),
       rowsPerSecond: this.status?.rowsPerSecond ?? 0,
       etaSeconds: this.status?.etaSeconds ?? null,
+      dutyCycle: pace?.dutyCycle ?? null,
+      pace: describePace(pace),
     });
   }
 
@@ -274,6 +285,13 @@ export class Controller {
   requestStop(reason: StopReason): void {
     if (!this.stop) this.stop = reason;
     for (const w of this.waiters.splice(0)) w();
+    this.o.pacer?.wake();
+  }
+
+  /** Keeps the duty cycle: sleeps after a batch of `batchSeconds` (no-op when pacing is off). */
+  async pace(batchSeconds: number, walBytes: number | null, signal?: AbortSignal): Promise<void> {
+    if (!this.o.pacer || this.stop || this.stopped) return;
+    await this.o.pacer.sleepAfter(batchSeconds, walBytes, signal);
   }
 
   /**
@@ -311,6 +329,7 @@ export class Controller {
       etaSeconds: s?.etaSeconds ?? null,
       ranges: s?.ranges ?? { pending: 0, running: 0, done: 0 },
       controlUrl: this.controlUrl,
+      pace: this.o.pacer?.status() ?? null,
     };
   }
 
@@ -318,6 +337,7 @@ export class Controller {
   async close(finalState = 'exited'): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.o.pacer?.wake();
     await this.polling?.catch(() => undefined);
     for (const w of this.waiters.splice(0)) w();
     try {

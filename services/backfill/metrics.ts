@@ -1,11 +1,14 @@
 /**
  * The backfill's Prometheus metrics. Counters are this process's; the progress gauges are the run's
  * (all processes, read from the checkpoints). The throttle reason is a label from a closed set of
- * seven values; the free-text detail goes to status and logs, never into labels.
+ * a few values; the free-text detail goes to status and logs, never into labels.
  */
 import type { Registry } from 'prom-client';
 import { counter, gauge, histogram, LATENCY_BUCKETS_SECONDS } from '../core/metrics.js';
 import { THROTTLE_REASONS } from './throttle.js';
+
+/** Labels of `parity_backfill_latency_guard_moves_total`. */
+export const GUARD_MOVES = ['decrease', 'decrease_shift', 'increase', 'baseline'] as const;
 
 export function backfillMetrics(registry: Registry) {
   const m = {
@@ -29,7 +32,17 @@ export function backfillMetrics(registry: Registry) {
     slotLagSeconds: gauge(registry, 'parity_backfill_slot_lag_seconds', 'CDC slot lag in seconds, estimated from bytes and the recent WAL rate'),
     activeBackends: gauge(registry, 'parity_backfill_active_backends', 'Active client backends on the source, backfill sessions excluded'),
     probeP99: gauge(registry, 'parity_backfill_probe_p99_seconds', 'p99 of the throttle probe query over its window'),
+    dutyCycle: gauge(registry, 'parity_backfill_duty_cycle_ratio', 'Share of wall time each worker spends in batches (1 when pacing is off)'),
+    paceSleep: gauge(registry, 'parity_backfill_pace_sleep_seconds', 'Sleep after the last batch, from its duration and the duty cycle'),
+    paceSleepTotal: counter(registry, 'parity_backfill_pace_sleep_seconds_total', 'Time workers slept between batches to keep the duty cycle'),
+    guardBaselineP99: gauge(registry, 'parity_backfill_latency_guard_baseline_p99_seconds', 'p99 of the latency guard probe measured with the backfill held (-1 before the first baseline)'),
+    guardP99: gauge(registry, 'parity_backfill_latency_guard_p99_seconds', 'p99 of the latency guard probe over its window'),
+    guardLimit: gauge(registry, 'parity_backfill_latency_guard_limit_seconds', 'Probe p99 above which the guard cuts the duty cycle (-1 before the first baseline)'),
+    guardMoves: counter(registry, 'parity_backfill_latency_guard_moves_total', 'Duty cycle moves and baseline measurements of the latency guard', ['move']),
   };
+  for (const move of GUARD_MOVES) m.guardMoves.inc({ move }, 0);
+  m.guardBaselineP99.set(-1);
+  m.guardLimit.set(-1);
   for (const reason of THROTTLE_REASONS) {
     m.throttleActive.set({ reason }, 0);
     m.throttledSeconds.inc({ reason }, 0);

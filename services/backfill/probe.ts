@@ -1,7 +1,8 @@
 /**
- * The probe query loop (`backfill.throttle.probe`): runs the user's read-only query every
- * `intervalMs` on its own session and keeps the durations in a sliding window whose p99 the
- * throttle compares with `maxP99Ms`. A probe that fails or hits its timeout counts as slow, so a
+ * A probe query loop: runs one query every `intervalMs` on its own read-only session and keeps the
+ * durations in a sliding window. Two kinds run on it: the user's `backfill.throttle.probe` (whose p99
+ * the throttle compares with `maxP99Ms`) and the latency guard's built-in probe (each duration goes
+ * to the guard through `onSample`). A probe that fails or hits its timeout counts as slow, so a
  * struggling database throttles rather than being ignored.
  */
 import { performance } from 'node:perf_hooks';
@@ -12,9 +13,19 @@ import type { Session } from './databases.js';
 
 export interface ProbeSettings {
   sql: string;
-  maxP99Ms: number;
   intervalMs: number;
   window: number;
+  /** Statement timeout of the probe; a probe that hits it counts as taking this long. */
+  timeoutMs: number;
+  /** The spec field the query comes from, for the error when it cannot run at all. */
+  field: string;
+  /** Receives every duration (ms), failures included as at least the timeout. */
+  onSample?: (ms: number) => void;
+}
+
+/** The statement timeout of the user's probe: ten times its limit, at least a second. */
+export function userProbeTimeoutMs(maxP99Ms: number): number {
+  return Math.max(1_000, Math.ceil(maxP99Ms * 10));
 }
 
 export class ProbeRunner {
@@ -34,7 +45,7 @@ export class ProbeRunner {
   }
 
   private timeoutMs(): number {
-    return Math.max(1_000, Math.ceil(this.settings.maxP99Ms * 10));
+    return this.settings.timeoutMs;
   }
 
   private current: Session | undefined;
@@ -53,7 +64,7 @@ export class ProbeRunner {
     try {
       await s.client.query(this.settings.sql);
     } catch (err) {
-      throw new ParityError('PARITY_BAD_INPUT', `backfill.throttle.probe.sql fails: ${(err as Error).message}`, {
+      throw new ParityError('PARITY_BAD_INPUT', `${this.settings.field} fails: ${(err as Error).message}`, {
         cause: err,
         hint: 'the probe is one read-only query run against the source, e.g. SELECT 1 FROM orders WHERE id = 1',
       });
@@ -74,11 +85,11 @@ export class ProbeRunner {
     try {
       const s = await this.connect();
       await s.client.query(this.settings.sql);
-      this.window.add(performance.now() - t0);
+      this.record(performance.now() - t0);
       this.lastError = undefined;
     } catch (err) {
       // Slow by definition: at least the timeout, so it pushes the p99 over any sane limit.
-      this.window.add(Math.max(performance.now() - t0, this.timeoutMs()));
+      this.record(Math.max(performance.now() - t0, this.timeoutMs()));
       this.lastError = (err as Error).message;
       this.logger.warn({ err: this.lastError }, 'throttle probe query failed; counted as slow');
       this.current?.release(true);
@@ -87,6 +98,11 @@ export class ProbeRunner {
       this.running = false;
       this.schedule();
     }
+  }
+
+  private record(ms: number): void {
+    this.window.add(ms);
+    this.settings.onSample?.(ms);
   }
 
   p99Ms(): number | undefined {

@@ -52,6 +52,7 @@ export function formatStatus(r: StatusReport): string {
     lines.push(
       `  process      ${proc.processId} ${proc.state}${proc.reason ? ` (${proc.reason})` : ''}; ${proc.workers} workers, batch ${proc.batchSize ?? '?'}, ${n(proc.rowsPerSecond ?? 0)} rows/s, ETA ${formatDuration(proc.etaSeconds ?? undefined)}${proc.controlUrl ? `, control ${proc.controlUrl}` : ''}`,
     );
+    if (proc.pace) lines.push(`    pace       ${proc.pace}`);
   }
   if (r.evidence) lines.push(`  evidence     ${r.evidence.summary} (${r.evidence.recordedAt.toISOString()})`);
   return `${lines.join('\n')}\n`;

@@ -3,10 +3,10 @@
  * pause (any one pauses, as in gh-ost) and whether load crossed the abort threshold. The controller
  * gathers the signals (throttle-signals.ts, probe.ts) and acts on the result.
  */
-export type ThrottleReason = 'operator' | 'kill_switch' | 'replication_lag' | 'slot_lag' | 'probe_p99' | 'load' | 'http_probe' | 'flag_file';
+export type ThrottleReason = 'operator' | 'kill_switch' | 'replication_lag' | 'slot_lag' | 'probe_p99' | 'load' | 'http_probe' | 'flag_file' | 'latency_guard';
 
 /** Every reason, for metrics (a closed, low-cardinality label set). */
-export const THROTTLE_REASONS: ThrottleReason[] = ['operator', 'kill_switch', 'replication_lag', 'slot_lag', 'probe_p99', 'load', 'http_probe', 'flag_file'];
+export const THROTTLE_REASONS: ThrottleReason[] = ['operator', 'kill_switch', 'replication_lag', 'slot_lag', 'probe_p99', 'load', 'http_probe', 'flag_file', 'latency_guard'];
 
 export interface ThrottleFinding {
   reason: ThrottleReason;
@@ -31,6 +31,8 @@ export interface ThrottleSignals {
   flagFile?: { path: string; exists: boolean };
   /** The coordinator's `kill-backfill` flag (parity flags set ... kill-backfill=on). */
   killSwitch?: boolean;
+  /** Set while the latency guard holds the backfill to measure its baseline. */
+  latencyBaseline?: { reason: 'start' | 'periodic' | 'over-at-minimum'; elapsedSeconds: number; seconds: number; samples: number; p99Ms?: number; limitMs?: number };
 }
 
 export interface ThrottleLimits {
@@ -71,6 +73,16 @@ export function evaluateThrottle(s: ThrottleSignals, limits: ThrottleLimits): Th
     findings.push({ reason: 'http_probe', detail: `HTTP probe ${s.http.url} ${s.http.error ? `failed: ${s.http.error}` : `answered ${s.http.status}`}` });
   }
   if (s.flagFile?.exists) findings.push({ reason: 'flag_file', detail: `flag file ${s.flagFile.path} exists` });
+  if (s.latencyBaseline) {
+    const b = s.latencyBaseline;
+    const why =
+      b.reason === 'start'
+        ? 'before the first batch'
+        : b.reason === 'periodic'
+          ? 'periodic re-measurement'
+          : `probe p99 ${b.p99Ms !== undefined ? `${fmt(b.p99Ms, 2)}ms ` : ''}over the limit${b.limitMs !== undefined ? ` ${fmt(b.limitMs, 2)}ms` : ''} at the minimum duty cycle`;
+    findings.push({ reason: 'latency_guard', detail: `measuring the latency baseline with the backfill held (${why}): ${fmt(b.elapsedSeconds, 1)}s of ${fmt(b.seconds, 1)}s, ${b.samples} probes` });
+  }
   const overAbortThreshold = limits.abortActive !== undefined && s.activeBackends !== undefined && s.activeBackends > limits.abortActive;
   return { findings, overAbortThreshold };
 }

@@ -29,6 +29,8 @@ export interface WorkerOptions {
   shape: BatchShape;
   lockTimeoutMs: number;
   statementTimeoutMs: number;
+  /** Measure each batch's WAL (paced runs size batches by it). */
+  measureWal?: boolean;
   fence?: { scope: string; token: bigint };
   /** The control database is the one holding the fence table (the database the batches write). */
   controlIsFenceDatabase?: boolean;
@@ -154,6 +156,7 @@ export class Worker {
       lockTimeoutMs: this.o.lockTimeoutMs,
       statementTimeoutMs: this.o.statementTimeoutMs,
       ...(this.o.fence ? { fence: this.o.fence } : {}),
+      ...(this.o.measureWal ? { measureWal: true } : {}),
     };
     for (;;) {
       if ((await this.o.controller.gate(this.o.signal)) === 'stop') return false;
@@ -174,8 +177,9 @@ export class Worker {
         this.result.changed += outcome.changed;
         this.result.batches++;
       }
-      this.o.sizer.observe(outcome.rows, outcome.seconds, size);
+      this.o.sizer.observe(outcome.rows, outcome.seconds, size, outcome.walBytes);
       if (outcome.done) return true;
+      await this.o.controller.pace(outcome.seconds, outcome.walBytes, this.o.signal);
     }
   }
 }

@@ -116,6 +116,57 @@ const throttle = z.strictObject({
     .optional(),
   httpProbe: z.string().url().optional(),
   flagFile: z.string().optional(),
+  /**
+   * The default throttle: short batches with a sleep after each (a duty cycle), moved by a latency
+   * guard. `pace: { enabled: false }` runs batches back to back at `targetBatchSeconds` (full speed).
+   */
+  pace: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /**
+       * WAL per batch while paced: an OLTP commit landing during a batch flushes the batch's WAL
+       * before its own, so this bounds what a batch can add to a commit. Batches are sized to the
+       * smaller of this and `batchSeconds`.
+       */
+      batchWalBytes: z.number().int().min(8192).default(65_536),
+      /** Batch duration cap while paced (instead of `targetBatchSeconds`), for mappings heavy on CPU but light on WAL. */
+      batchSeconds: z.number().positive().max(60).default(0.05),
+      /** Share of wall time each worker spends in batches at the start; gh-ost's --nice-ratio r is 1/(1+r). */
+      dutyCycle: z.number().gt(0).max(1).default(0.02),
+      /** The guard moves the duty cycle within [minDutyCycle, maxDutyCycle]. */
+      minDutyCycle: z.number().gt(0).max(1).default(0.01),
+      maxDutyCycle: z.number().gt(0).max(1).default(0.04),
+      /** What a clean judgement window adds to the duty cycle (a cut halves it). */
+      increaseStep: z.number().gt(0).max(1).default(0.005),
+      latencyGuard: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** commit: `SELECT txid_current()` in its own transaction (a commit record flushed like an OLTP commit's); read: `SELECT 1`. */
+          probe: z.enum(['commit', 'read']).default('commit'),
+          /** A read-only query like the application's to probe with instead (e.g. a point read of the hot table). */
+          sql: sqlExpression.describe('a read-only query run against the source').optional(),
+          intervalMs: z.number().int().min(5).default(50),
+          /** Samples per judgement (and in the p99 shown). */
+          window: z.number().int().min(10).max(10_000).default(100),
+          /** Probing with the backfill held, before the first batch and at each re-measurement. */
+          baselineSeconds: z.number().positive().default(10),
+          /** Re-measure the baseline this often (0: never, except when over the limit at the minimum duty cycle). */
+          rebaselineSeconds: z.number().min(0).default(300),
+          /** Over the limit: probe p99 > baseline p99 x factor, and more than minExcessMs above it. */
+          factor: z.number().gt(1).default(1.2),
+          minExcessMs: z.number().min(0).default(0.2),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .refine((p) => p.minDutyCycle <= p.dutyCycle && p.dutyCycle <= p.maxDutyCycle, {
+      message: 'need minDutyCycle <= dutyCycle <= maxDutyCycle',
+      path: ['dutyCycle'],
+    })
+    .refine((p) => !p.latencyGuard.enabled || p.latencyGuard.baselineSeconds * 1000 >= 20 * p.latencyGuard.intervalMs, {
+      message: 'latencyGuard.baselineSeconds must cover at least 20 probes (baselineSeconds * 1000 >= 20 * intervalMs)',
+      path: ['latencyGuard', 'baselineSeconds'],
+    }),
 });
 
 const backfill = z

@@ -88,7 +88,8 @@ describe('backfill throttle signals', () => {
         const st = await status();
         return st.throttle.every((f) => f.reason !== 'flag_file') ? st : undefined;
       });
-      expect(onlyHttp.throttle.map((f) => f.reason)).toEqual(['http_probe']);
+      // The latency guard may still be measuring its baseline (it holds the backfill for 5 s at the start).
+      expect(onlyHttp.throttle.map((f) => f.reason).filter((r) => r !== 'latency_guard')).toEqual(['http_probe']);
       healthy = true;
       const result: BackfillResult = await running;
       expect(result.outcome).toBe('completed');

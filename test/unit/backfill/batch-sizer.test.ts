@@ -38,4 +38,15 @@ describe('BatchSizer', () => {
     expect(s.current).toBe(300);
     expect(s.observe(300, 0.001)).toBe(600);
   });
+
+  it('with a WAL target, takes the smaller of the two ideals (time and WAL bytes)', () => {
+    const s = new BatchSizer({ initial: 1000, min: 100, max: 50_000, targetSeconds: 0.05, targetWalBytes: 65_536 });
+    // 1000 rows in 10 ms wrote 327,680 bytes: time says 5,000 rows (capped at 2,000), WAL says 200 (floored at 500).
+    expect(s.observe(1000, 0.01, 1000, 327_680)).toBe(500);
+    expect(s.observe(500, 0.005, 500, 163_840)).toBe(250);
+    expect(s.observe(250, 0.004, 250, 81_920)).toBe(200);
+    // No WAL measured (or none written): time alone decides.
+    expect(s.observe(200, 0.05, 200, null)).toBe(200);
+    expect(s.observe(200, 0.025, 200, 0)).toBe(400);
+  });
 });

@@ -39,4 +39,13 @@ describe('evaluateThrottle', () => {
     expect(evaluateThrottle({ activeBackends: 21 }, limits).overAbortThreshold).toBe(true);
     expect(evaluateThrottle({ activeBackends: 21 }, { maxLagSeconds: 1 }).findings).toEqual([]);
   });
+
+  it('while the latency guard measures its baseline, pauses with reason latency_guard and says why', () => {
+    const start = evaluateThrottle({ latencyBaseline: { reason: 'start', elapsedSeconds: 2.04, seconds: 5, samples: 41 } }, limits);
+    expect(start.findings).toEqual([{ reason: 'latency_guard', detail: 'measuring the latency baseline with the backfill held (before the first batch): 2.0s of 5s, 41 probes' }]);
+    const over = evaluateThrottle({ latencyBaseline: { reason: 'over-at-minimum', elapsedSeconds: 1, seconds: 5, samples: 20, p99Ms: 3.456, limitMs: 1.2 } }, limits);
+    expect(over.findings[0]?.detail).toBe('measuring the latency baseline with the backfill held (probe p99 3.46ms over the limit 1.20ms at the minimum duty cycle): 1s of 5s, 20 probes');
+    const periodic = evaluateThrottle({ latencyBaseline: { reason: 'periodic', elapsedSeconds: 0.5, seconds: 5, samples: 10 } }, limits);
+    expect(periodic.findings[0]?.detail).toMatch(/\(periodic re-measurement\)/);
+  });
 });

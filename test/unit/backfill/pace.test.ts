@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { describePace, type PaceStatus } from '../../../services/backfill/pace.js';
+import { parseSpec } from '../../../services/core/spec.js';
+
+const base = `apiVersion: parity/v1
+name: pace-test
+source: { database: "postgres://u@127.0.0.1:5432/db", table: orders }
+target: { kind: same-table }
+key: [id]
+mapping: { total_amount_minor: "total_amount::bigint" }
+infra:
+  kafka: { brokers: ["127.0.0.1:19092"] }
+  registry: { url: "http://127.0.0.1:18081/apis/ccompat/v7" }
+  redis: { url: "redis://127.0.0.1:16379" }
+cdc: { slot: s, publication: p, topicPrefix: t }
+`;
+
+describe('backfill.throttle.pace in the spec', () => {
+  it('is on by default: small batches, a duty cycle and the latency guard', () => {
+    const pace = parseSpec(base, 'spec.yaml').spec.backfill.throttle.pace;
+    expect(pace).toEqual({
+      enabled: true,
+      batchWalBytes: 65_536,
+      batchSeconds: 0.05,
+      dutyCycle: 0.05,
+      minDutyCycle: 0.01,
+      maxDutyCycle: 0.5,
+      increaseStep: 0.01,
+      latencyGuard: { enabled: true, probe: 'commit', intervalMs: 50, window: 100, baselineSeconds: 10, rebaselineSeconds: 300, factor: 1.2, minExcessMs: 0.2 },
+    });
+  });
+
+  it('turns off with enabled: false, and checks its bounds', () => {
+    expect(parseSpec(`${base}backfill:\n  throttle:\n    pace: { enabled: false }\n`, 'spec.yaml').spec.backfill.throttle.pace.enabled).toBe(false);
+    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { dutyCycle: 0.8 }\n`, 'spec.yaml')).toThrow(/minDutyCycle <= dutyCycle <= maxDutyCycle/);
+    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { latencyGuard: { factor: 1 } }\n`, 'spec.yaml')).toThrow(/factor/);
+    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { latencyGuard: { baselineSeconds: 0.5, intervalMs: 50 } }\n`, 'spec.yaml')).toThrow(/at least 20 probes/);
+  });
+});
+
+describe('describePace', () => {
+  const status: PaceStatus = {
+    dutyCycle: 0.125,
+    niceRatio: 7,
+    batchSeconds: 0.05,
+    lastBatchSeconds: 0.004,
+    lastBatchWalBytes: 66_000,
+    lastSleepMs: 28,
+    sleptSeconds: 12,
+    guard: { phase: 'guarding', baselineReason: 'start', baselineP99Ms: 0.8, baselineP90Ms: 0.6, thresholdMs: 1, p99Ms: 0.7, samples: 40, probe: 'commit', factor: 1.2 },
+  };
+
+  it('names the duty cycle, the last sleep and the guard with its numbers', () => {
+    expect(describePace(status)).toBe(
+      'duty cycle 13% (nice ratio 7.0); sleeping 28.0 ms after a 4.00 ms batch writing 64 KiB of WAL; latency guard: commit probe p99 0.70 ms, limit 1.00 ms (baseline p99 0.80 ms x 1.2)',
+    );
+  });
+
+  it('says when pacing or the guard is off, and when the guard is measuring', () => {
+    expect(describePace(null)).toBe('off (batches back to back)');
+    expect(describePace({ ...status, lastBatchSeconds: null, guard: null })).toBe('duty cycle 13% (nice ratio 7.0); latency guard off');
+    expect(describePace({ ...status, guard: { ...status.guard!, phase: 'baseline', samples: 12 } })).toMatch(/latency guard measuring its baseline \(commit probe, 12 samples\)$/);
+  });
+});
