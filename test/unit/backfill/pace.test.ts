@@ -22,10 +22,10 @@ describe('backfill.throttle.pace in the spec', () => {
       enabled: true,
       batchWalBytes: 65_536,
       batchSeconds: 0.05,
-      dutyCycle: 0.05,
+      dutyCycle: 0.02,
       minDutyCycle: 0.01,
-      maxDutyCycle: 0.5,
-      increaseStep: 0.01,
+      maxDutyCycle: 0.04,
+      increaseStep: 0.005,
       latencyGuard: { enabled: true, probe: 'commit', intervalMs: 50, window: 100, baselineSeconds: 10, rebaselineSeconds: 300, factor: 1.2, minExcessMs: 0.2 },
     });
   });
