@@ -24,6 +24,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { HEADERS } from '../../services/core/change-event.js';
 import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName } from '../support/stack.js';
 import { REPO_ROOT, startCdc, writeCdcSpec } from '../integration/cdc/support.js';
+import { BENCH_NOTE, BENCH_TP_COLUMNS, writeBacklog } from './cdc-backlog.js';
 
 const { values } = parseArgs({
   options: {
@@ -89,9 +90,8 @@ async function main(): Promise<void> {
   await c.connect();
   let cdc: ReturnType<typeof startCdc> | null = null;
   try {
-    const columns = 'id bigint PRIMARY KEY, seq int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, note text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()';
-    await c.query(`CREATE TABLE public.bench_tp (${columns})`);
-    await c.query(`CREATE TABLE public.bench_lat (${columns})`);
+    await c.query(`CREATE TABLE public.bench_tp (${BENCH_TP_COLUMNS})`);
+    await c.query(`CREATE TABLE public.bench_lat (${BENCH_TP_COLUMNS})`);
     await admin.createTopics({
       waitForLeaders: true,
       topics: [tpTopic, latTopic].map((topic) => ({ topic, numPartitions: 3, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] })),
@@ -105,26 +105,7 @@ async function main(): Promise<void> {
     cdc = null;
     await c.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [ceilingSlot]);
 
-    // The backlog: ~200-byte rows, inserts then updates, then one big transaction.
-    const note = 'n'.repeat(110);
-    const inserts = Math.floor(CHANGES / 2);
-    const updates = CHANGES - inserts;
-    log(`writing backlog: ${inserts} inserts + ${updates} updates in ${BATCH}-row transactions + one ${BIG_TX}-row transaction`);
-    const tw = Date.now();
-    for (let i = 0; i < inserts; i += BATCH) {
-      const n = Math.min(BATCH, inserts - i);
-      await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [i + 1, note, n]);
-    }
-    for (let i = 0; i < updates; i += BATCH) {
-      const lo = (i % inserts) + 1;
-      const n = Math.min(BATCH, updates - i);
-      await c.query(`UPDATE public.bench_tp SET seq = seq + 1, status = 'paid', updated_at = now() WHERE id >= $1 AND id < $1 + $2`, [lo, n]);
-    }
-    await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'big', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [10_000_000, note, BIG_TX]);
-    const { rows: endRows } = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    const endLsn = endRows[0]!.lsn;
-    const total = CHANGES + BIG_TX;
-    log(`backlog written in ${((Date.now() - tw) / 1000).toFixed(1)} s, ${total} changes, end ${endLsn}`);
+    const { total, endLsn } = await writeBacklog(c, { changes: CHANGES, batch: BATCH, bigTx: BIG_TX, log });
 
     // Throughput: drain the backlog.
     cdc = startCdc(spec, CONNECTOR_ARGS, CONNECTOR_ENV);
@@ -181,7 +162,7 @@ async function main(): Promise<void> {
       if (wait > 0) await sleep(wait);
       else late++;
       if (i % 2 === 0 || nextId < perTx) {
-        await writer.query(`INSERT INTO public.bench_lat (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [nextId, note, perTx]);
+        await writer.query(`INSERT INTO public.bench_lat (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [nextId, BENCH_NOTE, perTx]);
         nextId += perTx;
       } else {
         const lo = 1 + Math.floor(Math.random() * Math.max(1, nextId - perTx));

@@ -38,6 +38,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { PROJECT_ROOT, stackConfig } from '../../services/stack/config.js';
 import { findJava } from '../../services/stack/fetch.js';
 import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName } from '../support/stack.js';
+import { BENCH_TP_COLUMNS, writeBacklog } from './cdc-backlog.js';
 
 const { values } = parseArgs({
   options: {
@@ -236,8 +237,7 @@ async function main(): Promise<void> {
   await c.connect();
   let server: Server | null = null;
   try {
-    const columns = 'id bigint PRIMARY KEY, seq int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, note text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()';
-    await c.query(`CREATE TABLE public.bench_tp (${columns})`);
+    await c.query(`CREATE TABLE public.bench_tp (${BENCH_TP_COLUMNS})`);
     await admin.createTopics({
       waitForLeaders: true,
       topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] }],
@@ -245,25 +245,8 @@ async function main(): Promise<void> {
     await c.query(`CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE public.bench_tp`);
     await c.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
 
-    // The backlog, as in test/bench/cdc.ts: ~200-byte rows, inserts then updates, then one big transaction.
-    const note = 'n'.repeat(110);
-    const inserts = Math.floor(CHANGES / 2);
-    const updates = CHANGES - inserts;
-    log(`writing backlog: ${inserts} inserts + ${updates} updates in ${BATCH}-row transactions + one ${BIG_TX}-row transaction`);
-    const tw = Date.now();
-    for (let i = 0; i < inserts; i += BATCH) {
-      const n = Math.min(BATCH, inserts - i);
-      await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [i + 1, note, n]);
-    }
-    for (let i = 0; i < updates; i += BATCH) {
-      const lo = (i % inserts) + 1;
-      const n = Math.min(BATCH, updates - i);
-      await c.query(`UPDATE public.bench_tp SET seq = seq + 1, status = 'paid', updated_at = now() WHERE id >= $1 AND id < $1 + $2`, [lo, n]);
-    }
-    await c.query(`INSERT INTO public.bench_tp (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'big', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [10_000_000, note, BIG_TX]);
-    const { rows: endRows } = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-    const total = CHANGES + BIG_TX;
-    log(`backlog written in ${((Date.now() - tw) / 1000).toFixed(1)} s, ${total} changes, end ${endRows[0]!.lsn}`);
+    // The backlog of test/bench/cdc.ts.
+    const { total } = await writeBacklog(c, { changes: CHANGES, batch: BATCH, bigTx: BIG_TX, log });
 
     const source = new URL(db.url);
     const registryV3 = STACK.PARITY_REGISTRY_URL.replace(/\/apis\/ccompat\/v\d+$/, '/apis/registry/v3');
