@@ -2,6 +2,7 @@
 # `npm test`: install what is missing, start the local stack, run every test, stop what we started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source .ci/node-runtime.sh
 
 log() { printf '[test] %s\n' "$*" >&2; }
 start=$(date +%s)
