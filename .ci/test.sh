@@ -18,6 +18,10 @@ if [ "${PARITY_TEST_BROWSER:-1}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   "${sudo_cmd[@]}" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium' >&2 || log "chromium install failed; browser tests will report it"
 fi
 
+# The CLI (services/cli/bin/parity.js) runs the compiled JavaScript in dist/; the tests spawn it.
+log "building dist/ (npm run build)"
+node .ci/build.mjs
+
 # Start the stack (fetching Kafka/Apicurio with Maven and installing redis-server when missing).
 # Remember which services this run started, so a developer's already-running stack is left alone.
 status_file=$(mktemp)

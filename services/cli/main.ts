@@ -48,3 +48,35 @@ export async function main(argv: string[]): Promise<number> {
     return error.exitCode;
   }
 }
+
+/** Resolves once everything written to `stream` so far has been handed to the OS (or it failed). */
+function flushed(stream: NodeJS.WriteStream): Promise<Error | undefined> {
+  if (stream.destroyed || stream.writableFinished) return Promise.resolve(undefined);
+  // A write callback runs after every earlier chunk was written: an empty write marks "all so far".
+  return new Promise((resolve) => stream.write('', (err) => resolve(err ?? undefined)));
+}
+
+/**
+ * Runs a command as the `parity` process: `main`, then waits for stdout and stderr to drain before
+ * ending the process. A bare process.exit() right after main would cut piped output at the pipe's
+ * buffer (64 KiB); not exiting at all would let a long-running command's leftover client handles keep
+ * the process up. A write error on stdout (EPIPE: the reader went away) fails the command with exit 3.
+ */
+export async function run(argv: string[]): Promise<never> {
+  let outputError: Error | undefined;
+  const onOutputError = (err: Error) => {
+    outputError ??= err;
+    // Nothing more can reach the reader; stop now like a SIGPIPE would (work in flight is replayed).
+    process.stderr.write(`parity: cannot write to stdout: ${err.message}\n`, () => process.exit(3));
+  };
+  process.stdout.on('error', onOutputError);
+  const code = await main(argv);
+  const err = (await flushed(process.stdout)) ?? outputError;
+  if (err) {
+    process.exitCode = 3;
+    await flushed(process.stderr);
+    process.exit(3);
+  }
+  await flushed(process.stderr);
+  process.exit(code);
+}

@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ParityError } from '../core/errors.js';
+import { projectPath } from '../core/project-root.js';
 
-const BIN = fileURLToPath(new URL('../cli/bin/parity.js', import.meta.url));
+const BIN = projectPath('services', 'cli', 'bin', 'parity.js');
 
 export interface CommandResult {
   code: number;

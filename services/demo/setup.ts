@@ -4,13 +4,13 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { parseDocument } from 'yaml';
 import { withDatabase } from '../core/clients.js';
 import { ident } from '../core/sql.js';
+import { projectPath } from '../core/project-root.js';
 
-export const EXAMPLE_SPEC = fileURLToPath(new URL('../../schemas/examples/orders-multicurrency.yaml', import.meta.url));
+export const EXAMPLE_SPEC = projectPath('schemas', 'examples', 'orders-multicurrency.yaml');
 
 /** Drops (slots first) and recreates the demo database. */
 export async function recreateDatabase(adminUrl: string, database: string): Promise<string> {
@@ -79,7 +79,7 @@ export function writeDemoSpec(options: DemoSpecOptions): string {
   if (consumers) {
     for (let i = 0; i < 2; i++) {
       const rel = String(doc.getIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema']));
-      doc.setIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema'], join(fileURLToPath(new URL('../../schemas/examples/', import.meta.url)), rel));
+      doc.setIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema'], projectPath('schemas', 'examples', rel));
     }
   }
   doc.setIn(['reconcile', 'segmentRows'], options.quick ? 5_000 : 50_000);

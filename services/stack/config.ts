@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectRoot } from '../core/project-root.js';
 
-export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const PROJECT_ROOT = projectRoot();
 
 export const KAFKA_VERSION = '3.9.1';
 export const APICURIO_VERSION = '3.3.3';
