@@ -1,4 +1,5 @@
 import type { CommandEntry, CommandHandler } from './command.js';
+import type { CoordinatorCommand } from '../coordinator/cli.js';
 
 /** Loads `exportName` from a service's cli module. */
 function from(modulePath: string, exportName: string): () => Promise<CommandHandler> {
@@ -7,6 +8,19 @@ function from(modulePath: string, exportName: string): () => Promise<CommandHand
     const handler = mod[exportName];
     if (!handler) throw new Error(`${modulePath} does not export ${exportName}`);
     return handler;
+  };
+}
+
+/**
+ * Loads a coordinator command and hands it the contract gate: the CLI is the one layer that depends
+ * on both the coordinator and the reconciler, so the gate is injected here.
+ */
+function coordinator(exportName: string): () => Promise<CommandHandler> {
+  return async () => {
+    const [mod, { reconcilerContractGate }] = await Promise.all([import('../coordinator/cli.js'), import('./contract-gate.js')]);
+    const handler = (mod as unknown as Record<string, CoordinatorCommand>)[exportName];
+    if (!handler) throw new Error(`../coordinator/cli.js does not export ${exportName}`);
+    return (argv) => handler(argv, { contractGate: reconcilerContractGate });
   };
 }
 
@@ -24,15 +38,15 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'cache run', summary: 'keep versioned Redis cache entries fresh from the change events (set if newer, tombstones, dual-populate)', load: from('../cache-versioner/cli.js', 'cacheRunCommand') },
   { name: 'cache cutover', summary: 'switch the cache version read and populated (atomic, audited); reports old keys remaining', load: from('../cache-versioner/cli.js', 'cacheCutoverCommand') },
   { name: 'cache inspect', summary: 'compare sampled cache entries with the database; report stale entries and record evidence', load: from('../cache-versioner/cli.js', 'cacheInspectCommand') },
-  { name: 'migrate status', summary: 'show the migration phase per cohort, each gate with its live values, flags and recent transitions', load: from('../coordinator/cli.js', 'migrateStatusCommand') },
-  { name: 'migrate advance', summary: 'move a migration (or cohort) to the next phase when its gate passes; prints why not otherwise', load: from('../coordinator/cli.js', 'migrateAdvanceCommand') },
-  { name: 'migrate rollback', summary: 'move a migration (or cohort) back a phase: routing and flags only, never data; audited', load: from('../coordinator/cli.js', 'migrateRollbackCommand') },
-  { name: 'flags get', summary: 'show the migration flags (dual-write, read path and ramp, kill switches) and recent changes', load: from('../coordinator/cli.js', 'flagsGetCommand') },
-  { name: 'flags set', summary: 'set flags NAME=VALUE with a reason; audited; refuses routing ahead of the phase unless --force', load: from('../coordinator/cli.js', 'flagsSetCommand') },
+  { name: 'migrate status', summary: 'show the migration phase per cohort, each gate with its live values, flags and recent transitions', load: coordinator('migrateStatusCommand') },
+  { name: 'migrate advance', summary: 'move a migration (or cohort) to the next phase when its gate passes; prints why not otherwise', load: coordinator('migrateAdvanceCommand') },
+  { name: 'migrate rollback', summary: 'move a migration (or cohort) back a phase: routing and flags only, never data; audited', load: coordinator('migrateRollbackCommand') },
+  { name: 'flags get', summary: 'show the migration flags (dual-write, read path and ramp, kill switches) and recent changes', load: coordinator('flagsGetCommand') },
+  { name: 'flags set', summary: 'set flags NAME=VALUE with a reason; audited; refuses routing ahead of the phase unless --force', load: coordinator('flagsSetCommand') },
   { name: 'lint', summary: 'flag risky DDL in the spec (locks, rewrites, drops before contract), each with the safe alternative', load: from('../coordinator/cli.js', 'lintCommand') },
-  { name: 'expand', summary: 'run the spec\'s expand DDL under the lock with lock_timeout, retries and concurrent index builds', load: from('../coordinator/cli.js', 'expandCommand') },
-  { name: 'enforce', summary: 'run the spec\'s enforce DDL (constraints NOT VALID then VALIDATE, SET NOT NULL) under the lock', load: from('../coordinator/cli.js', 'enforceCommand') },
-  { name: 'contract', summary: 'run the spec\'s contract DDL once the contract gate passes and the operator confirms (--yes)', load: from('../coordinator/cli.js', 'contractCommand') },
+  { name: 'expand', summary: 'run the spec\'s expand DDL under the lock with lock_timeout, retries and concurrent index builds', load: coordinator('expandCommand') },
+  { name: 'enforce', summary: 'run the spec\'s enforce DDL (constraints NOT VALID then VALIDATE, SET NOT NULL) under the lock', load: coordinator('enforceCommand') },
+  { name: 'contract', summary: 'run the spec\'s contract DDL once the contract gate passes and the operator confirms (--yes)', load: coordinator('contractCommand') },
   { name: 'backfill run', summary: 'fill the new representation in checkpointed, throttled key-range batches; resumes a stopped run', load: from('../backfill/cli.js', 'backfillRunCommand') },
   { name: 'backfill ctl', summary: 'pause | resume | abort | set batch-size=N | set max-lag=S for a running backfill (all its processes)', load: from('../backfill/cli.js', 'backfillCtlCommand') },
   { name: 'backfill status', summary: 'show the latest backfill run: progress, ranges, throttle state and reason per process, evidence', load: from('../backfill/cli.js', 'backfillStatusCommand') },

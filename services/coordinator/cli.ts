@@ -7,9 +7,9 @@ import { createInterface } from 'node:readline/promises';
 import { parseOptions, required } from '../cli/command.js';
 import { ParityError } from '../core/errors.js';
 import { loadSpec, type LoadedSpec, type Spec } from '../core/spec.js';
-import { openCoordinator, type CoordinatorContext } from './context.js';
+import { openCoordinator, type ContractGateFactory, type CoordinatorContext } from './context.js';
 import type { CohortStatus, DdlRunResult, StatusReport, TransitionResult } from './coordinator.js';
-import type { GateCheck } from './contract-criteria.js';
+import type { GateCheck } from './gates.js';
 import { FLAG_NAMES, parseFlagAssignments, type EffectiveFlags } from './flag-model.js';
 import type { FlagAuditEntry } from './flag-store.js';
 import { isPhase, PHASES, type Phase } from './phases.js';
@@ -38,8 +38,17 @@ function json(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
 }
 
-async function withCoordinator<T>(loaded: LoadedSpec, fn: (ctx: CoordinatorContext) => Promise<T>): Promise<T> {
-  const ctx = await openCoordinator(loaded);
+/** What the CLI wiring (services/cli/commands.ts) hands every coordinator command. */
+export interface CoordinatorCommandDeps {
+  /** The contract gate (the reconciler's, wired by the CLI: the coordinator does not import it). */
+  contractGate: ContractGateFactory;
+}
+
+/** A coordinator command: argv plus what the CLI wiring injects. */
+export type CoordinatorCommand = (argv: string[], deps: CoordinatorCommandDeps) => Promise<number>;
+
+async function withCoordinator<T>(loaded: LoadedSpec, deps: CoordinatorCommandDeps, fn: (ctx: CoordinatorContext) => Promise<T>): Promise<T> {
+  const ctx = await openCoordinator(loaded, { contractGate: deps.contractGate });
   try {
     return await fn(ctx);
   } finally {
@@ -83,10 +92,10 @@ function statusText(r: StatusReport): string {
 const STATUS_USAGE = 'parity migrate status --spec FILE [--cohort C] [--json]';
 
 /** `parity migrate status`: phases, gates with their live values, flags and recent transitions. */
-export async function migrateStatusCommand(argv: string[]): Promise<number> {
+export async function migrateStatusCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
   const loaded = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
-  const report = await withCoordinator(loaded, (ctx) => ctx.coordinator.status({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(undefined) }));
+  const report = await withCoordinator(loaded, deps, (ctx) => ctx.coordinator.status({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(undefined) }));
   out(values.json ? json(report) : statusText(report));
   return 0;
 }
@@ -101,11 +110,11 @@ function transitionText(r: TransitionResult, verb: string): string {
 const ADVANCE_USAGE = 'parity migrate advance --spec FILE [--cohort C] --reason TEXT [--actor NAME] [--json]';
 
 /** `parity migrate advance`: moves one phase forward when its gate passes; prints why not otherwise. */
-export async function migrateAdvanceCommand(argv: string[]): Promise<number> {
+export async function migrateAdvanceCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } }, ADVANCE_USAGE);
   const loaded = loadSpec(required(values.spec, '--spec', ADVANCE_USAGE));
   const reason = required(values.reason, '--reason', ADVANCE_USAGE);
-  const result = await withCoordinator(loaded, (ctx) => ctx.coordinator.advance({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason }));
+  const result = await withCoordinator(loaded, deps, (ctx) => ctx.coordinator.advance({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason }));
   out(values.json ? json(result) : transitionText(result, 'advanced'));
   return 0;
 }
@@ -113,7 +122,7 @@ export async function migrateAdvanceCommand(argv: string[]): Promise<number> {
 const ROLLBACK_USAGE = `parity migrate rollback --spec FILE [--cohort C] --reason TEXT [--to PHASE] [--actor NAME] [--json]`;
 
 /** `parity migrate rollback`: one phase back (or --to), putting routing and flags back; never data. */
-export async function migrateRollbackCommand(argv: string[]): Promise<number> {
+export async function migrateRollbackCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, to: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } }, ROLLBACK_USAGE);
   const loaded = loadSpec(required(values.spec, '--spec', ROLLBACK_USAGE));
   const reason = required(values.reason, '--reason', ROLLBACK_USAGE);
@@ -122,7 +131,7 @@ export async function migrateRollbackCommand(argv: string[]): Promise<number> {
     if (!isPhase(values.to)) throw new ParityError('PARITY_BAD_INPUT', `unknown phase "${values.to}"`, { hint: `phases are ${PHASES.join(', ')}` });
     to = values.to;
   }
-  const result = await withCoordinator(loaded, (ctx) => ctx.coordinator.rollback({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason, ...(to ? { to } : {}) }));
+  const result = await withCoordinator(loaded, deps, (ctx) => ctx.coordinator.rollback({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason, ...(to ? { to } : {}) }));
   out(values.json ? json(result) : transitionText(result, 'rolled back'));
   return 0;
 }
@@ -134,7 +143,7 @@ function auditLines(entries: readonly FlagAuditEntry[]): string[] {
 const FLAGS_GET_USAGE = 'parity flags get --spec FILE [--cohort C] [--audit N] [--json]';
 
 /** `parity flags get`: effective flag values with where each comes from, and the latest changes. */
-export async function flagsGetCommand(argv: string[]): Promise<number> {
+export async function flagsGetCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, audit: { type: 'string' }, json: { type: 'boolean' } }, FLAGS_GET_USAGE);
   const loaded = loadSpec(required(values.spec, '--spec', FLAGS_GET_USAGE));
   const { spec } = loaded;
@@ -143,7 +152,7 @@ export async function flagsGetCommand(argv: string[]): Promise<number> {
   }
   const auditCount = values.audit === undefined ? 10 : Number(values.audit);
   if (!Number.isInteger(auditCount) || auditCount < 0) throw new ParityError('PARITY_BAD_INPUT', `--audit must be a whole number, got "${values.audit}"`, { hint: FLAGS_GET_USAGE });
-  const { effective, audit } = await withCoordinator(loaded, async (ctx) => ({
+  const { effective, audit } = await withCoordinator(loaded, deps, async (ctx) => ({
     effective: await ctx.coordinator.flags.read(values.cohort),
     audit: auditCount > 0 ? await ctx.coordinator.flags.audit(auditCount) : [],
   }));
@@ -167,7 +176,7 @@ export async function flagsGetCommand(argv: string[]): Promise<number> {
 const FLAGS_SET_USAGE = 'parity flags set --spec FILE [--cohort C] NAME=VALUE ... --reason TEXT [--actor NAME] [--force] [--json]';
 
 /** `parity flags set`: sets flags atomically with their audit entries; refuses routing ahead of the phase. */
-export async function flagsSetCommand(argv: string[]): Promise<number> {
+export async function flagsSetCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values, positionals } = parseOptions(
     argv,
     { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
@@ -176,7 +185,7 @@ export async function flagsSetCommand(argv: string[]): Promise<number> {
   const loaded = loadSpec(required(values.spec, '--spec', FLAGS_SET_USAGE));
   const reason = required(values.reason, '--reason', FLAGS_SET_USAGE);
   const assignments = parseFlagAssignments(positionals);
-  const result = await withCoordinator(loaded, (ctx) =>
+  const result = await withCoordinator(loaded, deps, (ctx) =>
     ctx.coordinator.setFlags({ ...(values.cohort ? { cohort: values.cohort } : {}), values: assignments, actor: resolveActor(values.actor), reason, force: values.force ?? false }),
   );
   if (values.json) out(json(result));
@@ -226,7 +235,7 @@ async function promptConfirm(spec: Spec, plan: readonly DdlAction[]): Promise<bo
   }
 }
 
-async function ddlCommand(phase: DdlPhase, argv: string[]): Promise<number> {
+async function ddlCommand(phase: DdlPhase, argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const usage = `parity ${phase} --spec FILE [--dry-run] [--reason TEXT] [--actor NAME]${phase === 'contract' ? ' [--yes]' : ''} [--json]`;
   const options = { spec: { type: 'string' }, 'dry-run': { type: 'boolean' }, reason: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' }, yes: { type: 'boolean' } } as const;
   const { values } = parseOptions(argv, options, usage);
@@ -238,7 +247,7 @@ async function ddlCommand(phase: DdlPhase, argv: string[]): Promise<number> {
   if (phase === 'contract' && !yes && !dryRun && !process.stdin.isTTY) {
     throw new ParityError('PARITY_ABORTED', 'parity contract needs confirmation: no terminal to ask and no --yes; nothing was run', { hint: 'pass --yes in automation once the contract gate report was reviewed' });
   }
-  const result = await withCoordinator(loaded, (ctx) =>
+  const result = await withCoordinator(loaded, deps, (ctx) =>
     ctx.coordinator.runPhaseDdl({
       phase,
       actor: resolveActor(values.actor),
@@ -253,8 +262,8 @@ async function ddlCommand(phase: DdlPhase, argv: string[]): Promise<number> {
 }
 
 /** `parity expand`: runs spec.ddl.expand (lint first, then under the lock with timeouts). */
-export const expandCommand = (argv: string[]): Promise<number> => ddlCommand('expand', argv);
+export const expandCommand: CoordinatorCommand = (argv, deps) => ddlCommand('expand', argv, deps);
 /** `parity enforce`: runs spec.ddl.enforce (constraints NOT VALID then VALIDATE, SET NOT NULL). */
-export const enforceCommand = (argv: string[]): Promise<number> => ddlCommand('enforce', argv);
+export const enforceCommand: CoordinatorCommand = (argv, deps) => ddlCommand('enforce', argv, deps);
 /** `parity contract`: runs spec.ddl.contract once the contract gate passes and the operator confirms. */
-export const contractCommand = (argv: string[]): Promise<number> => ddlCommand('contract', argv);
+export const contractCommand: CoordinatorCommand = (argv, deps) => ddlCommand('contract', argv, deps);

@@ -20,30 +20,17 @@ export interface CoordinatorContext {
 }
 
 /**
- * The seam to the reconciler's `parity gate contract`: when services/reconciler/contract-gate.ts is
- * present, its verdict (which also measures CDC lag live from the replication slot) is the
- * contract gate; otherwise the coordinator's own reading of the evidence (contract-criteria.ts).
+ * Makes the contract gate for one spec from the clients opened here. The CLI wiring passes the
+ * reconciler's (services/cli/contract-gate.ts); nothing in the coordinator imports the reconciler.
  */
-export async function reconcilerContractGate(loaded: LoadedSpec, control: pg.Pool, source: pg.Pool, logger: Logger): Promise<ContractGate | undefined> {
-  try {
-    const mod = await import('../reconciler/contract-gate.js');
-    if (typeof mod.evaluateContractGate !== 'function') return undefined;
-    return async (inputs) => {
-      const result = await mod.evaluateContractGate(loaded, { control, source, now: () => inputs.now });
-      return result.criteria.map((c) => ({
-        name: c.name,
-        passed: c.passed,
-        detail: `measured ${c.measured}; required ${c.required}${c.reason ? ` (${c.reason})` : ''}`,
-        value: { required: c.required, measured: c.measured },
-      }));
-    };
-  } catch (err) {
-    logger.warn({ err: (err as Error).message }, "the reconciler's contract gate is not available; using the coordinator's reading of the evidence");
-    return undefined;
-  }
+export type ContractGateFactory = (loaded: LoadedSpec, clients: { source: pg.Pool; logger: Logger }) => ContractGate;
+
+export interface OpenCoordinatorOptions {
+  contractGate: ContractGateFactory;
+  logger?: Logger;
 }
 
-export async function openCoordinator(loaded: LoadedSpec, options: { logger?: Logger } = {}): Promise<CoordinatorContext> {
+export async function openCoordinator(loaded: LoadedSpec, options: OpenCoordinatorOptions): Promise<CoordinatorContext> {
   const { spec } = loaded;
   const logger = options.logger ?? createLogger({ name: 'coordinator', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
   const pools = new Map<string, pg.Pool>();
@@ -61,8 +48,8 @@ export async function openCoordinator(loaded: LoadedSpec, options: { logger?: Lo
   const redis = createRedis(spec.infra.redis.url);
   // Connection errors surface on the command that needs Redis; the event must not crash the CLI.
   redis.on('error', () => undefined);
-  const contractGate = await reconcilerContractGate(loaded, control, source, logger);
-  const coordinator = createCoordinator({ spec, control, target, redis, logger, ...(contractGate ? { contractGate } : {}) });
+  const contractGate = options.contractGate(loaded, { source, logger });
+  const coordinator = createCoordinator({ spec, control, target, redis, logger, contractGate });
   return {
     coordinator,
     control,

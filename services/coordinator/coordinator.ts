@@ -10,8 +10,8 @@ import { ParityError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
 import type { Spec } from '../core/spec.js';
-import { evaluateGate, type ContractGate, type GateResult } from './gates.js';
-import { contractCriteria, type GateCheck } from './contract-criteria.js';
+import { evidenceTable, ensureEvidenceTable } from '../core/control.js';
+import { evaluateGate, verdictMoved, type ContractGate, type GateCheck, type GateResult } from './gates.js';
 import { evidenceReaders, type GateInputs } from './gate-inputs.js';
 import { createFlagStore, type FlagChange, type FlagStore } from './flag-store.js';
 import { effectiveFlags, flagsToAssignments, type EffectiveFlags, type FlagName } from './flag-model.js';
@@ -35,8 +35,11 @@ export interface CoordinatorDeps {
   metrics?: Registry;
   now?: () => Date;
   clock?: MonotonicClock;
-  /** Replaces the built-in reading of spec.gates.contract (e.g. by the reconciler's gate). */
-  contractGate?: ContractGate;
+  /**
+   * The contract gate (spec.gates.contract). The CLI wiring passes the reconciler's; the coordinator
+   * does not import it (the arrow goes CLI -> coordinator and CLI -> reconciler only).
+   */
+  contractGate: ContractGate;
   /** Backoff and sleep for DDL retries and lock acquisition (tests make them fast). */
   ddlRetryDelay?: { initialDelayMs: number; maxDelayMs: number };
   sleep?: (ms: number) => Promise<void>;
@@ -102,7 +105,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   const logger = deps.logger ?? silentLogger();
   const now = deps.now ?? (() => new Date());
   const flags = createFlagStore({ redis: deps.redis, migration, ...(deps.keyPrefix ? { keyPrefix: deps.keyPrefix } : {}), now });
-  const contractGate = deps.contractGate ?? contractCriteria;
+  const { contractGate } = deps;
 
   /** Validates --cohort against the spec; `requireForCohorts` makes it mandatory when cohorts exist. */
   function cohortArg(cohort: string | undefined, requireForCohorts: boolean): string | undefined {
@@ -124,6 +127,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       ...evidenceReaders(deps.control, schema, migration, cohort),
       flags: effective.flags,
       ddl: (phase) => ddlProgress(deps.target, schema, migration, phase, planPhase(phase, spec.ddl[phase])),
+      control: deps.control,
       now: now(),
     };
   }
@@ -226,8 +230,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     },
 
     async contractChecks() {
-      const effective = await flags.read();
-      return contractGate(gateInputs('', effective));
+      return contractGate({ control: deps.control, now: now() });
     },
 
     async runPhaseDdl({ phase, actor, reason, dryRun = false, confirm, onProgress }) {
@@ -250,7 +253,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       }
       let gate: GateCheck[] | undefined;
       if (phase === 'contract') {
-        gate = await contractGate(gateInputs('', await flags.read()));
+        gate = await contractGate({ control: deps.control, now: now() });
         if (!gate.every((c) => c.passed)) {
           throw new ParityError('PARITY_GATE_FAILED', `the contract gate does not pass; nothing was dropped:\n${describeChecks(gate)}`, { hint: 'fix the failing criteria, then run parity contract again', details: { checks: gate } });
         }
@@ -271,9 +274,36 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         logger,
         ...(deps.metrics ? { metrics: deps.metrics } : {}),
       });
+      // The verdict above may be minutes old by now (confirmation, lock wait): judge every criterion
+      // again under the lease, right before each contract statement, and refuse if anything moved.
+      const verdict = gate;
+      const rechecks: GateCheck[][] = [];
+      const guard = verdict
+        ? async (tx: pg.ClientBase | null): Promise<void> => {
+            let control: Pick<pg.ClientBase, 'query'> = deps.control;
+            if (tx && deps.control === deps.target) {
+              // Same database: read the evidence in the DDL's own fenced transaction, and hold new
+              // evidence back until it commits, so the verdict and the drop are one atomic step.
+              await ensureEvidenceTable(tx, schema);
+              await tx.query(`LOCK TABLE ${evidenceTable(schema)} IN SHARE MODE`);
+              control = tx;
+            }
+            const again = await contractGate({ control, now: now() });
+            rechecks.push(again);
+            const moved = verdictMoved(verdict, again);
+            if (moved.length > 0) {
+              logger.warn({ migration, moved }, 'contract gate moved before the DDL; refused');
+              throw new ParityError('PARITY_GATE_FAILED', `the contract gate changed between its evaluation and the DDL; nothing was dropped:\n${moved.map((m) => `  ${m}`).join('\n')}\nnow:\n${describeChecks(again)}`, {
+                hint: 'review the new evidence (parity gate contract), then run parity contract again',
+                details: { before: verdict, now: again },
+              });
+            }
+          }
+        : undefined;
       try {
         const actions = await runDdl(
           {
+            ...(guard ? { guard } : {}),
             db: deps.target,
             schema,
             lease,
@@ -288,7 +318,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
           },
           plan,
         );
-        await appendAudit(deps.control, schema, { migration, cohort: '', action: phase, fromPhase: phase, toPhase: phase, actor, reason: reason ?? `parity ${phase}`, evidence: { token: lease.token.toString(), actions, ...(gate ? { gate } : {}) } });
+        await appendAudit(deps.control, schema, { migration, cohort: '', action: phase, fromPhase: phase, toPhase: phase, actor, reason: reason ?? `parity ${phase}`, evidence: { token: lease.token.toString(), actions, ...(gate ? { gate, recheck: rechecks.at(-1) ?? null } : {}) } });
         return { phase, lint: lint.findings, actions, token: lease.token.toString(), dryRun: false, plan, ...(gate ? { gate } : {}) };
       } finally {
         await lease.release();

@@ -43,6 +43,12 @@ export interface DdlRunnerDeps {
   metrics?: Registry;
   /** Human-readable progress lines (the CLI prints them to stderr). */
   onProgress?: (line: string) => void;
+  /**
+   * Runs right before each statement not yet applied: inside its fenced transaction (`tx`) for a
+   * transactional step, just before it (`null`) otherwise. Throwing refuses the step (the contract
+   * step re-judges its gate here).
+   */
+  guard?: (tx: pg.ClientBase | null) => Promise<void>;
 }
 
 export interface DdlActionResult {
@@ -165,6 +171,7 @@ export async function runDdl(deps: DdlRunnerDeps, actions: readonly DdlAction[])
           await deps.lease.fenced(deps.db, async (client) => {
             await client.query(`SET LOCAL lock_timeout = ${Math.round(lockTimeoutMs)}`);
             await client.query(`SET LOCAL statement_timeout = ${Math.round(statementTimeoutMs)}`);
+            await deps.guard?.(client);
             try {
               await client.query(action.sql);
             } catch (err) {
@@ -227,6 +234,7 @@ async function runOutsideTransaction(
       if (latest !== deps.lease.token) {
         throw new ParityError('PARITY_STALE_FENCE', `fencing token ${deps.lease.token} for "${deps.lease.scope}" is stale (latest is ${latest}); DDL step "${action.name}" was not run`, { hint: 'another holder took the migration lock' });
       }
+      await deps.guard?.(null);
       if (action.index) {
         const leftover = await dropInvalidIndex(client, action.index);
         if (leftover) {

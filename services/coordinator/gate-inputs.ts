@@ -29,6 +29,8 @@ export interface GateInputs {
   /** The effective flags of the cohort (or migration-wide). */
   flags: Flags;
   ddl(phase: DdlPhase): Promise<DdlProgress>;
+  /** The control database, for the injected contract gate (which reads the evidence its own way). */
+  control: Queryable;
   now: Date;
 }
 

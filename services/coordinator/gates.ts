@@ -1,14 +1,28 @@
 /**
  * The gate of each phase: the checks that must all pass to leave it for the next one. Gates read
  * only evidence, flags and the record of applied DDL (GateInputs), so they do not depend on the
- * code of the commands that produce the evidence.
+ * code of the commands that produce the evidence. The contract criteria are not judged here: the
+ * one contract gate (the reconciler's, `parity gate contract`) is injected by the CLI wiring as a
+ * ContractGate, so the coordinator never imports the reconciler.
  */
-import { backfillCompleteCheck, contractCriteria, type GateCheck } from './contract-criteria.js';
+import type pg from 'pg';
+import type { StoredEvidence } from '../core/control.js';
 import type { GateInputs } from './gate-inputs.js';
 import { nextPhase, type Phase } from './phases.js';
 import type { DdlPhase } from './ddl-statement.js';
 
-export type { GateCheck };
+export interface GateCheck {
+  name: string;
+  passed: boolean;
+  /** One line with the live value and the threshold. */
+  detail: string;
+  value?: unknown;
+  /**
+   * What the verdict rests on, when it rests on recorded evidence (e.g. the evidence's time and run):
+   * the contract step refuses when it differs between the first evaluation and the one under the lease.
+   */
+  basis?: string;
+}
 
 export interface GateResult {
   from: Phase;
@@ -17,8 +31,50 @@ export interface GateResult {
   checks: GateCheck[];
 }
 
-/** Judges the contract criteria; the default reads evidence itself (contract-criteria.ts). */
-export type ContractGate = (inputs: GateInputs) => Promise<GateCheck[]>;
+/** Where and when the contract criteria are judged. */
+export interface ContractGateContext {
+  /**
+   * The control database's evidence: a pool, or (for the re-check right before the contract DDL)
+   * the fenced transaction itself when the control and target databases are the same.
+   */
+  control: Pick<pg.ClientBase, 'query'>;
+  now: Date;
+}
+
+/** Judges every criterion of spec.gates.contract; injected into the coordinator by the CLI wiring. */
+export type ContractGate = (context: ContractGateContext) => Promise<GateCheck[]>;
+
+/**
+ * What differs between the contract verdict the operator saw and the one judged under the lease:
+ * a criterion that no longer passes, appeared or disappeared, or whose evidence changed (`basis`).
+ * Live measurements (CDC lag) count only by passing or not. Empty when nothing moved.
+ */
+export function verdictMoved(before: readonly GateCheck[], after: readonly GateCheck[]): string[] {
+  const moved: string[] = [];
+  const earlier = new Map(before.map((c) => [c.name, c]));
+  for (const now of after) {
+    const then = earlier.get(now.name);
+    earlier.delete(now.name);
+    if (!now.passed) moved.push(`${now.name} no longer passes: ${now.detail}`);
+    else if (!then) moved.push(`${now.name} is a new criterion`);
+    else if ((then.basis ?? '') !== (now.basis ?? '')) moved.push(`${now.name}: its evidence changed (was ${then.basis ?? 'none'}, now ${now.basis ?? 'none'})`);
+  }
+  for (const gone of earlier.keys()) moved.push(`${gone} is no longer judged`);
+  return moved;
+}
+
+function age(e: StoredEvidence, now: Date): string {
+  const s = Math.max(0, Math.round((now.getTime() - e.recordedAt.getTime()) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
+/** The backfill phase's own check (the contract gate judges the same evidence its own way). */
+export async function backfillCompleteCheck(inputs: GateInputs): Promise<GateCheck> {
+  const e = await inputs.evidence('backfill');
+  if (!e) return { name: 'backfill complete', passed: false, detail: 'no backfill evidence recorded (run parity backfill)' };
+  const complete = e.value.complete === true;
+  return { name: 'backfill complete', passed: complete && e.passed, detail: `${complete ? 'complete' : 'not complete'} (${age(e, inputs.now)}): ${e.summary}`, value: e.value };
+}
 
 async function ddlApplied(inputs: GateInputs, phase: DdlPhase): Promise<GateCheck> {
   const { applied, missing } = await inputs.ddl(phase);
@@ -49,7 +105,7 @@ async function verifyPassedCheck(inputs: GateInputs, afterBackfill: boolean): Pr
 }
 
 /** The checks that must pass to leave `phase`. */
-export async function gateChecks(phase: Phase, inputs: GateInputs, contractGate: ContractGate = contractCriteria): Promise<GateCheck[]> {
+export async function gateChecks(phase: Phase, inputs: GateInputs, contractGate: ContractGate): Promise<GateCheck[]> {
   const { flags } = inputs;
   switch (phase) {
     case 'expand':
@@ -72,13 +128,13 @@ export async function gateChecks(phase: Phase, inputs: GateInputs, contractGate:
       return [{ name: 'reads on the new path at 100%', passed: full, detail: `read=${flags.read} at ${flags.readPercent}%`, value: { read: flags.read, readPercent: flags.readPercent } }];
     }
     case 'enforce':
-      return [await ddlApplied(inputs, 'enforce'), ...(await contractGate(inputs))];
+      return [await ddlApplied(inputs, 'enforce'), ...(await contractGate({ control: inputs.control, now: inputs.now }))];
     case 'contract':
       return [{ name: 'last phase', passed: false, detail: 'contract is the last phase; run parity contract to drop the old representation' }];
   }
 }
 
-export async function evaluateGate(phase: Phase, inputs: GateInputs, contractGate?: ContractGate): Promise<GateResult> {
+export async function evaluateGate(phase: Phase, inputs: GateInputs, contractGate: ContractGate): Promise<GateResult> {
   const checks = await gateChecks(phase, inputs, contractGate);
   return { from: phase, to: nextPhase(phase), passed: checks.every((c) => c.passed), checks };
 }

@@ -21,6 +21,17 @@ export interface Criterion {
   passed: boolean;
   /** Why it failed and what to do, when it failed. */
   reason?: string;
+  /**
+   * The recorded evidence the verdict rests on (its time, and run when there is one); absent for
+   * live measurements. `parity contract` refuses when it changed between two evaluations.
+   */
+  basis?: string;
+}
+
+/** Identifies one piece of evidence: when it was recorded, and its run when it names one. */
+function basisOf(e: StoredEvidence): string {
+  const run = e.value.runId;
+  return `${e.kind}@${e.recordedAt.toISOString()}${run === undefined || run === null ? '' : ` run ${String(run)}`}`;
 }
 
 export interface GateResult {
@@ -83,6 +94,7 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
         required: 'complete',
         measured: `${complete ? 'complete' : 'not complete'} (${age(e, now)})`,
         passed: complete,
+        basis: basisOf(e),
         ...(complete ? {} : { reason: `the latest backfill evidence says: ${e.summary}; finish parity backfill run` }),
       });
     }
@@ -102,6 +114,7 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
       required: `<= ${g.maxConfirmedDrift} rows`,
       measured: `${drift ?? 'unknown'} rows (run ${String(verify.value.runId ?? '?')}, ${age(verify, now)})`,
       passed: driftOk,
+      basis: basisOf(verify),
       ...(driftOk
         ? {}
         : {
@@ -117,6 +130,7 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
       required: `<= ${g.maxInFlight} rows`,
       measured: `${inFlight ?? 'unknown'} rows`,
       passed: inFlightOk,
+      basis: basisOf(verify),
       ...(inFlightOk ? {} : { reason: 'rows were still changing or the CDC stream had not passed them; let the stream catch up and verify again' }),
     });
   }
@@ -130,6 +144,8 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
       required: `every verification in the last ${g.driftWindowMinutes} min <= ${g.maxConfirmedDrift} rows, at least one`,
       measured: inWindow.length === 0 ? 'no verification in the window' : `${inWindow.length} verifications, worst ${worst} rows`,
       passed: ok,
+      // The newest verification in the window (an old one ageing out of it does not move the verdict).
+      ...(inWindow[0] ? { basis: basisOf(inWindow[0]) } : {}),
       ...(ok ? {} : { reason: inWindow.length === 0 ? 'the latest verification is older than the window; run parity verify' : 'drift was found inside the window; it must hold at zero for the whole window' }),
     });
   } else criteria.push({ name: 'drift window', required: 'none (driftWindowMinutes: 0)', measured: '-', passed: true });
@@ -159,6 +175,7 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
         required: 'compatible',
         measured: `${e.passed ? 'compatible' : 'incompatible'} (${age(e, now)})`,
         passed: e.passed,
+        basis: basisOf(e),
         ...(e.passed ? {} : { reason: `the latest compat evidence says: ${e.summary}` }),
       });
   } else criteria.push({ name: 'schemas compatible', required: 'not required', measured: '-', passed: true });
@@ -176,6 +193,7 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
         required: `<= ${g.maxStaleCacheEntries}`,
         measured: `${stale ?? 'unknown'} (${age(e, now)})`,
         passed: ok,
+        basis: basisOf(e),
         ...(ok ? {} : { reason: `the latest cache inspection says: ${e.summary}` }),
       });
     }

@@ -12,12 +12,12 @@ import { readAudit } from '../../../services/coordinator/phase-store.js';
 import { parseFlagAssignments } from '../../../services/coordinator/flag-model.js';
 import { recordEvidence, type Evidence } from '../../../services/core/control.js';
 import type { ParityError } from '../../../services/core/errors.js';
-import type { Spec } from '../../../services/core/spec.js';
+import type { LoadedSpec, Spec } from '../../../services/core/spec.js';
 import { STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { writeSpec } from './spec-fixture.js';
-import { reconcilerContractGate } from '../../../services/coordinator/context.js';
-import type { GateInputs } from '../../../services/coordinator/gate-inputs.js';
-import { silentLogger } from '../../../services/core/log.js';
+import { reconcilerContractGate } from '../../../services/cli/contract-gate.js';
+import { PHASES } from '../../../services/coordinator/phases.js';
+import { transition } from '../../../services/coordinator/phase-store.js';
 import { prefixTracker } from './redis-keys.js';
 
 const run = promisify(execFile);
@@ -54,9 +54,28 @@ const DDL = {
   contract: [{ name: 'drop total_amount', sql: 'ALTER TABLE public.orders DROP COLUMN total_amount' }],
 };
 
-function coordinatorFor(spec: Spec): Coordinator {
+/** A coordinator as the CLI wires it: the reconciler's contract gate injected. */
+function coordinatorFor(loaded: LoadedSpec): Coordinator {
+  const { spec } = loaded;
   keys.track(`parity:{${spec.name}}*`);
-  return createCoordinator({ spec, control: pool, target: pool, redis });
+  return createCoordinator({ spec, control: pool, target: pool, redis, contractGate: reconcilerContractGate(loaded, { source: pool }) });
+}
+
+/**
+ * A logical slot for the spec, kept at the end of the WAL (what a caught-up CDC connector does), so
+ * the contract gate's live CDC-lag criterion can pass. Dropped by the returned function.
+ */
+async function caughtUpSlot(spec: Spec): Promise<() => Promise<void>> {
+  await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [spec.cdc.slot]);
+  let advancing = Promise.resolve();
+  const timer = setInterval(() => {
+    advancing = advancing.then(() => pool.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [spec.cdc.slot]).then(() => undefined, () => undefined));
+  }, 50);
+  return async () => {
+    clearInterval(timer);
+    await advancing;
+    await pool.query(`SELECT pg_drop_replication_slot($1)`, [spec.cdc.slot]);
+  };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<ParityError> {
@@ -74,8 +93,9 @@ const advance = (c: Coordinator, cohort?: string) => c.advance({ actor: 'alice',
 
 describe('migration phases', () => {
   it('moves forward only through passing gates, audits every transition, and rolls back routing only', async () => {
-    const { spec } = writeSpec({ name: uniqueName('ph').replace(/_/g, '-'), databaseUrl: db.url, ddl: DDL });
-    const c = coordinatorFor(spec);
+    const loaded = writeSpec({ name: uniqueName('ph').replace(/_/g, '-'), databaseUrl: db.url, ddl: DDL });
+    const { spec } = loaded;
+    const c = coordinatorFor(loaded);
 
     const first = await c.status();
     expect(first.phase).toBe('expand');
@@ -143,10 +163,11 @@ describe('migration phases', () => {
 
     err = await refusal(advance(c));
     expect(err.message).toContain('FAIL enforce DDL applied');
-    expect(err.message).toContain('FAIL CDC lag: no CDC evidence recorded');
+    expect(err.message).toContain('FAIL CDC lag: measured no slot');
     expect(err.message).toContain('FAIL schemas compatible');
     await c.runPhaseDdl({ phase: 'enforce', actor: 'alice' });
-    await evidence(spec, { kind: 'cdc', passed: true, summary: 'lag 0.4 s', value: { lagSeconds: 0.4 } });
+    const dropSlot = await caughtUpSlot(spec);
+    try {
     await evidence(spec, { kind: 'compat', passed: true, summary: 'all subjects BACKWARD compatible', value: {} });
     const last = await advance(c);
     expect(last.to).toBe('contract');
@@ -189,11 +210,15 @@ describe('migration phases', () => {
     const withEvidence = audit.find((a) => a.action === 'advance' && a.fromPhase === 'backfill');
     expect(withEvidence?.reason).toBe('gate passed');
     expect(JSON.stringify(withEvidence?.evidence)).toContain('200/200 rows copied');
+    } finally {
+      await dropSlot();
+    }
   });
 
   it('rolls out one cohort at a time: each cohort has its phase, flags and rollback', async () => {
-    const { spec } = writeSpec({ name: uniqueName('co').replace(/_/g, '-'), databaseUrl: db.url, table: 'orders', cohorts: ['eu', 'us'], ddl: { expand: [] } });
-    const c = coordinatorFor(spec);
+    const loaded = writeSpec({ name: uniqueName('co').replace(/_/g, '-'), databaseUrl: db.url, table: 'orders', cohorts: ['eu', 'us'], ddl: { expand: [] } });
+    const { spec } = loaded;
+    const c = coordinatorFor(loaded);
     const err = await refusal(advance(c));
     expect(err.code).toBe('PARITY_BAD_INPUT');
     expect(err.message).toContain('rolls out per cohort (eu, us)');
@@ -259,12 +284,87 @@ describe('migration phases', () => {
     expect(report.cohorts[0]?.gate.checks).toEqual([expect.objectContaining({ name: 'expand DDL applied', passed: false })]);
     expect(report.audit).toEqual([expect.objectContaining({ action: 'init', actor: 'ci-bot' })]);
 
-    // The CLI judges the contract criteria through the reconciler's gate (the seam in context.ts),
-    // which measures CDC lag from the replication slot itself.
-    const gate = await reconcilerContractGate(loaded, pool, pool, silentLogger());
-    expect(gate).toBeDefined();
-    const checks = await gate!({ spec, now: new Date() } as GateInputs);
+    // The CLI judges the contract criteria through the reconciler's gate (wired in services/cli),
+    // which measures CDC lag from the replication slot itself and judges the drift window.
+    await walkTo(spec, 'enforce');
+    const enforce = await parity('migrate', 'status', '--spec', file, '--json');
+    expect(enforce.code).toBe(0);
+    const checks = (JSON.parse(enforce.stdout) as typeof report).cohorts[0]!.gate.checks as { name: string; passed: boolean; detail: string }[];
     expect(checks.find((check) => check.name === 'CDC lag')).toMatchObject({ passed: false, detail: expect.stringContaining('no slot') });
     expect(checks.map((check) => check.name)).toContain('drift window');
+  });
+});
+
+/** Moves a migration's phase row straight to `to` (what passing gates would do), audited as 'test'. */
+async function walkTo(spec: Spec, to: (typeof PHASES)[number]): Promise<void> {
+  await coordinatorFor({ spec } as LoadedSpec).status();
+  for (let i = 0; PHASES[i] !== to; i++) {
+    await transition(pool, spec.control.schema, { migration: spec.name, cohort: '', action: 'advance', fromPhase: PHASES[i]!, toPhase: PHASES[i + 1]!, actor: 'test', reason: 'setup', evidence: null });
+  }
+}
+
+describe('the contract step under the lease', () => {
+  const columns = async (table: string) => (await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])).rows.map((r: { column_name: string }) => r.column_name);
+
+  async function contractReady(name: string): Promise<{ loaded: LoadedSpec; table: string; dropSlot: () => Promise<void> }> {
+    const table = `orders_${name.replace(/-/g, '_')}`;
+    await pool.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, total_amount integer, currency text)`);
+    const loaded = writeSpec({ name, databaseUrl: db.url, table, ddl: { contract: [{ name: 'drop total_amount', sql: `ALTER TABLE public.${table} DROP COLUMN total_amount` }] } });
+    const { spec } = loaded;
+    await walkTo(spec, 'contract');
+    await evidence(spec, { kind: 'backfill', passed: true, summary: 'complete', value: { complete: true, runId: 1 } });
+    await evidence(spec, { kind: 'verify', passed: true, summary: '0 rows differ', value: { confirmedDrift: 0, inFlight: 0, runId: 1 } });
+    await evidence(spec, { kind: 'compat', passed: true, summary: 'compatible', value: {} });
+    return { loaded, table, dropSlot: await caughtUpSlot(spec) };
+  }
+
+  it('refuses when drift appears between the gate and the DDL; the old column stays', async () => {
+    const { loaded, table, dropSlot } = await contractReady(uniqueName('st').replace(/_/g, '-'));
+    const { spec } = loaded;
+    try {
+      const c = coordinatorFor(loaded);
+      // The operator saw a passing gate; while the prompt waited, a verification found drift.
+      const err = await refusal(
+        c.runPhaseDdl({
+          phase: 'contract',
+          actor: 'alice',
+          confirm: async (_plan, gate) => {
+            expect(gate?.every((check) => check.passed)).toBe(true);
+            await evidence(spec, { kind: 'verify', passed: false, summary: '2 rows differ', value: { confirmedDrift: 2, inFlight: 0, runId: 2 } });
+            return true;
+          },
+        }),
+      );
+      expect(err.code).toBe('PARITY_GATE_FAILED');
+      expect(err.message).toContain('changed between its evaluation and the DDL; nothing was dropped');
+      expect(err.message).toContain('confirmed drift no longer passes');
+      expect(await columns(table)).toEqual(['id', 'total_amount', 'currency']);
+
+      // New evidence that still passes has moved the verdict too: the operator reviews it again.
+      await evidence(spec, { kind: 'verify', passed: true, summary: '0 rows differ', value: { confirmedDrift: 0, inFlight: 0, runId: 3 } });
+      const moved = await refusal(
+        c.runPhaseDdl({
+          phase: 'contract',
+          actor: 'alice',
+          confirm: async () => {
+            await evidence(spec, { kind: 'verify', passed: true, summary: '0 rows differ', value: { confirmedDrift: 0, inFlight: 0, runId: 4 } });
+            return true;
+          },
+        }),
+      );
+      expect(moved.code).toBe('PARITY_GATE_FAILED');
+      expect(moved.message).toMatch(/confirmed drift: its evidence changed \(was verify@\S+ run 3, now verify@\S+ run 4\)/);
+      expect(await columns(table)).toEqual(['id', 'total_amount', 'currency']);
+
+      // Nothing moved: the drop runs, and the audit keeps both verdicts.
+      const done = await c.runPhaseDdl({ phase: 'contract', actor: 'alice', confirm: async () => true });
+      expect(done.actions.map((a) => a.status)).toEqual(['applied']);
+      expect(await columns(table)).toEqual(['id', 'currency']);
+      const [entry] = await readAudit(pool, spec.control.schema, spec.name, 1);
+      expect(entry?.action).toBe('contract');
+      expect(entry?.evidence).toMatchObject({ gate: expect.any(Array), recheck: expect.any(Array) });
+    } finally {
+      await dropSlot();
+    }
   });
 });

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateGate } from '../../../services/coordinator/gates.js';
+import { evaluateGate, verdictMoved, type ContractGate, type GateCheck } from '../../../services/coordinator/gates.js';
 import type { GateInputs } from '../../../services/coordinator/gate-inputs.js';
 import { DEFAULT_FLAGS, type Flags } from '../../../services/coordinator/flag-model.js';
 import type { EvidenceKind, StoredEvidence } from '../../../services/core/control.js';
 import { parseSpec, type Spec } from '../../../services/core/spec.js';
 
 const NOW = new Date('2026-01-10T12:00:00Z');
+/** Stands for the control database: gates only pass it on to the contract gate. */
+const CONTROL = { query: async () => ({ rows: [] }) } as unknown as GateInputs['control'];
+const PASSING: ContractGate = async () => [];
 
 const SPEC = `
 apiVersion: parity/v1
@@ -33,19 +36,20 @@ function inputs(options: { flags?: Partial<Flags>; evidence?: Partial<StoredEvid
     evidenceSince: async (kind, since) => ofKind(kind).filter((e) => e.recordedAt >= since),
     flags: { ...DEFAULT_FLAGS, ...options.flags },
     ddl: async () => ({ applied: ['a'], missing: options.missingDdl ?? [] }),
+    control: CONTROL,
     now: NOW,
   };
 }
 
 const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
-const failing = async (phase: Parameters<typeof evaluateGate>[0], i: GateInputs) => (await evaluateGate(phase, i)).checks.filter((c) => !c.passed).map((c) => c.name);
+const failing = async (phase: Parameters<typeof evaluateGate>[0], i: GateInputs, gate: ContractGate = PASSING) => (await evaluateGate(phase, i, gate)).checks.filter((c) => !c.passed).map((c) => c.name);
 
 describe('phase gates', () => {
   it('leave expand only when every expand step is applied', async () => {
-    const refused = await evaluateGate('expand', inputs({ missingDdl: ['add currency'] }));
+    const refused = await evaluateGate('expand', inputs({ missingDdl: ['add currency'] }), PASSING);
     expect(refused.passed).toBe(false);
     expect(refused.checks[0]?.detail).toMatch(/missing: add currency \(run parity expand\)/);
-    expect((await evaluateGate('expand', inputs())).passed).toBe(true);
+    expect((await evaluateGate('expand', inputs(), PASSING)).passed).toBe(true);
   });
 
   it('leave dual-write only with the flag on', async () => {
@@ -75,30 +79,35 @@ describe('phase gates', () => {
     expect(await failing('ramp', inputs({ flags: { read: 'new', readPercent: 100 } }))).toEqual([]);
   });
 
-  it('leave enforce only when the contract criteria hold, each failure with its numbers', async () => {
-    const good: Partial<StoredEvidence>[] = [
-      { kind: 'backfill', value: { complete: true }, recordedAt: minutesAgo(90) },
-      { kind: 'verify', value: { confirmedDrift: 0, inFlight: 0 }, recordedAt: minutesAgo(45) },
-      { kind: 'verify', value: { confirmedDrift: 0, inFlight: 0 }, recordedAt: minutesAgo(2) },
-      { kind: 'cdc', value: { lagSeconds: 1.2 } },
-      { kind: 'compat', passed: true },
+  it('leave enforce only when the enforce DDL is applied and the injected contract gate passes', async () => {
+    const seen: { control: unknown; now: Date }[] = [];
+    const verdict = (passed: boolean): ContractGate => async (context) => {
+      seen.push(context);
+      return [{ name: 'confirmed drift', passed, detail: passed ? '0 rows' : '3 rows, limit 0' }];
+    };
+    expect(await failing('enforce', inputs(), verdict(true))).toEqual([]);
+    // The gate is judged on the coordinator's control database and clock.
+    expect(seen[0]).toEqual({ control: CONTROL, now: NOW });
+    const refused = await evaluateGate('enforce', inputs(), verdict(false));
+    expect(refused.checks.filter((c) => !c.passed).map((c) => c.detail)).toEqual(['3 rows, limit 0']);
+    expect(await failing('enforce', inputs({ missingDdl: ['validate'] }), verdict(true))).toEqual(['enforce DDL applied']);
+  });
+
+  it('the contract verdict has moved when a criterion fails, appears, disappears or rests on other evidence', () => {
+    const before: GateCheck[] = [
+      { name: 'confirmed drift', passed: true, detail: '0', basis: 'verify@t1 run 7' },
+      { name: 'CDC lag', passed: true, detail: '0.2 s' },
     ];
-    expect(await failing('enforce', inputs({ evidence: good }))).toEqual([]);
-    const drifted = [...good, { kind: 'verify' as const, passed: false, value: { confirmedDrift: 3, inFlight: 0 }, recordedAt: minutesAgo(10) }];
-    // The drift 10 minutes ago is inside the 30-minute window, although the latest run is clean.
-    const result = await evaluateGate('enforce', inputs({ evidence: drifted }));
-    expect(result.checks.filter((c) => !c.passed).map((c) => c.detail)).toEqual(['confirmed drift 0 (worst in the last 30 min: 3), limit 0']);
-    const lagging = good.map((e) => (e.kind === 'cdc' ? { ...e, value: { lagSeconds: 12 } } : e));
-    expect(await failing('enforce', inputs({ evidence: lagging }))).toEqual(['CDC lag']);
-    // Without the recent run, the latest verification (45 min ago) is older than the window.
-    const stale = good.filter((_e, i) => i !== 2);
-    expect(await failing('enforce', inputs({ evidence: stale }))).toEqual(['confirmed drift']);
-    expect(await failing('enforce', inputs({ evidence: good, missingDdl: ['validate'] }))).toEqual(['enforce DDL applied']);
-    expect(await failing('enforce', inputs())).toEqual(['backfill complete', 'confirmed drift', 'rows in flight', 'CDC lag', 'schemas compatible']);
+    // A live measurement that still passes has not moved.
+    expect(verdictMoved(before, [before[0]!, { name: 'CDC lag', passed: true, detail: '0.9 s' }])).toEqual([]);
+    expect(verdictMoved(before, [{ ...before[0]!, passed: false, detail: '3 rows' }, before[1]!])).toEqual(['confirmed drift no longer passes: 3 rows']);
+    expect(verdictMoved(before, [{ ...before[0]!, basis: 'verify@t2 run 8' }, before[1]!])).toEqual(['confirmed drift: its evidence changed (was verify@t1 run 7, now verify@t2 run 8)']);
+    expect(verdictMoved(before, [before[0]!])).toEqual(['CDC lag is no longer judged']);
+    expect(verdictMoved(before, [...before, { name: 'stale cache entries', passed: true, detail: '0' }])).toEqual(['stale cache entries is a new criterion']);
   });
 
   it('never pass from contract, the last phase', async () => {
-    const r = await evaluateGate('contract', inputs());
+    const r = await evaluateGate('contract', inputs(), PASSING);
     expect(r).toMatchObject({ to: null, passed: false });
   });
 });
