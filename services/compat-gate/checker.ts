@@ -5,6 +5,8 @@ import type { Incompatibility } from './incompatibility.js';
 import { checkJsonSchemaBackward, type JsonCompatibilityPolicy } from './json-schema-compat.js';
 import { loadJsonSchema, type LoadedJsonSchema } from './json-schema-model.js';
 import { planFor, versionsToCheck, type CompatibilityLevel, type Direction } from './levels.js';
+import { checkProtobufReaderWriter } from './protobuf-diff.js';
+import { parseProtobufSchema, type ProtobufSchema, type ProtoReferenceTexts } from './protobuf-schema.js';
 
 /**
  * The local compatibility checker: Confluent Schema Registry's verdicts for a candidate schema against
@@ -12,15 +14,17 @@ import { planFor, versionsToCheck, type CompatibilityLevel, type Direction } fro
  * One entry point for every schema type; each type brings a parser and a pairwise check.
  */
 
-/** Schema formats the registry knows. Protobuf has a seam here but no checker yet. */
+/** Schema formats the registry knows. */
 export const SCHEMA_TYPES = ['avro', 'json', 'protobuf'] as const;
 export type SchemaType = (typeof SCHEMA_TYPES)[number];
 
-export type ParsedSchema = { type: 'avro'; schema: AvroSchema } | { type: 'json'; schema: LoadedJsonSchema };
+export type ParsedSchema = { type: 'avro'; schema: AvroSchema } | { type: 'json'; schema: LoadedJsonSchema } | { type: 'protobuf'; schema: ProtobufSchema };
 
 export interface CheckOptions {
   /** JSON Schema only; Confluent's default is STRICT. */
   jsonPolicy?: JsonCompatibilityPolicy;
+  /** Protobuf only: the files its imports name (import name -> text), besides the bundled well-known types. */
+  protobufReferences?: ProtoReferenceTexts;
 }
 
 /** An incompatibility found against one previous version in one direction. */
@@ -58,21 +62,15 @@ export function parseSchemaType(value: string): SchemaType {
   throw new ParityError('PARITY_BAD_INPUT', `unknown schema type "${value}"`, { hint: `use one of ${SCHEMA_TYPES.join(', ')}` });
 }
 
-function unsupported(type: SchemaType): ParityError {
-  return new ParityError('PARITY_BAD_INPUT', `compatibility checks for ${type} schemas are not implemented yet`, {
-    hint: 'only avro and json schemas can be checked locally today; protobuf support is a planned extension of issue 7',
-  });
-}
-
 // Parsed schemas are recognised by identity, never by shape: a schema document may itself have
 // "type" and "schema" keys.
 const parsedSchemas = new WeakSet<object>();
 
 /**
  * Parses a schema of the given type. A string is the schema's text; any other value is its JSON
- * form. Bad input throws PARITY_BAD_INPUT.
+ * form (Protobuf takes text only; `references` resolves its imports). Bad input throws PARITY_BAD_INPUT.
  */
-export function parseSchema(type: SchemaType, input: string | unknown): ParsedSchema {
+export function parseSchema(type: SchemaType, input: string | unknown, references?: ProtoReferenceTexts): ParsedSchema {
   let parsed: ParsedSchema;
   switch (type) {
     case 'avro':
@@ -81,8 +79,10 @@ export function parseSchema(type: SchemaType, input: string | unknown): ParsedSc
     case 'json':
       parsed = { type, schema: loadJsonSchema(input) };
       break;
-    default:
-      throw unsupported(type);
+    case 'protobuf':
+      if (typeof input !== 'string') throw new ParityError('PARITY_BAD_INPUT', 'a Protobuf schema must be .proto text', { hint: 'pass the .proto file itself' });
+      parsed = { type, schema: parseProtobufSchema(input, references) };
+      break;
   }
   parsedSchemas.add(parsed);
   return parsed;
@@ -98,7 +98,8 @@ export function readerWriterIncompatibilities(reader: ParsedSchema, writer: Pars
   }
   if (reader.type === 'avro' && writer.type === 'avro') return checkAvroReaderWriter(reader.schema, writer.schema);
   if (reader.type === 'json' && writer.type === 'json') return checkJsonSchemaBackward(reader.schema, writer.schema, options.jsonPolicy ?? 'STRICT');
-  throw unsupported(reader.type);
+  if (reader.type === 'protobuf' && writer.type === 'protobuf') return checkProtobufReaderWriter(reader.schema, writer.schema);
+  return [];
 }
 
 /** A candidate, its predecessors and the level to judge it under. */
@@ -124,10 +125,10 @@ function isParsed(value: unknown): value is ParsedSchema {
  * check every previous version, the others the latest only; NONE checks nothing.
  */
 export function checkCompatibility(input: CompatibilityInput): CompatibilityResult {
-  if (input.type === 'protobuf') throw unsupported(input.type);
-  const candidate = isParsed(input.schema) ? input.schema : parseSchema(input.type, input.schema);
+  const refs = input.options?.protobufReferences;
+  const candidate = isParsed(input.schema) ? input.schema : parseSchema(input.type, input.schema, refs);
   // Every version is parsed, even those the level does not compare, so a broken file is reported.
-  const previous = input.previous.map((p) => (isParsed(p) ? p : parseSchema(input.type, p)));
+  const previous = input.previous.map((p) => (isParsed(p) ? p : parseSchema(input.type, p, refs)));
   const plan = planFor(input.level);
   const messages: CompatibilityMessage[] = [];
   for (const { index, value } of versionsToCheck(input.level, previous)) {

@@ -12,8 +12,8 @@ import { parseLevel } from './levels.js';
 import { createCcompatClient } from './registry-client.js';
 
 const CHECK_USAGE =
-  'parity compat check --type avro|json --level BACKWARD|BACKWARD_TRANSITIVE|FORWARD|FORWARD_TRANSITIVE|FULL|FULL_TRANSITIVE|NONE ' +
-  '--schema NEW_FILE [--previous OLD_FILE ...] [--policy strict|lenient]';
+  'parity compat check --type avro|json|protobuf --level BACKWARD|BACKWARD_TRANSITIVE|FORWARD|FORWARD_TRANSITIVE|FULL|FULL_TRANSITIVE|NONE ' +
+  '--schema NEW_FILE [--previous OLD_FILE ...] [--policy strict|lenient] [--reference IMPORT=FILE ...]';
 
 /** Reads a schema file; a missing or unreadable file is bad input (exit code 2), named in the error. */
 export async function readSchemaFile(path: string, flag: string): Promise<string> {
@@ -49,6 +49,7 @@ export async function compatCheck(argv: string[]): Promise<number> {
       schema: { type: 'string' },
       previous: { type: 'string', multiple: true },
       policy: { type: 'string' },
+      reference: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     CHECK_USAGE,
@@ -63,7 +64,17 @@ export async function compatCheck(argv: string[]): Promise<number> {
   const policy = parsePolicy(values.policy);
   const schema = await readSchemaFile(schemaPath, '--schema');
   const previous = await Promise.all((values.previous ?? []).map((p) => readSchemaFile(p, '--previous')));
-  const result = checkCompatibility({ type, level, schema, previous, options: { jsonPolicy: policy } });
+  const protobufReferences = new Map<string, { text: string }>();
+  for (const spec of values.reference ?? []) {
+    const eq = spec.indexOf('=');
+    if (type !== 'protobuf' || eq <= 0 || eq === spec.length - 1) {
+      throw new ParityError('PARITY_BAD_INPUT', type !== 'protobuf' ? '--reference applies to --type protobuf only' : `--reference "${spec}" must be IMPORT=FILE`, {
+        hint: 'e.g. --reference common/money.proto=schemas/money.proto (the import path exactly as the schema writes it)',
+      });
+    }
+    protobufReferences.set(spec.slice(0, eq), { text: await readSchemaFile(spec.slice(eq + 1), '--reference') });
+  }
+  const result = checkCompatibility({ type, level, schema, previous, options: { jsonPolicy: policy, protobufReferences } });
   process.stdout.write(`${JSON.stringify(result)}\n`);
   return result.compatible ? 0 : 1;
 }

@@ -4,12 +4,12 @@ import type { Kafka } from 'kafkajs';
 import { ParityError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { LoadedSpec } from '../core/spec.js';
-import { checkCompatibility, parseSchema, readerWriterIncompatibilities, type CompatibilityResult, type ParsedSchema } from './checker.js';
+import { checkCompatibility, parseSchema, readerWriterIncompatibilities, type CompatibilityResult, type ParsedSchema, type SchemaType } from './checker.js';
 import type { Finding } from './findings.js';
 import { parseLevel } from './levels.js';
 import { checkLiveEvents, type LiveReport, type SampleOptions } from './live.js';
 import type { CcompatClient } from './registry-client.js';
-import { checkSubject, registeredVersions, type SubjectCheck } from './registry.js';
+import { checkSubject, parseRegistered, referenceTexts, REGISTRY_TYPES, registeredVersions, type SubjectCheck } from './registry.js';
 import { checkSemanticChanges, type SubjectSchemas } from './semantic.js';
 
 /**
@@ -41,7 +41,7 @@ export interface GateRow {
 export interface SubjectReport {
   subject: string;
   level: string;
-  type: 'avro' | 'json';
+  type: SchemaType;
   candidate: string | null;
   versions: number[];
   registry?: SubjectCheck;
@@ -102,7 +102,10 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
   for (const entry of spec.events.subjects) {
     const level = parseLevel(entry.compatibility);
     const candidateText = entry.schema ? await readRelative(file, entry.schema, `candidate schema of ${entry.subject}`) : undefined;
-    const candidate = candidateText === undefined ? undefined : parseSchema(entry.type, candidateText);
+    // Protobuf imports of the candidate and the readers resolve as the latest registered version's do.
+    const latestRefs = entry.type === 'protobuf' ? ((await registeredVersions(deps.registry, entry.subject)).at(-1)?.references ?? []) : [];
+    const refTexts = latestRefs.length > 0 ? await referenceTexts(deps.registry, latestRefs) : undefined;
+    const candidate = candidateText === undefined ? undefined : parseSchema(entry.type, candidateText, refTexts);
     const consumers = await Promise.all(entry.consumers.map(async (c) => ({ name: c.name, readerSchema: await readRelative(file, c.readerSchema, `reader schema of consumer ${c.name}`) })));
     const report: SubjectReport = { subject: entry.subject, level, type: entry.type, candidate: entry.schema ?? null, versions: [] };
     subjects.push(report);
@@ -116,7 +119,7 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
       report.versions = check.versions;
       findings.push(...check.findings);
       const history = await registeredVersions(deps.registry, entry.subject);
-      registered = history.filter((h) => h.schemaType === (entry.type === 'avro' ? 'AVRO' : 'JSON')).map((h) => parseSchema(entry.type, h.text));
+      registered = await Promise.all(history.filter((h) => h.schemaType === REGISTRY_TYPES[entry.type]).map((h) => parseRegistered(deps.registry, entry.type, h)));
       rows.push({
         subject: entry.subject,
         consumer: '(registry)',
@@ -126,8 +129,8 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
       });
     } else {
       await deps.registry.setLevel(entry.subject, level);
-      const history = (await registeredVersions(deps.registry, entry.subject)).filter((h) => h.schemaType === (entry.type === 'avro' ? 'AVRO' : 'JSON'));
-      registered = history.map((h) => parseSchema(entry.type, h.text));
+      const history = (await registeredVersions(deps.registry, entry.subject)).filter((h) => h.schemaType === REGISTRY_TYPES[entry.type]);
+      registered = await Promise.all(history.map((h) => parseRegistered(deps.registry, entry.type, h)));
       report.versions = history.map((h) => h.version);
       upcoming = registered[registered.length - 1];
       if (upcoming) {
@@ -149,7 +152,7 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
         rows.push({ subject: entry.subject, consumer: consumer.name, check: 'schema', verdict: 'skipped', detail: 'no schema to read yet' });
         continue;
       }
-      const reader = parseSchema(entry.type, consumer.readerSchema);
+      const reader = parseSchema(entry.type, consumer.readerSchema, refTexts);
       const problems = readerWriterIncompatibilities(reader, upcoming);
       const what = candidate ? 'the candidate' : 'the latest version';
       if (problems.length > 0) {

@@ -11,12 +11,20 @@ import type { CompatibilityLevel } from './levels.js';
 /** Registry schema types as the REST API spells them; absent means AVRO. */
 export type RegistrySchemaType = 'AVRO' | 'JSON' | 'PROTOBUF';
 
+/** A schema reference: the import `name` resolves to `subject` at `version` (Protobuf imports, JSON `$ref`s). */
+export interface SchemaReference {
+  name: string;
+  subject: string;
+  version: number;
+}
+
 export interface RegisteredSchema {
   subject: string;
   version: number;
   id: number;
   schema: string;
   schemaType: RegistrySchemaType;
+  references: SchemaReference[];
 }
 
 export interface RegistryVerdict {
@@ -43,10 +51,10 @@ export interface CcompatClient {
   versions(subject: string): Promise<number[]>;
   version(subject: string, version: number): Promise<RegisteredSchema>;
   /** Checks a candidate against the subject's registered versions under its level. */
-  checkCompatibility(subject: string, schema: string, schemaType: RegistrySchemaType, against?: 'all' | 'latest'): Promise<RegistryVerdict>;
-  register(subject: string, schema: string, schemaType: RegistrySchemaType): Promise<RegisterOutcome>;
+  checkCompatibility(subject: string, schema: string, schemaType: RegistrySchemaType, against?: 'all' | 'latest', references?: readonly SchemaReference[]): Promise<RegistryVerdict>;
+  register(subject: string, schema: string, schemaType: RegistrySchemaType, references?: readonly SchemaReference[]): Promise<RegisterOutcome>;
   /** The schema with this id, or undefined when the registry does not know it. */
-  schemaById(id: number): Promise<{ schema: string; schemaType: RegistrySchemaType } | undefined>;
+  schemaById(id: number): Promise<{ schema: string; schemaType: RegistrySchemaType; references: SchemaReference[] } | undefined>;
   /** The (subject, version) pairs an id is registered under. */
   subjectVersionsById(id: number): Promise<{ subject: string; version: number }[]>;
 }
@@ -54,6 +62,10 @@ export interface CcompatClient {
 interface Response {
   status: number;
   body: unknown;
+}
+
+function referencesOf(value: unknown): SchemaReference[] {
+  return Array.isArray(value) ? (value as SchemaReference[]).map((r) => ({ name: r.name, subject: r.subject, version: r.version })) : [];
 }
 
 function schemaTypeOf(value: unknown): RegistrySchemaType {
@@ -119,20 +131,20 @@ export function createCcompatClient(url: string, fetchImpl: typeof fetch = fetch
     async version(subject, version) {
       const r = await call('GET', `${subjectPath(subject)}/versions/${version}`);
       if (r.status !== 200) fail(`reading ${subject} version ${version}`, r);
-      const body = r.body as { id: number; version: number; schema: string; schemaType?: string };
-      return { subject, version: body.version, id: body.id, schema: body.schema, schemaType: schemaTypeOf(body.schemaType) };
+      const body = r.body as { id: number; version: number; schema: string; schemaType?: string; references?: unknown };
+      return { subject, version: body.version, id: body.id, schema: body.schema, schemaType: schemaTypeOf(body.schemaType), references: referencesOf(body.references) };
     },
-    async checkCompatibility(subject, schema, schemaType, against = 'all') {
+    async checkCompatibility(subject, schema, schemaType, against = 'all', references = []) {
       const path = `/compatibility${subjectPath(subject)}/versions${against === 'latest' ? '/latest' : ''}?verbose=true`;
-      const r = await call('POST', path, { schema, schemaType });
+      const r = await call('POST', path, { schema, schemaType, ...(references.length ? { references } : {}) });
       // Nothing registered yet: there is nothing to be incompatible with.
       if (r.status === 404) return { compatible: true, messages: [] };
       if (r.status !== 200) fail(`checking a schema for ${subject}`, r);
       const body = r.body as { is_compatible: boolean; messages?: string[] };
       return { compatible: body.is_compatible, messages: body.messages ?? [] };
     },
-    async register(subject, schema, schemaType) {
-      const r = await call('POST', `${subjectPath(subject)}/versions`, { schema, schemaType });
+    async register(subject, schema, schemaType, references = []) {
+      const r = await call('POST', `${subjectPath(subject)}/versions`, { schema, schemaType, ...(references.length ? { references } : {}) });
       if (r.status === 200) return { status: 200, id: (r.body as { id: number }).id };
       if (r.status === 409 || r.status === 422) return { status: r.status, message: (r.body as { message?: string } | null)?.message ?? String(r.body) };
       return fail(`registering a schema for ${subject}`, r);
@@ -141,8 +153,8 @@ export function createCcompatClient(url: string, fetchImpl: typeof fetch = fetch
       const r = await call('GET', `/schemas/ids/${id}`);
       if (r.status === 404) return undefined;
       if (r.status !== 200) fail(`reading schema id ${id}`, r);
-      const body = r.body as { schema: string; schemaType?: string };
-      return { schema: body.schema, schemaType: schemaTypeOf(body.schemaType) };
+      const body = r.body as { schema: string; schemaType?: string; references?: unknown };
+      return { schema: body.schema, schemaType: schemaTypeOf(body.schemaType), references: referencesOf(body.references) };
     },
     async subjectVersionsById(id) {
       const r = await call('GET', `/schemas/ids/${id}/versions`);

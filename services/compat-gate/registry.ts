@@ -1,8 +1,9 @@
-import { checkCompatibility, parseSchema, type CompatibilityResult, type ParsedSchema } from './checker.js';
+import { checkCompatibility, parseSchema, type CompatibilityResult, type ParsedSchema, type SchemaType } from './checker.js';
 import type { Finding } from './findings.js';
 import type { JsonCompatibilityPolicy } from './json-schema-compat.js';
 import { planFor, type CompatibilityLevel } from './levels.js';
-import type { CcompatClient, RegistrySchemaType, RegistryVerdict } from './registry-client.js';
+import type { ProtoReferenceTexts } from './protobuf-schema.js';
+import type { CcompatClient, RegistrySchemaType, RegistryVerdict, SchemaReference } from './registry-client.js';
 
 /**
  * A candidate schema checked against a subject's registered versions twice: by the registry itself
@@ -18,10 +19,15 @@ import type { CcompatClient, RegistrySchemaType, RegistryVerdict } from './regis
 
 export interface SubjectCheckInput {
   subject: string;
-  type: 'avro' | 'json';
+  type: SchemaType;
   level: CompatibilityLevel;
   /** The candidate schema's text. */
   candidate: string;
+  /**
+   * The candidate's schema references (Protobuf imports). Default: those of the latest registered
+   * version, so a candidate importing the same files resolves them to the same subject versions.
+   */
+  references?: readonly SchemaReference[];
   jsonPolicy?: JsonCompatibilityPolicy;
   /**
    * Set the subject's level on the registry before checking (default true). The registry's verdict
@@ -43,17 +49,44 @@ export interface SubjectCheck {
   findings: Finding[];
 }
 
-const REGISTRY_TYPES: Record<'avro' | 'json', RegistrySchemaType> = { avro: 'AVRO', json: 'JSON' };
+/** The registry's name for each schema type. */
+export const REGISTRY_TYPES: Record<SchemaType, RegistrySchemaType> = { avro: 'AVRO', json: 'JSON', protobuf: 'PROTOBUF' };
 
-/** The subject's registered versions, oldest first, parsed; each keeps its version number. */
-export async function registeredVersions(client: CcompatClient, subject: string): Promise<{ version: number; id: number; schemaType: RegistrySchemaType; text: string }[]> {
+/**
+ * The texts behind schema references, transitively (a referenced file may import others), by import
+ * name, each with the subject version it came from: what a Protobuf schema's imports resolve to.
+ */
+export async function referenceTexts(client: CcompatClient, references: readonly SchemaReference[]): Promise<ProtoReferenceTexts> {
+  const out = new Map<string, { text: string; reference: { subject: string; version: number } }>();
+  const pending = [...references];
+  while (pending.length > 0) {
+    const ref = pending.shift() as SchemaReference;
+    if (out.has(ref.name)) continue;
+    const v = await client.version(ref.subject, ref.version);
+    out.set(ref.name, { text: v.schema, reference: { subject: ref.subject, version: v.version } });
+    pending.push(...v.references);
+  }
+  return out;
+}
+
+/** The subject's registered versions, oldest first; each keeps its version number and references. */
+export async function registeredVersions(
+  client: CcompatClient,
+  subject: string,
+): Promise<{ version: number; id: number; schemaType: RegistrySchemaType; text: string; references: SchemaReference[] }[]> {
   const numbers = await client.versions(subject);
   const out = [];
   for (const version of numbers) {
     const v = await client.version(subject, version);
-    out.push({ version: v.version, id: v.id, schemaType: v.schemaType, text: v.schema });
+    out.push({ version: v.version, id: v.id, schemaType: v.schemaType, text: v.schema, references: v.references });
   }
   return out;
+}
+
+/** Parses a registered version, resolving its references through the registry. */
+export async function parseRegistered(client: CcompatClient, type: SchemaType, registered: { text: string; references: readonly SchemaReference[] }): Promise<ParsedSchema> {
+  const refs = registered.references.length > 0 ? await referenceTexts(client, registered.references) : undefined;
+  return parseSchema(type, registered.text, refs);
 }
 
 /** Runs both checks for one subject and reports incompatibilities and disagreements as findings. */
@@ -73,8 +106,9 @@ export async function checkSubject(client: CcompatClient, input: SubjectCheckInp
     });
   }
   const comparable = registered.filter((r) => r.schemaType === schemaType);
-  const candidate: ParsedSchema = parseSchema(input.type, input.candidate);
-  const previous = comparable.map((r) => parseSchema(input.type, r.text));
+  const candidateRefs = input.references ?? comparable[comparable.length - 1]?.references ?? [];
+  const candidate: ParsedSchema = await parseRegistered(client, input.type, { text: input.candidate, references: candidateRefs });
+  const previous = await Promise.all(comparable.map((r) => parseRegistered(client, input.type, r)));
   const local = checkCompatibility({
     type: input.type,
     level: input.level,
@@ -85,7 +119,7 @@ export async function checkSubject(client: CcompatClient, input: SubjectCheckInp
   });
   const against = planFor(input.level).transitive ? 'all' : 'latest';
   const registry = {
-    ...(await client.checkCompatibility(input.subject, input.candidate, schemaType, against)),
+    ...(await client.checkCompatibility(input.subject, input.candidate, schemaType, against, candidateRefs)),
     endpoint: against === 'all' ? ('versions' as const) : ('versions/latest' as const),
   };
 

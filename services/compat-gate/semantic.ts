@@ -2,6 +2,7 @@ import type { ParsedSchema } from './checker.js';
 import type { Finding } from './findings.js';
 import type { JsonSchemaNode } from './json-schema-model.js';
 import type { AvroSchema } from './avro-schema.js';
+import type { ProtoType } from './protobuf-schema.js';
 
 /**
  * The semantic-changes rule. A field whose meaning changes (an amount that becomes post-tax, cents
@@ -33,8 +34,18 @@ export interface SubjectSchemas {
 export function fieldNames(schema: ParsedSchema): Set<string> {
   const names = new Set<string>();
   if (schema.type === 'avro') collectAvro(schema.schema, names, new Set());
-  else collectJson(schema.schema.root, names, new Set());
+  else if (schema.type === 'json') collectJson(schema.schema.root, names, new Set());
+  else collectProtobuf(schema.schema.file.types, names);
   return names;
+}
+
+/** Protobuf: field names of every message, nested ones included (a field's type is declared elsewhere in the file). */
+function collectProtobuf(types: ProtoType[], names: Set<string>): void {
+  for (const t of types) {
+    if (t.kind !== 'message') continue;
+    for (const f of [...t.fields, ...t.oneofs.flatMap((o) => o.fields)]) names.add(f.name);
+    collectProtobuf(t.nested, names);
+  }
 }
 
 function collectAvro(schema: AvroSchema, names: Set<string>, seen: Set<AvroSchema>): void {

@@ -92,7 +92,7 @@ const cdc = z.strictObject({
   topicPrefix: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'Kafka topic names allow letters, digits, ".", "_" and "-"'),
   /** Extra tables to stream besides the source table, as schema.table. */
   tables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'write schema.table')).default([]),
-  format: z.enum(['avro', 'json']).default('avro'),
+  format: z.enum(['avro', 'json', 'protobuf']).default('avro'),
   snapshot: z.enum(['initial', 'never']).default('initial'),
   snapshotChunkRows: z.number().int().min(1).default(10_000),
   heartbeatIntervalSeconds: z.number().min(0).default(10),
@@ -232,7 +232,7 @@ const subject = z.strictObject({
   /** Registry subject; TopicNameStrategy gives `<topic>-value`. */
   subject: z.string().min(1),
   compatibility: compatibilityLevel,
-  type: z.enum(['avro', 'json']).default('avro'),
+  type: z.enum(['avro', 'json', 'protobuf']).default('avro'),
   /** Candidate schema to check before it is registered, relative to the spec file. */
   schema: z.string().optional(),
   consumers: z.array(consumer).default([]),

@@ -51,8 +51,10 @@ describe('levels', () => {
     expect(() => checkCompatibility({ type: 'avro', level: 'BACKWARD', schema: v2, previous: ['{oops', v1] })).toThrow(ParityError);
   });
 
-  test('protobuf has a seam but no checker yet, and says so', () => {
-    expect(() => checkCompatibility({ type: 'protobuf', level: 'BACKWARD', schema: 'syntax = "proto3";', previous: [] })).toThrow(/protobuf schemas are not implemented yet/);
+  test('protobuf is checked with Confluent\'s rules', () => {
+    const v1 = 'syntax = "proto3";\nmessage M { int32 a = 1; }';
+    const result = checkCompatibility({ type: 'protobuf', level: 'BACKWARD', schema: 'syntax = "proto3";\nmessage M { string a = 1; }', previous: [v1] });
+    expect(result.messages.map((m) => [m.rule, m.location, m.fieldPath])).toEqual([['FIELD_SCALAR_KIND_CHANGED', '#/M/1', 'M.a']]);
   });
 });
 
@@ -93,6 +95,24 @@ describe('parity compat check', () => {
     const p2 = file('v2.json', JSON.stringify({ type: 'object', properties: { a: { type: 'string' }, b: { type: 'number' } } }));
     expect(await compatCheck(['--type', 'json', '--level', 'BACKWARD', '--schema', p2, '--previous', p1])).toBe(1);
     expect(await compatCheck(['--type', 'json', '--level', 'BACKWARD', '--schema', p2, '--previous', p1, '--policy', 'lenient'])).toBe(0);
+  });
+
+  test('Protobuf, with --reference for an import', async () => {
+    const money = join(dir, 'money.proto');
+    writeFileSync(money, 'syntax = "proto3";\npackage shop;\nmessage Money { int64 units = 1; }');
+    const p1 = join(dir, 'v1.proto');
+    const p2 = join(dir, 'v2.proto');
+    writeFileSync(p1, 'syntax = "proto3";\nimport "money.proto";\nmessage Order { string id = 1; .shop.Money total = 2; }');
+    writeFileSync(p2, 'syntax = "proto3";\nimport "money.proto";\nmessage Order { bytes id = 1; .shop.Money total = 2; string note = 3; }');
+    expect(await compatCheck(['--type', 'protobuf', '--level', 'FULL', '--schema', p2, '--previous', p1, '--reference', `money.proto=${money}`])).toBe(0);
+    expect(JSON.parse(out.join(''))).toEqual({ compatible: true, messages: [] });
+    const p3 = join(dir, 'v3.proto');
+    writeFileSync(p3, 'syntax = "proto3";\nimport "money.proto";\nmessage Order { int64 id = 1; .shop.Money total = 2; }');
+    out.length = 0;
+    expect(await compatCheck(['--type', 'protobuf', '--level', 'BACKWARD', '--schema', p3, '--previous', p1, '--reference', `money.proto=${money}`])).toBe(1);
+    expect(JSON.parse(out.join('')).messages.map((m: { rule: string; location: string }) => [m.rule, m.location])).toEqual([['FIELD_SCALAR_KIND_CHANGED', '#/Order/1']]);
+    const err = await compatCheck(['--type', 'protobuf', '--level', 'BACKWARD', '--schema', p3, '--previous', p1]).catch((e: unknown) => e);
+    expect((err as ParityError).exitCode).toBe(2);
   });
 
   test.each([
