@@ -97,7 +97,8 @@ const cdc = z.strictObject({
   snapshotChunkRows: z.number().int().min(1).default(10_000),
   heartbeatIntervalSeconds: z.number().min(0).default(10),
   partitions: z.number().int().min(1).default(3),
-  statusPort: z.number().int().min(0).max(65535).default(0),
+  /** Status server port (same as status.ports.cdc; --status-port and PARITY_STATUS_PORT take precedence). */
+  statusPort: z.number().int().min(0).max(65535).optional(),
 });
 
 const throttle = z.strictObject({
@@ -178,7 +179,8 @@ const backfill = z
     workers: z.number().int().positive().default(1),
     lockTimeoutMs: z.number().int().positive().default(1000),
     statementTimeoutMs: z.number().int().positive().default(30_000),
-    controlPort: z.number().int().min(0).max(65535).default(0),
+    /** Status and control server port (same as status.ports.backfill; a taken port falls back to a free one). */
+    controlPort: z.number().int().min(0).max(65535).optional(),
     throttle: throttle.prefault({}),
   })
   .refine((b) => b.minBatchSize <= b.batchSize && b.batchSize <= b.maxBatchSize, {
@@ -318,6 +320,23 @@ export const specSchema = z
     ddl: ddl.prefault({}),
     gates: z.strictObject({ contract: contractGate.prefault({}) }).prefault({}),
     lock: lock.prefault({}),
+    /**
+     * Status server ports per service (0 = any free port). Precedence: --status-port, then
+     * PARITY_STATUS_PORT, then these, then the fixed defaults (serve 9400, cdc 9401, reconcile 9402,
+     * cache 9403, backfill 9404, verify 9405).
+     */
+    status: z
+      .strictObject({
+        ports: z
+          .strictObject(
+            Object.fromEntries(['serve', 'cdc', 'reconcile', 'cache', 'backfill', 'verify'].map((k) => [k, z.number().int().min(0).max(65535).optional()])) as Record<
+              'serve' | 'cdc' | 'reconcile' | 'cache' | 'backfill' | 'verify',
+              z.ZodOptional<z.ZodNumber>
+            >,
+          )
+          .prefault({}),
+      })
+      .prefault({}),
   })
   .superRefine((spec, ctx) => {
     for (const column of spec.key) {
