@@ -1,6 +1,6 @@
 import { parseOptions } from '../cli/command.js';
 import { ParityError } from '../core/errors.js';
-import { SERVICES, stackConfig, stackEnv, type ServiceName } from './config.js';
+import { BROKER_COUNTS, SERVICES, stackConfig, stackEnv, type ServiceName } from './config.js';
 import { stackDown, stackStatus, stackUp } from './stack.js';
 
 function serviceList(positionals: string[]): ServiceName[] {
@@ -17,13 +17,26 @@ function envLines(): string {
   return Object.entries(stackEnv()).map(([k, v]) => `export ${k}=${v}`).join('\n');
 }
 
-const UP_USAGE = `parity stack up [--json] [${SERVICES.join('|')} ...]`;
+const UP_USAGE = `parity stack up [--json] [--brokers ${BROKER_COUNTS.join('|')}] [${SERVICES.join('|')} ...]`;
 
-/** `parity stack up`: fetch, start and health-check the local stack; prints export lines. */
+function brokerCount(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !(BROKER_COUNTS as readonly number[]).includes(n)) {
+    throw new ParityError('PARITY_BAD_INPUT', `--brokers ${value} is not supported`, { hint: `use --brokers ${BROKER_COUNTS.join(' or --brokers ')}; usage: ${UP_USAGE}` });
+  }
+  return n;
+}
+
+/**
+ * `parity stack up`: fetch, start and health-check the local stack; prints export lines.
+ * `--brokers 3` starts a three-node KRaft cluster (fixed for the state dir once formatted).
+ */
 export async function stackUpCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(argv, { json: { type: 'boolean' } }, UP_USAGE);
+  const { values, positionals } = parseOptions(argv, { json: { type: 'boolean' }, brokers: { type: 'string' } }, UP_USAGE);
+  const config = stackConfig(process.env, { brokers: brokerCount(values.brokers) });
   const t0 = Date.now();
-  const status = await stackUp({ services: serviceList(positionals), onProgress: (line) => process.stderr.write(`${line}\n`) });
+  const status = await stackUp({ services: serviceList(positionals), onProgress: (line) => process.stderr.write(`${line}\n`) }, config);
   const seconds = (Date.now() - t0) / 1000;
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ seconds, services: status }, null, 2)}\n`);
@@ -43,14 +56,19 @@ export async function stackDownCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** `parity stack status [--json]`. Exit 0 when every service runs, 1 otherwise. */
+/** `parity stack status [--json]`: running or not, version, PID, port, RSS, Kafka's nodes. Exit 0 when every service runs, 1 otherwise. */
 export async function stackStatusCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { json: { type: 'boolean' } }, 'parity stack status [--json]');
   const status = await stackStatus();
   if (values.json) process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
   else {
     for (const s of status) {
-      process.stdout.write(`${s.service.padEnd(10)} ${s.running ? 'running' : 'stopped'}${s.pid ? `  pid ${s.pid}` : ''}  port ${s.port}${s.rssMb !== undefined ? `  rss ${s.rssMb} MB` : ''}\n`);
+      process.stdout.write(
+        `${s.service.padEnd(10)} ${s.running ? 'running' : 'stopped'}${s.version ? `  ${s.version}` : ''}${s.pid ? `  pid ${s.pid}` : ''}  port ${s.port}${s.rssMb !== undefined ? `  rss ${s.rssMb} MB` : ''}\n`,
+      );
+      if (s.nodes && s.nodes.length > 1) {
+        for (const n of s.nodes) process.stdout.write(`  node ${n.id}   ${n.running ? 'running' : 'stopped'}${n.pid ? `  pid ${n.pid}` : ''}  port ${n.port} (controller ${n.controllerPort})\n`);
+      }
     }
   }
   return status.every((s) => s.running) ? 0 : 1;

@@ -1,19 +1,35 @@
 /**
  * Where the local stack lives and how to reach it. Everything is bound to 127.0.0.1 on non-default
  * ports so it never collides with a developer's own PostgreSQL, Kafka or Redis.
+ *
+ * Settings come from the environment (PARITY_*), except what a state directory fixes when it is first
+ * initialised: the Kafka version and broker count are recorded in `<state>/kafka/cluster.json` and
+ * reused by later commands (`stack env` prints every broker of a three-node cluster without a flag).
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ParityError } from '../core/errors.js';
 import { projectRoot } from '../core/project-root.js';
 
 export const PROJECT_ROOT = projectRoot();
 
-export const KAFKA_VERSION = '3.9.1';
+/** The Kafka a fresh state directory gets; `PARITY_KAFKA_VERSION` picks another (3.9.x is still tested). */
+export const DEFAULT_KAFKA_VERSION = '4.4.0';
+/** What a state directory initialised before versions were recorded holds (the only version it could). */
+export const LEGACY_KAFKA_VERSION = '3.9.1';
 export const APICURIO_VERSION = '3.3.3';
+/** Broker counts `stack up --brokers` accepts: one node, or a three-node quorum. */
+export const BROKER_COUNTS = [1, 3] as const;
 
 export type ServiceName = 'pg-source' | 'pg-target' | 'kafka' | 'registry' | 'redis';
 export const SERVICES: ServiceName[] = ['pg-source', 'pg-target', 'kafka', 'registry', 'redis'];
+
+export interface KafkaSettings {
+  version: string;
+  brokers: number;
+}
 
 export interface StackConfig {
   stateDir: string;
@@ -21,40 +37,160 @@ export interface StackConfig {
   /** PostgreSQL data lives where the non-root server user can reach it. */
   pgRoot: string;
   pgBinDir: string;
+  /** `kafka` and `kafkaController` are the first node's; node i (0-based) uses the port + i. */
   ports: { pgSource: number; pgTarget: number; kafka: number; kafkaController: number; registry: number; registryManagement: number; redis: number };
   pgUser: string;
   pgDatabase: string;
+  /** The stack's own generated password for TCP connections (scram-sha-256); undefined before the first `stack up`. */
+  pgPassword: string | undefined;
+  kafka: KafkaSettings;
+  /** What was asked for explicitly (environment or `--brokers`), to refuse what an existing state dir cannot take. */
+  kafkaRequested: Partial<KafkaSettings>;
+  /** What the state dir recorded when its Kafka was first formatted, if anything. */
+  kafkaRecorded: KafkaSettings | undefined;
 }
 
-function int(name: string, fallback: number): number {
-  const v = process.env[name];
-  return v ? Number.parseInt(v, 10) : fallback;
+export interface StackConfigOptions {
+  /** `stack up --brokers N`. */
+  brokers?: number;
 }
 
-export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
+const PORT_VARIABLES = {
+  pgSource: 'PARITY_PG_SOURCE_PORT',
+  pgTarget: 'PARITY_PG_TARGET_PORT',
+  kafka: 'PARITY_KAFKA_PORT',
+  kafkaController: 'PARITY_KAFKA_CONTROLLER_PORT',
+  registry: 'PARITY_REGISTRY_PORT',
+  registryManagement: 'PARITY_REGISTRY_MANAGEMENT_PORT',
+  redis: 'PARITY_REDIS_PORT',
+} as const;
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isInteger(n) || n < 1024 || n > 65535) {
+    throw new ParityError('PARITY_BAD_INPUT', `${name}=${v} is not a usable port`, { hint: `set ${name} to a whole number between 1024 and 65535, or unset it for the default` });
+  }
+  return n;
+}
+
+/** Checks a Kafka version string: released 3.x (KRaft, 3.7 or newer) or 4.x. */
+export function checkKafkaVersion(version: string, source = 'PARITY_KAFKA_VERSION'): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
+  const major = m ? Number(m[1]) : 0;
+  const minor = m ? Number(m[2]) : 0;
+  if (!m || !((major === 3 && minor >= 7) || major === 4)) {
+    throw new ParityError('PARITY_BAD_INPUT', `${source}=${version} is not a Kafka version the local stack can run`, {
+      hint: `use a released Apache Kafka 3.7+ or 4.x version such as ${DEFAULT_KAFKA_VERSION} (default) or ${LEGACY_KAFKA_VERSION}`,
+    });
+  }
+  return version;
+}
+
+/** Kafka 4.x logs through log4j2, 3.x through reload4j (log4j 1 API); the POM profile and the config file differ. */
+export function kafkaLogging(version: string): 'log4j2' | 'reload4j' {
+  return version.startsWith('3.') ? 'reload4j' : 'log4j2';
+}
+
+export function kafkaClusterFile(stateDir: string): string {
+  return join(stateDir, 'kafka', 'cluster.json');
+}
+
+/** The settings a state dir's Kafka was formatted with, if it was. */
+export function recordedKafka(stateDir: string): KafkaSettings | undefined {
+  const file = kafkaClusterFile(stateDir);
+  if (existsSync(file)) {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as KafkaSettings;
+    return { version: parsed.version, brokers: parsed.brokers };
+  }
+  // Formatted by a parity that did not record its settings: one node of the only version it ran.
+  if (existsSync(join(stateDir, 'kafka', 'data', 'meta.properties'))) return { version: LEGACY_KAFKA_VERSION, brokers: 1 };
+  return undefined;
+}
+
+export function pgPasswordFile(stateDir: string): string {
+  return join(stateDir, 'secrets', 'pg-password');
+}
+
+export function stackConfig(env: NodeJS.ProcessEnv = process.env, options: StackConfigOptions = {}): StackConfig {
   const stateDir = resolve(env.PARITY_STATE_DIR ?? join(PROJECT_ROOT, '.parity'));
   const cacheDir = resolve(env.PARITY_CACHE_DIR ?? join(homedir(), '.cache', 'parity'));
   const isRoot = process.getuid?.() === 0;
   // Run as root, the server runs as the `postgres` user, which may not traverse a private checkout
   // (mktemp -d is mode 700), so its data goes to a folder of its own keyed by the state dir.
   const pgRoot = isRoot ? `/tmp/parity-pg-${createHash('sha1').update(stateDir).digest('hex').slice(0, 10)}` : join(stateDir, 'pg');
+
+  const requested: Partial<KafkaSettings> = {};
+  if (env.PARITY_KAFKA_VERSION) requested.version = checkKafkaVersion(env.PARITY_KAFKA_VERSION);
+  if (options.brokers !== undefined) {
+    if (!(BROKER_COUNTS as readonly number[]).includes(options.brokers)) {
+      throw new ParityError('PARITY_BAD_INPUT', `--brokers ${options.brokers} is not supported`, { hint: `use --brokers ${BROKER_COUNTS.join(' or --brokers ')}` });
+    }
+    requested.brokers = options.brokers;
+  }
+  const recorded = recordedKafka(stateDir);
+  const kafka: KafkaSettings = {
+    version: requested.version ?? recorded?.version ?? DEFAULT_KAFKA_VERSION,
+    brokers: requested.brokers ?? recorded?.brokers ?? 1,
+  };
+
+  const kafkaPort = port(env, PORT_VARIABLES.kafka, 19092);
+  const registryPort = port(env, PORT_VARIABLES.registry, 18081);
+  const ports = {
+    pgSource: port(env, PORT_VARIABLES.pgSource, 54329),
+    pgTarget: port(env, PORT_VARIABLES.pgTarget, 54339),
+    kafka: kafkaPort,
+    // Controllers follow the brokers: 19093 for one node, 19095-19097 for three.
+    kafkaController: port(env, PORT_VARIABLES.kafkaController, kafkaPort + kafka.brokers),
+    registry: registryPort,
+    registryManagement: port(env, PORT_VARIABLES.registryManagement, registryPort + 1),
+    redis: port(env, PORT_VARIABLES.redis, 16379),
+  };
+  checkPortsDistinct(ports, kafka.brokers);
+
+  const passwordFile = pgPasswordFile(stateDir);
   return {
     stateDir,
     cacheDir,
     pgRoot,
     pgBinDir: env.PARITY_PG_BINDIR ?? '/usr/lib/postgresql/15/bin',
-    ports: {
-      pgSource: int('PARITY_PG_SOURCE_PORT', 54329),
-      pgTarget: int('PARITY_PG_TARGET_PORT', 54339),
-      kafka: int('PARITY_KAFKA_PORT', 19092),
-      kafkaController: int('PARITY_KAFKA_CONTROLLER_PORT', 19093),
-      registry: int('PARITY_REGISTRY_PORT', 18081),
-      registryManagement: int('PARITY_REGISTRY_MANAGEMENT_PORT', int('PARITY_REGISTRY_PORT', 18081) + 1),
-      redis: int('PARITY_REDIS_PORT', 16379),
-    },
+    ports,
     pgUser: 'parity',
     pgDatabase: 'parity',
+    pgPassword: existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : undefined,
+    kafka,
+    kafkaRequested: requested,
+    kafkaRecorded: recorded,
   };
+}
+
+/** Two services (or two Kafka nodes) on one port would fail at start with a confusing log line. */
+function checkPortsDistinct(ports: StackConfig['ports'], brokers: number): void {
+  const owners = new Map<number, string>();
+  const claim = (p: number, who: string) => {
+    const other = owners.get(p);
+    if (other) {
+      throw new ParityError('PARITY_BAD_INPUT', `port ${p} is wanted by both ${other} and ${who}`, {
+        hint: `move one of them with ${Object.values(PORT_VARIABLES).join(', ')} (Kafka node i uses PARITY_KAFKA_PORT + i and PARITY_KAFKA_CONTROLLER_PORT + i)`,
+      });
+    }
+    owners.set(p, who);
+  };
+  claim(ports.pgSource, 'pg-source');
+  claim(ports.pgTarget, 'pg-target');
+  for (let i = 0; i < brokers; i++) {
+    claim(ports.kafka + i, `kafka node ${i + 1} (broker)`);
+    claim(ports.kafkaController + i, `kafka node ${i + 1} (controller)`);
+  }
+  claim(ports.registry, 'registry');
+  claim(ports.registryManagement, 'registry (management)');
+  claim(ports.redis, 'redis');
+}
+
+/** The Kafka nodes of the configured cluster: node ids 1..N on consecutive ports. */
+export function kafkaNodes(config: StackConfig): { id: number; port: number; controllerPort: number }[] {
+  return Array.from({ length: config.kafka.brokers }, (_, i) => ({ id: i + 1, port: config.ports.kafka + i, controllerPort: config.ports.kafkaController + i }));
 }
 
 export interface StackEnv {
@@ -67,14 +203,19 @@ export interface StackEnv {
   PARITY_PG_BINDIR: string;
 }
 
-/** Connection settings of a running local stack. No passwords: the local clusters trust loopback. */
+/**
+ * Connection settings of the local stack. The PostgreSQL URLs carry the stack's generated dev
+ * password (a local throwaway, not a production secret; `stack env` prints it, nothing logs it).
+ */
 export function stackEnv(config: StackConfig = stackConfig()): StackEnv {
   const p = config.ports;
+  const auth = config.pgPassword ? `${config.pgUser}:${encodeURIComponent(config.pgPassword)}` : config.pgUser;
+  const brokers = kafkaNodes(config).map((n) => `127.0.0.1:${n.port}`);
   return {
-    PARITY_SOURCE_URL: `postgres://${config.pgUser}@127.0.0.1:${p.pgSource}/${config.pgDatabase}`,
-    PARITY_TARGET_URL: `postgres://${config.pgUser}@127.0.0.1:${p.pgTarget}/${config.pgDatabase}`,
-    PARITY_KAFKA_BROKER: `127.0.0.1:${p.kafka}`,
-    PARITY_KAFKA_BROKERS: `127.0.0.1:${p.kafka}`,
+    PARITY_SOURCE_URL: `postgres://${auth}@127.0.0.1:${p.pgSource}/${config.pgDatabase}`,
+    PARITY_TARGET_URL: `postgres://${auth}@127.0.0.1:${p.pgTarget}/${config.pgDatabase}`,
+    PARITY_KAFKA_BROKER: brokers[0]!,
+    PARITY_KAFKA_BROKERS: brokers.join(','),
     PARITY_REGISTRY_URL: `http://127.0.0.1:${p.registry}/apis/ccompat/v7`,
     PARITY_REDIS_URL: `redis://127.0.0.1:${p.redis}`,
     PARITY_PG_BINDIR: config.pgBinDir,

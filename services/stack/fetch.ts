@@ -6,21 +6,21 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParityError } from '../core/errors.js';
-import { APICURIO_VERSION, KAFKA_VERSION, PROJECT_ROOT, type StackConfig } from './config.js';
+import { APICURIO_VERSION, kafkaLogging, PROJECT_ROOT, type StackConfig } from './config.js';
 import { run } from './process.js';
 
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
 export function kafkaLibDir(config: StackConfig): string {
-  return join(config.cacheDir, `kafka-${KAFKA_VERSION}`, 'lib');
+  return join(config.cacheDir, `kafka-${config.kafka.version}`, 'lib');
 }
 
 export function apicurioDir(config: StackConfig): string {
   return join(config.cacheDir, `apicurio-${APICURIO_VERSION}`, 'app');
 }
 
-function mavenCopy(pom: string, outputDir: string, what: string): void {
-  const result = run('mvn', ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${outputDir}`, '-DincludeScope=runtime']);
+function mavenCopy(pom: string, outputDir: string, what: string, extraArgs: string[] = []): void {
+  const result = run('mvn', ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${outputDir}`, '-DincludeScope=runtime', ...extraArgs]);
   if (result.status !== 0) {
     throw new ParityError('PARITY_STACK_FAILED', `fetching ${what} with Maven failed:\n${(result.stdout + result.stderr).split('\n').slice(-15).join('\n')}`, {
       hint: 'Maven needs Maven Central (https://repo.maven.apache.org); check the network or ~/.m2/settings.xml',
@@ -28,13 +28,17 @@ function mavenCopy(pom: string, outputDir: string, what: string): void {
   }
 }
 
-/** Copies Kafka's jars (and the slf4j binding) into the cache once; later calls are instant. */
+/**
+ * Copies the configured Kafka version's jars (and its logging binding: log4j2 for 4.x, reload4j for
+ * 3.x) into the cache once; later calls are instant.
+ */
 export function ensureKafka(config: StackConfig): string {
+  const version = config.kafka.version;
   const lib = kafkaLibDir(config);
   const marker = join(lib, '.complete');
   if (!existsSync(marker)) {
     mkdirSync(lib, { recursive: true });
-    mavenCopy(join(PROJECT_ROOT, 'deploy/local/kafka-pom.xml'), lib, `Apache Kafka ${KAFKA_VERSION}`);
+    mavenCopy(join(PROJECT_ROOT, 'deploy/local/kafka-pom.xml'), lib, `Apache Kafka ${version}`, [`-Dkafka.version=${version}`, '-P', kafkaLogging(version)]);
     writeFileSync(marker, new Date().toISOString());
   }
   return lib;
@@ -69,7 +73,7 @@ function javaMajor(javaHome: string): number | undefined {
 }
 
 /** A `java` binary of at least `major`: PARITY_JAVA_HOME, JAVA_HOME, then /usr/lib/jvm/*. */
-export function findJava(major: number): string {
+export function findJava(major: number, why = `Apicurio Registry ${APICURIO_VERSION}`): string {
   const candidates = [process.env.PARITY_JAVA_HOME, process.env.JAVA_HOME].filter((c): c is string => !!c);
   if (existsSync('/usr/lib/jvm')) {
     for (const entry of readdirSync('/usr/lib/jvm').sort().reverse()) candidates.push(join('/usr/lib/jvm', entry));
@@ -78,7 +82,7 @@ export function findJava(major: number): string {
     const found = javaMajor(home);
     if (found !== undefined && found >= major && existsSync(join(home, 'bin/java'))) return join(home, 'bin/java');
   }
-  throw new ParityError('PARITY_DEPENDENCY_MISSING', `no Java ${major}+ runtime found (Apicurio Registry ${APICURIO_VERSION} needs it)`, {
+  throw new ParityError('PARITY_DEPENDENCY_MISSING', `no Java ${major}+ runtime found (${why} needs it)`, {
     hint: `install a JDK ${major} or newer (e.g. Temurin) and set PARITY_JAVA_HOME to its folder`,
   });
 }

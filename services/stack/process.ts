@@ -24,12 +24,7 @@ export function runningPid(pidFile: string, marker: string): number | undefined 
   if (!existsSync(pidFile)) return undefined;
   const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    return cmdline.includes(marker) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return commandLine(pid).includes(marker) ? pid : undefined;
 }
 
 export interface StartOptions {
@@ -131,4 +126,13 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
     await sleep(intervalMs);
   }
   return false;
+}
+
+/** The command line of a running process, arguments joined by spaces ('' when unreadable). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
 }

@@ -1,55 +1,91 @@
 /**
- * The five local services: how each starts, how we know it really answers, and how it stops.
+ * The five local services: how each starts, how we know it really answers, how it stops, and which
+ * port and version the running instance really has. Kafka lives in kafka-cluster.ts.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { ParityError } from '../core/errors.js';
 import { stackEnv, type ServiceName, type StackConfig } from './config.js';
-import { apicurioDir, ensureApicurio, ensureKafka, ensurePostgres, ensureRedisServer, findJava, kafkaLibDir } from './fetch.js';
-import { isAlive, removeFile, run, runningPid, startDetached, stopPid, tail, waitFor } from './process.js';
+import { apicurioDir, ensureApicurio, ensurePostgres, ensureRedisServer, findJava } from './fetch.js';
+import { kafka } from './kafka-cluster.js';
+import { ensurePgPassword, PG_HBA, scramVerifier } from './pg-auth.js';
+import { commandLine, isAlive, removeFile, run, runningPid, startDetached, stopPid, tail } from './process.js';
+import { logFile, pidFile, type ServiceDef } from './service-def.js';
 
-export interface ServiceDef {
-  name: ServiceName;
-  port(config: StackConfig): number;
-  logFile(config: StackConfig): string;
-  /** Fetches or installs what the service needs (may download on a fresh machine). */
-  prepare(config: StackConfig): void;
-  /** PID of our running instance, if any. */
-  pid(config: StackConfig): number | undefined;
-  start(config: StackConfig): Promise<void>;
-  /** A real request: a SQL query, a Kafka metadata call, an HTTP 200, a PING. */
-  ready(config: StackConfig): Promise<boolean>;
-  stop(config: StackConfig): Promise<boolean>;
-  readyTimeoutMs: number;
-}
-
-const pidFile = (config: StackConfig, name: ServiceName) => join(config.stateDir, 'run', `${name}.pid`);
-const logFile = (config: StackConfig, name: ServiceName) => join(config.stateDir, 'logs', `${name}.log`);
+export type { ServiceDef } from './service-def.js';
 
 // ---------- PostgreSQL ----------
 
 const PG_USER = 'postgres';
 const asServerUser = () => (process.getuid?.() === 0 ? PG_USER : undefined);
 
-function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => number): ServiceDef {
+function serverIds(): { uid: number; gid: number } {
+  return { uid: Number(run('id', ['-u', PG_USER]).stdout.trim()), gid: Number(run('id', ['-g', PG_USER]).stdout.trim()) };
+}
+
+function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => number, variable: string): ServiceDef {
   const dataDir = (c: StackConfig) => join(c.pgRoot, name, 'data');
   const socketDir = (c: StackConfig) => join(c.pgRoot, name, 'run');
   const pgLog = (c: StackConfig) => join(c.pgRoot, name, 'server.log');
-  const url = (c: StackConfig) => `postgres://${c.pgUser}@127.0.0.1:${portOf(c)}/postgres`;
+  const autoConf = (c: StackConfig) => join(dataDir(c), 'postgresql.auto.conf');
+  const tcp = (c: StackConfig) => ({ host: '127.0.0.1', port: portOf(c), user: c.pgUser, password: c.pgPassword, database: 'postgres', connectionTimeoutMillis: 2000 });
 
   function ownDirs(c: StackConfig): void {
     for (const dir of [c.pgRoot, join(c.pgRoot, name), dataDir(c), socketDir(c)]) {
       mkdirSync(dir, { recursive: true });
       if (asServerUser()) {
-        const uid = Number(run('id', ['-u', PG_USER]).stdout.trim());
-        const gid = Number(run('id', ['-g', PG_USER]).stdout.trim());
+        const { uid, gid } = serverIds();
         chownSync(dir, uid, gid);
       }
     }
     chmodSync(dataDir(c), 0o700);
+  }
+
+  /** Writes a file of the data dir, owned by the server user when we run as root. */
+  function writeOwned(file: string, text: string): void {
+    writeFileSync(file, text);
+    if (asServerUser()) {
+      const { uid, gid } = serverIds();
+      chownSync(file, uid, gid);
+    }
+  }
+
+  /** postmaster.pid: line 1 the PID, line 4 the port the running server listens on. */
+  function postmaster(c: StackConfig): { pid: number; port: number } | undefined {
+    const file = join(dataDir(c), 'postmaster.pid');
+    if (!existsSync(file)) return undefined;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const pid = Number.parseInt(lines[0] ?? '', 10);
+    if (!Number.isInteger(pid) || !isAlive(pid)) return undefined;
+    return { pid, port: Number.parseInt(lines[3] ?? '', 10) };
+  }
+
+  /**
+   * Settings applied at every start, so a later PARITY_*_PORT is not silently ignored: the port and
+   * socket folder in postgresql.auto.conf, and scram-sha-256 for TCP in pg_hba.conf (which also moves
+   * a cluster created before passwords existed).
+   */
+  function applySettings(c: StackConfig): void {
+    const conf = readFileSync(autoConf(c), 'utf8')
+      .split('\n')
+      .filter((line) => !/^\s*(port|unix_socket_directories|password_encryption)\s*=/.test(line) && line.trim() !== '');
+    conf.unshift(`port = ${portOf(c)}`, `unix_socket_directories = '${socketDir(c)}'`, `password_encryption = 'scram-sha-256'`);
+    writeOwned(autoConf(c), `${conf.join('\n')}\n`);
+    writeOwned(join(dataDir(c), 'pg_hba.conf'), PG_HBA);
+  }
+
+  /** Sets the stack's password over the trusted socket, as a SCRAM verifier (the password itself never reaches the server). */
+  async function setPassword(c: StackConfig): Promise<void> {
+    const client = new pg.Client({ host: socketDir(c), port: portOf(c), user: c.pgUser, database: 'postgres' });
+    await client.connect();
+    try {
+      const verifier = scramVerifier(ensurePgPassword(c.stateDir));
+      await client.query(`ALTER ROLE ${pg.escapeIdentifier(c.pgUser)} PASSWORD ${pg.escapeLiteral(verifier)}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   return {
@@ -57,12 +93,19 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
     port: portOf,
     logFile: pgLog,
     readyTimeoutMs: 30_000,
-    prepare: (c) => ensurePostgres(c),
-    pid(c) {
-      const file = join(dataDir(c), 'postmaster.pid');
-      if (!existsSync(file)) return undefined;
-      const pid = Number.parseInt(readFileSync(file, 'utf8').split('\n')[0] ?? '', 10);
-      return Number.isInteger(pid) && isAlive(pid) ? pid : undefined;
+    prepare: (c) => {
+      ensurePostgres(c);
+      c.pgPassword = ensurePgPassword(c.stateDir);
+    },
+    pid: (c) => postmaster(c)?.pid,
+    runningPort: (c) => postmaster(c)?.port,
+    conflict(c) {
+      const live = postmaster(c);
+      if (!live || live.port === portOf(c)) return undefined;
+      return {
+        message: `${name} runs on port ${live.port} (data in ${dataDir(c)}), but ${variable} asks for ${portOf(c)}`,
+        hint: `stop it first (parity stack down ${name}); the next stack up starts it on ${portOf(c)}. Or keep it where it is with ${variable}=${live.port}`,
+      };
     },
     async start(c) {
       ownDirs(c);
@@ -71,9 +114,7 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
         if (init.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `${name}: initdb failed:\n${init.stderr}`);
         // The settings logical replication needs, plus room for the tests' many slots and connections.
         const conf = [
-          `port = ${portOf(c)}`,
           `listen_addresses = '127.0.0.1'`,
-          `unix_socket_directories = '${socketDir(c)}'`,
           'wal_level = logical',
           'max_replication_slots = 32',
           'max_wal_senders = 32',
@@ -85,18 +126,14 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
           'log_min_messages = warning',
           "log_line_prefix = '%m [%p] %q%u@%d '",
         ].join('\n');
-        writeFileSync(join(dataDir(c), 'postgresql.auto.conf'), `${conf}\n`);
-        if (asServerUser()) {
-          const uid = Number(run('id', ['-u', PG_USER]).stdout.trim());
-          const gid = Number(run('id', ['-g', PG_USER]).stdout.trim());
-          chownSync(join(dataDir(c), 'postgresql.auto.conf'), uid, gid);
-        }
-        writeFileSync(join(dataDir(c), 'pg_hba.conf'), ['local all all trust', 'host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust', 'local replication all trust', ''].join('\n'));
+        writeOwned(autoConf(c), `${conf}\n`);
       }
+      applySettings(c);
       const started = run(join(c.pgBinDir, 'pg_ctl'), ['-D', dataDir(c), '-l', pgLog(c), '-w', '-t', '30', 'start'], { asUser: asServerUser() });
       if (started.status !== 0) {
         throw new ParityError('PARITY_STACK_FAILED', `${name}: pg_ctl start failed:\n${started.stdout}${started.stderr}\n--- ${pgLog(c)} ---\n${tail(pgLog(c))}`);
       }
+      await setPassword(c);
       const pid = this.pid(c);
       if (pid) {
         mkdirSync(join(c.stateDir, 'run'), { recursive: true });
@@ -104,7 +141,7 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
       }
     },
     async ready(c) {
-      const client = new pg.Client({ connectionString: url(c), connectionTimeoutMillis: 2000 });
+      const client = new pg.Client(tcp(c));
       try {
         await client.connect();
         await client.query('SELECT 1');
@@ -114,6 +151,20 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
         // ("$user", public) unqualified tables would land in that schema once it exists.
         await client.query(`ALTER ROLE ${pg.escapeIdentifier(c.pgUser)} SET search_path TO public`);
         return true;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    async version(c) {
+      const live = postmaster(c);
+      if (!live) return undefined;
+      const client = new pg.Client({ ...tcp(c), port: live.port });
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`);
+        return rows[0]?.v;
+      } catch {
+        return undefined;
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -130,88 +181,15 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
   };
 }
 
-// ---------- Kafka ----------
+// ---------- Apicurio Registry ----------
 
-const KAFKA_CLUSTER_ID = '4L6g3nShT-eMCtK--X86sw';
-
-function kafkaFiles(c: StackConfig) {
-  const dir = join(c.stateDir, 'kafka');
-  return { dir, data: join(dir, 'data'), properties: join(dir, 'server.properties'), log4j: join(dir, 'log4j.properties'), logs: join(dir, 'logs') };
+/** `-Dname=value` from a running process's command line. */
+function systemProperty(pid: number, name: string): number | undefined {
+  const m = new RegExp(`-D${name.replaceAll('.', '\\.')}=(\\d+)`).exec(commandLine(pid));
+  return m ? Number(m[1]) : undefined;
 }
 
-const kafka: ServiceDef = {
-  name: 'kafka',
-  port: (c) => c.ports.kafka,
-  logFile: (c) => logFile(c, 'kafka'),
-  readyTimeoutMs: 90_000,
-  prepare: (c) => void ensureKafka(c),
-  pid: (c) => runningPid(pidFile(c, 'kafka'), kafkaFiles(c).properties),
-  async start(c) {
-    const f = kafkaFiles(c);
-    mkdirSync(f.data, { recursive: true });
-    mkdirSync(f.logs, { recursive: true });
-    const p = c.ports;
-    writeFileSync(
-      f.properties,
-      [
-        'process.roles=broker,controller',
-        'node.id=1',
-        `controller.quorum.voters=1@127.0.0.1:${p.kafkaController}`,
-        `listeners=PLAINTEXT://127.0.0.1:${p.kafka},CONTROLLER://127.0.0.1:${p.kafkaController}`,
-        `advertised.listeners=PLAINTEXT://127.0.0.1:${p.kafka}`,
-        'inter.broker.listener.name=PLAINTEXT',
-        'controller.listener.names=CONTROLLER',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-        `log.dirs=${f.data}`,
-        'num.partitions=1',
-        'default.replication.factor=1',
-        'offsets.topic.replication.factor=1',
-        'offsets.topic.num.partitions=1',
-        'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1',
-        'transaction.state.log.num.partitions=1',
-        'share.coordinator.state.topic.replication.factor=1',
-        'group.initial.rebalance.delay.ms=0',
-        'auto.create.topics.enable=true',
-        'log.retention.hours=24',
-        'log.segment.bytes=268435456',
-        '',
-      ].join('\n'),
-    );
-    writeFileSync(
-      f.log4j,
-      ['log4j.rootLogger=INFO, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', 'log4j.logger.kafka=INFO', 'log4j.logger.org.apache.kafka=INFO', 'log4j.logger.state.change.logger=WARN', ''].join('\n'),
-    );
-    const lib = kafkaLibDir(c);
-    const java = findJava(17);
-    const jvm = ['-Xms512m', '-Xmx512m', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${f.log4j}`, `-Dkafka.logs.dir=${f.logs}`, '-cp', `${lib}/*`];
-    if (!existsSync(join(f.data, 'meta.properties'))) {
-      const format = run(java, ['-Xmx128m', `-Dlog4j.configuration=file:${f.log4j}`, '-cp', `${lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', KAFKA_CLUSTER_ID, '-c', f.properties, '--ignore-formatted']);
-      if (format.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `kafka: storage format failed:\n${format.stdout}${format.stderr}`);
-    }
-    startDetached({ command: java, args: [...jvm, 'kafka.Kafka', f.properties], logFile: logFile(c, 'kafka'), pidFile: pidFile(c, 'kafka') });
-  },
-  async ready(c) {
-    const client = new Kafka({ clientId: 'parity-stack', brokers: [`127.0.0.1:${c.ports.kafka}`], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 2000 });
-    const admin = client.admin();
-    try {
-      await admin.connect();
-      const cluster = await admin.describeCluster();
-      return cluster.brokers.length > 0 && cluster.controller !== null;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  },
-  async stop(c) {
-    const pid = kafka.pid(c);
-    if (!pid) return false;
-    await stopPid(pid, 30_000);
-    removeFile(pidFile(c, 'kafka'));
-    return true;
-  },
-};
-
-// ---------- Apicurio Registry ----------
+const registryPid = (c: StackConfig) => runningPid(pidFile(c, 'registry'), 'quarkus-run.jar');
 
 const registry: ServiceDef = {
   name: 'registry',
@@ -222,7 +200,22 @@ const registry: ServiceDef = {
     ensureApicurio(c);
     findJava(21);
   },
-  pid: (c) => runningPid(pidFile(c, 'registry'), `quarkus.http.port=${c.ports.registry}`),
+  pid: registryPid,
+  runningPort(c) {
+    const pid = registryPid(c);
+    return pid ? systemProperty(pid, 'quarkus.http.port') : undefined;
+  },
+  conflict(c) {
+    const pid = registryPid(c);
+    if (!pid) return undefined;
+    const http = systemProperty(pid, 'quarkus.http.port');
+    const management = systemProperty(pid, 'quarkus.management.port');
+    if (http === c.ports.registry && management === c.ports.registryManagement) return undefined;
+    return {
+      message: `registry runs on ports ${http}/${management} (HTTP/management), but the settings ask for ${c.ports.registry}/${c.ports.registryManagement}`,
+      hint: `stop it first (parity stack down registry); the next stack up starts it on the new ports. Or keep it with PARITY_REGISTRY_PORT=${http} PARITY_REGISTRY_MANAGEMENT_PORT=${management}`,
+    };
+  },
   async start(c) {
     const app = apicurioDir(c);
     const java = findJava(21);
@@ -247,8 +240,18 @@ const registry: ServiceDef = {
     const res = await fetch(`${stackEnv(c).PARITY_REGISTRY_URL}/subjects`, { signal: AbortSignal.timeout(2000) });
     return res.status === 200;
   },
+  async version(c) {
+    const port = registry.runningPort(c);
+    if (!port) return undefined;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/apis/registry/v3/system/info`, { signal: AbortSignal.timeout(2000) });
+      return res.ok ? ((await res.json()) as { version?: string }).version : undefined;
+    } catch {
+      return undefined;
+    }
+  },
   async stop(c) {
-    const pid = registry.pid(c);
+    const pid = registryPid(c);
     if (!pid) return false;
     await stopPid(pid);
     removeFile(pidFile(c, 'registry'));
@@ -258,18 +261,45 @@ const registry: ServiceDef = {
 
 // ---------- Redis ----------
 
+const redisPid = (c: StackConfig) => runningPid(pidFile(c, 'redis'), 'redis-server');
+
+async function withRedis<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  // A refused connection is the answer "not ready yet"; connect() reports it, the event must not.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
 const redis: ServiceDef = {
   name: 'redis',
   port: (c) => c.ports.redis,
   logFile: (c) => logFile(c, 'redis'),
   readyTimeoutMs: 15_000,
   prepare: () => void ensureRedisServer(),
-  pid: (c) => runningPid(pidFile(c, 'redis'), `:${c.ports.redis}`),
+  pid: redisPid,
+  runningPort(c) {
+    const pid = redisPid(c);
+    // redis-server shows its address in its process title ("redis-server 127.0.0.1:16379").
+    const m = pid ? /:(\d+)/.exec(commandLine(pid)) : null;
+    return m ? Number(m[1]) : undefined;
+  },
+  conflict(c) {
+    const live = redis.runningPort(c);
+    if (live === undefined || live === c.ports.redis) return undefined;
+    return {
+      message: `redis runs on port ${live}, but PARITY_REDIS_PORT asks for ${c.ports.redis}`,
+      hint: `stop it first (parity stack down redis); the next stack up starts it on ${c.ports.redis}. Or keep it with PARITY_REDIS_PORT=${live}`,
+    };
+  },
   async start(c) {
     const bin = ensureRedisServer();
     const dir = join(c.stateDir, 'redis');
     mkdirSync(dir, { recursive: true });
-    // Positional address keeps the port in the command line, which is how we recognise our PID.
     startDetached({
       command: bin,
       args: [`--bind`, '127.0.0.1', '--port', String(c.ports.redis), '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'],
@@ -277,19 +307,14 @@ const redis: ServiceDef = {
       pidFile: pidFile(c, 'redis'),
     });
   },
-  async ready(c) {
-    const client = new Redis({ host: '127.0.0.1', port: c.ports.redis, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
-    // A refused connection is the answer "not ready yet"; connect() reports it, the event must not.
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } finally {
-      client.disconnect();
-    }
+  ready: (c) => withRedis(c.ports.redis, async (client) => (await client.ping()) === 'PONG'),
+  async version(c) {
+    const port = redis.runningPort(c);
+    if (!port) return undefined;
+    return withRedis(port, async (client) => /redis_version:(\S+)/.exec(await client.info('server'))?.[1]).catch(() => undefined);
   },
   async stop(c) {
-    const pid = redis.pid(c);
+    const pid = redisPid(c);
     if (!pid) return false;
     await stopPid(pid);
     removeFile(pidFile(c, 'redis'));
@@ -298,8 +323,8 @@ const redis: ServiceDef = {
 };
 
 export const SERVICE_DEFS: Record<ServiceName, ServiceDef> = {
-  'pg-source': pgService('pg-source', (c) => c.ports.pgSource),
-  'pg-target': pgService('pg-target', (c) => c.ports.pgTarget),
+  'pg-source': pgService('pg-source', (c) => c.ports.pgSource, 'PARITY_PG_SOURCE_PORT'),
+  'pg-target': pgService('pg-target', (c) => c.ports.pgTarget, 'PARITY_PG_TARGET_PORT'),
   kafka,
   registry,
   redis,

@@ -1,11 +1,13 @@
 /**
  * `parity stack up | down | status`: the local stack as one unit. `up` is idempotent (a running
  * service is reused), waits until every service really answers, and names the service that failed
- * with the tail of its log.
+ * with the tail of its log. Settings a running service or its state dir cannot take are refused
+ * before anything starts (exit 2), never silently ignored.
  */
 import { ParityError } from '../core/errors.js';
 import { SERVICES, stackConfig, type ServiceName, type StackConfig } from './config.js';
 import { rssMb, tail, waitFor } from './process.js';
+import type { NodeStatus } from './service-def.js';
 import { SERVICE_DEFS } from './services.js';
 
 export interface ServiceStatus {
@@ -14,6 +16,10 @@ export interface ServiceStatus {
   pid?: number;
   port: number;
   rssMb?: number;
+  /** The running server's version (Kafka: of the jars it runs; the others: as the server reports it). */
+  version?: string;
+  /** Kafka: each node of the cluster. */
+  nodes?: NodeStatus[];
   /** For `up`: reused a running instance, or started it now; and how long until it answered. */
   action?: 'reused' | 'started';
   readySeconds?: number;
@@ -45,9 +51,20 @@ async function upOne(name: ServiceName, config: StackConfig, t0: number, progres
   return { service: name, running: true, pid, port: def.port(config), action: 'started', readySeconds };
 }
 
+/** Refuses (exit 2) when a running service or a state dir cannot take the configured settings; changes nothing. */
+export function checkSettings(names: ServiceName[], config: StackConfig): void {
+  const conflicts = names.map((name) => ({ name, conflict: SERVICE_DEFS[name].conflict(config) })).filter((c) => c.conflict !== undefined);
+  if (conflicts.length === 0) return;
+  throw new ParityError('PARITY_BAD_INPUT', conflicts.map((c) => `${c.name}: ${c.conflict!.message}`).join('\n'), {
+    hint: conflicts.map((c) => c.conflict!.hint).join('\n  hint: '),
+    details: { services: conflicts.map((c) => c.name) },
+  });
+}
+
 export async function stackUp(options: UpOptions = {}, config: StackConfig = stackConfig()): Promise<ServiceStatus[]> {
   const names = options.services ?? SERVICES;
   const progress = options.onProgress ?? (() => undefined);
+  checkSettings(names, config);
   // Fetching is sequential and may download on a fresh machine; starting is parallel.
   for (const name of names) {
     try {
@@ -77,10 +94,25 @@ export async function stackDown(services: ServiceName[] = SERVICES, config: Stac
   return stopped;
 }
 
+/** Each service: running or not, PID, the port it really listens on, RSS, version, and Kafka's nodes. */
 export async function stackStatus(config: StackConfig = stackConfig()): Promise<ServiceStatus[]> {
-  return SERVICES.map((name) => {
-    const def = SERVICE_DEFS[name];
-    const pid = def.pid(config);
-    return { service: name, running: pid !== undefined, pid, port: def.port(config), rssMb: pid ? rssMb(pid) : undefined };
-  });
+  return Promise.all(
+    SERVICES.map(async (name) => {
+      const def = SERVICE_DEFS[name];
+      const pid = def.pid(config);
+      const nodes = def.nodes?.(config);
+      const anyRunning = pid !== undefined || (nodes ?? []).some((n) => n.running);
+      const rss = nodes ? nodes.reduce((sum, n) => sum + (n.rssMb ?? 0), 0) : pid ? rssMb(pid) : undefined;
+      const status: ServiceStatus = {
+        service: name,
+        running: pid !== undefined,
+        pid,
+        port: def.runningPort(config) ?? def.port(config),
+        rssMb: anyRunning ? rss : undefined,
+        version: anyRunning ? await def.version(config).catch(() => undefined) : undefined,
+      };
+      if (nodes) status.nodes = nodes;
+      return status;
+    }),
+  );
 }
