@@ -120,6 +120,20 @@ export async function ensureReconcilerTables(db: Queryable, schema: string): Pro
        at timestamptz NOT NULL DEFAULT clock_timestamp()
      )`,
   ]);
+  // Settling without a CDC slot (recheck.ts): since when the observation is unchanged, when to look
+  // again (backoff), and whether an in-flight key never settled. Tables made by older versions get
+  // them too; ALTER only when missing, since it takes a table lock even when there is nothing to add.
+  const settling: Record<string, string> = {
+    first_seen: 'timestamptz NOT NULL DEFAULT clock_timestamp()',
+    stable_since: 'timestamptz NOT NULL DEFAULT clock_timestamp()',
+    next_check_at: 'timestamptz',
+    unsettled: 'boolean NOT NULL DEFAULT false',
+  };
+  const { rows } = await db.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [t.mismatches]);
+  const present = new Set(rows.map((r) => String(r.attname)));
+  for (const [column, type] of Object.entries(settling)) {
+    if (!present.has(column)) await db.query(`ALTER TABLE ${t.mismatches} ADD COLUMN IF NOT EXISTS ${column} ${type}`);
+  }
 }
 
 export interface RunRow {
@@ -336,6 +350,11 @@ export interface MismatchRow {
   checks: number;
   reason: string | null;
   observedAt: Date;
+  /** In flight because it never stayed unchanged long enough without a CDC slot (never confirmed). */
+  unsettled: boolean;
+  /** Milliseconds since the key was first seen differing, and since its observation last changed (as of the read). */
+  ageMs: number;
+  stableMs: number;
 }
 
 export function toMismatchRow(r: Record<string, unknown>): MismatchRow {
@@ -356,6 +375,9 @@ export function toMismatchRow(r: Record<string, unknown>): MismatchRow {
     checks: Number(r.checks),
     reason: (r.reason as string | null) ?? null,
     observedAt: r.observed_at as Date,
+    unsettled: r.unsettled === true,
+    ageMs: Number(r.age_ms ?? 0),
+    stableMs: Number(r.stable_ms ?? 0),
   };
 }
 
@@ -384,6 +406,11 @@ export interface MismatchUpdate {
   /** A fresh observation (null keeps the previous one). */
   observation: KeyDifference | null;
   sourcePosition: string | null;
+  /** The observation differs from the previous one: it is stable from now on only. */
+  changed?: boolean;
+  /** Look again no sooner than this (backoff without a CDC slot); absent: the recheck wait decides. */
+  nextCheckInMs?: number;
+  unsettled?: boolean;
 }
 
 export async function updateMismatches(db: Queryable, schema: string, runId: number, columns: string[], updates: MismatchUpdate[]): Promise<void> {
@@ -402,6 +429,9 @@ export async function updateMismatches(db: Queryable, schema: string, runId: num
     ex: u.observation ? valuesObject(columns, u.observation.sourceValues) : null,
     ac: u.observation ? valuesObject(columns, u.observation.targetValues) : null,
     pos: u.sourcePosition,
+    chg: u.changed ?? false,
+    nx: u.nextCheckInMs ?? null,
+    un: u.unsettled ?? false,
   }));
   await db.query(
     `UPDATE ${tables(schema).mismatches} AS m SET
@@ -415,8 +445,12 @@ export async function updateMismatches(db: Queryable, schema: string, runId: num
             expected = CASE WHEN p.obs THEN p.ex ELSE m.expected END,
             actual = CASE WHEN p.obs THEN p.ac ELSE m.actual END,
             source_position = coalesce(p.pos, m.source_position),
-            observed_at = CASE WHEN p.obs THEN clock_timestamp() ELSE m.observed_at END
-       FROM jsonb_to_recordset($2::jsonb) AS p(kt text, st text, rs text, obs boolean, kind text, u integer, es integer, et integer, sh jsonb, th jsonb, ex jsonb, ac jsonb, pos text)
+            observed_at = CASE WHEN p.obs THEN clock_timestamp() ELSE m.observed_at END,
+            stable_since = CASE WHEN p.chg THEN clock_timestamp() ELSE m.stable_since END,
+            next_check_at = CASE WHEN p.nx IS NULL THEN NULL ELSE clock_timestamp() + p.nx * interval '1 millisecond' END,
+            unsettled = p.un
+       FROM jsonb_to_recordset($2::jsonb) AS p(kt text, st text, rs text, obs boolean, kind text, u integer, es integer, et integer, sh jsonb, th jsonb, ex jsonb, ac jsonb, pos text,
+                                               chg boolean, nx integer, un boolean)
       WHERE m.run_id = $1 AND m.kt = p.kt`,
     [runId, JSON.stringify(payload)],
   );
@@ -433,6 +467,8 @@ export interface RunTotals {
   exclusiveTarget: number;
   inFlightKeys: number;
   inFlight: number;
+  /** Keys in flight because they never settled without a CDC slot (part of inFlightKeys). */
+  unsettledKeys: number;
   resolved: number;
   /** Source rows involved in a remaining difference (confirmed or in flight). */
   sourceDiffRows: number;
@@ -460,6 +496,7 @@ export async function runTotals(db: Queryable, schema: string, runId: number): P
             coalesce(sum(exclusive_target) FILTER (WHERE status = 'confirmed'), 0)::int AS exclusive_target,
             count(*) FILTER (WHERE status IN ('in-flight', 'suspect'))::int AS in_flight_keys,
             coalesce(sum(updated_rows + exclusive_source + exclusive_target) FILTER (WHERE status IN ('in-flight', 'suspect')), 0)::int AS in_flight_rows,
+            count(*) FILTER (WHERE status = 'in-flight' AND unsettled)::int AS unsettled_keys,
             count(*) FILTER (WHERE status = 'resolved')::int AS resolved,
             coalesce(sum(updated_rows + exclusive_source) FILTER (WHERE status <> 'resolved'), 0)::int AS source_diff_rows
        FROM ${t.mismatches} WHERE run_id = $1`,
@@ -478,6 +515,7 @@ export async function runTotals(db: Queryable, schema: string, runId: number): P
     exclusiveTarget: m.exclusive_target,
     inFlightKeys: m.in_flight_keys,
     inFlight: m.in_flight_rows,
+    unsettledKeys: m.unsettled_keys,
     resolved: m.resolved,
     sourceDiffRows: m.source_diff_rows,
     minSourcePosition: s.min_sp,

@@ -5,7 +5,7 @@
  * START TRANSACTION, @@gtid_executed as the position), not changes across the verifier.
  */
 import type pg from 'pg';
-import { ident, literal } from '../core/sql.js';
+import { literal } from '../core/sql.js';
 import { familyOf, sqlNormalize, type ColumnType, type Rule } from './normalize.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -58,8 +58,8 @@ export interface Dialect {
    * another engine would fall back to the two 64-bit halves of MD5, which every engine has.
    */
   checksumHashes(text: string): [string, string];
-  /** A key column as compared and ordered. */
-  orderedKey(column: string, order: KeyOrder): string;
+  /** A key (SQL of the column in its common type, see key-type.ts) as compared and ordered. */
+  orderedKey(expr: string, order: KeyOrder): string;
   /** Byte-order collation clause for ORDER BY on canonical texts. */
   byteCollate(expr: string): string;
   describeType(db: Queryable, oid: number, typmod: number): Promise<ColumnType>;
@@ -132,8 +132,8 @@ export const postgresDialect: Dialect = {
     return [`hashtextextended(${t} COLLATE "C", 0)`, `hashtextextended(${t} COLLATE "C", 1)`];
   },
 
-  orderedKey(column, order) {
-    return order.byteOrder ? `${ident(column)} COLLATE "C"` : ident(column);
+  orderedKey(expr, order) {
+    return order.byteOrder ? `${expr} COLLATE "C"` : expr;
   },
 
   byteCollate(expr) {

@@ -2,9 +2,9 @@
  * Key ranges: the unit of verification. A range is [lo, hi) over the (possibly composite) key in a
  * collation-independent order; a missing bound is unbounded, so keys <= 0, huge gaps and rows that
  * exist on one side only always fall into exactly one segment. Bounds are key values read from the
- * data (never computed), carried as text and cast back to each side's key type.
+ * data (never computed), carried as canonical text and cast back to the key's common type (see
+ * key-type.ts), so a bound read from one side is valid on the other whatever their declared types.
  */
-import { ident } from '../core/sql.js';
 import type { SideProjection } from './projection.js';
 
 /** A key value as the text of each key column. */
@@ -31,9 +31,9 @@ export function keyExpr(side: SideProjection): string {
   return cols.length === 1 ? cols[0]! : `ROW(${cols.join(', ')})`;
 }
 
-/** A key value as a SQL value of the side's key type(s). */
+/** A key value as a SQL value of the key's common type(s). */
 export function tupleSql(side: SideProjection, tuple: KeyTuple, params: Params): string {
-  const parts = side.keys.map((k, i) => `${params.add(tuple[i])}::${k.type.castName}`);
+  const parts = side.keys.map((k, i) => `${params.add(tuple[i])}::${k.common.castName}`);
   return parts.length === 1 ? parts[0]! : `ROW(${parts.join(', ')})`;
 }
 
@@ -76,17 +76,18 @@ export function keyOrderBy(side: SideProjection): string {
 }
 
 /**
- * WHERE clause matching any of the given keys exactly. Equality uses the column as it is (no
- * COLLATE): deterministic collations compare equal only for equal bytes, and the index stays usable.
+ * WHERE clause matching any of the given keys exactly, in the key's common type. Equality uses no
+ * COLLATE: deterministic collations compare equal only for equal bytes, and the index stays usable
+ * where the side compares its column as it is.
  */
 export function keyIn(side: SideProjection, keys: KeyTuple[], params: Params): string {
   if (side.keys.length === 1) {
     const k = side.keys[0]!;
-    return `${ident(k.name)} = ANY(${params.add(keys.map((t) => t[0]))}::text[]::${k.type.castName}[])`;
+    return `${k.compared} = ANY(${params.add(keys.map((t) => t[0]))}::text[]::${k.common.castName}[])`;
   }
   const arrays = side.keys.map((_, i) => `${params.add(keys.map((t) => t[i]))}::text[]`);
-  const cols = side.keys.map((_, i) => `u.c${i}::${side.keys[i]!.type.castName}`);
-  return `ROW(${side.keys.map((k) => ident(k.name)).join(', ')}) IN (SELECT ${cols.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${side.keys.map((_, i) => `c${i}`).join(', ')}))`;
+  const cols = side.keys.map((_, i) => `u.c${i}::${side.keys[i]!.common.castName}`);
+  return `ROW(${side.keys.map((k) => k.compared).join(', ')}) IN (SELECT ${cols.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${side.keys.map((_, i) => `c${i}`).join(', ')}))`;
 }
 
 /** The sub-range i of a range split at ascending inner bounds. */

@@ -12,6 +12,7 @@ import { ParityError, fromPgError } from '../core/errors.js';
 import { ident, qualified } from '../core/sql.js';
 import { targetDatabase, targetTable, type Spec } from '../core/spec.js';
 import { chooseKeyOrder, type Dialect, type KeyOrder } from './dialect.js';
+import { chooseKeyType, keySideSql, type KeyCastType, type KeySideForm } from './key-type.js';
 import { comparisonRule, isPlainRule, type ColumnType, type Rule } from './normalize.js';
 import type { KeyComparison } from './row-diff.js';
 
@@ -21,11 +22,17 @@ export type SideName = 'source' | 'target';
 
 export interface KeyColumn {
   name: string;
+  /** The side's own type of the column (what repairs insert). */
   type: ColumnType;
+  /** The type both sides compare this key column in (see key-type.ts). */
+  common: ColumnType;
+  form: KeySideForm;
   order: KeyOrder;
+  /** The key in the common type, for equality (no COLLATE, so the index stays usable). */
+  compared: string;
   /** The key as compared and ordered (with COLLATE "C" when needed). */
   ordered: string;
-  /** Canonical text of the key value. */
+  /** Canonical text of the key value: matched on, stored, reported, and cast back to `common` in queries. */
   piece: string;
 }
 
@@ -142,22 +149,48 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
   const targetTypes = await describe(targetDb, dialect, targetFrom, [...keyIdents, ...targetExprs], `the target ${tgt.schema}.${tgt.table} (its key and mapped columns)`);
 
   const rules = columns.map((_, i) => comparisonRule(sourceTypes[spec.key.length + i]!, targetTypes[spec.key.length + i]!, spec.normalize));
-  const keyRules = spec.key.map((_, i) => comparisonRule(sourceTypes[i]!, targetTypes[i]!, { ...spec.normalize, nullEqualsEmpty: false }));
+  for (const column of Object.keys(spec.reconcile.keyCasts)) {
+    if (!spec.key.includes(column)) {
+      throw new ParityError('PARITY_BAD_INPUT', `reconcile.keyCasts.${column}: "${column}" is not a key column (key: ${spec.key.join(', ')})`, {
+        hint: 'name key columns only in reconcile.keyCasts',
+      });
+    }
+  }
+  // Keys compare in one common type chosen from both sides' key types (int vs bigint, uuid vs text, ...).
+  const keyPlans = spec.key.map((k, i) => chooseKeyType(k, sourceTypes[i]!, targetTypes[i]!, spec.reconcile.keyCasts[k] as KeyCastType | undefined));
+  // Key texts are cast back to the common type in queries, so a float key keeps its exact text.
+  const keyRules = keyPlans.map((p): Rule => {
+    const rule = comparisonRule(p.common, p.common, { ...spec.normalize, nullEqualsEmpty: false });
+    return rule.kind === 'float' ? { kind: 'plain' } : rule;
+  });
   const orders: KeyOrder[] = [];
-  for (const k of spec.key) {
+  for (const [i, k] of spec.key.entries()) {
+    if (keyPlans[i]!.forceByteOrder) {
+      // A cast or lower-cased side carries the database's default collation, not the column's: bytes.
+      orders.push({ byteOrder: true, nativeIsBytes: false });
+      continue;
+    }
     const a = await dialect.columnCollation(sourceDb, spec.source.schema, spec.source.table, k);
     const b = await dialect.columnCollation(targetDb, tgt.schema, tgt.table, k);
     orders.push(chooseKeyOrder(a, b));
   }
 
   const side = (name: SideName, url: string, schema: string, table: string, from: string, types: ColumnType[], exprs: string[]): SideProjection => {
-    const keys: KeyColumn[] = spec.key.map((k, i) => ({
-      name: k,
-      type: types[i]!,
-      order: orders[i]!,
-      ordered: dialect.orderedKey(k, orders[i]!),
-      piece: dialect.normalize(ident(k), types[i]!, keyRules[i]!),
-    }));
+    const keys: KeyColumn[] = spec.key.map((k, i) => {
+      const plan = keyPlans[i]!;
+      const form = name === 'source' ? plan.source : plan.target;
+      const compared = keySideSql(ident(k), form, plan.common);
+      return {
+        name: k,
+        type: types[i]!,
+        common: plan.common,
+        form,
+        order: orders[i]!,
+        compared,
+        ordered: dialect.orderedKey(compared, orders[i]!),
+        piece: dialect.normalize(compared, plan.common, keyRules[i]!),
+      };
+    });
     const values: ValueColumn[] = columns.map((c, i) => {
       const type = types[spec.key.length + i]!;
       return { column: c, expr: exprs[i]!, type, piece: dialect.normalize(exprs[i]!, type, rules[i]!) };
@@ -169,13 +202,12 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
   };
 
   // The database walks the key in its order; JS must reproduce it exactly to merge the two streams.
-  const comparisons: Array<KeyComparison | null> = spec.key.map((_, i) => {
-    const a = sourceTypes[i]!.family;
-    const b = targetTypes[i]!.family;
-    if (a === 'integer' && b === 'integer') return 'integer';
-    if (a === 'uuid' && b === 'uuid') return 'bytes';
-    const texts = new Set(['text', 'char']);
-    if (texts.has(a) && texts.has(b) && (orders[i]!.byteOrder || orders[i]!.nativeIsBytes)) return 'bytes';
+  const comparisons: Array<KeyComparison | null> = keyPlans.map((plan, i) => {
+    const f = plan.common.family;
+    if (f === 'integer') return 'integer';
+    if (f === 'numeric') return 'decimal';
+    if (f === 'uuid') return 'bytes';
+    if ((f === 'text' || f === 'char') && (orders[i]!.byteOrder || orders[i]!.nativeIsBytes)) return 'bytes';
     return null;
   });
 

@@ -1,15 +1,23 @@
 /**
  * Separates confirmed drift from changes still in flight. A key found differing in a segment's
- * snapshot is a suspect: it may only be a write the stream has not carried over yet. It is looked
- * at again once the CDC stream has passed the position of the snapshot it was seen in (the slot's
- * confirmed_flush_lsn reaching the source snapshot's WAL position), or, when the source has no such
- * slot, after a short wait (`waitMs`), in fresh snapshots:
+ * snapshot is a suspect: it may only be a write the stream has not carried over yet.
+ *
+ * With the spec's CDC slot, it is looked at again once the stream has passed the position of the
+ * snapshot it was seen in (the slot's confirmed_flush_lsn reaching the source snapshot's WAL
+ * position), in fresh snapshots:
  * - equal now: it was in flight and has landed (resolved);
  * - still different and exactly as observed before: nothing moved although the stream passed it,
  *   so it is confirmed drift;
  * - different in another way: it changed since; observe again, up to `maxChecks` times, after
  *   which it is reported in flight (never as confirmed drift).
  * If the stream does not pass the position within `retryWindowMs`, the keys stay in flight.
+ *
+ * Without a slot nothing says how far behind the target is, so one unchanged look proves nothing
+ * (a target applying 1.5 s late looks unchanged after 1 s). The key is rechecked with backoff (the
+ * wait doubles from `waitMs`) until it has stayed unchanged on both sides for `settleMs`, and only
+ * then confirmed; equal on a recheck: resolved; a change restarts the stable time. A key not
+ * confirmed or resolved within `boundMs` of its first sighting is reported in flight, marked
+ * unsettled: never confirmed drift, so neither the contract gate nor repair treats it as drift.
  *
  * Rechecks run while segments are still being verified (background mode, suspects old enough
  * only), so on a long run the wait costs nothing; the run's finalizer then drains what is left.
@@ -41,6 +49,10 @@ export interface RecheckOptions {
   retryWindowMs: number;
   slot: string;
   batch: number;
+  /** Without a slot: how long a key must stay unchanged on both sides to be confirmed. */
+  settleMs: number;
+  /** Without a slot: how long after its first sighting a key still not settled is reported in flight (unsettled). */
+  boundMs: number;
 }
 
 export interface RecheckContext {
@@ -60,7 +72,29 @@ export interface RecheckSummary {
   confirmed: number;
   resolved: number;
   inFlight: number;
+  unsettled: number;
   observations: number;
+}
+
+/**
+ * The verdict on a key rechecked without a CDC slot, from what the recheck saw: `equal` (nothing
+ * differs now), `same` (differs exactly as last observed), how long it has differed (`ageMs`) and
+ * how long its observation has been unchanged (`stableMs`, counted from the previous observation when
+ * `same`), and the wait before this look (`lastWaitMs`). Pure, so the settling rule is unit-tested.
+ */
+export function settleVerdict(
+  look: { equal: boolean; same: boolean; ageMs: number; stableMs: number; lastWaitMs: number },
+  options: { waitMs: number; settleMs: number; boundMs: number },
+): { status: 'resolved' | 'confirmed' | 'suspect' | 'unsettled'; nextCheckInMs?: number } {
+  if (look.equal) return { status: 'resolved' };
+  const stable = look.same ? look.stableMs : 0;
+  if (look.same && stable >= options.settleMs) return { status: 'confirmed' };
+  if (look.ageMs >= options.boundMs) return { status: 'unsettled' };
+  // Back off (double the last wait), but never past the moment the key would have settled or the bound.
+  const backoff = Math.max(options.waitMs, 2 * look.lastWaitMs);
+  const untilSettled = options.settleMs - stable;
+  const untilBound = options.boundMs - look.ageMs;
+  return { status: 'suspect', nextCheckInMs: Math.round(Math.max(50, Math.min(backoff, untilSettled, untilBound))) };
 }
 
 /** Same unmatched rows on both sides as before: nothing moved between the two observations. */
@@ -87,20 +121,22 @@ function maxPosition(rows: MismatchRow[]): Lsn {
 }
 
 /** Claims a page of suspects observed at least `waitMs` ago (the caller is inside a transaction). */
-async function claimEligible(ctx: RecheckContext, options: RecheckOptions, waitMs: number): Promise<MismatchRow[]> {
+async function claimEligible(ctx: RecheckContext, options: RecheckOptions, waitMs: number): Promise<Array<MismatchRow & { waitedMs: number }>> {
   const { rows } = await ctx.control.query(
-    `SELECT * FROM ${tables(ctx.schema).mismatches}
-      WHERE run_id = $1 AND status = 'suspect' AND observed_at <= clock_timestamp() - $2 * interval '1 millisecond'
+    `SELECT *, extract(epoch FROM clock_timestamp() - first_seen) * 1000 AS age_ms, extract(epoch FROM clock_timestamp() - stable_since) * 1000 AS stable_ms,
+            extract(epoch FROM clock_timestamp() - observed_at) * 1000 AS waited_ms
+       FROM ${tables(ctx.schema).mismatches}
+      WHERE run_id = $1 AND status = 'suspect' AND coalesce(next_check_at, observed_at + $2 * interval '1 millisecond') <= clock_timestamp()
       ORDER BY observed_at LIMIT $3 FOR UPDATE SKIP LOCKED`,
     [ctx.runId, waitMs, options.batch],
   );
-  return rows.map(toMismatchRow);
+  return rows.map((r) => ({ ...toMismatchRow(r), waitedMs: Number(r.waited_ms ?? 0) }));
 }
 
 /** Milliseconds until the oldest suspect becomes eligible, or null when there is no suspect left. */
 async function untilNextEligible(ctx: RecheckContext, waitMs: number): Promise<number | null> {
   const { rows } = await ctx.control.query(
-    `SELECT extract(epoch FROM (min(observed_at) + $2 * interval '1 millisecond' - clock_timestamp())) * 1000 AS ms, count(*)::int AS n
+    `SELECT extract(epoch FROM (min(coalesce(next_check_at, observed_at + $2 * interval '1 millisecond')) - clock_timestamp())) * 1000 AS ms, count(*)::int AS n
        FROM ${tables(ctx.schema).mismatches} WHERE run_id = $1 AND status = 'suspect'`,
     [ctx.runId, waitMs],
   );
@@ -113,7 +149,7 @@ async function untilNextEligible(ctx: RecheckContext, waitMs: number): Promise<n
  * so and nothing is eligible; in 'drain' mode until no suspect is left.
  */
 export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptions, mode: 'background' | 'drain', stop: () => boolean = () => true): Promise<RecheckSummary> {
-  const summary: RecheckSummary = { confirmed: 0, resolved: 0, inFlight: 0, observations: 0 };
+  const summary: RecheckSummary = { confirmed: 0, resolved: 0, inFlight: 0, unsettled: 0, observations: 0 };
   const { projection } = ctx;
   // With a slot, the stream's position decides when to look again; without one, a short wait does.
   const slotExists = (await readSlot(ctx.source, options.slot)).exists;
@@ -175,6 +211,7 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
 
       const updates: MismatchUpdate[] = page.map((m) => {
         const d = diffs.get(m.kt);
+        if (!stream.slotExists) return settleUpdate(m, d ?? null, positions.source, { waitMs, settleMs: options.settleMs, boundMs: options.boundMs }, summary);
         if (!d) {
           summary.resolved++;
           return { kt: m.kt, status: 'resolved', reason: 'equal on recheck (was in flight)', observation: null, sourcePosition: positions.source };
@@ -184,7 +221,7 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
           return {
             kt: m.kt,
             status: 'confirmed',
-            reason: stream.slotExists ? `unchanged after the CDC stream passed ${m.sourcePosition}` : `unchanged after ${waitMs} ms (no CDC slot ${options.slot})`,
+            reason: `unchanged after the CDC stream passed ${m.sourcePosition}`,
             observation: d,
             sourcePosition: positions.source,
           };
@@ -201,5 +238,54 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
     } finally {
       if (open) await ctx.control.query('ROLLBACK').catch(() => undefined);
     }
+  }
+}
+
+/** The update for a key rechecked without a CDC slot (see `settleVerdict`). */
+function settleUpdate(
+  m: MismatchRow & { waitedMs: number },
+  d: KeyDifference | null,
+  position: string,
+  options: { waitMs: number; settleMs: number; boundMs: number },
+  summary: RecheckSummary,
+): MismatchUpdate {
+  const same = d !== null && sameObservation(m, d);
+  const verdict = settleVerdict({ equal: d === null, same, ageMs: m.ageMs, stableMs: m.stableMs, lastWaitMs: m.waitedMs }, options);
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  switch (verdict.status) {
+    case 'resolved':
+      summary.resolved++;
+      return { kt: m.kt, status: 'resolved', reason: 'equal on recheck (was in flight)', observation: null, sourcePosition: position };
+    case 'confirmed':
+      summary.confirmed++;
+      return {
+        kt: m.kt,
+        status: 'confirmed',
+        reason: `unchanged on both sides for ${seconds(m.stableMs)} across ${m.checks + 1} rechecks (no CDC slot; settle time ${seconds(options.settleMs)})`,
+        observation: d,
+        sourcePosition: position,
+      };
+    case 'unsettled':
+      summary.inFlight++;
+      summary.unsettled++;
+      return {
+        kt: m.kt,
+        status: 'in-flight',
+        reason: `unsettled: still ${same ? 'not unchanged long enough' : 'changing'} ${seconds(m.ageMs)} after it was first seen (no CDC slot; recheck bound ${seconds(options.boundMs)})`,
+        observation: d,
+        sourcePosition: position,
+        changed: !same,
+        unsettled: true,
+      };
+    case 'suspect':
+      return {
+        kt: m.kt,
+        status: 'suspect',
+        reason: same ? 'unchanged, not yet settled' : 'changed since the last observation',
+        observation: d,
+        sourcePosition: position,
+        changed: !same,
+        nextCheckInMs: verdict.nextCheckInMs,
+      };
   }
 }

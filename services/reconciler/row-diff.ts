@@ -48,7 +48,7 @@ function compareHash(a: FetchedRow, b: FetchedRow): number {
 export const BYTE_ORDER: RowOrder = (a, b) => compareBytes(a.kt, b.kt) || compareHash(a, b);
 
 /** How one key column's text compares in the database's own order, when JS can reproduce it. */
-export type KeyComparison = 'integer' | 'bytes';
+export type KeyComparison = 'integer' | 'decimal' | 'bytes';
 
 /** Compares canonical integer texts ("-12", "7") numerically without parsing them. */
 export function compareIntegerText(a: string, b: string): number {
@@ -61,14 +61,41 @@ export function compareIntegerText(a: string, b: string): number {
   return na ? -magnitude : magnitude;
 }
 
+/** Rank of numeric's special values in PostgreSQL's order: -Infinity < finite < Infinity < NaN. */
+function specialRank(t: string): number {
+  return t === '-Infinity' ? -1 : t === 'Infinity' ? 1 : t === 'NaN' ? 2 : 0;
+}
+
+/**
+ * Compares canonical decimal texts (`trim_scale(numeric)::text`: no exponent, no trailing fraction
+ * zeros, no "-0") numerically without parsing them, in PostgreSQL's numeric order.
+ */
+export function compareDecimalText(a: string, b: string): number {
+  if (a === b) return 0;
+  const ra = specialRank(a);
+  const rb = specialRank(b);
+  if (ra !== 0 || rb !== 0) return ra - rb;
+  const na = a.startsWith('-');
+  const nb = b.startsWith('-');
+  if (na !== nb) return na ? -1 : 1;
+  const [ia, fa = ''] = (na ? a.slice(1) : a).split('.');
+  const [ib, fb = ''] = (nb ? b.slice(1) : b).split('.');
+  // Integer parts: more digits is larger; then digit by digit. Fractions (no trailing zeros) compare as strings.
+  let magnitude = ia!.length !== ib!.length ? ia!.length - ib!.length : ia! < ib! ? -1 : ia! > ib! ? 1 : fa < fb ? -1 : fa > fb ? 1 : 0;
+  magnitude = Math.sign(magnitude);
+  return na ? -magnitude : magnitude;
+}
+
 /**
  * The key's own order (as the index walks it), then hash: no sort needed in the database. Only for
- * keys whose order JS reproduces exactly: integers, and text or uuid compared by bytes.
+ * keys whose order JS reproduces exactly: integers, numerics, and text or uuid compared by bytes.
  */
 export function keyOrder(comparisons: KeyComparison[]): RowOrder {
   return (a, b) => {
     for (let i = 0; i < comparisons.length; i++) {
-      const c = comparisons[i] === 'integer' ? compareIntegerText(a.key[i]!, b.key[i]!) : compareBytes(a.key[i]!, b.key[i]!);
+      const kind = comparisons[i];
+      const c =
+        kind === 'integer' ? compareIntegerText(a.key[i]!, b.key[i]!) : kind === 'decimal' ? compareDecimalText(a.key[i]!, b.key[i]!) : compareBytes(a.key[i]!, b.key[i]!);
       if (c !== 0) return c;
     }
     return compareHash(a, b);

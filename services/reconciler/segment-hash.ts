@@ -10,7 +10,6 @@
  */
 import type pg from 'pg';
 import { ParityError, fromPgError } from '../core/errors.js';
-import { ident } from '../core/sql.js';
 import { Params, bucketExpr, keyOrderBy, keyIn, rangePredicate, rangesPredicate, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection, SideProjection } from './projection.js';
 
@@ -83,7 +82,7 @@ export async function splitPoints(db: Queryable, side: SideProjection, range: Ke
   const stepParam = params.add(step);
   const keyTexts = side.keys.map((k, i) => `k${i}`);
   const sql = `SELECT ${keyTexts.join(', ')} FROM (
-                 SELECT ${side.keys.map((k, i) => `${ident(k.name)}::text AS k${i}`).join(', ')}, row_number() OVER (ORDER BY ${keyOrderBy(side)}) AS rn
+                 SELECT ${side.keys.map((k, i) => `${k.piece} AS k${i}`).join(', ')}, row_number() OVER (ORDER BY ${keyOrderBy(side)}) AS rn
                    FROM ${side.from} WHERE ${where}) AS s
                 WHERE rn % ${stepParam}::bigint = 1 AND rn > 1 ORDER BY rn`;
   let rows: Array<Record<string, string>>;
@@ -109,7 +108,7 @@ export interface FetchedRow {
   kt: string;
   /** The row identity: a 128-bit hash of canonical key and values (see Dialect.rowIdentity). */
   h: string;
-  /** The key as the side's own text. */
+  /** The key as the canonical text of each key column (see KeyColumn.piece). */
   key: KeyTuple;
   /** Canonical values, per compared column (empty when fetched without values). */
   values: Array<string | null>;
@@ -120,7 +119,7 @@ function rowSelect(side: SideProjection, withValues: boolean): string {
   return [
     `${side.keyText} COLLATE "C" AS kt`,
     `${side.rowHash} COLLATE "C" AS h`,
-    ...side.keys.map((k, i) => `${ident(k.name)}::text AS k${i}`),
+    ...side.keys.map((k, i) => `${k.piece} AS k${i}`),
     ...(withValues ? side.values.map((v, i) => `${v.piece} AS v${i}`) : []),
   ].join(', ');
 }

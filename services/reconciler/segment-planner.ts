@@ -14,7 +14,6 @@
  */
 import type pg from 'pg';
 import { fromPgError } from '../core/errors.js';
-import { ident } from '../core/sql.js';
 import { keyOrderBy, type KeyTuple } from './key-range.js';
 import type { SegmentPlan } from './control-store.js';
 import type { SideProjection } from './projection.js';
@@ -57,7 +56,7 @@ export async function planSegments(db: Queryable, side: SideProjection, options:
   const keyCols = side.keys.map((_, i) => `k${i}`);
   const sql = `DECLARE parity_plan NO SCROLL CURSOR FOR
                SELECT ${keyCols.join(', ')}, rn FROM (
-                 SELECT ${side.keys.map((k, i) => `${ident(k.name)}::text AS k${i}`).join(', ')}, row_number() OVER (ORDER BY ${keyOrderBy(side)}) AS rn
+                 SELECT ${side.keys.map((k, i) => `${k.piece} AS k${i}`).join(', ')}, row_number() OVER (ORDER BY ${keyOrderBy(side)}) AS rn
                    FROM ${side.from}) AS s
                 WHERE rn % ${step} = 1 AND rn > 1 ORDER BY rn`;
   const batchSize = options.batch ?? 500;

@@ -110,6 +110,9 @@ function settingsOf(loaded: LoadedSpec, options: VerifyOptions): Record<string, 
     normalize: loaded.spec.normalize,
     recheckWaitMs: options.recheckWaitMs,
     maxRechecks: options.maxRechecks,
+    settleMs: r.settleMs,
+    recheckBoundMs: r.recheckBoundMs,
+    keyCasts: r.keyCasts,
     slot: loaded.spec.cdc.slot,
   };
 }
@@ -278,7 +281,15 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
       source: track(await openReadSession(connect, spec.source.database, dialect, appName)),
       target: track(await openReadSession(connect, targetDatabase(spec), dialect, appName)),
     };
-    const recheckOptions = { waitMs: options.recheckWaitMs, maxChecks: options.maxRechecks, retryWindowMs: spec.reconcile.retryWindowMs, slot: spec.cdc.slot, batch: 2000 };
+    const recheckOptions: RecheckOptions = {
+      waitMs: options.recheckWaitMs,
+      maxChecks: options.maxRechecks,
+      retryWindowMs: spec.reconcile.retryWindowMs,
+      slot: spec.cdc.slot,
+      batch: 2000,
+      settleMs: spec.reconcile.settleMs,
+      boundMs: spec.reconcile.recheckBoundMs,
+    };
     const recheckContext = { ...recheckSessions, schema, runId, projection, logger, sleep, now };
     const background = recheckSuspects(recheckContext, recheckOptions, 'background', () => workersDone || failure !== null).catch((err: unknown) => {
       failure ??= err;

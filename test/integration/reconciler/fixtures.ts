@@ -37,7 +37,8 @@ export function buildSpec(input: SpecInput): LoadedSpec {
     ...(input.control ? { control: input.control } : {}),
     infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
     cdc: { slot: input.cdc?.slot ?? input.name.replace(/-/g, '_'), publication: input.name.replace(/-/g, '_'), topicPrefix: input.cdc?.topicPrefix ?? input.name },
-    reconcile: { segmentRows: 400, bisectionThreshold: 25, ...input.reconcile },
+    // No writers in most tests: a short settle time keeps slot-less confirmations quick (tests with writers set their own).
+    reconcile: { segmentRows: 400, bisectionThreshold: 25, settleMs: 300, ...input.reconcile },
     ...(input.gates ? { gates: input.gates } : {}),
     ...input.extra,
   };

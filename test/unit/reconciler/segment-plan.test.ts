@@ -4,7 +4,18 @@ import type { SideProjection } from '../../../services/reconciler/projection.js'
 import { MAX_PARTS_PER_SEGMENT, partsFor } from '../../../services/reconciler/segment-planner.js';
 
 const side = {
-  keys: [{ name: 'id', ordered: '"id"', type: { name: 'bigint', castName: 'bigint', family: 'integer', precision: null }, order: { byteOrder: false, nativeIsBytes: true }, piece: '' }],
+  keys: [
+    {
+      name: 'id',
+      ordered: '"id"',
+      compared: '"id"',
+      form: 'column',
+      type: { name: 'bigint', castName: 'bigint', family: 'integer', precision: null },
+      common: { name: 'bigint', castName: 'bigint', family: 'integer', precision: null },
+      order: { byteOrder: false, nativeIsBytes: true },
+      piece: '',
+    },
+  ],
 } as unknown as SideProjection;
 
 /** Evaluates the generated CASE tree for an integer key (the SQL is simple enough to interpret). */
