@@ -203,10 +203,23 @@ const reconcile = z
     retryWindowMs: z.number().int().min(0).default(5_000),
     repair: z.boolean().default(false),
     sampleKeys: z.number().int().min(0).default(20),
+    /**
+     * Type to compare a key column in on both sides, when the two sides' key types have no common
+     * type of their own (e.g. integer on one side, text on the other): `{ id: text }`.
+     */
+    keyCasts: z.record(identifier, z.enum(['smallint', 'integer', 'bigint', 'numeric', 'text', 'uuid', 'date', 'timestamp', 'timestamptz'])).default({}),
+    /** Without a CDC slot: a differing row is confirmed only after staying unchanged on both sides this long. */
+    settleMs: z.number().int().min(0).default(5_000),
+    /** Without a CDC slot: how long a differing row is rechecked at most (with backoff) before it is reported in flight (unsettled). */
+    recheckBoundMs: z.number().int().positive().default(60_000),
   })
   .refine((r) => r.segmentRows > r.bisectionThreshold, {
     message: 'segmentRows must be above bisectionThreshold, or every segment is fetched row by row',
     path: ['segmentRows'],
+  })
+  .refine((r) => r.recheckBoundMs >= r.settleMs, {
+    message: 'recheckBoundMs must be at least settleMs, or no row could ever be confirmed without a CDC slot',
+    path: ['recheckBoundMs'],
   });
 
 const cache = z.strictObject({
