@@ -9,6 +9,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 const FAULT_TESTS = ['test/integration/cdc/no-loss.test.ts', 'test/integration/cache-versioner/redis-outage.test.ts'];
 
+/** Spawned services inherit this: PARITY_STATUS_PORT=0 comes before the spec and the fixed defaults. */
+const STATUS_ON_FREE_PORTS = { PARITY_STATUS_PORT: '0' };
+
 export default defineConfig({
   test: {
     root,
@@ -30,6 +33,9 @@ export default defineConfig({
           exclude: FAULT_TESTS,
           // Integration tests share one local stack on a 2-core machine: few files at once, long timeouts.
           maxWorkers: 2,
+          // Services spawned by tests serve status on any free port, never on the fixed defaults
+          // (parallel files would collide); a test that needs a port passes --status-port.
+          env: STATUS_ON_FREE_PORTS,
           testTimeout: 180_000,
           hookTimeout: 180_000,
           sequence: { groupOrder: 1 },
@@ -42,6 +48,7 @@ export default defineConfig({
           include: FAULT_TESTS,
           maxWorkers: 1,
           fileParallelism: false,
+          env: STATUS_ON_FREE_PORTS,
           testTimeout: 600_000,
           hookTimeout: 180_000,
           sequence: { groupOrder: 2 },

@@ -5,18 +5,21 @@
  * process must stop). Errors are ParityErrors: PARITY_BAD_INPUT before anything is written,
  * PARITY_STATEMENT_TIMEOUT (the batch rolled back), PARITY_ABORTED, PARITY_STALE_FENCE.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { ensureEvidenceTable } from '../core/control.js';
 import { ParityError } from '../core/errors.js';
+import { resolveStatusPort, specStatusPort } from '../core/http.js';
+import { registerSecret } from '../core/secrets.js';
 import { currentToken, ensureFenceTable } from '../core/fence.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, targetDatabase, type Spec } from '../core/spec.js';
 import { BatchSizer } from './batch-sizer.js';
 import { recordCompletionEvidence } from './completion.js';
+import { controlLimits } from './control-command.js';
 import { startControlServer, type ControlServer } from './control-server.js';
 import { controlTables, ensureBackfillTables, readRun, runProgress } from './control-store.js';
 import { Controller } from './controller.js';
@@ -32,6 +35,17 @@ import { isRunFatal, Worker, type WorkerResult } from './worker.js';
 
 export type { BackfillPools } from './databases.js';
 
+/** The control endpoint's bearer token: given, PARITY_CONTROL_TOKEN, or 32 random bytes; never logged. */
+function controlToken(given: string | undefined): { token: string; source: 'option' | 'env' | 'generated' } {
+  const picked: { token: string; source: 'option' | 'env' | 'generated' } =
+    given !== undefined ? { token: given, source: 'option' } : process.env.PARITY_CONTROL_TOKEN ? { token: process.env.PARITY_CONTROL_TOKEN, source: 'env' } : { token: randomBytes(32).toString('base64url'), source: 'generated' };
+  if (picked.token.length < 16) {
+    throw new ParityError('PARITY_BAD_INPUT', 'the backfill control token is shorter than 16 characters', { hint: 'set PARITY_CONTROL_TOKEN to a long random value (e.g. openssl rand -base64 32), or unset it for a generated one' });
+  }
+  registerSecret(picked.token);
+  return picked;
+}
+
 export interface RunBackfillOptions {
   spec: Spec;
   /** Existing pools by role; roles not given are opened from the spec URLs (and closed at the end). */
@@ -46,8 +60,14 @@ export interface RunBackfillOptions {
   workers?: number;
   /** Start a new run from the first key even if one can be resumed or the last one completed. */
   rerun?: boolean;
-  /** Serve the HTTP control endpoint on 127.0.0.1:`backfill.controlPort` (default true). */
+  /** Serve the HTTP status and control endpoint (default true), see control-server.ts. */
   controlServer?: boolean;
+  /** Its port (default: PARITY_STATUS_PORT, else the spec's, else 9404; 0 = any free port). */
+  controlPort?: number;
+  /** Bearer token `POST /control` requires (default: PARITY_CONTROL_TOKEN, else a random one per process). */
+  controlToken?: string;
+  /** Called once the endpoint listens, with its URL and token (the CLI shows them to the operator). */
+  onControlListening?: (endpoint: { url: string; token: string; tokenSource: 'option' | 'env' | 'generated' }) => void;
   /** A progress bar to draw (the CLI passes one bound to a TTY). */
   progressBar?: ProgressBar;
   /** Rows per claimable range; default chosen from the table size and workers. */
@@ -192,8 +212,20 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       batchSize: () => sizers[0]?.current ?? b.batchSize,
     });
     if (options.controlServer ?? true) {
-      server = await startControlServer({ port: b.controlPort, controller, controlSession: () => databases.session('control'), registry, schema, migration: spec.name, logger });
+      const token = controlToken(options.controlToken);
+      server = await startControlServer({
+        port: options.controlPort ?? resolveStatusPort('backfill', { specPort: specStatusPort(spec, 'backfill') }).port,
+        token: token.token,
+        limits: controlLimits(b),
+        controller,
+        controlSession: () => databases.session('control'),
+        registry,
+        schema,
+        migration: spec.name,
+        logger,
+      });
       controller.controlUrl = server.url;
+      options.onControlListening?.({ url: server.url, token: token.token, tokenSource: token.source });
     }
     await controller.start();
 

@@ -10,15 +10,16 @@ import { createPgClient } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
+import { resolveStatusPort, specStatusPort } from '../core/http.js';
 import { redact } from '../core/secrets.js';
 import { controlDatabase, loadSpec } from '../core/spec.js';
 import { runBackfill } from './backfill.js';
-import { CONTROL_USAGE, formatControlCommand, parseControlCommand } from './control-command.js';
+import { CONTROL_USAGE, controlLimits, formatControlCommand, parseControlCommand } from './control-command.js';
 import { applyControlCommand, controlTables, liveProcesses } from './control-store.js';
 import { ProgressBar } from './progress.js';
 import { formatStatus, readStatus } from './status.js';
 
-const RUN_USAGE = 'parity backfill run --spec FILE [--workers N] [--fence-token N] [--rerun] [--no-progress] [--json]';
+const RUN_USAGE = 'parity backfill run --spec FILE [--workers N] [--fence-token N] [--rerun] [--status-port N] [--no-progress] [--json]';
 
 function positiveInt(value: string | undefined, flag: string, usage: string): number | undefined {
   if (value === undefined) return undefined;
@@ -36,6 +37,7 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       'fence-token': { type: 'string' },
       rerun: { type: 'boolean' },
+      'status-port': { type: 'string' },
       'no-progress': { type: 'boolean' },
       json: { type: 'boolean' },
     },
@@ -43,6 +45,8 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   );
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const workers = positiveInt(values.workers, '--workers', RUN_USAGE);
+  // Status and control server: --status-port > PARITY_STATUS_PORT > spec > 9404 (see services/core/http.ts).
+  const controlPort = resolveStatusPort('backfill', { flag: values['status-port'], specPort: specStatusPort(spec, 'backfill'), usage: RUN_USAGE }).port;
   let fenceToken: bigint | undefined;
   if (values['fence-token'] !== undefined) {
     if (!/^\d+$/.test(values['fence-token'])) throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a non-negative integer, got "${values['fence-token']}"`, { hint: `usage: ${RUN_USAGE}` });
@@ -85,6 +89,17 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
       ...(fenceToken !== undefined ? { fenceToken } : {}),
       rerun: values.rerun ?? false,
       progressBar: bar,
+      controlPort,
+      // Shown once, on stderr, to the operator who started the run; logs only ever show it redacted.
+      onControlListening: ({ url, token, tokenSource }) => {
+        bar.clear();
+        process.stderr.write(
+          tokenSource === 'generated'
+            ? `backfill control: POST ${url}/control with Authorization: Bearer ${token} (this process's token; set PARITY_CONTROL_TOKEN to choose one)\n`
+            : `backfill control: POST ${url}/control with the bearer token from PARITY_CONTROL_TOKEN\n`,
+        );
+        bar.redraw();
+      },
     });
     bar.finish();
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -117,7 +132,8 @@ const CTL_USAGE = `parity backfill ctl --spec FILE ${CONTROL_USAGE} [--wait-seco
 export async function backfillCtlCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(argv, { spec: { type: 'string' }, 'wait-seconds': { type: 'string' } }, CTL_USAGE);
   const { spec } = loadSpec(required(values.spec, '--spec', CTL_USAGE));
-  const command = parseControlCommand(positionals);
+  // The spec's limits apply to ctl exactly as to the HTTP endpoint.
+  const command = parseControlCommand(positionals, controlLimits(spec.backfill));
   const waitSeconds = values['wait-seconds'] === undefined ? 5 : Number(values['wait-seconds']);
   if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new ParityError('PARITY_BAD_INPUT', `--wait-seconds must be a number >= 0`, { hint: `usage: ${CTL_USAGE}` });
   const schema = spec.control.schema;

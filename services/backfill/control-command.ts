@@ -17,8 +17,27 @@ export const CONTROL_USAGE = 'pause | resume | abort | set batch-size=N | set ba
 /** Largest batch size an operator may pin; a bigger batch would hold row locks for too long. */
 export const MAX_PINNED_BATCH_SIZE = 1_000_000;
 
-/** Parses command words, e.g. ["set", "batch-size=500"] or ["set batch-size=500"]. */
-export function parseControlCommand(words: readonly string[]): ControlCommand {
+/**
+ * The spec's bounds on what an operator may set: a pinned batch size within
+ * [backfill.minBatchSize, backfill.maxBatchSize], a max-lag no looser than
+ * backfill.throttle.maxLagSeconds. Raising a limit is a spec change, not a runtime command.
+ */
+export interface ControlLimits {
+  minBatchSize: number;
+  maxBatchSize: number;
+  maxLagSeconds: number;
+}
+
+/** The limits of a validated spec's `backfill` section. */
+export function controlLimits(backfill: { minBatchSize: number; maxBatchSize: number; throttle: { maxLagSeconds: number } }): ControlLimits {
+  return { minBatchSize: backfill.minBatchSize, maxBatchSize: backfill.maxBatchSize, maxLagSeconds: backfill.throttle.maxLagSeconds };
+}
+
+/**
+ * Parses command words, e.g. ["set", "batch-size=500"] or ["set batch-size=500"]; with `limits`,
+ * a value outside the spec's bounds is PARITY_BAD_INPUT naming the bound and the spec field.
+ */
+export function parseControlCommand(words: readonly string[], limits?: ControlLimits): ControlCommand {
   const text = words.join(' ').trim().replace(/\s+/g, ' ');
   const bad = (message: string): ParityError => new ParityError('PARITY_BAD_INPUT', message, { hint: `commands: ${CONTROL_USAGE}` });
   if (text === 'pause') return { kind: 'pause' };
@@ -33,11 +52,17 @@ export function parseControlCommand(words: readonly string[]): ControlCommand {
     if (!Number.isInteger(size) || size < 1 || size > MAX_PINNED_BATCH_SIZE) {
       throw bad(`batch-size must be an integer from 1 to ${MAX_PINNED_BATCH_SIZE} or "auto", got "${value}"`);
     }
+    if (limits && (size < limits.minBatchSize || size > limits.maxBatchSize)) {
+      throw bad(`batch-size ${size} is outside the spec's limits ${limits.minBatchSize}..${limits.maxBatchSize} (backfill.minBatchSize, backfill.maxBatchSize); change the spec to go beyond them`);
+    }
     return { kind: 'set-batch-size', size };
   }
   if (name === 'max-lag') {
     const seconds = Number(value.replace(/s$/, ''));
     if (!Number.isFinite(seconds) || seconds <= 0) throw bad(`max-lag must be a positive number of seconds, got "${value}"`);
+    if (limits && seconds > limits.maxLagSeconds) {
+      throw bad(`max-lag ${seconds} s is above the spec's limit of ${limits.maxLagSeconds} s (backfill.throttle.maxLagSeconds); lower values are allowed, raise the spec's to go beyond it`);
+    }
     return { kind: 'set-max-lag', seconds };
   }
   throw bad(`unknown setting "${name}" (settable: batch-size, max-lag)`);

@@ -33,7 +33,7 @@ export function backfillMetrics(registry: Registry) {
     activeBackends: gauge(registry, 'parity_backfill_active_backends', 'Active client backends on the source, backfill sessions excluded'),
     probeP99: gauge(registry, 'parity_backfill_probe_p99_seconds', 'p99 of the throttle probe query over its window'),
     dutyCycle: gauge(registry, 'parity_backfill_duty_cycle_ratio', 'Share of wall time each worker spends in batches (1 when pacing is off)'),
-    paceSleep: gauge(registry, 'parity_backfill_pace_sleep_seconds', 'Sleep after the last batch, from its duration and the duty cycle'),
+    paceSleep: gauge(registry, 'parity_backfill_pace_last_sleep_seconds', 'Sleep after the last batch, from its duration and the duty cycle'),
     paceSleepTotal: counter(registry, 'parity_backfill_pace_sleep_seconds_total', 'Time workers slept between batches to keep the duty cycle'),
     guardBaselineP99: gauge(registry, 'parity_backfill_latency_guard_baseline_p99_seconds', 'p99 of the latency guard probe measured with the backfill held (-1 before the first baseline)'),
     guardP99: gauge(registry, 'parity_backfill_latency_guard_p99_seconds', 'p99 of the latency guard probe over its window'),

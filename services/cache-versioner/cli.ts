@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 import { createKafka, createPgPool, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
-import { startStatusServer } from '../core/http.js';
+import { resolveStatusPort, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, loadSpec, targetDatabase, type Spec } from '../core/spec.js';
@@ -66,7 +66,8 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const settings = cacheSettings(spec, values.topic);
   const concurrency = positiveInt(values.concurrency, '--concurrency', RUN_USAGE, spec.cdc.partitions);
-  const statusPort = values['status-port'] === undefined ? undefined : positiveInt(values['status-port'], '--status-port', RUN_USAGE, 0);
+  // Status server: --status-port > PARITY_STATUS_PORT > spec > 9403 (see services/core/http.ts).
+  const statusPort = resolveStatusPort('cache', { flag: values['status-port'], specPort: specStatusPort(spec, 'cache'), usage: RUN_USAGE }).port;
   const logger = createLogger({ name: 'cache-versioner' });
   const registry = createMetricsRegistry({ service: 'cache-versioner' });
   const redis = commandRedis(spec.infra.redis.url, logger);
@@ -83,8 +84,20 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
     partitionsConsumedConcurrently: Math.max(1, concurrency),
     deadLetterTopic: values['dead-letter-topic'] ?? defaultDeadLetterTopic(spec),
   });
-  const server = statusPort === undefined ? null : await startStatusServer({ registry, port: statusPort, health: () => versioner.health(), ready: () => versioner.status().state === 'consuming' });
-  if (server) logger.info({ status: server.url }, 'status server listening');
+  const server = await startStatusServerOn(
+    {
+      registry,
+      port: statusPort,
+      health: () => versioner.health(),
+      ready: () => {
+        const h = versioner.health();
+        return { ok: h.status === 'consuming', status: h.status, ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }) };
+      },
+      live: () => ({ ok: versioner.status().state !== 'failed', status: versioner.status().state }),
+    },
+    { flag: '--status-port' },
+  );
+  logger.info({ status: server.url }, 'status server listening');
   const stop = () => void versioner.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -96,7 +109,7 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     await versioner.stop().catch(() => undefined);
-    await server?.close();
+    await server.close();
     redis.disconnect();
   }
 }

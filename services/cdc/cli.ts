@@ -2,62 +2,54 @@
  * `parity cdc run | status | drop-slot | snapshot`.
  */
 import { parseOptions, required } from '../cli/command.js';
-import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
 import { createKafka, createPgPool } from '../core/clients.js';
 import type { Logger } from '../core/log.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
+import { resolveStatusPort, specStatusPort } from '../core/http.js';
 import { sleep } from '../core/retry.js';
 import { redact } from '../core/secrets.js';
 import { type Spec, controlDatabase, loadSpec } from '../core/spec.js';
 import { createRegistryClient } from '../../connectors/kafka-sink/registry-client.js';
+import { SINK_PRODUCERS, type SinkProducer } from '../../connectors/kafka-sink/sink.js';
 import { dropSlotAndPublication } from '../../connectors/postgres-source/slot.js';
 import { enqueueSnapshot, ensureSnapshotTables, getSnapshotRequest, readCdcStatus, snapshotRequestsTable, snapshotTablesTable } from '../../connectors/postgres-source/snapshot-store.js';
 import { CdcConnector, capturedTables } from './connector.js';
 import { cdcStatus, formatStatus } from './status.js';
 
-const RUN_USAGE = 'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N] [--max-in-flight N]';
+const RUN_USAGE = 'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N] [--max-in-flight N] [--producer maintained|wire]';
 
-function port(value: string | undefined, usage: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ParityError('PARITY_BAD_INPUT', `--status-port must be a port number, got ${value}`, { hint: `usage: ${usage}` });
-  return n;
-}
-
-/** kafkajs warnings (its admin client: topics and metadata) into the log. */
-function kafkaLog(logger: Logger): logCreator {
-  return () => ({ level, log }) => {
-    const { message, ...rest } = log;
-    if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
-    else if (level === KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
-  };
-}
 
 /** `parity cdc run`: streams the spec's tables into Kafka until SIGTERM/SIGINT. */
 export async function cdcRun(argv: string[]): Promise<number> {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, 'set-replica-identity-full': { type: 'boolean' }, 'status-port': { type: 'string' }, 'max-in-flight': { type: 'string' } },
+    { spec: { type: 'string' }, 'set-replica-identity-full': { type: 'boolean' }, 'status-port': { type: 'string' }, 'max-in-flight': { type: 'string' }, producer: { type: 'string' } },
     RUN_USAGE,
   );
+  const producer = values.producer as SinkProducer | undefined;
+  if (producer !== undefined && !SINK_PRODUCERS.includes(producer)) {
+    throw new ParityError('PARITY_BAD_INPUT', `--producer must be one of ${SINK_PRODUCERS.join(', ')}, got ${values.producer}`, { hint: `usage: ${RUN_USAGE}` });
+  }
   const maxInFlight = values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']);
   if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1)) {
     throw new ParityError('PARITY_BAD_INPUT', `--max-in-flight must be a positive integer, got ${values['max-in-flight']}`, { hint: `usage: ${RUN_USAGE}` });
   }
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
-  const statusPort = port(values['status-port'], RUN_USAGE);
+  // Status server: --status-port > PARITY_STATUS_PORT > spec > 9401 (see services/core/http.ts).
+  const statusPort = resolveStatusPort('cdc', { flag: values['status-port'], specPort: specStatusPort(spec, 'cdc'), usage: RUN_USAGE }).port;
   const logger = createLogger({ name: 'parity-cdc' });
   const metrics = createMetricsRegistry({ service: 'cdc' });
   const connector = new CdcConnector({
     spec,
     logger,
     metrics,
-    kafka: createKafka(spec.infra.kafka.brokers, { clientId: `parity-cdc-${spec.cdc.slot}`, logger, extra: { logCreator: kafkaLog(logger) } }),
+    kafka: createKafka(spec.infra.kafka.brokers, { clientId: `parity-cdc-${spec.cdc.slot}`, logger }),
+    ...(producer ? { producer } : {}),
     registry: createRegistryClient({ url: spec.infra.registry.url }),
     setReplicaIdentityFull: values['set-replica-identity-full'] ?? false,
-    ...(statusPort === undefined ? {} : { statusPort }),
+    statusPort,
     ...(maxInFlight === undefined ? {} : { maxInFlightEvents: maxInFlight }),
   });
   const stop = () => {

@@ -134,6 +134,9 @@ function eventHeaders(text: TxText, ordinal: number): Record<string, string | Bu
   };
 }
 
+/** /readyz turns 503 while the slot lags more than this (the stream is behind, not broken). */
+export const READY_MAX_LAG_SECONDS = 60;
+
 export class CdcConnector {
   private readonly spec: Spec;
   private readonly log: Logger;
@@ -190,6 +193,18 @@ export class CdcConnector {
     };
   }
 
+  /** For /readyz: streaming and caught up; paused, starting or lagging is not ready, with the reason. */
+  readiness(): { ok: boolean; status: string; reason?: string } {
+    if (this.state !== 'streaming') {
+      return { ok: false, status: this.state, reason: this.reason ? (this.hint ? `${this.reason} (what to do: ${this.hint})` : this.reason) : `not streaming yet (${this.state})` };
+    }
+    const lag = this.lastLag?.seconds;
+    if (lag !== undefined && lag !== null && lag > READY_MAX_LAG_SECONDS) {
+      return { ok: false, status: 'lagging', reason: `the oldest change not yet in Kafka is ${Math.round(lag)} s old (ready below ${READY_MAX_LAG_SECONDS} s)` };
+    }
+    return { ok: true, status: 'streaming' };
+  }
+
   get statusUrl(): string | null {
     return this.server?.url ?? null;
   }
@@ -224,8 +239,9 @@ export class CdcConnector {
       this.server = await startStatusServer({
         registry: this.options.metrics,
         health: () => this.health(),
-        ready: () => this.state === 'streaming',
-        port: this.options.statusPort ?? spec.cdc.statusPort,
+        ready: () => this.readiness(),
+        live: () => ({ ok: this.state !== 'stopped', status: this.state }),
+        port: this.options.statusPort ?? spec.cdc.statusPort ?? 0,
       });
       this.log.info({ status: this.server.url }, 'cdc status server listening');
       await this.retrying(() => this.prepare(), signal);

@@ -424,3 +424,14 @@ export async function withLock<T>(deps: LockDeps, fn: (lease: Lease) => Promise<
     await lease.release();
   }
 }
+
+/**
+ * Registers the lock's metric families with every label value at zero, so a process scraped by
+ * Prometheus (`parity serve`) exposes them before any lease is taken and rate()/increase() work.
+ */
+export function registerLockMetrics(registry: Registry): void {
+  const m = lockMetrics(registry)!;
+  for (const result of ['acquired', 'busy', 'error']) m.acquisitions.inc({ result }, 0);
+  for (const result of ['ok', 'error']) m.renewals.inc({ result }, 0);
+  for (const reason of ['renewal_failed', 'expired', 'taken']) m.losses.inc({ reason }, 0);
+}

@@ -3,13 +3,24 @@ import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom
 export { Registry, Counter, Gauge, Histogram };
 
 /**
+ * prom-client's gauges of active handles, requests and resources end in `_total`, which the
+ * Prometheus linters (`promtool check metrics`) reserve for counters; they are left out.
+ */
+const LINT_FAILING_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
  * One registry per process (or per test), injected into every component. Names follow Prometheus
- * practice: `parity_` prefix, base units, `_total` counters, low-cardinality labels only.
+ * practice: `parity_` prefix, base units, `_total` counters, low-cardinality labels only. The
+ * default Node.js and process metrics keep their standard names (`process_cpu_seconds_total`,
+ * `nodejs_heap_size_used_bytes`, ...), so stock dashboards and alerts work on them.
  */
 export function createMetricsRegistry(options: { defaultMetrics?: boolean; service?: string } = {}): Registry {
   const registry = new Registry();
   if (options.service) registry.setDefaultLabels({ service: options.service });
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'parity_process_' });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of LINT_FAILING_DEFAULTS) registry.removeSingleMetric(name);
+  }
   return registry;
 }
 

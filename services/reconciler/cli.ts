@@ -10,7 +10,7 @@ import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { createFlagsReader } from '../client/flags.js';
 import { createKafka, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
-import { startStatusServer, type StatusServer } from '../core/http.js';
+import { resolveStatusPort, specStatusPort, startStatusServerOn, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { redact } from '../core/secrets.js';
@@ -95,12 +95,14 @@ export async function verifyCommand(argv: string[]): Promise<number> {
 
   const logger = createLogger({ name: 'parity-verify' });
   const registry = createMetricsRegistry({ service: 'verify' });
-  const statusPort = positiveInt(values['status-port'], '--status-port', VERIFY_USAGE, 0);
-  let server: StatusServer | null = null;
-  if (statusPort !== undefined) {
-    server = await startStatusServer({ registry, port: statusPort, health: () => ({ ok: true, status: 'verifying' }) });
-    logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
-  }
+  // Status server while verifying: --status-port > PARITY_STATUS_PORT > spec > 9405; several verify
+  // processes on one host (a shared run) each fall back to a free port.
+  const statusPort = resolveStatusPort('verify', { flag: values['status-port'], specPort: specStatusPort(spec, 'verify'), usage: VERIFY_USAGE }).port;
+  const server: StatusServer = await startStatusServerOn(
+    { registry, port: statusPort, health: () => ({ ok: true, status: 'verifying' }), ready: () => ({ ok: true, status: 'verifying' }) },
+    { flag: '--status-port', fallback: true, onFallback: (port) => logger.warn({ port }, 'status port taken (another verify process on this host?); serving on a free port instead') },
+  );
+  logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
   try {
     const options = {
       ...DEFAULT_VERIFY_OPTIONS,
@@ -124,7 +126,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     }
     return r.passed ? 0 : 1;
   } finally {
-    await server?.close();
+    await server.close();
   }
 }
 
@@ -239,7 +241,8 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const apply = values.repair ?? spec.reconcile.repair;
   if (token !== null && !apply) throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${RECONCILE_USAGE}` });
   const idleMs = positiveInt(values['stop-after-idle-ms'], '--stop-after-idle-ms', RECONCILE_USAGE);
-  const statusPort = positiveInt(values['status-port'], '--status-port', RECONCILE_USAGE, 0);
+  // Status server: --status-port > PARITY_STATUS_PORT > spec > 9402 (see services/core/http.ts).
+  const statusPort = resolveStatusPort('reconcile', { flag: values['status-port'], specPort: specStatusPort(spec, 'reconcile'), usage: RECONCILE_USAGE }).port;
   const logger = createLogger({ name: 'parity-reconcile' });
   const registry = createMetricsRegistry({ service: 'reconcile' });
   const metrics = reconcilerMetrics(registry);
@@ -275,10 +278,20 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         onChecked: () => (lastActivity = performance.now()),
       },
     );
-    if (statusPort !== undefined) {
-      server = await startStatusServer({ registry, port: statusPort, health: () => reconciler.health(), ready: () => reconciler.status().state === 'consuming' });
-      logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
-    }
+    server = await startStatusServerOn(
+      {
+        registry,
+        port: statusPort,
+        health: () => reconciler.health(),
+        ready: () => {
+          const h = reconciler.health();
+          return { ok: h.status === 'consuming', status: h.status, ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }) };
+        },
+        live: () => ({ ok: reconciler.status().state !== 'failed', status: reconciler.status().state }),
+      },
+      { flag: '--status-port' },
+    );
+    logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
     const stop = (): void => void reconciler.stop();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

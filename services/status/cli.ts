@@ -1,33 +1,49 @@
 import { parseOptions, required } from '../cli/command.js';
 import { createPgPool, createRedis } from '../core/clients.js';
-import { sendJson, startStatusServer } from '../core/http.js';
+import { resolveStatusHost, resolveStatusPort, sendJson, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, loadSpec } from '../core/spec.js';
+import { registerLockMetrics } from '../coordinator/lock.js';
 import { collectStatus } from './collect.js';
 import { renderStatusPage } from './page.js';
 
-const USAGE = 'parity serve --spec FILE [--host 127.0.0.1] [--port 9400] [--refresh SECONDS]';
+const USAGE = 'parity serve --spec FILE [--host ADDRESS] [--status-port N | --port N] [--refresh SECONDS]';
 
 /**
- * `parity serve`: the live status page (phase, gates, flags, CDC lag, trends, audit) on 127.0.0.1,
- * plus /api/status (JSON), /metrics, /healthz and /readyz. Runs until interrupted.
+ * `parity serve`: the live status page (phase, gates, flags, CDC lag, trends, audit), plus
+ * /api/status (JSON), /metrics, /livez, /readyz and /healthz. Listens on --host >
+ * PARITY_STATUS_HOST > 127.0.0.1, port --status-port (or --port) > PARITY_STATUS_PORT >
+ * status.ports.serve > 9400. Runs until interrupted.
  */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, refresh: { type: 'string' } }, USAGE);
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'status-port': { type: 'string' }, refresh: { type: 'string' } }, USAGE);
   const { spec } = loadSpec(required(values.spec, '--spec', USAGE));
+  const port = resolveStatusPort('serve', { flag: values['status-port'] ?? values.port, specPort: specStatusPort(spec, 'serve'), usage: USAGE }).port;
+  const host = resolveStatusHost(values.host);
   const logger = createLogger({ name: 'parity-serve' });
   const registry = createMetricsRegistry({ service: 'serve' });
+  // serve is the coordinator's scraped process: the lock's families (zero until a lease is taken here).
+  registerLockMetrics(registry);
   const control = createPgPool(controlDatabase(spec), { applicationName: 'parity-serve' });
   const source = createPgPool(spec.source.database, { applicationName: 'parity-serve', max: 2 });
   const redis = createRedis(spec.infra.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const refresh = Number(values.refresh ?? 5);
   const collect = () => collectStatus({ spec, control, source, redis });
-  const server = await startStatusServer({
+  const controlReachable = async () => {
+    try {
+      await control.query('SELECT 1');
+      return { ok: true, status: 'serving' };
+    } catch (err) {
+      return { ok: false, status: 'control-db-unreachable', reason: `${(err as Error).message}; check the control database in the spec` };
+    }
+  };
+  const server = await startStatusServerOn({
     registry,
-    host: values.host,
-    port: values.port ? Number(values.port) : undefined,
+    host,
+    port,
+    ready: controlReachable,
     health: async () => {
       try {
         await control.query('SELECT 1');
@@ -44,7 +60,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       },
       'GET /api/status': async (_req, res) => sendJson(res, 200, await collect()),
     },
-  });
+  }, { flag: '--status-port' });
   logger.info({ url: server.url }, 'status page listening');
   process.stdout.write(`parity status page: ${server.url}/\n`);
   await new Promise<void>((resolve) => {

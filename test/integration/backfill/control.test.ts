@@ -40,7 +40,8 @@ describe('backfill runtime control', () => {
 
   it('pause, set, resume and abort through ctl and HTTP; a resumed run completes exactly', async () => {
     const { spec, file } = makeSpec({ name: 'ctl', sourceUrl: db.url, backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 300' });
-    const running = runBackfill({ spec, workers: 1, pollMs: 100 });
+    const token = 'test-control-token-0123456789';
+    const running = runBackfill({ spec, workers: 1, pollMs: 100, controlPort: 0, controlToken: token });
     running.catch(() => undefined);
     await waitFor('progress', async () => (await rowsDone()) > 1_000);
     const url = await waitFor('control URL', async () => (await client.query(`SELECT control_url FROM parity.backfill_processes WHERE control_url IS NOT NULL`)).rows[0]?.control_url as string | undefined);
@@ -78,16 +79,17 @@ describe('backfill runtime control', () => {
     expect(sizes.map((r) => Number(r.rows))).toEqual([150, 150, 150, 150]);
 
     // The HTTP endpoint: the same commands, same effect, bad commands rejected with 400.
-    const post = (body: string) => fetch(`${url}/control`, { method: 'POST', body });
+    const post = (command: string) =>
+      fetch(`${url}/control`, { method: 'POST', body: JSON.stringify({ command }), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
     const httpPause = await post('pause');
     expect(httpPause.status).toBe(200);
     expect((await status()).throttle[0]).toMatchObject({ reason: 'operator', detail: expect.stringMatching(/^paused by http /) });
     const bad = await post('set batch-size=lots');
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/batch-size must be an integer/);
-    expect((await post(JSON.stringify({ command: 'set max-lag=0.5' }))).status).toBe(200);
+    expect((await post('set max-lag=0.5')).status).toBe(200);
     expect((await status()).maxLagSeconds).toBe(0.5);
-    expect((await post(JSON.stringify({ command: 'set batch-size=auto' }))).status).toBe(200);
+    expect((await post('set batch-size=auto')).status).toBe(200);
     expect((await status()).batchSizePinned).toBe(false);
     expect((await post('resume')).status).toBe(200);
     expect((await status()).state).toBe('running');
