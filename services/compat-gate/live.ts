@@ -1,12 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import { readRange, topicOffsets } from '../../connectors/kafka-sink/admin.js';
+import type { KafkaClients } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { createAvroDatumReader, type AvroDatumReader } from './avro-datum.js';
 import type { Finding } from './findings.js';
 import { checkJsonSchemaBackward } from './json-schema-compat.js';
 import { loadJsonSchema } from './json-schema-model.js';
+import { protobufCodec } from '../../connectors/kafka-sink/protobuf-runtime.js';
+import { decodeMessageIndexes } from '../../connectors/kafka-sink/protobuf-wire.js';
+import { checkProtobufReaderWriter } from './protobuf-diff.js';
+import { parseProtobufSchema, parseProtoFile, type ProtoReferenceTexts } from './protobuf-schema.js';
 import type { CcompatClient, RegistrySchemaType } from './registry-client.js';
+import { referenceTexts } from './registry.js';
 
 /**
  * Live-event checks during cutover: sample the most recent events of a topic, decode each with the
@@ -16,7 +22,9 @@ import type { CcompatClient, RegistrySchemaType } from './registry-client.js';
  *
  * Avro events are read datum by datum through schema resolution (a consumer fails only on events that
  * hit the gap). JSON Schema events are judged per writer version with the local checker, since a JSON
- * consumer reads whatever its schema accepts.
+ * consumer reads whatever its schema accepts. Protobuf events are unframed with their message indexes,
+ * judged per writer version with Confluent's rules (a wrong wire group can decode silently into a
+ * wrong value, so decoding alone proves nothing), then decoded with the reader's message type.
  */
 
 /** A downstream consumer and the reader schema (text) it is built with. */
@@ -31,6 +39,8 @@ export interface WriterSchema {
   schemaType: RegistrySchemaType;
   /** The subject version it is registered as, when known. */
   version?: number;
+  /** Protobuf: the texts its imports resolve to (the registry's schema references); readers' imports resolve the same way. */
+  references?: ProtoReferenceTexts;
 }
 
 /** Looks up a writer schema by id; undefined when the registry does not know it. */
@@ -100,8 +110,19 @@ function readerFor(consumer: LiveConsumer, writer: WriterSchema): EventReader {
       if (reason) throw new Error(reason);
     };
   }
-  return () => {
-    throw new Error(`${writer.schemaType} events cannot be checked yet`);
+  const refs = writer.references ?? new Map();
+  const problems = checkProtobufReaderWriter(parseProtobufSchema(consumer.readerSchema, refs), parseProtobufSchema(writer.schema, refs));
+  const reason = problems.length > 0 ? `${problems[0]?.rule} at ${problems[0]?.location}: ${problems[0]?.message}` : undefined;
+  const writerCodec = protobufCodec(writer.schema, refs);
+  const readerCodec = protobufCodec(consumer.readerSchema, refs);
+  return (payload) => {
+    if (reason) throw new Error(reason);
+    const { indexes, message } = decodeMessageIndexes(payload);
+    // The reader's type is the message of the same name (a consumer is built for one message type).
+    const name = writerCodec.localNameAt(indexes);
+    const at = readerCodec.indexesOf(name);
+    if (!at) throw new Error(`the reader schema has no message ${name}`);
+    readerCodec.typeAt(at).decode(message);
   };
 }
 
@@ -112,7 +133,11 @@ function writerDecoder(writer: WriterSchema): (payload: Buffer) => void {
     return (payload) => void self.read(payload);
   }
   if (writer.schemaType === 'JSON') return (payload) => void JSON.parse(payload.toString('utf8'));
-  return () => undefined;
+  const codec = protobufCodec(writer.schema, writer.references ?? new Map());
+  return (payload) => {
+    const { indexes, message } = decodeMessageIndexes(payload);
+    codec.typeAt(indexes).decode(message);
+  };
 }
 
 /**
@@ -121,11 +146,16 @@ function writerDecoder(writer: WriterSchema): (payload: Buffer) => void {
  */
 export async function analyzeEvents(topic: string, values: readonly (Buffer | null)[], lookup: WriterLookup, consumers: readonly LiveConsumer[], complete = true): Promise<LiveReport> {
   for (const c of consumers) {
+    // The type is not known until a writer id is seen; a reader must at least be JSON (Avro, JSON
+    // Schema) or a .proto file.
     try {
-      // The type is not known until a writer id is seen; a reader must at least be valid JSON.
       JSON.parse(c.readerSchema);
     } catch (err) {
-      throw new ParityError('PARITY_BAD_INPUT', `reader schema of consumer ${c.name} is not valid JSON: ${describe(err)}`, { cause: err });
+      try {
+        parseProtoFile(c.readerSchema, `reader schema of consumer ${c.name}`);
+      } catch {
+        throw new ParityError('PARITY_BAD_INPUT', `reader schema of consumer ${c.name} is neither JSON (Avro, JSON Schema) nor a .proto file: ${describe(err)}`, { cause: err });
+      }
     }
   }
   const writers = new Map<number, WriterSchema | undefined>();
@@ -255,7 +285,8 @@ export function registryWriterLookup(registry: CcompatClient, subject?: string):
     if (!found) return undefined;
     const versions = await registry.subjectVersionsById(schemaId);
     const own = versions.find((v) => v.subject === subject) ?? (subject === undefined ? versions[0] : undefined);
-    return { ...found, ...(own ? { version: own.version } : {}) };
+    const references = found.references.length > 0 ? await referenceTexts(registry, found.references) : undefined;
+    return { schema: found.schema, schemaType: found.schemaType, ...(own ? { version: own.version } : {}), ...(references ? { references } : {}) };
   };
 }
 
@@ -271,82 +302,33 @@ export interface SampleOptions {
  * Reads the most recent events of every partition of a topic (values only; null for tombstones) with
  * a throw-away consumer group that commits nothing. Returns `complete: false` if the timeout hit first.
  */
-export async function sampleRecentEvents(kafka: Kafka, topic: string, options: SampleOptions = {}): Promise<{ values: (Buffer | null)[]; complete: boolean }> {
-  const perPartition = options.perPartition ?? 500;
-  const admin = kafka.admin();
-  await admin.connect();
-  let offsets: { partition: number; high: string; low: string }[];
-  try {
-    offsets = await admin.fetchTopicOffsets(topic);
-  } finally {
-    await admin.disconnect();
-  }
+export async function sampleRecentEvents(kafka: KafkaClients, topic: string, options: SampleOptions = {}): Promise<{ values: (Buffer | null)[]; complete: boolean }> {
+  const perPartition = BigInt(options.perPartition ?? 500);
   const ranges = new Map<number, { start: bigint; end: bigint }>();
-  for (const o of offsets) {
-    const high = BigInt(o.high);
-    const low = BigInt(o.low);
-    if (high > low) {
-      const start = high - BigInt(perPartition) > low ? high - BigInt(perPartition) : low;
-      ranges.set(o.partition, { start, end: high });
-    }
+  for (const o of await topicOffsets(kafka, topic)) {
+    if (o.high > o.low) ranges.set(o.partition, { start: o.high - perPartition > o.low ? o.high - perPartition : o.low, end: o.high });
   }
   if (ranges.size === 0) return { values: [], complete: true };
-
-  const groupId = `parity-compat-live-${randomBytes(6).toString('hex')}`;
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   const collected = new Map<number, { offset: bigint; value: Buffer | null }[]>();
-  const remaining = new Set(ranges.keys());
-  let finish: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const range = ranges.get(batch.partition);
-        if (!range) return;
-        const rows = collected.get(batch.partition) ?? [];
-        collected.set(batch.partition, rows);
-        for (const message of batch.messages) {
-          const offset = BigInt(message.offset);
-          // Messages before the seek lands (the group starts from the beginning) are not part of the sample.
-          if (offset >= range.start && offset < range.end) rows.push({ offset, value: message.value });
-        }
-        // lastOffset counts transaction markers and aborted records too, which are never delivered as
-        // messages: judging by it, a partition that ends with a commit marker still completes.
-        // An empty fetch reports the high watermark as its last offset without having delivered anything
-        // up to it, so only a batch that carried records (messages or markers) can complete a partition.
-        if (batch.firstOffset() !== null && BigInt(batch.lastOffset()) >= range.end - 1n && remaining.delete(batch.partition) && remaining.size === 0) finish();
-      },
-    });
-    for (const [partition, range] of ranges) consumer.seek({ topic, partition, offset: range.start.toString() });
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), options.timeoutMs ?? 30_000).unref());
-    const outcome = await Promise.race([finished.then(() => 'done' as const), timeout]);
-    if (outcome === 'timeout') options.logger?.warn({ topic, partitions: [...remaining] }, 'live sample timed out before the end of every partition');
-  } finally {
-    await consumer.disconnect();
-  }
-  // The group committed nothing; removing it keeps the cluster's group list clean.
-  const cleanup = kafka.admin();
-  try {
-    await cleanup.connect();
-    await cleanup.deleteGroups([groupId]);
-  } catch (err) {
-    options.logger?.warn({ groupId, err: describe(err) }, 'could not delete the live-sample consumer group');
-  } finally {
-    await cleanup.disconnect();
-  }
+  const { complete } = await readRange(
+    kafka,
+    topic,
+    ranges,
+    (message) => {
+      let rows = collected.get(message.partition);
+      if (!rows) collected.set(message.partition, (rows = []));
+      rows.push({ offset: message.offset, value: message.value ?? null });
+    },
+    { timeoutMs: options.timeoutMs ?? 30_000, ...(options.logger ? { logger: options.logger } : {}) },
+  );
   const values = [...collected.entries()]
     .sort(([a], [b]) => a - b)
     .flatMap(([, rows]) => rows.sort((x, y) => (x.offset < y.offset ? -1 : 1)).map((r) => r.value));
-  return { values, complete: remaining.size === 0 };
+  return { values, complete };
 }
 
 export interface LiveCheckInput {
-  kafka: Kafka;
+  kafka: KafkaClients;
   registry: CcompatClient;
   topic: string;
   /** The value subject of the topic, used to label schema ids with versions. */

@@ -63,6 +63,6 @@ describe('live event analysis', () => {
   });
 
   test('a reader schema that is not JSON is bad input', async () => {
-    await expect(analyzeEvents('orders', [], lookup, [{ name: 'x', readerSchema: '{' }])).rejects.toThrow(/not valid JSON/);
+    await expect(analyzeEvents('orders', [], lookup, [{ name: 'x', readerSchema: '{' }])).rejects.toThrow(/neither JSON \(Avro, JSON Schema\) nor a \.proto file/);
   });
 });
