@@ -1,25 +1,27 @@
 /**
- * Commits consumer offsets in the background, coalesced: at most one OffsetCommit in flight, at most
- * one every `intervalMs`, carrying for every partition the offset after the last chunk Redis
- * confirmed. A commit per chunk (what this replaced) cost ~1,200 OffsetCommit requests a second at
- * 5,000 changes/s: CPU in this process and in the broker, and each one queued ahead of the next
- * fetch on the broker connection (a broker answers one request per connection at a time).
+ * Commits consumer offsets in the background, coalesced (used by consumer-loop.ts): at most one
+ * OffsetCommit in flight, at most one every `intervalMs`, carrying for every partition the offset
+ * after the last chunk the service applied. A commit per chunk (what this replaced) cost ~1,200
+ * OffsetCommit requests a second at 5,000 changes/s: CPU in this process and in the broker, and each
+ * one queued ahead of the next fetch on the broker connection.
  *
- * Only confirmed offsets are ever handed in, so whatever is committed has been written to Redis; a
- * coarser commit only means a crash replays up to `intervalMs` more events, which set-if-newer makes
- * harmless.
+ * Only applied offsets are ever handed in, so whatever is committed has been applied; a coarser
+ * commit only means a crash replays up to `intervalMs` more events, which every consumer of parity
+ * tolerates (set-if-newer cache writes, re-checked verdicts).
  */
-import type { Logger } from '../core/log.js';
+import type { Logger } from '../../services/core/log.js';
 
-/** One partition's offset to commit: the next offset to read, as kafkajs takes it. */
+/** One partition's offset to commit: the next offset to read (last applied + 1). */
 export interface PartitionOffset {
   topic: string;
   partition: number;
   offset: string;
+  /** Leader epoch of the last applied message (KIP-320), when known. */
+  leaderEpoch?: number;
 }
 
-/** kafkajs's `commitOffsetsIfNecessary(offsets)` (from any batch: it commits through the consumer group). */
-export type CommitFn = (offsets: { topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }) => Promise<void>;
+/** Commits offsets through the consumer group (one OffsetCommit request for all of them). */
+export type CommitFn = (offsets: { topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string; leaderEpoch?: number }> }> }) => Promise<void>;
 
 export interface OffsetCommitterOptions {
   /** Shortest time between two commits. */
@@ -62,11 +64,11 @@ export function createOffsetCommitter(options: OffsetCommitterOptions): OffsetCo
     if (pending.size === 0 || !commit) return Promise.resolve();
     const batch = [...pending.values()];
     pending.clear();
-    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
-    for (const { topic, partition, offset } of batch) {
+    const byTopic = new Map<string, Array<{ partition: number; offset: string; leaderEpoch?: number }>>();
+    for (const { topic, partition, offset, leaderEpoch } of batch) {
       let partitions = byTopic.get(topic);
       if (!partitions) byTopic.set(topic, (partitions = []));
-      partitions.push({ partition, offset });
+      partitions.push(leaderEpoch === undefined ? { partition, offset } : { partition, offset, leaderEpoch });
     }
     lastStartedAt = now();
     const attempt = commit({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })

@@ -12,10 +12,11 @@
  * order, and the idempotent producer's sequence numbers make it refuse any gap, so a partition's
  * batches land in the order they were handed to `produce`.
  *
- * Metadata (leaders, broker addresses) and topic creation stay with kafkajs's admin client.
+ * Metadata (leaders, broker addresses) and topic creation go through @platformatic/kafka's admin client.
  */
 import { Socket } from 'node:net';
 import { ParityError } from '../../services/core/errors.js';
+import { fatalKafkaHint } from '../../services/core/kafka-errors.js';
 import {
   API_INIT_PRODUCER_ID,
   API_PRODUCE,
@@ -259,10 +260,17 @@ export class ProduceClient {
   }
 }
 
+/**
+ * A failed produce as a ParityError: retriable (a new session replays from the slot) unless Kafka
+ * refused who we are, what we may do or how we speak (authentication, authorization, unsupported
+ * version), which no replay can fix.
+ */
 export function produceFailure(err: unknown, events: number): ParityError {
   const code = err instanceof ProduceError ? err.code : null;
+  const fatal = code === null ? null : fatalKafkaHint({ kafkaCode: code });
   return new ParityError('PARITY_KAFKA', `Kafka did not acknowledge a batch of ${events} events: ${(err as Error).message}`, {
     cause: err,
-    hint: (code === null ? undefined : KAFKA_ERRORS[code]?.hint) ?? 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
+    retriable: fatal === null,
+    hint: (code === null ? undefined : KAFKA_ERRORS[code]?.hint) ?? fatal ?? 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
   });
 }

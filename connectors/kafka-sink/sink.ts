@@ -1,6 +1,12 @@
 /**
- * The Kafka side of CDC: one idempotent producer (acks=all) speaking the produce protocol directly
- * (produce-client.ts, wire.ts), topics created up front through kafkajs's admin client, messages batched.
+ * The Kafka side of CDC, two interchangeable implementations of `ChangeSink` (chosen by
+ * `createKafkaSink`, see the CDC README for the measurement behind the default):
+ *
+ * - `maintained` (maintained-sink.ts): @platformatic/kafka's idempotent producer (acks=all);
+ * - `wire` (this file): one idempotent producer (acks=all) speaking the produce protocol directly
+ *   (produce-client.ts, wire.ts), plaintext only; metadata through @platformatic/kafka's admin client.
+ *
+ * Topics are created up front (admin.ts), messages batched. What follows describes the wire sink.
  *
  * Ordering: messages queue per partition leader (one lane per broker). A lane sends its queue head as
  * one Produce request (one record batch per partition) while up to `maxInFlight` requests are in
@@ -14,12 +20,17 @@
  * failed too, and the sink refuses further sends. Nothing after a gap can be acknowledged; the caller
  * starts a new session (a new sink, a new producer id) that replays from the slot.
  */
-import type { Kafka, ITopicConfig } from 'kafkajs';
+import type { KafkaClients } from '../../services/core/clients.js';
 import { ParityError } from '../../services/core/errors.js';
+import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
 import { type BrokerAddress, ProduceClient, produceFailure } from './produce-client.js';
 import type { WireRecord } from './wire.js';
+
+/** Which implementation sends CDC events: @platformatic/kafka's producer, or the hand-written protocol. */
+export type SinkProducer = 'maintained' | 'wire';
+export const SINK_PRODUCERS: readonly SinkProducer[] = ['maintained', 'wire'];
 
 export interface SinkCallbacks {
   /** Kafka acknowledged the message (acks=all). */
@@ -43,8 +54,25 @@ export interface SinkMetadata {
   leaders(topics: string[]): Promise<Map<string, number[]>>;
 }
 
+/** What the CDC connector needs of a sink, whichever producer is behind it. */
+export interface ChangeSink {
+  /** Connects and gets a producer id; `topics` are routed up front (others on first use). */
+  connect(topics?: string[]): Promise<void>;
+  /** Queues one message. Callbacks fire exactly once; in queue order within a partition. */
+  send(message: EncodedChange, callbacks: SinkCallbacks): void;
+  /** Resolves when nothing is queued or in flight. */
+  drained(): Promise<void>;
+  close(): Promise<void>;
+  /** Messages queued or in flight. */
+  readonly inFlight: number;
+  /** Set once a batch failed: the sink accepts nothing more. */
+  readonly failure: unknown;
+  /** Called after every produce request with its size and duration; for metrics. */
+  onBatch?: (messages: number, seconds: number) => void;
+}
+
 export interface KafkaSinkOptions {
-  kafka: Kafka;
+  kafka: KafkaClients;
   logger: Logger;
   /** Messages per produce request. */
   maxBatchMessages?: number;
@@ -85,34 +113,32 @@ function wireRecord(m: EncodedChange): WireRecord {
   return { key: m.key, value: m.value, headers };
 }
 
-function kafkaMetadata(kafka: Kafka): SinkMetadata & { close(): Promise<void> } {
+function kafkaMetadata(kafka: KafkaClients): SinkMetadata & { close(): Promise<void> } {
   const admin = kafka.admin();
-  let connected: Promise<void> | null = null;
-  const ready = () => (connected ??= admin.connect());
   return {
     async brokers() {
-      await ready();
-      const { brokers } = await admin.describeCluster();
-      return brokers.map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port }));
+      const meta = await admin.metadata({ topics: [] });
+      return [...meta.brokers].map(([nodeId, b]) => ({ nodeId, host: b.host, port: b.port }));
     },
     async leaders(topics) {
-      await ready();
       const out = new Map<string, number[]>();
-      const meta = await admin.fetchTopicMetadata({ topics });
-      for (const t of meta.topics) {
-        const leaders: number[] = [];
-        for (const p of t.partitions) leaders[p.partitionId] = p.leader;
-        out.set(t.name, leaders);
+      const existing = new Set(await admin.listTopics());
+      const known = topics.filter((t) => existing.has(t));
+      if (known.length === 0) return out;
+      const meta = await admin.metadata({ topics: known, forceUpdate: true });
+      for (const t of known) {
+        const m = meta.topics.get(t);
+        if (m) out.set(t, m.partitions.map((p) => p.leader));
       }
       return out;
     },
     async close() {
-      if (connected) await admin.disconnect().catch(() => undefined);
+      await admin.close().catch(() => undefined);
     },
   };
 }
 
-export class KafkaSink {
+export class KafkaSink implements ChangeSink {
   private lanes = new Map<number, Lane>();
   private routes = new Map<string, number[]>();
   /** Messages of topics whose leaders are being looked up; everything queues here meanwhile (order). */
@@ -145,43 +171,7 @@ export class KafkaSink {
       if (topics.length > 0) for (const [t, leaders] of await this.metadata.leaders(topics)) this.routes.set(t, leaders);
     } catch (err) {
       await this.close();
-      throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  /** Creates missing topics with `partitions` partitions (existing topics are left as they are). */
-  async ensureTopics(topics: string[], partitions: number): Promise<void> {
-    const admin = this.options.kafka.admin();
-    try {
-      await admin.connect();
-      const existing = new Set(await admin.listTopics());
-      const missing: ITopicConfig[] = topics.filter((t) => !existing.has(t)).map((topic) => ({ topic, numPartitions: partitions, replicationFactor: -1 }));
-      if (missing.length > 0) {
-        try {
-          await admin.createTopics({ topics: missing, waitForLeaders: true });
-        } catch (err) {
-          // A concurrent creator won the race: fine.
-          if (!/already exists/i.test((err as Error).message)) throw err;
-        }
-      }
-    } catch (err) {
-      throw new ParityError('PARITY_KAFKA', `cannot create topics ${topics.join(', ')}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await admin.disconnect().catch(() => undefined);
-    }
-  }
-
-  /** Partition counts of `topics`, read from the cluster metadata. */
-  async partitionCounts(topics: string[]): Promise<Map<string, number>> {
-    const admin = this.options.kafka.admin();
-    try {
-      await admin.connect();
-      const meta = await admin.fetchTopicMetadata({ topics });
-      return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
-    } catch (err) {
-      throw new ParityError('PARITY_KAFKA', `cannot read metadata of ${topics.join(', ')}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await admin.disconnect().catch(() => undefined);
+      throw kafkaError(err, 'cannot connect the Kafka producer');
     }
   }
 

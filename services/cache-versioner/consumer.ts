@@ -2,24 +2,25 @@
  * `parity cache run`: a Kafka consumer group that keeps versioned Redis entries fresh from the change
  * events of the new representation.
  *
- * Offsets are committed by hand, only up to the last chunk Redis confirmed every write of, coalesced
- * into at most one commit per `commitIntervalMs` (offset-committer.ts). When
- * Redis (or the registry, or the dead-letter producer) fails, the chunk is retried with backoff while
- * the consumer keeps heartbeating: consumption pauses, nothing is skipped, and it resumes where it
- * stopped. Replays after a crash or rebalance are harmless because every write is "set if newer".
+ * The consumer group itself is connectors/kafka-sink/consumer-loop.ts: offsets are committed only up
+ * to the last chunk Redis confirmed every write of, coalesced into at most one commit per
+ * `commitIntervalMs`. When Redis (or the registry, or the dead-letter producer) fails, the step is
+ * retried with backoff while the group keeps heartbeating: consumption pauses, nothing is skipped,
+ * and it resumes where it stopped. Replays after a crash or rebalance are harmless because every
+ * write is "set if newer". This file is what the versioner does with a chunk.
  */
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
+import { type ChunkContext, type ConsumedMessage, type ConsumerLoop, createConsumerLoop } from '../../connectors/kafka-sink/consumer-loop.js';
+import type { KafkaClients } from '../core/clients.js';
 import type { ChangeDecoder, DecodedChange } from '../../connectors/kafka-sink/serde.js';
 import { ParityError, toParityError } from '../core/errors.js';
 import type { HealthReport } from '../core/http.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
-import { backoffDelay, sleep as defaultSleep } from '../core/retry.js';
+import { sleep as defaultSleep } from '../core/retry.js';
 import { APPLIED, INVALIDATED, SKIPPED, applyWrites } from './applier.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
 import { versionerMetrics, type VersionerMetrics } from './metrics.js';
-import { createOffsetCommitter } from './offset-committer.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 import type { CacheSettings } from './settings.js';
 import { ensureConfig, readConfig, type VersionConfig } from './version-config.js';
@@ -39,7 +40,7 @@ export interface AppliedChunk {
 }
 
 export interface CacheVersionerOptions {
-  kafka: Kafka;
+  kafka: KafkaClients;
   redis: Redis;
   decoder: ChangeDecoder;
   settings: CacheSettings;
@@ -62,11 +63,9 @@ export interface CacheVersionerOptions {
   configRefreshMs?: number;
   /** Dead-letter topic for events that cannot be applied; created if missing. */
   deadLetterTopic: string;
-  /** Producer for dead letters; default one made from `kafka`. */
-  producer?: Producer;
   /**
-   * How long a fetch may wait for data; default 20 ms. The latency floor of the whole path: with
-   * kafkajs's 100 ms default, a change waits up to a fetch cycle (p99 ~130 ms measured locally).
+   * How long a fetch may wait for data; default 20 ms. The latency floor of the whole path: with a
+   * 100 ms wait, a change waits up to a fetch cycle (p99 ~130 ms measured locally).
    */
   fetchMaxWaitMs?: number;
   /** Longest backoff while paused; default 2000 ms. */
@@ -94,15 +93,6 @@ export interface CacheVersioner {
   readonly done: Promise<void>;
 }
 
-interface BatchContext {
-  heartbeat(): Promise<void>;
-  isRunning(): boolean;
-  isStale(): boolean;
-}
-
-/** Thrown inside a batch to abandon it (rebalance, stop): nothing of it is committed. */
-class Abandoned extends Error {}
-
 export function createCacheVersioner(options: CacheVersionerOptions): CacheVersioner {
   const { settings, kafka } = options;
   const logger = options.logger ?? silentLogger();
@@ -116,12 +106,7 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
   const redis: ScriptedRedis = withScripts(options.redis);
   const keys: CacheKeys = cacheKeys(settings.migration);
   const metrics: VersionerMetrics = versionerMetrics(options.registry);
-  const producer = options.producer ?? kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const ownProducer = options.producer === undefined;
-
-  let consumer: Consumer | null = null;
-  /** consumer.run() was called (pause() throws before). */
-  let consuming = false;
+  let loop: ConsumerLoop | null = null;
   let config: VersionConfig | null = null;
   let configReadAt = -Infinity;
   const state: CacheVersionerStatus = { state: 'starting', events: 0, deadLetters: 0, config: null };
@@ -131,39 +116,6 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
   });
   // A caller that never awaits `done` must not see an unhandled rejection.
   done.catch(() => undefined);
-
-  function setPaused(reason: string): void {
-    if (state.state !== 'paused') logger.warn({ reason }, 'cache versioner paused: retrying without committing offsets');
-    state.state = 'paused';
-    state.reason = reason;
-    metrics.paused.set(1);
-  }
-
-  function setConsuming(): void {
-    if (state.state === 'paused') logger.info('cache versioner resumed');
-    state.state = 'consuming';
-    delete state.reason;
-    metrics.paused.set(0);
-  }
-
-  /** Runs `work` until it succeeds, pausing on retriable errors; abandons the batch on rebalance/stop. */
-  async function untilDone<T>(what: string, ctx: BatchContext, work: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      if (!ctx.isRunning() || ctx.isStale()) throw new Abandoned(what);
-      try {
-        const result = await work();
-        if (state.state === 'paused') setConsuming();
-        return result;
-      } catch (err) {
-        const error = toParityError(err);
-        if (!error.retriable) throw error;
-        if (error.code === 'PARITY_REDIS') metrics.redisErrors.inc();
-        setPaused(`${what}: ${error.message}`);
-        await ctx.heartbeat();
-        await sleep(Math.max(50, backoffDelay(Math.min(attempt, 10), 100, maxBackoffMs, random)));
-      }
-    }
-  }
 
   async function currentConfig(): Promise<VersionConfig> {
     if (config && now() - configReadAt < refreshMs) return config;
@@ -189,25 +141,10 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
     return fresh;
   }
 
-  async function deadLetter(message: KafkaMessage, topic: string, partition: number, reason: string): Promise<void> {
-    const headers: Record<string, string | Buffer> = {};
-    for (const [name, value] of Object.entries(message.headers ?? {})) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? String(value[0]) : (value as string | Buffer);
-    }
-    headers['parity.dlq.reason'] = reason.slice(0, 2000);
-    headers['parity.dlq.origin'] = `${topic}/${partition}/${message.offset}`;
-    headers['parity.dlq.service'] = 'cache-versioner';
-    try {
-      await producer.send({ topic: options.deadLetterTopic, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
-    } catch (err) {
-      throw new ParityError('PARITY_KAFKA', `cannot write to the dead-letter topic ${options.deadLetterTopic}: ${(err as Error).message}`, { cause: err, retriable: true });
-    }
-  }
-
-  async function processChunk(messages: KafkaMessage[], topic: string, partition: number, ctx: BatchContext): Promise<void> {
+  async function processChunk(messages: ConsumedMessage[], topic: string, partition: number, ctx: ChunkContext): Promise<void> {
     const decoded: DecodedChange[] = [];
-    const rejects: Array<{ message: KafkaMessage; reason: string }> = [];
-    await untilDone('decode', ctx, async () => {
+    const rejects: Array<{ message: ConsumedMessage; reason: string }> = [];
+    await ctx.untilDone('decode', async () => {
       decoded.length = 0;
       rejects.length = 0;
       for (const message of messages) {
@@ -220,7 +157,7 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
         }
       }
     });
-    const cfg = await untilDone('read version config', ctx, currentConfig);
+    const cfg = await ctx.untilDone('read version config', currentConfig);
     const writes: EntryWrite[] = [];
     const barriers: string[] = [];
     const applied: DecodedChange[] = [];
@@ -232,18 +169,17 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
         applied.push(change);
       } catch (err) {
         const error = toParityError(err);
-        const message = messages.find((m) => m.offset === change.offset);
+        const message = messages.find((m) => String(m.offset) === change.offset);
         if (message) rejects.push({ message, reason: `${error.code}: ${error.message}` });
       }
     }
     for (const reject of rejects) {
-      await untilDone('dead-letter', ctx, () => deadLetter(reject.message, topic, partition, reject.reason));
+      await ctx.deadLetter(reject.message, reject.reason, 'apply');
       metrics.deadLetters.inc();
       state.deadLetters++;
-      logger.warn({ topic, partition, offset: reject.message.offset, reason: reject.reason }, 'change event sent to the dead-letter topic');
     }
     const collapsed = collapseWrites(writes);
-    const outcome = await untilDone('Redis write', ctx, () => applyWrites(redis, keys, collapsed, { barriers, now: now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs }));
+    const outcome = await ctx.untilDone('Redis write', () => applyWrites(redis, keys, collapsed, { barriers, now: now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs }));
     const writtenAt = now();
     // Counted per version per chunk: a labelled inc() per write would cost more than the write.
     const counts = new Map<string, { applied: number; skipped: number; tombstones: number; invalid: number }>();
@@ -294,8 +230,8 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
     options.onApplied?.({
       topic,
       partition,
-      firstOffset: (messages[0] as KafkaMessage).offset,
-      lastOffset: (messages[messages.length - 1] as KafkaMessage).offset,
+      firstOffset: String(messages[0]!.offset),
+      lastOffset: String(messages[messages.length - 1]!.offset),
       events: messages.length,
       writes: collapsed.length,
       kafkaToCacheMs,
@@ -303,122 +239,59 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
     });
   }
 
-  /**
-   * Commits run in the background, so the next fetch does not wait for a commit's round trip; each
-   * carries only offsets Redis confirmed. A failed commit (a rebalance) only means those events are
-   * replayed, which set-if-newer makes harmless; stop() commits what is confirmed before leaving.
-   */
-  const committer = createOffsetCommitter({ intervalMs: options.commitIntervalMs ?? 250, logger, now });
-  /** eachBatch calls in progress, so stop() can wait for them before the last commit. */
-  let activeBatches = 0;
-  let batchesIdle: (() => void) | null = null;
-  let stopping = false;
-
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
-    const ctx: BatchContext = { heartbeat, isRunning: () => isRunning() && !stopping, isStale };
-    activeBatches++;
-    try {
-      for (let i = 0; i < batch.messages.length; i += chunkSize) {
-        const chunk = i === 0 && batch.messages.length <= chunkSize ? batch.messages : batch.messages.slice(i, i + chunkSize);
-        await processChunk(chunk, batch.topic, batch.partition, ctx);
-        const last = chunk[chunk.length - 1] as KafkaMessage;
-        resolveOffset(last.offset);
-        committer.confirmed({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }, commitOffsetsIfNecessary);
-        await heartbeat();
-      }
-    } catch (err) {
-      if (err instanceof Abandoned) return;
-      if (err instanceof ParityError && !err.retriable) {
-        fail(err);
-        return;
-      }
-      throw err;
-    } finally {
-      activeBatches--;
-      if (activeBatches === 0) batchesIdle?.();
-    }
-  }
-
   function fail(err: ParityError): void {
     if (state.state === 'failed') return;
     state.state = 'failed';
     state.reason = err.message;
     logger.error({ code: err.code, err: err.message }, 'cache versioner stopped on a non-retriable error');
-    // Stopping from inside eachBatch would wait for this very batch: do it after it returns.
-    setImmediate(() => {
-      void shutdown().finally(() => settle?.reject(err));
-    });
-  }
-
-  async function shutdown(): Promise<void> {
-    // No new batches, the ones in progress finish (or abandon a write still retrying), then what Redis
-    // confirmed is committed while this member is still in the group, then it leaves.
-    stopping = true;
-    const c = consumer;
-    consumer = null;
-    if (c && consuming) {
-      try {
-        c.pause([{ topic: settings.topic }]);
-      } catch {
-        // Not running yet: nothing to pause.
-      }
-      if (activeBatches > 0) await new Promise<void>((resolve) => (batchesIdle = resolve));
-    }
-    await committer.flush();
-    await c?.disconnect().catch(() => undefined);
-    if (ownProducer) await producer.disconnect().catch(() => undefined);
+    settle?.reject(err);
   }
 
   return {
     done,
     async start() {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        // Both topics must exist before subscribing (the local broker does not auto-create topics).
-        const existing = new Set(await admin.listTopics());
-        if (!existing.has(settings.topic)) {
-          throw new ParityError('PARITY_BAD_INPUT', `topic ${settings.topic} does not exist`, { hint: 'start `parity cdc run` first (it creates the topics), or pass --topic' });
-        }
-        if (!existing.has(options.deadLetterTopic)) {
-          await admin.createTopics({ waitForLeaders: true, topics: [{ topic: options.deadLetterTopic, numPartitions: 1 }] }).catch((err: unknown) => {
-            if (!/already exists/i.test((err as Error).message)) throw err;
-          });
-        }
-      } finally {
-        await admin.disconnect();
-      }
+      loop = createConsumerLoop({
+        kafka,
+        groupId,
+        topic: settings.topic,
+        fromBeginning: options.fromBeginning ?? true,
+        deadLetterTopic: options.deadLetterTopic,
+        service: 'cache-versioner',
+        missingTopicHint: 'start `parity cdc run` first (it creates the topics), or pass --topic',
+        chunkSize,
+        concurrency: options.partitionsConsumedConcurrently ?? 3,
+        commitIntervalMs: options.commitIntervalMs ?? 250,
+        fetchMaxWaitMs: options.fetchMaxWaitMs ?? 20,
+        maxBackoffMs,
+        logger,
+        now,
+        random,
+        sleep,
+        onRetry: (error) => {
+          if (error.code === 'PARITY_REDIS') metrics.redisErrors.inc();
+        },
+        onPausedChange: (paused) => {
+          metrics.paused.set(paused ? 1 : 0);
+          if (paused) {
+            state.state = 'paused';
+            state.reason = loop?.status().reason ?? 'retrying';
+          } else if (state.state === 'paused') {
+            state.state = 'consuming';
+            delete state.reason;
+          }
+        },
+        handle: (chunk, ctx) => processChunk(chunk.messages, chunk.topic, chunk.partition, ctx),
+      });
+      // The version config must be readable before anything is applied (and seeded on a first run).
       await currentConfig();
-      if (ownProducer) await producer.connect();
-      consumer = kafka.consumer({ groupId, maxWaitTimeInMs: options.fetchMaxWaitMs ?? 20, sessionTimeout: 30_000, heartbeatInterval: 3000, retry: { retries: 10 } });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [settings.topic], fromBeginning: options.fromBeginning ?? true });
+      await loop.start();
       state.state = 'consuming';
-      consumer.on(consumer.events.GROUP_JOIN, (event) => {
-        const assignment = (event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment;
-        committer.retain(new Map(Object.entries(assignment).map(([topic, partitions]) => [topic, new Set(partitions)])));
-      });
-      consumer.on(consumer.events.CRASH, (event) => {
-        const { error, restart } = event.payload as { error: Error; restart: boolean };
-        if (!restart) {
-          state.state = 'failed';
-          state.reason = error.message;
-          void shutdown().finally(() => settle?.reject(toParityError(error, 'PARITY_KAFKA')));
-        }
-      });
-      consuming = true;
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 3,
-        eachBatch,
-      });
+      loop.done.catch((err: unknown) => fail(toParityError(err)));
       logger.info({ topic: settings.topic, groupId, populate: config?.populate, read: config?.read }, 'cache versioner consuming');
     },
     async stop() {
       if (state.state !== 'failed') state.state = 'stopped';
-      await shutdown();
+      await loop?.stop();
       metrics.paused.set(0);
       settle?.resolve();
     },

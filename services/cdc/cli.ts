@@ -3,7 +3,6 @@
  */
 import { parseOptions, required } from '../cli/command.js';
 import { createKafka, createPgPool } from '../core/clients.js';
-import type { Logger } from '../core/log.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';

@@ -6,7 +6,7 @@
  * producer. Each path runs at most once per call, whatever fails: a comparator that throws, a
  * publish that fails or a candidate that rejects is counted, never retried.
  */
-import type { Producer } from 'kafkajs';
+import type { KafkaProducer } from '../core/clients.js';
 import { isDeepStrictEqual } from 'node:util';
 import { silentLogger, type Logger } from '../core/log.js';
 import { LATENCY_BUCKETS_SECONDS, counter, histogram, type Registry } from '../core/metrics.js';
@@ -23,8 +23,8 @@ export interface DarkReaderOptions<T> {
   cohort?: string;
   /** The path for a key (a FlagsReader's `route`); without it, every read is dark. */
   route?: (key: RoutingKey) => ReadPath;
-  /** A connected kafkajs producer and the topic; without them mismatches go to metrics and logs only. */
-  producer?: Producer;
+  /** A producer and the topic; without them mismatches go to metrics and logs only. */
+  producer?: KafkaProducer;
   topic?: string;
   /** Equality of the two results (default: deep strict equality). */
   compare?: (oldValue: T, newValue: T) => boolean;
@@ -108,7 +108,7 @@ export function createDarkReader<T>(options: DarkReaderOptions<T>): DarkReader<T
       at: now().toISOString(),
     };
     try {
-      await options.producer.send({ topic: options.topic, messages: [{ key: message.key, value: JSON.stringify(message, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), headers: { 'parity.source': 'dark-read' } }] });
+      await options.producer.send({ messages: [{ topic: options.topic, key: message.key, value: JSON.stringify(message, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), headers: { 'parity.source': 'dark-read' } }] });
     } catch (err) {
       m?.publishErrors.inc();
       logger.warn({ err: (err as Error).message }, 'could not publish a dark-read mismatch');

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { Kafka } from 'kafkajs';
+import { listTopics } from '../../connectors/kafka-sink/admin.js';
+import type { KafkaClients } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { LoadedSpec } from '../core/spec.js';
@@ -23,7 +24,7 @@ import { checkSemanticChanges, type SubjectSchemas } from './semantic.js';
 export interface GateDeps {
   registry: CcompatClient;
   /** Live-event checks run only with a Kafka client. */
-  kafka?: Kafka;
+  kafka?: KafkaClients;
   sample?: SampleOptions;
   logger?: Logger;
 }
@@ -90,13 +91,7 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
   const known: SubjectSchemas[] = [];
   let topics: Set<string> | undefined;
   if (deps.kafka) {
-    const admin = deps.kafka.admin();
-    await admin.connect();
-    try {
-      topics = new Set(await admin.listTopics());
-    } finally {
-      await admin.disconnect();
-    }
+    topics = await listTopics(deps.kafka);
   }
 
   for (const entry of spec.events.subjects) {

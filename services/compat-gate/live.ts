@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readRange, topicOffsets } from '../../connectors/kafka-sink/admin.js';
 import type { KafkaClients } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';

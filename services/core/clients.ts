@@ -3,7 +3,7 @@
  * factory parameters; only the CLI layer calls these.
  */
 import pg from 'pg';
-import { Kafka, logLevel as KafkaLogLevel, type KafkaConfig, type logCreator } from 'kafkajs';
+import { Admin, Consumer, Producer, stringDeserializer, type ConsumerOptions, type ProducerOptions } from '@platformatic/kafka';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
@@ -37,25 +37,92 @@ export function createPgClient(connectionString: string, options: PgOptions = {}
   return new pg.Client({ connectionString, application_name: options.applicationName ?? 'parity' });
 }
 
-/** Routes kafkajs's own logging into pino at warn and above. */
-function kafkaLogCreator(logger: Logger | undefined): logCreator {
-  return () => ({ level, log }) => {
-    if (!logger) return;
-    const { message, ...rest } = log;
-    if (level <= KafkaLogLevel.ERROR) logger.error({ kafka: rest }, message);
-    else if (level === KafkaLogLevel.WARN) logger.warn({ kafka: rest }, message);
-  };
+/** Bytes for Kafka: Buffers as they are, text as UTF-8. */
+export type KafkaBytes = Buffer | string;
+
+function toBytes(data?: KafkaBytes): Buffer | undefined {
+  return data === undefined || data === null ? undefined : typeof data === 'string' ? Buffer.from(data) : data;
 }
 
-export function createKafka(brokers: string[], options: { clientId?: string; logger?: Logger; extra?: Partial<KafkaConfig> } = {}): Kafka {
-  return new Kafka({
-    clientId: options.clientId ?? 'parity',
-    brokers,
-    logLevel: KafkaLogLevel.WARN,
-    logCreator: kafkaLogCreator(options.logger),
-    retry: { initialRetryTime: 100, retries: 8 },
-    ...options.extra,
-  });
+/** A producer taking Buffer or text keys, values and header values (null key: leave `key` out). */
+export type KafkaProducer = Producer<KafkaBytes, KafkaBytes, string, KafkaBytes>;
+/** A consumer handing out raw key and value bytes (undefined for null) and text header names. */
+export type KafkaConsumer = Consumer<Buffer, Buffer, string, Buffer>;
+
+export interface KafkaProducerOptions {
+  /** Idempotent with acks=all (default true): what every parity producer wants. */
+  idempotent?: boolean;
+  clientId?: string;
+  /** Send attempts after the first for one request (the client's own retry); default 5. */
+  retries?: number;
+}
+
+export interface KafkaConsumerOptions {
+  groupId: string;
+  clientId?: string;
+  /** How long a fetch may wait for data, ms; default 100. */
+  maxWaitMs?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Messages buffered ahead of the application (the stream's high-water mark); default 1024. */
+  highWaterMark?: number;
+}
+
+/**
+ * One place that knows how to reach Kafka (brokers, client id, and later TLS/SASL): services get
+ * this and ask it for the admin, producers and consumers they need (all @platformatic/kafka).
+ */
+export interface KafkaClients {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  admin(clientId?: string): Admin;
+  producer(options?: KafkaProducerOptions): KafkaProducer;
+  consumer(options: KafkaConsumerOptions): KafkaConsumer;
+}
+
+/** Client factory for Kafka. `brokers` are host:port strings; use 127.0.0.1 rather than localhost. */
+export function createKafka(brokers: string[], options: { clientId?: string; logger?: Logger; timeoutMs?: number } = {}): KafkaClients {
+  const clientId = options.clientId ?? 'parity';
+  const base = {
+    bootstrapBrokers: [...brokers],
+    timeout: options.timeoutMs ?? 30_000,
+    connectTimeout: 10_000,
+    retries: 5,
+    retryDelay: 250,
+    // Topics are created explicitly (with their partition count); never by a metadata request.
+    autocreateTopics: false,
+  };
+  return {
+    brokers: [...brokers],
+    clientId,
+    admin(id) {
+      return new Admin({ ...base, clientId: id ?? `${clientId}-admin` });
+    },
+    producer(p = {}) {
+      const opts: ProducerOptions<KafkaBytes, KafkaBytes, string, KafkaBytes> = {
+        ...base,
+        clientId: p.clientId ?? `${clientId}-producer`,
+        idempotent: p.idempotent ?? true,
+        retries: p.retries ?? 5,
+        serializers: { key: toBytes, value: toBytes, headerKey: toBytes, headerValue: toBytes },
+      };
+      if (opts.idempotent) opts.acks = -1;
+      return new Producer(opts);
+    },
+    consumer(c) {
+      const opts: ConsumerOptions<Buffer, Buffer, string, Buffer> = {
+        ...base,
+        clientId: c.clientId ?? `${clientId}-consumer`,
+        groupId: c.groupId,
+        maxWaitTime: c.maxWaitMs ?? 100,
+        sessionTimeout: c.sessionTimeoutMs ?? 30_000,
+        heartbeatInterval: c.heartbeatIntervalMs ?? 3_000,
+        highWaterMark: c.highWaterMark ?? 1024,
+        deserializers: { headerKey: (data?: Buffer) => stringDeserializer(data) ?? '' },
+      };
+      return new Consumer(opts);
+    },
+  };
 }
 
 /** `url` is the Confluent-compatible base, e.g. http://127.0.0.1:18081/apis/ccompat/v7. */

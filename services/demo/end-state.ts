@@ -3,10 +3,12 @@
  * event of every key in Kafka must equal the row in the database (or be a delete when the row is
  * gone). A lost, reordered or mangled change shows up here as a mismatch.
  */
-import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { readTopic } from '../../connectors/kafka-sink/admin.js';
 import { createChangeDecoder, type DecodedChange } from '../../connectors/kafka-sink/serde.js';
+import type { KafkaClients } from '../core/clients.js';
+import { ParityError } from '../core/errors.js';
 import { comparePositions } from '../core/lsn.js';
 
 export interface EventCheck {
@@ -20,39 +22,10 @@ export interface EventCheck {
   samples: string[];
 }
 
-/** Reads a topic from the start up to its current end offsets. */
-async function readTopic(kafka: Kafka, topic: string, onMessage: (partition: number, message: import('kafkajs').KafkaMessage) => Promise<void>): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const remaining = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
-  if (remaining.size === 0) return;
-  const consumer = kafka.consumer({ groupId: `parity-demo-check-${Date.now()}`, readUncommitted: false });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachBatch: async ({ batch, resolveOffset }) => {
-          for (const message of batch.messages) {
-            await onMessage(batch.partition, message);
-            resolveOffset(message.offset);
-            const end = remaining.get(batch.partition);
-            if (end !== undefined && BigInt(message.offset) + 1n >= end) remaining.delete(batch.partition);
-          }
-          if (remaining.size === 0) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-}
-
 const text = (v: unknown) => (v === null || v === undefined ? 'null' : String(v));
 
 export async function checkEventsAgainstDatabase(options: {
-  kafka: Kafka;
+  kafka: KafkaClients;
   registry: SchemaRegistry;
   topic: string;
   db: pg.Pool;
@@ -61,14 +34,22 @@ export async function checkEventsAgainstDatabase(options: {
   const decoder = createChangeDecoder(options.registry);
   const latest = new Map<string, DecodedChange>();
   let events = 0;
-  await readTopic(options.kafka, options.topic, async (partition, message) => {
-    const change = await decoder.decode(options.topic, message);
-    events++;
-    if (!change.key) return;
-    const id = text(change.key.id);
-    const previous = latest.get(id);
-    if (!previous || comparePositions(change.position, previous.position) > 0) latest.set(id, { ...change, partition });
-  });
+  const { complete } = await readTopic(
+    options.kafka,
+    options.topic,
+    async (message) => {
+      // A tombstone (no value) follows a delete event: the delete itself says what happened.
+      if (!message.value) return;
+      const change = await decoder.decode(options.topic, message);
+      events++;
+      if (!change.key) return;
+      const id = text(change.key.id);
+      const previous = latest.get(id);
+      if (!previous || comparePositions(change.position, previous.position) > 0) latest.set(id, change);
+    },
+    { timeoutMs: 120_000 },
+  );
+  if (!complete) throw new ParityError('PARITY_KAFKA', `could not read ${options.topic} to its end within 120 s`, { hint: 'check the Kafka broker; the demo check reads the whole change topic' });
   const { rows } = await options.db.query(`SELECT ${options.columns.map((c) => `${c}::text AS ${c}`).join(', ')} FROM orders`);
   const inDb = new Set<string>();
   let mismatched = 0;

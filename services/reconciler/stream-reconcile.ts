@@ -9,15 +9,19 @@
  * Mismatches are counted, recorded in the control schema and published to
  * `<cdc.topicPrefix>.parity.mismatches` with the old row, the expected and actual new values and
  * the positions; undecodable events go to `<cdc.topicPrefix>.parity.dlq` with their origin and the
- * reason. Offsets are committed only after a chunk's verdicts (and messages) are out.
+ * reason. Offsets are committed only after a chunk's verdicts (and messages) are out. The consumer
+ * group's lifecycle, backoff, dead-lettering and commits are connectors/kafka-sink/consumer-loop.ts;
+ * this file is what stream verification does with a chunk.
  */
-import type { EachBatchPayload, Kafka, KafkaMessage, Producer, Consumer } from 'kafkajs';
 import type pg from 'pg';
+import { type ChunkContext, type ConsumedMessage, type ConsumerLoop, createConsumerLoop } from '../../connectors/kafka-sink/consumer-loop.js';
+import type { KafkaClients } from '../core/clients.js';
 import type { ChangeDecoder, DecodedChange } from '../../connectors/kafka-sink/serde.js';
 import { changeTopic, HEADERS, UNCHANGED_TOAST, type Row } from '../core/change-event.js';
 import { recordEvidence } from '../core/control.js';
-import { ParityError, isParityError, toParityError } from '../core/errors.js';
+import { type ParityError, isParityError, toParityError } from '../core/errors.js';
 import type { HealthReport } from '../core/http.js';
+import { kafkaError } from '../core/kafka-errors.js';
 import type { Logger } from '../core/log.js';
 import { encodePosition, formatLsn } from '../core/lsn.js';
 import { sleep as realSleep } from '../core/retry.js';
@@ -54,7 +58,7 @@ export interface StreamReconcilerOptions {
 
 export interface StreamReconcilerDeps {
   loaded: LoadedSpec;
-  kafka: Kafka;
+  kafka: KafkaClients;
   decoder: ChangeDecoder;
   projection: Projection;
   /** Read-only session on the source database (mapping evaluation, current rows). */
@@ -105,7 +109,7 @@ export function deadLetterTopic(prefix: string): string {
 
 interface Pending {
   change: DecodedChange;
-  message: KafkaMessage;
+  message: ConsumedMessage;
   key: KeyTuple;
   /** The row as the event leaves it (null after a delete). */
   state: Row | null;
@@ -136,24 +140,19 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   const status: StreamStatus = { state: 'starting', checked: 0, matched: 0, mismatches: 0, superseded: 0, skipped: 0, deadLetters: 0, repaired: 0, lastPosition: null };
   const startedAt = new Date();
   let columns: SourceColumn[] = [];
-  let consumer: Consumer | null = null;
-  let producer: Producer | null = null;
+  let loop: ConsumerLoop | null = null;
+  /** The context of the chunk being handled (one at a time: the loop runs one partition's chunk at once). */
+  let chunk: ChunkContext | null = null;
   let token: bigint | null = null;
   let settle: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   // Nobody may be awaiting `done` when it rejects; that must not crash the process.
   done.catch(() => undefined);
 
-  async function deadLetter(message: KafkaMessage, partition: number, reason: string, stage: string): Promise<void> {
-    const headers: Record<string, string | Buffer> = {};
-    for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined && !Array.isArray(v)) headers[k] = v as string | Buffer;
-    headers['parity.dlq.origin'] = `${topic}/${partition}/${message.offset}`;
-    headers['parity.dlq.reason'] = reason;
-    headers['parity.dlq.stage'] = stage;
-    await producer!.send({ topic: deadLettersTo, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+  async function deadLetter(message: ConsumedMessage, _partition: number, reason: string, stage: string): Promise<void> {
+    await chunk!.deadLetter(message, reason, stage);
     status.deadLetters++;
     metrics.streamEvents.inc({ result: 'dead_letter' });
-    logger.warn({ origin: headers['parity.dlq.origin'], reason }, 'change event dead-lettered');
   }
 
   function keyOf(change: DecodedChange): KeyTuple | null {
@@ -288,14 +287,14 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
       actual: asObject(cols, r.target?.values ?? null),
       position: { commitLsn: formatLsn(position.commitLsn), ordinal: position.ordinal, encoded: encodePosition(position) },
       targetPosition: r.targetPosition,
-      origin: { topic, partition, offset: p.message.offset },
+      origin: { topic, partition, offset: String(p.message.offset) },
       detectedAt: new Date().toISOString(),
     };
-    await producer!.send({
-      topic: mismatchesTo,
-      acks: -1,
-      messages: [{ key: JSON.stringify(payload.key), value: JSON.stringify(payload), headers: { [HEADERS.position]: encodePosition(position) } }],
-    });
+    await chunk!.producer
+      .send({ messages: [{ topic: mismatchesTo, key: JSON.stringify(payload.key), value: JSON.stringify(payload), headers: { [HEADERS.position]: encodePosition(position) } }] })
+      .catch((err: unknown) => {
+        throw kafkaError(err, `cannot publish a mismatch to ${mismatchesTo}`);
+      });
     await deps.control.query(
       `INSERT INTO ${tables(spec.control.schema).stream} (migration, key, position, expected, actual, reason) VALUES ($1, $2, $3, $4, $5, $6)`,
       [spec.name, JSON.stringify(p.key), encodePosition(position), JSON.stringify(payload.expected), JSON.stringify(payload.actual), r.reason ?? 'mismatch'],
@@ -320,7 +319,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     }
   }
 
-  async function processChunk(messages: KafkaMessage[], partition: number): Promise<void> {
+  async function processChunk(messages: ConsumedMessage[], partition: number): Promise<void> {
     const started = now();
     const decoded: Pending[] = [];
     for (const message of messages) {
@@ -378,48 +377,21 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     options.onChecked?.(results);
   }
 
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
-    try {
-      for (let i = 0; i < batch.messages.length; i += chunkSize) {
-        if (!isRunning() || isStale()) return;
-        const chunk = batch.messages.slice(i, i + chunkSize);
-        await processChunk(chunk, batch.partition);
-        const last = chunk[chunk.length - 1]!;
-        resolveOffset(last.offset);
-        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }] });
-        await heartbeat();
-      }
-    } catch (err) {
-      if (isParityError(err) && !err.retriable) {
-        fail(err);
-        return;
-      }
-      // Retriable: kafkajs re-delivers the batch from the last committed offset.
-      throw err;
-    }
-  }
-
   function fail(err: ParityError): void {
     if (status.state === 'failed') return;
     status.state = 'failed';
     status.reason = err.message;
     logger.error({ code: err.code, err: err.message }, 'stream verification stopped on a non-retriable error');
-    setImmediate(() => {
-      void shutdown().finally(() => settle?.reject(err));
-    });
+    void shutdown().finally(() => settle?.reject(err));
   }
 
   let shutDown = false;
   async function shutdown(): Promise<void> {
     if (shutDown) return;
     shutDown = true;
-    const c = consumer;
-    consumer = null;
-    await c?.disconnect().catch(() => undefined);
-    const p = producer;
-    producer = null;
-    await p?.disconnect().catch(() => undefined);
+    const l = loop;
+    loop = null;
+    await l?.stop().catch(() => undefined);
     await recordEvidence(deps.control, spec.control.schema, {
       migration: spec.name,
       kind: 'reconcile',
@@ -438,30 +410,25 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
         token = t.token;
         if (t.acquired) logger.warn({ token: t.token.toString() }, 'no --fence-token given: acquired a fencing token, which fences out the previous holder');
       }
-      const admin = deps.kafka.admin();
-      await admin.connect();
-      try {
-        const existing = new Set(await admin.listTopics());
-        if (!existing.has(topic)) throw new ParityError('PARITY_BAD_INPUT', `topic ${topic} does not exist`, { hint: 'start `parity cdc run --spec FILE` first (it creates the change topics)' });
-        const missing = [mismatchesTo, deadLettersTo].filter((t) => !existing.has(t));
-        if (missing.length) {
-          await admin.createTopics({ waitForLeaders: true, topics: missing.map((t) => ({ topic: t, numPartitions: 1 })) }).catch((err: unknown) => {
-            if (!/already exists/i.test((err as Error).message)) throw err;
-          });
-        }
-      } finally {
-        await admin.disconnect();
-      }
-      producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      consumer = deps.kafka.consumer({ groupId: options.groupId, maxWaitTimeInMs: 100, sessionTimeout: 30_000, heartbeatInterval: 3000 });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: options.fromBeginning });
-      consumer.on(consumer.events.CRASH, (event) => {
-        const { error, restart } = event.payload as { error: Error; restart: boolean };
-        if (!restart) fail(toParityError(error, 'PARITY_KAFKA'));
+      loop = createConsumerLoop({
+        kafka: deps.kafka,
+        groupId: options.groupId,
+        topic,
+        fromBeginning: options.fromBeginning,
+        deadLetterTopic: deadLettersTo,
+        extraTopics: [mismatchesTo],
+        service: 'reconciler',
+        missingTopicHint: 'start `parity cdc run --spec FILE` first (it creates the change topics)',
+        chunkSize,
+        logger,
+        sleep,
+        async handle(c, ctx) {
+          chunk = ctx;
+          await processChunk(c.messages, c.partition);
+        },
       });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
+      await loop.start();
+      loop.done.catch((err: unknown) => fail(toParityError(err, 'PARITY_KAFKA')));
       status.state = 'consuming';
       logger.info({ topic, groupId: options.groupId }, 'stream verification consuming');
     },
@@ -473,7 +440,10 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     status: () => ({ ...status }),
     health() {
       const ok = status.state === 'consuming' || status.state === 'starting';
-      return { ok, status: status.state, ...(status.reason ? { reason: status.reason } : {}), details: { ...status } };
+      // Paused (retrying a chunk without committing) is healthy but worth its reason.
+      const paused = loop?.status().state === 'paused' ? loop.status().reason : undefined;
+      const reason = status.reason ?? (paused ? `paused: ${paused}` : undefined);
+      return { ok, status: status.state, ...(reason ? { reason } : {}), details: { ...status } };
     },
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../services/core/log.js';
-import { createOffsetCommitter, type CommitFn } from '../../../services/cache-versioner/offset-committer.js';
+import { createOffsetCommitter, type CommitFn } from '../../../connectors/kafka-sink/offset-committer.js';
 
 /** A hand-driven clock and timer queue, and a commit function whose calls settle on demand. */
 function harness(intervalMs = 100) {

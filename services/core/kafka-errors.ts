@@ -1,0 +1,82 @@
+/**
+ * Kafka failures as ParityErrors. Retry helpers decide only from the `retriable` flag, so the one
+ * judgement made here matters: a broker that refuses who we are (authentication), what we may do
+ * (authorization) or how we speak (unsupported version or mechanism) answers the same way on every
+ * retry, so those stop at once with a hint; everything else (a broker restarting, a leader moving, a
+ * coordinator loading, a timeout) is PARITY_KAFKA, retriable.
+ */
+import { ParityError } from './errors.js';
+
+/** Kafka protocol error names (and @platformatic/kafka client codes) no retry can fix. */
+const FATAL: ReadonlyMap<string, string> = new Map([
+  ['SASL_AUTHENTICATION_FAILED', 'check the Kafka SASL user and password (infra.kafka) and the mechanism the broker enables'],
+  ['UNSUPPORTED_SASL_MECHANISM', 'use a SASL mechanism the broker enables (sasl.enabled.mechanisms)'],
+  ['ILLEGAL_SASL_STATE', 'the broker rejected the SASL exchange: check the listener and the mechanism'],
+  ['TOPIC_AUTHORIZATION_FAILED', 'grant the principal the ACL it needs on the topic (WRITE to produce, READ to consume, CREATE to create)'],
+  ['GROUP_AUTHORIZATION_FAILED', 'grant the principal READ on the consumer group'],
+  ['CLUSTER_AUTHORIZATION_FAILED', 'grant the principal IDEMPOTENT_WRITE (producers) or CREATE (topics) on the cluster'],
+  ['TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'grant the principal WRITE on the transactional id'],
+  ['DELEGATION_TOKEN_AUTHORIZATION_FAILED', 'grant the principal the delegation-token ACL'],
+  ['UNSUPPORTED_VERSION', 'the broker does not speak a protocol version parity needs: use Kafka 3.5 or later'],
+  ['PLT_KFK_AUTHENTICATION', 'check the Kafka SASL/TLS settings (infra.kafka)'],
+  ['PLT_KFK_UNSUPPORTED_API', 'the broker does not speak a protocol version parity needs: use Kafka 3.5 or later'],
+  ['PLT_KFK_UNSUPPORTED', 'the broker or the client lacks a feature this operation needs'],
+  ['PLT_KFK_UNSUPPORTED_COMPRESSION', 'use a compression codec the client supports'],
+]);
+
+/** Kafka protocol error numbers of the fatal names (for the hand-written produce path). */
+const FATAL_CODES: ReadonlyMap<number, string> = new Map([
+  [29, 'TOPIC_AUTHORIZATION_FAILED'],
+  [30, 'GROUP_AUTHORIZATION_FAILED'],
+  [31, 'CLUSTER_AUTHORIZATION_FAILED'],
+  [33, 'UNSUPPORTED_SASL_MECHANISM'],
+  [34, 'ILLEGAL_SASL_STATE'],
+  [35, 'UNSUPPORTED_VERSION'],
+  [53, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'],
+  [58, 'SASL_AUTHENTICATION_FAILED'],
+  [65, 'DELEGATION_TOKEN_AUTHORIZATION_FAILED'],
+]);
+
+/** Every protocol error name, error number and client code found in `err`, its causes and its aggregated errors. */
+export function kafkaErrorIds(err: unknown): Set<string | number> {
+  const ids = new Set<string | number>();
+  const seen = new Set<unknown>();
+  const visit = (e: unknown, depth: number): void => {
+    if (!e || typeof e !== 'object' || seen.has(e) || depth > 8) return;
+    seen.add(e);
+    const o = e as { apiId?: unknown; apiCode?: unknown; code?: unknown; kafkaCode?: unknown; errors?: unknown; cause?: unknown };
+    if (typeof o.apiId === 'string') ids.add(o.apiId);
+    if (typeof o.apiCode === 'number') ids.add(o.apiCode);
+    if (typeof o.code === 'string' && o.code.startsWith('PLT_KFK_')) ids.add(o.code);
+    if (typeof o.kafkaCode === 'number') ids.add(o.kafkaCode);
+    // The hand-written produce path's ProduceError carries the Kafka error number as `code`.
+    if (typeof o.code === 'number') ids.add(o.code);
+    if (Array.isArray(o.errors)) for (const inner of o.errors) visit(inner, depth + 1);
+    visit(o.cause, depth + 1);
+  };
+  visit(err, 0);
+  return ids;
+}
+
+/** The hint of the first fatal (never retriable) Kafka error in `err`, or null if a retry may help. */
+export function fatalKafkaHint(err: unknown): string | null {
+  for (const id of kafkaErrorIds(err)) {
+    const name = typeof id === 'number' ? FATAL_CODES.get(id) : id;
+    const hint = name === undefined ? undefined : FATAL.get(name);
+    if (hint !== undefined) return hint;
+  }
+  return null;
+}
+
+/**
+ * `err` (from @platformatic/kafka, the wire path, or already a ParityError) as a PARITY_KAFKA error
+ * whose message starts with `what`; retriable unless a fatal error is found in it. A ParityError
+ * passes through unchanged.
+ */
+export function kafkaError(err: unknown, what: string, hint?: string): ParityError {
+  if (err instanceof ParityError) return err;
+  const fatal = fatalKafkaHint(err);
+  const message = `${what}: ${(err as Error)?.message ?? String(err)}`;
+  const finalHint = fatal ?? hint;
+  return new ParityError('PARITY_KAFKA', message, { cause: err, retriable: fatal === null, ...(finalHint ? { hint: finalHint } : {}) });
+}
