@@ -26,7 +26,6 @@
  * from the `parity.position` header (see services/core/change-event.ts).
  */
 import avsc from 'avsc';
-import type { KafkaMessage } from 'kafkajs';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { ParityError } from '../../services/core/errors.js';
 import { type ChangeEnvelope, type Row, positionFromHeaders, positionHeaders } from '../../services/core/change-event.js';
@@ -47,7 +46,7 @@ const MAGIC_BYTE = 0;
 /** One change read back from Kafka. */
 export interface DecodedChange {
   topic: string;
-  /** The partition, when the caller passed it to `decode` (kafkajs gives it per batch); else -1. */
+  /** The partition, from the message or as the caller passed it to `decode`; else -1. */
   partition: number;
   offset: string;
   /** The Kafka message timestamp (when the producer created it), milliseconds. */
@@ -321,7 +320,7 @@ function floatFromJson(value: unknown): unknown {
   return value;
 }
 
-/** A change as a kafkajs message, with the dedupe-key headers. */
+/** A change as a Kafka message, with the dedupe-key headers. */
 export interface EncodedChange {
   topic: string;
   partition: number;
@@ -329,7 +328,7 @@ export interface EncodedChange {
   value: Buffer;
   /** Header values as text; Buffers hold UTF-8 text too (see HEADERS in services/core/change-event.ts). */
   headers: Record<string, string | Buffer>;
-  /** Producer timestamp (ms since the epoch) as kafkajs expects it. */
+  /** Producer timestamp (ms since the epoch), as text. */
   timestamp?: string;
 }
 
@@ -461,13 +460,23 @@ async function rawSchemaFor(registry: SchemaRegistry, id: number): Promise<{ for
   throw new ParityError('PARITY_DECODE', `schema ${id} is neither Avro nor JSON Schema`);
 }
 
+/** The parts of a consumed Kafka message the decoder reads (a @platformatic/kafka message fits). */
+export interface RawKafkaMessage {
+  key?: Buffer | null;
+  value?: Buffer | null;
+  headers?: ReadonlyMap<string, Buffer | string> | Record<string, unknown>;
+  offset: bigint | string;
+  timestamp: bigint | string;
+  partition?: number;
+}
+
 export interface ChangeDecoder {
   /**
    * Decodes one change event. Throws ParityError('PARITY_DECODE') on undecodable input (no value, bad
    * magic byte, unknown schema, no position header); a registry outage is PARITY_CONNECTION (retriable).
-   * `partition` is echoed into the result (kafkajs passes it per batch, not per message).
+   * `partition` overrides the message's own partition in the result.
    */
-  decode(topic: string, message: KafkaMessage, partition?: number): Promise<DecodedChange>;
+  decode(topic: string, message: RawKafkaMessage, partition?: number): Promise<DecodedChange>;
 }
 
 export function createChangeDecoder(registry: SchemaRegistry): ChangeDecoder {
@@ -501,8 +510,9 @@ export function createChangeDecoder(registry: SchemaRegistry): ChangeDecoder {
   }
 
   return {
-    async decode(topic, message, partition = -1) {
-      const value = unframe(message.value, topic, 'value');
+    async decode(topic, message, partitionArg) {
+      const partition = partitionArg ?? message.partition ?? -1;
+      const value = unframe(message.value ?? null, topic, 'value');
       const valueReader = await readerFor(value.id, 'Envelope');
       let raw: ChangeEnvelope;
       try {
@@ -534,13 +544,13 @@ export function createChangeDecoder(registry: SchemaRegistry): ChangeDecoder {
           txId: toNumber(source.txId),
         },
       };
-      const headers = message.headers as Record<string, unknown> | undefined;
+      const headers = message.headers instanceof Map ? Object.fromEntries(message.headers) : (message.headers as Record<string, unknown> | undefined);
       const position = positionFromHeaders(headers) ?? positionFromSequence(envelope.source.sequence);
       if (!position) throw new ParityError('PARITY_DECODE', `${topic}: message at offset ${message.offset} has no parity.position header and no source.sequence`);
       return {
         topic,
         partition,
-        offset: message.offset,
+        offset: String(message.offset),
         timestampMs: Number(message.timestamp),
         key,
         envelope,

@@ -11,7 +11,6 @@
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { HEADERS, type Op } from '../core/change-event.js';
 import { ParityError, isParityError, toParityError } from '../core/errors.js';
@@ -50,7 +49,10 @@ import {
 } from '../../connectors/postgres-source/snapshot-store.js';
 import { type ChangeEncoder, type EncodedChange, type TableEncoder, createChangeEncoder, encodeChange } from '../../connectors/kafka-sink/serde.js';
 import type { RegistryClient } from '../../connectors/kafka-sink/registry-client.js';
-import { KafkaSink } from '../../connectors/kafka-sink/sink.js';
+import { ensureTopics, partitionCounts } from '../../connectors/kafka-sink/admin.js';
+import { createKafkaSink } from '../../connectors/kafka-sink/create-sink.js';
+import type { ChangeSink, SinkProducer } from '../../connectors/kafka-sink/sink.js';
+import type { KafkaClients } from '../core/clients.js';
 import { type CdcMetrics, cdcMetrics } from './metrics.js';
 
 export const HEARTBEAT_PREFIX = 'parity.heartbeat';
@@ -71,7 +73,9 @@ export interface CdcConnectorOptions {
   spec: Spec;
   logger: Logger;
   metrics: Registry;
-  kafka: Kafka;
+  kafka: KafkaClients;
+  /** Which producer sends the events (default: DEFAULT_SINK_PRODUCER in create-sink.ts). */
+  producer?: SinkProducer;
   registry: RegistryClient;
   /** Set REPLICA IDENTITY FULL on captured tables that lack complete before-images. */
   setReplicaIdentityFull?: boolean;
@@ -158,7 +162,7 @@ export class CdcConnector {
   private readonly stopController = new AbortController();
   private tracker: AckTracker | null = null;
   private stream: ReplicationStream | null = null;
-  private sink: KafkaSink | null = null;
+  private sink: ChangeSink | null = null;
   private eventsAcked = 0;
   private lastLag: { bytes: number; seconds: number } | null = null;
   /** Catalog-built relations by "schema.table" (snapshots), refreshed by Relation messages. */
@@ -325,9 +329,8 @@ export class CdcConnector {
     this.types = new TypeResolver(this.source);
     for (const t of this.tables) await this.relationByName(`${t.schema}.${t.table}`, true);
     const topics = [...this.relationsByName.values()].map((r) => r.shape.topic);
-    const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log });
-    await sink.ensureTopics(topics, spec.cdc.partitions);
-    this.partitions = await sink.partitionCounts(topics);
+    await ensureTopics(this.options.kafka, topics, spec.cdc.partitions);
+    this.partitions = await partitionCounts(this.options.kafka, topics);
   }
 
   private async relationByName(name: string, refresh = false): Promise<RelationState> {
@@ -429,7 +432,7 @@ export class CdcConnector {
       }
       const position: Position = { commitLsn: exported.consistentPoint - 1n, ordinal: 0 };
       this.log.info({ consistentPoint: formatLsn(exported.consistentPoint), tables: names }, 'initial snapshot started');
-      const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log, maxBatchMessages: this.options.maxBatchMessages });
+      const sink = this.newSink();
       await sink.connect([...this.partitions.keys()]);
       try {
         const tables = await Promise.all(names.map(async (name) => ({ name, relation: await this.relationByName(name) })));
@@ -459,7 +462,7 @@ export class CdcConnector {
   }
 
   /** Sends snapshot rows and resolves once Kafka acknowledged all of them. */
-  private emitSnapshotRows(sink: KafkaSink, encoder: TableEncoder, relation: RelationState, rows: Chunk['rows'], position: Position, snapshot: 'true' | 'incremental'): Promise<void> {
+  private emitSnapshotRows(sink: ChangeSink, encoder: TableEncoder, relation: RelationState, rows: Chunk['rows'], position: Position, snapshot: 'true' | 'incremental'): Promise<void> {
     return new Promise((resolve, reject) => {
       let pending = rows.length;
       let failed = false;
@@ -520,6 +523,11 @@ export class CdcConnector {
     return encodeChange(encoder, { key: change.key, envelope, position, txId: xid, commitTimeUs, headers, ...(partition === undefined ? {} : { partition }) }, partitions);
   }
 
+  private newSink(): ChangeSink {
+    const { kafka, producer, maxBatchMessages } = this.options;
+    return createKafkaSink({ kafka, logger: this.log, ...(producer ? { producer } : {}), ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }) });
+  }
+
   /** One replication session: from the slot's confirmed position until a failure or stop. */
   private async session(signal: AbortSignal): Promise<void> {
     const spec = this.spec;
@@ -534,7 +542,7 @@ export class CdcConnector {
     if (info.active) {
       throw new ParityError('PARITY_SLOT_IN_USE', `replication slot ${spec.cdc.slot} is in use by PID ${info.activePid}`);
     }
-    const sink = new KafkaSink({ kafka: this.options.kafka, logger: this.log, maxBatchMessages: this.options.maxBatchMessages });
+    const sink = this.newSink();
     sink.onBatch = (messages, seconds) => {
       this.m.kafkaBatchSeconds.observe(seconds);
       this.m.kafkaBatchMessages.observe(messages);
