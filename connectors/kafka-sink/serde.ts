@@ -285,9 +285,21 @@ function encodeAvro(schemaId: number, type: avsc.Type, value: unknown, shape: Ta
   try {
     return frameAvro(schemaId, type, value);
   } catch (err) {
+    // The column and its types only: avsc's own message quotes the value, which can be personal data
+    // and would reach the pause reason, /healthz, logs and `cdc status`.
     const paths: string[] = [];
-    type.isValid(value, { errorHook: (path: string[]) => paths.push(path.join('.')) });
-    throw new ParityError('PARITY_SERIALIZE', `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Avro schema${paths.length ? ` (invalid: ${paths.join(', ')})` : ''}: ${(err as Error).message}`, {
+    const columns: string[] = [];
+    type.isValid(value, {
+      errorHook: (path: string[], _value: unknown, invalidType: avsc.Type) => {
+        paths.push(path.join('.'));
+        const column = [...path].reverse().map((p) => shape.columns.find((c) => avroFieldName(c.name) === p)).find((c) => c !== undefined);
+        const name = column?.name;
+        const avroName = (invalidType as { typeName?: string }).typeName;
+        columns.push(`column ${name ?? path.join('.')} (${column?.pgType ?? column?.kind ?? 'unknown type'}${avroName ? `, Avro ${avroName}` : ''})`);
+      },
+    });
+    const where = columns.length > 0 ? `: ${[...new Set(columns)].join(', ')} holds a value that does not fit` : ` (${(err as Error).name})`;
+    throw new ParityError('PARITY_SERIALIZE', `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Avro schema${where} (the value is not shown)`, {
       retriable: false,
       details: { topic: shape.topic, paths },
       hint: 'a value does not fit its column type (multi-dimensional arrays are not supported in Avro; use cdc.format: json for them)',

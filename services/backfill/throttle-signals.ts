@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
-import { redactUrl } from '../core/secrets.js';
+import { displayUrl, redact } from '../core/secrets.js';
 import { WalRate } from './slot-lag.js';
 import { APPLICATION_NAME } from './databases.js';
 import type { ThrottleSignals } from './throttle.js';
@@ -68,7 +68,7 @@ export class SignalReader {
     if (!this.httpInFlight && now - this.httpLastMs >= 1_000) {
       this.httpInFlight = true;
       this.httpLastMs = now;
-      const shown = redactUrl(url);
+      const shown = displayUrl(url);
       fetch(url, { method: 'GET', signal: AbortSignal.timeout(2_000) })
         .then(
           async (res) => {
@@ -76,7 +76,7 @@ export class SignalReader {
             this.http = { url: shown, status: res.status };
           },
           (err: unknown) => {
-            this.http = { url: shown, error: err instanceof Error ? err.message : String(err) };
+            this.http = { url: shown, error: redact((err instanceof Error ? err.message : String(err)).split(url).join(shown)) };
           },
         )
         .finally(() => {
@@ -84,7 +84,7 @@ export class SignalReader {
         });
     }
     // Until the first answer arrives, pause: an unknown health is not a healthy one.
-    return this.http ?? { url: redactUrl(url), error: 'no answer yet' };
+    return this.http ?? { url: displayUrl(url), error: 'no answer yet' };
   }
 
   flagFile(): ThrottleSignals['flagFile'] {

@@ -13,7 +13,7 @@ import type { GateCheck } from './gates.js';
 import { FLAG_NAMES, parseFlagAssignments, type EffectiveFlags } from './flag-model.js';
 import type { FlagAuditEntry } from './flag-store.js';
 import { isPhase, PHASES, type Phase } from './phases.js';
-import { lintDdl, planDdl } from './lint.js';
+import { lintSpec, planDdl } from './lint.js';
 import type { DdlAction, DdlPhase } from './ddl-statement.js';
 
 const out = (text: string): void => {
@@ -201,7 +201,7 @@ export async function lintCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, LINT_USAGE);
   const loaded = loadSpec(required(values.spec, '--spec', LINT_USAGE));
   const { spec } = loaded;
-  const report = lintDdl(spec.ddl);
+  const report = lintSpec(spec);
   if (values.json) {
     out(json({ ...report, plan: planDdl(spec.ddl) }));
   } else {

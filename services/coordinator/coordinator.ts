@@ -19,7 +19,7 @@ import { appendAudit, loadPhases, readAudit, transition, type PhaseRow, type Sto
 import { PHASES, earliest, isPhase, phaseIndex, previousPhase, rollbackFlags, routingViolations, type Phase } from './phases.js';
 import { planPhase, type DdlAction, type DdlPhase } from './ddl-statement.js';
 import { ddlProgress } from './ddl-record.js';
-import { lintDdl, type LintFinding } from './lint.js';
+import { lintSpec, type LintFinding } from './lint.js';
 import { runDdl, type DdlActionResult } from './ddl.js';
 import { acquireLock, type MonotonicClock } from './lock.js';
 
@@ -234,7 +234,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
     },
 
     async runPhaseDdl({ phase, actor, reason, dryRun = false, confirm, onProgress }) {
-      const lint = lintDdl(spec.ddl);
+      const lint = lintSpec(spec);
       const errors = lint.findings.filter((f) => f.severity === 'error');
       if (errors.length > 0) {
         throw new ParityError('PARITY_DDL_RISK', `the spec's DDL has ${errors.length} risky statement(s); nothing was run:\n${errors.map((f) => `  [${f.phase}] ${f.step}: ${f.rule}: ${f.message}\n      instead: ${f.alternative}`).join('\n')}`, {

@@ -7,13 +7,33 @@ import { createHash } from 'node:crypto';
 import { parseDocument, isMap, isSeq, type Document } from 'yaml';
 import { z } from 'zod';
 import { ParityError } from './errors.js';
-import { registerSecret } from './secrets.js';
+import { registerCredentials, registerSecret } from './secrets.js';
+import { checkMappingExpression, checkReadOnlyQuery, parseStatements, type SqlProblem } from './sql-parse.js';
+
+/**
+ * PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1) without a word, so two long names
+ * can silently become one: the limit is counted in UTF-8 bytes, not characters.
+ */
+export const MAX_IDENTIFIER_BYTES = 63;
 
 const identifier = z
   .string()
   .min(1)
-  .max(63)
-  .regex(/^[^\u0000]+$/, 'must not contain NUL');
+  .regex(/^[^\u0000]+$/, 'must not contain NUL')
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_IDENTIFIER_BYTES, {
+    message: `PostgreSQL names are at most ${MAX_IDENTIFIER_BYTES} bytes (UTF-8; accented letters take 2 bytes, many others 3); longer names are truncated silently and can collide`,
+  });
+
+/** Replication slot names: PostgreSQL accepts only lower-case letters, digits and "_" (at most 63). */
+const slotName = z
+  .string()
+  .regex(/^[a-z0-9_]+$/, 'replication slot names may contain only lower-case letters, digits and "_" (PostgreSQL refuses "-", quotes and upper case), e.g. parity_orders')
+  .max(MAX_IDENTIFIER_BYTES, `replication slot names are at most ${MAX_IDENTIFIER_BYTES} characters`);
+
+/** Publication names: plain identifiers, no quotes (they travel quoted inside the pgoutput option string). */
+const publicationName = identifier.refine((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s), {
+  message: 'a publication name is a plain identifier: letters, digits and "_", starting with a letter or "_" (no "-", quotes or spaces), e.g. parity_orders',
+});
 
 const slug = z
   .string()
@@ -24,11 +44,11 @@ const connectionUrl = z
   .string()
   .regex(/^postgres(ql)?:\/\//, 'write a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db (use ${VAR} for the password)');
 
-/** A SQL expression over the old row. A `;` could smuggle a second statement, so it is refused. */
-const sqlExpression = z
-  .string()
-  .min(1)
-  .refine((s) => !s.includes(';'), 'a mapping is one SQL expression; remove the ";" (statements are not allowed here)');
+/**
+ * SQL text from the spec. Its shape is checked with PostgreSQL's parser in the spec's superRefine
+ * (a mapping: one scalar expression; a probe: one read-only SELECT), where `allowFunctions` is known.
+ */
+const sqlExpression = z.string().min(1);
 
 export const COMPATIBILITY_LEVELS = [
   'BACKWARD',
@@ -86,17 +106,18 @@ const normalize = z
   .prefault({});
 
 const cdc = z.strictObject({
-  slot: slug.max(63),
-  publication: identifier,
+  slot: slotName,
+  publication: publicationName,
   /** Topics are `<topicPrefix>.<schema>.<table>`. */
   topicPrefix: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'Kafka topic names allow letters, digits, ".", "_" and "-"'),
   /** Extra tables to stream besides the source table, as schema.table. */
   tables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'write schema.table')).default([]),
   format: z.enum(['avro', 'json', 'protobuf']).default('avro'),
   snapshot: z.enum(['initial', 'never']).default('initial'),
-  snapshotChunkRows: z.number().int().min(1).default(10_000),
+  snapshotChunkRows: z.number().int().min(1).max(10_000_000).default(10_000),
   heartbeatIntervalSeconds: z.number().min(0).default(10),
-  partitions: z.number().int().min(1).default(3),
+  /** Partitions of each change topic; Kafka's own guidance keeps a topic well below a few thousand. */
+  partitions: z.number().int().min(1).max(1_000).default(3),
   /** Status server port (same as status.ports.cdc; --status-port and PARITY_STATUS_PORT take precedence). */
   statusPort: z.number().int().min(0).max(65535).optional(),
 });
@@ -174,9 +195,10 @@ const backfill = z
   .strictObject({
     batchSize: z.number().int().positive().default(1000),
     minBatchSize: z.number().int().positive().default(100),
-    maxBatchSize: z.number().int().positive().default(50_000),
+    maxBatchSize: z.number().int().positive().max(10_000_000).default(50_000),
     targetBatchSeconds: z.number().positive().default(0.5),
-    workers: z.number().int().positive().default(1),
+    /** Each worker holds two database sessions; more than a few dozen only queue on the table's locks. */
+    workers: z.number().int().positive().max(64).default(1),
     lockTimeoutMs: z.number().int().positive().default(1000),
     statementTimeoutMs: z.number().int().positive().default(30_000),
     /** Status and control server port (same as status.ports.backfill; a taken port falls back to a free one). */
@@ -198,7 +220,7 @@ const reconcile = z
     segmentRows: z.number().int().positive().default(100_000),
     /** Segments with at most this many rows are diffed row by row instead of bisected further. */
     bisectionThreshold: z.number().int().positive().default(2_000),
-    jobs: z.number().int().positive().default(2),
+    jobs: z.number().int().positive().max(64).default(2),
     /** How long stream verification waits for the target to catch up before calling a mismatch. */
     retryWindowMs: z.number().int().min(0).default(5_000),
     repair: z.boolean().default(false),
@@ -270,8 +292,8 @@ const events = z.strictObject({
 
 const ddlStep = z.strictObject({
   name: z.string().min(1),
-  /** One DDL statement; parity sets lock_timeout/statement_timeout around it. */
-  sql: z.string().min(1).refine((s) => !/;\s*\S/.test(s.trim().replace(/;\s*$/, '')), 'one statement per step; split it into several steps'),
+  /** One DDL statement (checked with PostgreSQL's parser); parity sets lock_timeout/statement_timeout around it. */
+  sql: z.string().min(1),
 });
 
 const ddl = z.strictObject({
@@ -302,7 +324,11 @@ const lock = z
     driftMarginMs: z.number().int().min(0).default(1_000),
   })
   .refine((l) => l.renewEveryMs * 3 <= l.ttlMs, { message: 'renewEveryMs must be at most a third of ttlMs', path: ['renewEveryMs'] })
-  .refine((l) => l.driftMarginMs < l.ttlMs, { message: 'driftMarginMs must be below ttlMs', path: ['driftMarginMs'] });
+  // The holder stops at renewal + ttl - margin: a margin of ttl - renewEvery or more stops it before its first renewal (lock.ts).
+  .refine((l) => l.driftMarginMs < l.ttlMs - l.renewEveryMs, {
+    message: 'driftMarginMs must be below ttlMs - renewEveryMs, or the holder gives up before its first renewal',
+    path: ['driftMarginMs'],
+  });
 
 const infra = z.strictObject({
   kafka: z.strictObject({ brokers: z.array(z.string().regex(/^[^:]+:\d+$/, 'write host:port')).min(1) }),
@@ -322,6 +348,11 @@ export const specSchema = z
     key: z.array(identifier).min(1),
     /** New column (or target column) -> SQL expression over the old row. */
     mapping: z.record(identifier, sqlExpression).refine((m) => Object.keys(m).length > 0, 'map at least one column'),
+    /**
+     * Functions that mappings and probes may call although parity refuses them by default (pg_*,
+     * sequences, advisory locks, sleeps, dblink, large objects, ...; see sql-parse.ts), by name.
+     */
+    allowFunctions: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'a function name, without parentheses or schema')).default([]),
     normalize,
     cohorts: z.array(slug).default([]),
     infra,
@@ -361,6 +392,42 @@ export const specSchema = z
       for (const v of [...spec.cache.populate, spec.cache.read]) {
         if (!(v in spec.cache.keys)) ctx.addIssue({ code: 'custom', path: ['cache', 'populate'], message: `version "${v}" has no key template in cache.keys` });
       }
+      // The cache versioner's own rules (cache-versioner/settings.ts), checked here so they fail before anything runs.
+      const seen = new Map<string, string>();
+      for (const [version, template] of Object.entries(spec.cache.keys)) {
+        for (const m of template.matchAll(/\{([^{}]*)\}/g)) {
+          const column = m[1] ?? '';
+          if (column === '' || !spec.key.includes(column)) {
+            ctx.addIssue({ code: 'custom', path: ['cache', 'keys', version], message: column === '' ? 'a key template has an empty {}' : `"{${column}}" is not a key column (key: ${spec.key.join(', ')}); delete events carry only the key` });
+          }
+        }
+        const other = seen.get(template);
+        if (other) ctx.addIssue({ code: 'custom', path: ['cache', 'keys', version], message: `same template as ${other}; give each version its own key name, e.g. order:v1:{id} and order:v2:{id}` });
+        seen.set(template, version);
+      }
+    }
+    const sqlIssue = (path: (string | number)[], p: SqlProblem): void => {
+      ctx.addIssue({ code: 'custom', path, message: `${p.message}; ${p.hint}` });
+    };
+    const options = { allowFunctions: spec.allowFunctions };
+    for (const [column, expr] of Object.entries(spec.mapping)) {
+      for (const p of checkMappingExpression(expr, options)) sqlIssue(['mapping', column], p);
+    }
+    const probe = spec.backfill.throttle.probe?.sql;
+    if (probe !== undefined) for (const p of checkReadOnlyQuery(probe, options)) sqlIssue(['backfill', 'throttle', 'probe', 'sql'], p);
+    const guardSql = spec.backfill.throttle.pace.latencyGuard.sql;
+    if (guardSql !== undefined) for (const p of checkReadOnlyQuery(guardSql, options)) sqlIssue(['backfill', 'throttle', 'pace', 'latencyGuard', 'sql'], p);
+    for (const phase of ['expand', 'enforce', 'contract'] as const) {
+      spec.ddl[phase].forEach((step, i) => {
+        const path = ['ddl', phase, i, 'sql'];
+        try {
+          const statements = parseStatements(step.sql);
+          if (statements.length === 0) ctx.addIssue({ code: 'custom', path, message: 'the step has no statement (only comments?); write one DDL statement' });
+          else if (statements.length > 1) ctx.addIssue({ code: 'custom', path, message: `one statement per step (found ${statements.length}); split it into several steps` });
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', path, message: `PostgreSQL cannot parse it: ${(err as Error).message}; fix the statement (run it in psql against a scratch database to see)` });
+        }
+      });
     }
   });
 
@@ -373,6 +440,14 @@ const HINTS: Record<string, string> = {
   'target.kind': 'one of same-table, shadow-table, other-database',
   'events.subjects.compatibility': `one of ${COMPATIBILITY_LEVELS.join(', ')}`,
   mapping: 'map each new column to a SQL expression over the old row, e.g. total_amount_minor: total_amount::bigint',
+  'cdc.slot': 'e.g. slot: parity_orders (lower-case letters, digits, "_")',
+  'cdc.publication': 'e.g. publication: parity_orders',
+  'cdc.partitions': 'a few partitions per consumer instance is plenty, e.g. partitions: 12',
+  'backfill.workers': 'start with 1-4 workers; the pace controller sets the speed',
+  'reconcile.jobs': 'one or two jobs per database core, e.g. jobs: 4',
+  'lock.driftMarginMs': 'e.g. ttlMs: 15000, renewEveryMs: 5000, driftMarginMs: 1000',
+  'lock.renewEveryMs': 'e.g. ttlMs: 15000, renewEveryMs: 5000',
+  allowFunctions: 'list function names only, e.g. allowFunctions: [pg_sleep]',
 };
 
 export interface SpecProblem {
@@ -410,7 +485,8 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (strin
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => {
       const v = env[name];
       if (v !== undefined && v !== '') {
-        if (/PASSWORD|SECRET|TOKEN|KEY/i.test(name)) registerSecret(v);
+        // By name here; by position (URL userinfo, password and key fields) in registerCredentials.
+        if (/PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL|AUTH/i.test(name)) registerSecret(v);
         return v;
       }
       if (fallback !== undefined) return fallback;
@@ -445,6 +521,9 @@ export interface LoadedSpec {
   configHash: string;
 }
 
+/** Aliases (`*name`) a spec may use; a spec needs few, an alias bomb needs thousands. */
+const MAX_YAML_ALIASES = 100;
+
 /** Validates spec text. Throws PARITY_SPEC_INVALID listing every problem. */
 export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv = process.env): LoadedSpec {
   const doc = parseDocument(text, { prettyErrors: true });
@@ -452,9 +531,17 @@ export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv 
     const problems = doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message, hint: 'fix the YAML syntax' }));
     throw specError(file, problems);
   }
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    // An alias-heavy document (a "billion laughs" bomb) expands exponentially: the yaml library stops
+    // at maxAliasCount and throws, which is bad input, not an internal error.
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown;
+  } catch (err) {
+    throw specError(file, [{ path: '(yaml)', message: `the YAML cannot be expanded: ${(err as Error).message}`, hint: `use at most ${MAX_YAML_ALIASES} aliases (*name) and no alias that expands into many others; write the values out instead` }]);
+  }
   const problems: SpecProblem[] = [];
   const interpolated = interpolate(raw, env, [], problems);
+  registerCredentials(interpolated);
   const result = specSchema.safeParse(interpolated);
   if (!result.success) {
     // A field whose ${VAR} is unset already has its problem; its knock-on format error adds nothing.

@@ -27,15 +27,27 @@ export function renderJson(r: ReportModel): string {
   return `${redact(JSON.stringify(r, null, 2))}\n`;
 }
 
-function mdCell(s: string): string {
-  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/**
+ * Text from the database or the spec inside a Markdown table cell: HTML is escaped (a value such as
+ * `<img onerror=...>` would otherwise be raw HTML in every Markdown renderer), as are backslashes,
+ * backticks, `|` and line breaks, which would end the cell, the row or a code span.
+ */
+export function mdCell(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/`/g, '&#96;')
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/\r\n|\r|\n/g, ' ');
 }
 
 export function renderMarkdown(r: ReportModel): string {
   const L: string[] = [];
-  L.push(`# Verification report: ${r.migration}`);
+  L.push(`# Verification report: ${mdCell(r.migration)}`);
   L.push('');
-  L.push(`**Verdict: ${r.verdict.passed ? 'PASS' : 'FAIL'}** (${r.verdict.text})`);
+  L.push(`**Verdict: ${r.verdict.passed ? 'PASS' : 'FAIL'}** (${mdCell(r.verdict.text)})`);
   L.push('');
   L.push(`Run ${r.run.id}, ${r.run.startedAt} to ${r.run.finishedAt ?? '(unfinished)'}; parity ${r.tool.version}; config hash \`${r.configHash}\`${r.runConfigHash !== r.configHash ? ` (the run used \`${r.runConfigHash}\`: the spec changed since)` : ''}.`);
   L.push('');
