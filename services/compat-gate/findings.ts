@@ -8,6 +8,11 @@ export type FindingKind =
   | 'incompatible'
   /** The registry and the local checker reach different verdicts for the same candidate. */
   | 'registry-disagreement'
+  /**
+   * The registry could not evaluate the candidate at all (HTTP 422), e.g. Apicurio 3.3's compatibility
+   * endpoint with a Protobuf candidate that has schema references: its verdict is unknown, not "no".
+   */
+  | 'registry-refused'
   /** A registered version has another schema type than the spec declares. */
   | 'schema-type-mismatch'
   /** An event carries a schema id the registry does not know. */

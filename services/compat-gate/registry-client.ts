@@ -31,6 +31,8 @@ export interface RegistryVerdict {
   compatible: boolean;
   /** Present when the registry explains itself (Confluent with verbose=true; Apicurio does not). */
   messages: string[];
+  /** Set when the registry refused to evaluate the candidate (HTTP 422); `compatible` is then false. */
+  refused?: { status: number; message: string };
 }
 
 export interface RegisterOutcome {
@@ -139,6 +141,10 @@ export function createCcompatClient(url: string, fetchImpl: typeof fetch = fetch
       const r = await call('POST', path, { schema, schemaType, ...(references.length ? { references } : {}) });
       // Nothing registered yet: there is nothing to be incompatible with.
       if (r.status === 404) return { compatible: true, messages: [] };
+      if (r.status === 422) {
+        const message = (r.body as { message?: string } | null)?.message ?? String(r.body);
+        return { compatible: false, messages: [message], refused: { status: 422, message } };
+      }
       if (r.status !== 200) fail(`checking a schema for ${subject}`, r);
       const body = r.body as { is_compatible: boolean; messages?: string[] };
       return { compatible: body.is_compatible, messages: body.messages ?? [] };

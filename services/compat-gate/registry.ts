@@ -131,7 +131,14 @@ export async function checkSubject(client: CcompatClient, input: SubjectCheckInp
       details: { level: input.level, messages: local.messages },
     });
   }
-  if (registry.compatible !== local.compatible) {
+  if (registry.refused) {
+    findings.push({
+      kind: 'registry-refused',
+      subject: input.subject,
+      message: `the registry could not evaluate the candidate for ${input.subject} (HTTP ${registry.refused.status}: ${registry.refused.message}); only the local verdict is known`,
+      details: { registryUrl: client.url, ...registry.refused, local: local.messages },
+    });
+  } else if (registry.compatible !== local.compatible) {
     findings.push({
       kind: 'registry-disagreement',
       subject: input.subject,
