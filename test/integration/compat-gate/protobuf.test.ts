@@ -45,6 +45,24 @@ describe('Protobuf subjects on the real registry', () => {
     expect((await registry.register(subject, v2Compatible, 'PROTOBUF')).status).toBe(200);
   });
 
+  // Apicurio checks Protobuf with protolock's rules, stricter than Confluent's in these places (see
+  // test/unit/compat-gate/protobuf-compat.test.ts); the gate follows Confluent and reports the
+  // disagreement, so nobody is surprised by a registration the local check called fine.
+  test.each([
+    ['a field rename', 'BACKWARD', 'message Order {\n  string id = 1;\n  int64 amount = 2;\n}\n'],
+    ['a field number change', 'BACKWARD', 'message Order {\n  string id = 1;\n  int64 total_minor = 3;\n}\n'],
+    ['a removal without reserved', 'BACKWARD', 'message Order {\n  string id = 1;\n}\n'],
+    ['a field addition under FORWARD', 'FORWARD', 'message Order {\n  string id = 1;\n  int64 total_minor = 2;\n  string note = 3;\n}\n'],
+    ['int64 -> int32 (one wire group)', 'BACKWARD', 'message Order {\n  string id = 1;\n  int32 total_minor = 2;\n}\n'],
+  ] as const)('Apicurio rejects %s, Confluent accepts it: reported as a registry disagreement', async (_label, level, body) => {
+    const subject = `${uniqueName('compat-proto')}-value`;
+    await registry.setLevel(subject, level);
+    expect((await registry.register(subject, v1, 'PROTOBUF')).status).toBe(200);
+    const check = await checkSubject(registry, { subject, type: 'protobuf', level, candidate: `syntax = "proto3";\npackage shop;\n\n${body}` });
+    expect([check.local.compatible, check.registry.compatible]).toEqual([true, false]);
+    expect(check.findings.map((f) => f.kind)).toEqual(['registry-disagreement']);
+  });
+
   test('imports travel as subject references: a changed imported message is seen through them', async () => {
     const moneySubject = uniqueName('compat-proto-money');
     const money1 = 'syntax = "proto3";\npackage shop.common;\n\nmessage Money {\n  int64 units = 1;\n}\n';

@@ -66,7 +66,7 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     expect(backward(v1, v2)).toBe(false);
   });
 
-  it('scalars within one wire group are interchangeable: int32/int64/uint32/uint64/bool and an enum', () => {
+  it('scalars within one wire group are interchangeable: int32/int64/uint32/uint64/bool and an enum (Apicurio: rejects a type change such as int64 -> int32)', () => {
     const v1 = `${P3}message M { int32 a = 1; uint64 b = 2; bool c = 3; int32 d = 4; }`;
     const v2 = `${P3}message M { int64 a = 1; bool b = 2; uint32 c = 3; Status d = 4; }\nenum Status { A = 0; }`;
     expect(changes(v1, v2)).toEqual(['ENUM_ADDED #/Status']);
