@@ -293,9 +293,12 @@ function encodeAvro(schemaId: number, type: avsc.Type, value: unknown, shape: Ta
       errorHook: (path: string[], _value: unknown, invalidType: avsc.Type) => {
         paths.push(path.join('.'));
         const column = [...path].reverse().map((p) => shape.columns.find((c) => avroFieldName(c.name) === p)).find((c) => c !== undefined);
-        const name = column?.name;
-        const avroName = (invalidType as { typeName?: string }).typeName;
-        columns.push(`column ${name ?? path.join('.')} (${column?.pgType ?? column?.kind ?? 'unknown type'}${avroName ? `, Avro ${avroName}` : ''})`);
+        // A nullable column is a union with null: name the branch the value was meant for.
+        const branches = (invalidType as { types?: avsc.Type[] }).types;
+        const meant = branches?.find((t) => (t as { typeName?: string }).typeName !== 'null') ?? invalidType;
+        const avroName = ((meant as { typeName?: string }).typeName ?? '').replace(/^abstract:/, '');
+        const avro = avroName ? `Avro ${avroName}` : 'its Avro type';
+        columns.push(column ? `column ${column.name} (${column.pgType ?? column.kind}, ${avro})` : `field ${path.join('.')} (${avro})`);
       },
     });
     const where = columns.length > 0 ? `: ${[...new Set(columns)].join(', ')} holds a value that does not fit` : ` (${(err as Error).name})`;

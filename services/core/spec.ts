@@ -15,14 +15,15 @@ import { checkMappingExpression, checkReadOnlyQuery, parseStatements, type SqlPr
  * can silently become one: the limit is counted in UTF-8 bytes, not characters.
  */
 export const MAX_IDENTIFIER_BYTES = 63;
+const IDENTIFIER_TOO_LONG = `PostgreSQL names are at most ${MAX_IDENTIFIER_BYTES} bytes (UTF-8: accented letters take 2 bytes, many others 3); longer names are truncated silently and can collide: shorten it`;
 
 const identifier = z
   .string()
   .min(1)
+  // max() gives editors the bound through the JSON Schema; the refine counts bytes (one message per name).
+  .max(MAX_IDENTIFIER_BYTES, IDENTIFIER_TOO_LONG)
   .regex(/^[^\u0000]+$/, 'must not contain NUL')
-  .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_IDENTIFIER_BYTES, {
-    message: `PostgreSQL names are at most ${MAX_IDENTIFIER_BYTES} bytes (UTF-8; accented letters take 2 bytes, many others 3); longer names are truncated silently and can collide`,
-  });
+  .refine((s) => s.length > MAX_IDENTIFIER_BYTES || Buffer.byteLength(s, 'utf8') <= MAX_IDENTIFIER_BYTES, { message: IDENTIFIER_TOO_LONG });
 
 /** Replication slot names: PostgreSQL accepts only lower-case letters, digits and "_" (at most 63). */
 const slotName = z
