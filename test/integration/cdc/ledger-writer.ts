@@ -1,0 +1,145 @@
+/**
+ * The writer of the CDC fault tests (no-loss, leader failover): commits a known history per key
+ * (sequence numbers) into `ledger (id bigint PRIMARY KEY, seq int, writer int, pad text)` through every
+ * kind of write: single-row and multi-row INSERT, client-side COPY, big transactions, updates, primary-key
+ * updates and deletes. `history` records each key's committed steps, in commit order, for the checker.
+ */
+import { spawn } from 'node:child_process';
+import type pg from 'pg';
+
+export const PAD = 'p'.repeat(120);
+
+export type Step = { op: 'c' | 'u' | 'd'; seq: number | null };
+
+const rand = (n: number) => Math.floor(Math.random() * n);
+
+export class Writer {
+  readonly live = new Map<string, number>();
+  private nextId: bigint;
+  private paused = false;
+  private pauseAck: (() => void) | null = null;
+  private resumeWait: Promise<void> | null = null;
+  private resume: (() => void) | null = null;
+  ops = 0;
+
+  constructor(
+    readonly index: number,
+    private readonly client: pg.Client,
+    private readonly url: string,
+    private readonly history: Map<string, Step[]>,
+  ) {
+    this.nextId = BigInt(index + 1) * 1_000_000_000n;
+  }
+
+  private record(id: string, step: Step): void {
+    let h = this.history.get(id);
+    if (!h) this.history.set(id, (h = []));
+    h.push(step);
+  }
+
+  private newIds(n: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(String(this.nextId++));
+    return out;
+  }
+
+  private pick(n: number): string[] {
+    const keys = [...this.live.keys()];
+    const out = new Set<string>();
+    while (out.size < Math.min(n, keys.length)) out.add(keys[rand(keys.length)]!);
+    return [...out];
+  }
+
+  /** Waits at a safe point (no open transaction) until resumed; used around TRUNCATE. */
+  async pauseAtSafePoint(): Promise<void> {
+    this.resumeWait = new Promise((r) => (this.resume = r));
+    await new Promise<void>((r) => {
+      this.pauseAck = r;
+      this.paused = true;
+    });
+  }
+
+  release(): void {
+    this.paused = false;
+    this.resume?.();
+  }
+
+  async bigTransaction(rows: number): Promise<void> {
+    const first = this.nextId;
+    this.nextId += BigInt(rows);
+    await this.client.query(
+      `INSERT INTO ledger (id, seq, writer, pad) SELECT $1::bigint + g, 1, $2, $3 FROM generate_series(0, $4 - 1) g`,
+      [first.toString(), this.index, PAD, rows],
+    );
+    for (let i = 0n; i < BigInt(rows); i++) {
+      const id = String(first + i);
+      this.live.set(id, 1);
+      this.record(id, { op: 'c', seq: 1 });
+    }
+  }
+
+  private async copy(ids: string[]): Promise<void> {
+    // Client-side COPY through psql's \copy, the way a bulk loader would write.
+    const child = spawn('psql', [this.url, '-v', 'ON_ERROR_STOP=1', '-qc', '\\copy ledger (id, seq, writer, pad) FROM STDIN'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdin.end(ids.map((id) => `${id}\t1\t${this.index}\t${PAD}\n`).join(''));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    if (code !== 0) throw new Error(`psql \\copy failed: ${err}`);
+    for (const id of ids) {
+      this.live.set(id, 1);
+      this.record(id, { op: 'c', seq: 1 });
+    }
+  }
+
+  async step(): Promise<void> {
+    if (this.paused) {
+      this.pauseAck?.();
+      this.pauseAck = null;
+      await this.resumeWait;
+    }
+    const r = rand(100);
+    const c = this.client;
+    if (r < 20 || this.live.size < 10) {
+      const [id] = this.newIds(1);
+      await c.query('INSERT INTO ledger (id, seq, writer, pad) VALUES ($1, 1, $2, $3)', [id, this.index, PAD]);
+      this.live.set(id!, 1);
+      this.record(id!, { op: 'c', seq: 1 });
+    } else if (r < 35) {
+      const ids = this.newIds(10);
+      await c.query(`INSERT INTO ledger (id, seq, writer, pad) SELECT unnest($1::bigint[]), 1, $2, $3`, [ids, this.index, PAD]);
+      for (const id of ids) {
+        this.live.set(id, 1);
+        this.record(id, { op: 'c', seq: 1 });
+      }
+    } else if (r < 38) {
+      await this.copy(this.newIds(50));
+    } else if (r < 70) {
+      const ids = this.pick(1 + rand(5));
+      await c.query('BEGIN');
+      for (const id of ids) await c.query('UPDATE ledger SET seq = seq + 1 WHERE id = $1', [id]);
+      await c.query('COMMIT');
+      for (const id of ids) {
+        const seq = this.live.get(id)! + 1;
+        this.live.set(id, seq);
+        this.record(id, { op: 'u', seq });
+      }
+    } else if (r < 82) {
+      const [old] = this.pick(1);
+      const [fresh] = this.newIds(1);
+      await c.query('UPDATE ledger SET id = $2, seq = seq + 1 WHERE id = $1', [old, fresh]);
+      const seq = this.live.get(old!)! + 1;
+      this.live.delete(old!);
+      this.live.set(fresh!, seq);
+      this.record(old!, { op: 'd', seq: null });
+      this.record(fresh!, { op: 'c', seq });
+    } else {
+      const [id] = this.pick(1);
+      await c.query('DELETE FROM ledger WHERE id = $1', [id]);
+      this.live.delete(id!);
+      this.record(id!, { op: 'd', seq: null });
+    }
+    this.ops++;
+  }
+}
+
