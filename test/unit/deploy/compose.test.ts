@@ -48,7 +48,8 @@ describe('docker-compose.yml (parsed, not run: no Docker engine here)', () => {
   });
 
   test('published host ports do not collide', () => {
-    const hostPorts = Object.values(services).flatMap((s: any) => (s.ports ?? []).map((p: string) => String(p).split(':')[0]));
+    // "127.0.0.1:HOST:CONTAINER": the host port is the second field from the end.
+    const hostPorts = Object.values(services).flatMap((s: any) => (s.ports ?? []).map((p: string) => String(p).split(':').slice(-2)[0]));
     expect(new Set(hostPorts).size).toBe(hostPorts.length);
   });
 
