@@ -14,6 +14,7 @@ import { ParityError } from '../core/errors.js';
 import { resolveStatusPort, specStatusPort } from '../core/http.js';
 import { registerSecret } from '../core/secrets.js';
 import { currentToken, ensureFenceTable } from '../core/fence.js';
+import { takeRunToken, type RunFence } from './fence-token.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, targetDatabase, type Spec } from '../core/spec.js';
@@ -52,8 +53,14 @@ export interface RunBackfillOptions {
   pools?: BackfillPools;
   logger?: Logger;
   metrics?: Registry;
-  /** The coordinator's fencing token for scope `spec.name`; every batch checks it. */
+  /**
+   * A fencing token from the coordinator for scope `spec.name`. Without it the run takes its own
+   * (fence-token.ts: shared by the run's processes, newer than any other holder's). Either way every
+   * batch checks it in its transaction.
+   */
   fenceToken?: bigint;
+  /** Called once the token this process writes under is known (the CLI prints it; it is not a secret). */
+  onFence?: (fence: { scope: string; token: bigint; source: 'given' | RunFence['source']; runId: number }) => void;
   /** Stops after the batches in flight; progress is kept and the next run resumes. */
   signal?: AbortSignal;
   /** Workers in this process (default `backfill.workers`). */
@@ -99,6 +106,8 @@ export interface BackfillResult {
   controlUrl: string | null;
   /** This process's pace when it finished (duty cycle, time slept, latency guard); null when pacing is off. */
   pace: PaceStatus | null;
+  /** The fencing token this process's batches carried (absent when it wrote nothing). */
+  fenceToken?: string;
 }
 
 export async function runBackfill(options: RunBackfillOptions): Promise<BackfillResult> {
@@ -115,7 +124,8 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
   const schema = spec.control.schema;
   const started = now();
   const processId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const fence = options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
+  let fence: { scope: string; token: bigint } | undefined = options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
+  let fenceSource: 'given' | RunFence['source'] = 'given';
   // Per database: one session per worker, the controller's two, the two probes', and one per HTTP command.
   const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 6);
   const paced = b.throttle.pace.enabled;
@@ -155,6 +165,12 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         await probe.start();
       }
       opened = await openRun({ control: setup.control, source: setup.source, schema, spec, shape, workers, rerun: options.rerun ?? false, logger, ...(options.rangeRows ? { rangeRows: options.rangeRows } : {}) });
+      if (!fence && opened.run.state !== 'completed') {
+        // No token given: the run takes its own, in the database the batches write (fence-token.ts).
+        const taken = await takeRunToken(spec.target.kind === 'other-database' ? setup.target : setup.source, schema, spec.name, opened.run.runId);
+        fence = { scope: taken.scope, token: taken.token };
+        fenceSource = taken.source;
+      }
       if (opened.how === 'created' && opened.run.state === 'completed') {
         // An empty table: nothing to walk, and the gate still needs its evidence.
         await recordCompletionEvidence(setup.control, schema, spec.name, { runId: opened.run.runId, rows: 0, rowsChanged: 0, batches: 0, ranges: 0, rowsPlanned: 0, upperKey: null, seconds: 0 });
@@ -168,7 +184,12 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       const { rowsPlanned, rowsDone, rowsChanged, batches } = await summary(databases, schema, run.runId);
       return { runId: run.runId, outcome: opened.how === 'complete' ? 'already-complete' : 'completed', how: opened.how, rowsPlanned, rowsDone, rowsChanged, batches, processRows: 0, processBatches: 0, seconds: (now() - started) / 1000, controlUrl: null, pace: null };
     }
-    logger.info({ runId: run.runId, how: opened.how, rowsPlanned: run.rowsPlanned, ranges: run.rangesPlanned, workers, processId }, opened.how === 'created' ? 'backfill run started' : 'joining backfill run');
+    logger.info(
+      { runId: run.runId, how: opened.how, rowsPlanned: run.rowsPlanned, ranges: run.rangesPlanned, workers, processId, fenceToken: fence?.token.toString(), fenceTokenSource: fenceSource },
+      opened.how === 'created' ? 'backfill run started' : 'joining backfill run',
+    );
+    if (fence) options.onFence?.({ scope: fence.scope, token: fence.token, source: fenceSource, runId: run.runId });
+    const fenceToken = fence ? { fenceToken: fence.token.toString() } : {};
 
     // Paced batches are small (each one's WAL is one small burst); unpaced ones aim at targetBatchSeconds.
     const sizing = paced ? { targetSeconds: b.throttle.pace.batchSeconds, targetWalBytes: b.throttle.pace.batchWalBytes } : { targetSeconds: b.targetBatchSeconds };
@@ -274,7 +295,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     const totals = { rowsPlanned: final.rowsPlanned, rowsDone: final.rowsDone, rowsChanged: final.rowsChanged, batches: final.batches };
     const pace = pacer?.status() ?? null;
     if (final.state === 'completed') {
-      return { runId: run.runId, outcome: 'completed', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace };
+      return { runId: run.runId, outcome: 'completed', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace, ...fenceToken };
     }
     if (stop?.kind === 'error') throw stop.error;
     if (final.state === 'aborted') {
@@ -289,7 +310,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     if (final.state === 'failed') {
       throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" failed in another process: ${final.error ?? 'unknown error'}`, { hint: 'fix the cause, then `parity backfill run` resumes from the checkpoints' });
     }
-    return { runId: run.runId, outcome: 'stopped', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace };
+    return { runId: run.runId, outcome: 'stopped', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace, ...fenceToken };
   } finally {
     probe?.stop();
     guardProbe?.stop();

@@ -89,6 +89,13 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
       ...(fenceToken !== undefined ? { fenceToken } : {}),
       rerun: values.rerun ?? false,
       progressBar: bar,
+      // The token this process's batches carry (not a secret): the operator can see who fences whom.
+      onFence: ({ scope, token, source, runId }) => {
+        bar.clear();
+        const how = source === 'given' ? 'given with --fence-token' : source === 'issued' ? `issued to run ${runId}, fencing out earlier holders` : `shared with the other processes of run ${runId}`;
+        process.stderr.write(`backfill fencing token ${token} for "${scope}" (${how})\n`);
+        bar.redraw();
+      },
       controlPort,
       // Shown once, on stderr, to the operator who started the run; logs only ever show it redacted.
       onControlListening: ({ url, token, tokenSource }) => {

@@ -101,13 +101,13 @@ export interface CliRun {
   stdout: () => string;
   stderr: () => string;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGKILL to the whole process group (npx and the node process under it). */
+  /** SIGKILL to the whole process group (the CLI and anything it started). */
   kill(): void;
 }
 
-/** Runs `npx parity <args>` in its own process group. */
+/** Runs the built `parity` CLI (services/cli/bin/parity.js, as `npx parity` would) in its own process group. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
-  const child = spawn('npx', ['--no-install', 'parity', ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'services', 'cli', 'bin', 'parity.js'), ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
