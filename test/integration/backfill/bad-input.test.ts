@@ -68,6 +68,8 @@ describe('backfill bad input', () => {
       name: 'timeout',
       sourceUrl: db.url,
       mapping: { total_amount_minor: 'total_amount::bigint + length(pg_sleep(0.002)::text)', currency: "'USD'::text" },
+      // pg_sleep is refused in spec SQL unless named (17.4); here it is the point.
+      allowFunctions: ['pg_sleep'],
       backfill: '  batchSize: 500\n  minBatchSize: 500\n  statementTimeoutMs: 300',
     });
     const err = await runBackfill({ spec, controlServer: false }).catch((e: unknown) => e);

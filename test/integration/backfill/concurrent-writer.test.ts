@@ -37,6 +37,7 @@ describe('backfill under a concurrent writer, throttled by the probe p99', () =>
     const { spec, file } = makeSpec({
       name: 'writer-probe',
       sourceUrl: db.url,
+      allowFunctions: ['pg_sleep'],
       backfill: [
         '  batchSize: 300',
         '  minBatchSize: 300',

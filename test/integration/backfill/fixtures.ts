@@ -52,6 +52,8 @@ export interface SpecOptions {
   key?: string[];
   control?: string;
   backfill?: string;
+  /** Functions the spec's SQL may call although parity refuses them by default (e.g. pg_sleep to slow a probe). */
+  allowFunctions?: string[];
 }
 
 /** A spec as YAML text; `backfill` is an indented YAML block placed under `backfill:`. */
@@ -68,6 +70,7 @@ export function specYaml(o: SpecOptions): string {
     `key: [${(o.key ?? ['id']).join(', ')}]`,
     'mapping:',
     ...Object.entries(mapping).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
+    ...(o.allowFunctions ? [`allowFunctions: [${o.allowFunctions.join(', ')}]`] : []),
     ...(o.control ? ['control:', o.control] : []),
     'infra:',
     '  kafka: { brokers: ["127.0.0.1:19092"] }',

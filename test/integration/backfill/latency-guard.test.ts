@@ -79,6 +79,7 @@ describe('backfill latency guard', () => {
     const { spec, file } = makeSpec({
       name: 'guard-knob',
       sourceUrl: db.url,
+      allowFunctions: ['pg_sleep'],
       table: 'orders_guard',
       backfill: [
         '  throttle:',

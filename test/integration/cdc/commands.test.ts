@@ -42,8 +42,10 @@ describe('parity cdc commands', () => {
     const badSlot = writeCdcSpec({ database: db.url, table: 'keyed', slot: 'has-dash', topicPrefix: prefix });
     let r = await parity(['cdc', 'run', '--spec', badSlot]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/PARITY_BAD_INPUT: cdc.slot "has-dash" is not a valid replication slot name/);
-    expect(r.stderr).toMatch(/hint: use only lower-case letters/);
+    // Refused by spec validation now, before any connection (17.6): the field and what to write.
+    expect(r.stderr).toMatch(/PARITY_SPEC_INVALID: .*spec\.yaml is not a valid migration spec/);
+    expect(r.stderr).toMatch(/cdc\.slot \(line \d+\): replication slot names may contain only lower-case letters, digits and "_"/);
+    expect(r.stderr).toMatch(/cdc\.publication \(line \d+\): a publication name is a plain identifier/);
 
     const missing = writeCdcSpec({ database: db.url, table: 'nope', slot: uniqueName('cmd'), topicPrefix: prefix });
     r = await parity(['cdc', 'run', '--spec', missing]);
