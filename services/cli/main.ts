@@ -1,24 +1,18 @@
+/**
+ * The `parity` command line: dispatch through the command table, `--help` and `--version` answered
+ * before any command module loads, and every failure turned into one exit code (services/cli/exit-codes.ts).
+ */
 import { COMMANDS } from './commands.js';
+import type { CommandEntry } from './command.js';
+import { bashCompletion, zshCompletion } from './completion.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { commandHelp, groupHelp, groups, topHelp } from './help.js';
 import { ParityError, toParityError } from '../core/errors.js';
 import { redact } from '../core/secrets.js';
 
-function help(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
-  return [
-    'parity: zero-downtime data migrations (CDC, verification, repair, caches, schema gates, coordinator)',
-    '',
-    'usage: parity <command> [options]   (parity <command> --help for its options)',
-    '',
-    'commands:',
-    ...lines,
-    '',
-  ].join('\n');
-}
-
 /** Finds the longest command whose words prefix argv. */
-function match(argv: string[]): { entry: (typeof COMMANDS)[number]; rest: string[] } | undefined {
-  let best: { entry: (typeof COMMANDS)[number]; rest: string[] } | undefined;
+export function match(argv: readonly string[]): { entry: CommandEntry; rest: string[] } | undefined {
+  let best: { entry: CommandEntry; rest: string[] } | undefined;
   for (const entry of COMMANDS) {
     const words = entry.name.split(' ');
     if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.entry.name.split(' ').length)) {
@@ -28,15 +22,75 @@ function match(argv: string[]): { entry: (typeof COMMANDS)[number]; rest: string
   return best;
 }
 
+/** Does argv ask for help? (`--help` or `-h` anywhere before a `--` that ends the options) */
+export function wantsHelp(argv: readonly string[]): boolean {
+  for (const arg of argv) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
+/** The help text for the words of `parity help WORDS...` (or `WORDS --help`); undefined if unknown. */
+function helpFor(words: readonly string[]): string | undefined {
+  if (words.length === 0) return topHelp(COMMANDS);
+  const found = match(words);
+  if (found) return commandHelp(found.entry);
+  const group = groups(COMMANDS).get(words[0]!);
+  return group ? groupHelp(words[0]!, group) : undefined;
+}
+
+function unknown(argv: readonly string[]): number {
+  process.stderr.write(`parity: unknown command "${argv.join(' ')}"\n  hint: parity --help lists the commands\n`);
+  return EXIT.BAD_INPUT;
+}
+
+/** Runs one `parity` command line and returns its exit code (0 ok, 1 no, 2 bad input, 3 runtime failure). */
 export async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    process.stdout.write(help());
-    return 0;
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h') {
+    process.stdout.write(topHelp(COMMANDS));
+    return EXIT.OK;
+  }
+  if (first === '--version' || first === '-V') {
+    const { TOOL_VERSION } = await import('../reconciler/version.js');
+    process.stdout.write(`parity ${TOOL_VERSION}\n`);
+    return EXIT.OK;
+  }
+  if (first === 'help') {
+    const text = helpFor(argv.slice(1).filter((a) => !a.startsWith('-')));
+    if (!text) return unknown(argv.slice(1));
+    process.stdout.write(text);
+    return EXIT.OK;
+  }
+  if (first === 'completion') {
+    const shell = argv[1];
+    if (wantsHelp(argv.slice(1))) {
+      process.stdout.write('Usage: parity completion bash|zsh\n\nPrints a shell completion script for parity.\n\nExamples:\n  source <(parity completion bash)\n  parity completion zsh > "${fpath[1]}/_parity"\n');
+      return EXIT.OK;
+    }
+    if ((shell !== 'bash' && shell !== 'zsh') || argv.length > 2) {
+      process.stderr.write(`parity: completion needs one shell, bash or zsh${shell ? `, got "${argv.slice(1).join(' ')}"` : ''}\n  hint: source <(parity completion bash)\n`);
+      return EXIT.BAD_INPUT;
+    }
+    process.stdout.write(shell === 'bash' ? bashCompletion(COMMANDS) : zshCompletion(COMMANDS));
+    return EXIT.OK;
   }
   const found = match(argv);
   if (!found) {
-    process.stderr.write(`parity: unknown command "${argv.join(' ')}"\n\n${help()}`);
-    return 2;
+    const group = groups(COMMANDS).get(first);
+    if (!group) return unknown(argv);
+    // `parity stack --help` lists the group; `parity stack` (or `parity stack nope`) is a usage error.
+    if (wantsHelp(argv.slice(1))) {
+      process.stdout.write(groupHelp(first, group));
+      return EXIT.OK;
+    }
+    process.stderr.write(`parity: ${argv.length > 1 ? `unknown command "${argv.join(' ')}"` : `${first} needs a subcommand`}\n\n${groupHelp(first, group)}`);
+    return EXIT.BAD_INPUT;
+  }
+  if (wantsHelp(found.rest)) {
+    process.stdout.write(commandHelp(found.entry));
+    return EXIT.OK;
   }
   try {
     const handler = await found.entry.load();
@@ -45,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     const error = err instanceof ParityError ? err : toParityError(err);
     process.stderr.write(`${redact(error.describe())}\n`);
     if (process.env.PARITY_DEBUG && error.stack) process.stderr.write(`${redact(error.stack)}\n`);
-    return error.exitCode;
+    return exitCodeFor(error);
   }
 }
 
@@ -64,19 +118,15 @@ function flushed(stream: NodeJS.WriteStream): Promise<Error | undefined> {
  */
 export async function run(argv: string[]): Promise<never> {
   let outputError: Error | undefined;
-  const onOutputError = (err: Error) => {
+  process.stdout.on('error', (err: Error) => {
     outputError ??= err;
-    // Nothing more can reach the reader; stop now like a SIGPIPE would (work in flight is replayed).
-    process.stderr.write(`parity: cannot write to stdout: ${err.message}\n`, () => process.exit(3));
-  };
-  process.stdout.on('error', onOutputError);
+    // Nothing more can reach the reader: stop now, as a SIGPIPE would (work in flight is replayed).
+    process.stderr.write(`parity: cannot write to stdout: ${err.message}\n`, () => process.exit(EXIT.RUNTIME));
+  });
+  // A closed stderr leaves nowhere to report anything; it must not crash the command either.
+  process.stderr.on('error', () => undefined);
   const code = await main(argv);
   const err = (await flushed(process.stdout)) ?? outputError;
-  if (err) {
-    process.exitCode = 3;
-    await flushed(process.stderr);
-    process.exit(3);
-  }
   await flushed(process.stderr);
-  process.exit(code);
+  process.exit(err ? EXIT.RUNTIME : code);
 }

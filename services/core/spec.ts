@@ -525,8 +525,29 @@ export interface LoadedSpec {
 /** Aliases (`*name`) a spec may use; a spec needs few, an alias bomb needs thousands. */
 const MAX_YAML_ALIASES = 100;
 
-/** Validates spec text. Throws PARITY_SPEC_INVALID listing every problem. */
-export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv = process.env): LoadedSpec {
+/**
+ * Offline validation (`parity spec validate --offline`, a CI lint without the secrets): leaves every
+ * `${VAR}` unresolved. Each is replaced by a placeholder (`${VAR:-default}` by its default), so a URL
+ * with a variable password is still checked as a URL. A field that is one variable and nothing else
+ * (a whole URL, a number) has no format to check: its path is recorded and its problems skipped.
+ */
+function deferVariables(value: unknown, path: (string | number)[], unresolved: Set<string>): unknown {
+  if (typeof value === 'string') {
+    if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value)) unresolved.add(formatPath(path));
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => fallback ?? `unresolved-${name}`);
+  }
+  if (Array.isArray(value)) return value.map((v, i) => deferVariables(v, [...path, i], unresolved));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deferVariables(v, [...path, k], unresolved)]));
+  }
+  return value;
+}
+
+/**
+ * Validates spec text. Throws PARITY_SPEC_INVALID listing every problem. With `offline`, no `${VAR}`
+ * is resolved (see deferVariables): use the result as a verdict only, never to run anything.
+ */
+export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv = process.env, options: { offline?: boolean } = {}): LoadedSpec {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const problems = doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message, hint: 'fix the YAML syntax' }));
@@ -541,12 +562,13 @@ export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv 
     throw specError(file, [{ path: '(yaml)', message: `the YAML cannot be expanded: ${(err as Error).message}`, hint: `use at most ${MAX_YAML_ALIASES} aliases (*name) and no alias that expands into many others; write the values out instead` }]);
   }
   const problems: SpecProblem[] = [];
-  const interpolated = interpolate(raw, env, [], problems);
+  const unresolved = new Set<string>();
+  const interpolated = options.offline ? deferVariables(raw, [], unresolved) : interpolate(raw, env, [], problems);
   registerCredentials(interpolated);
   const result = specSchema.safeParse(interpolated);
   if (!result.success) {
     // A field whose ${VAR} is unset already has its problem; its knock-on format error adds nothing.
-    const envPaths = new Set(problems.map((p) => p.path));
+    const envPaths = new Set([...problems.map((p) => p.path), ...unresolved]);
     for (const issue of result.error.issues) {
       const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
       if (envPaths.has(formatPath(path))) continue;
@@ -562,7 +584,8 @@ export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv 
     }
   }
   if (problems.length > 0) throw specError(file, problems);
-  const spec = result.data as Spec;
+  // Offline, a field left unresolved may have failed its format: the placeholders stand in for it.
+  const spec = (result.success ? result.data : interpolated) as Spec;
   return { spec, file, configHash: createHash('sha256').update(text).digest('hex') };
 }
 
@@ -574,14 +597,14 @@ function specError(file: string, problems: SpecProblem[]): ParityError {
   });
 }
 
-export function loadSpec(file: string, env: NodeJS.ProcessEnv = process.env): LoadedSpec {
+export function loadSpec(file: string, env: NodeJS.ProcessEnv = process.env, options: { offline?: boolean } = {}): LoadedSpec {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ParityError('PARITY_BAD_INPUT', `cannot read spec file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a YAML migration spec with --spec' });
   }
-  const loaded = parseSpec(text, file, env);
+  const loaded = parseSpec(text, file, env, options);
   return { ...loaded, file: new URL(file, `file://${process.cwd()}/`).pathname };
 }
 
