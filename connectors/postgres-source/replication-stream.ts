@@ -7,7 +7,10 @@
  * - every session starts with `'0/00000000'`, which PostgreSQL moves forward to the slot's
  *   confirmed_flush_lsn: we resume from the database's truth, never from the library's memory;
  * - keepalives are answered here with the last *durable* position; the server's WAL end is reported
- *   only when nothing received is still in flight (which lets an idle slot advance);
+ *   only when nothing received is still in flight (which lets an idle slot advance). "Received" is
+ *   counted here, by the plugin's `parse` (the library parses each XLogData as it arrives, before it
+ *   queues it and before a later keepalive is emitted), and "handled" when our handler returns: a
+ *   keepalive that arrives while a transaction is received but not yet handled never confirms past it;
  * - every column arrives as text: the relation's type parsers are replaced by the identity, so no
  *   process-global `pg.types` parser touches CDC values (value-decoder.ts converts them exactly).
  */
@@ -23,10 +26,18 @@ export const TEXT_OUTPUT_OPTIONS = '-c datestyle=ISO,MDY -c intervalstyle=postgr
 
 const identity = (text: unknown): unknown => text;
 
-/** pgoutput with every column kept as its text form. */
-class TextPgoutputPlugin extends PgoutputPlugin {
+/** pgoutput with every column kept as its text form; `onParsed` counts what was received. */
+export class TextPgoutputPlugin extends PgoutputPlugin {
+  constructor(
+    options: ConstructorParameters<typeof PgoutputPlugin>[0],
+    private readonly onParsed: () => void = () => undefined,
+  ) {
+    super(options);
+  }
+
   override parse(buffer: Buffer): Pgoutput.Message {
     const message = super.parse(buffer) as Pgoutput.Message;
+    this.onParsed();
     if (message.tag === 'relation') {
       // Parsing happens as bytes arrive, before queued handlers run: replace the parsers here, so the
       // very next Insert of this relation is read as text too.
@@ -52,11 +63,34 @@ export interface ReplicationStreamOptions {
   /** Coalesces status updates after the durable position moves. */
   ackDelayMs?: number;
   onKeepalive?: (walEnd: Lsn) => void;
+  /** Makes the replication service (tests pass a fake); default pg-logical-replication's. */
+  service?: (settings: { connectionString: string }) => ReplicationService;
+}
+
+/** What this module uses of pg-logical-replication's LogicalReplicationService: its public API. */
+export interface ReplicationService {
+  on(event: 'data', listener: (lsn: string, message: PgoutputMessage) => Promise<void>): unknown;
+  on(event: 'heartbeat', listener: (lsn: string, timestamp: number, shouldRespond: boolean) => void): unknown;
+  on(event: 'error', listener: (err: unknown) => void): unknown;
+  subscribe(plugin: PgoutputPlugin, slot: string, uptoLsn: string): Promise<unknown>;
+  acknowledge(lsn: string): Promise<boolean>;
+  stop(): Promise<unknown>;
+}
+
+function libraryService(settings: { connectionString: string }): ReplicationService {
+  return new LogicalReplicationService(
+    { connectionString: settings.connectionString, application_name: 'parity-cdc', options: TEXT_OUTPUT_OPTIONS } as never,
+    { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+  ) as unknown as ReplicationService;
 }
 
 export class ReplicationStream {
-  private readonly service: LogicalReplicationService;
+  private readonly service: ReplicationService;
   private readonly plugin: TextPgoutputPlugin;
+  /** Messages parsed (received) and handled (our handler returned) this session. */
+  private received = 0;
+  private handled = 0;
+  private maxQueued = 0;
   private reported: Lsn = 0n;
   /** The highest position we may report: durable commits, or an idle keepalive's WAL end. */
   private safe: Lsn = 0n;
@@ -66,21 +100,22 @@ export class ReplicationStream {
   private stopped = false;
 
   constructor(private readonly options: ReplicationStreamOptions) {
-    this.plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [publicationOption(options.publication)], messages: true });
-    this.service = new LogicalReplicationService(
-      { connectionString: options.connectionString, application_name: 'parity-cdc', options: TEXT_OUTPUT_OPTIONS } as never,
-      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
-    );
+    this.plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [publicationOption(options.publication)], messages: true }, () => {
+      this.received++;
+      const pending = this.received - this.handled;
+      if (pending > this.maxQueued) this.maxQueued = pending;
+    });
+    this.service = (options.service ?? libraryService)({ connectionString: options.connectionString });
     this.service.on('data', async (lsn: string, message: PgoutputMessage) => {
-      // After a handler failed, the library carries on with the next message: ignore the rest, the
-      // session is being torn down and the slot replays them.
-      if (this.failure || this.stopped) return;
-      const queued = (this.service as unknown as { _messageQueue?: unknown[] })._messageQueue?.length ?? 0;
-      if (queued > this.maxQueued) this.maxQueued = queued;
       try {
+        // After a handler failed, the library carries on with the next message: ignore the rest, the
+        // session is being torn down and the slot replays them.
+        if (this.failure || this.stopped) return;
         await options.onMessage(message, parseLsn(lsn));
       } catch (err) {
         this.fail(err);
+      } finally {
+        this.handled++;
       }
     });
     this.service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
@@ -161,19 +196,16 @@ export class ReplicationStream {
     if (lsn > this.safe) this.safe = lsn;
   }
 
-  /** The most messages received and not yet handled (the library's flow-control queue) since last asked. */
+  /** The most messages received and not yet handled (queued for or inside the handler) since last asked. */
   takeMaxQueued(): number {
     const max = this.maxQueued;
-    this.maxQueued = 0;
+    this.maxQueued = this.received - this.handled;
     return max;
   }
 
-  private maxQueued = 0;
-
-  /** The library's flow-control queue: messages received but not yet handled. */
+  /** Nothing received is waiting for, or inside, the handler. */
   private nothingQueued(): boolean {
-    const internals = this.service as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
-    return (internals._messageQueue?.length ?? 0) === 0 && !internals._processing;
+    return this.received === this.handled;
   }
 
   private async sendStatus(): Promise<void> {
