@@ -5,7 +5,7 @@
  */
 import { ParityError } from '../../services/core/errors.js';
 
-export type SchemaFormat = 'avro' | 'json';
+export type SchemaFormat = 'avro' | 'json' | 'protobuf';
 
 export interface RegistryClient {
   /** Registers `schema` under `subject` (idempotent: an identical schema returns its existing id). */
@@ -25,8 +25,10 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   const timeoutMs = options.timeoutMs ?? 10_000;
   return {
     async register(subject, schema, format) {
-      const body: Record<string, unknown> = { schema: JSON.stringify(schema) };
+      // A Protobuf schema is .proto text; Avro and JSON Schema travel as their JSON.
+      const body: Record<string, unknown> = { schema: format === 'protobuf' && typeof schema === 'string' ? schema : JSON.stringify(schema) };
       if (format === 'json') body.schemaType = 'JSON';
+      if (format === 'protobuf') body.schemaType = 'PROTOBUF';
       let response: Response;
       try {
         response = await doFetch(`${base}/subjects/${encodeURIComponent(subject)}/versions`, {

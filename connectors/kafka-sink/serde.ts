@@ -33,6 +33,7 @@ import { type Position, formatLsn } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint } from './table-shape.js';
 import { writeEnvelope } from './avro-envelope.js';
+import { protobufChangeReader, protobufTableWriter, registrySchemaById } from './protobuf-encode.js';
 import { COLUMN_DOC_PREFIX, avroFieldName, avroKeySchema, avroValueSchema, jsonKeySchema, jsonValueSchema } from './value-schema.js';
 
 export type { ChangeEnvelope, Row } from '../../services/core/change-event.js';
@@ -222,6 +223,19 @@ export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncode
 async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
   const { registry, format } = options;
   const hasKey = shape.keyColumns.length > 0;
+  if (format === 'protobuf') {
+    const writer = protobufTableWriter(shape);
+    const valueSchemaId = await registry.register(`${shape.topic}-value`, writer.valueSchema, 'protobuf');
+    const keySchemaId = hasKey ? await registry.register(`${shape.topic}-key`, writer.keySchema, 'protobuf') : null;
+    return {
+      shape,
+      format,
+      keySchemaId,
+      valueSchemaId,
+      encodeKey: (key) => (!key || keySchemaId === null ? null : writer.encodeKey(keySchemaId, key)),
+      encodeValue: (envelope) => writer.encodeValue(valueSchemaId, envelope),
+    };
+  }
   if (format === 'avro') {
     const keySchema = avroKeySchema(shape);
     const valueSchema = avroValueSchema(shape);
@@ -494,13 +508,28 @@ export interface ChangeDecoder {
   decode(topic: string, message: RawKafkaMessage, partition?: number): Promise<DecodedChange>;
 }
 
-export function createChangeDecoder(registry: SchemaRegistry): ChangeDecoder {
+export interface ChangeDecoderOptions {
+  /**
+   * The registry's REST base URL. With it, Protobuf events decode too: their schema text is read
+   * through REST and their message indexes are honoured (the npm registry client cannot do either).
+   */
+  registryUrl?: string;
+}
+
+export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDecoderOptions = {}): ChangeDecoder {
   const readers = new Map<string, Promise<ValueReader>>();
   function readerFor(id: number, record: 'Envelope' | 'Key'): Promise<ValueReader> {
     const cacheKey = `${id}:${record}`;
     let pending = readers.get(cacheKey);
     if (!pending) {
       pending = (async () => {
+        if (options.registryUrl) {
+          const text = await registrySchemaById(options.registryUrl, id);
+          if (text?.schemaType === 'PROTOBUF') {
+            const reader = protobufChangeReader(text.schema);
+            return { read: (payload: Buffer) => (record === 'Envelope' ? reader.readEnvelope(payload) : reader.readKey(payload)), row: (row: Row | null) => row };
+          }
+        }
         let found: { format: SchemaFormat; raw: unknown };
         try {
           found = await rawSchemaFor(registry, id);

@@ -1,6 +1,7 @@
 /**
  * Fidelity: every PostgreSQL type the issue lists travels through the real connector, Kafka and the
- * registry (Avro and JSON Schema) and decodes to exactly the documented JS value. Expected values are
+ * registry (Avro, JSON Schema and Protobuf, the last read back by a Confluent-framing Protobuf decoder)
+ * and decodes to exactly the documented JS value. Expected values are
  * written out by hand for the edge cases, and derived by PostgreSQL itself (to_json, encode) for bulk
  * rows, so the check never goes through the connector's own conversion code.
  */
@@ -8,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNCHANGED_TOAST } from '../../../services/core/change-event.js';
 import type { DecodedChange } from '../../../connectors/kafka-sink/serde.js';
-import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { createTestDatabase, STACK, type TestDatabase, uniqueName } from '../../support/stack.js';
 import { deleteTopics, readTopic, runConnector, writeCdcSpec } from './support.js';
 
 const COLUMNS = `
@@ -112,7 +113,7 @@ function latestAfter(changes: DecodedChange[], id: number, op?: string): Record<
   return (mine.at(-1)?.envelope.after as Record<string, unknown> | undefined) ?? null;
 }
 
-for (const format of ['avro', 'json'] as const) {
+for (const format of ['avro', 'json', 'protobuf'] as const) {
   describe(`fidelity (${format})`, () => {
     let db: TestDatabase;
     let client: pg.Client;
@@ -201,6 +202,11 @@ for (const format of ['avro', 'json'] as const) {
         expect(first.envelope.source.txId).toBeGreaterThan(0);
         expect(first.position.ordinal).toBe(0);
         expect(first.envelope.source.sequence).toMatch(/^[0-9A-F]+\/[0-9A-F]+:0$/);
+
+        // The subjects carry the format asked for (TopicNameStrategy), not a silent fallback.
+        const registered = (await (await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${prefix}.public.fidelity-value/versions/latest`)).json()) as { schemaType?: string; schema: string };
+        expect(registered.schemaType ?? 'AVRO').toBe({ avro: 'AVRO', json: 'JSON', protobuf: 'PROTOBUF' }[format]);
+        if (format === 'protobuf') expect(registered.schema).toMatch(/^syntax = "proto3";\npackage [\w.]+\.public\.fidelity;/);
       } finally {
         await running.stop();
       }

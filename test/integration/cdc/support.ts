@@ -20,7 +20,7 @@ export interface CdcSpecOptions {
   schema?: string;
   slot: string;
   topicPrefix: string;
-  format?: 'avro' | 'json';
+  format?: 'avro' | 'json' | 'protobuf';
   snapshot?: 'initial' | 'never';
   heartbeatIntervalSeconds?: number;
   snapshotChunkRows?: number;
@@ -110,7 +110,7 @@ export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS
   };
 }
 
-export const decoder = () => createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL));
+export const decoder = () => createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL), { registryUrl: STACK.PARITY_REGISTRY_URL });
 
 const kafka = new Kafka({ clientId: 'parity-cdc-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
 
