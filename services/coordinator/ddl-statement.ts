@@ -1,10 +1,12 @@
 /**
- * Reading the spec's DDL steps: comments stripped (outside quotes), the statement classified, and
- * the plan of what parity will actually run. The plan makes two statement kinds safe by itself:
- * a CREATE/DROP INDEX is run CONCURRENTLY (outside a transaction), and a CHECK or FOREIGN KEY
- * constraint is added NOT VALID and validated in a second statement (the validation takes a lock
- * that lets reads and writes go on).
+ * Reading the spec's DDL steps: the statement classified by PostgreSQL's parser (core/sql-parse.ts),
+ * comments stripped (outside quotes), and the plan of what parity will actually run. The plan makes
+ * two statement kinds safe by itself: a CREATE/DROP INDEX is run CONCURRENTLY (outside a
+ * transaction), and a CHECK or FOREIGN KEY constraint is added NOT VALID and validated in a second
+ * statement (the validation takes a lock that lets reads and writes go on).
  */
+
+import { parseStatements, type ParsedStatement, type PgNode } from '../core/sql-parse.js';
 
 export type DdlPhase = 'expand' | 'enforce' | 'contract';
 export const DDL_PHASES: readonly DdlPhase[] = ['expand', 'enforce', 'contract'];
@@ -155,17 +157,53 @@ const DROP_INDEX = /^DROP\s+INDEX\s+(CONCURRENTLY\s+)?/i;
 const ADD_CHECK_OR_FK = new RegExp(String.raw`^ADD\s+CONSTRAINT\s+(${IDENT})\s+(CHECK|FOREIGN\s+KEY)\b`, 'i');
 const NOT_VALID = /\bNOT\s+VALID\s*$/i;
 
-/** CREATE INDEX / DROP INDEX / REINDEX ... CONCURRENTLY cannot run in a transaction block. */
+/** The statement as PostgreSQL's parser reads it; undefined when it does not parse (validation refuses that). */
+function parsed(sql: string): ParsedStatement | undefined {
+  try {
+    return parseStatements(sql)[0];
+  } catch {
+    return undefined;
+  }
+}
+
+const hasOption = (options: unknown, name: string): boolean => Array.isArray(options) && options.some((o) => ((o as PgNode).DefElem as PgNode | undefined)?.defname === name);
+
+/**
+ * CREATE INDEX / DROP INDEX / REINDEX ... CONCURRENTLY, VACUUM, CREATE/DROP DATABASE and ALTER SYSTEM
+ * cannot run in a transaction block. Read from the parse tree, so a string literal or a body that
+ * mentions CONCURRENTLY does not count.
+ */
 export function isTransactional(sql: string): boolean {
-  return !/\bCONCURRENTLY\b/i.test(sql) && !/^(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b/i.test(sql);
+  const stmt = parsed(sql);
+  if (!stmt) return !/\bCONCURRENTLY\b/i.test(sql) && !/^(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b/i.test(sql);
+  switch (stmt.type) {
+    case 'IndexStmt':
+    case 'DropStmt':
+      return !stmt.node.concurrent;
+    case 'ReindexStmt':
+      return !hasOption(stmt.node.params, 'concurrently');
+    case 'VacuumStmt':
+    case 'CreatedbStmt':
+    case 'DropdbStmt':
+    case 'AlterSystemStmt':
+      return false;
+    default:
+      return true;
+  }
 }
 
 /** The plan for one phase's steps, in order. */
 export function planPhase(phase: DdlPhase, steps: readonly DdlStep[]): DdlAction[] {
   const actions: DdlAction[] = [];
   for (const step of steps) {
-    const { sql } = cleanSql(step.sql);
-    const index = parseCreateIndex(sql);
+    const stmt = parsed(step.sql);
+    // A DO block or function body is dollar-quoted: run it exactly as written (the comment and
+    // whitespace cleaner knows nothing of dollar quotes). Everything else runs cleaned.
+    const verbatim = stmt?.type === 'DoStmt' || stmt?.type === 'CreateFunctionStmt';
+    const sql = verbatim ? step.sql.trim().replace(/;\s*$/, '') : cleanSql(step.sql).sql;
+    // The parser decides the kind; the patterns below only locate the words to rewrite.
+    const is = (type: string): boolean => stmt === undefined || stmt.type === type;
+    const index = is('IndexStmt') ? parseCreateIndex(sql) : null;
     if (index) {
       const run = index.concurrently ? sql : sql.replace(/^(CREATE\s+(?:UNIQUE\s+)?INDEX)\s+/i, '$1 CONCURRENTLY ');
       actions.push({
@@ -180,12 +218,12 @@ export function planPhase(phase: DdlPhase, steps: readonly DdlStep[]): DdlAction
       });
       continue;
     }
-    const dropIndex = DROP_INDEX.exec(sql);
+    const dropIndex = is('DropStmt') ? DROP_INDEX.exec(sql) : null;
     if (dropIndex && !dropIndex[1] && !/\bCASCADE\b/i.test(sql) && !sql.includes(',')) {
       actions.push({ phase, step: step.name, name: step.name, sql: sql.replace(DROP_INDEX, 'DROP INDEX CONCURRENTLY '), transactional: false, rewrittenFrom: sql });
       continue;
     }
-    const alter = parseAlterTable(sql);
+    const alter = is('AlterTableStmt') ? parseAlterTable(sql) : null;
     const only = alter?.actions.length === 1 ? alter.actions[0] : undefined;
     const constraint = only ? ADD_CHECK_OR_FK.exec(only) : null;
     if (alter && constraint && !NOT_VALID.test(sql)) {

@@ -407,6 +407,10 @@ export const specSchema = z
         seen.set(template, version);
       }
     }
+    // The reconciler's rule (reconciler/projection.ts), checked before anything connects.
+    for (const column of Object.keys(spec.reconcile.keyCasts)) {
+      if (!spec.key.includes(column)) ctx.addIssue({ code: 'custom', path: ['reconcile', 'keyCasts', column], message: `"${column}" is not a key column (key: ${spec.key.join(', ')}); name key columns only in reconcile.keyCasts` });
+    }
     const sqlIssue = (path: (string | number)[], p: SqlProblem): void => {
       ctx.addIssue({ code: 'custom', path, message: `${p.message}; ${p.hint}` });
     };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanSql, parseCreateIndex, planPhase, splitTopLevel, tableName } from '../../../services/coordinator/ddl-statement.js';
+import { cleanSql, isTransactional, parseCreateIndex, planPhase, splitTopLevel, tableName } from '../../../services/coordinator/ddl-statement.js';
 
 describe('DDL statements', () => {
   it('strips comments outside quotes, collapses whitespace and reads allow directives', () => {
@@ -40,5 +40,22 @@ describe('DDL statements', () => {
     const already = planPhase('enforce', [{ name: 'c', sql: 'ALTER TABLE orders ADD CONSTRAINT c CHECK (x > 0) NOT VALID' }]);
     expect(already).toHaveLength(1);
     expect(already[0]?.rewrittenFrom).toBeUndefined();
+  });
+});
+
+describe('the plan, classified by the parser', () => {
+  it('runs a DO block exactly as written, in a transaction', () => {
+    const body = "DO $$\nBEGIN\n  -- it's a comment with a quote\n  RAISE NOTICE 'CONCURRENTLY';\nEND\n$$;";
+    const [action] = planPhase('expand', [{ name: 'do', sql: body }]);
+    expect(action).toMatchObject({ sql: body.replace(/;$/, ''), transactional: true });
+  });
+
+  it('is not fooled by CONCURRENTLY or CREATE INDEX inside a string literal', () => {
+    const [action] = planPhase('expand', [{ name: 'c', sql: "ALTER TABLE orders ADD COLUMN note text DEFAULT 'CREATE INDEX CONCURRENTLY x ON y'" }]);
+    expect(action).toMatchObject({ transactional: true });
+    expect(action?.rewrittenFrom).toBeUndefined();
+    expect(isTransactional('REINDEX TABLE CONCURRENTLY orders')).toBe(false);
+    expect(isTransactional('VACUUM orders')).toBe(false);
+    expect(isTransactional("COMMENT ON TABLE orders IS 'built CONCURRENTLY'")).toBe(true);
   });
 });

@@ -111,6 +111,12 @@ describe('spec validation catches what fails later (17.6)', () => {
     expect(() => parseSpec(variant({ 'lock.driftMarginMs': 9_999 }), 'spec.yaml', env)).not.toThrow();
   });
 
+  test('reconcile.keyCasts names key columns only', () => {
+    const { problems } = rejected(variant({ 'reconcile.keyCasts': { total_amount: 'text' } }));
+    expect(at(problems, 'reconcile.keyCasts.total_amount')).toMatch(/not a key column \(key: id\)/);
+    expect(() => parseSpec(variant({ 'reconcile.keyCasts': { id: 'text' } }), 'spec.yaml', env)).not.toThrow();
+  });
+
   test('cache key templates use key columns only, one template per version', () => {
     const { problems } = rejected(variant({ 'cache.keys.v1': 'order:{customer_id}', 'cache.keys.v2': 'order:{customer_id}' }));
     expect(at(problems, 'cache.keys.v1')).toMatch(/not a key column/);
