@@ -1,5 +1,6 @@
 /**
- * `pg-logical-replication` used safely (see /work/shared/notes/pg-logical-replication.md):
+ * `pg-logical-replication` used safely, through its public API only (the version is pinned exactly;
+ * test/integration/cdc/replication-library.test.ts fails if the behaviour relied on here changes):
  * - `acknowledge: { auto: false, timeoutSeconds: 0 }`: the library never reports a position by itself
  *   (its timer would report the last *received* LSN, past data not yet in Kafka);
  * - `flowControl`: handlers are awaited one message at a time and the socket pauses while they run, so a
