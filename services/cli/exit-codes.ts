@@ -34,6 +34,8 @@ export const EXIT_CODE_BY_ERROR: Partial<Record<ErrorCode, ExitCode>> = {
   PARITY_PHASE: EXIT.NO,
   PARITY_DDL_RISK: EXIT.NO,
   PARITY_ABORTED: EXIT.NO,
+  // The slot is someone else's: drop-slot refuses it (unless --force), cdc run will not share it.
+  PARITY_SLOT_IN_USE: EXIT.NO,
   // It could not run: the infrastructure, the environment, a lease, or parity itself failed.
   PARITY_STACK_FAILED: EXIT.RUNTIME,
   PARITY_DEPENDENCY_MISSING: EXIT.RUNTIME,
@@ -41,7 +43,6 @@ export const EXIT_CODE_BY_ERROR: Partial<Record<ErrorCode, ExitCode>> = {
   PARITY_WAL_LEVEL: EXIT.RUNTIME,
   PARITY_REPLICATION_PRIVILEGE: EXIT.RUNTIME,
   PARITY_SLOT_MISSING: EXIT.RUNTIME,
-  PARITY_SLOT_IN_USE: EXIT.RUNTIME,
   PARITY_DECODE: EXIT.RUNTIME,
   PARITY_SERIALIZE: EXIT.RUNTIME,
   PARITY_KAFKA: EXIT.RUNTIME,
