@@ -7,7 +7,12 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * Fault tests stop and restart a shared service of the local stack (Kafka, Redis). They run last and
  * alone, so no other test ever sees the outage they cause.
  */
-const FAULT_TESTS = ['test/integration/cdc/no-loss.test.ts', 'test/integration/cache-versioner/redis-outage.test.ts'];
+const FAULT_TESTS = [
+  'test/integration/cdc/no-loss.test.ts',
+  'test/integration/cache-versioner/redis-outage.test.ts',
+  // Starts its own three-broker Kafka (its own ports and state dir) and kills a partition leader.
+  'test/integration/kafka/leader-failover.test.ts',
+];
 
 /** Spawned services inherit this: PARITY_STATUS_PORT=0 comes before the spec and the fixed defaults. */
 const STATUS_ON_FREE_PORTS = { PARITY_STATUS_PORT: '0' };

@@ -2,10 +2,14 @@
  * The writer of the CDC fault tests (no-loss, leader failover): commits a known history per key
  * (sequence numbers) into `ledger (id bigint PRIMARY KEY, seq int, writer int, pad text)` through every
  * kind of write: single-row and multi-row INSERT, client-side COPY, big transactions, updates, primary-key
- * updates and deletes. `history` records each key's committed steps, in commit order, for the checker.
+ * updates and deletes. `history` records each key's committed steps, in commit order, for the checker
+ * (`checkLedger`) that compares them with what the topic holds.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import type { DecodedChange } from '../../../connectors/kafka-sink/serde.js';
+import { comparePositions, encodePosition, type Position } from '../../../services/core/lsn.js';
 
 export const PAD = 'p'.repeat(120);
 
@@ -143,3 +147,100 @@ export class Writer {
   }
 }
 
+
+/** One event read back from the topic, as the ledger checker needs it. */
+export interface LedgerEvent {
+  partition: number;
+  /** The dedupe key (commit LSN, ordinal) as text, and its parsed form for ordering. */
+  pos: string;
+  position: Position;
+  key: string | null;
+  op: string;
+  seq: number | null;
+  /** A digest of the event's content: two copies of one change must carry the same. */
+  digest: string;
+}
+
+export function ledgerEvent(d: DecodedChange): LedgerEvent {
+  const after = d.envelope.after as { seq?: number } | null;
+  return {
+    partition: d.partition,
+    pos: encodePosition(d.position),
+    position: d.position,
+    key: d.key ? String(d.key.id) : null,
+    op: d.envelope.op,
+    seq: after?.seq ?? null,
+    digest: createHash('sha1').update(JSON.stringify([d.key, d.envelope.op, d.envelope.before, d.envelope.after, d.envelope.source.sequence])).digest('hex'),
+  };
+}
+
+export interface LedgerVerdict {
+  committed: number;
+  distinct: number;
+  duplicates: number;
+  /** Keys whose committed changes never reached the topic. */
+  missing: string[];
+  /** Keys whose events differ from their committed history (order or content). */
+  wrong: string[];
+  /** Keys on the topic that were never committed. */
+  extra: string[];
+  /** Violations of per-partition order, key placement, or duplicates that differ from their first copy. */
+  violations: string[];
+}
+
+/**
+ * Checks events read back (in partition order) against the writers' committed history (no TRUNCATE):
+ * keeping each dedupe key's first occurrence, positions rise strictly within a partition and each
+ * key's events equal its committed steps, in order, in one partition; every repeated dedupe key
+ * carries an identical event.
+ */
+export function checkLedger(history: Map<string, Step[]>, events: LedgerEvent[]): LedgerVerdict {
+  const byPartition = new Map<number, LedgerEvent[]>();
+  for (const e of events) {
+    let list = byPartition.get(e.partition);
+    if (!list) byPartition.set(e.partition, (list = []));
+    list.push(e);
+  }
+  const firstDigest = new Map<string, string>();
+  const keyPartition = new Map<string, number>();
+  const got = new Map<string, Step[]>();
+  const violations: string[] = [];
+  let duplicates = 0;
+  for (const [partition, list] of byPartition) {
+    let last: Position | null = null;
+    for (const e of list) {
+      const prior = firstDigest.get(e.pos);
+      if (prior !== undefined) {
+        duplicates++;
+        if (prior !== e.digest) violations.push(`duplicate ${e.pos} differs from its first copy`);
+        continue;
+      }
+      firstDigest.set(e.pos, e.digest);
+      if (last && comparePositions(e.position, last) <= 0) violations.push(`partition ${partition}: ${e.pos} after a later position`);
+      last = e.position;
+      const key = e.key ?? '(none)';
+      const p = keyPartition.get(key);
+      if (p === undefined) keyPartition.set(key, partition);
+      else if (p !== partition) violations.push(`key ${key} in partitions ${p} and ${partition}`);
+      let h = got.get(key);
+      if (!h) got.set(key, (h = []));
+      h.push({ op: e.op as Step['op'], seq: e.op === 'd' ? null : e.seq });
+    }
+  }
+  const missing: string[] = [];
+  const wrong: string[] = [];
+  for (const [key, steps] of history) {
+    const g = got.get(key);
+    if (!g) missing.push(key);
+    else if (JSON.stringify(g) !== JSON.stringify(steps)) wrong.push(`${key}: committed ${JSON.stringify(steps)} kafka ${JSON.stringify(g)}`);
+  }
+  return {
+    committed: [...history.values()].reduce((n, h) => n + h.length, 0),
+    distinct: firstDigest.size,
+    duplicates,
+    missing,
+    wrong,
+    extra: [...got.keys()].filter((k) => !history.has(k)),
+    violations,
+  };
+}
