@@ -288,3 +288,34 @@ export function specStatusPort(
   if (service === 'backfill') return spec.backfill.controlPort;
   return undefined;
 }
+
+/**
+ * PARITY_STATUS_LINGER_SECONDS: how long a batch process (verify) keeps its status server up after
+ * its work is done, so Prometheus scrapes the final values (a Kubernetes Job's pod would otherwise
+ * exit between two scrapes). Default 0.
+ */
+export function statusLingerMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.PARITY_STATUS_LINGER_SECONDS;
+  if (text === undefined || text === '') return 0;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new ParityError('PARITY_BAD_INPUT', `PARITY_STATUS_LINGER_SECONDS must be a number of seconds >= 0, got "${text}"`, { hint: 'e.g. PARITY_STATUS_LINGER_SECONDS=30 (two scrape intervals), or unset it' });
+  }
+  return seconds * 1000;
+}
+
+/** Waits `ms`, or less if SIGTERM/SIGINT arrives: the lingering server never delays a stop. */
+export function linger(ms: number): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off('SIGTERM', done);
+      process.off('SIGINT', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}

@@ -10,7 +10,7 @@ import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { createFlagsReader } from '../client/flags.js';
 import { createKafka, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
-import { resolveStatusPort, specStatusPort, startStatusServerOn, type StatusServer } from '../core/http.js';
+import { linger, resolveStatusPort, specStatusPort, startStatusServerOn, statusLingerMs, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { redact } from '../core/secrets.js';
@@ -98,6 +98,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   // Status server while verifying: --status-port > PARITY_STATUS_PORT > spec > 9405; several verify
   // processes on one host (a shared run) each fall back to a free port.
   const statusPort = resolveStatusPort('verify', { flag: values['status-port'], specPort: specStatusPort(spec, 'verify'), usage: VERIFY_USAGE }).port;
+  const lingerMs = statusLingerMs();
   const server: StatusServer = await startStatusServerOn(
     { registry, port: statusPort, health: () => ({ ok: true, status: 'verifying' }), ready: () => ({ ok: true, status: 'verifying' }) },
     { flag: '--status-port', fallback: true, onFallback: (port) => logger.warn({ port }, 'status port taken (another verify process on this host?); serving on a free port instead') },
@@ -126,6 +127,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     }
     return r.passed ? 0 : 1;
   } finally {
+    if (lingerMs > 0) logger.info({ seconds: lingerMs / 1000 }, 'verification done; status server stays up for the last scrape (PARITY_STATUS_LINGER_SECONDS)');
+    await linger(lingerMs);
     await server.close();
   }
 }
