@@ -10,7 +10,17 @@
  * `/* parity:allow <rule> *\/` after a person checked it is safe (e.g. a binary-coercible type change).
  */
 import type { Spec } from '../core/spec.js';
-import { columnsRead, commentsOf, names, parseStatements, plpgsqlStatements, statementKind, walk, type ParsedStatement, type PgNode } from '../core/sql-parse.js';
+import {
+  columnsRead,
+  commentsOf,
+  names,
+  parseStatements,
+  plpgsqlStatements,
+  statementKind,
+  walk,
+  type ParsedStatement,
+  type PgNode,
+} from '../core/sql-parse.js';
 import { DDL_PHASES, cleanSql, planPhase, type DdlPhase, type DdlStep } from './ddl-statement.js';
 
 export type LintSeverity = 'error' | 'fixed';
@@ -41,10 +51,32 @@ export interface LintContext {
   beforeContract: Map<string, Map<string, string>>;
 }
 
-const VOLATILE_FUNCTIONS = new Set(['random', 'clock_timestamp', 'gen_random_uuid', 'nextval', 'timeofday', 'statement_timestamp', 'txid_current', 'uuid_generate_v1', 'uuid_generate_v1mc', 'uuid_generate_v4', 'uuidv4', 'uuidv7']);
+const VOLATILE_FUNCTIONS = new Set([
+  'random',
+  'clock_timestamp',
+  'gen_random_uuid',
+  'nextval',
+  'timeofday',
+  'statement_timestamp',
+  'txid_current',
+  'uuid_generate_v1',
+  'uuid_generate_v1mc',
+  'uuid_generate_v4',
+  'uuidv4',
+  'uuidv7',
+]);
 const SERIAL_TYPES = new Set(['serial', 'bigserial', 'smallserial', 'serial2', 'serial4', 'serial8']);
 /** Drops that remove data or objects the old representation needs (DROP INDEX has its own rule). */
-const DATA_DROPS = new Set(['OBJECT_TABLE', 'OBJECT_SCHEMA', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_TYPE', 'OBJECT_SEQUENCE', 'OBJECT_FOREIGN_TABLE', 'OBJECT_DOMAIN']);
+const DATA_DROPS = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_SCHEMA',
+  'OBJECT_VIEW',
+  'OBJECT_MATVIEW',
+  'OBJECT_TYPE',
+  'OBJECT_SEQUENCE',
+  'OBJECT_FOREIGN_TABLE',
+  'OBJECT_DOMAIN',
+]);
 const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
 /** "schema.table" of a RangeVar (unqualified means public), as PostgreSQL resolves the names. */
@@ -72,12 +104,13 @@ export function lintContext(spec: Pick<Spec, 'source' | 'target' | 'key' | 'mapp
   const source = `${spec.source.schema}.${spec.source.table}`;
   const target = spec.target.kind === 'same-table' ? source : `${spec.target.schema}.${spec.target.table}`;
   // The target lives on after contract (for other-database targets DDL steps run there too).
-  addTo(afterContract, target, '', 'the new representation (the spec\'s target)');
+  addTo(afterContract, target, '', "the new representation (the spec's target)");
   for (const k of spec.key) addTo(afterContract, target, k, 'a key column');
-  for (const column of Object.keys(spec.mapping)) addTo(afterContract, target, column, 'a column of the new representation (a mapping target)');
+  for (const column of Object.keys(spec.mapping))
+    addTo(afterContract, target, column, 'a column of the new representation (a mapping target)');
   for (const column of spec.cache?.projection ?? []) addTo(afterContract, target, column, 'a column the cache stores (cache.projection)');
   for (const t of spec.cdc.tables) addTo(afterContract, t.includes('.') ? t : `public.${t}`, '', 'a table streamed by cdc.tables');
-  addTo(beforeContract, source, '', 'the old representation (the spec\'s source)');
+  addTo(beforeContract, source, '', "the old representation (the spec's source)");
   for (const k of spec.key) addTo(beforeContract, source, k, 'a key column of the source');
   for (const [column, expr] of Object.entries(spec.mapping)) {
     for (const read of columnsRead(expr)) addTo(beforeContract, source, read, `read by the mapping of ${column}`);
@@ -157,36 +190,84 @@ function bodyOf(stmt: ParsedStatement): { language: string; body: string } | und
     const d = o.DefElem as PgNode | undefined;
     const arg = d?.arg as PgNode | undefined;
     if (d?.defname === 'language') language = String((arg?.String as PgNode | undefined)?.sval ?? language).toLowerCase();
-    if (d?.defname === 'as') body = (arg?.String as PgNode | undefined)?.sval as string | undefined ?? names((arg?.List as PgNode | undefined)?.items)[0];
+    if (d?.defname === 'as')
+      body = ((arg?.String as PgNode | undefined)?.sval as string | undefined) ?? names((arg?.List as PgNode | undefined)?.items)[0];
   }
   return body === undefined ? undefined : { language, body };
 }
 
 /** Lints one parsed statement (and, recursively, the statements of a DO block or function body). */
-function lintStatement(stmt: ParsedStatement, phase: DdlPhase, add: Add, state: PhaseState, context: LintContext | undefined, depth: number): void {
+function lintStatement(
+  stmt: ParsedStatement,
+  phase: DdlPhase,
+  add: Add,
+  state: PhaseState,
+  context: LintContext | undefined,
+  depth: number,
+): void {
   const { type, node } = stmt;
   const sqlText = cleanSql(stmt.text).sql;
-  const bodyAdd: Add = depth === 0 ? add : (rule, severity, message, alternative) => add(rule, 'error', `in a ${severity === 'fixed' ? 'function or DO body (where parity cannot rewrite it)' : 'function or DO body'}: ${message}`, alternative);
+  const bodyAdd: Add =
+    depth === 0
+      ? add
+      : (rule, severity, message, alternative) =>
+          add(
+            rule,
+            'error',
+            `in a ${severity === 'fixed' ? 'function or DO body (where parity cannot rewrite it)' : 'function or DO body'}: ${message}`,
+            alternative,
+          );
 
   // Data-modifying CTEs, anywhere in the statement.
   walk(node, (t, _n, key) => {
     if (key === 'ctequery' && DML.has(t)) {
-      bodyAdd('data-modifying-cte', 'error', `a WITH clause runs ${statementKind(t)}: a data change hidden inside a query, in one transaction over the whole table`, 'change data with the backfill (parity backfill: batched, throttled, resumable), not in a DDL step; if it is small and intended, add /* parity:allow data-modifying-cte */');
+      bodyAdd(
+        'data-modifying-cte',
+        'error',
+        `a WITH clause runs ${statementKind(t)}: a data change hidden inside a query, in one transaction over the whole table`,
+        'change data with the backfill (parity backfill: batched, throttled, resumable), not in a DDL step; if it is small and intended, add /* parity:allow data-modifying-cte */',
+      );
     }
   });
 
   switch (type) {
     case 'IndexStmt': {
-      if (!node.concurrent) add('index-not-concurrent', depth === 0 ? 'fixed' : 'error', 'CREATE INDEX without CONCURRENTLY blocks every write to the table for the whole build', depth === 0 ? `parity runs it as ${sqlText.replace(/^(CREATE\s+(?:UNIQUE\s+)?INDEX)\s+/i, '$1 CONCURRENTLY ')}` : 'write CREATE INDEX CONCURRENTLY as a step of its own (not inside a function or DO block, where CONCURRENTLY cannot run)');
-      if (!node.idxname) add('index-unnamed', 'error', 'the index has no name, so an invalid index left by a failed concurrent build cannot be found and dropped', 'name it: CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ...');
+      if (!node.concurrent)
+        add(
+          'index-not-concurrent',
+          depth === 0 ? 'fixed' : 'error',
+          'CREATE INDEX without CONCURRENTLY blocks every write to the table for the whole build',
+          depth === 0
+            ? `parity runs it as ${sqlText.replace(/^(CREATE\s+(?:UNIQUE\s+)?INDEX)\s+/i, '$1 CONCURRENTLY ')}`
+            : 'write CREATE INDEX CONCURRENTLY as a step of its own (not inside a function or DO block, where CONCURRENTLY cannot run)',
+        );
+      if (!node.idxname)
+        add(
+          'index-unnamed',
+          'error',
+          'the index has no name, so an invalid index left by a failed concurrent build cannot be found and dropped',
+          'name it: CREATE INDEX CONCURRENTLY IF NOT EXISTS <name> ON ...',
+        );
       return;
     }
     case 'DropStmt': {
       if (node.removeType === 'OBJECT_INDEX') {
         if (node.concurrent) return;
         const objects = (node.objects as unknown[]) ?? [];
-        if (node.behavior === 'DROP_CASCADE' || objects.length > 1 || depth > 0) add('drop-index-not-concurrent', 'error', 'DROP INDEX takes an ACCESS EXCLUSIVE lock; CONCURRENTLY cannot drop several indexes or CASCADE', 'drop one index per step with DROP INDEX CONCURRENTLY IF EXISTS <name>');
-        else add('drop-index-not-concurrent', 'fixed', 'DROP INDEX takes an ACCESS EXCLUSIVE lock on the table', `parity runs it as ${sqlText.replace(/^DROP\s+INDEX\s+/i, 'DROP INDEX CONCURRENTLY ')}`);
+        if (node.behavior === 'DROP_CASCADE' || objects.length > 1 || depth > 0)
+          add(
+            'drop-index-not-concurrent',
+            'error',
+            'DROP INDEX takes an ACCESS EXCLUSIVE lock; CONCURRENTLY cannot drop several indexes or CASCADE',
+            'drop one index per step with DROP INDEX CONCURRENTLY IF EXISTS <name>',
+          );
+        else
+          add(
+            'drop-index-not-concurrent',
+            'fixed',
+            'DROP INDEX takes an ACCESS EXCLUSIVE lock on the table',
+            `parity runs it as ${sqlText.replace(/^DROP\s+INDEX\s+/i, 'DROP INDEX CONCURRENTLY ')}`,
+          );
         return;
       }
       if (node.removeType === 'OBJECT_TABLE' || node.removeType === 'OBJECT_FOREIGN_TABLE') {
@@ -194,36 +275,80 @@ function lintStatement(stmt: ParsedStatement, phase: DdlPhase, add: Add, state: 
           const table = objectName(obj);
           const why = stillRead(context, phase, table);
           if (why) {
-            bodyAdd('drop-still-read', 'error', `DROP TABLE ${table} drops ${why}, which the migration still reads${phase === 'contract' ? ' after the contract step' : ''}`, phase === 'contract' ? 'drop only the old representation in ddl.contract; the target and streamed tables stay' : 'move the drop to ddl.contract, and drop only what the new representation does not need');
+            bodyAdd(
+              'drop-still-read',
+              'error',
+              `DROP TABLE ${table} drops ${why}, which the migration still reads${phase === 'contract' ? ' after the contract step' : ''}`,
+              phase === 'contract'
+                ? 'drop only the old representation in ddl.contract; the target and streamed tables stay'
+                : 'move the drop to ddl.contract, and drop only what the new representation does not need',
+            );
             return;
           }
         }
       }
       if (phase !== 'contract' && DATA_DROPS.has(String(node.removeType))) {
-        bodyAdd('drop-before-contract', 'error', `DROP ${String(node.removeType).replace(/^OBJECT_/, '')} in ${phase} removes what the old representation (and any rollback) still needs`, 'move it to ddl.contract, which runs only after the contract gate passes');
+        bodyAdd(
+          'drop-before-contract',
+          'error',
+          `DROP ${String(node.removeType).replace(/^OBJECT_/, '')} in ${phase} removes what the old representation (and any rollback) still needs`,
+          'move it to ddl.contract, which runs only after the contract gate passes',
+        );
       }
       return;
     }
     case 'TruncateStmt': {
       const tables = ((node.relations as PgNode[]) ?? []).map((r) => relName(r.RangeVar));
       const read = tables.map((t) => [t, stillRead(context, phase, t)] as const).find(([, why]) => why);
-      if (read) bodyAdd('drop-still-read', 'error', `TRUNCATE ${read[0]} empties ${read[1]}, which the migration still reads`, 'truncate only tables the migration no longer reads, in ddl.contract');
-      else if (phase !== 'contract') bodyAdd('drop-before-contract', 'error', `TRUNCATE in ${phase} removes what the old representation (and any rollback) still needs`, 'move it to ddl.contract, which runs only after the contract gate passes');
+      if (read)
+        bodyAdd(
+          'drop-still-read',
+          'error',
+          `TRUNCATE ${read[0]} empties ${read[1]}, which the migration still reads`,
+          'truncate only tables the migration no longer reads, in ddl.contract',
+        );
+      else if (phase !== 'contract')
+        bodyAdd(
+          'drop-before-contract',
+          'error',
+          `TRUNCATE in ${phase} removes what the old representation (and any rollback) still needs`,
+          'move it to ddl.contract, which runs only after the contract gate passes',
+        );
       return;
     }
     case 'VacuumStmt':
     case 'ClusterStmt':
     case 'ReindexStmt': {
-      const rewrites = type === 'ClusterStmt' || (type === 'VacuumStmt' && hasOption(node.options, 'full')) || (type === 'ReindexStmt' && !hasOption(node.params, 'concurrently'));
-      if (rewrites) bodyAdd('table-rewrite', 'error', `${sqlText.split(' ').slice(0, 2).join(' ')} rewrites or locks the whole table`, 'use REINDEX ... CONCURRENTLY, or pg_repack, outside the migration');
+      const rewrites =
+        type === 'ClusterStmt' ||
+        (type === 'VacuumStmt' && hasOption(node.options, 'full')) ||
+        (type === 'ReindexStmt' && !hasOption(node.params, 'concurrently'));
+      if (rewrites)
+        bodyAdd(
+          'table-rewrite',
+          'error',
+          `${sqlText.split(' ').slice(0, 2).join(' ')} rewrites or locks the whole table`,
+          'use REINDEX ... CONCURRENTLY, or pg_repack, outside the migration',
+        );
       return;
     }
     case 'RenameStmt': {
-      if (phase !== 'contract') bodyAdd('rename-before-contract', 'error', `a rename in ${phase} breaks every reader and writer that still uses the old name`, 'add the new name alongside (a new column, or a view), dual-write, move readers over, and drop the old name in ddl.contract');
+      if (phase !== 'contract')
+        bodyAdd(
+          'rename-before-contract',
+          'error',
+          `a rename in ${phase} breaks every reader and writer that still uses the old name`,
+          'add the new name alongside (a new column, or a view), dual-write, move readers over, and drop the old name in ddl.contract',
+        );
       return;
     }
     case 'LockStmt': {
-      bodyAdd('lock-table', 'error', 'LOCK TABLE holds its lock until the step\'s transaction ends, and every reader and writer queues behind it (behind a waiting ACCESS EXCLUSIVE request too)', 'remove it: each statement takes the lock it needs, and parity runs every step with lock_timeout and retries; if it is really needed, add /* parity:allow lock-table */');
+      bodyAdd(
+        'lock-table',
+        'error',
+        "LOCK TABLE holds its lock until the step's transaction ends, and every reader and writer queues behind it (behind a waiting ACCESS EXCLUSIVE request too)",
+        'remove it: each statement takes the lock it needs, and parity runs every step with lock_timeout and retries; if it is really needed, add /* parity:allow lock-table */',
+      );
       return;
     }
     case 'DeleteStmt':
@@ -231,7 +356,12 @@ function lintStatement(stmt: ParsedStatement, phase: DdlPhase, add: Add, state: 
     case 'UpdateStmt': {
       if (type === 'UpdateStmt' && boundedByKey(node.whereClause, context?.key ?? ['id'])) return;
       const what = type === 'UpdateStmt' ? 'UPDATE without a key bound (WHERE <key> BETWEEN ... AND ..., = or IN)' : statementKind(type);
-      bodyAdd('dml', 'error', `${what} in a DDL step changes rows of ${relName(node.relation)} in one transaction: it locks them all, bloats the table and its WAL floods CDC and replicas`, 'change data with the backfill (parity backfill: batched, throttled, resumable), or bound each UPDATE by a key range in steps of its own; if it is small and intended, add /* parity:allow dml */');
+      bodyAdd(
+        'dml',
+        'error',
+        `${what} in a DDL step changes rows of ${relName(node.relation)} in one transaction: it locks them all, bloats the table and its WAL floods CDC and replicas`,
+        'change data with the backfill (parity backfill: batched, throttled, resumable), or bound each UPDATE by a key range in steps of its own; if it is small and intended, add /* parity:allow dml */',
+      );
       return;
     }
     case 'DoStmt':
@@ -244,14 +374,30 @@ function lintStatement(stmt: ParsedStatement, phase: DdlPhase, add: Add, state: 
         if (body.language === 'plpgsql') ({ statements, dynamic } = plpgsqlStatements(stmt.text));
         else if (body.language === 'sql') statements = parseStatements(body.body).map((s) => s.text);
         else {
-          add('opaque-body', 'error', `the ${body.language} body cannot be read by parity's linter`, 'write the statements as DDL steps, or in LANGUAGE plpgsql or sql; if it is safe, add /* parity:allow opaque-body */');
+          add(
+            'opaque-body',
+            'error',
+            `the ${body.language} body cannot be read by parity's linter`,
+            'write the statements as DDL steps, or in LANGUAGE plpgsql or sql; if it is safe, add /* parity:allow opaque-body */',
+          );
           return;
         }
       } catch (err) {
-        add('opaque-body', 'error', `the body cannot be parsed: ${(err as Error).message}`, 'fix the body (run it in psql against a scratch database to see)');
+        add(
+          'opaque-body',
+          'error',
+          `the body cannot be parsed: ${(err as Error).message}`,
+          'fix the body (run it in psql against a scratch database to see)',
+        );
         return;
       }
-      if (dynamic > 0) add('dynamic-sql', 'error', `the body runs ${dynamic} EXECUTE of a built string, which cannot be checked before it runs`, 'write the statements literally (EXECUTE \'...\' with a constant, or plain statements), or as DDL steps; if it is safe, add /* parity:allow dynamic-sql */');
+      if (dynamic > 0)
+        add(
+          'dynamic-sql',
+          'error',
+          `the body runs ${dynamic} EXECUTE of a built string, which cannot be checked before it runs`,
+          "write the statements literally (EXECUTE '...' with a constant, or plain statements), or as DDL steps; if it is safe, add /* parity:allow dynamic-sql */",
+        );
       for (const text of statements) {
         let inner: ParsedStatement[];
         try {
@@ -271,7 +417,15 @@ function lintStatement(stmt: ParsedStatement, phase: DdlPhase, add: Add, state: 
   }
 }
 
-function lintAlterTable(stmt: ParsedStatement, phase: DdlPhase, add: Add, bodyAdd: Add, state: PhaseState, context: LintContext | undefined, depth: number): void {
+function lintAlterTable(
+  stmt: ParsedStatement,
+  phase: DdlPhase,
+  add: Add,
+  bodyAdd: Add,
+  state: PhaseState,
+  context: LintContext | undefined,
+  depth: number,
+): void {
   const table = relName(stmt.node.relation);
   const cmds = ((stmt.node.cmds as PgNode[]) ?? []).map((c) => c.AlterTableCmd as PgNode);
   for (const cmd of cmds) {
@@ -282,23 +436,41 @@ function lintAlterTable(stmt: ParsedStatement, phase: DdlPhase, add: Add, bodyAd
       const constraints = ((col?.constraints as PgNode[]) ?? []).map((c) => c.Constraint as PgNode);
       const has = (t: string) => constraints.some((c) => c.contype === t);
       if (has('CONSTR_NOTNULL') && !has('CONSTR_DEFAULT')) {
-        bodyAdd('add-column-not-null', 'error', 'ADD COLUMN ... NOT NULL without a default fails on a non-empty table (and needs every writer to set it at once)', 'add the column nullable in expand, backfill it, then in enforce: ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, SET NOT NULL');
+        bodyAdd(
+          'add-column-not-null',
+          'error',
+          'ADD COLUMN ... NOT NULL without a default fails on a non-empty table (and needs every writer to set it at once)',
+          'add the column nullable in expand, backfill it, then in enforce: ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, SET NOT NULL',
+        );
       }
-      let volatile = SERIAL_TYPES.has((names((col?.typeName as PgNode | undefined)?.names).at(-1) ?? '').toLowerCase()) || has('CONSTR_IDENTITY') || has('CONSTR_GENERATED');
+      let volatile =
+        SERIAL_TYPES.has((names((col?.typeName as PgNode | undefined)?.names).at(-1) ?? '').toLowerCase()) ||
+        has('CONSTR_IDENTITY') ||
+        has('CONSTR_GENERATED');
       for (const c of constraints.filter((x) => x.contype === 'CONSTR_DEFAULT')) {
         walk(c.raw_expr, (t, n) => {
           if (t === 'FuncCall' && VOLATILE_FUNCTIONS.has((names(n.funcname).at(-1) ?? '').toLowerCase())) volatile = true;
         });
       }
       if (volatile) {
-        bodyAdd('volatile-default', 'error', 'a volatile default (random(), clock_timestamp(), gen_random_uuid(), nextval/serial, identity or stored generated columns) rewrites the whole table under an ACCESS EXCLUSIVE lock', 'add the column without a default, then ALTER COLUMN ... SET DEFAULT (applies to new rows only) and backfill old rows in batches');
+        bodyAdd(
+          'volatile-default',
+          'error',
+          'a volatile default (random(), clock_timestamp(), gen_random_uuid(), nextval/serial, identity or stored generated columns) rewrites the whole table under an ACCESS EXCLUSIVE lock',
+          'add the column without a default, then ALTER COLUMN ... SET DEFAULT (applies to new rows only) and backfill old rows in batches',
+        );
       }
       continue;
     }
     if (sub === 'AT_AddConstraint') {
       const c = def?.Constraint as PgNode | undefined;
       if ((c?.contype === 'CONSTR_UNIQUE' || c?.contype === 'CONSTR_PRIMARY') && !c.indexname) {
-        bodyAdd('unique-constraint', 'error', 'adding a UNIQUE or PRIMARY KEY constraint builds its index under a lock that blocks writes', 'CREATE UNIQUE INDEX CONCURRENTLY <name> ... in one step, then ADD CONSTRAINT <c> UNIQUE USING INDEX <name> (or PRIMARY KEY USING INDEX) in the next');
+        bodyAdd(
+          'unique-constraint',
+          'error',
+          'adding a UNIQUE or PRIMARY KEY constraint builds its index under a lock that blocks writes',
+          'CREATE UNIQUE INDEX CONCURRENTLY <name> ... in one step, then ADD CONSTRAINT <c> UNIQUE USING INDEX <name> (or PRIMARY KEY USING INDEX) in the next',
+        );
         continue;
       }
       if (c?.contype === 'CONSTR_CHECK') {
@@ -311,9 +483,19 @@ function lintAlterTable(stmt: ParsedStatement, phase: DdlPhase, add: Add, bodyAd
       }
       if ((c?.contype === 'CONSTR_CHECK' || c?.contype === 'CONSTR_FOREIGN') && !c.skip_validation) {
         if (cmds.length === 1 && depth === 0) {
-          add('constraint-not-valid', 'fixed', 'adding a CHECK or FOREIGN KEY constraint scans the whole table while holding a lock that blocks writes', 'parity adds it NOT VALID, then runs VALIDATE CONSTRAINT (which lets reads and writes go on)');
+          add(
+            'constraint-not-valid',
+            'fixed',
+            'adding a CHECK or FOREIGN KEY constraint scans the whole table while holding a lock that blocks writes',
+            'parity adds it NOT VALID, then runs VALIDATE CONSTRAINT (which lets reads and writes go on)',
+          );
         } else {
-          add('constraint-not-valid', 'error', 'adding a CHECK or FOREIGN KEY constraint scans the whole table while holding a lock that blocks writes', 'put the constraint in a step of its own (parity then adds it NOT VALID and validates it separately), or write NOT VALID and a VALIDATE CONSTRAINT step');
+          add(
+            'constraint-not-valid',
+            'error',
+            'adding a CHECK or FOREIGN KEY constraint scans the whole table while holding a lock that blocks writes',
+            'put the constraint in a step of its own (parity then adds it NOT VALID and validates it separately), or write NOT VALID and a VALIDATE CONSTRAINT step',
+          );
         }
       }
       continue;
@@ -326,23 +508,52 @@ function lintAlterTable(stmt: ParsedStatement, phase: DdlPhase, add: Add, bodyAd
     if (sub === 'AT_SetNotNull') {
       const column = String(cmd.name);
       if (!state.validatedChecks.get(table)?.has(column)) {
-        bodyAdd('set-not-null-unsafe', 'error', `SET NOT NULL on ${column} scans the whole table under an ACCESS EXCLUSIVE lock (no validated CHECK (${column} IS NOT NULL) precedes it)`, `first ADD CONSTRAINT <c> CHECK (${column} IS NOT NULL) NOT VALID, then VALIDATE CONSTRAINT <c>, then SET NOT NULL (PostgreSQL 12+ uses the validated check and skips the scan); drop the check afterwards if you like`);
+        bodyAdd(
+          'set-not-null-unsafe',
+          'error',
+          `SET NOT NULL on ${column} scans the whole table under an ACCESS EXCLUSIVE lock (no validated CHECK (${column} IS NOT NULL) precedes it)`,
+          `first ADD CONSTRAINT <c> CHECK (${column} IS NOT NULL) NOT VALID, then VALIDATE CONSTRAINT <c>, then SET NOT NULL (PostgreSQL 12+ uses the validated check and skips the scan); drop the check afterwards if you like`,
+        );
       }
       continue;
     }
     if (sub === 'AT_AlterColumnType') {
-      bodyAdd('type-change', 'error', `changing the type of ${String(cmd.name)} rewrites the table (and its indexes) under an ACCESS EXCLUSIVE lock unless the types are binary-coercible`, 'add a new column of the new type, dual-write and backfill it, move reads, and drop the old column in ddl.contract; if the change is binary-coercible (e.g. varchar(n) to text), add /* parity:allow type-change */ to the step');
+      bodyAdd(
+        'type-change',
+        'error',
+        `changing the type of ${String(cmd.name)} rewrites the table (and its indexes) under an ACCESS EXCLUSIVE lock unless the types are binary-coercible`,
+        'add a new column of the new type, dual-write and backfill it, move reads, and drop the old column in ddl.contract; if the change is binary-coercible (e.g. varchar(n) to text), add /* parity:allow type-change */ to the step',
+      );
       continue;
     }
     if (sub === 'AT_SetLogged' || sub === 'AT_SetUnLogged') {
-      bodyAdd('set-logged', 'error', `SET ${sub === 'AT_SetLogged' ? 'LOGGED' : 'UNLOGGED'} rewrites the whole table under an ACCESS EXCLUSIVE lock${sub === 'AT_SetUnLogged' ? ', and an unlogged table is neither replicated nor streamed by CDC (its changes never reach Kafka)' : ''}`, 'leave the table\'s persistence as it is during the migration; change it in a maintenance window, or create a new table and move the rows with the backfill');
+      bodyAdd(
+        'set-logged',
+        'error',
+        `SET ${sub === 'AT_SetLogged' ? 'LOGGED' : 'UNLOGGED'} rewrites the whole table under an ACCESS EXCLUSIVE lock${sub === 'AT_SetUnLogged' ? ', and an unlogged table is neither replicated nor streamed by CDC (its changes never reach Kafka)' : ''}`,
+        "leave the table's persistence as it is during the migration; change it in a maintenance window, or create a new table and move the rows with the backfill",
+      );
       continue;
     }
     if (sub === 'AT_DropColumn') {
       const column = String(cmd.name);
       const why = stillRead(context, phase, table, column);
-      if (why) bodyAdd('drop-still-read', 'error', `dropping ${table}.${column} drops ${why}, which the migration still reads${phase === 'contract' ? ' after the contract step' : ''}`, phase === 'contract' ? 'drop only columns of the old representation in ddl.contract; keep the key and the columns the mapping fills' : 'move the drop to ddl.contract, once nothing reads the column');
-      else if (phase !== 'contract') bodyAdd('drop-before-contract', 'error', `dropping a column in ${phase} breaks the old representation while it is still in use`, 'move the drop to ddl.contract, which runs only after the contract gate passes');
+      if (why)
+        bodyAdd(
+          'drop-still-read',
+          'error',
+          `dropping ${table}.${column} drops ${why}, which the migration still reads${phase === 'contract' ? ' after the contract step' : ''}`,
+          phase === 'contract'
+            ? 'drop only columns of the old representation in ddl.contract; keep the key and the columns the mapping fills'
+            : 'move the drop to ddl.contract, once nothing reads the column',
+        );
+      else if (phase !== 'contract')
+        bodyAdd(
+          'drop-before-contract',
+          'error',
+          `dropping a column in ${phase} breaks the old representation while it is still in use`,
+          'move the drop to ddl.contract, which runs only after the contract gate passes',
+        );
     }
   }
 }
@@ -361,13 +572,24 @@ function lintPhase(phase: DdlPhase, steps: readonly DdlStep[], state: PhaseState
       if (severity === 'error' && allow.has(rule)) return;
       out.push({ phase, step: step.name, rule, severity, message, alternative });
     };
-    if (seen.has(step.name)) add('duplicate-step-name', 'error', `two ${phase} steps are named "${step.name}"`, 'give every step a unique name; parity records applied steps by name');
+    if (seen.has(step.name))
+      add(
+        'duplicate-step-name',
+        'error',
+        `two ${phase} steps are named "${step.name}"`,
+        'give every step a unique name; parity records applied steps by name',
+      );
     seen.add(step.name);
     let statements: ParsedStatement[];
     try {
       statements = parseStatements(step.sql);
     } catch (err) {
-      add('syntax', 'error', `PostgreSQL cannot parse the step: ${(err as Error).message}`, 'fix the statement (spec validation reports it too)');
+      add(
+        'syntax',
+        'error',
+        `PostgreSQL cannot parse the step: ${(err as Error).message}`,
+        'fix the statement (spec validation reports it too)',
+      );
       continue;
     }
     for (const stmt of statements) lintStatement(stmt, phase, add, state, context, 0);

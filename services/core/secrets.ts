@@ -32,10 +32,7 @@ const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)(\S*?)@(?=[^@\s/?#]*(?:[
  * (?password=..., ?sslpassword=..., ?sslkey=..., ?token=...), and libpq `password=` settings.
  */
 export function redactUrl(text: string): string {
-  return text
-    .replace(URL_USERINFO, `$1${REDACTED}@`)
-    .replace(QUERY_SECRET, `$1${REDACTED}`)
-    .replace(KEYWORD_SECRET, `$1$2${REDACTED}`);
+  return text.replace(URL_USERINFO, `$1${REDACTED}@`).replace(QUERY_SECRET, `$1${REDACTED}`).replace(KEYWORD_SECRET, `$1$2${REDACTED}`);
 }
 
 /**
@@ -76,7 +73,8 @@ export function registerCredentials(value: unknown, key = '', section = ''): voi
     const inSasl = section === 'sasl' && !/^(mechanism|username|user)$/i.test(key);
     const inTls = (section === 'tls' || section === 'ssl') && TLS_SECRET_FIELD.test(key);
     if (inSasl || inTls || CREDENTIAL_FIELD.test(key)) registerSecret(value);
-    for (const m of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:(\S*?)@(?=[^@\s/?#]*(?:[/?#\s]|$))/gi)) registerSecret(decodeOrSelf(m[1]));
+    for (const m of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:(\S*?)@(?=[^@\s/?#]*(?:[/?#\s]|$))/gi))
+      registerSecret(decodeOrSelf(m[1]));
     for (const m of value.matchAll(new RegExp(QUERY_SECRET.source, 'gi'))) registerSecret(decodeOrSelf(m[2]));
     return;
   }

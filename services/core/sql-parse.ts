@@ -130,7 +130,13 @@ export function walk(tree: unknown, visit: (type: string, node: PgNode, key: str
   }
   if (!tree || typeof tree !== 'object') return;
   const entries = Object.entries(tree as PgNode);
-  if (entries.length === 1 && /^[A-Z]/.test(entries[0]![0]) && entries[0]![1] && typeof entries[0]![1] === 'object' && !Array.isArray(entries[0]![1])) {
+  if (
+    entries.length === 1 &&
+    /^[A-Z]/.test(entries[0]![0]) &&
+    entries[0]![1] &&
+    typeof entries[0]![1] === 'object' &&
+    !Array.isArray(entries[0]![1])
+  ) {
     const [type, node] = entries[0] as [string, PgNode];
     visit(type, node, key);
     for (const [k, v] of Object.entries(node)) walk(v, visit, k);
@@ -139,7 +145,8 @@ export function walk(tree: unknown, visit: (type: string, node: PgNode, key: str
   for (const [k, v] of entries) {
     if (v && typeof v === 'object') {
       // Fields such as `relation` hold a RangeVar without its wrapper.
-      if (!Array.isArray(v) && (k === 'relation' || k === 'pktable' || k === 'rel') && 'relname' in (v as PgNode)) visit('RangeVar', v as PgNode, k);
+      if (!Array.isArray(v) && (k === 'relation' || k === 'pktable' || k === 'rel') && 'relname' in (v as PgNode))
+        visit('RangeVar', v as PgNode, k);
       walk(v, visit, k);
     }
   }
@@ -285,12 +292,19 @@ function checkCallsAndRelations(tree: unknown, allow: ReadonlySet<string>, probl
       const fn = names(node.funcname);
       const name = (fn[fn.length - 1] ?? '').toLowerCase();
       const why = deniedFunction(name, allow);
-      if (why) problems.push({ message: `${where} calls ${name}(): ${why}`, hint: `remove the call; if it is really needed and safe here, list it in the spec: allowFunctions: [${name}]` });
+      if (why)
+        problems.push({
+          message: `${where} calls ${name}(): ${why}`,
+          hint: `remove the call; if it is really needed and safe here, list it in the spec: allowFunctions: [${name}]`,
+        });
     } else if (type === 'RangeVar') {
       const schema = typeof node.schemaname === 'string' ? node.schemaname.toLowerCase() : '';
       const rel = typeof node.relname === 'string' ? node.relname.toLowerCase() : '';
       if (CATALOG_SCHEMAS.has(schema) || rel.startsWith('pg_')) {
-        problems.push({ message: `${where} reads the system catalog (${schema ? `${schema}.` : ''}${rel})`, hint: 'spec SQL reads application tables only; catalogs can expose other users, roles and settings' });
+        problems.push({
+          message: `${where} reads the system catalog (${schema ? `${schema}.` : ''}${rel})`,
+          hint: 'spec SQL reads application tables only; catalogs can expose other users, roles and settings',
+        });
       }
     }
   });
@@ -310,11 +324,14 @@ export interface SqlCheckOptions {
 export function checkMappingExpression(expr: string, options: SqlCheckOptions = {}): SqlProblem[] {
   const allow = new Set((options.allowFunctions ?? []).map((f) => f.toLowerCase()));
   const problems: SqlProblem[] = [];
-  const instead = 'write one expression over the source row\'s columns, e.g. total_amount::bigint * 100 or coalesce(note, \'\')';
+  const instead = "write one expression over the source row's columns, e.g. total_amount::bigint * 100 or coalesce(note, '')";
   const text = `SELECT ${expr}`;
   const tokens = scanTokens(text);
   if (tokens.some((t) => t.tokenName === 'C_COMMENT' || t.tokenName === 'SQL_COMMENT') || /\/\*|--/.test(tokens.length === 0 ? expr : '')) {
-    problems.push({ message: 'the mapping contains a comment; it is inlined into larger statements, where a comment can hide what follows it', hint: 'remove the comment (describe the mapping in a YAML comment instead: # ...)' });
+    problems.push({
+      message: 'the mapping contains a comment; it is inlined into larger statements, where a comment can hide what follows it',
+      hint: 'remove the comment (describe the mapping in a YAML comment instead: # ...)',
+    });
   }
   if (tokens.some((t) => t.text === ';')) {
     problems.push({ message: 'the mapping contains ";" (statements are not allowed here)', hint: instead });
@@ -330,30 +347,59 @@ export function checkMappingExpression(expr: string, options: SqlCheckOptions = 
   const stmt = stmts[0];
   const targets = stmt?.node.targetList as PgNode[] | undefined;
   const extra = stmt ? Object.keys(stmt.node).filter((k) => !['targetList', 'limitOption', 'op'].includes(k)) : [];
-  if (stmts.length !== 1 || !stmt || stmt.type !== 'SelectStmt' || stmt.node.op !== 'SETOP_NONE' || extra.length > 0 || targets?.length !== 1) {
+  if (
+    stmts.length !== 1 ||
+    !stmt ||
+    stmt.type !== 'SelectStmt' ||
+    stmt.node.op !== 'SETOP_NONE' ||
+    extra.length > 0 ||
+    targets?.length !== 1
+  ) {
     problems.push({ message: 'a mapping is exactly one expression (no FROM, WHERE, UNION, second column or statement)', hint: instead });
     return problems;
   }
   const target = targets[0]?.ResTarget as PgNode | undefined;
-  if (target?.name) problems.push({ message: `the mapping names its result ("${String(target.name)}"); the column it fills is the mapping's key`, hint: 'remove the alias' });
+  if (target?.name)
+    problems.push({
+      message: `the mapping names its result ("${String(target.name)}"); the column it fills is the mapping's key`,
+      hint: 'remove the alias',
+    });
   walk(target?.val, (type, node) => {
-    if (type === 'SubLink') problems.push({ message: 'the mapping contains a subquery', hint: `${instead}; a subquery runs once per row and can read any table` });
-    else if (type === 'ParamRef') problems.push({ message: 'the mapping contains a parameter ($n); parity binds its own parameters in the statements it builds', hint: instead });
+    if (type === 'SubLink')
+      problems.push({
+        message: 'the mapping contains a subquery',
+        hint: `${instead}; a subquery runs once per row and can read any table`,
+      });
+    else if (type === 'ParamRef')
+      problems.push({
+        message: 'the mapping contains a parameter ($n); parity binds its own parameters in the statements it builds',
+        hint: instead,
+      });
     else if (type === 'ColumnRef') {
       const fields = names(node.fields).map((f) => f.toLowerCase());
       if (fields.length > 1 && (CATALOG_SCHEMAS.has(fields[0] ?? '') || (fields[0] ?? '').startsWith('pg_'))) {
         problems.push({ message: `the mapping reads the system catalog (${fields.join('.')})`, hint: instead });
       } else if (fields.length > 1) {
-        problems.push({ message: `the mapping qualifies a column (${fields.join('.')}); parity decides which row the expression reads`, hint: `write the bare column name (${fields[fields.length - 1]})` });
+        problems.push({
+          message: `the mapping qualifies a column (${fields.join('.')}); parity decides which row the expression reads`,
+          hint: `write the bare column name (${fields[fields.length - 1]})`,
+        });
       }
     } else if (type === 'FuncCall') {
       const fn = names(node.funcname);
       const name = (fn[fn.length - 1] ?? '').toLowerCase();
       if (node.over) problems.push({ message: `the mapping calls the window function ${name}() OVER (...)`, hint: instead });
       else if (AGGREGATES.has(name) || node.agg_star || node.agg_distinct || node.agg_order || node.agg_filter) {
-        if (!allow.has(name)) problems.push({ message: `the mapping calls the aggregate ${name}(); a mapping is computed per row`, hint: `${instead}; to opt in by name (e.g. a function of yours named like an aggregate), list it: allowFunctions: [${name}]` });
+        if (!allow.has(name))
+          problems.push({
+            message: `the mapping calls the aggregate ${name}(); a mapping is computed per row`,
+            hint: `${instead}; to opt in by name (e.g. a function of yours named like an aggregate), list it: allowFunctions: [${name}]`,
+          });
       } else if (SET_RETURNING_FUNCTIONS.has(name) && !allow.has(name)) {
-        problems.push({ message: `the mapping calls the set-returning function ${name}(); a mapping yields one value per row`, hint: `aggregate the set into one value (e.g. an ARRAY(...) is a subquery: compute it in the application), or list it: allowFunctions: [${name}]` });
+        problems.push({
+          message: `the mapping calls the set-returning function ${name}(); a mapping yields one value per row`,
+          hint: `aggregate the set into one value (e.g. an ARRAY(...) is a subquery: compute it in the application), or list it: allowFunctions: [${name}]`,
+        });
       }
     }
   });
@@ -368,7 +414,7 @@ export function checkMappingExpression(expr: string, options: SqlCheckOptions = 
  */
 export function checkReadOnlyQuery(sql: string, options: SqlCheckOptions = {}): SqlProblem[] {
   const allow = new Set((options.allowFunctions ?? []).map((f) => f.toLowerCase()));
-  const instead = 'write one plain SELECT like the application\'s, e.g. SELECT * FROM orders WHERE id = 42';
+  const instead = "write one plain SELECT like the application's, e.g. SELECT * FROM orders WHERE id = 42";
   let stmts: ParsedStatement[];
   try {
     stmts = parseStatements(sql);
@@ -381,7 +427,10 @@ export function checkReadOnlyQuery(sql: string, options: SqlCheckOptions = {}): 
   const problems: SqlProblem[] = [];
   walk(stmt.node, (type, node, key) => {
     if (type === 'InsertStmt' || type === 'UpdateStmt' || type === 'DeleteStmt' || type === 'MergeStmt') {
-      problems.push({ message: `the probe modifies data (${statementKind(type)}${key === 'ctequery' ? ' in a WITH clause' : ''})`, hint: instead });
+      problems.push({
+        message: `the probe modifies data (${statementKind(type)}${key === 'ctequery' ? ' in a WITH clause' : ''})`,
+        hint: instead,
+      });
     } else if (type === 'LockingClause') {
       problems.push({ message: 'the probe locks rows (FOR UPDATE/SHARE)', hint: 'remove the FOR UPDATE/SHARE clause: a probe only reads' });
     }
@@ -411,7 +460,13 @@ export function statementKind(type: string): string {
     RenameStmt: 'RENAME',
     CreateFunctionStmt: 'CREATE FUNCTION',
   };
-  return known[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+  return (
+    known[type] ??
+    type
+      .replace(/Stmt$/, '')
+      .replace(/([a-z])([A-Z])/g, '$1 $2')
+      .toUpperCase()
+  );
 }
 
 /** The source columns a mapping expression reads (lower-cased as PostgreSQL resolves them). */

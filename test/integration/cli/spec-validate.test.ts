@@ -14,7 +14,15 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const EXAMPLE = readFileSync(join(ROOT, 'schemas/examples/orders-multicurrency.yaml'), 'utf8');
 
 function parity(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], { cwd: ROOT, env: { ...process.env, PARITY_SOURCE_URL: 'postgres://app:${DB_PASS}@127.0.0.1:5432/shop'.replace('${DB_PASS}', 'pw-by-position-1'), DB_PASS: 'unused' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PARITY_SOURCE_URL: 'postgres://app:${DB_PASS}@127.0.0.1:5432/shop'.replace('${DB_PASS}', 'pw-by-position-1'),
+      DB_PASS: 'unused',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out = { code: null as number | null, stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
@@ -53,7 +61,15 @@ describe('parity spec validate', () => {
 
   it('refuses a YAML alias bomb as bad input naming the file (exit 2, not an internal error)', async () => {
     const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
-    for (const [name, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f']]) lines.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    for (const [name, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+    ])
+      lines.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
     const file = write(`${lines.join('\n')}\n`, 'bomb.yaml');
     const r = await parity(['spec', 'validate', file]);
     expect(r.code).toBe(2);

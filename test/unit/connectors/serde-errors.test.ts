@@ -9,10 +9,16 @@ const registry = { register: async () => 1 } as unknown as RegistryClient;
 
 describe('Avro encoding errors (17.5)', () => {
   it('name the column and its types, never the value (it reaches the pause reason, /healthz and cdc status)', async () => {
-    const shape = tableShape('p', 'public', 'people', [
-      { name: 'id', kind: 'int', pgType: 'int4' },
-      { name: 'age', kind: 'int', pgType: 'int4' },
-    ], ['id']);
+    const shape = tableShape(
+      'p',
+      'public',
+      'people',
+      [
+        { name: 'id', kind: 'int', pgType: 'int4' },
+        { name: 'age', kind: 'int', pgType: 'int4' },
+      ],
+      ['id'],
+    );
     const encoder = await createChangeEncoder({ registry, format: 'avro' }).forTable(shape);
     const after = { id: 1, age: 'Jane Doe, 12 Acacia Avenue' } as unknown as Record<string, unknown>;
     const envelope = { before: null, after, source: {}, op: 'c', ts_ms: 0 } as unknown as ChangeEnvelope;

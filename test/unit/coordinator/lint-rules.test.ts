@@ -4,10 +4,18 @@ import { lintContext, lintDdl, lintSpec } from '../../../services/coordinator/li
 import { parseSpec } from '../../../services/core/spec.js';
 
 type Steps = { name: string; sql: string }[];
-const example = parseSpec(readFileSync(new URL('../../../schemas/examples/orders-multicurrency.yaml', import.meta.url), 'utf8'), 'example', { PARITY_SOURCE_URL: 'postgres://u@127.0.0.1:5432/db' }).spec;
+const example = parseSpec(
+  readFileSync(new URL('../../../schemas/examples/orders-multicurrency.yaml', import.meta.url), 'utf8'),
+  'example',
+  { PARITY_SOURCE_URL: 'postgres://u@127.0.0.1:5432/db' },
+).spec;
 const context = lintContext(example);
-const lint = (ddl: { expand?: Steps; enforce?: Steps; contract?: Steps }) => lintDdl({ expand: ddl.expand ?? [], enforce: ddl.enforce ?? [], contract: ddl.contract ?? [] }, context);
-const errors = (ddl: { expand?: Steps; enforce?: Steps; contract?: Steps }) => lint(ddl).findings.filter((f) => f.severity === 'error').map((f) => f.rule);
+const lint = (ddl: { expand?: Steps; enforce?: Steps; contract?: Steps }) =>
+  lintDdl({ expand: ddl.expand ?? [], enforce: ddl.enforce ?? [], contract: ddl.contract ?? [] }, context);
+const errors = (ddl: { expand?: Steps; enforce?: Steps; contract?: Steps }) =>
+  lint(ddl)
+    .findings.filter((f) => f.severity === 'error')
+    .map((f) => f.rule);
 const step = (sql: string, name = sql.slice(0, 30)) => ({ name, sql });
 
 describe('DDL lint on the parse tree: the new rules', () => {
@@ -26,7 +34,9 @@ describe('DDL lint on the parse tree: the new rules', () => {
   });
 
   it('data-modifying-cte: a WITH clause that writes', () => {
-    expect(errors({ expand: [step('WITH gone AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM gone')] })).toEqual(['data-modifying-cte']);
+    expect(errors({ expand: [step('WITH gone AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM gone')] })).toEqual([
+      'data-modifying-cte',
+    ]);
     expect(errors({ expand: [step('WITH recent AS (SELECT id FROM orders) SELECT count(*) FROM recent')] })).toEqual([]);
   });
 
@@ -36,7 +46,10 @@ describe('DDL lint on the parse tree: the new rules', () => {
   });
 
   it('set-logged: ALTER TABLE ... SET UNLOGGED / SET LOGGED', () => {
-    expect(errors({ expand: [step('ALTER TABLE orders SET UNLOGGED', 'a'), step('ALTER TABLE orders SET LOGGED', 'b')] })).toEqual(['set-logged', 'set-logged']);
+    expect(errors({ expand: [step('ALTER TABLE orders SET UNLOGGED', 'a'), step('ALTER TABLE orders SET LOGGED', 'b')] })).toEqual([
+      'set-logged',
+      'set-logged',
+    ]);
     expect(errors({ expand: [step('ALTER TABLE orders SET (fillfactor = 90)')] })).toEqual([]);
   });
 
@@ -46,7 +59,13 @@ describe('DDL lint on the parse tree: the new rules', () => {
   });
 
   it('drop-still-read: the target, its key and mapped columns, and (before contract) what the mapping reads', () => {
-    const contract = lint({ contract: [step('ALTER TABLE public.orders DROP COLUMN total_amount_minor', 'a'), step('ALTER TABLE orders DROP COLUMN id', 'b'), step('DROP TABLE public.orders', 'c')] });
+    const contract = lint({
+      contract: [
+        step('ALTER TABLE public.orders DROP COLUMN total_amount_minor', 'a'),
+        step('ALTER TABLE orders DROP COLUMN id', 'b'),
+        step('DROP TABLE public.orders', 'c'),
+      ],
+    });
     expect(contract.findings.map((f) => f.rule)).toEqual(['drop-still-read', 'drop-still-read', 'drop-still-read']);
     expect(contract.findings[0]?.message).toMatch(/mapping target/);
     // The old column the mapping reads may go in contract (the worked example does so) ...
@@ -74,12 +93,14 @@ describe('DDL lint on the parse tree: the new rules', () => {
   });
 
   it('opaque-body: a body in a language parity cannot read', () => {
-    expect(errors({ expand: [step("CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$")] })).toEqual(['opaque-body']);
+    expect(errors({ expand: [step('CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$')] })).toEqual(['opaque-body']);
     expect(errors({ expand: [step('CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$')] })).toEqual([]);
   });
 
   it('comments and literals cannot hide or fake a statement', () => {
-    expect(errors({ expand: [step("ALTER TABLE orders ADD COLUMN note text DEFAULT '; DROP TABLE orders' -- DELETE FROM orders")] })).toEqual([]);
+    expect(
+      errors({ expand: [step("ALTER TABLE orders ADD COLUMN note text DEFAULT '; DROP TABLE orders' -- DELETE FROM orders")] }),
+    ).toEqual([]);
     expect(errors({ expand: [step('/* harmless */ DELETE FROM orders')] })).toEqual(['dml']);
   });
 });

@@ -25,25 +25,39 @@ describe('redaction corner cases (17.5)', () => {
   it('treats every value in a credential position as secret, whatever its ${VAR} is called', () => {
     const example = readFileSync(new URL('../../../schemas/examples/orders-multicurrency.yaml', import.meta.url), 'utf8');
     // DB_PASS does not look like a secret by its name; its position (URL userinfo) makes it one.
-    parseSpec(example, 'spec.yaml', { PARITY_SOURCE_URL: 'postgres://app:${DB_PASS}@db:5432/shop'.replace('${DB_PASS}', 'pl41n-v4lue'), PARITY_REDIS_URL: 'redis://default:r3dis-pw@cache:6379' });
+    parseSpec(example, 'spec.yaml', {
+      PARITY_SOURCE_URL: 'postgres://app:${DB_PASS}@db:5432/shop'.replace('${DB_PASS}', 'pl41n-v4lue'),
+      PARITY_REDIS_URL: 'redis://default:r3dis-pw@cache:6379',
+    });
     expect(redact('error: password pl41n-v4lue rejected')).not.toContain('pl41n-v4lue');
     expect(redact('auth r3dis-pw failed')).not.toContain('r3dis-pw');
   });
 
   it('registers interpolated ${DB_PASS} in a URL by position', () => {
     const example = readFileSync(new URL('../../../schemas/examples/orders-multicurrency.yaml', import.meta.url), 'utf8');
-    parseSpec(example.replace('${PARITY_SOURCE_URL}', 'postgres://app:${DB_PASS}@db:5432/shop'), 'spec.yaml', { DB_PASS: 'only-by-position' });
+    parseSpec(example.replace('${PARITY_SOURCE_URL}', 'postgres://app:${DB_PASS}@db:5432/shop'), 'spec.yaml', {
+      DB_PASS: 'only-by-position',
+    });
     expect(redact('the driver said: only-by-position')).toBe(`the driver said: ${REDACTED}`);
   });
 
   it('registers SASL settings and TLS private keys, not their mechanism or user name', () => {
-    registerCredentials({ infra: { kafka: { sasl: { mechanism: 'scram-sha-512', username: 'svc-parity', password: 'kafka-pw-1' }, tls: { ca: '/etc/ca.pem', key: '-----BEGIN KEY-----abc', passphrase: 'keypass-2' } } } });
+    registerCredentials({
+      infra: {
+        kafka: {
+          sasl: { mechanism: 'scram-sha-512', username: 'svc-parity', password: 'kafka-pw-1' },
+          tls: { ca: '/etc/ca.pem', key: '-----BEGIN KEY-----abc', passphrase: 'keypass-2' },
+        },
+      },
+    });
     expect(redact('kafka-pw-1 -----BEGIN KEY-----abc keypass-2')).toBe(`${REDACTED} ${REDACTED} ${REDACTED}`);
     expect(redact('scram-sha-512 svc-parity /etc/ca.pem')).toBe('scram-sha-512 svc-parity /etc/ca.pem');
   });
 
   it('shows probe URLs without userinfo or query', () => {
-    expect(displayUrl('https://ops:tok3n@health.internal:8443/ready?api_key=abc&region=eu')).toBe(`https://${REDACTED}@health.internal:8443/ready?${REDACTED}`);
+    expect(displayUrl('https://ops:tok3n@health.internal:8443/ready?api_key=abc&region=eu')).toBe(
+      `https://${REDACTED}@health.internal:8443/ready?${REDACTED}`,
+    );
     expect(displayUrl('http://health.internal/ready')).toBe('http://health.internal/ready');
   });
 });

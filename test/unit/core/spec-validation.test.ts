@@ -33,35 +33,59 @@ function rejected(text: string, file = 'spec.yaml'): { error: ParityError; probl
   throw new Error('spec was accepted');
 }
 
-const at = (problems: SpecProblem[], path: string) => problems.filter((p) => p.path === path).map((p) => `${p.message} ${p.hint ?? ''}`).join('\n');
+const at = (problems: SpecProblem[], path: string) =>
+  problems
+    .filter((p) => p.path === path)
+    .map((p) => `${p.message} ${p.hint ?? ''}`)
+    .join('\n');
 
 describe('mapping and SQL validation (17.4)', () => {
   test('the comment-smuggling pair of mappings is refused, naming each mapping', () => {
-    const { problems } = rejected(variant({ 'mapping.total_amount_minor': 'total_amount::bigint /*', 'mapping.currency': "'*/' || 'USD'" }));
+    const { problems } = rejected(
+      variant({ 'mapping.total_amount_minor': 'total_amount::bigint /*', 'mapping.currency': "'*/' || 'USD'" }),
+    );
     expect(at(problems, 'mapping.total_amount_minor')).toMatch(/comment/);
     expect(problems.find((p) => p.path === 'mapping.total_amount_minor')?.line).toBeGreaterThan(0);
   });
 
-  test('a catalog subquery and pg_terminate_backend are refused with the expression\'s path and what to write', () => {
-    const { problems } = rejected(variant({ 'mapping.currency': '(SELECT rolpassword FROM pg_authid LIMIT 1)', 'mapping.total_amount_minor': 'pg_terminate_backend(1)::int' }));
+  test("a catalog subquery and pg_terminate_backend are refused with the expression's path and what to write", () => {
+    const { problems } = rejected(
+      variant({
+        'mapping.currency': '(SELECT rolpassword FROM pg_authid LIMIT 1)',
+        'mapping.total_amount_minor': 'pg_terminate_backend(1)::int',
+      }),
+    );
     expect(at(problems, 'mapping.currency')).toMatch(/subquery/);
     expect(at(problems, 'mapping.currency')).toMatch(/system catalog/);
     expect(at(problems, 'mapping.total_amount_minor')).toMatch(/pg_terminate_backend.*allowFunctions: \[pg_terminate_backend\]/s);
   });
 
   test('allowFunctions opts a function in by name', () => {
-    const text = variant({ 'mapping.total_amount_minor': 'total_amount::bigint + length(pg_sleep(0)::text)', allowFunctions: ['pg_sleep'] });
+    const text = variant({
+      'mapping.total_amount_minor': 'total_amount::bigint + length(pg_sleep(0)::text)',
+      allowFunctions: ['pg_sleep'],
+    });
     expect(parseSpec(text, 'spec.yaml', env).spec.allowFunctions).toEqual(['pg_sleep']);
   });
 
   test('probe SQL must be one read-only SELECT', () => {
-    const { problems } = rejected(variant({ 'backfill.throttle.probe': { sql: 'SELECT * FROM orders WHERE id = 1 FOR UPDATE', maxP99Ms: 50 }, 'backfill.throttle.pace.latencyGuard': { sql: 'DELETE FROM orders' } }));
+    const { problems } = rejected(
+      variant({
+        'backfill.throttle.probe': { sql: 'SELECT * FROM orders WHERE id = 1 FOR UPDATE', maxP99Ms: 50 },
+        'backfill.throttle.pace.latencyGuard': { sql: 'DELETE FROM orders' },
+      }),
+    );
     expect(at(problems, 'backfill.throttle.probe.sql')).toMatch(/locks rows/);
     expect(at(problems, 'backfill.throttle.pace.latencyGuard.sql')).toMatch(/must be a SELECT/);
   });
 
   test('DDL steps must parse, one statement each (a DO block with ";" inside is one statement)', () => {
-    const { problems } = rejected(variant({ 'ddl.expand.0.sql': 'ALTER TABLE orders ADD COLUMN x int; DROP TABLE orders', 'ddl.expand.1.sql': 'ALTER TABLE orders ADD COLUM y int' }));
+    const { problems } = rejected(
+      variant({
+        'ddl.expand.0.sql': 'ALTER TABLE orders ADD COLUMN x int; DROP TABLE orders',
+        'ddl.expand.1.sql': 'ALTER TABLE orders ADD COLUM y int',
+      }),
+    );
     expect(at(problems, 'ddl.expand[0].sql')).toMatch(/one statement per step \(found 2\)/);
     expect(at(problems, 'ddl.expand[1].sql')).toMatch(/cannot parse it: syntax error/);
     expect(() => parseSpec(variant({ 'ddl.expand.0.sql': 'DO $$ BEGIN PERFORM 1; PERFORM 2; END $$' }), 'spec.yaml', env)).not.toThrow();
@@ -70,7 +94,14 @@ describe('mapping and SQL validation (17.4)', () => {
 
 describe('spec validation catches what fails later (17.6)', () => {
   test('a YAML alias bomb is bad input naming the file, not an internal error', () => {
-    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]', 'f: [*e,*e,*e,*e,*e,*e,*e,*e,*e]'].join('\n');
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x"]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      'f: [*e,*e,*e,*e,*e,*e,*e,*e,*e]',
+    ].join('\n');
     const { error, problems } = rejected(bomb, 'bomb.yaml');
     expect(error.message).toMatch(/^bomb\.yaml is not a valid migration spec/);
     expect(problems[0]).toMatchObject({ path: '(yaml)' });
@@ -86,7 +117,9 @@ describe('spec validation catches what fails later (17.6)', () => {
 
   test('publication names with "-" or quotes are rejected', () => {
     for (const publication of ['parity-orders', 'pub"x', "pub'x", 'two words']) {
-      expect(at(rejected(variant({ 'cdc.publication': publication })).problems, 'cdc.publication'), publication).toMatch(/plain identifier/);
+      expect(at(rejected(variant({ 'cdc.publication': publication })).problems, 'cdc.publication'), publication).toMatch(
+        /plain identifier/,
+      );
     }
   });
 

@@ -1,12 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { checkMappingExpression, checkReadOnlyQuery, columnsRead, plpgsqlStatements, sqlParserLoadMs } from '../../../services/core/sql-parse.js';
+import {
+  checkMappingExpression,
+  checkReadOnlyQuery,
+  columnsRead,
+  plpgsqlStatements,
+  sqlParserLoadMs,
+} from '../../../services/core/sql-parse.js';
 
 const messages = (expr: string, allowFunctions: string[] = []) => checkMappingExpression(expr, { allowFunctions }).map((p) => p.message);
 const probe = (sql: string) => checkReadOnlyQuery(sql).map((p) => p.message);
 
-describe('mapping expressions, read by PostgreSQL\'s parser', () => {
+describe("mapping expressions, read by PostgreSQL's parser", () => {
   it('accepts scalar expressions over the source row', () => {
-    for (const ok of ['total_amount::bigint', "'USD'::text", 'round(total * 100)::bigint', 'upper(name)', "coalesce(note, '')", "CASE WHEN a > 0 THEN 'x' ELSE 'y' END", "'a--b /* c'", 'pg_catalog.lower(name)', '"Mixed Case" + 1']) {
+    for (const ok of [
+      'total_amount::bigint',
+      "'USD'::text",
+      'round(total * 100)::bigint',
+      'upper(name)',
+      "coalesce(note, '')",
+      "CASE WHEN a > 0 THEN 'x' ELSE 'y' END",
+      "'a--b /* c'",
+      'pg_catalog.lower(name)',
+      '"Mixed Case" + 1',
+    ]) {
       expect(messages(ok), ok).toEqual([]);
     }
   });
@@ -15,7 +31,7 @@ describe('mapping expressions, read by PostgreSQL\'s parser', () => {
     // Inlined one after the other, these two would comment out whatever SQL lies between them.
     expect(messages('total_amount /*').join()).toMatch(/comment/);
     expect(messages("'*/' || note").join()).toEqual('');
-    expect(messages("total_amount /* a */").join()).toMatch(/comment/);
+    expect(messages('total_amount /* a */').join()).toMatch(/comment/);
     expect(messages('total_amount -- rest of the line').join()).toMatch(/comment/);
   });
 
@@ -35,7 +51,17 @@ describe('mapping expressions, read by PostgreSQL\'s parser', () => {
 
   it('refuses side-effecting, set-returning and aggregate functions unless allowed by name', () => {
     expect(messages('pg_terminate_backend(42)::text').join()).toMatch(/pg_terminate_backend/);
-    for (const call of ['pg_sleep(1)', "set_config('a', 'b', false)", "nextval('s')", 'txid_current()', "dblink_exec('x')", 'lo_import(1)', 'pg_advisory_lock(1)', "pg_read_file('/etc/passwd')", "query_to_xml('select 1', true, true, '')"]) {
+    for (const call of [
+      'pg_sleep(1)',
+      "set_config('a', 'b', false)",
+      "nextval('s')",
+      'txid_current()',
+      "dblink_exec('x')",
+      'lo_import(1)',
+      'pg_advisory_lock(1)',
+      "pg_read_file('/etc/passwd')",
+      "query_to_xml('select 1', true, true, '')",
+    ]) {
       expect(messages(call).join(), call).toMatch(/calls/);
       expect(checkMappingExpression(call)[0]?.hint, call).toMatch(/allowFunctions/);
     }
@@ -69,7 +95,9 @@ describe('probe SQL', () => {
   it('refuses writes, locks, several statements and denied functions', () => {
     expect(probe('SELECT 1; SELECT 2').join()).toMatch(/exactly one statement/);
     expect(probe('UPDATE orders SET a = 1').join()).toMatch(/must be a SELECT \(found UPDATE\)/);
-    expect(probe('WITH d AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM d').join()).toMatch(/modifies data \(DELETE in a WITH clause\)/);
+    expect(probe('WITH d AS (DELETE FROM orders RETURNING id) SELECT count(*) FROM d').join()).toMatch(
+      /modifies data \(DELETE in a WITH clause\)/,
+    );
     expect(probe('SELECT * FROM orders WHERE id = 1 FOR UPDATE').join()).toMatch(/locks rows/);
     expect(probe('SELECT pg_advisory_lock(1)').join()).toMatch(/pg_advisory_lock/);
     expect(probe('SELECT 1 INTO scratch').join()).toMatch(/SELECT INTO/);
@@ -78,7 +106,9 @@ describe('probe SQL', () => {
 
 describe('PL/pgSQL bodies', () => {
   it('finds the statements of a DO block, constant EXECUTEs included, and counts dynamic ones', () => {
-    const { statements, dynamic } = plpgsqlStatements("DO $$ BEGIN EXECUTE 'DROP TABLE a'; DELETE FROM b; EXECUTE format('DROP TABLE %I', 'c'); END $$");
+    const { statements, dynamic } = plpgsqlStatements(
+      "DO $$ BEGIN EXECUTE 'DROP TABLE a'; DELETE FROM b; EXECUTE format('DROP TABLE %I', 'c'); END $$",
+    );
     expect(statements).toEqual(['DROP TABLE a', 'DELETE FROM b']);
     expect(dynamic).toBe(1);
   });

@@ -29,7 +29,18 @@ describe('Markdown report escaping (17.5)', () => {
       inFlight: 0,
       resolvedOnRecheck: 0,
       repairs: {},
-      samples: { limit: 5, keys: [{ key: ['<script>alert(1)</script>'], status: 'confirmed', kind: 'differs', expected: { note: '<iframe src="//evil">' }, actual: { note: 'x|y\nz' } }] },
+      samples: {
+        limit: 5,
+        keys: [
+          {
+            key: ['<script>alert(1)</script>'],
+            status: 'confirmed',
+            kind: 'differs',
+            expected: { note: '<iframe src="//evil">' },
+            actual: { note: 'x|y\nz' },
+          },
+        ],
+      },
       thresholds: {},
       segments: [],
       history: [],
