@@ -90,6 +90,16 @@ const target = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** True when the reconciler's Intl conversions accept `zone` (the run would fail on it otherwise). */
+function isKnownTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const normalize = z
   .strictObject({
     /** Digits after the decimal point kept for timestamps/times when comparing (0-6). */
@@ -101,8 +111,8 @@ const normalize = z
     floatDigits: z.number().int().min(1).max(17).default(15),
     /** Strip trailing blanks of char(n) values. */
     trimChar: z.boolean().default(true),
-    /** Compare timestamptz and timestamp in this zone. */
-    timeZone: z.string().default('UTC'),
+    /** Compare timestamptz and timestamp in this zone (an IANA name; the reconciler converts with Intl). */
+    timeZone: z.string().refine(isKnownTimeZone, 'unknown time zone; write an IANA name such as UTC or Europe/Paris').default('UTC'),
   })
   .prefault({});
 

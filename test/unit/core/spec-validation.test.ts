@@ -144,6 +144,11 @@ describe('spec validation catches what fails later (17.6)', () => {
     expect(() => parseSpec(variant({ 'lock.driftMarginMs': 9_999 }), 'spec.yaml', env)).not.toThrow();
   });
 
+  test('normalize.timeZone must be a zone the reconciler can convert to', () => {
+    expect(at(rejected(variant({ 'normalize.timeZone': 'Mars/Olympus' })).problems, 'normalize.timeZone')).toMatch(/unknown time zone/);
+    expect(() => parseSpec(variant({ 'normalize.timeZone': 'Europe/Paris' }), 'spec.yaml', env)).not.toThrow();
+  });
+
   test('reconcile.keyCasts names key columns only', () => {
     const { problems } = rejected(variant({ 'reconcile.keyCasts': { total_amount: 'text' } }));
     expect(at(problems, 'reconcile.keyCasts.total_amount')).toMatch(/not a key column \(key: id\)/);
