@@ -15,6 +15,16 @@ const next = join(root, `dist.building-${process.pid}`);
 const old = join(root, `dist.old-${process.pid}`);
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+if (!existsSync(tsc)) {
+  // `npm ci --omit=dev` (a production install) runs prepare without the compiler: keep the dist/
+  // that is there. Anywhere else a missing compiler is an error.
+  if (process.env.npm_lifecycle_event === 'prepare' && existsSync(join(dist, 'services', 'cli', 'main.js'))) {
+    process.stderr.write('[build] typescript is not installed (production install): keeping the existing dist/\n');
+    process.exit(0);
+  }
+  process.stderr.write('[build] typescript is not installed: run npm ci (with the dev dependencies) to build dist/\n');
+  process.exit(1);
+}
 const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', next], { stdio: 'inherit' });
 // tsc exits 2 when it found type errors but still wrote every file, 1 when it wrote nothing.
 const emitted = result.status === 0 || result.status === 2;
