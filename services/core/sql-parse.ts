@@ -285,8 +285,8 @@ export interface SqlProblem {
 
 const CATALOG_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 
-/** Functions and catalog references anywhere in a tree, checked against the deny list. */
-function checkCallsAndRelations(tree: unknown, allow: ReadonlySet<string>, problems: SqlProblem[], where: string): void {
+/** Functions anywhere in a tree, checked against the deny list; catalog references too unless allowed. */
+function checkCallsAndRelations(tree: unknown, allow: ReadonlySet<string>, problems: SqlProblem[], where: string, catalogs: 'refuse' | 'allow'): void {
   walk(tree, (type, node) => {
     if (type === 'FuncCall') {
       const fn = names(node.funcname);
@@ -297,7 +297,7 @@ function checkCallsAndRelations(tree: unknown, allow: ReadonlySet<string>, probl
           message: `${where} calls ${name}(): ${why}`,
           hint: `remove the call; if it is really needed and safe here, list it in the spec: allowFunctions: [${name}]`,
         });
-    } else if (type === 'RangeVar') {
+    } else if (type === 'RangeVar' && catalogs === 'refuse') {
       const schema = typeof node.schemaname === 'string' ? node.schemaname.toLowerCase() : '';
       const rel = typeof node.relname === 'string' ? node.relname.toLowerCase() : '';
       if (CATALOG_SCHEMAS.has(schema) || rel.startsWith('pg_')) {
@@ -403,7 +403,7 @@ export function checkMappingExpression(expr: string, options: SqlCheckOptions = 
       }
     }
   });
-  checkCallsAndRelations(target?.val, allow, problems, 'the mapping');
+  checkCallsAndRelations(target?.val, allow, problems, 'the mapping', 'refuse');
   return problems;
 }
 
@@ -436,7 +436,8 @@ export function checkReadOnlyQuery(sql: string, options: SqlCheckOptions = {}): 
     }
   });
   if (stmt.node.intoClause) problems.push({ message: 'SELECT INTO creates a table', hint: instead });
-  checkCallsAndRelations(stmt.node, allow, problems, 'the probe');
+  // A probe may read statistics views (pg_stat_activity is a fair load signal); it only reads.
+  checkCallsAndRelations(stmt.node, allow, problems, 'the probe', 'allow');
   return problems;
 }
 
