@@ -42,6 +42,7 @@ export const DIFFERENCE_TYPES = [
   'MIN_ITEMS_ADDED', 'MIN_ITEMS_REMOVED', 'MIN_ITEMS_INCREASED', 'MIN_ITEMS_DECREASED',
   'MAX_CONTAINS_ADDED', 'MAX_CONTAINS_REMOVED', 'MAX_CONTAINS_INCREASED', 'MAX_CONTAINS_DECREASED',
   'MIN_CONTAINS_ADDED', 'MIN_CONTAINS_REMOVED', 'MIN_CONTAINS_INCREASED', 'MIN_CONTAINS_DECREASED',
+  'CONTAINS_ADDED', 'CONTAINS_REMOVED',
   'UNIQUE_ITEMS_ADDED', 'UNIQUE_ITEMS_REMOVED',
   'ADDITIONAL_ITEMS_ADDED', 'ADDITIONAL_ITEMS_REMOVED', 'ADDITIONAL_ITEMS_EXTENDED', 'ADDITIONAL_ITEMS_NARROWED',
   'UNEVALUATED_ITEMS_ADDED', 'UNEVALUATED_ITEMS_REMOVED', 'UNEVALUATED_ITEMS_EXTENDED', 'UNEVALUATED_ITEMS_NARROWED',
@@ -330,7 +331,7 @@ class Comparison {
     for (const key of unionKeys(o.propertyDependencies, u.propertyDependencies)) {
       const before = o.propertyDependencies.get(key);
       const after = u.propertyDependencies.get(key);
-      const at = ['dependencies', key];
+      const at = [(after ? u : o).propertyDependenciesKeyword, key];
       if (!after) out.push(rel('DEPENDENCY_ARRAY_REMOVED', ...at));
       else if (!before) out.push(rel('DEPENDENCY_ARRAY_ADDED', ...at));
       else {
@@ -347,7 +348,7 @@ class Comparison {
     for (const key of unionKeys(o.schemaDependencies, u.schemaDependencies)) {
       const before = o.schemaDependencies.get(key);
       const after = u.schemaDependencies.get(key);
-      const at = ['dependencies', key];
+      const at = [(after ? u : o).schemaDependenciesKeyword, key];
       if (!after) out.push(rel('DEPENDENCY_SCHEMA_REMOVED', ...at));
       else if (!before) out.push(rel('DEPENDENCY_SCHEMA_ADDED', ...at));
       else out.push(...under(at, this.compare(before, after)));
@@ -452,9 +453,39 @@ class Comparison {
     out.push(...compareLimit(o.maxItems, u.maxItems, 'maxItems', 'MAX_ITEMS'));
     out.push(...compareLimit(o.minItems, u.minItems, 'minItems', 'MIN_ITEMS'));
     if (o.uniqueItems !== u.uniqueItems) out.push(rel(o.uniqueItems ? 'UNIQUE_ITEMS_REMOVED' : 'UNIQUE_ITEMS_ADDED', 'uniqueItems'));
-    out.push(...compareLimit(o.maxContains, u.maxContains, 'maxContains', 'MAX_CONTAINS'));
-    out.push(...compareLimit(o.minContains, u.minContains, 'minContains', 'MIN_CONTAINS'));
+    out.push(...this.compareContains(o, u));
     return out;
+  }
+
+  /**
+   * `contains` with its bounds: at least `minContains` (default 1) and at most `maxContains` items
+   * match the `contains` schema. The bounds mean nothing without `contains`, and `minContains: 0`
+   * without `maxContains` asks nothing at all. A reader keeps every written array valid when its
+   * `contains` schema accepts at least what the writer's did and its bounds are no tighter.
+   */
+  private compareContains(o: ArrayNode, u: ArrayNode): Rel[] {
+    if (!o.judgeContains && !u.judgeContains) return [];
+    const effective = (n: ArrayNode) => {
+      if (!n.contains) return undefined;
+      const min = n.minContains ?? 1;
+      if (min === 0 && n.maxContains === undefined) return undefined;
+      return { schema: n.contains, min, max: n.maxContains };
+    };
+    const before = effective(o);
+    const after = effective(u);
+    if (!before && !after) return [];
+    if (!before) return [rel('CONTAINS_ADDED', 'contains')];
+    if (!after) return [rel('CONTAINS_REMOVED', 'contains')];
+    // A bounded count is a promise about how many items match: with maxContains, the reader's
+    // contains schema must match exactly what the writer's did, or the count can change either way.
+    const found = under(['contains'], this.compare(before.schema, after.schema));
+    if (before.max !== undefined || after.max !== undefined) found.push(...under(['contains'], this.compare(after.schema, before.schema)).filter((d) => !this.compatible([d])));
+    return [
+      ...found,
+      ...compareLimit(before.max, after.max, 'maxContains', 'MAX_CONTAINS'),
+      // Both sides have an effective minimum (default 1): only its movement matters.
+      ...compareLimit(before.min, after.min, 'minContains', 'MIN_CONTAINS'),
+    ];
   }
 }
 
@@ -520,7 +551,8 @@ function unionKeys<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): str
  */
 export function isOpenObject(node: ObjectNode): boolean {
   if (!node.permitsAdditionalProperties || node.additionalPropertiesSchema || node.patternProperties.length > 0) return false;
-  return !node.unevaluatedProperties || isEmptyLike(node.unevaluatedProperties);
+  const unevaluated = node.unevaluatedProperties ?? node.inheritedUnevaluatedProperties;
+  return !unevaluated || isEmptyLike(unevaluated);
 }
 
 /**
@@ -533,23 +565,22 @@ function partialSchemaFor(node: ObjectNode, key: string): JsonSchemaNode | undef
     if (p.regex.test(key)) return p.schema;
   }
   if (node.additionalPropertiesSchema) return node.additionalPropertiesSchema;
-  if (node.permitsAdditionalProperties && node.unevaluatedProperties && node.unevaluatedProperties.kind !== 'false' && !isEmptyLike(node.unevaluatedProperties)) {
-    return node.unevaluatedProperties;
-  }
+  const unevaluated = node.unevaluatedProperties ?? node.inheritedUnevaluatedProperties;
+  if (node.permitsAdditionalProperties && unevaluated && unevaluated.kind !== 'false' && !isEmptyLike(unevaluated)) return unevaluated;
   return undefined;
 }
 
 /** Open for tuples: items past the tuple are allowed with any value. */
 export function isOpenArray(node: ArrayNode): boolean {
   if (!node.permitsAdditionalItems || node.additionalItemsSchema) return false;
-  return !node.unevaluatedItems || isEmptyLike(node.unevaluatedItems);
+  const unevaluated = node.unevaluatedItems ?? node.inheritedUnevaluatedItems;
+  return !unevaluated || isEmptyLike(unevaluated);
 }
 
 function partialItemSchema(node: ArrayNode): JsonSchemaNode | undefined {
   if (node.additionalItemsSchema) return node.additionalItemsSchema;
-  if (node.permitsAdditionalItems && node.unevaluatedItems && node.unevaluatedItems.kind !== 'false' && !isEmptyLike(node.unevaluatedItems)) {
-    return node.unevaluatedItems;
-  }
+  const unevaluated = node.unevaluatedItems ?? node.inheritedUnevaluatedItems;
+  if (node.permitsAdditionalItems && unevaluated && unevaluated.kind !== 'false' && !isEmptyLike(unevaluated)) return unevaluated;
   return undefined;
 }
 
@@ -598,7 +629,7 @@ function toCanonical(node: JsonSchemaNode): unknown {
         minProperties: node.minProperties,
         maxProperties: node.maxProperties,
         propertyNames: opt(node.propertyNames),
-        unevaluated: opt(node.unevaluatedProperties),
+        unevaluated: opt(node.unevaluatedProperties ?? node.inheritedUnevaluatedProperties),
       };
     case 'array':
       return {
@@ -614,7 +645,7 @@ function toCanonical(node: JsonSchemaNode): unknown {
         contains: opt(node.contains),
         minContains: node.minContains,
         maxContains: node.maxContains,
-        unevaluated: opt(node.unevaluatedItems),
+        unevaluated: opt(node.unevaluatedItems ?? node.inheritedUnevaluatedItems),
       };
     default: {
       // Leaf kinds: every own field is already plain JSON.

@@ -14,8 +14,17 @@ import { ParityError } from '../core/errors.js';
  * - `"type": [a, b]` becomes an `anyOf` of one node per type;
  * - `id`/`$id`, `title`, `description` and `default` attach to the resulting node.
  *
- * Drafts 4, 6 and 7 are read as such (default: 7); 2019-09 and 2020-12 are read with draft-7 rules
- * plus `$defs`, `unevaluatedProperties` and `unevaluatedItems`.
+ * Drafts 4, 6 and 7 are read as such (default: 7). 2019-09 and 2020-12 are read by their own rules:
+ * - `$ref` is an applicator like any other, so its siblings apply too (a synthetic `allOf`);
+ * - `dependencies` split into `dependentRequired` and `dependentSchemas` (the old keyword means nothing);
+ * - `prefixItems` holds the tuple and `items` the rest (2020-12), `items`/`additionalItems` before;
+ * - `$anchor`, `$defs`, `$recursiveRef`/`$recursiveAnchor` (2019-09) and `$dynamicRef`/`$dynamicAnchor`
+ *   (2020-12) resolve inside the document (one document is one dynamic scope, so a dynamic reference
+ *   lands where a static one would);
+ * - `unevaluatedProperties`/`unevaluatedItems` see the properties and items that in-place applicators
+ *   (`allOf`, `anyOf`, `oneOf`, `if`/`then`/`else`, `dependentSchemas`) evaluate: a branch of such a
+ *   schema is as open or closed as the `unevaluated*` keyword beside it makes it;
+ * - `contains` is bounded by `minContains` (default 1) and `maxContains`.
  */
 export type JsonSchemaDraft = 4 | 6 | 7 | 2019 | 2020;
 
@@ -95,10 +104,18 @@ export interface ObjectNode extends NodeBase {
   patternProperties: { pattern: string; regex: RegExp; schema: JsonSchemaNode }[];
   propertyDependencies: Map<string, string[]>;
   schemaDependencies: Map<string, JsonSchemaNode>;
+  /** Where the dependencies were written: `dependencies` (up to draft 7) or `dependentRequired`/`dependentSchemas`. */
+  propertyDependenciesKeyword: 'dependencies' | 'dependentRequired';
+  schemaDependenciesKeyword: 'dependencies' | 'dependentSchemas';
   minProperties?: number;
   maxProperties?: number;
   propertyNames?: JsonSchemaNode;
   unevaluatedProperties?: JsonSchemaNode;
+  /**
+   * The `unevaluatedProperties` of the schema this one is an in-place branch of (an `allOf` entry
+   * beside `unevaluatedProperties: false`, ...): properties this branch does not declare fall to it.
+   */
+  inheritedUnevaluatedProperties?: JsonSchemaNode;
 }
 export interface ArrayNode extends NodeBase {
   kind: 'array';
@@ -112,9 +129,16 @@ export interface ArrayNode extends NodeBase {
   maxItems?: number;
   uniqueItems: boolean;
   contains?: JsonSchemaNode;
+  /**
+   * 2019-09 and later: `contains` is compared with its bounds. Up to draft 7 it is not compared at
+   * all, as Confluent does (its diff has no difference type for it).
+   */
+  judgeContains?: boolean;
   minContains?: number;
   maxContains?: number;
   unevaluatedItems?: JsonSchemaNode;
+  /** As `ObjectNode.inheritedUnevaluatedProperties`, for items. */
+  inheritedUnevaluatedItems?: JsonSchemaNode;
 }
 export interface ConditionalNode extends NodeBase {
   kind: 'conditional';
@@ -152,7 +176,18 @@ const V4_OBJECT_KEYWORDS = ['properties', 'required', 'minProperties', 'maxPrope
 const V6_OBJECT_KEYWORDS = [...V4_OBJECT_KEYWORDS, 'propertyNames'];
 const V4_ARRAY_KEYWORDS = ['items', 'additionalItems', 'minItems', 'maxItems', 'uniqueItems'];
 const V6_ARRAY_KEYWORDS = [...V4_ARRAY_KEYWORDS, 'contains'];
+const V2019_OBJECT_KEYWORDS = ['properties', 'required', 'minProperties', 'maxProperties', 'dependentRequired', 'dependentSchemas', 'patternProperties', 'additionalProperties', 'propertyNames', 'unevaluatedProperties'];
+const V2019_ARRAY_KEYWORDS = [...V6_ARRAY_KEYWORDS, 'minContains', 'maxContains', 'unevaluatedItems'];
+const V2020_ARRAY_KEYWORDS = ['prefixItems', 'items', 'minItems', 'maxItems', 'uniqueItems', 'contains', 'minContains', 'maxContains', 'unevaluatedItems'];
 const CONDITIONAL_KEYWORDS = ['if', 'then', 'else'];
+
+function objectKeywords(draft: JsonSchemaDraft): string[] {
+  return draft === 4 ? V4_OBJECT_KEYWORDS : draft >= 2019 ? V2019_OBJECT_KEYWORDS : V6_OBJECT_KEYWORDS;
+}
+
+function arrayKeywords(draft: JsonSchemaDraft): string[] {
+  return draft === 4 ? V4_ARRAY_KEYWORDS : draft === 2020 ? V2020_ARRAY_KEYWORDS : draft === 2019 ? V2019_ARRAY_KEYWORDS : V6_ARRAY_KEYWORDS;
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -202,6 +237,8 @@ class JsonSchemaLoader {
     const id = json[this.idKeyword];
     if (typeof id === 'string' && id !== '' && !this.anchors.has(id)) this.anchors.set(id, json);
     if (typeof json.$anchor === 'string') this.anchors.set(`#${json.$anchor}`, json);
+    // A dynamic anchor is also a plain anchor; within one document it is where $dynamicRef lands.
+    if (this.draft === 2020 && typeof json.$dynamicAnchor === 'string' && !this.anchors.has(`#${json.$dynamicAnchor}`)) this.anchors.set(`#${json.$dynamicAnchor}`, json);
     for (const [key, value] of Object.entries(json)) {
       // Values of enum/const are data, not schemas: an "$id" inside them declares nothing.
       if (key === 'enum' || key === 'const' || key === 'default' || key === 'examples') continue;
@@ -223,8 +260,13 @@ class JsonSchemaLoader {
   private loadObject(json: Record<string, unknown>, pointer: string): JsonSchemaNode {
     const consumed = new Set<string>();
     const nodes: JsonSchemaNode[] = [];
-    if (typeof json.$ref === 'string') {
-      nodes.push(this.reference(json.$ref, pointer));
+    const modern = this.draft >= 2019;
+    // Up to draft 7 a $ref replaces its schema object; from 2019-09 on it applies beside its siblings.
+    const ref = typeof json.$ref === 'string' ? json.$ref : undefined;
+    const dynamicRef = this.draft === 2020 && typeof json.$dynamicRef === 'string' ? json.$dynamicRef : this.draft === 2019 && typeof json.$recursiveRef === 'string' ? json.$recursiveRef : undefined;
+    if (ref !== undefined) nodes.push(this.reference(ref, pointer));
+    if (modern && dynamicRef !== undefined) nodes.push(this.reference(dynamicRef, pointer));
+    if (ref !== undefined && !modern) {
       consumed.add('$ref');
     } else {
       if ('enum' in json) {
@@ -270,8 +312,8 @@ class JsonSchemaLoader {
       }
       // Keywords no earlier step claimed imply the type they belong to.
       const unclaimed = (keys: string[]): boolean => keys.some((k) => k in json && !consumed.has(k));
-      if (unclaimed(this.draft === 4 ? V4_ARRAY_KEYWORDS : V6_ARRAY_KEYWORDS)) nodes.push(this.forType('array', json, consumed, pointer));
-      if (unclaimed(this.draft === 4 ? V4_OBJECT_KEYWORDS : V6_OBJECT_KEYWORDS)) nodes.push(this.forType('object', json, consumed, pointer));
+      if (unclaimed(arrayKeywords(this.draft))) nodes.push(this.forType('array', json, consumed, pointer));
+      if (unclaimed(objectKeywords(this.draft))) nodes.push(this.forType('object', json, consumed, pointer));
       if (unclaimed(NUMBER_KEYWORDS)) nodes.push(this.forType('number', json, consumed, pointer));
       if (unclaimed(STRING_KEYWORDS)) nodes.push(this.forType('string', json, consumed, pointer));
       if (this.draft !== 4 && this.draft !== 6 && unclaimed(CONDITIONAL_KEYWORDS)) {
@@ -283,12 +325,50 @@ class JsonSchemaLoader {
         nodes.push(cond);
       }
     }
+    if (modern) this.shareUnevaluated(nodes);
     let node: JsonSchemaNode;
     if (nodes.length === 0) node = { kind: 'empty', hasDefault: false };
     else if (nodes.length === 1) node = nodes[0] as JsonSchemaNode;
     else node = { kind: 'combined', criterion: 'allOf', subschemas: nodes, synthetic: true, hasDefault: false };
     this.common(node, json, pointer);
     return node;
+  }
+
+  /**
+   * `unevaluatedProperties`/`unevaluatedItems` apply to whatever the in-place applicators beside them
+   * did not evaluate: each object (array) branch of those applicators inherits the keyword, so its
+   * content model is judged open or closed by it.
+   */
+  private shareUnevaluated(nodes: JsonSchemaNode[]): void {
+    const object = nodes.find((n): n is ObjectNode => n.kind === 'object' && n.unevaluatedProperties !== undefined);
+    const array = nodes.find((n): n is ArrayNode => n.kind === 'array' && n.unevaluatedItems !== undefined);
+    if (!object && !array) return;
+    const seen = new Set<JsonSchemaNode>();
+    const visit = (n: JsonSchemaNode | undefined): void => {
+      if (!n || seen.has(n)) return;
+      seen.add(n);
+      switch (n.kind) {
+        case 'combined':
+          n.subschemas.forEach(visit);
+          break;
+        case 'conditional':
+          [n.if, n.then, n.else].forEach(visit);
+          break;
+        case 'object':
+          if (object && n !== object && n.unevaluatedProperties === undefined) n.inheritedUnevaluatedProperties ??= object.unevaluatedProperties;
+          for (const dep of n.schemaDependencies.values()) visit(dep);
+          break;
+        case 'array':
+          if (array && n !== array && n.unevaluatedItems === undefined) n.inheritedUnevaluatedItems ??= array.unevaluatedItems;
+          break;
+        default:
+          break;
+      }
+    };
+    for (const n of nodes) {
+      if (n.kind === 'combined' || n.kind === 'conditional') visit(n);
+      if (n.kind === 'object') for (const dep of n.schemaDependencies.values()) visit(dep);
+    }
   }
 
   private common(node: JsonSchemaNode, json: Record<string, unknown>, pointer: string): void {
@@ -323,10 +403,10 @@ class JsonSchemaLoader {
       case 'null':
         return { kind: 'null', hasDefault: false };
       case 'array':
-        (this.draft === 4 ? V4_ARRAY_KEYWORDS : V6_ARRAY_KEYWORDS).forEach((k) => consumed.add(k));
+        arrayKeywords(this.draft).forEach((k) => consumed.add(k));
         return this.arrayNode(json, pointer);
       case 'object':
-        (this.draft === 4 ? V4_OBJECT_KEYWORDS : V6_OBJECT_KEYWORDS).forEach((k) => consumed.add(k));
+        objectKeywords(this.draft).forEach((k) => consumed.add(k));
         return this.objectNode(json, pointer);
       default:
         throw bad(`unknown type "${type}"`, `${pointer}/type`);
@@ -395,6 +475,8 @@ class JsonSchemaLoader {
       patternProperties: [],
       propertyDependencies: new Map(),
       schemaDependencies: new Map(),
+      propertyDependenciesKeyword: this.draft >= 2019 ? 'dependentRequired' : 'dependencies',
+      schemaDependenciesKeyword: this.draft >= 2019 ? 'dependentSchemas' : 'dependencies',
       hasDefault: false,
     };
     const minProperties = this.integer(json, 'minProperties', pointer);
@@ -422,12 +504,23 @@ class JsonSchemaLoader {
         node.patternProperties.push({ pattern, regex: compilePattern(pattern, `${pointer}/patternProperties`), schema: this.load(schema, `${pointer}/patternProperties/${pattern}`) });
       }
     }
-    if ('dependencies' in json) {
+    if (this.draft < 2019 && 'dependencies' in json) {
       if (!isObject(json.dependencies)) throw bad('"dependencies" must be an object', `${pointer}/dependencies`);
       for (const [name, dep] of Object.entries(json.dependencies)) {
         if (Array.isArray(dep)) node.propertyDependencies.set(name, dep.map(String));
         else node.schemaDependencies.set(name, this.load(dep, `${pointer}/dependencies/${name}`));
       }
+    }
+    if (this.draft >= 2019 && 'dependentRequired' in json) {
+      if (!isObject(json.dependentRequired)) throw bad('"dependentRequired" must be an object', `${pointer}/dependentRequired`);
+      for (const [name, dep] of Object.entries(json.dependentRequired)) {
+        if (!Array.isArray(dep) || dep.some((d) => typeof d !== 'string')) throw bad('"dependentRequired" values must be arrays of strings', `${pointer}/dependentRequired/${name}`);
+        node.propertyDependencies.set(name, dep as string[]);
+      }
+    }
+    if (this.draft >= 2019 && 'dependentSchemas' in json) {
+      if (!isObject(json.dependentSchemas)) throw bad('"dependentSchemas" must be an object', `${pointer}/dependentSchemas`);
+      for (const [name, dep] of Object.entries(json.dependentSchemas)) node.schemaDependencies.set(name, this.load(dep, `${pointer}/dependentSchemas/${name}`));
     }
     if (this.draft !== 4 && 'propertyNames' in json) node.propertyNames = this.load(json.propertyNames, `${pointer}/propertyNames`);
     if (this.draft >= 2019 && 'unevaluatedProperties' in json) node.unevaluatedProperties = this.load(json.unevaluatedProperties, `${pointer}/unevaluatedProperties`);
@@ -459,6 +552,7 @@ class JsonSchemaLoader {
     }
     if (this.draft !== 4 && 'contains' in json) node.contains = this.load(json.contains, `${pointer}/contains`);
     if (this.draft >= 2019) {
+      node.judgeContains = true;
       if (typeof json.minContains === 'number') node.minContains = json.minContains;
       if (typeof json.maxContains === 'number') node.maxContains = json.maxContains;
       if ('unevaluatedItems' in json) node.unevaluatedItems = this.load(json.unevaluatedItems, `${pointer}/unevaluatedItems`);
@@ -483,6 +577,7 @@ class JsonSchemaLoader {
   }
 
   private lookup(ref: string): { json: unknown; pointer: string } | undefined {
+    // Within one document every recursive reference ("#") lands on the root, the outermost dynamic scope.
     if (ref === '#' || ref === '') return { json: this.root, pointer: '' };
     const anchored = this.anchors.get(ref);
     if (anchored !== undefined) return { json: anchored, pointer: ref };
