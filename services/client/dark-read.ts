@@ -2,8 +2,8 @@
  * Dark reads in the style of GitHub's Scientist: for keys routed `dark`, run the old and the new
  * read, return the old one's outcome (value or error) as if nothing else happened, and compare the
  * two in the background. Mismatches and timings go to metrics, and mismatches also to the
- * mismatch topic `<cdc.topicPrefix>.parity.mismatches` through the application's own kafkajs
- * producer. Each path runs at most once per call, whatever fails: a comparator that throws, a
+ * mismatch topic `<cdc.topicPrefix>.parity.mismatches` through a producer the application passes
+ * in (one from the Kafka client factory, services/core/clients.ts). Each path runs at most once per call, whatever fails: a comparator that throws, a
  * publish that fails or a candidate that rejects is counted, never retried.
  */
 import type { KafkaProducer } from '../core/clients.js';

@@ -129,7 +129,6 @@ function loadChild(args: string[], onMeasuring: () => void): Promise<void> {
 
 async function waitCommitted(groupId: string, topic: string, timeoutMs: number): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
   try {
     const end = await endOffsets(admin, topic);
     const deadline = Date.now() + timeoutMs;
@@ -140,7 +139,7 @@ async function waitCommitted(groupId: string, topic: string, timeoutMs: number):
       await sleep(100);
     }
   } finally {
-    await admin.disconnect();
+    await admin.close();
   }
 }
 
@@ -261,17 +260,16 @@ async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; comm
     // The CDC creates the topic once it has the table's shape; a first change makes sure it does.
     await pool.query(`UPDATE orders SET paid = NOT paid WHERE id = 1`);
     const admin = kafka.admin();
-    await admin.connect();
     const deadline = Date.now() + 120_000;
     while (!(await admin.listTopics()).includes(settings.topic)) {
       if (cdc.exitCode !== null || Date.now() > deadline) {
-        await admin.disconnect();
+        await admin.close();
         throw new Error(`parity cdc run did not create ${settings.topic} (exit ${cdc.exitCode}): ${cdcErr.slice(-1500)}`);
       }
       await pool.query(`UPDATE orders SET paid = NOT paid WHERE id = 1`);
       await sleep(500);
     }
-    await admin.disconnect();
+    await admin.close();
     const latencies: number[] = [];
     const toKafka: number[] = [];
     const warmup: number[] = [];
@@ -323,9 +321,8 @@ async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; comm
     if (settings) {
       await cleanRedis(settings);
       const admin = kafka.admin();
-      await admin.connect();
       await admin.deleteTopics({ topics: [settings.topic, `${prefix}-cache.dlq`] }).catch(() => undefined);
-      await admin.disconnect();
+      await admin.close();
     }
   }
 }
@@ -359,20 +356,19 @@ async function paced(perSecond: number, seconds: number, step: (due: number) => 
 /** `--produce-steady`: the change events of phase 1, in their own process (see the header). */
 async function produceSteady(topic: string, prefix: string, seconds: number): Promise<void> {
   const encoder = await createChangeEncoder({ registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }), format: 'avro' }).forTable(ordersShape(prefix, 'orders'));
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const producer = kafka.producer();
   // Positions above the warm-up's and below the backlog's, as one stream would have them.
   lsn = 0x1000_0000n;
   const { done, seconds: measured } = await paced(RATE, seconds, async (due) => {
     const n = Math.min(due, 500);
     const messages = changes(n).map((c) => {
       const m = encodeChange(encoder, { key: c.key, envelope: envelopeOf({ ...c, commitTimeUs: BigInt(Date.now()) * 1000n }, 'orders'), position: c.position, txId: 1, commitTimeUs: BigInt(Date.now()) * 1000n }, 3);
-      return { partition: m.partition, key: m.key, value: m.value, headers: m.headers };
+      return { topic, partition: m.partition, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
     });
-    await producer.send({ topic, acks: -1, messages });
+    await producer.send({ messages });
     return n;
   });
-  await producer.disconnect();
+  await producer.close();
   log(`steady producer: sent ${done} in the ${measured.toFixed(1)}s measured`);
 }
 

@@ -15,7 +15,7 @@
  * `--format json` uses Debezium's JSON converter without embedded schemas instead.
  *
  * events_per_s = backlog events / (Debezium's "Starting streaming" log line -> the poll that sees the
- * topic's end offsets summing to the backlog; kafkajs admin fetchTopicOffsets every 100 ms). CPU
+ * topic's end offsets summing to the backlog, read every 100 ms). CPU
  * seconds (utime + stime) over the same window and peak RSS (VmHWM) come from /proc/<java pid>.
  *
  * The distribution is fetched once into <cache dir>/debezium-server-<version> (~780 MB tar.gz). It
@@ -34,7 +34,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { Kafka, logLevel } from 'kafkajs';
+import { topicOffsets } from '../../connectors/kafka-sink/admin.js';
+import { createKafka } from '../../services/core/clients.js';
 import { PROJECT_ROOT, stackConfig } from '../../services/stack/config.js';
 import { findJava } from '../../services/stack/fetch.js';
 import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName } from '../support/stack.js';
@@ -230,18 +231,15 @@ async function main(): Promise<void> {
   const publication = `${slot}_pub`;
   const topic = `${prefix}.public.bench_tp`;
   const workDir = mkdtempSync(join(tmpdir(), 'parity-debezium-'));
-  const kafka = new Kafka({ clientId: 'bench-debezium', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const kafka = createKafka(KAFKA_BROKERS, { clientId: 'bench-debezium' });
   const admin = kafka.admin();
-  await admin.connect();
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   let server: Server | null = null;
   try {
     await c.query(`CREATE TABLE public.bench_tp (${BENCH_TP_COLUMNS})`);
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] }],
-    });
+    await admin.createTopics({ topics: [topic], partitions: 3, replicas: -1, configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] });
+    await admin.metadata({ topics: [topic], forceUpdate: true });
     await c.query(`CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE public.bench_tp`);
     await c.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
 
@@ -320,7 +318,7 @@ async function main(): Promise<void> {
     let lastLog = Date.now();
     while (inKafka < total) {
       await sleep(100);
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await topicOffsets(kafka, topic);
       inKafka = offsets.reduce((sum, o) => sum + Number(o.high), 0);
       if (server.child.exitCode !== null || !existsSync(`/proc/${pid}`)) throw new Error(`Debezium Server exited:\n${server.output().slice(-6000)}`);
       peakRss = Math.max(peakRss, rssOf(pid).rss);
@@ -368,7 +366,7 @@ async function main(): Promise<void> {
     await c.query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(publication)}`).catch((err: unknown) => log(`dropping publication ${publication}: ${String(err)}`));
     await c.end().catch(() => undefined);
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
+    await admin.close().catch(() => undefined);
     if (!values.keep) rmSync(workDir, { recursive: true, force: true });
     await db.drop();
   }

@@ -2,7 +2,9 @@
  * Test helper: a synthetic CDC stream of one `orders` table, encoded with the CDC's own serde and
  * produced to a test-owned topic, plus the state it leads to.
  */
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka';
+import { ensureTopics } from '../../../connectors/kafka-sink/admin.js';
+import type { KafkaClients, KafkaProducer } from '../../../services/core/clients.js';
 import type pg from 'pg';
 import { createChangeEncoder, createRegistryClient, encodeChange, tableShape, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
 import type { ChangeEnvelope, Op, Row } from '../../../services/core/change-event.js';
@@ -119,7 +121,7 @@ export function envelopeOf(change: Change, table: string): ChangeEnvelope {
 export interface TestStream {
   topic: string;
   encoder: TableEncoder;
-  producer: Producer;
+  producer: KafkaProducer;
   admin: Admin;
   partitions: number;
   /** Produces changes in the given order; stamps each with the current time as its commit time. */
@@ -129,14 +131,12 @@ export interface TestStream {
   close(): Promise<void>;
 }
 
-export async function createTestStream(kafka: Kafka, prefix: string, table: string, partitions = 3): Promise<TestStream> {
+export async function createTestStream(kafka: KafkaClients, prefix: string, table: string, partitions = 3): Promise<TestStream> {
   const shape = ordersShape(prefix, table);
+  await ensureTopics(kafka, [shape.topic], partitions);
   const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic: shape.topic, numPartitions: partitions }] });
   const encoder = await createChangeEncoder({ registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }), format: 'avro' }).forTable(shape);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const producer = kafka.producer();
   return {
     topic: shape.topic,
     encoder,
@@ -148,32 +148,35 @@ export async function createTestStream(kafka: Kafka, prefix: string, table: stri
         const messages = changes.slice(i, i + 500).map((c) => {
           const stamped = { ...c, commitTimeUs: BigInt(Date.now()) * 1000n };
           const m = encodeChange(encoder, { key: c.key, envelope: envelopeOf(stamped, tableName), position: c.position, txId: 1, commitTimeUs: stamped.commitTimeUs }, partitions);
-          return { partition: m.partition, key: m.key, value: m.value, headers: m.headers };
+          return { topic: shape.topic, partition: m.partition, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
         });
-        await producer.send({ topic: shape.topic, acks: -1, messages });
+        await producer.send({ messages });
       }
     },
     async sendRaw(value, key) {
-      await producer.send({ topic: shape.topic, acks: -1, messages: [{ partition: 0, key: key ?? null, value }] });
+      await producer.send({ messages: [{ topic: shape.topic, partition: 0, ...(key ? { key } : {}), value }] });
     },
     async close() {
-      await producer.disconnect();
+      await producer.close();
       await admin.deleteTopics({ topics: [shape.topic] }).catch(() => undefined);
-      await admin.disconnect();
+      await admin.close();
     },
   };
 }
 
 /** Sum of the latest offsets of a topic's partitions (= messages produced). */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  const meta = await admin.metadata({ topics: [topic], forceUpdate: true });
+  const partitions = Array.from({ length: meta.topics.get(topic)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({ partitionIndex, timestamp: ListOffsetTimestamps.LATEST }));
+  const [listed] = await admin.listOffsets({ topics: [{ name: topic, partitions }] });
+  return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
 }
 
 /** The group's committed offsets per partition (-1 when none). */
 export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<Map<number, bigint>> {
-  const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return new Map((entry?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  const [entry] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+  const partitions = entry?.topics.find((t) => t.name === topic)?.partitions ?? [];
+  return new Map(partitions.map((p) => [p.partitionIndex, p.committedOffset]));
 }
 
 /** Writes `rows` (change-event values) into the test table as its current state. */

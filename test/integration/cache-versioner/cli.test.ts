@@ -82,9 +82,8 @@ afterAll(async () => {
   redis?.disconnect();
   await stream?.close();
   const admin = kafka.admin();
-  await admin.connect();
   await admin.deleteTopics({ topics: [`${prefix}.dlq.cache-${name}`] }).catch(() => undefined);
-  await admin.disconnect();
+  await admin.close();
   await pool?.end();
   await db?.drop();
   releaseRedis?.();

@@ -16,10 +16,9 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChangeDecoder } from '../../../connectors/kafka-sink/serde.js';
-import { createSchemaRegistry } from '../../../services/core/clients.js';
+import { createKafka, createSchemaRegistry } from '../../../services/core/clients.js';
 import { comparePositions, encodePosition, type Position } from '../../../services/core/lsn.js';
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
 import { createTestDatabase, KAFKA_BROKERS, STACK, type TestDatabase, uniqueName } from '../../support/stack.js';
@@ -154,20 +153,20 @@ describe('no loss under faults', () => {
     const committed = [...history.values()].reduce((n, h) => n + h.length, 0);
     // Read everything back, compactly (hundreds of thousands of events).
     const decoder = createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL));
-    const kafka = new Kafka({ clientId: 'noloss-check', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
-    const consumer = kafka.consumer({ groupId: uniqueName('noloss-check'), maxWaitTimeInMs: 200, maxBytes: 50 * 1024 * 1024 });
+    const kafka = createKafka(KAFKA_BROKERS, { clientId: 'noloss-check' });
+    const consumer = kafka.consumer({ groupId: uniqueName('noloss-check'), maxWaitMs: 200 });
     const byPartition = new Map<number, Seen[]>();
     const distinct = new Set<string>();
     let failure: unknown = null;
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        let list = byPartition.get(batch.partition);
-        if (!list) byPartition.set(batch.partition, (list = []));
-        for (const m of batch.messages) {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxBytes: 50 * 1024 * 1024 });
+    stream.on('error', (err) => (failure ??= err));
+    const reading = (async () => {
+      for await (const m of stream) {
+        let list = byPartition.get(m.partition);
+        if (!list) byPartition.set(m.partition, (list = []));
+        {
           try {
-            const d = await decoder.decode(batch.topic, m, batch.partition);
+            const d = await decoder.decode(topic, m);
             const pos = encodePosition(d.position);
             distinct.add(pos);
             const after = d.envelope.after as { seq?: number } | null;
@@ -183,13 +182,15 @@ describe('no loss under faults', () => {
             failure = err;
           }
         }
-      },
-    });
+      }
+    })().catch((err: unknown) => (failure ??= err));
     const deadline = Date.now() + 240_000;
     // The truncate adds one distinct position.
     while (distinct.size < committed + 1 && Date.now() < deadline && !failure) await sleep(500);
     await sleep(2_000);
-    await consumer.disconnect();
+    await stream.close();
+    await reading;
+    await consumer.close(true);
     if (failure) throw failure;
 
     // Check per partition: first occurrences rise strictly; duplicates are identical; keys stay put.

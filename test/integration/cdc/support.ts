@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { createKafka } from '../../../services/core/clients.js';
 import { createChangeDecoder, type DecodedChange } from '../../../connectors/kafka-sink/serde.js';
 import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
@@ -27,6 +27,8 @@ export interface CdcSpecOptions {
   partitions?: number;
   tables?: string[];
   controlDatabase?: string;
+  /** Kafka of the test's own (fault tests start their own cluster); the shared stack's by default. */
+  brokers?: string[];
 }
 
 /** Writes a minimal spec capturing `table` and returns its path. */
@@ -54,7 +56,7 @@ export function writeCdcSpec(options: CdcSpecOptions): string {
     key: ['id'],
     mapping: { parity_unused: 'id' },
     infra: {
-      kafka: { brokers: KAFKA_BROKERS },
+      kafka: { brokers: options.brokers ?? KAFKA_BROKERS },
       registry: { url: STACK.PARITY_REGISTRY_URL },
       redis: { url: STACK.PARITY_REDIS_URL },
     },
@@ -76,9 +78,10 @@ export interface CdcProcess {
 
 /** Starts `parity cdc run` as a child process (the real CLI, via tsx). */
 export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): CdcProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...extraArgs], {
+  const producer = process.env.PARITY_TEST_CDC_PRODUCER && !extraArgs.includes('--producer') ? ['--producer', process.env.PARITY_TEST_CDC_PRODUCER] : [];
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...producer, ...extraArgs], {
     cwd: REPO_ROOT,
-    env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', PARITY_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -112,31 +115,30 @@ export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS
 
 export const decoder = () => createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL), { registryUrl: STACK.PARITY_REGISTRY_URL });
 
-const kafka = new Kafka({ clientId: 'parity-cdc-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+export const kafka = createKafka(KAFKA_BROKERS, { clientId: 'parity-cdc-test' });
 
 /**
  * Reads every message of `topic` (all partitions, from the beginning) until `until` says enough or
  * `timeoutMs` passes, decoding each with the real decoder. Order within a partition is preserved.
  */
-export async function readTopic(topic: string, until: (changes: DecodedChange[]) => boolean, timeoutMs = 60_000, idleMs = Infinity): Promise<DecodedChange[]> {
+export async function readTopic(topic: string, until: (changes: DecodedChange[]) => boolean, timeoutMs = 60_000, idleMs = Infinity, brokers?: string[]): Promise<DecodedChange[]> {
   const dec = decoder();
-  const consumer = kafka.consumer({ groupId: `test-${topic}-${Math.random().toString(16).slice(2)}`, maxWaitTimeInMs: 200 });
+  const client = brokers ? createKafka(brokers, { clientId: 'parity-cdc-test' }) : kafka;
+  const consumer = client.consumer({ groupId: `test-${topic}-${Math.random().toString(16).slice(2)}`, maxWaitMs: 200 });
   const changes: DecodedChange[] = [];
-  await consumer.connect();
+  let failure: unknown = null;
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let failure: unknown = null;
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const message of batch.messages) {
-          try {
-            changes.push(await dec.decode(batch.topic, message, batch.partition));
-          } catch (err) {
-            failure = err;
-          }
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+    stream.on('error', (err) => (failure ??= err));
+    const reading = (async () => {
+      for await (const message of stream) {
+        try {
+          changes.push(await dec.decode(topic, message));
+        } catch (err) {
+          failure ??= err;
         }
-      },
-    });
+      }
+    })().catch((err: unknown) => (failure ??= err));
     const deadline = Date.now() + timeoutMs;
     let count = -1;
     let lastGrowth = Date.now();
@@ -147,16 +149,17 @@ export async function readTopic(topic: string, until: (changes: DecodedChange[])
       } else if (count > 0 && Date.now() - lastGrowth > idleMs) break;
       await new Promise((r) => setTimeout(r, 200));
     }
+    await stream.close().catch(() => undefined);
+    await reading;
     if (failure) throw failure;
     return changes;
   } finally {
-    await consumer.disconnect();
+    await consumer.close(true).catch(() => undefined);
   }
 }
 
 export async function deleteTopics(topics: string[]): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const mine = topics.filter((t) => existing.has(t));
@@ -164,7 +167,7 @@ export async function deleteTopics(topics: string[]): Promise<void> {
   } catch {
     // best effort cleanup
   } finally {
-    await admin.disconnect();
+    await admin.close().catch(() => undefined);
   }
 }
 
@@ -186,7 +189,6 @@ export async function runConnector(specFile: string, options: { setReplicaIdenti
   const { loadSpec } = await import('../../../services/core/spec.js');
   const { createMetricsRegistry } = await import('../../../services/core/metrics.js');
   const { createLogger, silentLogger } = await import('../../../services/core/log.js');
-  const { createKafka } = await import('../../../services/core/clients.js');
   const { createRegistryClient } = await import('../../../connectors/kafka-sink/registry-client.js');
   const { spec } = loadSpec(specFile);
   const logger = process.env.PARITY_TEST_LOG ? createLogger({ name: 'cdc-test', level: 'debug' }) : silentLogger();
@@ -196,6 +198,8 @@ export async function runConnector(specFile: string, options: { setReplicaIdenti
     logger,
     metrics,
     kafka: createKafka(spec.infra.kafka.brokers, { logger }),
+    // PARITY_TEST_CDC_PRODUCER=maintained|wire runs the CDC tests on one sink or the other.
+    ...(process.env.PARITY_TEST_CDC_PRODUCER ? { producer: process.env.PARITY_TEST_CDC_PRODUCER as 'maintained' | 'wire' } : {}),
     registry: createRegistryClient({ url: spec.infra.registry.url }),
     setReplicaIdentityFull: options.setReplicaIdentityFull ?? false,
     statusEveryMs: 1_000,

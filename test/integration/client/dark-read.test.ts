@@ -5,18 +5,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { Kafka, Producer } from 'kafkajs';
+import { ensureTopics } from '../../../connectors/kafka-sink/admin.js';
 import { createDarkReader, mismatchTopic, type MismatchMessage } from '../../../services/client/dark-read.js';
 import { createFlagsReader } from '../../../services/client/flags.js';
 import { createFlagStore } from '../../../services/coordinator/flag-store.js';
-import { createKafka } from '../../../services/core/clients.js';
+import { createKafka, type KafkaClients, type KafkaProducer } from '../../../services/core/clients.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { KAFKA_BROKERS, STACK, uniqueName } from '../../support/stack.js';
 import { prefixTracker } from '../coordinator/redis-keys.js';
 
 let redis: Redis;
-let kafka: Kafka;
-let producer: Producer;
+let kafka: KafkaClients;
+let producer: KafkaProducer;
 const prefix = uniqueName('dr');
 const prefixes = prefixTracker('dr');
 const topic = mismatchTopic(prefix);
@@ -26,41 +26,33 @@ beforeAll(async () => {
   // A restart of the shared Redis by another suite shows as retries, not as unhandled events.
   redis.on('error', () => undefined);
   kafka = createKafka(KAFKA_BROKERS, { clientId: 'dark-read-test' });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: 1 }] });
-  await admin.disconnect();
-  producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  await ensureTopics(kafka, [topic], 1);
+  producer = kafka.producer();
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
+  await producer?.close();
   const admin = kafka?.admin();
   if (admin) {
-    await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect();
+    await admin.close();
   }
   if (redis) await prefixes.cleanup(redis);
   redis?.disconnect();
 });
 
 async function consumeAll(count: number): Promise<MismatchMessage[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('dr-check'), maxWaitTimeInMs: 200 });
+  const consumer = kafka.consumer({ groupId: uniqueName('dr-check'), maxWaitMs: 200 });
   const seen: MismatchMessage[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
   const done = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`only ${seen.length} of ${count} mismatches arrived`)), 60_000);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        seen.push(JSON.parse(String(message.value)) as MismatchMessage);
-        if (seen.length >= count) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
+    stream.on('data', (message) => {
+      seen.push(JSON.parse(String(message.value)) as MismatchMessage);
+      if (seen.length >= count) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
   });
   try {
@@ -68,7 +60,8 @@ async function consumeAll(count: number): Promise<MismatchMessage[]> {
     // Anything beyond the expected count would be a duplicate publish: give it a moment to show.
     await new Promise((r) => setTimeout(r, 500));
   } finally {
-    await consumer.disconnect();
+    await stream.close();
+    await consumer.close(true);
   }
   return seen;
 }

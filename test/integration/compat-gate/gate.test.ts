@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, test, vi } from 'vitest';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { ensureTopics } from '../../../connectors/kafka-sink/admin.js';
+import { createKafka } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
 import { encodeAvroDatum } from '../../../services/compat-gate/avro-datum.js';
 import { compatGate } from '../../../services/compat-gate/cli.js';
@@ -11,20 +12,16 @@ import { createCcompatClient } from '../../../services/compat-gate/registry-clie
 import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { writeTestSpec } from '../../support/spec.js';
 
-const kafka = new Kafka({ clientId: 'parity-compat-gate-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+const kafka = createKafka(KAFKA_BROKERS, { clientId: 'parity-compat-gate-test' });
 const registry = createCcompatClient(STACK.PARITY_REGISTRY_URL);
-let admin: Admin;
 let control: TestDatabase;
 
 beforeAll(async () => {
-  admin = kafka.admin();
-  await admin.connect();
   control = await createTestDatabase('target', 'compat');
   // The command reads the spec the way users run it: ${VAR}s from the environment.
   for (const [key, value] of Object.entries(STACK)) vi.stubEnv(key, String(value));
 });
 afterAll(async () => {
-  await admin?.disconnect();
   await control?.drop();
   vi.unstubAllEnvs();
 });
@@ -46,21 +43,18 @@ const legacyReader = order([{ name: 'id', type: 'long' }, { name: 'total_amount'
 async function topicWithEvents(): Promise<{ topic: string; subject: string }> {
   const topic = uniqueName('compat-gate');
   const subject = `${topic}-value`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await ensureTopics(kafka, [topic], 1);
   await registry.setLevel(subject, 'BACKWARD');
   const id = (await registry.register(subject, v1, 'AVRO')).id as number;
-  const producer = kafka.producer({ idempotent: true });
-  await producer.connect();
+  const producer = kafka.producer();
   await producer.send({
-    topic,
-    acks: -1,
     messages: Array.from({ length: 12 }, (_, i) => {
       const header = Buffer.from([0, 0, 0, 0, 0]);
       header.writeInt32BE(id, 1);
-      return { key: String(i), value: Buffer.concat([header, encodeAvroDatum(v1, { id: i, total_amount: 100 * i })]) };
+      return { topic, key: String(i), value: Buffer.concat([header, encodeAvroDatum(v1, { id: i, total_amount: 100 * i })]) };
     }),
   });
-  await producer.disconnect();
+  await producer.close();
   return { topic, subject };
 }
 

@@ -1,20 +1,21 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { type Admin, Producer } from '@platformatic/kafka';
+import { ensureTopics, topicOffsets } from '../../../connectors/kafka-sink/admin.js';
+import { createKafka } from '../../../services/core/clients.js';
 import { encodeAvroDatum } from '../../../services/compat-gate/avro-datum.js';
 import { checkLiveEvents } from '../../../services/compat-gate/live.js';
 import { createCcompatClient } from '../../../services/compat-gate/registry-client.js';
 import { KAFKA_BROKERS, STACK, uniqueName } from '../../support/stack.js';
 
-const kafka = new Kafka({ clientId: 'parity-compat-test', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+const kafka = createKafka(KAFKA_BROKERS, { clientId: 'parity-compat-test' });
 const registry = createCcompatClient(STACK.PARITY_REGISTRY_URL);
 let admin: Admin;
 
 beforeAll(async () => {
   admin = kafka.admin();
-  await admin.connect();
 });
 afterAll(async () => {
-  await admin?.disconnect();
+  await admin?.close();
 });
 
 const order = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'Order', namespace: 'shop', fields });
@@ -34,29 +35,26 @@ function frame(schemaId: number, payload: Buffer): Buffer {
 test('a producer switches from v1 to v2 mid-stream: the consumer that cannot read v2 is reported with counts', async () => {
   const topic = uniqueName('compat-live');
   const subject = `${topic}-value`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+  await ensureTopics(kafka, [topic], 2);
   // The change is deliberately breaking: the registry must let it in for the stream to carry it.
   await registry.setLevel(subject, 'NONE');
   const id1 = (await registry.register(subject, v1, 'AVRO')).id as number;
   const id2 = (await registry.register(subject, v2, 'AVRO')).id as number;
 
-  const producer = kafka.producer({ idempotent: true });
-  await producer.connect();
+  const producer = kafka.producer();
   const v1Events = Array.from({ length: 30 }, (_, i) => ({ key: String(i), value: frame(id1, encodeAvroDatum(v1, { id: i, total_amount: 100 + i })) }));
   const v2Events = Array.from({ length: 20 }, (_, i) => ({ key: String(100 + i), value: frame(id2, encodeAvroDatum(v2, { id: 100 + i, total_amount: 5_000_000_000 + i, currency: 'EUR' })) }));
-  await producer.send({ topic, acks: -1, messages: v1Events });
-  await producer.send({ topic, acks: -1, messages: v2Events });
+  await producer.send({ messages: v1Events.map((m) => ({ topic, ...m })) });
+  await producer.send({ messages: v2Events.map((m) => ({ topic, ...m })) });
   // Noise a real topic can carry: an id nobody registered, a plain JSON value and a tombstone.
   await producer.send({
-    topic,
-    acks: -1,
     messages: [
-      { key: 'x', value: frame(2_000_000_000, Buffer.from([2, 4])) },
-      { key: 'y', value: Buffer.from('{"id":1}') },
-      { key: 'z', value: null },
+      { topic, key: 'x', value: frame(2_000_000_000, Buffer.from([2, 4])) },
+      { topic, key: 'y', value: Buffer.from('{"id":1}') },
+      { topic, key: 'z' },
     ],
   });
-  await producer.disconnect();
+  await producer.close();
 
   const report = await checkLiveEvents({
     kafka,
@@ -93,7 +91,7 @@ test('a producer switches from v1 to v2 mid-stream: the consumer that cannot rea
 
 test('an empty topic samples nothing and reports nothing', async () => {
   const topic = uniqueName('compat-live-empty');
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await ensureTopics(kafka, [topic], 1);
   const report = await checkLiveEvents({ kafka, registry, topic, consumers: [{ name: 'billing', readerSchema: readerV1 }] });
   expect(report).toMatchObject({ sampled: 0, complete: true, findings: [] });
 });
@@ -101,20 +99,19 @@ test('an empty topic samples nothing and reports nothing', async () => {
 test('a transactional topic (ending in a commit marker) is sampled to its end, not until the timeout', async () => {
   const topic = uniqueName('compat-live-tx');
   const subject = `${topic}-value`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+  await ensureTopics(kafka, [topic], 1);
   await registry.setLevel(subject, 'BACKWARD');
   const id = (await registry.register(subject, v1, 'AVRO')).id as number;
-  const producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  const tx = await producer.transaction();
-  await tx.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ value: frame(id, encodeAvroDatum(v1, { id: i, total_amount: i })) })) });
+  const producer = new Producer({ clientId: 'parity-compat-test-tx', bootstrapBrokers: KAFKA_BROKERS, transactionalId: uniqueName('tx'), idempotent: true });
+  const tx = await producer.beginTransaction();
+  await tx.send({ messages: Array.from({ length: 5 }, (_, i) => ({ topic, partition: 0, value: frame(id, encodeAvroDatum(v1, { id: i, total_amount: i })) })) });
   await tx.commit();
-  await producer.disconnect();
+  await producer.close();
   // The broker writes the commit marker after answering the commit; until then the records are not
   // yet committed for readers (the last stable offset is behind), so wait for the marker to land.
   for (let i = 0; i < 100; i++) {
-    const [p0] = await admin.fetchTopicOffsets(topic);
-    if (BigInt(p0?.high ?? '0') >= 6n) break;
+    const [p0] = await topicOffsets(kafka, topic);
+    if ((p0?.high ?? 0n) >= 6n) break;
     await new Promise((r) => setTimeout(r, 100));
   }
 

@@ -6,12 +6,12 @@
  * mismatches (updated, missing, deleted-but-present), an undecodable message, and in-event checks
  * for a same-table migration. Then a second consumer group repairs what stays wrong.
  */
-import type { Kafka } from 'kafkajs';
+import { ensureTopics, readTopic } from '../../../connectors/kafka-sink/admin.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChangeDecoder, createChangeEncoder, createRegistryClient, encodeChange, tableShape, type ColumnShape, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
 import type { ChangeEnvelope, Op, Row } from '../../../services/core/change-event.js';
-import { createKafka, createSchemaRegistry } from '../../../services/core/clients.js';
+import { createKafka, createSchemaRegistry, type KafkaClients } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
@@ -29,7 +29,7 @@ import { buildSpec, exec, query, verify } from './fixtures.js';
 
 let src: TestDatabase;
 let tgt: TestDatabase;
-let kafka: Kafka;
+let kafka: KafkaClients;
 const topics: string[] = [];
 
 beforeAll(async () => {
@@ -39,9 +39,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const admin = kafka.admin();
-  await admin.connect();
   await admin.deleteTopics({ topics }).catch(() => undefined);
-  await admin.disconnect();
+  await admin.close();
   await Promise.all([src?.drop(), tgt?.drop()]);
 });
 
@@ -73,35 +72,34 @@ async function sourceRows(table: string, ids: number[]): Promise<Map<number, Row
 
 async function produce(encoder: TableEncoder, topic: string, events: Array<{ op: Op; key: Row; before: Row | null; after: Row | null }>, extra: Array<{ value: Buffer }> = []): Promise<void> {
   const producer = kafka.producer();
-  await producer.connect();
   try {
     const messages = events.map((e) => {
       lsn += 0x100n;
       const m = encodeChange(encoder, { key: e.key, envelope: envelope(e.op, e.before, e.after, encoder.shape.table, lsn), position: { commitLsn: lsn, ordinal: 0 }, txId: 1, commitTimeUs: BigInt(Date.now()) * 1000n }, 1);
-      return { key: m.key, value: m.value, headers: m.headers };
+      return { topic, partition: 0, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
     });
-    await producer.send({ topic, acks: -1, messages: [...messages, ...extra.map((x) => ({ value: x.value }))] });
+    await producer.send({ messages: [...messages, ...extra.map((x) => ({ topic, partition: 0, value: x.value }))] });
   } finally {
-    await producer.disconnect();
+    await producer.close();
   }
 }
 
 async function readAll(topic: string, expected: number): Promise<Array<{ key: string | null; value: string; headers: Record<string, string> }>> {
-  const consumer = kafka.consumer({ groupId: uniqueName('rc-read') });
-  const out: Array<{ key: string | null; value: string; headers: Record<string, string> }> = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      out.push({
+  let out: Array<{ key: string | null; value: string; headers: Record<string, string> }> = [];
+  // Everything written so far, read again until `expected` messages are there (or 15 s passed).
+  for (let i = 0; i < 150; i++) {
+    const read: typeof out = [];
+    await readTopic(kafka, topic, (message) => {
+      read.push({
         key: message.key?.toString() ?? null,
         value: message.value?.toString('latin1') ?? '',
-        headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])),
+        headers: Object.fromEntries([...message.headers].map(([k, v]) => [k, v.toString()])),
       });
-    },
-  });
-  for (let i = 0; i < 150 && out.length < expected; i++) await sleep(100);
-  await consumer.disconnect();
+    });
+    out = read;
+    if (out.length >= expected) break;
+    await sleep(100);
+  }
   return out;
 }
 
@@ -134,10 +132,7 @@ describe('stream verification (parity reconcile)', () => {
     const table = 'orders';
     const topic = `${prefix}.public.${table}`;
     topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix));
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
-    await admin.disconnect();
+    await ensureTopics(kafka, [topic], 1);
 
     await exec(src.url, `CREATE TABLE ${table} (id int4 PRIMARY KEY, total numeric(10,2), note text, updated_at timestamptz)`, `INSERT INTO ${table} SELECT g, g * 1.25, 'n' || g, timestamptz '2024-05-01 12:00:00+00' + g * interval '1.0005 s' FROM generate_series(1, 30) g`);
     await exec(
@@ -231,10 +226,7 @@ describe('stream verification (parity reconcile)', () => {
     const table = 'invoices';
     const topic = `${prefix}.public.${table}`;
     topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix));
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
-    await admin.disconnect();
+    await ensureTopics(kafka, [topic], 1);
     await exec(src.url, `CREATE TABLE ${table} (id int4 PRIMARY KEY, amount int4, amount_minor int8, currency text)`, `INSERT INTO ${table} SELECT g, g, g * 100, 'USD' FROM generate_series(1, 5) g`, `UPDATE ${table} SET amount_minor = 1 WHERE id = 4`);
     const loaded = buildSpec({
       name: `same-${prefix}`,

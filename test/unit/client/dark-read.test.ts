@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Producer } from 'kafkajs';
+import type { KafkaProducer } from '../../../services/core/clients.js';
 import { createDarkReader } from '../../../services/client/dark-read.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 
@@ -41,7 +41,7 @@ describe('dark reader', () => {
   it.each(cases)('runs each path exactly once when %s', async (_name, oldBehaviour, newBehaviour, expected, result) => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const sent: unknown[] = [];
-    const producer = { send: async (record: unknown) => void sent.push(record) } as unknown as Producer;
+    const producer = { send: async (record: unknown) => void sent.push(record) } as unknown as KafkaProducer;
     for (const random of [() => 0.1, () => 0.9]) {
       const reader = createDarkReader<unknown>({ migration: 'm', producer, topic: 'shop.parity.mismatches', metrics: registry, random });
       const o = counted(oldBehaviour);
@@ -68,7 +68,7 @@ describe('dark reader', () => {
 
   it('counts a comparator that throws and a publish that fails, and still never reruns a path', async () => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const failingProducer = { send: async () => { throw new Error('kafka down'); } } as unknown as Producer;
+    const failingProducer = { send: async () => { throw new Error('kafka down'); } } as unknown as KafkaProducer;
     const o = counted(value(1));
     const n = counted(value(2));
     const throwing = createDarkReader<unknown>({ migration: 'm', metrics: registry, compare: () => { throw new Error('bad comparator'); } });

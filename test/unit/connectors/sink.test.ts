@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClients } from '../../../services/core/clients.js';
 import { KafkaSink, type ProduceTransport, type SinkMetadata } from '../../../connectors/kafka-sink/sink.js';
 import { ProduceError } from '../../../connectors/kafka-sink/produce-client.js';
 import { silentLogger } from '../../../services/core/log.js';
@@ -38,7 +38,7 @@ function fakeKafka(topics: Record<string, number> = { t: 3 }) {
       return new Map(names.filter((n) => topics[n] !== undefined).map((n) => [n, Array.from({ length: topics[n]! }, (_, p) => p % 2)]));
     },
   };
-  return { kafka: {} as Kafka, transport, metadata, calls, lookups };
+  return { kafka: {} as KafkaClients, transport, metadata, calls, lookups };
 }
 
 const msg = (partition: number, value: string, topic = 't'): EncodedChange => ({ topic, partition, key: null, value: Buffer.from(value), headers: { 'parity.ordinal': '1' } });
