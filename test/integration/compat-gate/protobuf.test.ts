@@ -1,11 +1,16 @@
-import { describe, expect, test } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { ensureTopics } from '../../../connectors/kafka-sink/admin.js';
 import { protobufCodec } from '../../../connectors/kafka-sink/protobuf-runtime.js';
 import { frameProtobuf } from '../../../connectors/kafka-sink/protobuf-wire.js';
+import { compatGate } from '../../../services/compat-gate/cli.js';
+import type { GateReport } from '../../../services/compat-gate/gate.js';
 import { checkLiveEvents } from '../../../services/compat-gate/live.js';
 import { createCcompatClient } from '../../../services/compat-gate/registry-client.js';
 import { checkSubject } from '../../../services/compat-gate/registry.js';
 import { createKafka } from '../../../services/core/clients.js';
+import { writeTestSpec } from '../../support/spec.js';
 import { KAFKA_BROKERS, STACK, uniqueName } from '../../support/stack.js';
 
 /**
@@ -143,4 +148,71 @@ test('live: a v1 Protobuf consumer reads v1 events, and the v2 events it cannot 
   const audit = report.consumers.find((c) => c.consumer === 'audit-v2');
   expect(audit).toMatchObject({ readable: 7, failed: 15 });
   expect(report.findings.filter((f) => f.kind === 'consumer-cannot-read').map((f) => f.consumer).sort()).toEqual(['audit-v2', 'billing-v1']);
+});
+
+describe('parity compat gate with a Protobuf subject', () => {
+  beforeAll(() => {
+    for (const [key, value] of Object.entries(STACK)) vi.stubEnv(key, String(value));
+  });
+  afterAll(() => vi.unstubAllEnvs());
+
+  test('registry, local checker, consumers, live events and the semantic-change rule, end to end through the CLI', async () => {
+    const topic = uniqueName('compat-gate-proto');
+    const subject = `${topic}-value`;
+    await ensureTopics(kafka, [topic], 1);
+    await registry.setLevel(subject, 'BACKWARD');
+    const id = (await registry.register(subject, v1, 'PROTOBUF')).id as number;
+    const codec = protobufCodec(v1);
+    const type = codec.typeAt([0]);
+    const producer = kafka.producer();
+    await producer.send({ messages: Array.from({ length: 6 }, (_, i) => ({ topic, key: String(i), value: frameProtobuf(id, [0], type.encode(type.fromObject({ id: `o${i}`, total_minor: i })).finish()) })) });
+    await producer.close();
+
+    const candidate = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  int64 total_minor = 2;\n  string currency = 3;\n  int64 total_with_tax_minor = 4;\n}\n';
+    // A consumer built for a version that never existed: total_minor as a string.
+    const stale = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  string total_minor = 2;\n}\n';
+    const spec = writeTestSpec({
+      name: uniqueName('gate-proto').replace(/_/g, '-'),
+      events: {
+        subjects: [
+          {
+            subject,
+            compatibility: 'BACKWARD',
+            type: 'protobuf',
+            schema: 'candidate.proto',
+            consumers: [
+              { name: 'billing', readerSchema: 'billing.proto' },
+              { name: 'stale', readerSchema: 'stale.proto' },
+            ],
+          },
+        ],
+        semanticChanges: [{ field: 'total_minor', description: 'pre-tax -> with tax', via: 'new-field', newField: 'total_with_tax_minor' }],
+      },
+    });
+    for (const [name, text] of Object.entries({ 'candidate.proto': candidate, 'billing.proto': v1, 'stale.proto': stale })) writeFileSync(join(dirname(spec.path), name), text);
+
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    let code: number;
+    try {
+      code = await compatGate(['--spec', spec.path, '--json', '--skip-evidence', '--timeout-ms', '60000']);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const report = JSON.parse(out.join('')) as GateReport;
+    expect(report.rows.map((r) => `${r.consumer} ${r.check} ${r.verdict}`)).toEqual([
+      '(registry) registry ok',
+      'billing schema ok',
+      'stale schema FAIL',
+      'billing live ok',
+      'stale live FAIL',
+      'total_minor semantic ok',
+    ]);
+    expect(report.rows.find((r) => r.consumer === 'billing' && r.check === 'live')?.detail).toContain('6 readable, 0 failed');
+    expect(report.findings.map((f) => `${f.kind}:${f.consumer ?? ''}`)).toEqual(['consumer-cannot-read:stale', 'consumer-cannot-read:stale']);
+    expect(code).toBe(1);
+  });
 });
