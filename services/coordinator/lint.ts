@@ -287,6 +287,27 @@ function lintStatement(
           }
         }
       }
+      if (node.removeType === 'OBJECT_SCHEMA') {
+        // DROP SCHEMA ... CASCADE takes every table in it; without CASCADE it fails on a non-empty schema.
+        const dropped = new Set(
+          ((node.objects as unknown[]) ?? []).map((o) => String(((o as PgNode).String as PgNode | undefined)?.sval ?? '')),
+        );
+        const tables = context
+          ? [...(phase === 'contract' ? [context.afterContract] : [context.afterContract, context.beforeContract])].flatMap((m) => [
+              ...m.keys(),
+            ])
+          : [];
+        const hit = tables.find((t) => dropped.has(t.split('.')[0] ?? ''));
+        if (hit) {
+          bodyAdd(
+            'drop-still-read',
+            'error',
+            `DROP SCHEMA ${hit.split('.')[0]} takes ${hit} with it (${stillRead(context, phase, hit)}), which the migration still reads`,
+            'drop only the tables of the old representation, in ddl.contract',
+          );
+          return;
+        }
+      }
       if (phase !== 'contract' && DATA_DROPS.has(String(node.removeType))) {
         bodyAdd(
           'drop-before-contract',

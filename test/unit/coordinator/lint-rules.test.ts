@@ -74,6 +74,8 @@ describe('DDL lint on the parse tree: the new rules', () => {
     const early = lint({ enforce: [step('ALTER TABLE orders DROP COLUMN total_amount')] });
     expect(early.findings.map((f) => f.rule)).toEqual(['drop-still-read']);
     expect(early.findings[0]?.message).toMatch(/read by the mapping of total_amount_minor/);
+    expect(errors({ contract: [step('DROP SCHEMA public CASCADE')] })).toEqual(['drop-still-read']);
+    expect(errors({ contract: [step('DROP SCHEMA legacy CASCADE')] })).toEqual([]);
     // Other tables are not read by the migration.
     expect(errors({ contract: [step('DROP TABLE public.orders_old')] })).toEqual([]);
   });
