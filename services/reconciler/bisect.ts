@@ -3,12 +3,15 @@
  * the sub-ranges whose checksums differ (split points read from the key index of the side with more
  * rows there), and diff rows exactly once a differing range is small (at most
  * `reconcile.bisectionThreshold` rows) or cannot be split any further (a single key's rows).
+ * When the differing parts hold a large share of the segment's rows (segment-strategy.ts), the
+ * segment is compared directly by one streamed sorted merge instead of bisected.
  */
 import type pg from 'pg';
 import { subRange, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
 import { BYTE_ORDER, diffSortedRows, keyOrder, type DiffCounters, type KeyDifference } from './row-diff.js';
 import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, sameChecksum, selectRows, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
+import { differenceDensity, mergedDensity, strategyFor, type SegmentStrategy } from './segment-strategy.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -38,6 +41,9 @@ export interface SegmentOutcome {
   fetchedRows: number;
   /** Drift was dense: diffing the next segment row by row straight away costs less than checksumming it first. */
   denseHint: boolean;
+  /** How the segment was compared, and the share of its rows found differing (measured). */
+  strategy: SegmentStrategy;
+  density: number;
 }
 
 /** Bisection never goes deeper than this; past it a range is diffed row by row whatever its size. */
@@ -60,7 +66,17 @@ export async function compareSegment(
   bounds: KeyTuple[],
   options: BisectOptions,
 ): Promise<SegmentOutcome> {
-  const outcome: SegmentOutcome = { source: EMPTY_CHECKSUM, target: EMPTY_CHECKSUM, differingKeys: 0, driftRows: 0, bisections: 0, fetchedRows: 0, denseHint: false };
+  const outcome: SegmentOutcome = {
+    source: EMPTY_CHECKSUM,
+    target: EMPTY_CHECKSUM,
+    differingKeys: 0,
+    driftRows: 0,
+    bisections: 0,
+    fetchedRows: 0,
+    denseHint: false,
+    strategy: 'bisect',
+    density: 0,
+  };
   const parts = bounds.length + 1;
 
   // Differences go out in batches. Their values are not read here: every difference is a suspect
@@ -127,11 +143,10 @@ export async function compareSegment(
     leaves.push({ range: r, rows: expectedRows });
   };
 
-  const visit = async (r: KeyRange, inner: KeyTuple[], depth: number): Promise<[Checksum[], Checksum[]]> => {
-    const [sb, tb] = await Promise.all([
-      bucketChecksums(source, projection, projection.source, r, inner),
-      bucketChecksums(target, projection, projection.target, r, inner),
-    ]);
+  const checksums = (r: KeyRange, inner: KeyTuple[]): Promise<[Checksum[], Checksum[]]> =>
+    Promise.all([bucketChecksums(source, projection, projection.source, r, inner), bucketChecksums(target, projection, projection.target, r, inner)]);
+  const visit = async (r: KeyRange, inner: KeyTuple[], depth: number, known?: [Checksum[], Checksum[]]): Promise<[Checksum[], Checksum[]]> => {
+    const [sb, tb] = known ?? (await checksums(r, inner));
     // Adjacent small differing parts are diffed as one range: one cursor instead of many when
     // drift is dense, the same work when it is sparse.
     let run: { first: number; last: number; rows: bigint } | null = null;
@@ -176,7 +191,8 @@ export async function compareSegment(
     return [sb, tb];
   };
 
-  if (options.dense) {
+  // Merges the whole segment: one cursor per side, every row diffed. Returns the streamed checksums.
+  const merge = async (): Promise<[Checksum, Checksum]> => {
     // The row identities are the two checksum hashes, so the sums come out of the same stream.
     const sums = { source: { rows: 0n, a: 0n, b: 0n }, target: { rows: 0n, a: 0n, b: 0n } };
     const counted = async function* (rows: AsyncGenerator<FetchedRow>, acc: { rows: bigint; a: bigint; b: bigint }): AsyncGenerator<FetchedRow> {
@@ -201,18 +217,35 @@ export async function compareSegment(
       counters,
     );
     await flush();
-    outcome.source = { rows: sums.source.rows, sum1: sums.source.a.toString(), sum2: sums.source.b.toString() };
-    outcome.target = { rows: sums.target.rows, sum1: sums.target.a.toString(), sum2: sums.target.b.toString() };
-    outcome.denseHint = outcome.differingKeys * 2 >= parts;
+    return [
+      { rows: sums.source.rows, sum1: sums.source.a.toString(), sum2: sums.source.b.toString() },
+      { rows: sums.target.rows, sum1: sums.target.a.toString(), sum2: sums.target.b.toString() },
+    ];
+  };
+
+  if (options.dense) {
+    // Predicted dense (the previous segment was): no checksum pass at all.
+    [outcome.source, outcome.target] = await merge();
+    outcome.strategy = 'merge';
+    outcome.density = mergedDensity(outcome.driftRows, outcome.source.rows, outcome.target.rows);
+    outcome.denseHint = strategyFor(outcome.density) === 'merge';
     return outcome;
   }
 
-  const [sb, tb] = await visit(range, bounds, 0);
-  await diffLeaves();
-  await flush();
-  // More than half the parts differed: the next segment is probably as dense.
-  outcome.denseHint = sb.filter((x, i) => !sameChecksum(x, tb[i]!)).length * 2 > parts;
-  outcome.source = sb.reduce(addChecksums, EMPTY_CHECKSUM);
-  outcome.target = tb.reduce(addChecksums, EMPTY_CHECKSUM);
+  // One scan per side gives every part's checksum; the measured density picks the strategy.
+  const top = await checksums(range, bounds);
+  outcome.density = differenceDensity(top[0], top[1]);
+  outcome.strategy = parts > 1 ? strategyFor(outcome.density) : 'bisect';
+  outcome.source = top[0].reduce(addChecksums, EMPTY_CHECKSUM);
+  outcome.target = top[1].reduce(addChecksums, EMPTY_CHECKSUM);
+  if (outcome.strategy === 'merge') {
+    await merge();
+  } else {
+    await visit(range, bounds, 0, top);
+    await diffLeaves();
+    await flush();
+  }
+  // The next segment is probably as dense as this one.
+  outcome.denseHint = outcome.strategy === 'merge';
   return outcome;
 }

@@ -96,6 +96,8 @@ export async function ensureReconcilerTables(db: Queryable, schema: string): Pro
        PRIMARY KEY (run_id, kt)
      )`,
     `CREATE INDEX IF NOT EXISTS verify_mismatches_status ON ${t.mismatches} (run_id, status)`,
+    // Rechecks claim the oldest suspects a page at a time: without this, every page sorts all of them.
+    `CREATE INDEX IF NOT EXISTS verify_mismatches_suspects ON ${t.mismatches} (run_id, observed_at) WHERE status = 'suspect'`,
     `CREATE TABLE IF NOT EXISTS ${t.repairs} (
        id bigserial PRIMARY KEY,
        migration text NOT NULL,
@@ -309,28 +311,70 @@ export async function insertSuspects(
   diffs: KeyDifference[],
   sourcePosition: string,
 ): Promise<void> {
-  if (diffs.length === 0) return;
-  const payload = diffs.map((d) => ({
-    kt: d.kt,
-    key: d.key,
-    kind: mismatchKind(d),
-    u: d.updated,
-    es: d.exclusiveSource,
-    et: d.exclusiveTarget,
-    sh: d.sourceHashes,
-    th: d.targetHashes,
-    ex: valuesObject(columns, d.sourceValues),
-    ac: valuesObject(columns, d.targetValues),
-  }));
-  await db.query(
-    `INSERT INTO ${tables(schema).mismatches} (run_id, kt, seg_no, key, kind, status, updated_rows, exclusive_source, exclusive_target,
-                                               source_hashes, target_hashes, expected, actual, source_position)
-     SELECT $1, p.kt, $2, p.key, p.kind, 'suspect', p.u, p.es, p.et,
-            ARRAY(SELECT jsonb_array_elements_text(p.sh)), ARRAY(SELECT jsonb_array_elements_text(p.th)), p.ex, p.ac, $4
-       FROM jsonb_to_recordset($3::jsonb) AS p(kt text, key jsonb, kind text, u integer, es integer, et integer, sh jsonb, th jsonb, ex jsonb, ac jsonb)
-     ON CONFLICT (run_id, kt) DO NOTHING`,
-    [runId, segNo, JSON.stringify(payload), sourcePosition],
+  await insertMismatches(
+    db,
+    schema,
+    runId,
+    segNo,
+    columns,
+    diffs.map((d) => ({ d, status: 'suspect', reason: null, checks: 0 })),
+    sourcePosition,
   );
+}
+
+/** A differing key with its status already decided (a segment rechecked as a whole, see recheck.ts). */
+export interface DecidedMismatch {
+  d: KeyDifference;
+  status: MismatchStatus;
+  reason: string | null;
+  checks: number;
+}
+
+/** Stores differing keys of a segment with their statuses (inside the segment's claim transaction). */
+export async function insertMismatches(
+  db: Queryable,
+  schema: string,
+  runId: number,
+  segNo: number,
+  columns: string[],
+  rows: DecidedMismatch[],
+  sourcePosition: string,
+): Promise<void> {
+  if (rows.length === 0) return;
+  // Parallel arrays through unnest: far cheaper per row than a JSON recordset (dense drift stores
+  // every row of a segment). Row hashes never contain a space, so a list of them travels as one text.
+  const col = <T>(f: (r: DecidedMismatch) => T): T[] => rows.map(f);
+  await db.query(
+    `INSERT INTO ${tables(schema).mismatches} (run_id, kt, seg_no, key, kind, status, reason, checks, updated_rows, exclusive_source, exclusive_target,
+                                               source_hashes, target_hashes, expected, actual, source_position)
+     SELECT $1, p.kt, $2, p.key::jsonb, p.kind, p.st, p.rs, p.ck, p.u, p.es, p.et,
+            string_to_array(p.sh, ' '), string_to_array(p.th, ' '), p.ex::jsonb, p.ac::jsonb, $3
+       FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::int[], $11::int[], $12::int[], $13::text[], $14::text[], $15::text[], $16::text[])
+            AS p(kt, key, kind, st, rs, ck, u, es, et, sh, th, ex, ac)
+     ON CONFLICT (run_id, kt) DO NOTHING`,
+    [
+      runId,
+      segNo,
+      sourcePosition,
+      col((r) => r.d.kt),
+      col((r) => JSON.stringify(r.d.key)),
+      col((r) => mismatchKind(r.d)),
+      col((r) => r.status),
+      col((r) => r.reason),
+      col((r) => r.checks),
+      col((r) => r.d.updated),
+      col((r) => r.d.exclusiveSource),
+      col((r) => r.d.exclusiveTarget),
+      col((r) => r.d.sourceHashes.join(' ')),
+      col((r) => r.d.targetHashes.join(' ')),
+      col((r) => jsonOrNull(valuesObject(columns, r.d.sourceValues))),
+      col((r) => jsonOrNull(valuesObject(columns, r.d.targetValues))),
+    ],
+  );
+}
+
+function jsonOrNull(v: unknown): string | null {
+  return v === null ? null : JSON.stringify(v);
 }
 
 export interface MismatchRow {

@@ -28,9 +28,11 @@ import type pg from 'pg';
 import type { Logger } from '../core/log.js';
 import { parseLsn, type Lsn } from '../core/lsn.js';
 import { readSlot, waitForStream } from './cdc-position.js';
-import { tables, toMismatchRow, updateMismatches, type MismatchRow, type MismatchUpdate } from './control-store.js';
+import { compareSegment } from './bisect.js';
+import { tables, toMismatchRow, updateMismatches, type DecidedMismatch, type MismatchRow, type MismatchUpdate } from './control-store.js';
+import type { KeyRange, KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
-import { diffRowSets, type KeyDifference } from './row-diff.js';
+import { compareBytes, diffRowSets, type KeyDifference } from './row-diff.js';
 import { rowsByKeys } from './segment-hash.js';
 import { abortSnapshots, beginSnapshots, endSnapshots } from './snapshot.js';
 
@@ -158,7 +160,9 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
     await ctx.control.query('BEGIN');
     let open = true;
     try {
+      const claimStarted = ctx.now();
       const page = await claimEligible(ctx, options, waitMs);
+      const claimMs = ctx.now() - claimStarted;
       if (page.length === 0) {
         await ctx.control.query('COMMIT');
         open = false;
@@ -197,6 +201,7 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
 
       let diffs: Map<string, KeyDifference>;
       const keys = page.map((m) => m.key);
+      const readStarted = ctx.now();
       const positions = await beginSnapshots(projection.dialect, ctx.source, ctx.target, projection.sameDatabase);
       try {
         const [s, t] = await Promise.all([rowsByKeys(ctx.source, projection.source, keys), rowsByKeys(ctx.target, projection.target, keys)]);
@@ -207,7 +212,7 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
         throw err;
       }
       summary.observations += page.length;
-      ctx.logger.debug({ mode, keys: page.length }, 'suspects rechecked');
+      const readMs = ctx.now() - readStarted;
 
       const updates: MismatchUpdate[] = page.map((m) => {
         const d = diffs.get(m.kt);
@@ -232,7 +237,9 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
         }
         return { kt: m.kt, status: 'suspect', reason: 'changed since the last observation', observation: d, sourcePosition: positions.source };
       });
+      const updateStarted = ctx.now();
       await updateMismatches(ctx.control, ctx.schema, ctx.runId, projection.columns, updates);
+      ctx.logger.debug({ mode, keys: page.length, claimMs: Math.round(claimMs), readMs: Math.round(readMs), updateMs: Math.round(ctx.now() - updateStarted) }, 'suspects rechecked');
       await ctx.control.query('COMMIT');
       open = false;
     } finally {
@@ -261,7 +268,8 @@ function settleUpdate(
       return {
         kt: m.kt,
         status: 'confirmed',
-        reason: `unchanged on both sides for ${seconds(m.stableMs)} across ${m.checks + 1} rechecks (no CDC slot; settle time ${seconds(options.settleMs)})`,
+        // No timings of this run in the text: two runs over the same data must report alike.
+        reason: `unchanged on both sides for at least ${seconds(options.settleMs)} (no CDC slot: settle time reconcile.settleMs)`,
         observation: d,
         sourcePosition: position,
       };
@@ -271,7 +279,7 @@ function settleUpdate(
       return {
         kt: m.kt,
         status: 'in-flight',
-        reason: `unsettled: still ${same ? 'not unchanged long enough' : 'changing'} ${seconds(m.ageMs)} after it was first seen (no CDC slot; recheck bound ${seconds(options.boundMs)})`,
+        reason: `unsettled: still ${same ? 'not unchanged long enough' : 'changing'} ${seconds(options.boundMs)} after it was first seen (no CDC slot: recheck bound reconcile.recheckBoundMs)`,
         observation: d,
         sourcePosition: position,
         changed: !same,
@@ -288,4 +296,62 @@ function settleUpdate(
         nextCheckInMs: verdict.nextCheckInMs,
       };
   }
+}
+
+/**
+ * Rechecks a dense segment's differing keys together, in the worker that found them, once the CDC
+ * slot has passed the segment's source snapshot: the whole segment is merged again in fresh
+ * snapshots (one more streamed read of it) and each key's second observation decides as in
+ * `recheckSuspects`: gone, resolved; exactly as before, confirmed; changed or new, left a suspect
+ * for the ordinary recheck. Costs one read of the segment instead of a control-table round trip
+ * per key. Returns null (nothing decided) when the slot does not pass within `waitMs`; the caller
+ * then stores the keys as suspects.
+ */
+export async function recheckSegmentByMerge(
+  sessions: { source: pg.Client; target: pg.Client },
+  projection: Projection,
+  segment: { range: KeyRange; bounds: KeyTuple[]; sourcePosition: string },
+  first: KeyDifference[],
+  options: { slot: string; waitMs: number; threshold: number; factor: number; sampleKeys: number; sleep: (ms: number) => Promise<void>; now: () => number },
+): Promise<{ decided: DecidedMismatch[]; position: string } | null> {
+  const stream = await waitForStream(sessions.source, options.slot, parseLsn(segment.sourcePosition), options.waitMs, { sleep: options.sleep, now: options.now, pollMs: 50 });
+  if (!stream.passed) return null;
+  const before = new Map(first.map((d) => [d.kt, d]));
+  const decided: DecidedMismatch[] = [];
+  const reason = `unchanged after the CDC stream passed ${segment.sourcePosition}`;
+  const positions = await beginSnapshots(projection.dialect, sessions.source, sessions.target, projection.sameDatabase);
+  try {
+    await compareSegment(sessions.source, sessions.target, projection, segment.range, segment.bounds, {
+      threshold: options.threshold,
+      factor: options.factor,
+      dense: true,
+      onDifference: async (d) => {
+        const m = before.get(d.kt);
+        before.delete(d.kt);
+        if (m && sameObservation(m, d)) decided.push({ d, status: 'confirmed', reason, checks: 1 });
+        else decided.push({ d, status: 'suspect', reason: m ? 'changed since the last observation' : null, checks: m ? 1 : 0 });
+      },
+    });
+    // Values for the report's sample keys: the first confirmed keys in the order the report lists them.
+    const samples = decided
+      .filter((x) => x.status === 'confirmed')
+      .sort((a, b) => compareBytes(a.d.kt, b.d.kt))
+      .slice(0, options.sampleKeys);
+    if (samples.length > 0) {
+      const keys = samples.map((x) => x.d.key);
+      const [s, t] = await Promise.all([rowsByKeys(sessions.source, projection.source, keys), rowsByKeys(sessions.target, projection.target, keys)]);
+      const fresh = diffRowSets(s, t);
+      for (const x of samples) {
+        const v = fresh.get(x.d.kt);
+        x.d.sourceValues = v?.sourceValues ?? null;
+        x.d.targetValues = v?.targetValues ?? null;
+      }
+    }
+    await endSnapshots(sessions.source, sessions.target);
+  } catch (err) {
+    await abortSnapshots(sessions.source, sessions.target);
+    throw err;
+  }
+  for (const d of before.values()) decided.push({ d, status: 'resolved', reason: 'equal on recheck (was in flight)', checks: 1 });
+  return { decided, position: positions.source };
 }

@@ -38,7 +38,10 @@ import { postgresDialect, type Dialect } from './dialect.js';
 import { reconcilerMetrics } from './metrics.js';
 import type { ProgressReporter } from './progress.js';
 import { assertKeysNotNull, buildProjection, type Projection } from './projection.js';
-import { recheckSuspects, type RecheckContext, type RecheckOptions } from './recheck.js';
+import { readSlot } from './cdc-position.js';
+import { insertMismatches } from './control-store.js';
+import { recheckSegmentByMerge, recheckSuspects, type RecheckContext, type RecheckOptions } from './recheck.js';
+import { recheckBySegment } from './segment-strategy.js';
 import type { KeyDifference } from './row-diff.js';
 import { estimateRows, partsFor, planSegments } from './segment-planner.js';
 import { abortSnapshots, beginSnapshots, connectPg, endSnapshots, openReadSession, openWriteSession, type Connect } from './snapshot.js';
@@ -68,6 +71,9 @@ export const DEFAULT_VERIFY_OPTIONS: Omit<VerifyOptions, 'jobs'> = {
   bisectionFactor: 16,
   worker: `${hostname()}:${process.pid}`,
 };
+
+/** How long a worker waits for the CDC slot to pass a dense segment's snapshot before leaving its keys to the ordinary recheck. */
+const SEGMENT_RECHECK_WAIT_MS = 2_000;
 
 export interface VerifyDeps {
   logger: Logger;
@@ -215,6 +221,10 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
       const tgt = track(await openReadSession(connect, targetDatabase(spec), dialect, appName));
       // Dense drift in this worker's last segment: diff the next one row by row without checksumming first.
       let dense = false;
+      // With the spec's slot, a dense segment's keys are rechecked by merging the segment again (recheck.ts).
+      const slotExists = (await readSlot(src, spec.cdc.slot)).exists;
+      // A segment's differences are held until it is done (bounded by its rows), up to this many.
+      const holdMax = 4 * spec.reconcile.segmentRows;
       while (failure === null) {
         await ctl.query('BEGIN');
         const seg = await claimSegment(ctl, schema, runId);
@@ -231,6 +241,8 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
         try {
           const positions = await beginSnapshots(dialect, src, tgt, projection.sameDatabase);
           const buffered: KeyDifference[] = [];
+          // Held back while the whole segment's differences may still be rechecked together.
+          let holding = slotExists && options.recheckWaitMs === null;
           let outcome;
           try {
             outcome = await compareSegment(src, tgt, projection, { lo: seg.lo, hi: seg.hi }, seg.subBounds, {
@@ -240,7 +252,8 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
               onDifference: async (d) => {
                 suspects++;
                 buffered.push(d);
-                if (buffered.length >= 500) await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.splice(0), positions.source);
+                if (holding && buffered.length > holdMax) holding = false;
+                if (!holding && buffered.length >= 5000) await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.splice(0), positions.source);
               },
             });
             await endSnapshots(src, tgt);
@@ -248,7 +261,28 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
             await abortSnapshots(src, tgt);
             throw err;
           }
-          await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered, positions.source);
+          const compareMs = now() - started;
+          const segmentRows = Number(outcome.source.rows > outcome.target.rows ? outcome.source.rows : outcome.target.rows);
+          const together =
+            holding && recheckBySegment(buffered.length, segmentRows)
+              ? await recheckSegmentByMerge({ source: src, target: tgt }, projection, { range: { lo: seg.lo, hi: seg.hi }, bounds: seg.subBounds, sourcePosition: positions.source }, buffered, {
+                  slot: spec.cdc.slot,
+                  waitMs: SEGMENT_RECHECK_WAIT_MS,
+                  threshold: spec.reconcile.bisectionThreshold,
+                  factor: options.bisectionFactor,
+                  sampleKeys: spec.reconcile.sampleKeys,
+                  sleep,
+                  now,
+                })
+              : null;
+          const recheckMs = now() - started - compareMs;
+          if (together) {
+            for (let i = 0; i < together.decided.length; i += 5000) {
+              await insertMismatches(ctl, schema, runId, seg.no, projection.columns, together.decided.slice(i, i + 5000), together.position);
+            }
+          } else {
+            for (let i = 0; i < buffered.length; i += 5000) await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.slice(i, i + 5000), positions.source);
+          }
           const durationMs = Math.round(now() - started);
           await completeSegment(ctl, schema, runId, seg.no, {
             ...outcome,
@@ -259,7 +293,21 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
           });
           await ctl.query('COMMIT');
           dense = outcome.denseHint;
-          logger.debug({ segment: seg.no, ms: durationMs, differing: outcome.differingKeys, bisections: outcome.bisections, fetched: outcome.fetchedRows, dense: outcome.denseHint }, 'segment verified');
+          logger.debug(
+            {
+              segment: seg.no,
+              ms: durationMs,
+              differing: outcome.differingKeys,
+              bisections: outcome.bisections,
+              fetched: outcome.fetchedRows,
+              strategy: outcome.strategy,
+              density: Number(outcome.density.toFixed(3)),
+              recheckedBySegment: together !== null,
+              compareMs: Math.round(compareMs),
+              recheckMs: Math.round(recheckMs),
+            },
+            'segment verified',
+          );
           verifiedHere++;
           metrics.segmentsVerified.inc();
           metrics.segmentSeconds.observe(durationMs / 1000);
@@ -286,7 +334,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
       maxChecks: options.maxRechecks,
       retryWindowMs: spec.reconcile.retryWindowMs,
       slot: spec.cdc.slot,
-      batch: 2000,
+      batch: 5000,
       settleMs: spec.reconcile.settleMs,
       boundMs: spec.reconcile.recheckBoundMs,
     };

@@ -1,15 +1,18 @@
 /**
- * `npm run bench:verify [-- --full] [--rows N] [--jobs N] [--keep] [--no-reladiff]`: batch verification
- * across the two local PostgreSQL clusters (source and target), 1M rows (10M with --full), at 0, 0.01%
- * and 1% drift.
+ * `npm run bench:verify [-- --full] [--rows N] [--levels L1,L2,...] [--jobs N] [--keep] [--no-reladiff]`:
+ * batch verification across the two local PostgreSQL clusters (source and target), 1M rows (10M with
+ * --full, any count with --rows), at the drift levels `--levels` (percent of rows differing; default
+ * 0,0.01,1,50,100).
  *
  * Per level: `seconds` (verification inside a fresh process, timed from its start of work to the
  * recorded result, rechecks included), `wall_seconds` (the same process from spawn to exit, start-up
  * included), `rows_per_s`, `found` (confirmed drift rows), `injected`, `peak_rss_mb` (that process's
- * peak resident set), and `reladiff_seconds` (reladiff 0.6 on the same tables, wall time) when it is
- * installed in /tmp/reladiff-venv (`python3 -m venv /tmp/reladiff-venv && /tmp/reladiff-venv/bin/pip
- * install reladiff psycopg2-binary`). `ceiling_seconds` is the raw cost measured in the same run:
- * count(*) plus an md5 hash aggregate over the same columns, both sides at once (best of two).
+ * peak resident set), and beside it, in the same run on the same tables, `reladiff_seconds` (reladiff
+ * 0.6 from PyPI, wall time) and `reladiff_found`. reladiff is installed when missing into
+ * `<cache dir>/reladiff-venv` (the stack's cache directory, `PARITY_CACHE_DIR`, default
+ * ~/.cache/parity) with `python3 -m venv` and pip; a failed install fails the bench (`--no-reladiff`
+ * skips the peer on purpose). `ceiling_seconds` is the raw cost measured in the same run: count(*)
+ * plus an md5 hash aggregate over the same columns, both sides at once (best of two).
  *
  * Live-write handling: the spec's CDC slot exists on the source and is kept caught up (advanced to
  * the current WAL position every 100 ms, as a running `parity cdc run` keeps it), so differing rows
@@ -31,10 +34,12 @@ import { silentLogger } from '../../services/core/log.js';
 import { createMetricsRegistry } from '../../services/core/metrics.js';
 import { loadSpec } from '../../services/core/spec.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../../services/reconciler/verify.js';
+import { stackConfig } from '../../services/stack/config.js';
 import { KAFKA_BROKERS, STACK } from '../support/stack.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const RELADIFF = '/tmp/reladiff-venv/bin/reladiff';
+const RELADIFF_VENV = join(stackConfig().cacheDir, 'reladiff-venv');
+const RELADIFF = join(RELADIFF_VENV, 'bin', 'reladiff');
 const COLUMNS = ['customer_id', 'amount', 'status', 'created_at', 'note'];
 
 function log(message: string): void {
@@ -93,6 +98,19 @@ async function ceiling(sourceUrl: string, targetUrl: string): Promise<number> {
   return best;
 }
 
+/** Installs reladiff into the stack's cache directory when it is not there yet (a failure stops the bench). */
+async function ensureReladiff(): Promise<void> {
+  if (existsSync(RELADIFF)) return;
+  log(`installing reladiff 0.6.0 into ${RELADIFF_VENV}`);
+  const venv = await run('python3', ['-m', 'venv', RELADIFF_VENV]);
+  if (venv.code !== 0) throw new Error(`python3 -m venv failed (exit ${venv.code}): ${venv.stderr.slice(-1000)}; install python3-venv or pass --no-reladiff`);
+  const pip = await run(join(RELADIFF_VENV, 'bin', 'pip'), ['install', '--quiet', 'reladiff==0.6.0', 'psycopg2-binary']);
+  if (pip.code !== 0 || !existsSync(RELADIFF)) {
+    rmSync(RELADIFF_VENV, { recursive: true, force: true });
+    throw new Error(`pip install reladiff failed (exit ${pip.code}): ${pip.stderr.slice(-1000)}; pass --no-reladiff to run without the peer`);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--worker') return worker(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'default' ? null : Number(process.argv[5]));
   const full = process.argv.includes('--full');
@@ -100,12 +118,15 @@ async function main(): Promise<void> {
   const jobs = Number(arg('--jobs') ?? 2);
   const recheckWaitMs = arg('--recheck-wait-ms') ?? 'default';
   const keep = process.argv.includes('--keep');
-  const useReladiff = !process.argv.includes('--no-reladiff') && existsSync(RELADIFF);
+  const levelsArg = (arg('--levels') ?? '0,0.01,1,50,100').split(',').map(Number);
+  if (levelsArg.some((p) => !Number.isFinite(p) || p < 0 || p > 100)) throw new Error(`--levels takes percentages between 0 and 100, e.g. 0,1,50,100`);
+  const useReladiff = !process.argv.includes('--no-reladiff');
+  if (useReladiff) await ensureReladiff();
   const sourceUrl = withDatabase(STACK.PARITY_SOURCE_URL, 'parity_bench_verify_src');
   const targetUrl = withDatabase(STACK.PARITY_TARGET_URL, 'parity_bench_verify_tgt');
   const dir = mkdtempSync(join(tmpdir(), 'parity-bench-verify-'));
 
-  log(`${rows} rows, jobs ${jobs}, reladiff ${useReladiff ? 'on' : 'off (not installed in /tmp/reladiff-venv)'}`);
+  log(`${rows} rows, jobs ${jobs}, levels ${levelsArg.join(', ')}%, reladiff ${useReladiff ? 'on' : 'off (--no-reladiff)'}`);
   const ddl = `CREATE TABLE bench (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL, note text)`;
   const fill = `INSERT INTO bench SELECT g, (g::bigint * 7919) % 100000, ((g::bigint * 104729) % 1000000) / 100.0, (ARRAY['new','paid','shipped','cancelled'])[1 + g % 4],
                 timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', 'note ' || g FROM generate_series(1, ${rows}) g`;
@@ -159,15 +180,15 @@ async function main(): Promise<void> {
   log(`ceiling (count + md5 aggregate, both sides at once): ${ceilingSeconds.toFixed(2)} s`);
 
   const levels = [];
-  let previous: number[] = [];
-  for (const pct of [0, 0.01, 1]) {
-    const injected = Math.round((rows * pct) / 100);
+  let drifted = false;
+  for (const pct of levelsArg) {
+    // Evenly spread ids: every step-th id (the middle one of each step), `injected` of them.
+    const step = pct > 0 ? Math.max(1, Math.floor(100 / pct)) : 0;
+    const injected = step > 0 ? Math.floor(rows / step) : 0;
     // Each level starts from equal tables: undo the previous level's drift, then inject this one's.
-    if (previous.length) await sql(targetUrl, `UPDATE bench SET note = 'note ' || id WHERE id = ANY('{${previous.join(',')}}'::bigint[])`);
-    const step = injected > 0 ? Math.floor(rows / injected) : 0;
-    const ids = Array.from({ length: injected }, (_, k) => (k + 1) * step - Math.floor(step / 2));
-    if (ids.length) await sql(targetUrl, `UPDATE bench SET note = 'drift ' || id WHERE id = ANY('{${ids.join(',')}}'::bigint[])`);
-    previous = ids;
+    if (drifted) await sql(targetUrl, `UPDATE bench SET note = 'note ' || id WHERE note IS DISTINCT FROM 'note ' || id`, 'VACUUM ANALYZE bench');
+    if (injected > 0) await sql(targetUrl, `UPDATE bench SET note = 'drift ' || id WHERE id % ${step} = ${(step - Math.floor(step / 2)) % step} AND id <= ${injected * step}`, 'VACUUM ANALYZE bench');
+    drifted = injected > 0;
 
     const verifyOnce = async (file: string) => {
       const w = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', file, String(jobs), recheckWaitMs]);
@@ -203,8 +224,11 @@ async function main(): Promise<void> {
       }
       level.reladiff_seconds = rd.code === 0 || rd.code === 1 ? Number(rd.seconds.toFixed(2)) : null;
       level.reladiff_found = reladiffFound;
+      // Both timed from process spawn to exit: start-up counts for both tools.
+      if (typeof level.reladiff_seconds === 'number') level.wall_vs_reladiff = Number((w.seconds / level.reladiff_seconds).toFixed(2));
       log(`  reladiff: ${rd.seconds.toFixed(2)} s, found ${reladiffFound}`);
     }
+    if (pct === 0) level.vs_ceiling = Number((r.seconds / ceilingSeconds).toFixed(2));
     levels.push(level);
   }
 

@@ -7,7 +7,11 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
-import { parseSpec, type LoadedSpec } from '../../../services/core/spec.js';
+import { controlDatabase, parseSpec, targetDatabase, type LoadedSpec } from '../../../services/core/spec.js';
+import { postgresDialect } from '../../../services/reconciler/dialect.js';
+import { buildProjection } from '../../../services/reconciler/projection.js';
+import type { RepairContext } from '../../../services/reconciler/repair.js';
+import { connectPg, openReadSession, openWriteSession } from '../../../services/reconciler/snapshot.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyOptions, type VerifyOutcome } from '../../../services/reconciler/verify.js';
 import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
 
@@ -88,4 +92,18 @@ export async function keysWithStatus(controlUrl: string, runId: number, status: 
 /** The injected keys, normalized like keysWithStatus. */
 export function keys(...k: Array<string | number | Array<string | number>>): string[] {
   return k.map((x) => (Array.isArray(x) ? x.map(String).join('|') : String(x))).sort();
+}
+
+/** Runs `fn` with a repair context on the spec's databases (sessions closed afterwards). */
+export async function withRepairContext<T>(loaded: LoadedSpec, fn: (ctx: RepairContext) => Promise<T>): Promise<T> {
+  const { spec } = loaded;
+  const source = await openReadSession(connectPg, spec.source.database, postgresDialect, 'test');
+  const target = await openWriteSession(connectPg, targetDatabase(spec), postgresDialect, 'test');
+  const control = await openWriteSession(connectPg, controlDatabase(spec), postgresDialect, 'test');
+  try {
+    const projection = await buildProjection(spec, source, target, postgresDialect);
+    return await fn({ spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger: silentLogger() });
+  } finally {
+    await Promise.all([source.end(), target.end(), control.end()]);
+  }
 }

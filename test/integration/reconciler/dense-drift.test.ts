@@ -1,0 +1,119 @@
+/**
+ * Dense drift (issue 20): the strategy is chosen per segment from its measured difference density.
+ * A segment whose differing parts hold most of its rows is compared by one streamed sorted merge
+ * instead of bisected, and predicts the next segment (merged without a checksum pass); a sparse one
+ * is bisected. With a CDC slot, a dense segment's keys are rechecked by merging the segment again
+ * once the slot passed it, instead of key by key. Results, checksums and sample values must be
+ * exactly those of the key-by-key path.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../../services/core/log.js';
+import { createMetricsRegistry } from '../../../services/core/metrics.js';
+import { sleep } from '../../../services/core/retry.js';
+import { buildReport } from '../../../services/reconciler/report.js';
+import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../../../services/reconciler/verify.js';
+import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
+import { buildSpec, exec, keys, keysWithStatus, query, verify, type SpecInput } from './fixtures.js';
+
+let src: TestDatabase;
+let tgt: TestDatabase;
+
+beforeAll(async () => {
+  [src, tgt] = await Promise.all([createTestDatabase('source', 'rc_dense_s'), createTestDatabase('target', 'rc_dense_t')]);
+});
+
+afterAll(async () => {
+  await Promise.all([src?.drop(), tgt?.drop()]);
+});
+
+interface SegmentLog {
+  segment: number;
+  strategy: string;
+  density: number;
+  recheckedBySegment: boolean;
+}
+
+describe('dense drift', () => {
+  it('merges dense segments (measured, then predicted), bisects sparse ones, and rechecks dense segments as a whole with a slot', async () => {
+    await exec(src.url, `CREATE TABLE dd (id int PRIMARY KEY, v int, note text)`, `INSERT INTO dd SELECT g, g, 'n' || g FROM generate_series(1, 4000) g`, 'ANALYZE dd');
+    await exec(
+      tgt.url,
+      `CREATE TABLE dd (id int PRIMARY KEY, v int, note text)`,
+      `INSERT INTO dd SELECT g, g, 'n' || g FROM generate_series(1, 4000) g`,
+      // Segments of 1000 rows: the first two all differ, the third has one difference, the fourth none.
+      `UPDATE dd SET note = 'drift' WHERE id <= 2000`,
+      `UPDATE dd SET v = -1 WHERE id = 2500`,
+      'ANALYZE dd',
+    );
+    const slot = 'rc_dense_slot';
+    await query(src.url, `SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
+    // A caught-up CDC stream as far as verification can tell: the slot follows the WAL.
+    const advancer = new pg.Client({ connectionString: src.url });
+    await advancer.connect();
+    let advancing = true;
+    const advance = (async () => {
+      while (advancing) {
+        await advancer.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [slot]).catch(() => undefined);
+        await sleep(50);
+      }
+    })();
+    const input: SpecInput = {
+      name: 'dense-slot',
+      source: { database: src.url, table: 'dd' },
+      target: { kind: 'other-database', database: tgt.url, table: 'dd' },
+      key: ['id'],
+      mapping: { v: 'v', note: 'note' },
+      cdc: { slot },
+      reconcile: { segmentRows: 1000, bisectionThreshold: 100, sampleKeys: 5 },
+    };
+    const segments: SegmentLog[] = [];
+    let outcome;
+    try {
+      const logger = createLogger({
+        name: 'test',
+        level: 'debug',
+        destination: {
+          write: (line: string) => {
+            const entry = JSON.parse(line) as { msg: string } & SegmentLog;
+            if (entry.msg === 'segment verified') segments.push(entry);
+          },
+        },
+      });
+      outcome = await runVerify(buildSpec(input), { ...DEFAULT_VERIFY_OPTIONS, jobs: 1, recheckWaitMs: null }, { logger, registry: createMetricsRegistry({ defaultMetrics: false }) });
+    } finally {
+      advancing = false;
+      await advance;
+      await advancer.end();
+    }
+    const expected = keys(...Array.from({ length: 2000 }, (_, i) => i + 1), 2500);
+    expect(await keysWithStatus(tgt.url, outcome.result.runId, 'confirmed')).toEqual(expected);
+    expect(outcome.result.confirmedDrift).toBe(2001);
+    expect(outcome.result.inFlight).toBe(0);
+
+    segments.sort((a, b) => a.segment - b.segment);
+    expect(segments.map((s) => s.strategy)).toEqual(['merge', 'merge', 'merge', 'bisect']);
+    expect(segments[0]!.density).toBe(1);
+    // The third was predicted dense, measured sparse: the fourth goes back to bisection.
+    expect(segments[2]!.density).toBeLessThan(0.01);
+    expect(segments.map((s) => s.recheckedBySegment)).toEqual([true, true, false, false]);
+
+    // Sample keys of the report carry the observed values even on the whole-segment path.
+    const control = new pg.Client({ connectionString: tgt.url });
+    await control.connect();
+    const report = await buildReport(control, buildSpec(input)).finally(() => control.end());
+    expect(report.samples.keys).toHaveLength(5);
+    for (const s of report.samples.keys) {
+      expect(s.expected?.note).toMatch(/^n\d+$/);
+      expect(s.actual?.note).toBe('drift');
+    }
+
+    // The key-by-key path (no slot) finds the same keys and records the same segment checksums.
+    const keyByKey = await verify(buildSpec({ ...input, name: 'dense-noslot', cdc: { slot: 'rc_dense_absent' } }));
+    expect(await keysWithStatus(tgt.url, keyByKey.result.runId, 'confirmed')).toEqual(expected);
+    const sums = async (runId: number) =>
+      query(tgt.url, `SELECT seg_no, source_rows, target_rows, source_sum1, source_sum2, target_sum1, target_sum2 FROM parity.verify_segments WHERE run_id = $1 ORDER BY seg_no`, [runId]);
+    expect(await sums(keyByKey.result.runId)).toEqual(await sums(outcome.result.runId));
+    await query(src.url, `SELECT pg_drop_replication_slot($1)`, [slot]);
+  });
+});
