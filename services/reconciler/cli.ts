@@ -48,7 +48,7 @@ function summarize(r: VerifyResult, joined: boolean): string {
     `verify ${r.migration}: run ${r.runId}${joined ? ' (joined an unfinished run)' : ''}`,
     `  rows: source ${r.sourceRows}, target ${r.targetRows}, ${r.segments} segments`,
     `  confirmed drift: ${r.confirmedDrift} rows (updated ${r.updated}, only in source ${r.exclusiveSource}, only in target ${r.exclusiveTarget})`,
-    `  in flight: ${r.inFlight} rows; resolved on recheck: ${r.resolved} keys`,
+    `  in flight: ${r.inFlight} rows${r.unsettledKeys > 0 ? ` (in flight (unsettled): ${r.unsettledKeys} keys never stayed unchanged for reconcile.settleMs; not drift)` : ''}; resolved on recheck: ${r.resolved} keys`,
     `  snapshot positions: source ${r.minSourcePosition ?? '-'}..${r.maxSourcePosition ?? '-'}, target ${r.minTargetPosition ?? '-'}..${r.maxTargetPosition ?? '-'}`,
     `  verdict: ${r.verdict}`,
   ];

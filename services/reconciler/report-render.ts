@@ -65,6 +65,7 @@ export function renderMarkdown(r: ReportModel): string {
   L.push(`| updated rows (confirmed) | ${r.updated} |`);
   L.push(`| confirmed drift (rows) | ${r.confirmedDrift} |`);
   L.push(`| in flight (rows) | ${r.inFlight} |`);
+  L.push(`| in flight (unsettled) (keys) | ${r.inFlightUnsettled} |`);
   L.push(`| resolved on recheck (keys) | ${r.resolvedOnRecheck} |`);
   L.push(`| repairs | ${Object.entries(r.repairs).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'} |`);
   L.push('');
@@ -162,6 +163,7 @@ ${row(['unchanged rows', String(r.unchanged)])}
 ${row(['updated rows (confirmed)', String(r.updated)])}
 ${row(['confirmed drift (rows)', String(r.confirmedDrift)])}
 ${row(['in flight (rows)', String(r.inFlight)])}
+${row(['in flight (unsettled) (keys)', String(r.inFlightUnsettled)])}
 ${row(['resolved on recheck (keys)', String(r.resolvedOnRecheck)])}
 ${row(['repairs', e(Object.entries(r.repairs).map(([k, n]) => `${k} ${n}`).join(', ') || 'none')])}
 </table>

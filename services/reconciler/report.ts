@@ -72,6 +72,8 @@ export interface ReportModel {
   unchanged: number;
   confirmedDrift: number;
   inFlight: number;
+  /** Keys in flight because they never settled without a CDC slot (never counted as drift). */
+  inFlightUnsettled: number;
   resolvedOnRecheck: number;
   repairs: Record<string, number>;
   segments: ReportSegment[];
@@ -145,6 +147,7 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
     unchanged: Math.max(0, totals.sourceRows - totals.sourceDiffRows),
     confirmedDrift: totals.confirmedDrift,
     inFlight: totals.inFlight,
+    inFlightUnsettled: totals.unsettledKeys,
     resolvedOnRecheck: totals.resolved,
     repairs,
     segments: segments.map((s) => ({
@@ -161,7 +164,7 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
     })),
     samples: {
       limit: spec.reconcile.sampleKeys,
-      keys: samples.map((m) => ({ key: m.key, kind: m.kind, status: m.status, expected: m.expected, actual: m.actual, reason: m.reason })),
+      keys: samples.map((m) => ({ key: m.key, kind: m.kind, status: m.unsettled ? 'in flight (unsettled)' : m.status, expected: m.expected, actual: m.actual, reason: m.reason })),
     },
     thresholds: { contract: spec.gates.contract, reconcile: spec.reconcile, normalize: spec.normalize },
     history: history.map((h) => ({
@@ -186,6 +189,7 @@ export function comparableReport(r: ReportModel): unknown {
     unchanged: r.unchanged,
     confirmedDrift: r.confirmedDrift,
     inFlight: r.inFlight,
+    inFlightUnsettled: r.inFlightUnsettled,
     repairs: r.repairs,
     segments: r.segments.map((s) => ({ ...s, sourcePosition: null, targetPosition: null })),
     samples: r.samples,

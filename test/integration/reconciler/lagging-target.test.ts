@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../../services/core/retry.js';
 import { repairRun } from '../../../services/reconciler/repair.js';
+import { buildReport } from '../../../services/reconciler/report.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { buildSpec, exec, keys, keysWithStatus, query, verify, withRepairContext } from './fixtures.js';
 
@@ -119,6 +120,13 @@ describe('a target applying writes 1.5 s late, without a CDC slot', () => {
     expect(outcome.result.passed).toBe(false);
     // Rows the writer touched once were resolved on recheck, never confirmed.
     expect(outcome.result.resolved).toBeGreaterThan(0);
+    // The report lists them as in flight (unsettled), apart from the confirmed drift.
+    const control = new pg.Client({ connectionString: tgt.url });
+    await control.connect();
+    const report = await buildReport(control, loaded).finally(() => control.end());
+    expect(report.confirmedDrift).toBe(INJECTED.length);
+    expect(report.inFlightUnsettled).toBe(inFlight.length);
+    expect(report.samples.keys.filter((k) => k.status === 'in flight (unsettled)').length).toBe(Math.min(inFlight.length, Math.max(0, report.samples.limit - INJECTED.length)));
     // Repair acts on the confirmed keys only.
     const dry = await withRepairContext(loaded, (ctx) => repairRun(ctx, runId, { apply: false, token: null }, 'test'));
     expect(dry.planned).toBe(INJECTED.length);
