@@ -45,18 +45,18 @@ export const PROTOBUF_DIFFERENCE_TYPES = [
   'ONEOF_REMOVED',
   'ONEOF_FIELD_ADDED',
   'ONEOF_FIELD_REMOVED',
+  'ONEOF_FIELD_MOVED_TO_TOP_LEVEL',
   'MULTIPLE_FIELDS_MOVED_TO_ONEOF',
   'FIELD_MOVED_TO_EXISTING_ONEOF',
 ] as const;
 export type ProtobufDifferenceType = (typeof PROTOBUF_DIFFERENCE_TYPES)[number];
 
 /**
- * The changes Confluent accepts (`SchemaDiff.COMPATIBLE_CHANGES`). Every other difference makes the
- * update unable to read data written with the original. PACKAGE_CHANGED is on the list in current
- * releases (the package is not on the wire; message indexes find the type).
+ * The changes Confluent accepts (`SchemaDiff.COMPATIBLE_CHANGES` on its main line). Every other
+ * difference makes the update unable to read data written with the original. PACKAGE_CHANGED is not
+ * on the list there (some release branches have carried it).
  */
 export const PROTOBUF_COMPATIBLE_CHANGES: ReadonlySet<ProtobufDifferenceType> = new Set<ProtobufDifferenceType>([
-  'PACKAGE_CHANGED',
   'MESSAGE_ADDED',
   'MESSAGE_MOVED',
   'ENUM_ADDED',
@@ -71,6 +71,7 @@ export const PROTOBUF_COMPATIBLE_CHANGES: ReadonlySet<ProtobufDifferenceType> = 
   'ONEOF_ADDED',
   'ONEOF_REMOVED',
   'ONEOF_FIELD_ADDED',
+  'ONEOF_FIELD_MOVED_TO_TOP_LEVEL',
 ]);
 
 export interface ProtobufDifference {
@@ -289,93 +290,97 @@ function compareMessage(ctx: Context, original: ProtoMessage, update: ProtoMessa
 }
 
 function compareMessageFields(ctx: Context, original: ProtoMessage, update: ProtoMessage): void {
-  const byNumber = (fields: ProtoField[]) => new Map(fields.map((f) => [f.number, f]));
-  const originalTop = byNumber(original.fields);
-  const updateTop = byNumber(update.fields);
-  const originalAll = new Map(originalTop);
-  const updateAll = new Map(updateTop);
-  const originalOneofOf = new Map<number, string>();
-  const updateOneofOf = new Map<number, string>();
-  const originalInOneof = new Map<number, ProtoField>();
-  for (const oneof of original.oneofs) {
-    for (const f of oneof.fields) {
-      originalAll.set(f.number, f);
-      originalOneofOf.set(f.number, oneof.name);
-      originalInOneof.set(f.number, f);
+  // Every field by number, top-level and oneof members alike, with its oneof: the diff is per field
+  // number across the whole message, so a oneof rename or a move in or out of a oneof cannot hide a
+  // type change or a removal.
+  const collect = (m: ProtoMessage) => {
+    const byNumber = new Map<number, ProtoField>();
+    const oneofOf = new Map<number, string>();
+    for (const f of m.fields) byNumber.set(f.number, f);
+    for (const o of m.oneofs) {
+      for (const f of o.fields) {
+        byNumber.set(f.number, f);
+        oneofOf.set(f.number, o.name);
+      }
     }
+    return { byNumber, oneofOf, oneofs: new Map(m.oneofs.map((o) => [o.name, o])) };
+  };
+  const o = collect(original);
+  const u = collect(update);
+
+  // A oneof gone by name with none of its members left anywhere was deleted as a whole: compatible.
+  const deletedOneofs = new Set<string>();
+  for (const [name, oneof] of o.oneofs) {
+    if (!u.oneofs.has(name) && !oneof.fields.some((f) => u.byNumber.has(f.number))) deletedOneofs.add(name);
   }
+
+  // New mutual exclusivity: a oneof of the update whose existing members came from more than one
+  // group of the original (an original oneof, or each top-level field on its own). Data that set
+  // them together cannot be read; brand-new members do not count (old data never set them).
   for (const oneof of update.oneofs) {
     ctx.inPath(oneof.name, () => {
-      let moved = 0;
-      let existing = 0;
+      const groups = new Set<string>();
+      let topLevelMovedIn = 0;
       for (const f of oneof.fields) {
-        updateAll.set(f.number, f);
-        updateOneofOf.set(f.number, oneof.name);
-        // A top-level field moved into a oneof is not removed.
-        if (originalTop.delete(f.number)) moved++;
-        else if (originalInOneof.has(f.number)) existing++;
+        const from = o.oneofOf.get(f.number);
+        if (from !== undefined) groups.add(`oneof:${from}`);
+        else if (o.byNumber.has(f.number)) {
+          groups.add(`field:${f.number}`);
+          topLevelMovedIn++;
+        }
       }
-      // At most one former field may join a oneof: two set at once would now overwrite each other.
-      if (moved > 1) ctx.add('MULTIPLE_FIELDS_MOVED_TO_ONEOF', `${moved} existing fields moved into oneof ${oneof.name}: data that set them together cannot be read`);
-      else if (moved === 1 && existing > 0) ctx.add('FIELD_MOVED_TO_EXISTING_ONEOF', `an existing field moved into oneof ${oneof.name}, which already holds fields of an earlier oneof`);
+      if (groups.size > 1) {
+        if (topLevelMovedIn > 1) ctx.add('MULTIPLE_FIELDS_MOVED_TO_ONEOF', `${topLevelMovedIn} existing fields moved into oneof ${oneof.name}: data that set them together cannot be read`);
+        else ctx.add('FIELD_MOVED_TO_EXISTING_ONEOF', `oneof ${oneof.name} now joins fields that were independent before: data that set them together cannot be read`);
+      }
     });
   }
 
-  const originalOneofs = new Map(original.oneofs.map((o) => [o.name, o]));
-  const updateOneofs = new Map(update.oneofs.map((o) => [o.name, o]));
-  for (const name of union(originalOneofs.keys(), updateOneofs.keys())) {
+  for (const name of union(o.oneofs.keys(), u.oneofs.keys()).sort()) {
     ctx.inPath(name, () => {
-      const o = originalOneofs.get(name);
-      const u = updateOneofs.get(name);
-      if (!u) ctx.add('ONEOF_REMOVED', `oneof ${name} was removed`);
-      else if (!o) ctx.add('ONEOF_ADDED', `oneof ${name} was added`);
-      else compareOneof(ctx, o.fields, u.fields, updateAll);
+      if (!u.oneofs.has(name)) ctx.add('ONEOF_REMOVED', `oneof ${name} was removed`);
+      else if (!o.oneofs.has(name)) ctx.add('ONEOF_ADDED', `oneof ${name} was added`);
     });
   }
 
-  for (const number of union(originalTop.keys(), updateTop.keys()).sort((a, b) => a - b)) {
-    ctx.inPath(String(number), () => {
-      const o = originalTop.get(number);
-      const u = updateTop.get(number);
-      if (!u) {
-        const f = o as ProtoField;
-        if (f.label === 'required') ctx.add('REQUIRED_FIELD_REMOVED', `required field ${f.name} = ${number} was removed: proto2 readers of the update reject data without it`, fieldPathOf(ctx, f));
-        else ctx.add('FIELD_REMOVED', `field ${f.name} = ${number} was removed (readers skip it as unknown)`, fieldPathOf(ctx, f));
-      } else if (!o) {
-        if (u.label === 'required') ctx.add('REQUIRED_FIELD_ADDED', `required field ${u.name} = ${number} was added: data written without it fails to parse`, fieldPathOf(ctx, u));
-        else ctx.add('FIELD_ADDED', `field ${u.name} = ${number} was added`, fieldPathOf(ctx, u));
+  for (const number of union(o.byNumber.keys(), u.byNumber.keys()).sort((a, b) => a - b)) {
+    const of = o.byNumber.get(number);
+    const uf = u.byNumber.get(number);
+    const fromOneof = o.oneofOf.get(number);
+    const toOneof = u.oneofOf.get(number);
+    if (!uf) {
+      const f = of as ProtoField;
+      if (fromOneof !== undefined) {
+        // A member gone from the message: its data is lost, unless its whole oneof went with it.
+        if (!deletedOneofs.has(fromOneof)) {
+          ctx.inPath(fromOneof, () =>
+            ctx.inPath(String(number), () => ctx.add('ONEOF_FIELD_REMOVED', `field ${f.name} = ${number} was removed from oneof ${fromOneof}: data that set it reads as an unset oneof`, fieldPathOf(ctx, f))),
+          );
+        }
       } else {
-        compareField(ctx, o, u);
+        ctx.inPath(String(number), () => {
+          if (f.label === 'required') ctx.add('REQUIRED_FIELD_REMOVED', `required field ${f.name} = ${number} was removed: proto2 readers of the update reject data without it`, fieldPathOf(ctx, f));
+          else ctx.add('FIELD_REMOVED', `field ${f.name} = ${number} was removed (readers skip it as unknown)`, fieldPathOf(ctx, f));
+        });
       }
-    });
-  }
-
-  // Fields whose oneof membership changed (moved in, out, or their oneof renamed) keep their number:
-  // their types must still match.
-  for (const number of [...originalAll.keys()].filter((n) => updateAll.has(n)).sort((a, b) => a - b)) {
-    const topInBoth = !originalOneofOf.has(number) && !updateOneofOf.has(number);
-    const sameOneof = originalOneofOf.has(number) && originalOneofOf.get(number) === updateOneofOf.get(number);
-    if (topInBoth || sameOneof) continue;
-    ctx.inPath(String(number), () => compareField(ctx, originalAll.get(number) as ProtoField, updateAll.get(number) as ProtoField));
-  }
-}
-
-function compareOneof(ctx: Context, original: ProtoField[], update: ProtoField[], updateAll: Map<number, ProtoField>): void {
-  const o = new Map(original.map((f) => [f.number, f]));
-  const u = new Map(update.map((f) => [f.number, f]));
-  for (const number of union(o.keys(), u.keys()).sort((a, b) => a - b)) {
-    ctx.inPath(String(number), () => {
-      const of = o.get(number);
-      const uf = u.get(number);
-      if (!uf) {
-        // Moved elsewhere in the message: relocated, not removed (the by-number pass checks its type).
-        if (!updateAll.has(number)) ctx.add('ONEOF_FIELD_REMOVED', `field ${of?.name} = ${number} was removed from its oneof: data that set it reads as an unset oneof`, of ? fieldPathOf(ctx, of) : undefined);
-      } else if (!of) {
-        ctx.add('ONEOF_FIELD_ADDED', `field ${uf.name} = ${number} was added to the oneof`, fieldPathOf(ctx, uf));
+    } else if (!of) {
+      if (toOneof !== undefined) {
+        ctx.inPath(toOneof, () => ctx.inPath(String(number), () => ctx.add('ONEOF_FIELD_ADDED', `field ${uf.name} = ${number} was added to oneof ${toOneof}`, fieldPathOf(ctx, uf))));
       } else {
-        compareField(ctx, of, uf);
+        ctx.inPath(String(number), () => {
+          if (uf.label === 'required') ctx.add('REQUIRED_FIELD_ADDED', `required field ${uf.name} = ${number} was added: data written without it fails to parse`, fieldPathOf(ctx, uf));
+          else ctx.add('FIELD_ADDED', `field ${uf.name} = ${number} was added`, fieldPathOf(ctx, uf));
+        });
       }
-    });
+    } else {
+      // Moving out of a oneof only relaxes its exclusivity: compatible, but recorded.
+      if (fromOneof !== undefined && toOneof === undefined) {
+        ctx.inPath(String(number), () => ctx.add('ONEOF_FIELD_MOVED_TO_TOP_LEVEL', `field ${uf.name} = ${number} moved out of oneof ${fromOneof}`, fieldPathOf(ctx, uf)));
+      }
+      // Contents are compared wherever the field now is.
+      if (toOneof !== undefined) ctx.inPath(toOneof, () => ctx.inPath(String(number), () => compareField(ctx, of, uf)));
+      else ctx.inPath(String(number), () => compareField(ctx, of, uf));
+    }
   }
 }
 

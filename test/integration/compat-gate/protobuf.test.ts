@@ -68,6 +68,16 @@ describe('Protobuf subjects on the real registry', () => {
     expect(check.findings.map((f) => f.kind)).toEqual(['registry-disagreement']);
   });
 
+  test('a package change: Confluent rejects it (PACKAGE_CHANGED), Apicurio accepts it: a disagreement the other way', async () => {
+    const subject = `${uniqueName('compat-proto')}-value`;
+    await registry.setLevel(subject, 'BACKWARD');
+    expect((await registry.register(subject, v1, 'PROTOBUF')).status).toBe(200);
+    const check = await checkSubject(registry, { subject, type: 'protobuf', level: 'BACKWARD', candidate: v1.replace('package shop;', 'package shop.v2;') });
+    expect(check.local.messages.map((m) => `${m.rule} ${m.location}`)).toEqual(['PACKAGE_CHANGED #/']);
+    expect(check.registry.compatible).toBe(true);
+    expect(check.findings.map((f) => f.kind).sort()).toEqual(['incompatible', 'registry-disagreement']);
+  });
+
   test('imports travel as subject references: a changed imported message is seen through them', async () => {
     const moneySubject = uniqueName('compat-proto-money');
     const money1 = 'syntax = "proto3";\npackage shop.common;\n\nmessage Money {\n  int64 units = 1;\n}\n';

@@ -138,7 +138,7 @@ describe('Protobuf compatibility (Confluent rules)', () => {
   it('moving one field into a new oneof is ONEOF_ADDED, compatible', () => {
     const v1 = `${P3}message M { string a = 1; string b = 2; }`;
     const v2 = `${P3}message M { string a = 1; oneof choice { string b = 2; int32 c = 3; } }`;
-    expect(changes(v1, v2)).toEqual(['ONEOF_ADDED #/M/choice']);
+    expect(changes(v1, v2)).toEqual(['ONEOF_ADDED #/M/choice', 'ONEOF_FIELD_ADDED #/M/choice/3']);
     expect(backward(v1, v2)).toBe(true);
   });
 
@@ -165,15 +165,27 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     expect(backward(v2, v1)).toBe(false);
   });
 
-  it('moving a field out of a oneof is not a oneof removal; its type is still compared by number', () => {
+  it('moving a field out of a oneof is ONEOF_FIELD_MOVED_TO_TOP_LEVEL, compatible; its type is still compared by number', () => {
     const v1 = `${P3}message M { oneof choice { string a = 1; string b = 2; } }`;
-    expect(changes(v1, `${P3}message M { string a = 1; oneof choice { string b = 2; } }`)).toEqual(['FIELD_ADDED #/M/1']);
-    expect(changes(v1, `${P3}message M { int32 a = 1; oneof choice { string b = 2; } }`)).toEqual(['FIELD_ADDED #/M/1', 'FIELD_SCALAR_KIND_CHANGED #/M/1']);
+    const out = `${P3}message M { string a = 1; oneof choice { string b = 2; } }`;
+    expect(changes(v1, out)).toEqual(['ONEOF_FIELD_MOVED_TO_TOP_LEVEL #/M/1']);
+    expect(backward(v1, out)).toBe(true);
+    expect(changes(v1, `${P3}message M { int32 a = 1; oneof choice { string b = 2; } }`)).toEqual(['ONEOF_FIELD_MOVED_TO_TOP_LEVEL #/M/1', 'FIELD_SCALAR_KIND_CHANGED #/M/1']);
   });
 
-  it('removing a oneof is ONEOF_REMOVED (compatible); a renamed oneof is removed + added with its fields compared by number', () => {
+  it('a oneof deleted as a whole is ONEOF_REMOVED, compatible; losing one member of a surviving oneof is not', () => {
+    const v1 = `${P3}message M { string id = 1; oneof pay { string card = 2; string iban = 3; } }`;
+    expect(changes(v1, `${P3}message M { string id = 1; }`)).toEqual(['ONEOF_REMOVED #/M/pay']);
+    expect(backward(v1, `${P3}message M { string id = 1; }`)).toBe(true);
+    // Renamed, one member kept: the other member's data is lost.
+    const renamed = `${P3}message M { string id = 1; oneof payment { string card = 2; } }`;
+    expect(changes(v1, renamed)).toEqual(['ONEOF_REMOVED #/M/pay', 'ONEOF_ADDED #/M/payment', 'ONEOF_FIELD_REMOVED #/M/pay/3']);
+    expect(backward(v1, renamed)).toBe(false);
+  });
+
+  it('a renamed oneof cannot hide a type change: its fields are compared by number where they now are', () => {
     expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { string a = 1; } }`)).toEqual(['ONEOF_REMOVED #/M/x', 'ONEOF_ADDED #/M/y']);
-    expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { int64 a = 1; } }`)).toContain('FIELD_SCALAR_KIND_CHANGED #/M/1');
+    expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { int64 a = 1; } }`)).toEqual(['ONEOF_REMOVED #/M/x', 'ONEOF_ADDED #/M/y', 'FIELD_SCALAR_KIND_CHANGED #/M/y/1']);
   });
 
   it('removing a message is MESSAGE_REMOVED, incompatible; adding one is MESSAGE_ADDED, compatible', () => {
@@ -207,12 +219,12 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     expect(changes(`${P3}message M { int32 s = 1; }\nenum S { A = 0; }`, `${P3}message M { int32 s = 1; }`)).toEqual(['ENUM_REMOVED #/S']);
   });
 
-  it('a package change is PACKAGE_CHANGED, compatible in current Confluent releases (the package is not on the wire)', () => {
+  it('a package change is PACKAGE_CHANGED, incompatible on Confluent\'s main line (Apicurio accepts it)', () => {
     const v1 = `${P3}package foo;\nmessage M { string s = 1; }`;
     const v2 = `${P3}package bar;\nmessage M { string s = 1; }`;
     expect(changes(v1, v2)).toEqual(['PACKAGE_CHANGED #/']);
-    expect(PROTOBUF_COMPATIBLE_CHANGES.has('PACKAGE_CHANGED')).toBe(true);
-    expect(backward(v1, v2)).toBe(true);
+    expect(PROTOBUF_COMPATIBLE_CHANGES.has('PACKAGE_CHANGED')).toBe(false);
+    expect(backward(v1, v2)).toBe(false);
   });
 
   it('a syntax change alone is no difference for Confluent; only what it does to labels counts', () => {
