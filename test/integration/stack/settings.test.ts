@@ -7,12 +7,14 @@
  *   it runs, it is refused (exit 2) and the cluster keeps running where it was;
  * - TCP connections to the stack's PostgreSQL need the generated password (scram-sha-256);
  * - a state dir's Kafka version and broker count are fixed when its data is formatted: asking for
- *   others is refused; its ports follow the settings at each start.
+ *   others is refused; its ports follow the settings at each start;
+ * - once `stack up` returns, a fresh Kafka gives a producer id and a group coordinator answers at once.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Admin, Producer } from '@platformatic/kafka';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KAFKA_VERSION, LEGACY_KAFKA_VERSION, stackConfig } from '../../../services/stack/config.js';
@@ -123,10 +125,21 @@ describe('stack settings: applied or refused', () => {
     expect(readFileSync(serverLog, 'utf8')).not.toContain(password);
   });
 
-  it('keeps the Kafka version and broker count of a formatted state dir, and moves its ports only when stopped', () => {
+  it('keeps the Kafka version and broker count of a formatted state dir, and moves its ports only when stopped', async () => {
     const version = process.env.PARITY_KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
     const other = version === DEFAULT_KAFKA_VERSION ? LEGACY_KAFKA_VERSION : DEFAULT_KAFKA_VERSION;
     expect(parity(['stack', 'up', 'kafka'], { PARITY_KAFKA_VERSION: version }).status).toBe(0);
+    // Ready means usable (issue 17 item 7): a brand-new broker gives a producer id and answers a group's
+    // offset fetch on the first try, without COORDINATOR_LOAD_IN_PROGRESS.
+    const firstTry = { clientId: 'settings-test', bootstrapBrokers: [`127.0.0.1:${BASE + 10}`], retries: 0 };
+    const producer = new Producer({ ...firstTry, idempotent: true });
+    const admin = new Admin(firstTry);
+    try {
+      expect((await producer.initIdempotentProducer({})).producerId).toBeGreaterThanOrEqual(0n);
+      await expect(admin.listConsumerGroupOffsets({ groups: ['settings-test-group'] })).resolves.toBeDefined();
+    } finally {
+      await Promise.allSettled([producer.close(), admin.close()]);
+    }
     const kafka = service('kafka');
     expect(kafka).toMatchObject({ running: true, port: BASE + 10, version });
     // Later commands know the version without being told.
