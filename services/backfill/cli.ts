@@ -5,7 +5,7 @@
 import { createFlagsReader } from '../client/flags.js';
 import { createRedis } from '../core/clients.js';
 import { hostname, userInfo } from 'node:os';
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { createPgClient } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, loadSpec, targetDatabase, type Spec } from '../core/spec.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { createCacheVersioner } from './consumer.js';
 import { inspectCache } from './inspector.js';
 import { cacheKeys } from './keys.js';

@@ -1,7 +1,7 @@
 /**
  * `parity cdc run | status | drop-slot | snapshot`.
  */
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { createKafka, createPgPool } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';

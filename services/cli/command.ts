@@ -1,5 +1,7 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ParityError } from '../core/errors.js';
+/**
+ * The shape of the command table (services/cli/commands.ts). Option parsing for the commands
+ * themselves is services/core/options.ts, which the services' cli modules import.
+ */
 
 /** A subcommand handler: receives the arguments after the command words, returns the exit code. */
 export type CommandHandler = (argv: string[]) => Promise<number>;
@@ -29,29 +31,4 @@ export interface CommandEntry {
   no?: string;
   /** Loads the handler lazily so `--help`, `--version` and small commands stay fast. */
   load: () => Promise<CommandHandler>;
-}
-
-/**
- * Parses options with node's parseArgs, turning its errors into PARITY_BAD_INPUT (exit code 2) with
- * the command's usage as the hint.
- */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
-  argv: string[],
-  options: T,
-  usage: string,
-): { values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; args: string[] }>>['values']; positionals: string[] } {
-  try {
-    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: parsed.values, positionals: parsed.positionals };
-  } catch (err) {
-    throw new ParityError('PARITY_BAD_INPUT', err instanceof Error ? err.message : String(err), { hint: `usage: ${usage}` });
-  }
-}
-
-/** Requires an option, failing with a clear message and the usage. */
-export function required<T>(value: T | undefined, flag: string, usage: string): T {
-  if (value === undefined || value === '') {
-    throw new ParityError('PARITY_BAD_INPUT', `missing required option ${flag}`, { hint: `usage: ${usage}` });
-  }
-  return value;
 }

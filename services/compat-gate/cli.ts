@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { createKafka, createPgPool } from '../core/clients.js';
 import { recordEvidence } from '../core/control.js';
 import { fromPgError, ParityError } from '../core/errors.js';

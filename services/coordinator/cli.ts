@@ -4,7 +4,7 @@
  */
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { ParityError } from '../core/errors.js';
 import { loadSpec, type LoadedSpec, type Spec } from '../core/spec.js';
 import { openCoordinator, type ContractGateFactory, type CoordinatorContext } from './context.js';

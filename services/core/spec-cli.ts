@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from './options.js';
 import { ParityError } from './errors.js';
 import { loadSpec, specJsonSchema } from './spec.js';
 

@@ -1,4 +1,4 @@
-import { parseOptions } from '../cli/command.js';
+import { parseOptions } from '../core/options.js';
 import { ParityError } from '../core/errors.js';
 import { runDemo } from './demo.js';
 

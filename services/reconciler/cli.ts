@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { createFlagsReader } from '../client/flags.js';
 import { createKafka, createRedis, createSchemaRegistry } from '../core/clients.js';

@@ -1,4 +1,4 @@
-import { parseOptions } from '../cli/command.js';
+import { parseOptions } from '../core/options.js';
 import { ParityError } from '../core/errors.js';
 import { BROKER_COUNTS, SERVICES, stackConfig, stackEnv, type ServiceName } from './config.js';
 import { stackDown, stackStatus, stackUp } from './stack.js';

@@ -1,4 +1,4 @@
-import { parseOptions, required } from '../cli/command.js';
+import { parseOptions, required } from '../core/options.js';
 import { createPgPool, createRedis } from '../core/clients.js';
 import { resolveStatusHost, resolveStatusPort, sendJson, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger } from '../core/log.js';
