@@ -331,7 +331,8 @@ class Comparison {
     for (const key of unionKeys(o.propertyDependencies, u.propertyDependencies)) {
       const before = o.propertyDependencies.get(key);
       const after = u.propertyDependencies.get(key);
-      const at = [(after ? u : o).propertyDependenciesKeyword, key];
+      // Confluent's path for dependencies of every draft (dependentRequired/dependentSchemas too).
+      const at = ['dependencies', key];
       if (!after) out.push(rel('DEPENDENCY_ARRAY_REMOVED', ...at));
       else if (!before) out.push(rel('DEPENDENCY_ARRAY_ADDED', ...at));
       else {
@@ -348,7 +349,8 @@ class Comparison {
     for (const key of unionKeys(o.schemaDependencies, u.schemaDependencies)) {
       const before = o.schemaDependencies.get(key);
       const after = u.schemaDependencies.get(key);
-      const at = [(after ? u : o).schemaDependenciesKeyword, key];
+      // Confluent's path for dependencies of every draft (dependentRequired/dependentSchemas too).
+      const at = ['dependencies', key];
       if (!after) out.push(rel('DEPENDENCY_SCHEMA_REMOVED', ...at));
       else if (!before) out.push(rel('DEPENDENCY_SCHEMA_ADDED', ...at));
       else out.push(...under(at, this.compare(before, after)));

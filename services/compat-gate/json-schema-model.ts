@@ -104,7 +104,11 @@ export interface ObjectNode extends NodeBase {
   patternProperties: { pattern: string; regex: RegExp; schema: JsonSchemaNode }[];
   propertyDependencies: Map<string, string[]>;
   schemaDependencies: Map<string, JsonSchemaNode>;
-  /** Where the dependencies were written: `dependencies` (up to draft 7) or `dependentRequired`/`dependentSchemas`. */
+  /**
+   * Where the dependencies were written: `dependencies` (up to draft 7) or `dependentRequired` /
+   * `dependentSchemas` (2019-09 on). Differences are reported at `#/dependencies/<name>` either way,
+   * as Confluent reports them.
+   */
   propertyDependenciesKeyword: 'dependencies' | 'dependentRequired';
   schemaDependenciesKeyword: 'dependencies' | 'dependentSchemas';
   minProperties?: number;
@@ -541,7 +545,9 @@ class JsonSchemaLoader {
     const tuple = this.draft === 2020 ? json.prefixItems : Array.isArray(json.items) ? json.items : undefined;
     const rest = this.draft === 2020 ? json.items : json.additionalItems;
     if (this.draft === 2020 && 'items' in json && !('prefixItems' in json)) {
-      node.allItems = this.load(json.items, `${pointer}/items`);
+      // `items: false` with no tuple allows no item at all: Confluent models it as closed additional items.
+      if (typeof json.items === 'boolean') node.permitsAdditionalItems = json.items;
+      else node.allItems = this.load(json.items, `${pointer}/items`);
     } else {
       if ('items' in json && !Array.isArray(json.items) && this.draft !== 2020) node.allItems = this.load(json.items, `${pointer}/items`);
       if (Array.isArray(tuple)) node.itemSchemas = tuple.map((s, i) => this.load(s, `${pointer}/${this.draft === 2020 ? 'prefixItems' : 'items'}/${i}`));

@@ -26,20 +26,22 @@ function compatible(original: unknown, update: unknown): boolean {
   return checkJsonSchemaBackward(loadJsonSchema(update), loadJsonSchema(original)).length === 0;
 }
 
+// Differences in dependentRequired/dependentSchemas are reported at #/dependencies/<name>, the path
+// Confluent's diff uses for them in 2020-12 documents too.
 describe('dependentRequired (2019-09 split of dependencies)', () => {
   const base = { type: 'object', properties: { card: { type: 'string' }, billing: { type: 'string' }, zip: { type: 'string' } } };
   it('adding one constrains readers: DEPENDENCY_ARRAY_ADDED, incompatible; removing it is compatible', () => {
     const v1 = doc(D2019, base);
     const v2 = doc(D2019, { ...base, dependentRequired: { card: ['billing'] } });
-    expect(changes(v1, v2)).toEqual(['DEPENDENCY_ARRAY_ADDED #/dependentRequired/card']);
+    expect(changes(v1, v2)).toEqual(['DEPENDENCY_ARRAY_ADDED #/dependencies/card']);
     expect(compatible(v1, v2)).toBe(false);
-    expect(changes(v2, v1)).toEqual(['DEPENDENCY_ARRAY_REMOVED #/dependentRequired/card']);
+    expect(changes(v2, v1)).toEqual(['DEPENDENCY_ARRAY_REMOVED #/dependencies/card']);
     expect(compatible(v2, v1)).toBe(true);
   });
   it('a longer list asks more (EXTENDED, incompatible); a shorter one less (NARROWED, compatible)', () => {
     const one = doc(D2020, { ...base, dependentRequired: { card: ['billing'] } });
     const two = doc(D2020, { ...base, dependentRequired: { card: ['billing', 'zip'] } });
-    expect(changes(one, two)).toEqual(['DEPENDENCY_ARRAY_EXTENDED #/dependentRequired/card']);
+    expect(changes(one, two)).toEqual(['DEPENDENCY_ARRAY_EXTENDED #/dependencies/card']);
     expect(compatible(one, two)).toBe(false);
     expect(compatible(two, one)).toBe(true);
   });
@@ -56,10 +58,10 @@ describe('dependentSchemas (2019-09 split of dependencies)', () => {
   it('adding one is DEPENDENCY_SCHEMA_ADDED (incompatible); a changed one is compared inside', () => {
     const v1 = doc(D2019, base);
     const v2 = doc(D2019, { ...base, dependentSchemas: { card: { properties: { cvv: { maxLength: 4 } } } } });
-    expect(changes(v1, v2)).toEqual(['DEPENDENCY_SCHEMA_ADDED #/dependentSchemas/card']);
+    expect(changes(v1, v2)).toEqual(['DEPENDENCY_SCHEMA_ADDED #/dependencies/card']);
     expect(compatible(v1, v2)).toBe(false);
     const v3 = doc(D2019, { ...base, dependentSchemas: { card: { properties: { cvv: { maxLength: 3 } } } } });
-    expect(changes(v2, v3)).toEqual(['MAX_LENGTH_DECREASED #/dependentSchemas/card/properties/cvv/maxLength']);
+    expect(changes(v2, v3)).toEqual(['MAX_LENGTH_DECREASED #/dependencies/card/properties/cvv/maxLength']);
     expect(compatible(v3, v2)).toBe(true);
     expect(compatible(v1, v2)).toBe(false);
     expect(checkJsonSchemaBackward(loadJsonSchema(v3), loadJsonSchema(v2))[0]?.fieldPath).toBe('card.cvv');
