@@ -27,13 +27,25 @@ function coordinator(exportName: string): () => Promise<CommandHandler> {
 // Options shared by many commands, written once so their wording stays the same everywhere.
 const SPEC: OptionHelp = { flag: '--spec FILE', help: 'the migration spec (YAML)', required: true };
 const JSON_OUT: OptionHelp = { flag: '--json', help: 'print JSON instead of text' };
-const STATUS_PORT: OptionHelp = { flag: '--status-port PORT', help: 'port of the status server (/metrics, /livez, /readyz, /healthz); wins over PARITY_STATUS_PORT and the spec' };
+const STATUS_PORT: OptionHelp = {
+  flag: '--status-port PORT',
+  help: 'port of the status server (/metrics, /livez, /readyz, /healthz); wins over PARITY_STATUS_PORT and the spec',
+};
 const COHORT: OptionHelp = { flag: '--cohort C', help: 'act on one cohort of the spec (default: the whole migration)' };
 const REASON: OptionHelp = { flag: '--reason TEXT', help: 'why, recorded in the audit log', required: true };
 const ACTOR: OptionHelp = { flag: '--actor NAME', help: 'who is acting, for the audit log (default: $PARITY_ACTOR, then $USER)' };
-const FENCE: OptionHelp = { flag: '--fence-token N', help: 'a fencing token from the coordinator (default: take a new one, fencing out the previous holder)' };
-const GROUP = (what: string): OptionHelp => ({ flag: '--group ID', help: `Kafka consumer group (default ${what}); processes with one group share the partitions` });
-const FROM_LATEST: OptionHelp = { flag: '--from-latest', help: 'a new consumer group starts at the end of the topic (default: from the beginning)' };
+const FENCE: OptionHelp = {
+  flag: '--fence-token N',
+  help: 'a fencing token from the coordinator (default: take a new one, fencing out the previous holder)',
+};
+const GROUP = (what: string): OptionHelp => ({
+  flag: '--group ID',
+  help: `Kafka consumer group (default ${what}); processes with one group share the partitions`,
+});
+const FROM_LATEST: OptionHelp = {
+  flag: '--from-latest',
+  help: 'a new consumer group starts at the end of the topic (default: from the beginning)',
+};
 const SERVICES = 'pg-source|pg-target|kafka|registry|redis';
 
 function ddlEntry(phase: 'expand' | 'enforce' | 'contract', summary: string, load: () => Promise<CommandHandler>): CommandEntry {
@@ -45,11 +57,19 @@ function ddlEntry(phase: 'expand' | 'enforce' | 'contract', summary: string, loa
       { flag: '--dry-run', help: 'print the statements that would run, run nothing' },
       { flag: '--reason TEXT', help: 'why, recorded in the audit log' },
       ACTOR,
-      ...(phase === 'contract' ? [{ flag: '--yes', help: 'confirm without a prompt (automation, once the contract gate report was reviewed)' }] : []),
+      ...(phase === 'contract'
+        ? [{ flag: '--yes', help: 'confirm without a prompt (automation, once the contract gate report was reviewed)' }]
+        : []),
       JSON_OUT,
     ],
-    examples: phase === 'contract' ? ['parity contract --spec orders.yaml --dry-run', 'parity contract --spec orders.yaml --yes --reason "gate report reviewed"'] : [`parity ${phase} --spec orders.yaml --dry-run`, `parity ${phase} --spec orders.yaml --reason "release 42"`],
-    no: phase === 'contract' ? 'the contract gate or the phase refused, or the operator did not confirm; nothing was dropped' : 'the phase does not allow it yet; nothing was run',
+    examples:
+      phase === 'contract'
+        ? ['parity contract --spec orders.yaml --dry-run', 'parity contract --spec orders.yaml --yes --reason "gate report reviewed"']
+        : [`parity ${phase} --spec orders.yaml --dry-run`, `parity ${phase} --spec orders.yaml --reason "release 42"`],
+    no:
+      phase === 'contract'
+        ? 'the contract gate or the phase refused, or the operator did not confirm; nothing was dropped'
+        : 'the phase does not allow it yet; nothing was run',
     load,
   };
 }
@@ -61,7 +81,7 @@ export const COMMANDS: CommandEntry[] = [
     summary: 'start the local stack (PostgreSQL x2, Kafka, Apicurio, Redis), fetching what is missing',
     args: `[${SERVICES} ...]`,
     options: [
-      { flag: '--json', help: 'print each service\'s state as JSON (default: export lines for the shell)' },
+      { flag: '--json', help: "print each service's state as JSON (default: export lines for the shell)" },
       { flag: '--brokers 1|3', help: 'Kafka brokers in the KRaft cluster (default 1; fixed for a state directory once formatted)' },
     ],
     examples: ['eval "$(parity stack up)"', 'parity stack up redis kafka --json', 'PARITY_STATE_DIR=.parity-3 parity stack up --brokers 3'],
@@ -113,10 +133,14 @@ export const COMMANDS: CommandEntry[] = [
     summary: 'check a schema against previous versions under a compatibility level (Confluent semantics, no registry needed)',
     options: [
       { flag: '--type avro|json|protobuf', help: 'the schema language', required: true },
-      { flag: '--level LEVEL', help: 'BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE', required: true },
+      {
+        flag: '--level LEVEL',
+        help: 'BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE or NONE',
+        required: true,
+      },
       { flag: '--schema NEW_FILE', help: 'the new schema', required: true },
       { flag: '--previous OLD_FILE', help: 'a registered version, oldest first; repeat the option' },
-      { flag: '--policy strict|lenient', help: 'JSON Schema only: Confluent\'s STRICT (default) or LENIENT rules' },
+      { flag: '--policy strict|lenient', help: "JSON Schema only: Confluent's STRICT (default) or LENIENT rules" },
       { flag: '--reference IMPORT=FILE', help: 'Protobuf only: the file an import names, as the schema writes it; repeat the option' },
     ],
     examples: ['parity compat check --type avro --level BACKWARD --schema v3.avsc --previous v1.avsc --previous v2.avsc'],
@@ -240,9 +264,21 @@ export const COMMANDS: CommandEntry[] = [
     no: 'a risky DDL step was found (printed with the safe alternative)',
     load: from('../coordinator/cli.js', 'lintCommand'),
   },
-  ddlEntry('expand', 'run the spec\'s expand DDL under the lock with lock_timeout, retries and concurrent index builds', coordinator('expandCommand')),
-  ddlEntry('enforce', 'run the spec\'s enforce DDL (constraints NOT VALID then VALIDATE, SET NOT NULL) under the lock', coordinator('enforceCommand')),
-  ddlEntry('contract', 'run the spec\'s contract DDL once the contract gate passes and the operator confirms (--yes)', coordinator('contractCommand')),
+  ddlEntry(
+    'expand',
+    "run the spec's expand DDL under the lock with lock_timeout, retries and concurrent index builds",
+    coordinator('expandCommand'),
+  ),
+  ddlEntry(
+    'enforce',
+    "run the spec's enforce DDL (constraints NOT VALID then VALIDATE, SET NOT NULL) under the lock",
+    coordinator('enforceCommand'),
+  ),
+  ddlEntry(
+    'contract',
+    "run the spec's contract DDL once the contract gate passes and the operator confirms (--yes)",
+    coordinator('contractCommand'),
+  ),
   {
     name: 'backfill run',
     summary: 'fill the new representation in checkpointed, throttled key-range batches; resumes a stopped run',
@@ -277,13 +313,19 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'cdc run',
-    summary: 'stream the spec\'s tables from PostgreSQL into Kafka (slot, publication, initial snapshot, no-loss acks)',
+    summary: "stream the spec's tables from PostgreSQL into Kafka (slot, publication, initial snapshot, no-loss acks)",
     options: [
       SPEC,
-      { flag: '--set-replica-identity-full', help: 'set REPLICA IDENTITY FULL on captured tables that need it (old values in updates and deletes)' },
+      {
+        flag: '--set-replica-identity-full',
+        help: 'set REPLICA IDENTITY FULL on captured tables that need it (old values in updates and deletes)',
+      },
       STATUS_PORT,
       { flag: '--max-in-flight N', help: 'events sent and not yet acknowledged before decoding waits (default 5000): the memory bound' },
-      { flag: '--producer maintained|wire', help: 'which Kafka producer sends the events: the maintained client or the hand-written produce path (see the CDC README)' },
+      {
+        flag: '--producer maintained|wire',
+        help: 'which Kafka producer sends the events: the maintained client or the hand-written produce path (see the CDC README)',
+      },
     ],
     examples: ['parity cdc run --spec orders.yaml --status-port 9464'],
     load: from('../cdc/cli.js', 'cdcRun'),
@@ -361,7 +403,10 @@ export const COMMANDS: CommandEntry[] = [
       { flag: '--run ID', help: 'a given verification run (default: the latest finished one)' },
       { flag: '--out FILE', help: 'write it to FILE (default: stdout)' },
     ],
-    examples: ['parity report --spec orders.yaml --format html --out report.html', 'parity report --spec orders.yaml --format json | jq .verdict'],
+    examples: [
+      'parity report --spec orders.yaml --format html --out report.html',
+      'parity report --spec orders.yaml --format json | jq .verdict',
+    ],
     load: from('../reconciler/cli.js', 'reportCommand'),
   },
   {

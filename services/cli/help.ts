@@ -39,7 +39,14 @@ export function usageLine(entry: CommandEntry): string {
 
 /** `parity <command> --help`. */
 export function commandHelp(entry: CommandEntry): string {
-  const lines = [usageLine(entry), '', `${entry.summary}.`, '', 'Options:', ...table([...entry.options, HELP_OPTION].map((o) => [o.flag, `${o.help}${o.required ? ' (required)' : ''}`]))];
+  const lines = [
+    usageLine(entry),
+    '',
+    `${entry.summary}.`,
+    '',
+    'Options:',
+    ...table([...entry.options, HELP_OPTION].map((o) => [o.flag, `${o.help}${o.required ? ' (required)' : ''}`])),
+  ];
   lines.push('', entry.examples.length > 1 ? 'Examples:' : 'Example:', ...entry.examples.map((e) => `  ${e}`));
   lines.push('', `Exit codes: ${EXIT_CODES_TEXT}${entry.no ? `\n  1 here means: ${entry.no}` : ''}`, '');
   return lines.join('\n');
@@ -65,8 +72,8 @@ export function topHelp(commands: readonly CommandEntry[]): string {
     '',
     'Options:',
     ...table([
-      ['-h, --help', 'print this help; `parity <command> --help` for a command\'s options and an example'],
-      ['-V, --version', 'print parity\'s version'],
+      ['-h, --help', "print this help; `parity <command> --help` for a command's options and an example"],
+      ['-V, --version', "print parity's version"],
     ]),
     '',
     'Other commands:',

@@ -66,11 +66,15 @@ export async function main(argv: string[]): Promise<number> {
   if (first === 'completion') {
     const shell = argv[1];
     if (wantsHelp(argv.slice(1))) {
-      process.stdout.write('Usage: parity completion bash|zsh\n\nPrints a shell completion script for parity.\n\nExamples:\n  source <(parity completion bash)\n  parity completion zsh > "${fpath[1]}/_parity"\n');
+      process.stdout.write(
+        'Usage: parity completion bash|zsh\n\nPrints a shell completion script for parity.\n\nExamples:\n  source <(parity completion bash)\n  parity completion zsh > "${fpath[1]}/_parity"\n',
+      );
       return EXIT.OK;
     }
     if ((shell !== 'bash' && shell !== 'zsh') || argv.length > 2) {
-      process.stderr.write(`parity: completion needs one shell, bash or zsh${shell ? `, got "${argv.slice(1).join(' ')}"` : ''}\n  hint: source <(parity completion bash)\n`);
+      process.stderr.write(
+        `parity: completion needs one shell, bash or zsh${shell ? `, got "${argv.slice(1).join(' ')}"` : ''}\n  hint: source <(parity completion bash)\n`,
+      );
       return EXIT.BAD_INPUT;
     }
     process.stdout.write(shell === 'bash' ? bashCompletion(COMMANDS) : zshCompletion(COMMANDS));
@@ -85,7 +89,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(groupHelp(first, group));
       return EXIT.OK;
     }
-    process.stderr.write(`parity: ${argv.length > 1 ? `unknown command "${argv.join(' ')}"` : `${first} needs a subcommand`}\n\n${groupHelp(first, group)}`);
+    process.stderr.write(
+      `parity: ${argv.length > 1 ? `unknown command "${argv.join(' ')}"` : `${first} needs a subcommand`}\n\n${groupHelp(first, group)}`,
+    );
     return EXIT.BAD_INPUT;
   }
   if (wantsHelp(found.rest)) {

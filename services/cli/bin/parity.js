@@ -13,7 +13,9 @@ if (major < 22) {
   );
   process.exitCode = 2;
 } else if (!existsSync(entry)) {
-  process.stderr.write('parity: the compiled CLI (dist/services/cli/main.js) is missing.\n  hint: run `npm run build` (npm ci runs it too)\n');
+  process.stderr.write(
+    'parity: the compiled CLI (dist/services/cli/main.js) is missing.\n  hint: run `npm run build` (npm ci runs it too)\n',
+  );
   process.exitCode = 2;
 } else {
   const { run } = await import(entry.href);

@@ -17,7 +17,11 @@ const BIN = join(ROOT, 'services/cli/bin/parity.js');
 
 function parity(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, PARITY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -33,12 +37,14 @@ describe('parity CLI conventions', () => {
     for (const words of lines) {
       for (const flag of ['--help', '-h']) {
         const r = await parity(...words, flag);
-        if (r.code !== 0 || !r.stdout.includes('Usage') || r.stderr !== '') failures.push(`parity ${[...words, flag].join(' ')}: exit ${r.code}, stderr ${JSON.stringify(r.stderr.slice(0, 200))}`);
+        if (r.code !== 0 || !r.stdout.includes('Usage') || r.stderr !== '')
+          failures.push(`parity ${[...words, flag].join(' ')}: exit ${r.code}, stderr ${JSON.stringify(r.stderr.slice(0, 200))}`);
       }
     }
     // Help also wins over missing required options and comes before the spec is read.
     const late = await parity('verify', '--spec', 'does-not-exist.yaml', '--help');
-    if (late.code !== 0 || !late.stdout.startsWith('Usage: parity verify')) failures.push(`verify --spec missing --help: exit ${late.code}`);
+    if (late.code !== 0 || !late.stdout.startsWith('Usage: parity verify'))
+      failures.push(`verify --spec missing --help: exit ${late.code}`);
     const viaHelp = await parity('help', 'cdc', 'run');
     if (viaHelp.code !== 0 || !viaHelp.stdout.startsWith('Usage: parity cdc run')) failures.push(`help cdc run: exit ${viaHelp.code}`);
     expect(failures).toEqual([]);

@@ -39,7 +39,11 @@ interface Piped {
  */
 function runPiped(args: string[], options: { readDelayMs?: number; closeAfterBytes?: number } = {}): Promise<Piped> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, PARITY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const chunks: Buffer[] = [];
     let received = 0;
     let stderr = '';
@@ -64,8 +68,17 @@ beforeAll(async () => {
   [src, tgt] = await Promise.all([createTestDatabase('source', 'cli_pipe_s'), createTestDatabase('target', 'cli_pipe_t')]);
   dir = mkdtempSync(join(tmpdir(), 'parity-pipe-'));
   const name = uniqueName('pipe').replace(/_/g, '-');
-  await exec(src.url, 'CREATE TABLE acct (id int PRIMARY KEY, balance numeric(12,2))', 'INSERT INTO acct SELECT g, g FROM generate_series(1, 600) g');
-  await exec(tgt.url, 'CREATE TABLE acct (id int PRIMARY KEY, balance numeric)', 'INSERT INTO acct SELECT g, g FROM generate_series(1, 600) g', 'UPDATE acct SET balance = 0 WHERE id = 42');
+  await exec(
+    src.url,
+    'CREATE TABLE acct (id int PRIMARY KEY, balance numeric(12,2))',
+    'INSERT INTO acct SELECT g, g FROM generate_series(1, 600) g',
+  );
+  await exec(
+    tgt.url,
+    'CREATE TABLE acct (id int PRIMARY KEY, balance numeric)',
+    'INSERT INTO acct SELECT g, g FROM generate_series(1, 600) g',
+    'UPDATE acct SET balance = 0 WHERE id = 42',
+  );
   specFile = join(dir, 'pipe.yaml');
   writeFileSync(
     specFile,

@@ -12,15 +12,27 @@ describe('exit codes', () => {
   });
 
   test('bad input is 2', () => {
-    for (const code of ['PARITY_BAD_INPUT', 'PARITY_SPEC_INVALID', 'PARITY_SPEC_ENV_MISSING'] as const) expect(exitCodeFor(err(code))).toBe(EXIT.BAD_INPUT);
+    for (const code of ['PARITY_BAD_INPUT', 'PARITY_SPEC_INVALID', 'PARITY_SPEC_ENV_MISSING'] as const)
+      expect(exitCodeFor(err(code))).toBe(EXIT.BAD_INPUT);
   });
 
   test('a check that said no is 1', () => {
-    for (const code of ['PARITY_GATE_FAILED', 'PARITY_SCHEMA_INCOMPATIBLE', 'PARITY_PHASE', 'PARITY_DDL_RISK', 'PARITY_ABORTED'] as const) expect(exitCodeFor(err(code))).toBe(EXIT.NO);
+    for (const code of ['PARITY_GATE_FAILED', 'PARITY_SCHEMA_INCOMPATIBLE', 'PARITY_PHASE', 'PARITY_DDL_RISK', 'PARITY_ABORTED'] as const)
+      expect(exitCodeFor(err(code))).toBe(EXIT.NO);
   });
 
   test('connections, timeouts, lost locks and unreachable services are runtime failures (3)', () => {
-    for (const code of ['PARITY_CONNECTION', 'PARITY_KAFKA', 'PARITY_REDIS', 'PARITY_LOCK_LOST', 'PARITY_LOCK_EXPIRED', 'PARITY_STALE_FENCE', 'PARITY_LOCK_TIMEOUT', 'PARITY_STATEMENT_TIMEOUT', 'PARITY_LOCK_NOT_ACQUIRED'] as const) {
+    for (const code of [
+      'PARITY_CONNECTION',
+      'PARITY_KAFKA',
+      'PARITY_REDIS',
+      'PARITY_LOCK_LOST',
+      'PARITY_LOCK_EXPIRED',
+      'PARITY_STALE_FENCE',
+      'PARITY_LOCK_TIMEOUT',
+      'PARITY_STATEMENT_TIMEOUT',
+      'PARITY_LOCK_NOT_ACQUIRED',
+    ] as const) {
       expect(exitCodeFor(err(code))).toBe(EXIT.RUNTIME);
     }
   });

@@ -95,7 +95,9 @@ describe('the command table', () => {
 
   test('groups list their subcommands; the top help lists every command', () => {
     const g = groups(COMMANDS);
-    expect([...g.keys()]).toEqual(expect.arrayContaining(['stack', 'spec', 'compat', 'cache', 'migrate', 'flags', 'backfill', 'cdc', 'gate']));
+    expect([...g.keys()]).toEqual(
+      expect.arrayContaining(['stack', 'spec', 'compat', 'cache', 'migrate', 'flags', 'backfill', 'cdc', 'gate']),
+    );
     expect(groupHelp('cdc', g.get('cdc')!)).toMatch(/^Usage: parity cdc <run\|status\|drop-slot\|snapshot>/);
     const top = topHelp(COMMANDS);
     for (const c of COMMANDS) expect(top).toContain(c.name);
