@@ -39,6 +39,7 @@ import {
   validateSlotName,
 } from '../../connectors/postgres-source/slot.js';
 import { type Chunk, importSnapshot, runInitialSnapshot } from '../../connectors/postgres-source/snapshot.js';
+import { RESUME_INITIAL_REASON } from './status.js';
 import {
   checkpointInitial,
   enqueueSnapshot,
@@ -398,7 +399,7 @@ export class CdcConnector {
         const unfinished = (await initialSnapshotState(this.control, schema, spec.cdc.slot)).filter((s) => s.state === 'pending' || s.state === 'running');
         for (const s of unfinished) {
           // The exported snapshot died with the previous process: read the rest by watermarks.
-          await enqueueSnapshot(this.control, schema, spec.cdc.slot, s.tableName, spec.cdc.snapshotChunkRows, 'resume initial snapshot', s.lastKey);
+          await enqueueSnapshot(this.control, schema, spec.cdc.slot, s.tableName, spec.cdc.snapshotChunkRows, RESUME_INITIAL_REASON, s.lastKey);
           await checkpointInitial(this.control, schema, spec.cdc.slot, s.tableName, { state: 'handed-over' });
           this.log.info({ table: s.tableName, lastKey: s.lastKey }, 'initial snapshot was interrupted; the rest continues as an incremental snapshot');
         }
@@ -419,10 +420,23 @@ export class CdcConnector {
     const schema = spec.control.schema;
     const names = this.tables.map((t) => `${t.schema}.${t.table}`);
     this.setState('snapshotting');
-    // Planned before the slot exists: a crash right after creating the slot still finds the plan.
-    await planInitialSnapshot(this.control, schema, spec.cdc.slot, names);
-    const exported = await createSlotWithSnapshot(spec.source.database, spec.cdc.slot);
-    const reader = await this.source.connect();
+    // Kafka first: a broker still starting (COORDINATOR_LOAD_IN_PROGRESS on InitProducerId, ...) is
+    // waited for here, before the slot exists, so it cannot turn the initial snapshot into a
+    // hand-over; the same holds for retriable failures while the snapshot's chunks are sent (below).
+    let sink = await this.snapshotSink(signal);
+    let exported: Awaited<ReturnType<typeof createSlotWithSnapshot>>;
+    try {
+      // Planned before the slot exists: a crash right after creating the slot still finds the plan.
+      await planInitialSnapshot(this.control, schema, spec.cdc.slot, names);
+      exported = await createSlotWithSnapshot(spec.source.database, spec.cdc.slot);
+    } catch (err) {
+      await sink.close().catch(() => undefined);
+      throw err;
+    }
+    const reader = await this.source.connect().catch(async (err: unknown) => {
+      await sink.close().catch(() => undefined);
+      throw err;
+    });
     let readerOk = false;
     try {
       try {
@@ -432,32 +446,66 @@ export class CdcConnector {
       }
       const position: Position = { commitLsn: exported.consistentPoint - 1n, ordinal: 0 };
       this.log.info({ consistentPoint: formatLsn(exported.consistentPoint), tables: names }, 'initial snapshot started');
-      const sink = this.newSink();
-      await sink.connect([...this.partitions.keys()]);
-      try {
-        const tables = await Promise.all(names.map(async (name) => ({ name, relation: await this.relationByName(name) })));
-        await runInitialSnapshot({
-          reader,
-          tables,
-          chunkRows: spec.cdc.snapshotChunkRows,
-          signal,
-          emit: async (table, rows) => {
-            const encoder = await this.encoderFor(table.relation, signal);
-            await this.emitSnapshotRows(sink, encoder, table.relation, rows, position, 'true');
-            this.m.snapshotRows.inc({ table: table.name, kind: 'initial' }, rows.length);
-          },
-          checkpoint: (table, lastKey, rows, done) =>
-            checkpointInitial(this.control, schema, spec.cdc.slot, table.name, { state: done ? 'done' : 'running', lastKey, rows, consistentLsn: formatLsn(exported.consistentPoint) }),
-        });
-      } finally {
-        await sink.close();
-      }
+      const tables = await Promise.all(names.map(async (name) => ({ name, relation: await this.relationByName(name) })));
+      await runInitialSnapshot({
+        reader,
+        tables,
+        chunkRows: spec.cdc.snapshotChunkRows,
+        signal,
+        emit: async (table, rows) => {
+          const encoder = await this.encoderFor(table.relation, signal);
+          // The exported snapshot stays open in `reader` meanwhile: a retriable Kafka failure resends
+          // this chunk on a new sink (duplicates of it, same positions) instead of ending the snapshot.
+          for (let attempt = 0; ; attempt++) {
+            const first = position.ordinal;
+            try {
+              await this.emitSnapshotRows(sink, encoder, table.relation, rows, position, 'true');
+              break;
+            } catch (err) {
+              const error = toParityError(err, 'PARITY_CONNECTION');
+              if (!error.retriable || signal.aborted) throw error;
+              position.ordinal = first;
+              await sink.close().catch(() => undefined);
+              this.m.errors.inc({ code: error.code });
+              const delay = backoffDelay(Math.min(attempt, 6), 500, 10_000);
+              this.pause(error, delay);
+              await sleep(delay);
+              sink = await this.snapshotSink(signal);
+            }
+          }
+          this.m.snapshotRows.inc({ table: table.name, kind: 'initial' }, rows.length);
+        },
+        checkpoint: (table, lastKey, rows, done) =>
+          checkpointInitial(this.control, schema, spec.cdc.slot, table.name, { state: done ? 'done' : 'running', lastKey, rows, consistentLsn: formatLsn(exported.consistentPoint) }),
+      });
       await reader.query('COMMIT');
       readerOk = true;
       this.log.info('initial snapshot done; streaming from the consistent point');
     } finally {
+      await sink.close().catch(() => undefined);
       if (!readerOk) await reader.query('ROLLBACK').catch(() => undefined);
       reader.release();
+    }
+  }
+
+  /** A connected sink for the initial snapshot; retriable failures are waited out (paused, with the reason). */
+  private async snapshotSink(signal: AbortSignal): Promise<ChangeSink> {
+    for (let attempt = 0; ; attempt++) {
+      const sink = this.newSink();
+      try {
+        await sink.connect([...this.partitions.keys()]);
+        if (this.state === 'paused') this.setState('snapshotting');
+        return sink;
+      } catch (err) {
+        await sink.close().catch(() => undefined);
+        const error = toParityError(err, 'PARITY_CONNECTION');
+        if (!error.retriable || signal.aborted) throw error;
+        this.m.errors.inc({ code: error.code });
+        const delay = backoffDelay(Math.min(attempt, 6), 500, 10_000);
+        this.pause(error, delay);
+        await sleep(delay);
+        if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopped before the initial snapshot started');
+      }
     }
   }
 

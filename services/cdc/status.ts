@@ -41,8 +41,43 @@ export interface CdcStatus {
   lagSeconds: number | null;
   lagSecondsSource: 'connector' | 'wal-rate-estimate' | 'none';
   connector: (CdcStatusRow & { fresh: boolean }) | null;
-  initialSnapshot: SnapshotTableState[];
+  initialSnapshot: InitialSnapshotStatus[];
   snapshotRequests: { id: number; table: string; state: string; rows: number; chunks: number; reason: string; requestedAt: Date; finishedAt: Date | null }[];
+}
+
+/**
+ * One table of the initial snapshot, and whether it is finished whichever way it finished: read
+ * whole inside the slot's exported snapshot (`state: done`), or handed over to an incremental
+ * snapshot after an interruption (`state: handed-over`), which is done when that request is.
+ */
+export interface InitialSnapshotStatus extends SnapshotTableState {
+  done: boolean;
+  /** How it finished (or is finishing): 'initial' (exported snapshot) or 'incremental' (hand-over). */
+  via: 'initial' | 'incremental';
+  /** The incremental snapshot request that continues a handed-over table, with its state. */
+  continuedBy: { id: number; state: string; rows: number } | null;
+}
+
+/** The reason the connector gives the request that continues an interrupted initial snapshot. */
+export const RESUME_INITIAL_REASON = 'resume initial snapshot';
+
+async function initialSnapshotStatus(control: Queryable, spec: Spec): Promise<InitialSnapshotStatus[]> {
+  const tables = await initialSnapshotState(control, spec.control.schema, spec.cdc.slot);
+  const out: InitialSnapshotStatus[] = [];
+  for (const t of tables) {
+    if (t.state !== 'handed-over') {
+      out.push({ ...t, done: t.state === 'done', via: 'initial', continuedBy: null });
+      continue;
+    }
+    const { rows } = await control.query(
+      `SELECT id, state, rows FROM ${snapshotRequestsTable(spec.control.schema)} WHERE slot = $1 AND table_name = $2 AND reason = $3 ORDER BY id DESC LIMIT 1`,
+      [spec.cdc.slot, t.tableName, RESUME_INITIAL_REASON],
+    );
+    const r = rows[0] as { id: string; state: string; rows: string } | undefined;
+    const continuedBy = r ? { id: Number(r.id), state: r.state, rows: Number(r.rows) } : null;
+    out.push({ ...t, done: continuedBy?.state === 'done', via: 'incremental', continuedBy });
+  }
+  return out;
 }
 
 export async function cdcStatus(source: Queryable, control: Queryable, spec: Spec, options: { sampleMs?: number } = {}): Promise<CdcStatus> {
@@ -93,7 +128,7 @@ export async function cdcStatus(source: Queryable, control: Queryable, spec: Spe
     lagSeconds,
     lagSecondsSource,
     connector,
-    initialSnapshot: await initialSnapshotState(control, spec.control.schema, slot),
+    initialSnapshot: await initialSnapshotStatus(control, spec),
     snapshotRequests: requests.rows.map((r) => ({
       id: Number(r.id),
       table: r.table_name,
@@ -133,7 +168,14 @@ export function formatStatus(s: CdcStatus): string {
       `connector: ${c.state}${c.fresh ? '' : ' (stale report)'} pid ${c.pid} on ${c.host}, ${c.events} events, reported ${c.updatedAt.toISOString()}${c.reason ? `\n  reason: ${c.reason}` : ''}`,
     );
   } else lines.push('connector: never reported');
-  for (const t of s.initialSnapshot) lines.push(`initial snapshot ${t.tableName}: ${t.state}, ${t.rows} rows`);
+  for (const t of s.initialSnapshot) {
+    const how = !t.continuedBy
+      ? t.via === 'incremental'
+        ? ' (handed over; its incremental snapshot is not queued yet)'
+        : ''
+      : ` (interrupted after ${t.rows} rows, ${t.done ? 'finished' : 'continued'} by incremental snapshot #${t.continuedBy.id}: ${t.continuedBy.state}, ${t.continuedBy.rows} rows)`;
+    lines.push(`initial snapshot ${t.tableName}: ${t.done ? 'done' : t.state === 'handed-over' ? 'in progress' : t.state}${t.via === 'initial' ? `, ${t.rows} rows` : ''}${how}`);
+  }
   for (const r of s.snapshotRequests) lines.push(`snapshot #${r.id} ${r.table}: ${r.state}, ${r.rows} rows in ${r.chunks} chunks${r.reason ? ` (${r.reason})` : ''}`);
   return `${lines.join('\n')}\n`;
 }

@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { createKafka, createSchemaRegistry } from '../core/clients.js';
+import type { InitialSnapshotStatus } from '../cdc/status.js';
+import { waitForProducerId } from './broker-ready.js';
 import { ParityError } from '../core/errors.js';
 import { loadSpec, type Spec } from '../core/spec.js';
 import { sleep } from '../core/retry.js';
@@ -106,6 +108,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     note(`${rate} writes/s; ${load.stats.inserts + load.stats.updates + load.stats.deletes} writes so far`);
 
     step(2, 'CDC: slot, exported-snapshot initial load, then streaming into Kafka');
+    // A broker that has just started refuses producer ids for a moment: wait until it grants one.
+    const ready = await waitForProducerId(spec.infra.kafka.brokers, 120_000);
+    note(`Kafka grants producer ids (${ready.attempts} attempt${ready.attempts === 1 ? '' : 's'}, ${ready.seconds.toFixed(1)} s)`);
     background.push(runner.start(['cdc', 'run', '--spec', specPath], join(dir, 'cdc.log')));
     note(await waitForCdc(parity, 120_000));
 
@@ -286,10 +291,12 @@ async function waitForCdc(parity: (a: string[], o?: { allowFailure?: boolean }) 
     const res = await parity(['cdc', 'status', '--json'], { allowFailure: true });
     last = res.stdout;
     try {
-      const s = jsonOf(res.stdout) as { active?: boolean; lagBytes?: number; initialSnapshot?: { tableName: string; state: string; rows: number }[] };
+      const s = jsonOf(res.stdout) as { active?: boolean; lagBytes?: number; initialSnapshot?: InitialSnapshotStatus[] };
       const snapshots = s.initialSnapshot ?? [];
-      if (s.active && snapshots.length > 0 && snapshots.every((t) => t.state === 'done')) {
-        return `slot active, ${s.lagBytes} bytes behind; initial snapshot ${snapshots.map((t) => `${t.tableName} ${t.rows} rows (op r)`).join(', ')}`;
+      // Done whichever way it finished: inside the exported snapshot, or continued incrementally.
+      if (s.active && snapshots.length > 0 && snapshots.every((t) => t.done)) {
+        const how = (t: InitialSnapshotStatus) => (t.continuedBy ? `${t.rows} + ${t.continuedBy.rows} rows (interrupted, finished by incremental snapshot #${t.continuedBy.id})` : `${t.rows} rows (op r)`);
+        return `slot active, ${s.lagBytes} bytes behind; initial snapshot ${snapshots.map((t) => `${t.tableName} ${how(t)}`).join(', ')}`;
       }
     } catch {
       /* not yet */

@@ -1,7 +1,16 @@
+/**
+ * The first run, as a new user has it: `parity demo --quick` with a brand-new PARITY_STATE_DIR and
+ * ports of its own, so the demo starts its own whole stack (a broker that has just started, an empty
+ * registry, fresh clusters) next to whatever else runs on the machine. The test stops exactly that
+ * stack at the end (`parity stack down` under the same state dir) and deletes its state.
+ */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { expect, test } from 'vitest';
-import { STACK } from '../support/stack.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { stackConfig } from '../../services/stack/config.js';
 import { screenshotPath } from '../support/browser.js';
 
 interface DemoFigures {
@@ -18,13 +27,49 @@ interface DemoFigures {
   };
 }
 
-test('parity demo --quick walks every phase and ends exact: no drift, no lost event, caches fresh', async () => {
-  const { code, stdout } = await new Promise<{ code: number; stdout: string }>((resolve) => {
-    const child = spawn(process.execPath, ['services/cli/bin/parity.js', 'demo', '--quick', '--json'], { env: { ...process.env, ...STACK }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** A port nobody listens on now (the kernel's pick). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function parity(args: string[], env: NodeJS.ProcessEnv, stdout: 'pipe' | 'inherit' = 'pipe'): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['services/cli/bin/parity.js', ...args], { env, stdio: ['ignore', stdout, 'inherit'] });
     let out = '';
-    child.stdout.on('data', (c) => (out += String(c)));
+    child.stdout?.on('data', (c) => (out += String(c)));
     child.on('exit', (c) => resolve({ code: c ?? 1, stdout: out }));
   });
+}
+
+const stateDir = mkdtempSync(join(tmpdir(), 'parity-demo-first-run-'));
+let ownEnv: NodeJS.ProcessEnv | undefined;
+
+afterAll(async () => {
+  if (!ownEnv) return;
+  // Stops what this state dir started (by PID), nothing else; then its data goes.
+  const down = await parity(['stack', 'down'], ownEnv, 'inherit');
+  if (down.code === 0) {
+    rmSync(stackConfig(ownEnv).pgRoot, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}, 180_000);
+
+test('parity demo --quick, first run on a fresh stack: walks every phase and ends exact (no drift, no lost event, caches fresh)', async () => {
+  // The shared stack's settings are not inherited: every stack setting comes from this state dir.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PARITY_') || name === 'PARITY_CACHE_DIR' || name === 'PARITY_PG_BINDIR'));
+  const ports = await Promise.all(['PARITY_PG_SOURCE_PORT', 'PARITY_PG_TARGET_PORT', 'PARITY_KAFKA_PORT', 'PARITY_KAFKA_CONTROLLER_PORT', 'PARITY_REGISTRY_PORT', 'PARITY_REGISTRY_MANAGEMENT_PORT', 'PARITY_REDIS_PORT'].map(async (name) => [name, String(await freePort())] as const));
+  ownEnv = { ...inherited, PARITY_STATE_DIR: stateDir, ...Object.fromEntries(ports) };
+  const started = performance.now();
+  const { code, stdout } = await parity(['demo', '--quick', '--json'], ownEnv);
+  const seconds = (performance.now() - started) / 1000;
+  process.stderr.write(`first-run demo (own stack started from nothing, then demo --quick): ${seconds.toFixed(0)} s\n`);
   writeFileSync(screenshotPath('demo-quick.log'), stdout);
   const result = JSON.parse(stdout.trim().split('\n').pop()!) as DemoFigures;
   expect(result.failures).toEqual([]);
@@ -46,4 +91,4 @@ test('parity demo --quick walks every phase and ends exact: no drift, no lost ev
   expect(f.cacheInspect.stale).toBe(0);
   expect(f.darkReads.matches).toBeGreaterThan(0);
   expect(f.darkReads.mismatches).toBe(0);
-}, 900_000);
+}, 1_200_000);

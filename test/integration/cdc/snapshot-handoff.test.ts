@@ -8,6 +8,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import { deleteTopics, readTopic, replayState, runConnector, startCdc, waitForSlotCatchUp, writeCdcSpec } from './support.js';
+import { cdcStatus, formatStatus } from '../../../services/cdc/status.js';
+import { loadSpec } from '../../../services/core/spec.js';
 
 const ROWS = 20_000;
 
@@ -56,6 +58,9 @@ describe('initial snapshot handoff', () => {
     stop = true;
     await loop;
     await waitForSlotCatchUp(writer, slot);
+    // Finished inside the exported snapshot: `cdc status` says so.
+    const status = await cdcStatus(writer, writer, loadSpec(spec).spec, { sampleMs: 10 });
+    expect(status.initialSnapshot).toEqual([expect.objectContaining({ tableName: 'public.items', state: 'done', done: true, via: 'initial', continuedBy: null })]);
     const { rows } = await writer.query<{ id: number; seq: number; note: string }>('SELECT id, seq, note FROM items');
     await writer.end();
     await running.stop();
@@ -138,6 +143,12 @@ describe('initial snapshot handoff', () => {
       await cdc.kill('SIGTERM');
       const handed = await c.query(`SELECT state, rows FROM parity.cdc_snapshot_tables WHERE slot = $1`, [resumeSlot]);
       expect(handed.rows[0].state).toBe('handed-over');
+      // `cdc status` tells the truth whichever way the initial snapshot finished: here, incrementally.
+      const status = await cdcStatus(c, c, loadSpec(spec).spec, { sampleMs: 10 });
+      expect(status.initialSnapshot).toEqual([
+        expect.objectContaining({ tableName: 'public.bulk', state: 'handed-over', done: true, via: 'incremental', continuedBy: expect.objectContaining({ state: 'done' }) }),
+      ]);
+      expect(formatStatus(status)).toMatch(/initial snapshot public\.bulk: done \(interrupted after \d+ rows, finished by incremental snapshot #\d+: done, \d+ rows\)/);
       const { rows } = await c.query<{ id: number; seq: number; note: string }>('SELECT id, seq, note FROM public.bulk');
       const changes = await readTopic(bulkTopic, () => false, 120_000, 3_000);
       const reads = new Map<number, number>();
