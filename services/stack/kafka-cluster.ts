@@ -11,7 +11,7 @@ import { Admin, FindCoordinatorKeyTypes, Producer } from '@platformatic/kafka';
 import { ParityError } from '../core/errors.js';
 import { kafkaClusterFile, kafkaLogging, kafkaNodes, type StackConfig } from './config.js';
 import { ensureKafka, findJava, kafkaLibDir } from './fetch.js';
-import { commandLine, removeFile, rssMb, run, runningPid, startDetached, stopPid } from './process.js';
+import { commandLine, removeFile, rssMb, runAsync, runningPid, startDetached, stopPid } from './process.js';
 import { logFile, pidFile, type NodeStatus, type ServiceDef, type SettingsConflict } from './service-def.js';
 
 /** Any valid base64 UUID; all nodes of a cluster share it. */
@@ -122,7 +122,7 @@ async function startNode(c: StackConfig, id: number): Promise<void> {
   const java = findJava(17, `Apache Kafka ${c.kafka.version}`);
   if (!existsSync(join(f.data, 'meta.properties'))) {
     // Static quorum (controller.quorum.voters): formatted without --standalone, every node with one cluster id.
-    const format = run(java, ['-Xmx128m', logFlag(c, f.logConfig), '-cp', `${lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', KAFKA_CLUSTER_ID, '-c', f.properties, '--ignore-formatted']);
+    const format = await runAsync(java, ['-Xmx128m', logFlag(c, f.logConfig), '-cp', `${lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', KAFKA_CLUSTER_ID, '-c', f.properties, '--ignore-formatted']);
     if (format.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `kafka node ${id}: storage format failed:\n${format.stdout}${format.stderr}`);
   }
   // Three JVMs share the machine with everything else: smaller heaps than the single node's.
@@ -212,10 +212,8 @@ export const kafka: ServiceDef = {
       writeFileSync(kafkaClusterFile(c.stateDir), `${JSON.stringify({ version: c.kafka.version, brokers: c.kafka.brokers, formattedAt: new Date().toISOString() }, null, 2)}\n`);
       c.kafkaRecorded = { ...c.kafka };
     }
-    // All missing nodes start together: a quorum of three needs two voters before anything is ready.
-    for (const node of kafkaNodes(c)) {
-      if (!nodePid(c, node.id)) await startNode(c, node.id);
-    }
+    // All missing nodes format and start together: a quorum of three needs two voters before anything is ready.
+    await Promise.all(kafkaNodes(c).filter((node) => !nodePid(c, node.id)).map((node) => startNode(c, node.id)));
   },
   ready: kafkaReady,
   async stop(c) {

@@ -136,3 +136,16 @@ export function commandLine(pid: number): string {
     return '';
   }
 }
+
+/** Like `run`, without blocking the event loop: several Kafka nodes format their storage at once. */
+export function runAsync(command: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', (err) => reject(new ParityError('PARITY_DEPENDENCY_MISSING', `cannot run ${command}: ${err.message}`, { cause: err })));
+    child.once('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+  });
+}
