@@ -258,11 +258,21 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     return chunks;
   }
 
+  /** Whether this member still owns `partition` (messages fetched before a rebalance may still arrive). */
+  function owns(topicName: string, partition: number): boolean {
+    const assignments = consumer?.assignments;
+    if (!assignments) return true;
+    return assignments.some((a) => a.topic === topicName && a.partitions.includes(partition));
+  }
+
   /** Handles a partition's chunks in order; each applied chunk's offset goes to the committer. */
   async function handleInOrder(chunks: PartitionChunk[], commit: ReturnType<typeof commitFn>): Promise<void> {
     for (const chunk of chunks) {
       await untilDone(`${chunk.topic}/${chunk.partition}`, () => options.handle(chunk, ctx));
       const last = chunk.messages[chunk.messages.length - 1]!;
+      // A partition that moved to another member is not committed from here: its new owner replays
+      // from the last commit, and a late commit from here could move its position backwards.
+      if (!owns(chunk.topic, chunk.partition)) continue;
       committer.confirmed({ topic: chunk.topic, partition: chunk.partition, offset: (last.offset + 1n).toString(), leaderEpoch: last.leaderEpoch }, commit);
     }
   }
