@@ -25,7 +25,8 @@ function rowFields(type: protobuf.Type): RowField[] {
   return type.fieldsArray.map((f) => {
     f.resolve();
     const resolved = f.resolvedType as protobuf.Type | null;
-    const list = resolved !== null && 'fields' in resolved && resolved.fields.items !== undefined && resolved.fields.unavailable !== undefined;
+    const list =
+      resolved !== null && 'fields' in resolved && resolved.fields.items !== undefined && resolved.fields.unavailable !== undefined;
     const jsonName = (f.options as Plain | undefined)?.json_name;
     return { field: f.name, column: typeof jsonName === 'string' ? jsonName : f.name, list };
   });
@@ -38,7 +39,10 @@ function rowToMessage(row: Row | null, fields: readonly RowField[]): Plain | nul
     const value = row[column];
     if (value === null || value === undefined) continue;
     if (list) {
-      out[field] = value === UNCHANGED_TOAST ? { unavailable: true } : { items: (value as unknown[]).map((v) => (v === null ? {} : { value: typeof v === 'bigint' ? v.toString() : v })) };
+      out[field] =
+        value === UNCHANGED_TOAST
+          ? { unavailable: true }
+          : { items: (value as unknown[]).map((v) => (v === null ? {} : { value: typeof v === 'bigint' ? v.toString() : v })) };
     } else {
       out[field] = typeof value === 'bigint' ? value.toString() : value;
     }
@@ -53,7 +57,12 @@ function messageToRow(message: Plain | null | undefined, fields: readonly RowFie
     const value = message[field];
     if (list) {
       const l = value as { items?: { value?: unknown }[]; unavailable?: boolean } | null | undefined;
-      row[column] = l === undefined || l === null ? null : l.unavailable ? UNCHANGED_TOAST : (l.items ?? []).map((i) => (i.value === undefined ? null : i.value));
+      row[column] =
+        l === undefined || l === null
+          ? null
+          : l.unavailable
+            ? UNCHANGED_TOAST
+            : (l.items ?? []).map((i) => (i.value === undefined ? null : i.value));
     } else {
       // An absent optional field is SQL NULL.
       row[column] = value === undefined ? null : value;
@@ -77,7 +86,11 @@ function fits(kind: ValueKind, value: unknown): boolean {
     case 'int':
       return typeof value === 'number' && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
     case 'int8':
-      return (typeof value === 'string' && INT8.test(value)) || (typeof value === 'number' && Number.isSafeInteger(value)) || typeof value === 'bigint';
+      return (
+        (typeof value === 'string' && INT8.test(value)) ||
+        (typeof value === 'number' && Number.isSafeInteger(value)) ||
+        typeof value === 'bigint'
+      );
     case 'float':
       return typeof value === 'number';
     case 'string':
@@ -86,21 +99,32 @@ function fits(kind: ValueKind, value: unknown): boolean {
   }
 }
 
-function checkRow(row: Row | null, shape: TableShape, columns: readonly { name: string; kind: ValueKind; array?: boolean }[], what: string): void {
+function checkRow(
+  row: Row | null,
+  shape: TableShape,
+  columns: readonly { name: string; kind: ValueKind; array?: boolean }[],
+  what: string,
+): void {
   if (row === null) return;
   const bad: string[] = [];
   for (const c of columns) {
     const v = row[c.name];
     if (v === null || v === undefined || v === UNCHANGED_TOAST) continue;
-    const ok = c.array ? Array.isArray(v) && v.every((e) => e === null || fits(c.kind, typeof e === 'bigint' ? e.toString() : e)) : fits(c.kind, v);
+    const ok = c.array
+      ? Array.isArray(v) && v.every((e) => e === null || fits(c.kind, typeof e === 'bigint' ? e.toString() : e))
+      : fits(c.kind, v);
     if (!ok) bad.push(c.name);
   }
   if (bad.length > 0) {
-    throw new ParityError('PARITY_SERIALIZE', `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Protobuf schema (invalid: ${bad.join(', ')})`, {
-      retriable: false,
-      details: { topic: shape.topic, paths: bad },
-      hint: 'a value does not fit its column type (multi-dimensional arrays are not supported in Protobuf; use cdc.format: json for them)',
-    });
+    throw new ParityError(
+      'PARITY_SERIALIZE',
+      `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Protobuf schema (invalid: ${bad.join(', ')})`,
+      {
+        retriable: false,
+        details: { topic: shape.topic, paths: bad },
+        hint: 'a value does not fit its column type (multi-dimensional arrays are not supported in Protobuf; use cdc.format: json for them)',
+      },
+    );
   }
 }
 
@@ -222,10 +246,17 @@ export function protobufChangeReader(schemaText: string): { readEnvelope(payload
  * A schema's text and type by id, through the registry's REST API (`GET /schemas/ids/{id}`);
  * undefined when the registry does not know the id. Network failures are PARITY_CONNECTION.
  */
-export async function registrySchemaById(registryUrl: string, id: number, fetchImpl: typeof fetch = fetch): Promise<{ schema: string; schemaType: string } | undefined> {
+export async function registrySchemaById(
+  registryUrl: string,
+  id: number,
+  fetchImpl: typeof fetch = fetch,
+): Promise<{ schema: string; schemaType: string } | undefined> {
   let response: Response;
   try {
-    response = await fetchImpl(`${registryUrl.replace(/\/+$/, '')}/schemas/ids/${id}`, { headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json' }, signal: AbortSignal.timeout(10_000) });
+    response = await fetchImpl(`${registryUrl.replace(/\/+$/, '')}/schemas/ids/${id}`, {
+      headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json' },
+      signal: AbortSignal.timeout(10_000),
+    });
   } catch (err) {
     throw new ParityError('PARITY_CONNECTION', `cannot fetch schema ${id} from the registry: ${(err as Error).message}`, { cause: err });
   }

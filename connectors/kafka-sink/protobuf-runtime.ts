@@ -53,7 +53,8 @@ export function protobufCodec(text: string, imports: ImportTexts = new Map()): P
       return;
     }
     const bundled = protobuf.common.get(name) as Json | null;
-    if (!bundled?.nested) throw new ParityError('PARITY_BAD_INPUT', `import "${name}" is neither a given reference nor a bundled well-known type`);
+    if (!bundled?.nested)
+      throw new ParityError('PARITY_BAD_INPUT', `import "${name}" is neither a given reference nor a bundled well-known type`);
     root.addJSON(bundled.nested);
   };
   for (const dep of [...(main.imports ?? []), ...(main.weakImports ?? [])]) load(dep);

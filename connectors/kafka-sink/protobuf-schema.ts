@@ -26,8 +26,22 @@ export const ENVELOPE_INDEXES = [0] as const;
 /** The key is the only message of the key schema. */
 export const KEY_INDEXES = [0] as const;
 
-const SCALAR: Record<ValueKind, string> = { boolean: 'bool', int: 'int32', int8: 'int64', float: 'double', string: 'string', bytea: 'string' };
-const LIST: Record<ValueKind, string> = { boolean: 'BoolList', int: 'Int32List', int8: 'Int64List', float: 'DoubleList', string: 'StringList', bytea: 'BytesBase64List' };
+const SCALAR: Record<ValueKind, string> = {
+  boolean: 'bool',
+  int: 'int32',
+  int8: 'int64',
+  float: 'double',
+  string: 'string',
+  bytea: 'string',
+};
+const LIST: Record<ValueKind, string> = {
+  boolean: 'BoolList',
+  int: 'Int32List',
+  int8: 'Int64List',
+  float: 'DoubleList',
+  string: 'StringList',
+  bytea: 'BytesBase64List',
+};
 
 /** The Protobuf field name of a column (Avro's adjustment: both allow [A-Za-z0-9_], not a leading digit). */
 export function protobufFieldName(column: string): string {

@@ -80,6 +80,7 @@ export function frameProtobuf(schemaId: number, indexes: readonly number[], mess
 
 /** Splits a framed value; PARITY_DECODE when it is not in the wire format. */
 export function unframeProtobuf(value: Buffer): { schemaId: number; indexes: number[]; message: Buffer } {
-  if (value.length < 6 || value.readUInt8(0) !== MAGIC_BYTE) throw new ParityError('PARITY_DECODE', 'not a Confluent wire-format Protobuf value (magic byte 0, schema id, message indexes)');
+  if (value.length < 6 || value.readUInt8(0) !== MAGIC_BYTE)
+    throw new ParityError('PARITY_DECODE', 'not a Confluent wire-format Protobuf value (magic byte 0, schema id, message indexes)');
   return { schemaId: value.readUInt32BE(1), ...decodeMessageIndexes(value.subarray(5)) };
 }

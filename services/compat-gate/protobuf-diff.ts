@@ -265,7 +265,8 @@ function compareEnum(ctx: Context, original: ProtoEnum, update: ProtoEnum): void
     ctx.inPath(String(number), () => {
       const o = original.values.get(number);
       const u = update.values.get(number);
-      if (u === undefined) ctx.add('ENUM_CONST_REMOVED', `enum constant ${o} = ${number} was removed (readers keep it as an unknown value)`);
+      if (u === undefined)
+        ctx.add('ENUM_CONST_REMOVED', `enum constant ${o} = ${number} was removed (readers keep it as an unknown value)`);
       else if (o === undefined) ctx.add('ENUM_CONST_ADDED', `enum constant ${u} = ${number} was added`);
       else if (o !== u) ctx.add('ENUM_CONST_CHANGED', `enum constant ${number} renamed from ${o} to ${u}`);
     });
@@ -330,8 +331,16 @@ function compareMessageFields(ctx: Context, original: ProtoMessage, update: Prot
         }
       }
       if (groups.size > 1) {
-        if (topLevelMovedIn > 1) ctx.add('MULTIPLE_FIELDS_MOVED_TO_ONEOF', `${topLevelMovedIn} existing fields moved into oneof ${oneof.name}: data that set them together cannot be read`);
-        else ctx.add('FIELD_MOVED_TO_EXISTING_ONEOF', `oneof ${oneof.name} now joins fields that were independent before: data that set them together cannot be read`);
+        if (topLevelMovedIn > 1)
+          ctx.add(
+            'MULTIPLE_FIELDS_MOVED_TO_ONEOF',
+            `${topLevelMovedIn} existing fields moved into oneof ${oneof.name}: data that set them together cannot be read`,
+          );
+        else
+          ctx.add(
+            'FIELD_MOVED_TO_EXISTING_ONEOF',
+            `oneof ${oneof.name} now joins fields that were independent before: data that set them together cannot be read`,
+          );
       }
     });
   }
@@ -354,28 +363,50 @@ function compareMessageFields(ctx: Context, original: ProtoMessage, update: Prot
         // A member gone from the message: its data is lost, unless its whole oneof went with it.
         if (!deletedOneofs.has(fromOneof)) {
           ctx.inPath(fromOneof, () =>
-            ctx.inPath(String(number), () => ctx.add('ONEOF_FIELD_REMOVED', `field ${f.name} = ${number} was removed from oneof ${fromOneof}: data that set it reads as an unset oneof`, fieldPathOf(ctx, f))),
+            ctx.inPath(String(number), () =>
+              ctx.add(
+                'ONEOF_FIELD_REMOVED',
+                `field ${f.name} = ${number} was removed from oneof ${fromOneof}: data that set it reads as an unset oneof`,
+                fieldPathOf(ctx, f),
+              ),
+            ),
           );
         }
       } else {
         ctx.inPath(String(number), () => {
-          if (f.label === 'required') ctx.add('REQUIRED_FIELD_REMOVED', `required field ${f.name} = ${number} was removed: proto2 readers of the update reject data without it`, fieldPathOf(ctx, f));
+          if (f.label === 'required')
+            ctx.add(
+              'REQUIRED_FIELD_REMOVED',
+              `required field ${f.name} = ${number} was removed: proto2 readers of the update reject data without it`,
+              fieldPathOf(ctx, f),
+            );
           else ctx.add('FIELD_REMOVED', `field ${f.name} = ${number} was removed (readers skip it as unknown)`, fieldPathOf(ctx, f));
         });
       }
     } else if (!of) {
       if (toOneof !== undefined) {
-        ctx.inPath(toOneof, () => ctx.inPath(String(number), () => ctx.add('ONEOF_FIELD_ADDED', `field ${uf.name} = ${number} was added to oneof ${toOneof}`, fieldPathOf(ctx, uf))));
+        ctx.inPath(toOneof, () =>
+          ctx.inPath(String(number), () =>
+            ctx.add('ONEOF_FIELD_ADDED', `field ${uf.name} = ${number} was added to oneof ${toOneof}`, fieldPathOf(ctx, uf)),
+          ),
+        );
       } else {
         ctx.inPath(String(number), () => {
-          if (uf.label === 'required') ctx.add('REQUIRED_FIELD_ADDED', `required field ${uf.name} = ${number} was added: data written without it fails to parse`, fieldPathOf(ctx, uf));
+          if (uf.label === 'required')
+            ctx.add(
+              'REQUIRED_FIELD_ADDED',
+              `required field ${uf.name} = ${number} was added: data written without it fails to parse`,
+              fieldPathOf(ctx, uf),
+            );
           else ctx.add('FIELD_ADDED', `field ${uf.name} = ${number} was added`, fieldPathOf(ctx, uf));
         });
       }
     } else {
       // Moving out of a oneof only relaxes its exclusivity: compatible, but recorded.
       if (fromOneof !== undefined && toOneof === undefined) {
-        ctx.inPath(String(number), () => ctx.add('ONEOF_FIELD_MOVED_TO_TOP_LEVEL', `field ${uf.name} = ${number} moved out of oneof ${fromOneof}`, fieldPathOf(ctx, uf)));
+        ctx.inPath(String(number), () =>
+          ctx.add('ONEOF_FIELD_MOVED_TO_TOP_LEVEL', `field ${uf.name} = ${number} moved out of oneof ${fromOneof}`, fieldPathOf(ctx, uf)),
+        );
       }
       // Contents are compared wherever the field now is.
       if (toOneof !== undefined) ctx.inPath(toOneof, () => ctx.inPath(String(number), () => compareField(ctx, of, uf)));
@@ -385,7 +416,12 @@ function compareMessageFields(ctx: Context, original: ProtoMessage, update: Prot
 }
 
 function compareField(ctx: Context, original: ProtoField, update: ProtoField): void {
-  if (original.name !== update.name) ctx.add('FIELD_NAME_CHANGED', `field ${original.number} renamed from ${original.name} to ${update.name} (the number is what the wire carries)`, fieldPathOf(ctx, update));
+  if (original.name !== update.name)
+    ctx.add(
+      'FIELD_NAME_CHANGED',
+      `field ${original.number} renamed from ${original.name} to ${update.name} (the number is what the wire carries)`,
+      fieldPathOf(ctx, update),
+    );
   compareLabelsAndTypes(ctx, original.label, update.label, typeRef(original), typeRef(update), fieldPathOf(ctx, update));
 }
 
@@ -413,11 +449,22 @@ function scalarKindOf(ctx: Context, name: string, original: boolean): ScalarKind
   return SCALAR_KINDS[name] ?? 'GENERAL_NUMBER';
 }
 
-function compareLabelsAndTypes(ctx: Context, originalLabel: ProtoLabel, updateLabel: ProtoLabel, original: TypeRef, update: TypeRef, fieldPath: string): void {
+function compareLabelsAndTypes(
+  ctx: Context,
+  originalLabel: ProtoLabel,
+  updateLabel: ProtoLabel,
+  original: TypeRef,
+  update: TypeRef,
+  fieldPath: string,
+): void {
   const ok = kindOf(ctx, original, true);
   const uk = kindOf(ctx, update, false);
   if (ok !== uk) {
-    ctx.add('FIELD_KIND_CHANGED', `type changed from ${show(original)} to ${show(update)}: ${ok.toLowerCase()} and ${uk.toLowerCase()} values have different wire encodings`, fieldPath);
+    ctx.add(
+      'FIELD_KIND_CHANGED',
+      `type changed from ${show(original)} to ${show(update)}: ${ok.toLowerCase()} and ${uk.toLowerCase()} values have different wire encodings`,
+      fieldPath,
+    );
     return;
   }
   if (ok === 'MAP' && original.map && update.map) {
@@ -430,10 +477,20 @@ function compareLabelsAndTypes(ctx: Context, originalLabel: ProtoLabel, updateLa
     const os = scalarKindOf(ctx, original.name, true);
     const us = scalarKindOf(ctx, update.name, false);
     if (os !== us) {
-      ctx.add('FIELD_SCALAR_KIND_CHANGED', `type changed from ${original.name} to ${update.name}: they are not in the same wire-compatible group`, fieldPath);
+      ctx.add(
+        'FIELD_SCALAR_KIND_CHANGED',
+        `type changed from ${original.name} to ${update.name}: they are not in the same wire-compatible group`,
+        fieldPath,
+      );
     } else if (originalLabel !== null && updateLabel !== null && originalLabel !== updateLabel) {
-      if (os === 'STRING_OR_BYTES') ctx.add('FIELD_STRING_OR_BYTES_LABEL_CHANGED', `label changed from ${originalLabel} to ${updateLabel}`, fieldPath);
-      else ctx.add('FIELD_NUMERIC_LABEL_CHANGED', `label changed from ${originalLabel} to ${updateLabel}: a numeric field's encoding (packed or not) changes with it`, fieldPath);
+      if (os === 'STRING_OR_BYTES')
+        ctx.add('FIELD_STRING_OR_BYTES_LABEL_CHANGED', `label changed from ${originalLabel} to ${updateLabel}`, fieldPath);
+      else
+        ctx.add(
+          'FIELD_NUMERIC_LABEL_CHANGED',
+          `label changed from ${originalLabel} to ${updateLabel}: a numeric field's encoding (packed or not) changes with it`,
+          fieldPath,
+        );
     }
     return;
   }
@@ -449,7 +506,8 @@ function compareMessageTypes(ctx: Context, original: string, update: string, fie
   }
   const ot = ctx.originalTypes.get(of) as TypeInfo;
   const ut = ctx.updateTypes.get(uf) as TypeInfo;
-  const local = (full: string, info: TypeInfo) => (info.packageName && full.startsWith(`${info.packageName}.`) ? full.slice(info.packageName.length + 1) : full);
+  const local = (full: string, info: TypeInfo) =>
+    info.packageName && full.startsWith(`${info.packageName}.`) ? full.slice(info.packageName.length + 1) : full;
   const ol = local(of, ot);
   const ul = local(uf, ut);
   if (ol !== ul) {
@@ -457,7 +515,11 @@ function compareMessageTypes(ctx: Context, original: string, update: string, fie
     return;
   }
   // Local types are compared where they are declared; a type from the same subject version is identical.
-  const same = ot.reference !== null && ut.reference !== null && ot.reference.subject === ut.reference.subject && ot.reference.version === ut.reference.version;
+  const same =
+    ot.reference !== null &&
+    ut.reference !== null &&
+    ot.reference.subject === ut.reference.subject &&
+    ot.reference.version === ut.reference.version;
   if (same || ot.type.kind !== 'message' || ut.type.kind !== 'message') return;
   const sub = ctx.sub();
   sub.originalPackage = ot.packageName;
@@ -466,7 +528,12 @@ function compareMessageTypes(ctx: Context, original: string, update: string, fie
   sub.names.push(...ol.split('.'));
   compareMessage(sub, ot.type, ut.type);
   ctx.diffs.push(...sub.diffs);
-  if (!sub.compatible()) ctx.add('FIELD_NAMED_TYPE_CHANGED', `message type ${ol} changed incompatibly (see the differences at #/${ol.split('.').join('/')})`, fieldPath);
+  if (!sub.compatible())
+    ctx.add(
+      'FIELD_NAMED_TYPE_CHANGED',
+      `message type ${ol} changed incompatibly (see the differences at #/${ol.split('.').join('/')})`,
+      fieldPath,
+    );
 }
 
 /**

@@ -112,7 +112,9 @@ function toMessage(name: string, json: Json, syntax: string): ProtoMessage {
   const fieldsJson = (json.fields ?? {}) as Record<string, Json>;
   const oneofsJson = (json.oneofs ?? {}) as Record<string, { oneof: string[] }>;
   // protobufjs models a proto3 `optional` field as a synthetic oneof `_name`; Confluent's parser does not.
-  const real = Object.entries(oneofsJson).filter(([, o]) => !o.oneof.every((f) => (fieldsJson[f]?.options as Json | undefined)?.proto3_optional === true));
+  const real = Object.entries(oneofsJson).filter(
+    ([, o]) => !o.oneof.every((f) => (fieldsJson[f]?.options as Json | undefined)?.proto3_optional === true),
+  );
   const member = new Map<string, string>();
   for (const [oneofName, o] of real) for (const f of o.oneof) member.set(f, oneofName);
   const field = (fieldName: string, f: Json): ProtoField => ({
@@ -127,7 +129,10 @@ function toMessage(name: string, json: Json, syntax: string): ProtoMessage {
     if (f.extend !== undefined || member.has(fieldName)) continue;
     fields.push(field(fieldName, f));
   }
-  const oneofs = real.map(([oneofName, o]) => ({ name: oneofName, fields: o.oneof.filter((f) => fieldsJson[f]).map((f) => field(f, fieldsJson[f] as Json)) }));
+  const oneofs = real.map(([oneofName, o]) => ({
+    name: oneofName,
+    fields: o.oneof.filter((f) => fieldsJson[f]).map((f) => field(f, fieldsJson[f] as Json)),
+  }));
   const reserved = (json.reserved ?? []) as (string | [number, number])[];
   return {
     kind: 'message',
@@ -215,7 +220,21 @@ export function parseProtobufSchema(text: string, references: ProtoReferenceText
 
 /** The scalar types of the .proto language. */
 export const PROTO_SCALARS: ReadonlySet<string> = new Set([
-  'double', 'float', 'int32', 'int64', 'uint32', 'uint64', 'sint32', 'sint64', 'fixed32', 'fixed64', 'sfixed32', 'sfixed64', 'bool', 'string', 'bytes',
+  'double',
+  'float',
+  'int32',
+  'int64',
+  'uint32',
+  'uint64',
+  'sint32',
+  'sint64',
+  'fixed32',
+  'fixed64',
+  'sfixed32',
+  'sfixed64',
+  'bool',
+  'string',
+  'bytes',
 ]);
 
 /** The fully qualified names of the top-level messages, in order: message index i is `messageNames(file)[i]`. */

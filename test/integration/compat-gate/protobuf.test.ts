@@ -26,7 +26,8 @@ const v1 = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 
 // total_minor becomes a string: another wire group, unreadable for v1 readers and v1 data alike.
 const v2Incompatible = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  string total_minor = 2;\n}\n';
 // Adds an optional field and widens nothing: compatible both ways for Confluent.
-const v2Compatible = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  int64 total_minor = 2;\n  string currency = 3;\n}\n';
+const v2Compatible =
+  'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  int64 total_minor = 2;\n  string currency = 3;\n}\n';
 
 describe('Protobuf subjects on the real registry', () => {
   test('an incompatible version is rejected with 409 after the level is set through REST, and the local check predicted it', async () => {
@@ -36,7 +37,15 @@ describe('Protobuf subjects on the real registry', () => {
     expect((await registry.register(subject, v1, 'PROTOBUF')).status).toBe(200);
 
     const check = await checkSubject(registry, { subject, type: 'protobuf', level: 'BACKWARD', candidate: v2Incompatible });
-    expect(check.local.messages).toEqual([expect.objectContaining({ rule: 'FIELD_SCALAR_KIND_CHANGED', location: '#/Order/2', fieldPath: 'Order.total_minor', direction: 'backward', version: 1 })]);
+    expect(check.local.messages).toEqual([
+      expect.objectContaining({
+        rule: 'FIELD_SCALAR_KIND_CHANGED',
+        location: '#/Order/2',
+        fieldPath: 'Order.total_minor',
+        direction: 'backward',
+        version: 1,
+      }),
+    ]);
     expect(check.registry.compatible).toBe(false);
     expect(check.findings.map((f) => f.kind)).toEqual(['incompatible']);
 
@@ -63,7 +72,12 @@ describe('Protobuf subjects on the real registry', () => {
     const subject = `${uniqueName('compat-proto')}-value`;
     await registry.setLevel(subject, level);
     expect((await registry.register(subject, v1, 'PROTOBUF')).status).toBe(200);
-    const check = await checkSubject(registry, { subject, type: 'protobuf', level, candidate: `syntax = "proto3";\npackage shop;\n\n${body}` });
+    const check = await checkSubject(registry, {
+      subject,
+      type: 'protobuf',
+      level,
+      candidate: `syntax = "proto3";\npackage shop;\n\n${body}`,
+    });
     expect([check.local.compatible, check.registry.compatible]).toEqual([true, false]);
     expect(check.findings.map((f) => f.kind)).toEqual(['registry-disagreement']);
   });
@@ -72,7 +86,12 @@ describe('Protobuf subjects on the real registry', () => {
     const subject = `${uniqueName('compat-proto')}-value`;
     await registry.setLevel(subject, 'BACKWARD');
     expect((await registry.register(subject, v1, 'PROTOBUF')).status).toBe(200);
-    const check = await checkSubject(registry, { subject, type: 'protobuf', level: 'BACKWARD', candidate: v1.replace('package shop;', 'package shop.v2;') });
+    const check = await checkSubject(registry, {
+      subject,
+      type: 'protobuf',
+      level: 'BACKWARD',
+      candidate: v1.replace('package shop;', 'package shop.v2;'),
+    });
     expect(check.local.messages.map((m) => `${m.rule} ${m.location}`)).toEqual(['PACKAGE_CHANGED #/']);
     expect(check.registry.compatible).toBe(true);
     expect(check.findings.map((f) => f.kind).sort()).toEqual(['incompatible', 'registry-disagreement']);
@@ -85,7 +104,8 @@ describe('Protobuf subjects on the real registry', () => {
     await registry.setLevel(moneySubject, 'NONE');
     expect((await registry.register(moneySubject, money1, 'PROTOBUF')).status).toBe(200);
     expect((await registry.register(moneySubject, money2, 'PROTOBUF')).status).toBe(200);
-    const order = 'syntax = "proto3";\npackage shop;\n\nimport "shop/common/money.proto";\n\nmessage Order {\n  string id = 1;\n  .shop.common.Money total = 2;\n}\n';
+    const order =
+      'syntax = "proto3";\npackage shop;\n\nimport "shop/common/money.proto";\n\nmessage Order {\n  string id = 1;\n  .shop.common.Money total = 2;\n}\n';
     const subject = `${uniqueName('compat-proto')}-value`;
     await registry.setLevel(subject, 'BACKWARD');
     const ref = (version: number) => [{ name: 'shop/common/money.proto', subject: moneySubject, version }];
@@ -94,7 +114,10 @@ describe('Protobuf subjects on the real registry', () => {
     const same = await checkSubject(registry, { subject, type: 'protobuf', level: 'BACKWARD', candidate: order });
     expect(same.local.compatible).toBe(true);
     const moved = await checkSubject(registry, { subject, type: 'protobuf', level: 'BACKWARD', candidate: order, references: ref(2) });
-    expect(moved.local.messages.map((m) => `${m.rule} ${m.location}`)).toEqual(['FIELD_SCALAR_KIND_CHANGED #/Money/1', 'FIELD_NAMED_TYPE_CHANGED #/Order/2']);
+    expect(moved.local.messages.map((m) => `${m.rule} ${m.location}`)).toEqual([
+      'FIELD_SCALAR_KIND_CHANGED #/Money/1',
+      'FIELD_NAMED_TYPE_CHANGED #/Order/2',
+    ]);
     // Apicurio 3.3's compatibility endpoint answers 422 for a Protobuf candidate with references
     // (registration with the same references works): the gate reports that it cannot know the
     // registry's verdict instead of failing or calling it a disagreement.
@@ -124,10 +147,22 @@ test('live: a v1 Protobuf consumer reads v1 events, and the v2 events it cannot 
   const producer = kafka.producer({ idempotent: true });
   await producer.send({
     messages: [
-      ...Array.from({ length: 12 }, (_, i) => ({ topic, key: `a${i}`, value: frameProtobuf(id1, [0], enc(c1, [0], { id: `o${i}`, total_minor: 100 + i })) })),
+      ...Array.from({ length: 12 }, (_, i) => ({
+        topic,
+        key: `a${i}`,
+        value: frameProtobuf(id1, [0], enc(c1, [0], { id: `o${i}`, total_minor: 100 + i })),
+      })),
       // The second message type: its index [1] must survive the framing for the event to decode.
-      ...Array.from({ length: 3 }, (_, i) => ({ topic, key: `r${i}`, value: frameProtobuf(id1, [1], enc(c1, [1], { order_id: `o${i}` })) })),
-      ...Array.from({ length: 7 }, (_, i) => ({ topic, key: `b${i}`, value: frameProtobuf(id2, [0], enc(c2, [0], { id: `p${i}`, total_minor: `${i}.50` })) })),
+      ...Array.from({ length: 3 }, (_, i) => ({
+        topic,
+        key: `r${i}`,
+        value: frameProtobuf(id1, [1], enc(c1, [1], { order_id: `o${i}` })),
+      })),
+      ...Array.from({ length: 7 }, (_, i) => ({
+        topic,
+        key: `b${i}`,
+        value: frameProtobuf(id2, [0], enc(c2, [0], { id: `p${i}`, total_minor: `${i}.50` })),
+      })),
     ],
   });
   await producer.close();
@@ -152,12 +187,24 @@ test('live: a v1 Protobuf consumer reads v1 events, and the v2 events it cannot 
   const billing = report.consumers.find((c) => c.consumer === 'billing-v1');
   expect(billing?.byVersion).toEqual([
     { schemaId: id1, version: 1, events: 15, readable: 15, failed: 0 },
-    expect.objectContaining({ schemaId: id2, version: 2, events: 7, readable: 0, failed: 7, firstError: expect.stringContaining('FIELD_SCALAR_KIND_CHANGED at #/Order/2') }),
+    expect.objectContaining({
+      schemaId: id2,
+      version: 2,
+      events: 7,
+      readable: 0,
+      failed: 7,
+      firstError: expect.stringContaining('FIELD_SCALAR_KIND_CHANGED at #/Order/2'),
+    }),
   ]);
   // The v2 reader cannot read v1's int64 either: the same wire-group gap seen from the other side.
   const audit = report.consumers.find((c) => c.consumer === 'audit-v2');
   expect(audit).toMatchObject({ readable: 7, failed: 15 });
-  expect(report.findings.filter((f) => f.kind === 'consumer-cannot-read').map((f) => f.consumer).sort()).toEqual(['audit-v2', 'billing-v1']);
+  expect(
+    report.findings
+      .filter((f) => f.kind === 'consumer-cannot-read')
+      .map((f) => f.consumer)
+      .sort(),
+  ).toEqual(['audit-v2', 'billing-v1']);
 });
 
 describe('parity compat gate with a Protobuf subject', () => {
@@ -175,10 +222,17 @@ describe('parity compat gate with a Protobuf subject', () => {
     const codec = protobufCodec(v1);
     const type = codec.typeAt([0]);
     const producer = kafka.producer();
-    await producer.send({ messages: Array.from({ length: 6 }, (_, i) => ({ topic, key: String(i), value: frameProtobuf(id, [0], type.encode(type.fromObject({ id: `o${i}`, total_minor: i })).finish()) })) });
+    await producer.send({
+      messages: Array.from({ length: 6 }, (_, i) => ({
+        topic,
+        key: String(i),
+        value: frameProtobuf(id, [0], type.encode(type.fromObject({ id: `o${i}`, total_minor: i })).finish()),
+      })),
+    });
     await producer.close();
 
-    const candidate = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  int64 total_minor = 2;\n  string currency = 3;\n  int64 total_with_tax_minor = 4;\n}\n';
+    const candidate =
+      'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  int64 total_minor = 2;\n  string currency = 3;\n  int64 total_with_tax_minor = 4;\n}\n';
     // A consumer built for a version that never existed: total_minor as a string.
     const stale = 'syntax = "proto3";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  string total_minor = 2;\n}\n';
     const spec = writeTestSpec({
@@ -199,7 +253,8 @@ describe('parity compat gate with a Protobuf subject', () => {
         semanticChanges: [{ field: 'total_minor', description: 'pre-tax -> with tax', via: 'new-field', newField: 'total_with_tax_minor' }],
       },
     });
-    for (const [name, text] of Object.entries({ 'candidate.proto': candidate, 'billing.proto': v1, 'stale.proto': stale })) writeFileSync(join(dirname(spec.path), name), text);
+    for (const [name, text] of Object.entries({ 'candidate.proto': candidate, 'billing.proto': v1, 'stale.proto': stale }))
+      writeFileSync(join(dirname(spec.path), name), text);
 
     const out: string[] = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
@@ -222,7 +277,10 @@ describe('parity compat gate with a Protobuf subject', () => {
       'total_minor semantic ok',
     ]);
     expect(report.rows.find((r) => r.consumer === 'billing' && r.check === 'live')?.detail).toContain('6 readable, 0 failed');
-    expect(report.findings.map((f) => `${f.kind}:${f.consumer ?? ''}`)).toEqual(['consumer-cannot-read:stale', 'consumer-cannot-read:stale']);
+    expect(report.findings.map((f) => `${f.kind}:${f.consumer ?? ''}`)).toEqual([
+      'consumer-cannot-read:stale',
+      'consumer-cannot-read:stale',
+    ]);
     expect(code).toBe(1);
   });
 });

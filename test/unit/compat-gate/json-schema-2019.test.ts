@@ -18,7 +18,9 @@ function doc(draft: string, body: Record<string, unknown>): Record<string, unkno
 }
 
 function changes(original: unknown, update: unknown): string[] {
-  return diffJsonSchemas(loadJsonSchema(original).root, loadJsonSchema(update).root, COMPATIBLE_CHANGES.STRICT).map((d) => `${d.type} ${d.path}`);
+  return diffJsonSchemas(loadJsonSchema(original).root, loadJsonSchema(update).root, COMPATIBLE_CHANGES.STRICT).map(
+    (d) => `${d.type} ${d.path}`,
+  );
 }
 
 /** STRICT backward: a reader on `update` reads what `original` wrote. */
@@ -125,7 +127,9 @@ describe('prefixItems / items split (2020-12) and unevaluatedItems', () => {
     expect(changes(a19, b19)).toEqual(changes(a, b));
   });
   it('2020-12 ignores additionalItems (it is not a keyword any more)', () => {
-    expect(changes(doc(D2020, { prefixItems: [{ type: 'string' }] }), doc(D2020, { prefixItems: [{ type: 'string' }], additionalItems: false }))).toEqual([]);
+    expect(
+      changes(doc(D2020, { prefixItems: [{ type: 'string' }] }), doc(D2020, { prefixItems: [{ type: 'string' }], additionalItems: false })),
+    ).toEqual([]);
   });
   it('unevaluatedItems: false closes the tuples of in-place branches', () => {
     const v1 = doc(D2020, { allOf: [{ prefixItems: [{ type: 'string' }, { type: 'integer' }] }], unevaluatedItems: false });
@@ -133,7 +137,12 @@ describe('prefixItems / items split (2020-12) and unevaluatedItems', () => {
     expect(changes(v1, v2)).toContain('COMBINED_TYPE_SUBSCHEMAS_CHANGED #/');
     expect(compatible(v1, v2)).toBe(false);
     // Without unevaluatedItems the branch tuple stays open and dropping its second entry is harmless.
-    expect(compatible(doc(D2020, { allOf: [{ prefixItems: [{ type: 'string' }, { type: 'integer' }] }] }), doc(D2020, { allOf: [{ prefixItems: [{ type: 'string' }] }] }))).toBe(true);
+    expect(
+      compatible(
+        doc(D2020, { allOf: [{ prefixItems: [{ type: 'string' }, { type: 'integer' }] }] }),
+        doc(D2020, { allOf: [{ prefixItems: [{ type: 'string' }] }] }),
+      ),
+    ).toBe(true);
   });
 });
 
@@ -146,14 +155,20 @@ describe('contains with minContains / maxContains (2019-09)', () => {
   });
   it('a wider contains schema reads what a narrower one wrote; a narrower one does not', () => {
     expect(compatible(arr({ contains: { minimum: 10 } }), arr({ contains: { minimum: 5 } }))).toBe(true);
-    expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 10 } }))).toEqual(['MINIMUM_INCREASED #/contains/minimum']);
+    expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 10 } }))).toEqual([
+      'MINIMUM_INCREASED #/contains/minimum',
+    ]);
   });
   it('minContains defaults to 1 and maxContains to unbounded; tighter bounds are incompatible', () => {
     expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 5 }, minContains: 1 }))).toEqual([]);
-    expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 5 }, minContains: 2 }))).toEqual(['MIN_CONTAINS_INCREASED #/minContains']);
+    expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 5 }, minContains: 2 }))).toEqual([
+      'MIN_CONTAINS_INCREASED #/minContains',
+    ]);
     expect(compatible(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 5 }, minContains: 2 }))).toBe(false);
     expect(compatible(arr({ contains: { minimum: 5 }, minContains: 2 }), arr({ contains: { minimum: 5 } }))).toBe(true);
-    expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 5 }, maxContains: 3 }))).toEqual(['MAX_CONTAINS_ADDED #/maxContains']);
+    expect(changes(arr({ contains: { minimum: 5 } }), arr({ contains: { minimum: 5 }, maxContains: 3 }))).toEqual([
+      'MAX_CONTAINS_ADDED #/maxContains',
+    ]);
     expect(compatible(arr({ contains: { minimum: 5 }, maxContains: 3 }), arr({ contains: { minimum: 5 }, maxContains: 4 }))).toBe(true);
   });
   it('minContains: 0 without maxContains asks nothing: adding such a contains is no change', () => {
@@ -165,14 +180,24 @@ describe('contains with minContains / maxContains (2019-09)', () => {
     expect(compatible(v1, v2)).toBe(false);
   });
   it('draft 7 keeps Confluent\'s reading: contains is not compared (see fixtures.test.ts, "Array: contains")', () => {
-    expect(changes(doc(D7, { type: 'array', contains: { minimum: 10 } }), doc(D7, { type: 'array', contains: { minimum: 50 } }))).toEqual([]);
+    expect(changes(doc(D7, { type: 'array', contains: { minimum: 10 } }), doc(D7, { type: 'array', contains: { minimum: 50 } }))).toEqual(
+      [],
+    );
   });
 });
 
 describe('references: $defs, $anchor, $ref siblings, $dynamicRef, $recursiveRef', () => {
   it('$defs and $anchor resolve; a change behind either is found at the referring place', () => {
-    const v = (max: number) => doc(D2020, { type: 'object', properties: { a: { $ref: '#/$defs/code' }, b: { $ref: '#name' } }, $defs: { code: { type: 'string', maxLength: max }, n: { $anchor: 'name', type: 'string', maxLength: max } } });
-    expect(changes(v(10), v(5))).toEqual(['MAX_LENGTH_DECREASED #/properties/a/maxLength', 'MAX_LENGTH_DECREASED #/properties/b/maxLength']);
+    const v = (max: number) =>
+      doc(D2020, {
+        type: 'object',
+        properties: { a: { $ref: '#/$defs/code' }, b: { $ref: '#name' } },
+        $defs: { code: { type: 'string', maxLength: max }, n: { $anchor: 'name', type: 'string', maxLength: max } },
+      });
+    expect(changes(v(10), v(5))).toEqual([
+      'MAX_LENGTH_DECREASED #/properties/a/maxLength',
+      'MAX_LENGTH_DECREASED #/properties/b/maxLength',
+    ]);
     expect(compatible(v(5), v(10))).toBe(true);
   });
   it('from 2019-09 a $ref applies beside its siblings (draft 7 ignores them)', () => {
@@ -187,16 +212,33 @@ describe('references: $defs, $anchor, $ref siblings, $dynamicRef, $recursiveRef'
   });
   it('$dynamicRef lands on its $dynamicAnchor (2020-12): a recursive tree change is seen', () => {
     const tree = (max: number) =>
-      doc(D2020, { $dynamicAnchor: 'node', type: 'object', properties: { value: { type: 'string', maxLength: max }, children: { type: 'array', items: { $dynamicRef: '#node' } } } });
+      doc(D2020, {
+        $dynamicAnchor: 'node',
+        type: 'object',
+        properties: { value: { type: 'string', maxLength: max }, children: { type: 'array', items: { $dynamicRef: '#node' } } },
+      });
     // Found at the root and again where the tree recurses into itself.
-    expect(changes(tree(10), tree(5))).toEqual(['MAX_LENGTH_DECREASED #/properties/value/maxLength', 'MAX_LENGTH_DECREASED #/properties/children/items/properties/value/maxLength']);
+    expect(changes(tree(10), tree(5))).toEqual([
+      'MAX_LENGTH_DECREASED #/properties/value/maxLength',
+      'MAX_LENGTH_DECREASED #/properties/children/items/properties/value/maxLength',
+    ]);
     expect(compatible(tree(10), tree(5))).toBe(false);
     expect(compatible(tree(5), tree(10))).toBe(true);
     // Read as draft 7 (where $dynamicRef means nothing) the children accept anything.
-    expect(changes({ ...tree(10), $schema: D7 }, { ...tree(5), $schema: D7 })).toEqual(['MAX_LENGTH_DECREASED #/properties/value/maxLength']);
+    expect(changes({ ...tree(10), $schema: D7 }, { ...tree(5), $schema: D7 })).toEqual([
+      'MAX_LENGTH_DECREASED #/properties/value/maxLength',
+    ]);
   });
   it('$recursiveRef "#" lands on the root (2019-09)', () => {
-    const tree = (type: string) => doc(D2019, { $recursiveAnchor: true, type: 'object', properties: { v: { type }, kids: { type: 'array', items: { $recursiveRef: '#' } } } });
-    expect(changes(tree('string'), tree('integer'))).toEqual(['TYPE_CHANGED #/properties/v', 'TYPE_CHANGED #/properties/kids/items/properties/v']);
+    const tree = (type: string) =>
+      doc(D2019, {
+        $recursiveAnchor: true,
+        type: 'object',
+        properties: { v: { type }, kids: { type: 'array', items: { $recursiveRef: '#' } } },
+      });
+    expect(changes(tree('string'), tree('integer'))).toEqual([
+      'TYPE_CHANGED #/properties/v',
+      'TYPE_CHANGED #/properties/kids/items/properties/v',
+    ]);
   });
 });

@@ -13,7 +13,9 @@ const P3 = 'syntax = "proto3";\n';
 const P2 = 'syntax = "proto2";\n';
 
 function changes(original: string, update: string, refs?: { original?: ProtoReferenceTexts; update?: ProtoReferenceTexts }): string[] {
-  return diffProtobufSchemas(parseProtobufSchema(original, refs?.original), parseProtobufSchema(update, refs?.update)).map((d) => `${d.type} ${d.path}`);
+  return diffProtobufSchemas(parseProtobufSchema(original, refs?.original), parseProtobufSchema(update, refs?.update)).map(
+    (d) => `${d.type} ${d.path}`,
+  );
 }
 
 /** Confluent's BACKWARD verdict: the update reads data written with the original. */
@@ -74,7 +76,12 @@ describe('Protobuf compatibility (Confluent rules)', () => {
   });
 
   it('string and bytes are one group; sint32/sint64, fixed32/sfixed32 and fixed64/sfixed64 are groups of their own', () => {
-    expect(changes(`${P3}message M { string a = 1; sint32 b = 2; fixed32 c = 3; fixed64 d = 4; }`, `${P3}message M { bytes a = 1; sint64 b = 2; sfixed32 c = 3; sfixed64 d = 4; }`)).toEqual([]);
+    expect(
+      changes(
+        `${P3}message M { string a = 1; sint32 b = 2; fixed32 c = 3; fixed64 d = 4; }`,
+        `${P3}message M { bytes a = 1; sint64 b = 2; sfixed32 c = 3; sfixed64 d = 4; }`,
+      ),
+    ).toEqual([]);
   });
 
   it('a scalar moving to another wire group is FIELD_SCALAR_KIND_CHANGED, incompatible (zig-zag, fixed width, float, double)', () => {
@@ -104,7 +111,9 @@ describe('Protobuf compatibility (Confluent rules)', () => {
 
   it('map keys and values follow the scalar groups', () => {
     expect(changes(`${P3}message M { map<string, int32> m = 1; }`, `${P3}message M { map<string, int64> m = 1; }`)).toEqual([]);
-    expect(changes(`${P3}message M { map<string, int32> m = 1; }`, `${P3}message M { map<string, string> m = 1; }`)).toEqual(['FIELD_SCALAR_KIND_CHANGED #/M/1']);
+    expect(changes(`${P3}message M { map<string, int32> m = 1; }`, `${P3}message M { map<string, string> m = 1; }`)).toEqual([
+      'FIELD_SCALAR_KIND_CHANGED #/M/1',
+    ]);
   });
 
   it('a field of another message type is FIELD_NAMED_TYPE_CHANGED, incompatible', () => {
@@ -115,7 +124,12 @@ describe('Protobuf compatibility (Confluent rules)', () => {
   });
 
   it('qualifying a type name differently is no change (resolution by scope)', () => {
-    expect(changes(`${P3}package foo;\nmessage M { S s = 1; message S { string t = 1; } }`, `${P3}package foo;\nmessage M { .foo.M.S s = 1; message S { string t = 1; } }`)).toEqual([]);
+    expect(
+      changes(
+        `${P3}package foo;\nmessage M { S s = 1; message S { string t = 1; } }`,
+        `${P3}package foo;\nmessage M { .foo.M.S s = 1; message S { string t = 1; } }`,
+      ),
+    ).toEqual([]);
   });
 
   it('a numeric field changing label (optional <-> repeated) is FIELD_NUMERIC_LABEL_CHANGED, incompatible', () => {
@@ -126,7 +140,9 @@ describe('Protobuf compatibility (Confluent rules)', () => {
   });
 
   it('a string or bytes field changing label is FIELD_STRING_OR_BYTES_LABEL_CHANGED, compatible; a message field changing label is no difference', () => {
-    expect(changes(`${P3}message M { optional string a = 1; }`, `${P3}message M { repeated string a = 1; }`)).toEqual(['FIELD_STRING_OR_BYTES_LABEL_CHANGED #/M/1']);
+    expect(changes(`${P3}message M { optional string a = 1; }`, `${P3}message M { repeated string a = 1; }`)).toEqual([
+      'FIELD_STRING_OR_BYTES_LABEL_CHANGED #/M/1',
+    ]);
     expect(backward(`${P3}message M { optional bytes a = 1; }`, `${P3}message M { repeated bytes a = 1; }`)).toBe(true);
     expect(changes(`${P3}message M { optional N a = 1; }\nmessage N {}`, `${P3}message M { repeated N a = 1; }\nmessage N {}`)).toEqual([]);
   });
@@ -170,7 +186,10 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     const out = `${P3}message M { string a = 1; oneof choice { string b = 2; } }`;
     expect(changes(v1, out)).toEqual(['ONEOF_FIELD_MOVED_TO_TOP_LEVEL #/M/1']);
     expect(backward(v1, out)).toBe(true);
-    expect(changes(v1, `${P3}message M { int32 a = 1; oneof choice { string b = 2; } }`)).toEqual(['ONEOF_FIELD_MOVED_TO_TOP_LEVEL #/M/1', 'FIELD_SCALAR_KIND_CHANGED #/M/1']);
+    expect(changes(v1, `${P3}message M { int32 a = 1; oneof choice { string b = 2; } }`)).toEqual([
+      'ONEOF_FIELD_MOVED_TO_TOP_LEVEL #/M/1',
+      'FIELD_SCALAR_KIND_CHANGED #/M/1',
+    ]);
   });
 
   it('a oneof deleted as a whole is ONEOF_REMOVED, compatible; losing one member of a surviving oneof is not', () => {
@@ -184,8 +203,15 @@ describe('Protobuf compatibility (Confluent rules)', () => {
   });
 
   it('a renamed oneof cannot hide a type change: its fields are compared by number where they now are', () => {
-    expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { string a = 1; } }`)).toEqual(['ONEOF_REMOVED #/M/x', 'ONEOF_ADDED #/M/y']);
-    expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { int64 a = 1; } }`)).toEqual(['ONEOF_REMOVED #/M/x', 'ONEOF_ADDED #/M/y', 'FIELD_SCALAR_KIND_CHANGED #/M/y/1']);
+    expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { string a = 1; } }`)).toEqual([
+      'ONEOF_REMOVED #/M/x',
+      'ONEOF_ADDED #/M/y',
+    ]);
+    expect(changes(`${P3}message M { oneof x { string a = 1; } }`, `${P3}message M { oneof y { int64 a = 1; } }`)).toEqual([
+      'ONEOF_REMOVED #/M/x',
+      'ONEOF_ADDED #/M/y',
+      'FIELD_SCALAR_KIND_CHANGED #/M/y/1',
+    ]);
   });
 
   it('removing a message is MESSAGE_REMOVED, incompatible; adding one is MESSAGE_ADDED, compatible', () => {
@@ -219,7 +245,7 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     expect(changes(`${P3}message M { int32 s = 1; }\nenum S { A = 0; }`, `${P3}message M { int32 s = 1; }`)).toEqual(['ENUM_REMOVED #/S']);
   });
 
-  it('a package change is PACKAGE_CHANGED, incompatible on Confluent\'s main line (Apicurio accepts it)', () => {
+  it("a package change is PACKAGE_CHANGED, incompatible on Confluent's main line (Apicurio accepts it)", () => {
     const v1 = `${P3}package foo;\nmessage M { string s = 1; }`;
     const v2 = `${P3}package bar;\nmessage M { string s = 1; }`;
     expect(changes(v1, v2)).toEqual(['PACKAGE_CHANGED #/']);
@@ -230,7 +256,9 @@ describe('Protobuf compatibility (Confluent rules)', () => {
   it('a syntax change alone is no difference for Confluent; only what it does to labels counts', () => {
     expect(changes(`${P2}message M { optional string s = 1; }`, `${P3}message M { string s = 1; }`)).toEqual([]);
     // proto2 optional -> proto3 repeated: both labels known, a numeric field: incompatible.
-    expect(changes(`${P2}message M { optional int32 s = 1; }`, `${P3}message M { repeated int32 s = 1; }`)).toEqual(['FIELD_NUMERIC_LABEL_CHANGED #/M/1']);
+    expect(changes(`${P2}message M { optional int32 s = 1; }`, `${P3}message M { repeated int32 s = 1; }`)).toEqual([
+      'FIELD_NUMERIC_LABEL_CHANGED #/M/1',
+    ]);
   });
 
   it('reserved statements and options do not change the verdict (Apicurio: reusing a reserved number is rejected)', () => {
@@ -247,7 +275,10 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     const money = (type: string) => new Map([['money.proto', { text: `${P3}package shop;\nmessage Money { ${type} units = 1; }` }]]);
     const v = `${P3}import "money.proto";\nmessage Order { .shop.Money total = 1; }`;
     expect(changes(v, v, { original: money('int64'), update: money('int32') })).toEqual([]);
-    expect(changes(v, v, { original: money('int64'), update: money('string') })).toEqual(['FIELD_SCALAR_KIND_CHANGED #/Money/1', 'FIELD_NAMED_TYPE_CHANGED #/Order/1']);
+    expect(changes(v, v, { original: money('int64'), update: money('string') })).toEqual([
+      'FIELD_SCALAR_KIND_CHANGED #/Money/1',
+      'FIELD_NAMED_TYPE_CHANGED #/Order/1',
+    ]);
   });
 
   it('moving a message into an import removes it from the schema: MESSAGE_REMOVED, incompatible', () => {
@@ -259,7 +290,9 @@ describe('Protobuf compatibility (Confluent rules)', () => {
 
   it('recursive messages terminate', () => {
     const v = `${P3}message Node { string v = 1; repeated Node children = 2; }`;
-    expect(changes(v, `${P3}message Node { string v = 1; repeated Node children = 2; int32 depth = 3; }`)).toEqual(['FIELD_ADDED #/Node/3']);
+    expect(changes(v, `${P3}message Node { string v = 1; repeated Node children = 2; int32 depth = 3; }`)).toEqual([
+      'FIELD_ADDED #/Node/3',
+    ]);
   });
 
   it('levels: FORWARD swaps the roles, the transitive forms check every version, NONE checks nothing', () => {
@@ -267,11 +300,17 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     const v2 = `${P2}message M { optional string a = 1; required string b = 2; }`;
     const v3 = `${P2}message M { optional string a = 1; required string b = 2; optional string c = 3; }`;
     // v2 adds a required field: BACKWARD fails; FORWARD (v1 reads v2: v2 -> v1 removes it) fails too.
-    expect(checkCompatibility({ type: 'protobuf', level: 'FORWARD', schema: v2, previous: [v1] }).messages.map((m) => [m.rule, m.direction])).toEqual([['REQUIRED_FIELD_REMOVED', 'forward']]);
+    expect(
+      checkCompatibility({ type: 'protobuf', level: 'FORWARD', schema: v2, previous: [v1] }).messages.map((m) => [m.rule, m.direction]),
+    ).toEqual([['REQUIRED_FIELD_REMOVED', 'forward']]);
     expect(checkCompatibility({ type: 'protobuf', level: 'BACKWARD', schema: v3, previous: [v1, v2] }).compatible).toBe(true);
     const transitive = checkCompatibility({ type: 'protobuf', level: 'BACKWARD_TRANSITIVE', schema: v3, previous: [v1, v2] });
-    expect(transitive.messages.map((m) => [m.rule, m.version, m.location, m.fieldPath])).toEqual([['REQUIRED_FIELD_ADDED', 1, '#/M/2', 'M.b']]);
-    expect(checkCompatibility({ type: 'protobuf', level: 'FULL_TRANSITIVE', schema: v3, previous: [v1, v2] }).messages.map((m) => m.direction)).toEqual(['backward', 'forward']);
+    expect(transitive.messages.map((m) => [m.rule, m.version, m.location, m.fieldPath])).toEqual([
+      ['REQUIRED_FIELD_ADDED', 1, '#/M/2', 'M.b'],
+    ]);
+    expect(
+      checkCompatibility({ type: 'protobuf', level: 'FULL_TRANSITIVE', schema: v3, previous: [v1, v2] }).messages.map((m) => m.direction),
+    ).toEqual(['backward', 'forward']);
     expect(checkCompatibility({ type: 'protobuf', level: 'NONE', schema: v2, previous: [v1] }).compatible).toBe(true);
   });
 

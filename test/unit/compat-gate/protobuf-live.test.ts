@@ -1,13 +1,21 @@
 import protobuf from 'protobufjs';
 import { describe, expect, test } from 'vitest';
 import { protobufCodec } from '../../../connectors/kafka-sink/protobuf-runtime.js';
-import { decodeMessageIndexes, encodeMessageIndexes, frameProtobuf, unframeProtobuf } from '../../../connectors/kafka-sink/protobuf-wire.js';
+import {
+  decodeMessageIndexes,
+  encodeMessageIndexes,
+  frameProtobuf,
+  unframeProtobuf,
+} from '../../../connectors/kafka-sink/protobuf-wire.js';
 import { analyzeEvents, type WriterSchema } from '../../../services/compat-gate/live.js';
 
-const v1 = 'syntax = "proto3";\npackage shop;\nimport "google/protobuf/timestamp.proto";\nmessage Order { string id = 1; int64 total = 2; google.protobuf.Timestamp at = 3; }\nmessage Refund { string order_id = 1; }';
+const v1 =
+  'syntax = "proto3";\npackage shop;\nimport "google/protobuf/timestamp.proto";\nmessage Order { string id = 1; int64 total = 2; google.protobuf.Timestamp at = 3; }\nmessage Refund { string order_id = 1; }';
 // v2: a new field (fine) and total as a string (a different wire group: v1 readers cannot read it).
-const v2 = 'syntax = "proto3";\npackage shop;\nimport "google/protobuf/timestamp.proto";\nmessage Order { string id = 1; string total = 2; google.protobuf.Timestamp at = 3; string note = 4; }\nmessage Refund { string order_id = 1; }';
-const v2ok = 'syntax = "proto3";\npackage shop;\nimport "google/protobuf/timestamp.proto";\nmessage Order { string id = 1; int64 total = 2; google.protobuf.Timestamp at = 3; string note = 4; }\nmessage Refund { string order_id = 1; }';
+const v2 =
+  'syntax = "proto3";\npackage shop;\nimport "google/protobuf/timestamp.proto";\nmessage Order { string id = 1; string total = 2; google.protobuf.Timestamp at = 3; string note = 4; }\nmessage Refund { string order_id = 1; }';
+const v2ok =
+  'syntax = "proto3";\npackage shop;\nimport "google/protobuf/timestamp.proto";\nmessage Order { string id = 1; int64 total = 2; google.protobuf.Timestamp at = 3; string note = 4; }\nmessage Refund { string order_id = 1; }';
 
 function encode(schema: string, indexes: number[], value: Record<string, unknown>): Uint8Array {
   const type = protobufCodec(schema).typeAt(indexes);
@@ -40,7 +48,9 @@ describe('Confluent Protobuf framing', () => {
   });
 
   test('nested message paths resolve in declaration order, enums not counted', () => {
-    const codec = protobufCodec('syntax = "proto3";\nenum E { A = 0; }\nmessage A { message X {} enum F { B = 0; } message Y { int32 y = 1; } }\nmessage B {}');
+    const codec = protobufCodec(
+      'syntax = "proto3";\nenum E { A = 0; }\nmessage A { message X {} enum F { B = 0; } message Y { int32 y = 1; } }\nmessage B {}',
+    );
     expect(codec.localNameAt([0, 1])).toBe('A.Y');
     expect(codec.indexesOf('A.Y')).toEqual([0, 1]);
     expect(codec.typeAt([1]).fullName).toBe('.B');
@@ -80,7 +90,9 @@ describe('live Protobuf events', () => {
 
   test('a reader without the writer message type cannot read those events', async () => {
     const onlyOrder = 'syntax = "proto3";\npackage shop;\nmessage Order { string id = 1; }';
-    const report = await analyzeEvents('shop.orders', [frameProtobuf(31, [1], encode(v1, [1], { order_id: 'a' }))], lookup, [{ name: 'narrow', readerSchema: onlyOrder }]);
+    const report = await analyzeEvents('shop.orders', [frameProtobuf(31, [1], encode(v1, [1], { order_id: 'a' }))], lookup, [
+      { name: 'narrow', readerSchema: onlyOrder },
+    ]);
     // Confluent's rules already reject a reader that lost a message type (MESSAGE_REMOVED).
     expect(report.consumers[0]?.byVersion[0]?.firstError).toMatch(/MESSAGE_REMOVED|no message Refund/);
   });

@@ -44,13 +44,24 @@ describe('Protobuf change events', () => {
     expect(parsed.file.package).toBe('shop.public.orders');
     expect(parsed.file.types.map((t) => t.name)).toEqual(['Envelope', 'Value', 'Source', 'StringList', 'Int64List']);
     expect(writer.valueSchema).toContain('optional int64 big_u0020id = 2 [json_name = "big id"]; // pg-type: int8');
-    expect(writer.keySchema).toContain('message Key {\n  int32 id = 1; // pg-type: int4\n  int64 big_u0020id = 2 [json_name = "big id"]; // pg-type: int8\n}');
+    expect(writer.keySchema).toContain(
+      'message Key {\n  int32 id = 1; // pg-type: int4\n  int64 big_u0020id = 2 [json_name = "big id"]; // pg-type: int8\n}',
+    );
   });
 
   test('values round-trip exactly: int8 as exact strings, NaN and -0, NULLs, null array elements, the TOAST placeholder', () => {
     const writer = protobufTableWriter(shape);
     const after = { id: 0, 'big id': '9223372036854775807', f: -0, ok: false, note: '', raw: 'AP8Q', tags: ['a', null, ''], nums: [] };
-    const before = { id: 1, 'big id': '-9223372036854775808', f: NaN, ok: null, note: UNCHANGED_TOAST, raw: null, tags: UNCHANGED_TOAST, nums: null };
+    const before = {
+      id: 1,
+      'big id': '-9223372036854775808',
+      f: NaN,
+      ok: null,
+      note: UNCHANGED_TOAST,
+      raw: null,
+      tags: UNCHANGED_TOAST,
+      nums: null,
+    };
     const envelope: ChangeEnvelope = { before, after, op: 'u', ts_ms: 1_700_000_000_999, source };
     const framed = writer.encodeValue(42, envelope);
     const { schemaId, indexes, message } = unframeProtobuf(framed);
@@ -65,7 +76,9 @@ describe('Protobuf change events', () => {
     expect(back.source).toEqual(source);
     expect(message.length).toBeGreaterThan(0);
 
-    const del = reader.readEnvelope(writer.encodeValue(42, { before: after, after: null, op: 'd', ts_ms: 1, source: { ...source, txId: null } }).subarray(5));
+    const del = reader.readEnvelope(
+      writer.encodeValue(42, { before: after, after: null, op: 'd', ts_ms: 1, source: { ...source, txId: null } }).subarray(5),
+    );
     expect(del.after).toBeNull();
     expect(del.source.txId).toBeNull();
   });
@@ -74,11 +87,16 @@ describe('Protobuf change events', () => {
     const writer = protobufTableWriter(shape);
     const reader = protobufChangeReader(writer.keySchema);
     expect(reader.readKey(writer.encodeKey(7, { id: 0, 'big id': '0' }).subarray(5))).toEqual({ id: 0, 'big id': '0' });
-    expect(reader.readKey(writer.encodeKey(7, { id: -5, 'big id': '12345678901234567' }).subarray(5))).toEqual({ id: -5, 'big id': '12345678901234567' });
+    expect(reader.readKey(writer.encodeKey(7, { id: -5, 'big id': '12345678901234567' }).subarray(5))).toEqual({
+      id: -5,
+      'big id': '12345678901234567',
+    });
   });
 
   test('a value that does not fit its column is PARITY_SERIALIZE, naming the table', () => {
     const writer = protobufTableWriter(shape);
-    expect(() => writer.encodeValue(1, { before: null, after: { id: 'x' }, op: 'c', ts_ms: 0, source })).toThrow(/cannot serialize a value of public\.orders with its Protobuf schema \(invalid: id\)/);
+    expect(() => writer.encodeValue(1, { before: null, after: { id: 'x' }, op: 'c', ts_ms: 0, source })).toThrow(
+      /cannot serialize a value of public\.orders with its Protobuf schema \(invalid: id\)/,
+    );
   });
 });
