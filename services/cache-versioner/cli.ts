@@ -75,7 +75,7 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   const versioner = createCacheVersioner({
     kafka,
     redis,
-    decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url)),
+    decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url), { registryUrl: spec.infra.registry.url }),
     settings,
     registry,
     logger,

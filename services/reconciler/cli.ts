@@ -265,7 +265,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       {
         loaded,
         kafka: createKafka(spec.infra.kafka.brokers, { clientId: 'parity-reconcile', logger }),
-        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url)),
+        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url), { registryUrl: spec.infra.registry.url }),
         projection,
         source,
         target,
