@@ -42,5 +42,17 @@ trap stop_stack EXIT
 
 eval "$(node services/cli/bin/parity.js stack env)"
 npx tsc --noEmit -p .
+
+# Prometheus config and alert rules: syntax, then the rules' unit tests (deploy/prometheus/alerts.test.yml).
+# promtool comes from Debian's prometheus package, installed when missing (like redis-server).
+if ! command -v promtool > /dev/null; then
+  log "installing Debian's prometheus (promtool)"
+  if [ "$(id -u)" = "0" ]; then sudo_cmd=(); else sudo_cmd=(sudo -n); fi
+  "${sudo_cmd[@]}" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus' >&2
+fi
+promtool check config deploy/prometheus/prometheus.yml
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts.test.yml
+
 npx vitest run --config test/vitest.config.ts "$@"
 log "done in $(( $(date +%s) - start ))s"
