@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { parseDocument, isMap, isSeq, type Document } from 'yaml';
 import { z } from 'zod';
 import { ParityError } from './errors.js';
+import { changeTopic } from './change-event.js';
 import { registerCredentials, registerSecret } from './secrets.js';
 import { checkMappingExpression, checkReadOnlyQuery, parseStatements, type SqlProblem } from './sql-parse.js';
 
@@ -417,6 +418,21 @@ export const specSchema = z
         seen.set(template, version);
       }
     }
+    // Kafka refuses topic names over 249 characters; a change topic is <topicPrefix>.<schema>.<table>.
+    const streamed: { path: (string | number)[]; schema: string; table: string }[] = [{ path: ['source', 'table'], schema: spec.source.schema, table: spec.source.table }];
+    spec.cdc.tables.forEach((t, i) => {
+      const [schema = '', table = ''] = t.split('.');
+      streamed.push({ path: ['cdc', 'tables', i], schema, table });
+      for (const part of [schema, table]) {
+        if (Buffer.byteLength(part, 'utf8') > MAX_IDENTIFIER_BYTES) ctx.addIssue({ code: 'custom', path: ['cdc', 'tables', i], message: IDENTIFIER_TOO_LONG });
+      }
+    });
+    for (const s of streamed) {
+      const topic = changeTopic(spec.cdc.topicPrefix, s.schema, s.table);
+      if (topic.length > MAX_TOPIC_LENGTH) {
+        ctx.addIssue({ code: 'custom', path: s.path, message: `its change topic "${topic.slice(0, 40)}..." is ${topic.length} characters; Kafka allows ${MAX_TOPIC_LENGTH}: shorten cdc.topicPrefix` });
+      }
+    }
     // The reconciler's rule (reconciler/projection.ts), checked before anything connects.
     for (const column of Object.keys(spec.reconcile.keyCasts)) {
       if (!spec.key.includes(column)) ctx.addIssue({ code: 'custom', path: ['reconcile', 'keyCasts', column], message: `"${column}" is not a key column (key: ${spec.key.join(', ')}); name key columns only in reconcile.keyCasts` });
@@ -535,6 +551,9 @@ export interface LoadedSpec {
   /** sha256 of the validated spec, for reports. Computed before interpolation: no secret in it. */
   configHash: string;
 }
+
+/** Kafka's limit on topic names. */
+const MAX_TOPIC_LENGTH = 249;
 
 /** Aliases (`*name`) a spec may use; a spec needs few, an alias bomb needs thousands. */
 const MAX_YAML_ALIASES = 100;

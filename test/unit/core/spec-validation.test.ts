@@ -149,6 +149,12 @@ describe('spec validation catches what fails later (17.6)', () => {
     expect(() => parseSpec(variant({ 'normalize.timeZone': 'Europe/Paris' }), 'spec.yaml', env)).not.toThrow();
   });
 
+  test('change topics Kafka would refuse (over 249 characters) and long cdc.tables names are rejected', () => {
+    const { problems } = rejected(variant({ 'cdc.topicPrefix': 'p'.repeat(240), 'cdc.tables': ['public.orders_audit', `public.${'ü'.repeat(40)}`] }));
+    expect(at(problems, 'source.table')).toMatch(/Kafka allows 249: shorten cdc.topicPrefix/);
+    expect(at(problems, 'cdc.tables[1]')).toMatch(/at most 63 bytes/);
+  });
+
   test('reconcile.keyCasts names key columns only', () => {
     const { problems } = rejected(variant({ 'reconcile.keyCasts': { total_amount: 'text' } }));
     expect(at(problems, 'reconcile.keyCasts.total_amount')).toMatch(/not a key column \(key: id\)/);
