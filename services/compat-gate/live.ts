@@ -132,7 +132,16 @@ function writerDecoder(writer: WriterSchema): (payload: Buffer) => void {
     return (payload) => void self.read(payload);
   }
   if (writer.schemaType === 'JSON') return (payload) => void JSON.parse(payload.toString('utf8'));
-  const codec = protobufCodec(writer.schema, writer.references ?? new Map());
+  let codec: ReturnType<typeof protobufCodec>;
+  try {
+    codec = protobufCodec(writer.schema, writer.references ?? new Map());
+  } catch (err) {
+    // A registered schema protobufjs cannot load (e.g. an import it cannot resolve): its events count as undecodable.
+    const reason = describe(err);
+    return () => {
+      throw new Error(`writer schema cannot be loaded: ${reason}`);
+    };
+  }
   return (payload) => {
     const { indexes, message } = decodeMessageIndexes(payload);
     codec.typeAt(indexes).decode(message);

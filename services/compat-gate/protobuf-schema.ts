@@ -236,8 +236,3 @@ export const PROTO_SCALARS: ReadonlySet<string> = new Set([
   'string',
   'bytes',
 ]);
-
-/** The fully qualified names of the top-level messages, in order: message index i is `messageNames(file)[i]`. */
-export function topLevelMessages(file: ProtoFile): ProtoMessage[] {
-  return file.types.filter((t): t is ProtoMessage => t.kind === 'message');
-}
