@@ -122,7 +122,8 @@ describe('Protobuf subjects on the real registry', () => {
     // (registration with the same references works): the gate reports that it cannot know the
     // registry's verdict instead of failing or calling it a disagreement.
     for (const check of [same, moved]) {
-      if (check.registry.refused) expect(check.findings.map((f) => f.kind)).toContain('registry-refused');
+      expect(check.registry.refused?.status).toBe(422);
+      expect(check.findings.map((f) => f.kind)).toContain('registry-refused');
       expect(check.findings.map((f) => f.kind)).not.toContain('registry-disagreement');
     }
   });
