@@ -113,6 +113,7 @@ describe('docker-compose.yml', () => {
       expect(service.ports, name).toEqual([`127.0.0.1:${port}:${port}`]);
       expect(service.environment.PARITY_STATUS_ALLOWED_HOSTS, name).toBe(name);
       expect(service.environment.PARITY_STATUS_HOST).toBe('0.0.0.0');
+      if (!service.profiles) expect(service.healthcheck.test.join(' '), name).toContain(`http://127.0.0.1:${port}/livez`);
     }
   });
 });
