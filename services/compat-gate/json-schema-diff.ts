@@ -173,6 +173,10 @@ class Comparison {
           const found = this.compare(o, sub);
           if (this.compatible(found)) return [...found, rel('SUM_TYPE_EXTENDED')];
         }
+      } else if (u.synthetic && u.subschemas.some((sub) => sub.kind === 'ref')) {
+        // 2019-09 on, `$ref` with sibling keywords is a conjunction: old data must satisfy every
+        // conjunct, so each is compared with the old schema (only these drafts build such a node).
+        return u.subschemas.flatMap((sub, i) => under([`allOf/${i}`], this.compare(o, sub)));
       }
     } else if (o.kind === 'combined' && u.kind !== 'combined') {
       if (o.subschemas.length === 1) {
