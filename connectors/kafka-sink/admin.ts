@@ -143,10 +143,18 @@ export async function readRange(
   if (remaining.size === 0) return { complete: true };
   const groupId = `parity-read-${randomBytes(6).toString('hex')}`;
   const consumer = kafka.consumer({ groupId, maxWaitMs: 100 });
+  let groupError: Error | null = null;
+  let closeStream: (() => void) | null = null;
+  // A failed group rejoin is emitted as 'error' (unhandled, it would end the process): stop reading.
+  consumer.on('error', (err: Error) => {
+    groupError ??= err;
+    closeStream?.();
+  });
   const offsets = [...ranges].map(([partition, r]) => ({ topic, partition, offset: r.start }));
   let complete = false;
   try {
     const stream = await consumer.consume({ topics: [topic], mode: 'manual', offsets, autocommit: false });
+    closeStream = () => void stream.close();
     // A range may end in transaction markers, which are never delivered as messages: the next offset
     // to fetch tells when a partition is read to its end.
     const finished = (): boolean => {
@@ -172,6 +180,7 @@ export async function readRange(
         if (finished() && stream.readableLength === 0) break;
       }
       complete = finished();
+      if (groupError) throw groupError;
     } finally {
       clearTimeout(timer);
       stream.off('fetch', onFetch);

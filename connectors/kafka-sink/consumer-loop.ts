@@ -204,6 +204,14 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
       for (const a of payload.assignments ?? []) assignment.set(a.topic, new Set(a.partitions));
       committer.retain(assignment);
     });
+    // The client emits 'error' when rejoining the group failed (e.g. the coordinator is down): the
+    // loop then closes this consumer and joins again, as after a failed stream. Without a listener an
+    // 'error' event would end the process.
+    c.on('error', (err: Error) => {
+      if (c !== consumer) return;
+      streamError ??= err;
+      wake?.();
+    });
     consumer = c;
     streamError = null;
     const s = await c.consume({ topics: [topic], mode: 'committed', fallbackMode: options.fromBeginning ? 'earliest' : 'latest', autocommit: false });
