@@ -365,12 +365,32 @@ class JsonSchemaLoader {
         case 'array':
           if (array && n !== array && n.unevaluatedItems === undefined) n.inheritedUnevaluatedItems ??= array.unevaluatedItems;
           break;
+        case 'ref': {
+          // A referenced definition is shared with other places, so it is not changed: this reference
+          // resolves to a view of it that carries the keyword (`$ref` + `unevaluatedProperties: false`
+          // is the pattern the keyword exists for).
+          const resolve = n.target.bind(n);
+          let view: JsonSchemaNode | undefined;
+          n.target = () => {
+            if (view) return view;
+            const t = resolve();
+            if (object && t.kind === 'object' && t.unevaluatedProperties === undefined) {
+              view = { ...t, inheritedUnevaluatedProperties: t.inheritedUnevaluatedProperties ?? object.unevaluatedProperties };
+            } else if (array && t.kind === 'array' && t.unevaluatedItems === undefined) {
+              view = { ...t, inheritedUnevaluatedItems: t.inheritedUnevaluatedItems ?? array.unevaluatedItems };
+            } else {
+              view = t;
+            }
+            return view;
+          };
+          break;
+        }
         default:
           break;
       }
     };
     for (const n of nodes) {
-      if (n.kind === 'combined' || n.kind === 'conditional') visit(n);
+      if (n.kind === 'combined' || n.kind === 'conditional' || n.kind === 'ref') visit(n);
       if (n.kind === 'object') for (const dep of n.schemaDependencies.values()) visit(dep);
     }
   }

@@ -100,6 +100,26 @@ describe('unevaluatedProperties sees what in-place applicators evaluate', () => 
     expect(changes(v1, v2)).toEqual(['PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL #/allOf/0/oneOf/0/properties/n']);
     expect(compatible(v1, v2)).toBe(true);
   });
+  it('$ref + unevaluatedProperties: false closes the referenced definition here, not where it is used open', () => {
+    const v = (props: Record<string, unknown>) =>
+      doc(D2020, {
+        type: 'object',
+        properties: { order: { $ref: '#/$defs/base', unevaluatedProperties: false }, draft: { $ref: '#/$defs/base' } },
+        $defs: { base: { type: 'object', properties: props } },
+      });
+    const v1 = v({ id: { type: 'integer' } });
+    const v2 = v({ id: { type: 'integer' }, note: { type: 'string' } });
+    const found = changes(v1, v2);
+    // Closed where unevaluatedProperties: false applies: an addition to a closed model.
+    expect(found).toContain('OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL #/properties/order/allOf/0/properties/note');
+    // Open where the same definition is used alone: STRICT flags the addition there.
+    expect(found).toContain('OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL #/properties/draft/properties/note');
+    const order = (props: Record<string, unknown>) =>
+      doc(D2020, { $ref: '#/$defs/base', unevaluatedProperties: false, $defs: { base: { type: 'object', properties: props } } });
+    expect(compatible(order({ id: { type: 'integer' } }), order({ id: { type: 'integer' }, note: { type: 'string' } }))).toBe(true);
+    expect(compatible(order({ id: { type: 'integer' }, note: { type: 'string' } }), order({ id: { type: 'integer' } }))).toBe(false);
+  });
+
   it('closing an open object with unevaluatedProperties: false is UNEVALUATED_PROPERTIES_REMOVED (incompatible)', () => {
     const v1 = doc(D2019, { type: 'object', properties: { a: {} } });
     const v2 = doc(D2019, { type: 'object', properties: { a: {} }, unevaluatedProperties: false });
