@@ -321,3 +321,64 @@ describe('Protobuf compatibility (Confluent rules)', () => {
     );
   });
 });
+
+/**
+ * Where Apicurio's verdict differs from Confluent's (Apicurio checks Protobuf with protolock's
+ * rules), as the JSON Schema fixtures list their divergences: Confluent's verdict is asserted, the
+ * reason says what Apicurio does. test/integration/compat-gate/protobuf.test.ts checks Apicurio's
+ * side of each on the real registry.
+ */
+const APICURIO_DIFFERS: { change: string; level: 'BACKWARD' | 'FORWARD'; v1: string; v2: string; confluent: boolean; apicurio: string }[] =
+  [
+    {
+      change: 'field rename',
+      level: 'BACKWARD',
+      v1: 'string id = 1; int64 total = 2;',
+      v2: 'string id = 1; int64 amount = 2;',
+      confluent: true,
+      apicurio: 'rejects: protolock forbids renaming a field',
+    },
+    {
+      change: 'field number change',
+      level: 'BACKWARD',
+      v1: 'string id = 1; int64 total = 2;',
+      v2: 'string id = 1; int64 total = 3;',
+      confluent: true,
+      apicurio: 'rejects: protolock forbids changing a field number',
+    },
+    {
+      change: 'removal without reserved',
+      level: 'BACKWARD',
+      v1: 'string id = 1; int64 total = 2;',
+      v2: 'string id = 1;',
+      confluent: true,
+      apicurio: 'rejects: protolock wants the number and name reserved',
+    },
+    {
+      change: 'field addition under FORWARD',
+      level: 'FORWARD',
+      v1: 'string id = 1;',
+      v2: 'string id = 1; string note = 2;',
+      confluent: true,
+      apicurio: 'rejects a plain addition under FORWARD and FULL',
+    },
+    {
+      change: 'int64 -> int32',
+      level: 'BACKWARD',
+      v1: 'string id = 1; int64 total = 2;',
+      v2: 'string id = 1; int32 total = 2;',
+      confluent: true,
+      apicurio: 'rejects any type change, even inside a wire group',
+    },
+  ];
+
+describe('Protobuf: where Apicurio differs (Confluent asserted)', () => {
+  it.each(APICURIO_DIFFERS)('$change: Confluent says $confluent; Apicurio $apicurio', ({ level, v1, v2, confluent }) => {
+    const wrap = (body: string) => `${P3}package shop;\nmessage Order { ${body} }`;
+    expect(checkCompatibility({ type: 'protobuf', level, schema: wrap(v2), previous: [wrap(v1)] }).compatible).toBe(confluent);
+  });
+
+  it('package change: Confluent rejects it; Apicurio accepts it', () => {
+    expect(backward(`${P3}package shop;\nmessage M { string s = 1; }`, `${P3}package shop.v2;\nmessage M { string s = 1; }`)).toBe(false);
+  });
+});
