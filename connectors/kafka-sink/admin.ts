@@ -5,10 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ListOffsetTimestamps, type Admin } from '@platformatic/kafka';
-import type { KafkaClients } from '../../services/core/clients.js';
+import type { ConsumedMessage, KafkaClients } from '../../services/core/clients.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
-import type { ConsumedMessage } from './consumer-loop.js';
 
 /** Runs `fn` with a fresh admin client, always closed afterwards. */
 export async function withAdmin<T>(kafka: KafkaClients, fn: (admin: Admin) => Promise<T>): Promise<T> {

@@ -16,8 +16,7 @@
  * - **The group survives Kafka outages.** When the consumer stream fails (a broker restart), the loop
  *   closes the consumer and joins again after a backoff; the group resumes from the last commit.
  */
-import type { Message } from '@platformatic/kafka';
-import type { KafkaClients, KafkaConsumer, KafkaProducer } from '../../services/core/clients.js';
+import type { ConsumedMessage, KafkaClients, KafkaConsumer, KafkaProducer } from '../../services/core/clients.js';
 import { ParityError, toParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
@@ -25,8 +24,7 @@ import { backoffDelay, sleep as realSleep } from '../../services/core/retry.js';
 import { ensureTopics, listTopics } from './admin.js';
 import { createOffsetCommitter } from './offset-committer.js';
 
-/** A consumed message: raw key and value bytes (undefined for null), text header names, bigint offset. */
-export type ConsumedMessage = Message<Buffer, Buffer, string, Buffer>;
+export type { ConsumedMessage } from '../../services/core/clients.js';
 
 /** Consecutive messages of one partition, in offset order. */
 export interface PartitionChunk {

@@ -3,7 +3,7 @@
  * factory parameters; only the CLI layer calls these.
  */
 import pg from 'pg';
-import { Admin, Consumer, Producer, stringDeserializer, type ConsumerOptions, type ProducerOptions } from '@platformatic/kafka';
+import { Admin, Consumer, Producer, stringDeserializer, type ConsumerOptions, type Message, type ProducerOptions } from '@platformatic/kafka';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
@@ -48,6 +48,8 @@ function toBytes(data?: KafkaBytes): Buffer | undefined {
 export type KafkaProducer = Producer<KafkaBytes, KafkaBytes, string, KafkaBytes>;
 /** A consumer handing out raw key and value bytes (undefined for null) and text header names. */
 export type KafkaConsumer = Consumer<Buffer, Buffer, string, Buffer>;
+/** A message such a consumer hands out: raw key and value bytes (undefined for null), bigint offset. */
+export type ConsumedMessage = Message<Buffer, Buffer, string, Buffer>;
 
 export interface KafkaProducerOptions {
   /** Idempotent with acks=all (default true): what every parity producer wants. */
