@@ -55,15 +55,25 @@ function typeOf(castName: string): ColumnType {
                 : castName === 'timestamptz'
                   ? 'timestamptz'
                   : 'other';
-  const name = castName === 'timestamp' ? 'timestamp without time zone' : castName === 'timestamptz' ? 'timestamp with time zone' : castName;
-  return { name, castName: castName === 'timestamp' ? 'timestamp' : castName, family, precision: family === 'timestamp' || family === 'timestamptz' ? 6 : null };
+  const name =
+    castName === 'timestamp' ? 'timestamp without time zone' : castName === 'timestamptz' ? 'timestamp with time zone' : castName;
+  return {
+    name,
+    castName: castName === 'timestamp' ? 'timestamp' : castName,
+    family,
+    precision: family === 'timestamp' || family === 'timestamptz' ? 6 : null,
+  };
 }
 
 /** The error for key types that have no common type: names both types, the column and the spec field. */
 export function incomparableKeys(column: string, a: ColumnType, b: ColumnType): ParityError {
-  return new ParityError('PARITY_BAD_INPUT', `key column "${column}" is ${a.name} on the source and ${b.name} on the target, and parity knows no common type to compare them in`, {
-    hint: `set reconcile.keyCasts.${column} in the spec to a type both sides can be cast to (one of ${KEY_CAST_TYPES.join(', ')}), e.g. keyCasts: { ${column}: text }`,
-  });
+  return new ParityError(
+    'PARITY_BAD_INPUT',
+    `key column "${column}" is ${a.name} on the source and ${b.name} on the target, and parity knows no common type to compare them in`,
+    {
+      hint: `set reconcile.keyCasts.${column} in the spec to a type both sides can be cast to (one of ${KEY_CAST_TYPES.join(', ')}), e.g. keyCasts: { ${column}: text }`,
+    },
+  );
 }
 
 /**
@@ -84,13 +94,19 @@ export function chooseKeyType(column: string, source: ColumnType, target: Column
     const wa = INTEGER_WIDTH[source.castName];
     const wb = INTEGER_WIDTH[target.castName];
     // Integer widths compare across types in one btree operator family: no cast, indexes usable.
-    if (wa !== undefined && wb !== undefined) return { common: wa >= wb ? source : target, source: 'column', target: 'column', forceByteOrder: false };
+    if (wa !== undefined && wb !== undefined)
+      return { common: wa >= wb ? source : target, source: 'column', target: 'column', forceByteOrder: false };
     // oid (unsigned 32-bit) fits in bigint.
     const common = typeOf('bigint');
     return { common, source: wa !== undefined ? 'column' : 'cast', target: wb !== undefined ? 'column' : 'cast', forceByteOrder: false };
   }
   if ((fa === 'integer' || fa === 'numeric') && (fb === 'integer' || fb === 'numeric')) {
-    return { common: typeOf('numeric'), source: fa === 'numeric' ? 'column' : 'cast', target: fb === 'numeric' ? 'column' : 'cast', forceByteOrder: false };
+    return {
+      common: typeOf('numeric'),
+      source: fa === 'numeric' ? 'column' : 'cast',
+      target: fb === 'numeric' ? 'column' : 'cast',
+      forceByteOrder: false,
+    };
   }
   const texty = (f: ColumnType['family']): boolean => f === 'text' || f === 'char';
   if (texty(fa) && texty(fb)) {
@@ -100,7 +116,12 @@ export function chooseKeyType(column: string, source: ColumnType, target: Column
   }
   if ((fa === 'uuid' && texty(fb)) || (fb === 'uuid' && texty(fa))) {
     // The uuid's text is lower case; the text side is compared lower-cased, as values are (normalize.ts).
-    return { common: typeOf('text'), source: fa === 'uuid' ? 'cast' : 'lower', target: fb === 'uuid' ? 'cast' : 'lower', forceByteOrder: true };
+    return {
+      common: typeOf('text'),
+      source: fa === 'uuid' ? 'cast' : 'lower',
+      target: fb === 'uuid' ? 'cast' : 'lower',
+      forceByteOrder: true,
+    };
   }
   throw incomparableKeys(column, source, target);
 }

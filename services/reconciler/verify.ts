@@ -208,7 +208,8 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
           metrics.segments.set({ state: 'done' }, p.done);
           deps.progress?.update({ runId, total: p.total, done: p.done, rows: p.rows, driftSuspects: suspects });
         }
-        await sleep(500);
+        // Every 500 ms, but a finished run must not wait out the pause.
+        for (let i = 0; i < 10 && !stopProgress; i++) await sleep(50);
       }
     })();
 
@@ -233,7 +234,8 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
           const p = await segmentProgress(ctl, schema, runId);
           if (p.done >= p.total) return;
           // Others hold the remaining segments; if one of them dies its segment becomes claimable.
-          await sleep(250);
+          // Polled often: the run's end waits for this worker to notice the last segment is done.
+          await sleep(50);
           continue;
         }
         await recordAttempt(shared, schema, runId, seg.no, name);

@@ -12,7 +12,11 @@
  * `<cache dir>/reladiff-venv` (the stack's cache directory, `PARITY_CACHE_DIR`, default
  * ~/.cache/parity) with `python3 -m venv` and pip; a failed install fails the bench (`--no-reladiff`
  * skips the peer on purpose). `ceiling_seconds` is the raw cost measured in the same run: count(*)
- * plus an md5 hash aggregate over the same columns, both sides at once (best of two).
+ * plus an md5 hash aggregate over the same columns, both sides at once (best of two); level 0 also
+ * reports `vs_ceiling` (seconds / ceiling). When the compiled CLI exists (`npm run build`), each level
+ * also runs `parity verify --json` itself: `cli_wall_seconds` (spawn to exit, Node start-up included,
+ * what a user waits) and `cli_found`; `wall_vs_reladiff` compares that (else `wall_seconds`) with
+ * reladiff's wall time. `load_average` (1 min, at start and end) says how busy the machine was.
  *
  * Live-write handling: the spec's CDC slot exists on the source and is kept caught up (advanced to
  * the current WAL position every 100 ms, as a running `parity cdc run` keeps it), so differing rows
@@ -24,7 +28,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -40,6 +44,8 @@ import { KAFKA_BROKERS, STACK } from '../support/stack.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RELADIFF_VENV = join(stackConfig().cacheDir, 'reladiff-venv');
 const RELADIFF = join(RELADIFF_VENV, 'bin', 'reladiff');
+const CLI = join(ROOT, 'services', 'cli', 'bin', 'parity.js');
+const CLI_DIST = join(ROOT, 'dist', 'services', 'cli', 'main.js');
 const COLUMNS = ['customer_id', 'amount', 'status', 'created_at', 'note'];
 
 function log(message: string): void {
@@ -130,6 +136,7 @@ async function main(): Promise<void> {
   const ddl = `CREATE TABLE bench (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL, note text)`;
   const fill = `INSERT INTO bench SELECT g, (g::bigint * 7919) % 100000, ((g::bigint * 104729) % 1000000) / 100.0, (ARRAY['new','paid','shipped','cancelled'])[1 + g % 4],
                 timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', 'note ' || g FROM generate_series(1, ${rows}) g`;
+  const loadAtStart = loadavg()[0]!;
   const started = performance.now();
   await Promise.all(
     [
@@ -196,17 +203,24 @@ async function main(): Promise<void> {
       return { w, r: JSON.parse(w.stdout.trim().split('\n').at(-1)!) as { seconds: number; found: number; inFlight: number; rows: number; peak_rss_mb: number } };
     };
     const { w, r } = await verifyOnce(specFile);
+    const cli = existsSync(CLI_DIST) ? await run(process.execPath, [CLI, 'verify', '--spec', specFile, '--new-run', '--json']) : null;
+    let cliFound: number | null = null;
+    if (cli) {
+      if (cli.code !== 0 && cli.code !== 1) throw new Error(`parity verify failed (exit ${cli.code}): ${cli.stderr.slice(-2000)}`);
+      cliFound = (JSON.parse(cli.stdout) as { confirmedDrift: number }).confirmedDrift;
+    }
     const level: Record<string, unknown> = {
       drift_pct: pct,
       seconds: Number(r.seconds.toFixed(2)),
       wall_seconds: Number(w.seconds.toFixed(2)),
+      ...(cli ? { cli_wall_seconds: Number(cli.seconds.toFixed(2)), cli_found: cliFound } : {}),
       rows_per_s: Math.round(rows / r.seconds),
       found: r.found,
       injected,
       in_flight: r.inFlight,
       peak_rss_mb: Math.round(r.peak_rss_mb),
     };
-    log(`drift ${pct}%: ${r.seconds.toFixed(2)} s (wall ${w.seconds.toFixed(2)} s), found ${r.found}/${injected}, peak RSS ${Math.round(r.peak_rss_mb)} MB`);
+    log(`drift ${pct}%: ${r.seconds.toFixed(2)} s (wall ${w.seconds.toFixed(2)} s${cli ? `, CLI wall ${cli.seconds.toFixed(2)} s, CLI found ${cliFound}` : ''}), found ${r.found}/${injected}, peak RSS ${Math.round(r.peak_rss_mb)} MB`);
     if (pct === 0.01) {
       const noSlot = await verifyOnce(noSlotSpecFile);
       level.seconds_without_slot = Number(noSlot.r.seconds.toFixed(2));
@@ -225,7 +239,7 @@ async function main(): Promise<void> {
       level.reladiff_seconds = rd.code === 0 || rd.code === 1 ? Number(rd.seconds.toFixed(2)) : null;
       level.reladiff_found = reladiffFound;
       // Both timed from process spawn to exit: start-up counts for both tools.
-      if (typeof level.reladiff_seconds === 'number') level.wall_vs_reladiff = Number((w.seconds / level.reladiff_seconds).toFixed(2));
+      if (typeof level.reladiff_seconds === 'number') level.wall_vs_reladiff = Number(((cli?.seconds ?? w.seconds) / level.reladiff_seconds).toFixed(2));
       log(`  reladiff: ${rd.seconds.toFixed(2)} s, found ${reladiffFound}`);
     }
     if (pct === 0) level.vs_ceiling = Number((r.seconds / ceilingSeconds).toFixed(2));
@@ -241,7 +255,8 @@ async function main(): Promise<void> {
     await sql(STACK.PARITY_TARGET_URL, `DROP DATABASE IF EXISTS parity_bench_verify_tgt WITH (FORCE)`);
   }
   rmSync(dir, { recursive: true, force: true });
-  process.stdout.write(`${JSON.stringify({ rows, jobs, ceiling_seconds: Number(ceilingSeconds.toFixed(2)), levels })}\n`);
+  const load = [Number(loadAtStart.toFixed(2)), Number(loadavg()[0]!.toFixed(2))];
+  process.stdout.write(`${JSON.stringify({ rows, jobs, ceiling_seconds: Number(ceilingSeconds.toFixed(2)), load_average: load, levels })}\n`);
 }
 
 main().catch((err: unknown) => {

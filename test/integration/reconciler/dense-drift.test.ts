@@ -36,7 +36,12 @@ interface SegmentLog {
 
 describe('dense drift', () => {
   it('merges dense segments (measured, then predicted), bisects sparse ones, and rechecks dense segments as a whole with a slot', async () => {
-    await exec(src.url, `CREATE TABLE dd (id int PRIMARY KEY, v int, note text)`, `INSERT INTO dd SELECT g, g, 'n' || g FROM generate_series(1, 4000) g`, 'ANALYZE dd');
+    await exec(
+      src.url,
+      `CREATE TABLE dd (id int PRIMARY KEY, v int, note text)`,
+      `INSERT INTO dd SELECT g, g, 'n' || g FROM generate_series(1, 4000) g`,
+      'ANALYZE dd',
+    );
     await exec(
       tgt.url,
       `CREATE TABLE dd (id int PRIMARY KEY, v int, note text)`,
@@ -80,7 +85,11 @@ describe('dense drift', () => {
           },
         },
       });
-      outcome = await runVerify(buildSpec(input), { ...DEFAULT_VERIFY_OPTIONS, jobs: 1, recheckWaitMs: null }, { logger, registry: createMetricsRegistry({ defaultMetrics: false }) });
+      outcome = await runVerify(
+        buildSpec(input),
+        { ...DEFAULT_VERIFY_OPTIONS, jobs: 1, recheckWaitMs: null },
+        { logger, registry: createMetricsRegistry({ defaultMetrics: false }) },
+      );
     } finally {
       advancing = false;
       await advance;
@@ -112,7 +121,11 @@ describe('dense drift', () => {
     const keyByKey = await verify(buildSpec({ ...input, name: 'dense-noslot', cdc: { slot: 'rc_dense_absent' } }));
     expect(await keysWithStatus(tgt.url, keyByKey.result.runId, 'confirmed')).toEqual(expected);
     const sums = async (runId: number) =>
-      query(tgt.url, `SELECT seg_no, source_rows, target_rows, source_sum1, source_sum2, target_sum1, target_sum2 FROM parity.verify_segments WHERE run_id = $1 ORDER BY seg_no`, [runId]);
+      query(
+        tgt.url,
+        `SELECT seg_no, source_rows, target_rows, source_sum1, source_sum2, target_sum1, target_sum2 FROM parity.verify_segments WHERE run_id = $1 ORDER BY seg_no`,
+        [runId],
+      );
     expect(await sums(keyByKey.result.runId)).toEqual(await sums(outcome.result.runId));
     await query(src.url, `SELECT pg_drop_replication_slot($1)`, [slot]);
   });

@@ -40,7 +40,12 @@ const HIGH = ['2147483648', '3000000000', '9000000000000'];
 
 describe('key type migrations', () => {
   it('int -> bigint with extra keys above 2^31 on the target (the larger side): drift reported exactly', async () => {
-    await exec(src.url, `CREATE TABLE kt_a (id int PRIMARY KEY, v text)`, `INSERT INTO kt_a SELECT g, 'v' || g FROM generate_series(1, 2000) g`, 'ANALYZE kt_a');
+    await exec(
+      src.url,
+      `CREATE TABLE kt_a (id int PRIMARY KEY, v text)`,
+      `INSERT INTO kt_a SELECT g, 'v' || g FROM generate_series(1, 2000) g`,
+      'ANALYZE kt_a',
+    );
     await exec(
       tgt.url,
       `CREATE TABLE kt_a (id bigint PRIMARY KEY, v text)`,
@@ -60,7 +65,11 @@ describe('key type migrations', () => {
     expect(confirmed).toHaveLength(2503);
     expect(confirmed).toEqual(expect.arrayContaining(keys(777, 1500, '2147483648', '2147486147', '9000000000000')));
     // Segment bounds above 2^31 were used against the integer side without a cast to integer.
-    const [bounds] = await query<{ n: number }>(tgt.url, `SELECT count(*)::int AS n FROM parity.verify_segments WHERE run_id = $1 AND (lo->>0)::numeric > 2147483647`, [outcome.result.runId]);
+    const [bounds] = await query<{ n: number }>(
+      tgt.url,
+      `SELECT count(*)::int AS n FROM parity.verify_segments WHERE run_id = $1 AND (lo->>0)::numeric > 2147483647`,
+      [outcome.result.runId],
+    );
     expect(bounds!.n).toBeGreaterThan(0);
   });
 
@@ -72,7 +81,13 @@ describe('key type migrations', () => {
       `INSERT INTO kt_b VALUES (2147483648, 'x'), (3000000000, 'y'), (9000000000000, 'z')`,
       'ANALYZE kt_b',
     );
-    await exec(tgt.url, `CREATE TABLE kt_b (id int PRIMARY KEY, v text)`, `INSERT INTO kt_b SELECT g, 'v' || g FROM generate_series(1, 1500) g`, `UPDATE kt_b SET v = 'drift' WHERE id = 42`, 'ANALYZE kt_b');
+    await exec(
+      tgt.url,
+      `CREATE TABLE kt_b (id int PRIMARY KEY, v text)`,
+      `INSERT INTO kt_b SELECT g, 'v' || g FROM generate_series(1, 1500) g`,
+      `UPDATE kt_b SET v = 'drift' WHERE id = 42`,
+      'ANALYZE kt_b',
+    );
     const outcome = await verify(buildSpec(cross('kt-bigint-int', 'kt_b')));
     expect(await keysWithStatus(tgt.url, outcome.result.runId, 'confirmed')).toEqual(keys(42, ...HIGH));
     expect(outcome.result.exclusiveSource).toBe(3);
@@ -80,7 +95,12 @@ describe('key type migrations', () => {
   });
 
   it('uuid key on the source, text key (some upper case) on the target', async () => {
-    await exec(src.url, `CREATE TABLE kt_c (id uuid PRIMARY KEY, v int)`, `INSERT INTO kt_c SELECT md5(g::text)::uuid, g FROM generate_series(1, 1200) g`, 'ANALYZE kt_c');
+    await exec(
+      src.url,
+      `CREATE TABLE kt_c (id uuid PRIMARY KEY, v int)`,
+      `INSERT INTO kt_c SELECT md5(g::text)::uuid, g FROM generate_series(1, 1200) g`,
+      'ANALYZE kt_c',
+    );
     await exec(
       tgt.url,
       `CREATE TABLE kt_c (id text PRIMARY KEY, v int)`,
@@ -100,7 +120,13 @@ describe('key type migrations', () => {
   });
 
   it('numeric keys: one canonical text in the control tables, the report (JSON and Markdown) and repairs', async () => {
-    await exec(src.url, `CREATE TABLE kt_d (id numeric(12,2) PRIMARY KEY, v text)`, `INSERT INTO kt_d SELECT g / 10.0, 'v' || g FROM generate_series(-6000, 12000, 7) g`, `INSERT INTO kt_d VALUES (-500.00, 'x'), (1000.10, 'y')`, 'ANALYZE kt_d');
+    await exec(
+      src.url,
+      `CREATE TABLE kt_d (id numeric(12,2) PRIMARY KEY, v text)`,
+      `INSERT INTO kt_d SELECT g / 10.0, 'v' || g FROM generate_series(-6000, 12000, 7) g`,
+      `INSERT INTO kt_d VALUES (-500.00, 'x'), (1000.10, 'y')`,
+      'ANALYZE kt_d',
+    );
     await exec(
       tgt.url,
       `CREATE TABLE kt_d (id numeric PRIMARY KEY, v text)`,
@@ -117,7 +143,11 @@ describe('key type migrations', () => {
     expect(json).not.toMatch(/"-500\.00"|"1000\.10"|"77\.000"/);
     expect(renderMarkdown(report)).toContain('| 1000.1 |');
     // Segment bounds are canonical too (no trailing fraction zeros).
-    const bounds = await query<{ lo: string }>(tgt.url, `SELECT lo->>0 AS lo FROM parity.verify_segments WHERE run_id = $1 AND lo IS NOT NULL`, [outcome.result.runId]);
+    const bounds = await query<{ lo: string }>(
+      tgt.url,
+      `SELECT lo->>0 AS lo FROM parity.verify_segments WHERE run_id = $1 AND lo IS NOT NULL`,
+      [outcome.result.runId],
+    );
     expect(bounds.length).toBeGreaterThan(0);
     for (const b of bounds) expect(b.lo).not.toMatch(/\.\d*0$/);
     // Repairs record and write the same key text; the writes find their rows.
@@ -132,13 +162,20 @@ describe('key type migrations', () => {
 
   it('key types with no common type: a bad-input error (exit 2) naming both types, the column and reconcile.keyCasts; a key cast fixes it', async () => {
     await exec(src.url, `CREATE TABLE kt_e (id int PRIMARY KEY, v int)`, `INSERT INTO kt_e SELECT g, g FROM generate_series(1, 300) g`);
-    await exec(tgt.url, `CREATE TABLE kt_e (id text PRIMARY KEY, v int)`, `INSERT INTO kt_e SELECT g::text, g FROM generate_series(1, 300) g`, `UPDATE kt_e SET v = 0 WHERE id = '250'`);
+    await exec(
+      tgt.url,
+      `CREATE TABLE kt_e (id text PRIMARY KEY, v int)`,
+      `INSERT INTO kt_e SELECT g::text, g FROM generate_series(1, 300) g`,
+      `UPDATE kt_e SET v = 0 WHERE id = '250'`,
+    );
     const err = await verify(buildSpec(cross('kt-incomparable', 'kt_e'))).catch((e: unknown) => e);
     expect(isParityError(err, 'PARITY_BAD_INPUT')).toBe(true);
     const e = err as Error & { hint?: string };
     expect(e.message).toMatch(/key column "id" is integer on the source and text on the target/);
     expect(e.hint).toMatch(/reconcile\.keyCasts\.id/);
-    const outcome = await verify(buildSpec(cross('kt-cast', 'kt_e', { reconcile: { segmentRows: 400, bisectionThreshold: 25, keyCasts: { id: 'text' } } })));
+    const outcome = await verify(
+      buildSpec(cross('kt-cast', 'kt_e', { reconcile: { segmentRows: 400, bisectionThreshold: 25, keyCasts: { id: 'text' } } })),
+    );
     expect(await keysWithStatus(tgt.url, outcome.result.runId, 'confirmed')).toEqual(keys(250));
   });
 });

@@ -75,7 +75,12 @@ async function startLaggingWriter(table: string): Promise<{ stop(): Promise<{ ap
 describe('a target applying writes 1.5 s late, without a CDC slot', () => {
   it('confirms only the injected drift, and lists what never settled as in flight (unsettled)', async () => {
     const table = uniqueName('lag');
-    await exec(src.url, `CREATE TABLE ${table} (id int PRIMARY KEY, v int)`, `INSERT INTO ${table} SELECT g, g FROM generate_series(1, ${ROWS}) g`, `ANALYZE ${table}`);
+    await exec(
+      src.url,
+      `CREATE TABLE ${table} (id int PRIMARY KEY, v int)`,
+      `INSERT INTO ${table} SELECT g, g FROM generate_series(1, ${ROWS}) g`,
+      `ANALYZE ${table}`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE ${table} (id int PRIMARY KEY, v int)`,
@@ -108,7 +113,11 @@ describe('a target applying writes 1.5 s late, without a CDC slot', () => {
     expect(await keysWithStatus(tgt.url, runId, 'confirmed')).toEqual(keys(...INJECTED));
     expect(outcome.result.confirmedKeys).toBe(INJECTED.length);
     // The hot rows never settled: in flight, unsettled, listed with their reason.
-    const inFlight = await query<{ key: string[]; unsettled: boolean; reason: string }>(tgt.url, `SELECT key, unsettled, reason FROM parity.verify_mismatches WHERE run_id = $1 AND status = 'in-flight'`, [runId]);
+    const inFlight = await query<{ key: string[]; unsettled: boolean; reason: string }>(
+      tgt.url,
+      `SELECT key, unsettled, reason FROM parity.verify_mismatches WHERE run_id = $1 AND status = 'in-flight'`,
+      [runId],
+    );
     expect(inFlight.length).toBeGreaterThan(0);
     for (const m of inFlight) {
       expect(touched!.has(Number(m.key[0]))).toBe(true);
@@ -126,7 +135,9 @@ describe('a target applying writes 1.5 s late, without a CDC slot', () => {
     const report = await buildReport(control, loaded).finally(() => control.end());
     expect(report.confirmedDrift).toBe(INJECTED.length);
     expect(report.inFlightUnsettled).toBe(inFlight.length);
-    expect(report.samples.keys.filter((k) => k.status === 'in flight (unsettled)').length).toBe(Math.min(inFlight.length, Math.max(0, report.samples.limit - INJECTED.length)));
+    expect(report.samples.keys.filter((k) => k.status === 'in flight (unsettled)').length).toBe(
+      Math.min(inFlight.length, Math.max(0, report.samples.limit - INJECTED.length)),
+    );
     // Repair acts on the confirmed keys only.
     const dry = await withRepairContext(loaded, (ctx) => repairRun(ctx, runId, { apply: false, token: null }, 'test'));
     expect(dry.planned).toBe(INJECTED.length);

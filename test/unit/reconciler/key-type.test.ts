@@ -30,13 +30,27 @@ describe('the common type of a key column', () => {
   });
 
   it('integer vs numeric: numeric, the integer side cast', () => {
-    expect(chooseKeyType('id', INT, NUMERIC)).toMatchObject({ common: { castName: 'numeric', family: 'numeric' }, source: 'cast', target: 'column' });
+    expect(chooseKeyType('id', INT, NUMERIC)).toMatchObject({
+      common: { castName: 'numeric', family: 'numeric' },
+      source: 'cast',
+      target: 'column',
+    });
     expect(chooseKeyType('id', NUMERIC, BIGINT)).toMatchObject({ common: { castName: 'numeric' }, source: 'column', target: 'cast' });
   });
 
   it('text vs varchar: text, both as they are; char(n) is cast and forces byte order', () => {
-    expect(chooseKeyType('k', VARCHAR, TEXT)).toMatchObject({ common: { castName: 'text' }, source: 'column', target: 'column', forceByteOrder: false });
-    expect(chooseKeyType('k', CHAR, TEXT)).toMatchObject({ common: { castName: 'text' }, source: 'cast', target: 'column', forceByteOrder: true });
+    expect(chooseKeyType('k', VARCHAR, TEXT)).toMatchObject({
+      common: { castName: 'text' },
+      source: 'column',
+      target: 'column',
+      forceByteOrder: false,
+    });
+    expect(chooseKeyType('k', CHAR, TEXT)).toMatchObject({
+      common: { castName: 'text' },
+      source: 'cast',
+      target: 'column',
+      forceByteOrder: true,
+    });
   });
 
   it("uuid vs text: text, the uuid's canonical lower-case text against the text lower-cased, by bytes", () => {
@@ -48,9 +62,23 @@ describe('the common type of a key column', () => {
   });
 
   it('a key cast from the spec wins; sides already of that type stay as they are', () => {
-    expect(chooseKeyType('id', INT, TEXT, 'text')).toMatchObject({ common: { castName: 'text' }, source: 'cast', target: 'column', forceByteOrder: true });
-    expect(chooseKeyType('id', TS, TSTZ, 'timestamptz')).toMatchObject({ common: { castName: 'timestamptz', family: 'timestamptz' }, source: 'cast', target: 'column' });
-    expect(chooseKeyType('id', INT, BIGINT, 'numeric')).toMatchObject({ common: { castName: 'numeric' }, source: 'cast', target: 'cast', forceByteOrder: false });
+    expect(chooseKeyType('id', INT, TEXT, 'text')).toMatchObject({
+      common: { castName: 'text' },
+      source: 'cast',
+      target: 'column',
+      forceByteOrder: true,
+    });
+    expect(chooseKeyType('id', TS, TSTZ, 'timestamptz')).toMatchObject({
+      common: { castName: 'timestamptz', family: 'timestamptz' },
+      source: 'cast',
+      target: 'column',
+    });
+    expect(chooseKeyType('id', INT, BIGINT, 'numeric')).toMatchObject({
+      common: { castName: 'numeric' },
+      source: 'cast',
+      target: 'cast',
+      forceByteOrder: false,
+    });
   });
 
   it('no common type: PARITY_BAD_INPUT naming the column, both types and the spec field', () => {

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { settleVerdict } from '../../../services/reconciler/recheck.js';
 import { compareDecimalText } from '../../../services/reconciler/row-diff.js';
 import type { Checksum } from '../../../services/reconciler/segment-hash.js';
-import { DENSE_FRACTION, differenceDensity, mergedDensity, recheckBySegment, strategyFor } from '../../../services/reconciler/segment-strategy.js';
+import {
+  DENSE_FRACTION,
+  differenceDensity,
+  mergedDensity,
+  recheckBySegment,
+  strategyFor,
+} from '../../../services/reconciler/segment-strategy.js';
 
 const c = (rows: number, sum = '1'): Checksum => ({ rows: BigInt(rows), sum1: sum, sum2: sum });
 
@@ -43,29 +49,68 @@ describe('settling without a CDC slot', () => {
   const options = { waitMs: 1000, settleMs: 5000, boundMs: 20_000 };
 
   it('equal on recheck: resolved', () => {
-    expect(settleVerdict({ equal: true, same: false, ageMs: 1000, stableMs: 1000, lastWaitMs: 1000 }, options)).toEqual({ status: 'resolved' });
+    expect(settleVerdict({ equal: true, same: false, ageMs: 1000, stableMs: 1000, lastWaitMs: 1000 }, options)).toEqual({
+      status: 'resolved',
+    });
   });
 
   it('unchanged but not yet for settleMs: looked at again, the wait doubling but never past the settle time', () => {
-    expect(settleVerdict({ equal: false, same: true, ageMs: 1000, stableMs: 1000, lastWaitMs: 1000 }, options)).toEqual({ status: 'suspect', nextCheckInMs: 2000 });
-    expect(settleVerdict({ equal: false, same: true, ageMs: 3000, stableMs: 3000, lastWaitMs: 2000 }, options)).toEqual({ status: 'suspect', nextCheckInMs: 2000 });
+    expect(settleVerdict({ equal: false, same: true, ageMs: 1000, stableMs: 1000, lastWaitMs: 1000 }, options)).toEqual({
+      status: 'suspect',
+      nextCheckInMs: 2000,
+    });
+    expect(settleVerdict({ equal: false, same: true, ageMs: 3000, stableMs: 3000, lastWaitMs: 2000 }, options)).toEqual({
+      status: 'suspect',
+      nextCheckInMs: 2000,
+    });
   });
 
   it('unchanged on both sides for settleMs: confirmed', () => {
-    expect(settleVerdict({ equal: false, same: true, ageMs: 5000, stableMs: 5000, lastWaitMs: 2000 }, options)).toEqual({ status: 'confirmed' });
+    expect(settleVerdict({ equal: false, same: true, ageMs: 5000, stableMs: 5000, lastWaitMs: 2000 }, options)).toEqual({
+      status: 'confirmed',
+    });
   });
 
   it('a change restarts the stable time; still unsettled at the bound: in flight, never confirmed', () => {
-    expect(settleVerdict({ equal: false, same: false, ageMs: 9000, stableMs: 9000, lastWaitMs: 4000 }, options)).toEqual({ status: 'suspect', nextCheckInMs: 5000 });
-    expect(settleVerdict({ equal: false, same: false, ageMs: 19_000, stableMs: 0, lastWaitMs: 8000 }, options)).toEqual({ status: 'suspect', nextCheckInMs: 1000 });
-    expect(settleVerdict({ equal: false, same: false, ageMs: 20_000, stableMs: 20_000, lastWaitMs: 1000 }, options)).toEqual({ status: 'unsettled' });
-    expect(settleVerdict({ equal: false, same: true, ageMs: 20_000, stableMs: 4000, lastWaitMs: 1000 }, options)).toEqual({ status: 'unsettled' });
+    expect(settleVerdict({ equal: false, same: false, ageMs: 9000, stableMs: 9000, lastWaitMs: 4000 }, options)).toEqual({
+      status: 'suspect',
+      nextCheckInMs: 5000,
+    });
+    expect(settleVerdict({ equal: false, same: false, ageMs: 19_000, stableMs: 0, lastWaitMs: 8000 }, options)).toEqual({
+      status: 'suspect',
+      nextCheckInMs: 1000,
+    });
+    expect(settleVerdict({ equal: false, same: false, ageMs: 20_000, stableMs: 20_000, lastWaitMs: 1000 }, options)).toEqual({
+      status: 'unsettled',
+    });
+    expect(settleVerdict({ equal: false, same: true, ageMs: 20_000, stableMs: 4000, lastWaitMs: 1000 }, options)).toEqual({
+      status: 'unsettled',
+    });
   });
 });
 
 describe('canonical decimal key order', () => {
   it("orders like PostgreSQL's numeric", () => {
-    const sorted = ['-Infinity', '-1000.1', '-500', '-2.5', '-0.05', '0', '0.009', '0.05', '0.5', '0.51', '1', '2', '10', '1000.1', '1000.12', '99999999999999999999.5', 'Infinity', 'NaN'];
+    const sorted = [
+      '-Infinity',
+      '-1000.1',
+      '-500',
+      '-2.5',
+      '-0.05',
+      '0',
+      '0.009',
+      '0.05',
+      '0.5',
+      '0.51',
+      '1',
+      '2',
+      '10',
+      '1000.1',
+      '1000.12',
+      '99999999999999999999.5',
+      'Infinity',
+      'NaN',
+    ];
     const shuffled = [...sorted].reverse();
     shuffled.sort(compareDecimalText);
     expect(shuffled).toEqual(sorted);
