@@ -29,7 +29,11 @@ export interface ControlLimits {
 }
 
 /** The limits of a validated spec's `backfill` section. */
-export function controlLimits(backfill: { minBatchSize: number; maxBatchSize: number; throttle: { maxLagSeconds: number } }): ControlLimits {
+export function controlLimits(backfill: {
+  minBatchSize: number;
+  maxBatchSize: number;
+  throttle: { maxLagSeconds: number };
+}): ControlLimits {
   return { minBatchSize: backfill.minBatchSize, maxBatchSize: backfill.maxBatchSize, maxLagSeconds: backfill.throttle.maxLagSeconds };
 }
 
@@ -53,7 +57,9 @@ export function parseControlCommand(words: readonly string[], limits?: ControlLi
       throw bad(`batch-size must be an integer from 1 to ${MAX_PINNED_BATCH_SIZE} or "auto", got "${value}"`);
     }
     if (limits && (size < limits.minBatchSize || size > limits.maxBatchSize)) {
-      throw bad(`batch-size ${size} is outside the spec's limits ${limits.minBatchSize}..${limits.maxBatchSize} (backfill.minBatchSize, backfill.maxBatchSize); change the spec to go beyond them`);
+      throw bad(
+        `batch-size ${size} is outside the spec's limits ${limits.minBatchSize}..${limits.maxBatchSize} (backfill.minBatchSize, backfill.maxBatchSize); change the spec to go beyond them`,
+      );
     }
     return { kind: 'set-batch-size', size };
   }
@@ -61,7 +67,9 @@ export function parseControlCommand(words: readonly string[], limits?: ControlLi
     const seconds = Number(value.replace(/s$/, ''));
     if (!Number.isFinite(seconds) || seconds <= 0) throw bad(`max-lag must be a positive number of seconds, got "${value}"`);
     if (limits && seconds > limits.maxLagSeconds) {
-      throw bad(`max-lag ${seconds} s is above the spec's limit of ${limits.maxLagSeconds} s (backfill.throttle.maxLagSeconds); lower values are allowed, raise the spec's to go beyond it`);
+      throw bad(
+        `max-lag ${seconds} s is above the spec's limit of ${limits.maxLagSeconds} s (backfill.throttle.maxLagSeconds); lower values are allowed, raise the spec's to go beyond it`,
+      );
     }
     return { kind: 'set-max-lag', seconds };
   }

@@ -50,10 +50,15 @@ function commandText(body: string): string {
   try {
     parsed = JSON.parse(body);
   } catch {
-    throw new ParityError('PARITY_BAD_INPUT', 'the body is not JSON', { hint: 'send {"command": "pause"} with Content-Type: application/json' });
+    throw new ParityError('PARITY_BAD_INPUT', 'the body is not JSON', {
+      hint: 'send {"command": "pause"} with Content-Type: application/json',
+    });
   }
   const command = (parsed as { command?: unknown } | null)?.command;
-  if (typeof command !== 'string') throw new ParityError('PARITY_BAD_INPUT', 'the body has no "command" string', { hint: 'send {"command": "pause"} with Content-Type: application/json' });
+  if (typeof command !== 'string')
+    throw new ParityError('PARITY_BAD_INPUT', 'the body has no "command" string', {
+      hint: 'send {"command": "pause"} with Content-Type: application/json',
+    });
   return command;
 }
 
@@ -65,11 +70,20 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       bearerToken: o.token,
       ready: () => {
         const s = o.controller.snapshot();
-        return { ok: s.state === 'running', status: s.state, ...(s.state === 'running' ? {} : { reason: s.throttle.length ? describeFindings(s.throttle) : `not running (${s.state})` }) };
+        return {
+          ok: s.state === 'running',
+          status: s.state,
+          ...(s.state === 'running' ? {} : { reason: s.throttle.length ? describeFindings(s.throttle) : `not running (${s.state})` }),
+        };
       },
       health: () => {
         const s = o.controller.snapshot();
-        return { ok: s.state !== 'stopping', status: s.state, ...(s.throttle.length ? { reason: describeFindings(s.throttle) } : {}), details: { runId: s.runId, rowsDone: s.rowsDone, rowsPlanned: s.rowsPlanned } };
+        return {
+          ok: s.state !== 'stopping',
+          status: s.state,
+          ...(s.throttle.length ? { reason: describeFindings(s.throttle) } : {}),
+          details: { runId: s.runId, rowsDone: s.rowsDone, rowsPlanned: s.rowsPlanned },
+        };
       },
       routes: {
         'GET /status': (_req, res) => sendJson(res, 200, o.controller.snapshot()),
@@ -86,10 +100,20 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
             }
             await o.controller.pollNow();
             o.logger.info({ command: formatControlCommand(command), actor, seq: applied.seq }, 'control command applied');
-            sendJson(res, 200, { ok: true, command: formatControlCommand(command), runId: applied.runId, seq: applied.seq, status: o.controller.snapshot() });
+            sendJson(res, 200, {
+              ok: true,
+              command: formatControlCommand(command),
+              runId: applied.runId,
+              seq: applied.seq,
+              status: o.controller.snapshot(),
+            });
           } catch (err) {
             const status = isParityError(err, 'PARITY_BAD_INPUT') || err instanceof SyntaxError ? 400 : 500;
-            sendJson(res, status, { ok: false, error: (err as Error).message, ...(isParityError(err) && err.hint ? { hint: err.hint } : {}) });
+            sendJson(res, status, {
+              ok: false,
+              error: (err as Error).message,
+              ...(isParityError(err) && err.hint ? { hint: err.hint } : {}),
+            });
           }
         },
       },
@@ -97,7 +121,11 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
     {
       flag: '--status-port',
       fallback: true,
-      onFallback: (port) => o.logger.warn({ port }, 'the backfill status port is taken (another backfill process on this host?); serving control on a free port instead'),
+      onFallback: (port) =>
+        o.logger.warn(
+          { port },
+          'the backfill status port is taken (another backfill process on this host?); serving control on a free port instead',
+        ),
     },
   );
   return { url: server.url, close: () => server.close() };

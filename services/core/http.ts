@@ -90,9 +90,14 @@ export function resolveStatusPort(
   sources: { flag?: string | undefined; specPort?: number | undefined; usage?: string; env?: NodeJS.ProcessEnv } = {},
 ): ResolvedPort {
   const env = sources.env ?? process.env;
-  if (sources.flag !== undefined) return { port: parsePort(sources.flag, '--status-port', sources.usage ? `usage: ${sources.usage}` : 'pass a port number'), source: 'flag' };
+  if (sources.flag !== undefined)
+    return {
+      port: parsePort(sources.flag, '--status-port', sources.usage ? `usage: ${sources.usage}` : 'pass a port number'),
+      source: 'flag',
+    };
   const fromEnv = env.PARITY_STATUS_PORT;
-  if (fromEnv !== undefined && fromEnv !== '') return { port: parsePort(fromEnv, 'PARITY_STATUS_PORT', 'set PARITY_STATUS_PORT to a port number, or unset it'), source: 'env' };
+  if (fromEnv !== undefined && fromEnv !== '')
+    return { port: parsePort(fromEnv, 'PARITY_STATUS_PORT', 'set PARITY_STATUS_PORT to a port number, or unset it'), source: 'env' };
   if (sources.specPort !== undefined) return { port: sources.specPort, source: 'spec' };
   return { port: STATUS_PORTS[service], source: 'default' };
 }
@@ -174,7 +179,10 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   const server = createServer((req, res) => {
     if (!hostAllowed(req.headers.host, host, allowed)) {
       req.resume();
-      return sendJson(res, 421, { error: `Host "${req.headers.host ?? ''}" is not this server's`, hint: 'use the bind address or an IP; add other names to PARITY_STATUS_ALLOWED_HOSTS' });
+      return sendJson(res, 421, {
+        error: `Host "${req.headers.host ?? ''}" is not this server's`,
+        hint: 'use the bind address or an IP; add other names to PARITY_STATUS_ALLOWED_HOSTS',
+      });
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBody) return tooLarge(req, res);
@@ -209,7 +217,15 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     const path = (req.url ?? '/').split('?')[0];
     if (STATE_CHANGING.has(method)) {
       if (options.bearerToken !== undefined && !bearerMatches(req.headers.authorization, options.bearerToken)) {
-        return sendJson(res, 401, { error: 'missing or wrong bearer token', hint: 'send Authorization: Bearer <token> (printed by the process at start-up, or PARITY_CONTROL_TOKEN)' }, { 'www-authenticate': 'Bearer' });
+        return sendJson(
+          res,
+          401,
+          {
+            error: 'missing or wrong bearer token',
+            hint: 'send Authorization: Bearer <token> (printed by the process at start-up, or PARITY_CONTROL_TOKEN)',
+          },
+          { 'www-authenticate': 'Bearer' },
+        );
       }
       if (!isJsonContentType(req.headers['content-type'])) {
         return sendJson(res, 415, { error: `Content-Type must be application/json, got "${req.headers['content-type'] ?? ''}"` });
@@ -279,7 +295,11 @@ export async function startStatusServerOn(
 
 /** The spec's port for `service`: `status.ports.<service>`, or the older `cdc.statusPort` / `backfill.controlPort`. */
 export function specStatusPort(
-  spec: { status: { ports: Partial<Record<StatusService, number | undefined>> }; cdc: { statusPort?: number | undefined }; backfill: { controlPort?: number | undefined } },
+  spec: {
+    status: { ports: Partial<Record<StatusService, number | undefined>> };
+    cdc: { statusPort?: number | undefined };
+    backfill: { controlPort?: number | undefined };
+  },
   service: StatusService,
 ): number | undefined {
   const port = spec.status.ports[service];
@@ -299,7 +319,9 @@ export function statusLingerMs(env: NodeJS.ProcessEnv = process.env): number {
   if (text === undefined || text === '') return 0;
   const seconds = Number(text);
   if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new ParityError('PARITY_BAD_INPUT', `PARITY_STATUS_LINGER_SECONDS must be a number of seconds >= 0, got "${text}"`, { hint: 'e.g. PARITY_STATUS_LINGER_SECONDS=30 (two scrape intervals), or unset it' });
+    throw new ParityError('PARITY_BAD_INPUT', `PARITY_STATUS_LINGER_SECONDS must be a number of seconds >= 0, got "${text}"`, {
+      hint: 'e.g. PARITY_STATUS_LINGER_SECONDS=30 (two scrape intervals), or unset it',
+    });
   }
   return seconds * 1000;
 }

@@ -22,9 +22,13 @@ export function ensurePrometheus(): { prometheus: string; promtool: string } {
   prometheus = which('prometheus');
   promtool = which('promtool');
   if (install.status !== 0 || !prometheus || !promtool) {
-    throw new ParityError('PARITY_DEPENDENCY_MISSING', `prometheus/promtool are missing and could not be installed: ${install.stderr.split('\n').slice(-5).join('\n')}`, {
-      hint: 'run: sudo apt-get install prometheus',
-    });
+    throw new ParityError(
+      'PARITY_DEPENDENCY_MISSING',
+      `prometheus/promtool are missing and could not be installed: ${install.stderr.split('\n').slice(-5).join('\n')}`,
+      {
+        hint: 'run: sudo apt-get install prometheus',
+      },
+    );
   }
   return { prometheus, promtool };
 }

@@ -17,9 +17,23 @@ const USAGE = 'parity serve --spec FILE [--host ADDRESS] [--status-port N | --po
  * status.ports.serve > 9400. Runs until interrupted.
  */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'status-port': { type: 'string' }, refresh: { type: 'string' } }, USAGE);
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'status-port': { type: 'string' },
+      refresh: { type: 'string' },
+    },
+    USAGE,
+  );
   const { spec } = loadSpec(required(values.spec, '--spec', USAGE));
-  const port = resolveStatusPort('serve', { flag: values['status-port'] ?? values.port, specPort: specStatusPort(spec, 'serve'), usage: USAGE }).port;
+  const port = resolveStatusPort('serve', {
+    flag: values['status-port'] ?? values.port,
+    specPort: specStatusPort(spec, 'serve'),
+    usage: USAGE,
+  }).port;
   const host = resolveStatusHost(values.host);
   const logger = createLogger({ name: 'parity-serve' });
   const registry = createMetricsRegistry({ service: 'serve' });
@@ -39,28 +53,35 @@ export async function serveCommand(argv: string[]): Promise<number> {
       return { ok: false, status: 'control-db-unreachable', reason: `${(err as Error).message}; check the control database in the spec` };
     }
   };
-  const server = await startStatusServerOn({
-    registry,
-    host,
-    port,
-    ready: controlReachable,
-    health: async () => {
-      try {
-        await control.query('SELECT 1');
-        return { ok: true, status: 'serving' };
-      } catch (err) {
-        return { ok: false, status: 'control-db-unreachable', reason: `${(err as Error).message}; check the control database in the spec` };
-      }
-    },
-    routes: {
-      'GET /': async (_req, res) => {
-        const html = renderStatusPage(await collect(), refresh);
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-        res.end(html);
+  const server = await startStatusServerOn(
+    {
+      registry,
+      host,
+      port,
+      ready: controlReachable,
+      health: async () => {
+        try {
+          await control.query('SELECT 1');
+          return { ok: true, status: 'serving' };
+        } catch (err) {
+          return {
+            ok: false,
+            status: 'control-db-unreachable',
+            reason: `${(err as Error).message}; check the control database in the spec`,
+          };
+        }
       },
-      'GET /api/status': async (_req, res) => sendJson(res, 200, await collect()),
+      routes: {
+        'GET /': async (_req, res) => {
+          const html = renderStatusPage(await collect(), refresh);
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+          res.end(html);
+        },
+        'GET /api/status': async (_req, res) => sendJson(res, 200, await collect()),
+      },
     },
-  }, { flag: '--status-port' });
+    { flag: '--status-port' },
+  );
   logger.info({ url: server.url }, 'status page listening');
   process.stdout.write(`parity status page: ${server.url}/\n`);
   await new Promise<void>((resolve) => {

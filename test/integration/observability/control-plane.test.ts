@@ -13,14 +13,20 @@ import { cli, createOrders, makeSpec, waitFor } from '../backfill/fixtures.js';
 
 const TOKEN = 'control-plane-test-token-0123456789';
 
-function send(url: string, o: { host?: string; headers?: Record<string, string>; body: string }): Promise<{ status: number; body: string }> {
+function send(
+  url: string,
+  o: { host?: string; headers?: Record<string, string>; body: string },
+): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method: 'POST', path: '/control', headers: { host: o.host ?? u.host, ...o.headers } }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { host: u.hostname, port: u.port, method: 'POST', path: '/control', headers: { host: o.host ?? u.host, ...o.headers } },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
     req.end(o.body);
   });
@@ -47,13 +53,29 @@ describe('backfill control plane', () => {
   });
 
   const controlRow = async () =>
-    (await client.query(`SELECT command_seq, batch_size_override, max_lag_seconds_override, paused, last_command FROM parity.backfill_runs ORDER BY run_id DESC LIMIT 1`)).rows[0];
+    (
+      await client.query(
+        `SELECT command_seq, batch_size_override, max_lag_seconds_override, paused, last_command FROM parity.backfill_runs ORDER BY run_id DESC LIMIT 1`,
+      )
+    ).rows[0];
 
   it('refuses without the token (401), a foreign Host (421), text/plain (415), a large body (413) and out-of-range values (400), changing nothing', async () => {
-    const { spec, file } = makeSpec({ name: 'ctl-sec', sourceUrl: db.url, backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 2000' });
+    const { spec, file } = makeSpec({
+      name: 'ctl-sec',
+      sourceUrl: db.url,
+      backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 2000',
+    });
     running = runBackfill({ spec, workers: 1, pollMs: 100, controlPort: 0, controlToken: TOKEN, signal: stop.signal });
     running.catch(() => undefined);
-    const url = await waitFor('control URL', async () => (await client.query(`SELECT control_url FROM parity.backfill_processes WHERE control_url IS NOT NULL`).catch(() => ({ rows: [] as { control_url: string }[] }))).rows[0]?.control_url as string | undefined);
+    const url = await waitFor(
+      'control URL',
+      async () =>
+        (
+          await client
+            .query(`SELECT control_url FROM parity.backfill_processes WHERE control_url IS NOT NULL`)
+            .catch(() => ({ rows: [] as { control_url: string }[] }))
+        ).rows[0]?.control_url as string | undefined,
+    );
     const json = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };
     const body = JSON.stringify({ command: 'abort' });
     const before = await controlRow();

@@ -42,12 +42,19 @@ let specFile: string;
 let promUrl: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 90_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 90_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${procs.map((p) => `--- ${p.job} stderr:\n${p.err.slice(-2000)}`).join('\n')}\n--- prometheus:\n${promLog.slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}\n${procs.map((p) => `--- ${p.job} stderr:\n${p.err.slice(-2000)}`).join('\n')}\n--- prometheus:\n${promLog.slice(-2000)}`,
+      );
     await sleep(250);
   }
 }
@@ -96,7 +103,9 @@ beforeAll(async () => {
   db = await createTestDatabase('source', 'obs');
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
-  await c.query(`CREATE TABLE public.orders (id bigint PRIMARY KEY, customer_id int NOT NULL, total_amount int NOT NULL, status text NOT NULL DEFAULT 'paid', total_amount_minor bigint, currency text)`);
+  await c.query(
+    `CREATE TABLE public.orders (id bigint PRIMARY KEY, customer_id int NOT NULL, total_amount int NOT NULL, status text NOT NULL DEFAULT 'paid', total_amount_minor bigint, currency text)`,
+  );
   await c.query(`INSERT INTO public.orders (id, customer_id, total_amount) SELECT g, g % 97, g * 3 FROM generate_series(1, 20000) g`);
   await c.end();
   dir = mkdtempSync(join(tmpdir(), 'parity-obs-'));
@@ -125,7 +134,11 @@ beforeAll(async () => {
   // one meets them again and counts stale skips, per version.
   const redis = new Redis(STACK.PARITY_REDIS_URL);
   const warm = start('warm-cache', ['cache', 'run', '--group', `${prefix}-warm`]);
-  await waitFor('entries written by the first cache versioner', async () => (await redis.exists(`${prefix}:order:v2:20000`)) === 1, 120_000);
+  await waitFor(
+    'entries written by the first cache versioner',
+    async () => (await redis.exists(`${prefix}:order:v2:20000`)) === 1,
+    120_000,
+  );
   redis.disconnect();
   warm.child.kill('SIGTERM');
   for (const [job, args, env] of [
@@ -140,7 +153,11 @@ beforeAll(async () => {
     targets[job] = await waitFor(`the ${job} status URL`, () => announced(p));
   }
   // Hold the backfill (paused, alive and scraped) through its control endpoint, with the token.
-  const paused = await fetch(`${targets['parity-backfill']}/control`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${CONTROL_TOKEN}` }, body: JSON.stringify({ command: 'pause' }) });
+  const paused = await fetch(`${targets['parity-backfill']}/control`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${CONTROL_TOKEN}` },
+    body: JSON.stringify({ command: 'pause' }),
+  });
   expect(paused.status, await paused.clone().text()).toBe(200);
 
   // The project's scrape config, each job's target rewritten to the process this test started.
@@ -154,7 +171,11 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn(prometheusBin, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  prometheus = spawn(
+    prometheusBin,
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   prometheus.stdout!.on('data', (d: Buffer) => (promLog += d.toString()));
   prometheus.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
   await waitFor('Prometheus ready', async () => (await fetch(`${promUrl}/-/ready`).catch(() => null))?.ok);
@@ -162,7 +183,9 @@ beforeAll(async () => {
   // Some traffic, so the CDC, cache and reconcile counters have series.
   const w = new pg.Client({ connectionString: db.url });
   await w.connect();
-  await w.query(`UPDATE public.orders SET total_amount_minor = total_amount, currency = 'USD', total_amount = total_amount + 1 WHERE id <= 50`);
+  await w.query(
+    `UPDATE public.orders SET total_amount_minor = total_amount, currency = 'USD', total_amount = total_amount + 1 WHERE id <= 50`,
+  );
   await w.query(`DELETE FROM public.orders WHERE id = 20000`);
   await w.end();
 }, 300_000);
@@ -193,7 +216,14 @@ describe('Prometheus scrapes every service', () => {
       const data = await api<{ activeTargets: { labels: { job: string }; health: string; lastError: string }[] }>('/api/v1/targets');
       return data.activeTargets.length === 6 && data.activeTargets.every((t) => t.health === 'up') && data.activeTargets;
     });
-    expect(targets.map((t) => t.labels.job).sort()).toEqual(['parity-backfill', 'parity-cache', 'parity-cdc', 'parity-reconcile', 'parity-serve', 'parity-verify']);
+    expect(targets.map((t) => t.labels.job).sort()).toEqual([
+      'parity-backfill',
+      'parity-cache',
+      'parity-cdc',
+      'parity-reconcile',
+      'parity-serve',
+      'parity-verify',
+    ]);
     // The default process metrics, unprefixed, from every job.
     const cpu = await api<{ job: string }[]>('/api/v1/series?match[]=process_cpu_seconds_total');
     expect(new Set(cpu.map((s) => s.job)).size).toBe(6);
@@ -202,7 +232,13 @@ describe('Prometheus scrapes every service', () => {
   it('has every metric and label the dashboard and the alert rules use', async () => {
     // Let the counters driven by the test's writes arrive (CDC -> Kafka -> cache and reconcile).
     const seen = async (selector: string) => (await api<unknown[]>(`/api/v1/series?match[]=${encodeURIComponent(selector)}`)).length > 0;
-    await waitFor('change events counted', async () => (await seen('parity_cdc_events_total')) && (await seen('parity_cache_updates_applied_total')) && (await seen('parity_cache_stale_skips_total')));
+    await waitFor(
+      'change events counted',
+      async () =>
+        (await seen('parity_cdc_events_total')) &&
+        (await seen('parity_cache_updates_applied_total')) &&
+        (await seen('parity_cache_stale_skips_total')),
+    );
     await waitFor('the verification run finished', () => seen('parity_verify_drift_rows{state="confirmed"}'), 180_000);
     await sleep(3_000);
     const metadata = await api<Record<string, { type: string }[]>>('/api/v1/metadata');

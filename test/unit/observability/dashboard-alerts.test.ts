@@ -33,13 +33,20 @@ describe('dashboard and alerts use registered metrics and labels', () => {
     const text = readFileSync(join(ROOT, 'deploy/grafana/dashboards/parity.json'), 'utf8');
     const dashboard = JSON.parse(text);
     const variables = dashboard.templating.list.map((v: any) => [v.name, v.type]);
-    expect(variables).toEqual(expect.arrayContaining([['datasource', 'datasource'], ['job', 'query'], ['instance', 'query']]));
+    expect(variables).toEqual(
+      expect.arrayContaining([
+        ['datasource', 'datasource'],
+        ['job', 'query'],
+        ['instance', 'query'],
+      ]),
+    );
     const uids = [...text.matchAll(/"uid":\s*"([^"]*)"/g)].map((m) => m[1]).filter((uid) => uid !== dashboard.uid);
     expect(uids.length).toBeGreaterThan(0);
     for (const uid of uids) expect(uid).toBe('${datasource}');
     for (const panel of dashboard.panels) {
       for (const t of panel.targets) {
-        for (const m of t.expr.matchAll(/\bparity_[a-z0-9_]+(\{[^}]*\})?/g)) expect(m[1] ?? '', `${panel.title}: ${t.expr}`).toContain('job=~"$job", instance=~"$instance"');
+        for (const m of t.expr.matchAll(/\bparity_[a-z0-9_]+(\{[^}]*\})?/g))
+          expect(m[1] ?? '', `${panel.title}: ${t.expr}`).toContain('job=~"$job", instance=~"$instance"');
       }
     }
   });

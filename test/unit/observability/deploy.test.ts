@@ -39,7 +39,11 @@ describe('deploy/k8s', () => {
   });
 
   test('the long-running services are Deployments and backfill/verify are parallel Jobs', () => {
-    expect(kind('Deployment').map((d) => component(d.doc)).sort()).toEqual(['cache', 'cdc', 'reconcile', 'serve']);
+    expect(
+      kind('Deployment')
+        .map((d) => component(d.doc))
+        .sort(),
+    ).toEqual(['cache', 'cdc', 'reconcile', 'serve']);
     for (const job of kind('Job')) {
       expect(['backfill', 'verify']).toContain(component(job.doc));
       expect(job.doc.spec.parallelism, job.file).toBeGreaterThan(1);
@@ -53,14 +57,25 @@ describe('deploy/k8s', () => {
       const pod = doc.spec.template.spec;
       expect(pod.securityContext, file).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of pod.containers) {
-        expect(c.securityContext, file).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(c.securityContext, file).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
         expect(c.command, file).toEqual(['node', 'dist/services/cli/main.js']);
       }
     }
   });
 
   test('each container serves status on its fixed port, probed on /livez and /readyz (never /healthz)', () => {
-    const expected: Record<string, number> = { cdc: STATUS_PORTS.cdc, cache: STATUS_PORTS.cache, reconcile: STATUS_PORTS.reconcile, serve: STATUS_PORTS.serve, backfill: STATUS_PORTS.backfill, verify: STATUS_PORTS.verify };
+    const expected: Record<string, number> = {
+      cdc: STATUS_PORTS.cdc,
+      cache: STATUS_PORTS.cache,
+      reconcile: STATUS_PORTS.reconcile,
+      serve: STATUS_PORTS.serve,
+      backfill: STATUS_PORTS.backfill,
+      verify: STATUS_PORTS.verify,
+    };
     for (const { file, doc } of workloads) {
       const c = doc.spec.template.spec.containers[0];
       const port = expected[component(doc)];
@@ -101,13 +116,21 @@ describe('docker-compose.yml', () => {
   test('no password has a default: each comes from .env and compose refuses to start without it', () => {
     const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
     expect(text).not.toMatch(/\$\{[A-Z_]*(PASSWORD|TOKEN)[A-Z_]*:-/);
-    for (const v of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'PARITY_CONTROL_TOKEN']) expect(text).toContain(`\${${v}:?`);
+    for (const v of ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'PARITY_CONTROL_TOKEN'])
+      expect(text).toContain(`\${${v}:?`);
     const example = readFileSync(join(ROOT, '.env.example'), 'utf8');
     for (const line of example.split('\n').filter((l) => /^[A-Z_]+=/.test(l))) expect(line, 'placeholders are empty').toMatch(/^[A-Z_]+=$/);
   });
 
   test('parity services publish their fixed status port and allow their own name as Host', () => {
-    const expected: Record<string, number> = { 'parity-cdc': 9401, 'parity-reconcile': 9402, 'parity-cache': 9403, 'parity-serve': 9400, 'parity-backfill': 9404, 'parity-verify': 9405 };
+    const expected: Record<string, number> = {
+      'parity-cdc': 9401,
+      'parity-reconcile': 9402,
+      'parity-cache': 9403,
+      'parity-serve': 9400,
+      'parity-backfill': 9404,
+      'parity-verify': 9405,
+    };
     for (const [name, port] of Object.entries(expected)) {
       const service = compose.services[name];
       expect(service.ports, name).toEqual([`127.0.0.1:${port}:${port}`]);
@@ -133,12 +156,20 @@ describe('deploy/prometheus/prometheus.yml', () => {
   });
 
   test('every alert has a promtool unit test where it fires and one where it does not', () => {
-    const alerts = parse(readFileSync(join(ROOT, 'deploy/prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: any) => g.rules.map((r: any) => r.alert));
+    const alerts = parse(readFileSync(join(ROOT, 'deploy/prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: any) =>
+      g.rules.map((r: any) => r.alert),
+    );
     const cases = parse(readFileSync(join(ROOT, 'deploy/prometheus/alerts.test.yml'), 'utf8')).tests.flatMap((t: any) => t.alert_rule_test);
     for (const alert of alerts) {
       const mine = cases.filter((c: any) => c.alertname === alert);
-      expect(mine.some((c: any) => (c.exp_alerts ?? []).length > 0), `${alert} fires in a test`).toBe(true);
-      expect(mine.some((c: any) => (c.exp_alerts ?? []).length === 0), `${alert} has a case where it does not fire`).toBe(true);
+      expect(
+        mine.some((c: any) => (c.exp_alerts ?? []).length > 0),
+        `${alert} fires in a test`,
+      ).toBe(true);
+      expect(
+        mine.some((c: any) => (c.exp_alerts ?? []).length === 0),
+        `${alert} has a case where it does not fire`,
+      ).toBe(true);
     }
   });
 });

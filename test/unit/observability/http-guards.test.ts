@@ -7,19 +7,32 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseControlCommand } from '../../../services/backfill/control-command.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
-import { hostAllowed, hostName, resolveStatusPort, startStatusServer, STATUS_PORTS, type StatusServer } from '../../../services/core/http.js';
+import {
+  hostAllowed,
+  hostName,
+  resolveStatusPort,
+  startStatusServer,
+  STATUS_PORTS,
+  type StatusServer,
+} from '../../../services/core/http.js';
 
 const TOKEN = 'unit-test-token-0123456789abcdef';
 
 /** A raw request, so the test controls Host and Content-Length exactly (fetch forbids setting Host). */
-function send(url: string, o: { method?: string; path: string; host?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<{ status: number; body: string }> {
+function send(
+  url: string,
+  o: { method?: string; path: string; host?: string; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method: o.method ?? 'GET', path: o.path, headers: { host: o.host ?? u.host, ...o.headers } }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = request(
+      { host: u.hostname, port: u.port, method: o.method ?? 'GET', path: o.path, headers: { host: o.host ?? u.host, ...o.headers } },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
     if (o.body !== undefined) req.write(o.body);
     req.end();
@@ -60,14 +73,27 @@ describe('status server guards', () => {
 
   test('no token or a wrong one: 401, nothing applied', async () => {
     const before = applied.length;
-    expect((await send(server.url, { method: 'POST', path: '/control', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
-    expect((await send(server.url, { method: 'POST', path: '/control', headers: { ...json, authorization: 'Bearer wrong-token-0123456789abcdef' }, body: '{}' })).status).toBe(401);
+    expect(
+      (await send(server.url, { method: 'POST', path: '/control', headers: { 'content-type': 'application/json' }, body: '{}' })).status,
+    ).toBe(401);
+    expect(
+      (
+        await send(server.url, {
+          method: 'POST',
+          path: '/control',
+          headers: { ...json, authorization: 'Bearer wrong-token-0123456789abcdef' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(401);
     expect(applied.length).toBe(before);
   });
 
   test('a Host that is not this server (DNS rebinding): 421, also for reads', async () => {
     const before = applied.length;
-    expect((await send(server.url, { method: 'POST', path: '/control', host: 'evil.example:80', headers: json, body: '{}' })).status).toBe(421);
+    expect((await send(server.url, { method: 'POST', path: '/control', host: 'evil.example:80', headers: json, body: '{}' })).status).toBe(
+      421,
+    );
     expect((await send(server.url, { path: '/metrics', host: 'evil.example' })).status).toBe(421);
     expect(applied.length).toBe(before);
     // Accepted: an IP literal, localhost, and a configured name.
@@ -78,7 +104,12 @@ describe('status server guards', () => {
 
   test('a state-changing request that is not application/json: 415 (a text/plain form POST cannot act)', async () => {
     const before = applied.length;
-    const r = await send(server.url, { method: 'POST', path: '/control', headers: { ...json, 'content-type': 'text/plain' }, body: 'pause' });
+    const r = await send(server.url, {
+      method: 'POST',
+      path: '/control',
+      headers: { ...json, 'content-type': 'text/plain' },
+      body: 'pause',
+    });
     expect(r.status).toBe(415);
     expect(applied.length).toBe(before);
   });
@@ -86,7 +117,16 @@ describe('status server guards', () => {
   test('a body above the cap: 413, declared or streamed', async () => {
     const before = applied.length;
     expect((await send(server.url, { method: 'POST', path: '/control', headers: json, body: Buffer.alloc(4096, 'a') })).status).toBe(413);
-    expect((await send(server.url, { method: 'POST', path: '/control', headers: { ...json, 'content-length': '4096' }, body: Buffer.alloc(4096, 'a') })).status).toBe(413);
+    expect(
+      (
+        await send(server.url, {
+          method: 'POST',
+          path: '/control',
+          headers: { ...json, 'content-length': '4096' },
+          body: Buffer.alloc(4096, 'a'),
+        })
+      ).status,
+    ).toBe(413);
     expect(applied.length).toBe(before);
   });
 
@@ -112,7 +152,10 @@ describe('host names and ports', () => {
   });
 
   test('status port precedence: flag > PARITY_STATUS_PORT > spec > fixed default', () => {
-    expect(resolveStatusPort('cdc', { flag: '7000', specPort: 7002, env: { PARITY_STATUS_PORT: '7001' } })).toEqual({ port: 7000, source: 'flag' });
+    expect(resolveStatusPort('cdc', { flag: '7000', specPort: 7002, env: { PARITY_STATUS_PORT: '7001' } })).toEqual({
+      port: 7000,
+      source: 'flag',
+    });
     expect(resolveStatusPort('cdc', { specPort: 7002, env: { PARITY_STATUS_PORT: '7001' } })).toEqual({ port: 7001, source: 'env' });
     expect(resolveStatusPort('cdc', { specPort: 7002, env: {} })).toEqual({ port: 7002, source: 'spec' });
     expect(resolveStatusPort('cdc', { env: {} })).toEqual({ port: 9401, source: 'default' });
@@ -136,8 +179,12 @@ describe('control commands against the spec limits', () => {
   test('inside the limits parse; outside are PARITY_BAD_INPUT naming the spec field', () => {
     expect(parseControlCommand(['set', 'batch-size=100'], limits)).toEqual({ kind: 'set-batch-size', size: 100 });
     expect(parseControlCommand(['set', 'max-lag=0.5'], limits)).toEqual({ kind: 'set-max-lag', seconds: 0.5 });
-    expect(() => parseControlCommand(['set', 'batch-size=1000000'], limits)).toThrow(/outside the spec's limits 100\.\.5000 \(backfill.minBatchSize, backfill.maxBatchSize\)/);
+    expect(() => parseControlCommand(['set', 'batch-size=1000000'], limits)).toThrow(
+      /outside the spec's limits 100\.\.5000 \(backfill.minBatchSize, backfill.maxBatchSize\)/,
+    );
     expect(() => parseControlCommand(['set', 'batch-size=99'], limits)).toThrow(/outside the spec's limits/);
-    expect(() => parseControlCommand(['set', 'max-lag=60'], limits)).toThrow(/above the spec's limit of 1.5 s \(backfill.throttle.maxLagSeconds\)/);
+    expect(() => parseControlCommand(['set', 'max-lag=60'], limits)).toThrow(
+      /above the spec's limit of 1.5 s \(backfill.throttle.maxLagSeconds\)/,
+    );
   });
 });

@@ -34,7 +34,12 @@ export function expressions(): { where: string; expr: string }[] {
 export function usages(): Usage[] {
   const out: Usage[] = [];
   for (const { where, expr } of expressions()) {
-    const grouped = [...expr.matchAll(/\b(?:by|on|without|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((l) => l.trim()).filter(Boolean));
+    const grouped = [...expr.matchAll(/\b(?:by|on|without|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) =>
+      m[1]!
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    );
     for (const m of expr.matchAll(/\b(parity_[a-z0-9_]+)(\{([^}]*)\})?/g)) {
       const written = m[1]!;
       const isBucket = written.endsWith('_bucket');

@@ -40,8 +40,13 @@ describe('promtool', () => {
 
   test('no gauge and counter share a family name (x and x_total)', () => {
     for (const service of Object.keys(SERVICE_REGISTRIES)) {
-      const names = new Set(serviceRegistry(service).getMetricsAsArray().map((m) => (m as unknown as { name: string }).name));
-      for (const name of names) if (name.endsWith('_total')) expect(names, `${service}: ${name}`).not.toContain(name.slice(0, -'_total'.length));
+      const names = new Set(
+        serviceRegistry(service)
+          .getMetricsAsArray()
+          .map((m) => (m as unknown as { name: string }).name),
+      );
+      for (const name of names)
+        if (name.endsWith('_total')) expect(names, `${service}: ${name}`).not.toContain(name.slice(0, -'_total'.length));
     }
   });
 
