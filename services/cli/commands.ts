@@ -97,7 +97,7 @@ export const COMMANDS: CommandEntry[] = [
   },
   {
     name: 'stack status',
-    summary: 'show each local service: running or not, PID, port, RSS',
+    summary: 'show each local service: running or not, version, PID, port, RSS (and each Kafka node)',
     options: [JSON_OUT],
     examples: ['parity stack status --json'],
     no: 'a service of the local stack is not running',
