@@ -165,11 +165,14 @@ export async function* streamRows(db: Queryable, projection: Projection, side: S
   try {
     await db.query(sql, params.values);
     // The next batch is already on its way while this one is diffed (and the other side fetches).
-    let next: Promise<pg.QueryResult> | null = db.query(`FETCH ${batch} FROM ${cursor}`);
+    // Rows as arrays (kt, h, k0, k1, ...): no object per row from the driver.
+    const fetch = (): Promise<pg.QueryResult<string[]>> => db.query({ text: `FETCH ${batch} FROM ${cursor}`, rowMode: 'array' });
+    const width = side.keys.length;
+    let next: Promise<pg.QueryResult<string[]>> | null = fetch();
     while (next) {
-      const rows: Array<Record<string, string | null>> = (await next).rows;
-      next = rows.length === batch ? db.query(`FETCH ${batch} FROM ${cursor}`) : null;
-      for (const r of rows) yield toFetched(side, r, false);
+      const rows: string[][] = (await next).rows;
+      next = rows.length === batch ? fetch() : null;
+      for (const r of rows) yield { kt: r[0]!, h: r[1]!, key: width === 1 ? [r[2]!] : r.slice(2, 2 + width), values: [] };
     }
   } catch (err) {
     throw queryError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
