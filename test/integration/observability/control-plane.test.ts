@@ -113,4 +113,30 @@ describe('backfill control plane', () => {
     expect(Number(changed.command_seq)).toBe(Number(before.command_seq) + 1);
     expect(changed.batch_size_override).toBe(150);
   });
+
+  it('`backfill run` prints its generated token once on stderr, logs never show it, and the token works', async () => {
+    stop.abort();
+    await running?.catch(() => undefined);
+    const { file } = makeSpec({ name: 'ctl-gen', sourceUrl: db.url });
+    const run = cli(['backfill', 'run', '--spec', file, '--no-progress', '--status-port', '0'], { PARITY_CONTROL_TOKEN: '' });
+    try {
+      const [, url, token] = await waitFor(
+        'the control line',
+        async () => /backfill control: POST (http:\/\/\S+)\/control with Authorization: Bearer (\S+) /.exec(run.stderr()) ?? undefined,
+        120_000,
+      );
+      expect(token!.length).toBeGreaterThanOrEqual(40);
+      const pause = await send(url!, {
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ command: 'pause' }),
+      });
+      expect(pause.status, pause.body).toBe(200);
+      await waitFor('the pause logged', async () => /control command applied/.test(run.stderr()));
+      // Printed once, on the operator's line; every log line shows it redacted at most.
+      expect(run.stderr().split(token!).length - 1).toBe(1);
+    } finally {
+      run.kill();
+      await run.exit;
+    }
+  });
 });
