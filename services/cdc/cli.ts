@@ -57,7 +57,16 @@ export async function cdcRun(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  await connector.run();
+  await connector.run().catch((err: unknown) => {
+    // The status server starts inside the connector; a taken port is a setting to change, not a crash.
+    if ((err as { code?: string }).code === 'EADDRINUSE') {
+      throw new ParityError('PARITY_BAD_INPUT', `status port ${statusPort} is taken (another parity process on this host?)`, {
+        hint: 'pick another with --status-port, PARITY_STATUS_PORT or status.ports.cdc (0 = any free port)',
+        cause: err,
+      });
+    }
+    throw err;
+  });
   logger.info('stopped');
   return 0;
 }
