@@ -6,7 +6,7 @@
  * PARITY_STATEMENT_TIMEOUT (the batch rolled back), PARITY_ABORTED, PARITY_STALE_FENCE.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { ensureEvidenceTable } from '../core/control.js';
@@ -39,9 +39,15 @@ export type { BackfillPools } from './databases.js';
 /** The control endpoint's bearer token: given, PARITY_CONTROL_TOKEN, or 32 random bytes; never logged. */
 function controlToken(given: string | undefined): { token: string; source: 'option' | 'env' | 'generated' } {
   const picked: { token: string; source: 'option' | 'env' | 'generated' } =
-    given !== undefined ? { token: given, source: 'option' } : process.env.PARITY_CONTROL_TOKEN ? { token: process.env.PARITY_CONTROL_TOKEN, source: 'env' } : { token: randomBytes(32).toString('base64url'), source: 'generated' };
+    given !== undefined
+      ? { token: given, source: 'option' }
+      : process.env.PARITY_CONTROL_TOKEN
+        ? { token: process.env.PARITY_CONTROL_TOKEN, source: 'env' }
+        : { token: randomBytes(32).toString('base64url'), source: 'generated' };
   if (picked.token.length < 16) {
-    throw new ParityError('PARITY_BAD_INPUT', 'the backfill control token is shorter than 16 characters', { hint: 'set PARITY_CONTROL_TOKEN to a long random value (e.g. openssl rand -base64 32), or unset it for a generated one' });
+    throw new ParityError('PARITY_BAD_INPUT', 'the backfill control token is shorter than 16 characters', {
+      hint: 'set PARITY_CONTROL_TOKEN to a long random value (e.g. openssl rand -base64 32), or unset it for a generated one',
+    });
   }
   registerSecret(picked.token);
   return picked;
@@ -124,7 +130,8 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
   const schema = spec.control.schema;
   const started = now();
   const processId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  let fence: { scope: string; token: bigint } | undefined = options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
+  let fence: { scope: string; token: bigint } | undefined =
+    options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
   let fenceSource: 'given' | RunFence['source'] = 'given';
   // Per database: one session per worker, the controller's two, the two probes', and one per HTTP command.
   const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 6);
@@ -150,59 +157,132 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         await ensureFenceTable(fenceDb, schema);
         const latest = await currentToken(fenceDb, schema, fence.scope);
         if (latest !== fence.token) {
-          throw new ParityError('PARITY_STALE_FENCE', `fencing token ${fence.token} for "${fence.scope}" is stale (latest is ${latest}); nothing was written`, {
-            hint: 'another holder took the migration lock; re-acquire it and pass its token',
-          });
+          throw new ParityError(
+            'PARITY_STALE_FENCE',
+            `fencing token ${fence.token} for "${fence.scope}" is stale (latest is ${latest}); nothing was written`,
+            {
+              hint: 'another holder took the migration lock; re-acquire it and pass its token',
+            },
+          );
         }
       }
       const userProbe = spec.backfill.throttle.probe;
       if (userProbe) {
         probe = new ProbeRunner(
           () => databases.session('source', `${APPLICATION_NAME}-probe`),
-          { sql: userProbe.sql, intervalMs: userProbe.intervalMs, window: userProbe.window, timeoutMs: userProbeTimeoutMs(userProbe.maxP99Ms), field: 'backfill.throttle.probe.sql' },
+          {
+            sql: userProbe.sql,
+            intervalMs: userProbe.intervalMs,
+            window: userProbe.window,
+            timeoutMs: userProbeTimeoutMs(userProbe.maxP99Ms),
+            field: 'backfill.throttle.probe.sql',
+          },
           logger,
         );
         await probe.start();
       }
-      opened = await openRun({ control: setup.control, source: setup.source, schema, spec, shape, workers, rerun: options.rerun ?? false, logger, ...(options.rangeRows ? { rangeRows: options.rangeRows } : {}) });
+      opened = await openRun({
+        control: setup.control,
+        source: setup.source,
+        schema,
+        spec,
+        shape,
+        workers,
+        rerun: options.rerun ?? false,
+        logger,
+        ...(options.rangeRows ? { rangeRows: options.rangeRows } : {}),
+      });
       if (!fence && opened.run.state !== 'completed') {
         // No token given: the run takes its own, in the database the batches write (fence-token.ts).
-        const taken = await takeRunToken(spec.target.kind === 'other-database' ? setup.target : setup.source, schema, spec.name, opened.run.runId);
+        const taken = await takeRunToken(
+          spec.target.kind === 'other-database' ? setup.target : setup.source,
+          schema,
+          spec.name,
+          opened.run.runId,
+        );
         fence = { scope: taken.scope, token: taken.token };
         fenceSource = taken.source;
       }
       if (opened.how === 'created' && opened.run.state === 'completed') {
         // An empty table: nothing to walk, and the gate still needs its evidence.
-        await recordCompletionEvidence(setup.control, schema, spec.name, { runId: opened.run.runId, rows: 0, rowsChanged: 0, batches: 0, ranges: 0, rowsPlanned: 0, upperKey: null, seconds: 0 });
+        await recordCompletionEvidence(setup.control, schema, spec.name, {
+          runId: opened.run.runId,
+          rows: 0,
+          rowsChanged: 0,
+          batches: 0,
+          ranges: 0,
+          rowsPlanned: 0,
+          upperKey: null,
+          seconds: 0,
+        });
       }
     } finally {
       setup.release();
     }
     const run = opened.run;
     if (run.state === 'completed') {
-      logger.info({ runId: run.runId, how: opened.how }, opened.how === 'complete' ? 'backfill already complete; pass --rerun to walk the table again' : 'backfill complete: the table is empty');
+      logger.info(
+        { runId: run.runId, how: opened.how },
+        opened.how === 'complete'
+          ? 'backfill already complete; pass --rerun to walk the table again'
+          : 'backfill complete: the table is empty',
+      );
       const { rowsPlanned, rowsDone, rowsChanged, batches } = await summary(databases, schema, run.runId);
-      return { runId: run.runId, outcome: opened.how === 'complete' ? 'already-complete' : 'completed', how: opened.how, rowsPlanned, rowsDone, rowsChanged, batches, processRows: 0, processBatches: 0, seconds: (now() - started) / 1000, controlUrl: null, pace: null };
+      return {
+        runId: run.runId,
+        outcome: opened.how === 'complete' ? 'already-complete' : 'completed',
+        how: opened.how,
+        rowsPlanned,
+        rowsDone,
+        rowsChanged,
+        batches,
+        processRows: 0,
+        processBatches: 0,
+        seconds: (now() - started) / 1000,
+        controlUrl: null,
+        pace: null,
+      };
     }
     logger.info(
-      { runId: run.runId, how: opened.how, rowsPlanned: run.rowsPlanned, ranges: run.rangesPlanned, workers, processId, fenceToken: fence?.token.toString(), fenceTokenSource: fenceSource },
+      {
+        runId: run.runId,
+        how: opened.how,
+        rowsPlanned: run.rowsPlanned,
+        ranges: run.rangesPlanned,
+        workers,
+        processId,
+        fenceToken: fence?.token.toString(),
+        fenceTokenSource: fenceSource,
+      },
       opened.how === 'created' ? 'backfill run started' : 'joining backfill run',
     );
     if (fence) options.onFence?.({ scope: fence.scope, token: fence.token, source: fenceSource, runId: run.runId });
     const fenceToken = fence ? { fenceToken: fence.token.toString() } : {};
 
     // Paced batches are small (each one's WAL is one small burst); unpaced ones aim at targetBatchSeconds.
-    const sizing = paced ? { targetSeconds: b.throttle.pace.batchSeconds, targetWalBytes: b.throttle.pace.batchWalBytes } : { targetSeconds: b.targetBatchSeconds };
-    const sizers: BatchSizer[] = Array.from({ length: workers }, () => new BatchSizer({ initial: b.batchSize, min: b.minBatchSize, max: b.maxBatchSize, ...sizing }));
+    const sizing = paced
+      ? { targetSeconds: b.throttle.pace.batchSeconds, targetWalBytes: b.throttle.pace.batchWalBytes }
+      : { targetSeconds: b.targetBatchSeconds };
+    const sizers: BatchSizer[] = Array.from(
+      { length: workers },
+      () => new BatchSizer({ initial: b.batchSize, min: b.minBatchSize, max: b.maxBatchSize, ...sizing }),
+    );
     // Created only now, so the guard's baseline clock starts with its probe, not with the validation.
-    pacer = paced ? new Pacer(b.throttle.pace, metrics, logger, now) : undefined;
+    pacer = paced ? new Pacer(b.throttle.pace, metrics, logger, now, workers) : undefined;
     const guardSql = pacer?.probeSql;
     if (pacer && guardSql) {
       const p = pacer;
       // The guard's probe starts with the controller's first poll: that poll opens the baseline, which holds the workers.
       guardProbe = new ProbeRunner(
         () => databases.session('source', `${APPLICATION_NAME}-guard`),
-        { sql: guardSql, intervalMs: b.throttle.pace.latencyGuard.intervalMs, window: b.throttle.pace.latencyGuard.window, timeoutMs: 1_000, field: b.throttle.pace.latencyGuard.sql ? 'backfill.throttle.pace.latencyGuard.sql' : 'the latency guard probe', onSample: (ms) => p.addSample(ms) },
+        {
+          sql: guardSql,
+          intervalMs: b.throttle.pace.latencyGuard.intervalMs,
+          window: b.throttle.pace.latencyGuard.window,
+          timeoutMs: 1_000,
+          field: b.throttle.pace.latencyGuard.sql ? 'backfill.throttle.pace.latencyGuard.sql' : 'the latency guard probe',
+          onSample: (ms) => p.addSample(ms),
+        },
         logger,
       );
       await guardProbe.start();
@@ -220,9 +300,21 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       },
       controlSession: () => databases.session('control'),
       monitorSession: () => databases.session('source'),
-      signals: new SignalReader({ slot: spec.cdc.slot, ...(b.throttle.httpProbe ? { httpProbe: b.throttle.httpProbe } : {}), ...(b.throttle.flagFile ? { flagFile: b.throttle.flagFile } : {}), now }),
+      signals: new SignalReader({
+        slot: spec.cdc.slot,
+        ...(b.throttle.httpProbe ? { httpProbe: b.throttle.httpProbe } : {}),
+        ...(b.throttle.flagFile ? { flagFile: b.throttle.flagFile } : {}),
+        now,
+      }),
       ...(probe ? { probe } : {}),
       ...(pacer ? { pacer } : {}),
+      health: {
+        cpus: b.throttle.pace.databaseCpus ?? availableParallelism(),
+        scaleWorkers: b.throttle.pace.scaleWorkers,
+        ...(b.throttle.pace.maxServerWalBytesPerSecond !== undefined
+          ? { maxServerWalBytesPerSecond: b.throttle.pace.maxServerWalBytesPerSecond }
+          : {}),
+      },
       ...(options.killSwitch ? { killSwitch: options.killSwitch } : {}),
       metrics,
       logger,
@@ -250,25 +342,29 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     }
     await controller.start();
 
-    const pool = Array.from({ length: workers }, (_, i) =>
-      new Worker({
-        id: `${processId}/w${i + 1}`,
-        databases,
-        controller: controller as Controller,
-        sizer: sizers[i] as BatchSizer,
-        schema,
-        migration: spec.name,
-        runId: run.runId,
-        kind: spec.target.kind,
-        shape,
-        lockTimeoutMs: b.lockTimeoutMs,
-        statementTimeoutMs: b.statementTimeoutMs,
-        measureWal: paced,
-        ...(fence ? { fence, controlIsFenceDatabase: controlDatabase(spec) === targetDatabase(spec) } : {}),
-        metrics,
-        logger,
-        ...(options.signal ? { signal: options.signal } : {}),
-      }),
+    const pool = Array.from(
+      { length: workers },
+      (_, i) =>
+        new Worker({
+          id: `${processId}/w${i + 1}`,
+          index: i,
+          databases,
+          controller: controller as Controller,
+          sizer: sizers[i] as BatchSizer,
+          schema,
+          migration: spec.name,
+          runId: run.runId,
+          kind: spec.target.kind,
+          shape,
+          lockTimeoutMs: b.lockTimeoutMs,
+          statementTimeoutMs: b.statementTimeoutMs,
+          measureWal: paced,
+          asynchronousCommit: b.throttle.pace.asynchronousCommit,
+          ...(fence ? { fence, controlIsFenceDatabase: controlDatabase(spec) === targetDatabase(spec) } : {}),
+          metrics,
+          logger,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
     );
     const settled = await Promise.all(
       pool.map((w) =>
@@ -295,7 +391,18 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     const totals = { rowsPlanned: final.rowsPlanned, rowsDone: final.rowsDone, rowsChanged: final.rowsChanged, batches: final.batches };
     const pace = pacer?.status() ?? null;
     if (final.state === 'completed') {
-      return { runId: run.runId, outcome: 'completed', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace, ...fenceToken };
+      return {
+        runId: run.runId,
+        outcome: 'completed',
+        how: opened.how,
+        ...totals,
+        processRows,
+        processBatches,
+        seconds: (now() - started) / 1000,
+        controlUrl: server?.url ?? null,
+        pace,
+        ...fenceToken,
+      };
     }
     if (stop?.kind === 'error') throw stop.error;
     if (final.state === 'aborted') {
@@ -305,12 +412,31 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       });
     }
     if (final.state === 'superseded') {
-      throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" was superseded by a newer run (--rerun) and stopped`, { hint: '`parity backfill status --spec FILE` shows the run that replaced it' });
+      throw new ParityError(
+        'PARITY_ABORTED',
+        `backfill run ${run.runId} of "${spec.name}" was superseded by a newer run (--rerun) and stopped`,
+        { hint: '`parity backfill status --spec FILE` shows the run that replaced it' },
+      );
     }
     if (final.state === 'failed') {
-      throw new ParityError('PARITY_ABORTED', `backfill run ${run.runId} of "${spec.name}" failed in another process: ${final.error ?? 'unknown error'}`, { hint: 'fix the cause, then `parity backfill run` resumes from the checkpoints' });
+      throw new ParityError(
+        'PARITY_ABORTED',
+        `backfill run ${run.runId} of "${spec.name}" failed in another process: ${final.error ?? 'unknown error'}`,
+        { hint: 'fix the cause, then `parity backfill run` resumes from the checkpoints' },
+      );
     }
-    return { runId: run.runId, outcome: 'stopped', how: opened.how, ...totals, processRows, processBatches, seconds: (now() - started) / 1000, controlUrl: server?.url ?? null, pace, ...fenceToken };
+    return {
+      runId: run.runId,
+      outcome: 'stopped',
+      how: opened.how,
+      ...totals,
+      processRows,
+      processBatches,
+      seconds: (now() - started) / 1000,
+      controlUrl: server?.url ?? null,
+      pace,
+      ...fenceToken,
+    };
   } finally {
     probe?.stop();
     guardProbe?.stop();
@@ -325,7 +451,14 @@ async function summary(databases: Databases, schema: string, runId: number) {
   try {
     const run = await readRun(s.client, schema, runId);
     const p = await runProgress(s.client, schema, runId);
-    return { state: run.state, error: run.error, rowsPlanned: run.rowsPlanned, rowsDone: p.rowsDone, rowsChanged: p.rowsChanged, batches: p.batches };
+    return {
+      state: run.state,
+      error: run.error,
+      rowsPlanned: run.rowsPlanned,
+      rowsDone: p.rowsDone,
+      rowsChanged: p.rowsChanged,
+      batches: p.batches,
+    };
   } finally {
     s.release();
   }
@@ -335,7 +468,10 @@ async function markFailed(databases: Databases, schema: string, runId: number, e
   try {
     const s = await databases.session('control');
     try {
-      await s.client.query(`UPDATE ${controlTables(schema).runs} SET state = 'failed', error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND state = 'running'`, [runId, error]);
+      await s.client.query(
+        `UPDATE ${controlTables(schema).runs} SET state = 'failed', error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND state = 'running'`,
+        [runId, error],
+      );
     } finally {
       s.release();
     }

@@ -12,11 +12,28 @@
  * share-locked until after the data commit, a newer token cannot be issued in between.
  *
  * Every connection in the batch gets `SET LOCAL lock_timeout` and `statement_timeout`.
+ *
+ * Asynchronous commit (`pace.asynchronousCommit`, on by default): when the data and the checkpoint
+ * commit in one transaction, that transaction sets `synchronous_commit = off`, so the batch does not
+ * wait for its own WAL flush (the WAL writer flushes it within `wal_writer_delay`, and any later
+ * synchronous commit flushes it first). A server crash can then lose the last batches, but each
+ * together with its checkpoint: the resume redoes exactly what was lost and nothing twice. When the
+ * checkpoint commits in another cluster it would be unsafe (the checkpoint could survive a batch
+ * that did not), so those batches stay synchronous.
  */
 import type pg from 'pg';
 import { performance } from 'node:perf_hooks';
 import { assertFence } from '../core/fence.js';
-import { batchBoundsSql, crossReadSql, crossUpsertSql, keyFromRow, sameTableUpdateSql, shadowUpsertSql, type BatchShape, type KeyValue } from './batch-sql.js';
+import {
+  batchBoundsSql,
+  crossReadSql,
+  crossUpsertSql,
+  keyFromRow,
+  sameTableUpdateSql,
+  shadowUpsertSql,
+  type BatchShape,
+  type KeyValue,
+} from './batch-sql.js';
 import { batchError } from './batch-errors.js';
 import { controlTables } from './control-store.js';
 import type { WorkerSessions } from './databases.js';
@@ -37,6 +54,11 @@ export interface BatchContext {
   fence?: { scope: string; token: bigint };
   /** Measure the WAL the batch writes (paced runs size batches by it). */
   measureWal?: boolean;
+  /**
+   * `pace.asynchronousCommit`: commit with `synchronous_commit = off` when the data and its
+   * checkpoint commit in one transaction (ignored otherwise: see the module comment).
+   */
+  asynchronousCommit?: boolean;
 }
 
 export interface BatchOutcome {
@@ -66,19 +88,23 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   const dataConn = ctx.kind === 'other-database' ? db.target : db.source;
   let walStart: string | undefined;
   let walBytes: number | null = null;
+  // One transaction for the data and its checkpoint: only then may it commit without waiting for its flush.
+  const asyncCommit = ctx.asynchronousCommit === true && dataConn === db.control;
   try {
     for (const c of [db.control, ...db.commitOrder]) {
       if (open.includes(c)) continue;
-      const begun = await c.query(`BEGIN; ${setLocal}${ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : ''}`);
+      const local = asyncCommit && c === dataConn ? `${setLocal}; SET LOCAL synchronous_commit = off` : setLocal;
+      const begun = await c.query(
+        `BEGIN; ${local}${ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : ''}`,
+      );
       open.push(c);
       if (ctx.measureWal && c === dataConn) walStart = ((begun as unknown as pg.QueryResult[]).at(-1)?.rows[0] as { lsn: string }).lsn;
     }
     stage = 'checking range ownership';
-    const own = await db.control.query(`SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = $1 AND range_no = $2 AND owner = $3 AND state = 'running' FOR UPDATE`, [
-      ctx.runId,
-      ctx.rangeNo,
-      ctx.worker,
-    ]);
+    const own = await db.control.query(
+      `SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = $1 AND range_no = $2 AND owner = $3 AND state = 'running' FOR UPDATE`,
+      [ctx.runId, ctx.rangeNo, ctx.worker],
+    );
     const range = own.rows[0] as { lo: string[] | null; hi: string[]; checkpoint: string[] | null } | undefined;
     if (!range) {
       await rollbackAll(open);
@@ -103,7 +129,9 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
       if (rows > 0) {
         const lastRow = result.rows[rows - 1] as Record<string, unknown>;
         last = keyFromRow(lastRow, width);
-        const columns = [...ctx.shape.targetKey, ...ctx.shape.columns].map((_, i) => result.rows.map((r: Record<string, string | null>) => r[`v${i}`] ?? null));
+        const columns = [...ctx.shape.targetKey, ...ctx.shape.columns].map((_, i) =>
+          result.rows.map((r: Record<string, string | null>) => r[`v${i}`] ?? null),
+        );
         stage = 'upserting the batch into the target';
         const write = crossUpsertSql(ctx.shape, columns);
         changed = (await db.target.query(write.text, write.values)).rowCount ?? 0;
@@ -157,7 +185,10 @@ async function writeCheckpoint(
   durationMs: number,
 ): Promise<void> {
   if (last === null) {
-    await control.query(`UPDATE ${t.ranges} SET state = 'done', updated_at = clock_timestamp() WHERE run_id = $1 AND range_no = $2`, [ctx.runId, ctx.rangeNo]);
+    await control.query(`UPDATE ${t.ranges} SET state = 'done', updated_at = clock_timestamp() WHERE run_id = $1 AND range_no = $2`, [
+      ctx.runId,
+      ctx.rangeNo,
+    ]);
     return;
   }
   await control.query(

@@ -24,7 +24,8 @@ const RUN_USAGE = 'parity backfill run --spec FILE [--workers N] [--fence-token 
 function positiveInt(value: string | undefined, flag: string, usage: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a positive integer, got "${value}"`, { hint: `usage: ${usage}` });
+  if (!Number.isInteger(n) || n < 1)
+    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a positive integer, got "${value}"`, { hint: `usage: ${usage}` });
   return n;
 }
 
@@ -46,10 +47,17 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const workers = positiveInt(values.workers, '--workers', RUN_USAGE);
   // Status and control server: --status-port > PARITY_STATUS_PORT > spec > 9404 (see services/core/http.ts).
-  const controlPort = resolveStatusPort('backfill', { flag: values['status-port'], specPort: specStatusPort(spec, 'backfill'), usage: RUN_USAGE }).port;
+  const controlPort = resolveStatusPort('backfill', {
+    flag: values['status-port'],
+    specPort: specStatusPort(spec, 'backfill'),
+    usage: RUN_USAGE,
+  }).port;
   let fenceToken: bigint | undefined;
   if (values['fence-token'] !== undefined) {
-    if (!/^\d+$/.test(values['fence-token'])) throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a non-negative integer, got "${values['fence-token']}"`, { hint: `usage: ${RUN_USAGE}` });
+    if (!/^\d+$/.test(values['fence-token']))
+      throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a non-negative integer, got "${values['fence-token']}"`, {
+        hint: `usage: ${RUN_USAGE}`,
+      });
     fenceToken = BigInt(values['fence-token']);
   }
   const bar = new ProgressBar(process.stderr, !values['no-progress']);
@@ -69,7 +77,10 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);
-    logger.warn({ signal: sig }, 'stopping after the batches in flight (signal again to exit now); the next run resumes from the checkpoints');
+    logger.warn(
+      { signal: sig },
+      'stopping after the batches in flight (signal again to exit now); the next run resumes from the checkpoints',
+    );
     controller.abort();
   };
   process.on('SIGINT', onSignal);
@@ -92,7 +103,12 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
       // The token this process's batches carry (not a secret): the operator can see who fences whom.
       onFence: ({ scope, token, source, runId }) => {
         bar.clear();
-        const how = source === 'given' ? 'given with --fence-token' : source === 'issued' ? `issued to run ${runId}, fencing out earlier holders` : `shared with the other processes of run ${runId}`;
+        const how =
+          source === 'given'
+            ? 'given with --fence-token'
+            : source === 'issued'
+              ? `issued to run ${runId}, fencing out earlier holders`
+              : `shared with the other processes of run ${runId}`;
         process.stderr.write(`backfill fencing token ${token} for "${scope}" (${how})\n`);
         bar.redraw();
       },
@@ -142,14 +158,19 @@ export async function backfillCtlCommand(argv: string[]): Promise<number> {
   // The spec's limits apply to ctl exactly as to the HTTP endpoint.
   const command = parseControlCommand(positionals, controlLimits(spec.backfill));
   const waitSeconds = values['wait-seconds'] === undefined ? 5 : Number(values['wait-seconds']);
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new ParityError('PARITY_BAD_INPUT', `--wait-seconds must be a number >= 0`, { hint: `usage: ${CTL_USAGE}` });
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+    throw new ParityError('PARITY_BAD_INPUT', `--wait-seconds must be a number >= 0`, { hint: `usage: ${CTL_USAGE}` });
   const schema = spec.control.schema;
   const db = createPgClient(controlDatabase(spec), { applicationName: 'parity-backfill-ctl' });
   await db.connect();
   try {
     const { rows } = await db.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [controlTables(schema).runs]);
     if (!rows[0]?.present) {
-      throw new ParityError('PARITY_BAD_INPUT', `no backfill run of "${spec.name}" to control (the control schema has no backfill tables yet)`, { hint: 'start one with `parity backfill run --spec FILE`' });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `no backfill run of "${spec.name}" to control (the control schema has no backfill tables yet)`,
+        { hint: 'start one with `parity backfill run --spec FILE`' },
+      );
     }
     const actor = `${safeUser()}@${hostname()} via ctl`;
     const applied = await applyControlCommand(db, schema, spec.name, command, actor);

@@ -69,7 +69,12 @@ export async function completeRunIfDone(control: pg.ClientBase, input: Completio
   }
 }
 
-export async function recordCompletionEvidence(control: pg.ClientBase, schema: string, migration: string, done: CompletedRun): Promise<void> {
+export async function recordCompletionEvidence(
+  control: pg.ClientBase,
+  schema: string,
+  migration: string,
+  done: CompletedRun,
+): Promise<void> {
   const rate = done.seconds > 0 ? Math.round(done.rows / done.seconds) : done.rows;
   await recordEvidence(control, schema, {
     migration,

@@ -10,9 +10,12 @@ export type ControlCommand =
   | { kind: 'resume' }
   | { kind: 'abort' }
   | { kind: 'set-batch-size'; size: number | null }
-  | { kind: 'set-max-lag'; seconds: number };
+  | { kind: 'set-max-lag'; seconds: number }
+  | { kind: 'set-wal-rate'; bytesPerSecond: number | null }
+  | { kind: 'set-workers'; workers: number | null };
 
-export const CONTROL_USAGE = 'pause | resume | abort | set batch-size=N | set batch-size=auto | set max-lag=SECONDS';
+export const CONTROL_USAGE =
+  'pause | resume | abort | set batch-size=N|auto | set max-lag=SECONDS | set wal-rate=BYTES_PER_S|auto (suffixes KiB, MiB) | set workers=N|auto';
 
 /** Largest batch size an operator may pin; a bigger batch would hold row locks for too long. */
 export const MAX_PINNED_BATCH_SIZE = 1_000_000;
@@ -26,15 +29,35 @@ export interface ControlLimits {
   minBatchSize: number;
   maxBatchSize: number;
   maxLagSeconds: number;
+  /** pace.minWalBytesPerSecond / maxWalBytesPerSecond: the range a pinned WAL budget must stay in. */
+  minWalBytesPerSecond?: number;
+  maxWalBytesPerSecond?: number;
 }
 
 /** The limits of a validated spec's `backfill` section. */
 export function controlLimits(backfill: {
   minBatchSize: number;
   maxBatchSize: number;
-  throttle: { maxLagSeconds: number };
+  throttle: { maxLagSeconds: number; pace?: { minWalBytesPerSecond: number; maxWalBytesPerSecond: number } };
 }): ControlLimits {
-  return { minBatchSize: backfill.minBatchSize, maxBatchSize: backfill.maxBatchSize, maxLagSeconds: backfill.throttle.maxLagSeconds };
+  const pace = backfill.throttle.pace;
+  return {
+    minBatchSize: backfill.minBatchSize,
+    maxBatchSize: backfill.maxBatchSize,
+    maxLagSeconds: backfill.throttle.maxLagSeconds,
+    ...(pace ? { minWalBytesPerSecond: pace.minWalBytesPerSecond, maxWalBytesPerSecond: pace.maxWalBytesPerSecond } : {}),
+  };
+}
+
+/** Most workers an operator may keep in service per process (as `--workers`). */
+export const MAX_PINNED_WORKERS = 64;
+
+/** `4194304`, `4096KiB`, `4MiB` -> bytes; NaN when not such a number. */
+function parseBytes(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(KiB|MiB|GiB)?$/.exec(value);
+  if (!m) return Number.NaN;
+  const unit = m[2] === 'KiB' ? 1024 : m[2] === 'MiB' ? 1024 ** 2 : m[2] === 'GiB' ? 1024 ** 3 : 1;
+  return Math.round(Number(m[1]) * unit);
 }
 
 /**
@@ -73,7 +96,30 @@ export function parseControlCommand(words: readonly string[], limits?: ControlLi
     }
     return { kind: 'set-max-lag', seconds };
   }
-  throw bad(`unknown setting "${name}" (settable: batch-size, max-lag)`);
+  if (name === 'wal-rate') {
+    if (value === 'auto') return { kind: 'set-wal-rate', bytesPerSecond: null };
+    const bytes = parseBytes(value);
+    if (!Number.isInteger(bytes) || bytes < 1)
+      throw bad(`wal-rate must be bytes per second (e.g. 4194304 or 4MiB) or "auto", got "${value}"`);
+    if (
+      limits?.minWalBytesPerSecond !== undefined &&
+      limits.maxWalBytesPerSecond !== undefined &&
+      (bytes < limits.minWalBytesPerSecond || bytes > limits.maxWalBytesPerSecond)
+    ) {
+      throw bad(
+        `wal-rate ${bytes} is outside the spec's limits ${limits.minWalBytesPerSecond}..${limits.maxWalBytesPerSecond} bytes/s (backfill.throttle.pace.minWalBytesPerSecond, maxWalBytesPerSecond); change the spec to go beyond them`,
+      );
+    }
+    return { kind: 'set-wal-rate', bytesPerSecond: bytes };
+  }
+  if (name === 'workers') {
+    if (value === 'auto') return { kind: 'set-workers', workers: null };
+    const workers = Number(value);
+    if (!Number.isInteger(workers) || workers < 1 || workers > MAX_PINNED_WORKERS)
+      throw bad(`workers must be an integer from 1 to ${MAX_PINNED_WORKERS} or "auto", got "${value}"`);
+    return { kind: 'set-workers', workers };
+  }
+  throw bad(`unknown setting "${name}" (settable: batch-size, max-lag, wal-rate, workers)`);
 }
 
 /** The canonical text of a command, as stored in the audit column and echoed back. */
@@ -83,6 +129,10 @@ export function formatControlCommand(command: ControlCommand): string {
       return `set batch-size=${command.size ?? 'auto'}`;
     case 'set-max-lag':
       return `set max-lag=${command.seconds}`;
+    case 'set-wal-rate':
+      return `set wal-rate=${command.bytesPerSecond ?? 'auto'}`;
+    case 'set-workers':
+      return `set workers=${command.workers ?? 'auto'}`;
     default:
       return command.kind;
   }

@@ -32,21 +32,35 @@ export function controlTables(schema: string) {
   };
 }
 
-const OBJECTS = ['backfill_runs', 'backfill_runs_one_resumable', 'backfill_ranges', 'backfill_batches', 'backfill_processes', 'backfill_processes_run'];
+const OBJECTS = [
+  'backfill_runs',
+  'backfill_runs_one_resumable',
+  'backfill_ranges',
+  'backfill_batches',
+  'backfill_processes',
+  'backfill_processes_run',
+];
 
 export async function ensureBackfillTables(db: Queryable, schema: string): Promise<void> {
   // Once everything exists, skip the DDL: CREATE INDEX IF NOT EXISTS still takes a table lock, which
   // would queue behind (and then block) the checkpoints of processes already running.
   const { rows } = await db.query(
     `SELECT count(*)::int AS n,
-            EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.backfill_processes', $1::text)) AND a.attname = 'pace' AND NOT a.attisdropped) AS paced
+            EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.backfill_processes', $1::text)) AND a.attname = 'pace' AND NOT a.attisdropped) AS paced,
+            EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(format('%I.backfill_runs', $1::text)) AND a.attname = 'wal_rate_override' AND NOT a.attisdropped) AS pinnable
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = ANY($2)`,
     [schema, OBJECTS],
   );
   const t = controlTables(schema);
   if (rows[0]?.n === OBJECTS.length) {
     // A control schema from before pacing: its process rows gain the pacer's columns.
-    if (!rows[0]?.paced) await db.query(`ALTER TABLE ${t.processes} ADD COLUMN IF NOT EXISTS duty_cycle double precision, ADD COLUMN IF NOT EXISTS pace text`);
+    if (!rows[0]?.paced)
+      await db.query(`ALTER TABLE ${t.processes} ADD COLUMN IF NOT EXISTS duty_cycle double precision, ADD COLUMN IF NOT EXISTS pace text`);
+    // ... and one from before the WAL budget: its run rows gain the operator's two new pins.
+    if (!rows[0]?.pinnable)
+      await db.query(
+        `ALTER TABLE ${t.runs} ADD COLUMN IF NOT EXISTS wal_rate_override bigint, ADD COLUMN IF NOT EXISTS workers_override integer`,
+      );
     return;
   }
   await ensureControlTables(db, schema, [
@@ -62,6 +76,8 @@ export async function ensureBackfillTables(db: Queryable, schema: string): Promi
        paused_reason text,
        batch_size_override integer,
        max_lag_seconds_override double precision,
+       wal_rate_override bigint,
+       workers_override integer,
        command_seq bigint NOT NULL DEFAULT 0,
        last_command text,
        last_command_by text,
@@ -138,6 +154,10 @@ export interface RunRow {
   pausedReason: string | null;
   batchSizeOverride: number | null;
   maxLagSecondsOverride: number | null;
+  /** WAL budget pinned by an operator (`set wal-rate=N`), bytes/s. */
+  walRateOverride: number | null;
+  /** Workers in service per process pinned by an operator (`set workers=N`). */
+  workersOverride: number | null;
   commandSeq: number;
   lastCommand: string | null;
   lastCommandBy: string | null;
@@ -148,7 +168,7 @@ export interface RunRow {
 }
 
 const RUN_COLUMNS = `run_id, migration, mapping_hash, state, upper_key, rows_planned, ranges_planned, paused, paused_reason,
-  batch_size_override, max_lag_seconds_override, command_seq, last_command, last_command_by, last_command_at, error, started_at, finished_at`;
+  batch_size_override, max_lag_seconds_override, wal_rate_override, workers_override, command_seq, last_command, last_command_by, last_command_at, error, started_at, finished_at`;
 
 function toRun(r: Record<string, unknown>): RunRow {
   return {
@@ -163,6 +183,8 @@ function toRun(r: Record<string, unknown>): RunRow {
     pausedReason: (r.paused_reason as string | null) ?? null,
     batchSizeOverride: r.batch_size_override === null ? null : Number(r.batch_size_override),
     maxLagSecondsOverride: r.max_lag_seconds_override === null ? null : Number(r.max_lag_seconds_override),
+    walRateOverride: r.wal_rate_override == null ? null : Number(r.wal_rate_override),
+    workersOverride: r.workers_override == null ? null : Number(r.workers_override),
     commandSeq: Number(r.command_seq),
     lastCommand: (r.last_command as string | null) ?? null,
     lastCommandBy: (r.last_command_by as string | null) ?? null,
@@ -181,16 +203,19 @@ export async function readRun(db: Queryable, schema: string, runId: number): Pro
 
 /** The run the next `backfill run` continues (running, aborted or failed), if any. */
 export async function resumableRun(db: Queryable, schema: string, migration: string): Promise<RunRow | null> {
-  const { rows } = await db.query(`SELECT ${RUN_COLUMNS} FROM ${controlTables(schema).runs} WHERE migration = $1 AND state = ANY($2) ORDER BY run_id DESC LIMIT 1`, [
-    migration,
-    RESUMABLE_STATES,
-  ]);
+  const { rows } = await db.query(
+    `SELECT ${RUN_COLUMNS} FROM ${controlTables(schema).runs} WHERE migration = $1 AND state = ANY($2) ORDER BY run_id DESC LIMIT 1`,
+    [migration, RESUMABLE_STATES],
+  );
   return rows[0] ? toRun(rows[0]) : null;
 }
 
 /** The most recent run of a migration in any state. */
 export async function latestRun(db: Queryable, schema: string, migration: string): Promise<RunRow | null> {
-  const { rows } = await db.query(`SELECT ${RUN_COLUMNS} FROM ${controlTables(schema).runs} WHERE migration = $1 ORDER BY run_id DESC LIMIT 1`, [migration]);
+  const { rows } = await db.query(
+    `SELECT ${RUN_COLUMNS} FROM ${controlTables(schema).runs} WHERE migration = $1 ORDER BY run_id DESC LIMIT 1`,
+    [migration],
+  );
   return rows[0] ? toRun(rows[0]) : null;
 }
 
@@ -250,6 +275,14 @@ export async function applyControlCommand(
     case 'set-max-lag':
       values.push(command.seconds);
       set = 'max_lag_seconds_override = $5::double precision';
+      break;
+    case 'set-wal-rate':
+      values.push(command.bytesPerSecond);
+      set = 'wal_rate_override = $5::bigint';
+      break;
+    case 'set-workers':
+      values.push(command.workers);
+      set = 'workers_override = $5::integer';
       break;
   }
   const { rows } = await db.query(
@@ -342,6 +375,21 @@ export async function writeHeartbeat(db: Queryable, schema: string, h: ProcessHe
      ON CONFLICT (process_id) DO UPDATE SET state = EXCLUDED.state, reason = EXCLUDED.reason, applied_seq = EXCLUDED.applied_seq,
             batch_size = EXCLUDED.batch_size, rows_per_second = EXCLUDED.rows_per_second, eta_seconds = EXCLUDED.eta_seconds,
             duty_cycle = EXCLUDED.duty_cycle, pace = EXCLUDED.pace, control_url = EXCLUDED.control_url, heartbeat_at = clock_timestamp()`,
-    [h.processId, h.runId, h.host, h.pid, h.controlUrl, h.workers, h.state, h.reason, h.appliedSeq, h.batchSize, h.rowsPerSecond, h.etaSeconds, h.dutyCycle, h.pace],
+    [
+      h.processId,
+      h.runId,
+      h.host,
+      h.pid,
+      h.controlUrl,
+      h.workers,
+      h.state,
+      h.reason,
+      h.appliedSeq,
+      h.batchSize,
+      h.rowsPerSecond,
+      h.etaSeconds,
+      h.dutyCycle,
+      h.pace,
+    ],
   );
 }

@@ -10,6 +10,7 @@ import { toParityError, type ParityError } from '../core/errors.js';
 import { controlTables, readRun, runProgress, writeHeartbeat, type RunRow } from './control-store.js';
 import type { Session } from './databases.js';
 import type { BackfillMetrics } from './metrics.js';
+import { decideHealth, type HealthLimits } from './health.js';
 import { describePace, type Pacer, type PaceStatus } from './pace.js';
 import type { ProbeRunner } from './probe.js';
 import { etaSeconds, RateWindow, type ProgressBar } from './progress.js';
@@ -28,6 +29,8 @@ export interface ControllerOptions {
   probe?: ProbeRunner;
   /** The duty cycle and its latency guard (`backfill.throttle.pace`); absent when pacing is off. */
   pacer?: Pacer;
+  /** The health controller's limits (with a pacer); `maxWorkers` is `workers`. */
+  health?: Omit<HealthLimits, 'maxLagSeconds' | 'maxWorkers'>;
   /** Reads the coordinator's kill-backfill flag; never throws (last known value on Redis errors). */
   killSwitch?: () => Promise<boolean>;
   metrics: BackfillMetrics;
@@ -83,9 +86,20 @@ export class Controller {
   private status: Omit<ControllerStatus, 'throttle' | 'state' | 'batchSize' | 'controlUrl' | 'pace'> | undefined;
   private lastReasons = '';
   private stopped = false;
+  /** Workers of this process in service (index < this may claim ranges); the health controller and `set workers` move it. */
+  private workersActive: number;
+  private lastHealthActMs = -Infinity;
   controlUrl: string | null = null;
 
-  constructor(private readonly o: ControllerOptions) {}
+  constructor(private readonly o: ControllerOptions) {
+    this.workersActive = o.workers;
+    o.metrics.workersActive.set(o.workers);
+  }
+
+  /** Workers of this process in service now. */
+  get activeWorkers(): number {
+    return this.workersActive;
+  }
 
   /** First poll; throws when the control state cannot be read at all. */
   async start(): Promise<void> {
@@ -129,6 +143,7 @@ export class Controller {
       }
       const limits: ThrottleLimits = { ...this.o.limits, maxLagSeconds: run.maxLagSecondsOverride ?? this.o.limits.maxLagSeconds };
       const db = await this.o.signals.database(this.monitor.client);
+      this.o.pacer?.pinWalRate(run.walRateOverride);
       const p99 = this.o.probe?.p99Ms();
       const http = this.o.signals.httpProbe();
       const flagFile = this.o.signals.flagFile();
@@ -138,8 +153,12 @@ export class Controller {
       const decision = evaluateThrottle(
         {
           killSwitch,
-          pausedBy: run.paused ? run.pausedReason ?? 'paused by an operator' : null,
+          pausedBy: run.paused ? (run.pausedReason ?? 'paused by an operator') : null,
           replicationLagSeconds: db.replicationLagSeconds,
+          ...(db.replicaLagBytes > 0 ? { replicaLagBytes: db.replicaLagBytes } : {}),
+          ...(this.o.health?.maxServerWalBytesPerSecond !== undefined && db.serverWalBytesPerSecond !== undefined
+            ? { serverWal: { bytesPerSecond: db.serverWalBytesPerSecond, max: this.o.health.maxServerWalBytesPerSecond } }
+            : {}),
           ...(db.slotLag ? { slotLag: db.slotLag } : {}),
           activeBackends: db.activeBackends,
           ...(p99 !== undefined ? { probeP99Ms: p99, probeSamples: this.o.probe?.window.count ?? 0 } : {}),
@@ -149,14 +168,20 @@ export class Controller {
         },
         limits,
       );
-      if (this.o.probe?.lastError) decision.findings.push({ reason: 'probe_p99', detail: `probe query failing: ${this.o.probe.lastError}` });
+      if (this.o.probe?.lastError)
+        decision.findings.push({ reason: 'probe_p99', detail: `probe query failing: ${this.o.probe.lastError}` });
       this.overAbortStreak = decision.overAbortThreshold ? this.overAbortStreak + 1 : 0;
       // Two samples in a row above abortActive (one poll apart): a single spike does not abort a run.
       if (this.overAbortStreak >= 2 && !this.stop) await this.abortForLoad(db.activeBackends);
       this.account(decision.findings, now);
       this.findings = decision.findings;
       const m = this.o.metrics;
+      this.steer(db, run.workersOverride, limits.maxLagSeconds, now);
       m.replicationLag.set(db.replicationLagSeconds);
+      m.replicaLagBytes.set(db.replicaLagBytes);
+      if (db.serverWalBytesPerSecond !== undefined) m.serverWal.set(db.serverWalBytesPerSecond);
+      if (db.fpiPerRecord !== undefined) m.fpiRatio.set(db.fpiPerRecord);
+      if (db.checkpointsRequested > 0) m.checkpointsRequested.inc(db.checkpointsRequested);
       m.activeBackends.set(db.activeBackends);
       if (db.slotLag) {
         m.slotLagBytes.set(db.slotLag.bytes);
@@ -201,7 +226,10 @@ export class Controller {
     } catch (err) {
       if (first) throw err;
       this.pollFailures++;
-      this.o.logger.warn({ err: (err as Error).message, failures: this.pollFailures }, 'backfill controller could not poll; workers keep their last instructions');
+      this.o.logger.warn(
+        { err: (err as Error).message, failures: this.pollFailures },
+        'backfill controller could not poll; workers keep their last instructions',
+      );
       this.control?.release(true);
       this.control = undefined;
       this.monitor?.release(true);
@@ -213,6 +241,55 @@ export class Controller {
       this.lastPollMs = now;
       for (const w of this.waiters.splice(0)) w();
     }
+  }
+
+  /**
+   * The health controller: from the database's signals, moves the pace (a cut now, or no step up)
+   * and the workers in service. A cut or a change of workers happens at most every 5 s, so one
+   * lasting condition does not collapse the pace in a few polls. An operator's `set workers=N` pins
+   * the workers in service (up to --workers).
+   */
+  private steer(db: Awaited<ReturnType<SignalReader['database']>>, workersPinned: number | null, maxLagSeconds: number, now: number): void {
+    const pacer = this.o.pacer;
+    const m = this.o.metrics;
+    if (workersPinned !== null) {
+      this.setWorkers(Math.min(workersPinned, this.o.workers), 'operator');
+    }
+    if (!pacer || !this.o.health) return;
+    const held = this.findings.length > 0;
+    const d = decideHealth(
+      {
+        ...(db.serverWalBytesPerSecond !== undefined ? { serverWalBytesPerSecond: db.serverWalBytesPerSecond } : {}),
+        checkpointsRequested: db.checkpointsRequested,
+        replicaLagSeconds: db.replicationLagSeconds,
+        activeBackends: db.activeBackends,
+        workersActive: this.workersActive,
+        saturated: !held && pacer.saturated,
+      },
+      { ...this.o.health, maxLagSeconds, maxWorkers: this.o.workers, scaleWorkers: this.o.health.scaleWorkers && workersPinned === null },
+    );
+    const cooled = now - this.lastHealthActMs >= 5_000;
+    // Between actions the decision still vetoes steps up; the cut itself waits for the cool-down.
+    const acted = cooled && (d.pace === 'decrease' || d.workers !== this.workersActive);
+    const applied = acted ? d : { ...d, pace: d.pace === 'decrease' ? ('hold' as const) : d.pace, workers: this.workersActive };
+    pacer.applyHealth(applied, {
+      ...(db.fpiPerRecord !== undefined ? { fpiPerRecord: db.fpiPerRecord } : {}),
+      walCompression: db.walCompression,
+    });
+    if (acted) {
+      this.lastHealthActMs = now;
+      for (const r of d.reasons) m.healthDecisions.inc({ pace: d.pace, reason: r.reason });
+      this.setWorkers(d.workers, d.reasons.map((r) => r.reason).join(','));
+    }
+  }
+
+  private setWorkers(n: number, why: string): void {
+    const next = Math.max(1, Math.min(n, this.o.workers));
+    if (next === this.workersActive) return;
+    this.o.logger.info({ from: this.workersActive, to: next, why }, 'workers in service changed');
+    this.workersActive = next;
+    this.o.pacer?.setWorkers(next);
+    this.o.metrics.workersActive.set(next);
   }
 
   /** Logs when the set of throttle reasons changes (not when only their numbers move). */
@@ -248,10 +325,10 @@ export class Controller {
   private async abortForLoad(active: number): Promise<void> {
     const detail = `load: ${active} active backends > abortActive ${this.o.limits.abortActive} on two checks in a row`;
     this.o.logger.error({ active, abortActive: this.o.limits.abortActive }, `backfill aborted: ${detail}`);
-    await this.control?.client.query(`UPDATE ${controlTables(this.o.schema).runs} SET state = 'aborted', error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND state = 'running'`, [
-      this.o.runId,
-      `aborted by ${detail}`,
-    ]);
+    await this.control?.client.query(
+      `UPDATE ${controlTables(this.o.schema).runs} SET state = 'aborted', error = $2, finished_at = clock_timestamp() WHERE run_id = $1 AND state = 'running'`,
+      [this.o.runId, `aborted by ${detail}`],
+    );
     this.stop = { kind: 'run-state', state: 'aborted', error: `aborted by ${detail}` };
   }
 
@@ -296,12 +373,13 @@ export class Controller {
 
   /**
    * Resolves 'go' when a worker may start its next batch, or 'stop' when it must stop. While any
-   * throttle reason holds, waits poll by poll.
+   * throttle reason holds, waits poll by poll. With `workerIndex` (asked before claiming a range),
+   * a worker out of service (index >= workers in service) also waits.
    */
-  async gate(signal?: AbortSignal): Promise<'go' | 'stop'> {
+  async gate(signal?: AbortSignal, workerIndex?: number): Promise<'go' | 'stop'> {
     for (;;) {
       if (this.stop || signal?.aborted || this.stopped) return 'stop';
-      if (this.findings.length === 0) return 'go';
+      if (this.findings.length === 0 && (workerIndex === undefined || workerIndex < this.workersActive)) return 'go';
       await new Promise<void>((resolve) => {
         const done = () => {
           signal?.removeEventListener('abort', done);

@@ -39,7 +39,16 @@ function sessionSetup(applicationName: string, statementTimeoutMs: number): stri
   ].join('; ');
 }
 
-const SESSION_RESET = ['application_name', 'statement_timeout', 'default_transaction_read_only', 'DateStyle', 'IntervalStyle', 'TimeZone', 'extra_float_digits', 'bytea_output']
+const SESSION_RESET = [
+  'application_name',
+  'statement_timeout',
+  'default_transaction_read_only',
+  'DateStyle',
+  'IntervalStyle',
+  'TimeZone',
+  'extra_float_digits',
+  'bytea_output',
+]
   .map((s) => `RESET ${s}`)
   .join('; ');
 
@@ -63,9 +72,18 @@ export class Databases {
   private readonly owned: pg.Pool[] = [];
   private readonly identity: Record<Role, string>;
 
-  constructor(spec: Spec, given: BackfillPools, private readonly statementTimeoutMs: number, poolSize: number) {
+  constructor(
+    spec: Spec,
+    given: BackfillPools,
+    private readonly statementTimeoutMs: number,
+    poolSize: number,
+  ) {
     const urls: Record<Role, string> = { source: spec.source.database, target: targetDatabase(spec), control: controlDatabase(spec) };
-    this.identity = { source: databaseIdentity(urls.source), target: databaseIdentity(urls.target), control: databaseIdentity(urls.control) };
+    this.identity = {
+      source: databaseIdentity(urls.source),
+      target: databaseIdentity(urls.target),
+      control: databaseIdentity(urls.control),
+    };
     for (const role of ['source', 'target', 'control'] as const) {
       const id = this.identity[role];
       const pool = given[role];

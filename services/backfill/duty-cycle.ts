@@ -20,7 +20,21 @@ export interface DutyCycleOptions {
   decreaseFactor?: number;
 }
 
-export class DutyCycle {
+/**
+ * What the latency guard and the health controller move: a duty cycle, or a WAL budget
+ * (wal-budget.ts). `current` is the level in its own unit (a share of time, or bytes/s).
+ */
+export interface PaceLevel {
+  readonly current: number;
+  readonly atMin: boolean;
+  readonly atMax: boolean;
+  /** How long a worker sleeps after a batch of `batchSeconds` that wrote `walBytes` (null: not measured), ms. */
+  sleepMsAfter(batchSeconds: number, walBytes?: number | null): number;
+  decrease(): number;
+  increase(): number;
+}
+
+export class DutyCycle implements PaceLevel {
   private duty: number;
   private readonly step: number;
   private readonly factor: number;

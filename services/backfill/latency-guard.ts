@@ -21,7 +21,7 @@
  * Nothing here reads a clock or a database: the controller feeds samples and the monotonic time.
  */
 import { percentile } from './probe-window.js';
-import type { DutyCycle } from './duty-cycle.js';
+import type { PaceLevel } from './duty-cycle.js';
 
 export interface LatencyGuardOptions {
   /** Limit = baseline p99 x factor (> 1). */
@@ -41,7 +41,16 @@ export type GuardAction =
   | { kind: 'none' }
   | { kind: 'baseline-done'; baselineP99Ms: number; thresholdMs: number; samples: number }
   | { kind: 'rebaseline'; reason: BaselineReason; p99Ms?: number }
-  | { kind: 'decrease'; dutyCycle: number; p99Ms: number; over: number; samples: number; cause: 'p99' | 'shift'; overP90?: number; overP99?: number }
+  | {
+      kind: 'decrease';
+      dutyCycle: number;
+      p99Ms: number;
+      over: number;
+      samples: number;
+      cause: 'p99' | 'shift';
+      overP90?: number;
+      overP99?: number;
+    }
   | { kind: 'increase'; dutyCycle: number; p99Ms: number };
 
 export interface LatencyGuardState {
@@ -98,11 +107,12 @@ export class LatencyGuard {
 
   constructor(
     private readonly options: LatencyGuardOptions,
-    private readonly duty: DutyCycle,
+    private readonly duty: PaceLevel,
     nowMs: number,
   ) {
     if (!(options.factor > 1)) throw new RangeError(`latency guard factor must be above 1, got ${options.factor}`);
-    if (!Number.isInteger(options.window) || options.window < 2) throw new RangeError(`latency guard window must be an integer of at least 2, got ${options.window}`);
+    if (!Number.isInteger(options.window) || options.window < 2)
+      throw new RangeError(`latency guard window must be an integer of at least 2, got ${options.window}`);
     this.phaseStartMs = nowMs;
     this.lastBaselineMs = nowMs;
   }
@@ -169,7 +179,16 @@ export class LatencyGuard {
       const overP99 = window.filter((ms) => ms > (this.baselineP99 as number)).length;
       if (overP90 >= bounds.cutP90 || overP99 >= bounds.cutP99) {
         if (this.duty.atMin) return this.startBaseline('over-at-minimum', nowMs, p99);
-        return { kind: 'decrease', dutyCycle: this.duty.decrease(), p99Ms: p99, over, samples: window.length, cause: 'shift', overP90, overP99 };
+        return {
+          kind: 'decrease',
+          dutyCycle: this.duty.decrease(),
+          p99Ms: p99,
+          over,
+          samples: window.length,
+          cause: 'shift',
+          overP90,
+          overP99,
+        };
       }
       if (this.duty.atMax || overP90 > bounds.raiseP90 || overP99 > bounds.raiseP99) return { kind: 'none' };
       return { kind: 'increase', dutyCycle: this.duty.increase(), p99Ms: p99 };

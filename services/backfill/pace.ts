@@ -14,7 +14,9 @@
  */
 import type { Logger } from '../core/log.js';
 import type { Spec } from '../core/spec.js';
-import { DutyCycle, niceRatio } from './duty-cycle.js';
+import { DutyCycle, niceRatio, type PaceLevel } from './duty-cycle.js';
+import type { HealthDecision } from './health.js';
+import { formatRate, WalBudget } from './wal-budget.js';
 import { LatencyGuard, type GuardAction, type LatencyGuardState } from './latency-guard.js';
 import type { BackfillMetrics } from './metrics.js';
 import type { ThrottleSignals } from './throttle.js';
@@ -29,6 +31,15 @@ export const GUARD_PROBE_SQL: Record<PaceSettings['latencyGuard']['probe'], stri
 };
 
 export interface PaceStatus {
+  /** What the sleeps keep: the process's WAL rate, or each worker's duty cycle. */
+  mode: PaceSettings['mode'];
+  /** wal-rate: the WAL budget, bytes/s (null in duty-cycle mode). */
+  walBytesPerSecond: number | null;
+  /** The budget (or duty cycle) was pinned by an operator (`ctl set wal-rate=N`). */
+  pinned: boolean;
+  /** Workers of this process in service (the health controller may take some out). */
+  workersActive: number;
+  /** duty-cycle: the duty cycle; wal-rate: the share of the last batch in batch + sleep. */
   dutyCycle: number;
   /** gh-ost's nice ratio for the duty cycle: seconds slept per second of batch. */
   niceRatio: number;
@@ -40,11 +51,50 @@ export interface PaceStatus {
   lastSleepMs: number | null;
   sleptSeconds: number;
   guard: (LatencyGuardState & { probe: 'commit' | 'read' | 'sql'; factor: number }) | null;
+  /** The health controller's last decision, with its reasons (null before the first). */
+  health: HealthDecision | null;
+  /** Full-page images per WAL record over the last poll, and the server's wal_compression. */
+  fpiPerRecord: number | null;
+  walCompression: string | null;
+}
+
+/**
+ * The level the guard moves, with the health controller's veto: while held, a clean window raises
+ * nothing (the database says no more even though the probe is fine).
+ */
+class HeldLevel implements PaceLevel {
+  held = false;
+  constructor(readonly inner: PaceLevel) {}
+  get current(): number {
+    return this.inner.current;
+  }
+  get atMin(): boolean {
+    return this.inner.atMin;
+  }
+  get atMax(): boolean {
+    return this.held || this.inner.atMax;
+  }
+  sleepMsAfter(batchSeconds: number, walBytes?: number | null): number {
+    return this.inner.sleepMsAfter(batchSeconds, walBytes);
+  }
+  decrease(): number {
+    return this.inner.decrease();
+  }
+  increase(): number {
+    return this.held ? this.inner.current : this.inner.increase();
+  }
 }
 
 export class Pacer {
-  private readonly duty: DutyCycle;
+  private readonly duty: HeldLevel;
+  private readonly budget: WalBudget | undefined;
   private readonly guard: LatencyGuard | undefined;
+  private activeWorkers: number;
+  private health: HealthDecision | null = null;
+  private fpiPerRecord: number | null = null;
+  private walCompression: string | null = null;
+  /** Moving share of sleep in batch + sleep; near zero means the workers cannot spend the budget. */
+  private sleepShare = 1;
   private lastBatchSeconds: number | null = null;
   private lastBatchWalBytes: number | null = null;
   private lastSleepMs: number | null = null;
@@ -56,10 +106,63 @@ export class Pacer {
     private readonly metrics: BackfillMetrics,
     private readonly logger: Logger,
     private readonly now: () => number,
+    workers = 1,
   ) {
-    this.duty = new DutyCycle({ initial: settings.dutyCycle, min: settings.minDutyCycle, max: settings.maxDutyCycle, increaseStep: settings.increaseStep });
+    this.activeWorkers = workers;
+    if (settings.mode === 'wal-rate') {
+      this.budget = new WalBudget({
+        initial: settings.walBytesPerSecond,
+        min: settings.minWalBytesPerSecond,
+        max: settings.maxWalBytesPerSecond,
+        increaseStep: settings.walIncreaseBytesPerSecond,
+        workers: () => this.activeWorkers,
+        fallbackBatchBytes: settings.batchWalBytes,
+      });
+      this.duty = new HeldLevel(this.budget);
+      metrics.walBudget.set(this.budget.current);
+    } else {
+      this.duty = new HeldLevel(
+        new DutyCycle({
+          initial: settings.dutyCycle,
+          min: settings.minDutyCycle,
+          max: settings.maxDutyCycle,
+          increaseStep: settings.increaseStep,
+        }),
+      );
+      metrics.dutyCycle.set(this.duty.current);
+    }
     if (settings.latencyGuard.enabled) this.guard = new LatencyGuard(settings.latencyGuard, this.duty, now());
-    metrics.dutyCycle.set(this.duty.current);
+  }
+
+  /** Workers of this process in service (they share a WAL budget). */
+  setWorkers(n: number): void {
+    this.activeWorkers = Math.max(1, n);
+  }
+
+  /** True when the workers' recent sleeps are near zero: more workers could spend more of the budget. */
+  get saturated(): boolean {
+    return this.sleepShare < 0.05;
+  }
+
+  /** The operator's pin of the WAL budget (bytes/s), or null to unpin. Duty-cycle mode has nothing to pin. */
+  pinWalRate(rate: number | null): void {
+    this.budget?.pin(rate ?? undefined);
+    if (this.budget) this.metrics.walBudget.set(this.budget.current);
+  }
+
+  /** Applies the health controller's decision: a step down now, and no step up while it is not `allow`. */
+  applyHealth(d: HealthDecision, wal: { fpiPerRecord?: number; walCompression: string }): void {
+    const was = this.health?.pace;
+    this.health = d;
+    this.fpiPerRecord = wal.fpiPerRecord ?? this.fpiPerRecord;
+    this.walCompression = wal.walCompression;
+    this.duty.held = d.pace !== 'allow';
+    if (d.pace === 'decrease' && !this.duty.atMin) {
+      const level = this.duty.decrease();
+      this.logger.info({ level, reasons: d.reasons }, 'health controller: pace cut');
+    } else if (d.pace !== was) this.logger.info({ pace: d.pace, reasons: d.reasons }, `health controller: pace ${d.pace}`);
+    if (this.budget) this.metrics.walBudget.set(this.budget.current);
+    else this.metrics.dutyCycle.set(this.duty.current);
   }
 
   /** The query the guard's probe runs, or undefined without a guard. */
@@ -81,7 +184,8 @@ export class Pacer {
     const now = this.now();
     this.act(this.guard.evaluate(now, paused));
     const s = this.guard.state(now);
-    this.metrics.dutyCycle.set(this.duty.current);
+    if (this.budget) this.metrics.walBudget.set(this.budget.current);
+    else this.metrics.dutyCycle.set(this.duty.current);
     if (s.p99Ms !== null) this.metrics.guardP99.set(s.p99Ms / 1000);
     if (s.baselineP99Ms !== null) this.metrics.guardBaselineP99.set(s.baselineP99Ms / 1000);
     if (s.thresholdMs !== null) this.metrics.guardLimit.set(s.thresholdMs / 1000);
@@ -103,16 +207,30 @@ export class Pacer {
         return;
       case 'baseline-done':
         this.metrics.guardMoves.inc({ move: 'baseline' });
-        this.logger.info({ baselineP99Ms: r(a.baselineP99Ms), limitMs: r(a.thresholdMs), samples: a.samples, dutyCycle: this.duty.current }, 'latency guard: baseline measured; backfill continues');
+        this.logger.info(
+          { baselineP99Ms: r(a.baselineP99Ms), limitMs: r(a.thresholdMs), samples: a.samples, dutyCycle: this.duty.current },
+          'latency guard: baseline measured; backfill continues',
+        );
         return;
       case 'rebaseline':
-        this.logger.info({ reason: a.reason, ...(a.p99Ms !== undefined ? { p99Ms: r(a.p99Ms) } : {}), dutyCycle: this.duty.current }, 'latency guard: holding the backfill to measure a new baseline');
+        this.logger.info(
+          { reason: a.reason, ...(a.p99Ms !== undefined ? { p99Ms: r(a.p99Ms) } : {}), dutyCycle: this.duty.current },
+          'latency guard: holding the backfill to measure a new baseline',
+        );
         return;
       case 'decrease':
         this.metrics.guardMoves.inc({ move: a.cause === 'p99' ? 'decrease' : 'decrease_shift' });
         this.logger.info(
-          { dutyCycle: a.dutyCycle, p99Ms: r(a.p99Ms), over: a.over, samples: a.samples, ...(a.cause === 'shift' ? { overBaselineP90: a.overP90, overBaselineP99: a.overP99 } : {}) },
-          a.cause === 'p99' ? 'latency guard: probe p99 over the limit; duty cycle cut' : 'latency guard: probe tail shifted above its baseline; duty cycle cut',
+          {
+            dutyCycle: a.dutyCycle,
+            p99Ms: r(a.p99Ms),
+            over: a.over,
+            samples: a.samples,
+            ...(a.cause === 'shift' ? { overBaselineP90: a.overP90, overBaselineP99: a.overP99 } : {}),
+          },
+          a.cause === 'p99'
+            ? 'latency guard: probe p99 over the limit; duty cycle cut'
+            : 'latency guard: probe tail shifted above its baseline; duty cycle cut',
         );
         return;
       case 'increase':
@@ -127,7 +245,10 @@ export class Pacer {
    * duty cycle asks. `wake` (a stop) ends the sleep early; so does `signal`.
    */
   async sleepAfter(batchSeconds: number, walBytes: number | null, signal?: AbortSignal): Promise<void> {
-    const ms = this.duty.sleepMsAfter(batchSeconds);
+    const ms = this.duty.sleepMsAfter(batchSeconds, walBytes);
+    const share = batchSeconds > 0 || ms > 0 ? ms / (ms + batchSeconds * 1000) : 1;
+    this.sleepShare = this.sleepShare * 0.8 + share * 0.2;
+    if (this.budget) this.metrics.dutyCycle.set(batchSeconds > 0 ? (batchSeconds * 1000) / (batchSeconds * 1000 + ms) : 1);
     this.lastBatchSeconds = batchSeconds;
     this.lastBatchWalBytes = walBytes;
     this.lastSleepMs = ms;
@@ -156,8 +277,19 @@ export class Pacer {
   }
 
   status(): PaceStatus {
-    const d = this.duty.current;
+    const d = this.budget
+      ? this.lastBatchSeconds !== null && this.lastSleepMs !== null && this.lastBatchSeconds > 0
+        ? (this.lastBatchSeconds * 1000) / (this.lastBatchSeconds * 1000 + this.lastSleepMs)
+        : 1
+      : this.duty.current;
     return {
+      mode: this.settings.mode,
+      walBytesPerSecond: this.budget ? this.budget.current : null,
+      pinned: this.budget?.isPinned ?? false,
+      workersActive: this.activeWorkers,
+      health: this.health,
+      fpiPerRecord: this.fpiPerRecord,
+      walCompression: this.walCompression,
       dutyCycle: d,
       niceRatio: niceRatio(d),
       batchSeconds: this.settings.batchSeconds,
@@ -165,7 +297,13 @@ export class Pacer {
       lastBatchWalBytes: this.lastBatchWalBytes,
       lastSleepMs: this.lastSleepMs,
       sleptSeconds: this.sleptSeconds,
-      guard: this.guard ? { ...this.guard.state(this.now()), probe: this.settings.latencyGuard.sql ? 'sql' : this.settings.latencyGuard.probe, factor: this.settings.latencyGuard.factor } : null,
+      guard: this.guard
+        ? {
+            ...this.guard.state(this.now()),
+            probe: this.settings.latencyGuard.sql ? 'sql' : this.settings.latencyGuard.probe,
+            factor: this.settings.latencyGuard.factor,
+          }
+        : null,
     };
   }
 }
@@ -175,7 +313,13 @@ const fmtMs = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFi
 /** One line for status and logs: the duty cycle, the last sleep, and the guard's view. */
 export function describePace(p: PaceStatus | null): string {
   if (!p) return 'off (batches back to back)';
-  const parts = [`duty cycle ${(p.dutyCycle * 100).toFixed(p.dutyCycle < 0.1 ? 1 : 0)}% (nice ratio ${p.niceRatio.toFixed(1)})`];
+  const duty = `duty cycle ${(p.dutyCycle * 100).toFixed(p.dutyCycle < 0.1 ? 1 : 0)}% (nice ratio ${p.niceRatio.toFixed(1)})`;
+  const parts =
+    p.walBytesPerSecond !== null
+      ? [
+          `WAL budget ${formatRate(p.walBytesPerSecond)}${p.pinned ? ' (pinned by an operator)' : ''}, ${p.workersActive} worker(s) in service, ${duty}`,
+        ]
+      : [duty];
   if (p.lastBatchSeconds !== null && p.lastSleepMs !== null) {
     const wal = p.lastBatchWalBytes !== null ? ` writing ${Math.round(p.lastBatchWalBytes / 1024)} KiB of WAL` : '';
     parts.push(`sleeping ${fmtMs(p.lastSleepMs)} ms after a ${fmtMs(p.lastBatchSeconds * 1000)} ms batch${wal}`);
@@ -184,7 +328,15 @@ export function describePace(p: PaceStatus | null): string {
   if (!g) parts.push('latency guard off');
   else if (g.phase === 'baseline') parts.push(`latency guard measuring its baseline (${g.probe} probe, ${g.samples} samples)`);
   else if (g.baselineP99Ms !== null && g.thresholdMs !== null) {
-    parts.push(`latency guard: ${g.probe} probe p99 ${g.p99Ms === null ? '?' : fmtMs(g.p99Ms)} ms, limit ${fmtMs(g.thresholdMs)} ms (baseline p99 ${fmtMs(g.baselineP99Ms)} ms x ${g.factor})`);
+    parts.push(
+      `latency guard: ${g.probe} probe p99 ${g.p99Ms === null ? '?' : fmtMs(g.p99Ms)} ms, limit ${fmtMs(g.thresholdMs)} ms (baseline p99 ${fmtMs(g.baselineP99Ms)} ms x ${g.factor})`,
+    );
+  }
+  if (p.health) parts.push(`health: ${p.health.pace} (${p.health.reasons.map((r) => r.reason).join(', ')})`);
+  if (p.fpiPerRecord !== null && p.fpiPerRecord > 0) {
+    parts.push(
+      `full-page images ${(p.fpiPerRecord * 100).toFixed(0)}% of WAL records${p.walCompression === 'off' ? ' (wal_compression is off: consider wal_compression = lz4 or pglz)' : ''}`,
+    );
   }
   return parts.join('; ');
 }

@@ -59,7 +59,13 @@ export function renderProgressLine(p: ProgressLine): string {
   const filled = Math.round(ratio * width);
   const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
   const n = (v: number) => Math.round(v).toLocaleString('en-US');
-  const parts = [bar, `${(ratio * 100).toFixed(1).padStart(5)}%`, `${n(p.done)}/${n(p.planned)} rows`, `${n(p.rowsPerSecond)} rows/s`, `ETA ${formatDuration(p.eta)}`];
+  const parts = [
+    bar,
+    `${(ratio * 100).toFixed(1).padStart(5)}%`,
+    `${n(p.done)}/${n(p.planned)} rows`,
+    `${n(p.rowsPerSecond)} rows/s`,
+    `ETA ${formatDuration(p.eta)}`,
+  ];
   if (p.throttle) parts.push(`(paused: ${p.throttle})`);
   return parts.join('  ');
 }
@@ -72,7 +78,10 @@ export class ProgressBar {
   private last = '';
   private active: boolean;
 
-  constructor(private readonly stream: NodeJS.WriteStream, enabled = true) {
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    enabled = true,
+  ) {
     this.active = enabled && stream.isTTY === true;
   }
 

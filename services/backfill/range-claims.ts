@@ -84,6 +84,8 @@ export async function reattachOwner(control: Queryable, schema: string, runId: n
 
 /** True while some range of the run is not done (held by a live worker elsewhere, or pending). */
 export async function rangesLeft(control: Queryable, schema: string, runId: number): Promise<number> {
-  const { rows } = await control.query(`SELECT count(*) AS n FROM ${controlTables(schema).ranges} WHERE run_id = $1 AND state <> 'done'`, [runId]);
+  const { rows } = await control.query(`SELECT count(*) AS n FROM ${controlTables(schema).ranges} WHERE run_id = $1 AND state <> 'done'`, [
+    runId,
+  ]);
   return Number(rows[0]?.n ?? 0);
 }

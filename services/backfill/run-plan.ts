@@ -82,8 +82,16 @@ export function sameKey(a: KeyValue | null, b: KeyValue | null): boolean {
  * these would leave earlier ranges filled with the old mapping, so it is refused.
  */
 export function mappingHash(spec: Spec): string {
-  const target = spec.target.kind === 'same-table' ? { kind: spec.target.kind } : { kind: spec.target.kind, schema: spec.target.schema, table: spec.target.table };
-  const basis = { source: { schema: spec.source.schema, table: spec.source.table }, target, key: spec.key, mapping: Object.entries(spec.mapping).sort(([a], [b]) => a.localeCompare(b)) };
+  const target =
+    spec.target.kind === 'same-table'
+      ? { kind: spec.target.kind }
+      : { kind: spec.target.kind, schema: spec.target.schema, table: spec.target.table };
+  const basis = {
+    source: { schema: spec.source.schema, table: spec.source.table },
+    target,
+    key: spec.key,
+    mapping: Object.entries(spec.mapping).sort(([a], [b]) => a.localeCompare(b)),
+  };
   return createHash('sha256').update(JSON.stringify(basis)).digest('hex');
 }
 
@@ -122,21 +130,33 @@ export async function openRun(o: OpenRunOptions): Promise<OpenedRun> {
     const existing = await resumableRun(o.control, o.schema, o.spec.name);
     if (existing && !o.rerun) {
       if (existing.mappingHash !== hash) {
-        throw new ParityError('PARITY_BAD_INPUT', `backfill run ${existing.runId} of "${o.spec.name}" was started with a different source, target, key or mapping`, {
-          hint: 'finish it with the spec it started with, or pass --rerun to start over from the first key with this spec',
-        });
+        throw new ParityError(
+          'PARITY_BAD_INPUT',
+          `backfill run ${existing.runId} of "${o.spec.name}" was started with a different source, target, key or mapping`,
+          {
+            hint: 'finish it with the spec it started with, or pass --rerun to start over from the first key with this spec',
+          },
+        );
       }
       if (existing.state !== 'running') {
         // Running again after an abort or failure is the operator's newest intent: an earlier pause
         // is lifted. (A paused run that merely lost its processes stays paused.)
-        o.logger.info({ runId: existing.runId, previousState: existing.state, error: existing.error, wasPaused: existing.paused }, 'resuming a stopped backfill run from its checkpoints');
-        await o.control.query(`UPDATE ${t.runs} SET state = 'running', error = NULL, finished_at = NULL, paused = false, paused_reason = NULL WHERE run_id = $1`, [existing.runId]);
+        o.logger.info(
+          { runId: existing.runId, previousState: existing.state, error: existing.error, wasPaused: existing.paused },
+          'resuming a stopped backfill run from its checkpoints',
+        );
+        await o.control.query(
+          `UPDATE ${t.runs} SET state = 'running', error = NULL, finished_at = NULL, paused = false, paused_reason = NULL WHERE run_id = $1`,
+          [existing.runId],
+        );
       }
       await o.control.query('COMMIT');
       return { run: await readRun(o.control, o.schema, existing.runId), how: 'resumed' };
     }
     if (existing) {
-      await o.control.query(`UPDATE ${t.runs} SET state = 'superseded', finished_at = clock_timestamp() WHERE run_id = $1`, [existing.runId]);
+      await o.control.query(`UPDATE ${t.runs} SET state = 'superseded', finished_at = clock_timestamp() WHERE run_id = $1`, [
+        existing.runId,
+      ]);
       o.logger.info({ runId: existing.runId }, '--rerun: the previous run is superseded');
     } else if (!o.rerun) {
       const last = await latestRun(o.control, o.schema, o.spec.name);
@@ -155,10 +175,19 @@ export async function openRun(o: OpenRunOptions): Promise<OpenedRun> {
     );
     const runId = Number(rows[0].run_id);
     for (const [i, r] of plan.ranges.entries()) {
-      await o.control.query(`INSERT INTO ${t.ranges} (run_id, range_no, lo, hi, rows_planned) VALUES ($1, $2, $3, $4, $5)`, [runId, i + 1, r.lo, r.hi, r.rows]);
+      await o.control.query(`INSERT INTO ${t.ranges} (run_id, range_no, lo, hi, rows_planned) VALUES ($1, $2, $3, $4, $5)`, [
+        runId,
+        i + 1,
+        r.lo,
+        r.hi,
+        r.rows,
+      ]);
     }
     await o.control.query('COMMIT');
-    o.logger.info({ runId, rows: plan.rows, ranges: plan.ranges.length, rangeRows, upperKey: plan.upper }, 'planned a new backfill run; the upper key is fixed, later rows are covered by dual-write');
+    o.logger.info(
+      { runId, rows: plan.rows, ranges: plan.ranges.length, rangeRows, upperKey: plan.upper },
+      'planned a new backfill run; the upper key is fixed, later rows are covered by dual-write',
+    );
     return { run: await readRun(o.control, o.schema, runId), how: 'created' };
   } catch (err) {
     await o.control.query('ROLLBACK').catch(() => undefined);

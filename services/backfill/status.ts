@@ -26,7 +26,12 @@ export async function readStatus(db: Queryable, schema: string, migration: strin
   const progress = await runProgress(db, schema, run.runId);
   const processes = await liveProcesses(db, schema, run.runId);
   const ev = await latestEvidence(db, schema, migration, 'backfill');
-  return { migration, run: { ...run, progress }, processes, evidence: ev ? { recordedAt: ev.recordedAt, summary: ev.summary, passed: ev.passed } : null };
+  return {
+    migration,
+    run: { ...run, progress },
+    processes,
+    evidence: ev ? { recordedAt: ev.recordedAt, summary: ev.summary, passed: ev.passed } : null,
+  };
 }
 
 const n = (v: number): string => Math.round(v).toLocaleString('en-US');
@@ -45,9 +50,11 @@ export function formatStatus(r: StatusReport): string {
     `  batch size   ${run.batchSizeOverride ? `${run.batchSizeOverride} (pinned by operator)` : 'adaptive'}; max lag ${run.maxLagSecondsOverride !== null ? `${run.maxLagSecondsOverride}s (operator override)` : 'from spec'}`,
   ];
   if (run.paused) lines.push(`  paused       ${run.pausedReason ?? 'by an operator'}`);
-  if (run.lastCommand) lines.push(`  last command ${run.lastCommand} by ${run.lastCommandBy ?? '?'} at ${run.lastCommandAt?.toISOString() ?? '?'}`);
+  if (run.lastCommand)
+    lines.push(`  last command ${run.lastCommand} by ${run.lastCommandBy ?? '?'} at ${run.lastCommandAt?.toISOString() ?? '?'}`);
   if (run.error) lines.push(`  error        ${run.error}`);
-  if (r.processes.length === 0) lines.push(`  processes    none alive${run.state === 'running' ? ' (run `parity backfill run` to resume)' : ''}`);
+  if (r.processes.length === 0)
+    lines.push(`  processes    none alive${run.state === 'running' ? ' (run `parity backfill run` to resume)' : ''}`);
   for (const proc of r.processes) {
     lines.push(
       `  process      ${proc.processId} ${proc.state}${proc.reason ? ` (${proc.reason})` : ''}; ${proc.workers} workers, batch ${proc.batchSize ?? '?'}, ${n(proc.rowsPerSecond ?? 0)} rows/s, ETA ${formatDuration(proc.etaSeconds ?? undefined)}${proc.controlUrl ? `, control ${proc.controlUrl}` : ''}`,

@@ -51,7 +51,12 @@ export async function describeTable(db: Queryable, schema: string, table: string
  * walk scans), and whether some unique index covers exactly the key columns (without it, keyset
  * pagination could skip rows sharing a key at a batch boundary).
  */
-export async function findKeyIndex(db: Queryable, schema: string, table: string, key: readonly string[]): Promise<{ scan: KeyIndex | undefined; unique: boolean }> {
+export async function findKeyIndex(
+  db: Queryable,
+  schema: string,
+  table: string,
+  key: readonly string[],
+): Promise<{ scan: KeyIndex | undefined; unique: boolean }> {
   const { rows } = await db.query<{ name: string; unique: boolean; columns: string[]; nkey: number }>(
     `SELECT i.relname AS name, x.indisunique AS unique, x.indnkeyatts AS nkey,
             array(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)

@@ -3,10 +3,31 @@
  * pause (any one pauses, as in gh-ost) and whether load crossed the abort threshold. The controller
  * gathers the signals (throttle-signals.ts, probe.ts) and acts on the result.
  */
-export type ThrottleReason = 'operator' | 'kill_switch' | 'replication_lag' | 'slot_lag' | 'probe_p99' | 'load' | 'http_probe' | 'flag_file' | 'latency_guard';
+export type ThrottleReason =
+  | 'operator'
+  | 'kill_switch'
+  | 'replica_lag'
+  | 'slot_lag'
+  | 'wal_rate'
+  | 'probe_p99'
+  | 'load'
+  | 'http_probe'
+  | 'flag_file'
+  | 'latency_guard';
 
 /** Every reason, for metrics (a closed, low-cardinality label set). */
-export const THROTTLE_REASONS: ThrottleReason[] = ['operator', 'kill_switch', 'replication_lag', 'slot_lag', 'probe_p99', 'load', 'http_probe', 'flag_file', 'latency_guard'];
+export const THROTTLE_REASONS: ThrottleReason[] = [
+  'operator',
+  'kill_switch',
+  'replica_lag',
+  'slot_lag',
+  'wal_rate',
+  'probe_p99',
+  'load',
+  'http_probe',
+  'flag_file',
+  'latency_guard',
+];
 
 export interface ThrottleFinding {
   reason: ThrottleReason;
@@ -17,8 +38,15 @@ export interface ThrottleFinding {
 export interface ThrottleSignals {
   /** Set when an operator paused the run (ctl pause / HTTP), with who did it. */
   pausedBy?: string | null;
-  /** Largest replay lag of a physical standby, seconds (0 without standbys). */
+  /**
+   * Largest replay lag of a physical replica, seconds (0 without replicas): the larger of
+   * `replay_lag` and the WAL bytes not yet replayed over the recent WAL rate.
+   */
   replicationLagSeconds?: number;
+  /** WAL bytes the most-behind replica has not replayed yet (for the detail only). */
+  replicaLagBytes?: number;
+  /** The server's WAL rate (all writers), bytes/s, and the limit `pace.maxServerWalBytesPerSecond`. */
+  serverWal?: { bytesPerSecond: number; max: number };
   /** The CDC slot's lag; undefined when the slot does not exist. */
   slotLag?: { slot: string; bytes: number; seconds: number; active: boolean };
   /** Active client backends, parity's own workers excluded. */
@@ -32,7 +60,14 @@ export interface ThrottleSignals {
   /** The coordinator's `kill-backfill` flag (parity flags set ... kill-backfill=on). */
   killSwitch?: boolean;
   /** Set while the latency guard holds the backfill to measure its baseline. */
-  latencyBaseline?: { reason: 'start' | 'periodic' | 'over-at-minimum'; elapsedSeconds: number; seconds: number; samples: number; p99Ms?: number; limitMs?: number };
+  latencyBaseline?: {
+    reason: 'start' | 'periodic' | 'over-at-minimum';
+    elapsedSeconds: number;
+    seconds: number;
+    samples: number;
+    p99Ms?: number;
+    limitMs?: number;
+  };
 }
 
 export interface ThrottleLimits {
@@ -53,9 +88,17 @@ const fmt = (n: number, digits = 2): string => (Number.isInteger(n) ? String(n) 
 export function evaluateThrottle(s: ThrottleSignals, limits: ThrottleLimits): ThrottleDecision {
   const findings: ThrottleFinding[] = [];
   if (s.pausedBy) findings.push({ reason: 'operator', detail: s.pausedBy });
-  if (s.killSwitch) findings.push({ reason: 'kill_switch', detail: 'the kill-backfill flag is on; `parity flags set --spec FILE kill-backfill=off --reason ...` lets the backfill continue' });
+  if (s.killSwitch)
+    findings.push({
+      reason: 'kill_switch',
+      detail: 'the kill-backfill flag is on; `parity flags set --spec FILE kill-backfill=off --reason ...` lets the backfill continue',
+    });
   if (s.replicationLagSeconds !== undefined && s.replicationLagSeconds > limits.maxLagSeconds) {
-    findings.push({ reason: 'replication_lag', detail: `standby replay lag ${fmt(s.replicationLagSeconds)}s > max ${fmt(limits.maxLagSeconds)}s` });
+    const bytes = s.replicaLagBytes ? ` (${s.replicaLagBytes} bytes not replayed)` : '';
+    findings.push({
+      reason: 'replica_lag',
+      detail: `replica replay lag ${fmt(s.replicationLagSeconds)}s${bytes} > max ${fmt(limits.maxLagSeconds)}s`,
+    });
   }
   if (s.slotLag && s.slotLag.seconds > limits.maxLagSeconds) {
     findings.push({
@@ -63,14 +106,26 @@ export function evaluateThrottle(s: ThrottleSignals, limits: ThrottleLimits): Th
       detail: `CDC slot ${s.slotLag.slot} lag ~${fmt(s.slotLag.seconds)}s (${s.slotLag.bytes} bytes${s.slotLag.active ? '' : ', no consumer connected'}) > max ${fmt(limits.maxLagSeconds)}s`,
     });
   }
+  if (s.serverWal && s.serverWal.bytesPerSecond > s.serverWal.max) {
+    findings.push({
+      reason: 'wal_rate',
+      detail: `server WAL ${Math.round(s.serverWal.bytesPerSecond / 1024)} KiB/s > maxServerWalBytesPerSecond ${Math.round(s.serverWal.max / 1024)} KiB/s`,
+    });
+  }
   if (limits.maxActive !== undefined && s.activeBackends !== undefined && s.activeBackends > limits.maxActive) {
     findings.push({ reason: 'load', detail: `${s.activeBackends} active backends > maxActive ${limits.maxActive}` });
   }
   if (limits.probeMaxP99Ms !== undefined && s.probeP99Ms !== undefined && s.probeP99Ms > limits.probeMaxP99Ms) {
-    findings.push({ reason: 'probe_p99', detail: `probe p99 ${fmt(s.probeP99Ms, 1)}ms over ${s.probeSamples ?? 0} samples > maxP99Ms ${fmt(limits.probeMaxP99Ms)}` });
+    findings.push({
+      reason: 'probe_p99',
+      detail: `probe p99 ${fmt(s.probeP99Ms, 1)}ms over ${s.probeSamples ?? 0} samples > maxP99Ms ${fmt(limits.probeMaxP99Ms)}`,
+    });
   }
   if (s.http && (s.http.error !== undefined || s.http.status === undefined || s.http.status < 200 || s.http.status > 299)) {
-    findings.push({ reason: 'http_probe', detail: `HTTP probe ${s.http.url} ${s.http.error ? `failed: ${s.http.error}` : `answered ${s.http.status}`}` });
+    findings.push({
+      reason: 'http_probe',
+      detail: `HTTP probe ${s.http.url} ${s.http.error ? `failed: ${s.http.error}` : `answered ${s.http.status}`}`,
+    });
   }
   if (s.flagFile?.exists) findings.push({ reason: 'flag_file', detail: `flag file ${s.flagFile.path} exists` });
   if (s.latencyBaseline) {
@@ -81,7 +136,10 @@ export function evaluateThrottle(s: ThrottleSignals, limits: ThrottleLimits): Th
         : b.reason === 'periodic'
           ? 'periodic re-measurement'
           : `probe p99 ${b.p99Ms !== undefined ? `${fmt(b.p99Ms, 2)}ms ` : ''}over the limit${b.limitMs !== undefined ? ` ${fmt(b.limitMs, 2)}ms` : ''} at the minimum duty cycle`;
-    findings.push({ reason: 'latency_guard', detail: `measuring the latency baseline with the backfill held (${why}): ${fmt(b.elapsedSeconds, 1)}s of ${fmt(b.seconds, 1)}s, ${b.samples} probes` });
+    findings.push({
+      reason: 'latency_guard',
+      detail: `measuring the latency baseline with the backfill held (${why}): ${fmt(b.elapsedSeconds, 1)}s of ${fmt(b.seconds, 1)}s, ${b.samples} probes`,
+    });
   }
   const overAbortThreshold = limits.abortActive !== undefined && s.activeBackends !== undefined && s.activeBackends > limits.abortActive;
   return { findings, overAbortThreshold };

@@ -7,7 +7,15 @@
 import type pg from 'pg';
 import { ParityError } from '../core/errors.js';
 import type { Spec } from '../core/spec.js';
-import { crossReadSql, crossUpsertSql, sameTableUpdateSql, shadowUpsertSql, batchBoundsSql, type BatchShape, type TargetColumn } from './batch-sql.js';
+import {
+  crossReadSql,
+  crossUpsertSql,
+  sameTableUpdateSql,
+  shadowUpsertSql,
+  batchBoundsSql,
+  type BatchShape,
+  type TargetColumn,
+} from './batch-sql.js';
 import { describeTable, findKeyIndex, requireTable, tableName, type TableInfo } from './table-info.js';
 import { batchError } from './batch-errors.js';
 
@@ -23,24 +31,42 @@ function columnList(info: TableInfo): string {
 
 /** Builds the batch shape from the catalogs, failing on any mismatch with the spec. */
 export async function describeBatch(spec: Spec, source: Queryable, target: Queryable): Promise<BatchShape> {
-  const src = requireTable(await describeTable(source, spec.source.schema, spec.source.table), spec.source.schema, spec.source.table, 'source');
+  const src = requireTable(
+    await describeTable(source, spec.source.schema, spec.source.table),
+    spec.source.schema,
+    spec.source.table,
+    'source',
+  );
   const srcName = tableName(src);
   const keyTypes: string[] = [];
   for (const k of spec.key) {
     const col = src.columns.get(k);
-    if (!col) throw badInput(`key column "${k}" does not exist in ${srcName}`, `key lists the source table's primary-key columns; columns of ${srcName}: ${columnList(src)}`);
+    if (!col)
+      throw badInput(
+        `key column "${k}" does not exist in ${srcName}`,
+        `key lists the source table's primary-key columns; columns of ${srcName}: ${columnList(src)}`,
+      );
     if (!col.notNull) {
-      throw badInput(`key column "${k}" of ${srcName} is nullable: rows with a NULL key would never be backfilled`, `make it NOT NULL (ALTER TABLE ${srcName} ALTER COLUMN ${k} SET NOT NULL) or use the primary key`);
+      throw badInput(
+        `key column "${k}" of ${srcName} is nullable: rows with a NULL key would never be backfilled`,
+        `make it NOT NULL (ALTER TABLE ${srcName} ALTER COLUMN ${k} SET NOT NULL) or use the primary key`,
+      );
     }
     keyTypes.push(col.type);
   }
   const keyList = spec.key.join(', ');
   const index = await findKeyIndex(source, spec.source.schema, spec.source.table, spec.key);
   if (!index.scan) {
-    throw badInput(`no index on the key (${keyList}) of ${srcName}: key ranges are read from a btree index whose leading columns are the key`, `create one without blocking writes: CREATE UNIQUE INDEX CONCURRENTLY ON ${srcName} (${keyList})`);
+    throw badInput(
+      `no index on the key (${keyList}) of ${srcName}: key ranges are read from a btree index whose leading columns are the key`,
+      `create one without blocking writes: CREATE UNIQUE INDEX CONCURRENTLY ON ${srcName} (${keyList})`,
+    );
   }
   if (!index.unique) {
-    throw badInput(`the key (${keyList}) of ${srcName} is not unique (no primary key or unique index on exactly these columns); keyset ranges could skip rows sharing a key`, `use the primary key as key, or CREATE UNIQUE INDEX CONCURRENTLY ON ${srcName} (${keyList})`);
+    throw badInput(
+      `the key (${keyList}) of ${srcName} is not unique (no primary key or unique index on exactly these columns); keyset ranges could skip rows sharing a key`,
+      `use the primary key as key, or CREATE UNIQUE INDEX CONCURRENTLY ON ${srcName} (${keyList})`,
+    );
   }
 
   let tgt: TableInfo;
@@ -53,9 +79,16 @@ export async function describeBatch(spec: Spec, source: Queryable, target: Query
   const targetColumn = (name: string, expression: string): TargetColumn => {
     const col = tgt.columns.get(name);
     if (!col) {
-      throw badInput(`mapping writes column "${name}", which does not exist in ${tgtName}`, `run the expand step that adds it first, or fix the mapping key; columns of ${tgtName}: ${columnList(tgt)}`);
+      throw badInput(
+        `mapping writes column "${name}", which does not exist in ${tgtName}`,
+        `run the expand step that adds it first, or fix the mapping key; columns of ${tgtName}: ${columnList(tgt)}`,
+      );
     }
-    if (col.generated) throw badInput(`mapping writes column "${name}" of ${tgtName}, which is a generated column`, 'remove it from the mapping; PostgreSQL computes it');
+    if (col.generated)
+      throw badInput(
+        `mapping writes column "${name}" of ${tgtName}, which is a generated column`,
+        'remove it from the mapping; PostgreSQL computes it',
+      );
     return { name, expression, type: col.type };
   };
   const targetKey: TargetColumn[] = [];
@@ -63,7 +96,10 @@ export async function describeBatch(spec: Spec, source: Queryable, target: Query
     for (const k of spec.key) targetKey.push(targetColumn(k, spec.mapping[k] ?? k));
     const tIndex = await findKeyIndex(target, tgt.schema, tgt.table, spec.key);
     if (!tIndex.unique) {
-      throw badInput(`${tgtName} has no primary key or unique index on (${keyList}); the backfill upserts by key`, `CREATE UNIQUE INDEX CONCURRENTLY ON ${tgtName} (${keyList})`);
+      throw badInput(
+        `${tgtName} has no primary key or unique index on (${keyList}); the backfill upserts by key`,
+        `CREATE UNIQUE INDEX CONCURRENTLY ON ${tgtName} (${keyList})`,
+      );
     }
   }
   const columns = Object.entries(spec.mapping)
@@ -80,7 +116,10 @@ export async function describeBatch(spec: Spec, source: Queryable, target: Query
 
 async function explain(db: Queryable, sql: { text: string; values: unknown[] }, what: string, hint: string): Promise<void> {
   try {
-    await db.query(`EXPLAIN (COSTS OFF) ${sql.text}`, sql.values.map(() => null));
+    await db.query(
+      `EXPLAIN (COSTS OFF) ${sql.text}`,
+      sql.values.map(() => null),
+    );
   } catch (err) {
     throw batchError(err, what, hint);
   }
@@ -107,7 +146,15 @@ export async function checkStatements(spec: Spec, shape: BatchShape, source: pg.
   }
   const read = crossReadSql(shape, placeholder, placeholder, 1);
   await explain(source, read, 'the mapping does not compile', mappingHint);
-  await explain(target, crossUpsertSql(shape, [...shape.targetKey, ...shape.columns].map(() => [])), `the upsert into ${shape.target.schema}.${shape.target.table} does not compile`, 'check target.schema, target.table and the mapped column names');
+  await explain(
+    target,
+    crossUpsertSql(
+      shape,
+      [...shape.targetKey, ...shape.columns].map(() => []),
+    ),
+    `the upsert into ${shape.target.schema}.${shape.target.table} does not compile`,
+    'check target.schema, target.table and the mapped column names',
+  );
   // One real row, rolled back on both sides.
   await source.query('BEGIN');
   await target.query('BEGIN');
@@ -119,9 +166,21 @@ export async function checkStatements(spec: Spec, shape: BatchShape, source: pg.
     if (rows[0]) {
       const all = [...shape.targetKey, ...shape.columns];
       const r = rows[0] as Record<string, string | null>;
-      await target.query(crossUpsertSql(shape, all.map((_, i) => [r[`v${i}`] ?? null])).text, all.map((_, i) => [r[`v${i}`] ?? null])).catch((err: unknown) => {
-        throw batchError(err, `the first row's mapped values do not fit ${shape.target.schema}.${shape.target.table}`, 'make each mapping expression produce a value of the target column type');
-      });
+      await target
+        .query(
+          crossUpsertSql(
+            shape,
+            all.map((_, i) => [r[`v${i}`] ?? null]),
+          ).text,
+          all.map((_, i) => [r[`v${i}`] ?? null]),
+        )
+        .catch((err: unknown) => {
+          throw batchError(
+            err,
+            `the first row's mapped values do not fit ${shape.target.schema}.${shape.target.table}`,
+            'make each mapping expression produce a value of the target column type',
+          );
+        });
     }
   } finally {
     await target.query('ROLLBACK').catch(() => undefined);

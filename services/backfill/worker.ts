@@ -19,6 +19,8 @@ import type { BatchShape } from './batch-sql.js';
 
 export interface WorkerOptions {
   id: string;
+  /** This worker's index in its process (0-based): workers at or above the controller's count in service wait before claiming. */
+  index?: number;
   databases: Databases;
   controller: Controller;
   sizer: BatchSizer;
@@ -31,6 +33,8 @@ export interface WorkerOptions {
   statementTimeoutMs: number;
   /** Measure each batch's WAL (paced runs size batches by it). */
   measureWal?: boolean;
+  /** `pace.asynchronousCommit` (see batch.ts: only where the checkpoint commits in the batch's transaction). */
+  asynchronousCommit?: boolean;
   fence?: { scope: string; token: bigint };
   /** The control database is the one holding the fence table (the database the batches write). */
   controlIsFenceDatabase?: boolean;
@@ -95,10 +99,20 @@ export class Worker {
         ...settings,
         onRetry: (err, attempt, delayMs) => {
           const code = isParityError(err) ? err.code : 'PARITY_INTERNAL';
-          const cause = code === 'PARITY_LOCK_TIMEOUT' ? 'lock_timeout' : code === 'PARITY_CONNECTION' ? 'connection' : code === 'PARITY_CONFLICT' ? 'conflict' : 'other';
+          const cause =
+            code === 'PARITY_LOCK_TIMEOUT'
+              ? 'lock_timeout'
+              : code === 'PARITY_CONNECTION'
+                ? 'connection'
+                : code === 'PARITY_CONFLICT'
+                  ? 'conflict'
+                  : 'other';
           this.o.metrics.batchRetries.inc({ cause });
           if (code === 'PARITY_CONNECTION') this.drop();
-          this.o.logger.warn({ worker: this.o.id, attempt, delayMs, code, err: (err as Error).message }, `${what} failed; retrying with backoff`);
+          this.o.logger.warn(
+            { worker: this.o.id, attempt, delayMs, code, err: (err as Error).message },
+            `${what} failed; retrying with backoff`,
+          );
         },
       },
     );
@@ -107,10 +121,15 @@ export class Worker {
   private async loop(): Promise<void> {
     const idle = this.o.idlePollMs ?? 1_000;
     for (;;) {
-      if ((await this.o.controller.gate(this.o.signal)) === 'stop') return;
-      const range = await this.withRetry('claiming a range', async () => claimRange((await this.connect()).control, this.o.schema, this.o.runId, this.o.id));
+      // Out of service (health controller, `set workers`): wait here, holding no range.
+      if ((await this.o.controller.gate(this.o.signal, this.o.index)) === 'stop') return;
+      const range = await this.withRetry('claiming a range', async () =>
+        claimRange((await this.connect()).control, this.o.schema, this.o.runId, this.o.id),
+      );
       if (!range) {
-        const left = await this.withRetry('counting ranges', async () => rangesLeft((await this.connect()).control, this.o.schema, this.o.runId));
+        const left = await this.withRetry('counting ranges', async () =>
+          rangesLeft((await this.connect()).control, this.o.schema, this.o.runId),
+        );
         if (left === 0) {
           await this.tryComplete();
           return;
@@ -157,13 +176,19 @@ export class Worker {
       statementTimeoutMs: this.o.statementTimeoutMs,
       ...(this.o.fence ? { fence: this.o.fence } : {}),
       ...(this.o.measureWal ? { measureWal: true } : {}),
+      ...(this.o.asynchronousCommit ? { asynchronousCommit: true } : {}),
     };
     for (;;) {
       if ((await this.o.controller.gate(this.o.signal)) === 'stop') return false;
       const size = this.o.sizer.current;
-      const outcome: BatchOutcome = await this.withRetry(`batch of range ${range.rangeNo}`, async () => runBatch(ctx, await this.connect(), size));
+      const outcome: BatchOutcome = await this.withRetry(`batch of range ${range.rangeNo}`, async () =>
+        runBatch(ctx, await this.connect(), size),
+      );
       if (outcome.lost) {
-        this.o.logger.warn({ worker: this.o.id, range: range.rangeNo }, 'range was taken over by another worker after this one lost its session; moving on');
+        this.o.logger.warn(
+          { worker: this.o.id, range: range.rangeNo },
+          'range was taken over by another worker after this one lost its session; moving on',
+        );
         return false;
       }
       const m = this.o.metrics;

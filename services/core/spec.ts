@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ParityError } from './errors.js';
 import { changeTopic } from './change-event.js';
 import { registerCredentials, registerSecret } from './secrets.js';
+import { kafkaSecuritySchema, literalKafkaSecrets } from './kafka-security.js';
 import { checkMappingExpression, checkReadOnlyQuery, parseStatements, type SqlProblem } from './sql-parse.js';
 
 /**
@@ -29,17 +30,19 @@ const identifier = z
 /** Replication slot names: PostgreSQL accepts only lower-case letters, digits and "_" (at most 63). */
 const slotName = z
   .string()
-  .regex(/^[a-z0-9_]+$/, 'replication slot names may contain only lower-case letters, digits and "_" (PostgreSQL refuses "-", quotes and upper case), e.g. parity_orders')
+  .regex(
+    /^[a-z0-9_]+$/,
+    'replication slot names may contain only lower-case letters, digits and "_" (PostgreSQL refuses "-", quotes and upper case), e.g. parity_orders',
+  )
   .max(MAX_IDENTIFIER_BYTES, `replication slot names are at most ${MAX_IDENTIFIER_BYTES} characters`);
 
 /** Publication names: plain identifiers, no quotes (they travel quoted inside the pgoutput option string). */
 const publicationName = identifier.refine((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s), {
-  message: 'a publication name is a plain identifier: letters, digits and "_", starting with a letter or "_" (no "-", quotes or spaces), e.g. parity_orders',
+  message:
+    'a publication name is a plain identifier: letters, digits and "_", starting with a letter or "_" (no "-", quotes or spaces), e.g. parity_orders',
 });
 
-const slug = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_", starting with a letter or digit');
+const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "-" and "_", starting with a letter or digit');
 
 /** A PostgreSQL connection URL, e.g. postgres://user@127.0.0.1:54329/shop. */
 const connectionUrl = z
@@ -130,6 +133,8 @@ const cdc = z.strictObject({
   heartbeatIntervalSeconds: z.number().min(0).default(10),
   /** Partitions of each change topic; Kafka's own guidance keeps a topic well below a few thousand. */
   partitions: z.number().int().min(1).max(1_000).default(3),
+  /** Record batch compression of the CDC's produce path (none, gzip or zstd; zstd needs Kafka 2.1+). */
+  compression: z.enum(['none', 'gzip', 'zstd']).default('none'),
   /** Status server port (same as status.ports.cdc; --status-port and PARITY_STATUS_PORT take precedence). */
   statusPort: z.number().int().min(0).max(65535).optional(),
 });
@@ -165,6 +170,44 @@ const throttle = z.strictObject({
       batchWalBytes: z.number().int().min(8192).default(65_536),
       /** Batch duration cap while paced (instead of `targetBatchSeconds`), for mappings heavy on CPU but light on WAL. */
       batchSeconds: z.number().positive().max(60).default(0.05),
+      /**
+       * What the sleeps keep: `wal-rate` (the process's WAL bytes per second, each batch's WAL
+       * measured on the server) or `duty-cycle` (the share of wall time each worker spends in batches).
+       */
+      mode: z.enum(['wal-rate', 'duty-cycle']).default('wal-rate'),
+      /** wal-rate: the process's starting WAL budget in bytes/s; the guard and the health controller move it within [min, max]. */
+      walBytesPerSecond: z
+        .number()
+        .int()
+        .min(65_536)
+        .default(2 * 1024 * 1024),
+      minWalBytesPerSecond: z
+        .number()
+        .int()
+        .min(65_536)
+        .default(256 * 1024),
+      maxWalBytesPerSecond: z
+        .number()
+        .int()
+        .min(65_536)
+        .default(32 * 1024 * 1024),
+      /** wal-rate: what a clean judgement window adds to the budget (a cut halves it). */
+      walIncreaseBytesPerSecond: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
+      /**
+       * Commit batches with `synchronous_commit = off` when the batch and its checkpoint commit in one
+       * transaction (a crash loses both together, so the resume stays exact); synchronous otherwise.
+       */
+      asynchronousCommit: z.boolean().default(true),
+      /** Let the health controller take workers out of service (and back) from the database's signals. */
+      scaleWorkers: z.boolean().default(true),
+      /** CPUs of the database server, for the active-sessions signal (default: this host's CPUs). */
+      databaseCpus: z.number().int().positive().optional(),
+      /** Pause when the server's WAL rate (all writers) exceeds this, bytes/s (default: no limit). */
+      maxServerWalBytesPerSecond: z.number().int().positive().optional(),
       /** Share of wall time each worker spends in batches at the start; gh-ost's --nice-ratio r is 1/(1+r). */
       dutyCycle: z.number().gt(0).max(1).default(0.02),
       /** The guard moves the duty cycle within [minDutyCycle, maxDutyCycle]. */
@@ -197,6 +240,10 @@ const throttle = z.strictObject({
       message: 'need minDutyCycle <= dutyCycle <= maxDutyCycle',
       path: ['dutyCycle'],
     })
+    .refine((p) => p.minWalBytesPerSecond <= p.walBytesPerSecond && p.walBytesPerSecond <= p.maxWalBytesPerSecond, {
+      message: 'need minWalBytesPerSecond <= walBytesPerSecond <= maxWalBytesPerSecond',
+      path: ['walBytesPerSecond'],
+    })
     .refine((p) => !p.latencyGuard.enabled || p.latencyGuard.baselineSeconds * 1000 >= 20 * p.latencyGuard.intervalMs, {
       message: 'latencyGuard.baselineSeconds must cover at least 20 probes (baselineSeconds * 1000 >= 20 * intervalMs)',
       path: ['latencyGuard', 'baselineSeconds'],
@@ -221,10 +268,13 @@ const backfill = z
     message: 'need minBatchSize <= batchSize <= maxBatchSize',
     path: ['batchSize'],
   })
-  .refine((b) => b.throttle.abortActive === undefined || b.throttle.maxActive === undefined || b.throttle.abortActive > b.throttle.maxActive, {
-    message: 'throttle.abortActive must be above throttle.maxActive (pause first, abort later)',
-    path: ['throttle', 'abortActive'],
-  });
+  .refine(
+    (b) => b.throttle.abortActive === undefined || b.throttle.maxActive === undefined || b.throttle.abortActive > b.throttle.maxActive,
+    {
+      message: 'throttle.abortActive must be above throttle.maxActive (pause first, abort later)',
+      path: ['throttle', 'abortActive'],
+    },
+  );
 
 const reconcile = z
   .strictObject({
@@ -241,7 +291,9 @@ const reconcile = z
      * Type to compare a key column in on both sides, when the two sides' key types have no common
      * type of their own (e.g. integer on one side, text on the other): `{ id: text }`.
      */
-    keyCasts: z.record(identifier, z.enum(['smallint', 'integer', 'bigint', 'numeric', 'text', 'uuid', 'date', 'timestamp', 'timestamptz'])).default({}),
+    keyCasts: z
+      .record(identifier, z.enum(['smallint', 'integer', 'bigint', 'numeric', 'text', 'uuid', 'date', 'timestamp', 'timestamptz']))
+      .default({}),
     /** Without a CDC slot: a differing row is confirmed only after staying unchanged on both sides this long. */
     settleMs: z.number().int().min(0).default(5_000),
     /** Without a CDC slot: how long a differing row is rechecked at most (with backoff) before it is reported in flight (unsettled). */
@@ -258,7 +310,10 @@ const reconcile = z
 
 const cache = z.strictObject({
   /** Key templates per version; `{column}` is replaced by the key column's value. */
-  keys: z.record(z.string().regex(/^v\d+$/, 'versions are named v1, v2, ...'), z.string().regex(/\{[^}]+\}/, 'a key template needs at least one {column}')),
+  keys: z.record(
+    z.string().regex(/^v\d+$/, 'versions are named v1, v2, ...'),
+    z.string().regex(/\{[^}]+\}/, 'a key template needs at least one {column}'),
+  ),
   /** Versions written by `parity cache run`. */
   populate: z.array(z.string()).min(1),
   /** Version applications read first. */
@@ -343,7 +398,11 @@ const lock = z
   });
 
 const infra = z.strictObject({
-  kafka: z.strictObject({ brokers: z.array(z.string().regex(/^[^:]+:\d+$/, 'write host:port')).min(1) }),
+  kafka: z.strictObject({
+    brokers: z.array(z.string().regex(/^[^:]+:\d+$/, 'write host:port')).min(1),
+    /** TLS and SASL for every Kafka connection (kafka-security.ts); default PLAINTEXT. */
+    security: kafkaSecuritySchema.optional(),
+  }),
   registry: z.strictObject({ url: z.string().url() }),
   redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'write redis://host:port') }),
 });
@@ -385,10 +444,9 @@ export const specSchema = z
       .strictObject({
         ports: z
           .strictObject(
-            Object.fromEntries(['serve', 'cdc', 'reconcile', 'cache', 'backfill', 'verify'].map((k) => [k, z.number().int().min(0).max(65535).optional()])) as Record<
-              'serve' | 'cdc' | 'reconcile' | 'cache' | 'backfill' | 'verify',
-              z.ZodOptional<z.ZodNumber>
-            >,
+            Object.fromEntries(
+              ['serve', 'cdc', 'reconcile', 'cache', 'backfill', 'verify'].map((k) => [k, z.number().int().min(0).max(65535).optional()]),
+            ) as Record<'serve' | 'cdc' | 'reconcile' | 'cache' | 'backfill' | 'verify', z.ZodOptional<z.ZodNumber>>,
           )
           .prefault({}),
       })
@@ -397,12 +455,17 @@ export const specSchema = z
   .superRefine((spec, ctx) => {
     for (const column of spec.key) {
       if (spec.target.kind === 'same-table' && column in spec.mapping) {
-        ctx.addIssue({ code: 'custom', path: ['mapping', column], message: `"${column}" is a key column; a same-table migration cannot remap its key` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mapping', column],
+          message: `"${column}" is a key column; a same-table migration cannot remap its key`,
+        });
       }
     }
     if (spec.cache) {
       for (const v of [...spec.cache.populate, spec.cache.read]) {
-        if (!(v in spec.cache.keys)) ctx.addIssue({ code: 'custom', path: ['cache', 'populate'], message: `version "${v}" has no key template in cache.keys` });
+        if (!(v in spec.cache.keys))
+          ctx.addIssue({ code: 'custom', path: ['cache', 'populate'], message: `version "${v}" has no key template in cache.keys` });
       }
       // The cache versioner's own rules (cache-versioner/settings.ts), checked here so they fail before anything runs.
       const seen = new Map<string, string>();
@@ -410,32 +473,56 @@ export const specSchema = z
         for (const m of template.matchAll(/\{([^{}]*)\}/g)) {
           const column = m[1] ?? '';
           if (column === '' || !spec.key.includes(column)) {
-            ctx.addIssue({ code: 'custom', path: ['cache', 'keys', version], message: column === '' ? 'a key template has an empty {}' : `"{${column}}" is not a key column (key: ${spec.key.join(', ')}); delete events carry only the key` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['cache', 'keys', version],
+              message:
+                column === ''
+                  ? 'a key template has an empty {}'
+                  : `"{${column}}" is not a key column (key: ${spec.key.join(', ')}); delete events carry only the key`,
+            });
           }
         }
         const other = seen.get(template);
-        if (other) ctx.addIssue({ code: 'custom', path: ['cache', 'keys', version], message: `same template as ${other}; give each version its own key name, e.g. order:v1:{id} and order:v2:{id}` });
+        if (other)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['cache', 'keys', version],
+            message: `same template as ${other}; give each version its own key name, e.g. order:v1:{id} and order:v2:{id}`,
+          });
         seen.set(template, version);
       }
     }
     // Kafka refuses topic names over 249 characters; a change topic is <topicPrefix>.<schema>.<table>.
-    const streamed: { path: (string | number)[]; schema: string; table: string }[] = [{ path: ['source', 'table'], schema: spec.source.schema, table: spec.source.table }];
+    const streamed: { path: (string | number)[]; schema: string; table: string }[] = [
+      { path: ['source', 'table'], schema: spec.source.schema, table: spec.source.table },
+    ];
     spec.cdc.tables.forEach((t, i) => {
       const [schema = '', table = ''] = t.split('.');
       streamed.push({ path: ['cdc', 'tables', i], schema, table });
       for (const part of [schema, table]) {
-        if (Buffer.byteLength(part, 'utf8') > MAX_IDENTIFIER_BYTES) ctx.addIssue({ code: 'custom', path: ['cdc', 'tables', i], message: IDENTIFIER_TOO_LONG });
+        if (Buffer.byteLength(part, 'utf8') > MAX_IDENTIFIER_BYTES)
+          ctx.addIssue({ code: 'custom', path: ['cdc', 'tables', i], message: IDENTIFIER_TOO_LONG });
       }
     });
     for (const s of streamed) {
       const topic = changeTopic(spec.cdc.topicPrefix, s.schema, s.table);
       if (topic.length > MAX_TOPIC_LENGTH) {
-        ctx.addIssue({ code: 'custom', path: s.path, message: `its change topic "${topic.slice(0, 40)}..." is ${topic.length} characters; Kafka allows ${MAX_TOPIC_LENGTH}: shorten cdc.topicPrefix` });
+        ctx.addIssue({
+          code: 'custom',
+          path: s.path,
+          message: `its change topic "${topic.slice(0, 40)}..." is ${topic.length} characters; Kafka allows ${MAX_TOPIC_LENGTH}: shorten cdc.topicPrefix`,
+        });
       }
     }
     // The reconciler's rule (reconciler/projection.ts), checked before anything connects.
     for (const column of Object.keys(spec.reconcile.keyCasts)) {
-      if (!spec.key.includes(column)) ctx.addIssue({ code: 'custom', path: ['reconcile', 'keyCasts', column], message: `"${column}" is not a key column (key: ${spec.key.join(', ')}); name key columns only in reconcile.keyCasts` });
+      if (!spec.key.includes(column))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['reconcile', 'keyCasts', column],
+          message: `"${column}" is not a key column (key: ${spec.key.join(', ')}); name key columns only in reconcile.keyCasts`,
+        });
     }
     const sqlIssue = (path: (string | number)[], p: SqlProblem): void => {
       ctx.addIssue({ code: 'custom', path, message: `${p.message}; ${p.hint}` });
@@ -447,16 +534,27 @@ export const specSchema = z
     const probe = spec.backfill.throttle.probe?.sql;
     if (probe !== undefined) for (const p of checkReadOnlyQuery(probe, options)) sqlIssue(['backfill', 'throttle', 'probe', 'sql'], p);
     const guardSql = spec.backfill.throttle.pace.latencyGuard.sql;
-    if (guardSql !== undefined) for (const p of checkReadOnlyQuery(guardSql, options)) sqlIssue(['backfill', 'throttle', 'pace', 'latencyGuard', 'sql'], p);
+    if (guardSql !== undefined)
+      for (const p of checkReadOnlyQuery(guardSql, options)) sqlIssue(['backfill', 'throttle', 'pace', 'latencyGuard', 'sql'], p);
     for (const phase of ['expand', 'enforce', 'contract'] as const) {
       spec.ddl[phase].forEach((step, i) => {
         const path = ['ddl', phase, i, 'sql'];
         try {
           const statements = parseStatements(step.sql);
-          if (statements.length === 0) ctx.addIssue({ code: 'custom', path, message: 'the step has no statement (only comments?); write one DDL statement' });
-          else if (statements.length > 1) ctx.addIssue({ code: 'custom', path, message: `one statement per step (found ${statements.length}); split it into several steps` });
+          if (statements.length === 0)
+            ctx.addIssue({ code: 'custom', path, message: 'the step has no statement (only comments?); write one DDL statement' });
+          else if (statements.length > 1)
+            ctx.addIssue({
+              code: 'custom',
+              path,
+              message: `one statement per step (found ${statements.length}); split it into several steps`,
+            });
         } catch (err) {
-          ctx.addIssue({ code: 'custom', path, message: `PostgreSQL cannot parse it: ${(err as Error).message}; fix the statement (run it in psql against a scratch database to see)` });
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `PostgreSQL cannot parse it: ${(err as Error).message}; fix the statement (run it in psql against a scratch database to see)`,
+          });
         }
       });
     }
@@ -491,7 +589,10 @@ export interface SpecProblem {
 function hintFor(path: (string | number)[]): string | undefined {
   const generic = path.filter((p) => typeof p === 'string').join('.');
   for (let n = path.length; n > 0; n--) {
-    const candidate = path.slice(0, n).filter((p) => typeof p === 'string').join('.');
+    const candidate = path
+      .slice(0, n)
+      .filter((p) => typeof p === 'string')
+      .join('.');
     if (HINTS[candidate]) return HINTS[candidate];
   }
   return HINTS[generic];
@@ -521,7 +622,11 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (strin
         return v;
       }
       if (fallback !== undefined) return fallback;
-      problems.push({ path: formatPath(path), message: `environment variable ${name} is not set`, hint: `export ${name}=... before running parity, or write \${${name}:-default}` });
+      problems.push({
+        path: formatPath(path),
+        message: `environment variable ${name} is not set`,
+        hint: `export ${name}=... before running parity, or write \${${name}:-default}`,
+      });
       return '';
     });
   }
@@ -567,7 +672,10 @@ const MAX_YAML_ALIASES = 100;
 function deferVariables(value: unknown, path: (string | number)[], unresolved: Set<string>): unknown {
   if (typeof value === 'string') {
     if (/^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(value)) unresolved.add(formatPath(path));
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback: string | undefined) => fallback ?? `unresolved-${name}`);
+    return value.replace(
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+      (_m, name: string, fallback: string | undefined) => fallback ?? `unresolved-${name}`,
+    );
   }
   if (Array.isArray(value)) return value.map((v, i) => deferVariables(v, [...path, i], unresolved));
   if (value && typeof value === 'object') {
@@ -580,10 +688,19 @@ function deferVariables(value: unknown, path: (string | number)[], unresolved: S
  * Validates spec text. Throws PARITY_SPEC_INVALID listing every problem. With `offline`, no `${VAR}`
  * is resolved (see deferVariables): use the result as a verdict only, never to run anything.
  */
-export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv = process.env, options: { offline?: boolean } = {}): LoadedSpec {
+export function parseSpec(
+  text: string,
+  file = '<spec>',
+  env: NodeJS.ProcessEnv = process.env,
+  options: { offline?: boolean } = {},
+): LoadedSpec {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0] ?? e.message, hint: 'fix the YAML syntax' }));
+    const problems = doc.errors.map((e) => ({
+      path: '(yaml)',
+      message: e.message.split('\n')[0] ?? e.message,
+      hint: 'fix the YAML syntax',
+    }));
     throw specError(file, problems);
   }
   let raw: unknown;
@@ -592,12 +709,21 @@ export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv 
     // at maxAliasCount and throws, which is bad input, not an internal error.
     raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) as unknown;
   } catch (err) {
-    throw specError(file, [{ path: '(yaml)', message: `the YAML cannot be expanded: ${(err as Error).message}`, hint: `use at most ${MAX_YAML_ALIASES} aliases (*name) and no alias that expands into many others; write the values out instead` }]);
+    throw specError(file, [
+      {
+        path: '(yaml)',
+        message: `the YAML cannot be expanded: ${(err as Error).message}`,
+        hint: `use at most ${MAX_YAML_ALIASES} aliases (*name) and no alias that expands into many others; write the values out instead`,
+      },
+    ]);
   }
   const problems: SpecProblem[] = [];
   const unresolved = new Set<string>();
   const interpolated = options.offline ? deferVariables(raw, [], unresolved) : interpolate(raw, env, [], problems);
   registerCredentials(interpolated);
+  // A literal password is refused before interpolation hides where it came from.
+  for (const p of literalKafkaSecrets(raw))
+    problems.push({ ...p, line: lineOf(doc, ['infra', 'kafka', 'security', 'sasl', 'password'], text) });
   const result = specSchema.safeParse(interpolated);
   if (!result.success) {
     // A field whose ${VAR} is unset already has its problem; its knock-on format error adds nothing.
@@ -609,7 +735,12 @@ export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv 
       if (issue.code === 'unrecognized_keys') {
         message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (typo?)`;
         for (const key of issue.keys) {
-          problems.push({ path: formatPath([...path, key]), message: `unknown field "${key}" (typo?)`, hint: 'remove it or fix its spelling; `parity spec json-schema` lists every field', line: lineOf(doc, [...path, key], text) });
+          problems.push({
+            path: formatPath([...path, key]),
+            message: `unknown field "${key}" (typo?)`,
+            hint: 'remove it or fix its spelling; `parity spec json-schema` lists every field',
+            line: lineOf(doc, [...path, key], text),
+          });
         }
         continue;
       }
@@ -623,7 +754,9 @@ export function parseSpec(text: string, file = '<spec>', env: NodeJS.ProcessEnv 
 }
 
 function specError(file: string, problems: SpecProblem[]): ParityError {
-  const lines = problems.map((p) => `  ${p.path}${p.line ? ` (line ${p.line})` : ''}: ${p.message}${p.hint ? `\n      hint: ${p.hint}` : ''}`);
+  const lines = problems.map(
+    (p) => `  ${p.path}${p.line ? ` (line ${p.line})` : ''}: ${p.message}${p.hint ? `\n      hint: ${p.hint}` : ''}`,
+  );
   return new ParityError('PARITY_SPEC_INVALID', `${file} is not a valid migration spec:\n${lines.join('\n')}`, {
     details: { problems },
     hint: 'fix the fields above; exit code 2 means the spec was rejected before anything ran',
@@ -635,7 +768,9 @@ export function loadSpec(file: string, env: NodeJS.ProcessEnv = process.env, opt
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ParityError('PARITY_BAD_INPUT', `cannot read spec file ${file}: ${(err as Error).message}`, { hint: 'pass the path of a YAML migration spec with --spec' });
+    throw new ParityError('PARITY_BAD_INPUT', `cannot read spec file ${file}: ${(err as Error).message}`, {
+      hint: 'pass the path of a YAML migration spec with --spec',
+    });
   }
   const loaded = parseSpec(text, file, env, options);
   return { ...loaded, file: new URL(file, `file://${process.cwd()}/`).pathname };
@@ -648,7 +783,9 @@ export function targetDatabase(spec: Spec): string {
 
 /** The new representation's table (same as the source for same-table migrations). */
 export function targetTable(spec: Spec): { schema: string; table: string } {
-  return spec.target.kind === 'same-table' ? { schema: spec.source.schema, table: spec.source.table } : { schema: spec.target.schema, table: spec.target.table };
+  return spec.target.kind === 'same-table'
+    ? { schema: spec.source.schema, table: spec.source.table }
+    : { schema: spec.target.schema, table: spec.target.table };
 }
 
 /** The control database: explicit, else the target database. */

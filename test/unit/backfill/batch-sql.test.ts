@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { batchBoundsSql, crossUpsertSql, rangePredicate, sameTableUpdateSql, shadowUpsertSql, type BatchShape } from '../../../services/backfill/batch-sql.js';
+import {
+  batchBoundsSql,
+  crossUpsertSql,
+  rangePredicate,
+  sameTableUpdateSql,
+  shadowUpsertSql,
+  type BatchShape,
+} from '../../../services/backfill/batch-sql.js';
 import { chooseRangeRows, sameKey } from '../../../services/backfill/run-plan.js';
 
 const shape: BatchShape = {
@@ -47,7 +54,9 @@ describe('batch SQL', () => {
 
   it('other database: upsert from text arrays cast to the target types', () => {
     const q = crossUpsertSql(shape, [['1'], ['2'], [null]]);
-    expect(q.text).toMatch(/SELECT u\.v0::integer, u\.v1::bigint, u\.v2::bigint\s+FROM unnest\(\$1::text\[\], \$2::text\[\], \$3::text\[\]\)/);
+    expect(q.text).toMatch(
+      /SELECT u\.v0::integer, u\.v1::bigint, u\.v2::bigint\s+FROM unnest\(\$1::text\[\], \$2::text\[\], \$3::text\[\]\)/,
+    );
     expect(q.values).toEqual([['1'], ['2'], [null]]);
   });
 

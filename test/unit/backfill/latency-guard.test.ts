@@ -105,7 +105,13 @@ describe('LatencyGuard', () => {
     const action = guard.evaluate(7_000);
     expect(action).toEqual({ kind: 'rebaseline', reason: 'over-at-minimum', p99Ms: 3 });
     expect(guard.holding).toBe(true);
-    expect(guard.state(8_000)).toMatchObject({ phase: 'baseline', baselineReason: 'over-at-minimum', triggerP99Ms: 3, thresholdMs: 1.2, baselineElapsedSeconds: 1 });
+    expect(guard.state(8_000)).toMatchObject({
+      phase: 'baseline',
+      baselineReason: 'over-at-minimum',
+      triggerP99Ms: 3,
+      thresholdMs: 1.2,
+      baselineElapsedSeconds: 1,
+    });
     // The foreground is slower on its own now (3 ms with the backfill held): that becomes the baseline.
     for (let i = 0; i < 100; i++) guard.add(3);
     const fresh = guard.evaluate(12_000);

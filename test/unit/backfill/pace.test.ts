@@ -16,30 +16,62 @@ cdc: { slot: s, publication: p, topicPrefix: t }
 `;
 
 describe('backfill.throttle.pace in the spec', () => {
-  it('is on by default: small batches, a duty cycle and the latency guard', () => {
+  it('is on by default: small batches, a WAL budget, asynchronous batch commits and the latency guard', () => {
     const pace = parseSpec(base, 'spec.yaml').spec.backfill.throttle.pace;
     expect(pace).toEqual({
       enabled: true,
+      mode: 'wal-rate',
+      walBytesPerSecond: 2 * 1024 * 1024,
+      minWalBytesPerSecond: 256 * 1024,
+      maxWalBytesPerSecond: 32 * 1024 * 1024,
+      walIncreaseBytesPerSecond: 1024 * 1024,
+      asynchronousCommit: true,
+      scaleWorkers: true,
       batchWalBytes: 65_536,
       batchSeconds: 0.05,
       dutyCycle: 0.02,
       minDutyCycle: 0.01,
       maxDutyCycle: 0.04,
       increaseStep: 0.005,
-      latencyGuard: { enabled: true, probe: 'commit', intervalMs: 50, window: 100, baselineSeconds: 10, rebaselineSeconds: 300, factor: 1.2, minExcessMs: 0.2 },
+      latencyGuard: {
+        enabled: true,
+        probe: 'commit',
+        intervalMs: 50,
+        window: 100,
+        baselineSeconds: 10,
+        rebaselineSeconds: 300,
+        factor: 1.2,
+        minExcessMs: 0.2,
+      },
     });
   });
 
   it('turns off with enabled: false, and checks its bounds', () => {
-    expect(parseSpec(`${base}backfill:\n  throttle:\n    pace: { enabled: false }\n`, 'spec.yaml').spec.backfill.throttle.pace.enabled).toBe(false);
-    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { dutyCycle: 0.8 }\n`, 'spec.yaml')).toThrow(/minDutyCycle <= dutyCycle <= maxDutyCycle/);
+    expect(
+      parseSpec(`${base}backfill:\n  throttle:\n    pace: { enabled: false }\n`, 'spec.yaml').spec.backfill.throttle.pace.enabled,
+    ).toBe(false);
+    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { dutyCycle: 0.8 }\n`, 'spec.yaml')).toThrow(
+      /minDutyCycle <= dutyCycle <= maxDutyCycle/,
+    );
     expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { latencyGuard: { factor: 1 } }\n`, 'spec.yaml')).toThrow(/factor/);
-    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { latencyGuard: { baselineSeconds: 0.5, intervalMs: 50 } }\n`, 'spec.yaml')).toThrow(/at least 20 probes/);
+    expect(() => parseSpec(`${base}backfill:\n  throttle:\n    pace: { walBytesPerSecond: 100000000 }\n`, 'spec.yaml')).toThrow(
+      /minWalBytesPerSecond <= walBytesPerSecond <= maxWalBytesPerSecond/,
+    );
+    expect(() =>
+      parseSpec(`${base}backfill:\n  throttle:\n    pace: { latencyGuard: { baselineSeconds: 0.5, intervalMs: 50 } }\n`, 'spec.yaml'),
+    ).toThrow(/at least 20 probes/);
   });
 });
 
 describe('describePace', () => {
   const status: PaceStatus = {
+    mode: 'duty-cycle',
+    walBytesPerSecond: null,
+    pinned: false,
+    workersActive: 1,
+    health: null,
+    fpiPerRecord: null,
+    walCompression: null,
     dutyCycle: 0.125,
     niceRatio: 7,
     batchSeconds: 0.05,
@@ -47,7 +79,17 @@ describe('describePace', () => {
     lastBatchWalBytes: 66_000,
     lastSleepMs: 28,
     sleptSeconds: 12,
-    guard: { phase: 'guarding', baselineReason: 'start', baselineP99Ms: 0.8, baselineP90Ms: 0.6, thresholdMs: 1, p99Ms: 0.7, samples: 40, probe: 'commit', factor: 1.2 },
+    guard: {
+      phase: 'guarding',
+      baselineReason: 'start',
+      baselineP99Ms: 0.8,
+      baselineP90Ms: 0.6,
+      thresholdMs: 1,
+      p99Ms: 0.7,
+      samples: 40,
+      probe: 'commit',
+      factor: 1.2,
+    },
   };
 
   it('names the duty cycle, the last sleep and the guard with its numbers', () => {
@@ -59,6 +101,8 @@ describe('describePace', () => {
   it('says when pacing or the guard is off, and when the guard is measuring', () => {
     expect(describePace(null)).toBe('off (batches back to back)');
     expect(describePace({ ...status, lastBatchSeconds: null, guard: null })).toBe('duty cycle 13% (nice ratio 7.0); latency guard off');
-    expect(describePace({ ...status, guard: { ...status.guard!, phase: 'baseline', samples: 12 } })).toMatch(/latency guard measuring its baseline \(commit probe, 12 samples\)$/);
+    expect(describePace({ ...status, guard: { ...status.guard!, phase: 'baseline', samples: 12 } })).toMatch(
+      /latency guard measuring its baseline \(commit probe, 12 samples\)$/,
+    );
   });
 });

@@ -25,7 +25,14 @@ describe('progress', () => {
   });
 
   it('renders the bar with rows/s, ETA and the pause reason', () => {
-    const line = renderProgressLine({ done: 452_000, planned: 1_000_000, rowsPerSecond: 98_500, eta: 5.6, throttle: 'probe_p99: probe p99 80ms', width: 10 });
+    const line = renderProgressLine({
+      done: 452_000,
+      planned: 1_000_000,
+      rowsPerSecond: 98_500,
+      eta: 5.6,
+      throttle: 'probe_p99: probe p99 80ms',
+      width: 10,
+    });
     expect(line).toBe('[#####-----]   45.2%  452,000/1,000,000 rows  98,500 rows/s  ETA 6s  (paused: probe_p99: probe p99 80ms)');
   });
 });
