@@ -125,6 +125,20 @@ describe('stack settings: applied or refused', () => {
     expect(readFileSync(serverLog, 'utf8')).not.toContain(password);
   });
 
+  it('moves Redis only when it is stopped', () => {
+    expect(parity(['stack', 'up', 'redis']).status).toBe(0);
+    const before = service('redis');
+    expect(before).toMatchObject({ running: true, port: BASE + 30 });
+    const moved = { PARITY_REDIS_PORT: String(BASE + 31) };
+    const refused = parity(['stack', 'up', 'redis'], moved);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`redis runs on port ${BASE + 30}`);
+    expect(service('redis')).toMatchObject({ running: true, pid: before.pid, port: BASE + 30 });
+    expect(parity(['stack', 'down', 'redis']).status).toBe(0);
+    expect(parity(['stack', 'up', 'redis'], moved).status).toBe(0);
+    expect(service('redis', moved)).toMatchObject({ running: true, port: BASE + 31 });
+  });
+
   it('keeps the Kafka version and broker count of a formatted state dir, and moves its ports only when stopped', async () => {
     const version = process.env.PARITY_KAFKA_VERSION ?? DEFAULT_KAFKA_VERSION;
     const other = version === DEFAULT_KAFKA_VERSION ? LEGACY_KAFKA_VERSION : DEFAULT_KAFKA_VERSION;
