@@ -4,7 +4,8 @@
  *
  * - `maintained` (maintained-sink.ts): @platformatic/kafka's idempotent producer (acks=all);
  * - `wire` (this file): one idempotent producer (acks=all) speaking the produce protocol directly
- *   (produce-client.ts, wire.ts), plaintext only; metadata through @platformatic/kafka's admin client.
+ *   (produce-client.ts, wire.ts) with the spec's TLS and SASL settings (kafka.security) and record
+ *   batch compression (cdc.compression); metadata through @platformatic/kafka's admin client.
  *
  * Topics are created up front (admin.ts), messages batched. What follows describes the wire sink.
  *
@@ -25,8 +26,8 @@ import { ParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
-import { type BrokerAddress, ProduceClient, produceFailure } from './produce-client.js';
-import type { WireRecord } from './wire.js';
+import { type BrokerAddress, ProduceClient, ProduceError, produceFailure } from './produce-client.js';
+import type { Compression, WireRecord } from './wire.js';
 
 /** Which implementation sends CDC events: @platformatic/kafka's producer, or the hand-written protocol. */
 export type SinkProducer = 'maintained' | 'wire';
@@ -81,6 +82,8 @@ export interface KafkaSinkOptions {
   /** Produce requests in flight per broker connection (1-5). */
   maxInFlight?: number;
   clientId?: string;
+  /** Record batch codec (cdc.compression); default none. */
+  compression?: Compression;
   /** Replaces the network side (unit tests of the batching and ordering logic). */
   transport?: ProduceTransport;
   metadata?: SinkMetadata;
@@ -166,11 +169,20 @@ export class KafkaSink implements ChangeSink {
   async connect(topics: string[] = []): Promise<void> {
     try {
       this.metadata = this.options.metadata ?? kafkaMetadata(this.options.kafka);
-      this.transport = this.options.transport ?? new ProduceClient({ clientId: this.options.clientId ?? 'parity-cdc', maxInFlight: this.maxInFlight });
+      this.transport =
+        this.options.transport ??
+        new ProduceClient({
+          clientId: this.options.clientId ?? 'parity-cdc',
+          maxInFlight: this.maxInFlight,
+          security: this.options.kafka.security,
+          compression: this.options.compression ?? 'none',
+        });
       await this.transport.connect(await this.metadata.brokers());
       if (topics.length > 0) for (const [t, leaders] of await this.metadata.leaders(topics)) this.routes.set(t, leaders);
     } catch (err) {
       await this.close();
+      // A refused login or an untrusted certificate answers the same on every retry: stop at once.
+      if (err instanceof ProduceError && err.fatal) throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${err.message}`, { cause: err, retriable: false, hint: err.fatal.hint });
       throw kafkaError(err, 'cannot connect the Kafka producer');
     }
   }

@@ -1,8 +1,12 @@
 /**
  * The few pieces of the Kafka wire protocol the CDC's produce path speaks, encoded and decoded by hand:
- * request framing (header v1), ApiVersions v0, InitProducerId v1, Produce v7 with RecordBatch v2
- * (magic 2, uncompressed, CreateTime, idempotent: producer id, epoch and base sequence), and their
- * responses. Pure functions over Buffers; produce-client.ts owns the sockets.
+ * request framing (header v1), ApiVersions v0, SaslHandshake v1, SaslAuthenticate v1, InitProducerId
+ * v1, Produce v7 with RecordBatch v2 (magic 2, CreateTime, idempotent: producer id, epoch and base
+ * sequence; uncompressed, gzip or zstd), and their responses. Pure functions over Buffers;
+ * produce-client.ts owns the sockets.
+ *
+ * Produce v7 is the first version a broker accepts zstd batches in (KIP-110); older versions get
+ * UNSUPPORTED_COMPRESSION_TYPE. Kafka 2.1 and later speak v7.
  *
  * Why by hand: encoding a produce request through kafkajs took ~42% of the connector's CPU at full
  * speed (an Encoder and a Buffer per record header, varints through Buffer.from, per-partition array
@@ -10,10 +14,15 @@
  *
  * Reference: https://kafka.apache.org/protocol (Produce, InitProducerId, ApiVersions; "Record Batch").
  */
+import { gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 
 export const API_PRODUCE = 0;
 export const API_VERSIONS = 18;
 export const API_INIT_PRODUCER_ID = 22;
+export const API_SASL_HANDSHAKE = 17;
+export const API_SASL_AUTHENTICATE = 36;
+export const SASL_HANDSHAKE_VERSION = 1;
+export const SASL_AUTHENTICATE_VERSION = 1;
 export const PRODUCE_VERSION = 7;
 export const INIT_PRODUCER_ID_VERSION = 1;
 
@@ -183,6 +192,21 @@ export function apiVersionsRequest(w: Writer, correlationId: number, clientId: s
   return endRequest(w);
 }
 
+/** SaslHandshake v1: the mechanism; v1 means the exchange then runs in SaslAuthenticate requests. */
+export function saslHandshakeRequest(w: Writer, correlationId: number, clientId: string, mechanism: string): Buffer {
+  beginRequest(w, { apiKey: API_SASL_HANDSHAKE, apiVersion: SASL_HANDSHAKE_VERSION, correlationId, clientId });
+  w.string(mechanism);
+  return endRequest(w);
+}
+
+/** SaslAuthenticate v1: one message of the SASL exchange (BYTES). */
+export function saslAuthenticateRequest(w: Writer, correlationId: number, clientId: string, authBytes: Buffer): Buffer {
+  beginRequest(w, { apiKey: API_SASL_AUTHENTICATE, apiVersion: SASL_AUTHENTICATE_VERSION, correlationId, clientId });
+  w.int32(authBytes.length);
+  w.bytes(authBytes);
+  return endRequest(w);
+}
+
 export function initProducerIdRequest(w: Writer, correlationId: number, clientId: string): Buffer {
   beginRequest(w, { apiKey: API_INIT_PRODUCER_ID, apiVersion: INIT_PRODUCER_ID_VERSION, correlationId, clientId });
   w.string(null); // transactional_id: none (idempotent only)
@@ -216,7 +240,7 @@ export interface ProducerIdentity {
 export function produceRequest(
   w: Writer,
   header: { correlationId: number; clientId: string },
-  options: { acks: number; timeoutMs: number; timestampMs: number; producer: ProducerIdentity },
+  options: { acks: number; timeoutMs: number; timestampMs: number; producer: ProducerIdentity; compression?: Compression },
   batches: readonly PartitionBatch[],
 ): Buffer {
   beginRequest(w, { apiKey: API_PRODUCE, apiVersion: PRODUCE_VERSION, correlationId: header.correlationId, clientId: header.clientId });
@@ -239,15 +263,23 @@ export function produceRequest(
       w.int32(b.partition);
       const sizeAt = w.pos;
       w.int32(0); // records: NULLABLE_BYTES length, patched below
-      writeRecordBatch(w, b, options.timestampMs, options.producer);
+      writeRecordBatch(w, b, options.timestampMs, options.producer, options.compression);
       w.buf.writeInt32BE(w.pos - sizeAt - 4, sizeAt);
     }
   }
   return endRequest(w);
 }
 
-/** RecordBatch v2 (magic 2), uncompressed. */
-export function writeRecordBatch(w: Writer, batch: PartitionBatch, timestampMs: number, producer: ProducerIdentity): void {
+/** Record batch compression codecs parity writes, and their attribute bits (0-2). */
+export type Compression = 'none' | 'gzip' | 'zstd';
+export const COMPRESSION_CODES: Readonly<Record<Compression, number>> = { none: 0, gzip: 1, zstd: 4 };
+
+function compress(codec: Compression, data: Uint8Array): Buffer {
+  return codec === 'gzip' ? gzipSync(data) : zstdCompressSync(data);
+}
+
+/** RecordBatch v2 (magic 2): the records section compressed with `compression` (default none). */
+export function writeRecordBatch(w: Writer, batch: PartitionBatch, timestampMs: number, producer: ProducerIdentity, compression: Compression = 'none'): void {
   const start = w.pos;
   w.int64(0n); // baseOffset: the broker assigns
   w.int32(0); // batchLength, patched
@@ -256,7 +288,7 @@ export function writeRecordBatch(w: Writer, batch: PartitionBatch, timestampMs: 
   const crcAt = w.pos;
   w.uint32(0); // crc, patched
   const crcFrom = w.pos;
-  w.int16(0); // attributes: no compression, CreateTime, not transactional, not control
+  w.int16(COMPRESSION_CODES[compression]); // attributes: codec bits; CreateTime, not transactional, not control
   w.int32(batch.records.length - 1); // lastOffsetDelta
   w.int64(timestampMs); // baseTimestamp
   w.int64(timestampMs); // maxTimestamp
@@ -264,7 +296,14 @@ export function writeRecordBatch(w: Writer, batch: PartitionBatch, timestampMs: 
   w.int16(producer.producerEpoch);
   w.int32(batch.baseSequence);
   w.int32(batch.records.length);
+  const recordsAt = w.pos;
   for (let i = 0; i < batch.records.length; i++) writeRecord(w, batch.records[i]!, i);
+  if (compression !== 'none') {
+    // The records are written in place, then replaced by their compressed form (a new Buffer).
+    const packed = compress(compression, w.buf.subarray(recordsAt, w.pos));
+    w.pos = recordsAt;
+    w.bytes(packed);
+  }
   w.buf.writeInt32BE(w.pos - start - 12, start + 8);
   w.buf.writeUInt32BE(crc32c(w.buf, crcFrom, w.pos), crcAt);
 }
@@ -336,6 +375,37 @@ export class Reader {
     return v;
   }
 
+  /** BYTES (int32 length); null for -1. */
+  bytes(): Buffer | null {
+    const len = this.int32();
+    if (len < 0) return null;
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+
+  /** Zig-zag varint (32-bit). */
+  varint(): number {
+    let z = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.buf[this.pos++]!;
+      z |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+      shift += 7;
+    }
+    return (z >>> 1) ^ -(z & 1);
+  }
+
+  /** Varint-length bytes of a record (null for -1). */
+  varbytes(): Buffer | null {
+    const len = this.varint();
+    if (len < 0) return null;
+    const b = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return b;
+  }
+
   string(): string | null {
     const len = this.int16();
     if (len < 0) return null;
@@ -355,6 +425,77 @@ export function readApiVersions(body: Buffer): { errorCode: number; versions: Ma
     versions.set(key, { min: r.int16(), max: r.int16() });
   }
   return { errorCode, versions };
+}
+
+export function readSaslHandshake(body: Buffer): { errorCode: number; mechanisms: string[] } {
+  const r = new Reader(body);
+  const errorCode = r.int16();
+  const n = r.int32();
+  const mechanisms: string[] = [];
+  for (let i = 0; i < n; i++) mechanisms.push(r.string() ?? '');
+  return { errorCode, mechanisms };
+}
+
+export function readSaslAuthenticate(body: Buffer): { errorCode: number; errorMessage: string | null; authBytes: Buffer; sessionLifetimeMs: bigint } {
+  const r = new Reader(body);
+  const errorCode = r.int16();
+  const errorMessage = r.string();
+  const authBytes = r.bytes() ?? Buffer.alloc(0);
+  const sessionLifetimeMs = r.int64();
+  return { errorCode, errorMessage, authBytes, sessionLifetimeMs };
+}
+
+/** One record of a decoded batch (tests and diagnostics: the produce path never reads batches). */
+export interface DecodedRecord {
+  offsetDelta: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: [string, Buffer | null][];
+}
+
+/**
+ * Decodes one RecordBatch v2 (as `writeRecordBatch` writes it): checks the CRC, decompresses the
+ * records by the attribute's codec bits and returns them with the header fields.
+ */
+export function readRecordBatch(buf: Buffer): { attributes: number; compression: Compression; producerId: bigint; baseSequence: number; records: DecodedRecord[] } {
+  const r = new Reader(buf);
+  r.int64(); // baseOffset
+  const batchLength = r.int32();
+  r.int32(); // partitionLeaderEpoch
+  const magic = buf[r.pos++]!;
+  if (magic !== 2) throw new Error(`record batch magic ${magic}, expected 2`);
+  const crc = buf.readUInt32BE(r.pos);
+  r.pos += 4;
+  const end = 12 + batchLength;
+  if (crc32c(buf, r.pos, end) !== crc) throw new Error('record batch CRC-32C mismatch');
+  const attributes = r.int16();
+  const codec = attributes & 0x07;
+  const compression = (Object.entries(COMPRESSION_CODES).find(([, c]) => c === codec)?.[0] ?? null) as Compression | null;
+  if (compression === null) throw new Error(`record batch codec ${codec} is not one parity reads`);
+  r.int32(); // lastOffsetDelta
+  r.int64(); // baseTimestamp
+  r.int64(); // maxTimestamp
+  const producerId = r.int64();
+  r.int16(); // producerEpoch
+  const baseSequence = r.int32();
+  const count = r.int32();
+  const raw = buf.subarray(r.pos, end);
+  const body = compression === 'none' ? raw : compression === 'gzip' ? gunzipSync(raw) : zstdDecompressSync(raw);
+  const rr = new Reader(body);
+  const records: DecodedRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    rr.varint(); // length
+    rr.pos++; // attributes
+    rr.varint(); // timestampDelta
+    const offsetDelta = rr.varint();
+    const key = rr.varbytes();
+    const value = rr.varbytes();
+    const headers: [string, Buffer | null][] = [];
+    const h = rr.varint();
+    for (let j = 0; j < h; j++) headers.push([rr.varbytes()?.toString('utf8') ?? '', rr.varbytes()]);
+    records.push({ offsetDelta, key, value, headers });
+  }
+  return { attributes, compression, producerId, baseSequence, records };
 }
 
 export function readInitProducerId(body: Buffer): { errorCode: number } & ProducerIdentity {
@@ -406,11 +547,15 @@ export const KAFKA_ERRORS: Record<number, { name: string; hint?: string }> = {
   20: { name: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND' },
   29: { name: 'TOPIC_AUTHORIZATION_FAILED', hint: 'grant the CDC principal WRITE on the topic' },
   31: { name: 'CLUSTER_AUTHORIZATION_FAILED', hint: 'grant the CDC principal IDEMPOTENT_WRITE on the cluster' },
+  33: { name: 'UNSUPPORTED_SASL_MECHANISM', hint: 'use a mechanism the broker enables (sasl.enabled.mechanisms) in kafka.security.sasl.mechanism' },
+  34: { name: 'ILLEGAL_SASL_STATE' },
   35: { name: 'UNSUPPORTED_VERSION', hint: 'the broker is older than Kafka 2.1; CDC needs Produce v7' },
   45: { name: 'OUT_OF_ORDER_SEQUENCE_NUMBER' },
   46: { name: 'DUPLICATE_SEQUENCE_NUMBER' },
   47: { name: 'INVALID_PRODUCER_EPOCH' },
+  58: { name: 'SASL_AUTHENTICATION_FAILED', hint: 'check kafka.security.sasl.username/password (and the mechanism)' },
   59: { name: 'UNKNOWN_PRODUCER_ID' },
+  76: { name: 'UNSUPPORTED_COMPRESSION_TYPE', hint: 'the broker or the topic does not accept this codec: set cdc.compression to none or gzip, or use Kafka 2.1 or later for zstd' },
   87: { name: 'INVALID_RECORD' },
 };
 

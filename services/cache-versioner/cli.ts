@@ -3,7 +3,7 @@
  * input exits 2 before anything is touched.
  */
 import type { Redis } from 'ioredis';
-import { createKafka, createPgPool, createRedis, createSchemaRegistry } from '../core/clients.js';
+import { createKafkaForSpec, createPgPool, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { resolveStatusPort, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -71,7 +71,7 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   const logger = createLogger({ name: 'cache-versioner' });
   const registry = createMetricsRegistry({ service: 'cache-versioner' });
   const redis = commandRedis(spec.infra.redis.url, logger);
-  const kafka = createKafka(spec.infra.kafka.brokers, { clientId: `parity-cache-${spec.name}`, logger });
+  const kafka = createKafkaForSpec(spec.infra.kafka, { clientId: `parity-cache-${spec.name}`, logger });
   const versioner = createCacheVersioner({
     kafka,
     redis,

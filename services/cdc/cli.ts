@@ -2,7 +2,7 @@
  * `parity cdc run | status | drop-slot | snapshot`.
  */
 import { parseOptions, required } from '../core/options.js';
-import { createKafka, createPgPool } from '../core/clients.js';
+import { createKafkaForSpec, createPgPool } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
@@ -44,7 +44,7 @@ export async function cdcRun(argv: string[]): Promise<number> {
     spec,
     logger,
     metrics,
-    kafka: createKafka(spec.infra.kafka.brokers, { clientId: `parity-cdc-${spec.cdc.slot}`, logger }),
+    kafka: createKafkaForSpec(spec.infra.kafka, { clientId: `parity-cdc-${spec.cdc.slot}`, logger }),
     ...(producer ? { producer } : {}),
     registry: createRegistryClient({ url: spec.infra.registry.url }),
     setReplicaIdentityFull: values['set-replica-identity-full'] ?? false,

@@ -572,8 +572,8 @@ export class CdcConnector {
   }
 
   private newSink(): ChangeSink {
-    const { kafka, producer, maxBatchMessages } = this.options;
-    return createKafkaSink({ kafka, logger: this.log, ...(producer ? { producer } : {}), ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }) });
+    const { kafka, producer, maxBatchMessages, spec } = this.options;
+    return createKafkaSink({ kafka, logger: this.log, compression: spec.cdc.compression, ...(producer ? { producer } : {}), ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }) });
   }
 
   /** One replication session: from the slot's confirmed position until a failure or stop. */

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseOptions, required } from '../core/options.js';
-import { createKafka, createPgPool } from '../core/clients.js';
+import { createKafkaForSpec, createPgPool } from '../core/clients.js';
 import { recordEvidence } from '../core/control.js';
 import { fromPgError, ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
@@ -137,7 +137,7 @@ export async function compatGate(argv: string[]): Promise<number> {
   const loaded = loadSpec(required(values.spec, '--spec', GATE_USAGE));
   const { spec } = loaded;
   const logger = createLogger({ name: 'compat-gate' });
-  const kafka = values['skip-live'] ? undefined : createKafka(spec.infra.kafka.brokers, { clientId: 'parity-compat-gate', logger });
+  const kafka = values['skip-live'] ? undefined : createKafkaForSpec(spec.infra.kafka, { clientId: 'parity-compat-gate', logger });
   const report = await runCompatGate(loaded, {
     registry: createCcompatClient(spec.infra.registry.url),
     ...(kafka ? { kafka } : {}),

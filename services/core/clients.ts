@@ -3,10 +3,11 @@
  * factory parameters; only the CLI layer calls these.
  */
 import pg from 'pg';
-import { Admin, Consumer, Producer, stringDeserializer, type ConsumerOptions, type Message, type ProducerOptions } from '@platformatic/kafka';
+import { Admin, Consumer, Producer, stringDeserializer, type ConnectionOptions, type ConsumerOptions, type Message, type ProducerOptions } from '@platformatic/kafka';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
+import { resolveKafkaSecurity, type KafkaSecurity, type KafkaSecuritySpec } from './kafka-security.js';
 
 export interface PgOptions {
   applicationName?: string;
@@ -77,15 +78,30 @@ export interface KafkaConsumerOptions {
 export interface KafkaClients {
   readonly brokers: readonly string[];
   readonly clientId: string;
+  /** TLS and SASL settings, resolved (the CDC's hand-written produce path connects with the same). */
+  readonly security: KafkaSecurity;
   admin(clientId?: string): Admin;
   producer(options?: KafkaProducerOptions): KafkaProducer;
   consumer(options: KafkaConsumerOptions): KafkaConsumer;
 }
 
+/** kafka.security as @platformatic/kafka's public connection options (tls, sasl). */
+function platformaticSecurity(security: KafkaSecurity): Pick<ConnectionOptions, 'tls' | 'sasl'> {
+  const out: Pick<ConnectionOptions, 'tls' | 'sasl'> = {};
+  if (security.tls) out.tls = security.tls;
+  if (security.sasl) {
+    const { mechanism, username, password, token } = security.sasl;
+    out.sasl = { mechanism, ...(username ? { username } : {}), ...(password ? { password } : {}), ...(token ? { token } : {}) };
+  }
+  return out;
+}
+
 /** Client factory for Kafka. `brokers` are host:port strings; use 127.0.0.1 rather than localhost. */
-export function createKafka(brokers: string[], options: { clientId?: string; logger?: Logger; timeoutMs?: number } = {}): KafkaClients {
+export function createKafka(brokers: string[], options: { clientId?: string; logger?: Logger; timeoutMs?: number; security?: KafkaSecurity } = {}): KafkaClients {
   const clientId = options.clientId ?? 'parity';
+  const security = options.security ?? { protocol: 'PLAINTEXT' as const };
   const base = {
+    ...platformaticSecurity(security),
     bootstrapBrokers: [...brokers],
     timeout: options.timeoutMs ?? 30_000,
     connectTimeout: 10_000,
@@ -97,6 +113,7 @@ export function createKafka(brokers: string[], options: { clientId?: string; log
   return {
     brokers: [...brokers],
     clientId,
+    security,
     admin(id) {
       return new Admin({ ...base, clientId: id ?? `${clientId}-admin` });
     },
@@ -125,6 +142,15 @@ export function createKafka(brokers: string[], options: { clientId?: string; log
       return new Consumer(opts);
     },
   };
+}
+
+/**
+ * The Kafka clients of a spec's `infra.kafka`: its brokers with its security settings resolved (CA,
+ * client certificate and key read from their files, the OAUTHBEARER token from its variable).
+ * Throws PARITY_BAD_INPUT when a file or the token is missing.
+ */
+export function createKafkaForSpec(kafka: { brokers: string[]; security?: KafkaSecuritySpec | undefined }, options: { clientId?: string; logger?: Logger; timeoutMs?: number } = {}): KafkaClients {
+  return createKafka(kafka.brokers, { ...options, security: resolveKafkaSecurity(kafka.security) });
 }
 
 /** `url` is the Confluent-compatible base, e.g. http://127.0.0.1:18081/apis/ccompat/v7. */

@@ -70,9 +70,11 @@ const TLS_SECRET_FIELD = /^(key|pfx|passphrase)$/i;
  */
 export function registerCredentials(value: unknown, key = '', section = ''): void {
   if (typeof value === 'string') {
+    // `...Env` fields (kafka.security.sasl.tokenEnv) hold the NAME of a variable, not its value.
+    const namesVariable = /Env$/.test(key);
     const inSasl = section === 'sasl' && !/^(mechanism|username|user)$/i.test(key);
     const inTls = (section === 'tls' || section === 'ssl') && TLS_SECRET_FIELD.test(key);
-    if (inSasl || inTls || CREDENTIAL_FIELD.test(key)) registerSecret(value);
+    if (!namesVariable && (inSasl || inTls || CREDENTIAL_FIELD.test(key))) registerSecret(value);
     for (const m of value.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:(\S*?)@(?=[^@\s/?#]*(?:[/?#\s]|$))/gi))
       registerSecret(decodeOrSelf(m[1]));
     for (const m of value.matchAll(new RegExp(QUERY_SECRET.source, 'gi'))) registerSecret(decodeOrSelf(m[2]));

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { parseOptions, required } from '../core/options.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { createFlagsReader } from '../client/flags.js';
-import { createKafka, createRedis, createSchemaRegistry } from '../core/clients.js';
+import { createKafkaForSpec, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { linger, resolveStatusPort, specStatusPort, startStatusServerOn, statusLingerMs, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
@@ -264,7 +264,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     const reconciler = createStreamReconciler(
       {
         loaded,
-        kafka: createKafka(spec.infra.kafka.brokers, { clientId: 'parity-reconcile', logger }),
+        kafka: createKafkaForSpec(spec.infra.kafka, { clientId: 'parity-reconcile', logger }),
         decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url), { registryUrl: spec.infra.registry.url }),
         projection,
         source,
