@@ -27,16 +27,20 @@ export const connectPg: Connect = async (url, applicationName) => {
 /** A read-only verification session: stable text output, read-only by default. */
 export async function openReadSession(connect: Connect, url: string, dialect: Dialect, name: string): Promise<pg.Client> {
   const client = await connect(url, name);
-  for (const sql of dialect.sessionSetup()) await client.query(sql);
+  // One round trip for all settings (simple query protocol: several statements, no parameters).
+  await client.query(dialect.sessionSetup().join('; '));
   return client;
 }
 
 /** A session that may write (repairs): the same text settings, without the read-only default. */
 export async function openWriteSession(connect: Connect, url: string, dialect: Dialect, name: string): Promise<pg.Client> {
   const client = await connect(url, name);
-  for (const sql of dialect.sessionSetup()) {
-    if (!/read_only/i.test(sql)) await client.query(sql);
-  }
+  await client.query(
+    dialect
+      .sessionSetup()
+      .filter((sql) => !/read_only/i.test(sql))
+      .join('; '),
+  );
   return client;
 }
 

@@ -181,17 +181,23 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
   const appName = `parity-verify ${spec.name}`;
 
   const opened: pg.Client[] = [];
-  const track = (c: pg.Client): pg.Client => {
-    opened.push(c);
-    return c;
+  /** Opens sessions at once (connection set-up is most of a small run's fixed cost); every one opened is closed at the end. */
+  const openAll = async (...opening: Array<Promise<pg.Client>>): Promise<pg.Client[]> => {
+    const settled = await Promise.allSettled(opening);
+    for (const s of settled) if (s.status === 'fulfilled') opened.push(s.value);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<pg.Client>).value);
   };
   try {
-    const control = track(await openWriteSession(connect, controlDatabase(spec), dialect, appName));
+    const [control, sharedSession, source, target] = (await openAll(
+      openWriteSession(connect, controlDatabase(spec), dialect, appName),
+      openWriteSession(connect, controlDatabase(spec), dialect, appName),
+      openReadSession(connect, spec.source.database, dialect, appName),
+      openReadSession(connect, targetDatabase(spec), dialect, appName),
+    )) as [pg.Client, pg.Client, pg.Client, pg.Client];
     await ensureReconcilerTables(control, schema);
     // Progress polling and attempt logging share one autocommit session, one query at a time.
-    const shared = serialize(track(await openWriteSession(connect, controlDatabase(spec), dialect, appName)));
-    const source = track(await openReadSession(connect, spec.source.database, dialect, appName));
-    const target = track(await openReadSession(connect, targetDatabase(spec), dialect, appName));
+    const shared = serialize(sharedSession);
     const projection = await buildProjection(spec, source, target, dialect);
     await assertKeysNotNull(source, projection.source);
     await assertKeysNotNull(target, projection.target);
@@ -217,9 +223,11 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     let failure: unknown = null;
     const worker = async (n: number): Promise<void> => {
       const name = `${options.worker}/${n}`;
-      const ctl = track(await openWriteSession(connect, controlDatabase(spec), dialect, appName));
-      const src = track(await openReadSession(connect, spec.source.database, dialect, appName));
-      const tgt = track(await openReadSession(connect, targetDatabase(spec), dialect, appName));
+      const [ctl, src, tgt] = (await openAll(
+        openWriteSession(connect, controlDatabase(spec), dialect, appName),
+        openReadSession(connect, spec.source.database, dialect, appName),
+        openReadSession(connect, targetDatabase(spec), dialect, appName),
+      )) as [pg.Client, pg.Client, pg.Client];
       // Dense drift in this worker's last segment: diff the next one row by row without checksumming first.
       let dense = false;
       // With the spec's slot, a dense segment's keys are rechecked by merging the segment again (recheck.ts).
@@ -326,11 +334,12 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     };
     // Suspects are rechecked while segments are still being verified, once they are old enough.
     let workersDone = false;
-    const recheckSessions = {
-      control: track(await openWriteSession(connect, controlDatabase(spec), dialect, appName)),
-      source: track(await openReadSession(connect, spec.source.database, dialect, appName)),
-      target: track(await openReadSession(connect, targetDatabase(spec), dialect, appName)),
-    };
+    const [recheckControl, recheckSource, recheckTarget] = (await openAll(
+      openWriteSession(connect, controlDatabase(spec), dialect, appName),
+      openReadSession(connect, spec.source.database, dialect, appName),
+      openReadSession(connect, targetDatabase(spec), dialect, appName),
+    )) as [pg.Client, pg.Client, pg.Client];
+    const recheckSessions = { control: recheckControl, source: recheckSource, target: recheckTarget };
     const recheckOptions: RecheckOptions = {
       waitMs: options.recheckWaitMs,
       maxChecks: options.maxRechecks,
