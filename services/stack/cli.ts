@@ -2,6 +2,7 @@ import { parseOptions } from '../core/options.js';
 import { ParityError } from '../core/errors.js';
 import { BROKER_COUNTS, SERVICES, stackConfig, stackEnv, type ServiceName } from './config.js';
 import { stackDown, stackStatus, stackUp } from './stack.js';
+import { replicaEnv } from './replica.js';
 
 function serviceList(positionals: string[]): ServiceName[] {
   if (positionals.length === 0) return SERVICES;
@@ -14,10 +15,10 @@ function serviceList(positionals: string[]): ServiceName[] {
 }
 
 function envLines(): string {
-  return Object.entries(stackEnv()).map(([k, v]) => `export ${k}=${v}`).join('\n');
+  return Object.entries({ ...stackEnv(), ...replicaEnv(stackConfig()) }).map(([k, v]) => `export ${k}=${v}`).join('\n');
 }
 
-const UP_USAGE = `parity stack up [--json] [--brokers ${BROKER_COUNTS.join('|')}] [${SERVICES.join('|')} ...]`;
+const UP_USAGE = `parity stack up [--json] [--brokers ${BROKER_COUNTS.join('|')}] [--with-replica] [${SERVICES.join('|')} ...]`;
 
 function brokerCount(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -33,10 +34,13 @@ function brokerCount(value: string | undefined): number | undefined {
  * `--brokers 3` starts a three-node KRaft cluster (fixed for the state dir once formatted).
  */
 export async function stackUpCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(argv, { json: { type: 'boolean' }, brokers: { type: 'string' } }, UP_USAGE);
+  const { values, positionals } = parseOptions(argv, { json: { type: 'boolean' }, brokers: { type: 'string' }, 'with-replica': { type: 'boolean' } }, UP_USAGE);
   const config = stackConfig(process.env, { brokers: brokerCount(values.brokers) });
   const t0 = Date.now();
-  const status = await stackUp({ services: serviceList(positionals), onProgress: (line) => process.stderr.write(`${line}\n`) }, config);
+  const status = await stackUp(
+    { services: serviceList(positionals), ...(values['with-replica'] ? { replica: true } : {}), onProgress: (line) => process.stderr.write(`${line}\n`) },
+    config,
+  );
   const seconds = (Date.now() - t0) / 1000;
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ seconds, services: status }, null, 2)}\n`);

@@ -9,6 +9,7 @@ import { SERVICES, stackConfig, type ServiceName, type StackConfig } from './con
 import { rssMb, tail, waitFor } from './process.js';
 import type { NodeStatus } from './service-def.js';
 import { SERVICE_DEFS } from './services.js';
+import { replicaStatus, replicaWanted, stackReplicaSettings, startReplica, stopReplica, type ReplicaStatus } from './replica.js';
 
 export interface ServiceStatus {
   service: ServiceName;
@@ -27,6 +28,8 @@ export interface ServiceStatus {
 
 export interface UpOptions {
   services?: ServiceName[];
+  /** Also start the streaming replica of pg-source (replica.ts); default PARITY_STACK_REPLICA=1. */
+  replica?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -61,7 +64,7 @@ export function checkSettings(names: ServiceName[], config: StackConfig): void {
   });
 }
 
-export async function stackUp(options: UpOptions = {}, config: StackConfig = stackConfig()): Promise<ServiceStatus[]> {
+export async function stackUp(options: UpOptions = {}, config: StackConfig = stackConfig()): Promise<(ServiceStatus | ReplicaStatus)[]> {
   const names = options.services ?? SERVICES;
   const progress = options.onProgress ?? (() => undefined);
   checkSettings(names, config);
@@ -81,13 +84,17 @@ export async function stackUp(options: UpOptions = {}, config: StackConfig = sta
     const messages = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
     throw new ParityError('PARITY_STACK_FAILED', messages.join('\n\n'), { hint: (failures[0]?.reason as ParityError | undefined)?.hint });
   }
-  return results.map((r) => (r as PromiseFulfilledResult<ServiceStatus>).value);
+  const up: (ServiceStatus | ReplicaStatus)[] = results.map((r) => (r as PromiseFulfilledResult<ServiceStatus>).value);
+  if ((options.replica ?? replicaWanted()) && names.includes('pg-source')) up.push(await startReplica(stackReplicaSettings(config), progress));
+  return up;
 }
 
 export async function stackDown(services: ServiceName[] = SERVICES, config: StackConfig = stackConfig()): Promise<ServiceName[]> {
   const stopped: ServiceName[] = [];
   // Consumers of the others stop first: registry and Redis, then Kafka, then the databases.
   const order: ServiceName[] = ['registry', 'redis', 'kafka', 'pg-target', 'pg-source'];
+  // The replica of pg-source stops with it (first: a primary stopping under it makes it log errors).
+  if (services.includes('pg-source')) await stopReplica(stackReplicaSettings(config));
   for (const name of order.filter((n) => services.includes(n))) {
     if (await SERVICE_DEFS[name].stop(config)) stopped.push(name);
   }
@@ -95,8 +102,9 @@ export async function stackDown(services: ServiceName[] = SERVICES, config: Stac
 }
 
 /** Each service: running or not, PID, the port it really listens on, RSS, version, and Kafka's nodes. */
-export async function stackStatus(config: StackConfig = stackConfig()): Promise<ServiceStatus[]> {
-  return Promise.all(
+export async function stackStatus(config: StackConfig = stackConfig()): Promise<(ServiceStatus | ReplicaStatus)[]> {
+  const replica = await replicaStatus(stackReplicaSettings(config));
+  const services = await Promise.all(
     SERVICES.map(async (name) => {
       const def = SERVICE_DEFS[name];
       const pid = def.pid(config);
@@ -115,4 +123,5 @@ export async function stackStatus(config: StackConfig = stackConfig()): Promise<
       return status;
     }),
   );
+  return replica ? [...services, replica] : services;
 }
