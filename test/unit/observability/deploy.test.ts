@@ -2,8 +2,7 @@
  * The deployment files, parsed (no cluster or Docker engine here): the status ports agree between
  * the code's fixed defaults, docker-compose.yml, deploy/k8s and deploy/prometheus/prometheus.yml;
  * probes use /livez and /readyz; pods run hardened; compose publishes on 127.0.0.1 only and has no
- * working default password. What this does not check: the Kubernetes API schema itself (no schema
- * validator is installed), which a cluster's `kubectl apply --dry-run=server` would.
+ * working default password. The Kubernetes API schema check is k8s-schema.test.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
