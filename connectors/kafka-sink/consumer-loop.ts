@@ -122,12 +122,13 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
   done.catch(() => undefined);
 
   function setPaused(reason: string): void {
-    if (status.state !== 'paused') {
+    const was = status.state;
+    status.state = 'paused';
+    status.reason = reason;
+    if (was !== 'paused') {
       logger.warn({ reason }, `${options.service} paused: retrying without committing offsets`);
       options.onPausedChange?.(true);
     }
-    status.state = 'paused';
-    status.reason = reason;
   }
 
   function setConsuming(): void {

@@ -295,8 +295,10 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
       metrics.paused.set(0);
       settle?.resolve();
     },
-    status: () => ({ ...state }),
+    status: () => ({ ...state, ...(state.state === 'paused' && loop?.status().reason ? { reason: loop.status().reason } : {}) }),
     health(): HealthReport {
+      // While paused the loop holds the latest reason (the failing step and its error).
+      if (state.state === 'paused' && loop?.status().reason) state.reason = loop.status().reason!;
       const ok = state.state === 'consuming' || state.state === 'starting';
       const report: HealthReport = { ok, status: state.state, details: { events: state.events, deadLetters: state.deadLetters, read: config?.read, populate: config?.populate } };
       if (state.reason) report.reason = state.reason;
