@@ -29,8 +29,31 @@ export function tables(schema: string) {
   };
 }
 
+/** Columns added after the first version of `verify_mismatches` (see the end of ensureReconcilerTables). */
+const SETTLING_COLUMNS: Record<string, string> = {
+  first_seen: 'timestamptz NOT NULL DEFAULT clock_timestamp()',
+  stable_since: 'timestamptz NOT NULL DEFAULT clock_timestamp()',
+  next_check_at: 'timestamptz',
+  unsettled: 'boolean NOT NULL DEFAULT false',
+};
+
+/** True when every table, index and column below already exists: one query instead of a dozen DDL statements and their locks. */
+async function reconcilerTablesPresent(db: Queryable, schema: string): Promise<boolean> {
+  const t = tables(schema);
+  const s = ident(schema);
+  const objects = [t.runs, t.segments, t.attempts, t.mismatches, t.repairs, t.stream, ...['verify_runs_one_active', 'verify_mismatches_status', 'verify_mismatches_suspects', 'repairs_run'].map((i) => `${s}.${ident(i)}`)];
+  const { rows } = await db.query(
+    `SELECT bool_and(to_regclass(o) IS NOT NULL) AS objects,
+            (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = ANY($3) AND NOT attisdropped) AS columns
+       FROM unnest($1::text[]) AS o`,
+    [objects, t.mismatches, Object.keys(SETTLING_COLUMNS)],
+  );
+  return rows[0].objects === true && rows[0].columns === Object.keys(SETTLING_COLUMNS).length;
+}
+
 export async function ensureReconcilerTables(db: Queryable, schema: string): Promise<void> {
   const t = tables(schema);
+  if (await reconcilerTablesPresent(db, schema)) return;
   await ensureControlTables(db, schema, [
     `CREATE TABLE IF NOT EXISTS ${t.runs} (
        id bigserial PRIMARY KEY,
@@ -125,12 +148,7 @@ export async function ensureReconcilerTables(db: Queryable, schema: string): Pro
   // Settling without a CDC slot (recheck.ts): since when the observation is unchanged, when to look
   // again (backoff), and whether an in-flight key never settled. Tables made by older versions get
   // them too; ALTER only when missing, since it takes a table lock even when there is nothing to add.
-  const settling: Record<string, string> = {
-    first_seen: 'timestamptz NOT NULL DEFAULT clock_timestamp()',
-    stable_since: 'timestamptz NOT NULL DEFAULT clock_timestamp()',
-    next_check_at: 'timestamptz',
-    unsettled: 'boolean NOT NULL DEFAULT false',
-  };
+  const settling = SETTLING_COLUMNS;
   const { rows } = await db.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [t.mismatches]);
   const present = new Set(rows.map((r) => String(r.attname)));
   for (const [column, type] of Object.entries(settling)) {
