@@ -14,7 +14,7 @@ import { cli, createOrders, makeSpec, mismatches, waitFor } from './fixtures.js'
 const BATCHES = '  batchSize: 200\n  minBatchSize: 200\n  maxBatchSize: 200\n';
 const FAST = `${BATCHES}  throttle:\n    pace:\n      enabled: false`;
 // Paced at a fixed 5 % duty cycle: slow enough that the test acts while the run is still writing.
-const SLOW = `${BATCHES}  throttle:\n    pace:\n      dutyCycle: 0.05\n      minDutyCycle: 0.05\n      maxDutyCycle: 0.05\n      latencyGuard: { enabled: false }`;
+const SLOW = `${BATCHES}  throttle:\n    pace:\n      mode: duty-cycle\n      dutyCycle: 0.05\n      minDutyCycle: 0.05\n      maxDutyCycle: 0.05\n      latencyGuard: { enabled: false }`;
 
 describe('backfill fenced by default', () => {
   let db: TestDatabase;
