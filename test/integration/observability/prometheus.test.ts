@@ -6,7 +6,7 @@
  * Every target must be up, and every metric and label the Grafana dashboard and the alert rules
  * use must exist in what Prometheus scraped (its HTTP API), not only in the source.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,9 @@ let db: TestDatabase;
 let dir: string;
 let specFile: string;
 let promUrl: string;
+let promtool: string;
+/** Job name -> the status URL of the process this test started. */
+const targets: Record<string, string> = {};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor<T>(
@@ -99,7 +102,8 @@ async function api<T>(path: string): Promise<T> {
 }
 
 beforeAll(async () => {
-  const { prometheus: prometheusBin } = ensurePrometheus();
+  const { prometheus: prometheusBin, promtool: promtoolBin } = ensurePrometheus();
+  promtool = promtoolBin;
   db = await createTestDatabase('source', 'obs');
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
@@ -129,7 +133,7 @@ beforeAll(async () => {
   // Status servers on free ports, announced on their start-up lines.
   const cdc = start('parity-cdc', ['cdc', 'run']);
   await waitFor('the CDC status URL', () => announced(cdc));
-  const targets: Record<string, string> = { 'parity-cdc': announced(cdc)! };
+  targets['parity-cdc'] = announced(cdc)!;
   // A first cache versioner (another consumer group, not scraped) writes the entries, so the scraped
   // one meets them again and counts stale skips, per version.
   const redis = new Redis(STACK.PARITY_REDIS_URL);
@@ -227,6 +231,17 @@ describe('Prometheus scrapes every service', () => {
     // The default process metrics, unprefixed, from every job.
     const cpu = await api<{ job: string }[]>('/api/v1/series?match[]=process_cpu_seconds_total');
     expect(new Set(cpu.map((s) => s.job)).size).toBe(6);
+  });
+
+  it("passes promtool check metrics on every service's live /metrics", async () => {
+    for (const [job, url] of Object.entries(targets)) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      expect(text, job).toMatch(/^process_cpu_seconds_total/m);
+      expect(text, job).not.toMatch(/parity_process_/);
+      const r = spawnSync(promtool, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(`${r.stdout}${r.stderr}`.trim(), job).toBe('');
+      expect(r.status, job).toBe(0);
+    }
   });
 
   it('has every metric and label the dashboard and the alert rules use', async () => {
