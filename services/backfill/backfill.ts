@@ -253,6 +253,9 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         processId,
         fenceToken: fence?.token.toString(),
         fenceTokenSource: fenceSource,
+        // Effective: only where the checkpoint commits in the batch's own transaction (batch.ts).
+        asynchronousCommit: b.throttle.pace.asynchronousCommit && controlDatabase(spec) === targetDatabase(spec),
+        pace: paced ? b.throttle.pace.mode : 'off',
       },
       opened.how === 'created' ? 'backfill run started' : 'joining backfill run',
     );

@@ -89,6 +89,8 @@ export class Controller {
   /** Workers of this process in service (index < this may claim ranges); the health controller and `set workers` move it. */
   private workersActive: number;
   private lastHealthActMs = -Infinity;
+  /** Active sessions over the last polls: one snapshot of pg_stat_activity is too noisy to act on. */
+  private readonly activeSamples: number[] = [];
   controlUrl: string | null = null;
 
   constructor(private readonly o: ControllerOptions) {
@@ -257,12 +259,15 @@ export class Controller {
     }
     if (!pacer || !this.o.health) return;
     const held = this.findings.length > 0;
+    this.activeSamples.push(db.activeBackends);
+    if (this.activeSamples.length > 20) this.activeSamples.shift();
+    const activeMean = this.activeSamples.reduce((a, b) => a + b, 0) / this.activeSamples.length;
     const d = decideHealth(
       {
         ...(db.serverWalBytesPerSecond !== undefined ? { serverWalBytesPerSecond: db.serverWalBytesPerSecond } : {}),
         checkpointsRequested: db.checkpointsRequested,
         replicaLagSeconds: db.replicationLagSeconds,
-        activeBackends: db.activeBackends,
+        activeBackends: Math.round(activeMean * 10) / 10,
         workersActive: this.workersActive,
         saturated: !held && pacer.saturated,
       },
@@ -365,10 +370,10 @@ export class Controller {
     this.o.pacer?.wake();
   }
 
-  /** Keeps the duty cycle: sleeps after a batch of `batchSeconds` (no-op when pacing is off). */
-  async pace(batchSeconds: number, walBytes: number | null, signal?: AbortSignal): Promise<void> {
+  /** Keeps the pace: sleeps after a batch of `batchSeconds` that changed `changed` rows (no-op when pacing is off). */
+  async pace(batchSeconds: number, walBytes: number | null, signal?: AbortSignal, changed?: number): Promise<void> {
     if (!this.o.pacer || this.stop || this.stopped) return;
-    await this.o.pacer.sleepAfter(batchSeconds, walBytes, signal);
+    await this.o.pacer.sleepAfter(batchSeconds, walBytes, signal, changed);
   }
 
   /**

@@ -100,7 +100,7 @@ export function decideHealth(s: HealthSignals, l: HealthLimits): HealthDecision 
   if (s.activeBackends > l.cpus) {
     worse(s.activeBackends > 2 * l.cpus ? 'decrease' : 'hold');
     if (l.scaleWorkers && workers > 1) workers--;
-    reasons.push({ reason: 'cpu_saturation', detail: `${s.activeBackends} active sessions > ${l.cpus} CPUs` });
+    reasons.push({ reason: 'cpu_saturation', detail: `${s.activeBackends} active sessions (mean of the last polls) > ${l.cpus} CPUs` });
   }
   if (reasons.length === 0) {
     if (l.scaleWorkers && s.saturated && workers < l.maxWorkers) {

@@ -16,7 +16,7 @@ import type { Logger } from '../core/log.js';
 import type { Spec } from '../core/spec.js';
 import { DutyCycle, niceRatio, type PaceLevel } from './duty-cycle.js';
 import type { HealthDecision } from './health.js';
-import { formatRate, WalBudget } from './wal-budget.js';
+import { formatRate, OwnWalEstimator, WalBudget } from './wal-budget.js';
 import { LatencyGuard, type GuardAction, type LatencyGuardState } from './latency-guard.js';
 import type { BackfillMetrics } from './metrics.js';
 import type { ThrottleSignals } from './throttle.js';
@@ -95,6 +95,7 @@ export class Pacer {
   private walCompression: string | null = null;
   /** Moving share of sleep in batch + sleep; near zero means the workers cannot spend the budget. */
   private sleepShare = 1;
+  private readonly ownWal = new OwnWalEstimator();
   private lastBatchSeconds: number | null = null;
   private lastBatchWalBytes: number | null = null;
   private lastSleepMs: number | null = null;
@@ -244,8 +245,10 @@ export class Pacer {
    * Sleeps after a batch of `batchSeconds` (that wrote `walBytes`, when measured) for as long as the
    * duty cycle asks. `wake` (a stop) ends the sleep early; so does `signal`.
    */
-  async sleepAfter(batchSeconds: number, walBytes: number | null, signal?: AbortSignal): Promise<void> {
-    const ms = this.duty.sleepMsAfter(batchSeconds, walBytes);
+  async sleepAfter(batchSeconds: number, walBytes: number | null, signal?: AbortSignal, changed?: number): Promise<void> {
+    // The budget is charged the batch's own WAL (the measurement is cluster-wide: see OwnWalEstimator).
+    const charged = changed === undefined ? walBytes : this.ownWal.charge(walBytes, changed);
+    const ms = this.duty.sleepMsAfter(batchSeconds, charged);
     const share = batchSeconds > 0 || ms > 0 ? ms / (ms + batchSeconds * 1000) : 1;
     this.sleepShare = this.sleepShare * 0.8 + share * 0.2;
     if (this.budget) this.metrics.dutyCycle.set(batchSeconds > 0 ? (batchSeconds * 1000) / (batchSeconds * 1000 + ms) : 1);

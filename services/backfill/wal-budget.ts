@@ -97,3 +97,25 @@ export function formatRate(bytesPerSecond: number): string {
   if (bytesPerSecond >= 1024 * 1024) return `${(bytesPerSecond / 1024 / 1024).toFixed(1)} MiB/s`;
   return `${Math.round(bytesPerSecond / 1024)} KiB/s`;
 }
+
+/**
+ * The batch's own WAL, estimated. pg_current_wal_insert_lsn() is cluster-wide, so what a batch
+ * "wrote" includes every concurrent writer's WAL; pacing on it would make a busy foreground (or a
+ * neighbour's bulk load) stretch the backfill's sleeps without bound. The smallest WAL per changed
+ * row over the recent batches is the closest to the backfill's own cost (a batch with no concurrent
+ * writer shows it exactly), so a batch counts as `changed x that`, never more than measured.
+ */
+export class OwnWalEstimator {
+  private readonly perRow: number[] = [];
+
+  constructor(private readonly window = 32) {}
+
+  /** Bytes to charge the budget for a batch that measured `walBytes` and changed `changed` rows. */
+  charge(walBytes: number | null, changed: number): number | null {
+    if (walBytes === null) return null;
+    if (changed <= 0) return Math.min(walBytes, 1024); // a no-op batch writes its checkpoint row only
+    this.perRow.push(walBytes / changed);
+    if (this.perRow.length > this.window) this.perRow.shift();
+    return Math.min(walBytes, changed * Math.min(...this.perRow));
+  }
+}

@@ -204,7 +204,7 @@ export class Worker {
       }
       this.o.sizer.observe(outcome.rows, outcome.seconds, size, outcome.walBytes);
       if (outcome.done) return true;
-      await this.o.controller.pace(outcome.seconds, outcome.walBytes, this.o.signal);
+      await this.o.controller.pace(outcome.seconds, outcome.walBytes, this.o.signal, outcome.changed);
     }
   }
 }

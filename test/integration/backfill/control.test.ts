@@ -39,7 +39,7 @@ describe('backfill runtime control', () => {
   const batchCount = async (): Promise<number> => (await client.query(`SELECT count(*)::int AS n FROM parity.backfill_batches`)).rows[0].n;
 
   it('pause, set, resume and abort through ctl and HTTP; a resumed run completes exactly', async () => {
-    const { spec, file } = makeSpec({ name: 'ctl', sourceUrl: db.url, backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 300' });
+    const { spec, file } = makeSpec({ name: 'ctl', sourceUrl: db.url, backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 300\n  throttle:\n    pace: { databaseCpus: 64 }' }); // the cluster's other sessions are not this test's subject
     const token = 'test-control-token-0123456789';
     const running = runBackfill({ spec, workers: 1, pollMs: 100, controlPort: 0, controlToken: token });
     running.catch(() => undefined);
@@ -126,6 +126,6 @@ describe('backfill runtime control', () => {
     expect(run.stderr()).toMatch(/PARITY_BAD_INPUT: no backfill run of "nothing-running" to control/);
     const bad = cli(['backfill', 'ctl', '--spec', file, 'set', 'speed=11']);
     expect((await bad.exit).code).toBe(2);
-    expect(bad.stderr()).toMatch(/unknown setting "speed" \(settable: batch-size, max-lag\)/);
+    expect(bad.stderr()).toMatch(/unknown setting "speed" \(settable: batch-size, max-lag, wal-rate, workers\)/);
   });
 });

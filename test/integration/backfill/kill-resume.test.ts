@@ -33,8 +33,13 @@ describe('backfill survives SIGKILL at random moments', () => {
   }
 
   it('resumes after 6 kills with exact results and at most one batch redone', async () => {
-    // Small fixed batches so the run is long enough to be killed mid-flight several times.
-    const { file } = makeSpec({ name: 'kill-resume', sourceUrl: db.url, backfill: '  batchSize: 250\n  minBatchSize: 250\n  maxBatchSize: 250' });
+    // Small fixed batches so the run is long enough to be killed mid-flight several times; batches
+    // commit asynchronously (the default, stated here because it is what this test proves safe).
+    const { file } = makeSpec({
+      name: 'kill-resume',
+      sourceUrl: db.url,
+      backfill: '  batchSize: 250\n  minBatchSize: 250\n  maxBatchSize: 250\n  throttle:\n    pace: { asynchronousCommit: true, databaseCpus: 64 }',
+    });
     const kills: { atRows: number; delayMs: number }[] = [];
     for (let i = 0; i < 6; i++) {
       const before = await rowsDone();
@@ -71,6 +76,7 @@ describe('backfill survives SIGKILL at random moments', () => {
     const exit = await final.exit;
     expect(exit.code, final.stderr()).toBe(0);
     expect(final.stdout()).toContain('complete');
+    expect(final.stderr()).toMatch(/"asynchronousCommit":true/);
 
     expect(await mismatches(client)).toBe(0);
     const { rows: runs } = await client.query(`SELECT run_id, state, rows_planned FROM parity.backfill_runs`);

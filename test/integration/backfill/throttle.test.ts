@@ -102,7 +102,7 @@ describe('backfill throttle signals', () => {
 
   it('CDC slot lag: a slot nobody consumes throttles with reason slot_lag until it catches up', async () => {
     await createOrders(db.url, { rows: 200_000 }, 'orders_slot');
-    const { spec } = makeSpec({ name: 'slot-lag', sourceUrl: db.url, table: 'orders_slot', backfill: '  throttle:\n    maxLagSeconds: 1' });
+    const { spec } = makeSpec({ name: 'slot-lag', sourceUrl: db.url, table: 'orders_slot', backfill: '  throttle:\n    maxLagSeconds: 1\n    pace: { databaseCpus: 64 }' }); // the cluster's other sessions are not this test's subject
     await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [spec.cdc.slot]);
     // WAL the slot has not consumed (about 50 MB), so the lag does not depend on what else the machine writes.
     await client.query(`CREATE TABLE wal_filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 200000) g`);

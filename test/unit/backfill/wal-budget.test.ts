@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatRate, WalBudget } from '../../../services/backfill/wal-budget.js';
+import { formatRate, OwnWalEstimator, WalBudget } from '../../../services/backfill/wal-budget.js';
 
 const MiB = 1024 * 1024;
 
@@ -47,5 +47,22 @@ describe('WAL budget', () => {
     );
     expect(formatRate(2 * MiB)).toBe('2.0 MiB/s');
     expect(formatRate(256 * 1024)).toBe('256 KiB/s');
+  });
+});
+
+describe('own WAL estimate', () => {
+  it('charges changed rows at the smallest recent WAL per row, never more than measured', () => {
+    const e = new OwnWalEstimator(4);
+    expect(e.charge(30_000, 100)).toBe(30_000); // 300 bytes/row, the first sample
+    // A batch measured during a neighbour's bulk write: 3 MB for 100 rows; charged 100 x 300.
+    expect(e.charge(3_000_000, 100)).toBe(30_000);
+    expect(e.charge(25_000, 100)).toBe(25_000); // a cleaner sample lowers the estimate
+    expect(e.charge(1_000_000, 200)).toBe(50_000);
+    // No-op batches (nothing changed) write only their checkpoint row; unmeasured stays unmeasured.
+    expect(e.charge(500_000, 0)).toBe(1024);
+    expect(e.charge(null, 10)).toBeNull();
+    // The window forgets old samples.
+    for (let i = 0; i < 4; i++) e.charge(40_000, 100);
+    expect(e.charge(40_000, 100)).toBe(40_000);
   });
 });
