@@ -206,9 +206,14 @@ export async function lintCommand(argv: string[]): Promise<number> {
     out(json({ ...report, plan: planDdl(spec.ddl) }));
   } else {
     for (const f of report.findings) {
-      out(`${f.severity === 'error' ? 'error' : 'fixed'}  [${f.phase}] ${f.step}: ${f.rule}\n       ${f.message}\n       ${f.severity === 'error' ? 'instead' : 'made safe'}: ${f.alternative}`);
+      out(`${f.severity}${f.severity === 'warning' ? ' ' : '  '}[${f.phase}] ${f.step}: ${f.rule}\n       ${f.message}\n       ${f.severity === 'fixed' ? 'made safe' : f.severity === 'warning' ? 'consider' : 'instead'}: ${f.alternative}`);
     }
-    out(report.findings.length === 0 ? 'ok: no risky DDL' : `${report.errors} error(s), ${report.findings.length - report.errors} made safe by parity`);
+    const warnings = report.findings.filter((f) => f.severity === 'warning').length;
+    out(
+      report.findings.length === 0
+        ? 'ok: no risky DDL'
+        : `${report.errors} error(s), ${report.findings.length - report.errors - warnings} made safe by parity${warnings ? `, ${warnings} warning(s)` : ''}`,
+    );
   }
   return report.errors > 0 ? 1 : 0;
 }

@@ -23,7 +23,8 @@ import {
 } from '../core/sql-parse.js';
 import { DDL_PHASES, cleanSql, planPhase, type DdlPhase, type DdlStep } from './ddl-statement.js';
 
-export type LintSeverity = 'error' | 'fixed';
+/** `warning`: worth knowing before the run (a cost, not a hazard); it never stops a phase. */
+export type LintSeverity = 'error' | 'fixed' | 'warning';
 
 export interface LintFinding {
   phase: DdlPhase;
@@ -47,6 +48,11 @@ export interface LintReport {
  */
 export interface LintContext {
   key: string[];
+  /**
+   * Same-table backfills: the table and the columns every backfilled row updates, for the
+   * `backfill-non-hot` rule (an update can be HOT only if no indexed column changes).
+   */
+  backfillWrites?: { table: string; columns: Set<string> };
   afterContract: Map<string, Map<string, string>>;
   beforeContract: Map<string, Map<string, string>>;
 }
@@ -115,8 +121,17 @@ export function lintContext(spec: Pick<Spec, 'source' | 'target' | 'key' | 'mapp
   for (const [column, expr] of Object.entries(spec.mapping)) {
     for (const read of columnsRead(expr)) addTo(beforeContract, source, read, `read by the mapping of ${column}`);
   }
-  return { key: [...spec.key], afterContract, beforeContract };
+  return {
+    key: [...spec.key],
+    afterContract,
+    beforeContract,
+    ...(spec.target.kind === 'same-table' ? { backfillWrites: { table: source, columns: new Set(Object.keys(spec.mapping)) } } : {}),
+  };
 }
+
+/** The backfill-non-hot message's common tail: why a non-HOT update costs the backfill (and everyone) more. */
+const NON_HOT_COST =
+  'so every backfilled row is a non-HOT update: a new entry in every index of the table and their WAL (often full pages after a checkpoint), more than the row itself';
 
 /** Why `table` (or its `column`) is still read in `phase`, or undefined. */
 function stillRead(context: LintContext | undefined, phase: DdlPhase, table: string, column?: string): string | undefined {
@@ -130,6 +145,19 @@ function stillRead(context: LintContext | undefined, phase: DdlPhase, table: str
     if (why) return why;
   }
   return undefined;
+}
+
+/** Column names a parse-tree node references (ColumnRef, last field). */
+function columnsOfNode(node: unknown): string[] {
+  const out: string[] = [];
+  if (!node) return out;
+  walk(node as PgNode, (t, n) => {
+    if (t === 'ColumnRef') {
+      const last = names((n as PgNode).fields).at(-1);
+      if (last) out.push(last);
+    }
+  });
+  return out;
 }
 
 /** True when the conjuncts of `where` bound a key column on both sides (=, IN, BETWEEN, or < and >). */
@@ -232,6 +260,28 @@ function lintStatement(
 
   switch (type) {
     case 'IndexStmt': {
+      const writes = context?.backfillWrites;
+      if (writes && phase === 'expand' && relName(node.relation) === writes.table) {
+        const indexed = new Set<string>();
+        for (const p of (node.indexParams as PgNode[]) ?? []) {
+          const elem = p.IndexElem as PgNode | undefined;
+          if (typeof elem?.name === 'string') indexed.add(elem.name);
+          if (elem?.expr) for (const c of columnsOfNode(elem.expr)) indexed.add(c);
+        }
+        for (const c of columnsOfNode(node.whereClause)) indexed.add(c);
+        for (const p of (node.indexIncludingParams as PgNode[]) ?? []) {
+          const elem = p.IndexElem as PgNode | undefined;
+          if (typeof elem?.name === 'string') indexed.add(elem.name);
+        }
+        const hit = [...indexed].filter((c) => writes.columns.has(c));
+        if (hit.length > 0)
+          add(
+            'backfill-non-hot',
+            'warning',
+            `the index covers ${hit.join(', ')}, which the backfill writes in every row of ${writes.table}, ${NON_HOT_COST}`,
+            'create the index in ddl.enforce (after the backfill), CONCURRENTLY; the backfill then updates rows in place (HOT) where the page has room',
+          );
+      }
       if (!node.concurrent)
         add(
           'index-not-concurrent',
@@ -452,6 +502,19 @@ function lintAlterTable(
   for (const cmd of cmds) {
     const sub = cmd.subtype;
     const def = cmd.def as PgNode | undefined;
+    if (sub === 'AT_SetRelOptions' && phase !== 'contract' && context?.backfillWrites?.table === table) {
+      for (const o of ((def?.List as PgNode | undefined)?.items as PgNode[]) ?? []) {
+        const d = o.DefElem as PgNode | undefined;
+        const value = Number(((d?.arg as PgNode | undefined)?.Integer as PgNode | undefined)?.ival ?? Number.NaN);
+        if (d?.defname === 'fillfactor' && value >= 100)
+          add(
+            'backfill-non-hot',
+            'warning',
+            `fillfactor ${value} leaves no room on a page for a row's new version, ${NON_HOT_COST}`,
+            'a lower fillfactor (e.g. 90) leaves room for updates on the pages written after it is set; existing full pages gain room only from VACUUM or a rewrite',
+          );
+      }
+    }
     if (sub === 'AT_AddColumn') {
       const col = def?.ColumnDef as PgNode | undefined;
       const constraints = ((col?.constraints as PgNode[]) ?? []).map((c) => c.Constraint as PgNode);

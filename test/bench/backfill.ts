@@ -29,7 +29,8 @@
  * Options: --full, --quick (a smoke run of about a minute: small tables, 4-s baseline, 3-s windows,
  * settings default,4,off), --rows N, --oltp-rows N, --rate TX_PER_S (200), --connections N (4),
  * --workers N, --baseline-seconds S (15), --interleave-seconds S (10), --windows N (2),
- * --settings LIST (default,2,4,8,16,off), --async-commit on|off (pace.asynchronousCommit of every
+ * --settings LIST (default,2,4,8,16,off), --min-samples N (1,000; quick 100: a setting whose running
+ * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
  * setting; default on). BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
  * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON.
  */
@@ -61,6 +62,7 @@ const { values } = parseArgs({
     windows: { type: 'string' },
     settings: { type: 'string' },
     'async-commit': { type: 'string' },
+    'min-samples': { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -81,6 +83,8 @@ const CONNECTIONS = num('connections', values.connections, 4, 1);
 const INTERLEAVE = num('interleave-seconds', values['interleave-seconds'], QUICK ? 3 : 10, 2);
 const WINDOWS = num('windows', values.windows, QUICK ? 1 : 2, 1);
 const ASYNC = (values['async-commit'] ?? 'on') !== 'off';
+/** Fewest transactions in a setting's running windows for its ratio to count toward rows_per_s_at_1_2x (its p99 rests on n/100 of them). */
+const MIN_SAMPLES = num('min-samples', values['min-samples'], QUICK ? 100 : 1_000, 1);
 type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: number | null };
 const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'default,2,4,8,16,off')).split(',').map((raw) => {
   const name = raw.trim();
@@ -472,6 +476,7 @@ try {
       oltp_p99_ms: round(during.p99),
       oltp_p99_ratio: round(during.p99 / baseline.p99),
       oltp_samples: during.n,
+      eligible: during.n >= MIN_SAMPLES,
       oltp_p99_ms_own_idle: round(ownIdle.p99),
       wal_bytes_per_row: walPerRow === null ? null : Math.round(walPerRow),
       running_seconds: round(r.runSeconds, 1),
@@ -486,7 +491,7 @@ try {
     log(
       `  ${f.setting.padEnd(9)} ${String(f.rows_per_s).padStart(8)} rows/s  p99 ${f.oltp_p99_ms} ms (x${f.oltp_p99_ratio}, ${f.oltp_samples} tx)  ${f.wal_bytes_per_row ?? '-'} WAL bytes/row`,
     );
-  const within = frontier.filter((f) => f.oltp_p99_ratio !== null && f.oltp_p99_ratio <= 1.2);
+  const within = frontier.filter((f) => f.oltp_p99_ratio !== null && f.oltp_p99_ratio <= 1.2 && f.oltp_samples >= MIN_SAMPLES);
   const best = within.reduce<(typeof frontier)[number] | undefined>((a, f) => (!a || f.rows_per_s > a.rows_per_s ? f : a), undefined);
   const def = frontier.find((f) => f.setting === 'default');
   const defResult = results.find((r) => r.setting.name === 'default');
