@@ -41,7 +41,7 @@ const SETTLING_COLUMNS: Record<string, string> = {
 async function reconcilerTablesPresent(db: Queryable, schema: string): Promise<boolean> {
   const t = tables(schema);
   const s = ident(schema);
-  const objects = [t.runs, t.segments, t.attempts, t.mismatches, t.repairs, t.stream, ...['verify_runs_one_active', 'verify_mismatches_status', 'verify_mismatches_suspects', 'repairs_run'].map((i) => `${s}.${ident(i)}`)];
+  const objects = [t.runs, t.segments, t.attempts, t.mismatches, t.repairs, t.stream, ...['verify_runs_one_active', 'verify_mismatches_suspects', 'repairs_run'].map((i) => `${s}.${ident(i)}`)];
   const { rows } = await db.query(
     `SELECT bool_and(to_regclass(o) IS NOT NULL) AS objects,
             (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = ANY($3) AND NOT attisdropped) AS columns
@@ -98,8 +98,12 @@ export async function ensureReconcilerTables(db: Queryable, schema: string): Pro
        worker text NOT NULL,
        started_at timestamptz NOT NULL DEFAULT clock_timestamp()
      )`,
+    // No foreign key to the runs and no (run_id, status) index: dense drift stores a row per differing
+    // key, and a per-row foreign-key check plus a second index cost more than half of that insert.
+    // Only the verifier writes these rows, for a run it holds; the primary key serves per-run scans.
+    // (Tables made by older versions keep both; they are correct, only slower.)
     `CREATE TABLE IF NOT EXISTS ${t.mismatches} (
-       run_id bigint NOT NULL REFERENCES ${t.runs} (id) ON DELETE CASCADE,
+       run_id bigint NOT NULL,
        kt text NOT NULL,
        seg_no integer NOT NULL,
        key jsonb NOT NULL,
@@ -118,7 +122,6 @@ export async function ensureReconcilerTables(db: Queryable, schema: string): Pro
        observed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
        PRIMARY KEY (run_id, kt)
      )`,
-    `CREATE INDEX IF NOT EXISTS verify_mismatches_status ON ${t.mismatches} (run_id, status)`,
     // Rechecks claim the oldest suspects a page at a time: without this, every page sorts all of them.
     `CREATE INDEX IF NOT EXISTS verify_mismatches_suspects ON ${t.mismatches} (run_id, observed_at) WHERE status = 'suspect'`,
     `CREATE TABLE IF NOT EXISTS ${t.repairs} (
