@@ -10,7 +10,7 @@ import { ParityError } from './errors.js';
 import { changeTopic } from './change-event.js';
 import { registerCredentials, registerSecret } from './secrets.js';
 import { kafkaSecuritySchema, literalKafkaSecrets } from './kafka-security.js';
-import { checkMappingExpression, checkReadOnlyQuery, parseStatements, type SqlProblem } from './sql-parse.js';
+import { checkMappingExpression, checkReadOnlyQuery, columnsRead, parseStatements, type SqlProblem } from './sql-parse.js';
 
 /**
  * PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1) without a word, so two long names
@@ -383,6 +383,19 @@ const contractGate = z.strictObject({
   maxStaleCacheEntries: z.number().int().min(0).default(0),
 });
 
+/**
+ * The reverse mapping (issue 23): how the old representation is rebuilt from the new one after
+ * cutover, so the old side can stay current until the contract step.
+ */
+const reverse = z.strictObject({
+  /** Old-representation column -> SQL expression over the new representation's row that rebuilds it. */
+  mapping: z.record(identifier, sqlExpression).refine((m) => Object.keys(m).length > 0, 'rebuild at least one old column'),
+  /** The rows the old shape can represent, as a SQL predicate over the new row (default: every row). */
+  representable: sqlExpression.optional(),
+  /** What happens to rows outside `representable`: refuse the cutover, or record them as unrepresentable. */
+  unrepresentable: z.enum(['refuse', 'record']).default('refuse'),
+});
+
 const lock = z
   .strictObject({
     ttlMs: z.number().int().min(100).default(15_000),
@@ -419,6 +432,8 @@ export const specSchema = z
     key: z.array(identifier).min(1),
     /** New column (or target column) -> SQL expression over the old row. */
     mapping: z.record(identifier, sqlExpression).refine((m) => Object.keys(m).length > 0, 'map at least one column'),
+    /** Old column -> SQL expression over the new row, for the window after cutover (see `reverse` above). */
+    reverse: reverse.optional(),
     /**
      * Functions that mappings and probes may call although parity refuses them by default (pg_*,
      * sequences, advisory locks, sleeps, dblink, large objects, ...; see sql-parse.ts), by name.
@@ -531,6 +546,7 @@ export const specSchema = z
     for (const [column, expr] of Object.entries(spec.mapping)) {
       for (const p of checkMappingExpression(expr, options)) sqlIssue(['mapping', column], p);
     }
+    if (spec.reverse) checkReverse(spec.reverse, spec, options, sqlIssue, ctx);
     const probe = spec.backfill.throttle.probe?.sql;
     if (probe !== undefined) for (const p of checkReadOnlyQuery(probe, options)) sqlIssue(['backfill', 'throttle', 'probe', 'sql'], p);
     const guardSql = spec.backfill.throttle.pace.latencyGuard.sql;
@@ -562,6 +578,53 @@ export const specSchema = z
 
 export type Spec = z.infer<typeof specSchema>;
 
+/**
+ * The reverse section's rules: every expression passes the mapping checks (one scalar expression,
+ * no comments, subqueries, catalogs or denied functions); the key is shared, never rebuilt; a
+ * same-table reverse rebuilds old columns only; and no expression reads an old-only column, which
+ * is what reverse sync writes and what the contract step drops.
+ */
+function checkReverse(
+  rev: z.infer<typeof reverse>,
+  spec: { key: string[]; mapping: Record<string, string>; target: { kind: string } },
+  options: { allowFunctions: string[] },
+  sqlIssue: (path: (string | number)[], p: SqlProblem) => void,
+  ctx: z.RefinementCtx,
+): void {
+  const oldOnly = new Set(Object.keys(rev.mapping).filter((c) => !(c in spec.mapping)));
+  const expressions: { path: (string | number)[]; expr: string }[] = Object.entries(rev.mapping).map(([column, expr]) => ({
+    path: ['reverse', 'mapping', column],
+    expr,
+  }));
+  if (rev.representable !== undefined) expressions.push({ path: ['reverse', 'representable'], expr: rev.representable });
+  for (const column of Object.keys(rev.mapping)) {
+    if (spec.key.includes(column))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reverse', 'mapping', column],
+        message: `"${column}" is a key column; the key identifies the row on both sides and is not rebuilt: remove it`,
+      });
+    else if (spec.target.kind === 'same-table' && column in spec.mapping)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reverse', 'mapping', column],
+        message: `"${column}" is a new column (it is in mapping); in a same-table migration reverse rebuilds the old columns only`,
+      });
+  }
+  for (const { path, expr } of expressions) {
+    const problems = checkMappingExpression(expr, options);
+    for (const p of problems) sqlIssue(path, p);
+    if (problems.length > 0) continue;
+    const stale = columnsRead(expr).filter((c) => oldOnly.has(c));
+    if (stale.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `reads ${stale.map((c) => `"${c}"`).join(', ')}, an old-representation column that reverse sync writes and contract drops; write it over the new row's columns (the key and the columns of mapping)`,
+      });
+  }
+}
+
 /** Paths to fields and the hints printed with their errors. */
 const HINTS: Record<string, string> = {
   apiVersion: 'write apiVersion: parity/v1',
@@ -569,6 +632,8 @@ const HINTS: Record<string, string> = {
   'target.kind': 'one of same-table, shadow-table, other-database',
   'events.subjects.compatibility': `one of ${COMPATIBILITY_LEVELS.join(', ')}`,
   mapping: 'map each new column to a SQL expression over the old row, e.g. total_amount_minor: total_amount::bigint',
+  'reverse.mapping': "rebuild each old column from the new row, e.g. total_amount: CASE WHEN currency = 'USD' THEN total_amount_minor::integer END",
+  'reverse.unrepresentable': 'one of refuse (the cutover is refused while such rows exist) or record (they are recorded as unrepresentable)',
   'cdc.slot': 'e.g. slot: parity_orders (lower-case letters, digits, "_")',
   'cdc.publication': 'e.g. publication: parity_orders',
   'cdc.partitions': 'a few partitions per consumer instance is plenty, e.g. partitions: 12',
