@@ -32,6 +32,7 @@ import type { ProgressBar } from './progress.js';
 import { openRun } from './run-plan.js';
 import { SignalReader } from './throttle-signals.js';
 import { checkStatements, describeBatch } from './validate.js';
+import { writeCostFindings, writeCostWarnings } from './hot-check.js';
 import { isRunFatal, Worker, type WorkerResult } from './worker.js';
 
 export type { BackfillPools } from './databases.js';
@@ -150,6 +151,11 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     try {
       shape = await describeBatch(spec, setup.source, setup.target);
       await checkStatements(spec, shape, setup.source, setup.target);
+      if (spec.target.kind === 'same-table') {
+        const table = `${shape.source.schema}.${shape.source.table}`;
+        const findings = await writeCostFindings(setup.source, shape.source.schema, shape.source.table, shape.columns.map((c) => c.name));
+        for (const w of writeCostWarnings(findings, table)) logger.warn({ ...findings }, `backfill write cost: ${w}`);
+      }
       await ensureBackfillTables(setup.control, schema);
       await ensureEvidenceTable(setup.control, schema);
       if (fence) {

@@ -1,0 +1,51 @@
+/**
+ * The start-up check of what each backfilled row costs (hot-check.ts), against the real catalog:
+ * indexes covering written columns (plain, expression, partial), the table's fillfactor, and
+ * wal_compression.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { writeCostFindings, writeCostWarnings } from '../../../services/backfill/hot-check.js';
+import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
+import { createOrders } from './fixtures.js';
+
+describe('backfill write cost findings', () => {
+  let db: TestDatabase;
+  let client: pg.Client;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('source', 'bfcost');
+    await createOrders(db.url, { rows: 10 });
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+  });
+
+  afterAll(async () => {
+    await client?.end();
+    await db?.drop();
+  });
+
+  it('finds indexes on written columns and fillfactor 100, and says nothing once they are gone', async () => {
+    await client.query('CREATE INDEX orders_currency ON public.orders (currency)');
+    await client.query('CREATE INDEX orders_minor_expr ON public.orders ((total_amount_minor * 2))');
+    await client.query('CREATE INDEX orders_customer_partial ON public.orders (customer_id) WHERE currency IS NULL');
+    await client.query('CREATE INDEX orders_customer ON public.orders (customer_id)');
+    const f = await writeCostFindings(client, 'public', 'orders', ['total_amount_minor', 'currency']);
+    expect(f.indexesOnWrittenColumns).toEqual(['orders_currency', 'orders_customer_partial', 'orders_minor_expr']);
+    expect(f.fillfactor).toBe(100);
+    const { rows } = await client.query(`SELECT current_setting('wal_compression') AS w`);
+    expect(f.walCompression).toBe(rows[0].w);
+    const warnings = writeCostWarnings(f, 'public.orders');
+    expect(warnings[0]).toMatch(
+      /^index\(es\) orders_currency, orders_customer_partial, orders_minor_expr cover columns the backfill writes: every backfilled row of public\.orders is a non-HOT update/,
+    );
+    expect(warnings[1]).toMatch(/^public\.orders has fillfactor 100/);
+
+    await client.query('DROP INDEX orders_currency, orders_minor_expr, orders_customer_partial');
+    await client.query('ALTER TABLE public.orders SET (fillfactor = 90)');
+    const g = await writeCostFindings(client, 'public', 'orders', ['total_amount_minor', 'currency']);
+    expect(g).toMatchObject({ indexesOnWrittenColumns: [], fillfactor: 90 });
+    expect(writeCostWarnings({ ...g, walCompression: 'lz4' }, 'public.orders')).toEqual([]);
+    expect(writeCostWarnings({ ...g, walCompression: 'off' }, 'public.orders')).toEqual([expect.stringMatching(/^wal_compression is off/)]);
+  });
+});
