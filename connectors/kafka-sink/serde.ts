@@ -28,8 +28,8 @@
 import avsc from 'avsc';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { ParityError } from '../../services/core/errors.js';
-import { type ChangeEnvelope, type Row, positionFromHeaders, positionHeaders } from '../../services/core/change-event.js';
-import { type Position, formatLsn } from '../../services/core/lsn.js';
+import { type ChangeEnvelope, type Row, positionFromHeaders, positionFromSequence, positionHeaders } from '../../services/core/change-event.js';
+import type { Position } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint } from './table-shape.js';
 import { writeEnvelope } from './avro-envelope.js';
@@ -607,17 +607,4 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
 function toNumber(value: unknown): number | null {
   if (value === null || value === undefined) return null;
   return typeof value === 'number' ? value : Number(value);
-}
-
-/** `source.sequence` is "commitLsn:ordinal", e.g. "0/16B3748:3". */
-function positionFromSequence(sequence: string | undefined | null): Position | null {
-  if (!sequence) return null;
-  const match = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+):(\d+)$/.exec(sequence);
-  if (!match) return null;
-  return { commitLsn: (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`), ordinal: Number(match[3]) };
-}
-
-/** `source.sequence` text for a position. */
-export function sequenceText(position: Position): string {
-  return `${formatLsn(position.commitLsn)}:${position.ordinal}`;
 }

@@ -369,7 +369,6 @@ const STRING_TYPES = new Set([
 ]);
 
 function scalarMapping(facts: PgColumnFacts, type: string, options: DebeziumTypeOptions, inArray = false): Mapping | null {
-  const precise = options['time.precision.mode'];
   switch (type) {
     case 'bool':
       return { schema: { type: 'boolean' }, convert: (t) => t === 't' || t === 'true' };
@@ -408,6 +407,31 @@ function scalarMapping(facts: PgColumnFacts, type: string, options: DebeziumType
       return { schema: semantic('bytes', 'io.debezium.data.Bits', { length: String(length) }), convert: bitsBytes };
     }
     case 'date':
+    case 'time':
+    case 'timetz':
+    case 'timestamp':
+    case 'timestamptz':
+    case 'interval':
+      return temporalMapping(facts, type, options, inArray);
+    case 'point':
+      return pointMapping();
+    case 'hstore':
+      return hstoreMapping(options);
+    default:
+      if (facts.enumLabels && facts.enumLabels.length > 0) {
+        return { schema: semantic('string', 'io.debezium.data.Enum', { allowed: facts.enumLabels.join(',') }), convert: (t) => t };
+      }
+      if (STRING_TYPES.has(type)) return { schema: { type: 'string' }, convert: (t) => t };
+      if (options['include.unknown.datatypes']) return { schema: { type: 'bytes' }, convert: (t) => Buffer.from(t, 'utf8') };
+      return null;
+  }
+}
+
+/** Dates, times, timestamps and intervals, by `time.precision.mode` and `interval.handling.mode`. */
+function temporalMapping(facts: PgColumnFacts, type: string, options: DebeziumTypeOptions, inArray: boolean): Mapping {
+  const precise = options['time.precision.mode'];
+  switch (type) {
+    case 'date':
       return {
         schema: precise === 'connect' ? semantic('int32', CONNECT_DATE) : semantic('int32', 'io.debezium.time.Date'),
         convert: (t) => {
@@ -442,7 +466,7 @@ function scalarMapping(facts: PgColumnFacts, type: string, options: DebeziumType
         convert: (t) => (t === 'infinity' || t === '-infinity' ? t : zonedTimestamp(epochMicros(t), p)),
       };
     }
-    case 'interval':
+    default:
       if (options['interval.handling.mode'] === 'string') {
         return { schema: semantic('string', 'io.debezium.time.Interval'), convert: (t) => isoInterval(parseInterval(t)) };
       }
@@ -453,41 +477,40 @@ function scalarMapping(facts: PgColumnFacts, type: string, options: DebeziumType
           return p.months * MICROS_PER_MONTH + p.days * MICROS_PER_DAY + p.micros;
         },
       };
-    case 'point':
-      return {
-        schema: {
-          type: 'struct',
-          name: 'io.debezium.data.geometry.Point',
-          version: 1,
-          doc: 'Geometry (POINT)',
-          fields: [
-            { name: 'x', schema: { type: 'float64', optional: false } },
-            { name: 'y', schema: { type: 'float64', optional: false } },
-            { name: 'wkb', schema: { type: 'bytes', optional: true } },
-            { name: 'srid', schema: { type: 'int32', optional: true } },
-          ],
-        },
-        convert: (t) => {
-          const [x, y] = t.replace(/[()]/g, '').split(',').map(Number) as [number, number];
-          return { x, y, wkb: pointWkb(x, y), srid: null };
-        },
-      };
-    case 'hstore':
-      if (options['hstore.handling.mode'] === 'map') {
-        return {
-          schema: { type: 'map', keys: { type: 'string', optional: false }, values: { type: 'string', optional: true } },
-          convert: (t) => new Map<ConnectValue, ConnectValue>(parseHstore(t)),
-        };
-      }
-      return { schema: semantic('string', 'io.debezium.data.Json'), convert: (t) => JSON.stringify(Object.fromEntries(parseHstore(t))) };
-    default:
-      if (facts.enumLabels && facts.enumLabels.length > 0) {
-        return { schema: semantic('string', 'io.debezium.data.Enum', { allowed: facts.enumLabels.join(',') }), convert: (t) => t };
-      }
-      if (STRING_TYPES.has(type)) return { schema: { type: 'string' }, convert: (t) => t };
-      if (options['include.unknown.datatypes']) return { schema: { type: 'bytes' }, convert: (t) => Buffer.from(t, 'utf8') };
-      return null;
   }
+}
+
+/** Debezium's geometry struct for `point` (x, y and its WKB); a fresh schema object per column. */
+function pointMapping(): Mapping {
+  return {
+    schema: {
+      type: 'struct',
+      name: 'io.debezium.data.geometry.Point',
+      version: 1,
+      doc: 'Geometry (POINT)',
+      fields: [
+        { name: 'x', schema: { type: 'float64', optional: false } },
+        { name: 'y', schema: { type: 'float64', optional: false } },
+        { name: 'wkb', schema: { type: 'bytes', optional: true } },
+        { name: 'srid', schema: { type: 'int32', optional: true } },
+      ],
+    },
+    convert: (t) => {
+      const [x, y] = t.replace(/[()]/g, '').split(',').map(Number) as [number, number];
+      return { x, y, wkb: pointWkb(x, y), srid: null };
+    },
+  };
+}
+
+/** `hstore` as a map or as JSON text (`hstore.handling.mode`). */
+function hstoreMapping(options: DebeziumTypeOptions): Mapping {
+  if (options['hstore.handling.mode'] === 'map') {
+    return {
+      schema: { type: 'map', keys: { type: 'string', optional: false }, values: { type: 'string', optional: true } },
+      convert: (t) => new Map<ConnectValue, ConnectValue>(parseHstore(t)),
+    };
+  }
+  return { schema: semantic('string', 'io.debezium.data.Json'), convert: (t) => JSON.stringify(Object.fromEntries(parseHstore(t))) };
 }
 
 /**

@@ -55,8 +55,11 @@ export interface ReplicationStreamOptions {
   logger: Logger;
   /** Handles each message, in WAL order; the next one waits until this resolves. */
   onMessage: (message: PgoutputMessage, lsn: Lsn) => Promise<void>;
-  /** The position every earlier transaction is durable up to (the ack tracker's). */
-  durableLsn: () => Lsn;
+  /**
+   * The position already durable when the session starts (the slot's confirmed flush LSN); later
+   * positions arrive through `durableAdvanced`, from the ack tracker's onDurable.
+   */
+  startLsn?: Lsn;
   /** True when no received transaction is still waiting for Kafka. */
   idle: () => boolean;
   /** Standby status updates at least this often (keep well below wal_sender_timeout, default 60 s). */
@@ -106,6 +109,7 @@ export class ReplicationStream {
       const pending = this.received - this.handled;
       if (pending > this.maxQueued) this.maxQueued = pending;
     });
+    this.safe = options.startLsn ?? 0n;
     this.service = (options.service ?? libraryService)({ connectionString: options.connectionString });
     this.service.on('data', async (lsn: string, message: PgoutputMessage) => {
       try {
@@ -150,9 +154,9 @@ export class ReplicationStream {
     if (!this.stopped) throw new Error('replication connection closed by the server');
   }
 
-  /** The durable position moved: report it soon (coalesced). */
-  durableAdvanced(): void {
-    this.raiseSafe(this.options.durableLsn());
+  /** The durable position moved to `lsn` (the ack tracker's onDurable): report it soon (coalesced). */
+  durableAdvanced(lsn: Lsn): void {
+    this.raiseSafe(lsn);
     this.scheduleStatus();
   }
 
@@ -211,7 +215,6 @@ export class ReplicationStream {
 
   private async sendStatus(): Promise<void> {
     if (this.stopped || this.failure) return;
-    this.raiseSafe(this.options.durableLsn());
     const lsn = this.safe;
     if (lsn === 0n) return;
     // The library reports `lsn + 1` as written/flushed/applied. PostgreSQL skips, on restart, every

@@ -12,20 +12,18 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
-import { HEADERS, type Op } from '../core/change-event.js';
 import { ParityError, isParityError, toParityError } from '../core/errors.js';
 import { type HealthReport, type StatusServer, startStatusServer } from '../core/http.js';
 import type { Logger } from '../core/log.js';
-import { type Lsn, type Position, formatLsn, parseLsn } from '../core/lsn.js';
+import { type Lsn, type Position, formatLsn } from '../core/lsn.js';
 import { backoffDelay, sleep } from '../core/retry.js';
 import { type Spec, controlDatabase } from '../core/spec.js';
 import { createPgPool } from '../core/clients.js';
-import { AckTracker, type TrackedTransaction } from '../../connectors/postgres-source/ack-tracker.js';
 import { TypeResolver } from '../../connectors/postgres-source/catalog.js';
-import { type RelationState, type SourceChange, changesOf } from '../../connectors/postgres-source/change-builder.js';
-import { IncrementalSnapshotter, WATERMARK_PREFIX } from '../../connectors/postgres-source/incremental-snapshot.js';
+import type { RelationState } from '../../connectors/postgres-source/change-builder.js';
+import { IncrementalSnapshotter } from '../../connectors/postgres-source/incremental-snapshot.js';
 import { relationFromCatalog, relationFromMessage } from '../../connectors/postgres-source/relations.js';
-import { type PgoutputMessage, ReplicationStream } from '../../connectors/postgres-source/replication-stream.js';
+import { ReplicationStream } from '../../connectors/postgres-source/replication-stream.js';
 import {
   type TableRef,
   assertSlotUsable,
@@ -48,16 +46,18 @@ import {
   planInitialSnapshot,
   writeCdcStatus,
 } from '../../connectors/postgres-source/snapshot-store.js';
-import { type ChangeEncoder, type EncodedChange, type TableEncoder, createChangeEncoder, encodeChange } from '../../connectors/kafka-sink/serde.js';
+import { type ChangeEncoder, type TableEncoder, createChangeEncoder } from '../../connectors/kafka-sink/serde.js';
 import type { RegistryClient } from '../../connectors/kafka-sink/registry-client.js';
 import { ensureTopics, partitionCounts } from '../../connectors/kafka-sink/admin.js';
 import { createKafkaSink } from '../../connectors/kafka-sink/create-sink.js';
 import type { ChangeSink, SinkProducer } from '../../connectors/kafka-sink/sink.js';
 import type { KafkaClients } from '../core/clients.js';
 import { type CdcMetrics, cdcMetrics } from './metrics.js';
+import { EnvelopeBuilder, transactionContext } from './envelope.js';
+import { ChangePipeline, HEARTBEAT_PREFIX } from './pipeline.js';
 
-export const HEARTBEAT_PREFIX = 'parity.heartbeat';
-export const CONNECTOR_VERSION = '0.1.0';
+export { HEARTBEAT_PREFIX } from './pipeline.js';
+export { CONNECTOR_VERSION } from './envelope.js';
 
 /** The tables a spec captures: the source table plus cdc.tables, as "schema.table". */
 export function capturedTables(spec: Spec): TableRef[] {
@@ -92,53 +92,6 @@ export interface CdcConnectorOptions {
 
 type State = 'starting' | 'snapshotting' | 'streaming' | 'paused' | 'stopping' | 'stopped';
 
-/** A small number per op, for per-transaction lookups without building strings. */
-const OP_SLOTS: Record<Op, number> = { c: 0, u: 1, d: 2, r: 3, t: 4 };
-
-interface OpenTransaction {
-  tracked: TrackedTransaction;
-  commitLsn: Lsn;
-  xid: number;
-  commitTimeUs: bigint;
-  ordinal: number;
-  /** Values constant across the transaction, computed once (the hot path runs per event). */
-  text: TxText;
-  /** Sink callbacks per table and op (see ackFor in session()). */
-  acks?: Map<number, unknown>;
-}
-
-interface TxText {
-  /** "0/16B3748" */
-  commitLsn: string;
-  /** encodePosition's commit part, "00000000016b3748:" */
-  positionPrefix: string;
-  headers: { commitLsn: Buffer; txId: Buffer; commitTimeUs: Buffer };
-}
-
-function txText(commitLsn: Lsn, xid: number | null, commitTimeUs: bigint): TxText {
-  const lsnText = formatLsn(commitLsn);
-  return {
-    commitLsn: lsnText,
-    positionPrefix: `${commitLsn.toString(16).padStart(16, '0')}:`,
-    headers: {
-      commitLsn: Buffer.from(lsnText),
-      txId: Buffer.from(xid === null ? '' : String(xid)),
-      commitTimeUs: Buffer.from(commitTimeUs.toString()),
-    },
-  };
-}
-
-/** The position headers of one event (see positionHeaders in services/core/change-event.ts). */
-function eventHeaders(text: TxText, ordinal: number): Record<string, string | Buffer> {
-  return {
-    [HEADERS.commitLsn]: text.headers.commitLsn,
-    [HEADERS.ordinal]: String(ordinal),
-    [HEADERS.txId]: text.headers.txId,
-    [HEADERS.position]: `${text.positionPrefix}${String(ordinal).padStart(10, '0')}`,
-    [HEADERS.commitTimeUs]: text.headers.commitTimeUs,
-  };
-}
-
 /** /readyz turns 503 while the slot lags more than this (the stream is behind, not broken). */
 export const READY_MAX_LAG_SECONDS = 60;
 
@@ -161,7 +114,8 @@ export class CdcConnector {
   private server: StatusServer | null = null;
   private snapshotter!: IncrementalSnapshotter;
   private readonly stopController = new AbortController();
-  private tracker: AckTracker | null = null;
+  private pipeline: ChangePipeline | null = null;
+  private envelopes!: EnvelopeBuilder;
   private stream: ReplicationStream | null = null;
   private sink: ChangeSink | null = null;
   private eventsAcked = 0;
@@ -188,8 +142,8 @@ export class CdcConnector {
       ...(this.reason ? { reason: this.hint ? `${this.reason} (what to do: ${this.hint})` : this.reason } : {}),
       details: {
         slot: this.spec.cdc.slot,
-        durableLsn: this.tracker ? formatLsn(this.tracker.durableLsn) : null,
-        inFlightEvents: this.tracker?.inFlightEvents ?? 0,
+        durableLsn: this.pipeline ? formatLsn(this.pipeline.tracker.durableLsn) : null,
+        inFlightEvents: this.pipeline?.tracker.inFlightEvents ?? 0,
         eventsAcked: this.eventsAcked,
         lagBytes: this.lastLag?.bytes ?? null,
         lagSeconds: this.lastLag?.seconds ?? null,
@@ -250,6 +204,7 @@ export class CdcConnector {
       });
       this.log.info({ status: this.server.url }, 'cdc status server listening');
       await this.retrying(() => this.prepare(), signal);
+      this.envelopes = new EnvelopeBuilder({ topicPrefix: spec.cdc.topicPrefix, db: this.dbName, partitions: this.partitions, defaultPartitions: spec.cdc.partitions });
       this.snapshotter = new IncrementalSnapshotter({
         source: this.source,
         control: this.control,
@@ -515,11 +470,10 @@ export class CdcConnector {
       let pending = rows.length;
       let failed = false;
       if (pending === 0) return resolve();
-      const nowUs = BigInt(Date.now()) * 1000n;
-      const text = txText(position.commitLsn, null, nowUs);
+      const tx = transactionContext(position.commitLsn, null, BigInt(Date.now()) * 1000n);
       for (const { key, row } of rows) {
         const pos = { commitLsn: position.commitLsn, ordinal: position.ordinal++ };
-        const message = this.encode(encoder, relation, { op: 'r', key, before: null, after: row }, pos, null, nowUs, snapshot, undefined, text);
+        const message = this.envelopes.build(encoder, relation, { op: 'r', key, before: null, after: row }, pos, tx, snapshot);
         sink.send(message, {
           onAck: () => {
             if (--pending === 0 && !failed) resolve();
@@ -535,61 +489,18 @@ export class CdcConnector {
     });
   }
 
-  private encode(
-    encoder: TableEncoder,
-    relation: RelationState,
-    change: Pick<SourceChange, 'op' | 'key' | 'before' | 'after'> & { changeLsn?: Lsn },
-    position: Position,
-    xid: number | null,
-    commitTimeUs: bigint,
-    snapshot: 'true' | 'false' | 'incremental',
-    partition?: number,
-    text: TxText = txText(position.commitLsn, xid, commitTimeUs),
-  ): EncodedChange {
-    const envelope = {
-      before: change.before,
-      after: change.after,
-      op: change.op,
-      ts_ms: Date.now(),
-      source: {
-        version: CONNECTOR_VERSION,
-        connector: 'postgresql' as const,
-        name: this.spec.cdc.topicPrefix,
-        db: this.dbName,
-        schema: relation.schema,
-        table: relation.table,
-        lsn: Number(change.changeLsn ?? position.commitLsn),
-        txId: xid,
-        ts_ms: Number(commitTimeUs / 1000n),
-        ts_us: Number(commitTimeUs),
-        snapshot,
-        sequence: `${text.commitLsn}:${position.ordinal}`,
-      },
-    };
-    const partitions = this.partitions.get(relation.shape.topic) ?? this.spec.cdc.partitions;
-    const headers = eventHeaders(text, position.ordinal);
-    return encodeChange(encoder, { key: change.key, envelope, position, txId: xid, commitTimeUs, headers, ...(partition === undefined ? {} : { partition }) }, partitions);
-  }
-
   private newSink(): ChangeSink {
     const { kafka, producer, maxBatchMessages, spec } = this.options;
     return createKafkaSink({ kafka, logger: this.log, compression: spec.cdc.compression, ...(producer ? { producer } : {}), ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }) });
   }
 
-  /** One replication session: from the slot's confirmed position until a failure or stop. */
+  /**
+   * One replication session: from the slot's confirmed position until a failure or stop. Composes the
+   * session's parts: stream -> pipeline (pipeline.ts) -> ack tracker -> stream.
+   */
   private async session(signal: AbortSignal): Promise<void> {
-    const spec = this.spec;
     this.m.sessions.inc();
-    const info = await slotInfo(this.source, spec.cdc.slot);
-    if (!info) {
-      throw new ParityError('PARITY_SLOT_MISSING', `replication slot ${spec.cdc.slot} disappeared`, {
-        retriable: false,
-        hint: 'someone dropped the slot: changes since were lost to this pipeline; restart with a new snapshot (cdc.snapshot: initial)',
-      });
-    }
-    if (info.active) {
-      throw new ParityError('PARITY_SLOT_IN_USE', `replication slot ${spec.cdc.slot} is in use by PID ${info.activePid}`);
-    }
+    const start = await this.usableSlotPosition();
     const sink = this.newSink();
     sink.onBatch = (messages, seconds) => {
       this.m.kafkaBatchSeconds.observe(seconds);
@@ -600,165 +511,22 @@ export class CdcConnector {
     const sessionAbort = new AbortController();
     const onStop = () => sessionAbort.abort();
     signal.addEventListener('abort', onStop, { once: true });
-    const sessionSignal = sessionAbort.signal;
-    const tracker = new AckTracker(info.confirmedFlushLsn ?? 0n, {
-      onDurable: () => {
-        this.lastDurableAt = Date.now();
-        stream.durableAdvanced();
-      },
-    });
-    const relations = new Map<number, RelationState>();
-    const encoders = new Map<number, TableEncoder>();
-    const ignored = new Set<number>();
-    const eventCounters = new Map<string, { inc: () => void }>();
-    let current: OpenTransaction | null = null;
-
-    const counterFor = (table: string, op: Op) => {
-      const k = `${table}\u0000${op}`;
-      let c = eventCounters.get(k);
-      if (!c) eventCounters.set(k, (c = this.m.events.labels({ table, op })));
-      return c;
-    };
-
-    // One callbacks object per (transaction, table, op), not a pair of closures per event.
-    const connector = this;
-    class EventAck {
-      constructor(
-        private readonly tx: OpenTransaction,
-        private readonly counter: { inc: () => void },
-        private readonly commitMs: number,
-      ) {}
-      onAck(): void {
-        tracker.acked(this.tx.tracked);
-        connector.eventsAcked++;
-        this.counter.inc();
-        connector.m.commitToAck.observe(Math.max(0, Date.now() - this.commitMs) / 1000);
-      }
-      onFail(err: unknown): void {
-        tracker.failed(this.tx.tracked);
-        stream.fail(err);
-      }
-    }
-    const ackFor = (tx: OpenTransaction, relation: RelationState, op: Op): EventAck => {
-      const acks = (tx.acks ??= new Map());
-      const k = relation.oid * 8 + OP_SLOTS[op];
-      let ack = acks.get(k) as EventAck | undefined;
-      if (!ack) acks.set(k, (ack = new EventAck(tx, counterFor(relation.name, op), Number(tx.commitTimeUs / 1000n))));
-      return ack;
-    };
-
-    const send = async (message: EncodedChange, tx: OpenTransaction, relation: RelationState, op: Op): Promise<void> => {
-      tracker.sent(tx.tracked);
-      sink.send(message, ackFor(tx, relation, op));
-      if (tracker.inFlightEvents >= this.maxInFlight) await tracker.whenBelow(Math.floor(this.maxInFlight / 2));
-    };
-
-    const emit = async (change: SourceChange, tx: OpenTransaction, snapshot: 'false' | 'incremental' = 'false'): Promise<void> => {
-      const relation = change.relation;
-      const encoder = encoders.get(relation.oid) ?? (await this.encoderFor(relation, sessionSignal));
-      const position = { commitLsn: tx.commitLsn, ordinal: tx.ordinal++ };
-      if (change.op === 't') {
-        // A truncate concerns every key: one copy per partition (same dedupe key), so every consumer
-        // sees it in order with the keys of its partitions.
-        const partitions = this.partitions.get(relation.shape.topic) ?? spec.cdc.partitions;
-        for (let p = 0; p < partitions; p++) {
-          await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, p, tx.text), tx, relation, 't');
-        }
-        return;
-      }
-      await send(this.encode(encoder, relation, change, position, tx.xid, tx.commitTimeUs, snapshot, undefined, tx.text), tx, relation, change.op);
-    };
-
-    const handle = async (message: PgoutputMessage, lsn: Lsn): Promise<void> => {
-      // Stopping: later messages are left unacknowledged, the next run replays them.
-      if (sessionSignal.aborted) return;
-      switch (message.tag) {
-        case 'begin': {
-          const commitTimeUs = BigInt(message.commitTime as bigint);
-          const xid = message.xid >>> 0;
-          const commitLsn = parseLsn(message.commitLsn!);
-          current = { tracked: tracker.begin(xid, commitTimeUs), commitLsn, xid, commitTimeUs, ordinal: 0, text: txText(commitLsn, xid, commitTimeUs) };
-          return;
-        }
-        case 'commit': {
-          if (!current) throw new Error('Commit without Begin');
-          tracker.commit(current.tracked, parseLsn(message.commitEndLsn!));
-          current = null;
-          return;
-        }
-        case 'relation': {
-          const name = `${message.schema}.${message.name}`;
-          if (!this.tableNames.has(name)) {
-            ignored.add(message.relationOid);
-            return;
-          }
-          const relation = await relationFromMessage(this.source, this.types, spec.cdc.topicPrefix, message);
-          relations.set(relation.oid, relation);
-          this.relationsByName.set(name, relation);
-          encoders.set(relation.oid, await this.encoderFor(relation, sessionSignal));
-          return;
-        }
-        case 'message': {
-          if (!current) return; // non-transactional messages are not ours
-          if (message.prefix === HEARTBEAT_PREFIX) {
-            this.m.heartbeats.inc({ stage: 'received' });
-          } else if (message.prefix === WATERMARK_PREFIX) {
-            const emission = this.snapshotter.onWatermark(message.content);
-            if (emission) {
-              const tx = current;
-              const encoder = await this.encoderFor(emission.relation, sessionSignal);
-              encoders.set(emission.relation.oid, encoder);
-              const table = `${emission.relation.schema}.${emission.relation.table}`;
-              for (const { key, row } of emission.rows) {
-                await emit({ relation: emission.relation, op: 'r', key, before: null, after: row, changeLsn: lsn }, tx, 'incremental');
-              }
-              this.m.snapshotRows.inc({ table, kind: 'incremental-emitted' }, emission.rows.length);
-              tracker.whenDurable(tx.tracked, emission.durable);
-            }
-          }
-          return;
-        }
-        case 'insert':
-        case 'update':
-        case 'delete': {
-          if (!current) throw new Error(`${message.tag} outside a transaction`);
-          const oid = message.relation.relationOid;
-          if (ignored.has(oid)) return;
-          const tx = current;
-          for (const change of changesOf(message, lsn, (o) => relations.get(o))) {
-            this.snapshotter.onChange(change.relation.name, change.key);
-            await emit(change, tx);
-          }
-          return;
-        }
-        case 'truncate': {
-          if (!current) throw new Error('truncate outside a transaction');
-          const tx = current;
-          for (const change of changesOf(message, lsn, (o) => relations.get(o))) {
-            this.snapshotter.onChange(change.relation.name, null, true);
-            await emit(change, tx);
-          }
-          return;
-        }
-        default:
-          return;
-      }
-    };
-
-    const stream = new ReplicationStream({
+    const spec = this.spec;
+    const stream: ReplicationStream = new ReplicationStream({
       connectionString: spec.source.database,
       slot: spec.cdc.slot,
       publication: spec.cdc.publication,
       logger: this.log,
-      onMessage: handle,
-      durableLsn: () => tracker.durableLsn,
-      idle: () => tracker.idle && sink.inFlight === 0,
+      startLsn: start,
+      onMessage: (message, lsn) => pipeline.handle(message, lsn),
+      idle: () => pipeline.idle,
     });
-    this.tracker = tracker;
+    const pipeline: ChangePipeline = this.pipelineFor(start, sink, sessionAbort.signal, stream);
+    this.pipeline = pipeline;
     this.stream = stream;
     this.sink = sink;
     this.setState('streaming');
-    this.log.info({ slot: spec.cdc.slot, from: formatLsn(info.confirmedFlushLsn ?? 0n) }, 'replication session started');
+    this.log.info({ slot: spec.cdc.slot, from: formatLsn(start) }, 'replication session started');
     let failure: unknown = null;
     try {
       await stream.run();
@@ -767,25 +535,75 @@ export class CdcConnector {
     } finally {
       sessionAbort.abort();
       signal.removeEventListener('abort', onStop);
-      this.snapshotter.reset(failure ?? new Error('session ended'));
-      tracker.releaseWaiters();
-      if (signal.aborted) {
-        // Graceful stop (see stop()): in-flight sends finish, their transactions become durable, reported.
-        await Promise.race([sink.drained(), sleep(10_000)]);
-        await stream.stop().catch(() => undefined);
-      } else {
-        await stream.abort();
-      }
-      await sink.close();
-      this.stream = null;
-      this.sink = null;
+      await this.endSession(signal, failure, pipeline, stream, sink);
     }
-    if (failure && !signal.aborted) {
-      const code = (failure as { code?: string }).code;
-      if (code === '55006') throw new ParityError('PARITY_SLOT_IN_USE', `replication slot ${spec.cdc.slot} is in use: ${(failure as Error).message}`, { cause: failure });
-      if (isParityError(failure)) throw failure;
-      throw new ParityError('PARITY_CONNECTION', `replication session ended: ${(failure as Error).message}`, { cause: failure });
+    if (failure && !signal.aborted) throw this.sessionError(failure);
+  }
+
+  /** The slot's confirmed flush position; a missing or busy slot ends the session with the reason. */
+  private async usableSlotPosition(): Promise<Lsn> {
+    const slot = this.spec.cdc.slot;
+    const info = await slotInfo(this.source, slot);
+    if (!info) {
+      throw new ParityError('PARITY_SLOT_MISSING', `replication slot ${slot} disappeared`, {
+        retriable: false,
+        hint: 'someone dropped the slot: changes since were lost to this pipeline; restart with a new snapshot (cdc.snapshot: initial)',
+      });
     }
+    if (info.active) throw new ParityError('PARITY_SLOT_IN_USE', `replication slot ${slot} is in use by PID ${info.activePid}`);
+    return info.confirmedFlushLsn ?? 0n;
+  }
+
+  /** The session's message path; its durable positions go to `stream`, its failures end it. */
+  private pipelineFor(start: Lsn, sink: ChangeSink, signal: AbortSignal, stream: ReplicationStream): ChangePipeline {
+    return new ChangePipeline({
+      startLsn: start,
+      sink,
+      envelopes: this.envelopes,
+      snapshotter: this.snapshotter,
+      metrics: this.m,
+      maxInFlight: this.maxInFlight,
+      signal,
+      relations: {
+        captured: (name) => this.tableNames.has(name),
+        fromMessage: async (message) => {
+          const relation = await relationFromMessage(this.source, this.types, this.spec.cdc.topicPrefix, message);
+          this.relationsByName.set(relation.name, relation);
+          return relation;
+        },
+        encoderFor: (relation, s) => this.encoderFor(relation, s),
+      },
+      onDurable: (lsn) => {
+        this.lastDurableAt = Date.now();
+        stream.durableAdvanced(lsn);
+      },
+      onFail: (err) => stream.fail(err),
+      onAcked: () => {
+        this.eventsAcked++;
+      },
+    });
+  }
+
+  /** Graceful stop: in-flight sends finish and their durable position is reported; a failure reports nothing more. */
+  private async endSession(signal: AbortSignal, failure: unknown, pipeline: ChangePipeline, stream: ReplicationStream, sink: ChangeSink): Promise<void> {
+    this.snapshotter.reset(failure ?? new Error('session ended'));
+    pipeline.close();
+    if (signal.aborted) {
+      await Promise.race([sink.drained(), sleep(10_000)]);
+      await stream.stop().catch(() => undefined);
+    } else {
+      await stream.abort();
+    }
+    await sink.close();
+    this.stream = null;
+    this.sink = null;
+  }
+
+  private sessionError(failure: unknown): ParityError {
+    const code = (failure as { code?: string }).code;
+    if (code === '55006') return new ParityError('PARITY_SLOT_IN_USE', `replication slot ${this.spec.cdc.slot} is in use: ${(failure as Error).message}`, { cause: failure });
+    if (isParityError(failure)) return failure;
+    return new ParityError('PARITY_CONNECTION', `replication session ended: ${(failure as Error).message}`, { cause: failure });
   }
 
   private async heartbeat(): Promise<void> {
@@ -799,7 +617,7 @@ export class CdcConnector {
   }
 
   private async refreshStatus(): Promise<void> {
-    const tracker = this.tracker;
+    const tracker = this.pipeline?.tracker;
     if (tracker) {
       this.m.inFlightEvents.set(tracker.inFlightEvents);
       this.m.inFlightTransactions.set(tracker.inFlightTransactions);

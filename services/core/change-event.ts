@@ -2,8 +2,8 @@
  * The change event every producer and consumer of parity agrees on: a Debezium-compatible envelope
  * plus headers carrying the dedupe key. Producers live in connectors/, consumers in services/.
  */
-import type { Position } from './lsn.js';
-import { decodePosition, encodePosition, formatLsn, parseLsn } from './lsn.js';
+import type { Lsn, Position } from './lsn.js';
+import { decodePosition, formatLsn, parseLsn, positionCommitPart, positionOrdinalPart } from './lsn.js';
 
 export type Op = 'c' | 'u' | 'd' | 'r' | 't';
 
@@ -50,14 +50,59 @@ export const HEADERS = {
   commitTimeUs: 'parity.commit_time_us',
 } as const;
 
-export function positionHeaders(p: Position, txId: number | null, commitTimeUs: bigint): Record<string, string> {
-  return {
-    [HEADERS.commitLsn]: formatLsn(p.commitLsn),
-    [HEADERS.ordinal]: String(p.ordinal),
-    [HEADERS.txId]: txId === null ? '' : String(txId),
-    [HEADERS.position]: encodePosition(p),
-    [HEADERS.commitTimeUs]: commitTimeUs.toString(),
-  };
+/**
+ * The wire identity of one transaction's events, built once per transaction: the position headers
+ * and Debezium's `source.sequence` of each event differ only by the ordinal. The only place that
+ * writes these texts (readers: positionFromHeaders, positionFromSequence).
+ */
+export class TransactionPositions {
+  /** "0/16B3748" */
+  readonly commitLsnText: string;
+  private readonly commitPart: string;
+  private readonly constant: { commitLsn: Buffer; txId: Buffer; commitTimeUs: Buffer };
+
+  constructor(
+    readonly commitLsn: Lsn,
+    txId: number | null,
+    commitTimeUs: bigint,
+  ) {
+    this.commitLsnText = formatLsn(commitLsn);
+    this.commitPart = positionCommitPart(commitLsn);
+    this.constant = {
+      commitLsn: Buffer.from(this.commitLsnText),
+      txId: Buffer.from(txId === null ? '' : String(txId)),
+      commitTimeUs: Buffer.from(commitTimeUs.toString()),
+    };
+  }
+
+  /** The position headers of the event with this ordinal (constant values shared as Buffers). */
+  headers(ordinal: number): Record<string, string | Buffer> {
+    return {
+      [HEADERS.commitLsn]: this.constant.commitLsn,
+      [HEADERS.ordinal]: String(ordinal),
+      [HEADERS.txId]: this.constant.txId,
+      [HEADERS.position]: this.commitPart + positionOrdinalPart(ordinal),
+      [HEADERS.commitTimeUs]: this.constant.commitTimeUs,
+    };
+  }
+
+  /** `source.sequence`: "<commit LSN>:<ordinal>", e.g. "0/16B3748:3". */
+  sequence(ordinal: number): string {
+    return `${this.commitLsnText}:${ordinal}`;
+  }
+}
+
+/** The position headers of one change event (see TransactionPositions for many of one transaction). */
+export function positionHeaders(p: Position, txId: number | null, commitTimeUs: bigint): Record<string, string | Buffer> {
+  return new TransactionPositions(p.commitLsn, txId, commitTimeUs).headers(p.ordinal);
+}
+
+/** Reads a position back from `source.sequence` ("0/16B3748:3"), or null when absent or malformed. */
+export function positionFromSequence(sequence: string | undefined | null): Position | null {
+  if (!sequence) return null;
+  const match = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+):(\d+)$/.exec(sequence);
+  if (!match) return null;
+  return { commitLsn: (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`), ordinal: Number(match[3]) };
 }
 
 /** Reads the dedupe key back from Kafka message headers (values may be Buffers or strings). */
@@ -72,7 +117,5 @@ export function positionFromHeaders(headers: Record<string, unknown> | undefined
   return decodePosition(String(raw));
 }
 
-/** Topic for a table's change events: `<prefix>.<schema>.<table>` (Debezium's convention). */
-export function changeTopic(prefix: string, schema: string, table: string): string {
-  return `${prefix}.${schema}.${table}`;
-}
+/** Topic names have one home, services/core/topics.ts; re-exported for the change-event readers. */
+export { changeTopic } from './topics.js';

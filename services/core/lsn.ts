@@ -42,7 +42,17 @@ export function comparePositions(a: Position, b: Position): number {
  * commit LSN, a colon, 10 decimal digits of the ordinal. Used for Redis scripts and headers.
  */
 export function encodePosition(p: Position): string {
-  return `${p.commitLsn.toString(16).padStart(16, '0')}:${String(p.ordinal).padStart(10, '0')}`;
+  return positionCommitPart(p.commitLsn) + positionOrdinalPart(p.ordinal);
+}
+
+/** encodePosition's commit part, "00000000016b3748:" (constant across a transaction, so computed once per transaction). */
+export function positionCommitPart(commitLsn: Lsn): string {
+  return `${commitLsn.toString(16).padStart(16, '0')}:`;
+}
+
+/** encodePosition's ordinal part, ten decimal digits. */
+export function positionOrdinalPart(ordinal: number): string {
+  return String(ordinal).padStart(10, '0');
 }
 
 export function decodePosition(text: string): Position {

@@ -77,7 +77,6 @@ const tick = () => new Promise((r) => setTimeout(r, 60));
 describe('ReplicationStream keepalives', () => {
   it('never confirms a keepalive WAL end past a transaction received but not yet handled', async () => {
     const fake = new FakeService();
-    let durable = 0n;
     let release: () => void = () => undefined;
     const blocked = new Promise<void>((r) => (release = r));
     const handled: string[] = [];
@@ -91,7 +90,6 @@ describe('ReplicationStream keepalives', () => {
         if (handled.length === 0) await blocked;
         handled.push(message.tag);
       },
-      durableLsn: () => durable,
       idle: () => true,
       ackDelayMs: 5,
       statusIntervalMs: 60_000,
@@ -111,8 +109,7 @@ describe('ReplicationStream keepalives', () => {
     release();
     await tick();
     expect(handled).toEqual(['begin', 'commit']);
-    durable = 0x1200n;
-    stream.durableAdvanced();
+    stream.durableAdvanced(0x1200n);
     await tick();
     expect(fake.acknowledged).toEqual([formatLsn(0x11ffn)]);
 

@@ -1,0 +1,239 @@
+/**
+ * The message path of one replication session, in the order a change travels:
+ *
+ *   decode (replication-stream.ts) -> change (change-builder.ts) -> envelope (envelope.ts)
+ *     -> sink (kafka-sink/sink.ts) -> ack tracker (ack-tracker.ts)
+ *
+ * and the commit LSN's route: the stream hands each pgoutput message to `handle`; a Commit registers
+ * its end LSN with the ack tracker; the tracker's onDurable carries the durable LSN (once the
+ * transaction and every earlier one are acknowledged by Kafka) to `options.onDurable`, which the
+ * connector wires to the stream's `durableAdvanced`. Nothing else reports a position to the slot.
+ */
+import type { Op } from '../core/change-event.js';
+import { type Lsn, parseLsn } from '../core/lsn.js';
+import { AckTracker, type TrackedTransaction } from '../../connectors/postgres-source/ack-tracker.js';
+import { type RelationState, type SourceChange, changesOf } from '../../connectors/postgres-source/change-builder.js';
+import { type IncrementalSnapshotter, WATERMARK_PREFIX } from '../../connectors/postgres-source/incremental-snapshot.js';
+import type { PgoutputMessage } from '../../connectors/postgres-source/replication-stream.js';
+import type { TableEncoder } from '../../connectors/kafka-sink/serde.js';
+import type { ChangeSink } from '../../connectors/kafka-sink/sink.js';
+import { type EnvelopeBuilder, type SnapshotMarker, type TransactionContext, transactionContext } from './envelope.js';
+import type { CdcMetrics } from './metrics.js';
+
+/** Logical messages with this prefix are the connector's heartbeats (counted, never sent). */
+export const HEARTBEAT_PREFIX = 'parity.heartbeat';
+
+type Message<T extends PgoutputMessage['tag']> = Extract<PgoutputMessage, { tag: T }>;
+
+/** What the pipeline needs to know about captured tables (the connector's relation cache). */
+export interface RelationSource {
+  /** True when "schema.table" is captured by this pipeline. */
+  captured(name: string): boolean;
+  /** The relation a Relation message describes (also refreshes the connector's cache by name). */
+  fromMessage(message: Message<'relation'>): Promise<RelationState>;
+  /** The relation's encoder, its schemas registered (waits, paused, while the registry refuses). */
+  encoderFor(relation: RelationState, signal: AbortSignal): Promise<TableEncoder>;
+}
+
+export interface ChangePipelineOptions {
+  /** The slot's confirmed flush LSN: where the ack tracker starts. */
+  startLsn: Lsn;
+  sink: ChangeSink;
+  envelopes: EnvelopeBuilder;
+  relations: RelationSource;
+  snapshotter: IncrementalSnapshotter;
+  metrics: CdcMetrics;
+  /** Events in flight to Kafka before the decoder waits (memory bound). */
+  maxInFlight: number;
+  /** Aborted when the session ends: later messages are left unacknowledged, the next session replays them. */
+  signal: AbortSignal;
+  /** The durable position advanced (carried by the ack tracker's onDurable): the stream reports it. */
+  onDurable: (lsn: Lsn) => void;
+  /** A send failed: its transaction can never become durable, the session must end. */
+  onFail: (err: unknown) => void;
+  /** One event was acknowledged by Kafka (the connector's running count). */
+  onAcked: () => void;
+}
+
+interface OpenTransaction extends TransactionContext {
+  tracked: TrackedTransaction;
+  commitLsn: Lsn;
+  ordinal: number;
+  /** Ack callbacks per table and op (see EventAck). */
+  acks?: Map<number, EventAck>;
+}
+
+/** A small number per op, for per-transaction lookups without building strings. */
+const OP_SLOTS: Record<Op, number> = { c: 0, u: 1, d: 2, r: 3, t: 4 };
+
+/** One callbacks object per (transaction, table, op), not a pair of closures per event. */
+class EventAck {
+  constructor(
+    private readonly pipeline: ChangePipeline,
+    private readonly tx: OpenTransaction,
+    private readonly counter: { inc: () => void },
+    private readonly commitMs: number,
+  ) {}
+
+  onAck(): void {
+    this.pipeline.acked(this.tx.tracked, this.counter, this.commitMs);
+  }
+
+  onFail(err: unknown): void {
+    this.pipeline.sendFailed(this.tx.tracked, err);
+  }
+}
+
+export class ChangePipeline {
+  /** The only judge of how far the slot may advance (read by the connector's status). */
+  readonly tracker: AckTracker;
+  private readonly relations = new Map<number, RelationState>();
+  private readonly encoders = new Map<number, TableEncoder>();
+  private readonly ignored = new Set<number>();
+  private readonly eventCounters = new Map<string, { inc: () => void }>();
+  private current: OpenTransaction | null = null;
+
+  constructor(private readonly options: ChangePipelineOptions) {
+    this.tracker = new AckTracker(options.startLsn, { onDurable: (lsn) => options.onDurable(lsn) });
+  }
+
+  /** True when nothing received waits for Kafka (the stream may then confirm an idle keepalive's WAL end). */
+  get idle(): boolean {
+    return this.tracker.idle && this.options.sink.inFlight === 0;
+  }
+
+  /** Handles one pgoutput message, in WAL order (the stream awaits it before the next). */
+  async handle(message: PgoutputMessage, lsn: Lsn): Promise<void> {
+    if (this.options.signal.aborted) return;
+    switch (message.tag) {
+      case 'begin':
+        return this.begin(message);
+      case 'commit':
+        return this.commit(message);
+      case 'relation':
+        return this.relation(message);
+      case 'message':
+        return this.logicalMessage(message, lsn);
+      case 'insert':
+      case 'update':
+      case 'delete':
+      case 'truncate':
+        return this.rowChanges(message, lsn);
+      default:
+        return;
+    }
+  }
+
+  /** Ends the session's waits (backpressure) so a stopping session does not hang. */
+  close(): void {
+    this.tracker.releaseWaiters();
+  }
+
+  /** Kafka acknowledged one event (called by EventAck). */
+  acked(tx: TrackedTransaction, counter: { inc: () => void }, commitMs: number): void {
+    this.tracker.acked(tx);
+    this.options.onAcked();
+    counter.inc();
+    this.options.metrics.commitToAck.observe(Math.max(0, Date.now() - commitMs) / 1000);
+  }
+
+  /** A send failed (called by EventAck): the transaction is poisoned and the session ends. */
+  sendFailed(tx: TrackedTransaction, err: unknown): void {
+    this.tracker.failed(tx);
+    this.options.onFail(err);
+  }
+
+  private begin(message: Message<'begin'>): void {
+    const commitTimeUs = BigInt(message.commitTime as bigint);
+    const xid = message.xid >>> 0;
+    const commitLsn = parseLsn(message.commitLsn!);
+    this.current = { tracked: this.tracker.begin(xid, commitTimeUs), commitLsn, ordinal: 0, ...transactionContext(commitLsn, xid, commitTimeUs) };
+  }
+
+  // The commit LSN's only way towards the slot: the tracker decides when it is durable (onDurable).
+  private commit(message: Message<'commit'>): void {
+    if (!this.current) throw new Error('Commit without Begin');
+    this.tracker.commit(this.current.tracked, parseLsn(message.commitEndLsn!));
+    this.current = null;
+  }
+
+  private async relation(message: Message<'relation'>): Promise<void> {
+    if (!this.options.relations.captured(`${message.schema}.${message.name}`)) {
+      this.ignored.add(message.relationOid);
+      return;
+    }
+    const relation = await this.options.relations.fromMessage(message);
+    this.relations.set(relation.oid, relation);
+    this.encoders.set(relation.oid, await this.options.relations.encoderFor(relation, this.options.signal));
+  }
+
+  /** Heartbeats are counted; a watermark may close an incremental snapshot chunk, whose rows go out here. */
+  private async logicalMessage(message: Message<'message'>, lsn: Lsn): Promise<void> {
+    const tx = this.current;
+    if (!tx) return; // non-transactional messages are not ours
+    if (message.prefix === HEARTBEAT_PREFIX) {
+      this.options.metrics.heartbeats.inc({ stage: 'received' });
+      return;
+    }
+    if (message.prefix !== WATERMARK_PREFIX) return;
+    const emission = this.options.snapshotter.onWatermark(message.content);
+    if (!emission) return;
+    const relation = emission.relation;
+    this.encoders.set(relation.oid, await this.options.relations.encoderFor(relation, this.options.signal));
+    for (const { key, row } of emission.rows) {
+      await this.emit({ relation, op: 'r', key, before: null, after: row, changeLsn: lsn }, tx, 'incremental');
+    }
+    this.options.metrics.snapshotRows.inc({ table: `${relation.schema}.${relation.table}`, kind: 'incremental-emitted' }, emission.rows.length);
+    this.tracker.whenDurable(tx.tracked, emission.durable);
+  }
+
+  private async rowChanges(message: Message<'insert' | 'update' | 'delete' | 'truncate'>, lsn: Lsn): Promise<void> {
+    const tx = this.current;
+    if (!tx) throw new Error(`${message.tag} outside a transaction`);
+    const truncate = message.tag === 'truncate';
+    if (!truncate && this.ignored.has(message.relation.relationOid)) return;
+    for (const change of changesOf(message, lsn, (oid) => this.relations.get(oid))) {
+      // The incremental snapshot drops rows of its open chunk that the stream changed meanwhile.
+      if (truncate) this.options.snapshotter.onChange(change.relation.name, null, true);
+      else this.options.snapshotter.onChange(change.relation.name, change.key);
+      await this.emit(change, tx);
+    }
+  }
+
+  private async emit(change: SourceChange, tx: OpenTransaction, snapshot: SnapshotMarker = 'false'): Promise<void> {
+    const relation = change.relation;
+    const encoder = this.encoders.get(relation.oid) ?? (await this.options.relations.encoderFor(relation, this.options.signal));
+    const position = { commitLsn: tx.commitLsn, ordinal: tx.ordinal++ };
+    const envelopes = this.options.envelopes;
+    if (change.op === 't') {
+      // A truncate concerns every key: one copy per partition (same dedupe key), so every consumer
+      // sees it in order with the keys of its partitions.
+      const partitions = envelopes.partitionsOf(relation);
+      for (let p = 0; p < partitions; p++) await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot, p), tx, relation, 't');
+      return;
+    }
+    await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot), tx, relation, change.op);
+  }
+
+  private async send(message: Parameters<ChangeSink['send']>[0], tx: OpenTransaction, relation: RelationState, op: Op): Promise<void> {
+    this.tracker.sent(tx.tracked);
+    this.options.sink.send(message, this.ackFor(tx, relation, op));
+    const max = this.options.maxInFlight;
+    if (this.tracker.inFlightEvents >= max) await this.tracker.whenBelow(Math.floor(max / 2));
+  }
+
+  private ackFor(tx: OpenTransaction, relation: RelationState, op: Op): EventAck {
+    const acks = (tx.acks ??= new Map());
+    const k = relation.oid * 8 + OP_SLOTS[op];
+    let ack = acks.get(k);
+    if (!ack) acks.set(k, (ack = new EventAck(this, tx, this.counterFor(relation.name, op), Number(tx.commitTimeUs / 1000n))));
+    return ack;
+  }
+
+  private counterFor(table: string, op: Op): { inc: () => void } {
+    const k = `${table}\u0000${op}`;
+    let c = this.eventCounters.get(k);
+    if (!c) this.eventCounters.set(k, (c = this.options.metrics.events.labels({ table, op })));
+    return c;
+  }
+}
