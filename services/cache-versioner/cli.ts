@@ -11,6 +11,7 @@ import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, loadSpec, targetDatabase, type Spec } from '../core/spec.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { parseOptions, required } from '../core/options.js';
+import { deadLetterTopic } from '../core/topics.js';
 import { createCacheVersioner } from './consumer.js';
 import { inspectCache } from './inspector.js';
 import { cacheKeys } from './keys.js';
@@ -45,7 +46,7 @@ function commandRedis(url: string, logger: Logger): Redis {
 }
 
 function defaultDeadLetterTopic(spec: Spec): string {
-  return `${spec.cdc.topicPrefix}.dlq.cache-${spec.name}`;
+  return deadLetterTopic(spec.cdc.topicPrefix, 'cache', spec.name);
 }
 
 /** `parity cache run`: consume the change events and keep the versioned entries fresh until SIGINT/SIGTERM. */

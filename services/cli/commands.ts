@@ -186,7 +186,7 @@ export const COMMANDS: CommandEntry[] = [
       FROM_LATEST,
       { flag: '--concurrency N', help: 'partitions processed in parallel (default cdc.partitions)' },
       STATUS_PORT,
-      { flag: '--dead-letter-topic TOPIC', help: 'where events that cannot be applied go (default <topicPrefix>.dlq.cache-<name>)' },
+      { flag: '--dead-letter-topic TOPIC', help: 'where events that cannot be applied go (default <topicPrefix>.parity.dlq.cache.<name>)' },
     ],
     examples: ['parity cache run --spec orders.yaml --group orders-cache'],
     load: from('../cache-versioner/cli.js', 'cacheRunCommand'),

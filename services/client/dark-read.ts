@@ -13,10 +13,8 @@ import { LATENCY_BUCKETS_SECONDS, counter, histogram, type Registry } from '../c
 import type { ReadPath } from '../coordinator/flag-model.js';
 import { keyText, type RoutingKey } from './routing.js';
 
-/** The mismatch topic for a spec's cdc.topicPrefix. */
-export function mismatchTopic(topicPrefix: string): string {
-  return `${topicPrefix}.parity.mismatches`;
-}
+/** The mismatch topic for a spec's cdc.topicPrefix (named in services/core/topics.ts). */
+export { mismatchTopic } from '../core/topics.js';
 
 export interface DarkReaderOptions<T> {
   migration: string;

@@ -15,6 +15,7 @@ import { waitForProducerId } from './broker-ready.js';
 import { ParityError } from '../core/errors.js';
 import { loadSpec, type Spec } from '../core/spec.js';
 import { sleep } from '../core/retry.js';
+import { changeTopic } from '../core/topics.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { stackEnv, stackConfig } from '../stack/config.js';
 import { stackUp } from '../stack/stack.js';
@@ -203,7 +204,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const events = await checkEventsAgainstDatabase({
       kafka,
       registry: createSchemaRegistry(spec.infra.registry.url),
-      topic: `${spec.cdc.topicPrefix}.${spec.source.schema}.${spec.source.table}`,
+      topic: changeTopic(spec.cdc.topicPrefix, spec.source.schema, spec.source.table),
       db,
       columns: ['id', 'customer_id', 'status', 'total_amount', 'total_amount_minor', 'currency'],
     });

@@ -8,7 +8,7 @@
  *
  * Mismatches are counted, recorded in the control schema and published to
  * `<cdc.topicPrefix>.parity.mismatches` with the old row, the expected and actual new values and
- * the positions; undecodable events go to `<cdc.topicPrefix>.parity.dlq` with their origin and the
+ * the positions; undecodable events go to `<cdc.topicPrefix>.parity.dlq.reconciler.<spec.name>` with their origin and the
  * reason. Offsets are committed only after a chunk's verdicts (and messages) are out. The consumer
  * group's lifecycle, backoff, dead-lettering and commits are connectors/kafka-sink/consumer-loop.ts;
  * this file is what stream verification does with a chunk.
@@ -18,6 +18,7 @@ import { type ChunkContext, type ConsumedMessage, type ConsumerLoop, createConsu
 import type { KafkaClients } from '../core/clients.js';
 import type { ChangeDecoder, DecodedChange } from '../../connectors/kafka-sink/serde.js';
 import { changeTopic, HEADERS, UNCHANGED_TOAST, type Row } from '../core/change-event.js';
+import { deadLetterTopic, mismatchTopic } from '../core/topics.js';
 import { recordEvidence } from '../core/control.js';
 import { type ParityError, isParityError, toParityError } from '../core/errors.js';
 import type { HealthReport } from '../core/http.js';
@@ -99,13 +100,7 @@ export interface StreamReconciler {
   health(): HealthReport;
 }
 
-export function mismatchTopic(prefix: string): string {
-  return `${prefix}.parity.mismatches`;
-}
-
-export function deadLetterTopic(prefix: string): string {
-  return `${prefix}.parity.dlq`;
-}
+export { mismatchTopic } from '../core/topics.js';
 
 interface Pending {
   change: DecodedChange;
@@ -133,7 +128,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   const now = deps.now ?? (() => performance.now());
   const topic = changeTopic(spec.cdc.topicPrefix, spec.source.schema, spec.source.table);
   const mismatchesTo = mismatchTopic(spec.cdc.topicPrefix);
-  const deadLettersTo = deadLetterTopic(spec.cdc.topicPrefix);
+  const deadLettersTo = deadLetterTopic(spec.cdc.topicPrefix, 'reconciler', spec.name);
   const chunkSize = options.chunkSize ?? 200;
   const pollMs = options.pollMs ?? 200;
   const sameTable = spec.target.kind === 'same-table';

@@ -23,7 +23,8 @@ import { postgresDialect } from '../../../services/reconciler/dialect.js';
 import { reconcilerMetrics } from '../../../services/reconciler/metrics.js';
 import { buildProjection } from '../../../services/reconciler/projection.js';
 import { connectPg, openReadSession, openWriteSession } from '../../../services/reconciler/snapshot.js';
-import { createStreamReconciler, deadLetterTopic, mismatchTopic, type CheckResult } from '../../../services/reconciler/stream-reconcile.js';
+import { createStreamReconciler, mismatchTopic, type CheckResult } from '../../../services/reconciler/stream-reconcile.js';
+import { deadLetterTopic } from '../../../services/core/topics.js';
 import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { buildSpec, exec, query, verify } from './fixtures.js';
 
@@ -131,7 +132,7 @@ describe('stream verification (parity reconcile)', () => {
     const prefix = uniqueName('rcst');
     const table = 'orders';
     const topic = `${prefix}.public.${table}`;
-    topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix));
+    topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix, 'reconciler', `st-${prefix}`));
     await ensureTopics(kafka, [topic], 1);
 
     await exec(src.url, `CREATE TABLE ${table} (id int4 PRIMARY KEY, total numeric(10,2), note text, updated_at timestamptz)`, `INSERT INTO ${table} SELECT g, g * 1.25, 'n' || g, timestamptz '2024-05-01 12:00:00+00' + g * interval '1.0005 s' FROM generate_series(1, 30) g`);
@@ -198,7 +199,7 @@ describe('stream verification (parity reconcile)', () => {
     });
     expect(mismatches[1]!.actual).toBeNull();
     expect(mismatches[2]!.expected).toBeNull();
-    const dead = await readAll(deadLetterTopic(prefix), 1);
+    const dead = await readAll(deadLetterTopic(prefix, 'reconciler', `st-${prefix}`), 1);
     expect(dead).toHaveLength(1);
     expect(dead[0]!.headers['parity.dlq.origin']).toMatch(new RegExp(`^${topic}/0/\\d+$`));
     expect(dead[0]!.headers['parity.dlq.reason']).toContain('magic byte');
@@ -225,7 +226,7 @@ describe('stream verification (parity reconcile)', () => {
     const prefix = uniqueName('rcsame');
     const table = 'invoices';
     const topic = `${prefix}.public.${table}`;
-    topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix));
+    topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix, 'reconciler', `same-${prefix}`));
     await ensureTopics(kafka, [topic], 1);
     await exec(src.url, `CREATE TABLE ${table} (id int4 PRIMARY KEY, amount int4, amount_minor int8, currency text)`, `INSERT INTO ${table} SELECT g, g, g * 100, 'USD' FROM generate_series(1, 5) g`, `UPDATE ${table} SET amount_minor = 1 WHERE id = 4`);
     const loaded = buildSpec({
