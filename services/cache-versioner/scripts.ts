@@ -1,36 +1,12 @@
 /**
- * The Lua scripts in ./lua, read once and registered on a Redis client with ioredis defineCommand:
- * ioredis sends EVAL the first time on each connection and EVALSHA afterwards, and resends after a
- * NOSCRIPT (a restarted Redis has no scripts), inside pipelines too.
+ * The cache versioner's Lua scripts in ./lua, loaded by the one loader (services/core/lua-scripts.ts:
+ * includes inlined, read once per process, registered on a client once with ioredis defineCommand,
+ * which sends EVALSHA and resends after a NOSCRIPT, inside pipelines too).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { defineLuaScripts, pascalVerb } from '../core/lua-scripts.js';
 
-/** Script name (file name without .lua) to its command name and key count. */
-const SCRIPTS = {
-  // null: the caller passes the key count first (apply-n takes any number of entries).
-  'apply-n': { command: 'parityCacheApply', numberOfKeys: null },
-  'release-1': { command: 'parityCacheRelease', numberOfKeys: 1 },
-  'init-2': { command: 'parityCacheInit', numberOfKeys: 2 },
-  'cutover-2': { command: 'parityCacheCutover', numberOfKeys: 2 },
-  'barrier-1': { command: 'parityCacheBarrier', numberOfKeys: 1 },
-} as const;
-
-type ScriptName = keyof typeof SCRIPTS;
-type ScriptDef = { command: string; numberOfKeys: number | null };
-
-const sources = new Map<ScriptName, string>();
-
-/** The text of one script (read from disk once per process). */
-export function scriptSource(name: ScriptName): string {
-  let text = sources.get(name);
-  if (text === undefined) {
-    text = readFileSync(fileURLToPath(new URL(`./lua/${name}.lua`, import.meta.url)), 'utf8');
-    sources.set(name, text);
-  }
-  return text;
-}
+const LUA_DIR = new URL('./lua/', import.meta.url);
 
 type Arg = string | number;
 
@@ -47,16 +23,10 @@ interface ScriptCommands<R> {
 export type ScriptedRedis = Redis & ScriptCommands<Promise<unknown>>;
 export type ScriptedPipeline = ChainableCommander & ScriptCommands<ChainableCommander>;
 
-const registered = new WeakSet<Redis>();
-
 /** Registers every script on `redis` (idempotent) and returns it typed with the script commands. */
 export function withScripts(redis: Redis): ScriptedRedis {
-  if (!registered.has(redis)) {
-    for (const [name, def] of Object.entries(SCRIPTS) as Array<[ScriptName, ScriptDef]>) {
-      redis.defineCommand(def.command, def.numberOfKeys === null ? { lua: scriptSource(name) } : { numberOfKeys: def.numberOfKeys, lua: scriptSource(name) });
-    }
-    registered.add(redis);
-  }
+  // apply-n -> parityCacheApply: the command name is the verb's (the key count comes from the file name).
+  defineLuaScripts(redis, LUA_DIR, (verb) => `parityCache${pascalVerb(verb)}`);
   return redis as ScriptedRedis;
 }
 

@@ -31,23 +31,9 @@ Returns a string of n result digits, one per key: "1" applied, "0" skipped becau
 an equal or newer position, "2" a partial write found nothing to merge into and left an invalid
 marker instead.
 
-Positions are compared as numbers, not with Lua's `<` on strings: Redis calls
-setlocale(LC_COLLATE, "") at start-up and Lua's string comparison uses strcoll, so string order
-depends on the server's environment. Three integers (two 32-bit LSN halves, the ordinal) fit a
-Lua double exactly.
+Positions are compared by position-newer (services/core/lua/includes): as numbers, never as strings.
 ]]
-
-local function parse(p)
-  return tonumber(string.sub(p, 1, 8), 16), tonumber(string.sub(p, 9, 16), 16), tonumber(string.sub(p, 18), 10)
-end
-
-local function newer(a, b)
-  local a1, a2, a3 = parse(a)
-  local b1, b2, b3 = parse(b)
-  if a1 ~= b1 then return a1 > b1 end
-  if a2 ~= b2 then return a2 > b2 end
-  return a3 > b3
-end
+--- @include "position-newer"
 
 local t = redis.call('TIME')
 local now = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -102,12 +88,12 @@ local function applyOne(key, f)
       write('v', curPos, true)
       return '1'
     end
-    if curPos and not newer(pos, curPos) then return '0' end
+    if curPos and not positionNewer(pos, curPos) then return '0' end
     write('v', pos, true)
     return '1'
   end
 
-  if curPos and not newer(pos, curPos) then return '0' end
+  if curPos and not positionNewer(pos, curPos) then return '0' end
 
   if mode == 't' then
     write('t', pos, false)

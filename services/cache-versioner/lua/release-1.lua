@@ -7,7 +7,6 @@ ARGV[1]  the caller's token
 
 Returns 1 when released, 0 when the lease is held by someone else or has expired.
 ]]
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
+--- @include "release-if-holder"
+
+return releaseIfHolder(KEYS[1], ARGV[1])

@@ -7,7 +7,6 @@
 
   Returns  1 released; 0 not held by this owner (nothing changed).
 ]]
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
+--- @include "release-if-holder"
+
+return releaseIfHolder(KEYS[1], ARGV[1])
