@@ -47,7 +47,7 @@ export function formatStatus(r: StatusReport): string {
     `  ranges       ${p.ranges.done} done, ${p.ranges.running} running, ${p.ranges.pending} pending of ${run.rangesPlanned}`,
     `  upper key    ${run.upperKey ? `(${run.upperKey.join(', ')})` : 'none (empty table)'}; rows above it are covered by dual-write`,
     `  started      ${run.startedAt.toISOString()}${run.finishedAt ? `, finished ${run.finishedAt.toISOString()}` : ''}`,
-    `  batch size   ${run.batchSizeOverride ? `${run.batchSizeOverride} (pinned by operator)` : 'adaptive'}; max lag ${run.maxLagSecondsOverride !== null ? `${run.maxLagSecondsOverride}s (operator override)` : 'from spec'}`,
+    `  batch size   ${run.batchSizeOverride ? `${run.batchSizeOverride} (pinned by operator)` : 'adaptive'}; max lag ${run.maxLagSecondsOverride !== null ? `${run.maxLagSecondsOverride}s (operator override)` : 'from spec'}${run.walRateOverride !== null ? `; WAL budget ${run.walRateOverride} bytes/s (pinned by operator)` : ''}${run.workersOverride !== null ? `; ${run.workersOverride} worker(s) in service per process (pinned by operator)` : ''}`,
   ];
   if (run.paused) lines.push(`  paused       ${run.pausedReason ?? 'by an operator'}`);
   if (run.lastCommand)

@@ -84,6 +84,8 @@ describe('backfill latency guard', () => {
       backfill: [
         '  throttle:',
         '    pace:',
+        '      mode: duty-cycle',
+        '      databaseCpus: 64',
         '      dutyCycle: 0.5',
         '      minDutyCycle: 0.05',
         '      maxDutyCycle: 0.5',
