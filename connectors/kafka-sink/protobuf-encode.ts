@@ -10,7 +10,7 @@ import { ParityError } from '../../services/core/errors.js';
 import { protobufCodec } from './protobuf-runtime.js';
 import { ENVELOPE_INDEXES, KEY_INDEXES, protobufKeySchema, protobufValueSchema } from './protobuf-schema.js';
 import { decodeMessageIndexes, frameProtobuf } from './protobuf-wire.js';
-import type { TableShape, ValueKind } from './table-shape.js';
+import type { TableShape, ValueKind } from '../../services/core/table-shape.js';
 
 type Plain = Record<string, unknown>;
 

@@ -18,7 +18,7 @@
  * `unavailable = true` for an unchanged TOASTed value; text columns carry the placeholder string,
  * as Avro does.
  */
-import type { ColumnShape, TableShape, ValueKind } from './table-shape.js';
+import type { ColumnShape, TableShape, ValueKind } from '../../services/core/table-shape.js';
 import { avroFieldName, avroNamespace } from './value-schema.js';
 
 /** The envelope is the first message of the value schema: its message indexes are `[0]`. */

@@ -31,15 +31,15 @@ import { ParityError } from '../../services/core/errors.js';
 import { type ChangeEnvelope, type Row, positionFromHeaders, positionFromSequence, positionHeaders } from '../../services/core/change-event.js';
 import type { Position } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
-import { type TableShape, shapeFingerprint } from './table-shape.js';
+import { type TableShape, shapeFingerprint } from '../../services/core/table-shape.js';
 import { writeEnvelope } from './avro-envelope.js';
 import { protobufChangeReader, protobufTableWriter, registrySchemaById } from './protobuf-encode.js';
 import { COLUMN_DOC_PREFIX, avroFieldName, avroKeySchema, avroValueSchema, jsonKeySchema, jsonValueSchema } from './value-schema.js';
 
 export type { ChangeEnvelope, Row } from '../../services/core/change-event.js';
 export type { Position } from '../../services/core/lsn.js';
-export type { ColumnShape, TableShape, ValueKind } from './table-shape.js';
-export { tableShape } from './table-shape.js';
+export type { ColumnShape, TableShape, ValueKind } from '../../services/core/table-shape.js';
+export { tableShape } from '../../services/core/table-shape.js';
 export { createRegistryClient, type RegistryClient, type SchemaFormat } from './registry-client.js';
 
 const MAGIC_BYTE = 0;

@@ -3,7 +3,7 @@
  * Avro or JSON Schema. Both formats describe the same JS values (see ValueKind).
  */
 import { UNCHANGED_TOAST } from '../../services/core/change-event.js';
-import type { ColumnShape, TableShape, ValueKind } from './table-shape.js';
+import type { ColumnShape, TableShape, ValueKind } from '../../services/core/table-shape.js';
 
 /** Marks a field whose Avro name had to be adjusted; the decoder maps it back to the column name. */
 export const COLUMN_DOC_PREFIX = 'pg-column:';

@@ -10,7 +10,7 @@
  */
 import { type Op, type Row, UNCHANGED_TOAST } from '../../services/core/change-event.js';
 import type { Lsn } from '../../services/core/lsn.js';
-import type { TableShape } from '../kafka-sink/table-shape.js';
+import type { TableShape } from '../../services/core/table-shape.js';
 import type { PgoutputMessage } from './replication-stream.js';
 import type { DecodedColumn } from './value-decoder.js';
 

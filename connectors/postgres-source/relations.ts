@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import { ParityError } from '../../services/core/errors.js';
-import { tableShape } from '../kafka-sink/table-shape.js';
+import { tableShape } from '../../services/core/table-shape.js';
 import type { RelationState } from './change-builder.js';
 import { type TypeResolver, keyColumnsOf, tableInfo } from './catalog.js';
 import { decodedColumn } from './value-decoder.js';

@@ -6,7 +6,7 @@
  * process called `setTypeParser`.
  */
 import { ParityError } from '../../services/core/errors.js';
-import type { ColumnShape, ValueKind } from '../kafka-sink/table-shape.js';
+import type { ColumnShape, ValueKind } from '../../services/core/table-shape.js';
 
 /** Built-in scalar type OIDs whose JS value is not a plain string. */
 const SCALAR_KINDS: ReadonlyMap<number, ValueKind> = new Map<number, ValueKind>([

@@ -1,7 +1,7 @@
 /**
  * The cached payload: the spec's projection of the new representation, one JSON value per column.
  *
- * Values are the JS values of change events (connectors/kafka-sink/table-shape.ts, ValueKind):
+ * Values are the JS values of change events (services/core/table-shape.ts, ValueKind):
  * booleans, int as numbers, int8 as exact decimal strings, floats as numbers, every other type as
  * PostgreSQL's exact text output, bytea as base64, one-dimensional arrays of those. JSON has no NaN,
  * Infinity or -0, so those floats travel as the strings "NaN", "Infinity", "-Infinity", "-0", the same

@@ -119,14 +119,14 @@ export const COMMANDS: CommandEntry[] = [
       { flag: '--offline', help: 'check the structure only: ${VAR}s are not resolved and need not be set (CI without secrets)' },
     ],
     examples: ['parity spec validate orders.yaml', 'parity spec validate --offline orders.yaml'],
-    load: from('../core/spec-cli.js', 'specValidate'),
+    load: from('./spec-cli.js', 'specValidate'),
   },
   {
     name: 'spec json-schema',
     summary: 'write the JSON Schema generated from the spec schema',
     options: [{ flag: '--out FILE', help: 'write it to FILE (default: stdout)' }],
     examples: ['parity spec json-schema --out schemas/migration-spec.schema.json'],
-    load: from('../core/spec-cli.js', 'specJsonSchemaCommand'),
+    load: from('./spec-cli.js', 'specJsonSchemaCommand'),
   },
   {
     name: 'compat check',

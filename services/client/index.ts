@@ -7,6 +7,10 @@
  * - dark reads (Scientist style: return old, compare new, publish mismatches);
  * - a versioned event consumer (every event version into the newest shape);
  * - the versioned cache reader (cache-reader.ts, written with the cache versioner).
+ *
+ * The flags reader and routing live in services/coordinator (with the flag model and store), the cache
+ * reader in services/cache-versioner; this package re-exports them (flags.ts, routing.ts,
+ * cache-reader.ts), so applications import one package.
  */
 export { createFlagsReader, type FlagsReader, type FlagsReaderOptions } from './flags.js';
 export { routeRead, inRamp, bucketOf, murmur3, type RoutingKey } from './routing.js';

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseOptions, required } from '../core/options.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
-import { createFlagsReader } from '../client/flags.js';
+import { createFlagsReader } from '../coordinator/flags-reader.js';
 import { createKafkaForSpec, createRedis, createSchemaRegistry } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { linger, resolveStatusPort, specStatusPort, startStatusServerOn, statusLingerMs, type StatusServer } from '../core/http.js';

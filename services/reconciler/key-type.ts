@@ -12,6 +12,9 @@ import { ParityError } from '../core/errors.js';
 import type { ColumnType } from './normalize.js';
 
 /** How one side presents its key column in the common type. */
+/** How one key column's text compares in the database's own order, when JS can reproduce it. */
+export type KeyComparison = 'integer' | 'decimal' | 'bytes';
+
 export type KeySideForm =
   /** The column itself: it compares with values of the common type as it is (index usable). */
   | 'column'

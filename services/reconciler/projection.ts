@@ -12,9 +12,8 @@ import { ParityError, fromPgError } from '../core/errors.js';
 import { ident, qualified } from '../core/sql.js';
 import { targetDatabase, targetTable, type Spec } from '../core/spec.js';
 import { chooseKeyOrder, type Dialect, type KeyOrder } from './dialect.js';
-import { chooseKeyType, keySideSql, type KeyCastType, type KeySideForm } from './key-type.js';
+import { chooseKeyType, keySideSql, type KeyCastType, type KeyComparison, type KeySideForm } from './key-type.js';
 import { comparisonRule, isPlainRule, type ColumnType, type Rule } from './normalize.js';
-import type { KeyComparison } from './row-diff.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 

@@ -9,6 +9,7 @@
  * `maxKept` hashes of them.
  */
 import type { KeyTuple } from './key-range.js';
+import type { KeyComparison } from './key-type.js';
 import type { FetchedRow } from './segment-hash.js';
 
 export interface KeyDifference {
@@ -47,8 +48,8 @@ function compareHash(a: FetchedRow, b: FetchedRow): number {
 /** (canonical key text, hash) in byte order: works for any key type, at the price of a sort. */
 export const BYTE_ORDER: RowOrder = (a, b) => compareBytes(a.kt, b.kt) || compareHash(a, b);
 
-/** How one key column's text compares in the database's own order, when JS can reproduce it. */
-export type KeyComparison = 'integer' | 'decimal' | 'bytes';
+// KeyComparison lives in key-type.ts (projection.ts needs it too; importing it from here made a cycle).
+export type { KeyComparison } from './key-type.js';
 
 /** Compares canonical integer texts ("-12", "7") numerically without parsing them. */
 export function compareIntegerText(a: string, b: string): number {

@@ -1,12 +1,12 @@
 /**
- * services/client/cache-reader.ts against real Redis and PostgreSQL: the stampede guard (1,000
+ * services/cache-versioner/cache-reader.ts (re-exported by services/client) against real Redis and PostgreSQL: the stampede guard (1,000
  * concurrent reads of one missing key make at most one database fill), a lease holder that vanished,
  * version fallback and hit counts per version, and fills that never overwrite a change.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createCacheReader, tableFill, type FillFunction } from '../../../services/client/cache-reader.js';
+import { createCacheReader, tableFill, type FillFunction } from '../../../services/cache-versioner/cache-reader.js';
 import { createMetricsRegistry, type Registry } from '../../../services/core/metrics.js';
 import { encodePosition } from '../../../services/core/lsn.js';
 import type { Row } from '../../../services/core/change-event.js';

@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 /** The cli module each command's handler lives in, by the command's first word. */
 const MODULES: Record<string, string> = {
   stack: 'stack/cli',
-  spec: 'core/spec-cli',
+  spec: 'cli/spec-cli',
   compat: 'compat-gate/cli',
   serve: 'status/cli',
   cache: 'cache-versioner/cli',
@@ -37,8 +37,13 @@ const MODULES: Record<string, string> = {
   demo: 'demo/cli',
 };
 
+/** Commands whose handler lives in another module than their first word's. */
+const COMMAND_MODULES: Record<string, string> = {
+  'spec check-roundtrip': 'reconciler/roundtrip-cli',
+};
+
 function moduleOf(name: string): string {
-  const module = MODULES[name.split(' ')[0]!];
+  const module = COMMAND_MODULES[name] ?? MODULES[name.split(' ')[0]!];
   if (!module) throw new Error(`add the cli module of "${name}" to MODULES`);
   return module;
 }

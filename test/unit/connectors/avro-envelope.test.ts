@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { avroType, createChangeEncoder, type ChangeEnvelope, type RegistryClient } from '../../../connectors/kafka-sink/serde.js';
 import { avroValueSchema } from '../../../connectors/kafka-sink/value-schema.js';
-import { tableShape } from '../../../connectors/kafka-sink/table-shape.js';
+import { tableShape } from '../../../services/core/table-shape.js';
 
 const registry: RegistryClient = { register: async (subject) => (subject.endsWith('-key') ? 7 : 9) };
 

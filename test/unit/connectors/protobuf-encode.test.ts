@@ -3,7 +3,7 @@ import { UNCHANGED_TOAST, type ChangeEnvelope } from '../../../services/core/cha
 import { protobufChangeReader, protobufTableWriter } from '../../../connectors/kafka-sink/protobuf-encode.js';
 import { parseProtobufSchema } from '../../../services/compat-gate/protobuf-schema.js';
 import { unframeProtobuf } from '../../../connectors/kafka-sink/protobuf-wire.js';
-import { tableShape } from '../../../connectors/kafka-sink/table-shape.js';
+import { tableShape } from '../../../services/core/table-shape.js';
 
 const shape = tableShape(
   'shop',

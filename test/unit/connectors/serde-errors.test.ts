@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createChangeEncoder } from '../../../connectors/kafka-sink/serde.js';
-import { tableShape } from '../../../connectors/kafka-sink/table-shape.js';
+import { tableShape } from '../../../services/core/table-shape.js';
 import type { RegistryClient } from '../../../connectors/kafka-sink/registry-client.js';
 import type { ChangeEnvelope } from '../../../services/core/change-event.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { murmur2, partitionForKey } from '../../../connectors/kafka-sink/serde.js';
 import { avroFieldName, avroNamespace, avroValueSchema } from '../../../connectors/kafka-sink/value-schema.js';
-import { tableShape } from '../../../connectors/kafka-sink/table-shape.js';
+import { tableShape } from '../../../services/core/table-shape.js';
 import { publicationOption, validateSlotName } from '../../../connectors/postgres-source/slot.js';
 
 describe('serde helpers', () => {

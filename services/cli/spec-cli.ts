@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
-import { parseOptions, required } from './options.js';
-import { ParityError } from './errors.js';
-import { loadSpec, specJsonSchema } from './spec.js';
+import { parseOptions, required } from '../core/options.js';
+import { ParityError } from '../core/errors.js';
+import { loadSpec, specJsonSchema } from '../core/spec.js';
 
 const VALIDATE_USAGE = 'parity spec validate [--offline] FILE';
 

@@ -3,7 +3,7 @@
  * kind of JS value it carries. The PostgreSQL source maps catalog types onto these kinds
  * (connectors/postgres-source/value-decoder.ts); the serde derives the registry schemas from them.
  */
-import { changeTopic } from '../../services/core/change-event.js';
+import { changeTopic } from './topics.js';
 
 /**
  * The JS value a column decodes to in `envelope.before/after` (and in the key):
