@@ -2,7 +2,7 @@
  * `parity backfill run | ctl | status`. Handlers parse options, load the spec, and call the
  * programmatic API; logs go to stderr (JSON), the summary to stdout.
  */
-import { createFlagsReader } from '../coordinator/flags-reader.js';
+import { createFlagsReader } from '../client/flags.js';
 import { createRedis } from '../core/clients.js';
 import { hostname, userInfo } from 'node:os';
 import { parseOptions, required } from '../core/options.js';
@@ -12,7 +12,7 @@ import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { resolveStatusPort, specStatusPort } from '../core/http.js';
 import { redact } from '../core/secrets.js';
-import { controlDatabase, loadSpec } from '../core/spec.js';
+import { controlDatabase, loadSpec, targetDatabase } from '../core/spec.js';
 import { runBackfill } from './backfill.js';
 import { CONTROL_USAGE, controlLimits, formatControlCommand, parseControlCommand } from './control-command.js';
 import { applyControlCommand, controlTables, liveProcesses } from './control-store.js';
@@ -209,11 +209,16 @@ export async function backfillStatusCommand(argv: string[]): Promise<number> {
   const { spec } = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
   const db = createPgClient(controlDatabase(spec), { applicationName: 'parity-backfill-status' });
   await db.connect();
+  // The fence table lives where the batches write; a second session only when that is elsewhere.
+  const fenceUrl = spec.target.kind === 'other-database' ? targetDatabase(spec) : spec.source.database;
+  const fenceDb = fenceUrl === controlDatabase(spec) ? null : createPgClient(fenceUrl, { applicationName: 'parity-backfill-status' });
   try {
-    const report = await readStatus(db, spec.control.schema, spec.name);
+    await fenceDb?.connect();
+    const report = await readStatus(db, spec.control.schema, spec.name, fenceDb ? { fenceDb } : {});
     process.stdout.write(values.json ? `${redact(JSON.stringify(report))}\n` : redact(formatStatus(report)));
     return 0;
   } finally {
     await db.end().catch(() => undefined);
+    await fenceDb?.end().catch(() => undefined);
   }
 }

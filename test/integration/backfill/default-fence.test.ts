@@ -59,11 +59,18 @@ describe('backfill fenced by default', () => {
     expect(first.stderr()).toContain('PARITY_STALE_FENCE');
     expect(30_000 - (await mismatches(client))).toBe(written);
     expect(written).toBeLessThan(30_000);
+    // `backfill status` names the token and who holds it.
+    const fencedOut = cli(['backfill', 'status', '--spec', file]);
+    await fencedOut.exit;
+    expect(fencedOut.stdout()).toContain(`fence        token ${token + 1n} for "default-fence", held by a newer holder since`);
 
     // Started again without a token, the run takes a new one and completes from its checkpoints.
     const resumed = await runBackfill({ spec, controlServer: false });
     expect(resumed).toMatchObject({ outcome: 'completed', how: 'resumed', rowsDone: 30_000, fenceToken: String(token + 2n) });
     expect(await mismatches(client)).toBe(0);
+    const status = cli(['backfill', 'status', '--spec', file]);
+    await status.exit;
+    expect(status.stdout()).toContain(`fence        token ${token + 2n} for "default-fence", held by this run since`);
   });
 
   it('two processes of one run share its token instead of fencing each other out', async () => {
