@@ -24,6 +24,7 @@
 import type { KafkaClients } from '../../services/core/clients.js';
 import { ParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
+import { describeKafkaSecurity } from '../../services/core/kafka-security.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
 import { type BrokerAddress, ProduceClient, ProduceError, produceFailure } from './produce-client.js';
@@ -183,7 +184,12 @@ export class KafkaSink implements ChangeSink {
       await this.close();
       // A refused login or an untrusted certificate answers the same on every retry: stop at once.
       if (err instanceof ProduceError && err.fatal) throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${err.message}`, { cause: err, retriable: false, hint: err.fatal.hint });
-      throw kafkaError(err, 'cannot connect the Kafka producer');
+      // Metadata comes first, through @platformatic/kafka: its refusals name neither broker nor setting.
+      const { brokers, security } = this.options.kafka;
+      const fatalHint = security.sasl
+        ? `check kafka.security.sasl (mechanism ${security.sasl.mechanism}, username/password or tokenEnv) and kafka.security.tls.ca`
+        : 'check kafka.security (protocol, tls.ca)';
+      throw kafkaError(err, `cannot connect the Kafka producer to ${brokers.join(',')} (kafka.security.protocol ${describeKafkaSecurity(security)})`, fatalHint);
     }
   }
 
