@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { describePace, type PaceStatus } from '../../../services/backfill/pace.js';
+import { describePace, Pacer, type PaceStatus } from '../../../services/backfill/pace.js';
+import { backfillMetrics } from '../../../services/backfill/metrics.js';
+import { createMetricsRegistry } from '../../../services/core/metrics.js';
+import { silentLogger } from '../../../services/core/log.js';
 import { parseSpec } from '../../../services/core/spec.js';
 
 const base = `apiVersion: parity/v1
@@ -104,5 +107,40 @@ describe('describePace', () => {
     expect(describePace({ ...status, guard: { ...status.guard!, phase: 'baseline', samples: 12 } })).toMatch(
       /latency guard measuring its baseline \(commit probe, 12 samples\)$/,
     );
+  });
+});
+
+describe('Pacer with the WAL budget and the health controller', () => {
+  const settings = parseSpec(base, 'spec.yaml').spec.backfill.throttle.pace;
+  const metrics = backfillMetrics(createMetricsRegistry({ defaultMetrics: false }));
+  const decision = (pace: 'decrease' | 'hold' | 'allow') => ({
+    pace,
+    workers: 2,
+    reasons: [{ reason: 'checkpoint_pressure' as const, detail: 'test' }],
+  });
+
+  it('a health cut halves the budget; a pin holds it; the status and its line say so', () => {
+    const pacer = new Pacer(settings, metrics, silentLogger(), () => 0, 2);
+    expect(pacer.status()).toMatchObject({ mode: 'wal-rate', walBytesPerSecond: 2 * 1024 * 1024, workersActive: 2, pinned: false });
+    pacer.applyHealth(decision('decrease'), { walCompression: 'off', fpiPerRecord: 0.25 });
+    expect(pacer.status().walBytesPerSecond).toBe(1024 * 1024);
+    expect(describePace(pacer.status())).toMatch(
+      /^WAL budget 1\.0 MiB\/s, 2 worker\(s\) in service, duty cycle .*; health: decrease \(checkpoint_pressure\); full-page images 25% of WAL records \(wal_compression is off: consider wal_compression = lz4 or pglz\)$/,
+    );
+    pacer.pinWalRate(4 * 1024 * 1024);
+    pacer.applyHealth(decision('decrease'), { walCompression: 'lz4' });
+    expect(pacer.status()).toMatchObject({ walBytesPerSecond: 4 * 1024 * 1024, pinned: true });
+    pacer.pinWalRate(null);
+    expect(pacer.status()).toMatchObject({ walBytesPerSecond: 4 * 1024 * 1024, pinned: false });
+  });
+
+  it('workers share the budget: two workers sleep twice as long after the same batch', async () => {
+    const one = new Pacer({ ...settings, latencyGuard: { ...settings.latencyGuard, enabled: false } }, metrics, silentLogger(), () => 0, 1);
+    await one.sleepAfter(0, 2048, AbortSignal.abort());
+    const two = new Pacer({ ...settings, latencyGuard: { ...settings.latencyGuard, enabled: false } }, metrics, silentLogger(), () => 0, 2);
+    await two.sleepAfter(0, 2048, AbortSignal.abort());
+    // 2 KiB at 2 MiB/s: ~0.98 ms per worker's share.
+    expect(one.status().lastSleepMs).toBeCloseTo(0.9765625, 6);
+    expect(two.status().lastSleepMs).toBeCloseTo(1.953125, 6);
   });
 });
