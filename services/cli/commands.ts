@@ -129,6 +129,18 @@ export const COMMANDS: CommandEntry[] = [
     load: from('./spec-cli.js', 'specJsonSchemaCommand'),
   },
   {
+    name: 'spec check-roundtrip',
+    summary: 'check on sampled source rows that the reverse mapping rebuilds each row from its mapping: reverse(mapping(row)) = row',
+    options: [
+      SPEC,
+      { flag: '--sample N', help: 'rows to check (default 10000; a larger table is sampled with TABLESAMPLE BERNOULLI)' },
+      JSON_OUT,
+    ],
+    examples: ['parity spec check-roundtrip --spec orders.yaml', 'parity spec check-roundtrip --spec orders.yaml --sample 50000 --json'],
+    no: 'the round trip is not the identity on some representable row; those rows are listed (key and columns, no secret-looking values)',
+    load: from('../reconciler/roundtrip-cli.js', 'specCheckRoundtripCommand'),
+  },
+  {
     name: 'compat check',
     summary: 'check a schema against previous versions under a compatibility level (Confluent semantics, no registry needed)',
     options: [
