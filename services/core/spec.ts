@@ -632,8 +632,10 @@ const HINTS: Record<string, string> = {
   'target.kind': 'one of same-table, shadow-table, other-database',
   'events.subjects.compatibility': `one of ${COMPATIBILITY_LEVELS.join(', ')}`,
   mapping: 'map each new column to a SQL expression over the old row, e.g. total_amount_minor: total_amount::bigint',
-  'reverse.mapping': "rebuild each old column from the new row, e.g. total_amount: CASE WHEN currency = 'USD' THEN total_amount_minor::integer END",
-  'reverse.unrepresentable': 'one of refuse (the cutover is refused while such rows exist) or record (they are recorded as unrepresentable)',
+  'reverse.mapping':
+    "rebuild each old column from the new row, e.g. total_amount: CASE WHEN currency = 'USD' THEN total_amount_minor::integer END",
+  'reverse.unrepresentable':
+    'one of refuse (the cutover is refused while such rows exist) or record (they are recorded as unrepresentable)',
   'cdc.slot': 'e.g. slot: parity_orders (lower-case letters, digits, "_")',
   'cdc.publication': 'e.g. publication: parity_orders',
   'cdc.partitions': 'a few partitions per consumer instance is plenty, e.g. partitions: 12',

@@ -25,9 +25,13 @@ export async function specCheckRoundtripCommand(argv: string[]): Promise<number>
   if (values.sample !== undefined) {
     sample = Number(values.sample);
     if (!/^\d+$/.test(values.sample) || sample < 1 || sample > MAX_SAMPLE)
-      throw new ParityError('PARITY_BAD_INPUT', `--sample must be an integer from 1 to ${MAX_SAMPLE}, got ${JSON.stringify(values.sample)}`, {
-        hint: `usage: ${USAGE}`,
-      });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `--sample must be an integer from 1 to ${MAX_SAMPLE}, got ${JSON.stringify(values.sample)}`,
+        {
+          hint: `usage: ${USAGE}`,
+        },
+      );
   }
   if (!spec.reverse)
     throw new ParityError('PARITY_BAD_INPUT', 'the spec has no reverse section, so there is no round trip to check', {

@@ -20,7 +20,9 @@ export const ROUNDTRIP_LIST_LIMIT = 100;
  * keys, credentials, card and account numbers. The key is printed: it is what identifies the row.
  */
 export function looksSecret(column: string): boolean {
-  return /pass(word|wd)?|pwd|secret|token|api_?key|private_?key|credential|salt|hash|ssn|card|cvv|iban|account_?number|\bpin\b/i.test(column);
+  return /pass(word|wd)?|pwd|secret|token|api_?key|private_?key|credential|salt|hash|ssn|card|cvv|iban|account_?number|\bpin\b/i.test(
+    column,
+  );
 }
 
 /** A column of the source table, with its type as `format_type` prints it. */
@@ -75,7 +77,8 @@ export function roundtripSql(spec: Spec, columns: readonly SourceColumn[], sampl
   for (const [column, expr] of Object.entries(spec.mapping)) newRow.push(`(${expr}) AS ${ident(column)}`);
   if (spec.target.kind === 'same-table') {
     for (const c of columns)
-      if (!spec.key.includes(c.name) && !(c.name in spec.mapping) && !(c.name in reverse.mapping)) newRow.push(`${s(c.name)} AS ${ident(c.name)}`);
+      if (!spec.key.includes(c.name) && !(c.name in spec.mapping) && !(c.name in reverse.mapping))
+        newRow.push(`${s(c.name)} AS ${ident(c.name)}`);
   }
   // Carried beside the new row under names of our own: the key's text and order, the old values.
   const carried = [
@@ -94,7 +97,9 @@ export function roundtripSql(spec: Spec, columns: readonly SourceColumn[], sampl
   const orderBy = spec.key.map((_, i) => `${P}ord_${i}`).join(', ');
   const differs = rebuilt.map((_, i) => `${P}new_${i} IS DISTINCT FROM ${P}old_${i}`);
   const listed = rebuilt.map((c, i) =>
-    looksSecret(c) ? `NULL::text AS ${P}old_${i}, NULL::text AS ${P}new_${i}, ${differs[i]} AS ${P}diff_${i}` : `${P}old_${i}, ${P}new_${i}, ${differs[i]} AS ${P}diff_${i}`,
+    looksSecret(c)
+      ? `NULL::text AS ${P}old_${i}, NULL::text AS ${P}new_${i}, ${differs[i]} AS ${P}diff_${i}`
+      : `${P}old_${i}, ${P}new_${i}, ${differs[i]} AS ${P}diff_${i}`,
   );
   const tablesample = sample.percent === null ? '' : ` TABLESAMPLE BERNOULLI (${sample.percent})`;
   return `WITH s AS MATERIALIZED (
@@ -153,13 +158,23 @@ export async function checkRoundtrip(spec: Spec, db: pg.Client, options: { sampl
     const names = new Set(meta.rows.map((r) => r.name));
     for (const column of [...spec.key, ...Object.keys(reverse.mapping)]) {
       if (!names.has(column))
-        throw new ParityError('PARITY_BAD_INPUT', `${table} has no column "${column}" (named in ${spec.key.includes(column) ? 'key' : `reverse.mapping`})`, {
-          hint: 'reverse.mapping names the old representation\'s columns, as they are in the source table',
-        });
+        throw new ParityError(
+          'PARITY_BAD_INPUT',
+          `${table} has no column "${column}" (named in ${spec.key.includes(column) ? 'key' : `reverse.mapping`})`,
+          {
+            hint: "reverse.mapping names the old representation's columns, as they are in the source table",
+          },
+        );
     }
     const percent = samplePercent(Number(meta.rows[0]?.estimate ?? -1), options.sample);
     const sql = roundtripSql(spec, meta.rows, { limit: options.sample, percent });
-    let row: { sampled: number; unrepresentable: number; mismatched: number; rows: Record<string, string | boolean | null>[]; unrepresentable_keys: Record<string, string>[] };
+    let row: {
+      sampled: number;
+      unrepresentable: number;
+      mismatched: number;
+      rows: Record<string, string | boolean | null>[];
+      unrepresentable_keys: Record<string, string>[];
+    };
     try {
       row = (await db.query(sql)).rows[0];
     } catch (err) {
@@ -179,7 +194,14 @@ export async function checkRoundtrip(spec: Spec, db: pg.Client, options: { sampl
         key: keyOf(r),
         diffs: rebuilt.flatMap((column, i) =>
           r[`${P}diff_${i}`] === true
-            ? [{ column, row: (r[`${P}old_${i}`] as string | null) ?? null, roundTrip: (r[`${P}new_${i}`] as string | null) ?? null, redacted: looksSecret(column) }]
+            ? [
+                {
+                  column,
+                  row: (r[`${P}old_${i}`] as string | null) ?? null,
+                  roundTrip: (r[`${P}new_${i}`] as string | null) ?? null,
+                  redacted: looksSecret(column),
+                },
+              ]
             : [],
         ),
       })),
@@ -197,15 +219,23 @@ export function formatRoundtrip(r: RoundtripResult): string {
   const how = r.samplePercent === null ? `up to ${r.sampleLimit} rows` : `a ${r.samplePercent}% sample, at most ${r.sampleLimit} rows`;
   const lines = [`round trip reverse(mapping(row)) on ${r.table}: ${r.sampled} rows checked (${how})`];
   const policy =
-    r.unrepresentable.policy === 'refuse' ? 'unrepresentable: refuse, so a cutover is refused while such rows exist' : 'unrepresentable: record, so they would be recorded';
+    r.unrepresentable.policy === 'refuse'
+      ? 'unrepresentable: refuse, so a cutover is refused while such rows exist'
+      : 'unrepresentable: record, so they would be recorded';
   lines.push(`  outside reverse.representable: ${r.unrepresentable.count}${r.unrepresentable.count > 0 ? ` (${policy})` : ''}`);
   for (const k of r.unrepresentable.keys) lines.push(`    ${keyText(k)}`);
-  if (r.unrepresentable.count > r.unrepresentable.keys.length) lines.push(`    ... and ${r.unrepresentable.count - r.unrepresentable.keys.length} more`);
-  if (r.passed) lines.push(`  ok: the round trip is the identity on every representable row checked (${r.sampled - r.unrepresentable.count})`);
+  if (r.unrepresentable.count > r.unrepresentable.keys.length)
+    lines.push(`    ... and ${r.unrepresentable.count - r.unrepresentable.keys.length} more`);
+  if (r.passed)
+    lines.push(`  ok: the round trip is the identity on every representable row checked (${r.sampled - r.unrepresentable.count})`);
   else {
     lines.push(`  NOT the identity on ${r.mismatched} representable row(s):`);
     for (const row of r.rows) {
-      const diffs = row.diffs.map((d) => (d.redacted ? `${d.column} differs (value not shown: secret-looking column)` : `${d.column}: row ${value(d.row)}, round trip ${value(d.roundTrip)}`));
+      const diffs = row.diffs.map((d) =>
+        d.redacted
+          ? `${d.column} differs (value not shown: secret-looking column)`
+          : `${d.column}: row ${value(d.row)}, round trip ${value(d.roundTrip)}`,
+      );
       lines.push(`    ${keyText(row.key)}: ${diffs.join('; ')}`);
     }
     if (r.mismatched > r.rows.length) lines.push(`    ... and ${r.mismatched - r.rows.length} more`);

@@ -87,7 +87,13 @@ describe('check-roundtrip', () => {
   it('a planted bad reverse is caught on exactly the rows it breaks, by key and column', async () => {
     const bad: SpecInput = {
       ...ORDERS,
-      extra: { reverse: { mapping: { total_amount: 'CASE WHEN total_amount_minor > 15000 THEN total_amount_minor::integer + 1 ELSE total_amount_minor::integer END' } } },
+      extra: {
+        reverse: {
+          mapping: {
+            total_amount: 'CASE WHEN total_amount_minor > 15000 THEN total_amount_minor::integer + 1 ELSE total_amount_minor::integer END',
+          },
+        },
+      },
     };
     const r = await check(bad);
     expect(r.passed).toBe(false);
@@ -139,7 +145,10 @@ describe('check-roundtrip', () => {
     expect(r.sampled).toBe(100);
     expect(r.unrepresentable).toEqual({ count: 25, policy: 'record', keys: Array.from({ length: 25 }, (_, i) => [String(4 * (i + 1))]) });
     expect(r.passed).toBe(true);
-    const noPredicate = await check({ ...sales, extra: { reverse: { mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" } } } });
+    const noPredicate = await check({
+      ...sales,
+      extra: { reverse: { mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" } } },
+    });
     expect(noPredicate.unrepresentable.count).toBe(0);
     expect(noPredicate.mismatched).toBe(25);
     expect(noPredicate.rows[0]?.diffs[0]).toMatchObject({ column: 'total_amount', row: '4', roundTrip: null });
@@ -147,7 +156,15 @@ describe('check-roundtrip', () => {
 
   it('samples: a limit on a small table, a Bernoulli sample of a large analyzed one', async () => {
     expect((await check(ORDERS, 30)).sampled).toBe(30);
-    const big = await check({ ...ORDERS, name: 'rt-big', source: { database: '', table: 'big' }, mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'" } }, 500);
+    const big = await check(
+      {
+        ...ORDERS,
+        name: 'rt-big',
+        source: { database: '', table: 'big' },
+        mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'" },
+      },
+      500,
+    );
     expect(big.samplePercent).not.toBeNull();
     expect(big.samplePercent!).toBeLessThan(10);
     expect(big.sampled).toBeGreaterThan(0);
@@ -156,10 +173,14 @@ describe('check-roundtrip', () => {
   });
 
   it('an old column missing from the table and an expression PostgreSQL refuses are bad input', async () => {
-    const missing = await check({ ...ORDERS, extra: { reverse: { mapping: { total_cents: 'total_amount_minor::integer' } } } }).catch((e: unknown) => e);
+    const missing = await check({ ...ORDERS, extra: { reverse: { mapping: { total_cents: 'total_amount_minor::integer' } } } }).catch(
+      (e: unknown) => e,
+    );
     expect(isParityError(missing, 'PARITY_BAD_INPUT')).toBe(true);
     expect((missing as Error).message).toContain('has no column "total_cents"');
-    const refused = await check({ ...ORDERS, extra: { reverse: { mapping: { total_amount: 'no_such_column::integer' } } } }).catch((e: unknown) => e);
+    const refused = await check({ ...ORDERS, extra: { reverse: { mapping: { total_amount: 'no_such_column::integer' } } } }).catch(
+      (e: unknown) => e,
+    );
     expect(isParityError(refused, 'PARITY_BAD_INPUT')).toBe(true);
     expect((refused as Error).message).toMatch(/column "no_such_column" does not exist/);
   });

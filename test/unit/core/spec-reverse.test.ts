@@ -55,7 +55,7 @@ describe('reverse mapping (issue 23)', () => {
     const problems = problemsOf(
       variant({
         'reverse.mapping.total_amount': 'total_amount_minor::integer -- the rest',
-        'reverse.representable': "(SELECT true FROM pg_authid LIMIT 1)",
+        'reverse.representable': '(SELECT true FROM pg_authid LIMIT 1)',
       }),
     );
     expect(at(problems, 'reverse.mapping.total_amount')).toMatch(/comment/);
