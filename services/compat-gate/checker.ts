@@ -40,20 +40,6 @@ export interface CompatibilityResult {
   messages: CompatibilityMessage[];
 }
 
-/** Maps the registry's schemaType names ("AVRO", "JSON", "PROTOBUF"; absent means AVRO) to ours. */
-export function schemaTypeFromRegistry(schemaType: string | undefined): SchemaType {
-  switch ((schemaType ?? 'AVRO').toUpperCase()) {
-    case 'AVRO':
-      return 'avro';
-    case 'JSON':
-      return 'json';
-    case 'PROTOBUF':
-      return 'protobuf';
-    default:
-      throw new ParityError('PARITY_BAD_INPUT', `unknown schema type "${schemaType}"`, { hint: 'use AVRO, JSON or PROTOBUF' });
-  }
-}
-
 /** Parses a `--type` value (avro, json, protobuf; jsonschema accepted); anything else is bad input. */
 export function parseSchemaType(value: string): SchemaType {
   const lower = value.trim().toLowerCase();

@@ -35,10 +35,6 @@ const FIELD: Record<FlagName, keyof Flags> = {
   'kill-repair': 'killRepair',
 };
 
-export function flagField(name: FlagName): keyof Flags {
-  return FIELD[name];
-}
-
 const USAGE = 'dual-write=on|off, read=old|dark|new, read-percent=0..100, kill-backfill=on|off, kill-repair=on|off';
 
 function parseSwitch(raw: string): 'on' | 'off' | undefined {

@@ -415,16 +415,6 @@ export async function acquireLock(deps: LockDeps, options: AcquireOptions = {}):
   }
 }
 
-/** Runs `fn` under the lock and releases it afterwards, whatever happens. */
-export async function withLock<T>(deps: LockDeps, fn: (lease: Lease) => Promise<T>, options: AcquireOptions = {}): Promise<T> {
-  const lease = await acquireLock(deps, options);
-  try {
-    return await fn(lease);
-  } finally {
-    await lease.release();
-  }
-}
-
 /**
  * Registers the lock's metric families with every label value at zero, so a process scraped by
  * Prometheus (`parity serve`) exposes them before any lease is taken and rate()/increase() work.

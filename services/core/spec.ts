@@ -8,7 +8,7 @@ import { parseDocument, isMap, isSeq, type Document } from 'yaml';
 import { z } from 'zod';
 import { ParityError } from './errors.js';
 import { changeTopic } from './change-event.js';
-import { registerCredentials, registerSecret } from './secrets.js';
+import { REDACTED, redactUrl, registerCredentials, registerSecret } from './secrets.js';
 import { kafkaSecuritySchema, literalKafkaSecrets } from './kafka-security.js';
 import { checkMappingExpression, checkReadOnlyQuery, columnsRead, parseStatements, type SqlProblem } from './sql-parse.js';
 
@@ -720,7 +720,11 @@ export interface LoadedSpec {
   spec: Spec;
   /** Absolute path of the spec file (schemas named in it are relative to its folder). */
   file: string;
-  /** sha256 of the validated spec, for reports. Computed before interpolation: no secret in it. */
+  /**
+   * The spec's identity (specHash): sha256 of the validated spec, so a comment or a reformatted file
+   * keeps it while a changed value, or a `${VAR}` resolving elsewhere, changes it. A verification run
+   * is joined only under the same hash and abandoned otherwise; reports and the contract gate name it.
+   */
   configHash: string;
 }
 
@@ -817,7 +821,31 @@ export function parseSpec(
   if (problems.length > 0) throw specError(file, problems);
   // Offline, a field left unresolved may have failed its format: the placeholders stand in for it.
   const spec = (result.success ? result.data : interpolated) as Spec;
-  return { spec, file, configHash: createHash('sha256').update(text).digest('hex') };
+  return { spec, file, configHash: specHash(spec) };
+}
+
+/** Field names whose values are credentials: hashed as REDACTED, so no secret feeds the hash. */
+const CREDENTIAL_FIELD = /password|secret|token/i;
+
+/**
+ * sha256 of the validated spec (defaults applied, keys sorted) with credentials left out: URL passwords
+ * and credential query parameters (redactUrl) and credential fields. Rotating a password keeps the
+ * hash; pointing a database URL at another host or database changes it.
+ */
+export function specHash(spec: Spec): string {
+  const canonical = (value: unknown, key: string): unknown => {
+    if (typeof value === 'string') return CREDENTIAL_FIELD.test(key) ? REDACTED : redactUrl(value);
+    if (Array.isArray(value)) return value.map((v) => canonical(v, key));
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((k) => [k, canonical((value as Record<string, unknown>)[k], k)]),
+      );
+    }
+    return value;
+  };
+  return createHash('sha256').update(JSON.stringify(canonical(spec, ''))).digest('hex');
 }
 
 function specError(file: string, problems: SpecProblem[]): ParityError {

@@ -16,8 +16,3 @@ export function qualified(schema: string, table: string): string {
 export function literal(value: string): string {
   return pg.escapeLiteral(value);
 }
-
-/** Comma-separated quoted identifiers. */
-export function identList(names: readonly string[]): string {
-  return names.map(ident).join(', ');
-}

@@ -17,8 +17,6 @@ import { changeTopic } from './topics.js';
  */
 export type ValueKind = 'boolean' | 'int' | 'int8' | 'float' | 'string' | 'bytea';
 
-export const VALUE_KINDS: readonly ValueKind[] = ['boolean', 'int', 'int8', 'float', 'string', 'bytea'];
-
 export interface ColumnShape {
   /** The PostgreSQL column name, exactly. */
   name: string;

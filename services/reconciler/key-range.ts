@@ -94,8 +94,3 @@ export function keyIn(side: SideProjection, keys: KeyTuple[], params: Params): s
 export function subRange(range: KeyRange, bounds: KeyTuple[], i: number): KeyRange {
   return { lo: i === 0 ? range.lo : bounds[i - 1]!, hi: i === bounds.length ? range.hi : bounds[i]! };
 }
-
-export function sameTuple(a: KeyTuple | null, b: KeyTuple | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}

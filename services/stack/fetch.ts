@@ -23,7 +23,7 @@ function mavenCopy(pom: string, outputDir: string, what: string, extraArgs: stri
   const result = run('mvn', ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${outputDir}`, '-DincludeScope=runtime', ...extraArgs]);
   if (result.status !== 0) {
     throw new ParityError('PARITY_STACK_FAILED', `fetching ${what} with Maven failed:\n${(result.stdout + result.stderr).split('\n').slice(-15).join('\n')}`, {
-      hint: 'Maven needs Maven Central (https://repo.maven.apache.org); check the network or ~/.m2/settings.xml',
+      hint: 'Maven fetches from its remote repository (Maven Central unless ~/.m2/settings.xml names a mirror); check the network and that file',
     });
   }
 }

@@ -18,20 +18,20 @@
  * topic's end offsets summing to the backlog, read every 100 ms). CPU
  * seconds (utime + stime) over the same window and peak RSS (VmHWM) come from /proc/<java pid>.
  *
- * The distribution is fetched once into <cache dir>/debezium-server-<version> (~780 MB tar.gz). It
- * is downloaded over HTTPS with its .sha1 checked, not through Maven like deploy/local/*-pom.xml:
- * Maven must read the artifact's POM, whose parent (io.debezium:debezium-server:3.6.0.Final) is
- * missing from Maven Central. Debezium 3.6 needs Java 21+ (class files of version 65).
+ * The distribution is fetched once into <cache dir>/debezium-server-<version> (~780 MB tar.gz)
+ * through Maven, like the stack's artifacts: `dependency:copy` of the tar.gz artifact alone, with
+ * strict checksums. That works although the artifact's parent POM
+ * (io.debezium:debezium-server:3.6.0.Final) is missing from the repository: copying one artifact
+ * needs no dependency tree, unlike copy-dependencies over a project POM (deploy/local/*-pom.xml).
+ * Maven's settings (~/.m2/settings.xml, mirrors) decide where it comes from. Debezium 3.6 needs
+ * Java 21+ (class files of version 65).
  *
  * Progress goes to stderr; the last stdout line is one JSON object with the figures.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { topicOffsets } from '../../connectors/kafka-sink/admin.js';
@@ -69,7 +69,8 @@ const DEBEZIUM_VERSION = '3.6.0.Final';
 const CONFLUENT_JARS = ['avro-1.11.3', 'common-utils-7.0.16', 'guava-24.1.1-jre', 'kafka-avro-serializer-7.0.16', 'kafka-connect-avro-converter-7.0.16', 'kafka-connect-avro-data-7.0.16', 'kafka-schema-registry-client-7.0.16', 'kafka-schema-serializer-7.0.16', 'swagger-annotations-1.6.12'].map(
   (name) => join('connectors', 'debezium-connector-dse', `${name}.jar`),
 );
-const DIST_URL = `https://repo.maven.apache.org/maven2/io/debezium/debezium-server-dist/${DEBEZIUM_VERSION}/debezium-server-dist-${DEBEZIUM_VERSION}.tar.gz`;
+const DIST_ARTIFACT = `io.debezium:debezium-server-dist:${DEBEZIUM_VERSION}:tar.gz`;
+const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
 const log = (msg: string) => process.stderr.write(`[bench:debezium] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -105,7 +106,7 @@ function ensureExtraLib(root: string): string {
   if (existsSync(marker)) return extraLib;
   mkdirSync(extraLib, { recursive: true });
   const pom = join(PROJECT_ROOT, 'deploy/local/debezium-server-pom.xml');
-  const mvn = spawnSync('mvn', ['-B', '-q', '-f', pom, 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies', `-DoutputDirectory=${extraLib}`, '-DincludeScope=runtime'], { encoding: 'utf8' });
+  const mvn = spawnSync('mvn', ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${extraLib}`, '-DincludeScope=runtime'], { encoding: 'utf8' });
   if (mvn.status !== 0) throw new Error(`mvn -f ${pom} failed:\n${(mvn.stdout + mvn.stderr).split('\n').slice(-15).join('\n')}`);
   writeFileSync(marker, new Date().toISOString());
   return extraLib;
@@ -122,20 +123,12 @@ async function ensureDebeziumServer(): Promise<Installation> {
   mkdirSync(distDir, { recursive: true });
   mkdirSync(join(root, 'app'), { recursive: true });
   const archive = join(distDir, `debezium-server-dist-${DEBEZIUM_VERSION}.tar.gz`);
-  const expected = (await (await fetch(`${DIST_URL}.sha1`)).text()).trim().split(/\s+/)[0]!;
-  const sha1 = async () => {
-    const hash = createHash('sha1');
-    await pipeline(createReadStream(archive), hash);
-    return hash.digest('hex');
-  };
-  if (!existsSync(archive) || (await sha1()) !== expected) {
-    log(`downloading ${DIST_URL}`);
-    const res = await fetch(DIST_URL);
-    if (!res.ok || !res.body) throw new Error(`GET ${DIST_URL}: HTTP ${res.status}`);
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(archive));
-    const got = await sha1();
-    if (got !== expected) throw new Error(`${archive}: sha1 ${got}, Maven Central says ${expected}`);
-  }
+  // Copied again until unpacked (overwriting a copy an interrupted run may have left half-written);
+  // Maven downloads it into its local repository once, checksums verified.
+  log(`fetching ${DIST_ARTIFACT} with Maven`);
+  const mvnArgs = ['-B', '-q', '--strict-checksums', `${DEPENDENCY_PLUGIN}:copy`, `-Dartifact=${DIST_ARTIFACT}`, `-DoutputDirectory=${distDir}`, '-Dmdep.overWriteReleases=true'];
+  const mvn = spawnSync('mvn', mvnArgs, { encoding: 'utf8' });
+  if (mvn.status !== 0) throw new Error(`mvn dependency:copy ${DIST_ARTIFACT} failed:\n${(mvn.stdout + mvn.stderr).split('\n').slice(-15).join('\n')}`);
   const untar = spawnSync('tar', ['xzf', archive, '-C', join(root, 'app')], { encoding: 'utf8' });
   if (untar.status !== 0) throw new Error(`unpacking ${archive} failed: ${untar.stderr}`);
   writeFileSync(marker, new Date().toISOString());
