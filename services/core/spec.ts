@@ -202,6 +202,8 @@ const throttle = z.strictObject({
        * transaction (a crash loses both together, so the resume stays exact); synchronous otherwise.
        */
       asynchronousCommit: z.boolean().default(true),
+      /** The health controller (WAL rate, requested checkpoints, replica lag, sessions vs CPUs) moves the pace; false: only the latency guard does. */
+      healthSignals: z.boolean().default(true),
       /** Let the health controller take workers out of service (and back) from the database's signals. */
       scaleWorkers: z.boolean().default(true),
       /** CPUs of the database server, for the active-sessions signal (default: this host's CPUs). */
