@@ -317,13 +317,16 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       }),
       ...(probe ? { probe } : {}),
       ...(pacer ? { pacer } : {}),
-      health: {
-        cpus: b.throttle.pace.databaseCpus ?? availableParallelism(),
-        scaleWorkers: b.throttle.pace.scaleWorkers,
-        ...(b.throttle.pace.maxServerWalBytesPerSecond !== undefined
-          ? { maxServerWalBytesPerSecond: b.throttle.pace.maxServerWalBytesPerSecond }
-          : {}),
-      },
+      // Off with pace.healthSignals: false (only the latency guard moves the pace then).
+      ...(b.throttle.pace.healthSignals
+        ? {
+            health: {
+              cpus: b.throttle.pace.databaseCpus ?? availableParallelism(),
+              scaleWorkers: b.throttle.pace.scaleWorkers,
+              ...(b.throttle.pace.maxServerWalBytesPerSecond !== undefined ? { maxServerWalBytesPerSecond: b.throttle.pace.maxServerWalBytesPerSecond } : {}),
+            },
+          }
+        : {}),
       ...(options.killSwitch ? { killSwitch: options.killSwitch } : {}),
       metrics,
       logger,

@@ -29,6 +29,7 @@ describe('backfill.throttle.pace in the spec', () => {
       maxWalBytesPerSecond: 32 * 1024 * 1024,
       walIncreaseBytesPerSecond: 1024 * 1024,
       asynchronousCommit: true,
+      healthSignals: true,
       scaleWorkers: true,
       batchWalBytes: 65_536,
       batchSeconds: 0.05,
