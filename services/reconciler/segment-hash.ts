@@ -137,8 +137,17 @@ function toFetched(side: SideProjection, r: Record<string, string | null>, withV
 function rangeRowsSql(projection: Projection, side: SideProjection, ranges: KeyRange[], params: Params): string {
   const where = rangesPredicate(side, ranges, params);
   // In key order when JS can follow it (the index gives the order, no sort); else by canonical key text.
-  const order = projection.keyComparisons ? `${side.keys.map((k) => k.ordered).join(', ')}, 2` : '1, 2';
-  return `SELECT ${rowSelect(side, false)} FROM ${side.from} WHERE ${where} ORDER BY ${order}`;
+  // The row text is built once per row in a subquery kept apart by OFFSET 0, not once per hash of
+  // the identity (normalization is most of the cost of reading a row); the subquery walks the key
+  // index, so the outer sort only orders rows of equal keys by hash.
+  const hash = projection.dialect.rowIdentity('r.t');
+  const keys = side.keys.map((k, i) => `${k.piece} AS k${i}`);
+  const ordered = side.keys.map((k, i) => `${k.ordered} AS o${i}`);
+  const inner = `SELECT ${side.keyText} AS kt, ${side.rowText} AS t, ${[...keys, ...ordered].join(', ')} FROM ${side.from} WHERE ${where}`;
+  const outer = `SELECT r.kt COLLATE "C" AS kt, ${hash} COLLATE "C" AS h, ${side.keys.map((_, i) => `r.k${i}`).join(', ')}`;
+  if (!projection.keyComparisons) return `${outer} FROM (${inner} OFFSET 0) AS r ORDER BY 1, 2`;
+  const byKey = side.keys.map((_, i) => `o${i}`).join(', ');
+  return `${outer} FROM (${inner} ORDER BY ${byKey} OFFSET 0) AS r ORDER BY ${side.keys.map((_, i) => `r.o${i}`).join(', ')}, 2`;
 }
 
 /**
