@@ -79,9 +79,13 @@ describe('pg-logical-replication contract', () => {
       active--;
     });
     const heartbeats: { lsn: string; parsed: number; received: number }[] = [];
-    service.on('heartbeat', (lsn: string) => heartbeats.push({ lsn, parsed: plugin.parsed, received: events.length }));
+    service.on('heartbeat', (lsn: string) => {
+      heartbeats.push({ lsn, parsed: plugin.parsed, received: events.length });
+    });
     const errors: unknown[] = [];
-    service.on('error', (err: unknown) => errors.push(err));
+    service.on('error', (err: unknown) => {
+      errors.push(err);
+    });
     const subscribed = service.subscribe(plugin, slot, '0/00000000').catch((err: unknown) => errors.push(err));
     try {
       for (let i = 0; i < 3; i++) await client.query('INSERT INTO t VALUES ($1, $2), ($3, $4)', [2 * i, 'a', 2 * i + 1, 'b']);
