@@ -34,7 +34,7 @@ export async function tableExists(db: Queryable, schema: string, table: string):
 }
 
 /** Evidence kinds recorded by the commands and read by gates. */
-export type EvidenceKind = 'backfill' | 'verify' | 'reconcile' | 'compat' | 'cache-inspect' | 'cdc' | 'repair';
+export type EvidenceKind = 'backfill' | 'verify' | 'reconcile' | 'compat' | 'cache-inspect' | 'cdc' | 'repair' | 'reverse-window';
 
 export function evidenceTable(schema: string): string {
   return `${ident(schema)}.evidence`;

@@ -383,6 +383,11 @@ const contractGate = z.strictObject({
   maxCdcLagSeconds: z.number().min(0).default(5),
   requireCompat: z.boolean().default(true),
   maxStaleCacheEntries: z.number().int().min(0).default(0),
+  /**
+   * After cutover (issue 23): the reverse window must have been clean (old side current, no drift,
+   * nothing unrepresentable pending) for this long. Not applicable while no reverse window exists; 0: not required.
+   */
+  reverseWindowCleanMinutes: z.number().min(0).default(60),
 });
 
 /**

@@ -26,6 +26,8 @@ export interface Criterion {
    * live measurements. `parity contract` refuses when it changed between two evaluations.
    */
   basis?: string;
+  /** False when the criterion does not apply to this migration yet (reported, never blocking). */
+  applicable?: boolean;
 }
 
 /** Identifies one piece of evidence: when it was recorded, and its run when it names one. */
@@ -199,7 +201,42 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
     }
   }
 
+  criteria.push(await reverseWindowCriterion(deps.control, schema, spec.name, g.reverseWindowCleanMinutes, now));
+
   return { passed: criteria.every((c) => c.passed), migration: spec.name, configHash: loaded.configHash, evaluatedAt: now.toISOString(), criteria };
+}
+
+/**
+ * "Reverse window clean for N minutes" (issue 23). The window is the time after cutover in which
+ * reverse sync keeps the old representation current; it records `reverse-window` evidence whose
+ * value carries `cleanSince` (ISO time since when the old side has matched with nothing
+ * unrepresentable pending, or null while it does not). No such evidence means no window exists
+ * (no cutover with reverse sync has run): the criterion is not applicable and does not block.
+ */
+async function reverseWindowCriterion(db: Queryable, schema: string, migration: string, minutes: number, now: Date): Promise<Criterion> {
+  const name = 'reverse window clean';
+  if (minutes === 0) return { name, required: 'none (reverseWindowCleanMinutes: 0)', measured: '-', passed: true };
+  const required = `clean for >= ${minutes} min`;
+  const e = await latestEvidence(db, schema, migration, 'reverse-window');
+  if (!e) return { name, required, measured: 'n/a (no reverse window: no cutover with reverse sync)', passed: true, applicable: false };
+  const since = typeof e.value.cleanSince === 'string' ? new Date(e.value.cleanSince) : null;
+  const cleanMinutes = since && !Number.isNaN(since.getTime()) ? (now.getTime() - since.getTime()) / 60_000 : null;
+  const ok = e.passed && cleanMinutes !== null && cleanMinutes >= minutes;
+  return {
+    name,
+    required,
+    measured: cleanMinutes === null ? `not clean (${age(e, now)})` : `clean for ${cleanMinutes.toFixed(1)} min (${age(e, now)})`,
+    passed: ok,
+    basis: basisOf(e),
+    ...(ok
+      ? {}
+      : {
+          reason:
+            cleanMinutes === null || !e.passed
+              ? `the latest reverse window evidence says: ${e.summary}; the old side must match for ${minutes} min before contract`
+              : `clean for ${cleanMinutes.toFixed(1)} of the ${minutes} min required; wait, keeping reverse sync running`,
+        }),
+  };
 }
 
 /** One line per criterion: PASS/FAIL, name, required, measured, and the reason when failing. */
