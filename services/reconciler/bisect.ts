@@ -27,6 +27,8 @@ export interface BisectOptions {
    * checksums from the streamed row identities. Pays off when most parts differ anyway.
    */
   dense?: boolean;
+  /** A recheck of the segment (with `dense`): its checksums are not needed, only the differences. */
+  recheck?: boolean;
 }
 
 export interface SegmentOutcome {
@@ -192,7 +194,8 @@ export async function compareSegment(
   };
 
   // Merges the whole segment: one cursor per side, every row diffed. Returns the streamed checksums.
-  const merge = async (): Promise<[Checksum, Checksum]> => {
+  // `withSums`: the segment's checksums are not known yet (no checksum pass, and not a recheck).
+  const merge = async (withSums: boolean): Promise<[Checksum, Checksum]> => {
     // The row identities are the two checksum hashes, so the sums come out of the same stream.
     const sums = { source: { rows: 0n, a: 0n, b: 0n }, target: { rows: 0n, a: 0n, b: 0n } };
     const counted = async function* (rows: AsyncGenerator<FetchedRow>, acc: { rows: bigint; a: bigint; b: bigint }): AsyncGenerator<FetchedRow> {
@@ -208,8 +211,9 @@ export async function compareSegment(
     const counters: DiffCounters = { matchedRows: 0, sourceRows: 0, targetRows: 0 };
     await diff(
       diffSortedRows(
-        counted(streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`), sums.source),
-        counted(streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`), sums.target),
+        // Summing parses two 64-bit numbers per row: only when the sums are needed.
+        withSums ? counted(streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`), sums.source) : streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`),
+        withSums ? counted(streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`), sums.target) : streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`),
         counters,
         1000,
         order,
@@ -225,7 +229,7 @@ export async function compareSegment(
 
   if (options.dense) {
     // Predicted dense (the previous segment was): no checksum pass at all.
-    [outcome.source, outcome.target] = await merge();
+    [outcome.source, outcome.target] = await merge(!options.recheck);
     outcome.strategy = 'merge';
     outcome.density = mergedDensity(outcome.driftRows, outcome.source.rows, outcome.target.rows);
     outcome.denseHint = strategyFor(outcome.density) === 'merge';
@@ -239,7 +243,7 @@ export async function compareSegment(
   outcome.source = top[0].reduce(addChecksums, EMPTY_CHECKSUM);
   outcome.target = top[1].reduce(addChecksums, EMPTY_CHECKSUM);
   if (outcome.strategy === 'merge') {
-    await merge();
+    await merge(false);
   } else {
     await visit(range, bounds, 0, top);
     await diffLeaves();

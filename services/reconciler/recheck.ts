@@ -325,6 +325,7 @@ export async function recheckSegmentByMerge(
       threshold: options.threshold,
       factor: options.factor,
       dense: true,
+      recheck: true,
       onDifference: async (d) => {
         const m = before.get(d.kt);
         before.delete(d.kt);
