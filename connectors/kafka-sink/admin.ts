@@ -74,7 +74,8 @@ export async function ensureTopics(kafka: KafkaClients, topics: readonly string[
       }
     });
   } catch (err) {
-    throw kafkaError(err, `cannot create topics ${topics.join(', ')}`);
+    // The broker address matters when a setting is wrong (kafka.security): the client's own message lacks it.
+    throw kafkaError(err, `cannot create topics ${topics.join(', ')} on ${kafka.brokers.join(',')}`);
   }
 }
 

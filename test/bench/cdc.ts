@@ -1,6 +1,6 @@
 /**
  * CDC benchmark: `npm run bench:cdc [-- --producer maintained|wire|both] [-- --changes N] [-- --rate R]
- * [-- --latency-seconds S]`.
+ * [-- --latency-seconds S] [-- --compression none|gzip|zstd] (cdc.compression of the connector's spec).
  *
  * `--producer both` (the default) runs everything below once per sink implementation, in one run,
  * wire first, each with its own database, slot and topics, so the ratio of the two is measured under
@@ -21,7 +21,7 @@
  * Progress goes to stderr; the last stdout line is one JSON object with the figures.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -41,8 +41,15 @@ const { values } = parseArgs({
     'max-in-flight': { type: 'string' },
     'node-options': { type: 'string' },
     producer: { type: 'string', default: 'both' },
+    compression: { type: 'string', default: 'none' },
   },
 });
+// cdc.compression of the connector's spec: the wire producer's record batch codec.
+const COMPRESSION = values.compression!;
+if (!['none', 'gzip', 'zstd'].includes(COMPRESSION)) {
+  process.stderr.write(`--compression must be none, gzip or zstd, got ${COMPRESSION}\n`);
+  process.exit(2);
+}
 const PRODUCERS: SinkProducer[] = values.producer === 'both' ? ['wire', 'maintained'] : [values.producer as SinkProducer];
 if (!PRODUCERS.every((p) => p === 'wire' || p === 'maintained')) {
   process.stderr.write(`--producer must be maintained, wire or both, got ${values.producer}\n`);
@@ -108,6 +115,11 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
     await admin.createTopics({ topics: [tpTopic, latTopic], partitions: 3, replicas: -1, configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] });
     await admin.metadata({ topics: [tpTopic, latTopic], forceUpdate: true });
     const spec = writeCdcSpec({ database: db.url, table: 'bench_tp', tables: ['public.bench_lat'], slot, topicPrefix: prefix, snapshot: 'never', heartbeatIntervalSeconds: 10 });
+    if (COMPRESSION !== 'none') {
+      const doc = JSON.parse(readFileSync(spec, 'utf8')) as { cdc: Record<string, unknown> };
+      doc.cdc.compression = COMPRESSION;
+      writeFileSync(spec, JSON.stringify(doc, null, 2));
+    }
 
     // Create publication and slot with a first short run, then a second slot at the same point.
     const producerArgs = ['--producer', producer];
@@ -227,6 +239,7 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
       latency_events: latencies.length,
       format: 'avro',
       partitions: 3,
+      compression: COMPRESSION,
     };
   } finally {
     if (cdc) await cdc.kill('SIGKILL');
