@@ -96,7 +96,9 @@ export class BrokerConnection {
     // SNI and the name check use the broker's host name; an IP address is checked against the
     // certificate's IP entries (Node refuses an IP as SNI).
     const servername = tls?.servername ?? (isIP(this.broker.host) ? undefined : this.broker.host);
-    const socket = tls ? tlsConnect({ ...tls, host: this.broker.host, port: this.broker.port, ...(servername ? { servername } : {}) }) : new Socket();
+    const socket = tls
+      ? tlsConnect({ ...tls, host: this.broker.host, port: this.broker.port, ...(servername ? { servername } : {}) })
+      : new Socket();
     this.socket = socket;
     socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => {
@@ -122,7 +124,9 @@ export class BrokerConnection {
       this.fail(
         this.answered
           ? new Error(`Kafka broker ${this.address} closed the connection`)
-          : new Error(`Kafka broker ${this.address} closed the connection before answering (connecting with kafka.security.protocol ${this.security.protocol}): if its listener wants TLS or SASL, set kafka.security to match it`),
+          : new Error(
+              `Kafka broker ${this.address} closed the connection before answering (connecting with kafka.security.protocol ${this.security.protocol}): if its listener wants TLS or SASL, set kafka.security to match it`,
+            ),
       ),
     );
   }
@@ -240,7 +244,11 @@ function tlsFailure(address: string, err: NodeJS.ErrnoException): Error {
   const hint = TLS_NAME_ERRORS.has(code)
     ? 'the broker certificate does not name this host: connect with the name in its certificate, set kafka.security.tls.servername, or (not recommended) kafka.security.tls.verifyHostname: false'
     : 'the broker certificate is not signed by a CA this client trusts: point kafka.security.tls.ca at the CA that signed it';
-  return new ProduceError(`Kafka broker ${address} failed TLS verification (${code}: ${err.message}); check kafka.security.tls.${TLS_NAME_ERRORS.has(code) ? 'servername' : 'ca'}`, null, { hint });
+  return new ProduceError(
+    `Kafka broker ${address} failed TLS verification (${code}: ${err.message}); check kafka.security.tls.${TLS_NAME_ERRORS.has(code) ? 'servername' : 'ca'}`,
+    null,
+    { hint },
+  );
 }
 
 /** One idempotent producer (one producer id) over connections to the partition leaders. */
@@ -270,16 +278,24 @@ export class ProduceClient {
       await conn.connect();
       const id = conn.nextCorrelationId();
       const { errorCode, versions } = readApiVersions(await conn.request(id, apiVersionsRequest(conn.writer, id, this.options.clientId)));
-      if (errorCode !== 0) throw new ProduceError(`Kafka broker ${conn.address} refused ApiVersions: ${kafkaErrorName(errorCode)}`, errorCode);
+      if (errorCode !== 0)
+        throw new ProduceError(`Kafka broker ${conn.address} refused ApiVersions: ${kafkaErrorName(errorCode)}`, errorCode);
       const needed: [number, number, string][] = [
         [API_PRODUCE, PRODUCE_VERSION, 'Produce'],
         [API_INIT_PRODUCER_ID, INIT_PRODUCER_ID_VERSION, 'InitProducerId'],
       ];
-      if (this.security.sasl) needed.push([API_SASL_HANDSHAKE, SASL_HANDSHAKE_VERSION, 'SaslHandshake'], [API_SASL_AUTHENTICATE, SASL_AUTHENTICATE_VERSION, 'SaslAuthenticate']);
+      if (this.security.sasl)
+        needed.push(
+          [API_SASL_HANDSHAKE, SASL_HANDSHAKE_VERSION, 'SaslHandshake'],
+          [API_SASL_AUTHENTICATE, SASL_AUTHENTICATE_VERSION, 'SaslAuthenticate'],
+        );
       for (const [api, version, name] of needed) {
         const v = versions.get(api);
         if (!v || v.min > version || v.max < version) {
-          throw new ProduceError(`Kafka broker ${conn.address} does not speak ${name} v${version} (it supports ${v ? `v${v.min}-v${v.max}` : 'none'}); CDC needs Kafka 2.1 or later`, 35);
+          throw new ProduceError(
+            `Kafka broker ${conn.address} does not speak ${name} v${version} (it supports ${v ? `v${v.min}-v${v.max}` : 'none'}); CDC needs Kafka 2.1 or later`,
+            35,
+          );
         }
       }
       if (this.security.sasl) await this.authenticate(conn);
@@ -290,7 +306,10 @@ export class ProduceClient {
     const init = readInitProducerId(await first.request(id, initProducerIdRequest(first.writer, id, this.options.clientId)));
     if (init.errorCode !== 0) {
       const known = KAFKA_ERRORS[init.errorCode];
-      throw new ProduceError(`Kafka refused a producer id (${describeKafkaSecurity(this.security)}): ${kafkaErrorName(init.errorCode)}${known?.hint ? ` (${known.hint})` : ''}`, init.errorCode);
+      throw new ProduceError(
+        `Kafka refused a producer id (${describeKafkaSecurity(this.security)}): ${kafkaErrorName(init.errorCode)}${known?.hint ? ` (${known.hint})` : ''}`,
+        init.errorCode,
+      );
     }
     this.identity = { producerId: init.producerId, producerEpoch: init.producerEpoch };
   }
@@ -299,7 +318,10 @@ export class ProduceClient {
   private async authenticate(conn: BrokerConnection): Promise<void> {
     const sasl = this.security.sasl!;
     const who = sasl.mechanism === 'OAUTHBEARER' ? 'with the token from kafka.security.sasl.tokenEnv' : `for user '${sasl.username ?? ''}'`;
-    const setting = sasl.mechanism === 'OAUTHBEARER' ? 'kafka.security.sasl.tokenEnv (is the token valid and unexpired?)' : 'kafka.security.sasl.username/password';
+    const setting =
+      sasl.mechanism === 'OAUTHBEARER'
+        ? 'kafka.security.sasl.tokenEnv (is the token valid and unexpired?)'
+        : 'kafka.security.sasl.username/password';
     let id = conn.nextCorrelationId();
     const hs = readSaslHandshake(await conn.request(id, saslHandshakeRequest(conn.writer, id, this.options.clientId, sasl.mechanism)));
     if (hs.errorCode !== 0) {
@@ -324,7 +346,10 @@ export class ProduceClient {
       try {
         message = session.respond(res.authBytes);
       } catch (err) {
-        if (err instanceof SaslProtocolError) throw new ProduceError(`Kafka ${conn.address}: SASL ${sasl.mechanism} ${who} failed: ${err.message}; check ${setting}`, null, { hint: `check ${setting}` });
+        if (err instanceof SaslProtocolError)
+          throw new ProduceError(`Kafka ${conn.address}: SASL ${sasl.mechanism} ${who} failed: ${err.message}; check ${setting}`, null, {
+            hint: `check ${setting}`,
+          });
         throw err;
       }
     }
@@ -352,12 +377,20 @@ export class ProduceClient {
       return { ...b, baseSequence };
     });
     const correlationId = conn.nextCorrelationId();
-    const frame = produceRequest(conn.writer, { correlationId, clientId: this.options.clientId }, { acks: -1, timeoutMs: this.requestTimeoutMs, timestampMs: Date.now(), producer: this.identity, compression: this.compression }, withSequences);
+    const frame = produceRequest(
+      conn.writer,
+      { correlationId, clientId: this.options.clientId },
+      { acks: -1, timeoutMs: this.requestTimeoutMs, timestampMs: Date.now(), producer: this.identity, compression: this.compression },
+      withSequences,
+    );
     return conn.request(correlationId, frame).then((body) => {
       const results = readProduceResponse(body);
       const bad = results.find((r) => r.errorCode !== 0);
       if (bad) {
-        throw new ProduceError(`Kafka refused the batch for ${bad.topic}[${bad.partition}]: ${kafkaErrorName(bad.errorCode)}`, bad.errorCode);
+        throw new ProduceError(
+          `Kafka refused the batch for ${bad.topic}[${bad.partition}]: ${kafkaErrorName(bad.errorCode)}`,
+          bad.errorCode,
+        );
       }
       return results;
     });
@@ -380,6 +413,9 @@ export function produceFailure(err: unknown, events: number): ParityError {
   return new ParityError('PARITY_KAFKA', `Kafka did not acknowledge a batch of ${events} events: ${(err as Error).message}`, {
     cause: err,
     retriable: fatal === null,
-    hint: (code === null ? undefined : KAFKA_ERRORS[code]?.hint) ?? fatal ?? 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
+    hint:
+      (code === null ? undefined : KAFKA_ERRORS[code]?.hint) ??
+      fatal ??
+      'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
   });
 }

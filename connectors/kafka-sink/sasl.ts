@@ -96,8 +96,10 @@ export class ScramSession implements SaslSession {
     const nonce = a.get('r');
     const salt = a.get('s');
     const iterations = Number(a.get('i'));
-    if (!nonce || !salt || !Number.isInteger(iterations) || iterations < 1) throw new SaslProtocolError(`the broker's ${this.mechanism} challenge is malformed`);
-    if (!nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length) throw new SaslProtocolError(`the broker's ${this.mechanism} nonce does not extend ours`);
+    if (!nonce || !salt || !Number.isInteger(iterations) || iterations < 1)
+      throw new SaslProtocolError(`the broker's ${this.mechanism} challenge is malformed`);
+    if (!nonce.startsWith(this.clientNonce) || nonce.length === this.clientNonce.length)
+      throw new SaslProtocolError(`the broker's ${this.mechanism} nonce does not extend ours`);
     const keyLength = this.hash === 'sha256' ? 32 : 64;
     const saltedPassword = pbkdf2Sync(this.password.normalize('NFKC'), Buffer.from(salt, 'base64'), iterations, keyLength, this.hash);
     const clientKey = this.hmac(saltedPassword, 'Client Key');
@@ -121,7 +123,9 @@ export class ScramSession implements SaslSession {
     if (a.has('e')) throw new SaslProtocolError(`the broker refused ${this.mechanism}: ${a.get('e')}`);
     const v = Buffer.from(a.get('v') ?? '', 'base64');
     if (v.length !== this.serverSignature!.length || !timingSafeEqual(v, this.serverSignature!)) {
-      throw new SaslProtocolError(`the broker's ${this.mechanism} server signature is wrong: it does not know this user's password (a broker impersonated?)`);
+      throw new SaslProtocolError(
+        `the broker's ${this.mechanism} server signature is wrong: it does not know this user's password (a broker impersonated?)`,
+      );
     }
     this.done = true;
     return null;

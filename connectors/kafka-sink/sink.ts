@@ -132,7 +132,11 @@ function kafkaMetadata(kafka: KafkaClients): SinkMetadata & { close(): Promise<v
       const meta = await admin.metadata({ topics: known, forceUpdate: true });
       for (const t of known) {
         const m = meta.topics.get(t);
-        if (m) out.set(t, m.partitions.map((p) => p.leader));
+        if (m)
+          out.set(
+            t,
+            m.partitions.map((p) => p.leader),
+          );
       }
       return out;
     },
@@ -183,13 +187,22 @@ export class KafkaSink implements ChangeSink {
     } catch (err) {
       await this.close();
       // A refused login or an untrusted certificate answers the same on every retry: stop at once.
-      if (err instanceof ProduceError && err.fatal) throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${err.message}`, { cause: err, retriable: false, hint: err.fatal.hint });
+      if (err instanceof ProduceError && err.fatal)
+        throw new ParityError('PARITY_KAFKA', `cannot connect the Kafka producer: ${err.message}`, {
+          cause: err,
+          retriable: false,
+          hint: err.fatal.hint,
+        });
       // Metadata comes first, through @platformatic/kafka: its refusals name neither broker nor setting.
       const { brokers, security } = this.options.kafka;
       const fatalHint = security.sasl
         ? `check kafka.security.sasl (mechanism ${security.sasl.mechanism}, username/password or tokenEnv) and kafka.security.tls.ca`
         : 'check kafka.security (protocol, tls.ca)';
-      throw kafkaError(err, `cannot connect the Kafka producer to ${brokers.join(',')} (kafka.security.protocol ${describeKafkaSecurity(security)})`, fatalHint);
+      throw kafkaError(
+        err,
+        `cannot connect the Kafka producer to ${brokers.join(',')} (kafka.security.protocol ${describeKafkaSecurity(security)})`,
+        fatalHint,
+      );
     }
   }
 
@@ -242,9 +255,13 @@ export class KafkaSink implements ChangeSink {
     const nodeId = leaders[q.message.partition];
     if (nodeId === undefined || nodeId < 0) {
       this.outstanding--;
-      const err = new ParityError('PARITY_KAFKA', `topic ${q.message.topic} has no partition ${q.message.partition} with a leader (it has ${leaders.length} partitions)`, {
-        hint: 'the topic has fewer partitions than CDC expects, or a broker is down: check `kafka-topics --describe`; CDC replays from the slot once it is fixed',
-      });
+      const err = new ParityError(
+        'PARITY_KAFKA',
+        `topic ${q.message.topic} has no partition ${q.message.partition} with a leader (it has ${leaders.length} partitions)`,
+        {
+          hint: 'the topic has fewer partitions than CDC expects, or a broker is down: check `kafka-topics --describe`; CDC replays from the slot once it is fixed',
+        },
+      );
       q.callbacks.onFail(err);
       this.breakWith(err);
       return;
@@ -268,7 +285,11 @@ export class KafkaSink implements ChangeSink {
         for (const [t, leaders] of found) this.routes.set(t, leaders);
         const missing = topics.filter((t) => !this.routes.has(t));
         if (missing.length > 0) {
-          this.breakWith(new ParityError('PARITY_KAFKA', `Kafka has no topic ${missing.join(', ')}`, { hint: 'CDC creates its topics at start: restart it, or create the topic' }));
+          this.breakWith(
+            new ParityError('PARITY_KAFKA', `Kafka has no topic ${missing.join(', ')}`, {
+              hint: 'CDC creates its topics at start: restart it, or create the topic',
+            }),
+          );
           return;
         }
         const queued = this.unrouted;
@@ -280,7 +301,9 @@ export class KafkaSink implements ChangeSink {
       },
       (err: unknown) => {
         this.routing = false;
-        this.breakWith(new ParityError('PARITY_KAFKA', `cannot read the leaders of ${topics.join(', ')}: ${(err as Error).message}`, { cause: err }));
+        this.breakWith(
+          new ParityError('PARITY_KAFKA', `cannot read the leaders of ${topics.join(', ')}: ${(err as Error).message}`, { cause: err }),
+        );
       },
     );
   }
@@ -291,7 +314,11 @@ export class KafkaSink implements ChangeSink {
       let end = lane.head;
       let bytes = 0;
       // At least one message, even an oversized one: Kafka's refusal then says why.
-      while (end < lane.queue.length && end - lane.head < this.maxBatchMessages && (end === lane.head || bytes + lane.queue[end]!.size <= this.maxBatchBytes)) {
+      while (
+        end < lane.queue.length &&
+        end - lane.head < this.maxBatchMessages &&
+        (end === lane.head || bytes + lane.queue[end]!.size <= this.maxBatchBytes)
+      ) {
         bytes += lane.queue[end]!.size;
         end++;
       }

@@ -279,7 +279,13 @@ function compress(codec: Compression, data: Uint8Array): Buffer {
 }
 
 /** RecordBatch v2 (magic 2): the records section compressed with `compression` (default none). */
-export function writeRecordBatch(w: Writer, batch: PartitionBatch, timestampMs: number, producer: ProducerIdentity, compression: Compression = 'none'): void {
+export function writeRecordBatch(
+  w: Writer,
+  batch: PartitionBatch,
+  timestampMs: number,
+  producer: ProducerIdentity,
+  compression: Compression = 'none',
+): void {
   const start = w.pos;
   w.int64(0n); // baseOffset: the broker assigns
   w.int32(0); // batchLength, patched
@@ -321,7 +327,15 @@ function varintSize(v: number): number {
 function writeRecord(w: Writer, r: WireRecord, offsetDelta: number): void {
   const keyLen = r.key ? r.key.length : -1;
   const valueLen = r.value ? r.value.length : -1;
-  let body = 1 + 1 + varintSize(offsetDelta) + varintSize(keyLen) + Math.max(0, keyLen) + varintSize(valueLen) + Math.max(0, valueLen) + varintSize(r.headers.length);
+  let body =
+    1 +
+    1 +
+    varintSize(offsetDelta) +
+    varintSize(keyLen) +
+    Math.max(0, keyLen) +
+    varintSize(valueLen) +
+    Math.max(0, valueLen) +
+    varintSize(r.headers.length);
   for (const [k, v] of r.headers) {
     const vLen = typeof v === 'string' ? Buffer.byteLength(v) : v.length;
     body += varintSize(k.length) + k.length + varintSize(vLen) + vLen;
@@ -436,7 +450,12 @@ export function readSaslHandshake(body: Buffer): { errorCode: number; mechanisms
   return { errorCode, mechanisms };
 }
 
-export function readSaslAuthenticate(body: Buffer): { errorCode: number; errorMessage: string | null; authBytes: Buffer; sessionLifetimeMs: bigint } {
+export function readSaslAuthenticate(body: Buffer): {
+  errorCode: number;
+  errorMessage: string | null;
+  authBytes: Buffer;
+  sessionLifetimeMs: bigint;
+} {
   const r = new Reader(body);
   const errorCode = r.int16();
   const errorMessage = r.string();
@@ -457,7 +476,13 @@ export interface DecodedRecord {
  * Decodes one RecordBatch v2 (as `writeRecordBatch` writes it): checks the CRC, decompresses the
  * records by the attribute's codec bits and returns them with the header fields.
  */
-export function readRecordBatch(buf: Buffer): { attributes: number; compression: Compression; producerId: bigint; baseSequence: number; records: DecodedRecord[] } {
+export function readRecordBatch(buf: Buffer): {
+  attributes: number;
+  compression: Compression;
+  producerId: bigint;
+  baseSequence: number;
+  records: DecodedRecord[];
+} {
   const r = new Reader(buf);
   r.int64(); // baseOffset
   const batchLength = r.int32();
@@ -537,17 +562,26 @@ export function readProduceResponse(body: Buffer): PartitionResult[] {
 export const KAFKA_ERRORS: Record<number, { name: string; hint?: string }> = {
   [-1]: { name: 'UNKNOWN_SERVER_ERROR', hint: 'see the broker log' },
   2: { name: 'CORRUPT_MESSAGE' },
-  3: { name: 'UNKNOWN_TOPIC_OR_PARTITION', hint: 'the topic or partition does not exist (yet): CDC creates its topics at start; check that nobody deleted them' },
+  3: {
+    name: 'UNKNOWN_TOPIC_OR_PARTITION',
+    hint: 'the topic or partition does not exist (yet): CDC creates its topics at start; check that nobody deleted them',
+  },
   5: { name: 'LEADER_NOT_AVAILABLE' },
   6: { name: 'NOT_LEADER_OR_FOLLOWER', hint: 'leadership moved; CDC reconnects and replays from the slot' },
   7: { name: 'REQUEST_TIMED_OUT' },
-  10: { name: 'MESSAGE_TOO_LARGE', hint: 'one event is larger than the topic accepts: raise max.message.bytes on the topic (and message.max.bytes on the broker); CDC stays paused at that change until then' },
+  10: {
+    name: 'MESSAGE_TOO_LARGE',
+    hint: 'one event is larger than the topic accepts: raise max.message.bytes on the topic (and message.max.bytes on the broker); CDC stays paused at that change until then',
+  },
   18: { name: 'RECORD_LIST_TOO_LARGE', hint: 'raise max.message.bytes on the topic, or lower the sink batch size' },
   19: { name: 'NOT_ENOUGH_REPLICAS', hint: 'fewer in-sync replicas than min.insync.replicas' },
   20: { name: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND' },
   29: { name: 'TOPIC_AUTHORIZATION_FAILED', hint: 'grant the CDC principal WRITE on the topic' },
   31: { name: 'CLUSTER_AUTHORIZATION_FAILED', hint: 'grant the CDC principal IDEMPOTENT_WRITE on the cluster' },
-  33: { name: 'UNSUPPORTED_SASL_MECHANISM', hint: 'use a mechanism the broker enables (sasl.enabled.mechanisms) in kafka.security.sasl.mechanism' },
+  33: {
+    name: 'UNSUPPORTED_SASL_MECHANISM',
+    hint: 'use a mechanism the broker enables (sasl.enabled.mechanisms) in kafka.security.sasl.mechanism',
+  },
   34: { name: 'ILLEGAL_SASL_STATE' },
   35: { name: 'UNSUPPORTED_VERSION', hint: 'the broker is older than Kafka 2.1; CDC needs Produce v7' },
   45: { name: 'OUT_OF_ORDER_SEQUENCE_NUMBER' },
@@ -555,7 +589,10 @@ export const KAFKA_ERRORS: Record<number, { name: string; hint?: string }> = {
   47: { name: 'INVALID_PRODUCER_EPOCH' },
   58: { name: 'SASL_AUTHENTICATION_FAILED', hint: 'check kafka.security.sasl.username/password (and the mechanism)' },
   59: { name: 'UNKNOWN_PRODUCER_ID' },
-  76: { name: 'UNSUPPORTED_COMPRESSION_TYPE', hint: 'the broker or the topic does not accept this codec: set cdc.compression to none or gzip, or use Kafka 2.1 or later for zstd' },
+  76: {
+    name: 'UNSUPPORTED_COMPRESSION_TYPE',
+    hint: 'the broker or the topic does not accept this codec: set cdc.compression to none or gzip, or use Kafka 2.1 or later for zstd',
+  },
   87: { name: 'INVALID_RECORD' },
 };
 

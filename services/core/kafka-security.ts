@@ -54,21 +54,48 @@ export const kafkaSecuritySchema = z
   .superRefine((s, ctx) => {
     const usesSasl = s.protocol.startsWith('SASL_');
     const usesTls = s.protocol.endsWith('SSL');
-    if (usesSasl && !s.sasl) ctx.addIssue({ code: 'custom', path: ['sasl'], message: `protocol ${s.protocol} needs a sasl section (mechanism, username, password: \${VAR})` });
-    if (!usesSasl && s.sasl) ctx.addIssue({ code: 'custom', path: ['protocol'], message: `a sasl section needs protocol SASL_SSL (or SASL_PLAINTEXT), not ${s.protocol}` });
-    if (!usesTls && s.tls) ctx.addIssue({ code: 'custom', path: ['protocol'], message: `a tls section needs protocol SSL or SASL_SSL, not ${s.protocol}` });
+    if (usesSasl && !s.sasl)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sasl'],
+        message: `protocol ${s.protocol} needs a sasl section (mechanism, username, password: \${VAR})`,
+      });
+    if (!usesSasl && s.sasl)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['protocol'],
+        message: `a sasl section needs protocol SASL_SSL (or SASL_PLAINTEXT), not ${s.protocol}`,
+      });
+    if (!usesTls && s.tls)
+      ctx.addIssue({ code: 'custom', path: ['protocol'], message: `a tls section needs protocol SSL or SASL_SSL, not ${s.protocol}` });
     if (s.tls && (s.tls.cert === undefined) !== (s.tls.key === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['tls', s.tls.cert === undefined ? 'cert' : 'key'], message: 'client certificates (mTLS) need both tls.cert and tls.key' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', s.tls.cert === undefined ? 'cert' : 'key'],
+        message: 'client certificates (mTLS) need both tls.cert and tls.key',
+      });
     }
     const sasl = s.sasl;
     if (!sasl) return;
     if (sasl.mechanism === 'OAUTHBEARER') {
-      if (!sasl.tokenEnv) ctx.addIssue({ code: 'custom', path: ['sasl', 'tokenEnv'], message: 'OAUTHBEARER needs tokenEnv: the name of the environment variable holding the token' });
-      if (sasl.password !== undefined) ctx.addIssue({ code: 'custom', path: ['sasl', 'password'], message: 'OAUTHBEARER takes a token (tokenEnv), not a password' });
+      if (!sasl.tokenEnv)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sasl', 'tokenEnv'],
+          message: 'OAUTHBEARER needs tokenEnv: the name of the environment variable holding the token',
+        });
+      if (sasl.password !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['sasl', 'password'], message: 'OAUTHBEARER takes a token (tokenEnv), not a password' });
     } else {
       if (!sasl.username) ctx.addIssue({ code: 'custom', path: ['sasl', 'username'], message: `${sasl.mechanism} needs a username` });
-      if (!sasl.password) ctx.addIssue({ code: 'custom', path: ['sasl', 'password'], message: `${sasl.mechanism} needs a password, as \${VAR}` });
-      if (sasl.tokenEnv) ctx.addIssue({ code: 'custom', path: ['sasl', 'tokenEnv'], message: `tokenEnv is for OAUTHBEARER; ${sasl.mechanism} takes username and password` });
+      if (!sasl.password)
+        ctx.addIssue({ code: 'custom', path: ['sasl', 'password'], message: `${sasl.mechanism} needs a password, as \${VAR}` });
+      if (sasl.tokenEnv)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sasl', 'tokenEnv'],
+          message: `tokenEnv is for OAUTHBEARER; ${sasl.mechanism} takes username and password`,
+        });
     }
   });
 
@@ -112,9 +139,13 @@ function readPem(path: string, setting: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ParityError('PARITY_BAD_INPUT', `cannot read ${setting} (${path}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: `point ${setting} at a readable PEM file (paths are relative to the working directory)`,
-    });
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `cannot read ${setting} (${path}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        hint: `point ${setting} at a readable PEM file (paths are relative to the working directory)`,
+      },
+    );
   }
 }
 
@@ -151,7 +182,9 @@ export function resolveKafkaSecurity(spec: KafkaSecuritySpec | undefined, env: N
     if (s.mechanism === 'OAUTHBEARER' && s.tokenEnv) {
       const token = env[s.tokenEnv];
       if (!token) {
-        throw new ParityError('PARITY_BAD_INPUT', `environment variable ${s.tokenEnv} (kafka.security.sasl.tokenEnv) is not set`, { hint: `export ${s.tokenEnv}=<OAuth bearer token> before running parity` });
+        throw new ParityError('PARITY_BAD_INPUT', `environment variable ${s.tokenEnv} (kafka.security.sasl.tokenEnv) is not set`, {
+          hint: `export ${s.tokenEnv}=<OAuth bearer token> before running parity`,
+        });
       }
       registerSecret(token);
       sasl.token = token;

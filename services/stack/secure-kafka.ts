@@ -62,7 +62,10 @@ export interface SecureKafka {
 
 function openssl(args: string[], what: string): void {
   const r = run('openssl', args);
-  if (r.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `openssl (${what}) failed: ${r.stderr.trim()}`, { hint: 'install openssl (apt-get install openssl)' });
+  if (r.status !== 0)
+    throw new ParityError('PARITY_STACK_FAILED', `openssl (${what}) failed: ${r.stderr.trim()}`, {
+      hint: 'install openssl (apt-get install openssl)',
+    });
 }
 
 /**
@@ -74,17 +77,62 @@ export function generateCertificates(dir: string): Certificates {
   const f = (name: string) => join(dir, name);
   const days = '3650';
   for (const ca of ['ca', 'other-ca']) {
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`), '-days', days, '-subj', `/CN=parity test ${ca}`], `${ca} certificate`);
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        f(`${ca}.key`),
+        '-out',
+        f(`${ca}.pem`),
+        '-days',
+        days,
+        '-subj',
+        `/CN=parity test ${ca}`,
+      ],
+      `${ca} certificate`,
+    );
   }
   const sign = (name: string, cn: string, ext: string) => {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`], `${name} key`);
+    openssl(
+      ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`],
+      `${name} key`,
+    );
     writeFileSync(f(`${name}.ext`), `${ext}\n`);
-    openssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', days, '-extfile', f(`${name}.ext`)], `${name} certificate`);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        f(`${name}.csr`),
+        '-CA',
+        f('ca.pem'),
+        '-CAkey',
+        f('ca.key'),
+        '-CAcreateserial',
+        '-out',
+        f(`${name}.pem`),
+        '-days',
+        days,
+        '-extfile',
+        f(`${name}.ext`),
+      ],
+      `${name} certificate`,
+    );
   };
   sign('broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth');
   sign('client', 'parity-client', 'extendedKeyUsage=clientAuth');
   writeFileSync(f('broker-keystore.pem'), readFileSync(f('broker.key'), 'utf8') + readFileSync(f('broker.pem'), 'utf8'));
-  return { ca: f('ca.pem'), otherCa: f('other-ca.pem'), clientCert: f('client.pem'), clientKey: f('client.key'), brokerKeystore: f('broker-keystore.pem') };
+  return {
+    ca: f('ca.pem'),
+    otherCa: f('other-ca.pem'),
+    clientCert: f('client.pem'),
+    clientKey: f('client.key'),
+    brokerKeystore: f('broker-keystore.pem'),
+  };
 }
 
 /** JAAS option values are double-quoted strings. */
@@ -135,13 +183,28 @@ function logConfig(version: string): { file: string; flag: (path: string) => str
     return {
       file: 'log4j2.properties',
       flag: (p) => `-Dlog4j2.configurationFile=${p}`,
-      text: ['status = warn', 'appender.stdout.type = Console', 'appender.stdout.name = STDOUT', 'appender.stdout.layout.type = PatternLayout', 'appender.stdout.layout.pattern = [%d] %p %m (%c)%n', 'rootLogger.level = INFO', 'rootLogger.appenderRef.stdout.ref = STDOUT', ''].join('\n'),
+      text: [
+        'status = warn',
+        'appender.stdout.type = Console',
+        'appender.stdout.name = STDOUT',
+        'appender.stdout.layout.type = PatternLayout',
+        'appender.stdout.layout.pattern = [%d] %p %m (%c)%n',
+        'rootLogger.level = INFO',
+        'rootLogger.appenderRef.stdout.ref = STDOUT',
+        '',
+      ].join('\n'),
     };
   }
   return {
     file: 'log4j.properties',
     flag: (p) => `-Dlog4j.configuration=file:${p}`,
-    text: ['log4j.rootLogger=INFO, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', ''].join('\n'),
+    text: [
+      'log4j.rootLogger=INFO, stdout',
+      'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+      'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+      'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+      '',
+    ].join('\n'),
   };
 }
 
@@ -164,39 +227,73 @@ export async function startSecureKafka(o: SecureKafkaOptions): Promise<SecureKaf
   writeFileSync(properties, serverProperties(o, certs, admin, dataDir), { mode: 0o600 });
   writeFileSync(logConfigFile, log.text);
   if (!existsSync(join(dataDir, 'meta.properties'))) {
-    const scram = o.users.flatMap((u) => ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u.name},password=${u.password}]`]));
-    const format = await runAsync(java, ['-Xmx128m', log.flag(logConfigFile), '-cp', `${lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', CLUSTER_ID, '-c', properties, '--ignore-formatted', ...scram]);
-    if (format.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `secure kafka: storage format failed:\n${format.stdout}${format.stderr}`);
+    const scram = o.users.flatMap((u) =>
+      ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${u.name},password=${u.password}]`]),
+    );
+    const format = await runAsync(java, [
+      '-Xmx128m',
+      log.flag(logConfigFile),
+      '-cp',
+      `${lib}/*`,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      CLUSTER_ID,
+      '-c',
+      properties,
+      '--ignore-formatted',
+      ...scram,
+    ]);
+    if (format.status !== 0)
+      throw new ParityError('PARITY_STACK_FAILED', `secure kafka: storage format failed:\n${format.stdout}${format.stderr}`);
   }
   const logFile = join(o.stateDir, 'kafka.log');
   const pid = startDetached({
     command: java,
-    args: ['-Xms256m', '-Xmx512m', '-XX:+UseSerialGC', '-Djava.awt.headless=true', log.flag(logConfigFile), `-Dkafka.logs.dir=${join(o.stateDir, 'logs')}`, '-cp', `${lib}/*`, 'kafka.Kafka', properties],
+    args: [
+      '-Xms256m',
+      '-Xmx512m',
+      '-XX:+UseSerialGC',
+      '-Djava.awt.headless=true',
+      log.flag(logConfigFile),
+      `-Dkafka.logs.dir=${join(o.stateDir, 'logs')}`,
+      '-cp',
+      `${lib}/*`,
+      'kafka.Kafka',
+      properties,
+    ],
     logFile,
     pidFile: join(o.stateDir, 'kafka.pid'),
   });
   const brokers = [`127.0.0.1:${o.port}`];
   const stop = () => stopPid(pid, 30_000);
-  const ready = await waitFor(async () => {
-    const probe = new Admin({
-      clientId: 'parity-secure-stack',
-      bootstrapBrokers: brokers,
-      retries: 0,
-      connectTimeout: 2_000,
-      timeout: 5_000,
-      tls: { ca: readFileSync(certs.ca) },
-      sasl: { mechanism: 'PLAIN', username: admin.name, password: admin.password },
-    });
-    try {
-      const m = await probe.metadata({ topics: [], forceUpdate: true });
-      return m.brokers.size === 1;
-    } finally {
-      await probe.close().catch(() => undefined);
-    }
-  }, 120_000, 500);
+  const ready = await waitFor(
+    async () => {
+      const probe = new Admin({
+        clientId: 'parity-secure-stack',
+        bootstrapBrokers: brokers,
+        retries: 0,
+        connectTimeout: 2_000,
+        timeout: 5_000,
+        tls: { ca: readFileSync(certs.ca) },
+        sasl: { mechanism: 'PLAIN', username: admin.name, password: admin.password },
+      });
+      try {
+        const m = await probe.metadata({ topics: [], forceUpdate: true });
+        return m.brokers.size === 1;
+      } finally {
+        await probe.close().catch(() => undefined);
+      }
+    },
+    120_000,
+    500,
+  );
   if (!ready) {
     await stop();
-    throw new ParityError('PARITY_STACK_FAILED', `secure kafka did not become ready on ${brokers[0]} within 120 s; its log ends:\n${tail(logFile, 30)}`);
+    throw new ParityError(
+      'PARITY_STACK_FAILED',
+      `secure kafka did not become ready on ${brokers[0]} within 120 s; its log ends:\n${tail(logFile, 30)}`,
+    );
   }
   return { brokers, certificates: certs, admin, pid, logFile, stop };
 }

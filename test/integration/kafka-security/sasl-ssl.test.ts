@@ -65,7 +65,10 @@ async function confirmedFlush(db: TestDatabase, slot: string): Promise<string> {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
-    const { rows } = await c.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+    const { rows } = await c.query<{ lsn: string }>(
+      'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    );
     return rows[0]!.lsn;
   } finally {
     await c.end();
@@ -97,7 +100,11 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
   let broker: SecureKafka;
   let db: TestDatabase;
   const sasl = (mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512', password = PASSWORD): KafkaSecurity =>
-    resolveKafkaSecurity({ protocol: 'SASL_SSL', tls: { ca: broker.certificates.ca, verifyHostname: true }, sasl: { mechanism, username: USER, password } });
+    resolveKafkaSecurity({
+      protocol: 'SASL_SSL',
+      tls: { ca: broker.certificates.ca, verifyHostname: true },
+      sasl: { mechanism, username: USER, password },
+    });
 
   beforeAll(async () => {
     process.env.PARITY_TEST_KAFKA_PASSWORD = PASSWORD;
@@ -135,7 +142,16 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
     let acked = 0;
     const failures: unknown[] = [];
     for (let i = 0; i < 300; i++) {
-      sink.send({ topic, partition: i % 3, key: Buffer.from(`k${i}`), value: Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(100) })), headers: { 'parity.ordinal': String(i) } }, { onAck: () => acked++, onFail: (e) => failures.push(e) });
+      sink.send(
+        {
+          topic,
+          partition: i % 3,
+          key: Buffer.from(`k${i}`),
+          value: Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(100) })),
+          headers: { 'parity.ordinal': String(i) },
+        },
+        { onAck: () => acked++, onFail: (e) => failures.push(e) },
+      );
     }
     await sink.drained();
     await sink.close();
@@ -167,8 +183,16 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
     expect(wrong.fatal).toBeTruthy();
     expect(redact(wrong.message)).not.toContain(WRONG);
 
-    const untrusted = await attempt(resolveKafkaSecurity({ protocol: 'SASL_SSL', tls: { ca: broker.certificates.otherCa, verifyHostname: true }, sasl: { mechanism: 'PLAIN', username: USER, password: PASSWORD } }));
-    expect(untrusted.message).toMatch(new RegExp(`Kafka broker ${broker.brokers[0]} failed TLS verification .*check kafka\\.security\\.tls\\.ca`));
+    const untrusted = await attempt(
+      resolveKafkaSecurity({
+        protocol: 'SASL_SSL',
+        tls: { ca: broker.certificates.otherCa, verifyHostname: true },
+        sasl: { mechanism: 'PLAIN', username: USER, password: PASSWORD },
+      }),
+    );
+    expect(untrusted.message).toMatch(
+      new RegExp(`Kafka broker ${broker.brokers[0]} failed TLS verification .*check kafka\\.security\\.tls\\.ca`),
+    );
     expect(untrusted.fatal?.hint).toMatch(/kafka\.security\.tls\.ca/);
 
     const plaintext = await attempt({ protocol: 'PLAINTEXT' });
@@ -182,7 +206,15 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
     const topic = `${prefix}.public.items`;
 
     function specFile(security: KafkaSecuritySpec | Record<string, unknown>, compression: 'none' | 'gzip' | 'zstd' = 'zstd'): string {
-      const file = writeCdcSpec({ database: db.url, table: 'items', slot, topicPrefix: prefix, partitions: 2, brokers: broker.brokers, format: 'json' });
+      const file = writeCdcSpec({
+        database: db.url,
+        table: 'items',
+        slot,
+        topicPrefix: prefix,
+        partitions: 2,
+        brokers: broker.brokers,
+        format: 'json',
+      });
       const spec = JSON.parse(readFileSync(file, 'utf8')) as { infra: { kafka: Record<string, unknown> }; cdc: Record<string, unknown> };
       spec.infra.kafka.security = security;
       spec.cdc.compression = compression;
@@ -261,37 +293,51 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
     }, 180_000);
 
     it.each([
-      ['a wrong password', () => ({ ...good('SCRAM-SHA-512'), sasl: { mechanism: 'SCRAM-SHA-512', username: USER, password: '${PARITY_TEST_KAFKA_WRONG}' } }), /SCRAM-SHA-512|authentication|SASL/i, /kafka\.security\.sasl/],
-      ['an untrusted certificate', () => ({ ...good('PLAIN'), tls: { ca: broker.certificates.otherCa } }), /certificate|TLS|self.signed/i, /kafka\.security/],
+      [
+        'a wrong password',
+        () => ({ ...good('SCRAM-SHA-512'), sasl: { mechanism: 'SCRAM-SHA-512', username: USER, password: '${PARITY_TEST_KAFKA_WRONG}' } }),
+        /SCRAM-SHA-512|authentication|SASL/i,
+        /kafka\.security\.sasl/,
+      ],
+      [
+        'an untrusted certificate',
+        () => ({ ...good('PLAIN'), tls: { ca: broker.certificates.otherCa } }),
+        /certificate|TLS|self.signed/i,
+        /kafka\.security/,
+      ],
       ['a plaintext client', () => ({ protocol: 'PLAINTEXT' }), /./, /./],
-    ])('%s: stops with a non-retriable error naming the broker and the setting; nothing acknowledged', async (_name, security, messagePattern, hintPattern) => {
-      // A change waiting in the slot: the failed connector must not acknowledge it (confirmed_flush_lsn
-      // stays below its commit; other databases' WAL may be confirmed, ours may not).
-      const id = 1_000 + Math.floor(Math.random() * 1e6);
-      await insert(id, id);
-      const committed = await currentLsn(db);
-      const cdc = connector(specFile(security() as Record<string, unknown>));
-      const outcome = await Promise.race([
-        cdc.run.then(
-          () => null,
-          (e: unknown) => e,
-        ),
-        new Promise((r) => setTimeout(() => r('still running'), 60_000)),
-      ]);
-      if (outcome === 'still running') {
-        cdc.stop();
-        await cdc.run.catch(() => undefined);
-      }
-      expect(outcome).toBeInstanceOf(ParityError);
-      const error = outcome as ParityError;
-      expect(error.retriable).toBe(false);
-      expect(error.exitCode === 2 || error.exitCode === 3 || error.code === 'PARITY_KAFKA').toBe(true);
-      expect(error.message).toContain(broker.brokers[0]);
-      expect(error.message).toMatch(messagePattern);
-      expect(`${error.message} ${error.hint ?? ''}`).toMatch(hintPattern);
-      expect(redact(`${error.message} ${error.hint ?? ''}`)).not.toContain(PASSWORD);
-      expect(`${error.message} ${error.hint ?? ''}`).not.toContain(WRONG);
-      expect(await lsnBelow(db, await confirmedFlush(db, slot), committed)).toBe(true);
-    }, 120_000);
+    ])(
+      '%s: stops with a non-retriable error naming the broker and the setting; nothing acknowledged',
+      async (_name, security, messagePattern, hintPattern) => {
+        // A change waiting in the slot: the failed connector must not acknowledge it (confirmed_flush_lsn
+        // stays below its commit; other databases' WAL may be confirmed, ours may not).
+        const id = 1_000 + Math.floor(Math.random() * 1e6);
+        await insert(id, id);
+        const committed = await currentLsn(db);
+        const cdc = connector(specFile(security() as Record<string, unknown>));
+        const outcome = await Promise.race([
+          cdc.run.then(
+            () => null,
+            (e: unknown) => e,
+          ),
+          new Promise((r) => setTimeout(() => r('still running'), 60_000)),
+        ]);
+        if (outcome === 'still running') {
+          cdc.stop();
+          await cdc.run.catch(() => undefined);
+        }
+        expect(outcome).toBeInstanceOf(ParityError);
+        const error = outcome as ParityError;
+        expect(error.retriable).toBe(false);
+        expect(error.exitCode === 2 || error.exitCode === 3 || error.code === 'PARITY_KAFKA').toBe(true);
+        expect(error.message).toContain(broker.brokers[0]);
+        expect(error.message).toMatch(messagePattern);
+        expect(`${error.message} ${error.hint ?? ''}`).toMatch(hintPattern);
+        expect(redact(`${error.message} ${error.hint ?? ''}`)).not.toContain(PASSWORD);
+        expect(`${error.message} ${error.hint ?? ''}`).not.toContain(WRONG);
+        expect(await lsnBelow(db, await confirmedFlush(db, slot), committed)).toBe(true);
+      },
+      120_000,
+    );
   });
 });

@@ -15,7 +15,9 @@ describe('SCRAM client (RFC 5802 / RFC 7677)', () => {
     const s = new ScramSession('SCRAM-SHA-256', 'sha256', 'user', 'pencil', 'rOprNGfwEbeRWgbNEkqO');
     expect(s.start().toString()).toBe('n,,n=user,r=rOprNGfwEbeRWgbNEkqO');
     const final = s.respond(Buffer.from('r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096'));
-    expect(final?.toString()).toBe('c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=');
+    expect(final?.toString()).toBe(
+      'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
+    );
     expect(s.verified).toBe(false);
     expect(s.respond(Buffer.from('v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4='))).toBeNull();
     expect(s.verified).toBe(true);
@@ -54,7 +56,13 @@ describe('RecordBatch compression', () => {
   for (const codec of ['none', 'gzip', 'zstd'] as Compression[]) {
     it(`${codec}: sets the codec bits and decodes back (ours and @platformatic/kafka's reader)`, () => {
       const w = new Writer(64);
-      writeRecordBatch(w, { topic: 't', partition: 0, baseSequence: 7, records }, 1_763_700_000_000, { producerId: 99n, producerEpoch: 1 }, codec);
+      writeRecordBatch(
+        w,
+        { topic: 't', partition: 0, baseSequence: 7, records },
+        1_763_700_000_000,
+        { producerId: 99n, producerEpoch: 1 },
+        codec,
+      );
       const batch = w.toBuffer();
       const ours = readRecordBatch(batch);
       expect(ours.attributes & 0x07).toBe(COMPRESSION_CODES[codec]);
@@ -67,7 +75,10 @@ describe('RecordBatch compression', () => {
       expect(theirs.records.map((r) => r.key.toString())).toEqual(records.map((r) => r.key.toString()));
       if (codec !== 'none') {
         const plain = new Writer(64);
-        writeRecordBatch(plain, { topic: 't', partition: 0, baseSequence: 7, records }, 1_763_700_000_000, { producerId: 99n, producerEpoch: 1 });
+        writeRecordBatch(plain, { topic: 't', partition: 0, baseSequence: 7, records }, 1_763_700_000_000, {
+          producerId: 99n,
+          producerEpoch: 1,
+        });
         expect(batch.length).toBeLessThan(plain.pos / 4);
       }
     });
@@ -104,7 +115,15 @@ function problems(text: string): SpecProblem[] {
 
 describe('kafka.security in the spec', () => {
   it('accepts SASL_SSL + SCRAM with ${VAR} secrets and defaults verifyHostname to true, compression to none', () => {
-    const { spec } = parseSpec(withSecurity({ protocol: 'SASL_SSL', tls: { ca: 'ca.pem' }, sasl: { mechanism: 'SCRAM-SHA-512', username: '${KAFKA_USER}', password: '${KAFKA_PASSWORD}' } }), 'spec.yaml', env);
+    const { spec } = parseSpec(
+      withSecurity({
+        protocol: 'SASL_SSL',
+        tls: { ca: 'ca.pem' },
+        sasl: { mechanism: 'SCRAM-SHA-512', username: '${KAFKA_USER}', password: '${KAFKA_PASSWORD}' },
+      }),
+      'spec.yaml',
+      env,
+    );
     expect(spec.infra.kafka.security?.tls?.verifyHostname).toBe(true);
     expect(spec.infra.kafka.security?.sasl?.password).toBe('kafka-secret-123');
     expect(spec.cdc.compression).toBe('none');
@@ -121,16 +140,28 @@ describe('kafka.security in the spec', () => {
 
   it('refuses inconsistent sections with the field to fix', () => {
     expect(problems(withSecurity({ protocol: 'SASL_SSL' })).map((x) => x.path)).toContain('infra.kafka.security.sasl');
-    expect(problems(withSecurity({ protocol: 'PLAINTEXT', tls: { ca: 'ca.pem' } })).map((x) => x.path)).toContain('infra.kafka.security.protocol');
-    expect(problems(withSecurity({ protocol: 'SSL', tls: { cert: 'c.pem' } })).map((x) => x.path)).toContain('infra.kafka.security.tls.key');
-    expect(problems(withSecurity({ protocol: 'SASL_SSL', sasl: { mechanism: 'OAUTHBEARER' } })).map((x) => x.path)).toContain('infra.kafka.security.sasl.tokenEnv');
-    expect(problems(withSecurity({ protocol: 'SASL_SSL', sasl: { mechanism: 'SCRAM-SHA-1', username: 'u', password: '${KAFKA_PASSWORD}' } })).map((x) => x.path)).toContain('infra.kafka.security.sasl.mechanism');
+    expect(problems(withSecurity({ protocol: 'PLAINTEXT', tls: { ca: 'ca.pem' } })).map((x) => x.path)).toContain(
+      'infra.kafka.security.protocol',
+    );
+    expect(problems(withSecurity({ protocol: 'SSL', tls: { cert: 'c.pem' } })).map((x) => x.path)).toContain(
+      'infra.kafka.security.tls.key',
+    );
+    expect(problems(withSecurity({ protocol: 'SASL_SSL', sasl: { mechanism: 'OAUTHBEARER' } })).map((x) => x.path)).toContain(
+      'infra.kafka.security.sasl.tokenEnv',
+    );
+    expect(
+      problems(
+        withSecurity({ protocol: 'SASL_SSL', sasl: { mechanism: 'SCRAM-SHA-1', username: 'u', password: '${KAFKA_PASSWORD}' } }),
+      ).map((x) => x.path),
+    ).toContain('infra.kafka.security.sasl.mechanism');
     expect(problems(withSecurity(undefined, { 'cdc.compression': 'lz4' })).map((x) => x.path)).toContain('cdc.compression');
   });
 
   it('resolves files and the OAUTHBEARER token; a missing file or variable is bad input naming the setting', () => {
     clearSecrets();
-    expect(() => resolveKafkaSecurity({ protocol: 'SSL', tls: { ca: 'no/such/ca.pem', verifyHostname: true } })).toThrow(/kafka\.security\.tls\.ca/);
+    expect(() => resolveKafkaSecurity({ protocol: 'SSL', tls: { ca: 'no/such/ca.pem', verifyHostname: true } })).toThrow(
+      /kafka\.security\.tls\.ca/,
+    );
     try {
       resolveKafkaSecurity({ protocol: 'SASL_SSL', sasl: { mechanism: 'OAUTHBEARER', tokenEnv: 'PARITY_TEST_TOKEN' } }, {});
       throw new Error('accepted');
