@@ -4,6 +4,9 @@
  * rewrites a subject's compatibility config, which belongs to whoever owns the subject (the compat gate).
  */
 import { ParityError } from '../../services/core/errors.js';
+import type { RegistrySpec } from '../../services/core/connection-security.js';
+import { resolveRegistrySecurity } from '../../services/core/connection-security.js';
+import { registryFetch, registrySecurityError } from '../../services/core/registry-http.js';
 
 export type SchemaFormat = 'avro' | 'json' | 'protobuf';
 
@@ -15,13 +18,18 @@ export interface RegistryClient {
 export interface RegistryClientOptions {
   /** Base URL, e.g. http://127.0.0.1:18081/apis/ccompat/v7. */
   url: string;
+  /** infra.registry's CA and client certificate (https://). */
+  tls?: RegistrySpec['tls'];
+  /** infra.registry's basic auth or bearer token. */
+  auth?: RegistrySpec['auth'];
   fetch?: typeof fetch;
   timeoutMs?: number;
 }
 
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const base = options.url.replace(/\/+$/, '');
-  const doFetch = options.fetch ?? fetch;
+  const security = resolveRegistrySecurity(options as RegistrySpec);
+  const doFetch = options.fetch ?? registryFetch(options as RegistrySpec, security);
   const timeoutMs = options.timeoutMs ?? 10_000;
   return {
     async register(subject, schema, format) {
@@ -38,6 +46,8 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
+        const refused = registrySecurityError(base, err);
+        if (refused) throw refused;
         throw new ParityError('PARITY_CONNECTION', `schema registry unreachable while registering ${subject}: ${(err as Error).message}`, {
           cause: err,
           hint: 'check infra.registry.url and that the registry is running; parity retries by itself',
@@ -51,6 +61,8 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
         payload = { message: text };
       }
       if (response.ok && typeof payload.id === 'number') return payload.id;
+      const refused = registrySecurityError(base, undefined, response.status, security);
+      if (refused) throw refused;
       const reason = payload.message ?? `HTTP ${response.status}`;
       if (response.status === 409 || response.status === 422) {
         throw new ParityError('PARITY_SCHEMA_REJECTED', `the registry rejected the new schema for ${subject}: ${reason}`, {

@@ -514,6 +514,8 @@ export interface ChangeDecoderOptions {
    * through REST and their message indexes are honoured (the npm registry client cannot do either).
    */
   registryUrl?: string;
+  /** The HTTP path to it when it needs a CA or credentials (core/registry-http.ts registryFetch). */
+  registryFetch?: typeof fetch;
 }
 
 export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDecoderOptions = {}): ChangeDecoder {
@@ -524,7 +526,7 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
     if (!pending) {
       pending = (async () => {
         if (options.registryUrl) {
-          const text = await registrySchemaById(options.registryUrl, id);
+          const text = await registrySchemaById(options.registryUrl, id, options.registryFetch);
           if (text?.schemaType === 'PROTOBUF') {
             const reader = protobufChangeReader(text.schema);
             return { read: (payload: Buffer) => (record === 'Envelope' ? reader.readEnvelope(payload) : reader.readKey(payload)), row: (row: Row | null) => row };

@@ -86,7 +86,7 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // The coordinator's kill switch: a flag read from Redis (cached, never throws), checked on every poll.
-  const redis = createRedis(spec.infra.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });
   try {

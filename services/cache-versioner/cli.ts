@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { createKafkaForSpec, createPgPool, createRedis, createSchemaRegistry } from '../core/clients.js';
+import { registryFetch } from '../core/registry-http.js';
 import { ParityError } from '../core/errors.js';
 import { resolveStatusPort, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -32,7 +33,7 @@ function positiveInt(value: string | undefined, flag: string, usage: string, fal
 }
 
 /** Redis for a command: fail fast while it is down (the callers retry), log its errors once each. */
-function commandRedis(url: string, logger: Logger): Redis {
+function commandRedis(url: Parameters<typeof createRedis>[0], logger: Logger): Redis {
   const redis = createRedis(url, { commandTimeout: 5000, maxRetriesPerRequest: 1 });
   let last = '';
   redis.on('error', (err: Error) => {
@@ -71,12 +72,12 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   const statusPort = resolveStatusPort('cache', { flag: values['status-port'], specPort: specStatusPort(spec, 'cache'), usage: RUN_USAGE }).port;
   const logger = createLogger({ name: 'cache-versioner' });
   const registry = createMetricsRegistry({ service: 'cache-versioner' });
-  const redis = commandRedis(spec.infra.redis.url, logger);
+  const redis = commandRedis(spec.infra.redis, logger);
   const kafka = createKafkaForSpec(spec.infra.kafka, { clientId: `parity-cache-${spec.name}`, logger });
   const versioner = createCacheVersioner({
     kafka,
     redis,
-    decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url), { registryUrl: spec.infra.registry.url }),
+    decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry), { registryUrl: spec.infra.registry.url, registryFetch: registryFetch(spec.infra.registry) }),
     settings,
     registry,
     logger,
@@ -123,7 +124,7 @@ export async function cacheCutoverCommand(argv: string[]): Promise<number> {
   const settings = cacheSettings(spec);
   const populate = values.populate ? values.populate.split(',').map((v) => v.trim()).filter(Boolean) : [to];
   const logger = createLogger({ name: 'cache-cutover' });
-  const redis = withScripts(commandRedis(spec.infra.redis.url, logger));
+  const redis = withScripts(commandRedis(spec.infra.redis, logger));
   const keys = cacheKeys(settings.migration);
   try {
     // The first run of `cache run` creates the config; a cutover before it starts from the spec's.
@@ -167,7 +168,7 @@ export async function cacheInspectCommand(argv: string[]): Promise<number> {
     if (!settings.templates.has(v)) throw new ParityError('PARITY_BAD_INPUT', `--version ${v}: no such cache version (known: ${[...settings.templates.keys()].join(', ')})`, { hint: `usage: ${INSPECT_USAGE}` });
   }
   const logger = createLogger({ name: 'cache-inspect' });
-  const redis = commandRedis(spec.infra.redis.url, logger);
+  const redis = commandRedis(spec.infra.redis, logger);
   const pool = createPgPool(targetDatabase(spec), { applicationName: 'parity-cache-inspect', max: 2 });
   const slotPool = spec.source.database === targetDatabase(spec) ? pool : createPgPool(spec.source.database, { applicationName: 'parity-cache-inspect', max: 1 });
   const controlUrl = controlDatabase(spec);

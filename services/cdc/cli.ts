@@ -46,7 +46,7 @@ export async function cdcRun(argv: string[]): Promise<number> {
     metrics,
     kafka: createKafkaForSpec(spec.infra.kafka, { clientId: `parity-cdc-${spec.cdc.slot}`, logger }),
     ...(producer ? { producer } : {}),
-    registry: createRegistryClient({ url: spec.infra.registry.url }),
+    registry: createRegistryClient(spec.infra.registry),
     setReplicaIdentityFull: values['set-replica-identity-full'] ?? false,
     statusPort,
     ...(maxInFlight === undefined ? {} : { maxInFlightEvents: maxInFlight }),

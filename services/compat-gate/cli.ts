@@ -139,7 +139,7 @@ export async function compatGate(argv: string[]): Promise<number> {
   const logger = createLogger({ name: 'compat-gate' });
   const kafka = values['skip-live'] ? undefined : createKafkaForSpec(spec.infra.kafka, { clientId: 'parity-compat-gate', logger });
   const report = await runCompatGate(loaded, {
-    registry: createCcompatClient(spec.infra.registry.url),
+    registry: createCcompatClient(spec.infra.registry),
     ...(kafka ? { kafka } : {}),
     sample: { perPartition: positiveInt(values.sample, '--sample', 500), timeoutMs: positiveInt(values['timeout-ms'], '--timeout-ms', 30_000), logger },
     logger,

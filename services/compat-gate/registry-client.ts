@@ -1,3 +1,5 @@
+import { resolveRegistrySecurity, type RegistrySpec } from '../core/connection-security.js';
+import { registryFetch, registrySecurityError } from '../core/registry-http.js';
 import { ParityError } from '../core/errors.js';
 import type { CompatibilityLevel } from './levels.js';
 
@@ -78,8 +80,11 @@ function schemaTypeOf(value: unknown): RegistrySchemaType {
  * A client for a ccompat base URL such as http://127.0.0.1:18081/apis/ccompat/v7.
  * Network failures are PARITY_CONNECTION (retriable); unexpected statuses are PARITY_SCHEMA_REJECTED.
  */
-export function createCcompatClient(url: string, fetchImpl: typeof fetch = fetch): CcompatClient {
-  const base = url.replace(/\/+$/, '');
+export function createCcompatClient(registry: string | RegistrySpec, fetchOverride?: typeof fetch): CcompatClient {
+  const spec = typeof registry === 'string' ? { url: registry } : registry;
+  const security = resolveRegistrySecurity(spec);
+  const fetchImpl = fetchOverride ?? registryFetch(spec, security);
+  const base = spec.url.replace(/\/+$/, '');
   const subjectPath = (subject: string): string => `/subjects/${encodeURIComponent(subject)}`;
 
   async function call(method: string, path: string, body?: unknown): Promise<Response> {
@@ -91,11 +96,15 @@ export function createCcompatClient(url: string, fetchImpl: typeof fetch = fetch
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
+      const refused = registrySecurityError(base, err);
+      if (refused) throw refused;
       throw new ParityError('PARITY_CONNECTION', `schema registry ${base} unreachable: ${err instanceof Error ? err.message : String(err)}`, {
         cause: err,
         hint: 'is the registry running? `parity stack status` shows the local one',
       });
     }
+    const refused = registrySecurityError(base, undefined, res.status, security);
+    if (refused) throw refused;
     const text = await res.text();
     let parsed: unknown = text;
     try {

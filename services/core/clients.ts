@@ -8,6 +8,8 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
 import { resolveKafkaSecurity, type KafkaSecurity, type KafkaSecuritySpec } from './kafka-security.js';
+import { resolveRedisSecurity, resolveRegistrySecurity, type RedisSpec, type RegistrySpec } from './connection-security.js';
+import { Agent as HttpsAgent } from 'node:https';
 
 export interface PgOptions {
   applicationName?: string;
@@ -153,11 +155,36 @@ export function createKafkaForSpec(kafka: { brokers: string[]; security?: KafkaS
   return createKafka(kafka.brokers, { ...options, security: resolveKafkaSecurity(kafka.security) });
 }
 
-/** `url` is the Confluent-compatible base, e.g. http://127.0.0.1:18081/apis/ccompat/v7. */
-export function createSchemaRegistry(url: string): SchemaRegistry {
-  return new SchemaRegistry({ host: url });
+/**
+ * The registry client of @kafkajs/confluent-schema-registry for `infra.registry` (or a bare URL, the
+ * Confluent-compatible base, e.g. http://127.0.0.1:18081/apis/ccompat/v7): its CA through an https
+ * agent, basic auth or a bearer token as the Authorization header.
+ */
+export function createSchemaRegistry(registry: string | RegistrySpec): SchemaRegistry {
+  const spec = typeof registry === 'string' ? { url: registry } : registry;
+  const security = resolveRegistrySecurity(spec);
+  const authorization = security.authorization;
+  return new SchemaRegistry({
+    host: spec.url,
+    ...(security.tls ? { agent: new HttpsAgent({ ...security.tls, keepAlive: true }) } : {}),
+    // A header middleware rather than the library's `auth`: it carries a bearer token as well.
+    ...(authorization ? { middlewares: [() => ({ prepareRequest: (next: () => Promise<{ enhance(r: { headers: Record<string, string> }): unknown }>) => next().then((req) => req.enhance({ headers: { authorization } })) })] as never } : {}),
+  });
 }
 
-export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, ...options });
+/**
+ * A Redis client for `infra.redis` (or a bare URL): rediss:// with its CA and client certificate,
+ * the ACL user and password from the spec (the URL's own user:password otherwise).
+ */
+export function createRedis(redis: string | RedisSpec, options: RedisOptions = {}): Redis {
+  const spec = typeof redis === 'string' ? { url: redis } : redis;
+  const security = resolveRedisSecurity(spec);
+  return new Redis(spec.url, {
+    lazyConnect: false,
+    maxRetriesPerRequest: 1,
+    ...(security.tls ? { tls: security.tls } : {}),
+    ...(security.username ? { username: security.username } : {}),
+    ...(security.password ? { password: security.password } : {}),
+    ...options,
+  });
 }

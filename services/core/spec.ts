@@ -10,6 +10,7 @@ import { ParityError } from './errors.js';
 import { changeTopic } from './change-event.js';
 import { REDACTED, redactUrl, registerCredentials, registerSecret } from './secrets.js';
 import { kafkaSecuritySchema, literalKafkaSecrets } from './kafka-security.js';
+import { literalConnectionSecrets, pgTlsProblems, redisSpecSchema, registrySpecSchema } from './connection-security.js';
 import { checkMappingExpression, checkReadOnlyQuery, columnsRead, parseStatements, type SqlProblem } from './sql-parse.js';
 
 /**
@@ -47,7 +48,11 @@ const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, 
 /** A PostgreSQL connection URL, e.g. postgres://user@127.0.0.1:54329/shop. */
 const connectionUrl = z
   .string()
-  .regex(/^postgres(ql)?:\/\//, 'write a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db (use ${VAR} for the password)');
+  .regex(/^postgres(ql)?:\/\//, 'write a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db (use ${VAR} for the password)')
+  // TLS (sslmode up to verify-full, sslrootcert: the CA's PEM file) rides in the URL, as with libpq.
+  .superRefine((url, ctx) => {
+    for (const message of pgTlsProblems(url)) ctx.addIssue({ code: 'custom', message });
+  });
 
 /**
  * SQL text from the spec. Its shape is checked with PostgreSQL's parser in the spec's superRefine
@@ -423,8 +428,10 @@ const infra = z.strictObject({
     /** TLS and SASL for every Kafka connection (kafka-security.ts); default PLAINTEXT. */
     security: kafkaSecuritySchema.optional(),
   }),
-  registry: z.strictObject({ url: z.string().url() }),
-  redis: z.strictObject({ url: z.string().regex(/^rediss?:\/\//, 'write redis://host:port') }),
+  /** HTTPS with a CA, basic auth or a bearer token (connection-security.ts). */
+  registry: registrySpecSchema,
+  /** rediss:// with a CA, an ACL user and password (connection-security.ts). */
+  redis: redisSpecSchema,
 });
 
 export const specSchema = z
@@ -802,6 +809,7 @@ export function parseSpec(
   // A literal password is refused before interpolation hides where it came from.
   for (const p of literalKafkaSecrets(raw))
     problems.push({ ...p, line: lineOf(doc, ['infra', 'kafka', 'security', 'sasl', 'password'], text) });
+  for (const p of literalConnectionSecrets(raw)) problems.push({ ...p, line: lineOf(doc, p.path.split('.'), text) });
   const result = specSchema.safeParse(interpolated);
   if (!result.success) {
     // A field whose ${VAR} is unset already has its problem; its knock-on format error adds nothing.

@@ -8,8 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Redis } from 'ioredis';
-import { createKafka, createSchemaRegistry } from '../core/clients.js';
+import { createKafka, createRedis, createSchemaRegistry } from '../core/clients.js';
 import type { InitialSnapshotStatus } from '../cdc/status.js';
 import { waitForProducerId } from './broker-ready.js';
 import { ParityError } from '../core/errors.js';
@@ -75,7 +74,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const runner = createRunner(env);
   const parity = (args: string[], opts?: { tty?: boolean; allowFailure?: boolean }) => runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);
   const db = new pg.Pool({ connectionString: database, max: 4 });
-  const redis = new Redis(spec.infra.redis.url, { maxRetriesPerRequest: 2 });
+  const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 2 });
   // A Redis blip must not crash the demo: the flags reader keeps the last known values meanwhile.
   redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, ttlMs: 200 });
@@ -203,7 +202,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const kafka = createKafka(spec.infra.kafka.brokers, { clientId: 'parity-demo-check' });
     const events = await checkEventsAgainstDatabase({
       kafka,
-      registry: createSchemaRegistry(spec.infra.registry.url),
+      registry: createSchemaRegistry(spec.infra.registry),
       topic: changeTopic(spec.cdc.topicPrefix, spec.source.schema, spec.source.table),
       db,
       columns: ['id', 'customer_id', 'status', 'total_amount', 'total_amount_minor', 'currency'],

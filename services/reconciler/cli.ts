@@ -9,6 +9,7 @@ import { parseOptions, required } from '../core/options.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { createFlagsReader } from '../coordinator/flags-reader.js';
 import { createKafkaForSpec, createRedis, createSchemaRegistry } from '../core/clients.js';
+import { registryFetch } from '../core/registry-http.js';
 import { ParityError } from '../core/errors.js';
 import { linger, resolveStatusPort, specStatusPort, startStatusServerOn, statusLingerMs, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
@@ -163,7 +164,7 @@ async function runRepairs(
 
 /** The coordinator's kill-repair flag, through the cached flags client (a Redis outage keeps the last value). */
 function killSwitchReader(spec: ReturnType<typeof loadSpec>['spec'], logger: ReturnType<typeof createLogger>): { read: () => Promise<boolean>; close: () => Promise<void> } {
-  const redis = createRedis(spec.infra.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });
   return {
@@ -265,7 +266,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       {
         loaded,
         kafka: createKafkaForSpec(spec.infra.kafka, { clientId: 'parity-reconcile', logger }),
-        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry.url), { registryUrl: spec.infra.registry.url }),
+        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry), { registryUrl: spec.infra.registry.url, registryFetch: registryFetch(spec.infra.registry) }),
         projection,
         source,
         target,

@@ -41,7 +41,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   registerLockMetrics(registry);
   const control = createPgPool(controlDatabase(spec), { applicationName: 'parity-serve' });
   const source = createPgPool(spec.source.database, { applicationName: 'parity-serve', max: 2 });
-  const redis = createRedis(spec.infra.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const refresh = Number(values.refresh ?? 5);
   const collect = () => collectStatus({ spec, control, source, redis });
