@@ -15,7 +15,7 @@ import type { Registry } from 'prom-client';
 import { ParityError, isParityError, toParityError } from '../core/errors.js';
 import { type HealthReport, type StatusServer, startStatusServer } from '../core/http.js';
 import type { Logger } from '../core/log.js';
-import { type Lsn, type Position, formatLsn } from '../core/lsn.js';
+import { type Lsn, formatLsn } from '../core/lsn.js';
 import { backoffDelay, sleep } from '../core/retry.js';
 import { type Spec, controlDatabase } from '../core/spec.js';
 import { createPgPool } from '../core/clients.js';
@@ -29,21 +29,18 @@ import {
   assertSlotUsable,
   checkSource,
   createSlot,
-  createSlotWithSnapshot,
   ensurePublication,
   slotInfo,
   slotLag,
   validatePublicationName,
   validateSlotName,
 } from '../../connectors/postgres-source/slot.js';
-import { type Chunk, importSnapshot, runInitialSnapshot } from '../../connectors/postgres-source/snapshot.js';
 import { RESUME_INITIAL_REASON } from './status.js';
 import {
   checkpointInitial,
   enqueueSnapshot,
   ensureSnapshotTables,
   initialSnapshotState,
-  planInitialSnapshot,
   writeCdcStatus,
 } from '../../connectors/postgres-source/snapshot-store.js';
 import { type ChangeEncoder, type TableEncoder, createChangeEncoder } from '../../connectors/kafka-sink/serde.js';
@@ -53,7 +50,8 @@ import { createKafkaSink } from '../../connectors/kafka-sink/create-sink.js';
 import type { ChangeSink, SinkProducer } from '../../connectors/kafka-sink/sink.js';
 import type { KafkaClients } from '../core/clients.js';
 import { type CdcMetrics, cdcMetrics } from './metrics.js';
-import { EnvelopeBuilder, transactionContext } from './envelope.js';
+import { EnvelopeBuilder } from './envelope.js';
+import { takeInitialSnapshot } from './initial-snapshot.js';
 import { ChangePipeline, HEARTBEAT_PREFIX } from './pipeline.js';
 
 export { HEARTBEAT_PREFIX } from './pipeline.js';
@@ -227,12 +225,8 @@ export class CdcConnector {
           await this.session(signal);
         } catch (err) {
           if (signal.aborted) break;
-          const error = toParityError(err, 'PARITY_CONNECTION');
-          this.m.errors.inc({ code: error.code });
           if (Date.now() - started > 30_000) attempt = 0;
-          const delay = backoffDelay(attempt++, 500, 10_000);
-          this.pause(error, delay);
-          await sleep(delay);
+          await this.backoff(toParityError(err, 'PARITY_CONNECTION'), attempt++);
         }
       }
       await snapshots;
@@ -308,10 +302,7 @@ export class CdcConnector {
       } catch (err) {
         const error = toParityError(err, 'PARITY_CONNECTION');
         if (signal.aborted || !error.retriable) throw error;
-        this.m.errors.inc({ code: error.code });
-        const delay = backoffDelay(Math.min(attempt, 5), 500, 10_000);
-        this.pause(error, delay);
-        await sleep(delay);
+        await this.backoff(error, Math.min(attempt, 5));
         if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopping');
       }
     }
@@ -329,10 +320,7 @@ export class CdcConnector {
       } catch (err) {
         const error = toParityError(err);
         if (!error.retriable || signal.aborted) throw error;
-        this.m.errors.inc({ code: error.code });
-        const delay = backoffDelay(Math.min(attempt, 6), 500, 10_000);
-        this.pause(error, delay);
-        await sleep(delay);
+        await this.backoff(error, Math.min(attempt, 6));
         if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopped before the connector was ready');
       }
     }
@@ -362,131 +350,42 @@ export class CdcConnector {
       } catch (err) {
         const error = toParityError(err, 'PARITY_CONNECTION');
         if (!error.retriable || signal.aborted) throw error;
-        this.m.errors.inc({ code: error.code });
-        const delay = backoffDelay(attempt, 500, 10_000);
-        this.pause(error, delay);
-        await sleep(delay);
+        await this.backoff(error, attempt);
       }
     }
   }
 
+  /** Creates the slot with its exported snapshot and sends every captured row (initial-snapshot.ts). */
   private async initialSnapshot(signal: AbortSignal): Promise<void> {
-    const spec = this.spec;
-    const schema = spec.control.schema;
-    const names = this.tables.map((t) => `${t.schema}.${t.table}`);
     this.setState('snapshotting');
-    // Kafka first: a broker still starting (COORDINATOR_LOAD_IN_PROGRESS on InitProducerId, ...) is
-    // waited for here, before the slot exists, so it cannot turn the initial snapshot into a
-    // hand-over; the same holds for retriable failures while the snapshot's chunks are sent (below).
-    let sink = await this.snapshotSink(signal);
-    let exported: Awaited<ReturnType<typeof createSlotWithSnapshot>>;
-    try {
-      // Planned before the slot exists: a crash right after creating the slot still finds the plan.
-      await planInitialSnapshot(this.control, schema, spec.cdc.slot, names);
-      exported = await createSlotWithSnapshot(spec.source.database, spec.cdc.slot);
-    } catch (err) {
-      await sink.close().catch(() => undefined);
-      throw err;
-    }
-    const reader = await this.source.connect().catch(async (err: unknown) => {
-      await sink.close().catch(() => undefined);
-      throw err;
-    });
-    let readerOk = false;
-    try {
-      try {
-        await importSnapshot(reader, exported.snapshotName);
-      } finally {
-        await exported.release();
-      }
-      const position: Position = { commitLsn: exported.consistentPoint - 1n, ordinal: 0 };
-      this.log.info({ consistentPoint: formatLsn(exported.consistentPoint), tables: names }, 'initial snapshot started');
-      const tables = await Promise.all(names.map(async (name) => ({ name, relation: await this.relationByName(name) })));
-      await runInitialSnapshot({
-        reader,
-        tables,
-        chunkRows: spec.cdc.snapshotChunkRows,
-        signal,
-        emit: async (table, rows) => {
-          const encoder = await this.encoderFor(table.relation, signal);
-          // The exported snapshot stays open in `reader` meanwhile: a retriable Kafka failure resends
-          // this chunk on a new sink (duplicates of it, same positions) instead of ending the snapshot.
-          for (let attempt = 0; ; attempt++) {
-            const first = position.ordinal;
-            try {
-              await this.emitSnapshotRows(sink, encoder, table.relation, rows, position, 'true');
-              break;
-            } catch (err) {
-              const error = toParityError(err, 'PARITY_CONNECTION');
-              if (!error.retriable || signal.aborted) throw error;
-              position.ordinal = first;
-              await sink.close().catch(() => undefined);
-              this.m.errors.inc({ code: error.code });
-              const delay = backoffDelay(Math.min(attempt, 6), 500, 10_000);
-              this.pause(error, delay);
-              await sleep(delay);
-              sink = await this.snapshotSink(signal);
-            }
-          }
-          this.m.snapshotRows.inc({ table: table.name, kind: 'initial' }, rows.length);
+    await takeInitialSnapshot(
+      {
+        spec: this.spec,
+        source: this.source,
+        control: this.control,
+        logger: this.log,
+        metrics: this.m,
+        envelopes: this.envelopes,
+        tables: this.tables.map((t) => `${t.schema}.${t.table}`),
+        relationByName: (name) => this.relationByName(name),
+        encoderFor: (relation, s) => this.encoderFor(relation, s),
+        newSink: () => this.newSink(),
+        topics: () => [...this.partitions.keys()],
+        backoff: (error, attempt) => this.backoff(error, Math.min(attempt, 6)),
+        resumed: () => {
+          if (this.state === 'paused') this.setState('snapshotting');
         },
-        checkpoint: (table, lastKey, rows, done) =>
-          checkpointInitial(this.control, schema, spec.cdc.slot, table.name, { state: done ? 'done' : 'running', lastKey, rows, consistentLsn: formatLsn(exported.consistentPoint) }),
-      });
-      await reader.query('COMMIT');
-      readerOk = true;
-      this.log.info('initial snapshot done; streaming from the consistent point');
-    } finally {
-      await sink.close().catch(() => undefined);
-      if (!readerOk) await reader.query('ROLLBACK').catch(() => undefined);
-      reader.release();
-    }
+      },
+      signal,
+    );
   }
 
-  /** A connected sink for the initial snapshot; retriable failures are waited out (paused, with the reason). */
-  private async snapshotSink(signal: AbortSignal): Promise<ChangeSink> {
-    for (let attempt = 0; ; attempt++) {
-      const sink = this.newSink();
-      try {
-        await sink.connect([...this.partitions.keys()]);
-        if (this.state === 'paused') this.setState('snapshotting');
-        return sink;
-      } catch (err) {
-        await sink.close().catch(() => undefined);
-        const error = toParityError(err, 'PARITY_CONNECTION');
-        if (!error.retriable || signal.aborted) throw error;
-        this.m.errors.inc({ code: error.code });
-        const delay = backoffDelay(Math.min(attempt, 6), 500, 10_000);
-        this.pause(error, delay);
-        await sleep(delay);
-        if (signal.aborted) throw new ParityError('PARITY_ABORTED', 'stopped before the initial snapshot started');
-      }
-    }
-  }
-
-  /** Sends snapshot rows and resolves once Kafka acknowledged all of them. */
-  private emitSnapshotRows(sink: ChangeSink, encoder: TableEncoder, relation: RelationState, rows: Chunk['rows'], position: Position, snapshot: 'true' | 'incremental'): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let pending = rows.length;
-      let failed = false;
-      if (pending === 0) return resolve();
-      const tx = transactionContext(position.commitLsn, null, BigInt(Date.now()) * 1000n);
-      for (const { key, row } of rows) {
-        const pos = { commitLsn: position.commitLsn, ordinal: position.ordinal++ };
-        const message = this.envelopes.build(encoder, relation, { op: 'r', key, before: null, after: row }, pos, tx, snapshot);
-        sink.send(message, {
-          onAck: () => {
-            if (--pending === 0 && !failed) resolve();
-          },
-          onFail: (err) => {
-            if (!failed) {
-              failed = true;
-              reject(err);
-            }
-          },
-        });
-      }
-    });
+  /** Counts a retriable failure, pauses with its reason (/healthz says why) and waits the backoff of `attempt`. */
+  private async backoff(error: ParityError, attempt: number): Promise<void> {
+    this.m.errors.inc({ code: error.code });
+    const delay = backoffDelay(attempt, 500, 10_000);
+    this.pause(error, delay);
+    await sleep(delay);
   }
 
   private newSink(): ChangeSink {
