@@ -32,13 +32,27 @@ export interface KafkaSettings {
 }
 
 export interface StackConfig {
+  /**
+   * The secured stack (`stack up --secure`, PARITY_STACK_SECURE=1, secure.ts): TLS everywhere, SCRAM
+   * users, no plaintext listener; its own state dir (.parity-secure) and ports, so it never touches
+   * the plaintext stack.
+   */
+  secure: boolean;
   stateDir: string;
   cacheDir: string;
   /** PostgreSQL data lives where the non-root server user can reach it. */
   pgRoot: string;
   pgBinDir: string;
   /** `kafka` and `kafkaController` are the first node's; node i (0-based) uses the port + i. */
-  ports: { pgSource: number; pgTarget: number; kafka: number; kafkaController: number; registry: number; registryManagement: number; redis: number };
+  ports: {
+    pgSource: number;
+    pgTarget: number;
+    kafka: number;
+    kafkaController: number;
+    registry: number;
+    registryManagement: number;
+    redis: number;
+  };
   pgUser: string;
   pgDatabase: string;
   /** The stack's own generated password for TCP connections (scram-sha-256); undefined before the first `stack up`. */
@@ -53,7 +67,12 @@ export interface StackConfig {
 export interface StackConfigOptions {
   /** `stack up --brokers N`. */
   brokers?: number;
+  /** `stack up --secure` (else PARITY_STACK_SECURE=1). */
+  secure?: boolean;
 }
+
+/** The secured stack's default ports: the plaintext defaults + 100, so both stacks can run at once. */
+export const SECURE_PORT_OFFSET = 100;
 
 const PORT_VARIABLES = {
   pgSource: 'PARITY_PG_SOURCE_PORT',
@@ -70,7 +89,9 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isInteger(n) || n < 1024 || n > 65535) {
-    throw new ParityError('PARITY_BAD_INPUT', `${name}=${v} is not a usable port`, { hint: `set ${name} to a whole number between 1024 and 65535, or unset it for the default` });
+    throw new ParityError('PARITY_BAD_INPUT', `${name}=${v} is not a usable port`, {
+      hint: `set ${name} to a whole number between 1024 and 65535, or unset it for the default`,
+    });
   }
   return n;
 }
@@ -113,8 +134,22 @@ export function pgPasswordFile(stateDir: string): string {
   return join(stateDir, 'secrets', 'pg-password');
 }
 
+/** A generated secret of the secured stack (secure.ts): `<state>/secrets/<name>`, mode 600. */
+export function stackSecretFile(stateDir: string, name: 'redis-password' | 'kafka-password'): string {
+  return join(stateDir, 'secrets', name);
+}
+
+/** The secured stack's CA bundle (its own CA and the Kafka broker's): the one CA file its clients need. */
+export function caBundleFile(stateDir: string): string {
+  return join(stateDir, 'certs', 'ca-bundle.pem');
+}
+
+const readSecret = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim() : '');
+
 export function stackConfig(env: NodeJS.ProcessEnv = process.env, options: StackConfigOptions = {}): StackConfig {
-  const stateDir = resolve(env.PARITY_STATE_DIR ?? join(PROJECT_ROOT, '.parity'));
+  const secure = options.secure ?? env.PARITY_STACK_SECURE === '1';
+  const stateDir = resolve(env.PARITY_STATE_DIR ?? join(PROJECT_ROOT, secure ? '.parity-secure' : '.parity'));
+  const off = secure ? SECURE_PORT_OFFSET : 0;
   const cacheDir = resolve(env.PARITY_CACHE_DIR ?? join(homedir(), '.cache', 'parity'));
   const isRoot = process.getuid?.() === 0;
   // Run as root, the server runs as the `postgres` user, which may not traverse a private checkout
@@ -125,7 +160,9 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env, options: Stack
   if (env.PARITY_KAFKA_VERSION) requested.version = checkKafkaVersion(env.PARITY_KAFKA_VERSION);
   if (options.brokers !== undefined) {
     if (!(BROKER_COUNTS as readonly number[]).includes(options.brokers)) {
-      throw new ParityError('PARITY_BAD_INPUT', `--brokers ${options.brokers} is not supported`, { hint: `use --brokers ${BROKER_COUNTS.join(' or --brokers ')}` });
+      throw new ParityError('PARITY_BAD_INPUT', `--brokers ${options.brokers} is not supported`, {
+        hint: `use --brokers ${BROKER_COUNTS.join(' or --brokers ')}`,
+      });
     }
     requested.brokers = options.brokers;
   }
@@ -135,22 +172,23 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env, options: Stack
     brokers: requested.brokers ?? recorded?.brokers ?? 1,
   };
 
-  const kafkaPort = port(env, PORT_VARIABLES.kafka, 19092);
-  const registryPort = port(env, PORT_VARIABLES.registry, 18081);
+  const kafkaPort = port(env, PORT_VARIABLES.kafka, 19092 + off);
+  const registryPort = port(env, PORT_VARIABLES.registry, 18081 + off);
   const ports = {
-    pgSource: port(env, PORT_VARIABLES.pgSource, 54329),
-    pgTarget: port(env, PORT_VARIABLES.pgTarget, 54339),
+    pgSource: port(env, PORT_VARIABLES.pgSource, 54329 + off),
+    pgTarget: port(env, PORT_VARIABLES.pgTarget, 54339 + off),
     kafka: kafkaPort,
     // Controllers follow the brokers: 19093 for one node, 19095-19097 for three.
     kafkaController: port(env, PORT_VARIABLES.kafkaController, kafkaPort + kafka.brokers),
     registry: registryPort,
     registryManagement: port(env, PORT_VARIABLES.registryManagement, registryPort + 1),
-    redis: port(env, PORT_VARIABLES.redis, 16379),
+    redis: port(env, PORT_VARIABLES.redis, 16379 + off),
   };
   checkPortsDistinct(ports, kafka.brokers);
 
   const passwordFile = pgPasswordFile(stateDir);
   return {
+    secure,
     stateDir,
     cacheDir,
     pgRoot,
@@ -190,10 +228,15 @@ function checkPortsDistinct(ports: StackConfig['ports'], brokers: number): void 
 
 /** The Kafka nodes of the configured cluster: node ids 1..N on consecutive ports. */
 export function kafkaNodes(config: StackConfig): { id: number; port: number; controllerPort: number }[] {
-  return Array.from({ length: config.kafka.brokers }, (_, i) => ({ id: i + 1, port: config.ports.kafka + i, controllerPort: config.ports.kafkaController + i }));
+  return Array.from({ length: config.kafka.brokers }, (_, i) => ({
+    id: i + 1,
+    port: config.ports.kafka + i,
+    controllerPort: config.ports.kafkaController + i,
+  }));
 }
 
 export interface StackEnv {
+  /** PostgreSQL URLs; on the secured stack with sslmode=verify-full&sslrootcert=<CA bundle>. */
   PARITY_SOURCE_URL: string;
   PARITY_TARGET_URL: string;
   PARITY_KAFKA_BROKER: string;
@@ -201,6 +244,15 @@ export interface StackEnv {
   PARITY_REGISTRY_URL: string;
   PARITY_REDIS_URL: string;
   PARITY_PG_BINDIR: string;
+  /** The secured stack only: CA bundle, Redis ACL user, Kafka SASL settings (with the generated passwords). */
+  PARITY_CA_FILE?: string;
+  PARITY_REDIS_USER?: string;
+  PARITY_REDIS_PASSWORD?: string;
+  PARITY_KAFKA_SECURITY_PROTOCOL?: string;
+  PARITY_KAFKA_SASL_MECHANISM?: string;
+  PARITY_KAFKA_USER?: string;
+  PARITY_KAFKA_PASSWORD?: string;
+  PARITY_KAFKA_CA?: string;
 }
 
 /**
@@ -211,6 +263,7 @@ export function stackEnv(config: StackConfig = stackConfig()): StackEnv {
   const p = config.ports;
   const auth = config.pgPassword ? `${config.pgUser}:${encodeURIComponent(config.pgPassword)}` : config.pgUser;
   const brokers = kafkaNodes(config).map((n) => `127.0.0.1:${n.port}`);
+  if (config.secure) return secureStackEnv(config, auth, brokers);
   return {
     PARITY_SOURCE_URL: `postgres://${auth}@127.0.0.1:${p.pgSource}/${config.pgDatabase}`,
     PARITY_TARGET_URL: `postgres://${auth}@127.0.0.1:${p.pgTarget}/${config.pgDatabase}`,
@@ -219,5 +272,34 @@ export function stackEnv(config: StackConfig = stackConfig()): StackEnv {
     PARITY_REGISTRY_URL: `http://127.0.0.1:${p.registry}/apis/ccompat/v7`,
     PARITY_REDIS_URL: `redis://127.0.0.1:${p.redis}`,
     PARITY_PG_BINDIR: config.pgBinDir,
+  };
+}
+
+/**
+ * The secured stack's settings (secure.ts): PostgreSQL with verify-full against the CA bundle, Redis
+ * over rediss:// as the ACL user, the registry over https://, Kafka SASL_SSL with SCRAM-SHA-512. The
+ * passwords are the state dir's generated local ones (mode 600 files), printed here and nowhere else.
+ */
+function secureStackEnv(config: StackConfig, auth: string, brokers: string[]): StackEnv {
+  const p = config.ports;
+  const ca = caBundleFile(config.stateDir);
+  const tls = `?sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`;
+  const redisPassword = readSecret(stackSecretFile(config.stateDir, 'redis-password'));
+  return {
+    PARITY_SOURCE_URL: `postgres://${auth}@127.0.0.1:${p.pgSource}/${config.pgDatabase}${tls}`,
+    PARITY_TARGET_URL: `postgres://${auth}@127.0.0.1:${p.pgTarget}/${config.pgDatabase}${tls}`,
+    PARITY_KAFKA_BROKER: brokers[0]!,
+    PARITY_KAFKA_BROKERS: brokers.join(','),
+    PARITY_REGISTRY_URL: `https://127.0.0.1:${p.registry}/apis/ccompat/v7`,
+    PARITY_REDIS_URL: `rediss://parity:${encodeURIComponent(redisPassword)}@127.0.0.1:${p.redis}`,
+    PARITY_PG_BINDIR: config.pgBinDir,
+    PARITY_CA_FILE: ca,
+    PARITY_REDIS_USER: 'parity',
+    PARITY_REDIS_PASSWORD: redisPassword,
+    PARITY_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    PARITY_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    PARITY_KAFKA_USER: 'parity',
+    PARITY_KAFKA_PASSWORD: readSecret(stackSecretFile(config.stateDir, 'kafka-password')),
+    PARITY_KAFKA_CA: ca,
   };
 }

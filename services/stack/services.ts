@@ -13,6 +13,19 @@ import { kafka } from './kafka-cluster.js';
 import { ensurePgPassword, PG_HBA, scramVerifier } from './pg-auth.js';
 import { commandLine, isAlive, removeFile, run, runningPid, startDetached, stopPid, tail } from './process.js';
 import { logFile, pidFile, type ServiceDef } from './service-def.js';
+import {
+  ensureCertificates,
+  httpsGet,
+  PG_HBA_SECURE,
+  PG_SSL_SETTINGS,
+  registryHttpsArgs,
+  secureFiles,
+  secureKafka,
+  SECURE_USER,
+  stackSecret,
+  stackTls,
+  writeRedisConf,
+} from './secure.js';
 
 export type { ServiceDef } from './service-def.js';
 
@@ -30,7 +43,15 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
   const socketDir = (c: StackConfig) => join(c.pgRoot, name, 'run');
   const pgLog = (c: StackConfig) => join(c.pgRoot, name, 'server.log');
   const autoConf = (c: StackConfig) => join(dataDir(c), 'postgresql.auto.conf');
-  const tcp = (c: StackConfig) => ({ host: '127.0.0.1', port: portOf(c), user: c.pgUser, password: c.pgPassword, database: 'postgres', connectionTimeoutMillis: 2000 });
+  const tcp = (c: StackConfig) => ({
+    host: '127.0.0.1',
+    port: portOf(c),
+    user: c.pgUser,
+    password: c.pgPassword,
+    database: 'postgres',
+    connectionTimeoutMillis: 2000,
+    ...(c.secure ? { ssl: stackTls(c) } : {}),
+  });
 
   function ownDirs(c: StackConfig): void {
     for (const dir of [c.pgRoot, join(c.pgRoot, name), dataDir(c), socketDir(c)]) {
@@ -70,10 +91,18 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
   function applySettings(c: StackConfig): void {
     const conf = readFileSync(autoConf(c), 'utf8')
       .split('\n')
-      .filter((line) => !/^\s*(port|unix_socket_directories|password_encryption)\s*=/.test(line) && line.trim() !== '');
+      .filter((line) => !/^\s*(port|unix_socket_directories|password_encryption|ssl\w*)\s*=/.test(line) && line.trim() !== '');
     conf.unshift(`port = ${portOf(c)}`, `unix_socket_directories = '${socketDir(c)}'`, `password_encryption = 'scram-sha-256'`);
+    if (c.secure) {
+      // The secured stack (secure.ts): TLS with the stack's server certificate; the key must be the server user's, mode 600.
+      const files = secureFiles(c);
+      writeOwned(join(dataDir(c), 'server.crt'), readFileSync(files.serverCert, 'utf8'));
+      writeOwned(join(dataDir(c), 'server.key'), readFileSync(files.serverKey, 'utf8'));
+      chmodSync(join(dataDir(c), 'server.key'), 0o600);
+      conf.push(...PG_SSL_SETTINGS);
+    }
     writeOwned(autoConf(c), `${conf.join('\n')}\n`);
-    writeOwned(join(dataDir(c), 'pg_hba.conf'), PG_HBA);
+    writeOwned(join(dataDir(c), 'pg_hba.conf'), c.secure ? PG_HBA_SECURE : PG_HBA);
   }
 
   /** Sets the stack's password over the trusted socket, as a SCRAM verifier (the password itself never reaches the server). */
@@ -96,6 +125,7 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
     prepare: (c) => {
       ensurePostgres(c);
       c.pgPassword = ensurePgPassword(c.stateDir);
+      if (c.secure) ensureCertificates(c);
     },
     pid: (c) => postmaster(c)?.pid,
     runningPort: (c) => postmaster(c)?.port,
@@ -110,7 +140,11 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
     async start(c) {
       ownDirs(c);
       if (!existsSync(join(dataDir(c), 'PG_VERSION'))) {
-        const init = run(join(c.pgBinDir, 'initdb'), ['-D', dataDir(c), '-U', c.pgUser, '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8'], { asUser: asServerUser() });
+        const init = run(
+          join(c.pgBinDir, 'initdb'),
+          ['-D', dataDir(c), '-U', c.pgUser, '--auth=trust', '--encoding=UTF8', '--locale=C.UTF-8'],
+          { asUser: asServerUser() },
+        );
         if (init.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `${name}: initdb failed:\n${init.stderr}`);
         // The settings logical replication needs, plus room for the tests' many slots and connections.
         const conf = [
@@ -129,9 +163,14 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
         writeOwned(autoConf(c), `${conf}\n`);
       }
       applySettings(c);
-      const started = run(join(c.pgBinDir, 'pg_ctl'), ['-D', dataDir(c), '-l', pgLog(c), '-w', '-t', '30', 'start'], { asUser: asServerUser() });
+      const started = run(join(c.pgBinDir, 'pg_ctl'), ['-D', dataDir(c), '-l', pgLog(c), '-w', '-t', '30', 'start'], {
+        asUser: asServerUser(),
+      });
       if (started.status !== 0) {
-        throw new ParityError('PARITY_STACK_FAILED', `${name}: pg_ctl start failed:\n${started.stdout}${started.stderr}\n--- ${pgLog(c)} ---\n${tail(pgLog(c))}`);
+        throw new ParityError(
+          'PARITY_STACK_FAILED',
+          `${name}: pg_ctl start failed:\n${started.stdout}${started.stderr}\n--- ${pgLog(c)} ---\n${tail(pgLog(c))}`,
+        );
       }
       await setPassword(c);
       const pid = this.pid(c);
@@ -173,7 +212,9 @@ function pgService(name: 'pg-source' | 'pg-target', portOf: (c: StackConfig) => 
       const pid = this.pid(c);
       if (!pid) return false;
       // pg_ctl signals the postmaster recorded in postmaster.pid: the process we started.
-      const stopped = run(join(c.pgBinDir, 'pg_ctl'), ['-D', dataDir(c), '-m', 'fast', '-w', '-t', '60', 'stop'], { asUser: asServerUser() });
+      const stopped = run(join(c.pgBinDir, 'pg_ctl'), ['-D', dataDir(c), '-m', 'fast', '-w', '-t', '60', 'stop'], {
+        asUser: asServerUser(),
+      });
       if (stopped.status !== 0) await stopPid(pid);
       removeFile(pidFile(c, name));
       return true;
@@ -189,6 +230,9 @@ function systemProperty(pid: number, name: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** The secured registry listens with HTTPS only (quarkus.http.ssl-port); the plaintext one with HTTP. */
+const registryPortProperty = (c: StackConfig) => (c.secure ? 'quarkus.http.ssl-port' : 'quarkus.http.port');
+
 const registryPid = (c: StackConfig) => runningPid(pidFile(c, 'registry'), 'quarkus-run.jar');
 
 const registry: ServiceDef = {
@@ -199,16 +243,17 @@ const registry: ServiceDef = {
   prepare: (c) => {
     ensureApicurio(c);
     findJava(21);
+    if (c.secure) ensureCertificates(c);
   },
   pid: registryPid,
   runningPort(c) {
     const pid = registryPid(c);
-    return pid ? systemProperty(pid, 'quarkus.http.port') : undefined;
+    return pid ? systemProperty(pid, registryPortProperty(c)) : undefined;
   },
   conflict(c) {
     const pid = registryPid(c);
     if (!pid) return undefined;
-    const http = systemProperty(pid, 'quarkus.http.port');
+    const http = systemProperty(pid, registryPortProperty(c));
     const management = systemProperty(pid, 'quarkus.management.port');
     if (http === c.ports.registry && management === c.ports.registryManagement) return undefined;
     return {
@@ -223,7 +268,8 @@ const registry: ServiceDef = {
       '-Xms128m',
       '-Xmx384m',
       '-Dquarkus.http.host=127.0.0.1',
-      `-Dquarkus.http.port=${c.ports.registry}`,
+      // Secured: HTTPS on the registry port and no plain HTTP listener at all (insecure-requests=disabled).
+      ...(c.secure ? registryHttpsArgs(c) : [`-Dquarkus.http.port=${c.ports.registry}`]),
       // Quarkus's management interface binds 0.0.0.0:9000 by default; keep it on loopback and our own port.
       '-Dquarkus.management.host=127.0.0.1',
       `-Dquarkus.management.port=${c.ports.registryManagement}`,
@@ -237,6 +283,7 @@ const registry: ServiceDef = {
     startDetached({ command: java, args, cwd: app, logFile: logFile(c, 'registry'), pidFile: pidFile(c, 'registry') });
   },
   async ready(c) {
+    if (c.secure) return (await httpsGet(c, `${stackEnv(c).PARITY_REGISTRY_URL}/subjects`)).status === 200;
     const res = await fetch(`${stackEnv(c).PARITY_REGISTRY_URL}/subjects`, { signal: AbortSignal.timeout(2000) });
     return res.status === 200;
   },
@@ -244,6 +291,10 @@ const registry: ServiceDef = {
     const port = registry.runningPort(c);
     if (!port) return undefined;
     try {
+      if (c.secure) {
+        const r = await httpsGet(c, `https://127.0.0.1:${port}/apis/registry/v3/system/info`);
+        return r.status === 200 ? (JSON.parse(r.body) as { version?: string }).version : undefined;
+      }
       const res = await fetch(`http://127.0.0.1:${port}/apis/registry/v3/system/info`, { signal: AbortSignal.timeout(2000) });
       return res.ok ? ((await res.json()) as { version?: string }).version : undefined;
     } catch {
@@ -263,8 +314,18 @@ const registry: ServiceDef = {
 
 const redisPid = (c: StackConfig) => runningPid(pidFile(c, 'redis'), 'redis-server');
 
-async function withRedis<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+async function withRedis<T>(c: StackConfig, port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  // The secured Redis: TLS with the stack's CA, as the ACL user (the default user is off).
+  const secured = c.secure ? { tls: stackTls(c), username: SECURE_USER, password: stackSecret(c, 'redis-password') } : {};
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 1000,
+    ...secured,
+  });
   // A refused connection is the answer "not ready yet"; connect() reports it, the event must not.
   client.on('error', () => undefined);
   try {
@@ -280,7 +341,10 @@ const redis: ServiceDef = {
   port: (c) => c.ports.redis,
   logFile: (c) => logFile(c, 'redis'),
   readyTimeoutMs: 15_000,
-  prepare: () => void ensureRedisServer(),
+  prepare: (c) => {
+    ensureRedisServer();
+    if (c.secure) ensureCertificates(c);
+  },
   pid: redisPid,
   runningPort(c) {
     const pid = redisPid(c);
@@ -300,18 +364,38 @@ const redis: ServiceDef = {
     const bin = ensureRedisServer();
     const dir = join(c.stateDir, 'redis');
     mkdirSync(dir, { recursive: true });
+    if (c.secure) {
+      // TLS port only, ACL user: the settings (the password among them) in a mode-600 file, not on the command line.
+      startDetached({ command: bin, args: [writeRedisConf(c, dir)], logFile: logFile(c, 'redis'), pidFile: pidFile(c, 'redis') });
+      return;
+    }
     startDetached({
       command: bin,
-      args: [`--bind`, '127.0.0.1', '--port', String(c.ports.redis), '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'yes'],
+      args: [
+        `--bind`,
+        '127.0.0.1',
+        '--port',
+        String(c.ports.redis),
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--protected-mode',
+        'yes',
+      ],
       logFile: logFile(c, 'redis'),
       pidFile: pidFile(c, 'redis'),
     });
   },
-  ready: (c) => withRedis(c.ports.redis, async (client) => (await client.ping()) === 'PONG'),
+  ready: (c) => withRedis(c, c.ports.redis, async (client) => (await client.ping()) === 'PONG'),
   async version(c) {
     const port = redis.runningPort(c);
     if (!port) return undefined;
-    return withRedis(port, async (client) => /redis_version:(\S+)/.exec(await client.info('server'))?.[1]).catch(() => undefined);
+    return withRedis(c, port, async (client) => /redis_version:(\S+)/.exec(await client.info('server'))?.[1]).catch(() => undefined);
   },
   async stop(c) {
     const pid = redisPid(c);
@@ -322,10 +406,30 @@ const redis: ServiceDef = {
   },
 };
 
+/** The secured stack's Kafka is another process (secure.ts); every other service switches on `config.secure` itself. */
+function plainOrSecured(plain: ServiceDef, secured: ServiceDef): ServiceDef {
+  const pick = (c: StackConfig) => (c.secure ? secured : plain);
+  return {
+    name: plain.name,
+    readyTimeoutMs: Math.max(plain.readyTimeoutMs, secured.readyTimeoutMs),
+    port: (c) => pick(c).port(c),
+    logFile: (c) => pick(c).logFile(c),
+    prepare: (c) => pick(c).prepare(c),
+    pid: (c) => pick(c).pid(c),
+    start: (c) => pick(c).start(c),
+    ready: (c) => pick(c).ready(c),
+    stop: (c) => pick(c).stop(c),
+    conflict: (c) => pick(c).conflict(c),
+    runningPort: (c) => pick(c).runningPort(c),
+    version: (c) => pick(c).version(c),
+    nodes: (c) => pick(c).nodes?.(c) ?? [],
+  };
+}
+
 export const SERVICE_DEFS: Record<ServiceName, ServiceDef> = {
   'pg-source': pgService('pg-source', (c) => c.ports.pgSource, 'PARITY_PG_SOURCE_PORT'),
   'pg-target': pgService('pg-target', (c) => c.ports.pgTarget, 'PARITY_PG_TARGET_PORT'),
-  kafka,
+  kafka: plainOrSecured(kafka, secureKafka),
   registry,
   redis,
 };
