@@ -89,6 +89,8 @@ export class Controller {
   /** Workers of this process in service (index < this may claim ranges); the health controller and `set workers` move it. */
   private workersActive: number;
   private lastHealthActMs = -Infinity;
+  /** The operator's `set workers=N` as of the last poll (null: not pinned). */
+  private workersPinned: number | null = null;
   /** Active sessions over the last polls: one snapshot of pg_stat_activity is too noisy to act on. */
   private readonly activeSamples: number[] = [];
   controlUrl: string | null = null;
@@ -256,7 +258,11 @@ export class Controller {
     const m = this.o.metrics;
     if (workersPinned !== null) {
       this.setWorkers(Math.min(workersPinned, this.o.workers), 'operator');
+    } else if (this.workersPinned !== null) {
+      // `set workers=auto`: back to every worker; the health controller takes some out again if it must.
+      this.setWorkers(this.o.workers, 'operator: auto');
     }
+    this.workersPinned = workersPinned;
     if (!pacer || !this.o.health) return;
     const held = this.findings.length > 0;
     this.activeSamples.push(db.activeBackends);
