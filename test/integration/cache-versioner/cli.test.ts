@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createKafka } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
+import { deadLetterTopic } from '../../../services/core/topics.js';
 import { parseEntry } from '../../../services/cache-versioner/entry.js';
 import { cacheKeys } from '../../../services/cache-versioner/keys.js';
 import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
@@ -82,7 +83,7 @@ afterAll(async () => {
   redis?.disconnect();
   await stream?.close();
   const admin = kafka.admin();
-  await admin.deleteTopics({ topics: [`${prefix}.dlq.cache-${name}`] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [deadLetterTopic(prefix, 'cache', name)] }).catch(() => undefined);
   await admin.close();
   await pool?.end();
   await db?.drop();
@@ -110,7 +111,7 @@ describe('parity cache commands', () => {
       return /parity_cache_dead_letters_total\{[^}]*\} 1/.test(text) && text;
     });
     expect(metrics).toMatch(/parity_cache_updates_applied_total\{[^}]*version="v2"[^}]*\} 10/);
-    const dlq = await endOffsets(stream.admin, `${prefix}.dlq.cache-${name}`);
+    const dlq = await endOffsets(stream.admin, deadLetterTopic(prefix, 'cache', name));
     expect([...dlq.values()].reduce((a, b) => a + b, 0n)).toBe(1n);
 
     // Cut over to v2 only: reported, audited, and v1 stops being written.
