@@ -2,7 +2,7 @@
  * `parity backfill run | ctl | status`. Handlers parse options, load the spec, and call the
  * programmatic API; logs go to stderr (JSON), the summary to stdout.
  */
-import { createFlagsReader } from '../client/flags.js';
+import { createFlagsReader } from '../coordinator/flags-reader.js';
 import { createRedis } from '../core/clients.js';
 import { hostname, userInfo } from 'node:os';
 import { parseOptions, required } from '../core/options.js';
