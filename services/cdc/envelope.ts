@@ -47,6 +47,7 @@ export interface EnvelopeBuilderOptions {
   defaultPartitions: number;
 }
 
+/** Builds the Kafka message of each change (one per connector, created once the source and topics are known). */
 export class EnvelopeBuilder {
   constructor(private readonly options: EnvelopeBuilderOptions) {}
 
@@ -56,7 +57,15 @@ export class EnvelopeBuilder {
   }
 
   /** The Kafka message for one change; `partition` pins it (a truncate's copies), else the key decides. */
-  build(encoder: TableEncoder, relation: RelationState, change: EnvelopeChange, position: Position, tx: TransactionContext, snapshot: SnapshotMarker, partition?: number): EncodedChange {
+  build(
+    encoder: TableEncoder,
+    relation: RelationState,
+    change: EnvelopeChange,
+    position: Position,
+    tx: TransactionContext,
+    snapshot: SnapshotMarker,
+    partition?: number,
+  ): EncodedChange {
     const { xid, commitTimeUs, positions } = tx;
     const envelope = {
       before: change.before,
@@ -79,7 +88,15 @@ export class EnvelopeBuilder {
       },
     };
     const headers = positions.headers(position.ordinal);
-    const message = { key: change.key, envelope, position, txId: xid, commitTimeUs, headers, ...(partition === undefined ? {} : { partition }) };
+    const message = {
+      key: change.key,
+      envelope,
+      position,
+      txId: xid,
+      commitTimeUs,
+      headers,
+      ...(partition === undefined ? {} : { partition }),
+    };
     return encodeChange(encoder, message, this.partitionsOf(relation));
   }
 }

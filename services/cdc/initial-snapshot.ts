@@ -83,7 +83,13 @@ export async function takeInitialSnapshot(deps: InitialSnapshotDeps, signal: Abo
 }
 
 /** Reads every table in the exported snapshot, sending and checkpointing chunk by chunk. */
-async function readTables(deps: InitialSnapshotDeps, reader: pg.PoolClient, consistentPoint: bigint, sinkBox: { sink: ChangeSink }, signal: AbortSignal): Promise<void> {
+async function readTables(
+  deps: InitialSnapshotDeps,
+  reader: pg.PoolClient,
+  consistentPoint: bigint,
+  sinkBox: { sink: ChangeSink },
+  signal: AbortSignal,
+): Promise<void> {
   const { spec } = deps;
   const position: Position = { commitLsn: consistentPoint - 1n, ordinal: 0 };
   const tables = await Promise.all(deps.tables.map(async (name) => ({ name, relation: await deps.relationByName(name) })));
@@ -97,7 +103,12 @@ async function readTables(deps: InitialSnapshotDeps, reader: pg.PoolClient, cons
       deps.metrics.snapshotRows.inc({ table: table.name, kind: 'initial' }, rows.length);
     },
     checkpoint: (table, lastKey, rows, done) =>
-      checkpointInitial(deps.control, spec.control.schema, spec.cdc.slot, table.name, { state: done ? 'done' : 'running', lastKey, rows, consistentLsn: formatLsn(consistentPoint) }),
+      checkpointInitial(deps.control, spec.control.schema, spec.cdc.slot, table.name, {
+        state: done ? 'done' : 'running',
+        lastKey,
+        rows,
+        consistentLsn: formatLsn(consistentPoint),
+      }),
   });
 }
 
@@ -105,7 +116,14 @@ async function readTables(deps: InitialSnapshotDeps, reader: pg.PoolClient, cons
  * Sends one chunk. The exported snapshot stays open in the reader meanwhile: a retriable Kafka failure
  * resends this chunk on a new sink (duplicates of it, same positions) instead of ending the snapshot.
  */
-async function sendChunk(deps: InitialSnapshotDeps, sinkBox: { sink: ChangeSink }, relation: RelationState, rows: Chunk['rows'], position: Position, signal: AbortSignal): Promise<void> {
+async function sendChunk(
+  deps: InitialSnapshotDeps,
+  sinkBox: { sink: ChangeSink },
+  relation: RelationState,
+  rows: Chunk['rows'],
+  position: Position,
+  signal: AbortSignal,
+): Promise<void> {
   const encoder = await deps.encoderFor(relation, signal);
   for (let attempt = 0; ; attempt++) {
     const first = position.ordinal;

@@ -84,6 +84,7 @@ class EventAck {
   }
 }
 
+/** One session's message path: see the module comment for the order and the commit LSN's route. */
 export class ChangePipeline {
   /** The only judge of how far the slot may advance (read by the connector's status). */
   readonly tracker: AckTracker;
@@ -147,7 +148,12 @@ export class ChangePipeline {
     const commitTimeUs = BigInt(message.commitTime as bigint);
     const xid = message.xid >>> 0;
     const commitLsn = parseLsn(message.commitLsn!);
-    this.current = { tracked: this.tracker.begin(xid, commitTimeUs), commitLsn, ordinal: 0, ...transactionContext(commitLsn, xid, commitTimeUs) };
+    this.current = {
+      tracked: this.tracker.begin(xid, commitTimeUs),
+      commitLsn,
+      ordinal: 0,
+      ...transactionContext(commitLsn, xid, commitTimeUs),
+    };
   }
 
   // The commit LSN's only way towards the slot: the tracker decides when it is durable (onDurable).
@@ -183,7 +189,10 @@ export class ChangePipeline {
     for (const { key, row } of emission.rows) {
       await this.emit({ relation, op: 'r', key, before: null, after: row, changeLsn: lsn }, tx, 'incremental');
     }
-    this.options.metrics.snapshotRows.inc({ table: `${relation.schema}.${relation.table}`, kind: 'incremental-emitted' }, emission.rows.length);
+    this.options.metrics.snapshotRows.inc(
+      { table: `${relation.schema}.${relation.table}`, kind: 'incremental-emitted' },
+      emission.rows.length,
+    );
     this.tracker.whenDurable(tx.tracked, emission.durable);
   }
 
@@ -209,7 +218,8 @@ export class ChangePipeline {
       // A truncate concerns every key: one copy per partition (same dedupe key), so every consumer
       // sees it in order with the keys of its partitions.
       const partitions = envelopes.partitionsOf(relation);
-      for (let p = 0; p < partitions; p++) await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot, p), tx, relation, 't');
+      for (let p = 0; p < partitions; p++)
+        await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot, p), tx, relation, 't');
       return;
     }
     await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot), tx, relation, change.op);

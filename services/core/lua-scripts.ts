@@ -77,7 +77,10 @@ export function defineLuaScripts(redis: Redis, dir: URL, commandOf: (verb: strin
   for (const script of readLuaScripts(dir)) {
     const command = commandOf(script.verb);
     if (names.has(command)) continue;
-    redis.defineCommand(command, script.numberOfKeys === null ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    redis.defineCommand(
+      command,
+      script.numberOfKeys === null ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua },
+    );
     names.add(command);
   }
 }
