@@ -1,0 +1,268 @@
+/**
+ * The secured local stack (`parity stack up --secure`, issue 16), started by this test on its own
+ * state dir and ports and stopped at the end (the shared stack stays plaintext and untouched):
+ * every service refuses a plaintext or unauthenticated client, a wrong password and a server
+ * certificate the client's CA does not trust; parity's own clients connect with the spec's settings.
+ * Kafka's refusals (plaintext, wrong password, untrusted CA, expired token) are covered by
+ * test/integration/kafka-security/sasl-ssl.test.ts; here only that the stack's broker has no
+ * plaintext door.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Admin } from '@platformatic/kafka';
+import { Redis, type RedisOptions } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { createCcompatClient } from '../../../services/compat-gate/registry-client.js';
+import { createPgPool, createRedis } from '../../../services/core/clients.js';
+import { ParityError } from '../../../services/core/errors.js';
+import { SERVICES, stackConfig, stackEnv, type StackConfig, type StackEnv } from '../../../services/stack/config.js';
+import { stackDown, stackUp } from '../../../services/stack/stack.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const base = Number(process.env.PARITY_TEST_SECURE_PORT_BASE ?? 55600);
+const dir = mkdtempSync(join(tmpdir(), 'parity-secure-stack-'));
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  PARITY_STATE_DIR: join(dir, 'state'),
+  PARITY_PG_SOURCE_PORT: String(base),
+  PARITY_PG_TARGET_PORT: String(base + 1),
+  PARITY_KAFKA_PORT: String(base + 10),
+  PARITY_KAFKA_CONTROLLER_PORT: String(base + 11),
+  PARITY_REGISTRY_PORT: String(base + 20),
+  PARITY_REGISTRY_MANAGEMENT_PORT: String(base + 21),
+  PARITY_REDIS_PORT: String(base + 30),
+};
+delete env.PARITY_STACK_REPLICA;
+
+let config: StackConfig;
+let E: StackEnv;
+/** A CA that signed nothing the stack presents. */
+let otherCa: string;
+
+beforeAll(async () => {
+  config = stackConfig(env, { secure: true });
+  await stackUp({ services: SERVICES, replica: false }, config);
+  E = stackEnv(stackConfig(env, { secure: true }));
+  otherCa = join(config.stateDir, 'certs', 'other-ca.pem');
+}, 300_000);
+
+afterAll(async () => {
+  if (config) {
+    await stackDown(SERVICES, config);
+    if (config.pgRoot.startsWith(tmpdir())) rmSync(config.pgRoot, { recursive: true, force: true });
+  }
+  rmSync(dir, { recursive: true, force: true });
+}, 120_000);
+
+function withParams(url: string, params: Record<string, string>): string {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+async function pgError(config: pg.ClientConfig): Promise<Error & { code?: string }> {
+  const client = new pg.Client({ ...config, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } catch (err) {
+    return err as Error & { code?: string };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  throw new Error('the connection was accepted');
+}
+
+/** Every error a Redis client met trying to PING (connection, TLS and command errors), as "code message" text. */
+async function redisError(options: RedisOptions): Promise<string> {
+  const client = new Redis({
+    host: '127.0.0.1',
+    port: config.ports.redis,
+    lazyConnect: true,
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 3_000,
+    ...options,
+  });
+  const seen: string[] = [];
+  const note = (err: unknown) => seen.push(`${(err as { code?: string }).code ?? ''} ${(err as Error).message}`.trim());
+  client.on('error', note);
+  try {
+    await client.connect();
+    const answer = await client.ping();
+    if (answer === 'PONG') throw new Error('the connection was accepted');
+  } catch (err) {
+    if ((err as Error).message === 'the connection was accepted') throw err;
+    note(err);
+  } finally {
+    client.disconnect();
+  }
+  return seen.join('; ');
+}
+
+describe('stack up --secure', () => {
+  it('prints secured settings; the generated passwords are in mode-600 files', () => {
+    expect(E.PARITY_SOURCE_URL).toMatch(/\?sslmode=verify-full&sslrootcert=/);
+    expect(E.PARITY_REDIS_URL).toMatch(/^rediss:\/\/parity:[0-9a-f]{36}@127\.0\.0\.1:/);
+    expect(E.PARITY_REGISTRY_URL).toMatch(/^https:\/\//);
+    expect(E.PARITY_KAFKA_SECURITY_PROTOCOL).toBe('SASL_SSL');
+    for (const name of ['pg-password', 'redis-password', 'kafka-password']) {
+      expect(statSync(join(config.stateDir, 'secrets', name)).mode & 0o777).toBe(0o600);
+    }
+    // The Redis password lives in a mode-600 config file, never on the command line (the process title).
+    expect(statSync(join(config.stateDir, 'redis', 'redis-secure.conf')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('PostgreSQL over TLS', () => {
+  it('parity connects with verify-full against the CA, on TLS (pg_stat_ssl), also as a replication connection', async () => {
+    const pool = createPgPool(E.PARITY_SOURCE_URL);
+    try {
+      const { rows } = await pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      expect(rows[0]?.ssl).toBe(true);
+    } finally {
+      await pool.end();
+    }
+    // The CDC's replication connection (slot.ts, pg-logical-replication) reads the same URL settings.
+    const repl = new pg.Client({ connectionString: E.PARITY_SOURCE_URL, replication: 'database' } as pg.ClientConfig);
+    await repl.connect();
+    try {
+      const r = await repl.query('IDENTIFY_SYSTEM');
+      expect(r.rows[0]).toHaveProperty('systemid');
+    } finally {
+      await repl.end();
+    }
+  });
+
+  it('refuses a client without TLS, normal and replication', async () => {
+    const plain = withParams(E.PARITY_SOURCE_URL, { sslmode: 'disable' });
+    expect((await pgError({ connectionString: plain })).message).toMatch(/pg_hba\.conf rejects connection for host .* no encryption/);
+    expect((await pgError({ connectionString: plain, replication: 'database' } as pg.ClientConfig)).message).toMatch(
+      /pg_hba\.conf rejects (replication )?connection for host .* no encryption/,
+    );
+  });
+
+  it('refuses a wrong password over TLS', async () => {
+    const u = new URL(E.PARITY_SOURCE_URL);
+    u.password = 'not-the-password';
+    const err = await pgError({ connectionString: u.toString() });
+    expect(err.code).toBe('28P01');
+    expect(err.message).toMatch(/password authentication failed for user "parity"/);
+  });
+
+  it('refuses a server certificate its sslrootcert does not trust', async () => {
+    const err = await pgError({ connectionString: withParams(E.PARITY_SOURCE_URL, { sslrootcert: otherCa }) });
+    expect(err.code).toMatch(/SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+  });
+});
+
+describe('Redis over TLS with an ACL user', () => {
+  const spec = () => ({
+    url: `rediss://127.0.0.1:${config.ports.redis}`,
+    username: 'parity',
+    password: E.PARITY_REDIS_PASSWORD!,
+    tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true },
+  });
+
+  it('parity connects with infra.redis (rediss://, CA, ACL user and password)', async () => {
+    const redis = createRedis(spec(), { lazyConnect: true });
+    try {
+      await redis.connect();
+      expect(await redis.ping()).toBe('PONG');
+      expect(await redis.acl('WHOAMI')).toBe('parity');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('refuses a plaintext client (the only port speaks TLS)', async () => {
+    // redisError throws if PING answers; the plaintext client sees only a closed connection.
+    expect(await redisError({ username: 'parity', password: E.PARITY_REDIS_PASSWORD! })).toMatch(/closed|ECONNRESET/i);
+  });
+
+  it('refuses a TLS client without the ACL password (the default user is off) and a wrong password', async () => {
+    const tls = { ca: readFileSync(E.PARITY_CA_FILE!) };
+    expect(await redisError({ tls })).toMatch(/NOAUTH/);
+    expect(await redisError({ tls, username: 'parity', password: 'not-the-password' })).toMatch(/WRONGPASS/);
+  });
+
+  it('refuses a server certificate the CA does not trust', async () => {
+    expect(await redisError({ tls: { ca: readFileSync(otherCa) }, username: 'parity', password: E.PARITY_REDIS_PASSWORD! })).toMatch(
+      /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|self-signed certificate|unable to verify/,
+    );
+  });
+});
+
+describe('the registry over HTTPS', () => {
+  it('parity connects with infra.registry (https://, CA)', async () => {
+    const client = createCcompatClient({ url: E.PARITY_REGISTRY_URL, tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true } });
+    expect(await client.versions(`parity-secure-${Date.now()}`)).toEqual([]);
+  });
+
+  it('serves no plain HTTP: http:// to its port is refused', async () => {
+    const http = E.PARITY_REGISTRY_URL.replace(/^https:/, 'http:');
+    const answer = await fetch(`${http}/subjects`, { signal: AbortSignal.timeout(5_000) }).then(
+      (r) => r.status,
+      () => 'refused',
+    );
+    expect(answer === 'refused' || (typeof answer === 'number' && answer >= 400)).toBe(true);
+  });
+
+  it('an untrusted certificate is a clear error naming infra.registry.tls.ca, exit 2, not retried', async () => {
+    const client = createCcompatClient({ url: E.PARITY_REGISTRY_URL, tls: { ca: otherCa, verifyHostname: true } });
+    const err = await client.versions('any').then(
+      () => undefined,
+      (e: unknown) => e as ParityError,
+    );
+    expect(err).toBeInstanceOf(ParityError);
+    expect(err?.exitCode).toBe(2);
+    expect(err?.retriable).toBe(false);
+    expect(err?.message).toContain(`schema registry ${E.PARITY_REGISTRY_URL}: TLS certificate not accepted`);
+    expect(err?.hint).toContain('infra.registry.tls.ca');
+  });
+
+  it('through the CLI: compat gate with an untrusted CA exits 2 naming the setting, with no password in the output', () => {
+    const doc = parseDocument(readFileSync(join(ROOT, 'schemas/examples/orders-multicurrency.yaml'), 'utf8'));
+    doc.setIn(['infra', 'registry'], { url: '${PARITY_REGISTRY_URL}', tls: { ca: otherCa } });
+    for (const i of [0, 1]) {
+      const reader = doc.getIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema']) as string;
+      doc.setIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema'], join(ROOT, 'schemas/examples', reader));
+    }
+    doc.setIn(['infra', 'redis'], { url: '${PARITY_REDIS_URL}', tls: { ca: E.PARITY_CA_FILE } });
+    const specFile = join(dir, 'spec.yaml');
+    writeFileSync(specFile, doc.toString());
+    const r = spawnSync(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'compat', 'gate', '--spec', specFile, '--skip-live'], {
+      env: { ...process.env, ...E },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('infra.registry.tls.ca');
+    for (const secret of [E.PARITY_REDIS_PASSWORD!, new URL(E.PARITY_SOURCE_URL).password]) {
+      expect(r.stdout + r.stderr).not.toContain(secret);
+    }
+  });
+});
+
+describe('Kafka SASL_SSL only', () => {
+  it('a plaintext client gets no metadata from the secured broker', async () => {
+    const admin = new Admin({
+      clientId: 'parity-secure-test',
+      bootstrapBrokers: [E.PARITY_KAFKA_BROKER],
+      retries: 0,
+      connectTimeout: 3_000,
+      timeout: 5_000,
+    });
+    try {
+      await expect(admin.metadata({ topics: [], forceUpdate: true })).rejects.toThrow();
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  });
+});
