@@ -19,44 +19,12 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
- * Every ParityError code and the exit code it ends a command with. A code missing here counts as a
- * runtime failure (3); a unit test keeps this table complete.
+ * Every ParityError code and the exit code it ends a command with, as services/core/errors.ts
+ * declares it (its one home); a unit test checks every code maps to 1, 2 or 3.
  */
-export const EXIT_CODE_BY_ERROR: Partial<Record<ErrorCode, ExitCode>> = {
-  // You called it wrong: fix the command line or the spec.
-  PARITY_SPEC_INVALID: EXIT.BAD_INPUT,
-  PARITY_SPEC_ENV_MISSING: EXIT.BAD_INPUT,
-  PARITY_BAD_INPUT: EXIT.BAD_INPUT,
-  // A check said no.
-  PARITY_GATE_FAILED: EXIT.NO,
-  PARITY_SCHEMA_INCOMPATIBLE: EXIT.NO,
-  PARITY_SCHEMA_REJECTED: EXIT.NO,
-  PARITY_PHASE: EXIT.NO,
-  PARITY_DDL_RISK: EXIT.NO,
-  PARITY_ABORTED: EXIT.NO,
-  // The slot is someone else's: drop-slot refuses it (unless --force), cdc run will not share it.
-  PARITY_SLOT_IN_USE: EXIT.NO,
-  // It could not run: the infrastructure, the environment, a lease, or parity itself failed.
-  PARITY_STACK_FAILED: EXIT.RUNTIME,
-  PARITY_DEPENDENCY_MISSING: EXIT.RUNTIME,
-  PARITY_CONNECTION: EXIT.RUNTIME,
-  PARITY_WAL_LEVEL: EXIT.RUNTIME,
-  PARITY_REPLICATION_PRIVILEGE: EXIT.RUNTIME,
-  PARITY_SLOT_MISSING: EXIT.RUNTIME,
-  PARITY_DECODE: EXIT.RUNTIME,
-  PARITY_SERIALIZE: EXIT.RUNTIME,
-  PARITY_KAFKA: EXIT.RUNTIME,
-  PARITY_REDIS: EXIT.RUNTIME,
-  PARITY_LOCK_NOT_ACQUIRED: EXIT.RUNTIME,
-  PARITY_LOCK_LOST: EXIT.RUNTIME,
-  PARITY_LOCK_EXPIRED: EXIT.RUNTIME,
-  PARITY_STALE_FENCE: EXIT.RUNTIME,
-  PARITY_LOCK_TIMEOUT: EXIT.RUNTIME,
-  PARITY_STATEMENT_TIMEOUT: EXIT.RUNTIME,
-  PARITY_CONFLICT: EXIT.RUNTIME,
-  PARITY_DDL_FAILED: EXIT.RUNTIME,
-  PARITY_INTERNAL: EXIT.RUNTIME,
-};
+export const EXIT_CODE_BY_ERROR: Partial<Record<ErrorCode, ExitCode>> = Object.fromEntries(
+  Object.entries(ERROR_CODES).map(([code, { exitCode }]) => [code, exitCode as ExitCode]),
+);
 
 /** The codes of ERROR_CODES that EXIT_CODE_BY_ERROR does not classify (should be none). */
 export function unclassifiedErrorCodes(): string[] {

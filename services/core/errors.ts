@@ -1,37 +1,40 @@
 /**
  * The closed set of parity errors. Every failure the tool reports carries a stable `code` and a
- * `retriable` flag; retry helpers decide only from that flag (the KafkaJS way).
+ * `retriable` flag; retry helpers decide only from that flag (the KafkaJS way). `exitCode` is the one
+ * home of each code's exit status (services/cli/exit-codes.ts reads it): 1 a check said no or a
+ * refusal, 2 bad input (nothing changed), 3 a runtime failure worth a retry once the infrastructure
+ * is back.
  */
 export const ERROR_CODES = {
   PARITY_SPEC_INVALID: { retriable: false, exitCode: 2 },
   PARITY_SPEC_ENV_MISSING: { retriable: false, exitCode: 2 },
   PARITY_BAD_INPUT: { retriable: false, exitCode: 2 },
-  PARITY_STACK_FAILED: { retriable: false, exitCode: 1 },
-  PARITY_DEPENDENCY_MISSING: { retriable: false, exitCode: 1 },
-  PARITY_CONNECTION: { retriable: true, exitCode: 1 },
-  PARITY_WAL_LEVEL: { retriable: false, exitCode: 1 },
-  PARITY_REPLICATION_PRIVILEGE: { retriable: false, exitCode: 1 },
-  PARITY_SLOT_MISSING: { retriable: false, exitCode: 1 },
+  PARITY_STACK_FAILED: { retriable: false, exitCode: 3 },
+  PARITY_DEPENDENCY_MISSING: { retriable: false, exitCode: 3 },
+  PARITY_CONNECTION: { retriable: true, exitCode: 3 },
+  PARITY_WAL_LEVEL: { retriable: false, exitCode: 3 },
+  PARITY_REPLICATION_PRIVILEGE: { retriable: false, exitCode: 3 },
+  PARITY_SLOT_MISSING: { retriable: false, exitCode: 3 },
   PARITY_SLOT_IN_USE: { retriable: true, exitCode: 1 },
-  PARITY_DECODE: { retriable: false, exitCode: 1 },
-  PARITY_SERIALIZE: { retriable: true, exitCode: 1 },
+  PARITY_DECODE: { retriable: false, exitCode: 3 },
+  PARITY_SERIALIZE: { retriable: true, exitCode: 3 },
   PARITY_SCHEMA_REJECTED: { retriable: true, exitCode: 1 },
   PARITY_SCHEMA_INCOMPATIBLE: { retriable: false, exitCode: 1 },
-  PARITY_KAFKA: { retriable: true, exitCode: 1 },
-  PARITY_REDIS: { retriable: true, exitCode: 1 },
-  PARITY_LOCK_NOT_ACQUIRED: { retriable: true, exitCode: 1 },
-  PARITY_LOCK_LOST: { retriable: false, exitCode: 1 },
-  PARITY_LOCK_EXPIRED: { retriable: false, exitCode: 1 },
-  PARITY_STALE_FENCE: { retriable: false, exitCode: 1 },
-  PARITY_LOCK_TIMEOUT: { retriable: true, exitCode: 1 },
-  PARITY_STATEMENT_TIMEOUT: { retriable: false, exitCode: 1 },
-  PARITY_CONFLICT: { retriable: false, exitCode: 1 },
+  PARITY_KAFKA: { retriable: true, exitCode: 3 },
+  PARITY_REDIS: { retriable: true, exitCode: 3 },
+  PARITY_LOCK_NOT_ACQUIRED: { retriable: true, exitCode: 3 },
+  PARITY_LOCK_LOST: { retriable: false, exitCode: 3 },
+  PARITY_LOCK_EXPIRED: { retriable: false, exitCode: 3 },
+  PARITY_STALE_FENCE: { retriable: false, exitCode: 3 },
+  PARITY_LOCK_TIMEOUT: { retriable: true, exitCode: 3 },
+  PARITY_STATEMENT_TIMEOUT: { retriable: false, exitCode: 3 },
+  PARITY_CONFLICT: { retriable: false, exitCode: 3 },
   PARITY_GATE_FAILED: { retriable: false, exitCode: 1 },
   PARITY_PHASE: { retriable: false, exitCode: 1 },
   PARITY_DDL_RISK: { retriable: false, exitCode: 1 },
-  PARITY_DDL_FAILED: { retriable: false, exitCode: 1 },
+  PARITY_DDL_FAILED: { retriable: false, exitCode: 3 },
   PARITY_ABORTED: { retriable: false, exitCode: 1 },
-  PARITY_INTERNAL: { retriable: false, exitCode: 1 },
+  PARITY_INTERNAL: { retriable: false, exitCode: 3 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -82,8 +85,61 @@ export function toParityError(err: unknown, code: ErrorCode = 'PARITY_INTERNAL')
   return new ParityError(code, message, { cause: err });
 }
 
+/** Node's TLS verification codes: the server's certificate is not one the client's CA vouches for. */
+const TLS_REFUSAL = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE)$/;
+
+/**
+ * A refused login or an untrusted certificate, anywhere in `err`'s cause chain, as a bad-input error
+ * (exit 2: retrying cannot fix it) naming the connection and the setting to fix; undefined otherwise.
+ * PostgreSQL: SQLSTATE 28P01 (password) and 28000 (pg_hba, e.g. TLS required); Redis: WRONGPASS/NOAUTH;
+ * any TLS client: Node's certificate verification codes.
+ */
+export function connectionRefusal(err: unknown): ParityError | undefined {
+  let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && typeof e === 'object' && depth < 6; depth++, e = e.cause as typeof e) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    const text = typeof e.message === 'string' ? e.message : '';
+    if (code === '28P01') {
+      return new ParityError('PARITY_BAD_INPUT', `PostgreSQL refused the login: ${text}`, {
+        cause: err,
+        hint: 'check the password in the database URL (source.database, target.database or control.database; written as ${VAR})',
+        retriable: false,
+      });
+    }
+    if (code === '28000') {
+      return new ParityError('PARITY_BAD_INPUT', `PostgreSQL refused the connection: ${text}`, {
+        cause: err,
+        hint: /no encryption/.test(text)
+          ? 'the server accepts TLS connections only: add sslmode=verify-full&sslrootcert=<CA file> to the database URL'
+          : 'check the user and the database in the database URL against the server\'s pg_hba.conf',
+        retriable: false,
+      });
+    }
+    if (/^(WRONGPASS|NOAUTH)\b/.test(text)) {
+      return new ParityError('PARITY_BAD_INPUT', `Redis refused the login: ${text}`, {
+        cause: err,
+        hint: 'check infra.redis.username and infra.redis.password (an ACL user; the password as ${VAR})',
+        retriable: false,
+      });
+    }
+    if (TLS_REFUSAL.test(code)) {
+      return new ParityError('PARITY_BAD_INPUT', `TLS certificate not accepted (${code}): ${text}`, {
+        cause: err,
+        hint:
+          code === 'CERT_HAS_EXPIRED'
+            ? 'the server certificate has expired: renew it'
+            : 'point the connection at the CA that signed the server certificate: sslrootcert in a PostgreSQL URL, infra.redis.tls.ca, infra.registry.tls.ca or kafka.security.tls.ca',
+        retriable: false,
+      });
+    }
+  }
+  return undefined;
+}
+
 /** PostgreSQL SQLSTATEs that parity maps to its own codes. */
 export function fromPgError(err: unknown, context: string): ParityError {
+  const refused = connectionRefusal(err);
+  if (refused) return new ParityError(refused.code, `${context}: ${refused.message}`, { cause: err, hint: refused.hint, retriable: false });
   const sqlstate = (err as { code?: string } | undefined)?.code;
   const message = `${context}: ${err instanceof Error ? err.message : String(err)}`;
   switch (sqlstate) {
