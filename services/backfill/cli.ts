@@ -5,7 +5,7 @@
 import { createFlagsReader } from '../coordinator/flags-reader.js';
 import { createRedis } from '../core/clients.js';
 import { hostname, userInfo } from 'node:os';
-import { parseOptions, required } from '../core/options.js';
+import { parseOptions, required, intOption } from '../core/options.js';
 import { createPgClient } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
@@ -20,14 +20,6 @@ import { ProgressBar } from './progress.js';
 import { formatStatus, readStatus } from './status.js';
 
 const RUN_USAGE = 'parity backfill run --spec FILE [--workers N] [--fence-token N] [--rerun] [--status-port N] [--no-progress] [--json]';
-
-function positiveInt(value: string | undefined, flag: string, usage: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a positive integer, got "${value}"`, { hint: `usage: ${usage}` });
-  return n;
-}
 
 /** `parity backfill run`: fills the new representation; resumes a stopped run from its checkpoints. */
 export async function backfillRunCommand(argv: string[]): Promise<number> {
@@ -45,7 +37,7 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
     RUN_USAGE,
   );
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
-  const workers = positiveInt(values.workers, '--workers', RUN_USAGE);
+  const workers = intOption(values.workers, '--workers', RUN_USAGE);
   // Status and control server: --status-port > PARITY_STATUS_PORT > spec > 9404 (see services/core/http.ts).
   const controlPort = resolveStatusPort('backfill', {
     flag: values['status-port'],

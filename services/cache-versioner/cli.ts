@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, loadSpec, targetDatabase, type Spec } from '../core/spec.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
-import { parseOptions, required } from '../core/options.js';
+import { parseOptions, required, intOption } from '../core/options.js';
 import { deadLetterTopic } from '../core/topics.js';
 import { createCacheVersioner } from './consumer.js';
 import { inspectCache } from './inspector.js';
@@ -24,13 +24,6 @@ import { cutover, ensureConfig, readConfig } from './version-config.js';
 const RUN_USAGE = 'parity cache run --spec FILE [--group ID] [--topic TOPIC] [--from-latest] [--concurrency N] [--status-port PORT] [--dead-letter-topic TOPIC]';
 const CUTOVER_USAGE = 'parity cache cutover --spec FILE --to vN [--populate vN[,vM...]] [--force]';
 const INSPECT_USAGE = 'parity cache inspect --spec FILE [--sample N] [--grace-ms MS] [--version vN] [--no-evidence]';
-
-function positiveInt(value: string | undefined, flag: string, usage: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a non-negative integer, got "${value}"`, { hint: `usage: ${usage}` });
-  return n;
-}
 
 /** Redis for a command: fail fast while it is down (the callers retry), log its errors once each. */
 function commandRedis(url: Parameters<typeof createRedis>[0], logger: Logger): Redis {
@@ -67,7 +60,7 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   );
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const settings = cacheSettings(spec, values.topic);
-  const concurrency = positiveInt(values.concurrency, '--concurrency', RUN_USAGE, spec.cdc.partitions);
+  const concurrency = intOption(values.concurrency, '--concurrency', RUN_USAGE, 0) ?? spec.cdc.partitions;
   // Status server: --status-port > PARITY_STATUS_PORT > spec > 9403 (see services/core/http.ts).
   const statusPort = resolveStatusPort('cache', { flag: values['status-port'], specPort: specStatusPort(spec, 'cache'), usage: RUN_USAGE }).port;
   const logger = createLogger({ name: 'cache-versioner' });
@@ -161,8 +154,8 @@ export async function cacheInspectCommand(argv: string[]): Promise<number> {
   );
   const { spec } = loadSpec(required(values.spec, '--spec', INSPECT_USAGE));
   const settings = cacheSettings(spec);
-  const sample = positiveInt(values.sample, '--sample', INSPECT_USAGE, 100);
-  const graceMs = positiveInt(values['grace-ms'], '--grace-ms', INSPECT_USAGE, spec.reconcile.retryWindowMs);
+  const sample = intOption(values.sample, '--sample', INSPECT_USAGE, 0) ?? 100;
+  const graceMs = intOption(values['grace-ms'], '--grace-ms', INSPECT_USAGE, 0) ?? spec.reconcile.retryWindowMs;
   const versions = values.version?.flatMap((v) => v.split(',')).filter(Boolean);
   for (const v of versions ?? []) {
     if (!settings.templates.has(v)) throw new ParityError('PARITY_BAD_INPUT', `--version ${v}: no such cache version (known: ${[...settings.templates.keys()].join(', ')})`, { hint: `usage: ${INSPECT_USAGE}` });

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseOptions, required } from '../core/options.js';
+import { parseOptions, required, intOption } from '../core/options.js';
 import { createKafkaForSpec, createPgPool } from '../core/clients.js';
 import { recordEvidence } from '../core/control.js';
 import { fromPgError, ParityError } from '../core/errors.js';
@@ -81,13 +81,6 @@ export async function compatCheck(argv: string[]): Promise<number> {
 
 const GATE_USAGE = 'parity compat gate --spec FILE [--skip-live] [--skip-evidence] [--sample N] [--timeout-ms MS] [--json] [--out REPORT.json]';
 
-function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new ParityError('PARITY_BAD_INPUT', `${flag} must be a positive integer, got "${value}"`, { hint: `usage: ${GATE_USAGE}` });
-  return n;
-}
-
 /** Appends the gate's report to the control database's evidence table, where the contract gate reads it. */
 async function recordGateEvidence(connectionString: string, schema: string, report: GateReport): Promise<void> {
   const pool = createPgPool(connectionString, { applicationName: 'parity-compat-gate', max: 1 });
@@ -141,7 +134,7 @@ export async function compatGate(argv: string[]): Promise<number> {
   const report = await runCompatGate(loaded, {
     registry: createCcompatClient(spec.infra.registry),
     ...(kafka ? { kafka } : {}),
-    sample: { perPartition: positiveInt(values.sample, '--sample', 500), timeoutMs: positiveInt(values['timeout-ms'], '--timeout-ms', 30_000), logger },
+    sample: { perPartition: (intOption(values.sample, '--sample', GATE_USAGE) ?? 500), timeoutMs: (intOption(values['timeout-ms'], '--timeout-ms', GATE_USAGE) ?? 30_000), logger },
     logger,
   });
   if (values.out) {

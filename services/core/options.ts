@@ -30,3 +30,16 @@ export function required<T>(value: T | undefined, flag: string, usage: string): 
   }
   return value;
 }
+
+/**
+ * An integer option of at least `min` (default 1), or undefined when absent (callers supply their
+ * default with `??`). Anything else is bad input naming the flag and the command's usage.
+ */
+export function intOption(value: string | undefined, flag: string, usage: string, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) {
+    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, { hint: `usage: ${usage}` });
+  }
+  return n;
+}

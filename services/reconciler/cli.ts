@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parseOptions, required } from '../core/options.js';
+import { parseOptions, required, intOption } from '../core/options.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
 import { createFlagsReader } from '../coordinator/flags-reader.js';
 import { createKafkaForSpec, createRedis, createSchemaRegistry } from '../core/clients.js';
@@ -28,15 +28,6 @@ import { REPORT_FORMATS, renderReport, type ReportFormat } from './report-render
 import { connectPg, openReadSession, openWriteSession } from './snapshot.js';
 import { createStreamReconciler } from './stream-reconcile.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyResult } from './verify.js';
-
-function positiveInt(value: string | undefined, flag: string, usage: string, min = 1): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, { hint: `usage: ${usage}` });
-  }
-  return n;
-}
 
 function fenceToken(value: string | undefined, usage: string): bigint | null {
   if (value === undefined) return null;
@@ -108,11 +99,11 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   try {
     const options = {
       ...DEFAULT_VERIFY_OPTIONS,
-      jobs: positiveInt(values.jobs, '--jobs', VERIFY_USAGE) ?? spec.reconcile.jobs,
+      jobs: intOption(values.jobs, '--jobs', VERIFY_USAGE) ?? spec.reconcile.jobs,
       newRun: values['new-run'] ?? false,
-      recheckWaitMs: positiveInt(values['recheck-wait-ms'], '--recheck-wait-ms', VERIFY_USAGE, 0) ?? null,
-      maxRechecks: positiveInt(values['max-rechecks'], '--max-rechecks', VERIFY_USAGE) ?? DEFAULT_VERIFY_OPTIONS.maxRechecks,
-      segmentPauseMs: positiveInt(values['segment-pause-ms'], '--segment-pause-ms', VERIFY_USAGE, 0) ?? 0,
+      recheckWaitMs: intOption(values['recheck-wait-ms'], '--recheck-wait-ms', VERIFY_USAGE, 0) ?? null,
+      maxRechecks: intOption(values['max-rechecks'], '--max-rechecks', VERIFY_USAGE) ?? DEFAULT_VERIFY_OPTIONS.maxRechecks,
+      segmentPauseMs: intOption(values['segment-pause-ms'], '--segment-pause-ms', VERIFY_USAGE, 0) ?? 0,
     };
     const progress = createProgress({ stream: process.stderr, logger });
     const outcome = await runVerify(loaded, options, { logger, registry, progress });
@@ -186,7 +177,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   if (!REPORT_FORMATS.includes(format)) {
     throw new ParityError('PARITY_BAD_INPUT', `--format must be one of ${REPORT_FORMATS.join(', ')}, got ${JSON.stringify(values.format)}`, { hint: `usage: ${REPORT_USAGE}` });
   }
-  const runId = positiveInt(values.run, '--run', REPORT_USAGE);
+  const runId = intOption(values.run, '--run', REPORT_USAGE);
   const control = await openWriteSession(connectPg, controlDatabase(loaded.spec), postgresDialect, `parity-report ${loaded.spec.name}`);
   try {
     const text = renderReport(await buildReport(control, loaded, runId), format);
@@ -244,7 +235,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const token = fenceToken(values['fence-token'], RECONCILE_USAGE);
   const apply = values.repair ?? spec.reconcile.repair;
   if (token !== null && !apply) throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${RECONCILE_USAGE}` });
-  const idleMs = positiveInt(values['stop-after-idle-ms'], '--stop-after-idle-ms', RECONCILE_USAGE);
+  const idleMs = intOption(values['stop-after-idle-ms'], '--stop-after-idle-ms', RECONCILE_USAGE);
   // Status server: --status-port > PARITY_STATUS_PORT > spec > 9402 (see services/core/http.ts).
   const statusPort = resolveStatusPort('reconcile', { flag: values['status-port'], specPort: specStatusPort(spec, 'reconcile'), usage: RECONCILE_USAGE }).port;
   const logger = createLogger({ name: 'parity-reconcile' });
