@@ -5,7 +5,7 @@
  */
 import { redact } from '../core/secrets.js';
 import type { ReportModel } from './report.js';
-import { barChart, escapeXml, lineChart } from './svg-chart.js';
+import { barChart, escapeXml, lineChart } from '../core/svg-chart.js';
 
 export type ReportFormat = 'json' | 'md' | 'html';
 

@@ -4,7 +4,7 @@
  */
 import { PHASES } from '../coordinator/phases.js';
 import type { StatusSnapshot } from './collect.js';
-import { escapeHtml as esc, lineChart } from './svg.js';
+import { escapeXml as esc, lineChart } from '../core/svg-chart.js';
 
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 19);
 
@@ -34,19 +34,20 @@ export function renderStatusPage(s: StatusSnapshot, refreshSeconds = 5): string 
   const driftChart = lineChart({
     id: 'chart-drift',
     title: 'confirmed drift per verification run',
-    points: verify.map((e) => ({ x: Date.parse(e.recordedAt), y: num(e.value.confirmedDrift) ?? 0 })),
-    xLabel: time,
-    yLabel: (y) => String(Math.round(y)),
-    color: '#dc2626',
+    labels: verify.map((e) => time(Date.parse(e.recordedAt))),
+    series: [{ name: 'confirmed drift', color: '#dc2626', values: verify.map((e) => num(e.value.confirmedDrift) ?? 0) }],
+    width: 520,
+    height: 180,
     emptyLabel: 'no verification run yet',
   });
   const backfill = s.history.backfill ?? [];
   const backfillChart = lineChart({
     id: 'chart-backfill',
     title: 'backfill rows written',
-    points: backfill.map((e) => ({ x: Date.parse(e.recordedAt), y: num(e.value.rows) ?? 0 })),
-    xLabel: time,
-    yLabel: (y) => String(Math.round(y)),
+    labels: backfill.map((e) => time(Date.parse(e.recordedAt))),
+    series: [{ name: 'rows', color: '#2563eb', values: backfill.map((e) => num(e.value.rows) ?? 0) }],
+    width: 520,
+    height: 180,
     emptyLabel: 'no backfill run yet',
   });
   const flags = s.flags

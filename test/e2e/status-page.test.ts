@@ -65,7 +65,7 @@ test('the status page shows the phase, the gates and rendered charts in headless
     // Charts rendered: the drift chart has one point per verification run and a drawn line.
     const drift = page.locator('#chart-drift');
     expect(await drift.getAttribute('data-points')).toBe('3');
-    const box = await drift.locator('path.series').boundingBox();
+    const box = await drift.locator('.series').boundingBox();
     expect(box?.width ?? 0).toBeGreaterThan(50);
     expect(await page.locator('#chart-backfill circle').count()).toBe(1);
     expect(await page.locator('tr.gate.pass th').allTextContents()).toEqual(expect.arrayContaining(['backfill', 'verify']));

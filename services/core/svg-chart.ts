@@ -1,6 +1,7 @@
 /**
- * Small inline SVG charts for the HTML report: no scripts, no fonts, no external assets, so the
- * report opens anywhere and can be archived as one file.
+ * Small inline SVG charts for the HTML report and the live status page: no scripts, no fonts, no
+ * external assets, so a page opens anywhere (offline, in a locked-down browser) and a report can be
+ * archived as one file.
  */
 
 export function escapeXml(text: string): string {
@@ -21,6 +22,10 @@ export interface ChartOptions {
   width?: number;
   height?: number;
   yLabel?: string;
+  /** Element id; with it the chart also carries `class="chart"` and `data-points` (for pages and tests). */
+  id?: string;
+  /** Drawn instead of the plot when there is no value at all. */
+  emptyLabel?: string;
 }
 
 function niceMax(v: number): number {
@@ -77,7 +82,13 @@ export function barChart(o: ChartOptions): string {
     }
   }
   out.push(...axisLabels(o.labels, plot, (i) => plot.x + i * bw + bw / 2));
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(o.title)}">${out.join('')}</svg>`;
+  return `${svgOpen(o, width, height)}${out.join('')}</svg>`;
+}
+
+function svgOpen(o: ChartOptions, width: number, height: number): string {
+  const points = o.series.reduce((a, s) => a + s.values.length, 0);
+  const id = o.id === undefined ? '' : ` class="chart" id="${escapeXml(o.id)}" data-points="${points}"`;
+  return `<svg xmlns="http://www.w3.org/2000/svg"${id} width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(o.title)}">`;
 }
 
 /** Lines with points, one per series (e.g. drift per run over time). */
@@ -86,15 +97,19 @@ export function lineChart(o: ChartOptions): string {
   const height = o.height ?? 220;
   const plot = { x: 50, y: 30, w: width - 60, h: height - 60 };
   const n = o.labels.length;
+  if (o.emptyLabel !== undefined && o.series.every((s) => s.values.length === 0)) {
+    const title = `<text x="${plot.x}" y="16" font-size="13" font-family="sans-serif" font-weight="bold">${escapeXml(o.title)}</text>`;
+    return `${svgOpen(o, width, height)}${title}<text x="${width / 2}" y="${height / 2}" text-anchor="middle" font-size="12" font-family="sans-serif" class="chart-empty">${escapeXml(o.emptyLabel)}</text></svg>`;
+  }
   const max = niceMax(Math.max(0, ...o.series.flatMap((s) => s.values)));
   const xAt = (i: number): number => (n <= 1 ? plot.x + plot.w / 2 : plot.x + (plot.w * i) / (n - 1));
   const yAt = (v: number): number => plot.y + plot.h - (plot.h * v) / max;
   const out = frame(o, max, plot);
   for (const s of o.series) {
     const pts = s.values.map((v, i) => `${xAt(i).toFixed(2)},${yAt(v).toFixed(2)}`);
-    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
+    if (pts.length > 1) out.push(`<polyline class="series" fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     s.values.forEach((v, i) => out.push(`<circle cx="${xAt(i).toFixed(2)}" cy="${yAt(v).toFixed(2)}" r="3" fill="${s.color}"><title>${escapeXml(`${o.labels[i]}: ${s.name} ${v}`)}</title></circle>`));
   }
   out.push(...axisLabels(o.labels, plot, xAt));
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(o.title)}">${out.join('')}</svg>`;
+  return `${svgOpen(o, width, height)}${out.join('')}</svg>`;
 }

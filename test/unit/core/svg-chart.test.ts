@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { barChart, escapeXml, lineChart } from '../../../services/reconciler/svg-chart.js';
+import { barChart, escapeXml, lineChart } from '../../../services/core/svg-chart.js';
 
 describe('inline SVG charts', () => {
   it('draws one bar per non-zero value and escapes every label', () => {
