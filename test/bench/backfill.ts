@@ -214,7 +214,9 @@ function runPgbench(
     u.pathname.slice(1),
   ];
   return new Promise((resolve, reject) => {
-    const child = spawn(PGBENCH, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // The stack's clusters take passwords over TCP: hand pgbench the URL's through its environment.
+    const env = u.password ? { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } : process.env;
+    const child = spawn(PGBENCH, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => {
