@@ -5,9 +5,9 @@
 import { COMMANDS } from './commands.js';
 import type { CommandEntry } from './command.js';
 import { bashCompletion, zshCompletion } from './completion.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
+import { EXIT, EXIT_CODE_BY_ERROR, exitCodeFor } from './exit-codes.js';
 import { commandHelp, groupHelp, groups, topHelp } from './help.js';
-import { ParityError, toParityError } from '../core/errors.js';
+import { connectionRefusal, ParityError, toParityError } from '../core/errors.js';
 import { redact } from '../core/secrets.js';
 
 /** Finds the longest command whose words prefix argv. */
@@ -102,7 +102,12 @@ export async function main(argv: string[]): Promise<number> {
     const handler = await found.entry.load();
     return await handler(found.rest);
   } catch (err) {
-    const error = err instanceof ParityError ? err : toParityError(err);
+    // A refused login or an untrusted certificate is bad input (exit 2) naming the setting, however deep it was wrapped.
+    const refused = err instanceof ParityError && EXIT_CODE_BY_ERROR[err.code] === EXIT.BAD_INPUT ? undefined : connectionRefusal(err);
+    const error =
+      refused && err instanceof ParityError
+        ? new ParityError(refused.code, err.message, { cause: err, hint: refused.hint, retriable: false })
+        : (refused ?? (err instanceof ParityError ? err : toParityError(err)));
     process.stderr.write(`${redact(error.describe())}\n`);
     if (process.env.PARITY_DEBUG && error.stack) process.stderr.write(`${redact(error.stack)}\n`);
     return exitCodeFor(error);

@@ -250,6 +250,59 @@ describe('the registry over HTTPS', () => {
   });
 });
 
+/** Runs `parity <args> --spec <the example spec>` with `env` over the secured stack's settings. */
+function cli(args: string[], overrides: Record<string, string>): { status: number | null; out: string } {
+  const doc = parseDocument(readFileSync(join(ROOT, 'schemas/examples/orders-multicurrency.yaml'), 'utf8'));
+  doc.setIn(['infra', 'redis'], {
+    url: `rediss://127.0.0.1:${config.ports.redis}`,
+    username: 'parity',
+    password: '${PARITY_REDIS_PASSWORD}',
+    tls: { ca: E.PARITY_CA_FILE },
+  });
+  for (const i of [0, 1]) {
+    const reader = doc.getIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema']) as string;
+    doc.setIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema'], join(ROOT, 'schemas/examples', reader));
+  }
+  const specFile = join(dir, `spec-${args.join('-')}.yaml`);
+  writeFileSync(specFile, doc.toString());
+  const r = spawnSync(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args, '--spec', specFile], {
+    env: { ...process.env, ...E, ...overrides },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+describe('refusals through the CLI: exit 2, the connection and the setting named, no secret shown', () => {
+  const secrets = () => [E.PARITY_REDIS_PASSWORD!, new URL(E.PARITY_SOURCE_URL).password, 'wrong-password-123'];
+
+  it('PostgreSQL: a wrong password', () => {
+    const u = new URL(E.PARITY_SOURCE_URL);
+    u.password = 'wrong-password-123';
+    const r = cli(['cdc', 'status'], { PARITY_SOURCE_URL: u.toString() });
+    expect(r.status).toBe(2);
+    expect(r.out).toContain('password authentication failed for user "parity"');
+    expect(r.out).toContain('check the password in the database URL');
+    for (const secret of secrets()) expect(r.out).not.toContain(secret);
+  });
+
+  it('PostgreSQL: an untrusted certificate (sslrootcert of another CA)', () => {
+    const r = cli(['cdc', 'status'], { PARITY_SOURCE_URL: withParams(E.PARITY_SOURCE_URL, { sslrootcert: otherCa }) });
+    expect(r.status).toBe(2);
+    expect(r.out).toMatch(/TLS certificate not accepted \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)\)/);
+    expect(r.out).toContain('sslrootcert');
+    for (const secret of secrets()) expect(r.out).not.toContain(secret);
+  });
+
+  it('Redis: a wrong ACL password', () => {
+    const r = cli(['flags', 'get'], { PARITY_REDIS_PASSWORD: 'wrong-password-123' });
+    expect(r.status).toBe(2);
+    expect(r.out).toMatch(/reading flags: WRONGPASS/);
+    expect(r.out).toContain('infra.redis.password');
+    for (const secret of secrets()) expect(r.out).not.toContain(secret);
+  });
+});
+
 describe('Kafka SASL_SSL only', () => {
   it('a plaintext client gets no metadata from the secured broker', async () => {
     const admin = new Admin({
