@@ -43,12 +43,23 @@ function plain(username: string, password: string): SaslSession {
   };
 }
 
-/** RFC 7628 section 3.1: gs2 header, then kvpairs separated by ^A, ending with ^A^A. */
+/**
+ * RFC 7628 section 3.1: gs2 header, then kvpairs separated by ^A, ending with ^A^A. A refusal comes
+ * as a JSON error challenge (section 3.2.2) which the client answers with a single ^A; the broker
+ * then fails the exchange with its error code.
+ */
 function oauthBearer(token: string): SaslSession {
+  let refusal: string | null = null;
   return {
     mechanism: 'OAUTHBEARER',
     start: () => Buffer.from(`n,,\u0001auth=Bearer ${token}\u0001\u0001`, 'utf8'),
-    respond: () => null,
+    respond: (challenge) => {
+      // The broker accepted the ^A after an error challenge without failing: still a refusal.
+      if (refusal !== null) throw new SaslProtocolError(`the broker refused the token: ${refusal}`);
+      if (challenge.length === 0) return null;
+      refusal = challenge.toString('utf8');
+      return Buffer.from('\u0001', 'utf8');
+    },
   };
 }
 

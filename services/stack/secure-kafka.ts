@@ -2,8 +2,8 @@
  * A Kafka broker with a SASL_SSL listener only (no plaintext client listener), for tests of parity's
  * Kafka security: a generated CA and broker certificate (openssl; the broker reads PEM directly,
  * ssl.keystore.type=PEM, so no JKS or keytool is needed), SCRAM-SHA-256 and SCRAM-SHA-512 users
- * created when the storage is formatted (StorageTool --add-scram), and PLAIN users in the listener's
- * JAAS settings. One combined KRaft node on its own ports and state dir, started from the same Maven
+ * created when the storage is formatted (StorageTool --add-scram), PLAIN users in the listener's
+ * JAAS settings, and OAUTHBEARER with Kafka's unsecured-token validator (unsigned JWTs). One combined KRaft node on its own ports and state dir, started from the same Maven
  * jars as the local stack (fetch.ts), stopped by `stop()`.
  *
  * The default local stack stays plaintext; this is a separate broker a test starts and stops.
@@ -135,6 +135,17 @@ export function generateCertificates(dir: string): Certificates {
   };
 }
 
+/**
+ * An unsigned JWT (alg "none") for `sub`, valid from now for `lifetimeSeconds` (negative: already
+ * expired), as the broker's unsecured OAUTHBEARER validator accepts. Test material only.
+ */
+export function unsecuredToken(sub: string, lifetimeSeconds = 3600): string {
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const iat = lifetimeSeconds < 0 ? now + 2 * lifetimeSeconds : now;
+  return `${b64({ alg: 'none' })}.${b64({ sub, iat, exp: now + lifetimeSeconds })}.`;
+}
+
 /** JAAS option values are double-quoted strings. */
 const jaasQuote = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
@@ -149,11 +160,13 @@ function serverProperties(o: SecureKafkaOptions, certs: Certificates, admin: Sec
     'inter.broker.listener.name=SASL_SSL',
     'controller.listener.names=CONTROLLER',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL',
-    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER',
     'sasl.mechanism.inter.broker.protocol=PLAIN',
     `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=${jaasQuote(admin.name)} password=${jaasQuote(admin.password)} ${plainUsers};`,
     'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    // OAUTHBEARER with Kafka's unsecured-token validator (tests only: tokens are unsigned JWTs, see unsecuredToken).
+    'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="parity-admin";',
     'ssl.keystore.type=PEM',
     `ssl.keystore.location=${certs.brokerKeystore}`,
     'ssl.truststore.type=PEM',

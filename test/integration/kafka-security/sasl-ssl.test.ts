@@ -25,7 +25,7 @@ import { createLogger, silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { redact } from '../../../services/core/secrets.js';
 import { loadSpec } from '../../../services/core/spec.js';
-import { startSecureKafka, type SecureKafka } from '../../../services/stack/secure-kafka.js';
+import { startSecureKafka, unsecuredToken, type SecureKafka } from '../../../services/stack/secure-kafka.js';
 import { createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { writeCdcSpec } from '../cdc/support.js';
 
@@ -198,6 +198,40 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
     const plaintext = await attempt({ protocol: 'PLAINTEXT' });
     expect(plaintext.message).toContain(`Kafka broker ${broker.brokers[0]}`);
     expect(plaintext.message).toMatch(/kafka\.security\.protocol PLAINTEXT.*set kafka\.security/);
+  });
+
+  it('OAUTHBEARER: the wire path authenticates with the token of tokenEnv; an expired token is refused naming tokenEnv', async () => {
+    const [host, port] = broker.brokers[0]!.split(':') as [string, string];
+    const connect = async (token: string) => {
+      const security = resolveKafkaSecurity(
+        {
+          protocol: 'SASL_SSL',
+          tls: { ca: broker.certificates.ca, verifyHostname: true },
+          sasl: { mechanism: 'OAUTHBEARER', tokenEnv: 'PARITY_TEST_KAFKA_TOKEN' },
+        },
+        { PARITY_TEST_KAFKA_TOKEN: token },
+      );
+      const client = new ProduceClient({ clientId: 'secure-test', security, requestTimeoutMs: 5_000 });
+      try {
+        await client.connect([{ nodeId: 1, host, port: Number(port) }]);
+        return null;
+      } catch (err) {
+        return err as Error & { fatal?: { hint: string } | null };
+      } finally {
+        client.close();
+      }
+    };
+    // A fresh broker answers InitProducerId with COORDINATOR_LOAD_IN_PROGRESS (14) for a moment.
+    let ok = await connect(unsecuredToken(USER));
+    for (let i = 0; i < 30 && (ok as { code?: number } | null)?.code === 14; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      ok = await connect(unsecuredToken(USER));
+    }
+    expect(ok).toBeNull();
+    const expired = await connect(unsecuredToken(USER, -600));
+    expect(expired?.message).toContain(`Kafka ${broker.brokers[0]} refused SASL OAUTHBEARER authentication`);
+    expect(expired?.message).toContain('kafka.security.sasl.tokenEnv');
+    expect(expired?.fatal).toBeTruthy();
   });
 
   describe('the CDC connector', () => {

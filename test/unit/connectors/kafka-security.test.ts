@@ -43,6 +43,14 @@ describe('SCRAM client (RFC 5802 / RFC 7677)', () => {
   it('PLAIN and OAUTHBEARER initial responses', () => {
     expect(saslSession({ mechanism: 'PLAIN', username: 'u', password: 'p' }).start().toString()).toBe('\u0000u\u0000p');
     expect(saslSession({ mechanism: 'OAUTHBEARER', token: 'tok' }).start().toString()).toBe('n,,\u0001auth=Bearer tok\u0001\u0001');
+    // RFC 7628 3.2.2: an error challenge is answered with ^A; a broker that then does not fail is still a refusal.
+    const o = saslSession({ mechanism: 'OAUTHBEARER', token: 'tok' });
+    o.start();
+    expect(o.respond(Buffer.alloc(0))).toBeNull();
+    const refused = saslSession({ mechanism: 'OAUTHBEARER', token: 'tok' });
+    refused.start();
+    expect(refused.respond(Buffer.from('{"status":"invalid_token"}'))?.toString()).toBe('\u0001');
+    expect(() => refused.respond(Buffer.alloc(0))).toThrow(/refused the token: \{"status":"invalid_token"\}/);
   });
 });
 
