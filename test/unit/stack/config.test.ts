@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isParityError } from '../../../services/core/errors.js';
-import { DEFAULT_KAFKA_VERSION, kafkaLogging, kafkaNodes, LEGACY_KAFKA_VERSION, stackConfig, stackEnv } from '../../../services/stack/config.js';
+import {
+  DEFAULT_KAFKA_VERSION,
+  kafkaLogging,
+  kafkaNodes,
+  LEGACY_KAFKA_VERSION,
+  stackConfig,
+  stackEnv,
+} from '../../../services/stack/config.js';
 import { scramVerifier } from '../../../services/stack/pg-auth.js';
 
 const dirs: string[] = [];
@@ -71,9 +78,13 @@ describe('stack config', () => {
     const dir = stateDir();
     expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_REDIS_PORT: '6379x' }))).toContain('PARITY_REDIS_PORT=6379x');
     expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_PG_TARGET_PORT: '70000' }))).toContain('PARITY_PG_TARGET_PORT=70000');
-    expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_REDIS_PORT: '54329' }))).toMatch(/port 54329 is wanted by both pg-source and redis/);
+    expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_REDIS_PORT: '54329' }))).toMatch(
+      /port 54329 is wanted by both pg-source and redis/,
+    );
     // Three brokers from 19092 need 19092-19094: an explicit controller port inside that range clashes.
-    expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_KAFKA_CONTROLLER_PORT: '19093' }, { brokers: 3 }))).toMatch(/kafka node 2 \(broker\)/);
+    expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_KAFKA_CONTROLLER_PORT: '19093' }, { brokers: 3 }))).toMatch(
+      /kafka node 2 \(broker\)/,
+    );
     expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_KAFKA_VERSION: '2.8.2' }))).toContain('PARITY_KAFKA_VERSION=2.8.2');
     expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir, PARITY_KAFKA_VERSION: '4.x' }))).toContain('PARITY_KAFKA_VERSION=4.x');
     expect(badInput(() => stackConfig({ PARITY_STATE_DIR: dir }, { brokers: 2 }))).toContain('--brokers 2');
@@ -109,5 +120,44 @@ describe('scram verifier', () => {
     expect(m![3]).toBe(serverKey);
     // A fresh salt each time: two verifiers of one password differ.
     expect(scramVerifier('pencil')).not.toBe(scramVerifier('pencil'));
+  });
+});
+
+describe('the secured stack settings (stack up --secure)', () => {
+  it('has its own state dir and ports (+100), so it never touches the plaintext stack', () => {
+    const plain = stackConfig({});
+    const secure = stackConfig({}, { secure: true });
+    expect(secure.secure).toBe(true);
+    expect(secure.stateDir).toMatch(/\.parity-secure$/);
+    expect(secure.stateDir).not.toBe(plain.stateDir);
+    expect(secure.ports.pgSource).toBe(plain.ports.pgSource + 100);
+    expect(secure.ports.redis).toBe(plain.ports.redis + 100);
+    expect(stackConfig({ PARITY_STACK_SECURE: '1' }).secure).toBe(true);
+    expect(stackConfig({ PARITY_STACK_SECURE: '0' }).secure).toBe(false);
+  });
+
+  it('stack env prints verify-full URLs, rediss:// with the ACL user, https:// and the Kafka SASL settings', () => {
+    const dir = stateDir();
+    mkdirSync(join(dir, 'secrets'), { recursive: true });
+    writeFileSync(join(dir, 'secrets', 'pg-password'), 'pgpw1234\n');
+    writeFileSync(join(dir, 'secrets', 'redis-password'), 'redispw1234\n');
+    writeFileSync(join(dir, 'secrets', 'kafka-password'), 'kafkapw1234\n');
+    const env = stackEnv(stackConfig({ PARITY_STATE_DIR: dir }, { secure: true }));
+    const ca = join(dir, 'certs', 'ca-bundle.pem');
+    const source = new URL(env.PARITY_SOURCE_URL);
+    expect(source.password).toBe('pgpw1234');
+    expect(source.searchParams.get('sslmode')).toBe('verify-full');
+    expect(source.searchParams.get('sslrootcert')).toBe(ca);
+    expect(env.PARITY_REDIS_URL).toBe('rediss://parity:redispw1234@127.0.0.1:16479');
+    expect(env.PARITY_REGISTRY_URL).toBe('https://127.0.0.1:18181/apis/ccompat/v7');
+    expect(env).toMatchObject({
+      PARITY_CA_FILE: ca,
+      PARITY_KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      PARITY_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      PARITY_KAFKA_USER: 'parity',
+      PARITY_KAFKA_PASSWORD: 'kafkapw1234',
+    });
+    // The plaintext stack's settings carry none of it.
+    expect(stackEnv(stackConfig({ PARITY_STATE_DIR: dir })).PARITY_CA_FILE).toBeUndefined();
   });
 });
