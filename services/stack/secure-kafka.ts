@@ -3,7 +3,8 @@
  * Kafka security: a generated CA and broker certificate (openssl; the broker reads PEM directly,
  * ssl.keystore.type=PEM, so no JKS or keytool is needed), SCRAM-SHA-256 and SCRAM-SHA-512 users
  * created when the storage is formatted (StorageTool --add-scram), PLAIN users in the listener's
- * JAAS settings, and OAUTHBEARER with Kafka's unsecured-token validator (unsigned JWTs). One combined KRaft node on its own ports and state dir, started from the same Maven
+ * JAAS settings, and on request (`unsecuredOauthBearer`) OAUTHBEARER with Kafka's unsecured-token
+ * validator (unsigned JWTs; tests of the client only). One combined KRaft node on its own ports and state dir, started from the same Maven
  * jars as the local stack (fetch.ts), stopped by `stop()`.
  *
  * The default local stack stays plaintext; this is a separate broker a test starts and stops.
@@ -35,6 +36,11 @@ export interface SecureKafkaOptions {
   users: SecureKafkaUser[];
   /** Kafka version (default: the local stack's, PARITY_KAFKA_VERSION honoured). */
   version?: string;
+  /**
+   * Also enable OAUTHBEARER with Kafka's unsecured-token validator (default false). It accepts any
+   * unsigned token for any subject: for tests of the OAUTHBEARER client only, never a secured stack.
+   */
+  unsecuredOauthBearer?: boolean;
 }
 
 export interface Certificates {
@@ -160,13 +166,17 @@ function serverProperties(o: SecureKafkaOptions, certs: Certificates, admin: Sec
     'inter.broker.listener.name=SASL_SSL',
     'controller.listener.names=CONTROLLER',
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL',
-    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER',
+    `sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512${o.unsecuredOauthBearer ? ',OAUTHBEARER' : ''}`,
     'sasl.mechanism.inter.broker.protocol=PLAIN',
     `listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=${jaasQuote(admin.name)} password=${jaasQuote(admin.password)} ${plainUsers};`,
     'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     // OAUTHBEARER with Kafka's unsecured-token validator (tests only: tokens are unsigned JWTs, see unsecuredToken).
-    'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="parity-admin";',
+    ...(o.unsecuredOauthBearer
+      ? [
+          'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="parity-admin";',
+        ]
+      : []),
     'ssl.keystore.type=PEM',
     `ssl.keystore.location=${certs.brokerKeystore}`,
     'ssl.truststore.type=PEM',

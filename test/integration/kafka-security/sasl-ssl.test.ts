@@ -109,7 +109,13 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
   beforeAll(async () => {
     process.env.PARITY_TEST_KAFKA_PASSWORD = PASSWORD;
     process.env.PARITY_TEST_KAFKA_WRONG = WRONG;
-    broker = await startSecureKafka({ stateDir, port: PORT, controllerPort: PORT + 1, users: [{ name: USER, password: PASSWORD }] });
+    broker = await startSecureKafka({
+      stateDir,
+      port: PORT,
+      controllerPort: PORT + 1,
+      users: [{ name: USER, password: PASSWORD }],
+      unsecuredOauthBearer: true,
+    });
     db = await createTestDatabase('source', 'secure');
   }, 300_000);
 
