@@ -424,16 +424,25 @@ export class CdcConnector {
     this.pipeline = pipeline;
     this.stream = stream;
     this.sink = sink;
+    // stop() can land while this session is still connecting (before this.stream is set): the stream
+    // then never starts, and one that started is drained and stopped here as stop() would.
+    const stopStream = () =>
+      void (async () => {
+        await Promise.race([sink.drained(), sleep(10_000)]);
+        await stream.stop().catch(() => undefined);
+      })();
+    signal.addEventListener('abort', stopStream, { once: true });
     this.setState('streaming');
     this.log.info({ slot: spec.cdc.slot, from: formatLsn(start) }, 'replication session started');
     let failure: unknown = null;
     try {
-      await stream.run();
+      if (!signal.aborted) await stream.run();
     } catch (err) {
       failure = err;
     } finally {
       sessionAbort.abort();
       signal.removeEventListener('abort', onStop);
+      signal.removeEventListener('abort', stopStream);
       await this.endSession(signal, failure, pipeline, stream, sink);
     }
     if (failure && !signal.aborted) throw this.sessionError(failure);
