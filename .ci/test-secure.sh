@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source .ci/node-runtime.sh
 
 start=$(date +%s)
-state=$(mktemp -d "${TMPDIR:-/tmp}/parity-secure-ci-XXXXXX")
+state=$(mktemp -d -t parity-secure-ci-XXXXXX)
 base=${PARITY_TEST_SECURE_BASE:-56300}
 export PARITY_STATE_DIR="$state/state" PARITY_PG_SOURCE_PORT=$base PARITY_PG_TARGET_PORT=$((base + 1)) \
   PARITY_KAFKA_PORT=$((base + 10)) PARITY_KAFKA_CONTROLLER_PORT=$((base + 11)) PARITY_REGISTRY_PORT=$((base + 20)) \
@@ -21,6 +21,9 @@ export PARITY_STATE_DIR="$state/state" PARITY_PG_SOURCE_PORT=$base PARITY_PG_TAR
 
 stop() {
   node services/cli/bin/parity.js stack down --secure >/dev/null 2>&1 || true
+  # Run as root, PostgreSQL's data sits outside the state dir (services/stack/config.ts pgRoot).
+  pgroot=$(node --input-type=module -e "const { stackConfig } = await import('./dist/services/stack/config.js'); console.log(stackConfig(process.env, { secure: true }).pgRoot)" 2>/dev/null || true)
+  if [ -n "$pgroot" ]; then rm -rf "$pgroot"; fi
   rm -rf "$state"
 }
 trap stop EXIT
