@@ -18,7 +18,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { createCcompatClient } from '../../../services/compat-gate/registry-client.js';
-import { createPgPool, createRedis } from '../../../services/core/clients.js';
+import { createRegistryClient } from '../../../connectors/kafka-sink/registry-client.js';
+import { createPgPool, createRedis, createSchemaRegistry } from '../../../services/core/clients.js';
 import { ParityError } from '../../../services/core/errors.js';
 import { SERVICES, stackConfig, stackEnv, type StackConfig, type StackEnv } from '../../../services/stack/config.js';
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
@@ -203,6 +204,16 @@ describe('the registry over HTTPS', () => {
   it('parity connects with infra.registry (https://, CA)', async () => {
     const client = createCcompatClient({ url: E.PARITY_REGISTRY_URL, tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true } });
     expect(await client.versions(`parity-secure-${Date.now()}`)).toEqual([]);
+  });
+
+  it("the CDC registration client and the decoders' registry client work over HTTPS with infra.registry.tls.ca", async () => {
+    const registry = { url: E.PARITY_REGISTRY_URL, tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true } };
+    const subject = `parity-secure-${Date.now()}-value`;
+    const schema = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] };
+    const id = await createRegistryClient(registry).register(subject, schema, 'avro');
+    expect(id).toBeGreaterThan(0);
+    const read = await createSchemaRegistry(registry).getSchema(id);
+    expect(JSON.stringify(read)).toContain('"a"');
   });
 
   it('serves no plain HTTP: http:// to its port is refused', async () => {
