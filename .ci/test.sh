@@ -44,6 +44,8 @@ eval "$(node services/cli/bin/parity.js stack env)"
 npx tsc --noEmit -p .
 # Layering and cycles (.dependency-cruiser.cjs): a forbidden arrow or a cycle fails the run before any test.
 npm run --silent lint:deps
+# One formatter owns layout (biome.json): an unformatted file fails the run.
+npm run --silent format:check
 
 # Prometheus config and alert rules: syntax, then the rules' unit tests (deploy/prometheus/alerts.test.yml).
 # promtool comes from Debian's prometheus package, installed when missing (like redis-server).

@@ -114,7 +114,11 @@ export async function topicOffsets(kafka: KafkaClients, topic: string): Promise<
       };
       const low = await ask(ListOffsetTimestamps.EARLIEST);
       const high = await ask(ListOffsetTimestamps.LATEST);
-      return Array.from({ length: count }, (_, partition) => ({ partition, low: low.get(partition) ?? 0n, high: high.get(partition) ?? 0n }));
+      return Array.from({ length: count }, (_, partition) => ({
+        partition,
+        low: low.get(partition) ?? 0n,
+        high: high.get(partition) ?? 0n,
+      }));
     });
   } catch (err) {
     throw kafkaError(err, `cannot read the offsets of ${topic}`);
@@ -199,7 +203,12 @@ export async function readRange(
 }
 
 /** Reads every message of `topic` written before the call, from its first retained offset. */
-export async function readTopic(kafka: KafkaClients, topic: string, onMessage: (message: ConsumedMessage) => void | Promise<void>, options: ReadRangeOptions = {}): Promise<{ complete: boolean }> {
+export async function readTopic(
+  kafka: KafkaClients,
+  topic: string,
+  onMessage: (message: ConsumedMessage) => void | Promise<void>,
+  options: ReadRangeOptions = {},
+): Promise<{ complete: boolean }> {
   const offsets = await topicOffsets(kafka, topic);
   return readRange(kafka, topic, new Map(offsets.map((o) => [o.partition, { start: o.low, end: o.high }])), onMessage, options);
 }

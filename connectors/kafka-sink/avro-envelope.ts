@@ -57,7 +57,8 @@ const isLong = (v: unknown): v is number => typeof v === 'number' && Number.isSa
 export function writeEnvelope(rowType: avsc.Type, envelope: ChangeEnvelope, buf: Buffer, start: number): number | null {
   const s = envelope.source;
   if (!s || !isLong(s.ts_ms) || !isLong(envelope.ts_ms)) return null;
-  if (typeof s.version !== 'string' || typeof s.connector !== 'string' || typeof s.name !== 'string' || typeof s.db !== 'string') return null;
+  if (typeof s.version !== 'string' || typeof s.connector !== 'string' || typeof s.name !== 'string' || typeof s.db !== 'string')
+    return null;
   if (typeof s.schema !== 'string' || typeof s.table !== 'string' || typeof envelope.op !== 'string') return null;
   const snapshot = s.snapshot ?? null;
   const sequence = s.sequence ?? null;
@@ -80,7 +81,17 @@ export function writeEnvelope(rowType: avsc.Type, envelope: ChangeEnvelope, buf:
   const table = stringBytes(s.table);
   const op = stringBytes(envelope.op);
   const snap = snapshot === null ? null : stringBytes(snapshot);
-  const need = version.length + connector.length + name.length + db.length + schema.length + table.length + op.length + (snap?.length ?? 0) + (sequence === null ? 0 : sequence.length * 3 + 10) + 8 * 11;
+  const need =
+    version.length +
+    connector.length +
+    name.length +
+    db.length +
+    schema.length +
+    table.length +
+    op.length +
+    (snap?.length ?? 0) +
+    (sequence === null ? 0 : sequence.length * 3 + 10) +
+    8 * 11;
   if (pos + need > buf.length) return -1;
   pos += version.copy(buf, pos);
   pos += connector.copy(buf, pos);

@@ -42,9 +42,13 @@ export function avroDefaultJson(schema: ConnectSchema, value: ConnectValue): unk
     case 'array':
       return (value as ConnectValue[]).map((v) => avroDefaultJson(schema.items!, v));
     case 'map':
-      return Object.fromEntries([...(value as Map<ConnectValue, ConnectValue>)].map(([k, v]) => [String(k), avroDefaultJson(schema.values!, v)]));
+      return Object.fromEntries(
+        [...(value as Map<ConnectValue, ConnectValue>)].map(([k, v]) => [String(k), avroDefaultJson(schema.values!, v)]),
+      );
     case 'struct':
-      return Object.fromEntries(schema.fields!.map((f) => [f.name, avroDefaultJson(f.schema, (value as Record<string, ConnectValue>)[f.name] ?? null)]));
+      return Object.fromEntries(
+        schema.fields!.map((f) => [f.name, avroDefaultJson(f.schema, (value as Record<string, ConnectValue>)[f.name] ?? null)]),
+      );
     default:
       return value;
   }

@@ -90,9 +90,13 @@ function floatText(value: number, single: boolean): string {
 }
 
 function fail(schema: ConnectSchema, value: unknown): never {
-  throw new ParityError('PARITY_SERIALIZE', `a ${schema.type}${schema.name ? ` (${schema.name})` : ''} value cannot be ${value === null ? 'null' : typeof value}`, {
-    hint: 'the schema says the field is required or of another type: this is a bug in the schema derivation, report it',
-  });
+  throw new ParityError(
+    'PARITY_SERIALIZE',
+    `a ${schema.type}${schema.name ? ` (${schema.name})` : ''} value cannot be ${value === null ? 'null' : typeof value}`,
+    {
+      hint: 'the schema says the field is required or of another type: this is a bug in the schema derivation, report it',
+    },
+  );
 }
 
 /** The JSON text of a Connect value under its schema. */
@@ -157,7 +161,11 @@ export function connectSchemaJson(schema: ConnectSchema, field?: string): string
   if (schema.version !== undefined) parts.push(`"version":${schema.version}`);
   if (schema.doc !== undefined) parts.push(`"doc":${jsonString(schema.doc)}`);
   if (schema.parameters !== undefined) {
-    parts.push(`"parameters":{${Object.entries(schema.parameters).map(([k, v]) => `${jsonString(k)}:${jsonString(v)}`).join(',')}}`);
+    parts.push(
+      `"parameters":{${Object.entries(schema.parameters)
+        .map(([k, v]) => `${jsonString(k)}:${jsonString(v)}`)
+        .join(',')}}`,
+    );
   }
   if (schema.default !== undefined) parts.push(`"default":${connectValueJson(schema, schema.default)}`);
   if (field !== undefined) parts.push(`"field":${jsonString(field)}`);

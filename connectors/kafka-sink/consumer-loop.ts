@@ -170,7 +170,14 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     await untilDone('dead-letter', async () => {
       try {
         await producer!.send({
-          messages: [{ topic: options.deadLetterTopic, ...(message.key !== undefined ? { key: message.key } : {}), ...(message.value !== undefined ? { value: message.value } : {}), headers }],
+          messages: [
+            {
+              topic: options.deadLetterTopic,
+              ...(message.key !== undefined ? { key: message.key } : {}),
+              ...(message.value !== undefined ? { value: message.value } : {}),
+              headers,
+            },
+          ],
         });
       } catch (err) {
         throw kafkaError(err, `cannot write to the dead-letter topic ${options.deadLetterTopic}`);
@@ -188,15 +195,23 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
   };
 
   function commitFn(c: KafkaConsumer) {
-    return async (offsets: { topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string; leaderEpoch?: number }> }> }) => {
+    return async (offsets: {
+      topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string; leaderEpoch?: number }> }>;
+    }) => {
       await c.commit({
-        offsets: offsets.topics.flatMap(({ topic: t, partitions }) => partitions.map((p) => ({ topic: t, partition: p.partition, offset: BigInt(p.offset), leaderEpoch: p.leaderEpoch ?? -1 }))),
+        offsets: offsets.topics.flatMap(({ topic: t, partitions }) =>
+          partitions.map((p) => ({ topic: t, partition: p.partition, offset: BigInt(p.offset), leaderEpoch: p.leaderEpoch ?? -1 })),
+        ),
       });
     };
   }
 
   async function connect(): Promise<void> {
-    const c = kafka.consumer({ groupId: options.groupId, maxWaitMs: options.fetchMaxWaitMs ?? 100, highWaterMark: Math.max(1024, chunkSize * 2) });
+    const c = kafka.consumer({
+      groupId: options.groupId,
+      maxWaitMs: options.fetchMaxWaitMs ?? 100,
+      highWaterMark: Math.max(1024, chunkSize * 2),
+    });
     c.on('consumer:group:join', (payload) => {
       // Uncommitted offsets of partitions this member lost are dropped: their new owner replays them.
       const assignment = new Map<string, Set<number>>();
@@ -213,7 +228,12 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     });
     consumer = c;
     streamError = null;
-    const s = await c.consume({ topics: [topic], mode: 'committed', fallbackMode: options.fromBeginning ? 'earliest' : 'latest', autocommit: false });
+    const s = await c.consume({
+      topics: [topic],
+      mode: 'committed',
+      fallbackMode: options.fromBeginning ? 'earliest' : 'latest',
+      autocommit: false,
+    });
     s.on('error', (err) => {
       streamError = err;
       wake?.();
@@ -280,7 +300,10 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
       // A partition that moved to another member is not committed from here: its new owner replays
       // from the last commit, and a late commit from here could move its position backwards.
       if (!owns(chunk.topic, chunk.partition)) continue;
-      committer.confirmed({ topic: chunk.topic, partition: chunk.partition, offset: (last.offset + 1n).toString(), leaderEpoch: last.leaderEpoch }, commit);
+      committer.confirmed(
+        { topic: chunk.topic, partition: chunk.partition, offset: (last.offset + 1n).toString(), leaderEpoch: last.leaderEpoch },
+        commit,
+      );
     }
   }
 
@@ -349,7 +372,8 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     done,
     async start() {
       const existing = await listTopics(kafka);
-      if (!existing.has(topic)) throw new ParityError('PARITY_BAD_INPUT', `topic ${topic} does not exist`, { hint: options.missingTopicHint });
+      if (!existing.has(topic))
+        throw new ParityError('PARITY_BAD_INPUT', `topic ${topic} does not exist`, { hint: options.missingTopicHint });
       const missing = [options.deadLetterTopic, ...(options.extraTopics ?? [])].filter((t) => !existing.has(t));
       await ensureTopics(kafka, missing, 1);
       producer = kafka.producer({ clientId: `${kafka.clientId}-${options.service}` });

@@ -101,7 +101,12 @@ export const TRANSACTION_VALUE_SCHEMA: ConnectSchema = {
 
 /** `<prefix>.<schema>.<table>.Key`: the key columns, required. */
 export function keySchema(topic: string, keyFields: ConnectField[]): ConnectSchema {
-  return { type: 'struct', optional: false, name: `${topic}.Key`, fields: keyFields.map((f) => ({ name: f.name, schema: { ...f.schema, optional: false } })) };
+  return {
+    type: 'struct',
+    optional: false,
+    name: `${topic}.Key`,
+    fields: keyFields.map((f) => ({ name: f.name, schema: { ...f.schema, optional: false } })),
+  };
 }
 
 /** `<topic>.Value`: the row struct (optional inside the envelope). */
@@ -183,7 +188,16 @@ export function envelope(
   transaction: ConnectStruct | null,
   processedNanos: bigint,
 ): ConnectStruct {
-  return { before, after, source, transaction, op, ts_ms: processedNanos / 1_000_000n, ts_us: processedNanos / 1000n, ts_ns: processedNanos };
+  return {
+    before,
+    after,
+    source,
+    transaction,
+    op,
+    ts_ms: processedNanos / 1_000_000n,
+    ts_us: processedNanos / 1000n,
+    ts_ns: processedNanos,
+  };
 }
 
 /** A transaction-metadata record (`<prefix>.transaction` topic). */

@@ -143,7 +143,11 @@ export class MaintainedSink implements ChangeSink {
       },
       (err: unknown) => {
         this.sending = false;
-        const failure = kafkaError(err, `Kafka did not acknowledge a batch of ${batch.length} events`, 'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot');
+        const failure = kafkaError(
+          err,
+          `Kafka did not acknowledge a batch of ${batch.length} events`,
+          'check that the Kafka brokers are up; CDC replays the unacknowledged events from the replication slot',
+        );
         this.outstanding -= batch.length;
         for (const q of batch) q.callbacks.onFail(failure);
         this.breakWith(failure);

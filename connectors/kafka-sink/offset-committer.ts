@@ -21,7 +21,9 @@ export interface PartitionOffset {
 }
 
 /** Commits offsets through the consumer group (one OffsetCommit request for all of them). */
-export type CommitFn = (offsets: { topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string; leaderEpoch?: number }> }> }) => Promise<void>;
+export type CommitFn = (offsets: {
+  topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string; leaderEpoch?: number }> }>;
+}) => Promise<void>;
 
 export interface OffsetCommitterOptions {
   /** Shortest time between two commits. */
@@ -74,7 +76,10 @@ export function createOffsetCommitter(options: OffsetCommitterOptions): OffsetCo
     const attempt = commit({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
       .catch((err: unknown) => {
         // A rebalance or a coordinator move: the events after the last successful commit are replayed.
-        logger.warn({ offsets: batch, err: (err as Error).message }, 'offset commit failed; the events after the last commit will be replayed');
+        logger.warn(
+          { offsets: batch, err: (err as Error).message },
+          'offset commit failed; the events after the last commit will be replayed',
+        );
       })
       .finally(() => {
         inFlight = null;
@@ -86,10 +91,13 @@ export function createOffsetCommitter(options: OffsetCommitterOptions): OffsetCo
 
   function arm(): void {
     if (inFlight || cancelTimer || pending.size === 0) return;
-    cancelTimer = schedule(() => {
-      cancelTimer = null;
-      void send();
-    }, Math.max(0, lastStartedAt + intervalMs - now()));
+    cancelTimer = schedule(
+      () => {
+        cancelTimer = null;
+        void send();
+      },
+      Math.max(0, lastStartedAt + intervalMs - now()),
+    );
   }
 
   return {

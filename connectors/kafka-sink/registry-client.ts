@@ -34,7 +34,9 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   return {
     async register(subject, schema, format) {
       // A Protobuf schema is .proto text; Avro and JSON Schema travel as their JSON.
-      const body: Record<string, unknown> = { schema: format === 'protobuf' && typeof schema === 'string' ? schema : JSON.stringify(schema) };
+      const body: Record<string, unknown> = {
+        schema: format === 'protobuf' && typeof schema === 'string' ? schema : JSON.stringify(schema),
+      };
       if (format === 'json') body.schemaType = 'JSON';
       if (format === 'protobuf') body.schemaType = 'PROTOBUF';
       let response: Response;

@@ -28,7 +28,13 @@
 import avsc from 'avsc';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { ParityError } from '../../services/core/errors.js';
-import { type ChangeEnvelope, type Row, positionFromHeaders, positionFromSequence, positionHeaders } from '../../services/core/change-event.js';
+import {
+  type ChangeEnvelope,
+  type Row,
+  positionFromHeaders,
+  positionFromSequence,
+  positionHeaders,
+} from '../../services/core/change-event.js';
 import type { Position } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint } from '../../services/core/table-shape.js';
@@ -114,7 +120,9 @@ const INT8_AS_STRING = avsc.types.LongType.__with(
     fromJSON: (value: unknown) => String(value),
     toJSON: (value: string) => Number(value),
     isValid: (value: unknown) =>
-      (typeof value === 'string' && /^-?\d+$/.test(value)) || (typeof value === 'number' && Number.isSafeInteger(value)) || typeof value === 'bigint',
+      (typeof value === 'string' && /^-?\d+$/.test(value)) ||
+      (typeof value === 'number' && Number.isSafeInteger(value)) ||
+      typeof value === 'bigint',
     compare: (a: string, b: string) => {
       const x = BigInt(a);
       const y = BigInt(b);
@@ -126,7 +134,10 @@ const INT8_AS_STRING = avsc.types.LongType.__with(
 
 /** The avsc type serde uses for `schema` (int8 longs carried as exact decimal strings). */
 export function avroType(schema: unknown): avsc.Type {
-  return avsc.Type.forSchema(schema as avsc.Schema, { registry: { long: INT8_AS_STRING } as unknown as Record<string, avsc.Type>, wrapUnions: 'auto' });
+  return avsc.Type.forSchema(schema as avsc.Schema, {
+    registry: { long: INT8_AS_STRING } as unknown as Record<string, avsc.Type>,
+    wrapUnions: 'auto',
+  });
 }
 
 function frame(schemaId: number, payload: Buffer): Buffer {
@@ -265,7 +276,8 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
         return encodeAvro(keySchemaId, keyType, toAvroRow(key), shape, 'key');
       },
       encodeValue(envelope) {
-        const value = renames.length === 0 ? envelope : { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
+        const value =
+          renames.length === 0 ? envelope : { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
         return frameEnvelope(valueSchemaId, rowType, value) ?? encodeAvro(valueSchemaId, valueType, value, shape, 'value');
       },
     };
@@ -306,7 +318,10 @@ function encodeAvro(schemaId: number, type: avsc.Type, value: unknown, shape: Ta
     type.isValid(value, {
       errorHook: (path: string[], _value: unknown, invalidType: avsc.Type) => {
         paths.push(path.join('.'));
-        const column = [...path].reverse().map((p) => shape.columns.find((c) => avroFieldName(c.name) === p)).find((c) => c !== undefined);
+        const column = [...path]
+          .reverse()
+          .map((p) => shape.columns.find((c) => avroFieldName(c.name) === p))
+          .find((c) => c !== undefined);
         // A nullable column is a union with null: name the branch the value was meant for.
         const branches = (invalidType as { types?: avsc.Type[] }).types;
         const meant = branches?.find((t) => (t as { typeName?: string }).typeName !== 'null') ?? invalidType;
@@ -315,12 +330,17 @@ function encodeAvro(schemaId: number, type: avsc.Type, value: unknown, shape: Ta
         columns.push(column ? `column ${column.name} (${column.pgType ?? column.kind}, ${avro})` : `field ${path.join('.')} (${avro})`);
       },
     });
-    const where = columns.length > 0 ? `: ${[...new Set(columns)].join(', ')} holds a value that does not fit` : ` (${(err as Error).name})`;
-    throw new ParityError('PARITY_SERIALIZE', `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Avro schema${where} (the value is not shown)`, {
-      retriable: false,
-      details: { topic: shape.topic, paths },
-      hint: 'a value does not fit its column type (multi-dimensional arrays are not supported in Avro; use cdc.format: json for them)',
-    });
+    const where =
+      columns.length > 0 ? `: ${[...new Set(columns)].join(', ')} holds a value that does not fit` : ` (${(err as Error).name})`;
+    throw new ParityError(
+      'PARITY_SERIALIZE',
+      `cannot serialize a ${what} of ${shape.schema}.${shape.table} with its Avro schema${where} (the value is not shown)`,
+      {
+        retriable: false,
+        details: { topic: shape.topic, paths },
+        hint: 'a value does not fit its column type (multi-dimensional arrays are not supported in Avro; use cdc.format: json for them)',
+      },
+    );
   }
 }
 
@@ -443,7 +463,7 @@ function avroReader(rawSchema: unknown, valueRecord: 'Envelope' | 'Key'): ValueR
   else {
     const before = schema.fields?.find((f) => f.name === 'before');
     const record = Array.isArray(before?.type) ? (before.type as unknown[]).find((t) => typeof t === 'object' && t !== null) : undefined;
-    fields = ((record as { fields?: { name: string; doc?: string }[] } | undefined)?.fields ?? []);
+    fields = (record as { fields?: { name: string; doc?: string }[] } | undefined)?.fields ?? [];
   }
   const names = fields.map((f) => [f.name, f.doc?.startsWith(COLUMN_DOC_PREFIX) ? f.doc.slice(COLUMN_DOC_PREFIX.length) : f.name] as const);
   return {
@@ -529,7 +549,10 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
           const text = await registrySchemaById(options.registryUrl, id, options.registryFetch);
           if (text?.schemaType === 'PROTOBUF') {
             const reader = protobufChangeReader(text.schema);
-            return { read: (payload: Buffer) => (record === 'Envelope' ? reader.readEnvelope(payload) : reader.readKey(payload)), row: (row: Row | null) => row };
+            return {
+              read: (payload: Buffer) => (record === 'Envelope' ? reader.readEnvelope(payload) : reader.readKey(payload)),
+              row: (row: Row | null) => row,
+            };
           }
         }
         let found: { format: SchemaFormat; raw: unknown };
@@ -538,8 +561,11 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
         } catch (err) {
           if (err instanceof ParityError) throw err;
           const status = (err as { status?: number }).status;
-          if (status === 404 || status === 40403) throw new ParityError('PARITY_DECODE', `schema id ${id} is unknown to the registry`, { cause: err });
-          throw new ParityError('PARITY_CONNECTION', `cannot fetch schema ${id} from the registry: ${(err as Error).message}`, { cause: err });
+          if (status === 404 || status === 40403)
+            throw new ParityError('PARITY_DECODE', `schema id ${id} is unknown to the registry`, { cause: err });
+          throw new ParityError('PARITY_CONNECTION', `cannot fetch schema ${id} from the registry: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
         return found.format === 'avro' ? avroReader(found.raw, record) : jsonReader(found.raw, record);
       })();
@@ -551,7 +577,8 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
 
   function unframe(buf: Buffer | null, topic: string, what: string): { id: number; payload: Buffer } {
     if (!buf || buf.length < 5) throw new ParityError('PARITY_DECODE', `${topic}: message ${what} is ${buf ? 'too short' : 'empty'}`);
-    if (buf.readUInt8(0) !== MAGIC_BYTE) throw new ParityError('PARITY_DECODE', `${topic}: message ${what} does not start with the registry magic byte`);
+    if (buf.readUInt8(0) !== MAGIC_BYTE)
+      throw new ParityError('PARITY_DECODE', `${topic}: message ${what} does not start with the registry magic byte`);
     return { id: buf.readUInt32BE(1), payload: buf.subarray(5) };
   }
 
@@ -564,7 +591,9 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
       try {
         raw = valueReader.read(value.payload) as ChangeEnvelope;
       } catch (err) {
-        throw new ParityError('PARITY_DECODE', `${topic}: cannot decode value with schema ${value.id}: ${(err as Error).message}`, { cause: err });
+        throw new ParityError('PARITY_DECODE', `${topic}: cannot decode value with schema ${value.id}: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       let key: Row | null = null;
       if (message.key && message.key.length > 0) {
@@ -573,7 +602,9 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
         try {
           key = keyReader.row({ ...(keyReader.read(k.payload) as Row) });
         } catch (err) {
-          throw new ParityError('PARITY_DECODE', `${topic}: cannot decode key with schema ${k.id}: ${(err as Error).message}`, { cause: err });
+          throw new ParityError('PARITY_DECODE', `${topic}: cannot decode key with schema ${k.id}: ${(err as Error).message}`, {
+            cause: err,
+          });
         }
       }
       const source = raw.source as unknown as Record<string, unknown>;
@@ -590,9 +621,14 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
           txId: toNumber(source.txId),
         },
       };
-      const headers = message.headers instanceof Map ? Object.fromEntries(message.headers) : (message.headers as Record<string, unknown> | undefined);
+      const headers =
+        message.headers instanceof Map ? Object.fromEntries(message.headers) : (message.headers as Record<string, unknown> | undefined);
       const position = positionFromHeaders(headers) ?? positionFromSequence(envelope.source.sequence);
-      if (!position) throw new ParityError('PARITY_DECODE', `${topic}: message at offset ${message.offset} has no parity.position header and no source.sequence`);
+      if (!position)
+        throw new ParityError(
+          'PARITY_DECODE',
+          `${topic}: message at offset ${message.offset} has no parity.position header and no source.sequence`,
+        );
       return {
         topic,
         partition,

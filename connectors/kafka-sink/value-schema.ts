@@ -123,7 +123,10 @@ function jsonKind(kind: ValueKind): Record<string, unknown> {
       return { type: 'string', pattern: '^-?[0-9]+$' };
     case 'float':
       // JSON has no NaN, Infinity or -0: those travel as the strings "NaN", "Infinity", "-Infinity", "-0".
-      return { anyOf: [{ type: 'number' }, { type: 'string', enum: ['NaN', 'Infinity', '-Infinity', '-0'] }], $comment: 'parity-kind:float' };
+      return {
+        anyOf: [{ type: 'number' }, { type: 'string', enum: ['NaN', 'Infinity', '-Infinity', '-0'] }],
+        $comment: 'parity-kind:float',
+      };
     case 'string':
       return { type: 'string' };
     case 'bytea':

@@ -74,7 +74,11 @@ export function keyText(key: Row | null): string {
 }
 
 /** The row changes one data message stands for (empty for messages that carry no row). */
-export function changesOf(message: PgoutputMessage, changeLsn: Lsn, relationFor: (oid: number) => RelationState | undefined): SourceChange[] {
+export function changesOf(
+  message: PgoutputMessage,
+  changeLsn: Lsn,
+  relationFor: (oid: number) => RelationState | undefined,
+): SourceChange[] {
   switch (message.tag) {
     case 'insert': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
@@ -84,7 +88,11 @@ export function changesOf(message: PgoutputMessage, changeLsn: Lsn, relationFor:
     case 'update': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
       const after = decodeTuple(relation.columns, message.new);
-      const before = message.old ? decodeTuple(relation.columns, message.old) : message.key ? decodeKeyTuple(relation.columns, message.key) : null;
+      const before = message.old
+        ? decodeTuple(relation.columns, message.old)
+        : message.key
+          ? decodeKeyTuple(relation.columns, message.key)
+          : null;
       const newKey = keyOf(relation, after);
       const oldKey = before ? keyOf(relation, before) : null;
       if (oldKey && newKey && keyText(oldKey) !== keyText(newKey)) {

@@ -264,7 +264,8 @@ export function parseInterval(text: string): IntervalParts {
     const token = tokens[i]!;
     const time = /^([+-]?)(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(token);
     if (time) {
-      const v = ((BigInt(time[2]!) * 60n + BigInt(time[3]!)) * 60n + BigInt(time[4]!)) * 1_000_000n + BigInt((time[5] ?? '').padEnd(6, '0'));
+      const v =
+        ((BigInt(time[2]!) * 60n + BigInt(time[3]!)) * 60n + BigInt(time[4]!)) * 1_000_000n + BigInt((time[5] ?? '').padEnd(6, '0'));
       micros += time[1] === '-' ? -v : v;
       continue;
     }
@@ -363,9 +364,28 @@ function temporalPrecision(typmod: number): number {
 }
 
 const STRING_TYPES = new Set([
-  'text', 'varchar', 'bpchar', 'char', 'name', 'citext', 'inet', 'cidr', 'macaddr', 'macaddr8',
-  'int4range', 'int8range', 'numrange', 'tsrange', 'tstzrange', 'daterange',
-  'int4multirange', 'int8multirange', 'nummultirange', 'tsmultirange', 'tstzmultirange', 'datemultirange',
+  'text',
+  'varchar',
+  'bpchar',
+  'char',
+  'name',
+  'citext',
+  'inet',
+  'cidr',
+  'macaddr',
+  'macaddr8',
+  'int4range',
+  'int8range',
+  'numrange',
+  'tsrange',
+  'tstzrange',
+  'daterange',
+  'int4multirange',
+  'int8multirange',
+  'nummultirange',
+  'tsmultirange',
+  'tstzmultirange',
+  'datemultirange',
 ]);
 
 function scalarMapping(facts: PgColumnFacts, type: string, options: DebeziumTypeOptions, inArray = false): Mapping | null {
@@ -451,7 +471,8 @@ function temporalMapping(facts: PgColumnFacts, type: string, options: DebeziumTy
       return { schema: semantic('string', 'io.debezium.time.ZonedTime'), convert: zonedTime };
     case 'timestamp': {
       const p = temporalPrecision(facts.typmod);
-      const micros = (t: string) => (t === 'infinity' ? TIMESTAMP_POS_INFINITY : t === '-infinity' ? TIMESTAMP_NEG_INFINITY : epochMicros(t));
+      const micros = (t: string) =>
+        t === 'infinity' ? TIMESTAMP_POS_INFINITY : t === '-infinity' ? TIMESTAMP_NEG_INFINITY : epochMicros(t);
       // adaptive and adaptive_time_microseconds agree on timestamps: milliseconds up to precision 3.
       if (precise === 'connect' || p <= 3) {
         const name = precise === 'connect' ? CONNECT_TIMESTAMP : 'io.debezium.time.Timestamp';
@@ -548,7 +569,8 @@ export function debeziumColumn(facts: PgColumnFacts, options: DebeziumTypeOption
       schema: { type: 'array', items: { ...element.schema, optional: element.schema.name !== 'io.debezium.data.Enum' } },
       convert: (t) => {
         const parsed = parseArrayText(t);
-        const walk = (values: unknown[]): ConnectValue[] => values.map((v) => (v === null ? null : Array.isArray(v) ? walk(v) : element.convert(v as string)));
+        const walk = (values: unknown[]): ConnectValue[] =>
+          values.map((v) => (v === null ? null : Array.isArray(v) ? walk(v) : element.convert(v as string)));
         return walk(parsed);
       },
     };

@@ -152,7 +152,16 @@ export class IncrementalSnapshotter {
       const completed = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
       // A session reset may reject it before it is awaited below; that rejection is handled there.
       completed.catch(() => undefined);
-      const window: Window = { id, table: request.tableName, relation, open: false, evicted: new Set(), truncated: false, rows: null, settle };
+      const window: Window = {
+        id,
+        table: request.tableName,
+        relation,
+        open: false,
+        evicted: new Set(),
+        truncated: false,
+        rows: null,
+        settle,
+      };
       // Registered before the LOW watermark is written, so the stream can never see LOW unannounced.
       this.windows.set(id, window);
       let chunk: Chunk;
@@ -168,7 +177,12 @@ export class IncrementalSnapshotter {
       const emitted = await withTimeout(completed, this.options.chunkTimeoutMs ?? 600_000, `chunk ${id} did not reach its high watermark`);
       const done = chunk.rows.length < request.chunkRows || relation.keyColumns.length === 0;
       if (chunk.lastKey) lastKey = chunk.lastKey;
-      await updateSnapshotRequest(control, controlSchema, request.id, { lastKey, addRows: emitted, addChunks: 1, ...(done ? { state: 'done' as const } : {}) });
+      await updateSnapshotRequest(control, controlSchema, request.id, {
+        lastKey,
+        addRows: emitted,
+        addChunks: 1,
+        ...(done ? { state: 'done' as const } : {}),
+      });
       this.options.onRows?.(request.tableName, emitted);
       if (done) {
         this.options.logger.info({ request: request.id, table: request.tableName }, 'incremental snapshot done');

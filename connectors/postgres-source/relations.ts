@@ -13,7 +13,12 @@ import { decodedColumn } from './value-decoder.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
-export async function relationFromMessage(db: Queryable, types: TypeResolver, topicPrefix: string, message: Pgoutput.MessageRelation): Promise<RelationState> {
+export async function relationFromMessage(
+  db: Queryable,
+  types: TypeResolver,
+  topicPrefix: string,
+  message: Pgoutput.MessageRelation,
+): Promise<RelationState> {
   const resolved = await types.resolve(message.columns.map((c) => c.typeOid));
   const columns = message.columns.map((c) => decodedColumn(c.name, resolved.get(c.typeOid)!));
   // The relation's own key flags mark every column under REPLICA IDENTITY FULL: the Kafka key comes
@@ -30,11 +35,26 @@ export async function relationFromMessage(db: Queryable, types: TypeResolver, to
   };
 }
 
-export async function relationFromCatalog(db: Queryable, types: TypeResolver, topicPrefix: string, schema: string, table: string): Promise<RelationState> {
+export async function relationFromCatalog(
+  db: Queryable,
+  types: TypeResolver,
+  topicPrefix: string,
+  schema: string,
+  table: string,
+): Promise<RelationState> {
   const info = await tableInfo(db, schema, table);
-  if (!info) throw new ParityError('PARITY_BAD_INPUT', `table ${schema}.${table} does not exist on the source`, { hint: 'check the table name' });
+  if (!info)
+    throw new ParityError('PARITY_BAD_INPUT', `table ${schema}.${table} does not exist on the source`, { hint: 'check the table name' });
   const resolved = await types.resolve(info.columns.map((c) => c.typeOid));
   const columns = info.columns.map((c) => decodedColumn(c.name, resolved.get(c.typeOid)!));
   const keyColumns = info.primaryKey.length > 0 ? info.primaryKey : info.identityIndexColumns;
-  return { oid: info.oid, schema, table, columns, keyColumns, shape: tableShape(topicPrefix, schema, table, columns, keyColumns), name: `${schema}.${table}` };
+  return {
+    oid: info.oid,
+    schema,
+    table,
+    columns,
+    keyColumns,
+    shape: tableShape(topicPrefix, schema, table, columns, keyColumns),
+    name: `${schema}.${table}`,
+  };
 }

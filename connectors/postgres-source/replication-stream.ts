@@ -23,7 +23,8 @@ import { publicationOption } from './slot.js';
 export type PgoutputMessage = Pgoutput.Message;
 
 /** Session settings that make text output deterministic whatever the server's defaults. */
-export const TEXT_OUTPUT_OPTIONS = '-c datestyle=ISO,MDY -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=1 -c bytea_output=hex';
+export const TEXT_OUTPUT_OPTIONS =
+  '-c datestyle=ISO,MDY -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=1 -c bytea_output=hex';
 
 const identity = (text: unknown): unknown => text;
 
@@ -104,11 +105,14 @@ export class ReplicationStream {
   private stopped = false;
 
   constructor(private readonly options: ReplicationStreamOptions) {
-    this.plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [publicationOption(options.publication)], messages: true }, () => {
-      this.received++;
-      const pending = this.received - this.handled;
-      if (pending > this.maxQueued) this.maxQueued = pending;
-    });
+    this.plugin = new TextPgoutputPlugin(
+      { protoVersion: 1, publicationNames: [publicationOption(options.publication)], messages: true },
+      () => {
+        this.received++;
+        const pending = this.received - this.handled;
+        if (pending > this.maxQueued) this.maxQueued = pending;
+      },
+    );
     this.safe = options.startLsn ?? 0n;
     this.service = (options.service ?? libraryService)({ connectionString: options.connectionString });
     this.service.on('data', async (lsn: string, message: PgoutputMessage) => {

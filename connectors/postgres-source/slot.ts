@@ -29,7 +29,9 @@ export function validateSlotName(slot: string): void {
 /** The publication name travels inside a quoted option of START_REPLICATION, so `'` cannot be allowed. */
 export function validatePublicationName(publication: string): void {
   if (publication.includes("'") || publication.includes('\u0000')) {
-    throw new ParityError('PARITY_BAD_INPUT', `cdc.publication "${publication}" contains a quote`, { hint: 'choose a publication name without quotes' });
+    throw new ParityError('PARITY_BAD_INPUT', `cdc.publication "${publication}" contains a quote`, {
+      hint: 'choose a publication name without quotes',
+    });
   }
 }
 
@@ -67,9 +69,13 @@ export async function checkSource(db: Queryable, tables: TableRef[], options: Ch
     'SELECT rolname, (rolreplication OR rolsuper) AS ok FROM pg_catalog.pg_roles WHERE rolname = current_user',
   );
   if (!role.rows[0]?.ok) {
-    throw new ParityError('PARITY_REPLICATION_PRIVILEGE', `role ${role.rows[0]?.rolname ?? '(current user)'} has no REPLICATION privilege`, {
-      hint: `ALTER ROLE ${role.rows[0]?.rolname ?? '<role>'} WITH REPLICATION (and grant it SELECT on the captured tables)`,
-    });
+    throw new ParityError(
+      'PARITY_REPLICATION_PRIVILEGE',
+      `role ${role.rows[0]?.rolname ?? '(current user)'} has no REPLICATION privilege`,
+      {
+        hint: `ALTER ROLE ${role.rows[0]?.rolname ?? '<role>'} WITH REPLICATION (and grant it SELECT on the captured tables)`,
+      },
+    );
   }
   const infos: TableInfo[] = [];
   const warnings: string[] = [];
@@ -87,9 +93,13 @@ export async function checkSource(db: Queryable, tables: TableRef[], options: Ch
       await setReplicaIdentityFull(db, ref, options.lockTimeoutMs ?? 2_000);
       info = (await tableInfo(db, ref.schema, ref.table))!;
     } else if (unusable) {
-      throw new ParityError('PARITY_BAD_INPUT', `${name} has REPLICA IDENTITY ${info.replicaIdentity === 'n' ? 'NOTHING' : 'DEFAULT and no primary key'}: its UPDATEs and DELETEs would fail on the source once it is published`, {
-        hint: `add a primary key, or rerun with --set-replica-identity-full (ALTER TABLE ${qualified(ref.schema, ref.table)} REPLICA IDENTITY FULL)`,
-      });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `${name} has REPLICA IDENTITY ${info.replicaIdentity === 'n' ? 'NOTHING' : 'DEFAULT and no primary key'}: its UPDATEs and DELETEs would fail on the source once it is published`,
+        {
+          hint: `add a primary key, or rerun with --set-replica-identity-full (ALTER TABLE ${qualified(ref.schema, ref.table)} REPLICA IDENTITY FULL)`,
+        },
+      );
     } else if (partial) {
       warnings.push(
         `${name} has REPLICA IDENTITY ${info.replicaIdentity === 'd' ? 'DEFAULT' : 'USING INDEX'}: update events carry no before-image, delete events carry only the key columns, and an unchanged TOASTed value arrives as the placeholder "__debezium_unavailable_value"; rerun with --set-replica-identity-full for complete before-images`,
@@ -110,10 +120,14 @@ async function setReplicaIdentityFull(db: Queryable, ref: TableRef, lockTimeoutM
   } catch (err) {
     await db.query('ROLLBACK').catch(() => undefined);
     if ((err as { code?: string }).code === '55P03') {
-      throw new ParityError('PARITY_LOCK_TIMEOUT', `could not lock ${ref.schema}.${ref.table} to set REPLICA IDENTITY FULL within ${lockTimeoutMs} ms`, {
-        cause: err,
-        hint: 'a long transaction holds the table; retry when it is done',
-      });
+      throw new ParityError(
+        'PARITY_LOCK_TIMEOUT',
+        `could not lock ${ref.schema}.${ref.table} to set REPLICA IDENTITY FULL within ${lockTimeoutMs} ms`,
+        {
+          cause: err,
+          hint: 'a long transaction holds the table; retry when it is done',
+        },
+      );
     }
     throw err;
   }
@@ -184,9 +198,13 @@ export async function slotInfo(db: Queryable, slot: string): Promise<SlotInfo | 
 export async function assertSlotUsable(db: Queryable, info: SlotInfo): Promise<void> {
   const { rows } = await db.query<{ db: string }>('SELECT current_database() AS db');
   if (info.plugin !== 'pgoutput' || info.database !== rows[0]?.db) {
-    throw new ParityError('PARITY_BAD_INPUT', `replication slot ${info.slot} exists for plugin ${info.plugin} in database ${info.database}`, {
-      hint: 'one slot per pipeline: choose another cdc.slot name (sharing a slot silently loses data)',
-    });
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `replication slot ${info.slot} exists for plugin ${info.plugin} in database ${info.database}`,
+      {
+        hint: 'one slot per pipeline: choose another cdc.slot name (sharing a slot silently loses data)',
+      },
+    );
   }
 }
 
@@ -227,7 +245,10 @@ export async function createSlotWithSnapshot(connectionString: string, slot: str
 export async function createSlot(db: Queryable, slot: string): Promise<Lsn> {
   validateSlotName(slot);
   try {
-    const { rows } = await db.query<{ lsn: string }>(`SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const { rows } = await db.query<{ lsn: string }>(
+      `SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')`,
+      [slot],
+    );
     return parseLsn(rows[0]!.lsn);
   } catch (err) {
     throw slotError(err, slot);
@@ -236,7 +257,8 @@ export async function createSlot(db: Queryable, slot: string): Promise<Lsn> {
 
 function slotError(err: unknown, slot: string): ParityError {
   const code = (err as { code?: string }).code;
-  if (code === '42710') return new ParityError('PARITY_CONFLICT', `replication slot ${slot} already exists`, { cause: err, retriable: true });
+  if (code === '42710')
+    return new ParityError('PARITY_CONFLICT', `replication slot ${slot} already exists`, { cause: err, retriable: true });
   if (code === '53400') {
     return new ParityError('PARITY_BAD_INPUT', `no free replication slot for ${slot}: ${(err as Error).message}`, {
       cause: err,

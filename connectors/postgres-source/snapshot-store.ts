@@ -73,7 +73,10 @@ export interface SnapshotTableState {
 }
 
 export async function initialSnapshotState(db: Queryable, schema: string, slot: string): Promise<SnapshotTableState[]> {
-  const { rows } = await db.query(`SELECT table_name, state, last_key, rows FROM ${snapshotTablesTable(schema)} WHERE slot = $1 ORDER BY table_name`, [slot]);
+  const { rows } = await db.query(
+    `SELECT table_name, state, last_key, rows FROM ${snapshotTablesTable(schema)} WHERE slot = $1 ORDER BY table_name`,
+    [slot],
+  );
   return rows.map((r) => ({ tableName: r.table_name, state: r.state, lastKey: r.last_key, rows: Number(r.rows) }));
 }
 
@@ -97,7 +100,14 @@ export async function checkpointInitial(
         SET state = $3, last_key = COALESCE($4::jsonb, last_key), rows = COALESCE($5, rows),
             consistent_lsn = COALESCE($6, consistent_lsn), updated_at = clock_timestamp()
       WHERE slot = $1 AND table_name = $2`,
-    [slot, table, update.state, update.lastKey === undefined || update.lastKey === null ? null : JSON.stringify(update.lastKey), update.rows ?? null, update.consistentLsn ?? null],
+    [
+      slot,
+      table,
+      update.state,
+      update.lastKey === undefined || update.lastKey === null ? null : JSON.stringify(update.lastKey),
+      update.rows ?? null,
+      update.consistentLsn ?? null,
+    ],
   );
 }
 
@@ -127,7 +137,15 @@ function toRequest(r: Record<string, unknown>): SnapshotRequest {
   };
 }
 
-export async function enqueueSnapshot(db: Queryable, schema: string, slot: string, table: string, chunkRows: number, reason: string, lastKey: string[] | null = null): Promise<SnapshotRequest> {
+export async function enqueueSnapshot(
+  db: Queryable,
+  schema: string,
+  slot: string,
+  table: string,
+  chunkRows: number,
+  reason: string,
+  lastKey: string[] | null = null,
+): Promise<SnapshotRequest> {
   const { rows } = await db.query(
     `INSERT INTO ${snapshotRequestsTable(schema)} (slot, table_name, state, chunk_rows, reason, last_key) VALUES ($1, $2, 'queued', $3, $4, $5::jsonb) RETURNING *`,
     [slot, table, chunkRows, reason, lastKey ? JSON.stringify(lastKey) : null],
@@ -196,7 +214,17 @@ export async function writeCdcStatus(db: Queryable, schema: string, status: Omit
      ON CONFLICT (slot) DO UPDATE SET pid = EXCLUDED.pid, host = EXCLUDED.host, state = EXCLUDED.state, reason = EXCLUDED.reason,
        durable_lsn = EXCLUDED.durable_lsn, lag_bytes = EXCLUDED.lag_bytes, lag_seconds = EXCLUDED.lag_seconds, events = EXCLUDED.events,
        updated_at = EXCLUDED.updated_at`,
-    [status.slot, status.pid, status.host, status.state, status.reason, status.durableLsn, status.lagBytes, status.lagSeconds, status.events],
+    [
+      status.slot,
+      status.pid,
+      status.host,
+      status.state,
+      status.reason,
+      status.durableLsn,
+      status.lagBytes,
+      status.lagSeconds,
+      status.events,
+    ],
   );
 }
 

@@ -153,7 +153,12 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       await checkStatements(spec, shape, setup.source, setup.target);
       if (spec.target.kind === 'same-table') {
         const table = `${shape.source.schema}.${shape.source.table}`;
-        const findings = await writeCostFindings(setup.source, shape.source.schema, shape.source.table, shape.columns.map((c) => c.name));
+        const findings = await writeCostFindings(
+          setup.source,
+          shape.source.schema,
+          shape.source.table,
+          shape.columns.map((c) => c.name),
+        );
         for (const w of writeCostWarnings(findings, table)) logger.warn({ ...findings }, `backfill write cost: ${w}`);
       }
       await ensureBackfillTables(setup.control, schema);
@@ -323,7 +328,9 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
             health: {
               cpus: b.throttle.pace.databaseCpus ?? availableParallelism(),
               scaleWorkers: b.throttle.pace.scaleWorkers,
-              ...(b.throttle.pace.maxServerWalBytesPerSecond !== undefined ? { maxServerWalBytesPerSecond: b.throttle.pace.maxServerWalBytesPerSecond } : {}),
+              ...(b.throttle.pace.maxServerWalBytesPerSecond !== undefined
+                ? { maxServerWalBytesPerSecond: b.throttle.pace.maxServerWalBytesPerSecond }
+                : {}),
             },
           }
         : {}),

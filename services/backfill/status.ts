@@ -26,7 +26,11 @@ export interface StatusReport {
 }
 
 /** The fence row of `scope`, when the fence table exists in `db`. */
-async function readFence(db: Queryable, schema: string, scope: string): Promise<{ token: string; holder: string | null; issuedAt: Date } | null> {
+async function readFence(
+  db: Queryable,
+  schema: string,
+  scope: string,
+): Promise<{ token: string; holder: string | null; issuedAt: Date } | null> {
   const table = fenceTable(schema);
   const { rows } = await db.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [table]);
   if (!rows[0]?.present) return null;
@@ -36,7 +40,12 @@ async function readFence(db: Queryable, schema: string, scope: string): Promise<
 }
 
 /** `fenceDb`: the database the batches write, where the fence table is (default `db`). */
-export async function readStatus(db: Queryable, schema: string, migration: string, options: { fenceDb?: Queryable } = {}): Promise<StatusReport> {
+export async function readStatus(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  options: { fenceDb?: Queryable } = {},
+): Promise<StatusReport> {
   const { rows } = await db.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [controlTables(schema).runs]);
   if (!rows[0]?.present) return { migration, run: null, processes: [], evidence: null, fence: null };
   const run = await latestRun(db, schema, migration);

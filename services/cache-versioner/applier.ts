@@ -40,7 +40,12 @@ export interface ApplyOptions {
   maxEntryLifetimeMs: number;
 }
 
-export async function applyWrites(redis: ScriptedRedis, keys: CacheKeys, writes: EntryWrite[], options: ApplyOptions): Promise<ApplyOutcome> {
+export async function applyWrites(
+  redis: ScriptedRedis,
+  keys: CacheKeys,
+  writes: EntryWrite[],
+  options: ApplyOptions,
+): Promise<ApplyOutcome> {
   const pipeline = scriptedPipeline(redis);
   const perCall = Math.max(1, options.writesPerCall ?? WRITES_PER_CALL);
   const calls = Math.ceil(writes.length / perCall);
@@ -74,7 +79,8 @@ export async function applyWrites(redis: ScriptedRedis, keys: CacheKeys, writes:
   if (failed) throw redisError(failed[0]);
   const results: number[] = [];
   for (const [, value] of replies.slice(0, calls)) for (const digit of String(value)) results.push(Number(digit));
-  if (results.length !== writes.length) throw new ParityError('PARITY_INTERNAL', `apply-n returned ${results.length} results for ${writes.length} writes`);
+  if (results.length !== writes.length)
+    throw new ParityError('PARITY_INTERNAL', `apply-n returned ${results.length} results for ${writes.length} writes`);
   const barriersMoved = replies.slice(calls, calls + barriers.length).filter(([, value]) => Number(value) === 1).length;
   return { results, barriersMoved };
 }
@@ -90,6 +96,8 @@ function redisError(err: unknown): ParityError {
   return new ParityError('PARITY_REDIS', `Redis write failed: ${message}`, {
     retriable,
     cause: err,
-    hint: retriable ? 'consumption pauses and retries; offsets are committed only after Redis confirms' : 'a script rejected the write; this is a bug, report it with the event',
+    hint: retriable
+      ? 'consumption pauses and retries; offsets are committed only after Redis confirms'
+      : 'a script rejected the write; this is a bug, report it with the event',
   });
 }

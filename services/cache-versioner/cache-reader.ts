@@ -108,7 +108,10 @@ export function createCacheReader(options: CacheReaderOptions): CacheReader {
 
   function entryKey(version: string, key: Record<string, unknown>): string {
     const template = settings.templates.get(version);
-    if (!template) throw new ParityError('PARITY_BAD_INPUT', `cache version ${version} has no key template in the spec`, { hint: 'the spec the application loaded is older than the cutover; reload it' });
+    if (!template)
+      throw new ParityError('PARITY_BAD_INPUT', `cache version ${version} has no key template in the spec`, {
+        hint: 'the spec the application loaded is older than the cutover; reload it',
+      });
     return renderKey(template, key);
   }
 
@@ -144,13 +147,30 @@ export function createCacheReader(options: CacheReaderOptions): CacheReader {
     const position = cfg.barrier ?? ZERO_POSITION;
     if (row === null) {
       // A short negative entry: the next insert of this key (a newer position) replaces it.
-      await redis.parityCacheApply(...applyCall([{ version: cfg.read, entryKey: name, mode: 't', position, ttlMs: settings.tombstoneTtlMs, commitTimeUs: '', keyJson: kj, columns: [] }]));
+      await redis.parityCacheApply(
+        ...applyCall([
+          {
+            version: cfg.read,
+            entryKey: name,
+            mode: 't',
+            position,
+            ttlMs: settings.tombstoneTtlMs,
+            commitTimeUs: '',
+            keyJson: kj,
+            columns: [],
+          },
+        ]),
+      );
       return null;
     }
     const projected = projectRow(row, settings.projection);
     const ttlMs = jitteredTtlMs(settings.ttlMs, settings.ttlJitterPct, random);
     // For a fill, the commit-time slot carries the invalid marker position it may replace.
-    await redis.parityCacheApply(...applyCall([{ version: cfg.read, entryKey: name, mode: 'f', position, ttlMs, commitTimeUs: invalidAt, keyJson: kj, columns: projected.columns }]));
+    await redis.parityCacheApply(
+      ...applyCall([
+        { version: cfg.read, entryKey: name, mode: 'f', position, ttlMs, commitTimeUs: invalidAt, keyJson: kj, columns: projected.columns },
+      ]),
+    );
     return projectedRow(row, settings.projection);
   }
 
@@ -208,7 +228,11 @@ export function createCacheReader(options: CacheReaderOptions): CacheReader {
     get(key) {
       for (const column of settings.keyColumns) {
         if (key[column] === undefined || key[column] === null) {
-          return Promise.reject(new ParityError('PARITY_BAD_INPUT', `cache read without key column "${column}"`, { hint: `pass every key column: ${settings.keyColumns.join(', ')}` }));
+          return Promise.reject(
+            new ParityError('PARITY_BAD_INPUT', `cache read without key column "${column}"`, {
+              hint: `pass every key column: ${settings.keyColumns.join(', ')}`,
+            }),
+          );
         }
       }
       const flightKey = keyText(settings.keyColumns, key);

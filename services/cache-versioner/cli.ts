@@ -21,7 +21,8 @@ import { withScripts } from './scripts.js';
 import { cacheSettings } from './settings.js';
 import { cutover, ensureConfig, readConfig } from './version-config.js';
 
-const RUN_USAGE = 'parity cache run --spec FILE [--group ID] [--topic TOPIC] [--from-latest] [--concurrency N] [--status-port PORT] [--dead-letter-topic TOPIC]';
+const RUN_USAGE =
+  'parity cache run --spec FILE [--group ID] [--topic TOPIC] [--from-latest] [--concurrency N] [--status-port PORT] [--dead-letter-topic TOPIC]';
 const CUTOVER_USAGE = 'parity cache cutover --spec FILE --to vN [--populate vN[,vM...]] [--force]';
 const INSPECT_USAGE = 'parity cache inspect --spec FILE [--sample N] [--grace-ms MS] [--version vN] [--no-evidence]';
 
@@ -62,7 +63,11 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   const settings = cacheSettings(spec, values.topic);
   const concurrency = intOption(values.concurrency, '--concurrency', RUN_USAGE, 0) ?? spec.cdc.partitions;
   // Status server: --status-port > PARITY_STATUS_PORT > spec > 9403 (see services/core/http.ts).
-  const statusPort = resolveStatusPort('cache', { flag: values['status-port'], specPort: specStatusPort(spec, 'cache'), usage: RUN_USAGE }).port;
+  const statusPort = resolveStatusPort('cache', {
+    flag: values['status-port'],
+    specPort: specStatusPort(spec, 'cache'),
+    usage: RUN_USAGE,
+  }).port;
   const logger = createLogger({ name: 'cache-versioner' });
   const registry = createMetricsRegistry({ service: 'cache-versioner' });
   const redis = commandRedis(spec.infra.redis, logger);
@@ -70,7 +75,10 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
   const versioner = createCacheVersioner({
     kafka,
     redis,
-    decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry), { registryUrl: spec.infra.registry.url, registryFetch: registryFetch(spec.infra.registry) }),
+    decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry), {
+      registryUrl: spec.infra.registry.url,
+      registryFetch: registryFetch(spec.infra.registry),
+    }),
     settings,
     registry,
     logger,
@@ -86,7 +94,11 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
       health: () => versioner.health(),
       ready: () => {
         const h = versioner.health();
-        return { ok: h.status === 'consuming', status: h.status, ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }) };
+        return {
+          ok: h.status === 'consuming',
+          status: h.status,
+          ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }),
+        };
       },
       live: () => ({ ok: versioner.status().state !== 'failed', status: versioner.status().state }),
     },
@@ -111,11 +123,20 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
 
 /** `parity cache cutover`: switch the read and populated versions (atomic, audited) and report what the old versions still hold. */
 export async function cacheCutoverCommand(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, to: { type: 'string' }, populate: { type: 'string' }, force: { type: 'boolean' } }, CUTOVER_USAGE);
+  const { values } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, to: { type: 'string' }, populate: { type: 'string' }, force: { type: 'boolean' } },
+    CUTOVER_USAGE,
+  );
   const { spec } = loadSpec(required(values.spec, '--spec', CUTOVER_USAGE));
   const to = required(values.to, '--to', CUTOVER_USAGE);
   const settings = cacheSettings(spec);
-  const populate = values.populate ? values.populate.split(',').map((v) => v.trim()).filter(Boolean) : [to];
+  const populate = values.populate
+    ? values.populate
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+    : [to];
   const logger = createLogger({ name: 'cache-cutover' });
   const redis = withScripts(commandRedis(spec.infra.redis, logger));
   const keys = cacheKeys(settings.migration);
@@ -138,7 +159,9 @@ export async function cacheCutoverCommand(argv: string[]): Promise<number> {
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     const olds = remaining.filter((r) => dropped.includes(r.version)).map((r) => `${r.version} ~${r.estimate}`);
-    process.stderr.write(`cache cutover: read ${to}, populate ${populate.join(',')} (generation ${result.generation})${olds.length ? `; old keys remaining: ${olds.join(', ')}` : ''}\n`);
+    process.stderr.write(
+      `cache cutover: read ${to}, populate ${populate.join(',')} (generation ${result.generation})${olds.length ? `; old keys remaining: ${olds.join(', ')}` : ''}\n`,
+    );
     return 0;
   } finally {
     redis.disconnect();
@@ -149,7 +172,13 @@ export async function cacheCutoverCommand(argv: string[]): Promise<number> {
 export async function cacheInspectCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, sample: { type: 'string' }, 'grace-ms': { type: 'string' }, version: { type: 'string', multiple: true }, 'no-evidence': { type: 'boolean' } },
+    {
+      spec: { type: 'string' },
+      sample: { type: 'string' },
+      'grace-ms': { type: 'string' },
+      version: { type: 'string', multiple: true },
+      'no-evidence': { type: 'boolean' },
+    },
     INSPECT_USAGE,
   );
   const { spec } = loadSpec(required(values.spec, '--spec', INSPECT_USAGE));
@@ -158,14 +187,26 @@ export async function cacheInspectCommand(argv: string[]): Promise<number> {
   const graceMs = intOption(values['grace-ms'], '--grace-ms', INSPECT_USAGE, 0) ?? spec.reconcile.retryWindowMs;
   const versions = values.version?.flatMap((v) => v.split(',')).filter(Boolean);
   for (const v of versions ?? []) {
-    if (!settings.templates.has(v)) throw new ParityError('PARITY_BAD_INPUT', `--version ${v}: no such cache version (known: ${[...settings.templates.keys()].join(', ')})`, { hint: `usage: ${INSPECT_USAGE}` });
+    if (!settings.templates.has(v))
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `--version ${v}: no such cache version (known: ${[...settings.templates.keys()].join(', ')})`,
+        { hint: `usage: ${INSPECT_USAGE}` },
+      );
   }
   const logger = createLogger({ name: 'cache-inspect' });
   const redis = commandRedis(spec.infra.redis, logger);
   const pool = createPgPool(targetDatabase(spec), { applicationName: 'parity-cache-inspect', max: 2 });
-  const slotPool = spec.source.database === targetDatabase(spec) ? pool : createPgPool(spec.source.database, { applicationName: 'parity-cache-inspect', max: 1 });
+  const slotPool =
+    spec.source.database === targetDatabase(spec)
+      ? pool
+      : createPgPool(spec.source.database, { applicationName: 'parity-cache-inspect', max: 1 });
   const controlUrl = controlDatabase(spec);
-  const controlPool = values['no-evidence'] ? null : controlUrl === targetDatabase(spec) ? pool : createPgPool(controlUrl, { applicationName: 'parity-cache-inspect', max: 1 });
+  const controlPool = values['no-evidence']
+    ? null
+    : controlUrl === targetDatabase(spec)
+      ? pool
+      : createPgPool(controlUrl, { applicationName: 'parity-cache-inspect', max: 1 });
   try {
     const report = await inspectCache({
       redis,
@@ -182,7 +223,9 @@ export async function cacheInspectCommand(argv: string[]): Promise<number> {
       logger,
     });
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    process.stderr.write(`cache inspect: ${report.stale} stale of ${report.sampled} sampled (${report.inFlight} in flight)${report.passed ? '' : ' - FAILED'}\n`);
+    process.stderr.write(
+      `cache inspect: ${report.stale} stale of ${report.sampled} sampled (${report.inFlight} in flight)${report.passed ? '' : ' - FAILED'}\n`,
+    );
     return report.passed ? 0 : 1;
   } finally {
     redis.disconnect();

@@ -10,7 +10,12 @@
  * write is "set if newer". This file is what the versioner does with a chunk.
  */
 import type { Redis } from 'ioredis';
-import { type ChunkContext, type ConsumedMessage, type ConsumerLoop, createConsumerLoop } from '../../connectors/kafka-sink/consumer-loop.js';
+import {
+  type ChunkContext,
+  type ConsumedMessage,
+  type ConsumerLoop,
+  createConsumerLoop,
+} from '../../connectors/kafka-sink/consumer-loop.js';
 import type { KafkaClients } from '../core/clients.js';
 import type { ChangeDecoder, DecodedChange } from '../../connectors/kafka-sink/serde.js';
 import { ParityError, toParityError } from '../core/errors.js';
@@ -126,11 +131,18 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
       else {
         // Redis lost its data (a restart without persistence) or this is the first run: the spec seeds it.
         fresh = (await ensureConfig(redis, keys, settings, now())).config;
-        if (config) logger.warn({ read: fresh.read, populate: fresh.populate }, 'the cache version config was missing in Redis and was recreated from the spec; re-run any cutover made since');
+        if (config)
+          logger.warn(
+            { read: fresh.read, populate: fresh.populate },
+            'the cache version config was missing in Redis and was recreated from the spec; re-run any cutover made since',
+          );
       }
     } catch (err) {
       if (err instanceof ParityError) throw err;
-      throw new ParityError('PARITY_REDIS', `cannot read the cache version config from Redis: ${(err as Error).message}`, { retriable: true, cause: err });
+      throw new ParityError('PARITY_REDIS', `cannot read the cache version config from Redis: ${(err as Error).message}`, {
+        retriable: true,
+        cause: err,
+      });
     }
     if (config && (config.generation !== fresh.generation || config.populate.join() !== fresh.populate.join())) {
       logger.info({ read: fresh.read, populate: fresh.populate, generation: fresh.generation }, 'cache version config changed');
@@ -179,7 +191,9 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
       state.deadLetters++;
     }
     const collapsed = collapseWrites(writes);
-    const outcome = await ctx.untilDone('Redis write', () => applyWrites(redis, keys, collapsed, { barriers, now: now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs }));
+    const outcome = await ctx.untilDone('Redis write', () =>
+      applyWrites(redis, keys, collapsed, { barriers, now: now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs }),
+    );
     const writtenAt = now();
     // Counted per version per chunk: a labelled inc() per write would cost more than the write.
     const counts = new Map<string, { applied: number; skipped: number; tombstones: number; invalid: number }>();
@@ -300,7 +314,11 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
       // While paused the loop holds the latest reason (the failing step and its error).
       if (state.state === 'paused' && loop?.status().reason) state.reason = loop.status().reason!;
       const ok = state.state === 'consuming' || state.state === 'starting';
-      const report: HealthReport = { ok, status: state.state, details: { events: state.events, deadLetters: state.deadLetters, read: config?.read, populate: config?.populate } };
+      const report: HealthReport = {
+        ok,
+        status: state.state,
+        details: { events: state.events, deadLetters: state.deadLetters, read: config?.read, populate: config?.populate },
+      };
       if (state.reason) report.reason = state.reason;
       return report;
     },

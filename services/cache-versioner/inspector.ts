@@ -165,7 +165,10 @@ async function readEntries(redis: ScriptedRedis, names: string[]): Promise<Map<s
 
 async function slotFlushLsn(pool: pg.Pool, slot: string): Promise<Lsn | null | undefined> {
   try {
-    const { rows } = await pool.query<{ lsn: string | null }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+    const { rows } = await pool.query<{ lsn: string | null }>(
+      `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`,
+      [slot],
+    );
     if (rows.length === 0) return undefined;
     return rows[0]?.lsn ? parseLsn(rows[0].lsn) : null;
   } catch (err) {
@@ -183,10 +186,17 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
   const graceMs = options.graceMs ?? 5000;
   const sample = options.sample ?? 100;
   const metrics = inspectorMetrics(options.registry);
-  const reader = createRowReader({ schema: settings.table.schema, table: settings.table.table, keyColumns: settings.keyColumns, projection: settings.projection });
+  const reader = createRowReader({
+    schema: settings.table.schema,
+    table: settings.table.table,
+    keyColumns: settings.keyColumns,
+    projection: settings.projection,
+  });
   const config: VersionConfig = await effectiveConfig(redis, keys, settings);
   const versions = options.versions ?? config.populate;
-  const perVersion = new Map<string, VersionReport>(versions.map((v) => [v, { version: v, sampled: 0, stale: 0, inFlight: 0, gone: 0, ignored: 0, unverifiable: 0 }]));
+  const perVersion = new Map<string, VersionReport>(
+    versions.map((v) => [v, { version: v, sampled: 0, stale: 0, inFlight: 0, gone: 0, ignored: 0, unverifiable: 0 }]),
+  );
 
   // 1. Sample entries of each version.
   let sampled: Sampled[] = [];
@@ -209,12 +219,18 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
 
   // 2. Compare with a database read at least as new as every entry.
   const readAtLeast = async (items: Sampled[]): Promise<{ snapshot: RowSnapshot; behind: Sampled[] }> => {
-    let snapshot = await reader.read(options.pool, items.map((s) => s.entry.keyValues));
+    let snapshot = await reader.read(
+      options.pool,
+      items.map((s) => s.entry.keyValues),
+    );
     for (let attempt = 0; attempt < 5; attempt++) {
       const behind = items.filter((s) => decodePosition(s.entry.position).commitLsn > snapshot.lsn);
       if (behind.length === 0) break;
       await sleep(Math.min(1000, graceMs / 5 + 1));
-      snapshot = await reader.read(options.pool, items.map((s) => s.entry.keyValues));
+      snapshot = await reader.read(
+        options.pool,
+        items.map((s) => s.entry.keyValues),
+      );
     }
     return { snapshot, behind: items.filter((s) => decodePosition(s.entry.position).commitLsn > snapshot.lsn) };
   };
@@ -222,7 +238,9 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
   for (const s of first.behind) (perVersion.get(s.version) as VersionReport).unverifiable++;
   sampled = sampled.filter((s) => !first.behind.includes(s));
   const firstSeen = now();
-  const differing = sampled.filter((s) => !compareEntry(s.entry, first.snapshot.rows.get(keyText(settings.keyColumns, s.entry.keyValues)) ?? null, settings.projection).ok);
+  const differing = sampled.filter(
+    (s) => !compareEntry(s.entry, first.snapshot.rows.get(keyText(settings.keyColumns, s.entry.keyValues)) ?? null, settings.projection).ok,
+  );
 
   // 3. Re-check the differences after the grace period.
   const stale: StaleEntry[] = [];
@@ -230,7 +248,10 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
   let slotInfo: InspectReport['slot'] = null;
   if (differing.length > 0) {
     await sleep(graceMs);
-    const again = await readEntries(redis, differing.map((d) => d.entry.key));
+    const again = await readEntries(
+      redis,
+      differing.map((d) => d.entry.key),
+    );
     const second = await readAtLeast(differing.map((d) => ({ version: d.version, entry: again.get(d.entry.key) ?? d.entry })));
     const checkedAt = now();
     let flush: Lsn | null | undefined;
@@ -277,7 +298,14 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
     if (report.stale > 0) metrics.mismatches.inc({ version: report.version }, report.stale);
   }
   const totals = [...perVersion.values()].reduce(
-    (acc, r) => ({ sampled: acc.sampled + r.sampled, stale: acc.stale + r.stale, inFlight: acc.inFlight + r.inFlight, gone: acc.gone + r.gone, ignored: acc.ignored + r.ignored, unverifiable: acc.unverifiable + r.unverifiable }),
+    (acc, r) => ({
+      sampled: acc.sampled + r.sampled,
+      stale: acc.stale + r.stale,
+      inFlight: acc.inFlight + r.inFlight,
+      gone: acc.gone + r.gone,
+      ignored: acc.ignored + r.ignored,
+      unverifiable: acc.unverifiable + r.unverifiable,
+    }),
     { sampled: 0, stale: 0, inFlight: 0, gone: 0, ignored: 0, unverifiable: 0 },
   );
   const remaining = await estimateRemaining(redis, keys, [...settings.templates.keys()], now(), settings.maxEntryLifetimeMs);
@@ -286,7 +314,10 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
     passed: totals.stale === 0,
     ...totals,
     versions: [...perVersion.values()],
-    stalenessWindowMs: stale.length > 0 ? { lower: Math.max(...stale.map((s) => s.observedForMs)), upper: Math.max(...stale.map((s) => s.entryAgeMs)) } : null,
+    stalenessWindowMs:
+      stale.length > 0
+        ? { lower: Math.max(...stale.map((s) => s.observedForMs)), upper: Math.max(...stale.map((s) => s.entryAgeMs)) }
+        : null,
     inFlightWindowMs,
     graceMs,
     slot: slotInfo,

@@ -25,7 +25,9 @@ export function parseTemplate(version: string, template: string): KeyTemplate {
     if (m.index > last) parts.push({ text: template.slice(last, m.index) });
     const column = m[1] ?? '';
     if (column === '') {
-      throw new ParityError('PARITY_SPEC_INVALID', `cache.keys.${version}: "${template}" has an empty {}`, { hint: 'write the key column inside the braces, e.g. order:v1:{id}' });
+      throw new ParityError('PARITY_SPEC_INVALID', `cache.keys.${version}: "${template}" has an empty {}`, {
+        hint: 'write the key column inside the braces, e.g. order:v1:{id}',
+      });
     }
     parts.push({ column });
     columns.push(column);
@@ -33,7 +35,9 @@ export function parseTemplate(version: string, template: string): KeyTemplate {
   }
   if (last < template.length) parts.push({ text: template.slice(last) });
   if (columns.length === 0) {
-    throw new ParityError('PARITY_SPEC_INVALID', `cache.keys.${version}: "${template}" has no {column}`, { hint: 'write the key column inside braces, e.g. order:v1:{id}' });
+    throw new ParityError('PARITY_SPEC_INVALID', `cache.keys.${version}: "${template}" has no {column}`, {
+      hint: 'write the key column inside braces, e.g. order:v1:{id}',
+    });
   }
   return { version, template, parts, columns };
 }

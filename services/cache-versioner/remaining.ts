@@ -31,7 +31,13 @@ export function windowBuckets(keys: CacheKeys, version: string, now: number, max
   return out;
 }
 
-export async function estimateRemaining(redis: Redis, keys: CacheKeys, versions: string[], now: number, maxEntryLifetimeMs: number): Promise<RemainingEstimate[]> {
+export async function estimateRemaining(
+  redis: Redis,
+  keys: CacheKeys,
+  versions: string[],
+  now: number,
+  maxEntryLifetimeMs: number,
+): Promise<RemainingEstimate[]> {
   const out: RemainingEstimate[] = [];
   for (const version of versions) {
     // All buckets share the {migration} hash tag, so one PFCOUNT may union them (also on a cluster).

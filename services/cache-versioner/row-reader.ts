@@ -112,14 +112,22 @@ export function createRowReader(options: RowReaderOptions): RowReader {
       throw fromPgError(err, `cannot describe ${options.schema}.${options.table}`);
     }
     if (described.length === 0) {
-      throw new ParityError('PARITY_BAD_INPUT', `table ${options.schema}.${options.table} has no columns or does not exist`, { hint: 'check source/target in the spec' });
+      throw new ParityError('PARITY_BAD_INPUT', `table ${options.schema}.${options.table} has no columns or does not exist`, {
+        hint: 'check source/target in the spec',
+      });
     }
     const byName = new Map(described.map((c) => [c.name, c]));
     const missingKeys = options.keyColumns.filter((k) => !byName.has(k));
     if (missingKeys.length > 0) {
-      throw new ParityError('PARITY_BAD_INPUT', `${options.schema}.${options.table} has no key column(s) ${missingKeys.join(', ')}`, { hint: 'fix key in the spec' });
+      throw new ParityError('PARITY_BAD_INPUT', `${options.schema}.${options.table} has no key column(s) ${missingKeys.join(', ')}`, {
+        hint: 'fix key in the spec',
+      });
     }
-    const reader = (col: DescribedColumn): ColumnReader => ({ name: col.name, present: true, convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type }) });
+    const reader = (col: DescribedColumn): ColumnReader => ({
+      name: col.name,
+      present: true,
+      convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type }),
+    });
     // A projected column the table lacks (the expand step has not added it yet) reads as null, which
     // is how the versioner stores it.
     const payload = (options.projection ?? described.map((c) => c.name)).map((name) => {
@@ -144,7 +152,9 @@ export function createRowReader(options: RowReaderOptions): RowReader {
         for (const [name, value] of TEXT_OUTPUT_SETTINGS) await client.query(`SELECT set_config($1, $2, true)`, [name, value]);
         // The snapshot is taken by this first data statement, and the WAL position read inside it is
         // at or after every commit the snapshot sees.
-        const pos = await client.query<{ lsn: string }>(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn`);
+        const pos = await client.query<{ lsn: string }>(
+          `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS lsn`,
+        );
         const { payload, keys: keyCols } = await columnReaders(client);
         const select = [
           ...keyCols.map((c, i) => `t.${ident(c.name)} AS k${i}`),
@@ -161,16 +171,26 @@ export function createRowReader(options: RowReaderOptions): RowReader {
         const wanted = [...new Map(keys.map((k) => [keyText(options.keyColumns, k), k])).values()];
         for (let i = 0; i < wanted.length; i += 1000) {
           const chunk = wanted.slice(i, i + 1000);
-          const params = options.keyColumns.map((k) => chunk.map((key) => (key[k] === null || key[k] === undefined ? null : String(key[k]))));
-          const { rows: found } = await client.query<Record<string, string | null>>({ text: sql, values: params, types: TEXT_TYPES } as pg.QueryConfig);
+          const params = options.keyColumns.map((k) =>
+            chunk.map((key) => (key[k] === null || key[k] === undefined ? null : String(key[k]))),
+          );
+          const { rows: found } = await client.query<Record<string, string | null>>({
+            text: sql,
+            values: params,
+            types: TEXT_TYPES,
+          } as pg.QueryConfig);
           for (const r of found) {
-            const keyRow: Row = Object.fromEntries(keyCols.map((c, j) => [c.name, r[`k${j}`] === null || r[`k${j}`] === undefined ? null : c.convert(r[`k${j}`] as string)]));
+            const keyRow: Row = Object.fromEntries(
+              keyCols.map((c, j) => [c.name, r[`k${j}`] === null || r[`k${j}`] === undefined ? null : c.convert(r[`k${j}`] as string)]),
+            );
             rows.set(
               keyText(options.keyColumns, keyRow),
-              Object.fromEntries(payload.map((c, j) => {
-                const text = r[`c${j}`];
-                return [c.name, text === null || text === undefined ? null : c.convert(text)];
-              })),
+              Object.fromEntries(
+                payload.map((c, j) => {
+                  const text = r[`c${j}`];
+                  return [c.name, text === null || text === undefined ? null : c.convert(text)];
+                }),
+              ),
             );
           }
         }

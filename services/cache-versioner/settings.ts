@@ -53,9 +53,13 @@ export function cacheSettingsFrom(input: CacheSettingsInput, topic = '', table =
     const parsed = parseTemplate(version, template);
     for (const column of parsed.columns) {
       if (!input.key.includes(column)) {
-        throw new ParityError('PARITY_SPEC_INVALID', `cache.keys.${version}: "{${column}}" is not a key column (key: ${input.key.join(', ')})`, {
-          hint: 'key templates may only use the spec\'s key columns; delete events carry nothing else',
-        });
+        throw new ParityError(
+          'PARITY_SPEC_INVALID',
+          `cache.keys.${version}: "{${column}}" is not a key column (key: ${input.key.join(', ')})`,
+          {
+            hint: "key templates may only use the spec's key columns; delete events carry nothing else",
+          },
+        );
       }
     }
     const other = seen.get(template);
@@ -69,7 +73,9 @@ export function cacheSettingsFrom(input: CacheSettingsInput, topic = '', table =
   }
   for (const v of [...cache.populate, cache.read]) {
     if (!templates.has(v)) {
-      throw new ParityError('PARITY_SPEC_INVALID', `cache: version "${v}" has no key template in cache.keys`, { hint: `add cache.keys.${v}, e.g. ${v}: "order:${v}:{id}"` });
+      throw new ParityError('PARITY_SPEC_INVALID', `cache: version "${v}" has no key template in cache.keys`, {
+        hint: `add cache.keys.${v}, e.g. ${v}: "order:${v}:{id}"`,
+      });
     }
   }
   const ttlMs = cache.ttlSeconds * 1000;
@@ -107,9 +113,13 @@ export function cacheSettings(spec: Spec, topicOverride?: string): CacheSettings
   if (!topicOverride && spec.target.kind === 'shadow-table') {
     const captured = spec.cdc.tables.includes(`${table.schema}.${table.table}`);
     if (!captured) {
-      throw new ParityError('PARITY_SPEC_INVALID', `cdc.tables does not list the shadow table ${table.schema}.${table.table}, whose changes the cache follows`, {
-        hint: `add "${table.schema}.${table.table}" to cdc.tables, or pass --topic`,
-      });
+      throw new ParityError(
+        'PARITY_SPEC_INVALID',
+        `cdc.tables does not list the shadow table ${table.schema}.${table.table}, whose changes the cache follows`,
+        {
+          hint: `add "${table.schema}.${table.table}" to cdc.tables, or pass --topic`,
+        },
+      );
     }
   }
   const topic = topicOverride ?? changeTopic(spec.cdc.topicPrefix, table.schema, table.table);

@@ -91,10 +91,20 @@ export function specConfig(settings: CacheSettings): VersionConfig {
  * after a cutover the spec may be behind (update it, so that a Redis that loses its data cannot
  * bring the old versions back).
  */
-export async function ensureConfig(redis: ScriptedRedis, keys: CacheKeys, settings: CacheSettings, now: number, by = whoAmI()): Promise<{ config: VersionConfig; created: boolean }> {
-  const created = (await redis.parityCacheInit(keys.config, keys.audit, settings.read, settings.populate.join(','), now, by, AUDIT_MAXLEN)) === 1;
+export async function ensureConfig(
+  redis: ScriptedRedis,
+  keys: CacheKeys,
+  settings: CacheSettings,
+  now: number,
+  by = whoAmI(),
+): Promise<{ config: VersionConfig; created: boolean }> {
+  const created =
+    (await redis.parityCacheInit(keys.config, keys.audit, settings.read, settings.populate.join(','), now, by, AUDIT_MAXLEN)) === 1;
   const config = await readConfig(redis, keys);
-  if (!config) throw new ParityError('PARITY_REDIS', `the cache version config ${keys.config} vanished right after it was created`, { retriable: true });
+  if (!config)
+    throw new ParityError('PARITY_REDIS', `the cache version config ${keys.config} vanished right after it was created`, {
+      retriable: true,
+    });
   return { config, created };
 }
 
@@ -131,12 +141,21 @@ export interface CutoverResult {
  * Switches the read version and the populated versions in one atomic step, audited. Refuses (exit 2)
  * a version that is unknown, or a read version whose entries may be stale, unless forced.
  */
-export async function cutover(redis: ScriptedRedis, keys: CacheKeys, settings: CacheSettings, request: CutoverRequest): Promise<CutoverResult> {
+export async function cutover(
+  redis: ScriptedRedis,
+  keys: CacheKeys,
+  settings: CacheSettings,
+  request: CutoverRequest,
+): Promise<CutoverResult> {
   for (const v of [request.to, ...request.populate]) {
     if (!settings.templates.has(v)) {
-      throw new ParityError('PARITY_BAD_INPUT', `version "${v}" has no key template in the spec (known: ${[...settings.templates.keys()].join(', ')})`, {
-        hint: 'add it to cache.keys in the spec first',
-      });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `version "${v}" has no key template in the spec (known: ${[...settings.templates.keys()].join(', ')})`,
+        {
+          hint: 'add it to cache.keys in the spec first',
+        },
+      );
     }
   }
   if (!request.populate.includes(request.to)) {

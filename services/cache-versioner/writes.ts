@@ -57,7 +57,12 @@ function sameKey(settings: CacheSettings, a: Record<string, unknown>, b: Record<
  * a TOASTed column is unchanged), a tombstone for d, a tombstone of the old key too when an update
  * changed the key, and a barrier for t. Throws PARITY_DECODE when the change carries no key values.
  */
-export function planChange(change: CacheChange, settings: CacheSettings, versions: readonly string[], random: () => number = Math.random): PlannedChange {
+export function planChange(
+  change: CacheChange,
+  settings: CacheSettings,
+  versions: readonly string[],
+  random: () => number = Math.random,
+): PlannedChange {
   const { envelope } = change;
   const position = encodePosition(change.position);
   if (envelope.op === 't') return { writes: [], barrier: position };
@@ -67,7 +72,16 @@ export function planChange(change: CacheChange, settings: CacheSettings, version
     for (const version of versions) {
       const template = settings.templates.get(version);
       if (!template) continue;
-      writes.push({ version, entryKey: renderKey(template, values), mode: 't', position, ttlMs: settings.tombstoneTtlMs, commitTimeUs, keyJson: keyJson(settings.keyColumns, values), columns: [] });
+      writes.push({
+        version,
+        entryKey: renderKey(template, values),
+        mode: 't',
+        position,
+        ttlMs: settings.tombstoneTtlMs,
+        commitTimeUs,
+        keyJson: keyJson(settings.keyColumns, values),
+        columns: [],
+      });
     }
   };
   if (envelope.op === 'd') {
@@ -77,7 +91,10 @@ export function planChange(change: CacheChange, settings: CacheSettings, version
     return { writes };
   }
   const after = envelope.after;
-  if (!after) throw new ParityError('PARITY_DECODE', `a "${envelope.op}" change of ${envelope.source?.table ?? 'a table'} has no after row`, { hint: 'the event is malformed; it goes to the dead-letter topic' });
+  if (!after)
+    throw new ParityError('PARITY_DECODE', `a "${envelope.op}" change of ${envelope.source?.table ?? 'a table'} has no after row`, {
+      hint: 'the event is malformed; it goes to the dead-letter topic',
+    });
   const values = keyValues(settings, after, change.key);
   if (!values) throw missingKey(settings, envelope);
   if (envelope.op === 'u') {
@@ -105,9 +122,13 @@ export function planChange(change: CacheChange, settings: CacheSettings, version
 }
 
 function missingKey(settings: CacheSettings, envelope: ChangeEnvelope): ParityError {
-  return new ParityError('PARITY_DECODE', `a "${envelope.op}" change of ${envelope.source?.table ?? 'a table'} lacks key column(s) ${settings.keyColumns.join(', ')}`, {
-    hint: 'the table needs a primary key (or REPLICA IDENTITY) covering the spec\'s key columns',
-  });
+  return new ParityError(
+    'PARITY_DECODE',
+    `a "${envelope.op}" change of ${envelope.source?.table ?? 'a table'} lacks key column(s) ${settings.keyColumns.join(', ')}`,
+    {
+      hint: "the table needs a primary key (or REPLICA IDENTITY) covering the spec's key columns",
+    },
+  );
 }
 
 function compareWrites(a: EntryWrite, b: EntryWrite): number {

@@ -13,31 +13,52 @@ import { type Spec, controlDatabase, loadSpec } from '../core/spec.js';
 import { createRegistryClient } from '../../connectors/kafka-sink/registry-client.js';
 import { SINK_PRODUCERS, type SinkProducer } from '../../connectors/kafka-sink/sink.js';
 import { dropSlotAndPublication } from '../../connectors/postgres-source/slot.js';
-import { enqueueSnapshot, ensureSnapshotTables, getSnapshotRequest, readCdcStatus, snapshotRequestsTable, snapshotTablesTable } from '../../connectors/postgres-source/snapshot-store.js';
+import {
+  enqueueSnapshot,
+  ensureSnapshotTables,
+  getSnapshotRequest,
+  readCdcStatus,
+  snapshotRequestsTable,
+  snapshotTablesTable,
+} from '../../connectors/postgres-source/snapshot-store.js';
 import { CdcConnector, capturedTables } from './connector.js';
 import { cdcStatus, formatStatus } from './status.js';
 
-const RUN_USAGE = 'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N] [--max-in-flight N] [--producer maintained|wire]';
-
+const RUN_USAGE =
+  'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N] [--max-in-flight N] [--producer maintained|wire]';
 
 /** `parity cdc run`: streams the spec's tables into Kafka until SIGTERM/SIGINT. */
 export async function cdcRun(argv: string[]): Promise<number> {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, 'set-replica-identity-full': { type: 'boolean' }, 'status-port': { type: 'string' }, 'max-in-flight': { type: 'string' }, producer: { type: 'string' } },
+    {
+      spec: { type: 'string' },
+      'set-replica-identity-full': { type: 'boolean' },
+      'status-port': { type: 'string' },
+      'max-in-flight': { type: 'string' },
+      producer: { type: 'string' },
+    },
     RUN_USAGE,
   );
   const producer = values.producer as SinkProducer | undefined;
   if (producer !== undefined && !SINK_PRODUCERS.includes(producer)) {
-    throw new ParityError('PARITY_BAD_INPUT', `--producer must be one of ${SINK_PRODUCERS.join(', ')}, got ${values.producer}`, { hint: `usage: ${RUN_USAGE}` });
+    throw new ParityError('PARITY_BAD_INPUT', `--producer must be one of ${SINK_PRODUCERS.join(', ')}, got ${values.producer}`, {
+      hint: `usage: ${RUN_USAGE}`,
+    });
   }
   const maxInFlight = values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']);
   if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1)) {
-    throw new ParityError('PARITY_BAD_INPUT', `--max-in-flight must be a positive integer, got ${values['max-in-flight']}`, { hint: `usage: ${RUN_USAGE}` });
+    throw new ParityError('PARITY_BAD_INPUT', `--max-in-flight must be a positive integer, got ${values['max-in-flight']}`, {
+      hint: `usage: ${RUN_USAGE}`,
+    });
   }
   const { spec } = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   // Status server: --status-port > PARITY_STATUS_PORT > spec > 9401 (see services/core/http.ts).
-  const statusPort = resolveStatusPort('cdc', { flag: values['status-port'], specPort: specStatusPort(spec, 'cdc'), usage: RUN_USAGE }).port;
+  const statusPort = resolveStatusPort('cdc', {
+    flag: values['status-port'],
+    specPort: specStatusPort(spec, 'cdc'),
+    usage: RUN_USAGE,
+  }).port;
   const logger = createLogger({ name: 'parity-cdc' });
   const metrics = createMetricsRegistry({ service: 'cdc' });
   const connector = new CdcConnector({
@@ -117,7 +138,13 @@ const SNAPSHOT_USAGE = 'parity cdc snapshot --spec FILE --table [SCHEMA.]TABLE [
 export async function cdcSnapshot(argv: string[]): Promise<number> {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, table: { type: 'string' }, 'chunk-rows': { type: 'string' }, 'no-wait': { type: 'boolean' }, timeout: { type: 'string' } },
+    {
+      spec: { type: 'string' },
+      table: { type: 'string' },
+      'chunk-rows': { type: 'string' },
+      'no-wait': { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
     SNAPSHOT_USAGE,
   );
   const { spec } = loadSpec(required(values.spec, '--spec', SNAPSHOT_USAGE));
@@ -130,16 +157,27 @@ export async function cdcSnapshot(argv: string[]): Promise<number> {
     });
   }
   const chunkRows = values['chunk-rows'] === undefined ? spec.cdc.snapshotChunkRows : Number(values['chunk-rows']);
-  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new ParityError('PARITY_BAD_INPUT', `--chunk-rows must be a positive integer`, { hint: `usage: ${SNAPSHOT_USAGE}` });
+  if (!Number.isInteger(chunkRows) || chunkRows < 1)
+    throw new ParityError('PARITY_BAD_INPUT', `--chunk-rows must be a positive integer`, { hint: `usage: ${SNAPSHOT_USAGE}` });
   const timeoutS = values.timeout === undefined ? 3600 : Number(values.timeout);
-  if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new ParityError('PARITY_BAD_INPUT', `--timeout must be a positive number of seconds`, { hint: `usage: ${SNAPSHOT_USAGE}` });
+  if (!Number.isFinite(timeoutS) || timeoutS <= 0)
+    throw new ParityError('PARITY_BAD_INPUT', `--timeout must be a positive number of seconds`, { hint: `usage: ${SNAPSHOT_USAGE}` });
   let exit = 0;
   await withPools(spec, async (_source, control) => {
     await ensureSnapshotTables(control, spec.control.schema);
-    const request = await enqueueSnapshot(control, spec.control.schema, spec.cdc.slot, name, chunkRows, `requested by ${process.env.USER ?? 'unknown'}`);
+    const request = await enqueueSnapshot(
+      control,
+      spec.control.schema,
+      spec.cdc.slot,
+      name,
+      chunkRows,
+      `requested by ${process.env.USER ?? 'unknown'}`,
+    );
     const live = await readCdcStatus(control, spec.control.schema, spec.cdc.slot);
     const running = live !== null && Date.now() - live.updatedAt.getTime() < 20_000 && live.state !== 'stopped';
-    process.stderr.write(`snapshot #${request.id} of ${name} queued${running ? '' : ' (no running `parity cdc run` reported recently: it starts when one runs)'}\n`);
+    process.stderr.write(
+      `snapshot #${request.id} of ${name} queued${running ? '' : ' (no running `parity cdc run` reported recently: it starts when one runs)'}\n`,
+    );
     if (values['no-wait']) {
       process.stdout.write(`${JSON.stringify({ id: request.id, table: name, state: request.state })}\n`);
       return;
@@ -153,12 +191,16 @@ export async function cdcSnapshot(argv: string[]): Promise<number> {
       if (line !== last) process.stderr.write(`${line}\n`);
       last = line;
       if (r.state === 'done' || r.state === 'failed' || r.state === 'cancelled') {
-        process.stdout.write(`${JSON.stringify({ id: r.id, table: name, state: r.state, rows: r.rows, chunks: r.chunks, error: r.error })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ id: r.id, table: name, state: r.state, rows: r.rows, chunks: r.chunks, error: r.error })}\n`,
+        );
         exit = r.state === 'done' ? 0 : 1;
         return;
       }
       if (Date.now() > deadline) {
-        process.stdout.write(`${JSON.stringify({ id: r.id, table: name, state: r.state, rows: r.rows, chunks: r.chunks, timedOut: true })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ id: r.id, table: name, state: r.state, rows: r.rows, chunks: r.chunks, timedOut: true })}\n`,
+        );
         exit = 1;
         return;
       }
@@ -178,7 +220,10 @@ async function withPools(spec: Spec, fn: (source: import('pg').Pool, control: im
     if (err instanceof ParityError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'ECONNREFUSED' || code === '3D000' || code === '28000' || code === '28P01') {
-      throw new ParityError('PARITY_CONNECTION', `cannot reach the database: ${(err as Error).message}`, { cause: err, hint: 'check source.database / control.database in the spec' });
+      throw new ParityError('PARITY_CONNECTION', `cannot reach the database: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'check source.database / control.database in the spec',
+      });
     }
     throw err;
   } finally {

@@ -153,11 +153,19 @@ export class CdcConnector {
   /** For /readyz: streaming and caught up; paused, starting or lagging is not ready, with the reason. */
   readiness(): { ok: boolean; status: string; reason?: string } {
     if (this.state !== 'streaming') {
-      return { ok: false, status: this.state, reason: this.reason ? (this.hint ? `${this.reason} (what to do: ${this.hint})` : this.reason) : `not streaming yet (${this.state})` };
+      return {
+        ok: false,
+        status: this.state,
+        reason: this.reason ? (this.hint ? `${this.reason} (what to do: ${this.hint})` : this.reason) : `not streaming yet (${this.state})`,
+      };
     }
     const lag = this.lastLag?.seconds;
     if (lag !== undefined && lag !== null && lag > READY_MAX_LAG_SECONDS) {
-      return { ok: false, status: 'lagging', reason: `the oldest change not yet in Kafka is ${Math.round(lag)} s old (ready below ${READY_MAX_LAG_SECONDS} s)` };
+      return {
+        ok: false,
+        status: 'lagging',
+        reason: `the oldest change not yet in Kafka is ${Math.round(lag)} s old (ready below ${READY_MAX_LAG_SECONDS} s)`,
+      };
     }
     return { ok: true, status: 'streaming' };
   }
@@ -202,7 +210,12 @@ export class CdcConnector {
       });
       this.log.info({ status: this.server.url }, 'cdc status server listening');
       await this.retrying(() => this.prepare(), signal);
-      this.envelopes = new EnvelopeBuilder({ topicPrefix: spec.cdc.topicPrefix, db: this.dbName, partitions: this.partitions, defaultPartitions: spec.cdc.partitions });
+      this.envelopes = new EnvelopeBuilder({
+        topicPrefix: spec.cdc.topicPrefix,
+        db: this.dbName,
+        partitions: this.partitions,
+        defaultPartitions: spec.cdc.partitions,
+      });
       this.snapshotter = new IncrementalSnapshotter({
         source: this.source,
         control: this.control,
@@ -264,7 +277,10 @@ export class CdcConnector {
   private async prepare(): Promise<void> {
     const spec = this.spec;
     const client = await this.source.connect().catch((err: unknown) => {
-      throw new ParityError('PARITY_CONNECTION', `cannot connect to the source database: ${(err as Error).message}`, { cause: err, hint: 'check source.database in the spec' });
+      throw new ParityError('PARITY_CONNECTION', `cannot connect to the source database: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'check source.database in the spec',
+      });
     });
     try {
       const check = await checkSource(client, this.tables, { setReplicaIdentityFull: this.options.setReplicaIdentityFull ?? false });
@@ -339,12 +355,25 @@ export class CdcConnector {
           return;
         }
         await assertSlotUsable(this.source, info);
-        const unfinished = (await initialSnapshotState(this.control, schema, spec.cdc.slot)).filter((s) => s.state === 'pending' || s.state === 'running');
+        const unfinished = (await initialSnapshotState(this.control, schema, spec.cdc.slot)).filter(
+          (s) => s.state === 'pending' || s.state === 'running',
+        );
         for (const s of unfinished) {
           // The exported snapshot died with the previous process: read the rest by watermarks.
-          await enqueueSnapshot(this.control, schema, spec.cdc.slot, s.tableName, spec.cdc.snapshotChunkRows, RESUME_INITIAL_REASON, s.lastKey);
+          await enqueueSnapshot(
+            this.control,
+            schema,
+            spec.cdc.slot,
+            s.tableName,
+            spec.cdc.snapshotChunkRows,
+            RESUME_INITIAL_REASON,
+            s.lastKey,
+          );
           await checkpointInitial(this.control, schema, spec.cdc.slot, s.tableName, { state: 'handed-over' });
-          this.log.info({ table: s.tableName, lastKey: s.lastKey }, 'initial snapshot was interrupted; the rest continues as an incremental snapshot');
+          this.log.info(
+            { table: s.tableName, lastKey: s.lastKey },
+            'initial snapshot was interrupted; the rest continues as an incremental snapshot',
+          );
         }
         return;
       } catch (err) {
@@ -390,7 +419,13 @@ export class CdcConnector {
 
   private newSink(): ChangeSink {
     const { kafka, producer, maxBatchMessages, spec } = this.options;
-    return createKafkaSink({ kafka, logger: this.log, compression: spec.cdc.compression, ...(producer ? { producer } : {}), ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }) });
+    return createKafkaSink({
+      kafka,
+      logger: this.log,
+      compression: spec.cdc.compression,
+      ...(producer ? { producer } : {}),
+      ...(maxBatchMessages === undefined ? {} : { maxBatchMessages }),
+    });
   }
 
   /**
@@ -493,7 +528,13 @@ export class CdcConnector {
   }
 
   /** Graceful stop: in-flight sends finish and their durable position is reported; a failure reports nothing more. */
-  private async endSession(signal: AbortSignal, failure: unknown, pipeline: ChangePipeline, stream: ReplicationStream, sink: ChangeSink): Promise<void> {
+  private async endSession(
+    signal: AbortSignal,
+    failure: unknown,
+    pipeline: ChangePipeline,
+    stream: ReplicationStream,
+    sink: ChangeSink,
+  ): Promise<void> {
     this.snapshotter.reset(failure ?? new Error('session ended'));
     pipeline.close();
     if (signal.aborted) {
@@ -509,7 +550,10 @@ export class CdcConnector {
 
   private sessionError(failure: unknown): ParityError {
     const code = (failure as { code?: string }).code;
-    if (code === '55006') return new ParityError('PARITY_SLOT_IN_USE', `replication slot ${this.spec.cdc.slot} is in use: ${(failure as Error).message}`, { cause: failure });
+    if (code === '55006')
+      return new ParityError('PARITY_SLOT_IN_USE', `replication slot ${this.spec.cdc.slot} is in use: ${(failure as Error).message}`, {
+        cause: failure,
+      });
     if (isParityError(failure)) return failure;
     return new ParityError('PARITY_CONNECTION', `replication session ended: ${(failure as Error).message}`, { cause: failure });
   }

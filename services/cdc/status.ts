@@ -42,7 +42,16 @@ export interface CdcStatus {
   lagSecondsSource: 'connector' | 'wal-rate-estimate' | 'none';
   connector: (CdcStatusRow & { fresh: boolean }) | null;
   initialSnapshot: InitialSnapshotStatus[];
-  snapshotRequests: { id: number; table: string; state: string; rows: number; chunks: number; reason: string; requestedAt: Date; finishedAt: Date | null }[];
+  snapshotRequests: {
+    id: number;
+    table: string;
+    state: string;
+    rows: number;
+    chunks: number;
+    reason: string;
+    requestedAt: Date;
+    finishedAt: Date | null;
+  }[];
 }
 
 /**
@@ -80,7 +89,12 @@ async function initialSnapshotStatus(control: Queryable, spec: Spec): Promise<In
   return out;
 }
 
-export async function cdcStatus(source: Queryable, control: Queryable, spec: Spec, options: { sampleMs?: number } = {}): Promise<CdcStatus> {
+export async function cdcStatus(
+  source: Queryable,
+  control: Queryable,
+  spec: Spec,
+  options: { sampleMs?: number } = {},
+): Promise<CdcStatus> {
   const slot = spec.cdc.slot;
   await ensureSnapshotTables(control, spec.control.schema);
   const info: SlotInfo | null = await slotInfo(source, slot);
@@ -156,7 +170,9 @@ export function formatStatus(s: CdcStatus): string {
   if (!s.exists) {
     lines.push(`slot ${s.slot}: missing (run \`parity cdc run --spec FILE\` to create it)`);
   } else {
-    lines.push(`slot ${s.slot}: ${s.active ? `active (pid ${s.activePid})` : 'inactive'}, wal_status ${s.walStatus ?? '-'}, safe_wal_size ${bytes(s.safeWalSizeBytes)}`);
+    lines.push(
+      `slot ${s.slot}: ${s.active ? `active (pid ${s.activePid})` : 'inactive'}, wal_status ${s.walStatus ?? '-'}, safe_wal_size ${bytes(s.safeWalSizeBytes)}`,
+    );
     lines.push(`  current ${s.currentLsn}  confirmed ${s.confirmedFlushLsn}  restart ${s.restartLsn}`);
     lines.push(
       `  lag ${bytes(s.lagBytes)}, ${s.lagSeconds === null ? 'unknown' : `${s.lagSeconds.toFixed(1)} s`} (${s.lagSecondsSource})  retained ${bytes(s.retainedBytes)}`,
@@ -174,8 +190,11 @@ export function formatStatus(s: CdcStatus): string {
         ? ' (handed over; its incremental snapshot is not queued yet)'
         : ''
       : ` (interrupted after ${t.rows} rows, ${t.done ? 'finished' : 'continued'} by incremental snapshot #${t.continuedBy.id}: ${t.continuedBy.state}, ${t.continuedBy.rows} rows)`;
-    lines.push(`initial snapshot ${t.tableName}: ${t.done ? 'done' : t.state === 'handed-over' ? 'in progress' : t.state}${t.via === 'initial' ? `, ${t.rows} rows` : ''}${how}`);
+    lines.push(
+      `initial snapshot ${t.tableName}: ${t.done ? 'done' : t.state === 'handed-over' ? 'in progress' : t.state}${t.via === 'initial' ? `, ${t.rows} rows` : ''}${how}`,
+    );
   }
-  for (const r of s.snapshotRequests) lines.push(`snapshot #${r.id} ${r.table}: ${r.state}, ${r.rows} rows in ${r.chunks} chunks${r.reason ? ` (${r.reason})` : ''}`);
+  for (const r of s.snapshotRequests)
+    lines.push(`snapshot #${r.id} ${r.table}: ${r.state}, ${r.rows} rows in ${r.chunks} chunks${r.reason ? ` (${r.reason})` : ''}`);
   return `${lines.join('\n')}\n`;
 }

@@ -84,23 +84,42 @@ export const COMMANDS: CommandEntry[] = [
       { flag: '--json', help: "print each service's state as JSON (default: export lines for the shell)" },
       { flag: '--brokers 1|3', help: 'Kafka brokers in the KRaft cluster (default 1; fixed for a state directory once formatted)' },
       { flag: '--with-replica', help: 'also start a streaming replica of pg-source (default: PARITY_STACK_REPLICA=1)' },
-      { flag: '--secure', help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1' },
+      {
+        flag: '--secure',
+        help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
+      },
     ],
-    examples: ['eval "$(parity stack up)"', 'parity stack up redis kafka --json', 'PARITY_STATE_DIR=.parity-3 parity stack up --brokers 3', 'eval "$(parity stack up --secure)"'],
+    examples: [
+      'eval "$(parity stack up)"',
+      'parity stack up redis kafka --json',
+      'PARITY_STATE_DIR=.parity-3 parity stack up --brokers 3',
+      'eval "$(parity stack up --secure)"',
+    ],
     load: from('../stack/cli.js', 'stackUpCommand'),
   },
   {
     name: 'stack down',
     summary: 'stop exactly the local stack processes parity started, by PID',
     args: `[${SERVICES} ...]`,
-    options: [{ flag: '--secure', help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1' }],
+    options: [
+      {
+        flag: '--secure',
+        help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
+      },
+    ],
     examples: ['parity stack down', 'parity stack down kafka', 'parity stack down --secure'],
     load: from('../stack/cli.js', 'stackDownCommand'),
   },
   {
     name: 'stack status',
     summary: 'show each local service: running or not, version, PID, port, RSS (and each Kafka node)',
-    options: [JSON_OUT, { flag: '--secure', help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1' }],
+    options: [
+      JSON_OUT,
+      {
+        flag: '--secure',
+        help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
+      },
+    ],
     examples: ['parity stack status --json', 'parity stack status --secure'],
     no: 'a service of the local stack is not running',
     load: from('../stack/cli.js', 'stackStatusCommand'),
@@ -108,7 +127,12 @@ export const COMMANDS: CommandEntry[] = [
   {
     name: 'stack env',
     summary: 'print the local stack connection settings as export lines',
-    options: [{ flag: '--secure', help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1' }],
+    options: [
+      {
+        flag: '--secure',
+        help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
+      },
+    ],
     examples: ['eval "$(parity stack env)"', 'eval "$(parity stack env --secure)"'],
     load: from('../stack/cli.js', 'stackEnvCommand'),
   },

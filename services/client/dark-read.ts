@@ -86,13 +86,32 @@ export function createDarkReader<T>(options: DarkReaderOptions<T>): DarkReader<T
   const m = options.metrics
     ? {
         reads: counter(options.metrics, 'parity_client_reads_total', 'Reads by routed path (old, dark, new)', ['path']),
-        dark: counter(options.metrics, 'parity_client_dark_reads_total', 'Dark reads by result (match, mismatch, candidate_error, control_error, compare_error)', ['result']),
-        duration: histogram(options.metrics, 'parity_client_read_duration_seconds', 'Read duration by path (old, new)', LATENCY_BUCKETS_SECONDS, ['path']),
-        publishErrors: counter(options.metrics, 'parity_client_mismatch_publish_errors_total', 'Mismatches that could not be published to Kafka'),
+        dark: counter(
+          options.metrics,
+          'parity_client_dark_reads_total',
+          'Dark reads by result (match, mismatch, candidate_error, control_error, compare_error)',
+          ['result'],
+        ),
+        duration: histogram(
+          options.metrics,
+          'parity_client_read_duration_seconds',
+          'Read duration by path (old, new)',
+          LATENCY_BUCKETS_SECONDS,
+          ['path'],
+        ),
+        publishErrors: counter(
+          options.metrics,
+          'parity_client_mismatch_publish_errors_total',
+          'Mismatches that could not be published to Kafka',
+        ),
       }
     : undefined;
 
-  async function publish(key: RoutingKey, oldOutcome: { value: T; seconds: number }, newOutcome: { value: T; seconds: number }): Promise<void> {
+  async function publish(
+    key: RoutingKey,
+    oldOutcome: { value: T; seconds: number },
+    newOutcome: { value: T; seconds: number },
+  ): Promise<void> {
     if (!options.producer || !options.topic) return;
     const message: MismatchMessage = {
       source: 'dark-read',
@@ -106,7 +125,16 @@ export function createDarkReader<T>(options: DarkReaderOptions<T>): DarkReader<T
       at: now().toISOString(),
     };
     try {
-      await options.producer.send({ messages: [{ topic: options.topic, key: message.key, value: JSON.stringify(message, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)), headers: { 'parity.source': 'dark-read' } }] });
+      await options.producer.send({
+        messages: [
+          {
+            topic: options.topic,
+            key: message.key,
+            value: JSON.stringify(message, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+            headers: { 'parity.source': 'dark-read' },
+          },
+        ],
+      });
     } catch (err) {
       m?.publishErrors.inc();
       logger.warn({ err: (err as Error).message }, 'could not publish a dark-read mismatch');
@@ -164,7 +192,9 @@ export function createDarkReader<T>(options: DarkReaderOptions<T>): DarkReader<T
         candidate = timed(paths.new);
         control = timed(paths.old);
       }
-      const judged = judge(key, control, candidate).catch((err: unknown) => logger.error({ err: (err as Error).message }, 'dark read comparison failed'));
+      const judged = judge(key, control, candidate).catch((err: unknown) =>
+        logger.error({ err: (err as Error).message }, 'dark read comparison failed'),
+      );
       pending.add(judged);
       void judged.finally(() => pending.delete(judged));
       const o = await control;

@@ -35,7 +35,14 @@ export function createDualWriter(options: DualWriterOptions): DualWriter {
   const authoritative = options.authoritative ?? 'old';
   const secondary = authoritative === 'old' ? 'new' : 'old';
   const logger = options.logger ?? silentLogger();
-  const writes = options.metrics ? counter(options.metrics, 'parity_client_dual_writes_total', 'Writes by outcome (single, both, authoritative_failed, secondary_failed)', ['result']) : undefined;
+  const writes = options.metrics
+    ? counter(
+        options.metrics,
+        'parity_client_dual_writes_total',
+        'Writes by outcome (single, both, authoritative_failed, secondary_failed)',
+        ['result'],
+      )
+    : undefined;
   return {
     async write<T>(ops: DualWriteOps<T>): Promise<T> {
       const { dualWrite } = await options.flags();

@@ -15,7 +15,14 @@
 export { createFlagsReader, type FlagsReader, type FlagsReaderOptions } from './flags.js';
 export { routeRead, inRamp, bucketOf, murmur3, type RoutingKey } from './routing.js';
 export { createDualWriter, type DualWriter, type DualWriterOptions, type DualWriteOps } from './dual-write.js';
-export { createDarkReader, mismatchTopic, type DarkReader, type DarkReaderOptions, type MismatchMessage, type ReadPaths } from './dark-read.js';
+export {
+  createDarkReader,
+  mismatchTopic,
+  type DarkReader,
+  type DarkReaderOptions,
+  type MismatchMessage,
+  type ReadPaths,
+} from './dark-read.js';
 export {
   createVersionedDecoder,
   createVersionedConsumer,
@@ -26,6 +33,13 @@ export {
   type VersionedConsumer,
   type VersionedConsumerOptions,
 } from './versioned-consumer.js';
-export { createCacheReader, tableFill, type CacheReader, type CacheReaderOptions, type CacheRead, type FillFunction } from './cache-reader.js';
+export {
+  createCacheReader,
+  tableFill,
+  type CacheReader,
+  type CacheReaderOptions,
+  type CacheRead,
+  type FillFunction,
+} from './cache-reader.js';
 export { DEFAULT_FLAGS, type Flags, type ReadPath } from '../coordinator/flag-model.js';
 export { coordinatorKeys, DEFAULT_KEY_PREFIX } from '../coordinator/keys.js';

@@ -26,16 +26,22 @@ export interface VersionedDecoder<Latest> {
   upgrade(record: unknown, version: number): Latest;
 }
 
-export function createVersionedDecoder<Latest extends Record<string, unknown>>(options: VersionedDecoderOptions<Latest>): VersionedDecoder<Latest> {
+export function createVersionedDecoder<Latest extends Record<string, unknown>>(
+  options: VersionedDecoderOptions<Latest>,
+): VersionedDecoder<Latest> {
   for (let v = 1; v < options.latest; v++) {
     if (typeof options.upgrades[v] !== 'function') {
-      throw new ParityError('PARITY_BAD_INPUT', `no upgrade function from version ${v} to ${v + 1}`, { hint: `pass upgrades[${v}] = (record) => ({ ...record, <fields added in v${v + 1}> })` });
+      throw new ParityError('PARITY_BAD_INPUT', `no upgrade function from version ${v} to ${v + 1}`, {
+        hint: `pass upgrades[${v}] = (record) => ({ ...record, <fields added in v${v + 1}> })`,
+      });
     }
   }
   return {
     upgrade(record, version) {
       if (!Number.isInteger(version) || version < 1 || version > options.latest) {
-        throw new ParityError('PARITY_DECODE', `event version ${version} is not between 1 and ${options.latest}`, { hint: 'a producer wrote a version newer than this consumer knows; upgrade the consumer' });
+        throw new ParityError('PARITY_DECODE', `event version ${version} is not between 1 and ${options.latest}`, {
+          hint: 'a producer wrote a version newer than this consumer knows; upgrade the consumer',
+        });
       }
       if (record === null || typeof record !== 'object' || Array.isArray(record)) {
         throw new ParityError('PARITY_DECODE', `a version ${version} event is not a record`);
@@ -53,7 +59,8 @@ export function createVersionedDecoder<Latest extends Record<string, unknown>>(o
 
 /** The schema id of a Confluent wire-format message. */
 export function schemaIdOf(message: Buffer): number {
-  if (message.length < 5 || message[0] !== 0) throw new ParityError('PARITY_DECODE', 'the message is not in the Confluent wire format (magic byte 0 + schema id)');
+  if (message.length < 5 || message[0] !== 0)
+    throw new ParityError('PARITY_DECODE', 'the message is not in the Confluent wire format (magic byte 0 + schema id)');
   return message.readInt32BE(1);
 }
 
@@ -69,7 +76,9 @@ export interface VersionedConsumer<Latest> {
 }
 
 /** Builds the decoder, resolving the schema id of each version of the subject once. */
-export async function createVersionedConsumer<Latest extends Record<string, unknown>>(options: VersionedConsumerOptions<Latest>): Promise<VersionedConsumer<Latest>> {
+export async function createVersionedConsumer<Latest extends Record<string, unknown>>(
+  options: VersionedConsumerOptions<Latest>,
+): Promise<VersionedConsumer<Latest>> {
   const decoder = createVersionedDecoder<Latest>(options);
   const versionOfId = new Map<number, number>();
   async function resolve(): Promise<void> {
@@ -89,7 +98,9 @@ export async function createVersionedConsumer<Latest extends Record<string, unkn
       if (!versionOfId.has(id)) await resolve();
       const version = versionOfId.get(id);
       if (version === undefined) {
-        throw new ParityError('PARITY_DECODE', `schema id ${id} is not one of versions 1..${options.latest} of ${options.subject}`, { hint: 'the event uses a schema this consumer does not know; upgrade the consumer' });
+        throw new ParityError('PARITY_DECODE', `schema id ${id} is not one of versions 1..${options.latest} of ${options.subject}`, {
+          hint: 'the event uses a schema this consumer does not know; upgrade the consumer',
+        });
       }
       const record = (await options.registry.decode(message)) as unknown;
       return { version, record: decoder.upgrade(record, version) };

@@ -74,7 +74,12 @@ class ResolutionChecker {
           const w = writer as typeof reader;
           const out = this.names(reader, w);
           if (reader.size !== w.size) {
-            out.push({ rule: 'FIXED_SIZE_MISMATCH', message: `expected: ${w.size}, found: ${reader.size}`, segments: ['size'], fields: [] });
+            out.push({
+              rule: 'FIXED_SIZE_MISMATCH',
+              message: `expected: ${w.size}, found: ${reader.size}`,
+              segments: ['size'],
+              fields: [],
+            });
           }
           return out;
         }
@@ -94,7 +99,12 @@ class ResolutionChecker {
           const out: Relative[] = [];
           (writer as typeof reader).types.forEach((branch, i) => {
             if (this.pair(reader, branch).length > 0) {
-              out.push({ rule: 'MISSING_UNION_BRANCH', message: `reader union lacking writer type: ${avroTypeLabel(branch)}`, segments: [String(i)], fields: [] });
+              out.push({
+                rule: 'MISSING_UNION_BRANCH',
+                message: `reader union lacking writer type: ${avroTypeLabel(branch)}`,
+                segments: [String(i)],
+                fields: [],
+              });
             }
           });
           return out;
@@ -123,13 +133,18 @@ class ResolutionChecker {
         for (const branch of reader.types) {
           if (this.pair(branch, writer).length === 0) return [];
         }
-        return [{ rule: 'MISSING_UNION_BRANCH', message: `reader union lacking writer type: ${avroTypeLabel(writer)}`, segments: [], fields: [] }];
+        return [
+          { rule: 'MISSING_UNION_BRANCH', message: `reader union lacking writer type: ${avroTypeLabel(writer)}`, segments: [], fields: [] },
+        ];
       default:
         return [mismatch(reader, writer)];
     }
   }
 
-  private names(reader: AvroSchema & { name: string; aliases: string[] }, writer: AvroSchema & { name: string; fullName: string }): Relative[] {
+  private names(
+    reader: AvroSchema & { name: string; aliases: string[] },
+    writer: AvroSchema & { name: string; fullName: string },
+  ): Relative[] {
     // Names are compared unqualified (a namespace move stays compatible); reader aliases are full names.
     if (reader.name === writer.name || reader.aliases.includes(writer.fullName)) return [];
     return [{ rule: 'NAME_MISMATCH', message: `expected: ${writer.fullName}`, segments: ['name'], fields: [] }];

@@ -31,7 +31,10 @@ function branchKey(schema: AvroSchema): string {
   return nameOf(schema);
 }
 
-function sameNamed(reader: AvroSchema & { name: string; aliases: string[] }, writer: AvroSchema & { name: string; fullName: string }): boolean {
+function sameNamed(
+  reader: AvroSchema & { name: string; aliases: string[] },
+  writer: AvroSchema & { name: string; fullName: string },
+): boolean {
   return reader.name === writer.name || reader.aliases.includes(writer.fullName);
 }
 
@@ -59,7 +62,9 @@ function promotable(reader: AvroSchema, writer: AvroSchema): boolean {
  * alias, then a promotion.
  */
 function pickBranch(reader: { types: AvroSchema[] }, writer: AvroSchema): AvroSchema | undefined {
-  const exact = reader.types.find((b) => b.type === writer.type && (!('fullName' in b) || b.fullName === (writer as { fullName?: string }).fullName));
+  const exact = reader.types.find(
+    (b) => b.type === writer.type && (!('fullName' in b) || b.fullName === (writer as { fullName?: string }).fullName),
+  );
   if (exact) return exact;
   if ('fullName' in writer) {
     const named = reader.types.find((b) => b.type === writer.type && 'name' in b && sameNamed(b, writer));
@@ -140,7 +145,12 @@ export function resolveDatum(reader: AvroSchema, writer: AvroSchema, value: unkn
     case 'array':
       return (value as unknown[]).map((item) => resolveDatum(reader.items, (writer as typeof reader).items, item));
     case 'map':
-      return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, resolveDatum(reader.values, (writer as typeof reader).values, v)]));
+      return Object.fromEntries(
+        Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+          k,
+          resolveDatum(reader.values, (writer as typeof reader).values, v),
+        ]),
+      );
     default:
       return value;
   }
@@ -157,7 +167,12 @@ function defaultValue(type: AvroSchema, json: unknown): unknown {
   if ((t.type === 'bytes' || t.type === 'fixed') && typeof json === 'string') return Buffer.from(json, 'latin1');
   if (t.type === 'record' && json !== null && typeof json === 'object') {
     const src = json as Record<string, unknown>;
-    return Object.fromEntries(t.fields.map((f) => [f.name, f.name in src ? defaultValue(f.type, src[f.name]) : f.hasDefault ? defaultValue(f.type, f.default) : undefined]));
+    return Object.fromEntries(
+      t.fields.map((f) => [
+        f.name,
+        f.name in src ? defaultValue(f.type, src[f.name]) : f.hasDefault ? defaultValue(f.type, f.default) : undefined,
+      ]),
+    );
   }
   return json;
 }
@@ -181,7 +196,9 @@ export function createAvroDatumReader(readerSchema: string | unknown, writerSche
     writerType = avro.Type.forSchema(json as avro.Schema, { wrapUnions: true });
   } catch (err) {
     if (isParityError(err)) throw err;
-    throw new ParityError('PARITY_BAD_INPUT', `avsc cannot load the writer schema: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new ParityError('PARITY_BAD_INPUT', `avsc cannot load the writer schema: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
   }
   return {
     read(payload: Buffer): unknown {

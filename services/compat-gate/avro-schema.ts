@@ -88,7 +88,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function splitName(raw: string, enclosing: string | undefined, explicitNamespace: unknown, path: string): { name: string; namespace: string | undefined } {
+function splitName(
+  raw: string,
+  enclosing: string | undefined,
+  explicitNamespace: unknown,
+  path: string,
+): { name: string; namespace: string | undefined } {
   if (raw.includes('.')) {
     const dot = raw.lastIndexOf('.');
     return { name: raw.slice(dot + 1), namespace: raw.slice(0, dot) || undefined };
@@ -155,7 +160,8 @@ class AvroParser {
     const { name, namespace } = splitName(json.name, enclosing, json.namespace, path);
     if (!NAME_PATTERN.test(name)) throw bad(`illegal name "${name}"`, `${path}/name`);
     const aliasesRaw = json.aliases ?? [];
-    if (!Array.isArray(aliasesRaw) || aliasesRaw.some((a) => typeof a !== 'string')) throw bad('"aliases" must be an array of strings', `${path}/aliases`);
+    if (!Array.isArray(aliasesRaw) || aliasesRaw.some((a) => typeof a !== 'string'))
+      throw bad('"aliases" must be an array of strings', `${path}/aliases`);
     const aliases = (aliasesRaw as string[]).map((a) => (a.includes('.') ? a : qualify(a, namespace)));
     return { name, namespace, fullName: qualify(name, namespace), aliases };
   }
@@ -177,7 +183,8 @@ class AvroParser {
       if (seen.has(f.name)) throw bad(`field "${f.name}" is declared twice`, fieldPath);
       seen.add(f.name);
       const aliases = f.aliases ?? [];
-      if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string')) throw bad('field "aliases" must be an array of strings', fieldPath);
+      if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string'))
+        throw bad('field "aliases" must be an array of strings', fieldPath);
       // Fields' named types take the record's namespace.
       const type = this.parse(f.type, record.namespace, `${fieldPath}/type`);
       record.fields.push({ name: f.name, aliases: aliases as string[], type, hasDefault: 'default' in f, default: f.default, pos });
@@ -187,17 +194,20 @@ class AvroParser {
 
   private enumType(json: Record<string, unknown>, enclosing: string | undefined, path: string): AvroEnum {
     const named = this.named(json, enclosing, path);
-    if (!Array.isArray(json.symbols) || json.symbols.some((s) => typeof s !== 'string')) throw bad('enum needs a "symbols" array of strings', path);
+    if (!Array.isArray(json.symbols) || json.symbols.some((s) => typeof s !== 'string'))
+      throw bad('enum needs a "symbols" array of strings', path);
     const symbols = json.symbols as string[];
     if (new Set(symbols).size !== symbols.length) throw bad('enum symbols must be unique', `${path}/symbols`);
     const def = json.default;
-    if (def !== undefined && (typeof def !== 'string' || !symbols.includes(def))) throw bad(`enum default ${JSON.stringify(def)} is not one of its symbols`, `${path}/default`);
+    if (def !== undefined && (typeof def !== 'string' || !symbols.includes(def)))
+      throw bad(`enum default ${JSON.stringify(def)} is not one of its symbols`, `${path}/default`);
     return this.define<AvroEnum>({ type: 'enum', ...named, symbols, default: def as string | undefined }, path);
   }
 
   private fixed(json: Record<string, unknown>, enclosing: string | undefined, path: string): AvroFixed {
     const named = this.named(json, enclosing, path);
-    if (typeof json.size !== 'number' || !Number.isInteger(json.size) || json.size < 0) throw bad('fixed needs a non-negative integer "size"', path);
+    if (typeof json.size !== 'number' || !Number.isInteger(json.size) || json.size < 0)
+      throw bad('fixed needs a non-negative integer "size"', path);
     return this.define<AvroFixed>({ type: 'fixed', ...named, size: json.size }, path);
   }
 }
@@ -214,7 +224,10 @@ export function parseAvroSchema(input: string | unknown): AvroSchema {
     } catch {
       // A bare primitive name ("string") is a valid Avro schema text too.
       if (/^\s*[A-Za-z_][A-Za-z0-9_.]*\s*$/.test(input)) json = input.trim();
-      else throw new ParityError('PARITY_BAD_INPUT', 'Avro schema is not valid JSON', { hint: 'an Avro schema is JSON: a type name string, an object or a union array' });
+      else
+        throw new ParityError('PARITY_BAD_INPUT', 'Avro schema is not valid JSON', {
+          hint: 'an Avro schema is JSON: a type name string, an object or a union array',
+        });
     }
   }
   return new AvroParser().parse(json, undefined, '');

@@ -18,7 +18,10 @@ import { parseProtobufSchema, type ProtobufSchema, type ProtoReferenceTexts } fr
 export const SCHEMA_TYPES = ['avro', 'json', 'protobuf'] as const;
 export type SchemaType = (typeof SCHEMA_TYPES)[number];
 
-export type ParsedSchema = { type: 'avro'; schema: AvroSchema } | { type: 'json'; schema: LoadedJsonSchema } | { type: 'protobuf'; schema: ProtobufSchema };
+export type ParsedSchema =
+  | { type: 'avro'; schema: AvroSchema }
+  | { type: 'json'; schema: LoadedJsonSchema }
+  | { type: 'protobuf'; schema: ProtobufSchema };
 
 export interface CheckOptions {
   /** JSON Schema only; Confluent's default is STRICT. */
@@ -66,7 +69,8 @@ export function parseSchema(type: SchemaType, input: string | unknown, reference
       parsed = { type, schema: loadJsonSchema(input) };
       break;
     case 'protobuf':
-      if (typeof input !== 'string') throw new ParityError('PARITY_BAD_INPUT', 'a Protobuf schema must be .proto text', { hint: 'pass the .proto file itself' });
+      if (typeof input !== 'string')
+        throw new ParityError('PARITY_BAD_INPUT', 'a Protobuf schema must be .proto text', { hint: 'pass the .proto file itself' });
       parsed = { type, schema: parseProtobufSchema(input, references) };
       break;
   }
@@ -83,7 +87,8 @@ export function readerWriterIncompatibilities(reader: ParsedSchema, writer: Pars
     return [{ rule: 'SCHEMA_TYPE_CHANGED', message: `schema type changed from ${writer.type} to ${reader.type}`, location: '/' }];
   }
   if (reader.type === 'avro' && writer.type === 'avro') return checkAvroReaderWriter(reader.schema, writer.schema);
-  if (reader.type === 'json' && writer.type === 'json') return checkJsonSchemaBackward(reader.schema, writer.schema, options.jsonPolicy ?? 'STRICT');
+  if (reader.type === 'json' && writer.type === 'json')
+    return checkJsonSchemaBackward(reader.schema, writer.schema, options.jsonPolicy ?? 'STRICT');
   if (reader.type === 'protobuf' && writer.type === 'protobuf') return checkProtobufReaderWriter(reader.schema, writer.schema);
   return [];
 }
@@ -120,9 +125,10 @@ export function checkCompatibility(input: CompatibilityInput): CompatibilityResu
   for (const { index, value } of versionsToCheck(input.level, previous)) {
     const version = input.versionLabels?.[index] ?? index + 1;
     for (const direction of plan.directions) {
-      const found = direction === 'backward'
-        ? readerWriterIncompatibilities(candidate, value, input.options)
-        : readerWriterIncompatibilities(value, candidate, input.options);
+      const found =
+        direction === 'backward'
+          ? readerWriterIncompatibilities(candidate, value, input.options)
+          : readerWriterIncompatibilities(value, candidate, input.options);
       for (const inc of found) messages.push({ ...inc, direction, version });
     }
   }

@@ -21,10 +21,14 @@ export async function readSchemaFile(path: string, flag: string): Promise<string
     return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ParityError('PARITY_BAD_INPUT', `cannot read ${flag} file ${path}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`, {
-      hint: `usage: ${CHECK_USAGE}`,
-      cause: err,
-    });
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `cannot read ${flag} file ${path}: ${code === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
+      {
+        hint: `usage: ${CHECK_USAGE}`,
+        cause: err,
+      },
+    );
   }
 }
 
@@ -32,7 +36,9 @@ function parsePolicy(value: string | undefined): JsonCompatibilityPolicy {
   if (value === undefined) return 'STRICT';
   const upper = value.toUpperCase();
   if (upper === 'STRICT' || upper === 'LENIENT') return upper;
-  throw new ParityError('PARITY_BAD_INPUT', `unknown JSON Schema compatibility policy "${value}"`, { hint: 'use strict (Confluent default) or lenient' });
+  throw new ParityError('PARITY_BAD_INPUT', `unknown JSON Schema compatibility policy "${value}"`, {
+    hint: 'use strict (Confluent default) or lenient',
+  });
 }
 
 /**
@@ -68,9 +74,13 @@ export async function compatCheck(argv: string[]): Promise<number> {
   for (const spec of values.reference ?? []) {
     const eq = spec.indexOf('=');
     if (type !== 'protobuf' || eq <= 0 || eq === spec.length - 1) {
-      throw new ParityError('PARITY_BAD_INPUT', type !== 'protobuf' ? '--reference applies to --type protobuf only' : `--reference "${spec}" must be IMPORT=FILE`, {
-        hint: 'e.g. --reference common/money.proto=schemas/money.proto (the import path exactly as the schema writes it)',
-      });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        type !== 'protobuf' ? '--reference applies to --type protobuf only' : `--reference "${spec}" must be IMPORT=FILE`,
+        {
+          hint: 'e.g. --reference common/money.proto=schemas/money.proto (the import path exactly as the schema writes it)',
+        },
+      );
     }
     protobufReferences.set(spec.slice(0, eq), { text: await readSchemaFile(spec.slice(eq + 1), '--reference') });
   }
@@ -79,7 +89,8 @@ export async function compatCheck(argv: string[]): Promise<number> {
   return result.compatible ? 0 : 1;
 }
 
-const GATE_USAGE = 'parity compat gate --spec FILE [--skip-live] [--skip-evidence] [--sample N] [--timeout-ms MS] [--json] [--out REPORT.json]';
+const GATE_USAGE =
+  'parity compat gate --spec FILE [--skip-live] [--skip-evidence] [--sample N] [--timeout-ms MS] [--json] [--out REPORT.json]';
 
 /** Appends the gate's report to the control database's evidence table, where the contract gate reads it. */
 async function recordGateEvidence(connectionString: string, schema: string, report: GateReport): Promise<void> {
@@ -134,14 +145,20 @@ export async function compatGate(argv: string[]): Promise<number> {
   const report = await runCompatGate(loaded, {
     registry: createCcompatClient(spec.infra.registry),
     ...(kafka ? { kafka } : {}),
-    sample: { perPartition: (intOption(values.sample, '--sample', GATE_USAGE) ?? 500), timeoutMs: (intOption(values['timeout-ms'], '--timeout-ms', GATE_USAGE) ?? 30_000), logger },
+    sample: {
+      perPartition: intOption(values.sample, '--sample', GATE_USAGE) ?? 500,
+      timeoutMs: intOption(values['timeout-ms'], '--timeout-ms', GATE_USAGE) ?? 30_000,
+      logger,
+    },
     logger,
   });
   if (values.out) {
     try {
       await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`);
     } catch (err) {
-      throw new ParityError('PARITY_BAD_INPUT', `cannot write ${values.out}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ParityError('PARITY_BAD_INPUT', `cannot write ${values.out}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
     }
   }
   if (!values['skip-evidence']) await recordGateEvidence(controlDatabase(spec), spec.control.schema, report);

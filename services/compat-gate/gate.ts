@@ -5,7 +5,14 @@ import type { KafkaClients } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { LoadedSpec } from '../core/spec.js';
-import { checkCompatibility, parseSchema, readerWriterIncompatibilities, type CompatibilityResult, type ParsedSchema, type SchemaType } from './checker.js';
+import {
+  checkCompatibility,
+  parseSchema,
+  readerWriterIncompatibilities,
+  type CompatibilityResult,
+  type ParsedSchema,
+  type SchemaType,
+} from './checker.js';
 import type { Finding } from './findings.js';
 import { parseLevel } from './levels.js';
 import { checkLiveEvents, type LiveReport, type SampleOptions } from './live.js';
@@ -101,7 +108,12 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
     const latestRefs = entry.type === 'protobuf' ? ((await registeredVersions(deps.registry, entry.subject)).at(-1)?.references ?? []) : [];
     const refTexts = latestRefs.length > 0 ? await referenceTexts(deps.registry, latestRefs) : undefined;
     const candidate = candidateText === undefined ? undefined : parseSchema(entry.type, candidateText, refTexts);
-    const consumers = await Promise.all(entry.consumers.map(async (c) => ({ name: c.name, readerSchema: await readRelative(file, c.readerSchema, `reader schema of consumer ${c.name}`) })));
+    const consumers = await Promise.all(
+      entry.consumers.map(async (c) => ({
+        name: c.name,
+        readerSchema: await readRelative(file, c.readerSchema, `reader schema of consumer ${c.name}`),
+      })),
+    );
     const report: SubjectReport = { subject: entry.subject, level, type: entry.type, candidate: entry.schema ?? null, versions: [] };
     subjects.push(report);
 
@@ -114,7 +126,9 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
       report.versions = check.versions;
       findings.push(...check.findings);
       const history = await registeredVersions(deps.registry, entry.subject);
-      registered = await Promise.all(history.filter((h) => h.schemaType === REGISTRY_TYPES[entry.type]).map((h) => parseRegistered(deps.registry, entry.type, h)));
+      registered = await Promise.all(
+        history.filter((h) => h.schemaType === REGISTRY_TYPES[entry.type]).map((h) => parseRegistered(deps.registry, entry.type, h)),
+      );
       rows.push({
         subject: entry.subject,
         consumer: '(registry)',
@@ -129,14 +143,37 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
       report.versions = history.map((h) => h.version);
       upcoming = registered[registered.length - 1];
       if (upcoming) {
-        const result = checkCompatibility({ type: entry.type, level, schema: upcoming, previous: registered.slice(0, -1), versionLabels: report.versions.slice(0, -1) });
+        const result = checkCompatibility({
+          type: entry.type,
+          level,
+          schema: upcoming,
+          previous: registered.slice(0, -1),
+          versionLabels: report.versions.slice(0, -1),
+        });
         report.history = result;
         if (!result.compatible) {
-          findings.push({ kind: 'incompatible', subject: entry.subject, message: `the latest registered version of ${entry.subject} is not ${level} compatible with the earlier ones`, details: { messages: result.messages } });
+          findings.push({
+            kind: 'incompatible',
+            subject: entry.subject,
+            message: `the latest registered version of ${entry.subject} is not ${level} compatible with the earlier ones`,
+            details: { messages: result.messages },
+          });
         }
-        rows.push({ subject: entry.subject, consumer: '(registry)', check: 'registry', verdict: result.compatible ? 'ok' : 'FAIL', detail: `no candidate; latest of ${plural(registered.length, 'version')} checked locally under ${level}` });
+        rows.push({
+          subject: entry.subject,
+          consumer: '(registry)',
+          check: 'registry',
+          verdict: result.compatible ? 'ok' : 'FAIL',
+          detail: `no candidate; latest of ${plural(registered.length, 'version')} checked locally under ${level}`,
+        });
       } else {
-        rows.push({ subject: entry.subject, consumer: '(registry)', check: 'registry', verdict: 'skipped', detail: 'no candidate schema and nothing registered' });
+        rows.push({
+          subject: entry.subject,
+          consumer: '(registry)',
+          check: 'registry',
+          verdict: 'skipped',
+          detail: 'no candidate schema and nothing registered',
+        });
       }
     }
     known.push({ subject: entry.subject, ...(candidate ? { candidate } : {}), registered });
@@ -144,7 +181,13 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
     // 2. Each consumer's reader schema against the schema about to be produced.
     for (const consumer of consumers) {
       if (!upcoming) {
-        rows.push({ subject: entry.subject, consumer: consumer.name, check: 'schema', verdict: 'skipped', detail: 'no schema to read yet' });
+        rows.push({
+          subject: entry.subject,
+          consumer: consumer.name,
+          check: 'schema',
+          verdict: 'skipped',
+          detail: 'no schema to read yet',
+        });
         continue;
       }
       const reader = parseSchema(entry.type, consumer.readerSchema, refTexts);
@@ -159,19 +202,35 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
           details: { source: 'schema', problems },
         });
       }
-      rows.push({ subject: entry.subject, consumer: consumer.name, check: 'schema', verdict: problems.length ? 'FAIL' : 'ok', detail: problems.length ? `${plural(problems.length, 'problem')} reading ${what}, first at ${problems[0]?.location}` : `reads ${what}` });
+      rows.push({
+        subject: entry.subject,
+        consumer: consumer.name,
+        check: 'schema',
+        verdict: problems.length ? 'FAIL' : 'ok',
+        detail: problems.length
+          ? `${plural(problems.length, 'problem')} reading ${what}, first at ${problems[0]?.location}`
+          : `reads ${what}`,
+      });
     }
 
     // 3. Live events on the topic, per consumer and per writer version.
     const topic = topicOfSubject(entry.subject);
     const skipLive = (detail: string): void => {
-      for (const consumer of consumers) rows.push({ subject: entry.subject, consumer: consumer.name, check: 'live', verdict: 'skipped', detail });
+      for (const consumer of consumers)
+        rows.push({ subject: entry.subject, consumer: consumer.name, check: 'live', verdict: 'skipped', detail });
     };
     if (!deps.kafka) skipLive('live checks disabled');
     else if (!topic) skipLive('subject does not follow TopicNameStrategy (<topic>-value); topic unknown');
     else if (!topics?.has(topic)) skipLive(`topic ${topic} does not exist yet`);
     else if (consumers.length > 0) {
-      const live = await checkLiveEvents({ kafka: deps.kafka, registry: deps.registry, topic, subject: entry.subject, consumers, ...(deps.sample ? { sample: deps.sample } : {}) });
+      const live = await checkLiveEvents({
+        kafka: deps.kafka,
+        registry: deps.registry,
+        topic,
+        subject: entry.subject,
+        consumers,
+        ...(deps.sample ? { sample: deps.sample } : {}),
+      });
       report.live = live;
       findings.push(...live.findings.map((f) => ({ ...f, subject: entry.subject })));
       for (const c of live.consumers) {
@@ -197,7 +256,9 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
       consumer: change.field,
       check: 'semantic',
       verdict: failed.length ? 'FAIL' : 'ok',
-      detail: failed.length ? (failed[0]?.message ?? '') : `arrives via ${change.via}${change.newField ? ` ${change.newField}` : change.newSubject ? ` ${change.newSubject}` : change.markerField ? ` ${change.markerField}` : ''}`,
+      detail: failed.length
+        ? (failed[0]?.message ?? '')
+        : `arrives via ${change.via}${change.newField ? ` ${change.newField}` : change.newSubject ? ` ${change.newSubject}` : change.markerField ? ` ${change.markerField}` : ''}`,
     });
   }
 
@@ -206,13 +267,26 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
 
 /** The subjects x consumers x verdict table, for people. */
 export function formatGateTable(report: GateReport): string {
-  const header: GateRow = { subject: 'SUBJECT', consumer: 'CONSUMER', check: 'CHECK' as never, verdict: 'VERDICT' as never, detail: 'DETAIL' };
+  const header: GateRow = {
+    subject: 'SUBJECT',
+    consumer: 'CONSUMER',
+    check: 'CHECK' as never,
+    verdict: 'VERDICT' as never,
+    detail: 'DETAIL',
+  };
   const all = [header, ...report.rows];
   const w = (key: keyof GateRow): number => Math.max(...all.map((r) => String(r[key]).length));
   const widths = { subject: w('subject'), consumer: w('consumer'), check: w('check'), verdict: w('verdict') };
-  const lines = all.map((r) => `${r.subject.padEnd(widths.subject)}  ${r.consumer.padEnd(widths.consumer)}  ${r.check.padEnd(widths.check)}  ${r.verdict.padEnd(widths.verdict)}  ${r.detail}`);
+  const lines = all.map(
+    (r) =>
+      `${r.subject.padEnd(widths.subject)}  ${r.consumer.padEnd(widths.consumer)}  ${r.check.padEnd(widths.check)}  ${r.verdict.padEnd(widths.verdict)}  ${r.detail}`,
+  );
   lines.push('');
-  lines.push(report.passed ? `compat gate PASSED for ${report.migration}` : `compat gate FAILED for ${report.migration}: ${plural(report.findings.length, 'finding')}`);
+  lines.push(
+    report.passed
+      ? `compat gate PASSED for ${report.migration}`
+      : `compat gate FAILED for ${report.migration}: ${plural(report.findings.length, 'finding')}`,
+  );
   for (const f of report.findings) lines.push(`  - [${f.kind}] ${f.message}`);
   return `${lines.join('\n')}\n`;
 }

@@ -14,47 +14,137 @@ import type { ArrayNode, CombinedNode, JsonSchemaNode, NumberNode, ObjectNode, S
  */
 
 export const DIFFERENCE_TYPES = [
-  'ID_CHANGED', 'DESCRIPTION_CHANGED', 'TITLE_CHANGED', 'DEFAULT_CHANGED',
-  'SCHEMA_ADDED', 'SCHEMA_REMOVED', 'TYPE_EXTENDED', 'TYPE_NARROWED', 'TYPE_CHANGED',
-  'MAX_LENGTH_ADDED', 'MAX_LENGTH_REMOVED', 'MAX_LENGTH_INCREASED', 'MAX_LENGTH_DECREASED',
-  'MIN_LENGTH_ADDED', 'MIN_LENGTH_REMOVED', 'MIN_LENGTH_INCREASED', 'MIN_LENGTH_DECREASED',
-  'PATTERN_ADDED', 'PATTERN_REMOVED', 'PATTERN_CHANGED',
-  'MAXIMUM_ADDED', 'MAXIMUM_REMOVED', 'MAXIMUM_INCREASED', 'MAXIMUM_DECREASED',
-  'MINIMUM_ADDED', 'MINIMUM_REMOVED', 'MINIMUM_INCREASED', 'MINIMUM_DECREASED',
-  'EXCLUSIVE_MAXIMUM_ADDED', 'EXCLUSIVE_MAXIMUM_REMOVED', 'EXCLUSIVE_MAXIMUM_INCREASED', 'EXCLUSIVE_MAXIMUM_DECREASED',
-  'EXCLUSIVE_MINIMUM_ADDED', 'EXCLUSIVE_MINIMUM_REMOVED', 'EXCLUSIVE_MINIMUM_INCREASED', 'EXCLUSIVE_MINIMUM_DECREASED',
-  'MULTIPLE_OF_ADDED', 'MULTIPLE_OF_REMOVED', 'MULTIPLE_OF_EXPANDED', 'MULTIPLE_OF_REDUCED', 'MULTIPLE_OF_CHANGED',
-  'REQUIRED_ATTRIBUTE_ADDED', 'REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED', 'REQUIRED_ATTRIBUTE_REMOVED',
-  'MAX_PROPERTIES_ADDED', 'MAX_PROPERTIES_REMOVED', 'MAX_PROPERTIES_INCREASED', 'MAX_PROPERTIES_DECREASED',
-  'MIN_PROPERTIES_ADDED', 'MIN_PROPERTIES_REMOVED', 'MIN_PROPERTIES_INCREASED', 'MIN_PROPERTIES_DECREASED',
-  'ADDITIONAL_PROPERTIES_ADDED', 'ADDITIONAL_PROPERTIES_REMOVED', 'ADDITIONAL_PROPERTIES_EXTENDED', 'ADDITIONAL_PROPERTIES_NARROWED',
-  'DEPENDENCY_ARRAY_ADDED', 'DEPENDENCY_ARRAY_REMOVED', 'DEPENDENCY_ARRAY_EXTENDED', 'DEPENDENCY_ARRAY_NARROWED', 'DEPENDENCY_ARRAY_CHANGED',
-  'DEPENDENCY_SCHEMA_ADDED', 'DEPENDENCY_SCHEMA_REMOVED',
-  'REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL', 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL',
-  'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL', 'PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL',
-  'REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL', 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL',
-  'OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL', 'PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL',
-  'PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL', 'PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL',
-  'PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', 'PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
-  'PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', 'PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
-  'UNEVALUATED_PROPERTIES_ADDED', 'UNEVALUATED_PROPERTIES_REMOVED', 'UNEVALUATED_PROPERTIES_EXTENDED', 'UNEVALUATED_PROPERTIES_NARROWED',
-  'MAX_ITEMS_ADDED', 'MAX_ITEMS_REMOVED', 'MAX_ITEMS_INCREASED', 'MAX_ITEMS_DECREASED',
-  'MIN_ITEMS_ADDED', 'MIN_ITEMS_REMOVED', 'MIN_ITEMS_INCREASED', 'MIN_ITEMS_DECREASED',
-  'MAX_CONTAINS_ADDED', 'MAX_CONTAINS_REMOVED', 'MAX_CONTAINS_INCREASED', 'MAX_CONTAINS_DECREASED',
-  'MIN_CONTAINS_ADDED', 'MIN_CONTAINS_REMOVED', 'MIN_CONTAINS_INCREASED', 'MIN_CONTAINS_DECREASED',
-  'CONTAINS_ADDED', 'CONTAINS_REMOVED',
-  'UNIQUE_ITEMS_ADDED', 'UNIQUE_ITEMS_REMOVED',
-  'ADDITIONAL_ITEMS_ADDED', 'ADDITIONAL_ITEMS_REMOVED', 'ADDITIONAL_ITEMS_EXTENDED', 'ADDITIONAL_ITEMS_NARROWED',
-  'UNEVALUATED_ITEMS_ADDED', 'UNEVALUATED_ITEMS_REMOVED', 'UNEVALUATED_ITEMS_EXTENDED', 'UNEVALUATED_ITEMS_NARROWED',
-  'ITEM_ADDED_TO_OPEN_CONTENT_MODEL', 'ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL',
-  'ITEM_ADDED_TO_CLOSED_CONTENT_MODEL', 'ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL',
-  'ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL', 'ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL',
-  'ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', 'ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
-  'ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', 'ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
-  'ENUM_ARRAY_EXTENDED', 'ENUM_ARRAY_NARROWED', 'ENUM_ARRAY_CHANGED',
-  'COMBINED_TYPE_EXTENDED', 'COMBINED_TYPE_CHANGED', 'PRODUCT_TYPE_EXTENDED', 'PRODUCT_TYPE_NARROWED',
-  'SUM_TYPE_EXTENDED', 'SUM_TYPE_NARROWED', 'COMBINED_TYPE_SUBSCHEMAS_CHANGED',
-  'NOT_TYPE_EXTENDED', 'NOT_TYPE_NARROWED',
+  'ID_CHANGED',
+  'DESCRIPTION_CHANGED',
+  'TITLE_CHANGED',
+  'DEFAULT_CHANGED',
+  'SCHEMA_ADDED',
+  'SCHEMA_REMOVED',
+  'TYPE_EXTENDED',
+  'TYPE_NARROWED',
+  'TYPE_CHANGED',
+  'MAX_LENGTH_ADDED',
+  'MAX_LENGTH_REMOVED',
+  'MAX_LENGTH_INCREASED',
+  'MAX_LENGTH_DECREASED',
+  'MIN_LENGTH_ADDED',
+  'MIN_LENGTH_REMOVED',
+  'MIN_LENGTH_INCREASED',
+  'MIN_LENGTH_DECREASED',
+  'PATTERN_ADDED',
+  'PATTERN_REMOVED',
+  'PATTERN_CHANGED',
+  'MAXIMUM_ADDED',
+  'MAXIMUM_REMOVED',
+  'MAXIMUM_INCREASED',
+  'MAXIMUM_DECREASED',
+  'MINIMUM_ADDED',
+  'MINIMUM_REMOVED',
+  'MINIMUM_INCREASED',
+  'MINIMUM_DECREASED',
+  'EXCLUSIVE_MAXIMUM_ADDED',
+  'EXCLUSIVE_MAXIMUM_REMOVED',
+  'EXCLUSIVE_MAXIMUM_INCREASED',
+  'EXCLUSIVE_MAXIMUM_DECREASED',
+  'EXCLUSIVE_MINIMUM_ADDED',
+  'EXCLUSIVE_MINIMUM_REMOVED',
+  'EXCLUSIVE_MINIMUM_INCREASED',
+  'EXCLUSIVE_MINIMUM_DECREASED',
+  'MULTIPLE_OF_ADDED',
+  'MULTIPLE_OF_REMOVED',
+  'MULTIPLE_OF_EXPANDED',
+  'MULTIPLE_OF_REDUCED',
+  'MULTIPLE_OF_CHANGED',
+  'REQUIRED_ATTRIBUTE_ADDED',
+  'REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED',
+  'REQUIRED_ATTRIBUTE_REMOVED',
+  'MAX_PROPERTIES_ADDED',
+  'MAX_PROPERTIES_REMOVED',
+  'MAX_PROPERTIES_INCREASED',
+  'MAX_PROPERTIES_DECREASED',
+  'MIN_PROPERTIES_ADDED',
+  'MIN_PROPERTIES_REMOVED',
+  'MIN_PROPERTIES_INCREASED',
+  'MIN_PROPERTIES_DECREASED',
+  'ADDITIONAL_PROPERTIES_ADDED',
+  'ADDITIONAL_PROPERTIES_REMOVED',
+  'ADDITIONAL_PROPERTIES_EXTENDED',
+  'ADDITIONAL_PROPERTIES_NARROWED',
+  'DEPENDENCY_ARRAY_ADDED',
+  'DEPENDENCY_ARRAY_REMOVED',
+  'DEPENDENCY_ARRAY_EXTENDED',
+  'DEPENDENCY_ARRAY_NARROWED',
+  'DEPENDENCY_ARRAY_CHANGED',
+  'DEPENDENCY_SCHEMA_ADDED',
+  'DEPENDENCY_SCHEMA_REMOVED',
+  'REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL',
+  'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL',
+  'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL',
+  'PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL',
+  'REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL',
+  'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL',
+  'OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL',
+  'PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL',
+  'PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL',
+  'PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL',
+  'PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'UNEVALUATED_PROPERTIES_ADDED',
+  'UNEVALUATED_PROPERTIES_REMOVED',
+  'UNEVALUATED_PROPERTIES_EXTENDED',
+  'UNEVALUATED_PROPERTIES_NARROWED',
+  'MAX_ITEMS_ADDED',
+  'MAX_ITEMS_REMOVED',
+  'MAX_ITEMS_INCREASED',
+  'MAX_ITEMS_DECREASED',
+  'MIN_ITEMS_ADDED',
+  'MIN_ITEMS_REMOVED',
+  'MIN_ITEMS_INCREASED',
+  'MIN_ITEMS_DECREASED',
+  'MAX_CONTAINS_ADDED',
+  'MAX_CONTAINS_REMOVED',
+  'MAX_CONTAINS_INCREASED',
+  'MAX_CONTAINS_DECREASED',
+  'MIN_CONTAINS_ADDED',
+  'MIN_CONTAINS_REMOVED',
+  'MIN_CONTAINS_INCREASED',
+  'MIN_CONTAINS_DECREASED',
+  'CONTAINS_ADDED',
+  'CONTAINS_REMOVED',
+  'UNIQUE_ITEMS_ADDED',
+  'UNIQUE_ITEMS_REMOVED',
+  'ADDITIONAL_ITEMS_ADDED',
+  'ADDITIONAL_ITEMS_REMOVED',
+  'ADDITIONAL_ITEMS_EXTENDED',
+  'ADDITIONAL_ITEMS_NARROWED',
+  'UNEVALUATED_ITEMS_ADDED',
+  'UNEVALUATED_ITEMS_REMOVED',
+  'UNEVALUATED_ITEMS_EXTENDED',
+  'UNEVALUATED_ITEMS_NARROWED',
+  'ITEM_ADDED_TO_OPEN_CONTENT_MODEL',
+  'ITEM_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL',
+  'ITEM_ADDED_TO_CLOSED_CONTENT_MODEL',
+  'ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL',
+  'ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL',
+  'ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL',
+  'ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+  'ENUM_ARRAY_EXTENDED',
+  'ENUM_ARRAY_NARROWED',
+  'ENUM_ARRAY_CHANGED',
+  'COMBINED_TYPE_EXTENDED',
+  'COMBINED_TYPE_CHANGED',
+  'PRODUCT_TYPE_EXTENDED',
+  'PRODUCT_TYPE_NARROWED',
+  'SUM_TYPE_EXTENDED',
+  'SUM_TYPE_NARROWED',
+  'COMBINED_TYPE_SUBSCHEMAS_CHANGED',
+  'NOT_TYPE_EXTENDED',
+  'NOT_TYPE_NARROWED',
 ] as const;
 
 /** One of Confluent's JSON Schema difference types. */
@@ -288,7 +378,9 @@ class Comparison {
       const isRequired = u.required.includes(key);
       if (wasRequired && !isRequired) out.push(rel('REQUIRED_ATTRIBUTE_REMOVED', 'required', key));
       else if (!wasRequired && isRequired) {
-        out.push(rel(u.properties.get(key)?.hasDefault ? 'REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED' : 'REQUIRED_ATTRIBUTE_ADDED', 'required', key));
+        out.push(
+          rel(u.properties.get(key)?.hasDefault ? 'REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED' : 'REQUIRED_ATTRIBUTE_ADDED', 'required', key),
+        );
       }
     }
 
@@ -306,16 +398,38 @@ class Comparison {
         if (partial) {
           const found = this.compare(before, partial);
           out.push(...under(at, found));
-          out.push(rel(this.compatible(found) ? 'PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL' : 'PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', ...at));
+          out.push(
+            rel(
+              this.compatible(found)
+                ? 'PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL'
+                : 'PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+              ...at,
+            ),
+          );
         } else {
-          out.push(rel(before.kind === 'false' ? 'PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL' : 'PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL', ...at));
+          out.push(
+            rel(
+              before.kind === 'false'
+                ? 'PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL'
+                : 'PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL',
+              ...at,
+            ),
+          );
         }
       } else if (!before && after) {
         // Adding a property is safe only if the old schema could not have held it with another shape.
         const required = u.required.includes(key);
         if (isOpenObject(o)) {
           if (isEmptyLike(after)) out.push(rel('PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL', ...at));
-          else if (required) out.push(rel(after.hasDefault ? 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL' : 'REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL', ...at));
+          else if (required)
+            out.push(
+              rel(
+                after.hasDefault
+                  ? 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL'
+                  : 'REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL',
+                ...at,
+              ),
+            );
           else out.push(rel('OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL', ...at));
           continue;
         }
@@ -323,9 +437,24 @@ class Comparison {
         if (partial) {
           const found = this.compare(partial, after);
           out.push(...under(at, found));
-          out.push(rel(this.compatible(found) ? 'PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL' : 'PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', ...at));
+          out.push(
+            rel(
+              this.compatible(found)
+                ? 'PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL'
+                : 'PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+              ...at,
+            ),
+          );
         }
-        if (required) out.push(rel(after.hasDefault ? 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL' : 'REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL', ...at));
+        if (required)
+          out.push(
+            rel(
+              after.hasDefault
+                ? 'REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_UNOPEN_CONTENT_MODEL'
+                : 'REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL',
+              ...at,
+            ),
+          );
         else out.push(rel('OPTIONAL_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL', ...at));
       } else if (before && after) {
         out.push(...under(at, this.compare(before, after)));
@@ -361,7 +490,9 @@ class Comparison {
     }
 
     if (o.permitsAdditionalProperties !== u.permitsAdditionalProperties) {
-      out.push(rel(u.permitsAdditionalProperties ? 'ADDITIONAL_PROPERTIES_ADDED' : 'ADDITIONAL_PROPERTIES_REMOVED', 'additionalProperties'));
+      out.push(
+        rel(u.permitsAdditionalProperties ? 'ADDITIONAL_PROPERTIES_ADDED' : 'ADDITIONAL_PROPERTIES_REMOVED', 'additionalProperties'),
+      );
     } else if (!o.additionalPropertiesSchema && u.additionalPropertiesSchema) {
       out.push(rel('ADDITIONAL_PROPERTIES_NARROWED', 'additionalProperties'));
     } else if (o.additionalPropertiesSchema && !u.additionalPropertiesSchema) {
@@ -370,12 +501,14 @@ class Comparison {
       out.push(...under(['additionalProperties'], this.compare(o.additionalPropertiesSchema, u.additionalPropertiesSchema)));
     }
 
-    out.push(...this.compareUnevaluated(o.unevaluatedProperties, u.unevaluatedProperties, 'unevaluatedProperties', {
-      added: 'UNEVALUATED_PROPERTIES_ADDED',
-      removed: 'UNEVALUATED_PROPERTIES_REMOVED',
-      extended: 'UNEVALUATED_PROPERTIES_EXTENDED',
-      narrowed: 'UNEVALUATED_PROPERTIES_NARROWED',
-    }));
+    out.push(
+      ...this.compareUnevaluated(o.unevaluatedProperties, u.unevaluatedProperties, 'unevaluatedProperties', {
+        added: 'UNEVALUATED_PROPERTIES_ADDED',
+        removed: 'UNEVALUATED_PROPERTIES_REMOVED',
+        extended: 'UNEVALUATED_PROPERTIES_EXTENDED',
+        narrowed: 'UNEVALUATED_PROPERTIES_NARROWED',
+      }),
+    );
 
     out.push(...compareLimit(o.maxProperties, u.maxProperties, 'maxProperties', 'MAX_PROPERTIES'));
     out.push(...compareLimit(o.minProperties, u.minProperties, 'minProperties', 'MIN_PROPERTIES'));
@@ -417,9 +550,18 @@ class Comparison {
       if (partial) {
         const found = this.compare(item, partial);
         out.push(...under([at], found));
-        out.push(rel(this.compatible(found) ? 'ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL' : 'ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', at));
+        out.push(
+          rel(
+            this.compatible(found)
+              ? 'ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL'
+              : 'ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+            at,
+          ),
+        );
       } else {
-        out.push(rel(item.kind === 'false' ? 'ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL' : 'ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL', at));
+        out.push(
+          rel(item.kind === 'false' ? 'ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL' : 'ITEM_REMOVED_FROM_CLOSED_CONTENT_MODEL', at),
+        );
       }
     }
     for (let i = common; i < after.length; i++) {
@@ -433,7 +575,14 @@ class Comparison {
       if (partial) {
         const found = this.compare(partial, item);
         out.push(...under([at], found));
-        out.push(rel(this.compatible(found) ? 'ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL' : 'ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL', at));
+        out.push(
+          rel(
+            this.compatible(found)
+              ? 'ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL'
+              : 'ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL',
+            at,
+          ),
+        );
       } else {
         out.push(rel('ITEM_ADDED_TO_CLOSED_CONTENT_MODEL', at));
       }
@@ -449,12 +598,14 @@ class Comparison {
       out.push(...under(['additionalItems'], this.compare(o.additionalItemsSchema, u.additionalItemsSchema)));
     }
 
-    out.push(...this.compareUnevaluated(o.unevaluatedItems, u.unevaluatedItems, 'unevaluatedItems', {
-      added: 'UNEVALUATED_ITEMS_ADDED',
-      removed: 'UNEVALUATED_ITEMS_REMOVED',
-      extended: 'UNEVALUATED_ITEMS_EXTENDED',
-      narrowed: 'UNEVALUATED_ITEMS_NARROWED',
-    }));
+    out.push(
+      ...this.compareUnevaluated(o.unevaluatedItems, u.unevaluatedItems, 'unevaluatedItems', {
+        added: 'UNEVALUATED_ITEMS_ADDED',
+        removed: 'UNEVALUATED_ITEMS_REMOVED',
+        extended: 'UNEVALUATED_ITEMS_EXTENDED',
+        narrowed: 'UNEVALUATED_ITEMS_NARROWED',
+      }),
+    );
 
     out.push(...compareLimit(o.maxItems, u.maxItems, 'maxItems', 'MAX_ITEMS'));
     out.push(...compareLimit(o.minItems, u.minItems, 'minItems', 'MIN_ITEMS'));
@@ -485,7 +636,8 @@ class Comparison {
     // A bounded count is a promise about how many items match: with maxContains, the reader's
     // contains schema must match exactly what the writer's did, or the count can change either way.
     const found = under(['contains'], this.compare(before.schema, after.schema));
-    if (before.max !== undefined || after.max !== undefined) found.push(...under(['contains'], this.compare(after.schema, before.schema)).filter((d) => !this.compatible([d])));
+    if (before.max !== undefined || after.max !== undefined)
+      found.push(...under(['contains'], this.compare(after.schema, before.schema)).filter((d) => !this.compatible([d])));
     return [
       ...found,
       ...compareLimit(before.max, after.max, 'maxContains', 'MAX_CONTAINS'),
@@ -495,7 +647,19 @@ class Comparison {
   }
 }
 
-type LimitPrefix = 'MAX_LENGTH' | 'MIN_LENGTH' | 'MAXIMUM' | 'MINIMUM' | 'EXCLUSIVE_MAXIMUM' | 'EXCLUSIVE_MINIMUM' | 'MAX_PROPERTIES' | 'MIN_PROPERTIES' | 'MAX_ITEMS' | 'MIN_ITEMS' | 'MAX_CONTAINS' | 'MIN_CONTAINS';
+type LimitPrefix =
+  | 'MAX_LENGTH'
+  | 'MIN_LENGTH'
+  | 'MAXIMUM'
+  | 'MINIMUM'
+  | 'EXCLUSIVE_MAXIMUM'
+  | 'EXCLUSIVE_MINIMUM'
+  | 'MAX_PROPERTIES'
+  | 'MIN_PROPERTIES'
+  | 'MAX_ITEMS'
+  | 'MIN_ITEMS'
+  | 'MAX_CONTAINS'
+  | 'MIN_CONTAINS';
 
 /** ADDED / REMOVED / INCREASED / DECREASED for a numeric keyword. */
 function compareLimit(before: number | undefined, after: number | undefined, keyword: string, prefix: LimitPrefix): Rel[] {
@@ -508,7 +672,10 @@ function compareLimit(before: number | undefined, after: number | undefined, key
 }
 
 function compareString(o: StringNode, u: StringNode): Rel[] {
-  const out = [...compareLimit(o.maxLength, u.maxLength, 'maxLength', 'MAX_LENGTH'), ...compareLimit(o.minLength, u.minLength, 'minLength', 'MIN_LENGTH')];
+  const out = [
+    ...compareLimit(o.maxLength, u.maxLength, 'maxLength', 'MAX_LENGTH'),
+    ...compareLimit(o.minLength, u.minLength, 'minLength', 'MIN_LENGTH'),
+  ];
   if (o.pattern === undefined && u.pattern !== undefined) out.push(rel('PATTERN_ADDED', 'pattern'));
   else if (o.pattern !== undefined && u.pattern === undefined) out.push(rel('PATTERN_REMOVED', 'pattern'));
   else if (o.pattern !== u.pattern) out.push(rel('PATTERN_CHANGED', 'pattern'));
@@ -610,7 +777,8 @@ export function canonical(node: JsonSchemaNode): string {
 
 function toCanonical(node: JsonSchemaNode): unknown {
   const common = { id: node.id, title: node.title, description: node.description, default: node.hasDefault ? node.default : undefined };
-  const map = (m: ReadonlyMap<string, JsonSchemaNode>): unknown => Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, toCanonical(v)]));
+  const map = (m: ReadonlyMap<string, JsonSchemaNode>): unknown =>
+    Object.fromEntries([...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, toCanonical(v)]));
   const opt = (n: JsonSchemaNode | undefined): unknown => (n ? toCanonical(n) : undefined);
   switch (node.kind) {
     case 'ref':

@@ -176,13 +176,42 @@ export type JsonSchemaNode =
 
 const NUMBER_KEYWORDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf'];
 const STRING_KEYWORDS = ['minLength', 'maxLength', 'pattern', 'format'];
-const V4_OBJECT_KEYWORDS = ['properties', 'required', 'minProperties', 'maxProperties', 'dependencies', 'patternProperties', 'additionalProperties'];
+const V4_OBJECT_KEYWORDS = [
+  'properties',
+  'required',
+  'minProperties',
+  'maxProperties',
+  'dependencies',
+  'patternProperties',
+  'additionalProperties',
+];
 const V6_OBJECT_KEYWORDS = [...V4_OBJECT_KEYWORDS, 'propertyNames'];
 const V4_ARRAY_KEYWORDS = ['items', 'additionalItems', 'minItems', 'maxItems', 'uniqueItems'];
 const V6_ARRAY_KEYWORDS = [...V4_ARRAY_KEYWORDS, 'contains'];
-const V2019_OBJECT_KEYWORDS = ['properties', 'required', 'minProperties', 'maxProperties', 'dependentRequired', 'dependentSchemas', 'patternProperties', 'additionalProperties', 'propertyNames', 'unevaluatedProperties'];
+const V2019_OBJECT_KEYWORDS = [
+  'properties',
+  'required',
+  'minProperties',
+  'maxProperties',
+  'dependentRequired',
+  'dependentSchemas',
+  'patternProperties',
+  'additionalProperties',
+  'propertyNames',
+  'unevaluatedProperties',
+];
 const V2019_ARRAY_KEYWORDS = [...V6_ARRAY_KEYWORDS, 'minContains', 'maxContains', 'unevaluatedItems'];
-const V2020_ARRAY_KEYWORDS = ['prefixItems', 'items', 'minItems', 'maxItems', 'uniqueItems', 'contains', 'minContains', 'maxContains', 'unevaluatedItems'];
+const V2020_ARRAY_KEYWORDS = [
+  'prefixItems',
+  'items',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'contains',
+  'minContains',
+  'maxContains',
+  'unevaluatedItems',
+];
 const CONDITIONAL_KEYWORDS = ['if', 'then', 'else'];
 
 function objectKeywords(draft: JsonSchemaDraft): string[] {
@@ -190,7 +219,13 @@ function objectKeywords(draft: JsonSchemaDraft): string[] {
 }
 
 function arrayKeywords(draft: JsonSchemaDraft): string[] {
-  return draft === 4 ? V4_ARRAY_KEYWORDS : draft === 2020 ? V2020_ARRAY_KEYWORDS : draft === 2019 ? V2019_ARRAY_KEYWORDS : V6_ARRAY_KEYWORDS;
+  return draft === 4
+    ? V4_ARRAY_KEYWORDS
+    : draft === 2020
+      ? V2020_ARRAY_KEYWORDS
+      : draft === 2019
+        ? V2019_ARRAY_KEYWORDS
+        : V6_ARRAY_KEYWORDS;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -242,7 +277,8 @@ class JsonSchemaLoader {
     if (typeof id === 'string' && id !== '' && !this.anchors.has(id)) this.anchors.set(id, json);
     if (typeof json.$anchor === 'string') this.anchors.set(`#${json.$anchor}`, json);
     // A dynamic anchor is also a plain anchor; within one document it is where $dynamicRef lands.
-    if (this.draft === 2020 && typeof json.$dynamicAnchor === 'string' && !this.anchors.has(`#${json.$dynamicAnchor}`)) this.anchors.set(`#${json.$dynamicAnchor}`, json);
+    if (this.draft === 2020 && typeof json.$dynamicAnchor === 'string' && !this.anchors.has(`#${json.$dynamicAnchor}`))
+      this.anchors.set(`#${json.$dynamicAnchor}`, json);
     for (const [key, value] of Object.entries(json)) {
       // Values of enum/const are data, not schemas: an "$id" inside them declares nothing.
       if (key === 'enum' || key === 'const' || key === 'default' || key === 'examples') continue;
@@ -267,7 +303,12 @@ class JsonSchemaLoader {
     const modern = this.draft >= 2019;
     // Up to draft 7 a $ref replaces its schema object; from 2019-09 on it applies beside its siblings.
     const ref = typeof json.$ref === 'string' ? json.$ref : undefined;
-    const dynamicRef = this.draft === 2020 && typeof json.$dynamicRef === 'string' ? json.$dynamicRef : this.draft === 2019 && typeof json.$recursiveRef === 'string' ? json.$recursiveRef : undefined;
+    const dynamicRef =
+      this.draft === 2020 && typeof json.$dynamicRef === 'string'
+        ? json.$dynamicRef
+        : this.draft === 2019 && typeof json.$recursiveRef === 'string'
+          ? json.$recursiveRef
+          : undefined;
     if (ref !== undefined) nodes.push(this.reference(ref, pointer));
     if (modern && dynamicRef !== undefined) nodes.push(this.reference(dynamicRef, pointer));
     if (ref !== undefined && !modern) {
@@ -359,7 +400,8 @@ class JsonSchemaLoader {
           [n.if, n.then, n.else].forEach(visit);
           break;
         case 'object':
-          if (object && n !== object && n.unevaluatedProperties === undefined) n.inheritedUnevaluatedProperties ??= object.unevaluatedProperties;
+          if (object && n !== object && n.unevaluatedProperties === undefined)
+            n.inheritedUnevaluatedProperties ??= object.unevaluatedProperties;
           for (const dep of n.schemaDependencies.values()) visit(dep);
           break;
         case 'array':
@@ -519,13 +561,18 @@ class JsonSchemaLoader {
       else node.additionalPropertiesSchema = this.load(ap, `${pointer}/additionalProperties`);
     }
     if ('required' in json) {
-      if (!Array.isArray(json.required) || json.required.some((r) => typeof r !== 'string')) throw bad('"required" must be an array of strings', `${pointer}/required`);
+      if (!Array.isArray(json.required) || json.required.some((r) => typeof r !== 'string'))
+        throw bad('"required" must be an array of strings', `${pointer}/required`);
       node.required = json.required as string[];
     }
     if ('patternProperties' in json) {
       if (!isObject(json.patternProperties)) throw bad('"patternProperties" must be an object', `${pointer}/patternProperties`);
       for (const [pattern, schema] of Object.entries(json.patternProperties)) {
-        node.patternProperties.push({ pattern, regex: compilePattern(pattern, `${pointer}/patternProperties`), schema: this.load(schema, `${pointer}/patternProperties/${pattern}`) });
+        node.patternProperties.push({
+          pattern,
+          regex: compilePattern(pattern, `${pointer}/patternProperties`),
+          schema: this.load(schema, `${pointer}/patternProperties/${pattern}`),
+        });
       }
     }
     if (this.draft < 2019 && 'dependencies' in json) {
@@ -538,16 +585,19 @@ class JsonSchemaLoader {
     if (this.draft >= 2019 && 'dependentRequired' in json) {
       if (!isObject(json.dependentRequired)) throw bad('"dependentRequired" must be an object', `${pointer}/dependentRequired`);
       for (const [name, dep] of Object.entries(json.dependentRequired)) {
-        if (!Array.isArray(dep) || dep.some((d) => typeof d !== 'string')) throw bad('"dependentRequired" values must be arrays of strings', `${pointer}/dependentRequired/${name}`);
+        if (!Array.isArray(dep) || dep.some((d) => typeof d !== 'string'))
+          throw bad('"dependentRequired" values must be arrays of strings', `${pointer}/dependentRequired/${name}`);
         node.propertyDependencies.set(name, dep as string[]);
       }
     }
     if (this.draft >= 2019 && 'dependentSchemas' in json) {
       if (!isObject(json.dependentSchemas)) throw bad('"dependentSchemas" must be an object', `${pointer}/dependentSchemas`);
-      for (const [name, dep] of Object.entries(json.dependentSchemas)) node.schemaDependencies.set(name, this.load(dep, `${pointer}/dependentSchemas/${name}`));
+      for (const [name, dep] of Object.entries(json.dependentSchemas))
+        node.schemaDependencies.set(name, this.load(dep, `${pointer}/dependentSchemas/${name}`));
     }
     if (this.draft !== 4 && 'propertyNames' in json) node.propertyNames = this.load(json.propertyNames, `${pointer}/propertyNames`);
-    if (this.draft >= 2019 && 'unevaluatedProperties' in json) node.unevaluatedProperties = this.load(json.unevaluatedProperties, `${pointer}/unevaluatedProperties`);
+    if (this.draft >= 2019 && 'unevaluatedProperties' in json)
+      node.unevaluatedProperties = this.load(json.unevaluatedProperties, `${pointer}/unevaluatedProperties`);
     return node;
   }
 
@@ -570,7 +620,8 @@ class JsonSchemaLoader {
       else node.allItems = this.load(json.items, `${pointer}/items`);
     } else {
       if ('items' in json && !Array.isArray(json.items) && this.draft !== 2020) node.allItems = this.load(json.items, `${pointer}/items`);
-      if (Array.isArray(tuple)) node.itemSchemas = tuple.map((s, i) => this.load(s, `${pointer}/${this.draft === 2020 ? 'prefixItems' : 'items'}/${i}`));
+      if (Array.isArray(tuple))
+        node.itemSchemas = tuple.map((s, i) => this.load(s, `${pointer}/${this.draft === 2020 ? 'prefixItems' : 'items'}/${i}`));
       if (rest !== undefined) {
         if (typeof rest === 'boolean') node.permitsAdditionalItems = rest;
         else node.additionalItemsSchema = this.load(rest, `${pointer}/${this.draft === 2020 ? 'items' : 'additionalItems'}`);

@@ -152,7 +152,13 @@ function writerDecoder(writer: WriterSchema): (payload: Buffer) => void {
  * Analyses sampled event values (null = tombstone). Pure apart from `lookup`, so it is tested without
  * Kafka. Consumer reader schemas are validated up front: a broken one is PARITY_BAD_INPUT.
  */
-export async function analyzeEvents(topic: string, values: readonly (Buffer | null)[], lookup: WriterLookup, consumers: readonly LiveConsumer[], complete = true): Promise<LiveReport> {
+export async function analyzeEvents(
+  topic: string,
+  values: readonly (Buffer | null)[],
+  lookup: WriterLookup,
+  consumers: readonly LiveConsumer[],
+  complete = true,
+): Promise<LiveReport> {
   for (const c of consumers) {
     // The type is not known until a writer id is seen; a reader must at least be JSON (Avro, JSON
     // Schema) or a .proto file.
@@ -162,7 +168,11 @@ export async function analyzeEvents(topic: string, values: readonly (Buffer | nu
       try {
         parseProtoFile(c.readerSchema, `reader schema of consumer ${c.name}`);
       } catch {
-        throw new ParityError('PARITY_BAD_INPUT', `reader schema of consumer ${c.name} is neither JSON (Avro, JSON Schema) nor a .proto file: ${describe(err)}`, { cause: err });
+        throw new ParityError(
+          'PARITY_BAD_INPUT',
+          `reader schema of consumer ${c.name} is neither JSON (Avro, JSON Schema) nor a .proto file: ${describe(err)}`,
+          { cause: err },
+        );
       }
     }
   }
@@ -224,7 +234,13 @@ export async function analyzeEvents(topic: string, values: readonly (Buffer | nu
         readers.set(key, read);
       }
       const counts = perConsumer.get(consumer.name) as Map<number, ConsumerVersionCount>;
-      const c = counts.get(schemaId) ?? { schemaId, ...(writer.version !== undefined ? { version: writer.version } : {}), events: 0, readable: 0, failed: 0 };
+      const c = counts.get(schemaId) ?? {
+        schemaId,
+        ...(writer.version !== undefined ? { version: writer.version } : {}),
+        events: 0,
+        readable: 0,
+        failed: 0,
+      };
       counts.set(schemaId, c);
       c.events++;
       try {
@@ -241,19 +257,39 @@ export async function analyzeEvents(topic: string, values: readonly (Buffer | nu
   const bySchema = (a: { schemaId: number }, b: { schemaId: number }): number => a.schemaId - b.schemaId;
   const consumerReports: ConsumerReport[] = consumers.map((c) => {
     const rows = [...(perConsumer.get(c.name)?.values() ?? [])].sort(bySchema);
-    return { consumer: c.name, readable: rows.reduce((n, r) => n + r.readable, 0), failed: rows.reduce((n, r) => n + r.failed, 0), byVersion: rows };
+    return {
+      consumer: c.name,
+      readable: rows.reduce((n, r) => n + r.readable, 0),
+      failed: rows.reduce((n, r) => n + r.failed, 0),
+      byVersion: rows,
+    };
   });
 
   const findings: Finding[] = [];
   for (const [schemaId, events] of unknown) {
-    findings.push({ kind: 'unknown-schema-id', topic, message: `${events} event(s) on ${topic} carry schema id ${schemaId}, which the registry does not know`, details: { schemaId, events } });
+    findings.push({
+      kind: 'unknown-schema-id',
+      topic,
+      message: `${events} event(s) on ${topic} carry schema id ${schemaId}, which the registry does not know`,
+      details: { schemaId, events },
+    });
   }
   if (notWireFormat > 0) {
-    findings.push({ kind: 'not-wire-format', topic, message: `${notWireFormat} event(s) on ${topic} are not in the Confluent wire format (magic byte 0 + schema id)`, details: { events: notWireFormat } });
+    findings.push({
+      kind: 'not-wire-format',
+      topic,
+      message: `${notWireFormat} event(s) on ${topic} are not in the Confluent wire format (magic byte 0 + schema id)`,
+      details: { events: notWireFormat },
+    });
   }
   for (const [schemaId, u] of undecodable) {
     const version = writers.get(schemaId)?.version;
-    findings.push({ kind: 'undecodable', topic, message: `${u.events} event(s) on ${topic} do not decode with their own writer schema id ${schemaId}: ${u.firstError}`, details: { schemaId, version, ...u } });
+    findings.push({
+      kind: 'undecodable',
+      topic,
+      message: `${u.events} event(s) on ${topic} do not decode with their own writer schema id ${schemaId}: ${u.firstError}`,
+      details: { schemaId, version, ...u },
+    });
   }
   for (const report of consumerReports) {
     for (const row of report.byVersion) {
@@ -277,7 +313,13 @@ export async function analyzeEvents(topic: string, values: readonly (Buffer | nu
     byVersion: [...byVersion.values()].sort(bySchema),
     unknownIds: [...unknown].map(([schemaId, events]) => ({ schemaId, events })).sort(bySchema),
     notWireFormat,
-    undecodable: [...undecodable].map(([schemaId, u]) => ({ schemaId, ...(writers.get(schemaId)?.version !== undefined ? { version: writers.get(schemaId)?.version } : {}), ...u })).sort(bySchema),
+    undecodable: [...undecodable]
+      .map(([schemaId, u]) => ({
+        schemaId,
+        ...(writers.get(schemaId)?.version !== undefined ? { version: writers.get(schemaId)?.version } : {}),
+        ...u,
+      }))
+      .sort(bySchema),
     consumers: consumerReports,
     findings,
   };
@@ -294,7 +336,12 @@ export function registryWriterLookup(registry: CcompatClient, subject?: string):
     const versions = await registry.subjectVersionsById(schemaId);
     const own = versions.find((v) => v.subject === subject) ?? (subject === undefined ? versions[0] : undefined);
     const references = found.references.length > 0 ? await referenceTexts(registry, found.references) : undefined;
-    return { schema: found.schema, schemaType: found.schemaType, ...(own ? { version: own.version } : {}), ...(references ? { references } : {}) };
+    return {
+      schema: found.schema,
+      schemaType: found.schemaType,
+      ...(own ? { version: own.version } : {}),
+      ...(references ? { references } : {}),
+    };
   };
 }
 
@@ -310,7 +357,11 @@ export interface SampleOptions {
  * Reads the most recent events of every partition of a topic (values only; null for tombstones) with
  * a throw-away consumer group that commits nothing. Returns `complete: false` if the timeout hit first.
  */
-export async function sampleRecentEvents(kafka: KafkaClients, topic: string, options: SampleOptions = {}): Promise<{ values: (Buffer | null)[]; complete: boolean }> {
+export async function sampleRecentEvents(
+  kafka: KafkaClients,
+  topic: string,
+  options: SampleOptions = {},
+): Promise<{ values: (Buffer | null)[]; complete: boolean }> {
   const perPartition = BigInt(options.perPartition ?? 500);
   const ranges = new Map<number, { start: bigint; end: bigint }>();
   for (const o of await topicOffsets(kafka, topic)) {
@@ -348,5 +399,11 @@ export interface LiveCheckInput {
 /** Samples a topic and analyses what its consumers can read. */
 export async function checkLiveEvents(input: LiveCheckInput): Promise<LiveReport> {
   const { values, complete } = await sampleRecentEvents(input.kafka, input.topic, input.sample);
-  return analyzeEvents(input.topic, values, registryWriterLookup(input.registry, input.subject ?? `${input.topic}-value`), input.consumers, complete);
+  return analyzeEvents(
+    input.topic,
+    values,
+    registryWriterLookup(input.registry, input.subject ?? `${input.topic}-value`),
+    input.consumers,
+    complete,
+  );
 }

@@ -55,8 +55,19 @@ export interface CcompatClient {
   versions(subject: string): Promise<number[]>;
   version(subject: string, version: number): Promise<RegisteredSchema>;
   /** Checks a candidate against the subject's registered versions under its level. */
-  checkCompatibility(subject: string, schema: string, schemaType: RegistrySchemaType, against?: 'all' | 'latest', references?: readonly SchemaReference[]): Promise<RegistryVerdict>;
-  register(subject: string, schema: string, schemaType: RegistrySchemaType, references?: readonly SchemaReference[]): Promise<RegisterOutcome>;
+  checkCompatibility(
+    subject: string,
+    schema: string,
+    schemaType: RegistrySchemaType,
+    against?: 'all' | 'latest',
+    references?: readonly SchemaReference[],
+  ): Promise<RegistryVerdict>;
+  register(
+    subject: string,
+    schema: string,
+    schemaType: RegistrySchemaType,
+    references?: readonly SchemaReference[],
+  ): Promise<RegisterOutcome>;
   /** The schema with this id, or undefined when the registry does not know it. */
   schemaById(id: number): Promise<{ schema: string; schemaType: RegistrySchemaType; references: SchemaReference[] } | undefined>;
   /** The (subject, version) pairs an id is registered under. */
@@ -92,16 +103,23 @@ export function createCcompatClient(registry: string | RegistrySpec, fetchOverri
     try {
       res = await fetchImpl(`${base}${path}`, {
         method,
-        headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json', 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        headers: {
+          accept: 'application/vnd.schemaregistry.v1+json, application/json',
+          'content-type': 'application/vnd.schemaregistry.v1+json',
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
       const refused = registrySecurityError(base, err);
       if (refused) throw refused;
-      throw new ParityError('PARITY_CONNECTION', `schema registry ${base} unreachable: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-        hint: 'is the registry running? `parity stack status` shows the local one',
-      });
+      throw new ParityError(
+        'PARITY_CONNECTION',
+        `schema registry ${base} unreachable: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          cause: err,
+          hint: 'is the registry running? `parity stack status` shows the local one',
+        },
+      );
     }
     const refused = registrySecurityError(base, undefined, res.status, security);
     if (refused) throw refused;
@@ -117,7 +135,9 @@ export function createCcompatClient(registry: string | RegistrySpec, fetchOverri
 
   function fail(what: string, r: Response): never {
     const message = (r.body as { message?: string } | null)?.message ?? JSON.stringify(r.body);
-    throw new ParityError('PARITY_SCHEMA_REJECTED', `schema registry: ${what} failed with HTTP ${r.status}: ${message}`, { details: { status: r.status } });
+    throw new ParityError('PARITY_SCHEMA_REJECTED', `schema registry: ${what} failed with HTTP ${r.status}: ${message}`, {
+      details: { status: r.status },
+    });
   }
 
   return {
@@ -143,7 +163,14 @@ export function createCcompatClient(registry: string | RegistrySpec, fetchOverri
       const r = await call('GET', `${subjectPath(subject)}/versions/${version}`);
       if (r.status !== 200) fail(`reading ${subject} version ${version}`, r);
       const body = r.body as { id: number; version: number; schema: string; schemaType?: string; references?: unknown };
-      return { subject, version: body.version, id: body.id, schema: body.schema, schemaType: schemaTypeOf(body.schemaType), references: referencesOf(body.references) };
+      return {
+        subject,
+        version: body.version,
+        id: body.id,
+        schema: body.schema,
+        schemaType: schemaTypeOf(body.schemaType),
+        references: referencesOf(body.references),
+      };
     },
     async checkCompatibility(subject, schema, schemaType, against = 'all', references = []) {
       const path = `/compatibility${subjectPath(subject)}/versions${against === 'latest' ? '/latest' : ''}?verbose=true`;
@@ -159,9 +186,14 @@ export function createCcompatClient(registry: string | RegistrySpec, fetchOverri
       return { compatible: body.is_compatible, messages: body.messages ?? [] };
     },
     async register(subject, schema, schemaType, references = []) {
-      const r = await call('POST', `${subjectPath(subject)}/versions`, { schema, schemaType, ...(references.length ? { references } : {}) });
+      const r = await call('POST', `${subjectPath(subject)}/versions`, {
+        schema,
+        schemaType,
+        ...(references.length ? { references } : {}),
+      });
       if (r.status === 200) return { status: 200, id: (r.body as { id: number }).id };
-      if (r.status === 409 || r.status === 422) return { status: r.status, message: (r.body as { message?: string } | null)?.message ?? String(r.body) };
+      if (r.status === 409 || r.status === 422)
+        return { status: r.status, message: (r.body as { message?: string } | null)?.message ?? String(r.body) };
       return fail(`registering a schema for ${subject}`, r);
     },
     async schemaById(id) {

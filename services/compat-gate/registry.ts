@@ -84,7 +84,11 @@ export async function registeredVersions(
 }
 
 /** Parses a registered version, resolving its references through the registry. */
-export async function parseRegistered(client: CcompatClient, type: SchemaType, registered: { text: string; references: readonly SchemaReference[] }): Promise<ParsedSchema> {
+export async function parseRegistered(
+  client: CcompatClient,
+  type: SchemaType,
+  registered: { text: string; references: readonly SchemaReference[] },
+): Promise<ParsedSchema> {
   const refs = registered.references.length > 0 ? await referenceTexts(client, registered.references) : undefined;
   return parseSchema(type, registered.text, refs);
 }

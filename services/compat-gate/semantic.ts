@@ -116,21 +116,30 @@ export function checkSemanticChanges(changes: readonly SemanticChange[], subject
     const fail = (message: string, subject?: string): void => {
       findings.push({ kind: 'semantic-change', ...(subject ? { subject } : {}), message, details: { ...change } });
     };
-    const carrying = subjects.filter((s) => [...s.registered, ...(s.candidate ? [s.candidate] : [])].some((schema) => fieldNames(schema).has(change.field)));
+    const carrying = subjects.filter((s) =>
+      [...s.registered, ...(s.candidate ? [s.candidate] : [])].some((schema) => fieldNames(schema).has(change.field)),
+    );
     if (carrying.length === 0) {
-      fail(`semantic change of "${change.field}" (${change.description}): no event schema of the spec's subjects has a field "${change.field}"; check the field name or add the subject that carries it`);
+      fail(
+        `semantic change of "${change.field}" (${change.description}): no event schema of the spec's subjects has a field "${change.field}"; check the field name or add the subject that carries it`,
+      );
       continue;
     }
     switch (change.via) {
       case 'new-field': {
         if (!change.newField || change.newField === change.field) {
-          fail(`semantic change of "${change.field}" is declared via new-field but names no different newField; write newField: <the new name>`);
+          fail(
+            `semantic change of "${change.field}" is declared via new-field but names no different newField; write newField: <the new name>`,
+          );
           break;
         }
         for (const s of carrying) {
           const next = upcoming(s);
           if (next && !fieldNames(next).has(change.newField)) {
-            fail(`${s.subject}: "${change.field}" changes meaning (${change.description}) but the ${s.candidate ? 'candidate' : 'latest'} schema has no field "${change.newField}"; add it and keep "${change.field}" with its old meaning`, s.subject);
+            fail(
+              `${s.subject}: "${change.field}" changes meaning (${change.description}) but the ${s.candidate ? 'candidate' : 'latest'} schema has no field "${change.newField}"; add it and keep "${change.field}" with its old meaning`,
+              s.subject,
+            );
           }
         }
         break;
@@ -138,30 +147,42 @@ export function checkSemanticChanges(changes: readonly SemanticChange[], subject
       case 'new-subject': {
         const target = change.newSubject;
         if (!target) {
-          fail(`semantic change of "${change.field}" is declared via new-subject but names no newSubject; write newSubject: <topic.v2>-value`);
+          fail(
+            `semantic change of "${change.field}" is declared via new-subject but names no newSubject; write newSubject: <topic.v2>-value`,
+          );
           break;
         }
         if (!subjects.some((s) => s.subject === target)) {
-          fail(`semantic change of "${change.field}" moves to subject ${target}, which the spec's events.subjects does not list; add it so its schema and consumers are checked`);
+          fail(
+            `semantic change of "${change.field}" moves to subject ${target}, which the spec's events.subjects does not list; add it so its schema and consumers are checked`,
+          );
           break;
         }
         // The old subjects must keep the old meaning: if the new subject is also where the field lived
         // before, nothing tells consumers apart.
         const oldCarriers = carrying.filter((s) => s.subject !== target);
         if (oldCarriers.length === 0) {
-          fail(`semantic change of "${change.field}" is declared via new-subject ${target}, but ${target} is the only subject carrying it: the old meaning has no subject of its own`, target);
+          fail(
+            `semantic change of "${change.field}" is declared via new-subject ${target}, but ${target} is the only subject carrying it: the old meaning has no subject of its own`,
+            target,
+          );
         }
         break;
       }
       case 'marker-field': {
         if (!change.markerField) {
-          fail(`semantic change of "${change.field}" is declared via marker-field but names no markerField; write markerField: <field that flags the new meaning>`);
+          fail(
+            `semantic change of "${change.field}" is declared via marker-field but names no markerField; write markerField: <field that flags the new meaning>`,
+          );
           break;
         }
         for (const s of carrying) {
           const next = upcoming(s);
           if (next && !fieldNames(next).has(change.markerField)) {
-            fail(`${s.subject}: "${change.field}" changes meaning (${change.description}) but the ${s.candidate ? 'candidate' : 'latest'} schema has no marker field "${change.markerField}"`, s.subject);
+            fail(
+              `${s.subject}: "${change.field}" changes meaning (${change.description}) but the ${s.candidate ? 'candidate' : 'latest'} schema has no marker field "${change.markerField}"`,
+              s.subject,
+            );
           }
         }
         break;

@@ -47,7 +47,11 @@ export interface CoordinatorCommandDeps {
 /** A coordinator command: argv plus what the CLI wiring injects. */
 export type CoordinatorCommand = (argv: string[], deps: CoordinatorCommandDeps) => Promise<number>;
 
-async function withCoordinator<T>(loaded: LoadedSpec, deps: CoordinatorCommandDeps, fn: (ctx: CoordinatorContext) => Promise<T>): Promise<T> {
+async function withCoordinator<T>(
+  loaded: LoadedSpec,
+  deps: CoordinatorCommandDeps,
+  fn: (ctx: CoordinatorContext) => Promise<T>,
+): Promise<T> {
   const ctx = await openCoordinator(loaded, { contractGate: deps.contractGate });
   try {
     return await fn(ctx);
@@ -77,13 +81,19 @@ function cohortBlock(c: CohortStatus): string[] {
 }
 
 function statusText(r: StatusReport): string {
-  const lines = [`${r.migration}: phase ${r.phase}${r.cohorts.length > 1 || r.cohorts[0]?.cohort ? ' (earliest cohort)' : ''}`, `phases: ${r.phases.join(' -> ')}`, ''];
+  const lines = [
+    `${r.migration}: phase ${r.phase}${r.cohorts.length > 1 || r.cohorts[0]?.cohort ? ' (earliest cohort)' : ''}`,
+    `phases: ${r.phases.join(' -> ')}`,
+    '',
+  ];
   for (const c of r.cohorts) lines.push(...cohortBlock(c), '');
   if (r.audit.length > 0) {
     lines.push('recent transitions:');
     for (const a of r.audit) {
       const move = a.fromPhase && a.toPhase && a.fromPhase !== a.toPhase ? `${a.fromPhase} -> ${a.toPhase}` : (a.toPhase ?? '');
-      lines.push(`  ${a.at.toISOString()}  ${a.action.padEnd(8)} ${(a.cohort || '-').padEnd(8)} ${move.padEnd(24)} by ${a.actor}: ${a.reason}`);
+      lines.push(
+        `  ${a.at.toISOString()}  ${a.action.padEnd(8)} ${(a.cohort || '-').padEnd(8)} ${move.padEnd(24)} by ${a.actor}: ${a.reason}`,
+      );
     }
   }
   return lines.join('\n');
@@ -95,7 +105,9 @@ const STATUS_USAGE = 'parity migrate status --spec FILE [--cohort C] [--json]';
 export async function migrateStatusCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
   const loaded = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
-  const report = await withCoordinator(loaded, deps, (ctx) => ctx.coordinator.status({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(undefined) }));
+  const report = await withCoordinator(loaded, deps, (ctx) =>
+    ctx.coordinator.status({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(undefined) }),
+  );
   out(values.json ? json(report) : statusText(report));
   return 0;
 }
@@ -111,10 +123,22 @@ const ADVANCE_USAGE = 'parity migrate advance --spec FILE [--cohort C] --reason 
 
 /** `parity migrate advance`: moves one phase forward when its gate passes; prints why not otherwise. */
 export async function migrateAdvanceCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } }, ADVANCE_USAGE);
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      cohort: { type: 'string' },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    ADVANCE_USAGE,
+  );
   const loaded = loadSpec(required(values.spec, '--spec', ADVANCE_USAGE));
   const reason = required(values.reason, '--reason', ADVANCE_USAGE);
-  const result = await withCoordinator(loaded, deps, (ctx) => ctx.coordinator.advance({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason }));
+  const result = await withCoordinator(loaded, deps, (ctx) =>
+    ctx.coordinator.advance({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason }),
+  );
   out(values.json ? json(result) : transitionText(result, 'advanced'));
   return 0;
 }
@@ -123,35 +147,63 @@ const ROLLBACK_USAGE = `parity migrate rollback --spec FILE [--cohort C] --reaso
 
 /** `parity migrate rollback`: one phase back (or --to), putting routing and flags back; never data. */
 export async function migrateRollbackCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, to: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' } }, ROLLBACK_USAGE);
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      cohort: { type: 'string' },
+      reason: { type: 'string' },
+      to: { type: 'string' },
+      actor: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    ROLLBACK_USAGE,
+  );
   const loaded = loadSpec(required(values.spec, '--spec', ROLLBACK_USAGE));
   const reason = required(values.reason, '--reason', ROLLBACK_USAGE);
   let to: Phase | undefined;
   if (values.to !== undefined) {
-    if (!isPhase(values.to)) throw new ParityError('PARITY_BAD_INPUT', `unknown phase "${values.to}"`, { hint: `phases are ${PHASES.join(', ')}` });
+    if (!isPhase(values.to))
+      throw new ParityError('PARITY_BAD_INPUT', `unknown phase "${values.to}"`, { hint: `phases are ${PHASES.join(', ')}` });
     to = values.to;
   }
-  const result = await withCoordinator(loaded, deps, (ctx) => ctx.coordinator.rollback({ ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason, ...(to ? { to } : {}) }));
+  const result = await withCoordinator(loaded, deps, (ctx) =>
+    ctx.coordinator.rollback({
+      ...(values.cohort ? { cohort: values.cohort } : {}),
+      actor: resolveActor(values.actor),
+      reason,
+      ...(to ? { to } : {}),
+    }),
+  );
   out(values.json ? json(result) : transitionText(result, 'rolled back'));
   return 0;
 }
 
 function auditLines(entries: readonly FlagAuditEntry[]): string[] {
-  return entries.map((e) => `  ${e.at}  ${(e.scope || '-').padEnd(8)} ${e.flag}: ${e.old || '(default)'} -> ${e.new} by ${e.actor}: ${e.reason}`);
+  return entries.map(
+    (e) => `  ${e.at}  ${(e.scope || '-').padEnd(8)} ${e.flag}: ${e.old || '(default)'} -> ${e.new} by ${e.actor}: ${e.reason}`,
+  );
 }
 
 const FLAGS_GET_USAGE = 'parity flags get --spec FILE [--cohort C] [--audit N] [--json]';
 
 /** `parity flags get`: effective flag values with where each comes from, and the latest changes. */
 export async function flagsGetCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, cohort: { type: 'string' }, audit: { type: 'string' }, json: { type: 'boolean' } }, FLAGS_GET_USAGE);
+  const { values } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, cohort: { type: 'string' }, audit: { type: 'string' }, json: { type: 'boolean' } },
+    FLAGS_GET_USAGE,
+  );
   const loaded = loadSpec(required(values.spec, '--spec', FLAGS_GET_USAGE));
   const { spec } = loaded;
   if (values.cohort && !spec.cohorts.includes(values.cohort)) {
-    throw new ParityError('PARITY_BAD_INPUT', `unknown cohort "${values.cohort}"`, { hint: spec.cohorts.length ? `the spec's cohorts are ${spec.cohorts.join(', ')}` : 'this migration has no cohorts; drop --cohort' });
+    throw new ParityError('PARITY_BAD_INPUT', `unknown cohort "${values.cohort}"`, {
+      hint: spec.cohorts.length ? `the spec's cohorts are ${spec.cohorts.join(', ')}` : 'this migration has no cohorts; drop --cohort',
+    });
   }
   const auditCount = values.audit === undefined ? 10 : Number(values.audit);
-  if (!Number.isInteger(auditCount) || auditCount < 0) throw new ParityError('PARITY_BAD_INPUT', `--audit must be a whole number, got "${values.audit}"`, { hint: FLAGS_GET_USAGE });
+  if (!Number.isInteger(auditCount) || auditCount < 0)
+    throw new ParityError('PARITY_BAD_INPUT', `--audit must be a whole number, got "${values.audit}"`, { hint: FLAGS_GET_USAGE });
   const { effective, audit } = await withCoordinator(loaded, deps, async (ctx) => ({
     effective: await ctx.coordinator.flags.read(values.cohort),
     audit: auditCount > 0 ? await ctx.coordinator.flags.audit(auditCount) : [],
@@ -161,7 +213,13 @@ export async function flagsGetCommand(argv: string[], deps: CoordinatorCommandDe
     return 0;
   }
   const lines = [`${spec.name}${values.cohort ? ` (cohort ${values.cohort})` : ''} flags:`];
-  const fields: Record<string, keyof EffectiveFlags['flags']> = { 'dual-write': 'dualWrite', read: 'read', 'read-percent': 'readPercent', 'kill-backfill': 'killBackfill', 'kill-repair': 'killRepair' };
+  const fields: Record<string, keyof EffectiveFlags['flags']> = {
+    'dual-write': 'dualWrite',
+    read: 'read',
+    'read-percent': 'readPercent',
+    'kill-backfill': 'killBackfill',
+    'kill-repair': 'killRepair',
+  };
   for (const name of FLAG_NAMES) {
     const field = fields[name] as keyof EffectiveFlags['flags'];
     const v = effective.flags[field];
@@ -179,14 +237,27 @@ const FLAGS_SET_USAGE = 'parity flags set --spec FILE [--cohort C] NAME=VALUE ..
 export async function flagsSetCommand(argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const { values, positionals } = parseOptions(
     argv,
-    { spec: { type: 'string' }, cohort: { type: 'string' }, reason: { type: 'string' }, actor: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } },
+    {
+      spec: { type: 'string' },
+      cohort: { type: 'string' },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
     FLAGS_SET_USAGE,
   );
   const loaded = loadSpec(required(values.spec, '--spec', FLAGS_SET_USAGE));
   const reason = required(values.reason, '--reason', FLAGS_SET_USAGE);
   const assignments = parseFlagAssignments(positionals);
   const result = await withCoordinator(loaded, deps, (ctx) =>
-    ctx.coordinator.setFlags({ ...(values.cohort ? { cohort: values.cohort } : {}), values: assignments, actor: resolveActor(values.actor), reason, force: values.force ?? false }),
+    ctx.coordinator.setFlags({
+      ...(values.cohort ? { cohort: values.cohort } : {}),
+      values: assignments,
+      actor: resolveActor(values.actor),
+      reason,
+      force: values.force ?? false,
+    }),
   );
   if (values.json) out(json(result));
   else if (result.changed.length === 0) out('no change (the flags already had these values)');
@@ -206,7 +277,9 @@ export async function lintCommand(argv: string[]): Promise<number> {
     out(json({ ...report, plan: planDdl(spec.ddl) }));
   } else {
     for (const f of report.findings) {
-      out(`${f.severity}${f.severity === 'warning' ? ' ' : '  '}[${f.phase}] ${f.step}: ${f.rule}\n       ${f.message}\n       ${f.severity === 'fixed' ? 'made safe' : f.severity === 'warning' ? 'consider' : 'instead'}: ${f.alternative}`);
+      out(
+        `${f.severity}${f.severity === 'warning' ? ' ' : '  '}[${f.phase}] ${f.step}: ${f.rule}\n       ${f.message}\n       ${f.severity === 'fixed' ? 'made safe' : f.severity === 'warning' ? 'consider' : 'instead'}: ${f.alternative}`,
+      );
     }
     const warnings = report.findings.filter((f) => f.severity === 'warning').length;
     out(
@@ -219,7 +292,12 @@ export async function lintCommand(argv: string[]): Promise<number> {
 }
 
 function planText(plan: readonly DdlAction[]): string {
-  return plan.map((a) => `  ${a.name}: ${a.sql}${a.transactional ? '' : ' (outside a transaction)'}${a.rewrittenFrom ? `\n      (the spec says: ${a.rewrittenFrom})` : ''}`).join('\n');
+  return plan
+    .map(
+      (a) =>
+        `  ${a.name}: ${a.sql}${a.transactional ? '' : ' (outside a transaction)'}${a.rewrittenFrom ? `\n      (the spec says: ${a.rewrittenFrom})` : ''}`,
+    )
+    .join('\n');
 }
 
 function ddlText(r: DdlRunResult): string {
@@ -242,15 +320,25 @@ async function promptConfirm(spec: Spec, plan: readonly DdlAction[]): Promise<bo
 
 async function ddlCommand(phase: DdlPhase, argv: string[], deps: CoordinatorCommandDeps): Promise<number> {
   const usage = `parity ${phase} --spec FILE [--dry-run] [--reason TEXT] [--actor NAME]${phase === 'contract' ? ' [--yes]' : ''} [--json]`;
-  const options = { spec: { type: 'string' }, 'dry-run': { type: 'boolean' }, reason: { type: 'string' }, actor: { type: 'string' }, json: { type: 'boolean' }, yes: { type: 'boolean' } } as const;
+  const options = {
+    spec: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    reason: { type: 'string' },
+    actor: { type: 'string' },
+    json: { type: 'boolean' },
+    yes: { type: 'boolean' },
+  } as const;
   const { values } = parseOptions(argv, options, usage);
-  if (values.yes !== undefined && phase !== 'contract') throw new ParityError('PARITY_BAD_INPUT', `--yes is only for parity contract`, { hint: `usage: ${usage}` });
+  if (values.yes !== undefined && phase !== 'contract')
+    throw new ParityError('PARITY_BAD_INPUT', `--yes is only for parity contract`, { hint: `usage: ${usage}` });
   const loaded = loadSpec(required(values.spec, '--spec', usage));
   const { spec } = loaded;
   const yes = values.yes === true;
   const dryRun = values['dry-run'] === true;
   if (phase === 'contract' && !yes && !dryRun && !process.stdin.isTTY) {
-    throw new ParityError('PARITY_ABORTED', 'parity contract needs confirmation: no terminal to ask and no --yes; nothing was run', { hint: 'pass --yes in automation once the contract gate report was reviewed' });
+    throw new ParityError('PARITY_ABORTED', 'parity contract needs confirmation: no terminal to ask and no --yes; nothing was run', {
+      hint: 'pass --yes in automation once the contract gate report was reviewed',
+    });
   }
   const result = await withCoordinator(loaded, deps, (ctx) =>
     ctx.coordinator.runPhaseDdl({

@@ -93,9 +93,22 @@ export interface Coordinator {
   status(options?: { cohort?: string; actor?: string; auditLimit?: number }): Promise<StatusReport>;
   advance(input: { cohort?: string; actor: string; reason: string }): Promise<TransitionResult>;
   rollback(input: { cohort?: string; actor: string; reason: string; to?: Phase }): Promise<TransitionResult>;
-  setFlags(input: { cohort?: string; values: [FlagName, string][]; actor: string; reason: string; force?: boolean }): Promise<{ changed: FlagChange[]; version: number }>;
+  setFlags(input: {
+    cohort?: string;
+    values: [FlagName, string][];
+    actor: string;
+    reason: string;
+    force?: boolean;
+  }): Promise<{ changed: FlagChange[]; version: number }>;
   contractChecks(): Promise<GateCheck[]>;
-  runPhaseDdl(input: { phase: DdlPhase; actor: string; reason?: string; dryRun?: boolean; confirm?: (plan: DdlAction[], gate: GateCheck[] | undefined) => Promise<boolean>; onProgress?: (line: string) => void }): Promise<DdlRunResult>;
+  runPhaseDdl(input: {
+    phase: DdlPhase;
+    actor: string;
+    reason?: string;
+    dryRun?: boolean;
+    confirm?: (plan: DdlAction[], gate: GateCheck[] | undefined) => Promise<boolean>;
+    onProgress?: (line: string) => void;
+  }): Promise<DdlRunResult>;
 }
 
 export function createCoordinator(deps: CoordinatorDeps): Coordinator {
@@ -111,12 +124,20 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   function cohortArg(cohort: string | undefined, requireForCohorts: boolean): string | undefined {
     if (cohort === undefined || cohort === '') {
       if (requireForCohorts && spec.cohorts.length > 0) {
-        throw new ParityError('PARITY_BAD_INPUT', `${migration} rolls out per cohort (${spec.cohorts.join(', ')}); say which one`, { hint: `pass --cohort ${spec.cohorts[0]}` });
+        throw new ParityError('PARITY_BAD_INPUT', `${migration} rolls out per cohort (${spec.cohorts.join(', ')}); say which one`, {
+          hint: `pass --cohort ${spec.cohorts[0]}`,
+        });
       }
       return undefined;
     }
-    if (spec.cohorts.length === 0) throw new ParityError('PARITY_BAD_INPUT', `${migration} has no cohorts, but --cohort ${cohort} was given`, { hint: 'drop --cohort, or list cohorts in the spec (cohorts: [eu, us])' });
-    if (!spec.cohorts.includes(cohort)) throw new ParityError('PARITY_BAD_INPUT', `unknown cohort "${cohort}"`, { hint: `the spec's cohorts are ${spec.cohorts.join(', ')}` });
+    if (spec.cohorts.length === 0)
+      throw new ParityError('PARITY_BAD_INPUT', `${migration} has no cohorts, but --cohort ${cohort} was given`, {
+        hint: 'drop --cohort, or list cohorts in the spec (cohorts: [eu, us])',
+      });
+    if (!spec.cohorts.includes(cohort))
+      throw new ParityError('PARITY_BAD_INPUT', `unknown cohort "${cohort}"`, {
+        hint: `the spec's cohorts are ${spec.cohorts.join(', ')}`,
+      });
     return cohort;
   }
 
@@ -142,7 +163,9 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
   async function cohortStatus(row: PhaseRow): Promise<CohortStatus> {
     const effective = await flags.read(row.cohort || undefined);
     const gate = await evaluateGate(row.phase, gateInputs(row.cohort, effective), contractGate);
-    const warnings = routingViolations(row.phase, effective.flags).map((v) => `${v.flag} is set but needs phase ${v.needs} (now ${row.phase})`);
+    const warnings = routingViolations(row.phase, effective.flags).map(
+      (v) => `${v.flag} is set but needs phase ${v.needs} (now ${row.phase})`,
+    );
     for (const bad of effective.invalid) warnings.push(`ignored an invalid stored flag value ${bad}`);
     return { cohort: row.cohort, phase: row.phase, enteredAt: row.enteredAt, flags: effective, gate, warnings };
   }
@@ -156,7 +179,13 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       const shown = cohort ? rows.filter((r) => r.cohort === cohort) : rows;
       const cohorts: CohortStatus[] = [];
       for (const row of shown) cohorts.push(await cohortStatus(row));
-      return { migration, phase: earliest(rows.map((r) => r.phase)), phases: PHASES, cohorts, audit: await readAudit(deps.control, schema, migration, options.auditLimit ?? 10) };
+      return {
+        migration,
+        phase: earliest(rows.map((r) => r.phase)),
+        phases: PHASES,
+        cohorts,
+        audit: await readAudit(deps.control, schema, migration, options.auditLimit ?? 10),
+      };
     },
 
     async advance({ cohort: cohortOption, actor, reason }) {
@@ -165,14 +194,26 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       const status = await cohortStatus(row);
       const { gate } = status;
       const where = `${migration}${cohort ? ` (cohort ${cohort})` : ''}`;
-      if (!gate.to) throw new ParityError('PARITY_PHASE', `${where} is in ${row.phase}, the last phase`, { hint: 'run parity contract to drop the old representation' });
+      if (!gate.to)
+        throw new ParityError('PARITY_PHASE', `${where} is in ${row.phase}, the last phase`, {
+          hint: 'run parity contract to drop the old representation',
+        });
       if (!gate.passed) {
         throw new ParityError('PARITY_GATE_FAILED', `${where} cannot leave ${gate.from} for ${gate.to}:\n${describeChecks(gate.checks)}`, {
           hint: 'fix the failing checks (parity migrate status shows their live values), then advance again',
           details: { checks: gate.checks },
         });
       }
-      await transition(deps.control, schema, { migration, cohort, action: 'advance', fromPhase: gate.from, toPhase: gate.to, actor, reason, evidence: { checks: gate.checks, flags: status.flags.flags } });
+      await transition(deps.control, schema, {
+        migration,
+        cohort,
+        action: 'advance',
+        fromPhase: gate.from,
+        toPhase: gate.to,
+        actor,
+        reason,
+        evidence: { checks: gate.checks, flags: status.flags.flags },
+      });
       logger.info({ migration, cohort, from: gate.from, to: gate.to, actor }, 'phase advanced');
       return { migration, cohort, from: gate.from, to: gate.to, checks: gate.checks, flagsChanged: [] };
     },
@@ -184,12 +225,18 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       const target = to ?? previousPhase(row.phase);
       if (!target) throw new ParityError('PARITY_PHASE', `${where} is in ${row.phase}, the first phase; there is nothing to roll back to`);
       if (!isPhase(target) || phaseIndex(target) >= phaseIndex(row.phase)) {
-        throw new ParityError('PARITY_BAD_INPUT', `cannot roll ${where} back from ${row.phase} to ${target}`, { hint: `name an earlier phase: ${PHASES.slice(0, phaseIndex(row.phase)).join(', ')}` });
+        throw new ParityError('PARITY_BAD_INPUT', `cannot roll ${where} back from ${row.phase} to ${target}`, {
+          hint: `name an earlier phase: ${PHASES.slice(0, phaseIndex(row.phase)).join(', ')}`,
+        });
       }
       if (row.phase === 'contract') {
         const progress = await ddlProgress(deps.target, schema, migration, 'contract', planPhase('contract', spec.ddl.contract));
         if (progress.applied.length > 0) {
-          throw new ParityError('PARITY_PHASE', `${where} cannot roll back: contract DDL already ran (${progress.applied.join(', ')}); the old representation is gone`, { hint: 'a rollback changes routing and flags only, never data; restore from backup if you must' });
+          throw new ParityError(
+            'PARITY_PHASE',
+            `${where} cannot roll back: contract DDL already ran (${progress.applied.join(', ')}); the old representation is gone`,
+            { hint: 'a rollback changes routing and flags only, never data; restore from backup if you must' },
+          );
         }
       }
       const current = await flags.read(cohort || undefined);
@@ -197,9 +244,23 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       let changed: FlagChange[] = [];
       if (wanted.length > 0) {
         // Routing goes back first: if the phase update then fails, the flags are merely safer.
-        ({ changed } = await flags.set({ ...(cohort ? { cohort } : {}), values: wanted, actor, reason: `rollback to ${target}: ${reason}` }));
+        ({ changed } = await flags.set({
+          ...(cohort ? { cohort } : {}),
+          values: wanted,
+          actor,
+          reason: `rollback to ${target}: ${reason}`,
+        }));
       }
-      await transition(deps.control, schema, { migration, cohort, action: 'rollback', fromPhase: row.phase, toPhase: target, actor, reason, evidence: { flagsChanged: changed, flagsBefore: current.flags } });
+      await transition(deps.control, schema, {
+        migration,
+        cohort,
+        action: 'rollback',
+        fromPhase: row.phase,
+        toPhase: target,
+        actor,
+        reason,
+        evidence: { flagsChanged: changed, flagsBefore: current.flags },
+      });
       logger.info({ migration, cohort, from: row.phase, to: target, actor, flagsChanged: changed.length }, 'phase rolled back');
       return { migration, cohort, from: row.phase, to: target, checks: [], flagsChanged: changed };
     },
@@ -212,21 +273,32 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       const problems: string[] = [];
       const hash = (key: string): Promise<Record<string, string>> =>
         deps.redis.hgetall(key).catch((err: Error) => {
-          throw new ParityError('PARITY_REDIS', `reading flags: ${err.message}`, { cause: err, hint: 'check that Redis (infra.redis.url) is reachable' });
+          throw new ParityError('PARITY_REDIS', `reading flags: ${err.message}`, {
+            cause: err,
+            hint: 'check that Redis (infra.redis.url) is reachable',
+          });
         });
       const migrationHash = await hash(flags.keys.flags());
       for (const row of affected) {
         const cohortHash = row.cohort ? await hash(flags.keys.flags(row.cohort)) : {};
         const layer = Object.fromEntries(values);
-        const after = cohort ? effectiveFlags(migrationHash, { ...cohortHash, ...layer }) : effectiveFlags({ ...migrationHash, ...layer }, cohortHash);
-        for (const v of routingViolations(row.phase, after.flags)) problems.push(`${v.flag} needs phase ${v.needs}; ${row.cohort ? `cohort ${row.cohort}` : migration} is in ${row.phase}`);
+        const after = cohort
+          ? effectiveFlags(migrationHash, { ...cohortHash, ...layer })
+          : effectiveFlags({ ...migrationHash, ...layer }, cohortHash);
+        for (const v of routingViolations(row.phase, after.flags))
+          problems.push(`${v.flag} needs phase ${v.needs}; ${row.cohort ? `cohort ${row.cohort}` : migration} is in ${row.phase}`);
       }
       if (problems.length > 0 && !force) {
         throw new ParityError('PARITY_PHASE', `refusing to route ahead of the phase:\n${problems.map((p) => `  ${p}`).join('\n')}`, {
           hint: 'advance the phase first (parity migrate advance), or pass --force in an emergency (audited)',
         });
       }
-      return flags.set({ ...(cohort ? { cohort } : {}), values, actor, reason: problems.length > 0 ? `[forced past phase] ${reason}` : reason });
+      return flags.set({
+        ...(cohort ? { cohort } : {}),
+        values,
+        actor,
+        reason: problems.length > 0 ? `[forced past phase] ${reason}` : reason,
+      });
     },
 
     async contractChecks() {
@@ -237,30 +309,46 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
       const lint = lintSpec(spec);
       const errors = lint.findings.filter((f) => f.severity === 'error');
       if (errors.length > 0) {
-        throw new ParityError('PARITY_DDL_RISK', `the spec's DDL has ${errors.length} risky statement(s); nothing was run:\n${errors.map((f) => `  [${f.phase}] ${f.step}: ${f.rule}: ${f.message}\n      instead: ${f.alternative}`).join('\n')}`, {
-          hint: 'change the steps as suggested (parity lint --spec FILE lists every finding)',
-          details: { findings: errors },
-        });
+        throw new ParityError(
+          'PARITY_DDL_RISK',
+          `the spec's DDL has ${errors.length} risky statement(s); nothing was run:\n${errors.map((f) => `  [${f.phase}] ${f.step}: ${f.rule}: ${f.message}\n      instead: ${f.alternative}`).join('\n')}`,
+          {
+            hint: 'change the steps as suggested (parity lint --spec FILE lists every finding)',
+            details: { findings: errors },
+          },
+        );
       }
       const plan = planPhase(phase, spec.ddl[phase]);
       const rows = await loadPhases(deps.control, schema, migration, spec.cohorts, actor);
       const overall = earliest(rows.map((r) => r.phase));
       if (overall !== phase) {
         const where = rows.map((r) => `${r.cohort || migration}: ${r.phase}`).join(', ');
-        throw new ParityError('PARITY_PHASE', `parity ${phase} runs only when ${spec.cohorts.length > 0 ? 'the earliest cohort is' : 'the migration is'} in phase ${phase} (${where})`, {
-          hint: phase === 'expand' ? 'expand steps run before dual writes start; roll back to expand to add more' : `advance to ${phase} first (parity migrate advance)`,
-        });
+        throw new ParityError(
+          'PARITY_PHASE',
+          `parity ${phase} runs only when ${spec.cohorts.length > 0 ? 'the earliest cohort is' : 'the migration is'} in phase ${phase} (${where})`,
+          {
+            hint:
+              phase === 'expand'
+                ? 'expand steps run before dual writes start; roll back to expand to add more'
+                : `advance to ${phase} first (parity migrate advance)`,
+          },
+        );
       }
       let gate: GateCheck[] | undefined;
       if (phase === 'contract') {
         gate = await contractGate({ control: deps.control, now: now() });
         if (!gate.every((c) => c.passed)) {
-          throw new ParityError('PARITY_GATE_FAILED', `the contract gate does not pass; nothing was dropped:\n${describeChecks(gate)}`, { hint: 'fix the failing criteria, then run parity contract again', details: { checks: gate } });
+          throw new ParityError('PARITY_GATE_FAILED', `the contract gate does not pass; nothing was dropped:\n${describeChecks(gate)}`, {
+            hint: 'fix the failing criteria, then run parity contract again',
+            details: { checks: gate },
+          });
         }
       }
       if (dryRun) return { phase, lint: lint.findings, actions: [], token: null, dryRun: true, plan, ...(gate ? { gate } : {}) };
       if (confirm && !(await confirm(plan, gate))) {
-        throw new ParityError('PARITY_ABORTED', `parity ${phase} was not confirmed; nothing was run`, { hint: 'pass --yes to confirm without a prompt (automation)' });
+        throw new ParityError('PARITY_ABORTED', `parity ${phase} was not confirmed; nothing was run`, {
+          hint: 'pass --yes to confirm without a prompt (automation)',
+        });
       }
       const lease = await acquireLock({
         redis: deps.redis,
@@ -293,10 +381,14 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
             const moved = verdictMoved(verdict, again);
             if (moved.length > 0) {
               logger.warn({ migration, moved }, 'contract gate moved before the DDL; refused');
-              throw new ParityError('PARITY_GATE_FAILED', `the contract gate changed between its evaluation and the DDL; nothing was dropped:\n${moved.map((m) => `  ${m}`).join('\n')}\nnow:\n${describeChecks(again)}`, {
-                hint: 'review the new evidence (parity gate contract), then run parity contract again',
-                details: { before: verdict, now: again },
-              });
+              throw new ParityError(
+                'PARITY_GATE_FAILED',
+                `the contract gate changed between its evaluation and the DDL; nothing was dropped:\n${moved.map((m) => `  ${m}`).join('\n')}\nnow:\n${describeChecks(again)}`,
+                {
+                  hint: 'review the new evidence (parity gate contract), then run parity contract again',
+                  details: { before: verdict, now: again },
+                },
+              );
             }
           }
         : undefined;
@@ -318,7 +410,16 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
           },
           plan,
         );
-        await appendAudit(deps.control, schema, { migration, cohort: '', action: phase, fromPhase: phase, toPhase: phase, actor, reason: reason ?? `parity ${phase}`, evidence: { token: lease.token.toString(), actions, ...(gate ? { gate, recheck: rechecks.at(-1) ?? null } : {}) } });
+        await appendAudit(deps.control, schema, {
+          migration,
+          cohort: '',
+          action: phase,
+          fromPhase: phase,
+          toPhase: phase,
+          actor,
+          reason: reason ?? `parity ${phase}`,
+          evidence: { token: lease.token.toString(), actions, ...(gate ? { gate, recheck: rechecks.at(-1) ?? null } : {}) },
+        });
         return { phase, lint: lint.findings, actions, token: lease.token.toString(), dryRun: false, plan, ...(gate ? { gate } : {}) };
       } finally {
         await lease.release();

@@ -53,14 +53,34 @@ export interface DdlRecord {
 export async function recordDdl(db: Queryable, schema: string, r: DdlRecord): Promise<void> {
   await db.query(
     `INSERT INTO ${ddlTable(schema)} (migration, phase, action, sql_sha256, sql, status, token, actor, attempts, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [r.migration, r.action.phase, r.action.name, sqlHash(r.action.sql), r.action.sql, r.status, r.token?.toString() ?? null, r.actor, r.attempts, r.error ?? null],
+    [
+      r.migration,
+      r.action.phase,
+      r.action.name,
+      sqlHash(r.action.sql),
+      r.action.sql,
+      r.status,
+      r.token?.toString() ?? null,
+      r.actor,
+      r.attempts,
+      r.error ?? null,
+    ],
   );
 }
 
 /** Which of the planned actions were applied with their current SQL. */
-export async function ddlProgress(db: Queryable, schema: string, migration: string, phase: DdlPhase, planned: readonly DdlAction[]): Promise<DdlProgress> {
+export async function ddlProgress(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  phase: DdlPhase,
+  planned: readonly DdlAction[],
+): Promise<DdlProgress> {
   await ensureDdlTable(db, schema);
-  const { rows } = await db.query(`SELECT DISTINCT action, sql_sha256 FROM ${ddlTable(schema)} WHERE migration = $1 AND phase = $2 AND status = 'applied'`, [migration, phase]);
+  const { rows } = await db.query(
+    `SELECT DISTINCT action, sql_sha256 FROM ${ddlTable(schema)} WHERE migration = $1 AND phase = $2 AND status = 'applied'`,
+    [migration, phase],
+  );
   const done = new Set((rows as { action: string; sql_sha256: string }[]).map((r) => `${r.action}\u0000${r.sql_sha256}`));
   const applied: string[] = [];
   const missing: string[] = [];

@@ -166,7 +166,8 @@ function parsed(sql: string): ParsedStatement | undefined {
   }
 }
 
-const hasOption = (options: unknown, name: string): boolean => Array.isArray(options) && options.some((o) => ((o as PgNode).DefElem as PgNode | undefined)?.defname === name);
+const hasOption = (options: unknown, name: string): boolean =>
+  Array.isArray(options) && options.some((o) => ((o as PgNode).DefElem as PgNode | undefined)?.defname === name);
 
 /**
  * CREATE INDEX / DROP INDEX / REINDEX ... CONCURRENTLY, VACUUM, CREATE/DROP DATABASE and ALTER SYSTEM
@@ -220,7 +221,14 @@ export function planPhase(phase: DdlPhase, steps: readonly DdlStep[]): DdlAction
     }
     const dropIndex = is('DropStmt') ? DROP_INDEX.exec(sql) : null;
     if (dropIndex && !dropIndex[1] && !/\bCASCADE\b/i.test(sql) && !sql.includes(',')) {
-      actions.push({ phase, step: step.name, name: step.name, sql: sql.replace(DROP_INDEX, 'DROP INDEX CONCURRENTLY '), transactional: false, rewrittenFrom: sql });
+      actions.push({
+        phase,
+        step: step.name,
+        name: step.name,
+        sql: sql.replace(DROP_INDEX, 'DROP INDEX CONCURRENTLY '),
+        transactional: false,
+        rewrittenFrom: sql,
+      });
       continue;
     }
     const alter = is('AlterTableStmt') ? parseAlterTable(sql) : null;
@@ -228,11 +236,34 @@ export function planPhase(phase: DdlPhase, steps: readonly DdlStep[]): DdlAction
     const constraint = only ? ADD_CHECK_OR_FK.exec(only) : null;
     if (alter && constraint && !NOT_VALID.test(sql)) {
       const validateHead = alter.head.replace(/\s+IF\s+EXISTS\b/i, '');
-      actions.push({ phase, step: step.name, name: step.name, sql: `${sql} NOT VALID`, transactional: true, table: alter.table, rewrittenFrom: sql });
-      actions.push({ phase, step: step.name, name: `${step.name} (validate)`, sql: `${validateHead} VALIDATE CONSTRAINT ${constraint[1]}`, transactional: true, table: alter.table, rewrittenFrom: sql });
+      actions.push({
+        phase,
+        step: step.name,
+        name: step.name,
+        sql: `${sql} NOT VALID`,
+        transactional: true,
+        table: alter.table,
+        rewrittenFrom: sql,
+      });
+      actions.push({
+        phase,
+        step: step.name,
+        name: `${step.name} (validate)`,
+        sql: `${validateHead} VALIDATE CONSTRAINT ${constraint[1]}`,
+        transactional: true,
+        table: alter.table,
+        rewrittenFrom: sql,
+      });
       continue;
     }
-    actions.push({ phase, step: step.name, name: step.name, sql, transactional: isTransactional(sql), ...(alter ? { table: alter.table } : {}) });
+    actions.push({
+      phase,
+      step: step.name,
+      name: step.name,
+      sql,
+      transactional: isTransactional(sql),
+      ...(alter ? { table: alter.table } : {}),
+    });
   }
   return actions;
 }

@@ -80,7 +80,13 @@ async function blockers(db: Pick<pg.ClientBase, 'query'>, table: string | undefi
         ORDER BY a.xact_start NULLS LAST LIMIT 5`,
       [table],
     );
-    return (rows as { pid: number; state: string; application: string; xact_seconds: number | null; mode: string }[]).map((r) => ({ pid: r.pid, state: r.state, application: r.application, xactSeconds: r.xact_seconds, mode: r.mode }));
+    return (rows as { pid: number; state: string; application: string; xact_seconds: number | null; mode: string }[]).map((r) => ({
+      pid: r.pid,
+      state: r.state,
+      application: r.application,
+      xactSeconds: r.xact_seconds,
+      mode: r.mode,
+    }));
   } catch {
     return [];
   }
@@ -90,7 +96,11 @@ async function blockers(db: Pick<pg.ClientBase, 'query'>, table: string | undefi
 function ddlError(err: unknown, action: DdlAction): ParityError {
   const e = fromPgError(err, `DDL step "${action.name}"`);
   if (e.code === 'PARITY_INTERNAL' || e.code === 'PARITY_BAD_INPUT') {
-    return new ParityError('PARITY_DDL_FAILED', e.message, { cause: err, hint: 'fix the statement or the data it trips over, then run the command again (applied steps are skipped)', details: { step: action.name, sqlstate: (err as { code?: string }).code } });
+    return new ParityError('PARITY_DDL_FAILED', e.message, {
+      cause: err,
+      hint: 'fix the statement or the data it trips over, then run the command again (applied steps are skipped)',
+      details: { step: action.name, sqlstate: (err as { code?: string }).code },
+    });
   }
   return e;
 }
@@ -131,8 +141,16 @@ export async function runDdl(deps: DdlRunnerDeps, actions: readonly DdlAction[])
   const metrics = deps.metrics
     ? {
         actions: counter(deps.metrics, 'parity_ddl_actions_total', 'DDL actions by result (applied, skipped, failed)', ['result']),
-        lockTimeouts: counter(deps.metrics, 'parity_ddl_lock_timeouts_total', 'DDL statements that gave up waiting for a lock (lock_timeout)'),
-        invalidDropped: counter(deps.metrics, 'parity_ddl_invalid_indexes_dropped_total', 'Invalid indexes left by failed concurrent builds and dropped'),
+        lockTimeouts: counter(
+          deps.metrics,
+          'parity_ddl_lock_timeouts_total',
+          'DDL statements that gave up waiting for a lock (lock_timeout)',
+        ),
+        invalidDropped: counter(
+          deps.metrics,
+          'parity_ddl_invalid_indexes_dropped_total',
+          'Invalid indexes left by failed concurrent builds and dropped',
+        ),
       }
     : undefined;
   const results: DdlActionResult[] = [];
@@ -177,12 +195,28 @@ export async function runDdl(deps: DdlRunnerDeps, actions: readonly DdlAction[])
             } catch (err) {
               throw ddlError(err, action);
             }
-            await recordDdl(client, deps.schema, { migration: deps.migration, action, status: 'applied', token: deps.lease.token, actor: deps.actor, attempts });
+            await recordDdl(client, deps.schema, {
+              migration: deps.migration,
+              action,
+              status: 'applied',
+              token: deps.lease.token,
+              actor: deps.actor,
+              attempts,
+            });
           });
         }, retryOptions);
       } else {
         await runOutsideTransaction(deps, action, retryOptions, () => attempts++, metrics?.invalidDropped, progress);
-        await deps.lease.fenced(deps.db, (c) => recordDdl(c, deps.schema, { migration: deps.migration, action, status: 'applied', token: deps.lease.token, actor: deps.actor, attempts }));
+        await deps.lease.fenced(deps.db, (c) =>
+          recordDdl(c, deps.schema, {
+            migration: deps.migration,
+            action,
+            status: 'applied',
+            token: deps.lease.token,
+            actor: deps.actor,
+            attempts,
+          }),
+        );
       }
     } catch (err) {
       metrics?.actions.inc({ result: 'failed' });
@@ -191,20 +225,44 @@ export async function runDdl(deps: DdlRunnerDeps, actions: readonly DdlAction[])
       if (error.code === 'PARITY_LOCK_TIMEOUT') {
         if (metrics) metrics.lockTimeouts.inc();
         const held = await blockers(deps.db, action.table);
-        const who = held.map((b) => `pid ${b.pid} (${b.state || 'unknown'}, ${b.mode}, transaction open ${b.xactSeconds ?? '?'} s${b.application ? `, ${b.application}` : ''})`).join('; ');
-        final = new ParityError('PARITY_LOCK_TIMEOUT', `DDL step "${action.name}" gave up after ${attempts} attempt(s): it could not get its lock within lock_timeout ${lockTimeoutMs} ms${who ? `; holding locks on ${action.table}: ${who}` : ''}`, {
-          hint: 'a long transaction holds a lock on the table; let it finish (or end it), then run the command again; nothing was left half-applied',
-          cause: err,
-          details: { step: action.name, attempts, blockers: held },
-        });
+        const who = held
+          .map(
+            (b) =>
+              `pid ${b.pid} (${b.state || 'unknown'}, ${b.mode}, transaction open ${b.xactSeconds ?? '?'} s${b.application ? `, ${b.application}` : ''})`,
+          )
+          .join('; ');
+        final = new ParityError(
+          'PARITY_LOCK_TIMEOUT',
+          `DDL step "${action.name}" gave up after ${attempts} attempt(s): it could not get its lock within lock_timeout ${lockTimeoutMs} ms${who ? `; holding locks on ${action.table}: ${who}` : ''}`,
+          {
+            hint: 'a long transaction holds a lock on the table; let it finish (or end it), then run the command again; nothing was left half-applied',
+            cause: err,
+            details: { step: action.name, attempts, blockers: held },
+          },
+        );
       }
-      await recordDdl(deps.db, deps.schema, { migration: deps.migration, action, status: 'failed', token: deps.lease.token, actor: deps.actor, attempts, error: final.message }).catch(() => undefined);
+      await recordDdl(deps.db, deps.schema, {
+        migration: deps.migration,
+        action,
+        status: 'failed',
+        token: deps.lease.token,
+        actor: deps.actor,
+        attempts,
+        error: final.message,
+      }).catch(() => undefined);
       throw final;
     }
     const seconds = (performance.now() - started) / 1000;
     metrics?.actions.inc({ result: 'applied' });
     progress(`  done  ${action.name} (${seconds.toFixed(2)} s, ${attempts} attempt${attempts === 1 ? '' : 's'})`);
-    results.push({ name: action.name, sql: action.sql, status: 'applied', attempts, seconds, ...(action.rewrittenFrom ? { rewrittenFrom: action.rewrittenFrom } : {}) });
+    results.push({
+      name: action.name,
+      sql: action.sql,
+      status: 'applied',
+      attempts,
+      seconds,
+      ...(action.rewrittenFrom ? { rewrittenFrom: action.rewrittenFrom } : {}),
+    });
   }
   return results;
 }
@@ -232,7 +290,11 @@ async function runOutsideTransaction(
       deps.lease.assertHeld();
       const latest = await currentToken(client, deps.schema, deps.lease.scope);
       if (latest !== deps.lease.token) {
-        throw new ParityError('PARITY_STALE_FENCE', `fencing token ${deps.lease.token} for "${deps.lease.scope}" is stale (latest is ${latest}); DDL step "${action.name}" was not run`, { hint: 'another holder took the migration lock' });
+        throw new ParityError(
+          'PARITY_STALE_FENCE',
+          `fencing token ${deps.lease.token} for "${deps.lease.scope}" is stale (latest is ${latest}); DDL step "${action.name}" was not run`,
+          { hint: 'another holder took the migration lock' },
+        );
       }
       await deps.guard?.(null);
       if (action.index) {
@@ -251,14 +313,23 @@ async function runOutsideTransaction(
           if (dropped) {
             invalidDropped?.inc();
             progress(`  drop  invalid index ${dropped} left by the failed build`);
-            throw new ParityError(error.code, `${error.message}; the invalid index ${dropped} it left was dropped`, { cause: err, retriable: error.retriable, ...(error.hint ? { hint: error.hint } : {}), details: error.details });
+            throw new ParityError(error.code, `${error.message}; the invalid index ${dropped} it left was dropped`, {
+              cause: err,
+              retriable: error.retriable,
+              ...(error.hint ? { hint: error.hint } : {}),
+              details: error.details,
+            });
           }
         }
         throw error;
       }
       if (action.index && (await indexIsValid(client, action.index)) === false) {
         await dropInvalidIndex(client, action.index);
-        throw new ParityError('PARITY_DDL_FAILED', `DDL step "${action.name}": the index ${action.index.name} exists but is invalid; it was dropped`, { hint: 'run the command again to rebuild it' });
+        throw new ParityError(
+          'PARITY_DDL_FAILED',
+          `DDL step "${action.name}": the index ${action.index.name} exists but is invalid; it was dropped`,
+          { hint: 'run the command again to rebuild it' },
+        );
       }
     }, retryOptions);
   } catch (err) {

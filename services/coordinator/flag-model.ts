@@ -21,7 +21,13 @@ export interface Flags {
 }
 
 /** Safe defaults: nothing new is written or read, nothing is stopped. */
-export const DEFAULT_FLAGS: Readonly<Flags> = Object.freeze({ dualWrite: false, read: 'old', readPercent: 0, killBackfill: false, killRepair: false });
+export const DEFAULT_FLAGS: Readonly<Flags> = Object.freeze({
+  dualWrite: false,
+  read: 'old',
+  readPercent: 0,
+  killBackfill: false,
+  killRepair: false,
+});
 
 /** Flag names as written on the command line and stored in the Redis hash. */
 export const FLAG_NAMES = ['dual-write', 'read', 'read-percent', 'kill-backfill', 'kill-repair'] as const;
@@ -70,7 +76,8 @@ export function normalizeFlagValue(name: FlagName, raw: string): string | undefi
  * bad assignment and the accepted forms; nothing is applied when any is bad.
  */
 export function parseFlagAssignments(args: readonly string[]): [FlagName, string][] {
-  if (args.length === 0) throw new ParityError('PARITY_BAD_INPUT', 'no flag to set', { hint: `write NAME=VALUE, e.g. read=dark read-percent=10 (${USAGE})` });
+  if (args.length === 0)
+    throw new ParityError('PARITY_BAD_INPUT', 'no flag to set', { hint: `write NAME=VALUE, e.g. read=dark read-percent=10 (${USAGE})` });
   const out = new Map<FlagName, string>();
   for (const arg of args) {
     const eq = arg.indexOf('=');
@@ -96,7 +103,13 @@ export interface EffectiveFlags {
   invalid: string[];
 }
 
-function applyLayer(flags: Flags, sources: Record<keyof Flags, FlagSource>, hash: Record<string, string>, layer: FlagSource, invalid: string[]): void {
+function applyLayer(
+  flags: Flags,
+  sources: Record<keyof Flags, FlagSource>,
+  hash: Record<string, string>,
+  layer: FlagSource,
+  invalid: string[],
+): void {
   for (const name of FLAG_NAMES) {
     const raw = hash[name];
     if (raw === undefined) continue;

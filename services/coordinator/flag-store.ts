@@ -32,13 +32,21 @@ export interface FlagStore {
   /** Effective flags of the migration, or of one cohort (its overrides over the migration-wide values). */
   read(cohort?: string): Promise<EffectiveFlags>;
   /** Sets values in one scope atomically with their audit entries; returns what changed. */
-  set(input: { cohort?: string; values: [FlagName, string][]; actor: string; reason: string }): Promise<{ changed: FlagChange[]; version: number }>;
+  set(input: {
+    cohort?: string;
+    values: [FlagName, string][];
+    actor: string;
+    reason: string;
+  }): Promise<{ changed: FlagChange[]; version: number }>;
   /** The newest audit entries first. */
   audit(limit?: number): Promise<FlagAuditEntry[]>;
 }
 
 function redisError(err: unknown, what: string): ParityError {
-  return new ParityError('PARITY_REDIS', `${what}: ${(err as Error).message}`, { cause: err, hint: 'check that Redis (infra.redis.url) is reachable' });
+  return new ParityError('PARITY_REDIS', `${what}: ${(err as Error).message}`, {
+    cause: err,
+    hint: 'check that Redis (infra.redis.url) is reachable',
+  });
 }
 
 export function createFlagStore(deps: { redis: Redis; migration: string; keyPrefix?: string; now?: () => Date }): FlagStore {
@@ -48,7 +56,10 @@ export function createFlagStore(deps: { redis: Redis; migration: string; keyPref
     keys,
     async read(cohort) {
       try {
-        const [migrationHash, cohortHash] = await Promise.all([deps.redis.hgetall(keys.flags()), cohort ? deps.redis.hgetall(keys.flags(cohort)) : Promise.resolve({})]);
+        const [migrationHash, cohortHash] = await Promise.all([
+          deps.redis.hgetall(keys.flags()),
+          cohort ? deps.redis.hgetall(keys.flags(cohort)) : Promise.resolve({}),
+        ]);
         return effectiveFlags(migrationHash, cohortHash);
       } catch (err) {
         throw redisError(err, 'reading flags');
@@ -70,7 +81,16 @@ export function createFlagStore(deps: { redis: Redis; migration: string; keyPref
         return entries.map(([id, fields]) => {
           const f: Record<string, string> = {};
           for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
-          return { id, scope: f.scope ?? '', flag: f.flag ?? '', old: f.old ?? '', new: f.new ?? '', actor: f.actor ?? '', reason: f.reason ?? '', at: f.at ?? '' };
+          return {
+            id,
+            scope: f.scope ?? '',
+            flag: f.flag ?? '',
+            old: f.old ?? '',
+            new: f.new ?? '',
+            actor: f.actor ?? '',
+            reason: f.reason ?? '',
+            at: f.at ?? '',
+          };
         });
       } catch (err) {
         throw redisError(err, 'reading the flag audit stream');

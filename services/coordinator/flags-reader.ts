@@ -72,7 +72,11 @@ export function createFlagsReader(options: FlagsReaderOptions): FlagsReader {
       const replies = await multi.exec();
       if (!replies) throw new Error('flag read transaction was aborted');
       for (const [err] of replies) if (err) throw err;
-      const [v, migrationHash, cohortHash] = replies.map(([, value]) => value) as [string | null, Record<string, string>, Record<string, string> | undefined];
+      const [v, migrationHash, cohortHash] = replies.map(([, value]) => value) as [
+        string | null,
+        Record<string, string>,
+        Record<string, string> | undefined,
+      ];
       const effective = effectiveFlags(migrationHash, cohortHash ?? {});
       for (const bad of effective.invalid) logger.warn({ value: bad }, 'ignored an invalid stored flag value');
       flags = effective.flags;

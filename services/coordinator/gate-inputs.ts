@@ -35,7 +35,12 @@ export interface GateInputs {
 }
 
 /** Evidence readers over the shared evidence table, with the cohort -> migration-wide fallback. */
-export function evidenceReaders(db: Queryable, schema: string, migration: string, cohort: string): Pick<GateInputs, 'evidence' | 'evidenceSince'> {
+export function evidenceReaders(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  cohort: string,
+): Pick<GateInputs, 'evidence' | 'evidenceSince'> {
   return {
     async evidence(kind) {
       if (cohort) {

@@ -57,7 +57,8 @@ export function verdictMoved(before: readonly GateCheck[], after: readonly GateC
     earlier.delete(now.name);
     if (!now.passed) moved.push(`${now.name} no longer passes: ${now.detail}`);
     else if (!then) moved.push(`${now.name} is a new criterion`);
-    else if ((then.basis ?? '') !== (now.basis ?? '')) moved.push(`${now.name}: its evidence changed (was ${then.basis ?? 'none'}, now ${now.basis ?? 'none'})`);
+    else if ((then.basis ?? '') !== (now.basis ?? ''))
+      moved.push(`${now.name}: its evidence changed (was ${then.basis ?? 'none'}, now ${now.basis ?? 'none'})`);
   }
   for (const gone of earlier.keys()) moved.push(`${gone} is no longer judged`);
   return moved;
@@ -73,7 +74,12 @@ export async function backfillCompleteCheck(inputs: GateInputs): Promise<GateChe
   const e = await inputs.evidence('backfill');
   if (!e) return { name: 'backfill complete', passed: false, detail: 'no backfill evidence recorded (run parity backfill)' };
   const complete = e.value.complete === true;
-  return { name: 'backfill complete', passed: complete && e.passed, detail: `${complete ? 'complete' : 'not complete'} (${age(e, inputs.now)}): ${e.summary}`, value: e.value };
+  return {
+    name: 'backfill complete',
+    passed: complete && e.passed,
+    detail: `${complete ? 'complete' : 'not complete'} (${age(e, inputs.now)}): ${e.summary}`,
+    value: e.value,
+  };
 }
 
 async function ddlApplied(inputs: GateInputs, phase: DdlPhase): Promise<GateCheck> {
@@ -82,7 +88,12 @@ async function ddlApplied(inputs: GateInputs, phase: DdlPhase): Promise<GateChec
   return {
     name: `${phase} DDL applied`,
     passed: missing.length === 0,
-    detail: total === 0 ? `no ${phase} steps in the spec` : missing.length === 0 ? `${applied.length}/${total} steps applied` : `${applied.length}/${total} steps applied; missing: ${missing.join(', ')} (run parity ${phase})`,
+    detail:
+      total === 0
+        ? `no ${phase} steps in the spec`
+        : missing.length === 0
+          ? `${applied.length}/${total} steps applied`
+          : `${applied.length}/${total} steps applied; missing: ${missing.join(', ')} (run parity ${phase})`,
     value: { applied, missing },
   };
 }
@@ -98,7 +109,9 @@ async function verifyPassedCheck(inputs: GateInputs, afterBackfill: boolean): Pr
     checks.push({
       name: 'verified after the backfill completed',
       passed: after,
-      detail: after ? `verification at ${verify.recordedAt.toISOString()}, backfill completed at ${backfill?.recordedAt.toISOString()}` : 'the latest verification is older than the latest backfill evidence (or the backfill is not complete): verify again',
+      detail: after
+        ? `verification at ${verify.recordedAt.toISOString()}, backfill completed at ${backfill?.recordedAt.toISOString()}`
+        : 'the latest verification is older than the latest backfill evidence (or the backfill is not complete): verify again',
     });
   }
   return checks;
@@ -111,26 +124,52 @@ export async function gateChecks(phase: Phase, inputs: GateInputs, contractGate:
     case 'expand':
       return [await ddlApplied(inputs, 'expand')];
     case 'dual-write':
-      return [{ name: 'dual writes on', passed: flags.dualWrite, detail: flags.dualWrite ? 'dual-write=on' : 'dual-write=off (turn it on with parity flags set dual-write=on once the applications write both)', value: flags.dualWrite }];
+      return [
+        {
+          name: 'dual writes on',
+          passed: flags.dualWrite,
+          detail: flags.dualWrite
+            ? 'dual-write=on'
+            : 'dual-write=off (turn it on with parity flags set dual-write=on once the applications write both)',
+          value: flags.dualWrite,
+        },
+      ];
     case 'backfill':
-      return [{ name: 'dual writes on', passed: flags.dualWrite, detail: `dual-write=${flags.dualWrite ? 'on' : 'off'}`, value: flags.dualWrite }, await backfillCompleteCheck(inputs)];
+      return [
+        { name: 'dual writes on', passed: flags.dualWrite, detail: `dual-write=${flags.dualWrite ? 'on' : 'off'}`, value: flags.dualWrite },
+        await backfillCompleteCheck(inputs),
+      ];
     case 'verify':
       return verifyPassedCheck(inputs, true);
     case 'dark-reads': {
       const on = flags.read === 'dark' && flags.readPercent > 0;
       return [
-        { name: 'dark reads on', passed: on, detail: `read=${flags.read} at ${flags.readPercent}% (dark reads need read=dark and read-percent above 0)`, value: { read: flags.read, readPercent: flags.readPercent } },
+        {
+          name: 'dark reads on',
+          passed: on,
+          detail: `read=${flags.read} at ${flags.readPercent}% (dark reads need read=dark and read-percent above 0)`,
+          value: { read: flags.read, readPercent: flags.readPercent },
+        },
         ...(await verifyPassedCheck(inputs, false)),
       ];
     }
     case 'ramp': {
       const full = flags.read === 'new' && flags.readPercent === 100;
-      return [{ name: 'reads on the new path at 100%', passed: full, detail: `read=${flags.read} at ${flags.readPercent}%`, value: { read: flags.read, readPercent: flags.readPercent } }];
+      return [
+        {
+          name: 'reads on the new path at 100%',
+          passed: full,
+          detail: `read=${flags.read} at ${flags.readPercent}%`,
+          value: { read: flags.read, readPercent: flags.readPercent },
+        },
+      ];
     }
     case 'enforce':
       return [await ddlApplied(inputs, 'enforce'), ...(await contractGate({ control: inputs.control, now: inputs.now }))];
     case 'contract':
-      return [{ name: 'last phase', passed: false, detail: 'contract is the last phase; run parity contract to drop the old representation' }];
+      return [
+        { name: 'last phase', passed: false, detail: 'contract is the last phase; run parity contract to drop the old representation' },
+      ];
   }
 }
 

@@ -80,7 +80,9 @@ interface LockMetrics {
 function lockMetrics(registry: Registry | undefined): LockMetrics | undefined {
   if (!registry) return undefined;
   return {
-    acquisitions: counter(registry, 'parity_lock_acquisitions_total', 'Lock acquisition attempts by result (acquired, busy, error)', ['result']),
+    acquisitions: counter(registry, 'parity_lock_acquisitions_total', 'Lock acquisition attempts by result (acquired, busy, error)', [
+      'result',
+    ]),
     renewals: counter(registry, 'parity_lock_renewals_total', 'Lock renewals by result (ok, error)', ['result']),
     losses: counter(registry, 'parity_lock_losses_total', 'Leases lost by reason (renewal_failed, expired, taken)', ['reason']),
     held: gauge(registry, 'parity_lock_held', 'Leases this process holds now'),
@@ -119,7 +121,9 @@ export class Lease {
   private readonly listeners: ((err: ParityError) => void)[] = [];
 
   constructor(
-    private readonly deps: Required<Pick<LockDeps, 'redis' | 'fenceSchema' | 'settings' | 'clock' | 'logger'>> & { metrics: LockMetrics | undefined },
+    private readonly deps: Required<Pick<LockDeps, 'redis' | 'fenceSchema' | 'settings' | 'clock' | 'logger'>> & {
+      metrics: LockMetrics | undefined;
+    },
     init: { scope: string; key: string; owner: string; token: bigint; acquiredAt: number },
   ) {
     this.scope = init.scope;
@@ -160,7 +164,9 @@ export class Lease {
   assertHeld(): void {
     if (this.state === 'held') this.checkClock();
     if (this.state === 'released') {
-      throw new ParityError('PARITY_LOCK_LOST', `the lock on "${this.scope}" was released by this holder`, { hint: 'acquire the lock again before writing' });
+      throw new ParityError('PARITY_LOCK_LOST', `the lock on "${this.scope}" was released by this holder`, {
+        hint: 'acquire the lock again before writing',
+      });
     }
     if (this.state === 'lost') throw this.lostReason as ParityError;
   }
@@ -217,7 +223,9 @@ export class Lease {
       reply = await withTimeout(scripts.renew(this.key, this.owner, this.deps.settings.ttlMs), timeoutMs, 'lock renewal');
     } catch (err) {
       this.deps.metrics?.renewals.inc({ result: 'error' });
-      throw err instanceof ParityError ? err : new ParityError('PARITY_REDIS', `lock renewal failed: ${(err as Error).message}`, { cause: err });
+      throw err instanceof ParityError
+        ? err
+        : new ParityError('PARITY_REDIS', `lock renewal failed: ${(err as Error).message}`, { cause: err });
     }
     if (this.state !== 'held') this.assertHeld();
     if (reply === 1) {
@@ -231,9 +239,19 @@ export class Lease {
       return;
     }
     if (reply === 0) {
-      this.lose('expired', new ParityError('PARITY_LOCK_EXPIRED', `the lease on "${this.scope}" expired in Redis before it was renewed`, { hint: 'this holder must stop; acquire the lock again' }));
+      this.lose(
+        'expired',
+        new ParityError('PARITY_LOCK_EXPIRED', `the lease on "${this.scope}" expired in Redis before it was renewed`, {
+          hint: 'this holder must stop; acquire the lock again',
+        }),
+      );
     } else {
-      this.lose('taken', new ParityError('PARITY_LOCK_LOST', `another holder owns the lock on "${this.scope}" now`, { hint: 'this holder must stop; its writes are rejected by the fencing token' }));
+      this.lose(
+        'taken',
+        new ParityError('PARITY_LOCK_LOST', `another holder owns the lock on "${this.scope}" now`, {
+          hint: 'this holder must stop; its writes are rejected by the fencing token',
+        }),
+      );
     }
     this.assertHeld();
   }
@@ -248,7 +266,12 @@ export class Lease {
     }
     if (!wasHeld) return false;
     try {
-      const released = (await withTimeout(coordinatorScripts(this.deps.redis).release(this.key, this.owner), Math.max(100, this.deps.settings.ttlMs / 3), 'lock release')) === 1;
+      const released =
+        (await withTimeout(
+          coordinatorScripts(this.deps.redis).release(this.key, this.owner),
+          Math.max(100, this.deps.settings.ttlMs / 3),
+          'lock release',
+        )) === 1;
       this.deps.logger.info({ scope: this.scope, token: this.token.toString(), released }, 'lock released');
       return released;
     } catch (err) {
@@ -261,13 +284,27 @@ export class Lease {
   private checkClock(): void {
     const now = this.deps.clock();
     if (now >= this.renewedAt + this.deps.settings.ttlMs) {
-      this.lose('expired', new ParityError('PARITY_LOCK_EXPIRED', `the lease on "${this.scope}" expired: ${Math.round(now - this.renewedAt)} ms since its last renewal, TTL ${this.deps.settings.ttlMs} ms (was the process paused?)`, {
-        hint: 'this holder must stop; acquire the lock again',
-      }));
+      this.lose(
+        'expired',
+        new ParityError(
+          'PARITY_LOCK_EXPIRED',
+          `the lease on "${this.scope}" expired: ${Math.round(now - this.renewedAt)} ms since its last renewal, TTL ${this.deps.settings.ttlMs} ms (was the process paused?)`,
+          {
+            hint: 'this holder must stop; acquire the lock again',
+          },
+        ),
+      );
     } else if (now >= this.validUntil) {
-      this.lose('renewal_failed', new ParityError('PARITY_LOCK_LOST', `could not renew the lease on "${this.scope}" for ${Math.round(now - this.renewedAt)} ms; stopped ${this.deps.settings.driftMarginMs} ms before it could expire`, {
-        hint: 'check Redis; the work resumes when a holder acquires the lock again',
-      }));
+      this.lose(
+        'renewal_failed',
+        new ParityError(
+          'PARITY_LOCK_LOST',
+          `could not renew the lease on "${this.scope}" for ${Math.round(now - this.renewedAt)} ms; stopped ${this.deps.settings.driftMarginMs} ms before it could expire`,
+          {
+            hint: 'check Redis; the work resumes when a holder acquires the lock again',
+          },
+        ),
+      );
     }
   }
 
@@ -345,15 +382,24 @@ export class Lease {
  */
 export function validateLockSettings(s: LockSettings): void {
   if (!(s.ttlMs > 0 && s.renewEveryMs > 0 && s.driftMarginMs >= 0)) {
-    throw new ParityError('PARITY_BAD_INPUT', `lock settings must be positive (ttlMs ${s.ttlMs}, renewEveryMs ${s.renewEveryMs}, driftMarginMs ${s.driftMarginMs})`);
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `lock settings must be positive (ttlMs ${s.ttlMs}, renewEveryMs ${s.renewEveryMs}, driftMarginMs ${s.driftMarginMs})`,
+    );
   }
   if (s.renewEveryMs * 3 > s.ttlMs) {
-    throw new ParityError('PARITY_BAD_INPUT', `lock.renewEveryMs (${s.renewEveryMs}) must be at most a third of lock.ttlMs (${s.ttlMs})`, { hint: `set lock.renewEveryMs to ${Math.floor(s.ttlMs / 3)} or less` });
+    throw new ParityError('PARITY_BAD_INPUT', `lock.renewEveryMs (${s.renewEveryMs}) must be at most a third of lock.ttlMs (${s.ttlMs})`, {
+      hint: `set lock.renewEveryMs to ${Math.floor(s.ttlMs / 3)} or less`,
+    });
   }
   if (s.driftMarginMs >= s.ttlMs - s.renewEveryMs) {
-    throw new ParityError('PARITY_BAD_INPUT', `lock.driftMarginMs (${s.driftMarginMs}) must be below lock.ttlMs - lock.renewEveryMs (${s.ttlMs - s.renewEveryMs}), or the holder would give up before its first renewal`, {
-      hint: `set lock.driftMarginMs to at most ${Math.max(0, s.ttlMs - s.renewEveryMs - 1)}, or raise lock.ttlMs`,
-    });
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `lock.driftMarginMs (${s.driftMarginMs}) must be below lock.ttlMs - lock.renewEveryMs (${s.ttlMs - s.renewEveryMs}), or the holder would give up before its first renewal`,
+      {
+        hint: `set lock.driftMarginMs to at most ${Math.max(0, s.ttlMs - s.renewEveryMs - 1)}, or raise lock.ttlMs`,
+      },
+    );
   }
 }
 
@@ -389,10 +435,18 @@ export async function acquireLock(deps: LockDeps, options: AcquireOptions = {}):
       try {
         token = await issueToken(deps.fenceDb, deps.fenceSchema, scope, owner);
       } catch (err) {
-        await coordinatorScripts(deps.redis).release(key, owner).catch(() => undefined);
-        throw new ParityError('PARITY_CONNECTION', `lock on "${scope}": could not issue a fencing token: ${(err as Error).message}`, { cause: err, hint: 'check the target database; the lease was given back' });
+        await coordinatorScripts(deps.redis)
+          .release(key, owner)
+          .catch(() => undefined);
+        throw new ParityError('PARITY_CONNECTION', `lock on "${scope}": could not issue a fencing token: ${(err as Error).message}`, {
+          cause: err,
+          hint: 'check the target database; the lease was given back',
+        });
       }
-      const lease = new Lease({ redis: deps.redis, fenceSchema: deps.fenceSchema, settings: deps.settings, clock, logger, metrics }, { scope, key, owner, token, acquiredAt: sentAt });
+      const lease = new Lease(
+        { redis: deps.redis, fenceSchema: deps.fenceSchema, settings: deps.settings, clock, logger, metrics },
+        { scope, key, owner, token, acquiredAt: sentAt },
+      );
       if (lease.held) {
         logger.info({ scope, token: token.toString(), attempts: attempt + 1 }, 'lock acquired');
         return lease;
@@ -404,11 +458,15 @@ export async function acquireLock(deps: LockDeps, options: AcquireOptions = {}):
     if (elapsed >= waitMs) {
       const holder = await deps.redis.get(key).catch(() => null);
       const pttl = await deps.redis.pttl(key).catch(() => -2);
-      throw new ParityError('PARITY_LOCK_NOT_ACQUIRED', `could not acquire the lock on "${scope}" within ${waitMs} ms (${attempt + 1} attempts)${holder ? `; held by ${holder} for another ${pttl} ms` : ''}`, {
-        hint: holder ? 'another parity process holds it; wait for it to finish, or stop it' : 'check that Redis is reachable',
-        cause: lastError,
-        details: { scope, holder, attempts: attempt + 1 },
-      });
+      throw new ParityError(
+        'PARITY_LOCK_NOT_ACQUIRED',
+        `could not acquire the lock on "${scope}" within ${waitMs} ms (${attempt + 1} attempts)${holder ? `; held by ${holder} for another ${pttl} ms` : ''}`,
+        {
+          hint: holder ? 'another parity process holds it; wait for it to finish, or stop it' : 'check that Redis is reachable',
+          cause: lastError,
+          details: { scope, holder, attempts: attempt + 1 },
+        },
+      );
     }
     const delay = Math.min(backoffDelay(attempt, initialDelayMs, maxDelayMs, random), Math.max(0, waitMs - elapsed));
     await sleep(delay);

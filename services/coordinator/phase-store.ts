@@ -69,12 +69,22 @@ export interface StoredAuditEntry extends AuditEntry {
 export async function appendAudit(db: Queryable, schema: string, entry: AuditEntry): Promise<void> {
   await db.query(
     `INSERT INTO ${auditTable(schema)} (migration, cohort, action, from_phase, to_phase, actor, reason, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [entry.migration, entry.cohort, entry.action, entry.fromPhase, entry.toPhase, entry.actor, entry.reason, JSON.stringify(entry.evidence ?? {})],
+    [
+      entry.migration,
+      entry.cohort,
+      entry.action,
+      entry.fromPhase,
+      entry.toPhase,
+      entry.actor,
+      entry.reason,
+      JSON.stringify(entry.evidence ?? {}),
+    ],
   );
 }
 
 function toRow(row: { cohort: string; phase: string; entered_at: Date }): PhaseRow {
-  if (!isPhase(row.phase)) throw new ParityError('PARITY_INTERNAL', `the control schema holds an unknown phase "${row.phase}" for cohort "${row.cohort}"`);
+  if (!isPhase(row.phase))
+    throw new ParityError('PARITY_INTERNAL', `the control schema holds an unknown phase "${row.phase}" for cohort "${row.cohort}"`);
   return { cohort: row.cohort, phase: row.phase, enteredAt: row.entered_at };
 }
 
@@ -82,7 +92,13 @@ function toRow(row: { cohort: string; phase: string; entered_at: Date }): PhaseR
  * The phase rows of a migration, creating missing ones at `expand` (recorded in the audit as
  * `init`). `cohorts` empty means one migration-wide row (cohort '').
  */
-export async function loadPhases(db: pg.Pool, schema: string, migration: string, cohorts: readonly string[], actor: string): Promise<PhaseRow[]> {
+export async function loadPhases(
+  db: pg.Pool,
+  schema: string,
+  migration: string,
+  cohorts: readonly string[],
+  actor: string,
+): Promise<PhaseRow[]> {
   await ensurePhaseTables(db, schema);
   const wanted = cohorts.length > 0 ? [...cohorts] : [''];
   const client = await db.connect();
@@ -94,7 +110,16 @@ export async function loadPhases(db: pg.Pool, schema: string, migration: string,
       [migration, wanted],
     );
     for (const row of inserted.rows as { cohort: string }[]) {
-      await appendAudit(client, schema, { migration, cohort: row.cohort, action: 'init', fromPhase: null, toPhase: 'expand', actor, reason: 'first use of the migration', evidence: {} });
+      await appendAudit(client, schema, {
+        migration,
+        cohort: row.cohort,
+        action: 'init',
+        fromPhase: null,
+        toPhase: 'expand',
+        actor,
+        reason: 'first use of the migration',
+        evidence: {},
+      });
     }
     await client.query('COMMIT');
   } catch (err) {
@@ -103,7 +128,10 @@ export async function loadPhases(db: pg.Pool, schema: string, migration: string,
   } finally {
     client.release();
   }
-  const { rows } = await db.query(`SELECT cohort, phase, entered_at FROM ${phasesTable(schema)} WHERE migration = $1 AND cohort = ANY($2::text[]) ORDER BY cohort`, [migration, wanted]);
+  const { rows } = await db.query(
+    `SELECT cohort, phase, entered_at FROM ${phasesTable(schema)} WHERE migration = $1 AND cohort = ANY($2::text[]) ORDER BY cohort`,
+    [migration, wanted],
+  );
   return (rows as { cohort: string; phase: string; entered_at: Date }[]).map(toRow);
 }
 
@@ -115,14 +143,24 @@ export async function transition(db: pg.Pool, schema: string, input: AuditEntry 
   const client = await db.connect();
   try {
     await client.query('BEGIN');
-    const { rows } = await client.query(`SELECT phase FROM ${phasesTable(schema)} WHERE migration = $1 AND cohort = $2 FOR UPDATE`, [input.migration, input.cohort]);
+    const { rows } = await client.query(`SELECT phase FROM ${phasesTable(schema)} WHERE migration = $1 AND cohort = $2 FOR UPDATE`, [
+      input.migration,
+      input.cohort,
+    ]);
     const current = (rows[0] as { phase: string } | undefined)?.phase;
     if (current !== input.fromPhase) {
-      throw new ParityError('PARITY_CONFLICT', `the phase of ${input.migration}${input.cohort ? ` (cohort ${input.cohort})` : ''} changed to "${current}" while this ${input.action} was being checked`, {
-        hint: 'run `parity migrate status` and try again',
-      });
+      throw new ParityError(
+        'PARITY_CONFLICT',
+        `the phase of ${input.migration}${input.cohort ? ` (cohort ${input.cohort})` : ''} changed to "${current}" while this ${input.action} was being checked`,
+        {
+          hint: 'run `parity migrate status` and try again',
+        },
+      );
     }
-    await client.query(`UPDATE ${phasesTable(schema)} SET phase = $3, entered_at = clock_timestamp() WHERE migration = $1 AND cohort = $2`, [input.migration, input.cohort, input.toPhase]);
+    await client.query(
+      `UPDATE ${phasesTable(schema)} SET phase = $3, entered_at = clock_timestamp() WHERE migration = $1 AND cohort = $2`,
+      [input.migration, input.cohort, input.toPhase],
+    );
     await appendAudit(client, schema, input);
     await client.query('COMMIT');
   } catch (err) {

@@ -14,7 +14,10 @@ export interface CoordinatorScripts {
   /** release-1.lua: 1 released, 0 not the owner. */
   release(lockKey: string, owner: string): Promise<number>;
   /** set-flags-3.lua: the changed values and the version. */
-  setFlags(keys: { flags: string; audit: string; version: string }, args: { actor: string; reason: string; scope: string; channel: string; at: string; values: [string, string][] }): Promise<{ changed: { name: string; old: string; new: string }[]; version: number }>;
+  setFlags(
+    keys: { flags: string; audit: string; version: string },
+    args: { actor: string; reason: string; scope: string; channel: string; at: string; values: [string, string][] },
+  ): Promise<{ changed: { name: string; old: string; new: string }[]; version: number }>;
 }
 
 type ScriptCommand = (...args: (string | number)[]) => Promise<unknown>;
@@ -36,10 +39,21 @@ export function coordinatorScripts(redis: Redis): CoordinatorScripts {
     },
     async setFlags(keys, args) {
       const flat = args.values.flatMap(([name, value]) => [name, value]);
-      const reply = (await call('paritySetFlags')(keys.flags, keys.audit, keys.version, args.actor, args.reason, args.scope, args.channel, args.at, ...flat)) as string[];
+      const reply = (await call('paritySetFlags')(
+        keys.flags,
+        keys.audit,
+        keys.version,
+        args.actor,
+        args.reason,
+        args.scope,
+        args.channel,
+        args.at,
+        ...flat,
+      )) as string[];
       const version = Number(reply[reply.length - 1]);
       const changed: { name: string; old: string; new: string }[] = [];
-      for (let i = 0; i + 2 < reply.length; i += 3) changed.push({ name: String(reply[i]), old: String(reply[i + 1]), new: String(reply[i + 2]) });
+      for (let i = 0; i + 2 < reply.length; i += 3)
+        changed.push({ name: String(reply[i]), old: String(reply[i + 1]), new: String(reply[i + 2]) });
       return { changed, version };
     },
   };

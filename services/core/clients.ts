@@ -3,7 +3,16 @@
  * factory parameters; only the CLI layer calls these.
  */
 import pg from 'pg';
-import { Admin, Consumer, Producer, stringDeserializer, type ConnectionOptions, type ConsumerOptions, type Message, type ProducerOptions } from '@platformatic/kafka';
+import {
+  Admin,
+  Consumer,
+  Producer,
+  stringDeserializer,
+  type ConnectionOptions,
+  type ConsumerOptions,
+  type Message,
+  type ProducerOptions,
+} from '@platformatic/kafka';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './log.js';
@@ -99,7 +108,10 @@ function platformaticSecurity(security: KafkaSecurity): Pick<ConnectionOptions, 
 }
 
 /** Client factory for Kafka. `brokers` are host:port strings; use 127.0.0.1 rather than localhost. */
-export function createKafka(brokers: string[], options: { clientId?: string; logger?: Logger; timeoutMs?: number; security?: KafkaSecurity } = {}): KafkaClients {
+export function createKafka(
+  brokers: string[],
+  options: { clientId?: string; logger?: Logger; timeoutMs?: number; security?: KafkaSecurity } = {},
+): KafkaClients {
   const clientId = options.clientId ?? 'parity';
   const security = options.security ?? { protocol: 'PLAINTEXT' as const };
   const base = {
@@ -151,7 +163,10 @@ export function createKafka(brokers: string[], options: { clientId?: string; log
  * client certificate and key read from their files, the OAUTHBEARER token from its variable).
  * Throws PARITY_BAD_INPUT when a file or the token is missing.
  */
-export function createKafkaForSpec(kafka: { brokers: string[]; security?: KafkaSecuritySpec | undefined }, options: { clientId?: string; logger?: Logger; timeoutMs?: number } = {}): KafkaClients {
+export function createKafkaForSpec(
+  kafka: { brokers: string[]; security?: KafkaSecuritySpec | undefined },
+  options: { clientId?: string; logger?: Logger; timeoutMs?: number } = {},
+): KafkaClients {
   return createKafka(kafka.brokers, { ...options, security: resolveKafkaSecurity(kafka.security) });
 }
 
@@ -168,7 +183,16 @@ export function createSchemaRegistry(registry: string | RegistrySpec): SchemaReg
     host: spec.url,
     ...(security.tls ? { agent: new HttpsAgent({ ...security.tls, keepAlive: true }) } : {}),
     // A header middleware rather than the library's `auth`: it carries a bearer token as well.
-    ...(authorization ? { middlewares: [() => ({ prepareRequest: (next: () => Promise<{ enhance(r: { headers: Record<string, string> }): unknown }>) => next().then((req) => req.enhance({ headers: { authorization } })) })] as never } : {}),
+    ...(authorization
+      ? {
+          middlewares: [
+            () => ({
+              prepareRequest: (next: () => Promise<{ enhance(r: { headers: Record<string, string> }): unknown }>) =>
+                next().then((req) => req.enhance({ headers: { authorization } })),
+            }),
+          ] as never,
+        }
+      : {}),
   });
 }
 

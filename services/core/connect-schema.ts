@@ -6,14 +6,35 @@
  * holds Debezium's schema reads parity's events as Debezium's.
  */
 
-export type ConnectType = 'int8' | 'int16' | 'int32' | 'int64' | 'float32' | 'float64' | 'boolean' | 'string' | 'bytes' | 'array' | 'map' | 'struct';
+export type ConnectType =
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'float32'
+  | 'float64'
+  | 'boolean'
+  | 'string'
+  | 'bytes'
+  | 'array'
+  | 'map'
+  | 'struct';
 
 /**
  * A Connect value. Integers of type int64 are `bigint` (exact); the other integer and float types are
  * numbers; `bytes` is a Buffer; a struct is a plain object with its fields in schema order; a map whose
  * keys are strings is a `Map`.
  */
-export type ConnectValue = null | boolean | number | bigint | string | Buffer | ConnectValue[] | ConnectStruct | Map<ConnectValue, ConnectValue>;
+export type ConnectValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Buffer
+  | ConnectValue[]
+  | ConnectStruct
+  | Map<ConnectValue, ConnectValue>;
 
 export interface ConnectStruct {
   [field: string]: ConnectValue;
@@ -52,7 +73,12 @@ export const CONNECT_TIMESTAMP = 'org.apache.kafka.connect.data.Timestamp';
 export const DECIMAL_PRECISION_PARAMETER = 'connect.decimal.precision';
 
 /** A struct schema; fields keep the order given. */
-export function structSchema(name: string | undefined, fields: ConnectField[], optional = false, extra: Partial<ConnectSchema> = {}): ConnectSchema {
+export function structSchema(
+  name: string | undefined,
+  fields: ConnectField[],
+  optional = false,
+  extra: Partial<ConnectSchema> = {},
+): ConnectSchema {
   return { type: 'struct', fields, optional, ...(name === undefined ? {} : { name }), ...extra };
 }
 

@@ -87,7 +87,13 @@ export interface StoredEvidence extends Evidence {
 }
 
 /** The latest evidence of a kind, or null when none was ever recorded. */
-export async function latestEvidence(db: Queryable, schema: string, migration: string, kind: EvidenceKind, cohort = ''): Promise<StoredEvidence | null> {
+export async function latestEvidence(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  kind: EvidenceKind,
+  cohort = '',
+): Promise<StoredEvidence | null> {
   await ensureEvidenceTable(db, schema);
   const { rows } = await db.query(
     `SELECT migration, cohort, kind, passed, summary, value, recorded_at FROM ${evidenceTable(schema)}
@@ -96,5 +102,13 @@ export async function latestEvidence(db: Queryable, schema: string, migration: s
   );
   const row = rows[0];
   if (!row) return null;
-  return { migration: row.migration, cohort: row.cohort, kind: row.kind, passed: row.passed, summary: row.summary, value: row.value, recordedAt: row.recorded_at };
+  return {
+    migration: row.migration,
+    cohort: row.cohort,
+    kind: row.kind,
+    passed: row.passed,
+    summary: row.summary,
+    value: row.value,
+    recordedAt: row.recorded_at,
+  };
 }

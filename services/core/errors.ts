@@ -86,7 +86,8 @@ export function toParityError(err: unknown, code: ErrorCode = 'PARITY_INTERNAL')
 }
 
 /** Node's TLS verification codes: the server's certificate is not one the client's CA vouches for. */
-const TLS_REFUSAL = /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE)$/;
+const TLS_REFUSAL =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|CERT_SIGNATURE_FAILURE)$/;
 
 /**
  * A refused login or an untrusted certificate, anywhere in `err`'s cause chain, as a bad-input error
@@ -111,7 +112,7 @@ export function connectionRefusal(err: unknown): ParityError | undefined {
         cause: err,
         hint: /no encryption/.test(text)
           ? 'the server accepts TLS connections only: add sslmode=verify-full&sslrootcert=<CA file> to the database URL'
-          : 'check the user and the database in the database URL against the server\'s pg_hba.conf',
+          : "check the user and the database in the database URL against the server's pg_hba.conf",
         retriable: false,
       });
     }
@@ -144,9 +145,15 @@ export function fromPgError(err: unknown, context: string): ParityError {
   const message = `${context}: ${err instanceof Error ? err.message : String(err)}`;
   switch (sqlstate) {
     case '55P03':
-      return new ParityError('PARITY_LOCK_TIMEOUT', message, { cause: err, hint: 'another transaction holds a conflicting lock; parity retries with backoff' });
+      return new ParityError('PARITY_LOCK_TIMEOUT', message, {
+        cause: err,
+        hint: 'another transaction holds a conflicting lock; parity retries with backoff',
+      });
     case '57014':
-      return new ParityError('PARITY_STATEMENT_TIMEOUT', message, { cause: err, hint: 'the statement ran past statement_timeout; lower the batch size or raise the timeout' });
+      return new ParityError('PARITY_STATEMENT_TIMEOUT', message, {
+        cause: err,
+        hint: 'the statement ran past statement_timeout; lower the batch size or raise the timeout',
+      });
     case '40001':
     case '40P01':
       return new ParityError('PARITY_CONFLICT', message, { cause: err, retriable: true });
@@ -165,7 +172,10 @@ export function fromPgError(err: unknown, context: string): ParityError {
       // Data exceptions (22), integrity violations (23) and syntax/access errors (42) come from what
       // the user wrote (a mapping, a key, a value), never from a transient condition.
       if (sqlstate && /^(22|23|42)/.test(sqlstate)) {
-        return new ParityError('PARITY_BAD_INPUT', message, { cause: err, hint: 'check the spec\'s columns, key and mapping expressions against the tables' });
+        return new ParityError('PARITY_BAD_INPUT', message, {
+          cause: err,
+          hint: "check the spec's columns, key and mapping expressions against the tables",
+        });
       }
       if ((err as { code?: string })?.code === 'ECONNREFUSED' || (err as { code?: string })?.code === 'ECONNRESET') {
         return new ParityError('PARITY_CONNECTION', message, { cause: err });

@@ -55,9 +55,13 @@ export async function assertFence(db: Queryable, schema: string, scope: string, 
   const { rows } = await db.query(`SELECT token FROM ${fenceTable(schema)} WHERE scope = $1 FOR SHARE`, [scope]);
   const latest = rows[0] ? BigInt(rows[0].token) : 0n;
   if (latest !== token) {
-    throw new ParityError('PARITY_STALE_FENCE', `fencing token ${token} for "${scope}" is stale (latest is ${latest}); the write was rolled back`, {
-      hint: 'another holder took the migration lock; this process must stop and re-acquire it',
-      details: { scope, token: token.toString(), latest: latest.toString() },
-    });
+    throw new ParityError(
+      'PARITY_STALE_FENCE',
+      `fencing token ${token} for "${scope}" is stale (latest is ${latest}); the write was rolled back`,
+      {
+        hint: 'another holder took the migration lock; this process must stop and re-acquire it',
+        details: { scope, token: token.toString(), latest: latest.toString() },
+      },
+    );
   }
 }

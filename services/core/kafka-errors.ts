@@ -9,7 +9,10 @@ import { ParityError } from './errors.js';
 
 /** Kafka protocol error names (and @platformatic/kafka client codes) no retry can fix. */
 const FATAL: ReadonlyMap<string, string> = new Map([
-  ['SASL_AUTHENTICATION_FAILED', 'check kafka.security.sasl.username/password (or the token of tokenEnv) and kafka.security.sasl.mechanism against what the broker enables'],
+  [
+    'SASL_AUTHENTICATION_FAILED',
+    'check kafka.security.sasl.username/password (or the token of tokenEnv) and kafka.security.sasl.mechanism against what the broker enables',
+  ],
   ['UNSUPPORTED_SASL_MECHANISM', 'set kafka.security.sasl.mechanism to one the broker enables (sasl.enabled.mechanisms)'],
   ['ILLEGAL_SASL_STATE', 'the broker rejected the SASL exchange: check the listener and the mechanism'],
   ['TOPIC_AUTHORIZATION_FAILED', 'grant the principal the ACL it needs on the topic (WRITE to produce, READ to consume, CREATE to create)'],
@@ -22,12 +25,21 @@ const FATAL: ReadonlyMap<string, string> = new Map([
   // The client refuses its own settings (e.g. "Broker requires TLS." for a plaintext client on a TLS listener).
   ['PLT_KFK_USER', 'check kafka.security: the protocol (SSL / SASL_SSL for a TLS listener), tls and sasl must match the broker listener'],
   // node:tls verification failures: the broker's certificate chain or name.
-  ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'the broker certificate is not signed by a trusted CA: point kafka.security.tls.ca at the CA that signed it'],
-  ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'the broker certificate is not signed by a trusted CA: point kafka.security.tls.ca at the CA that signed it'],
+  [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'the broker certificate is not signed by a trusted CA: point kafka.security.tls.ca at the CA that signed it',
+  ],
+  [
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'the broker certificate is not signed by a trusted CA: point kafka.security.tls.ca at the CA that signed it',
+  ],
   ['SELF_SIGNED_CERT_IN_CHAIN', 'the broker certificate chain ends in an untrusted CA: point kafka.security.tls.ca at it'],
   ['DEPTH_ZERO_SELF_SIGNED_CERT', 'the broker certificate is self-signed: point kafka.security.tls.ca at it'],
   ['CERT_HAS_EXPIRED', 'the broker certificate has expired: renew it on the broker'],
-  ['ERR_TLS_CERT_ALTNAME_INVALID', 'the broker certificate does not name the host connected to: set kafka.security.tls.servername, or connect with the name in the certificate'],
+  [
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    'the broker certificate does not name the host connected to: set kafka.security.tls.servername, or connect with the name in the certificate',
+  ],
   ['PLT_KFK_UNSUPPORTED_API', 'the broker does not speak a protocol version parity needs: use Kafka 3.5 or later'],
   ['PLT_KFK_UNSUPPORTED', 'the broker or the client lacks a feature this operation needs'],
   ['PLT_KFK_UNSUPPORTED_COMPRESSION', 'use a compression codec the client supports'],

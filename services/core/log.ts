@@ -22,7 +22,16 @@ export function createLogger(options: LoggerOptions): Logger {
       name: options.name,
       level: options.level ?? process.env.PARITY_LOG_LEVEL ?? 'info',
       redact: {
-        paths: ['password', '*.password', '*.*.password', 'url', '*.url', 'connectionString', '*.connectionString', 'headers.authorization'],
+        paths: [
+          'password',
+          '*.password',
+          '*.*.password',
+          'url',
+          '*.url',
+          'connectionString',
+          '*.connectionString',
+          'headers.authorization',
+        ],
         censor: '[redacted]',
       },
       base: { pid: process.pid },

@@ -39,7 +39,9 @@ export function intOption(value: string | undefined, flag: string, usage: string
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) {
-    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, { hint: `usage: ${usage}` });
+    throw new ParityError('PARITY_BAD_INPUT', `${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, {
+      hint: `usage: ${usage}`,
+    });
   }
   return n;
 }

@@ -860,7 +860,9 @@ export function specHash(spec: Spec): string {
     }
     return value;
   };
-  return createHash('sha256').update(JSON.stringify(canonical(spec, ''))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(spec, '')))
+    .digest('hex');
 }
 
 function specError(file: string, problems: SpecProblem[]): ParityError {

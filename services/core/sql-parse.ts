@@ -286,7 +286,13 @@ export interface SqlProblem {
 const CATALOG_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 
 /** Functions anywhere in a tree, checked against the deny list; catalog references too unless allowed. */
-function checkCallsAndRelations(tree: unknown, allow: ReadonlySet<string>, problems: SqlProblem[], where: string, catalogs: 'refuse' | 'allow'): void {
+function checkCallsAndRelations(
+  tree: unknown,
+  allow: ReadonlySet<string>,
+  problems: SqlProblem[],
+  where: string,
+  catalogs: 'refuse' | 'allow',
+): void {
   walk(tree, (type, node) => {
     if (type === 'FuncCall') {
       const fn = names(node.funcname);

@@ -42,10 +42,18 @@ function frame(o: ChartOptions, max: number, plot: { x: number; y: number; w: nu
     const y = plot.y + plot.h - (plot.h * i) / 4;
     const v = (max * i) / 4;
     out.push(`<line x1="${plot.x}" y1="${y}" x2="${plot.x + plot.w}" y2="${y}" stroke="#ddd"/>`);
-    out.push(`<text x="${plot.x - 6}" y="${y + 4}" font-size="10" text-anchor="end" font-family="sans-serif">${Number.isInteger(v) ? v : v.toFixed(1)}</text>`);
+    out.push(
+      `<text x="${plot.x - 6}" y="${y + 4}" font-size="10" text-anchor="end" font-family="sans-serif">${Number.isInteger(v) ? v : v.toFixed(1)}</text>`,
+    );
   }
-  if (o.yLabel) out.push(`<text x="12" y="${plot.y + plot.h / 2}" font-size="10" font-family="sans-serif" transform="rotate(-90 12 ${plot.y + plot.h / 2})" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
-  const legend = o.series.map((s, i) => `<rect x="${plot.x + plot.w - 150}" y="${6 + i * 14}" width="10" height="10" fill="${s.color}"/><text x="${plot.x + plot.w - 136}" y="${15 + i * 14}" font-size="10" font-family="sans-serif">${escapeXml(s.name)}</text>`);
+  if (o.yLabel)
+    out.push(
+      `<text x="12" y="${plot.y + plot.h / 2}" font-size="10" font-family="sans-serif" transform="rotate(-90 12 ${plot.y + plot.h / 2})" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
+    );
+  const legend = o.series.map(
+    (s, i) =>
+      `<rect x="${plot.x + plot.w - 150}" y="${6 + i * 14}" width="10" height="10" fill="${s.color}"/><text x="${plot.x + plot.w - 136}" y="${15 + i * 14}" font-size="10" font-family="sans-serif">${escapeXml(s.name)}</text>`,
+  );
   out.push(...legend);
   return out;
 }
@@ -56,7 +64,9 @@ function axisLabels(labels: string[], plot: { x: number; y: number; w: number; h
   const out: string[] = [];
   for (let i = 0; i < labels.length; i += every) {
     const label = labels[i]!.length > 18 ? `${labels[i]!.slice(0, 17)}…` : labels[i]!;
-    out.push(`<text x="${xAt(i)}" y="${plot.y + plot.h + 14}" font-size="9" text-anchor="middle" font-family="sans-serif">${escapeXml(label)}</text>`);
+    out.push(
+      `<text x="${xAt(i)}" y="${plot.y + plot.h + 14}" font-size="9" text-anchor="middle" font-family="sans-serif">${escapeXml(label)}</text>`,
+    );
   }
   return out;
 }
@@ -78,7 +88,9 @@ export function barChart(o: ChartOptions): string {
       if (v <= 0) continue;
       const h = (plot.h * v) / max;
       base -= h;
-      out.push(`<rect x="${(plot.x + i * bw + bw * 0.1).toFixed(2)}" y="${base.toFixed(2)}" width="${Math.max(0.5, bw * 0.8).toFixed(2)}" height="${h.toFixed(2)}" fill="${s.color}"><title>${escapeXml(`${o.labels[i]}: ${s.name} ${v}`)}</title></rect>`);
+      out.push(
+        `<rect x="${(plot.x + i * bw + bw * 0.1).toFixed(2)}" y="${base.toFixed(2)}" width="${Math.max(0.5, bw * 0.8).toFixed(2)}" height="${h.toFixed(2)}" fill="${s.color}"><title>${escapeXml(`${o.labels[i]}: ${s.name} ${v}`)}</title></rect>`,
+      );
     }
   }
   out.push(...axisLabels(o.labels, plot, (i) => plot.x + i * bw + bw / 2));
@@ -108,7 +120,11 @@ export function lineChart(o: ChartOptions): string {
   for (const s of o.series) {
     const pts = s.values.map((v, i) => `${xAt(i).toFixed(2)},${yAt(v).toFixed(2)}`);
     if (pts.length > 1) out.push(`<polyline class="series" fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    s.values.forEach((v, i) => out.push(`<circle cx="${xAt(i).toFixed(2)}" cy="${yAt(v).toFixed(2)}" r="3" fill="${s.color}"><title>${escapeXml(`${o.labels[i]}: ${s.name} ${v}`)}</title></circle>`));
+    s.values.forEach((v, i) =>
+      out.push(
+        `<circle cx="${xAt(i).toFixed(2)}" cy="${yAt(v).toFixed(2)}" r="3" fill="${s.color}"><title>${escapeXml(`${o.labels[i]}: ${s.name} ${v}`)}</title></circle>`,
+      ),
+    );
   }
   out.push(...axisLabels(o.labels, plot, xAt));
   return `${svgOpen(o, width, height)}${out.join('')}</svg>`;

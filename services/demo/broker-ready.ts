@@ -9,7 +9,11 @@ import { ParityError } from '../core/errors.js';
 import { sleep } from '../core/retry.js';
 
 /** Resolves with the attempts it took once a producer id was granted; throws after `timeoutMs`. */
-export async function waitForProducerId(brokers: string[], timeoutMs: number, options: { everyMs?: number } = {}): Promise<{ attempts: number; seconds: number }> {
+export async function waitForProducerId(
+  brokers: string[],
+  timeoutMs: number,
+  options: { everyMs?: number } = {},
+): Promise<{ attempts: number; seconds: number }> {
   const kafka = createKafka(brokers, { clientId: 'parity-demo-ready', timeoutMs: 5_000 });
   const started = Date.now();
   let attempts = 0;
@@ -28,7 +32,11 @@ export async function waitForProducerId(brokers: string[], timeoutMs: number, op
     }
     await sleep(options.everyMs ?? 500);
   }
-  throw new ParityError('PARITY_CONNECTION', `Kafka (${brokers.join(', ')}) did not grant a producer id within ${Math.round(timeoutMs / 1000)} s; last answer: ${last}`, {
-    hint: 'check the broker log (parity stack status shows where it runs); a broker that just started needs a few seconds',
-  });
+  throw new ParityError(
+    'PARITY_CONNECTION',
+    `Kafka (${brokers.join(', ')}) did not grant a producer id within ${Math.round(timeoutMs / 1000)} s; last answer: ${last}`,
+    {
+      hint: 'check the broker log (parity stack status shows where it runs); a broker that just started needs a few seconds',
+    },
+  );
 }

@@ -72,7 +72,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { spec } = loadSpec(specPath, env);
   note(`database parity_demo with ${rows.toLocaleString()} orders of history (integer cents only); spec ${specPath}`);
   const runner = createRunner(env);
-  const parity = (args: string[], opts?: { tty?: boolean; allowFailure?: boolean }) => runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);
+  const parity = (args: string[], opts?: { tty?: boolean; allowFailure?: boolean }) =>
+    runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);
   const db = new pg.Pool({ connectionString: database, max: 4 });
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 2 });
   // A Redis blip must not crash the demo: the flags reader keeps the last known values meanwhile.
@@ -87,8 +88,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   try {
     const advance = async (reason: string) => {
       for (const cohort of spec.cohorts.length ? spec.cohorts : ['']) {
-        const res = await parity(['migrate', 'advance', ...(cohort ? ['--cohort', cohort] : []), '--reason', reason, '--actor', 'parity-demo', '--json'], { allowFailure: true });
-        if (res.code !== 0) throw new ParityError('PARITY_GATE_FAILED', `migrate advance refused for ${cohort || 'the migration'}:\n${res.stdout}${res.stderr}`);
+        const res = await parity(
+          ['migrate', 'advance', ...(cohort ? ['--cohort', cohort] : []), '--reason', reason, '--actor', 'parity-demo', '--json'],
+          { allowFailure: true },
+        );
+        if (res.code !== 0)
+          throw new ParityError(
+            'PARITY_GATE_FAILED',
+            `migrate advance refused for ${cohort || 'the migration'}:\n${res.stdout}${res.stderr}`,
+          );
         const out = jsonOf(res.stdout);
         note(`phase ${cohort ? `${cohort}: ` : ''}${out.from ?? out.fromPhase ?? '?'} -> ${out.to ?? out.toPhase ?? '?'}`);
       }
@@ -100,10 +108,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
 
     // Flags live in Redis under the migration's name and survive a previous run: start from the safe defaults.
-    await setFlags(['dual-write=off', 'read=old', 'read-percent=0', 'kill-backfill=off', 'kill-repair=off'], 'demo starts from the safe defaults');
+    await setFlags(
+      ['dual-write=off', 'read=old', 'read-percent=0', 'kill-backfill=off', 'kill-repair=off'],
+      'demo starts from the safe defaults',
+    );
 
     step(1, 'Traffic: checkout, refunds, fraud, and an old-version writer');
-    load = await startLoad({ url: database, ratePerSecond: rate, dualWrite: () => flags.current().dualWrite, bugRate: () => bugRate, oldWriterActive: () => oldWriter, contracted: () => contracted });
+    load = await startLoad({
+      url: database,
+      ratePerSecond: rate,
+      dualWrite: () => flags.current().dualWrite,
+      bugRate: () => bugRate,
+      oldWriterActive: () => oldWriter,
+      contracted: () => contracted,
+    });
     await sleep(1000);
     note(`${rate} writes/s; ${load.stats.inserts + load.stats.updates + load.stats.deletes} writes so far`);
 
@@ -130,13 +148,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const backfill = await parity(['backfill', 'run', '--json'], { tty: process.stderr.isTTY });
     const bf = jsonOf(backfill.stdout);
     figures.backfill = bf;
-    note(`backfill ${bf.outcome}: ${bf.rowsDone} rows walked, ${bf.rowsChanged} written, ${bf.batches} batches in ${Number(bf.seconds).toFixed(1)}s`);
+    note(
+      `backfill ${bf.outcome}: ${bf.rowsDone} rows walked, ${bf.rowsChanged} written, ${bf.batches} batches in ${Number(bf.seconds).toFixed(1)}s`,
+    );
     await advance('backfill complete');
 
     step(6, 'Verify: segment checksums in both representations, bisection, exact diffs');
     const first = jsonOf((await parity(['verify', '--json', '--new-run'], { allowFailure: true })).stdout);
     figures.firstVerify = summarizeVerify(first);
-    note(`found ${summarizeVerify(first).confirmedDrift} rows of confirmed drift (${summarizeVerify(first).inFlight} in flight) among ${summarizeVerify(first).rowsSource} rows`);
+    note(
+      `found ${summarizeVerify(first).confirmedDrift} rows of confirmed drift (${summarizeVerify(first).inFlight} in flight) among ${summarizeVerify(first).rowsSource} rows`,
+    );
     const found = Number(summarizeVerify(first).confirmedDrift ?? 0);
     if (found === 0) failures.push('verification found none of the injected drift (old-version writer + dual-write bug)');
 
@@ -148,7 +170,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const repaired = jsonOf(repair.stdout);
     figures.repair = summarizeVerify(repaired);
     const outcomes = (summarizeVerify(repaired).repairs as { planned?: number; outcomes?: Record<string, number> } | null)?.outcomes ?? {};
-    note(`repair: ${Object.entries(outcomes).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing to repair'} (a repair skips a row that changed since it was observed)`);
+    note(
+      `repair: ${
+        Object.entries(outcomes)
+          .filter(([, n]) => n > 0)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ') || 'nothing to repair'
+      } (a repair skips a row that changed since it was observed)`,
+    );
     const clean = await verifyUntilClean(parity, note);
     figures.verifyAfterRepair = clean;
     await advance('zero confirmed drift after repair');
@@ -164,10 +193,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const cutover = await parity(['cache', 'cutover', '--to', 'v2'], { allowFailure: true });
     if (cutover.code !== 0) failures.push(`cache cutover failed: ${cutover.stderr.trim().split('\n').slice(-2).join(' ')}`);
     else {
-      const c = jsonOf(cutover.stdout) as { current?: { read: string; populate: string[] }; stoppedPopulating?: string[]; remaining?: { version: string; estimate: number }[] };
+      const c = jsonOf(cutover.stdout) as {
+        current?: { read: string; populate: string[] };
+        stoppedPopulating?: string[];
+        remaining?: { version: string; estimate: number }[];
+      };
       const old = (c.remaining ?? []).filter((r) => (c.stoppedPopulating ?? []).includes(r.version));
-      note(`reads ${c.current?.read}, populating ${c.current?.populate.join(', ')}; stopped populating ${(c.stoppedPopulating ?? []).join(', ') || 'nothing'}`);
-      note(`old keys remaining (sampled estimate, they expire by TTL, never mass-deleted): ${old.map((r) => `${r.version} ~${r.estimate}`).join(', ') || 'none'}`);
+      note(
+        `reads ${c.current?.read}, populating ${c.current?.populate.join(', ')}; stopped populating ${(c.stoppedPopulating ?? []).join(', ') || 'nothing'}`,
+      );
+      note(
+        `old keys remaining (sampled estimate, they expire by TTL, never mass-deleted): ${old.map((r) => `${r.version} ~${r.estimate}`).join(', ') || 'none'}`,
+      );
     }
 
     step(10, 'Dark reads: old path answers, new path compared (Scientist style)');
@@ -208,7 +245,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       columns: ['id', 'customer_id', 'status', 'total_amount', 'total_amount_minor', 'currency'],
     });
     figures.events = events;
-    note(`events: ${events.events} in Kafka for ${events.keysInKafka} keys; ${events.rowsInDatabase} rows; mismatched ${events.mismatched}, resurrected ${events.resurrected}`);
+    note(
+      `events: ${events.events} in Kafka for ${events.keysInKafka} keys; ${events.rowsInDatabase} rows; mismatched ${events.mismatched}, resurrected ${events.resurrected}`,
+    );
     if (events.mismatched + events.resurrected > 0) failures.push(`events differ from the database: ${events.samples.join('; ')}`);
     await sleep(2000);
     const inspect = await parity(['cache', 'inspect', '--sample', String(options.quick ? 5_000 : 20_000)], { allowFailure: true });
@@ -234,7 +273,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       contracted = true;
       const contract = await parity(['contract', '--yes', '--reason', 'contract gate passed', '--actor', 'parity-demo']);
       note(contract.stdout.trim().split('\n').slice(-3).join('\n    '));
-      const left = await db.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'total_amount'`);
+      const left = await db.query(
+        `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'total_amount'`,
+      );
       if (left.rows[0].n !== 0) failures.push('total_amount still exists after contract');
     } else note('skipped: the checks above failed');
     figures.seconds = Math.round((performance.now() - t0) / 100) / 10;
@@ -272,7 +313,10 @@ function summarizeVerify(result: any): Record<string, unknown> {
   };
 }
 
-async function verifyUntilClean(parity: (a: string[], o?: { allowFailure?: boolean }) => Promise<{ code: number; stdout: string }>, note: (s: string) => void): Promise<Record<string, unknown>> {
+async function verifyUntilClean(
+  parity: (a: string[], o?: { allowFailure?: boolean }) => Promise<{ code: number; stdout: string }>,
+  note: (s: string) => void,
+): Promise<Record<string, unknown>> {
   let last: Record<string, unknown> = {};
   for (let attempt = 1; attempt <= 5; attempt++) {
     const res = await parity(['verify', '--json', '--new-run'], { allowFailure: true });
@@ -284,7 +328,10 @@ async function verifyUntilClean(parity: (a: string[], o?: { allowFailure?: boole
   throw new ParityError('PARITY_GATE_FAILED', `drift remains after repair: ${JSON.stringify(last)}`);
 }
 
-async function waitForCdc(parity: (a: string[], o?: { allowFailure?: boolean }) => Promise<{ code: number; stdout: string }>, timeoutMs: number): Promise<string> {
+async function waitForCdc(
+  parity: (a: string[], o?: { allowFailure?: boolean }) => Promise<{ code: number; stdout: string }>,
+  timeoutMs: number,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -295,7 +342,10 @@ async function waitForCdc(parity: (a: string[], o?: { allowFailure?: boolean }) 
       const snapshots = s.initialSnapshot ?? [];
       // Done whichever way it finished: inside the exported snapshot, or continued incrementally.
       if (s.active && snapshots.length > 0 && snapshots.every((t) => t.done)) {
-        const how = (t: InitialSnapshotStatus) => (t.continuedBy ? `${t.rows} + ${t.continuedBy.rows} rows (interrupted, finished by incremental snapshot #${t.continuedBy.id})` : `${t.rows} rows (op r)`);
+        const how = (t: InitialSnapshotStatus) =>
+          t.continuedBy
+            ? `${t.rows} + ${t.continuedBy.rows} rows (interrupted, finished by incremental snapshot #${t.continuedBy.id})`
+            : `${t.rows} rows (op r)`;
         return `slot active, ${s.lagBytes} bytes behind; initial snapshot ${snapshots.map((t) => `${t.tableName} ${how(t)}`).join(', ')}`;
       }
     } catch {
@@ -312,7 +362,10 @@ async function waitForCatchUp(db: pg.Pool, slot: string, timeoutMs: number): Pro
   const target = rows[0].lsn as string;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const res = await db.query('SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1', [slot, target]);
+    const res = await db.query('SELECT confirmed_flush_lsn >= $2::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = $1', [
+      slot,
+      target,
+    ]);
     if (res.rows[0]?.done) return;
     await sleep(250);
   }
@@ -323,7 +376,12 @@ async function waitForCatchUp(db: pg.Pool, slot: string, timeoutMs: number): Pro
  * Old path: total_amount read as minor units in USD; new path: the new columns. The dark reader
  * returns the old answer and compares in the background; its metrics count the mismatches.
  */
-async function darkReads(db: pg.Pool, spec: Spec, flags: ReturnType<typeof createFlagsReader>, rows: number): Promise<{ reads: number; mismatches: number; matches: number }> {
+async function darkReads(
+  db: pg.Pool,
+  spec: Spec,
+  flags: ReturnType<typeof createFlagsReader>,
+  rows: number,
+): Promise<{ reads: number; mismatches: number; matches: number }> {
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const reader = createDarkReader<{ minor: string; currency: string } | null>({
     migration: spec.name,

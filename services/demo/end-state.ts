@@ -49,7 +49,10 @@ export async function checkEventsAgainstDatabase(options: {
     },
     { timeoutMs: 120_000 },
   );
-  if (!complete) throw new ParityError('PARITY_KAFKA', `could not read ${options.topic} to its end within 120 s`, { hint: 'check the Kafka broker; the demo check reads the whole change topic' });
+  if (!complete)
+    throw new ParityError('PARITY_KAFKA', `could not read ${options.topic} to its end within 120 s`, {
+      hint: 'check the Kafka broker; the demo check reads the whole change topic',
+    });
   const { rows } = await options.db.query(`SELECT ${options.columns.map((c) => `${c}::text AS ${c}`).join(', ')} FROM orders`);
   const inDb = new Set<string>();
   let mismatched = 0;

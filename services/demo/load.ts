@@ -69,10 +69,19 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
         // $2 is the amount in cents; the minor amount is the same number (plus one for the bug).
         const minorValue = buggy ? cents + 1 : cents;
         const res = contracted
-          ? await pool.query(`INSERT INTO orders (customer_id, status, total_amount_minor, currency) VALUES ($1, 'paid', $2, 'USD') RETURNING id`, [customer, minorValue])
+          ? await pool.query(
+              `INSERT INTO orders (customer_id, status, total_amount_minor, currency) VALUES ($1, 'paid', $2, 'USD') RETURNING id`,
+              [customer, minorValue],
+            )
           : dual
-            ? await pool.query(`INSERT INTO orders (customer_id, status, total_amount, total_amount_minor, currency) VALUES ($1, 'paid', $2, $3, 'USD') RETURNING id`, [customer, cents, minorValue])
-            : await pool.query(`INSERT INTO orders (customer_id, status, total_amount) VALUES ($1, 'paid', $2) RETURNING id`, [customer, cents]);
+            ? await pool.query(
+                `INSERT INTO orders (customer_id, status, total_amount, total_amount_minor, currency) VALUES ($1, 'paid', $2, $3, 'USD') RETURNING id`,
+                [customer, cents, minorValue],
+              )
+            : await pool.query(`INSERT INTO orders (customer_id, status, total_amount) VALUES ($1, 'paid', $2) RETURNING id`, [
+                customer,
+                cents,
+              ]);
         maxId = Math.max(maxId, Number(res.rows[0].id));
         stats.inserts++;
         if (buggy) stats.buggyWrites++;
@@ -82,13 +91,19 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
         const refund = 1 + Math.floor(random() * 500);
         const bump = buggy ? 1 : 0;
         const res = contracted
-          ? await pool.query(`UPDATE orders SET total_amount_minor = greatest(total_amount_minor - $2::bigint, 0) + $3::bigint, status = 'refunded', updated_at = now() WHERE id = $1`, [pickId(), refund, bump])
+          ? await pool.query(
+              `UPDATE orders SET total_amount_minor = greatest(total_amount_minor - $2::bigint, 0) + $3::bigint, status = 'refunded', updated_at = now() WHERE id = $1`,
+              [pickId(), refund, bump],
+            )
           : dual
             ? await pool.query(
                 `UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), total_amount_minor = greatest(total_amount - $2::int, 0)::bigint + $3::bigint, currency = 'USD', status = 'refunded', updated_at = now() WHERE id = $1`,
                 [pickId(), refund, bump],
               )
-            : await pool.query(`UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), status = 'refunded', updated_at = now() WHERE id = $1`, [pickId(), refund]);
+            : await pool.query(
+                `UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), status = 'refunded', updated_at = now() WHERE id = $1`,
+                [pickId(), refund],
+              );
         stats.updates += res.rowCount ?? 0;
         if (buggy && res.rowCount) stats.buggyWrites++;
         return;

@@ -47,7 +47,10 @@ export function createRunner(env: NodeJS.ProcessEnv): ParityRunner {
           const result = { code: code ?? 1, stdout, stderr, seconds: (performance.now() - started) / 1000 };
           if (result.code !== 0 && !options.allowFailure) {
             reject(
-              new ParityError('PARITY_INTERNAL', `parity ${args.join(' ')} exited ${result.code}:\n${(stderr || stdout).trim().split('\n').slice(-15).join('\n')}`),
+              new ParityError(
+                'PARITY_INTERNAL',
+                `parity ${args.join(' ')} exited ${result.code}:\n${(stderr || stdout).trim().split('\n').slice(-15).join('\n')}`,
+              ),
             );
           } else resolve(result);
         });

@@ -17,7 +17,9 @@ export async function recreateDatabase(adminUrl: string, database: string): Prom
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL', [database]);
+    await admin.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL', [
+      database,
+    ]);
     await admin.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1', [database]);
     await admin.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${ident(database)}`);

@@ -10,7 +10,17 @@ import type pg from 'pg';
 import { subRange, type KeyRange, type KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
 import { BYTE_ORDER, diffSortedRows, keyOrder, type DiffCounters, type KeyDifference } from './row-diff.js';
-import { addChecksums, bucketChecksums, EMPTY_CHECKSUM, sameChecksum, selectRows, splitPoints, streamRows, type Checksum, type FetchedRow } from './segment-hash.js';
+import {
+  addChecksums,
+  bucketChecksums,
+  EMPTY_CHECKSUM,
+  sameChecksum,
+  selectRows,
+  splitPoints,
+  streamRows,
+  type Checksum,
+  type FetchedRow,
+} from './segment-hash.js';
 import { differenceDensity, mergedDensity, strategyFor, type SegmentStrategy } from './segment-strategy.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -115,7 +125,10 @@ export async function compareSegment(
       group = [];
       groupRows = 0n;
       const counters: DiffCounters = { matchedRows: 0, sourceRows: 0, targetRows: 0 };
-      const [s, t] = await Promise.all([selectRows(source, projection, projection.source, ranges), selectRows(target, projection, projection.target, ranges)]);
+      const [s, t] = await Promise.all([
+        selectRows(source, projection, projection.source, ranges),
+        selectRows(target, projection, projection.target, ranges),
+      ]);
       await diff(diffSortedRows(iterate(s), iterate(t), counters, 1000, order), counters);
     };
     for (const l of leaves) {
@@ -146,8 +159,16 @@ export async function compareSegment(
   };
 
   const checksums = (r: KeyRange, inner: KeyTuple[]): Promise<[Checksum[], Checksum[]]> =>
-    Promise.all([bucketChecksums(source, projection, projection.source, r, inner), bucketChecksums(target, projection, projection.target, r, inner)]);
-  const visit = async (r: KeyRange, inner: KeyTuple[], depth: number, known?: [Checksum[], Checksum[]]): Promise<[Checksum[], Checksum[]]> => {
+    Promise.all([
+      bucketChecksums(source, projection, projection.source, r, inner),
+      bucketChecksums(target, projection, projection.target, r, inner),
+    ]);
+  const visit = async (
+    r: KeyRange,
+    inner: KeyTuple[],
+    depth: number,
+    known?: [Checksum[], Checksum[]],
+  ): Promise<[Checksum[], Checksum[]]> => {
     const [sb, tb] = known ?? (await checksums(r, inner));
     // Adjacent small differing parts are diffed as one range: one cursor instead of many when
     // drift is dense, the same work when it is sparse.
@@ -198,7 +219,10 @@ export async function compareSegment(
   const merge = async (withSums: boolean): Promise<[Checksum, Checksum]> => {
     // The row identities are the two checksum hashes, so the sums come out of the same stream.
     const sums = { source: { rows: 0n, a: 0n, b: 0n }, target: { rows: 0n, a: 0n, b: 0n } };
-    const counted = async function* (rows: AsyncGenerator<FetchedRow>, acc: { rows: bigint; a: bigint; b: bigint }): AsyncGenerator<FetchedRow> {
+    const counted = async function* (
+      rows: AsyncGenerator<FetchedRow>,
+      acc: { rows: bigint; a: bigint; b: bigint },
+    ): AsyncGenerator<FetchedRow> {
       for await (const r of rows) {
         const [a, b] = projection.dialect.identityHalves(r.h);
         acc.rows++;
@@ -212,8 +236,12 @@ export async function compareSegment(
     await diff(
       diffSortedRows(
         // Summing parses two 64-bit numbers per row: only when the sums are needed.
-        withSums ? counted(streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`), sums.source) : streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`),
-        withSums ? counted(streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`), sums.target) : streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`),
+        withSums
+          ? counted(streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`), sums.source)
+          : streamRows(source, projection, projection.source, range, `parity_leaf_s${n}`),
+        withSums
+          ? counted(streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`), sums.target)
+          : streamRows(target, projection, projection.target, range, `parity_leaf_t${n}`),
         counters,
         1000,
         order,

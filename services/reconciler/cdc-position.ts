@@ -55,7 +55,8 @@ export async function waitForStream(
   for (;;) {
     const s = await readSlot(db, slot);
     if (!s.exists) return { passed: false, slotExists: false, confirmed: null, waitedMs: now() - started };
-    if (s.confirmed !== null && s.confirmed >= position) return { passed: true, slotExists: true, confirmed: s.confirmed, waitedMs: now() - started };
+    if (s.confirmed !== null && s.confirmed >= position)
+      return { passed: true, slotExists: true, confirmed: s.confirmed, waitedMs: now() - started };
     if (now() - started >= timeoutMs) return { passed: false, slotExists: true, confirmed: s.confirmed, waitedMs: now() - started };
     await sleep(deps.pollMs ?? 100);
   }

@@ -31,7 +31,10 @@ import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyResult } from './verify.j
 
 function fenceToken(value: string | undefined, usage: string): bigint | null {
   if (value === undefined) return null;
-  if (!/^\d+$/.test(value)) throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a positive integer, got ${JSON.stringify(value)}`, { hint: `usage: ${usage}` });
+  if (!/^\d+$/.test(value))
+    throw new ParityError('PARITY_BAD_INPUT', `--fence-token must be a positive integer, got ${JSON.stringify(value)}`, {
+      hint: `usage: ${usage}`,
+    });
   return BigInt(value);
 }
 
@@ -52,7 +55,9 @@ function summarizeRepairs(s: RepairSummary, apply: boolean): string {
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`);
   const head = apply ? `repair: ${s.planned} keys` : `repair (dry run; pass --repair to write): ${s.planned} keys`;
-  const token = s.token ? `; fencing token ${s.token}${s.tokenAcquired ? ' (acquired now: no --fence-token was given, so the previous holder is fenced out)' : ''}` : '';
+  const token = s.token
+    ? `; fencing token ${s.token}${s.tokenAcquired ? ' (acquired now: no --fence-token was given, so the previous holder is fenced out)' : ''}`
+    : '';
   return `${head}${parts.length ? ` (${parts.join(', ')})` : ''}${token}\n`;
 }
 
@@ -80,20 +85,31 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   );
   const loaded = loadSpec(required(values.spec, '--spec', VERIFY_USAGE));
   const { spec } = loaded;
-  if (values.repair && values['dry-run']) throw new ParityError('PARITY_BAD_INPUT', '--repair and --dry-run contradict each other', { hint: `usage: ${VERIFY_USAGE}` });
+  if (values.repair && values['dry-run'])
+    throw new ParityError('PARITY_BAD_INPUT', '--repair and --dry-run contradict each other', { hint: `usage: ${VERIFY_USAGE}` });
   const token = fenceToken(values['fence-token'], VERIFY_USAGE);
   const apply = values['dry-run'] ? false : (values.repair ?? spec.reconcile.repair);
-  if (token !== null && !apply) throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${VERIFY_USAGE}` });
+  if (token !== null && !apply)
+    throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${VERIFY_USAGE}` });
 
   const logger = createLogger({ name: 'parity-verify' });
   const registry = createMetricsRegistry({ service: 'verify' });
   // Status server while verifying: --status-port > PARITY_STATUS_PORT > spec > 9405; several verify
   // processes on one host (a shared run) each fall back to a free port.
-  const statusPort = resolveStatusPort('verify', { flag: values['status-port'], specPort: specStatusPort(spec, 'verify'), usage: VERIFY_USAGE }).port;
+  const statusPort = resolveStatusPort('verify', {
+    flag: values['status-port'],
+    specPort: specStatusPort(spec, 'verify'),
+    usage: VERIFY_USAGE,
+  }).port;
   const lingerMs = statusLingerMs();
   const server: StatusServer = await startStatusServerOn(
     { registry, port: statusPort, health: () => ({ ok: true, status: 'verifying' }), ready: () => ({ ok: true, status: 'verifying' }) },
-    { flag: '--status-port', fallback: true, onFallback: (port) => logger.warn({ port }, 'status port taken (another verify process on this host?); serving on a free port instead') },
+    {
+      flag: '--status-port',
+      fallback: true,
+      onFallback: (port) =>
+        logger.warn({ port }, 'status port taken (another verify process on this host?); serving on a free port instead'),
+    },
   );
   logger.info({ metrics: `${server.url}/metrics` }, 'status server listening');
   try {
@@ -119,7 +135,11 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     }
     return r.passed ? 0 : 1;
   } finally {
-    if (lingerMs > 0) logger.info({ seconds: lingerMs / 1000 }, 'verification done; status server stays up for the last scrape (PARITY_STATUS_LINGER_SECONDS)');
+    if (lingerMs > 0)
+      logger.info(
+        { seconds: lingerMs / 1000 },
+        'verification done; status server stays up for the last scrape (PARITY_STATUS_LINGER_SECONDS)',
+      );
     await linger(lingerMs);
     await server.close();
   }
@@ -142,7 +162,17 @@ async function runRepairs(
   try {
     const projection = await buildProjection(spec, source, target, dialect);
     return await repairRun(
-      { spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger, metrics: reconcilerMetrics(registry), killSwitch: kill.read },
+      {
+        spec,
+        projection,
+        source,
+        target,
+        control,
+        controlIsTarget: controlDatabase(spec) === targetDatabase(spec),
+        logger,
+        metrics: reconcilerMetrics(registry),
+        killSwitch: kill.read,
+      },
       runId,
       { apply, token },
       `parity verify --repair@${hostname()}:${process.pid}`,
@@ -154,7 +184,10 @@ async function runRepairs(
 }
 
 /** The coordinator's kill-repair flag, through the cached flags client (a Redis outage keeps the last value). */
-function killSwitchReader(spec: ReturnType<typeof loadSpec>['spec'], logger: ReturnType<typeof createLogger>): { read: () => Promise<boolean>; close: () => Promise<void> } {
+function killSwitchReader(
+  spec: ReturnType<typeof loadSpec>['spec'],
+  logger: ReturnType<typeof createLogger>,
+): { read: () => Promise<boolean>; close: () => Promise<void> } {
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });
@@ -171,11 +204,19 @@ const REPORT_USAGE = 'parity report --spec FILE [--format json|md|html] [--run I
 
 /** `parity report`: the latest (or a given) finished verification run, rendered. */
 export async function reportCommand(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, format: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' } }, REPORT_USAGE);
+  const { values } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, format: { type: 'string' }, run: { type: 'string' }, out: { type: 'string' } },
+    REPORT_USAGE,
+  );
   const loaded = loadSpec(required(values.spec, '--spec', REPORT_USAGE));
   const format = (values.format ?? 'json') as ReportFormat;
   if (!REPORT_FORMATS.includes(format)) {
-    throw new ParityError('PARITY_BAD_INPUT', `--format must be one of ${REPORT_FORMATS.join(', ')}, got ${JSON.stringify(values.format)}`, { hint: `usage: ${REPORT_USAGE}` });
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `--format must be one of ${REPORT_FORMATS.join(', ')}, got ${JSON.stringify(values.format)}`,
+      { hint: `usage: ${REPORT_USAGE}` },
+    );
   }
   const runId = intOption(values.run, '--run', REPORT_USAGE);
   const control = await openWriteSession(connectPg, controlDatabase(loaded.spec), postgresDialect, `parity-report ${loaded.spec.name}`);
@@ -213,7 +254,8 @@ export async function gateContractCommand(argv: string[]): Promise<number> {
   }
 }
 
-const RECONCILE_USAGE = 'parity reconcile --spec FILE [--group ID] [--from-latest] [--repair [--fence-token N]] [--status-port N] [--stop-after-idle-ms N]';
+const RECONCILE_USAGE =
+  'parity reconcile --spec FILE [--group ID] [--from-latest] [--repair [--fence-token N]] [--status-port N] [--stop-after-idle-ms N]';
 
 /** `parity reconcile`: stream verification until SIGINT/SIGTERM (or an idle period, if asked). */
 export async function reconcileCommand(argv: string[]): Promise<number> {
@@ -234,10 +276,15 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const { spec } = loaded;
   const token = fenceToken(values['fence-token'], RECONCILE_USAGE);
   const apply = values.repair ?? spec.reconcile.repair;
-  if (token !== null && !apply) throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${RECONCILE_USAGE}` });
+  if (token !== null && !apply)
+    throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${RECONCILE_USAGE}` });
   const idleMs = intOption(values['stop-after-idle-ms'], '--stop-after-idle-ms', RECONCILE_USAGE);
   // Status server: --status-port > PARITY_STATUS_PORT > spec > 9402 (see services/core/http.ts).
-  const statusPort = resolveStatusPort('reconcile', { flag: values['status-port'], specPort: specStatusPort(spec, 'reconcile'), usage: RECONCILE_USAGE }).port;
+  const statusPort = resolveStatusPort('reconcile', {
+    flag: values['status-port'],
+    specPort: specStatusPort(spec, 'reconcile'),
+    usage: RECONCILE_USAGE,
+  }).port;
   const logger = createLogger({ name: 'parity-reconcile' });
   const registry = createMetricsRegistry({ service: 'reconcile' });
   const metrics = reconcilerMetrics(registry);
@@ -257,7 +304,10 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
       {
         loaded,
         kafka: createKafkaForSpec(spec.infra.kafka, { clientId: 'parity-reconcile', logger }),
-        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry), { registryUrl: spec.infra.registry.url, registryFetch: registryFetch(spec.infra.registry) }),
+        decoder: createChangeDecoder(createSchemaRegistry(spec.infra.registry), {
+          registryUrl: spec.infra.registry.url,
+          registryFetch: registryFetch(spec.infra.registry),
+        }),
         projection,
         source,
         target,
@@ -280,7 +330,11 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         health: () => reconciler.health(),
         ready: () => {
           const h = reconciler.health();
-          return { ok: h.status === 'consuming', status: h.status, ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }) };
+          return {
+            ok: h.status === 'consuming',
+            status: h.status,
+            ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }),
+          };
         },
         live: () => ({ ok: reconciler.status().state !== 'failed', status: reconciler.status().state }),
       },
@@ -293,9 +347,12 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
     await reconciler.start();
     let idleTimer: NodeJS.Timeout | undefined;
     if (idleMs !== undefined) {
-      idleTimer = setInterval(() => {
-        if (performance.now() - lastActivity >= idleMs) stop();
-      }, Math.min(1000, idleMs));
+      idleTimer = setInterval(
+        () => {
+          if (performance.now() - lastActivity >= idleMs) stop();
+        },
+        Math.min(1000, idleMs),
+      );
     }
     try {
       await reconciler.done;

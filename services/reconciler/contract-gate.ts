@@ -75,7 +75,15 @@ async function verifyEvidenceSince(db: Queryable, schema: string, migration: str
       WHERE migration = $1 AND kind = 'verify' AND cohort = '' AND recorded_at >= $2 ORDER BY recorded_at DESC, id DESC`,
     [migration, since],
   );
-  return rows.map((r) => ({ migration: r.migration, cohort: r.cohort, kind: r.kind, passed: r.passed, summary: r.summary, value: r.value, recordedAt: r.recorded_at }));
+  return rows.map((r) => ({
+    migration: r.migration,
+    cohort: r.cohort,
+    kind: r.kind,
+    passed: r.passed,
+    summary: r.summary,
+    value: r.value,
+    recordedAt: r.recorded_at,
+  }));
 }
 
 export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): Promise<GateResult> {
@@ -133,7 +141,9 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
       measured: `${inFlight ?? 'unknown'} rows`,
       passed: inFlightOk,
       basis: basisOf(verify),
-      ...(inFlightOk ? {} : { reason: 'rows were still changing or the CDC stream had not passed them; let the stream catch up and verify again' }),
+      ...(inFlightOk
+        ? {}
+        : { reason: 'rows were still changing or the CDC stream had not passed them; let the stream catch up and verify again' }),
     });
   }
   if (g.driftWindowMinutes > 0) {
@@ -148,14 +158,27 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
       passed: ok,
       // The newest verification in the window (an old one ageing out of it does not move the verdict).
       ...(inWindow[0] ? { basis: basisOf(inWindow[0]) } : {}),
-      ...(ok ? {} : { reason: inWindow.length === 0 ? 'the latest verification is older than the window; run parity verify' : 'drift was found inside the window; it must hold at zero for the whole window' }),
+      ...(ok
+        ? {}
+        : {
+            reason:
+              inWindow.length === 0
+                ? 'the latest verification is older than the window; run parity verify'
+                : 'drift was found inside the window; it must hold at zero for the whole window',
+          }),
     });
   } else criteria.push({ name: 'drift window', required: 'none (driftWindowMinutes: 0)', measured: '-', passed: true });
 
   // CDC lag, measured now.
   const lag = await measureLag(deps.source, spec.cdc.slot, g.maxCdcLagSeconds, { sleep: deps.sleep });
   if (!lag.slotExists) {
-    criteria.push({ name: 'CDC lag', required: `<= ${g.maxCdcLagSeconds} s`, measured: 'no slot', passed: false, reason: `replication slot ${spec.cdc.slot} does not exist in the source database; run parity cdc run` });
+    criteria.push({
+      name: 'CDC lag',
+      required: `<= ${g.maxCdcLagSeconds} s`,
+      measured: 'no slot',
+      passed: false,
+      reason: `replication slot ${spec.cdc.slot} does not exist in the source database; run parity cdc run`,
+    });
   } else {
     const ok = lag.lagSeconds !== null && lag.lagSeconds <= g.maxCdcLagSeconds;
     criteria.push({
@@ -163,7 +186,13 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
       required: `<= ${g.maxCdcLagSeconds} s`,
       measured: `${lag.lagSeconds === null ? `> ${g.maxCdcLagSeconds} s` : `${lag.lagSeconds.toFixed(2)} s`} (${lag.lagBytes ?? '?'} bytes behind, slot ${lag.active ? 'active' : 'inactive'})`,
       passed: ok,
-      ...(ok ? {} : { reason: lag.active ? 'the stream is behind; wait for it to catch up' : `slot ${spec.cdc.slot} is inactive; start parity cdc run` }),
+      ...(ok
+        ? {}
+        : {
+            reason: lag.active
+              ? 'the stream is behind; wait for it to catch up'
+              : `slot ${spec.cdc.slot} is inactive; start parity cdc run`,
+          }),
     });
   }
 
@@ -183,7 +212,13 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
   } else criteria.push({ name: 'schemas compatible', required: 'not required', measured: '-', passed: true });
 
   // Cache freshness.
-  if (!spec.cache) criteria.push({ name: 'stale cache entries', required: `<= ${g.maxStaleCacheEntries}`, measured: 'n/a (the spec has no cache)', passed: true });
+  if (!spec.cache)
+    criteria.push({
+      name: 'stale cache entries',
+      required: `<= ${g.maxStaleCacheEntries}`,
+      measured: 'n/a (the spec has no cache)',
+      passed: true,
+    });
   else {
     const e = await latestEvidence(deps.control, schema, spec.name, 'cache-inspect');
     if (!e) criteria.push(missing('stale cache entries', `<= ${g.maxStaleCacheEntries}`, 'parity cache inspect'));
@@ -203,7 +238,13 @@ export async function evaluateContractGate(loaded: LoadedSpec, deps: GateDeps): 
 
   criteria.push(await reverseWindowCriterion(deps.control, schema, spec.name, g.reverseWindowCleanMinutes, now));
 
-  return { passed: criteria.every((c) => c.passed), migration: spec.name, configHash: loaded.configHash, evaluatedAt: now.toISOString(), criteria };
+  return {
+    passed: criteria.every((c) => c.passed),
+    migration: spec.name,
+    configHash: loaded.configHash,
+    evaluatedAt: now.toISOString(),
+    criteria,
+  };
 }
 
 /**
@@ -242,7 +283,12 @@ async function reverseWindowCriterion(db: Queryable, schema: string, migration: 
 /** One line per criterion: PASS/FAIL, name, required, measured, and the reason when failing. */
 export function formatGate(r: GateResult): string {
   const w = Math.max(...r.criteria.map((c) => c.name.length));
-  const lines = r.criteria.map((c) => `${c.passed ? 'PASS' : 'FAIL'}  ${c.name.padEnd(w)}  required ${c.required}; measured ${c.measured}${c.reason ? `\n      ${c.reason}` : ''}`);
-  lines.push(`contract gate for ${r.migration}: ${r.passed ? 'PASS (contract may proceed)' : `FAIL (${r.criteria.filter((c) => !c.passed).length} criteria not met)`}`);
+  const lines = r.criteria.map(
+    (c) =>
+      `${c.passed ? 'PASS' : 'FAIL'}  ${c.name.padEnd(w)}  required ${c.required}; measured ${c.measured}${c.reason ? `\n      ${c.reason}` : ''}`,
+  );
+  lines.push(
+    `contract gate for ${r.migration}: ${r.passed ? 'PASS (contract may proceed)' : `FAIL (${r.criteria.filter((c) => !c.passed).length} criteria not met)`}`,
+  );
   return `${lines.join('\n')}\n`;
 }

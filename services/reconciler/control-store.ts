@@ -41,7 +41,15 @@ const SETTLING_COLUMNS: Record<string, string> = {
 async function reconcilerTablesPresent(db: Queryable, schema: string): Promise<boolean> {
   const t = tables(schema);
   const s = ident(schema);
-  const objects = [t.runs, t.segments, t.attempts, t.mismatches, t.repairs, t.stream, ...['verify_runs_one_active', 'verify_mismatches_suspects', 'repairs_run'].map((i) => `${s}.${ident(i)}`)];
+  const objects = [
+    t.runs,
+    t.segments,
+    t.attempts,
+    t.mismatches,
+    t.repairs,
+    t.stream,
+    ...['verify_runs_one_active', 'verify_mismatches_suspects', 'repairs_run'].map((i) => `${s}.${ident(i)}`),
+  ];
   const { rows } = await db.query(
     `SELECT bool_and(to_regclass(o) IS NOT NULL) AS objects,
             (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = ANY($3) AND NOT attisdropped) AS columns
@@ -152,7 +160,9 @@ export async function ensureReconcilerTables(db: Queryable, schema: string): Pro
   // again (backoff), and whether an in-flight key never settled. Tables made by older versions get
   // them too; ALTER only when missing, since it takes a table lock even when there is nothing to add.
   const settling = SETTLING_COLUMNS;
-  const { rows } = await db.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [t.mismatches]);
+  const { rows } = await db.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, [
+    t.mismatches,
+  ]);
   const present = new Set(rows.map((r) => String(r.attname)));
   for (const [column, type] of Object.entries(settling)) {
     if (!present.has(column)) await db.query(`ALTER TABLE ${t.mismatches} ADD COLUMN IF NOT EXISTS ${column} ${type}`);
@@ -197,7 +207,10 @@ export async function getRun(db: Queryable, schema: string, id: number): Promise
 
 /** The latest finished run of a migration, or null. */
 export async function latestDoneRun(db: Queryable, schema: string, migration: string): Promise<RunRow | null> {
-  const { rows } = await db.query(`SELECT * FROM ${tables(schema).runs} WHERE migration = $1 AND status = 'done' ORDER BY finished_at DESC, id DESC LIMIT 1`, [migration]);
+  const { rows } = await db.query(
+    `SELECT * FROM ${tables(schema).runs} WHERE migration = $1 AND status = 'done' ORDER BY finished_at DESC, id DESC LIMIT 1`,
+    [migration],
+  );
   return rows[0] ? toRun(rows[0]) : null;
 }
 
@@ -211,15 +224,23 @@ export async function runHistory(db: Queryable, schema: string, migration: strin
 }
 
 export async function abandonRun(db: Queryable, schema: string, id: number): Promise<void> {
-  await db.query(`UPDATE ${tables(schema).runs} SET status = 'abandoned', finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'`, [id]);
+  await db.query(
+    `UPDATE ${tables(schema).runs} SET status = 'abandoned', finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'`,
+    [id],
+  );
 }
 
-export async function createRun(db: Queryable, schema: string, migration: string, configHash: string, settings: Record<string, unknown>): Promise<number> {
-  const { rows } = await db.query(`INSERT INTO ${tables(schema).runs} (migration, config_hash, status, settings) VALUES ($1, $2, 'running', $3) RETURNING id`, [
-    migration,
-    configHash,
-    JSON.stringify(settings),
-  ]);
+export async function createRun(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  configHash: string,
+  settings: Record<string, unknown>,
+): Promise<number> {
+  const { rows } = await db.query(
+    `INSERT INTO ${tables(schema).runs} (migration, config_hash, status, settings) VALUES ($1, $2, 'running', $3) RETURNING id`,
+    [migration, configHash, JSON.stringify(settings)],
+  );
   return Number(rows[0].id);
 }
 
@@ -303,7 +324,11 @@ export async function completeSegment(db: Queryable, schema: string, runId: numb
   );
 }
 
-export async function segmentProgress(db: Queryable, schema: string, runId: number): Promise<{ total: number; done: number; rows: number }> {
+export async function segmentProgress(
+  db: Queryable,
+  schema: string,
+  runId: number,
+): Promise<{ total: number; done: number; rows: number }> {
   const { rows } = await db.query(
     `SELECT count(*)::int AS total, count(*) FILTER (WHERE status = 'done')::int AS done, coalesce(sum(greatest(source_rows, target_rows)), 0)::text AS rows
        FROM ${tables(schema).segments} WHERE run_id = $1`,
@@ -447,7 +472,14 @@ export function toMismatchRow(r: Record<string, unknown>): MismatchRow {
 }
 
 /** Mismatches of a run with the given status, in key order, after `afterKt` (keyset pagination). */
-export async function mismatchesByStatus(db: Queryable, schema: string, runId: number, status: MismatchStatus, limit: number, afterKt = ''): Promise<MismatchRow[]> {
+export async function mismatchesByStatus(
+  db: Queryable,
+  schema: string,
+  runId: number,
+  status: MismatchStatus,
+  limit: number,
+  afterKt = '',
+): Promise<MismatchRow[]> {
   const { rows } = await db.query(
     `SELECT * FROM ${tables(schema).mismatches} WHERE run_id = $1 AND status = $2 AND kt COLLATE "C" > $3 ORDER BY kt COLLATE "C" LIMIT $4`,
     [runId, status, afterKt, limit],
@@ -478,7 +510,13 @@ export interface MismatchUpdate {
   unsettled?: boolean;
 }
 
-export async function updateMismatches(db: Queryable, schema: string, runId: number, columns: string[], updates: MismatchUpdate[]): Promise<void> {
+export async function updateMismatches(
+  db: Queryable,
+  schema: string,
+  runId: number,
+  columns: string[],
+  updates: MismatchUpdate[],
+): Promise<void> {
   if (updates.length === 0) return;
   const payload = updates.map((u) => ({
     kt: u.kt,
@@ -591,7 +629,10 @@ export async function runTotals(db: Queryable, schema: string, runId: number): P
 }
 
 export async function finishRun(db: Queryable, schema: string, runId: number, result: Record<string, unknown>): Promise<void> {
-  await db.query(`UPDATE ${tables(schema).runs} SET status = 'done', result = $2, finished_at = clock_timestamp() WHERE id = $1`, [runId, JSON.stringify(result)]);
+  await db.query(`UPDATE ${tables(schema).runs} SET status = 'done', result = $2, finished_at = clock_timestamp() WHERE id = $1`, [
+    runId,
+    JSON.stringify(result),
+  ]);
 }
 
 export interface SegmentRow {
@@ -655,19 +696,27 @@ export interface RepairRecord {
 }
 
 export async function recordRepair(db: Queryable, schema: string, r: RepairRecord): Promise<void> {
-  await db.query(`INSERT INTO ${tables(schema).repairs} (migration, origin, run_id, key, action, outcome, fence_token, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-    r.migration,
-    r.origin,
-    r.runId,
-    JSON.stringify(r.key),
-    r.action,
-    r.outcome,
-    r.fenceToken === null ? null : r.fenceToken.toString(),
-    r.detail,
-  ]);
+  await db.query(
+    `INSERT INTO ${tables(schema).repairs} (migration, origin, run_id, key, action, outcome, fence_token, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      r.migration,
+      r.origin,
+      r.runId,
+      JSON.stringify(r.key),
+      r.action,
+      r.outcome,
+      r.fenceToken === null ? null : r.fenceToken.toString(),
+      r.detail,
+    ],
+  );
 }
 
-export async function repairCounts(db: Queryable, schema: string, migration: string, runId: number | null): Promise<Record<string, number>> {
+export async function repairCounts(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  runId: number | null,
+): Promise<Record<string, number>> {
   const { rows } = await db.query(
     `SELECT outcome, count(*)::int AS n FROM ${tables(schema).repairs} WHERE migration = $1 AND ($2::bigint IS NULL OR run_id = $2) GROUP BY outcome`,
     [migration, runId],
@@ -677,6 +726,9 @@ export async function repairCounts(db: Queryable, schema: string, migration: str
 
 /** Keys of a run already repaired successfully (so a second --repair does not repeat them). */
 export async function repairedKeys(db: Queryable, schema: string, migration: string, runId: number): Promise<Set<string>> {
-  const { rows } = await db.query(`SELECT key FROM ${tables(schema).repairs} WHERE migration = $1 AND run_id = $2 AND outcome = 'applied'`, [migration, runId]);
+  const { rows } = await db.query(
+    `SELECT key FROM ${tables(schema).repairs} WHERE migration = $1 AND run_id = $2 AND outcome = 'applied'`,
+    [migration, runId],
+  );
   return new Set(rows.map((r) => JSON.stringify(r.key)));
 }

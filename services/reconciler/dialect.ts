@@ -90,7 +90,9 @@ export const postgresDialect: Dialect = {
     await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The snapshot is taken by this first statement, so the position read here is at or after
     // every commit the snapshot sees. A standby reports how far it has replayed instead.
-    const { rows } = await db.query(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS position`);
+    const { rows } = await db.query(
+      `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS position`,
+    );
     return String(rows[0].position);
   },
 
@@ -183,7 +185,9 @@ export const postgresDialect: Dialect = {
     }
     const provider = String(c.collprovider);
     const name = String(c.collname);
-    const locale = BYTE_ORDER_LOCALES.has(name) ? name : String(provider === 'i' ? (c.colliculocale ?? c.colllocale ?? '') : (c.collcollate ?? ''));
+    const locale = BYTE_ORDER_LOCALES.has(name)
+      ? name
+      : String(provider === 'i' ? (c.colliculocale ?? c.colllocale ?? '') : (c.collcollate ?? ''));
     return { provider, locale, version: String(c.collversion ?? ''), deterministic: c.collisdeterministic !== false };
   },
 };

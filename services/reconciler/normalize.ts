@@ -160,7 +160,8 @@ export function sqlNormalize(expr: string, type: ColumnType, rule: Rule): string
     case 'timestamp': {
       // The canonical form is PostgreSQL's own text output of the wall-clock timestamp (ISO DateStyle:
       // fraction without trailing zeros, " BC" suffix, "infinity"), the cheapest form to produce.
-      const wall = type.family === 'timestamptz' ? `(${e} AT TIME ZONE ${literal(rule.timeZone)})` : type.family === 'date' ? `${e}::timestamp` : e;
+      const wall =
+        type.family === 'timestamptz' ? `(${e} AT TIME ZONE ${literal(rule.timeZone)})` : type.family === 'date' ? `${e}::timestamp` : e;
       const p = rule.precision;
       if (p >= 6) return `${wall}::text`;
       if (rule.rounding === 'round') return `${wall}::timestamp(${p})::text`;
@@ -197,9 +198,13 @@ function asText(value: unknown): string {
 }
 
 function badValue(value: unknown, rule: Rule, type: ColumnType): ParityError {
-  return new ParityError('PARITY_DECODE', `cannot normalize ${JSON.stringify(asText(value)).slice(0, 80)} as ${type.name} (${rule.kind} comparison)`, {
-    hint: 'the value does not look like PostgreSQL text output of that type; check the change event serde',
-  });
+  return new ParityError(
+    'PARITY_DECODE',
+    `cannot normalize ${JSON.stringify(asText(value)).slice(0, 80)} as ${type.name} (${rule.kind} comparison)`,
+    {
+      hint: 'the value does not look like PostgreSQL text output of that type; check the change event serde',
+    },
+  );
 }
 
 function timestampWall(value: unknown, type: ColumnType, rule: Extract<Rule, { kind: 'timestamp' }>): Micros | string {

@@ -22,7 +22,12 @@ function bar(done: number, total: number, width = 30): string {
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
 }
 
-export function createProgress(options: { stream: NodeJS.WriteStream; logger: Logger; intervalMs?: number; now?: () => number }): ProgressReporter {
+export function createProgress(options: {
+  stream: NodeJS.WriteStream;
+  logger: Logger;
+  intervalMs?: number;
+  now?: () => number;
+}): ProgressReporter {
   const now = options.now ?? (() => performance.now());
   const started = now();
   let lastLog = -Infinity;
@@ -33,11 +38,23 @@ export function createProgress(options: { stream: NodeJS.WriteStream; logger: Lo
       const seconds = (now() - started) / 1000;
       if (tty) {
         const rate = seconds > 0 ? Math.round(s.rows / seconds) : 0;
-        options.stream.write(`\r${bar(s.done, s.total)} ${s.done}/${s.total} segments  ${s.rows.toLocaleString('en-US')} rows  ${rate.toLocaleString('en-US')} rows/s  ${s.driftSuspects} differing  ${seconds.toFixed(1)}s `);
+        options.stream.write(
+          `\r${bar(s.done, s.total)} ${s.done}/${s.total} segments  ${s.rows.toLocaleString('en-US')} rows  ${rate.toLocaleString('en-US')} rows/s  ${s.driftSuspects} differing  ${seconds.toFixed(1)}s `,
+        );
         drawn = true;
       } else if (now() - lastLog >= (options.intervalMs ?? 5000) || s.done === s.total) {
         lastLog = now();
-        options.logger.info({ runId: s.runId, segmentsDone: s.done, segments: s.total, rows: s.rows, differing: s.driftSuspects, seconds: Math.round(seconds) }, 'verify progress');
+        options.logger.info(
+          {
+            runId: s.runId,
+            segmentsDone: s.done,
+            segments: s.total,
+            rows: s.rows,
+            differing: s.driftSuspects,
+            seconds: Math.round(seconds),
+          },
+          'verify progress',
+        );
       }
     },
     finish() {

@@ -85,9 +85,13 @@ function valueColumns(spec: Spec): string[] {
     if (spec.key.includes(column)) {
       const trimmed = expr.trim();
       if (trimmed === column || trimmed === ident(column)) continue;
-      throw new ParityError('PARITY_BAD_INPUT', `mapping.${column} remaps key column "${column}"; verification matches rows on the key as it is`, {
-        hint: `remove mapping.${column} (or write ${column}: ${column}); keys must be equal on both sides`,
-      });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `mapping.${column} remaps key column "${column}"; verification matches rows on the key as it is`,
+        {
+          hint: `remove mapping.${column} (or write ${column}: ${column}); keys must be equal on both sides`,
+        },
+      );
     }
     columns.push(column);
   }
@@ -123,11 +127,17 @@ export async function assertKeysNotNull(db: Queryable, side: SideProjection): Pr
   );
   const nullable = rows.map((r) => String(r.attname));
   if (nullable.length === 0) return;
-  const { rows: found } = await db.query(`SELECT 1 FROM ${side.from} WHERE ${nullable.map((c) => `${ident(c)} IS NULL`).join(' OR ')} LIMIT 1`);
+  const { rows: found } = await db.query(
+    `SELECT 1 FROM ${side.from} WHERE ${nullable.map((c) => `${ident(c)} IS NULL`).join(' OR ')} LIMIT 1`,
+  );
   if (found.length > 0) {
-    throw new ParityError('PARITY_BAD_INPUT', `the ${side.side} ${side.schema}.${side.table} has rows with a NULL key (${nullable.join(', ')}); such rows cannot be matched by key`, {
-      hint: 'fix those rows or choose key columns that are never NULL (spec field key)',
-    });
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `the ${side.side} ${side.schema}.${side.table} has rows with a NULL key (${nullable.join(', ')}); such rows cannot be matched by key`,
+      {
+        hint: 'fix those rows or choose key columns that are never NULL (spec field key)',
+      },
+    );
   }
 }
 
@@ -144,19 +154,37 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
   const sourceExprs = columns.map((c) => `(${spec.mapping[c]!})`);
   const targetExprs = columns.map(ident);
 
-  const sourceTypes = await describe(sourceDb, dialect, sourceFrom, [...keyIdents, ...sourceExprs], `the source ${spec.source.schema}.${spec.source.table} through the mapping`);
-  const targetTypes = await describe(targetDb, dialect, targetFrom, [...keyIdents, ...targetExprs], `the target ${tgt.schema}.${tgt.table} (its key and mapped columns)`);
+  const sourceTypes = await describe(
+    sourceDb,
+    dialect,
+    sourceFrom,
+    [...keyIdents, ...sourceExprs],
+    `the source ${spec.source.schema}.${spec.source.table} through the mapping`,
+  );
+  const targetTypes = await describe(
+    targetDb,
+    dialect,
+    targetFrom,
+    [...keyIdents, ...targetExprs],
+    `the target ${tgt.schema}.${tgt.table} (its key and mapped columns)`,
+  );
 
   const rules = columns.map((_, i) => comparisonRule(sourceTypes[spec.key.length + i]!, targetTypes[spec.key.length + i]!, spec.normalize));
   for (const column of Object.keys(spec.reconcile.keyCasts)) {
     if (!spec.key.includes(column)) {
-      throw new ParityError('PARITY_BAD_INPUT', `reconcile.keyCasts.${column}: "${column}" is not a key column (key: ${spec.key.join(', ')})`, {
-        hint: 'name key columns only in reconcile.keyCasts',
-      });
+      throw new ParityError(
+        'PARITY_BAD_INPUT',
+        `reconcile.keyCasts.${column}: "${column}" is not a key column (key: ${spec.key.join(', ')})`,
+        {
+          hint: 'name key columns only in reconcile.keyCasts',
+        },
+      );
     }
   }
   // Keys compare in one common type chosen from both sides' key types (int vs bigint, uuid vs text, ...).
-  const keyPlans = spec.key.map((k, i) => chooseKeyType(k, sourceTypes[i]!, targetTypes[i]!, spec.reconcile.keyCasts[k] as KeyCastType | undefined));
+  const keyPlans = spec.key.map((k, i) =>
+    chooseKeyType(k, sourceTypes[i]!, targetTypes[i]!, spec.reconcile.keyCasts[k] as KeyCastType | undefined),
+  );
   // Key texts are cast back to the common type in queries, so a float key keeps its exact text.
   const keyRules = keyPlans.map((p): Rule => {
     const rule = comparisonRule(p.common, p.common, { ...spec.normalize, nullEqualsEmpty: false });
@@ -174,7 +202,15 @@ export async function buildProjection(spec: Spec, sourceDb: Queryable, targetDb:
     orders.push(chooseKeyOrder(a, b));
   }
 
-  const side = (name: SideName, url: string, schema: string, table: string, from: string, types: ColumnType[], exprs: string[]): SideProjection => {
+  const side = (
+    name: SideName,
+    url: string,
+    schema: string,
+    table: string,
+    from: string,
+    types: ColumnType[],
+    exprs: string[],
+  ): SideProjection => {
     const keys: KeyColumn[] = spec.key.map((k, i) => {
       const plan = keyPlans[i]!;
       const form = name === 'source' ? plan.source : plan.target;

@@ -100,7 +100,10 @@ export function settleVerdict(
 }
 
 /** Same unmatched rows on both sides as before: nothing moved between the two observations. */
-export function sameObservation(m: Pick<MismatchRow, 'sourceHashes' | 'targetHashes' | 'updated' | 'exclusiveSource' | 'exclusiveTarget'>, d: KeyDifference): boolean {
+export function sameObservation(
+  m: Pick<MismatchRow, 'sourceHashes' | 'targetHashes' | 'updated' | 'exclusiveSource' | 'exclusiveTarget'>,
+  d: KeyDifference,
+): boolean {
   return (
     m.updated === d.updated &&
     m.exclusiveSource === d.exclusiveSource &&
@@ -123,7 +126,11 @@ function maxPosition(rows: MismatchRow[]): Lsn {
 }
 
 /** Claims a page of suspects observed at least `waitMs` ago (the caller is inside a transaction). */
-async function claimEligible(ctx: RecheckContext, options: RecheckOptions, waitMs: number): Promise<Array<MismatchRow & { waitedMs: number }>> {
+async function claimEligible(
+  ctx: RecheckContext,
+  options: RecheckOptions,
+  waitMs: number,
+): Promise<Array<MismatchRow & { waitedMs: number }>> {
   const { rows } = await ctx.control.query(
     `SELECT *, extract(epoch FROM clock_timestamp() - first_seen) * 1000 AS age_ms, extract(epoch FROM clock_timestamp() - stable_since) * 1000 AS stable_ms,
             extract(epoch FROM clock_timestamp() - observed_at) * 1000 AS waited_ms
@@ -150,7 +157,12 @@ async function untilNextEligible(ctx: RecheckContext, waitMs: number): Promise<n
  * Rechecks suspects. In 'background' mode only what is eligible now, returning when `stop()` says
  * so and nothing is eligible; in 'drain' mode until no suspect is left.
  */
-export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptions, mode: 'background' | 'drain', stop: () => boolean = () => true): Promise<RecheckSummary> {
+export async function recheckSuspects(
+  ctx: RecheckContext,
+  options: RecheckOptions,
+  mode: 'background' | 'drain',
+  stop: () => boolean = () => true,
+): Promise<RecheckSummary> {
   const summary: RecheckSummary = { confirmed: 0, resolved: 0, inFlight: 0, unsettled: 0, observations: 0 };
   const { projection } = ctx;
   // With a slot, the stream's position decides when to look again; without one, a short wait does.
@@ -180,7 +192,10 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
       }
 
       const position = maxPosition(page);
-      const stream = await waitForStream(ctx.source, options.slot, position, mode === 'drain' ? options.retryWindowMs : 0, { sleep: ctx.sleep, now: ctx.now });
+      const stream = await waitForStream(ctx.source, options.slot, position, mode === 'drain' ? options.retryWindowMs : 0, {
+        sleep: ctx.sleep,
+        now: ctx.now,
+      });
       if (stream.slotExists && !stream.passed) {
         if (mode === 'background') {
           // Not yet: leave them for a later pass (or the final drain, which waits retryWindowMs).
@@ -192,7 +207,13 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
         }
         const reason = `CDC slot ${options.slot} has not passed the snapshot position within ${options.retryWindowMs} ms`;
         ctx.logger.warn({ slot: options.slot, keys: page.length }, reason);
-        await updateMismatches(ctx.control, ctx.schema, ctx.runId, projection.columns, page.map((m) => ({ kt: m.kt, status: 'in-flight', reason, observation: null, sourcePosition: null })));
+        await updateMismatches(
+          ctx.control,
+          ctx.schema,
+          ctx.runId,
+          projection.columns,
+          page.map((m) => ({ kt: m.kt, status: 'in-flight', reason, observation: null, sourcePosition: null })),
+        );
         summary.inFlight += page.length;
         await ctx.control.query('COMMIT');
         open = false;
@@ -204,7 +225,10 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
       const readStarted = ctx.now();
       const positions = await beginSnapshots(projection.dialect, ctx.source, ctx.target, projection.sameDatabase);
       try {
-        const [s, t] = await Promise.all([rowsByKeys(ctx.source, projection.source, keys), rowsByKeys(ctx.target, projection.target, keys)]);
+        const [s, t] = await Promise.all([
+          rowsByKeys(ctx.source, projection.source, keys),
+          rowsByKeys(ctx.target, projection.target, keys),
+        ]);
         diffs = diffRowSets(s, t);
         await endSnapshots(ctx.source, ctx.target);
       } catch (err) {
@@ -216,10 +240,17 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
 
       const updates: MismatchUpdate[] = page.map((m) => {
         const d = diffs.get(m.kt);
-        if (!stream.slotExists) return settleUpdate(m, d ?? null, positions.source, { waitMs, settleMs: options.settleMs, boundMs: options.boundMs }, summary);
+        if (!stream.slotExists)
+          return settleUpdate(m, d ?? null, positions.source, { waitMs, settleMs: options.settleMs, boundMs: options.boundMs }, summary);
         if (!d) {
           summary.resolved++;
-          return { kt: m.kt, status: 'resolved', reason: 'equal on recheck (was in flight)', observation: null, sourcePosition: positions.source };
+          return {
+            kt: m.kt,
+            status: 'resolved',
+            reason: 'equal on recheck (was in flight)',
+            observation: null,
+            sourcePosition: positions.source,
+          };
         }
         if (sameObservation(m, d)) {
           summary.confirmed++;
@@ -233,13 +264,34 @@ export async function recheckSuspects(ctx: RecheckContext, options: RecheckOptio
         }
         if (m.checks + 1 >= options.maxChecks) {
           summary.inFlight++;
-          return { kt: m.kt, status: 'in-flight', reason: `still changing after ${m.checks + 1} rechecks`, observation: d, sourcePosition: positions.source };
+          return {
+            kt: m.kt,
+            status: 'in-flight',
+            reason: `still changing after ${m.checks + 1} rechecks`,
+            observation: d,
+            sourcePosition: positions.source,
+          };
         }
-        return { kt: m.kt, status: 'suspect', reason: 'changed since the last observation', observation: d, sourcePosition: positions.source };
+        return {
+          kt: m.kt,
+          status: 'suspect',
+          reason: 'changed since the last observation',
+          observation: d,
+          sourcePosition: positions.source,
+        };
       });
       const updateStarted = ctx.now();
       await updateMismatches(ctx.control, ctx.schema, ctx.runId, projection.columns, updates);
-      ctx.logger.debug({ mode, keys: page.length, claimMs: Math.round(claimMs), readMs: Math.round(readMs), updateMs: Math.round(ctx.now() - updateStarted) }, 'suspects rechecked');
+      ctx.logger.debug(
+        {
+          mode,
+          keys: page.length,
+          claimMs: Math.round(claimMs),
+          readMs: Math.round(readMs),
+          updateMs: Math.round(ctx.now() - updateStarted),
+        },
+        'suspects rechecked',
+      );
       await ctx.control.query('COMMIT');
       open = false;
     } finally {
@@ -312,9 +364,21 @@ export async function recheckSegmentByMerge(
   projection: Projection,
   segment: { range: KeyRange; bounds: KeyTuple[]; sourcePosition: string },
   first: KeyDifference[],
-  options: { slot: string; waitMs: number; threshold: number; factor: number; sampleKeys: number; sleep: (ms: number) => Promise<void>; now: () => number },
+  options: {
+    slot: string;
+    waitMs: number;
+    threshold: number;
+    factor: number;
+    sampleKeys: number;
+    sleep: (ms: number) => Promise<void>;
+    now: () => number;
+  },
 ): Promise<{ decided: DecidedMismatch[]; position: string } | null> {
-  const stream = await waitForStream(sessions.source, options.slot, parseLsn(segment.sourcePosition), options.waitMs, { sleep: options.sleep, now: options.now, pollMs: 50 });
+  const stream = await waitForStream(sessions.source, options.slot, parseLsn(segment.sourcePosition), options.waitMs, {
+    sleep: options.sleep,
+    now: options.now,
+    pollMs: 50,
+  });
   if (!stream.passed) return null;
   const before = new Map(first.map((d) => [d.kt, d]));
   const decided: DecidedMismatch[] = [];
@@ -340,7 +404,10 @@ export async function recheckSegmentByMerge(
       .slice(0, options.sampleKeys);
     if (samples.length > 0) {
       const keys = samples.map((x) => x.d.key);
-      const [s, t] = await Promise.all([rowsByKeys(sessions.source, projection.source, keys), rowsByKeys(sessions.target, projection.target, keys)]);
+      const [s, t] = await Promise.all([
+        rowsByKeys(sessions.source, projection.source, keys),
+        rowsByKeys(sessions.target, projection.target, keys),
+      ]);
       const fresh = diffRowSets(s, t);
       for (const x of samples) {
         const v = fresh.get(x.d.kt);

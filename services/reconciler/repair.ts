@@ -22,7 +22,15 @@ type Queryable = Pick<pg.ClientBase, 'query'>;
 
 export type RepairAction = 'update' | 'insert' | 'delete';
 
-export type RepairOutcome = 'applied' | 'dry-run' | 'skipped-changed' | 'skipped-source-changed' | 'skipped-duplicate-key' | 'skipped-kill-switch' | 'stale-fence' | 'failed';
+export type RepairOutcome =
+  | 'applied'
+  | 'dry-run'
+  | 'skipped-changed'
+  | 'skipped-source-changed'
+  | 'skipped-duplicate-key'
+  | 'skipped-kill-switch'
+  | 'stale-fence'
+  | 'failed';
 
 /** A confirmed difference to repair, as observed by verification (or stream verification). */
 export interface RepairItem {
@@ -73,14 +81,29 @@ export function actionFor(kind: string): RepairAction {
  * Obtains the fencing token: the given one, or a fresh one from the target database (which fences
  * out the previous holder: the caller is told so).
  */
-export async function resolveToken(target: Queryable, schema: string, scope: string, given: bigint | null, holder: string): Promise<{ token: bigint; acquired: boolean }> {
+export async function resolveToken(
+  target: Queryable,
+  schema: string,
+  scope: string,
+  given: bigint | null,
+  holder: string,
+): Promise<{ token: bigint; acquired: boolean }> {
   await ensureFenceTable(target, schema);
   if (given !== null) return { token: given, acquired: false };
   return { token: await issueToken(target, schema, scope, holder), acquired: true };
 }
 
 function emptyOutcomes(): Record<RepairOutcome, number> {
-  return { applied: 0, 'dry-run': 0, 'skipped-changed': 0, 'skipped-source-changed': 0, 'skipped-duplicate-key': 0, 'skipped-kill-switch': 0, 'stale-fence': 0, failed: 0 };
+  return {
+    applied: 0,
+    'dry-run': 0,
+    'skipped-changed': 0,
+    'skipped-source-changed': 0,
+    'skipped-duplicate-key': 0,
+    'skipped-kill-switch': 0,
+    'stale-fence': 0,
+    failed: 0,
+  };
 }
 
 /** The expected new values of one key, read from the source (as text, to be cast on the target). */
@@ -101,7 +124,12 @@ async function readExpected(ctx: RepairContext, item: RepairItem): Promise<{ has
 }
 
 /** Builds the one compare-and-set statement for an item. */
-function writeStatement(ctx: RepairContext, item: RepairItem, action: RepairAction, expected: Array<string | null> | null): { sql: string; values: unknown[] } {
+function writeStatement(
+  ctx: RepairContext,
+  item: RepairItem,
+  action: RepairAction,
+  expected: Array<string | null> | null,
+): { sql: string; values: unknown[] } {
   const { projection } = ctx;
   const t = projection.target;
   const params = new Params();
@@ -112,7 +140,10 @@ function writeStatement(ctx: RepairContext, item: RepairItem, action: RepairActi
     const where = keyIn(t, [item.key], params);
     const th = params.add(item.targetHashes[0]);
     const sh = params.add(item.sourceHashes[0]);
-    return { sql: `UPDATE ${t.from} SET ${sets.join(', ')} WHERE ${where} AND ${t.rowHash} = ${th} AND ${projection.source.rowHash} = ${sh}`, values: params.values };
+    return {
+      sql: `UPDATE ${t.from} SET ${sets.join(', ')} WHERE ${where} AND ${t.rowHash} = ${th} AND ${projection.source.rowHash} = ${sh}`,
+      values: params.values,
+    };
   }
   if (action === 'delete') {
     const where = keyIn(t, [item.key], params);
@@ -139,12 +170,26 @@ function writeStatement(ctx: RepairContext, item: RepairItem, action: RepairActi
  * Repairs one item. Returns its outcome; throws PARITY_STALE_FENCE (after recording it) when the
  * token is no longer current, since every further write would be refused too.
  */
-export async function repairItem(ctx: RepairContext, item: RepairItem, options: RepairOptions, token: bigint | null): Promise<RepairOutcome> {
+export async function repairItem(
+  ctx: RepairContext,
+  item: RepairItem,
+  options: RepairOptions,
+  token: bigint | null,
+): Promise<RepairOutcome> {
   const { spec } = ctx;
   const schema = spec.control.schema;
   const action = actionFor(item.kind);
   const record = async (db: Queryable, outcome: RepairOutcome, detail: string | null): Promise<void> => {
-    const r: RepairRecord = { migration: spec.name, origin: options.origin, runId: options.runId, key: item.key, action, outcome, fenceToken: token, detail };
+    const r: RepairRecord = {
+      migration: spec.name,
+      origin: options.origin,
+      runId: options.runId,
+      key: item.key,
+      action,
+      outcome,
+      fenceToken: token,
+      detail,
+    };
     await recordRepair(db, schema, r);
     ctx.metrics?.repairs.inc({ outcome: outcome.replace(/-/g, '_') });
   };
@@ -158,7 +203,11 @@ export async function repairItem(ctx: RepairContext, item: RepairItem, options: 
     return 'dry-run';
   }
   if (ctx.killSwitch && (await ctx.killSwitch())) {
-    await record(ctx.control, 'skipped-kill-switch', 'the kill-repair flag is on; `parity flags set --spec FILE kill-repair=off` allows repairs again');
+    await record(
+      ctx.control,
+      'skipped-kill-switch',
+      'the kill-repair flag is on; `parity flags set --spec FILE kill-repair=off` allows repairs again',
+    );
     return 'skipped-kill-switch';
   }
 
@@ -206,7 +255,12 @@ function fromMismatch(m: MismatchRow): RepairItem {
 }
 
 /** Repairs the confirmed drift of a verification run (keys already repaired are skipped). */
-export async function repairRun(ctx: RepairContext, runId: number, options: Omit<RepairOptions, 'runId' | 'origin'>, holder: string): Promise<RepairSummary> {
+export async function repairRun(
+  ctx: RepairContext,
+  runId: number,
+  options: Omit<RepairOptions, 'runId' | 'origin'>,
+  holder: string,
+): Promise<RepairSummary> {
   const schema = ctx.spec.control.schema;
   const summary: RepairSummary = { planned: 0, outcomes: emptyOutcomes(), token: null, tokenAcquired: false };
   let token: bigint | null = null;

@@ -49,7 +49,9 @@ export function renderMarkdown(r: ReportModel): string {
   L.push('');
   L.push(`**Verdict: ${r.verdict.passed ? 'PASS' : 'FAIL'}** (${mdCell(r.verdict.text)})`);
   L.push('');
-  L.push(`Run ${r.run.id}, ${r.run.startedAt} to ${r.run.finishedAt ?? '(unfinished)'}; parity ${r.tool.version}; config hash \`${r.configHash}\`${r.runConfigHash !== r.configHash ? ` (the run used \`${r.runConfigHash}\`: the spec changed since)` : ''}.`);
+  L.push(
+    `Run ${r.run.id}, ${r.run.startedAt} to ${r.run.finishedAt ?? '(unfinished)'}; parity ${r.tool.version}; config hash \`${r.configHash}\`${r.runConfigHash !== r.configHash ? ` (the run used \`${r.runConfigHash}\`: the spec changed since)` : ''}.`,
+  );
   L.push('');
   L.push('| | source (old, mapped) | target (new) |');
   L.push('|---|---|---|');
@@ -57,7 +59,9 @@ export function renderMarkdown(r: ReportModel): string {
   L.push(`| table | ${mdCell(r.source.table)} | ${mdCell(r.target.table)} |`);
   L.push(`| rows | ${r.source.rows} | ${r.target.rows} |`);
   L.push(`| exclusive rows (confirmed) | ${r.source.exclusive} | ${r.target.exclusive} |`);
-  L.push(`| snapshot positions | ${r.source.snapshotPositions.min ?? '-'} .. ${r.source.snapshotPositions.max ?? '-'} | ${r.target.snapshotPositions.min ?? '-'} .. ${r.target.snapshotPositions.max ?? '-'} |`);
+  L.push(
+    `| snapshot positions | ${r.source.snapshotPositions.min ?? '-'} .. ${r.source.snapshotPositions.max ?? '-'} | ${r.target.snapshotPositions.min ?? '-'} .. ${r.target.snapshotPositions.max ?? '-'} |`,
+  );
   L.push('');
   L.push('| figure | value |');
   L.push('|---|---|');
@@ -67,7 +71,13 @@ export function renderMarkdown(r: ReportModel): string {
   L.push(`| in flight (rows) | ${r.inFlight} |`);
   L.push(`| in flight (unsettled) (keys) | ${r.inFlightUnsettled} |`);
   L.push(`| resolved on recheck (keys) | ${r.resolvedOnRecheck} |`);
-  L.push(`| repairs | ${Object.entries(r.repairs).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'} |`);
+  L.push(
+    `| repairs | ${
+      Object.entries(r.repairs)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || 'none'
+    } |`,
+  );
   L.push('');
   L.push(`## Sample keys (at most ${r.samples.limit})`);
   L.push('');
@@ -75,7 +85,10 @@ export function renderMarkdown(r: ReportModel): string {
   else {
     L.push('| key | status | kind | expected (old, mapped) | actual (new) |');
     L.push('|---|---|---|---|---|');
-    for (const s of r.samples.keys) L.push(`| ${mdCell(keyText(s.key, 'lo'))} | ${s.status} | ${s.kind} | ${mdCell(valuesText(s.expected))} | ${mdCell(valuesText(s.actual))} |`);
+    for (const s of r.samples.keys)
+      L.push(
+        `| ${mdCell(keyText(s.key, 'lo'))} | ${s.status} | ${s.kind} | ${mdCell(valuesText(s.expected))} | ${mdCell(valuesText(s.actual))} |`,
+      );
   }
   L.push('');
   L.push('## Thresholds');
@@ -120,7 +133,9 @@ export function renderHtml(r: ReportModel): string {
   const row = (cells: string[], tag = 'td'): string => `<tr>${cells.map((c) => `<${tag}>${c}</${tag}>`).join('')}</tr>`;
   const samples = r.samples.keys.length
     ? `<table><thead>${row(['key', 'status', 'kind', 'expected (old, mapped)', 'actual (new)', 'why'], 'th')}</thead><tbody>${r.samples.keys
-        .map((s) => row([e(keyText(s.key, 'lo')), e(s.status), e(s.kind), e(valuesText(s.expected)), e(valuesText(s.actual)), e(s.reason ?? '')]))
+        .map((s) =>
+          row([e(keyText(s.key, 'lo')), e(s.status), e(s.kind), e(valuesText(s.expected)), e(valuesText(s.actual)), e(s.reason ?? '')]),
+        )
         .join('')}</tbody></table>`
     : '<p>None.</p>';
   const segments = `<table><thead>${row(['#', 'from', 'to', 'source rows', 'target rows', 'source sums', 'target sums', 'equal', 'confirmed drift'], 'th')}</thead><tbody>${r.segments
@@ -165,7 +180,14 @@ ${row(['confirmed drift (rows)', String(r.confirmedDrift)])}
 ${row(['in flight (rows)', String(r.inFlight)])}
 ${row(['in flight (unsettled) (keys)', String(r.inFlightUnsettled)])}
 ${row(['resolved on recheck (keys)', String(r.resolvedOnRecheck)])}
-${row(['repairs', e(Object.entries(r.repairs).map(([k, n]) => `${k} ${n}`).join(', ') || 'none')])}
+${row([
+  'repairs',
+  e(
+    Object.entries(r.repairs)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none',
+  ),
+])}
 </table>
 <div>${rangeChart}</div>
 <div>${timeChart}</div>

@@ -101,10 +101,16 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
   let run: RunRow | null;
   if (runId !== undefined) {
     run = await getRun(control, schema, runId);
-    if (!run || run.migration !== spec.name) throw new ParityError('PARITY_BAD_INPUT', `no verification run ${runId} for migration ${spec.name}`, { hint: 'omit --run for the latest finished run' });
+    if (!run || run.migration !== spec.name)
+      throw new ParityError('PARITY_BAD_INPUT', `no verification run ${runId} for migration ${spec.name}`, {
+        hint: 'omit --run for the latest finished run',
+      });
   } else {
     run = await latestDoneRun(control, schema, spec.name);
-    if (!run) throw new ParityError('PARITY_BAD_INPUT', `no finished verification run for migration ${spec.name}`, { hint: 'run parity verify --spec FILE first' });
+    if (!run)
+      throw new ParityError('PARITY_BAD_INPUT', `no finished verification run for migration ${spec.name}`, {
+        hint: 'run parity verify --spec FILE first',
+      });
   }
   const totals = await runTotals(control, schema, run.id);
   const segments = await runSegments(control, schema, run.id);
@@ -128,7 +134,13 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
     configHash: loaded.configHash,
     runConfigHash: run.configHash,
     generatedAt: new Date().toISOString(),
-    run: { id: run.id, startedAt: run.startedAt.toISOString(), finishedAt: run.finishedAt?.toISOString() ?? null, segments: run.segments, settings: run.settings },
+    run: {
+      id: run.id,
+      startedAt: run.startedAt.toISOString(),
+      finishedAt: run.finishedAt?.toISOString() ?? null,
+      segments: run.segments,
+      settings: run.settings,
+    },
     source: {
       database: describeDatabase(spec.source.database),
       table: `${spec.source.schema}.${spec.source.table}`,
@@ -164,7 +176,14 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
     })),
     samples: {
       limit: spec.reconcile.sampleKeys,
-      keys: samples.map((m) => ({ key: m.key, kind: m.kind, status: m.unsettled ? 'in flight (unsettled)' : m.status, expected: m.expected, actual: m.actual, reason: m.reason })),
+      keys: samples.map((m) => ({
+        key: m.key,
+        kind: m.kind,
+        status: m.unsettled ? 'in flight (unsettled)' : m.status,
+        expected: m.expected,
+        actual: m.actual,
+        reason: m.reason,
+      })),
     },
     thresholds: { contract: spec.gates.contract, reconcile: spec.reconcile, normalize: spec.normalize },
     history: history.map((h) => ({

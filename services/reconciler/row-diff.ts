@@ -96,7 +96,11 @@ export function keyOrder(comparisons: KeyComparison[]): RowOrder {
     for (let i = 0; i < comparisons.length; i++) {
       const kind = comparisons[i];
       const c =
-        kind === 'integer' ? compareIntegerText(a.key[i]!, b.key[i]!) : kind === 'decimal' ? compareDecimalText(a.key[i]!, b.key[i]!) : compareBytes(a.key[i]!, b.key[i]!);
+        kind === 'integer'
+          ? compareIntegerText(a.key[i]!, b.key[i]!)
+          : kind === 'decimal'
+            ? compareDecimalText(a.key[i]!, b.key[i]!)
+            : compareBytes(a.key[i]!, b.key[i]!);
       if (c !== 0) return c;
     }
     return compareHash(a, b);

@@ -51,7 +51,13 @@ export function addChecksums(a: Checksum, b: Checksum): Checksum {
  * Checksums of the sub-ranges of `range` split at `bounds` (bounds.length + 1 of them), in one
  * scan of the range on one side.
  */
-export async function bucketChecksums(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, bounds: KeyTuple[]): Promise<Checksum[]> {
+export async function bucketChecksums(
+  db: Queryable,
+  projection: Projection,
+  side: SideProjection,
+  range: KeyRange,
+  bounds: KeyTuple[],
+): Promise<Checksum[]> {
   const params = new Params();
   const bucket = bucketExpr(side, bounds, params);
   const where = rangePredicate(side, range, params);
@@ -168,7 +174,14 @@ export async function selectRows(db: Queryable, projection: Projection, side: Si
  * Streams a large range's rows through a cursor, `batch` at a time, so even a huge group of
  * duplicate keys is diffed in bounded memory. Must run inside the snapshot transaction.
  */
-export async function* streamRows(db: Queryable, projection: Projection, side: SideProjection, range: KeyRange, cursor: string, batch = 5000): AsyncGenerator<FetchedRow> {
+export async function* streamRows(
+  db: Queryable,
+  projection: Projection,
+  side: SideProjection,
+  range: KeyRange,
+  cursor: string,
+  batch = 5000,
+): AsyncGenerator<FetchedRow> {
   const params = new Params();
   const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${rangeRowsSql(projection, side, [range], params)}`;
   try {

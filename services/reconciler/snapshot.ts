@@ -50,7 +50,12 @@ export interface SnapshotPositions {
 }
 
 /** Starts the snapshot pair; the caller ends it with `endSnapshots`. */
-export async function beginSnapshots(dialect: Dialect, source: pg.Client, target: pg.Client, sameDatabase: boolean): Promise<SnapshotPositions> {
+export async function beginSnapshots(
+  dialect: Dialect,
+  source: pg.Client,
+  target: pg.Client,
+  sameDatabase: boolean,
+): Promise<SnapshotPositions> {
   if (sameDatabase) {
     const { snapshot, position } = await dialect.beginExportedSnapshot(source);
     await dialect.beginImportedSnapshot(target, snapshot);

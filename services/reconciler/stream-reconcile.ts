@@ -14,7 +14,12 @@
  * this file is what stream verification does with a chunk.
  */
 import type pg from 'pg';
-import { type ChunkContext, type ConsumedMessage, type ConsumerLoop, createConsumerLoop } from '../../connectors/kafka-sink/consumer-loop.js';
+import {
+  type ChunkContext,
+  type ConsumedMessage,
+  type ConsumerLoop,
+  createConsumerLoop,
+} from '../../connectors/kafka-sink/consumer-loop.js';
 import type { KafkaClients } from '../core/clients.js';
 import type { ChangeDecoder, DecodedChange } from '../../connectors/kafka-sink/serde.js';
 import { changeTopic, HEADERS, UNCHANGED_TOAST, type Row } from '../core/change-event.js';
@@ -132,7 +137,17 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   const chunkSize = options.chunkSize ?? 200;
   const pollMs = options.pollMs ?? 200;
   const sameTable = spec.target.kind === 'same-table';
-  const status: StreamStatus = { state: 'starting', checked: 0, matched: 0, mismatches: 0, superseded: 0, skipped: 0, deadLetters: 0, repaired: 0, lastPosition: null };
+  const status: StreamStatus = {
+    state: 'starting',
+    checked: 0,
+    matched: 0,
+    mismatches: 0,
+    superseded: 0,
+    skipped: 0,
+    deadLetters: 0,
+    repaired: 0,
+    lastPosition: null,
+  };
   const startedAt = new Date();
   let columns: SourceColumn[] = [];
   let loop: ConsumerLoop | null = null;
@@ -170,7 +185,12 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   async function evaluate(batch: Pending[], partition: number): Promise<Pending[]> {
     const withRows = batch.filter((p) => p.state !== null && !Object.values(p.state).includes(UNCHANGED_TOAST));
     try {
-      const exp = await expectationsFor(deps.source, projection, columns, withRows.map((p) => p.state!));
+      const exp = await expectationsFor(
+        deps.source,
+        projection,
+        columns,
+        withRows.map((p) => p.state!),
+      );
       withRows.forEach((p, i) => (p.expected = exp[i]!));
       return batch;
     } catch (err) {
@@ -200,21 +220,43 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     return m;
   }
 
-  async function check(batch: Pending[]): Promise<Map<Pending, { verdict: Verdict; reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }>> {
-    const out = new Map<Pending, { verdict: Verdict; reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }>();
+  async function check(
+    batch: Pending[],
+  ): Promise<
+    Map<Pending, { verdict: Verdict; reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }>
+  > {
+    const out = new Map<
+      Pending,
+      { verdict: Verdict; reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }
+    >();
     let open: Pending[] = [];
     // First look: the event itself (same-table), or the target row by key.
     if (sameTable) {
       for (const p of batch) {
-        if (p.state === null) out.set(p, { verdict: 'skipped', reason: 'deleted: old and new representation went together', source: null, target: null, targetPosition: null });
-        else if (p.expected && p.inEvent && sameValues(p.expected.values, p.inEvent)) out.set(p, { verdict: 'match', source: null, target: null, targetPosition: null });
+        if (p.state === null)
+          out.set(p, {
+            verdict: 'skipped',
+            reason: 'deleted: old and new representation went together',
+            source: null,
+            target: null,
+            targetPosition: null,
+          });
+        else if (p.expected && p.inEvent && sameValues(p.expected.values, p.inEvent))
+          out.set(p, { verdict: 'match', source: null, target: null, targetPosition: null });
         else open.push(p);
       }
     } else {
-      const current = byKt(await rowsByKeys(deps.target, projection.target, batch.map((p) => p.key)));
+      const current = byKt(
+        await rowsByKeys(
+          deps.target,
+          projection.target,
+          batch.map((p) => p.key),
+        ),
+      );
       for (const p of batch) {
         const t = p.expected ? current.get(p.expected.kt) : [...current.values()].find((r) => r.key.every((v, i) => v === p.key[i]));
-        if (p.state === null ? !t : p.expected !== null && t !== undefined && sameValues(p.expected.values, t.values)) out.set(p, { verdict: 'match', source: null, target: t ?? null, targetPosition: null });
+        if (p.state === null ? !t : p.expected !== null && t !== undefined && sameValues(p.expected.values, t.values))
+          out.set(p, { verdict: 'match', source: null, target: t ?? null, targetPosition: null });
         else open.push(p);
       }
     }
@@ -242,13 +284,26 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
           // An unchanged TOASTed value: the event alone cannot give the expectation; use the current source row.
           p.expected = src ? { kt: src.kt, values: src.values } : null;
           if (!src) {
-            out.set(p, { verdict: 'superseded', reason: 'the row is gone from the source', source: null, target: tgt, targetPosition: String(pos.rows[0].p) });
+            out.set(p, {
+              verdict: 'superseded',
+              reason: 'the row is gone from the source',
+              source: null,
+              target: tgt,
+              targetPosition: String(pos.rows[0].p),
+            });
             continue;
           }
         }
-        const sourceIsEvent = p.state === null ? src === null : src !== null && p.expected !== null && sameValues(src.values, p.expected.values);
+        const sourceIsEvent =
+          p.state === null ? src === null : src !== null && p.expected !== null && sameValues(src.values, p.expected.values);
         if (!sourceIsEvent) {
-          out.set(p, { verdict: 'superseded', reason: 'a newer change of this key is in the stream', source: src, target: tgt, targetPosition: String(pos.rows[0].p) });
+          out.set(p, {
+            verdict: 'superseded',
+            reason: 'a newer change of this key is in the stream',
+            source: src,
+            target: tgt,
+            targetPosition: String(pos.rows[0].p),
+          });
           continue;
         }
         const targetOk = p.state === null ? tgt === null : tgt !== null && sameValues(tgt.values, p.expected!.values);
@@ -256,7 +311,12 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
         else if (last) {
           out.set(p, {
             verdict: 'mismatch',
-            reason: p.state === null ? 'deleted in the source, still present in the target' : tgt === null ? 'missing in the target' : 'the target differs from the mapped source',
+            reason:
+              p.state === null
+                ? 'deleted in the source, still present in the target'
+                : tgt === null
+                  ? 'missing in the target'
+                  : 'the target differs from the mapped source',
             source: src,
             target: tgt,
             targetPosition: String(pos.rows[0].p),
@@ -268,7 +328,11 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     return out;
   }
 
-  async function publishMismatch(p: Pending, r: { reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }, partition: number): Promise<void> {
+  async function publishMismatch(
+    p: Pending,
+    r: { reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null },
+    partition: number,
+  ): Promise<void> {
     const cols = projection.columns;
     const position = p.change.position;
     const payload = {
@@ -286,18 +350,39 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
       detectedAt: new Date().toISOString(),
     };
     await chunk!.producer
-      .send({ messages: [{ topic: mismatchesTo, key: JSON.stringify(payload.key), value: JSON.stringify(payload), headers: { [HEADERS.position]: encodePosition(position) } }] })
+      .send({
+        messages: [
+          {
+            topic: mismatchesTo,
+            key: JSON.stringify(payload.key),
+            value: JSON.stringify(payload),
+            headers: { [HEADERS.position]: encodePosition(position) },
+          },
+        ],
+      })
       .catch((err: unknown) => {
         throw kafkaError(err, `cannot publish a mismatch to ${mismatchesTo}`);
       });
     await deps.control.query(
       `INSERT INTO ${tables(spec.control.schema).stream} (migration, key, position, expected, actual, reason) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [spec.name, JSON.stringify(p.key), encodePosition(position), JSON.stringify(payload.expected), JSON.stringify(payload.actual), r.reason ?? 'mismatch'],
+      [
+        spec.name,
+        JSON.stringify(p.key),
+        encodePosition(position),
+        JSON.stringify(payload.expected),
+        JSON.stringify(payload.actual),
+        r.reason ?? 'mismatch',
+      ],
     );
     status.mismatches++;
     metrics.streamMismatches.inc();
     if (options.repair) {
-      const item: RepairItem = { key: p.key, kind: payload.kind, sourceHashes: r.source ? [r.source.h] : [], targetHashes: r.target ? [r.target.h] : [] };
+      const item: RepairItem = {
+        key: p.key,
+        kind: payload.kind,
+        sourceHashes: r.source ? [r.source.h] : [],
+        targetHashes: r.target ? [r.target.h] : [],
+      };
       const ctx: RepairContext = {
         spec,
         projection,
@@ -366,7 +451,13 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
       else if (r.verdict === 'skipped') status.skipped++;
       metrics.streamEvents.inc({ result: r.verdict.replace('-', '_') });
       if (r.verdict === 'mismatch') await publishMismatch(p, r, partition);
-      results.push({ key: p.key, op: p.change.envelope.op, verdict: r.verdict, position: encodePosition(p.change.position), ...(r.reason ? { reason: r.reason } : {}) });
+      results.push({
+        key: p.key,
+        op: p.change.envelope.op,
+        verdict: r.verdict,
+        position: encodePosition(p.change.position),
+        ...(r.reason ? { reason: r.reason } : {}),
+      });
     }
     metrics.streamCheckSeconds.observe((now() - started) / 1000);
     options.onChecked?.(results);
@@ -401,9 +492,19 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     async start() {
       columns = await sourceColumns(deps.source, projection);
       if (options.repair?.apply) {
-        const t = await resolveToken(deps.repairTarget!, spec.control.schema, spec.name, options.repair.token, `parity reconcile ${options.groupId}`);
+        const t = await resolveToken(
+          deps.repairTarget!,
+          spec.control.schema,
+          spec.name,
+          options.repair.token,
+          `parity reconcile ${options.groupId}`,
+        );
         token = t.token;
-        if (t.acquired) logger.warn({ token: t.token.toString() }, 'no --fence-token given: acquired a fencing token, which fences out the previous holder');
+        if (t.acquired)
+          logger.warn(
+            { token: t.token.toString() },
+            'no --fence-token given: acquired a fencing token, which fences out the previous holder',
+          );
       }
       loop = createConsumerLoop({
         kafka: deps.kafka,

@@ -34,7 +34,7 @@ function civilFromDays(days: number): { y: number; m: number; d: number } {
 
 function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
-  return a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 }
 
 function floorMod(a: bigint, b: bigint): bigint {
@@ -101,7 +101,11 @@ export function zoneOffsetSeconds(utc: Micros, timeZone: string): number {
   const get = (type: string): string => parts.find((p) => p.type === type)?.value ?? '0';
   let year = Number(get('year'));
   if (/^B/i.test(get('era'))) year = 1 - year;
-  const wallSeconds = daysFromCivil(year, Number(get('month')), Number(get('day'))) * 86400 + Number(get('hour')) * 3600 + Number(get('minute')) * 60 + Number(get('second'));
+  const wallSeconds =
+    daysFromCivil(year, Number(get('month')), Number(get('day'))) * 86400 +
+    Number(get('hour')) * 3600 +
+    Number(get('minute')) * 60 +
+    Number(get('second'));
   const utcSeconds = Math.floor(ms / 1000) - 946_684_800;
   return wallSeconds - utcSeconds;
 }
@@ -116,7 +120,7 @@ export function roundMicros(t: Micros, precision: number): Micros {
   if (precision >= 6) return t;
   const scale = 10n ** BigInt(6 - precision);
   const offset = scale / 2n;
-  return t >= 0n ? ((t + offset) / scale) * scale : -((((-t) + offset) / scale) * scale);
+  return t >= 0n ? ((t + offset) / scale) * scale : -(((-t + offset) / scale) * scale);
 }
 
 /** Drops fraction digits beyond `precision` (toward the earlier instant, as the wall clock reads). */

@@ -142,19 +142,29 @@ async function startOrJoinRun(
       return { runId: run.id, joined: true };
     }
     if (run) {
-      logger.warn({ runId: run.id, reason: options.newRun ? '--new-run' : 'the spec changed' }, 'abandoning the unfinished verification run');
+      logger.warn(
+        { runId: run.id, reason: options.newRun ? '--new-run' : 'the spec changed' },
+        'abandoning the unfinished verification run',
+      );
       await abandonRun(control, schema, run.id);
     }
     // Boundaries come from the side with more rows, so segments are even where most rows are.
-    const [sourceRows, targetRows] = await Promise.all([estimateRows(plannerDbs.source, projection.source), estimateRows(plannerDbs.target, projection.target)]);
+    const [sourceRows, targetRows] = await Promise.all([
+      estimateRows(plannerDbs.source, projection.source),
+      estimateRows(plannerDbs.target, projection.target),
+    ]);
     const fromTarget = targetRows > sourceRows;
     await control.query('BEGIN');
     try {
       const runId = await createRun(control, schema, spec.name, loaded.configHash, settingsOf(loaded, options));
-      const count = await planSegments(fromTarget ? plannerDbs.target : plannerDbs.source, fromTarget ? projection.target : projection.source, {
-        ...partsFor(spec.reconcile.segmentRows, spec.reconcile.bisectionThreshold),
-        onSegments: (segments) => insertSegments(control, schema, runId, segments),
-      });
+      const count = await planSegments(
+        fromTarget ? plannerDbs.target : plannerDbs.source,
+        fromTarget ? projection.target : projection.source,
+        {
+          ...partsFor(spec.reconcile.segmentRows, spec.reconcile.bisectionThreshold),
+          onSegments: (segments) => insertSegments(control, schema, runId, segments),
+        },
+      );
       await setRunSegments(control, schema, runId, count);
       await control.query('COMMIT');
       logger.info({ runId, segments: count, plannedFrom: fromTarget ? 'target' : 'source' }, 'planned a new verification run');
@@ -263,7 +273,8 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
                 suspects++;
                 buffered.push(d);
                 if (holding && buffered.length > holdMax) holding = false;
-                if (!holding && buffered.length >= 5000) await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.splice(0), positions.source);
+                if (!holding && buffered.length >= 5000)
+                  await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.splice(0), positions.source);
               },
             });
             await endSnapshots(src, tgt);
@@ -275,23 +286,38 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
           const segmentRows = Number(outcome.source.rows > outcome.target.rows ? outcome.source.rows : outcome.target.rows);
           const together =
             holding && recheckBySegment(buffered.length, segmentRows)
-              ? await recheckSegmentByMerge({ source: src, target: tgt }, projection, { range: { lo: seg.lo, hi: seg.hi }, bounds: seg.subBounds, sourcePosition: positions.source }, buffered, {
-                  slot: spec.cdc.slot,
-                  waitMs: SEGMENT_RECHECK_WAIT_MS,
-                  threshold: spec.reconcile.bisectionThreshold,
-                  factor: options.bisectionFactor,
-                  sampleKeys: spec.reconcile.sampleKeys,
-                  sleep,
-                  now,
-                })
+              ? await recheckSegmentByMerge(
+                  { source: src, target: tgt },
+                  projection,
+                  { range: { lo: seg.lo, hi: seg.hi }, bounds: seg.subBounds, sourcePosition: positions.source },
+                  buffered,
+                  {
+                    slot: spec.cdc.slot,
+                    waitMs: SEGMENT_RECHECK_WAIT_MS,
+                    threshold: spec.reconcile.bisectionThreshold,
+                    factor: options.bisectionFactor,
+                    sampleKeys: spec.reconcile.sampleKeys,
+                    sleep,
+                    now,
+                  },
+                )
               : null;
           const recheckMs = now() - started - compareMs;
           if (together) {
             for (let i = 0; i < together.decided.length; i += 5000) {
-              await insertMismatches(ctl, schema, runId, seg.no, projection.columns, together.decided.slice(i, i + 5000), together.position);
+              await insertMismatches(
+                ctl,
+                schema,
+                runId,
+                seg.no,
+                projection.columns,
+                together.decided.slice(i, i + 5000),
+                together.position,
+              );
             }
           } else {
-            for (let i = 0; i < buffered.length; i += 5000) await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.slice(i, i + 5000), positions.source);
+            for (let i = 0; i < buffered.length; i += 5000)
+              await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.slice(i, i + 5000), positions.source);
           }
           const durationMs = Math.round(now() - started);
           await completeSegment(ctl, schema, runId, seg.no, {
@@ -350,9 +376,11 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
       boundMs: spec.reconcile.recheckBoundMs,
     };
     const recheckContext = { ...recheckSessions, schema, runId, projection, logger, sleep, now };
-    const background = recheckSuspects(recheckContext, recheckOptions, 'background', () => workersDone || failure !== null).catch((err: unknown) => {
-      failure ??= err;
-    });
+    const background = recheckSuspects(recheckContext, recheckOptions, 'background', () => workersDone || failure !== null).catch(
+      (err: unknown) => {
+        failure ??= err;
+      },
+    );
     const results = await Promise.allSettled(
       Array.from({ length: Math.max(1, options.jobs) }, (_, i) =>
         worker(i + 1).catch((err: unknown) => {
@@ -385,7 +413,13 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
  * Re-checks the suspects and closes the run. One process does it, holding the run row's lock;
  * others wait for the result. A finalizer that dies releases the lock and another takes over.
  */
-async function finalizeRun(control: pg.Client, loaded: LoadedSpec, runId: number, recheck: RecheckContext, recheckOptions: RecheckOptions): Promise<VerifyResult> {
+async function finalizeRun(
+  control: pg.Client,
+  loaded: LoadedSpec,
+  runId: number,
+  recheck: RecheckContext,
+  recheckOptions: RecheckOptions,
+): Promise<VerifyResult> {
   const { spec } = loaded;
   const schema = spec.control.schema;
   const deps = recheck;

@@ -20,11 +20,24 @@ export function apicurioDir(config: StackConfig): string {
 }
 
 function mavenCopy(pom: string, outputDir: string, what: string, extraArgs: string[] = []): void {
-  const result = run('mvn', ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${outputDir}`, '-DincludeScope=runtime', ...extraArgs]);
+  const result = run('mvn', [
+    '-B',
+    '-q',
+    '-f',
+    pom,
+    `${DEPENDENCY_PLUGIN}:copy-dependencies`,
+    `-DoutputDirectory=${outputDir}`,
+    '-DincludeScope=runtime',
+    ...extraArgs,
+  ]);
   if (result.status !== 0) {
-    throw new ParityError('PARITY_STACK_FAILED', `fetching ${what} with Maven failed:\n${(result.stdout + result.stderr).split('\n').slice(-15).join('\n')}`, {
-      hint: 'Maven fetches from its remote repository (Maven Central unless ~/.m2/settings.xml names a mirror); check the network and that file',
-    });
+    throw new ParityError(
+      'PARITY_STACK_FAILED',
+      `fetching ${what} with Maven failed:\n${(result.stdout + result.stderr).split('\n').slice(-15).join('\n')}`,
+      {
+        hint: 'Maven fetches from its remote repository (Maven Central unless ~/.m2/settings.xml names a mirror); check the network and that file',
+      },
+    );
   }
 }
 
@@ -38,7 +51,11 @@ export function ensureKafka(config: StackConfig): string {
   const marker = join(lib, '.complete');
   if (!existsSync(marker)) {
     mkdirSync(lib, { recursive: true });
-    mavenCopy(join(PROJECT_ROOT, 'deploy/local/kafka-pom.xml'), lib, `Apache Kafka ${version}`, [`-Dkafka.version=${version}`, '-P', kafkaLogging(version)]);
+    mavenCopy(join(PROJECT_ROOT, 'deploy/local/kafka-pom.xml'), lib, `Apache Kafka ${version}`, [
+      `-Dkafka.version=${version}`,
+      '-P',
+      kafkaLogging(version),
+    ]);
     writeFileSync(marker, new Date().toISOString());
   }
   return lib;
@@ -95,9 +112,13 @@ export function ensureRedisServer(): string {
   const install = process.getuid?.() === 0 ? run('sh', ['-c', script]) : run('sudo', ['-n', 'sh', '-c', script]);
   const again = run('sh', ['-c', 'command -v redis-server']);
   if (install.status !== 0 || again.status !== 0) {
-    throw new ParityError('PARITY_DEPENDENCY_MISSING', `redis-server is missing and could not be installed: ${install.stderr.split('\n').slice(-5).join('\n')}`, {
-      hint: 'run: sudo apt-get install redis-server',
-    });
+    throw new ParityError(
+      'PARITY_DEPENDENCY_MISSING',
+      `redis-server is missing and could not be installed: ${install.stderr.split('\n').slice(-5).join('\n')}`,
+      {
+        hint: 'run: sudo apt-get install redis-server',
+      },
+    );
   }
   return again.stdout.trim();
 }

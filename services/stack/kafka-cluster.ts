@@ -107,10 +107,20 @@ function logConfig(c: StackConfig): string {
       '',
     ].join('\n');
   }
-  return ['log4j.rootLogger=INFO, stdout', 'log4j.appender.stdout=org.apache.log4j.ConsoleAppender', 'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n', 'log4j.logger.kafka=INFO', 'log4j.logger.org.apache.kafka=INFO', 'log4j.logger.state.change.logger=WARN', ''].join('\n');
+  return [
+    'log4j.rootLogger=INFO, stdout',
+    'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
+    'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
+    'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
+    'log4j.logger.kafka=INFO',
+    'log4j.logger.org.apache.kafka=INFO',
+    'log4j.logger.state.change.logger=WARN',
+    '',
+  ].join('\n');
 }
 
-const logFlag = (c: StackConfig, file: string) => (kafkaLogging(c.kafka.version) === 'log4j2' ? `-Dlog4j2.configurationFile=${file}` : `-Dlog4j.configuration=file:${file}`);
+const logFlag = (c: StackConfig, file: string) =>
+  kafkaLogging(c.kafka.version) === 'log4j2' ? `-Dlog4j2.configurationFile=${file}` : `-Dlog4j.configuration=file:${file}`;
 
 async function startNode(c: StackConfig, id: number): Promise<void> {
   const f = nodeFiles(c, id);
@@ -122,12 +132,34 @@ async function startNode(c: StackConfig, id: number): Promise<void> {
   const java = findJava(17, `Apache Kafka ${c.kafka.version}`);
   if (!existsSync(join(f.data, 'meta.properties'))) {
     // Static quorum (controller.quorum.voters): formatted without --standalone, every node with one cluster id.
-    const format = await runAsync(java, ['-Xmx128m', logFlag(c, f.logConfig), '-cp', `${lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', KAFKA_CLUSTER_ID, '-c', f.properties, '--ignore-formatted']);
-    if (format.status !== 0) throw new ParityError('PARITY_STACK_FAILED', `kafka node ${id}: storage format failed:\n${format.stdout}${format.stderr}`);
+    const format = await runAsync(java, [
+      '-Xmx128m',
+      logFlag(c, f.logConfig),
+      '-cp',
+      `${lib}/*`,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      KAFKA_CLUSTER_ID,
+      '-c',
+      f.properties,
+      '--ignore-formatted',
+    ]);
+    if (format.status !== 0)
+      throw new ParityError('PARITY_STACK_FAILED', `kafka node ${id}: storage format failed:\n${format.stdout}${format.stderr}`);
   }
   // Three JVMs share the machine with everything else: smaller heaps than the single node's.
   const heap = c.kafka.brokers > 1 ? ['-Xms128m', '-Xmx384m'] : ['-Xms512m', '-Xmx512m'];
-  const jvm = [...heap, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true', logFlag(c, f.logConfig), `-Dkafka.logs.dir=${f.logs}`, '-cp', `${lib}/*`];
+  const jvm = [
+    ...heap,
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    logFlag(c, f.logConfig),
+    `-Dkafka.logs.dir=${f.logs}`,
+    '-cp',
+    `${lib}/*`,
+  ];
   startDetached({ command: java, args: [...jvm, 'kafka.Kafka', f.properties], logFile: f.logFile, pidFile: f.pidFile });
 }
 
@@ -140,7 +172,14 @@ const bootstrap = (c: StackConfig) => kafkaNodes(c).map((n) => `127.0.0.1:${n.po
  * started in that moment would see retriable errors on its first request.
  */
 async function kafkaReady(c: StackConfig): Promise<boolean> {
-  const common = { clientId: 'parity-stack', bootstrapBrokers: bootstrap(c), retries: 0, connectTimeout: 2_000, requestTimeout: 5_000, timeout: 5_000 };
+  const common = {
+    clientId: 'parity-stack',
+    bootstrapBrokers: bootstrap(c),
+    retries: 0,
+    connectTimeout: 2_000,
+    requestTimeout: 5_000,
+    timeout: 5_000,
+  };
   const admin = new Admin(common);
   const producer = new Producer({ ...common, idempotent: true });
   try {
@@ -203,17 +242,31 @@ export const kafka: ServiceDef = {
     return kafkaNodes(c).map((n) => {
       const pid = nodePid(c, n.id);
       const live = runningListeners(c, n.id);
-      return { id: n.id, port: live?.port ?? n.port, controllerPort: live?.controllerPort ?? n.controllerPort, running: pid !== undefined, pid, rssMb: pid ? rssMb(pid) : undefined };
+      return {
+        id: n.id,
+        port: live?.port ?? n.port,
+        controllerPort: live?.controllerPort ?? n.controllerPort,
+        running: pid !== undefined,
+        pid,
+        rssMb: pid ? rssMb(pid) : undefined,
+      };
     });
   },
   async start(c) {
     if (!c.kafkaRecorded) {
       mkdirSync(join(c.stateDir, 'kafka'), { recursive: true });
-      writeFileSync(kafkaClusterFile(c.stateDir), `${JSON.stringify({ version: c.kafka.version, brokers: c.kafka.brokers, formattedAt: new Date().toISOString() }, null, 2)}\n`);
+      writeFileSync(
+        kafkaClusterFile(c.stateDir),
+        `${JSON.stringify({ version: c.kafka.version, brokers: c.kafka.brokers, formattedAt: new Date().toISOString() }, null, 2)}\n`,
+      );
       c.kafkaRecorded = { ...c.kafka };
     }
     // All missing nodes format and start together: a quorum of three needs two voters before anything is ready.
-    await Promise.all(kafkaNodes(c).filter((node) => !nodePid(c, node.id)).map((node) => startNode(c, node.id)));
+    await Promise.all(
+      kafkaNodes(c)
+        .filter((node) => !nodePid(c, node.id))
+        .map((node) => startNode(c, node.id)),
+    );
   },
   ready: kafkaReady,
   async stop(c) {
@@ -231,7 +284,11 @@ export const kafka: ServiceDef = {
   },
   async version(c) {
     // The version of the jars the running node was started from (its class path names the cache folder).
-    const pid = nodePid(c, 1) ?? kafkaNodes(c).map((n) => nodePid(c, n.id)).find((p) => p !== undefined);
+    const pid =
+      nodePid(c, 1) ??
+      kafkaNodes(c)
+        .map((n) => nodePid(c, n.id))
+        .find((p) => p !== undefined);
     if (!pid) return undefined;
     return /kafka-(\d+\.\d+\.\d+)\/lib/.exec(commandLine(pid))?.[1];
   },

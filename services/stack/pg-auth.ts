@@ -9,7 +9,13 @@ import { dirname } from 'node:path';
 import { pgPasswordFile } from './config.js';
 
 /** pg_hba.conf of a local cluster: trust on the socket, scram-sha-256 on loopback TCP, nothing else. */
-export const PG_HBA = ['local all all trust', 'local replication all trust', 'host all all 127.0.0.1/32 scram-sha-256', 'host replication all 127.0.0.1/32 scram-sha-256', ''].join('\n');
+export const PG_HBA = [
+  'local all all trust',
+  'local replication all trust',
+  'host all all 127.0.0.1/32 scram-sha-256',
+  'host replication all 127.0.0.1/32 scram-sha-256',
+  '',
+].join('\n');
 
 /** The state dir's password, generated (hex, URL-safe) and stored with mode 600 on first use. */
 export function ensurePgPassword(stateDir: string): string {

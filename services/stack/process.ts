@@ -83,7 +83,10 @@ export function removeFile(path: string): void {
 export function tail(file: string, lines = 20): string {
   if (!existsSync(file)) return `(no log at ${file})`;
   const text = readFileSync(file, 'utf8');
-  return text.split('\n').slice(-lines - 1).join('\n');
+  return text
+    .split('\n')
+    .slice(-lines - 1)
+    .join('\n');
 }
 
 /** Resident set size in MiB, read from /proc. */
@@ -145,7 +148,9 @@ export function runAsync(command: string, args: string[]): Promise<RunResult> {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', (err) => reject(new ParityError('PARITY_DEPENDENCY_MISSING', `cannot run ${command}: ${err.message}`, { cause: err })));
+    child.once('error', (err) =>
+      reject(new ParityError('PARITY_DEPENDENCY_MISSING', `cannot run ${command}: ${err.message}`, { cause: err })),
+    );
     child.once('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
   });
 }

@@ -37,17 +37,28 @@ async function upOne(name: ServiceName, config: StackConfig, t0: number, progres
   const def = SERVICE_DEFS[name];
   const existing = def.pid(config);
   if (existing && (await def.ready(config).catch(() => false))) {
-    return { service: name, running: true, pid: existing, port: def.port(config), action: 'reused', readySeconds: (Date.now() - t0) / 1000 };
+    return {
+      service: name,
+      running: true,
+      pid: existing,
+      port: def.port(config),
+      action: 'reused',
+      readySeconds: (Date.now() - t0) / 1000,
+    };
   }
   if (!existing) await def.start(config);
   const ok = await waitFor(() => def.ready(config), def.readyTimeoutMs);
   const pid = def.pid(config);
   if (!ok) {
     const state = pid ? 'is running but did not answer' : 'exited';
-    throw new ParityError('PARITY_STACK_FAILED', `${name} ${state} within ${def.readyTimeoutMs / 1000}s (port ${def.port(config)}).\n--- last lines of ${def.logFile(config)} ---\n${tail(def.logFile(config))}`, {
-      hint: `check ${def.logFile(config)}; another process may hold port ${def.port(config)}`,
-      details: { service: name },
-    });
+    throw new ParityError(
+      'PARITY_STACK_FAILED',
+      `${name} ${state} within ${def.readyTimeoutMs / 1000}s (port ${def.port(config)}).\n--- last lines of ${def.logFile(config)} ---\n${tail(def.logFile(config))}`,
+      {
+        hint: `check ${def.logFile(config)}; another process may hold port ${def.port(config)}`,
+        details: { service: name },
+      },
+    );
   }
   const readySeconds = (Date.now() - t0) / 1000;
   progress(`${name}: ready on 127.0.0.1:${def.port(config)} (pid ${pid}, ${readySeconds.toFixed(1)}s)`);
@@ -85,7 +96,8 @@ export async function stackUp(options: UpOptions = {}, config: StackConfig = sta
     throw new ParityError('PARITY_STACK_FAILED', messages.join('\n\n'), { hint: (failures[0]?.reason as ParityError | undefined)?.hint });
   }
   const up: (ServiceStatus | ReplicaStatus)[] = results.map((r) => (r as PromiseFulfilledResult<ServiceStatus>).value);
-  if ((options.replica ?? replicaWanted()) && names.includes('pg-source')) up.push(await startReplica(stackReplicaSettings(config), progress));
+  if ((options.replica ?? replicaWanted()) && names.includes('pg-source'))
+    up.push(await startReplica(stackReplicaSettings(config), progress));
   return up;
 }
 

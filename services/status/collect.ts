@@ -27,7 +27,7 @@ export interface StatusSnapshot {
   latest: Partial<Record<EvidenceKind, EvidenceRow>>;
   /** Oldest first, for charts. */
   history: Partial<Record<EvidenceKind, EvidenceRow[]>>;
-  slot: { name: string; exists: boolean; active?: boolean; lagBytes?: number; confirmedFlushLsn?: string | null } ;
+  slot: { name: string; exists: boolean; active?: boolean; lagBytes?: number; confirmedFlushLsn?: string | null };
   audit: { at: string; cohort: string; action: string; from: string | null; to: string | null; actor: string; reason: string }[];
   /** The verdict the page shows: every recorded check passing, and evidence for the contract inputs. */
   verdict: { ok: boolean; reasons: string[] };
@@ -58,7 +58,13 @@ export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> 
   const history: StatusSnapshot['history'] = {};
   const latest: StatusSnapshot['latest'] = {};
   for (const r of rows as { kind: EvidenceKind; passed: boolean; summary: string; value: Record<string, unknown>; recorded_at: Date }[]) {
-    const row: EvidenceRow = { kind: r.kind, passed: r.passed, summary: r.summary, value: r.value, recordedAt: r.recorded_at.toISOString() };
+    const row: EvidenceRow = {
+      kind: r.kind,
+      passed: r.passed,
+      summary: r.summary,
+      value: r.value,
+      recordedAt: r.recorded_at.toISOString(),
+    };
     (history[r.kind] ??= []).push(row);
     latest[r.kind] = row;
   }
@@ -92,9 +98,23 @@ export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> 
     latest,
     history,
     slot: slotRow
-      ? { name: spec.cdc.slot, exists: true, active: slotRow.active, lagBytes: slotRow.lag === null ? undefined : Number(slotRow.lag), confirmedFlushLsn: slotRow.confirmed }
+      ? {
+          name: spec.cdc.slot,
+          exists: true,
+          active: slotRow.active,
+          lagBytes: slotRow.lag === null ? undefined : Number(slotRow.lag),
+          confirmedFlushLsn: slotRow.confirmed,
+        }
       : { name: spec.cdc.slot, exists: false },
-    audit: audit.map((a) => ({ at: a.at.toISOString(), cohort: a.cohort || '(all)', action: a.action, from: a.fromPhase, to: a.toPhase, actor: a.actor, reason: a.reason })),
+    audit: audit.map((a) => ({
+      at: a.at.toISOString(),
+      cohort: a.cohort || '(all)',
+      action: a.action,
+      from: a.fromPhase,
+      to: a.toPhase,
+      actor: a.actor,
+      reason: a.reason,
+    })),
     verdict: { ok: reasons.length === 0, reasons },
   };
 }

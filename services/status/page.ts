@@ -17,7 +17,8 @@ export function renderStatusPage(s: StatusSnapshot, refreshSeconds = 5): string 
   const phaseCells = s.phases
     .map((p) => {
       const steps = PHASES.map((name) => {
-        const state = PHASES.indexOf(name) < PHASES.indexOf(p.phase as (typeof PHASES)[number]) ? 'done' : name === p.phase ? 'current' : 'todo';
+        const state =
+          PHASES.indexOf(name) < PHASES.indexOf(p.phase as (typeof PHASES)[number]) ? 'done' : name === p.phase ? 'current' : 'todo';
         return `<li class="phase ${state}">${esc(name)}</li>`;
       }).join('');
       return `<tr><th>${esc(p.cohort)}</th><td><ol class="phases" data-cohort="${esc(p.cohort)}" data-phase="${esc(p.phase)}">${steps}</ol></td><td>${esc(p.enteredAt)}</td></tr>`;
@@ -56,7 +57,12 @@ export function renderStatusPage(s: StatusSnapshot, refreshSeconds = 5): string 
   const slot = s.slot.exists
     ? `slot <b>${esc(s.slot.name)}</b> ${s.slot.active ? 'active' : 'inactive'}, lag ${s.slot.lagBytes ?? '?'} bytes, confirmed ${esc(String(s.slot.confirmedFlushLsn ?? '-'))}`
     : `slot <b>${esc(s.slot.name)}</b> does not exist`;
-  const audit = s.audit.map((a) => `<tr><td>${esc(a.at)}</td><td>${esc(a.cohort)}</td><td>${esc(a.action)}</td><td>${esc(a.from ?? '')} → ${esc(a.to ?? '')}</td><td>${esc(a.actor)}</td><td>${esc(a.reason)}</td></tr>`).join('');
+  const audit = s.audit
+    .map(
+      (a) =>
+        `<tr><td>${esc(a.at)}</td><td>${esc(a.cohort)}</td><td>${esc(a.action)}</td><td>${esc(a.from ?? '')} → ${esc(a.to ?? '')}</td><td>${esc(a.actor)}</td><td>${esc(a.reason)}</td></tr>`,
+    )
+    .join('');
   const verdict = s.verdict.ok
     ? `<div id="verdict" class="verdict ok" data-ok="true">All recorded checks pass</div>`
     : `<div id="verdict" class="verdict bad" data-ok="false">Not ready: ${s.verdict.reasons.map(esc).join('; ')}</div>`;

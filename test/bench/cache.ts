@@ -39,7 +39,15 @@ import { cacheSettingsFrom, cacheSettings, type CacheSettings } from '../../serv
 import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName } from '../support/stack.js';
 import { writeTestSpec } from '../support/spec.js';
 import { createChangeDecoder, createChangeEncoder, createRegistryClient, encodeChange } from '../../connectors/kafka-sink/serde.js';
-import { committedOffsets, createTestStream, endOffsets, envelopeOf, orderRow, ordersShape, type Change } from '../integration/cache-versioner/change-stream.js';
+import {
+  committedOffsets,
+  createTestStream,
+  endOffsets,
+  envelopeOf,
+  orderRow,
+  ordersShape,
+  type Change,
+} from '../integration/cache-versioner/change-stream.js';
 
 const RATE = 5000;
 const SECONDS = Number(process.env.BENCH_CACHE_SECONDS ?? 15);
@@ -61,7 +69,19 @@ function percentile(values: number[], p: number): number | null {
 
 function benchSettings(prefix: string, topic: string): CacheSettings {
   return cacheSettingsFrom(
-    { name: prefix.replace('_', '-'), key: ['id'], cache: { keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` }, populate: ['v1', 'v2'], read: 'v2', ttlSeconds: 600, ttlJitterPct: 10, tombstoneTtlSeconds: 60, leaseMs: 2000 } },
+    {
+      name: prefix.replace('_', '-'),
+      key: ['id'],
+      cache: {
+        keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` },
+        populate: ['v1', 'v2'],
+        read: 'v2',
+        ttlSeconds: 600,
+        ttlJitterPct: 10,
+        tombstoneTtlSeconds: 60,
+        leaseMs: 2000,
+      },
+    },
     topic,
     { schema: 'public', table: 'orders' },
   );
@@ -103,7 +123,14 @@ function changes(n: number): Change[] {
   for (let i = 0; i < n; i++) {
     lsn += 1n;
     const id = 1 + Math.floor(Math.random() * KEYS);
-    out.push({ op: 'u', key: { id }, before: null, after: orderRow(id, Number(lsn % 1000n)), position: { commitLsn: lsn, ordinal: 0 }, commitTimeUs: 0n });
+    out.push({
+      op: 'u',
+      key: { id },
+      before: null,
+      after: orderRow(id, Number(lsn % 1000n)),
+      position: { commitLsn: lsn, ordinal: 0 },
+      commitTimeUs: 0n,
+    });
   }
   return out;
 }
@@ -114,7 +141,9 @@ function changes(n: number): Change[] {
  */
 function loadChild(args: string[], onMeasuring: () => void): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -144,7 +173,16 @@ async function waitCommitted(groupId: string, topic: string, timeoutMs: number):
 }
 
 /** Phases 1 and 2: synthetic events through real Kafka. */
-async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; kafka_to_cache_p50_ms: number | null; kafka_to_cache_warmup_p99_ms: number | null; steady_event_loop_delay_p99_ms: number; steady_events: number; max_updates_per_s: number; max_events_per_s: number; backlog_events: number }> {
+async function kafkaPhases(): Promise<{
+  kafka_to_cache_p99_ms: number | null;
+  kafka_to_cache_p50_ms: number | null;
+  kafka_to_cache_warmup_p99_ms: number | null;
+  steady_event_loop_delay_p99_ms: number;
+  steady_events: number;
+  max_updates_per_s: number;
+  max_events_per_s: number;
+  backlog_events: number;
+}> {
   const prefix = uniqueName('bcache');
   const stream = await createTestStream(kafka, prefix, 'orders');
   const settings = benchSettings(prefix, stream.topic);
@@ -185,7 +223,12 @@ async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; ka
     measuring = false;
     loopDelay.disable();
     await steady.stop();
-    log(`steady phase p99 per second (ms): ${[...perSecond].sort(([a], [b]) => a - b).map(([sec, v]) => `${sec}s:${percentile(v, 99)}`).join(' ')}`);
+    log(
+      `steady phase p99 per second (ms): ${[...perSecond]
+        .sort(([a], [b]) => a - b)
+        .map(([sec, v]) => `${sec}s:${percentile(v, 99)}`)
+        .join(' ')}`,
+    );
 
     // Phase 2: a backlog consumed by a fresh group as fast as it goes.
     log(`backlog phase: producing ${BACKLOG} events`);
@@ -229,7 +272,15 @@ async function kafkaPhases(): Promise<{ kafka_to_cache_p99_ms: number | null; ka
 }
 
 /** Phase 3: PostgreSQL -> parity cdc run -> Kafka -> cache versioner -> Redis. */
-async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; commit_to_cache_p50_ms: number | null; commit_to_kafka_p99_ms: number | null; commit_to_cache_warmup_p99_ms: number | null; commit_to_kafka_warmup_p99_ms: number | null; cdc_changes: number; cdc_error?: string }> {
+async function cdcPhase(): Promise<{
+  commit_to_cache_p99_ms: number | null;
+  commit_to_cache_p50_ms: number | null;
+  commit_to_kafka_p99_ms: number | null;
+  commit_to_cache_warmup_p99_ms: number | null;
+  commit_to_kafka_warmup_p99_ms: number | null;
+  cdc_changes: number;
+  cdc_error?: string;
+}> {
   const prefix = uniqueName('bcdc');
   const db = await createTestDatabase('source', 'bcdc');
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
@@ -238,7 +289,9 @@ async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; comm
   let settings: CacheSettings | null = null;
   let cdcErr = '';
   try {
-    await pool.query(`CREATE TABLE orders (id int4 PRIMARY KEY, total_amount int, total_amount_minor int8, currency text, price numeric(10,2), paid boolean, updated_at timestamptz, tags text[])`);
+    await pool.query(
+      `CREATE TABLE orders (id int4 PRIMARY KEY, total_amount int, total_amount_minor int8, currency text, price numeric(10,2), paid boolean, updated_at timestamptz, tags text[])`,
+    );
     await pool.query(`INSERT INTO orders SELECT g, g, g, 'USD', 1.50, false, now(), '{a}' FROM generate_series(1, ${KEYS}) g`);
     const spec = writeTestSpec({
       name: prefix.replace('_', '-'),
@@ -254,7 +307,9 @@ async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; comm
       'infra.redis.url': STACK.PARITY_REDIS_URL,
     });
     settings = cacheSettings(spec.spec);
-    cdc = spawn(process.execPath, [BIN, 'cdc', 'run', '--spec', spec.path], { env: { ...process.env, ...STACK, PARITY_LOG_LEVEL: 'warn' } });
+    cdc = spawn(process.execPath, [BIN, 'cdc', 'run', '--spec', spec.path], {
+      env: { ...process.env, ...STACK, PARITY_LOG_LEVEL: 'warn' },
+    });
     cdc.stderr?.on('data', (d: Buffer) => (cdcErr = (cdcErr + d.toString()).slice(-4000)));
     const cdcExit = new Promise<number | null>((resolve) => cdc?.on('exit', (code) => resolve(code)));
     // The CDC creates the topic once it has the table's shape; a first change makes sure it does.
@@ -305,10 +360,25 @@ async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; comm
     }
     measuring = false;
     void cdcExit;
-    return { commit_to_cache_p99_ms: percentile(latencies, 99), commit_to_cache_p50_ms: percentile(latencies, 50), commit_to_kafka_p99_ms: percentile(toKafka, 99), commit_to_cache_warmup_p99_ms: percentile(warmup, 99), commit_to_kafka_warmup_p99_ms: percentile(warmupToKafka, 99), cdc_changes: latencies.length };
+    return {
+      commit_to_cache_p99_ms: percentile(latencies, 99),
+      commit_to_cache_p50_ms: percentile(latencies, 50),
+      commit_to_kafka_p99_ms: percentile(toKafka, 99),
+      commit_to_cache_warmup_p99_ms: percentile(warmup, 99),
+      commit_to_kafka_warmup_p99_ms: percentile(warmupToKafka, 99),
+      cdc_changes: latencies.length,
+    };
   } catch (err) {
     log(`cdc phase failed: ${(err as Error).message}`);
-    return { commit_to_cache_p99_ms: null, commit_to_cache_p50_ms: null, commit_to_kafka_p99_ms: null, commit_to_cache_warmup_p99_ms: null, commit_to_kafka_warmup_p99_ms: null, cdc_changes: 0, cdc_error: (err as Error).message.slice(0, 500) };
+    return {
+      commit_to_cache_p99_ms: null,
+      commit_to_cache_p50_ms: null,
+      commit_to_kafka_p99_ms: null,
+      commit_to_cache_warmup_p99_ms: null,
+      commit_to_kafka_warmup_p99_ms: null,
+      cdc_changes: 0,
+      cdc_error: (err as Error).message.slice(0, 500),
+    };
   } finally {
     await versioner?.stop().catch(() => undefined);
     if (cdc && cdc.exitCode === null) {
@@ -332,7 +402,11 @@ async function cdcPhase(): Promise<{ commit_to_cache_p99_ms: number | null; comm
  * in between; prints MEASURING on stdout when the measured window begins. Returns the steps of the
  * measured window and its length.
  */
-async function paced(perSecond: number, seconds: number, step: (due: number) => Promise<number>): Promise<{ done: number; seconds: number }> {
+async function paced(
+  perSecond: number,
+  seconds: number,
+  step: (due: number) => Promise<number>,
+): Promise<{ done: number; seconds: number }> {
   const t0 = Date.now();
   const warmupMs = WARMUP * 1000;
   let done = 0;
@@ -355,14 +429,27 @@ async function paced(perSecond: number, seconds: number, step: (due: number) => 
 
 /** `--produce-steady`: the change events of phase 1, in their own process (see the header). */
 async function produceSteady(topic: string, prefix: string, seconds: number): Promise<void> {
-  const encoder = await createChangeEncoder({ registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }), format: 'avro' }).forTable(ordersShape(prefix, 'orders'));
+  const encoder = await createChangeEncoder({
+    registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+    format: 'avro',
+  }).forTable(ordersShape(prefix, 'orders'));
   const producer = kafka.producer();
   // Positions above the warm-up's and below the backlog's, as one stream would have them.
   lsn = 0x1000_0000n;
   const { done, seconds: measured } = await paced(RATE, seconds, async (due) => {
     const n = Math.min(due, 500);
     const messages = changes(n).map((c) => {
-      const m = encodeChange(encoder, { key: c.key, envelope: envelopeOf({ ...c, commitTimeUs: BigInt(Date.now()) * 1000n }, 'orders'), position: c.position, txId: 1, commitTimeUs: BigInt(Date.now()) * 1000n }, 3);
+      const m = encodeChange(
+        encoder,
+        {
+          key: c.key,
+          envelope: envelopeOf({ ...c, commitTimeUs: BigInt(Date.now()) * 1000n }, 'orders'),
+          position: c.position,
+          txId: 1,
+          commitTimeUs: BigInt(Date.now()) * 1000n,
+        },
+        3,
+      );
       return { topic, partition: m.partition, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
     });
     await producer.send({ messages });
@@ -384,13 +471,18 @@ async function writeSteady(url: string, seconds: number): Promise<void> {
         return 0;
       }
       const ids = Array.from({ length: rowsPerTx }, () => 1 + Math.floor(Math.random() * KEYS));
-      const p = pool.query(`UPDATE orders SET total_amount_minor = total_amount_minor + 1, updated_at = clock_timestamp() WHERE id = ANY($1::int4[])`, [ids]);
+      const p = pool.query(
+        `UPDATE orders SET total_amount_minor = total_amount_minor + 1, updated_at = clock_timestamp() WHERE id = ANY($1::int4[])`,
+        [ids],
+      );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
       return 1;
     });
     await Promise.all(inflight);
-    log(`cdc phase writer: ${done} transactions (${done * rowsPerTx} row changes, fewer when ids repeat) in the ${measured.toFixed(1)}s measured`);
+    log(
+      `cdc phase writer: ${done} transactions (${done * rowsPerTx} row changes, fewer when ids repeat) in the ${measured.toFixed(1)}s measured`,
+    );
   } finally {
     await pool.end();
   }
@@ -409,7 +501,17 @@ const started = Date.now();
 const loadBefore = loadavg()[0];
 const kafkaFigures = await kafkaPhases().catch((err: unknown) => {
   log(`kafka phases failed: ${(err as Error).message}`);
-  return { kafka_to_cache_p99_ms: null, kafka_to_cache_p50_ms: null, kafka_to_cache_warmup_p99_ms: null, steady_event_loop_delay_p99_ms: null, steady_events: 0, max_updates_per_s: null, max_events_per_s: null, backlog_events: 0, kafka_error: (err as Error).message.slice(0, 500) };
+  return {
+    kafka_to_cache_p99_ms: null,
+    kafka_to_cache_p50_ms: null,
+    kafka_to_cache_warmup_p99_ms: null,
+    steady_event_loop_delay_p99_ms: null,
+    steady_events: 0,
+    max_updates_per_s: null,
+    max_events_per_s: null,
+    backlog_events: 0,
+    kafka_error: (err as Error).message.slice(0, 500),
+  };
 });
 const cdcFigures = await cdcPhase();
 const result = {

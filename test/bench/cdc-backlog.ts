@@ -19,7 +19,10 @@ export interface Backlog {
 }
 
 /** Writes the backlog into public.bench_tp (created with BENCH_TP_COLUMNS). */
-export async function writeBacklog(c: pg.ClientBase, o: { changes: number; batch: number; bigTx: number; log: (msg: string) => void }): Promise<Backlog> {
+export async function writeBacklog(
+  c: pg.ClientBase,
+  o: { changes: number; batch: number; bigTx: number; log: (msg: string) => void },
+): Promise<Backlog> {
   const note = BENCH_NOTE;
   const inserts = Math.floor(o.changes / 2);
   const updates = o.changes - inserts;
@@ -31,7 +34,10 @@ export async function writeBacklog(c: pg.ClientBase, o: { changes: number; batch
   }
   for (let i = 0; i < updates; i += o.batch) {
     const n = Math.min(o.batch, updates - i);
-    await c.query(`UPDATE public.bench_tp SET seq = seq + 1, status = 'paid', updated_at = now() WHERE id >= $1 AND id < $1 + $2`, [(i % inserts) + 1, n]);
+    await c.query(`UPDATE public.bench_tp SET seq = seq + 1, status = 'paid', updated_at = now() WHERE id >= $1 AND id < $1 + $2`, [
+      (i % inserts) + 1,
+      n,
+    ]);
   }
   await c.query(insert, [10_000_000, note, o.bigTx, 'big']);
   const { rows } = await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');

@@ -112,9 +112,22 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
   try {
     await c.query(`CREATE TABLE public.bench_tp (${BENCH_TP_COLUMNS})`);
     await c.query(`CREATE TABLE public.bench_lat (${BENCH_TP_COLUMNS})`);
-    await admin.createTopics({ topics: [tpTopic, latTopic], partitions: 3, replicas: -1, configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] });
+    await admin.createTopics({
+      topics: [tpTopic, latTopic],
+      partitions: 3,
+      replicas: -1,
+      configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }],
+    });
     await admin.metadata({ topics: [tpTopic, latTopic], forceUpdate: true });
-    const spec = writeCdcSpec({ database: db.url, table: 'bench_tp', tables: ['public.bench_lat'], slot, topicPrefix: prefix, snapshot: 'never', heartbeatIntervalSeconds: 10 });
+    const spec = writeCdcSpec({
+      database: db.url,
+      table: 'bench_tp',
+      tables: ['public.bench_lat'],
+      slot,
+      topicPrefix: prefix,
+      snapshot: 'never',
+      heartbeatIntervalSeconds: 10,
+    });
     if (COMPRESSION !== 'none') {
       const doc = JSON.parse(readFileSync(spec, 'utf8')) as { cdc: Record<string, unknown> };
       doc.cdc.compression = COMPRESSION;
@@ -138,7 +151,11 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
     const url = /"status":"(http:\/\/[^"]+)"/.exec(cdc.output())![1]!;
     const cpuBefore = cpuSeconds(pid);
     const loadBefore = loadAverage();
-    const sessionLine = cdc.output().split('\n').filter((l) => l.includes('replication session started')).at(-1)!;
+    const sessionLine = cdc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('replication session started'))
+      .at(-1)!;
     const t0 = JSON.parse(sessionLine).time as number;
     let acked = 0;
     let peakRss = 0;
@@ -155,7 +172,9 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
     const drainCpu = cpuSeconds(pid) - cpuBefore;
     const loadAfter = loadAverage();
     const eventsPerS = total / drainSeconds;
-    log(`drained ${acked} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s, connector CPU ${drainCpu.toFixed(1)} s (${Math.round(total / drainCpu)} events per CPU-second), load ${loadBefore[0]} -> ${loadAfter[0]} (RSS peak so far ${peakRss.toFixed(0)} MB)`);
+    log(
+      `drained ${acked} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s, connector CPU ${drainCpu.toFixed(1)} s (${Math.round(total / drainCpu)} events per CPU-second), load ${loadBefore[0]} -> ${loadAfter[0]} (RSS peak so far ${peakRss.toFixed(0)} MB)`,
+    );
 
     // Latency at a steady rate.
     const consumer = kafka.consumer({ groupId: uniqueName('bench-lat'), maxWaitMs: 100 });
@@ -180,7 +199,10 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
       if (wait > 0) await sleep(wait);
       else late++;
       if (i % 2 === 0 || nextId < perTx) {
-        await writer.query(`INSERT INTO public.bench_lat (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`, [nextId, BENCH_NOTE, perTx]);
+        await writer.query(
+          `INSERT INTO public.bench_lat (id, seq, amount, status, note) SELECT g, 1, g * 1.25, 'new', $2 FROM generate_series($1::bigint, $1::bigint + $3 - 1) g`,
+          [nextId, BENCH_NOTE, perTx],
+        );
         nextId += perTx;
       } else {
         const lo = 1 + Math.floor(Math.random() * Math.max(1, nextId - perTx));
@@ -198,7 +220,9 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
     latencies.sort((a, b) => a - b);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
-    log(`latency over ${latencies.length}/${expected} events at ${Math.round(achievedRate)} changes/s (${late} late ticks): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
+    log(
+      `latency over ${latencies.length}/${expected} events at ${Math.round(achievedRate)} changes/s (${late} late ticks): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
+    );
 
     const { hwm } = rssOf(pid);
     peakRss = Math.max(peakRss, hwm);
@@ -210,9 +234,28 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
     const recv = join(STACK.PARITY_PG_BINDIR, 'pg_recvlogical');
     const tc = performance.now();
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(recv, ['-d', db.url, '--slot', ceilingSlot, '--start', '--endpos', endLsn, '--no-loop', '-o', 'proto_version=1', '-o', `publication_names=${slot}_pub`, '-f', '/dev/null'], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawn(
+        recv,
+        [
+          '-d',
+          db.url,
+          '--slot',
+          ceilingSlot,
+          '--start',
+          '--endpos',
+          endLsn,
+          '--no-loop',
+          '-o',
+          'proto_version=1',
+          '-o',
+          `publication_names=${slot}_pub`,
+          '-f',
+          '/dev/null',
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       child.stderr.on('data', (d: Buffer) => log(`pg_recvlogical: ${d.toString().trim()}`));
       child.once('exit', resolve);
     });
@@ -257,7 +300,9 @@ async function main(): Promise<void> {
     const r = await runOne(producer);
     runs.push(r);
     // One line per producer with the headline figures, then the JSON of all runs on the last line.
-    process.stdout.write(`producer=${r.producer} events_per_s=${r.events_per_s} p99_ms=${r.p99_ms} peak_rss_mb=${r.peak_rss_mb} ceiling_events_per_s=${r.ceiling_events_per_s}\n`);
+    process.stdout.write(
+      `producer=${r.producer} events_per_s=${r.events_per_s} p99_ms=${r.p99_ms} peak_rss_mb=${r.peak_rss_mb} ceiling_events_per_s=${r.ceiling_events_per_s}\n`,
+    );
   }
   const by = new Map(runs.map((r) => [r.producer, r]));
   const wire = by.get('wire')?.events_per_s as number | undefined;

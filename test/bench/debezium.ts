@@ -55,7 +55,8 @@ const { values } = parseArgs({
 const CHANGES = Number(values.changes);
 const BIG_TX = Number(values['big-tx']);
 const FORMAT = values.format;
-if (FORMAT !== 'avro' && FORMAT !== 'avro-confluent' && FORMAT !== 'json') throw new Error(`--format must be avro, avro-confluent or json, not ${FORMAT}`);
+if (FORMAT !== 'avro' && FORMAT !== 'avro-confluent' && FORMAT !== 'json')
+  throw new Error(`--format must be avro, avro-confluent or json, not ${FORMAT}`);
 const JAVA_OPTS = values['java-opts'] ? values['java-opts'].split(' ').filter(Boolean) : [];
 const MAX_BATCH_SIZE = values['max-batch-size'] ? Number(values['max-batch-size']) : undefined;
 const BATCH = 2_000;
@@ -66,9 +67,17 @@ const DEBEZIUM_VERSION = '3.6.0.Final';
  * DSE (Cassandra) connector folder; with --format avro-confluent they go on the classpath instead of
  * extra-lib's Avro 1.12.1.
  */
-const CONFLUENT_JARS = ['avro-1.11.3', 'common-utils-7.0.16', 'guava-24.1.1-jre', 'kafka-avro-serializer-7.0.16', 'kafka-connect-avro-converter-7.0.16', 'kafka-connect-avro-data-7.0.16', 'kafka-schema-registry-client-7.0.16', 'kafka-schema-serializer-7.0.16', 'swagger-annotations-1.6.12'].map(
-  (name) => join('connectors', 'debezium-connector-dse', `${name}.jar`),
-);
+const CONFLUENT_JARS = [
+  'avro-1.11.3',
+  'common-utils-7.0.16',
+  'guava-24.1.1-jre',
+  'kafka-avro-serializer-7.0.16',
+  'kafka-connect-avro-converter-7.0.16',
+  'kafka-connect-avro-data-7.0.16',
+  'kafka-schema-registry-client-7.0.16',
+  'kafka-schema-serializer-7.0.16',
+  'swagger-annotations-1.6.12',
+].map((name) => join('connectors', 'debezium-connector-dse', `${name}.jar`));
 const DIST_ARTIFACT = `io.debezium:debezium-server-dist:${DEBEZIUM_VERSION}:tar.gz`;
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
@@ -106,7 +115,11 @@ function ensureExtraLib(root: string): string {
   if (existsSync(marker)) return extraLib;
   mkdirSync(extraLib, { recursive: true });
   const pom = join(PROJECT_ROOT, 'deploy/local/debezium-server-pom.xml');
-  const mvn = spawnSync('mvn', ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${extraLib}`, '-DincludeScope=runtime'], { encoding: 'utf8' });
+  const mvn = spawnSync(
+    'mvn',
+    ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${extraLib}`, '-DincludeScope=runtime'],
+    { encoding: 'utf8' },
+  );
   if (mvn.status !== 0) throw new Error(`mvn -f ${pom} failed:\n${(mvn.stdout + mvn.stderr).split('\n').slice(-15).join('\n')}`);
   writeFileSync(marker, new Date().toISOString());
   return extraLib;
@@ -126,9 +139,18 @@ async function ensureDebeziumServer(): Promise<Installation> {
   // Copied again until unpacked (overwriting a copy an interrupted run may have left half-written);
   // Maven downloads it into its local repository once, checksums verified.
   log(`fetching ${DIST_ARTIFACT} with Maven`);
-  const mvnArgs = ['-B', '-q', '--strict-checksums', `${DEPENDENCY_PLUGIN}:copy`, `-Dartifact=${DIST_ARTIFACT}`, `-DoutputDirectory=${distDir}`, '-Dmdep.overWriteReleases=true'];
+  const mvnArgs = [
+    '-B',
+    '-q',
+    '--strict-checksums',
+    `${DEPENDENCY_PLUGIN}:copy`,
+    `-Dartifact=${DIST_ARTIFACT}`,
+    `-DoutputDirectory=${distDir}`,
+    '-Dmdep.overWriteReleases=true',
+  ];
   const mvn = spawnSync('mvn', mvnArgs, { encoding: 'utf8' });
-  if (mvn.status !== 0) throw new Error(`mvn dependency:copy ${DIST_ARTIFACT} failed:\n${(mvn.stdout + mvn.stderr).split('\n').slice(-15).join('\n')}`);
+  if (mvn.status !== 0)
+    throw new Error(`mvn dependency:copy ${DIST_ARTIFACT} failed:\n${(mvn.stdout + mvn.stderr).split('\n').slice(-15).join('\n')}`);
   const untar = spawnSync('tar', ['xzf', archive, '-C', join(root, 'app')], { encoding: 'utf8' });
   if (untar.status !== 0) throw new Error(`unpacking ${archive} failed: ${untar.stderr}`);
   writeFileSync(marker, new Date().toISOString());
@@ -149,7 +171,12 @@ function startServer({ home, extraLib }: Installation, java: string, workDir: st
   // converter. config/application.properties is read from the working directory, so each run gets
   // its own folder.
   const extra = FORMAT === 'avro-confluent' ? CONFLUENT_JARS.map((jar) => join(home, jar)) : [join(extraLib, '*')];
-  const classpath = [join(home, `debezium-server-dist-${DEBEZIUM_VERSION}-runner.jar`), join(home, 'config', 'lib'), join(home, 'lib', '*'), ...extra].join(':');
+  const classpath = [
+    join(home, `debezium-server-dist-${DEBEZIUM_VERSION}-runner.jar`),
+    join(home, 'config', 'lib'),
+    join(home, 'lib', '*'),
+    ...extra,
+  ].join(':');
   // Quarkus's jboss-threads needs java.lang opened on Java 24+ (only Java 17 and 25 are installed
   // here, and Debezium 3.6 needs 21+).
   const child = spawn(java, ['--add-opens', 'java.base/java.lang=ALL-UNNAMED', ...JAVA_OPTS, '-cp', classpath, 'io.debezium.server.Main'], {
@@ -181,7 +208,10 @@ function startServer({ home, extraLib }: Installation, java: string, workDir: st
     waitFor(needle, timeoutMs) {
       if (text.includes(needle)) return Promise.resolve(Date.now());
       return new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${needle}" from Debezium Server within ${timeoutMs} ms:\n${text.slice(-4000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no "${needle}" from Debezium Server within ${timeoutMs} ms:\n${text.slice(-4000)}`)),
+          timeoutMs,
+        );
         child.once('exit', (code) => {
           clearTimeout(timer);
           reject(new Error(`Debezium Server exited (${code}) before "${needle}":\n${text.slice(-6000)}`));
@@ -231,7 +261,12 @@ async function main(): Promise<void> {
   let server: Server | null = null;
   try {
     await c.query(`CREATE TABLE public.bench_tp (${BENCH_TP_COLUMNS})`);
-    await admin.createTopics({ topics: [topic], partitions: 3, replicas: -1, configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] });
+    await admin.createTopics({
+      topics: [topic],
+      partitions: 3,
+      replicas: -1,
+      configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }],
+    });
     await admin.metadata({ topics: [topic], forceUpdate: true });
     await c.query(`CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE public.bench_tp`);
     await c.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
@@ -251,18 +286,23 @@ async function main(): Promise<void> {
             'debezium.format.value.schema.registry.url': STACK.PARITY_REGISTRY_URL,
           }
         : FORMAT === 'avro'
-        ? {
-            'debezium.format.key': 'avro',
-            'debezium.format.value': 'avro',
-            // With apicurio.registry.url set, Debezium picks io.apicurio.registry.utils.converter.AvroConverter.
-            'debezium.format.key.apicurio.registry.url': registryV3,
-            'debezium.format.key.apicurio.registry.auto-register': true,
-            'debezium.format.key.apicurio.registry.find-latest': true,
-            'debezium.format.value.apicurio.registry.url': registryV3,
-            'debezium.format.value.apicurio.registry.auto-register': true,
-            'debezium.format.value.apicurio.registry.find-latest': true,
-          }
-        : { 'debezium.format.key': 'json', 'debezium.format.value': 'json', 'debezium.format.key.schemas.enable': false, 'debezium.format.value.schemas.enable': false };
+          ? {
+              'debezium.format.key': 'avro',
+              'debezium.format.value': 'avro',
+              // With apicurio.registry.url set, Debezium picks io.apicurio.registry.utils.converter.AvroConverter.
+              'debezium.format.key.apicurio.registry.url': registryV3,
+              'debezium.format.key.apicurio.registry.auto-register': true,
+              'debezium.format.key.apicurio.registry.find-latest': true,
+              'debezium.format.value.apicurio.registry.url': registryV3,
+              'debezium.format.value.apicurio.registry.auto-register': true,
+              'debezium.format.value.apicurio.registry.find-latest': true,
+            }
+          : {
+              'debezium.format.key': 'json',
+              'debezium.format.value': 'json',
+              'debezium.format.key.schemas.enable': false,
+              'debezium.format.value.schemas.enable': false,
+            };
     const serializer = `org.apache.kafka.common.serialization.${FORMAT === 'json' ? 'StringSerializer' : 'ByteArraySerializer'}`;
     mkdirSync(join(workDir, 'config'));
     mkdirSync(join(workDir, 'data'));
@@ -291,7 +331,9 @@ async function main(): Promise<void> {
         'debezium.source.publication.autocreate.mode': 'disabled',
         'debezium.source.snapshot.mode': 'no_data',
         ...format,
-        ...(MAX_BATCH_SIZE ? { 'debezium.source.max.batch.size': MAX_BATCH_SIZE, 'debezium.source.max.queue.size': 4 * MAX_BATCH_SIZE } : {}),
+        ...(MAX_BATCH_SIZE
+          ? { 'debezium.source.max.batch.size': MAX_BATCH_SIZE, 'debezium.source.max.queue.size': 4 * MAX_BATCH_SIZE }
+          : {}),
         'quarkus.http.port': 0,
         'quarkus.log.level': 'INFO',
       }),
@@ -313,7 +355,8 @@ async function main(): Promise<void> {
       await sleep(100);
       const offsets = await topicOffsets(kafka, topic);
       inKafka = offsets.reduce((sum, o) => sum + Number(o.high), 0);
-      if (server.child.exitCode !== null || !existsSync(`/proc/${pid}`)) throw new Error(`Debezium Server exited:\n${server.output().slice(-6000)}`);
+      if (server.child.exitCode !== null || !existsSync(`/proc/${pid}`))
+        throw new Error(`Debezium Server exited:\n${server.output().slice(-6000)}`);
       peakRss = Math.max(peakRss, rssOf(pid).rss);
       tDone = Date.now();
       if (tDone - t0 > 900_000) throw new Error(`backlog not drained after 15 min (${inKafka}/${total})`);
@@ -328,7 +371,9 @@ async function main(): Promise<void> {
     const { hwm } = rssOf(pid);
     peakRss = Math.max(peakRss, hwm);
     const eventsPerS = total / drainSeconds;
-    log(`drained ${inKafka} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s, Debezium CPU ${drainCpu.toFixed(1)} s (${Math.round(total / drainCpu)} events per CPU-second), load ${loadBefore[0]} -> ${loadAfter[0]}, peak RSS ${peakRss.toFixed(0)} MB`);
+    log(
+      `drained ${inKafka} events in ${drainSeconds.toFixed(1)} s: ${Math.round(eventsPerS)} events/s, Debezium CPU ${drainCpu.toFixed(1)} s (${Math.round(total / drainCpu)} events per CPU-second), load ${loadBefore[0]} -> ${loadAfter[0]}, peak RSS ${peakRss.toFixed(0)} MB`,
+    );
     if (inKafka !== total) log(`note: ${inKafka} messages in Kafka for ${total} changes`);
 
     await server.stop();
@@ -340,7 +385,11 @@ async function main(): Promise<void> {
       debezium_cpu_seconds: Math.round(drainCpu * 10) / 10,
       debezium_events_per_cpu_s: Math.round(total / drainCpu),
       debezium_peak_rss_mb: Math.round(peakRss),
-      format: { avro: 'avro (Apicurio converter, registry v3 API)', 'avro-confluent': 'avro (Confluent converter 7.0.16, registry ccompat API)', json: 'json (no schemas)' }[FORMAT],
+      format: {
+        avro: 'avro (Apicurio converter, registry v3 API)',
+        'avro-confluent': 'avro (Confluent converter 7.0.16, registry ccompat API)',
+        json: 'json (no schemas)',
+      }[FORMAT],
       backlog_changes: total,
       big_tx_rows: BIG_TX,
       messages_in_kafka: inKafka,
@@ -355,8 +404,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     if (server) await server.stop();
-    await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch((err: unknown) => log(`dropping slot ${slot}: ${String(err)}`));
-    await c.query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(publication)}`).catch((err: unknown) => log(`dropping publication ${publication}: ${String(err)}`));
+    await c
+      .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot])
+      .catch((err: unknown) => log(`dropping slot ${slot}: ${String(err)}`));
+    await c
+      .query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(publication)}`)
+      .catch((err: unknown) => log(`dropping publication ${publication}: ${String(err)}`));
     await c.end().catch(() => undefined);
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.close().catch(() => undefined);

@@ -73,14 +73,22 @@ async function sql(url: string, ...statements: string[]): Promise<pg.QueryResult
 async function worker(specFile: string, jobs: number, recheckWaitMs: number | null): Promise<void> {
   const loaded = loadSpec(specFile);
   const started = performance.now();
-  const outcome = await runVerify(loaded, { ...DEFAULT_VERIFY_OPTIONS, jobs, newRun: true, recheckWaitMs }, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) });
+  const outcome = await runVerify(
+    loaded,
+    { ...DEFAULT_VERIFY_OPTIONS, jobs, newRun: true, recheckWaitMs },
+    { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) },
+  );
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `${JSON.stringify({ seconds, found: outcome.result.confirmedDrift, inFlight: outcome.result.inFlight, rows: outcome.result.sourceRows, peak_rss_mb: process.resourceUsage().maxRSS / 1024 })}\n`,
   );
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -109,23 +117,28 @@ async function ensureReladiff(): Promise<void> {
   if (existsSync(RELADIFF)) return;
   log(`installing reladiff 0.6.0 into ${RELADIFF_VENV}`);
   const venv = await run('python3', ['-m', 'venv', RELADIFF_VENV]);
-  if (venv.code !== 0) throw new Error(`python3 -m venv failed (exit ${venv.code}): ${venv.stderr.slice(-1000)}; install python3-venv or pass --no-reladiff`);
+  if (venv.code !== 0)
+    throw new Error(`python3 -m venv failed (exit ${venv.code}): ${venv.stderr.slice(-1000)}; install python3-venv or pass --no-reladiff`);
   const pip = await run(join(RELADIFF_VENV, 'bin', 'pip'), ['install', '--quiet', 'reladiff==0.6.0', 'psycopg2-binary']);
   if (pip.code !== 0 || !existsSync(RELADIFF)) {
     rmSync(RELADIFF_VENV, { recursive: true, force: true });
-    throw new Error(`pip install reladiff failed (exit ${pip.code}): ${pip.stderr.slice(-1000)}; pass --no-reladiff to run without the peer`);
+    throw new Error(
+      `pip install reladiff failed (exit ${pip.code}): ${pip.stderr.slice(-1000)}; pass --no-reladiff to run without the peer`,
+    );
   }
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--worker') return worker(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'default' ? null : Number(process.argv[5]));
+  if (process.argv[2] === '--worker')
+    return worker(process.argv[3]!, Number(process.argv[4]), process.argv[5] === 'default' ? null : Number(process.argv[5]));
   const full = process.argv.includes('--full');
   const rows = Number(arg('--rows') ?? (full ? 10_000_000 : 1_000_000));
   const jobs = Number(arg('--jobs') ?? 2);
   const recheckWaitMs = arg('--recheck-wait-ms') ?? 'default';
   const keep = process.argv.includes('--keep');
   const levelsArg = (arg('--levels') ?? '0,0.01,1,50,100').split(',').map(Number);
-  if (levelsArg.some((p) => !Number.isFinite(p) || p < 0 || p > 100)) throw new Error(`--levels takes percentages between 0 and 100, e.g. 0,1,50,100`);
+  if (levelsArg.some((p) => !Number.isFinite(p) || p < 0 || p > 100))
+    throw new Error(`--levels takes percentages between 0 and 100, e.g. 0,1,50,100`);
   const useReladiff = !process.argv.includes('--no-reladiff');
   if (useReladiff) await ensureReladiff();
   const sourceUrl = withDatabase(STACK.PARITY_SOURCE_URL, 'parity_bench_verify_src');
@@ -193,14 +206,37 @@ async function main(): Promise<void> {
     const step = pct > 0 ? Math.max(1, Math.floor(100 / pct)) : 0;
     const injected = step > 0 ? Math.floor(rows / step) : 0;
     // Each level starts from equal tables: undo the previous level's drift, then inject this one's.
-    if (drifted) await sql(targetUrl, `UPDATE bench SET note = 'note ' || id WHERE note IS DISTINCT FROM 'note ' || id`, 'VACUUM ANALYZE bench');
-    if (injected > 0) await sql(targetUrl, `UPDATE bench SET note = 'drift ' || id WHERE id % ${step} = ${(step - Math.floor(step / 2)) % step} AND id <= ${injected * step}`, 'VACUUM ANALYZE bench');
+    if (drifted)
+      await sql(targetUrl, `UPDATE bench SET note = 'note ' || id WHERE note IS DISTINCT FROM 'note ' || id`, 'VACUUM ANALYZE bench');
+    if (injected > 0)
+      await sql(
+        targetUrl,
+        `UPDATE bench SET note = 'drift ' || id WHERE id % ${step} = ${(step - Math.floor(step / 2)) % step} AND id <= ${injected * step}`,
+        'VACUUM ANALYZE bench',
+      );
     drifted = injected > 0;
 
     const verifyOnce = async (file: string) => {
-      const w = await run(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--worker', file, String(jobs), recheckWaitMs]);
+      const w = await run(process.execPath, [
+        '--import',
+        'tsx',
+        fileURLToPath(import.meta.url),
+        '--worker',
+        file,
+        String(jobs),
+        recheckWaitMs,
+      ]);
       if (w.code !== 0) throw new Error(`verification worker failed: ${w.stderr.slice(-2000)}`);
-      return { w, r: JSON.parse(w.stdout.trim().split('\n').at(-1)!) as { seconds: number; found: number; inFlight: number; rows: number; peak_rss_mb: number } };
+      return {
+        w,
+        r: JSON.parse(w.stdout.trim().split('\n').at(-1)!) as {
+          seconds: number;
+          found: number;
+          inFlight: number;
+          rows: number;
+          peak_rss_mb: number;
+        },
+      };
     };
     const { w, r } = await verifyOnce(specFile);
     const cli = existsSync(CLI_DIST) ? await run(process.execPath, [CLI, 'verify', '--spec', specFile, '--new-run', '--json']) : null;
@@ -220,7 +256,9 @@ async function main(): Promise<void> {
       in_flight: r.inFlight,
       peak_rss_mb: Math.round(r.peak_rss_mb),
     };
-    log(`drift ${pct}%: ${r.seconds.toFixed(2)} s (wall ${w.seconds.toFixed(2)} s${cli ? `, CLI wall ${cli.seconds.toFixed(2)} s, CLI found ${cliFound}` : ''}), found ${r.found}/${injected}, peak RSS ${Math.round(r.peak_rss_mb)} MB`);
+    log(
+      `drift ${pct}%: ${r.seconds.toFixed(2)} s (wall ${w.seconds.toFixed(2)} s${cli ? `, CLI wall ${cli.seconds.toFixed(2)} s, CLI found ${cliFound}` : ''}), found ${r.found}/${injected}, peak RSS ${Math.round(r.peak_rss_mb)} MB`,
+    );
     if (pct === 0.01) {
       const noSlot = await verifyOnce(noSlotSpecFile);
       level.seconds_without_slot = Number(noSlot.r.seconds.toFixed(2));
@@ -228,10 +266,28 @@ async function main(): Promise<void> {
       log(`  without a CDC slot (fixed recheck delay): ${noSlot.r.seconds.toFixed(2)} s, found ${noSlot.r.found}`);
     }
     if (useReladiff) {
-      const rd = await run(RELADIFF, [sourceUrl.replace(/^postgres:/, 'postgresql:'), 'bench', targetUrl.replace(/^postgres:/, 'postgresql:'), 'bench', '-k', 'id', ...COLUMNS.flatMap((c) => ['-c', c]), '-s', '--json', '-j', String(jobs)]);
+      const rd = await run(RELADIFF, [
+        sourceUrl.replace(/^postgres:/, 'postgresql:'),
+        'bench',
+        targetUrl.replace(/^postgres:/, 'postgresql:'),
+        'bench',
+        '-k',
+        'id',
+        ...COLUMNS.flatMap((c) => ['-c', c]),
+        '-s',
+        '--json',
+        '-j',
+        String(jobs),
+      ]);
       let reladiffFound: number | null = null;
       try {
-        const stats = JSON.parse(rd.stdout.slice(rd.stdout.indexOf('{'))) as { rows_A?: number; total?: number; updated?: number; exclusive_A?: number; exclusive_B?: number };
+        const stats = JSON.parse(rd.stdout.slice(rd.stdout.indexOf('{'))) as {
+          rows_A?: number;
+          total?: number;
+          updated?: number;
+          exclusive_A?: number;
+          exclusive_B?: number;
+        };
         reladiffFound = (stats.updated ?? 0) + (stats.exclusive_A ?? 0) + (stats.exclusive_B ?? 0);
       } catch {
         log(`reladiff output not understood (exit ${rd.code}): ${rd.stdout.slice(-300)} ${rd.stderr.slice(-500)}`);
@@ -239,7 +295,8 @@ async function main(): Promise<void> {
       level.reladiff_seconds = rd.code === 0 || rd.code === 1 ? Number(rd.seconds.toFixed(2)) : null;
       level.reladiff_found = reladiffFound;
       // Both timed from process spawn to exit: start-up counts for both tools.
-      if (typeof level.reladiff_seconds === 'number') level.wall_vs_reladiff = Number(((cli?.seconds ?? w.seconds) / level.reladiff_seconds).toFixed(2));
+      if (typeof level.reladiff_seconds === 'number')
+        level.wall_vs_reladiff = Number(((cli?.seconds ?? w.seconds) / level.reladiff_seconds).toFixed(2));
       log(`  reladiff: ${rd.seconds.toFixed(2)} s, found ${reladiffFound}`);
     }
     if (pct === 0) level.vs_ceiling = Number((r.seconds / ceilingSeconds).toFixed(2));
@@ -256,7 +313,9 @@ async function main(): Promise<void> {
   }
   rmSync(dir, { recursive: true, force: true });
   const load = [Number(loadAtStart.toFixed(2)), Number(loadavg()[0]!.toFixed(2))];
-  process.stdout.write(`${JSON.stringify({ rows, jobs, ceiling_seconds: Number(ceilingSeconds.toFixed(2)), load_average: load, levels })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ rows, jobs, ceiling_seconds: Number(ceilingSeconds.toFixed(2)), load_average: load, levels })}\n`,
+  );
 }
 
 main().catch((err: unknown) => {

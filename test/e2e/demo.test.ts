@@ -63,8 +63,22 @@ afterAll(async () => {
 
 test('parity demo --quick, first run on a fresh stack: walks every phase and ends exact (no drift, no lost event, caches fresh)', async () => {
   // The shared stack's settings are not inherited: every stack setting comes from this state dir.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PARITY_') || name === 'PARITY_CACHE_DIR' || name === 'PARITY_PG_BINDIR'));
-  const ports = await Promise.all(['PARITY_PG_SOURCE_PORT', 'PARITY_PG_TARGET_PORT', 'PARITY_KAFKA_PORT', 'PARITY_KAFKA_CONTROLLER_PORT', 'PARITY_REGISTRY_PORT', 'PARITY_REGISTRY_MANAGEMENT_PORT', 'PARITY_REDIS_PORT'].map(async (name) => [name, String(await freePort())] as const));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('PARITY_') || name === 'PARITY_CACHE_DIR' || name === 'PARITY_PG_BINDIR',
+    ),
+  );
+  const ports = await Promise.all(
+    [
+      'PARITY_PG_SOURCE_PORT',
+      'PARITY_PG_TARGET_PORT',
+      'PARITY_KAFKA_PORT',
+      'PARITY_KAFKA_CONTROLLER_PORT',
+      'PARITY_REGISTRY_PORT',
+      'PARITY_REGISTRY_MANAGEMENT_PORT',
+      'PARITY_REDIS_PORT',
+    ].map(async (name) => [name, String(await freePort())] as const),
+  );
   // The demo's own processes (cdc run, cache run, ...) serve their status on any free port, so they
   // never collide with other parity processes on this machine.
   ownEnv = { ...inherited, PARITY_STATE_DIR: stateDir, PARITY_STATUS_PORT: '0', ...Object.fromEntries(ports) };

@@ -14,7 +14,10 @@ let spec: TestSpec;
 
 function parity(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['services/cli/bin/parity.js', ...args], { env: { ...process.env, ...STACK }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['services/cli/bin/parity.js', ...args], {
+      env: { ...process.env, ...STACK },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += String(c)));
@@ -35,7 +38,9 @@ beforeAll(async () => {
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
-    await client.query(`CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, status text, total_amount int NOT NULL, total_amount_minor bigint, currency text)`);
+    await client.query(
+      `CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, status text, total_amount int NOT NULL, total_amount_minor bigint, currency text)`,
+    );
     await client.query(`INSERT INTO orders SELECT g, g % 100, 'paid', 100 + g, 100 + g, 'USD' FROM generate_series(1, 10000) g`);
     // Drift in two places of the key range: a wrong minor amount and a missing currency.
     await client.query(`UPDATE orders SET total_amount_minor = total_amount_minor + 1 WHERE id IN (1500, 1501, 1502)`);

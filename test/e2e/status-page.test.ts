@@ -18,10 +18,26 @@ beforeAll(async () => {
   await client.connect();
   try {
     // Three verification runs: drift found, then repaired; a completed backfill.
-    for (const [drift, passed] of [[12, false], [3, false], [0, true]] as const) {
-      await recordEvidence(client, 'parity', { migration: spec.spec.name, kind: 'verify', passed, summary: `${drift} rows of confirmed drift`, value: { confirmedDrift: drift, inFlight: 0 } });
+    for (const [drift, passed] of [
+      [12, false],
+      [3, false],
+      [0, true],
+    ] as const) {
+      await recordEvidence(client, 'parity', {
+        migration: spec.spec.name,
+        kind: 'verify',
+        passed,
+        summary: `${drift} rows of confirmed drift`,
+        value: { confirmedDrift: drift, inFlight: 0 },
+      });
     }
-    await recordEvidence(client, 'parity', { migration: spec.spec.name, kind: 'backfill', passed: true, summary: 'backfill complete: 5000 rows', value: { complete: true, rows: 5000 } });
+    await recordEvidence(client, 'parity', {
+      migration: spec.spec.name,
+      kind: 'backfill',
+      passed: true,
+      summary: 'backfill complete: 5000 rows',
+      value: { complete: true, rows: 5000 },
+    });
   } finally {
     await client.end();
   }

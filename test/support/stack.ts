@@ -47,10 +47,9 @@ export async function createTestDatabase(cluster: 'source' | 'target' = 'source'
       const c = new pg.Client({ connectionString: admin });
       await c.connect();
       try {
-        await c.query(
-          `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`,
-          [name],
-        );
+        await c.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL`, [
+          name,
+        ]);
         await c.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
         await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       } finally {

@@ -28,14 +28,20 @@ describe('backfill bad input', () => {
 
   /** Nothing of the backfill happened: no run recorded, no row written. */
   async function nothingApplied(table = 'orders'): Promise<void> {
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM ${table} WHERE total_amount_minor IS NOT NULL OR currency IS NOT NULL`);
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM ${table} WHERE total_amount_minor IS NOT NULL OR currency IS NOT NULL`,
+    );
     expect(rows[0].n).toBe(0);
     const runs = await client.query(`SELECT count(*)::int AS n FROM parity.backfill_runs`).catch(() => ({ rows: [{ n: 0 }] }));
     expect(runs.rows[0].n).toBe(0);
   }
 
   it('an unknown column in the mapping: exit 2, the column named, nothing applied', async () => {
-    const { file } = makeSpec({ name: 'bad-column', sourceUrl: db.url, mapping: { total_amount_minor: 'totl_amount::bigint', currency: "'USD'::text" } });
+    const { file } = makeSpec({
+      name: 'bad-column',
+      sourceUrl: db.url,
+      mapping: { total_amount_minor: 'totl_amount::bigint', currency: "'USD'::text" },
+    });
     const run = cli(['backfill', 'run', '--spec', file, '--no-progress']);
     const exit = await run.exit;
     expect(exit.code).toBe(2);
@@ -54,7 +60,11 @@ describe('backfill bad input', () => {
   });
 
   it('a mapped column the table does not have: asks for the expand step', async () => {
-    const { spec } = makeSpec({ name: 'no-column', sourceUrl: db.url, mapping: { total_amount_minor: 'total_amount::bigint', amount_currency: "'USD'::text" } });
+    const { spec } = makeSpec({
+      name: 'no-column',
+      sourceUrl: db.url,
+      mapping: { total_amount_minor: 'total_amount::bigint', amount_currency: "'USD'::text" },
+    });
     const err = await runBackfill({ spec, controlServer: false }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'PARITY_BAD_INPUT' });
     expect((err as Error).message).toMatch(/mapping writes column "amount_currency", which does not exist in public\.orders/);
@@ -74,11 +84,17 @@ describe('backfill bad input', () => {
     });
     const err = await runBackfill({ spec, controlServer: false }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'PARITY_STATEMENT_TIMEOUT' });
-    expect((err as Error).message).toMatch(/backfill batch of range 1 failed while writing the batch: canceling statement due to statement timeout/);
+    expect((err as Error).message).toMatch(
+      /backfill batch of range 1 failed while writing the batch: canceling statement due to statement timeout/,
+    );
     expect((err as { hint: string }).hint).toMatch(/rolled back entirely/);
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM orders WHERE total_amount_minor IS NOT NULL OR currency IS NOT NULL`);
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM orders WHERE total_amount_minor IS NOT NULL OR currency IS NOT NULL`,
+    );
     expect(rows[0].n).toBe(0);
-    const { rows: ranges } = await client.query(`SELECT sum(rows_done)::int AS done, count(checkpoint)::int AS checkpoints FROM parity.backfill_ranges`);
+    const { rows: ranges } = await client.query(
+      `SELECT sum(rows_done)::int AS done, count(checkpoint)::int AS checkpoints FROM parity.backfill_ranges`,
+    );
     expect(ranges[0]).toEqual({ done: 0, checkpoints: 0 });
     const { rows: runs } = await client.query(`SELECT state, error FROM parity.backfill_runs WHERE migration = 'timeout'`);
     expect(runs[0].state).toBe('failed');

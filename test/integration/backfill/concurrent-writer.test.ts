@@ -65,13 +65,20 @@ describe('backfill under a concurrent writer, throttled by the probe p99', () =>
           const id = 1 + Math.floor(Math.random() * ROWS);
           const amount = Math.floor(Math.random() * 100_000);
           if (r < 0.5) {
-            await w.query(`UPDATE orders SET total_amount = $2, total_amount_minor = $3, currency = 'USD' WHERE id = $1`, [id, amount, amount]);
+            await w.query(`UPDATE orders SET total_amount = $2, total_amount_minor = $3, currency = 'USD' WHERE id = $1`, [
+              id,
+              amount,
+              amount,
+            ]);
             stats.updates++;
           } else if (r < 0.7) {
             await w.query(`UPDATE orders SET status = 'shipped' WHERE id = $1`, [id]);
             stats.statusOnly++;
           } else {
-            await w.query(`INSERT INTO orders (id, customer_id, total_amount, total_amount_minor, currency) VALUES ($1, 1, $2, $3, 'USD')`, [next++, amount, amount]);
+            await w.query(
+              `INSERT INTO orders (id, customer_id, total_amount, total_amount_minor, currency) VALUES ($1, 1, $2, $3, 'USD')`,
+              [next++, amount, amount],
+            );
             stats.inserts++;
           }
         }
@@ -85,12 +92,16 @@ describe('backfill under a concurrent writer, throttled by the probe p99', () =>
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const running = runBackfill({ spec, metrics: registry, workers: 2, pollMs: 100 });
     running.catch(() => undefined);
-    const rowsDone = async () => (await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n as number;
+    const rowsDone = async () =>
+      (await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] })))
+        .rows[0].n as number;
     await waitFor('some progress', async () => (await rowsDone()) > 3_000);
 
     await client.query(`UPDATE probe_knob SET delay = 0.05`);
     const controlUrl = await waitFor('the control URL in the process row', async () => {
-      const { rows } = await client.query(`SELECT control_url FROM parity.backfill_processes WHERE state <> 'exited' AND control_url IS NOT NULL`);
+      const { rows } = await client.query(
+        `SELECT control_url FROM parity.backfill_processes WHERE state <> 'exited' AND control_url IS NOT NULL`,
+      );
       return rows[0]?.control_url as string | undefined;
     });
     const status = await waitFor('throttled state over HTTP', async () => {

@@ -35,16 +35,28 @@ describe('backfill runtime control', () => {
     await db?.drop();
   });
 
-  const rowsDone = async (): Promise<number> => (await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n;
+  const rowsDone = async (): Promise<number> =>
+    (await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] })))
+      .rows[0].n;
   const batchCount = async (): Promise<number> => (await client.query(`SELECT count(*)::int AS n FROM parity.backfill_batches`)).rows[0].n;
 
   it('pause, set, resume and abort through ctl and HTTP; a resumed run completes exactly', async () => {
-    const { spec, file } = makeSpec({ name: 'ctl', sourceUrl: db.url, backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 300\n  throttle:\n    pace: { databaseCpus: 64 }' }); // the cluster's other sessions are not this test's subject
+    const { spec, file } = makeSpec({
+      name: 'ctl',
+      sourceUrl: db.url,
+      backfill: '  batchSize: 300\n  minBatchSize: 100\n  maxBatchSize: 300\n  throttle:\n    pace: { databaseCpus: 64 }',
+    }); // the cluster's other sessions are not this test's subject
     const token = 'test-control-token-0123456789';
     const running = runBackfill({ spec, workers: 1, pollMs: 100, controlPort: 0, controlToken: token });
     running.catch(() => undefined);
     await waitFor('progress', async () => (await rowsDone()) > 1_000);
-    const url = await waitFor('control URL', async () => (await client.query(`SELECT control_url FROM parity.backfill_processes WHERE control_url IS NOT NULL`)).rows[0]?.control_url as string | undefined);
+    const url = await waitFor(
+      'control URL',
+      async () =>
+        (await client.query(`SELECT control_url FROM parity.backfill_processes WHERE control_url IS NOT NULL`)).rows[0]?.control_url as
+          | string
+          | undefined,
+    );
     const status = async (): Promise<Status> => (await (await fetch(`${url}/status`)).json()) as Status;
 
     // ctl pause: acknowledged by the live process, visible as reason "operator", nothing commits.
@@ -80,7 +92,11 @@ describe('backfill runtime control', () => {
 
     // The HTTP endpoint: the same commands, same effect, bad commands rejected with 400.
     const post = (command: string) =>
-      fetch(`${url}/control`, { method: 'POST', body: JSON.stringify({ command }), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+      fetch(`${url}/control`, {
+        method: 'POST',
+        body: JSON.stringify({ command }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      });
     const httpPause = await post('pause');
     expect(httpPause.status).toBe(200);
     expect((await status()).throttle[0]).toMatchObject({ reason: 'operator', detail: expect.stringMatching(/^paused by http /) });

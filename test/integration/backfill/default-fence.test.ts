@@ -31,7 +31,9 @@ describe('backfill fenced by default', () => {
     await db?.drop();
   });
 
-  const done = async () => (await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n as number;
+  const done = async () =>
+    (await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] })))
+      .rows[0].n as number;
 
   it('takes its own token and prints it; an older token is rejected; a newer one stops its batches in the database', async () => {
     await createOrders(db.url, { rows: 30_000 }, 'orders');
@@ -82,8 +84,14 @@ describe('backfill fenced by default', () => {
     expect(ea.code, a.stderr()).toBe(0);
     expect(eb.code, b.stderr()).toBe(0);
     const token = await currentToken(client, 'parity', 'shared-fence');
-    expect([a.stderr(), b.stderr()].filter((e) => e.includes(`backfill fencing token ${token} for "shared-fence" (issued to run`))).toHaveLength(1);
-    expect([a.stderr(), b.stderr()].filter((e) => e.includes(`backfill fencing token ${token} for "shared-fence" (shared with the other processes of run`))).toHaveLength(1);
+    expect(
+      [a.stderr(), b.stderr()].filter((e) => e.includes(`backfill fencing token ${token} for "shared-fence" (issued to run`)),
+    ).toHaveLength(1);
+    expect(
+      [a.stderr(), b.stderr()].filter((e) =>
+        e.includes(`backfill fencing token ${token} for "shared-fence" (shared with the other processes of run`),
+      ),
+    ).toHaveLength(1);
     expect(await mismatches(client, 'orders_two')).toBe(0);
   });
 });

@@ -36,7 +36,10 @@ export async function createOrders(url: string, options: OrdersOptions, name = '
       status text NOT NULL DEFAULT 'paid',
       total_amount_minor bigint,
       currency text)`);
-    await c.query(`INSERT INTO ${table} (id, customer_id, total_amount) SELECT g, g % 997, ((g::bigint * 7919) % 100000)::int FROM generate_series(1, $1) g`, [options.rows]);
+    await c.query(
+      `INSERT INTO ${table} (id, customer_id, total_amount) SELECT g, g % 997, ((g::bigint * 7919) % 100000)::int FROM generate_series(1, $1) g`,
+      [options.rows],
+    );
     await c.query(`ANALYZE ${table}`);
   } finally {
     await c.end();
@@ -95,7 +98,9 @@ export function makeSpec(o: SpecOptions): { spec: Spec; file: string } {
 
 /** Rows whose new columns differ from the mapping of their old columns (0 when exact). */
 export async function mismatches(db: pg.ClientBase, table = 'orders'): Promise<number> {
-  const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${table} WHERE (total_amount_minor, currency) IS DISTINCT FROM (total_amount::bigint, 'USD'::text)`);
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS n FROM ${table} WHERE (total_amount_minor, currency) IS DISTINCT FROM (total_amount::bigint, 'USD'::text)`,
+  );
   return rows[0].n;
 }
 
@@ -110,12 +115,19 @@ export interface CliRun {
 
 /** Runs the built `parity` CLI (services/cli/bin/parity.js, as `npx parity` would) in its own process group. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
-  const child = spawn(process.execPath, [join(ROOT, 'services', 'cli', 'bin', 'parity.js'), ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'services', 'cli', 'bin', 'parity.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     stdout: () => out,
@@ -162,9 +174,13 @@ const cmp = (a: string[], b: string[]): number => {
 
 /** Audits the checkpoint log of a run with integer keys: coverage, overlaps, gaps, owners. */
 export async function auditLog(db: pg.ClientBase, runId: number, schema = 'parity'): Promise<LogAudit> {
-  const ranges = (await db.query(`SELECT range_no, lo, hi FROM ${schema}.backfill_ranges WHERE run_id = $1 ORDER BY range_no`, [runId])).rows;
+  const ranges = (await db.query(`SELECT range_no, lo, hi FROM ${schema}.backfill_ranges WHERE run_id = $1 ORDER BY range_no`, [runId]))
+    .rows;
   const batches: LoggedBatch[] = (
-    await db.query(`SELECT range_no, batch_no, lo, hi, rows, worker FROM ${schema}.backfill_batches WHERE run_id = $1 ORDER BY range_no, batch_no`, [runId])
+    await db.query(
+      `SELECT range_no, batch_no, lo, hi, rows, worker FROM ${schema}.backfill_batches WHERE run_id = $1 ORDER BY range_no, batch_no`,
+      [runId],
+    )
   ).rows.map((r) => ({ rangeNo: r.range_no, batchNo: r.batch_no, lo: r.lo, hi: r.hi, rows: Number(r.rows), worker: r.worker }));
   let redone = 0;
   let gaps = 0;

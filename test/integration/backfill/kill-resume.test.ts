@@ -28,7 +28,9 @@ describe('backfill survives SIGKILL at random moments', () => {
   });
 
   async function rowsDone(): Promise<number> {
-    const { rows } = await client.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }));
+    const { rows } = await client
+      .query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity.backfill_ranges`)
+      .catch(() => ({ rows: [{ n: 0 }] }));
     return rows[0].n;
   }
 
@@ -38,7 +40,8 @@ describe('backfill survives SIGKILL at random moments', () => {
     const { file } = makeSpec({
       name: 'kill-resume',
       sourceUrl: db.url,
-      backfill: '  batchSize: 250\n  minBatchSize: 250\n  maxBatchSize: 250\n  throttle:\n    pace: { asynchronousCommit: true, databaseCpus: 64 }',
+      backfill:
+        '  batchSize: 250\n  minBatchSize: 250\n  maxBatchSize: 250\n  throttle:\n    pace: { asynchronousCommit: true, databaseCpus: 64 }',
     });
     const kills: { atRows: number; delayMs: number }[] = [];
     for (let i = 0; i < 6; i++) {
@@ -53,11 +56,17 @@ describe('backfill survives SIGKILL at random moments', () => {
         // After this process has committed something, plus a random moment inside a batch.
         let exited = false;
         void run.exit.then(() => (exited = true));
-        await waitFor('progress by the child', async () => {
-          if (exited) throw new Error(`the child exited before any progress: ${run.stderr().slice(-2000)}`);
-          return (await rowsDone()) > before;
-        }, 90_000).catch(async (err: Error) => {
-          const { rows } = await client.query(`SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database()`);
+        await waitFor(
+          'progress by the child',
+          async () => {
+            if (exited) throw new Error(`the child exited before any progress: ${run.stderr().slice(-2000)}`);
+            return (await rowsDone()) > before;
+          },
+          90_000,
+        ).catch(async (err: Error) => {
+          const { rows } = await client.query(
+            `SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 80) AS query FROM pg_stat_activity WHERE datname = current_database()`,
+          );
           run.kill();
           throw new Error(`${err.message}\nchild stderr:\n${run.stderr().slice(-3000)}\nsessions: ${JSON.stringify(rows)}`);
         });
@@ -89,10 +98,14 @@ describe('backfill survives SIGKILL at random moments', () => {
     // Ranges that a killed worker held were taken over by a later process.
     const { rows: claims } = await client.query(`SELECT count(*) FILTER (WHERE claims > 1)::int AS retaken FROM parity.backfill_ranges`);
     expect(claims[0].retaken).toBeGreaterThan(0);
-    const { rows: ev } = await client.query(`SELECT passed, value FROM parity.evidence WHERE migration = 'kill-resume' AND kind = 'backfill'`);
+    const { rows: ev } = await client.query(
+      `SELECT passed, value FROM parity.evidence WHERE migration = 'kill-resume' AND kind = 'backfill'`,
+    );
     expect(ev).toHaveLength(1);
     expect(ev[0].passed).toBe(true);
     expect(ev[0].value).toMatchObject({ complete: true, rows: ROWS });
-    console.log(`kill-resume: kills ${JSON.stringify(kills)}; batches ${audit.batches}, redone ${audit.redone}, retaken ranges ${claims[0].retaken}`);
+    console.log(
+      `kill-resume: kills ${JSON.stringify(kills)}; batches ${audit.batches}, redone ${audit.redone}, retaken ranges ${claims[0].retaken}`,
+    );
   });
 });

@@ -32,7 +32,12 @@ afterAll(async () => {
 it('kill-backfill=on pauses with its reason and commits nothing; off lets it finish exactly', async () => {
   await createOrders(db.url, { rows: 5_000 }, 'orders_kill');
   const name = uniqueName('kill').replace('_', '-');
-  const { spec } = makeSpec({ name, sourceUrl: db.url, table: 'orders_kill', backfill: '  batchSize: 200\n  minBatchSize: 200\n  maxBatchSize: 200' });
+  const { spec } = makeSpec({
+    name,
+    sourceUrl: db.url,
+    table: 'orders_kill',
+    backfill: '  batchSize: 200\n  minBatchSize: 200\n  maxBatchSize: 200',
+  });
   const store = createFlagStore({ redis, migration: name });
   await store.set({ values: [['kill-backfill', 'on']], actor: 'test', reason: 'stop the backfill' });
   const flags = createFlagsReader({ redis, migration: name, ttlMs: 50 });
@@ -41,7 +46,10 @@ it('kill-backfill=on pauses with its reason and commits nothing; off lets it fin
     running.catch(() => undefined);
     const url = await waitFor('control URL', async () => {
       const { rows } = await client
-        .query(`SELECT p.control_url FROM parity.backfill_processes p JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1 AND p.control_url IS NOT NULL`, [name])
+        .query(
+          `SELECT p.control_url FROM parity.backfill_processes p JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1 AND p.control_url IS NOT NULL`,
+          [name],
+        )
         .catch(() => ({ rows: [] as { control_url: string }[] }));
       return rows[0]?.control_url;
     });
@@ -51,7 +59,10 @@ it('kill-backfill=on pauses with its reason and commits nothing; off lets it fin
     });
     expect(status.throttle.find((f) => f.reason === 'kill_switch')?.detail).toMatch(/kill-backfill flag is on/);
     await new Promise((r) => setTimeout(r, 500));
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM parity.backfill_batches b JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1`, [name]);
+    const { rows } = await client.query(
+      `SELECT count(*)::int AS n FROM parity.backfill_batches b JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1`,
+      [name],
+    );
     expect(rows[0].n).toBe(0);
     await store.set({ values: [['kill-backfill', 'off']], actor: 'test', reason: 'continue' });
     const result = await running;

@@ -34,7 +34,10 @@ describe('backfill latency guard', () => {
   async function controlUrlOf(migration: string): Promise<string> {
     return waitFor('control URL', async () => {
       const { rows } = await client
-        .query(`SELECT p.control_url FROM parity.backfill_processes p JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1 AND p.state <> 'exited' AND p.control_url IS NOT NULL`, [migration])
+        .query(
+          `SELECT p.control_url FROM parity.backfill_processes p JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1 AND p.state <> 'exited' AND p.control_url IS NOT NULL`,
+          [migration],
+        )
         .catch(() => ({ rows: [] as { control_url: string }[] }));
       return rows[0]?.control_url;
     });
@@ -52,22 +55,37 @@ describe('backfill latency guard', () => {
 
   it('by default: measures a baseline with the commit probe, then paces its batches', async () => {
     await createOrders(db.url, { rows: 20_000 }, 'orders_default');
-    const { spec } = makeSpec({ name: 'guard-default', sourceUrl: db.url, table: 'orders_default', backfill: '  throttle:\n    pace:\n      latencyGuard: { baselineSeconds: 2 }' });
+    const { spec } = makeSpec({
+      name: 'guard-default',
+      sourceUrl: db.url,
+      table: 'orders_default',
+      backfill: '  throttle:\n    pace:\n      latencyGuard: { baselineSeconds: 2 }',
+    });
     const running = runBackfill({ spec, pollMs: 100 });
     running.catch(() => undefined);
     const url = await controlUrlOf('guard-default');
-    const held = await waitFor('held for the baseline', async () => {
-      const s = (await (await fetch(`${url}/status`)).json()) as ControllerStatus;
-      return s.throttle.some((f) => f.reason === 'latency_guard') ? s : undefined;
-    }, 10_000, 20);
-    expect(held.throttle.find((f) => f.reason === 'latency_guard')?.detail).toMatch(/^measuring the latency baseline with the backfill held \(before the first batch\): \d/);
+    const held = await waitFor(
+      'held for the baseline',
+      async () => {
+        const s = (await (await fetch(`${url}/status`)).json()) as ControllerStatus;
+        return s.throttle.some((f) => f.reason === 'latency_guard') ? s : undefined;
+      },
+      10_000,
+      20,
+    );
+    expect(held.throttle.find((f) => f.reason === 'latency_guard')?.detail).toMatch(
+      /^measuring the latency baseline with the backfill held \(before the first batch\): \d/,
+    );
     const result = await running;
     expect(result.outcome).toBe('completed');
     expect(result.pace).toMatchObject({ dutyCycle: expect.any(Number), guard: { phase: 'guarding', probe: 'commit', factor: 1.2 } });
     expect(result.pace?.guard?.baselineP99Ms).toBeGreaterThan(0);
     expect(result.pace?.sleptSeconds).toBeGreaterThan(0);
     // Paced batches are small: sized to about 64 KiB of WAL, far below the unpaced 0.5 s batches.
-    const { rows } = await client.query(`SELECT max(b.rows)::int AS biggest, count(*)::int AS n FROM parity.backfill_batches b WHERE b.run_id = $1`, [result.runId]);
+    const { rows } = await client.query(
+      `SELECT max(b.rows)::int AS biggest, count(*)::int AS n FROM parity.backfill_batches b WHERE b.run_id = $1`,
+      [result.runId],
+    );
     expect(rows[0].biggest).toBeLessThanOrEqual(2_000);
     expect(rows[0].n).toBeGreaterThan(10);
     expect(await mismatches(client, 'orders_default')).toBe(0);
@@ -117,24 +135,40 @@ describe('backfill latency guard', () => {
 
     // The foreground gets slower: every probe now takes 20 ms, far over the limit (baseline p99 + 8 ms).
     await client.query(`UPDATE probe_knob SET delay = 0.02`);
-    const cut = await waitFor('the duty cycle cut to its minimum', async () => {
-      const s = await status();
-      return s.pace && s.pace.dutyCycle <= 0.05 ? s : undefined;
-    }, 30_000);
+    const cut = await waitFor(
+      'the duty cycle cut to its minimum',
+      async () => {
+        const s = await status();
+        return s.pace && s.pace.dutyCycle <= 0.05 ? s : undefined;
+      },
+      30_000,
+    );
     expect(cut.pace?.guard?.p99Ms).toBeGreaterThan(15);
-    const guardCuts = (await registry.getSingleMetric('parity_backfill_latency_guard_moves_total')?.get())?.values.filter((v) => v.labels.move === 'decrease' || v.labels.move === 'decrease_shift').reduce((n, v) => n + v.value, 0) ?? 0;
+    const guardCuts =
+      (await registry.getSingleMetric('parity_backfill_latency_guard_moves_total')?.get())?.values
+        .filter((v) => v.labels.move === 'decrease' || v.labels.move === 'decrease_shift')
+        .reduce((n, v) => n + v.value, 0) ?? 0;
     // On a shared cluster the health controller may have made some of the cuts (a checkpoint
     // requested by another writer: checkpoint_pressure); together they took at least two steps.
-    const healthCuts = ((await registry.getSingleMetric('parity_backfill_health_decisions_total')?.get())?.values ?? []).filter((v) => v.labels.pace === 'decrease').reduce((n, v) => n + v.value, 0);
+    const healthCuts = ((await registry.getSingleMetric('parity_backfill_health_decisions_total')?.get())?.values ?? [])
+      .filter((v) => v.labels.pace === 'decrease')
+      .reduce((n, v) => n + v.value, 0);
     expect(guardCuts + healthCuts).toBeGreaterThanOrEqual(2); // 0.5 -> 0.25 -> 0.125 -> 0.0625 -> 0.05
 
     // Over the limit at the minimum: the guard holds the backfill and measures a new baseline.
-    const held = await waitFor('held to re-measure', async () => {
-      const s = await status();
-      return s.throttle.some((f) => f.reason === 'latency_guard') ? s : undefined;
-    }, 30_000, 20);
+    const held = await waitFor(
+      'held to re-measure',
+      async () => {
+        const s = await status();
+        return s.throttle.some((f) => f.reason === 'latency_guard') ? s : undefined;
+      },
+      30_000,
+      20,
+    );
     expect(held.state).toBe('throttled');
-    expect(held.throttle.find((f) => f.reason === 'latency_guard')?.detail).toMatch(/probe p99 \d+(\.\d+)?ms over the limit \d+(\.\d+)?ms at the minimum duty cycle/);
+    expect(held.throttle.find((f) => f.reason === 'latency_guard')?.detail).toMatch(
+      /probe p99 \d+(\.\d+)?ms over the limit \d+(\.\d+)?ms at the minimum duty cycle/,
+    );
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toMatch(/parity_backfill_duty_cycle_ratio 0\.05/);
     expect(metrics).toMatch(/parity_backfill_latency_guard_p99_seconds 0\.0[2-9]/);
@@ -157,6 +191,8 @@ describe('backfill latency guard', () => {
     expect(result.rowsDone).toBe(ROWS);
     expect(await mismatches(client, 'orders_guard')).toBe(0);
     expect(await auditLog(client, result.runId)).toMatchObject({ gaps: 0, redone: 0, rows: ROWS });
-    console.log(`guard: ${Math.round(before)} rows/s at ${startDuty * 100}%, ${Math.round(after)} rows/s after the cut; ${guardCuts} guard cuts, ${healthCuts} health cuts`);
+    console.log(
+      `guard: ${Math.round(before)} rows/s at ${startDuty * 100}%, ${Math.round(after)} rows/s after the cut; ${guardCuts} guard cuts, ${healthCuts} health cuts`,
+    );
   });
 });

@@ -27,7 +27,11 @@ describe('backfill lock timeouts', () => {
   });
 
   it('retries a batch that hits lock_timeout, then completes exactly', async () => {
-    const { spec } = makeSpec({ name: 'lock-timeout', sourceUrl: db.url, backfill: '  batchSize: 1000\n  minBatchSize: 1000\n  maxBatchSize: 1000\n  lockTimeoutMs: 50' });
+    const { spec } = makeSpec({
+      name: 'lock-timeout',
+      sourceUrl: db.url,
+      backfill: '  batchSize: 1000\n  minBatchSize: 1000\n  maxBatchSize: 1000\n  lockTimeoutMs: 50',
+    });
     const holder = new pg.Client({ connectionString: db.url });
     await holder.connect();
     await holder.query('BEGIN');
@@ -35,7 +39,9 @@ describe('backfill lock timeouts', () => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const running = runBackfill({ spec, metrics: registry, controlServer: false });
     running.catch(() => undefined);
-    const retries = async () => (await registry.getSingleMetric('parity_backfill_batch_retries_total')?.get())?.values.find((v) => v.labels.cause === 'lock_timeout')?.value ?? 0;
+    const retries = async () =>
+      (await registry.getSingleMetric('parity_backfill_batch_retries_total')?.get())?.values.find((v) => v.labels.cause === 'lock_timeout')
+        ?.value ?? 0;
     await waitFor('two lock-timeout retries', async () => (await retries()) >= 2, 60_000);
     // The batch holding id 10500 has not committed while the lock was held.
     const { rows } = await client.query(`SELECT total_amount_minor FROM orders WHERE id = 10500`);

@@ -37,7 +37,8 @@ describe('operator pins of the WAL budget and the workers in service', () => {
     const { spec } = makeSpec({
       name: 'pin',
       sourceUrl: db.url,
-      backfill: '  throttle:\n    pace:\n      walBytesPerSecond: 524288\n      healthSignals: false\n      latencyGuard: { enabled: false }',
+      backfill:
+        '  throttle:\n    pace:\n      walBytesPerSecond: 524288\n      healthSignals: false\n      latencyGuard: { enabled: false }',
     });
     const running = runBackfill({ spec, workers: 2, pollMs: 100, controlPort: 0, controlToken: 'test-control-token-0123456789' });
     running.catch(() => undefined);

@@ -79,13 +79,25 @@ describe('backfill targets', () => {
       table: 'invoices',
       key: ['tenant_id', 'invoice_no'],
       target: `  kind: other-database\n  database: ${target.url}\n  table: invoices`,
-      mapping: { total_minor: 'round(total * 100)::bigint', total: 'total', issued_at: 'issued_at', meta: 'meta', blob: 'blob', note: 'note', ref: 'ref' },
+      mapping: {
+        total_minor: 'round(total * 100)::bigint',
+        total: 'total',
+        issued_at: 'issued_at',
+        meta: 'meta',
+        blob: 'blob',
+        note: 'note',
+        ref: 'ref',
+      },
       backfill: '  batchSize: 1000\n  minBatchSize: 500\n  maxBatchSize: 4000',
     });
     const result = await runBackfill({ spec, controlServer: false, workers: 2 });
     expect(result).toMatchObject({ outcome: 'completed', rowsDone: 21_000, rowsChanged: 21_000 });
     const dump = async (c: pg.Client, extra: string) =>
-      (await c.query(`SELECT tenant_id, invoice_no, ${extra} total::text, issued_at::text, meta::text, encode(blob, 'hex') AS blob, note, ref::text FROM public.invoices ORDER BY 1, 2`)).rows;
+      (
+        await c.query(
+          `SELECT tenant_id, invoice_no, ${extra} total::text, issued_at::text, meta::text, encode(blob, 'hex') AS blob, note, ref::text FROM public.invoices ORDER BY 1, 2`,
+        )
+      ).rows;
     const want = await dump(src, `round(total * 100)::bigint::text AS total_minor,`);
     const got = await dump(tgt, `total_minor::text,`);
     expect(got).toHaveLength(21_000);
@@ -101,7 +113,12 @@ describe('backfill targets', () => {
   it('same table with the control schema in another database; fencing: a stale token commits nothing', async () => {
     await createOrders(source.url, { rows: 40_000 }, 'orders');
     const control = `  database: ${target.url}\n  schema: parity_ctl`;
-    const { spec } = makeSpec({ name: 'fenced', sourceUrl: source.url, control, backfill: '  batchSize: 200\n  minBatchSize: 200\n  maxBatchSize: 200' });
+    const { spec } = makeSpec({
+      name: 'fenced',
+      sourceUrl: source.url,
+      control,
+      backfill: '  batchSize: 200\n  minBatchSize: 200\n  maxBatchSize: 200',
+    });
     // Tokens come from the database the batches write (as the coordinator issues them), not the control database.
     const token = await issueToken(src, 'parity_ctl', 'fenced', 'test-holder-1');
 
@@ -113,7 +130,9 @@ describe('backfill targets', () => {
     // Holding the current token; mid-run the lock passes to another holder.
     const running = runBackfill({ spec, controlServer: false, fenceToken: token });
     running.catch(() => undefined);
-    const done = async () => (await tgt.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity_ctl.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n as number;
+    const done = async () =>
+      (await tgt.query(`SELECT coalesce(sum(rows_done), 0)::int AS n FROM parity_ctl.backfill_ranges`).catch(() => ({ rows: [{ n: 0 }] })))
+        .rows[0].n as number;
     await waitFor('progress', async () => (await done()) > 2_000);
     const newer = await issueToken(src, 'parity_ctl', 'fenced', 'test-holder-2');
     // issueToken waited for the batch holding the fence row (in the source, with the data); from here

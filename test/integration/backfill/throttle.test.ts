@@ -38,7 +38,10 @@ describe('backfill throttle signals', () => {
   async function statusOf(migration: string): Promise<() => Promise<Status>> {
     const url = await waitFor('control URL', async () => {
       const { rows } = await client
-        .query(`SELECT p.control_url FROM parity.backfill_processes p JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1 AND p.state <> 'exited' AND p.control_url IS NOT NULL`, [migration])
+        .query(
+          `SELECT p.control_url FROM parity.backfill_processes p JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = $1 AND p.state <> 'exited' AND p.control_url IS NOT NULL`,
+          [migration],
+        )
         .catch(() => ({ rows: [] as { control_url: string }[] }));
       return rows[0]?.control_url;
     });
@@ -78,10 +81,14 @@ describe('backfill throttle signals', () => {
       const status = await statusOf('flag-http');
       const both = await throttledBy(status, 'http_probe');
       await throttledBy(status, 'flag_file');
-      expect(both.throttle.find((f) => f.reason === 'http_probe')?.detail).toMatch(/HTTP probe http:\/\/127\.0\.0\.1:\d+\/health (answered 503|failed: no answer yet)/);
+      expect(both.throttle.find((f) => f.reason === 'http_probe')?.detail).toMatch(
+        /HTTP probe http:\/\/127\.0\.0\.1:\d+\/health (answered 503|failed: no answer yet)/,
+      );
       const s = await throttledBy(status, 'flag_file');
       expect(s.throttle.find((f) => f.reason === 'flag_file')?.detail).toBe(`flag file ${flag} exists`);
-      const { rows } = await client.query(`SELECT count(*)::int AS n FROM parity.backfill_batches b JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = 'flag-http'`);
+      const { rows } = await client.query(
+        `SELECT count(*)::int AS n FROM parity.backfill_batches b JOIN parity.backfill_runs r USING (run_id) WHERE r.migration = 'flag-http'`,
+      );
       expect(rows[0].n).toBe(0);
       rmSync(flag);
       const onlyHttp = await waitFor('flag reason gone', async () => {
@@ -102,7 +109,12 @@ describe('backfill throttle signals', () => {
 
   it('CDC slot lag: a slot nobody consumes throttles with reason slot_lag until it catches up', async () => {
     await createOrders(db.url, { rows: 200_000 }, 'orders_slot');
-    const { spec } = makeSpec({ name: 'slot-lag', sourceUrl: db.url, table: 'orders_slot', backfill: '  throttle:\n    maxLagSeconds: 1\n    pace: { databaseCpus: 64 }' }); // the cluster's other sessions are not this test's subject
+    const { spec } = makeSpec({
+      name: 'slot-lag',
+      sourceUrl: db.url,
+      table: 'orders_slot',
+      backfill: '  throttle:\n    maxLagSeconds: 1\n    pace: { databaseCpus: 64 }',
+    }); // the cluster's other sessions are not this test's subject
     await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [spec.cdc.slot]);
     // WAL the slot has not consumed (about 50 MB), so the lag does not depend on what else the machine writes.
     await client.query(`CREATE TABLE wal_filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 200000) g`);
@@ -110,7 +122,9 @@ describe('backfill throttle signals', () => {
     running.catch(() => undefined);
     const status = await statusOf('slot-lag');
     const s = await throttledBy(status, 'slot_lag');
-    expect(s.throttle.find((f) => f.reason === 'slot_lag')?.detail).toMatch(new RegExp(`CDC slot ${spec.cdc.slot} lag ~\\d+(\\.\\d+)?s \\(\\d+ bytes, no consumer connected\\) > max 1s`));
+    expect(s.throttle.find((f) => f.reason === 'slot_lag')?.detail).toMatch(
+      new RegExp(`CDC slot ${spec.cdc.slot} lag ~\\d+(\\.\\d+)?s \\(\\d+ bytes, no consumer connected\\) > max 1s`),
+    );
     // The consumer catches up: the slot's confirmed position reaches the current WAL position.
     const consumer = new pg.Client({ connectionString: db.url });
     await consumer.connect();
@@ -135,7 +149,12 @@ describe('backfill throttle signals', () => {
 
   it('load: pauses above maxActive, aborts above abortActive', async () => {
     await createOrders(db.url, { rows: 20_000 }, 'orders_load');
-    const { spec } = makeSpec({ name: 'load', sourceUrl: db.url, table: 'orders_load', backfill: `${small}\n  throttle:\n    maxActive: 2\n    abortActive: 4` });
+    const { spec } = makeSpec({
+      name: 'load',
+      sourceUrl: db.url,
+      table: 'orders_load',
+      backfill: `${small}\n  throttle:\n    maxActive: 2\n    abortActive: 4`,
+    });
     const sessions: pg.Client[] = [];
     const busy = async (n: number) => {
       for (let i = 0; i < n; i++) {
@@ -160,7 +179,9 @@ describe('backfill throttle signals', () => {
       expect(rows[0].state).toBe('aborted');
     } finally {
       for (const c of sessions) {
-        await client.query(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'load-test'`).catch(() => undefined);
+        await client
+          .query(`SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'load-test'`)
+          .catch(() => undefined);
         await c.end().catch(() => undefined);
       }
     }

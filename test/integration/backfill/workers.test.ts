@@ -42,12 +42,18 @@ describe('parallel backfill workers', () => {
     );
     expect(rows[0].ranges).toBeGreaterThan(4);
     expect(rows[0].once).toBe(rows[0].ranges);
-    const { rows: w } = await client.query(`SELECT count(DISTINCT worker)::int AS n FROM parity.backfill_batches WHERE run_id = $1`, [runId]);
+    const { rows: w } = await client.query(`SELECT count(DISTINCT worker)::int AS n FROM parity.backfill_batches WHERE run_id = $1`, [
+      runId,
+    ]);
     return { workers: w[0].n };
   }
 
   it('two processes started together share one run; every range done exactly once', async () => {
-    const { file } = makeSpec({ name: 'two-procs', sourceUrl: db.url, backfill: '  batchSize: 500\n  minBatchSize: 500\n  maxBatchSize: 500' });
+    const { file } = makeSpec({
+      name: 'two-procs',
+      sourceUrl: db.url,
+      backfill: '  batchSize: 500\n  minBatchSize: 500\n  maxBatchSize: 500',
+    });
     const a = cli(['backfill', 'run', '--spec', file, '--workers', '1', '--no-progress']);
     const b = cli(['backfill', 'run', '--spec', file, '--workers', '1', '--no-progress']);
     const [ea, eb] = await Promise.all([a.exit, b.exit]);
@@ -60,7 +66,12 @@ describe('parallel backfill workers', () => {
   });
 
   it('four workers in one process: every range done exactly once', async () => {
-    const { spec } = makeSpec({ name: 'four-workers', sourceUrl: db.url, table: 'orders_b', backfill: '  batchSize: 500\n  minBatchSize: 500\n  maxBatchSize: 500' });
+    const { spec } = makeSpec({
+      name: 'four-workers',
+      sourceUrl: db.url,
+      table: 'orders_b',
+      backfill: '  batchSize: 500\n  minBatchSize: 500\n  maxBatchSize: 500',
+    });
     const result = await runBackfill({ spec, workers: 4, controlServer: false });
     expect(result.outcome).toBe('completed');
     const { workers } = await checkExactlyOnce(result.runId, 'orders_b');

@@ -39,7 +39,14 @@ const pos = (lsn: bigint, ordinal = 0) => encodePosition({ commitLsn: lsn, ordin
 /** One write's ARGV: its fields joined by NUL (see the script's header). */
 const packed = (...fields: Array<string | number>) => fields.join('\0');
 
-async function apply(key: string, mode: string, position: string, columns: Array<[string, string]> = [], ttl = 60_000, extra = ''): Promise<number> {
+async function apply(
+  key: string,
+  mode: string,
+  position: string,
+  columns: Array<[string, string]> = [],
+  ttl = 60_000,
+  extra = '',
+): Promise<number> {
   return Number(await redis.parityCacheApply(1, key, packed(mode, position, ttl, extra, '{"id":1}', ...columns.flat())));
 }
 
@@ -84,7 +91,10 @@ describe('apply-n.lua: set if newer', () => {
 
   it('merges a partial write into a value, and leaves an invalid marker when there is nothing to merge', async () => {
     const key = `${prefix}:p`;
-    await apply(key, 'v', pos(1n), [['a', '1'], ['big', '"toast"']]);
+    await apply(key, 'v', pos(1n), [
+      ['a', '1'],
+      ['big', '"toast"'],
+    ]);
     expect(await apply(key, 'p', pos(2n), [['a', '2']])).toBe(1);
     const merged = await entry(key);
     expect(Object.fromEntries(merged?.columns ?? [])).toEqual({ a: '2', big: '"toast"' });
@@ -114,10 +124,17 @@ describe('apply-n.lua: set if newer', () => {
 
   it('applies several entries in one call, one result digit per entry in order', async () => {
     await apply(`${prefix}:b2`, 'v', pos(9n), [['x', '1']]);
-    expect(await redis.parityCacheApply(3, `${prefix}:b1`, `${prefix}:b2`, `${prefix}:b3`,
-      packed('v', pos(5n), 60_000, '', '{"id":1}', 'x', '"b1"'),
-      packed('v', pos(8n), 60_000, '', '{"id":2}', 'x', '"old"', 'y', '"old"'),
-      packed('p', pos(5n), 60_000, '', '{"id":3}'))).toBe('102');
+    expect(
+      await redis.parityCacheApply(
+        3,
+        `${prefix}:b1`,
+        `${prefix}:b2`,
+        `${prefix}:b3`,
+        packed('v', pos(5n), 60_000, '', '{"id":1}', 'x', '"b1"'),
+        packed('v', pos(8n), 60_000, '', '{"id":2}', 'x', '"old"', 'y', '"old"'),
+        packed('p', pos(5n), 60_000, '', '{"id":3}'),
+      ),
+    ).toBe('102');
     expect((await entry(`${prefix}:b1`))?.columns.get('x')).toBe('"b1"');
     expect((await entry(`${prefix}:b2`))?.columns.get('x')).toBe('1');
     expect((await entry(`${prefix}:b3`))?.kind).toBe('invalid');
@@ -151,7 +168,15 @@ describe('version config and cutover', () => {
   const settings = cacheSettingsFrom({
     name: migration,
     key: ['id'],
-    cache: { keys: { v1: `${prefix}:o:v1:{id}`, v2: `${prefix}:o:v2:{id}`, v3: `${prefix}:o:v3:{id}` }, populate: ['v1', 'v2'], read: 'v1', ttlSeconds: 60, ttlJitterPct: 0, tombstoneTtlSeconds: 10, leaseMs: 500 },
+    cache: {
+      keys: { v1: `${prefix}:o:v1:{id}`, v2: `${prefix}:o:v2:{id}`, v3: `${prefix}:o:v3:{id}` },
+      populate: ['v1', 'v2'],
+      read: 'v1',
+      ttlSeconds: 60,
+      ttlJitterPct: 0,
+      tombstoneTtlSeconds: 10,
+      leaseMs: 500,
+    },
   });
   const keys = cacheKeys(settings.migration);
 
@@ -180,16 +205,27 @@ describe('version config and cutover', () => {
     const config = await readConfig(redis, keys);
     expect(config).toMatchObject({ read: 'v2', populate: ['v2'], generation: 2, dropped: { v1: 4000 } });
     const audit = await readAudit(redis, keys);
-    expect(audit[0]?.fields).toMatchObject({ action: 'cutover', by: 'alice@test', fromRead: 'v1', read: 'v2', populate: 'v2', forced: '0' });
+    expect(audit[0]?.fields).toMatchObject({
+      action: 'cutover',
+      by: 'alice@test',
+      fromRead: 'v1',
+      read: 'v2',
+      populate: 'v2',
+      forced: '0',
+    });
     expect(audit[1]?.fields).toMatchObject({ action: 'init' });
   });
 
   it('refuses to read a re-populated version until its pre-drop entries expired, unless forced', async () => {
     // Populate v1 again, reading v2.
     await cutover(redis, keys, settings, { to: 'v2', populate: ['v2', 'v1'], force: false, now: 5000, by: 'test' });
-    await expect(cutover(redis, keys, settings, { to: 'v1', populate: ['v1'], force: false, now: 6000, by: 'test' })).rejects.toThrow(/not populated until recently/);
+    await expect(cutover(redis, keys, settings, { to: 'v1', populate: ['v1'], force: false, now: 6000, by: 'test' })).rejects.toThrow(
+      /not populated until recently/,
+    );
     const later = 4000 + settings.maxEntryLifetimeMs;
-    await expect(cutover(redis, keys, settings, { to: 'v1', populate: ['v1', 'v2'], force: false, now: later, by: 'test' })).resolves.toMatchObject({ generation: 4 });
+    await expect(
+      cutover(redis, keys, settings, { to: 'v1', populate: ['v1', 'v2'], force: false, now: later, by: 'test' }),
+    ).resolves.toMatchObject({ generation: 4 });
     await cutover(redis, keys, settings, { to: 'v3', populate: ['v3'], force: true, now: later + 1, by: 'test' });
     expect((await readAudit(redis, keys, 1))[0]?.fields).toMatchObject({ read: 'v3', forced: '1' });
   });
@@ -197,7 +233,17 @@ describe('version config and cutover', () => {
   it('estimates the remaining keys of a version from the keys written within one entry lifetime', async () => {
     const writes: EntryWrite[] = [];
     for (let i = 0; i < 500; i++) {
-      for (const version of ['v1', 'v2']) writes.push({ version, entryKey: `${prefix}:o:${version}:${i}`, mode: 'v', position: pos(1n), ttlMs: 60_000, commitTimeUs: '', keyJson: `{"id":${i}}`, columns: [['id', String(i)]] });
+      for (const version of ['v1', 'v2'])
+        writes.push({
+          version,
+          entryKey: `${prefix}:o:${version}:${i}`,
+          mode: 'v',
+          position: pos(1n),
+          ttlMs: 60_000,
+          commitTimeUs: '',
+          keyJson: `{"id":${i}}`,
+          columns: [['id', String(i)]],
+        });
     }
     // Rewriting the same keys does not count them twice.
     const now = Date.now();
@@ -209,7 +255,13 @@ describe('version config and cutover', () => {
     expect(v2?.estimate).toBeGreaterThan(480);
     expect(v3?.estimate).toBe(0);
     // Two lifetimes later nothing written now can exist any more, and the estimate says so.
-    const [gone] = await estimateRemaining(redis, keys, ['v1'], now + 2 * settings.maxEntryLifetimeMs + 120_000, settings.maxEntryLifetimeMs);
+    const [gone] = await estimateRemaining(
+      redis,
+      keys,
+      ['v1'],
+      now + 2 * settings.maxEntryLifetimeMs + 120_000,
+      settings.maxEntryLifetimeMs,
+    );
     expect(gone?.estimate).toBe(0);
   });
 });

@@ -36,11 +36,24 @@ function specFor(name: string, populate: string[], read: string): { name: string
   return {
     name: `${prefix}-${name}`,
     key: ['id'],
-    cache: { keys: { v1: `${prefix}:${name}:v1:{id}`, v2: `${prefix}:${name}:v2:{id}` }, populate, read, ttlSeconds: 600, ttlJitterPct: 10, tombstoneTtlSeconds: 60, leaseMs: 1000 },
+    cache: {
+      keys: { v1: `${prefix}:${name}:v1:{id}`, v2: `${prefix}:${name}:v2:{id}` },
+      populate,
+      read,
+      ttlSeconds: 600,
+      ttlJitterPct: 10,
+      tombstoneTtlSeconds: 60,
+      leaseMs: 1000,
+    },
   };
 }
 
-const fullSpec = (cache: CacheSpec) => ({ key: ['id'], cache, source: { database: '', schema: 'public', table: 'orders' }, target: { kind: 'same-table' as const } });
+const fullSpec = (cache: CacheSpec) => ({
+  key: ['id'],
+  cache,
+  source: { database: '', schema: 'public', table: 'orders' },
+  target: { kind: 'same-table' as const },
+});
 
 function countingFill(inner: FillFunction, delayMs: number): { fill: FillFunction; calls: () => number } {
   let calls = 0;
@@ -110,8 +123,18 @@ describe('cache reader', () => {
     // A crashed holder: the lease exists, nobody will release it or fill.
     await redis.set(cacheKeys(spec.name).lease(`${prefix}:takeover:v2:2`), 'dead-holder', 'PX', 1000);
     const counted = countingFill(tableFill(pool, fullSpec(spec.cache)), 50);
-    const reader = createCacheReader({ redis: redisClient(), spec, fill: counted.fill, registry: createMetricsRegistry({ defaultMetrics: false }) });
-    const other = createCacheReader({ redis: redisClient(), spec, fill: counted.fill, registry: createMetricsRegistry({ defaultMetrics: false }) });
+    const reader = createCacheReader({
+      redis: redisClient(),
+      spec,
+      fill: counted.fill,
+      registry: createMetricsRegistry({ defaultMetrics: false }),
+    });
+    const other = createCacheReader({
+      redis: redisClient(),
+      spec,
+      fill: counted.fill,
+      registry: createMetricsRegistry({ defaultMetrics: false }),
+    });
     const started = Date.now();
     const [a, b] = await Promise.all([reader.get({ id: 2 }), other.get({ id: 2 })]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
@@ -127,8 +150,18 @@ describe('cache reader', () => {
     const keys = cacheKeys(spec.name);
     await ensureConfig(redis, keys, settings, Date.now(), 'test');
     // Only v1 has the row (say v2 was added recently and this row has not changed since).
-    const change = { key: { id: 3 }, envelope: envelopeOf({ op: 'c', key: { id: 3 }, before: null, after: orderRow(3, 5), position: { commitLsn: 50n, ordinal: 0 }, commitTimeUs: 1n }, 'orders'), position: { commitLsn: 50n, ordinal: 0 } };
-    await applyWrites(redis, keys, planChange(change, settings, ['v1']).writes, { now: Date.now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs });
+    const change = {
+      key: { id: 3 },
+      envelope: envelopeOf(
+        { op: 'c', key: { id: 3 }, before: null, after: orderRow(3, 5), position: { commitLsn: 50n, ordinal: 0 }, commitTimeUs: 1n },
+        'orders',
+      ),
+      position: { commitLsn: 50n, ordinal: 0 },
+    };
+    await applyWrites(redis, keys, planChange(change, settings, ['v1']).writes, {
+      now: Date.now(),
+      maxEntryLifetimeMs: settings.maxEntryLifetimeMs,
+    });
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const counted = countingFill(tableFill(pool, fullSpec(spec.cache)), 0);
     const reader = createCacheReader({ redis: redisClient(), spec, fill: counted.fill, registry, configRefreshMs: 0 });
@@ -156,8 +189,18 @@ describe('cache reader', () => {
     // The fill reads the database, and a change lands in Redis while it does.
     const fill: FillFunction = async (key) => {
       if (key.id === 404) return null;
-      const change = { key: { id: 1 }, envelope: envelopeOf({ op: 'u', key: { id: 1 }, before: null, after: orderRow(1, 9), position: { commitLsn: 70n, ordinal: 1 }, commitTimeUs: 1n }, 'orders'), position: { commitLsn: 70n, ordinal: 1 } };
-      await applyWrites(redis, keys, planChange(change, settings, ['v2']).writes, { now: Date.now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs });
+      const change = {
+        key: { id: 1 },
+        envelope: envelopeOf(
+          { op: 'u', key: { id: 1 }, before: null, after: orderRow(1, 9), position: { commitLsn: 70n, ordinal: 1 }, commitTimeUs: 1n },
+          'orders',
+        ),
+        position: { commitLsn: 70n, ordinal: 1 },
+      };
+      await applyWrites(redis, keys, planChange(change, settings, ['v2']).writes, {
+        now: Date.now(),
+        maxEntryLifetimeMs: settings.maxEntryLifetimeMs,
+      });
       return stale;
     };
     const reader = createCacheReader({ redis: redisClient(), spec, fill, registry: createMetricsRegistry({ defaultMetrics: false }) });
@@ -175,7 +218,12 @@ describe('cache reader', () => {
   });
 
   it('rejects a read without the key column', async () => {
-    const reader = createCacheReader({ redis: redisClient(), spec: specFor('bad', ['v2'], 'v2'), fill: async () => null, registry: createMetricsRegistry({ defaultMetrics: false }) });
+    const reader = createCacheReader({
+      redis: redisClient(),
+      spec: specFor('bad', ['v2'], 'v2'),
+      fill: async () => null,
+      registry: createMetricsRegistry({ defaultMetrics: false }),
+    });
     await expect(reader.get({})).rejects.toThrow(/without key column "id"/);
   });
 });

@@ -6,7 +6,13 @@ import { type Admin, ListOffsetTimestamps } from '@platformatic/kafka';
 import { ensureTopics } from '../../../connectors/kafka-sink/admin.js';
 import type { KafkaClients, KafkaProducer } from '../../../services/core/clients.js';
 import type pg from 'pg';
-import { createChangeEncoder, createRegistryClient, encodeChange, tableShape, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
+import {
+  createChangeEncoder,
+  createRegistryClient,
+  encodeChange,
+  tableShape,
+  type TableEncoder,
+} from '../../../connectors/kafka-sink/serde.js';
 import type { ChangeEnvelope, Op, Row } from '../../../services/core/change-event.js';
 import type { Position } from '../../../services/core/lsn.js';
 import { STACK } from '../../support/stack.js';
@@ -25,15 +31,21 @@ export interface Change {
 }
 
 export function ordersShape(prefix: string, table: string) {
-  return tableShape(prefix, 'public', table, [
-    { name: 'id', kind: 'int', pgType: 'int4' },
-    { name: 'total_amount_minor', kind: 'int8', pgType: 'int8' },
-    { name: 'currency', kind: 'string', pgType: 'text' },
-    { name: 'price', kind: 'string', pgType: 'numeric' },
-    { name: 'paid', kind: 'boolean', pgType: 'bool' },
-    { name: 'updated_at', kind: 'string', pgType: 'timestamptz' },
-    { name: 'tags', kind: 'string', array: true, pgType: 'text[]' },
-  ], ['id']);
+  return tableShape(
+    prefix,
+    'public',
+    table,
+    [
+      { name: 'id', kind: 'int', pgType: 'int4' },
+      { name: 'total_amount_minor', kind: 'int8', pgType: 'int8' },
+      { name: 'currency', kind: 'string', pgType: 'text' },
+      { name: 'price', kind: 'string', pgType: 'numeric' },
+      { name: 'paid', kind: 'boolean', pgType: 'bool' },
+      { name: 'updated_at', kind: 'string', pgType: 'timestamptz' },
+      { name: 'tags', kind: 'string', array: true, pgType: 'text[]' },
+    ],
+    ['id'],
+  );
 }
 
 /** A row state with values exactly as CDC would decode them. */
@@ -56,7 +68,12 @@ export function orderRow(id: number, version: number): Row {
  * again. Positions increase strictly (one transaction per change, ordinal 0, or several changes in
  * one transaction with increasing ordinals).
  */
-export function history(keys: number, changes: number, seed = 1, startLsn = 0x1000n): { changes: Change[]; final: Map<number, Row | null> } {
+export function history(
+  keys: number,
+  changes: number,
+  seed = 1,
+  startLsn = 0x1000n,
+): { changes: Change[]; final: Map<number, Row | null> } {
   let s = seed;
   const rand = () => {
     s = (s * 1103515245 + 12345) % 2147483648;
@@ -88,7 +105,14 @@ export function history(keys: number, changes: number, seed = 1, startLsn = 0x10
       op = 'u';
       after = orderRow(id, version);
     }
-    out.push({ op, key: { id }, before: op === 'd' ? { id } : null, after, position: { commitLsn: lsn, ordinal }, commitTimeUs: BigInt(Date.now()) * 1000n });
+    out.push({
+      op,
+      key: { id },
+      before: op === 'd' ? { id } : null,
+      after,
+      position: { commitLsn: lsn, ordinal },
+      commitTimeUs: BigInt(Date.now()) * 1000n,
+    });
     state.set(id, after);
   }
   return { changes: out, final: state };
@@ -135,7 +159,10 @@ export async function createTestStream(kafka: KafkaClients, prefix: string, tabl
   const shape = ordersShape(prefix, table);
   await ensureTopics(kafka, [shape.topic], partitions);
   const admin = kafka.admin();
-  const encoder = await createChangeEncoder({ registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }), format: 'avro' }).forTable(shape);
+  const encoder = await createChangeEncoder({
+    registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+    format: 'avro',
+  }).forTable(shape);
   const producer = kafka.producer();
   return {
     topic: shape.topic,
@@ -147,7 +174,11 @@ export async function createTestStream(kafka: KafkaClients, prefix: string, tabl
       for (let i = 0; i < changes.length; i += 500) {
         const messages = changes.slice(i, i + 500).map((c) => {
           const stamped = { ...c, commitTimeUs: BigInt(Date.now()) * 1000n };
-          const m = encodeChange(encoder, { key: c.key, envelope: envelopeOf(stamped, tableName), position: c.position, txId: 1, commitTimeUs: stamped.commitTimeUs }, partitions);
+          const m = encodeChange(
+            encoder,
+            { key: c.key, envelope: envelopeOf(stamped, tableName), position: c.position, txId: 1, commitTimeUs: stamped.commitTimeUs },
+            partitions,
+          );
           return { topic: shape.topic, partition: m.partition, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
         });
         await producer.send({ messages });
@@ -167,7 +198,10 @@ export async function createTestStream(kafka: KafkaClients, prefix: string, tabl
 /** Sum of the latest offsets of a topic's partitions (= messages produced). */
 export async function endOffsets(admin: Admin, topic: string): Promise<Map<number, bigint>> {
   const meta = await admin.metadata({ topics: [topic], forceUpdate: true });
-  const partitions = Array.from({ length: meta.topics.get(topic)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({ partitionIndex, timestamp: ListOffsetTimestamps.LATEST }));
+  const partitions = Array.from({ length: meta.topics.get(topic)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({
+    partitionIndex,
+    timestamp: ListOffsetTimestamps.LATEST,
+  }));
   const [listed] = await admin.listOffsets({ topics: [{ name: topic, partitions }] });
   return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
 }

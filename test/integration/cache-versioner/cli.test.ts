@@ -52,7 +52,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | null | undefine
   }
 }
 
-const change = (id: number, version: number, lsn: bigint): Change => ({ op: 'u', key: { id }, before: null, after: orderRow(id, version), position: { commitLsn: lsn, ordinal: 0 }, commitTimeUs: 0n });
+const change = (id: number, version: number, lsn: bigint): Change => ({
+  op: 'u',
+  key: { id },
+  before: null,
+  after: orderRow(id, version),
+  position: { commitLsn: lsn, ordinal: 0 },
+  commitTimeUs: 0n,
+});
 
 let releaseRedis: (() => void) | undefined;
 
@@ -97,9 +104,15 @@ describe('parity cache commands', () => {
     run.stderr?.on('data', (d: Buffer) => (runErr += d.toString()));
     const exited = new Promise<number | null>((resolve) => run?.on('exit', (code) => resolve(code)));
 
-    await stream.send(Array.from({ length: 10 }, (_, i) => change(i + 1, 1, 0x1000n + BigInt(i))), 'orders');
+    await stream.send(
+      Array.from({ length: 10 }, (_, i) => change(i + 1, 1, 0x1000n + BigInt(i))),
+      'orders',
+    );
     await stream.sendRaw(Buffer.from('not a registry-framed change event'));
-    await waitFor('v2 entries', async () => (await redis.exists(...Array.from({ length: 10 }, (_, i) => `${prefix}:order:v2:${i + 1}`))) === 10);
+    await waitFor(
+      'v2 entries',
+      async () => (await redis.exists(...Array.from({ length: 10 }, (_, i) => `${prefix}:order:v2:${i + 1}`))) === 10,
+    );
     expect(await redis.exists(`${prefix}:order:v1:10`)).toBe(1);
 
     const statusUrl = await waitFor('the status server line', async () => /"status":"(http:[^"]+)"/.exec(runErr)?.[1]);
@@ -117,7 +130,11 @@ describe('parity cache commands', () => {
     // Cut over to v2 only: reported, audited, and v1 stops being written.
     const cut = await parity(['cache', 'cutover', '--spec', spec.path, '--to', 'v2']);
     expect(cut.code, cut.stderr).toBe(0);
-    const report = JSON.parse(cut.stdout) as { current: { read: string; populate: string[] }; stoppedPopulating: string[]; remaining: Array<{ version: string; estimate: number }> };
+    const report = JSON.parse(cut.stdout) as {
+      current: { read: string; populate: string[] };
+      stoppedPopulating: string[];
+      remaining: Array<{ version: string; estimate: number }>;
+    };
     expect(report.current).toEqual({ read: 'v2', populate: ['v2'] });
     expect(report.stoppedPopulating).toEqual(['v1']);
     expect(report.remaining.find((r) => r.version === 'v1')?.estimate).toBe(10);
@@ -129,7 +146,9 @@ describe('parity cache commands', () => {
       return e?.position === encodePosition({ commitLsn: 0x2000n, ordinal: 0 }) && e;
     });
     expect(v2.kind).toBe('value');
-    expect(parseEntry(`${prefix}:order:v1:1`, await redis.hgetall(`${prefix}:order:v1:1`))?.position).toBe(encodePosition({ commitLsn: 0x1000n, ordinal: 0 }));
+    expect(parseEntry(`${prefix}:order:v1:1`, await redis.hgetall(`${prefix}:order:v1:1`))?.position).toBe(
+      encodePosition({ commitLsn: 0x1000n, ordinal: 0 }),
+    );
 
     const refused = await parity(['cache', 'cutover', '--spec', spec.path, '--to', 'v1']);
     expect(refused.code).toBe(2);

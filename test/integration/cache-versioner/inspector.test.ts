@@ -29,7 +29,15 @@ const settings = cacheSettingsFrom(
   {
     name: prefix.replace('_', '-'),
     key: ['id'],
-    cache: { keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` }, populate: ['v1', 'v2'], read: 'v2', ttlSeconds: 600, ttlJitterPct: 10, tombstoneTtlSeconds: 600, leaseMs: 500 },
+    cache: {
+      keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` },
+      populate: ['v1', 'v2'],
+      read: 'v2',
+      ttlSeconds: 600,
+      ttlJitterPct: 10,
+      tombstoneTtlSeconds: 600,
+      leaseMs: 500,
+    },
   },
   'unused',
   { schema: 'public', table: 'orders' },
@@ -38,8 +46,18 @@ const keys = cacheKeys(settings.migration);
 
 async function cache(id: number, row: Row | null, lsn: bigint, versions = ['v1', 'v2']): Promise<void> {
   const position = { commitLsn: lsn, ordinal: 0 };
-  const change = { key: { id }, envelope: envelopeOf({ op: row ? 'u' : 'd', key: { id }, before: row ? null : { id }, after: row, position, commitTimeUs: 1n }, 'orders'), position };
-  await applyWrites(redis, keys, planChange(change, settings, versions).writes, { now: Date.now(), maxEntryLifetimeMs: settings.maxEntryLifetimeMs });
+  const change = {
+    key: { id },
+    envelope: envelopeOf(
+      { op: row ? 'u' : 'd', key: { id }, before: row ? null : { id }, after: row, position, commitTimeUs: 1n },
+      'orders',
+    ),
+    position,
+  };
+  await applyWrites(redis, keys, planChange(change, settings, versions).writes, {
+    now: Date.now(),
+    maxEntryLifetimeMs: settings.maxEntryLifetimeMs,
+  });
 }
 
 let releaseRedis: (() => void) | undefined;
@@ -49,7 +67,11 @@ beforeAll(async () => {
   db = await createTestDatabase('source', 'cins');
   pool = new pg.Pool({ connectionString: db.url, max: 3 });
   await pool.query(ORDERS_DDL('orders'));
-  await loadRows(pool, 'orders', Array.from({ length: 20 }, (_, i) => orderRow(i + 1, 1)));
+  await loadRows(
+    pool,
+    'orders',
+    Array.from({ length: 20 }, (_, i) => orderRow(i + 1, 1)),
+  );
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
   redis = withScripts(new Redis(STACK.PARITY_REDIS_URL));
   for (let id = 1; id <= 20; id++) await cache(id, orderRow(id, 1), 0x100n + BigInt(id));
@@ -66,7 +88,17 @@ afterAll(async () => {
 describe('cache inspector', () => {
   it('passes a cache that matches the database and records passing evidence', async () => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const report = await inspectCache({ redis, pool, controlPool: pool, controlSchema: 'parity', settings, slot, sample: 100, graceMs: 200, registry });
+    const report = await inspectCache({
+      redis,
+      pool,
+      controlPool: pool,
+      controlSchema: 'parity',
+      settings,
+      slot,
+      sample: 100,
+      graceMs: 200,
+      registry,
+    });
     expect(report).toMatchObject({ passed: true, sampled: 40, stale: 0, inFlight: 0, unverifiable: 0, stalenessWindowMs: null });
     expect(report.slot?.name).toBe(slot);
     const evidence = await latestEvidence(pool, 'parity', settings.migration, 'cache-inspect');
@@ -124,11 +156,31 @@ describe('cache inspector', () => {
   it('ignores invalid markers and entries below the truncate barrier, and samples only what is asked', async () => {
     await redis.parityCacheBarrier(keys.config, '0000000000000150:0000000000');
     try {
-      const report = await inspectCache({ redis, pool, controlPool: null, controlSchema: 'parity', settings, versions: ['v2'], sample: 100, graceMs: 100, registry: createMetricsRegistry({ defaultMetrics: false }) });
+      const report = await inspectCache({
+        redis,
+        pool,
+        controlPool: null,
+        controlSchema: 'parity',
+        settings,
+        versions: ['v2'],
+        sample: 100,
+        graceMs: 100,
+        registry: createMetricsRegistry({ defaultMetrics: false }),
+      });
       // Entries of rows 1..20 at 0x101..0x114 are below the barrier, except the ones rewritten later.
       expect(report.ignored).toBe(18);
       expect(report.sampled).toBe(2);
-      const limited = await inspectCache({ redis, pool, controlPool: null, controlSchema: 'parity', settings, versions: ['v1'], sample: 5, graceMs: 100, registry: createMetricsRegistry({ defaultMetrics: false }) });
+      const limited = await inspectCache({
+        redis,
+        pool,
+        controlPool: null,
+        controlSchema: 'parity',
+        settings,
+        versions: ['v1'],
+        sample: 5,
+        graceMs: 100,
+        registry: createMetricsRegistry({ defaultMetrics: false }),
+      });
       expect(limited.sampled + limited.ignored).toBe(5);
     } finally {
       await redis.hdel(keys.config, 'barrier');

@@ -17,7 +17,16 @@ import { cacheKeys, renderKey } from '../../../services/cache-versioner/keys.js'
 import { createRowReader, keyText } from '../../../services/cache-versioner/row-reader.js';
 import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js';
 import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
-import { ORDERS_DDL, committedOffsets, createTestStream, endOffsets, history, loadRows, type Change, type TestStream } from './change-stream.js';
+import {
+  ORDERS_DDL,
+  committedOffsets,
+  createTestStream,
+  endOffsets,
+  history,
+  loadRows,
+  type Change,
+  type TestStream,
+} from './change-stream.js';
 import { holdRedis } from './redis-outage-lock.js';
 
 const KEYS = 60;
@@ -37,7 +46,15 @@ const settings = () =>
     {
       name: prefix.replace('_', '-'),
       key: ['id'],
-      cache: { keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` }, populate: ['v1', 'v2'], read: 'v2', ttlSeconds: 600, ttlJitterPct: 10, tombstoneTtlSeconds: 600, leaseMs: 500 },
+      cache: {
+        keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` },
+        populate: ['v1', 'v2'],
+        read: 'v2',
+        ttlSeconds: 600,
+        ttlJitterPct: 10,
+        tombstoneTtlSeconds: 600,
+        leaseMs: 500,
+      },
     },
     `${prefix}.public.${table}`,
     { schema: 'public', table },
@@ -115,7 +132,8 @@ describe('cache versioner invariant', () => {
             if (typeof value !== 'string') return;
             const k = entryKeys[i] as string;
             const before = lastSeen.get(k);
-            if (before && comparePositions(decodePosition(value), decodePosition(before)) < 0) backwards.push(`${k}: ${before} -> ${value}`);
+            if (before && comparePositions(decodePosition(value), decodePosition(before)) < 0)
+              backwards.push(`${k}: ${before} -> ${value}`);
             lastSeen.set(k, value);
           });
           polls++;
@@ -153,7 +171,10 @@ describe('cache versioner invariant', () => {
     const live = [...final].filter(([, row]) => row !== null).map(([, row]) => row as NonNullable<typeof row>);
     await loadRows(pool, table, live);
     const reader = createRowReader({ schema: 'public', table, keyColumns: ['id'], projection: undefined });
-    const snapshot = await reader.read(pool, [...final.keys()].map((id) => ({ id })));
+    const snapshot = await reader.read(
+      pool,
+      [...final.keys()].map((id) => ({ id })),
+    );
     const lastPosition = new Map<number, string>();
     for (const c of changes) lastPosition.set(c.key.id as number, encodePosition(c.position));
     let values = 0;

@@ -38,7 +38,15 @@ const settings = cacheSettingsFrom(
   {
     name: prefix.replace('_', '-'),
     key: ['id'],
-    cache: { keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` }, populate: ['v1', 'v2'], read: 'v2', ttlSeconds: 600, ttlJitterPct: 10, tombstoneTtlSeconds: 600, leaseMs: 500 },
+    cache: {
+      keys: { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` },
+      populate: ['v1', 'v2'],
+      read: 'v2',
+      ttlSeconds: 600,
+      ttlJitterPct: 10,
+      tombstoneTtlSeconds: 600,
+      leaseMs: 500,
+    },
   },
   `${prefix}.public.${table}`,
   { schema: 'public', table },

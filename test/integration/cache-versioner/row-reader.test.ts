@@ -34,7 +34,11 @@ afterAll(async () => {
 describe('row reader', () => {
   it('reads rows as change-event values, by multi-column keys, in one snapshot', async () => {
     const reader = createRowReader({ schema: 'public', table: 'lines', keyColumns: ['region', 'n'], projection: undefined });
-    const keys = [{ region: 'eu', n: '9007199254740993' }, { region: 'us', n: '1' }, { region: 'eu', n: '2' }];
+    const keys = [
+      { region: 'eu', n: '9007199254740993' },
+      { region: 'us', n: '1' },
+      { region: 'eu', n: '2' },
+    ];
     const before = parseLsn((await pool.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]?.l ?? '0/0');
     const snapshot = await reader.read(pool, keys);
     expect(snapshot.lsn >= before).toBe(true);
@@ -63,13 +67,22 @@ describe('row reader', () => {
   });
 
   it('reads a projection, a column the table lacks as null', async () => {
-    const reader = createRowReader({ schema: 'public', table: 'lines', keyColumns: ['region', 'n'], projection: ['n', 'feel', 'not_yet_added'] });
+    const reader = createRowReader({
+      schema: 'public',
+      table: 'lines',
+      keyColumns: ['region', 'n'],
+      projection: ['n', 'feel', 'not_yet_added'],
+    });
     const snapshot = await reader.read(pool, [{ region: 'us', n: 1 }]);
     expect(snapshot.rows.get(keyText(['region', 'n'], { region: 'us', n: 1 }))).toEqual({ n: '1', feel: 'ok', not_yet_added: null });
   });
 
   it('names a missing table or key column', async () => {
-    await expect(createRowReader({ schema: 'public', table: 'nope', keyColumns: ['id'], projection: undefined }).read(pool, [{ id: 1 }])).rejects.toThrow(/nope/);
-    await expect(createRowReader({ schema: 'public', table: 'lines', keyColumns: ['id'], projection: undefined }).read(pool, [{ id: 1 }])).rejects.toThrow(/no key column\(s\) id/);
+    await expect(
+      createRowReader({ schema: 'public', table: 'nope', keyColumns: ['id'], projection: undefined }).read(pool, [{ id: 1 }]),
+    ).rejects.toThrow(/nope/);
+    await expect(
+      createRowReader({ schema: 'public', table: 'lines', keyColumns: ['id'], projection: undefined }).read(pool, [{ id: 1 }]),
+    ).rejects.toThrow(/no key column\(s\) id/);
   });
 });

@@ -12,7 +12,10 @@ import { createTestDatabase, type TestDatabase, uniqueName } from '../../support
 import { deleteTopics, REPO_ROOT, startCdc, writeCdcSpec } from './support.js';
 
 function parity(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out = { status: null as number | null, stdout: '', stderr: '' };
   child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
@@ -58,8 +61,11 @@ describe('parity cdc commands', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/public.keyless has REPLICA IDENTITY DEFAULT and no primary key/);
     expect(r.stderr).toMatch(/--set-replica-identity-full/);
-    const left = await c.query(`SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int AS slots,
-                                       (SELECT count(*) FROM pg_publication WHERE pubname = $2)::int AS pubs`, [slot, `${slot}_pub`]);
+    const left = await c.query(
+      `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)::int AS slots,
+                                       (SELECT count(*) FROM pg_publication WHERE pubname = $2)::int AS pubs`,
+      [slot, `${slot}_pub`],
+    );
     expect(left.rows[0]).toEqual({ slots: 0, pubs: 0 });
 
     r = await parity(['cdc', 'run', '--spec', keyless, '--bogus']);
@@ -81,7 +87,13 @@ describe('parity cdc commands', () => {
       expect(ri.rows[0].relreplident).toBe('f');
       await c.query(`INSERT INTO keyless VALUES (1, 'x')`);
       // Wait for a status report from the running connector.
-      let status: { exists: boolean; active: boolean; lagBytes: number; lagSeconds: number | null; connector: { state: string; fresh: boolean } | null } | null = null;
+      let status: {
+        exists: boolean;
+        active: boolean;
+        lagBytes: number;
+        lagSeconds: number | null;
+        connector: { state: string; fresh: boolean } | null;
+      } | null = null;
       for (let i = 0; i < 20; i++) {
         r = await parity(['cdc', 'status', '--spec', spec, '--json']);
         expect(r.status).toBe(0);

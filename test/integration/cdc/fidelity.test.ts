@@ -137,7 +137,15 @@ for (const format of ['avro', 'json', 'protobuf'] as const) {
     });
 
     it('decodes every type exactly, NULLs as null, an unchanged TOASTed value as the placeholder', async () => {
-      const spec = writeCdcSpec({ database: db.url, table: 'fidelity', slot, topicPrefix: prefix, format, tables: ['public.fidelity_full'], snapshot: 'never' });
+      const spec = writeCdcSpec({
+        database: db.url,
+        table: 'fidelity',
+        slot,
+        topicPrefix: prefix,
+        format,
+        tables: ['public.fidelity_full'],
+        snapshot: 'never',
+      });
       const running = await runConnector(spec);
       try {
         await client.query(EDGE_INSERT);
@@ -147,7 +155,9 @@ for (const format of ['avro', 'json', 'protobuf'] as const) {
         // A large incompressible value is TOASTed out of line; updating another column leaves it unsent.
         await client.query(`UPDATE fidelity SET big = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g) WHERE id = 1`);
         await client.query('UPDATE fidelity SET i4 = 1 WHERE id = 1');
-        await client.query(`INSERT INTO fidelity_full (id, big, t) VALUES (1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g), 'before')`);
+        await client.query(
+          `INSERT INTO fidelity_full (id, big, t) VALUES (1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 4000) g), 'before')`,
+        );
         await client.query(`UPDATE fidelity_full SET t = 'after' WHERE id = 1`);
 
         const expectedCount = 1 + 3 + 1 + 200 + 2;
@@ -170,7 +180,11 @@ for (const format of ['avro', 'json', 'protobuf'] as const) {
 
         // All NULLs.
         const nulls = latestAfter(changes, 5)!;
-        expect(Object.entries(nulls).filter(([k]) => k !== 'id').every(([, v]) => v === null)).toBe(true);
+        expect(
+          Object.entries(nulls)
+            .filter(([k]) => k !== 'id')
+            .every(([, v]) => v === null),
+        ).toBe(true);
 
         // Bulk rows against PostgreSQL's own rendering.
         const { rows } = await client.query(EXPECTED_SQL);
@@ -198,13 +212,22 @@ for (const format of ['avro', 'json', 'protobuf'] as const) {
 
         // Envelope and headers.
         const first = changes.find((c) => c.key?.id === 1)!;
-        expect(first.envelope.source).toMatchObject({ connector: 'postgresql', schema: 'public', table: 'fidelity', snapshot: 'false', db: db.name, name: prefix });
+        expect(first.envelope.source).toMatchObject({
+          connector: 'postgresql',
+          schema: 'public',
+          table: 'fidelity',
+          snapshot: 'false',
+          db: db.name,
+          name: prefix,
+        });
         expect(first.envelope.source.txId).toBeGreaterThan(0);
         expect(first.position.ordinal).toBe(0);
         expect(first.envelope.source.sequence).toMatch(/^[0-9A-F]+\/[0-9A-F]+:0$/);
 
         // The subjects carry the format asked for (TopicNameStrategy), not a silent fallback.
-        const registered = (await (await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${prefix}.public.fidelity-value/versions/latest`)).json()) as { schemaType?: string; schema: string };
+        const registered = (await (
+          await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${prefix}.public.fidelity-value/versions/latest`)
+        ).json()) as { schemaType?: string; schema: string };
         expect(registered.schemaType ?? 'AVRO').toBe({ avro: 'AVRO', json: 'JSON', protobuf: 'PROTOBUF' }[format]);
         if (format === 'protobuf') expect(registered.schema).toMatch(/^syntax = "proto3";\npackage [\w.]+\.public\.fidelity;/);
       } finally {

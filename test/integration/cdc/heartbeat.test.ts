@@ -40,7 +40,14 @@ describe('heartbeats on an idle table', () => {
   });
 
   it('keeps slot lag under one WAL segment while another database writes 3+ segments', { retry: 1 }, async () => {
-    const spec = writeCdcSpec({ database: idle.url, table: 'quiet', slot, topicPrefix: prefix, heartbeatIntervalSeconds: 0.5, snapshot: 'never' });
+    const spec = writeCdcSpec({
+      database: idle.url,
+      table: 'quiet',
+      slot,
+      topicPrefix: prefix,
+      heartbeatIntervalSeconds: 0.5,
+      snapshot: 'never',
+    });
     const running = await runConnector(spec);
     const probe = new pg.Client({ connectionString: idle.url });
     const writer = new pg.Client({ connectionString: busy.url });
@@ -77,7 +84,9 @@ describe('heartbeats on an idle table', () => {
         [slot, start[0]!.lsn],
       );
       const written = Number(end[0]!.written);
-      process.stderr.write(`heartbeat: wrote ${(written / 1048576).toFixed(1)} MB, max slot lag ${(maxLag / 1048576).toFixed(2)} MB over ${samples} samples, final ${end[0]!.lag} B\n`);
+      process.stderr.write(
+        `heartbeat: wrote ${(written / 1048576).toFixed(1)} MB, max slot lag ${(maxLag / 1048576).toFixed(2)} MB over ${samples} samples, final ${end[0]!.lag} B\n`,
+      );
       expect(written).toBeGreaterThan(3 * SEGMENT);
       expect(samples).toBeGreaterThan(10);
       expect(maxLag).toBeLessThan(SEGMENT);

@@ -51,10 +51,26 @@ describe('incremental snapshot (DBLog watermarks)', () => {
     })();
     try {
       // Asynchronously: the connector runs in this process and must keep streaming meanwhile.
-      const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'snapshot', '--spec', spec, '--table', 'items', '--chunk-rows', '200', '--timeout', '120'], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'services/cli/bin/parity.js'),
+          'cdc',
+          'snapshot',
+          '--spec',
+          spec,
+          '--table',
+          'items',
+          '--chunk-rows',
+          '200',
+          '--timeout',
+          '120',
+        ],
+        {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       const cli = { stdout: '', stderr: '', status: null as number | null };
       child.stdout.on('data', (d: Buffer) => (cli.stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (cli.stderr += d.toString()));

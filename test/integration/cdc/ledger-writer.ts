@@ -84,7 +84,9 @@ export class Writer {
 
   private async copy(ids: string[]): Promise<void> {
     // Client-side COPY through psql's \copy, the way a bulk loader would write.
-    const child = spawn('psql', [this.url, '-v', 'ON_ERROR_STOP=1', '-qc', '\\copy ledger (id, seq, writer, pad) FROM STDIN'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('psql', [this.url, '-v', 'ON_ERROR_STOP=1', '-qc', '\\copy ledger (id, seq, writer, pad) FROM STDIN'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdin.end(ids.map((id) => `${id}\t1\t${this.index}\t${PAD}\n`).join(''));
@@ -147,7 +149,6 @@ export class Writer {
   }
 }
 
-
 /** One event read back from the topic, as the ledger checker needs it. */
 export interface LedgerEvent {
   partition: number;
@@ -170,7 +171,9 @@ export function ledgerEvent(d: DecodedChange): LedgerEvent {
     key: d.key ? String(d.key.id) : null,
     op: d.envelope.op,
     seq: after?.seq ?? null,
-    digest: createHash('sha1').update(JSON.stringify([d.key, d.envelope.op, d.envelope.before, d.envelope.after, d.envelope.source.sequence])).digest('hex'),
+    digest: createHash('sha1')
+      .update(JSON.stringify([d.key, d.envelope.op, d.envelope.before, d.envelope.after, d.envelope.source.sequence]))
+      .digest('hex'),
   };
 }
 
@@ -232,7 +235,8 @@ export function checkLedger(history: Map<string, Step[]>, events: LedgerEvent[])
   for (const [key, steps] of history) {
     const g = got.get(key);
     if (!g) missing.push(key);
-    else if (JSON.stringify(g) !== JSON.stringify(steps)) wrong.push(`${key}: committed ${JSON.stringify(steps)} kafka ${JSON.stringify(g)}`);
+    else if (JSON.stringify(g) !== JSON.stringify(steps))
+      wrong.push(`${key}: committed ${JSON.stringify(steps)} kafka ${JSON.stringify(g)}`);
   }
   return {
     committed: [...history.values()].reduce((n, h) => n + h.length, 0),

@@ -176,7 +176,9 @@ describe('no loss under faults', () => {
               key: d.key ? String(d.key.id) : null,
               op: d.envelope.op,
               seq: after?.seq ?? null,
-              digest: createHash('sha1').update(JSON.stringify([d.key, d.envelope.op, d.envelope.before, d.envelope.after, d.envelope.source.sequence])).digest('hex'),
+              digest: createHash('sha1')
+                .update(JSON.stringify([d.key, d.envelope.op, d.envelope.before, d.envelope.after, d.envelope.source.sequence]))
+                .digest('hex'),
             });
           } catch (err) {
             failure = err;
@@ -233,10 +235,19 @@ describe('no loss under faults', () => {
     for (const [key, steps] of history) {
       const got = kafkaHistory.get(key);
       if (!got) missing.push(key);
-      else if (JSON.stringify(got) !== JSON.stringify(steps)) wrong.push(`${key}: committed ${JSON.stringify(steps)} kafka ${JSON.stringify(got)}`);
+      else if (JSON.stringify(got) !== JSON.stringify(steps))
+        wrong.push(`${key}: committed ${JSON.stringify(steps)} kafka ${JSON.stringify(got)}`);
     }
     const extra = [...kafkaHistory.keys()].filter((k) => !history.has(k));
-    const summary = { committed, distinct: distinct.size, duplicates, kills, keys: history.size, truncatedKeys: truncatedKeys.size, ops: writers.reduce((n, w) => n + w.ops, 0) };
+    const summary = {
+      committed,
+      distinct: distinct.size,
+      duplicates,
+      kills,
+      keys: history.size,
+      truncatedKeys: truncatedKeys.size,
+      ops: writers.reduce((n, w) => n + w.ops, 0),
+    };
     process.stderr.write(`no-loss: ${JSON.stringify(summary)}\n`);
     expect(missing.slice(0, 5), `${missing.length} keys missing`).toEqual([]);
     expect(wrong.slice(0, 5), `${wrong.length} keys out of order or wrong`).toEqual([]);

@@ -39,7 +39,14 @@ describe('registry rejection', () => {
   });
 
   it('pauses without acknowledging, explains on /healthz, and resumes once the schema is accepted', async () => {
-    const spec = writeCdcSpec({ database: db.url, table: 'accounts', slot, topicPrefix: prefix, snapshot: 'never', heartbeatIntervalSeconds: 1 });
+    const spec = writeCdcSpec({
+      database: db.url,
+      table: 'accounts',
+      slot,
+      topicPrefix: prefix,
+      snapshot: 'never',
+      heartbeatIntervalSeconds: 1,
+    });
     const running = await runConnector(spec);
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
@@ -68,7 +75,10 @@ describe('registry rejection', () => {
 
       // Nothing past the change is acknowledged, even with heartbeats and keepalives flowing.
       await new Promise((r) => setTimeout(r, 3_000));
-      const stuck = await c.query<{ behind: boolean }>('SELECT confirmed_flush_lsn < $2::pg_lsn AS behind FROM pg_replication_slots WHERE slot_name = $1', [slot, afterChange]);
+      const stuck = await c.query<{ behind: boolean }>(
+        'SELECT confirmed_flush_lsn < $2::pg_lsn AS behind FROM pg_replication_slots WHERE slot_name = $1',
+        [slot, afterChange],
+      );
       expect(stuck.rows[0]!.behind).toBe(true);
       const during = await readTopic(topic, () => false, 5_000, 2_000);
       expect(during.length).toBe(1);

@@ -58,14 +58,19 @@ describe('pg-logical-replication contract', () => {
 
   it('is the pinned version', () => {
     const installed = JSON.parse(readFileSync(`${ROOT}node_modules/pg-logical-replication/package.json`, 'utf8')) as { version: string };
-    const declared = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { dependencies: Record<string, string> }).dependencies['pg-logical-replication'];
+    const declared = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { dependencies: Record<string, string> }).dependencies[
+      'pg-logical-replication'
+    ];
     expect(declared).toBe(PINNED);
     expect(installed.version).toBe(PINNED);
   });
 
   it('parses before emitting, awaits handlers one at a time, emits keepalives, and acknowledges lsn + 1', async () => {
     const plugin = new CountingPlugin({ protoVersion: 1, publicationNames: [slot] });
-    const service = new LogicalReplicationService({ connectionString: db.url }, { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } });
+    const service = new LogicalReplicationService(
+      { connectionString: db.url },
+      { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
+    );
     const events: { tag: string; lsn: string; parsedBefore: number }[] = [];
     let active = 0;
     let maxActive = 0;
@@ -94,7 +99,21 @@ describe('pg-logical-replication contract', () => {
       // Each message was parsed before its handler ran; never two handlers at once.
       events.forEach((e, i) => expect(e.parsedBefore).toBeGreaterThanOrEqual(i + 1));
       expect(maxActive).toBe(1);
-      expect(events.map((e) => e.tag)).toEqual(['begin', 'relation', 'insert', 'insert', 'commit', 'begin', 'insert', 'insert', 'commit', 'begin', 'insert', 'insert', 'commit']);
+      expect(events.map((e) => e.tag)).toEqual([
+        'begin',
+        'relation',
+        'insert',
+        'insert',
+        'commit',
+        'begin',
+        'insert',
+        'insert',
+        'commit',
+        'begin',
+        'insert',
+        'insert',
+        'commit',
+      ]);
       expect(events[0]!.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
 
       // A ping makes the server send a keepalive: the 'heartbeat' event, with the WAL end as text.
@@ -111,7 +130,10 @@ describe('pg-logical-replication contract', () => {
       expect(commitEnd).toBeGreaterThan(0n);
       expect(await service.acknowledge(formatLsn(commitEnd - 1n))).toBe(true);
       await until('the slot to move', async () => {
-        const { rows } = await client.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+        const { rows } = await client.query<{ lsn: string }>(
+          `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`,
+          [slot],
+        );
         return parseLsn(rows[0]!.lsn) === commitEnd;
       });
       expect(errors).toEqual([]);

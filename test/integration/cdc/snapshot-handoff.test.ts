@@ -60,7 +60,9 @@ describe('initial snapshot handoff', () => {
     await waitForSlotCatchUp(writer, slot);
     // Finished inside the exported snapshot: `cdc status` says so.
     const status = await cdcStatus(writer, writer, loadSpec(spec).spec, { sampleMs: 10 });
-    expect(status.initialSnapshot).toEqual([expect.objectContaining({ tableName: 'public.items', state: 'done', done: true, via: 'initial', continuedBy: null })]);
+    expect(status.initialSnapshot).toEqual([
+      expect.objectContaining({ tableName: 'public.items', state: 'done', done: true, via: 'initial', continuedBy: null }),
+    ]);
     const { rows } = await writer.query<{ id: number; seq: number; note: string }>('SELECT id, seq, note FROM items');
     await writer.end();
     await running.stop();
@@ -123,7 +125,9 @@ describe('initial snapshot handoff', () => {
       // Kill it once some chunks are checkpointed and the table is not done.
       let checkpointed = 0;
       for (let i = 0; i < 600 && checkpointed === 0; i++) {
-        const r = await c.query(`SELECT rows, state FROM parity.cdc_snapshot_tables WHERE slot = $1`, [resumeSlot]).catch(() => ({ rows: [] as { rows: string; state: string }[] }));
+        const r = await c
+          .query(`SELECT rows, state FROM parity.cdc_snapshot_tables WHERE slot = $1`, [resumeSlot])
+          .catch(() => ({ rows: [] as { rows: string; state: string }[] }));
         const row = r.rows[0];
         if (row && row.state === 'running' && Number(row.rows) > 0) checkpointed = Number(row.rows);
         else await new Promise((res) => setTimeout(res, 50));
@@ -146,15 +150,25 @@ describe('initial snapshot handoff', () => {
       // `cdc status` tells the truth whichever way the initial snapshot finished: here, incrementally.
       const status = await cdcStatus(c, c, loadSpec(spec).spec, { sampleMs: 10 });
       expect(status.initialSnapshot).toEqual([
-        expect.objectContaining({ tableName: 'public.bulk', state: 'handed-over', done: true, via: 'incremental', continuedBy: expect.objectContaining({ state: 'done' }) }),
+        expect.objectContaining({
+          tableName: 'public.bulk',
+          state: 'handed-over',
+          done: true,
+          via: 'incremental',
+          continuedBy: expect.objectContaining({ state: 'done' }),
+        }),
       ]);
-      expect(formatStatus(status)).toMatch(/initial snapshot public\.bulk: done \(interrupted after \d+ rows, finished by incremental snapshot #\d+: done, \d+ rows\)/);
+      expect(formatStatus(status)).toMatch(
+        /initial snapshot public\.bulk: done \(interrupted after \d+ rows, finished by incremental snapshot #\d+: done, \d+ rows\)/,
+      );
       const { rows } = await c.query<{ id: number; seq: number; note: string }>('SELECT id, seq, note FROM public.bulk');
       const changes = await readTopic(bulkTopic, () => false, 120_000, 3_000);
       const reads = new Map<number, number>();
       for (const x of changes) if (x.envelope.op === 'r') reads.set(x.key!.id as number, (reads.get(x.key!.id as number) ?? 0) + 1);
       const twice = [...reads.values()].filter((n) => n > 1).length;
-      process.stderr.write(`resume: checkpointed ${checkpointed} rows before SIGKILL, ${twice} rows read twice, ${changes.length} events\n`);
+      process.stderr.write(
+        `resume: checkpointed ${checkpointed} rows before SIGKILL, ${twice} rows read twice, ${changes.length} events\n`,
+      );
       // What was emitted but not yet checkpointed is read again: bounded by the chunks in flight.
       expect(twice).toBeLessThanOrEqual(5 * 1000);
       const state = replayState(changes);

@@ -78,12 +78,17 @@ export interface CdcProcess {
 
 /** Starts `parity cdc run` as a child process (the real CLI, via tsx). */
 export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): CdcProcess {
-  const producer = process.env.PARITY_TEST_CDC_PRODUCER && !extraArgs.includes('--producer') ? ['--producer', process.env.PARITY_TEST_CDC_PRODUCER] : [];
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...producer, ...extraArgs], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const producer =
+    process.env.PARITY_TEST_CDC_PRODUCER && !extraArgs.includes('--producer') ? ['--producer', process.env.PARITY_TEST_CDC_PRODUCER] : [];
+  const child = spawn(
+    process.execPath,
+    [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...producer, ...extraArgs],
+    {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -113,7 +118,8 @@ export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS
   };
 }
 
-export const decoder = () => createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL), { registryUrl: STACK.PARITY_REGISTRY_URL });
+export const decoder = () =>
+  createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL), { registryUrl: STACK.PARITY_REGISTRY_URL });
 
 export const kafka = createKafka(KAFKA_BROKERS, { clientId: 'parity-cdc-test' });
 
@@ -121,7 +127,13 @@ export const kafka = createKafka(KAFKA_BROKERS, { clientId: 'parity-cdc-test' })
  * Reads every message of `topic` (all partitions, from the beginning) until `until` says enough or
  * `timeoutMs` passes, decoding each with the real decoder. Order within a partition is preserved.
  */
-export async function readTopic(topic: string, until: (changes: DecodedChange[]) => boolean, timeoutMs = 60_000, idleMs = Infinity, brokers?: string[]): Promise<DecodedChange[]> {
+export async function readTopic(
+  topic: string,
+  until: (changes: DecodedChange[]) => boolean,
+  timeoutMs = 60_000,
+  idleMs = Infinity,
+  brokers?: string[],
+): Promise<DecodedChange[]> {
   const dec = decoder();
   const client = brokers ? createKafka(brokers, { clientId: 'parity-cdc-test' }) : kafka;
   const consumer = client.consumer({ groupId: `test-${topic}-${Math.random().toString(16).slice(2)}`, maxWaitMs: 200 });
@@ -209,7 +221,13 @@ export async function runConnector(specFile: string, options: { setReplicaIdenti
   const deadline = Date.now() + 60_000;
   while (connector.health().status !== 'streaming') {
     if (Date.now() > deadline) throw new Error(`connector did not start streaming: ${JSON.stringify(connector.health())}`);
-    const settled = await Promise.race([done.then(() => 'done', (e: unknown) => e), new Promise((r) => setTimeout(() => r(null), 100))]);
+    const settled = await Promise.race([
+      done.then(
+        () => 'done',
+        (e: unknown) => e,
+      ),
+      new Promise((r) => setTimeout(() => r(null), 100)),
+    ]);
     if (settled !== null) throw settled === 'done' ? new Error('connector stopped before streaming') : settled;
   }
   return {
@@ -229,7 +247,10 @@ export async function waitForSlotCatchUp(db: import('pg').ClientBase | import('p
   const target = rows[0]!.lsn;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const r = await db.query<{ ok: boolean }>('SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1', [slot, target]);
+    const r = await db.query<{ ok: boolean }>(
+      'SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1',
+      [slot, target],
+    );
     if (r.rows[0]?.ok) return;
     await new Promise((res) => setTimeout(res, 200));
   }

@@ -70,11 +70,24 @@ describe('dark reads', () => {
   it('returns old, runs each path once, and publishes exactly the mismatches to the mismatch topic', async () => {
     const keyPrefix = prefixes.next();
     const store = createFlagStore({ redis, migration: 'orders-mc', keyPrefix });
-    await store.set({ values: [['read', 'dark'], ['read-percent', '100']], actor: 'test', reason: 'dark reads for everyone' });
+    await store.set({
+      values: [
+        ['read', 'dark'],
+        ['read-percent', '100'],
+      ],
+      actor: 'test',
+      reason: 'dark reads for everyone',
+    });
     const flags = createFlagsReader({ redis, migration: 'orders-mc', keyPrefix });
     await flags.start();
     const metrics = createMetricsRegistry({ defaultMetrics: false });
-    const reader = createDarkReader<{ id: number; amount: string }>({ migration: 'orders-mc', route: flags.route, producer, topic, metrics });
+    const reader = createDarkReader<{ id: number; amount: string }>({
+      migration: 'orders-mc',
+      route: flags.route,
+      producer,
+      topic,
+      metrics,
+    });
 
     const calls = new Map<string, number>();
     const count = (name: string) => calls.set(name, (calls.get(name) ?? 0) + 1);
@@ -102,7 +115,12 @@ describe('dark reads', () => {
     expect(calls.size).toBe(60);
     const mismatches = await consumeAll(4);
     expect(mismatches.map((m) => m.key).sort()).toEqual(['14', '21', '28', '7']);
-    expect(mismatches[0]).toMatchObject({ source: 'dark-read', migration: 'orders-mc', old: { id: 7, amount: '7.00' }, new: { id: 7, amount: '7.01' } });
+    expect(mismatches[0]).toMatchObject({
+      source: 'dark-read',
+      migration: 'orders-mc',
+      old: { id: 7, amount: '7.00' },
+      new: { id: 7, amount: '7.01' },
+    });
     const text = await metrics.getSingleMetricAsString('parity_client_dark_reads_total');
     expect(text).toMatch(/result="mismatch"} 4/);
     expect(text).toMatch(/result="candidate_error"} 3/);

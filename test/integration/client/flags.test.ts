@@ -48,7 +48,14 @@ describe('flags reader', () => {
     const keys = Array.from({ length: 100_000 }, (_, i) => i + 1);
     let previous = new Set<number>();
     for (const percent of [1, 10, 50, 100]) {
-      await store.set({ values: [['read', 'new'], ['read-percent', String(percent)]], actor: 'test', reason: `ramp to ${percent}%` });
+      await store.set({
+        values: [
+          ['read', 'new'],
+          ['read-percent', String(percent)],
+        ],
+        actor: 'test',
+        reason: `ramp to ${percent}%`,
+      });
       await reader.refresh();
       const onNew = keys.filter((k) => reader.route(k) === 'new');
       expect(Math.abs((onNew.length / keys.length) * 100 - percent)).toBeLessThanOrEqual(2);
@@ -84,8 +91,24 @@ describe('flags reader', () => {
   it('layers a cohort override over the migration-wide values', async () => {
     const keyPrefix = prefixes.next();
     const store = createFlagStore({ redis, migration: 'm', keyPrefix });
-    await store.set({ values: [['dual-write', 'on'], ['read', 'dark'], ['read-percent', '10']], actor: 't', reason: 'all' });
-    await store.set({ cohort: 'eu', values: [['read', 'new'], ['read-percent', '100']], actor: 't', reason: 'eu first' });
+    await store.set({
+      values: [
+        ['dual-write', 'on'],
+        ['read', 'dark'],
+        ['read-percent', '10'],
+      ],
+      actor: 't',
+      reason: 'all',
+    });
+    await store.set({
+      cohort: 'eu',
+      values: [
+        ['read', 'new'],
+        ['read-percent', '100'],
+      ],
+      actor: 't',
+      reason: 'eu first',
+    });
     const eu = createFlagsReader({ redis, migration: 'm', keyPrefix, cohort: 'eu' });
     const us = createFlagsReader({ redis, migration: 'm', keyPrefix, cohort: 'us' });
     expect(await eu.get()).toEqual({ ...DEFAULT_FLAGS, dualWrite: true, read: 'new', readPercent: 100 });

@@ -8,7 +8,15 @@ import { createVersionedConsumer } from '../../../services/client/versioned-cons
 import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { STACK, uniqueName } from '../../support/stack.js';
 
-const V1 = { type: 'record', name: 'Order', namespace: 'shop', fields: [{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }] };
+const V1 = {
+  type: 'record',
+  name: 'Order',
+  namespace: 'shop',
+  fields: [
+    { name: 'id', type: 'long' },
+    { name: 'total_amount', type: 'int' },
+  ],
+};
 const V2 = {
   type: 'record',
   name: 'Order',
@@ -48,8 +56,14 @@ describe('versioned consumer', () => {
     const newEvent = await registry.encode(v2, { id: 2, total_amount: 990, total_amount_minor: 990, currency: 'EUR' });
     const newWithoutCurrency = await registry.encode(v2, { id: 3, total_amount: 5, total_amount_minor: 5, currency: null });
 
-    expect(await consumer.decode(oldEvent)).toEqual({ version: 1, record: { id: 1, total_amount: 1250, total_amount_minor: 1250, currency: 'USD' } });
-    expect(await consumer.decode(newEvent)).toEqual({ version: 2, record: { id: 2, total_amount: 990, total_amount_minor: 990, currency: 'EUR' } });
+    expect(await consumer.decode(oldEvent)).toEqual({
+      version: 1,
+      record: { id: 1, total_amount: 1250, total_amount_minor: 1250, currency: 'USD' },
+    });
+    expect(await consumer.decode(newEvent)).toEqual({
+      version: 2,
+      record: { id: 2, total_amount: 990, total_amount_minor: 990, currency: 'EUR' },
+    });
     expect((await consumer.decode(newWithoutCurrency)).record.currency).toBe('USD');
 
     const foreign = Buffer.from(newEvent);
@@ -57,6 +71,7 @@ describe('versioned consumer', () => {
     await expect(consumer.decode(foreign)).rejects.toThrow(/schema id 999999999 is not one of versions 1..2/);
 
     // The subject is this test's own: remove it from the shared registry.
-    for (const query of ['', '?permanent=true']) await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${encodeURIComponent(subject)}${query}`, { method: 'DELETE' });
+    for (const query of ['', '?permanent=true'])
+      await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${encodeURIComponent(subject)}${query}`, { method: 'DELETE' });
   });
 });

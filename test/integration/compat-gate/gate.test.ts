@@ -28,7 +28,10 @@ afterAll(async () => {
 afterEach(() => vi.restoreAllMocks());
 
 const order = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'Order', namespace: 'shop', fields });
-const v1 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }]);
+const v1 = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+]);
 // The candidate adds the amount in minor units under a new name (the meaning change of total_amount).
 const candidate = order([
   { name: 'id', type: 'long' },
@@ -38,7 +41,11 @@ const candidate = order([
 ]);
 const billingReader = v1;
 // A consumer that expects a field no version has ever carried.
-const legacyReader = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }, { name: 'region', type: 'string' }]);
+const legacyReader = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+  { name: 'region', type: 'string' },
+]);
 
 async function topicWithEvents(): Promise<{ topic: string; subject: string }> {
   const topic = uniqueName('compat-gate');
@@ -59,7 +66,14 @@ async function topicWithEvents(): Promise<{ topic: string; subject: string }> {
 }
 
 function specFor(subject: string, events: Record<string, unknown>, files: Record<string, string>): string {
-  const spec = writeTestSpec({ name: uniqueName('gate').replace(/_/g, '-'), 'control.database': control.url, events: { subjects: [{ subject, compatibility: 'BACKWARD', type: 'avro', ...events.subject as object }], semanticChanges: events.semanticChanges } });
+  const spec = writeTestSpec({
+    name: uniqueName('gate').replace(/_/g, '-'),
+    'control.database': control.url,
+    events: {
+      subjects: [{ subject, compatibility: 'BACKWARD', type: 'avro', ...(events.subject as object) }],
+      semanticChanges: events.semanticChanges,
+    },
+  });
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dirname(spec.path), name), text);
   return spec.path;
 }
@@ -81,14 +95,21 @@ test('the gate passes when every subject, consumer, live event and semantic chan
     subject,
     {
       subject: { schema: 'candidate.avsc', consumers: [{ name: 'billing', readerSchema: 'billing.avsc' }] },
-      semanticChanges: [{ field: 'total_amount', description: 'cents -> minor units with currency', via: 'new-field', newField: 'total_amount_minor' }],
+      semanticChanges: [
+        { field: 'total_amount', description: 'cents -> minor units with currency', via: 'new-field', newField: 'total_amount_minor' },
+      ],
     },
     { 'candidate.avsc': candidate, 'billing.avsc': billingReader },
   );
   const { code, report } = await runGate(['--spec', path, '--json']);
   expect(report.findings).toEqual([]);
   expect(code).toBe(0);
-  expect(report.rows.map((r) => `${r.consumer} ${r.check} ${r.verdict}`)).toEqual(['(registry) registry ok', 'billing schema ok', 'billing live ok', 'total_amount semantic ok']);
+  expect(report.rows.map((r) => `${r.consumer} ${r.check} ${r.verdict}`)).toEqual([
+    '(registry) registry ok',
+    'billing schema ok',
+    'billing live ok',
+    'total_amount semantic ok',
+  ]);
   expect(report.rows.find((r) => r.check === 'live')?.detail).toContain('12 readable, 0 failed');
 
   const db = new pg.Client({ connectionString: control.url });
@@ -113,22 +134,36 @@ test('the gate fails on a consumer that cannot read and on a semantic change wit
           { name: 'legacy', readerSchema: 'legacy.avsc' },
         ],
       },
-      semanticChanges: [{ field: 'total_amount', description: 'pre-tax -> post-tax', via: 'marker-field', markerField: 'amount_semantics' }],
+      semanticChanges: [
+        { field: 'total_amount', description: 'pre-tax -> post-tax', via: 'marker-field', markerField: 'amount_semantics' },
+      ],
     },
     { 'candidate.avsc': candidate, 'billing.avsc': billingReader, 'legacy.avsc': legacyReader },
   );
   const { code, report } = await runGate(['--spec', path, '--json', '--skip-evidence']);
   expect(code).toBe(1);
   expect(report.passed).toBe(false);
-  expect(report.rows.filter((r) => r.verdict === 'FAIL').map((r) => `${r.consumer} ${r.check}`)).toEqual(['legacy schema', 'legacy live', 'total_amount semantic']);
+  expect(report.rows.filter((r) => r.verdict === 'FAIL').map((r) => `${r.consumer} ${r.check}`)).toEqual([
+    'legacy schema',
+    'legacy live',
+    'total_amount semantic',
+  ]);
   expect(report.rows.find((r) => r.consumer === 'legacy' && r.check === 'live')?.detail).toContain('0 readable, 12 failed');
-  expect(report.findings.map((f) => `${f.kind}${f.consumer ? `:${f.consumer}` : ''}`).sort()).toEqual(['consumer-cannot-read:legacy', 'consumer-cannot-read:legacy', 'semantic-change']);
+  expect(report.findings.map((f) => `${f.kind}${f.consumer ? `:${f.consumer}` : ''}`).sort()).toEqual([
+    'consumer-cannot-read:legacy',
+    'consumer-cannot-read:legacy',
+    'semantic-change',
+  ]);
   expect(report.findings.find((f) => f.kind === 'semantic-change')?.message).toContain('no marker field "amount_semantics"');
 });
 
 test('an incompatible candidate fails the gate with the registry and the local checker agreeing, and the table says so', async () => {
   const { subject } = await topicWithEvents();
-  const breaking = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }, { name: 'currency', type: 'string' }]);
+  const breaking = order([
+    { name: 'id', type: 'long' },
+    { name: 'total_amount', type: 'int' },
+    { name: 'currency', type: 'string' },
+  ]);
   const path = specFor(subject, { subject: { schema: 'candidate.avsc' }, semanticChanges: [] }, { 'candidate.avsc': breaking });
   const out: string[] = [];
   vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {

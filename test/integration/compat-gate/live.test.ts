@@ -19,11 +19,22 @@ afterAll(async () => {
 });
 
 const order = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'Order', namespace: 'shop', fields });
-const v1 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }]);
+const v1 = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+]);
 // v2 widens the amount to long and adds the currency: old readers (int) cannot read it.
-const v2 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'long' }, { name: 'currency', type: 'string', default: 'USD' }]);
+const v2 = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'long' },
+  { name: 'currency', type: 'string', default: 'USD' },
+]);
 const readerV1 = v1;
-const readerV2 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'long' }, { name: 'currency', type: 'string', default: 'USD' }]);
+const readerV2 = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'long' },
+  { name: 'currency', type: 'string', default: 'USD' },
+]);
 
 function frame(schemaId: number, payload: Buffer): Buffer {
   const header = Buffer.alloc(5);
@@ -42,8 +53,14 @@ test('a producer switches from v1 to v2 mid-stream: the consumer that cannot rea
   const id2 = (await registry.register(subject, v2, 'AVRO')).id as number;
 
   const producer = kafka.producer();
-  const v1Events = Array.from({ length: 30 }, (_, i) => ({ key: String(i), value: frame(id1, encodeAvroDatum(v1, { id: i, total_amount: 100 + i })) }));
-  const v2Events = Array.from({ length: 20 }, (_, i) => ({ key: String(100 + i), value: frame(id2, encodeAvroDatum(v2, { id: 100 + i, total_amount: 5_000_000_000 + i, currency: 'EUR' })) }));
+  const v1Events = Array.from({ length: 30 }, (_, i) => ({
+    key: String(i),
+    value: frame(id1, encodeAvroDatum(v1, { id: i, total_amount: 100 + i })),
+  }));
+  const v2Events = Array.from({ length: 20 }, (_, i) => ({
+    key: String(100 + i),
+    value: frame(id2, encodeAvroDatum(v2, { id: 100 + i, total_amount: 5_000_000_000 + i, currency: 'EUR' })),
+  }));
   await producer.send({ messages: v1Events.map((m) => ({ topic, ...m })) });
   await producer.send({ messages: v2Events.map((m) => ({ topic, ...m })) });
   // Noise a real topic can carry: an id nobody registered, a plain JSON value and a tombstone.
@@ -81,12 +98,25 @@ test('a producer switches from v1 to v2 mid-stream: the consumer that cannot rea
   expect(billing).toMatchObject({ readable: 30, failed: 20 });
   expect(billing?.byVersion).toEqual([
     { schemaId: id1, version: 1, events: 30, readable: 30, failed: 0 },
-    expect.objectContaining({ schemaId: id2, version: 2, events: 20, readable: 0, failed: 20, firstError: expect.stringContaining('Found long, expecting int') }),
+    expect.objectContaining({
+      schemaId: id2,
+      version: 2,
+      events: 20,
+      readable: 0,
+      failed: 20,
+      firstError: expect.stringContaining('Found long, expecting int'),
+    }),
   ]);
   expect(report.consumers.find((c) => c.consumer === 'analytics')).toMatchObject({ readable: 50, failed: 0 });
 
-  expect(report.findings.map((f) => `${f.kind}${f.consumer ? `:${f.consumer}` : ''}`).sort()).toEqual(['consumer-cannot-read:billing', 'not-wire-format', 'unknown-schema-id']);
-  expect(report.findings.find((f) => f.kind === 'consumer-cannot-read')?.message).toContain('cannot read 20 of 20 sampled event(s) written with version 2');
+  expect(report.findings.map((f) => `${f.kind}${f.consumer ? `:${f.consumer}` : ''}`).sort()).toEqual([
+    'consumer-cannot-read:billing',
+    'not-wire-format',
+    'unknown-schema-id',
+  ]);
+  expect(report.findings.find((f) => f.kind === 'consumer-cannot-read')?.message).toContain(
+    'cannot read 20 of 20 sampled event(s) written with version 2',
+  );
 });
 
 test('an empty topic samples nothing and reports nothing', async () => {
@@ -102,9 +132,20 @@ test('a transactional topic (ending in a commit marker) is sampled to its end, n
   await ensureTopics(kafka, [topic], 1);
   await registry.setLevel(subject, 'BACKWARD');
   const id = (await registry.register(subject, v1, 'AVRO')).id as number;
-  const producer = new Producer({ clientId: 'parity-compat-test-tx', bootstrapBrokers: KAFKA_BROKERS, transactionalId: uniqueName('tx'), idempotent: true });
+  const producer = new Producer({
+    clientId: 'parity-compat-test-tx',
+    bootstrapBrokers: KAFKA_BROKERS,
+    transactionalId: uniqueName('tx'),
+    idempotent: true,
+  });
   const tx = await producer.beginTransaction();
-  await tx.send({ messages: Array.from({ length: 5 }, (_, i) => ({ topic, partition: 0, value: frame(id, encodeAvroDatum(v1, { id: i, total_amount: i })) })) });
+  await tx.send({
+    messages: Array.from({ length: 5 }, (_, i) => ({
+      topic,
+      partition: 0,
+      value: frame(id, encodeAvroDatum(v1, { id: i, total_amount: i })),
+    })),
+  });
   await tx.commit();
   await producer.close();
   // The broker writes the commit marker after answering the commit; until then the records are not
@@ -116,7 +157,13 @@ test('a transactional topic (ending in a commit marker) is sampled to its end, n
   }
 
   const started = Date.now();
-  const report = await checkLiveEvents({ kafka, registry, topic, consumers: [{ name: 'billing', readerSchema: readerV1 }], sample: { timeoutMs: 20_000 } });
+  const report = await checkLiveEvents({
+    kafka,
+    registry,
+    topic,
+    consumers: [{ name: 'billing', readerSchema: readerV1 }],
+    sample: { timeoutMs: 20_000 },
+  });
   expect(report).toMatchObject({ complete: true, sampled: 5, findings: [] });
   expect(Date.now() - started).toBeLessThan(15_000);
 });

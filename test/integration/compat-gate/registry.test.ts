@@ -6,9 +6,20 @@ import { STACK, uniqueName } from '../../support/stack.js';
 const client = createCcompatClient(STACK.PARITY_REGISTRY_URL);
 
 const order = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'Order', namespace: 'shop', fields });
-const v1 = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }]);
-const v2Compatible = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'long' }, { name: 'currency', type: 'string', default: 'USD' }]);
-const v2Incompatible = order([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }, { name: 'currency', type: 'string' }]);
+const v1 = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+]);
+const v2Compatible = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'long' },
+  { name: 'currency', type: 'string', default: 'USD' },
+]);
+const v2Incompatible = order([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+  { name: 'currency', type: 'string' },
+]);
 
 describe('registry checks against the real registry (ccompat API)', () => {
   test('an incompatible schema is rejected on registration with 409, and the local checker predicted it', async () => {
@@ -19,7 +30,13 @@ describe('registry checks against the real registry (ccompat API)', () => {
     const check = await checkSubject(client, { subject, type: 'avro', level: 'BACKWARD', candidate: v2Incompatible });
     expect(check.local.compatible).toBe(false);
     expect(check.local.messages).toEqual([
-      expect.objectContaining({ rule: 'READER_FIELD_MISSING_DEFAULT_VALUE', location: '/fields/2', fieldPath: 'currency', direction: 'backward', version: 1 }),
+      expect.objectContaining({
+        rule: 'READER_FIELD_MISSING_DEFAULT_VALUE',
+        location: '/fields/2',
+        fieldPath: 'currency',
+        direction: 'backward',
+        version: 1,
+      }),
     ]);
     expect(check.registry.compatible).toBe(false);
     expect(check.findings.map((f) => f.kind)).toEqual(['incompatible']);
@@ -49,8 +66,14 @@ describe('registry checks against the real registry (ccompat API)', () => {
   test('transitive levels: the registry and the local checker both look past the latest version', async () => {
     const subject = `${uniqueName('compat')}-value`;
     await client.setLevel(subject, 'NONE');
-    const a = order([{ name: 'id', type: 'long' }, { name: 'status', type: 'string' }]);
-    const b = order([{ name: 'id', type: 'long' }, { name: 'status', type: 'string', default: 'new' }]);
+    const a = order([
+      { name: 'id', type: 'long' },
+      { name: 'status', type: 'string' },
+    ]);
+    const b = order([
+      { name: 'id', type: 'long' },
+      { name: 'status', type: 'string', default: 'new' },
+    ]);
     // Readable by b's readers (status has a default there) but not by a's.
     const c = order([{ name: 'id', type: 'long' }]);
     await client.register(subject, a, 'AVRO');
@@ -67,8 +90,16 @@ describe('registry checks against the real registry (ccompat API)', () => {
   test('JSON Schema: a verdict where Apicurio differs from Confluent is reported as a disagreement', async () => {
     const subject = `${uniqueName('compat')}-value`;
     await client.setLevel(subject, 'BACKWARD');
-    const before = JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { currency: { const: 'EUR' } } });
-    const after = JSON.stringify({ $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { currency: { enum: ['EUR'] } } });
+    const before = JSON.stringify({
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'object',
+      properties: { currency: { const: 'EUR' } },
+    });
+    const after = JSON.stringify({
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'object',
+      properties: { currency: { enum: ['EUR'] } },
+    });
     expect((await client.register(subject, before, 'JSON')).status).toBe(200);
     const check = await checkSubject(client, { subject, type: 'json', level: 'BACKWARD', candidate: after });
     // Confluent: const -> enum is a TYPE_CHANGED; Apicurio accepts it.

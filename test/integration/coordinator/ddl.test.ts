@@ -39,12 +39,36 @@ afterAll(async () => {
 });
 
 async function lease(migration: string): Promise<Lease> {
-  return acquireLock({ redis, fenceDb: pool, fenceSchema: SCHEMA, migration, keyPrefix: prefixes.next(), settings: { ttlMs: 15_000, renewEveryMs: 5_000, driftMarginMs: 1_000 } });
+  return acquireLock({
+    redis,
+    fenceDb: pool,
+    fenceSchema: SCHEMA,
+    migration,
+    keyPrefix: prefixes.next(),
+    settings: { ttlMs: 15_000, renewEveryMs: 5_000, driftMarginMs: 1_000 },
+  });
 }
 
-function runner(l: Lease, migration: string, settings: Partial<DdlSettings> = {}, metrics = createMetricsRegistry({ defaultMetrics: false })) {
+function runner(
+  l: Lease,
+  migration: string,
+  settings: Partial<DdlSettings> = {},
+  metrics = createMetricsRegistry({ defaultMetrics: false }),
+) {
   return (steps: DdlStep[], phase: 'expand' | 'enforce' = 'expand') =>
-    runDdl({ db: pool, schema: SCHEMA, lease: l, migration, actor: 'test', settings: { lockTimeoutMs: 300, statementTimeoutMs: 30_000, retries: 2, ...settings }, retryDelay: { initialDelayMs: 50, maxDelayMs: 200 }, metrics }, planPhase(phase, steps));
+    runDdl(
+      {
+        db: pool,
+        schema: SCHEMA,
+        lease: l,
+        migration,
+        actor: 'test',
+        settings: { lockTimeoutMs: 300, statementTimeoutMs: 30_000, retries: 2, ...settings },
+        retryDelay: { initialDelayMs: 50, maxDelayMs: 200 },
+        metrics,
+      },
+      planPhase(phase, steps),
+    );
 }
 
 async function failure(promise: Promise<unknown>): Promise<ParityError> {
@@ -57,7 +81,9 @@ async function failure(promise: Promise<unknown>): Promise<ParityError> {
 }
 
 async function columns(table: string): Promise<string[]> {
-  const { rows } = await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table]);
+  const { rows } = await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [
+    table,
+  ]);
   return rows.map((r: { column_name: string }) => r.column_name);
 }
 
@@ -77,7 +103,9 @@ describe('DDL guardrails', () => {
       expect(err.message).toContain(`pid ${blockerPid}`);
       expect(err.message).toContain('lock_timeout 300 ms');
       // It did not wait for the blocker: the blocker's transaction is still open now.
-      expect((await blocker.query(`SELECT xact_start IS NOT NULL AS open FROM pg_stat_activity WHERE pid = pg_backend_pid()`)).rows[0].open).toBe(true);
+      expect(
+        (await blocker.query(`SELECT xact_start IS NOT NULL AS open FROM pg_stat_activity WHERE pid = pg_backend_pid()`)).rows[0].open,
+      ).toBe(true);
       // Nothing is left queued on the table (a queued ALTER would block every later reader).
       const waiting = await pool.query(`SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'blocked'::regclass AND NOT granted`);
       expect(waiting.rows[0].n).toBe(0);
@@ -113,7 +141,12 @@ describe('DDL guardrails', () => {
   it('leaves no invalid index after a failed concurrent build, and rebuilds over an invalid leftover', async () => {
     await pool.query('CREATE TABLE dup (id bigint PRIMARY KEY, ref text)');
     await pool.query(`INSERT INTO dup SELECT g, 'r' || (g % 50) FROM generate_series(1, 100) g`);
-    const invalid = async () => (await pool.query(`SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'dup_ref'`)).rows;
+    const invalid = async () =>
+      (
+        await pool.query(
+          `SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'dup_ref'`,
+        )
+      ).rows;
     const l = await lease('dup');
     const metrics = createMetricsRegistry({ defaultMetrics: false });
     // Written without CONCURRENTLY: parity builds it concurrently anyway.
@@ -127,7 +160,12 @@ describe('DDL guardrails', () => {
     await pool.query('CREATE UNIQUE INDEX CONCURRENTLY dup_ref ON dup (ref)').catch(() => undefined);
     expect(await invalid()).toEqual([{ relname: 'dup_ref', indisvalid: false }]);
     await pool.query(`UPDATE dup SET ref = 'r' || id`);
-    const [result] = await runner(l, 'dup', {}, metrics)([{ name: 'unique ref', sql: 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS dup_ref ON dup (ref)' }]);
+    const [result] = await runner(
+      l,
+      'dup',
+      {},
+      metrics,
+    )([{ name: 'unique ref', sql: 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS dup_ref ON dup (ref)' }]);
     expect(result?.status).toBe('applied');
     expect(await invalid()).toEqual([{ relname: 'dup_ref', indisvalid: true }]);
     expect(await metrics.getSingleMetricAsString('parity_ddl_invalid_indexes_dropped_total')).toMatch(/ 2$/m);

@@ -31,7 +31,14 @@ redis.on('error', () => undefined);
 const pool = new pg.Pool({ connectionString: config.dbUrl, max: 2 });
 pool.on('error', () => undefined);
 
-const lease = await acquireLock({ redis, fenceDb: pool, fenceSchema: config.schema, migration: config.migration, keyPrefix: config.keyPrefix, settings: config.settings });
+const lease = await acquireLock({
+  redis,
+  fenceDb: pool,
+  fenceSchema: config.schema,
+  migration: config.migration,
+  keyPrefix: config.keyPrefix,
+  settings: config.settings,
+});
 lease.onLost((err) => emit({ event: 'lost', code: err.code }));
 emit({ event: 'acquired', token: lease.token.toString(), owner: lease.owner });
 

@@ -76,8 +76,19 @@ interface Holder {
 const HOLDER = fileURLToPath(new URL('./lock-holder.ts', import.meta.url));
 
 function spawnHolder(keyPrefix: string, migration: string): Holder {
-  const config = { redisUrl: STACK.PARITY_REDIS_URL, dbUrl: db.url, schema: SCHEMA, migration, keyPrefix, table: 'writes', settings: SETTINGS };
-  const child = spawn(process.execPath, ['--import', 'tsx', HOLDER], { env: { ...process.env, PARITY_HOLDER: JSON.stringify(config) }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const config = {
+    redisUrl: STACK.PARITY_REDIS_URL,
+    dbUrl: db.url,
+    schema: SCHEMA,
+    migration,
+    keyPrefix,
+    table: 'writes',
+    settings: SETTINGS,
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', HOLDER], {
+    env: { ...process.env, PARITY_HOLDER: JSON.stringify(config) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const queue: Record<string, string>[] = [];
   const waiters: (() => void)[] = [];
   let stderr = '';
@@ -94,7 +105,8 @@ function spawnHolder(keyPrefix: string, migration: string): Holder {
       for (;;) {
         const i = queue.findIndex((e) => e.event === event);
         if (i >= 0) return queue.splice(i, 1)[0] as Record<string, string>;
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`holder: no "${event}" event (got ${JSON.stringify(queue)}; stderr: ${stderr.slice(-2000)})`);
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`holder: no "${event}" event (got ${JSON.stringify(queue)}; stderr: ${stderr.slice(-2000)})`);
         await new Promise<void>((resolve) => {
           waiters.push(resolve);
           setTimeout(resolve, 100);
@@ -187,7 +199,9 @@ describe('lock with fencing tokens', () => {
       const lease = await acquireLock(deps({ redis: ownClient, settings, metrics, migration: 'outage' }));
       await new Promise((r) => setTimeout(r, 1_200));
       expect(lease.held).toBe(true);
-      const lost = new Promise<{ at: number; err: ParityError }>((resolve) => lease.onLost((err) => resolve({ at: performance.now(), err })));
+      const lost = new Promise<{ at: number; err: ParityError }>((resolve) =>
+        lease.onLost((err) => resolve({ at: performance.now(), err })),
+      );
       await own.kill();
       const { at, err } = await lost;
       expect(err.code).toBe('PARITY_LOCK_LOST');
@@ -288,10 +302,15 @@ describe('lock with fencing tokens', () => {
       await Promise.all(
         clients.map(async (client, n) => {
           for (let round = 0; round < 3; round++) {
-            const lease = await acquireLock({ ...deps({ redis: client, migration, keyPrefix, metrics }) }, { waitMs: 60_000, initialDelayMs: 20, maxDelayMs: 400 });
+            const lease = await acquireLock(
+              { ...deps({ redis: client, migration, keyPrefix, metrics }) },
+              { waitMs: 60_000, initialDelayMs: 20, maxDelayMs: 400 },
+            );
             acquired.push(lease.token);
             for (let i = 0; i < 3; i++) {
-              await lease.fenced(pool, (c) => c.query('INSERT INTO writes (token, label) VALUES ($1, $2)', [lease.token.toString(), `c${n}-r${round}-w${i}`]));
+              await lease.fenced(pool, (c) =>
+                c.query('INSERT INTO writes (token, label) VALUES ($1, $2)', [lease.token.toString(), `c${n}-r${round}-w${i}`]),
+              );
               await new Promise((r) => setTimeout(r, 5));
             }
             await lease.release();
@@ -310,7 +329,8 @@ describe('lock with fencing tokens', () => {
     expect(sequence).toHaveLength(54);
     for (let i = 1; i < sequence.length; i++) expect(sequence[i]).toBeGreaterThanOrEqual(sequence[i - 1] as bigint);
     const holders = new Map<string, Set<string>>();
-    for (const r of rows as { token: string; label: string }[]) holders.set(r.token, new Set([...(holders.get(r.token) ?? []), r.label.split('-')[0] as string]));
+    for (const r of rows as { token: string; label: string }[])
+      holders.set(r.token, new Set([...(holders.get(r.token) ?? []), r.label.split('-')[0] as string]));
     for (const owners of holders.values()) expect(owners.size).toBe(1);
     // Every holder's token, replayed as a zombie write now: only the latest one may still write.
     const replay: string[] = [];

@@ -69,7 +69,12 @@ async function caughtUpSlot(spec: Spec): Promise<() => Promise<void>> {
   await pool.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [spec.cdc.slot]);
   let advancing = Promise.resolve();
   const timer = setInterval(() => {
-    advancing = advancing.then(() => pool.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [spec.cdc.slot]).then(() => undefined, () => undefined));
+    advancing = advancing.then(() =>
+      pool.query(`SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [spec.cdc.slot]).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
   }, 50);
   return async () => {
     clearInterval(timer);
@@ -88,7 +93,8 @@ async function refusal(promise: Promise<unknown>): Promise<ParityError> {
 }
 
 const evidence = (spec: Spec, e: Omit<Evidence, 'migration'>) => recordEvidence(pool, spec.control.schema, { migration: spec.name, ...e });
-const set = async (c: Coordinator, ...values: string[]) => c.setFlags({ values: parseFlagAssignments(values), actor: 'alice', reason: 'test' });
+const set = async (c: Coordinator, ...values: string[]) =>
+  c.setFlags({ values: parseFlagAssignments(values), actor: 'alice', reason: 'test' });
 const advance = (c: Coordinator, cohort?: string) => c.advance({ actor: 'alice', reason: 'gate passed', ...(cohort ? { cohort } : {}) });
 
 describe('migration phases', () => {
@@ -168,55 +174,64 @@ describe('migration phases', () => {
     await c.runPhaseDdl({ phase: 'enforce', actor: 'alice' });
     const dropSlot = await caughtUpSlot(spec);
     try {
-    await evidence(spec, { kind: 'compat', passed: true, summary: 'all subjects BACKWARD compatible', value: {} });
-    const last = await advance(c);
-    expect(last.to).toBe('contract');
-    expect(last.checks.every((check) => check.passed)).toBe(true);
+      await evidence(spec, { kind: 'compat', passed: true, summary: 'all subjects BACKWARD compatible', value: {} });
+      const last = await advance(c);
+      expect(last.to).toBe('contract');
+      expect(last.checks.every((check) => check.passed)).toBe(true);
 
-    // The contract DDL needs confirmation; refused, nothing is dropped.
-    err = await refusal(c.runPhaseDdl({ phase: 'contract', actor: 'alice', confirm: async () => false }));
-    expect(err.code).toBe('PARITY_ABORTED');
-    const columns = async () => (await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' ORDER BY ordinal_position`)).rows.map((r: { column_name: string }) => r.column_name);
-    expect(await columns()).toEqual(['id', 'total_amount', 'currency']);
-    // Before the contract DDL ran, contract can still roll back; after, never.
-    expect((await c.rollback({ actor: 'alice', reason: 'wait for the finance report' })).to).toBe('enforce');
-    expect((await advance(c)).to).toBe('contract');
-    const contracted = await c.runPhaseDdl({ phase: 'contract', actor: 'alice', confirm: async () => true });
-    expect(contracted.actions.map((a) => a.status)).toEqual(['applied']);
-    expect(await columns()).toEqual(['id', 'currency']);
-    err = await refusal(c.rollback({ actor: 'alice', reason: 'oops' }));
-    expect(err.code).toBe('PARITY_PHASE');
-    expect(err.message).toContain('contract DDL already ran (drop total_amount)');
+      // The contract DDL needs confirmation; refused, nothing is dropped.
+      err = await refusal(c.runPhaseDdl({ phase: 'contract', actor: 'alice', confirm: async () => false }));
+      expect(err.code).toBe('PARITY_ABORTED');
+      const columns = async () =>
+        (
+          await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'orders' ORDER BY ordinal_position`)
+        ).rows.map((r: { column_name: string }) => r.column_name);
+      expect(await columns()).toEqual(['id', 'total_amount', 'currency']);
+      // Before the contract DDL ran, contract can still roll back; after, never.
+      expect((await c.rollback({ actor: 'alice', reason: 'wait for the finance report' })).to).toBe('enforce');
+      expect((await advance(c)).to).toBe('contract');
+      const contracted = await c.runPhaseDdl({ phase: 'contract', actor: 'alice', confirm: async () => true });
+      expect(contracted.actions.map((a) => a.status)).toEqual(['applied']);
+      expect(await columns()).toEqual(['id', 'currency']);
+      err = await refusal(c.rollback({ actor: 'alice', reason: 'oops' }));
+      expect(err.code).toBe('PARITY_PHASE');
+      expect(err.message).toContain('contract DDL already ran (drop total_amount)');
 
-    const audit = await readAudit(pool, spec.control.schema, spec.name, 100);
-    const transitions = audit.reverse().map((a) => `${a.action}:${a.fromPhase ?? ''}>${a.toPhase}:${a.actor}`);
-    expect(transitions).toEqual([
-      'init:>expand:parity',
-      'expand:expand>expand:alice',
-      'advance:expand>dual-write:alice',
-      'advance:dual-write>backfill:alice',
-      'advance:backfill>verify:alice',
-      'advance:verify>dark-reads:alice',
-      'advance:dark-reads>ramp:alice',
-      'rollback:ramp>dark-reads:carol',
-      'advance:dark-reads>ramp:alice',
-      'advance:ramp>enforce:alice',
-      'enforce:enforce>enforce:alice',
-      'advance:enforce>contract:alice',
-      'rollback:contract>enforce:alice',
-      'advance:enforce>contract:alice',
-      'contract:contract>contract:alice',
-    ]);
-    const withEvidence = audit.find((a) => a.action === 'advance' && a.fromPhase === 'backfill');
-    expect(withEvidence?.reason).toBe('gate passed');
-    expect(JSON.stringify(withEvidence?.evidence)).toContain('200/200 rows copied');
+      const audit = await readAudit(pool, spec.control.schema, spec.name, 100);
+      const transitions = audit.reverse().map((a) => `${a.action}:${a.fromPhase ?? ''}>${a.toPhase}:${a.actor}`);
+      expect(transitions).toEqual([
+        'init:>expand:parity',
+        'expand:expand>expand:alice',
+        'advance:expand>dual-write:alice',
+        'advance:dual-write>backfill:alice',
+        'advance:backfill>verify:alice',
+        'advance:verify>dark-reads:alice',
+        'advance:dark-reads>ramp:alice',
+        'rollback:ramp>dark-reads:carol',
+        'advance:dark-reads>ramp:alice',
+        'advance:ramp>enforce:alice',
+        'enforce:enforce>enforce:alice',
+        'advance:enforce>contract:alice',
+        'rollback:contract>enforce:alice',
+        'advance:enforce>contract:alice',
+        'contract:contract>contract:alice',
+      ]);
+      const withEvidence = audit.find((a) => a.action === 'advance' && a.fromPhase === 'backfill');
+      expect(withEvidence?.reason).toBe('gate passed');
+      expect(JSON.stringify(withEvidence?.evidence)).toContain('200/200 rows copied');
     } finally {
       await dropSlot();
     }
   });
 
   it('rolls out one cohort at a time: each cohort has its phase, flags and rollback', async () => {
-    const loaded = writeSpec({ name: uniqueName('co').replace(/_/g, '-'), databaseUrl: db.url, table: 'orders', cohorts: ['eu', 'us'], ddl: { expand: [] } });
+    const loaded = writeSpec({
+      name: uniqueName('co').replace(/_/g, '-'),
+      databaseUrl: db.url,
+      table: 'orders',
+      cohorts: ['eu', 'us'],
+      ddl: { expand: [] },
+    });
     const { spec } = loaded;
     const c = coordinatorFor(loaded);
     const err = await refusal(advance(c));
@@ -234,7 +249,10 @@ describe('migration phases', () => {
 
     const status = await c.status();
     expect(status.phase).toBe('expand');
-    expect(status.cohorts.map((s) => [s.cohort, s.phase])).toEqual([['eu', 'verify'], ['us', 'expand']]);
+    expect(status.cohorts.map((s) => [s.cohort, s.phase])).toEqual([
+      ['eu', 'verify'],
+      ['us', 'expand'],
+    ]);
     expect((await c.flags.read('us')).flags.dualWrite).toBe(false);
     // us has no backfill evidence of its own, and the eu evidence does not count for it.
     await advance(c, 'us');
@@ -257,7 +275,10 @@ describe('migration phases', () => {
     keys.track(`parity:{${spec.name}}*`);
     const parity = async (...args: string[]) => {
       try {
-        const { stdout, stderr } = await run(process.execPath, ['services/cli/bin/parity.js', ...args], { cwd: ROOT, env: { ...process.env, USER: 'ci-bot' } });
+        const { stdout, stderr } = await run(process.execPath, ['services/cli/bin/parity.js', ...args], {
+          cwd: ROOT,
+          env: { ...process.env, USER: 'ci-bot' },
+        });
         return { code: 0, stdout, stderr };
       } catch (e) {
         const x = e as { code: number; stdout: string; stderr: string };
@@ -279,7 +300,11 @@ describe('migration phases', () => {
 
     const status = await parity('migrate', 'status', '--spec', file, '--json');
     expect(status.code).toBe(0);
-    const report = JSON.parse(status.stdout) as { phase: string; cohorts: { gate: { checks: { name: string; passed: boolean }[] } }[]; audit: { actor: string; action: string }[] };
+    const report = JSON.parse(status.stdout) as {
+      phase: string;
+      cohorts: { gate: { checks: { name: string; passed: boolean }[] } }[];
+      audit: { actor: string; action: string }[];
+    };
     expect(report.phase).toBe('expand');
     expect(report.cohorts[0]?.gate.checks).toEqual([expect.objectContaining({ name: 'expand DDL applied', passed: false })]);
     expect(report.audit).toEqual([expect.objectContaining({ action: 'init', actor: 'ci-bot' })]);
@@ -289,7 +314,11 @@ describe('migration phases', () => {
     await walkTo(spec, 'enforce');
     const enforce = await parity('migrate', 'status', '--spec', file, '--json');
     expect(enforce.code).toBe(0);
-    const checks = (JSON.parse(enforce.stdout) as typeof report).cohorts[0]!.gate.checks as { name: string; passed: boolean; detail: string }[];
+    const checks = (JSON.parse(enforce.stdout) as typeof report).cohorts[0]!.gate.checks as {
+      name: string;
+      passed: boolean;
+      detail: string;
+    }[];
     expect(checks.find((check) => check.name === 'CDC lag')).toMatchObject({ passed: false, detail: expect.stringContaining('no slot') });
     expect(checks.map((check) => check.name)).toContain('drift window');
   });
@@ -299,17 +328,34 @@ describe('migration phases', () => {
 async function walkTo(spec: Spec, to: (typeof PHASES)[number]): Promise<void> {
   await coordinatorFor({ spec } as LoadedSpec).status();
   for (let i = 0; PHASES[i] !== to; i++) {
-    await transition(pool, spec.control.schema, { migration: spec.name, cohort: '', action: 'advance', fromPhase: PHASES[i]!, toPhase: PHASES[i + 1]!, actor: 'test', reason: 'setup', evidence: null });
+    await transition(pool, spec.control.schema, {
+      migration: spec.name,
+      cohort: '',
+      action: 'advance',
+      fromPhase: PHASES[i]!,
+      toPhase: PHASES[i + 1]!,
+      actor: 'test',
+      reason: 'setup',
+      evidence: null,
+    });
   }
 }
 
 describe('the contract step under the lease', () => {
-  const columns = async (table: string) => (await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])).rows.map((r: { column_name: string }) => r.column_name);
+  const columns = async (table: string) =>
+    (
+      await pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])
+    ).rows.map((r: { column_name: string }) => r.column_name);
 
   async function contractReady(name: string): Promise<{ loaded: LoadedSpec; table: string; dropSlot: () => Promise<void> }> {
     const table = `orders_${name.replace(/-/g, '_')}`;
     await pool.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, total_amount integer, currency text)`);
-    const loaded = writeSpec({ name, databaseUrl: db.url, table, ddl: { contract: [{ name: 'drop total_amount', sql: `ALTER TABLE public.${table} DROP COLUMN total_amount` }] } });
+    const loaded = writeSpec({
+      name,
+      databaseUrl: db.url,
+      table,
+      ddl: { contract: [{ name: 'drop total_amount', sql: `ALTER TABLE public.${table} DROP COLUMN total_amount` }] },
+    });
     const { spec } = loaded;
     await walkTo(spec, 'contract');
     await evidence(spec, { kind: 'backfill', passed: true, summary: 'complete', value: { complete: true, runId: 1 } });
@@ -330,7 +376,12 @@ describe('the contract step under the lease', () => {
           actor: 'alice',
           confirm: async (_plan, gate) => {
             expect(gate?.every((check) => check.passed)).toBe(true);
-            await evidence(spec, { kind: 'verify', passed: false, summary: '2 rows differ', value: { confirmedDrift: 2, inFlight: 0, runId: 2 } });
+            await evidence(spec, {
+              kind: 'verify',
+              passed: false,
+              summary: '2 rows differ',
+              value: { confirmedDrift: 2, inFlight: 0, runId: 2 },
+            });
             return true;
           },
         }),
@@ -347,7 +398,12 @@ describe('the contract step under the lease', () => {
           phase: 'contract',
           actor: 'alice',
           confirm: async () => {
-            await evidence(spec, { kind: 'verify', passed: true, summary: '0 rows differ', value: { confirmedDrift: 0, inFlight: 0, runId: 4 } });
+            await evidence(spec, {
+              kind: 'verify',
+              passed: true,
+              summary: '0 rows differ',
+              value: { confirmedDrift: 0, inFlight: 0, runId: 4 },
+            });
             return true;
           },
         }),

@@ -83,7 +83,15 @@ describe('Kafka leader failover under CDC', () => {
     const status = (await stackStatus(config)).find((s) => s.service === 'kafka')!;
     expect(status.nodes?.filter((n) => n.running)).toHaveLength(3);
 
-    const spec = writeCdcSpec({ database: db.url, table: 'ledger', slot, topicPrefix: prefix, partitions: PARTITIONS, heartbeatIntervalSeconds: 2, brokers });
+    const spec = writeCdcSpec({
+      database: db.url,
+      table: 'ledger',
+      slot,
+      topicPrefix: prefix,
+      partitions: PARTITIONS,
+      heartbeatIntervalSeconds: 2,
+      brokers,
+    });
     const history = new Map<string, Step[]>();
     const clients: pg.Client[] = [];
     const writers: Writer[] = [];
@@ -146,9 +154,17 @@ describe('Kafka leader failover under CDC', () => {
     }
 
     const committed = [...history.values()].reduce((n, h) => n + h.length, 0);
-    const changes = await readTopic(topic, (seen) => new Set(seen.map((c) => encodePosition(c.position))).size >= committed, 240_000, Infinity, brokers);
+    const changes = await readTopic(
+      topic,
+      (seen) => new Set(seen.map((c) => encodePosition(c.position))).size >= committed,
+      240_000,
+      Infinity,
+      brokers,
+    );
     const verdict = checkLedger(history, changes.map(ledgerEvent));
-    process.stderr.write(`leader-failover: ${JSON.stringify({ victim, committed: verdict.committed, distinct: verdict.distinct, duplicates: verdict.duplicates, keys: history.size })}\n`);
+    process.stderr.write(
+      `leader-failover: ${JSON.stringify({ victim, committed: verdict.committed, distinct: verdict.distinct, duplicates: verdict.duplicates, keys: history.size })}\n`,
+    );
     expect(verdict.violations.slice(0, 5), `${verdict.violations.length} order/duplicate violations`).toEqual([]);
     expect(verdict.missing.slice(0, 5), `${verdict.missing.length} keys missing`).toEqual([]);
     expect(verdict.wrong.slice(0, 5), `${verdict.wrong.length} keys out of order or wrong`).toEqual([]);

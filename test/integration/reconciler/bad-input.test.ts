@@ -30,7 +30,14 @@ afterAll(async () => {
 });
 
 function spec(overrides: Partial<SpecInput>): SpecInput {
-  return { name: 'bad-input', source: { database: db.url, table: 'old_t' }, target: { kind: 'shadow-table', table: 'new_t' }, key: ['id'], mapping: { v: 'v' }, ...overrides };
+  return {
+    name: 'bad-input',
+    source: { database: db.url, table: 'old_t' },
+    target: { kind: 'shadow-table', table: 'new_t' },
+    key: ['id'],
+    mapping: { v: 'v' },
+    ...overrides,
+  };
 }
 
 async function failure(input: SpecInput): Promise<ParityError> {
@@ -41,7 +48,10 @@ async function failure(input: SpecInput): Promise<ParityError> {
 }
 
 async function runs(): Promise<number> {
-  const rows = await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'parity' AND tablename = 'verify_runs'`);
+  const rows = await query<{ n: number }>(
+    db.url,
+    `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'parity' AND tablename = 'verify_runs'`,
+  );
   if (rows[0]!.n === 0) return 0;
   return (await query<{ n: number }>(db.url, `SELECT count(*)::int AS n FROM parity.verify_runs`))[0]!.n;
 }
@@ -86,7 +96,9 @@ describe('bad input', () => {
 
   it('bad options exit with code 2 and the usage', async () => {
     const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'verify', '--spec', 'x.yaml', '--jobs', 'zero'], { cwd: ROOT });
+      const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'verify', '--spec', 'x.yaml', '--jobs', 'zero'], {
+        cwd: ROOT,
+      });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('exit', (code) => resolve({ code, stderr }));

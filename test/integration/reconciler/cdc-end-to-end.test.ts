@@ -81,7 +81,11 @@ describe('with the real CDC (parity cdc run)', () => {
         gates: { contract: { maxCdcLagSeconds: 5 } },
       }),
     );
-    cdc = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    cdc = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile], {
+      cwd: ROOT,
+      env: { ...process.env, PARITY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     cdc.stderr!.on('data', (d: Buffer) => (cdcLog += d.toString()));
 
     // The initial snapshot reaches Kafka, then live changes: consistent ones, and ones that leave
@@ -113,7 +117,17 @@ describe('with the real CDC (parity cdc run)', () => {
       await ensureReconcilerTables(control, 'parity');
       const projection = await buildProjection(spec, source, target, postgresDialect);
       const reconciler = createStreamReconciler(
-        { loaded, kafka, decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)), projection, source, target, control, logger: silentLogger(), metrics: reconcilerMetrics(createMetricsRegistry({ defaultMetrics: false })) },
+        {
+          loaded,
+          kafka,
+          decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)),
+          projection,
+          source,
+          target,
+          control,
+          logger: silentLogger(),
+          metrics: reconcilerMetrics(createMetricsRegistry({ defaultMetrics: false })),
+        },
         { groupId: uniqueName('rc-e2e'), fromBeginning: true, repair: null, onChecked: (r) => seen.push(...r) },
       );
       await reconciler.start();

@@ -24,7 +24,12 @@ afterAll(async () => {
 });
 
 function cross(name: string, sourceTable: string, targetTable: string, rest: Omit<SpecInput, 'name' | 'source' | 'target'>): SpecInput {
-  return { name, source: { database: src.url, table: sourceTable }, target: { kind: 'other-database', database: tgt.url, table: targetTable }, ...rest };
+  return {
+    name,
+    source: { database: src.url, table: sourceTable },
+    target: { kind: 'other-database', database: tgt.url, table: targetTable },
+    ...rest,
+  };
 }
 
 /** Runs verification and checks the confirmed drift is exactly `expected`. */
@@ -54,7 +59,10 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
       `DELETE FROM a_tgt WHERE tenant = 'émile' AND id = 0`,
       `INSERT INTO a_tgt VALUES ('Émile', 5, 625)`,
     );
-    const outcome = await expectDrift(cross('mx-composite', 'a_src', 'a_tgt', { key: ['tenant', 'id'], mapping: { amount_minor: '(amount * 100)::bigint' } }), keys(['Alpha', -3], ['zed', 149], ['émile', 0], ['Émile', 5]));
+    const outcome = await expectDrift(
+      cross('mx-composite', 'a_src', 'a_tgt', { key: ['tenant', 'id'], mapping: { amount_minor: '(amount * 100)::bigint' } }),
+      keys(['Alpha', -3], ['zed', 149], ['émile', 0], ['Émile', 5]),
+    );
     expect(outcome.result.sourceRows).toBe(14 * 200);
     expect(outcome.result.targetRows).toBe(14 * 200);
     expect(outcome.result.segments).toBeGreaterThan(3);
@@ -62,7 +70,11 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
 
   it('text keys under the same ICU collation on both sides (native order)', async () => {
     const key = `CASE WHEN g % 3 = 0 THEN upper('key' || g) WHEN g % 3 = 1 THEN 'Kéy' || g ELSE 'key' || g END`;
-    await exec(src.url, `CREATE TABLE b_src (k text COLLATE "en-US-x-icu" PRIMARY KEY, v int)`, `INSERT INTO b_src SELECT ${key}, g FROM generate_series(1, 1500) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE b_src (k text COLLATE "en-US-x-icu" PRIMARY KEY, v int)`,
+      `INSERT INTO b_src SELECT ${key}, g FROM generate_series(1, 1500) g`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE b_tgt (k text COLLATE "en-US-x-icu" PRIMARY KEY, v int)`,
@@ -93,7 +105,11 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
   });
 
   it('uuid on one side, upper-case text on the other', async () => {
-    await exec(src.url, `CREATE TABLE d_src (id int PRIMARY KEY, ref uuid)`, `INSERT INTO d_src SELECT g, md5(g::text)::uuid FROM generate_series(1, 600) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE d_src (id int PRIMARY KEY, ref uuid)`,
+      `INSERT INTO d_src SELECT g, md5(g::text)::uuid FROM generate_series(1, 600) g`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE d_tgt (id int PRIMARY KEY, ref text)`,
@@ -110,14 +126,34 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
       `INSERT INTO e_src SELECT g, timestamp '2024-01-01' + g * interval '1 second' + (g * 7 % 1000) * interval '1 microsecond', timestamptz '2024-06-01 00:00:00+00' + g * interval '1 minute' FROM generate_series(1, 800) g`,
     );
     await exec(tgt.url, `CREATE TABLE e_tgt (id int PRIMARY KEY, ts timestamp(3), tz timestamp)`);
-    const rows = await query<{ id: number; ts: string; tz: string }>(src.url, `SELECT id, ts::text, (tz AT TIME ZONE 'Europe/Paris')::text AS tz FROM e_src`);
-    await exec(tgt.url, `INSERT INTO e_tgt SELECT * FROM jsonb_to_recordset('${JSON.stringify(rows)}'::jsonb) AS r(id int, ts timestamp, tz timestamp)`, `UPDATE e_tgt SET ts = ts + interval '1 ms' WHERE id = 400`);
+    const rows = await query<{ id: number; ts: string; tz: string }>(
+      src.url,
+      `SELECT id, ts::text, (tz AT TIME ZONE 'Europe/Paris')::text AS tz FROM e_src`,
+    );
+    await exec(
+      tgt.url,
+      `INSERT INTO e_tgt SELECT * FROM jsonb_to_recordset('${JSON.stringify(rows)}'::jsonb) AS r(id int, ts timestamp, tz timestamp)`,
+      `UPDATE e_tgt SET ts = ts + interval '1 ms' WHERE id = 400`,
+    );
     const mapping = { ts: 'ts', tz: 'tz' };
-    await expectDrift(cross('mx-ts-round', 'e_src', 'e_tgt', { key: ['id'], mapping, normalize: { timestampRounding: 'round', timeZone: 'Europe/Paris' } }), keys(400));
+    await expectDrift(
+      cross('mx-ts-round', 'e_src', 'e_tgt', { key: ['id'], mapping, normalize: { timestampRounding: 'round', timeZone: 'Europe/Paris' } }),
+      keys(400),
+    );
     // Truncating instead flags exactly the rows the target rounded up when it stored them.
-    const roundedUp = await query<{ id: number }>(src.url, `SELECT id FROM e_src WHERE ts::timestamp(3) <> date_trunc('milliseconds', ts) OR id = 400`);
+    const roundedUp = await query<{ id: number }>(
+      src.url,
+      `SELECT id FROM e_src WHERE ts::timestamp(3) <> date_trunc('milliseconds', ts) OR id = 400`,
+    );
     expect(roundedUp.length).toBeGreaterThan(100);
-    await expectDrift(cross('mx-ts-trunc', 'e_src', 'e_tgt', { key: ['id'], mapping, normalize: { timestampRounding: 'truncate', timeZone: 'Europe/Paris' } }), keys(...roundedUp.map((r) => r.id)));
+    await expectDrift(
+      cross('mx-ts-trunc', 'e_src', 'e_tgt', {
+        key: ['id'],
+        mapping,
+        normalize: { timestampRounding: 'truncate', timeZone: 'Europe/Paris' },
+      }),
+      keys(...roundedUp.map((r) => r.id)),
+    );
   });
 
   it('float8 vs numeric, -0 and NaN', async () => {
@@ -138,25 +174,48 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
   });
 
   it('NULL vs empty string, both settings', async () => {
-    await exec(src.url, `CREATE TABLE g_src (id int PRIMARY KEY, note text)`, `INSERT INTO g_src SELECT g, CASE WHEN g % 50 = 0 THEN NULL ELSE 'n' || g END FROM generate_series(1, 500) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE g_src (id int PRIMARY KEY, note text)`,
+      `INSERT INTO g_src SELECT g, CASE WHEN g % 50 = 0 THEN NULL ELSE 'n' || g END FROM generate_series(1, 500) g`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE g_tgt (id int PRIMARY KEY, note varchar(20))`,
       `INSERT INTO g_tgt SELECT g, CASE WHEN g % 50 = 0 THEN '' ELSE 'n' || g END FROM generate_series(1, 500) g`,
       `UPDATE g_tgt SET note = 'changed' WHERE id = 7`,
     );
-    await expectDrift(cross('mx-null-empty', 'g_src', 'g_tgt', { key: ['id'], mapping: { note: 'note' }, normalize: { nullEqualsEmpty: true } }), keys(7));
-    await expectDrift(cross('mx-null-strict', 'g_src', 'g_tgt', { key: ['id'], mapping: { note: 'note' } }), keys(7, ...Array.from({ length: 10 }, (_, i) => (i + 1) * 50)));
+    await expectDrift(
+      cross('mx-null-empty', 'g_src', 'g_tgt', { key: ['id'], mapping: { note: 'note' }, normalize: { nullEqualsEmpty: true } }),
+      keys(7),
+    );
+    await expectDrift(
+      cross('mx-null-strict', 'g_src', 'g_tgt', { key: ['id'], mapping: { note: 'note' } }),
+      keys(7, ...Array.from({ length: 10 }, (_, i) => (i + 1) * 50)),
+    );
   });
 
   it('char(n) padding against trimmed text', async () => {
-    await exec(src.url, `CREATE TABLE h_src (id int PRIMARY KEY, code char(10))`, `INSERT INTO h_src SELECT g, 'c' || g FROM generate_series(1, 500) g`);
-    await exec(tgt.url, `CREATE TABLE h_tgt (id int PRIMARY KEY, code text)`, `INSERT INTO h_tgt SELECT g, 'c' || g FROM generate_series(1, 500) g`, `UPDATE h_tgt SET code = 'c9 x' WHERE id = 9`);
+    await exec(
+      src.url,
+      `CREATE TABLE h_src (id int PRIMARY KEY, code char(10))`,
+      `INSERT INTO h_src SELECT g, 'c' || g FROM generate_series(1, 500) g`,
+    );
+    await exec(
+      tgt.url,
+      `CREATE TABLE h_tgt (id int PRIMARY KEY, code text)`,
+      `INSERT INTO h_tgt SELECT g, 'c' || g FROM generate_series(1, 500) g`,
+      `UPDATE h_tgt SET code = 'c9 x' WHERE id = 9`,
+    );
     await expectDrift(cross('mx-char', 'h_src', 'h_tgt', { key: ['id'], mapping: { code: 'code' } }), keys(9));
   });
 
   it('json formatting and key order against jsonb', async () => {
-    await exec(src.url, `CREATE TABLE i_src (id int PRIMARY KEY, doc json)`, `INSERT INTO i_src SELECT g, ('{"b" :  ' || g || ',  "a":[1, 2.50],"a":[1,2.50]}')::json FROM generate_series(1, 500) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE i_src (id int PRIMARY KEY, doc json)`,
+      `INSERT INTO i_src SELECT g, ('{"b" :  ' || g || ',  "a":[1, 2.50],"a":[1,2.50]}')::json FROM generate_series(1, 500) g`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE i_tgt (id int PRIMARY KEY, doc jsonb)`,
@@ -168,15 +227,34 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
 
   it('duplicate rows: equal counts match, unequal counts are drift, even in a group larger than the threshold', async () => {
     const common = `(1, 'a'), (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (4, 'e')`;
-    await exec(src.url, `CREATE TABLE j_src (k int, v text)`, `CREATE INDEX ON j_src (k)`, `INSERT INTO j_src VALUES ${common}, (2, 'b')`, `INSERT INTO j_src SELECT 5, 'dup' FROM generate_series(1, 60)`, `INSERT INTO j_src SELECT g, 'v' FROM generate_series(6, 300) g`);
-    await exec(tgt.url, `CREATE TABLE j_tgt (k int, v text)`, `CREATE INDEX ON j_tgt (k)`, `INSERT INTO j_tgt VALUES ${common}`, `INSERT INTO j_tgt SELECT 5, 'dup' FROM generate_series(1, 61)`, `INSERT INTO j_tgt SELECT g, 'v' FROM generate_series(6, 300) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE j_src (k int, v text)`,
+      `CREATE INDEX ON j_src (k)`,
+      `INSERT INTO j_src VALUES ${common}, (2, 'b')`,
+      `INSERT INTO j_src SELECT 5, 'dup' FROM generate_series(1, 60)`,
+      `INSERT INTO j_src SELECT g, 'v' FROM generate_series(6, 300) g`,
+    );
+    await exec(
+      tgt.url,
+      `CREATE TABLE j_tgt (k int, v text)`,
+      `CREATE INDEX ON j_tgt (k)`,
+      `INSERT INTO j_tgt VALUES ${common}`,
+      `INSERT INTO j_tgt SELECT 5, 'dup' FROM generate_series(1, 61)`,
+      `INSERT INTO j_tgt SELECT g, 'v' FROM generate_series(6, 300) g`,
+    );
     const outcome = await expectDrift(cross('mx-dups', 'j_src', 'j_tgt', { key: ['k'], mapping: { v: 'v' } }), keys(2, 5));
     expect(outcome.result.exclusiveSource).toBe(1);
     expect(outcome.result.exclusiveTarget).toBe(1);
   });
 
   it('one differing row among 100k: found by bisection, fetching few rows', async () => {
-    await exec(src.url, `CREATE TABLE k_src (id int PRIMARY KEY, v int, label text)`, `INSERT INTO k_src SELECT g, g % 977, 'l' || (g % 13) FROM generate_series(1, 100000) g`, `ANALYZE k_src`);
+    await exec(
+      src.url,
+      `CREATE TABLE k_src (id int PRIMARY KEY, v int, label text)`,
+      `INSERT INTO k_src SELECT g, g % 977, 'l' || (g % 13) FROM generate_series(1, 100000) g`,
+      `ANALYZE k_src`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE k_tgt (id int PRIMARY KEY, v int, label text)`,
@@ -184,22 +262,45 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
       `UPDATE k_tgt SET label = 'changed' WHERE id = 73123`,
       `ANALYZE k_tgt`,
     );
-    const outcome = await expectDrift(cross('mx-100k', 'k_src', 'k_tgt', { key: ['id'], mapping: { v: 'v', label: 'label' }, reconcile: { segmentRows: 20000, bisectionThreshold: 200 } }), keys(73123));
-    const fetched = await query<{ n: string }>(tgt.url, `SELECT sum(fetched_rows)::text AS n FROM parity.verify_segments WHERE run_id = $1`, [outcome.result.runId]);
+    const outcome = await expectDrift(
+      cross('mx-100k', 'k_src', 'k_tgt', {
+        key: ['id'],
+        mapping: { v: 'v', label: 'label' },
+        reconcile: { segmentRows: 20000, bisectionThreshold: 200 },
+      }),
+      keys(73123),
+    );
+    const fetched = await query<{ n: string }>(
+      tgt.url,
+      `SELECT sum(fetched_rows)::text AS n FROM parity.verify_segments WHERE run_id = $1`,
+      [outcome.result.runId],
+    );
     expect(Number(fetched[0]!.n)).toBeLessThanOrEqual(2 * 200);
     expect(outcome.result.sourceRows).toBe(100000);
   });
 
   it('dense drift: segments diffed row by row straight away keep exact results and the same checksums', async () => {
     await exec(src.url, `CREATE TABLE m_src (id int PRIMARY KEY, v int)`, `INSERT INTO m_src SELECT g, g FROM generate_series(1, 3000) g`);
-    await exec(tgt.url, `CREATE TABLE m_tgt (id int PRIMARY KEY, v int)`, `INSERT INTO m_tgt SELECT g, CASE WHEN g % 3 = 0 THEN -g ELSE g END FROM generate_series(1, 3000) g`);
+    await exec(
+      tgt.url,
+      `CREATE TABLE m_tgt (id int PRIMARY KEY, v int)`,
+      `INSERT INTO m_tgt SELECT g, CASE WHEN g % 3 = 0 THEN -g ELSE g END FROM generate_series(1, 3000) g`,
+    );
     const input = cross('mx-dense', 'm_src', 'm_tgt', { key: ['id'], mapping: { v: 'v' } });
     const outcome = await expectDrift(input, keys(...Array.from({ length: 1000 }, (_, i) => (i + 1) * 3)), {});
     // With one job, every segment after the first ran in dense mode: its checksums came from the
     // streamed row identities and must equal what the database computes.
     const jobs1 = await verify(buildSpec({ ...input, name: 'mx-dense-1' }), { jobs: 1 });
     expect(jobs1.result.confirmedDrift).toBe(1000);
-    const segments = await query<{ seg_no: number; lo: string[] | null; hi: string[] | null; source_rows: string; source_sum1: string; source_sum2: string; target_sum1: string }>(
+    const segments = await query<{
+      seg_no: number;
+      lo: string[] | null;
+      hi: string[] | null;
+      source_rows: string;
+      source_sum1: string;
+      source_sum2: string;
+      target_sum1: string;
+    }>(
       tgt.url,
       `SELECT seg_no, lo, hi, source_rows::text, source_sum1::text, source_sum2::text, target_sum1::text FROM parity.verify_segments WHERE run_id = $1 ORDER BY seg_no`,
       [jobs1.result.runId],
@@ -212,7 +313,12 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
       const projection = await buildProjection(loaded.spec, sourceDb, targetDb, postgresDialect);
       for (const seg of segments) {
         const [sums] = await bucketChecksums(sourceDb, projection, projection.source, { lo: seg.lo, hi: seg.hi }, []);
-        expect({ seg: seg.seg_no, rows: sums!.rows.toString(), sum1: sums!.sum1, sum2: sums!.sum2 }).toEqual({ seg: seg.seg_no, rows: seg.source_rows, sum1: seg.source_sum1, sum2: seg.source_sum2 });
+        expect({ seg: seg.seg_no, rows: sums!.rows.toString(), sum1: sums!.sum1, sum2: sums!.sum2 }).toEqual({
+          seg: seg.seg_no,
+          rows: seg.source_rows,
+          sum1: seg.source_sum1,
+          sum2: seg.source_sum2,
+        });
         const [tsums] = await bucketChecksums(targetDb, projection, projection.target, { lo: seg.lo, hi: seg.hi }, []);
         expect(tsums!.sum1).toBe(seg.target_sum1);
       }
@@ -232,7 +338,13 @@ describe('correctness matrix (zero false positives, zero false negatives)', () =
       `UPDATE orders SET total_amount_minor = total_amount_minor + 1 WHERE id = 1200`,
     );
     await expectDrift(
-      { name: 'mx-same-table', source: { database: src.url, table: 'orders' }, target: { kind: 'same-table' }, key: ['id'], mapping: { total_amount_minor: 'total_amount::bigint', currency: `'USD'::text` } },
+      {
+        name: 'mx-same-table',
+        source: { database: src.url, table: 'orders' },
+        target: { kind: 'same-table' },
+        key: ['id'],
+        mapping: { total_amount_minor: 'total_amount::bigint', currency: `'USD'::text` },
+      },
       keys(5, -200, 1200),
     );
   });

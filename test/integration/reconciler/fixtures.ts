@@ -18,7 +18,10 @@ import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
 export interface SpecInput {
   name: string;
   source: { database: string; table: string; schema?: string };
-  target: { kind: 'same-table' } | { kind: 'shadow-table'; table: string; schema?: string } | { kind: 'other-database'; database: string; table: string; schema?: string };
+  target:
+    | { kind: 'same-table' }
+    | { kind: 'shadow-table'; table: string; schema?: string }
+    | { kind: 'other-database'; database: string; table: string; schema?: string };
   key: string[];
   mapping: Record<string, string>;
   normalize?: Record<string, unknown>;
@@ -40,7 +43,11 @@ export function buildSpec(input: SpecInput): LoadedSpec {
     ...(input.normalize ? { normalize: input.normalize } : {}),
     ...(input.control ? { control: input.control } : {}),
     infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
-    cdc: { slot: input.cdc?.slot ?? input.name.replace(/-/g, '_'), publication: input.name.replace(/-/g, '_'), topicPrefix: input.cdc?.topicPrefix ?? input.name },
+    cdc: {
+      slot: input.cdc?.slot ?? input.name.replace(/-/g, '_'),
+      publication: input.name.replace(/-/g, '_'),
+      topicPrefix: input.cdc?.topicPrefix ?? input.name,
+    },
     // No writers in most tests: a short settle time keeps slot-less confirmations quick (tests with writers set their own).
     reconcile: { segmentRows: 400, bisectionThreshold: 25, settleMs: 300, ...input.reconcile },
     ...(input.gates ? { gates: input.gates } : {}),
@@ -85,7 +92,11 @@ export async function query<T = Record<string, unknown>>(url: string, sql: strin
 
 /** Keys of a run's mismatches with a status, each as its key texts joined by "|", sorted. */
 export async function keysWithStatus(controlUrl: string, runId: number, status: string, schema = 'parity'): Promise<string[]> {
-  const rows = await query<{ key: string[] }>(controlUrl, `SELECT key FROM ${pg.escapeIdentifier(schema)}.verify_mismatches WHERE run_id = $1 AND status = $2`, [runId, status]);
+  const rows = await query<{ key: string[] }>(
+    controlUrl,
+    `SELECT key FROM ${pg.escapeIdentifier(schema)}.verify_mismatches WHERE run_id = $1 AND status = $2`,
+    [runId, status],
+  );
   return rows.map((r) => r.key.join('|')).sort();
 }
 
@@ -102,7 +113,15 @@ export async function withRepairContext<T>(loaded: LoadedSpec, fn: (ctx: RepairC
   const control = await openWriteSession(connectPg, controlDatabase(spec), postgresDialect, 'test');
   try {
     const projection = await buildProjection(spec, source, target, postgresDialect);
-    return await fn({ spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger: silentLogger() });
+    return await fn({
+      spec,
+      projection,
+      source,
+      target,
+      control,
+      controlIsTarget: controlDatabase(spec) === targetDatabase(spec),
+      logger: silentLogger(),
+    });
   } finally {
     await Promise.all([source.end(), target.end(), control.end()]);
   }

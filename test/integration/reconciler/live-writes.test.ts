@@ -26,7 +26,12 @@ afterAll(async () => {
 });
 
 async function seed(table: string): Promise<void> {
-  await exec(src.url, `CREATE TABLE ${table} (id int PRIMARY KEY, v int, note text)`, `INSERT INTO ${table} SELECT g, g, 'n' || g FROM generate_series(1, ${ROWS}) g`, `ANALYZE ${table}`);
+  await exec(
+    src.url,
+    `CREATE TABLE ${table} (id int PRIMARY KEY, v int, note text)`,
+    `INSERT INTO ${table} SELECT g, g, 'n' || g FROM generate_series(1, ${ROWS}) g`,
+    `ANALYZE ${table}`,
+  );
   await exec(
     tgt.url,
     `CREATE TABLE ${table} (id int PRIMARY KEY, v int, note text)`,
@@ -90,7 +95,14 @@ describe('a writer running during verification', () => {
     try {
       await sleep(300);
       outcome = await verify(
-        buildSpec({ name: 'live-noslot', source: { database: src.url, table }, target: { kind: 'other-database', database: tgt.url, table }, key: ['id'], mapping: { v: 'v', note: 'note' }, reconcile: { segmentRows: 2000, bisectionThreshold: 100 } }),
+        buildSpec({
+          name: 'live-noslot',
+          source: { database: src.url, table },
+          target: { kind: 'other-database', database: tgt.url, table },
+          key: ['id'],
+          mapping: { v: 'v', note: 'note' },
+          reconcile: { segmentRows: 2000, bisectionThreshold: 100 },
+        }),
         { recheckWaitMs: 400, maxRechecks: 4 },
       );
     } finally {
@@ -126,13 +138,20 @@ describe('a writer running during verification', () => {
       await writer.stop();
     }
     expect(await keysWithStatus(tgt.url, outcome.result.runId, 'confirmed')).toEqual(keys(...INJECTED));
-    const reasons = await query<{ reason: string }>(tgt.url, `SELECT DISTINCT reason FROM parity.verify_mismatches WHERE run_id = $1 AND status = 'confirmed'`, [outcome.result.runId]);
+    const reasons = await query<{ reason: string }>(
+      tgt.url,
+      `SELECT DISTINCT reason FROM parity.verify_mismatches WHERE run_id = $1 AND status = 'confirmed'`,
+      [outcome.result.runId],
+    );
     expect(reasons.length).toBeGreaterThan(0);
     for (const r of reasons) expect(r.reason).toMatch(/^unchanged after the CDC stream passed \w+\/\w+$/);
 
     // Now the slot stays where it is while new WAL is written: nothing may be confirmed.
     await exec(src.url, `UPDATE ${table} SET note = note WHERE id = 1`);
-    const stuck = await verify(buildSpec({ name: 'live-slot-stuck', ...input, reconcile: { ...input.reconcile, retryWindowMs: 500 } }), { recheckWaitMs: 100, maxRechecks: 2 });
+    const stuck = await verify(buildSpec({ name: 'live-slot-stuck', ...input, reconcile: { ...input.reconcile, retryWindowMs: 500 } }), {
+      recheckWaitMs: 100,
+      maxRechecks: 2,
+    });
     expect(stuck.result.confirmedDrift).toBe(0);
     expect(await keysWithStatus(tgt.url, stuck.result.runId, 'in-flight')).toEqual(keys(...INJECTED));
     expect(stuck.result.passed).toBe(false);

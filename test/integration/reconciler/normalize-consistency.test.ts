@@ -8,13 +8,26 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresDialect } from '../../../services/reconciler/dialect.js';
-import { comparisonRule, jsNormalize, sqlNormalize, type ColumnType, type NormalizeOptions } from '../../../services/reconciler/normalize.js';
+import {
+  comparisonRule,
+  jsNormalize,
+  sqlNormalize,
+  type ColumnType,
+  type NormalizeOptions,
+} from '../../../services/reconciler/normalize.js';
 import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
 
 let db: TestDatabase;
 let client: pg.Client;
 
-const DEFAULTS: NormalizeOptions = { timestampPrecision: 6, timestampRounding: 'truncate', nullEqualsEmpty: false, floatDigits: 15, trimChar: true, timeZone: 'UTC' };
+const DEFAULTS: NormalizeOptions = {
+  timestampPrecision: 6,
+  timestampRounding: 'truncate',
+  nullEqualsEmpty: false,
+  floatDigits: 15,
+  trimChar: true,
+  timeZone: 'UTC',
+};
 
 beforeAll(async () => {
   db = await createTestDatabase('source', 'rc_norm');
@@ -68,15 +81,67 @@ const CASES: Case[] = [
   { type: 'numeric', other: 'integer', values: ['10.50', '-0.000', '123456789012345678901234.5600', 'NaN', '0.00012', null] },
   { type: 'bigint', other: 'numeric(20,2)', values: ['9223372036854775807', '-9223372036854775808', '0'] },
   { type: 'integer', other: 'numeric', values: ['-2147483648', '42'] },
-  { type: 'double precision', other: 'numeric', values: ['0.1', '0.30000000000000004', '-0', 'NaN', 'Infinity', '-Infinity', '1e300', '1.2345678901234567', '5e-324', '123456789012345680000', '0.12345', '-2.5e-7'] },
-  { type: 'numeric', other: 'double precision', values: ['0.1', '0.300000000000000', '1.23456789012345678901', '-0.0000001234567890123456', 'NaN', '99999999999999999999'] },
+  {
+    type: 'double precision',
+    other: 'numeric',
+    values: [
+      '0.1',
+      '0.30000000000000004',
+      '-0',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '1e300',
+      '1.2345678901234567',
+      '5e-324',
+      '123456789012345680000',
+      '0.12345',
+      '-2.5e-7',
+    ],
+  },
+  {
+    type: 'numeric',
+    other: 'double precision',
+    values: ['0.1', '0.300000000000000', '1.23456789012345678901', '-0.0000001234567890123456', 'NaN', '99999999999999999999'],
+  },
   { type: 'real', other: 'numeric', values: ['0.1', '1.2345679', '3.4028235e38', '-0', '16777217'] },
   { type: 'double precision', other: 'numeric', values: ['0.12345', '0.99999', '123.456'], options: { floatDigits: 4 } },
-  { type: 'timestamp(6)', other: 'timestamp(3)', values: ['2024-01-01 10:00:00.1234', '2000-01-01 00:00:00.0005', '1999-12-31 23:59:59.9995', '0044-03-15 12:00:00.999999 BC', 'infinity', '-infinity', '1960-06-01 00:00:00.999999'] },
-  { type: 'timestamp(6)', other: 'timestamp(3)', values: ['2024-01-01 10:00:00.1235', '2000-01-01 00:00:00.0005', '1999-12-31 23:59:59.9995', '1960-06-01 00:00:00.9995'], options: { timestampRounding: 'round' } },
-  { type: 'timestamptz', other: 'timestamp', values: ['2024-07-01 12:00:00.123456+00', '2024-01-01 00:30:00+02', '1950-03-01 12:00:00-05', 'infinity'] },
-  { type: 'timestamptz', other: 'timestamp', values: ['2024-07-01 12:00:00.123456+00', '2024-10-27 00:30:00+00', '2024-10-27 01:30:00+00'], options: { timeZone: 'Europe/Paris' } },
-  { type: 'timestamp', other: 'timestamptz', values: ['2024-07-01 12:00:00.123456'], options: { timestampPrecision: 0, timestampRounding: 'round' } },
+  {
+    type: 'timestamp(6)',
+    other: 'timestamp(3)',
+    values: [
+      '2024-01-01 10:00:00.1234',
+      '2000-01-01 00:00:00.0005',
+      '1999-12-31 23:59:59.9995',
+      '0044-03-15 12:00:00.999999 BC',
+      'infinity',
+      '-infinity',
+      '1960-06-01 00:00:00.999999',
+    ],
+  },
+  {
+    type: 'timestamp(6)',
+    other: 'timestamp(3)',
+    values: ['2024-01-01 10:00:00.1235', '2000-01-01 00:00:00.0005', '1999-12-31 23:59:59.9995', '1960-06-01 00:00:00.9995'],
+    options: { timestampRounding: 'round' },
+  },
+  {
+    type: 'timestamptz',
+    other: 'timestamp',
+    values: ['2024-07-01 12:00:00.123456+00', '2024-01-01 00:30:00+02', '1950-03-01 12:00:00-05', 'infinity'],
+  },
+  {
+    type: 'timestamptz',
+    other: 'timestamp',
+    values: ['2024-07-01 12:00:00.123456+00', '2024-10-27 00:30:00+00', '2024-10-27 01:30:00+00'],
+    options: { timeZone: 'Europe/Paris' },
+  },
+  {
+    type: 'timestamp',
+    other: 'timestamptz',
+    values: ['2024-07-01 12:00:00.123456'],
+    options: { timestampPrecision: 0, timestampRounding: 'round' },
+  },
   { type: 'date', other: 'date', values: ['2024-02-29', '0001-01-01 BC', 'infinity'] },
   { type: 'date', other: 'timestamp', values: ['2024-02-29'] },
   { type: 'character(6)', other: 'text', values: ['ab', '', 'abcdef', null] },
@@ -86,7 +151,11 @@ const CASES: Case[] = [
   { type: 'text', other: 'varchar', values: ['', 'x', null] },
   { type: 'uuid', other: 'text', values: ['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'] },
   { type: 'text', other: 'uuid', values: ['A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'] },
-  { type: 'json', other: 'jsonb', values: ['{"b": 1.0,   "a":[1e2, "x\\u00e9"], "a": 3}', '[ ]', '"s\\/"', '{"é": 1, "ab": {"y": null, "x": false}}'] },
+  {
+    type: 'json',
+    other: 'jsonb',
+    values: ['{"b": 1.0,   "a":[1e2, "x\\u00e9"], "a": 3}', '[ ]', '"s\\/"', '{"é": 1, "ab": {"y": null, "x": false}}'],
+  },
   { type: 'jsonb', other: 'json', values: ['{"b":1.50E+1, "a":[1,2]}'] },
   { type: 'text', other: 'jsonb', values: ['{ "k" : [ 1 , 2 ] }'] },
   { type: 'boolean', other: 'boolean', values: ['true', 'false'] },
@@ -126,7 +195,10 @@ describe('normalization: PostgreSQL and JS agree', () => {
       const a = await typeOf(ta);
       const b = await typeOf(tb);
       const rule = comparisonRule(a, b, { ...DEFAULTS, ...options });
-      const { rows } = await client.query(`SELECT ${sqlNormalize(`$1::${ta}`, a, rule)} AS x, ${sqlNormalize(`$2::${tb}`, b, rule)} AS y`, [va, vb]);
+      const { rows } = await client.query(`SELECT ${sqlNormalize(`$1::${ta}`, a, rule)} AS x, ${sqlNormalize(`$2::${tb}`, b, rule)} AS y`, [
+        va,
+        vb,
+      ]);
       expect({ pair: `${ta} ${va} / ${tb} ${vb}`, x: rows[0].x }).toEqual({ pair: `${ta} ${va} / ${tb} ${vb}`, x: rows[0].y });
     }
   });

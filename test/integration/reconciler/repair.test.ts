@@ -43,7 +43,15 @@ async function withRepairContext<T>(loaded: LoadedSpec, fn: (ctx: RepairContext)
   const control = await openWriteSession(connectPg, controlDatabase(spec), postgresDialect, 'test');
   try {
     const projection = await buildProjection(spec, source, target, postgresDialect);
-    return await fn({ spec, projection, source, target, control, controlIsTarget: controlDatabase(spec) === targetDatabase(spec), logger: silentLogger() });
+    return await fn({
+      spec,
+      projection,
+      source,
+      target,
+      control,
+      controlIsTarget: controlDatabase(spec) === targetDatabase(spec),
+      logger: silentLogger(),
+    });
   } finally {
     await Promise.all([source.end(), target.end(), control.end()]);
   }
@@ -51,7 +59,11 @@ async function withRepairContext<T>(loaded: LoadedSpec, fn: (ctx: RepairContext)
 
 /** A cross-database pair with one update, one row only in the source and one only in the target. */
 async function drifted(table: string): Promise<SpecInput> {
-  await exec(src.url, `CREATE TABLE ${table} (id int PRIMARY KEY, price numeric(10,2), tag text)`, `INSERT INTO ${table} SELECT g, g * 1.5, 't' || g FROM generate_series(1, 2000) g`);
+  await exec(
+    src.url,
+    `CREATE TABLE ${table} (id int PRIMARY KEY, price numeric(10,2), tag text)`,
+    `INSERT INTO ${table} SELECT g, g * 1.5, 't' || g FROM generate_series(1, 2000) g`,
+  );
   await exec(
     tgt.url,
     `CREATE TABLE ${table} (id int PRIMARY KEY, price_cents bigint, tag text)`,
@@ -71,7 +83,11 @@ async function drifted(table: string): Promise<SpecInput> {
 }
 
 async function outcomes(runId: number): Promise<Record<string, string>> {
-  const rows = await query<{ key: string[]; outcome: string }>(tgt.url, `SELECT key, outcome FROM parity.repairs WHERE run_id = $1 ORDER BY id`, [runId]);
+  const rows = await query<{ key: string[]; outcome: string }>(
+    tgt.url,
+    `SELECT key, outcome FROM parity.repairs WHERE run_id = $1 ORDER BY id`,
+    [runId],
+  );
   return Object.fromEntries(rows.map((r) => [r.key.join('|'), r.outcome]));
 }
 
@@ -128,7 +144,13 @@ describe('repair', () => {
         'test',
       ),
     );
-    expect(await outcomes(run.result.runId)).toEqual({ '10': 'skipped-changed', '20': 'skipped-source-changed', '30': 'applied', '40': 'skipped-changed', '5000': 'skipped-changed' });
+    expect(await outcomes(run.result.runId)).toEqual({
+      '10': 'skipped-changed',
+      '20': 'skipped-source-changed',
+      '30': 'applied',
+      '40': 'skipped-changed',
+      '5000': 'skipped-changed',
+    });
     expect(summary.outcomes.applied).toBe(1);
     expect(await query(tgt.url, `SELECT id, price_cents, tag FROM rep_race WHERE id IN (10, 20, 30, 40, 5000) ORDER BY id`)).toEqual([
       { id: 10, price_cents: '777', tag: 't10' },
@@ -146,9 +168,19 @@ describe('repair', () => {
       `INSERT INTO rep_same SELECT g, g, g * 100 FROM generate_series(1, 500) g`,
       `UPDATE rep_same SET total_minor = 0 WHERE id IN (1, 2, 3)`,
     );
-    const loaded = buildSpec({ name: 'rep-same', source: { database: src.url, table: 'rep_same' }, target: { kind: 'same-table' }, key: ['id'], mapping: { total_minor: 'total::bigint * 100' } });
+    const loaded = buildSpec({
+      name: 'rep-same',
+      source: { database: src.url, table: 'rep_same' },
+      target: { kind: 'same-table' },
+      key: ['id'],
+      mapping: { total_minor: 'total::bigint * 100' },
+    });
     const run = await verify(loaded);
-    expect(await query(src.url, `SELECT count(*)::int AS n FROM parity.verify_mismatches WHERE run_id = $1 AND status = 'confirmed'`, [run.result.runId])).toEqual([{ n: 3 }]);
+    expect(
+      await query(src.url, `SELECT count(*)::int AS n FROM parity.verify_mismatches WHERE run_id = $1 AND status = 'confirmed'`, [
+        run.result.runId,
+      ]),
+    ).toEqual([{ n: 3 }]);
     const token = await withRepairContext(loaded, (ctx) => issueToken(ctx.target, 'parity', loaded.spec.name, 'coordinator'));
     await withRepairContext(loaded, (ctx) =>
       repairRun(
@@ -182,7 +214,9 @@ describe('repair', () => {
     expect(newer).toBeGreaterThan(mine);
     const before = await query(tgt.url, `SELECT * FROM rep_fence ORDER BY id`);
     let error: unknown;
-    await withRepairContext(loaded, (ctx) => repairRun(ctx, run.result.runId, { apply: true, token: mine }, 'test')).catch((e: unknown) => (error = e));
+    await withRepairContext(loaded, (ctx) => repairRun(ctx, run.result.runId, { apply: true, token: mine }, 'test')).catch(
+      (e: unknown) => (error = e),
+    );
     expect(isParityError(error, 'PARITY_STALE_FENCE')).toBe(true);
     expect(await query(tgt.url, `SELECT * FROM rep_fence ORDER BY id`)).toEqual(before);
     expect(Object.values(await outcomes(run.result.runId))).toEqual(['stale-fence']);
@@ -196,18 +230,36 @@ describe('repair', () => {
     redis.on('error', () => undefined);
     const flags = createFlagsReader({ redis, migration: loaded.spec.name, ttlMs: 0 });
     try {
-      await createFlagStore({ redis, migration: loaded.spec.name }).set({ values: [['kill-repair', 'on']], actor: 'test', reason: 'incident' });
+      await createFlagStore({ redis, migration: loaded.spec.name }).set({
+        values: [['kill-repair', 'on']],
+        actor: 'test',
+        reason: 'incident',
+      });
       const before = await query(tgt.url, `SELECT * FROM rep_kill ORDER BY id`);
       const summary = await withRepairContext(loaded, (ctx) =>
-        repairRun({ ...ctx, killSwitch: async () => (await flags.get()).killRepair }, run.result.runId, { apply: true, token: null }, 'test'),
+        repairRun(
+          { ...ctx, killSwitch: async () => (await flags.get()).killRepair },
+          run.result.runId,
+          { apply: true, token: null },
+          'test',
+        ),
       );
       expect(summary.outcomes['skipped-kill-switch']).toBe(summary.planned);
       expect(summary.outcomes.applied).toBe(0);
       expect(await query(tgt.url, `SELECT * FROM rep_kill ORDER BY id`)).toEqual(before);
-      await createFlagStore({ redis, migration: loaded.spec.name }).set({ values: [['kill-repair', 'off']], actor: 'test', reason: 'resolved' });
+      await createFlagStore({ redis, migration: loaded.spec.name }).set({
+        values: [['kill-repair', 'off']],
+        actor: 'test',
+        reason: 'resolved',
+      });
       const again = await verify(loaded);
       const after = await withRepairContext(loaded, (ctx) =>
-        repairRun({ ...ctx, killSwitch: async () => (await flags.get()).killRepair }, again.result.runId, { apply: true, token: null }, 'test'),
+        repairRun(
+          { ...ctx, killSwitch: async () => (await flags.get()).killRepair },
+          again.result.runId,
+          { apply: true, token: null },
+          'test',
+        ),
       );
       expect(after.outcomes.applied).toBe(after.planned);
       expect(after.planned).toBeGreaterThan(0);
@@ -231,14 +283,21 @@ describe('repair', () => {
           target: input.target,
           key: input.key,
           mapping: input.mapping,
-          infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
+          infra: {
+            kafka: { brokers: KAFKA_BROKERS },
+            registry: { url: STACK.PARITY_REGISTRY_URL },
+            redis: { url: STACK.PARITY_REDIS_URL },
+          },
           cdc: { slot: 'rep_cli', publication: 'rep_cli', topicPrefix: 'repcli' },
           reconcile: { segmentRows: 500, bisectionThreshold: 20 },
         }),
       );
       const cli = async (...args: string[]) =>
         new Promise<{ code: number | null; stdout: string }>((resolve) => {
-          const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'warn' } });
+          const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], {
+            cwd: ROOT,
+            env: { ...process.env, PARITY_LOG_LEVEL: 'warn' },
+          });
           let stdout = '';
           child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
           child.on('exit', (code) => resolve({ code, stdout }));
@@ -259,4 +318,3 @@ describe('repair', () => {
     }
   });
 });
-

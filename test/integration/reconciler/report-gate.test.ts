@@ -57,7 +57,10 @@ function writeSpec(name: string, doc: Record<string, unknown>): string {
 
 function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], { cwd: ROOT, env: { ...process.env, PARITY_LOG_LEVEL: 'warn', PARITY_TEST_PASSWORD: 's3cr3t-pw' } });
+    const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, PARITY_LOG_LEVEL: 'warn', PARITY_TEST_PASSWORD: 's3cr3t-pw' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -68,7 +71,11 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
 
 describe('parity report', () => {
   it('carries every figure, caps samples, renders json/md/html without secrets or external assets', async () => {
-    await exec(src.url, `CREATE TABLE acct (id int PRIMARY KEY, balance numeric(12,2))`, `INSERT INTO acct SELECT g, g FROM generate_series(1, 1200) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE acct (id int PRIMARY KEY, balance numeric(12,2))`,
+      `INSERT INTO acct SELECT g, g FROM generate_series(1, 1200) g`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE acct (id int PRIMARY KEY, balance numeric)`,
@@ -97,7 +104,11 @@ describe('parity report', () => {
         migration: 'report-acct',
         configHash: loaded.configHash,
         tool: { name: 'parity' },
-        source: { rows: 1200, exclusive: 1, database: expect.stringMatching(new RegExp(`^${new URL(STACK.PARITY_SOURCE_URL).host.replaceAll('.', '\\.')}/rc_rg_s_`)) },
+        source: {
+          rows: 1200,
+          exclusive: 1,
+          database: expect.stringMatching(new RegExp(`^${new URL(STACK.PARITY_SOURCE_URL).host.replaceAll('.', '\\.')}/rc_rg_s_`)),
+        },
         target: { rows: 1201, exclusive: 2 },
         updated: 3,
         unchanged: 1196,
@@ -174,9 +185,21 @@ describe('parity gate contract', () => {
       expect(byName['CDC lag']).toMatchObject({ passed: false, measured: 'no slot' });
 
       // Evidence from the other commands, a clean verification, and a slot kept caught up.
-      await recordEvidence(control, 'parity', { migration: 'gate-orders', kind: 'backfill', passed: true, summary: 'backfill done', value: { complete: true } });
+      await recordEvidence(control, 'parity', {
+        migration: 'gate-orders',
+        kind: 'backfill',
+        passed: true,
+        summary: 'backfill done',
+        value: { complete: true },
+      });
       await recordEvidence(control, 'parity', { migration: 'gate-orders', kind: 'compat', passed: true, summary: 'compatible', value: {} });
-      await recordEvidence(control, 'parity', { migration: 'gate-orders', kind: 'cache-inspect', passed: true, summary: '0 stale', value: { stale: 0 } });
+      await recordEvidence(control, 'parity', {
+        migration: 'gate-orders',
+        kind: 'cache-inspect',
+        passed: true,
+        summary: '0 stale',
+        value: { stale: 0 },
+      });
       expect((await verify(loaded)).result.passed).toBe(true);
       await query(src.url, `SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
       const advancer = new pg.Client({ connectionString: src.url });
@@ -190,12 +213,21 @@ describe('parity gate contract', () => {
       expect(passing.code).toBe(0);
 
       // A stale cache inspection fails the gate; so does a verification with drift.
-      await recordEvidence(control, 'parity', { migration: 'gate-orders', kind: 'cache-inspect', passed: false, summary: '4 stale entries', value: { stale: 4 } });
+      await recordEvidence(control, 'parity', {
+        migration: 'gate-orders',
+        kind: 'cache-inspect',
+        passed: false,
+        summary: '4 stale entries',
+        value: { stale: 4 },
+      });
       await exec(tgt.url, `UPDATE gated SET v = 0 WHERE id = 9`);
       expect((await verify(loaded)).result.confirmedDrift).toBe(1);
       const failing = await cli('gate', 'contract', '--spec', file, '--json');
       expect(failing.code).toBe(1);
-      const result = JSON.parse(failing.stdout) as { passed: boolean; criteria: Array<{ name: string; passed: boolean; measured: string }> };
+      const result = JSON.parse(failing.stdout) as {
+        passed: boolean;
+        criteria: Array<{ name: string; passed: boolean; measured: string }>;
+      };
       expect(result.criteria.filter((c) => !c.passed).map((c) => c.name)).toEqual(['confirmed drift', 'stale cache entries']);
       clearInterval(advancing);
       advancing = undefined;

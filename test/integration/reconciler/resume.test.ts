@@ -33,23 +33,37 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function run(specFile: string, extra: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'verify', '--spec', specFile, '--recheck-wait-ms', '100', ...extra], {
-    cwd: ROOT,
-    env: { ...process.env, PARITY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function run(
+  specFile: string,
+  extra: string[],
+): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'services/cli/bin/parity.js'), 'verify', '--spec', specFile, '--recheck-wait-ms', '100', ...extra],
+    {
+      cwd: ROOT,
+      env: { ...process.env, PARITY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, done };
 }
 
 describe('resume after SIGKILL, shared by several processes', () => {
   it('redoes at most the killed segment and ends with the same report as an uninterrupted run', async () => {
-    await exec(src.url, `CREATE TABLE items (id int PRIMARY KEY, qty int, sku text)`, `INSERT INTO items SELECT g, g % 100, 'sku-' || g FROM generate_series(1, 24000) g`, `ANALYZE items`);
+    await exec(
+      src.url,
+      `CREATE TABLE items (id int PRIMARY KEY, qty int, sku text)`,
+      `INSERT INTO items SELECT g, g % 100, 'sku-' || g FROM generate_series(1, 24000) g`,
+      `ANALYZE items`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE items (id int PRIMARY KEY, qty int, sku text)`,
@@ -82,7 +96,9 @@ describe('resume after SIGKILL, shared by several processes', () => {
       let done = 0;
       for (let i = 0; i < 600 && done < 4; i++) {
         await sleep(100);
-        const r = await control.query(`SELECT count(*) FILTER (WHERE status = 'done')::int AS n FROM parity.verify_segments`).catch(() => ({ rows: [{ n: 0 }] }));
+        const r = await control
+          .query(`SELECT count(*) FILTER (WHERE status = 'done')::int AS n FROM parity.verify_segments`)
+          .catch(() => ({ rows: [{ n: 0 }] }));
         done = r.rows[0].n;
       }
       expect(done).toBeGreaterThanOrEqual(4);
@@ -91,7 +107,9 @@ describe('resume after SIGKILL, shared by several processes', () => {
       const [{ id: runId, status, segments: total }] = (await control.query(`SELECT id, status, segments FROM parity.verify_runs`)).rows;
       expect(status).toBe('running');
       expect(total).toBeGreaterThan(20);
-      const before = (await control.query(`SELECT count(*)::int AS n FROM parity.verify_segments WHERE run_id = $1 AND status = 'done'`, [runId])).rows[0].n as number;
+      const before = (
+        await control.query(`SELECT count(*)::int AS n FROM parity.verify_segments WHERE run_id = $1 AND status = 'done'`, [runId])
+      ).rows[0].n as number;
       expect(before).toBeLessThan(total);
 
       // 2. Two processes resume the same run together.
@@ -103,18 +121,30 @@ describe('resume after SIGKILL, shared by several processes', () => {
       for (const r of [ra, rb]) expect(r.stdout).toContain(`run ${runId} (joined an unfinished run)`);
       expect(ra.stdout).toContain('confirmed drift: 4 rows');
 
-      const twice = await query<{ seg_no: number }>(tgt.url, `SELECT seg_no FROM parity.verify_attempts WHERE run_id = $1 GROUP BY seg_no HAVING count(*) > 1`, [runId]);
+      const twice = await query<{ seg_no: number }>(
+        tgt.url,
+        `SELECT seg_no FROM parity.verify_attempts WHERE run_id = $1 GROUP BY seg_no HAVING count(*) > 1`,
+        [runId],
+      );
       expect(twice.length).toBeLessThanOrEqual(1);
-      const workers = await query<{ n: number }>(tgt.url, `SELECT count(DISTINCT split_part(worker, '/', 1))::int AS n FROM parity.verify_segments WHERE run_id = $1`, [runId]);
+      const workers = await query<{ n: number }>(
+        tgt.url,
+        `SELECT count(DISTINCT split_part(worker, '/', 1))::int AS n FROM parity.verify_segments WHERE run_id = $1`,
+        [runId],
+      );
       expect(workers[0]!.n).toBeGreaterThanOrEqual(2);
-      const attempts = await query<{ n: number }>(tgt.url, `SELECT count(*)::int AS n FROM parity.verify_attempts WHERE run_id = $1`, [runId]);
+      const attempts = await query<{ n: number }>(tgt.url, `SELECT count(*)::int AS n FROM parity.verify_attempts WHERE run_id = $1`, [
+        runId,
+      ]);
       expect(attempts[0]!.n).toBeLessThanOrEqual(total + 1);
 
       // 3. An uninterrupted run over the same data reports the same.
       const whole = run(specFile, ['--jobs', '2']);
       const rw = await whole.done;
       expect(rw.code).toBe(1);
-      const runs = (await control.query(`SELECT id FROM parity.verify_runs WHERE status = 'done' ORDER BY id`)).rows.map((r) => Number(r.id));
+      const runs = (await control.query(`SELECT id FROM parity.verify_runs WHERE status = 'done' ORDER BY id`)).rows.map((r) =>
+        Number(r.id),
+      );
       expect(runs).toHaveLength(2);
       const loaded = loadSpec(specFile);
       const resumed = await buildReport(control, loaded, runs[0]);

@@ -9,7 +9,15 @@
 import { ensureTopics, readTopic } from '../../../connectors/kafka-sink/admin.js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createChangeDecoder, createChangeEncoder, createRegistryClient, encodeChange, tableShape, type ColumnShape, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
+import {
+  createChangeDecoder,
+  createChangeEncoder,
+  createRegistryClient,
+  encodeChange,
+  tableShape,
+  type ColumnShape,
+  type TableEncoder,
+} from '../../../connectors/kafka-sink/serde.js';
 import type { ChangeEnvelope, Op, Row } from '../../../services/core/change-event.js';
 import { createKafka, createSchemaRegistry, type KafkaClients } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
@@ -53,7 +61,20 @@ function envelope(op: Op, before: Row | null, after: Row | null, table: string, 
     after,
     op,
     ts_ms: Date.now(),
-    source: { version: 'test', connector: 'postgresql', name: 'test', db: 'src', schema: 'public', table, lsn: Number(commitLsn), txId: 1, ts_ms: Date.now(), ts_us: Date.now() * 1000, snapshot: 'false', sequence: '' },
+    source: {
+      version: 'test',
+      connector: 'postgresql',
+      name: 'test',
+      db: 'src',
+      schema: 'public',
+      table,
+      lsn: Number(commitLsn),
+      txId: 1,
+      ts_ms: Date.now(),
+      ts_us: Date.now() * 1000,
+      snapshot: 'false',
+      sequence: '',
+    },
   };
 }
 
@@ -64,19 +85,36 @@ async function sourceRows(table: string, ids: number[]): Promise<Map<number, Row
   try {
     await c.query(`SET TimeZone TO 'UTC'`);
     const types = (await c.query(`SELECT * FROM ${table} LIMIT 0`)).fields;
-    const asText = (await c.query(`SELECT ${types.map((f) => `${pg.escapeIdentifier(f.name)}::text`).join(', ')} FROM ${table} WHERE id = ANY($1)`, [ids])).rows;
+    const asText = (
+      await c.query(`SELECT ${types.map((f) => `${pg.escapeIdentifier(f.name)}::text`).join(', ')} FROM ${table} WHERE id = ANY($1)`, [ids])
+    ).rows;
     return new Map(asText.map((r) => [Number(r.id), { ...r, id: Number(r.id) }]));
   } finally {
     await c.end();
   }
 }
 
-async function produce(encoder: TableEncoder, topic: string, events: Array<{ op: Op; key: Row; before: Row | null; after: Row | null }>, extra: Array<{ value: Buffer }> = []): Promise<void> {
+async function produce(
+  encoder: TableEncoder,
+  topic: string,
+  events: Array<{ op: Op; key: Row; before: Row | null; after: Row | null }>,
+  extra: Array<{ value: Buffer }> = [],
+): Promise<void> {
   const producer = kafka.producer();
   try {
     const messages = events.map((e) => {
       lsn += 0x100n;
-      const m = encodeChange(encoder, { key: e.key, envelope: envelope(e.op, e.before, e.after, encoder.shape.table, lsn), position: { commitLsn: lsn, ordinal: 0 }, txId: 1, commitTimeUs: BigInt(Date.now()) * 1000n }, 1);
+      const m = encodeChange(
+        encoder,
+        {
+          key: e.key,
+          envelope: envelope(e.op, e.before, e.after, encoder.shape.table, lsn),
+          position: { commitLsn: lsn, ordinal: 0 },
+          txId: 1,
+          commitTimeUs: BigInt(Date.now()) * 1000n,
+        },
+        1,
+      );
       return { topic, partition: 0, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
     });
     await producer.send({ messages: [...messages, ...extra.map((x) => ({ topic, partition: 0, value: x.value }))] });
@@ -85,7 +123,10 @@ async function produce(encoder: TableEncoder, topic: string, events: Array<{ op:
   }
 }
 
-async function readAll(topic: string, expected: number): Promise<Array<{ key: string | null; value: string; headers: Record<string, string> }>> {
+async function readAll(
+  topic: string,
+  expected: number,
+): Promise<Array<{ key: string | null; value: string; headers: Record<string, string> }>> {
   let out: Array<{ key: string | null; value: string; headers: Record<string, string> }> = [];
   // Everything written so far, read again until `expected` messages are there (or 15 s passed).
   for (let i = 0; i < 150; i++) {
@@ -104,7 +145,12 @@ async function readAll(topic: string, expected: number): Promise<Array<{ key: st
   return out;
 }
 
-async function runReconciler(loaded: LoadedSpec, groupId: string, until: (all: CheckResult[]) => boolean, repair: { apply: boolean; token: bigint | null } | null = null) {
+async function runReconciler(
+  loaded: LoadedSpec,
+  groupId: string,
+  until: (all: CheckResult[]) => boolean,
+  repair: { apply: boolean; token: bigint | null } | null = null,
+) {
   const { spec } = loaded;
   const source = await openReadSession(connectPg, spec.source.database, postgresDialect, 'test');
   const target = await openReadSession(connectPg, targetDatabase(spec), postgresDialect, 'test');
@@ -115,7 +161,18 @@ async function runReconciler(loaded: LoadedSpec, groupId: string, until: (all: C
     await ensureReconcilerTables(control, spec.control.schema);
     const projection = await buildProjection(spec, source, target, postgresDialect);
     const r = createStreamReconciler(
-      { loaded, kafka, decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)), projection, source, target, control, repairTarget, logger: silentLogger(), metrics: reconcilerMetrics(createMetricsRegistry({ defaultMetrics: false })) },
+      {
+        loaded,
+        kafka,
+        decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)),
+        projection,
+        source,
+        target,
+        control,
+        repairTarget,
+        logger: silentLogger(),
+        metrics: reconcilerMetrics(createMetricsRegistry({ defaultMetrics: false })),
+      },
       { groupId, fromBeginning: true, repair, pollMs: 100, onChecked: (results) => all.push(...results) },
     );
     await r.start();
@@ -135,7 +192,11 @@ describe('stream verification (parity reconcile)', () => {
     topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix, 'reconciler', `st-${prefix}`));
     await ensureTopics(kafka, [topic], 1);
 
-    await exec(src.url, `CREATE TABLE ${table} (id int4 PRIMARY KEY, total numeric(10,2), note text, updated_at timestamptz)`, `INSERT INTO ${table} SELECT g, g * 1.25, 'n' || g, timestamptz '2024-05-01 12:00:00+00' + g * interval '1.0005 s' FROM generate_series(1, 30) g`);
+    await exec(
+      src.url,
+      `CREATE TABLE ${table} (id int4 PRIMARY KEY, total numeric(10,2), note text, updated_at timestamptz)`,
+      `INSERT INTO ${table} SELECT g, g * 1.25, 'n' || g, timestamptz '2024-05-01 12:00:00+00' + g * interval '1.0005 s' FROM generate_series(1, 30) g`,
+    );
     await exec(
       tgt.url,
       `CREATE TABLE ${table} (id int4 PRIMARY KEY, total_minor int8, note text, updated_at timestamp(3))`,
@@ -155,15 +216,27 @@ describe('stream verification (parity reconcile)', () => {
       reconcile: { retryWindowMs: 2000 },
       cdc: { topicPrefix: prefix },
     });
-    const shape = tableShape(prefix, 'public', table, [
-      { name: 'id', kind: 'int', pgType: 'int4' },
-      { name: 'total', kind: 'string', pgType: 'numeric' },
-      { name: 'note', kind: 'string', pgType: 'text' },
-      { name: 'updated_at', kind: 'string', pgType: 'timestamptz' },
-    ] as ColumnShape[], ['id']);
-    const encoder = await createChangeEncoder({ registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }), format: 'avro' }).forTable(shape);
+    const shape = tableShape(
+      prefix,
+      'public',
+      table,
+      [
+        { name: 'id', kind: 'int', pgType: 'int4' },
+        { name: 'total', kind: 'string', pgType: 'numeric' },
+        { name: 'note', kind: 'string', pgType: 'text' },
+        { name: 'updated_at', kind: 'string', pgType: 'timestamptz' },
+      ] as ColumnShape[],
+      ['id'],
+    );
+    const encoder = await createChangeEncoder({
+      registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+      format: 'avro',
+    }).forTable(shape);
 
-    const rows = await sourceRows(table, Array.from({ length: 30 }, (_, i) => i + 1));
+    const rows = await sourceRows(
+      table,
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
     const key = (id: number): Row => ({ id });
     const events: Array<{ op: Op; key: Row; before: Row | null; after: Row | null }> = [];
     for (let id = 1; id <= 24; id++) events.push({ op: 'u', key: key(id), before: null, after: rows.get(id)! });
@@ -171,7 +244,10 @@ describe('stream verification (parity reconcile)', () => {
     await exec(src.url, `UPDATE ${table} SET note = 'v2' WHERE id = 24`);
     // 25: deleted in the source, still in the target. 26: deleted on both sides.
     await exec(src.url, `DELETE FROM ${table} WHERE id IN (25, 26)`);
-    events.push({ op: 'd', key: key(25), before: rows.get(25)!, after: null }, { op: 'd', key: key(26), before: rows.get(26)!, after: null });
+    events.push(
+      { op: 'd', key: key(25), before: rows.get(25)!, after: null },
+      { op: 'd', key: key(26), before: rows.get(26)!, after: null },
+    );
     await produce(encoder, topic, events, [{ value: Buffer.from('not a registry-framed message') }]);
     // 23 catches up within the retry window.
     setTimeout(() => void exec(tgt.url, `UPDATE ${table} SET note = 'n23' WHERE id = 23`), 600);
@@ -204,7 +280,11 @@ describe('stream verification (parity reconcile)', () => {
     expect(dead[0]!.headers['parity.dlq.origin']).toMatch(new RegExp(`^${topic}/0/\\d+$`));
     expect(dead[0]!.headers['parity.dlq.reason']).toContain('magic byte');
     expect(dead[0]!.value).toBe('not a registry-framed message');
-    const recorded = await query<{ n: number }>(tgt.url, `SELECT count(*)::int AS n FROM parity.reconcile_mismatches WHERE migration = $1`, [loaded.spec.name]);
+    const recorded = await query<{ n: number }>(
+      tgt.url,
+      `SELECT count(*)::int AS n FROM parity.reconcile_mismatches WHERE migration = $1`,
+      [loaded.spec.name],
+    );
     expect(recorded[0]!.n).toBe(3);
     const c = new pg.Client({ connectionString: tgt.url });
     await c.connect();
@@ -216,7 +296,12 @@ describe('stream verification (parity reconcile)', () => {
     const rows24 = await sourceRows(table, [24]);
     await produce(encoder, topic, [{ op: 'u', key: key(24), before: null, after: rows24.get(24)! }]);
     // Without --fence-token the reconciler acquires one (and logs that it fenced out the previous holder).
-    const second = await runReconciler(loaded, uniqueName('rc-group'), (all) => new Set(all.map((r) => r.key[0])).size >= 26 && all.some((r) => r.key[0] === '24' && r.verdict === 'mismatch'), { apply: true, token: null });
+    const second = await runReconciler(
+      loaded,
+      uniqueName('rc-group'),
+      (all) => new Set(all.map((r) => r.key[0])).size >= 26 && all.some((r) => r.key[0] === '24' && r.verdict === 'mismatch'),
+      { apply: true, token: null },
+    );
     expect(second.status.repaired).toBe(4);
     const clean = await verify(loaded);
     expect(clean.result.confirmedDrift).toBe(0);
@@ -228,7 +313,12 @@ describe('stream verification (parity reconcile)', () => {
     const topic = `${prefix}.public.${table}`;
     topics.push(topic, mismatchTopic(prefix), deadLetterTopic(prefix, 'reconciler', `same-${prefix}`));
     await ensureTopics(kafka, [topic], 1);
-    await exec(src.url, `CREATE TABLE ${table} (id int4 PRIMARY KEY, amount int4, amount_minor int8, currency text)`, `INSERT INTO ${table} SELECT g, g, g * 100, 'USD' FROM generate_series(1, 5) g`, `UPDATE ${table} SET amount_minor = 1 WHERE id = 4`);
+    await exec(
+      src.url,
+      `CREATE TABLE ${table} (id int4 PRIMARY KEY, amount int4, amount_minor int8, currency text)`,
+      `INSERT INTO ${table} SELECT g, g, g * 100, 'USD' FROM generate_series(1, 5) g`,
+      `UPDATE ${table} SET amount_minor = 1 WHERE id = 4`,
+    );
     const loaded = buildSpec({
       name: `same-${prefix}`,
       source: { database: src.url, table },
@@ -238,13 +328,22 @@ describe('stream verification (parity reconcile)', () => {
       reconcile: { retryWindowMs: 300 },
       cdc: { topicPrefix: prefix },
     });
-    const shape = tableShape(prefix, 'public', table, [
-      { name: 'id', kind: 'int', pgType: 'int4' },
-      { name: 'amount', kind: 'int', pgType: 'int4' },
-      { name: 'amount_minor', kind: 'int8', pgType: 'int8' },
-      { name: 'currency', kind: 'string', pgType: 'text' },
-    ] as ColumnShape[], ['id']);
-    const encoder = await createChangeEncoder({ registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }), format: 'avro' }).forTable(shape);
+    const shape = tableShape(
+      prefix,
+      'public',
+      table,
+      [
+        { name: 'id', kind: 'int', pgType: 'int4' },
+        { name: 'amount', kind: 'int', pgType: 'int4' },
+        { name: 'amount_minor', kind: 'int8', pgType: 'int8' },
+        { name: 'currency', kind: 'string', pgType: 'text' },
+      ] as ColumnShape[],
+      ['id'],
+    );
+    const encoder = await createChangeEncoder({
+      registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+      format: 'avro',
+    }).forTable(shape);
     const row = (id: number, minor: number): Row => ({ id, amount: id, amount_minor: String(minor), currency: 'USD' });
     await produce(encoder, topic, [
       { op: 'c', key: { id: 1 }, before: null, after: row(1, 100) },
@@ -254,6 +353,12 @@ describe('stream verification (parity reconcile)', () => {
       { op: 'd', key: { id: 5 }, before: row(5, 500), after: null },
     ]);
     const { all } = await runReconciler(loaded, uniqueName('rc-group'), (r) => r.length >= 5);
-    expect(Object.fromEntries(all.map((r) => [r.key[0], r.verdict]))).toEqual({ '1': 'match', '2': 'match', '3': 'match', '4': 'mismatch', '5': 'skipped' });
+    expect(Object.fromEntries(all.map((r) => [r.key[0], r.verdict]))).toEqual({
+      '1': 'match',
+      '2': 'match',
+      '3': 'match',
+      '4': 'mismatch',
+      '5': 'skipped',
+    });
   });
 });

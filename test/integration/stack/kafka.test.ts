@@ -4,7 +4,15 @@
  * a read_committed consumer. With three brokers (`stack up --brokers 3`) topics get replication
  * factor 3 by default.
  */
-import { Admin, Consumer, FetchIsolationLevels, MessagesStreamModes, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
+import {
+  Admin,
+  Consumer,
+  FetchIsolationLevels,
+  MessagesStreamModes,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from '@platformatic/kafka';
 import { afterAll, expect, test } from 'vitest';
 import { KAFKA_BROKERS, uniqueName } from '../../support/stack.js';
 
@@ -14,8 +22,18 @@ afterAll(async () => {
   await admin.close();
 });
 
-async function consumeAll(topic: string, expected: number, isolationLevel: number = FetchIsolationLevels.READ_COMMITTED): Promise<string[]> {
-  const consumer = new Consumer({ ...common, groupId: uniqueName('group'), deserializers: stringDeserializers, isolationLevel, maxWaitTime: 200 });
+async function consumeAll(
+  topic: string,
+  expected: number,
+  isolationLevel: number = FetchIsolationLevels.READ_COMMITTED,
+): Promise<string[]> {
+  const consumer = new Consumer({
+    ...common,
+    groupId: uniqueName('group'),
+    deserializers: stringDeserializers,
+    isolationLevel,
+    maxWaitTime: 200,
+  });
   const values: string[] = [];
   try {
     const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: true });
@@ -65,7 +83,12 @@ test('a committed transaction is visible and an aborted one is not, to a read_co
   const producer = new Producer({ ...common, idempotent: true, transactionalId: uniqueName('tx'), serializers: stringSerializers });
   try {
     const committed = await producer.beginTransaction();
-    await committed.send({ messages: [{ topic, value: 'committed-1' }, { topic, value: 'committed-2' }] });
+    await committed.send({
+      messages: [
+        { topic, value: 'committed-1' },
+        { topic, value: 'committed-2' },
+      ],
+    });
     await committed.commit();
     const aborted = await producer.beginTransaction();
     await aborted.send({ messages: [{ topic, value: 'aborted' }] });

@@ -35,10 +35,7 @@ test('a publication and a logical slot deliver one change through pgoutput, then
   const publication = uniqueName('pub');
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
-  const service = new LogicalReplicationService(
-    { connectionString: db.url },
-    { acknowledge: { auto: false, timeoutSeconds: 0 } },
-  );
+  const service = new LogicalReplicationService({ connectionString: db.url }, { acknowledge: { auto: false, timeoutSeconds: 0 } });
   try {
     await client.query('CREATE TABLE items (id int PRIMARY KEY, name text)');
     await client.query(`CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR TABLE items`);

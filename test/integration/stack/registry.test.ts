@@ -4,7 +4,15 @@ import { STACK, uniqueName } from '../../support/stack.js';
 
 const registry = new SchemaRegistry({ host: STACK.PARITY_REGISTRY_URL });
 
-const v1 = { type: 'record', name: 'Order', namespace: 'shop', fields: [{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }] };
+const v1 = {
+  type: 'record',
+  name: 'Order',
+  namespace: 'shop',
+  fields: [
+    { name: 'id', type: 'long' },
+    { name: 'total_amount', type: 'int' },
+  ],
+};
 const v2Compatible = { ...v1, fields: [...v1.fields, { name: 'currency', type: 'string', default: 'USD' }] };
 const v2Incompatible = { ...v1, fields: [...v1.fields, { name: 'currency', type: 'string' }] };
 

@@ -24,7 +24,9 @@ const BASE = Number(process.env.PARITY_SETTINGS_TEST_PORT_BASE ?? 47400);
 const stateDir = mkdtempSync(join(tmpdir(), 'parity-settings-'));
 
 /** The test's own stack: nothing inherited from the shared one's settings. */
-const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^PARITY_(.*_PORT|.*_URL|KAFKA_BROKERS?|STATE_DIR)$/.test(k)));
+const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !/^PARITY_(.*_PORT|.*_URL|KAFKA_BROKERS?|STATE_DIR)$/.test(k)),
+);
 Object.assign(baseEnv, {
   PARITY_STATE_DIR: stateDir,
   PARITY_PG_SOURCE_PORT: String(BASE),
@@ -41,7 +43,12 @@ interface Run {
 }
 
 function parity(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), ...args], { cwd: REPO_ROOT, env: { ...baseEnv, ...env }, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...baseEnv, ...env },
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

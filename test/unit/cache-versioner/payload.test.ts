@@ -15,21 +15,63 @@ describe('payload', () => {
 
   it('projects the listed columns, a missing one as null, and separates unchanged TOAST columns', () => {
     const p = projectRow({ id: 1, a: 'x', big: UNCHANGED_TOAST }, ['id', 'big', 'missing']);
-    expect(p.columns).toEqual([['id', '1'], ['missing', 'null']]);
+    expect(p.columns).toEqual([
+      ['id', '1'],
+      ['missing', 'null'],
+    ]);
     expect(p.unchanged).toEqual(['big']);
-    expect(projectRow({ b: 1, a: 2 }, undefined).columns).toEqual([['b', '1'], ['a', '2']]);
+    expect(projectRow({ b: 1, a: 2 }, undefined).columns).toEqual([
+      ['b', '1'],
+      ['a', '2'],
+    ]);
   });
 
   it('compares payloads independent of column order', () => {
-    expect(canonicalPayload([['b', '1'], ['a', '2']])).toBe(canonicalPayload([['a', '2'], ['b', '1']]));
+    expect(
+      canonicalPayload([
+        ['b', '1'],
+        ['a', '2'],
+      ]),
+    ).toBe(
+      canonicalPayload([
+        ['a', '2'],
+        ['b', '1'],
+      ]),
+    );
   });
 });
 
 describe('compareEntry', () => {
-  const entry = (kind: CacheEntry['kind'], columns: Array<[string, string]>): CacheEntry => ({ key: 'k', position: '0000000000000001:0000000000', kind, keyValues: { id: 1 }, commitTimeUs: null, writtenAtMs: 0, columns: new Map(columns) });
+  const entry = (kind: CacheEntry['kind'], columns: Array<[string, string]>): CacheEntry => ({
+    key: 'k',
+    position: '0000000000000001:0000000000',
+    kind,
+    keyValues: { id: 1 },
+    commitTimeUs: null,
+    writtenAtMs: 0,
+    columns: new Map(columns),
+  });
   it('accepts an equal row and names the differing columns otherwise', () => {
-    expect(compareEntry(entry('value', [['id', '1'], ['c', '"USD"']]), { id: 1, c: 'USD' }, undefined).ok).toBe(true);
-    expect(compareEntry(entry('value', [['id', '1'], ['c', '"USD"']]), { id: 1, c: 'EUR' }, undefined)).toEqual({ ok: false, reason: 'value differs', columns: ['c'] });
+    expect(
+      compareEntry(
+        entry('value', [
+          ['id', '1'],
+          ['c', '"USD"'],
+        ]),
+        { id: 1, c: 'USD' },
+        undefined,
+      ).ok,
+    ).toBe(true);
+    expect(
+      compareEntry(
+        entry('value', [
+          ['id', '1'],
+          ['c', '"USD"'],
+        ]),
+        { id: 1, c: 'EUR' },
+        undefined,
+      ),
+    ).toEqual({ ok: false, reason: 'value differs', columns: ['c'] });
   });
   it('flags a value for a deleted row and a tombstone for an existing row', () => {
     expect(compareEntry(entry('value', [['id', '1']]), null, undefined).reason).toBe('row deleted');

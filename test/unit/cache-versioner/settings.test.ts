@@ -15,11 +15,15 @@ const base = {
 
 describe('cache settings', () => {
   it('refuses a template on a non-key column, naming the field', () => {
-    expect(() => cacheSettingsFrom({ name: 'm', key: ['id'], cache: { ...base, keys: { v1: 'order:{customer}', v2: 'order:v2:{id}' } } })).toThrow(/cache\.keys\.v1: "\{customer\}" is not a key column/);
+    expect(() =>
+      cacheSettingsFrom({ name: 'm', key: ['id'], cache: { ...base, keys: { v1: 'order:{customer}', v2: 'order:v2:{id}' } } }),
+    ).toThrow(/cache\.keys\.v1: "\{customer\}" is not a key column/);
   });
 
   it('refuses two versions with the same template', () => {
-    expect(() => cacheSettingsFrom({ name: 'm', key: ['id'], cache: { ...base, keys: { v1: 'order:{id}', v2: 'order:{id}' } } })).toThrow(/same template as v1/);
+    expect(() => cacheSettingsFrom({ name: 'm', key: ['id'], cache: { ...base, keys: { v1: 'order:{id}', v2: 'order:{id}' } } })).toThrow(
+      /same template as v1/,
+    );
   });
 
   it('computes the longest entry lifetime from TTL, jitter and tombstone TTL', () => {
@@ -39,8 +43,12 @@ cdc: { slot: s, publication: p, topicPrefix: shop, tables: ${tables} }
 cache: { keys: { v1: "o:v1:{id}" }, populate: [v1], read: v1 }
 `;
     expect(cacheSettings(parseSpec(yaml('{ kind: same-table }')).spec).topic).toBe('shop.public.orders');
-    expect(() => cacheSettings(parseSpec(yaml('{ kind: shadow-table, table: orders_v2 }')).spec)).toThrow(/does not list the shadow table public\.orders_v2/);
-    expect(cacheSettings(parseSpec(yaml('{ kind: shadow-table, table: orders_v2 }', '["public.orders_v2"]')).spec).topic).toBe('shop.public.orders_v2');
+    expect(() => cacheSettings(parseSpec(yaml('{ kind: shadow-table, table: orders_v2 }')).spec)).toThrow(
+      /does not list the shadow table public\.orders_v2/,
+    );
+    expect(cacheSettings(parseSpec(yaml('{ kind: shadow-table, table: orders_v2 }', '["public.orders_v2"]')).spec).topic).toBe(
+      'shop.public.orders_v2',
+    );
     expect(cacheSettings(parseSpec(yaml('{ kind: same-table }')).spec, 'other.topic').topic).toBe('other.topic');
   });
 

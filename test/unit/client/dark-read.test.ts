@@ -17,7 +17,10 @@ function counted(behaviour: () => Promise<unknown>): { fn: Path; calls: () => nu
   };
 }
 
-const value = (v: unknown, ms = 0) => () => new Promise((resolve) => setTimeout(() => resolve(v), ms));
+const value =
+  (v: unknown, ms = 0) =>
+  () =>
+    new Promise((resolve) => setTimeout(() => resolve(v), ms));
 const failure = (message: string) => () => Promise.reject(new Error(message));
 const throwsSync = (message: string) => () => {
   throw new Error(message);
@@ -59,7 +62,13 @@ describe('dark reader', () => {
   it('returns the old result without waiting for a slow new path', async () => {
     const reader = createDarkReader<string>({ migration: 'm' });
     let newDone = false;
-    const slow = () => new Promise<string>((resolve) => setTimeout(() => { newDone = true; resolve('new'); }, 200));
+    const slow = () =>
+      new Promise<string>((resolve) =>
+        setTimeout(() => {
+          newDone = true;
+          resolve('new');
+        }, 200),
+      );
     await expect(reader.read(1, { old: async () => 'old', new: slow })).resolves.toBe('old');
     expect(newDone).toBe(false);
     await reader.flush();
@@ -68,10 +77,20 @@ describe('dark reader', () => {
 
   it('counts a comparator that throws and a publish that fails, and still never reruns a path', async () => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const failingProducer = { send: async () => { throw new Error('kafka down'); } } as unknown as KafkaProducer;
+    const failingProducer = {
+      send: async () => {
+        throw new Error('kafka down');
+      },
+    } as unknown as KafkaProducer;
     const o = counted(value(1));
     const n = counted(value(2));
-    const throwing = createDarkReader<unknown>({ migration: 'm', metrics: registry, compare: () => { throw new Error('bad comparator'); } });
+    const throwing = createDarkReader<unknown>({
+      migration: 'm',
+      metrics: registry,
+      compare: () => {
+        throw new Error('bad comparator');
+      },
+    });
     await throwing.read(1, { old: o.fn, new: n.fn });
     await throwing.flush();
     const publishing = createDarkReader<unknown>({ migration: 'm', metrics: registry, producer: failingProducer, topic: 't' });

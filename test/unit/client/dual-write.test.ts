@@ -9,10 +9,12 @@ function recorder() {
   const calls: string[] = [];
   return {
     calls,
-    ok: (side: string, value = side) => async () => {
-      calls.push(side);
-      return value;
-    },
+    ok:
+      (side: string, value = side) =>
+      async () => {
+        calls.push(side);
+        return value;
+      },
     fail: (side: string) => async () => {
       calls.push(side);
       throw new Error(`${side} failed`);

@@ -4,7 +4,8 @@ import { parseAvroSchema } from '../../../services/compat-gate/avro-schema.js';
 import { createAvroDatumReader, encodeAvroDatum } from '../../../services/compat-gate/avro-datum.js';
 import { ParityError } from '../../../services/core/errors.js';
 
-const check = (reader: unknown, writer: unknown) => checkAvroReaderWriter(parseAvroSchema(JSON.stringify(reader)), parseAvroSchema(JSON.stringify(writer)));
+const check = (reader: unknown, writer: unknown) =>
+  checkAvroReaderWriter(parseAvroSchema(JSON.stringify(reader)), parseAvroSchema(JSON.stringify(writer)));
 
 const record = (name: string, fields: unknown[], extra: Record<string, unknown> = {}) => ({ type: 'record', name, fields, ...extra });
 
@@ -29,11 +30,27 @@ describe('Avro promotions', () => {
 describe('Avro records', () => {
   test('a reader field missing from the writer needs a default; the location and field path say which', () => {
     const writer = record('Order', [{ name: 'id', type: 'long' }]);
-    const reader = record('Order', [{ name: 'id', type: 'long' }, { name: 'currency', type: 'string' }]);
+    const reader = record('Order', [
+      { name: 'id', type: 'long' },
+      { name: 'currency', type: 'string' },
+    ]);
     const [inc, ...rest] = check(reader, writer);
     expect(rest).toEqual([]);
-    expect(inc).toMatchObject({ rule: 'READER_FIELD_MISSING_DEFAULT_VALUE', location: '/fields/1', fieldPath: 'currency', detail: 'currency' });
-    expect(check(record('Order', [{ name: 'id', type: 'long' }, { name: 'currency', type: 'string', default: 'EUR' }]), writer)).toEqual([]);
+    expect(inc).toMatchObject({
+      rule: 'READER_FIELD_MISSING_DEFAULT_VALUE',
+      location: '/fields/1',
+      fieldPath: 'currency',
+      detail: 'currency',
+    });
+    expect(
+      check(
+        record('Order', [
+          { name: 'id', type: 'long' },
+          { name: 'currency', type: 'string', default: 'EUR' },
+        ]),
+        writer,
+      ),
+    ).toEqual([]);
   });
 
   test('a null default counts as a default', () => {
@@ -84,17 +101,27 @@ describe('Avro enums, fixed, unions', () => {
   const en = (symbols: string[], extra: Record<string, unknown> = {}) => ({ type: 'enum', name: 'E', symbols, ...extra });
 
   test('a reader enum must know every writer symbol unless it has an enum default', () => {
-    expect(check(en(['A', 'B']), en(['A', 'B', 'C']))[0]).toMatchObject({ rule: 'MISSING_ENUM_SYMBOLS', detail: '[C]', location: '/symbols' });
+    expect(check(en(['A', 'B']), en(['A', 'B', 'C']))[0]).toMatchObject({
+      rule: 'MISSING_ENUM_SYMBOLS',
+      detail: '[C]',
+      location: '/symbols',
+    });
     expect(check(en(['A', 'B'], { default: 'A' }), en(['A', 'B', 'C']))).toEqual([]);
     expect(check(en(['A', 'B', 'C']), en(['A', 'B']))).toEqual([]);
   });
 
   test('fixed types need the same size', () => {
-    expect(check({ type: 'fixed', name: 'F', size: 4 }, { type: 'fixed', name: 'F', size: 8 })[0]).toMatchObject({ rule: 'FIXED_SIZE_MISMATCH', detail: 'expected: 8, found: 4', location: '/size' });
+    expect(check({ type: 'fixed', name: 'F', size: 4 }, { type: 'fixed', name: 'F', size: 8 })[0]).toMatchObject({
+      rule: 'FIXED_SIZE_MISMATCH',
+      detail: 'expected: 8, found: 4',
+      location: '/size',
+    });
   });
 
   test('every writer union branch must be readable; a reader union reads a writer type if any branch does', () => {
-    expect(check(['null', 'string'], ['null', 'string', 'int'])).toEqual([expect.objectContaining({ rule: 'MISSING_UNION_BRANCH', location: '/2' })]);
+    expect(check(['null', 'string'], ['null', 'string', 'int'])).toEqual([
+      expect.objectContaining({ rule: 'MISSING_UNION_BRANCH', location: '/2' }),
+    ]);
     expect(check(['null', 'long'], 'int')).toEqual([]);
     expect(check('string', ['null', 'string'])).toEqual([expect.objectContaining({ rule: 'TYPE_MISMATCH', location: '/0' })]);
   });
@@ -117,26 +144,37 @@ describe('Avro parsing', () => {
   });
 
   test('names inside a namespaced record resolve against its namespace', () => {
-    const schema = parseAvroSchema(JSON.stringify({
-      type: 'record',
-      name: 'Outer',
-      namespace: 'com.acme',
-      fields: [
-        { name: 'a', type: { type: 'enum', name: 'Status', symbols: ['X'] } },
-        { name: 'b', type: 'Status' },
-        { name: 'c', type: 'com.acme.Status' },
-      ],
-    }));
-    expect(schema.type === 'record' && schema.fields[1]?.type === schema.fields[0]?.type && schema.fields[2]?.type === schema.fields[0]?.type).toBe(true);
+    const schema = parseAvroSchema(
+      JSON.stringify({
+        type: 'record',
+        name: 'Outer',
+        namespace: 'com.acme',
+        fields: [
+          { name: 'a', type: { type: 'enum', name: 'Status', symbols: ['X'] } },
+          { name: 'b', type: 'Status' },
+          { name: 'c', type: 'com.acme.Status' },
+        ],
+      }),
+    );
+    expect(
+      schema.type === 'record' && schema.fields[1]?.type === schema.fields[0]?.type && schema.fields[2]?.type === schema.fields[0]?.type,
+    ).toBe(true);
   });
 });
 
 describe('reading datums across schema versions', () => {
-  const v1 = record('Order', [{ name: 'id', type: 'long' }, { name: 'status', type: en() }]);
+  const v1 = record('Order', [
+    { name: 'id', type: 'long' },
+    { name: 'status', type: en() },
+  ]);
   function en() {
     return { type: 'enum', name: 'Status', symbols: ['NEW', 'PAID', 'REFUNDED'] };
   }
-  const readerOld = record('Order', [{ name: 'id', type: 'long' }, { name: 'status', type: { type: 'enum', name: 'Status', symbols: ['NEW', 'PAID'] } }, { name: 'note', type: 'string', default: '' }]);
+  const readerOld = record('Order', [
+    { name: 'id', type: 'long' },
+    { name: 'status', type: { type: 'enum', name: 'Status', symbols: ['NEW', 'PAID'] } },
+    { name: 'note', type: 'string', default: '' },
+  ]);
 
   test('a datum is read through promotions and defaults', () => {
     const reader = createAvroDatumReader(JSON.stringify(readerOld), JSON.stringify(v1));
@@ -153,7 +191,18 @@ describe('reading datums across schema versions', () => {
       type: 'record',
       name: 'E',
       namespace: ns,
-      fields: [{ name: 'after', type: ['null', { type: 'record', name: 'V', fields: [{ name: 'x', type: x }] }, { type: 'array', items }, { type: 'map', values }, { type: 'enum', name: 'S', symbols }] }],
+      fields: [
+        {
+          name: 'after',
+          type: [
+            'null',
+            { type: 'record', name: 'V', fields: [{ name: 'x', type: x }] },
+            { type: 'array', items },
+            { type: 'map', values },
+            { type: 'enum', name: 'S', symbols },
+          ],
+        },
+      ],
     });
     const writer = JSON.stringify(branches('a.b', 'int', 'int', 'string', ['A']));
     const reader = createAvroDatumReader(JSON.stringify(branches('other', 'long', 'long', 'bytes', ['A', 'B'])), writer);

@@ -10,8 +10,14 @@ import { parseLevel, versionsToCheck } from '../../../services/compat-gate/level
 const rec = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'R', fields });
 // v1 -> v2 adds a defaulted field (fully compatible); v3 drops the v1 field and adds one without a default.
 const v1 = rec([{ name: 'a', type: 'string' }]);
-const v2 = rec([{ name: 'a', type: 'string' }, { name: 'b', type: 'string', default: '' }]);
-const v3 = rec([{ name: 'b', type: 'string', default: '' }, { name: 'c', type: 'int' }]);
+const v2 = rec([
+  { name: 'a', type: 'string' },
+  { name: 'b', type: 'string', default: '' },
+]);
+const v3 = rec([
+  { name: 'b', type: 'string', default: '' },
+  { name: 'c', type: 'int' },
+]);
 const v3ok = rec([{ name: 'b', type: 'string', default: '' }]);
 
 describe('levels', () => {
@@ -29,12 +35,17 @@ describe('levels', () => {
   test('FORWARD_TRANSITIVE catches what FORWARD misses', () => {
     // v1 readers need "a"; v2 readers default it; the candidate drops it.
     const old1 = rec([{ name: 'a', type: 'string' }]);
-    const old2 = rec([{ name: 'a', type: 'string', default: '' }, { name: 'b', type: 'string', default: '' }]);
+    const old2 = rec([
+      { name: 'a', type: 'string', default: '' },
+      { name: 'b', type: 'string', default: '' },
+    ]);
     const candidate = rec([{ name: 'b', type: 'string' }]);
     expect(checkCompatibility({ type: 'avro', level: 'FORWARD', schema: candidate, previous: [old1, old2] }).compatible).toBe(true);
     const transitive = checkCompatibility({ type: 'avro', level: 'FORWARD_TRANSITIVE', schema: candidate, previous: [old1, old2] });
     expect(transitive.compatible).toBe(false);
-    expect(transitive.messages).toEqual([expect.objectContaining({ direction: 'forward', version: 1, rule: 'READER_FIELD_MISSING_DEFAULT_VALUE', fieldPath: 'a' })]);
+    expect(transitive.messages).toEqual([
+      expect.objectContaining({ direction: 'forward', version: 1, rule: 'READER_FIELD_MISSING_DEFAULT_VALUE', fieldPath: 'a' }),
+    ]);
   });
 
   test('FULL reports both directions, labelled with the version they were found against', () => {
@@ -51,9 +62,14 @@ describe('levels', () => {
     expect(() => checkCompatibility({ type: 'avro', level: 'BACKWARD', schema: v2, previous: ['{oops', v1] })).toThrow(ParityError);
   });
 
-  test('protobuf is checked with Confluent\'s rules', () => {
+  test("protobuf is checked with Confluent's rules", () => {
     const v1 = 'syntax = "proto3";\nmessage M { int32 a = 1; }';
-    const result = checkCompatibility({ type: 'protobuf', level: 'BACKWARD', schema: 'syntax = "proto3";\nmessage M { string a = 1; }', previous: [v1] });
+    const result = checkCompatibility({
+      type: 'protobuf',
+      level: 'BACKWARD',
+      schema: 'syntax = "proto3";\nmessage M { string a = 1; }',
+      previous: [v1],
+    });
     expect(result.messages.map((m) => [m.rule, m.location, m.fieldPath])).toEqual([['FIELD_SCALAR_KIND_CHANGED', '#/M/1', 'M.a']]);
   });
 });
@@ -104,13 +120,30 @@ describe('parity compat check', () => {
     const p2 = join(dir, 'v2.proto');
     writeFileSync(p1, 'syntax = "proto3";\nimport "money.proto";\nmessage Order { string id = 1; .shop.Money total = 2; }');
     writeFileSync(p2, 'syntax = "proto3";\nimport "money.proto";\nmessage Order { bytes id = 1; .shop.Money total = 2; string note = 3; }');
-    expect(await compatCheck(['--type', 'protobuf', '--level', 'FULL', '--schema', p2, '--previous', p1, '--reference', `money.proto=${money}`])).toBe(0);
+    expect(
+      await compatCheck(['--type', 'protobuf', '--level', 'FULL', '--schema', p2, '--previous', p1, '--reference', `money.proto=${money}`]),
+    ).toBe(0);
     expect(JSON.parse(out.join(''))).toEqual({ compatible: true, messages: [] });
     const p3 = join(dir, 'v3.proto');
     writeFileSync(p3, 'syntax = "proto3";\nimport "money.proto";\nmessage Order { int64 id = 1; .shop.Money total = 2; }');
     out.length = 0;
-    expect(await compatCheck(['--type', 'protobuf', '--level', 'BACKWARD', '--schema', p3, '--previous', p1, '--reference', `money.proto=${money}`])).toBe(1);
-    expect(JSON.parse(out.join('')).messages.map((m: { rule: string; location: string }) => [m.rule, m.location])).toEqual([['FIELD_SCALAR_KIND_CHANGED', '#/Order/1']]);
+    expect(
+      await compatCheck([
+        '--type',
+        'protobuf',
+        '--level',
+        'BACKWARD',
+        '--schema',
+        p3,
+        '--previous',
+        p1,
+        '--reference',
+        `money.proto=${money}`,
+      ]),
+    ).toBe(1);
+    expect(JSON.parse(out.join('')).messages.map((m: { rule: string; location: string }) => [m.rule, m.location])).toEqual([
+      ['FIELD_SCALAR_KIND_CHANGED', '#/Order/1'],
+    ]);
     const err = await compatCheck(['--type', 'protobuf', '--level', 'BACKWARD', '--schema', p3, '--previous', p1]).catch((e: unknown) => e);
     expect((err as ParityError).exitCode).toBe(2);
   });

@@ -64,18 +64,42 @@ const APICURIO_JSON_CONFLUENT_DIVERGENCES: Record<string, { confluent: Verdict; 
   'String: format 1': { confluent: 'both', why: 'Confluent does not compare "format"' },
   'String: format 2': { confluent: 'both', why: 'Confluent does not compare "format"' },
   'Number: exclusiveMinimum 1': { confluent: 'both', why: 'Confluent ignores draft-4 boolean exclusiveMinimum' },
-  'Number: exclusiveMinimum 2': { confluent: 'none', why: 'minimum and exclusiveMinimum are separate keywords: adding either is MINIMUM_ADDED / EXCLUSIVE_MINIMUM_ADDED' },
-  'Number: exclusiveMinimum 3': { confluent: 'none', why: 'minimum and exclusiveMinimum are separate keywords: adding either is MINIMUM_ADDED / EXCLUSIVE_MINIMUM_ADDED' },
-  'Number: exclusiveMinimum 5': { confluent: 'none', why: 'draft-4 minimum+flag vs exclusiveMinimum: MINIMUM_REMOVED + EXCLUSIVE_MINIMUM_ADDED one way, MINIMUM_ADDED the other' },
+  'Number: exclusiveMinimum 2': {
+    confluent: 'none',
+    why: 'minimum and exclusiveMinimum are separate keywords: adding either is MINIMUM_ADDED / EXCLUSIVE_MINIMUM_ADDED',
+  },
+  'Number: exclusiveMinimum 3': {
+    confluent: 'none',
+    why: 'minimum and exclusiveMinimum are separate keywords: adding either is MINIMUM_ADDED / EXCLUSIVE_MINIMUM_ADDED',
+  },
+  'Number: exclusiveMinimum 5': {
+    confluent: 'none',
+    why: 'draft-4 minimum+flag vs exclusiveMinimum: MINIMUM_REMOVED + EXCLUSIVE_MINIMUM_ADDED one way, MINIMUM_ADDED the other',
+  },
   'Number: exclusiveMaximum 1': { confluent: 'both', why: 'Confluent ignores draft-4 boolean exclusiveMaximum' },
-  'Number: exclusiveMaximum 2': { confluent: 'none', why: 'maximum and exclusiveMaximum are separate keywords: adding either is MAXIMUM_ADDED / EXCLUSIVE_MAXIMUM_ADDED' },
-  'Number: exclusiveMaximum 3': { confluent: 'none', why: 'maximum and exclusiveMaximum are separate keywords: adding either is MAXIMUM_ADDED / EXCLUSIVE_MAXIMUM_ADDED' },
-  'Number: exclusiveMaximum 5': { confluent: 'none', why: 'draft-4 maximum+flag vs exclusiveMaximum: MAXIMUM_REMOVED + EXCLUSIVE_MAXIMUM_ADDED one way, MAXIMUM_ADDED the other' },
+  'Number: exclusiveMaximum 2': {
+    confluent: 'none',
+    why: 'maximum and exclusiveMaximum are separate keywords: adding either is MAXIMUM_ADDED / EXCLUSIVE_MAXIMUM_ADDED',
+  },
+  'Number: exclusiveMaximum 3': {
+    confluent: 'none',
+    why: 'maximum and exclusiveMaximum are separate keywords: adding either is MAXIMUM_ADDED / EXCLUSIVE_MAXIMUM_ADDED',
+  },
+  'Number: exclusiveMaximum 5': {
+    confluent: 'none',
+    why: 'draft-4 maximum+flag vs exclusiveMaximum: MAXIMUM_REMOVED + EXCLUSIVE_MAXIMUM_ADDED one way, MAXIMUM_ADDED the other',
+  },
   'Object: required #1': { confluent: 'both', why: 'Confluent compares "required" only for properties declared in "properties"' },
   'Object: required #2': { confluent: 'both', why: 'Confluent compares "required" only for properties declared in "properties"' },
   'Object: propertyNames': { confluent: 'both', why: 'Confluent does not compare "propertyNames"' },
-  'Object: patternProperties 1': { confluent: 'both', why: 'Confluent uses patternProperties only as the content model of added/removed properties' },
-  'Object: patternProperties 2': { confluent: 'both', why: 'Confluent uses patternProperties only as the content model of added/removed properties' },
+  'Object: patternProperties 1': {
+    confluent: 'both',
+    why: 'Confluent uses patternProperties only as the content model of added/removed properties',
+  },
+  'Object: patternProperties 2': {
+    confluent: 'both',
+    why: 'Confluent uses patternProperties only as the content model of added/removed properties',
+  },
   'Array: contains': { confluent: 'both', why: 'Confluent does not compare "contains"' },
   'Const: Enum equivalency': { confluent: 'none', why: 'const and enum are different schema types for Confluent (TYPE_CHANGED both ways)' },
   'String: contentEncoding 2': { confluent: 'both', why: 'Confluent does not compare "contentEncoding"' },
@@ -104,12 +128,14 @@ function record(file: string, id: string, agrees: boolean, detail: string): void
   if (agrees) tally.agree++;
   else tally.disagreeing.push(id);
   const known = KNOWN_DISAGREEMENTS[file]?.[id];
-  if (known !== undefined) expect(agrees, `${id} is listed as a known disagreement (${known}) but now agrees: remove it from the list`).toBe(false);
+  if (known !== undefined)
+    expect(agrees, `${id} is listed as a known disagreement (${known}) but now agrees: remove it from the list`).toBe(false);
   else expect(agrees, `${id}: ${detail}`).toBe(true);
 }
 
 function verdictOf(type: 'avro' | 'json', updated: unknown, original: unknown): Verdict {
-  const run = (level: CompatibilityLevel): boolean => checkCompatibility({ type, level, schema: JSON.stringify(updated), previous: [JSON.stringify(original)] }).compatible;
+  const run = (level: CompatibilityLevel): boolean =>
+    checkCompatibility({ type, level, schema: JSON.stringify(updated), previous: [JSON.stringify(original)] }).compatible;
   const backward = run('BACKWARD');
   const forward = run('FORWARD');
   return backward && forward ? 'both' : backward ? 'backward' : forward ? 'forward' : 'none';
@@ -156,27 +182,47 @@ describe.runIf(PRESENT)(`Avro reader/writer resolution: ${APACHE_AVRO}`, () => {
     const expected = c.expected_incompatibilities ?? [];
     const detailsMatch = expected.every((e, i) => {
       const got = found[i];
-      return got !== undefined && (e.type === undefined || e.type === got.rule) && (e.message === undefined || e.message === got.detail) && e.location === got.location;
+      return (
+        got !== undefined &&
+        (e.type === undefined || e.type === got.rule) &&
+        (e.message === undefined || e.message === got.detail) &&
+        e.location === got.location
+      );
     });
-    const agrees = (found.length === 0) === c.expected_reader_writer_compatible && backward === c.expected_backward_if_new_is_reader && detailsMatch;
-    record(APACHE_AVRO, id, agrees, `expected compatible=${c.expected_reader_writer_compatible} ${JSON.stringify(expected)}, got ${JSON.stringify(found)}`);
+    const agrees =
+      (found.length === 0) === c.expected_reader_writer_compatible && backward === c.expected_backward_if_new_is_reader && detailsMatch;
+    record(
+      APACHE_AVRO,
+      id,
+      agrees,
+      `expected compatible=${c.expected_reader_writer_compatible} ${JSON.stringify(expected)}, got ${JSON.stringify(found)}`,
+    );
   });
 
   const decodingFile = `${APACHE_AVRO} (decoding)`;
-  test.each(file.decoding_cases.map((c, i) => [`decode-${String(i + 1).padStart(2, '0')} ${c.source.split('#')[1] ?? ''}`, c] as const))('%s', (id, c) => {
-    const payload = encodeAvroDatum(JSON.stringify(c.writer), c.datum);
-    let decoded: unknown;
-    let error: string | undefined;
-    try {
-      decoded = createAvroDatumReader(JSON.stringify(c.reader), JSON.stringify(c.writer)).read(payload);
-    } catch (err) {
-      error = err instanceof Error ? err.message : String(err);
-    }
-    const agrees = c.expected_decode_error_contains !== undefined
-      ? error !== undefined && error.includes(c.expected_decode_error_contains)
-      : error === undefined && JSON.stringify(decoded) === JSON.stringify(c.expected_decoded);
-    record(decodingFile, id, agrees, `expected ${JSON.stringify(c.expected_decoded ?? c.expected_decode_error_contains)}, got ${error ?? JSON.stringify(decoded)}`);
-  });
+  test.each(file.decoding_cases.map((c, i) => [`decode-${String(i + 1).padStart(2, '0')} ${c.source.split('#')[1] ?? ''}`, c] as const))(
+    '%s',
+    (id, c) => {
+      const payload = encodeAvroDatum(JSON.stringify(c.writer), c.datum);
+      let decoded: unknown;
+      let error: string | undefined;
+      try {
+        decoded = createAvroDatumReader(JSON.stringify(c.reader), JSON.stringify(c.writer)).read(payload);
+      } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
+      }
+      const agrees =
+        c.expected_decode_error_contains !== undefined
+          ? error !== undefined && error.includes(c.expected_decode_error_contains)
+          : error === undefined && JSON.stringify(decoded) === JSON.stringify(c.expected_decoded);
+      record(
+        decodingFile,
+        id,
+        agrees,
+        `expected ${JSON.stringify(c.expected_decoded ?? c.expected_decode_error_contains)}, got ${error ?? JSON.stringify(decoded)}`,
+      );
+    },
+  );
 });
 
 describe.runIf(PRESENT)(`Confluent compatibility levels: ${CONFLUENT_AVRO}`, () => {
@@ -192,8 +238,18 @@ describe.runIf(PRESENT)(`Confluent compatibility levels: ${CONFLUENT_AVRO}`, () 
   const text = (ref: string): string => JSON.stringify(file.schemas[ref]);
 
   test.each(file.cases.map((c) => [c.id, c] as const))('%s', (id, c) => {
-    const result = checkCompatibility({ type: 'avro', level: c.level, schema: text(c.new_schema_ref), previous: c.previous_schema_refs.map(text) });
-    record(CONFLUENT_AVRO, id, result.compatible === c.expected_compatible, `${c.level}: ${c.assert_message}; messages ${JSON.stringify(result.messages)}`);
+    const result = checkCompatibility({
+      type: 'avro',
+      level: c.level,
+      schema: text(c.new_schema_ref),
+      previous: c.previous_schema_refs.map(text),
+    });
+    record(
+      CONFLUENT_AVRO,
+      id,
+      result.compatible === c.expected_compatible,
+      `${c.level}: ${c.assert_message}; messages ${JSON.stringify(result.messages)}`,
+    );
   });
 });
 
@@ -225,7 +281,12 @@ describe.runIf(PRESENT)(`Confluent JSON Schema differences: ${CONFLUENT_JSON}`, 
   const cases = fixture<DiffCase[]>(CONFLUENT_JSON);
 
   test.each(cases.map((c, i) => [`cf-json-${String(i + 1).padStart(3, '0')} ${c.description}`, c] as const))('%s', (id, c) => {
-    const strict = checkCompatibility({ type: 'json', level: 'BACKWARD', schema: JSON.stringify(c.update_schema), previous: [JSON.stringify(c.original_schema)] });
+    const strict = checkCompatibility({
+      type: 'json',
+      level: 'BACKWARD',
+      schema: JSON.stringify(c.update_schema),
+      previous: [JSON.stringify(c.original_schema)],
+    });
     const lenient = checkCompatibility({
       type: 'json',
       level: 'BACKWARD',
@@ -237,8 +298,16 @@ describe.runIf(PRESENT)(`Confluent JSON Schema differences: ${CONFLUENT_JSON}`, 
     const changes = diffJsonSchemas(loadJsonSchema(c.original_schema).root, loadJsonSchema(c.update_schema).root, COMPATIBLE_CHANGES.STRICT)
       .map((d) => `${d.type} ${d.path}`)
       .sort();
-    const agrees = strict.compatible === c.compatible && lenient.compatible === (c.compatible_lenient ?? c.compatible) && JSON.stringify(changes) === JSON.stringify([...c.changes].sort());
-    record(CONFLUENT_JSON, id, agrees, `expected compatible=${c.compatible} lenient=${c.compatible_lenient} changes ${JSON.stringify(c.changes)}; got ${strict.compatible}/${lenient.compatible} ${JSON.stringify(changes)}`);
+    const agrees =
+      strict.compatible === c.compatible &&
+      lenient.compatible === (c.compatible_lenient ?? c.compatible) &&
+      JSON.stringify(changes) === JSON.stringify([...c.changes].sort());
+    record(
+      CONFLUENT_JSON,
+      id,
+      agrees,
+      `expected compatible=${c.compatible} lenient=${c.compatible_lenient} changes ${JSON.stringify(c.changes)}; got ${strict.compatible}/${lenient.compatible} ${JSON.stringify(changes)}`,
+    );
   });
 });
 
@@ -262,9 +331,17 @@ describe.runIf(PRESENT)(`Apicurio JSON Schema verdicts, Confluent's where they d
     if (got === c.compatibility) apicurioRaw.agree++;
     else apicurioRaw.disagreeing.push(id);
     const divergence = APICURIO_JSON_CONFLUENT_DIVERGENCES[id];
-    if (divergence) expect(divergence.confluent, `${id}: listed as a Confluent/Apicurio divergence but Apicurio's verdict is the same`).not.toBe(c.compatibility);
+    if (divergence)
+      expect(divergence.confluent, `${id}: listed as a Confluent/Apicurio divergence but Apicurio's verdict is the same`).not.toBe(
+        c.compatibility,
+      );
     const expected = divergence ? divergence.confluent : c.compatibility;
-    record(APICURIO_JSON, id, got === expected, `expected ${expected}${divergence ? ` (Confluent; Apicurio says ${c.compatibility}: ${divergence.why})` : ''}, got ${got}`);
+    record(
+      APICURIO_JSON,
+      id,
+      got === expected,
+      `expected ${expected}${divergence ? ` (Confluent; Apicurio says ${c.compatibility}: ${divergence.why})` : ''}, got ${got}`,
+    );
   });
 });
 
@@ -275,7 +352,9 @@ afterAll(() => {
     const pct = ((100 * t.agree) / t.total).toFixed(2);
     lines.push(`  ${file}: ${t.agree}/${t.total} (${pct}%)${t.disagreeing.length ? ` disagreeing: ${t.disagreeing.join(', ')}` : ''}`);
     if (file === APICURIO_JSON) {
-      lines.push(`    against Apicurio's own verdicts: ${apicurioRaw.agree}/${apicurioRaw.total} (${((100 * apicurioRaw.agree) / apicurioRaw.total).toFixed(2)}%); the ${apicurioRaw.disagreeing.length} others are Confluent/Apicurio divergences: ${apicurioRaw.disagreeing.join(', ')}`);
+      lines.push(
+        `    against Apicurio's own verdicts: ${apicurioRaw.agree}/${apicurioRaw.total} (${((100 * apicurioRaw.agree) / apicurioRaw.total).toFixed(2)}%); the ${apicurioRaw.disagreeing.length} others are Confluent/Apicurio divergences: ${apicurioRaw.disagreeing.join(', ')}`,
+      );
     }
   }
   console.log(lines.join('\n'));

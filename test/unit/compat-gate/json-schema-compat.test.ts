@@ -14,14 +14,24 @@ const obj = (properties: Record<string, unknown>, extra: Record<string, unknown>
 
 describe('content models', () => {
   test('closed -> a new optional property is fine; a removed one is not', () => {
-    expect(rules(obj({ a: { type: 'string' } }, { additionalProperties: false }), obj({ a: { type: 'string' }, b: { type: 'number' } }, { additionalProperties: false }))).toEqual([]);
-    expect(rules(obj({ a: { type: 'string' }, b: { type: 'number' } }, { additionalProperties: false }), obj({ a: { type: 'string' } }, { additionalProperties: false }))).toEqual([
-      'PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL #/properties/b',
-    ]);
+    expect(
+      rules(
+        obj({ a: { type: 'string' } }, { additionalProperties: false }),
+        obj({ a: { type: 'string' }, b: { type: 'number' } }, { additionalProperties: false }),
+      ),
+    ).toEqual([]);
+    expect(
+      rules(
+        obj({ a: { type: 'string' }, b: { type: 'number' } }, { additionalProperties: false }),
+        obj({ a: { type: 'string' } }, { additionalProperties: false }),
+      ),
+    ).toEqual(['PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL #/properties/b']);
   });
 
   test('open -> adding a typed property breaks STRICT (old data may hold it with another type) but not LENIENT', () => {
-    expect(rules(obj({ a: { type: 'string' } }), obj({ a: { type: 'string' }, b: { type: 'number' } }))).toEqual(['OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL #/properties/b']);
+    expect(rules(obj({ a: { type: 'string' } }), obj({ a: { type: 'string' }, b: { type: 'number' } }))).toEqual([
+      'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL #/properties/b',
+    ]);
     expect(rules(obj({ a: { type: 'string' } }), obj({ a: { type: 'string' }, b: { type: 'number' } }), 'LENIENT')).toEqual([]);
     // Removing from an open model is fine either way.
     expect(rules(obj({ a: { type: 'string' }, b: {} }), obj({ a: { type: 'string' } }))).toEqual([]);
@@ -40,7 +50,9 @@ describe('content models', () => {
     expect(rules(before, obj({ a: { type: 'string' }, b: { type: 'string' } }, { additionalProperties: false, required: ['b'] }))).toEqual([
       'REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL #/properties/b',
     ]);
-    expect(rules(before, obj({ a: { type: 'string' }, b: { type: 'string', default: 'x' } }, { additionalProperties: false, required: ['b'] }))).toEqual([]);
+    expect(
+      rules(before, obj({ a: { type: 'string' }, b: { type: 'string', default: 'x' } }, { additionalProperties: false, required: ['b'] })),
+    ).toEqual([]);
   });
 });
 
@@ -94,7 +106,9 @@ describe('combined schemas', () => {
 describe('references', () => {
   const tree = (leaf: unknown) => ({
     $ref: '#/definitions/node',
-    definitions: { node: obj({ value: leaf, children: { type: 'array', items: { $ref: '#/definitions/node' } } }, { additionalProperties: false }) },
+    definitions: {
+      node: obj({ value: leaf, children: { type: 'array', items: { $ref: '#/definitions/node' } } }, { additionalProperties: false }),
+    },
   });
 
   test('recursive definitions terminate, and a change inside the cycle is found with its path', () => {

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'vitest';
 import { encodeAvroDatum } from '../../../services/compat-gate/avro-datum.js';
 import { analyzeEvents, splitWireFormat, type WriterSchema } from '../../../services/compat-gate/live.js';
 
-const frame = (id: number, payload: Buffer): Buffer => Buffer.concat([Buffer.from([0, (id >>> 24) & 255, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]), payload]);
+const frame = (id: number, payload: Buffer): Buffer =>
+  Buffer.concat([Buffer.from([0, (id >>> 24) & 255, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]), payload]);
 const rec = (fields: unknown[]) => JSON.stringify({ type: 'record', name: 'R', fields });
 const status = (symbols: string[]) => ({ type: 'enum', name: 'Status', symbols });
 
@@ -63,6 +64,8 @@ describe('live event analysis', () => {
   });
 
   test('a reader schema that is not JSON is bad input', async () => {
-    await expect(analyzeEvents('orders', [], lookup, [{ name: 'x', readerSchema: '{' }])).rejects.toThrow(/neither JSON \(Avro, JSON Schema\) nor a \.proto file/);
+    await expect(analyzeEvents('orders', [], lookup, [{ name: 'x', readerSchema: '{' }])).rejects.toThrow(
+      /neither JSON \(Avro, JSON Schema\) nor a \.proto file/,
+    );
   });
 });

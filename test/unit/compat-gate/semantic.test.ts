@@ -16,16 +16,39 @@ const envelope = (columns: unknown[]) =>
       ],
     }),
   );
-const v1 = envelope([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }]);
-const v2NewField = envelope([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }, { name: 'total_amount_minor', type: 'long', default: 0 }]);
-const v2Marker = envelope([{ name: 'id', type: 'long' }, { name: 'total_amount', type: 'int' }, { name: 'amount_semantics', type: 'string', default: 'post-tax' }]);
+const v1 = envelope([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+]);
+const v2NewField = envelope([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+  { name: 'total_amount_minor', type: 'long', default: 0 },
+]);
+const v2Marker = envelope([
+  { name: 'id', type: 'long' },
+  { name: 'total_amount', type: 'int' },
+  { name: 'amount_semantics', type: 'string', default: 'post-tax' },
+]);
 
-const change = (over: Partial<SemanticChange>): SemanticChange => ({ field: 'total_amount', description: 'pre-tax -> post-tax', via: 'new-field', ...over });
+const change = (over: Partial<SemanticChange>): SemanticChange => ({
+  field: 'total_amount',
+  description: 'pre-tax -> post-tax',
+  via: 'new-field',
+  ...over,
+});
 
 describe('semantic changes', () => {
   test('field names are collected at any depth, through named-type references', () => {
     expect([...fieldNames(v1)].sort()).toEqual(['after', 'before', 'id', 'op', 'total_amount']);
-    const json = parseSchema('json', JSON.stringify({ type: 'object', properties: { after: { $ref: '#/definitions/v' } }, definitions: { v: { type: 'object', properties: { total_amount: { type: 'integer' } } } } }));
+    const json = parseSchema(
+      'json',
+      JSON.stringify({
+        type: 'object',
+        properties: { after: { $ref: '#/definitions/v' } },
+        definitions: { v: { type: 'object', properties: { total_amount: { type: 'integer' } } } },
+      }),
+    );
     expect(fieldNames(json).has('total_amount')).toBe(true);
   });
 
@@ -48,11 +71,17 @@ describe('semantic changes', () => {
     const old = { subject: 'orders-value', registered: [v1] };
     const next = { subject: 'orders.v2-value', candidate: v1, registered: [] };
     expect(checkSemanticChanges([change({ via: 'new-subject', newSubject: 'orders.v2-value' })], [old, next])).toEqual([]);
-    expect(checkSemanticChanges([change({ via: 'new-subject', newSubject: 'orders.v2-value' })], [old])[0]?.message).toContain('does not list');
-    expect(checkSemanticChanges([change({ via: 'new-subject', newSubject: 'orders.v2-value' })], [{ ...next, registered: [v1] }])[0]?.message).toContain('only subject carrying it');
+    expect(checkSemanticChanges([change({ via: 'new-subject', newSubject: 'orders.v2-value' })], [old])[0]?.message).toContain(
+      'does not list',
+    );
+    expect(
+      checkSemanticChanges([change({ via: 'new-subject', newSubject: 'orders.v2-value' })], [{ ...next, registered: [v1] }])[0]?.message,
+    ).toContain('only subject carrying it');
   });
 
   test('a change of a field no event schema carries is reported (a typo would otherwise pass silently)', () => {
-    expect(checkSemanticChanges([change({ field: 'totl_amount', newField: 'x' })], [{ subject: 'orders-value', registered: [v1] }])[0]?.message).toContain('no event schema');
+    expect(
+      checkSemanticChanges([change({ field: 'totl_amount', newField: 'x' })], [{ subject: 'orders-value', registered: [v1] }])[0]?.message,
+    ).toContain('no event schema');
   });
 });

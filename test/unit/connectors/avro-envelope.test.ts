@@ -5,20 +5,37 @@ import { tableShape } from '../../../services/core/table-shape.js';
 
 const registry: RegistryClient = { register: async (subject) => (subject.endsWith('-key') ? 7 : 9) };
 
-const shape = tableShape('shop', 'public', 'orders', [
-  { name: 'id', kind: 'int8' },
-  { name: 'qty', kind: 'int' },
-  { name: 'price', kind: 'float' },
-  { name: 'paid', kind: 'boolean' },
-  { name: 'note', kind: 'string' },
-  { name: 'blob', kind: 'bytea' },
-  { name: 'tags', kind: 'string', array: true },
-  { name: 'weird col', kind: 'string' },
-], ['id']);
+const shape = tableShape(
+  'shop',
+  'public',
+  'orders',
+  [
+    { name: 'id', kind: 'int8' },
+    { name: 'qty', kind: 'int' },
+    { name: 'price', kind: 'float' },
+    { name: 'paid', kind: 'boolean' },
+    { name: 'note', kind: 'string' },
+    { name: 'blob', kind: 'bytea' },
+    { name: 'tags', kind: 'string', array: true },
+    { name: 'weird col', kind: 'string' },
+  ],
+  ['id'],
+);
 
-const row = (id: string, note: string | null) => ({ id, qty: 3, price: -0.5, paid: true, note, blob: 'AAEC', tags: ['a', null, 'ü'], 'weird col': 'x' });
+const row = (id: string, note: string | null) => ({
+  id,
+  qty: 3,
+  price: -0.5,
+  paid: true,
+  note,
+  blob: 'AAEC',
+  tags: ['a', null, 'ü'],
+  'weird col': 'x',
+});
 
-function envelope(overrides: Partial<Omit<ChangeEnvelope, 'source'>> & { source?: Partial<ChangeEnvelope['source']> } = {}): ChangeEnvelope {
+function envelope(
+  overrides: Partial<Omit<ChangeEnvelope, 'source'>> & { source?: Partial<ChangeEnvelope['source']> } = {},
+): ChangeEnvelope {
   const { source, ...rest } = overrides;
   return {
     before: row('9007199254740993', 'before'),
@@ -60,7 +77,8 @@ describe('Avro envelope fast path', () => {
     for (const e of cases) {
       const fast = encoder.encodeValue(e);
       // avsc's own encoding of the same value (renamed column as avsc sees it).
-      const rename = (r: Record<string, unknown> | null) => (r === null ? null : Object.fromEntries(Object.entries(r).map(([k, v]) => [k === 'weird col' ? 'weird_u0020col' : k, v])));
+      const rename = (r: Record<string, unknown> | null) =>
+        r === null ? null : Object.fromEntries(Object.entries(r).map(([k, v]) => [k === 'weird col' ? 'weird_u0020col' : k, v]));
       const expected = general.toBuffer({ ...e, before: rename(e.before), after: rename(e.after) });
       expect(fast.subarray(0, 5)).toEqual(Buffer.from([0, 0, 0, 0, 9]));
       expect(fast.subarray(5).equals(expected)).toBe(true);

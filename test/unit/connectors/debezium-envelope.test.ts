@@ -25,7 +25,10 @@ const transactions = JSON.parse(readFileSync(`${DIR}all-types.transactions.json`
 
 /** Debezium's schema text with the before/after row structs replaced by a marker. */
 function withoutRows(schemaText: string): string {
-  return schemaText.replace(/\{"type":"struct","fields":\[\{"type":"int32","optional":false,"field":"id"\}.*?"name":"dbz\.public\.all_types\.Value","field":"(before|after)"\}/g, 'ROW:$1');
+  return schemaText.replace(
+    /\{"type":"struct","fields":\[\{"type":"int32","optional":false,"field":"id"\}.*?"name":"dbz\.public\.all_types\.Value","field":"(before|after)"\}/g,
+    'ROW:$1',
+  );
 }
 
 describe('Debezium 3.6 envelope (JsonConverter text)', () => {
@@ -33,7 +36,10 @@ describe('Debezium 3.6 envelope (JsonConverter text)', () => {
     const doc = JSON.parse(events[4]!.value) as { schema: unknown };
     const theirs = withoutRows(JSON.stringify(doc.schema));
     const ours = connectSchemaJson(envelopeSchema('dbz.public.all_types', rowSchema('dbz.public.all_types', [])));
-    const marked = ours.replace(/\{"type":"struct","fields":\[\],"optional":true,"name":"dbz\.public\.all_types\.Value","field":"(before|after)"\}/g, 'ROW:$1');
+    const marked = ours.replace(
+      /\{"type":"struct","fields":\[\],"optional":true,"name":"dbz\.public\.all_types\.Value","field":"(before|after)"\}/g,
+      'ROW:$1',
+    );
     expect(marked).toBe(theirs);
   });
 
@@ -56,7 +62,7 @@ describe('Debezium 3.6 envelope (JsonConverter text)', () => {
     expect(text).toContain(`"transaction":${connectValueJson(TRANSACTION_BLOCK_SCHEMA, transactionBlock(782n, 39907160n, 1, 1))}`);
   });
 
-  it('a snapshot source block keeps Debezium\'s marker and a null first sequence element', () => {
+  it("a snapshot source block keeps Debezium's marker and a null first sequence element", () => {
     const text = events[0]!.value;
     const src = sourceBlock({
       version: '3.6.0.Final',

@@ -7,7 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type ConnectSchema, type ConnectStruct, decimalText, fromTwosComplement, structSchema, twosComplementBytes } from '../../../services/core/connect-schema.js';
+import {
+  type ConnectSchema,
+  type ConnectStruct,
+  decimalText,
+  fromTwosComplement,
+  structSchema,
+  twosComplementBytes,
+} from '../../../services/core/connect-schema.js';
 import {
   DEBEZIUM_TYPE_DEFAULTS,
   type DebeziumColumn,
@@ -69,7 +76,7 @@ function raw(text: string, path: (string | number)[]): string {
           return [start, i];
         }
         if (depth < 0) return [start, i];
-      } else if (depth === 0 && (ch === ',' )) return [start, i];
+      } else if (depth === 0 && ch === ',') return [start, i];
     }
     return [start, i];
   };
@@ -102,11 +109,17 @@ function raw(text: string, path: (string | number)[]): string {
 }
 
 function columnsOf(facts: PgColumnFacts[]): DebeziumColumn[] {
-  return facts.map((f) => debeziumColumn({ ...f, key: f.name === 'id' }, DEBEZIUM_TYPE_DEFAULTS)).filter((c): c is DebeziumColumn => c !== null);
+  return facts
+    .map((f) => debeziumColumn({ ...f, key: f.name === 'id' }, DEBEZIUM_TYPE_DEFAULTS))
+    .filter((c): c is DebeziumColumn => c !== null);
 }
 
 function rowSchema(columns: DebeziumColumn[]): ConnectSchema {
-  return structSchema('dbz.public.all_types.Value', columns.map((c) => ({ name: c.name, schema: c.schema })), true);
+  return structSchema(
+    'dbz.public.all_types.Value',
+    columns.map((c) => ({ name: c.name, schema: c.schema })),
+    true,
+  );
 }
 
 function rowValue(columns: DebeziumColumn[], texts: Record<string, string | null>): ConnectStruct {
@@ -133,13 +146,32 @@ const CASES: { event: number; what: 'before' | 'after'; state: number; id: strin
  * `date` infinities, and parity follows the stream (the steady state).
  */
 const ALLOWED: { fixture: string; event: number; column: string; reason: string }[] = [
-  { fixture: 'all-types', event: 1, column: 'd', reason: "Debezium's snapshot writes date 'infinity' as -622191234, its stream as -2147472692 (parity: the stream's)" },
-  { fixture: 'edge-types', event: 0, column: 'd', reason: "Debezium's snapshot writes date '-infinity' as -625821272, its stream as -2147472691 (parity: the stream's)" },
-  { fixture: 'edge-types', event: 2, column: 'd', reason: "Debezium's snapshot drops the era of '0001-01-01 BC' (-719162, the date 0001-01-01 AD); parity writes the real day (-719528)" },
+  {
+    fixture: 'all-types',
+    event: 1,
+    column: 'd',
+    reason: "Debezium's snapshot writes date 'infinity' as -622191234, its stream as -2147472692 (parity: the stream's)",
+  },
+  {
+    fixture: 'edge-types',
+    event: 0,
+    column: 'd',
+    reason: "Debezium's snapshot writes date '-infinity' as -625821272, its stream as -2147472691 (parity: the stream's)",
+  },
+  {
+    fixture: 'edge-types',
+    event: 2,
+    column: 'd',
+    reason: "Debezium's snapshot drops the era of '0001-01-01 BC' (-719162, the date 0001-01-01 AD); parity writes the real day (-719528)",
+  },
 ];
 /** Schema differences: Debezium's default parser cuts a literal at its escaped quote ('ab''c' -> "ab"). */
 const ALLOWED_SCHEMA: { fixture: string; column: string; reason: string }[] = [
-  { fixture: 'edge-types', column: 'big_text', reason: "Debezium 3.6 reads the default 'ab''c' as \"ab\"; parity carries the real default \"ab'c\"" },
+  {
+    fixture: 'edge-types',
+    column: 'big_text',
+    reason: "Debezium 3.6 reads the default 'ab''c' as \"ab\"; parity carries the real default \"ab'c\"",
+  },
 ];
 
 function expectRowsEqual(fixture: string, event: number, columns: DebeziumColumn[], row: ConnectStruct, debezium: string): void {
@@ -159,7 +191,9 @@ describe('Debezium 3.6 conformance of the PostgreSQL type mapping (JsonConverter
     const ours = connectSchemaJson(schema, 'after');
     // Field by field first, so a failure names the column.
     for (let f = 0; f < schema.fields!.length; f++) {
-      expect(connectSchemaJson(schema.fields![f]!.schema, schema.fields![f]!.name), schema.fields![f]!.name).toBe(raw(debezium, ['fields', f]));
+      expect(connectSchemaJson(schema.fields![f]!.schema, schema.fields![f]!.name), schema.fields![f]!.name).toBe(
+        raw(debezium, ['fields', f]),
+      );
     }
     expect(ours).toBe(debezium);
     const after = rowSchema(columnsOf(pgText.columnsAfter));
@@ -168,7 +202,10 @@ describe('Debezium 3.6 conformance of the PostgreSQL type mapping (JsonConverter
 
   it('derives the key schema', () => {
     const key = columnsOf(pgText.columnsBefore).filter((c) => c.name === 'id');
-    const schema = structSchema('dbz.public.all_types.Key', key.map((c) => ({ name: c.name, schema: c.schema })));
+    const schema = structSchema(
+      'dbz.public.all_types.Key',
+      key.map((c) => ({ name: c.name, schema: c.schema })),
+    );
     expect(connectSchemaJson(schema)).toBe(raw(events[0]!.key!, ['schema']));
   });
 
@@ -178,14 +215,18 @@ describe('Debezium 3.6 conformance of the PostgreSQL type mapping (JsonConverter
       const row = rowValue(columns, pgText.states[c.state]!.rows[c.id]!);
       const debezium = raw(events[c.event]!.value!, ['payload', c.what]);
       expectRowsEqual('all-types', c.event, columns, row, debezium);
-      if (!ALLOWED.some((a) => a.fixture === 'all-types' && a.event === c.event)) expect(connectValueJson(rowSchema(columns), row)).toBe(debezium);
+      if (!ALLOWED.some((a) => a.fixture === 'all-types' && a.event === c.event))
+        expect(connectValueJson(rowSchema(columns), row)).toBe(debezium);
     });
   }
 });
 
 describe('Debezium 3.6 conformance on edge values (infinities, precisions, arrays, money, hstore, defaults)', () => {
   const edgeEvents = JSON.parse(readFileSync(`${DIR}edge-types.change-events.json`, 'utf8')) as Message[];
-  const edge = JSON.parse(readFileSync(`${DIR}edge-types.pg-text.json`, 'utf8')) as { columns: PgColumnFacts[]; rows: Record<string, Record<string, string | null>> };
+  const edge = JSON.parse(readFileSync(`${DIR}edge-types.pg-text.json`, 'utf8')) as {
+    columns: PgColumnFacts[];
+    rows: Record<string, Record<string, string | null>>;
+  };
   const columns = edge.columns.map((f) => debeziumColumn({ ...f, key: f.name === 'id' })).filter((c): c is DebeziumColumn => c !== null);
 
   it('derives every column schema as Debezium does', () => {
@@ -262,11 +303,21 @@ describe('Debezium value helpers', () => {
     const connect = { ...DEBEZIUM_TYPE_DEFAULTS, 'time.precision.mode': 'connect' as const };
     expect(debeziumColumn(facts('timestamp'), connect)!.schema.name).toBe('org.apache.kafka.connect.data.Timestamp');
     expect(debeziumColumn(facts('time', 3))!.schema).toMatchObject({ type: 'int32', name: 'io.debezium.time.Time' });
-    expect(debeziumColumn(facts('time', 3), { ...DEBEZIUM_TYPE_DEFAULTS, 'time.precision.mode': 'adaptive_time_microseconds' })!.schema.name).toBe('io.debezium.time.MicroTime');
-    expect(debeziumColumn(facts('numeric', 786438), { ...DEBEZIUM_TYPE_DEFAULTS, 'decimal.handling.mode': 'string' })!.fromText('1.50')).toBe('1.50');
-    expect(debeziumColumn(facts('numeric', 786438), { ...DEBEZIUM_TYPE_DEFAULTS, 'decimal.handling.mode': 'double' })!.fromText('1.50')).toBe(1.5);
-    expect(debeziumColumn(facts('bytea'), { ...DEBEZIUM_TYPE_DEFAULTS, 'binary.handling.mode': 'hex' })!.fromText('\\xdeadbeef')).toBe('deadbeef');
-    expect(debeziumColumn(facts('interval'), { ...DEBEZIUM_TYPE_DEFAULTS, 'interval.handling.mode': 'string' })!.schema.name).toBe('io.debezium.time.Interval');
+    expect(
+      debeziumColumn(facts('time', 3), { ...DEBEZIUM_TYPE_DEFAULTS, 'time.precision.mode': 'adaptive_time_microseconds' })!.schema.name,
+    ).toBe('io.debezium.time.MicroTime');
+    expect(
+      debeziumColumn(facts('numeric', 786438), { ...DEBEZIUM_TYPE_DEFAULTS, 'decimal.handling.mode': 'string' })!.fromText('1.50'),
+    ).toBe('1.50');
+    expect(
+      debeziumColumn(facts('numeric', 786438), { ...DEBEZIUM_TYPE_DEFAULTS, 'decimal.handling.mode': 'double' })!.fromText('1.50'),
+    ).toBe(1.5);
+    expect(debeziumColumn(facts('bytea'), { ...DEBEZIUM_TYPE_DEFAULTS, 'binary.handling.mode': 'hex' })!.fromText('\\xdeadbeef')).toBe(
+      'deadbeef',
+    );
+    expect(debeziumColumn(facts('interval'), { ...DEBEZIUM_TYPE_DEFAULTS, 'interval.handling.mode': 'string' })!.schema.name).toBe(
+      'io.debezium.time.Interval',
+    );
     expect(debeziumColumn(facts('tsvector'))).toBeNull();
     expect(debeziumColumn(facts('tsvector'), { ...DEBEZIUM_TYPE_DEFAULTS, 'include.unknown.datatypes': true })!.schema.type).toBe('bytes');
   });

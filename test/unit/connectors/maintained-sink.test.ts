@@ -19,13 +19,25 @@ function fakeKafka() {
     metadata: async () => ({}),
     close: async () => undefined,
     send: (options: { messages: { topic: string; partition: number; value: Buffer }[] }) =>
-      new Promise((resolve, reject) => sends.push({ values: options.messages.map((m) => `${m.topic}/${m.partition}:${m.value.toString()}`), resolve: () => resolve({}), reject })),
+      new Promise((resolve, reject) =>
+        sends.push({
+          values: options.messages.map((m) => `${m.topic}/${m.partition}:${m.value.toString()}`),
+          resolve: () => resolve({}),
+          reject,
+        }),
+      ),
   };
   const kafka = { clientId: 'test', brokers: [], producer: () => producer } as unknown as KafkaClients;
   return { kafka, sends };
 }
 
-const msg = (partition: number, value: string): EncodedChange => ({ topic: 't', partition, key: null, value: Buffer.from(value), headers: { 'parity.ordinal': '1' } });
+const msg = (partition: number, value: string): EncodedChange => ({
+  topic: 't',
+  partition,
+  key: null,
+  value: Buffer.from(value),
+  headers: { 'parity.ordinal': '1' },
+});
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('MaintainedSink', () => {
@@ -46,7 +58,10 @@ describe('MaintainedSink', () => {
     f.sends[0]!.resolve();
     await tick();
     expect(acks).toEqual(['a', 'b']);
-    expect(f.sends.map((s) => s.values)).toEqual([['t/0:a', 't/1:b'], ['t/0:c', 't/2:d']]);
+    expect(f.sends.map((s) => s.values)).toEqual([
+      ['t/0:a', 't/1:b'],
+      ['t/0:c', 't/2:d'],
+    ]);
     f.sends[1]!.resolve();
     await sink.drained();
     expect(acks).toEqual(['a', 'b', 'c', 'd']);

@@ -7,7 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { PgoutputPlugin } from 'pg-logical-replication';
-import { ReplicationStream, type PgoutputMessage, type ReplicationService } from '../../../connectors/postgres-source/replication-stream.js';
+import {
+  ReplicationStream,
+  type PgoutputMessage,
+  type ReplicationService,
+} from '../../../connectors/postgres-source/replication-stream.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { formatLsn } from '../../../services/core/lsn.js';
 
@@ -70,8 +74,10 @@ function int64(n: bigint): Buffer {
   b.writeBigUInt64BE(n);
   return b;
 }
-const begin = (commitLsn: bigint, xid: number) => Buffer.concat([Buffer.from('B'), int64(commitLsn), int64(0n), Buffer.from([0, 0, 0, xid])]);
-const commit = (commitLsn: bigint, endLsn: bigint) => Buffer.concat([Buffer.from('C'), Buffer.from([0]), int64(commitLsn), int64(endLsn), int64(0n)]);
+const begin = (commitLsn: bigint, xid: number) =>
+  Buffer.concat([Buffer.from('B'), int64(commitLsn), int64(0n), Buffer.from([0, 0, 0, xid])]);
+const commit = (commitLsn: bigint, endLsn: bigint) =>
+  Buffer.concat([Buffer.from('C'), Buffer.from([0]), int64(commitLsn), int64(endLsn), int64(0n)]);
 const tick = () => new Promise((r) => setTimeout(r, 60));
 
 describe('ReplicationStream keepalives', () => {

@@ -32,7 +32,10 @@ function fakeKafka(topics: Record<string, number> = { t: 3 }) {
     },
   };
   const metadata: SinkMetadata = {
-    brokers: async () => [{ nodeId: 0, host: '127.0.0.1', port: 1 }, { nodeId: 1, host: '127.0.0.1', port: 2 }],
+    brokers: async () => [
+      { nodeId: 0, host: '127.0.0.1', port: 1 },
+      { nodeId: 1, host: '127.0.0.1', port: 2 },
+    ],
     leaders: async (names) => {
       lookups.push(names);
       return new Map(names.filter((n) => topics[n] !== undefined).map((n) => [n, Array.from({ length: topics[n]! }, (_, p) => p % 2)]));
@@ -41,7 +44,13 @@ function fakeKafka(topics: Record<string, number> = { t: 3 }) {
   return { kafka: {} as KafkaClients, transport, metadata, calls, lookups };
 }
 
-const msg = (partition: number, value: string, topic = 't'): EncodedChange => ({ topic, partition, key: null, value: Buffer.from(value), headers: { 'parity.ordinal': '1' } });
+const msg = (partition: number, value: string, topic = 't'): EncodedChange => ({
+  topic,
+  partition,
+  key: null,
+  value: Buffer.from(value),
+  headers: { 'parity.ordinal': '1' },
+});
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe('KafkaSink', () => {
@@ -50,7 +59,15 @@ describe('KafkaSink', () => {
     const sink = new KafkaSink({ ...f, logger: silentLogger(), maxInFlight: 2, maxBatchMessages: 2 });
     await sink.connect(['t']);
     const acked: string[] = [];
-    for (const [p, v] of [[0, 'a1'], [1, 'b1'], [0, 'a2'], [0, 'a3'], [2, 'c1'], [0, 'a4'], [1, 'b2']] as const) {
+    for (const [p, v] of [
+      [0, 'a1'],
+      [1, 'b1'],
+      [0, 'a2'],
+      [0, 'a3'],
+      [2, 'c1'],
+      [0, 'a4'],
+      [1, 'b2'],
+    ] as const) {
       sink.send(msg(p, v), { onAck: () => acked.push(v), onFail: () => acked.push(`fail ${v}`) });
     }
     // Broker 0 leads partitions 0 and 2, broker 1 partition 1. Two requests each go out at once.

@@ -25,7 +25,10 @@ describe('value decoder', () => {
     expect(parseArrayText('{}')).toEqual([]);
     expect(parseArrayText('{1,NULL,3}')).toEqual(['1', null, '3']);
     expect(parseArrayText('{"a b","c\\"d","NULL",NULL,"x\\\\y"}')).toEqual(['a b', 'c"d', 'NULL', null, 'x\\y']);
-    expect(parseArrayText('{{1,2},{3,4}}')).toEqual([['1', '2'], ['3', '4']]);
+    expect(parseArrayText('{{1,2},{3,4}}')).toEqual([
+      ['1', '2'],
+      ['3', '4'],
+    ]);
     expect(parseArrayText('[0:1]={7,8}')).toEqual(['7', '8']);
     expect(() => parseArrayText('{1,2')).toThrow(/unterminated|malformed/);
   });
@@ -37,7 +40,11 @@ describe('value decoder', () => {
   });
 
   it('maps a missing (unchanged TOAST) value to the placeholder and NULL to null, never undefined', () => {
-    const columns = [decodedColumn('id', { kind: 'int', array: false, name: 'int4' }), decodedColumn('big', { kind: 'string', array: false, name: 'text' }), decodedColumn('n', { kind: 'string', array: false, name: 'text' })];
+    const columns = [
+      decodedColumn('id', { kind: 'int', array: false, name: 'int4' }),
+      decodedColumn('big', { kind: 'string', array: false, name: 'text' }),
+      decodedColumn('n', { kind: 'string', array: false, name: 'text' }),
+    ];
     const row = decodeTuple(columns, { id: '1', big: undefined, n: null })!;
     expect(row).toEqual({ id: 1, big: UNCHANGED_TOAST, n: null });
     expect(Object.values(row).includes(undefined)).toBe(false);

@@ -18,15 +18,29 @@ describe('Kafka wire encoding', () => {
 
   it('writes a Produce v7 request whose record batches @platformatic/kafka decodes back', () => {
     const w = new Writer(16); // tiny on purpose: the writer grows
-    const headers = (n: number) => [[Buffer.from('parity.ordinal'), Buffer.from(String(n))], [Buffer.from('empty'), Buffer.alloc(0)]] as const;
+    const headers = (n: number) =>
+      [
+        [Buffer.from('parity.ordinal'), Buffer.from(String(n))],
+        [Buffer.from('empty'), Buffer.alloc(0)],
+      ] as const;
     const frame = produceRequest(
       w,
       { correlationId: 42, clientId: 'parity-test' },
       { acks: -1, timeoutMs: 30_000, timestampMs: 1_763_700_000_123, producer: { producerId: 4242n, producerEpoch: 3 } },
       [
-        { topic: 'a', partition: 0, baseSequence: 10, records: [0, 1, 2].map((i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from('v'.repeat(i * 100)), headers: headers(i) })) },
+        {
+          topic: 'a',
+          partition: 0,
+          baseSequence: 10,
+          records: [0, 1, 2].map((i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from('v'.repeat(i * 100)), headers: headers(i) })),
+        },
         { topic: 'a', partition: 2, baseSequence: 0, records: [{ key: null, value: null, headers: [] }] },
-        { topic: 'b', partition: 1, baseSequence: 2 ** 31 - 1, records: [{ key: Buffer.from('ü'), value: Buffer.alloc(300_000, 7), headers: headers(9) }] },
+        {
+          topic: 'b',
+          partition: 1,
+          baseSequence: 2 ** 31 - 1,
+          records: [{ key: Buffer.from('ü'), value: Buffer.alloc(300_000, 7), headers: headers(9) }],
+        },
       ],
     );
     const d = Reader.from(frame);
@@ -51,12 +65,29 @@ describe('Kafka wire encoding', () => {
       topics.push({ topic, partitions });
     }
     expect(d.position).toBe(frame.length);
-    expect(topics.map((t) => [t.topic, t.partitions.map((p) => p.partition)])).toEqual([['a', [0, 2]], ['b', [1]]]);
+    expect(topics.map((t) => [t.topic, t.partitions.map((p) => p.partition)])).toEqual([
+      ['a', [0, 2]],
+      ['b', [1]],
+    ]);
     const first = topics[0]!.partitions[0]!.batch;
-    expect(first).toMatchObject({ producerId: 4242n, producerEpoch: 3, firstSequence: 10, lastOffsetDelta: 2, firstTimestamp: 1_763_700_000_123n });
+    expect(first).toMatchObject({
+      producerId: 4242n,
+      producerEpoch: 3,
+      firstSequence: 10,
+      lastOffsetDelta: 2,
+      firstTimestamp: 1_763_700_000_123n,
+    });
     expect(first.attributes & 0x10).toBe(0); // not transactional
     const header = (r: (typeof first.records)[number], name: string) => r.headers.find(([k]) => k?.toString() === name)?.[1]?.toString();
-    expect(first.records.map((r) => [r.key!.toString(), r.value!.length, r.offsetDelta, first.firstTimestamp + r.timestampDelta, header(r, 'parity.ordinal')])).toEqual([
+    expect(
+      first.records.map((r) => [
+        r.key!.toString(),
+        r.value!.length,
+        r.offsetDelta,
+        first.firstTimestamp + r.timestampDelta,
+        header(r, 'parity.ordinal'),
+      ]),
+    ).toEqual([
       ['k0', 0, 0, 1_763_700_000_123n, '0'],
       ['k1', 100, 1, 1_763_700_000_123n, '1'],
       ['k2', 200, 2, 1_763_700_000_123n, '2'],
@@ -70,9 +101,12 @@ describe('Kafka wire encoding', () => {
 
   it('checks the CRC the way the broker does (a flipped byte changes it)', () => {
     const w = new Writer();
-    const frame = produceRequest(w, { correlationId: 1, clientId: 'c' }, { acks: -1, timeoutMs: 1, timestampMs: 0, producer: { producerId: 1n, producerEpoch: 0 } }, [
-      { topic: 't', partition: 0, baseSequence: 0, records: [{ key: null, value: Buffer.from('hello'), headers: [] }] },
-    ]);
+    const frame = produceRequest(
+      w,
+      { correlationId: 1, clientId: 'c' },
+      { acks: -1, timeoutMs: 1, timestampMs: 0, producer: { producerId: 1n, producerEpoch: 0 } },
+      [{ topic: 't', partition: 0, baseSequence: 0, records: [{ key: null, value: Buffer.from('hello'), headers: [] }] }],
+    );
     // Batch starts after: size(4) header(2+2+4+2+1) txid(2) acks(2) timeout(4) topics(4) name(2+1) partitions(4) index(4) bytes(4).
     const batchAt = 4 + 11 + 2 + 2 + 4 + 4 + 3 + 4 + 4 + 4;
     const crcAt = batchAt + 8 + 4 + 4 + 1;
@@ -87,7 +121,10 @@ describe('Kafka wire encoding', () => {
     w.int32(1);
     w.string('a');
     w.int32(2);
-    for (const [p, err, off] of [[0, 0, 100n], [2, 10, -1n]] as const) {
+    for (const [p, err, off] of [
+      [0, 0, 100n],
+      [2, 10, -1n],
+    ] as const) {
       w.int32(p);
       w.int16(err);
       w.int64(off);

@@ -17,21 +17,28 @@ describe('flag model', () => {
     ]);
   });
 
-  it.each([['read=newest'], ['read-percent=101'], ['read-percent=-1'], ['dual-write=maybe'], ['colour=red'], ['read'], []])('refuses %j with PARITY_BAD_INPUT', (...args) => {
-    try {
-      parseFlagAssignments(args.filter((a): a is string => typeof a === 'string'));
-      expect.unreachable();
-    } catch (err) {
-      expect(isParityError(err, 'PARITY_BAD_INPUT')).toBe(true);
-    }
-  });
+  it.each([['read=newest'], ['read-percent=101'], ['read-percent=-1'], ['dual-write=maybe'], ['colour=red'], ['read'], []])(
+    'refuses %j with PARITY_BAD_INPUT',
+    (...args) => {
+      try {
+        parseFlagAssignments(args.filter((a): a is string => typeof a === 'string'));
+        expect.unreachable();
+      } catch (err) {
+        expect(isParityError(err, 'PARITY_BAD_INPUT')).toBe(true);
+      }
+    },
+  );
 
   it('layers cohort overrides over migration-wide values over defaults, ignoring invalid stored values', () => {
     const e = effectiveFlags({ 'dual-write': 'on', read: 'dark', 'read-percent': '10' }, { read: 'new', 'read-percent': 'lots' });
     expect(e.flags).toEqual({ dualWrite: true, read: 'new', readPercent: 10, killBackfill: false, killRepair: false });
     expect(e.sources).toMatchObject({ dualWrite: 'migration', read: 'cohort', readPercent: 'migration', killBackfill: 'default' });
     expect(e.invalid).toEqual(['cohort:read-percent=lots']);
-    expect(flagsToAssignments({ dualWrite: false, read: 'old', readPercent: 0 })).toEqual([['dual-write', 'off'], ['read', 'old'], ['read-percent', '0']]);
+    expect(flagsToAssignments({ dualWrite: false, read: 'old', readPercent: 0 })).toEqual([
+      ['dual-write', 'off'],
+      ['read', 'old'],
+      ['read-percent', '0'],
+    ]);
   });
 });
 

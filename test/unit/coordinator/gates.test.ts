@@ -25,9 +25,23 @@ cdc: { slot: s, publication: p, topicPrefix: shop }
 gates: { contract: { driftWindowMinutes: 30, maxCdcLagSeconds: 5 } }
 `;
 
-function inputs(options: { flags?: Partial<Flags>; evidence?: Partial<StoredEvidence>[]; missingDdl?: string[]; spec?: Spec } = {}): GateInputs {
+function inputs(
+  options: { flags?: Partial<Flags>; evidence?: Partial<StoredEvidence>[]; missingDdl?: string[]; spec?: Spec } = {},
+): GateInputs {
   const spec = options.spec ?? parseSpec(SPEC).spec;
-  const all: StoredEvidence[] = (options.evidence ?? []).map((e) => ({ migration: 'orders-mc', cohort: '', kind: 'verify', passed: true, summary: 's', value: {}, recordedAt: NOW, ...e }) as StoredEvidence);
+  const all: StoredEvidence[] = (options.evidence ?? []).map(
+    (e) =>
+      ({
+        migration: 'orders-mc',
+        cohort: '',
+        kind: 'verify',
+        passed: true,
+        summary: 's',
+        value: {},
+        recordedAt: NOW,
+        ...e,
+      }) as StoredEvidence,
+  );
   const ofKind = (kind: EvidenceKind) => all.filter((e) => e.kind === kind).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
   return {
     spec,
@@ -42,7 +56,8 @@ function inputs(options: { flags?: Partial<Flags>; evidence?: Partial<StoredEvid
 }
 
 const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
-const failing = async (phase: Parameters<typeof evaluateGate>[0], i: GateInputs, gate: ContractGate = PASSING) => (await evaluateGate(phase, i, gate)).checks.filter((c) => !c.passed).map((c) => c.name);
+const failing = async (phase: Parameters<typeof evaluateGate>[0], i: GateInputs, gate: ContractGate = PASSING) =>
+  (await evaluateGate(phase, i, gate)).checks.filter((c) => !c.passed).map((c) => c.name);
 
 describe('phase gates', () => {
   it('leave expand only when every expand step is applied', async () => {
@@ -60,15 +75,23 @@ describe('phase gates', () => {
   it('leave backfill only with evidence value.complete', async () => {
     const flags = { dualWrite: true };
     expect(await failing('backfill', inputs({ flags }))).toEqual(['backfill complete']);
-    expect(await failing('backfill', inputs({ flags, evidence: [{ kind: 'backfill', value: { complete: false } }] }))).toEqual(['backfill complete']);
+    expect(await failing('backfill', inputs({ flags, evidence: [{ kind: 'backfill', value: { complete: false } }] }))).toEqual([
+      'backfill complete',
+    ]);
     expect(await failing('backfill', inputs({ flags, evidence: [{ kind: 'backfill', value: { complete: true } }] }))).toEqual([]);
   });
 
   it('leave verify only with a passing verification newer than the completed backfill', async () => {
     const backfill = { kind: 'backfill' as const, value: { complete: true }, recordedAt: minutesAgo(10) };
-    expect(await failing('verify', inputs({ evidence: [backfill, { kind: 'verify', passed: false, recordedAt: minutesAgo(5) }] }))).toEqual(['verification passed']);
-    expect(await failing('verify', inputs({ evidence: [backfill, { kind: 'verify', passed: true, recordedAt: minutesAgo(20) }] }))).toEqual(['verified after the backfill completed']);
-    expect(await failing('verify', inputs({ evidence: [backfill, { kind: 'verify', passed: true, recordedAt: minutesAgo(5) }] }))).toEqual([]);
+    expect(await failing('verify', inputs({ evidence: [backfill, { kind: 'verify', passed: false, recordedAt: minutesAgo(5) }] }))).toEqual(
+      ['verification passed'],
+    );
+    expect(await failing('verify', inputs({ evidence: [backfill, { kind: 'verify', passed: true, recordedAt: minutesAgo(20) }] }))).toEqual(
+      ['verified after the backfill completed'],
+    );
+    expect(await failing('verify', inputs({ evidence: [backfill, { kind: 'verify', passed: true, recordedAt: minutesAgo(5) }] }))).toEqual(
+      [],
+    );
   });
 
   it('leave dark-reads only with dark reads on, and ramp only at new 100%', async () => {
@@ -81,10 +104,12 @@ describe('phase gates', () => {
 
   it('leave enforce only when the enforce DDL is applied and the injected contract gate passes', async () => {
     const seen: { control: unknown; now: Date }[] = [];
-    const verdict = (passed: boolean): ContractGate => async (context) => {
-      seen.push(context);
-      return [{ name: 'confirmed drift', passed, detail: passed ? '0 rows' : '3 rows, limit 0' }];
-    };
+    const verdict =
+      (passed: boolean): ContractGate =>
+      async (context) => {
+        seen.push(context);
+        return [{ name: 'confirmed drift', passed, detail: passed ? '0 rows' : '3 rows, limit 0' }];
+      };
     expect(await failing('enforce', inputs(), verdict(true))).toEqual([]);
     // The gate is judged on the coordinator's control database and clock.
     expect(seen[0]).toEqual({ control: CONTROL, now: NOW });
@@ -100,10 +125,16 @@ describe('phase gates', () => {
     ];
     // A live measurement that still passes has not moved.
     expect(verdictMoved(before, [before[0]!, { name: 'CDC lag', passed: true, detail: '0.9 s' }])).toEqual([]);
-    expect(verdictMoved(before, [{ ...before[0]!, passed: false, detail: '3 rows' }, before[1]!])).toEqual(['confirmed drift no longer passes: 3 rows']);
-    expect(verdictMoved(before, [{ ...before[0]!, basis: 'verify@t2 run 8' }, before[1]!])).toEqual(['confirmed drift: its evidence changed (was verify@t1 run 7, now verify@t2 run 8)']);
+    expect(verdictMoved(before, [{ ...before[0]!, passed: false, detail: '3 rows' }, before[1]!])).toEqual([
+      'confirmed drift no longer passes: 3 rows',
+    ]);
+    expect(verdictMoved(before, [{ ...before[0]!, basis: 'verify@t2 run 8' }, before[1]!])).toEqual([
+      'confirmed drift: its evidence changed (was verify@t1 run 7, now verify@t2 run 8)',
+    ]);
     expect(verdictMoved(before, [before[0]!])).toEqual(['CDC lag is no longer judged']);
-    expect(verdictMoved(before, [...before, { name: 'stale cache entries', passed: true, detail: '0' }])).toEqual(['stale cache entries is a new criterion']);
+    expect(verdictMoved(before, [...before, { name: 'stale cache entries', passed: true, detail: '0' }])).toEqual([
+      'stale cache entries is a new criterion',
+    ]);
   });
 
   it('never pass from contract, the last phase', async () => {

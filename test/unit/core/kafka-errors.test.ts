@@ -30,7 +30,12 @@ describe('kafkaError', () => {
   });
 
   it('leaves transient failures retriable', () => {
-    for (const err of [new ProtocolError('NOT_LEADER_OR_FOLLOWER'), new ProtocolError('COORDINATOR_LOAD_IN_PROGRESS'), new NetworkError('socket hang up'), new Error('ECONNREFUSED')]) {
+    for (const err of [
+      new ProtocolError('NOT_LEADER_OR_FOLLOWER'),
+      new ProtocolError('COORDINATOR_LOAD_IN_PROGRESS'),
+      new NetworkError('socket hang up'),
+      new Error('ECONNREFUSED'),
+    ]) {
       expect(kafkaError(err, 'x').retriable, err.message).toBe(true);
     }
   });

@@ -11,7 +11,12 @@ describe('secret redaction', () => {
     clearSecrets();
     registerSecret('hunter22');
     const lines: string[] = [];
-    const destination = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     const logger = createLogger({ name: 't', destination: destination as never });
     logger.info({ password: 'pw-field-value', target: 'postgres://u:topsecret@h/db' }, 'connecting with hunter22');
     const out = lines.join('');
@@ -55,16 +60,27 @@ describe('errors and retries', () => {
   test('retry retries only retriable errors, with jittered exponential backoff', async () => {
     let calls = 0;
     const waits: number[] = [];
-    const result = await retry(async () => {
-      calls++;
-      if (calls < 3) throw new ParityError('PARITY_LOCK_TIMEOUT', 'busy');
-      return 'done';
-    }, { retries: 5, initialDelayMs: 100, maxDelayMs: 1000, random: () => 1, sleep: async (ms) => void waits.push(ms) });
+    const result = await retry(
+      async () => {
+        calls++;
+        if (calls < 3) throw new ParityError('PARITY_LOCK_TIMEOUT', 'busy');
+        return 'done';
+      },
+      { retries: 5, initialDelayMs: 100, maxDelayMs: 1000, random: () => 1, sleep: async (ms) => void waits.push(ms) },
+    );
     expect(result).toBe('done');
     expect(waits).toEqual([100, 200]);
 
     let badCalls = 0;
-    await expect(retry(async () => { badCalls++; throw new ParityError('PARITY_BAD_INPUT', 'no'); }, { retries: 5, initialDelayMs: 1, maxDelayMs: 1 })).rejects.toThrow('no');
+    await expect(
+      retry(
+        async () => {
+          badCalls++;
+          throw new ParityError('PARITY_BAD_INPUT', 'no');
+        },
+        { retries: 5, initialDelayMs: 1, maxDelayMs: 1 },
+      ),
+    ).rejects.toThrow('no');
     expect(badCalls).toBe(1);
     expect(backoffDelay(10, 100, 5000, () => 0.5)).toBe(2500);
   });

@@ -150,7 +150,9 @@ describe('spec validation catches what fails later (17.6)', () => {
   });
 
   test('change topics Kafka would refuse (over 249 characters) and long cdc.tables names are rejected', () => {
-    const { problems } = rejected(variant({ 'cdc.topicPrefix': 'p'.repeat(240), 'cdc.tables': ['public.orders_audit', `public.${'ü'.repeat(40)}`] }));
+    const { problems } = rejected(
+      variant({ 'cdc.topicPrefix': 'p'.repeat(240), 'cdc.tables': ['public.orders_audit', `public.${'ü'.repeat(40)}`] }),
+    );
     expect(at(problems, 'source.table')).toMatch(/Kafka allows 249: shorten cdc.topicPrefix/);
     expect(at(problems, 'cdc.tables[1]')).toMatch(/at most 63 bytes/);
   });

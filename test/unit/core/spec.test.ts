@@ -61,7 +61,9 @@ describe('the migration spec', () => {
   });
 
   test('a mapping containing ";" is rejected at its path', () => {
-    const problems = problemsOf(example.replace('total_amount_minor: total_amount::bigint', 'total_amount_minor: "total_amount::bigint; DROP TABLE orders"'));
+    const problems = problemsOf(
+      example.replace('total_amount_minor: total_amount::bigint', 'total_amount_minor: "total_amount::bigint; DROP TABLE orders"'),
+    );
     expect(problems.map((p) => p.path)).toContain('mapping.total_amount_minor');
   });
 
@@ -72,7 +74,9 @@ describe('the migration spec', () => {
 
   test('secrets from the environment never appear in error messages', () => {
     const secretEnv = { PARITY_SOURCE_URL: 'postgres://parity:s3cr3t-pw@127.0.0.1:54329/shop', PARITY_DB_PASSWORD: 'hunter22' };
-    const text = example.replace('key: [id]\n', '').replace('${PARITY_SOURCE_URL}', 'postgres://parity:${PARITY_DB_PASSWORD}@127.0.0.1/shop');
+    const text = example
+      .replace('key: [id]\n', '')
+      .replace('${PARITY_SOURCE_URL}', 'postgres://parity:${PARITY_DB_PASSWORD}@127.0.0.1/shop');
     try {
       parseSpec(text, 'spec.yaml', secretEnv);
       throw new Error('accepted');
@@ -83,7 +87,9 @@ describe('the migration spec', () => {
   });
 
   test('the committed JSON Schema is the one generated from the zod schema', () => {
-    const committed = JSON.parse(readFileSync(fileURLToPath(new URL('../../../schemas/migration-spec.schema.json', import.meta.url)), 'utf8'));
+    const committed = JSON.parse(
+      readFileSync(fileURLToPath(new URL('../../../schemas/migration-spec.schema.json', import.meta.url)), 'utf8'),
+    );
     expect(committed).toEqual(JSON.parse(JSON.stringify(specJsonSchema())));
   });
 });

@@ -19,7 +19,19 @@ function containerPorts(service: any): number[] {
 
 describe('docker-compose.yml (parsed, not run: no Docker engine here)', () => {
   test('has the whole topology', () => {
-    for (const required of ['postgres-source', 'postgres-target', 'kafka', 'schema-registry', 'redis', 'prometheus', 'grafana', 'parity-cdc', 'parity-reconcile', 'parity-cache', 'parity-serve']) {
+    for (const required of [
+      'postgres-source',
+      'postgres-target',
+      'kafka',
+      'schema-registry',
+      'redis',
+      'prometheus',
+      'grafana',
+      'parity-cdc',
+      'parity-reconcile',
+      'parity-cache',
+      'parity-serve',
+    ]) {
       expect(names).toContain(required);
     }
   });

@@ -32,7 +32,18 @@ describe('dashboard and alerts speak of metrics that exist', () => {
     expect(names.length).toBeGreaterThan(10);
     for (const name of names) expect(defined, name).toContain(name);
     const titles = dashboard.panels.map((p: any) => p.title.toLowerCase()).join(' | ');
-    for (const needed of ['slot lag', 'events per second', 'commit to kafka', 'backfill rows', 'checkpoint', 'throttle', 'drift', 'repairs', 'stale skips', 'lock renewals']) {
+    for (const needed of [
+      'slot lag',
+      'events per second',
+      'commit to kafka',
+      'backfill rows',
+      'checkpoint',
+      'throttle',
+      'drift',
+      'repairs',
+      'stale skips',
+      'lock renewals',
+    ]) {
       expect(titles).toContain(needed);
     }
   });
@@ -41,7 +52,8 @@ describe('dashboard and alerts speak of metrics that exist', () => {
     const rules = parse(readFileSync(join(root, 'deploy/prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: any) => g.rules);
     for (const rule of rules) for (const name of used(rule.expr)) expect(defined, `${rule.alert}: ${name}`).toContain(name);
     const alerts = rules.map((r: any) => r.alert);
-    for (const needed of ['ParitySlotLagGrowing', 'ParityCdcLagHigh', 'ParityConfirmedDrift', 'ParityBackfillStalled', 'ParityLockLost']) expect(alerts).toContain(needed);
+    for (const needed of ['ParitySlotLagGrowing', 'ParityCdcLagHigh', 'ParityConfirmedDrift', 'ParityBackfillStalled', 'ParityLockLost'])
+      expect(alerts).toContain(needed);
   });
 
   test('metric names follow Prometheus practice: counters end in _total, no unit-less durations', () => {

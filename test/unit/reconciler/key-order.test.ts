@@ -17,7 +17,9 @@ describe('chooseKeyOrder', () => {
   it('falls back to byte order when the collations differ or cannot be trusted', () => {
     expect(chooseKeyOrder(icu('en-US'), libc('C.UTF-8'))).toEqual({ byteOrder: true, nativeIsBytes: false });
     expect(chooseKeyOrder(icu('en-US', '153.112'), icu('en-US', '153.120'))).toEqual({ byteOrder: true, nativeIsBytes: false });
-    expect(chooseKeyOrder({ ...icu('und-u-ks-level2'), deterministic: false }, { ...icu('und-u-ks-level2'), deterministic: false })).toEqual({ byteOrder: true, nativeIsBytes: false });
+    expect(
+      chooseKeyOrder({ ...icu('und-u-ks-level2'), deterministic: false }, { ...icu('und-u-ks-level2'), deterministic: false }),
+    ).toEqual({ byteOrder: true, nativeIsBytes: false });
     expect(chooseKeyOrder(libc('C'), null)).toEqual({ byteOrder: true, nativeIsBytes: false });
   });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { compareBytes, compareIntegerText, diffRowSets, diffSortedRows, driftRows, keyOrder, type DiffCounters } from '../../../services/reconciler/row-diff.js';
+import {
+  compareBytes,
+  compareIntegerText,
+  diffRowSets,
+  diffSortedRows,
+  driftRows,
+  keyOrder,
+  type DiffCounters,
+} from '../../../services/reconciler/row-diff.js';
 import type { FetchedRow } from '../../../services/reconciler/segment-hash.js';
 
 function row(kt: string, h: string): FetchedRow {

@@ -44,7 +44,10 @@ function bucketOf(sql: string, params: unknown[], id: number): number {
 describe('segment planning', () => {
   it('sizes parts at a quarter of the bisection threshold, at most 256 per segment', () => {
     expect(partsFor(100_000, 2000)).toEqual({ partRows: 500, partsPerSegment: 200 });
-    expect(partsFor(1_000_000, 2000)).toEqual({ partRows: Math.ceil(1_000_000 / MAX_PARTS_PER_SEGMENT), partsPerSegment: MAX_PARTS_PER_SEGMENT });
+    expect(partsFor(1_000_000, 2000)).toEqual({
+      partRows: Math.ceil(1_000_000 / MAX_PARTS_PER_SEGMENT),
+      partsPerSegment: MAX_PARTS_PER_SEGMENT,
+    });
     expect(partsFor(400, 25)).toEqual({ partRows: 6, partsPerSegment: 67 });
     expect(partsFor(10, 2)).toEqual({ partRows: 1, partsPerSegment: 10 });
   });
@@ -55,7 +58,16 @@ describe('segment planning', () => {
     const sql = bucketExpr(side, bounds, params);
     expect(params.values).toHaveLength(bounds.length);
     expect(sql.match(/CASE/g)).toHaveLength(bounds.length);
-    for (const [id, bucket] of [[-5, 0], [9, 0], [10, 1], [19, 1], [35, 3], [69, 6], [70, 7], [1e9, 7]] as const) {
+    for (const [id, bucket] of [
+      [-5, 0],
+      [9, 0],
+      [10, 1],
+      [19, 1],
+      [35, 3],
+      [69, 6],
+      [70, 7],
+      [1e9, 7],
+    ] as const) {
       expect(bucketOf(sql, params.values, id)).toBe(bucket);
     }
   });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatDate, formatTimestamp, parseTimestamp, roundMicros, toZoneWall, truncateMicros } from '../../../services/reconciler/timestamp-text.js';
+import {
+  formatDate,
+  formatTimestamp,
+  parseTimestamp,
+  roundMicros,
+  toZoneWall,
+  truncateMicros,
+} from '../../../services/reconciler/timestamp-text.js';
 
 function wall(text: string): bigint {
   const p = parseTimestamp(text);
@@ -9,7 +16,13 @@ function wall(text: string): bigint {
 
 describe('timestamps as exact microseconds', () => {
   it('round-trips PostgreSQL ISO text output, including BC and far years', () => {
-    for (const t of ['2000-01-01 00:00:00', '2024-02-29 23:59:59.999999', '1969-07-20 20:17:40.12345', '0044-03-15 12:00:00 BC', '12345-01-01 00:00:00.5']) {
+    for (const t of [
+      '2000-01-01 00:00:00',
+      '2024-02-29 23:59:59.999999',
+      '1969-07-20 20:17:40.12345',
+      '0044-03-15 12:00:00 BC',
+      '12345-01-01 00:00:00.5',
+    ]) {
       expect(formatTimestamp(wall(t))).toBe(t);
     }
   });
