@@ -12,6 +12,10 @@ const FAULT_TESTS = [
   'test/integration/cache-versioner/redis-outage.test.ts',
   // Starts its own three-broker Kafka (its own ports and state dir) and kills a partition leader.
   'test/integration/kafka/leader-failover.test.ts',
+  // Not faults, but they judge the backfill's throttle by the shared cluster's latency and WAL: another
+  // test writing at the same time moves their signals, so they run with the faults, alone.
+  'test/integration/backfill/latency-guard.test.ts',
+  'test/integration/backfill/replica-lag.test.ts',
 ];
 
 /** Spawned services inherit this: PARITY_STATUS_PORT=0 comes before the spec and the fixed defaults. */
