@@ -34,10 +34,16 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * The password the spec takes through ${PARITY_TEST_PASSWORD}: the stack's own when its clusters ask
+ * for one (scram-sha-256 over TCP), else any word; either way it must never be printed.
+ */
+const TEST_PASSWORD = decodeURIComponent(new URL(STACK.PARITY_SOURCE_URL).password) || 's3cr3t-pw';
+
 function withPassword(url: string, password: string): string {
-  const u = new URL(url);
-  u.password = password;
-  return u.toString();
+  // Spliced as text: URL's setter would percent-encode the braces of \${VAR} and the spec would then
+  // hand PostgreSQL the literal placeholder as the password.
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]+)(?::[^@]*)?@/, `$1:${password}@`);
 }
 
 function writeSpec(name: string, doc: Record<string, unknown>): string {
@@ -59,7 +65,7 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, PARITY_LOG_LEVEL: 'warn', PARITY_TEST_PASSWORD: 's3cr3t-pw' },
+      env: { ...process.env, PARITY_LOG_LEVEL: 'warn', PARITY_TEST_PASSWORD: TEST_PASSWORD },
     });
     let stdout = '';
     let stderr = '';
@@ -92,7 +98,7 @@ describe('parity report', () => {
       mapping: { balance: 'balance' },
       cdc: { slot: 'report_acct', publication: 'report_acct', topicPrefix: 'reportacct' },
     });
-    const loaded = loadSpec(file, { ...process.env, PARITY_TEST_PASSWORD: 's3cr3t-pw' });
+    const loaded = loadSpec(file, { ...process.env, PARITY_TEST_PASSWORD: TEST_PASSWORD });
     const run = await verify(loaded);
     expect(run.result.confirmedDrift).toBe(6);
 
@@ -131,7 +137,7 @@ describe('parity report', () => {
       const md = renderMarkdown(report);
       const html = renderHtml(report);
       for (const text of [json, md, html]) {
-        expect(text).not.toContain('s3cr3t-pw');
+        expect(text).not.toContain(TEST_PASSWORD);
         expect(text).toContain(loaded.configHash);
       }
       expect(JSON.parse(json).confirmedDrift).toBe(6);
