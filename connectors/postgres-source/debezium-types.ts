@@ -19,7 +19,7 @@ import {
   twosComplementBytes,
 } from '../../services/core/connect-schema.js';
 import { ParityError } from '../../services/core/errors.js';
-import { parseArrayText } from './value-decoder.js';
+import { byteaBytes, parseArrayText } from './value-decoder.js';
 
 export type DecimalHandlingMode = 'precise' | 'double' | 'string';
 export type TimePrecisionMode = 'adaptive' | 'adaptive_time_microseconds' | 'connect';
@@ -306,23 +306,6 @@ export function bitsBytes(text: string): Buffer {
     n >>= 8n;
   }
   return Buffer.from(out);
-}
-
-/** bytea hex (`\xdeadbeef`) or escape output -> bytes. */
-export function byteaBytes(text: string): Buffer {
-  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex');
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (ch === '\\' && text[i + 1] === '\\') {
-      bytes.push(0x5c);
-      i++;
-    } else if (ch === '\\') {
-      bytes.push(Number.parseInt(text.slice(i + 1, i + 4), 8));
-      i += 3;
-    } else bytes.push(...Buffer.from(ch, 'utf8'));
-  }
-  return Buffer.from(bytes);
 }
 
 /** Little-endian WKB of a 2-D point, as Debezium's geometry.Point carries it. */

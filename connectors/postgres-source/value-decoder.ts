@@ -55,24 +55,26 @@ function scalarConverter(kind: ValueKind): TextConverter {
   }
 }
 
-/** bytea text output (hex format, `\x0a0b`; or the legacy escape format) -> base64. */
-export function byteaToBase64(text: string): string {
-  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex').toString('base64');
-  // Escape format: backslash-octal and doubled backslashes.
+/** bytea text output (hex format, `\x0a0b`; or the legacy escape format: backslash-octal, doubled backslashes) -> bytes. */
+export function byteaBytes(text: string): Buffer {
+  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex');
   const bytes: number[] = [];
   for (let i = 0; i < text.length; i++) {
     const ch = text[i]!;
-    if (ch === '\\') {
-      if (text[i + 1] === '\\') {
-        bytes.push(0x5c);
-        i++;
-      } else {
-        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
-        i += 3;
-      }
-    } else bytes.push(ch.charCodeAt(0));
+    if (ch === '\\' && text[i + 1] === '\\') {
+      bytes.push(0x5c);
+      i++;
+    } else if (ch === '\\') {
+      bytes.push(Number.parseInt(text.slice(i + 1, i + 4), 8));
+      i += 3;
+    } else bytes.push(...Buffer.from(ch, 'utf8'));
   }
-  return Buffer.from(bytes).toString('base64');
+  return Buffer.from(bytes);
+}
+
+/** bytea text output -> base64 (parity's exact-text encoding). */
+export function byteaToBase64(text: string): string {
+  return byteaBytes(text).toString('base64');
 }
 
 /**
