@@ -19,7 +19,8 @@ export function apicurioDir(config: StackConfig): string {
   return join(config.cacheDir, `apicurio-${APICURIO_VERSION}`, 'app');
 }
 
-function mavenCopy(pom: string, outputDir: string, what: string, extraArgs: string[] = []): void {
+/** `mvn dependency:copy-dependencies` of a project POM into `outputDir` (runtime scope). */
+export function mavenCopy(pom: string, outputDir: string, what: string, extraArgs: string[] = []): void {
   const result = run('mvn', [
     '-B',
     '-q',
