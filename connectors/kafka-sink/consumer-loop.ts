@@ -15,11 +15,16 @@
  *   `parity.dlq.reason`, `parity.dlq.stage` and `parity.dlq.service`, acks=all.
  * - **The group survives Kafka outages.** When the consumer stream fails (a broker restart), the loop
  *   closes the consumer and joins again after a backoff; the group resumes from the last commit.
+ * - **It knows how far behind it is.** The client's fetch responses carry the high watermarks, but
+ *   its public API does not expose them: the loop asks for the assigned partitions' end offsets with
+ *   `listOffsets` at most once per `lagIntervalMs` and compares them with the position it processed
+ *   (`lag()`); `consumerReadiness` turns that into the services' `/readyz` answer.
  */
 import type { ConsumedMessage, KafkaClients, KafkaConsumer, KafkaProducer } from '../../services/core/clients.js';
 import { ParityError, toParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
+import type { ProbeReport } from '../../services/core/http.js';
 import { backoffDelay, sleep as realSleep } from '../../services/core/retry.js';
 import { ensureTopics, listTopics } from './admin.js';
 import { createOffsetCommitter } from './offset-committer.js';
@@ -79,6 +84,10 @@ export interface ConsumerLoopOptions {
   onRetry?: (error: ParityError) => void;
   /** Called when the loop pauses (true) or resumes (false). */
   onPausedChange?: (paused: boolean) => void;
+  /** How often the partitions' end offsets are read for `lag()`; default 1000 ms, 0 = never. */
+  lagIntervalMs?: number;
+  /** Called with the lag after each end-offset read and each applied chunk (metrics). */
+  onLag?: (lag: ConsumerLag) => void;
   now?: () => number;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -89,6 +98,24 @@ export interface ConsumerLoopStatus {
   reason?: string;
 }
 
+/** How far the member is behind on the partitions it owns. */
+export interface ConsumerLag {
+  /**
+   * Sum over the owned partitions of (end offset - next offset to process); null until the end
+   * offsets were read once. A partition counts from its first fetched message on (0 before: a new
+   * assignment fetches at once). The end offsets are at most `lagIntervalMs` old, so a burst
+   * produced since the last read is not counted yet. Offsets, not messages, on a compacted topic.
+   */
+  messages: number | null;
+  /**
+   * Age of the oldest message fetched but not processed yet, by its Kafka timestamp (0 when the
+   * loop holds none): while behind, the loop always holds the oldest unprocessed message.
+   */
+  oldestSeconds: number;
+  /** Partitions of the topic this member owns. */
+  partitions: number;
+}
+
 export interface ConsumerLoop {
   /** Checks the topics, connects and joins the group; resolves once consuming. */
   start(): Promise<void>;
@@ -97,6 +124,51 @@ export interface ConsumerLoop {
   /** Settles when the loop ends: resolves after stop(), rejects on a non-retriable error. */
   readonly done: Promise<void>;
   status(): ConsumerLoopStatus;
+  lag(): ConsumerLag;
+}
+
+/**
+ * The `/readyz` answer of a consumer-group service: ready while consuming with at most
+ * `maxLagMessages` messages behind; paused, starting, failed or lagging is not ready, with the reason.
+ */
+export function consumerReadiness(
+  status: { status: string; reason?: string | undefined },
+  lag: ConsumerLag,
+  maxLagMessages: number,
+): Exclude<ProbeReport, boolean> {
+  if (status.status !== 'consuming')
+    return { ok: false, status: status.status, reason: status.reason ?? `not consuming (${status.status})` };
+  if (lag.messages !== null && lag.messages > maxLagMessages)
+    return { ok: false, status: 'lagging', reason: `lagging: ${lag.messages} messages behind (max ${maxLagMessages})` };
+  return { ok: true, status: 'consuming' };
+}
+
+/**
+ * The lag of the `owned` partitions: end offset minus next offset to process, summed (a partition
+ * without a known position or end offset counts 0), and the age of the oldest held message.
+ * `endOffsets` null: not read yet, `messages` null.
+ */
+export function computeLag(
+  owned: readonly number[],
+  endOffsets: ReadonlyMap<number, bigint> | null,
+  positions: ReadonlyMap<number, bigint>,
+  heldSince: ReadonlyMap<number, bigint>,
+  nowMs: number,
+): ConsumerLag {
+  let messages: number | null = null;
+  if (endOffsets) {
+    let behind = 0n;
+    for (const p of owned) {
+      const end = endOffsets.get(p);
+      const next = positions.get(p);
+      if (end !== undefined && next !== undefined && end > next) behind += end - next;
+    }
+    messages = Number(behind);
+  }
+  let oldest: bigint | null = null;
+  for (const [p, ts] of heldSince) if (owned.includes(p) && (oldest === null || ts < oldest)) oldest = ts;
+  const oldestSeconds = oldest === null ? 0 : Math.max(0, (nowMs - Number(oldest)) / 1000);
+  return { messages, oldestSeconds, partitions: owned.length };
 }
 
 export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
@@ -107,6 +179,7 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
   const chunkSize = options.chunkSize ?? 500;
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const maxBackoffMs = options.maxBackoffMs ?? 2000;
+  const lagIntervalMs = options.lagIntervalMs ?? 1000;
   const status: ConsumerLoopStatus = { state: 'starting' };
   const committer = createOffsetCommitter({ intervalMs: options.commitIntervalMs ?? 250, logger, now });
   let producer: KafkaProducer | null = null;
@@ -120,6 +193,13 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   // Nobody may be awaiting `done` when it rejects; that must not crash the process.
   done.catch(() => undefined);
+  /** Partition -> end offset (high watermark) at the last read; null before the first. */
+  let endOffsets: Map<number, bigint> | null = null;
+  /** Partition -> offset of the next message to process (last applied + 1, or the first fetched). */
+  const positions = new Map<number, bigint>();
+  /** Partition -> Kafka timestamp (ms) of its oldest message fetched but not processed yet. */
+  const heldSince = new Map<number, bigint>();
+  let lagTimer: NodeJS.Timeout | null = null;
 
   function setPaused(reason: string): void {
     const was = status.state;
@@ -217,6 +297,9 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
       const assignment = new Map<string, Set<number>>();
       for (const a of payload.assignments ?? []) assignment.set(a.topic, new Set(a.partitions));
       committer.retain(assignment);
+      // Positions restart at the first message fetched under the new assignment (a replay from the last commit).
+      positions.clear();
+      heldSince.clear();
     });
     // The client emits 'error' when rejoining the group failed (e.g. the coordinator is down): the
     // loop then closes this consumer and joins again, as after a failed stream. Without a listener an
@@ -241,6 +324,31 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     s.on('readable', () => wake?.());
     s.on('close', () => wake?.());
     stream = s;
+  }
+
+  function currentLag(): ConsumerLag {
+    const owned = consumer?.assignments?.find((a) => a.topic === topic)?.partitions ?? [];
+    return computeLag(owned, endOffsets, positions, heldSince, now());
+  }
+
+  /** Reads the topic's end offsets (one request at a time, then waits `lagIntervalMs`). */
+  function scheduleLagRead(): void {
+    if (lagIntervalMs <= 0 || stopping) return;
+    lagTimer = setTimeout(() => {
+      const c = consumer;
+      if (!c || stopping) return scheduleLagRead();
+      c.listOffsets({ topics: [topic] })
+        .then((offsets) => {
+          const ends = new Map<number, bigint>();
+          (offsets.get(topic) ?? []).forEach((end, partition) => ends.set(partition, end));
+          endOffsets = ends;
+          options.onLag?.(currentLag());
+        })
+        // A failed read keeps the last end offsets; the consumer stream reports a broken connection itself.
+        .catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'cannot read the end offsets for the lag'))
+        .finally(scheduleLagRead);
+    }, lagIntervalMs);
+    lagTimer.unref();
   }
 
   async function disconnect(): Promise<void> {
@@ -294,9 +402,14 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
 
   /** Handles a partition's chunks in order; each applied chunk's offset goes to the committer. */
   async function handleInOrder(chunks: PartitionChunk[], commit: ReturnType<typeof commitFn>): Promise<void> {
-    for (const chunk of chunks) {
+    for (const [i, chunk] of chunks.entries()) {
       await untilDone(`${chunk.topic}/${chunk.partition}`, () => options.handle(chunk, ctx));
       const last = chunk.messages[chunk.messages.length - 1]!;
+      positions.set(chunk.partition, last.offset + 1n);
+      const next = chunks[i + 1];
+      if (next) heldSince.set(chunk.partition, next.messages[0]!.timestamp);
+      else heldSince.delete(chunk.partition);
+      options.onLag?.(currentLag());
       // A partition that moved to another member is not committed from here: its new owner replays
       // from the last commit, and a late commit from here could move its position backwards.
       if (!owns(chunk.topic, chunk.partition)) continue;
@@ -341,6 +454,13 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
         else byPartition.set(k, [c]);
       }
       const lanes = [...byPartition.values()];
+      for (const [first] of lanes) {
+        const head = first!.messages[0]!;
+        // A partition's position is known from its first fetched message on; a replay moves it back.
+        const known = positions.get(head.partition);
+        if (known === undefined || head.offset < known) positions.set(head.partition, head.offset);
+        heldSince.set(head.partition, head.timestamp);
+      }
       // Partitions in parallel (at most `concurrency` at once); each partition's chunks in order.
       for (let i = 0; i < lanes.length; i += concurrency) {
         await Promise.all(lanes.slice(i, i + concurrency).map((chunks) => handleInOrder(chunks, commit)));
@@ -359,6 +479,7 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
 
   async function shutdown(): Promise<void> {
     stopping = true;
+    if (lagTimer) clearTimeout(lagTimer);
     wake?.();
     await running?.catch(() => undefined);
     await committer.flush();
@@ -386,6 +507,7 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
       }
       status.state = 'consuming';
       logger.info({ topic, groupId: options.groupId }, `${options.service} consuming`);
+      scheduleLagRead();
       running = run().catch((err: unknown) => {
         if (err instanceof Abandoned) return;
         fail(toParityError(err));
@@ -397,5 +519,6 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
       settle?.resolve();
     },
     status: () => ({ ...status }),
+    lag: currentLag,
   };
 }

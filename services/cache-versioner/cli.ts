@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
 import { controlDatabase, loadSpec, targetDatabase, type Spec } from '../core/spec.js';
 import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
+import { consumerReadiness } from '../../connectors/kafka-sink/consumer-loop.js';
 import { parseOptions, required, intOption } from '../core/options.js';
 import { deadLetterTopic } from '../core/topics.js';
 import { createCacheVersioner } from './consumer.js';
@@ -92,14 +93,8 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
       registry,
       port: statusPort,
       health: () => versioner.health(),
-      ready: () => {
-        const h = versioner.health();
-        return {
-          ok: h.status === 'consuming',
-          status: h.status,
-          ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }),
-        };
-      },
+      // Consuming and at most status.readyMaxLagMessages.cache behind; paused or lagging is not ready.
+      ready: () => consumerReadiness(versioner.health(), versioner.lag(), spec.status.readyMaxLagMessages.cache),
       live: () => ({ ok: versioner.status().state !== 'failed', status: versioner.status().state }),
     },
     { flag: '--status-port' },

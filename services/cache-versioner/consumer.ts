@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import {
   type ChunkContext,
   type ConsumedMessage,
+  type ConsumerLag,
   type ConsumerLoop,
   createConsumerLoop,
 } from '../../connectors/kafka-sink/consumer-loop.js';
@@ -75,6 +76,8 @@ export interface CacheVersionerOptions {
   fetchMaxWaitMs?: number;
   /** Longest backoff while paused; default 2000 ms. */
   maxBackoffMs?: number;
+  /** How often the partitions' end offsets are read for the lag; default 1000 ms. */
+  lagIntervalMs?: number;
   now?: () => number;
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -94,6 +97,8 @@ export interface CacheVersioner {
   stop(): Promise<void>;
   status(): CacheVersionerStatus;
   health(): HealthReport;
+  /** How far behind the end of its partitions it is (`messages` null before the first end-offset read). */
+  lag(): ConsumerLag;
   /** Settles when the versioner stops: resolves after stop(), rejects on a fatal error. */
   readonly done: Promise<void>;
 }
@@ -295,6 +300,11 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
           }
         },
         handle: (chunk, ctx) => processChunk(chunk.messages, chunk.topic, chunk.partition, ctx),
+        ...(options.lagIntervalMs !== undefined ? { lagIntervalMs: options.lagIntervalMs } : {}),
+        onLag: (lag) => {
+          if (lag.messages !== null) metrics.lagMessages.set({ topic: settings.topic }, lag.messages);
+          metrics.lagSeconds.set({ topic: settings.topic }, lag.oldestSeconds);
+        },
       });
       // The version config must be readable before anything is applied (and seeded on a first run).
       await currentConfig();
@@ -320,7 +330,10 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
         details: { events: state.events, deadLetters: state.deadLetters, read: config?.read, populate: config?.populate },
       };
       if (state.reason) report.reason = state.reason;
+      const lag = loop?.lag();
+      if (lag) report.details!.lag = lag;
       return report;
     },
+    lag: () => loop?.lag() ?? { messages: null, oldestSeconds: 0, partitions: 0 },
   };
 }

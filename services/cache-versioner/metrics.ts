@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics of the cache versioner, its reader and its inspector, registered on an injected
- * registry. The only label is `version` (v1, v2, ...): a handful of values.
+ * registry. Labels: `version` (v1, v2, ...) and the consumer lag's `topic` (one per process).
  */
 import {
   LATENCY_BUCKETS_SECONDS,
@@ -23,6 +23,8 @@ export interface VersionerMetrics {
   deadLetters: Counter<string>;
   redisErrors: Counter<string>;
   paused: Gauge<string>;
+  lagMessages: Gauge<string>;
+  lagSeconds: Gauge<string>;
   commitToCache: Histogram<string>;
   kafkaToCache: Histogram<string>;
 }
@@ -65,6 +67,18 @@ export function versionerMetrics(registry: Registry): VersionerMetrics {
       'Failed Redis writes (the batch is retried; offsets are not committed)',
     ),
     paused: gauge(registry, 'parity_cache_paused', '1 while consumption is paused because Redis is unavailable'),
+    lagMessages: gauge(
+      registry,
+      'parity_cache_consumer_lag_messages',
+      "Messages between this member's processed position and the end of its partitions",
+      ['topic'],
+    ),
+    lagSeconds: gauge(
+      registry,
+      'parity_cache_consumer_lag_seconds',
+      'Age of the oldest fetched message not processed yet (0 when none is held)',
+      ['topic'],
+    ),
     commitToCache: histogram(registry, 'parity_cache_commit_to_cache_seconds', 'Source commit to Redis write', LATENCY_BUCKETS_SECONDS),
     kafkaToCache: histogram(
       registry,

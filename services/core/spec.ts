@@ -478,6 +478,17 @@ export const specSchema = z
             ) as Record<'serve' | 'cdc' | 'reconcile' | 'cache' | 'backfill' | 'verify', z.ZodOptional<z.ZodNumber>>,
           )
           .prefault({}),
+        /**
+         * `/readyz` of the consumer-group services (`reconcile`, `cache run`) answers 503 "lagging"
+         * while the member is more than this many messages behind the end of its partitions; only
+         * this field sets it (default 10000 each). CDC's own limit is its slot lag (60 s).
+         */
+        readyMaxLagMessages: z
+          .strictObject({
+            reconcile: z.number().int().min(0).default(10_000),
+            cache: z.number().int().min(0).default(10_000),
+          })
+          .prefault({}),
       })
       .prefault({}),
   })

@@ -328,14 +328,8 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         registry,
         port: statusPort,
         health: () => reconciler.health(),
-        ready: () => {
-          const h = reconciler.health();
-          return {
-            ok: h.status === 'consuming',
-            status: h.status,
-            ...(h.status === 'consuming' ? {} : { reason: h.reason ?? `not consuming (${h.status})` }),
-          };
-        },
+        // Consuming, not paused, at most status.readyMaxLagMessages.reconcile behind (see stream-reconcile.ts).
+        ready: () => reconciler.readiness(spec.status.readyMaxLagMessages.reconcile),
         live: () => ({ ok: reconciler.status().state !== 'failed', status: reconciler.status().state }),
       },
       { flag: '--status-port' },

@@ -45,6 +45,18 @@ export function reconcilerMetrics(registry: Registry) {
       'Time from receiving a change to a verdict on it.',
       [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30],
     ),
+    streamLagMessages: gauge(
+      registry,
+      'parity_reconcile_consumer_lag_messages',
+      "Messages between stream verification's processed position and the end of its partitions.",
+      ['topic'],
+    ),
+    streamLagSeconds: gauge(
+      registry,
+      'parity_reconcile_consumer_lag_seconds',
+      'Age of the oldest fetched change not checked yet (0 when none is held).',
+      ['topic'],
+    ),
     repairs: counter(registry, 'parity_repairs_total', 'Repairs by outcome (applied, skipped_changed, stale_fence, ...).', ['outcome']),
   };
   for (const outcome of REPAIR_OUTCOMES) m.repairs.inc({ outcome: outcome.replace(/-/g, '_') }, 0);

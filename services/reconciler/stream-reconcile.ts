@@ -17,7 +17,9 @@ import type pg from 'pg';
 import {
   type ChunkContext,
   type ConsumedMessage,
+  type ConsumerLag,
   type ConsumerLoop,
+  consumerReadiness,
   createConsumerLoop,
 } from '../../connectors/kafka-sink/consumer-loop.js';
 import type { KafkaClients } from '../core/clients.js';
@@ -26,7 +28,7 @@ import { changeTopic, HEADERS, UNCHANGED_TOAST, type Row } from '../core/change-
 import { deadLetterTopic, mismatchTopic } from '../core/topics.js';
 import { recordEvidence } from '../core/control.js';
 import { type ParityError, isParityError, toParityError } from '../core/errors.js';
-import type { HealthReport } from '../core/http.js';
+import type { HealthReport, ProbeReport } from '../core/http.js';
 import { kafkaError } from '../core/kafka-errors.js';
 import type { Logger } from '../core/log.js';
 import { encodePosition, formatLsn } from '../core/lsn.js';
@@ -103,6 +105,13 @@ export interface StreamReconciler {
   done: Promise<void>;
   status(): StreamStatus;
   health(): HealthReport;
+  /** How far behind the end of its partitions it is (`messages` null before the first end-offset read). */
+  lag(): ConsumerLag;
+  /**
+   * `/readyz`: consuming (not paused) and at most `maxLagMessages` behind; otherwise the reason.
+   * Paused stays healthy (`/healthz`) but is not ready.
+   */
+  readiness(maxLagMessages: number): Exclude<ProbeReport, boolean>;
 }
 
 export { mismatchTopic } from '../core/topics.js';
@@ -522,6 +531,10 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
           chunk = ctx;
           await processChunk(c.messages, c.partition);
         },
+        onLag: (lag) => {
+          if (lag.messages !== null) metrics.streamLagMessages.set({ topic }, lag.messages);
+          metrics.streamLagSeconds.set({ topic }, lag.oldestSeconds);
+        },
       });
       await loop.start();
       loop.done.catch((err: unknown) => fail(toParityError(err, 'PARITY_KAFKA')));
@@ -539,7 +552,17 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
       // Paused (retrying a chunk without committing) is healthy but worth its reason.
       const paused = loop?.status().state === 'paused' ? loop.status().reason : undefined;
       const reason = status.reason ?? (paused ? `paused: ${paused}` : undefined);
-      return { ok, status: status.state, ...(reason ? { reason } : {}), details: { ...status } };
+      const lag = loop?.lag();
+      return { ok, status: status.state, ...(reason ? { reason } : {}), details: { ...status, ...(lag ? { lag } : {}) } };
+    },
+    lag: () => loop?.lag() ?? { messages: null, oldestSeconds: 0, partitions: 0 },
+    readiness(maxLagMessages) {
+      const inLoop = loop?.status();
+      const state =
+        status.state === 'consuming' && inLoop?.state === 'paused'
+          ? { status: 'paused', reason: `paused: ${inLoop.reason ?? 'retrying'}` }
+          : { status: status.state, ...(status.reason ? { reason: status.reason } : {}) };
+      return consumerReadiness(state, loop?.lag() ?? { messages: null, oldestSeconds: 0, partitions: 0 }, maxLagMessages);
     },
   };
 }
