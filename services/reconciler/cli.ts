@@ -6,10 +6,6 @@
 import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseOptions, required, intOption } from '../core/options.js';
-import { createChangeDecoder } from '../../connectors/kafka-sink/serde.js';
-import { createFlagsReader } from '../coordinator/flags-reader.js';
-import { createKafkaForSpec, createRedis, createSchemaRegistry } from '../core/clients.js';
-import { registryFetch } from '../core/registry-http.js';
 import { ParityError } from '../core/errors.js';
 import { linger, resolveStatusPort, specStatusPort, startStatusServerOn, statusLingerMs, type StatusServer } from '../core/http.js';
 import { createLogger } from '../core/log.js';
@@ -26,7 +22,6 @@ import { repairRun, type RepairSummary } from './repair.js';
 import { buildReport } from './report.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from './report-render.js';
 import { connectPg, openReadSession, openWriteSession } from './snapshot.js';
-import { createStreamReconciler } from './stream-reconcile.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyResult } from './verify.js';
 
 function fenceToken(value: string | undefined, usage: string): bigint | null {
@@ -158,7 +153,7 @@ async function runRepairs(
   const source = await openReadSession(connectPg, spec.source.database, dialect, app);
   const target = await openWriteSession(connectPg, targetDatabase(spec), dialect, app);
   const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
-  const kill = killSwitchReader(spec, logger);
+  const kill = await killSwitchReader(spec, logger);
   try {
     const projection = await buildProjection(spec, source, target, dialect);
     return await repairRun(
@@ -183,11 +178,15 @@ async function runRepairs(
   }
 }
 
-/** The coordinator's kill-repair flag, through the cached flags client (a Redis outage keeps the last value). */
-function killSwitchReader(
+/**
+ * The coordinator's kill-repair flag, through the cached flags client (a Redis outage keeps the last value).
+ * The Redis client and the flags reader load here, not at start-up: `parity verify` without repair never needs them.
+ */
+async function killSwitchReader(
   spec: ReturnType<typeof loadSpec>['spec'],
   logger: ReturnType<typeof createLogger>,
-): { read: () => Promise<boolean>; close: () => Promise<void> } {
+): Promise<{ read: () => Promise<boolean>; close: () => Promise<void> }> {
+  const [{ createRedis }, { createFlagsReader }] = await Promise.all([import('../core/clients.js'), import('../coordinator/flags-reader.js')]);
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });
@@ -279,6 +278,15 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   if (token !== null && !apply)
     throw new ParityError('PARITY_BAD_INPUT', '--fence-token only matters with --repair', { hint: `usage: ${RECONCILE_USAGE}` });
   const idleMs = intOption(values['stop-after-idle-ms'], '--stop-after-idle-ms', RECONCILE_USAGE);
+  // The Kafka client, registry and decoders load only for this command: they are most of the module
+  // load time, and the other commands of this file (verify above all) never use them.
+  const [{ createStreamReconciler }, { createChangeDecoder }, { createKafkaForSpec, createSchemaRegistry }, { registryFetch }] =
+    await Promise.all([
+      import('./stream-reconcile.js'),
+      import('../../connectors/kafka-sink/serde.js'),
+      import('../core/clients.js'),
+      import('../core/registry-http.js'),
+    ]);
   // Status server: --status-port > PARITY_STATUS_PORT > spec > 9402 (see services/core/http.ts).
   const statusPort = resolveStatusPort('reconcile', {
     flag: values['status-port'],
@@ -294,7 +302,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const target = await openReadSession(connectPg, targetDatabase(spec), dialect, app);
   const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
   const repairTarget = apply ? await openWriteSession(connectPg, targetDatabase(spec), dialect, app) : undefined;
-  const kill = killSwitchReader(spec, logger);
+  const kill = await killSwitchReader(spec, logger);
   let server: StatusServer | null = null;
   try {
     await ensureReconcilerTables(control, spec.control.schema);
