@@ -174,9 +174,18 @@ export function sourceBlock(f: SourceFacts): ConnectStruct {
   };
 }
 
-/** The transaction block: Debezium's id is `<txId>:<LSN of BEGIN>`. */
-export function transactionBlock(txId: bigint, beginLsn: bigint, totalOrder: number, dataCollectionOrder: number): ConnectStruct {
-  return { id: `${txId}:${beginLsn}`, total_order: BigInt(totalOrder), data_collection_order: BigInt(dataCollectionOrder) };
+/**
+ * The transaction block: Debezium's id is `<txId>:<LSN>`, the LSN of the transaction's first event as
+ * Debezium 3.6 writes it (`id` given: used as is).
+ */
+export function transactionBlock(
+  txId: bigint,
+  beginLsn: bigint,
+  totalOrder: number,
+  dataCollectionOrder: number,
+  id?: string,
+): ConnectStruct {
+  return { id: id ?? `${txId}:${beginLsn}`, total_order: BigInt(totalOrder), data_collection_order: BigInt(dataCollectionOrder) };
 }
 
 /** The envelope value; `processedNanos` is when parity wrote the event (Debezium's envelope ts_*). */

@@ -84,7 +84,7 @@ export class MaintainedSink implements ChangeSink {
       return;
     }
     this.outstanding++;
-    this.queue.push({ message, callbacks, size: (message.key?.length ?? 0) + message.value.length + 64 });
+    this.queue.push({ message, callbacks, size: (message.key?.length ?? 0) + (message.value?.length ?? 0) + 64 });
     if (!this.sending) queueMicrotask(() => this.pump());
   }
 
@@ -128,7 +128,8 @@ export class MaintainedSink implements ChangeSink {
       topic: m.topic,
       partition: m.partition,
       ...(m.key ? { key: m.key } : {}),
-      value: m.value,
+      // A tombstone's value is null: the library's record writer writes null as Kafka's null (length -1).
+      value: m.value as Buffer,
       headers: m.headers,
       ...(m.timestamp ? { timestamp: BigInt(m.timestamp) } : {}),
     }));

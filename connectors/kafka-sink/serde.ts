@@ -37,7 +37,24 @@ import {
 } from '../../services/core/change-event.js';
 import type { Position } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
-import { type TableShape, shapeFingerprint } from '../../services/core/table-shape.js';
+import { type TableShape, shapeFingerprint, stableJson } from '../../services/core/table-shape.js';
+import type { ConnectStruct } from '../../services/core/connect-schema.js';
+import {
+  ConnectJsonWriter,
+  type DebeziumSchemas,
+  type FieldNameAdjustment,
+  type FieldType,
+  avroValue,
+  debeziumAvroSchemas,
+  debeziumSchemas,
+  exactRow,
+  exactValue,
+  fieldTypeOfAvro,
+  fieldTypeOfConnectJson,
+  parseConnectJson,
+  renamedRow,
+} from './debezium-serde.js';
+import { connectValueJson } from './connect-json.js';
 import { writeEnvelope } from './avro-envelope.js';
 import { protobufChangeReader, protobufTableWriter, registrySchemaById } from './protobuf-encode.js';
 import { COLUMN_DOC_PREFIX, avroFieldName, avroKeySchema, avroValueSchema, jsonKeySchema, jsonValueSchema } from './value-schema.js';
@@ -132,9 +149,29 @@ const INT8_AS_STRING = avsc.types.LongType.__with(
   true,
 );
 
+const AVRO_PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
+
+/**
+ * `schema` with every primitive written as its bare name: a `{"type": "long", "connect.name": ...}`
+ * (Connect's attributes, connect-avro.ts) would otherwise get avsc's own long type instead of the
+ * registry's exact one. The attributes change nothing in the binary encoding.
+ */
+function barePrimitives(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(barePrimitives);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const s = schema as Record<string, unknown>;
+  if (typeof s.type === 'string' && AVRO_PRIMITIVES.has(s.type) && s.logicalType === undefined) return s.type;
+  if (s.type === 'record' || s.type === 'error')
+    return { ...s, fields: (s.fields as Record<string, unknown>[]).map((f) => ({ ...f, type: barePrimitives(f.type) })) };
+  if (s.type === 'array') return { ...s, items: barePrimitives(s.items) };
+  if (s.type === 'map') return { ...s, values: barePrimitives(s.values) };
+  if (typeof s.type === 'object') return { ...s, type: barePrimitives(s.type) };
+  return s;
+}
+
 /** The avsc type serde uses for `schema` (int8 longs carried as exact decimal strings). */
 export function avroType(schema: unknown): avsc.Type {
-  return avsc.Type.forSchema(schema as avsc.Schema, {
+  return avsc.Type.forSchema(barePrimitives(schema) as avsc.Schema, {
     registry: { long: INT8_AS_STRING } as unknown as Record<string, avsc.Type>,
     wrapUnions: 'auto',
   });
@@ -189,15 +226,23 @@ function frameEnvelope(schemaId: number, rowType: avsc.Type, envelope: ChangeEnv
 // ---------------------------------------------------------------------------------------------------
 // Producer side
 
+/** The event formats: the registry's three, and Kafka Connect's JsonConverter (no registry). */
+export type EventFormat = SchemaFormat | 'connect-json';
+
 /** Encodes one table's keys and envelopes with its registered schemas. */
 export interface TableEncoder {
   readonly shape: TableShape;
-  readonly format: SchemaFormat;
+  readonly format: EventFormat;
+  /** Null for a keyless table, and for connect-json (no registry). */
   readonly keySchemaId: number | null;
+  /** 0 for connect-json (no registry). */
   readonly valueSchemaId: number;
+  /** Debezium encoding: the Connect schemas and the key as Debezium's key-change headers write it. */
+  readonly debezium?: { schemas: DebeziumSchemas; keyHeader(key: Row): string };
   /** Null for a keyless table or a TRUNCATE event. */
   encodeKey(key: Row | null): Buffer | null;
-  encodeValue(envelope: ChangeEnvelope): Buffer;
+  /** Exact-text: the ChangeEnvelope; debezium: the envelope struct of debezium-envelope.ts. */
+  encodeValue(envelope: ChangeEnvelope | ConnectStruct): Buffer;
 }
 
 export interface ChangeEncoder {
@@ -211,7 +256,9 @@ export interface ChangeEncoder {
 
 export interface ChangeEncoderOptions {
   registry: RegistryClient;
-  format: SchemaFormat;
+  format: EventFormat;
+  /** Debezium's `field.name.adjustment.mode` (debezium encoding). */
+  fieldNameAdjustment?: FieldNameAdjustment;
 }
 
 export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncoder {
@@ -231,8 +278,72 @@ export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncode
   };
 }
 
-async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
+/** A Debezium-encoded table: Connect schemas as Avro through the registry, or as JsonConverter documents. */
+async function buildDebeziumEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
   const { registry, format } = options;
+  const schemas = debeziumSchemas(shape, options.fieldNameAdjustment ?? 'none');
+  const { renames } = schemas;
+  const keyHeader = (key: Row): string => connectValueJson(schemas.key!, renamedRow(key, renames) as ConnectStruct);
+  const renamedEnvelope = (e: ConnectStruct): ConnectStruct =>
+    renames.size === 0
+      ? e
+      : {
+          ...e,
+          before: renamedRow(e.before as Row | null, renames) as ConnectStruct,
+          after: renamedRow(e.after as Row | null, renames) as ConnectStruct,
+        };
+  if (format === 'connect-json') {
+    const keyWriter = schemas.key ? new ConnectJsonWriter(schemas.key) : null;
+    const valueWriter = new ConnectJsonWriter(schemas.envelope);
+    return {
+      shape,
+      format,
+      keySchemaId: null,
+      valueSchemaId: 0,
+      debezium: { schemas, keyHeader },
+      encodeKey: (key) => (key && keyWriter ? keyWriter.write(renamedRow(key, renames) as ConnectStruct) : null),
+      encodeValue: (envelope) => valueWriter.write(renamedEnvelope(envelope as ConnectStruct)),
+    };
+  }
+  if (format !== 'avro') {
+    throw new ParityError('PARITY_BAD_INPUT', `cdc.format ${format} does not carry the debezium encoding`, {
+      retriable: false,
+      hint: 'write cdc.format: avro or connect-json, or cdc.encoding: exact-text',
+    });
+  }
+  const avro = debeziumAvroSchemas(schemas);
+  const valueSchemaId = await registry.register(`${shape.topic}-value`, avro.value, 'avro');
+  const keySchemaId = avro.key ? await registry.register(`${shape.topic}-key`, avro.key, 'avro') : null;
+  const keyType = avro.key ? avroType(avro.key) : null;
+  const valueType = avroType(avro.value);
+  return {
+    shape,
+    format,
+    keySchemaId,
+    valueSchemaId,
+    debezium: { schemas, keyHeader },
+    encodeKey(key) {
+      if (!key || keySchemaId === null || !keyType || !schemas.key) return null;
+      const value = renamedRow(key, renames) as ConnectStruct;
+      return encodeAvro(keySchemaId, keyType, avroValue(schemas.key, value), shape, 'key');
+    },
+    encodeValue(envelope) {
+      const value = renamedEnvelope(envelope as ConnectStruct);
+      return encodeAvro(valueSchemaId, valueType, avroValue(schemas.envelope, value), shape, 'value');
+    },
+  };
+}
+
+async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
+  if (shape.encoding === 'debezium') return buildDebeziumEncoder(options, shape);
+  const { registry } = options;
+  if (options.format === 'connect-json') {
+    throw new ParityError('PARITY_BAD_INPUT', 'cdc.format connect-json carries the debezium encoding only', {
+      retriable: false,
+      hint: 'write cdc.encoding: debezium, or cdc.format: avro, json or protobuf',
+    });
+  }
+  const format: SchemaFormat = options.format;
   const hasKey = shape.keyColumns.length > 0;
   if (format === 'protobuf') {
     const writer = protobufTableWriter(shape);
@@ -244,7 +355,7 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
       keySchemaId,
       valueSchemaId,
       encodeKey: (key) => (!key || keySchemaId === null ? null : writer.encodeKey(keySchemaId, key)),
-      encodeValue: (envelope) => writer.encodeValue(valueSchemaId, envelope),
+      encodeValue: (envelope) => writer.encodeValue(valueSchemaId, envelope as ChangeEnvelope),
     };
   }
   if (format === 'avro') {
@@ -275,7 +386,8 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
         if (!key || keySchemaId === null) return null;
         return encodeAvro(keySchemaId, keyType, toAvroRow(key), shape, 'key');
       },
-      encodeValue(envelope) {
+      encodeValue(change) {
+        const envelope = change as ChangeEnvelope;
         const value =
           renames.length === 0 ? envelope : { ...envelope, before: toAvroRow(envelope.before), after: toAvroRow(envelope.after) };
         return frameEnvelope(valueSchemaId, rowType, value) ?? encodeAvro(valueSchemaId, valueType, value, shape, 'value');
@@ -300,7 +412,8 @@ async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): P
       if (!key || keySchemaId === null) return null;
       return frame(keySchemaId, Buffer.from(JSON.stringify(toJsonRow(key))));
     },
-    encodeValue(envelope) {
+    encodeValue(change) {
+      const envelope = change as ChangeEnvelope;
       const value = { ...envelope, before: toJsonRow(envelope.before), after: toJsonRow(envelope.after) };
       return frame(valueSchemaId, Buffer.from(JSON.stringify(value)));
     },
@@ -374,7 +487,8 @@ export interface EncodedChange {
   topic: string;
   partition: number;
   key: Buffer | null;
-  value: Buffer;
+  /** Null for a tombstone (the debezium encoding writes one after each delete). */
+  value: Buffer | null;
   /** Header values as text; Buffers hold UTF-8 text too (see HEADERS in services/core/change-event.ts). */
   headers: Record<string, string | Buffer>;
   /** Producer timestamp (ms since the epoch), as text. */
@@ -387,7 +501,7 @@ export interface EncodedChange {
  */
 export function partitionForKey(key: Row | null, keyColumns: readonly string[], partitions: number): number {
   if (!key || keyColumns.length === 0 || partitions <= 1) return 0;
-  const text = JSON.stringify(keyColumns.map((k) => key[k] ?? null));
+  const text = stableJson(keyColumns.map((k) => key[k] ?? null));
   return (murmur2(Buffer.from(text)) & 0x7fffffff) % partitions;
 }
 
@@ -427,7 +541,7 @@ export function encodeChange(
   encoder: TableEncoder,
   change: {
     key: Row | null;
-    envelope: ChangeEnvelope;
+    envelope: ChangeEnvelope | ConnectStruct;
     position: Position;
     txId: number | null;
     commitTimeUs: bigint;
@@ -466,6 +580,25 @@ function avroReader(rawSchema: unknown, valueRecord: 'Envelope' | 'Key'): ValueR
     fields = (record as { fields?: { name: string; doc?: string }[] } | undefined)?.fields ?? [];
   }
   const names = fields.map((f) => [f.name, f.doc?.startsWith(COLUMN_DOC_PREFIX) ? f.doc.slice(COLUMN_DOC_PREFIX.length) : f.name] as const);
+  // Debezium's envelope (it has a transaction block) and every key: Connect values -> exact values.
+  const debezium = valueRecord === 'Key' || (schema.fields ?? []).some((f) => f.name === 'transaction');
+  if (debezium) {
+    const recordSchema =
+      valueRecord === 'Key' ? schema : (schema.fields?.find((f) => f.name === 'before')?.type ?? { type: 'record', fields: [] });
+    const typed = new Map((fieldTypeOfAvro(recordSchema).fields ?? []).map((f) => [f.name, f.type] as const));
+    return {
+      read: (payload) => type.fromBuffer(payload),
+      row(row) {
+        if (row === null) return null;
+        const out: Row = {};
+        for (const [field, column] of names) {
+          const t = typed.get(field);
+          out[column] = t ? exactValue(t, row[field]) : row[field];
+        }
+        return out;
+      },
+    };
+  }
   return {
     read: (payload) => type.fromBuffer(payload),
     row(row) {
@@ -531,7 +664,8 @@ export interface ChangeDecoder {
 export interface ChangeDecoderOptions {
   /**
    * The registry's REST base URL. With it, Protobuf events decode too: their schema text is read
-   * through REST and their message indexes are honoured (the npm registry client cannot do either).
+   * through REST and their message indexes are honoured (the npm registry client cannot do either),
+   * and Debezium-encoded Avro events get their semantic names (needed to read them back exactly).
    */
   registryUrl?: string;
   /** The HTTP path to it when it needs a CA or credentials (core/registry-http.ts registryFetch). */
@@ -554,6 +688,9 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
               row: (row: Row | null) => row,
             };
           }
+          // The Avro text as registered: it keeps the connect.* attributes of primitives (a Debezium
+          // MicroTimestamp is a long with a name), which avsc's parsed schema drops.
+          if (text?.schemaType === 'AVRO') return avroReader(JSON.parse(text.schema) as unknown, record);
         }
         let found: { format: SchemaFormat; raw: unknown };
         try {
@@ -585,6 +722,9 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
   return {
     async decode(topic, message, partitionArg) {
       const partition = partitionArg ?? message.partition ?? -1;
+      if (message.value && message.value.length > 0 && message.value[0] === JSON_OPEN) {
+        return decodeConnectJson(topic, message, partition);
+      }
       const value = unframe(message.value ?? null, topic, 'value');
       const valueReader = await readerFor(value.id, 'Envelope');
       let raw: ChangeEnvelope;
@@ -640,6 +780,63 @@ export function createChangeDecoder(registry: SchemaRegistry, options: ChangeDec
       };
     },
   };
+}
+
+/** `{`: a JsonConverter document (registry-framed values start with the magic byte 0). */
+const JSON_OPEN = 0x7b;
+
+/** The row fields of a JsonConverter envelope or key schema, as the reader's field types. */
+function connectJsonFields(schema: Record<string, unknown> | undefined, record: 'Envelope' | 'Key'): { name: string; type: FieldType }[] {
+  if (!schema) return [];
+  const type = fieldTypeOfConnectJson(schema);
+  if (record === 'Key') return type.fields ?? [];
+  return type.fields?.find((f) => f.name === 'before')?.type.fields ?? [];
+}
+
+/** A change written as Kafka Connect's JsonConverter `{schema, payload}` (cdc.format: connect-json). */
+function decodeConnectJson(topic: string, message: RawKafkaMessage, partition: number): DecodedChange {
+  let doc: { schema?: Record<string, unknown>; payload?: Record<string, unknown> };
+  let keyDoc: { schema?: Record<string, unknown>; payload?: Record<string, unknown> } | null = null;
+  try {
+    doc = parseConnectJson(message.value!.toString('utf8')) as typeof doc;
+    if (message.key && message.key.length > 0) keyDoc = parseConnectJson(message.key.toString('utf8')) as typeof doc;
+  } catch (err) {
+    throw new ParityError(
+      'PARITY_DECODE',
+      `${topic}: message at offset ${message.offset} is not JsonConverter JSON: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const payload = doc.payload;
+  if (!payload || typeof payload !== 'object' || !payload.source)
+    throw new ParityError('PARITY_DECODE', `${topic}: message at offset ${message.offset} has no change-event payload`);
+  const fields = connectJsonFields(doc.schema, 'Envelope');
+  const source = payload.source as Record<string, unknown>;
+  const envelope: ChangeEnvelope = {
+    before: exactRow(fields, payload.before as Record<string, unknown> | null),
+    after: exactRow(fields, payload.after as Record<string, unknown> | null),
+    op: payload.op as ChangeEnvelope['op'],
+    ts_ms: toNumber(payload.ts_ms) ?? 0,
+    source: {
+      ...(source as unknown as ChangeEnvelope['source']),
+      ts_ms: toNumber(source.ts_ms) ?? 0,
+      ts_us: toNumber(source.ts_us) ?? 0,
+      lsn: toNumber(source.lsn) ?? 0,
+      txId: toNumber(source.txId),
+    },
+  };
+  const key = keyDoc?.payload ? exactRow(connectJsonFields(keyDoc.schema, 'Key'), keyDoc.payload) : null;
+  const headers =
+    message.headers instanceof Map ? Object.fromEntries(message.headers) : (message.headers as Record<string, unknown> | undefined);
+  const position = positionFromHeaders(headers) ?? positionFromSequence(envelope.source.sequence);
+  if (!position)
+    throw new ParityError(
+      'PARITY_DECODE',
+      `${topic}: message at offset ${message.offset} has no parity.position header and no source.sequence`,
+    );
+  return { topic, partition, offset: String(message.offset), timestampMs: Number(message.timestamp), key, envelope, position };
 }
 
 function toNumber(value: unknown): number | null {

@@ -226,7 +226,7 @@ export class KafkaSink implements ChangeSink {
       callbacks.onFail(new ParityError('PARITY_KAFKA', 'the Kafka producer is not connected'));
       return;
     }
-    const size = (message.key?.length ?? 0) + message.value.length + 64;
+    const size = (message.key?.length ?? 0) + (message.value?.length ?? 0) + 64;
     const q: Queued = { message, callbacks, size };
     this.outstanding++;
     if (this.unrouted.length > 0 || !this.routes.has(message.topic)) {

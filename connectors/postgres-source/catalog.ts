@@ -5,6 +5,8 @@
  */
 import type pg from 'pg';
 import { ParityError } from '../../services/core/errors.js';
+import type { EventEncoding } from '../../services/core/table-shape.js';
+import { DEBEZIUM_TYPE_DEFAULTS, type DebeziumTypeOptions } from './debezium-types.js';
 import { type ResolvedType, scalarKind } from './value-decoder.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -43,12 +45,26 @@ interface TypeRow {
   typbasetype: number;
   typelem: number;
   typcategory: string;
+  typtypmod: number;
+  labels: string[] | null;
 }
+
+/** How the source turns column text into event values (spec.cdc.encoding and spec.cdc.debezium). */
+export interface SourceEncoding {
+  encoding: EventEncoding;
+  debezium: DebeziumTypeOptions;
+}
+
+export const EXACT_TEXT: SourceEncoding = { encoding: 'exact-text', debezium: DEBEZIUM_TYPE_DEFAULTS };
 
 export class TypeResolver {
   private readonly cache = new Map<number, ResolvedType>();
 
-  constructor(private readonly db: Queryable) {}
+  /** `encoding` travels with the resolver so every relation built from it converts alike. */
+  constructor(
+    private readonly db: Queryable,
+    readonly encoding: SourceEncoding = EXACT_TEXT,
+  ) {}
 
   /** Resolves every OID (domains to their base type, arrays to their element kind). */
   async resolve(oids: number[]): Promise<Map<number, ResolvedType>> {
@@ -69,8 +85,11 @@ export class TypeResolver {
     // Domains and arrays point at other types; follow them until every reference is loaded.
     while (wanted.length > 0) {
       const { rows: found } = await this.db.query<TypeRow>(
-        `SELECT oid::int AS oid, typname, typtype, typbasetype::int AS typbasetype, typelem::int AS typelem, typcategory
-           FROM pg_catalog.pg_type WHERE oid = ANY($1::oid[])`,
+        `SELECT t.oid::int AS oid, t.typname, t.typtype, t.typbasetype::int AS typbasetype, t.typelem::int AS typelem, t.typcategory,
+                t.typtypmod,
+                CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e
+                                                      WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS labels
+           FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`,
         [wanted],
       );
       for (const r of found) rows.set(r.oid, r);
@@ -91,12 +110,23 @@ export class TypeResolver {
       let resolved: ResolvedType;
       if (r.typtype === 'd') {
         const base = resolveOne(r.typbasetype, depth + 1);
-        resolved = { ...base, name: r.typname };
+        resolved = {
+          ...base,
+          name: r.typname,
+          baseName: base.baseName ?? base.name,
+          ...(r.typtypmod >= 0 ? { domainTypmod: r.typtypmod } : {}),
+        };
       } else if (r.typcategory === 'A' && r.typelem !== 0 && !NOT_ARRAYS.has(oid)) {
         const element = resolveOne(r.typelem, depth + 1);
-        resolved = { kind: element.kind, array: true, name: `${element.name}[]` };
+        resolved = {
+          kind: element.kind,
+          array: true,
+          name: `${element.name}[]`,
+          baseName: element.baseName ?? element.name,
+          enumLabels: element.enumLabels ?? null,
+        };
       } else {
-        resolved = { kind: scalarKind(oid), array: false, name: r.typname };
+        resolved = { kind: scalarKind(oid), array: false, name: r.typname, baseName: r.typname, enumLabels: r.labels };
       }
       this.cache.set(oid, resolved);
       return resolved;
@@ -114,8 +144,37 @@ export interface TableInfo {
   primaryKey: string[];
   /** Columns of the replica identity index when REPLICA IDENTITY USING INDEX. */
   identityIndexColumns: string[];
-  /** Columns in table order with their type OIDs. */
-  columns: { name: string; typeOid: number }[];
+  /** Columns in table order with their type OIDs and catalog facts. */
+  columns: ({ name: string; typeOid: number } & ColumnCatalogFacts)[];
+}
+
+/** What pg_attribute and pg_attrdef say about a column (Debezium's schema needs them). */
+export interface ColumnCatalogFacts {
+  /** pg_attribute.atttypmod (-1: none). */
+  typmod: number;
+  notNull: boolean;
+  /** pg_get_expr of the column default, or null. */
+  defaultExpr: string | null;
+}
+
+const COLUMN_FACTS = `
+  SELECT a.attname, a.atttypid::int AS atttypid, a.atttypmod, a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr
+    FROM pg_catalog.pg_attribute a
+    LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum`;
+
+interface ColumnFactsRow {
+  attname: string;
+  atttypid: number;
+  atttypmod: number;
+  attnotnull: boolean;
+  default_expr: string | null;
+}
+
+/** The catalog facts of a relation's columns by name (read at start and on each Relation message). */
+export async function columnFacts(db: Queryable, relationOid: number): Promise<Map<string, ColumnCatalogFacts>> {
+  const { rows } = await db.query<ColumnFactsRow>(COLUMN_FACTS, [relationOid]);
+  return new Map(rows.map((r) => [r.attname, { typmod: r.atttypmod, notNull: r.attnotnull, defaultExpr: r.default_expr }]));
 }
 
 const INDEX_COLUMNS = `
@@ -136,11 +195,7 @@ export async function tableInfo(db: Queryable, schema: string, table: string): P
   if (!row) return null;
   const pk = await db.query<{ attname: string }>(INDEX_COLUMNS.replace('%COND%', 'i.indisprimary'), [row.oid]);
   const ri = await db.query<{ attname: string }>(INDEX_COLUMNS.replace('%COND%', 'i.indisreplident'), [row.oid]);
-  const cols = await db.query<{ attname: string; atttypid: number }>(
-    `SELECT attname, atttypid::int AS atttypid FROM pg_catalog.pg_attribute
-      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
-    [row.oid],
-  );
+  const cols = await db.query<ColumnFactsRow>(COLUMN_FACTS, [row.oid]);
   return {
     oid: row.oid,
     schema,
@@ -148,7 +203,13 @@ export async function tableInfo(db: Queryable, schema: string, table: string): P
     replicaIdentity: row.relreplident,
     primaryKey: pk.rows.map((r) => r.attname),
     identityIndexColumns: ri.rows.map((r) => r.attname),
-    columns: cols.rows.map((r) => ({ name: r.attname, typeOid: r.atttypid })),
+    columns: cols.rows.map((r) => ({
+      name: r.attname,
+      typeOid: r.atttypid,
+      typmod: r.atttypmod,
+      notNull: r.attnotnull,
+      defaultExpr: r.default_expr,
+    })),
   };
 }
 

@@ -4,13 +4,14 @@
  *   before-image (null) and deletes carry the key columns with every other column null (Debezium's
  *   behaviour).
  * - a primary-key change becomes a delete of the old key followed by a create of the new key, in that
- *   order and in the same transaction (Debezium's behaviour; no tombstones are written).
+ *   order and in the same transaction (Debezium's behaviour; the debezium encoding adds the tombstone
+ *   and the old/new key headers, services/cdc/pipeline.ts).
  * - an unchanged TOASTed value that PostgreSQL did not send becomes UNCHANGED_TOAST, never undefined.
  * - TRUNCATE becomes one `op: t` change per truncated table, with no key and no rows.
  */
 import { type Op, type Row, UNCHANGED_TOAST } from '../../services/core/change-event.js';
 import type { Lsn } from '../../services/core/lsn.js';
-import type { TableShape } from '../../services/core/table-shape.js';
+import { type TableShape, stableJson } from '../../services/core/table-shape.js';
 import type { PgoutputMessage } from './replication-stream.js';
 import type { DecodedColumn } from './value-decoder.js';
 
@@ -35,6 +36,8 @@ export interface SourceChange {
   after: Row | null;
   /** The LSN of the change record itself (Debezium's source.lsn). */
   changeLsn: Lsn;
+  /** Set on the delete and the create a primary-key change becomes (Debezium's key-change headers). */
+  keyChange?: { oldKey: Row; newKey: Row };
 }
 
 type Tuple = Record<string, unknown> | null | undefined;
@@ -45,7 +48,14 @@ export function decodeTuple(columns: DecodedColumn[], tuple: Tuple): Row | null 
   const row: Row = {};
   for (const column of columns) {
     const text = tuple[column.name];
-    row[column.name] = text === undefined ? UNCHANGED_TOAST : text === null ? null : column.convert(text as string);
+    row[column.name] =
+      text === undefined
+        ? column.unavailable !== undefined
+          ? column.unavailable
+          : UNCHANGED_TOAST
+        : text === null
+          ? null
+          : column.convert(text as string);
   }
   return row;
 }
@@ -70,7 +80,7 @@ export function keyOf(relation: RelationState, row: Row | null): Row | null {
 
 /** Canonical text of a key, for comparisons (DBLog eviction, PK-change detection). */
 export function keyText(key: Row | null): string {
-  return key ? JSON.stringify(Object.values(key)) : '';
+  return key ? stableJson(Object.values(key)) : '';
 }
 
 /** The row changes one data message stands for (empty for messages that carry no row). */
@@ -96,9 +106,10 @@ export function changesOf(
       const newKey = keyOf(relation, after);
       const oldKey = before ? keyOf(relation, before) : null;
       if (oldKey && newKey && keyText(oldKey) !== keyText(newKey)) {
+        const keyChange = { oldKey, newKey };
         return [
-          { relation, op: 'd', key: oldKey, before, after: null, changeLsn },
-          { relation, op: 'c', key: newKey, before: null, after, changeLsn },
+          { relation, op: 'd', key: oldKey, before, after: null, changeLsn, keyChange },
+          { relation, op: 'c', key: newKey, before: null, after, changeLsn, keyChange },
         ];
       }
       // Without REPLICA IDENTITY FULL there is no before-image, only (when the key changed) the old key.

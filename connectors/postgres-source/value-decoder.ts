@@ -28,6 +28,15 @@ export interface ResolvedType {
   array: boolean;
   /** The type's name, for schema docs. */
   name: string;
+  /**
+   * pg_type.typname after following domains (the element's for an array): what Debezium maps
+   * (debezium-types.ts). Absent for the built-in OIDs, whose `name` is already that.
+   */
+  baseName?: string;
+  /** A domain's own typmod (pg_type.typtypmod), used when the column has none. */
+  domainTypmod?: number;
+  /** An enum's labels in sort order (the element's for an array of enums). */
+  enumLabels?: readonly string[] | null;
 }
 
 /** The kind of a built-in scalar OID, or 'string' for every type whose text is its value. */
@@ -145,6 +154,11 @@ export function converterFor(type: ResolvedType): TextConverter {
 /** A column the source reads: its shape for the registry and its text converter. */
 export interface DecodedColumn extends ColumnShape {
   convert: TextConverter;
+  /**
+   * The value of an unchanged TOASTed column PostgreSQL did not send; default UNCHANGED_TOAST (the
+   * Debezium encoding gives it in the column's own Connect type, as Debezium does).
+   */
+  unavailable?: unknown;
 }
 
 export function decodedColumn(name: string, type: ResolvedType): DecodedColumn {

@@ -127,7 +127,11 @@ export class CdcConnector {
     this.m = cdcMetrics(options.metrics);
     this.tables = capturedTables(options.spec);
     this.tableNames = new Set(this.tables.map((t) => `${t.schema}.${t.table}`));
-    this.encoder = createChangeEncoder({ registry: options.registry, format: options.spec.cdc.format });
+    this.encoder = createChangeEncoder({
+      registry: options.registry,
+      format: options.spec.cdc.format,
+      fieldNameAdjustment: options.spec.cdc.debezium['field.name.adjustment.mode'],
+    });
     this.maxInFlight = options.maxInFlightEvents ?? 5_000;
   }
 
@@ -215,6 +219,7 @@ export class CdcConnector {
         db: this.dbName,
         partitions: this.partitions,
         defaultPartitions: spec.cdc.partitions,
+        debezium: spec.cdc.debezium,
       });
       this.snapshotter = new IncrementalSnapshotter({
         source: this.source,
@@ -292,7 +297,7 @@ export class CdcConnector {
       client.release();
     }
     await ensureSnapshotTables(this.control, spec.control.schema);
-    this.types = new TypeResolver(this.source);
+    this.types = new TypeResolver(this.source, { encoding: spec.cdc.encoding, debezium: spec.cdc.debezium });
     for (const t of this.tables) await this.relationByName(`${t.schema}.${t.table}`, true);
     const topics = [...this.relationsByName.values()].map((r) => r.shape.topic);
     await ensureTopics(this.options.kafka, topics, spec.cdc.partitions);

@@ -1,18 +1,37 @@
 /**
  * Envelope building, the third step of the message path (decode -> change -> envelope -> sink -> ack
- * tracker): a source change plus its position becomes the Debezium-compatible envelope, its position
- * headers and its Kafka message. The wire texts (position, headers, `source.sequence`) come from
+ * tracker): a source change plus its position becomes the envelope, its position headers and its Kafka
+ * message(s). The wire texts (position, headers, `source.sequence` of exact-text) come from
  * services/core/change-event.ts, their only home.
+ *
+ * The debezium encoding writes Debezium 3.x's envelope v2 and source block (debezium-envelope.ts), a
+ * tombstone after each delete (`tombstones.on.delete`), the `__debezium.oldkey` / `newkey` headers on
+ * the delete, tombstone and create a primary-key change becomes, and leaves out `skipped.operations`.
  */
 import { type Op, type Row, TransactionPositions } from '../core/change-event.js';
+import type { ConnectStruct } from '../core/connect-schema.js';
 import type { Lsn, Position } from '../core/lsn.js';
-import type { RelationState } from '../../connectors/postgres-source/change-builder.js';
+import type { Spec } from '../core/spec.js';
+import type { RelationState, SourceChange } from '../../connectors/postgres-source/change-builder.js';
+import {
+  NEW_KEY_HEADER,
+  OLD_KEY_HEADER,
+  type SnapshotMarker as DebeziumSnapshotMarker,
+  envelope as debeziumEnvelope,
+  sourceBlock,
+  transactionBlock,
+} from '../../connectors/kafka-sink/debezium-envelope.js';
 import { type EncodedChange, type TableEncoder, encodeChange } from '../../connectors/kafka-sink/serde.js';
 
 export const CONNECTOR_VERSION = '0.1.0';
+/** `source.version` of the debezium encoding: the Debezium release whose events parity's equal. */
+export const DEBEZIUM_VERSION = '3.6.0.Final';
 
-/** `source.snapshot`: a streamed change, a row of the initial snapshot, or of an incremental one. */
-export type SnapshotMarker = 'true' | 'false' | 'incremental';
+/**
+ * `source.snapshot`: a streamed change, a row of the initial snapshot (Debezium's first/last markers
+ * included), or of an incremental one. Exact-text writes the first/last markers as `true`.
+ */
+export type SnapshotMarker = DebeziumSnapshotMarker;
 
 /** What every event of one transaction (or one snapshot chunk) shares. */
 export interface TransactionContext {
@@ -20,6 +39,8 @@ export interface TransactionContext {
   commitTimeUs: bigint;
   /** The transaction's wire texts, computed once (the hot path runs per event). */
   positions: TransactionPositions;
+  /** Debezium's transaction block state (`provide.transaction.metadata`), made at the first event. */
+  debeziumOrder?: { id: string; total: number; perTable: Map<string, number> };
 }
 
 /** A transaction context for the given commit (snapshot chunks pass xid null and the time they are read). */
@@ -45,11 +66,46 @@ export interface EnvelopeBuilderOptions {
   partitions: ReadonlyMap<string, number>;
   /** spec.cdc.partitions, for a topic missing from `partitions`. */
   defaultPartitions: number;
+  /** spec.cdc's debezium options (tombstones, skipped operations); Debezium's defaults when absent. */
+  debezium?: Pick<Spec['cdc']['debezium'], 'tombstones.on.delete' | 'skipped.operations' | 'provide.transaction.metadata'>;
+}
+
+/** The operations `skipped.operations` names ("none": none). */
+function skippedOperations(text: string | undefined): ReadonlySet<Op> {
+  if (text === undefined) return new Set(['t']);
+  if (text === 'none') return new Set();
+  return new Set(text.split(',').map((o) => o.trim() as Op));
 }
 
 /** Builds the Kafka message of each change (one per connector, created once the source and topics are known). */
 export class EnvelopeBuilder {
-  constructor(private readonly options: EnvelopeBuilderOptions) {}
+  private readonly skipped: ReadonlySet<Op>;
+  private readonly tombstones: boolean;
+
+  constructor(private readonly options: EnvelopeBuilderOptions) {
+    this.skipped = skippedOperations(options.debezium?.['skipped.operations']);
+    this.tombstones = options.debezium?.['tombstones.on.delete'] ?? true;
+  }
+
+  /**
+   * Every Kafka message one change becomes: the event, and in the debezium encoding a tombstone after
+   * a delete; none for an operation in `skipped.operations` (debezium encoding).
+   */
+  buildAll(
+    encoder: TableEncoder,
+    relation: RelationState,
+    change: EnvelopeChange & Pick<SourceChange, 'keyChange'>,
+    position: Position,
+    tx: TransactionContext,
+    snapshot: SnapshotMarker,
+    partition?: number,
+  ): EncodedChange[] {
+    if (!encoder.debezium) return [this.build(encoder, relation, change, position, tx, snapshot, partition)];
+    if (this.skipped.has(change.op)) return [];
+    const event = this.build(encoder, relation, change, position, tx, snapshot, partition);
+    if (change.op !== 'd' || !this.tombstones || event.key === null) return [event];
+    return [event, { ...event, value: null }];
+  }
 
   /** The partition count of a relation's topic. */
   partitionsOf(relation: RelationState): number {
@@ -66,7 +122,9 @@ export class EnvelopeBuilder {
     snapshot: SnapshotMarker,
     partition?: number,
   ): EncodedChange {
+    if (encoder.debezium) return this.buildDebezium(encoder, relation, change, position, tx, snapshot, partition);
     const { xid, commitTimeUs, positions } = tx;
+    const exactSnapshot: 'true' | 'false' | 'incremental' = snapshot === 'false' || snapshot === 'incremental' ? snapshot : 'true';
     const envelope = {
       before: change.before,
       after: change.after,
@@ -83,7 +141,7 @@ export class EnvelopeBuilder {
         txId: xid,
         ts_ms: Number(commitTimeUs / 1000n),
         ts_us: Number(commitTimeUs),
-        snapshot,
+        snapshot: exactSnapshot,
         sequence: positions.sequence(position.ordinal),
       },
     };
@@ -91,6 +149,71 @@ export class EnvelopeBuilder {
     const message = {
       key: change.key,
       envelope,
+      position,
+      txId: xid,
+      commitTimeUs,
+      headers,
+      ...(partition === undefined ? {} : { partition }),
+    };
+    return encodeChange(encoder, message, this.partitionsOf(relation));
+  }
+
+  /**
+   * `provide.transaction.metadata`: Debezium's block of a streamed event, its id `<txId>:<LSN of the
+   * transaction's first event>`, its orders counted from 1 in the transaction and in its table.
+   */
+  private transactionBlock(tx: TransactionContext, relation: RelationState, snapshot: SnapshotMarker, lsn: Lsn): ConnectStruct | null {
+    if (!this.options.debezium?.['provide.transaction.metadata'] || snapshot !== 'false' || tx.xid === null) return null;
+    const order = (tx.debeziumOrder ??= { id: `${tx.xid}:${lsn}`, total: 0, perTable: new Map() });
+    order.total++;
+    const inTable = (order.perTable.get(relation.name) ?? 0) + 1;
+    order.perTable.set(relation.name, inTable);
+    return transactionBlock(BigInt(tx.xid), 0n, order.total, inTable, order.id);
+  }
+
+  /** Debezium 3.x's envelope v2 and source block; the key change's headers beside parity's own. */
+  private buildDebezium(
+    encoder: TableEncoder,
+    relation: RelationState,
+    change: EnvelopeChange & Pick<SourceChange, 'keyChange'>,
+    position: Position,
+    tx: TransactionContext,
+    snapshot: SnapshotMarker,
+    partition?: number,
+  ): EncodedChange {
+    const { xid, commitTimeUs, positions } = tx;
+    const source = sourceBlock({
+      version: DEBEZIUM_VERSION,
+      name: this.options.topicPrefix,
+      db: this.options.db,
+      schema: relation.schema,
+      table: relation.table,
+      commitMicros: commitTimeUs,
+      snapshot,
+      txId: xid === null ? null : BigInt(xid),
+      lsn: change.changeLsn ?? position.commitLsn,
+      lastCommitLsn: null,
+    });
+    const value: ConnectStruct = debeziumEnvelope(
+      change.op,
+      change.before as ConnectStruct | null,
+      change.after as ConnectStruct | null,
+      source,
+      this.transactionBlock(tx, relation, snapshot, change.changeLsn ?? position.commitLsn),
+      BigInt(Date.now()) * 1_000_000n,
+    );
+    let headers = positions.headers(position.ordinal);
+    const keyChange = change.keyChange;
+    if (keyChange) {
+      // Debezium: the delete (and its tombstone) names the new key, the create the old one.
+      headers =
+        change.op === 'd'
+          ? { ...headers, [NEW_KEY_HEADER]: encoder.debezium!.keyHeader(keyChange.newKey) }
+          : { ...headers, [OLD_KEY_HEADER]: encoder.debezium!.keyHeader(keyChange.oldKey) };
+    }
+    const message = {
+      key: change.key,
+      envelope: value,
       position,
       txId: xid,
       commitTimeUs,

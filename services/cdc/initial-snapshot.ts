@@ -93,13 +93,27 @@ async function readTables(
   const { spec } = deps;
   const position: Position = { commitLsn: consistentPoint - 1n, ordinal: 0 };
   const tables = await Promise.all(deps.tables.map(async (name) => ({ name, relation: await deps.relationByName(name) })));
+  let started = false;
+  const tablesStarted = new Set<string>();
   await runInitialSnapshot({
     reader,
     tables,
     chunkRows: spec.cdc.snapshotChunkRows,
     signal,
     emit: async (table, rows) => {
-      await sendChunk(deps, sinkBox, table.relation, rows, position, signal);
+      // Debezium's markers: a short chunk is a table's last (a table whose rows fill the last chunk
+      // exactly ends on `true`, as the next, empty chunk has no row to mark).
+      const tableIndex = tables.indexOf(table);
+      const lastChunk = rows.length < spec.cdc.snapshotChunkRows || table.relation.keyColumns.length === 0;
+      const markers = snapshotMarkers(rows.length, {
+        first: !started,
+        firstInTable: !tablesStarted.has(table.name),
+        lastInTable: lastChunk,
+        lastTable: tableIndex === tables.length - 1,
+      });
+      started = true;
+      tablesStarted.add(table.name);
+      await sendChunk(deps, sinkBox, table.relation, rows, position, signal, markers);
       deps.metrics.snapshotRows.inc({ table: table.name, kind: 'initial' }, rows.length);
     },
     checkpoint: (table, lastKey, rows, done) =>
@@ -110,6 +124,19 @@ async function readTables(
         consistentLsn: formatLsn(consistentPoint),
       }),
   });
+}
+
+/** `source.snapshot` of each row of a chunk, with Debezium's first/last markers. */
+export function snapshotMarkers(
+  rows: number,
+  at: { first: boolean; firstInTable: boolean; lastInTable: boolean; lastTable: boolean },
+): SnapshotMarker[] {
+  const out: SnapshotMarker[] = new Array(rows).fill('true');
+  if (rows === 0) return out;
+  if (at.firstInTable) out[0] = 'first_in_data_collection';
+  if (at.lastInTable) out[rows - 1] = at.lastTable ? 'last' : 'last_in_data_collection';
+  if (at.first) out[0] = 'first';
+  return out;
 }
 
 /**
@@ -123,12 +150,13 @@ async function sendChunk(
   rows: Chunk['rows'],
   position: Position,
   signal: AbortSignal,
+  markers: SnapshotMarker[],
 ): Promise<void> {
   const encoder = await deps.encoderFor(relation, signal);
   for (let attempt = 0; ; attempt++) {
     const first = position.ordinal;
     try {
-      await emitSnapshotRows(deps.envelopes, sinkBox.sink, encoder, relation, rows, position, 'true');
+      await emitSnapshotRows(deps.envelopes, sinkBox.sink, encoder, relation, rows, position, (i) => markers[i] ?? 'true');
       return;
     } catch (err) {
       const error = toParityError(err, 'PARITY_CONNECTION');
@@ -167,16 +195,17 @@ export function emitSnapshotRows(
   relation: RelationState,
   rows: Chunk['rows'],
   position: Position,
-  snapshot: SnapshotMarker,
+  snapshot: SnapshotMarker | ((index: number) => SnapshotMarker),
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let pending = rows.length;
     let failed = false;
     if (pending === 0) return resolve();
     const tx = transactionContext(position.commitLsn, null, BigInt(Date.now()) * 1000n);
-    for (const { key, row } of rows) {
+    rows.forEach(({ key, row }, i) => {
       const pos = { commitLsn: position.commitLsn, ordinal: position.ordinal++ };
-      sink.send(envelopes.build(encoder, relation, { op: 'r', key, before: null, after: row }, pos, tx, snapshot), {
+      const marker = typeof snapshot === 'function' ? snapshot(i) : snapshot;
+      sink.send(envelopes.build(encoder, relation, { op: 'r', key, before: null, after: row }, pos, tx, marker), {
         onAck: () => {
           if (--pending === 0 && !failed) resolve();
         },
@@ -187,6 +216,6 @@ export function emitSnapshotRows(
           }
         },
       });
-    }
+    });
   });
 }

@@ -219,10 +219,17 @@ export class ChangePipeline {
       // sees it in order with the keys of its partitions.
       const partitions = envelopes.partitionsOf(relation);
       for (let p = 0; p < partitions; p++)
-        await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot, p), tx, relation, 't');
+        for (const message of envelopes.buildAll(encoder, relation, change, position, tx, snapshot, p))
+          await this.send(message, tx, relation, 't');
       return;
     }
-    await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot), tx, relation, change.op);
+    if (!encoder.debezium) {
+      await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot), tx, relation, change.op);
+      return;
+    }
+    // The debezium encoding: a tombstone follows a delete, skipped operations write nothing.
+    for (const message of envelopes.buildAll(encoder, relation, change, position, tx, snapshot))
+      await this.send(message, tx, relation, change.op);
   }
 
   private async send(message: Parameters<ChangeSink['send']>[0], tx: OpenTransaction, relation: RelationState, op: Op): Promise<void> {

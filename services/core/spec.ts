@@ -125,6 +125,30 @@ const normalize = z
   })
   .prefault({});
 
+/**
+ * Debezium's PostgreSQL connector options, under Debezium's own (dotted) names and with its defaults
+ * (`cdc.encoding: debezium`; services/cdc/README.md says what each does).
+ */
+const debeziumOptions = z
+  .strictObject({
+    'decimal.handling.mode': z.enum(['precise', 'double', 'string']).default('precise'),
+    'time.precision.mode': z.enum(['adaptive', 'adaptive_time_microseconds', 'connect']).default('adaptive'),
+    'binary.handling.mode': z.enum(['bytes', 'base64', 'base64-url-safe', 'hex']).default('bytes'),
+    'interval.handling.mode': z.enum(['numeric', 'string']).default('numeric'),
+    'hstore.handling.mode': z.enum(['json', 'map']).default('json'),
+    'money.fraction.digits': z.number().int().min(0).max(20).default(2),
+    'include.unknown.datatypes': z.boolean().default(false),
+    'tombstones.on.delete': z.boolean().default(true),
+    /** Operations not written: c, u, d, t (none: write every one). Debezium's default skips truncates. */
+    'skipped.operations': z
+      .string()
+      .regex(/^(none|[cudt](,[cudt])*)$/, 'write a comma-separated list of c, u, d, t (e.g. "t"), or "none"')
+      .default('t'),
+    'provide.transaction.metadata': z.boolean().default(false),
+    'field.name.adjustment.mode': z.enum(['none', 'avro', 'avro_unicode']).default('none'),
+  })
+  .prefault({});
+
 const cdc = z.strictObject({
   slot: slotName,
   publication: publicationName,
@@ -132,7 +156,14 @@ const cdc = z.strictObject({
   topicPrefix: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'Kafka topic names allow letters, digits, ".", "_" and "-"'),
   /** Extra tables to stream besides the source table, as schema.table. */
   tables: z.array(z.string().regex(/^[^.]+\.[^.]+$/, 'write schema.table')).default([]),
-  format: z.enum(['avro', 'json', 'protobuf']).default('avro'),
+  /**
+   * What the events carry: Debezium 3.x's encodings (default; Debezium consumers read them) or
+   * parity's exact-text encoding (numeric and timestamps as exact strings; not Debezium-compatible).
+   */
+  encoding: z.enum(['debezium', 'exact-text']).default('debezium'),
+  /** avro, json and protobuf go through the registry; connect-json is Kafka Connect's JsonConverter (debezium encoding). */
+  format: z.enum(['avro', 'json', 'protobuf', 'connect-json']).default('avro'),
+  debezium: debeziumOptions,
   snapshot: z.enum(['initial', 'never']).default('initial'),
   snapshotChunkRows: z.number().int().min(1).max(10_000_000).default(10_000),
   heartbeatIntervalSeconds: z.number().min(0).default(10),
@@ -533,6 +564,19 @@ export const specSchema = z
         seen.set(template, version);
       }
     }
+    // Debezium's encoding is rendered as Avro or Connect JSON; exact-text has no Connect schema to render.
+    if (spec.cdc.encoding === 'debezium' && (spec.cdc.format === 'json' || spec.cdc.format === 'protobuf'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cdc', 'format'],
+        message: `format ${spec.cdc.format} is not offered with cdc.encoding: debezium; write format: avro or connect-json, or encoding: exact-text to keep ${spec.cdc.format}`,
+      });
+    if (spec.cdc.encoding === 'exact-text' && spec.cdc.format === 'connect-json')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cdc', 'format'],
+        message: 'format connect-json carries Debezium encodings only; write encoding: debezium, or format: avro, json or protobuf',
+      });
     // Kafka refuses topic names over 249 characters; a change topic is <topicPrefix>.<schema>.<table>.
     const streamed: { path: (string | number)[]; schema: string; table: string }[] = [
       { path: ['source', 'table'], schema: spec.source.schema, table: spec.source.table },

@@ -3,6 +3,7 @@
  * kind of JS value it carries. The PostgreSQL source maps catalog types onto these kinds
  * (connectors/postgres-source/value-decoder.ts); the serde derives the registry schemas from them.
  */
+import type { ConnectSchema } from './connect-schema.js';
 import { changeTopic } from './topics.js';
 
 /**
@@ -25,7 +26,18 @@ export interface ColumnShape {
   array?: boolean;
   /** The PostgreSQL type name, for documentation in the schema (e.g. "timestamptz", "order_state"). */
   pgType?: string;
+  /**
+   * Debezium encoding: the column's Connect schema as Debezium writes it (the row then carries Connect
+   * values, see services/core/connect-schema.ts, and `kind` is not used).
+   */
+  connect?: ConnectSchema;
 }
+
+/**
+ * The events' encoding: Debezium 3.x's Connect schemas and values, or parity's exact-text values
+ * (the `ValueKind` table above; not Debezium-compatible).
+ */
+export type EventEncoding = 'debezium' | 'exact-text';
 
 export interface TableShape {
   topic: string;
@@ -36,15 +48,39 @@ export interface TableShape {
   columns: ColumnShape[];
   /** Primary-key (replica identity) columns, in key order. Empty for a keyless table. */
   keyColumns: string[];
+  /** Absent: exact-text. */
+  encoding?: EventEncoding;
 }
 
 /** Builds a shape with Debezium's naming: topic and namespace `<prefix>.<schema>.<table>`. */
-export function tableShape(topicPrefix: string, schema: string, table: string, columns: ColumnShape[], keyColumns: string[]): TableShape {
+export function tableShape(
+  topicPrefix: string,
+  schema: string,
+  table: string,
+  columns: ColumnShape[],
+  keyColumns: string[],
+  encoding: EventEncoding = 'exact-text',
+): TableShape {
   const topic = changeTopic(topicPrefix, schema, table);
-  return { topic, namespace: topic, schema, table, columns, keyColumns };
+  return { topic, namespace: topic, schema, table, columns, keyColumns, ...(encoding === 'debezium' ? { encoding } : {}) };
+}
+
+/** JSON.stringify that writes a bigint as its decimal text and a Buffer as hex (Connect values). */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, function (this: unknown, k: string, v: unknown) {
+    if (typeof v === 'bigint') return v.toString();
+    const raw = (this as Record<string, unknown>)[k];
+    if (Buffer.isBuffer(raw)) return raw.toString('hex');
+    return v;
+  });
 }
 
 /** A stable fingerprint of a shape: equal shapes share registered schemas. */
 export function shapeFingerprint(shape: TableShape): string {
-  return JSON.stringify([shape.topic, shape.columns.map((c) => [c.name, c.kind, c.array === true, c.pgType ?? '']), shape.keyColumns]);
+  return stableJson([
+    shape.topic,
+    shape.encoding ?? 'exact-text',
+    shape.columns.map((c) => [c.name, c.kind, c.array === true, c.pgType ?? '', c.connect ?? null]),
+    shape.keyColumns,
+  ]);
 }

@@ -240,6 +240,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const events = await checkEventsAgainstDatabase({
       kafka,
       registry: createSchemaRegistry(spec.infra.registry),
+      registryUrl: spec.infra.registry.url,
       topic: changeTopic(spec.cdc.topicPrefix, spec.source.schema, spec.source.table),
       db,
       columns: ['id', 'customer_id', 'status', 'total_amount', 'total_amount_minor', 'currency'],

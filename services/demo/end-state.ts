@@ -27,11 +27,13 @@ const text = (v: unknown) => (v === null || v === undefined ? 'null' : String(v)
 export async function checkEventsAgainstDatabase(options: {
   kafka: KafkaClients;
   registry: SchemaRegistry;
+  /** The registry's REST URL: Debezium-encoded Avro events read back exactly with it (serde.ts). */
+  registryUrl?: string;
   topic: string;
   db: pg.Pool;
   columns: string[];
 }): Promise<EventCheck> {
-  const decoder = createChangeDecoder(options.registry);
+  const decoder = createChangeDecoder(options.registry, options.registryUrl ? { registryUrl: options.registryUrl } : {});
   const latest = new Map<string, DecodedChange>();
   let events = 0;
   const { complete } = await readTopic(

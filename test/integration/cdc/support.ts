@@ -20,7 +20,9 @@ export interface CdcSpecOptions {
   schema?: string;
   slot: string;
   topicPrefix: string;
-  format?: 'avro' | 'json' | 'protobuf';
+  format?: 'avro' | 'json' | 'protobuf' | 'connect-json';
+  /** cdc.encoding; these tests check parity's exact-text values unless they ask for Debezium's. */
+  encoding?: 'debezium' | 'exact-text';
   snapshot?: 'initial' | 'never';
   heartbeatIntervalSeconds?: number;
   snapshotChunkRows?: number;
@@ -40,6 +42,7 @@ export function writeCdcSpec(options: CdcSpecOptions): string {
     publication: `${options.slot}_pub`,
     topicPrefix: options.topicPrefix,
     format: options.format ?? 'avro',
+    encoding: options.encoding ?? 'exact-text',
     snapshot: options.snapshot ?? 'initial',
     heartbeatIntervalSeconds: options.heartbeatIntervalSeconds ?? 2,
     snapshotChunkRows: options.snapshotChunkRows ?? 1000,
