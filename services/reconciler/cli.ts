@@ -186,7 +186,10 @@ async function killSwitchReader(
   spec: ReturnType<typeof loadSpec>['spec'],
   logger: ReturnType<typeof createLogger>,
 ): Promise<{ read: () => Promise<boolean>; close: () => Promise<void> }> {
-  const [{ createRedis }, { createFlagsReader }] = await Promise.all([import('../core/clients.js'), import('../coordinator/flags-reader.js')]);
+  const [{ createRedis }, { createFlagsReader }] = await Promise.all([
+    import('../core/clients.js'),
+    import('../coordinator/flags-reader.js'),
+  ]);
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });

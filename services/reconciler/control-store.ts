@@ -6,7 +6,10 @@
  * instant releases its segment and at most that one segment is done again; several processes,
  * on any machine, can share a run this way.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { ensureControlTables } from '../core/control.js';
 import { ident } from '../core/sql.js';
 import type { KeyTuple } from './key-range.js';
@@ -417,6 +420,83 @@ export async function insertMismatches(
       col((r) => jsonOrNull(valuesObject(columns, r.d.targetValues))),
     ],
   );
+}
+
+/** One field of COPY's text format: backslash, tab, newline and carriage return escaped; null is \N. */
+export function copyField(v: string | number | null): string {
+  if (v === null) return '\\N';
+  const s = String(v);
+  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!) : s;
+}
+
+/** A text[] literal: every element double-quoted, quotes and backslashes escaped. */
+export function textArrayLiteral(items: string[]): string {
+  return `{${items.map((i) => `"${i.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+/**
+ * Stores a segment's decided keys like `insertMismatches`, through COPY: dense drift stores a row
+ * per key of a segment, and COPY takes them several times faster than an INSERT of parameter
+ * arrays. Runs inside the caller's transaction (`db` must be in one); should a key already be
+ * stored for the run, the COPY is undone to a savepoint and the rows go through
+ * `insertMismatches`, which skips the keys already there.
+ */
+export async function copyMismatches(
+  db: pg.ClientBase,
+  schema: string,
+  runId: number,
+  segNo: number,
+  columns: string[],
+  rows: DecidedMismatch[],
+  sourcePosition: string,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const lines = function* (): Generator<string> {
+    const fixed = { run: copyField(runId), seg: copyField(segNo), position: copyField(sourcePosition) };
+    let chunk = '';
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      chunk += `${[
+        fixed.run,
+        copyField(r.d.kt),
+        fixed.seg,
+        copyField(JSON.stringify(r.d.key)),
+        copyField(mismatchKind(r.d)),
+        copyField(r.status),
+        copyField(r.reason),
+        copyField(r.checks),
+        copyField(r.d.updated),
+        copyField(r.d.exclusiveSource),
+        copyField(r.d.exclusiveTarget),
+        copyField(textArrayLiteral(r.d.sourceHashes)),
+        copyField(textArrayLiteral(r.d.targetHashes)),
+        copyField(jsonOrNull(valuesObject(columns, r.d.sourceValues))),
+        copyField(jsonOrNull(valuesObject(columns, r.d.targetValues))),
+        fixed.position,
+      ].join('\t')}\n`;
+      if (i % 1000 === 999) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (chunk) yield chunk;
+  };
+  await db.query('SAVEPOINT parity_copy_mismatches');
+  try {
+    const sink = db.query(
+      copyFrom(
+        `COPY ${tables(schema).mismatches} (run_id, kt, seg_no, key, kind, status, reason, checks, updated_rows, exclusive_source, exclusive_target,
+                                            source_hashes, target_hashes, expected, actual, source_position) FROM STDIN`,
+      ),
+    );
+    await pipeline(Readable.from(lines()), sink);
+    await db.query('RELEASE SAVEPOINT parity_copy_mismatches');
+  } catch (err) {
+    if ((err as { code?: string }).code !== '23505') throw err;
+    await db.query('ROLLBACK TO SAVEPOINT parity_copy_mismatches');
+    for (let i = 0; i < rows.length; i += 5000)
+      await insertMismatches(db, schema, runId, segNo, columns, rows.slice(i, i + 5000), sourcePosition);
+  }
 }
 
 function jsonOrNull(v: unknown): string | null {

@@ -58,6 +58,12 @@ export interface Dialect {
    * another engine would fall back to the two 64-bit halves of MD5, which every engine has.
    */
   checksumHashes(text: string): [string, string];
+  /**
+   * SQL text naming the stored version of a row of a plain table (a new one for every insert or
+   * update of the row), or null when the engine has none. Two reads whose row versions are all
+   * equal read the same rows (recheck.ts uses it to confirm a dense segment without diffing it again).
+   */
+  rowVersion(): string | null;
   /** A key (SQL of the column in its common type, see key-type.ts) as compared and ordered. */
   orderedKey(expr: string, order: KeyOrder): string;
   /** Byte-order collation clause for ORDER BY on canonical texts. */
@@ -126,6 +132,12 @@ export const postgresDialect: Dialect = {
   identityHalves(identity) {
     const slash = identity.indexOf('/');
     return [BigInt(identity.slice(0, slash)), BigInt(identity.slice(slash + 1))];
+  },
+
+  rowVersion() {
+    // The tuple's place and the transaction that wrote it: an update or a re-insert changes both
+    // (xmin survives freezing; a table rewrite moves ctid, which only ever reads as "changed").
+    return `ctid::text || ':' || xmin::text`;
   },
 
   checksumHashes(t) {

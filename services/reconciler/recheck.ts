@@ -33,7 +33,8 @@ import { tables, toMismatchRow, updateMismatches, type DecidedMismatch, type Mis
 import type { KeyRange, KeyTuple } from './key-range.js';
 import type { Projection } from './projection.js';
 import { compareBytes, diffRowSets, type KeyDifference } from './row-diff.js';
-import { rowsByKeys } from './segment-hash.js';
+import { parseStatements, walk } from '../core/sql-parse.js';
+import { rangeVersions, rowsByKeys, sameChecksum, type Checksum } from './segment-hash.js';
 import { abortSnapshots, beginSnapshots, endSnapshots } from './snapshot.js';
 
 /** Minimum time between two observations of a key when the source has no CDC slot. */
@@ -351,18 +352,67 @@ function settleUpdate(
 }
 
 /**
+ * Whether equal row versions prove equal compared rows: every mapping expression is a function of
+ * its row alone. Function calls (now(), random(), or an allowed function reading other tables) and
+ * SQL value functions (current_timestamp, current_user) may yield another value for the same stored
+ * row in a later transaction, so a mapping with any of them is rechecked by diffing again.
+ * (Subqueries are refused by the spec check already.)
+ */
+export function rowVersionsSuffice(mappingExpressions: string[]): boolean {
+  for (const expr of mappingExpressions) {
+    let pure = true;
+    try {
+      walk(
+        parseStatements(`SELECT ${expr}`).map((s) => s.node),
+        (type) => {
+          if (type === 'FuncCall' || type === 'SQLValueFunction') pure = false;
+        },
+      );
+    } catch {
+      return false;
+    }
+    if (!pure) return false;
+  }
+  return true;
+}
+
+/** The row versions of a segment on both sides, read in one snapshot pair (see `rangeVersions`). */
+export interface SegmentVersions {
+  source: Checksum;
+  target: Checksum;
+}
+
+/** Reads a range's row versions on both sides, inside the caller's snapshots; null when the dialect has none. */
+export async function segmentVersions(
+  sessions: { source: Pick<pg.ClientBase, 'query'>; target: Pick<pg.ClientBase, 'query'> },
+  projection: Projection,
+  range: KeyRange,
+): Promise<SegmentVersions | null> {
+  const [source, target] = await Promise.all([
+    rangeVersions(sessions.source, projection, projection.source, range),
+    rangeVersions(sessions.target, projection, projection.target, range),
+  ]);
+  return source && target ? { source, target } : null;
+}
+
+/**
  * Rechecks a dense segment's differing keys together, in the worker that found them, once the CDC
- * slot has passed the segment's source snapshot: the whole segment is merged again in fresh
- * snapshots (one more streamed read of it) and each key's second observation decides as in
- * `recheckSuspects`: gone, resolved; exactly as before, confirmed; changed or new, left a suspect
- * for the ordinary recheck. Costs one read of the segment instead of a control-table round trip
+ * slot has passed the segment's source snapshot, in fresh snapshots, and each key's second
+ * observation decides as in `recheckSuspects`: gone, resolved; exactly as before, confirmed;
+ * changed or new, left a suspect for the ordinary recheck.
+ *
+ * When the first look also read the segment's row versions (`segment.versions`, see
+ * `rowVersionsSuffice`) and they are the same now on both sides, no row of the segment was written
+ * since: merging it again would find exactly the first look's differences, so every one is
+ * confirmed without reading the rows again. Otherwise the whole segment is merged again (one more
+ * streamed read of it). Either way one read of the segment instead of a control-table round trip
  * per key. Returns null (nothing decided) when the slot does not pass within `waitMs`; the caller
  * then stores the keys as suspects.
  */
 export async function recheckSegmentByMerge(
   sessions: { source: pg.Client; target: pg.Client },
   projection: Projection,
-  segment: { range: KeyRange; bounds: KeyTuple[]; sourcePosition: string },
+  segment: { range: KeyRange; bounds: KeyTuple[]; sourcePosition: string; versions?: SegmentVersions | null },
   first: KeyDifference[],
   options: {
     slot: string;
@@ -373,35 +423,45 @@ export async function recheckSegmentByMerge(
     sleep: (ms: number) => Promise<void>;
     now: () => number;
   },
-): Promise<{ decided: DecidedMismatch[]; position: string } | null> {
+): Promise<{ decided: DecidedMismatch[]; position: string; by: 'versions' | 'merge' } | null> {
   const stream = await waitForStream(sessions.source, options.slot, parseLsn(segment.sourcePosition), options.waitMs, {
     sleep: options.sleep,
     now: options.now,
     pollMs: 50,
   });
   if (!stream.passed) return null;
-  const before = new Map(first.map((d) => [d.kt, d]));
+  const byKey = new Map(first.map((d) => [d.kt, d]));
   const decided: DecidedMismatch[] = [];
   const reason = `unchanged after the CDC stream passed ${segment.sourcePosition}`;
   const positions = await beginSnapshots(projection.dialect, sessions.source, sessions.target, projection.sameDatabase);
+  let by: 'versions' | 'merge' = 'merge';
   try {
-    await compareSegment(sessions.source, sessions.target, projection, segment.range, segment.bounds, {
-      threshold: options.threshold,
-      factor: options.factor,
-      dense: true,
-      recheck: true,
-      onDifference: async (d) => {
-        const m = before.get(d.kt);
-        before.delete(d.kt);
-        if (m && sameObservation(m, d)) decided.push({ d, status: 'confirmed', reason, checks: 1 });
-        else decided.push({ d, status: 'suspect', reason: m ? 'changed since the last observation' : null, checks: m ? 1 : 0 });
-      },
-    });
+    const earlier = segment.versions;
+    const current = earlier ? await segmentVersions(sessions, projection, segment.range) : null;
+    if (earlier && current && sameChecksum(earlier.source, current.source) && sameChecksum(earlier.target, current.target)) {
+      by = 'versions';
+      for (const d of first) decided.push({ d, status: 'confirmed', reason, checks: 1 });
+      byKey.clear();
+    } else {
+      await compareSegment(sessions.source, sessions.target, projection, segment.range, segment.bounds, {
+        threshold: options.threshold,
+        factor: options.factor,
+        dense: true,
+        recheck: true,
+        onDifference: async (d) => {
+          const m = byKey.get(d.kt);
+          byKey.delete(d.kt);
+          if (m && sameObservation(m, d)) decided.push({ d, status: 'confirmed', reason, checks: 1 });
+          else decided.push({ d, status: 'suspect', reason: m ? 'changed since the last observation' : null, checks: m ? 1 : 0 });
+        },
+      });
+    }
     // Values for the report's sample keys: the first confirmed keys in the order the report lists them.
-    const samples = decided
-      .filter((x) => x.status === 'confirmed')
-      .sort((a, b) => compareBytes(a.d.kt, b.d.kt))
-      .slice(0, options.sampleKeys);
+    const samples = firstInOrder(
+      decided.filter((x) => x.status === 'confirmed'),
+      options.sampleKeys,
+      (a, b) => compareBytes(a.d.kt, b.d.kt),
+    );
     if (samples.length > 0) {
       const keys = samples.map((x) => x.d.key);
       const [s, t] = await Promise.all([
@@ -420,6 +480,25 @@ export async function recheckSegmentByMerge(
     await abortSnapshots(sessions.source, sessions.target);
     throw err;
   }
-  for (const d of before.values()) decided.push({ d, status: 'resolved', reason: 'equal on recheck (was in flight)', checks: 1 });
-  return { decided, position: positions.source };
+  for (const d of byKey.values()) decided.push({ d, status: 'resolved', reason: 'equal on recheck (was in flight)', checks: 1 });
+  return { decided, position: positions.source, by };
+}
+
+/** The `n` smallest items in `order`, sorted: one pass, without sorting them all (a dense segment decides every row). */
+export function firstInOrder<T>(items: T[], n: number, order: (a: T, b: T) => number): T[] {
+  const best: T[] = [];
+  if (n <= 0) return best;
+  for (const x of items) {
+    if (best.length === n && order(x, best[n - 1]!) >= 0) continue;
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order(best[mid]!, x) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, x);
+    if (best.length > n) best.pop();
+  }
+  return best;
 }

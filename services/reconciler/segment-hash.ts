@@ -78,6 +78,33 @@ export async function bucketChecksums(
 }
 
 /**
+ * The row versions of a range on one side (see Dialect.rowVersion): a row count and two sums of
+ * hashes of each row's version, like a checksum but without normalizing or even reading the
+ * values. Equal results in two snapshots mean every row of the range is the same stored version
+ * in both (up to a 2^-128 accident, as for checksums). Null when the dialect has no row versions.
+ */
+export async function rangeVersions(
+  db: Queryable,
+  projection: Projection,
+  side: SideProjection,
+  range: KeyRange,
+): Promise<Checksum | null> {
+  const version = projection.dialect.rowVersion();
+  if (version === null) return null;
+  const params = new Params();
+  const where = rangePredicate(side, range, params);
+  const [h1, h2] = projection.dialect.checksumHashes('r.v');
+  const sql = `SELECT count(*)::text AS n, coalesce(sum(${h1}), 0)::text AS s1, coalesce(sum(${h2}), 0)::text AS s2
+                 FROM (SELECT ${version} AS v FROM ${side.from} WHERE ${where} OFFSET 0) AS r`;
+  try {
+    const { rows } = await db.query(sql, params.values);
+    return { rows: BigInt(rows[0].n), sum1: rows[0].s1, sum2: rows[0].s2 };
+  } catch (err) {
+    throw queryError(err, `reading row versions of the ${side.side} ${side.schema}.${side.table}`);
+  }
+}
+
+/**
  * Inner bounds splitting `range` into parts of about `step` rows, read from the side's key index
  * in key order (never computed from key values, so gaps and skew do not matter). Equal keys are
  * never split apart: a bound equal to the previous one, or to the range's lower bound, is dropped.

@@ -21,6 +21,7 @@ import {
   activeRun,
   claimSegment,
   completeSegment,
+  copyMismatches,
   createRun,
   ensureReconcilerTables,
   finishRun,
@@ -39,8 +40,15 @@ import { reconcilerMetrics } from './metrics.js';
 import type { ProgressReporter } from './progress.js';
 import { assertKeysNotNull, buildProjection, type Projection } from './projection.js';
 import { readSlot } from './cdc-position.js';
-import { insertMismatches } from './control-store.js';
-import { recheckSegmentByMerge, recheckSuspects, type RecheckContext, type RecheckOptions } from './recheck.js';
+import {
+  recheckSegmentByMerge,
+  recheckSuspects,
+  rowVersionsSuffice,
+  segmentVersions,
+  type RecheckContext,
+  type RecheckOptions,
+  type SegmentVersions,
+} from './recheck.js';
 import { recheckBySegment } from './segment-strategy.js';
 import type { KeyDifference } from './row-diff.js';
 import { estimateRows, partsFor, planSegments } from './segment-planner.js';
@@ -178,6 +186,11 @@ async function startOrJoinRun(
   }
 }
 
+/** Rows of a compared segment (the larger side). */
+function rowsOf(outcome: { source: { rows: bigint }; target: { rows: bigint } }): number {
+  return Number(outcome.source.rows > outcome.target.rows ? outcome.source.rows : outcome.target.rows);
+}
+
 /** Runs (or joins) a verification run to its end. */
 export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps: VerifyDeps): Promise<VerifyOutcome> {
   const { spec } = loaded;
@@ -212,6 +225,9 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     await assertKeysNotNull(source, projection.source);
     await assertKeysNotNull(target, projection.target);
     const { runId, joined } = await startOrJoinRun(control, loaded, options, projection, { source, target }, logger);
+    // A dense segment rechecked as a whole can be confirmed from its row versions alone when the
+    // mapping is a function of the row (recheck.ts).
+    const byVersions = rowVersionsSuffice(projection.columns.map((c) => spec.mapping[c]!));
 
     // Progress: the control database knows every process's segments, not just ours.
     let suspects = 0;
@@ -264,6 +280,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
           // Held back while the whole segment's differences may still be rechecked together.
           let holding = slotExists && options.recheckWaitMs === null;
           let outcome;
+          let versions: SegmentVersions | null = null;
           try {
             outcome = await compareSegment(src, tgt, projection, { lo: seg.lo, hi: seg.hi }, seg.subBounds, {
               threshold: spec.reconcile.bisectionThreshold,
@@ -277,19 +294,21 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
                   await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.splice(0), positions.source);
               },
             });
+            // Read in this snapshot pair: the whole-segment recheck compares them with fresh ones.
+            if (byVersions && holding && recheckBySegment(buffered.length, rowsOf(outcome)))
+              versions = await segmentVersions({ source: src, target: tgt }, projection, { lo: seg.lo, hi: seg.hi });
             await endSnapshots(src, tgt);
           } catch (err) {
             await abortSnapshots(src, tgt);
             throw err;
           }
           const compareMs = now() - started;
-          const segmentRows = Number(outcome.source.rows > outcome.target.rows ? outcome.source.rows : outcome.target.rows);
           const together =
-            holding && recheckBySegment(buffered.length, segmentRows)
+            holding && recheckBySegment(buffered.length, rowsOf(outcome))
               ? await recheckSegmentByMerge(
                   { source: src, target: tgt },
                   projection,
-                  { range: { lo: seg.lo, hi: seg.hi }, bounds: seg.subBounds, sourcePosition: positions.source },
+                  { range: { lo: seg.lo, hi: seg.hi }, bounds: seg.subBounds, sourcePosition: positions.source, versions },
                   buffered,
                   {
                     slot: spec.cdc.slot,
@@ -303,22 +322,19 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
                 )
               : null;
           const recheckMs = now() - started - compareMs;
-          if (together) {
-            for (let i = 0; i < together.decided.length; i += 5000) {
-              await insertMismatches(
-                ctl,
-                schema,
-                runId,
-                seg.no,
-                projection.columns,
-                together.decided.slice(i, i + 5000),
-                together.position,
-              );
-            }
-          } else {
-            for (let i = 0; i < buffered.length; i += 5000)
-              await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.slice(i, i + 5000), positions.source);
-          }
+          // Through COPY: dense drift stores a row for every key of the segment.
+          if (together) await copyMismatches(ctl, schema, runId, seg.no, projection.columns, together.decided, together.position);
+          else
+            await copyMismatches(
+              ctl,
+              schema,
+              runId,
+              seg.no,
+              projection.columns,
+              buffered.map((d) => ({ d, status: 'suspect', reason: null, checks: 0 })),
+              positions.source,
+            );
+          const storeMs = now() - started - compareMs - recheckMs;
           const durationMs = Math.round(now() - started);
           await completeSegment(ctl, schema, runId, seg.no, {
             ...outcome,
@@ -339,8 +355,11 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
               strategy: outcome.strategy,
               density: Number(outcome.density.toFixed(3)),
               recheckedBySegment: together !== null,
+              recheckedBy: together?.by ?? null,
               compareMs: Math.round(compareMs),
               recheckMs: Math.round(recheckMs),
+              storeMs: Math.round(storeMs),
+              commitMs: Math.round(now() - started - durationMs),
             },
             'segment verified',
           );

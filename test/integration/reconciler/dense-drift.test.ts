@@ -11,7 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { sleep } from '../../../services/core/retry.js';
+import { compareSegment } from '../../../services/reconciler/bisect.js';
+import { postgresDialect } from '../../../services/reconciler/dialect.js';
+import { buildProjection } from '../../../services/reconciler/projection.js';
+import { recheckSegmentByMerge, segmentVersions } from '../../../services/reconciler/recheck.js';
 import { buildReport } from '../../../services/reconciler/report.js';
+import type { KeyDifference } from '../../../services/reconciler/row-diff.js';
+import { beginSnapshots, connectPg, endSnapshots, openReadSession } from '../../../services/reconciler/snapshot.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../../../services/reconciler/verify.js';
 import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
 import { buildSpec, exec, keys, keysWithStatus, query, verify, type SpecInput } from './fixtures.js';
@@ -32,6 +38,7 @@ interface SegmentLog {
   strategy: string;
   density: number;
   recheckedBySegment: boolean;
+  recheckedBy: 'versions' | 'merge' | null;
 }
 
 describe('dense drift', () => {
@@ -106,6 +113,8 @@ describe('dense drift', () => {
     // The third was predicted dense, measured sparse: the fourth goes back to bisection.
     expect(segments[2]!.density).toBeLessThan(0.01);
     expect(segments.map((s) => s.recheckedBySegment)).toEqual([true, true, false, false]);
+    // Nothing was written between the two looks, and the mapping is plain columns: the row versions decide.
+    expect(segments.map((s) => s.recheckedBy)).toEqual(['versions', 'versions', null, null]);
 
     // Sample keys of the report carry the observed values even on the whole-segment path.
     const control = new pg.Client({ connectionString: tgt.url });
@@ -128,5 +137,83 @@ describe('dense drift', () => {
       );
     expect(await sums(keyByKey.result.runId)).toEqual(await sums(outcome.result.runId));
     await query(src.url, `SELECT pg_drop_replication_slot($1)`, [slot]);
+  });
+
+  it('confirms a dense segment from its row versions only when no row was written since the first look', async () => {
+    await exec(
+      src.url,
+      `CREATE TABLE dv (id int PRIMARY KEY, note text)`,
+      `INSERT INTO dv SELECT g, 'n' || g FROM generate_series(1, 600) g`,
+    );
+    await exec(
+      tgt.url,
+      `CREATE TABLE dv (id int PRIMARY KEY, note text)`,
+      `INSERT INTO dv SELECT g, 'drift' FROM generate_series(1, 600) g`,
+    );
+    const slot = 'rc_dense_versions';
+    await query(src.url, `SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, [slot]);
+    const loaded = buildSpec({
+      name: 'dense-versions',
+      source: { database: src.url, table: 'dv' },
+      target: { kind: 'other-database', database: tgt.url, table: 'dv' },
+      key: ['id'],
+      mapping: { note: 'note' },
+      cdc: { slot },
+    });
+    const s = await openReadSession(connectPg, src.url, postgresDialect, 'dense-versions');
+    const t = await openReadSession(connectPg, tgt.url, postgresDialect, 'dense-versions');
+    try {
+      const projection = await buildProjection(loaded.spec, s, t, postgresDialect);
+      const range = { lo: null, hi: null };
+      // A first look: every key differs; the row versions read in the same snapshots.
+      const firstLook = async () => {
+        const positions = await beginSnapshots(postgresDialect, s, t, false);
+        const found: KeyDifference[] = [];
+        await compareSegment(s, t, projection, range, [], {
+          threshold: 25,
+          factor: 16,
+          dense: true,
+          onDifference: async (d) => void found.push(d),
+        });
+        const versions = await segmentVersions({ source: s, target: t }, projection, range);
+        await endSnapshots(s, t);
+        await query(src.url, `SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())`, [slot]);
+        return { found, versions, position: positions.source };
+      };
+      const recheck = (look: Awaited<ReturnType<typeof firstLook>>) =>
+        recheckSegmentByMerge(
+          { source: s, target: t },
+          projection,
+          { range, bounds: [], sourcePosition: look.position, versions: look.versions },
+          look.found,
+          { slot, waitMs: 5000, threshold: 25, factor: 16, sampleKeys: 3, sleep, now: () => performance.now() },
+        );
+
+      const unchanged = await firstLook();
+      expect(unchanged.found).toHaveLength(600);
+      const quiet = await recheck(unchanged);
+      expect(quiet?.by).toBe('versions');
+      expect(quiet?.decided.filter((x) => x.status === 'confirmed')).toHaveLength(600);
+      // Sample values are read even though the rows were not diffed again.
+      expect(quiet?.decided.find((x) => x.d.kt === '1')?.d.sourceValues).toEqual(['n1']);
+
+      // A write on either side between the looks: the segment is diffed again and each key decides on its own.
+      const changed = await firstLook();
+      await exec(tgt.url, `UPDATE dv SET note = 'n7' WHERE id = 7`, `UPDATE dv SET note = 'other' WHERE id = 8`);
+      const busy = await recheck(changed);
+      expect(busy?.by).toBe('merge');
+      const status = new Map(busy?.decided.map((x) => [x.d.kt, x.status]));
+      expect(status.get('7')).toBe('resolved');
+      expect(status.get('8')).toBe('suspect');
+      expect([...status.values()].filter((v) => v === 'confirmed')).toHaveLength(598);
+
+      // Same for a write on the source that leaves the row's values as they were (a new row version).
+      const rewritten = await firstLook();
+      await exec(src.url, `UPDATE dv SET note = note WHERE id = 9`);
+      expect((await recheck(rewritten))?.by).toBe('merge');
+    } finally {
+      await Promise.all([s.end(), t.end()]);
+      await query(src.url, `SELECT pg_drop_replication_slot($1)`, [slot]);
+    }
   });
 });
