@@ -9,7 +9,7 @@
  *   (services/coordinator) and the cache reader (services/cache-versioner), and only the CLI, the demo
  *   and the client itself import it: a service needing flags imports the coordinator, their owner;
  * - services/coordinator is the control plane (flags, locks, phases): the services that obey it at run
- *   time (backfill, reconciler: kill switches) and the status page read it; it imports no other
+ *   time (backfill, reconciler: kill switches; reverse-sync: cutover and rollback) and the status page read it; it imports no other
  *   service (the contract gate is injected by the CLI wiring);
  * - every other service (cdc, cache-versioner, compat-gate, stack, ...) imports only core and connectors.
  */
@@ -61,8 +61,9 @@ module.exports = {
     {
       name: 'only-control-plane-readers-import-the-coordinator',
       severity: 'error',
-      comment: 'The coordinator is read by the services it steers at run time (backfill, reconciler), the status page and the client.',
-      from: { path: '^services/(?!(cli|demo|client|backfill|reconciler|status|coordinator)/)' },
+      comment:
+        'The coordinator is read by the services it steers at run time (backfill, reconciler, reverse-sync: cutover and rollback flip its flags under its lock), the status page and the client.',
+      from: { path: '^services/(?!(cli|demo|client|backfill|reconciler|reverse-sync|status|coordinator)/)' },
       to: { path: '^services/coordinator/' },
     },
     {

@@ -1,5 +1,6 @@
 import type { CommandEntry, CommandHandler, OptionHelp } from './command.js';
 import type { CoordinatorCommand } from '../coordinator/cli.js';
+import type { ReverseCommand } from '../reverse-sync/cli.js';
 
 /** Loads `exportName` from a service's cli module. */
 function from(modulePath: string, exportName: string): () => Promise<CommandHandler> {
@@ -17,10 +18,27 @@ function from(modulePath: string, exportName: string): () => Promise<CommandHand
  */
 function coordinator(exportName: string): () => Promise<CommandHandler> {
   return async () => {
-    const [mod, { reconcilerContractGate }] = await Promise.all([import('../coordinator/cli.js'), import('./contract-gate.js')]);
+    const [mod, { reconcilerContractGate }, { reverseWindowCloser }] = await Promise.all([
+      import('../coordinator/cli.js'),
+      import('./contract-gate.js'),
+      import('../reverse-sync/close.js'),
+    ]);
     const handler = (mod as unknown as Record<string, CoordinatorCommand>)[exportName];
     if (!handler) throw new Error(`../coordinator/cli.js does not export ${exportName}`);
-    return (argv) => handler(argv, { contractGate: reconcilerContractGate });
+    return (argv) => handler(argv, { contractGate: reconcilerContractGate, closeReverseWindow: reverseWindowCloser });
+  };
+}
+
+/**
+ * Loads a reverse-sync command and hands it reverse verification (the reconciler's verify, sides
+ * swapped): reverse sync does not import the reconciler, the CLI wires them.
+ */
+function reverse(exportName: string): () => Promise<CommandHandler> {
+  return async () => {
+    const [mod, { reconcilerVerifyReverse }] = await Promise.all([import('../reverse-sync/cli.js'), import('./reverse-verify.js')]);
+    const handler = (mod as unknown as Record<string, ReverseCommand>)[exportName];
+    if (!handler) throw new Error(`../reverse-sync/cli.js does not export ${exportName}`);
+    return (argv) => handler(argv, { verifyReverse: reconcilerVerifyReverse });
   };
 }
 
@@ -277,6 +295,52 @@ export const COMMANDS: CommandEntry[] = [
     examples: ['parity migrate rollback --spec orders.yaml --cohort eu --reason "incident 311"'],
     no: 'there is nothing to roll back to, or contract DDL already ran',
     load: coordinator('migrateRollbackCommand'),
+  },
+  {
+    name: 'cutover',
+    summary: "move a cohort's writes and reads to the new representation; opens the reverse window (reverse slot first)",
+    options: [SPEC, COHORT, REASON, ACTOR, JSON_OUT],
+    examples: ['parity cutover --spec orders.yaml --cohort eu --reason "ramp at 100% for a week"'],
+    no: 'the phase is before ramp, or rows the old shape cannot hold refuse it; nothing changed',
+    load: reverse('cutoverCommand'),
+  },
+  {
+    name: 'rollback',
+    summary: 'flip a cut-over cohort back to the old representation once reverse sync has applied everything up to the flip',
+    options: [SPEC, COHORT, REASON, ACTOR, JSON_OUT],
+    examples: ['parity rollback --spec orders.yaml --cohort eu --reason "incident 311"'],
+    no: 'the cohort is not cut over, or reverse sync did not reach the flip within one lease (routing is put back; nothing lost)',
+    load: reverse('rollbackCommand'),
+  },
+  {
+    name: 'reverse-sync run',
+    summary: 'during the cutover window, apply every change of the new representation to the old one (reverse mapping, fenced, no echo)',
+    options: [
+      SPEC,
+      STATUS_PORT,
+      {
+        flag: '--verify-every SECONDS',
+        help: 'verify the old side in reverse and record the window evidence this often (default 60; 0: off)',
+      },
+      { flag: '--batch-keys N', help: 'most keys per apply transaction (default 2000)' },
+    ],
+    examples: ['parity reverse-sync run --spec orders.yaml --verify-every 300'],
+    load: reverse('reverseSyncRun'),
+  },
+  {
+    name: 'reverse-sync status',
+    summary: 'the reverse window, each cohort, the applied position, slot lag and unrepresentable rows',
+    options: [SPEC, JSON_OUT],
+    examples: ['parity reverse-sync status --spec orders.yaml --json'],
+    load: reverse('reverseSyncStatus'),
+  },
+  {
+    name: 'reverse-sync check',
+    summary: 'verify the old side against reverse(new) once and record the window evidence the contract gate reads',
+    options: [SPEC, JSON_OUT],
+    examples: ['parity reverse-sync check --spec orders.yaml'],
+    no: 'the old side does not match (drift, rows in flight, or unrepresentable rows)',
+    load: reverse('reverseSyncCheck'),
   },
   {
     name: 'flags get',

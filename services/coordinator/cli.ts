@@ -8,7 +8,7 @@ import { parseOptions, required } from '../core/options.js';
 import { ParityError } from '../core/errors.js';
 import { loadSpec, type LoadedSpec, type Spec } from '../core/spec.js';
 import { openCoordinator, type ContractGateFactory, type CoordinatorContext } from './context.js';
-import type { CohortStatus, DdlRunResult, StatusReport, TransitionResult } from './coordinator.js';
+import type { CohortStatus, DdlRunResult, ReverseWindowCloser, StatusReport, TransitionResult } from './coordinator.js';
 import type { GateCheck } from './gates.js';
 import { FLAG_NAMES, parseFlagAssignments, type EffectiveFlags } from './flag-model.js';
 import type { FlagAuditEntry } from './flag-store.js';
@@ -42,6 +42,8 @@ function json(value: unknown): string {
 export interface CoordinatorCommandDeps {
   /** The contract gate (the reconciler's, wired by the CLI: the coordinator does not import it). */
   contractGate: ContractGateFactory;
+  /** The contract step's reverse-window closer (reverse-sync's, wired by the CLI). */
+  closeReverseWindow?: (loaded: LoadedSpec) => ReverseWindowCloser;
 }
 
 /** A coordinator command: argv plus what the CLI wiring injects. */
@@ -52,7 +54,10 @@ async function withCoordinator<T>(
   deps: CoordinatorCommandDeps,
   fn: (ctx: CoordinatorContext) => Promise<T>,
 ): Promise<T> {
-  const ctx = await openCoordinator(loaded, { contractGate: deps.contractGate });
+  const ctx = await openCoordinator(loaded, {
+    contractGate: deps.contractGate,
+    ...(deps.closeReverseWindow ? { closeReverseWindow: deps.closeReverseWindow } : {}),
+  });
   try {
     return await fn(ctx);
   } finally {
@@ -62,7 +67,7 @@ async function withCoordinator<T>(
 
 function flagLine(f: EffectiveFlags): string {
   const v = f.flags;
-  return `dual-write=${v.dualWrite ? 'on' : 'off'} read=${v.read} read-percent=${v.readPercent} kill-backfill=${v.killBackfill ? 'on' : 'off'} kill-repair=${v.killRepair ? 'on' : 'off'}`;
+  return `dual-write=${v.dualWrite ? 'on' : 'off'} read=${v.read} read-percent=${v.readPercent} write=${v.write} kill-backfill=${v.killBackfill ? 'on' : 'off'} kill-repair=${v.killRepair ? 'on' : 'off'}`;
 }
 
 function checkLines(checks: readonly GateCheck[]): string[] {
@@ -217,6 +222,7 @@ export async function flagsGetCommand(argv: string[], deps: CoordinatorCommandDe
     'dual-write': 'dualWrite',
     read: 'read',
     'read-percent': 'readPercent',
+    write: 'write',
     'kill-backfill': 'killBackfill',
     'kill-repair': 'killRepair',
   };

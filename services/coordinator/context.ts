@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { createPgPool, createRedis } from '../core/clients.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { controlDatabase, targetDatabase, type LoadedSpec } from '../core/spec.js';
-import { createCoordinator, type Coordinator } from './coordinator.js';
+import { createCoordinator, type Coordinator, type ReverseWindowCloser } from './coordinator.js';
 import type { ContractGate } from './gates.js';
 
 export interface CoordinatorContext {
@@ -27,6 +27,8 @@ export type ContractGateFactory = (loaded: LoadedSpec, clients: { source: pg.Poo
 
 export interface OpenCoordinatorOptions {
   contractGate: ContractGateFactory;
+  /** Makes the contract step's reverse-window closer for one spec (reverse-sync's, wired by the CLI). */
+  closeReverseWindow?: (loaded: LoadedSpec) => ReverseWindowCloser;
   logger?: Logger;
 }
 
@@ -49,7 +51,16 @@ export async function openCoordinator(loaded: LoadedSpec, options: OpenCoordinat
   // Connection errors surface on the command that needs Redis; the event must not crash the CLI.
   redis.on('error', () => undefined);
   const contractGate = options.contractGate(loaded, { source, logger });
-  const coordinator = createCoordinator({ spec, control, target, redis, logger, contractGate });
+  const closeReverseWindow = options.closeReverseWindow?.(loaded);
+  const coordinator = createCoordinator({
+    spec,
+    control,
+    target,
+    redis,
+    logger,
+    contractGate,
+    ...(closeReverseWindow ? { closeReverseWindow } : {}),
+  });
   return {
     coordinator,
     control,

@@ -43,7 +43,15 @@ export interface CoordinatorDeps {
   /** Backoff and sleep for DDL retries and lock acquisition (tests make them fast). */
   ddlRetryDelay?: { initialDelayMs: number; maxDelayMs: number };
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Closes the cutover window (issue 23) in the contract step's own fenced transaction, which stops
+   * reverse sync. Injected by the CLI wiring (reverse-sync's), like the contract gate.
+   */
+  closeReverseWindow?: ReverseWindowCloser;
 }
+
+/** Closes the reverse window in `db` (the contract DDL's transaction); a no-op when there is none. */
+export type ReverseWindowCloser = (db: Pick<pg.ClientBase, 'query'>, actor: string) => Promise<void>;
 
 export interface CohortStatus {
   /** '' for the migration-wide row. */
@@ -390,6 +398,8 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
                 },
               );
             }
+            // Same transaction as the DDL: the window closes (and reverse sync is fenced out) only if the drop commits.
+            if (tx && deps.closeReverseWindow) await deps.closeReverseWindow(tx, actor);
           }
         : undefined;
       try {
@@ -410,6 +420,11 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
           },
           plan,
         );
+        // Contract without transactional steps (or none at all) still ends the window, fenced by this lease.
+        if (phase === 'contract' && deps.closeReverseWindow) {
+          const close = deps.closeReverseWindow;
+          await lease.fenced(deps.target, (client) => close(client, actor));
+        }
         await appendAudit(deps.control, schema, {
           migration,
           cohort: '',

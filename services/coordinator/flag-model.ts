@@ -8,6 +8,10 @@ import { ParityError } from '../core/errors.js';
 export type ReadPath = 'old' | 'dark' | 'new';
 export const READ_PATHS: readonly ReadPath[] = ['old', 'dark', 'new'];
 
+/** Which representation applications write: the old one (dual-writing the new when on), or only the new one after cutover (issue 23). */
+export type WritePath = 'old' | 'new';
+export const WRITE_PATHS: readonly WritePath[] = ['old', 'new'];
+
 export interface Flags {
   /** Applications write the new representation too. */
   dualWrite: boolean;
@@ -15,6 +19,8 @@ export interface Flags {
   read: ReadPath;
   /** Share of keys (0-100, by consistent hash) that take the `read` path; the rest read old. */
   readPercent: number;
+  /** Where writes go: `new` only after `parity cutover` (reverse sync keeps the old side current), else `old`. */
+  write: WritePath;
   /** Kill switches: stop the backfill / stop repairs at once. */
   killBackfill: boolean;
   killRepair: boolean;
@@ -25,23 +31,25 @@ export const DEFAULT_FLAGS: Readonly<Flags> = Object.freeze({
   dualWrite: false,
   read: 'old',
   readPercent: 0,
+  write: 'old',
   killBackfill: false,
   killRepair: false,
 });
 
 /** Flag names as written on the command line and stored in the Redis hash. */
-export const FLAG_NAMES = ['dual-write', 'read', 'read-percent', 'kill-backfill', 'kill-repair'] as const;
+export const FLAG_NAMES = ['dual-write', 'read', 'read-percent', 'write', 'kill-backfill', 'kill-repair'] as const;
 export type FlagName = (typeof FLAG_NAMES)[number];
 
 const FIELD: Record<FlagName, keyof Flags> = {
   'dual-write': 'dualWrite',
   read: 'read',
   'read-percent': 'readPercent',
+  write: 'write',
   'kill-backfill': 'killBackfill',
   'kill-repair': 'killRepair',
 };
 
-const USAGE = 'dual-write=on|off, read=old|dark|new, read-percent=0..100, kill-backfill=on|off, kill-repair=on|off';
+const USAGE = 'dual-write=on|off, read=old|dark|new, read-percent=0..100, write=old|new, kill-backfill=on|off, kill-repair=on|off';
 
 function parseSwitch(raw: string): 'on' | 'off' | undefined {
   const v = raw.trim().toLowerCase();
@@ -68,6 +76,8 @@ export function normalizeFlagValue(name: FlagName, raw: string): string | undefi
       return (READ_PATHS as readonly string[]).includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined;
     case 'read-percent':
       return parsePercent(raw);
+    case 'write':
+      return (WRITE_PATHS as readonly string[]).includes(raw.trim().toLowerCase()) ? raw.trim().toLowerCase() : undefined;
   }
 }
 
@@ -120,6 +130,7 @@ function applyLayer(
     }
     const field = FIELD[name];
     if (field === 'read') flags.read = value as ReadPath;
+    else if (field === 'write') flags.write = value as WritePath;
     else if (field === 'readPercent') flags.readPercent = Number(value);
     else flags[field] = value === 'on';
     sources[field] = layer;

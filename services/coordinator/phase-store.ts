@@ -53,7 +53,7 @@ export interface PhaseRow {
 export interface AuditEntry {
   migration: string;
   cohort: string;
-  action: 'init' | 'advance' | 'rollback' | 'expand' | 'enforce' | 'contract';
+  action: 'init' | 'advance' | 'rollback' | 'expand' | 'enforce' | 'contract' | 'cutover' | 'cutover-rollback';
   fromPhase: Phase | null;
   toPhase: Phase | null;
   actor: string;

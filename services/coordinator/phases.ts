@@ -41,6 +41,8 @@ export function routingViolations(phase: Phase, flags: Flags): { flag: string; n
   if (flags.dualWrite && !atLeast(phase, 'dual-write')) out.push({ flag: 'dual-write=on', needs: 'dual-write' });
   if (flags.readPercent > 0 && flags.read === 'dark' && !atLeast(phase, 'dark-reads')) out.push({ flag: 'read=dark', needs: 'dark-reads' });
   if (flags.readPercent > 0 && flags.read === 'new' && !atLeast(phase, 'ramp')) out.push({ flag: 'read=new', needs: 'ramp' });
+  // Writing only the new representation is a cutover (parity cutover), which needs reads on the new path first.
+  if (flags.write === 'new' && !atLeast(phase, 'ramp')) out.push({ flag: 'write=new', needs: 'ramp' });
   return out;
 }
 
@@ -50,6 +52,7 @@ export function routingViolations(phase: Phase, flags: Flags): { flag: string; n
  */
 export function rollbackFlags(target: Phase, current: Flags): Partial<Flags> {
   const out: Partial<Flags> = {};
+  if (current.write === 'new' && !atLeast(target, 'ramp')) out.write = 'old';
   if (current.dualWrite && !atLeast(target, 'dual-write')) out.dualWrite = false;
   if (current.read !== 'old' && !atLeast(target, 'dark-reads')) {
     out.read = 'old';

@@ -60,6 +60,7 @@ export const STATUS_PORTS = {
   cache: 9403,
   backfill: 9404,
   verify: 9405,
+  reverse: 9406,
 } as const;
 
 export type StatusService = keyof typeof STATUS_PORTS;

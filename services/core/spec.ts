@@ -498,15 +498,18 @@ export const specSchema = z
     /**
      * Status server ports per service (0 = any free port). Precedence: --status-port, then
      * PARITY_STATUS_PORT, then these, then the fixed defaults (serve 9400, cdc 9401, reconcile 9402,
-     * cache 9403, backfill 9404, verify 9405).
+     * cache 9403, backfill 9404, verify 9405, reverse sync 9406).
      */
     status: z
       .strictObject({
         ports: z
           .strictObject(
             Object.fromEntries(
-              ['serve', 'cdc', 'reconcile', 'cache', 'backfill', 'verify'].map((k) => [k, z.number().int().min(0).max(65535).optional()]),
-            ) as Record<'serve' | 'cdc' | 'reconcile' | 'cache' | 'backfill' | 'verify', z.ZodOptional<z.ZodNumber>>,
+              ['serve', 'cdc', 'reconcile', 'cache', 'backfill', 'verify', 'reverse'].map((k) => [
+                k,
+                z.number().int().min(0).max(65535).optional(),
+              ]),
+            ) as Record<'serve' | 'cdc' | 'reconcile' | 'cache' | 'backfill' | 'verify' | 'reverse', z.ZodOptional<z.ZodNumber>>,
           )
           .prefault({}),
         /**

@@ -35,6 +35,9 @@ const MODULES: Record<string, string> = {
   report: 'reconciler/cli',
   gate: 'reconciler/cli',
   demo: 'demo/cli',
+  cutover: 'reverse-sync/cli',
+  rollback: 'reverse-sync/cli',
+  'reverse-sync': 'reverse-sync/cli',
 };
 
 /** Commands whose handler lives in another module than their first word's. */

@@ -5,7 +5,7 @@ import { isParityError } from '../../../services/core/errors.js';
 
 describe('flag model', () => {
   it('has safe defaults: dual-write off, read old at 0%, kill switches off', () => {
-    expect(DEFAULT_FLAGS).toEqual({ dualWrite: false, read: 'old', readPercent: 0, killBackfill: false, killRepair: false });
+    expect(DEFAULT_FLAGS).toEqual({ dualWrite: false, read: 'old', readPercent: 0, write: 'old', killBackfill: false, killRepair: false });
   });
 
   it('parses and normalizes NAME=VALUE assignments', () => {
@@ -31,7 +31,7 @@ describe('flag model', () => {
 
   it('layers cohort overrides over migration-wide values over defaults, ignoring invalid stored values', () => {
     const e = effectiveFlags({ 'dual-write': 'on', read: 'dark', 'read-percent': '10' }, { read: 'new', 'read-percent': 'lots' });
-    expect(e.flags).toEqual({ dualWrite: true, read: 'new', readPercent: 10, killBackfill: false, killRepair: false });
+    expect(e.flags).toEqual({ dualWrite: true, read: 'new', readPercent: 10, write: 'old', killBackfill: false, killRepair: false });
     expect(e.sources).toMatchObject({ dualWrite: 'migration', read: 'cohort', readPercent: 'migration', killBackfill: 'default' });
     expect(e.invalid).toEqual(['cohort:read-percent=lots']);
     expect(flagsToAssignments({ dualWrite: false, read: 'old', readPercent: 0 })).toEqual([

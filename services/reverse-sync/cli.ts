@@ -1,0 +1,259 @@
+/**
+ * `parity cutover`, `parity rollback` and `parity reverse-sync run | status | check`. Reverse
+ * verification is injected by the CLI wiring (services/cli/commands.ts): a service does not import
+ * the reconciler.
+ */
+import type pg from 'pg';
+import { createPgClient, createPgPool, createRedis } from '../core/clients.js';
+import { ParityError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { type Lsn, formatLsn } from '../core/lsn.js';
+import { type Registry, createMetricsRegistry } from '../core/metrics.js';
+import { intOption, parseOptions, required } from '../core/options.js';
+import { resolveStatusPort, specStatusPort } from '../core/http.js';
+import { redact } from '../core/secrets.js';
+import { type LoadedSpec, type Spec, controlDatabase, loadSpec } from '../core/spec.js';
+import { slotLag } from '../../connectors/postgres-source/slot.js';
+import { resolveActor } from '../coordinator/cli.js';
+import { cutover, rollback } from './cutover.js';
+import { assertWindowKind, reverseSlot } from './names.js';
+import { ReverseSync } from './reverse-sync.js';
+import { type VerifyReverse, checkWindow } from './window-evidence.js';
+import { countUnrepresentable, readCohorts, readPosition, readWindow } from './window-store.js';
+
+/** What the CLI wiring hands the reverse-sync commands. */
+export interface ReverseCommandDeps {
+  /** Reverse verification (the reconciler's verify, sides swapped), made for one spec. */
+  verifyReverse: (loaded: LoadedSpec, deps: { logger: Logger; registry: Registry }) => VerifyReverse;
+}
+
+export type ReverseCommand = (argv: string[], deps: ReverseCommandDeps) => Promise<number>;
+
+function json(value: unknown): string {
+  return `${redact(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`;
+}
+
+/** Pools on the old representation's database and the control database (one pool when they are the same). */
+async function withPools<T>(spec: Spec, name: string, fn: (db: pg.Pool, control: pg.Pool) => Promise<T>): Promise<T> {
+  const db = createPgPool(spec.source.database, { applicationName: name, max: 3 });
+  const controlUrl = controlDatabase(spec);
+  const control = controlUrl === spec.source.database ? db : createPgPool(controlUrl, { applicationName: name, max: 2 });
+  try {
+    return await fn(db, control);
+  } finally {
+    await db.end().catch(() => undefined);
+    if (control !== db) await control.end().catch(() => undefined);
+  }
+}
+
+const CUTOVER_USAGE = 'parity cutover --spec FILE [--cohort C] --reason TEXT [--actor NAME] [--json]';
+
+/** `parity cutover`: opens the reverse window and moves the cohort's writes and reads to the new representation. */
+export const cutoverCommand: ReverseCommand = async (argv) => {
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      cohort: { type: 'string' },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    CUTOVER_USAGE,
+  );
+  const { spec } = loadSpec(required(values.spec, '--spec', CUTOVER_USAGE));
+  const reason = required(values.reason, '--reason', CUTOVER_USAGE);
+  assertWindowKind(spec);
+  const logger = createLogger({ name: 'parity-cutover', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
+  const redis = createRedis(spec.infra.redis);
+  redis.on('error', () => undefined);
+  try {
+    const result = await withPools(spec, 'parity-cutover', (db, control) =>
+      cutover(
+        { spec, db, control, redis, logger },
+        { ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason },
+      ),
+    );
+    process.stdout.write(
+      values.json
+        ? json(result)
+        : `${result.migration}${result.cohort ? ` (cohort ${result.cohort})` : ''}: cut over; writes and reads go to the new representation.\nreverse slot ${result.slot} captures every change from ${result.fromLsn}; run parity reverse-sync run --spec FILE to keep the old side current.\n`,
+    );
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+};
+
+const ROLLBACK_USAGE = 'parity rollback --spec FILE [--cohort C] --reason TEXT [--actor NAME] [--json]';
+
+/** `parity rollback`: the cohort goes back to the old representation once reverse sync has applied everything up to the flip. */
+export const rollbackCommand: ReverseCommand = async (argv) => {
+  const { values } = parseOptions(
+    argv,
+    {
+      spec: { type: 'string' },
+      cohort: { type: 'string' },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    ROLLBACK_USAGE,
+  );
+  const { spec } = loadSpec(required(values.spec, '--spec', ROLLBACK_USAGE));
+  const reason = required(values.reason, '--reason', ROLLBACK_USAGE);
+  assertWindowKind(spec);
+  const logger = createLogger({ name: 'parity-rollback', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
+  const redis = createRedis(spec.infra.redis);
+  redis.on('error', () => undefined);
+  try {
+    const result = await withPools(spec, 'parity-rollback', (db, control) =>
+      rollback(
+        { spec, db, control, redis, logger },
+        { ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason },
+      ),
+    );
+    process.stdout.write(
+      values.json
+        ? json(result)
+        : `${result.migration}${result.cohort ? ` (cohort ${result.cohort})` : ''}: rolled back; writes and reads go to the old representation.\nreverse sync had applied up to ${result.appliedLsn}, past the flip at ${result.flipLsn} (waited ${result.waitedMs} ms).\n`,
+    );
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+};
+
+const RUN_USAGE = 'parity reverse-sync run --spec FILE [--status-port N] [--verify-every SECONDS] [--batch-keys N]';
+
+/** `parity reverse-sync run`: applies the new representation's changes to the old one until SIGTERM/SIGINT or contract. */
+export const reverseSyncRun: ReverseCommand = async (argv, deps) => {
+  const { values } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, 'status-port': { type: 'string' }, 'verify-every': { type: 'string' }, 'batch-keys': { type: 'string' } },
+    RUN_USAGE,
+  );
+  const loaded = loadSpec(required(values.spec, '--spec', RUN_USAGE));
+  const { spec } = loaded;
+  assertWindowKind(spec);
+  const verifyEvery = intOption(values['verify-every'], '--verify-every', RUN_USAGE, 0) ?? 60;
+  const batchKeys = intOption(values['batch-keys'], '--batch-keys', RUN_USAGE) ?? 2_000;
+  const statusPort = resolveStatusPort('reverse', {
+    flag: values['status-port'],
+    specPort: specStatusPort(spec, 'reverse'),
+    usage: RUN_USAGE,
+  }).port;
+  const logger = createLogger({ name: 'parity-reverse-sync' });
+  const registry = createMetricsRegistry({ service: 'reverse' });
+  const applyClient = createPgClient(spec.source.database, { applicationName: 'parity-reverse-sync' });
+  await applyClient.connect();
+  try {
+    return await withPools(spec, 'parity-reverse-sync', async (db, control) => {
+      const sync = new ReverseSync({
+        spec,
+        databaseUrl: spec.source.database,
+        pool: db,
+        control,
+        applyClient,
+        logger,
+        registry,
+        batchKeys,
+        verifyEveryMs: verifyEvery * 1000,
+        verifyReverse: deps.verifyReverse(loaded, { logger, registry }),
+        statusPort,
+      });
+      const stop = (): void => {
+        logger.info('stopping: applying the batch in hand');
+        void sync.stop();
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await sync.run().catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'EADDRINUSE')
+          throw new ParityError('PARITY_BAD_INPUT', `status port ${statusPort} is taken (another parity process on this host?)`, {
+            hint: 'pick another with --status-port, PARITY_STATUS_PORT or status.ports.reverse (0 = any free port)',
+            cause: err,
+          });
+        throw err;
+      });
+      logger.info({ state: sync.status.state }, 'reverse sync stopped');
+      return 0;
+    });
+  } finally {
+    await applyClient.end().catch(() => undefined);
+  }
+};
+
+const STATUS_USAGE = 'parity reverse-sync status --spec FILE [--json]';
+
+/** `parity reverse-sync status`: the window, each cohort, the applied position, lag and unrepresentable rows. */
+export const reverseSyncStatus: ReverseCommand = async (argv) => {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
+  const { spec } = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
+  assertWindowKind(spec);
+  const status = await withPools(spec, 'parity-reverse-status', async (db) => {
+    const schema = spec.control.schema;
+    const [window, cohorts, position, unrepresentable, lag] = await Promise.all([
+      readWindow(db, schema, spec.name),
+      readCohorts(db, schema, spec.name),
+      readPosition(db, schema, spec.name),
+      countUnrepresentable(db, schema, spec.name),
+      slotLag(db, reverseSlot(spec)),
+    ]);
+    const lsn = (l: Lsn | null | undefined): string | null => (l === null || l === undefined ? null : formatLsn(l));
+    return {
+      migration: spec.name,
+      window: window
+        ? { state: window.state, slot: window.slot, openedAt: window.openedAt, openedLsn: lsn(window.openedLsn), closedAt: window.closedAt }
+        : null,
+      cohorts: cohorts.map((c) => ({ cohort: c.cohort, state: c.state, flipLsn: lsn(c.flipLsn), changedAt: c.changedAt })),
+      applied: position
+        ? {
+            commitLsn: lsn(position.commitLsn),
+            ordinal: position.ordinal,
+            keys: position.applied,
+            echoesDropped: position.echoes,
+            at: position.updatedAt,
+          }
+        : null,
+      slotLagBytes: lag?.lagBytes ?? null,
+      unrepresentable,
+    };
+  });
+  if (values.json) process.stdout.write(json(status));
+  else {
+    const lines = [`${status.migration}: reverse window ${status.window ? status.window.state : 'none (no cutover ran)'}`];
+    for (const c of status.cohorts)
+      lines.push(`  cohort ${c.cohort || '(whole migration)'}: ${c.state}${c.flipLsn ? ` (flip at ${c.flipLsn})` : ''}`);
+    if (status.applied)
+      lines.push(
+        `  applied up to ${status.applied.commitLsn}/${status.applied.ordinal}: ${status.applied.keys} keys, ${status.applied.echoesDropped} echoes dropped`,
+      );
+    lines.push(
+      `  reverse slot lag: ${status.slotLagBytes ?? 'unknown (no slot)'} bytes; unrepresentable rows pending: ${status.unrepresentable}`,
+    );
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return 0;
+};
+
+const CHECK_USAGE = 'parity reverse-sync check --spec FILE [--json]';
+
+/** `parity reverse-sync check`: one reverse verification of the old side, recorded as the window's evidence; exit 1 when not clean. */
+export const reverseSyncCheck: ReverseCommand = async (argv, deps) => {
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, CHECK_USAGE);
+  const loaded = loadSpec(required(values.spec, '--spec', CHECK_USAGE));
+  const { spec } = loaded;
+  assertWindowKind(spec);
+  const logger = createLogger({ name: 'parity-reverse-check', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
+  const registry = createMetricsRegistry({ service: 'reverse', defaultMetrics: false });
+  const check = await withPools(spec, 'parity-reverse-check', async (db, control) => {
+    if (!(await readWindow(db, spec.control.schema, spec.name)))
+      throw new ParityError('PARITY_PHASE', `${spec.name} has no reverse window (no cutover ran): nothing to check`, {
+        hint: 'run parity cutover first',
+      });
+    return checkWindow(spec, { old: db, control }, deps.verifyReverse(loaded, { logger, registry }));
+  });
+  process.stdout.write(values.json ? json(check) : `${check.summary}${check.cleanSince ? `; clean since ${check.cleanSince}` : ''}\n`);
+  return check.clean ? 0 : 1;
+};

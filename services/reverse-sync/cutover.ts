@@ -1,0 +1,264 @@
+/**
+ * `parity cutover` and `parity rollback`, per cohort, under the coordinator's lock.
+ *
+ * Cutover: with the cohort's reads already on the new path (phase ramp or later), create the reverse
+ * slot on the new representation *before* writes move (so every write made only to the new side is
+ * captured), open the window and record the cohort as cut over in one fenced transaction, then flip
+ * the cohort's flags to write=new, read=new at 100%. Rows the old shape cannot hold refuse the cutover
+ * when reverse.unrepresentable is `refuse`.
+ *
+ * Rollback: flip the cohort's flags back (write=old, read=old) first, so no new write goes to the new
+ * side only; write a flip marker into the WAL; wait, within the lease, until reverse sync has applied
+ * everything up to that marker; then record the cohort as rolled back (fenced). If reverse sync does
+ * not get there in time, the flags are put back to the cutover values and nothing is recorded: the
+ * rollback failed, nothing was lost. Forward sync resumes with the old flags (dual writes, repairs).
+ */
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import { ParityError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { type Lsn, formatLsn, parseLsn } from '../core/lsn.js';
+import { ident } from '../core/sql.js';
+import type { Spec } from '../core/spec.js';
+import { createSlot, ensurePublication, slotInfo } from '../../connectors/postgres-source/slot.js';
+import { createFlagStore } from '../coordinator/flag-store.js';
+import { acquireLock, type Lease } from '../coordinator/lock.js';
+import { appendAudit, loadPhases } from '../coordinator/phase-store.js';
+import { atLeast } from '../coordinator/phases.js';
+import { FLIP_PREFIX, assertWindowKind, reversePublication, reverseSlot, windowTables } from './names.js';
+import { ensureWindowTables, openWindow, readCohorts, readPosition, readWindow, setCohort } from './window-store.js';
+
+export interface CutoverDeps {
+  spec: Spec;
+  /** The old representation's database: window state, reverse slot, fences (same as the target for these kinds). */
+  db: pg.Pool;
+  /** The control database (phases, audit). */
+  control: pg.Pool;
+  redis: Redis;
+  logger: Logger;
+  keyPrefix?: string;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface CutoverResult {
+  migration: string;
+  cohort: string;
+  slot: string;
+  /** The reverse slot's start: every change after it reaches the old side. */
+  fromLsn: string;
+  token: string;
+}
+
+export interface RollbackResult {
+  migration: string;
+  cohort: string;
+  /** The flip marker's position; reverse sync had applied past it when the rollback completed. */
+  flipLsn: string;
+  appliedLsn: string;
+  waitedMs: number;
+  token: string;
+}
+
+function cohortOf(spec: Spec, cohort: string | undefined): string {
+  if (cohort === undefined || cohort === '') {
+    if (spec.cohorts.length > 0)
+      throw new ParityError('PARITY_BAD_INPUT', `${spec.name} rolls out per cohort (${spec.cohorts.join(', ')}); say which one`, {
+        hint: `pass --cohort ${spec.cohorts[0]}`,
+      });
+    return '';
+  }
+  if (!spec.cohorts.includes(cohort))
+    throw new ParityError('PARITY_BAD_INPUT', `unknown cohort "${cohort}"`, {
+      hint: spec.cohorts.length > 0 ? `the spec's cohorts are ${spec.cohorts.join(', ')}` : 'this spec has no cohorts: drop --cohort',
+    });
+  return cohort;
+}
+
+async function withLease<T>(deps: CutoverDeps, fn: (lease: Lease) => Promise<T>): Promise<T> {
+  const lease = await acquireLock({
+    redis: deps.redis,
+    fenceDb: deps.db,
+    fenceSchema: deps.spec.control.schema,
+    migration: deps.spec.name,
+    settings: deps.spec.lock,
+    ...(deps.keyPrefix ? { keyPrefix: deps.keyPrefix } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    logger: deps.logger,
+  });
+  try {
+    return await fn(lease);
+  } finally {
+    await lease.release();
+  }
+}
+
+/** Rows of the new representation outside reverse.representable (0 when every row is representable). */
+export async function countUnrepresentableRows(db: Pick<pg.ClientBase, 'query'>, spec: Spec): Promise<number> {
+  const rep = spec.reverse?.representable;
+  if (rep === undefined) return 0;
+  const { from } = windowTables(spec);
+  const { rows } = await db.query(
+    `SELECT count(*)::bigint AS n FROM ${ident(from.schema)}.${ident(from.table)} WHERE NOT coalesce((${rep}), false)`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor: string; reason: string }): Promise<CutoverResult> {
+  const { spec, db } = deps;
+  assertWindowKind(spec);
+  const cohort = cohortOf(spec, input.cohort);
+  const schema = spec.control.schema;
+  const where = `${spec.name}${cohort ? ` (cohort ${cohort})` : ''}`;
+  const phases = await loadPhases(deps.control, schema, spec.name, spec.cohorts, input.actor);
+  const row = phases.find((r) => r.cohort === cohort);
+  if (!row || !atLeast(row.phase, 'ramp'))
+    throw new ParityError(
+      'PARITY_PHASE',
+      `${where} is in ${row?.phase ?? 'no phase'}; cutover needs phase ramp or later (reads on the new path)`,
+      {
+        hint: 'advance through dark-reads and ramp first (parity migrate advance)',
+      },
+    );
+  await ensureWindowTables(db, schema);
+  const window = await readWindow(db, schema, spec.name);
+  if (window?.state === 'closed')
+    throw new ParityError('PARITY_PHASE', `${spec.name}'s reverse window was closed by the contract step; there is nothing to cut over`);
+  if (spec.reverse!.unrepresentable === 'refuse') {
+    const n = await countUnrepresentableRows(db, spec);
+    if (n > 0)
+      throw new ParityError(
+        'PARITY_GATE_FAILED',
+        `${n} rows of the new representation are outside reverse.representable; the old shape cannot hold them, so the cutover is refused`,
+        {
+          hint: 'fix those rows, widen reverse.representable, or set reverse.unrepresentable: record (parity spec check-roundtrip lists them)',
+        },
+      );
+  }
+  const slot = reverseSlot(spec);
+  const { from } = windowTables(spec);
+  return withLease(deps, async (lease) => {
+    // The slot comes first, outside any transaction (PostgreSQL refuses to create one in a transaction that wrote).
+    await ensurePublication(db, reversePublication(spec), [from]);
+    const existing = await slotInfo(db, slot);
+    const fromLsn: Lsn = existing ? (existing.confirmedFlushLsn ?? 0n) : await createSlot(db, slot);
+    await lease.fenced(db, async (tx) => {
+      await openWindow(tx, schema, spec.name, slot, fromLsn);
+      await setCohort(tx, schema, spec.name, cohort, 'cut-over', lease.token, null);
+    });
+    const flags = createFlagStore({ redis: deps.redis, migration: spec.name, ...(deps.keyPrefix ? { keyPrefix: deps.keyPrefix } : {}) });
+    lease.assertHeld();
+    const { changed } = await flags.set({
+      ...(cohort ? { cohort } : {}),
+      values: [
+        ['read', 'new'],
+        ['read-percent', '100'],
+        ['write', 'new'],
+      ],
+      actor: input.actor,
+      reason: `cutover: ${input.reason}`,
+    });
+    await appendAudit(deps.control, schema, {
+      migration: spec.name,
+      cohort,
+      action: 'cutover',
+      fromPhase: row.phase,
+      toPhase: row.phase,
+      actor: input.actor,
+      reason: input.reason,
+      evidence: { slot, fromLsn: formatLsn(fromLsn), token: lease.token.toString(), flagsChanged: changed },
+    });
+    deps.logger.info(
+      { migration: spec.name, cohort, slot },
+      'cut over: writes go to the new representation, reverse sync keeps the old one',
+    );
+    return { migration: spec.name, cohort, slot, fromLsn: formatLsn(fromLsn), token: lease.token.toString() };
+  });
+}
+
+export async function rollback(
+  deps: CutoverDeps,
+  input: { cohort?: string; actor: string; reason: string; pollMs?: number },
+): Promise<RollbackResult> {
+  const { spec, db } = deps;
+  assertWindowKind(spec);
+  const cohort = cohortOf(spec, input.cohort);
+  const schema = spec.control.schema;
+  const where = `${spec.name}${cohort ? ` (cohort ${cohort})` : ''}`;
+  const window = await readWindow(db, schema, spec.name);
+  if (!window || window.state !== 'open')
+    throw new ParityError(
+      'PARITY_PHASE',
+      `${spec.name} has no open reverse window (${window ? 'closed by contract' : 'no cutover ran'}); nothing to roll back`,
+    );
+  const state = (await readCohorts(db, schema, spec.name)).find((c) => c.cohort === cohort);
+  if (state?.state !== 'cut-over')
+    throw new ParityError('PARITY_PHASE', `${where} is not cut over (${state ? state.state : 'never cut over'}); nothing to roll back`, {
+      hint: 'parity reverse-sync status --spec FILE shows each cohort',
+    });
+  const flags = createFlagStore({ redis: deps.redis, migration: spec.name, ...(deps.keyPrefix ? { keyPrefix: deps.keyPrefix } : {}) });
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  return withLease(deps, async (lease) => {
+    const started = performance.now();
+    const before = await flags.read(cohort || undefined);
+    // Writes move back first: from here on the new side gets no write the old side lacks.
+    await flags.set({
+      ...(cohort ? { cohort } : {}),
+      values: [
+        ['write', 'old'],
+        ['read', 'old'],
+      ],
+      actor: input.actor,
+      reason: `rollback of the cutover: ${input.reason}`,
+    });
+    const { rows } = await db.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [FLIP_PREFIX, spec.name]);
+    const flip = parseLsn(rows[0].lsn);
+    let applied: Lsn = 0n;
+    for (;;) {
+      const position = await readPosition(db, schema, spec.name);
+      applied = position?.commitLsn ?? 0n;
+      if (applied >= flip) break;
+      if (!lease.held || performance.now() > lease.validUntil - 2 * (input.pollMs ?? 50)) {
+        // Not drained within the lease: put routing back as it was and record nothing.
+        await flags.set({
+          ...(cohort ? { cohort } : {}),
+          values: [
+            ['write', before.flags.write],
+            ['read', before.flags.read],
+          ],
+          actor: input.actor,
+          reason: 'rollback of the cutover abandoned: reverse sync did not reach the flip within one lease',
+        });
+        throw new ParityError(
+          'PARITY_ABORTED',
+          `${where}: reverse sync had applied up to ${formatLsn(applied)}, not the flip at ${formatLsn(flip)}, within one lease; routing is back on the new representation, nothing was lost`,
+          { hint: 'check that parity reverse-sync run is running and not lagging (parity reverse-sync status), then roll back again' },
+        );
+      }
+      await sleep(input.pollMs ?? 50);
+    }
+    await lease.fenced(db, async (tx) => setCohort(tx, schema, spec.name, cohort, 'rolled-back', lease.token, flip));
+    const waitedMs = Math.round(performance.now() - started);
+    await appendAudit(deps.control, schema, {
+      migration: spec.name,
+      cohort,
+      action: 'cutover-rollback',
+      fromPhase: null,
+      toPhase: null,
+      actor: input.actor,
+      reason: input.reason,
+      evidence: { flipLsn: formatLsn(flip), appliedLsn: formatLsn(applied), waitedMs, token: lease.token.toString() },
+    });
+    deps.logger.info(
+      { migration: spec.name, cohort, flip: formatLsn(flip), waitedMs },
+      'rolled back: the old representation is written again',
+    );
+    return {
+      migration: spec.name,
+      cohort,
+      flipLsn: formatLsn(flip),
+      appliedLsn: formatLsn(applied),
+      waitedMs,
+      token: lease.token.toString(),
+    };
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * What the reverse-sync tests share: a spec written to a file (the CLI child reads it), the phase
+ * set to ramp, the reverse sync as a child process (so it can be SIGKILLed), a writer that follows the
+ * cohort's write flag with a per-key sequence, and waits on the applied position.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { stringify } from 'yaml';
+import { createFlagStore, type FlagStore } from '../../../services/coordinator/flag-store.js';
+import { loadPhases, phasesTable } from '../../../services/coordinator/phase-store.js';
+import { createRedis } from '../../../services/core/clients.js';
+import { parseLsn } from '../../../services/core/lsn.js';
+import { type LoadedSpec, parseSpec } from '../../../services/core/spec.js';
+import { readPosition } from '../../../services/reverse-sync/window-store.js';
+import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface WrittenSpec extends LoadedSpec {
+  path: string;
+}
+
+export function writeSpec(doc: Record<string, unknown>): WrittenSpec {
+  const full = {
+    apiVersion: 'parity/v1',
+    infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
+    reconcile: { segmentRows: 400, bisectionThreshold: 25, settleMs: 300 },
+    ...doc,
+  };
+  const text = stringify(full);
+  const path = join(mkdtempSync(join(tmpdir(), 'parity-reverse-')), 'spec.yaml');
+  writeFileSync(path, text);
+  return { ...parseSpec(text, path, {}), path };
+}
+
+/** Puts every cohort's phase at ramp (reads on the new path), as the coordinator would after its gates. */
+export async function phasesAtRamp(pool: pg.Pool, loaded: LoadedSpec): Promise<void> {
+  const { spec } = loaded;
+  await loadPhases(pool, spec.control.schema, spec.name, spec.cohorts, 'test');
+  await pool.query(`UPDATE ${phasesTable(spec.control.schema)} SET phase = 'ramp' WHERE migration = $1`, [spec.name]);
+}
+
+export interface ReverseProcess {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `parity reverse-sync run` as a child; resolves once it streams. */
+export async function startReverseSync(specPath: string, extra: string[] = []): Promise<ReverseProcess> {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'services/cli/bin/parity.js'), 'reverse-sync', 'run', '--spec', specPath, '--status-port', '0', ...extra],
+    { env: { ...process.env, PARITY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('reverse sync streaming')) {
+    if (child.exitCode !== null) throw new Error(`reverse sync exited ${child.exitCode}:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`reverse sync did not start streaming:\n${out}`);
+    await sleep(50);
+  }
+  return { child, output: () => out, exited };
+}
+
+/** Waits until reverse sync has applied every transaction committed so far (its position passes the WAL end now). */
+export async function waitForApplied(pool: pg.Pool, loaded: LoadedSpec, timeoutMs = 30_000): Promise<void> {
+  // A marker transaction gives the stream something to commit past, even when the table is quiet.
+  const { rows } = await pool.query(`SELECT pg_logical_emit_message(true, 'parity.reverse.flip', $1)::text AS lsn`, [loaded.spec.name]);
+  const target = parseLsn(rows[0].lsn);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const p = await readPosition(pool, loaded.spec.control.schema, loaded.spec.name);
+    if (p && p.commitLsn >= target) return;
+    if (Date.now() > deadline)
+      throw new Error(`reverse sync did not reach ${rows[0].lsn} (at ${p ? p.commitLsn.toString(16) : 'nothing'})`);
+    await sleep(50);
+  }
+}
+
+export interface Ack {
+  key: number;
+  seq: number;
+  path: 'new' | 'old';
+}
+
+/**
+ * Writers that follow the cohort's `write` flag (cached for 100 ms, like an application's flags
+ * client): write=new writes the new representation only; write=old dual-writes, as before cutover.
+ * Keys are split between workers, so each key's writes are sequential and its sequence only rises.
+ */
+export class FlagFollowingWriter {
+  readonly acks: Ack[] = [];
+  readonly last = new Map<number, number>();
+  private running = false;
+  private workers: Promise<void>[] = [];
+  private readonly flags: FlagStore;
+  private readonly cache = new Map<string, { at: number; write: 'old' | 'new' }>();
+  private seq = 0;
+  private failure: unknown = null;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: {
+      migration: string;
+      keys: number[];
+      cohortOf: (key: number) => string;
+      writeNew: (db: pg.Pool, key: number, seq: number) => Promise<void>;
+      writeOld: (db: pg.Pool, key: number, seq: number) => Promise<void>;
+      workers?: number;
+    },
+  ) {
+    this.redis = createRedis(STACK.PARITY_REDIS_URL);
+    this.flags = createFlagStore({ redis: this.redis, migration: options.migration });
+  }
+
+  private readonly redis: Redis;
+
+  private async path(cohort: string): Promise<'old' | 'new'> {
+    const hit = this.cache.get(cohort);
+    if (hit && Date.now() - hit.at < 100) return hit.write;
+    const write = (await this.flags.read(cohort || undefined)).flags.write;
+    this.cache.set(cohort, { at: Date.now(), write });
+    return write;
+  }
+
+  start(): void {
+    this.running = true;
+    const n = this.options.workers ?? 3;
+    for (let w = 0; w < n; w++) {
+      const mine = this.options.keys.filter((_, i) => i % n === w);
+      this.workers.push(
+        (async () => {
+          while (this.running && !this.failure) {
+            const key = mine[Math.floor(Math.random() * mine.length)]!;
+            const seq = ++this.seq;
+            const path = await this.path(this.options.cohortOf(key));
+            if (path === 'new') await this.options.writeNew(this.pool, key, seq);
+            else await this.options.writeOld(this.pool, key, seq);
+            this.acks.push({ key, seq, path });
+            this.last.set(key, seq);
+          }
+        })().catch((err: unknown) => {
+          this.failure = err;
+        }),
+      );
+    }
+  }
+
+  /** Stops the writers; throws the first write that failed (the test must not pass on a broken writer). */
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.workers);
+    this.workers = [];
+    if (this.failure) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    this.redis.disconnect();
+  }
+}
