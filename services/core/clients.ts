@@ -13,12 +13,19 @@ import {
   type Message,
   type ProducerOptions,
 } from '@platformatic/kafka';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Redis, RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
 import type { Logger } from './log.js';
 import { resolveKafkaSecurity, type KafkaSecurity, type KafkaSecuritySpec } from './kafka-security.js';
 import { resolveRedisSecurity, resolveRegistrySecurity, type RedisSpec, type RegistrySpec } from './connection-security.js';
 import { Agent as HttpsAgent } from 'node:https';
+
+// Loaded on first use, not at import: every service imports this module, and the registry client (with its
+// JSON Schema and HTTP stacks) and ioredis together add ~50 MB of resident code to processes that never
+// use them (`cdc run` uses neither). Both packages are CommonJS, so a synchronous require keeps the
+// factories synchronous.
+const requireLazily = createRequire(import.meta.url);
 
 export interface PgOptions {
   applicationName?: string;
@@ -179,7 +186,10 @@ export function createSchemaRegistry(registry: string | RegistrySpec): SchemaReg
   const spec = typeof registry === 'string' ? { url: registry } : registry;
   const security = resolveRegistrySecurity(spec);
   const authorization = security.authorization;
-  return new SchemaRegistry({
+  const { SchemaRegistry: Registry } = requireLazily(
+    '@kafkajs/confluent-schema-registry',
+  ) as typeof import('@kafkajs/confluent-schema-registry');
+  return new Registry({
     host: spec.url,
     ...(security.tls ? { agent: new HttpsAgent({ ...security.tls, keepAlive: true }) } : {}),
     // A header middleware rather than the library's `auth`: it carries a bearer token as well.
@@ -203,7 +213,8 @@ export function createSchemaRegistry(registry: string | RegistrySpec): SchemaReg
 export function createRedis(redis: string | RedisSpec, options: RedisOptions = {}): Redis {
   const spec = typeof redis === 'string' ? { url: redis } : redis;
   const security = resolveRedisSecurity(spec);
-  return new Redis(spec.url, {
+  const { Redis: RedisClient } = requireLazily('ioredis') as typeof import('ioredis');
+  return new RedisClient(spec.url, {
     lazyConnect: false,
     maxRetriesPerRequest: 1,
     ...(security.tls ? { tls: security.tls } : {}),
