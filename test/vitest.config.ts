@@ -51,6 +51,22 @@ export default defineConfig({
         },
       },
       {
+        // Conformance against Debezium itself (test/conformance/README.md): a Kafka Connect worker of the
+        // test's own next to the shared stack; one file at a time (a JVM each).
+        test: {
+          name: 'conformance',
+          root,
+          include: ['test/conformance/**/*.test.ts'],
+          maxWorkers: 1,
+          fileParallelism: false,
+          env: STATUS_ON_FREE_PORTS,
+          testTimeout: 180_000,
+          hookTimeout: 900_000,
+          // After the integration tests, before the faults (which restart Kafka under everything).
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
         test: {
           name: 'faults',
           root,
@@ -60,7 +76,7 @@ export default defineConfig({
           env: STATUS_ON_FREE_PORTS,
           testTimeout: 600_000,
           hookTimeout: 180_000,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],

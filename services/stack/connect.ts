@@ -11,7 +11,8 @@
  *
  * The same functions start a worker with other folders and ports: the conformance test starts its own.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParityError } from '../core/errors.js';
 import { PROJECT_ROOT, type StackConfig } from './config.js';
@@ -56,23 +57,27 @@ export function connectWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.PARITY_STACK_CONNECT === '1' || env.PARITY_STACK_CONNECT === 'true';
 }
 
-/** The jar folders in the cache, filled by Maven on first use (later calls are instant). */
+/**
+ * The jar folders in the cache, filled by Maven on first use and again whenever a POM changes (the
+ * marker holds their hash); later calls are instant.
+ */
 export function ensureConnectJars(config: Pick<StackConfig, 'cacheDir'>): { libDir: string; pluginPath: string } {
   const base = join(config.cacheDir, `connect-${CONNECT_VERSION}-debezium-${DEBEZIUM_VERSION}`);
   const libDir = join(base, 'lib');
   const pluginPath = join(base, 'plugins');
   const avroDir = join(pluginPath, 'apicurio-avro-converter');
+  const poms = ['deploy/local/connect-debezium-pom.xml', 'deploy/local/connect-avro-pom.xml'].map((p) => join(PROJECT_ROOT, p));
+  const hash = createHash('sha256');
+  for (const pom of poms) hash.update(readFileSync(pom));
+  const digest = hash.digest('hex');
   const marker = join(base, '.complete');
-  if (!existsSync(marker)) {
+  if (!existsSync(marker) || readFileSync(marker, 'utf8').trim() !== digest) {
+    rmSync(base, { recursive: true, force: true });
     mkdirSync(libDir, { recursive: true });
     mkdirSync(avroDir, { recursive: true });
-    mavenCopy(
-      join(PROJECT_ROOT, 'deploy/local/connect-debezium-pom.xml'),
-      libDir,
-      `Kafka Connect ${CONNECT_VERSION} with Debezium ${DEBEZIUM_VERSION}`,
-    );
-    mavenCopy(join(PROJECT_ROOT, 'deploy/local/connect-avro-pom.xml'), avroDir, "Apicurio's Avro converter for Kafka Connect");
-    writeFileSync(marker, new Date().toISOString());
+    mavenCopy(poms[0]!, libDir, `Kafka Connect ${CONNECT_VERSION} with Debezium ${DEBEZIUM_VERSION}`);
+    mavenCopy(poms[1]!, avroDir, "Apicurio's Avro converter for Kafka Connect");
+    writeFileSync(marker, `${digest}\n`);
   }
   return { libDir, pluginPath };
 }

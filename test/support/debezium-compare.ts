@@ -55,7 +55,11 @@ export type Format = 'connect-json' | 'avro';
 /** JSON.parse keeping integers beyond 2^53 exact (as bigint): int64 columns hold such values. */
 export function parseJsonExact(text: string): unknown {
   return JSON.parse(text, (_key, value: unknown, context?: { source?: string }) =>
-    typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value) && context?.source && /^-?\d+$/.test(context.source)
+    typeof value === 'number' &&
+    Number.isInteger(value) &&
+    !Number.isSafeInteger(value) &&
+    context?.source &&
+    /^-?\d+$/.test(context.source)
       ? BigInt(context.source)
       : value,
   );
@@ -74,8 +78,19 @@ export async function readRawTopic(
   });
   const out: RawMessage[] = [];
   let failure: unknown = null;
+  const deadline = Date.now() + timeoutMs;
   try {
-    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+    // The topic appears with the connector's first message: until then, ask again.
+    let stream: Awaited<ReturnType<typeof consumer.consume>>;
+    for (;;) {
+      try {
+        stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
+        break;
+      } catch (err) {
+        if (!/unknown topic/i.test(String((err as Error).message)) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     stream.on('error', (err) => (failure ??= err));
     const reading = (async () => {
       for await (const m of stream) {
@@ -90,7 +105,6 @@ export async function readRawTopic(
         });
       }
     })().catch((err: unknown) => (failure ??= err));
-    const deadline = Date.now() + timeoutMs;
     let seen = -1;
     let lastGrowth = Date.now();
     while (Date.now() < deadline && !failure) {
@@ -137,7 +151,10 @@ export function connectSchemaFromAvro(type: AvroType, named: Map<string, Record<
       type: 'struct',
       name: 'io.confluent.connect.avro.Union',
       optional: type.includes('null'),
-      fields: branches.map((b) => ({ ...connectSchemaFromAvro(b, named, namespace), field: typeof b === 'string' ? b : String((b as { type: unknown }).type) })),
+      fields: branches.map((b) => ({
+        ...connectSchemaFromAvro(b, named, namespace),
+        field: typeof b === 'string' ? b : String((b as { type: unknown }).type),
+      })),
     };
   }
   if (typeof type === 'string') {
@@ -157,7 +174,10 @@ export function connectSchemaFromAvro(type: AvroType, named: Map<string, Record<
     return s;
   };
   if (t.type === 'record') {
-    const full = String(t.name).includes('.') || !(t.namespace ?? namespace) ? String(t.name) : `${String(t.namespace ?? namespace)}.${String(t.name)}`;
+    const full =
+      String(t.name).includes('.') || !(t.namespace ?? namespace)
+        ? String(t.name)
+        : `${String(t.namespace ?? namespace)}.${String(t.name)}`;
     named.set(full, t);
     const ns = full.includes('.') ? full.slice(0, full.lastIndexOf('.')) : '';
     const fields = (t.fields as { name: string; type: AvroType; default?: unknown; doc?: string }[]).map((f) => {
@@ -172,7 +192,12 @@ export function connectSchemaFromAvro(type: AvroType, named: Map<string, Record<
   }
   if (t.type === 'array') return meta({ ...props, type: 'array', items: connectSchemaFromAvro(t.items as AvroType, named, namespace) });
   if (t.type === 'map')
-    return meta({ ...props, type: 'map', keys: { type: 'string', optional: false }, values: connectSchemaFromAvro(t.values as AvroType, named, namespace) });
+    return meta({
+      ...props,
+      type: 'map',
+      keys: { type: 'string', optional: false },
+      values: connectSchemaFromAvro(t.values as AvroType, named, namespace),
+    });
   if (t.type === 'enum') return meta({ ...props, type: 'string' });
   if (t.type === 'fixed') return meta({ ...props, type: 'bytes' });
   const base = connectSchemaFromAvro(String(t.type), named, namespace);
@@ -193,9 +218,12 @@ function jsonValue(schema: JsonSchema, value: unknown): unknown {
   switch (schema.type) {
     case 'int64':
       return typeof value === 'bigint' ? value : BigInt(value as number);
-    case 'float':
+    case 'float': {
+      // JsonConverter writes NaN and the infinities as strings ("NaN", "Infinity"), and a float32 as
+      // Java's shortest text of it (3.4028235E38); Avro hands the float32 itself: compare float32s.
+      return Math.fround(typeof value === 'string' ? Number(value) : (value as number));
+    }
     case 'double':
-      // JsonConverter writes NaN and the infinities as strings ("NaN", "Infinity").
       return typeof value === 'string' ? Number(value) : value;
     case 'bytes':
       return Buffer.isBuffer(value) ? value.toString('base64') : value;
@@ -258,10 +286,13 @@ export class EventDecoder {
         if (!res.ok) throw new Error(`registry: schema id ${id}: HTTP ${res.status} ${await res.text()}`);
         const text = ((await res.json()) as { schema: string }).schema;
         const parsed = JSON.parse(text) as AvroType;
-        const type = avro.Type.forSchema(parsed as avro.Schema, {
-          wrapUnions: 'auto',
-          typeHook: (attrs: unknown) => (attrs === 'long' || (attrs as { type?: unknown }).type === 'long' ? BIGINT_LONG : undefined),
-        } as avro.ForSchemaOptions);
+        const type = avro.Type.forSchema(
+          parsed as avro.Schema,
+          {
+            wrapUnions: 'auto',
+            typeHook: (attrs: unknown) => (attrs === 'long' || (attrs as { type?: unknown }).type === 'long' ? BIGINT_LONG : undefined),
+          } as unknown as avro.ForSchemaOptions,
+        );
         return { type, connect: normalizeDefaults(connectSchemaFromAvro(parsed), true) };
       })();
       this.avroSchemas.set(id, found);
@@ -314,7 +345,8 @@ export interface Comparison {
 }
 
 const show = (v: unknown): string =>
-  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ?? 'undefined';
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : typeof x === 'number' && !Number.isFinite(x) ? String(x) : x)) ??
+  'undefined';
 
 /** Replaces each side's topic prefix in schema names (`<prefix>.public.t.Value`) with one placeholder. */
 function renamePrefix(schema: JsonSchema | null, prefix: string): JsonSchema | null {
@@ -398,16 +430,31 @@ export function compareTopics(
       const event = `${key}#${i}`;
       if (!a || !b) {
         const only = (a ?? b)!;
-        result.unpaired.push({ side: a ? 'theirs' : 'ours', event, op: (only.value?.payload as { op?: unknown } | null)?.op ?? 'tombstone' });
+        result.unpaired.push({
+          side: a ? 'theirs' : 'ours',
+          event,
+          op: (only.value?.payload as { op?: unknown } | null)?.op ?? 'tombstone',
+        });
         continue;
       }
       result.pairs++;
       const found: { path: string; theirs: unknown; ours: unknown }[] = [];
-      walk('key.schema', canonicalSchema(renamePrefix(a.key?.schema ?? null, theirs.prefix)), canonicalSchema(renamePrefix(b.key?.schema ?? null, ours.prefix)), found);
+      walk(
+        'key.schema',
+        canonicalSchema(renamePrefix(a.key?.schema ?? null, theirs.prefix)),
+        canonicalSchema(renamePrefix(b.key?.schema ?? null, ours.prefix)),
+        found,
+      );
       walk('key.payload', a.key?.payload ?? null, b.key?.payload ?? null, found);
-      if ((a.value === null) !== (b.value === null)) found.push({ path: 'value', theirs: a.value === null ? 'tombstone' : 'event', ours: b.value === null ? 'tombstone' : 'event' });
+      if ((a.value === null) !== (b.value === null))
+        found.push({ path: 'value', theirs: a.value === null ? 'tombstone' : 'event', ours: b.value === null ? 'tombstone' : 'event' });
       else if (a.value && b.value) {
-        walk('value.schema', canonicalSchema(renamePrefix(a.value.schema, theirs.prefix)), canonicalSchema(renamePrefix(b.value.schema, ours.prefix)), found);
+        walk(
+          'value.schema',
+          canonicalSchema(renamePrefix(a.value.schema, theirs.prefix)),
+          canonicalSchema(renamePrefix(b.value.schema, ours.prefix)),
+          found,
+        );
         walk('value.payload', a.value.payload, b.value.payload, found);
       }
       for (const d of found) {
@@ -424,6 +471,8 @@ export function report(c: Comparison, onlyDisallowed = true): string {
   const lines = [`${c.pairs} pairs compared`];
   for (const u of c.unpaired) lines.push(`unpaired (${u.side} only): ${u.event} op=${show(u.op)}`);
   for (const d of c.differences.filter((x) => !onlyDisallowed || !x.allowedBy))
-    lines.push(`${d.event} ${d.path}: debezium ${show(d.theirs)} / other ${show(d.ours)}${d.allowedBy ? `  [allowed: ${d.allowedBy}]` : ''}`);
+    lines.push(
+      `${d.event} ${d.path}: debezium ${show(d.theirs)} / other ${show(d.ours)}${d.allowedBy ? `  [allowed: ${d.allowedBy}]` : ''}`,
+    );
   return lines.join('\n');
 }
