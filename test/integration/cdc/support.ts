@@ -11,6 +11,7 @@ import { createChangeDecoder, type DecodedChange } from '../../../connectors/kaf
 import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
 import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
+import { NODE_FLAGS } from '../../../services/cli/bin/node-flags.js';
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -85,7 +86,8 @@ export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS
     process.env.PARITY_TEST_CDC_PRODUCER && !extraArgs.includes('--producer') ? ['--producer', process.env.PARITY_TEST_CDC_PRODUCER] : [];
   const child = spawn(
     process.execPath,
-    [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...producer, ...extraArgs],
+    // With the V8 flags parity ships with (the bin's shebang, the image, the manifests): bench:cdc measures this process.
+    [...NODE_FLAGS, join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', specFile, ...producer, ...extraArgs],
     {
       cwd: REPO_ROOT,
       env: { ...process.env, PARITY_LOG_LEVEL: 'info', ...env },
