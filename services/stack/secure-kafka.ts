@@ -74,13 +74,50 @@ function openssl(args: string[], what: string): void {
     });
 }
 
+/** Certificates a state dir keeps: still valid for this long, they are reused rather than made anew. */
+const REUSE_MIN_VALID_SECONDS = 7 * 24 * 3600;
+
+/**
+ * True when `dir` holds a complete set from an earlier call whose certificates are all valid for at
+ * least a week and whose broker and client certificates are signed by its CA.
+ */
+function reusableCertificates(dir: string, files: Certificates): boolean {
+  const f = (name: string) => join(dir, name);
+  const all = [
+    files.ca,
+    files.otherCa,
+    files.clientCert,
+    files.clientKey,
+    files.brokerKeystore,
+    f('ca.key'),
+    f('broker.pem'),
+    f('broker.key'),
+  ];
+  if (!all.every((file) => existsSync(file))) return false;
+  for (const cert of [files.ca, files.otherCa, f('broker.pem'), files.clientCert]) {
+    if (run('openssl', ['x509', '-in', cert, '-noout', '-checkend', String(REUSE_MIN_VALID_SECONDS)]).status !== 0) return false;
+  }
+  return run('openssl', ['verify', '-CAfile', files.ca, f('broker.pem'), files.clientCert]).status === 0;
+}
+
 /**
  * A CA, a broker certificate for 127.0.0.1 and localhost signed by it, a client certificate, and an
  * unrelated second CA; all PEM files in `dir`. Keys are unencrypted PKCS#8 (test material only).
+ *
+ * A set already in `dir` that is complete, valid for another week and signed by its CA is kept as it
+ * is: clients hold the CA, so a broker restart must not replace it (`fresh: true` forces a new set).
  */
-export function generateCertificates(dir: string): Certificates {
+export function generateCertificates(dir: string, options: { fresh?: boolean } = {}): Certificates {
   mkdirSync(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
+  const files: Certificates = {
+    ca: f('ca.pem'),
+    otherCa: f('other-ca.pem'),
+    clientCert: f('client.pem'),
+    clientKey: f('client.key'),
+    brokerKeystore: f('broker-keystore.pem'),
+  };
+  if (!options.fresh && reusableCertificates(dir, files)) return files;
   const days = '3650';
   for (const ca of ['ca', 'other-ca']) {
     openssl(
@@ -132,13 +169,7 @@ export function generateCertificates(dir: string): Certificates {
   sign('broker', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth');
   sign('client', 'parity-client', 'extendedKeyUsage=clientAuth');
   writeFileSync(f('broker-keystore.pem'), readFileSync(f('broker.key'), 'utf8') + readFileSync(f('broker.pem'), 'utf8'));
-  return {
-    ca: f('ca.pem'),
-    otherCa: f('other-ca.pem'),
-    clientCert: f('client.pem'),
-    clientKey: f('client.key'),
-    brokerKeystore: f('broker-keystore.pem'),
-  };
+  return files;
 }
 
 /**
@@ -232,8 +263,9 @@ function logConfig(version: string): { file: string; flag: (path: string) => str
 }
 
 /**
- * Generates certificates, formats the storage with the SCRAM users, starts the broker and waits
- * until an authenticated admin client (SASL_SSL, PLAIN) reads its metadata.
+ * Generates certificates (or keeps the valid ones of an earlier start in the state dir), formats the
+ * storage with the SCRAM users, starts the broker and waits until an authenticated admin client
+ * (SASL_SSL, PLAIN) reads its metadata.
  */
 export async function startSecureKafka(o: SecureKafkaOptions): Promise<SecureKafka> {
   const config = stackConfig({ ...process.env, PARITY_STATE_DIR: o.stateDir, ...(o.version ? { PARITY_KAFKA_VERSION: o.version } : {}) });
