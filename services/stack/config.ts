@@ -135,7 +135,9 @@ export function pgPasswordFile(stateDir: string): string {
 }
 
 /** A generated secret of the secured stack (secure.ts): `<state>/secrets/<name>`, mode 600. */
-export function stackSecretFile(stateDir: string, name: 'redis-password' | 'kafka-password'): string {
+export type StackSecretName = 'redis-password' | 'kafka-password' | 'registry-password';
+
+export function stackSecretFile(stateDir: string, name: StackSecretName): string {
   return join(stateDir, 'secrets', name);
 }
 
@@ -253,6 +255,9 @@ export interface StackEnv {
   PARITY_KAFKA_USER?: string;
   PARITY_KAFKA_PASSWORD?: string;
   PARITY_KAFKA_CA?: string;
+  /** The secured stack only: the registry's basic-auth user and password. */
+  PARITY_REGISTRY_USER?: string;
+  PARITY_REGISTRY_PASSWORD?: string;
 }
 
 /**
@@ -301,5 +306,7 @@ function secureStackEnv(config: StackConfig, auth: string, brokers: string[]): S
     PARITY_KAFKA_USER: 'parity',
     PARITY_KAFKA_PASSWORD: readSecret(stackSecretFile(config.stateDir, 'kafka-password')),
     PARITY_KAFKA_CA: ca,
+    PARITY_REGISTRY_USER: 'parity',
+    PARITY_REGISTRY_PASSWORD: readSecret(stackSecretFile(config.stateDir, 'registry-password')),
   };
 }

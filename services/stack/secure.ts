@@ -6,7 +6,8 @@
  *   openssl code as the test broker (secure-kafka.ts generateCertificates);
  * - PostgreSQL: ssl=on, `hostssl` lines only (scram-sha-256), every TCP connection without TLS rejected;
  * - Redis: TLS port only (`port 0`), the default user off, an ACL user `parity` with a generated password;
- * - Apicurio: HTTPS only (Quarkus `insecure-requests=disabled`);
+ * - Apicurio: HTTPS only (Quarkus `insecure-requests=disabled`) and HTTP basic auth for its APIs
+ *   (Apicurio's `basic` mechanism over Quarkus' embedded users: no OIDC server needed);
  * - Kafka: a SASL_SSL-only broker with SCRAM users (secure-kafka.ts startSecureKafka).
  *
  * Passwords are generated into `<state>/secrets` (mode 600) and printed only by `parity stack env`.
@@ -18,7 +19,7 @@ import { dirname, join } from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Admin } from '@platformatic/kafka';
 import { ParityError } from '../core/errors.js';
-import { caBundleFile, stackSecretFile, type StackConfig } from './config.js';
+import { caBundleFile, stackSecretFile, type StackConfig, type StackSecretName } from './config.js';
 import { ensureKafka, findJava } from './fetch.js';
 import { removeFile, rssMb, runningPid, stopPid } from './process.js';
 import { generateCertificates, startSecureKafka } from './secure-kafka.js';
@@ -50,7 +51,7 @@ export function secureFiles(c: StackConfig): SecureFiles {
 }
 
 /** A generated password of the state dir (`<state>/secrets/<name>`, mode 600), created on first use. */
-export function stackSecret(c: StackConfig, name: 'redis-password' | 'kafka-password'): string {
+export function stackSecret(c: StackConfig, name: StackSecretName): string {
   const file = stackSecretFile(c.stateDir, name);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -63,7 +64,8 @@ export function stackSecret(c: StackConfig, name: 'redis-password' | 'kafka-pass
 /** The CA and server certificate, generated once (a second `stack up` keeps them: clients hold the CA). */
 export function ensureCertificates(c: StackConfig): SecureFiles {
   const files = secureFiles(c);
-  if (!existsSync(files.ca) || !existsSync(files.serverKey)) generateCertificates(dirname(files.ca));
+  // Kept while valid (generateCertificates reuses a complete, valid set); remade only when expiring.
+  generateCertificates(dirname(files.ca));
   writeCaBundle(c);
   return files;
 }
@@ -139,7 +141,30 @@ export function writeRedisConf(c: StackConfig, dir: string): string {
 
 // ---------- Apicurio Registry ----------
 
-/** Quarkus settings that serve the registry over HTTPS only, on the stack's registry port. */
+/**
+ * The registry's basic-auth settings, in a mode-600 file Quarkus reads at start
+ * (`quarkus.config.locations`), so the password is never on the command line or in the process
+ * title. Apicurio 3 authenticates its APIs with the `basic` mechanism against Quarkus' embedded
+ * users (built in); `system/info` stays open (the stack's readiness probe).
+ */
+export function writeRegistryAuth(c: StackConfig): string {
+  const file = join(c.stateDir, 'secrets', 'registry-auth.properties');
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const lines = [
+    'quarkus.http.auth.basic=true',
+    'apicurio.authn.mechanism.priority=basic',
+    'quarkus.security.users.embedded.enabled=true',
+    'quarkus.security.users.embedded.plain-text=true',
+    `quarkus.security.users.embedded.users.${SECURE_USER}=${stackSecret(c, 'registry-password')}`,
+    `quarkus.security.users.embedded.roles.${SECURE_USER}=sr-admin`,
+    '',
+  ];
+  writeFileSync(file, lines.join('\n'), { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
+/** Quarkus settings that serve the registry over HTTPS only, on the stack's registry port, with basic auth. */
 export function registryHttpsArgs(c: StackConfig): string[] {
   const files = secureFiles(c);
   return [
@@ -147,13 +172,16 @@ export function registryHttpsArgs(c: StackConfig): string[] {
     `-Dquarkus.http.ssl.certificate.files=${files.serverCert}`,
     `-Dquarkus.http.ssl.certificate.key-files=${files.serverKey}`,
     '-Dquarkus.http.insecure-requests=disabled',
+    `-Dquarkus.config.locations=${writeRegistryAuth(c)}`,
   ];
 }
 
-/** GET over HTTPS trusting the stack's CA: status and body. */
+/** GET over HTTPS trusting the stack's CA, as the registry's basic-auth user: status and body. */
 export function httpsGet(c: StackConfig, url: string, timeoutMs = 2_000): Promise<{ status: number; body: string }> {
+  const authorization = `Basic ${Buffer.from(`${SECURE_USER}:${stackSecret(c, 'registry-password')}`).toString('base64')}`;
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ...stackTls(c), method: 'GET', signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const options = { ...stackTls(c), method: 'GET', headers: { authorization }, signal: AbortSignal.timeout(timeoutMs) };
+    const req = httpsRequest(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('error', reject);

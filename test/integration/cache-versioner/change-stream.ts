@@ -15,7 +15,7 @@ import {
 } from '../../../connectors/kafka-sink/serde.js';
 import type { ChangeEnvelope, Op, Row } from '../../../services/core/change-event.js';
 import type { Position } from '../../../services/core/lsn.js';
-import { STACK } from '../../support/stack.js';
+import { REGISTRY } from '../../support/security.js';
 
 /** Columns of the test table, with their change-event JS values. */
 export const ORDERS_DDL = (table: string) =>
@@ -160,7 +160,7 @@ export async function createTestStream(kafka: KafkaClients, prefix: string, tabl
   await ensureTopics(kafka, [shape.topic], partitions);
   const admin = kafka.admin();
   const encoder = await createChangeEncoder({
-    registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+    registry: createRegistryClient(REGISTRY),
     format: 'avro',
   }).forTable(shape);
   const producer = kafka.producer();

@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createKafka } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
 import { deadLetterTopic } from '../../../services/core/topics.js';
 import { parseEntry } from '../../../services/cache-versioner/entry.js';
 import { cacheKeys } from '../../../services/cache-versioner/keys.js';
-import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
+import { stackInfraOverrides, stackKafka } from '../../support/security.js';
+import { STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { writeTestSpec, type TestSpec } from '../../support/spec.js';
 import { ORDERS_DDL, createTestStream, endOffsets, loadRows, orderRow, type Change, type TestStream } from './change-stream.js';
 import { holdRedis } from './redis-outage-lock.js';
@@ -21,7 +21,7 @@ import { holdRedis } from './redis-outage-lock.js';
 const BIN = fileURLToPath(new URL('../../../services/cli/bin/parity.js', import.meta.url));
 const prefix = uniqueName('ccli');
 const name = prefix.replace('_', '-');
-const kafka = createKafka(KAFKA_BROKERS, { clientId: 'cache-cli-test' });
+const kafka = stackKafka('cache-cli-test');
 const env = { ...process.env, ...STACK, PARITY_LOG_LEVEL: 'info' };
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -77,9 +77,7 @@ beforeAll(async () => {
     'cdc.publication': `${prefix}_pub`,
     'cdc.topicPrefix': prefix,
     'cache.keys': { v1: `${prefix}:order:v1:{id}`, v2: `${prefix}:order:v2:{id}` },
-    'infra.kafka.brokers': KAFKA_BROKERS,
-    'infra.registry.url': STACK.PARITY_REGISTRY_URL,
-    'infra.redis.url': STACK.PARITY_REDIS_URL,
+    ...stackInfraOverrides(),
   });
 });
 

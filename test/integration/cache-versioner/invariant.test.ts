@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createChangeDecoder } from '../../../connectors/kafka-sink/serde.js';
-import { createKafka, createSchemaRegistry } from '../../../services/core/clients.js';
+import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { decodePosition, comparePositions, encodePosition } from '../../../services/core/lsn.js';
 import { createCacheVersioner, type CacheVersioner } from '../../../services/cache-versioner/consumer.js';
@@ -16,7 +16,8 @@ import { compareEntry } from '../../../services/cache-versioner/inspector.js';
 import { cacheKeys, renderKey } from '../../../services/cache-versioner/keys.js';
 import { createRowReader, keyText } from '../../../services/cache-versioner/row-reader.js';
 import { cacheSettingsFrom } from '../../../services/cache-versioner/settings.js';
-import { KAFKA_BROKERS, STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
+import { REGISTRY, stackKafka } from '../../support/security.js';
+import { STACK, createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import {
   ORDERS_DDL,
   committedOffsets,
@@ -37,7 +38,7 @@ let pool: pg.Pool;
 let redis: Redis;
 let stream: TestStream;
 let versioner: CacheVersioner | null = null;
-const kafka = createKafka(KAFKA_BROKERS, { clientId: 'cache-invariant-test' });
+const kafka = stackKafka('cache-invariant-test');
 const prefix = uniqueName('cinv');
 const table = 'orders';
 const groupId = `${prefix}-group`;
@@ -106,7 +107,7 @@ describe('cache versioner invariant', () => {
     versioner = createCacheVersioner({
       kafka,
       redis: new Redis(STACK.PARITY_REDIS_URL),
-      decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)),
+      decoder: createChangeDecoder(createSchemaRegistry(REGISTRY)),
       settings: s,
       registry,
       groupId,

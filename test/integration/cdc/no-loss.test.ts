@@ -18,10 +18,11 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChangeDecoder } from '../../../connectors/kafka-sink/serde.js';
-import { createKafka, createSchemaRegistry } from '../../../services/core/clients.js';
+import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { comparePositions, encodePosition, type Position } from '../../../services/core/lsn.js';
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
-import { createTestDatabase, KAFKA_BROKERS, STACK, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { REGISTRY, stackKafka } from '../../support/security.js';
+import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import { type CdcProcess, deleteTopics, startCdc, waitForSlotCatchUp, writeCdcSpec } from './support.js';
 import { type Step, Writer } from './ledger-writer.js';
 
@@ -152,8 +153,8 @@ describe('no loss under faults', () => {
 
     const committed = [...history.values()].reduce((n, h) => n + h.length, 0);
     // Read everything back, compactly (hundreds of thousands of events).
-    const decoder = createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL));
-    const kafka = createKafka(KAFKA_BROKERS, { clientId: 'noloss-check' });
+    const decoder = createChangeDecoder(createSchemaRegistry(REGISTRY));
+    const kafka = stackKafka('noloss-check');
     const consumer = kafka.consumer({ groupId: uniqueName('noloss-check'), maxWaitMs: 200 });
     const byPartition = new Map<number, Seen[]>();
     const distinct = new Set<string>();

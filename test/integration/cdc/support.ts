@@ -6,10 +6,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKafka } from '../../../services/core/clients.js';
+import { createKafkaForSpec } from '../../../services/core/clients.js';
 import { createChangeDecoder, type DecodedChange } from '../../../connectors/kafka-sink/serde.js';
 import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
+import { REGISTRY, stackInfra, stackKafka } from '../../support/security.js';
 import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
 import { NODE_FLAGS } from '../../../services/cli/bin/node-flags.js';
 
@@ -59,11 +60,8 @@ export function writeCdcSpec(options: CdcSpecOptions): string {
     ...(options.controlDatabase ? { control: { database: options.controlDatabase } } : {}),
     key: ['id'],
     mapping: { parity_unused: 'id' },
-    infra: {
-      kafka: { brokers: options.brokers ?? KAFKA_BROKERS },
-      registry: { url: STACK.PARITY_REGISTRY_URL },
-      redis: { url: STACK.PARITY_REDIS_URL },
-    },
+    // The stack's security settings (test/support/security.ts): plain, or TLS/SASL on the secured stack.
+    infra: stackInfra(options.brokers ?? KAFKA_BROKERS),
     cdc,
   };
   writeFileSync(file, JSON.stringify(spec, null, 2));
@@ -123,10 +121,9 @@ export function startCdc(specFile: string, extraArgs: string[] = [], env: NodeJS
   };
 }
 
-export const decoder = () =>
-  createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL), { registryUrl: STACK.PARITY_REGISTRY_URL });
+export const decoder = () => createChangeDecoder(createSchemaRegistry(REGISTRY), { registryUrl: STACK.PARITY_REGISTRY_URL });
 
-export const kafka = createKafka(KAFKA_BROKERS, { clientId: 'parity-cdc-test' });
+export const kafka = stackKafka('parity-cdc-test');
 
 /**
  * Reads every message of `topic` (all partitions, from the beginning) until `until` says enough or
@@ -140,7 +137,7 @@ export async function readTopic(
   brokers?: string[],
 ): Promise<DecodedChange[]> {
   const dec = decoder();
-  const client = brokers ? createKafka(brokers, { clientId: 'parity-cdc-test' }) : kafka;
+  const client = brokers ? stackKafka('parity-cdc-test', brokers) : kafka;
   const consumer = client.consumer({ groupId: `test-${topic}-${Math.random().toString(16).slice(2)}`, maxWaitMs: 200 });
   const changes: DecodedChange[] = [];
   let failure: unknown = null;
@@ -214,10 +211,10 @@ export async function runConnector(specFile: string, options: { setReplicaIdenti
     spec,
     logger,
     metrics,
-    kafka: createKafka(spec.infra.kafka.brokers, { logger }),
+    kafka: createKafkaForSpec(spec.infra.kafka, { logger }),
     // PARITY_TEST_CDC_PRODUCER=maintained|wire runs the CDC tests on one sink or the other.
     ...(process.env.PARITY_TEST_CDC_PRODUCER ? { producer: process.env.PARITY_TEST_CDC_PRODUCER as 'maintained' | 'wire' } : {}),
-    registry: createRegistryClient({ url: spec.infra.registry.url }),
+    registry: createRegistryClient(spec.infra.registry),
     setReplicaIdentityFull: options.setReplicaIdentityFull ?? false,
     statusEveryMs: 1_000,
   });

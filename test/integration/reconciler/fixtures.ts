@@ -13,7 +13,7 @@ import { buildProjection } from '../../../services/reconciler/projection.js';
 import type { RepairContext } from '../../../services/reconciler/repair.js';
 import { connectPg, openReadSession, openWriteSession } from '../../../services/reconciler/snapshot.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify, type VerifyOptions, type VerifyOutcome } from '../../../services/reconciler/verify.js';
-import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
+import { SPEC_ENV, stackInfra } from '../../support/security.js';
 
 export interface SpecInput {
   name: string;
@@ -42,7 +42,8 @@ export function buildSpec(input: SpecInput): LoadedSpec {
     mapping: input.mapping,
     ...(input.normalize ? { normalize: input.normalize } : {}),
     ...(input.control ? { control: input.control } : {}),
-    infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
+    // The stack's security settings (test/support/security.ts); secrets as ${VAR}, resolved from SPEC_ENV.
+    infra: stackInfra(),
     cdc: {
       slot: input.cdc?.slot ?? input.name.replace(/-/g, '_'),
       publication: input.name.replace(/-/g, '_'),
@@ -53,7 +54,7 @@ export function buildSpec(input: SpecInput): LoadedSpec {
     ...(input.gates ? { gates: input.gates } : {}),
     ...input.extra,
   };
-  return parseSpec(stringify(doc), `${input.name}.yaml`, {});
+  return parseSpec(stringify(doc), `${input.name}.yaml`, SPEC_ENV);
 }
 
 export const FAST: Partial<VerifyOptions> = { jobs: 2, recheckWaitMs: 100, maxRechecks: 3 };

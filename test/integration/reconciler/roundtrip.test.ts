@@ -15,7 +15,8 @@ import type { Spec } from '../../../services/core/spec.js';
 import { postgresDialect } from '../../../services/reconciler/dialect.js';
 import { checkRoundtrip, type RoundtripResult } from '../../../services/reconciler/roundtrip.js';
 import { connectPg, openReadSession } from '../../../services/reconciler/snapshot.js';
-import { KAFKA_BROKERS, STACK, createTestDatabase, type TestDatabase } from '../../support/stack.js';
+import { stackInfra } from '../../support/security.js';
+import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
 import { buildSpec, exec, type SpecInput } from './fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -196,7 +197,7 @@ describe('parity spec check-roundtrip (the CLI)', () => {
       target: input.target,
       key: input.key,
       mapping: input.mapping,
-      infra: { kafka: { brokers: KAFKA_BROKERS }, registry: { url: STACK.PARITY_REGISTRY_URL }, redis: { url: STACK.PARITY_REDIS_URL } },
+      infra: stackInfra(),
       cdc: { slot: 'rt_cli', publication: 'rt_cli', topicPrefix: 'rt-cli' },
       ...input.extra,
     };

@@ -19,7 +19,7 @@ import {
   type TableEncoder,
 } from '../../../connectors/kafka-sink/serde.js';
 import type { ChangeEnvelope, Op, Row } from '../../../services/core/change-event.js';
-import { createKafka, createSchemaRegistry, type KafkaClients } from '../../../services/core/clients.js';
+import { createSchemaRegistry, type KafkaClients } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
@@ -33,7 +33,8 @@ import { buildProjection } from '../../../services/reconciler/projection.js';
 import { connectPg, openReadSession, openWriteSession } from '../../../services/reconciler/snapshot.js';
 import { createStreamReconciler, mismatchTopic, type CheckResult } from '../../../services/reconciler/stream-reconcile.js';
 import { deadLetterTopic } from '../../../services/core/topics.js';
-import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName, type TestDatabase } from '../../support/stack.js';
+import { REGISTRY, stackKafka } from '../../support/security.js';
+import { createTestDatabase, uniqueName, type TestDatabase } from '../../support/stack.js';
 import { buildSpec, exec, query, verify } from './fixtures.js';
 
 let src: TestDatabase;
@@ -43,7 +44,7 @@ const topics: string[] = [];
 
 beforeAll(async () => {
   [src, tgt] = await Promise.all([createTestDatabase('source', 'rc_st_s'), createTestDatabase('target', 'rc_st_t')]);
-  kafka = createKafka(KAFKA_BROKERS, { clientId: 'rc-stream-test' });
+  kafka = stackKafka('rc-stream-test');
 });
 
 afterAll(async () => {
@@ -164,7 +165,7 @@ async function runReconciler(
       {
         loaded,
         kafka,
-        decoder: createChangeDecoder(createSchemaRegistry(STACK.PARITY_REGISTRY_URL)),
+        decoder: createChangeDecoder(createSchemaRegistry(REGISTRY)),
         projection,
         source,
         target,
@@ -229,7 +230,7 @@ describe('stream verification (parity reconcile)', () => {
       ['id'],
     );
     const encoder = await createChangeEncoder({
-      registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+      registry: createRegistryClient(REGISTRY),
       format: 'avro',
     }).forTable(shape);
 
@@ -341,7 +342,7 @@ describe('stream verification (parity reconcile)', () => {
       ['id'],
     );
     const encoder = await createChangeEncoder({
-      registry: createRegistryClient({ url: STACK.PARITY_REGISTRY_URL }),
+      registry: createRegistryClient(REGISTRY),
       format: 'avro',
     }).forTable(shape);
     const row = (id: number, minor: number): Row => ({ id, amount: id, amount_minor: String(minor), currency: 'USD' });

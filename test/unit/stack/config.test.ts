@@ -136,12 +136,13 @@ describe('the secured stack settings (stack up --secure)', () => {
     expect(stackConfig({ PARITY_STACK_SECURE: '0' }).secure).toBe(false);
   });
 
-  it('stack env prints verify-full URLs, rediss:// with the ACL user, https:// and the Kafka SASL settings', () => {
+  it('stack env prints verify-full URLs, rediss:// with the ACL user, https:// with basic auth and the Kafka SASL settings', () => {
     const dir = stateDir();
     mkdirSync(join(dir, 'secrets'), { recursive: true });
     writeFileSync(join(dir, 'secrets', 'pg-password'), 'pgpw1234\n');
     writeFileSync(join(dir, 'secrets', 'redis-password'), 'redispw1234\n');
     writeFileSync(join(dir, 'secrets', 'kafka-password'), 'kafkapw1234\n');
+    writeFileSync(join(dir, 'secrets', 'registry-password'), 'registrypw1234\n');
     const env = stackEnv(stackConfig({ PARITY_STATE_DIR: dir }, { secure: true }));
     const ca = join(dir, 'certs', 'ca-bundle.pem');
     const source = new URL(env.PARITY_SOURCE_URL);
@@ -156,6 +157,8 @@ describe('the secured stack settings (stack up --secure)', () => {
       PARITY_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
       PARITY_KAFKA_USER: 'parity',
       PARITY_KAFKA_PASSWORD: 'kafkapw1234',
+      PARITY_REGISTRY_USER: 'parity',
+      PARITY_REGISTRY_PASSWORD: 'registrypw1234',
     });
     // The plaintext stack's settings carry none of it.
     expect(stackEnv(stackConfig({ PARITY_STATE_DIR: dir })).PARITY_CA_FILE).toBeUndefined();
