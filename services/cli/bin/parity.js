@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=16
 // Entry point of the `parity` CLI: runs the compiled JavaScript in dist/ (built by `npm run build`,
 // which `npm ci` runs through the prepare script). Plain JavaScript, so it starts without a compiler.
-// The shebang's V8 flags are node-flags.js's NODE_FLAGS (run as `node <flags> services/cli/bin/parity.js`).
+// The shebang's V8 flags are services/cli/node-flags.ts's NODE_FLAGS (run as `node <flags> services/cli/bin/parity.js`).
 import { existsSync } from 'node:fs';
 
 const major = Number(process.versions.node.split('.')[0]);

@@ -12,7 +12,7 @@ import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
 import { REGISTRY, stackInfra, stackKafka } from '../../support/security.js';
 import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
-import { NODE_FLAGS } from '../../../services/cli/bin/node-flags.js';
+import { NODE_FLAGS } from '../../../services/cli/node-flags.js';
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
 
