@@ -266,9 +266,11 @@ export class ReverseSync {
     let written = 0;
     await db.query('BEGIN');
     try {
-      await assertFence(db, this.schema, reverseScope(this.spec), this.token);
+      // The window first: a contract closes it and takes a new token in one transaction, and a closed
+      // window is a normal end, not a stale holder.
       const window = await readWindow(db, this.schema, migration, true);
-      if (!window || window.state !== 'open') {
+      if (window?.state === 'open') await assertFence(db, this.schema, reverseScope(this.spec), this.token);
+      else {
         await db.query('ROLLBACK');
         this.status.state = 'closed';
         this.options.logger.info({ migration }, 'the reverse window was closed (contract): reverse sync stops');
