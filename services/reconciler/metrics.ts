@@ -45,6 +45,11 @@ export function reconcilerMetrics(registry: Registry) {
       'Time from receiving a change to a verdict on it.',
       [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30],
     ),
+    streamPaused: gauge(
+      registry,
+      'parity_reconcile_paused',
+      '1 while stream verification retries a chunk without committing (target, control database or Kafka unavailable).',
+    ),
     streamLagMessages: gauge(
       registry,
       'parity_reconcile_consumer_lag_messages',

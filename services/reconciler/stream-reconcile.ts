@@ -412,6 +412,8 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     const started = now();
     const decoded: Pending[] = [];
     for (const message of messages) {
+      // A tombstone (the debezium encoding writes one after each delete) says nothing the delete did not.
+      if (!message.value || message.value.length === 0) continue;
       let change: DecodedChange;
       try {
         change = await deps.decoder.decode(topic, message, partition);
@@ -531,6 +533,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
           chunk = ctx;
           await processChunk(c.messages, c.partition);
         },
+        onPausedChange: (paused) => metrics.streamPaused.set(paused ? 1 : 0),
         onLag: (lag) => {
           if (lag.messages !== null) metrics.streamLagMessages.set({ topic }, lag.messages);
           metrics.streamLagSeconds.set({ topic }, lag.oldestSeconds);

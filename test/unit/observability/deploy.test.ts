@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { NODE_FLAGS } from '../../../services/cli/node-flags.js';
 import { STATUS_PORTS } from '../../../services/core/http.js';
 import { ROOT } from './promql-usage.js';
 
@@ -61,7 +62,8 @@ describe('deploy/k8s', () => {
           readOnlyRootFilesystem: true,
           capabilities: { drop: ['ALL'] },
         });
-        expect(c.command, file).toEqual(['node', 'dist/services/cli/main.js']);
+        // The V8 flags are the one list every launch path uses (services/cli/node-flags.ts).
+        expect(c.command, file).toEqual(['node', ...NODE_FLAGS, 'dist/services/cli/main.js']);
       }
     }
   });
