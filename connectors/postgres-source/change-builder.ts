@@ -60,13 +60,16 @@ export function decodeTuple(columns: DecodedColumn[], tuple: Tuple): Row | null 
   return row;
 }
 
-/** A key-only tuple (REPLICA IDENTITY DEFAULT/INDEX): key columns set, every other column null. */
+/**
+ * A key-only tuple (REPLICA IDENTITY DEFAULT/INDEX): key columns set, every other column null (in the
+ * debezium encoding a required column holds its fallback, as Debezium writes it).
+ */
 function decodeKeyTuple(columns: DecodedColumn[], tuple: Tuple): Row | null {
   if (!tuple) return null;
   const row: Row = {};
   for (const column of columns) {
     const text = tuple[column.name];
-    row[column.name] = text === undefined || text === null ? null : column.convert(text as string);
+    row[column.name] = text === undefined || text === null ? (column.fallback ?? null) : column.convert(text as string);
   }
   return row;
 }

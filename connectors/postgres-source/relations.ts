@@ -8,7 +8,13 @@
 import type pg from 'pg';
 import type { Pgoutput } from 'pg-logical-replication';
 import { UNCHANGED_TOAST } from '../../services/core/change-event.js';
-import type { ConnectSchema } from '../../services/core/connect-schema.js';
+import {
+  CONNECT_DECIMAL,
+  type ConnectSchema,
+  type ConnectStruct,
+  type ConnectValue,
+  twosComplementBytes,
+} from '../../services/core/connect-schema.js';
 import { ParityError } from '../../services/core/errors.js';
 import { tableShape } from '../../services/core/table-shape.js';
 import type { RelationState } from './change-builder.js';
@@ -27,6 +33,39 @@ function unavailableValue(schema: ConnectSchema): unknown {
     return element === null ? null : [element];
   }
   return scalar(schema);
+}
+
+/**
+ * The value Debezium writes for a required column PostgreSQL did not send (a key-only old tuple): the
+ * schema's default, else the type's zero (its JDBC converters' fallback).
+ */
+export function fallbackValue(schema: ConnectSchema): ConnectValue {
+  if (schema.default !== undefined) return schema.default;
+  switch (schema.type) {
+    case 'int8':
+    case 'int16':
+    case 'int32':
+    case 'float32':
+    case 'float64':
+      return 0;
+    case 'int64':
+      return 0n;
+    case 'boolean':
+      return false;
+    case 'string':
+      return '';
+    case 'bytes':
+      return schema.name === CONNECT_DECIMAL ? twosComplementBytes(0n) : Buffer.alloc(0);
+    case 'array':
+      return [];
+    case 'map':
+      return new Map();
+    case 'struct': {
+      const out: ConnectStruct = {};
+      for (const f of schema.fields!) out[f.name] = f.schema.optional ? null : fallbackValue(f.schema);
+      return out;
+    }
+  }
 }
 
 /** The PostgreSQL facts of one column, as debezium-types.ts reads them. */
@@ -59,7 +98,13 @@ function columnsFor(
     const column = debeziumColumn(pgColumnFacts(c.name, c.type, c.facts, keyColumns.includes(c.name)), encoding.debezium);
     if (!column) continue;
     const exact = decodedColumn(c.name, c.type);
-    out.push({ ...exact, connect: column.schema, convert: column.fromText, unavailable: unavailableValue(column.schema) });
+    out.push({
+      ...exact,
+      connect: column.schema,
+      convert: column.fromText,
+      unavailable: unavailableValue(column.schema),
+      ...(column.schema.optional ? {} : { fallback: fallbackValue(column.schema) }),
+    });
   }
   return out;
 }

@@ -159,6 +159,11 @@ export interface DecodedColumn extends ColumnShape {
    * Debezium encoding gives it in the column's own Connect type, as Debezium does).
    */
   unavailable?: unknown;
+  /**
+   * What a required (NOT NULL) column holds when PostgreSQL did not send it: a key-only old tuple
+   * (REPLICA IDENTITY DEFAULT). Debezium writes the column default, else its type's zero; exact-text null.
+   */
+  fallback?: unknown;
 }
 
 export function decodedColumn(name: string, type: ResolvedType): DecodedColumn {

@@ -165,6 +165,8 @@ export function createCacheVersioner(options: CacheVersionerOptions): CacheVersi
       decoded.length = 0;
       rejects.length = 0;
       for (const message of messages) {
+        // A tombstone (the debezium encoding writes one after each delete) says nothing the delete did not.
+        if (!message.value || message.value.length === 0) continue;
         try {
           decoded.push(await options.decoder.decode(topic, message, partition));
         } catch (err) {
