@@ -131,6 +131,7 @@ describe('docker-compose.yml', () => {
       'parity-serve': 9400,
       'parity-backfill': 9404,
       'parity-verify': 9405,
+      'parity-reverse-sync': 9406,
     };
     for (const [name, port] of Object.entries(expected)) {
       const service = compose.services[name];
@@ -151,6 +152,7 @@ describe('deploy/prometheus/prometheus.yml', () => {
       'parity-cache': `parity-cache:${STATUS_PORTS.cache}`,
       'parity-backfill': `parity-backfill:${STATUS_PORTS.backfill}`,
       'parity-verify': `parity-verify:${STATUS_PORTS.verify}`,
+      'parity-reverse-sync': `parity-reverse-sync:${STATUS_PORTS.reverse}`,
       'parity-serve': `parity-serve:${STATUS_PORTS.serve}`,
     });
     for (const [job, target] of Object.entries(targets)) expect(Object.keys(compose.services)).toContain(String(target).split(':')[0]);
