@@ -100,6 +100,8 @@ export class ReverseSync {
   private checkpoint: { commitLsn: Lsn; ordinal: number } | null = null;
   private batch: CommittedTransaction[] = [];
   private batchKeyCount = 0;
+  /** Echoes counted in batches that needed no transaction; stored with the next one. */
+  private unsavedEchoes = 0;
   private chain: Promise<void> = Promise.resolve();
   private applying = false;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -264,6 +266,17 @@ export class ReverseSync {
       for (const [k, v] of tx.keys) keys.set(k, v.values);
     }
     const last = txs[txs.length - 1]!;
+    if (keys.size === 0 && !txs.some((tx) => tx.flip)) {
+      // Nothing to write (its own echoes, or transactions of other tables): a replay would write
+      // nothing either, so the slot may move on without a transaction here.
+      this.checkpoint = { commitLsn: last.commitLsn, ordinal: last.lastOrdinal };
+      this.stream?.durableAdvanced(last.commitEndLsn);
+      this.metrics.echoes.inc(echoes);
+      this.status.echoes += echoes;
+      this.unsavedEchoes += echoes;
+      for (const tx of txs) this.metrics.transactions.inc({ outcome: tx.echoes > 0 ? 'echo' : 'empty' });
+      return;
+    }
     const arrays = this.spec.key.map((_, i) => [...keys.values()].map((values) => values[i]));
     let written = 0;
     await db.query('BEGIN');
@@ -290,9 +303,10 @@ export class ReverseSync {
         this.schema,
         migration,
         { commitLsn: last.commitLsn, ordinal: last.lastOrdinal },
-        { applied: keys.size, echoes },
+        { applied: keys.size, echoes: echoes + this.unsavedEchoes },
       );
       await db.query('COMMIT');
+      this.unsavedEchoes = 0;
     } catch (err) {
       await db.query('ROLLBACK').catch(() => undefined);
       throw err;
