@@ -2,8 +2,14 @@
  * Protobuf schemas as runtime codecs (protobufjs): a schema's text plus the texts of its imports
  * become one resolved Root, and message indexes (see protobuf-wire.ts) name a message type in it.
  */
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 import { ParityError } from '../../services/core/errors.js';
+
+// protobufjs (CommonJS) is required on the first Protobuf schema, not at import: the CDC and the consumers
+// import this module with every format, and only the Protobuf one needs the library's resident code.
+const requireLazily = createRequire(import.meta.url);
+const library = (): typeof protobuf => requireLazily('protobufjs') as typeof protobuf;
 
 type Json = { nested?: Record<string, Json>; fields?: unknown; values?: unknown };
 
@@ -29,6 +35,7 @@ function messagesOf(json: Json | undefined): [string, Json][] {
  * well-known types; anything else is PARITY_BAD_INPUT.
  */
 export function protobufCodec(text: string, imports: ImportTexts = new Map()): ProtobufCodec {
+  const protobuf = library();
   const options = { keepCase: true };
   let main: protobuf.IParserResult;
   try {
