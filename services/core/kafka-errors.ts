@@ -14,7 +14,13 @@ const FATAL: ReadonlyMap<string, string> = new Map([
     'check kafka.security.sasl.username/password (or the token of tokenEnv) and kafka.security.sasl.mechanism against what the broker enables',
   ],
   ['UNSUPPORTED_SASL_MECHANISM', 'set kafka.security.sasl.mechanism to one the broker enables (sasl.enabled.mechanisms)'],
-  ['ILLEGAL_SASL_STATE', 'the broker rejected the SASL exchange: check the listener and the mechanism'],
+  // Seen with @platformatic/kafka and an expired OAUTHBEARER token: the RFC 7628 exchange is left
+  // unfinished after the broker refuses the token, and the broker answers the client's next request
+  // with this state error rather than SASL_AUTHENTICATION_FAILED.
+  [
+    'ILLEGAL_SASL_STATE',
+    'the broker rejected the SASL exchange: check the listener and kafka.security.sasl.mechanism; with OAUTHBEARER, the token in the variable kafka.security.sasl.tokenEnv names may be expired or invalid (renew it)',
+  ],
   ['TOPIC_AUTHORIZATION_FAILED', 'grant the principal the ACL it needs on the topic (WRITE to produce, READ to consume, CREATE to create)'],
   ['GROUP_AUTHORIZATION_FAILED', 'grant the principal READ on the consumer group'],
   ['CLUSTER_AUTHORIZATION_FAILED', 'grant the principal IDEMPOTENT_WRITE (producers) or CREATE (topics) on the cluster'],

@@ -109,6 +109,8 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
   beforeAll(async () => {
     process.env.PARITY_TEST_KAFKA_PASSWORD = PASSWORD;
     process.env.PARITY_TEST_KAFKA_WRONG = WRONG;
+    // Expired ten minutes ago: the broker's validator refuses it (the CDC case of "an expired token").
+    process.env.PARITY_TEST_KAFKA_EXPIRED_TOKEN = unsecuredToken(USER, -600);
     broker = await startSecureKafka({
       stateDir,
       port: PORT,
@@ -344,6 +346,16 @@ describe('Kafka over SASL_SSL (a broker of its own)', () => {
         () => ({ ...good('PLAIN'), tls: { ca: broker.certificates.otherCa } }),
         /certificate|TLS|self.signed/i,
         /kafka\.security/,
+      ],
+      [
+        'an expired token',
+        () => ({
+          protocol: 'SASL_SSL',
+          tls: { ca: broker.certificates.ca },
+          sasl: { mechanism: 'OAUTHBEARER', tokenEnv: 'PARITY_TEST_KAFKA_EXPIRED_TOKEN' },
+        }),
+        /OAUTHBEARER|authentication|SASL/i,
+        /kafka\.security\.sasl\.tokenEnv/,
       ],
       ['a plaintext client', () => ({ protocol: 'PLAINTEXT' }), /./, /./],
     ])(
