@@ -2,7 +2,8 @@
  * The secured local stack (`parity stack up --secure`, issue 16), started by this test on its own
  * state dir and ports and stopped at the end (the shared stack stays plaintext and untouched):
  * every service refuses a plaintext or unauthenticated client, a wrong password and a server
- * certificate the client's CA does not trust; parity's own clients connect with the spec's settings.
+ * certificate the client's CA does not trust (the registry: HTTPS only, and basic auth on its APIs);
+ * parity's own clients connect with the spec's settings.
  * Kafka's refusals (plaintext, wrong password, untrusted CA, expired token) are covered by
  * test/integration/kafka-security/sasl-ssl.test.ts; here only that the stack's broker has no
  * plaintext door.
@@ -200,20 +201,48 @@ describe('Redis over TLS with an ACL user', () => {
   });
 });
 
-describe('the registry over HTTPS', () => {
-  it('parity connects with infra.registry (https://, CA)', async () => {
-    const client = createCcompatClient({ url: E.PARITY_REGISTRY_URL, tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true } });
+describe('the registry over HTTPS with basic auth', () => {
+  const registry = (password = E.PARITY_REGISTRY_PASSWORD!) => ({
+    url: E.PARITY_REGISTRY_URL,
+    tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true },
+    auth: { username: E.PARITY_REGISTRY_USER!, password },
+  });
+
+  it('parity connects with infra.registry (https://, CA, basic auth)', async () => {
+    const client = createCcompatClient(registry());
     expect(await client.versions(`parity-secure-${Date.now()}`)).toEqual([]);
   });
 
-  it("the CDC registration client and the decoders' registry client work over HTTPS with infra.registry.tls.ca", async () => {
-    const registry = { url: E.PARITY_REGISTRY_URL, tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true } };
+  it("the CDC registration client and the decoders' registry client work over HTTPS with infra.registry.tls.ca and auth", async () => {
     const subject = `parity-secure-${Date.now()}-value`;
     const schema = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] };
-    const id = await createRegistryClient(registry).register(subject, schema, 'avro');
+    const id = await createRegistryClient(registry()).register(subject, schema, 'avro');
     expect(id).toBeGreaterThan(0);
-    const read = await createSchemaRegistry(registry).getSchema(id);
+    const read = await createSchemaRegistry(registry()).getSchema(id);
     expect(JSON.stringify(read)).toContain('"a"');
+  });
+
+  it('refuses a client without credentials and a wrong password: exit 2 naming the registry and infra.registry.auth, nothing registered', async () => {
+    const subject = `parity-secure-refused-${Date.now()}-value`;
+    const schema = { type: 'record', name: 'R', fields: [{ name: 'a', type: 'int' }] };
+    const anonymous = { url: E.PARITY_REGISTRY_URL, tls: { ca: E.PARITY_CA_FILE!, verifyHostname: true } };
+    for (const spec of [anonymous, registry('wrong-password-123')]) {
+      const err = await createRegistryClient(spec)
+        .register(subject, schema, 'avro')
+        .then(
+          () => undefined,
+          (e: unknown) => e as ParityError,
+        );
+      expect(err).toBeInstanceOf(ParityError);
+      expect(err?.exitCode).toBe(2);
+      expect(err?.retriable).toBe(false);
+      expect(err?.message).toContain(`schema registry ${E.PARITY_REGISTRY_URL}`);
+      expect(err?.message).toContain('refused the credentials (HTTP 401');
+      expect(err?.hint).toContain('infra.registry.auth');
+      expect(`${err?.message} ${err?.hint}`).not.toContain('wrong-password-123');
+    }
+    // Nothing was registered: the subject is unknown to the authenticated client.
+    expect(await createCcompatClient(registry()).versions(subject)).toEqual([]);
   });
 
   it('serves no plain HTTP: http:// to its port is refused', async () => {
@@ -256,6 +285,35 @@ describe('the registry over HTTPS', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('infra.registry.tls.ca');
     for (const secret of [E.PARITY_REDIS_PASSWORD!, new URL(E.PARITY_SOURCE_URL).password]) {
+      expect(r.stdout + r.stderr).not.toContain(secret);
+    }
+  });
+});
+
+describe('the registry through the CLI', () => {
+  it('compat gate with a wrong registry password exits 2 naming the registry and infra.registry.auth, no password shown', () => {
+    const doc = parseDocument(readFileSync(join(ROOT, 'schemas/examples/orders-multicurrency.yaml'), 'utf8'));
+    doc.setIn(['infra', 'registry'], {
+      url: '${PARITY_REGISTRY_URL}',
+      tls: { ca: E.PARITY_CA_FILE },
+      auth: { username: E.PARITY_REGISTRY_USER, password: '${PARITY_REGISTRY_PASSWORD}' },
+    });
+    for (const i of [0, 1]) {
+      const reader = doc.getIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema']) as string;
+      doc.setIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema'], join(ROOT, 'schemas/examples', reader));
+    }
+    doc.setIn(['infra', 'redis'], { url: '${PARITY_REDIS_URL}', tls: { ca: E.PARITY_CA_FILE } });
+    const specFile = join(dir, 'spec-registry-auth.yaml');
+    writeFileSync(specFile, doc.toString());
+    const r = spawnSync(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), 'compat', 'gate', '--spec', specFile, '--skip-live'], {
+      env: { ...process.env, ...E, PARITY_REGISTRY_PASSWORD: 'wrong-password-123' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`schema registry ${E.PARITY_REGISTRY_URL} refused the credentials (HTTP 401`);
+    expect(r.stderr).toContain('infra.registry.auth');
+    for (const secret of ['wrong-password-123', E.PARITY_REGISTRY_PASSWORD!, E.PARITY_REDIS_PASSWORD!]) {
       expect(r.stdout + r.stderr).not.toContain(secret);
     }
   });
