@@ -18,17 +18,23 @@
  * 4. ceiling_events_per_s: `pg_recvlogical` decoding the same backlog (same publication, pgoutput
  *    proto 1) from a second slot created at the same point, to /dev/null: one slot's physical limit.
  *
+ * `--secure` runs it against the secured stack (`parity stack up --secure`: Kafka SASL_SSL with
+ * SCRAM-SHA-512, PostgreSQL over verify-full TLS, the registry over HTTPS with basic auth; see
+ * secure-option.ts); the JSON then says `"secure": true`.
+ *
  * Progress goes to stderr; the last stdout line is one JSON object with the figures.
  */
+// First: with --secure it sets the secured stack's settings before the support modules read them.
+import { SECURE } from './secure-option.js';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { SinkProducer } from '../../connectors/kafka-sink/sink.js';
-import { createKafka } from '../../services/core/clients.js';
 import { HEADERS } from '../../services/core/change-event.js';
-import { createTestDatabase, KAFKA_BROKERS, STACK, uniqueName } from '../support/stack.js';
+import { stackKafka } from '../support/security.js';
+import { createTestDatabase, STACK, uniqueName } from '../support/stack.js';
 import { REPO_ROOT, startCdc, writeCdcSpec } from '../integration/cdc/support.js';
 import { BENCH_NOTE, BENCH_TP_COLUMNS, writeBacklog } from './cdc-backlog.js';
 
@@ -42,6 +48,8 @@ const { values } = parseArgs({
     'node-options': { type: 'string' },
     producer: { type: 'string', default: 'both' },
     compression: { type: 'string', default: 'none' },
+    // Read by secure-option.ts (imported first).
+    secure: { type: 'boolean', default: false },
   },
 });
 // cdc.compression of the connector's spec: the wire producer's record batch codec.
@@ -95,7 +103,8 @@ async function scrapeEvents(url: string): Promise<number> {
   return total;
 }
 
-const kafka = createKafka(KAFKA_BROKERS, { clientId: 'bench-cdc' });
+// The stack's security settings (plain, or SASL_SSL on the secured stack: secure-option.ts).
+const kafka = stackKafka('bench-cdc');
 
 async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> {
   log(`producer ${producer}`);
@@ -317,6 +326,7 @@ async function main(): Promise<void> {
     runs,
     maintained_to_wire: ratio,
     maintained_to_wire_per_cpu: cpuRatio,
+    secure: SECURE,
     load_average: loadAverage(),
     targets: { events_per_s: '>= 70000', p99_ms: '< 250', peak_rss_mb: '< 300', maintained_to_wire: '>= 0.9 deletes the wire path' },
   };
