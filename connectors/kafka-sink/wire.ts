@@ -14,6 +14,7 @@
  *
  * Reference: https://kafka.apache.org/protocol (Produce, InitProducerId, ApiVersions; "Record Batch").
  */
+import { createRequire } from 'node:module';
 import { gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 
 export const API_PRODUCE = 0;
@@ -47,8 +48,26 @@ const CRC_TABLES: Uint32Array[] = (() => {
   return tables;
 })();
 
+// The CRC of every record batch is the wire path's largest single cost in JavaScript (6 % of the connector's
+// CPU under bench:cdc); @node-rs/crc32 (the native CRC-32C that @platformatic/kafka itself uses, SSE 4.2 where
+// the CPU has it) is ~12x faster on 16 KiB batches. Where its prebuilt binary is missing, the table code below
+// computes the same value.
+const nativeCrc32c = ((): ((buf: Uint8Array) => number) | undefined => {
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c(input: Uint8Array): number }).crc32c;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** CRC-32C of `buf[start, end)`, as an unsigned 32-bit number. */
 export function crc32c(buf: Uint8Array, start = 0, end = buf.length): number {
+  if (nativeCrc32c) return nativeCrc32c(start === 0 && end === buf.length ? buf : buf.subarray(start, end)) >>> 0;
+  return crc32cTables(buf, start, end);
+}
+
+/** CRC-32C by slicing by 4: the portable fallback of {@link crc32c}. */
+export function crc32cTables(buf: Uint8Array, start = 0, end = buf.length): number {
   const [t0, t1, t2, t3] = CRC_TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
   let crc = 0xffffffff;
   let i = start;

@@ -1,19 +1,33 @@
 import { Reader, readRecordsBatch } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
-import { Writer, crc32c, produceRequest, readProduceResponse } from '../../../connectors/kafka-sink/wire.js';
+import { Writer, crc32c, crc32cTables, produceRequest, readProduceResponse } from '../../../connectors/kafka-sink/wire.js';
 
 // @platformatic/kafka's record-batch reader reads what we write: an independent implementation of the
 // same format. The request framing around the batches is read here field by field.
 
 describe('Kafka wire encoding', () => {
-  it('computes CRC-32C (Castagnoli) check values', () => {
-    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
-    expect(crc32c(Buffer.alloc(32))).toBe(0x8a9136aa);
-    expect(crc32c(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
-    const ascending = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
-    expect(crc32c(ascending)).toBe(0x46dd794e);
-    // Offsets: a slice of a larger buffer.
-    expect(crc32c(Buffer.concat([Buffer.from('xx'), Buffer.from('123456789'), Buffer.from('y')]), 2, 11)).toBe(0xe3069283);
+  // The native CRC (@node-rs/crc32) and the portable table code: the same check values, the same sums.
+  for (const [name, crc] of [
+    ['crc32c', crc32c],
+    ['crc32cTables', crc32cTables],
+  ] as const) {
+    it(`computes CRC-32C (Castagnoli) check values (${name})`, () => {
+      expect(crc(Buffer.from('123456789'))).toBe(0xe3069283);
+      expect(crc(Buffer.alloc(32))).toBe(0x8a9136aa);
+      expect(crc(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+      const ascending = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+      expect(crc(ascending)).toBe(0x46dd794e);
+      // Offsets: a slice of a larger buffer.
+      expect(crc(Buffer.concat([Buffer.from('xx'), Buffer.from('123456789'), Buffer.from('y')]), 2, 11)).toBe(0xe3069283);
+    });
+  }
+
+  it('the native and the table CRC agree on random buffers of every length up to 300 and at offsets', () => {
+    for (let n = 0; n <= 300; n++) {
+      const buf = Buffer.from(Array.from({ length: n + 7 }, () => Math.floor(Math.random() * 256)));
+      expect(crc32c(buf, 3, n + 3)).toBe(crc32cTables(buf, 3, n + 3));
+      expect(crc32c(buf)).toBe(crc32cTables(buf));
+    }
   });
 
   it('writes a Produce v7 request whose record batches @platformatic/kafka decodes back', () => {
