@@ -130,6 +130,8 @@ export interface ConsumerLoop {
 /**
  * The `/readyz` answer of a consumer-group service: ready while consuming with at most
  * `maxLagMessages` messages behind; paused, starting, failed or lagging is not ready, with the reason.
+ * A lag not measured yet (the end offsets are read right after joining) is not ready either: a
+ * member starting on a backlog must not look caught up.
  */
 export function consumerReadiness(
   status: { status: string; reason?: string | undefined },
@@ -138,7 +140,9 @@ export function consumerReadiness(
 ): Exclude<ProbeReport, boolean> {
   if (status.status !== 'consuming')
     return { ok: false, status: status.status, reason: status.reason ?? `not consuming (${status.status})` };
-  if (lag.messages !== null && lag.messages > maxLagMessages)
+  if (lag.messages === null)
+    return { ok: false, status: 'starting', reason: "lag not measured yet: the partitions' end offsets have not been read" };
+  if (lag.messages > maxLagMessages)
     return { ok: false, status: 'lagging', reason: `lagging: ${lag.messages} messages behind (max ${maxLagMessages})` };
   return { ok: true, status: 'consuming' };
 }
@@ -331,8 +335,8 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     return computeLag(owned, endOffsets, positions, heldSince, now());
   }
 
-  /** Reads the topic's end offsets (one request at a time, then waits `lagIntervalMs`). */
-  function scheduleLagRead(): void {
+  /** Reads the topic's end offsets (one request at a time, then waits `lagIntervalMs`; the first at once). */
+  function scheduleLagRead(delayMs = lagIntervalMs): void {
     if (lagIntervalMs <= 0 || stopping) return;
     lagTimer = setTimeout(() => {
       const c = consumer;
@@ -346,8 +350,8 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
         })
         // A failed read keeps the last end offsets; the consumer stream reports a broken connection itself.
         .catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'cannot read the end offsets for the lag'))
-        .finally(scheduleLagRead);
-    }, lagIntervalMs);
+        .finally(() => scheduleLagRead());
+    }, delayMs);
     lagTimer.unref();
   }
 
@@ -507,7 +511,7 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
       }
       status.state = 'consuming';
       logger.info({ topic, groupId: options.groupId }, `${options.service} consuming`);
-      scheduleLagRead();
+      scheduleLagRead(0);
       running = run().catch((err: unknown) => {
         if (err instanceof Abandoned) return;
         fail(toParityError(err));

@@ -69,7 +69,15 @@ describe('consumerReadiness', () => {
 
   test('consuming within the limit is ready', () => {
     expect(consumerReadiness({ status: 'consuming' }, lag(10), 10)).toEqual({ ok: true, status: 'consuming' });
-    expect(consumerReadiness({ status: 'consuming' }, lag(null), 0)).toEqual({ ok: true, status: 'consuming' });
+    expect(consumerReadiness({ status: 'consuming' }, lag(0), 0)).toEqual({ ok: true, status: 'consuming' });
+  });
+
+  test('a lag not measured yet is not ready (a member starting on a backlog must not look caught up)', () => {
+    expect(consumerReadiness({ status: 'consuming' }, lag(null), 10)).toEqual({
+      ok: false,
+      status: 'starting',
+      reason: "lag not measured yet: the partitions' end offsets have not been read",
+    });
   });
 
   test('above the limit is not ready, with the numbers in the reason', () => {
