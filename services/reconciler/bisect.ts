@@ -64,8 +64,8 @@ const MAX_DEPTH = 48;
 /** Leaves up to this many rows (per side) are read in one query; larger ones through a cursor. */
 const IN_MEMORY_ROWS = 20_000;
 
-async function* iterate<T>(items: T[]): AsyncGenerator<T> {
-  for (const item of items) yield item;
+async function* iterate<T>(items: T[]): AsyncGenerator<T[]> {
+  yield items;
 }
 
 let cursorSeq = 0;
@@ -220,15 +220,17 @@ export async function compareSegment(
     // The row identities are the two checksum hashes, so the sums come out of the same stream.
     const sums = { source: { rows: 0n, a: 0n, b: 0n }, target: { rows: 0n, a: 0n, b: 0n } };
     const counted = async function* (
-      rows: AsyncGenerator<FetchedRow>,
+      batches: AsyncGenerator<FetchedRow[]>,
       acc: { rows: bigint; a: bigint; b: bigint },
-    ): AsyncGenerator<FetchedRow> {
-      for await (const r of rows) {
-        const [a, b] = projection.dialect.identityHalves(r.h);
-        acc.rows++;
-        acc.a += a;
-        acc.b += b;
-        yield r;
+    ): AsyncGenerator<FetchedRow[]> {
+      for await (const batch of batches) {
+        for (const r of batch) {
+          const [a, b] = projection.dialect.identityHalves(r.h);
+          acc.a += a;
+          acc.b += b;
+        }
+        acc.rows += BigInt(batch.length);
+        yield batch;
       }
     };
     const n = ++cursorSeq;

@@ -425,12 +425,20 @@ export async function insertMismatches(
 /** One field of COPY's text format: backslash, tab, newline and carriage return escaped; null is \N. */
 export function copyField(v: string | number | null): string {
   if (v === null) return '\\N';
-  const s = String(v);
-  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!) : s;
+  if (typeof v === 'number') return String(v);
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : v;
 }
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIALS = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** A text[] literal: every element double-quoted, quotes and backslashes escaped. */
 export function textArrayLiteral(items: string[]): string {
+  if (items.length === 0) return '{}';
+  // Row hashes never hold a quote or a backslash: one test for the whole list instead of one replace per item.
+  const joined = items.join('","');
+  if (!/["\\]/.test(joined)) return `{"${joined}"}`;
   return `{${items.map((i) => `"${i.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
@@ -452,28 +460,26 @@ export async function copyMismatches(
 ): Promise<void> {
   if (rows.length === 0) return;
   const lines = function* (): Generator<string> {
-    const fixed = { run: copyField(runId), seg: copyField(segNo), position: copyField(sourcePosition) };
+    const run = copyField(runId);
+    const seg = copyField(segNo);
+    const position = copyField(sourcePosition);
+    // Statuses and reasons repeat across a segment's keys: escaped once each.
+    const escaped = new Map<string | null, string>();
+    const once = (v: string | null): string => {
+      let e = escaped.get(v);
+      if (e === undefined) {
+        e = copyField(v);
+        escaped.set(v, e);
+      }
+      return e;
+    };
     let chunk = '';
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      chunk += `${[
-        fixed.run,
-        copyField(r.d.kt),
-        fixed.seg,
-        copyField(JSON.stringify(r.d.key)),
-        copyField(mismatchKind(r.d)),
-        copyField(r.status),
-        copyField(r.reason),
-        copyField(r.checks),
-        copyField(r.d.updated),
-        copyField(r.d.exclusiveSource),
-        copyField(r.d.exclusiveTarget),
-        copyField(textArrayLiteral(r.d.sourceHashes)),
-        copyField(textArrayLiteral(r.d.targetHashes)),
-        copyField(jsonOrNull(valuesObject(columns, r.d.sourceValues))),
-        copyField(jsonOrNull(valuesObject(columns, r.d.targetValues))),
-        fixed.position,
-      ].join('\t')}\n`;
+      const d = r.d;
+      const expected = d.sourceValues ? copyField(JSON.stringify(valuesObject(columns, d.sourceValues))) : '\\N';
+      const actual = d.targetValues ? copyField(JSON.stringify(valuesObject(columns, d.targetValues))) : '\\N';
+      chunk += `${run}\t${copyField(d.kt)}\t${seg}\t${copyField(JSON.stringify(d.key))}\t${mismatchKind(d)}\t${once(r.status)}\t${once(r.reason)}\t${r.checks}\t${d.updated}\t${d.exclusiveSource}\t${d.exclusiveTarget}\t${copyField(textArrayLiteral(d.sourceHashes))}\t${copyField(textArrayLiteral(d.targetHashes))}\t${expected}\t${actual}\t${position}\n`;
       if (i % 1000 === 999) {
         yield chunk;
         chunk = '';

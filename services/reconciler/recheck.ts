@@ -430,7 +430,8 @@ export async function recheckSegmentByMerge(
     pollMs: 50,
   });
   if (!stream.passed) return null;
-  const byKey = new Map(first.map((d) => [d.kt, d]));
+  // First observations by key, for the merge path only (the versions path decides them all at once).
+  const byKey = new Map<string, KeyDifference>();
   const decided: DecidedMismatch[] = [];
   const reason = `unchanged after the CDC stream passed ${segment.sourcePosition}`;
   const positions = await beginSnapshots(projection.dialect, sessions.source, sessions.target, projection.sameDatabase);
@@ -441,8 +442,8 @@ export async function recheckSegmentByMerge(
     if (earlier && current && sameChecksum(earlier.source, current.source) && sameChecksum(earlier.target, current.target)) {
       by = 'versions';
       for (const d of first) decided.push({ d, status: 'confirmed', reason, checks: 1 });
-      byKey.clear();
     } else {
+      for (const d of first) byKey.set(d.kt, d);
       await compareSegment(sessions.source, sessions.target, projection, segment.range, segment.bounds, {
         threshold: options.threshold,
         factor: options.factor,

@@ -139,23 +139,60 @@ export function driftRows(d: Pick<KeyDifference, 'updated' | 'exclusiveSource' |
   return d.updated + d.exclusiveSource + d.exclusiveTarget;
 }
 
+/**
+ * Reads a sorted stream of rows or of batches of rows (a cursor's FETCH results): within a batch,
+ * rows are taken synchronously, so the diff awaits once per batch instead of once per row.
+ */
+class RowPuller {
+  private batch: FetchedRow[] = [];
+  private i = 0;
+  private readonly it: AsyncIterator<FetchedRow | FetchedRow[]>;
+
+  constructor(
+    rows: AsyncIterable<FetchedRow | FetchedRow[]>,
+    private readonly counters: DiffCounters,
+    private readonly which: 'sourceRows' | 'targetRows',
+  ) {
+    this.it = rows[Symbol.asyncIterator]();
+  }
+
+  /** A row is ready without awaiting. */
+  ready(): boolean {
+    return this.i < this.batch.length;
+  }
+
+  take(): FetchedRow {
+    this.counters[this.which]++;
+    return this.batch[this.i++]!;
+  }
+
+  /** The next row once the next batch has arrived; null at the end. */
+  async fill(): Promise<FetchedRow | null> {
+    for (;;) {
+      const r = await this.it.next();
+      if (r.done) return null;
+      if (!Array.isArray(r.value)) {
+        this.counters[this.which]++;
+        return r.value;
+      }
+      this.batch = r.value;
+      this.i = 0;
+      if (this.batch.length > 0) return this.take();
+    }
+  }
+}
+
 export async function* diffSortedRows(
-  source: AsyncIterable<FetchedRow>,
-  target: AsyncIterable<FetchedRow>,
+  source: AsyncIterable<FetchedRow | FetchedRow[]>,
+  target: AsyncIterable<FetchedRow | FetchedRow[]>,
   counters: DiffCounters,
   maxKept = 1000,
   order: RowOrder = BYTE_ORDER,
 ): AsyncGenerator<KeyDifference> {
-  const si = source[Symbol.asyncIterator]();
-  const ti = target[Symbol.asyncIterator]();
-  const pull = async (it: AsyncIterator<FetchedRow>, which: 'sourceRows' | 'targetRows'): Promise<FetchedRow | null> => {
-    const r = await it.next();
-    if (r.done) return null;
-    counters[which]++;
-    return r.value;
-  };
-  let s = await pull(si, 'sourceRows');
-  let t = await pull(ti, 'targetRows');
+  const sp = new RowPuller(source, counters, 'sourceRows');
+  const tp = new RowPuller(target, counters, 'targetRows');
+  let s = sp.ready() ? sp.take() : await sp.fill();
+  let t = tp.ready() ? tp.take() : await tp.fill();
   let cur: {
     kt: string;
     key: KeyTuple;
@@ -176,8 +213,8 @@ export async function* diffSortedRows(
     const c = !s ? 1 : !t ? -1 : order(s, t);
     if (c === 0) {
       counters.matchedRows++;
-      s = await pull(si, 'sourceRows');
-      t = await pull(ti, 'targetRows');
+      s = sp.ready() ? sp.take() : await sp.fill();
+      t = tp.ready() ? tp.take() : await tp.fill();
       continue;
     }
     const row = c < 0 ? s! : t!;
@@ -192,12 +229,12 @@ export async function* diffSortedRows(
       cur.sv ??= row.values;
       // The source's own key text is the one queries and repairs use.
       cur.key = row.key;
-      s = await pull(si, 'sourceRows');
+      s = sp.ready() ? sp.take() : await sp.fill();
     } else {
       cur.tn++;
       if (cur.th.length < maxKept) cur.th.push(row.h);
       cur.tv ??= row.values;
-      t = await pull(ti, 'targetRows');
+      t = tp.ready() ? tp.take() : await tp.fill();
     }
   }
   const d = flush();

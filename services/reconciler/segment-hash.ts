@@ -198,8 +198,8 @@ export async function selectRows(db: Queryable, projection: Projection, side: Si
 }
 
 /**
- * Streams a large range's rows through a cursor, `batch` at a time, so even a huge group of
- * duplicate keys is diffed in bounded memory. Must run inside the snapshot transaction.
+ * Streams a large range's rows through a cursor, `batch` at a time (one array per FETCH), so even a
+ * huge group of duplicate keys is diffed in bounded memory. Must run inside the snapshot transaction.
  */
 export async function* streamRows(
   db: Queryable,
@@ -208,7 +208,7 @@ export async function* streamRows(
   range: KeyRange,
   cursor: string,
   batch = 5000,
-): AsyncGenerator<FetchedRow> {
+): AsyncGenerator<FetchedRow[]> {
   const params = new Params();
   const sql = `DECLARE ${cursor} NO SCROLL CURSOR FOR ${rangeRowsSql(projection, side, [range], params)}`;
   try {
@@ -221,7 +221,7 @@ export async function* streamRows(
     while (next) {
       const rows: string[][] = (await next).rows;
       next = rows.length === batch ? fetch() : null;
-      for (const r of rows) yield { kt: r[0]!, h: r[1]!, key: width === 1 ? [r[2]!] : r.slice(2, 2 + width), values: [] };
+      yield rows.map((r) => ({ kt: r[0]!, h: r[1]!, key: width === 1 ? [r[2]!] : r.slice(2, 2 + width), values: [] }));
     }
   } catch (err) {
     throw queryError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
