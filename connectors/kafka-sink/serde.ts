@@ -38,7 +38,9 @@ import {
 import type { Position } from '../../services/core/lsn.js';
 import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint, stableJson } from '../../services/core/table-shape.js';
-import type { ConnectStruct } from '../../services/core/connect-schema.js';
+import type { ConnectSchema, ConnectStruct } from '../../services/core/connect-schema.js';
+import { avroSchemaFromConnect } from './connect-avro.js';
+import { TRANSACTION_KEY_SCHEMA, TRANSACTION_VALUE_SCHEMA } from './debezium-envelope.js';
 import {
   ConnectJsonWriter,
   type DebeziumSchemas,
@@ -237,8 +239,11 @@ export interface TableEncoder {
   readonly keySchemaId: number | null;
   /** 0 for connect-json (no registry). */
   readonly valueSchemaId: number;
-  /** Debezium encoding: the Connect schemas and the key as Debezium's key-change headers write it. */
-  readonly debezium?: { schemas: DebeziumSchemas; keyHeader(key: Row): string };
+  /**
+   * Debezium encoding: the Connect schemas, the key as Debezium's key-change headers write it, and
+   * (`provide.transaction.metadata`) the transaction topic's encoder.
+   */
+  readonly debezium?: { schemas: DebeziumSchemas; keyHeader(key: Row): string; transactions?: ConnectRecordEncoder };
   /** Null for a keyless table or a TRUNCATE event. */
   encodeKey(key: Row | null): Buffer | null;
   /** Exact-text: the ChangeEnvelope; debezium: the envelope struct of debezium-envelope.ts. */
@@ -259,16 +264,62 @@ export interface ChangeEncoderOptions {
   format: EventFormat;
   /** Debezium's `field.name.adjustment.mode` (debezium encoding). */
   fieldNameAdjustment?: FieldNameAdjustment;
+  /**
+   * Debezium's transaction-metadata topic (`provide.transaction.metadata`): every Debezium-encoded
+   * table's encoder then carries the encoder of its BEGIN/END records.
+   */
+  transactionTopic?: string;
+}
+
+/** Encodes the records of a topic whose key and value are fixed Connect schemas (the transaction topic). */
+export interface ConnectRecordEncoder {
+  readonly topic: string;
+  encodeKey(key: ConnectStruct): Buffer;
+  encodeValue(value: ConnectStruct): Buffer;
+}
+
+/** A fixed-schema topic's encoder: Avro registered under `<topic>-key` / `<topic>-value`, or JsonConverter. */
+async function connectRecordEncoder(
+  options: ChangeEncoderOptions,
+  topic: string,
+  keySchema: ConnectSchema,
+  valueSchema: ConnectSchema,
+): Promise<ConnectRecordEncoder> {
+  if (options.format === 'connect-json') {
+    const keys = new ConnectJsonWriter(keySchema);
+    const values = new ConnectJsonWriter(valueSchema);
+    return { topic, encodeKey: (k) => keys.write(k), encodeValue: (v) => values.write(v) };
+  }
+  const keyAvro = avroSchemaFromConnect(keySchema);
+  const valueAvro = avroSchemaFromConnect(valueSchema);
+  const keyId = await options.registry.register(`${topic}-key`, keyAvro, 'avro');
+  const valueId = await options.registry.register(`${topic}-value`, valueAvro, 'avro');
+  const keyType = avroType(keyAvro);
+  const valueType = avroType(valueAvro);
+  return {
+    topic,
+    encodeKey: (k) => frameAvro(keyId, keyType, avroValue(keySchema, k)),
+    encodeValue: (v) => frameAvro(valueId, valueType, avroValue(valueSchema, v)),
+  };
 }
 
 export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncoder {
   const cache = new Map<string, Promise<TableEncoder>>();
+  let transactions: Promise<ConnectRecordEncoder> | null = null;
+  const transactionEncoder = (): Promise<ConnectRecordEncoder> | null => {
+    if (!options.transactionTopic) return null;
+    if (!transactions) {
+      transactions = connectRecordEncoder(options, options.transactionTopic, TRANSACTION_KEY_SCHEMA, TRANSACTION_VALUE_SCHEMA);
+      transactions.catch(() => (transactions = null));
+    }
+    return transactions;
+  };
   return {
     forTable(shape) {
       const fp = shapeFingerprint(shape);
       let pending = cache.get(fp);
       if (!pending) {
-        pending = buildEncoder(options, shape);
+        pending = buildEncoder(options, shape, transactionEncoder);
         // A rejected registration must be retried later, not remembered.
         pending.catch(() => cache.delete(fp));
         cache.set(fp, pending);
@@ -279,8 +330,14 @@ export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncode
 }
 
 /** A Debezium-encoded table: Connect schemas as Avro through the registry, or as JsonConverter documents. */
-async function buildDebeziumEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
+async function buildDebeziumEncoder(
+  options: ChangeEncoderOptions,
+  shape: TableShape,
+  transactionEncoder: () => Promise<ConnectRecordEncoder> | null,
+): Promise<TableEncoder> {
   const { registry, format } = options;
+  const pendingTransactions = transactionEncoder();
+  const transactions = pendingTransactions ? await pendingTransactions : undefined;
   const schemas = debeziumSchemas(shape, options.fieldNameAdjustment ?? 'none');
   const { renames } = schemas;
   const keyHeader = (key: Row): string => connectValueJson(schemas.key!, renamedRow(key, renames) as ConnectStruct);
@@ -300,7 +357,7 @@ async function buildDebeziumEncoder(options: ChangeEncoderOptions, shape: TableS
       format,
       keySchemaId: null,
       valueSchemaId: 0,
-      debezium: { schemas, keyHeader },
+      debezium: { schemas, keyHeader, ...(transactions ? { transactions } : {}) },
       encodeKey: (key) => (key && keyWriter ? keyWriter.write(renamedRow(key, renames) as ConnectStruct) : null),
       encodeValue: (envelope) => valueWriter.write(renamedEnvelope(envelope as ConnectStruct)),
     };
@@ -321,7 +378,7 @@ async function buildDebeziumEncoder(options: ChangeEncoderOptions, shape: TableS
     format,
     keySchemaId,
     valueSchemaId,
-    debezium: { schemas, keyHeader },
+    debezium: { schemas, keyHeader, ...(transactions ? { transactions } : {}) },
     encodeKey(key) {
       if (!key || keySchemaId === null || !keyType || !schemas.key) return null;
       const value = renamedRow(key, renames) as ConnectStruct;
@@ -334,8 +391,12 @@ async function buildDebeziumEncoder(options: ChangeEncoderOptions, shape: TableS
   };
 }
 
-async function buildEncoder(options: ChangeEncoderOptions, shape: TableShape): Promise<TableEncoder> {
-  if (shape.encoding === 'debezium') return buildDebeziumEncoder(options, shape);
+async function buildEncoder(
+  options: ChangeEncoderOptions,
+  shape: TableShape,
+  transactionEncoder: () => Promise<ConnectRecordEncoder> | null,
+): Promise<TableEncoder> {
+  if (shape.encoding === 'debezium') return buildDebeziumEncoder(options, shape, transactionEncoder);
   const { registry } = options;
   if (options.format === 'connect-json') {
     throw new ParityError('PARITY_BAD_INPUT', 'cdc.format connect-json carries the debezium encoding only', {

@@ -18,6 +18,7 @@ import type { Logger } from '../core/log.js';
 import { type Lsn, formatLsn } from '../core/lsn.js';
 import { backoffDelay, sleep } from '../core/retry.js';
 import { type Spec, controlDatabase } from '../core/spec.js';
+import { transactionTopic } from '../core/topics.js';
 import { createPgPool } from '../core/clients.js';
 import { TypeResolver } from '../../connectors/postgres-source/catalog.js';
 import type { RelationState } from '../../connectors/postgres-source/change-builder.js';
@@ -56,6 +57,11 @@ import { ChangePipeline, HEARTBEAT_PREFIX } from './pipeline.js';
 
 export { HEARTBEAT_PREFIX } from './pipeline.js';
 export { CONNECTOR_VERSION } from './envelope.js';
+
+/** True when the spec asks for Debezium's transaction metadata (its topic and blocks). */
+function transactionMetadata(spec: Spec): boolean {
+  return spec.cdc.encoding === 'debezium' && spec.cdc.debezium['provide.transaction.metadata'];
+}
 
 /** The tables a spec captures: the source table plus cdc.tables, as "schema.table". */
 export function capturedTables(spec: Spec): TableRef[] {
@@ -131,6 +137,7 @@ export class CdcConnector {
       registry: options.registry,
       format: options.spec.cdc.format,
       fieldNameAdjustment: options.spec.cdc.debezium['field.name.adjustment.mode'],
+      ...(transactionMetadata(options.spec) ? { transactionTopic: transactionTopic(options.spec.cdc.topicPrefix) } : {}),
     });
     this.maxInFlight = options.maxInFlightEvents ?? 5_000;
   }
@@ -300,6 +307,7 @@ export class CdcConnector {
     this.types = new TypeResolver(this.source, { encoding: spec.cdc.encoding, debezium: spec.cdc.debezium });
     for (const t of this.tables) await this.relationByName(`${t.schema}.${t.table}`, true);
     const topics = [...this.relationsByName.values()].map((r) => r.shape.topic);
+    if (transactionMetadata(spec)) topics.push(transactionTopic(spec.cdc.topicPrefix));
     await ensureTopics(this.options.kafka, topics, spec.cdc.partitions);
     this.partitions = await partitionCounts(this.options.kafka, topics);
   }

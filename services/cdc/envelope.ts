@@ -20,8 +20,15 @@ import {
   envelope as debeziumEnvelope,
   sourceBlock,
   transactionBlock,
+  transactionRecord,
 } from '../../connectors/kafka-sink/debezium-envelope.js';
-import { type EncodedChange, type TableEncoder, encodeChange } from '../../connectors/kafka-sink/serde.js';
+import {
+  type ConnectRecordEncoder,
+  type EncodedChange,
+  type TableEncoder,
+  encodeChange,
+  partitionForKey,
+} from '../../connectors/kafka-sink/serde.js';
 
 export const CONNECTOR_VERSION = '0.1.0';
 /** `source.version` of the debezium encoding: the Debezium release whose events parity's equal. */
@@ -169,6 +176,32 @@ export class EnvelopeBuilder {
     const inTable = (order.perTable.get(relation.name) ?? 0) + 1;
     order.perTable.set(relation.name, inTable);
     return transactionBlock(BigInt(tx.xid), 0n, order.total, inTable, order.id);
+  }
+
+  /**
+   * A record of Debezium's transaction topic for a transaction that has events: BEGIN (once its first
+   * event is built, so its id is the events' id) or END (with the counts per table, its id
+   * `<txId>:<commit LSN>` as Debezium 3.6 writes it). Null when the transaction has no Debezium block.
+   */
+  transactionMessage(
+    transactions: ConnectRecordEncoder,
+    tx: TransactionContext,
+    status: 'BEGIN' | 'END',
+    commitLsn?: Lsn,
+  ): EncodedChange | null {
+    const order = tx.debeziumOrder;
+    if (!order || tx.xid === null) return null;
+    const id = status === 'BEGIN' ? order.id : `${tx.xid}:${commitLsn ?? 0n}`;
+    const counts = status === 'END' ? { total: order.total, perCollection: [...order.perTable] } : undefined;
+    const record = transactionRecord(status, id, tx.commitTimeUs / 1000n, counts);
+    const partitions = this.options.partitions.get(transactions.topic) ?? this.options.defaultPartitions;
+    return {
+      topic: transactions.topic,
+      partition: partitionForKey(record.key, ['id'], partitions),
+      key: transactions.encodeKey(record.key),
+      value: transactions.encodeValue(record.value),
+      headers: {},
+    };
   }
 
   /** Debezium 3.x's envelope v2 and source block; the key change's headers beside parity's own. */

@@ -15,7 +15,7 @@ import { AckTracker, type TrackedTransaction } from '../../connectors/postgres-s
 import { type RelationState, type SourceChange, changesOf } from '../../connectors/postgres-source/change-builder.js';
 import { type IncrementalSnapshotter, WATERMARK_PREFIX } from '../../connectors/postgres-source/incremental-snapshot.js';
 import type { PgoutputMessage } from '../../connectors/postgres-source/replication-stream.js';
-import type { TableEncoder } from '../../connectors/kafka-sink/serde.js';
+import type { ConnectRecordEncoder, TableEncoder } from '../../connectors/kafka-sink/serde.js';
 import type { ChangeSink } from '../../connectors/kafka-sink/sink.js';
 import { type EnvelopeBuilder, type SnapshotMarker, type TransactionContext, transactionContext } from './envelope.js';
 import type { CdcMetrics } from './metrics.js';
@@ -59,9 +59,14 @@ interface OpenTransaction extends TransactionContext {
   tracked: TrackedTransaction;
   commitLsn: Lsn;
   ordinal: number;
+  /** Debezium's transaction topic, once this transaction's BEGIN record was sent. */
+  transactions?: ConnectRecordEncoder;
   /** Ack callbacks per table and op (see EventAck). */
   acks?: Map<number, EventAck>;
 }
+
+/** The counter of records that are not change events. */
+const NOT_COUNTED = { inc: () => undefined };
 
 /** A small number per op, for per-transaction lookups without building strings. */
 const OP_SLOTS: Record<Op, number> = { c: 0, u: 1, d: 2, r: 3, t: 4 };
@@ -157,9 +162,15 @@ export class ChangePipeline {
   }
 
   // The commit LSN's only way towards the slot: the tracker decides when it is durable (onDurable).
-  private commit(message: Message<'commit'>): void {
-    if (!this.current) throw new Error('Commit without Begin');
-    this.tracker.commit(this.current.tracked, parseLsn(message.commitEndLsn!));
+  private async commit(message: Message<'commit'>): Promise<void> {
+    const tx = this.current;
+    if (!tx) throw new Error('Commit without Begin');
+    if (tx.transactions) {
+      // Debezium's END record is part of the transaction: the slot passes it only once Kafka has it.
+      const end = this.options.envelopes.transactionMessage(tx.transactions, tx, 'END', parseLsn(message.commitLsn!));
+      if (end) await this.sendRecord(end, tx);
+    }
+    this.tracker.commit(tx.tracked, parseLsn(message.commitEndLsn!));
     this.current = null;
   }
 
@@ -228,8 +239,24 @@ export class ChangePipeline {
       return;
     }
     // The debezium encoding: a tombstone follows a delete, skipped operations write nothing.
-    for (const message of envelopes.buildAll(encoder, relation, change, position, tx, snapshot))
-      await this.send(message, tx, relation, change.op);
+    const messages = envelopes.buildAll(encoder, relation, change, position, tx, snapshot);
+    const transactions = encoder.debezium.transactions;
+    if (messages.length > 0 && transactions && !tx.transactions && snapshot === 'false') {
+      const begin = envelopes.transactionMessage(transactions, tx, 'BEGIN');
+      if (begin) {
+        tx.transactions = transactions;
+        await this.sendRecord(begin, tx);
+      }
+    }
+    for (const message of messages) await this.send(message, tx, relation, change.op);
+  }
+
+  /** A record that is not a change event (Debezium's transaction topic): tracked, not counted per table. */
+  private async sendRecord(message: Parameters<ChangeSink['send']>[0], tx: OpenTransaction): Promise<void> {
+    this.tracker.sent(tx.tracked);
+    this.options.sink.send(message, new EventAck(this, tx, NOT_COUNTED, Number(tx.commitTimeUs / 1000n)));
+    const max = this.options.maxInFlight;
+    if (this.tracker.inFlightEvents >= max) await this.tracker.whenBelow(Math.floor(max / 2));
   }
 
   private async send(message: Parameters<ChangeSink['send']>[0], tx: OpenTransaction, relation: RelationState, op: Op): Promise<void> {

@@ -5,6 +5,7 @@
  * | topic | written by | read by |
  * |---|---|---|
  * | `<prefix>.<schema>.<table>` | `parity cdc run` (Debezium's convention) | reconciler, cache versioner, demo |
+ * | `<prefix>.transaction` | `parity cdc run` with `provide.transaction.metadata` (Debezium's BEGIN/END records) | consumers |
  * | `<prefix>.parity.mismatches` | reconciler, client dark reads | operators |
  * | `<prefix>.parity.dlq.<service>.<migration>` | reconciler (`reconciler`), cache versioner (`cache`) | operators |
  *
@@ -21,6 +22,11 @@
 /** Topic of a table's change events: `<prefix>.<schema>.<table>` (Debezium's convention). */
 export function changeTopic(prefix: string, schema: string, table: string): string {
   return `${prefix}.${schema}.${table}`;
+}
+
+/** Debezium's transaction-metadata topic: `<prefix>.transaction` (`provide.transaction.metadata`). */
+export function transactionTopic(prefix: string): string {
+  return `${prefix}.transaction`;
 }
 
 /** Where the reconciler and client dark reads publish mismatches. */
