@@ -67,12 +67,19 @@ export function tableShape(
 
 /** JSON.stringify that writes a bigint as its decimal text and a Buffer as hex (Connect values). */
 export function stableJson(value: unknown): string {
+  // Keys on the hot path (partitioning, key comparison) are arrays of strings and numbers: the replacer below
+  // changes none of those, and JSON.stringify without a replacer is several times faster.
+  if (Array.isArray(value) && value.every(isPlainScalar)) return JSON.stringify(value);
   return JSON.stringify(value, function (this: unknown, k: string, v: unknown) {
     if (typeof v === 'bigint') return v.toString();
     const raw = (this as Record<string, unknown>)[k];
     if (Buffer.isBuffer(raw)) return raw.toString('hex');
     return v;
   });
+}
+
+function isPlainScalar(v: unknown): boolean {
+  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 }
 
 /** A stable fingerprint of a shape: equal shapes share registered schemas. */
