@@ -146,6 +146,8 @@ export async function readTopic(
     stream.on('error', (err) => (failure ??= err));
     const reading = (async () => {
       for await (const message of stream) {
+        // A tombstone (cdc.encoding: debezium, after a delete) is no change event.
+        if (!message.value || message.value.length === 0) continue;
         try {
           changes.push(await dec.decode(topic, message));
         } catch (err) {
