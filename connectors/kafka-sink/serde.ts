@@ -3,6 +3,11 @@
  * (magic byte 0, 4-byte schema id, payload). This is the stable API the reconciler, the cache versioner
  * and downstream consumers import; the CDC sink uses the encoder.
  *
+ * Producer side, two encodings (services/core/table-shape.ts `EventEncoding`): exact-text (the values
+ * below; Avro, JSON Schema or Protobuf) and Debezium's (Connect schemas and values, debezium-serde.ts;
+ * Avro or Kafka Connect's JsonConverter). The decoder reads both, every format, and hands consumers
+ * the values below whichever encoding wrote them.
+ *
  * ## JS values in `envelope.before` / `envelope.after` and in `key`
  *
  * | PostgreSQL type                                   | JS value                                              |
