@@ -4,6 +4,7 @@ import { BROKER_COUNTS, SERVICES, stackConfig, stackEnv, type ServiceName, type 
 import { checkSecureOptions } from './secure.js';
 import { stackDown, stackStatus, stackUp } from './stack.js';
 import { replicaEnv, replicaWanted } from './replica.js';
+import { connectWanted } from './connect.js';
 
 function serviceList(positionals: string[]): ServiceName[] {
   if (positionals.length === 0) return SERVICES;
@@ -30,7 +31,7 @@ const SECURE_OPTION = { secure: { type: 'boolean' } } as const;
 const configFor = (values: { secure?: boolean | undefined }, options: StackConfigOptions = {}) =>
   stackConfig(process.env, { ...options, ...(values.secure ? { secure: true } : {}) });
 
-const UP_USAGE = `parity stack up [--json] [--brokers ${BROKER_COUNTS.join('|')}] [--with-replica] [--secure] [${SERVICES.join('|')} ...]`;
+const UP_USAGE = `parity stack up [--json] [--brokers ${BROKER_COUNTS.join('|')}] [--with-replica] [--with-connect] [--secure] [${SERVICES.join('|')} ...]`;
 
 function brokerCount(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -50,16 +51,27 @@ function brokerCount(value: string | undefined): number | undefined {
 export async function stackUpCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseOptions(
     argv,
-    { json: { type: 'boolean' }, brokers: { type: 'string' }, 'with-replica': { type: 'boolean' }, ...SECURE_OPTION },
+    {
+      json: { type: 'boolean' },
+      brokers: { type: 'string' },
+      'with-replica': { type: 'boolean' },
+      'with-connect': { type: 'boolean' },
+      ...SECURE_OPTION,
+    },
     UP_USAGE,
   );
   const config = configFor(values, { brokers: brokerCount(values.brokers) });
   if (config.secure) checkSecureOptions(config, { replica: values['with-replica'] ?? replicaWanted() });
+  if (config.secure && (values['with-connect'] ?? connectWanted()))
+    throw new ParityError('PARITY_BAD_INPUT', 'the Kafka Connect worker runs with the plaintext stack only', {
+      hint: `drop --with-connect (and PARITY_STACK_CONNECT) with --secure; usage: ${UP_USAGE}`,
+    });
   const t0 = Date.now();
   const status = await stackUp(
     {
       services: serviceList(positionals),
       ...(values['with-replica'] ? { replica: true } : {}),
+      ...(values['with-connect'] ? { connect: true } : {}),
       onProgress: (line) => process.stderr.write(`${line}\n`),
     },
     config,

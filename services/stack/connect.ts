@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { ParityError } from '../core/errors.js';
 import { PROJECT_ROOT, type StackConfig } from './config.js';
 import { findJava, mavenCopy } from './fetch.js';
-import { commandLine, isAlive, removeFile, startDetached, stopPid, tail, waitFor } from './process.js';
+import { commandLine, isAlive, removeFile, rssMb, startDetached, stopPid, tail, waitFor } from './process.js';
 
 /** Kafka Connect's runtime and Debezium's connectors, as pinned in deploy/local/connect-debezium-pom.xml. */
 export const CONNECT_VERSION = '4.3.0';
@@ -26,8 +26,8 @@ const MAIN_CLASS = 'org.apache.kafka.connect.cli.ConnectStandalone';
 const DEFAULT_PORT = 18083;
 
 export interface ConnectSettings {
-  /** `java` of 21+. */
-  java: string;
+  /** `java` of 21+ (default: the newest found, see findJava). */
+  java?: string;
   /** Worker and connector jars (the classpath). */
   libDir: string;
   /** Connect's plugin.path: one folder per isolated plugin (the Avro converter). */
@@ -57,14 +57,18 @@ export function connectWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.PARITY_STACK_CONNECT === '1' || env.PARITY_STACK_CONNECT === 'true';
 }
 
+/** Where the jars live in the cache (nothing fetched). */
+export function connectJarDirs(config: Pick<StackConfig, 'cacheDir'>): { base: string; libDir: string; pluginPath: string } {
+  const base = join(config.cacheDir, `connect-${CONNECT_VERSION}-debezium-${DEBEZIUM_VERSION}`);
+  return { base, libDir: join(base, 'lib'), pluginPath: join(base, 'plugins') };
+}
+
 /**
  * The jar folders in the cache, filled by Maven on first use and again whenever a POM changes (the
  * marker holds their hash); later calls are instant.
  */
 export function ensureConnectJars(config: Pick<StackConfig, 'cacheDir'>): { libDir: string; pluginPath: string } {
-  const base = join(config.cacheDir, `connect-${CONNECT_VERSION}-debezium-${DEBEZIUM_VERSION}`);
-  const libDir = join(base, 'lib');
-  const pluginPath = join(base, 'plugins');
+  const { base, libDir, pluginPath } = connectJarDirs(config);
   const avroDir = join(pluginPath, 'apicurio-avro-converter');
   const poms = ['deploy/local/connect-debezium-pom.xml', 'deploy/local/connect-avro-pom.xml'].map((p) => join(PROJECT_ROOT, p));
   const hash = createHash('sha256');
@@ -82,7 +86,10 @@ export function ensureConnectJars(config: Pick<StackConfig, 'cacheDir'>): { libD
   return { libDir, pluginPath };
 }
 
-/** The stack's worker: `<stateDir>/connect`, port PARITY_CONNECT_PORT (default 18083), the stack's Kafka. */
+/**
+ * The stack's worker: `<stateDir>/connect`, port PARITY_CONNECT_PORT (default 18083), the stack's
+ * Kafka. Fetches nothing: `ensureConnectJars` before `startConnect`.
+ */
 export function stackConnectSettings(config: StackConfig, env: NodeJS.ProcessEnv = process.env): ConnectSettings {
   const raw = env.PARITY_CONNECT_PORT;
   const port = raw === undefined ? DEFAULT_PORT : Number(raw);
@@ -91,9 +98,8 @@ export function stackConnectSettings(config: StackConfig, env: NodeJS.ProcessEnv
       hint: `use a free port from 1 to 65535, or unset it for ${DEFAULT_PORT}`,
     });
   }
-  const { libDir, pluginPath } = ensureConnectJars(config);
+  const { libDir, pluginPath } = connectJarDirs(config);
   return {
-    java: findJava(21, `Debezium ${DEBEZIUM_VERSION}`),
     libDir,
     pluginPath,
     root: join(config.stateDir, 'connect'),
@@ -172,7 +178,7 @@ export async function startConnect(s: ConnectSettings, progress: (line: string) 
     writeFileSync(props, workerProperties(s));
     writeFileSync(log4j, LOG4J2);
     startDetached({
-      command: s.java,
+      command: s.java ?? findJava(21, `Debezium ${DEBEZIUM_VERSION}`),
       args: [
         '-Xms128m',
         '-Xmx768m',
@@ -211,11 +217,11 @@ export async function stopConnect(s: ConnectSettings): Promise<boolean> {
   return true;
 }
 
-/** For `stack status`: the worker's line when its folder exists (it was started once), nothing otherwise. */
+/** For `stack status`: the worker's line while it runs (it is optional: a stopped worker is no failure of the stack). */
 export async function connectStatus(s: ConnectSettings): Promise<ConnectStatus | undefined> {
-  if (!existsSync(s.root)) return undefined;
   const pid = connectPid(s);
-  return { service: 'connect', running: pid !== undefined, pid, port: s.port, version: pid ? await connectVersion(s) : undefined };
+  if (pid === undefined) return undefined;
+  return { service: 'connect', running: true, pid, port: s.port, version: await connectVersion(s), rssMb: rssMb(pid) };
 }
 
 /** A connector's state as the worker's REST API reports it. */

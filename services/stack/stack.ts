@@ -10,6 +10,15 @@ import { rssMb, tail, waitFor } from './process.js';
 import type { NodeStatus } from './service-def.js';
 import { SERVICE_DEFS } from './services.js';
 import { replicaStatus, replicaWanted, stackReplicaSettings, startReplica, stopReplica, type ReplicaStatus } from './replica.js';
+import {
+  type ConnectStatus,
+  connectStatus,
+  connectWanted,
+  ensureConnectJars,
+  stackConnectSettings,
+  startConnect,
+  stopConnect,
+} from './connect.js';
 
 export interface ServiceStatus {
   service: ServiceName;
@@ -30,6 +39,8 @@ export interface UpOptions {
   services?: ServiceName[];
   /** Also start the streaming replica of pg-source (replica.ts); default PARITY_STACK_REPLICA=1. */
   replica?: boolean;
+  /** Also start the Kafka Connect worker with Debezium's connectors (connect.ts); default PARITY_STACK_CONNECT=1. */
+  connect?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -75,7 +86,10 @@ export function checkSettings(names: ServiceName[], config: StackConfig): void {
   });
 }
 
-export async function stackUp(options: UpOptions = {}, config: StackConfig = stackConfig()): Promise<(ServiceStatus | ReplicaStatus)[]> {
+export async function stackUp(
+  options: UpOptions = {},
+  config: StackConfig = stackConfig(),
+): Promise<(ServiceStatus | ReplicaStatus | ConnectStatus)[]> {
   const names = options.services ?? SERVICES;
   const progress = options.onProgress ?? (() => undefined);
   checkSettings(names, config);
@@ -95,9 +109,13 @@ export async function stackUp(options: UpOptions = {}, config: StackConfig = sta
     const messages = failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason)));
     throw new ParityError('PARITY_STACK_FAILED', messages.join('\n\n'), { hint: (failures[0]?.reason as ParityError | undefined)?.hint });
   }
-  const up: (ServiceStatus | ReplicaStatus)[] = results.map((r) => (r as PromiseFulfilledResult<ServiceStatus>).value);
+  const up: (ServiceStatus | ReplicaStatus | ConnectStatus)[] = results.map((r) => (r as PromiseFulfilledResult<ServiceStatus>).value);
   if ((options.replica ?? replicaWanted()) && names.includes('pg-source'))
     up.push(await startReplica(stackReplicaSettings(config), progress));
+  if ((options.connect ?? connectWanted()) && names.includes('kafka')) {
+    ensureConnectJars(config);
+    up.push(await startConnect(stackConnectSettings(config), progress));
+  }
   return up;
 }
 
@@ -107,6 +125,8 @@ export async function stackDown(services: ServiceName[] = SERVICES, config: Stac
   const order: ServiceName[] = ['registry', 'redis', 'kafka', 'pg-target', 'pg-source'];
   // The replica of pg-source stops with it (first: a primary stopping under it makes it log errors).
   if (services.includes('pg-source')) await stopReplica(stackReplicaSettings(config));
+  // The Connect worker (if one runs) stops before the Kafka it writes to.
+  if (services.includes('kafka')) await stopConnect(stackConnectSettings(config));
   for (const name of order.filter((n) => services.includes(n))) {
     if (await SERVICE_DEFS[name].stop(config)) stopped.push(name);
   }
@@ -114,8 +134,9 @@ export async function stackDown(services: ServiceName[] = SERVICES, config: Stac
 }
 
 /** Each service: running or not, PID, the port it really listens on, RSS, version, and Kafka's nodes. */
-export async function stackStatus(config: StackConfig = stackConfig()): Promise<(ServiceStatus | ReplicaStatus)[]> {
+export async function stackStatus(config: StackConfig = stackConfig()): Promise<(ServiceStatus | ReplicaStatus | ConnectStatus)[]> {
   const replica = await replicaStatus(stackReplicaSettings(config));
+  const connect = await connectStatus(stackConnectSettings(config));
   const services = await Promise.all(
     SERVICES.map(async (name) => {
       const def = SERVICE_DEFS[name];
@@ -135,5 +156,5 @@ export async function stackStatus(config: StackConfig = stackConfig()): Promise<
       return status;
     }),
   );
-  return replica ? [...services, replica] : services;
+  return [...services, ...(replica ? [replica] : []), ...(connect ? [connect] : [])];
 }

@@ -16,6 +16,7 @@ import {
   type AllowedDifference,
   compareTopics,
   type DecodedEvent,
+  type Difference,
   EventDecoder,
   type Format,
   readRawTopic,
@@ -82,6 +83,37 @@ const PARITY_VS_DEBEZIUM: AllowedDifference[] = [
     reason: "Debezium 3.6 reads the default 'ab''c' as \"ab\"; parity carries the real default \"ab'c\"",
   },
 ];
+
+/**
+ * Differences parity still has, found by this test and not allowed: each is a bug of issue 18 to
+ * fix, listed so the run stays readable and fails as soon as one more appears or one is fixed.
+ */
+const OPEN: { format: Format; table: (typeof TABLES)[number]; path: RegExp; when?: (d: Difference) => boolean; reason: string }[] = [
+  {
+    format: 'avro',
+    table: 'all_types',
+    path: /^value\.payload\.(before|after)\.(flag|txt)$/,
+    when: (d) => d.ours === null && d.theirs !== null,
+    reason:
+      "issue 18: a NULL in a column with a default: Debezium's Avro converter (Connect's Struct.get, AvroData) writes the column default (flag true, txt 'new'), parity's Avro writer writes null (its connect-json matches Debezium)",
+  },
+];
+
+/** The same open difference as seen in the sink's tables: Debezium's rows hold the defaults where the source (and parity's rows) hold NULL. */
+const SINK_OPEN: { cell: RegExp; reason: string }[] = [
+  {
+    cell: /^id 30 (flag|txt): debezium ("new"|true) \/ parity null$/,
+    reason: `${OPEN[0]!.reason} — in the sink, Debezium's table holds the default, not the source's NULL`,
+  },
+];
+
+/** Columns whose Debezium encoding loses what the source holds, so the sink cannot give it back (Debezium's own events neither). */
+const SINK_LOSSY = new Map([
+  [
+    'iv',
+    "io.debezium.time.MicroDuration carries an interval as microseconds (a month as 30.4375 days): the sink writes '1 year 2 mons 3 days 04:05:06.789' back as '10303:05:06.789'",
+  ],
+]);
 
 let worker: Worker;
 let db: TestDatabase;
@@ -201,7 +233,16 @@ describe('parity vs Debezium', () => {
           { events: ours, prefix: parityPrefix(format) },
           PARITY_VS_DEBEZIUM,
         );
-        expect(report(c), 'differences no rule allows (debezium / other = parity)').toBe(`${EXPECTED[table]} pairs compared`);
+        const open = OPEN.filter((o) => o.format === format);
+        const isOpen = (d: Difference) => open.some((o) => o.path.test(d.path) && (!o.when || o.when(d)));
+        const notAllowed = { ...c, differences: c.differences.filter((d) => !d.allowedBy && !isOpen(d)) };
+        expect(report(notAllowed), 'differences no rule allows (debezium / other = parity)').toBe(`${EXPECTED[table]} pairs compared`);
+        // An open difference that went away must leave the list (the test then proves the fix).
+        for (const o of open.filter((x) => x.table === table))
+          expect(
+            c.differences.some((d) => !d.allowedBy && o.path.test(d.path) && (!o.when || o.when(d))),
+            `open difference fixed, remove it from OPEN: ${o.reason}`,
+          ).toBe(true);
       });
     }
   }
@@ -303,14 +344,31 @@ describe('Debezium JDBC sink on parity topics', () => {
       [table],
     );
   const rows = (url: string, table: string) =>
-    query<{ row: Record<string, unknown> }>(url, `select to_jsonb(t) as row from ${table} t order by id`);
+    query<{ row: Record<string, unknown> }>(url, `select to_jsonb(whole_row) as row from ${table} whole_row order by id`);
 
   for (const v of variants) {
     it(`${v.label}: parity's topic gives the table Debezium's own topic gives (column types and rows), and the source's rows`, async () => {
       const ours = `parity_${v.flat ? 'flat' : 'env'}`;
       const theirs = `dbz_${v.flat ? 'flat' : 'env'}`;
       expect(await columns(ours)).toEqual(await columns(theirs));
-      expect(await rows(target.url, ours)).toEqual(await rows(target.url, theirs));
+      const a = await rows(target.url, theirs);
+      const b = await rows(target.url, ours);
+      expect(b.map((r) => r.row.id)).toEqual(a.map((r) => r.row.id));
+      const cells: string[] = [];
+      a.forEach((r, i) => {
+        for (const col of new Set([...Object.keys(r.row), ...Object.keys(b[i]!.row)]))
+          if (JSON.stringify(r.row[col]) !== JSON.stringify(b[i]!.row[col]))
+            cells.push(`id ${String(r.row.id)} ${col}: debezium ${JSON.stringify(r.row[col])} / parity ${JSON.stringify(b[i]!.row[col])}`);
+      });
+      expect(
+        cells.filter((c) => !SINK_OPEN.some((o) => o.cell.test(c))),
+        'cells that differ',
+      ).toEqual([]);
+      for (const o of SINK_OPEN)
+        expect(
+          cells.some((c) => o.cell.test(c)),
+          `open difference fixed, remove it from SINK_OPEN: ${o.reason}`,
+        ).toBe(true);
       // Columns the sink types like the source compare with the source's values directly.
       const sourceTypes = new Map(
         (
@@ -320,8 +378,10 @@ describe('Debezium JDBC sink on parity topics', () => {
           )
         ).map((r) => [r.attname, r.type]),
       );
-      const same = (await columns(ours)).filter((c) => sourceTypes.get(c.column_name) === c.type).map((c) => c.column_name);
-      expect(same).toEqual(expect.arrayContaining(['id', 'num_fixed', 'u', 'txt', 'ts']));
+      const same = (await columns(ours))
+        .filter((c) => sourceTypes.get(c.column_name) === c.type && !SINK_LOSSY.has(c.column_name))
+        .map((c) => c.column_name);
+      expect(same).toEqual(expect.arrayContaining(['id', 'num_fixed', 'u', 'txt', 'b', 'arr']));
       const pick = (r: Record<string, unknown>) => Object.fromEntries(same.map((c) => [c, r[c]]));
       expect((await rows(target.url, ours)).map((r) => pick(r.row))).toEqual((await rows(source.url, 'all_types')).map((r) => pick(r.row)));
     });

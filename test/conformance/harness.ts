@@ -5,7 +5,7 @@
  * test/conformance/debezium-3.6.0/ (a snapshot part, then streamed writes).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,6 @@ import {
   startConnect,
   stopConnect,
 } from '../../services/stack/connect.js';
-import { findJava } from '../../services/stack/fetch.js';
 import { KAFKA_BROKERS, STACK } from '../support/stack.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -52,7 +51,6 @@ export interface Worker {
 export async function startWorker(): Promise<Worker> {
   const config = stackConfig();
   const settings: ConnectSettings = {
-    java: findJava(21, 'Debezium 3.6'),
     ...ensureConnectJars(config),
     root: mkdtempSync(join(tmpdir(), 'parity-connect-')),
     port: await freePort(),
@@ -64,6 +62,7 @@ export async function startWorker(): Promise<Worker> {
     rest: new ConnectRest(connectUrl(settings)),
     async stop() {
       await stopConnect(settings);
+      rmSync(settings.root, { recursive: true, force: true });
     },
   };
 }
