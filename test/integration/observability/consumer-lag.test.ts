@@ -77,9 +77,28 @@ async function statusUrl(p: Proc): Promise<string> {
   return p.url;
 }
 
+/**
+ * GET with a retry on a reset connection: a keep-alive connection opened before SIGSTOP may be closed
+ * by the server's idle timer as the process resumes, while the client reuses it.
+ */
+async function get(url: string): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await sleep(50);
+    }
+  }
+}
+
 async function probe(url: string, path: string): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(5_000) });
+  const res = await get(`${url}${path}`);
   return { status: res.status, body: await res.json() };
+}
+
+async function metricsText(p: Proc): Promise<string> {
+  return (await get(`${p.url}/metrics`)).text();
 }
 
 async function ready(p: Proc): Promise<boolean> {
@@ -164,12 +183,12 @@ describe('consumer-lag readiness', () => {
       [reconcile, 'parity_reconcile_consumer_lag_messages'],
     ] as const) {
       // Ready means measured: the gauge has its sample (at most MAX_LAG) from the first end-offset read on.
-      const first = [...samples(await (await fetch(`${p.url}/metrics`)).text(), metric).entries()];
+      const first = [...samples(await metricsText(p), metric).entries()];
       expect(first.length, p.job).toBe(1);
       expect(first[0]![0], p.job).toContain(`topic="${prefix}.public.orders"`);
       expect(first[0]![1], p.job).toBeLessThanOrEqual(MAX_LAG);
       await waitFor(`${p.job} lag gauge at 0 after the snapshot`, async () => {
-        const values = [...samples(await (await fetch(`${p.url}/metrics`)).text(), metric).values()];
+        const values = [...samples(await metricsText(p), metric).values()];
         return values.length === 1 && values[0] === 0;
       });
     }
@@ -198,7 +217,7 @@ describe('consumer-lag readiness', () => {
         const r = await probe(p.url!, '/readyz');
         if (r.status === 503) {
           reasons.push(r.body.reason);
-          if (!lagSample && r.body.status === 'lagging') lagSample = samples(await (await fetch(`${p.url}/metrics`)).text(), metric);
+          if (!lagSample && r.body.status === 'lagging') lagSample = samples(await metricsText(p), metric);
         } else if (r.status === 200 && reasons.length > 0) return { reasons, lagSample, final: r.body };
         await sleep(10);
       }
@@ -236,10 +255,10 @@ describe('consumer-lag readiness', () => {
       [reconcile, 'parity_reconcile_consumer_lag_messages'],
     ] as const) {
       await waitFor(`${p.job} lag gauge back to 0`, async () => {
-        const values = [...samples(await (await fetch(`${p.url}/metrics`)).text(), metric).values()];
+        const values = [...samples(await metricsText(p), metric).values()];
         return values.length === 1 && values[0] === 0;
       });
-      const text = await (await fetch(`${p.url}/metrics`)).text();
+      const text = await metricsText(p);
       expect(text).toMatch(new RegExp(`^${metric.replace('_messages', '_seconds')}\\{topic="${prefix}\\.public\\.orders"`, 'm'));
     }
     const verified = await probe(reconcile.url!, '/healthz');
