@@ -135,9 +135,9 @@ export const postgresDialect: Dialect = {
   },
 
   rowVersion() {
-    // The tuple's place and the transaction that wrote it: an update or a re-insert changes both
-    // (xmin survives freezing; a table rewrite moves ctid, which only ever reads as "changed").
-    return `ctid::text || ':' || xmin::text`;
+    // The tuple's table (partitions), place and writing transaction: an update or a re-insert
+    // changes them (xmin survives freezing; a table rewrite moves ctid, which only reads as "changed").
+    return `tableoid::text || ':' || ctid::text || ':' || xmin::text`;
   },
 
   checksumHashes(t) {
