@@ -222,8 +222,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     // Progress polling and attempt logging share one autocommit session, one query at a time.
     const shared = serialize(sharedSession);
     const projection = await buildProjection(spec, source, target, dialect);
-    await assertKeysNotNull(source, projection.source);
-    await assertKeysNotNull(target, projection.target);
+    await Promise.all([assertKeysNotNull(source, projection.source), assertKeysNotNull(target, projection.target)]);
     const { runId, joined } = await startOrJoinRun(control, loaded, options, projection, { source, target }, logger);
     // A dense segment rechecked as a whole can be confirmed from its row versions alone when the
     // mapping is a function of the row (recheck.ts).
@@ -249,11 +248,16 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     let failure: unknown = null;
     const worker = async (n: number): Promise<void> => {
       const name = `${options.worker}/${n}`;
-      const [ctl, src, tgt] = (await openAll(
-        openWriteSession(connect, controlDatabase(spec), dialect, appName),
-        openReadSession(connect, spec.source.database, dialect, appName),
-        openReadSession(connect, targetDatabase(spec), dialect, appName),
-      )) as [pg.Client, pg.Client, pg.Client];
+      // The first worker takes over the planning sessions, idle until the run is finalized: three
+      // connections (and their authentication) fewer per process.
+      const [ctl, src, tgt] =
+        n === 1
+          ? [control, source, target]
+          : ((await openAll(
+              openWriteSession(connect, controlDatabase(spec), dialect, appName),
+              openReadSession(connect, spec.source.database, dialect, appName),
+              openReadSession(connect, targetDatabase(spec), dialect, appName),
+            )) as [pg.Client, pg.Client, pg.Client]);
       // Dense drift in this worker's last segment: diff the next one row by row without checksumming first.
       let dense = false;
       // With the spec's slot, a dense segment's keys are rechecked by merging the segment again (recheck.ts).
