@@ -213,11 +213,13 @@ export async function rollback(
     const { rows } = await db.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [FLIP_PREFIX, spec.name]);
     const flip = parseLsn(rows[0].lsn);
     let applied: Lsn = 0n;
+    // One lease: the deadline is the lease's validity now, not as renewals keep extending it.
+    const deadline = lease.validUntil;
     for (;;) {
       const position = await readPosition(db, schema, spec.name);
       applied = position?.commitLsn ?? 0n;
       if (applied >= flip) break;
-      if (!lease.held || performance.now() > lease.validUntil - 2 * (input.pollMs ?? 50)) {
+      if (!lease.held || performance.now() > deadline - 2 * (input.pollMs ?? 50)) {
         // Not drained within the lease: put routing back as it was and record nothing.
         await flags.set({
           ...(cohort ? { cohort } : {}),

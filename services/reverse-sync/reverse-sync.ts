@@ -16,7 +16,7 @@
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { assertFence, issueToken } from '../core/fence.js';
+import { assertFence, currentToken, issueToken } from '../core/fence.js';
 import { ParityError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { type Lsn, formatLsn } from '../core/lsn.js';
@@ -31,6 +31,9 @@ import { reverseMetrics, type ReverseMetrics } from './metrics.js';
 import { FLIP_PREFIX, assertWindowKind, reverseOrigin, reversePublication, reverseScope, reverseSlot, windowTables } from './names.js';
 import { type VerifyReverse, checkWindow } from './window-evidence.js';
 import { advancePosition, ensureWindowTables, readPosition, readWindow, unrepresentableTable } from './window-store.js';
+
+/** How many times (one per second) a start waits for the slot to be released by a previous holder. */
+const SLOT_BUSY_ATTEMPTS = 60;
 
 export interface ReverseSyncOptions {
   spec: Spec;
@@ -161,7 +164,17 @@ export class ReverseSync {
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
     }
-    await applyClient.query('SELECT pg_replication_origin_session_setup($1)', [origin]);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await applyClient.query('SELECT pg_replication_origin_session_setup($1)', [origin]);
+        break;
+      } catch (err) {
+        // Held by the apply session of the reverse sync just fenced out (it stops within a second).
+        if ((err as { code?: string }).code !== '55006' || attempt >= SLOT_BUSY_ATTEMPTS) throw err;
+        logger.warn({ origin, attempt }, 'the replication origin is in use by another reverse sync (fenced out now); retrying in 1 s');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
     this.checkpoint = await readPosition(pool, this.schema, migration);
     const reader = new ChangeReader({
       schema: from.schema,
@@ -172,18 +185,19 @@ export class ReverseSync {
       migration,
     });
     if (this.options.statusPort !== undefined) await this.startServer(this.options.statusPort);
-    this.stream = new ReplicationStream({
-      connectionString: this.options.databaseUrl,
-      slot,
-      publication: reversePublication(spec),
-      logger,
-      onMessage: async (message) => {
-        const tx = reader.push(message);
-        if (tx) await this.committed(tx);
-      },
-      idle: () => this.batch.length === 0 && !this.applying,
-      statusIntervalMs: 5_000,
-    });
+    const newStream = (): ReplicationStream =>
+      new ReplicationStream({
+        connectionString: this.options.databaseUrl,
+        slot,
+        publication: reversePublication(spec),
+        logger,
+        onMessage: async (message) => {
+          const tx = reader.push(message);
+          if (tx) await this.committed(tx);
+        },
+        idle: () => this.batch.length === 0 && !this.applying,
+        statusIntervalMs: 5_000,
+      });
     this.status.state = 'streaming';
     logger.info(
       { migration, slot, token: this.token.toString(), from: `${from.schema}.${from.table}`, to: `${to.schema}.${to.table}` },
@@ -193,7 +207,19 @@ export class ReverseSync {
     // An idle stream applies nothing, so it would not notice a contract: look at the window now and then.
     this.watchTimer = setInterval(() => void this.watchWindow(), this.options.watchMs ?? 1_000);
     try {
-      await this.stream.run();
+      for (let attempt = 1; ; attempt++) {
+        this.stream = newStream();
+        try {
+          await this.stream.run();
+          break;
+        } catch (err) {
+          // The slot is still held by the reverse sync this one just fenced out (it stops at its next
+          // batch): wait for it rather than give up.
+          if ((err as { code?: string }).code !== '55006' || this.stopping || attempt >= SLOT_BUSY_ATTEMPTS) throw err;
+          logger.warn({ slot, attempt }, 'the reverse slot is in use by another process (a fenced-out reverse sync?); retrying in 1 s');
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
       await this.chain;
       if (this.status.state === 'streaming') this.status.state = 'stopped';
       // (read again: the window watch or an apply may have set it meanwhile)
@@ -333,9 +359,25 @@ export class ReverseSync {
 
   private async watchWindow(): Promise<void> {
     if (this.stopping || this.status.state !== 'streaming') return;
+    const pool = this.options.pool;
+    const closed = async (): Promise<boolean> => (await readWindow(pool, this.schema, this.spec.name))?.state !== 'open';
     try {
-      const window = await readWindow(this.options.pool, this.schema, this.spec.name);
-      if (!window || window.state !== 'open') {
+      // The window first: a contract closes it and takes a new token in one transaction, and that is
+      // a normal end. A newer token with the window still open is another reverse sync: stop now
+      // (releasing the slot for it), not at the next change.
+      let over = await closed();
+      if (!over && (await currentToken(pool, this.schema, reverseScope(this.spec))) !== this.token) {
+        over = await closed();
+        if (!over) {
+          this.stream?.fail(
+            new ParityError('PARITY_STALE_FENCE', `reverse fencing token ${this.token} is stale: another reverse sync took over`, {
+              hint: 'run one reverse sync per migration; this one stops',
+            }),
+          );
+          return;
+        }
+      }
+      if (over) {
         this.status.state = 'closed';
         this.options.logger.info({ migration: this.spec.name }, 'the reverse window was closed (contract): reverse sync stops');
         await this.stop();

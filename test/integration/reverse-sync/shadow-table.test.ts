@@ -4,22 +4,25 @@
  * reverse-sync run` (a child process) keeps the old table current: new keys appear, deleted keys
  * disappear, every key holds its last acknowledged sequence number. Across a SIGKILL of the reverse
  * sync and a rollback mid-stream (the old side holds every write made before the flip when it
- * returns), and reverse segment verification finds no drift. Then the coordinator's contract step
+ * returns), and reverse segment verification finds no drift. A second reverse sync fences the first
+ * out; a rollback while reverse sync is down fails within one lease and puts routing back. Then the coordinator's contract step
  * (with a DDL step) closes the window in its fenced transaction and the reverse sync stops.
  */
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCoordinator } from '../../../services/coordinator/coordinator.js';
+import { createFlagStore } from '../../../services/coordinator/flag-store.js';
 import { phasesTable } from '../../../services/coordinator/phase-store.js';
 import { createRedis } from '../../../services/core/clients.js';
+import { isParityError } from '../../../services/core/errors.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { reconcilerVerifyReverse } from '../../../services/cli/reverse-verify.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
 import { checkWindow } from '../../../services/reverse-sync/window-evidence.js';
-import { readWindow } from '../../../services/reverse-sync/window-store.js';
+import { readCohorts, readWindow } from '../../../services/reverse-sync/window-store.js';
 import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import {
   FlagFollowingWriter,
@@ -176,6 +179,35 @@ describe('reverse sync, shadow table', () => {
     await expectNothingLost();
     expect(await reverseClean()).toBe(true);
   }, 90_000);
+
+  it('a second reverse sync fences the first out: the first stops (stale token) and the second takes over, nothing lost', async () => {
+    const first = sync!;
+    const second = await startReverseSync(loaded.path, ['--verify-every', '0']);
+    await upsertShadow(pool, 5, 5_000_001);
+    writer.last.set(5, 5_000_001);
+    const code = await Promise.race([first.exited, sleep(20_000).then(() => 'timeout')]);
+    expect(code, first.output().slice(-2000)).toBe(3);
+    expect(first.output()).toContain('PARITY_STALE_FENCE');
+    sync = second;
+    await expectNothingLost();
+  }, 60_000);
+
+  it('a rollback while reverse sync is down fails within one lease, puts routing back, and records nothing', async () => {
+    sync!.child.kill('SIGKILL');
+    await sync!.exited;
+    await upsertShadow(pool, 6, 6_000_001);
+    writer.last.set(6, 6_000_001);
+    const started = performance.now();
+    const refused = await rollback(deps(), { actor: 'test', reason: 'reverse sync is down' }).catch((e: unknown) => e);
+    expect(isParityError(refused) && refused.code).toBe('PARITY_ABORTED');
+    expect(performance.now() - started).toBeLessThan(loaded.spec.lock.ttlMs + 2_000);
+    const flags = await createFlagStore({ redis, migration: loaded.spec.name }).read();
+    expect(flags.flags.write).toBe('new');
+    expect((await readCohorts(pool, loaded.spec.control.schema, loaded.spec.name))[0]?.state).toBe('cut-over');
+    // Nothing was lost either: once reverse sync runs again the write made while it was down arrives.
+    sync = await startReverseSync(loaded.path, ['--verify-every', '0']);
+    await expectNothingLost();
+  }, 60_000);
 
   it("the coordinator's contract step closes the window in its DDL's fenced transaction; the reverse sync stops", async () => {
     await pool.query(`UPDATE ${phasesTable(loaded.spec.control.schema)} SET phase = 'contract' WHERE migration = $1`, [loaded.spec.name]);
