@@ -88,6 +88,8 @@ function skippedOperations(text: string | undefined): ReadonlySet<Op> {
 export class EnvelopeBuilder {
   private readonly skipped: ReadonlySet<Op>;
   private readonly tombstones: boolean;
+  /** The commit end LSN of the last transaction that had events: Debezium's first `sequence` element. */
+  private lastCommitLsn: Lsn | null = null;
 
   constructor(private readonly options: EnvelopeBuilderOptions) {
     this.skipped = skippedOperations(options.debezium?.['skipped.operations']);
@@ -178,10 +180,15 @@ export class EnvelopeBuilder {
     return transactionBlock(BigInt(tx.xid), 0n, order.total, inTable, order.id);
   }
 
+  /** A transaction that had events committed (`source.sequence` of the next one names it). */
+  committed(commitEndLsn: Lsn): void {
+    this.lastCommitLsn = commitEndLsn;
+  }
+
   /**
    * A record of Debezium's transaction topic for a transaction that has events: BEGIN (once its first
    * event is built, so its id is the events' id) or END (with the counts per table, its id
-   * `<txId>:<commit LSN>` as Debezium 3.6 writes it). Null when the transaction has no Debezium block.
+   * `<txId>:<commit end LSN>` as Debezium 3.6 writes it). Null when the transaction has no Debezium block.
    */
   transactionMessage(
     transactions: ConnectRecordEncoder,
@@ -225,7 +232,7 @@ export class EnvelopeBuilder {
       snapshot,
       txId: xid === null ? null : BigInt(xid),
       lsn: change.changeLsn ?? position.commitLsn,
-      lastCommitLsn: null,
+      lastCommitLsn: snapshot === 'false' ? this.lastCommitLsn : null,
     });
     const value: ConnectStruct = debeziumEnvelope(
       change.op,

@@ -167,9 +167,10 @@ export class ChangePipeline {
     if (!tx) throw new Error('Commit without Begin');
     if (tx.transactions) {
       // Debezium's END record is part of the transaction: the slot passes it only once Kafka has it.
-      const end = this.options.envelopes.transactionMessage(tx.transactions, tx, 'END', parseLsn(message.commitLsn!));
+      const end = this.options.envelopes.transactionMessage(tx.transactions, tx, 'END', parseLsn(message.commitEndLsn!));
       if (end) await this.sendRecord(end, tx);
     }
+    if (tx.ordinal > 0) this.options.envelopes.committed(parseLsn(message.commitEndLsn!));
     this.tracker.commit(tx.tracked, parseLsn(message.commitEndLsn!));
     this.current = null;
   }

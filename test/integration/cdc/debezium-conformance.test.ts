@@ -35,7 +35,7 @@ interface Captured {
 const ALLOWED = {
   'source.ts_ms/ts_us/ts_ns, envelope ts_ms/ts_us/ts_ns': 'clock readings of another run',
   'source.txId, source.lsn, transaction.id': 'WAL positions and transaction ids of another database',
-  'source.sequence': "Debezium's [lastCommitLsn, lsn] pair: WAL positions of another run; parity writes [null, lsn]",
+  'source.sequence': 'WAL positions of another run (its shape, [previous commit end, lsn], is checked against the transaction topic)',
   'source.name, source.db, schema names': 'the topic prefix and database are the test\'s own ("dbz", "dbzconf" in the capture)',
   'snapshot rows source.txId/lsn': "parity's snapshot has no transaction id (Debezium reports its snapshot transaction's)",
   'avro: NULL where the capture has a column default':
@@ -276,6 +276,22 @@ describe.each([workload('all-types'), workload('edge-types')])(
           }
         ).payload.transaction.id;
         expect((JSON.parse(records[0]!.value!.toString()) as { payload: { id: string } }).payload.id).toBe(firstBlock);
+        // source.sequence as Debezium writes it: [the previous transaction's commit end (its END id), this lsn].
+        const ends = records
+          .map((r) => (JSON.parse(r.value!.toString()) as { payload: { status: string; id: string } }).payload)
+          .filter((p) => p.status === 'END')
+          .map((p) => p.id.split(':')[1]!);
+        const streamed = messages
+          .filter((m) => m.value)
+          .map((m) => (JSON.parse(m.value!.toString()) as { payload: { op: string; source: Record<string, unknown> } }).payload)
+          .filter((p) => p.op !== 'r');
+        const txIds = [...new Set(streamed.map((p) => p.source.txId))];
+        for (const p of streamed) {
+          const [last, lsn] = JSON.parse(p.source.sequence as string) as [string | null, string];
+          expect(lsn).toBe(String(p.source.lsn));
+          const n = txIds.indexOf(p.source.txId);
+          expect(last, `sequence of tx ${String(p.source.txId)}`).toBe(n === 0 ? null : ends[n - 1]);
+        }
       }
       const ops = messages.map((m) => (m.value ? (JSON.parse(m.value.toString()) as { payload: { op: string } }).payload.op : 'tombstone'));
       expect(ops).toEqual(expectedOps(EXPECTED));
