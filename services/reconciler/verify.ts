@@ -27,12 +27,12 @@ import {
   finishRun,
   getRun,
   insertSegments,
-  insertSuspects,
   recordAttempt,
   runTotals,
   segmentProgress,
   setRunSegments,
   tables,
+  type DecidedMismatch,
   type RunTotals,
 } from './control-store.js';
 import { postgresDialect, type Dialect } from './dialect.js';
@@ -186,6 +186,11 @@ async function startOrJoinRun(
   }
 }
 
+/** Differing keys seen once, to be stored as suspects. */
+function asSuspects(diffs: KeyDifference[]): DecidedMismatch[] {
+  return diffs.map((d) => ({ d, status: 'suspect', reason: null, checks: 0 }));
+}
+
 /** Rows of a compared segment (the larger side). */
 function rowsOf(outcome: { source: { rows: bigint }; target: { rows: bigint } }): number {
   return Number(outcome.source.rows > outcome.target.rows ? outcome.source.rows : outcome.target.rows);
@@ -295,7 +300,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
                 buffered.push(d);
                 if (holding && buffered.length > holdMax) holding = false;
                 if (!holding && buffered.length >= 5000)
-                  await insertSuspects(ctl, schema, runId, seg.no, projection.columns, buffered.splice(0), positions.source);
+                  await copyMismatches(ctl, schema, runId, seg.no, projection.columns, asSuspects(buffered.splice(0)), positions.source);
               },
             });
             // Read in this snapshot pair: the whole-segment recheck compares them with fresh ones.
@@ -328,16 +333,7 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
           const recheckMs = now() - started - compareMs;
           // Through COPY: dense drift stores a row for every key of the segment.
           if (together) await copyMismatches(ctl, schema, runId, seg.no, projection.columns, together.decided, together.position);
-          else
-            await copyMismatches(
-              ctl,
-              schema,
-              runId,
-              seg.no,
-              projection.columns,
-              buffered.map((d) => ({ d, status: 'suspect', reason: null, checks: 0 })),
-              positions.source,
-            );
+          else await copyMismatches(ctl, schema, runId, seg.no, projection.columns, asSuspects(buffered), positions.source);
           const storeMs = now() - started - compareMs - recheckMs;
           const durationMs = Math.round(now() - started);
           await completeSegment(ctl, schema, runId, seg.no, {
