@@ -1,0 +1,163 @@
+/**
+ * What one change becomes in the debezium encoding (services/cdc/envelope.ts): the event, a tombstone
+ * after a delete (`tombstones.on.delete`), nothing for `skipped.operations`, the key-change headers, and
+ * the transaction block and BEGIN/END records (`provide.transaction.metadata`). The encoder is the real
+ * connect-json one (no registry needed), so the assertions read the bytes a consumer reads.
+ */
+import { describe, expect, it } from 'vitest';
+import type { RelationState } from '../../../connectors/postgres-source/change-builder.js';
+import { createChangeEncoder, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
+import { tableShape } from '../../../services/core/table-shape.js';
+import { EnvelopeBuilder, transactionContext } from '../../../services/cdc/envelope.js';
+
+const columns = [
+  { name: 'id', kind: 'int' as const, connect: { type: 'int32' as const, optional: false } },
+  { name: 'note', kind: 'string' as const, connect: { type: 'string' as const, optional: true } },
+];
+const shape = tableShape('p', 'public', 't', columns, ['id'], 'debezium');
+const relation = {
+  oid: 1,
+  schema: 'public',
+  table: 't',
+  columns: [],
+  keyColumns: ['id'],
+  shape,
+  name: 'public.t',
+} as unknown as RelationState;
+const noRegistry = { register: () => Promise.reject(new Error('connect-json needs no registry')) };
+
+async function setup(debezium: ConstructorParameters<typeof EnvelopeBuilder>[0]['debezium'] = undefined): Promise<{
+  envelopes: EnvelopeBuilder;
+  encoder: TableEncoder;
+}> {
+  const encoder = await createChangeEncoder({ registry: noRegistry, format: 'connect-json', transactionTopic: 'p.transaction' }).forTable(
+    shape,
+  );
+  const envelopes = new EnvelopeBuilder({
+    topicPrefix: 'p',
+    db: 'db',
+    partitions: new Map([['p.public.t', 1]]),
+    defaultPartitions: 1,
+    ...(debezium ? { debezium } : {}),
+  });
+  return { envelopes, encoder };
+}
+
+const payload = (b: Buffer | null) => (b === null ? null : (JSON.parse(b.toString()) as { payload: Record<string, unknown> }).payload);
+const tx = () => transactionContext(100n, 7, 1_700_000_000_000_000n);
+const DEFAULTS = { 'tombstones.on.delete': true, 'skipped.operations': 't', 'provide.transaction.metadata': false } as const;
+
+describe('debezium events of one change', () => {
+  it('a delete is followed by a tombstone with the same key; none when tombstones.on.delete is off', async () => {
+    const { envelopes, encoder } = await setup(DEFAULTS);
+    const change = { op: 'd' as const, key: { id: 1 }, before: { id: 1, note: 'x' }, after: null, changeLsn: 90n };
+    const out = envelopes.buildAll(encoder, relation, change, { commitLsn: 100n, ordinal: 0 }, tx(), 'false');
+    expect(out.map((m) => payload(m.value)?.op ?? 'tombstone')).toEqual(['d', 'tombstone']);
+    expect(out[1]!.key).toEqual(out[0]!.key);
+    expect(out[1]!.partition).toBe(out[0]!.partition);
+    const off = await setup({ ...DEFAULTS, 'tombstones.on.delete': false });
+    expect(off.envelopes.buildAll(off.encoder, relation, change, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')).toHaveLength(1);
+  });
+
+  it('skipped.operations writes nothing for the named operations (truncates by default)', async () => {
+    const { envelopes, encoder } = await setup();
+    const truncate = { op: 't' as const, key: null, before: null, after: null };
+    expect(envelopes.buildAll(encoder, relation, truncate, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')).toEqual([]);
+    const skipUpdates = await setup({ ...DEFAULTS, 'skipped.operations': 'u,t' });
+    const update = { op: 'u' as const, key: { id: 1 }, before: null, after: { id: 1, note: 'y' } };
+    expect(skipUpdates.envelopes.buildAll(skipUpdates.encoder, relation, update, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')).toEqual(
+      [],
+    );
+    const none = await setup({ ...DEFAULTS, 'skipped.operations': 'none' });
+    expect(none.envelopes.buildAll(none.encoder, relation, truncate, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')).toHaveLength(1);
+  });
+
+  it("a key change: the delete names the new key, the create the old one, beside parity's headers", async () => {
+    const { envelopes, encoder } = await setup(DEFAULTS);
+    const keyChange = { oldKey: { id: 3 }, newKey: { id: 30 } };
+    const t = tx();
+    const [del, tomb] = envelopes.buildAll(
+      encoder,
+      relation,
+      { op: 'd', key: { id: 3 }, before: { id: 3, note: null }, after: null, keyChange },
+      { commitLsn: 100n, ordinal: 0 },
+      t,
+      'false',
+    );
+    const [create] = envelopes.buildAll(
+      encoder,
+      relation,
+      { op: 'c', key: { id: 30 }, before: null, after: { id: 30, note: null }, keyChange },
+      { commitLsn: 100n, ordinal: 1 },
+      t,
+      'false',
+    );
+    expect(del!.headers['__debezium.newkey']).toBe('{"id":30}');
+    expect(tomb!.headers['__debezium.newkey']).toBe('{"id":30}');
+    expect(create!.headers['__debezium.oldkey']).toBe('{"id":3}');
+    expect(create!.headers['__debezium.newkey']).toBeUndefined();
+    expect(String(create!.headers['parity.ordinal'])).toBe('1');
+  });
+
+  it('provide.transaction.metadata: the block counts from 1, BEGIN and END carry its id and the counts', async () => {
+    const { envelopes, encoder } = await setup({ ...DEFAULTS, 'provide.transaction.metadata': true });
+    const t = tx();
+    const first = envelopes.buildAll(
+      encoder,
+      relation,
+      { op: 'c', key: { id: 1 }, before: null, after: { id: 1, note: null }, changeLsn: 90n },
+      { commitLsn: 100n, ordinal: 0 },
+      t,
+      'false',
+    );
+    const second = envelopes.buildAll(
+      encoder,
+      relation,
+      { op: 'c', key: { id: 2 }, before: null, after: { id: 2, note: null }, changeLsn: 95n },
+      { commitLsn: 100n, ordinal: 1 },
+      t,
+      'false',
+    );
+    expect(payload(first[0]!.value)!.transaction).toEqual({ id: '7:90', total_order: 1, data_collection_order: 1 });
+    expect(payload(second[0]!.value)!.transaction).toEqual({ id: '7:90', total_order: 2, data_collection_order: 2 });
+    const transactions = encoder.debezium!.transactions!;
+    const begin = envelopes.transactionMessage(transactions, t, 'BEGIN')!;
+    const end = envelopes.transactionMessage(transactions, t, 'END', 120n)!;
+    expect(begin.topic).toBe('p.transaction');
+    expect(payload(begin.value)).toMatchObject({ status: 'BEGIN', id: '7:90', event_count: null });
+    expect(payload(end.value)).toMatchObject({
+      status: 'END',
+      id: '7:120',
+      event_count: 2,
+      data_collections: [{ data_collection: 'public.t', event_count: 2 }],
+    });
+    // The next transaction's sequence names this one's commit end.
+    envelopes.committed(120n);
+    const next = envelopes.buildAll(
+      encoder,
+      relation,
+      { op: 'c', key: { id: 3 }, before: null, after: { id: 3, note: null }, changeLsn: 130n },
+      { commitLsn: 140n, ordinal: 0 },
+      transactionContext(140n, 8, 1n),
+      'false',
+    );
+    expect((payload(next[0]!.value)!.source as { sequence: string }).sequence).toBe('["120","130"]');
+  });
+
+  it('snapshot rows carry no transaction block and no previous commit', async () => {
+    const { envelopes, encoder } = await setup({ ...DEFAULTS, 'provide.transaction.metadata': true });
+    envelopes.committed(120n);
+    const [row] = envelopes.buildAll(
+      encoder,
+      relation,
+      { op: 'r', key: { id: 1 }, before: null, after: { id: 1, note: null } },
+      { commitLsn: 99n, ordinal: 0 },
+      transactionContext(99n, null, 1n),
+      'first',
+    );
+    const p = payload(row!.value)!;
+    expect(p.transaction).toBeNull();
+    expect((p.source as { snapshot: string; sequence: string }).snapshot).toBe('first');
+    expect((p.source as { sequence: string }).sequence).toBe('[null,"99"]');
+  });
+});
