@@ -103,6 +103,10 @@ export const COMMANDS: CommandEntry[] = [
       { flag: '--brokers 1|3', help: 'Kafka brokers in the KRaft cluster (default 1; fixed for a state directory once formatted)' },
       { flag: '--with-replica', help: 'also start a streaming replica of pg-source (default: PARITY_STACK_REPLICA=1)' },
       {
+        flag: '--with-connect',
+        help: "also start a Kafka Connect worker with Debezium's PostgreSQL source and JDBC sink (default: PARITY_STACK_CONNECT=1; not with --secure)",
+      },
+      {
         flag: '--secure',
         help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
       },
