@@ -373,6 +373,19 @@ async function buildDebeziumEncoder(
       hint: 'write cdc.format: avro or connect-json, or cdc.encoding: exact-text',
     });
   }
+  // Debezium's default (`none`) keeps column names as they are; one Avro cannot name is a configuration
+  // problem, said once, not a registry refusal retried forever.
+  const invalid = schemas.row.fields!.find((f) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name));
+  if (invalid) {
+    throw new ParityError(
+      'PARITY_BAD_INPUT',
+      `column ${JSON.stringify(invalid.name)} of ${shape.schema}.${shape.table} is not a valid Avro field name`,
+      {
+        retriable: false,
+        hint: 'set cdc.debezium."field.name.adjustment.mode" to avro or avro_unicode (as Debezium needs for such columns), or use cdc.format: connect-json',
+      },
+    );
+  }
   const avro = debeziumAvroSchemas(schemas);
   const valueSchemaId = await registry.register(`${shape.topic}-value`, avro.value, 'avro');
   const keySchemaId = avro.key ? await registry.register(`${shape.topic}-key`, avro.key, 'avro') : null;

@@ -160,4 +160,27 @@ describe('debezium events of one change', () => {
     expect((p.source as { snapshot: string; sequence: string }).snapshot).toBe('first');
     expect((p.source as { sequence: string }).sequence).toBe('[null,"99"]');
   });
+
+  it('Avro refuses a column name Avro cannot hold unless field.name.adjustment.mode adjusts it, saying which setting', async () => {
+    const odd = tableShape(
+      'p',
+      'public',
+      'odd',
+      [{ name: 'order-id', kind: 'int', connect: { type: 'int32', optional: false } }],
+      ['order-id'],
+      'debezium',
+    );
+    const registered: string[] = [];
+    const registry = { register: async (subject: string) => (registered.push(subject), registered.length) };
+    await expect(createChangeEncoder({ registry, format: 'avro' }).forTable(odd)).rejects.toMatchObject({
+      code: 'PARITY_BAD_INPUT',
+      retriable: false,
+      message: expect.stringContaining('"order-id"'),
+      hint: expect.stringContaining('field.name.adjustment.mode'),
+    });
+    expect(registered).toEqual([]);
+    const adjusted = await createChangeEncoder({ registry, format: 'avro', fieldNameAdjustment: 'avro' }).forTable(odd);
+    expect(adjusted.debezium!.schemas.row.fields!.map((f) => f.name)).toEqual(['order_id']);
+    expect(adjusted.encodeKey({ 'order-id': 5 })!.subarray(5)).toEqual(Buffer.from([10]));
+  });
 });
