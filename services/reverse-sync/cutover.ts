@@ -4,8 +4,9 @@
  * Cutover: with the cohort's reads already on the new path (phase ramp or later), create the reverse
  * slot on the new representation *before* writes move (so every write made only to the new side is
  * captured), open the window and record the cohort as cut over in one fenced transaction, then flip
- * the cohort's flags to write=new, read=new at 100%. Rows the old shape cannot hold refuse the cutover
- * when reverse.unrepresentable is `refuse`.
+ * the cohort's flags to write=new, read=new at 100%. Forward repairs pause (kill-repair) while any
+ * cohort is cut over. Rows the old shape cannot hold refuse the cutover when reverse.unrepresentable
+ * is `refuse`.
  *
  * Rollback: flip the cohort's flags back (write=old, read=old) first, so no new write goes to the new
  * side only; write a flip marker into the WAL; wait, within the lease, until reverse sync has applied
@@ -26,7 +27,7 @@ import { acquireLock, type Lease } from '../coordinator/lock.js';
 import { appendAudit, loadPhases } from '../coordinator/phase-store.js';
 import { atLeast } from '../coordinator/phases.js';
 import { FLIP_PREFIX, assertWindowKind, reversePublication, reverseSlot, windowTables } from './names.js';
-import { ensureWindowTables, openWindow, readCohorts, readPosition, readWindow, setCohort } from './window-store.js';
+import { ensureWindowTables, openWindow, readCohorts, readPosition, readWindow, setCohort, setPausedRepairs } from './window-store.js';
 
 export interface CutoverDeps {
   spec: Spec;
@@ -147,6 +148,17 @@ export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor
     });
     const flags = createFlagStore({ redis: deps.redis, migration: spec.name, ...(deps.keyPrefix ? { keyPrefix: deps.keyPrefix } : {}) });
     lease.assertHeld();
+    // Forward repairs write the new side from the old one: during the window they would undo writes
+    // made to the new side before reverse sync brings them over. Pause them (migration-wide, as the
+    // reconciler reads the flag), and remember that the window did it.
+    if (!(await flags.read()).flags.killRepair) {
+      await flags.set({
+        values: [['kill-repair', 'on']],
+        actor: input.actor,
+        reason: `cutover of ${where}: forward repairs pause during the window`,
+      });
+      await setPausedRepairs(db, schema, spec.name, true);
+    }
     const { changed } = await flags.set({
       ...(cohort ? { cohort } : {}),
       values: [
@@ -239,6 +251,16 @@ export async function rollback(
       await sleep(input.pollMs ?? 50);
     }
     await lease.fenced(db, async (tx) => setCohort(tx, schema, spec.name, cohort, 'rolled-back', lease.token, flip));
+    // The last cohort back on the old side: forward repairs resume, if the window was what paused them.
+    const stillCut = (await readCohorts(db, schema, spec.name)).some((c) => c.state === 'cut-over');
+    if (!stillCut && (await readWindow(db, schema, spec.name))?.pausedRepairs) {
+      await flags.set({
+        values: [['kill-repair', 'off']],
+        actor: input.actor,
+        reason: 'no cohort is cut over any more: forward repairs resume',
+      });
+      await setPausedRepairs(db, schema, spec.name, false);
+    }
     const waitedMs = Math.round(performance.now() - started);
     await appendAudit(deps.control, schema, {
       migration: spec.name,

@@ -24,7 +24,8 @@ export async function ensureWindowTables(db: Queryable, schema: string): Promise
        opened_at timestamptz NOT NULL DEFAULT clock_timestamp(),
        opened_lsn pg_lsn,
        closed_at timestamptz,
-       closed_by text
+       closed_by text,
+       paused_repairs boolean NOT NULL DEFAULT false
      )`,
     `CREATE TABLE IF NOT EXISTS ${t(schema, 'reverse_cohorts')} (
        migration text NOT NULL,
@@ -62,12 +63,14 @@ export interface WindowRow {
   openedAt: Date;
   openedLsn: Lsn | null;
   closedAt: Date | null;
+  /** The cutover turned the migration-wide kill-repair flag on (and a rollback of the last cohort turns it off). */
+  pausedRepairs: boolean;
 }
 
 export async function readWindow(db: Queryable, schema: string, migration: string, lock = false): Promise<WindowRow | null> {
   await ensureWindowTables(db, schema);
   const { rows } = await db.query(
-    `SELECT state, slot, opened_at, opened_lsn::text AS opened_lsn, closed_at FROM ${t(schema, 'reverse_windows')} WHERE migration = $1${lock ? ' FOR SHARE' : ''}`,
+    `SELECT state, slot, opened_at, opened_lsn::text AS opened_lsn, closed_at, paused_repairs FROM ${t(schema, 'reverse_windows')} WHERE migration = $1${lock ? ' FOR SHARE' : ''}`,
     [migration],
   );
   const r = rows[0];
@@ -78,7 +81,13 @@ export async function readWindow(db: Queryable, schema: string, migration: strin
     openedAt: r.opened_at,
     openedLsn: r.opened_lsn ? parseLsn(r.opened_lsn) : null,
     closedAt: r.closed_at,
+    pausedRepairs: r.paused_repairs,
   };
+}
+
+/** Records whether the window paused forward repairs (kill-repair) on its own account. */
+export async function setPausedRepairs(db: Queryable, schema: string, migration: string, paused: boolean): Promise<void> {
+  await db.query(`UPDATE ${t(schema, 'reverse_windows')} SET paused_repairs = $2 WHERE migration = $1`, [migration, paused]);
 }
 
 /** Opens the window (or keeps it open); a closed window stays closed: contract was its end. */

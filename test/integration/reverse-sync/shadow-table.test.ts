@@ -47,6 +47,7 @@ let loaded: WrittenSpec;
 let writer: FlagFollowingWriter;
 let sync: ReverseProcess | null = null;
 
+const flagStore = () => createFlagStore({ redis, migration: loaded.spec.name });
 const deps = () => ({ spec: loaded.spec, db: pool, control: pool, redis, logger: silentLogger() });
 
 /** Old table = for each key, absent when its last write deleted it, else its last sequence number. */
@@ -140,6 +141,8 @@ describe('reverse sync, shadow table', () => {
   it('inserts, updates and deletes on the shadow table reach the old table, across a SIGKILL of the reverse sync', async () => {
     await phasesAtRamp(pool, loaded);
     await cutover(deps(), { actor: 'test', reason: 'cut over' });
+    // Forward repairs would write the new side from the old one: they pause during the window.
+    expect((await flagStore().read()).flags).toMatchObject({ write: 'new', killRepair: true });
     sync = await startReverseSync(loaded.path, ['--verify-every', '0']);
     writer.start();
     await sleep(2_000);
@@ -161,6 +164,7 @@ describe('reverse sync, shadow table', () => {
     const before = new Map<number, number>();
     for (const a of writer.acks) if (a.path === 'new') before.set(a.key, a.seq);
     await rollback(deps(), { actor: 'test', reason: 'roll back' });
+    expect((await flagStore().read()).flags).toMatchObject({ write: 'old', killRepair: false });
     const { rows } = await pool.query('SELECT id, total_amount FROM public.orders');
     const old = new Map(rows.map((r) => [r.id as number, r.total_amount as number]));
     await sleep(200); // writes committed before that read have their acks recorded by now
@@ -174,6 +178,7 @@ describe('reverse sync, shadow table', () => {
     await sleep(800);
     expect(writer.acks.slice(-50).some((a) => a.path === 'old')).toBe(true);
     await cutover(deps(), { actor: 'test', reason: 'forward again' });
+    expect((await flagStore().read()).flags).toMatchObject({ write: 'new', killRepair: true });
     await sleep(1_000);
     await writer.stop();
     await expectNothingLost();
@@ -201,8 +206,7 @@ describe('reverse sync, shadow table', () => {
     const refused = await rollback(deps(), { actor: 'test', reason: 'reverse sync is down' }).catch((e: unknown) => e);
     expect(isParityError(refused) && refused.code).toBe('PARITY_ABORTED');
     expect(performance.now() - started).toBeLessThan(loaded.spec.lock.ttlMs + 2_000);
-    const flags = await createFlagStore({ redis, migration: loaded.spec.name }).read();
-    expect(flags.flags.write).toBe('new');
+    expect((await flagStore().read()).flags).toMatchObject({ write: 'new', killRepair: true });
     expect((await readCohorts(pool, loaded.spec.control.schema, loaded.spec.name))[0]?.state).toBe('cut-over');
     // Nothing was lost either: once reverse sync runs again the write made while it was down arrives.
     sync = await startReverseSync(loaded.path, ['--verify-every', '0']);
