@@ -408,11 +408,11 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
         }),
       ),
     );
+    // Both loops notice the stop within one 50 ms pause: waited for together, not one after the other.
     workersDone = true;
-    await background;
-    logger.debug({ runId, verifiedHere }, 'segments done');
     stopProgress = true;
-    await progressLoop;
+    await Promise.all([background, progressLoop]);
+    logger.debug({ runId, verifiedHere }, 'segments done');
     const last = await segmentProgress(shared, schema, runId);
     deps.progress?.update({ runId, total: last.total, done: last.done, rows: last.rows, driftSuspects: suspects });
     deps.progress?.finish();
