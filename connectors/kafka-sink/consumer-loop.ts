@@ -20,6 +20,7 @@
  *   `listOffsets` at most once per `lagIntervalMs` and compares them with the position it processed
  *   (`lag()`); `consumerReadiness` turns that into the services' `/readyz` answer.
  */
+import { ListOffsetTimestamps } from '@platformatic/kafka';
 import type { ConsumedMessage, KafkaClients, KafkaConsumer, KafkaProducer } from '../../services/core/clients.js';
 import { ParityError, toParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
@@ -84,7 +85,10 @@ export interface ConsumerLoopOptions {
   onRetry?: (error: ParityError) => void;
   /** Called when the loop pauses (true) or resumes (false). */
   onPausedChange?: (paused: boolean) => void;
-  /** How often the partitions' end offsets are read for `lag()`; default 1000 ms, 0 = never. */
+  /**
+   * How often the partitions' end offsets are read for `lag()`; default 1000 ms. 0 = never: the lag
+   * stays unmeasured and `consumerReadiness` never says ready.
+   */
   lagIntervalMs?: number;
   /** Called with the lag after each end-offset read and each applied chunk (metrics). */
   onLag?: (lag: ConsumerLag) => void;
@@ -102,9 +106,10 @@ export interface ConsumerLoopStatus {
 export interface ConsumerLag {
   /**
    * Sum over the owned partitions of (end offset - next offset to process); null until the end
-   * offsets were read once. A partition counts from its first fetched message on (0 before: a new
-   * assignment fetches at once). The end offsets are at most `lagIntervalMs` old, so a burst
-   * produced since the last read is not counted yet. Offsets, not messages, on a compacted topic.
+   * offsets were read once. Before a partition's first fetched message, its next offset is the
+   * group's committed offset (without one: the log start with `fromBeginning`, else the end). The
+   * end offsets are at most `lagIntervalMs` old, so a burst produced since the last read is not
+   * counted yet. Offsets, not messages, on a compacted topic.
    */
   messages: number | null;
   /**
@@ -341,18 +346,43 @@ export function createConsumerLoop(options: ConsumerLoopOptions): ConsumerLoop {
     lagTimer = setTimeout(() => {
       const c = consumer;
       if (!c || stopping) return scheduleLagRead();
-      c.listOffsets({ topics: [topic] })
-        .then((offsets) => {
-          const ends = new Map<number, bigint>();
-          (offsets.get(topic) ?? []).forEach((end, partition) => ends.set(partition, end));
-          endOffsets = ends;
-          options.onLag?.(currentLag());
-        })
+      readLag(c)
+        .then(() => options.onLag?.(currentLag()))
         // A failed read keeps the last end offsets; the consumer stream reports a broken connection itself.
         .catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'cannot read the end offsets for the lag'))
         .finally(() => scheduleLagRead());
     }, delayMs);
     lagTimer.unref();
+  }
+
+  /**
+   * Reads the end offsets and, for owned partitions nothing was fetched from yet, where the group
+   * will start (its committed offset, else the log start or end per `fromBeginning`), so a member
+   * joining on a backlog counts it before its first fetch arrives.
+   */
+  async function readLag(c: KafkaConsumer): Promise<void> {
+    const owned = c.assignments?.find((a) => a.topic === topic)?.partitions ?? [];
+    const unknown = owned.filter((p) => !positions.has(p));
+    const [ends, committed] = await Promise.all([
+      c.listOffsets({ topics: [topic] }),
+      unknown.length > 0 ? c.listCommittedOffsets({ topics: [{ topic, partitions: unknown }] }) : null,
+    ]);
+    const starts = committed?.get(topic) ?? [];
+    const uncommitted = unknown.filter((p) => (starts[p] ?? -1n) < 0n);
+    const earliest =
+      uncommitted.length > 0 && options.fromBeginning
+        ? (await c.listOffsets({ topics: [topic], timestamp: ListOffsetTimestamps.EARLIEST })).get(topic)
+        : undefined;
+    const endList = ends.get(topic) ?? [];
+    for (const p of unknown) {
+      // A fetch that arrived meanwhile knows better.
+      if (positions.has(p)) continue;
+      const start = (starts[p] ?? -1n) >= 0n ? starts[p] : options.fromBeginning ? earliest?.[p] : endList[p];
+      if (start !== undefined) positions.set(p, start);
+    }
+    const map = new Map<number, bigint>();
+    endList.forEach((end, partition) => map.set(partition, end));
+    endOffsets = map;
   }
 
   async function disconnect(): Promise<void> {

@@ -1,10 +1,10 @@
 /**
  * Consumer-lag readiness of the consumer-group services, as an operator runs them: `parity cdc run`,
  * `parity cache run` and `parity reconcile` as child processes on the shared stack, with
- * `status.readyMaxLagMessages` set low. Both consumers are frozen (SIGSTOP) while a burst of
- * changes reaches their topic; once thawed, `/readyz` must answer 503 "lagging: N messages behind
- * (max M)" while they work through it and 200 once caught up, and the lag gauges must carry their
- * `topic` label in `/metrics`.
+ * `status.readyMaxLagMessages` set low. The consumers start on the snapshot's backlog, then are
+ * frozen (SIGSTOP) while a burst of changes reaches their topic; both times `/readyz` must answer 503
+ * "lagging: N messages behind (max M)" while they work through it and 200 once caught up, and the
+ * lag gauges must carry their `topic` label in `/metrics`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -144,12 +144,6 @@ beforeAll(async () => {
   await statusUrl(cdc);
   // Streaming (the snapshot of the rows is in Kafka) before the consumers start.
   await waitFor('CDC ready', () => ready(cdc), 180_000);
-  for (const [job, args] of [
-    ['cache', ['cache', 'run']],
-    ['reconcile', ['reconcile']],
-  ] as const) {
-    await statusUrl(start(job, [...args]));
-  }
 }, 300_000);
 
 afterAll(async () => {
@@ -173,16 +167,60 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
+const LAG_METRIC: Record<string, string> = {
+  cache: 'parity_cache_consumer_lag_messages',
+  reconcile: 'parity_reconcile_consumer_lag_messages',
+};
+
+/**
+ * Polls `/readyz` of `p` every few ms until it answers 200 after some 503s; at least one 503 must be
+ * "lagging: N messages behind (max M)" with N above the limit, and the lag gauge read right after
+ * the first one must say the same under its topic label.
+ */
+async function lagThenReady(p: Proc): Promise<void> {
+  const metric = LAG_METRIC[p.job]!;
+  const reasons: string[] = [];
+  let lagSample: Map<string, number> | null = null;
+  let final: unknown = null;
+  for (const deadline = Date.now() + 180_000; Date.now() < deadline && final === null; ) {
+    const r = await probe(p.url!, '/readyz').catch(() => ({ status: 0, body: null as any }));
+    if (r.status === 503) {
+      reasons.push(r.body.reason);
+      if (!lagSample && r.body.status === 'lagging') lagSample = samples(await metricsText(p), metric);
+    } else if (r.status === 200 && reasons.length > 0) final = r.body;
+    await sleep(10);
+  }
+  const summary = `${p.job}: 503 reasons ${[...new Set(reasons.map((x) => x.replace(/\d+/g, 'N')))].join(' | ')}`;
+  expect(final, `${summary}\n${p.err.slice(-2000)}`).toEqual({ ready: true, status: 'consuming' });
+  const lagging = reasons.filter((reason) => reason.startsWith('lagging:'));
+  expect(lagging.length, summary).toBeGreaterThan(0);
+  for (const reason of lagging) {
+    const m = /^lagging: (\d+) messages behind \(max (\d+)\)$/.exec(reason);
+    expect(m, reason).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(MAX_LAG);
+    expect(Number(m![1])).toBeLessThanOrEqual(ROWS);
+    expect(Number(m![2])).toBe(MAX_LAG);
+  }
+  const values = [...lagSample!.entries()];
+  expect(values.length, p.job).toBe(1);
+  expect(values[0]![0]).toContain(`topic="${prefix}.public.orders"`);
+  expect(values[0]![1]).toBeGreaterThan(MAX_LAG);
+}
+
 describe('consumer-lag readiness', () => {
-  it('answers 503 "lagging" while a frozen consumer works through a burst, and 200 once caught up', async () => {
-    const [cdc, cache, reconcile] = procs as [Proc, Proc, Proc];
-    // Both consumers first work through the snapshot and report ready, then their lag gauges reach 0.
-    for (const p of [cache, reconcile]) await waitFor(`${p.job} ready after the snapshot`, () => ready(p), 180_000);
+  it('answers 503 "lagging" while a consumer works through a backlog or a burst, and 200 once caught up', async () => {
+    const [cdc] = procs as [Proc];
+    // Started on the snapshot's backlog (a new group reads from the start): lagging, then ready.
+    const cache = start('cache', ['cache', 'run']);
+    const reconcile = start('reconcile', ['reconcile']);
+    await Promise.all([statusUrl(cache), statusUrl(reconcile)]);
+    await Promise.all([lagThenReady(cache), lagThenReady(reconcile)]);
     for (const [p, metric] of [
       [cache, 'parity_cache_consumer_lag_messages'],
       [reconcile, 'parity_reconcile_consumer_lag_messages'],
     ] as const) {
       // Ready means measured: the gauge has its sample (at most MAX_LAG) from the first end-offset read on.
+      // Then the gauge reaches 0.
       const first = [...samples(await metricsText(p), metric).entries()];
       expect(first.length, p.job).toBe(1);
       expect(first[0]![0], p.job).toContain(`topic="${prefix}.public.orders"`);
@@ -209,46 +247,8 @@ describe('consumer-lag readiness', () => {
       reconcile.child.kill('SIGCONT');
     }
 
-    // Each consumer, polled often: at least one 503 with the lagging reason, then 200.
-    const watch = async (p: Proc, metric: string) => {
-      const reasons: string[] = [];
-      let lagSample: Map<string, number> | null = null;
-      for (const deadline = Date.now() + 180_000; Date.now() < deadline; ) {
-        const r = await probe(p.url!, '/readyz');
-        if (r.status === 503) {
-          reasons.push(r.body.reason);
-          if (!lagSample && r.body.status === 'lagging') lagSample = samples(await metricsText(p), metric);
-        } else if (r.status === 200 && reasons.length > 0) return { reasons, lagSample, final: r.body };
-        await sleep(10);
-      }
-      throw new Error(
-        `${p.job}: no lagging then ready within the deadline (503 reasons: ${reasons.slice(0, 5).join(' | ')})\n${p.err.slice(-2000)}`,
-      );
-    };
-    const [c, r] = await Promise.all([
-      watch(cache, 'parity_cache_consumer_lag_messages'),
-      watch(reconcile, 'parity_reconcile_consumer_lag_messages'),
-    ]);
-    for (const [job, seen] of [
-      ['cache', c],
-      ['reconcile', r],
-    ] as const) {
-      const lagging = seen.reasons.filter((reason) => reason.startsWith('lagging:'));
-      expect(lagging.length, `${job}: ${seen.reasons.slice(0, 5).join(' | ')}`).toBeGreaterThan(0);
-      for (const reason of lagging) {
-        const m = /^lagging: (\d+) messages behind \(max (\d+)\)$/.exec(reason);
-        expect(m, reason).not.toBeNull();
-        expect(Number(m![1])).toBeGreaterThan(MAX_LAG);
-        expect(Number(m![1])).toBeLessThanOrEqual(ROWS);
-        expect(Number(m![2])).toBe(MAX_LAG);
-      }
-      // The gauge said the same while it was lagging, under its topic label.
-      const values = [...seen.lagSample!.entries()];
-      expect(values.length, job).toBe(1);
-      expect(values[0]![0]).toContain(`topic="${prefix}.public.orders"`);
-      expect(values[0]![1]).toBeGreaterThan(MAX_LAG);
-      expect(seen.final).toEqual({ ready: true, status: 'consuming' });
-    }
+    // Each consumer, polled often: 503 "lagging" while it works through the burst, then 200.
+    await Promise.all([lagThenReady(cache), lagThenReady(reconcile)]);
     // Caught up: the gauges went back to 0 (the age gauge is there too), and no change was a mismatch.
     for (const [p, metric] of [
       [cache, 'parity_cache_consumer_lag_messages'],
