@@ -78,6 +78,16 @@ export async function bucketChecksums(
 }
 
 /**
+ * Whether a side's rows carry versions (Dialect.rowVersion): a plain, partitioned or materialized
+ * table does; a view or a foreign table does not, and its segments are rechecked by diffing again.
+ */
+export async function hasRowVersions(db: Queryable, projection: Projection, side: SideProjection): Promise<boolean> {
+  if (projection.dialect.rowVersion() === null) return false;
+  const { rows } = await db.query(`SELECT relkind::text AS k FROM pg_class WHERE oid = $1::regclass`, [side.from]);
+  return ['r', 'p', 'm'].includes(String(rows[0]?.k));
+}
+
+/**
  * The row versions of a range on one side (see Dialect.rowVersion): a row count and two sums of
  * hashes of each row's version, like a checksum but without normalizing or even reading the
  * values. Equal results in two snapshots mean every row of the range is the same stored version

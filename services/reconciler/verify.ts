@@ -51,6 +51,7 @@ import {
 } from './recheck.js';
 import { recheckBySegment } from './segment-strategy.js';
 import type { KeyDifference } from './row-diff.js';
+import { hasRowVersions } from './segment-hash.js';
 import { estimateRows, partsFor, planSegments } from './segment-planner.js';
 import { abortSnapshots, beginSnapshots, connectPg, endSnapshots, openReadSession, openWriteSession, type Connect } from './snapshot.js';
 import { serialize } from './serial-client.js';
@@ -231,7 +232,10 @@ export async function runVerify(loaded: LoadedSpec, options: VerifyOptions, deps
     const { runId, joined } = await startOrJoinRun(control, loaded, options, projection, { source, target }, logger);
     // A dense segment rechecked as a whole can be confirmed from its row versions alone when the
     // mapping is a function of the row (recheck.ts).
-    const byVersions = rowVersionsSuffice(projection.columns.map((c) => spec.mapping[c]!));
+    const byVersions =
+      rowVersionsSuffice(projection.columns.map((c) => spec.mapping[c]!)) &&
+      (await hasRowVersions(source, projection, projection.source)) &&
+      (await hasRowVersions(target, projection, projection.target));
 
     // Progress: the control database knows every process's segments, not just ours.
     let suspects = 0;

@@ -17,6 +17,7 @@ import { buildProjection } from '../../../services/reconciler/projection.js';
 import { recheckSegmentByMerge, segmentVersions } from '../../../services/reconciler/recheck.js';
 import { buildReport } from '../../../services/reconciler/report.js';
 import type { KeyDifference } from '../../../services/reconciler/row-diff.js';
+import { hasRowVersions } from '../../../services/reconciler/segment-hash.js';
 import { beginSnapshots, connectPg, endSnapshots, openReadSession } from '../../../services/reconciler/snapshot.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../../../services/reconciler/verify.js';
 import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
@@ -188,6 +189,11 @@ describe('dense drift', () => {
           look.found,
           { slot, waitMs: 5000, threshold: 25, factor: 16, sampleKeys: 3, sleep, now: () => performance.now() },
         );
+
+      // Tables carry row versions; a view does not (its segments are merged again instead).
+      expect(await hasRowVersions(t, projection, projection.target)).toBe(true);
+      await exec(tgt.url, `CREATE VIEW dv_view AS SELECT * FROM dv`);
+      expect(await hasRowVersions(t, projection, { ...projection.target, from: '"public"."dv_view"' })).toBe(false);
 
       const unchanged = await firstLook();
       expect(unchanged.found).toHaveLength(600);
