@@ -104,6 +104,36 @@ export async function countUnrepresentableRows(db: Pick<pg.ClientBase, 'query'>,
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * What would break once writes go to the new representation only. Same table: an old column that is
+ * NOT NULL without a default refuses every INSERT that writes only the new columns. Shadow table:
+ * an old-table column that is NOT NULL without a default and that reverse does not rebuild refuses
+ * reverse sync's inserts. Each is a step to add (e.g. in ddl.enforce: ALTER COLUMN ... DROP NOT NULL).
+ */
+export async function insertBlockers(db: Pick<pg.ClientBase, 'query'>, spec: Spec): Promise<string[]> {
+  const { to } = windowTables(spec);
+  const rebuilt = Object.keys(spec.reverse?.mapping ?? {});
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT a.attname AS name
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+        AND a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''
+        AND NOT (a.attname = ANY($3::text[]))`,
+    [to.schema, to.table, spec.key],
+  );
+  const names = rows.map((r) => r.name);
+  if (spec.target.kind === 'same-table')
+    return names
+      .filter((c) => rebuilt.includes(c))
+      .map((c) => `${to.table}.${c} is NOT NULL without a default: an application writing only the new columns cannot insert a row`);
+  return names
+    .filter((c) => !rebuilt.includes(c))
+    .map(
+      (c) =>
+        `${to.table}.${c} is NOT NULL without a default and reverse does not rebuild it: reverse sync cannot insert the rows created on the new side`,
+    );
+}
+
 export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor: string; reason: string }): Promise<CutoverResult> {
   const { spec, db } = deps;
   assertWindowKind(spec);
@@ -135,6 +165,15 @@ export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor
         },
       );
   }
+  const blockers = await insertBlockers(db, spec);
+  if (blockers.length > 0)
+    throw new ParityError(
+      'PARITY_GATE_FAILED',
+      `the old representation would refuse writes during the window:\n${blockers.map((b) => `  ${b}`).join('\n')}`,
+      {
+        hint: 'relax those columns first (e.g. a ddl.enforce step ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL, or a DEFAULT), then cut over',
+      },
+    );
   const slot = reverseSlot(spec);
   const { from } = windowTables(spec);
   return withLease(deps, async (lease) => {

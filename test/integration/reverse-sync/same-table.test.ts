@@ -117,12 +117,18 @@ afterAll(async () => {
 });
 
 describe('reverse sync, same table', () => {
-  it('refuses a cutover before the ramp phase, and one without a cohort when the spec has cohorts', async () => {
+  it('refuses a cutover before the ramp phase, without a cohort when the spec has cohorts, and while the old column refuses new-side-only inserts', async () => {
     const early = await cutover(deps(), { cohort: 'eu', actor: 'test', reason: 'too early' }).catch((e: unknown) => e);
     expect(isParityError(early) && early.code).toBe('PARITY_PHASE');
     await phasesAtRamp(pool, loaded);
     const noCohort = await cutover(deps(), { actor: 'test', reason: 'which cohort?' }).catch((e: unknown) => e);
     expect(isParityError(noCohort) && noCohort.code).toBe('PARITY_BAD_INPUT');
+    // An old column that is NOT NULL without a default would refuse every insert of a new-side-only writer.
+    await pool.query('ALTER TABLE public.orders ALTER COLUMN total_amount SET NOT NULL');
+    const notNull = await cutover(deps(), { cohort: 'eu', actor: 'test', reason: 'not yet' }).catch((e: unknown) => e);
+    expect(isParityError(notNull) && notNull.code).toBe('PARITY_GATE_FAILED');
+    expect((notNull as Error).message).toMatch(/orders\.total_amount is NOT NULL without a default/);
+    await pool.query('ALTER TABLE public.orders ALTER COLUMN total_amount DROP NOT NULL');
     expect(await readWindow(pool, loaded.spec.control.schema, loaded.spec.name)).toBeNull();
   });
 
