@@ -104,9 +104,18 @@ export function debeziumAvroSchemas(schemas: DebeziumSchemas): { key: unknown; v
   return { key: schemas.key ? avroSchemaFromConnect(schemas.key) : null, value: avroSchemaFromConnect(schemas.envelope) };
 }
 
+/** True when `schema` has a map anywhere (maps are JS `Map`s in Connect values, objects in avsc's). */
+export function hasMap(schema: ConnectSchema): boolean {
+  if (schema.type === 'map') return true;
+  if (schema.type === 'array') return hasMap(schema.items!);
+  if (schema.type === 'struct') return schema.fields!.some((f) => hasMap(f.schema));
+  return false;
+}
+
 /**
- * A Connect value as avsc writes it under the schema from connect-avro.ts: maps become objects, and an
- * int64 a decimal string (serde's long type takes strings; avsc's unwrapped unions cannot place a bigint).
+ * A Connect value as avsc writes it under the schema from connect-avro.ts: maps become objects (and an
+ * int64 its decimal text, which serde's long type takes too). Needed only for schemas with a map
+ * (`hasMap`): serde's long type takes a bigint as it is, so every other value goes to avsc uncopied.
  */
 export function avroValue(schema: ConnectSchema, value: ConnectValue): unknown {
   if (value === null || value === undefined) return null;

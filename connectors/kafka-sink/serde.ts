@@ -58,6 +58,7 @@ import {
   exactValue,
   fieldTypeOfAvro,
   fieldTypeOfConnectJson,
+  hasMap,
   parseConnectJson,
   renamedRow,
 } from './debezium-serde.js';
@@ -391,6 +392,9 @@ async function buildDebeziumEncoder(
   const keySchemaId = avro.key ? await registry.register(`${shape.topic}-key`, avro.key, 'avro') : null;
   const keyType = avro.key ? avroType(avro.key) : null;
   const valueType = avroType(avro.value);
+  // The hot path hands avsc the Connect values as they are; only maps (hstore.handling.mode: map) need a copy.
+  const copyKey = schemas.key !== null && hasMap(schemas.key);
+  const copyValue = hasMap(schemas.envelope);
   return {
     shape,
     format,
@@ -400,11 +404,11 @@ async function buildDebeziumEncoder(
     encodeKey(key) {
       if (!key || keySchemaId === null || !keyType || !schemas.key) return null;
       const value = renamedRow(key, renames) as ConnectStruct;
-      return encodeAvro(keySchemaId, keyType, avroValue(schemas.key, value), shape, 'key');
+      return encodeAvro(keySchemaId, keyType, copyKey ? avroValue(schemas.key, value) : value, shape, 'key');
     },
     encodeValue(envelope) {
       const value = renamedEnvelope(envelope as ConnectStruct);
-      return encodeAvro(valueSchemaId, valueType, avroValue(schemas.envelope, value), shape, 'value');
+      return encodeAvro(valueSchemaId, valueType, copyValue ? avroValue(schemas.envelope, value) : value, shape, 'value');
     },
   };
 }

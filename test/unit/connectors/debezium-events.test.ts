@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RelationState } from '../../../connectors/postgres-source/change-builder.js';
-import { createChangeEncoder, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
+import { avroType, createChangeEncoder, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
 import { tableShape } from '../../../services/core/table-shape.js';
 import { EnvelopeBuilder, transactionContext } from '../../../services/cdc/envelope.js';
 
@@ -182,5 +182,52 @@ describe('debezium events of one change', () => {
     const adjusted = await createChangeEncoder({ registry, format: 'avro', fieldNameAdjustment: 'avro' }).forTable(odd);
     expect(adjusted.debezium!.schemas.row.fields!.map((f) => f.name)).toEqual(['order_id']);
     expect(adjusted.encodeKey({ 'order-id': 5 })!.subarray(5)).toEqual(Buffer.from([10]));
+  });
+
+  it('Avro takes int64 bigints as they are and a map (hstore.handling.mode: map) as an object', async () => {
+    const shapeWithMap = tableShape(
+      'p',
+      'public',
+      'm',
+      [
+        { name: 'id', kind: 'int8', connect: { type: 'int64', optional: false } },
+        {
+          name: 'h',
+          kind: 'string',
+          connect: { type: 'map', optional: true, keys: { type: 'string', optional: false }, values: { type: 'string', optional: true } },
+        },
+      ],
+      ['id'],
+      'debezium',
+    );
+    const schemas: unknown[] = [];
+    const registry = { register: async (_subject: string, schema: unknown) => (schemas.push(schema), schemas.length) };
+    const encoder = await createChangeEncoder({ registry, format: 'avro' }).forTable(shapeWithMap);
+    const { envelopes } = await setup(DEFAULTS);
+    const [message] = envelopes.buildAll(
+      encoder,
+      { ...relation, shape: shapeWithMap, name: 'public.m' } as RelationState,
+      {
+        op: 'c',
+        key: { id: 9007199254740993n },
+        before: null,
+        after: {
+          id: 9007199254740993n,
+          h: new Map([
+            ['a', '1'],
+            ['b', null],
+          ]),
+        },
+        changeLsn: 1n,
+      },
+      { commitLsn: 2n, ordinal: 0 },
+      tx(),
+      'false',
+    );
+    const value = avroType(schemas[0]).fromBuffer(message!.value!.subarray(5)) as {
+      after: { id: string; h: Record<string, string | null> };
+    };
+    expect(value.after).toEqual({ id: '9007199254740993', h: { a: '1', b: null } });
+    expect(avroType(schemas[1]).fromBuffer(message!.key!.subarray(5))).toEqual({ id: '9007199254740993' });
   });
 });
