@@ -69,7 +69,11 @@ describe('debezium events of one change', () => {
       [],
     );
     const none = await setup({ ...DEFAULTS, 'skipped.operations': 'none' });
-    expect(none.envelopes.buildAll(none.encoder, relation, truncate, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')).toHaveLength(1);
+    const truncates = none.envelopes.buildAll(none.encoder, relation, truncate, { commitLsn: 100n, ordinal: 0 }, tx(), 'false', 0);
+    expect(truncates).toHaveLength(1);
+    // Debezium's truncate event: no key, no rows, op t.
+    expect(truncates[0]!.key).toBeNull();
+    expect(payload(truncates[0]!.value)).toMatchObject({ op: 't', before: null, after: null, transaction: null });
   });
 
   it("a key change: the delete names the new key, the create the old one, beside parity's headers", async () => {
