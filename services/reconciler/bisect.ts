@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { subRange, type KeyRange, type KeyTuple } from './key-range.js';
+import type { IdentitySums } from './dialect.js';
 import type { Projection } from './projection.js';
 import { BYTE_ORDER, diffSortedRows, keyOrder, type DiffCounters, type KeyDifference } from './row-diff.js';
 import {
@@ -218,17 +219,16 @@ export async function compareSegment(
   // `withSums`: the segment's checksums are not known yet (no checksum pass, and not a recheck).
   const merge = async (withSums: boolean): Promise<[Checksum, Checksum]> => {
     // The row identities are the two checksum hashes, so the sums come out of the same stream.
-    const sums = { source: { rows: 0n, a: 0n, b: 0n }, target: { rows: 0n, a: 0n, b: 0n } };
+    const sums = {
+      source: { rows: 0n, hashes: projection.dialect.identitySums() },
+      target: { rows: 0n, hashes: projection.dialect.identitySums() },
+    };
     const counted = async function* (
       batches: AsyncGenerator<FetchedRow[]>,
-      acc: { rows: bigint; a: bigint; b: bigint },
+      acc: { rows: bigint; hashes: IdentitySums },
     ): AsyncGenerator<FetchedRow[]> {
       for await (const batch of batches) {
-        for (const r of batch) {
-          const [a, b] = projection.dialect.identityHalves(r.h);
-          acc.a += a;
-          acc.b += b;
-        }
+        for (const r of batch) acc.hashes.add(r.h);
         acc.rows += BigInt(batch.length);
         yield batch;
       }
@@ -251,9 +251,11 @@ export async function compareSegment(
       counters,
     );
     await flush();
+    const [s1, s2] = sums.source.hashes.sums();
+    const [t1, t2] = sums.target.hashes.sums();
     return [
-      { rows: sums.source.rows, sum1: sums.source.a.toString(), sum2: sums.source.b.toString() },
-      { rows: sums.target.rows, sum1: sums.target.a.toString(), sum2: sums.target.b.toString() },
+      { rows: sums.source.rows, sum1: s1.toString(), sum2: s2.toString() },
+      { rows: sums.target.rows, sum1: t1.toString(), sum2: t2.toString() },
     ];
   };
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { copyField, textArrayLiteral } from '../../../services/reconciler/control-store.js';
+import { DecimalSum, postgresDialect } from '../../../services/reconciler/dialect.js';
 import { firstInOrder, rowVersionsSuffice } from '../../../services/reconciler/recheck.js';
 
 describe('confirming a dense segment from row versions', () => {
@@ -34,5 +35,27 @@ describe('COPY text of stored keys', () => {
     expect(textArrayLiteral([])).toBe('{}');
     expect(textArrayLiteral(['1/2', '-3/4'])).toBe('{"1/2","-3/4"}');
     expect(textArrayLiteral(['a"b', 'c\\d', 'NULL'])).toBe('{"a\\"b","c\\\\d","NULL"}');
+  });
+});
+
+describe('checksums of a merged segment, summed in JS', () => {
+  it('are the exact sums of the identity halves, extremes and carries included', () => {
+    const values = ['0', '-0', '7', '-5', '999999999', '-1000000000', '9223372036854775807', '-9223372036854775808', '123456789012'];
+    // Past the carry point (500,000 additions) with values near the 64-bit bounds.
+    for (let i = 0; i < 600_000; i++) values.push(String((i % 2 ? -1n : 1n) * (9223372036854775807n - BigInt(i) * 7919n)));
+    const sums = postgresDialect.identitySums();
+    let a = 0n;
+    let b = 0n;
+    for (let i = 0; i < values.length; i++) {
+      const x = values[i]!;
+      const y = values[values.length - 1 - i]!;
+      sums.add(`${x}/${y}`);
+      a += BigInt(x);
+      b += BigInt(y);
+    }
+    expect(sums.sums()).toEqual([a, b]);
+    const one = new DecimalSum();
+    one.add('x-42y', 1, 4);
+    expect(one.value()).toBe(-42n);
   });
 });
