@@ -457,6 +457,9 @@ export function compareTopics(
         );
         walk('value.payload', a.value.payload, b.value.payload, found);
       }
+      // Debezium's own headers (a key change's __debezium.oldkey / newkey); parity's own headers are its business.
+      for (const h of new Set([...Object.keys(a.headers), ...Object.keys(b.headers)].filter((n) => n.startsWith('__debezium'))))
+        walk(`headers.${h}`, a.headers[h], b.headers[h], found);
       for (const d of found) {
         const rule = allowed.find((r) => r.path.test(d.path) && (!r.when || r.when(a, b)));
         result.differences.push({ event, ...d, ...(rule ? { allowedBy: rule.reason } : {}) });
