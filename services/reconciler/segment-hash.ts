@@ -207,6 +207,9 @@ export async function selectRows(db: Queryable, projection: Projection, side: Si
   }
 }
 
+/** The values of a row streamed without them: one shared (frozen) empty list instead of one per row. */
+const NO_VALUES = Object.freeze([]) as unknown as Array<string | null>;
+
 /**
  * Streams a large range's rows through a cursor, `batch` at a time (one array per FETCH), so even a
  * huge group of duplicate keys is diffed in bounded memory. Must run inside the snapshot transaction.
@@ -231,7 +234,7 @@ export async function* streamRows(
     while (next) {
       const rows: string[][] = (await next).rows;
       next = rows.length === batch ? fetch() : null;
-      yield rows.map((r) => ({ kt: r[0]!, h: r[1]!, key: width === 1 ? [r[2]!] : r.slice(2, 2 + width), values: [] }));
+      yield rows.map((r) => ({ kt: r[0]!, h: r[1]!, key: width === 1 ? [r[2]!] : r.slice(2, 2 + width), values: NO_VALUES }));
     }
   } catch (err) {
     throw queryError(err, `reading rows of the ${side.side} ${side.schema}.${side.table}`);
