@@ -311,7 +311,17 @@ export const COMMANDS: CommandEntry[] = [
   {
     name: 'rollback',
     summary: 'flip a cut-over cohort back to the old representation once reverse sync has applied everything up to the flip',
-    options: [SPEC, COHORT, REASON, ACTOR, JSON_OUT],
+    options: [
+      SPEC,
+      COHORT,
+      REASON,
+      ACTOR,
+      {
+        flag: '--flags-ttl-ms N',
+        help: "how long applications may still act on the old flags (their flags reader's cache; default 1000): waited after the flip, before its position is marked",
+      },
+      JSON_OUT,
+    ],
     examples: ['parity rollback --spec orders.yaml --cohort eu --reason "incident 311"'],
     no: 'the cohort is not cut over, or reverse sync did not reach the flip within one lease (routing is put back; nothing lost)',
     load: reverse('rollbackCommand'),

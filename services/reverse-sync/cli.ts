@@ -85,7 +85,7 @@ export const cutoverCommand: ReverseCommand = async (argv) => {
   }
 };
 
-const ROLLBACK_USAGE = 'parity rollback --spec FILE [--cohort C] --reason TEXT [--actor NAME] [--json]';
+const ROLLBACK_USAGE = 'parity rollback --spec FILE [--cohort C] --reason TEXT [--actor NAME] [--flags-ttl-ms N] [--json]';
 
 /** `parity rollback`: the cohort goes back to the old representation once reverse sync has applied everything up to the flip. */
 export const rollbackCommand: ReverseCommand = async (argv) => {
@@ -96,12 +96,14 @@ export const rollbackCommand: ReverseCommand = async (argv) => {
       cohort: { type: 'string' },
       reason: { type: 'string' },
       actor: { type: 'string' },
+      'flags-ttl-ms': { type: 'string' },
       json: { type: 'boolean' },
     },
     ROLLBACK_USAGE,
   );
   const { spec } = loadSpec(required(values.spec, '--spec', ROLLBACK_USAGE));
   const reason = required(values.reason, '--reason', ROLLBACK_USAGE);
+  const flagsTtlMs = intOption(values['flags-ttl-ms'], '--flags-ttl-ms', ROLLBACK_USAGE, 0);
   assertWindowKind(spec);
   const logger = createLogger({ name: 'parity-rollback', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
   const redis = createRedis(spec.infra.redis);
@@ -110,7 +112,12 @@ export const rollbackCommand: ReverseCommand = async (argv) => {
     const result = await withPools(spec, 'parity-rollback', (db, control) =>
       rollback(
         { spec, db, control, redis, logger },
-        { ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason },
+        {
+          ...(values.cohort ? { cohort: values.cohort } : {}),
+          actor: resolveActor(values.actor),
+          reason,
+          ...(flagsTtlMs === undefined ? {} : { flagsTtlMs }),
+        },
       ),
     );
     process.stdout.write(

@@ -29,6 +29,9 @@ import { atLeast } from '../coordinator/phases.js';
 import { FLIP_PREFIX, assertWindowKind, reversePublication, reverseSlot, windowTables } from './names.js';
 import { ensureWindowTables, openWindow, readCohorts, readPosition, readWindow, setCohort, setPausedRepairs } from './window-store.js';
 
+/** The application flags reader's cache TTL (services/coordinator/flags-reader.ts default). */
+export const FLAGS_READER_TTL_MS = 1_000;
+
 export interface CutoverDeps {
   spec: Spec;
   /** The old representation's database: window state, reverse slot, fences (same as the target for these kinds). */
@@ -228,7 +231,7 @@ export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor
 
 export async function rollback(
   deps: CutoverDeps,
-  input: { cohort?: string; actor: string; reason: string; pollMs?: number },
+  input: { cohort?: string; actor: string; reason: string; pollMs?: number; flagsTtlMs?: number },
 ): Promise<RollbackResult> {
   const { spec, db } = deps;
   assertWindowKind(spec);
@@ -250,6 +253,8 @@ export async function rollback(
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   return withLease(deps, async (lease) => {
     const started = performance.now();
+    // One lease: the deadline is the lease's validity now, not as renewals keep extending it.
+    const deadline = lease.validUntil;
     const before = await flags.read(cohort || undefined);
     // Writes move back first: from here on the new side gets no write the old side lacks.
     await flags.set({
@@ -261,11 +266,12 @@ export async function rollback(
       actor: input.actor,
       reason: `rollback of the cutover: ${input.reason}`,
     });
+    // Applications read flags through a cache (the flags reader's TTL): wait it out, so that every
+    // write still routed to the new side by a stale cache commits before the flip marker.
+    await sleep(input.flagsTtlMs ?? FLAGS_READER_TTL_MS);
     const { rows } = await db.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [FLIP_PREFIX, spec.name]);
     const flip = parseLsn(rows[0].lsn);
     let applied: Lsn = 0n;
-    // One lease: the deadline is the lease's validity now, not as renewals keep extending it.
-    const deadline = lease.validUntil;
     for (;;) {
       const position = await readPosition(db, schema, spec.name);
       applied = position?.commitLsn ?? 0n;

@@ -30,7 +30,7 @@ import { type CommittedTransaction, ChangeReader } from './changes.js';
 import { reverseMetrics, type ReverseMetrics } from './metrics.js';
 import { FLIP_PREFIX, assertWindowKind, reverseOrigin, reversePublication, reverseScope, reverseSlot, windowTables } from './names.js';
 import { type VerifyReverse, checkWindow } from './window-evidence.js';
-import { advancePosition, ensureWindowTables, readPosition, readWindow, unrepresentableTable } from './window-store.js';
+import { advancePosition, cohortsTable, ensureWindowTables, readPosition, readWindow, unrepresentableTable } from './window-store.js';
 
 /** How many times (one per second) a start waits for the slot to be released by a previous holder. */
 const SLOT_BUSY_ATTEMPTS = 60;
@@ -318,7 +318,14 @@ export class ReverseSync {
         void this.stream?.stop();
         return;
       }
-      if (keys.size > 0) {
+      // With every cohort rolled back the old representation is the source of truth again: what the
+      // new side receives now comes from dual writes (the forward path), so nothing is written back.
+      const cutOver =
+        keys.size > 0 &&
+        (await db.query(`SELECT 1 FROM ${cohortsTable(this.schema)} WHERE migration = $1 AND state = 'cut-over' LIMIT 1`, [migration])).rows
+          .length > 0;
+      if (keys.size > 0 && !cutOver) this.metrics.transactions.inc({ outcome: 'skipped-rolled-back' }, txs.length);
+      if (cutOver) {
         if (st.clearUnrepresentable) await db.query(st.clearUnrepresentable, [...arrays, migration]);
         written += (await db.query(st.write, arrays)).rowCount ?? 0;
         if (st.remove) written += (await db.query(st.remove, arrays)).rowCount ?? 0;

@@ -195,6 +195,10 @@ export async function advancePosition(
   );
 }
 
+export function cohortsTable(schema: string): string {
+  return t(schema, 'reverse_cohorts');
+}
+
 export function unrepresentableTable(schema: string): string {
   return t(schema, 'reverse_unrepresentable');
 }

@@ -207,6 +207,17 @@ describe('reverse sync, same table', () => {
     expect((await reverseCheck()).clean).toBe(true);
   }, 60_000);
 
+  it('with every cohort rolled back the old side is the source of truth again: nothing is written back over it', async () => {
+    await rollback(deps(), { cohort: 'eu', actor: 'test', reason: 'eu back' });
+    await rollback(deps(), { cohort: 'us', actor: 'test', reason: 'us back' });
+    // A writer that writes the old column only (no dual write): the change reaches the reverse slot
+    // (same table), but reverse sync must not put reverse(new) over it.
+    await pool.query('UPDATE public.orders SET total_amount = 424242 WHERE id = 1');
+    await waitForApplied(pool, loaded);
+    expect((await oldSide()).get(1)).toBe(424242);
+    await cutover(deps(), { cohort: 'us', actor: 'test', reason: 'us forward again' });
+  }, 60_000);
+
   it('contract closes the window: the reverse sync stops by itself and its slot is dropped', async () => {
     const client = await pool.connect();
     try {
