@@ -14,6 +14,7 @@ import { ParityError } from '../core/errors.js';
 import { resolveStatusPort, specStatusPort } from '../core/http.js';
 import { registerSecret } from '../core/secrets.js';
 import { currentToken, ensureFenceTable } from '../core/fence.js';
+import { FenceWatch } from '../core/fence-watch.js';
 import { takeRunToken, type RunFence } from './fence-token.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
@@ -66,6 +67,8 @@ export interface RunBackfillOptions {
    * batch checks it in its transaction.
    */
   fenceToken?: bigint;
+  /** How often the fence watch reads the latest token (default FENCE_WATCH_INTERVAL_MS). */
+  fenceWatchMs?: number;
   /** Called once the token this process writes under is known (the CLI prints it; it is not a secret). */
   onFence?: (fence: { scope: string; token: bigint; source: 'given' | RunFence['source']; runId: number }) => void;
   /** Stops after the batches in flight; progress is kept and the next run resumes. */
@@ -134,8 +137,8 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
   let fence: { scope: string; token: bigint } | undefined =
     options.fenceToken !== undefined ? { scope: spec.name, token: options.fenceToken } : undefined;
   let fenceSource: 'given' | RunFence['source'] = 'given';
-  // Per database: one session per worker, the controller's two, the two probes', and one per HTTP command.
-  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 6);
+  // Per database: one session per worker, the controller's two, the two probes', one per HTTP command and the fence watch's.
+  const databases = new Databases(spec, options.pools ?? {}, b.statementTimeoutMs, workers + 7);
   const paced = b.throttle.pace.enabled;
   metrics.dutyCycle.set(1);
   let controller: Controller | undefined;
@@ -143,6 +146,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
   let probe: ProbeRunner | undefined;
   let guardProbe: ProbeRunner | undefined;
   let pacer: Pacer | undefined;
+  let fenceWatch: FenceWatch | undefined;
   try {
     // Everything up to openRun only reads (and creates empty control tables): a bad spec stops here.
     const setup = await databases.workerSessions();
@@ -343,6 +347,26 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       onBatchSize: (size) => sizers.forEach((s) => s.pin(size ?? undefined)),
       batchSize: () => sizers[0]?.current ?? b.batchSize,
     });
+    if (fence) {
+      // Readiness says "lock lost" as soon as a newer holder takes the scope, even while paused.
+      const role = spec.target.kind === 'other-database' ? 'target' : 'source';
+      const scope = fence.scope;
+      fenceWatch = new FenceWatch({
+        scope,
+        token: fence.token,
+        latest: async () => {
+          const s = await databases.session(role, `${APPLICATION_NAME}-fence`);
+          try {
+            return await currentToken(s.client, schema, scope);
+          } finally {
+            s.release();
+          }
+        },
+        ...(options.fenceWatchMs ? { intervalMs: options.fenceWatchMs } : {}),
+        logger,
+        gauge: metrics.lockLost,
+      }).start();
+    }
     if (options.controlServer ?? true) {
       const token = controlToken(options.controlToken);
       server = await startControlServer({
@@ -355,6 +379,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         schema,
         migration: spec.name,
         logger,
+        ...(fenceWatch ? { fenceWatch } : {}),
       });
       controller.controlUrl = server.url;
       options.onControlListening?.({ url: server.url, token: token.token, tokenSource: token.source });
@@ -390,6 +415,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         w.run().then(
           (r): { ok: true; r: WorkerResult } => ({ ok: true, r }),
           (err: unknown): { ok: false; err: unknown } => {
+            fenceWatch?.noteWriteError(err);
             // One worker's fatal error stops this process's other workers after their batch.
             controller?.requestStop({ kind: 'error', error: err as ParityError });
             return { ok: false, err };
@@ -457,6 +483,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
       ...fenceToken,
     };
   } finally {
+    fenceWatch?.stop();
     probe?.stop();
     guardProbe?.stop();
     await controller?.close().catch(() => undefined);

@@ -11,11 +11,13 @@
  *   follows), then polled at once by this process. No token 401, other content types 415, a
  *   bad or out-of-range command 400; nothing is written in any of these cases.
  * - `GET /status`: this process's view (state, throttle reasons, batch size, progress, ETA).
- * - `/metrics`, `/livez`, `/readyz` (503 while throttled or paused, with the reason), `/healthz`
+ * - `/metrics`, `/livez`, `/readyz` (503 while throttled or paused, or once the run's fencing token
+ *   is superseded: "lock lost: fencing token N superseded by M"), `/healthz`
  *   (200 while running or throttled, with the reason).
  */
 import type { Registry } from 'prom-client';
 import { isParityError, ParityError } from '../core/errors.js';
+import type { FenceWatch } from '../core/fence-watch.js';
 import { sendJson, startStatusServerOn } from '../core/http.js';
 import type { Logger } from '../core/log.js';
 import { parseControlCommand, formatControlCommand, type ControlLimits } from './control-command.js';
@@ -42,6 +44,8 @@ export interface ControlServerOptions {
   token: string;
   /** The spec's limits that `set` commands are checked against. */
   limits: ControlLimits;
+  /** Whether the run's fencing token is still current: superseded is not ready, whatever the state. */
+  fenceWatch?: FenceWatch;
 }
 
 /** The command of a `{"command": "..."}` body; anything else is a 400 naming the expected shape. */
@@ -69,6 +73,8 @@ export async function startControlServer(o: ControlServerOptions): Promise<Contr
       port: o.port,
       bearerToken: o.token,
       ready: () => {
+        const lost = o.fenceWatch?.readiness();
+        if (lost) return lost;
         const s = o.controller.snapshot();
         return {
           ok: s.state === 'running',

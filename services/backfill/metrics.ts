@@ -4,6 +4,7 @@
  * a few values; the free-text detail goes to status and logs, never into labels.
  */
 import type { Registry } from 'prom-client';
+import { lockLostGauge } from '../core/fence-watch.js';
 import { counter, gauge, histogram, LATENCY_BUCKETS_SECONDS } from '../core/metrics.js';
 import { THROTTLE_REASONS } from './throttle.js';
 
@@ -12,6 +13,8 @@ export const GUARD_MOVES = ['decrease', 'decrease_shift', 'increase', 'baseline'
 
 export function backfillMetrics(registry: Registry) {
   const m = {
+    /** 1 while this process's fencing token is superseded (core/fence-watch.ts). */
+    lockLost: lockLostGauge(registry),
     rows: counter(registry, 'parity_backfill_rows_total', 'Keys of the old representation walked by committed batches of this process'),
     rowsChanged: counter(
       registry,
