@@ -334,7 +334,7 @@ export const COMMANDS: CommandEntry[] = [
       STATUS_PORT,
       {
         flag: '--verify-every SECONDS',
-        help: 'verify the old side in reverse and record the window evidence this often (default 60; 0: off)',
+        help: 'verify the old side in reverse and record the window evidence this often (default 300: a full verification each time; 0: off)',
       },
       { flag: '--batch-keys N', help: 'most keys per apply transaction (default 2000)' },
     ],

@@ -35,7 +35,8 @@ export function reconcilerVerifyReverse(loaded: LoadedSpec, deps: { logger: Logg
   return async () => {
     const outcome = await runVerify(
       reversed,
-      { ...DEFAULT_VERIFY_OPTIONS, jobs: deps.jobs ?? Math.min(2, loaded.spec.reconcile.jobs), newRun: true },
+      // newRun false: a check started while another process verifies (run and check at once) joins its run.
+      { ...DEFAULT_VERIFY_OPTIONS, jobs: deps.jobs ?? Math.min(2, loaded.spec.reconcile.jobs), newRun: false },
       { logger: deps.logger, registry: deps.registry },
     );
     const r = outcome.result;

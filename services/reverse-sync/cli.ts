@@ -143,7 +143,7 @@ export const reverseSyncRun: ReverseCommand = async (argv, deps) => {
   const loaded = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const { spec } = loaded;
   assertWindowKind(spec);
-  const verifyEvery = intOption(values['verify-every'], '--verify-every', RUN_USAGE, 0) ?? 60;
+  const verifyEvery = intOption(values['verify-every'], '--verify-every', RUN_USAGE, 0) ?? 300;
   const batchKeys = intOption(values['batch-keys'], '--batch-keys', RUN_USAGE) ?? 2_000;
   const statusPort = resolveStatusPort('reverse', {
     flag: values['status-port'],

@@ -15,6 +15,7 @@ import { createCoordinator } from '../../../services/coordinator/coordinator.js'
 import { createFlagStore } from '../../../services/coordinator/flag-store.js';
 import { phasesTable } from '../../../services/coordinator/phase-store.js';
 import { createRedis } from '../../../services/core/clients.js';
+import { latestEvidence } from '../../../services/core/control.js';
 import { isParityError } from '../../../services/core/errors.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
@@ -149,9 +150,20 @@ describe('reverse sync, shadow table', () => {
     sync.child.kill('SIGKILL');
     await sync.exited;
     await sleep(1_000);
-    sync = await startReverseSync(loaded.path, ['--verify-every', '0']);
+    // This one also verifies the old side itself, every 2 s, and records the window's evidence.
+    const before = new Date();
+    sync = await startReverseSync(loaded.path, ['--verify-every', '2']);
     await sleep(1_500);
     await writer.stop();
+    await waitForApplied(pool, loaded);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const e = await latestEvidence(pool, loaded.spec.control.schema, loaded.spec.name, 'reverse-window');
+      if (e && e.recordedAt > before && e.passed) break;
+      if (Date.now() > deadline)
+        throw new Error(`no clean reverse-window evidence from the running reverse sync: ${e?.summary}\n${sync.output().slice(-2000)}`);
+      await sleep(500);
+    }
     expect(writer.acks.filter((a) => a.path === 'new' && deletes(a.seq)).length).toBeGreaterThan(0);
     expect(writer.acks.filter((a) => a.key > 1000).length).toBeGreaterThan(0);
     await expectNothingLost();
