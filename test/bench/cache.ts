@@ -450,7 +450,13 @@ async function produceSteady(topic: string, prefix: string, seconds: number): Pr
         },
         3,
       );
-      return { topic, partition: m.partition, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
+      return {
+        topic,
+        partition: m.partition,
+        ...(m.key ? { key: m.key } : {}),
+        ...(m.value ? { value: m.value } : {}),
+        headers: m.headers,
+      };
     });
     await producer.send({ messages });
     return n;

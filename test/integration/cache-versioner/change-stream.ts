@@ -179,7 +179,13 @@ export async function createTestStream(kafka: KafkaClients, prefix: string, tabl
             { key: c.key, envelope: envelopeOf(stamped, tableName), position: c.position, txId: 1, commitTimeUs: stamped.commitTimeUs },
             partitions,
           );
-          return { topic: shape.topic, partition: m.partition, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
+          return {
+            topic: shape.topic,
+            partition: m.partition,
+            ...(m.key ? { key: m.key } : {}),
+            ...(m.value ? { value: m.value } : {}),
+            headers: m.headers,
+          };
         });
         await producer.send({ messages });
       }

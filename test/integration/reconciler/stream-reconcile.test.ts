@@ -116,7 +116,7 @@ async function produce(
         },
         1,
       );
-      return { topic, partition: 0, ...(m.key ? { key: m.key } : {}), value: m.value, headers: m.headers };
+      return { topic, partition: 0, ...(m.key ? { key: m.key } : {}), ...(m.value ? { value: m.value } : {}), headers: m.headers };
     });
     await producer.send({ messages: [...messages, ...extra.map((x) => ({ topic, partition: 0, value: x.value }))] });
   } finally {
