@@ -3,9 +3,10 @@ import { createPgPool, createRedis } from '../core/clients.js';
 import { resolveStatusHost, resolveStatusPort, sendJson, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
-import { controlDatabase, loadSpec } from '../core/spec.js';
+import { controlDatabase, loadSpec, targetDatabase } from '../core/spec.js';
 import { registerLockMetrics } from '../coordinator/lock.js';
 import { collectStatus } from './collect.js';
+import { LockWatch } from './lock-metrics.js';
 import { renderStatusPage } from './page.js';
 
 const USAGE = 'parity serve --spec FILE [--host ADDRESS] [--status-port N | --port N] [--refresh SECONDS]';
@@ -37,12 +38,26 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const host = resolveStatusHost(values.host);
   const logger = createLogger({ name: 'parity-serve' });
   const registry = createMetricsRegistry({ service: 'serve' });
-  // serve is the coordinator's scraped process: the lock's families (zero until a lease is taken here).
+  // serve is the coordinator's scraped process: the lock's families (its own leases: none; the lock as observed: LockWatch).
   registerLockMetrics(registry);
   const control = createPgPool(controlDatabase(spec), { applicationName: 'parity-serve' });
   const source = createPgPool(spec.source.database, { applicationName: 'parity-serve', max: 2 });
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   redis.on('error', () => undefined);
+  // The lock as seen from outside (lock-metrics.ts), polled at most a third of its TTL apart.
+  const fencePool =
+    targetDatabase(spec) === controlDatabase(spec)
+      ? undefined
+      : createPgPool(targetDatabase(spec), { applicationName: 'parity-serve', max: 1 });
+  const lockWatch = new LockWatch(
+    { redis, fenceDb: fencePool ?? control, fenceSchema: spec.control.schema, migration: spec.name },
+    registry,
+  );
+  const pollLock = () =>
+    lockWatch.poll().catch((err: unknown) => logger.debug({ err: (err as Error).message }, 'could not read the migration lock'));
+  void pollLock();
+  const lockTimer = setInterval(pollLock, Math.min(5_000, Math.floor(spec.lock.ttlMs / 3)));
+  lockTimer.unref();
   const refresh = Number(values.refresh ?? 5);
   const collect = () => collectStatus({ spec, control, source, redis });
   const controlReachable = async () => {
@@ -88,8 +103,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  clearInterval(lockTimer);
   await server.close();
-  await Promise.all([control.end(), source.end()]);
+  await Promise.all([control.end(), source.end(), fencePool?.end()]);
   redis.disconnect();
   return 0;
 }

@@ -10,6 +10,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../../services/backfill/backfill.js';
 import { acquireLock, type Lease } from '../../../services/coordinator/lock.js';
+import { issueToken } from '../../../services/core/fence.js';
+import { createMetricsRegistry } from '../../../services/core/metrics.js';
+import { LockWatch } from '../../../services/status/lock-metrics.js';
 import { createTestDatabase, STACK, type TestDatabase } from '../../support/stack.js';
 import { createOrders, makeSpec, mismatches, waitFor } from '../backfill/fixtures.js';
 
@@ -128,5 +131,54 @@ describe('lock-lost readiness of a fenced writer', () => {
     expect(err).toMatchObject({ code: 'PARITY_STALE_FENCE' });
     expect(ROWS - (await mismatches(client))).toBe(written);
     expect(written).toBeLessThan(ROWS);
+  });
+
+  it("serve's lock metrics: the lease's time left, the latest token and its holder, a token taken under a live lease counted as a loss", async () => {
+    const prefix = `parity-test-${randomUUID().slice(0, 8)}`;
+    const migration = 'lock-watch';
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    const watch = new LockWatch({ redis, fenceDb: pool, fenceSchema: 'parity', migration, keyPrefix: prefix }, registry);
+    const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+
+    expect(await watch.poll()).toMatchObject({ owner: null, ttlMs: 0 });
+    expect((await metric('parity_lock_lease_seconds'))[0]?.value).toBe(0);
+
+    const held = await acquireLock({
+      redis,
+      fenceDb: pool,
+      fenceSchema: 'parity',
+      migration,
+      keyPrefix: prefix,
+      settings: { ttlMs: 15_000, renewEveryMs: 5_000, driftMarginMs: 1_000 },
+    });
+    try {
+      const reading = await watch.poll();
+      expect(reading.owner).toBe(held.owner);
+      expect(reading.token).toBe(held.token);
+      const lease = (await metric('parity_lock_lease_seconds'))[0]!.value;
+      expect(lease).toBeGreaterThan(5);
+      expect(lease).toBeLessThanOrEqual(15);
+      const token = await metric('parity_lock_fencing_token');
+      expect(token).toHaveLength(1);
+      expect(token[0]).toMatchObject({ value: Number(held.token), labels: { holder: reading.holder } });
+      expect(reading.holder).toBeTruthy();
+      const taken = async () => (await metric('parity_lock_losses_total')).find((v) => v.labels.reason === 'taken')?.value;
+      expect(await taken()).toBe(0);
+
+      // Someone takes a newer token while the lease is still held: its holder's writes are refused now.
+      await issueToken(pool, 'parity', migration, 'a fenced writer');
+      await watch.poll();
+      expect(await taken()).toBe(1);
+      expect((await metric('parity_lock_fencing_token'))[0]).toMatchObject({
+        value: Number(held.token) + 1,
+        labels: { holder: 'a fenced writer' },
+      });
+    } finally {
+      await held.release();
+    }
+    // Released before its expiry: no loss.
+    await watch.poll();
+    expect((await metric('parity_lock_losses_total')).find((v) => v.labels.reason === 'expired')?.value).toBe(0);
+    expect((await metric('parity_lock_lease_seconds'))[0]?.value).toBe(0);
   });
 });

@@ -9,6 +9,7 @@ import { cdcMetrics } from '../../../services/cdc/metrics.js';
 import { registerLockMetrics } from '../../../services/coordinator/lock.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { reconcilerMetrics } from '../../../services/reconciler/metrics.js';
+import { lockWatchMetrics } from '../../../services/status/lock-metrics.js';
 
 export const SERVICE_REGISTRIES: Record<string, (registry: Registry) => void> = {
   cdc: (r) => void cdcMetrics(r),
@@ -16,7 +17,10 @@ export const SERVICE_REGISTRIES: Record<string, (registry: Registry) => void> = 
   reconcile: (r) => void reconcilerMetrics(r),
   verify: (r) => void reconcilerMetrics(r),
   'cache-versioner': (r) => void versionerMetrics(r),
-  serve: (r) => registerLockMetrics(r),
+  serve: (r) => {
+    registerLockMetrics(r);
+    lockWatchMetrics(r);
+  },
 };
 
 export function serviceRegistry(service: string): Registry {
