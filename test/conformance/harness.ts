@@ -156,10 +156,10 @@ export function debeziumJdbcSink(
 }
 
 /** True when this build's spec takes `cdc.format: <format>` (connect-json arrives with Debezium's encodings). */
-export function parityOffersFormat(format: string): boolean {
+export function parityOffersFormat(format: string, encoding?: string): boolean {
   try {
     parseSpec(
-      JSON.stringify(paritySpec(STACK.PARITY_SOURCE_URL, { slot: 'probe', prefix: 'probe', format, table: 't', tables: [] })),
+      JSON.stringify(paritySpec(STACK.PARITY_SOURCE_URL, { slot: 'probe', prefix: 'probe', format, encoding, table: 't', tables: [] })),
       'probe.json',
       {
         ...process.env,
@@ -171,7 +171,17 @@ export function parityOffersFormat(format: string): boolean {
   }
 }
 
-function paritySpec(url: string, o: { slot: string; prefix: string; format: string; table: string; tables: string[] }) {
+/** What `parity cdc run` streams: `encoding` unset is the spec's default (Debezium's encodings). */
+export interface ParityRun {
+  slot: string;
+  prefix: string;
+  format: string;
+  encoding?: string | undefined;
+  table: string;
+  tables: string[];
+}
+
+function paritySpec(url: string, o: ParityRun) {
   return {
     apiVersion: 'parity/v1',
     name: o.slot.replace(/_/g, '-'),
@@ -185,6 +195,7 @@ function paritySpec(url: string, o: { slot: string; prefix: string; format: stri
       publication: `${o.slot}_pub`,
       topicPrefix: o.prefix,
       format: o.format,
+      ...(o.encoding ? { encoding: o.encoding } : {}),
       tables: o.tables,
       heartbeatIntervalSeconds: 2,
       partitions: 1,
@@ -200,10 +211,7 @@ export interface ParityProcess {
 }
 
 /** `parity cdc run` (the CLI from dist/: `npm run build` first) streaming `table` and `tables` with its defaults. */
-export function startParity(
-  url: string,
-  o: { slot: string; prefix: string; format: string; table: string; tables: string[] },
-): ParityProcess {
+export function startParity(url: string, o: ParityRun): ParityProcess {
   const file = join(mkdtempSync(join(tmpdir(), 'parity-conformance-')), 'spec.json');
   writeFileSync(file, JSON.stringify(paritySpec(url, o), null, 2));
   const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', file], {
