@@ -10,11 +10,28 @@
  * "lock lost: fencing token N superseded by M", the `parity_lock_lost` gauge is 1, and one warning
  * is logged. A token never comes back once superseded (tokens only grow), so neither does readiness.
  */
+import type pg from 'pg';
 import type { Gauge, Registry } from 'prom-client';
 import { isParityError } from './errors.js';
+import { fenceTable } from './fence.js';
 import type { ProbeReport } from './http.js';
 import { silentLogger, type Logger } from './log.js';
 import { gauge } from './metrics.js';
+
+/**
+ * The latest token of `scope`, read only (0n when none was issued or the fence table does not exist
+ * yet). Run it on a connection of its own: inside another transaction's snapshot it could read an
+ * older token.
+ */
+export async function readLatestToken(db: Pick<pg.ClientBase, 'query'>, schema: string, scope: string): Promise<bigint> {
+  try {
+    const { rows } = await db.query(`SELECT token FROM ${fenceTable(schema)} WHERE scope = $1`, [scope]);
+    return rows[0] ? BigInt(rows[0].token) : 0n;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return 0n;
+    throw err;
+  }
+}
 
 /** Default interval between two reads of the latest token. */
 export const FENCE_WATCH_INTERVAL_MS = 3_000;

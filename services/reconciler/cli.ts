@@ -305,6 +305,8 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   const target = await openReadSession(connectPg, targetDatabase(spec), dialect, app);
   const control = await openWriteSession(connectPg, controlDatabase(spec), dialect, app);
   const repairTarget = apply ? await openWriteSession(connectPg, targetDatabase(spec), dialect, app) : undefined;
+  // Its own session: the fence watch must not read inside a repair's transaction (core/fence-watch.ts).
+  const fenceReader = apply ? await openReadSession(connectPg, targetDatabase(spec), dialect, `${app} fence`) : undefined;
   const kill = await killSwitchReader(spec, logger);
   let server: StatusServer | null = null;
   try {
@@ -324,6 +326,7 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
         target,
         control,
         ...(repairTarget ? { repairTarget, killSwitch: kill.read } : {}),
+        ...(fenceReader ? { fenceReader } : {}),
         logger,
         metrics,
       },
@@ -372,6 +375,8 @@ export async function reconcileCommand(argv: string[]): Promise<number> {
   } finally {
     await server?.close();
     await kill.close();
-    await Promise.all([source.end(), target.end(), control.end(), repairTarget?.end()].map((p) => p?.catch(() => undefined)));
+    await Promise.all(
+      [source.end(), target.end(), control.end(), repairTarget?.end(), fenceReader?.end()].map((p) => p?.catch(() => undefined)),
+    );
   }
 }

@@ -2,6 +2,7 @@
  * The reconciler's Prometheus metrics. Labels stay low-cardinality (side, state, outcome, result);
  * keys, runs and positions never become labels.
  */
+import { lockLostGauge } from '../core/fence-watch.js';
 import { counter, gauge, histogram, type Registry } from '../core/metrics.js';
 
 /**
@@ -21,6 +22,8 @@ const REPAIR_OUTCOMES = [
 
 export function reconcilerMetrics(registry: Registry) {
   const m = {
+    /** 1 while the repairs' fencing token is superseded (core/fence-watch.ts). */
+    lockLost: lockLostGauge(registry),
     segments: gauge(registry, 'parity_verify_segments', 'Segments of the current verification run, by state (total, done).', ['state']),
     segmentsVerified: counter(registry, 'parity_verify_segments_verified_total', 'Segments verified by this process.'),
     segmentSeconds: histogram(

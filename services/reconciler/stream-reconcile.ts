@@ -28,6 +28,7 @@ import { changeTopic, HEADERS, UNCHANGED_TOAST, type Row } from '../core/change-
 import { deadLetterTopic, mismatchTopic } from '../core/topics.js';
 import { recordEvidence } from '../core/control.js';
 import { type ParityError, isParityError, toParityError } from '../core/errors.js';
+import { FenceWatch, readLatestToken } from '../core/fence-watch.js';
 import type { HealthReport, ProbeReport } from '../core/http.js';
 import { kafkaError } from '../core/kafka-errors.js';
 import type { Logger } from '../core/log.js';
@@ -77,6 +78,13 @@ export interface StreamReconcilerDeps {
   control: pg.Client;
   /** Write session on the target database, for repairs. */
   repairTarget?: pg.Client;
+  /**
+   * A connection of its own to the target database, where the repairs' fencing token is watched
+   * (core/fence-watch.ts): superseded, /readyz answers "lock lost" before the next repair fails.
+   */
+  fenceReader?: Pick<pg.Pool, 'query'>;
+  /** How often the fence watch reads the latest token (default FENCE_WATCH_INTERVAL_MS). */
+  fenceWatchMs?: number;
   /** The coordinator's kill-repair flag; on means repairs write nothing. */
   killSwitch?: () => Promise<boolean>;
   logger: Logger;
@@ -109,7 +117,8 @@ export interface StreamReconciler {
   lag(): ConsumerLag;
   /**
    * `/readyz`: consuming (not paused) and at most `maxLagMessages` behind; otherwise the reason.
-   * Paused stays healthy (`/healthz`) but is not ready.
+   * Paused stays healthy (`/healthz`) but is not ready. Repairing with a superseded fencing token
+   * is not ready either ("lock lost: fencing token N superseded by M").
    */
   readiness(maxLagMessages: number): Exclude<ProbeReport, boolean>;
 }
@@ -163,6 +172,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   /** The context of the chunk being handled (one at a time: the loop runs one partition's chunk at once). */
   let chunk: ChunkContext | null = null;
   let token: bigint | null = null;
+  let fenceWatch: FenceWatch | undefined;
   let settle: { resolve: () => void; reject: (e: unknown) => void } | null = null;
   const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   // Nobody may be awaiting `done` when it rejects; that must not crash the process.
@@ -475,6 +485,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   }
 
   function fail(err: ParityError): void {
+    fenceWatch?.noteWriteError(err);
     if (status.state === 'failed') return;
     status.state = 'failed';
     status.reason = err.message;
@@ -486,6 +497,7 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
   async function shutdown(): Promise<void> {
     if (shutDown) return;
     shutDown = true;
+    fenceWatch?.stop();
     const l = loop;
     loop = null;
     await l?.stop().catch(() => undefined);
@@ -511,6 +523,17 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
           `parity reconcile ${options.groupId}`,
         );
         token = t.token;
+        if (deps.fenceReader) {
+          const reader = deps.fenceReader;
+          fenceWatch = new FenceWatch({
+            scope: spec.name,
+            token: t.token,
+            latest: () => readLatestToken(reader, spec.control.schema, spec.name),
+            ...(deps.fenceWatchMs ? { intervalMs: deps.fenceWatchMs } : {}),
+            logger,
+            gauge: metrics.lockLost,
+          }).start();
+        }
         if (t.acquired)
           logger.warn(
             { token: t.token.toString() },
@@ -560,6 +583,8 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     },
     lag: () => loop?.lag() ?? { messages: null, oldestSeconds: 0, partitions: 0 },
     readiness(maxLagMessages) {
+      const lost = fenceWatch?.readiness();
+      if (lost) return lost;
       const inLoop = loop?.status();
       const state =
         status.state === 'consuming' && inLoop?.state === 'paused'

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../../services/backfill/backfill.js';
 import { acquireLock, type Lease } from '../../../services/coordinator/lock.js';
 import { issueToken } from '../../../services/core/fence.js';
+import { readLatestToken } from '../../../services/core/fence-watch.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { LockWatch } from '../../../services/status/lock-metrics.js';
 import { createTestDatabase, STACK, type TestDatabase } from '../../support/stack.js';
@@ -123,6 +124,10 @@ describe('lock-lost readiness of a fenced writer', () => {
       return r.status === 503 && body.status === 'lock-lost' ? body : undefined;
     });
     expect(lost.reason).toBe(`lock lost: fencing token ${runToken} superseded by ${lease.token}`);
+    // The watch's read-only token reader (stream repairs use it on a session of their own).
+    expect(await readLatestToken(pool, 'parity', 'lock-lost')).toBe(lease.token);
+    expect(await readLatestToken(pool, 'parity', 'no-such-migration')).toBe(0n);
+    expect(await readLatestToken(pool, 'no_such_schema', 'lock-lost')).toBe(0n);
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/^parity_lock_lost(\{[^}]*\})? 1$/m);
 
     // Resumed, its next batch is refused by the database: the run stops, nothing more committed.
