@@ -1,6 +1,7 @@
 /**
  * CDC benchmark: `npm run bench:cdc [-- --producer maintained|wire|both] [-- --changes N] [-- --rate R]
- * [-- --latency-seconds S] [-- --compression none|gzip|zstd] (cdc.compression of the connector's spec).
+ * [-- --latency-seconds S] [-- --compression none|gzip|zstd] (cdc.compression of the connector's spec)
+ * [-- --encoding debezium|exact-text] (cdc.encoding; default debezium, the product's default).
  *
  * `--producer both` (the default) runs everything below once per sink implementation, in one run,
  * wire first, each with its own database, slot and topics, so the ratio of the two is measured under
@@ -48,12 +49,19 @@ const { values } = parseArgs({
     'node-options': { type: 'string' },
     producer: { type: 'string', default: 'both' },
     compression: { type: 'string', default: 'none' },
+    // cdc.encoding of the connector's spec: Debezium's events (the product's default) or parity's exact text.
+    encoding: { type: 'string', default: 'debezium' },
     // Read by secure-option.ts (imported first).
     secure: { type: 'boolean', default: false },
   },
 });
 // cdc.compression of the connector's spec: the wire producer's record batch codec.
 const COMPRESSION = values.compression!;
+const ENCODING = values.encoding as 'debezium' | 'exact-text';
+if (ENCODING !== 'debezium' && ENCODING !== 'exact-text') {
+  process.stderr.write(`--encoding must be debezium or exact-text, got ${values.encoding}\n`);
+  process.exit(2);
+}
 if (!['none', 'gzip', 'zstd'].includes(COMPRESSION)) {
   process.stderr.write(`--compression must be none, gzip or zstd, got ${COMPRESSION}\n`);
   process.exit(2);
@@ -136,6 +144,7 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
       topicPrefix: prefix,
       snapshot: 'never',
       heartbeatIntervalSeconds: 10,
+      encoding: ENCODING,
     });
     if (COMPRESSION !== 'none') {
       const doc = JSON.parse(readFileSync(spec, 'utf8')) as { cdc: Record<string, unknown> };
@@ -290,6 +299,7 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
       latency_rate_per_s: Math.round(achievedRate),
       latency_events: latencies.length,
       format: 'avro',
+      encoding: ENCODING,
       partitions: 3,
       compression: COMPRESSION,
     };
