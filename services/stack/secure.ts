@@ -13,7 +13,7 @@
  * Passwords are generated into `<state>/secrets` (mode 600) and printed only by `parity stack env`.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
@@ -74,12 +74,20 @@ export function ensureCertificates(c: StackConfig): SecureFiles {
 const kafkaDir = (c: StackConfig) => join(c.stateDir, 'kafka-secure');
 const kafkaCa = (c: StackConfig) => join(kafkaDir(c), 'certs', 'ca.pem');
 
-/** ca-bundle.pem = the stack's CA + the Kafka broker's CA (when generated). */
+/**
+ * ca-bundle.pem = the stack's CA + the Kafka broker's CA (when generated). Clients read it on every
+ * new connection (libpq's sslrootcert, psql), also while the broker restarts: the file is replaced
+ * atomically (rename) and only when its content changes, so no reader ever sees it empty or half written.
+ */
 export function writeCaBundle(c: StackConfig): void {
   const files = secureFiles(c);
   const parts = [readFileSync(files.ca, 'utf8')];
   if (existsSync(kafkaCa(c))) parts.push(readFileSync(kafkaCa(c), 'utf8'));
-  writeFileSync(files.caBundle, parts.join(''));
+  const bundle = parts.join('');
+  if (existsSync(files.caBundle) && readFileSync(files.caBundle, 'utf8') === bundle) return;
+  const next = `${files.caBundle}.${process.pid}.tmp`;
+  writeFileSync(next, bundle);
+  renameSync(next, files.caBundle);
 }
 
 /** node:tls options trusting the stack's CAs. */
