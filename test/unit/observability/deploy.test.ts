@@ -43,7 +43,12 @@ describe('deploy/k8s', () => {
       kind('Deployment')
         .map((d) => component(d.doc))
         .sort(),
-    ).toEqual(['cache', 'cdc', 'reconcile', 'serve']);
+    ).toEqual(['cache', 'cdc', 'reconcile', 'reverse-sync', 'serve']);
+    // One slot, one fencing token each: never two at once.
+    for (const d of kind('Deployment').filter((d) => ['cdc', 'reverse-sync'].includes(component(d.doc)))) {
+      expect(d.doc.spec.replicas, d.file).toBeLessThanOrEqual(1);
+      expect(d.doc.spec.strategy, d.file).toEqual({ type: 'Recreate' });
+    }
     for (const job of kind('Job')) {
       expect(['backfill', 'verify']).toContain(component(job.doc));
       expect(job.doc.spec.parallelism, job.file).toBeGreaterThan(1);
@@ -76,6 +81,7 @@ describe('deploy/k8s', () => {
       serve: STATUS_PORTS.serve,
       backfill: STATUS_PORTS.backfill,
       verify: STATUS_PORTS.verify,
+      'reverse-sync': STATUS_PORTS.reverse,
     };
     for (const { file, doc } of workloads) {
       const c = doc.spec.template.spec.containers[0];
@@ -93,7 +99,11 @@ describe('deploy/k8s', () => {
   test('consumer groups have a PodDisruptionBudget; a PodMonitor scrapes every parity pod', () => {
     const pdbs = kind('PodDisruptionBudget').map((d) => d.doc.spec.selector.matchLabels['app.kubernetes.io/component']);
     expect(pdbs.sort()).toEqual(['cache', 'reconcile']);
-    for (const d of kind('PodDisruptionBudget')) expect(d.doc.spec.minAvailable).toBe(1);
+    for (const d of kind('PodDisruptionBudget')) {
+      expect(d.doc.spec.minAvailable).toBe(1);
+      // A not-ready (lagging) pod may still be evicted, or lag readiness would block node drains.
+      expect(d.doc.spec.unhealthyPodEvictionPolicy).toBe('AlwaysAllow');
+    }
     const [monitor] = kind('PodMonitor');
     expect(monitor?.doc.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'parity' });
     expect(monitor?.doc.spec.podMetricsEndpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
