@@ -94,10 +94,16 @@ export interface DecodedChange {
 const LONG_SCRATCH = Buffer.alloc(10);
 const FAST_LIMIT = 2 ** 52;
 
-function writeLong(value: string | number | bigint): Buffer {
+const FAST_LIMIT_BIG = BigInt(FAST_LIMIT);
+const LOW_35 = 2n ** 35n - 1n;
+
+/** The zig-zag varint bytes of an Avro long (a view of a scratch buffer: copy it to keep it). */
+export function writeLong(value: string | number | bigint): Buffer {
   let n: number | null = null;
   if (typeof value === 'number') n = value;
-  else if (typeof value === 'string' && value.length < 16) n = Number(value);
+  else if (typeof value === 'bigint') {
+    if (value < FAST_LIMIT_BIG && value > -FAST_LIMIT_BIG) n = Number(value);
+  } else if (value.length < 16) n = Number(value);
   let len = 0;
   if (n !== null && Number.isInteger(n) && Math.abs(n) < FAST_LIMIT) {
     let z = n >= 0 ? n * 2 : -n * 2 - 1;
@@ -107,18 +113,35 @@ function writeLong(value: string | number | bigint): Buffer {
     }
     LONG_SCRATCH[len++] = z;
   } else {
+    // Past 2^52 (Debezium's ts_ns on every event): the zig-zag value in BigInt once, then its low 35 bits
+    // (five varint groups) and the rest as numbers, instead of a BigInt shift and mask per group.
     const b = BigInt(value);
-    let z = b >= 0n ? b << 1n : (-b << 1n) - 1n;
-    while (z >= 0x80n) {
-      LONG_SCRATCH[len++] = Number(z & 0x7fn) | 0x80;
-      z >>= 7n;
+    const z = b >= 0n ? b << 1n : (-b << 1n) - 1n;
+    let low = Number(z & LOW_35);
+    let high = Number(z >> 35n);
+    if (high === 0) {
+      while (low >= 0x80) {
+        LONG_SCRATCH[len++] = (low % 0x80) | 0x80;
+        low = Math.floor(low / 0x80);
+      }
+      LONG_SCRATCH[len++] = low;
+    } else {
+      for (let i = 0; i < 5; i++) {
+        LONG_SCRATCH[len++] = (low % 0x80) | 0x80;
+        low = Math.floor(low / 0x80);
+      }
+      while (high >= 0x80) {
+        LONG_SCRATCH[len++] = (high % 0x80) | 0x80;
+        high = Math.floor(high / 0x80);
+      }
+      LONG_SCRATCH[len++] = high;
     }
-    LONG_SCRATCH[len++] = Number(z);
   }
   return LONG_SCRATCH.subarray(0, len);
 }
 
-function readLong(buf: Buffer): string {
+/** An Avro long's varint bytes back to its exact decimal text. */
+export function readLong(buf: Buffer): string {
   if (buf.length <= 7) {
     let z = 0;
     let mul = 1;
