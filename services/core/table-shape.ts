@@ -69,7 +69,10 @@ export function tableShape(
 export function stableJson(value: unknown): string {
   // Keys on the hot path (partitioning, key comparison) are arrays of strings and numbers: the replacer below
   // changes none of those, and JSON.stringify without a replacer is several times faster.
-  if (Array.isArray(value) && value.every(isPlainScalar)) return JSON.stringify(value);
+  if (Array.isArray(value) && value.every(isPlainScalar)) {
+    // A bigint (an int64 key under the debezium encoding) is its decimal text, as the replacer writes it.
+    return JSON.stringify(value.some((v) => typeof v === 'bigint') ? value.map((v) => (typeof v === 'bigint' ? v.toString() : v)) : value);
+  }
   return JSON.stringify(value, function (this: unknown, k: string, v: unknown) {
     if (typeof v === 'bigint') return v.toString();
     const raw = (this as Record<string, unknown>)[k];
@@ -79,7 +82,7 @@ export function stableJson(value: unknown): string {
 }
 
 function isPlainScalar(v: unknown): boolean {
-  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
 }
 
 /** A stable fingerprint of a shape: equal shapes share registered schemas. */
