@@ -152,18 +152,34 @@ export interface SourceFacts {
   lastCommitLsn: bigint | null;
 }
 
+// Every event of a transaction carries its commit time, and events written in the same millisecond share
+// their processing time: the BigInt divisions and products behind ts_ms/ts_ns are done once per value.
+let lastCommit: { micros: bigint; ms: bigint; ns: bigint } = { micros: -1n, ms: 0n, ns: 0n };
+let lastProcessed: { nanos: bigint; ms: bigint; us: bigint } = { nanos: -1n, ms: 0n, us: 0n };
+
+function commitTimes(micros: bigint): { ms: bigint; ns: bigint } {
+  if (micros !== lastCommit.micros) lastCommit = { micros, ms: micros / 1000n, ns: micros * 1000n };
+  return lastCommit;
+}
+
+function processedTimes(nanos: bigint): { ms: bigint; us: bigint } {
+  if (nanos !== lastProcessed.nanos) lastProcessed = { nanos, ms: nanos / 1_000_000n, us: nanos / 1000n };
+  return lastProcessed;
+}
+
 /** The source block value. */
 export function sourceBlock(f: SourceFacts): ConnectStruct {
+  const commit = commitTimes(f.commitMicros);
   return {
     version: f.version,
     connector: 'postgresql',
     name: f.name,
-    ts_ms: f.commitMicros / 1000n,
+    ts_ms: commit.ms,
     snapshot: f.snapshot,
     db: f.db,
     sequence: JSON.stringify([f.lastCommitLsn === null ? null : f.lastCommitLsn.toString(), f.lsn === null ? null : f.lsn.toString()]),
     ts_us: f.commitMicros,
-    ts_ns: f.commitMicros * 1000n,
+    ts_ns: commit.ns,
     schema: f.schema,
     table: f.table,
     txId: f.txId,
@@ -197,14 +213,15 @@ export function envelope(
   transaction: ConnectStruct | null,
   processedNanos: bigint,
 ): ConnectStruct {
+  const processed = processedTimes(processedNanos);
   return {
     before,
     after,
     source,
     transaction,
     op,
-    ts_ms: processedNanos / 1_000_000n,
-    ts_us: processedNanos / 1000n,
+    ts_ms: processed.ms,
+    ts_us: processed.us,
     ts_ns: processedNanos,
   };
 }

@@ -99,6 +99,26 @@ const LOW_35 = 2n ** 35n - 1n;
 
 /** The zig-zag varint bytes of an Avro long (a view of a scratch buffer: copy it to keep it). */
 export function writeLong(value: string | number | bigint): Buffer {
+  // Longs past 2^52 are timestamps in nanoseconds: the commit's (same for a whole transaction) and the
+  // processing time's (same within a millisecond). Their bytes are kept for the next event.
+  if (typeof value === 'bigint' && (value >= FAST_LIMIT_BIG || value <= -FAST_LIMIT_BIG)) {
+    const slot = value === bigSlots[0].value ? bigSlots[0] : value === bigSlots[1].value ? bigSlots[1] : null;
+    if (slot) return slot.bytes;
+    const bytes = Buffer.from(longBytes(value));
+    bigSlots[nextSlot] = { value, bytes };
+    nextSlot = 1 - nextSlot;
+    return bytes;
+  }
+  return longBytes(value);
+}
+
+const bigSlots: [{ value: bigint; bytes: Buffer }, { value: bigint; bytes: Buffer }] = [
+  { value: 0n, bytes: Buffer.of(0) },
+  { value: 0n, bytes: Buffer.of(0) },
+];
+let nextSlot = 0;
+
+function longBytes(value: string | number | bigint): Buffer {
   let n: number | null = null;
   if (typeof value === 'number') n = value;
   else if (typeof value === 'bigint') {

@@ -211,6 +211,19 @@ export class EnvelopeBuilder {
     };
   }
 
+  private lastMs = -1;
+  private lastNanos = 0n;
+
+  /** Now in nanoseconds since the epoch (millisecond resolution), one BigInt per millisecond. */
+  private processedNanos(): bigint {
+    const now = Date.now();
+    if (now !== this.lastMs) {
+      this.lastMs = now;
+      this.lastNanos = BigInt(now) * 1_000_000n;
+    }
+    return this.lastNanos;
+  }
+
   /** Debezium 3.x's envelope v2 and source block; the key change's headers beside parity's own. */
   private buildDebezium(
     encoder: TableEncoder,
@@ -240,7 +253,7 @@ export class EnvelopeBuilder {
       change.after as ConnectStruct | null,
       source,
       this.transactionBlock(tx, relation, snapshot, change.changeLsn ?? position.commitLsn),
-      BigInt(Date.now()) * 1_000_000n,
+      this.processedNanos(),
     );
     let headers = positions.headers(position.ordinal);
     const keyChange = change.keyChange;
