@@ -212,7 +212,8 @@ export interface ParityProcess {
 
 /** `parity cdc run` (the CLI from dist/: `npm run build` first) streaming `table` and `tables` with its defaults. */
 export function startParity(url: string, o: ParityRun): ParityProcess {
-  const file = join(mkdtempSync(join(tmpdir(), 'parity-conformance-')), 'spec.json');
+  const dir = mkdtempSync(join(tmpdir(), 'parity-conformance-'));
+  const file = join(dir, 'spec.json');
   writeFileSync(file, JSON.stringify(paritySpec(url, o), null, 2));
   const child = spawn(process.execPath, [join(REPO_ROOT, 'services/cli/bin/parity.js'), 'cdc', 'run', '--spec', file], {
     cwd: REPO_ROOT,
@@ -226,10 +227,13 @@ export function startParity(url: string, o: ParityRun): ParityProcess {
     child,
     output: () => out,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      // The spec holds the stack's database URL (with its local password): gone with the run.
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
