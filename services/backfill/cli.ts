@@ -138,14 +138,18 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   }
 }
 
-const CTL_USAGE = `parity backfill ctl --spec FILE ${CONTROL_USAGE} [--wait-seconds S]`;
+const CTL_USAGE = `parity backfill ctl --spec FILE ${CONTROL_USAGE} [--wait-seconds S] [--json]`;
 
 /**
  * `parity backfill ctl`: writes the command into the run's control row in the control schema (which
  * every process of the run polls), then waits until every live process has applied it.
  */
 export async function backfillCtlCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(argv, { spec: { type: 'string' }, 'wait-seconds': { type: 'string' } }, CTL_USAGE);
+  const { values, positionals } = parseOptions(
+    argv,
+    { spec: { type: 'string' }, 'wait-seconds': { type: 'string' }, json: { type: 'boolean' } },
+    CTL_USAGE,
+  );
   const { spec } = loadSpec(required(values.spec, '--spec', CTL_USAGE));
   // The spec's limits apply to ctl exactly as to the HTTP endpoint.
   const command = parseControlCommand(positionals, controlLimits(spec.backfill));
@@ -178,7 +182,17 @@ export async function backfillCtlCommand(argv: string[]): Promise<number> {
       live.length === 0
         ? `${text}: recorded for run ${applied.runId}; no live backfill process (it applies when the run resumes)`
         : `${text}: recorded for run ${applied.runId}; applied by ${acked} of ${live.length} live process${live.length === 1 ? '' : 'es'}`;
-    process.stdout.write(`${redact(line)}\n`);
+    if (values.json) {
+      const report = {
+        command: text,
+        runId: applied.runId,
+        seq: applied.seq,
+        liveProcesses: live.length,
+        applied: acked,
+        complete: acked === live.length,
+      };
+      process.stdout.write(`${redact(JSON.stringify(report))}\n`);
+    } else process.stdout.write(`${redact(line)}\n`);
     return acked === live.length ? 0 : 1;
   } finally {
     await db.end().catch(() => undefined);

@@ -24,8 +24,8 @@ import { cutover, ensureConfig, readConfig } from './version-config.js';
 
 const RUN_USAGE =
   'parity cache run --spec FILE [--group ID] [--topic TOPIC] [--from-latest] [--concurrency N] [--status-port PORT] [--dead-letter-topic TOPIC]';
-const CUTOVER_USAGE = 'parity cache cutover --spec FILE --to vN [--populate vN[,vM...]] [--force]';
-const INSPECT_USAGE = 'parity cache inspect --spec FILE [--sample N] [--grace-ms MS] [--version vN] [--no-evidence]';
+const CUTOVER_USAGE = 'parity cache cutover --spec FILE --to vN [--populate vN[,vM...]] [--force] [--json]';
+const INSPECT_USAGE = 'parity cache inspect --spec FILE [--sample N] [--grace-ms MS] [--version vN] [--no-evidence] [--json]';
 
 /** Redis for a command: fail fast while it is down (the callers retry), log its errors once each. */
 function commandRedis(url: Parameters<typeof createRedis>[0], logger: Logger): Redis {
@@ -120,7 +120,14 @@ export async function cacheRunCommand(argv: string[]): Promise<number> {
 export async function cacheCutoverCommand(argv: string[]): Promise<number> {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, to: { type: 'string' }, populate: { type: 'string' }, force: { type: 'boolean' } },
+    // The report on stdout is always JSON (the summary line goes to stderr); --json is accepted like on every reporting command.
+    {
+      spec: { type: 'string' },
+      to: { type: 'string' },
+      populate: { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
     CUTOVER_USAGE,
   );
   const { spec } = loadSpec(required(values.spec, '--spec', CUTOVER_USAGE));
@@ -173,6 +180,8 @@ export async function cacheInspectCommand(argv: string[]): Promise<number> {
       'grace-ms': { type: 'string' },
       version: { type: 'string', multiple: true },
       'no-evidence': { type: 'boolean' },
+      // The report on stdout is always JSON (the summary line goes to stderr); --json is accepted like on every reporting command.
+      json: { type: 'boolean' },
     },
     INSPECT_USAGE,
   );

@@ -105,11 +105,11 @@ export async function cdcStatusCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const DROP_USAGE = 'parity cdc drop-slot --spec FILE [--force]';
+const DROP_USAGE = 'parity cdc drop-slot --spec FILE [--force] [--json]';
 
 /** `parity cdc drop-slot`: removes the slot (releasing its WAL) and the publication. */
 export async function cdcDropSlot(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, { spec: { type: 'string' }, force: { type: 'boolean' } }, DROP_USAGE);
+  const { values } = parseOptions(argv, { spec: { type: 'string' }, force: { type: 'boolean' }, json: { type: 'boolean' } }, DROP_USAGE);
   const { spec } = loadSpec(required(values.spec, '--spec', DROP_USAGE));
   await withPools(spec, async (source, control) => {
     const result = await dropSlotAndPublication(source, spec.cdc.slot, spec.cdc.publication, values.force ?? false);
@@ -121,14 +121,23 @@ export async function cdcDropSlot(argv: string[]): Promise<number> {
         WHERE slot = $1 AND state IN ('queued', 'running')`,
       [spec.cdc.slot],
     );
-    process.stdout.write(
-      `slot ${spec.cdc.slot}: ${result.slotDropped ? 'dropped' : 'did not exist'}; publication ${spec.cdc.publication}: ${result.publicationDropped ? 'dropped' : 'did not exist'}\n`,
-    );
+    if (values.json) {
+      const report = {
+        slot: spec.cdc.slot,
+        slotDropped: result.slotDropped,
+        publication: spec.cdc.publication,
+        publicationDropped: result.publicationDropped,
+      };
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    } else
+      process.stdout.write(
+        `slot ${spec.cdc.slot}: ${result.slotDropped ? 'dropped' : 'did not exist'}; publication ${spec.cdc.publication}: ${result.publicationDropped ? 'dropped' : 'did not exist'}\n`,
+      );
   });
   return 0;
 }
 
-const SNAPSHOT_USAGE = 'parity cdc snapshot --spec FILE --table [SCHEMA.]TABLE [--chunk-rows N] [--no-wait] [--timeout SECONDS]';
+const SNAPSHOT_USAGE = 'parity cdc snapshot --spec FILE --table [SCHEMA.]TABLE [--chunk-rows N] [--no-wait] [--timeout SECONDS] [--json]';
 
 /**
  * `parity cdc snapshot`: queues an on-demand re-snapshot of one captured table; the running
@@ -143,6 +152,8 @@ export async function cdcSnapshot(argv: string[]): Promise<number> {
       table: { type: 'string' },
       'chunk-rows': { type: 'string' },
       'no-wait': { type: 'boolean' },
+      // The result on stdout is always one JSON line (progress goes to stderr); --json is accepted like on every reporting command.
+      json: { type: 'boolean' },
       timeout: { type: 'string' },
     },
     SNAPSHOT_USAGE,

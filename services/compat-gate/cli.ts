@@ -13,7 +13,7 @@ import { createCcompatClient } from './registry-client.js';
 
 const CHECK_USAGE =
   'parity compat check --type avro|json|protobuf --level BACKWARD|BACKWARD_TRANSITIVE|FORWARD|FORWARD_TRANSITIVE|FULL|FULL_TRANSITIVE|NONE ' +
-  '--schema NEW_FILE [--previous OLD_FILE ...] [--policy strict|lenient] [--reference IMPORT=FILE ...]';
+  '--schema NEW_FILE [--previous OLD_FILE ...] [--policy strict|lenient] [--reference IMPORT=FILE ...] [--json]';
 
 /** Reads a schema file; a missing or unreadable file is bad input (exit code 2), named in the error. */
 export async function readSchemaFile(path: string, flag: string): Promise<string> {
@@ -56,6 +56,8 @@ export async function compatCheck(argv: string[]): Promise<number> {
       previous: { type: 'string', multiple: true },
       policy: { type: 'string' },
       reference: { type: 'string', multiple: true },
+      // The result is always one JSON line; --json is accepted like on every reporting command.
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     CHECK_USAGE,
