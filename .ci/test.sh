@@ -58,6 +58,13 @@ promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts.test.yml
 
+# Conformance against Debezium (test/conformance, vitest project `conformance`): Kafka Connect and
+# Debezium's jars come through Maven into the cache once (again when their POMs change); fetched here,
+# timed apart from the tests.
+connect_start=$(date +%s)
+node --input-type=module -e "const c = await import('./dist/services/stack/config.js'); const m = await import('./dist/services/stack/connect.js'); m.ensureConnectJars(c.stackConfig());"
+log "Kafka Connect + Debezium jars ready in $(( $(date +%s) - connect_start ))s"
+
 npx vitest run --config test/vitest.config.ts "$@"
 
 # The secured stack (issue 16): its own state dir and ports, started and stopped by test-secure.sh
