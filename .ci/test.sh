@@ -66,4 +66,14 @@ node --input-type=module -e "const c = await import('./dist/services/stack/confi
 log "Kafka Connect + Debezium jars ready in $(( $(date +%s) - connect_start ))s"
 
 npx vitest run --config test/vitest.config.ts "$@"
+
+# The secured stack (issue 16): its own state dir and ports, started and stopped by test-secure.sh
+# (the lock, verify, cache versioner and CDC no-loss suites against it). Whole runs only (no file
+# arguments); PARITY_TEST_SECURE=0 skips it.
+if [ $# -eq 0 ] && [ "${PARITY_TEST_SECURE:-1}" = "1" ]; then
+  secure_start=$(date +%s)
+  log "secured stack: npm run test:secure"
+  bash .ci/test-secure.sh
+  log "secured stack done in $(( $(date +%s) - secure_start ))s"
+fi
 log "done in $(( $(date +%s) - start ))s"
