@@ -322,3 +322,24 @@ describe('Debezium value helpers', () => {
     expect(debeziumColumn(facts('tsvector'), { ...DEBEZIUM_TYPE_DEFAULTS, 'include.unknown.datatypes': true })!.schema.type).toBe('bytes');
   });
 });
+
+describe('zonedTimestampOfText', () => {
+  it('the string path equals the arithmetic path', async () => {
+    const { zonedTimestampOfText, zonedTimestamp, epochMicros } = await import('../../../connectors/postgres-source/debezium-types.js');
+    const texts = [
+      '2026-12-06 23:44:13.123456+00',
+      '2026-12-06 23:44:13.1+00',
+      '2026-12-06 23:44:13+00',
+      '1970-01-01 00:00:00+00',
+      '0001-01-01 00:00:00.5+00',
+      '1969-12-31 23:59:59.999999+00',
+      '2000-02-29 12:00:00.000001+00',
+      '0044-03-15 12:00:00+00 BC',
+      '12345-01-01 00:00:00+00',
+      '2026-12-06 23:44:13.25+05:30',
+    ];
+    for (const text of texts)
+      for (const precision of [0, 1, 3, 6])
+        expect(zonedTimestampOfText(text, precision), `${text} p${precision}`).toBe(zonedTimestamp(epochMicros(text), precision));
+  });
+});
