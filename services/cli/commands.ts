@@ -128,8 +128,9 @@ export const COMMANDS: CommandEntry[] = [
         flag: '--secure',
         help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
       },
+      { flag: '--json', help: 'print {stopped: [service, ...]}' },
     ],
-    examples: ['parity stack down', 'parity stack down kafka', 'parity stack down --secure'],
+    examples: ['parity stack down', 'parity stack down kafka', 'parity stack down --secure --json'],
     load: from('../stack/cli.js', 'stackDownCommand'),
   },
   {
@@ -154,8 +155,9 @@ export const COMMANDS: CommandEntry[] = [
         flag: '--secure',
         help: 'the secured stack (TLS and passwords everywhere, own state dir .parity-secure and ports +100); also PARITY_STACK_SECURE=1',
       },
+      { flag: '--json', help: 'print the same settings as one JSON object (name: value)' },
     ],
-    examples: ['eval "$(parity stack env)"', 'eval "$(parity stack env --secure)"'],
+    examples: ['eval "$(parity stack env)"', 'eval "$(parity stack env --secure)"', 'parity stack env --json'],
     load: from('../stack/cli.js', 'stackEnvCommand'),
   },
   {

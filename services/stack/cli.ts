@@ -17,11 +17,15 @@ function serviceList(positionals: string[]): ServiceName[] {
 }
 
 /** Export lines; values are single-quoted when they hold shell characters (the secured URLs hold `&`). */
-function envLines(config: StackConfig): string {
+/** The settings `stack env` prints (the replica's only when it runs). */
+function envSettings(config: StackConfig): Record<string, string> {
   const replica = config.secure ? {} : replicaEnv(config);
+  return Object.fromEntries(Object.entries({ ...stackEnv(config), ...replica }).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+function envLines(config: StackConfig): string {
   const quote = (v: string) => (/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
-  return Object.entries({ ...stackEnv(config), ...replica })
-    .filter((e): e is [string, string] => e[1] !== undefined)
+  return Object.entries(envSettings(config))
     .map(([k, v]) => `export ${k}=${quote(v)}`)
     .join('\n');
 }
@@ -89,9 +93,14 @@ export async function stackUpCommand(argv: string[]): Promise<number> {
 
 /** `parity stack down [service...]`: stops what parity started, by PID. */
 export async function stackDownCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseOptions(argv, SECURE_OPTION, `parity stack down [--secure] [${SERVICES.join('|')} ...]`);
+  const { values, positionals } = parseOptions(
+    argv,
+    { json: { type: 'boolean' }, ...SECURE_OPTION },
+    `parity stack down [--secure] [--json] [${SERVICES.join('|')} ...]`,
+  );
   const stopped = await stackDown(serviceList(positionals), configFor(values));
-  process.stdout.write(stopped.length ? `stopped: ${stopped.join(', ')}\n` : 'nothing of ours was running\n');
+  if (values.json) process.stdout.write(`${JSON.stringify({ stopped })}\n`);
+  else process.stdout.write(stopped.length ? `stopped: ${stopped.join(', ')}\n` : 'nothing of ours was running\n');
   return 0;
 }
 
@@ -116,9 +125,10 @@ export async function stackStatusCommand(argv: string[]): Promise<number> {
   return status.every((s) => s.running) ? 0 : 1;
 }
 
-/** `parity stack env`: export lines, for `eval "$(npx parity stack env)"`. */
+/** `parity stack env`: export lines, for `eval "$(npx parity stack env)"`; `--json`: one object of the same settings. */
 export async function stackEnvCommand(argv: string[]): Promise<number> {
-  const { values } = parseOptions(argv, SECURE_OPTION, 'parity stack env [--secure]');
-  process.stdout.write(`${envLines(configFor(values))}\n`);
+  const { values } = parseOptions(argv, { json: { type: 'boolean' }, ...SECURE_OPTION }, 'parity stack env [--secure] [--json]');
+  const config = configFor(values);
+  process.stdout.write(values.json ? `${JSON.stringify(envSettings(config), null, 2)}\n` : `${envLines(config)}\n`);
   return 0;
 }

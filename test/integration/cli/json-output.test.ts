@@ -1,7 +1,8 @@
 /**
  * `--json` on the reporting commands that printed text only (issue 19): `spec validate` (ok and
- * rejected, same exit codes), `backfill ctl` (real PostgreSQL: a completed run, no live process) and
- * `cdc drop-slot` (a slot that does not exist), each one JSON object on stdout.
+ * rejected, same exit codes), `backfill ctl` (real PostgreSQL: a running backfill applies it),
+ * `cdc drop-slot` (a slot that does not exist) and `stack env` (the export lines' settings), each
+ * one JSON object on stdout. (`stack down --json` is not run here: it would stop the shared stack.)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,5 +92,23 @@ describe('--json on reporting commands', () => {
     const r = await json(['cdc', 'drop-slot', '--spec', file, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.out).toEqual({ slot: 'json_drop_slot', slotDropped: false, publication: 'json_drop_pub', publicationDropped: false });
+  });
+
+  it('stack env --json: the same settings as the export lines', async () => {
+    const lines = cli(['stack', 'env']);
+    await lines.exit;
+    const exported = Object.fromEntries(
+      lines
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => /^export ([A-Z_]+)=(.*)$/.exec(l)!)
+        .map((m) => [m[1], m[2]!.replace(/^'(.*)'$/, '$1')]),
+    );
+    const run = cli(['stack', 'env', '--json']);
+    expect((await run.exit).code).toBe(0);
+    const settings = JSON.parse(run.stdout()) as Record<string, string>;
+    expect(settings).toEqual(exported);
+    expect(settings.PARITY_KAFKA_BROKERS).toBeTruthy();
   });
 });
