@@ -7,7 +7,7 @@
  */
 import type { Logger } from '../core/log.js';
 import type { Registry } from '../core/metrics.js';
-import { type LoadedSpec, type Spec, specHash } from '../core/spec.js';
+import { type LoadedSpec, type Spec, controlDatabase, specHash, targetDatabase } from '../core/spec.js';
 import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../reconciler/verify.js';
 import { reverseSlot, reverseVerifyName, windowTables } from '../reverse-sync/names.js';
 import type { VerifyReverse } from '../reverse-sync/window-evidence.js';
@@ -20,8 +20,16 @@ export function reverseSpec(spec: Spec): Spec {
   const swapped: Spec = {
     ...spec,
     name: reverseVerifyName(spec),
-    source: { database: spec.source.database, schema: from.schema, table: from.table },
-    target: spec.target.kind === 'same-table' ? { kind: 'same-table' } : { kind: 'shadow-table', schema: to.schema, table: to.table },
+    // Cross-database: the new side (the target database) is the source and the old table the
+    // target; the control database stays the forward spec's (its default follows the target).
+    source: { database: targetDatabase(spec), schema: from.schema, table: from.table },
+    target:
+      spec.target.kind === 'same-table'
+        ? { kind: 'same-table' }
+        : spec.target.kind === 'shadow-table'
+          ? { kind: 'shadow-table', schema: to.schema, table: to.table }
+          : { kind: 'other-database', database: spec.source.database, schema: to.schema, table: to.table },
+    control: { ...spec.control, database: controlDatabase(spec) },
     mapping: reverse.mapping,
     cdc: { ...spec.cdc, slot: reverseSlot(spec) },
   };

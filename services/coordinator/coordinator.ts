@@ -50,8 +50,12 @@ export interface CoordinatorDeps {
   closeReverseWindow?: ReverseWindowCloser;
 }
 
-/** Closes the reverse window in `db` (the contract DDL's transaction); a no-op when there is none. */
-export type ReverseWindowCloser = (db: Pick<pg.ClientBase, 'query'>, actor: string) => Promise<void>;
+/**
+ * Closes the reverse window in `db` (the target database: the contract DDL's transaction, stage
+ * `ddl`, or a fenced transaction after the steps, stage `after-steps`); a no-op when there is none.
+ * A cross-database window lives in the source database and closes there, after the steps.
+ */
+export type ReverseWindowCloser = (db: Pick<pg.ClientBase, 'query'>, actor: string, stage: 'ddl' | 'after-steps') => Promise<void>;
 
 export interface CohortStatus {
   /** '' for the migration-wide row. */
@@ -399,7 +403,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
               );
             }
             // Same transaction as the DDL: the window closes (and reverse sync is fenced out) only if the drop commits.
-            if (tx && deps.closeReverseWindow) await deps.closeReverseWindow(tx, actor);
+            if (tx && deps.closeReverseWindow) await deps.closeReverseWindow(tx, actor, 'ddl');
           }
         : undefined;
       try {
@@ -423,7 +427,7 @@ export function createCoordinator(deps: CoordinatorDeps): Coordinator {
         // Contract without transactional steps (or none at all) still ends the window, fenced by this lease.
         if (phase === 'contract' && deps.closeReverseWindow) {
           const close = deps.closeReverseWindow;
-          await lease.fenced(deps.target, (client) => close(client, actor));
+          await lease.fenced(deps.target, (client) => close(client, actor, 'after-steps'));
         }
         await appendAudit(deps.control, schema, {
           migration,

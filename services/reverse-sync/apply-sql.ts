@@ -9,7 +9,7 @@
 import { ident } from '../core/sql.js';
 
 export interface ApplyShape {
-  kind: 'same-table' | 'shadow-table';
+  kind: 'same-table' | 'shadow-table' | 'other-database';
   /** The new representation (read). */
   from: { schema: string; table: string };
   /** The old representation (written). */
@@ -34,6 +34,27 @@ export interface ApplyStatements {
   recordUnrepresentable: string | null;
 }
 
+/**
+ * Cross-database: the new row lives in another database, so it cannot be read inside the write.
+ * `fetch` runs on the new side (params: one typed array per key column) and returns each existing
+ * row's key and reverse(new) as text, with `parity_rep` (representable); the old side's statements
+ * then take those values as text arrays cast to the old types. Fetched after the batch's changes
+ * committed (the stream delivered them), so it sees their state or a newer one: the same
+ * "state as it is now" as the single-database statements.
+ */
+export interface CrossDatabaseStatements {
+  /** On the new side. Params: key arrays. Columns: parity_k0.. (text), parity_c0.. (text), parity_rep (boolean). */
+  fetch: string;
+  /** On the old side: upsert of the fetched representable rows. Params: key text arrays, then one text array per rebuilt column. */
+  write: string;
+  /** On the old side: deletes the batch's old rows whose new row is gone. Params: batch key arrays, then the fetched key arrays. */
+  remove: string;
+  /** Params: batch key arrays, migration. */
+  clearUnrepresentable: string | null;
+  /** Params: unrepresentable key arrays, migration, commit LSN. */
+  recordUnrepresentable: string | null;
+}
+
 const NEW = 'parity_row';
 const OLD = 'parity_old';
 const K = 'parity_k';
@@ -55,6 +76,39 @@ function keyMatch(alias: string, shape: ApplyShape): string {
 
 function representable(shape: ApplyShape): string {
   return shape.representable === undefined ? 'true' : `coalesce((${shape.representable}), false)`;
+}
+
+/** The cross-database statements (shape.kind 'other-database'). */
+export function crossDatabaseStatements(shape: ApplyShape): CrossDatabaseStatements {
+  const cols = shape.columns;
+  const n = shape.key.length;
+  const keyCols = shape.key.map((k) => ident(k.name));
+  const fetch = `SELECT ${[
+    ...shape.key.map((k, i) => `${NEW}.${ident(k.name)}::text AS ${K}${i}`),
+    ...cols.map((c, i) => `((${c.expr})::${c.type})::text AS parity_c${i}`),
+    `${representable(shape)} AS parity_rep`,
+  ].join(', ')}
+  FROM ${table(shape.from)} AS ${NEW} JOIN ${keyRows(shape)} ON ${keyMatch(NEW, shape)}`;
+  const values = [...shape.key.map((_, i) => `$${i + 1}::text[]`), ...cols.map((_, i) => `$${n + i + 1}::text[]`)].join(', ');
+  const names = [...shape.key.map((_, i) => `v${i}`), ...cols.map((_, i) => `c${i}`)].join(', ');
+  const write = `INSERT INTO ${table(shape.to)} AS ${OLD} (${[...keyCols, ...cols.map((c) => ident(c.name))].join(', ')})
+SELECT ${[...shape.key.map((k, i) => `parity_v.v${i}::${k.type}`), ...cols.map((c, i) => `parity_v.c${i}::${c.type}`)].join(', ')}
+  FROM unnest(${values}) AS parity_v(${names})
+ON CONFLICT (${keyCols.join(', ')}) DO UPDATE SET ${cols.map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`).join(', ')}
+ WHERE (${cols.map((c) => `${OLD}.${ident(c.name)}`).join(', ')}${cols.length === 1 ? ', NULL' : ''}) IS DISTINCT FROM (${cols.map((c) => `EXCLUDED.${ident(c.name)}`).join(', ')}${cols.length === 1 ? ', NULL' : ''})`;
+  const present = shape.key.map((k, i) => `$${n + i + 1}::${k.type}[]`).join(', ');
+  const remove = `DELETE FROM ${table(shape.to)} AS ${OLD} USING ${keyRows(shape)}
+ WHERE ${keyMatch(OLD, shape)}
+   AND NOT EXISTS (SELECT 1 FROM unnest(${present}) AS parity_p(${shape.key.map((_, i) => `p${i}`).join(', ')}) WHERE ${shape.key.map((_, i) => `parity_p.p${i} = ${K}.${K}${i}`).join(' AND ')})`;
+  if (shape.representable === undefined) return { fetch, write, remove, clearUnrepresentable: null, recordUnrepresentable: null };
+  const unrep = shape.unrepresentableTable;
+  const clear = `DELETE FROM ${unrep} AS u USING ${keyRows(shape)}
+ WHERE u.migration = $${n + 1} AND u.key = jsonb_build_array(${shape.key.map((_, i) => `${K}.${K}${i}`).join(', ')})`;
+  const record = `INSERT INTO ${unrep} (migration, key, commit_lsn)
+SELECT $${n + 1}, jsonb_build_array(${shape.key.map((_, i) => `${K}.${K}${i}`).join(', ')}), $${n + 2}::pg_lsn
+  FROM ${keyRows(shape)}
+ON CONFLICT (migration, key) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, recorded_at = clock_timestamp()`;
+  return { fetch, write, remove, clearUnrepresentable: clear, recordUnrepresentable: record };
 }
 
 export function applyStatements(shape: ApplyShape): ApplyStatements {

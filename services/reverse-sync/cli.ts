@@ -16,7 +16,7 @@ import { type LoadedSpec, type Spec, controlDatabase, loadSpec } from '../core/s
 import { slotLag } from '../../connectors/postgres-source/slot.js';
 import { resolveActor } from '../coordinator/cli.js';
 import { cutover, rollback } from './cutover.js';
-import { assertWindowKind, reverseSlot } from './names.js';
+import { assertWindowKind, newSideDatabase, reverseSlot } from './names.js';
 import { ReverseSync } from './reverse-sync.js';
 import { type VerifyReverse, checkWindow } from './window-evidence.js';
 import { countUnrepresentable, readCohorts, readPosition, readWindow } from './window-store.js';
@@ -33,16 +33,25 @@ function json(value: unknown): string {
   return `${redact(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`;
 }
 
-/** Pools on the old representation's database and the control database (one pool when they are the same). */
-async function withPools<T>(spec: Spec, name: string, fn: (db: pg.Pool, control: pg.Pool) => Promise<T>): Promise<T> {
-  const db = createPgPool(spec.source.database, { applicationName: name, max: 3 });
-  const controlUrl = controlDatabase(spec);
-  const control = controlUrl === spec.source.database ? db : createPgPool(controlUrl, { applicationName: name, max: 2 });
+/**
+ * Pools on the old representation's database (the source), the control database and the new
+ * representation's database (the reverse slot; the target for cross-database migrations), one pool
+ * per distinct URL.
+ */
+async function withPools<T>(spec: Spec, name: string, fn: (db: pg.Pool, control: pg.Pool, newDb: pg.Pool) => Promise<T>): Promise<T> {
+  const pools = new Map<string, pg.Pool>();
+  const pool = (url: string, max: number): pg.Pool => {
+    let p = pools.get(url);
+    if (!p) pools.set(url, (p = createPgPool(url, { applicationName: name, max })));
+    return p;
+  };
+  const db = pool(spec.source.database, 3);
+  const control = pool(controlDatabase(spec), 2);
+  const newDb = pool(newSideDatabase(spec), 3);
   try {
-    return await fn(db, control);
+    return await fn(db, control, newDb);
   } finally {
-    await db.end().catch(() => undefined);
-    if (control !== db) await control.end().catch(() => undefined);
+    for (const p of pools.values()) await p.end().catch(() => undefined);
   }
 }
 
@@ -68,9 +77,9 @@ export const cutoverCommand: ReverseCommand = async (argv) => {
   const redis = createRedis(spec.infra.redis);
   redis.on('error', () => undefined);
   try {
-    const result = await withPools(spec, 'parity-cutover', (db, control) =>
+    const result = await withPools(spec, 'parity-cutover', (db, control, newDb) =>
       cutover(
-        { spec, db, control, redis, logger },
+        { spec, db, newDb, control, redis, logger },
         { ...(values.cohort ? { cohort: values.cohort } : {}), actor: resolveActor(values.actor), reason },
       ),
     );
@@ -109,9 +118,9 @@ export const rollbackCommand: ReverseCommand = async (argv) => {
   const redis = createRedis(spec.infra.redis);
   redis.on('error', () => undefined);
   try {
-    const result = await withPools(spec, 'parity-rollback', (db, control) =>
+    const result = await withPools(spec, 'parity-rollback', (db, control, newDb) =>
       rollback(
-        { spec, db, control, redis, logger },
+        { spec, db, newDb, control, redis, logger },
         {
           ...(values.cohort ? { cohort: values.cohort } : {}),
           actor: resolveActor(values.actor),
@@ -155,11 +164,13 @@ export const reverseSyncRun: ReverseCommand = async (argv, deps) => {
   const applyClient = createPgClient(spec.source.database, { applicationName: 'parity-reverse-sync' });
   await applyClient.connect();
   try {
-    return await withPools(spec, 'parity-reverse-sync', async (db, control) => {
+    return await withPools(spec, 'parity-reverse-sync', async (db, control, newDb) => {
       const sync = new ReverseSync({
         spec,
         databaseUrl: spec.source.database,
         pool: db,
+        newDatabaseUrl: newSideDatabase(spec),
+        newPool: newDb,
         control,
         applyClient,
         logger,
@@ -198,14 +209,14 @@ export const reverseSyncStatus: ReverseCommand = async (argv) => {
   const { values } = parseOptions(argv, { spec: { type: 'string' }, json: { type: 'boolean' } }, STATUS_USAGE);
   const { spec } = loadSpec(required(values.spec, '--spec', STATUS_USAGE));
   assertWindowKind(spec);
-  const status = await withPools(spec, 'parity-reverse-status', async (db) => {
+  const status = await withPools(spec, 'parity-reverse-status', async (db, _control, newDb) => {
     const schema = spec.control.schema;
     const [window, cohorts, position, unrepresentable, lag] = await Promise.all([
       readWindow(db, schema, spec.name),
       readCohorts(db, schema, spec.name),
       readPosition(db, schema, spec.name),
       countUnrepresentable(db, schema, spec.name),
-      slotLag(db, reverseSlot(spec)),
+      slotLag(newDb, reverseSlot(spec)),
     ]);
     const lsn = (l: Lsn | null | undefined): string | null => (l === null || l === undefined ? null : formatLsn(l));
     return {
@@ -254,12 +265,12 @@ export const reverseSyncCheck: ReverseCommand = async (argv, deps) => {
   assertWindowKind(spec);
   const logger = createLogger({ name: 'parity-reverse-check', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
   const registry = createMetricsRegistry({ service: 'reverse', defaultMetrics: false });
-  const check = await withPools(spec, 'parity-reverse-check', async (db, control) => {
+  const check = await withPools(spec, 'parity-reverse-check', async (db, control, newDb) => {
     if (!(await readWindow(db, spec.control.schema, spec.name)))
       throw new ParityError('PARITY_PHASE', `${spec.name} has no reverse window (no cutover ran): nothing to check`, {
         hint: 'run parity cutover first',
       });
-    return checkWindow(spec, { old: db, control }, deps.verifyReverse(loaded, { logger, registry }));
+    return checkWindow(spec, { old: db, control, new: newDb }, deps.verifyReverse(loaded, { logger, registry }));
   });
   process.stdout.write(values.json ? json(check) : `${check.summary}${check.cleanSince ? `; clean since ${check.cleanSince}` : ''}\n`);
   return check.clean ? 0 : 1;

@@ -34,8 +34,14 @@ export const FLAGS_READER_TTL_MS = 1_000;
 
 export interface CutoverDeps {
   spec: Spec;
-  /** The old representation's database: window state, reverse slot, fences (same as the target for these kinds). */
+  /** The old representation's database (the source): window state, fences, positions. */
   db: pg.Pool;
+  /**
+   * The new representation's database, where the reverse slot and publication are created and the
+   * rollback's flip marker is written (the WAL reverse sync streams). Absent: `db` (same-table and
+   * shadow-table migrations); the target database for other-database migrations.
+   */
+  newDb?: pg.Pool;
   /** The control database (phases, audit). */
   control: pg.Pool;
   redis: Redis;
@@ -139,6 +145,7 @@ export async function insertBlockers(db: Pick<pg.ClientBase, 'query'>, spec: Spe
 
 export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor: string; reason: string }): Promise<CutoverResult> {
   const { spec, db } = deps;
+  const newDb = deps.newDb ?? db;
   assertWindowKind(spec);
   const cohort = cohortOf(spec, input.cohort);
   const schema = spec.control.schema;
@@ -158,7 +165,7 @@ export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor
   if (window?.state === 'closed')
     throw new ParityError('PARITY_PHASE', `${spec.name}'s reverse window was closed by the contract step; there is nothing to cut over`);
   if (spec.reverse!.unrepresentable === 'refuse') {
-    const n = await countUnrepresentableRows(db, spec);
+    const n = await countUnrepresentableRows(newDb, spec);
     if (n > 0)
       throw new ParityError(
         'PARITY_GATE_FAILED',
@@ -181,9 +188,9 @@ export async function cutover(deps: CutoverDeps, input: { cohort?: string; actor
   const { from } = windowTables(spec);
   return withLease(deps, async (lease) => {
     // The slot comes first, outside any transaction (PostgreSQL refuses to create one in a transaction that wrote).
-    await ensurePublication(db, reversePublication(spec), [from]);
-    const existing = await slotInfo(db, slot);
-    const fromLsn: Lsn = existing ? (existing.confirmedFlushLsn ?? 0n) : await createSlot(db, slot);
+    await ensurePublication(newDb, reversePublication(spec), [from]);
+    const existing = await slotInfo(newDb, slot);
+    const fromLsn: Lsn = existing ? (existing.confirmedFlushLsn ?? 0n) : await createSlot(newDb, slot);
     await lease.fenced(db, async (tx) => {
       await openWindow(tx, schema, spec.name, slot, fromLsn);
       await setCohort(tx, schema, spec.name, cohort, 'cut-over', lease.token, null);
@@ -269,7 +276,8 @@ export async function rollback(
     // Applications read flags through a cache (the flags reader's TTL): wait it out, so that every
     // write still routed to the new side by a stale cache commits before the flip marker.
     await sleep(input.flagsTtlMs ?? FLAGS_READER_TTL_MS);
-    const { rows } = await db.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [FLIP_PREFIX, spec.name]);
+    // In the WAL reverse sync streams (the new side's database): its position is comparable with the applied one.
+    const { rows } = await (deps.newDb ?? db).query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [FLIP_PREFIX, spec.name]);
     const flip = parseLsn(rows[0].lsn);
     let applied: Lsn = 0n;
     for (;;) {

@@ -4,7 +4,7 @@
  * migration name its verification runs under, and the prefix of the rollback's flip marker.
  */
 import { ParityError } from '../core/errors.js';
-import { type Spec, targetTable } from '../core/spec.js';
+import { type Spec, targetDatabase, targetTable } from '../core/spec.js';
 
 /** PostgreSQL's identifier limit (slot, publication and origin names). */
 const NAME_BYTES = 63;
@@ -53,12 +53,17 @@ export function windowTables(spec: Spec): { from: { schema: string; table: strin
   return { from: targetTable(spec), to: { schema: spec.source.schema, table: spec.source.table } };
 }
 
-/** Reverse sync covers the same-table and shadow-table kinds; cross-database is not built (issue 23). */
+/**
+ * The database holding the new representation: its WAL is what reverse sync streams (slot,
+ * publication, the rollback's flip marker). The old side (window tables, fences, positions, the
+ * apply) is always the source database.
+ */
+export function newSideDatabase(spec: Spec): string {
+  return targetDatabase(spec);
+}
+
+/** Reverse sync needs the spec's reverse mapping (every target kind is covered). */
 export function assertWindowKind(spec: Spec): void {
-  if (spec.target.kind === 'other-database')
-    throw new ParityError('PARITY_BAD_INPUT', 'reverse sync does not support other-database migrations yet (issue 23)', {
-      hint: 'the window is built for target.kind same-table and shadow-table',
-    });
   if (!spec.reverse)
     throw new ParityError('PARITY_BAD_INPUT', 'the spec has no reverse section: there is no way to rebuild the old representation', {
       hint: 'add reverse: { mapping: { <old column>: <SQL over the new row> } } beside mapping, and check it with parity spec check-roundtrip',

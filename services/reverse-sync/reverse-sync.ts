@@ -3,7 +3,8 @@
  * old one with the spec's reverse mapping, so a rollback is a flag flip that loses nothing.
  *
  * - Source of changes: its own logical slot on the new representation's table (same table: the
- *   table itself; shadow table: the shadow table), created by `parity cutover` before writes move.
+ *   table itself; shadow table: the shadow table; cross-database: the target table, in the target
+ *   database), created by `parity cutover` before writes move. The old side is always the source database.
  * - No echo: the apply session runs under a replication origin; PostgreSQL stamps its transactions
  *   with it, pgoutput sends the origin, and those transactions are dropped (changes.ts). Writes of the
  *   forward path (dual writes, repairs) do come through; they are no-ops, because the apply makes the
@@ -25,7 +26,7 @@ import { startStatusServer, type StatusServer } from '../core/http.js';
 import type { Spec } from '../core/spec.js';
 import { ReplicationStream } from '../../connectors/postgres-source/replication-stream.js';
 import { dropSlotAndPublication, slotInfo, slotLag } from '../../connectors/postgres-source/slot.js';
-import { type ApplyStatements, applyStatements } from './apply-sql.js';
+import { type ApplyStatements, type CrossDatabaseStatements, applyStatements, crossDatabaseStatements } from './apply-sql.js';
 import { type CommittedTransaction, ChangeReader } from './changes.js';
 import { reverseMetrics, type ReverseMetrics } from './metrics.js';
 import { FLIP_PREFIX, assertWindowKind, reverseOrigin, reversePublication, reverseScope, reverseSlot, windowTables } from './names.js';
@@ -41,6 +42,12 @@ export interface ReverseSyncOptions {
   databaseUrl: string;
   /** Pool on that database (status queries, window checks). */
   pool: pg.Pool;
+  /**
+   * Cross-database migrations: the URL and a pool of the new representation's database, where the
+   * reverse slot is (streamed) and the new rows are read. Absent: the same database as `databaseUrl`.
+   */
+  newDatabaseUrl?: string;
+  newPool?: pg.Pool;
   /** The control database (evidence); may be `pool`. */
   control: pg.Pool;
   /** A dedicated client for the apply session (the replication origin is set on it). */
@@ -99,6 +106,7 @@ export class ReverseSync {
   private readonly metrics: ReverseMetrics;
   private stream: ReplicationStream | null = null;
   private statements: ApplyStatements | null = null;
+  private cross: CrossDatabaseStatements | null = null;
   private token = 0n;
   private checkpoint: { commitLsn: Lsn; ordinal: number } | null = null;
   private batch: CommittedTransaction[] = [];
@@ -137,7 +145,8 @@ export class ReverseSync {
       return;
     }
     const slot = reverseSlot(spec);
-    if (!(await slotInfo(pool, slot)))
+    const newPool = this.options.newPool ?? pool;
+    if (!(await slotInfo(newPool, slot)))
       throw new ParityError('PARITY_SLOT_MISSING', `the reverse slot ${slot} is missing while the window is open`, {
         hint: 'changes made since cutover may not reach the old side: verify the old side (parity reverse-sync check) before any rollback',
       });
@@ -145,15 +154,17 @@ export class ReverseSync {
     const reverse = spec.reverse!;
     const oldColumns = Object.keys(reverse.mapping);
     const types = await columnTypes(pool, to.schema, to.table, [...spec.key, ...oldColumns]);
-    this.statements = applyStatements({
-      kind: spec.target.kind as 'same-table' | 'shadow-table',
+    const shape = {
+      kind: spec.target.kind,
       from,
       to,
       key: spec.key.map((name) => ({ name, type: types.get(name)! })),
       columns: oldColumns.map((name) => ({ name, type: types.get(name)!, expr: reverse.mapping[name]! })),
       ...(reverse.representable !== undefined ? { representable: reverse.representable } : {}),
       unrepresentableTable: unrepresentableTable(this.schema),
-    });
+    };
+    if (spec.target.kind === 'other-database') this.cross = crossDatabaseStatements(shape);
+    else this.statements = applyStatements(shape);
     this.token = await issueToken(pool, this.schema, reverseScope(spec), `${hostname()}:${process.pid}`);
     const origin = reverseOrigin(spec);
     try {
@@ -187,7 +198,7 @@ export class ReverseSync {
     if (this.options.statusPort !== undefined) await this.startServer(this.options.statusPort);
     const newStream = (): ReplicationStream =>
       new ReplicationStream({
-        connectionString: this.options.databaseUrl,
+        connectionString: this.options.newDatabaseUrl ?? this.options.databaseUrl,
         slot,
         publication: reversePublication(spec),
         logger,
@@ -225,7 +236,7 @@ export class ReverseSync {
       // (read again: the window watch or an apply may have set it meanwhile)
       if ((this.status.state as ReverseSyncStatus['state']) === 'closed') {
         // The window is over: the reverse slot would only pin WAL from now on.
-        const dropped = await dropSlotAndPublication(pool, slot, reversePublication(spec), true).catch((err: unknown) => {
+        const dropped = await dropSlotAndPublication(newPool, slot, reversePublication(spec), true).catch((err: unknown) => {
           logger.warn({ slot, err: err instanceof Error ? err.message : String(err) }, 'could not drop the reverse slot; drop it by hand');
           return null;
         });
@@ -283,7 +294,6 @@ export class ReverseSync {
   /** One fenced transaction for a batch of source transactions; then the slot may move past them. */
   private async apply(txs: CommittedTransaction[]): Promise<void> {
     const db = this.options.applyClient;
-    const st = this.statements!;
     const migration = this.spec.name;
     const keys = new Map<string, string[]>();
     let echoes = 0;
@@ -325,7 +335,9 @@ export class ReverseSync {
         (await db.query(`SELECT 1 FROM ${cohortsTable(this.schema)} WHERE migration = $1 AND state = 'cut-over' LIMIT 1`, [migration])).rows
           .length > 0;
       if (keys.size > 0 && !cutOver) this.metrics.transactions.inc({ outcome: 'skipped-rolled-back' }, txs.length);
-      if (cutOver) {
+      if (cutOver && this.cross) written += await this.applyCrossDatabase(arrays, migration, formatLsn(last.commitLsn));
+      else if (cutOver) {
+        const st = this.statements!;
         if (st.clearUnrepresentable) await db.query(st.clearUnrepresentable, [...arrays, migration]);
         written += (await db.query(st.write, arrays)).rowCount ?? 0;
         if (st.remove) written += (await db.query(st.remove, arrays)).rowCount ?? 0;
@@ -364,6 +376,32 @@ export class ReverseSync {
     this.status.lastCommitMs = last.commitTimeMs;
   }
 
+  /**
+   * Cross-database apply, inside the old side's open transaction (after the window and fence
+   * checks): read the batch's new rows as they are now from the new side, then make the old rows
+   * equal reverse(new) with the same conditional upsert and delete as a shadow table.
+   */
+  private async applyCrossDatabase(keyArrays: (string | undefined)[][], migration: string, commitLsn: string): Promise<number> {
+    const db = this.options.applyClient;
+    const st = this.cross!;
+    const { rows } = await (this.options.newPool ?? this.options.pool).query(st.fetch, keyArrays);
+    const n = this.spec.key.length;
+    const columns = Object.keys(this.spec.reverse!.mapping).length;
+    const pick = (selected: typeof rows, prefix: string, count: number): (string | null)[][] =>
+      Array.from({ length: count }, (_, i) => selected.map((r) => r[`${prefix}${i}`] as string | null));
+    const representable = rows.filter((r) => r.parity_rep === true);
+    const unrepresentable = rows.filter((r) => r.parity_rep !== true);
+    let written = 0;
+    if (st.clearUnrepresentable) await db.query(st.clearUnrepresentable, [...keyArrays, migration]);
+    if (representable.length > 0)
+      written +=
+        (await db.query(st.write, [...pick(representable, 'parity_k', n), ...pick(representable, 'parity_c', columns)])).rowCount ?? 0;
+    written += (await db.query(st.remove, [...keyArrays, ...pick(rows, 'parity_k', n)])).rowCount ?? 0;
+    if (st.recordUnrepresentable && unrepresentable.length > 0)
+      await db.query(st.recordUnrepresentable, [...pick(unrepresentable, 'parity_k', n), migration, commitLsn]);
+    return written;
+  }
+
   private async watchWindow(): Promise<void> {
     if (this.stopping || this.status.state !== 'streaming') return;
     const pool = this.options.pool;
@@ -400,7 +438,11 @@ export class ReverseSync {
   private scheduleVerify(): void {
     this.verifyTimer = setTimeout(async () => {
       try {
-        const check = await checkWindow(this.spec, { old: this.options.pool, control: this.options.control }, this.options.verifyReverse!);
+        const check = await checkWindow(
+          this.spec,
+          { old: this.options.pool, control: this.options.control, ...(this.options.newPool ? { new: this.options.newPool } : {}) },
+          this.options.verifyReverse!,
+        );
         this.metrics.windowClean.set(check.clean ? 1 : 0);
         this.metrics.unrepresentable.set(check.unrepresentable);
         this.options.logger.info({ clean: check.clean, cleanSince: check.cleanSince }, check.summary);
@@ -420,7 +462,7 @@ export class ReverseSync {
       registry: this.options.registry,
       port,
       health: async () => {
-        const lag = await slotLag(this.options.pool, reverseSlot(this.spec)).catch(() => null);
+        const lag = await slotLag(this.options.newPool ?? this.options.pool, reverseSlot(this.spec)).catch(() => null);
         if (lag) this.metrics.slotLagBytes.set(lag.lagBytes);
         const ok = this.status.state === 'streaming' || this.status.state === 'closed';
         return {

@@ -38,11 +38,12 @@ export interface WindowCheck {
 
 /**
  * Checks the window once and records the evidence. `old` is the old representation's database
- * (window state, slot), `control` the control database (evidence).
+ * (window state), `new` the new representation's (the reverse slot; absent: `old`),
+ * `control` the control database (evidence).
  */
 export async function checkWindow(
   spec: Spec,
-  dbs: { old: Queryable; control: Queryable },
+  dbs: { old: Queryable; control: Queryable; new?: Queryable },
   verifyReverse: VerifyReverse,
   now: () => Date = () => new Date(),
 ): Promise<WindowCheck> {
@@ -50,7 +51,7 @@ export async function checkWindow(
   const verification = await verifyReverse();
   const [unrepresentable, lag, position, previous] = await Promise.all([
     countUnrepresentable(dbs.old, schema, spec.name),
-    slotLag(dbs.old, reverseSlot(spec)),
+    slotLag(dbs.new ?? dbs.old, reverseSlot(spec)),
     readPosition(dbs.old, schema, spec.name),
     latestEvidence(dbs.control, schema, spec.name, 'reverse-window'),
   ]);

@@ -13,7 +13,7 @@ import { type WrittenSpec, writeSpec } from './support.js';
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 let db: TestDatabase;
 let sameTable: WrittenSpec;
-let crossDb: WrittenSpec;
+let noReverse: WrittenSpec;
 
 function parity(...args: string[]): { code: number | null; out: string } {
   const r = spawnSync(process.execPath, [join(ROOT, 'services/cli/bin/parity.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -35,7 +35,8 @@ beforeAll(async () => {
     cdc: { slot: name.replace(/-/g, '_'), publication: name.replace(/-/g, '_'), topicPrefix: name },
   };
   sameTable = writeSpec({ ...base, name, target: { kind: 'same-table' }, cohorts: ['eu'] });
-  crossDb = writeSpec({ ...base, name: `${name}-x`, target: { kind: 'other-database', database: db.url, table: 'orders_v2' } });
+  const { reverse: _reverse, ...withoutReverse } = base;
+  noReverse = writeSpec({ ...withoutReverse, name: `${name}-x`, target: { kind: 'other-database', database: db.url, table: 'orders_v2' } });
 });
 
 afterAll(async () => {
@@ -50,9 +51,9 @@ describe('cutover window commands', () => {
     const badCohort = parity('cutover', '--spec', sameTable.path, '--cohort', 'mars', '--reason', 'x');
     expect(badCohort.code).toBe(2);
     expect(badCohort.out).toMatch(/unknown cohort "mars"/);
-    const cross = parity('reverse-sync', 'status', '--spec', crossDb.path);
-    expect(cross.code).toBe(2);
-    expect(cross.out).toMatch(/other-database/);
+    const none = parity('reverse-sync', 'status', '--spec', noReverse.path);
+    expect(none.code).toBe(2);
+    expect(none.out).toMatch(/no reverse section/);
     const badPort = parity('reverse-sync', 'run', '--spec', sameTable.path, '--status-port', 'nine');
     expect(badPort.code).toBe(2);
   });

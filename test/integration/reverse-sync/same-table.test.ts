@@ -222,7 +222,7 @@ describe('reverse sync, same table', () => {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await reverseWindowCloser(loaded)(client, 'test');
+      await reverseWindowCloser(loaded)(client, 'test', 'ddl');
       await client.query('COMMIT');
     } finally {
       client.release();

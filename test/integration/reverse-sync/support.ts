@@ -72,10 +72,13 @@ export async function startReverseSync(specPath: string, extra: string[] = []): 
   return { child, output: () => out, exited };
 }
 
-/** Waits until reverse sync has applied every transaction committed so far (its position passes the WAL end now). */
-export async function waitForApplied(pool: pg.Pool, loaded: LoadedSpec, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until reverse sync has applied every transaction committed so far (its position passes the WAL end now).
+ * `pool` holds the window (the source database); `wal` is the database reverse sync streams (cross-database: the target).
+ */
+export async function waitForApplied(pool: pg.Pool, loaded: LoadedSpec, timeoutMs = 30_000, wal: pg.Pool = pool): Promise<void> {
   // A marker transaction gives the stream something to commit past, even when the table is quiet.
-  const { rows } = await pool.query(`SELECT pg_logical_emit_message(true, 'parity.reverse.flip', $1)::text AS lsn`, [loaded.spec.name]);
+  const { rows } = await wal.query(`SELECT pg_logical_emit_message(true, 'parity.reverse.flip', $1)::text AS lsn`, [loaded.spec.name]);
   const target = parseLsn(rows[0].lsn);
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -1,6 +1,6 @@
 /** The reverse apply statements' shape: typed key arrays, conditional writes, quoted identifiers. */
 import { describe, expect, it } from 'vitest';
-import { applyStatements, type ApplyShape } from '../../../services/reverse-sync/apply-sql.js';
+import { applyStatements, crossDatabaseStatements, type ApplyShape } from '../../../services/reverse-sync/apply-sql.js';
 
 const base: ApplyShape = {
   kind: 'same-table',
@@ -52,5 +52,27 @@ describe('applyStatements', () => {
     });
     expect(st.write).toContain('"we""ird"."or ders"');
     expect(st.write).toContain('"A""b" = ((1)::integer)');
+  });
+
+  it('cross-database: the new rows are fetched as text on the new side, then upserted and deleted on the old side from text arrays', () => {
+    const st = crossDatabaseStatements({
+      ...base,
+      kind: 'other-database',
+      from: { schema: 'public', table: 'orders_v2' },
+      representable: "currency = 'USD'",
+    });
+    // The fetch reads only the new side (the reverse expressions run there) and flags representable rows.
+    expect(st.fetch).toContain('parity_row."tenant"::text AS parity_k0, parity_row."id"::text AS parity_k1');
+    expect(st.fetch).toContain("((CASE WHEN currency = 'USD' THEN total_amount_minor::integer END)::integer)::text AS parity_c0");
+    expect(st.fetch).toContain("coalesce((currency = 'USD'), false) AS parity_rep");
+    expect(st.fetch).toContain('FROM "public"."orders_v2" AS parity_row JOIN unnest($1::text[], $2::bigint[])');
+    // The old side's statements never name the new table (it is in another database).
+    for (const sql of [st.write, st.remove, st.clearUnrepresentable!, st.recordUnrepresentable!]) expect(sql).not.toContain('orders_v2');
+    expect(st.write).toContain('FROM unnest($1::text[], $2::text[], $3::text[]) AS parity_v(v0, v1, c0)');
+    expect(st.write).toContain('parity_v.v1::bigint, parity_v.c0::integer');
+    expect(st.write).toMatch(/IS DISTINCT FROM/);
+    // Deleted: the batch's keys that the fetch did not return.
+    expect(st.remove).toContain('NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::bigint[]) AS parity_p(p0, p1)');
+    expect(st.recordUnrepresentable).toContain('SELECT $3, jsonb_build_array(parity_k.parity_k0, parity_k.parity_k1), $4::pg_lsn');
   });
 });
