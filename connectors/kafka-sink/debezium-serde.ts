@@ -84,6 +84,35 @@ export function renamedRow(row: Row | null, renames: ReadonlyMap<string, string>
   return out;
 }
 
+/**
+ * Connect's `Struct.get`, as Debezium's Avro converter (AvroData) reads each field: a null (or missing)
+ * column whose schema has a non-null default is written as that default. JsonConverter does the same
+ * (`replace.null.with.default`, connect-json.ts). Only the row's own columns carry defaults (the
+ * envelope, source and nested structs have none that can meet a null). Returns the envelope itself
+ * when nothing is replaced, so the hot path copies only rows that hold such a NULL.
+ */
+export function envelopeNullDefaults(row: ConnectSchema): (envelope: ConnectStruct) => ConnectStruct {
+  const defaulted = row.fields!.filter((f) => f.schema.default !== undefined && f.schema.default !== null);
+  if (defaulted.length === 0) return (envelope) => envelope;
+  const fill = (r: ConnectStruct | null): ConnectStruct | null => {
+    if (r === null || r === undefined) return r;
+    let out: ConnectStruct | null = null;
+    for (const f of defaulted) {
+      const v = r[f.name];
+      if (v === null || v === undefined) {
+        out ??= { ...r };
+        out[f.name] = f.schema.default!;
+      }
+    }
+    return out ?? r;
+  };
+  return (envelope) => {
+    const before = fill(envelope.before as ConnectStruct | null);
+    const after = fill(envelope.after as ConnectStruct | null);
+    return before === envelope.before && after === envelope.after ? envelope : { ...envelope, before, after };
+  };
+}
+
 /** JsonConverter's document with the schema text made once per table (the payload per event). */
 export class ConnectJsonWriter {
   private readonly prefix: Buffer;

@@ -54,6 +54,7 @@ import {
   avroValue,
   debeziumAvroSchemas,
   debeziumSchemas,
+  envelopeNullDefaults,
   exactRow,
   exactValue,
   fieldTypeOfAvro,
@@ -438,6 +439,8 @@ async function buildDebeziumEncoder(
   // The hot path hands avsc the Connect values as they are; only maps (hstore.handling.mode: map) need a copy.
   const copyKey = schemas.key !== null && hasMap(schemas.key);
   const copyValue = hasMap(schemas.envelope);
+  // AvroData writes a NULL column that has a default as the default (Connect's Struct.get), as JsonConverter does.
+  const nullDefaults = envelopeNullDefaults(schemas.row);
   return {
     shape,
     format,
@@ -450,7 +453,7 @@ async function buildDebeziumEncoder(
       return encodeAvro(keySchemaId, keyType, copyKey ? avroValue(schemas.key, value) : value, shape, 'key');
     },
     encodeValue(envelope) {
-      const value = renamedEnvelope(envelope as ConnectStruct);
+      const value = nullDefaults(renamedEnvelope(envelope as ConnectStruct));
       return encodeAvro(valueSchemaId, valueType, copyValue ? avroValue(schemas.envelope, value) : value, shape, 'value');
     },
   };

@@ -6,8 +6,10 @@
  *
  * The debezium encoding writes Debezium 3.x's envelope v2 and source block (debezium-envelope.ts), a
  * tombstone after each delete (`tombstones.on.delete`), the `__debezium.oldkey` / `newkey` headers on
- * the delete, tombstone and create a primary-key change becomes, and leaves out `skipped.operations`.
+ * the delete, tombstone and create a primary-key change becomes, Debezium 3's `__debezium.context.*`
+ * headers (`extended.headers.enabled`), and leaves out `skipped.operations`.
  */
+import { randomBytes } from 'node:crypto';
 import { type Op, type Row, TransactionPositions } from '../core/change-event.js';
 import type { ConnectStruct } from '../core/connect-schema.js';
 import type { Lsn, Position } from '../core/lsn.js';
@@ -73,8 +75,43 @@ export interface EnvelopeBuilderOptions {
   partitions: ReadonlyMap<string, number>;
   /** spec.cdc.partitions, for a topic missing from `partitions`. */
   defaultPartitions: number;
-  /** spec.cdc's debezium options (tombstones, skipped operations); Debezium's defaults when absent. */
-  debezium?: Pick<Spec['cdc']['debezium'], 'tombstones.on.delete' | 'skipped.operations' | 'provide.transaction.metadata'>;
+  /** spec.cdc's debezium options (tombstones, skipped operations, context headers); Debezium's defaults when absent. */
+  debezium?: Pick<Spec['cdc']['debezium'], 'tombstones.on.delete' | 'skipped.operations' | 'provide.transaction.metadata'> &
+    Partial<Pick<Spec['cdc']['debezium'], 'extended.headers.enabled'>>;
+}
+
+/** Debezium 3's context headers (`extended.headers.enabled`), in Debezium's order. */
+export const CONTEXT_HEADERS = {
+  connectorLogicalName: '__debezium.context.connectorLogicalName',
+  taskId: '__debezium.context.taskId',
+  connectorName: '__debezium.context.connectorName',
+  runId: '__debezium.context.runId',
+} as const;
+
+/**
+ * A UUID version 7 (RFC 9562: 48-bit Unix milliseconds, version, random bits, variant), the kind of id
+ * Debezium gives each run of a connector task.
+ */
+export function uuidV7(now: number = Date.now()): string {
+  const b = randomBytes(16);
+  b.writeUIntBE(now, 0, 6);
+  b[6] = 0x70 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * The context headers' values as Buffers, made once per connector start (the hot path only points at
+ * them): the topic prefix, task `0` (parity runs one task), `postgresql`, and a fresh run id.
+ */
+export function contextHeaders(topicPrefix: string, runId: string = uuidV7()): readonly (readonly [string, Buffer])[] {
+  return [
+    [CONTEXT_HEADERS.connectorLogicalName, Buffer.from(topicPrefix)],
+    [CONTEXT_HEADERS.taskId, Buffer.from('0')],
+    [CONTEXT_HEADERS.connectorName, Buffer.from('postgresql')],
+    [CONTEXT_HEADERS.runId, Buffer.from(runId)],
+  ];
 }
 
 /** The operations `skipped.operations` names ("none": none). */
@@ -88,12 +125,15 @@ function skippedOperations(text: string | undefined): ReadonlySet<Op> {
 export class EnvelopeBuilder {
   private readonly skipped: ReadonlySet<Op>;
   private readonly tombstones: boolean;
+  /** `extended.headers.enabled`: Debezium's context headers, empty when off. */
+  private readonly context: readonly (readonly [string, Buffer])[];
   /** The commit end LSN of the last transaction that had events: Debezium's first `sequence` element. */
   private lastCommitLsn: Lsn | null = null;
 
   constructor(private readonly options: EnvelopeBuilderOptions) {
     this.skipped = skippedOperations(options.debezium?.['skipped.operations']);
     this.tombstones = options.debezium?.['tombstones.on.delete'] ?? true;
+    this.context = (options.debezium?.['extended.headers.enabled'] ?? true) ? contextHeaders(options.topicPrefix) : [];
   }
 
   /**
@@ -256,6 +296,8 @@ export class EnvelopeBuilder {
       this.processedNanos(),
     );
     let headers = positions.headers(position.ordinal);
+    // A fresh object per event: the shared context Buffers go in without copies.
+    for (const [name, value] of this.context) headers[name] = value;
     const keyChange = change.keyChange;
     if (keyChange) {
       // Debezium: the delete (and its tombstone) names the new key, the create the old one.

@@ -146,6 +146,8 @@ const debeziumOptions = z
       .default('t'),
     'provide.transaction.metadata': z.boolean().default(false),
     'field.name.adjustment.mode': z.enum(['none', 'avro', 'avro_unicode']).default('none'),
+    /** Debezium 3's `__debezium.context.*` headers (logical name, task id, connector name, run id) on every event. */
+    'extended.headers.enabled': z.boolean().default(true),
   })
   .prefault({});
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { RelationState } from '../../../connectors/postgres-source/change-builder.js';
 import { avroType, createChangeEncoder, type TableEncoder } from '../../../connectors/kafka-sink/serde.js';
 import { tableShape } from '../../../services/core/table-shape.js';
-import { EnvelopeBuilder, transactionContext } from '../../../services/cdc/envelope.js';
+import { CONTEXT_HEADERS, EnvelopeBuilder, transactionContext, uuidV7 } from '../../../services/cdc/envelope.js';
 
 const columns = [
   { name: 'id', kind: 'int' as const, connect: { type: 'int32' as const, optional: false } },
@@ -101,6 +101,45 @@ describe('debezium events of one change', () => {
     expect(create!.headers['__debezium.oldkey']).toBe('{"id":3}');
     expect(create!.headers['__debezium.newkey']).toBeUndefined();
     expect(String(create!.headers['parity.ordinal'])).toBe('1');
+  });
+
+  it("extended.headers.enabled: Debezium 3's context headers on every event and tombstone, one run id per start; none when off", async () => {
+    const { envelopes, encoder } = await setup(DEFAULTS);
+    const del = { op: 'd' as const, key: { id: 1 }, before: { id: 1, note: 'x' }, after: null };
+    const out = [
+      ...envelopes.buildAll(encoder, relation, del, { commitLsn: 100n, ordinal: 0 }, tx(), 'false'),
+      ...envelopes.buildAll(
+        encoder,
+        relation,
+        { ...del, op: 'c', before: null, after: { id: 1, note: null } },
+        { commitLsn: 100n, ordinal: 1 },
+        tx(),
+        'false',
+      ),
+    ];
+    expect(out).toHaveLength(3);
+    const text = (v: unknown) => (v === undefined ? undefined : String(v));
+    for (const m of out) {
+      expect(text(m.headers[CONTEXT_HEADERS.connectorLogicalName])).toBe('p');
+      expect(text(m.headers[CONTEXT_HEADERS.taskId])).toBe('0');
+      expect(text(m.headers[CONTEXT_HEADERS.connectorName])).toBe('postgresql');
+      expect(text(m.headers[CONTEXT_HEADERS.runId])).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(text(m.headers['parity.commit_lsn'])).toBeDefined();
+    }
+    // One run id per connector start (EnvelopeBuilder), shared as the same Buffer by every event.
+    expect(out[2]!.headers[CONTEXT_HEADERS.runId]).toBe(out[0]!.headers[CONTEXT_HEADERS.runId]);
+    const again = await setup(DEFAULTS);
+    const other = again.envelopes.buildAll(again.encoder, relation, del, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')[0]!;
+    expect(text(other.headers[CONTEXT_HEADERS.runId])).not.toBe(text(out[0]!.headers[CONTEXT_HEADERS.runId]));
+    const off = await setup({ ...DEFAULTS, 'extended.headers.enabled': false });
+    const plain = off.envelopes.buildAll(off.encoder, relation, del, { commitLsn: 100n, ordinal: 0 }, tx(), 'false')[0]!;
+    expect(Object.keys(plain.headers).filter((h) => h.startsWith('__debezium.context.'))).toEqual([]);
+  });
+
+  it('uuidV7: the time in the first 48 bits, version 7, variant 10', () => {
+    const id = uuidV7(0x0123_4567_89ab);
+    expect(id).toMatch(/^01234567-89ab-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(uuidV7(1)).not.toBe(uuidV7(1));
   });
 
   it('provide.transaction.metadata: the block counts from 1, BEGIN and END carry its id and the counts', async () => {

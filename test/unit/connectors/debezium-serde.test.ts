@@ -17,6 +17,7 @@ import {
   dateText,
   debeziumSchemas,
   durationText,
+  envelopeNullDefaults,
   exactValue,
   fieldTypeOfAvro,
   parseConnectJson,
@@ -25,6 +26,9 @@ import {
 } from '../../../connectors/kafka-sink/debezium-serde.js';
 import { fallbackValue } from '../../../connectors/postgres-source/relations.js';
 import { snapshotMarkers } from '../../../services/cdc/initial-snapshot.js';
+import { avroType } from '../../../connectors/kafka-sink/serde.js';
+import { connectValueJson } from '../../../connectors/kafka-sink/connect-json.js';
+import { avroSchemaFromConnect } from '../../../connectors/kafka-sink/connect-avro.js';
 
 describe('Connect values back to exact values', () => {
   it('decimals come back as their exact text, whatever their scale', () => {
@@ -136,6 +140,38 @@ describe('the producer side', () => {
       big: '9223372036854775807',
       h: { a: '1' },
     });
+  });
+
+  it('writes a NULL column that has a default as the default in Avro, as AvroData (Struct.get) and JsonConverter do', () => {
+    const shape = tableShape(
+      'p',
+      'public',
+      't',
+      [
+        { name: 'id', kind: 'int', connect: { type: 'int32', optional: false } },
+        { name: 'flag', kind: 'boolean', connect: { type: 'boolean', optional: true, default: true } },
+        { name: 'txt', kind: 'string', connect: { type: 'string', optional: true, default: 'new' } },
+        { name: 'note', kind: 'string', connect: { type: 'string', optional: true } },
+      ],
+      ['id'],
+      'debezium',
+    );
+    const schemas = debeziumSchemas(shape);
+    const fill = envelopeNullDefaults(schemas.row);
+    const envelope = { op: 'u', before: { id: 1, flag: null, txt: 'a', note: null }, after: { id: 1, flag: false, note: null } };
+    const filled = fill(envelope);
+    // Only optional columns with a non-null default; a column without one keeps its null; false stays false.
+    expect(filled.before).toEqual({ id: 1, flag: true, txt: 'a', note: null });
+    expect(filled.after).toEqual({ id: 1, flag: false, txt: 'new', note: null });
+    expect(envelope.before.flag).toBeNull();
+    // Nothing to replace: the same object, no copy on the hot path.
+    const clean = { op: 'c', before: null, after: { id: 2, flag: false, txt: 'b', note: null } };
+    expect(fill(clean)).toBe(clean);
+    // The Avro bytes read back as the default, the rendering JsonConverter gives the same payload.
+    const rowSchema = { ...schemas.row, optional: false };
+    const type = avroType(avroSchemaFromConnect(rowSchema));
+    expect((type.fromBuffer(type.toBuffer(filled.before)) as Record<string, unknown>).flag).toBe(true);
+    expect(connectValueJson(rowSchema, envelope.before)).toBe(connectValueJson(rowSchema, filled.before));
   });
 
   it('a required column missing from a key-only old tuple holds its default, else its type zero', () => {
