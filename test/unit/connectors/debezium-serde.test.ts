@@ -202,6 +202,12 @@ describe('the spec', () => {
     expect(spec.cdc.debezium['decimal.handling.mode']).toBe('precise');
     expect(spec.cdc.debezium['tombstones.on.delete']).toBe(true);
     expect(spec.cdc.debezium['skipped.operations']).toBe('t');
+    expect(spec.cdc.debezium['extended.headers.enabled']).toBe(true);
+    expect(
+      parseSpec(withCdc('  debezium:\n    extended.headers.enabled: false\n'), 'spec.yaml', env).spec.cdc.debezium[
+        'extended.headers.enabled'
+      ],
+    ).toBe(false);
   });
 
   it('refuses JSON Schema or Protobuf with the debezium encoding, naming cdc.format', () => {
