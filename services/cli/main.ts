@@ -7,7 +7,7 @@ import type { CommandEntry } from './command.js';
 import { bashCompletion, zshCompletion } from './completion.js';
 import { EXIT, EXIT_CODE_BY_ERROR, exitCodeFor } from './exit-codes.js';
 import { commandHelp, groupHelp, groups, topHelp } from './help.js';
-import { connectionRefusal, ParityError, toParityError } from '../core/errors.js';
+import { connectionRefusal, notedConnectionRefusal, ParityError, toParityError } from '../core/errors.js';
 import { redact } from '../core/secrets.js';
 
 /** Finds the longest command whose words prefix argv. */
@@ -103,10 +103,19 @@ export async function main(argv: string[]): Promise<number> {
     return await handler(found.rest);
   } catch (err) {
     // A refused login or an untrusted certificate is bad input (exit 2) naming the setting, however deep it was wrapped.
-    const refused = err instanceof ParityError && EXIT_CODE_BY_ERROR[err.code] === EXIT.BAD_INPUT ? undefined : connectionRefusal(err);
+    // A client that reported its refusal only as an event (ioredis) left it noted: the command's own error
+    // ("max retries per request") does not carry it.
+    const alreadyBadInput = err instanceof ParityError && EXIT_CODE_BY_ERROR[err.code] === EXIT.BAD_INPUT;
+    const own = alreadyBadInput ? undefined : connectionRefusal(err);
+    const noted = alreadyBadInput || own ? undefined : notedConnectionRefusal();
+    const refused = own ?? noted;
     const error =
       refused && err instanceof ParityError
-        ? new ParityError(refused.code, err.message, { cause: err, hint: refused.hint, retriable: false })
+        ? new ParityError(refused.code, noted ? `${err.message} (${noted.message})` : err.message, {
+            cause: err,
+            hint: refused.hint,
+            retriable: false,
+          })
         : (refused ?? (err instanceof ParityError ? err : toParityError(err)));
     process.stderr.write(`${redact(error.describe())}\n`);
     if (process.env.PARITY_DEBUG && error.stack) process.stderr.write(`${redact(error.stack)}\n`);

@@ -17,6 +17,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Redis, RedisOptions } from 'ioredis';
 import { createRequire } from 'node:module';
 import type { Logger } from './log.js';
+import { noteConnectionRefusal } from './errors.js';
 import { resolveKafkaSecurity, type KafkaSecurity, type KafkaSecuritySpec } from './kafka-security.js';
 import { resolveRedisSecurity, resolveRegistrySecurity, type RedisSpec, type RegistrySpec } from './connection-security.js';
 import { Agent as HttpsAgent } from 'node:https';
@@ -214,7 +215,7 @@ export function createRedis(redis: string | RedisSpec, options: RedisOptions = {
   const spec = typeof redis === 'string' ? { url: redis } : redis;
   const security = resolveRedisSecurity(spec);
   const { Redis: RedisClient } = requireLazily('ioredis') as typeof import('ioredis');
-  return new RedisClient(spec.url, {
+  const client = new RedisClient(spec.url, {
     lazyConnect: false,
     maxRetriesPerRequest: 1,
     ...(security.tls ? { tls: security.tls } : {}),
@@ -222,4 +223,7 @@ export function createRedis(redis: string | RedisSpec, options: RedisOptions = {
     ...(security.password ? { password: security.password } : {}),
     ...options,
   });
+  // ioredis reports a TLS or login refusal only as this event; its commands then fail with "max retries".
+  client.on('error', (err: unknown) => noteConnectionRefusal(err, 'Redis (infra.redis)', 'infra.redis.tls.ca'));
+  return client;
 }

@@ -137,6 +137,30 @@ export function connectionRefusal(err: unknown): ParityError | undefined {
   return undefined;
 }
 
+/**
+ * A refusal a client reported only as an event, not through the failing call: ioredis emits a TLS or
+ * login refusal as an `error` event and its commands then fail with "max retries per request". The
+ * CLI names the refusal (and its setting) when the command's own error does not.
+ */
+let notedRefusal: { err: unknown; connection: string; tlsSetting: string } | undefined;
+
+/** Remembers `err` when it is a refusal (see {@link connectionRefusal}) of `connection`. */
+export function noteConnectionRefusal(err: unknown, connection: string, tlsSetting: string): void {
+  if (connectionRefusal(err)) notedRefusal = { err, connection, tlsSetting };
+}
+
+/** The last refusal noted by {@link noteConnectionRefusal}, as the bad-input error that names its setting. */
+export function notedConnectionRefusal(): ParityError | undefined {
+  if (!notedRefusal) return undefined;
+  const refused = connectionRefusal(notedRefusal.err)!;
+  const tls = refused.message.startsWith('TLS certificate not accepted') && !/expired/.test(refused.hint ?? '');
+  return new ParityError(refused.code, `${notedRefusal.connection}: ${refused.message}`, {
+    cause: notedRefusal.err,
+    hint: tls ? `point ${notedRefusal.tlsSetting} at the CA that signed the server certificate` : refused.hint,
+    retriable: false,
+  });
+}
+
 /** PostgreSQL SQLSTATEs that parity maps to its own codes. */
 export function fromPgError(err: unknown, context: string): ParityError {
   const refused = connectionRefusal(err);

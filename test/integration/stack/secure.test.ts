@@ -320,13 +320,13 @@ describe('the registry through the CLI', () => {
 });
 
 /** Runs `parity <args> --spec <the example spec>` with `env` over the secured stack's settings. */
-function cli(args: string[], overrides: Record<string, string>): { status: number | null; out: string } {
+function cli(args: string[], overrides: Record<string, string>, redisCa = E.PARITY_CA_FILE): { status: number | null; out: string } {
   const doc = parseDocument(readFileSync(join(ROOT, 'schemas/examples/orders-multicurrency.yaml'), 'utf8'));
   doc.setIn(['infra', 'redis'], {
     url: `rediss://127.0.0.1:${config.ports.redis}`,
     username: 'parity',
     password: '${PARITY_REDIS_PASSWORD}',
-    tls: { ca: E.PARITY_CA_FILE },
+    tls: { ca: redisCa },
   });
   for (const i of [0, 1]) {
     const reader = doc.getIn(['events', 'subjects', 0, 'consumers', i, 'readerSchema']) as string;
@@ -368,6 +368,16 @@ describe('refusals through the CLI: exit 2, the connection and the setting named
     expect(r.status).toBe(2);
     expect(r.out).toMatch(/reading flags: WRONGPASS/);
     expect(r.out).toContain('infra.redis.password');
+    for (const secret of secrets()) expect(r.out).not.toContain(secret);
+  });
+
+  it('Redis: an untrusted certificate (infra.redis.tls.ca of another CA)', () => {
+    const r = cli(['flags', 'get'], {}, otherCa);
+    expect(r.status).toBe(2);
+    expect(r.out).toMatch(
+      /Redis \(infra\.redis\): TLS certificate not accepted \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)\)/,
+    );
+    expect(r.out).toContain('point infra.redis.tls.ca at the CA that signed the server certificate');
     for (const secret of secrets()) expect(r.out).not.toContain(secret);
   });
 });
