@@ -25,6 +25,10 @@ import { createRunner, type BackgroundCommand, type ParityRunner } from './proce
 import { startLoad, type LoadGenerator } from './load.js';
 import { recreateDatabase, seedOrders, writeDemoSpec } from './setup.js';
 import { checkEventsAgainstDatabase } from './end-state.js';
+import { FLIP_PREFIX, reverseSlot } from '../reverse-sync/names.js';
+import { readPosition } from '../reverse-sync/window-store.js';
+import { coordinatorKeys } from '../coordinator/keys.js';
+import { parseLsn } from '../core/lsn.js';
 
 export interface DemoOptions {
   quick: boolean;
@@ -83,7 +87,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let bugRate = 0.03;
   let oldWriter = true;
   let contracted = false;
+  // A previous run leaves its cohorts' flags behind (cut over: write=new, read=new), and they would
+  // override the migration-wide flags of this fresh run: the demo's migration starts with none.
+  if (spec.cohorts.length > 0) await redis.del(...spec.cohorts.map((c) => coordinatorKeys(spec.name).flags(c)));
+  // After cutover each cohort's writers follow its own `write` flag; an order's cohort is its id's parity.
+  const cohortFlags = new Map(spec.cohorts.map((c) => [c, createFlagsReader({ redis, migration: spec.name, cohort: c, ttlMs: 200 })]));
+  for (const reader of cohortFlags.values()) await reader.start();
+  const cohortOf = (id: number): string => spec.cohorts[id % Math.max(1, spec.cohorts.length)] ?? '';
   const background: BackgroundCommand[] = [];
+  let reverseSync: BackgroundCommand | undefined;
   let load: LoadGenerator | undefined;
   try {
     const advance = async (reason: string) => {
@@ -121,6 +133,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       bugRate: () => bugRate,
       oldWriterActive: () => oldWriter,
       contracted: () => contracted,
+      writeNew: (id) => (cohortFlags.get(cohortOf(id)) ?? flags).current().write === 'new',
     });
     await sleep(1000);
     note(`${rate} writes/s; ${load.stats.inserts + load.stats.updates + load.stats.deletes} writes so far`);
@@ -228,11 +241,65 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const enforce = await parity(['enforce', '--reason', 'every writer writes the new columns', '--actor', 'parity-demo']);
     note(enforce.stdout.trim().split('\n').slice(-4).join('\n    '));
 
-    step(13, 'Quiesce, then the exactness checks');
+    step(13, 'Cutover: every cohort writes only the new columns; reverse sync keeps total_amount current');
+    const cohorts = spec.cohorts.length ? spec.cohorts : [''];
+    for (const cohort of cohorts) {
+      const res = jsonOf(
+        (
+          await parity([
+            'cutover',
+            ...(cohort ? ['--cohort', cohort] : []),
+            '--reason',
+            'new read path at 100%, old side kept by reverse sync',
+            '--actor',
+            'parity-demo',
+            '--json',
+          ])
+        ).stdout,
+      );
+      note(`cut over ${cohort || 'the migration'}: reverse slot ${res.slot} from ${res.fromLsn}`);
+    }
+    reverseSync = runner.start(['reverse-sync', 'run', '--spec', specPath, '--verify-every', '5'], join(dir, 'reverse-sync.log'));
+    background.push(reverseSync);
+    await sleep(3000);
+    const newOnly = load.stats.inserts;
+    await sleep(2000);
+    note(`traffic keeps running: ${load.stats.inserts - newOnly} orders inserted in 2 s with the new columns only`);
+    const during = jsonOf((await parity(['reverse-sync', 'status', '--json'])).stdout);
+    note(
+      `reverse sync: ${during.applied?.keys ?? 0} keys applied to total_amount, reverse slot ${during.slotLagBytes ?? '?'} bytes behind, ${during.unrepresentable} unrepresentable`,
+    );
+    if (!during.applied || Number(during.applied.keys) === 0) failures.push('reverse sync applied nothing after cutover');
+
+    const back = cohorts[0]!;
+    step(14, `Rollback of ${back ? `cohort ${back}` : 'the migration'} (a flag flip, nothing lost), then forward again`);
+    const rolled = jsonOf(
+      (
+        await parity([
+          'rollback',
+          ...(back ? ['--cohort', back] : []),
+          '--reason',
+          'drill: back to the old representation',
+          '--actor',
+          'parity-demo',
+          '--json',
+        ])
+      ).stdout,
+    );
+    note(`rolled back in ${rolled.waitedMs} ms: reverse sync had applied up to ${rolled.appliedLsn}, past the flip at ${rolled.flipLsn}`);
+    await sleep(2000);
+    await parity(['cutover', ...(back ? ['--cohort', back] : []), '--reason', 'drill over', '--actor', 'parity-demo']);
+    note(`${back ? `cohort ${back}` : 'the migration'} cut over again`);
+    figures.window = { rollbackWaitedMs: rolled.waitedMs, keysAppliedBeforeRollback: during.applied?.keys ?? 0 };
+    await sleep(2000);
+
+    step(15, 'Quiesce, then the exactness checks');
     await load.stop();
     figures.load = { ...load.stats };
     note(`load: ${JSON.stringify(load.stats)}`);
     load = undefined;
+    // Reverse sync first (its writes to total_amount are changes CDC streams too), then CDC.
+    await waitForReverseSync(db, spec, 60_000);
     await waitForCatchUp(db, spec.cdc.slot, 60_000);
     const finalVerify = await verifyUntilClean(parity, note);
     figures.finalVerify = finalVerify;
@@ -258,9 +325,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (inspect.code !== 0) failures.push(`cache inspector found stale entries: ${inspect.stdout.trim().split('\n').slice(-1)[0]}`);
     // A clean inspection of nothing proves nothing: the versioner must have filled the cache.
     if (!inspected.sampled) failures.push('cache inspector sampled no entries: the cache versioner wrote nothing');
+    // The old side, checked with the sides swapped, and clean for the gate's reverseWindowCleanMinutes.
+    const firstCheck = await parity(['reverse-sync', 'check'], { allowFailure: true });
+    await sleep(Math.ceil(spec.gates.contract.reverseWindowCleanMinutes * 60_000) + 1000);
+    const reverseCheck = await parity(['reverse-sync', 'check', '--json'], { allowFailure: true });
+    const window = safeJson(reverseCheck.stdout) as { clean?: boolean; summary?: string; cleanSince?: string };
+    note(`${firstCheck.stdout.trim()}
+    ${window.summary ?? reverseCheck.stdout.trim()}${window.cleanSince ? `; clean since ${window.cleanSince}` : ''}`);
+    figures.reverseWindow = { clean: window.clean ?? false, cleanSince: window.cleanSince ?? null };
+    if (reverseCheck.code !== 0) failures.push(`reverse window not clean: ${window.summary ?? reverseCheck.stdout.slice(0, 300)}`);
     await advance('writers on the new columns only; end state exact');
 
-    step(14, 'Contract gate and report');
+    step(16, 'Contract gate and report');
     const gate = await parity(['gate', 'contract'], { allowFailure: true });
     note(gate.stdout.trim().split('\n').join('\n    '));
     if (gate.code !== 0) failures.push('contract gate did not pass');
@@ -269,11 +345,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     note(`report: ${reportPath}`);
     figures.reportPath = reportPath;
 
-    step(15, 'Contract: drop the old column');
+    step(17, 'Contract: drop the old column, closing the reverse window');
     if (failures.length === 0) {
       contracted = true;
       const contract = await parity(['contract', '--yes', '--reason', 'contract gate passed', '--actor', 'parity-demo']);
       note(contract.stdout.trim().split('\n').slice(-3).join('\n    '));
+      // The contract closed the window in its DDL's transaction: reverse sync stops by itself, exit 0.
+      const code = await Promise.race([new Promise((r) => reverseSync?.child.once('exit', r)), sleep(20_000).then(() => 'timeout')]);
+      const exited = reverseSync?.child.exitCode ?? code;
+      note(`reverse sync ${exited === 0 ? 'stopped by itself (window closed), its slot dropped' : `did not stop: ${String(exited)}`}`);
+      if (exited !== 0) failures.push(`reverse sync did not stop after contract (${String(exited)})`);
       const left = await db.query(
         `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'total_amount'`,
       );
@@ -286,7 +367,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     for (const b of background.reverse()) await b.stop().catch(() => undefined);
     // The slot would pin WAL on the developer's cluster; the database stays for inspection.
     await runner.run(['cdc', 'drop-slot', '--spec', specPath, '--force'], { allowFailure: true }).catch(() => undefined);
+    // The reverse slot too, when the demo stopped before contract closed the window (contract drops it).
+    await db
+      .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [
+        reverseSlot(spec),
+      ])
+      .catch(() => undefined);
     await flags.close().catch(() => undefined);
+    for (const reader of cohortFlags.values()) await reader.close().catch(() => undefined);
     redis.disconnect();
     await db.end().catch(() => undefined);
   }
@@ -355,6 +443,25 @@ async function waitForCdc(
     await sleep(1000);
   }
   throw new ParityError('PARITY_INTERNAL', `CDC did not finish its initial snapshot in ${timeoutMs / 1000}s: ${last.slice(0, 400)}`);
+}
+
+/**
+ * Waits until reverse sync has applied everything written so far: a marker transaction (the
+ * rollback's flip message, which reverse sync applies at once) and its applied position past it.
+ */
+async function waitForReverseSync(db: pg.Pool, spec: Spec, timeoutMs: number): Promise<void> {
+  const { rows } = await db.query('SELECT pg_logical_emit_message(true, $1, $2)::text AS lsn', [FLIP_PREFIX, spec.name]);
+  const marker = rows[0].lsn as string;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const position = await readPosition(db, spec.control.schema, spec.name);
+    if (position && position.commitLsn >= parseLsn(marker)) return;
+    await sleep(250);
+  }
+  throw new ParityError(
+    'PARITY_INTERNAL',
+    `reverse sync (slot ${reverseSlot(spec)}) did not apply up to ${marker} in ${timeoutMs / 1000}s`,
+  );
 }
 
 /** Waits until the slot has confirmed everything written so far. */

@@ -18,6 +18,11 @@ export interface LoadOptions {
   oldWriterActive: () => boolean;
   /** Set once the contract step removes total_amount: writers then write only the new columns. */
   contracted?: () => boolean;
+  /**
+   * After cutover (issue 23): whether the order's cohort writes only the new representation (its
+   * `write` flag is `new`); reverse sync keeps total_amount current meanwhile. Absent: never.
+   */
+  writeNew?: (id: number) => boolean;
   random?: () => number;
 }
 
@@ -59,7 +64,12 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
   const amount = () => 100 + Math.floor(random() * 99_900);
 
   async function write(writer: Writer): Promise<void> {
-    const contracted = options.contracted?.() ?? false;
+    // The row this write touches, chosen first: its cohort decides whether it writes the new columns only.
+    const id =
+      writer === 'checkout'
+        ? Number((await pool.query(`SELECT nextval(pg_get_serial_sequence('orders', 'id'))::bigint AS id`)).rows[0].id)
+        : pickId();
+    const contracted = (options.contracted?.() ?? false) || (options.writeNew?.(id) ?? false);
     const dual = options.dualWrite() || contracted;
     const buggy = dual && random() < options.bugRate();
     switch (writer) {
@@ -70,17 +80,18 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
         const minorValue = buggy ? cents + 1 : cents;
         const res = contracted
           ? await pool.query(
-              `INSERT INTO orders (customer_id, status, total_amount_minor, currency) VALUES ($1, 'paid', $2, 'USD') RETURNING id`,
-              [customer, minorValue],
+              `INSERT INTO orders (id, customer_id, status, total_amount_minor, currency) VALUES ($3, $1, 'paid', $2, 'USD') RETURNING id`,
+              [customer, minorValue, id],
             )
           : dual
             ? await pool.query(
-                `INSERT INTO orders (customer_id, status, total_amount, total_amount_minor, currency) VALUES ($1, 'paid', $2, $3, 'USD') RETURNING id`,
-                [customer, cents, minorValue],
+                `INSERT INTO orders (id, customer_id, status, total_amount, total_amount_minor, currency) VALUES ($4, $1, 'paid', $2, $3, 'USD') RETURNING id`,
+                [customer, cents, minorValue, id],
               )
-            : await pool.query(`INSERT INTO orders (customer_id, status, total_amount) VALUES ($1, 'paid', $2) RETURNING id`, [
+            : await pool.query(`INSERT INTO orders (id, customer_id, status, total_amount) VALUES ($3, $1, 'paid', $2) RETURNING id`, [
                 customer,
                 cents,
+                id,
               ]);
         maxId = Math.max(maxId, Number(res.rows[0].id));
         stats.inserts++;
@@ -93,16 +104,16 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
         const res = contracted
           ? await pool.query(
               `UPDATE orders SET total_amount_minor = greatest(total_amount_minor - $2::bigint, 0) + $3::bigint, status = 'refunded', updated_at = now() WHERE id = $1`,
-              [pickId(), refund, bump],
+              [id, refund, bump],
             )
           : dual
             ? await pool.query(
                 `UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), total_amount_minor = greatest(total_amount - $2::int, 0)::bigint + $3::bigint, currency = 'USD', status = 'refunded', updated_at = now() WHERE id = $1`,
-                [pickId(), refund, bump],
+                [id, refund, bump],
               )
             : await pool.query(
                 `UPDATE orders SET total_amount = greatest(total_amount - $2::int, 0), status = 'refunded', updated_at = now() WHERE id = $1`,
-                [pickId(), refund],
+                [id, refund],
               );
         stats.updates += res.rowCount ?? 0;
         if (buggy && res.rowCount) stats.buggyWrites++;
@@ -111,10 +122,10 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
       case 'fraud': {
         // Mostly flags an order; sometimes deletes one outright.
         if (random() < 0.2) {
-          const res = await pool.query('DELETE FROM orders WHERE id = $1', [pickId()]);
+          const res = await pool.query('DELETE FROM orders WHERE id = $1', [id]);
           stats.deletes += res.rowCount ?? 0;
         } else {
-          const res = await pool.query(`UPDATE orders SET status = 'flagged', updated_at = now() WHERE id = $1`, [pickId()]);
+          const res = await pool.query(`UPDATE orders SET status = 'flagged', updated_at = now() WHERE id = $1`, [id]);
           stats.updates += res.rowCount ?? 0;
         }
         return;
@@ -122,7 +133,7 @@ export async function startLoad(options: LoadOptions): Promise<LoadGenerator> {
       case 'legacy': {
         if (!options.oldWriterActive() || contracted) return write('checkout');
         // An instance still on the old release: it changes total_amount and knows nothing of the new columns.
-        const res = await pool.query(`UPDATE orders SET total_amount = total_amount + 100, updated_at = now() WHERE id = $1`, [pickId()]);
+        const res = await pool.query(`UPDATE orders SET total_amount = total_amount + 100, updated_at = now() WHERE id = $1`, [id]);
         stats.updates += res.rowCount ?? 0;
         if (res.rowCount) stats.oldWriterWrites++;
         return;

@@ -87,6 +87,14 @@ export function writeDemoSpec(options: DemoSpecOptions): string {
   doc.setIn(['reconcile', 'segmentRows'], options.quick ? 5_000 : 50_000);
   doc.setIn(['reconcile', 'bisectionThreshold'], options.quick ? 500 : 2_000);
   doc.setIn(['gates', 'contract', 'driftWindowMinutes'], 0);
+  // The cutover window (issue 23): after cutover, checkout writes only the new columns, so the old
+  // column must accept rows without it until reverse sync fills it in (the cutover refuses otherwise).
+  doc.addIn(['ddl', 'enforce'], {
+    name: 'total_amount nullable for the cutover window',
+    sql: 'ALTER TABLE public.orders ALTER COLUMN total_amount DROP NOT NULL',
+  });
+  // The demo's window is seconds long, not the hour a production contract waits for.
+  doc.setIn(['gates', 'contract', 'reverseWindowCleanMinutes'], 0.1);
   mkdirSync(options.dir, { recursive: true });
   const path = join(options.dir, 'orders-multicurrency.yaml');
   writeFileSync(path, doc.toString());
