@@ -241,6 +241,18 @@ export class ReverseSync {
           return null;
         });
         if (dropped) logger.info({ slot, ...dropped }, 'reverse slot and publication dropped');
+        // And its replication origin: PostgreSQL keeps a state for every origin in max_replication_slots'
+        // shared array until it is dropped, so windows that never dropped theirs end up refusing new ones.
+        await applyClient
+          .query('SELECT pg_replication_origin_session_reset()')
+          .then(() => applyClient.query('SELECT pg_replication_origin_drop($1)', [origin]))
+          .then(() => logger.info({ origin }, 'replication origin dropped'))
+          .catch((err: unknown) => {
+            logger.warn(
+              { origin, err: err instanceof Error ? err.message : String(err) },
+              'could not drop the replication origin; drop it by hand',
+            );
+          });
       }
     } catch (err) {
       this.status.state = 'failed';

@@ -10,6 +10,7 @@
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reverseOrigin } from '../../../services/reverse-sync/names.js';
 import { createFlagStore } from '../../../services/coordinator/flag-store.js';
 import { createRedis } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
@@ -232,6 +233,9 @@ describe('reverse sync, same table', () => {
     expect((await readWindow(pool, loaded.spec.control.schema, loaded.spec.name))?.state).toBe('closed');
     const { rows } = await pool.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`${loaded.spec.cdc.slot}_reverse`]);
     expect(rows).toEqual([]);
+    // Its replication origin too (PostgreSQL holds a state per origin in max_replication_slots' array).
+    const origins = await pool.query('SELECT 1 FROM pg_replication_origin WHERE roname = $1', [reverseOrigin(loaded.spec)]);
+    expect(origins.rows).toEqual([]);
     const again = await cutover(deps(), { cohort: 'eu', actor: 'test', reason: 'after contract' }).catch((e: unknown) => e);
     expect(isParityError(again) && again.code).toBe('PARITY_PHASE');
   }, 60_000);
