@@ -19,7 +19,7 @@ import { ParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
-import type { ChangeSink, SinkCallbacks } from './sink.js';
+import { type ChangeSink, type SinkCallbacks, recordSize } from './sink.js';
 
 export interface MaintainedSinkOptions {
   kafka: KafkaClients;
@@ -84,7 +84,7 @@ export class MaintainedSink implements ChangeSink {
       return;
     }
     this.outstanding++;
-    this.queue.push({ message, callbacks, size: (message.key?.length ?? 0) + (message.value?.length ?? 0) + 64 });
+    this.queue.push({ message, callbacks, size: recordSize(message) });
     if (!this.sending) queueMicrotask(() => this.pump());
   }
 

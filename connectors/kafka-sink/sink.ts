@@ -103,6 +103,22 @@ interface Lane {
   head: number;
 }
 
+/**
+ * An upper bound of a record's bytes in a batch: key, value, every header (name, value and their varint
+ * lengths) and the record's own framing. The batch cap below counts headers too: Debezium's events carry
+ * seven (parity's three and Debezium's context), a few hundred bytes that alone can push 2,000 records of a
+ * wide table past the broker's message.max.bytes.
+ */
+export function recordSize(message: EncodedChange): number {
+  let size = (message.key?.length ?? 0) + (message.value?.length ?? 0) + 64;
+  for (const name in message.headers) {
+    const value = message.headers[name]!;
+    // A string header is written as UTF-8: at most three bytes per UTF-16 unit.
+    size += name.length * 3 + (typeof value === 'string' ? value.length * 3 : value.length) + 10;
+  }
+  return size;
+}
+
 /** Header names are a handful of constants: their bytes are made once. */
 const HEADER_KEYS = new Map<string, Buffer>();
 function headerKey(name: string): Buffer {
@@ -226,8 +242,7 @@ export class KafkaSink implements ChangeSink {
       callbacks.onFail(new ParityError('PARITY_KAFKA', 'the Kafka producer is not connected'));
       return;
     }
-    const size = (message.key?.length ?? 0) + (message.value?.length ?? 0) + 64;
-    const q: Queued = { message, callbacks, size };
+    const q: Queued = { message, callbacks, size: recordSize(message) };
     this.outstanding++;
     if (this.unrouted.length > 0 || !this.routes.has(message.topic)) {
       this.unrouted.push(q);

@@ -152,3 +152,16 @@ describe('Kafka wire encoding', () => {
     ]);
   });
 });
+
+describe('record size bound', () => {
+  it('counts the headers, which Debezium events carry seven of', async () => {
+    const { recordSize } = await import('../../../connectors/kafka-sink/sink.js');
+    const bare = { topic: 't', partition: 0, key: Buffer.alloc(10), value: Buffer.alloc(300), headers: {} };
+    const headers = { 'parity.position': Buffer.alloc(20), '__debezium.context.runId': '0190a4c2-0000-7000-8000-000000000000' };
+    expect(recordSize(bare as never)).toBeGreaterThanOrEqual(310);
+    // Each header adds at least its name and value bytes.
+    expect(recordSize({ ...bare, headers } as never) - recordSize(bare as never)).toBeGreaterThanOrEqual(
+      'parity.position'.length + 20 + '__debezium.context.runId'.length + 36,
+    );
+  });
+});
