@@ -1,6 +1,7 @@
 import { ProtocolError } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { MaintainedSink } from '../../../connectors/kafka-sink/maintained-sink.js';
+import { recordSize } from '../../../connectors/kafka-sink/sink.js';
 import type { EncodedChange } from '../../../connectors/kafka-sink/serde.js';
 import type { KafkaClients } from '../../../services/core/clients.js';
 import { silentLogger } from '../../../services/core/log.js';
@@ -70,7 +71,9 @@ describe('MaintainedSink', () => {
 
   it('splits a send before a partition would exceed its byte budget', async () => {
     const f = fakeKafka();
-    const sink = new MaintainedSink({ kafka: f.kafka, logger: silentLogger(), maxPartitionBytes: 400 }); // each message counts 100 + 64 bytes
+    // Room for two of these messages, not three (recordSize: key, value, headers and framing).
+    const budget = Math.floor(recordSize(msg(0, 'x'.repeat(100))) * 2.5);
+    const sink = new MaintainedSink({ kafka: f.kafka, logger: silentLogger(), maxPartitionBytes: budget });
     await sink.connect();
     const noop = { onAck: () => undefined, onFail: () => undefined };
     for (const v of ['x'.repeat(100), 'y'.repeat(100), 'z'.repeat(100)]) sink.send(msg(0, v), noop);
