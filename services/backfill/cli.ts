@@ -79,7 +79,6 @@ export async function backfillRunCommand(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   // The coordinator's kill switch: a flag read from Redis (cached, never throws), checked on every poll.
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });
   try {
     const result = await runBackfill({

@@ -48,8 +48,6 @@ export async function openCoordinator(loaded: LoadedSpec, options: OpenCoordinat
   const target = pool(targetDatabase(spec));
   const source = pool(spec.source.database);
   const redis = createRedis(spec.infra.redis);
-  // Connection errors surface on the command that needs Redis; the event must not crash the CLI.
-  redis.on('error', () => undefined);
   const contractGate = options.contractGate(loaded, { source, logger });
   const closeReverseWindow = options.closeReverseWindow?.(loaded);
   const coordinator = createCoordinator({

@@ -224,6 +224,7 @@ export function createRedis(redis: string | RedisSpec, options: RedisOptions = {
     ...options,
   });
   // ioredis reports a TLS or login refusal only as this event; its commands then fail with "max retries".
+  // Being a listener, it also keeps an 'error' event from crashing the process: callers need none of their own.
   client.on('error', (err: unknown) => noteConnectionRefusal(err, 'Redis (infra.redis)', 'infra.redis.tls.ca'));
   return client;
 }

@@ -80,8 +80,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);
   const db = new pg.Pool({ connectionString: database, max: 4 });
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 2 });
-  // A Redis blip must not crash the demo: the flags reader keeps the last known values meanwhile.
-  redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, ttlMs: 200 });
   await flags.start();
   let bugRate = 0.03;

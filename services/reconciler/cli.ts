@@ -191,7 +191,6 @@ async function killSwitchReader(
     import('../coordinator/flags-reader.js'),
   ]);
   const redis = createRedis(spec.infra.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  redis.on('error', () => undefined);
   const flags = createFlagsReader({ redis, migration: spec.name, logger });
   return {
     read: async () => (await flags.get()).killRepair,

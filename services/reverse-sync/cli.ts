@@ -75,7 +75,6 @@ export const cutoverCommand: ReverseCommand = async (argv) => {
   assertWindowKind(spec);
   const logger = createLogger({ name: 'parity-cutover', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
   const redis = createRedis(spec.infra.redis);
-  redis.on('error', () => undefined);
   try {
     const result = await withPools(spec, 'parity-cutover', (db, control, newDb) =>
       cutover(
@@ -116,7 +115,6 @@ export const rollbackCommand: ReverseCommand = async (argv) => {
   assertWindowKind(spec);
   const logger = createLogger({ name: 'parity-rollback', level: process.env.PARITY_LOG_LEVEL ?? 'warn' });
   const redis = createRedis(spec.infra.redis);
-  redis.on('error', () => undefined);
   try {
     const result = await withPools(spec, 'parity-rollback', (db, control, newDb) =>
       rollback(
