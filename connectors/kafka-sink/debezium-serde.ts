@@ -55,25 +55,64 @@ export interface DebeziumSchemas {
   renames: ReadonlyMap<string, string>;
 }
 
-/** Builds the key, row and envelope schemas of a Debezium-encoded shape. */
-export function debeziumSchemas(shape: TableShape, adjustment: FieldNameAdjustment = 'none'): DebeziumSchemas {
+/**
+ * Builds the key, row and envelope schemas of a Debezium-encoded shape. `keepOptional` names row fields
+ * an earlier version of the value subject registered as optional (`registeredOptionalFields`): they
+ * stay optional in the row whatever the column's NOT NULL says now, so a `SET NOT NULL` never narrows
+ * a registered schema (which BACKWARD and FULL refuse). The key struct keeps the columns' own schemas
+ * (its bytes decide the partition).
+ */
+export function debeziumSchemas(
+  shape: TableShape,
+  adjustment: FieldNameAdjustment = 'none',
+  keepOptional: ReadonlySet<string> = new Set(),
+): DebeziumSchemas {
   const renames = new Map<string, string>();
   const fields: ConnectField[] = [];
+  const rowFields: ConnectField[] = [];
   for (const c of shape.columns) {
     if (!c.connect) throw new ParityError('PARITY_SERIALIZE', `column ${c.name} of ${shape.schema}.${shape.table} has no Connect schema`);
     const name = adjustFieldName(c.name, adjustment);
     if (name !== c.name) renames.set(c.name, name);
     fields.push({ name, schema: c.connect });
+    rowFields.push(
+      c.connect.optional || !keepOptional.has(name) ? { name, schema: c.connect } : { name, schema: { ...c.connect, optional: true } },
+    );
   }
   const byName = new Map(shape.columns.map((c, i) => [c.name, fields[i]!]));
   const keyFields = shape.keyColumns.map((k) => byName.get(k)).filter((f): f is ConnectField => f !== undefined);
-  const row = rowSchema(shape.topic, fields);
+  const row = rowSchema(shape.topic, rowFields);
   return {
     key: keyFields.length > 0 ? keySchema(shape.topic, keyFields) : null,
     row,
     envelope: envelopeSchema(shape.topic, row),
     renames,
   };
+}
+
+/**
+ * The row fields an Avro envelope (a value subject's registered schema) holds as optional: a union with
+ * `null` in the record of `before`/`after`. Anything else (no such record, a schema parity did not
+ * write) gives none: nothing is widened.
+ */
+export function registeredOptionalFields(envelope: unknown): Set<string> {
+  const out = new Set<string>();
+  if (envelope === null || typeof envelope !== 'object' || Array.isArray(envelope)) return out;
+  const fields = (envelope as { fields?: unknown }).fields;
+  if (!Array.isArray(fields)) return out;
+  for (const f of fields as { name?: unknown; type?: unknown }[]) {
+    if (f.name !== 'before' && f.name !== 'after') continue;
+    const branches = Array.isArray(f.type) ? f.type : [f.type];
+    const record = branches.find(
+      (b): b is { type: string; fields: unknown } => typeof b === 'object' && b !== null && (b as { type?: unknown }).type === 'record',
+    );
+    if (!record || !Array.isArray(record.fields)) continue;
+    for (const column of record.fields as { name?: unknown; type?: unknown }[]) {
+      if (typeof column.name === 'string' && Array.isArray(column.type) && column.type.includes('null')) out.add(column.name);
+    }
+    return out;
+  }
+  return out;
 }
 
 /** A row keyed by the schema's field names (a copy only when names were adjusted). */

@@ -13,6 +13,19 @@ export type SchemaFormat = 'avro' | 'json' | 'protobuf';
 export interface RegistryClient {
   /** Registers `schema` under `subject` (idempotent: an identical schema returns its existing id). */
   register(subject: string, schema: unknown, format: SchemaFormat): Promise<number>;
+  /**
+   * The subject's latest registered schema (parsed JSON for Avro and JSON Schema, the text for
+   * Protobuf), or null when the subject has none. Optional: a registry that cannot say is read as
+   * holding nothing.
+   */
+  latest?(subject: string): Promise<RegisteredSchema | null>;
+}
+
+/** A registered version of a subject. */
+export interface RegisteredSchema {
+  id: number;
+  version: number;
+  schema: unknown;
 }
 
 export interface RegistryClientOptions {
@@ -31,7 +44,56 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   const security = resolveRegistrySecurity(options as RegistrySpec);
   const doFetch = options.fetch ?? registryFetch(options as RegistrySpec, security);
   const timeoutMs = options.timeoutMs ?? 10_000;
+  /** The body of a registry answer, or its text as the message when it is not JSON. */
+  const parse = async (response: Response): Promise<Record<string, unknown>> => {
+    const text = await response.text();
+    try {
+      return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      return { message: text };
+    }
+  };
   return {
+    async latest(subject) {
+      let response: Response;
+      try {
+        response = await doFetch(`${base}/subjects/${encodeURIComponent(subject)}/versions/latest`, {
+          headers: { accept: 'application/vnd.schemaregistry.v1+json' },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        const refused = registrySecurityError(base, err);
+        if (refused) throw refused;
+        throw new ParityError('PARITY_CONNECTION', `schema registry unreachable while reading ${subject}: ${(err as Error).message}`, {
+          cause: err,
+          hint: 'check infra.registry.url and that the registry is running; parity retries by itself',
+        });
+      }
+      const payload = await parse(response);
+      // 404: no such subject (40401) or no version left in it (40402): nothing registered yet.
+      if (response.status === 404) return null;
+      const refused = registrySecurityError(base, undefined, response.status, security);
+      if (refused) throw refused;
+      if (!response.ok || typeof payload.schema !== 'string' || typeof payload.id !== 'number') {
+        throw new ParityError(
+          'PARITY_CONNECTION',
+          `schema registry error reading ${subject}: ${String(payload.message ?? `HTTP ${response.status}`)}`,
+          {
+            details: { subject, status: response.status },
+            hint: 'the registry answered with an error; parity retries by itself',
+          },
+        );
+      }
+      let schema: unknown = payload.schema;
+      if (payload.schemaType !== 'PROTOBUF') {
+        try {
+          schema = JSON.parse(payload.schema);
+        } catch {
+          // Kept as text: the caller reads only what it recognises.
+        }
+      }
+      return { id: payload.id, version: Number(payload.version), schema };
+    },
     async register(subject, schema, format) {
       // A Protobuf schema is .proto text; Avro and JSON Schema travel as their JSON.
       const body: Record<string, unknown> = {

@@ -61,6 +61,7 @@ import {
   fieldTypeOfConnectJson,
   hasMap,
   parseConnectJson,
+  registeredOptionalFields,
   renamedRow,
 } from './debezium-serde.js';
 import { connectValueJson } from './connect-json.js';
@@ -388,7 +389,11 @@ async function buildDebeziumEncoder(
   const { registry, format } = options;
   const pendingTransactions = transactionEncoder();
   const transactions = pendingTransactions ? await pendingTransactions : undefined;
-  const schemas = debeziumSchemas(shape, options.fieldNameAdjustment ?? 'none');
+  // A field the value subject already holds as optional stays optional (SET NOT NULL would otherwise
+  // narrow it, which BACKWARD and FULL refuse): the registry is the record of what consumers were promised.
+  const registered = format === 'avro' && registry.latest ? await registry.latest(`${shape.topic}-value`) : null;
+  const keepOptional = registered ? registeredOptionalFields(registered.schema) : undefined;
+  const schemas = debeziumSchemas(shape, options.fieldNameAdjustment ?? 'none', keepOptional);
   const { renames } = schemas;
   const keyHeader = (key: Row): string => connectValueJson(schemas.key!, renamedRow(key, renames) as ConnectStruct);
   const renamedEnvelope = (e: ConnectStruct): ConnectStruct =>
