@@ -35,10 +35,13 @@ function coordinator(exportName: string): () => Promise<CommandHandler> {
  */
 function reverse(exportName: string): () => Promise<CommandHandler> {
   return async () => {
-    const [mod, { reconcilerVerifyReverse }] = await Promise.all([import('../reverse-sync/cli.js'), import('./reverse-verify.js')]);
+    const [mod, { reconcilerVerifyReverse, reconcilerStreamCheckReverse }] = await Promise.all([
+      import('../reverse-sync/cli.js'),
+      import('./reverse-verify.js'),
+    ]);
     const handler = (mod as unknown as Record<string, ReverseCommand>)[exportName];
     if (!handler) throw new Error(`../reverse-sync/cli.js does not export ${exportName}`);
-    return (argv) => handler(argv, { verifyReverse: reconcilerVerifyReverse });
+    return (argv) => handler(argv, { verifyReverse: reconcilerVerifyReverse, streamCheckReverse: reconcilerStreamCheckReverse });
   };
 }
 

@@ -44,6 +44,8 @@ import type { Projection } from './projection.js';
 import { repairItem, resolveToken, type RepairContext, type RepairItem } from './repair.js';
 import { rowsByKeys, type FetchedRow } from './segment-hash.js';
 
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
 export type Verdict = 'match' | 'mismatch' | 'superseded' | 'skipped' | 'dead-letter';
 
 export interface CheckResult {
@@ -125,15 +127,163 @@ export interface StreamReconciler {
 
 export { mismatchTopic } from '../core/topics.js';
 
-interface Pending {
-  change: DecodedChange;
-  message: ConsumedMessage;
+/** Sessions and settings a check of changes needs (forward: the reconciler's; reverse: sides swapped). */
+export interface ChangeCheckContext {
+  /** Read-only session on the side whose changes are checked (the mapping's input). */
+  source: Queryable;
+  /** Read-only session on the side that must match. */
+  target: Queryable;
+  projection: Projection;
+  /** Same-table: the first look compares the event's own new values (`inEvent`), without a read. */
+  sameTable: boolean;
+  /** How long a difference may last while the change is still the source's state before it is a mismatch. */
+  retryWindowMs: number;
+  pollMs: number;
+  sleep: (ms: number) => Promise<void>;
+  now: () => number;
+}
+
+/** One change to check: its key, the row it leaves, and what is known of the expected new values. */
+export interface ChangeToCheck {
   key: KeyTuple;
-  /** The row as the event leaves it (null after a delete). */
+  /**
+   * The row as the change leaves it (null after a delete). A feed that carries keys only passes an
+   * empty row with `expected` null: the current source row is then the state checked.
+   */
   state: Row | null;
+  /** The mapping over `state` (null: read the current source row instead). */
   expected: Expectation | null;
   /** Same-table: the new values carried by the event itself. */
   inEvent: Array<string | null> | null;
+}
+
+export interface ChangeVerdict {
+  verdict: Verdict;
+  reason?: string;
+  source: FetchedRow | null;
+  target: FetchedRow | null;
+  targetPosition: string | null;
+}
+
+/**
+ * Checks changes against the other side: a match at first look (the event itself, or the target
+ * row by key), else both sides are re-read until the target catches up (match), the source moves on
+ * (superseded: its newer change is checked on its own), or `retryWindowMs` ends (mismatch). The
+ * forward stream reconciler feeds it Kafka change events; reverse sync (issue 23) feeds it the keys
+ * it applied, with the sides swapped and the reverse mapping.
+ */
+export async function checkChanges<P extends ChangeToCheck>(ctx: ChangeCheckContext, batch: P[]): Promise<Map<P, ChangeVerdict>> {
+const { projection, sameTable, pollMs, sleep, now } = ctx;
+const out = new Map<P, ChangeVerdict>();
+  let open: P[] = [];
+  // First look: the event itself (same-table), or the target row by key.
+  if (sameTable) {
+    for (const p of batch) {
+      if (p.state === null)
+        out.set(p, {
+          verdict: 'skipped',
+          reason: 'deleted: old and new representation went together',
+          source: null,
+          target: null,
+          targetPosition: null,
+        });
+      else if (p.expected && p.inEvent && sameValues(p.expected.values, p.inEvent))
+        out.set(p, { verdict: 'match', source: null, target: null, targetPosition: null });
+      else open.push(p);
+    }
+  } else {
+    const current = byKt(
+      await rowsByKeys(
+        ctx.target,
+        projection.target,
+        batch.map((p) => p.key),
+      ),
+    );
+    for (const p of batch) {
+      const t = p.expected ? current.get(p.expected.kt) : [...current.values()].find((r) => r.key.every((v, i) => v === p.key[i]));
+      if (p.state === null ? !t : p.expected !== null && t !== undefined && sameValues(p.expected.values, t.values))
+        out.set(p, { verdict: 'match', source: null, target: t ?? null, targetPosition: null });
+      else open.push(p);
+    }
+  }
+  // Differences: re-read both sides until the target catches up, the source moves on, or the window ends.
+  const deadline = now() + ctx.retryWindowMs;
+  for (let attempt = 0; open.length > 0; attempt++) {
+    const last = now() >= deadline;
+    if (attempt > 0) await sleep(pollMs);
+    const keys = open.map((p) => p.key);
+    const [s, t, pos] = await Promise.all([
+      rowsByKeys(ctx.source, projection.source, keys),
+      rowsByKeys(ctx.target, projection.target, keys),
+      ctx.target.query(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS p`),
+    ]);
+    const sources = new Map<string, FetchedRow>();
+    for (const r of s) sources.set(r.key.join('\u0000'), r);
+    const targets = new Map<string, FetchedRow>();
+    for (const r of t) targets.set(r.key.join('\u0000'), r);
+    const still: P[] = [];
+    for (const p of open) {
+      const k = p.key.join('\u0000');
+      const src = sources.get(k) ?? null;
+      const tgt = targets.get(k) ?? null;
+      if (p.expected === null && p.state !== null) {
+        // No expectation from the event (an unchanged TOASTed value, or a feed of keys only, like
+        // reverse sync's): the current source row is the state checked.
+        p.expected = src ? { kt: src.kt, values: src.values } : null;
+        if (!src) {
+          out.set(p, {
+            verdict: 'superseded',
+            reason: 'the row is gone from the source',
+            source: null,
+            target: tgt,
+            targetPosition: String(pos.rows[0].p),
+          });
+          continue;
+        }
+      }
+      const sourceIsEvent =
+        p.state === null ? src === null : src !== null && p.expected !== null && sameValues(src.values, p.expected.values);
+      if (!sourceIsEvent) {
+        out.set(p, {
+          verdict: 'superseded',
+          reason: 'a newer change of this key is in the stream',
+          source: src,
+          target: tgt,
+          targetPosition: String(pos.rows[0].p),
+        });
+        continue;
+      }
+      const targetOk = p.state === null ? tgt === null : tgt !== null && sameValues(tgt.values, p.expected!.values);
+      if (targetOk) out.set(p, { verdict: 'match', source: src, target: tgt, targetPosition: String(pos.rows[0].p) });
+      else if (last) {
+        out.set(p, {
+          verdict: 'mismatch',
+          reason:
+            p.state === null
+              ? 'deleted in the source, still present in the target'
+              : tgt === null
+                ? 'missing in the target'
+                : 'the target differs from the mapped source',
+          source: src,
+          target: tgt,
+          targetPosition: String(pos.rows[0].p),
+        });
+      } else still.push(p);
+    }
+    open = still;
+  }
+  return out;
+}
+
+interface Pending extends ChangeToCheck {
+  change: DecodedChange;
+  message: ConsumedMessage;
+}
+
+function byKt(rows: FetchedRow[]): Map<string, FetchedRow> {
+  const m = new Map<string, FetchedRow>();
+  for (const r of rows) if (!m.has(r.kt)) m.set(r.kt, r);
+  return m;
 }
 
 function sameValues(a: Array<string | null>, b: Array<string | null>): boolean {
@@ -233,118 +383,11 @@ export function createStreamReconciler(deps: StreamReconcilerDeps, options: Stre
     return kept;
   }
 
-  function byKt(rows: FetchedRow[]): Map<string, FetchedRow> {
-    const m = new Map<string, FetchedRow>();
-    for (const r of rows) if (!m.has(r.kt)) m.set(r.kt, r);
-    return m;
-  }
-
-  async function check(
-    batch: Pending[],
-  ): Promise<
-    Map<Pending, { verdict: Verdict; reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }>
-  > {
-    const out = new Map<
-      Pending,
-      { verdict: Verdict; reason?: string; source: FetchedRow | null; target: FetchedRow | null; targetPosition: string | null }
-    >();
-    let open: Pending[] = [];
-    // First look: the event itself (same-table), or the target row by key.
-    if (sameTable) {
-      for (const p of batch) {
-        if (p.state === null)
-          out.set(p, {
-            verdict: 'skipped',
-            reason: 'deleted: old and new representation went together',
-            source: null,
-            target: null,
-            targetPosition: null,
-          });
-        else if (p.expected && p.inEvent && sameValues(p.expected.values, p.inEvent))
-          out.set(p, { verdict: 'match', source: null, target: null, targetPosition: null });
-        else open.push(p);
-      }
-    } else {
-      const current = byKt(
-        await rowsByKeys(
-          deps.target,
-          projection.target,
-          batch.map((p) => p.key),
-        ),
-      );
-      for (const p of batch) {
-        const t = p.expected ? current.get(p.expected.kt) : [...current.values()].find((r) => r.key.every((v, i) => v === p.key[i]));
-        if (p.state === null ? !t : p.expected !== null && t !== undefined && sameValues(p.expected.values, t.values))
-          out.set(p, { verdict: 'match', source: null, target: t ?? null, targetPosition: null });
-        else open.push(p);
-      }
-    }
-    // Differences: re-read both sides until the target catches up, the source moves on, or the window ends.
-    const deadline = now() + spec.reconcile.retryWindowMs;
-    for (let attempt = 0; open.length > 0; attempt++) {
-      const last = now() >= deadline;
-      if (attempt > 0) await sleep(pollMs);
-      const keys = open.map((p) => p.key);
-      const [s, t, pos] = await Promise.all([
-        rowsByKeys(deps.source, projection.source, keys),
-        rowsByKeys(deps.target, projection.target, keys),
-        deps.target.query(`SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS p`),
-      ]);
-      const sources = new Map<string, FetchedRow>();
-      for (const r of s) sources.set(r.key.join('\u0000'), r);
-      const targets = new Map<string, FetchedRow>();
-      for (const r of t) targets.set(r.key.join('\u0000'), r);
-      const still: Pending[] = [];
-      for (const p of open) {
-        const k = p.key.join('\u0000');
-        const src = sources.get(k) ?? null;
-        const tgt = targets.get(k) ?? null;
-        if (p.expected === null && p.state !== null) {
-          // An unchanged TOASTed value: the event alone cannot give the expectation; use the current source row.
-          p.expected = src ? { kt: src.kt, values: src.values } : null;
-          if (!src) {
-            out.set(p, {
-              verdict: 'superseded',
-              reason: 'the row is gone from the source',
-              source: null,
-              target: tgt,
-              targetPosition: String(pos.rows[0].p),
-            });
-            continue;
-          }
-        }
-        const sourceIsEvent =
-          p.state === null ? src === null : src !== null && p.expected !== null && sameValues(src.values, p.expected.values);
-        if (!sourceIsEvent) {
-          out.set(p, {
-            verdict: 'superseded',
-            reason: 'a newer change of this key is in the stream',
-            source: src,
-            target: tgt,
-            targetPosition: String(pos.rows[0].p),
-          });
-          continue;
-        }
-        const targetOk = p.state === null ? tgt === null : tgt !== null && sameValues(tgt.values, p.expected!.values);
-        if (targetOk) out.set(p, { verdict: 'match', source: src, target: tgt, targetPosition: String(pos.rows[0].p) });
-        else if (last) {
-          out.set(p, {
-            verdict: 'mismatch',
-            reason:
-              p.state === null
-                ? 'deleted in the source, still present in the target'
-                : tgt === null
-                  ? 'missing in the target'
-                  : 'the target differs from the mapped source',
-            source: src,
-            target: tgt,
-            targetPosition: String(pos.rows[0].p),
-          });
-        } else still.push(p);
-      }
-      open = still;
-    }
-    return out;
+  function check(batch: Pending[]): Promise<Map<Pending, ChangeVerdict>> {
+    return checkChanges(
+      { source: deps.source, target: deps.target, projection, sameTable, retryWindowMs: spec.reconcile.retryWindowMs, pollMs, sleep, now },
+      batch,
+    );
   }
 
   async function publishMismatch(

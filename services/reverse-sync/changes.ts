@@ -10,9 +10,13 @@ import { type Lsn, parseLsn } from '../core/lsn.js';
 export interface KeyedChange {
   /** The key's values as text, in key order. */
   values: string[];
+  /** The key's last change in the transaction was a delete. */
+  deleted: boolean;
 }
 
 export interface CommittedTransaction {
+  /** The transaction's id as pgoutput's Begin carries it (32 bits): to wait until it is visible. */
+  xid: number;
   commitLsn: Lsn;
   /** End of the commit record: what the slot may be confirmed to once this transaction is applied. */
   commitEndLsn: Lsn;
@@ -43,6 +47,7 @@ export interface ChangeReaderOptions {
 /** Feeds messages in WAL order; returns the transaction when a Commit completes one, else null. */
 export class ChangeReader {
   private current: {
+    xid: number;
     commitLsn: Lsn;
     commitTimeMs: number;
     ordinal: number;
@@ -58,6 +63,7 @@ export class ChangeReader {
     switch (message.tag) {
       case 'begin':
         this.current = {
+          xid: message.xid,
           commitLsn: parseLsn(message.commitLsn ?? '0/0'),
           commitTimeMs: Number(message.commitTime) / 1000,
           ordinal: 0,
@@ -90,7 +96,7 @@ export class ChangeReader {
             throw new Error(`a ${message.tag} on ${rel.schema}.${rel.name} has no value for key column ${k}`);
           return String(v);
         });
-        tx.keys.set(values.join('\u001f'), { values });
+        tx.keys.set(values.join('\u001f'), { values, deleted: message.tag === 'delete' });
         return null;
       }
       case 'message':
@@ -106,6 +112,7 @@ export class ChangeReader {
         this.current = null;
         if (!tx) return null;
         return {
+          xid: tx.xid,
           commitLsn: tx.commitLsn,
           commitEndLsn: parseLsn(message.commitEndLsn ?? '0/0'),
           lastOrdinal: tx.ordinal,

@@ -18,13 +18,16 @@ import { resolveActor } from '../coordinator/cli.js';
 import { cutover, rollback } from './cutover.js';
 import { assertWindowKind, newSideDatabase, reverseSlot } from './names.js';
 import { ReverseSync } from './reverse-sync.js';
+import type { OpenReverseStreamChecker } from './stream-check.js';
 import { type VerifyReverse, checkWindow } from './window-evidence.js';
-import { countUnrepresentable, readCohorts, readPosition, readWindow } from './window-store.js';
+import { countUnrepresentable, readCohorts, readPosition, readStreamCounts, readWindow } from './window-store.js';
 
 /** What the CLI wiring hands the reverse-sync commands. */
 export interface ReverseCommandDeps {
   /** Reverse verification (the reconciler's verify, sides swapped), made for one spec. */
   verifyReverse: (loaded: LoadedSpec, deps: { logger: Logger; registry: Registry }) => VerifyReverse;
+  /** The reverse stream check (the reconciler's stream check, sides swapped), made for one spec. */
+  streamCheckReverse?: (loaded: LoadedSpec, deps: { logger: Logger }) => OpenReverseStreamChecker;
 }
 
 export type ReverseCommand = (argv: string[], deps: ReverseCommandDeps) => Promise<number>;
@@ -176,6 +179,7 @@ export const reverseSyncRun: ReverseCommand = async (argv, deps) => {
         batchKeys,
         verifyEveryMs: verifyEvery * 1000,
         verifyReverse: deps.verifyReverse(loaded, { logger, registry }),
+        ...(deps.streamCheckReverse ? { streamCheck: deps.streamCheckReverse(loaded, { logger }) } : {}),
         statusPort,
       });
       const stop = (): void => {
@@ -209,12 +213,13 @@ export const reverseSyncStatus: ReverseCommand = async (argv) => {
   assertWindowKind(spec);
   const status = await withPools(spec, 'parity-reverse-status', async (db, _control, newDb) => {
     const schema = spec.control.schema;
-    const [window, cohorts, position, unrepresentable, lag] = await Promise.all([
+    const [window, cohorts, position, unrepresentable, lag, stream] = await Promise.all([
       readWindow(db, schema, spec.name),
       readCohorts(db, schema, spec.name),
       readPosition(db, schema, spec.name),
       countUnrepresentable(db, schema, spec.name),
       slotLag(newDb, reverseSlot(spec)),
+      readStreamCounts(db, schema, spec.name),
     ]);
     const lsn = (l: Lsn | null | undefined): string | null => (l === null || l === undefined ? null : formatLsn(l));
     return {
@@ -234,6 +239,7 @@ export const reverseSyncStatus: ReverseCommand = async (argv) => {
         : null,
       slotLagBytes: lag?.lagBytes ?? null,
       unrepresentable,
+      streamCheck: stream,
     };
   });
   if (values.json) process.stdout.write(json(status));
@@ -247,6 +253,12 @@ export const reverseSyncStatus: ReverseCommand = async (argv) => {
       );
     lines.push(
       `  reverse slot lag: ${status.slotLagBytes ?? 'unknown (no slot)'} bytes; unrepresentable rows pending: ${status.unrepresentable}`,
+    );
+    const s = status.streamCheck;
+    lines.push(
+      s
+        ? `  stream check: ${s.checked} keys checked, ${s.matched} matched, ${s.superseded} superseded, ${s.confirmedDrift} confirmed drift, ${s.inFlight} in flight (at ${s.updatedAt})`
+        : '  stream check: not run yet',
     );
     process.stdout.write(`${lines.join('\n')}\n`);
   }

@@ -30,6 +30,29 @@ export function reverseMetrics(registry: Registry) {
     ),
     slotLagBytes: gauge(registry, 'parity_reverse_slot_lag_bytes', "WAL written since the reverse slot's confirmed position"),
     windowClean: gauge(registry, 'parity_reverse_window_clean', '1 when the latest window check found the old side current, else 0'),
+    cleanSince: gauge(
+      registry,
+      'parity_reverse_window_clean_since_timestamp_seconds',
+      'since when the window has been clean (unix time, from the latest window check); 0 while it is not',
+    ),
+    driftRows: gauge(
+      registry,
+      'parity_reverse_drift_rows',
+      'old-side rows that differ from reverse(new), by check (segment: the latest reverse verification; stream: confirmed since the previous window check) and state',
+      ['check', 'state'],
+    ),
+    streamChecks: counter(
+      registry,
+      'parity_reverse_stream_checks_total',
+      'applied keys checked on the old side by the reverse stream check, by result (mismatch: confirmed drift)',
+      ['result'],
+    ),
+    streamInFlight: gauge(registry, 'parity_reverse_stream_in_flight_keys', 'applied keys the reverse stream check has not decided yet'),
+    streamCheckErrors: counter(
+      registry,
+      'parity_reverse_stream_check_errors_total',
+      'reverse stream checks that failed (database errors) and were retried',
+    ),
   };
 }
 

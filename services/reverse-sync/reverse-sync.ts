@@ -30,6 +30,7 @@ import { type ApplyStatements, type CrossDatabaseStatements, applyStatements, cr
 import { type CommittedTransaction, ChangeReader } from './changes.js';
 import { reverseMetrics, type ReverseMetrics } from './metrics.js';
 import { FLIP_PREFIX, assertWindowKind, reverseOrigin, reversePublication, reverseScope, reverseSlot, windowTables } from './names.js';
+import { type OpenReverseStreamChecker, ReverseStreamCheck } from './stream-check.js';
 import { type VerifyReverse, checkWindow } from './window-evidence.js';
 import { advancePosition, cohortsTable, ensureWindowTables, readPosition, readWindow, unrepresentableTable } from './window-store.js';
 
@@ -61,6 +62,11 @@ export interface ReverseSyncOptions {
   /** Reverse verification (window evidence) every this many ms; 0: off. */
   verifyEveryMs?: number;
   verifyReverse?: VerifyReverse;
+  /**
+   * The reverse stream check (the reconciler's stream check, sides swapped): every key applied is
+   * checked on the old side once its apply committed. Absent: no stream check.
+   */
+  streamCheck?: OpenReverseStreamChecker;
   /** Called after each apply transaction commits, with its source transactions (benchmarks measure lag with it). */
   onApplied?: (applied: { commitTimeMs: number; keys: number }[], committedAtMs: number) => void;
   /** How often an idle stream looks whether the window was closed (default 1 s). */
@@ -119,6 +125,7 @@ export class ReverseSync {
   private verifyTimer: NodeJS.Timeout | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
   private server: StatusServer | null = null;
+  private streamCheck: ReverseStreamCheck | null = null;
   private stopping = false;
   readonly status: ReverseSyncStatus = { state: 'starting', applied: 0, echoes: 0, position: null, lastCommitMs: null };
 
@@ -195,6 +202,15 @@ export class ReverseSync {
       flipPrefix: FLIP_PREFIX,
       migration,
     });
+    if (this.options.streamCheck)
+      this.streamCheck = new ReverseStreamCheck({
+        open: this.options.streamCheck,
+        db: pool,
+        schema: this.schema,
+        migration,
+        logger,
+        metrics: this.metrics,
+      });
     if (this.options.statusPort !== undefined) await this.startServer(this.options.statusPort);
     const newStream = (): ReplicationStream =>
       new ReplicationStream({
@@ -260,6 +276,7 @@ export class ReverseSync {
       throw err;
     } finally {
       this.clearTimers();
+      await this.streamCheck?.stop();
       await this.server?.close().catch(() => undefined);
     }
   }
@@ -308,10 +325,14 @@ export class ReverseSync {
     const db = this.options.applyClient;
     const migration = this.spec.name;
     const keys = new Map<string, string[]>();
+    const deleted = new Map<string, boolean>();
     let echoes = 0;
     for (const tx of txs) {
       echoes += tx.echoes;
-      for (const [k, v] of tx.keys) keys.set(k, v.values);
+      for (const [k, v] of tx.keys) {
+        keys.set(k, v.values);
+        deleted.set(k, v.deleted);
+      }
     }
     const last = txs[txs.length - 1]!;
     if (keys.size === 0 && !txs.some((tx) => tx.flip)) {
@@ -327,6 +348,7 @@ export class ReverseSync {
     }
     const arrays = this.spec.key.map((_, i) => [...keys.values()].map((values) => values[i]));
     let written = 0;
+    let cutOver = false;
     await db.query('BEGIN');
     try {
       // The window first: a contract closes it and takes a new token in one transaction, and a closed
@@ -342,7 +364,7 @@ export class ReverseSync {
       }
       // With every cohort rolled back the old representation is the source of truth again: what the
       // new side receives now comes from dual writes (the forward path), so nothing is written back.
-      const cutOver =
+      cutOver =
         keys.size > 0 &&
         (await db.query(`SELECT 1 FROM ${cohortsTable(this.schema)} WHERE migration = $1 AND state = 'cut-over' LIMIT 1`, [migration])).rows
           .length > 0;
@@ -386,6 +408,9 @@ export class ReverseSync {
     this.status.echoes += echoes;
     this.status.position = `${formatLsn(last.commitLsn)}/${last.lastOrdinal}`;
     this.status.lastCommitMs = last.commitTimeMs;
+    // Checked on the old side now that the apply committed; not when nothing was written back (every cohort rolled back).
+    if (cutOver && this.streamCheck)
+      await this.streamCheck.enqueue([...keys].map(([k, values]) => [k, { values, deleted: deleted.get(k) === true }] as const));
   }
 
   /**
@@ -456,7 +481,13 @@ export class ReverseSync {
           this.options.verifyReverse!,
         );
         this.metrics.windowClean.set(check.clean ? 1 : 0);
+        this.metrics.cleanSince.set(check.cleanSince ? Date.parse(check.cleanSince) / 1000 : 0);
         this.metrics.unrepresentable.set(check.unrepresentable);
+        if (check.lagBytes !== null) this.metrics.slotLagBytes.set(check.lagBytes);
+        this.metrics.driftRows.set({ check: 'segment', state: 'confirmed' }, check.verification.confirmedDrift);
+        this.metrics.driftRows.set({ check: 'segment', state: 'in_flight' }, check.verification.inFlight);
+        this.metrics.driftRows.set({ check: 'stream', state: 'confirmed' }, check.stream?.confirmedDriftSinceLast ?? 0);
+        this.metrics.driftRows.set({ check: 'stream', state: 'in_flight' }, this.streamCheck?.inFlight ?? 0);
         this.options.logger.info({ clean: check.clean, cleanSince: check.cleanSince }, check.summary);
       } catch (err) {
         this.metrics.windowClean.set(0);
@@ -486,6 +517,9 @@ export class ReverseSync {
             echoes: this.status.echoes,
             position: this.status.position,
             slotLagBytes: lag?.lagBytes ?? null,
+            streamCheck: this.streamCheck
+              ? { ...this.streamCheck.counts, inFlight: this.streamCheck.inFlight, lastError: this.streamCheck.lastError }
+              : null,
           },
         };
       },

@@ -15,7 +15,8 @@ type Queryable = Pick<pg.ClientBase, 'query'>;
 const t = (schema: string, table: string): string => `${ident(schema)}.${ident(table)}`;
 
 export async function ensureWindowTables(db: Queryable, schema: string): Promise<void> {
-  if (await tableExists(db, schema, 'reverse_unrepresentable')) return;
+  // The newest table: its presence means every other one exists too.
+  if (await tableExists(db, schema, 'reverse_stream')) return;
   await ensureControlTables(db, schema, [
     `CREATE TABLE IF NOT EXISTS ${t(schema, 'reverse_windows')} (
        migration text PRIMARY KEY,
@@ -50,6 +51,16 @@ export async function ensureWindowTables(db: Queryable, schema: string): Promise
        commit_lsn pg_lsn NOT NULL,
        recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
        PRIMARY KEY (migration, key)
+     )`,
+    `CREATE TABLE IF NOT EXISTS ${t(schema, 'reverse_stream')} (
+       migration text PRIMARY KEY,
+       checked bigint NOT NULL DEFAULT 0,
+       matched bigint NOT NULL DEFAULT 0,
+       superseded bigint NOT NULL DEFAULT 0,
+       skipped bigint NOT NULL DEFAULT 0,
+       confirmed_drift bigint NOT NULL DEFAULT 0,
+       in_flight integer NOT NULL DEFAULT 0,
+       updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
      )`,
   ]);
 }
@@ -207,4 +218,63 @@ export async function countUnrepresentable(db: Queryable, schema: string, migrat
   await ensureWindowTables(db, schema);
   const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${unrepresentableTable(schema)} WHERE migration = $1`, [migration]);
   return rows[0]?.n ?? 0;
+}
+
+/** Is this key (its values as text, in key order) recorded as unrepresentable? */
+export async function isUnrepresentable(db: Queryable, schema: string, migration: string, key: string[]): Promise<boolean> {
+  const { rows } = await db.query(
+    `SELECT 1 FROM ${unrepresentableTable(schema)} AS u WHERE u.migration = $1 AND ARRAY(SELECT jsonb_array_elements_text(u.key)) = $2::text[]`,
+    [migration, key],
+  );
+  return rows.length > 0;
+}
+
+/** The reverse stream check's counts since the window opened (every process's); `inFlight` as last stored. */
+export interface StreamCounts {
+  checked: number;
+  matched: number;
+  superseded: number;
+  skipped: number;
+  /** Confirmed drift: the old row stayed different from reverse(new) for the retry window. */
+  confirmedDrift: number;
+  /** Keys applied and not decided yet, when the counts were last stored. */
+  inFlight: number;
+  updatedAt: string | null;
+}
+
+/** Adds one chunk's verdicts to the stored counts (outside the apply transaction: counts, not state). */
+export async function addStreamCounts(
+  db: Queryable,
+  schema: string,
+  migration: string,
+  add: { checked: number; matched: number; superseded: number; skipped: number; confirmedDrift: number },
+  inFlight: number,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ${t(schema, 'reverse_stream')} AS s (migration, checked, matched, superseded, skipped, confirmed_drift, in_flight)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (migration) DO UPDATE SET checked = s.checked + EXCLUDED.checked, matched = s.matched + EXCLUDED.matched,
+       superseded = s.superseded + EXCLUDED.superseded, skipped = s.skipped + EXCLUDED.skipped,
+       confirmed_drift = s.confirmed_drift + EXCLUDED.confirmed_drift, in_flight = EXCLUDED.in_flight, updated_at = clock_timestamp()`,
+    [migration, add.checked, add.matched, add.superseded, add.skipped, add.confirmedDrift, inFlight],
+  );
+}
+
+export async function readStreamCounts(db: Queryable, schema: string, migration: string): Promise<StreamCounts | null> {
+  await ensureWindowTables(db, schema);
+  const { rows } = await db.query(
+    `SELECT checked, matched, superseded, skipped, confirmed_drift, in_flight, updated_at FROM ${t(schema, 'reverse_stream')} WHERE migration = $1`,
+    [migration],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    checked: Number(r.checked),
+    matched: Number(r.matched),
+    superseded: Number(r.superseded),
+    skipped: Number(r.skipped),
+    confirmedDrift: Number(r.confirmed_drift),
+    inFlight: Number(r.in_flight),
+    updatedAt: (r.updated_at as Date).toISOString(),
+  };
 }
