@@ -55,7 +55,11 @@ function jsonOf(stdout: string): any {
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const say = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const step = (n: number, title: string) => say(`\n${bold(`[${n}] ${title}`)}`);
+  let currentStep = 'starting';
+  const step = (n: number, title: string) => {
+    currentStep = `[${n}] ${title}`;
+    say(`\n${bold(currentStep)}`);
+  };
   const note = (line: string) => say(`    ${line}`);
   const rows = options.rows ?? (options.quick ? 20_000 : 200_000);
   const rate = options.rate ?? (options.quick ? 200 : 400);
@@ -360,6 +364,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     } else note('skipped: the checks above failed');
     figures.seconds = Math.round((performance.now() - t0) / 100) / 10;
     return { ok: failures.length === 0, failures, reportPath, figures };
+  } catch (err) {
+    // A step that cannot go on ends the demo, but the figures so far and the reason still reach the
+    // caller (`--json` prints them as its last line, as on success).
+    failures.push(`${currentStep} stopped: ${err instanceof Error ? err.message : String(err)}`);
+    figures.seconds = Math.round((performance.now() - t0) / 100) / 10;
+    return { ok: false, failures, reportPath: '', figures };
   } finally {
     await load?.stop().catch(() => undefined);
     for (const b of background.reverse()) await b.stop().catch(() => undefined);

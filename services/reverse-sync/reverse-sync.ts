@@ -26,6 +26,7 @@ import { startStatusServer, type StatusServer } from '../core/http.js';
 import type { Spec } from '../core/spec.js';
 import { ReplicationStream } from '../../connectors/postgres-source/replication-stream.js';
 import { dropSlotAndPublication, slotInfo, slotLag } from '../../connectors/postgres-source/slot.js';
+import { waitUntilVisible } from '../../connectors/postgres-source/visibility.js';
 import { type ApplyStatements, type CrossDatabaseStatements, applyStatements, crossDatabaseStatements } from './apply-sql.js';
 import { type CommittedTransaction, ChangeReader } from './changes.js';
 import { reverseMetrics, type ReverseMetrics } from './metrics.js';
@@ -349,6 +350,12 @@ export class ReverseSync {
     const arrays = this.spec.key.map((_, i) => [...keys.values()].map((values) => values[i]));
     let written = 0;
     let cutOver = false;
+    // The apply reads the new rows as they are now: only once the batch's transactions are visible to
+    // a new snapshot (their commit records are decoded a moment before they are; visibility.ts).
+    await waitUntilVisible(
+      this.options.newPool ?? this.options.pool,
+      txs.filter((tx) => tx.keys.size > 0).map((tx) => tx.xid),
+    );
     await db.query('BEGIN');
     try {
       // The window first: a contract closes it and takes a new token in one transaction, and a closed
