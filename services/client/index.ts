@@ -3,7 +3,8 @@
  *
  * - flags: the migration's flags with local caching and fast invalidation;
  * - routing: the consistent-hash percentage ramp;
- * - dual writes (a failed authoritative write skips the other);
+ * - writes routed by the `write` flag (old, plus new while dual-writing; or new only after cutover),
+ *   a failed authoritative write skipping the other;
  * - dark reads (Scientist style: return old, compare new, publish mismatches);
  * - a versioned event consumer (every event version into the newest shape);
  * - the versioned cache reader (cache-reader.ts, written with the cache versioner).
@@ -15,6 +16,7 @@
 export { createFlagsReader, type FlagsReader, type FlagsReaderOptions } from './flags.js';
 export { routeRead, inRamp, bucketOf, murmur3, type RoutingKey } from './routing.js';
 export { createDualWriter, type DualWriter, type DualWriterOptions, type DualWriteOps } from './dual-write.js';
+export { routeWrite, type WritePlan, type WriteSide } from './write-routing.js';
 export {
   createDarkReader,
   mismatchTopic,
@@ -41,5 +43,5 @@ export {
   type CacheRead,
   type FillFunction,
 } from './cache-reader.js';
-export { DEFAULT_FLAGS, type Flags, type ReadPath } from '../coordinator/flag-model.js';
+export { DEFAULT_FLAGS, type Flags, type ReadPath, type WritePath } from '../coordinator/flag-model.js';
 export { coordinatorKeys, DEFAULT_KEY_PREFIX } from '../coordinator/keys.js';

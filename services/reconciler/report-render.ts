@@ -97,6 +97,29 @@ export function renderMarkdown(r: ReportModel): string {
   L.push(JSON.stringify(r.thresholds, null, 2));
   L.push('```');
   L.push('');
+  if (r.reverseWindow) {
+    const w = r.reverseWindow;
+    const c = w.latest;
+    L.push('## Reverse window');
+    L.push('');
+    L.push(
+      `Latest window check ${c.recordedAt}: **${c.clean ? 'clean' : 'NOT clean'}**${c.cleanSince ? ` since ${c.cleanSince}` : ''}; the contract gate requires ${w.requiredCleanMinutes} min clean.`,
+    );
+    L.push('');
+    L.push('| figure | value |');
+    L.push('|---|---|');
+    L.push(
+      `| segment verification: confirmed drift / in flight (rows) | ${c.segment.confirmedDrift} / ${c.segment.inFlight}${c.segment.runId === null ? '' : ` (run ${c.segment.runId})`} |`,
+    );
+    L.push(
+      `| stream check: confirmed drift since the previous check / in all / in flight (keys) | ${c.stream ? `${c.stream.confirmedDriftSinceLast} / ${c.stream.confirmedDrift} / ${c.stream.inFlight} (${c.stream.checked} keys checked)` : 'not run'} |`,
+    );
+    L.push(`| unrepresentable rows | ${c.unrepresentable} |`);
+    L.push(`| reverse slot lag (bytes) | ${c.lagBytes ?? 'unknown (no slot)'} |`);
+    L.push('');
+    L.push(`${w.history.length} window checks recorded; ${w.history.filter((h) => !h.clean).length} not clean.`);
+    L.push('');
+  }
   L.push('## Segments');
   L.push('');
   L.push('| # | from | to | source rows | target rows | source sums | target sums | equal | confirmed drift |');
@@ -153,6 +176,31 @@ export function renderHtml(r: ReportModel): string {
       ]),
     )
     .join('')}</tbody></table>`;
+  const reverse = r.reverseWindow
+    ? (() => {
+        const w = r.reverseWindow;
+        const c = w.latest;
+        const chart = lineChart({
+          title: 'Reverse window: old-side drift per window check',
+          labels: w.history.map((h) => h.recordedAt.replace('T', ' ').slice(0, 19)),
+          series: [
+            { name: 'segment confirmed drift', color: '#c0392b', values: w.history.map((h) => h.segment.confirmedDrift) },
+            { name: 'stream confirmed drift', color: '#d68910', values: w.history.map((h) => h.stream?.confirmedDriftSinceLast ?? 0) },
+            { name: 'unrepresentable', color: '#7f8c8d', values: w.history.map((h) => h.unrepresentable) },
+          ],
+          yLabel: 'rows',
+        });
+        return `<h2 id="reverse-window">Reverse window</h2>
+<p class="${c.clean ? 'pass' : 'fail'}">Latest window check ${e(c.recordedAt)}: <b>${c.clean ? 'clean' : 'NOT clean'}</b>${c.cleanSince ? ` since ${e(c.cleanSince)}` : ''}; the contract gate requires ${w.requiredCleanMinutes} min clean.</p>
+<table class="figures">
+${row(['segment verification: confirmed drift / in flight (rows)', `${c.segment.confirmedDrift} / ${c.segment.inFlight}${c.segment.runId === null ? '' : ` (run ${c.segment.runId})`}`])}
+${row(['stream check: confirmed drift since the previous check / in all / in flight (keys)', c.stream ? `${c.stream.confirmedDriftSinceLast} / ${c.stream.confirmedDrift} / ${c.stream.inFlight} (${c.stream.checked} keys checked)` : 'not run'])}
+${row(['unrepresentable rows', String(c.unrepresentable)])}
+${row(['reverse slot lag (bytes)', c.lagBytes === null ? 'unknown (no slot)' : String(c.lagBytes)])}
+</table>
+<div>${chart}</div>`;
+      })()
+    : '';
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>parity verification: ${e(r.migration)}</title>
 <style>
@@ -191,6 +239,7 @@ ${row([
 </table>
 <div>${rangeChart}</div>
 <div>${timeChart}</div>
+${reverse}
 <h2>Sample keys (at most ${r.samples.limit})</h2>
 ${samples}
 <h2>Thresholds</h2>

@@ -6,6 +6,7 @@
  * runs for the drift-over-time chart). Rendering lives in report-render.ts.
  */
 import type pg from 'pg';
+import { ensureEvidenceTable, evidenceTable } from '../core/control.js';
 import { ParityError } from '../core/errors.js';
 import type { LoadedSpec } from '../core/spec.js';
 import { targetDatabase, targetTable } from '../core/spec.js';
@@ -81,6 +82,81 @@ export interface ReportModel {
   thresholds: Record<string, unknown>;
   history: Array<{ runId: number; finishedAt: string; confirmedDrift: number; inFlight: number; sourceRows: number }>;
   verdict: { passed: boolean; text: string };
+  /**
+   * The cutover window (issue 23), from its `reverse-window` evidence: the latest window check and
+   * the history of checks. Null when no window check was recorded (no cutover with reverse sync).
+   */
+  reverseWindow: ReportReverseWindow | null;
+}
+
+/** One window check as the report shows it. */
+export interface ReportWindowCheck {
+  recordedAt: string;
+  clean: boolean;
+  cleanSince: string | null;
+  segment: { confirmedDrift: number; inFlight: number; runId: number | null };
+  /** The reverse stream check: drift confirmed since the check before, in all, keys not decided yet. */
+  stream: { checked: number; confirmedDriftSinceLast: number; confirmedDrift: number; inFlight: number } | null;
+  unrepresentable: number;
+  lagBytes: number | null;
+  summary: string;
+}
+
+export interface ReportReverseWindow {
+  latest: ReportWindowCheck;
+  /** Oldest first, at most 50. */
+  history: ReportWindowCheck[];
+  /** The contract gate's "reverse window clean for N minutes" (0: off). */
+  requiredCleanMinutes: number;
+}
+
+function n(v: unknown): number {
+  const x = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+  return Number.isFinite(x) ? x : 0;
+}
+
+/** The window checks recorded for the migration (`reverse-window` evidence), oldest first. */
+async function reverseWindowSection(
+  control: Queryable,
+  schema: string,
+  migration: string,
+  minutes: number,
+): Promise<ReportReverseWindow | null> {
+  await ensureEvidenceTable(control, schema);
+  const { rows } = await control.query(
+    `SELECT passed, summary, value, recorded_at FROM ${evidenceTable(schema)}
+      WHERE migration = $1 AND kind = 'reverse-window' ORDER BY recorded_at DESC, id DESC LIMIT 50`,
+    [migration],
+  );
+  if (rows.length === 0) return null;
+  const checks: ReportWindowCheck[] = rows
+    .reverse()
+    .map((r: { passed: boolean; summary: string; value: Record<string, unknown>; recorded_at: Date }) => {
+      const v = r.value;
+      const s = v.stream as Record<string, unknown> | null | undefined;
+      return {
+        recordedAt: r.recorded_at.toISOString(),
+        clean: r.passed,
+        cleanSince: typeof v.cleanSince === 'string' ? v.cleanSince : null,
+        segment: {
+          confirmedDrift: n(v.confirmedDrift),
+          inFlight: n(v.inFlight),
+          runId: v.verifyRunId === null || v.verifyRunId === undefined ? null : n(v.verifyRunId),
+        },
+        stream: s
+          ? {
+              checked: n(s.checked),
+              confirmedDriftSinceLast: n(s.confirmedDriftSinceLast),
+              confirmedDrift: n(s.confirmedDrift),
+              inFlight: n(s.inFlight),
+            }
+          : null,
+        unrepresentable: n(v.unrepresentable),
+        lagBytes: v.lagBytes === null || v.lagBytes === undefined ? null : n(v.lagBytes),
+        summary: r.summary,
+      };
+    });
+  return { latest: checks[checks.length - 1]!, history: checks, requiredCleanMinutes: minutes };
 }
 
 /** host:port/database of a connection URL: enough to tell databases apart, no credentials. */
@@ -118,6 +194,7 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
   const samples = await sampleMismatches(control, schema, run.id, spec.reconcile.sampleKeys);
   const repairs = await repairCounts(control, schema, spec.name, run.id);
   const history = await runHistory(control, schema, spec.name);
+  const reverseWindow = await reverseWindowSection(control, schema, spec.name, spec.gates.contract.reverseWindowCleanMinutes);
   const tgt = targetTable(spec);
   const passed = run.status === 'done' && totals.confirmedDrift === 0 && totals.inFlight === 0;
   const verdictText =
@@ -194,6 +271,7 @@ export async function buildReport(control: Queryable, loaded: LoadedSpec, runId?
       sourceRows: Number(h.result?.sourceRows ?? 0),
     })),
     verdict: { passed, text: verdictText },
+    reverseWindow,
   };
 }
 

@@ -173,8 +173,8 @@ export interface ChangeVerdict {
  * it applied, with the sides swapped and the reverse mapping.
  */
 export async function checkChanges<P extends ChangeToCheck>(ctx: ChangeCheckContext, batch: P[]): Promise<Map<P, ChangeVerdict>> {
-const { projection, sameTable, pollMs, sleep, now } = ctx;
-const out = new Map<P, ChangeVerdict>();
+  const { projection, sameTable, pollMs, sleep, now } = ctx;
+  const out = new Map<P, ChangeVerdict>();
   let open: P[] = [];
   // First look: the event itself (same-table), or the target row by key.
   if (sameTable) {

@@ -12,7 +12,7 @@ import { renderStatusPage } from './page.js';
 const USAGE = 'parity serve --spec FILE [--host ADDRESS] [--status-port N | --port N] [--refresh SECONDS]';
 
 /**
- * `parity serve`: the live status page (phase, gates, flags, CDC lag, trends, audit), plus
+ * `parity serve`: the live status page (phase, gates, flags, CDC lag, the cutover window, trends, audit), plus
  * /api/status (JSON), /metrics, /livez, /readyz and /healthz. Listens on --host >
  * PARITY_STATUS_HOST > 127.0.0.1, port --status-port (or --port) > PARITY_STATUS_PORT >
  * status.ports.serve > 9400. Runs until interrupted.
@@ -58,8 +58,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
   void pollLock();
   const lockTimer = setInterval(pollLock, Math.min(5_000, Math.floor(spec.lock.ttlMs / 3)));
   lockTimer.unref();
+  // The reverse slot of a cross-database window is on the target database.
+  const newSide =
+    spec.reverse && targetDatabase(spec) !== spec.source.database
+      ? createPgPool(targetDatabase(spec), { applicationName: 'parity-serve', max: 1 })
+      : undefined;
   const refresh = Number(values.refresh ?? 5);
-  const collect = () => collectStatus({ spec, control, source, redis });
+  const collect = () => collectStatus({ spec, control, source, redis, ...(newSide ? { newSide } : {}) });
   const controlReachable = async () => {
     try {
       await control.query('SELECT 1');
@@ -105,7 +110,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   });
   clearInterval(lockTimer);
   await server.close();
-  await Promise.all([control.end(), source.end(), fencePool?.end()]);
+  await Promise.all([control.end(), source.end(), fencePool?.end(), newSide?.end()]);
   redis.disconnect();
   return 0;
 }

@@ -1,11 +1,23 @@
 /**
  * Everything the status page shows, read live: the phase of each cohort, the flags, the latest
- * evidence of each kind with its history, the CDC slot's lag and the last audited transitions.
+ * evidence of each kind with its history, the CDC slot's lag, the cutover window (issue 23) and the
+ * last audited transitions.
  */
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
-import { ensureEvidenceTable, evidenceTable, type EvidenceKind } from '../core/control.js';
+import { ensureEvidenceTable, evidenceTable, tableExists, type EvidenceKind } from '../core/control.js';
+import { formatLsn } from '../core/lsn.js';
 import type { Spec } from '../core/spec.js';
+import { slotLag } from '../../connectors/postgres-source/slot.js';
+import { reverseSlot } from '../reverse-sync/names.js';
+import {
+  type StreamCounts,
+  countUnrepresentable,
+  readCohorts,
+  readPosition,
+  readStreamCounts,
+  readWindow,
+} from '../reverse-sync/window-store.js';
 import { loadPhases, readAudit } from '../coordinator/phase-store.js';
 import { createFlagStore } from '../coordinator/flag-store.js';
 import type { EffectiveFlags } from '../coordinator/flag-model.js';
@@ -29,8 +41,38 @@ export interface StatusSnapshot {
   history: Partial<Record<EvidenceKind, EvidenceRow[]>>;
   slot: { name: string; exists: boolean; active?: boolean; lagBytes?: number; confirmedFlushLsn?: string | null };
   audit: { at: string; cohort: string; action: string; from: string | null; to: string | null; actor: string; reason: string }[];
+  /** The cutover window (issue 23): null when the spec has no reverse mapping or no cutover ran. */
+  reverseWindow: ReverseWindowStatus | null;
   /** The verdict the page shows: every recorded check passing, and evidence for the contract inputs. */
   verdict: { ok: boolean; reasons: string[] };
+}
+
+/**
+ * The window's evidence, live and as last recorded: the reverse slot's lag, drift confirmed and in
+ * flight from the segment verification and the stream check, unrepresentable rows, clean-since.
+ */
+export interface ReverseWindowStatus {
+  state: 'open' | 'closed';
+  openedAt: string;
+  closedAt: string | null;
+  cohorts: { cohort: string; state: string; changedAt: string }[];
+  /** Reverse sync's applied position and when it last moved. */
+  applied: { position: string; keys: number; at: string | null } | null;
+  /** The reverse slot (live): null lag when the slot is gone (window closed, or dropped). */
+  slot: { name: string; lagBytes: number | null };
+  /** Rows of the new representation the old shape cannot hold, pending (live). */
+  unrepresentable: number;
+  /** The reverse stream check's counts since the window opened (live; null before its first check). */
+  stream: StreamCounts | null;
+  /** The latest window check (`reverse-window` evidence): null before the first. */
+  evidence: {
+    clean: boolean;
+    cleanSince: string | null;
+    recordedAt: string;
+    summary: string;
+    segment: { confirmedDrift: number; inFlight: number; runId: number | null };
+    stream: { confirmedDriftSinceLast: number; confirmedDrift: number; inFlight: number } | null;
+  } | null;
 }
 
 const KINDS: EvidenceKind[] = ['backfill', 'verify', 'reconcile', 'compat', 'cache-inspect', 'repair'];
@@ -39,7 +81,70 @@ export interface CollectDeps {
   spec: Spec;
   control: pg.Pool;
   source: pg.Pool;
+  /** The new representation's database, where the reverse slot is (cross-database: the target); default `source`. */
+  newSide?: pg.Pool;
   redis: Redis | null;
+}
+
+function num(v: unknown): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** The cutover window's state (in the old representation's database) and its latest evidence. */
+async function collectReverseWindow(deps: CollectDeps, latest: EvidenceRow | undefined): Promise<ReverseWindowStatus | null> {
+  const { spec, source } = deps;
+  const schema = spec.control.schema;
+  // No window table: no cutover ever ran; the status page creates nothing.
+  if (!spec.reverse || !(await tableExists(source, schema, 'reverse_windows'))) return null;
+  const window = await readWindow(source, schema, spec.name);
+  if (!window) return null;
+  const [cohorts, position, unrepresentable, stream, lag] = await Promise.all([
+    readCohorts(source, schema, spec.name),
+    readPosition(source, schema, spec.name),
+    countUnrepresentable(source, schema, spec.name),
+    readStreamCounts(source, schema, spec.name),
+    slotLag(deps.newSide ?? source, reverseSlot(spec)),
+  ]);
+  const v = latest?.value;
+  const s = v?.stream as Record<string, unknown> | null | undefined;
+  return {
+    state: window.state,
+    openedAt: window.openedAt.toISOString(),
+    closedAt: window.closedAt?.toISOString() ?? null,
+    cohorts: cohorts.map((c) => ({ cohort: c.cohort || '(all)', state: c.state, changedAt: c.changedAt.toISOString() })),
+    applied: position
+      ? {
+          position: `${formatLsn(position.commitLsn)}/${position.ordinal}`,
+          keys: position.applied,
+          at: position.updatedAt?.toISOString() ?? null,
+        }
+      : null,
+    slot: { name: reverseSlot(spec), lagBytes: lag?.lagBytes ?? null },
+    unrepresentable,
+    stream,
+    evidence:
+      latest && v
+        ? {
+            clean: latest.passed,
+            cleanSince: typeof v.cleanSince === 'string' ? v.cleanSince : null,
+            recordedAt: latest.recordedAt,
+            summary: latest.summary,
+            segment: {
+              confirmedDrift: num(v.confirmedDrift),
+              inFlight: num(v.inFlight),
+              runId: v.verifyRunId === null || v.verifyRunId === undefined ? null : num(v.verifyRunId),
+            },
+            stream: s
+              ? {
+                  confirmedDriftSinceLast: num(s.confirmedDriftSinceLast),
+                  confirmedDrift: num(s.confirmedDrift),
+                  inFlight: num(s.inFlight),
+                }
+              : null,
+          }
+        : null,
+  };
 }
 
 export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> {
@@ -89,6 +194,11 @@ export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> 
     else if (!e.passed) reasons.push(`${kind}: ${e.summary}`);
   }
   if (!slotRow) reasons.push(`cdc: slot ${spec.cdc.slot} does not exist`);
+  const reverseWindow = await collectReverseWindow(deps, latest['reverse-window']);
+  if (reverseWindow?.state === 'open') {
+    if (!reverseWindow.evidence) reasons.push('reverse window: no window check recorded yet (parity reverse-sync check)');
+    else if (!reverseWindow.evidence.clean) reasons.push(`reverse window: ${reverseWindow.evidence.summary}`);
+  }
   return {
     migration: spec.name,
     generatedAt: new Date().toISOString(),
@@ -115,6 +225,7 @@ export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> 
       actor: a.actor,
       reason: a.reason,
     })),
+    reverseWindow,
     verdict: { ok: reasons.length === 0, reasons },
   };
 }

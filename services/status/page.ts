@@ -13,6 +13,48 @@ function num(value: unknown): number | undefined {
   return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
 }
 
+/** The cutover window (issue 23): live state, and the latest window check's evidence. */
+function reverseWindowSection(s: StatusSnapshot): string {
+  const w = s.reverseWindow;
+  if (!w) return '';
+  const e = w.evidence;
+  const cohorts = w.cohorts.map((c) => `${esc(c.cohort)} ${esc(c.state)}`).join(', ') || 'none';
+  const stream = w.stream
+    ? `${w.stream.checked} keys checked, ${w.stream.matched} matched, ${w.stream.superseded} superseded, <b>${w.stream.confirmedDrift}</b> confirmed drift, ${w.stream.inFlight} in flight`
+    : 'not run yet';
+  const verdict = !e
+    ? '<td class="state">—</td><td>no window check recorded yet (parity reverse-sync check, or reverse-sync run --verify-every)</td>'
+    : `<td class="state">${e.clean ? 'clean' : 'NOT clean'}</td><td>${esc(e.summary)} (${esc(e.recordedAt)})</td>`;
+  const rows = [
+    `<tr class="gate ${!e ? 'missing' : e.clean ? 'pass' : 'fail'}" id="reverse-verdict" data-clean="${e ? String(e.clean) : ''}"><th>latest check</th>${verdict}</tr>`,
+    `<tr><th>clean since</th><td colspan="2" id="reverse-clean-since">${esc(e?.cleanSince ?? '—')}</td></tr>`,
+    `<tr><th>cohorts</th><td colspan="2">${cohorts}</td></tr>`,
+    `<tr><th>reverse slot</th><td colspan="2" id="reverse-slot"><b>${esc(w.slot.name)}</b> lag ${w.slot.lagBytes === null ? 'unknown (no slot)' : `${w.slot.lagBytes} bytes`}${w.applied ? `, applied up to ${esc(w.applied.position)} (${w.applied.keys} keys${w.applied.at ? `, at ${esc(w.applied.at)}` : ''})` : ''}</td></tr>`,
+    `<tr><th>segment verification</th><td colspan="2" id="reverse-segment">${e ? `confirmed drift <b>${e.segment.confirmedDrift}</b>, in flight ${e.segment.inFlight}${e.segment.runId === null ? '' : ` (run ${e.segment.runId})`}` : '—'}</td></tr>`,
+    `<tr><th>stream check</th><td colspan="2" id="reverse-stream">${stream}${e?.stream ? `; ${e.stream.confirmedDriftSinceLast} confirmed since the check before the latest` : ''}</td></tr>`,
+    `<tr><th>unrepresentable rows</th><td colspan="2" id="reverse-unrepresentable">${w.unrepresentable}</td></tr>`,
+  ].join('');
+  const history = s.history['reverse-window'] ?? [];
+  const chart = lineChart({
+    id: 'chart-reverse',
+    title: 'reverse window: old-side drift per window check',
+    labels: history.map((h) => time(Date.parse(h.recordedAt))),
+    series: [
+      { name: 'segment confirmed', color: '#dc2626', values: history.map((h) => num(h.value.confirmedDrift) ?? 0) },
+      {
+        name: 'stream confirmed',
+        color: '#d97706',
+        values: history.map((h) => num((h.value.stream as Record<string, unknown> | null)?.confirmedDriftSinceLast) ?? 0),
+      },
+      { name: 'unrepresentable', color: '#6b7280', values: history.map((h) => num(h.value.unrepresentable) ?? 0) },
+    ],
+    width: 520,
+    height: 180,
+    emptyLabel: 'no window check yet',
+  });
+  return `<h2>Cutover window</h2><p class="muted">window <b id="reverse-state">${esc(w.state)}</b> since ${esc(w.openedAt)}${w.closedAt ? `, closed ${esc(w.closedAt)}` : ''}</p><table id="reverse-window">${rows}</table><div class="charts">${chart}</div>`;
+}
+
 export function renderStatusPage(s: StatusSnapshot, refreshSeconds = 5): string {
   const phaseCells = s.phases
     .map((p) => {
@@ -57,6 +99,7 @@ export function renderStatusPage(s: StatusSnapshot, refreshSeconds = 5): string 
   const slot = s.slot.exists
     ? `slot <b>${esc(s.slot.name)}</b> ${s.slot.active ? 'active' : 'inactive'}, lag ${s.slot.lagBytes ?? '?'} bytes, confirmed ${esc(String(s.slot.confirmedFlushLsn ?? '-'))}`
     : `slot <b>${esc(s.slot.name)}</b> does not exist`;
+  const reverse = reverseWindowSection(s);
   const audit = s.audit
     .map(
       (a) =>
@@ -85,6 +128,7 @@ ${verdict}
 <h2>Gates (latest evidence)</h2><table><tr><th>check</th><th></th><th>summary</th><th>recorded</th></tr>${gateRows}</table>
 <h2>Flags</h2>${flags}
 <h2>CDC</h2><p id="slot">${slot}</p>
+${reverse}
 <h2>Trends</h2><div class="charts">${driftChart}${backfillChart}</div>
 <h2>Audit</h2><table><tr><th>at</th><th>cohort</th><th>action</th><th>phase</th><th>who</th><th>why</th></tr>${audit}</table>
 </body></html>`;
