@@ -66,6 +66,7 @@ import {
 } from './debezium-serde.js';
 import { connectValueJson } from './connect-json.js';
 import { writeEnvelope } from './avro-envelope.js';
+import { type DebeziumAvroWriter, compileAvroWriter, debeziumAvroWriterFromEnv } from './debezium-writer.js';
 import { protobufChangeReader, protobufTableWriter, registrySchemaById } from './protobuf-encode.js';
 import { COLUMN_DOC_PREFIX, avroFieldName, avroKeySchema, avroValueSchema, jsonKeySchema, jsonValueSchema } from './value-schema.js';
 
@@ -320,6 +321,11 @@ export interface ChangeEncoderOptions {
    * table's encoder then carries the encoder of its BEGIN/END records.
    */
   transactionTopic?: string;
+  /**
+   * How the debezium encoding's Avro is written: `compiled` (debezium-writer.ts, the default) or
+   * `avsc` (the reference it is tested against). Default: PARITY_DEBEZIUM_WRITER, else compiled.
+   */
+  debeziumAvroWriter?: DebeziumAvroWriter;
 }
 
 /** Encodes the records of a topic whose key and value are fixed Connect schemas (the transaction topic). */
@@ -354,7 +360,8 @@ async function connectRecordEncoder(
   };
 }
 
-export function createChangeEncoder(options: ChangeEncoderOptions): ChangeEncoder {
+export function createChangeEncoder(givenOptions: ChangeEncoderOptions): ChangeEncoder {
+  const options = { ...givenOptions, debeziumAvroWriter: givenOptions.debeziumAvroWriter ?? debeziumAvroWriterFromEnv() };
   const cache = new Map<string, Promise<TableEncoder>>();
   let transactions: Promise<ConnectRecordEncoder> | null = null;
   const transactionEncoder = (): Promise<ConnectRecordEncoder> | null => {
@@ -446,6 +453,11 @@ async function buildDebeziumEncoder(
   const copyValue = hasMap(schemas.envelope);
   // AvroData writes a NULL column that has a default as the default (Connect's Struct.get), as JsonConverter does.
   const nullDefaults = envelopeNullDefaults(schemas.row);
+  // The hand-written writers, compiled from the very schemas registered above; an event they cannot
+  // write (null) goes through avsc, which writes it or names the column that does not fit.
+  const compiled = options.debeziumAvroWriter !== 'avsc';
+  const keyWriter = compiled && avro.key ? compileAvroWriter(avro.key) : null;
+  const valueWriter = compiled ? compileAvroWriter(avro.value) : null;
   return {
     shape,
     format,
@@ -455,11 +467,17 @@ async function buildDebeziumEncoder(
     encodeKey(key) {
       if (!key || keySchemaId === null || !keyType || !schemas.key) return null;
       const value = renamedRow(key, renames) as ConnectStruct;
-      return encodeAvro(keySchemaId, keyType, copyKey ? avroValue(schemas.key, value) : value, shape, 'key');
+      return (
+        keyWriter?.frame(keySchemaId, value) ??
+        encodeAvro(keySchemaId, keyType, copyKey ? avroValue(schemas.key, value) : value, shape, 'key')
+      );
     },
     encodeValue(envelope) {
       const value = nullDefaults(renamedEnvelope(envelope as ConnectStruct));
-      return encodeAvro(valueSchemaId, valueType, copyValue ? avroValue(schemas.envelope, value) : value, shape, 'value');
+      return (
+        valueWriter?.frame(valueSchemaId, value) ??
+        encodeAvro(valueSchemaId, valueType, copyValue ? avroValue(schemas.envelope, value) : value, shape, 'value')
+      );
     },
   };
 }
