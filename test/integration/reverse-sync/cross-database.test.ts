@@ -18,28 +18,27 @@ import { createFlagStore } from '../../../services/coordinator/flag-store.js';
 import { phasesTable } from '../../../services/coordinator/phase-store.js';
 import { createRedis } from '../../../services/core/clients.js';
 import { silentLogger } from '../../../services/core/log.js';
-import { createMetricsRegistry } from '../../../services/core/metrics.js';
-import { reconcilerVerifyReverse } from '../../../services/cli/reverse-verify.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
-import { checkWindow } from '../../../services/reverse-sync/window-evidence.js';
 import { countUnrepresentable, readPosition, readWindow } from '../../../services/reverse-sync/window-store.js';
 import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import {
   FlagFollowingWriter,
   type ReverseProcess,
   type WrittenSpec,
+  deletes,
+  oldTableDifferences,
   phasesAtRamp,
+  reverseCheck,
   sleep,
   startReverseSync,
+  upsertNew,
   waitForApplied,
   writeSpec,
 } from './support.js';
 
 /** Existing keys, plus keys that only the writers create (inserted into the target table after cutover). */
 const KEYS = [...Array.from({ length: 30 }, (_, i) => i + 1), ...Array.from({ length: 20 }, (_, i) => 1001 + i)];
-/** Every seventh write of a key deletes it; the next one inserts it again. */
-const deletes = (seq: number): boolean => seq % 7 === 0;
 
 let sourceDb: TestDatabase;
 let targetDb: TestDatabase;
@@ -58,38 +57,17 @@ const applied = () => waitForApplied(source, loaded, 30_000, target);
 /** Old table = for each key, absent when its last write deleted it, else its last sequence number. */
 async function expectNothingLost(): Promise<void> {
   await applied();
-  const { rows } = await source.query('SELECT id, total_amount FROM public.orders');
-  const old = new Map(rows.map((r) => [r.id as number, r.total_amount as number]));
-  const wrong: string[] = [];
-  for (const key of KEYS) {
-    const seq = writer.last.get(key);
-    if (seq === undefined) continue;
-    const want = deletes(seq) ? undefined : seq;
-    if (old.get(key) !== want) wrong.push(`${key}: old ${old.get(key)}, expected ${want ?? 'absent'}`);
-  }
-  expect(wrong).toEqual([]);
+  expect(await oldTableDifferences(source, writer, KEYS)).toEqual([]);
 }
 
 async function reverseClean(): Promise<boolean> {
-  const check = await checkWindow(
-    loaded.spec,
-    { old: source, control: target, new: target },
-    reconcilerVerifyReverse(loaded, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) }),
-  );
+  const check = await reverseCheck(loaded, { old: source, control: target, newSide: target });
   expect(check.verification.confirmedDrift).toBe(0);
   expect(check.lagBytes).not.toBeNull();
   return check.clean;
 }
 
-async function upsertTarget(key: number, seq: number): Promise<void> {
-  if (deletes(seq)) await target.query('DELETE FROM public.orders_v2 WHERE id = $1', [key]);
-  else
-    await target.query(
-      `INSERT INTO public.orders_v2 (id, total_amount_minor, currency) VALUES ($1, $2, 'USD')
-       ON CONFLICT (id) DO UPDATE SET total_amount_minor = EXCLUDED.total_amount_minor, currency = 'USD'`,
-      [key, seq],
-    );
-}
+const upsertTarget = (key: number, seq: number): Promise<void> => upsertNew(target, key, seq);
 
 beforeAll(async () => {
   sourceDb = await createTestDatabase('source', 'revxs');

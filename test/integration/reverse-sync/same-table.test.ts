@@ -16,11 +16,8 @@ import { createRedis } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
 import { isParityError } from '../../../services/core/errors.js';
 import { silentLogger } from '../../../services/core/log.js';
-import { createMetricsRegistry } from '../../../services/core/metrics.js';
-import { reconcilerVerifyReverse } from '../../../services/cli/reverse-verify.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
-import { checkWindow } from '../../../services/reverse-sync/window-evidence.js';
 import { countUnrepresentable, readPosition, readWindow } from '../../../services/reverse-sync/window-store.js';
 import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import {
@@ -28,6 +25,7 @@ import {
   type ReverseProcess,
   type WrittenSpec,
   phasesAtRamp,
+  reverseCheck,
   sleep,
   startReverseSync,
   waitForApplied,
@@ -61,13 +59,7 @@ async function expectNothingLost(): Promise<void> {
   expect(missing).toEqual([]);
 }
 
-async function reverseCheck() {
-  return checkWindow(
-    loaded.spec,
-    { old: pool, control: pool },
-    reconcilerVerifyReverse(loaded, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) }),
-  );
-}
+const windowCheck = () => reverseCheck(loaded, { old: pool });
 
 beforeAll(async () => {
   db = await createTestDatabase('source', 'rev');
@@ -144,7 +136,7 @@ describe('reverse sync, same table', () => {
     await writer.stop();
     expect(writer.acks.filter((a) => a.path === 'new').length).toBeGreaterThan(50);
     await expectNothingLost();
-    const check = await reverseCheck();
+    const check = await windowCheck();
     expect(check.verification.confirmedDrift).toBe(0);
     expect(check.clean).toBe(true);
     expect(check.cleanSince).not.toBeNull();
@@ -165,7 +157,7 @@ describe('reverse sync, same table', () => {
     await sleep(1_500);
     await writer.stop();
     await expectNothingLost();
-    expect((await reverseCheck()).clean).toBe(true);
+    expect((await windowCheck()).clean).toBe(true);
   }, 90_000);
 
   it('a rollback mid-stream: every write made on the new side before the flip is on the old side when it returns', async () => {
@@ -190,14 +182,14 @@ describe('reverse sync, same table', () => {
     await sleep(1_000);
     await writer.stop();
     await expectNothingLost();
-    expect((await reverseCheck()).clean).toBe(true);
+    expect((await windowCheck()).clean).toBe(true);
   }, 90_000);
 
   it('rows the old shape cannot hold are recorded, and the window is not clean until they are gone', async () => {
     await pool.query(`UPDATE public.orders SET currency = 'EUR', total_amount_minor = 999 WHERE id = 2`);
     await waitForApplied(pool, loaded);
     expect(await countUnrepresentable(pool, loaded.spec.control.schema, loaded.spec.name)).toBe(1);
-    const dirty = await reverseCheck();
+    const dirty = await windowCheck();
     expect(dirty.clean).toBe(false);
     expect(dirty.cleanSince).toBeNull();
     await pool.query(`UPDATE public.orders SET currency = 'USD', total_amount_minor = 1000 WHERE id = 2`);
@@ -205,7 +197,7 @@ describe('reverse sync, same table', () => {
     expect(await countUnrepresentable(pool, loaded.spec.control.schema, loaded.spec.name)).toBe(0);
     expect((await oldSide()).get(2)).toBe(1000);
     writer.last.set(2, 1000);
-    expect((await reverseCheck()).clean).toBe(true);
+    expect((await windowCheck()).clean).toBe(true);
   }, 60_000);
 
   it('with every cohort rolled back the old side is the source of truth again: nothing is written back over it', async () => {

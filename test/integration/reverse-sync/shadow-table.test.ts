@@ -18,28 +18,27 @@ import { createRedis } from '../../../services/core/clients.js';
 import { latestEvidence } from '../../../services/core/control.js';
 import { isParityError } from '../../../services/core/errors.js';
 import { silentLogger } from '../../../services/core/log.js';
-import { createMetricsRegistry } from '../../../services/core/metrics.js';
-import { reconcilerVerifyReverse } from '../../../services/cli/reverse-verify.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
-import { checkWindow } from '../../../services/reverse-sync/window-evidence.js';
 import { readCohorts, readWindow } from '../../../services/reverse-sync/window-store.js';
 import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import {
   FlagFollowingWriter,
   type ReverseProcess,
   type WrittenSpec,
+  deletes,
+  oldTableDifferences,
   phasesAtRamp,
+  reverseCheck,
   sleep,
   startReverseSync,
+  upsertNew,
   waitForApplied,
   writeSpec,
 } from './support.js';
 
 /** Existing keys, plus keys that only the writers create (inserted into the shadow table after cutover). */
 const KEYS = [...Array.from({ length: 30 }, (_, i) => i + 1), ...Array.from({ length: 20 }, (_, i) => 1001 + i)];
-/** Every seventh write of a key deletes it; the next one inserts it again. */
-const deletes = (seq: number): boolean => seq % 7 === 0;
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -54,36 +53,13 @@ const deps = () => ({ spec: loaded.spec, db: pool, control: pool, redis, logger:
 /** Old table = for each key, absent when its last write deleted it, else its last sequence number. */
 async function expectNothingLost(): Promise<void> {
   await waitForApplied(pool, loaded);
-  const { rows } = await pool.query('SELECT id, total_amount FROM public.orders');
-  const old = new Map(rows.map((r) => [r.id as number, r.total_amount as number]));
-  const wrong: string[] = [];
-  for (const key of KEYS) {
-    const seq = writer.last.get(key);
-    if (seq === undefined) continue;
-    const want = deletes(seq) ? undefined : seq;
-    if (old.get(key) !== want) wrong.push(`${key}: old ${old.get(key)}, expected ${want ?? 'absent'}`);
-  }
-  expect(wrong).toEqual([]);
+  expect(await oldTableDifferences(pool, writer, KEYS)).toEqual([]);
 }
 
 async function reverseClean(): Promise<boolean> {
-  const check = await checkWindow(
-    loaded.spec,
-    { old: pool, control: pool },
-    reconcilerVerifyReverse(loaded, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) }),
-  );
+  const check = await reverseCheck(loaded, { old: pool });
   expect(check.verification.confirmedDrift).toBe(0);
   return check.clean;
-}
-
-async function upsertShadow(p: pg.Pool, key: number, seq: number): Promise<void> {
-  if (deletes(seq)) await p.query('DELETE FROM public.orders_v2 WHERE id = $1', [key]);
-  else
-    await p.query(
-      `INSERT INTO public.orders_v2 (id, total_amount_minor, currency) VALUES ($1, $2, 'USD')
-       ON CONFLICT (id) DO UPDATE SET total_amount_minor = EXCLUDED.total_amount_minor, currency = 'USD'`,
-      [key, seq],
-    );
 }
 
 beforeAll(async () => {
@@ -116,7 +92,7 @@ beforeAll(async () => {
     migration: loaded.spec.name,
     keys: KEYS,
     cohortOf: () => '',
-    writeNew: upsertShadow,
+    writeNew: upsertNew,
     // Before cutover (and after a rollback) applications write the old table and dual-write the shadow.
     writeOld: async (p, key, seq) => {
       if (deletes(seq)) await p.query('DELETE FROM public.orders WHERE id = $1', [key]);
@@ -125,7 +101,7 @@ beforeAll(async () => {
           'INSERT INTO public.orders (id, total_amount) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total_amount = EXCLUDED.total_amount',
           [key, seq],
         );
-      await upsertShadow(p, key, seq);
+      await upsertNew(p, key, seq);
     },
   });
 });
@@ -200,7 +176,7 @@ describe('reverse sync, shadow table', () => {
   it('a second reverse sync fences the first out: the first stops (stale token) and the second takes over, nothing lost', async () => {
     const first = sync!;
     const second = await startReverseSync(loaded.path, ['--verify-every', '0']);
-    await upsertShadow(pool, 5, 5_000_001);
+    await upsertNew(pool, 5, 5_000_001);
     writer.last.set(5, 5_000_001);
     const code = await Promise.race([first.exited, sleep(20_000).then(() => 'timeout')]);
     expect(code, first.output().slice(-2000)).toBe(3);
@@ -212,7 +188,7 @@ describe('reverse sync, shadow table', () => {
   it('a rollback while reverse sync is down fails within one lease, puts routing back, and records nothing', async () => {
     sync!.child.kill('SIGKILL');
     await sync!.exited;
-    await upsertShadow(pool, 6, 6_000_001);
+    await upsertNew(pool, 6, 6_000_001);
     writer.last.set(6, 6_000_001);
     const started = performance.now();
     const refused = await rollback(deps(), { actor: 'test', reason: 'reverse sync is down' }).catch((e: unknown) => e);

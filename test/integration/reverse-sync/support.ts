@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,10 @@ import { loadPhases, phasesTable } from '../../../services/coordinator/phase-sto
 import { createRedis } from '../../../services/core/clients.js';
 import { parseLsn } from '../../../services/core/lsn.js';
 import { type LoadedSpec, parseSpec } from '../../../services/core/spec.js';
+import { reconcilerVerifyReverse } from '../../../services/cli/reverse-verify.js';
+import { silentLogger } from '../../../services/core/log.js';
+import { createMetricsRegistry } from '../../../services/core/metrics.js';
+import { type WindowCheck, checkWindow } from '../../../services/reverse-sync/window-evidence.js';
 import { readPosition } from '../../../services/reverse-sync/window-store.js';
 import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
 
@@ -46,17 +51,68 @@ export async function phasesAtRamp(pool: pg.Pool, loaded: LoadedSpec): Promise<v
   await pool.query(`UPDATE ${phasesTable(spec.control.schema)} SET phase = 'ramp' WHERE migration = $1`, [spec.name]);
 }
 
+/**
+ * One window check (reverse segment verification, stream counts, evidence), as `reverse-sync check`
+ * runs it. `old` holds the window, `control` the evidence, `newSide` the reverse slot (default `old`).
+ */
+export function reverseCheck(loaded: LoadedSpec, dbs: { old: pg.Pool; control?: pg.Pool; newSide?: pg.Pool }): Promise<WindowCheck> {
+  return checkWindow(
+    loaded.spec,
+    { old: dbs.old, control: dbs.control ?? dbs.old, ...(dbs.newSide ? { new: dbs.newSide } : {}) },
+    reconcilerVerifyReverse(loaded, { logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) }),
+  );
+}
+
+/** Every seventh write of a key deletes it; the next one inserts it again (shadow-table and cross-database writers). */
+export const deletes = (seq: number): boolean => seq % 7 === 0;
+
+/** Upserts `seq` into the new table `public.orders_v2`, or deletes the key when `deletes(seq)`. */
+export async function upsertNew(db: pg.Pool, key: number, seq: number): Promise<void> {
+  if (deletes(seq)) await db.query('DELETE FROM public.orders_v2 WHERE id = $1', [key]);
+  else
+    await db.query(
+      `INSERT INTO public.orders_v2 (id, total_amount_minor, currency) VALUES ($1, $2, 'USD')
+       ON CONFLICT (id) DO UPDATE SET total_amount_minor = EXCLUDED.total_amount_minor, currency = 'USD'`,
+      [key, seq],
+    );
+}
+
+/**
+ * The old table `public.orders` holds, for each key the writer wrote, its last sequence number, or
+ * no row when that write deleted it; returns what differs (empty: nothing lost).
+ */
+export async function oldTableDifferences(old: pg.Pool, writer: FlagFollowingWriter, keys: number[]): Promise<string[]> {
+  const { rows } = await old.query('SELECT id, total_amount FROM public.orders');
+  const have = new Map(rows.map((r) => [r.id as number, r.total_amount as number]));
+  const wrong: string[] = [];
+  for (const key of keys) {
+    const seq = writer.last.get(key);
+    if (seq === undefined) continue;
+    const want = deletes(seq) ? undefined : seq;
+    if (have.get(key) !== want) wrong.push(`${key}: old ${have.get(key)}, expected ${want ?? 'absent'}`);
+  }
+  return wrong;
+}
+
 export interface ReverseProcess {
   child: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
 }
 
-/** `parity reverse-sync run` as a child; resolves once it streams. */
+/** `parity reverse-sync run` as a child (its status server on any free port unless `extra` names one); resolves once it streams. */
 export async function startReverseSync(specPath: string, extra: string[] = []): Promise<ReverseProcess> {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'services/cli/bin/parity.js'), 'reverse-sync', 'run', '--spec', specPath, '--status-port', '0', ...extra],
+    [
+      join(ROOT, 'services/cli/bin/parity.js'),
+      'reverse-sync',
+      'run',
+      '--spec',
+      specPath,
+      ...(extra.includes('--status-port') ? [] : ['--status-port', '0']),
+      ...extra,
+    ],
     { env: { ...process.env, PARITY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -171,4 +227,13 @@ export class FlagFollowingWriter {
     await this.stop();
     this.redis.disconnect();
   }
+}
+
+/** A TCP port free right now (for a child's status server whose URL the test must know). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
