@@ -23,7 +23,7 @@ import { createDarkReader } from '../client/dark-read.js';
 import { routeRead } from '../client/routing.js';
 import { createRunner, type BackgroundCommand, type ParityRunner } from './processes.js';
 import { startLoad, type LoadGenerator } from './load.js';
-import { recreateDatabase, seedOrders, writeDemoSpec } from './setup.js';
+import { DEMO_DATABASE_ENV, recreateDatabase, seedOrders, writeDemoSpec } from './setup.js';
 import { checkEventsAgainstDatabase } from './end-state.js';
 import { FLIP_PREFIX, reverseSlot } from '../reverse-sync/names.js';
 import { readPosition } from '../reverse-sync/window-store.js';
@@ -76,9 +76,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   mkdirSync(dir, { recursive: true });
   const database = await recreateDatabase(env.PARITY_SOURCE_URL!, 'parity_demo');
   await seedOrders(database, rows);
-  const specPath = writeDemoSpec({ dir, database, runId, quick: options.quick });
+  env[DEMO_DATABASE_ENV] = database;
+  const specPath = writeDemoSpec({ dir, runId, quick: options.quick });
   const { spec } = loadSpec(specPath, env);
   note(`database parity_demo with ${rows.toLocaleString()} orders of history (integer cents only); spec ${specPath}`);
+  note(
+    `(the spec reads its database from ${DEMO_DATABASE_ENV}: \`export ${DEMO_DATABASE_ENV}="\${PARITY_SOURCE_URL%/*}/parity_demo"\` to use it by hand)`,
+  );
   const runner = createRunner(env);
   const parity = (args: string[], opts?: { tty?: boolean; allowFailure?: boolean }) =>
     runner.run([args[0]!, ...args.slice(1), ...(args.includes('--spec') ? [] : ['--spec', specPath])], opts);

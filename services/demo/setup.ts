@@ -55,9 +55,11 @@ export async function seedOrders(url: string, rows: number): Promise<void> {
   }
 }
 
+/** The variable the demo spec reads its database URL from (a spec holds secrets only as `${VAR}`). */
+export const DEMO_DATABASE_ENV = 'PARITY_DEMO_DATABASE_URL';
+
 export interface DemoSpecOptions {
   dir: string;
-  database: string;
   runId: string;
   quick: boolean;
 }
@@ -69,7 +71,8 @@ export interface DemoSpecOptions {
 export function writeDemoSpec(options: DemoSpecOptions): string {
   const doc = parseDocument(readFileSync(EXAMPLE_SPEC, 'utf8'));
   const prefix = `demo${options.runId}`;
-  doc.setIn(['source', 'database'], options.database);
+  // The URL carries the stack's password: the file names the variable, the demo's commands get its value.
+  doc.setIn(['source', 'database'], `\${${DEMO_DATABASE_ENV}}`);
   doc.setIn(['cdc', 'slot'], `parity_demo_${options.runId}`);
   doc.setIn(['cdc', 'publication'], `parity_demo_${options.runId}`);
   doc.setIn(['cdc', 'topicPrefix'], prefix);
