@@ -193,7 +193,7 @@ export function createAvroDatumReader(readerSchema: string | unknown, writerSche
   let writerType: avro.Type;
   try {
     const json = typeof writerSchema === 'string' ? (JSON.parse(writerSchema) as unknown) : writerSchema;
-    writerType = avro.Type.forSchema(json as avro.Schema, { wrapUnions: true });
+    writerType = avroDatumType(json, true);
   } catch (err) {
     if (isParityError(err)) throw err;
     throw new ParityError('PARITY_BAD_INPUT', `avsc cannot load the writer schema: ${err instanceof Error ? err.message : String(err)}`, {
@@ -205,6 +205,59 @@ export function createAvroDatumReader(readerSchema: string | unknown, writerSche
       return resolveDatum(reader, writer, writerType.fromBuffer(payload));
     },
   };
+}
+
+const SAFE = 2n ** 53n;
+
+/**
+ * Avro `long` as an exact JS value: a number when it is a safe integer, else a bigint. avsc's own long
+ * refuses anything past 2^53 ("potential precision loss"), and Debezium's events carry nanosecond
+ * timestamps (`ts_ns`, about 1.7e18) in every event.
+ */
+const EXACT_LONG = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => {
+    const v = buf.readBigInt64LE();
+    return v > -SAFE && v < SAFE ? Number(v) : v;
+  },
+  toBuffer: (value: number | bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(BigInt(value));
+    return buf;
+  },
+  fromJSON: (value: unknown) => (typeof value === 'bigint' ? value : Number(value)),
+  toJSON: (value: number | bigint) => Number(value),
+  isValid: (value: unknown) => typeof value === 'bigint' || Number.isSafeInteger(value),
+  compare: (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+
+const PRIMITIVE_NAMES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
+
+/**
+ * `schema` with every primitive as its bare name (avsc gives a `{"type": "long", ...attributes}` its own
+ * long type, not the registry's; attributes and logical types change nothing in the binary encoding).
+ */
+function barePrimitives(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(barePrimitives);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const s = schema as Record<string, unknown>;
+  if (typeof s.type === 'string' && PRIMITIVE_NAMES.has(s.type)) return s.type;
+  if (s.type === 'record' || s.type === 'error')
+    return { ...s, fields: (s.fields as Record<string, unknown>[]).map((f) => ({ ...f, type: barePrimitives(f.type) })) };
+  if (s.type === 'array') return { ...s, items: barePrimitives(s.items) };
+  if (s.type === 'map') return { ...s, values: barePrimitives(s.values) };
+  if (typeof s.type === 'object') return { ...s, type: barePrimitives(s.type) };
+  return s;
+}
+
+/**
+ * The avsc type the live checks read (and, for connect-json events, write) datums with: longs exact
+ * (EXACT_LONG), unions wrapped (`{branch: value}`, what `resolveDatum` expects) or, for writing, plain.
+ */
+export function avroDatumType(schema: unknown, wrapUnions: boolean): avro.Type {
+  return avro.Type.forSchema(barePrimitives(schema) as avro.Schema, {
+    registry: { long: EXACT_LONG } as unknown as Record<string, avro.Type>,
+    wrapUnions: wrapUnions ? true : 'auto',
+  });
 }
 
 /**

@@ -234,7 +234,12 @@ export async function runCompatGate(loaded: LoadedSpec, deps: GateDeps): Promise
       report.live = live;
       findings.push(...live.findings.map((f) => ({ ...f, subject: entry.subject })));
       for (const c of live.consumers) {
-        const versions = c.byVersion.map((v) => `v${v.version ?? `id${v.schemaId}`} ${v.readable}/${v.events}`).join(', ');
+        const versions = c.byVersion
+          .map(
+            (v) =>
+              `${v.embeddedSchema !== undefined ? `connect-json#${-v.schemaId}` : `v${v.version ?? `id${v.schemaId}`}`} ${v.readable}/${v.events}`,
+          )
+          .join(', ');
         rows.push({
           subject: entry.subject,
           consumer: c.consumer,

@@ -12,6 +12,7 @@ import { checkProtobufReaderWriter } from './protobuf-diff.js';
 import { parseProtobufSchema, parseProtoFile, type ProtoReferenceTexts } from './protobuf-schema.js';
 import type { CcompatClient, RegistrySchemaType } from './registry-client.js';
 import { referenceTexts } from './registry.js';
+import { type ConnectJsonWriter, connectJsonWriter, parseConnectJsonEvent, readerAvroSchema } from './connect-json-events.js';
 
 /**
  * Live-event checks during cutover: sample the most recent events of a topic, decode each with the
@@ -24,6 +25,12 @@ import { referenceTexts } from './registry.js';
  * consumer reads whatever its schema accepts. Protobuf events are unframed with their message indexes,
  * judged per writer version with Confluent's rules (a wrong wire group can decode silently into a
  * wrong value, so decoding alone proves nothing), then decoded with the reader's message type.
+ *
+ * Events written with `cdc.format: connect-json` (JsonConverter's `{schema, payload}`, no registry)
+ * carry their writer schema: each distinct embedded schema is one writer (negative ids -1, -2, ... in
+ * order of appearance, `embeddedSchema` naming it), read as the Avro schema AvroData makes of it, and
+ * each consumer (an Avro reader schema, or a Kafka Connect schema in JsonConverter's JSON) reads the
+ * payload through Avro's schema resolution (connect-json-events.ts).
  */
 
 /** A downstream consumer and the reader schema (text) it is built with. */
@@ -40,14 +47,19 @@ export interface WriterSchema {
   version?: number;
   /** Protobuf: the texts its imports resolve to (the registry's schema references); readers' imports resolve the same way. */
   references?: ProtoReferenceTexts;
+  /** A connect-json event's embedded schema (not in the registry): the Connect schema's name. */
+  embeddedSchema?: string;
 }
 
 /** Looks up a writer schema by id; undefined when the registry does not know it. */
 export type WriterLookup = (schemaId: number) => Promise<WriterSchema | undefined>;
 
 export interface VersionCount {
+  /** The registry's id; negative for a connect-json event's embedded schema (-1 for the first seen). */
   schemaId: number;
   version?: number;
+  /** connect-json: the embedded Connect schema's name (no registry version). */
+  embeddedSchema?: string;
   events: number;
 }
 
@@ -98,6 +110,16 @@ function describe(err: unknown): string {
 type EventReader = (payload: Buffer) => void;
 
 function readerFor(consumer: LiveConsumer, writer: WriterSchema): EventReader {
+  if (writer.embeddedSchema !== undefined) {
+    // connect-json: an Avro reader as it is, a Kafka Connect schema as AvroData renders it.
+    let datum: AvroDatumReader;
+    try {
+      datum = createAvroDatumReader(readerAvroSchema(consumer.readerSchema), writer.schema);
+    } catch (err) {
+      throw new Error(`a connect-json topic is read with an Avro or a Kafka Connect reader schema: ${describe(err)}`);
+    }
+    return (payload) => void datum.read(payload);
+  }
   if (writer.schemaType === 'AVRO') {
     const datum: AvroDatumReader = createAvroDatumReader(consumer.readerSchema, writer.schema);
     return (payload) => void datum.read(payload);
@@ -182,6 +204,7 @@ export async function analyzeEvents(
   const byVersion = new Map<number, VersionCount>();
   const unknown = new Map<number, number>();
   const undecodable = new Map<number, { events: number; firstError: string }>();
+  const embeddedIds = new Map<string, { schemaId: number; writer: ConnectJsonWriter }>();
   const perConsumer = new Map<string, Map<number, ConsumerVersionCount>>(consumers.map((c) => [c.name, new Map()]));
   let tombstones = 0;
   let notWireFormat = 0;
@@ -191,10 +214,34 @@ export async function analyzeEvents(
       tombstones++;
       continue;
     }
-    const framed = splitWireFormat(value);
+    let framed = splitWireFormat(value);
+    let payloadError: string | undefined;
     if (!framed) {
-      notWireFormat++;
-      continue;
+      const event = parseConnectJsonEvent(value);
+      if (!event) {
+        notWireFormat++;
+        continue;
+      }
+      let embedded = embeddedIds.get(event.schemaText);
+      if (!embedded) {
+        const writer = connectJsonWriter(event.schemaText);
+        embedded = { schemaId: -(embeddedIds.size + 1), writer };
+        embeddedIds.set(event.schemaText, embedded);
+        writers.set(embedded.schemaId, {
+          schema: writer.avroSchema,
+          schemaType: 'AVRO',
+          embeddedSchema: writer.schemaName ?? '(unnamed)',
+        });
+      }
+      // The payload as Avro binary of its own schema; one that does not fit it is undecodable.
+      let payload: Buffer;
+      try {
+        payload = embedded.writer.encode(event.payload);
+      } catch (err) {
+        payload = Buffer.alloc(0);
+        payloadError = `connect-json payload does not fit its embedded schema: ${describe(err)}`;
+      }
+      framed = { schemaId: embedded.schemaId, payload };
     }
     const { schemaId, payload } = framed;
     if (!writers.has(schemaId)) writers.set(schemaId, await lookup(schemaId));
@@ -203,7 +250,11 @@ export async function analyzeEvents(
       unknown.set(schemaId, (unknown.get(schemaId) ?? 0) + 1);
       continue;
     }
-    const count = byVersion.get(schemaId) ?? { schemaId, ...(writer.version !== undefined ? { version: writer.version } : {}), events: 0 };
+    const label = {
+      ...(writer.version !== undefined ? { version: writer.version } : {}),
+      ...(writer.embeddedSchema !== undefined ? { embeddedSchema: writer.embeddedSchema } : {}),
+    };
+    const count = byVersion.get(schemaId) ?? { schemaId, ...label, events: 0 };
     byVersion.set(schemaId, count);
     count.events++;
 
@@ -213,6 +264,7 @@ export async function analyzeEvents(
       decoders.set(schemaId, decode);
     }
     try {
+      if (payloadError) throw new Error(payloadError);
       decode(payload);
     } catch (err) {
       const u = undecodable.get(schemaId) ?? { events: 0, firstError: describe(err) };
@@ -236,7 +288,7 @@ export async function analyzeEvents(
       const counts = perConsumer.get(consumer.name) as Map<number, ConsumerVersionCount>;
       const c = counts.get(schemaId) ?? {
         schemaId,
-        ...(writer.version !== undefined ? { version: writer.version } : {}),
+        ...label,
         events: 0,
         readable: 0,
         failed: 0,
@@ -254,7 +306,9 @@ export async function analyzeEvents(
     }
   }
 
-  const bySchema = (a: { schemaId: number }, b: { schemaId: number }): number => a.schemaId - b.schemaId;
+  // Registry ids in order, then connect-json's embedded schemas in the order they were first seen (-1, -2, ...).
+  const rank = (id: number): number => (id < 0 ? 2 ** 40 - id : id);
+  const bySchema = (a: { schemaId: number }, b: { schemaId: number }): number => rank(a.schemaId) - rank(b.schemaId);
   const consumerReports: ConsumerReport[] = consumers.map((c) => {
     const rows = [...(perConsumer.get(c.name)?.values() ?? [])].sort(bySchema);
     return {
@@ -278,23 +332,30 @@ export async function analyzeEvents(
     findings.push({
       kind: 'not-wire-format',
       topic,
-      message: `${notWireFormat} event(s) on ${topic} are not in the Confluent wire format (magic byte 0 + schema id)`,
+      message: `${notWireFormat} event(s) on ${topic} are neither in the Confluent wire format (magic byte 0 + schema id) nor connect-json documents ({schema, payload})`,
       details: { events: notWireFormat },
     });
   }
   for (const [schemaId, u] of undecodable) {
     const version = writers.get(schemaId)?.version;
+    const embedded = writers.get(schemaId)?.embeddedSchema;
+    const own = embedded !== undefined ? `embedded connect-json schema ${embedded}` : `writer schema id ${schemaId}`;
     findings.push({
       kind: 'undecodable',
       topic,
-      message: `${u.events} event(s) on ${topic} do not decode with their own writer schema id ${schemaId}: ${u.firstError}`,
+      message: `${u.events} event(s) on ${topic} do not decode with their own ${own}: ${u.firstError}`,
       details: { schemaId, version, ...u },
     });
   }
   for (const report of consumerReports) {
     for (const row of report.byVersion) {
       if (row.failed === 0) continue;
-      const label = row.version !== undefined ? `version ${row.version} (schema id ${row.schemaId})` : `schema id ${row.schemaId}`;
+      const label =
+        row.embeddedSchema !== undefined
+          ? `the connect-json schema ${row.embeddedSchema} (#${-row.schemaId} embedded)`
+          : row.version !== undefined
+            ? `version ${row.version} (schema id ${row.schemaId})`
+            : `schema id ${row.schemaId}`;
       findings.push({
         kind: 'consumer-cannot-read',
         topic,
