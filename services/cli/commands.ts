@@ -244,7 +244,14 @@ export const COMMANDS: CommandEntry[] = [
       { flag: '--refresh SECONDS', help: 'how often the page reloads (default 5)' },
     ],
     examples: ['parity serve --spec orders.yaml --status-port 9400'],
-    load: from('../status/cli.js', 'serveCommand'),
+    load: async () => {
+      // The status page shows the cutover window through reverse sync's tables: the CLI wires it in.
+      const [{ serveCommand }, { reverseWindowReader }] = await Promise.all([
+        import('../status/cli.js'),
+        import('./reverse-window-status.js'),
+      ]);
+      return (argv) => serveCommand(argv, { reverseWindow: reverseWindowReader });
+    },
   },
   {
     name: 'cache run',

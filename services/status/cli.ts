@@ -3,11 +3,17 @@ import { createPgPool, createRedis } from '../core/clients.js';
 import { resolveStatusHost, resolveStatusPort, sendJson, specStatusPort, startStatusServerOn } from '../core/http.js';
 import { createLogger } from '../core/log.js';
 import { createMetricsRegistry } from '../core/metrics.js';
-import { controlDatabase, loadSpec, targetDatabase } from '../core/spec.js';
+import type pg from 'pg';
+import { type Spec, controlDatabase, loadSpec, targetDatabase } from '../core/spec.js';
 import { registerLockMetrics } from '../coordinator/lock.js';
-import { collectStatus } from './collect.js';
+import { type ReverseWindowReader, collectStatus } from './collect.js';
 import { LockWatch } from './lock-metrics.js';
 import { renderStatusPage } from './page.js';
+
+/** What the CLI wiring hands `parity serve`: the cutover window's reader (reverse sync's tables), made for one spec. */
+export interface ServeDeps {
+  reverseWindow?: (spec: Spec, dbs: { old: pg.Pool; newSide?: pg.Pool }) => ReverseWindowReader;
+}
 
 const USAGE = 'parity serve --spec FILE [--host ADDRESS] [--status-port N | --port N] [--refresh SECONDS]';
 
@@ -17,7 +23,7 @@ const USAGE = 'parity serve --spec FILE [--host ADDRESS] [--status-port N | --po
  * PARITY_STATUS_HOST > 127.0.0.1, port --status-port (or --port) > PARITY_STATUS_PORT >
  * status.ports.serve > 9400. Runs until interrupted.
  */
-export async function serveCommand(argv: string[]): Promise<number> {
+export async function serveCommand(argv: string[], deps: ServeDeps = {}): Promise<number> {
   const { values } = parseOptions(
     argv,
     {
@@ -64,7 +70,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       ? createPgPool(targetDatabase(spec), { applicationName: 'parity-serve', max: 1 })
       : undefined;
   const refresh = Number(values.refresh ?? 5);
-  const collect = () => collectStatus({ spec, control, source, redis, ...(newSide ? { newSide } : {}) });
+  const reverseWindow = deps.reverseWindow?.(spec, { old: source, ...(newSide ? { newSide } : {}) });
+  const collect = () => collectStatus({ spec, control, source, redis, ...(reverseWindow ? { reverseWindow } : {}) });
   const controlReachable = async () => {
     try {
       await control.query('SELECT 1');

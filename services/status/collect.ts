@@ -5,19 +5,8 @@
  */
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
-import { ensureEvidenceTable, evidenceTable, tableExists, type EvidenceKind } from '../core/control.js';
-import { formatLsn } from '../core/lsn.js';
+import { ensureEvidenceTable, evidenceTable, type EvidenceKind } from '../core/control.js';
 import type { Spec } from '../core/spec.js';
-import { slotLag } from '../../connectors/postgres-source/slot.js';
-import { reverseSlot } from '../reverse-sync/names.js';
-import {
-  type StreamCounts,
-  countUnrepresentable,
-  readCohorts,
-  readPosition,
-  readStreamCounts,
-  readWindow,
-} from '../reverse-sync/window-store.js';
 import { loadPhases, readAudit } from '../coordinator/phase-store.js';
 import { createFlagStore } from '../coordinator/flag-store.js';
 import type { EffectiveFlags } from '../coordinator/flag-model.js';
@@ -63,7 +52,15 @@ export interface ReverseWindowStatus {
   /** Rows of the new representation the old shape cannot hold, pending (live). */
   unrepresentable: number;
   /** The reverse stream check's counts since the window opened (live; null before its first check). */
-  stream: StreamCounts | null;
+  stream: {
+    checked: number;
+    matched: number;
+    superseded: number;
+    skipped: number;
+    confirmedDrift: number;
+    inFlight: number;
+    updatedAt: string | null;
+  } | null;
   /** The latest window check (`reverse-window` evidence): null before the first. */
   evidence: {
     clean: boolean;
@@ -81,71 +78,17 @@ export interface CollectDeps {
   spec: Spec;
   control: pg.Pool;
   source: pg.Pool;
-  /** The new representation's database, where the reverse slot is (cross-database: the target); default `source`. */
-  newSide?: pg.Pool;
   redis: Redis | null;
+  /**
+   * Reads the cutover window (issue 23) given its latest `reverse-window` evidence; injected by the
+   * CLI wiring (services/cli/reverse-window-status.ts), since the status page does not import reverse
+   * sync. Absent: no window section.
+   */
+  reverseWindow?: ReverseWindowReader;
 }
 
-function num(v: unknown): number {
-  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
-  return Number.isFinite(n) ? n : 0;
-}
-
-/** The cutover window's state (in the old representation's database) and its latest evidence. */
-async function collectReverseWindow(deps: CollectDeps, latest: EvidenceRow | undefined): Promise<ReverseWindowStatus | null> {
-  const { spec, source } = deps;
-  const schema = spec.control.schema;
-  // No window table: no cutover ever ran; the status page creates nothing.
-  if (!spec.reverse || !(await tableExists(source, schema, 'reverse_windows'))) return null;
-  const window = await readWindow(source, schema, spec.name);
-  if (!window) return null;
-  const [cohorts, position, unrepresentable, stream, lag] = await Promise.all([
-    readCohorts(source, schema, spec.name),
-    readPosition(source, schema, spec.name),
-    countUnrepresentable(source, schema, spec.name),
-    readStreamCounts(source, schema, spec.name),
-    slotLag(deps.newSide ?? source, reverseSlot(spec)),
-  ]);
-  const v = latest?.value;
-  const s = v?.stream as Record<string, unknown> | null | undefined;
-  return {
-    state: window.state,
-    openedAt: window.openedAt.toISOString(),
-    closedAt: window.closedAt?.toISOString() ?? null,
-    cohorts: cohorts.map((c) => ({ cohort: c.cohort || '(all)', state: c.state, changedAt: c.changedAt.toISOString() })),
-    applied: position
-      ? {
-          position: `${formatLsn(position.commitLsn)}/${position.ordinal}`,
-          keys: position.applied,
-          at: position.updatedAt?.toISOString() ?? null,
-        }
-      : null,
-    slot: { name: reverseSlot(spec), lagBytes: lag?.lagBytes ?? null },
-    unrepresentable,
-    stream,
-    evidence:
-      latest && v
-        ? {
-            clean: latest.passed,
-            cleanSince: typeof v.cleanSince === 'string' ? v.cleanSince : null,
-            recordedAt: latest.recordedAt,
-            summary: latest.summary,
-            segment: {
-              confirmedDrift: num(v.confirmedDrift),
-              inFlight: num(v.inFlight),
-              runId: v.verifyRunId === null || v.verifyRunId === undefined ? null : num(v.verifyRunId),
-            },
-            stream: s
-              ? {
-                  confirmedDriftSinceLast: num(s.confirmedDriftSinceLast),
-                  confirmedDrift: num(s.confirmedDrift),
-                  inFlight: num(s.inFlight),
-                }
-              : null,
-          }
-        : null,
-  };
-}
+/** Reads the cutover window's state and joins it with its latest evidence; null when there is no window. */
+export type ReverseWindowReader = (latest: EvidenceRow | undefined) => Promise<ReverseWindowStatus | null>;
 
 export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> {
   const { spec } = deps;
@@ -194,7 +137,7 @@ export async function collectStatus(deps: CollectDeps): Promise<StatusSnapshot> 
     else if (!e.passed) reasons.push(`${kind}: ${e.summary}`);
   }
   if (!slotRow) reasons.push(`cdc: slot ${spec.cdc.slot} does not exist`);
-  const reverseWindow = await collectReverseWindow(deps, latest['reverse-window']);
+  const reverseWindow = (await deps.reverseWindow?.(latest['reverse-window'])) ?? null;
   if (reverseWindow?.state === 'open') {
     if (!reverseWindow.evidence) reasons.push('reverse window: no window check recorded yet (parity reverse-sync check)');
     else if (!reverseWindow.evidence.clean) reasons.push(`reverse window: ${reverseWindow.evidence.summary}`);

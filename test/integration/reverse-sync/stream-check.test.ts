@@ -8,8 +8,12 @@
  * its clean-since starts.
  */
 import type { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reverseWindowReader } from '../../../services/cli/reverse-window-status.js';
 import { createRedis } from '../../../services/core/clients.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
@@ -19,7 +23,7 @@ import { DEFAULT_VERIFY_OPTIONS, runVerify } from '../../../services/reconciler/
 import { cutover } from '../../../services/reverse-sync/cutover.js';
 import { reverseOrigin } from '../../../services/reverse-sync/names.js';
 import { readStreamCounts } from '../../../services/reverse-sync/window-store.js';
-import { collectStatus } from '../../../services/status/collect.js';
+import { type StatusSnapshot, collectStatus } from '../../../services/status/collect.js';
 import { renderStatusPage } from '../../../services/status/page.js';
 import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import {
@@ -36,6 +40,7 @@ import {
 } from './support.js';
 
 const DRIFTING_KEY = 7;
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -63,7 +68,34 @@ async function metricsText(): Promise<string> {
   return (await fetch(`http://127.0.0.1:${statusPort}/metrics`)).text();
 }
 
-const status = () => collectStatus({ spec: loaded.spec, control: pool, source: pool, redis });
+const status = () =>
+  collectStatus({ spec: loaded.spec, control: pool, source: pool, redis, reverseWindow: reverseWindowReader(loaded.spec, { old: pool }) });
+
+/** `parity serve`'s /api/status, as a child process serving the spec (the CLI wires the window reader in). */
+async function servedStatus(): Promise<Record<string, any>> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'services/cli/bin/parity.js'), 'serve', '--spec', loaded.path, '--port', String(port)],
+    {
+      env: { ...process.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  try {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('status page:')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`parity serve did not start:\n${out}`);
+      await sleep(50);
+    }
+    return (await (await fetch(`http://127.0.0.1:${port}/api/status`)).json()) as Record<string, any>;
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
 
 beforeAll(async () => {
   db = await createTestDatabase('source', 'revsc');
@@ -151,8 +183,8 @@ describe('reverse stream check and the window evidence', () => {
     expect(dirty.stream?.confirmedDriftSinceLast).toBe(1);
     expect(dirty.verification.confirmedDrift).toBe(1);
 
-    // The status JSON (what /api/status serves) and the page.
-    const snapshot = JSON.parse(JSON.stringify(await status()));
+    // The status JSON as \`parity serve\` serves it at /api/status, and the page.
+    const snapshot = await servedStatus();
     const w = snapshot.reverseWindow;
     expect(w.state).toBe('open');
     expect(w.slot.lagBytes).toEqual(expect.any(Number));
@@ -165,7 +197,7 @@ describe('reverse stream check and the window evidence', () => {
       stream: { confirmedDriftSinceLast: 1, confirmedDrift: 1 },
     });
     expect(snapshot.verdict.reasons.some((r: string) => r.startsWith('reverse window: reverse window NOT clean'))).toBe(true);
-    expect(renderStatusPage(snapshot)).toMatch(/id="reverse-verdict" data-clean="false"/);
+    expect(renderStatusPage(snapshot as StatusSnapshot)).toMatch(/id="reverse-verdict" data-clean="false"/);
   }, 120_000);
 
   it('once the old side matches again the window is clean, clean-since starts, and the report shows both checks', async () => {
