@@ -167,6 +167,15 @@ function processedTimes(nanos: bigint): { ms: bigint; us: bigint } {
   return lastProcessed;
 }
 
+// `source.sequence` is `["<last commit LSN>","<LSN>"]` (JSON.stringify of the two texts, written by hand:
+// digits need no escaping); the first element is the same for every event of a transaction.
+let lastCommitSequence: { lsn: bigint | null; text: string } = { lsn: null, text: 'null' };
+
+function lastCommitText(lsn: bigint | null): string {
+  if (lsn !== lastCommitSequence.lsn) lastCommitSequence = { lsn, text: lsn === null ? 'null' : `"${lsn}"` };
+  return lastCommitSequence.text;
+}
+
 /** The source block value. */
 export function sourceBlock(f: SourceFacts): ConnectStruct {
   const commit = commitTimes(f.commitMicros);
@@ -177,7 +186,7 @@ export function sourceBlock(f: SourceFacts): ConnectStruct {
     ts_ms: commit.ms,
     snapshot: f.snapshot,
     db: f.db,
-    sequence: JSON.stringify([f.lastCommitLsn === null ? null : f.lastCommitLsn.toString(), f.lsn === null ? null : f.lsn.toString()]),
+    sequence: `[${lastCommitText(f.lastCommitLsn)},${f.lsn === null ? 'null' : `"${f.lsn}"`}]`,
     ts_us: f.commitMicros,
     ts_ns: commit.ns,
     schema: f.schema,

@@ -121,35 +121,35 @@ const writeInt: Write = (o, v) => {
 /**
  * A long as serde's exact long type takes it: a bigint or a safe integer (a string would be accepted
  * there too; Connect values never are one, so it goes to avsc). Each field keeps the bytes of its last
- * value past 2^52: the commit's and the processing time's nanoseconds repeat from event to event.
+ * value: the commit's times and txId repeat for a whole transaction, the processing times within a
+ * millisecond, and a long past 2^52 (nanoseconds) costs BigInt arithmetic to write.
  */
 function longWriter(): Write {
-  let last: bigint | null = null;
+  const UNSET = Symbol('unset');
+  let last: unknown = UNSET;
   const lastBytes = Buffer.alloc(10);
   let lastLength = 0;
   return (o, v) => {
     o.ensure(10);
-    if (typeof v === 'bigint') {
-      if (v < FAST_LIMIT_BIG && v > -FAST_LIMIT_BIG) {
-        varlong(o, Number(v));
-        return;
-      }
-      if (v === last) {
-        lastBytes.copy(o.buf, o.pos, 0, lastLength);
-        o.pos += lastLength;
-        return;
-      }
-      if (v > INT64_MAX || v < INT64_MIN) throw UNWRITABLE;
-      const start = o.pos;
-      varbig(o, v);
-      last = v;
-      lastLength = o.pos - start;
-      o.buf.copy(lastBytes, 0, start, o.pos);
+    const buf = o.buf;
+    if (v === last) {
+      let pos = o.pos;
+      for (let i = 0; i < lastLength; i++) buf[pos++] = lastBytes[i]!;
+      o.pos = pos;
       return;
     }
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw UNWRITABLE;
-    if (v < FAST_LIMIT && v > -FAST_LIMIT) varlong(o, v);
-    else varbig(o, BigInt(v));
+    const start = o.pos;
+    if (typeof v === 'bigint') {
+      if (v < FAST_LIMIT_BIG && v > -FAST_LIMIT_BIG) varlong(o, Number(v));
+      else if (v > INT64_MAX || v < INT64_MIN) throw UNWRITABLE;
+      else varbig(o, v);
+    } else if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      if (v < FAST_LIMIT && v > -FAST_LIMIT) varlong(o, v);
+      else varbig(o, BigInt(v));
+    } else throw UNWRITABLE;
+    last = v;
+    lastLength = o.pos - start;
+    for (let i = 0; i < lastLength; i++) lastBytes[i] = buf[start + i]!;
   };
 }
 
@@ -187,7 +187,7 @@ function writeStringValue(o: AvroOut, s: string): void {
   const buf = o.buf;
   let pos = o.pos;
   if (len > 64) {
-    buf.write(s, pos, len, 'utf8');
+    (buf as Buffer & { utf8Write(s: string, offset: number, length: number): number }).utf8Write(s, pos, len);
     o.pos = pos + len;
     return;
   }
@@ -217,6 +217,34 @@ const writeString: Write = (o, v) => {
   if (typeof v !== 'string') throw UNWRITABLE;
   writeStringValue(o, v);
 };
+
+/**
+ * A string field whose value mostly repeats from event to event (the source block's version, names,
+ * snapshot marker; the op): the bytes of the last value are kept and copied while the same value comes.
+ */
+function repeatedStringWriter(): Write {
+  const cache = Buffer.allocUnsafe(69);
+  let last: string | null = null;
+  let length = 0;
+  return (o, v) => {
+    if (v === last) {
+      o.ensure(length);
+      const buf = o.buf;
+      let pos = o.pos;
+      for (let i = 0; i < length; i++) buf[pos++] = cache[i]!;
+      o.pos = pos;
+      return;
+    }
+    if (typeof v !== 'string') throw UNWRITABLE;
+    const start = o.pos;
+    writeStringValue(o, v);
+    if (o.pos - start <= cache.length) {
+      last = v;
+      length = o.pos - start;
+      o.buf.copy(cache, 0, start, o.pos);
+    } else last = null;
+  };
+}
 
 const writeBytes: Write = (o, v) => {
   if (!Buffer.isBuffer(v)) throw UNWRITABLE;
@@ -299,7 +327,8 @@ interface FieldPlan {
 function recordWriter(fields: FieldPlan[]): Write {
   const args = ['U', 'isObject'];
   const values: unknown[] = [UNWRITABLE, isPlainObject];
-  let body = 'return function writeRecord(o, v) {\n  if (!isObject(v)) throw U;\n  let x;\n';
+  let body =
+    'return function writeRecord(o, v) {\n  if (v === null || typeof v !== "object" || (v.constructor !== Object && !isObject(v))) throw U;\n  let x;\n';
   fields.forEach((f, i) => {
     args.push(`w${i}`);
     values.push(f.write);
@@ -327,8 +356,19 @@ const PRIMITIVES: Record<string, () => Write> = {
   bytes: () => writeBytes,
 };
 
-function compile(schema: AvroSchema, named: Map<string, Write>, namespace: string | undefined): Write {
+/**
+ * `repeat`: the value is a field of a record named in `repeated` (its strings mostly repeat). Named
+ * records are kept in `named` by full name.
+ */
+function compile(
+  schema: AvroSchema,
+  named: Map<string, Write>,
+  namespace: string | undefined,
+  repeated: ReadonlySet<string>,
+  repeat = false,
+): Write {
   if (typeof schema === 'string') {
+    if (repeat && schema === 'string') return repeatedStringWriter();
     const primitive = PRIMITIVES[schema];
     if (primitive) return primitive();
     const ref = named.get(schema) ?? (namespace ? named.get(`${namespace}.${schema}`) : undefined);
@@ -341,7 +381,7 @@ function compile(schema: AvroSchema, named: Map<string, Write>, namespace: strin
     if (nullAt < 0 || schema.lastIndexOf('null') !== nullAt) throw new NotCompiled('a union without exactly one null');
     // avsc picks a union's branch by the value's kind (object, array, Buffer, ...) before the branch's own
     // check; each writer below checks the same kinds, so a value of another kind goes to avsc either way.
-    return nullableWriter(compile(schema[1 - nullAt]!, named, namespace), nullAt === 0);
+    return nullableWriter(compile(schema[1 - nullAt]!, named, namespace, repeated, repeat), nullAt === 0);
   }
   const type = schema.type as AvroSchema;
   switch (type) {
@@ -357,7 +397,7 @@ function compile(schema: AvroSchema, named: Map<string, Write>, namespace: strin
       named.set(full, (o, v) => self(o, v));
       const fields = (schema.fields as { name: string; type: AvroSchema; default?: unknown }[]).map((f) => ({
         name: f.name,
-        write: compile(f.type, named, recordNs),
+        write: compile(f.type, named, recordNs, repeated, repeated.has(full)),
         nullDefault: 'default' in f && f.default === null,
       }));
       self = recordWriter(fields);
@@ -365,9 +405,9 @@ function compile(schema: AvroSchema, named: Map<string, Write>, namespace: strin
       return self;
     }
     case 'array':
-      return arrayWriter(compile(schema.items as AvroSchema, named, namespace));
+      return arrayWriter(compile(schema.items as AvroSchema, named, namespace, repeated));
     case 'map':
-      return mapWriter(compile(schema.values as AvroSchema, named, namespace));
+      return mapWriter(compile(schema.values as AvroSchema, named, namespace, repeated));
     case 'enum':
     case 'fixed':
     case 'error':
@@ -379,9 +419,9 @@ function compile(schema: AvroSchema, named: Map<string, Write>, namespace: strin
         // serde's avroType keeps a long with a logical type (Connect's Timestamp) as avsc's own long,
         // which takes safe integers only, not serde's exact long: the same rule here.
         if (type === 'long' && schema.logicalType !== undefined) return writeNativeLong;
-        return PRIMITIVES[type]!();
+        return compile(type, named, namespace, repeated, repeat);
       }
-      return compile(type, named, namespace);
+      return compile(type, named, namespace, repeated, repeat);
   }
 }
 
@@ -398,12 +438,14 @@ const OUT = new AvroOut();
 
 /**
  * Compiles the writer of `schema` (the Avro schema as JSON, as registered). Returns null when the
- * schema has a part this writer does not handle; the caller then keeps avsc for it.
+ * schema has a part this writer does not handle; the caller then keeps avsc for it. `repeated`: full
+ * names of records whose string fields mostly repeat from event to event (the envelope's, the source
+ * block's): their last bytes are kept per field. It changes no byte.
  */
-export function compileAvroWriter(schema: unknown): CompiledAvroWriter | null {
+export function compileAvroWriter(schema: unknown, repeated: ReadonlySet<string> = new Set()): CompiledAvroWriter | null {
   let write: Write;
   try {
-    write = compile(schema as AvroSchema, new Map(), undefined);
+    write = compile(schema as AvroSchema, new Map(), undefined, repeated);
   } catch (err) {
     if (err instanceof NotCompiled) return null;
     throw err;

@@ -45,7 +45,7 @@ import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint, stableJson } from '../../services/core/table-shape.js';
 import type { ConnectSchema, ConnectStruct } from '../../services/core/connect-schema.js';
 import { avroSchemaFromConnect } from './connect-avro.js';
-import { TRANSACTION_KEY_SCHEMA, TRANSACTION_VALUE_SCHEMA } from './debezium-envelope.js';
+import { SOURCE_SCHEMA, TRANSACTION_KEY_SCHEMA, TRANSACTION_VALUE_SCHEMA } from './debezium-envelope.js';
 import {
   ConnectJsonWriter,
   type DebeziumSchemas,
@@ -457,7 +457,8 @@ async function buildDebeziumEncoder(
   // write (null) goes through avsc, which writes it or names the column that does not fit.
   const compiled = options.debeziumAvroWriter !== 'avsc';
   const keyWriter = compiled && avro.key ? compileAvroWriter(avro.key) : null;
-  const valueWriter = compiled ? compileAvroWriter(avro.value) : null;
+  // The envelope's and the source block's strings (op, names, snapshot marker) repeat from event to event.
+  const valueWriter = compiled ? compileAvroWriter(avro.value, new Set([schemas.envelope.name!, SOURCE_SCHEMA.name!])) : null;
   return {
     shape,
     format,

@@ -1,7 +1,9 @@
 /**
  * CDC benchmark: `npm run bench:cdc [-- --producer maintained|wire|both] [-- --changes N] [-- --rate R]
  * [-- --latency-seconds S] [-- --compression none|gzip|zstd] (cdc.compression of the connector's spec)
- * [-- --encoding debezium|exact-text] (cdc.encoding; default debezium, the product's default).
+ * [-- --encoding debezium|exact-text] (cdc.encoding; default debezium, the product's default)
+ * [-- --debezium-writer compiled|avsc] (the debezium encoding's Avro writer, PARITY_DEBEZIUM_WRITER of the
+ * connector: the compiled one, default, or avsc, the reference it is tested against).
  *
  * `--producer both` (the default) runs everything below once per sink implementation, in one run,
  * wire first, each with its own database, slot and topics, so the ratio of the two is measured under
@@ -51,6 +53,8 @@ const { values } = parseArgs({
     compression: { type: 'string', default: 'none' },
     // cdc.encoding of the connector's spec: Debezium's events (the product's default) or parity's exact text.
     encoding: { type: 'string', default: 'debezium' },
+    // The debezium encoding's Avro writer (connectors/kafka-sink/debezium-writer.ts, or avsc).
+    'debezium-writer': { type: 'string', default: 'compiled' },
     // Read by secure-option.ts (imported first).
     secure: { type: 'boolean', default: false },
   },
@@ -71,7 +75,15 @@ if (!PRODUCERS.every((p) => p === 'wire' || p === 'maintained')) {
   process.stderr.write(`--producer must be maintained, wire or both, got ${values.producer}\n`);
   process.exit(2);
 }
-const CONNECTOR_ENV: NodeJS.ProcessEnv = values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {};
+const DEBEZIUM_WRITER = values['debezium-writer']!;
+if (DEBEZIUM_WRITER !== 'compiled' && DEBEZIUM_WRITER !== 'avsc') {
+  process.stderr.write(`--debezium-writer must be compiled or avsc, got ${DEBEZIUM_WRITER}\n`);
+  process.exit(2);
+}
+const CONNECTOR_ENV: NodeJS.ProcessEnv = {
+  PARITY_DEBEZIUM_WRITER: DEBEZIUM_WRITER,
+  ...(values['node-options'] ? { NODE_OPTIONS: values['node-options'] } : {}),
+};
 const CONNECTOR_ARGS = values['max-in-flight'] ? ['--max-in-flight', values['max-in-flight']] : [];
 const CHANGES = Number(values.changes);
 const BIG_TX = Number(values['big-tx']);
@@ -300,6 +312,7 @@ async function runOne(producer: SinkProducer): Promise<Record<string, unknown>> 
       latency_events: latencies.length,
       format: 'avro',
       encoding: ENCODING,
+      ...(ENCODING === 'debezium' ? { debezium_writer: DEBEZIUM_WRITER } : {}),
       partitions: 3,
       compression: COMPRESSION,
     };
