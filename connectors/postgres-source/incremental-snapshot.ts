@@ -4,8 +4,12 @@
  *
  * 1. register the chunk's window, then write a LOW watermark into the WAL
  *    (`pg_logical_emit_message(true, 'parity.watermark', ...)`, a transactional message: no table needed);
- * 2. read the next primary-key-ordered chunk (plain READ COMMITTED) into memory;
- * 3. write a HIGH watermark.
+ * 2. wait until the stream has seen LOW and every transaction it decoded before LOW is visible to a new
+ *    snapshot (PostgreSQL writes a commit record a moment before the transaction becomes visible, so a
+ *    read right after LOW could miss a change the stream already passed: the chunk would then carry an
+ *    older row than the stream and, emitted at HIGH, overwrite it; see visibility.ts);
+ * 3. read the next primary-key-ordered chunk (plain READ COMMITTED) into memory;
+ * 4. write a HIGH watermark.
  *
  * The stream sees LOW, then the changes committed around the read, then HIGH. Every change to a key of
  * the window's table seen between LOW and HIGH evicts that key from the chunk: the stream already
@@ -20,6 +24,7 @@ import type { Logger } from '../../services/core/log.js';
 import { sleep } from '../../services/core/retry.js';
 import { type RelationState, keyText } from './change-builder.js';
 import { type Chunk, readChunk } from './snapshot.js';
+import { waitUntilVisible } from './visibility.js';
 import { type SnapshotRequest, nextSnapshotRequest, updateSnapshotRequest } from './snapshot-store.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -40,6 +45,8 @@ interface Window {
   evicted: Set<string>;
   truncated: boolean;
   rows: Chunk['rows'] | null;
+  /** Resolved when the stream reaches LOW, with the xids of the transactions it committed just before. */
+  low: { seen: Promise<number[]>; resolve: (xids: number[]) => void };
   settle: { resolve: (emitted: number) => void; reject: (err: unknown) => void };
 }
 
@@ -67,8 +74,17 @@ export interface IncrementalSnapshotterOptions {
   onRows?: (table: string, rows: number) => void;
 }
 
+/**
+ * How many of the stream's latest committed transactions are remembered for the visibility wait. A
+ * transaction that is still invisible when the stream reaches LOW committed within the last moments;
+ * thousands of commits after it in that moment would be needed to push it out.
+ */
+const RECENT_XIDS = 4096;
+
 export class IncrementalSnapshotter {
   private readonly windows = new Map<string, Window>();
+  private readonly recent = new Uint32Array(RECENT_XIDS);
+  private recentCount = 0;
   /** Windows of the current process only: a replayed watermark of an earlier run is ignored. */
   private readonly nonce = randomUUID();
   private seq = 0;
@@ -91,6 +107,11 @@ export class IncrementalSnapshotter {
     }
   }
 
+  /** Stream hook, for every transaction's commit in stream order. */
+  onCommitted(xid: number): void {
+    this.recent[this.recentCount++ % RECENT_XIDS] = xid;
+  }
+
   /**
    * Stream hook for a `parity.watermark` message. Returns the rows to emit at a HIGH watermark of one of
    * this process's windows, else null.
@@ -107,6 +128,7 @@ export class IncrementalSnapshotter {
     if (!w) return null;
     if (parsed.mark === 'low') {
       w.open = true;
+      w.low.resolve(Array.from(this.recent.subarray(0, Math.min(this.recentCount, RECENT_XIDS))));
       return null;
     }
     this.windows.delete(w.id);
@@ -149,6 +171,8 @@ export class IncrementalSnapshotter {
       const relation = await this.options.relationFor(request.tableName);
       const id = `${this.nonce}:${request.id}:${++this.seq}`;
       let settle!: Window['settle'];
+      let lowSeen!: (xids: number[]) => void;
+      const seen = new Promise<number[]>((resolve) => (lowSeen = resolve));
       const completed = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
       // A session reset may reject it before it is awaited below; that rejection is handled there.
       completed.catch(() => undefined);
@@ -160,6 +184,7 @@ export class IncrementalSnapshotter {
         evicted: new Set(),
         truncated: false,
         rows: null,
+        low: { seen, resolve: lowSeen },
         settle,
       };
       // Registered before the LOW watermark is written, so the stream can never see LOW unannounced.
@@ -167,6 +192,13 @@ export class IncrementalSnapshotter {
       let chunk: Chunk;
       try {
         await this.watermark(id, 'low');
+        const before = await withTimeout(
+          // (a session reset rejects `completed`, which ends the wait too)
+          Promise.race([seen, completed.then((): number[] => [])]),
+          this.options.chunkTimeoutMs ?? 600_000,
+          `chunk ${id} did not reach its low watermark`,
+        );
+        await waitUntilVisible(this.options.source, before);
         chunk = await readChunk(this.options.source, relation, lastKey, request.chunkRows);
         window.rows = chunk.rows;
         await this.watermark(id, 'high');

@@ -171,6 +171,8 @@ export class ChangePipeline {
       if (end) await this.sendRecord(end, tx);
     }
     if (tx.ordinal > 0) this.options.envelopes.committed(parseLsn(message.commitEndLsn!));
+    // The incremental snapshot waits until the transactions before its LOW watermark are visible.
+    if (tx.xid !== null) this.options.snapshotter.onCommitted(tx.xid);
     this.tracker.commit(tx.tracked, parseLsn(message.commitEndLsn!));
     this.current = null;
   }
