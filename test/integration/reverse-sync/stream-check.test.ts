@@ -8,7 +8,7 @@
  * its clean-since starts.
  */
 import type { Redis } from 'ioredis';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reverseWindowReader } from '../../../services/cli/reverse-window-status.js';
 import { createRedis } from '../../../services/core/clients.js';
 import { silentLogger } from '../../../services/core/log.js';
+import { ensurePrometheus } from '../../../services/stack/prometheus.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { buildReport } from '../../../services/reconciler/report.js';
 import { renderHtml, renderMarkdown } from '../../../services/reconciler/report-render.js';
@@ -175,6 +176,10 @@ describe('reverse stream check and the window evidence', () => {
     expect(rows[0].actual).toEqual({ total_amount: '7003' });
     const metrics = await metricsText();
     expect(metrics).toMatch(/parity_reverse_stream_checks_total\{[^}]*result="mismatch"[^}]*\} 1/);
+    // Prometheus naming holds for the new families too.
+    const lint = spawnSync(ensurePrometheus().promtool, ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    expect(`${lint.stdout}${lint.stderr}`.trim()).toBe('');
+    expect(lint.status).toBe(0);
 
     // The window check: the stream's drift since the previous check and the segment verification both see it.
     const dirty = await reverseCheck(loaded, { old: pool });
@@ -233,5 +238,30 @@ describe('reverse stream check and the window evidence', () => {
       /stream check: confirmed drift since the previous check \/ in all \/ in flight \(keys\) \| 0 \/ 1 \/ 0/,
     );
     expect(renderHtml(report)).toContain('id="reverse-window"');
+  }, 120_000);
+
+  it("reverse sync's own window checks (--verify-every) publish the evidence as metrics", async () => {
+    sync!.child.kill('SIGTERM');
+    expect(await sync!.exited).toBe(0);
+    statusPort = await freePort();
+    sync = await startReverseSync(loaded.path, ['--verify-every', '1', '--status-port', String(statusPort)]);
+    const deadline = Date.now() + 60_000;
+    let text = await metricsText();
+    while (!/^parity_reverse_window_clean(\{[^}]*\})? 1$/m.test(text)) {
+      if (Date.now() > deadline) throw new Error(`no clean window check in the metrics:\n${text}\n${sync.output().slice(-2000)}`);
+      await sleep(500);
+      text = await metricsText();
+    }
+    const value = (name: string, labels = ''): number => {
+      const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(labels) && !l.startsWith('#'));
+      return Number(line?.split(' ').at(-1));
+    };
+    expect(value('parity_reverse_drift_rows', 'check="segment",state="confirmed"')).toBe(0);
+    expect(value('parity_reverse_drift_rows', 'check="stream",state="confirmed"')).toBe(0);
+    expect(value('parity_reverse_unrepresentable_rows')).toBe(0);
+    // clean since the first clean check of the previous test: its evidence is carried over
+    const cleanSince = (await reverseCheck(loaded, { old: pool })).cleanSince!;
+    expect(value('parity_reverse_window_clean_since_timestamp_seconds')).toBeCloseTo(Date.parse(cleanSince) / 1000, 0);
+    expect(value('parity_reverse_slot_lag_bytes')).toBeGreaterThanOrEqual(0);
   }, 120_000);
 });
