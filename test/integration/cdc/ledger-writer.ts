@@ -24,6 +24,7 @@ export class Writer {
   private pauseAck: (() => void) | null = null;
   private resumeWait: Promise<void> | null = null;
   private resume: (() => void) | null = null;
+  private failure: unknown = null;
   ops = 0;
 
   constructor(
@@ -54,13 +55,29 @@ export class Writer {
     return [...out];
   }
 
+  /**
+   * Runs steps until `stopped()` says so. A step that throws ends the loop with its error, and a
+   * pause waiting for this writer then fails with it instead of waiting forever.
+   */
+  async run(stopped: () => boolean): Promise<void> {
+    try {
+      while (!stopped()) await this.step();
+    } catch (err) {
+      this.failure = err;
+      this.pauseAck?.();
+      throw err;
+    }
+  }
+
   /** Waits at a safe point (no open transaction) until resumed; used around TRUNCATE. */
   async pauseAtSafePoint(): Promise<void> {
+    if (this.failure) throw this.failure;
     this.resumeWait = new Promise((r) => (this.resume = r));
     await new Promise<void>((r) => {
       this.pauseAck = r;
       this.paused = true;
     });
+    if (this.failure) throw this.failure;
   }
 
   release(): void {

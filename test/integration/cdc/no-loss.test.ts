@@ -82,9 +82,9 @@ describe('no loss under faults', () => {
     let kafkaRestarted = false;
     const started = Date.now();
 
-    const writerLoops = writers.map(async (w) => {
-      while (!stop) await w.step();
-    });
+    // A writer that fails ends the test with its error (chaos's pause would otherwise wait for it forever).
+    const writerLoops = writers.map((w) => w.run(() => stop));
+    const writersFailed = Promise.all(writerLoops).then(() => new Promise<never>(() => undefined));
 
     const chaos = (async () => {
       const killAt = Array.from({ length: KILLS }, (_, i) => ((i + 0.5 + Math.random() * 0.5) / (KILLS + 1)) * RUN_MS);
@@ -136,7 +136,7 @@ describe('no loss under faults', () => {
       }
     })();
 
-    await chaos;
+    await Promise.race([chaos, writersFailed]);
     const remaining = RUN_MS - (Date.now() - started);
     if (remaining > 0) await sleep(remaining);
     stop = true;

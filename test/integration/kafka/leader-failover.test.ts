@@ -107,9 +107,7 @@ describe('Kafka leader failover under CDC', () => {
     let victim = -1;
     try {
       await cdc.streaming();
-      loops = writers.map(async (w) => {
-        while (!stop) await w.step();
-      });
+      loops = writers.map((w) => w.run(() => stop));
       await sleep(BEFORE_MS);
 
       // Mid-stream: kill the leader of partition 0 (every partition receives changes: keys are spread by hash).
