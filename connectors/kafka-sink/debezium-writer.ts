@@ -268,17 +268,15 @@ function arrayWriter(items: Write): Write {
 }
 
 /**
- * A map: a Connect map (a JS Map) is first made the object avsc is given (debezium-serde.ts avroValue),
- * so the keys come in the same order (Object.keys puts integer-like keys first).
+ * A map: a Connect map (a JS Map; anything else goes to avsc's path, as serde's copy takes only Maps)
+ * is first made the object avsc is given (debezium-serde.ts avroValue), so the keys come in the same
+ * order (Object.keys puts integer-like keys first).
  */
 function mapWriter(values: Write): Write {
   return (o, v) => {
-    let obj: Record<string, unknown>;
-    if (v instanceof Map) {
-      obj = {};
-      for (const [k, x] of v) obj[String(k)] = x;
-    } else if (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v)) obj = v as Record<string, unknown>;
-    else throw UNWRITABLE;
+    if (!(v instanceof Map)) throw UNWRITABLE;
+    const obj: Record<string, unknown> = {};
+    for (const [k, x] of v) obj[String(k)] = x;
     const keys = Object.keys(obj);
     o.ensure(10);
     if (keys.length > 0) {
