@@ -63,6 +63,9 @@ async function expectNothingLost(): Promise<void> {
 async function reverseClean(): Promise<boolean> {
   const check = await reverseCheck(loaded, { old: source, control: target, newSide: target });
   expect(check.verification.confirmedDrift).toBe(0);
+  // The reverse stream check ran on the applied keys (inside reverse-sync run) and confirmed no drift.
+  expect(check.stream?.checked ?? 0).toBeGreaterThan(0);
+  expect(check.stream?.confirmedDrift).toBe(0);
   expect(check.lagBytes).not.toBeNull();
   return check.clean;
 }

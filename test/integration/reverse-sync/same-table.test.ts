@@ -138,6 +138,9 @@ describe('reverse sync, same table', () => {
     await expectNothingLost();
     const check = await windowCheck();
     expect(check.verification.confirmedDrift).toBe(0);
+    // The reverse stream check ran on the applied keys (inside reverse-sync run) and confirmed no drift.
+    expect(check.stream?.checked ?? 0).toBeGreaterThan(0);
+    expect(check.stream?.confirmedDrift).toBe(0);
     expect(check.clean).toBe(true);
     expect(check.cleanSince).not.toBeNull();
     // Reverse sync's own writes came back through its slot and were dropped by their replication origin.
@@ -157,7 +160,9 @@ describe('reverse sync, same table', () => {
     await sleep(1_500);
     await writer.stop();
     await expectNothingLost();
-    expect((await windowCheck()).clean).toBe(true);
+    const check = await windowCheck();
+    expect(check.clean).toBe(true);
+    expect(check.stream?.confirmedDrift).toBe(0);
   }, 90_000);
 
   it('a rollback mid-stream: every write made on the new side before the flip is on the old side when it returns', async () => {

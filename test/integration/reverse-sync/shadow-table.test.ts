@@ -59,6 +59,9 @@ async function expectNothingLost(): Promise<void> {
 async function reverseClean(): Promise<boolean> {
   const check = await reverseCheck(loaded, { old: pool });
   expect(check.verification.confirmedDrift).toBe(0);
+  // The reverse stream check ran on the applied keys (inside reverse-sync run) and confirmed no drift.
+  expect(check.stream?.checked ?? 0).toBeGreaterThan(0);
+  expect(check.stream?.confirmedDrift).toBe(0);
   return check.clean;
 }
 
