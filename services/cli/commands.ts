@@ -356,6 +356,10 @@ export const COMMANDS: CommandEntry[] = [
         help: 'verify the old side in reverse and record the window evidence this often (default 300: a full verification each time; 0: off)',
       },
       { flag: '--batch-keys N', help: 'most keys per apply transaction (default 2000)' },
+      {
+        flag: '--stream-check on|off',
+        help: 'check every applied key on the old side once its apply committed (the reverse stream check; default on)',
+      },
     ],
     examples: ['parity reverse-sync run --spec orders.yaml --verify-every 300'],
     load: reverse('reverseSyncRun'),

@@ -141,15 +141,26 @@ export const rollbackCommand: ReverseCommand = async (argv) => {
   }
 };
 
-const RUN_USAGE = 'parity reverse-sync run --spec FILE [--status-port N] [--verify-every SECONDS] [--batch-keys N]';
+const RUN_USAGE = 'parity reverse-sync run --spec FILE [--status-port N] [--verify-every SECONDS] [--batch-keys N] [--stream-check on|off]';
 
 /** `parity reverse-sync run`: applies the new representation's changes to the old one until SIGTERM/SIGINT or contract. */
 export const reverseSyncRun: ReverseCommand = async (argv, deps) => {
   const { values } = parseOptions(
     argv,
-    { spec: { type: 'string' }, 'status-port': { type: 'string' }, 'verify-every': { type: 'string' }, 'batch-keys': { type: 'string' } },
+    {
+      spec: { type: 'string' },
+      'status-port': { type: 'string' },
+      'verify-every': { type: 'string' },
+      'batch-keys': { type: 'string' },
+      'stream-check': { type: 'string' },
+    },
     RUN_USAGE,
   );
+  const streamCheck = values['stream-check'] ?? 'on';
+  if (streamCheck !== 'on' && streamCheck !== 'off')
+    throw new ParityError('PARITY_BAD_INPUT', `--stream-check must be on or off, got ${JSON.stringify(streamCheck)}`, {
+      hint: `usage: ${RUN_USAGE}`,
+    });
   const loaded = loadSpec(required(values.spec, '--spec', RUN_USAGE));
   const { spec } = loaded;
   assertWindowKind(spec);
@@ -179,7 +190,7 @@ export const reverseSyncRun: ReverseCommand = async (argv, deps) => {
         batchKeys,
         verifyEveryMs: verifyEvery * 1000,
         verifyReverse: deps.verifyReverse(loaded, { logger, registry }),
-        ...(deps.streamCheckReverse ? { streamCheck: deps.streamCheckReverse(loaded, { logger }) } : {}),
+        ...(deps.streamCheckReverse && streamCheck === 'on' ? { streamCheck: deps.streamCheckReverse(loaded, { logger }) } : {}),
         statusPort,
       });
       const stop = (): void => {

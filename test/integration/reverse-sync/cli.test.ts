@@ -56,6 +56,9 @@ describe('cutover window commands', () => {
     expect(none.out).toMatch(/no reverse section/);
     const badPort = parity('reverse-sync', 'run', '--spec', sameTable.path, '--status-port', 'nine');
     expect(badPort.code).toBe(2);
+    const badCheck = parity('reverse-sync', 'run', '--spec', sameTable.path, '--stream-check', 'maybe');
+    expect(badCheck.code).toBe(2);
+    expect(badCheck.out).toMatch(/--stream-check must be on or off, got "maybe"/);
   });
 
   it('say no with exit 1 when there is no window to act on', async () => {
