@@ -97,6 +97,44 @@ export function batchBoundsSql(shape: BatchShape, lo: KeyValue | null, hi: KeyVa
   };
 }
 
+/**
+ * One statement for a same-table or shadow-table batch: the bounds of `batchBoundsSql` and the write
+ * of `sameTableUpdateSql` / `shadowUpsertSql` over (lo, the batch's last key]. Returns one row (none
+ * when the range holds no key after `lo`): the last key as text (k0, k1, ...), the keys walked (`n`)
+ * and the rows written (`changed`).
+ *
+ * Why one statement: a paced backfill runs many small batches (each one's WAL is one small burst for
+ * the foreground's commits to flush), so the round trips of each batch are most of its cost in CPU,
+ * on both sides, competing with the foreground for the same cores. Bounds and write also see one
+ * snapshot; the write still re-checks each row a concurrent transaction changed (READ COMMITTED).
+ */
+export function batchWriteSql(
+  shape: BatchShape,
+  kind: 'same-table' | 'shadow-table',
+  lo: KeyValue | null,
+  hi: KeyValue,
+  limit: number,
+): Sql {
+  const bounds = rangePredicate(shape.key, lo, hi);
+  const keys = shape.key.columns.map((c) => `b.${ident(c)}`).join(', ');
+  // The write's interval: the same lo parameters ($1...), and the batch's last key from `b` (a row
+  // comparison with a row subquery: an init plan, so the key index bounds the scan as with parameters).
+  const parts = [`${keyRow(shape.key)} <= (SELECT ${keys} FROM parity_bounds b)`];
+  if (lo) parts.unshift(`${keyRow(shape.key)} > ${paramRow(shape.key, 1)}`);
+  const pred: Sql = { text: parts.join(' AND '), values: [] };
+  const write = kind === 'same-table' ? sameTableUpdate(shape, pred) : shadowUpsert(shape, pred);
+  return {
+    text: `WITH parity_bounds AS (
+             SELECT ${keyColumns(shape.key, 's')}, count(*) OVER () AS n
+               FROM (SELECT ${keyColumns(shape.key)} FROM ${qualified(shape.source.schema, shape.source.table)}
+                      WHERE ${bounds.text} ORDER BY ${orderBy(shape.key)} LIMIT $${bounds.values.length + 1}) s
+              ORDER BY ${shape.key.columns.map((c) => `s.${ident(c)} DESC`).join(', ')} LIMIT 1),
+           parity_write AS (${write.text} RETURNING 1)
+           SELECT ${keyAsText(shape.key, 'b')}, b.n, (SELECT count(*) FROM parity_write)::int AS changed FROM parity_bounds b`,
+    values: [...bounds.values, limit],
+  };
+}
+
 /** The last key of the table (the fixed upper bound of a run), as text. */
 export function upperKeySql(shape: Pick<BatchShape, 'source' | 'key'>): Sql {
   return {
@@ -113,7 +151,10 @@ const cast = (c: TargetColumn): string => `((${c.expression}))::${c.type}`;
  * (READ COMMITTED), so a concurrent write is never overwritten with a value computed from an older row.
  */
 export function sameTableUpdateSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue): Sql {
-  const pred = rangePredicate(shape.key, lo, hi);
+  return sameTableUpdate(shape, rangePredicate(shape.key, lo, hi));
+}
+
+function sameTableUpdate(shape: BatchShape, pred: Sql): Sql {
   const cols = shape.columns.map((c) => ident(c.name));
   const exprs = shape.columns.map(cast);
   return {
@@ -138,7 +179,10 @@ function upsertTail(shape: BatchShape, alias: string): string {
  * it the upsert could write values older than a dual-write that committed during the statement.
  */
 export function shadowUpsertSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue): Sql {
-  const pred = rangePredicate(shape.key, lo, hi);
+  return shadowUpsert(shape, rangePredicate(shape.key, lo, hi));
+}
+
+function shadowUpsert(shape: BatchShape, pred: Sql): Sql {
   const all = [...shape.targetKey, ...shape.columns];
   const alias = 'parity_target';
   return {

@@ -22,18 +22,10 @@
  * that did not), so those batches stay synchronous.
  */
 import type pg from 'pg';
+import { literal } from '../core/sql.js';
 import { performance } from 'node:perf_hooks';
 import { assertFence } from '../core/fence.js';
-import {
-  batchBoundsSql,
-  crossReadSql,
-  crossUpsertSql,
-  keyFromRow,
-  sameTableUpdateSql,
-  shadowUpsertSql,
-  type BatchShape,
-  type KeyValue,
-} from './batch-sql.js';
+import { batchWriteSql, crossReadSql, crossUpsertSql, keyFromRow, type BatchShape, type KeyValue } from './batch-sql.js';
 import { batchError } from './batch-errors.js';
 import { controlTables } from './control-store.js';
 import type { WorkerSessions } from './databases.js';
@@ -90,22 +82,22 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   let walBytes: number | null = null;
   // One transaction for the data and its checkpoint: only then may it commit without waiting for its flush.
   const asyncCommit = ctx.asynchronousCommit === true && dataConn === db.control;
+  // The ownership check travels with the control connection's BEGIN (one round trip less per batch:
+  // see batchWriteSql); its values are literals, the run and range numbers and the worker id.
+  const ownSql = `SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = ${Math.trunc(ctx.runId)} AND range_no = ${Math.trunc(ctx.rangeNo)} AND owner = ${literal(ctx.worker)} AND state = 'running' FOR UPDATE`;
+  let own: pg.QueryResult | undefined;
   try {
     for (const c of [db.control, ...db.commitOrder]) {
       if (open.includes(c)) continue;
       const local = asyncCommit && c === dataConn ? `${setLocal}; SET LOCAL synchronous_commit = off` : setLocal;
-      const begun = await c.query(
-        `BEGIN; ${local}${ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : ''}`,
-      );
+      const lsn = ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : '';
+      stage = c === db.control ? 'checking range ownership' : 'beginning the batch transaction';
+      const begun = (await c.query(`BEGIN; ${local}${lsn}${c === db.control ? `; ${ownSql}` : ''}`)) as unknown as pg.QueryResult[];
       open.push(c);
-      if (ctx.measureWal && c === dataConn) walStart = ((begun as unknown as pg.QueryResult[]).at(-1)?.rows[0] as { lsn: string }).lsn;
+      if (c === db.control) own = begun.at(-1);
+      if (lsn) walStart = (begun.at(c === db.control ? -2 : -1)?.rows[0] as { lsn: string }).lsn;
     }
-    stage = 'checking range ownership';
-    const own = await db.control.query(
-      `SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = $1 AND range_no = $2 AND owner = $3 AND state = 'running' FOR UPDATE`,
-      [ctx.runId, ctx.rangeNo, ctx.worker],
-    );
-    const range = own.rows[0] as { lo: string[] | null; hi: string[]; checkpoint: string[] | null } | undefined;
+    const range = own?.rows[0] as { lo: string[] | null; hi: string[]; checkpoint: string[] | null } | undefined;
     if (!range) {
       await rollbackAll(open);
       return { lost: true, rows: 0, changed: 0, lo: null, hi: null, done: false, seconds: 0, walBytes: null };
@@ -137,20 +129,20 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
         changed = (await db.target.query(write.text, write.values)).rowCount ?? 0;
       }
     } else {
-      stage = 'finding the batch bounds';
-      const bounds = batchBoundsSql(ctx.shape, lo, range.hi, size);
-      const b = await db.source.query(bounds.text, bounds.values);
-      const top = b.rows[0] as Record<string, unknown> | undefined;
+      stage = 'writing the batch';
+      const write = batchWriteSql(ctx.shape, ctx.kind, lo, range.hi, size);
+      const top = (await db.source.query(write.text, write.values)).rows[0] as Record<string, unknown> | undefined;
       if (top) {
         rows = Number(top.n);
         last = keyFromRow(top, width);
-        stage = 'writing the batch';
-        const write = ctx.kind === 'same-table' ? sameTableUpdateSql(ctx.shape, lo, last) : shadowUpsertSql(ctx.shape, lo, last);
-        changed = (await db.source.query(write.text, write.values)).rowCount ?? 0;
+        changed = Number(top.changed);
       }
     }
     const done = rows < size || last === null || sameKey(last, range.hi);
-    if (walStart !== undefined) {
+    // The checkpoint measures the WAL itself when it is written in the data's transaction (and so
+    // counts its own few hundred bytes): one round trip less.
+    const walAtCheckpoint = walStart !== undefined && dataConn === db.control && last !== null;
+    if (walStart !== undefined && !walAtCheckpoint) {
       stage = 'measuring the batch WAL';
       // Cluster-wide, so concurrent writers' WAL counts too: an upper bound, which errs on the safe side.
       const w = await dataConn.query(`SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::float8 AS bytes`, [walStart]);
@@ -160,7 +152,19 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
     for (const c of db.commitOrder) {
       if (c === db.control) {
         stage = 'writing the checkpoint';
-        await writeCheckpoint(db.control, t, ctx, lo, last, rows, changed, done, performance.now() - started);
+        const w = await writeCheckpoint(
+          db.control,
+          t,
+          ctx,
+          lo,
+          last,
+          rows,
+          changed,
+          done,
+          performance.now() - started,
+          walAtCheckpoint ? walStart : undefined,
+        );
+        if (w !== null) walBytes = w;
       }
       stage = c === db.control ? 'committing the batch and its checkpoint' : 'committing the batch';
       await c.query('COMMIT');
@@ -183,15 +187,17 @@ async function writeCheckpoint(
   changed: number,
   done: boolean,
   durationMs: number,
-): Promise<void> {
+  walStart?: string,
+): Promise<number | null> {
   if (last === null) {
     await control.query(`UPDATE ${t.ranges} SET state = 'done', updated_at = clock_timestamp() WHERE run_id = $1 AND range_no = $2`, [
       ctx.runId,
       ctx.rangeNo,
     ]);
-    return;
+    return null;
   }
-  await control.query(
+  const measure = walStart !== undefined;
+  const r = await control.query(
     `WITH cp AS (
        UPDATE ${t.ranges}
           SET checkpoint = $3, rows_done = rows_done + $4, rows_changed = rows_changed + $5, batches_done = batches_done + 1,
@@ -199,9 +205,15 @@ async function writeCheckpoint(
         WHERE run_id = $1 AND range_no = $2
         RETURNING batches_done)
      INSERT INTO ${t.batches} (run_id, range_no, batch_no, lo, hi, rows, rows_changed, duration_ms, worker)
-     SELECT $1, $2, cp.batches_done, $7, $3, $4, $5, $8, $9 FROM cp`,
-    [ctx.runId, ctx.rangeNo, last, rows, changed, done, lo, durationMs, ctx.worker],
+     SELECT $1, $2, cp.batches_done, $7, $3, $4, $5, $8, $9 FROM cp${
+       measure
+         ? `
+     RETURNING pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $10::pg_lsn)::float8 AS bytes`
+         : ''
+     }`,
+    [ctx.runId, ctx.rangeNo, last, rows, changed, done, lo, durationMs, ctx.worker, ...(measure ? [walStart] : [])],
   );
+  return measure ? Number((r.rows[0] as { bytes: number } | undefined)?.bytes ?? 0) : null;
 }
 
 async function rollbackAll(open: pg.ClientBase[]): Promise<void> {

@@ -13,6 +13,7 @@ import {
   sameTableUpdateSql,
   shadowUpsertSql,
   batchBoundsSql,
+  batchWriteSql,
   type BatchShape,
   type TargetColumn,
 } from './batch-sql.js';
@@ -138,10 +139,13 @@ export async function checkStatements(spec: Spec, shape: BatchShape, source: pg.
   await explain(source, batchBoundsSql(shape, placeholder, placeholder, 1), `reading key ranges of ${src} failed`, 'check key in the spec');
   if (spec.target.kind === 'same-table') {
     await explain(source, sameTableUpdateSql(shape, placeholder, placeholder), 'the mapping does not compile', mappingHint);
+    // What a batch runs: the bounds and the write in one statement.
+    await explain(source, batchWriteSql(shape, 'same-table', placeholder, placeholder, 1), 'the mapping does not compile', mappingHint);
     return;
   }
   if (spec.target.kind === 'shadow-table') {
     await explain(source, shadowUpsertSql(shape, placeholder, placeholder), 'the mapping does not compile', mappingHint);
+    await explain(source, batchWriteSql(shape, 'shadow-table', placeholder, placeholder, 1), 'the mapping does not compile', mappingHint);
     return;
   }
   const read = crossReadSql(shape, placeholder, placeholder, 1);

@@ -63,6 +63,8 @@ const { values } = parseArgs({
     settings: { type: 'string' },
     'async-commit': { type: 'string' },
     'min-samples': { type: 'string' },
+    'sample-waits': { type: 'boolean' },
+    'min-batch-size': { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -86,24 +88,52 @@ const ASYNC = (values['async-commit'] ?? 'on') !== 'off';
 /** Fewest transactions in a setting's running windows for its ratio to count toward rows_per_s_at_1_2x (its p99 rests on n/100 of them). */
 const MIN_SAMPLES = num('min-samples', values['min-samples'], QUICK ? 100 : 1_000, 1);
 type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: number | null };
+/**
+ * A setting: `default`, `off`, or a WAL budget in MiB/s; any of them may add `/K`, the batches' WAL
+ * target (`pace.batchWalBytes`) in KiB, and `/sync` or `/async` (`pace.asynchronousCommit` for this
+ * setting): `4/16` is 4 MiB/s in batches of about 16 KiB of WAL, `4/sync` 4 MiB/s with synchronous commits.
+ */
 const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'default,2,4,8,16,off')).split(',').map((raw) => {
-  const name = raw.trim();
-  const asyncCommit = `asynchronousCommit: ${ASYNC}`;
-  if (name === 'default')
-    return { name, throttle: process.env.BENCH_THROTTLE ?? (ASYNC ? undefined : `{ pace: { ${asyncCommit} } }`), walBytesPerSecond: null };
-  if (name === 'off') return { name, throttle: `{ pace: { enabled: false, ${asyncCommit} } }`, walBytesPerSecond: null };
+  const [name = '', ...parts] = raw.trim().split('/');
+  const commit = parts.find((x) => x === 'sync' || x === 'async');
+  const batchKiB = parts.find((x) => x !== commit);
+  if (parts.length > (commit ? 1 : 0) + (batchKiB === undefined ? 0 : 1)) {
+    process.stderr.write(`bench:backfill: a setting is NAME[/KiB][/sync|async], got "${raw}"\n`);
+    process.exit(2);
+  }
+  const asyncCommit = `asynchronousCommit: ${commit === undefined ? ASYNC : commit === 'async'}`;
+  const kib = batchKiB === undefined ? undefined : Number(batchKiB);
+  if (kib !== undefined && !(kib >= 8)) {
+    process.stderr.write(`bench:backfill: a setting's /K is the batch WAL target in KiB (at least 8), got "${raw}"\n`);
+    process.exit(2);
+  }
+  const batch = kib === undefined ? '' : `, batchWalBytes: ${Math.round(kib * 1024)}`;
+  const label = (n: string) => `${n}${kib === undefined ? '' : `/${kib}KiB`}${commit === undefined ? '' : `/${commit}`}`;
+  if (name === 'default') {
+    const throttle =
+      process.env.BENCH_THROTTLE ?? (ASYNC && !batch && commit === undefined ? undefined : `{ pace: { ${asyncCommit}${batch} } }`);
+    return { name: label(name), throttle, walBytesPerSecond: null };
+  }
+  if (name === 'off')
+    return { name: label(name), throttle: `{ pace: { enabled: false, ${asyncCommit}${batch} } }`, walBytesPerSecond: null };
   const mib = Number(name);
   if (!(mib > 0)) {
-    process.stderr.write(`bench:backfill: --settings takes default, off and WAL budgets in MiB/s (e.g. default,2,4,off), got "${name}"\n`);
+    process.stderr.write(
+      `bench:backfill: --settings takes default, off and WAL budgets in MiB/s, each optionally /K (batch WAL in KiB), e.g. default,2,4/16,off; got "${raw}"\n`,
+    );
     process.exit(2);
   }
   const bytes = Math.round(mib * 1024 * 1024);
   return {
-    name: `${mib}MiB/s`,
-    throttle: `{ pace: { mode: wal-rate, walBytesPerSecond: ${bytes}, minWalBytesPerSecond: ${bytes}, maxWalBytesPerSecond: ${bytes}, ${asyncCommit}, latencyGuard: { enabled: false } } }`,
+    name: label(`${mib}MiB/s`),
+    throttle: `{ pace: { mode: wal-rate, walBytesPerSecond: ${bytes}, minWalBytesPerSecond: ${bytes}, maxWalBytesPerSecond: ${bytes}, ${asyncCommit}${batch}, latencyGuard: { enabled: false } } }`,
     walBytesPerSecond: bytes,
   };
 });
+const SAMPLE_WAITS = values['sample-waits'] === true;
+/** backfill.minBatchSize of every setting (the spec's default when not given). */
+const MIN_BATCH = values['min-batch-size'] === undefined ? undefined : num('min-batch-size', values['min-batch-size'], 100, 1);
+const isDefault = (name: string): boolean => name === 'default' || name.startsWith('default/');
 
 const log = (msg: string) => process.stderr.write(`[bench:backfill] ${msg}\n`);
 
@@ -140,7 +170,7 @@ infra:
   registry: { url: "http://127.0.0.1:18081/apis/ccompat/v7" }
   redis: { url: "redis://127.0.0.1:16379" }
 cdc: { slot: bench_slot, publication: bench_pub, topicPrefix: bench }
-${throttle ? `backfill:\n  throttle: ${throttle}\n` : ''}`;
+${throttle || MIN_BATCH ? `backfill:\n${MIN_BATCH ? `  minBatchSize: ${MIN_BATCH}\n  batchSize: ${Math.max(MIN_BATCH, 1000)}\n` : ''}${throttle ? `  throttle: ${throttle}\n` : ''}` : ''}`;
   return parseSpec(text, '<bench>').spec;
 }
 
@@ -270,15 +300,111 @@ interface SettingResult {
   rows: number;
   runSeconds: number;
   walRunBytes: number;
+  /** WAL segment files created during the running windows (estimate; null without pg_ls_waldir). */
+  walSegmentsCreated: number | null;
   completed: boolean;
   mismatched: number | null;
   guardMoves: Record<string, number>;
   pace: Awaited<ReturnType<typeof runBackfill>>['pace'] | null;
+  /** CPU of this (node) process and of the backfill's server backends in the running windows, ms. */
+  nodeCpuMs: number;
+  backendCpuMs: number;
+}
+
+/** CPU ticks (utime + stime) of each backfill backend, read from /proc: PostgreSQL runs on this host in the stack. */
+type BackendTicks = Map<number, number>;
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+function procTicks(pid: number): number | undefined {
+  try {
+    // Fields after the command (which is in parentheses and may hold spaces): utime and stime are the 12th and 13th.
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.split(' ') ?? [];
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * --sample-waits: every 10 ms, what the active pgbench backends (and the backfill's) wait on, from
+ * pg_stat_activity (`CPU` when active with no wait event: running, or runnable and waiting for a core).
+ */
+interface WaitSample {
+  us: number;
+  fg: Record<string, number>;
+  bf: Record<string, number>;
+}
+function startWaitSampler(url: string): { stop: () => Promise<WaitSample[]> } {
+  const samples: WaitSample[] = [];
+  let stopped = false;
+  const client = new pg.Client({ connectionString: url, application_name: 'parity-bench-sampler' });
+  const done = (async () => {
+    await client.connect();
+    while (!stopped) {
+      const r = await client.query(
+        `SELECT application_name = 'pgbench' AS fg, coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w, count(*)::int AS n
+           FROM pg_stat_activity
+          WHERE state = 'active' AND datname = current_database() AND application_name IN ('pgbench', 'parity-backfill') AND pid <> pg_backend_pid()
+          GROUP BY 1, 2`,
+      );
+      const sample: WaitSample = { us: nowUs(), fg: {}, bf: {} };
+      for (const row of r.rows as { fg: boolean; w: string; n: number }[]) (row.fg ? sample.fg : sample.bf)[row.w] = row.n;
+      samples.push(sample);
+      await sleep(10);
+    }
+    await client.end();
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await done;
+      return samples;
+    },
+  };
+}
+
+/** Mean active backends per wait event over the samples inside `windows` (Little: extra mean active = rate x extra latency). */
+function waitProfile(samples: WaitSample[], windows: Windows, side: 'fg' | 'bf'): { samples: number; mean_active: Record<string, number> } {
+  const inside = samples.filter((x) => windows.some(([from, to]) => x.us >= from && x.us < to));
+  const sums: Record<string, number> = {};
+  for (const x of inside) for (const [w, n] of Object.entries(x[side])) sums[w] = (sums[w] ?? 0) + n;
+  const mean = Object.fromEntries(
+    Object.entries(sums)
+      .sort((a, b) => b[1] - a[1])
+      .map(([w, n]) => [w, Number((n / Math.max(1, inside.length)).toFixed(4))]),
+  );
+  return { samples: inside.length, mean_active: mean };
 }
 
 const db = await createTestDatabase('source', 'benchbf');
 const admin = new pg.Client({ connectionString: db.url });
 await admin.connect();
+const cpuNow = async (): Promise<{ nodeUs: number; backends: BackendTicks }> => {
+  const u = process.cpuUsage();
+  const pids = (
+    await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'parity-backfill' AND datname = current_database()`)
+  ).rows as { pid: number }[];
+  const backends: BackendTicks = new Map();
+  for (const { pid } of pids) {
+    const t = procTicks(pid);
+    if (t !== undefined) backends.set(pid, t);
+  }
+  return { nodeUs: u.user + u.system, backends };
+};
+/**
+ * The WAL segment being written and the segment files already there beyond it (recycled or
+ * preallocated). A segment the server has to create (zero-filled, 16 MiB, synced) is created by
+ * whoever writes the WAL out first, under the WAL write lock, usually a foreground commit.
+ */
+const walSegments = async (): Promise<{ seg: number; ahead: number } | null> =>
+  admin
+    .query(
+      `SELECT floor(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0') / current_setting('wal_segment_size')::float8)::float8 AS seg,
+              (SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_insert_lsn()))::int AS ahead`,
+    )
+    .then(
+      (r) => r.rows[0] as { seg: number; ahead: number },
+      () => null,
+    );
 const walPosition = async (): Promise<number> =>
   Number((await admin.query(`SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::float8 AS b`)).rows[0].b);
 try {
@@ -316,12 +442,13 @@ try {
   const planned =
     WARMUP +
     BASELINE_SECONDS +
-    SETTINGS.reduce((sum, st) => sum + 2 * WINDOWS * INTERLEAVE + (st.name === 'default' ? GUARD_HOLD : 0) + BETWEEN, 0) +
+    SETTINGS.reduce((sum, st) => sum + 2 * WINDOWS * INTERLEAVE + (isDefault(st.name) ? GUARD_HOLD : 0) + BETWEEN, 0) +
     AFTER;
   log(
     `run 2: pgbench OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections for up to ${planned} s; baseline ${BASELINE_SECONDS} s, then ${SETTINGS.map((st) => st.name).join(', ')}: ${WINDOWS} x (${INTERLEAVE} s running + ${INTERLEAVE} s paused) each`,
   );
   const load = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, planned);
+  const sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
   await sleep(WARMUP * 1000);
   const baseFrom = nowUs();
   await sleep(BASELINE_SECONDS * 1000);
@@ -355,6 +482,8 @@ try {
     // the default setting, whose guard holds the backfill while it measures its baseline: neither side.
     let startFrom = nowUs();
     let startWal = await walPosition();
+    let startCpu = await cpuNow();
+    let startSeg = await walSegments();
     const running = runBackfill({
       spec,
       ...(WORKERS ? { workers: WORKERS } : {}),
@@ -367,12 +496,14 @@ try {
         (err: unknown) => ((failure = err), undefined),
       )
       .finally(() => (finished = true));
-    if (setting.name === 'default') {
+    if (isDefault(setting.name)) {
       const until = Date.now() + GUARD_HOLD * 1000;
       while (Date.now() < until && !finished && (await throttleActive('latency_guard')) === 0) await sleep(100);
       while (Date.now() < until && !finished && (await throttleActive('latency_guard')) === 1) await sleep(100);
       startFrom = nowUs();
       startWal = await walPosition();
+      startCpu = await cpuNow();
+      startSeg = await walSegments();
     }
     const control = async (kind: 'pause' | 'resume') =>
       applyControlCommand(admin, spec.control.schema, spec.name, { kind }, 'bench').catch(() => undefined);
@@ -383,26 +514,41 @@ try {
       rows: 0,
       runSeconds: 0,
       walRunBytes: 0,
+      walSegmentsCreated: 0,
       completed: false,
       mismatched: null,
       guardMoves: {},
       pace: null,
+      nodeCpuMs: 0,
+      backendCpuMs: 0,
     };
     for (let w = 0; w < WINDOWS && !finished; w++) {
       // Running window (after a resume, the first second counts for neither side).
       let from = startFrom;
       let wal0 = startWal;
       let rows0 = 0;
+      let cpu0 = w === 0 ? startCpu : await cpuNow();
+      let seg0 = w === 0 ? startSeg : await walSegments();
       if (w > 0) {
         await control('resume');
         await sleep(1_000);
         from = nowUs();
         wal0 = await walPosition();
         rows0 = await rowsOfRun();
+        cpu0 = await cpuNow();
+        seg0 = await walSegments();
       }
       await Promise.race([running, sleep(from / 1000 + INTERLEAVE * 1000 - (w > 0 ? 1_000 : 0) - Date.now())]);
       const to = nowUs();
       res.walRunBytes += (await walPosition()) - wal0;
+      const seg1 = await walSegments();
+      // Segments entered minus those that were already there; a checkpoint in between (which recycles) makes it an underestimate.
+      if (seg0 && seg1 && res.walSegmentsCreated !== null)
+        res.walSegmentsCreated += Math.max(0, seg1.seg - seg0.seg - Math.max(0, seg0.ahead - seg1.ahead));
+      else res.walSegmentsCreated = null;
+      const cpu1 = await cpuNow();
+      res.nodeCpuMs += (cpu1.nodeUs - cpu0.nodeUs) / 1000;
+      for (const [pid, ticks] of cpu1.backends) res.backendCpuMs += (ticks - (cpu0.backends.get(pid) ?? 0)) * TICK_MS;
       res.rows += (await rowsOfRun()) - rows0;
       res.runSeconds += (to - from) / 1e6;
       res.runWindows.push([from, to]);
@@ -449,6 +595,7 @@ try {
   const endUs = nowUs();
   log('  waiting for pgbench to finish its run (the rest is the after-control window)');
   const txs = await load;
+  const waitSamples = (await sampler?.stop()) ?? [];
   const lastTx = txs.reduce((max, t) => Math.max(max, t.doneUs), 0);
   if (lastTx < endUs)
     log(`  warning: pgbench ended ${((endUs - lastTx) / 1e6).toFixed(1)} s before the last setting; its windows lack load`);
@@ -481,22 +628,44 @@ try {
       eligible: during.n >= MIN_SAMPLES,
       oltp_p99_ms_own_idle: round(ownIdle.p99),
       wal_bytes_per_row: walPerRow === null ? null : Math.round(walPerRow),
+      wal_segments_created: r.walSegmentsCreated,
       running_seconds: round(r.runSeconds, 1),
       completed: r.completed,
       mismatched_rows_after: r.mismatched,
       wal_budget_end_bytes_per_s: r.pace?.walBytesPerSecond ?? null,
       guard_moves: r.guardMoves,
       health: r.pace?.health ? r.pace.health.reasons.map((x) => x.reason) : null,
+      node_cpu_share: r.runSeconds > 0 ? round(r.nodeCpuMs / 1000 / r.runSeconds, 3) : null,
+      backend_cpu_share: r.runSeconds > 0 ? round(r.backendCpuMs / 1000 / r.runSeconds, 3) : null,
+      ...(SAMPLE_WAITS
+        ? {
+            waits_oltp_running: waitProfile(waitSamples, r.runWindows, 'fg'),
+            waits_oltp_idle: waitProfile(waitSamples, r.idleWindows, 'fg'),
+            waits_backfill_running: waitProfile(waitSamples, r.runWindows, 'bf'),
+          }
+        : {}),
     };
   });
   for (const f of frontier)
     log(
-      `  ${f.setting.padEnd(9)} ${String(f.rows_per_s).padStart(8)} rows/s  p99 ${f.oltp_p99_ms} ms (x${f.oltp_p99_ratio}, ${f.oltp_samples} tx)  ${f.wal_bytes_per_row ?? '-'} WAL bytes/row`,
+      `  ${f.setting.padEnd(9)} ${String(f.rows_per_s).padStart(8)} rows/s  p99 ${f.oltp_p99_ms} ms (x${f.oltp_p99_ratio}, ${f.oltp_samples} tx)  ${f.wal_bytes_per_row ?? '-'} WAL bytes/row, ${f.wal_segments_created ?? '?'} WAL segments created`,
     );
+  if (SAMPLE_WAITS) {
+    const top = (p: ReturnType<typeof waitProfile>) =>
+      Object.entries(p.mean_active)
+        .slice(0, 5)
+        .map(([w, n]) => `${w} ${n}`)
+        .join(', ');
+    log(`  waits of the OLTP backends (mean active), load alone: ${top(waitProfile(waitSamples, idleAll, 'fg'))}`);
+    for (const f of frontier)
+      if (f.waits_oltp_running && f.waits_backfill_running)
+        log(`  ${f.setting.padEnd(9)} OLTP: ${top(f.waits_oltp_running)}; backfill: ${top(f.waits_backfill_running)}`);
+  }
+  for (const f of frontier) log(`  ${f.setting.padEnd(9)} CPU: node ${f.node_cpu_share}, backfill backends ${f.backend_cpu_share} (cores)`);
   const within = frontier.filter((f) => f.oltp_p99_ratio !== null && f.oltp_p99_ratio <= 1.2 && f.oltp_samples >= MIN_SAMPLES);
   const best = within.reduce<(typeof frontier)[number] | undefined>((a, f) => (!a || f.rows_per_s > a.rows_per_s ? f : a), undefined);
-  const def = frontier.find((f) => f.setting === 'default');
-  const defResult = results.find((r) => r.setting.name === 'default');
+  const def = frontier.find((f) => f.setting === 'default') ?? frontier.find((f) => isDefault(f.setting));
+  const defResult = results.find((r) => r.setting.name === def?.setting);
   log(
     `  baseline p99 ${baseline.p99.toFixed(2)} ms over ${baseline.n} tx; rows_per_s_at_1_2x ${best?.rows_per_s ?? 'none'} (${best?.setting ?? '-'})${after ? `; after (control) p99 ${after.p99.toFixed(2)} ms` : ''}`,
   );

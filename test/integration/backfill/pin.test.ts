@@ -82,8 +82,9 @@ describe('operator pins of the WAL budget and the workers in service', () => {
     const unpinned = await waitFor(
       'the pins lifted',
       async () => {
+        // Two commands: the process may apply them on different polls, so wait for both.
         const s = await status();
-        return s.pace && !s.pace.pinned ? s : undefined;
+        return s.pace && !s.pace.pinned && s.pace.workersActive === 2 ? s : undefined;
       },
       30_000,
     );

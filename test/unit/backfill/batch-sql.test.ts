@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   batchBoundsSql,
+  batchWriteSql,
   crossUpsertSql,
   rangePredicate,
   sameTableUpdateSql,
@@ -50,6 +51,29 @@ describe('batch SQL', () => {
     expect(q.text).toMatch(/INSERT INTO "v2"\."orders" AS parity_target \("tenant", "id", "amount minor"\)/);
     expect(q.text).toMatch(/FOR SHARE\s+ON CONFLICT \("tenant", "id"\) DO UPDATE SET \("amount minor"\) = ROW\(EXCLUDED\."amount minor"\)/);
     expect(q.text).toMatch(/WHERE ROW\(parity_target\."amount minor"\) IS DISTINCT FROM ROW\(EXCLUDED\."amount minor"\)/);
+  });
+
+  it('a batch is one statement: its bounds, then the write over (lo, last key of the bounds]', () => {
+    const q = batchWriteSql(shape, 'same-table', ['1', '10'], ['9', '9'], 500);
+    expect(q.text).not.toMatch(/OFFSET/i);
+    expect(q.text).toMatch(/WITH parity_bounds AS \(/);
+    expect(q.text).toMatch(/ORDER BY "tenant", "id" LIMIT \$5\) s/);
+    // The write reuses the lo parameters and takes its upper bound from the bounds, not a parameter.
+    expect(q.text).toMatch(/parity_write AS \(UPDATE "public"\."Orders""x" SET/);
+    expect(q.text).toMatch(
+      /WHERE \("tenant", "id"\) > \(\$1::integer, \$2::bigint\) AND \("tenant", "id"\) <= \(SELECT b\."tenant", b\."id" FROM parity_bounds b\) AND ROW/,
+    );
+    expect(q.text).toMatch(/IS DISTINCT FROM ROW\(\(\(total_amount::bigint\)\)::bigint\) RETURNING 1\)/);
+    expect(q.text).toMatch(
+      /SELECT b\."tenant"::text AS k0, b\."id"::text AS k1, b\.n, \(SELECT count\(\*\) FROM parity_write\)::int AS changed FROM parity_bounds b$/,
+    );
+    expect(q.values).toEqual(['1', '10', '9', '9', 500]);
+    const first = batchWriteSql(shape, 'shadow-table', null, ['9', '9'], 7);
+    expect(first.text).toMatch(
+      /WHERE \("tenant", "id"\) <= \(SELECT b\."tenant", b\."id" FROM parity_bounds b\) ORDER BY "tenant", "id" FOR SHARE/,
+    );
+    expect(first.text).toMatch(/parity_write AS \(INSERT INTO "v2"\."orders" AS parity_target/);
+    expect(first.values).toEqual(['9', '9', 7]);
   });
 
   it('other database: upsert from text arrays cast to the target types', () => {
