@@ -18,7 +18,7 @@ import {
 import type { ConnectStruct, ConnectValue } from '../../../services/core/connect-schema.js';
 import { type TableShape, tableShape } from '../../../services/core/table-shape.js';
 import { type RegistryClient, type TableEncoder, avroType, createChangeEncoder } from '../../../connectors/kafka-sink/serde.js';
-import { debeziumAvroSchemas, debeziumSchemas } from '../../../connectors/kafka-sink/debezium-serde.js';
+import { debeziumAvroSchemas, debeziumSchemas, renamedRow } from '../../../connectors/kafka-sink/debezium-serde.js';
 import { envelope, sourceBlock, transactionBlock } from '../../../connectors/kafka-sink/debezium-envelope.js';
 import { compileAvroWriter, debeziumAvroWriterFromEnv } from '../../../connectors/kafka-sink/debezium-writer.js';
 import { ParityError } from '../../../services/core/errors.js';
@@ -305,6 +305,29 @@ describe('compiled Debezium Avro writer: byte for byte what avsc writes', () => 
     expect(compare(t, enc, rows, 1)).toBe(rows.length);
     const only = table('only_key', [fact('id', 'uuid')], DEBEZIUM_TYPE_DEFAULTS, ['id']);
     expect(compare(only, await encoders(only.shape), [{ id: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' }], 2)).toBe(1);
+  });
+
+  it('field.name.adjustment.mode renames the fields the same way for both', async () => {
+    const t = table('adjusted', [fact('id', 'int4'), fact('weird col', 'text'), fact('1st', 'int8')], DEBEZIUM_TYPE_DEFAULTS, ['id']);
+    const adjusted = { registry, format: 'avro' as const, fieldNameAdjustment: 'avro_unicode' as const };
+    const enc = {
+      compiled: await createChangeEncoder({ ...adjusted, debeziumAvroWriter: 'compiled' }).forTable(t.shape),
+      avsc: await createChangeEncoder({ ...adjusted, debeziumAvroWriter: 'avsc' }).forTable(t.shape),
+    };
+    const rows = [
+      { id: 1, 'weird col': 'x', '1st': 5n },
+      { id: 2, 'weird col': null, '1st': null },
+    ];
+    for (const [i, row] of rows.entries()) {
+      const value = event('u', row, row, false, i);
+      const compiled = enc.compiled.encodeValue(value);
+      expect(compiled.toString('hex')).toBe(enc.avsc.encodeValue(value).toString('hex'));
+      // Written by the compiled writer itself (the renamed row fits the registered schema), not by avsc.
+      const schemas = debeziumSchemas(t.shape, 'avro_unicode');
+      const renamed = { ...value, before: renamedRow(row, schemas.renames), after: renamedRow(row, schemas.renames) } as ConnectStruct;
+      expect(compileAvroWriter(debeziumAvroSchemas(schemas).value)!.frame(9, renamed)?.toString('hex')).toBe(compiled.toString('hex'));
+      expect(enc.compiled.encodeKey({ id: row.id })!.toString('hex')).toBe(enc.avsc.encodeKey({ id: row.id })!.toString('hex'));
+    }
   });
 
   it('a keyless table writes no key, and a value past the reused buffer grows it', async () => {
