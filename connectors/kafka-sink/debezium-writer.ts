@@ -153,14 +153,6 @@ function longWriter(): Write {
   };
 }
 
-/** avsc's own long type: a number that is an integer within ±(2^53 - 2), nothing else. */
-const writeNativeLong: Write = (o, v) => {
-  if (typeof v !== 'number' || v % 1 !== 0 || !(v >= -9007199254740990 && v <= 9007199254740990)) throw UNWRITABLE;
-  o.ensure(10);
-  if (v < FAST_LIMIT && v > -FAST_LIMIT) varlong(o, v);
-  else varbig(o, BigInt(v));
-};
-
 const writeFloat: Write = (o, v) => {
   if (typeof v !== 'number') throw UNWRITABLE;
   o.ensure(4);
@@ -412,13 +404,8 @@ function compile(
       throw new NotCompiled(`Avro ${type} is not written by connect-avro`);
     default:
       // A primitive with attributes (connect.name, logicalType, ...): the attributes change nothing in
-      // the bytes (serde gives avsc no logical types).
-      if (typeof type === 'string' && PRIMITIVES[type]) {
-        // serde's avroType keeps a long with a logical type (Connect's Timestamp) as avsc's own long,
-        // which takes safe integers only, not serde's exact long: the same rule here.
-        if (type === 'long' && schema.logicalType !== undefined) return writeNativeLong;
-        return compile(type, named, namespace, repeated, repeat);
-      }
+      // the bytes (serde gives avsc no logical types and writes these as the bare primitive).
+      if (typeof type === 'string' && PRIMITIVES[type]) return compile(type, named, namespace, repeated, repeat);
       return compile(type, named, namespace, repeated, repeat);
   }
 }

@@ -208,13 +208,15 @@ const AVRO_PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'dou
 /**
  * `schema` with every primitive written as its bare name: a `{"type": "long", "connect.name": ...}`
  * (Connect's attributes, connect-avro.ts) would otherwise get avsc's own long type instead of the
- * registry's exact one. The attributes change nothing in the binary encoding.
+ * registry's exact one. The attributes change nothing in the binary encoding; nor does a logical type,
+ * which avsc is given no implementation of: Connect's Timestamp (`timestamp-millis`, a bigint) kept
+ * as avsc's own long was refused on every event (`time.precision.mode: connect`).
  */
 function barePrimitives(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(barePrimitives);
   if (schema === null || typeof schema !== 'object') return schema;
   const s = schema as Record<string, unknown>;
-  if (typeof s.type === 'string' && AVRO_PRIMITIVES.has(s.type) && s.logicalType === undefined) return s.type;
+  if (typeof s.type === 'string' && AVRO_PRIMITIVES.has(s.type)) return s.type;
   if (s.type === 'record' || s.type === 'error')
     return { ...s, fields: (s.fields as Record<string, unknown>[]).map((f) => ({ ...f, type: barePrimitives(f.type) })) };
   if (s.type === 'array') return { ...s, items: barePrimitives(s.items) };
