@@ -279,9 +279,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const back = cohorts[0]!;
     step(14, `Rollback of ${back ? `cohort ${back}` : 'the migration'} (a flag flip, nothing lost), then forward again`);
-    const rolled = jsonOf(
-      (
-        await parity([
+    // A rollback that finds reverse sync behind the flip after one lease aborts (routing stays on the
+    // new side, nothing lost) and says to try again: what an operator does, the demo does, twice at most.
+    let rolledBack: { code: number; stdout: string; stderr: string } | undefined;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      rolledBack = await parity(
+        [
           'rollback',
           ...(back ? ['--cohort', back] : []),
           '--reason',
@@ -289,9 +292,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           '--actor',
           'parity-demo',
           '--json',
-        ])
-      ).stdout,
-    );
+        ],
+        { allowFailure: true },
+      );
+      if (rolledBack.code === 0 || !rolledBack.stderr.includes('PARITY_ABORTED') || attempt === 3) break;
+      note(`rollback attempt ${attempt} aborted (reverse sync had not reached the flip within one lease; nothing changed): again`);
+    }
+    if (rolledBack!.code !== 0) throw new ParityError('PARITY_GATE_FAILED', `rollback refused:\n${rolledBack!.stderr.trim()}`);
+    const rolled = jsonOf(rolledBack!.stdout);
     note(`rolled back in ${rolled.waitedMs} ms: reverse sync had applied up to ${rolled.appliedLsn}, past the flip at ${rolled.flipLsn}`);
     await sleep(2000);
     await parity(['cutover', ...(back ? ['--cohort', back] : []), '--reason', 'drill over', '--actor', 'parity-demo']);
