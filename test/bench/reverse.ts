@@ -1,5 +1,6 @@
 /**
- * Reverse sync benchmark (issue 23): `npm run bench:reverse [-- --rate R] [-- --seconds S] [-- --pause-seconds P]`.
+ * Reverse sync benchmark (issue 23): `npm run bench:reverse [-- --rate R] [-- --seconds S] [-- --pause-seconds P]
+ * [-- --stream-check on|off]` (the reverse stream check beside the apply, on by default as in `reverse-sync run`).
  *
  * A same-table migration is cut over on its own database; reverse sync runs in this process (its
  * `onApplied` hook gives the exact commit time of every source transaction it applied).
@@ -22,6 +23,7 @@ import pg from 'pg';
 import { createRedis } from '../../services/core/clients.js';
 import { silentLogger } from '../../services/core/log.js';
 import { createMetricsRegistry } from '../../services/core/metrics.js';
+import { reconcilerStreamCheckReverse } from '../../services/cli/reverse-verify.js';
 import { cutover } from '../../services/reverse-sync/cutover.js';
 import { reversePublication } from '../../services/reverse-sync/names.js';
 import { ReverseSync } from '../../services/reverse-sync/reverse-sync.js';
@@ -34,8 +36,12 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'pause-seconds': { type: 'string', default: '60' },
     rows: { type: 'string', default: '100000' },
+    // The reverse stream check beside the apply, as `reverse-sync run` has it (default on).
+    'stream-check': { type: 'string', default: 'on' },
   },
 });
+if (values['stream-check'] !== 'on' && values['stream-check'] !== 'off') throw new Error('--stream-check takes on or off');
+const STREAM_CHECK = values['stream-check'] === 'on';
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const PAUSE = Number(values['pause-seconds']);
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
         applyClient: client,
         logger: silentLogger(),
         registry: createMetricsRegistry({ defaultMetrics: false }),
+        ...(STREAM_CHECK ? { streamCheck: reconcilerStreamCheckReverse(loaded, { logger: silentLogger() }) } : {}),
         onApplied: (txs, at) => {
           for (const tx of txs) {
             if (tx.keys === 0) continue;
@@ -207,6 +214,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         bench: 'reverse',
+        stream_check: STREAM_CHECK,
         steady: {
           target_rate: RATE,
           achieved_rate: Math.round(steadyRate),
