@@ -235,11 +235,21 @@ function floorDiv(a: bigint, b: bigint): bigint {
   return a >= 0n ? a / b : -((-a + b - 1n) / b);
 }
 
-/** `YYYY-MM-DD[ BC]` of a day number since 1970-01-01 (PostgreSQL's ISO DateStyle). */
+/**
+ * `YYYY-MM-DD[ BC]` of a day number since 1970-01-01 (PostgreSQL's ISO DateStyle), by integer calendar
+ * arithmetic (Hinnant's civil_from_days, proleptic Gregorian): PostgreSQL's dates reach 5874897 AD,
+ * far beyond a JavaScript Date.
+ */
 export function dateText(days: number): string {
-  const d = new Date(days * 86_400_000);
-  const year = d.getUTCFullYear();
-  const body = `${pad(year <= 0 ? 1 - year : year, 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}`;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const body = `${pad(year <= 0 ? 1 - year : year, 4)}-${pad(month, 2)}-${pad(doy - Math.floor((153 * mp + 2) / 5) + 1, 2)}`;
   return year <= 0 ? `${body} BC` : body;
 }
 

@@ -10,6 +10,7 @@
  * - TRUNCATE becomes one `op: t` change per truncated table, with no key and no rows.
  */
 import { type Op, type Row, UNCHANGED_TOAST } from '../../services/core/change-event.js';
+import { ParityError } from '../../services/core/errors.js';
 import type { Lsn } from '../../services/core/lsn.js';
 import { type TableShape, stableJson } from '../../services/core/table-shape.js';
 import type { PgoutputMessage } from './replication-stream.js';
@@ -42,20 +43,43 @@ export interface SourceChange {
 
 type Tuple = Record<string, unknown> | null | undefined;
 
+/**
+ * A value a column's converter refuses (a timestamp beyond what the encoding's field can hold, text it
+ * cannot read) stops the stream; the error names the table, the column and the value's fate, so the
+ * operator knows what to fix. The converter's own code and hint are kept.
+ */
+export function columnValueError(err: unknown, table: string | undefined, column: string): ParityError {
+  const where = `${table ? `table ${table}, ` : ''}column ${column}`;
+  if (err instanceof ParityError) {
+    return new ParityError(err.code, `${where}: ${err.message}`, {
+      ...(err.hint ? { hint: err.hint } : {}),
+      details: { ...err.details, ...(table ? { table } : {}), column },
+      cause: err,
+    });
+  }
+  return new ParityError('PARITY_DECODE', `${where}: ${(err as Error).message}`, { details: { column }, cause: err });
+}
+
 /** Converts a pgoutput tuple (all text) to exact values; missing (unchanged TOAST) -> placeholder. */
-export function decodeTuple(columns: DecodedColumn[], tuple: Tuple): Row | null {
+export function decodeTuple(columns: DecodedColumn[], tuple: Tuple, table?: string): Row | null {
   if (!tuple) return null;
   const row: Row = {};
-  for (const column of columns) {
-    const text = tuple[column.name];
-    row[column.name] =
-      text === undefined
-        ? column.unavailable !== undefined
-          ? column.unavailable
-          : UNCHANGED_TOAST
-        : text === null
-          ? null
-          : column.convert(text as string);
+  let current = '';
+  try {
+    for (const column of columns) {
+      current = column.name;
+      const text = tuple[column.name];
+      row[column.name] =
+        text === undefined
+          ? column.unavailable !== undefined
+            ? column.unavailable
+            : UNCHANGED_TOAST
+          : text === null
+            ? null
+            : column.convert(text as string);
+    }
+  } catch (err) {
+    throw columnValueError(err, table, current);
   }
   return row;
 }
@@ -64,12 +88,18 @@ export function decodeTuple(columns: DecodedColumn[], tuple: Tuple): Row | null 
  * A key-only tuple (REPLICA IDENTITY DEFAULT/INDEX): key columns set, every other column null (in the
  * debezium encoding a required column holds its fallback, as Debezium writes it).
  */
-function decodeKeyTuple(columns: DecodedColumn[], tuple: Tuple): Row | null {
+function decodeKeyTuple(columns: DecodedColumn[], tuple: Tuple, table: string): Row | null {
   if (!tuple) return null;
   const row: Row = {};
-  for (const column of columns) {
-    const text = tuple[column.name];
-    row[column.name] = text === undefined || text === null ? (column.fallback ?? null) : column.convert(text as string);
+  let current = '';
+  try {
+    for (const column of columns) {
+      current = column.name;
+      const text = tuple[column.name];
+      row[column.name] = text === undefined || text === null ? (column.fallback ?? null) : column.convert(text as string);
+    }
+  } catch (err) {
+    throw columnValueError(err, table, current);
   }
   return row;
 }
@@ -95,16 +125,16 @@ export function changesOf(
   switch (message.tag) {
     case 'insert': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
-      const after = decodeTuple(relation.columns, message.new);
+      const after = decodeTuple(relation.columns, message.new, relation.name);
       return [{ relation, op: 'c', key: keyOf(relation, after), before: null, after, changeLsn }];
     }
     case 'update': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
-      const after = decodeTuple(relation.columns, message.new);
+      const after = decodeTuple(relation.columns, message.new, relation.name);
       const before = message.old
-        ? decodeTuple(relation.columns, message.old)
+        ? decodeTuple(relation.columns, message.old, relation.name)
         : message.key
-          ? decodeKeyTuple(relation.columns, message.key)
+          ? decodeKeyTuple(relation.columns, message.key, relation.name)
           : null;
       const newKey = keyOf(relation, after);
       const oldKey = before ? keyOf(relation, before) : null;
@@ -120,7 +150,9 @@ export function changesOf(
     }
     case 'delete': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
-      const before = message.old ? decodeTuple(relation.columns, message.old) : decodeKeyTuple(relation.columns, message.key);
+      const before = message.old
+        ? decodeTuple(relation.columns, message.old, relation.name)
+        : decodeKeyTuple(relation.columns, message.key, relation.name);
       return [{ relation, op: 'd', key: keyOf(relation, before), before, after: null, changeLsn }];
     }
     case 'truncate': {

@@ -178,15 +178,42 @@ function moneyText(text: string): string {
   return negative ? `-${body}` : body;
 }
 
+/**
+ * Days from 1970-01-01 to an astronomical year/month/day (year 0 = 1 BC) on the proleptic Gregorian
+ * calendar, as PostgreSQL and java.time count them (Hinnant's days_from_civil). Integer arithmetic
+ * only: PostgreSQL's dates reach 5874897 AD and 4714 BC, far beyond a JavaScript Date.
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+/** The astronomical year/month/day of a day number since 1970-01-01 (inverse of {@link daysFromCivil}). */
+export function civilFromDays(days: number): { year: number; month: number; day: number } {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return { year: yoe + era * 400 + (month <= 2 ? 1 : 0), month, day: doy - Math.floor((153 * mp + 2) / 5) + 1 };
+}
+
 /** Days since 1970-01-01 of `YYYY-MM-DD[ BC]` (proleptic Gregorian, as java.time). */
 export function epochDay(text: string): number {
   const m = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/.exec(text);
   if (!m) throw new ParityError('PARITY_DECODE', `not a date in ISO DateStyle: ${JSON.stringify(text.slice(0, 40))}`);
-  const year = m[4] ? 1 - Number(m[1]) : Number(m[1]);
-  const d = new Date(0);
-  d.setUTCFullYear(year, Number(m[2]) - 1, Number(m[3]));
-  d.setUTCHours(0, 0, 0, 0);
-  return Math.round(d.getTime() / 86_400_000);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1 || day > 31) {
+    throw new ParityError('PARITY_DECODE', `not a date in ISO DateStyle: ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  return daysFromCivil(m[4] ? 1 - Number(m[1]) : Number(m[1]), month, day);
 }
 
 /** Microseconds of `HH:MM:SS[.ffffff]` (24:00:00 included). */
@@ -214,6 +241,36 @@ export function epochMicros(text: string): bigint {
   return BigInt(day) * MICROS_PER_DAY + timeMicros(m[2]!) - offset;
 }
 
+/** Division rounding toward negative infinity, as java.time divides instants (toEpochMilli, epoch days). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  return a >= 0n ? a / b : -((-a + b - 1n) / b);
+}
+
+const INT64_MAX = 9_223_372_036_854_775_807n;
+
+/**
+ * {@link epochMicros} of a `timestamp`, refused where Debezium's int64 field cannot carry it truthfully:
+ * from 294247 AD on the microseconds pass 2^63 - 1 (Debezium's TimeUnit conversion then saturates or
+ * wraps to a wrong value, silently), and the one instant equal to the JDBC driver's `infinity` constant
+ * would read back as `infinity`. A clear stop beats a wrong value in every consumer.
+ */
+function representableMicros(text: string, unit: 1n | 1000n): bigint {
+  const micros = epochMicros(text);
+  const value = micros / unit;
+  if (value > INT64_MAX || value === TIMESTAMP_POS_INFINITY / unit) {
+    throw new ParityError(
+      'PARITY_DECODE',
+      `timestamp ${JSON.stringify(text)} cannot be written as a Debezium MicroTimestamp/Timestamp: ${
+        value > INT64_MAX ? 'its microseconds since 1970 exceed a 64-bit integer' : "it equals the value Debezium writes for 'infinity'"
+      }`,
+      {
+        hint: "change the value in the source (PostgreSQL's own limit is 294276 AD), or stream the table with the exact-text encoding",
+      },
+    );
+  }
+  return micros;
+}
+
 function pad(n: number | bigint, width: number): string {
   return String(n).padStart(width, '0');
 }
@@ -226,13 +283,15 @@ function isoFraction(micros: bigint): string {
 
 /** ZonedTimestamp text: UTC, `Z`, with the column's fractional digits (Debezium pads to the precision). */
 export function zonedTimestamp(micros: bigint, precision: number): string {
-  const floorDiv = (a: bigint, b: bigint) => (a >= 0n ? a / b : -((-a + b - 1n) / b));
-  const seconds = floorDiv(micros, 1_000_000n);
-  const frac = micros - seconds * 1_000_000n;
-  const date = new Date(Number(seconds) * 1000);
-  const year = date.getUTCFullYear();
+  const days = floorDiv(micros, MICROS_PER_DAY);
+  const inDay = micros - days * MICROS_PER_DAY;
+  const seconds = inDay / 1_000_000n;
+  const frac = inDay - seconds * 1_000_000n;
+  // Calendar arithmetic, not Date: timestamptz reaches 294276 AD and 4714 BC.
+  const { year, month, day } = civilFromDays(Number(days));
+  // java.time's ISO_LOCAL_DATE: four digits at least, `-` before a year before 1 BC, `+` after 9999.
   const yearText = year < 0 ? `-${pad(-year, 4)}` : year > 9999 ? `+${year}` : pad(year, 4);
-  const base = `${yearText}-${pad(date.getUTCMonth() + 1, 2)}-${pad(date.getUTCDate(), 2)}T${pad(date.getUTCHours(), 2)}:${pad(date.getUTCMinutes(), 2)}:${pad(date.getUTCSeconds(), 2)}`;
+  const base = `${yearText}-${pad(month, 2)}-${pad(day, 2)}T${pad(seconds / 3600n, 2)}:${pad((seconds / 60n) % 60n, 2)}:${pad(seconds % 60n, 2)}`;
   const digits = Math.min(Math.max(precision, 0), 6);
   const fraction = digits === 0 ? '' : `.${pad(frac, 6).slice(0, digits)}`;
   return `${base}${fraction}Z`;
@@ -470,14 +529,14 @@ function temporalMapping(facts: PgColumnFacts, type: string, options: DebeziumTy
       return { schema: semantic('string', 'io.debezium.time.ZonedTime'), convert: zonedTime };
     case 'timestamp': {
       const p = temporalPrecision(facts.typmod);
-      const micros = (t: string) =>
-        t === 'infinity' ? TIMESTAMP_POS_INFINITY : t === '-infinity' ? TIMESTAMP_NEG_INFINITY : epochMicros(t);
+      const micros = (t: string, unit: 1n | 1000n) =>
+        t === 'infinity' ? TIMESTAMP_POS_INFINITY : t === '-infinity' ? TIMESTAMP_NEG_INFINITY : representableMicros(t, unit);
       // adaptive and adaptive_time_microseconds agree on timestamps: milliseconds up to precision 3.
       if (precise === 'connect' || p <= 3) {
         const name = precise === 'connect' ? CONNECT_TIMESTAMP : 'io.debezium.time.Timestamp';
-        return { schema: semantic('int64', name), convert: (t) => micros(t) / 1000n };
+        return { schema: semantic('int64', name), convert: (t) => floorDiv(micros(t, 1000n), 1000n) };
       }
-      return { schema: semantic('int64', 'io.debezium.time.MicroTimestamp'), convert: micros };
+      return { schema: semantic('int64', 'io.debezium.time.MicroTimestamp'), convert: (t) => micros(t, 1n) };
     }
     case 'timestamptz': {
       const p = temporalPrecision(facts.typmod);

@@ -16,7 +16,7 @@
 import type pg from 'pg';
 import type { Row } from '../../services/core/change-event.js';
 import { ident, qualified } from '../../services/core/sql.js';
-import type { RelationState } from './change-builder.js';
+import { type RelationState, columnValueError } from './change-builder.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -55,7 +55,11 @@ export async function readChunk(db: Queryable, relation: RelationState, afterKey
     const row: Row = {};
     relation.columns.forEach((c, i) => {
       const v = raw[i];
-      row[c.name] = v === null || v === undefined ? null : c.convert(v);
+      try {
+        row[c.name] = v === null || v === undefined ? null : c.convert(v);
+      } catch (err) {
+        throw columnValueError(err, relation.name, c.name);
+      }
     });
     let key: Row | null = null;
     if (keys.length > 0) {

@@ -83,10 +83,21 @@ export function parseTimestamp(text: string): ParsedTimestamp | 'infinity' | '-i
   return { wall, offsetSeconds };
 }
 
+/** Milliseconds of 400 Gregorian years (146097 days). */
+const CYCLE_MS = 146_097 * 86_400_000;
+
 /** The UTC offset (seconds) of an IANA zone at an instant, from the platform's tz database. */
 export function zoneOffsetSeconds(utc: Micros, timeZone: string): number {
   if (timeZone.toUpperCase() === 'UTC' || timeZone === 'Etc/UTC' || timeZone === 'GMT') return 0;
-  const ms = Number(floorDiv(utc, 1000n) + 946_684_800_000n);
+  let ms = Number(floorDiv(utc, 1000n) + 946_684_800_000n);
+  // A Date ends at ±8.64e15 ms (275760 AD / 271821 BC); PostgreSQL's timestamps reach 294276 AD. The
+  // Gregorian calendar repeats every 400 years to the weekday, so an instant moved by whole cycles keeps
+  // its zone rules: the last POSIX rule far in the future, local mean time far in the past.
+  const limit = 8_000_000_000_000_000;
+  if (ms > limit || ms < -limit) {
+    const cycles = Math.ceil((Math.abs(ms) - limit) / CYCLE_MS);
+    ms -= Math.sign(ms) * cycles * CYCLE_MS;
+  }
   const parts = new Intl.DateTimeFormat('en-US', {
     timeZone,
     hourCycle: 'h23',
