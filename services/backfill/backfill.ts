@@ -163,7 +163,9 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
           shape.source.table,
           shape.columns.map((c) => c.name),
         );
-        for (const w of writeCostWarnings(findings, table)) logger.warn({ ...findings }, `backfill write cost: ${w}`);
+        const pace = spec.backfill.throttle.pace;
+        const budget = pace.enabled && pace.mode === 'wal-rate' ? pace.walBytesPerSecond : undefined;
+        for (const w of writeCostWarnings(findings, table, budget)) logger.warn({ ...findings }, `backfill write cost: ${w}`);
       }
       await ensureBackfillTables(setup.control, schema);
       await ensureEvidenceTable(setup.control, schema);

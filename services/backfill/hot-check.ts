@@ -4,7 +4,12 @@
  * only when no indexed column changes and the page has room for the new version. A same-table
  * backfill whose written columns are indexed, or whose table is at fillfactor 100, makes (nearly)
  * every row a non-HOT update. And with `wal_compression` off, every page first touched after a
- * checkpoint is logged whole (a full-page image, 8 KiB), which is much of a backfill's WAL.
+ * checkpoint is logged whole (a full-page image, 8 KiB), which is much of a backfill's WAL. And
+ * WAL segments: after a checkpoint the server keeps old 16 MiB segment files for reuse (at least
+ * `min_wal_size`, more when the last checkpoint cycles wrote more); a backfill that writes more WAL
+ * than that in a cycle makes the server create each further segment on the spot (zero-filled and
+ * synced, inside the WAL write that a foreground commit waits for: `IO:WALInitWrite`/`IO:WALInitSync`
+ * waits, tens of milliseconds each on a small disk), until checkpoints have seen the new rate.
  */
 import type pg from 'pg';
 
@@ -14,6 +19,9 @@ export interface WriteCostFindings {
   /** The table's fillfactor (100 when not set). */
   fillfactor: number;
   walCompression: string;
+  /** `min_wal_size` in bytes and `checkpoint_timeout` in seconds. */
+  minWalSizeBytes: number;
+  checkpointTimeoutSeconds: number;
 }
 
 /** Reads the findings for `schema.table` written in `columns` (same-table backfills). */
@@ -27,6 +35,8 @@ export async function writeCostFindings(
     `SELECT coalesce((SELECT substring(o FROM 'fillfactor=(\\d+)')::int FROM pg_class c, unnest(c.reloptions) o
                        WHERE c.oid = format('%I.%I', $1::text, $2::text)::regclass AND o LIKE 'fillfactor=%'), 100) AS fillfactor,
             current_setting('wal_compression') AS wal_compression,
+            pg_size_bytes(current_setting('min_wal_size'))::float8 AS min_wal_size,
+            extract(epoch FROM current_setting('checkpoint_timeout')::interval)::float8 AS checkpoint_timeout,
             coalesce((SELECT array_agg(DISTINCT i.indexrelid::regclass::text ORDER BY i.indexrelid::regclass::text)
                         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
                        WHERE i.indrelid = format('%I.%I', $1::text, $2::text)::regclass AND a.attname = ANY($3::text[])
@@ -35,12 +45,21 @@ export async function writeCostFindings(
                               OR pg_get_expr(i.indpred, i.indrelid) ~ ('\\m' || a.attname || '\\M'))), '{}') AS indexes`,
     [schema, table, columns],
   );
-  const r = rows[0] as { fillfactor: number; wal_compression: string; indexes: string[] };
-  return { indexesOnWrittenColumns: r.indexes, fillfactor: Number(r.fillfactor), walCompression: r.wal_compression };
+  const r = rows[0] as { fillfactor: number; wal_compression: string; indexes: string[]; min_wal_size: number; checkpoint_timeout: number };
+  return {
+    indexesOnWrittenColumns: r.indexes,
+    fillfactor: Number(r.fillfactor),
+    walCompression: r.wal_compression,
+    minWalSizeBytes: Number(r.min_wal_size),
+    checkpointTimeoutSeconds: Number(r.checkpoint_timeout),
+  };
 }
 
-/** The warnings for people, one per finding (empty when the writes can be HOT and FPIs are compressed). */
-export function writeCostWarnings(f: WriteCostFindings, table: string): string[] {
+/**
+ * The warnings for people, one per finding (empty when the writes can be HOT and FPIs are
+ * compressed). With `walBytesPerSecond` (the paced run's WAL budget) also the WAL segments one.
+ */
+export function writeCostWarnings(f: WriteCostFindings, table: string, walBytesPerSecond?: number): string[] {
   const out: string[] = [];
   if (f.indexesOnWrittenColumns.length > 0) {
     out.push(
@@ -55,6 +74,13 @@ export function writeCostWarnings(f: WriteCostFindings, table: string): string[]
   if (f.walCompression === 'off') {
     out.push(
       "wal_compression is off: every page first written after a checkpoint goes to the WAL whole (8 KiB full-page images); wal_compression = lz4 (or pglz) usually halves a backfill's WAL",
+    );
+  }
+  const perCycle = walBytesPerSecond === undefined ? 0 : walBytesPerSecond * f.checkpointTimeoutSeconds;
+  if (walBytesPerSecond !== undefined && f.minWalSizeBytes < perCycle) {
+    const mib = (b: number) => `${Math.round(b / 1048576).toLocaleString('en-US')} MiB`;
+    out.push(
+      `min_wal_size is ${mib(f.minWalSizeBytes)} but at ${(walBytesPerSecond / 1048576).toFixed(1)} MiB/s the backfill writes ${mib(perCycle)} of WAL per checkpoint_timeout (${f.checkpointTimeoutSeconds} s): until checkpoints have seen that rate the server creates new 16 MiB WAL segments on the spot, each inside a WAL write that foreground commits wait for (IO:WALInitWrite/WALInitSync); min_wal_size = ${mib(perCycle)} keeps that much WAL for reuse after each checkpoint once written`,
     );
   }
   return out;

@@ -398,7 +398,7 @@ const cpuNow = async (): Promise<{ nodeUs: number; backends: BackendTicks }> => 
 const walSegments = async (): Promise<{ seg: number; ahead: number } | null> =>
   admin
     .query(
-      `SELECT floor(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0') / current_setting('wal_segment_size')::float8)::float8 AS seg,
+      `SELECT floor(pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0') / pg_size_bytes(current_setting('wal_segment_size'))::float8)::float8 AS seg,
               (SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$' AND name > pg_walfile_name(pg_current_wal_insert_lsn()))::int AS ahead`,
     )
     .then(
@@ -437,7 +437,7 @@ try {
   await admin.query(`CREATE SEQUENCE public.orders_live_new_ids START ${OLTP_ROWS + 1}`);
   const WARMUP = 3;
   const GUARD_HOLD = 12; // the default guard's 10-s baseline with the backfill held, and a margin
-  const BETWEEN = 4; // start-up of a setting's run and the VACUUM after it
+  const BETWEEN = 8; // start-up of a setting's run, and the VACUUM and CHECKPOINT after it
   const AFTER = 15; // load alone after the last setting: the after-control window
   const planned =
     WARMUP +
@@ -589,8 +589,14 @@ try {
       `  ${setting.name}: ${Math.round(res.rows / Math.max(res.runSeconds, 1e-9)).toLocaleString('en-US')} rows/s over ${res.runSeconds.toFixed(1)} s running${res.completed ? ` (completed; ${res.mismatched} mismatched)` : ''}${res.pace ? `; ${res.pace.walBytesPerSecond !== null ? `WAL budget at the end ${(res.pace.walBytesPerSecond / 1048576).toFixed(1)} MiB/s` : `duty cycle ${(res.pace.dutyCycle * 100).toFixed(1)}%`}` : ''}`,
     );
     results.push(res);
-    // Between settings: the dead row versions of this one go (neither side).
+    // Between settings: the dead row versions of this one go, and a checkpoint lets the server
+    // recycle the WAL segments written so far (neither side). Without it each setting inherits the
+    // segments the previous ones left: the later ones find none ahead and pay for creating them (a
+    // 16 MiB zero-filled, synced file, written under the WAL write lock that foreground commits wait
+    // on), which a long backfill pays only in its first checkpoint cycle (the server recycles as many
+    // segments as the last cycles used).
     await admin.query('VACUUM public.orders_live');
+    await admin.query('CHECKPOINT');
   }
   const endUs = nowUs();
   log('  waiting for pgbench to finish its run (the rest is the after-control window)');

@@ -47,5 +47,18 @@ describe('backfill write cost findings', () => {
     expect(g).toMatchObject({ indexesOnWrittenColumns: [], fillfactor: 90 });
     expect(writeCostWarnings({ ...g, walCompression: 'lz4' }, 'public.orders')).toEqual([]);
     expect(writeCostWarnings({ ...g, walCompression: 'off' }, 'public.orders')).toEqual([expect.stringMatching(/^wal_compression is off/)]);
+    // WAL segments: the server's min_wal_size and checkpoint_timeout, against a paced run's WAL budget.
+    const { rows: wal } = await client.query(
+      `SELECT pg_size_bytes(current_setting('min_wal_size'))::float8 AS m, extract(epoch FROM current_setting('checkpoint_timeout')::interval)::float8 AS t`,
+    );
+    expect(g).toMatchObject({ minWalSizeBytes: wal[0].m, checkpointTimeoutSeconds: wal[0].t });
+    const small = { ...g, walCompression: 'lz4', minWalSizeBytes: 80 * 1048576, checkpointTimeoutSeconds: 300 };
+    expect(writeCostWarnings(small, 'public.orders', 2 * 1048576)).toEqual([
+      expect.stringMatching(
+        /^min_wal_size is 80 MiB but at 2\.0 MiB\/s the backfill writes 600 MiB of WAL per checkpoint_timeout \(300 s\)/,
+      ),
+    ]);
+    expect(writeCostWarnings({ ...small, minWalSizeBytes: 1024 * 1048576 }, 'public.orders', 2 * 1048576)).toEqual([]);
+    expect(writeCostWarnings(small, 'public.orders')).toEqual([]); // unpaced: no budget to compare with
   });
 });
