@@ -178,21 +178,37 @@ function lastCommitText(lsn: bigint | null): string {
 
 /** The source block value. */
 export function sourceBlock(f: SourceFacts): ConnectStruct {
-  const commit = commitTimes(f.commitMicros);
+  return sourceValue(f.version, f.name, f.db, f.schema, f.table, f.commitMicros, f.snapshot, f.txId, f.lsn, f.lastCommitLsn);
+}
+
+/** {@link sourceBlock} with the facts as arguments: the CDC hot path builds no facts object per event. */
+export function sourceValue(
+  version: string,
+  name: string,
+  db: string,
+  schema: string,
+  table: string,
+  commitMicros: bigint,
+  snapshot: SnapshotMarker,
+  txId: bigint | null,
+  lsn: bigint | null,
+  lastCommitLsn: bigint | null,
+): ConnectStruct {
+  const commit = commitTimes(commitMicros);
   return {
-    version: f.version,
+    version,
     connector: 'postgresql',
-    name: f.name,
+    name,
     ts_ms: commit.ms,
-    snapshot: f.snapshot,
-    db: f.db,
-    sequence: `[${lastCommitText(f.lastCommitLsn)},${f.lsn === null ? 'null' : `"${f.lsn}"`}]`,
-    ts_us: f.commitMicros,
+    snapshot,
+    db,
+    sequence: `[${lastCommitText(lastCommitLsn)},${lsn === null ? 'null' : `"${lsn}"`}]`,
+    ts_us: commitMicros,
     ts_ns: commit.ns,
-    schema: f.schema,
-    table: f.table,
-    txId: f.txId,
-    lsn: f.lsn,
+    schema,
+    table,
+    txId,
+    lsn,
     xmin: null,
     origin: null,
     origin_lsn: null,

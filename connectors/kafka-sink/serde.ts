@@ -656,13 +656,38 @@ export interface EncodedChange {
  */
 export function partitionForKey(key: Row | null, keyColumns: readonly string[], partitions: number): number {
   if (!key || keyColumns.length === 0 || partitions <= 1) return 0;
+  if (keyColumns.length === 1) {
+    const hash = singleKeyHash(key[keyColumns[0]!] ?? null);
+    if (hash !== null) return (hash & 0x7fffffff) % partitions;
+  }
   const text = stableJson(keyColumns.map((k) => key[k] ?? null));
   return (murmur2(Buffer.from(text)) & 0x7fffffff) % partitions;
 }
 
-/** Kafka's murmur2 (the Java client's default partitioner hash). */
-export function murmur2(data: Buffer): number {
-  const length = data.length;
+const KEY_TEXT = Buffer.allocUnsafe(512);
+
+/**
+ * murmur2 of stableJson([v]) for a one-column key of a finite number, a bigint or a string (the common
+ * keys), written into one reused buffer: the same text, so the same partition, without the array, the
+ * string checks and a Buffer per event. Null for anything else (stableJson's general path).
+ */
+function singleKeyHash(v: unknown): number | null {
+  let text: string;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) return null;
+    text = `[${v}]`;
+  } else if (typeof v === 'bigint') text = `["${v}"]`;
+  else if (typeof v === 'string') {
+    if (v.length > 100) return null;
+    text = `[${JSON.stringify(v)}]`;
+  } else return null;
+  // At most 3 bytes per UTF-16 unit: a string of up to 100 units, escaped, fits 512 bytes.
+  if (text.length * 3 > KEY_TEXT.length) return null;
+  return murmur2(KEY_TEXT, KEY_TEXT.write(text, 0));
+}
+
+/** Kafka's murmur2 (the Java client's default partitioner hash) of `data`'s first `length` bytes. */
+export function murmur2(data: Buffer, length: number = data.length): number {
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;

@@ -119,20 +119,6 @@ export function recordSize(message: EncodedChange): number {
   return size;
 }
 
-/** Header names are a handful of constants: their bytes are made once. */
-const HEADER_KEYS = new Map<string, Buffer>();
-function headerKey(name: string): Buffer {
-  let b = HEADER_KEYS.get(name);
-  if (!b) HEADER_KEYS.set(name, (b = Buffer.from(name)));
-  return b;
-}
-
-function wireRecord(m: EncodedChange): WireRecord {
-  const headers: [Buffer, Buffer | string][] = [];
-  for (const name in m.headers) headers.push([headerKey(name), m.headers[name]!]);
-  return { key: m.key, value: m.value, headers };
-}
-
 function kafkaMetadata(kafka: KafkaClients): SinkMetadata & { close(): Promise<void> } {
   const admin = kafka.admin();
   return {
@@ -343,15 +329,22 @@ export class KafkaSink implements ChangeSink {
         lane.queue = lane.queue.slice(lane.head);
         lane.head = 0;
       }
-      // One record batch per partition, topics contiguous, queue order kept within each partition.
-      const byPartition = new Map<string, { topic: string; partition: number; records: WireRecord[] }>();
-      for (const { message } of batch) {
-        const k = `${message.topic}\u0000${message.partition}`;
-        let group = byPartition.get(k);
-        if (!group) byPartition.set(k, (group = { topic: message.topic, partition: message.partition, records: [] }));
-        group.records.push(wireRecord(message));
+      // One record batch per partition, topics contiguous, queue order kept within each partition. An
+      // EncodedChange is its own WireRecord (its headers object goes to the batch writer as it is).
+      const byTopic = new Map<string, { topic: string; partition: number; records: WireRecord[] }[]>();
+      const groups: { topic: string; partition: number; records: WireRecord[] }[] = [];
+      for (let i = 0; i < batch.length; i++) {
+        const message = batch[i]!.message;
+        let partitions = byTopic.get(message.topic);
+        if (!partitions) byTopic.set(message.topic, (partitions = []));
+        let group = partitions[message.partition];
+        if (!group) {
+          partitions[message.partition] = group = { topic: message.topic, partition: message.partition, records: [] };
+          groups.push(group);
+        }
+        group.records.push(message);
       }
-      const groups = [...byPartition.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+      groups.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
       const started = performance.now();
       transport.produce(lane.nodeId, groups).then(
         () => {

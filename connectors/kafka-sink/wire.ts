@@ -233,11 +233,18 @@ export function initProducerIdRequest(w: Writer, correlationId: number, clientId
   return endRequest(w);
 }
 
-/** One record as it goes into a batch. Header keys are pre-encoded (a handful of constant names); values are bytes or UTF-8 text. */
+/** Header values: bytes, or text written as UTF-8. */
+export type WireHeaderValue = Buffer | string;
+
+/**
+ * One record as it goes into a batch. Headers are either pairs with pre-encoded keys, or a name -> value
+ * record (the CDC's EncodedChange passes its own, so the hot path builds no pair arrays per event);
+ * a record's header names are a handful of constants whose bytes are made once (headerName).
+ */
 export interface WireRecord {
   key: Buffer | null;
   value: Buffer | null;
-  headers: readonly (readonly [Buffer, Buffer | string])[];
+  headers: readonly (readonly [Buffer, WireHeaderValue])[] | Readonly<Record<string, WireHeaderValue>>;
 }
 
 export interface PartitionBatch {
@@ -343,10 +350,51 @@ function varintSize(v: number): number {
   return n;
 }
 
+/** Header names are a handful of constants: their bytes are made once. */
+const HEADER_NAMES = new Map<string, Buffer>();
+function headerName(name: string): Buffer {
+  let b = HEADER_NAMES.get(name);
+  if (!b) HEADER_NAMES.set(name, (b = Buffer.from(name)));
+  return b;
+}
+
+/** Bytes of a header value; text header values are mostly ASCII (positions, ordinals), whose length is their byte count. */
+function headerValueSize(v: WireHeaderValue): number {
+  return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+}
+
+function writeHeader(w: Writer, k: Buffer, v: WireHeaderValue, vLen: number): void {
+  w.varint(k.length);
+  w.bytes(k);
+  w.varint(vLen);
+  if (typeof v === 'string') w.pos += w.buf.write(v, w.pos, vLen, 'utf8');
+  else w.bytes(v);
+}
+
 function writeRecord(w: Writer, r: WireRecord, offsetDelta: number): void {
   const keyLen = r.key ? r.key.length : -1;
   const valueLen = r.value ? r.value.length : -1;
-  let body =
+  const headers = r.headers;
+  const pairs = Array.isArray(headers) ? (headers as readonly (readonly [Buffer, WireHeaderValue])[]) : null;
+  const named = pairs ? null : (headers as Readonly<Record<string, WireHeaderValue>>);
+  let count = 0;
+  let headerBytes = 0;
+  if (pairs) {
+    count = pairs.length;
+    for (let i = 0; i < pairs.length; i++) {
+      const [k, v] = pairs[i]!;
+      const vLen = headerValueSize(v);
+      headerBytes += varintSize(k.length) + k.length + varintSize(vLen) + vLen;
+    }
+  } else {
+    for (const name in named) {
+      const k = headerName(name);
+      const vLen = headerValueSize(named[name]!);
+      headerBytes += varintSize(k.length) + k.length + varintSize(vLen) + vLen;
+      count++;
+    }
+  }
+  const body =
     1 +
     1 +
     varintSize(offsetDelta) +
@@ -354,11 +402,8 @@ function writeRecord(w: Writer, r: WireRecord, offsetDelta: number): void {
     Math.max(0, keyLen) +
     varintSize(valueLen) +
     Math.max(0, valueLen) +
-    varintSize(r.headers.length);
-  for (const [k, v] of r.headers) {
-    const vLen = typeof v === 'string' ? Buffer.byteLength(v) : v.length;
-    body += varintSize(k.length) + k.length + varintSize(vLen) + vLen;
-  }
+    varintSize(count) +
+    headerBytes;
   w.ensure(body + 5);
   w.varint(body);
   w.int8(0); // attributes
@@ -368,19 +413,17 @@ function writeRecord(w: Writer, r: WireRecord, offsetDelta: number): void {
   if (r.key) w.bytes(r.key);
   w.varint(valueLen);
   if (r.value) w.bytes(r.value);
-  w.varint(r.headers.length);
-  for (const [k, v] of r.headers) {
-    w.varint(k.length);
-    w.bytes(k);
-    if (typeof v === 'string') {
-      const vLen = Buffer.byteLength(v);
-      w.varint(vLen);
-      w.pos += w.buf.write(v, w.pos, vLen, 'utf8');
-    } else {
-      w.varint(v.length);
-      w.bytes(v);
+  w.varint(count);
+  if (pairs)
+    for (let i = 0; i < pairs.length; i++) {
+      const [k, v] = pairs[i]!;
+      writeHeader(w, k, v, headerValueSize(v));
     }
-  }
+  else
+    for (const name in named) {
+      const v = named[name]!;
+      writeHeader(w, headerName(name), v, headerValueSize(v));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------

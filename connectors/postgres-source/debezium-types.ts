@@ -165,10 +165,58 @@ function decimalMapping(options: DebeziumTypeOptions, precisionScale: [number, n
   return {
     schema: semantic('bytes', CONNECT_DECIMAL, parameters),
     convert: (t) => {
+      const fast = smallDecimalBytes(t, scale);
+      if (fast !== null) return fast;
       const d = parseDecimal(t);
       return d ? twosComplementBytes(rescale(d[0], d[1], scale)) : null;
     },
   };
+}
+
+/**
+ * The Connect Decimal bytes of a numeric's text at `scale` (0 or more) without BigInt, for the common
+ * case: plain digits (an optional `-`, at most `scale` fraction digits, so no rounding) whose unscaled
+ * value is a safe integer. The same bytes as twosComplementBytes(rescale(parseDecimal(text))); null for
+ * anything else (that path handles it).
+ */
+export function smallDecimalBytes(text: string, scale: number): Buffer | null {
+  // A negative scale (numeric(p,-s)) rounds every value: the general path.
+  if (scale < 0) return null;
+  const length = text.length;
+  let i = 0;
+  const negative = length > 0 && text.charCodeAt(0) === 45; // '-'
+  if (negative) i++;
+  let n = 0;
+  let digits = 0;
+  let fraction = -1;
+  for (; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      // 15 digits stay below 2^53.
+      if (++digits > 15) return null;
+      n = n * 10 + (c - 48);
+      if (fraction >= 0) fraction++;
+    } else if (c === 46 && fraction < 0) {
+      fraction = 0; // the decimal point
+    } else return null;
+  }
+  if (digits === 0 || fraction > scale) return null;
+  if (fraction < scale) {
+    n *= 10 ** (scale - Math.max(0, fraction));
+    if (!Number.isSafeInteger(n)) return null;
+  }
+  if (negative) n = -n;
+  // Java's BigInteger.toByteArray: the fewest big-endian two's-complement bytes that keep the sign.
+  let size = 1;
+  for (let limit = 128; n >= limit || n < -limit; limit *= 256) size++;
+  const out = Buffer.allocUnsafe(size);
+  let v = n;
+  for (let b = size - 1; b >= 0; b--) {
+    const q = Math.floor(v / 256);
+    out[b] = v - q * 256;
+    v = q;
+  }
+  return out;
 }
 
 /** `$1,234.56`, `-$12.34`, `($12.34)` -> `1234.56`, `-12.34`. */

@@ -20,7 +20,7 @@ import {
   OLD_KEY_HEADER,
   type SnapshotMarker as DebeziumSnapshotMarker,
   envelope as debeziumEnvelope,
-  sourceBlock,
+  sourceValue,
   transactionBlock,
   transactionRecord,
 } from '../../connectors/kafka-sink/debezium-envelope.js';
@@ -48,13 +48,20 @@ export interface TransactionContext {
   commitTimeUs: bigint;
   /** The transaction's wire texts, computed once (the hot path runs per event). */
   positions: TransactionPositions;
+  /** `source.txId` of the debezium encoding (the xid as a BigInt), made once per transaction. */
+  txIdLong: bigint | null;
   /** Debezium's transaction block state (`provide.transaction.metadata`), made at the first event. */
   debeziumOrder?: { id: string; total: number; perTable: Map<string, number> };
 }
 
 /** A transaction context for the given commit (snapshot chunks pass xid null and the time they are read). */
 export function transactionContext(commitLsn: Lsn, xid: number | null, commitTimeUs: bigint): TransactionContext {
-  return { xid, commitTimeUs, positions: new TransactionPositions(commitLsn, xid, commitTimeUs) };
+  return {
+    xid,
+    commitTimeUs,
+    positions: new TransactionPositions(commitLsn, xid, commitTimeUs),
+    txIdLong: xid === null ? null : BigInt(xid),
+  };
 }
 
 /** The fields of a change the envelope carries (`changeLsn`: the change's own LSN, else the commit's). */
@@ -152,8 +159,19 @@ export class EnvelopeBuilder {
     if (!encoder.debezium) return [this.build(encoder, relation, change, position, tx, snapshot, partition)];
     if (this.skipped.has(change.op)) return [];
     const event = this.build(encoder, relation, change, position, tx, snapshot, partition);
-    if (change.op !== 'd' || !this.tombstones || event.key === null) return [event];
-    return [event, { ...event, value: null }];
+    const tombstone = this.tombstoneAfter(change.op, event);
+    return tombstone ? [event, tombstone] : [event];
+  }
+
+  /** True when the debezium encoding leaves `op` out (`skipped.operations`). */
+  skips(op: Op): boolean {
+    return this.skipped.has(op);
+  }
+
+  /** The tombstone that follows a delete's event in the debezium encoding (`tombstones.on.delete`), else null. */
+  tombstoneAfter(op: Op, event: EncodedChange): EncodedChange | null {
+    if (op !== 'd' || !this.tombstones || event.key === null) return null;
+    return { ...event, value: null };
   }
 
   /** The partition count of a relation's topic. */
@@ -274,19 +292,19 @@ export class EnvelopeBuilder {
     snapshot: SnapshotMarker,
     partition?: number,
   ): EncodedChange {
-    const { xid, commitTimeUs, positions } = tx;
-    const source = sourceBlock({
-      version: DEBEZIUM_VERSION,
-      name: this.options.topicPrefix,
-      db: this.options.db,
-      schema: relation.schema,
-      table: relation.table,
-      commitMicros: commitTimeUs,
+    const { commitTimeUs, positions } = tx;
+    const source = sourceValue(
+      DEBEZIUM_VERSION,
+      this.options.topicPrefix,
+      this.options.db,
+      relation.schema,
+      relation.table,
+      commitTimeUs,
       snapshot,
-      txId: xid === null ? null : BigInt(xid),
-      lsn: change.changeLsn ?? position.commitLsn,
-      lastCommitLsn: snapshot === 'false' ? this.lastCommitLsn : null,
-    });
+      tx.txIdLong,
+      change.changeLsn ?? position.commitLsn,
+      snapshot === 'false' ? this.lastCommitLsn : null,
+    );
     const value: ConnectStruct = debeziumEnvelope(
       change.op,
       change.before as ConnectStruct | null,
@@ -297,7 +315,8 @@ export class EnvelopeBuilder {
     );
     let headers = positions.headers(position.ordinal);
     // A fresh object per event: the shared context Buffers go in without copies.
-    for (const [name, value] of this.context) headers[name] = value;
+    const context = this.context;
+    for (let i = 0; i < context.length; i++) headers[context[i]![0]] = context[i]![1];
     const keyChange = change.keyChange;
     if (keyChange) {
       // Debezium: the delete (and its tombstone) names the new key, the create the old one.
@@ -306,15 +325,10 @@ export class EnvelopeBuilder {
           ? { ...headers, [NEW_KEY_HEADER]: encoder.debezium!.keyHeader(keyChange.newKey) }
           : { ...headers, [OLD_KEY_HEADER]: encoder.debezium!.keyHeader(keyChange.oldKey) };
     }
-    const message = {
-      key: change.key,
-      envelope: value,
-      position,
-      txId: xid,
-      commitTimeUs,
-      headers,
-      ...(partition === undefined ? {} : { partition }),
-    };
-    return encodeChange(encoder, message, this.partitionsOf(relation));
+    return encodeChange(
+      encoder,
+      { key: change.key, envelope: value, position, txId: tx.xid, commitTimeUs, headers, partition },
+      this.partitionsOf(relation),
+    );
   }
 }
