@@ -260,6 +260,7 @@ describe('Prometheus scrapes every service', () => {
     const missing: string[] = [];
     const labelless: string[] = [];
     for (const u of usages()) {
+      if (WINDOW_ONLY.test(u.metric)) continue;
       if (!metadata[u.metric]) {
         missing.push(`${u.where}: ${u.metric} (never scraped)`);
         continue;
@@ -279,6 +280,13 @@ describe('Prometheus scrapes every service', () => {
     expect(labelless).toEqual(EXPECTED_LABELLESS);
   });
 });
+
+/**
+ * Families only `parity reverse-sync run` exports, during a cutover window, which this run does not
+ * open (the dashboard's "Cutover window" row and the parity-cutover-window alerts): they are checked
+ * against the code's registries with their labels by test/unit/observability/dashboard-alerts.test.ts.
+ */
+const WINDOW_ONLY = /^parity_reverse_/;
 
 /** Labelled families that stay without samples in this run, listed so a new one is noticed. */
 const EXPECTED_LABELLESS: string[] = [];

@@ -28,7 +28,7 @@ function used(promql: string): string[] {
 describe('dashboard and alerts speak of metrics that exist', () => {
   test('every Grafana panel query uses registered metrics', () => {
     const dashboard = JSON.parse(readFileSync(join(root, 'deploy/grafana/dashboards/parity.json'), 'utf8'));
-    const names = dashboard.panels.flatMap((p: any) => p.targets.flatMap((t: any) => used(t.expr)));
+    const names = dashboard.panels.flatMap((p: any) => (p.targets ?? []).flatMap((t: any) => used(t.expr)));
     expect(names.length).toBeGreaterThan(10);
     for (const name of names) expect(defined, name).toContain(name);
     const titles = dashboard.panels.map((p: any) => p.title.toLowerCase()).join(' | ');
@@ -43,6 +43,12 @@ describe('dashboard and alerts speak of metrics that exist', () => {
       'repairs',
       'stale skips',
       'lock renewals',
+      'cutover window',
+      'reverse sync lag',
+      'reverse slot lag',
+      'old-side drift',
+      'unrepresentable rows',
+      'reverse window clean',
     ]) {
       expect(titles).toContain(needed);
     }
@@ -52,7 +58,17 @@ describe('dashboard and alerts speak of metrics that exist', () => {
     const rules = parse(readFileSync(join(root, 'deploy/prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: any) => g.rules);
     for (const rule of rules) for (const name of used(rule.expr)) expect(defined, `${rule.alert}: ${name}`).toContain(name);
     const alerts = rules.map((r: any) => r.alert);
-    for (const needed of ['ParitySlotLagGrowing', 'ParityCdcLagHigh', 'ParityConfirmedDrift', 'ParityBackfillStalled', 'ParityLockLost'])
+    for (const needed of [
+      'ParitySlotLagGrowing',
+      'ParityCdcLagHigh',
+      'ParityConfirmedDrift',
+      'ParityBackfillStalled',
+      'ParityLockLost',
+      'ParityReverseSyncDown',
+      'ParityReverseSyncLagging',
+      'ParityReverseDrift',
+      'ParityReverseUnrepresentableGrowing',
+    ])
       expect(alerts).toContain(needed);
   });
 

@@ -44,7 +44,7 @@ describe('dashboard and alerts use registered metrics and labels', () => {
     expect(uids.length).toBeGreaterThan(0);
     for (const uid of uids) expect(uid).toBe('${datasource}');
     for (const panel of dashboard.panels) {
-      for (const t of panel.targets) {
+      for (const t of panel.targets ?? []) {
         for (const m of t.expr.matchAll(/\bparity_[a-z0-9_]+(\{[^}]*\})?/g))
           expect(m[1] ?? '', `${panel.title}: ${t.expr}`).toContain('job=~"$job", instance=~"$instance"');
       }

@@ -26,7 +26,10 @@ export interface Usage {
 /** Expressions of the dashboard's panels and of the alert rules, with where they are used. */
 export function expressions(): { where: string; expr: string }[] {
   const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/dashboards/parity.json'), 'utf8'));
-  const panels = dashboard.panels.flatMap((p: any) => p.targets.map((t: any) => ({ where: `panel "${p.title}"`, expr: t.expr as string })));
+  // Row panels ("Cutover window") group panels and have no queries.
+  const panels = dashboard.panels.flatMap((p: any) =>
+    (p.targets ?? []).map((t: any) => ({ where: `panel "${p.title}"`, expr: t.expr as string })),
+  );
   const rules = parse(readFileSync(join(ROOT, 'deploy/prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: any) => g.rules);
   return [...panels, ...rules.map((r: any) => ({ where: `alert ${r.alert}`, expr: r.expr as string }))];
 }

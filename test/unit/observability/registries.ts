@@ -9,6 +9,7 @@ import { cdcMetrics } from '../../../services/cdc/metrics.js';
 import { registerLockMetrics } from '../../../services/coordinator/lock.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { reconcilerMetrics } from '../../../services/reconciler/metrics.js';
+import { reverseMetrics } from '../../../services/reverse-sync/metrics.js';
 import { lockWatchMetrics } from '../../../services/status/lock-metrics.js';
 
 export const SERVICE_REGISTRIES: Record<string, (registry: Registry) => void> = {
@@ -17,6 +18,11 @@ export const SERVICE_REGISTRIES: Record<string, (registry: Registry) => void> = 
   reconcile: (r) => void reconcilerMetrics(r),
   verify: (r) => void reconcilerMetrics(r),
   'cache-versioner': (r) => void versionerMetrics(r),
+  // `parity reverse-sync run` (its process names itself `reverse`; the window's verification adds the reconciler's).
+  reverse: (r) => {
+    reverseMetrics(r);
+    reconcilerMetrics(r);
+  },
   serve: (r) => {
     registerLockMetrics(r);
     lockWatchMetrics(r);
