@@ -114,13 +114,17 @@ export class Databases {
       throw err;
     }
     // An idle checked-out client losing its server must not crash the process; its next query fails.
-    client.on('error', () => undefined);
+    // Removed on release (the pool has its own for idle clients): a client checked out again and
+    // again would otherwise gather one listener per checkout.
+    const ignore = () => undefined;
+    client.on('error', ignore);
     let released = false;
     return {
       client,
       release(broken = false) {
         if (released) return;
         released = true;
+        client.removeListener('error', ignore);
         if (broken) return client.release(true);
         client.query(SESSION_RESET).then(
           () => client.release(),
