@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ParityError } from '../../../services/core/errors.js';
 import type { HealthReport } from '../../../services/core/http.js';
 import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
 import { deleteTopics, readTopic, runConnector, writeCdcSpec } from './support.js';
@@ -106,3 +107,39 @@ for (const format of ['avro', 'connect-json'] as const) {
     });
   });
 }
+
+describe('temporal extremes: a value beyond the field in the initial snapshot', () => {
+  let db: TestDatabase;
+  const slot = uniqueName('tmpx_snap');
+  const prefix = uniqueName('tmpxsnap');
+
+  beforeAll(async () => {
+    db = await createTestDatabase('source', 'tmpxs');
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`CREATE TABLE extremes (id int PRIMARY KEY, ts timestamp(6))`);
+    await client.query(`INSERT INTO extremes VALUES (1, '2024-01-01 00:00:00'), (2, '294276-12-31 23:59:59.999999')`);
+    await client.end();
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+    await deleteTopics([`${prefix}.public.extremes`]);
+  });
+
+  it('stops the connector with the error naming table and column; nothing of the chunk is published', async () => {
+    const spec = writeCdcSpec({ database: db.url, table: 'extremes', slot, topicPrefix: prefix, encoding: 'debezium' });
+    const failure = await runConnector(spec).then(
+      async (running) => {
+        await running.stop();
+        return null;
+      },
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(ParityError);
+    expect((failure as ParityError).code).toBe('PARITY_DECODE');
+    expect((failure as ParityError).message).toMatch(/^table public\.extremes, column ts: timestamp "294276-12-31 23:59:59\.999999"/);
+    const published = await readTopic(`${prefix}.public.extremes`, () => false, 3_000);
+    expect(published).toEqual([]);
+  });
+});
