@@ -17,8 +17,9 @@
  *    each switch counts for neither. The settings (--settings): `default` (the spec's defaults: WAL
  *    budget moved by the latency guard and the health controller; its guard's 10-s baseline, with the
  *    backfill held, counts for neither side), fixed WAL budgets in MiB/s with the guard off, and `off`
- *    (pacing off: the unthrottled speed under load). Between settings the table is vacuumed (counted
- *    for neither side).
+ *    (pacing off: the unthrottled speed under load). Between settings the table is vacuumed and a
+ *    CHECKPOINT lets the server recycle the WAL segments written so far (counted for neither side;
+ *    without it the later settings pay for creating WAL segments, which confounds the frontier).
  *    Per setting: rows/s while running, p99 of the transactions in its running windows, its ratio
  *    to the baseline (the first baseline plus every idle window of the whole run), and WAL bytes per
  *    row (WAL of the running windows minus the idle windows' WAL rate over the same time, divided by
@@ -31,7 +32,10 @@
  * --workers N, --baseline-seconds S (15), --interleave-seconds S (10), --windows N (2),
  * --settings LIST (default,2,4,8,16,off), --min-samples N (1,000; quick 100: a setting whose running
  * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
- * setting; default on). BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
+ * setting; default on), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
+ * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms). A setting is
+ * NAME[/KiB][/sync|async] (batch WAL target and commit mode). Every setting also reports the CPU of
+ * this process and of the backfill's backends, and the WAL segments the server created. BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
  * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON.
  */
 import { execFileSync, spawn } from 'node:child_process';
