@@ -108,12 +108,18 @@ export class ChangePipeline {
     return this.tracker.idle && this.options.sink.inFlight === 0;
   }
 
-  /** Handles one pgoutput message, in WAL order (the stream awaits it before the next). */
-  async handle(message: PgoutputMessage, lsn: Lsn): Promise<void> {
+  /**
+   * Handles one pgoutput message, in WAL order (the stream awaits it before the next). A row change
+   * is handled synchronously unless it has to wait (backpressure, an encoder to register, Debezium's
+   * transaction topic): then the returned promise settles once it is handled. No promise per event
+   * otherwise, where an async chain of four made four.
+   */
+  handle(message: PgoutputMessage, lsn: Lsn): Promise<void> | undefined {
     if (this.options.signal.aborted) return;
     switch (message.tag) {
       case 'begin':
-        return this.begin(message);
+        this.begin(message);
+        return;
       case 'commit':
         return this.commit(message);
       case 'relation':
@@ -210,17 +216,46 @@ export class ChangePipeline {
     this.tracker.whenDurable(tx.tracked, emission.durable);
   }
 
-  private async rowChanges(message: Message<'insert' | 'update' | 'delete' | 'truncate'>, lsn: Lsn): Promise<void> {
+  private readonly relationFor = (oid: number): RelationState | undefined => this.relations.get(oid);
+
+  private rowChanges(message: Message<'insert' | 'update' | 'delete' | 'truncate'>, lsn: Lsn): Promise<void> | undefined {
     const tx = this.current;
     if (!tx) throw new Error(`${message.tag} outside a transaction`);
     const truncate = message.tag === 'truncate';
     if (!truncate && this.ignored.has(message.relation.relationOid)) return;
-    for (const change of changesOf(message, lsn, (oid) => this.relations.get(oid))) {
+    return this.emitChanges(changesOf(message, lsn, this.relationFor), 0, tx, truncate);
+  }
+
+  /** Emits changes[from..] in order; when one has to wait, the rest follow once it is done. */
+  private emitChanges(changes: SourceChange[], from: number, tx: OpenTransaction, truncate: boolean): Promise<void> | undefined {
+    for (let i = from; i < changes.length; i++) {
+      const change = changes[i]!;
       // The incremental snapshot drops rows of its open chunk that the stream changed meanwhile.
       if (truncate) this.options.snapshotter.onChange(change.relation.name, null, true);
       else this.options.snapshotter.onChange(change.relation.name, change.key);
-      await this.emit(change, tx);
+      const pending = this.emitStreamed(change, tx);
+      if (pending) return pending.then(() => this.emitChanges(changes, i + 1, tx, truncate));
     }
+    return undefined;
+  }
+
+  /**
+   * A streamed change's messages: the common cases (an encoder at hand, not a truncate, no Debezium
+   * transaction topic) synchronously, the same steps as `emit`; the rest through `emit`.
+   */
+  private emitStreamed(change: SourceChange, tx: OpenTransaction): Promise<void> | undefined {
+    const relation = change.relation;
+    const encoder = this.encoders.get(relation.oid);
+    if (!encoder || change.op === 't' || encoder.debezium?.transactions) return this.emit(change, tx);
+    const position = { commitLsn: tx.commitLsn, ordinal: tx.ordinal++ };
+    const envelopes = this.options.envelopes;
+    if (!encoder.debezium) return this.send(envelopes.build(encoder, relation, change, position, tx, 'false'), tx, relation, change.op);
+    if (envelopes.skips(change.op)) return;
+    const event = envelopes.build(encoder, relation, change, position, tx, 'false');
+    const wait = this.send(event, tx, relation, change.op);
+    const tombstone = envelopes.tombstoneAfter(change.op, event);
+    if (!tombstone) return wait;
+    return wait ? wait.then(() => this.send(tombstone, tx, relation, change.op)) : this.send(tombstone, tx, relation, change.op);
   }
 
   private async emit(change: SourceChange, tx: OpenTransaction, snapshot: SnapshotMarker = 'false'): Promise<void> {
@@ -241,17 +276,21 @@ export class ChangePipeline {
       await this.send(envelopes.build(encoder, relation, change, position, tx, snapshot), tx, relation, change.op);
       return;
     }
-    // The debezium encoding: a tombstone follows a delete, skipped operations write nothing.
-    const messages = envelopes.buildAll(encoder, relation, change, position, tx, snapshot);
+    // The debezium encoding: a tombstone follows a delete, skipped operations write nothing (buildAll's
+    // rules, taken step by step here: no array per event).
+    if (envelopes.skips(change.op)) return;
+    const event = envelopes.build(encoder, relation, change, position, tx, snapshot);
     const transactions = encoder.debezium.transactions;
-    if (messages.length > 0 && transactions && !tx.transactions && snapshot === 'false') {
+    if (transactions && !tx.transactions && snapshot === 'false') {
       const begin = envelopes.transactionMessage(transactions, tx, 'BEGIN');
       if (begin) {
         tx.transactions = transactions;
         await this.sendRecord(begin, tx);
       }
     }
-    for (const message of messages) await this.send(message, tx, relation, change.op);
+    await this.send(event, tx, relation, change.op);
+    const tombstone = envelopes.tombstoneAfter(change.op, event);
+    if (tombstone) await this.send(tombstone, tx, relation, change.op);
   }
 
   /** A record that is not a change event (Debezium's transaction topic): tracked, not counted per table. */
@@ -262,11 +301,18 @@ export class ChangePipeline {
     if (this.tracker.inFlightEvents >= max) await this.tracker.whenBelow(Math.floor(max / 2));
   }
 
-  private async send(message: Parameters<ChangeSink['send']>[0], tx: OpenTransaction, relation: RelationState, op: Op): Promise<void> {
+  /** Queues one event; returns a promise only when the decoder has to wait (backpressure). */
+  private send(
+    message: Parameters<ChangeSink['send']>[0],
+    tx: OpenTransaction,
+    relation: RelationState,
+    op: Op,
+  ): Promise<void> | undefined {
     this.tracker.sent(tx.tracked);
     this.options.sink.send(message, this.ackFor(tx, relation, op));
     const max = this.options.maxInFlight;
-    if (this.tracker.inFlightEvents >= max) await this.tracker.whenBelow(Math.floor(max / 2));
+    if (this.tracker.inFlightEvents >= max) return this.tracker.whenBelow(Math.floor(max / 2));
+    return undefined;
   }
 
   private ackFor(tx: OpenTransaction, relation: RelationState, op: Op): EventAck {
