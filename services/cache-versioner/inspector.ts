@@ -48,7 +48,11 @@ export interface InspectOptions {
   versions?: string[];
   /** How long a difference may last before it counts as stale; default 5000 ms. */
   graceMs?: number;
-  /** Upper bound of SCAN calls per version (COUNT 500 each); default 200. */
+  /**
+   * Upper bound of SCAN calls per version (COUNT 500 each). Default: one whole pass over the keyspace
+   * (DBSIZE / 500 + 1, at most 20,000 calls, i.e. 10M keys), so a migration's few keys in a big shared
+   * Redis are still found; the scan stops as soon as the sample is full.
+   */
   maxScanCalls?: number;
   registry: Registry;
   logger?: Logger;
@@ -199,11 +203,12 @@ export async function inspectCache(options: InspectOptions): Promise<InspectRepo
   );
 
   // 1. Sample entries of each version.
+  const maxScanCalls = options.maxScanCalls ?? Math.min(20_000, Math.ceil((await redis.dbsize()) / 500) + 1);
   let sampled: Sampled[] = [];
   for (const version of versions) {
     const template = settings.templates.get(version);
     if (!template) continue;
-    const names = await sampleKeys(redis, templatePattern(template), sample, options.maxScanCalls ?? 200);
+    const names = await sampleKeys(redis, templatePattern(template), sample, maxScanCalls);
     const entries = await readEntries(redis, names);
     for (const entry of entries.values()) {
       const report = perVersion.get(version) as VersionReport;
