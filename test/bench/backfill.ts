@@ -33,7 +33,8 @@
  * --settings LIST (default,2,4,8,16,off), --min-samples N (1,000; quick 100: a setting whose running
  * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
  * setting; default on), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
- * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms). A setting is
+ * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
+ * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones). A setting is
  * NAME[/KiB][/sync|async] (batch WAL target and commit mode). Every setting also reports the CPU of
  * this process and of the backfill's backends, and the WAL segments the server created. BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
  * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON.
@@ -69,6 +70,7 @@ const { values } = parseArgs({
     'min-samples': { type: 'string' },
     'sample-waits': { type: 'boolean' },
     'min-batch-size': { type: 'string' },
+    'no-checkpoint': { type: 'boolean' },
   },
 });
 const QUICK = values.quick === true;
@@ -600,7 +602,7 @@ try {
     // on), which a long backfill pays only in its first checkpoint cycle (the server recycles as many
     // segments as the last cycles used).
     await admin.query('VACUUM public.orders_live');
-    await admin.query('CHECKPOINT');
+    if (values['no-checkpoint'] !== true) await admin.query('CHECKPOINT');
   }
   const endUs = nowUs();
   log('  waiting for pgbench to finish its run (the rest is the after-control window)');
