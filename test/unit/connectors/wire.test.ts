@@ -113,6 +113,35 @@ describe('Kafka wire encoding', () => {
     expect(big.records[0]!.value!.equals(Buffer.alloc(300_000, 7))).toBe(true);
   });
 
+  it('writes headers given as a name -> value record (the CDC events) exactly as the same headers given as pairs', () => {
+    const named: Record<string, Buffer | string> = {
+      'parity.ordinal': '7',
+      'parity.position': '00000000016b3748:0000000007',
+      'parity.commit_lsn': Buffer.from('0/16B3748'),
+      long: 'x'.repeat(65),
+      'long.bytes': Buffer.alloc(33, 5),
+      unicode: 'ü€😀',
+      surrogate: '\ud800',
+      empty: '',
+      'empty.bytes': Buffer.alloc(0),
+    };
+    const pairs = Object.entries(named).map(([k, v]) => [Buffer.from(k), v] as const);
+    const request = (headers: typeof named | typeof pairs) =>
+      produceRequest(
+        new Writer(16),
+        { correlationId: 1, clientId: 'c' },
+        { acks: -1, timeoutMs: 1, timestampMs: 5, producer: { producerId: 1n, producerEpoch: 0 } },
+        [{ topic: 't', partition: 0, baseSequence: 0, records: [{ key: Buffer.from('k'), value: Buffer.from('v'), headers }] }],
+      );
+    const frame = request(named);
+    expect(frame.equals(request(pairs))).toBe(true);
+    // Read back by @platformatic/kafka: every name and value, text as its UTF-8 bytes.
+    const batchAt = 4 + 11 + 2 + 2 + 4 + 4 + 3 + 4 + 4 + 4;
+    const batch = readRecordsBatch(Reader.from(frame.subarray(batchAt)));
+    const read = batch.records[0]!.headers.map(([k, v]) => [k!.toString(), v ? v.toString('hex') : null]);
+    expect(read).toEqual(Object.entries(named).map(([k, v]) => [k, Buffer.from(v as string).toString('hex')]));
+  });
+
   it('checks the CRC the way the broker does (a flipped byte changes it)', () => {
     const w = new Writer();
     const frame = produceRequest(
