@@ -212,7 +212,7 @@ const AVRO_PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'dou
  * which avsc is given no implementation of: Connect's Timestamp (`timestamp-millis`, a bigint) kept
  * as avsc's own long was refused on every event (`time.precision.mode: connect`).
  */
-function barePrimitives(schema: unknown): unknown {
+export function barePrimitives(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(barePrimitives);
   if (schema === null || typeof schema !== 'object') return schema;
   const s = schema as Record<string, unknown>;

@@ -1,5 +1,6 @@
 import avro from 'avsc';
 import { isParityError, ParityError } from '../core/errors.js';
+import { barePrimitives } from '../../connectors/kafka-sink/serde.js';
 import { parseAvroSchema, type AvroField, type AvroSchema } from './avro-schema.js';
 
 /**
@@ -229,25 +230,6 @@ const EXACT_LONG = avro.types.LongType.__with({
   isValid: (value: unknown) => typeof value === 'bigint' || Number.isSafeInteger(value),
   compare: (a: number | bigint, b: number | bigint) => (a < b ? -1 : a > b ? 1 : 0),
 });
-
-const PRIMITIVE_NAMES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
-
-/**
- * `schema` with every primitive as its bare name (avsc gives a `{"type": "long", ...attributes}` its own
- * long type, not the registry's; attributes and logical types change nothing in the binary encoding).
- */
-function barePrimitives(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(barePrimitives);
-  if (schema === null || typeof schema !== 'object') return schema;
-  const s = schema as Record<string, unknown>;
-  if (typeof s.type === 'string' && PRIMITIVE_NAMES.has(s.type)) return s.type;
-  if (s.type === 'record' || s.type === 'error')
-    return { ...s, fields: (s.fields as Record<string, unknown>[]).map((f) => ({ ...f, type: barePrimitives(f.type) })) };
-  if (s.type === 'array') return { ...s, items: barePrimitives(s.items) };
-  if (s.type === 'map') return { ...s, values: barePrimitives(s.values) };
-  if (typeof s.type === 'object') return { ...s, type: barePrimitives(s.type) };
-  return s;
-}
 
 /**
  * The avsc type the live checks read (and, for connect-json events, write) datums with: longs exact
