@@ -183,13 +183,20 @@ describe('reverse sync, cross-database', () => {
   }, 90_000);
 
   it('a row the old shape cannot hold is recorded, not written; it clears when the row is representable again', async () => {
-    await target.query("UPDATE public.orders_v2 SET total_amount_minor = 777, currency = 'EUR' WHERE id = 3");
+    // An upsert, not an UPDATE: the writer's last write to key 3 may have deleted its row.
+    const setKey3 = (amount: number, currency: string) =>
+      target.query(
+        `INSERT INTO public.orders_v2 (id, total_amount_minor, currency) VALUES (3, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET total_amount_minor = EXCLUDED.total_amount_minor, currency = EXCLUDED.currency`,
+        [amount, currency],
+      );
+    await setKey3(777, 'EUR');
     await applied();
     const schema = loaded.spec.control.schema;
     expect(await countUnrepresentable(source, schema, loaded.spec.name)).toBe(1);
     const oldRow = (await source.query('SELECT total_amount FROM public.orders WHERE id = 3')).rows[0]?.total_amount;
     expect(oldRow).not.toBe(777);
-    await target.query("UPDATE public.orders_v2 SET total_amount_minor = 778, currency = 'USD' WHERE id = 3");
+    await setKey3(778, 'USD');
     await applied();
     expect(await countUnrepresentable(source, schema, loaded.spec.name)).toBe(0);
     expect((await source.query('SELECT total_amount FROM public.orders WHERE id = 3')).rows[0]?.total_amount).toBe(778);
