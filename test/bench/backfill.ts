@@ -71,6 +71,7 @@ const { values } = parseArgs({
     'sample-waits': { type: 'boolean' },
     'min-batch-size': { type: 'string' },
     'no-checkpoint': { type: 'boolean' },
+    'warmup-seconds': { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -93,18 +94,21 @@ const WINDOWS = num('windows', values.windows, QUICK ? 1 : 2, 1);
 const ASYNC = (values['async-commit'] ?? 'on') !== 'off';
 /** Fewest transactions in a setting's running windows for its ratio to count toward rows_per_s_at_1_2x (its p99 rests on n/100 of them). */
 const MIN_SAMPLES = num('min-samples', values['min-samples'], QUICK ? 100 : 1_000, 1);
-type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: number | null };
+type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: number | null; warm: boolean };
 /**
  * A setting: `default`, `off`, or a WAL budget in MiB/s; any of them may add `/K`, the batches' WAL
  * target (`pace.batchWalBytes`) in KiB, and `/sync` or `/async` (`pace.asynchronousCommit` for this
  * setting): `4/16` is 4 MiB/s in batches of about 16 KiB of WAL, `4/sync` 4 MiB/s with synchronous commits.
  */
 const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'default,2,4,8,16,off')).split(',').map((raw) => {
-  const [name = '', ...parts] = raw.trim().split('/');
+  const [name = '', ...allParts] = raw.trim().split('/');
+  // `/cold`: no warm-up for this setting (what the first minutes of a backfill pay, against the warmed steady state).
+  const cold = allParts.includes('cold');
+  const parts = allParts.filter((x) => x !== 'cold');
   const commit = parts.find((x) => x === 'sync' || x === 'async');
   const batchKiB = parts.find((x) => x !== commit);
   if (parts.length > (commit ? 1 : 0) + (batchKiB === undefined ? 0 : 1)) {
-    process.stderr.write(`bench:backfill: a setting is NAME[/KiB][/sync|async], got "${raw}"\n`);
+    process.stderr.write(`bench:backfill: a setting is NAME[/KiB][/sync|async][/cold], got "${raw}"\n`);
     process.exit(2);
   }
   const asyncCommit = `asynchronousCommit: ${commit === undefined ? ASYNC : commit === 'async'}`;
@@ -114,14 +118,21 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
     process.exit(2);
   }
   const batch = kib === undefined ? '' : `, batchWalBytes: ${Math.round(kib * 1024)}`;
-  const label = (n: string) => `${n}${kib === undefined ? '' : `/${kib}KiB`}${commit === undefined ? '' : `/${commit}`}`;
+  const label = (n: string) =>
+    `${n}${kib === undefined ? '' : `/${kib}KiB`}${commit === undefined ? '' : `/${commit}`}${cold ? '/cold' : ''}`;
   if (name === 'default') {
     const throttle =
       process.env.BENCH_THROTTLE ?? (ASYNC && !batch && commit === undefined ? undefined : `{ pace: { ${asyncCommit}${batch} } }`);
-    return { name: label(name), throttle, walBytesPerSecond: null };
+    return { name: label(name), throttle, walBytesPerSecond: null, warm: !cold };
   }
   if (name === 'off')
-    return { name: label(name), throttle: `{ pace: { enabled: false, ${asyncCommit}${batch} } }`, walBytesPerSecond: null };
+    // Pacing off finishes the table within seconds: nothing to warm (and a warm-up would have copied it all).
+    return {
+      name: label(name),
+      throttle: `{ pace: { enabled: false, ${asyncCommit}${batch} } }`,
+      walBytesPerSecond: null,
+      warm: false,
+    };
   const mib = Number(name);
   if (!(mib > 0)) {
     process.stderr.write(
@@ -134,12 +145,21 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
     name: label(`${mib}MiB/s`),
     throttle: `{ pace: { mode: wal-rate, walBytesPerSecond: ${bytes}, minWalBytesPerSecond: ${bytes}, maxWalBytesPerSecond: ${bytes}, ${asyncCommit}${batch}, latencyGuard: { enabled: false } } }`,
     walBytesPerSecond: bytes,
+    warm: !cold,
   };
 });
 const SAMPLE_WAITS = values['sample-waits'] === true;
 /** backfill.minBatchSize of every setting (the spec's default when not given). */
 const MIN_BATCH = values['min-batch-size'] === undefined ? undefined : num('min-batch-size', values['min-batch-size'], 100, 1);
 const isDefault = (name: string): boolean => name === 'default' || name.startsWith('default/');
+/**
+ * Seconds each setting runs before it is measured (a run of its own, then VACUUM and CHECKPOINT):
+ * the server creates a WAL segment file only when none is left ahead, and a checkpoint recycles the
+ * segments written since the last one as the next ones. A warm-up writing as much WAL as the measured
+ * windows leaves them segments to reuse, as a backfill's steady state has after its first checkpoint
+ * cycle. Default: the setting's running time (--windows x --interleave-seconds); 0: no warm-up.
+ */
+const WARMUP_SECONDS = num('warmup-seconds', values['warmup-seconds'], WINDOWS * INTERLEAVE, 0);
 
 const log = (msg: string) => process.stderr.write(`[bench:backfill] ${msg}\n`);
 
@@ -315,6 +335,16 @@ interface SettingResult {
   /** CPU of this (node) process and of the backfill's server backends in the running windows, ms. */
   nodeCpuMs: number;
   backendCpuMs: number;
+  warmup: WarmUp | null;
+}
+
+interface WarmUp {
+  seconds: number;
+  rows: number;
+  /** WAL segment files the server created during the warm-up (the ones the measured windows need not create). */
+  walSegmentsCreated: number | null;
+  /** Segment files ahead of the insert position after the warm-up's CHECKPOINT. */
+  segmentsAheadAfter: number | null;
 }
 
 /** CPU ticks (utime + stime) of each backfill backend, read from /proc: PostgreSQL runs on this host in the stack. */
@@ -448,10 +478,18 @@ try {
   const planned =
     WARMUP +
     BASELINE_SECONDS +
-    SETTINGS.reduce((sum, st) => sum + 2 * WINDOWS * INTERLEAVE + (isDefault(st.name) ? GUARD_HOLD : 0) + BETWEEN, 0) +
+    SETTINGS.reduce(
+      (sum, st) =>
+        sum +
+        2 * WINDOWS * INTERLEAVE +
+        (isDefault(st.name) ? GUARD_HOLD : 0) +
+        BETWEEN +
+        (st.warm && WARMUP_SECONDS > 0 ? WARMUP_SECONDS + (isDefault(st.name) ? GUARD_HOLD : 0) + BETWEEN : 0),
+      0,
+    ) +
     AFTER;
   log(
-    `run 2: pgbench OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections for up to ${planned} s; baseline ${BASELINE_SECONDS} s, then ${SETTINGS.map((st) => st.name).join(', ')}: ${WINDOWS} x (${INTERLEAVE} s running + ${INTERLEAVE} s paused) each`,
+    `run 2: pgbench OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections for up to ${planned} s; baseline ${BASELINE_SECONDS} s, then ${SETTINGS.map((st) => st.name).join(', ')}: ${WARMUP_SECONDS > 0 ? `${WARMUP_SECONDS} s of warm-up and a CHECKPOINT (not /cold, not off), then ` : ''}${WINDOWS} x (${INTERLEAVE} s running + ${INTERLEAVE} s paused) each`,
   );
   const load = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, planned);
   const sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
@@ -462,8 +500,55 @@ try {
   let walIdleBytes = 0;
   let walIdleSeconds = 0;
 
+  const throttleActiveIn = async (registry: ReturnType<typeof createMetricsRegistry>, reason: string): Promise<number> =>
+    (await registry.getSingleMetric('parity_backfill_throttle_active')?.get())?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  /** The default setting's guard holds the backfill while it measures its baseline: wait that out (at most GUARD_HOLD s). */
+  const waitForGuard = async (registry: ReturnType<typeof createMetricsRegistry>, finished: () => boolean): Promise<void> => {
+    const until = Date.now() + GUARD_HOLD * 1000;
+    while (Date.now() < until && !finished() && (await throttleActiveIn(registry, 'latency_guard')) === 0) await sleep(100);
+    while (Date.now() < until && !finished() && (await throttleActiveIn(registry, 'latency_guard')) === 1) await sleep(100);
+  };
+  /**
+   * The warm-up: the setting runs as a run of its own (its own constant, so its rows really change)
+   * for WARMUP_SECONDS, then VACUUM and CHECKPOINT, which recycles the WAL segments it wrote as the
+   * next ones. Counted for neither side.
+   */
+  const warmUp = async (setting: Setting, i: number): Promise<WarmUp> => {
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    const stop = new AbortController();
+    let finished = false;
+    const running = runBackfill({
+      spec: specFor(db.url, 'orders_live', setting.throttle, `-${i}-warmup`, `W${i}`),
+      ...(WORKERS ? { workers: WORKERS } : {}),
+      controlServer: false,
+      metrics: registry,
+      signal: stop.signal,
+    }).finally(() => (finished = true));
+    if (isDefault(setting.name)) await waitForGuard(registry, () => finished);
+    const seg0 = await walSegments();
+    const t0 = performance.now();
+    await Promise.race([running, sleep(WARMUP_SECONDS * 1000)]);
+    const seconds = (performance.now() - t0) / 1000;
+    const seg1 = await walSegments();
+    stop.abort();
+    const result = await running;
+    await admin.query('VACUUM public.orders_live');
+    await admin.query('CHECKPOINT');
+    return {
+      seconds: round(seconds, 1) ?? 0,
+      rows: result.rowsDone,
+      walSegmentsCreated: seg0 && seg1 ? Math.max(0, seg1.seg - seg0.seg - Math.max(0, seg0.ahead - seg1.ahead)) : null,
+      segmentsAheadAfter: (await walSegments())?.ahead ?? null,
+    };
+  };
+
   const results: SettingResult[] = [];
   for (const [i, setting] of SETTINGS.entries()) {
+    const warmup = setting.warm && WARMUP_SECONDS > 0 ? await warmUp(setting, i) : null;
+    if (warmup)
+      log(
+        `  ${setting.name}: warmed up ${warmup.seconds} s (${warmup.rows.toLocaleString('en-US')} rows, ${warmup.walSegmentsCreated ?? '?'} WAL segments created), CHECKPOINT: ${warmup.segmentsAheadAfter ?? '?'} segments ahead`,
+      );
     const currency = `S${i}`;
     const spec = specFor(db.url, 'orders_live', setting.throttle, `-${i}`, currency);
     const registry = createMetricsRegistry({ defaultMetrics: false });
@@ -481,9 +566,6 @@ try {
             .catch(() => ({ rows: [{ n: 0 }] }))
         ).rows[0].n,
       );
-    const throttleActive = async (reason: string): Promise<number> =>
-      (await registry.getSingleMetric('parity_backfill_throttle_active')?.get())?.values.find((v) => v.labels.reason === reason)?.value ??
-      0;
     // The first running window starts with the run (planning counts, as in rows_per_s), except for
     // the default setting, whose guard holds the backfill while it measures its baseline: neither side.
     let startFrom = nowUs();
@@ -503,9 +585,7 @@ try {
       )
       .finally(() => (finished = true));
     if (isDefault(setting.name)) {
-      const until = Date.now() + GUARD_HOLD * 1000;
-      while (Date.now() < until && !finished && (await throttleActive('latency_guard')) === 0) await sleep(100);
-      while (Date.now() < until && !finished && (await throttleActive('latency_guard')) === 1) await sleep(100);
+      await waitForGuard(registry, () => finished);
       startFrom = nowUs();
       startWal = await walPosition();
       startCpu = await cpuNow();
@@ -527,6 +607,7 @@ try {
       pace: null,
       nodeCpuMs: 0,
       backendCpuMs: 0,
+      warmup,
     };
     for (let w = 0; w < WINDOWS && !finished; w++) {
       // Running window (after a resume, the first second counts for neither side).
@@ -641,6 +722,14 @@ try {
       oltp_p99_ms_own_idle: round(ownIdle.p99),
       wal_bytes_per_row: walPerRow === null ? null : Math.round(walPerRow),
       wal_segments_created: r.walSegmentsCreated,
+      warmup: r.warmup
+        ? {
+            seconds: r.warmup.seconds,
+            rows: r.warmup.rows,
+            wal_segments_created: r.warmup.walSegmentsCreated,
+            segments_ahead_after_checkpoint: r.warmup.segmentsAheadAfter,
+          }
+        : null,
       running_seconds: round(r.runSeconds, 1),
       completed: r.completed,
       mismatched_rows_after: r.mismatched,
@@ -705,6 +794,7 @@ try {
     oltp_rows: OLTP_ROWS,
     oltp_interleave_seconds: INTERLEAVE,
     windows_per_setting: WINDOWS,
+    warmup_seconds: WARMUP_SECONDS,
     idle_wal_bytes_per_s: Math.round(idleWalRate),
     frontier,
     target_rows_per_s: 250_000,
