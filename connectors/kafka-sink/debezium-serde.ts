@@ -22,6 +22,14 @@ import {
   decimalText,
   fromTwosComplement,
 } from '../../services/core/connect-schema.js';
+import {
+  type CivilDate,
+  civilFromDays,
+  floorDiv,
+  MICROS_PER_DAY,
+  TIMESTAMP_NEG_INFINITY,
+  TIMESTAMP_POS_INFINITY,
+} from '../../services/core/calendar.js';
 import { ParityError } from '../../services/core/errors.js';
 import type { TableShape } from '../../services/core/table-shape.js';
 import { avroSchemaFromConnect } from './connect-avro.js';
@@ -227,30 +235,21 @@ function pad(n: number | bigint, width: number): string {
   return String(n).padStart(width, '0');
 }
 
-const MICROS_PER_DAY = 86_400_000_000n;
-const TIMESTAMP_POS_INFINITY = 9_223_372_036_825_200_000n;
-const TIMESTAMP_NEG_INFINITY = -9_223_372_036_832_400_000n;
-
-function floorDiv(a: bigint, b: bigint): bigint {
-  return a >= 0n ? a / b : -((-a + b - 1n) / b);
-}
+/** One date object reused by {@link dateText}, so that a value allocates none. */
+const civil: CivilDate = { year: 0, month: 0, day: 0 };
+/** `00` to `31`: a month's or a day's two digits by lookup, cheaper per value than padStart. */
+const TWO_DIGITS: readonly string[] = Array.from({ length: 32 }, (_, n) => pad(n, 2));
 
 /**
- * `YYYY-MM-DD[ BC]` of a day number since 1970-01-01 (PostgreSQL's ISO DateStyle), by integer calendar
- * arithmetic (Hinnant's civil_from_days, proleptic Gregorian): PostgreSQL's dates reach 5874897 AD,
- * far beyond a JavaScript Date.
+ * `YYYY-MM-DD[ BC]` of a day number since 1970-01-01 (PostgreSQL's ISO DateStyle), by the kernel's
+ * integer calendar arithmetic: PostgreSQL's dates reach 5874897 AD, far beyond a JavaScript Date.
  */
 export function dateText(days: number): string {
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  const body = `${pad(year <= 0 ? 1 - year : year, 4)}-${pad(month, 2)}-${pad(doy - Math.floor((153 * mp + 2) / 5) + 1, 2)}`;
-  return year <= 0 ? `${body} BC` : body;
+  civilFromDays(days, civil);
+  const bc = civil.year <= 0;
+  const year = bc ? 1 - civil.year : civil.year;
+  const body = `${year >= 1000 ? year : pad(year, 4)}-${TWO_DIGITS[civil.month]}-${TWO_DIGITS[civil.day]}`;
+  return bc ? `${body} BC` : body;
 }
 
 /** PostgreSQL's fraction: up to six digits, trailing zeros dropped. */

@@ -18,6 +18,15 @@ import {
   DECIMAL_PRECISION_PARAMETER,
   twosComplementBytes,
 } from '../../services/core/connect-schema.js';
+import {
+  type CivilDate,
+  civilFromDays,
+  daysFromCivil,
+  floorDiv,
+  MICROS_PER_DAY,
+  TIMESTAMP_NEG_INFINITY,
+  TIMESTAMP_POS_INFINITY,
+} from '../../services/core/calendar.js';
 import { ParityError } from '../../services/core/errors.js';
 import { byteaBytes, parseArrayText } from './value-decoder.js';
 
@@ -79,15 +88,8 @@ interface Mapping {
   convert(text: string): ConnectValue;
 }
 
-const MICROS_PER_DAY = 86_400_000_000n;
 /** Debezium's average month for MicroDuration: 365.25 / 12 days, in microseconds. */
 const MICROS_PER_MONTH = 2_629_800_000_000n;
-/**
- * PostgreSQL's JDBC driver turns `infinity` / `-infinity` timestamps into these millisecond constants,
- * and Debezium carries them on as microseconds (and divides them for millisecond columns): observed.
- */
-const TIMESTAMP_POS_INFINITY = 9_223_372_036_825_200_000n;
-const TIMESTAMP_NEG_INFINITY = -9_223_372_036_832_400_000n;
 /**
  * What Debezium 3.6 writes for a `date` of `infinity` / `-infinity`, observed: a streamed scalar gives
  * PostgreSQL's internal day numbers shifted to the Unix epoch; array elements (and snapshot scalars,
@@ -226,32 +228,6 @@ function moneyText(text: string): string {
   return negative ? `-${body}` : body;
 }
 
-/**
- * Days from 1970-01-01 to an astronomical year/month/day (year 0 = 1 BC) on the proleptic Gregorian
- * calendar, as PostgreSQL and java.time count them (Hinnant's days_from_civil). Integer arithmetic
- * only: PostgreSQL's dates reach 5874897 AD and 4714 BC, far beyond a JavaScript Date.
- */
-export function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146_097 + doe - 719_468;
-}
-
-/** The astronomical year/month/day of a day number since 1970-01-01 (inverse of {@link daysFromCivil}). */
-export function civilFromDays(days: number): { year: number; month: number; day: number } {
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  return { year: yoe + era * 400 + (month <= 2 ? 1 : 0), month, day: doy - Math.floor((153 * mp + 2) / 5) + 1 };
-}
-
 /** Days since 1970-01-01 of `YYYY-MM-DD[ BC]` (proleptic Gregorian, as java.time). */
 export function epochDay(text: string): number {
   const m = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/.exec(text);
@@ -289,11 +265,6 @@ export function epochMicros(text: string): bigint {
   return BigInt(day) * MICROS_PER_DAY + timeMicros(m[2]!) - offset;
 }
 
-/** Division rounding toward negative infinity, as java.time divides instants (toEpochMilli, epoch days). */
-function floorDiv(a: bigint, b: bigint): bigint {
-  return a >= 0n ? a / b : -((-a + b - 1n) / b);
-}
-
 const INT64_MAX = 9_223_372_036_854_775_807n;
 
 /**
@@ -329,6 +300,9 @@ function isoFraction(micros: bigint): string {
   return `.${pad(micros, 6).replace(/0+$/, '')}`;
 }
 
+/** One date object reused by {@link zonedTimestamp}, so that a value allocates none. */
+const civil: CivilDate = { year: 0, month: 0, day: 0 };
+
 /** ZonedTimestamp text: UTC, `Z`, with the column's fractional digits (Debezium pads to the precision). */
 export function zonedTimestamp(micros: bigint, precision: number): string {
   const days = floorDiv(micros, MICROS_PER_DAY);
@@ -336,7 +310,7 @@ export function zonedTimestamp(micros: bigint, precision: number): string {
   const seconds = inDay / 1_000_000n;
   const frac = inDay - seconds * 1_000_000n;
   // Calendar arithmetic, not Date: timestamptz reaches 294276 AD and 4714 BC.
-  const { year, month, day } = civilFromDays(Number(days));
+  const { year, month, day } = civilFromDays(Number(days), civil);
   // java.time's ISO_LOCAL_DATE: four digits at least, `-` before a year before 1 BC, `+` after 9999.
   const yearText = year < 0 ? `-${pad(-year, 4)}` : year > 9999 ? `+${year}` : pad(year, 4);
   const base = `${yearText}-${pad(month, 2)}-${pad(day, 2)}T${pad(seconds / 3600n, 2)}:${pad((seconds / 60n) % 60n, 2)}:${pad(seconds % 60n, 2)}`;

@@ -10,8 +10,6 @@ import { dateText, exactValue, timestampText, zonedTimestampText } from '../../.
 import { decodeTuple } from '../../../connectors/postgres-source/change-builder.js';
 import {
   type PgColumnFacts,
-  civilFromDays,
-  daysFromCivil,
   debeziumColumn,
   epochDay,
   epochMicros,
@@ -63,17 +61,6 @@ describe('dates beyond a JavaScript Date', () => {
     expect(epochDay('0005-03-01 BC') - epochDay('0005-02-28 BC')).toBe(2);
   });
 
-  it('civilFromDays inverts daysFromCivil over whole 400-year cycles on both sides of the epoch', () => {
-    for (let days = -2_440_588; days < 2_145_042_906; days += 99_991) {
-      const { year, month, day } = civilFromDays(days);
-      expect(daysFromCivil(year, month, day)).toBe(days);
-    }
-    for (let days = -760_000; days < -680_000; days++) {
-      const { year, month, day } = civilFromDays(days);
-      if (daysFromCivil(year, month, day) !== days) throw new Error(`day ${days}: ${year}-${month}-${day}`);
-    }
-  });
-
   it('infinity keeps the values Debezium writes, and reads back as infinity', () => {
     const c = column('date');
     expect(c.fromText('infinity')).toBe(-2_147_472_692);
@@ -115,7 +102,7 @@ describe('timestamps beyond a JavaScript Date', () => {
     const columns = [{ name: 'ts', convert: micro.fromText } as unknown as DecodedColumn];
     let caught: unknown;
     try {
-      decodeTuple(columns, { ts: '294276-12-31 23:59:59.999999' }, 'public.events');
+      decodeTuple(columns, [0], ['294276-12-31 23:59:59.999999'], 'public.events');
     } catch (err) {
       caught = err;
     }
