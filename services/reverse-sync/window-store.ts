@@ -8,7 +8,10 @@ import type pg from 'pg';
 import { ensureControlTables, tableExists } from '../core/control.js';
 import { issueToken } from '../core/fence.js';
 import { type Lsn, formatLsn, parseLsn } from '../core/lsn.js';
+import type { StreamCounts } from '../core/reverse-stream-counts.js';
 import { ident } from '../core/sql.js';
+
+export type { StreamCounts };
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -227,19 +230,6 @@ export async function isUnrepresentable(db: Queryable, schema: string, migration
     [migration, key],
   );
   return rows.length > 0;
-}
-
-/** The reverse stream check's counts since the window opened (every process's); `inFlight` as last stored. */
-export interface StreamCounts {
-  checked: number;
-  matched: number;
-  superseded: number;
-  skipped: number;
-  /** Confirmed drift: the old row stayed different from reverse(new) for the retry window. */
-  confirmedDrift: number;
-  /** Keys applied and not decided yet, when the counts were last stored. */
-  inFlight: number;
-  updatedAt: string | null;
 }
 
 /** Adds one chunk's verdicts to the stored counts (outside the apply transaction: counts, not state). */

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { ensureEvidenceTable, evidenceTable, type EvidenceKind } from '../core/control.js';
+import type { StreamCounts } from '../core/reverse-stream-counts.js';
 import type { Spec } from '../core/spec.js';
 import { loadPhases, readAudit } from '../coordinator/phase-store.js';
 import { createFlagStore } from '../coordinator/flag-store.js';
@@ -52,15 +53,7 @@ export interface ReverseWindowStatus {
   /** Rows of the new representation the old shape cannot hold, pending (live). */
   unrepresentable: number;
   /** The reverse stream check's counts since the window opened (live; null before its first check). */
-  stream: {
-    checked: number;
-    matched: number;
-    superseded: number;
-    skipped: number;
-    confirmedDrift: number;
-    inFlight: number;
-    updatedAt: string | null;
-  } | null;
+  stream: StreamCounts | null;
   /** The latest window check (`reverse-window` evidence): null before the first. */
   evidence: {
     clean: boolean;
