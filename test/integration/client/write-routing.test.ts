@@ -17,8 +17,8 @@ import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
 import { reverseOrigin } from '../../../services/reverse-sync/names.js';
 import { ReverseSync } from '../../../services/reverse-sync/reverse-sync.js';
-import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
-import { phasesAtRamp, sleep, waitForApplied, writeSpec, type WrittenSpec } from '../reverse-sync/support.js';
+import { STACK, createTestDatabase, type TestDatabase } from '../../support/stack.js';
+import { ORDERS_REVERSE, ordersSpec, phasesAtRamp, sleep, waitForApplied, type WrittenSpec } from '../reverse-sync/support.js';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -86,16 +86,10 @@ beforeAll(async () => {
     `CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int, writer text);
      CREATE TABLE public.orders_v2 (id int PRIMARY KEY, total_amount_minor bigint, currency text)`,
   );
-  const name = uniqueName('cli-wr').replace(/_/g, '-');
-  const slot = name.replace(/-/g, '_');
-  loaded = writeSpec({
-    name,
+  loaded = ordersSpec('cli-wr', {
     source: { database: db.url, table: 'orders' },
     target: { kind: 'shadow-table', table: 'orders_v2' },
-    key: ['id'],
-    mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" },
-    reverse: { mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" } },
-    cdc: { slot, publication: slot, topicPrefix: name },
+    reverse: { mapping: ORDERS_REVERSE.mapping },
   });
   // A long TTL: only the pub/sub announcement can make the reader see a flip in time.
   flags = createFlagsReader({ redis, subscriber, migration: loaded.spec.name, ttlMs: 60_000 });

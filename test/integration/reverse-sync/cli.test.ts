@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
-import { type WrittenSpec, writeSpec } from './support.js';
+import { createTestDatabase, type TestDatabase } from '../../support/stack.js';
+import { ORDERS_REVERSE, ordersSpec, type WrittenSpec } from './support.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 let db: TestDatabase;
@@ -26,17 +26,18 @@ beforeAll(async () => {
   await c.connect();
   await c.query('CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int, currency text, total_amount_minor bigint)');
   await c.end();
-  const name = uniqueName('rev-cli').replace(/_/g, '-');
-  const base = {
-    source: { database: db.url, table: 'orders' },
-    key: ['id'],
-    mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" },
-    reverse: { mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" } },
-    cdc: { slot: name.replace(/-/g, '_'), publication: name.replace(/-/g, '_'), topicPrefix: name },
-  };
-  sameTable = writeSpec({ ...base, name, target: { kind: 'same-table' }, cohorts: ['eu'] });
-  const { reverse: _reverse, ...withoutReverse } = base;
-  noReverse = writeSpec({ ...withoutReverse, name: `${name}-x`, target: { kind: 'other-database', database: db.url, table: 'orders_v2' } });
+  const source = { database: db.url, table: 'orders' };
+  sameTable = ordersSpec('rev-cli', {
+    source,
+    target: { kind: 'same-table' },
+    reverse: { mapping: ORDERS_REVERSE.mapping },
+    cohorts: ['eu'],
+  });
+  noReverse = ordersSpec('rev-cli-x', {
+    source,
+    target: { kind: 'other-database', database: db.url, table: 'orders_v2' },
+    reverse: undefined,
+  });
 });
 
 afterAll(async () => {

@@ -21,20 +21,23 @@ import { silentLogger } from '../../../services/core/log.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
 import { countUnrepresentable, readPosition, readWindow } from '../../../services/reverse-sync/window-store.js';
-import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { STACK, createTestDatabase, type TestDatabase } from '../../support/stack.js';
 import {
-  FlagFollowingWriter,
-  type ReverseProcess,
-  type WrittenSpec,
   deletes,
+  FlagFollowingWriter,
   oldTableDifferences,
+  ordersSpec,
+  ordersTableSql,
+  ordersV2TableSql,
   phasesAtRamp,
   reverseCheck,
+  type ReverseProcess,
   sleep,
   startReverseSync,
   upsertNew,
+  upsertOld,
   waitForApplied,
-  writeSpec,
+  type WrittenSpec,
 } from './support.js';
 
 /** Existing keys, plus keys that only the writers create (inserted into the target table after cutover). */
@@ -81,27 +84,11 @@ beforeAll(async () => {
   // writer's last query left) must not surface as an unhandled error at teardown.
   for (const pool of [source, target]) pool.on('error', () => undefined);
   redis = createRedis(STACK.PARITY_REDIS_URL);
-  await source.query(
-    `CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int);
-     INSERT INTO public.orders SELECT g, 0 FROM generate_series(1, 30) g`,
-  );
-  await target.query(
-    `CREATE TABLE public.orders_v2 (id int PRIMARY KEY, total_amount_minor bigint, currency text);
-     INSERT INTO public.orders_v2 SELECT g, 0, 'USD' FROM generate_series(1, 30) g`,
-  );
-  const name = uniqueName('rev-xd').replace(/_/g, '-');
-  const slot = name.replace(/-/g, '_');
-  loaded = writeSpec({
-    name,
+  await source.query(ordersTableSql(30));
+  await target.query(ordersV2TableSql(30));
+  loaded = ordersSpec('rev-xd', {
     source: { database: sourceDb.url, table: 'orders' },
     target: { kind: 'other-database', database: targetDb.url, table: 'orders_v2' },
-    key: ['id'],
-    mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" },
-    reverse: {
-      mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" },
-      representable: "currency = 'USD'",
-    },
-    cdc: { slot, publication: slot, topicPrefix: name },
     ddl: { contract: [{ name: 'mark-contracted', sql: "COMMENT ON TABLE public.orders_v2 IS 'contracted'" }] },
     lock: { ttlMs: 6_000, renewEveryMs: 2_000, driftMarginMs: 500 },
   });
@@ -112,12 +99,7 @@ beforeAll(async () => {
     writeNew: async (_p, key, seq) => upsertTarget(key, seq),
     // Before cutover (and after a rollback) applications write the old table and dual-write the target.
     writeOld: async (_p, key, seq) => {
-      if (deletes(seq)) await source.query('DELETE FROM public.orders WHERE id = $1', [key]);
-      else
-        await source.query(
-          'INSERT INTO public.orders (id, total_amount) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total_amount = EXCLUDED.total_amount',
-          [key, seq],
-        );
+      await upsertOld(source, key, seq);
       await upsertTarget(key, seq);
     },
   });

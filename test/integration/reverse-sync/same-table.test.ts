@@ -19,17 +19,18 @@ import { silentLogger } from '../../../services/core/log.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
 import { countUnrepresentable, readPosition, readWindow } from '../../../services/reverse-sync/window-store.js';
-import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { STACK, createTestDatabase, type TestDatabase } from '../../support/stack.js';
 import {
   FlagFollowingWriter,
-  type ReverseProcess,
-  type WrittenSpec,
+  ORDERS_REVERSE,
+  ordersSpec,
   phasesAtRamp,
   reverseCheck,
+  type ReverseProcess,
   sleep,
   startReverseSync,
   waitForApplied,
-  writeSpec,
+  type WrittenSpec,
 } from './support.js';
 
 const KEYS = Array.from({ length: 60 }, (_, i) => i + 1);
@@ -69,21 +70,11 @@ beforeAll(async () => {
     `CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int, currency text, total_amount_minor bigint);
      INSERT INTO public.orders SELECT g, 0, 'USD', 0 FROM generate_series(1, ${KEYS.length}) g`,
   );
-  const name = uniqueName('rev-st').replace(/_/g, '-');
-  const slot = name.replace(/-/g, '_');
-  loaded = writeSpec({
-    name,
+  loaded = ordersSpec('rev-st', {
     source: { database: db.url, table: 'orders' },
     target: { kind: 'same-table' },
-    key: ['id'],
-    mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" },
-    reverse: {
-      mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" },
-      representable: "currency = 'USD'",
-      unrepresentable: 'record',
-    },
+    reverse: { ...ORDERS_REVERSE, unrepresentable: 'record' },
     cohorts: ['eu', 'us'],
-    cdc: { slot, publication: slot, topicPrefix: name },
   });
   writer = new FlagFollowingWriter(pool, {
     migration: loaded.spec.name,

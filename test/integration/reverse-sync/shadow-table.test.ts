@@ -21,20 +21,23 @@ import { silentLogger } from '../../../services/core/log.js';
 import { reverseWindowCloser } from '../../../services/reverse-sync/close.js';
 import { cutover, rollback } from '../../../services/reverse-sync/cutover.js';
 import { readCohorts, readWindow } from '../../../services/reverse-sync/window-store.js';
-import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { STACK, createTestDatabase, type TestDatabase } from '../../support/stack.js';
 import {
-  FlagFollowingWriter,
-  type ReverseProcess,
-  type WrittenSpec,
   deletes,
+  FlagFollowingWriter,
   oldTableDifferences,
+  ordersSpec,
+  ordersTableSql,
+  ordersV2TableSql,
   phasesAtRamp,
   reverseCheck,
+  type ReverseProcess,
   sleep,
   startReverseSync,
   upsertNew,
+  upsertOld,
   waitForApplied,
-  writeSpec,
+  type WrittenSpec,
 } from './support.js';
 
 /** Existing keys, plus keys that only the writers create (inserted into the shadow table after cutover). */
@@ -69,25 +72,10 @@ beforeAll(async () => {
   db = await createTestDatabase('source', 'revsh');
   pool = new pg.Pool({ connectionString: db.url, max: 6 });
   redis = createRedis(STACK.PARITY_REDIS_URL);
-  await pool.query(
-    `CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int);
-     CREATE TABLE public.orders_v2 (id int PRIMARY KEY, total_amount_minor bigint, currency text);
-     INSERT INTO public.orders SELECT g, 0 FROM generate_series(1, 30) g;
-     INSERT INTO public.orders_v2 SELECT g, 0, 'USD' FROM generate_series(1, 30) g`,
-  );
-  const name = uniqueName('rev-sh').replace(/_/g, '-');
-  const slot = name.replace(/-/g, '_');
-  loaded = writeSpec({
-    name,
+  await pool.query(`${ordersTableSql(30)}; ${ordersV2TableSql(30)}`);
+  loaded = ordersSpec('rev-sh', {
     source: { database: db.url, table: 'orders' },
     target: { kind: 'shadow-table', table: 'orders_v2' },
-    key: ['id'],
-    mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" },
-    reverse: {
-      mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" },
-      representable: "currency = 'USD'",
-    },
-    cdc: { slot, publication: slot, topicPrefix: name },
     ddl: { contract: [{ name: 'drop-old-table', sql: 'DROP TABLE public.orders' }] },
     lock: { ttlMs: 6_000, renewEveryMs: 2_000, driftMarginMs: 500 },
   });
@@ -98,12 +86,7 @@ beforeAll(async () => {
     writeNew: upsertNew,
     // Before cutover (and after a rollback) applications write the old table and dual-write the shadow.
     writeOld: async (p, key, seq) => {
-      if (deletes(seq)) await p.query('DELETE FROM public.orders WHERE id = $1', [key]);
-      else
-        await p.query(
-          'INSERT INTO public.orders (id, total_amount) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total_amount = EXCLUDED.total_amount',
-          [key, seq],
-        );
+      await upsertOld(p, key, seq);
       await upsertNew(p, key, seq);
     },
   });

@@ -26,18 +26,20 @@ import { reverseOrigin } from '../../../services/reverse-sync/names.js';
 import { readStreamCounts } from '../../../services/reverse-sync/window-store.js';
 import { type StatusSnapshot, collectStatus } from '../../../services/status/collect.js';
 import { renderStatusPage } from '../../../services/status/page.js';
-import { STACK, createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { STACK, createTestDatabase, type TestDatabase } from '../../support/stack.js';
 import {
-  type ReverseProcess,
-  type WrittenSpec,
   freePort,
+  ordersSpec,
+  ordersTableSql,
+  ordersV2TableSql,
   phasesAtRamp,
   reverseCheck,
+  type ReverseProcess,
   sleep,
   startReverseSync,
   upsertNew,
   waitForApplied,
-  writeSpec,
+  type WrittenSpec,
 } from './support.js';
 
 const DRIFTING_KEY = 7;
@@ -102,26 +104,11 @@ beforeAll(async () => {
   db = await createTestDatabase('source', 'revsc');
   pool = new pg.Pool({ connectionString: db.url, max: 6 });
   redis = createRedis(STACK.PARITY_REDIS_URL);
-  await pool.query(
-    `CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int);
-     CREATE TABLE public.orders_v2 (id int PRIMARY KEY, total_amount_minor bigint, currency text);
-     INSERT INTO public.orders SELECT g, g FROM generate_series(1, 30) g;
-     INSERT INTO public.orders_v2 SELECT g, g, 'USD' FROM generate_series(1, 30) g`,
-  );
-  const name = uniqueName('rev-sc').replace(/_/g, '-');
-  const slot = name.replace(/-/g, '_');
-  loaded = writeSpec({
-    name,
+  await pool.query(`${ordersTableSql(30, 'g')}; ${ordersV2TableSql(30, 'g')}`);
+  loaded = ordersSpec('rev-sc', {
     source: { database: db.url, table: 'orders' },
     target: { kind: 'shadow-table', table: 'orders_v2' },
-    key: ['id'],
-    mapping: { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" },
-    reverse: {
-      mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" },
-      representable: "currency = 'USD'",
-    },
     reconcile: { segmentRows: 400, bisectionThreshold: 25, settleMs: 300, retryWindowMs: 1_000 },
-    cdc: { slot, publication: slot, topicPrefix: name },
   });
 });
 

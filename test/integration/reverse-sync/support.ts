@@ -22,7 +22,7 @@ import { silentLogger } from '../../../services/core/log.js';
 import { createMetricsRegistry } from '../../../services/core/metrics.js';
 import { type WindowCheck, checkWindow } from '../../../services/reverse-sync/window-evidence.js';
 import { readPosition } from '../../../services/reverse-sync/window-store.js';
-import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
+import { KAFKA_BROKERS, STACK, uniqueName } from '../../support/stack.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,6 +42,45 @@ export function writeSpec(doc: Record<string, unknown>): WrittenSpec {
   const path = join(mkdtempSync(join(tmpdir(), 'parity-reverse-')), 'spec.yaml');
   writeFileSync(path, text);
   return { ...parseSpec(text, path, {}), path };
+}
+
+/** The migration every reverse-sync test runs: `orders.total_amount` -> `total_amount_minor` and `currency`. */
+export const ORDERS_MAPPING = { total_amount_minor: 'total_amount::bigint', currency: "'USD'::text" };
+
+/** Its way back: USD rows only (others are unrepresentable in the old shape). */
+export const ORDERS_REVERSE = {
+  mapping: { total_amount: "CASE WHEN currency = 'USD' THEN total_amount_minor::integer END" },
+  representable: "currency = 'USD'",
+};
+
+/** The old table `public.orders` with keys 1..`rows`, each holding `amount` (an SQL expression over the key `g`). */
+export function ordersTableSql(rows: number, amount: 'g' | '0' = '0'): string {
+  return `CREATE TABLE public.orders (id int PRIMARY KEY, total_amount int);
+    INSERT INTO public.orders SELECT g, ${amount} FROM generate_series(1, ${rows}) g`;
+}
+
+/** The new table `public.orders_v2` with keys 1..`rows`, each holding `amount` USD minor units. */
+export function ordersV2TableSql(rows: number, amount: 'g' | '0' = '0'): string {
+  return `CREATE TABLE public.orders_v2 (id int PRIMARY KEY, total_amount_minor bigint, currency text);
+    INSERT INTO public.orders_v2 SELECT g, ${amount}, 'USD' FROM generate_series(1, ${rows}) g`;
+}
+
+/**
+ * A spec of the orders migration, written to a file: a unique name (from `prefix`) that also names its
+ * slot, publication and topics, key `id`, {@link ORDERS_MAPPING} and {@link ORDERS_REVERSE}; `doc` adds
+ * the source, the target and anything else, and overrides any of these.
+ */
+export function ordersSpec(prefix: string, doc: Record<string, unknown>): WrittenSpec {
+  const name = uniqueName(prefix).replace(/_/g, '-');
+  const slot = name.replace(/-/g, '_');
+  return writeSpec({
+    name,
+    key: ['id'],
+    mapping: ORDERS_MAPPING,
+    reverse: ORDERS_REVERSE,
+    cdc: { slot, publication: slot, topicPrefix: name },
+    ...doc,
+  });
 }
 
 /** Puts every cohort's phase at ramp (reads on the new path), as the coordinator would after its gates. */
@@ -73,6 +112,16 @@ export async function upsertNew(db: pg.Pool, key: number, seq: number): Promise<
     await db.query(
       `INSERT INTO public.orders_v2 (id, total_amount_minor, currency) VALUES ($1, $2, 'USD')
        ON CONFLICT (id) DO UPDATE SET total_amount_minor = EXCLUDED.total_amount_minor, currency = 'USD'`,
+      [key, seq],
+    );
+}
+
+/** Upserts `seq` into the old table `public.orders`, or deletes the key when `deletes(seq)` (a writer before cutover). */
+export async function upsertOld(db: pg.Pool, key: number, seq: number): Promise<void> {
+  if (deletes(seq)) await db.query('DELETE FROM public.orders WHERE id = $1', [key]);
+  else
+    await db.query(
+      'INSERT INTO public.orders (id, total_amount) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET total_amount = EXCLUDED.total_amount',
       [key, seq],
     );
 }
