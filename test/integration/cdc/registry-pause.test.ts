@@ -3,53 +3,15 @@
  * without acknowledging anything past the change, says why and what to do on /healthz, and resumes by
  * itself once the subject's owner relaxes the level; nothing is lost.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, STACK, type TestDatabase, uniqueName } from '../../support/stack.js';
-import { deleteTopics, readTopic, runConnector, waitForSlotCatchUp, writeCdcSpec } from './support.js';
-
-async function setCompatibility(subject: string, level: string): Promise<void> {
-  const res = await fetch(`${STACK.PARITY_REGISTRY_URL}/config/${encodeURIComponent(subject)}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ compatibility: level }),
-  });
-  expect(res.ok).toBe(true);
-}
+import { describe, expect, it } from 'vitest';
+import { readTopic, setCompatibility, streamedTable, streamFrom, waitForSlotCatchUp } from './support.js';
 
 describe('registry rejection', () => {
-  let db: TestDatabase;
-  const slot = uniqueName('reject');
-  const prefix = uniqueName('reject');
-  const topic = `${prefix}.public.accounts`;
-
-  beforeAll(async () => {
-    db = await createTestDatabase('source', 'cdcrej');
-    const c = new pg.Client({ connectionString: db.url });
-    await c.connect();
-    await c.query('CREATE TABLE accounts (id int PRIMARY KEY, amount int)');
-    await c.end();
-  });
-
-  afterAll(async () => {
-    await db?.drop();
-    await deleteTopics([topic]);
-    await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${topic}-value`, { method: 'DELETE' }).catch(() => undefined);
-    await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${topic}-key`, { method: 'DELETE' }).catch(() => undefined);
-  });
+  const t = streamedTable('cdcrej', 'accounts', '(id int PRIMARY KEY, amount int)');
+  const { slot, topic } = t;
 
   it('pauses without acknowledging, explains on /healthz, and resumes once the schema is accepted', async () => {
-    const spec = writeCdcSpec({
-      database: db.url,
-      table: 'accounts',
-      slot,
-      topicPrefix: prefix,
-      snapshot: 'never',
-      heartbeatIntervalSeconds: 1,
-    });
-    const running = await runConnector(spec);
-    const c = new pg.Client({ connectionString: db.url });
-    await c.connect();
+    const { running, c } = await streamFrom(t);
     try {
       await c.query('INSERT INTO accounts VALUES (1, 100)');
       expect((await readTopic(topic, (x) => x.length >= 1, 30_000)).length).toBe(1);

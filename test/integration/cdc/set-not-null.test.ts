@@ -6,11 +6,10 @@
  * null), so the next events arrive without operator action, a later version (a column added) is
  * registered with the field still optional, and nothing is lost.
  */
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, STACK, type TestDatabase, uniqueName } from '../../support/stack.js';
+import { describe, expect, it } from 'vitest';
 import { comparePositions } from '../../../services/core/lsn.js';
-import { deleteTopics, readTopic, replayState, runConnector, waitForSlotCatchUp, writeCdcSpec } from './support.js';
+import { STACK } from '../../support/stack.js';
+import { readTopic, replayState, setCompatibility, streamedTable, streamFrom, waitForSlotCatchUp } from './support.js';
 
 const REGISTRY_JSON = { 'content-type': 'application/vnd.schemaregistry.v1+json' };
 
@@ -41,49 +40,16 @@ async function latest(subject: string): Promise<{ version: number; id: number; s
 
 for (const level of ['BACKWARD', 'FULL'] as const) {
   describe(`SET NOT NULL under the Debezium encoding (${level})`, () => {
-    let db: TestDatabase;
-    const slot = uniqueName(`notnull_${level.toLowerCase()}`);
-    const prefix = uniqueName(`notnull${level.toLowerCase()}`);
-    const topic = `${prefix}.public.orders`;
+    const t = streamedTable(`notnull_${level.toLowerCase()}`, 'orders', '(id int PRIMARY KEY, amount int)');
+    const { slot, topic } = t;
     const subject = `${topic}-value`;
 
-    beforeAll(async () => {
-      db = await createTestDatabase('source', 'notnull');
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      await c.query('CREATE TABLE orders (id int PRIMARY KEY, amount int)');
-      await c.end();
-    });
-
-    afterAll(async () => {
-      await db?.drop();
-      await deleteTopics([topic]);
-      for (const s of [subject, `${topic}-key`]) {
-        await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${encodeURIComponent(s)}`, { method: 'DELETE' }).catch(() => undefined);
-      }
-    });
-
     it('keeps streaming across SET NOT NULL: the field stays optional, later versions register, nothing lost', async () => {
-      const spec = writeCdcSpec({
-        database: db.url,
-        table: 'orders',
-        slot,
-        topicPrefix: prefix,
-        encoding: 'debezium',
-        format: 'avro',
-        snapshot: 'never',
-        heartbeatIntervalSeconds: 1,
-      });
-      const running = await runConnector(spec);
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
+      const { running, c } = await streamFrom(t, { encoding: 'debezium', format: 'avro' });
       try {
         await c.query('INSERT INTO orders VALUES (1, 100)');
         await readTopic(topic, (x) => x.length >= 1, 30_000);
-        expect(
-          (await registry(`/config/${encodeURIComponent(subject)}`, { method: 'PUT', body: JSON.stringify({ compatibility: level }) }))
-            .status,
-        ).toBe(200);
+        await setCompatibility(subject, level);
 
         // Expand: a nullable column, registered as optional.
         await c.query('ALTER TABLE orders ADD COLUMN currency text');

@@ -6,12 +6,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { createKafkaForSpec } from '../../../services/core/clients.js';
 import { createChangeDecoder, type DecodedChange } from '../../../connectors/kafka-sink/serde.js';
 import { createSchemaRegistry } from '../../../services/core/clients.js';
 import { encodePosition } from '../../../services/core/lsn.js';
 import { REGISTRY, stackInfra, stackKafka } from '../../support/security.js';
-import { KAFKA_BROKERS, STACK } from '../../support/stack.js';
+import { createTestDatabase, KAFKA_BROKERS, STACK, type TestDatabase, uniqueName } from '../../support/stack.js';
 import { NODE_FLAGS } from '../../../services/cli/node-flags.js';
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
@@ -186,6 +188,78 @@ export async function deleteTopics(topics: string[]): Promise<void> {
   } finally {
     await admin.close().catch(() => undefined);
   }
+}
+
+/** A subject's compatibility level, set as its owner would (the registry's REST API); fails the test if refused. */
+export async function setCompatibility(subject: string, level: string): Promise<void> {
+  const res = await fetch(`${STACK.PARITY_REGISTRY_URL}/config/${encodeURIComponent(subject)}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ compatibility: level }),
+  });
+  if (!res.ok) throw new Error(`the registry refused compatibility ${level} for ${subject}: ${res.status} ${await res.text()}`);
+}
+
+/** One table streamed from a database of its own to a topic of its own: a suite's fixture ({@link streamedTable}). */
+export interface StreamedTable {
+  table: string;
+  slot: string;
+  topicPrefix: string;
+  topic: string;
+  /** The table's database, set by the suite's beforeAll. */
+  db: TestDatabase;
+}
+
+/**
+ * Registers, in the calling suite, a beforeAll that creates a database on the source cluster with
+ * `CREATE TABLE <table> <columns>` in it, and an afterAll that drops the database, the topic and the
+ * topic's key and value subjects. Names (database, slot, topic prefix) are unique from `name`.
+ */
+export function streamedTable(name: string, table: string, columns: string): StreamedTable {
+  const topicPrefix = uniqueName(name);
+  const fixture = { table, slot: uniqueName(name), topicPrefix, topic: `${topicPrefix}.public.${table}` } as StreamedTable;
+  beforeAll(async () => {
+    fixture.db = await createTestDatabase('source', name);
+    const c = new pg.Client({ connectionString: fixture.db.url });
+    await c.connect();
+    try {
+      await c.query(`CREATE TABLE ${table} ${columns}`);
+    } finally {
+      await c.end();
+    }
+  });
+  afterAll(async () => {
+    await fixture.db?.drop();
+    await deleteTopics([fixture.topic]);
+    for (const subject of [`${fixture.topic}-value`, `${fixture.topic}-key`]) {
+      await fetch(`${STACK.PARITY_REGISTRY_URL}/subjects/${encodeURIComponent(subject)}`, { method: 'DELETE' }).catch(() => undefined);
+    }
+  });
+  return fixture;
+}
+
+/**
+ * The connector (in this process) streaming `t` from now on (no snapshot, a heartbeat a second unless
+ * `options` say otherwise), and a client of its database; the caller ends both.
+ */
+export async function streamFrom(
+  t: StreamedTable,
+  options: Partial<CdcSpecOptions> = {},
+): Promise<{ running: InProcessConnector; c: pg.Client }> {
+  const running = await runConnector(
+    writeCdcSpec({
+      database: t.db.url,
+      table: t.table,
+      slot: t.slot,
+      topicPrefix: t.topicPrefix,
+      snapshot: 'never',
+      heartbeatIntervalSeconds: 1,
+      ...options,
+    }),
+  );
+  const c = new pg.Client({ connectionString: t.db.url });
+  await c.connect();
+  return { running, c };
 }
 
 /** Dedupe key of a decoded change. */
