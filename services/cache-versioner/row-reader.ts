@@ -10,6 +10,7 @@ import type { Row } from '../core/change-event.js';
 import { ParityError, fromPgError } from '../core/errors.js';
 import { parseLsn, type Lsn } from '../core/lsn.js';
 import { ident, qualified } from '../core/sql.js';
+import { columnValueError } from '../../connectors/postgres-source/change-builder.js';
 import { converterFor, scalarKind, type TextConverter } from '../../connectors/postgres-source/value-decoder.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
@@ -30,11 +31,31 @@ export const TEXT_OUTPUT_SETTINGS: ReadonlyArray<[string, string]> = [
  */
 const TEXT_TYPES = { getTypeParser: () => (value: string) => value };
 
-interface ColumnReader {
+/** How one column is read: its name and its text converter (the CDC's). */
+export interface ColumnReader {
   name: string;
   /** False when the table lacks the projected column. */
   present: boolean;
   convert: TextConverter;
+}
+
+/**
+ * One result row's columns (`${alias}0`, `${alias}1`, ... in `columns` order) as change-event values.
+ * A value its converter refuses stops the read with the CDC's error, naming the table and the column
+ * (columnValueError), so the operator knows which value to look at.
+ */
+export function convertRow(table: string, columns: readonly ColumnReader[], texts: Record<string, string | null>, alias: string): Row {
+  const row: Row = {};
+  for (let i = 0; i < columns.length; i++) {
+    const column = columns[i]!;
+    const text = texts[`${alias}${i}`];
+    try {
+      row[column.name] = text === null || text === undefined ? null : column.convert(text);
+    } catch (err) {
+      throw columnValueError(err, table, column.name);
+    }
+  }
+  return row;
 }
 
 export interface RowReaderOptions {
@@ -146,6 +167,7 @@ export function createRowReader(options: RowReaderOptions): RowReader {
       return (await columnReaders(db)).payload.map((c) => c.name);
     },
     async read(pool, keys) {
+      const table = `${options.schema}.${options.table}`;
       const client = await pool.connect();
       try {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -180,18 +202,7 @@ export function createRowReader(options: RowReaderOptions): RowReader {
             types: TEXT_TYPES,
           } as pg.QueryConfig);
           for (const r of found) {
-            const keyRow: Row = Object.fromEntries(
-              keyCols.map((c, j) => [c.name, r[`k${j}`] === null || r[`k${j}`] === undefined ? null : c.convert(r[`k${j}`] as string)]),
-            );
-            rows.set(
-              keyText(options.keyColumns, keyRow),
-              Object.fromEntries(
-                payload.map((c, j) => {
-                  const text = r[`c${j}`];
-                  return [c.name, text === null || text === undefined ? null : c.convert(text)];
-                }),
-              ),
-            );
+            rows.set(keyText(options.keyColumns, convertRow(table, keyCols, r, 'k')), convertRow(table, payload, r, 'c'));
           }
         }
         await client.query('COMMIT');
