@@ -13,6 +13,7 @@ import { type Op, type Row, UNCHANGED_TOAST } from '../../services/core/change-e
 import { ParityError } from '../../services/core/errors.js';
 import type { Lsn } from '../../services/core/lsn.js';
 import { type TableShape, stableJson } from '../../services/core/table-shape.js';
+import type { TupleTexts } from './pgoutput-rows.js';
 import type { PgoutputMessage } from './replication-stream.js';
 import type { DecodedColumn } from './value-decoder.js';
 
@@ -22,6 +23,8 @@ export interface RelationState {
   schema: string;
   table: string;
   columns: DecodedColumn[];
+  /** `columns[i]`'s index in a pgoutput tuple of this relation (the debezium encoding leaves some out). */
+  tuplePositions: number[];
   /** Kafka key columns: the primary key (else the replica identity index). */
   keyColumns: string[];
   shape: TableShape;
@@ -41,7 +44,7 @@ export interface SourceChange {
   keyChange?: { oldKey: Row; newKey: Row };
 }
 
-type Tuple = Record<string, unknown> | null | undefined;
+type Tuple = TupleTexts | null | undefined;
 
 /**
  * A value a column's converter refuses (a timestamp beyond what the encoding's field can hold, text it
@@ -60,15 +63,18 @@ export function columnValueError(err: unknown, table: string | undefined, column
   return new ParityError('PARITY_DECODE', `${where}: ${(err as Error).message}`, { details: { column }, cause: err });
 }
 
-/** Converts a pgoutput tuple (all text) to exact values; missing (unchanged TOAST) -> placeholder. */
-export function decodeTuple(columns: DecodedColumn[], tuple: Tuple, table?: string): Row | null {
+/**
+ * Converts a pgoutput tuple (all text, by position: `positions[i]` is `columns[i]`'s index in it) to
+ * exact values; missing (unchanged TOAST) -> placeholder.
+ */
+export function decodeTuple(columns: DecodedColumn[], positions: readonly number[], tuple: Tuple, table?: string): Row | null {
   if (!tuple) return null;
   const row: Row = {};
-  let current = '';
+  let i = 0;
   try {
-    for (const column of columns) {
-      current = column.name;
-      const text = tuple[column.name];
+    for (; i < columns.length; i++) {
+      const column = columns[i]!;
+      const text = tuple[positions[i]!];
       row[column.name] =
         text === undefined
           ? column.unavailable !== undefined
@@ -76,10 +82,10 @@ export function decodeTuple(columns: DecodedColumn[], tuple: Tuple, table?: stri
             : UNCHANGED_TOAST
           : text === null
             ? null
-            : column.convert(text as string);
+            : column.convert(text);
     }
   } catch (err) {
-    throw columnValueError(err, table, current);
+    throw columnValueError(err, table, columns[i]!.name);
   }
   return row;
 }
@@ -88,18 +94,18 @@ export function decodeTuple(columns: DecodedColumn[], tuple: Tuple, table?: stri
  * A key-only tuple (REPLICA IDENTITY DEFAULT/INDEX): key columns set, every other column null (in the
  * debezium encoding a required column holds its fallback, as Debezium writes it).
  */
-function decodeKeyTuple(columns: DecodedColumn[], tuple: Tuple, table: string): Row | null {
+function decodeKeyTuple(columns: DecodedColumn[], positions: readonly number[], tuple: Tuple, table: string): Row | null {
   if (!tuple) return null;
   const row: Row = {};
-  let current = '';
+  let i = 0;
   try {
-    for (const column of columns) {
-      current = column.name;
-      const text = tuple[column.name];
-      row[column.name] = text === undefined || text === null ? (column.fallback ?? null) : column.convert(text as string);
+    for (; i < columns.length; i++) {
+      const column = columns[i]!;
+      const text = tuple[positions[i]!];
+      row[column.name] = text === undefined || text === null ? (column.fallback ?? null) : column.convert(text);
     }
   } catch (err) {
-    throw columnValueError(err, table, current);
+    throw columnValueError(err, table, columns[i]!.name);
   }
   return row;
 }
@@ -125,16 +131,16 @@ export function changesOf(
   switch (message.tag) {
     case 'insert': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
-      const after = decodeTuple(relation.columns, message.new, relation.name);
+      const after = decodeTuple(relation.columns, relation.tuplePositions, message.new, relation.name);
       return [{ relation, op: 'c', key: keyOf(relation, after), before: null, after, changeLsn }];
     }
     case 'update': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
-      const after = decodeTuple(relation.columns, message.new, relation.name);
+      const after = decodeTuple(relation.columns, relation.tuplePositions, message.new, relation.name);
       const before = message.old
-        ? decodeTuple(relation.columns, message.old, relation.name)
+        ? decodeTuple(relation.columns, relation.tuplePositions, message.old, relation.name)
         : message.key
-          ? decodeKeyTuple(relation.columns, message.key, relation.name)
+          ? decodeKeyTuple(relation.columns, relation.tuplePositions, message.key, relation.name)
           : null;
       const newKey = keyOf(relation, after);
       const oldKey = before ? keyOf(relation, before) : null;
@@ -151,8 +157,8 @@ export function changesOf(
     case 'delete': {
       const relation = required(relationFor(message.relation.relationOid), message.relation.relationOid);
       const before = message.old
-        ? decodeTuple(relation.columns, message.old, relation.name)
-        : decodeKeyTuple(relation.columns, message.key, relation.name);
+        ? decodeTuple(relation.columns, relation.tuplePositions, message.old, relation.name)
+        : decodeKeyTuple(relation.columns, relation.tuplePositions, message.key, relation.name);
       return [{ relation, op: 'd', key: keyOf(relation, before), before, after: null, changeLsn }];
     }
     case 'truncate': {

@@ -91,13 +91,16 @@ function columnsFor(
   encoding: SourceEncoding,
   columns: { name: string; type: ResolvedType; facts: ColumnCatalogFacts | undefined }[],
   keyColumns: readonly string[],
-): DecodedColumn[] {
-  if (encoding.encoding === 'exact-text') return columns.map((c) => decodedColumn(c.name, c.type));
+): { columns: DecodedColumn[]; tuplePositions: number[] } {
+  if (encoding.encoding === 'exact-text')
+    return { columns: columns.map((c) => decodedColumn(c.name, c.type)), tuplePositions: columns.map((_, i) => i) };
   const out: DecodedColumn[] = [];
-  for (const c of columns) {
+  const tuplePositions: number[] = [];
+  for (const [position, c] of columns.entries()) {
     const column = debeziumColumn(pgColumnFacts(c.name, c.type, c.facts, keyColumns.includes(c.name)), encoding.debezium);
     if (!column) continue;
     const exact = decodedColumn(c.name, c.type);
+    tuplePositions.push(position);
     out.push({
       ...exact,
       connect: column.schema,
@@ -106,7 +109,7 @@ function columnsFor(
       ...(column.schema.optional ? {} : { fallback: fallbackValue(column.schema) }),
     });
   }
-  return out;
+  return { columns: out, tuplePositions };
 }
 
 export async function relationFromMessage(
@@ -120,7 +123,7 @@ export async function relationFromMessage(
   // from the primary key in the catalog instead.
   const keyColumns = await keyColumnsOf(db, message.relationOid);
   const facts = types.encoding.encoding === 'debezium' ? await columnFacts(db, message.relationOid) : new Map<string, ColumnCatalogFacts>();
-  const columns = columnsFor(
+  const { columns, tuplePositions } = columnsFor(
     types.encoding,
     message.columns.map((c) => ({
       name: c.name,
@@ -135,6 +138,7 @@ export async function relationFromMessage(
     schema: message.schema,
     table: message.name,
     columns,
+    tuplePositions,
     keyColumns,
     shape: tableShape(topicPrefix, message.schema, message.name, columns, keyColumns, types.encoding.encoding),
     name: `${message.schema}.${message.name}`,
@@ -153,7 +157,7 @@ export async function relationFromCatalog(
     throw new ParityError('PARITY_BAD_INPUT', `table ${schema}.${table} does not exist on the source`, { hint: 'check the table name' });
   const resolved = await types.resolve(info.columns.map((c) => c.typeOid));
   const keyColumns = info.primaryKey.length > 0 ? info.primaryKey : info.identityIndexColumns;
-  const columns = columnsFor(
+  const { columns, tuplePositions } = columnsFor(
     types.encoding,
     info.columns.map((c) => ({ name: c.name, type: resolved.get(c.typeOid)!, facts: c })),
     keyColumns,
@@ -163,6 +167,7 @@ export async function relationFromCatalog(
     schema,
     table,
     columns,
+    tuplePositions,
     keyColumns,
     shape: tableShape(topicPrefix, schema, table, columns, keyColumns, types.encoding.encoding),
     name: `${schema}.${table}`,

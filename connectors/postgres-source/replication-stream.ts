@@ -12,24 +12,30 @@
  *   counted here, by the plugin's `parse` (the library parses each XLogData as it arrives, before it
  *   queues it and before a later keepalive is emitted), and "handled" when our handler returns: a
  *   keepalive that arrives while a transaction is received but not yet handled never confirms past it;
- * - every column arrives as text: the relation's type parsers are replaced by the identity, so no
- *   process-global `pg.types` parser touches CDC values (value-decoder.ts converts them exactly).
+ * - every column arrives as text, and row messages (Insert, Update, Delete) are read here by column
+ *   position (pgoutput-rows.ts), never through the library's tuple reader or a process-global `pg.types`
+ *   parser (value-decoder.ts converts the text exactly).
  */
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from '../../services/core/log.js';
 import { type Lsn, formatLsn, parseLsn } from '../../services/core/lsn.js';
+import { type RowMessage, isRowMessage, parseRowMessage } from './pgoutput-rows.js';
 import { publicationOption } from './slot.js';
 
-export type PgoutputMessage = Pgoutput.Message;
+/** What the CDC handles: the library's messages, with row messages read by position (pgoutput-rows.ts). */
+export type PgoutputMessage =
+  | Exclude<Pgoutput.Message, Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete>
+  | RowMessage;
 
 /** Session settings that make text output deterministic whatever the server's defaults. */
 export const TEXT_OUTPUT_OPTIONS =
   '-c datestyle=ISO,MDY -c intervalstyle=postgres -c timezone=UTC -c extra_float_digits=1 -c bytea_output=hex';
 
-const identity = (text: unknown): unknown => text;
-
-/** pgoutput with every column kept as its text form; `onParsed` counts what was received. */
+/** pgoutput with row messages read by position, as text (pgoutput-rows.ts); `onParsed` counts what was received. */
 export class TextPgoutputPlugin extends PgoutputPlugin {
+  /** Relations as their latest Relation message described them (the library keeps its own copy privately). */
+  private readonly relations = new Map<number, Pgoutput.MessageRelation>();
+
   constructor(
     options: ConstructorParameters<typeof PgoutputPlugin>[0],
     private readonly onParsed: () => void = () => undefined,
@@ -37,14 +43,14 @@ export class TextPgoutputPlugin extends PgoutputPlugin {
     super(options);
   }
 
-  override parse(buffer: Buffer): Pgoutput.Message {
-    const message = super.parse(buffer) as Pgoutput.Message;
+  override parse(buffer: Buffer): PgoutputMessage {
+    // Parsing happens as bytes arrive, before queued handlers run, so a Relation is known here before
+    // the next row message of its table is read.
+    const message = isRowMessage(buffer)
+      ? parseRowMessage(buffer, (oid) => this.relations.get(oid))
+      : (super.parse(buffer) as Exclude<PgoutputMessage, RowMessage>);
     this.onParsed();
-    if (message.tag === 'relation') {
-      // Parsing happens as bytes arrive, before queued handlers run: replace the parsers here, so the
-      // very next Insert of this relation is read as text too.
-      for (const column of message.columns) column.parser = identity;
-    }
+    if (message.tag === 'relation') this.relations.set(message.relationOid >>> 0, message);
     return message;
   }
 }

@@ -6,19 +6,29 @@ import { ParityError } from './errors.js';
  */
 export type Lsn = bigint;
 
-const LSN_TEXT = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
-
 export function parseLsn(text: string): Lsn {
-  // The common case without regex captures or BigInt parsing (runs per replication message).
-  if (LSN_TEXT.test(text)) {
-    const slash = text.indexOf('/');
-    const hi = parseInt(text.slice(0, slash), 16);
-    const lo = parseInt(text.slice(slash + 1), 16);
-    if (hi < 0x200000) return BigInt(hi * 0x100000000 + lo);
+  // Read by hand in the common case (runs per replication message): no regex, no slices, no BigInt parsing.
+  const slash = text.indexOf('/');
+  if (slash >= 1 && slash <= 8 && text.length - slash - 1 >= 1 && text.length - slash - 1 <= 8) {
+    const hi = hexValue(text, 0, slash);
+    const lo = hexValue(text, slash + 1, text.length);
+    if (hi >= 0 && lo >= 0) return hi < 0x200000 ? BigInt(hi * 0x100000000 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
   }
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
   if (!match) throw new ParityError('PARITY_DECODE', `not an LSN: ${JSON.stringify(text)}`, { hint: 'an LSN looks like 0/16B3748' });
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+}
+
+/** The hex number in text[start, end) (at most 8 digits), or -1 when a character is not a hex digit. */
+function hexValue(text: string, start: number, end: number): number {
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
 }
 
 /** PostgreSQL's canonical text form: upper-case hex halves without padding, e.g. 0/16B3748. */

@@ -4,7 +4,8 @@
  * ordinal)`, whether it is reverse sync's own write (its replication origin: dropped, no echo), and
  * whether it carries a rollback's flip marker. Pure: no I/O.
  */
-import type { Pgoutput } from 'pg-logical-replication';
+import { columnText } from '../../connectors/postgres-source/pgoutput-rows.js';
+import type { PgoutputMessage } from '../../connectors/postgres-source/replication-stream.js';
 import { type Lsn, parseLsn } from '../core/lsn.js';
 
 export interface KeyedChange {
@@ -59,7 +60,7 @@ export class ChangeReader {
 
   constructor(private readonly options: ChangeReaderOptions) {}
 
-  push(message: Pgoutput.Message): CommittedTransaction | null {
+  push(message: PgoutputMessage): CommittedTransaction | null {
     switch (message.tag) {
       case 'begin':
         this.current = {
@@ -91,7 +92,7 @@ export class ChangeReader {
         const row = message.tag === 'delete' ? (message.key ?? message.old) : message.new;
         if (!row) return null;
         const values = this.options.key.map((k) => {
-          const v = row[k];
+          const v = columnText(rel, row, k);
           if (v === undefined || v === null)
             throw new Error(`a ${message.tag} on ${rel.schema}.${rel.name} has no value for key column ${k}`);
           return String(v);

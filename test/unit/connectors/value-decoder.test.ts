@@ -45,7 +45,7 @@ describe('value decoder', () => {
       decodedColumn('big', { kind: 'string', array: false, name: 'text' }),
       decodedColumn('n', { kind: 'string', array: false, name: 'text' }),
     ];
-    const row = decodeTuple(columns, { id: '1', big: undefined, n: null })!;
+    const row = decodeTuple(columns, [0, 1, 2], ['1', undefined, null])!;
     expect(row).toEqual({ id: 1, big: UNCHANGED_TOAST, n: null });
     expect(Object.values(row).includes(undefined)).toBe(false);
   });

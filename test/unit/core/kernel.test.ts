@@ -35,6 +35,16 @@ describe('LSNs and positions', () => {
     expect(() => parseLsn('16B3748')).toThrow(ParityError);
   });
 
+  test('parses every width and both cases exactly, and refuses anything else', () => {
+    expect(parseLsn('FFFFFFFF/FFFFFFFF')).toBe(0xffffffff_ffffffffn);
+    expect(parseLsn('1FFFFF/FFFFFFFF')).toBe(0x1fffff_ffffffffn);
+    expect(parseLsn('200000/00000001')).toBe(0x200000_00000001n);
+    expect(parseLsn('a/b')).toBe(0xa_0000000bn);
+    expect(parseLsn(' 0/1 ')).toBe(1n);
+    for (const bad of ['', '/', '0/', '/0', '0/G', '123456789/0', '0/123456789', '0/1/2', '-1/0', '0x1/0'])
+      expect(() => parseLsn(bad), bad).toThrow(/not an LSN/);
+  });
+
   test('encoded positions sort like positions (the cache script compares them as strings)', () => {
     const positions = [
       { commitLsn: 0x1_0000_0000n, ordinal: 2 },

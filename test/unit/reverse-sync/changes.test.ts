@@ -5,16 +5,23 @@
  */
 import type { Pgoutput } from 'pg-logical-replication';
 import { describe, expect, it } from 'vitest';
+import type { PgoutputMessage } from '../../../connectors/postgres-source/replication-stream.js';
 import { ChangeReader } from '../../../services/reverse-sync/changes.js';
 
-const relation = (schema: string, name: string) => ({ schema, name }) as unknown as Pgoutput.MessageRelation;
+// Tuples are by column position (pgoutput-rows.ts): every relation here has the columns id, total_amount_minor.
+const relation = (schema: string, name: string) =>
+  ({ schema, name, columns: [{ name: 'id' }, { name: 'total_amount_minor' }] }) as unknown as Pgoutput.MessageRelation;
 const orders = relation('public', 'orders_v2');
 const other = relation('public', 'customers');
 const begin = (commitLsn: string) =>
-  ({ tag: 'begin', commitLsn, commitTime: 1_700_000_000_000_000n, xid: 1 }) as unknown as Pgoutput.Message;
-const commit = (commitLsn: string, commitEndLsn: string) => ({ tag: 'commit', commitLsn, commitEndLsn }) as unknown as Pgoutput.Message;
-const change = (tag: 'insert' | 'update' | 'delete', rel: unknown, row: Record<string, unknown>) =>
-  (tag === 'delete' ? { tag, relation: rel, key: row, old: null } : { tag, relation: rel, new: row }) as unknown as Pgoutput.Message;
+  ({ tag: 'begin', commitLsn, commitTime: 1_700_000_000_000_000n, xid: 1 }) as unknown as PgoutputMessage;
+const commit = (commitLsn: string, commitEndLsn: string) => ({ tag: 'commit', commitLsn, commitEndLsn }) as unknown as PgoutputMessage;
+const change = (tag: 'insert' | 'update' | 'delete', rel: unknown, row: { id?: string; total_amount_minor?: string }) => {
+  const tuple = [row.id ?? null, row.total_amount_minor ?? null];
+  return (tag === 'delete'
+    ? { tag, relation: rel, key: tuple, old: null }
+    : { tag, relation: rel, new: tuple }) as unknown as PgoutputMessage;
+};
 
 function reader() {
   return new ChangeReader({
@@ -49,7 +56,7 @@ describe('ChangeReader', () => {
   it("drops the changes of its own replication origin (no echo) but still reports the transaction's position", () => {
     const r = reader();
     r.push(begin('0/200'));
-    r.push({ tag: 'origin', originName: 'parity_reverse_m', originLsn: '0/0' } as unknown as Pgoutput.Message);
+    r.push({ tag: 'origin', originName: 'parity_reverse_m', originLsn: '0/0' } as unknown as PgoutputMessage);
     r.push(change('update', orders, { id: '1' }));
     const tx = r.push(commit('0/200', '0/240'))!;
     expect(tx.keys.size).toBe(0);
@@ -60,7 +67,7 @@ describe('ChangeReader', () => {
   it("keeps another origin's changes (only its own are echoes)", () => {
     const r = reader();
     r.push(begin('0/300'));
-    r.push({ tag: 'origin', originName: 'some_subscription', originLsn: '0/0' } as unknown as Pgoutput.Message);
+    r.push({ tag: 'origin', originName: 'some_subscription', originLsn: '0/0' } as unknown as PgoutputMessage);
     r.push(change('update', orders, { id: '7' }));
     expect(r.push(commit('0/300', '0/340'))!.keys.size).toBe(1);
   });
@@ -73,7 +80,7 @@ describe('ChangeReader', () => {
         prefix: 'parity.reverse.flip',
         content: Buffer.from(content),
         transactional: true,
-      }) as unknown as Pgoutput.Message;
+      }) as unknown as PgoutputMessage;
     r.push(begin('0/400'));
     r.push(message('another-migration'));
     expect(r.push(commit('0/400', '0/440'))!.flip).toBe(false);
