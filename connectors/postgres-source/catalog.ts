@@ -46,6 +46,8 @@ interface TypeRow {
   typelem: number;
   typcategory: string;
   typtypmod: number;
+  /** The separator of this type's elements in an array's text (`;` for box). */
+  typdelim: string;
   labels: string[] | null;
 }
 
@@ -86,7 +88,7 @@ export class TypeResolver {
     while (wanted.length > 0) {
       const { rows: found } = await this.db.query<TypeRow>(
         `SELECT t.oid::int AS oid, t.typname, t.typtype, t.typbasetype::int AS typbasetype, t.typelem::int AS typelem, t.typcategory,
-                t.typtypmod,
+                t.typtypmod, t.typdelim::text AS typdelim,
                 CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e
                                                       WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END AS labels
            FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`,
@@ -124,6 +126,8 @@ export class TypeResolver {
           name: `${element.name}[]`,
           baseName: element.baseName ?? element.name,
           enumLabels: element.enumLabels ?? null,
+          // array_out separates elements by the element type's typdelim, not always a comma.
+          delimiter: rows.get(r.typelem)?.typdelim ?? ',',
         };
       } else {
         resolved = { kind: scalarKind(oid), array: false, name: r.typname, baseName: r.typname, enumLabels: r.labels };

@@ -28,7 +28,7 @@ import {
   TIMESTAMP_POS_INFINITY,
 } from '../../services/core/calendar.js';
 import { ParityError } from '../../services/core/errors.js';
-import { byteaBytes, parseArrayText } from './value-decoder.js';
+import { arrayDelimiter, byteaBytes, parseArrayText } from './value-decoder.js';
 
 export type DecimalHandlingMode = 'precise' | 'double' | 'string';
 export type TimePrecisionMode = 'adaptive' | 'adaptive_time_microseconds' | 'connect';
@@ -73,6 +73,8 @@ export interface PgColumnFacts {
   defaultExpr?: string | null;
   /** Labels of an enum type, in sort order. */
   enumLabels?: readonly string[] | null;
+  /** An array's element separator (the element type's pg_type.typdelim); absent: arrayDelimiter(type). */
+  delimiter?: string;
 }
 
 /** A column as Debezium writes it: its schema, and PostgreSQL text -> Connect value. */
@@ -644,11 +646,12 @@ export function debeziumColumn(facts: PgColumnFacts, options: DebeziumTypeOption
   let mapping: Mapping = scalar;
   if (isArray) {
     const element = scalar;
+    const delimiter = facts.delimiter ?? arrayDelimiter(base);
     mapping = {
       // Debezium declares enum array elements required, every other element type optional.
       schema: { type: 'array', items: { ...element.schema, optional: element.schema.name !== 'io.debezium.data.Enum' } },
       convert: (t) => {
-        const parsed = parseArrayText(t);
+        const parsed = parseArrayText(t, delimiter);
         const walk = (values: unknown[]): ConnectValue[] =>
           values.map((v) => (v === null ? null : Array.isArray(v) ? walk(v) : element.convert(v as string)));
         return walk(parsed);

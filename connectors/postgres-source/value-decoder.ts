@@ -37,6 +37,11 @@ export interface ResolvedType {
   domainTypmod?: number;
   /** An enum's labels in sort order (the element's for an array of enums). */
   enumLabels?: readonly string[] | null;
+  /**
+   * An array's element separator in its text: the element type's pg_type.typdelim (`;` for `box`,
+   * `,` for every other built-in type). Absent: arrayDelimiter's built-in knowledge.
+   */
+  delimiter?: string;
 }
 
 /** The kind of a built-in scalar OID, or 'string' for every type whose text is its value. */
@@ -87,8 +92,19 @@ export function byteaToBase64(text: string): string {
 }
 
 /**
+ * The element separator of an array of `elementType` (pg_type.typname) when pg_type's typdelim is not
+ * at hand: `box` is the only built-in type whose elements are separated by `;` (its own text holds
+ * commas: `(1,1),(0,0)`), every other built-in type uses `,`.
+ */
+export function arrayDelimiter(elementType: string): string {
+  return elementType === 'box' ? ';' : ',';
+}
+
+/**
  * Parses PostgreSQL array text (`{1,2,NULL}`, `{"a b","c\"d"}`, `{{1,2},{3,4}}`, `[0:1]={7,8}`) into
- * nested arrays of element texts, null for NULL elements.
+ * nested arrays of element texts, null for NULL elements. `delimiter` is the element type's typdelim
+ * (`{(1,1),(0,0);(3,3),(2,2)}` for `box[]`); a delimiter that is not the element type's splits inside
+ * elements or refuses nested arrays.
  */
 export function parseArrayText(text: string, delimiter = ','): unknown[] {
   let i = 0;
@@ -148,7 +164,8 @@ function mapNested(values: unknown[], convert: TextConverter): unknown[] {
 export function converterFor(type: ResolvedType): TextConverter {
   const scalar = scalarConverter(type.kind);
   if (!type.array) return scalar;
-  return (text) => mapNested(parseArrayText(text), scalar);
+  const delimiter = type.delimiter ?? arrayDelimiter(type.baseName ?? type.name.replace(/\[\]$/, ''));
+  return (text) => mapNested(parseArrayText(text, delimiter), scalar);
 }
 
 /** A column the source reads: its shape for the registry and its text converter. */

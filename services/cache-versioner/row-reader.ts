@@ -95,6 +95,8 @@ interface DescribedColumn {
   type: string;
   /** The declared type as SQL (format_type: quoted where needed), for casts. */
   sqlType: string;
+  /** An array's element separator (the element type's typdelim: `;` for box); null for a scalar. */
+  delimiter: string | null;
 }
 
 async function describeColumns(db: Queryable, schema: string, table: string): Promise<DescribedColumn[]> {
@@ -116,7 +118,8 @@ async function describeColumns(db: Queryable, schema: string, table: string): Pr
             (CASE WHEN r.typcategory = 'A' THEN (SELECT CASE WHEN e.typtype = 'd' THEN e.typbasetype ELSE e.oid END FROM pg_type e WHERE e.oid = r.typelem) ELSE r.oid END)::int AS oid,
             r.typcategory = 'A' AS "array",
             r.typname AS type,
-            r.sql_type AS "sqlType"
+            r.sql_type AS "sqlType",
+            (CASE WHEN r.typcategory = 'A' THEN (SELECT e.typdelim::text FROM pg_type e WHERE e.oid = r.typelem) END) AS delimiter
        FROM resolved r ORDER BY r.attnum`,
     [qualified(schema, table)],
   );
@@ -147,7 +150,7 @@ export function createRowReader(options: RowReaderOptions): RowReader {
     const reader = (col: DescribedColumn): ColumnReader => ({
       name: col.name,
       present: true,
-      convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type }),
+      convert: converterFor({ kind: scalarKind(col.oid), array: col.array, name: col.type, delimiter: col.delimiter ?? ',' }),
     });
     // A projected column the table lacks (the expand step has not added it yet) reads as null, which
     // is how the versioner stores it.
