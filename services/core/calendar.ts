@@ -58,3 +58,17 @@ export function civilFromDays(days: number, into: CivilDate = { year: 0, month: 
 export function floorDiv(a: bigint, b: bigint): bigint {
   return a >= 0n ? a / b : -((-a + b - 1n) / b);
 }
+
+/** Days from 1970-01-01 to 2000-01-01, PostgreSQL's own epoch (its timestamps count from there). */
+export const DAYS_1970_TO_2000 = 10_957;
+
+/** `n` in at least `width` digits, zero-padded (PostgreSQL prints years 1-999 as `0044`). */
+export function zeroPad(n: number | bigint, width: number): string {
+  return String(n).padStart(width, '0');
+}
+
+/**
+ * `00` to `59`: a month's, day's, hour's, minute's or second's two digits by lookup, cheaper per value
+ * than padStart on a hot path.
+ */
+export const TWO_DIGITS: readonly string[] = Array.from({ length: 60 }, (_, n) => zeroPad(n, 2));

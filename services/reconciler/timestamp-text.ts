@@ -3,38 +3,36 @@
  * timestamps with microseconds and its own rounding rules; a JS `Date` keeps milliseconds only,
  * so parsing, zone conversion, rounding and printing are done here on BigInt microseconds.
  */
+import {
+  type CivilDate,
+  civilFromDays as civilFrom1970,
+  DAYS_1970_TO_2000,
+  daysFromCivil as daysFrom1970,
+  floorDiv,
+  MICROS_PER_DAY,
+  TWO_DIGITS,
+  zeroPad,
+} from '../core/calendar.js';
 
 /** Microseconds since 2000-01-01 00:00:00 (PostgreSQL's own epoch), on the proleptic Gregorian calendar. */
 export type Micros = bigint;
 
 const US_PER_SECOND = 1_000_000n;
-const US_PER_DAY = 86_400_000_000n;
+const US_PER_DAY = MICROS_PER_DAY;
+/** 2000-01-01 00:00:00 UTC in Unix milliseconds (what a JS Date counts from). */
+const EPOCH_2000_MS = DAYS_1970_TO_2000 * 86_400_000;
 
-/** Days from 2000-01-01 to the given astronomical year/month/day (year 0 = 1 BC). Hinnant's algorithm. */
+/** Days from 2000-01-01 to the given astronomical year/month/day (year 0 = 1 BC). */
 function daysFromCivil(y: number, m: number, d: number): number {
-  const yy = m <= 2 ? y - 1 : y;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468 - 10957;
+  return daysFrom1970(y, m, d) - DAYS_1970_TO_2000;
 }
 
-function civilFromDays(days: number): { y: number; m: number; d: number } {
-  const z = days + 10957 + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp + (mp < 10 ? 3 : -9);
-  return { y: yoe + era * 400 + (m <= 2 ? 1 : 0), m, d };
-}
+/** One date the formatters fill and read per value, so printing a timestamp allocates no date object. */
+const civil: CivilDate = { year: 0, month: 0, day: 0 };
 
-function floorDiv(a: bigint, b: bigint): bigint {
-  const q = a / b;
-  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+/** `civil` set to the date `days` after 2000-01-01. */
+function civilFromDays(days: number): CivilDate {
+  return civilFrom1970(days + DAYS_1970_TO_2000, civil);
 }
 
 function floorMod(a: bigint, b: bigint): bigint {
@@ -89,7 +87,7 @@ const CYCLE_MS = 146_097 * 86_400_000;
 /** The UTC offset (seconds) of an IANA zone at an instant, from the platform's tz database. */
 export function zoneOffsetSeconds(utc: Micros, timeZone: string): number {
   if (timeZone.toUpperCase() === 'UTC' || timeZone === 'Etc/UTC' || timeZone === 'GMT') return 0;
-  let ms = Number(floorDiv(utc, 1000n) + 946_684_800_000n);
+  let ms = Number(floorDiv(utc, 1000n) + BigInt(EPOCH_2000_MS));
   // A Date ends at ±8.64e15 ms (275760 AD / 271821 BC); PostgreSQL's timestamps reach 294276 AD. The
   // Gregorian calendar repeats every 400 years to the weekday, so an instant moved by whole cycles keeps
   // its zone rules: the last POSIX rule far in the future, local mean time far in the past.
@@ -117,7 +115,7 @@ export function zoneOffsetSeconds(utc: Micros, timeZone: string): number {
     Number(get('hour')) * 3600 +
     Number(get('minute')) * 60 +
     Number(get('second'));
-  const utcSeconds = Math.floor(ms / 1000) - 946_684_800;
+  const utcSeconds = Math.floor(ms / 1000) - EPOCH_2000_MS / 1000;
   return wallSeconds - utcSeconds;
 }
 
@@ -141,29 +139,26 @@ export function truncateMicros(t: Micros, precision: number): Micros {
   return t - floorMod(t, scale);
 }
 
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
-}
-
 /**
  * PostgreSQL's text output of a timestamp (ISO DateStyle): the fraction only when not zero and
  * without trailing zeros, " BC" for years before 1 AD.
  */
 export function formatTimestamp(t: Micros): string {
-  const days = Number(floorDiv(t, US_PER_DAY));
   const inDay = floorMod(t, US_PER_DAY);
-  const { y, m, d } = civilFromDays(days);
+  const { year: y, month, day } = civilFromDays(Number((t - inDay) / US_PER_DAY));
   const secs = Number(inDay / US_PER_SECOND);
   const micros = Number(inDay % US_PER_SECOND);
   const bc = y <= 0;
   const year = bc ? 1 - y : y;
-  const fraction = micros === 0 ? '' : `.${pad(micros, 6).replace(/0+$/, '')}`;
-  return `${pad(year, 4)}-${pad(m, 2)}-${pad(d, 2)} ${pad(Math.floor(secs / 3600), 2)}:${pad(Math.floor((secs % 3600) / 60), 2)}:${pad(secs % 60, 2)}${fraction}${bc ? ' BC' : ''}`;
+  const fraction = micros === 0 ? '' : `.${zeroPad(micros, 6).replace(/0+$/, '')}`;
+  const clock = `${TWO_DIGITS[Math.floor(secs / 3600)]}:${TWO_DIGITS[Math.floor((secs % 3600) / 60)]}:${TWO_DIGITS[secs % 60]}`;
+  return `${year >= 1000 ? year : zeroPad(year, 4)}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]} ${clock}${fraction}${bc ? ' BC' : ''}`;
 }
 
 /** PostgreSQL's text output of a date (ISO DateStyle), " BC" for years before 1 AD. */
 export function formatDate(t: Micros): string {
-  const { y, m, d } = civilFromDays(Number(floorDiv(t, US_PER_DAY)));
+  const { year: y, month, day } = civilFromDays(Number(floorDiv(t, US_PER_DAY)));
   const bc = y <= 0;
-  return `${pad(bc ? 1 - y : y, 4)}-${pad(m, 2)}-${pad(d, 2)}${bc ? ' BC' : ''}`;
+  const year = bc ? 1 - y : y;
+  return `${year >= 1000 ? year : zeroPad(year, 4)}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}${bc ? ' BC' : ''}`;
 }

@@ -56,6 +56,28 @@ describe('timestamps as exact microseconds', () => {
     expect(formatTimestamp(toZoneWall(winter, 'UTC'))).toBe('2024-01-01 12:00:00');
   });
 
+  it('counts from 2000-01-01 on the shared calendar: PostgreSQL day numbers, short years padded, BC', () => {
+    // PostgreSQL's own answers (select d - '2000-01-01'::date), recorded.
+    const day = 86_400_000_000n;
+    expect(wall('2000-01-01')).toBe(0n);
+    expect(wall('1970-01-01')).toBe(-10_957n * day);
+    expect(wall('0001-01-01')).toBe(-730_119n * day);
+    expect(wall('4714-11-24 BC')).toBe(-2_451_545n * day);
+    expect(wall('294276-12-31 23:59:59.999999')).toBe(106_751_982n * day + day - 1n);
+    expect(formatTimestamp(-1n)).toBe('1999-12-31 23:59:59.999999');
+    expect(formatTimestamp(wall('0044-03-15 09:05:03.05 BC'))).toBe('0044-03-15 09:05:03.05 BC');
+    expect(formatDate(wall('0999-12-31'))).toBe('0999-12-31');
+    // Every 9973rd day over 4714 BC to 294276 AD comes back to itself, at a time whose fields all need padding.
+    const clock = 3_723_000_004n; // 01:02:03.000004
+    for (let d = -2_451_545; d <= 106_751_982; d += 9_973) {
+      const t = BigInt(d) * day + clock;
+      const text = formatTimestamp(t);
+      expect(text).toMatch(/^\d{4,}-\d\d-\d\d 01:02:03\.000004( BC)?$/);
+      expect(wall(text)).toBe(t);
+      expect(formatDate(t)).toBe(text.replace(' 01:02:03.000004', ''));
+    }
+  });
+
   it('formats dates and recognises infinity', () => {
     expect(formatDate(wall('2024-03-05'))).toBe('2024-03-05');
     expect(formatDate(wall('0001-01-01 BC'))).toBe('0001-01-01 BC');
