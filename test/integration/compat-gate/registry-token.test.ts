@@ -31,8 +31,8 @@ import { registryFetch } from '../../../services/core/registry-http.js';
 import { ParityError } from '../../../services/core/errors.js';
 import { stackConfig, stackEnv, type StackConfig, type StackEnv } from '../../../services/stack/config.js';
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
-import { createTestDatabase, type TestDatabase, uniqueName } from '../../support/stack.js';
-import { deleteTopics, kafka, startCdc, waitForSlotCatchUp, writeCdcSpec } from '../cdc/support.js';
+import { uniqueName } from '../../support/stack.js';
+import { kafka, startCdc, streamedTable, waitForSlotCatchUp, writeCdcSpec } from '../cdc/support.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const base = Number(process.env.PARITY_TEST_TOKEN_PORT_BASE ?? 55700);
@@ -154,35 +154,24 @@ describe('an expired registry bearer token', () => {
   });
 
   describe('parity cdc run', () => {
-    let db: TestDatabase;
-    const prefix = uniqueName('token');
-    const slot = uniqueName('token');
-    const topic = `${prefix}.public.orders`;
+    // The table in a database of its own, dropped with its slot, topic and subjects after the suite.
+    const t = streamedTable('token', 'orders', '(id int PRIMARY KEY, amount int)');
+    const { slot, topicPrefix: prefix, topic } = t;
 
     beforeAll(async () => {
-      db = await createTestDatabase('source', 'token');
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: t.db.url });
       await c.connect();
-      await c.query('CREATE TABLE orders (id int PRIMARY KEY, amount int)');
-      await c.query('INSERT INTO orders VALUES (1, 100), (2, 200)');
-      await c.end();
-    });
-
-    afterAll(async () => {
-      const c = new pg.Client({ connectionString: db.url });
-      await c.connect();
-      await c
-        .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot])
-        .catch(() => undefined);
-      await c.end();
-      await db?.drop();
-      await deleteTopics([topic]);
+      try {
+        await c.query('INSERT INTO orders VALUES (1, 100), (2, 200)');
+      } finally {
+        await c.end();
+      }
     });
 
     it('exits 2 naming the registry and the setting, the token never shown; nothing produced, registered or acknowledged', async () => {
       // The shared stack's PostgreSQL and Kafka; this test's secured registry with the expired token.
       const specFile = writeCdcSpec({
-        database: db.url,
+        database: t.db.url,
         table: 'orders',
         slot,
         topicPrefix: prefix,
@@ -211,7 +200,7 @@ describe('an expired registry bearer token', () => {
       }
       // Nothing was acknowledged past what reached Kafka: with the credentials fixed, a restart delivers the
       // snapshot and a row written while parity was stopped (kept by the slot), and nothing more.
-      const c = new pg.Client({ connectionString: db.url });
+      const c = new pg.Client({ connectionString: t.db.url });
       await c.connect();
       try {
         await c.query('INSERT INTO orders VALUES (3, 300)');
