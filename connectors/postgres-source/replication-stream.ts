@@ -60,8 +60,11 @@ export interface ReplicationStreamOptions {
   slot: string;
   publication: string;
   logger: Logger;
-  /** Handles each message, in WAL order; the next one waits until this resolves. */
-  onMessage: (message: PgoutputMessage, lsn: Lsn) => Promise<void>;
+  /**
+   * Handles each message, in WAL order; the next one waits until the returned promise resolves
+   * (undefined: handled already).
+   */
+  onMessage: (message: PgoutputMessage, lsn: Lsn) => Promise<void> | undefined;
   /**
    * The position already durable when the session starts (the slot's confirmed flush LSN); later
    * positions arrive through `durableAdvanced`, from the ack tracker's onDurable.
@@ -80,7 +83,7 @@ export interface ReplicationStreamOptions {
 
 /** What this module uses of pg-logical-replication's LogicalReplicationService: its public API. */
 export interface ReplicationService {
-  on(event: 'data', listener: (lsn: string, message: PgoutputMessage) => Promise<void>): unknown;
+  on(event: 'data', listener: (lsn: string, message: PgoutputMessage) => Promise<void> | undefined): unknown;
   on(event: 'heartbeat', listener: (lsn: string, timestamp: number, shouldRespond: boolean) => void): unknown;
   on(event: 'error', listener: (err: unknown) => void): unknown;
   subscribe(plugin: PgoutputPlugin, slot: string, uptoLsn: string): Promise<unknown>;
@@ -121,17 +124,34 @@ export class ReplicationStream {
     );
     this.safe = options.startLsn ?? 0n;
     this.service = (options.service ?? libraryService)({ connectionString: options.connectionString });
-    this.service.on('data', async (lsn: string, message: PgoutputMessage) => {
+    // Not an async function: a message handled synchronously costs no promise of ours (the library
+    // awaits whatever the listener returns).
+    this.service.on('data', (lsn: string, message: PgoutputMessage): Promise<void> | undefined => {
+      // After a handler failed, the library carries on with the next message: ignore the rest, the
+      // session is being torn down and the slot replays them.
+      if (this.failure || this.stopped) {
+        this.handled++;
+        return undefined;
+      }
+      let pending: Promise<void> | undefined;
       try {
-        // After a handler failed, the library carries on with the next message: ignore the rest, the
-        // session is being torn down and the slot replays them.
-        if (this.failure || this.stopped) return;
-        await options.onMessage(message, parseLsn(lsn));
+        pending = options.onMessage(message, parseLsn(lsn));
       } catch (err) {
         this.fail(err);
-      } finally {
-        this.handled++;
       }
+      if (!pending) {
+        this.handled++;
+        return undefined;
+      }
+      return pending.then(
+        () => {
+          this.handled++;
+        },
+        (err: unknown) => {
+          this.fail(err);
+          this.handled++;
+        },
+      );
     });
     this.service.on('heartbeat', (lsn: string, _timestamp: number, shouldRespond: boolean) => {
       const walEnd = parseLsn(lsn);

@@ -55,9 +55,6 @@ import { EnvelopeBuilder } from './envelope.js';
 import { takeInitialSnapshot } from './initial-snapshot.js';
 import { ChangePipeline, HEARTBEAT_PREFIX } from './pipeline.js';
 
-/** What the stream awaits for a message the pipeline handled without waiting. */
-const HANDLED: Promise<void> = Promise.resolve();
-
 export { HEARTBEAT_PREFIX } from './pipeline.js';
 export { CONNECTOR_VERSION } from './envelope.js';
 
@@ -468,8 +465,8 @@ export class CdcConnector {
       publication: spec.cdc.publication,
       logger: this.log,
       startLsn: start,
-      // A change handled without waiting returns no promise (see ChangePipeline.handle): one shared settled one stands in.
-      onMessage: (message, lsn) => pipeline.handle(message, lsn) ?? HANDLED,
+      // A change handled without waiting returns no promise (see ChangePipeline.handle).
+      onMessage: (message, lsn) => pipeline.handle(message, lsn),
       idle: () => pipeline.idle,
     });
     const pipeline: ChangePipeline = this.pipelineFor(start, sink, sessionAbort.signal, stream);
