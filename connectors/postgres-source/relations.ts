@@ -80,6 +80,7 @@ export function pgColumnFacts(name: string, type: ResolvedType, facts: ColumnCat
     key,
     defaultExpr: facts?.defaultExpr ?? null,
     enumLabels: type.enumLabels ?? null,
+    ...(type.delimiter === undefined ? {} : { delimiter: type.delimiter }),
   };
 }
 
