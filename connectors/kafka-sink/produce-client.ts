@@ -66,6 +66,21 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * A Writer whose finished frame is a view of its own buffer, not a copy. Produce requests (up to ~900 KB,
+ * tens per second when draining a backlog) are written into a few of these per connection, each reused
+ * once the socket has taken its bytes: a fresh ~1 MB Buffer per request is memory that only a garbage
+ * collection gives back, and it showed in the connector's peak RSS.
+ */
+class FrameWriter extends Writer {
+  override toBuffer(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** Idle frame writers kept per connection: one per request in flight (at most 5) plus the one being written. */
+const MAX_IDLE_FRAME_WRITERS = 6;
+
 /** TLS verification failures: the certificate chain, or the name in it. */
 const TLS_NAME_ERRORS = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
 
@@ -80,6 +95,7 @@ export class BrokerConnection {
   private buffered = 0;
   private closedWith: Error | null = null;
   readonly writer = new Writer();
+  private readonly frameWriters: FrameWriter[] = [];
 
   constructor(
     readonly broker: BrokerAddress,
@@ -140,8 +156,22 @@ export class BrokerConnection {
     return this.correlation;
   }
 
-  /** Sends a finished frame whose header carries `correlationId`; resolves with the response body. */
-  request(correlationId: number, frame: Buffer): Promise<Buffer> {
+  /** A writer for one request whose frame is a view of it; hand both to `request`, which gives the writer back. */
+  takeFrameWriter(): Writer {
+    return this.frameWriters.pop() ?? new FrameWriter();
+  }
+
+  /** Returns a frame writer once the socket no longer needs the frame written into it. */
+  private releaseFrameWriter(w: Writer): void {
+    if (this.frameWriters.length < MAX_IDLE_FRAME_WRITERS) this.frameWriters.push(w as FrameWriter);
+  }
+
+  /**
+   * Sends a finished frame whose header carries `correlationId`; resolves with the response body.
+   * `frameWriter`: the writer from `takeFrameWriter` that `frame` is a view of, reused once the socket
+   * has taken the frame's bytes (the write callback), not before.
+   */
+  request(correlationId: number, frame: Buffer, frameWriter?: Writer): Promise<Buffer> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (!this.socket) return Promise.reject(new Error('not connected'));
     return new Promise<Buffer>((resolve, reject) => {
@@ -149,7 +179,8 @@ export class BrokerConnection {
         this.fail(new Error(`Kafka broker ${this.address} did not answer within ${this.requestTimeoutMs} ms`));
       }, this.requestTimeoutMs);
       this.pending.set(correlationId, { resolve, reject, timer });
-      this.socket!.write(frame);
+      if (frameWriter) this.socket!.write(frame, () => this.releaseFrameWriter(frameWriter));
+      else this.socket!.write(frame);
     });
   }
 
@@ -377,13 +408,14 @@ export class ProduceClient {
       return { ...b, baseSequence };
     });
     const correlationId = conn.nextCorrelationId();
+    const writer = conn.takeFrameWriter();
     const frame = produceRequest(
-      conn.writer,
+      writer,
       { correlationId, clientId: this.options.clientId },
       { acks: -1, timeoutMs: this.requestTimeoutMs, timestampMs: Date.now(), producer: this.identity, compression: this.compression },
       withSequences,
     );
-    return conn.request(correlationId, frame).then((body) => {
+    return conn.request(correlationId, frame, writer).then((body) => {
       const results = readProduceResponse(body);
       const bad = results.find((r) => r.errorCode !== 0);
       if (bad) {
