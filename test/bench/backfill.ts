@@ -30,12 +30,16 @@
  * Options: --full, --quick (a smoke run of about a minute: small tables, 4-s baseline, 3-s windows,
  * settings default,4,off), --rows N, --oltp-rows N, --rate TX_PER_S (200), --connections N (4),
  * --workers N, --baseline-seconds S (15), --interleave-seconds S (10), --windows N (2),
- * --settings LIST (default,2,4,8,16,off), --min-samples N (1,000; quick 100: a setting whose running
+ * --settings LIST (default,2,4,8,12,16,off), --min-samples N (1,000; quick 100: a setting whose running
  * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
- * setting; default on), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
+ * setting; default: the spec's), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
  * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
  * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones). A setting is
- * NAME[/KiB][/sync|async] (batch WAL target and commit mode). Every setting also reports the CPU of
+ * NAME[/KiB][/sync|async][/cold] (batch WAL target, commit mode, no warm-up). --warmup-seconds S:
+ * each setting but `off` and `/cold` first runs for S seconds (default: its running time, --windows x
+ * --interleave-seconds), then VACUUM and CHECKPOINT, so its windows measure the steady state: a long
+ * backfill finds the WAL segments its last checkpoint cycle wrote recycled ahead of it, and the
+ * server creates none inside its windows. Every setting also reports the CPU of
  * this process and of the backfill's backends, and the WAL segments the server created. BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
  * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON.
  */
@@ -91,7 +95,12 @@ const WORKERS = values.workers ? num('workers', values.workers, 1, 1) : undefine
 const CONNECTIONS = num('connections', values.connections, 4, 1);
 const INTERLEAVE = num('interleave-seconds', values['interleave-seconds'], QUICK ? 3 : 10, 2);
 const WINDOWS = num('windows', values.windows, QUICK ? 1 : 2, 1);
-const ASYNC = (values['async-commit'] ?? 'on') !== 'off';
+if (values['async-commit'] !== undefined && !['on', 'off'].includes(values['async-commit'])) {
+  process.stderr.write(`bench:backfill: --async-commit takes on or off, got "${values['async-commit']}"\n`);
+  process.exit(2);
+}
+/** --async-commit for every setting; undefined: the spec's default (`pace.asynchronousCommit`). */
+const ASYNC = values['async-commit'] === undefined ? undefined : values['async-commit'] === 'on';
 /** Fewest transactions in a setting's running windows for its ratio to count toward rows_per_s_at_1_2x (its p99 rests on n/100 of them). */
 const MIN_SAMPLES = num('min-samples', values['min-samples'], QUICK ? 100 : 1_000, 1);
 type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: number | null; warm: boolean };
@@ -100,7 +109,7 @@ type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: 
  * target (`pace.batchWalBytes`) in KiB, and `/sync` or `/async` (`pace.asynchronousCommit` for this
  * setting): `4/16` is 4 MiB/s in batches of about 16 KiB of WAL, `4/sync` 4 MiB/s with synchronous commits.
  */
-const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'default,2,4,8,16,off')).split(',').map((raw) => {
+const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'default,2,4,8,12,16,off')).split(',').map((raw) => {
   const [name = '', ...allParts] = raw.trim().split('/');
   // `/cold`: no warm-up for this setting (what the first minutes of a backfill pay, against the warmed steady state).
   const cold = allParts.includes('cold');
@@ -111,7 +120,8 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
     process.stderr.write(`bench:backfill: a setting is NAME[/KiB][/sync|async][/cold], got "${raw}"\n`);
     process.exit(2);
   }
-  const asyncCommit = `asynchronousCommit: ${commit === undefined ? ASYNC : commit === 'async'}`;
+  const asyncValue = commit === undefined ? ASYNC : commit === 'async';
+  const asyncCommit = asyncValue === undefined ? '' : `, asynchronousCommit: ${asyncValue}`;
   const kib = batchKiB === undefined ? undefined : Number(batchKiB);
   if (kib !== undefined && !(kib >= 8)) {
     process.stderr.write(`bench:backfill: a setting's /K is the batch WAL target in KiB (at least 8), got "${raw}"\n`);
@@ -122,14 +132,14 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
     `${n}${kib === undefined ? '' : `/${kib}KiB`}${commit === undefined ? '' : `/${commit}`}${cold ? '/cold' : ''}`;
   if (name === 'default') {
     const throttle =
-      process.env.BENCH_THROTTLE ?? (ASYNC && !batch && commit === undefined ? undefined : `{ pace: { ${asyncCommit}${batch} } }`);
+      process.env.BENCH_THROTTLE ?? (!asyncCommit && !batch ? undefined : `{ pace: { ${`${asyncCommit}${batch}`.slice(2)} } }`);
     return { name: label(name), throttle, walBytesPerSecond: null, warm: !cold };
   }
   if (name === 'off')
     // Pacing off finishes the table within seconds: nothing to warm (and a warm-up would have copied it all).
     return {
       name: label(name),
-      throttle: `{ pace: { enabled: false, ${asyncCommit}${batch} } }`,
+      throttle: `{ pace: { enabled: false${asyncCommit}${batch} } }`,
       walBytesPerSecond: null,
       warm: false,
     };
@@ -143,7 +153,7 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
   const bytes = Math.round(mib * 1024 * 1024);
   return {
     name: label(`${mib}MiB/s`),
-    throttle: `{ pace: { mode: wal-rate, walBytesPerSecond: ${bytes}, minWalBytesPerSecond: ${bytes}, maxWalBytesPerSecond: ${bytes}, ${asyncCommit}${batch}, latencyGuard: { enabled: false } } }`,
+    throttle: `{ pace: { mode: wal-rate, walBytesPerSecond: ${bytes}, minWalBytesPerSecond: ${bytes}, maxWalBytesPerSecond: ${bytes}${asyncCommit}${batch}, latencyGuard: { enabled: false } } }`,
     walBytesPerSecond: bytes,
     warm: !cold,
   };
@@ -454,7 +464,7 @@ try {
   const t1 = performance.now();
   const w1 = await walPosition();
   const bulk = await runBackfill({
-    spec: specFor(db.url, 'orders_bulk', `{ pace: { enabled: false, asynchronousCommit: ${ASYNC} } }`),
+    spec: specFor(db.url, 'orders_bulk', `{ pace: { enabled: false${ASYNC === undefined ? '' : `, asynchronousCommit: ${ASYNC}`} } }`),
     ...(WORKERS ? { workers: WORKERS } : {}),
     controlServer: false,
   });
@@ -779,7 +789,7 @@ try {
     batches: bulk.batches,
     wal_bytes_per_row_unthrottled: Math.round(bulkWalPerRow),
     workers: WORKERS ?? 1,
-    asynchronous_commit: ASYNC,
+    asynchronous_commit: ASYNC ?? specFor(db.url, 'orders_live').backfill.throttle.pace.asynchronousCommit,
     rows_per_s_at_1_2x: best?.rows_per_s ?? null,
     rows_per_s_at_1_2x_setting: best?.setting ?? null,
     backfill_during_rows_per_s: def?.rows_per_s ?? null,
