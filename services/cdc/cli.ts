@@ -1,6 +1,7 @@
 /**
  * `parity cdc run | status | drop-slot | snapshot`.
  */
+import { setFlagsFromString } from 'node:v8';
 import { parseOptions, required } from '../core/options.js';
 import { createKafkaForSpec, createPgPool } from '../core/clients.js';
 import { ParityError } from '../core/errors.js';
@@ -27,8 +28,28 @@ import { cdcStatus, formatStatus } from './status.js';
 const RUN_USAGE =
   'parity cdc run --spec FILE [--set-replica-identity-full] [--status-port N] [--max-in-flight N] [--producer maintained|wire]';
 
+/**
+ * V8's old-generation growing factor for `parity cdc run`, as a percentage over 1 (V8's
+ * `--heap-growing-percent`; 100 = the old generation may double before the next full collection). By
+ * default V8 lets it grow up to 4x what survived the last full collection, and a connector draining a
+ * backlog promotes its in-flight events fast enough to get there: ~60 MB of its peak RSS in
+ * `npm run bench:cdc`. 100 kept the peak at 225-242 MB for ~1 % more CPU per event; 50 saved little
+ * more (223-224 MB) and cost ~15 % (BENCHMARKS.md, CDC). Set here, not in the bin's flags: it concerns
+ * this command only. The operator's own flag wins (`node --heap-growing-percent=N ... parity.js cdc run`;
+ * Node refuses it in NODE_OPTIONS).
+ */
+export const CDC_HEAP_GROWING_PERCENT = 100;
+
+/** Sets the CDC connector's V8 heap growing factor unless the process was started with its own. */
+export function limitHeapGrowth(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return false;
+  setFlagsFromString(`--heap-growing-percent=${CDC_HEAP_GROWING_PERCENT}`);
+  return true;
+}
+
 /** `parity cdc run`: streams the spec's tables into Kafka until SIGTERM/SIGINT. */
 export async function cdcRun(argv: string[]): Promise<number> {
+  limitHeapGrowth();
   const { values } = parseOptions(
     argv,
     {
