@@ -32,7 +32,7 @@ const RUN_USAGE =
  * V8's old-generation growing factor for `parity cdc run`, as a percentage over 1 (V8's
  * `--heap-growing-percent`; 100 = the old generation may double before the next full collection). By
  * default V8 lets it grow up to 4x what survived the last full collection, and a connector draining a
- * backlog promotes its in-flight events fast enough to get there: ~60 MB of its peak RSS in
+ * backlog promotes its in-flight events fast enough to get there: ~50 MB of its peak RSS in
  * `npm run bench:cdc`. 100 kept the peak at 225-242 MB for ~1 % more CPU per event; 50 saved little
  * more (223-224 MB) and cost ~15 % (BENCHMARKS.md, CDC). Set here, not in the bin's flags: it concerns
  * this command only. The operator's own flag wins (`node --heap-growing-percent=N ... parity.js cdc run`;
