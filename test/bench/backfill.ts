@@ -451,12 +451,31 @@ const walSegments = async (): Promise<{ seg: number; ahead: number } | null> =>
       (r) => r.rows[0] as { seg: number; ahead: number },
       () => null,
     );
+/**
+ * WAL held back by replication slots (every database of the cluster): a checkpoint recycles no
+ * segment a slot still needs, so while a slot lags the server creates every new segment (inside
+ * foreground commits' WAL writes) and neither the CHECKPOINT between settings nor the warm-up helps.
+ */
+const slotsHoldingWal = async (): Promise<{ slots: number; bytes: number; names: string[] }> => {
+  const r = await admin.query(
+    `SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 AS bytes FROM pg_replication_slots
+      WHERE restart_lsn IS NOT NULL AND pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) > pg_size_bytes(current_setting('wal_segment_size')) * 4
+      ORDER BY restart_lsn`,
+  );
+  const rows = r.rows as { slot_name: string; bytes: number }[];
+  return { slots: rows.length, bytes: rows.reduce((max, x) => Math.max(max, Number(x.bytes)), 0), names: rows.map((x) => x.slot_name) };
+};
 const walPosition = async (): Promise<number> =>
   Number((await admin.query(`SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::float8 AS b`)).rows[0].b);
 try {
   log(
     `${QUICK ? 'quick run: ' : ''}loading ${ROWS.toLocaleString('en-US')} rows (unthrottled run) and ${OLTP_ROWS.toLocaleString('en-US')} rows (frontier)`,
   );
+  const held = await slotsHoldingWal();
+  if (held.slots > 0)
+    log(
+      `warning: ${held.slots} replication slot(s) of this cluster hold back ${(held.bytes / 2 ** 30).toFixed(1)} GiB of WAL (${held.names.slice(0, 5).join(', ')}${held.slots > 5 ? ', ...' : ''}): no WAL segment can be recycled, so every setting pays for creating its segments inside foreground commits and the warm-up cannot help; drop the stale slots, or run on a cluster without them, for steady-state figures`,
+    );
   await createTable(admin, 'orders_bulk', ROWS);
   await admin.query('CHECKPOINT');
 
@@ -805,6 +824,8 @@ try {
     oltp_interleave_seconds: INTERLEAVE,
     windows_per_setting: WINDOWS,
     warmup_seconds: WARMUP_SECONDS,
+    slots_holding_wal: held.slots,
+    slots_held_wal_bytes: Math.round(held.bytes),
     idle_wal_bytes_per_s: Math.round(idleWalRate),
     frontier,
     target_rows_per_s: 250_000,
