@@ -19,7 +19,7 @@ import { ParityError } from '../../services/core/errors.js';
 import { kafkaError } from '../../services/core/kafka-errors.js';
 import type { Logger } from '../../services/core/log.js';
 import type { EncodedChange } from './serde.js';
-import { type ChangeSink, type SinkCallbacks, recordSize } from './sink.js';
+import { type ChangeSink, type SinkCallbacks, ackInRuns, recordSize } from './sink.js';
 
 export interface MaintainedSinkOptions {
   kafka: KafkaClients;
@@ -138,7 +138,7 @@ export class MaintainedSink implements ChangeSink {
         this.sending = false;
         this.onBatch?.(batch.length, (performance.now() - started) / 1000);
         this.outstanding -= batch.length;
-        for (const q of batch) q.callbacks.onAck();
+        ackInRuns(batch);
         this.pump();
         this.notifyIdle();
       },

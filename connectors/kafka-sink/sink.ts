@@ -35,10 +35,28 @@ export type SinkProducer = 'maintained' | 'wire';
 export const SINK_PRODUCERS: readonly SinkProducer[] = ['maintained', 'wire'];
 
 export interface SinkCallbacks {
-  /** Kafka acknowledged the message (acks=all). */
-  onAck(): void;
+  /**
+   * Kafka acknowledged the message (acks=all); `count` (default 1): that many consecutive messages sent
+   * with these same callbacks, acknowledged together (see ackInRuns).
+   */
+  onAck(count?: number): void;
   /** The message was not (or may not have been) written; it must be replayed. */
   onFail(err: unknown): void;
+}
+
+/**
+ * Acknowledges a batch in order: one `onAck(count)` per run of consecutive messages that share their
+ * callbacks object (the CDC passes one per transaction, table and op), not one call per message.
+ */
+export function ackInRuns(batch: readonly { callbacks: SinkCallbacks }[]): void {
+  let i = 0;
+  while (i < batch.length) {
+    const callbacks = batch[i]!.callbacks;
+    let j = i + 1;
+    while (j < batch.length && batch[j]!.callbacks === callbacks) j++;
+    callbacks.onAck(j - i);
+    i = j;
+  }
 }
 
 /** How the sink reaches Kafka: the real ProduceClient, or a stand-in in unit tests of the lane logic. */
@@ -350,7 +368,7 @@ export class KafkaSink implements ChangeSink {
         () => {
           this.onBatch?.(batch.length, (performance.now() - started) / 1000);
           this.outstanding -= batch.length;
-          for (const q of batch) q.callbacks.onAck();
+          ackInRuns(batch);
           if (!this.broken) this.pump(lane);
           this.notifyIdle();
         },

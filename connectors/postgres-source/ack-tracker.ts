@@ -78,18 +78,18 @@ export class AckTracker {
     return tx;
   }
 
-  /** Counts one event of `tx` handed to Kafka; call `acked` (or `failed`) exactly once for it later. */
+  /** Counts one event of `tx` handed to Kafka; count it later in `acked` (or call `failed`) exactly once. */
   sent(tx: TrackedTransaction): void {
     tx.pending++;
     tx.events++;
     this.pendingEvents++;
   }
 
-  /** Kafka acknowledged one event of `tx`. */
-  acked(tx: TrackedTransaction): void {
-    if (tx.pending <= 0) throw new Error(`ack tracker: more acknowledgements than sends for xid ${tx.xid}`);
-    tx.pending--;
-    this.pendingEvents--;
+  /** Kafka acknowledged `count` (default one) events of `tx`. */
+  acked(tx: TrackedTransaction, count = 1): void {
+    if (tx.pending < count) throw new Error(`ack tracker: more acknowledgements than sends for xid ${tx.xid}`);
+    tx.pending -= count;
+    this.pendingEvents -= count;
     this.wake();
     this.advance();
   }

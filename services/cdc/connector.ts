@@ -535,8 +535,8 @@ export class CdcConnector {
         stream.durableAdvanced(lsn);
       },
       onFail: (err) => stream.fail(err),
-      onAcked: () => {
-        this.eventsAcked++;
+      onAcked: (count) => {
+        this.eventsAcked += count;
       },
     });
   }

@@ -52,7 +52,7 @@ export interface ChangePipelineOptions {
   /** A send failed: its transaction can never become durable, the session must end. */
   onFail: (err: unknown) => void;
   /** One event was acknowledged by Kafka (the connector's running count). */
-  onAcked: () => void;
+  onAcked: (count: number) => void;
 }
 
 interface OpenTransaction extends TransactionContext {
@@ -66,7 +66,7 @@ interface OpenTransaction extends TransactionContext {
 }
 
 /** The counter of records that are not change events. */
-const NOT_COUNTED = { inc: () => undefined };
+const NOT_COUNTED = { inc: (_count?: number) => undefined };
 
 /** A small number per op, for per-transaction lookups without building strings. */
 const OP_SLOTS: Record<Op, number> = { c: 0, u: 1, d: 2, r: 3, t: 4 };
@@ -76,12 +76,12 @@ class EventAck {
   constructor(
     private readonly pipeline: ChangePipeline,
     private readonly tx: OpenTransaction,
-    private readonly counter: { inc: () => void },
+    private readonly counter: { inc: (count?: number) => void },
     private readonly commitMs: number,
   ) {}
 
-  onAck(): void {
-    this.pipeline.acked(this.tx.tracked, this.counter, this.commitMs);
+  onAck(count = 1): void {
+    this.pipeline.acked(this.tx.tracked, this.counter, this.commitMs, count);
   }
 
   onFail(err: unknown): void {
@@ -96,7 +96,7 @@ export class ChangePipeline {
   private readonly relations = new Map<number, RelationState>();
   private readonly encoders = new Map<number, TableEncoder>();
   private readonly ignored = new Set<number>();
-  private readonly eventCounters = new Map<string, { inc: () => void }>();
+  private readonly eventCounters = new Map<string, { inc: (count?: number) => void }>();
   private current: OpenTransaction | null = null;
 
   constructor(private readonly options: ChangePipelineOptions) {
@@ -142,11 +142,14 @@ export class ChangePipeline {
   }
 
   /** Kafka acknowledged one event (called by EventAck). */
-  acked(tx: TrackedTransaction, counter: { inc: () => void }, commitMs: number): void {
-    this.tracker.acked(tx);
-    this.options.onAcked();
-    counter.inc();
-    this.options.metrics.commitToAck.observe(Math.max(0, Date.now() - commitMs) / 1000);
+  acked(tx: TrackedTransaction, counter: { inc: (count?: number) => void }, commitMs: number, count: number): void {
+    this.tracker.acked(tx, count);
+    this.options.onAcked(count);
+    counter.inc(count);
+    // Every event of the run was acknowledged at the same moment: one latency, observed once per event.
+    const seconds = Math.max(0, Date.now() - commitMs) / 1000;
+    const histogram = this.options.metrics.commitToAck;
+    for (let i = 0; i < count; i++) histogram.observe(seconds);
   }
 
   /** A send failed (called by EventAck): the transaction is poisoned and the session ends. */
@@ -323,7 +326,7 @@ export class ChangePipeline {
     return ack;
   }
 
-  private counterFor(table: string, op: Op): { inc: () => void } {
+  private counterFor(table: string, op: Op): { inc: (count?: number) => void } {
     const k = `${table}\u0000${op}`;
     let c = this.eventCounters.get(k);
     if (!c) this.eventCounters.set(k, (c = this.options.metrics.events.labels({ table, op })));

@@ -34,6 +34,19 @@ describe('AckTracker', () => {
     expect(t.durableLsn).toBe(5000n);
   });
 
+  it('counts a run of acknowledgements at once, and refuses more than were sent', () => {
+    const t = new AckTracker(0n);
+    const a = t.begin(1, 0n);
+    for (let i = 0; i < 5; i++) t.sent(a);
+    t.commit(a, 80n);
+    t.acked(a, 4);
+    expect(t.durableLsn).toBe(0n);
+    expect(() => t.acked(a, 2)).toThrow(/more acknowledgements than sends/);
+    t.acked(a, 1);
+    expect(t.durableLsn).toBe(80n);
+    expect(t.idle).toBe(true);
+  });
+
   it('treats an empty transaction (heartbeat) as durable at commit once earlier ones are', () => {
     const t = new AckTracker(0n);
     const a = t.begin(1, 0n);

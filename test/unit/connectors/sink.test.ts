@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KafkaClients } from '../../../services/core/clients.js';
-import { KafkaSink, type ProduceTransport, type SinkMetadata } from '../../../connectors/kafka-sink/sink.js';
+import { KafkaSink, type ProduceTransport, type SinkMetadata, ackInRuns } from '../../../connectors/kafka-sink/sink.js';
 import { ProduceError } from '../../../connectors/kafka-sink/produce-client.js';
 import { silentLogger } from '../../../services/core/log.js';
 import type { EncodedChange } from '../../../connectors/kafka-sink/serde.js';
@@ -167,5 +167,15 @@ describe('KafkaSink', () => {
     sink.send(msg(7, 'x'), { onAck: () => undefined, onFail: (e) => (failure = e) });
     expect((failure as Error).message).toMatch(/topic t has no partition 7 with a leader \(it has 3 partitions\)/);
     await sink.drained();
+  });
+
+  it('acknowledges a batch in order, once per run of messages that share their callbacks', () => {
+    const calls: string[] = [];
+    const cb = (name: string) => ({ onAck: (n = 1) => calls.push(`${name}x${n}`), onFail: () => calls.push(`fail ${name}`) });
+    const [a, b] = [cb('a'), cb('b')];
+    ackInRuns([a, a, a, b, a, b, b].map((callbacks) => ({ callbacks })));
+    expect(calls).toEqual(['ax3', 'bx1', 'ax1', 'bx2']);
+    ackInRuns([]);
+    expect(calls).toHaveLength(4);
   });
 });
