@@ -77,6 +77,8 @@ export interface ReplicationStreamOptions {
   /** Coalesces status updates after the durable position moves. */
   ackDelayMs?: number;
   onKeepalive?: (walEnd: Lsn) => void;
+  /** How long closing the connection may take (default 5 s; see CLOSE_TIMEOUT_MS). */
+  closeTimeoutMs?: number;
   /** Makes the replication service (tests pass a fake); default pg-logical-replication's. */
   service?: (settings: { connectionString: string }) => ReplicationService;
 }
@@ -98,8 +100,22 @@ function libraryService(settings: { connectionString: string }): ReplicationServ
   ) as unknown as ReplicationService;
 }
 
+/**
+ * How long closing the replication connection may take. pg's `end()` resolves when the socket reads the
+ * server's end; the library pauses the socket while a handler runs and, once stopped, never resumes it,
+ * so a socket paused at that moment never reads it (seen on a TLS connection: the session stayed in
+ * "stopping" for good). After this the session ends without waiting: the process exits, or the next
+ * session opens a connection of its own.
+ */
+const CLOSE_TIMEOUT_MS = 5_000;
+
 export class ReplicationStream {
   private readonly service: ReplicationService;
+  /** Settles once the connection was closed (or given up on after CLOSE_TIMEOUT_MS); `run` returns then. */
+  private markClosed: () => void = () => undefined;
+  private readonly closed = new Promise<void>((resolve) => {
+    this.markClosed = resolve;
+  });
   private readonly plugin: TextPgoutputPlugin;
   /** Messages parsed (received) and handled (our handler returned) this session. */
   private received = 0;
@@ -174,7 +190,7 @@ export class ReplicationStream {
   async run(): Promise<void> {
     this.statusTimer = setInterval(() => void this.sendStatus(), this.options.statusIntervalMs ?? 10_000);
     try {
-      await this.service.subscribe(this.plugin, this.options.slot, '0/00000000');
+      await Promise.race([this.service.subscribe(this.plugin, this.options.slot, '0/00000000'), this.closed]);
     } catch (err) {
       if (!this.stopped) this.fail(err);
     } finally {
@@ -209,14 +225,14 @@ export class ReplicationStream {
     await this.sendStatus();
     this.stopped = true;
     this.clearTimers();
-    await this.service.stop().catch(() => undefined);
+    await this.close();
   }
 
   /** Closes at once after a failure, reporting nothing more. */
   async abort(): Promise<void> {
     this.stopped = true;
     this.clearTimers();
-    await this.service.stop().catch(() => undefined);
+    await this.close();
   }
 
   /** Ends the session with `err` (e.g. Kafka failed): `run` rejects, nothing more is reported. */
@@ -224,7 +240,29 @@ export class ReplicationStream {
     if (this.failure || this.stopped) return;
     this.failure = err;
     this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'replication session failed');
-    void this.service.stop().catch(() => undefined);
+    void this.close();
+  }
+
+  /** Closes the connection, waiting at most CLOSE_TIMEOUT_MS for it. */
+  private async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS);
+    });
+    const outcome = await Promise.race([
+      this.service.stop().then(
+        () => 'closed' as const,
+        () => 'closed' as const,
+      ),
+      gaveUp,
+    ]);
+    clearTimeout(timer);
+    if (outcome === 'timeout')
+      this.options.logger.warn(
+        { slot: this.options.slot },
+        'the replication connection did not close in time; the session ends without it',
+      );
+    this.markClosed();
   }
 
   private raiseSafe(lsn: Lsn): void {

@@ -44,7 +44,11 @@ class FakeService implements ReplicationService {
     return true;
   }
 
+  /** A connection whose close never completes (a paused socket that never reads the server's end). */
+  hangOnStop = false;
+
   async stop(): Promise<unknown> {
+    if (this.hangOnStop) return new Promise(() => undefined);
     this.ended();
     return this;
   }
@@ -127,5 +131,25 @@ describe('ReplicationStream keepalives', () => {
 
     await stream.stop();
     await running;
+  });
+
+  it('a stop whose connection never closes ends the session after the close timeout', async () => {
+    const fake = new FakeService();
+    fake.hangOnStop = true;
+    const stream = new ReplicationStream({
+      connectionString: 'postgres://unused',
+      slot: 's',
+      publication: 'p',
+      logger: silentLogger(),
+      onMessage: async () => undefined,
+      idle: () => true,
+      closeTimeoutMs: 100,
+      service: () => fake,
+    });
+    const running = stream.run();
+    const started = Date.now();
+    await stream.stop();
+    await running;
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
