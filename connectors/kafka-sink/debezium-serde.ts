@@ -29,6 +29,8 @@ import {
   MICROS_PER_DAY,
   TIMESTAMP_NEG_INFINITY,
   TIMESTAMP_POS_INFINITY,
+  TWO_DIGITS,
+  zeroPad,
 } from '../../services/core/calendar.js';
 import { ParityError } from '../../services/core/errors.js';
 import type { TableShape } from '../../services/core/table-shape.js';
@@ -231,14 +233,8 @@ export interface FieldType {
   fields?: { name: string; type: FieldType }[];
 }
 
-function pad(n: number | bigint, width: number): string {
-  return String(n).padStart(width, '0');
-}
-
 /** One date object reused by {@link dateText}, so that a value allocates none. */
 const civil: CivilDate = { year: 0, month: 0, day: 0 };
-/** `00` to `31`: a month's or a day's two digits by lookup, cheaper per value than padStart. */
-const TWO_DIGITS: readonly string[] = Array.from({ length: 32 }, (_, n) => pad(n, 2));
 
 /**
  * `YYYY-MM-DD[ BC]` of a day number since 1970-01-01 (PostgreSQL's ISO DateStyle), by the kernel's
@@ -248,19 +244,19 @@ export function dateText(days: number): string {
   civilFromDays(days, civil);
   const bc = civil.year <= 0;
   const year = bc ? 1 - civil.year : civil.year;
-  const body = `${year >= 1000 ? year : pad(year, 4)}-${TWO_DIGITS[civil.month]}-${TWO_DIGITS[civil.day]}`;
+  const body = `${year >= 1000 ? year : zeroPad(year, 4)}-${TWO_DIGITS[civil.month]}-${TWO_DIGITS[civil.day]}`;
   return bc ? `${body} BC` : body;
 }
 
 /** PostgreSQL's fraction: up to six digits, trailing zeros dropped. */
 function fraction(micros: bigint): string {
-  return micros === 0n ? '' : `.${pad(micros, 6).replace(/0+$/, '')}`;
+  return micros === 0n ? '' : `.${zeroPad(micros, 6).replace(/0+$/, '')}`;
 }
 
 /** `HH:MM:SS[.ffffff]` of microseconds since midnight (24:00:00 kept). */
 export function timeText(micros: bigint): string {
   const s = micros / 1_000_000n;
-  return `${pad(s / 3600n, 2)}:${pad((s / 60n) % 60n, 2)}:${pad(s % 60n, 2)}${fraction(micros % 1_000_000n)}`;
+  return `${zeroPad(s / 3600n, 2)}:${zeroPad((s / 60n) % 60n, 2)}:${zeroPad(s % 60n, 2)}${fraction(micros % 1_000_000n)}`;
 }
 
 /** `YYYY-MM-DD HH:MM:SS[.ffffff]` of microseconds since the epoch (UTC). */
@@ -282,7 +278,7 @@ export function zonedTimestampText(text: string): string {
   let year = Number(m[1]);
   const bc = year <= 0;
   if (bc) year = 1 - year;
-  return `${pad(year, 4)}-${m[2]}-${m[3]} ${m[4]}${frac ? `.${frac}` : ''}+00${bc ? ' BC' : ''}`;
+  return `${zeroPad(year, 4)}-${m[2]}-${m[3]} ${m[4]}${frac ? `.${frac}` : ''}+00${bc ? ' BC' : ''}`;
 }
 
 /** MicroDuration -> PostgreSQL's interval text of the same length (days and months are not recoverable). */
@@ -290,7 +286,7 @@ export function durationText(micros: bigint): string {
   const negative = micros < 0n;
   const abs = negative ? -micros : micros;
   const s = abs / 1_000_000n;
-  return `${negative ? '-' : ''}${pad(s / 3600n, 2)}:${pad((s / 60n) % 60n, 2)}:${pad(s % 60n, 2)}${fraction(abs % 1_000_000n)}`;
+  return `${negative ? '-' : ''}${zeroPad(s / 3600n, 2)}:${zeroPad((s / 60n) % 60n, 2)}:${zeroPad(s % 60n, 2)}${fraction(abs % 1_000_000n)}`;
 }
 
 function big(value: unknown): bigint {

@@ -26,6 +26,7 @@ import {
   MICROS_PER_DAY,
   TIMESTAMP_NEG_INFINITY,
   TIMESTAMP_POS_INFINITY,
+  zeroPad,
 } from '../../services/core/calendar.js';
 import { ParityError } from '../../services/core/errors.js';
 import { arrayDelimiter, byteaBytes, parseArrayText } from './value-decoder.js';
@@ -292,14 +293,10 @@ function representableMicros(text: string, unit: 1n | 1000n): bigint {
   return micros;
 }
 
-function pad(n: number | bigint, width: number): string {
-  return String(n).padStart(width, '0');
-}
-
 /** java.time's ISO fraction: as many digits as needed (none for zero). */
 function isoFraction(micros: bigint): string {
   if (micros === 0n) return '';
-  return `.${pad(micros, 6).replace(/0+$/, '')}`;
+  return `.${zeroPad(micros, 6).replace(/0+$/, '')}`;
 }
 
 /** One date object reused by {@link zonedTimestamp}, so that a value allocates none. */
@@ -314,10 +311,10 @@ export function zonedTimestamp(micros: bigint, precision: number): string {
   // Calendar arithmetic, not Date: timestamptz reaches 294276 AD and 4714 BC.
   const { year, month, day } = civilFromDays(Number(days), civil);
   // java.time's ISO_LOCAL_DATE: four digits at least, `-` before a year before 1 BC, `+` after 9999.
-  const yearText = year < 0 ? `-${pad(-year, 4)}` : year > 9999 ? `+${year}` : pad(year, 4);
-  const base = `${yearText}-${pad(month, 2)}-${pad(day, 2)}T${pad(seconds / 3600n, 2)}:${pad((seconds / 60n) % 60n, 2)}:${pad(seconds % 60n, 2)}`;
+  const yearText = year < 0 ? `-${zeroPad(-year, 4)}` : year > 9999 ? `+${year}` : zeroPad(year, 4);
+  const base = `${yearText}-${zeroPad(month, 2)}-${zeroPad(day, 2)}T${zeroPad(seconds / 3600n, 2)}:${zeroPad((seconds / 60n) % 60n, 2)}:${zeroPad(seconds % 60n, 2)}`;
   const digits = Math.min(Math.max(precision, 0), 6);
-  const fraction = digits === 0 ? '' : `.${pad(frac, 6).slice(0, digits)}`;
+  const fraction = digits === 0 ? '' : `.${zeroPad(frac, 6).slice(0, digits)}`;
   return `${base}${fraction}Z`;
 }
 
@@ -344,7 +341,7 @@ export function zonedTime(text: string): string {
   let micros = (timeMicros(m[1]!) - BigInt(offsetSeconds(m[2]!)) * 1_000_000n) % MICROS_PER_DAY;
   if (micros < 0n) micros += MICROS_PER_DAY;
   const s = micros / 1_000_000n;
-  return `${pad(s / 3600n, 2)}:${pad((s / 60n) % 60n, 2)}:${pad(s % 60n, 2)}${isoFraction(micros % 1_000_000n)}Z`;
+  return `${zeroPad(s / 3600n, 2)}:${zeroPad((s / 60n) % 60n, 2)}:${zeroPad(s % 60n, 2)}${isoFraction(micros % 1_000_000n)}Z`;
 }
 
 interface IntervalParts {

@@ -21,6 +21,7 @@ const US_PER_SECOND = 1_000_000n;
 const US_PER_DAY = MICROS_PER_DAY;
 /** 2000-01-01 00:00:00 UTC in Unix milliseconds (what a JS Date counts from). */
 const EPOCH_2000_MS = DAYS_1970_TO_2000 * 86_400_000;
+const EPOCH_2000_MS_BIG = BigInt(EPOCH_2000_MS);
 
 /** Days from 2000-01-01 to the given astronomical year/month/day (year 0 = 1 BC). */
 function daysFromCivil(y: number, m: number, d: number): number {
@@ -87,7 +88,7 @@ const CYCLE_MS = 146_097 * 86_400_000;
 /** The UTC offset (seconds) of an IANA zone at an instant, from the platform's tz database. */
 export function zoneOffsetSeconds(utc: Micros, timeZone: string): number {
   if (timeZone.toUpperCase() === 'UTC' || timeZone === 'Etc/UTC' || timeZone === 'GMT') return 0;
-  let ms = Number(floorDiv(utc, 1000n) + BigInt(EPOCH_2000_MS));
+  let ms = Number(floorDiv(utc, 1000n) + EPOCH_2000_MS_BIG);
   // A Date ends at ±8.64e15 ms (275760 AD / 271821 BC); PostgreSQL's timestamps reach 294276 AD. The
   // Gregorian calendar repeats every 400 years to the weekday, so an instant moved by whole cycles keeps
   // its zone rules: the last POSIX rule far in the future, local mean time far in the past.
