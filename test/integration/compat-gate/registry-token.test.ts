@@ -35,7 +35,7 @@ import { uniqueName } from '../../support/stack.js';
 import { kafka, startCdc, streamedTable, waitForSlotCatchUp, writeCdcSpec } from '../cdc/support.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const base = Number(process.env.PARITY_TEST_TOKEN_PORT_BASE ?? 55700);
+const base = Number(process.env.PARITY_TEST_TOKEN_PORT_BASE ?? 25700);
 const dir = mkdtempSync(join(tmpdir(), 'parity-registry-token-'));
 const TOKEN_ENV = 'PARITY_TEST_REGISTRY_TOKEN';
 

@@ -35,7 +35,7 @@ const BEFORE_MS = Number(process.env.PARITY_FAILOVER_BEFORE_MS ?? 15_000);
 const OUTAGE_MS = Number(process.env.PARITY_FAILOVER_OUTAGE_MS ?? 20_000);
 const AFTER_MS = Number(process.env.PARITY_FAILOVER_AFTER_MS ?? 10_000);
 /** The cluster's first broker port; brokers use it and the next two, controllers the three after. */
-const KAFKA_PORT = process.env.PARITY_FAILOVER_KAFKA_PORT ?? '39392';
+const KAFKA_PORT = process.env.PARITY_FAILOVER_KAFKA_PORT ?? '29392';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -26,7 +26,7 @@ import { SERVICES, stackConfig, stackEnv, type StackConfig, type StackEnv } from
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const base = Number(process.env.PARITY_TEST_SECURE_PORT_BASE ?? 55600);
+const base = Number(process.env.PARITY_TEST_SECURE_PORT_BASE ?? 25600);
 const dir = mkdtempSync(join(tmpdir(), 'parity-secure-stack-'));
 const env: NodeJS.ProcessEnv = {
   ...process.env,

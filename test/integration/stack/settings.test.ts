@@ -20,7 +20,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_KAFKA_VERSION, LEGACY_KAFKA_VERSION, stackConfig } from '../../../services/stack/config.js';
 
 const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
-const BASE = Number(process.env.PARITY_SETTINGS_TEST_PORT_BASE ?? 47400);
+const BASE = Number(process.env.PARITY_SETTINGS_TEST_PORT_BASE ?? 27400);
 const stateDir = mkdtempSync(join(tmpdir(), 'parity-settings-'));
 
 /** The test's own stack: nothing inherited from the shared one's settings. */
