@@ -273,3 +273,60 @@ export function transactionRecord(
 /** Headers Debezium adds when a key changes: the delete carries the new key, the create the old one. */
 export const OLD_KEY_HEADER = '__debezium.oldkey';
 export const NEW_KEY_HEADER = '__debezium.newkey';
+
+/**
+ * Logical decoding messages (`pg_logical_emit_message`) as Debezium's PostgreSQL connector writes them
+ * to `<prefix>.message`: the key `{prefix}`, the value `{op: "m", ts_ms, source, transaction, message:
+ * {prefix, content}}` (no ts_us/ts_ns: Debezium 3.6's MessageValue has none). `content` is bytes, or a
+ * string under `binary.handling.mode` base64, base64-url-safe and hex.
+ */
+export const MESSAGE_KEY_SCHEMA: ConnectSchema = {
+  type: 'struct',
+  optional: false,
+  name: 'io.debezium.connector.postgresql.MessageKey',
+  version: 1,
+  fields: [{ name: 'prefix', schema: opt('string') }],
+};
+
+/** The message value schema; `contentType` follows `binary.handling.mode` (bytes, else string). */
+export function messageValueSchema(contentType: 'bytes' | 'string'): ConnectSchema {
+  return {
+    type: 'struct',
+    optional: false,
+    name: 'io.debezium.connector.postgresql.MessageValue',
+    version: 1,
+    fields: [
+      { name: 'op', schema: req('string') },
+      { name: 'ts_ms', schema: opt('int64') },
+      { name: 'source', schema: SOURCE_SCHEMA },
+      { name: 'transaction', schema: TRANSACTION_BLOCK_SCHEMA },
+      {
+        name: 'message',
+        schema: {
+          type: 'struct',
+          optional: false,
+          name: 'io.debezium.connector.postgresql.Message',
+          version: 1,
+          fields: [
+            { name: 'prefix', schema: opt('string') },
+            { name: 'content', schema: opt(contentType) },
+          ],
+        },
+      },
+    ],
+  };
+}
+
+/** One logical decoding message's record: key and value of `<prefix>.message`. */
+export function messageRecord(
+  prefix: string,
+  content: Buffer | string,
+  source: ConnectStruct,
+  transaction: ConnectStruct | null,
+  processedMs: bigint,
+): { key: ConnectStruct; value: ConnectStruct } {
+  return {
+    key: { prefix },
+    value: { op: 'm', ts_ms: processedMs, source, transaction, message: { prefix, content } },
+  };
+}

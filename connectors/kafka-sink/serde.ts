@@ -45,7 +45,13 @@ import type { RegistryClient, SchemaFormat } from './registry-client.js';
 import { type TableShape, shapeFingerprint, stableJson } from '../../services/core/table-shape.js';
 import type { ConnectSchema, ConnectStruct } from '../../services/core/connect-schema.js';
 import { avroSchemaFromConnect } from './connect-avro.js';
-import { SOURCE_SCHEMA, TRANSACTION_KEY_SCHEMA, TRANSACTION_VALUE_SCHEMA } from './debezium-envelope.js';
+import {
+  MESSAGE_KEY_SCHEMA,
+  SOURCE_SCHEMA,
+  TRANSACTION_KEY_SCHEMA,
+  TRANSACTION_VALUE_SCHEMA,
+  messageValueSchema,
+} from './debezium-envelope.js';
 import {
   ConnectJsonWriter,
   type DebeziumSchemas,
@@ -311,6 +317,18 @@ export interface ChangeEncoder {
    * PARITY_SCHEMA_REJECTED when the registry refuses the schema (e.g. incompatible change).
    */
   forTable(shape: TableShape): Promise<TableEncoder>;
+  /**
+   * Debezium's logical-decoding message topic (debezium encoding): its records' encoder (Avro: the
+   * schemas registered under `<topic>-key` / `<topic>-value` at the first call) and, with
+   * `transactionTopic`, the transaction topic's encoder. `content` follows `binary.handling.mode`.
+   */
+  forMessages(topic: string, content: 'bytes' | 'string'): Promise<MessageEncoder>;
+}
+
+/** The encoders a logical decoding message needs. */
+export interface MessageEncoder {
+  messages: ConnectRecordEncoder;
+  transactions?: ConnectRecordEncoder;
 }
 
 export interface ChangeEncoderOptions {
@@ -374,7 +392,20 @@ export function createChangeEncoder(givenOptions: ChangeEncoderOptions): ChangeE
     }
     return transactions;
   };
+  let messages: Promise<MessageEncoder> | null = null;
   return {
+    forMessages(topic, content) {
+      if (!messages) {
+        messages = (async () => {
+          const pendingTransactions = transactionEncoder();
+          const encoder = await connectRecordEncoder(options, topic, MESSAGE_KEY_SCHEMA, messageValueSchema(content));
+          return pendingTransactions ? { messages: encoder, transactions: await pendingTransactions } : { messages: encoder };
+        })();
+        // A rejected registration must be retried later, not remembered.
+        messages.catch(() => (messages = null));
+      }
+      return messages;
+    },
     forTable(shape) {
       const fp = shapeFingerprint(shape);
       let pending = cache.get(fp);

@@ -424,17 +424,26 @@ export function parseHstore(text: string): [string, string | null][] {
   return out;
 }
 
-function binaryMapping(mode: BinaryHandlingMode): Mapping {
+/**
+ * Bytes as `binary.handling.mode` writes them: the bytes themselves, or Java's Base64 (padded), its
+ * URL-safe Base64 (also padded: `Base64.getUrlEncoder()`, unlike Node's unpadded `base64url`) or hex.
+ */
+export function binaryValue(bytes: Buffer, mode: BinaryHandlingMode): Buffer | string {
   switch (mode) {
     case 'bytes':
-      return { schema: { type: 'bytes' }, convert: byteaBytes };
+      return bytes;
     case 'base64':
-      return { schema: { type: 'string' }, convert: (t) => byteaBytes(t).toString('base64') };
+      return bytes.toString('base64');
     case 'base64-url-safe':
-      return { schema: { type: 'string' }, convert: (t) => byteaBytes(t).toString('base64url') };
+      return bytes.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
     case 'hex':
-      return { schema: { type: 'string' }, convert: (t) => byteaBytes(t).toString('hex') };
+      return bytes.toString('hex');
   }
+}
+
+function binaryMapping(mode: BinaryHandlingMode): Mapping {
+  if (mode === 'bytes') return { schema: { type: 'bytes' }, convert: byteaBytes };
+  return { schema: { type: 'string' }, convert: (t) => binaryValue(byteaBytes(t), mode) };
 }
 
 /** `time(p)` / `timestamp(p)` precision: the typmod, or 6 when unconstrained. */

@@ -18,7 +18,8 @@ import type { Logger } from '../core/log.js';
 import { type Lsn, formatLsn } from '../core/lsn.js';
 import { backoffDelay, sleep } from '../core/retry.js';
 import { type Spec, controlDatabase } from '../core/spec.js';
-import { transactionTopic } from '../core/topics.js';
+import { messageTopic, transactionTopic } from '../core/topics.js';
+import { regexListFilter } from '../core/regex-list.js';
 import { createPgPool } from '../core/clients.js';
 import { TypeResolver } from '../../connectors/postgres-source/catalog.js';
 import type { RelationState } from '../../connectors/postgres-source/change-builder.js';
@@ -44,7 +45,7 @@ import {
   initialSnapshotState,
   writeCdcStatus,
 } from '../../connectors/postgres-source/snapshot-store.js';
-import { type ChangeEncoder, type TableEncoder, createChangeEncoder } from '../../connectors/kafka-sink/serde.js';
+import { type ChangeEncoder, type MessageEncoder, type TableEncoder, createChangeEncoder } from '../../connectors/kafka-sink/serde.js';
 import type { RegistryClient } from '../../connectors/kafka-sink/registry-client.js';
 import { ensureTopics, partitionCounts } from '../../connectors/kafka-sink/admin.js';
 import { createKafkaSink } from '../../connectors/kafka-sink/create-sink.js';
@@ -105,6 +106,8 @@ export class CdcConnector {
   private readonly m: CdcMetrics;
   private readonly tables: TableRef[];
   private readonly tableNames: Set<string>;
+  /** The logical decoding message prefixes written to `<prefix>.message` (debezium encoding); null: none. */
+  private readonly messageIncludes: ((prefix: string) => boolean) | null;
   private readonly encoder: ChangeEncoder;
   private readonly maxInFlight: number;
   private source!: pg.Pool;
@@ -133,6 +136,11 @@ export class CdcConnector {
     this.m = cdcMetrics(options.metrics);
     this.tables = capturedTables(options.spec);
     this.tableNames = new Set(this.tables.map((t) => `${t.schema}.${t.table}`));
+    const debezium = options.spec.cdc.debezium;
+    this.messageIncludes =
+      options.spec.cdc.encoding === 'debezium'
+        ? regexListFilter(debezium['message.prefix.include.list'], debezium['message.prefix.exclude.list'])
+        : null;
     this.encoder = createChangeEncoder({
       registry: options.registry,
       format: options.spec.cdc.format,
@@ -322,10 +330,30 @@ export class CdcConnector {
   }
 
   /** Registers a relation's schemas, pausing (without acknowledging anything) while the registry refuses. */
-  private async encoderFor(relation: RelationState, signal: AbortSignal): Promise<TableEncoder> {
+  private encoderFor(relation: RelationState, signal: AbortSignal): Promise<TableEncoder> {
+    return this.pausingWhileRefused(() => this.encoder.forTable(relation.shape), signal);
+  }
+
+  /**
+   * The encoders of Debezium's `<prefix>.message` topic: created at the first logical decoding message
+   * (as Debezium's topic is auto-created then), its schemas registered; pausing like `encoderFor`.
+   */
+  private messageEncoder(signal: AbortSignal): Promise<MessageEncoder> {
+    return this.pausingWhileRefused(async () => {
+      const topic = messageTopic(this.spec.cdc.topicPrefix);
+      if (!this.partitions.has(topic)) {
+        await ensureTopics(this.options.kafka, [topic], this.spec.cdc.partitions);
+        for (const [name, count] of await partitionCounts(this.options.kafka, [topic])) this.partitions.set(name, count);
+      }
+      return this.encoder.forMessages(topic, this.spec.cdc.debezium['binary.handling.mode'] === 'bytes' ? 'bytes' : 'string');
+    }, signal);
+  }
+
+  /** Runs `register` until it succeeds, paused (nothing acknowledged) while the registry or Kafka refuses. */
+  private async pausingWhileRefused<T>(register: () => Promise<T>, signal: AbortSignal): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const encoder = await this.encoder.forTable(relation.shape);
+        const encoder = await register();
         if (this.state === 'paused') this.setState('streaming');
         return encoder;
       } catch (err) {
@@ -530,6 +558,9 @@ export class CdcConnector {
         },
         encoderFor: (relation, s) => this.encoderFor(relation, s),
       },
+      ...(this.messageIncludes
+        ? { messages: { includes: this.messageIncludes, encoder: (s: AbortSignal) => this.messageEncoder(s) } }
+        : {}),
       onDurable: (lsn) => {
         this.lastDurableAt = Date.now();
         stream.durableAdvanced(lsn);

@@ -15,11 +15,13 @@ import type { ConnectStruct } from '../core/connect-schema.js';
 import type { Lsn, Position } from '../core/lsn.js';
 import type { Spec } from '../core/spec.js';
 import type { RelationState, SourceChange } from '../../connectors/postgres-source/change-builder.js';
+import { binaryValue } from '../../connectors/postgres-source/debezium-types.js';
 import {
   NEW_KEY_HEADER,
   OLD_KEY_HEADER,
   type SnapshotMarker as DebeziumSnapshotMarker,
   envelope as debeziumEnvelope,
+  messageRecord,
   sourceValue,
   transactionBlock,
   transactionRecord,
@@ -27,12 +29,15 @@ import {
 import {
   type ConnectRecordEncoder,
   type EncodedChange,
+  type MessageEncoder,
   type TableEncoder,
   encodeChange,
   partitionForKey,
 } from '../../connectors/kafka-sink/serde.js';
 
 export const CONNECTOR_VERSION = '0.1.0';
+/** The data collection Debezium counts logical decoding messages under (transaction metadata). */
+export const MESSAGE_COLLECTION = 'LOGICAL_DECODING_MESSAGE';
 /** `source.version` of the debezium encoding: the Debezium release whose events parity's equal. */
 export const DEBEZIUM_VERSION = '3.6.0.Final';
 
@@ -84,7 +89,7 @@ export interface EnvelopeBuilderOptions {
   defaultPartitions: number;
   /** spec.cdc's debezium options (tombstones, skipped operations, context headers); Debezium's defaults when absent. */
   debezium?: Pick<Spec['cdc']['debezium'], 'tombstones.on.delete' | 'skipped.operations' | 'provide.transaction.metadata'> &
-    Partial<Pick<Spec['cdc']['debezium'], 'extended.headers.enabled'>>;
+    Partial<Pick<Spec['cdc']['debezium'], 'extended.headers.enabled' | 'binary.handling.mode'>>;
 }
 
 /** Debezium 3's context headers (`extended.headers.enabled`), in Debezium's order. */
@@ -229,12 +234,12 @@ export class EnvelopeBuilder {
    * `provide.transaction.metadata`: Debezium's block of a streamed event, its id `<txId>:<LSN of the
    * transaction's first event>`, its orders counted from 1 in the transaction and in its table.
    */
-  private transactionBlock(tx: TransactionContext, relation: RelationState, snapshot: SnapshotMarker, lsn: Lsn): ConnectStruct | null {
+  private transactionBlock(tx: TransactionContext, collection: string, snapshot: SnapshotMarker, lsn: Lsn): ConnectStruct | null {
     if (!this.options.debezium?.['provide.transaction.metadata'] || snapshot !== 'false' || tx.xid === null) return null;
     const order = (tx.debeziumOrder ??= { id: `${tx.xid}:${lsn}`, total: 0, perTable: new Map() });
     order.total++;
-    const inTable = (order.perTable.get(relation.name) ?? 0) + 1;
-    order.perTable.set(relation.name, inTable);
+    const inTable = (order.perTable.get(collection) ?? 0) + 1;
+    order.perTable.set(collection, inTable);
     return transactionBlock(BigInt(tx.xid), 0n, order.total, inTable, order.id);
   }
 
@@ -266,6 +271,54 @@ export class EnvelopeBuilder {
       key: transactions.encodeKey(record.key),
       value: transactions.encodeValue(record.value),
       headers: {},
+    };
+  }
+
+  /**
+   * A logical decoding message's record for `<prefix>.message`, as Debezium writes it: `source.schema`
+   * and `table` empty, the LSN of the message, the txId and commit time of its transaction (a
+   * non-transactional message has no transaction: no txId, and the time it was received), the
+   * transaction block (`provide.transaction.metadata`, transactional messages; counted under Debezium's
+   * collection name `LOGICAL_DECODING_MESSAGE`), the content as `binary.handling.mode` writes bytes.
+   * Headers: parity's position headers (the dedupe key); Debezium writes no context headers on messages.
+   * The prefix is the key: one prefix's messages stay in order on one partition.
+   */
+  message(
+    encoder: MessageEncoder,
+    message: { prefix: string; content: Uint8Array; transactional: boolean },
+    lsn: Lsn,
+    position: Position,
+    tx: TransactionContext,
+  ): EncodedChange {
+    const source = sourceValue(
+      DEBEZIUM_VERSION,
+      this.options.topicPrefix,
+      this.options.db,
+      '',
+      '',
+      tx.commitTimeUs,
+      'false',
+      message.transactional ? tx.txIdLong : null,
+      lsn,
+      this.lastCommitLsn,
+    );
+    const block = message.transactional ? this.transactionBlock(tx, MESSAGE_COLLECTION, 'false', lsn) : null;
+    const content = Buffer.from(message.content.buffer, message.content.byteOffset, message.content.byteLength);
+    const record = messageRecord(
+      message.prefix,
+      binaryValue(content, this.options.debezium?.['binary.handling.mode'] ?? 'bytes'),
+      source,
+      block,
+      this.processedNanos() / 1_000_000n,
+    );
+    const topic = encoder.messages.topic;
+    const partitions = this.options.partitions.get(topic) ?? this.options.defaultPartitions;
+    return {
+      topic,
+      partition: partitionForKey(record.key, ['prefix'], partitions),
+      key: encoder.messages.encodeKey(record.key),
+      value: encoder.messages.encodeValue(record.value),
+      headers: tx.positions.headers(position.ordinal),
     };
   }
 
@@ -310,7 +363,7 @@ export class EnvelopeBuilder {
       change.before as ConnectStruct | null,
       change.after as ConnectStruct | null,
       source,
-      this.transactionBlock(tx, relation, snapshot, change.changeLsn ?? position.commitLsn),
+      this.transactionBlock(tx, relation.name, snapshot, change.changeLsn ?? position.commitLsn),
       this.processedNanos(),
     );
     let headers = positions.headers(position.ordinal);

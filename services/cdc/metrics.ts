@@ -35,6 +35,12 @@ export function cdcMetrics(registry: Registry) {
       'Heartbeat messages written (emitted) and seen back in the stream (received)',
       ['stage'],
     ),
+    logicalMessages: counter(
+      registry,
+      'parity_cdc_logical_messages_total',
+      'Logical decoding messages (pg_logical_emit_message) written to <prefix>.message (written) or left out by message.prefix.include/exclude.list (filtered)',
+      ['outcome'],
+    ),
     errors: counter(registry, 'parity_cdc_errors_total', 'Errors by parity error code', ['code']),
     sessions: counter(registry, 'parity_cdc_sessions_total', 'Replication sessions started (each restart replays from the slot)'),
     paused: gauge(registry, 'parity_cdc_paused', '1 while streaming is paused (registry rejection, Kafka or source unavailable)'),

@@ -15,13 +15,15 @@ import { AckTracker, type TrackedTransaction } from '../../connectors/postgres-s
 import { type RelationState, type SourceChange, changesOf } from '../../connectors/postgres-source/change-builder.js';
 import { type IncrementalSnapshotter, WATERMARK_PREFIX } from '../../connectors/postgres-source/incremental-snapshot.js';
 import type { PgoutputMessage } from '../../connectors/postgres-source/replication-stream.js';
-import type { ConnectRecordEncoder, TableEncoder } from '../../connectors/kafka-sink/serde.js';
+import type { ConnectRecordEncoder, MessageEncoder, TableEncoder } from '../../connectors/kafka-sink/serde.js';
 import type { ChangeSink } from '../../connectors/kafka-sink/sink.js';
 import { type EnvelopeBuilder, type SnapshotMarker, type TransactionContext, transactionContext } from './envelope.js';
 import type { CdcMetrics } from './metrics.js';
 
 /** Logical messages with this prefix are the connector's heartbeats (counted, never sent). */
 export const HEARTBEAT_PREFIX = 'parity.heartbeat';
+/** parity's own logical messages (heartbeats, snapshot watermarks, the reverse cutover's flip): never written to Kafka. */
+export const PARITY_MESSAGE_PREFIX = 'parity.';
 
 type Message<T extends PgoutputMessage['tag']> = Extract<PgoutputMessage, { tag: T }>;
 
@@ -53,6 +55,15 @@ export interface ChangePipelineOptions {
   onFail: (err: unknown) => void;
   /** One event was acknowledged by Kafka (the connector's running count). */
   onAcked: (count: number) => void;
+  /**
+   * Logical decoding messages (debezium encoding): which prefixes are written, and the encoders of
+   * `<prefix>.message` (the topic created and its schemas registered at the first message). Absent:
+   * none are written (exact-text).
+   */
+  messages?: {
+    includes(prefix: string): boolean;
+    encoder(signal: AbortSignal): Promise<MessageEncoder>;
+  };
 }
 
 interface OpenTransaction extends TransactionContext {
@@ -196,15 +207,63 @@ export class ChangePipeline {
     this.encoders.set(relation.oid, await this.options.relations.encoderFor(relation, this.options.signal));
   }
 
-  /** Heartbeats are counted; a watermark may close an incremental snapshot chunk, whose rows go out here. */
+  /**
+   * Logical decoding messages: parity's own (`parity.*`) are never written — heartbeats are counted, a
+   * watermark may close an incremental snapshot chunk, whose rows go out here; any other prefix goes to
+   * `<prefix>.message` as Debezium writes it (debezium encoding, `message.prefix.include/exclude.list`).
+   */
   private async logicalMessage(message: Message<'message'>, lsn: Lsn): Promise<void> {
-    const tx = this.current;
-    if (!tx) return; // non-transactional messages are not ours
-    if (message.prefix === HEARTBEAT_PREFIX) {
-      this.options.metrics.heartbeats.inc({ stage: 'received' });
+    const tx = message.transactional ? this.current : null;
+    if (message.transactional && !tx) throw new Error('a transactional logical decoding message outside a transaction');
+    if (message.prefix.startsWith(PARITY_MESSAGE_PREFIX)) {
+      if (!tx) return;
+      if (message.prefix === HEARTBEAT_PREFIX) this.options.metrics.heartbeats.inc({ stage: 'received' });
+      else if (message.prefix === WATERMARK_PREFIX) await this.watermark(message, lsn, tx);
       return;
     }
-    if (message.prefix !== WATERMARK_PREFIX) return;
+    const messages = this.options.messages;
+    if (!messages) return;
+    if (!messages.includes(message.prefix)) {
+      this.options.metrics.logicalMessages.inc({ outcome: 'filtered' });
+      return;
+    }
+    const encoder = await messages.encoder(this.options.signal);
+    const at = message.messageLsn ? parseLsn(message.messageLsn) : lsn;
+    const envelopes = this.options.envelopes;
+    if (tx) {
+      const record = envelopes.message(encoder, message, at, { commitLsn: tx.commitLsn, ordinal: tx.ordinal++ }, tx);
+      if (encoder.transactions && !tx.transactions) {
+        const begin = envelopes.transactionMessage(encoder.transactions, tx, 'BEGIN');
+        if (begin) {
+          tx.transactions = encoder.transactions;
+          await this.sendRecord(begin, tx);
+        }
+      }
+      await this.sendRecord(record, tx, this.messagesWritten);
+      return;
+    }
+    // Non-transactional: no Commit follows. The message is a unit of its own for the ack tracker, durable
+    // (and the slot past it) once Kafka has it; its position is its own LSN.
+    const receivedUs = BigInt(Date.now()) * 1000n;
+    const own: OpenTransaction = {
+      tracked: this.tracker.begin(0, receivedUs),
+      commitLsn: at,
+      ordinal: 0,
+      ...transactionContext(at, null, receivedUs),
+    };
+    // As Debezium: the message commits its own position before it is written, so its `sequence` and the
+    // next events' name its LSN as the last commit.
+    envelopes.committed(at);
+    const record = envelopes.message(encoder, message, at, { commitLsn: at, ordinal: 0 }, own);
+    await this.sendRecord(record, own, this.messagesWritten);
+    this.tracker.commit(own.tracked, at);
+  }
+
+  /** Logical decoding messages written (`parity_cdc_logical_messages_total{outcome="written"}`). */
+  private readonly messagesWritten = { inc: (count = 1) => this.options.metrics.logicalMessages.inc({ outcome: 'written' }, count) };
+
+  /** A watermark may close an incremental snapshot chunk, whose rows go out here. */
+  private async watermark(message: Message<'message'>, lsn: Lsn, tx: OpenTransaction): Promise<void> {
     const emission = this.options.snapshotter.onWatermark(message.content);
     if (!emission) return;
     const relation = emission.relation;
@@ -296,10 +355,14 @@ export class ChangePipeline {
     if (tombstone) await this.send(tombstone, tx, relation, change.op);
   }
 
-  /** A record that is not a change event (Debezium's transaction topic): tracked, not counted per table. */
-  private async sendRecord(message: Parameters<ChangeSink['send']>[0], tx: OpenTransaction): Promise<void> {
+  /** A record that is not a change event (Debezium's transaction topic, a logical message): tracked, not counted per table. */
+  private async sendRecord(
+    message: Parameters<ChangeSink['send']>[0],
+    tx: OpenTransaction,
+    counter: { inc: (count?: number) => void } = NOT_COUNTED,
+  ): Promise<void> {
     this.tracker.sent(tx.tracked);
-    this.options.sink.send(message, new EventAck(this, tx, NOT_COUNTED, Number(tx.commitTimeUs / 1000n)));
+    this.options.sink.send(message, new EventAck(this, tx, counter, Number(tx.commitTimeUs / 1000n)));
     const max = this.options.maxInFlight;
     if (this.tracker.inFlightEvents >= max) await this.tracker.whenBelow(Math.floor(max / 2));
   }

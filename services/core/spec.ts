@@ -12,6 +12,7 @@ import { REDACTED, redactUrl, registerCredentials, registerSecret } from './secr
 import { kafkaSecuritySchema, literalKafkaSecrets } from './kafka-security.js';
 import { literalConnectionSecrets, pgTlsProblems, redisSpecSchema, registrySpecSchema } from './connection-security.js';
 import { checkMappingExpression, checkReadOnlyQuery, columnsRead, parseStatements, type SqlProblem } from './sql-parse.js';
+import { parseRegexList } from './regex-list.js';
 
 /**
  * PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1) without a word, so two long names
@@ -125,6 +126,18 @@ const normalize = z
   })
   .prefault({});
 
+/** A Debezium include/exclude list: comma-separated regular expressions (regex-list.ts). */
+const regexList = z.string().superRefine((text, ctx) => {
+  try {
+    parseRegexList(text);
+  } catch (err) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${(err as Error).message}; write comma-separated regular expressions, e.g. "audit\\..*,outbox"`,
+    });
+  }
+});
+
 /**
  * Debezium's PostgreSQL connector options, under Debezium's own (dotted) names and with its defaults
  * (`cdc.encoding: debezium`; services/cdc/README.md says what each does).
@@ -148,6 +161,17 @@ const debeziumOptions = z
     'field.name.adjustment.mode': z.enum(['none', 'avro', 'avro_unicode']).default('none'),
     /** Debezium 3's `__debezium.context.*` headers (logical name, task id, connector name, run id) on every event. */
     'extended.headers.enabled': z.boolean().default(true),
+    /**
+     * Logical decoding messages written to `<topicPrefix>.message`: only the prefixes matching one of these
+     * comma-separated regular expressions (whole prefix, case-insensitive), or every prefix but those.
+     * Neither set: every prefix (Debezium's default). parity's own prefixes (`parity.*`) are never written.
+     */
+    'message.prefix.include.list': regexList.optional(),
+    'message.prefix.exclude.list': regexList.optional(),
+  })
+  .refine((o) => o['message.prefix.include.list'] === undefined || o['message.prefix.exclude.list'] === undefined, {
+    message: 'message.prefix.include.list and message.prefix.exclude.list cannot both be set (as in Debezium): keep one',
+    path: ['message.prefix.exclude.list'],
   })
   .prefault({});
 

@@ -6,6 +6,7 @@
  * |---|---|---|
  * | `<prefix>.<schema>.<table>` | `parity cdc run` (Debezium's convention) | reconciler, cache versioner, demo |
  * | `<prefix>.transaction` | `parity cdc run` with `provide.transaction.metadata` (Debezium's BEGIN/END records) | consumers |
+ * | `<prefix>.message` | `parity cdc run` (debezium encoding): logical decoding messages, as Debezium writes them | consumers |
  * | `<prefix>.parity.mismatches` | reconciler, client dark reads | operators |
  * | `<prefix>.parity.dlq.<service>.<migration>` | reconciler (`reconciler`), cache versioner (`cache`) | operators |
  *
@@ -27,6 +28,11 @@ export function changeTopic(prefix: string, schema: string, table: string): stri
 /** Debezium's transaction-metadata topic: `<prefix>.transaction` (`provide.transaction.metadata`). */
 export function transactionTopic(prefix: string): string {
   return `${prefix}.transaction`;
+}
+
+/** Debezium's topic of logical decoding messages (`pg_logical_emit_message`): `<prefix>.message`. */
+export function messageTopic(prefix: string): string {
+  return `${prefix}.message`;
 }
 
 /** Where the reconciler and client dark reads publish mismatches. */

@@ -125,8 +125,20 @@ const events = new Map<string, DecodedEvent[]>();
 const exactTextPrefix = `${name}_parity_exact`;
 const exactText = parityOffersFormat('avro', 'exact-text');
 
-async function readTopic(prefix: string, table: string, format: Format, minMessages: number): Promise<DecodedEvent[]> {
-  const raw = await readRawTopic(KAFKA_BROKERS, `${prefix}.public.${table}`, { minMessages, idleMs: 4_000, timeoutMs: 180_000 });
+/**
+ * Logical decoding messages, run with the streamed writes (one implicit transaction): a transactional
+ * one inside the workload's transaction, a non-transactional one with bytes content. Each connector
+ * writes both to `<prefix>.message`.
+ */
+const MESSAGES_SQL = `
+select pg_logical_emit_message(true, 'conf.audit', 'rows changed');
+select pg_logical_emit_message(false, 'conf.signal', '\\x00ff10'::bytea);
+`;
+const MESSAGES = 2;
+
+async function readTopic(prefix: string, table: string | null, format: Format, minMessages: number): Promise<DecodedEvent[]> {
+  const topic = table === null ? `${prefix}.message` : `${prefix}.public.${table}`;
+  const raw = await readRawTopic(KAFKA_BROKERS, topic, { minMessages, idleMs: 4_000, timeoutMs: 180_000 });
   const decoder = new EventDecoder(format, STACK.PARITY_REGISTRY_URL);
   const out: DecodedEvent[] = [];
   for (const m of raw) out.push(await decoder.decode(m));
@@ -181,9 +193,11 @@ beforeAll(async () => {
     for (const [prefix, format] of prefixes)
       for (const t of TABLES)
         await readRawTopic(KAFKA_BROKERS, `${prefix}.public.${t}`, { minMessages: 3, idleMs: 500, timeoutMs: 180_000 }).then(() => format);
-    await runSql(db.url, workload.stream);
-    for (const [prefix, format] of prefixes)
+    await runSql(db.url, `${workload.stream};\n${MESSAGES_SQL}`);
+    for (const [prefix, format] of prefixes) {
       for (const t of TABLES) events.set(`${prefix}/${t}`, await readTopic(prefix, t, format, EXPECTED[t]));
+      events.set(`${prefix}/message`, await readTopic(prefix, null, format, MESSAGES));
+    }
     if (exactText) events.set(`${exactTextPrefix}/all_types`, await readTopic(exactTextPrefix, 'all_types', 'avro', EXPECTED.all_types));
   } catch (err) {
     throw new Error(
@@ -291,6 +305,27 @@ describe('parity vs Debezium', () => {
           ).toBe(true);
       });
     }
+  }
+});
+
+describe('logical decoding messages: parity vs Debezium', () => {
+  for (const format of ['avro', 'connect-json'] as Format[]) {
+    it.skipIf(!parityFormats.includes(format))(`${format}: <prefix>.message records equal Debezium's, key and value`, () => {
+      const theirs = events.get(`${debeziumPrefix(format)}/message`)!;
+      const ours = events.get(`${parityPrefix(format)}/message`)!;
+      expect(theirs.map((e) => (e.key?.payload as { prefix?: string }).prefix)).toEqual(['conf.signal', 'conf.audit']);
+      const c = compareTopics(
+        { events: theirs, prefix: debeziumPrefix(format) },
+        { events: ours, prefix: parityPrefix(format) },
+        PARITY_VS_DEBEZIUM,
+      );
+      const notAllowed = { ...c, differences: c.differences.filter((d) => !d.allowedBy) };
+      expect(report(notAllowed), 'differences no rule allows (debezium / other = parity)').toBe(`${MESSAGES} pairs compared`);
+      // Transactional: the txId of the workload's transaction; non-transactional: none (both sides, compared above).
+      const hasTxId = (e: DecodedEvent) => (e.value?.payload as { source: { txId: unknown } }).source.txId !== null;
+      expect(ours.map(hasTxId)).toEqual([false, true]);
+      expect(theirs.map(hasTxId)).toEqual([false, true]);
+    });
   }
 });
 

@@ -121,6 +121,9 @@ export function debeziumSource(
     'publication.name': `${options.slot}_pub`,
     'publication.autocreate.mode': 'filtered',
     'table.include.list': options.tables.join(','),
+    // parity's own logical messages (heartbeats of the parity connectors on the same database) are
+    // parity's business: parity never writes them, Debezium leaves them out here.
+    'message.prefix.exclude.list': 'parity\\..*',
     ...(options.avro ? avroConverter() : {}),
   };
 }

@@ -35,6 +35,8 @@ export interface CdcSpecOptions {
   controlDatabase?: string;
   /** Kafka of the test's own (fault tests start their own cluster); the shared stack's by default. */
   brokers?: string[];
+  /** spec.cdc.debezium (Debezium's options by name). */
+  debezium?: Record<string, unknown>;
 }
 
 /** Writes a minimal spec capturing `table` and returns its path. */
@@ -54,6 +56,7 @@ export function writeCdcSpec(options: CdcSpecOptions): string {
     partitions: options.partitions ?? 3,
     tables: options.tables ?? [],
     statusPort: 0,
+    ...(options.debezium ? { debezium: options.debezium } : {}),
   };
   const spec = {
     apiVersion: 'parity/v1',

@@ -315,6 +315,12 @@ describe('Debezium value helpers', () => {
     expect(debeziumColumn(facts('bytea'), { ...DEBEZIUM_TYPE_DEFAULTS, 'binary.handling.mode': 'hex' })!.fromText('\\xdeadbeef')).toBe(
       'deadbeef',
     );
+    // Java's Base64 encoders pad, the URL-safe one too (Base64.getUrlEncoder()): '+/8=' becomes '-_8='.
+    for (const [mode, text] of [
+      ['base64', '+/8='],
+      ['base64-url-safe', '-_8='],
+    ] as const)
+      expect(debeziumColumn(facts('bytea'), { ...DEBEZIUM_TYPE_DEFAULTS, 'binary.handling.mode': mode })!.fromText('\\xfbff')).toBe(text);
     expect(debeziumColumn(facts('interval'), { ...DEBEZIUM_TYPE_DEFAULTS, 'interval.handling.mode': 'string' })!.schema.name).toBe(
       'io.debezium.time.Interval',
     );

@@ -163,6 +163,18 @@ describe('spec validation catches what fails later (17.6)', () => {
     expect(() => parseSpec(variant({ 'reconcile.keyCasts': { id: 'text' } }), 'spec.yaml', env)).not.toThrow();
   });
 
+  test("Debezium's message prefix lists: regular expressions, and not both", () => {
+    const bad = rejected(variant({ 'cdc.debezium': { 'message.prefix.include.list': 'audit\\..*,(open' } })).problems;
+    expect(bad.map((p) => `${p.path} ${p.message}`).join('\n')).toMatch(
+      /message\.prefix\.include\.list .*"\(open" is not a regular expression/,
+    );
+    const both = rejected(
+      variant({ 'cdc.debezium': { 'message.prefix.include.list': 'audit', 'message.prefix.exclude.list': 'noise' } }),
+    ).problems;
+    expect(both.map((p) => p.message).join('\n')).toMatch(/cannot both be set/);
+    expect(() => parseSpec(variant({ 'cdc.debezium': { 'message.prefix.exclude.list': 'noise\\..*' } }), 'spec.yaml', env)).not.toThrow();
+  });
+
   test('cache key templates use key columns only, one template per version', () => {
     const { problems } = rejected(variant({ 'cache.keys.v1': 'order:{customer_id}', 'cache.keys.v2': 'order:{customer_id}' }));
     expect(at(problems, 'cache.keys.v1')).toMatch(/not a key column/);
