@@ -19,6 +19,7 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { Logger } from '../../services/core/log.js';
 import { type Lsn, formatLsn, parseLsn } from '../../services/core/lsn.js';
+import { replicationTlsFromEnv, workerTlsTransport } from '../../services/core/pg-tls-stream.js';
 import { type RowMessage, isRowMessage, parseRowMessage } from './pgoutput-rows.js';
 import { publicationOption } from './slot.js';
 
@@ -94,10 +95,17 @@ export interface ReplicationService {
 }
 
 function libraryService(settings: { connectionString: string }): ReplicationService {
-  return new LogicalReplicationService(
-    { connectionString: settings.connectionString, application_name: 'parity-cdc', options: TEXT_OUTPUT_OPTIONS } as never,
-    { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
-  ) as unknown as ReplicationService;
+  // Over verify-full TLS the walsender's one TLS record per change is decrypted in a worker thread and
+  // reaches node-postgres a read at a time (services/core/pg-tls-stream.ts); any other URL, or
+  // PARITY_REPLICATION_TLS=node-postgres, leaves the connection to node-postgres as it is.
+  const transport = replicationTlsFromEnv() === 'worker' ? workerTlsTransport(settings.connectionString) : null;
+  const connection = transport
+    ? { connectionString: transport.connectionString, ssl: transport.ssl, stream: transport.stream }
+    : { connectionString: settings.connectionString };
+  return new LogicalReplicationService({ ...connection, application_name: 'parity-cdc', options: TEXT_OUTPUT_OPTIONS } as never, {
+    acknowledge: { auto: false, timeoutSeconds: 0 },
+    flowControl: { enabled: true },
+  }) as unknown as ReplicationService;
 }
 
 /**
