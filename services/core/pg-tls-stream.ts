@@ -187,6 +187,22 @@ export interface WorkerTlsStreamOptions {
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };
 
+/**
+ * The parent's Node options for the worker (a worker inherits them by default), without the ones
+ * about the parent's own entry point: `--input-type` (which a worker started from a file refuses)
+ * and `-e`/`-p` with their code. Loader options such as `--import` stay, so a worker started under a
+ * TypeScript loader gets it too.
+ */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (arg === '--input-type' || ['-e', '--eval', '-p', '--print'].includes(arg)) i++;
+    else if (!arg.startsWith('--input-type=') && !/^--(eval|print)=/.test(arg)) out.push(arg);
+  }
+  return out;
+}
+
 function reviveError(e: WorkerError): Error {
   const err = new Error(e.message);
   if (e.name !== 'Error') err.name = e.name;
@@ -232,7 +248,11 @@ export class WorkerTlsStream extends Duplex {
     const settings: TlsWorkerSettings = { host, port: Number(port), tls: this.tls, noDelay: this.noDelay, windowBytes: this.windowBytes };
     let worker: Worker;
     try {
-      worker = new Worker(tlsWorkerUrl(), { workerData: settings, resourceLimits: WORKER_LIMITS });
+      worker = new Worker(tlsWorkerUrl(), {
+        workerData: settings,
+        resourceLimits: WORKER_LIMITS,
+        execArgv: workerExecArgv(process.execArgv),
+      });
     } catch (err) {
       process.nextTick(() => this.destroy(err as Error));
       return this;

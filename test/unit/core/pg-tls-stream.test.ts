@@ -18,6 +18,7 @@ import {
   replicationTlsFromEnv,
   tlsWorkerUrl,
   WorkerTlsStream,
+  workerExecArgv,
   workerTlsTransport,
 } from '../../../services/core/pg-tls-stream.js';
 
@@ -162,5 +163,15 @@ describe('tlsWorkerUrl: the worker module next to the transport', () => {
     const url = tlsWorkerUrl();
     expect(existsSync(url)).toBe(true);
     expect(url.pathname).toMatch(/services\/core\/pg-tls-worker\.(ts|js)$/);
+  });
+});
+
+describe('workerExecArgv: the Node options the worker inherits', () => {
+  it('keeps V8 flags and loaders, drops the parent entry point options (--input-type, -e/-p and their code)', () => {
+    expect(workerExecArgv(['--max-semi-space-size=16', '--import', 'tsx'])).toEqual(['--max-semi-space-size=16', '--import', 'tsx']);
+    expect(workerExecArgv(['--input-type=module', '-e', 'await x()', '--max-semi-space-size=16'])).toEqual(['--max-semi-space-size=16']);
+    expect(workerExecArgv(['--input-type', 'module', '--print', '1', '--eval=2', '--enable-source-maps'])).toEqual([
+      '--enable-source-maps',
+    ]);
   });
 });
