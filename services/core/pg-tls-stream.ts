@@ -188,12 +188,15 @@ export interface WorkerTlsStreamOptions {
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 };
 
 /**
- * The parent's Node options for the worker (a worker inherits them by default), without the ones
- * about the parent's own entry point: `--input-type` (which a worker started from a file refuses)
- * and `-e`/`-p` with their code. Loader options such as `--import` stay, so a worker started under a
- * TypeScript loader gets it too.
+ * The Node options to start the worker with, or undefined to let it inherit the parent's (what a
+ * worker does by default, V8 flags such as the bin's --max-semi-space-size included). Only a parent
+ * started with `--input-type` (`node --input-type=module -e ...`) needs a list of its own: a worker
+ * started from a file refuses that option. The list then drops it and `-e`/`-p` with their code, and
+ * keeps the rest (loaders such as `--import`); a V8 flag in it makes Worker throw, and the worker is
+ * then started with no options at all (see WorkerTlsStream.connect).
  */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
+export function workerExecArgv(execArgv: readonly string[]): string[] | undefined {
+  if (!execArgv.some((arg) => arg === '--input-type' || arg.startsWith('--input-type='))) return undefined;
   const out: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i]!;
@@ -248,11 +251,15 @@ export class WorkerTlsStream extends Duplex {
     const settings: TlsWorkerSettings = { host, port: Number(port), tls: this.tls, noDelay: this.noDelay, windowBytes: this.windowBytes };
     let worker: Worker;
     try {
-      worker = new Worker(tlsWorkerUrl(), {
-        workerData: settings,
-        resourceLimits: WORKER_LIMITS,
-        execArgv: workerExecArgv(process.execArgv),
-      });
+      const start = (execArgv: string[] | undefined) =>
+        new Worker(tlsWorkerUrl(), { workerData: settings, resourceLimits: WORKER_LIMITS, ...(execArgv ? { execArgv } : {}) });
+      const execArgv = workerExecArgv(process.execArgv);
+      try {
+        worker = start(execArgv);
+      } catch (err) {
+        if (!execArgv || (err as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+        worker = start([]);
+      }
     } catch (err) {
       process.nextTick(() => this.destroy(err as Error));
       return this;

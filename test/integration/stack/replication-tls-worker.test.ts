@@ -23,6 +23,7 @@ import type { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PgoutputMessage, ReplicationStream } from '../../../connectors/postgres-source/replication-stream.js';
+import { NODE_FLAGS } from '../../../services/cli/node-flags.js';
 import { silentLogger } from '../../../services/core/log.js';
 import { WorkerTlsStream, workerTlsTransport } from '../../../services/core/pg-tls-stream.js';
 import { type StackConfig, stackConfig, stackEnv } from '../../../services/stack/config.js';
@@ -339,7 +340,7 @@ describe('the same faults fail as with node-postgres', () => {
 });
 
 describe('a stopped replication stream lets its process exit', () => {
-  it('stopped from inside a handler (the socket paused): the process ends by itself', () => {
+  it('stopped from inside a handler (the socket paused), under the bin V8 flags: the process ends by itself', () => {
     const module = (path: string) => JSON.stringify(pathToFileURL(join(ROOT, path)).href);
     const script = `(async () => {
       const { ReplicationStream } = await import(${module('connectors/postgres-source/replication-stream.ts')});
@@ -353,7 +354,8 @@ describe('a stopped replication stream lets its process exit', () => {
       await stream.run();
       console.log('stopped after', seen);
     })().catch((err) => { console.error(err); process.exitCode = 1; });`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    // With the V8 flags parity's processes run with (a worker given them explicitly refuses them).
+    const r = spawnSync(process.execPath, [...NODE_FLAGS, '--import', 'tsx', '-e', script], {
       cwd: ROOT,
       env: { ...process.env, TLS_WORKER_URL: url, PARITY_REPLICATION_TLS: 'worker' },
       encoding: 'utf8',

@@ -166,10 +166,15 @@ describe('tlsWorkerUrl: the worker module next to the transport', () => {
   });
 });
 
-describe('workerExecArgv: the Node options the worker inherits', () => {
-  it('keeps V8 flags and loaders, drops the parent entry point options (--input-type, -e/-p and their code)', () => {
-    expect(workerExecArgv(['--max-semi-space-size=16', '--import', 'tsx'])).toEqual(['--max-semi-space-size=16', '--import', 'tsx']);
-    expect(workerExecArgv(['--input-type=module', '-e', 'await x()', '--max-semi-space-size=16'])).toEqual(['--max-semi-space-size=16']);
+describe('workerExecArgv: the Node options the worker starts with', () => {
+  it("inherits the parent's (undefined) unless the parent has --input-type, which a worker started from a file refuses", () => {
+    expect(workerExecArgv(['--max-semi-space-size=16', '--import', 'tsx'])).toBeUndefined();
+    expect(workerExecArgv(['-e', 'x()'])).toBeUndefined();
+    expect(workerExecArgv([])).toBeUndefined();
+  });
+
+  it('with --input-type: drops it and -e/-p with their code, keeps the rest', () => {
+    expect(workerExecArgv(['--input-type=module', '-e', 'await x()', '--import', 'tsx'])).toEqual(['--import', 'tsx']);
     expect(workerExecArgv(['--input-type', 'module', '--print', '1', '--eval=2', '--enable-source-maps'])).toEqual([
       '--enable-source-maps',
     ]);
