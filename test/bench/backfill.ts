@@ -40,7 +40,22 @@
  * --interleave-seconds), then VACUUM and CHECKPOINT, so its windows measure the steady state: a long
  * backfill finds the WAL segments its last checkpoint cycle wrote recycled ahead of it, and the
  * server creates none inside its windows. Every setting also reports the CPU of
- * this process and of the backfill's backends, and the WAL segments the server created. BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
+ * this process and of the backfill's backends, and the WAL segments the server created.
+ *
+ * Where the foreground's added latency comes from (issue 22), per setting, in its running windows
+ * and its own idle windows (the baseline: in the ratio's baseline windows):
+ * - oltp_split_*: p50/p99 of pgbench's latency, of its schedule lag (`-R`: scheduled start to
+ *   actual start) and of the execution (latency without the lag), and the mean split of the slowest
+ *   1%: execution, lag while the connection still ran its previous transaction (queue: slow earlier
+ *   transactions), lag while it was free (start: pgbench's thread late, e.g. waiting for a CPU).
+ * - proc_*: CPU seconds (utime + stime from /proc/<pid>/stat) of the backfill's backends, the
+ *   pgbench backends, the pgbench process, this process (where the backfill's client side runs), the
+ *   walwriter, checkpointer and background writer, the --sample-waits sampler's backend, and the
+ *   machine; and the seconds they waited on a run queue (/proc/<pid>/task/N/schedstat, 2nd field).
+ *   run_queue_wait_ms_per_tx: the pgbench backends' and process's run-queue wait per transaction.
+ *   Linux only: a process not readable in /proc (the server on another host) gives null, and the
+ *   bench says so. pgbench's logged `time` already includes the lag; the bench's p99 before this
+ *   split added the lag again (oltp_p99_ratio_lag_counted_twice gives that figure). BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
  * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -239,18 +254,73 @@ interface Tx {
   kind: TxKind;
   /** Completion time, epoch microseconds. */
   doneUs: number;
-  /** From the scheduled start to completion (pgbench's time plus its schedule lag), ms. */
+  /**
+   * From the scheduled start to completion, ms: the `time` column of pgbench's log, which with `-R`
+   * already includes the schedule lag (pgbench computes it from the scheduled start; until issue 22's
+   * split the bench added the lag a second time).
+   */
   latencyMs: number;
+  /** pgbench's schedule lag (scheduled start to actual start), ms. */
+  lagMs: number;
+  /** From the actual start to completion (latency without the lag), ms: the server, the network, and the client reading the result. */
+  execMs: number;
+  /**
+   * The part of the lag during which this transaction's connection was still running its previous
+   * transaction (a client takes the next slot of its thread's schedule when its previous transaction
+   * ends, so a slot due while every connection is busy waits): caused by slow earlier transactions.
+   */
+  queueMs: number;
+  /** The rest of the lag: the connection was free but pgbench's thread started the transaction late (waiting for a CPU, or busy). */
+  startMs: number;
 }
 
-/** Runs pgbench at a fixed rate for `seconds`; resolves with every transaction from its log. */
+/**
+ * Parses pgbench's per-transaction log with `-R` (PostgreSQL 15: `client_id transaction_no time
+ * script_no time_epoch time_us schedule_lag`, times in microseconds; `time` is measured from the
+ * scheduled start, so it includes the lag). A line whose `time` is not a number (a failed or
+ * skipped transaction) is left out.
+ */
+function parsePgbenchLog(text: string, kinds: readonly TxKind[]): Tx[] {
+  const rows: { client: number; no: number; script: number; doneUs: number; timeUs: number; lagUs: number }[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/).map(Number);
+    if (f.length < 7 || f.slice(0, 7).some((x) => !Number.isFinite(x))) continue;
+    const [client = 0, no = 0, timeUs = 0, script = 0, epochS = 0, epochUs = 0, lagUs = 0] = f;
+    rows.push({ client, no, timeUs, script, doneUs: epochS * 1e6 + epochUs, lagUs });
+  }
+  rows.sort((a, b) => a.client - b.client || a.no - b.no);
+  const txs: Tx[] = [];
+  let prev: (typeof rows)[number] | undefined;
+  for (const r of rows) {
+    const prevDone = prev && prev.client === r.client ? prev.doneUs : undefined;
+    const scheduled = r.doneUs - r.timeUs;
+    const began = scheduled + r.lagUs;
+    const queueUs = prevDone === undefined ? 0 : Math.min(r.lagUs, Math.max(0, Math.min(began, prevDone) - scheduled));
+    txs.push({
+      kind: kinds[r.script] ?? 'read',
+      doneUs: r.doneUs,
+      latencyMs: r.timeUs / 1000,
+      lagMs: r.lagUs / 1000,
+      execMs: (r.timeUs - r.lagUs) / 1000,
+      queueMs: queueUs / 1000,
+      startMs: (r.lagUs - queueUs) / 1000,
+    });
+    prev = r;
+  }
+  return txs;
+}
+
+/**
+ * Runs pgbench at a fixed rate for `seconds`; `pid` is pgbench's own process (for its CPU and
+ * run-queue wait), `done` resolves with every transaction from its log.
+ */
 function runPgbench(
   url: string,
   scripts: ReturnType<typeof oltpScripts>,
   rate: number,
   connections: number,
   seconds: number,
-): Promise<Tx[]> {
+): { pid: number | undefined; done: Promise<Tx[]> } {
   const dir = mkdtempSync(join(tmpdir(), 'parity-bench-'));
   const files = scripts.map((sc) => {
     const file = join(dir, `${sc.kind}.sql`);
@@ -279,29 +349,22 @@ function runPgbench(
     `--log-prefix=${join(dir, 'tx')}`,
     u.pathname.slice(1),
   ];
-  return new Promise((resolve, reject) => {
-    // The stack's clusters take passwords over TCP: hand pgbench the URL's through its environment.
-    const env = u.password ? { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } : process.env;
-    const child = spawn(PGBENCH, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  // The stack's clusters take passwords over TCP: hand pgbench the URL's through its environment.
+  const env = u.password ? { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } : process.env;
+  const child = spawn(PGBENCH, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const done = new Promise<Tx[]>((resolve, reject) => {
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => {
       try {
         if (code !== 0) throw new Error(`pgbench exited ${code}: ${err.slice(-2000)}`);
-        const txs: Tx[] = [];
-        for (const name of readdirSync(dir).filter((n) => n.startsWith('tx.'))) {
-          for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
-            const f = line.trim().split(/\s+/);
-            if (f.length < 7) continue;
-            // client tx_no time_us script epoch_s epoch_us schedule_lag_us
-            txs.push({
-              kind: scripts[Number(f[3])]?.kind ?? 'read',
-              doneUs: Number(f[4]) * 1e6 + Number(f[5]),
-              latencyMs: (Number(f[2]) + Number(f[6])) / 1000,
-            });
-          }
-        }
-        resolve(txs);
+        const kinds = scripts.map((sc) => sc.kind);
+        // One log file per pgbench thread (-j 1: one); client ids are unique across them.
+        resolve(
+          readdirSync(dir)
+            .filter((n) => n.startsWith('tx.'))
+            .flatMap((name) => parsePgbenchLog(readFileSync(join(dir, name), 'utf8'), kinds)),
+        );
       } catch (e) {
         reject(e);
       } finally {
@@ -309,6 +372,7 @@ function runPgbench(
       }
     });
   });
+  return { pid: child.pid, done };
 }
 
 /** Time windows [from, to) in epoch microseconds. */
@@ -322,6 +386,35 @@ const p99Of = (txs: Tx[], windows: Windows, kind?: TxKind): { p99: number; n: nu
 };
 const byKind = (txs: Tx[], windows: Windows) =>
   Object.fromEntries((['read', 'insert', 'update'] as const).map((k) => [k, Number(p99Of(txs, windows, k).p99.toFixed(2))]));
+
+/**
+ * Where the latency of the transactions completed inside `windows` went: p50/p99 of the latency,
+ * of pgbench's schedule lag and of the execution (latency without the lag), and the mean split of
+ * the slowest 1% (the tail the p99 reads): execution, lag while the connection was busy with its
+ * previous transaction (queue), lag while it was free (start: pgbench's thread late).
+ */
+function splitOf(txs: Tx[], windows: Windows) {
+  const inside = txs.filter((t) => windows.some(([from, to]) => t.doneUs >= from && t.doneUs < to));
+  const q = (f: (t: Tx) => number) => ({
+    p50: round(percentile(inside.map(f), 0.5), 3),
+    p99: round(percentile(inside.map(f), 0.99), 3),
+  });
+  const tail = [...inside].sort((a, b) => b.latencyMs - a.latencyMs).slice(0, Math.ceil(inside.length / 100));
+  const mean = (f: (t: Tx) => number) => (tail.length ? round(tail.reduce((sum, t) => sum + f(t), 0) / tail.length, 3) : null);
+  return {
+    n: inside.length,
+    latency_ms: q((t) => t.latencyMs),
+    lag_ms: q((t) => t.lagMs),
+    exec_ms: q((t) => t.execMs),
+    slowest_1pct_mean_ms: {
+      n: tail.length,
+      latency: mean((t) => t.latencyMs),
+      exec: mean((t) => t.execMs),
+      lag_queue: mean((t) => t.queueMs),
+      lag_start: mean((t) => t.startMs),
+    },
+  };
+}
 
 const nowUs = (): number => Date.now() * 1000;
 
@@ -342,9 +435,9 @@ interface SettingResult {
   mismatched: number | null;
   guardMoves: Record<string, number>;
   pace: Awaited<ReturnType<typeof runBackfill>>['pace'] | null;
-  /** CPU of this (node) process and of the backfill's server backends in the running windows, ms. */
-  nodeCpuMs: number;
-  backendCpuMs: number;
+  /** CPU and run-queue wait of the processes of PROC_GROUPS in the running and in the idle windows. */
+  procRunning: ProcTotals;
+  procIdle: ProcTotals;
   warmup: WarmUp | null;
 }
 
@@ -357,18 +450,146 @@ interface WarmUp {
   segmentsAheadAfter: number | null;
 }
 
-/** CPU ticks (utime + stime) of each backfill backend, read from /proc: PostgreSQL runs on this host in the stack. */
-type BackendTicks = Map<number, number>;
 const TICK_MS = 10; // USER_HZ is 100 on Linux
-function procTicks(pid: number): number | undefined {
+
+/**
+ * The processes whose CPU and run-queue wait the bench reads per window (Linux /proc; PostgreSQL runs
+ * on this host in the stack). The backfill runs inside this process (`runBackfill`), so
+ * `bench_process` holds its client side, the bench's own queries and, with --sample-waits, the
+ * sampler's client; `wait_sampler_backend` is the sampler's server backend (polling every 10 ms).
+ */
+const PROC_GROUPS = [
+  'backfill_backends',
+  'pgbench_backends',
+  'pgbench_client',
+  'bench_process',
+  'walwriter',
+  'checkpointer',
+  'background_writer',
+  'wait_sampler_backend',
+] as const;
+type ProcGroup = (typeof PROC_GROUPS)[number];
+/** A process's CPU ticks (utime + stime, all threads) and the ns its threads waited on a run queue; null: not readable as expected. */
+type ProcReading = { ticks: number; runDelayNs: number | null } | null;
+
+/** Whether this host has a Linux /proc at all. */
+const PROC_AVAILABLE = (() => {
   try {
-    // Fields after the command (which is in parentheses and may hold spaces): utime and stime are the 12th and 13th.
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)?.split(' ') ?? [];
-    return Number(rest[11]) + Number(rest[12]);
+    readFileSync('/proc/self/stat');
+    return true;
   } catch {
-    return undefined;
+    return false;
+  }
+})();
+
+/**
+ * Reads /proc/<pid>/stat and the run-queue wait (2nd field of schedstat) summed over its threads;
+ * 'gone' when the process has ended. `comm`: the process name it must have (a pid of a server on
+ * another host may be some other process here, or none).
+ */
+function readProc(pid: number, comm?: string): ProcReading | 'gone' {
+  if (!PROC_AVAILABLE) return null;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 'gone';
+  }
+  try {
+    if (comm !== undefined && stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) return null;
+    // Fields after the command (which is in parentheses and may hold spaces): utime and stime are the 12th and 13th.
+    const rest = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+    let runDelayNs: number | null = 0;
+    try {
+      for (const task of readdirSync(`/proc/${pid}/task`))
+        runDelayNs += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[1]);
+      if (!Number.isFinite(runDelayNs)) runDelayNs = null;
+    } catch {
+      runDelayNs = null;
+    }
+    return { ticks: Number(rest[11]) + Number(rest[12]), runDelayNs };
+  } catch {
+    return null;
   }
 }
+
+/** The whole machine's busy and total CPU ticks (/proc/stat), null when not readable. */
+function machineTicks(): { busy: number; total: number } | null {
+  try {
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const total = f.reduce((a, b) => a + b, 0);
+    const busy = total - (f[3] ?? NaN) - (f[4] ?? NaN);
+    return f.length === 8 && Number.isFinite(busy) ? { busy, total } : null;
+  } catch {
+    return null;
+  }
+}
+
+interface ProcSnapshot {
+  us: number;
+  /** process.cpuUsage() of this process, microseconds (the older node_cpu_share). */
+  nodeUs: number;
+  groups: Record<ProcGroup, Map<number, ProcReading>>;
+  machine: { busy: number; total: number } | null;
+}
+
+/** CPU seconds and run-queue wait seconds per group over some windows; null when a process of the group was not readable. */
+interface ProcTotals {
+  seconds: number;
+  cpu: Record<ProcGroup, number | null>;
+  runQueue: Record<ProcGroup, number | null>;
+  machineBusy: number | null;
+  nodeCpu: number;
+}
+const emptyTotals = (): ProcTotals => ({
+  seconds: 0,
+  cpu: Object.fromEntries(PROC_GROUPS.map((g) => [g, 0])) as Record<ProcGroup, number | null>,
+  runQueue: Object.fromEntries(PROC_GROUPS.map((g) => [g, 0])) as Record<ProcGroup, number | null>,
+  machineBusy: 0,
+  nodeCpu: 0,
+});
+/** Pids not readable in some window, per group (for the warning). */
+const unreadable = new Set<ProcGroup>();
+
+/**
+ * Adds the window between two snapshots to `into`. A process that started inside the window counts
+ * from zero; one that ended inside it (a backfill backend when its run completes) up to its last
+ * reading (`known`).
+ */
+function addWindow(into: ProcTotals, a: ProcSnapshot, b: ProcSnapshot): void {
+  into.seconds += (b.us - a.us) / 1e6;
+  into.nodeCpu += (b.nodeUs - a.nodeUs) / 1e6;
+  for (const g of PROC_GROUPS) {
+    let cpu: number | null = 0;
+    let rq: number | null = 0;
+    for (const [pid, r1] of b.groups[g]) {
+      const r0 = a.groups[g].get(pid);
+      if (r1 === null || r0 === null) {
+        unreadable.add(g);
+        cpu = null;
+        rq = null;
+        break;
+      }
+      cpu += ((r1.ticks - (r0?.ticks ?? 0)) * TICK_MS) / 1000;
+      rq =
+        rq === null || r1.runDelayNs === null || (r0 && r0.runDelayNs === null) ? null : rq + (r1.runDelayNs - (r0?.runDelayNs ?? 0)) / 1e9;
+    }
+    const c = into.cpu[g];
+    into.cpu[g] = c === null || cpu === null ? null : c + cpu;
+    const q = into.runQueue[g];
+    into.runQueue[g] = q === null || rq === null ? null : q + rq;
+  }
+  into.machineBusy =
+    into.machineBusy === null || !a.machine || !b.machine ? null : into.machineBusy + ((b.machine.busy - a.machine.busy) * TICK_MS) / 1000;
+}
+
+/** A ProcTotals as JSON: CPU and run-queue seconds per group (null: not readable, e.g. the server on another host). */
+const totalsJson = (t: ProcTotals) => ({
+  seconds: round(t.seconds, 2),
+  cpu_seconds: { ...Object.fromEntries(PROC_GROUPS.map((g) => [g, round(t.cpu[g], 3)])), machine_busy: round(t.machineBusy, 3) },
+  run_queue_wait_seconds: Object.fromEntries(PROC_GROUPS.map((g) => [g, round(t.runQueue[g], 3)])),
+});
 
 /**
  * --sample-waits: every 10 ms, what the active pgbench backends (and the backfill's) wait on, from
@@ -424,17 +645,42 @@ function waitProfile(samples: WaitSample[], windows: Windows, side: 'fg' | 'bf')
 const db = await createTestDatabase('source', 'benchbf');
 const admin = new pg.Client({ connectionString: db.url });
 await admin.connect();
-const cpuNow = async (): Promise<{ nodeUs: number; backends: BackendTicks }> => {
+/** pgbench's own process, once started. */
+let pgbenchPid: number | undefined;
+/**
+ * The last reading of every process ever seen, with its group. A snapshot holds them all, so a
+ * process that ended keeps its last reading: a backfill backend that ends inside a window (its run
+ * completed) counts up to the last poll (every 250 ms, PROC_POLL_MS), and one that ended before the
+ * window adds nothing. A pid seen but never readable (the server on another host) stays null.
+ */
+const known = new Map<number, { group: ProcGroup; reading: ProcReading }>();
+const PROC_POLL_MS = 250;
+let procPoller: NodeJS.Timeout | undefined;
+/** The processes of PROC_GROUPS now: server processes from pg_stat_activity, read from /proc. */
+const cpuNow = async (): Promise<ProcSnapshot> => {
+  const rows = (
+    await admin.query(
+      `SELECT pid, CASE WHEN backend_type IN ('walwriter', 'checkpointer', 'background writer') THEN replace(backend_type, ' ', '_')
+                        WHEN application_name = 'parity-backfill' THEN 'backfill_backends'
+                        WHEN application_name = 'pgbench' THEN 'pgbench_backends'
+                        ELSE 'wait_sampler_backend' END AS grp
+         FROM pg_stat_activity
+        WHERE backend_type IN ('walwriter', 'checkpointer', 'background writer')
+           OR (datname = current_database() AND application_name IN ('parity-backfill', 'pgbench', 'parity-bench-sampler'))`,
+    )
+  ).rows as { pid: number; grp: ProcGroup }[];
   const u = process.cpuUsage();
-  const pids = (
-    await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = 'parity-backfill' AND datname = current_database()`)
-  ).rows as { pid: number }[];
-  const backends: BackendTicks = new Map();
-  for (const { pid } of pids) {
-    const t = procTicks(pid);
-    if (t !== undefined) backends.set(pid, t);
+  const current: [number, ProcGroup, string | undefined][] = rows.map(({ pid, grp }) => [pid, grp, 'postgres']);
+  if (pgbenchPid !== undefined) current.push([pgbenchPid, 'pgbench_client', 'pgbench']);
+  current.push([process.pid, 'bench_process', undefined]);
+  for (const [pid, group, comm] of current) {
+    const reading = readProc(pid, comm);
+    // Gone between the query and the read: its last reading (if any) stands.
+    if (reading !== 'gone') known.set(pid, { group, reading });
   }
-  return { nodeUs: u.user + u.system, backends };
+  const groups = Object.fromEntries(PROC_GROUPS.map((g) => [g, new Map<number, ProcReading>()])) as ProcSnapshot['groups'];
+  for (const [pid, { group, reading }] of known) groups[group].set(pid, reading);
+  return { us: nowUs(), nodeUs: u.user + u.system, groups, machine: machineTicks() };
 };
 /**
  * The WAL segment being written and the segment files already there beyond it (recycled or
@@ -520,12 +766,21 @@ try {
   log(
     `run 2: pgbench OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections for up to ${planned} s; baseline ${BASELINE_SECONDS} s, then ${SETTINGS.map((st) => st.name).join(', ')}: ${WARMUP_SECONDS > 0 ? `${WARMUP_SECONDS} s of warm-up and a CHECKPOINT (not /cold, not off), then ` : ''}${WINDOWS} x (${INTERLEAVE} s running + ${INTERLEAVE} s paused) each`,
   );
-  const load = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, planned);
+  const pgbench = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, planned);
+  pgbenchPid = pgbench.pid;
+  // Keeps the last readings of processes that end inside a window (see `known`).
+  procPoller = setInterval(() => void cpuNow().catch(() => undefined), PROC_POLL_MS);
+  const load = pgbench.done.finally(() => (pgbenchPid = undefined));
+  load.catch(() => undefined); // awaited below; a failure before then must not end the process unhandled
   const sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
   await sleep(WARMUP * 1000);
   const baseFrom = nowUs();
+  const baseCpu0 = await cpuNow();
   await sleep(BASELINE_SECONDS * 1000);
+  const baseCpu1 = await cpuNow();
   const baseline0: Windows = [[baseFrom, nowUs()]];
+  const procBaseline = emptyTotals();
+  addWindow(procBaseline, baseCpu0, baseCpu1);
   let walIdleBytes = 0;
   let walIdleSeconds = 0;
 
@@ -634,8 +889,8 @@ try {
       mismatched: null,
       guardMoves: {},
       pace: null,
-      nodeCpuMs: 0,
-      backendCpuMs: 0,
+      procRunning: emptyTotals(),
+      procIdle: emptyTotals(),
       warmup,
     };
     for (let w = 0; w < WINDOWS && !finished; w++) {
@@ -656,15 +911,14 @@ try {
       }
       await Promise.race([running, sleep(from / 1000 + INTERLEAVE * 1000 - (w > 0 ? 1_000 : 0) - Date.now())]);
       const to = nowUs();
+      const cpu1 = await cpuNow();
       res.walRunBytes += (await walPosition()) - wal0;
       const seg1 = await walSegments();
       // Segments entered minus those that were already there; a checkpoint in between (which recycles) makes it an underestimate.
       if (seg0 && seg1 && res.walSegmentsCreated !== null)
         res.walSegmentsCreated += Math.max(0, seg1.seg - seg0.seg - Math.max(0, seg0.ahead - seg1.ahead));
       else res.walSegmentsCreated = null;
-      const cpu1 = await cpuNow();
-      res.nodeCpuMs += (cpu1.nodeUs - cpu0.nodeUs) / 1000;
-      for (const [pid, ticks] of cpu1.backends) res.backendCpuMs += (ticks - (cpu0.backends.get(pid) ?? 0)) * TICK_MS;
+      addWindow(res.procRunning, cpu0, cpu1);
       res.rows += (await rowsOfRun()) - rows0;
       res.runSeconds += (to - from) / 1e6;
       res.runWindows.push([from, to]);
@@ -672,9 +926,11 @@ try {
       await control('pause');
       await sleep(1_000);
       const idleFrom = nowUs();
+      const idleCpu0 = await cpuNow();
       const walI = await walPosition();
       await sleep(INTERLEAVE * 1000 - 1_000);
       const idleTo = nowUs();
+      addWindow(res.procIdle, idleCpu0, await cpuNow());
       walIdleBytes += (await walPosition()) - walI;
       walIdleSeconds += (idleTo - idleFrom) / 1e6;
       res.idleWindows.push([idleFrom, idleTo]);
@@ -715,6 +971,7 @@ try {
     if (values['no-checkpoint'] !== true) await admin.query('CHECKPOINT');
   }
   const endUs = nowUs();
+  clearInterval(procPoller);
   log('  waiting for pgbench to finish its run (the rest is the after-control window)');
   const txs = await load;
   const waitSamples = (await sampler?.stop()) ?? [];
@@ -732,12 +989,41 @@ try {
       }),
     );
   const baseline = p99Of(txs, idleAll);
+  // The bench's p99 before the split added pgbench's lag to its `time`, which already holds it: kept for comparison with older runs.
+  const p99LagTwice = (windows: Windows) =>
+    percentile(
+      txs.filter((t) => windows.some(([from, to]) => t.doneUs >= from && t.doneUs < to)).map((t) => t.latencyMs + t.lagMs),
+      0.99,
+    ) ?? NaN;
+  const baselineLagTwice = p99LagTwice(idleAll);
+  const splitBaseline = splitOf(txs, idleAll);
+  const procIdleAll = [procBaseline, ...results.map((r) => r.procIdle)].reduce((sum, t) => {
+    sum.seconds += t.seconds;
+    sum.nodeCpu += t.nodeCpu;
+    sum.machineBusy = sum.machineBusy === null || t.machineBusy === null ? null : sum.machineBusy + t.machineBusy;
+    for (const g of PROC_GROUPS) {
+      const c = sum.cpu[g];
+      const tc = t.cpu[g];
+      sum.cpu[g] = c === null || tc === null ? null : c + tc;
+      const w = sum.runQueue[g];
+      const tw = t.runQueue[g];
+      sum.runQueue[g] = w === null || tw === null ? null : w + tw;
+    }
+    return sum;
+  }, emptyTotals());
+  /** Run-queue wait per transaction, ms, of the pgbench backends and client over windows holding `n` transactions. */
+  const rqPerTx = (t: ProcTotals, n: number) => ({
+    pgbench_backends: n > 0 && t.runQueue.pgbench_backends !== null ? round((t.runQueue.pgbench_backends * 1000) / n, 3) : null,
+    pgbench_client: n > 0 && t.runQueue.pgbench_client !== null ? round((t.runQueue.pgbench_client * 1000) / n, 3) : null,
+  });
   const idleWalRate = walIdleSeconds > 0 ? walIdleBytes / walIdleSeconds : 0;
   const afterFrom = endUs + 2e6;
   const after = lastTx - afterFrom >= 10e6 ? p99Of(txs, [[afterFrom, lastTx + 1]]) : undefined;
   const frontier = results.map((r) => {
     const during = p99Of(txs, r.runWindows);
     const ownIdle = p99Of(txs, r.idleWindows);
+    const splitRunning = splitOf(txs, r.runWindows);
+    const splitIdle = splitOf(txs, r.idleWindows);
     const rps = r.runSeconds > 0 ? r.rows / r.runSeconds : 0;
     const walPerRow = r.rows > 0 ? (r.walRunBytes - idleWalRate * r.runSeconds) / r.rows : null;
     return {
@@ -765,8 +1051,17 @@ try {
       wal_budget_end_bytes_per_s: r.pace?.walBytesPerSecond ?? null,
       guard_moves: r.guardMoves,
       health: r.pace?.health ? r.pace.health.reasons.map((x) => x.reason) : null,
-      node_cpu_share: r.runSeconds > 0 ? round(r.nodeCpuMs / 1000 / r.runSeconds, 3) : null,
-      backend_cpu_share: r.runSeconds > 0 ? round(r.backendCpuMs / 1000 / r.runSeconds, 3) : null,
+      node_cpu_share: r.runSeconds > 0 ? round(r.procRunning.nodeCpu / r.runSeconds, 3) : null,
+      backend_cpu_share:
+        r.runSeconds > 0 && r.procRunning.cpu.backfill_backends !== null
+          ? round(r.procRunning.cpu.backfill_backends / r.runSeconds, 3)
+          : null,
+      oltp_p99_ratio_lag_counted_twice: round(p99LagTwice(r.runWindows) / baselineLagTwice),
+      oltp_split_running: splitRunning,
+      oltp_split_own_idle: splitIdle,
+      proc_running: totalsJson(r.procRunning),
+      proc_own_idle: r.idleWindows.length > 0 ? totalsJson(r.procIdle) : null,
+      run_queue_wait_ms_per_tx: { running: rqPerTx(r.procRunning, splitRunning.n), own_idle: rqPerTx(r.procIdle, splitIdle.n) },
       ...(SAMPLE_WAITS
         ? {
             waits_oltp_running: waitProfile(waitSamples, r.runWindows, 'fg'),
@@ -792,6 +1087,27 @@ try {
         log(`  ${f.setting.padEnd(9)} OLTP: ${top(f.waits_oltp_running)}; backfill: ${top(f.waits_backfill_running)}`);
   }
   for (const f of frontier) log(`  ${f.setting.padEnd(9)} CPU: node ${f.node_cpu_share}, backfill backends ${f.backend_cpu_share} (cores)`);
+  const splitLine = (x: ReturnType<typeof splitOf>) =>
+    `latency p50/p99 ${x.latency_ms.p50}/${x.latency_ms.p99} ms: exec ${x.exec_ms.p50}/${x.exec_ms.p99}, lag ${x.lag_ms.p50}/${x.lag_ms.p99}; slowest 1% (${x.slowest_1pct_mean_ms.n} tx) ${x.slowest_1pct_mean_ms.latency} = exec ${x.slowest_1pct_mean_ms.exec} + queue ${x.slowest_1pct_mean_ms.lag_queue} + start ${x.slowest_1pct_mean_ms.lag_start}`;
+  log(`  where the latency goes (${splitBaseline.n} tx load alone): ${splitLine(splitBaseline)}`);
+  for (const f of frontier) log(`  ${f.setting.padEnd(9)} running: ${splitLine(f.oltp_split_running)}`);
+  /** Cores (CPU seconds per second) of a group in totals `t`. */
+  const cores = (t: ProcTotals, x: number | null) => (x === null || t.seconds <= 0 ? 'null' : (x / t.seconds).toFixed(3));
+  const procLine = (t: ProcTotals) =>
+    `CPU cores: backfill ${cores(t, t.cpu.backfill_backends)}, bench process ${cores(t, t.cpu.bench_process)}, pgbench backends ${cores(t, t.cpu.pgbench_backends)}, pgbench ${cores(t, t.cpu.pgbench_client)}, walwriter ${cores(t, t.cpu.walwriter)}, checkpointer ${cores(t, t.cpu.checkpointer)}, sampler ${cores(t, t.cpu.wait_sampler_backend)}, machine ${cores(t, t.machineBusy)}; run-queue wait s/s: pgbench backends ${cores(t, t.runQueue.pgbench_backends)}, pgbench ${cores(t, t.runQueue.pgbench_client)}, backfill ${cores(t, t.runQueue.backfill_backends)}, bench process ${cores(t, t.runQueue.bench_process)}`;
+  log(`  load alone (${procIdleAll.seconds.toFixed(1)} s): ${procLine(procIdleAll)}`);
+  for (const r of results) {
+    log(`  ${r.setting.name.padEnd(9)} running: ${procLine(r.procRunning)}`);
+    log(`  ${r.setting.name.padEnd(9)} own idle: ${procLine(r.procIdle)}`);
+  }
+  for (const f of frontier)
+    log(
+      `  ${f.setting.padEnd(9)} run-queue wait per tx, running / own idle: pgbench backends ${f.run_queue_wait_ms_per_tx.running.pgbench_backends} / ${f.run_queue_wait_ms_per_tx.own_idle.pgbench_backends} ms, pgbench ${f.run_queue_wait_ms_per_tx.running.pgbench_client} / ${f.run_queue_wait_ms_per_tx.own_idle.pgbench_client} ms`,
+    );
+  if (unreadable.size > 0)
+    log(
+      `  note: /proc had no readable process for ${[...unreadable].join(', ')} (the cluster on another host, or not Linux): those CPU and run-queue figures are null`,
+    );
   const within = frontier.filter((f) => f.oltp_p99_ratio !== null && f.oltp_p99_ratio <= 1.2 && f.oltp_samples >= MIN_SAMPLES);
   const best = within.reduce<(typeof frontier)[number] | undefined>((a, f) => (!a || f.rows_per_s > a.rows_per_s ? f : a), undefined);
   const def = frontier.find((f) => f.setting === 'default') ?? frontier.find((f) => isDefault(f.setting));
@@ -814,6 +1130,9 @@ try {
     backfill_during_rows_per_s: def?.rows_per_s ?? null,
     oltp_p99_ratio: def?.oltp_p99_ratio ?? null,
     oltp_p99_ms_baseline: round(baseline.p99),
+    oltp_split_baseline: splitBaseline,
+    proc_baseline: totalsJson(procIdleAll),
+    proc_unreadable: [...unreadable],
     oltp_p99_ms_during: def?.oltp_p99_ms ?? null,
     oltp_p99_ms_by_kind_baseline: byKind(txs, idleAll),
     oltp_p99_ms_by_kind_during: defResult ? byKind(txs, defResult.runWindows) : null,
@@ -834,6 +1153,7 @@ try {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
+  clearInterval(procPoller);
   await admin.end();
   await db.drop();
 }
