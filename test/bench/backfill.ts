@@ -44,8 +44,9 @@
  *
  * Where the foreground's added latency comes from (issue 22), per setting, in its running windows
  * and its own idle windows (the baseline: in the ratio's baseline windows):
- * - oltp_split_*: p50/p99 of pgbench's latency, of its schedule lag (`-R`: scheduled start to
- *   actual start) and of the execution (latency without the lag), and the mean split of the slowest
+ * - oltp_split_*: mean/p50/p99 of pgbench's latency, of its schedule lag (`-R`: scheduled start to
+ *   actual start) and of the execution (latency without the lag; also per kind: the reads commit no
+ *   WAL, so a tail they share with the writes is not the WAL flush), and the mean split of the slowest
  *   1%: execution, lag while the connection still ran its previous transaction (queue: slow earlier
  *   transactions), lag while it was free (start: pgbench's thread late, e.g. waiting for a CPU).
  * - proc_*: CPU seconds (utime + stime from /proc/<pid>/stat) of the backfill's backends, the
@@ -395,9 +396,10 @@ const byKind = (txs: Tx[], windows: Windows) =>
  */
 function splitOf(txs: Tx[], windows: Windows) {
   const inside = txs.filter((t) => windows.some(([from, to]) => t.doneUs >= from && t.doneUs < to));
-  const q = (f: (t: Tx) => number) => ({
-    p50: round(percentile(inside.map(f), 0.5), 3),
-    p99: round(percentile(inside.map(f), 0.99), 3),
+  const q = (f: (t: Tx) => number, of: Tx[] = inside) => ({
+    mean: of.length ? round(of.reduce((sum, t) => sum + f(t), 0) / of.length, 3) : null,
+    p50: round(percentile(of.map(f), 0.5), 3),
+    p99: round(percentile(of.map(f), 0.99), 3),
   });
   const tail = [...inside].sort((a, b) => b.latencyMs - a.latencyMs).slice(0, Math.ceil(inside.length / 100));
   const mean = (f: (t: Tx) => number) => (tail.length ? round(tail.reduce((sum, t) => sum + f(t), 0) / tail.length, 3) : null);
@@ -406,6 +408,16 @@ function splitOf(txs: Tx[], windows: Windows) {
     latency_ms: q((t) => t.latencyMs),
     lag_ms: q((t) => t.lagMs),
     exec_ms: q((t) => t.execMs),
+    // Reads commit no WAL: an execution tail they share with the writes is not the WAL flush.
+    exec_ms_by_kind: Object.fromEntries(
+      (['read', 'insert', 'update'] as const).map((k) => [
+        k,
+        q(
+          (t) => t.execMs,
+          inside.filter((t) => t.kind === k),
+        ),
+      ]),
+    ),
     slowest_1pct_mean_ms: {
       n: tail.length,
       latency: mean((t) => t.latencyMs),
@@ -1088,7 +1100,7 @@ try {
   }
   for (const f of frontier) log(`  ${f.setting.padEnd(9)} CPU: node ${f.node_cpu_share}, backfill backends ${f.backend_cpu_share} (cores)`);
   const splitLine = (x: ReturnType<typeof splitOf>) =>
-    `latency p50/p99 ${x.latency_ms.p50}/${x.latency_ms.p99} ms: exec ${x.exec_ms.p50}/${x.exec_ms.p99}, lag ${x.lag_ms.p50}/${x.lag_ms.p99}; slowest 1% (${x.slowest_1pct_mean_ms.n} tx) ${x.slowest_1pct_mean_ms.latency} = exec ${x.slowest_1pct_mean_ms.exec} + queue ${x.slowest_1pct_mean_ms.lag_queue} + start ${x.slowest_1pct_mean_ms.lag_start}`;
+    `latency mean/p50/p99 ${x.latency_ms.mean}/${x.latency_ms.p50}/${x.latency_ms.p99} ms: exec ${x.exec_ms.mean}/${x.exec_ms.p50}/${x.exec_ms.p99} (reads ${x.exec_ms_by_kind.read?.p99}, inserts ${x.exec_ms_by_kind.insert?.p99}, updates ${x.exec_ms_by_kind.update?.p99} at p99), lag ${x.lag_ms.mean}/${x.lag_ms.p50}/${x.lag_ms.p99}; slowest 1% (${x.slowest_1pct_mean_ms.n} tx) ${x.slowest_1pct_mean_ms.latency} = exec ${x.slowest_1pct_mean_ms.exec} + queue ${x.slowest_1pct_mean_ms.lag_queue} + start ${x.slowest_1pct_mean_ms.lag_start}`;
   log(`  where the latency goes (${splitBaseline.n} tx load alone): ${splitLine(splitBaseline)}`);
   for (const f of frontier) log(`  ${f.setting.padEnd(9)} running: ${splitLine(f.oltp_split_running)}`);
   /** Cores (CPU seconds per second) of a group in totals `t`. */
