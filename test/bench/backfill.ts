@@ -34,7 +34,8 @@
  * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
  * setting; default: the spec's), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
  * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
- * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones). A setting is
+ * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --nice-backfill N
+ * (an experiment: this process and the backfill's backends at nice N during the frontier). A setting is
  * NAME[/KiB][/sync|async][/cold] (batch WAL target, commit mode, no warm-up). --warmup-seconds S:
  * each setting but `off` and `/cold` first runs for S seconds (default: its running time, --windows x
  * --interleave-seconds), then VACUUM and CHECKPOINT, so its windows measure the steady state: a long
@@ -61,7 +62,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
@@ -92,6 +93,7 @@ const { values } = parseArgs({
     'min-batch-size': { type: 'string' },
     'no-checkpoint': { type: 'boolean' },
     'warmup-seconds': { type: 'string' },
+    'nice-backfill': { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -186,6 +188,17 @@ const isDefault = (name: string): boolean => name === 'default' || name.startsWi
  * cycle. Default: the setting's running time (--windows x --interleave-seconds); 0: no warm-up.
  */
 const WARMUP_SECONDS = num('warmup-seconds', values['warmup-seconds'], WINDOWS * INTERLEAVE, 0);
+/**
+ * --nice-backfill N (1-19): an experiment, not a product setting. From the frontier's start, this
+ * process (the backfill's client side) and every backfill backend (renice'd within PROC_POLL_MS of
+ * appearing; needs the right to renice the server's processes, e.g. root on the database host) run
+ * at nice N, so the foreground wins the cores when both want one.
+ */
+const NICE_BACKFILL = values['nice-backfill'] === undefined ? undefined : num('nice-backfill', values['nice-backfill'], 0, 1);
+if (NICE_BACKFILL !== undefined && (NICE_BACKFILL > 19 || !Number.isInteger(NICE_BACKFILL))) {
+  process.stderr.write(`bench:backfill: --nice-backfill takes a whole nice value from 1 to 19, got "${values['nice-backfill']}"\n`);
+  process.exit(2);
+}
 
 const log = (msg: string) => process.stderr.write(`[bench:backfill] ${msg}\n`);
 
@@ -667,6 +680,10 @@ let pgbenchPid: number | undefined;
  */
 const known = new Map<number, { group: ProcGroup; reading: ProcReading }>();
 const PROC_POLL_MS = 250;
+/** --nice-backfill: on from the frontier's start; the backends renice'd so far and the failures. */
+let niceOn = false;
+const reniced = new Set<number>();
+const niceFailures: string[] = [];
 let procPoller: NodeJS.Timeout | undefined;
 /** The processes of PROC_GROUPS now: server processes from pg_stat_activity, read from /proc. */
 const cpuNow = async (): Promise<ProcSnapshot> => {
@@ -689,6 +706,15 @@ const cpuNow = async (): Promise<ProcSnapshot> => {
     const reading = readProc(pid, comm);
     // Gone between the query and the read: its last reading (if any) stands.
     if (reading !== 'gone') known.set(pid, { group, reading });
+    // Only a process /proc shows as a local postgres backend (never a pid of another host's server).
+    if (NICE_BACKFILL !== undefined && niceOn && group === 'backfill_backends' && reading && reading !== 'gone' && !reniced.has(pid)) {
+      reniced.add(pid);
+      try {
+        setPriority(pid, NICE_BACKFILL);
+      } catch (e) {
+        niceFailures.push(`${pid}: ${(e as Error).message}`);
+      }
+    }
   }
   const groups = Object.fromEntries(PROC_GROUPS.map((g) => [g, new Map<number, ProcReading>()])) as ProcSnapshot['groups'];
   for (const [pid, { group, reading }] of known) groups[group].set(pid, reading);
@@ -782,6 +808,15 @@ try {
   pgbenchPid = pgbench.pid;
   // Keeps the last readings of processes that end inside a window (see `known`).
   procPoller = setInterval(() => void cpuNow().catch(() => undefined), PROC_POLL_MS);
+  if (NICE_BACKFILL !== undefined) {
+    niceOn = true;
+    try {
+      setPriority(NICE_BACKFILL);
+    } catch (e) {
+      niceFailures.push(`this process: ${(e as Error).message}`);
+    }
+    log(`  --nice-backfill: this process and the backfill's backends at nice ${NICE_BACKFILL} from here on`);
+  }
   const load = pgbench.done.finally(() => (pgbenchPid = undefined));
   load.catch(() => undefined); // awaited below; a failure before then must not end the process unhandled
   const sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
@@ -1116,6 +1151,8 @@ try {
     log(
       `  ${f.setting.padEnd(9)} run-queue wait per tx, running / own idle: pgbench backends ${f.run_queue_wait_ms_per_tx.running.pgbench_backends} / ${f.run_queue_wait_ms_per_tx.own_idle.pgbench_backends} ms, pgbench ${f.run_queue_wait_ms_per_tx.running.pgbench_client} / ${f.run_queue_wait_ms_per_tx.own_idle.pgbench_client} ms`,
     );
+  if (niceFailures.length > 0)
+    log(`  warning: --nice-backfill could not renice ${niceFailures.length} process(es): ${niceFailures.slice(0, 3).join('; ')}`);
   if (unreadable.size > 0)
     log(
       `  note: /proc had no readable process for ${[...unreadable].join(', ')} (the cluster on another host, or not Linux): those CPU and run-queue figures are null`,
@@ -1155,6 +1192,9 @@ try {
     oltp_interleave_seconds: INTERLEAVE,
     windows_per_setting: WINDOWS,
     warmup_seconds: WARMUP_SECONDS,
+    nice_backfill: NICE_BACKFILL ?? null,
+    nice_backfill_backends: reniced.size,
+    nice_backfill_failures: niceFailures.slice(0, 10),
     slots_holding_wal: held.slots,
     slots_held_wal_bytes: Math.round(held.bytes),
     idle_wal_bytes_per_s: Math.round(idleWalRate),
