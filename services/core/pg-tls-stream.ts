@@ -23,7 +23,8 @@
  * stay with node-postgres, as does anything this module does not know (`sslnegotiation`, `ssl`,
  * another `ssl*` parameter, a Unix socket, PGSSLNEGOTIATION in the environment).
  *
- * The switch: PARITY_REPLICATION_TLS=worker|node-postgres ({@link replicationTlsFromEnv}).
+ * The switch: PARITY_REPLICATION_TLS=worker|node-postgres ({@link replicationTlsFromEnv}); the default
+ * is node-postgres, the figures behind that are in services/cdc/README.md and BENCHMARKS.md.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Duplex } from 'node:stream';
@@ -35,7 +36,10 @@ import type { FromWorker, TlsWorkerSettings, ToWorker, WorkerError } from './pg-
 /** Who does TLS on the replication connection: the worker thread, or node-postgres on the main thread. */
 export type ReplicationTls = 'worker' | 'node-postgres';
 
-/** The default of PARITY_REPLICATION_TLS (see services/cdc/README.md for the figures behind it). */
+/**
+ * The default of PARITY_REPLICATION_TLS: node-postgres. Measured under load the worker bought 3-26 %
+ * events/s but a commit-to-Kafka p99 5-20 times higher (services/cdc/README.md, BENCHMARKS.md).
+ */
 export const DEFAULT_REPLICATION_TLS: ReplicationTls = 'node-postgres';
 
 /**
