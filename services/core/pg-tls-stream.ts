@@ -38,7 +38,7 @@ export type ReplicationTls = 'worker' | 'node-postgres';
 
 /**
  * The default of PARITY_REPLICATION_TLS: node-postgres. Measured under load the worker bought 3-26 %
- * events/s but a commit-to-Kafka p99 5-20 times higher (services/cdc/README.md, BENCHMARKS.md).
+ * events/s but a commit-to-Kafka p99 5-25 times higher (services/cdc/README.md, BENCHMARKS.md).
  */
 export const DEFAULT_REPLICATION_TLS: ReplicationTls = 'node-postgres';
 
