@@ -95,9 +95,10 @@ export interface ReplicationService {
 }
 
 function libraryService(settings: { connectionString: string }): ReplicationService {
-  // PARITY_REPLICATION_TLS=worker: over verify-full TLS the walsender's one TLS record per change is
-  // decrypted in a worker thread and reaches node-postgres a read at a time (services/core/pg-tls-stream.ts).
-  // Otherwise (the default), and for any other URL, node-postgres does TLS itself as before.
+  // Over verify-full TLS (PARITY_REPLICATION_TLS=worker, the default) the walsender's one TLS record per
+  // change is decrypted in a worker thread and reaches node-postgres a read at a time
+  // (services/core/pg-tls-stream.ts). With PARITY_REPLICATION_TLS=node-postgres, and for any other URL,
+  // node-postgres does TLS itself.
   const transport = replicationTlsFromEnv() === 'worker' ? workerTlsTransport(settings.connectionString) : null;
   const connection = transport
     ? { connectionString: transport.connectionString, ssl: transport.ssl, stream: transport.stream }

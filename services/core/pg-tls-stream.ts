@@ -24,7 +24,7 @@
  * another `ssl*` parameter, a Unix socket, PGSSLNEGOTIATION in the environment).
  *
  * The switch: PARITY_REPLICATION_TLS=worker|node-postgres ({@link replicationTlsFromEnv}); the default
- * is node-postgres, the figures behind that are in services/cdc/README.md and BENCHMARKS.md.
+ * is the worker, the figures behind that are in services/cdc/README.md and BENCHMARKS.md.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Duplex } from 'node:stream';
@@ -37,10 +37,12 @@ import type { FromWorker, TlsWorkerSettings, ToWorker, WorkerError } from './pg-
 export type ReplicationTls = 'worker' | 'node-postgres';
 
 /**
- * The default of PARITY_REPLICATION_TLS: node-postgres. Measured under load the worker bought 3-26 %
- * events/s but a commit-to-Kafka p99 5-25 times higher (services/cdc/README.md, BENCHMARKS.md).
+ * The default of PARITY_REPLICATION_TLS: the worker. On a quiet machine it made the secured CDC 25-31 %
+ * faster (75,367 / 79,114 events/s against 57,731 / 60,365 / 61,814) with a commit-to-Kafka p99 of
+ * 16-25 ms (node-postgres: 12-18 ms); under load its p99 rose to 82-244 ms where node-postgres stayed
+ * under 20 ms (services/cdc/README.md, BENCHMARKS.md). `node-postgres` is the way back.
  */
-export const DEFAULT_REPLICATION_TLS: ReplicationTls = 'node-postgres';
+export const DEFAULT_REPLICATION_TLS: ReplicationTls = 'worker';
 
 /**
  * PARITY_REPLICATION_TLS: `worker` (TLS of a verify-full replication connection in a worker thread)
