@@ -30,23 +30,13 @@ import { type StackConfig, stackConfig, stackEnv } from '../../../services/stack
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
 import { STACK } from '../../support/stack.js';
 import { STACK_SECURE } from '../../support/security.js';
+import { ownStackEnv } from '../../support/own-stack.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 // Below Linux's ephemeral range (32768-60999), clear of the other tests' own stacks.
 const port = Number(process.env.PARITY_TEST_TLS_WORKER_PORT ?? 25900);
 const dir = mkdtempSync(join(tmpdir(), 'parity-tls-worker-'));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  PARITY_STATE_DIR: join(dir, 'state'),
-  PARITY_PG_SOURCE_PORT: String(port),
-  PARITY_PG_TARGET_PORT: String(port + 1),
-  PARITY_KAFKA_PORT: String(port + 10),
-  PARITY_KAFKA_CONTROLLER_PORT: String(port + 11),
-  PARITY_REGISTRY_PORT: String(port + 20),
-  PARITY_REGISTRY_MANAGEMENT_PORT: String(port + 21),
-  PARITY_REDIS_PORT: String(port + 30),
-};
-delete env.PARITY_STACK_REPLICA;
+const env = ownStackEnv(join(dir, 'state'), port);
 
 let config: StackConfig;
 /** The secured PostgreSQL: verify-full against the stack's CA. */

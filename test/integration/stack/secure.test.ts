@@ -24,22 +24,12 @@ import { createPgPool, createRedis, createSchemaRegistry } from '../../../servic
 import { ParityError } from '../../../services/core/errors.js';
 import { SERVICES, stackConfig, stackEnv, type StackConfig, type StackEnv } from '../../../services/stack/config.js';
 import { stackDown, stackUp } from '../../../services/stack/stack.js';
+import { ownStackEnv } from '../../support/own-stack.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const base = Number(process.env.PARITY_TEST_SECURE_PORT_BASE ?? 25600);
 const dir = mkdtempSync(join(tmpdir(), 'parity-secure-stack-'));
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
-  PARITY_STATE_DIR: join(dir, 'state'),
-  PARITY_PG_SOURCE_PORT: String(base),
-  PARITY_PG_TARGET_PORT: String(base + 1),
-  PARITY_KAFKA_PORT: String(base + 10),
-  PARITY_KAFKA_CONTROLLER_PORT: String(base + 11),
-  PARITY_REGISTRY_PORT: String(base + 20),
-  PARITY_REGISTRY_MANAGEMENT_PORT: String(base + 21),
-  PARITY_REDIS_PORT: String(base + 30),
-};
-delete env.PARITY_STACK_REPLICA;
+const env = ownStackEnv(join(dir, 'state'), base);
 
 let config: StackConfig;
 let E: StackEnv;
