@@ -99,6 +99,8 @@ type State = 'starting' | 'snapshotting' | 'streaming' | 'paused' | 'stopping' |
 
 /** /readyz turns 503 while the slot lags more than this (the stream is behind, not broken). */
 export const READY_MAX_LAG_SECONDS = 60;
+/** How long a session started after a pause runs without failing before /healthz leaves the pause. */
+const SESSION_PROVEN_MS = 5_000;
 
 export class CdcConnector {
   private readonly spec: Spec;
@@ -349,12 +351,15 @@ export class CdcConnector {
     }, signal);
   }
 
-  /** Runs `register` until it succeeds, paused (nothing acknowledged) while the registry or Kafka refuses. */
+  /**
+   * Runs `register` until it succeeds, paused (nothing acknowledged) while the registry or Kafka refuses.
+   * Ends only its own pause: one a session inherited from the last (see `streamingOnceProven`) stays.
+   */
   private async pausingWhileRefused<T>(register: () => Promise<T>, signal: AbortSignal): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         const encoder = await register();
-        if (this.state === 'paused') this.setState('streaming');
+        if (attempt > 0 && this.state === 'paused') this.setState('streaming');
         return encoder;
       } catch (err) {
         const error = toParityError(err, 'PARITY_CONNECTION');
@@ -509,7 +514,7 @@ export class CdcConnector {
         await stream.stop().catch(() => undefined);
       })();
     signal.addEventListener('abort', stopStream, { once: true });
-    this.setState('streaming');
+    const proving = this.streamingOnceProven();
     this.log.info({ slot: spec.cdc.slot, from: formatLsn(start) }, 'replication session started');
     let failure: unknown = null;
     try {
@@ -517,12 +522,36 @@ export class CdcConnector {
     } catch (err) {
       failure = err;
     } finally {
+      clearTimeout(proving);
       sessionAbort.abort();
       signal.removeEventListener('abort', onStop);
       signal.removeEventListener('abort', stopStream);
       await this.endSession(signal, failure, pipeline, stream, sink);
     }
     if (failure && !signal.aborted) throw this.sessionError(failure);
+  }
+
+  /**
+   * Says `streaming` for a new session, except after a pause: a change that failed the last session (a
+   * value the encoding cannot hold) fails this one within moments, so /healthz keeps the pause and its
+   * reason until the session proves itself, by a durable advance or by running `SESSION_PROVEN_MS`
+   * without failing, instead of flickering to `streaming` between retries. Returns the timer to clear.
+   */
+  private streamingOnceProven(): NodeJS.Timeout | undefined {
+    this.pausedReasonToClear = undefined;
+    if (this.state !== 'paused') {
+      this.setState('streaming');
+      return undefined;
+    }
+    this.pausedReasonToClear = this.reason;
+    return setTimeout(() => this.sessionProven(), SESSION_PROVEN_MS);
+  }
+
+  /** The session delivered (or ran long enough): a pause still showing the reason it started with ends. */
+  private sessionProven(): void {
+    if (this.pausedReasonToClear === undefined) return;
+    if (this.state === 'paused' && this.reason === this.pausedReasonToClear) this.setState('streaming');
+    this.pausedReasonToClear = undefined;
   }
 
   /** The slot's confirmed flush position; a missing or busy slot ends the session with the reason. */
@@ -563,6 +592,7 @@ export class CdcConnector {
         : {}),
       onDurable: (lsn) => {
         this.lastDurableAt = Date.now();
+        this.sessionProven();
         stream.durableAdvanced(lsn);
       },
       onFail: (err) => stream.fail(err),
@@ -653,4 +683,6 @@ export class CdcConnector {
   }
 
   private lastDurableAt = Date.now();
+  /** The pause a new session keeps until it proves itself (see `streamingOnceProven`). */
+  private pausedReasonToClear: string | undefined;
 }

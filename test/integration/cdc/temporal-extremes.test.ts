@@ -88,8 +88,14 @@ for (const format of ['avro', 'connect-json'] as const) {
         const deadline = Date.now() + 60_000;
         while (running.connector.health().status !== 'paused' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
         paused = running.connector.health();
-        // Still paused on the same value after its retries: nothing skips it.
-        await new Promise((r) => setTimeout(r, 3_000));
+        // Still paused on the same value through its retries (each a new session failing on it), never
+        // showing streaming in between: nothing skips it.
+        const seen = new Set<string>();
+        for (const until = Date.now() + 4_000; Date.now() < until; ) {
+          seen.add(running.connector.health().status);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect([...seen]).toEqual(['paused']);
         expect(running.connector.health()).toMatchObject({
           status: 'paused',
           reason: expect.stringMatching(/^table public\.extremes, column ts: /),
