@@ -34,8 +34,8 @@
  * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
  * setting; default: the spec's), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
  * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
- * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --nice-backfill N
- * (an experiment: this process and the backfill's backends at nice N during the frontier). A setting is
+ * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --nice-backfill N|idle
+ * (an experiment: this process and the backfill's backends at nice N, or SCHED_IDLE, during the frontier). A setting is
  * NAME[/KiB][/sync|async][/cold] (batch WAL target, commit mode, no warm-up). --warmup-seconds S:
  * each setting but `off` and `/cold` first runs for S seconds (default: its running time, --windows x
  * --interleave-seconds), then VACUUM and CHECKPOINT, so its windows measure the steady state: a long
@@ -189,16 +189,30 @@ const isDefault = (name: string): boolean => name === 'default' || name.startsWi
  */
 const WARMUP_SECONDS = num('warmup-seconds', values['warmup-seconds'], WINDOWS * INTERLEAVE, 0);
 /**
- * --nice-backfill N (1-19): an experiment, not a product setting. From the frontier's start, this
+ * --nice-backfill N (1-19) or idle (SCHED_IDLE): an experiment, not a product setting. From the frontier's start, this
  * process (the backfill's client side) and every backfill backend (renice'd within PROC_POLL_MS of
  * appearing; needs the right to renice the server's processes, e.g. root on the database host) run
  * at nice N, so the foreground wins the cores when both want one.
  */
-const NICE_BACKFILL = values['nice-backfill'] === undefined ? undefined : num('nice-backfill', values['nice-backfill'], 0, 1);
-if (NICE_BACKFILL !== undefined && (NICE_BACKFILL > 19 || !Number.isInteger(NICE_BACKFILL))) {
-  process.stderr.write(`bench:backfill: --nice-backfill takes a whole nice value from 1 to 19, got "${values['nice-backfill']}"\n`);
+const NICE_BACKFILL: number | 'idle' | undefined =
+  values['nice-backfill'] === undefined
+    ? undefined
+    : values['nice-backfill'] === 'idle'
+      ? 'idle'
+      : num('nice-backfill', values['nice-backfill'], 0, 1);
+if (typeof NICE_BACKFILL === 'number' && (NICE_BACKFILL > 19 || !Number.isInteger(NICE_BACKFILL))) {
+  process.stderr.write(`bench:backfill: --nice-backfill takes a whole nice value from 1 to 19 or idle, got "${values['nice-backfill']}"\n`);
   process.exit(2);
 }
+/**
+ * Lowers a process' CPU priority for --nice-backfill: a nice value, or `idle`: the SCHED_IDLE policy
+ * (`chrt --idle`, every thread), which the kernel runs only when no normal task wants the core and
+ * preempts at a normal task's wake-up, where nice 19 still takes its share of a contended core.
+ */
+const lowerPriority = (pid: number): void => {
+  if (NICE_BACKFILL === 'idle') execFileSync('chrt', ['--all-tasks', '--idle', '--pid', '0', String(pid)], { stdio: 'pipe' });
+  else setPriority(pid, NICE_BACKFILL!);
+};
 
 const log = (msg: string) => process.stderr.write(`[bench:backfill] ${msg}\n`);
 
@@ -710,7 +724,7 @@ const cpuNow = async (): Promise<ProcSnapshot> => {
     if (NICE_BACKFILL !== undefined && niceOn && group === 'backfill_backends' && reading && reading !== 'gone' && !reniced.has(pid)) {
       reniced.add(pid);
       try {
-        setPriority(pid, NICE_BACKFILL);
+        lowerPriority(pid);
       } catch (e) {
         niceFailures.push(`${pid}: ${(e as Error).message}`);
       }
@@ -811,11 +825,13 @@ try {
   if (NICE_BACKFILL !== undefined) {
     niceOn = true;
     try {
-      setPriority(NICE_BACKFILL);
+      lowerPriority(process.pid);
     } catch (e) {
       niceFailures.push(`this process: ${(e as Error).message}`);
     }
-    log(`  --nice-backfill: this process and the backfill's backends at nice ${NICE_BACKFILL} from here on`);
+    log(
+      `  --nice-backfill: this process and the backfill's backends at ${NICE_BACKFILL === 'idle' ? 'SCHED_IDLE' : `nice ${NICE_BACKFILL}`} from here on`,
+    );
   }
   const load = pgbench.done.finally(() => (pgbenchPid = undefined));
   load.catch(() => undefined); // awaited below; a failure before then must not end the process unhandled
