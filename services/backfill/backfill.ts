@@ -34,6 +34,7 @@ import { openRun } from './run-plan.js';
 import { SignalReader } from './throttle-signals.js';
 import { checkStatements, describeBatch } from './validate.js';
 import { writeCostFindings, writeCostWarnings } from './hot-check.js';
+import { planWalCompression, type WalCompressionPlan } from './wal-compression.js';
 import { isRunFatal, Worker, type WorkerResult } from './worker.js';
 
 export type { BackfillPools } from './databases.js';
@@ -152,9 +153,15 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
     const setup = await databases.workerSessions();
     let shape;
     let opened;
+    let walCompression: WalCompressionPlan;
     try {
       shape = await describeBatch(spec, setup.source, setup.target);
       await checkStatements(spec, shape, setup.source, setup.target);
+      walCompression = await planWalCompression(
+        spec.target.kind === 'other-database' ? setup.target : setup.source,
+        b.throttle.pace.walCompression,
+      );
+      if (walCompression.why) logger.warn({ walCompression: walCompression.server }, `backfill write cost: ${walCompression.why}`);
       if (spec.target.kind === 'same-table') {
         const table = `${shape.source.schema}.${shape.source.table}`;
         const findings = await writeCostFindings(
@@ -165,6 +172,8 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         );
         const pace = spec.backfill.throttle.pace;
         const budget = pace.enabled && pace.mode === 'wal-rate' ? pace.walBytesPerSecond : undefined;
+        // The batches compress their own full-page images: the server's setting matters no more to them.
+        if (walCompression.method) findings.walCompression = walCompression.method;
         for (const w of writeCostWarnings(findings, table, budget)) logger.warn({ ...findings }, `backfill write cost: ${w}`);
       }
       await ensureBackfillTables(setup.control, schema);
@@ -272,6 +281,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
         fenceTokenSource: fenceSource,
         // Effective: only where the checkpoint commits in the batch's own transaction (batch.ts).
         asynchronousCommit: b.throttle.pace.asynchronousCommit && controlDatabase(spec) === targetDatabase(spec),
+        walCompression: walCompression.method ?? `server (${walCompression.server})`,
         pace: paced ? b.throttle.pace.mode : 'off',
       },
       opened.how === 'created' ? 'backfill run started' : 'joining backfill run',
@@ -406,6 +416,7 @@ export async function runBackfill(options: RunBackfillOptions): Promise<Backfill
           statementTimeoutMs: b.statementTimeoutMs,
           measureWal: paced,
           asynchronousCommit: b.throttle.pace.asynchronousCommit,
+          ...(walCompression.method ? { walCompression: walCompression.method } : {}),
           ...(fence ? { fence, controlIsFenceDatabase: controlDatabase(spec) === targetDatabase(spec) } : {}),
           metrics,
           logger,

@@ -51,6 +51,8 @@ export interface BatchContext {
    * checkpoint commit in one transaction (ignored otherwise: see the module comment).
    */
   asynchronousCommit?: boolean;
+  /** `SET LOCAL wal_compression` of the data connection's transaction (wal-compression.ts); absent: the server's. */
+  walCompression?: 'pglz' | 'lz4' | 'zstd';
 }
 
 export interface BatchOutcome {
@@ -89,7 +91,10 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   try {
     for (const c of [db.control, ...db.commitOrder]) {
       if (open.includes(c)) continue;
-      const local = asyncCommit && c === dataConn ? `${setLocal}; SET LOCAL synchronous_commit = off` : setLocal;
+      const local =
+        c === dataConn
+          ? `${setLocal}${asyncCommit ? '; SET LOCAL synchronous_commit = off' : ''}${ctx.walCompression ? `; SET LOCAL wal_compression = ${ctx.walCompression}` : ''}`
+          : setLocal;
       const lsn = ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : '';
       stage = c === db.control ? 'checking range ownership' : 'beginning the batch transaction';
       const begun = (await c.query(`BEGIN; ${local}${lsn}${c === db.control ? `; ${ownSql}` : ''}`)) as unknown as pg.QueryResult[];

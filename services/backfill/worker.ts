@@ -35,6 +35,8 @@ export interface WorkerOptions {
   measureWal?: boolean;
   /** `pace.asynchronousCommit` (see batch.ts: only where the checkpoint commits in the batch's transaction). */
   asynchronousCommit?: boolean;
+  /** The batches' `wal_compression` (wal-compression.ts); absent: the server's. */
+  walCompression?: 'pglz' | 'lz4' | 'zstd';
   fence?: { scope: string; token: bigint };
   /** The control database is the one holding the fence table (the database the batches write). */
   controlIsFenceDatabase?: boolean;
@@ -177,6 +179,7 @@ export class Worker {
       ...(this.o.fence ? { fence: this.o.fence } : {}),
       ...(this.o.measureWal ? { measureWal: true } : {}),
       ...(this.o.asynchronousCommit ? { asynchronousCommit: true } : {}),
+      ...(this.o.walCompression ? { walCompression: this.o.walCompression } : {}),
     };
     for (;;) {
       if ((await this.o.controller.gate(this.o.signal)) === 'stop') return false;

@@ -264,6 +264,12 @@ const throttle = z.strictObject({
        * transaction (a crash loses both together, so the resume stays exact); synchronous otherwise.
        */
       asynchronousCommit: z.boolean().default(true),
+      /**
+       * The batches' own `wal_compression` (SET LOCAL; services/backfill/wal-compression.ts): `auto`
+       * compresses their full-page images with lz4 (or pglz) when the server's setting is off and the
+       * role may set it; `server` leaves the server's setting; a method insists on it.
+       */
+      walCompression: z.enum(['server', 'auto', 'pglz', 'lz4', 'zstd']).default('auto'),
       /** The health controller (WAL rate, requested checkpoints, replica lag, sessions vs CPUs) moves the pace; false: only the latency guard does. */
       healthSignals: z.boolean().default(true),
       /** Let the health controller take workers out of service (and back) from the database's signals. */

@@ -36,7 +36,8 @@
  * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
  * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --nice-backfill N|idle
  * (an experiment: this process and the backfill's backends at nice N, or SCHED_IDLE, during the frontier). A setting is
- * NAME[/KiB][/sync|async][/cold] (batch WAL target, commit mode, no warm-up). --warmup-seconds S:
+ * NAME[/KiB][/sync|async][/server|auto|pglz|lz4|zstd][/cold] (batch WAL target, commit mode, the batches'
+ * wal_compression, no warm-up). --warmup-seconds S:
  * each setting but `off` and `/cold` first runs for S seconds (default: its running time, --windows x
  * --interleave-seconds), then VACUUM and CHECKPOINT, so its windows measure the steady state: a long
  * backfill finds the WAL segments its last checkpoint cycle wrote recycled ahead of it, and the
@@ -121,11 +122,14 @@ if (values['async-commit'] !== undefined && !['on', 'off'].includes(values['asyn
 const ASYNC = values['async-commit'] === undefined ? undefined : values['async-commit'] === 'on';
 /** Fewest transactions in a setting's running windows for its ratio to count toward rows_per_s_at_1_2x (its p99 rests on n/100 of them). */
 const MIN_SAMPLES = num('min-samples', values['min-samples'], QUICK ? 100 : 1_000, 1);
+/** A setting's `/server`, `/auto`, `/lz4`...: its `pace.walCompression`. */
+const WAL_COMPRESSION = ['server', 'auto', 'pglz', 'lz4', 'zstd'];
 type Setting = { name: string; throttle: string | undefined; walBytesPerSecond: number | null; warm: boolean };
 /**
  * A setting: `default`, `off`, or a WAL budget in MiB/s; any of them may add `/K`, the batches' WAL
  * target (`pace.batchWalBytes`) in KiB, and `/sync` or `/async` (`pace.asynchronousCommit` for this
- * setting): `4/16` is 4 MiB/s in batches of about 16 KiB of WAL, `4/sync` 4 MiB/s with synchronous commits.
+ * setting): `4/16` is 4 MiB/s in batches of about 16 KiB of WAL, `4/sync` 4 MiB/s with synchronous commits;
+ * `/server`, `/auto`, `/pglz`, `/lz4` or `/zstd` its `pace.walCompression` (`4/server`: the server's setting).
  */
 const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'default,2,4,8,12,16,off')).split(',').map((raw) => {
   const [name = '', ...allParts] = raw.trim().split('/');
@@ -133,13 +137,14 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
   const cold = allParts.includes('cold');
   const parts = allParts.filter((x) => x !== 'cold');
   const commit = parts.find((x) => x === 'sync' || x === 'async');
-  const batchKiB = parts.find((x) => x !== commit);
-  if (parts.length > (commit ? 1 : 0) + (batchKiB === undefined ? 0 : 1)) {
-    process.stderr.write(`bench:backfill: a setting is NAME[/KiB][/sync|async][/cold], got "${raw}"\n`);
+  const compression = parts.find((x) => WAL_COMPRESSION.includes(x));
+  const batchKiB = parts.find((x) => x !== commit && x !== compression);
+  if (parts.length > (commit ? 1 : 0) + (compression ? 1 : 0) + (batchKiB === undefined ? 0 : 1)) {
+    process.stderr.write(`bench:backfill: a setting is NAME[/KiB][/sync|async][/${WAL_COMPRESSION.join('|')}][/cold], got "${raw}"\n`);
     process.exit(2);
   }
   const asyncValue = commit === undefined ? ASYNC : commit === 'async';
-  const asyncCommit = asyncValue === undefined ? '' : `, asynchronousCommit: ${asyncValue}`;
+  const asyncCommit = `${asyncValue === undefined ? '' : `, asynchronousCommit: ${asyncValue}`}${compression ? `, walCompression: ${compression}` : ''}`;
   const kib = batchKiB === undefined ? undefined : Number(batchKiB);
   if (kib !== undefined && !(kib >= 8)) {
     process.stderr.write(`bench:backfill: a setting's /K is the batch WAL target in KiB (at least 8), got "${raw}"\n`);
@@ -147,7 +152,7 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
   }
   const batch = kib === undefined ? '' : `, batchWalBytes: ${Math.round(kib * 1024)}`;
   const label = (n: string) =>
-    `${n}${kib === undefined ? '' : `/${kib}KiB`}${commit === undefined ? '' : `/${commit}`}${cold ? '/cold' : ''}`;
+    `${n}${kib === undefined ? '' : `/${kib}KiB`}${commit === undefined ? '' : `/${commit}`}${compression ? `/${compression}` : ''}${cold ? '/cold' : ''}`;
   if (name === 'default') {
     const throttle =
       process.env.BENCH_THROTTLE ?? (!asyncCommit && !batch ? undefined : `{ pace: { ${`${asyncCommit}${batch}`.slice(2)} } }`);

@@ -19,7 +19,7 @@ cdc: { slot: s, publication: p, topicPrefix: t }
 `;
 
 describe('backfill.throttle.pace in the spec', () => {
-  it('is on by default: small batches, a WAL budget, asynchronous batch commits and the latency guard', () => {
+  it('is on by default: small batches, a WAL budget, asynchronous batch commits, its own wal_compression where it may and the latency guard', () => {
     const pace = parseSpec(base, 'spec.yaml').spec.backfill.throttle.pace;
     expect(pace).toEqual({
       enabled: true,
@@ -29,6 +29,7 @@ describe('backfill.throttle.pace in the spec', () => {
       maxWalBytesPerSecond: 32 * 1024 * 1024,
       walIncreaseBytesPerSecond: 1024 * 1024,
       asynchronousCommit: true,
+      walCompression: 'auto',
       healthSignals: true,
       scaleWorkers: true,
       batchWalBytes: 65_536,
