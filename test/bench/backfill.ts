@@ -1103,6 +1103,11 @@ try {
       oltp_samples: during.n,
       eligible: during.n >= MIN_SAMPLES,
       oltp_p99_ms_own_idle: round(ownIdle.p99),
+      // Each window's own p99 (in order), to show how much one window's tail moves the pooled one.
+      oltp_p99_ms_by_window: {
+        running: r.runWindows.map((w) => round(p99Of(txs, [w]).p99)),
+        own_idle: r.idleWindows.map((w) => round(p99Of(txs, [w]).p99)),
+      },
       wal_bytes_per_row: walPerRow === null ? null : Math.round(walPerRow),
       wal_segments_created: r.walSegmentsCreated,
       warmup: r.warmup
@@ -1171,6 +1176,10 @@ try {
   for (const f of frontier)
     log(
       `  ${f.setting.padEnd(9)} run-queue wait per tx, running / own idle: pgbench backends ${f.run_queue_wait_ms_per_tx.running.pgbench_backends} / ${f.run_queue_wait_ms_per_tx.own_idle.pgbench_backends} ms, pgbench ${f.run_queue_wait_ms_per_tx.running.pgbench_client} / ${f.run_queue_wait_ms_per_tx.own_idle.pgbench_client} ms`,
+    );
+  for (const f of frontier)
+    log(
+      `  ${f.setting.padEnd(9)} p99 by window, running / own idle: ${f.oltp_p99_ms_by_window.running.join(', ')} / ${f.oltp_p99_ms_by_window.own_idle.join(', ')} ms`,
     );
   if (niceFailures.length > 0)
     log(`  warning: --nice-backfill could not renice ${niceFailures.length} process(es): ${niceFailures.slice(0, 3).join('; ')}`);
