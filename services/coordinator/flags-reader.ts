@@ -56,6 +56,8 @@ export function createFlagsReader(options: FlagsReaderOptions): FlagsReader {
   let checkedAt = Number.NEGATIVE_INFINITY;
   let inFlight: Promise<Flags> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** Change announcements received: one that lands while a load runs makes it load again after. */
+  let announced = 0;
 
   async function load(force: boolean): Promise<Flags> {
     try {
@@ -92,12 +94,23 @@ export function createFlagsReader(options: FlagsReaderOptions): FlagsReader {
   }
 
   function once(force: boolean): Promise<Flags> {
-    if (!inFlight) inFlight = load(force).finally(() => (inFlight = undefined));
+    if (!inFlight) {
+      const seen = announced;
+      inFlight = load(force).finally(() => {
+        inFlight = undefined;
+        // A change announced while this load ran may be missing from what it read: read again.
+        if (announced !== seen) {
+          checkedAt = Number.NEGATIVE_INFINITY;
+          void once(true);
+        }
+      });
+    }
     return inFlight;
   }
 
   const onMessage = (channel: string): void => {
     if (channel !== keys.flagsChannel()) return;
+    announced++;
     checkedAt = Number.NEGATIVE_INFINITY;
     void once(true);
   };
