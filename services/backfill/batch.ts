@@ -24,7 +24,7 @@
 import type pg from 'pg';
 import { literal } from '../core/sql.js';
 import { performance } from 'node:perf_hooks';
-import { assertFence } from '../core/fence.js';
+import { assertFence, checkFence, fenceCheckSql } from '../core/fence.js';
 import { batchWriteSql, crossReadSql, crossUpsertSql, keyFromRow, type BatchShape, type KeyValue } from './batch-sql.js';
 import { batchError } from './batch-errors.js';
 import { controlTables } from './control-store.js';
@@ -76,7 +76,10 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   const t = controlTables(ctx.schema);
   const started = performance.now();
   const open: pg.ClientBase[] = [];
-  const setLocal = `SET LOCAL lock_timeout = ${Math.floor(ctx.lockTimeoutMs)}; SET LOCAL statement_timeout = ${Math.floor(ctx.statementTimeoutMs)}`;
+  const setLocal = [
+    `SET LOCAL lock_timeout = ${Math.floor(ctx.lockTimeoutMs)}`,
+    `SET LOCAL statement_timeout = ${Math.floor(ctx.statementTimeoutMs)}`,
+  ];
   let stage = 'beginning the batch transaction';
   // The connection that writes the data: its cluster's WAL is what the batch costs foreground commits.
   const dataConn = ctx.kind === 'other-database' ? db.target : db.source;
@@ -84,23 +87,33 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   let walBytes: number | null = null;
   // One transaction for the data and its checkpoint: only then may it commit without waiting for its flush.
   const asyncCommit = ctx.asynchronousCommit === true && dataConn === db.control;
-  // The ownership check travels with the control connection's BEGIN (one round trip less per batch:
-  // see batchWriteSql); its values are literals, the run and range numbers and the worker id.
+  // The fencing token lives where the protected write goes (the coordinator issues it in the target
+  // database), and is checked in the same transaction as that write.
+  const fenceConn = dataConn;
+  // The ownership check travels with the control connection's BEGIN, and the fence check with its
+  // connection's (round trips are most of a small batch's cost: see batchWriteSql); their values are
+  // literals: the run and range numbers, the worker id, the fence scope.
   const ownSql = `SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = ${Math.trunc(ctx.runId)} AND range_no = ${Math.trunc(ctx.rangeNo)} AND owner = ${literal(ctx.worker)} AND state = 'running' FOR UPDATE`;
   let own: pg.QueryResult | undefined;
+  let fenceRows: { token: string }[] | undefined;
   try {
     for (const c of [db.control, ...db.commitOrder]) {
       if (open.includes(c)) continue;
-      const local =
-        c === dataConn
-          ? `${setLocal}${asyncCommit ? '; SET LOCAL synchronous_commit = off' : ''}${ctx.walCompression ? `; SET LOCAL wal_compression = ${ctx.walCompression}` : ''}`
-          : setLocal;
-      const lsn = ctx.measureWal && c === dataConn ? '; SELECT pg_current_wal_insert_lsn()::text AS lsn' : '';
-      stage = c === db.control ? 'checking range ownership' : 'beginning the batch transaction';
-      const begun = (await c.query(`BEGIN; ${local}${lsn}${c === db.control ? `; ${ownSql}` : ''}`)) as unknown as pg.QueryResult[];
+      const parts = ['BEGIN', ...setLocal];
+      if (c === dataConn) {
+        if (asyncCommit) parts.push('SET LOCAL synchronous_commit = off');
+        if (ctx.walCompression) parts.push(`SET LOCAL wal_compression = ${ctx.walCompression}`);
+      }
+      const add = (sql: string): number => parts.push(sql) - 1;
+      const lsnAt = ctx.measureWal && c === dataConn ? add('SELECT pg_current_wal_insert_lsn()::text AS lsn') : -1;
+      const ownAt = c === db.control ? add(ownSql) : -1;
+      const fenceAt = ctx.fence && c === fenceConn ? add(fenceCheckSql(ctx.schema, ctx.fence.scope)) : -1;
+      stage = `${c === db.control ? 'checking range ownership' : 'beginning the batch transaction'}${fenceAt >= 0 ? ' and the fencing token' : ''}`;
+      const begun = (await c.query(parts.join('; '))) as unknown as pg.QueryResult[];
       open.push(c);
-      if (c === db.control) own = begun.at(-1);
-      if (lsn) walStart = (begun.at(c === db.control ? -2 : -1)?.rows[0] as { lsn: string }).lsn;
+      if (ownAt >= 0) own = begun[ownAt];
+      if (lsnAt >= 0) walStart = (begun[lsnAt]?.rows[0] as { lsn: string }).lsn;
+      if (fenceAt >= 0) fenceRows = begun[fenceAt]?.rows as { token: string }[];
     }
     const range = own?.rows[0] as { lo: string[] | null; hi: string[]; checkpoint: string[] | null } | undefined;
     if (!range) {
@@ -109,9 +122,8 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
     }
     if (ctx.fence) {
       stage = 'checking the fencing token';
-      // The token lives where the protected write goes (the coordinator issues it in the target
-      // database), and is checked in the same transaction as that write.
-      await assertFence(ctx.kind === 'other-database' ? db.target : db.source, ctx.schema, ctx.fence.scope, ctx.fence.token);
+      if (fenceRows) checkFence(fenceRows, ctx.fence.scope, ctx.fence.token);
+      else await assertFence(fenceConn, ctx.schema, ctx.fence.scope, ctx.fence.token);
     }
     const lo = range.checkpoint ?? range.lo;
     const width = ctx.shape.key.columns.length;
@@ -153,12 +165,12 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
       const w = await dataConn.query(`SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)::float8 AS bytes`, [walStart]);
       walBytes = Number((w.rows[0] as { bytes: number }).bytes);
     }
-    // Data first (target, then source, releasing its FOR SHARE locks), then the control transaction.
+    // Data first (target, then source, releasing its FOR SHARE locks), then the control transaction,
+    // whose checkpoint travels in one message with its COMMIT.
     for (const c of db.commitOrder) {
       if (c === db.control) {
-        stage = 'writing the checkpoint';
-        const w = await writeCheckpoint(
-          db.control,
+        stage = 'writing the checkpoint and committing the batch with it';
+        const sql = checkpointSql(
           t,
           ctx,
           lo,
@@ -169,10 +181,12 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
           performance.now() - started,
           walAtCheckpoint ? walStart : undefined,
         );
-        if (w !== null) walBytes = w;
+        const [cp] = (await c.query(`${sql}; COMMIT`)) as unknown as pg.QueryResult[];
+        if (walAtCheckpoint) walBytes = Number((cp?.rows[0] as { bytes: number } | undefined)?.bytes ?? 0);
+      } else {
+        stage = 'committing the batch';
+        await c.query('COMMIT');
       }
-      stage = c === db.control ? 'committing the batch and its checkpoint' : 'committing the batch';
-      await c.query('COMMIT');
       open.splice(open.indexOf(c), 1);
     }
     return { lost: false, rows, changed, lo, hi: last, done, seconds: (performance.now() - started) / 1000, walBytes };
@@ -182,8 +196,15 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   }
 }
 
-async function writeCheckpoint(
-  control: pg.ClientBase,
+/** A key as a text[] literal (how checkpoints store keys), or NULL. */
+const keyLiteral = (key: KeyValue | null): string => (key === null ? 'NULL::text[]' : `ARRAY[${key.map(literal).join(', ')}]::text[]`);
+
+/**
+ * The checkpoint of a batch as one statement of literals (sent with the COMMIT in one message): the
+ * range's checkpoint and counters, and a row of the batch log; or, when the batch found no key left,
+ * the range marked done. With `walStart`, it returns the WAL written since then (`bytes`).
+ */
+function checkpointSql(
   t: ReturnType<typeof controlTables>,
   ctx: BatchContext,
   lo: KeyValue | null,
@@ -193,32 +214,27 @@ async function writeCheckpoint(
   done: boolean,
   durationMs: number,
   walStart?: string,
-): Promise<number | null> {
+): string {
+  const run = Math.trunc(ctx.runId);
+  const range = Math.trunc(ctx.rangeNo);
   if (last === null) {
-    await control.query(`UPDATE ${t.ranges} SET state = 'done', updated_at = clock_timestamp() WHERE run_id = $1 AND range_no = $2`, [
-      ctx.runId,
-      ctx.rangeNo,
-    ]);
-    return null;
+    return `UPDATE ${t.ranges} SET state = 'done', updated_at = clock_timestamp() WHERE run_id = ${run} AND range_no = ${range}`;
   }
-  const measure = walStart !== undefined;
-  const r = await control.query(
-    `WITH cp AS (
+  const n = Math.trunc(rows);
+  const written = Math.trunc(changed);
+  return `WITH cp AS (
        UPDATE ${t.ranges}
-          SET checkpoint = $3, rows_done = rows_done + $4, rows_changed = rows_changed + $5, batches_done = batches_done + 1,
-              state = CASE WHEN $6 THEN 'done' ELSE 'running' END, updated_at = clock_timestamp()
-        WHERE run_id = $1 AND range_no = $2
+          SET checkpoint = ${keyLiteral(last)}, rows_done = rows_done + ${n}, rows_changed = rows_changed + ${written}, batches_done = batches_done + 1,
+              state = ${done ? `'done'` : `'running'`}, updated_at = clock_timestamp()
+        WHERE run_id = ${run} AND range_no = ${range}
         RETURNING batches_done)
      INSERT INTO ${t.batches} (run_id, range_no, batch_no, lo, hi, rows, rows_changed, duration_ms, worker)
-     SELECT $1, $2, cp.batches_done, $7, $3, $4, $5, $8, $9 FROM cp${
-       measure
-         ? `
-     RETURNING pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $10::pg_lsn)::float8 AS bytes`
-         : ''
-     }`,
-    [ctx.runId, ctx.rangeNo, last, rows, changed, done, lo, durationMs, ctx.worker, ...(measure ? [walStart] : [])],
-  );
-  return measure ? Number((r.rows[0] as { bytes: number } | undefined)?.bytes ?? 0) : null;
+     SELECT ${run}, ${range}, cp.batches_done, ${keyLiteral(lo)}, ${keyLiteral(last)}, ${n}, ${written}, ${Math.max(0, durationMs).toFixed(3)}, ${literal(ctx.worker)} FROM cp${
+       walStart === undefined
+         ? ''
+         : `
+     RETURNING pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${literal(walStart)}::pg_lsn)::float8 AS bytes`
+     }`;
 }
 
 async function rollbackAll(open: pg.ClientBase[]): Promise<void> {

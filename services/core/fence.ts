@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import { ensureControlTables, tableExists } from './control.js';
 import { ParityError } from './errors.js';
-import { ident } from './sql.js';
+import { ident, literal } from './sql.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -52,7 +52,20 @@ export async function currentToken(db: Queryable, schema: string, scope: string)
  * PARITY_STALE_FENCE when `token` is no longer the latest for `scope`; the caller rolls back.
  */
 export async function assertFence(db: Queryable, schema: string, scope: string, token: bigint): Promise<void> {
-  const { rows } = await db.query(`SELECT token FROM ${fenceTable(schema)} WHERE scope = $1 FOR SHARE`, [scope]);
+  const { rows } = await db.query(fenceCheckSql(schema, scope));
+  checkFence(rows, scope, token);
+}
+
+/**
+ * The read of `assertFence` as one statement with the scope as a literal, for a caller that sends it
+ * in one message with others (the backfill's batch, with its BEGIN): its rows go to `checkFence`.
+ */
+export function fenceCheckSql(schema: string, scope: string): string {
+  return `SELECT token FROM ${fenceTable(schema)} WHERE scope = ${literal(scope)} FOR SHARE`;
+}
+
+/** Throws PARITY_STALE_FENCE unless the rows of `fenceCheckSql` hold `token`. */
+export function checkFence(rows: { token: string | number | bigint }[], scope: string, token: bigint): void {
   const latest = rows[0] ? BigInt(rows[0].token) : 0n;
   if (latest !== token) {
     throw new ParityError(

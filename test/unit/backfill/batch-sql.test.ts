@@ -35,9 +35,27 @@ describe('batch SQL', () => {
     const q = batchBoundsSql(shape, ['1', '10'], ['9', '9'], 500);
     expect(q.text).not.toMatch(/OFFSET/i);
     expect(q.text).toMatch(/FROM "public"\."Orders""x"/);
-    expect(q.text).toMatch(/ORDER BY "tenant", "id" LIMIT \$5\) b/);
-    expect(q.text).toMatch(/ORDER BY b\."tenant" DESC, b\."id" DESC LIMIT 1/);
+    expect(q.text).toMatch(/ORDER BY "tenant", "id" LIMIT \$5\) s/);
+    expect(q.text).toMatch(/ORDER BY s\."tenant" DESC, s\."id" DESC LIMIT 1\) b$/);
+    expect(q.text).toMatch(/^SELECT b\."tenant"::text AS k0, b\."id"::text AS k1, b\.n FROM/);
     expect(q.values).toEqual(['1', '10', '9', '9', 500]);
+  });
+
+  it('a single-column key of a type with max: bounds are max and count of the walk, no window and no sort', () => {
+    for (const type of ['bigint', 'integer', 'text', 'numeric(12,2)', 'timestamp(3) with time zone', 'date']) {
+      const one: BatchShape = { ...shape, key: { columns: ['Id'], types: [type] } };
+      const q = batchBoundsSql(one, ['10'], ['90'], 500);
+      expect(q.text).toMatch(/SELECT max\(s\."Id"\) AS "Id", count\(\*\) AS n\s+FROM \(SELECT "Id" FROM "public"\."Orders""x"/);
+      expect(q.text).toMatch(/ORDER BY "Id" LIMIT \$3\) s HAVING count\(\*\) > 0\) b$/);
+      expect(q.text).not.toMatch(/OVER|OFFSET|DESC/);
+      expect(batchWriteSql(one, 'same-table', ['10'], ['90'], 500).text).toMatch(/WITH parity_bounds AS \(SELECT max\(s\."Id"\)/);
+    }
+    // uuid has no max; varchar's max is text's (a cast): both keep the window form.
+    for (const type of ['uuid', 'character varying(20)', 'bigint[]']) {
+      const q = batchBoundsSql({ ...shape, key: { columns: ['Id'], types: [type] } }, null, ['90'], 500);
+      expect(q.text).toMatch(/count\(\*\) OVER \(\) AS n/);
+      expect(q.text).not.toMatch(/max\(/);
+    }
   });
 
   it('same-table: one UPDATE that only touches rows whose new value differs', () => {
