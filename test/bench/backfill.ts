@@ -26,6 +26,10 @@
  *    the rows; the server's WAL includes every other writer, so it is an estimate).
  * 3. rows_per_s_at_1_2x: the highest rows/s among the settings whose p99 ratio is at most 1.2;
  *    backfill_during_rows_per_s and oltp_p99_ratio: those of the `default` setting.
+ * 4. Was the machine quiet: load_alone_p99_ms_by_window (median and max of the p99 of each load-alone
+ *    window: the baseline and every idle window) and `disturbed` (one of them over twice the median:
+ *    a stall while the backfill was paused; stderr warns), and per window set the I/O stall of the
+ *    whole machine (io_full_stall_ms_per_s in proc_*: PSI `full` of /proc/pressure/io, ms per s).
  *
  * Options: --full, --quick (a smoke run of about a minute: small tables, 4-s baseline, 3-s windows,
  * settings default,4,off), --rows N, --oltp-rows N, --rate TX_PER_S (200), --connections N (4),
@@ -570,8 +574,26 @@ function machineTicks(): { busy: number; total: number } | null {
   }
 }
 
+/**
+ * Microseconds in which every non-idle task of the machine was stalled on I/O (`full` of
+ * /proc/pressure/io, Linux PSI), null when not readable. Stalls in the load-alone windows are the
+ * disk's, not the backfill's: the sign of a disturbed run.
+ */
+function ioFullStallUs(): number | null {
+  try {
+    const line = readFileSync('/proc/pressure/io', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('full '));
+    const total = Number(/total=(\d+)/.exec(line ?? '')?.[1]);
+    return Number.isFinite(total) ? total : null;
+  } catch {
+    return null;
+  }
+}
+
 interface ProcSnapshot {
   us: number;
+  ioFullUs: number | null;
   /** process.cpuUsage() of this process, microseconds (the older node_cpu_share). */
   nodeUs: number;
   groups: Record<ProcGroup, Map<number, ProcReading>>;
@@ -585,8 +607,11 @@ interface ProcTotals {
   runQueue: Record<ProcGroup, number | null>;
   machineBusy: number | null;
   nodeCpu: number;
+  /** Seconds in which every non-idle task was stalled on I/O (PSI `full`); null when not readable. */
+  ioFullStall: number | null;
 }
 const emptyTotals = (): ProcTotals => ({
+  ioFullStall: 0,
   seconds: 0,
   cpu: Object.fromEntries(PROC_GROUPS.map((g) => [g, 0])) as Record<ProcGroup, number | null>,
   runQueue: Object.fromEntries(PROC_GROUPS.map((g) => [g, 0])) as Record<ProcGroup, number | null>,
@@ -626,6 +651,8 @@ function addWindow(into: ProcTotals, a: ProcSnapshot, b: ProcSnapshot): void {
   }
   into.machineBusy =
     into.machineBusy === null || !a.machine || !b.machine ? null : into.machineBusy + ((b.machine.busy - a.machine.busy) * TICK_MS) / 1000;
+  into.ioFullStall =
+    into.ioFullStall === null || a.ioFullUs === null || b.ioFullUs === null ? null : into.ioFullStall + (b.ioFullUs - a.ioFullUs) / 1e6;
 }
 
 /** A ProcTotals as JSON: CPU and run-queue seconds per group (null: not readable, e.g. the server on another host). */
@@ -633,6 +660,7 @@ const totalsJson = (t: ProcTotals) => ({
   seconds: round(t.seconds, 2),
   cpu_seconds: { ...Object.fromEntries(PROC_GROUPS.map((g) => [g, round(t.cpu[g], 3)])), machine_busy: round(t.machineBusy, 3) },
   run_queue_wait_seconds: Object.fromEntries(PROC_GROUPS.map((g) => [g, round(t.runQueue[g], 3)])),
+  io_full_stall_ms_per_s: t.ioFullStall === null || t.seconds <= 0 ? null : round((t.ioFullStall * 1000) / t.seconds, 2),
 });
 
 /**
@@ -737,7 +765,7 @@ const cpuNow = async (): Promise<ProcSnapshot> => {
   }
   const groups = Object.fromEntries(PROC_GROUPS.map((g) => [g, new Map<number, ProcReading>()])) as ProcSnapshot['groups'];
   for (const [pid, { group, reading }] of known) groups[group].set(pid, reading);
-  return { us: nowUs(), nodeUs: u.user + u.system, groups, machine: machineTicks() };
+  return { us: nowUs(), ioFullUs: ioFullStallUs(), nodeUs: u.user + u.system, groups, machine: machineTicks() };
 };
 /**
  * The WAL segment being written and the segment files already there beyond it (recycled or
@@ -1069,6 +1097,7 @@ try {
     sum.seconds += t.seconds;
     sum.nodeCpu += t.nodeCpu;
     sum.machineBusy = sum.machineBusy === null || t.machineBusy === null ? null : sum.machineBusy + t.machineBusy;
+    sum.ioFullStall = sum.ioFullStall === null || t.ioFullStall === null ? null : sum.ioFullStall + t.ioFullStall;
     for (const g of PROC_GROUPS) {
       const c = sum.cpu[g];
       const tc = t.cpu[g];
@@ -1187,6 +1216,17 @@ try {
     log(
       `  note: /proc had no readable process for ${[...unreadable].join(', ')} (the cluster on another host, or not Linux): those CPU and run-queue figures are null`,
     );
+  // Was the machine quiet? The load alone should look the same in every window: a load-alone window
+  // whose p99 is over twice the median of them held a stall that was not the backfill's (it was
+  // paused), so the ratios of this run say more about the machine than about the settings.
+  const loneP99 = idleAll.map((w) => p99Of(txs, [w]).p99).filter((x) => Number.isFinite(x));
+  const loneMedian = percentile(loneP99, 0.5) ?? NaN;
+  const loneMax = loneP99.reduce((a, b) => Math.max(a, b), 0);
+  const disturbed = loneP99.length > 0 && loneMax > 2 * loneMedian;
+  if (disturbed)
+    log(
+      `  warning: a DISTURBED run: the load alone had a p99 of ${loneMax.toFixed(2)} ms in one window against a median of ${loneMedian.toFixed(2)} ms over its ${loneP99.length} windows (every non-idle task stalled on I/O ${procIdleAll.ioFullStall === null ? '?' : ((procIdleAll.ioFullStall * 1000) / Math.max(1, procIdleAll.seconds)).toFixed(1)} ms/s while the backfill was paused): its ratios are not quiet-machine figures`,
+    );
   const within = frontier.filter((f) => f.oltp_p99_ratio !== null && f.oltp_p99_ratio <= 1.2 && f.oltp_samples >= MIN_SAMPLES);
   const best = within.reduce<(typeof frontier)[number] | undefined>((a, f) => (!a || f.rows_per_s > a.rows_per_s ? f : a), undefined);
   const def = frontier.find((f) => f.setting === 'default') ?? frontier.find((f) => isDefault(f.setting));
@@ -1216,6 +1256,8 @@ try {
     oltp_p99_ms_by_kind_baseline: byKind(txs, idleAll),
     oltp_p99_ms_by_kind_during: defResult ? byKind(txs, defResult.runWindows) : null,
     oltp_samples_baseline: baseline.n,
+    load_alone_p99_ms_by_window: { median: round(loneMedian), max: round(loneMax), windows: loneP99.length },
+    disturbed,
     oltp_p99_ms_after: after ? round(after.p99) : null,
     oltp_rate_tx_per_s: RATE,
     oltp_rows: OLTP_ROWS,
