@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { runBackfill } from '../../services/backfill/backfill.js';
-import { parseSpec } from '../../services/core/spec.js';
+import { backfillBenchSpec } from './backfill-spec.js';
 import { createTestDatabase } from '../support/stack.js';
 
 const { values } = parseArgs({
@@ -79,25 +79,7 @@ async function oneRun(run: number) {
       MIB > 0
         ? `{ pace: { mode: wal-rate, walBytesPerSecond: ${bytes}, minWalBytesPerSecond: ${bytes}, maxWalBytesPerSecond: ${bytes}${KIB ? `, batchWalBytes: ${Math.round(KIB * 1024)}` : ''}, latencyGuard: { enabled: false } } }`
         : '{ pace: { enabled: false } }';
-    const { spec } = parseSpec(
-      `apiVersion: parity/v1
-name: bench-cpu-${run}
-source: { database: "${db.url}", table: orders }
-target: { kind: same-table }
-key: [id]
-mapping:
-  total_amount_minor: total_amount::bigint
-  currency: "'USD'::text"
-infra:
-  kafka: { brokers: ["127.0.0.1:19092"] }
-  registry: { url: "http://127.0.0.1:18081/apis/ccompat/v7" }
-  redis: { url: "redis://127.0.0.1:16379" }
-cdc: { slot: bench_cpu_slot, publication: bench_cpu_pub, topicPrefix: bench }
-backfill:
-  throttle: ${throttle}
-`,
-      '<bench>',
-    );
+    const spec = backfillBenchSpec({ name: `bench-cpu-${run}`, url: db.url, table: 'orders', backfill: `  throttle: ${throttle}\n` });
     // The last reading of each backfill backend (a backend that ends keeps its last reading).
     const backends = new Map<number, number>();
     const read = async (): Promise<void> => {

@@ -73,7 +73,8 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { runBackfill } from '../../services/backfill/backfill.js';
-import { parseSpec, type Spec } from '../../services/core/spec.js';
+import type { Spec } from '../../services/core/spec.js';
+import { backfillBenchSpec } from './backfill-spec.js';
 import { percentile } from '../../services/backfill/probe-window.js';
 import { createMetricsRegistry } from '../../services/core/metrics.js';
 import { applyControlCommand } from '../../services/backfill/control-store.js';
@@ -245,21 +246,14 @@ async function createTable(db: pg.Client, table: string, rows: number): Promise<
  * `currency` is the constant the mapping writes (each frontier setting its own, so every row changes).
  */
 function specFor(url: string, table: string, throttle?: string, suffix = '', currency = 'USD'): Spec {
-  const text = `apiVersion: parity/v1
-name: bench-${table.replace(/_/g, '-')}${suffix}
-source: { database: "${url}", table: ${table} }
-target: { kind: same-table }
-key: [id]
-mapping:
-  total_amount_minor: total_amount::bigint
-  currency: "'${currency}'::text"
-infra:
-  kafka: { brokers: ["127.0.0.1:19092"] }
-  registry: { url: "http://127.0.0.1:18081/apis/ccompat/v7" }
-  redis: { url: "redis://127.0.0.1:16379" }
-cdc: { slot: bench_slot, publication: bench_pub, topicPrefix: bench }
-${throttle || MIN_BATCH ? `backfill:\n${MIN_BATCH ? `  minBatchSize: ${MIN_BATCH}\n  batchSize: ${Math.max(MIN_BATCH, 1000)}\n` : ''}${throttle ? `  throttle: ${throttle}\n` : ''}` : ''}`;
-  return parseSpec(text, '<bench>').spec;
+  const block = `${MIN_BATCH ? `  minBatchSize: ${MIN_BATCH}\n  batchSize: ${Math.max(MIN_BATCH, 1000)}\n` : ''}${throttle ? `  throttle: ${throttle}\n` : ''}`;
+  return backfillBenchSpec({
+    name: `bench-${table.replace(/_/g, '-')}${suffix}`,
+    url,
+    table,
+    currency,
+    ...(block ? { backfill: block } : {}),
+  });
 }
 
 const PGBENCH = join(STACK.PARITY_PG_BINDIR, 'pgbench');
