@@ -95,17 +95,17 @@ const MAX_KEY_TYPES = /^(smallint|integer|bigint|numeric(\(\d+(,\d+)?\))?|text|d
  * key of a type with a `max` takes `max` and `count(*)` over the walk (a plain aggregate, about four
  * times cheaper than a window count and a sort of the walked keys, which every other key takes).
  */
-function boundsSelect(shape: Pick<BatchShape, 'source' | 'key'>, pred: string, limitParam: number, alias: string): string {
+function boundsSelect(shape: Pick<BatchShape, 'source' | 'key'>, pred: string, limitParam: number): string {
   const walk = `SELECT ${keyColumns(shape.key)} FROM ${qualified(shape.source.schema, shape.source.table)}
                       WHERE ${pred} ORDER BY ${orderBy(shape.key)} LIMIT $${limitParam}`;
   const [only] = shape.key.columns;
   if (shape.key.columns.length === 1 && only !== undefined && MAX_KEY_TYPES.test(shape.key.types[0] ?? '')) {
-    return `SELECT max(${alias}.${ident(only)}) AS ${ident(only)}, count(*) AS n
-               FROM (${walk}) ${alias} HAVING count(*) > 0`;
+    return `SELECT max(s.${ident(only)}) AS ${ident(only)}, count(*) AS n
+               FROM (${walk}) s HAVING count(*) > 0`;
   }
-  return `SELECT ${keyColumns(shape.key, alias)}, count(*) OVER () AS n
-               FROM (${walk}) ${alias}
-              ORDER BY ${shape.key.columns.map((c) => `${alias}.${ident(c)} DESC`).join(', ')} LIMIT 1`;
+  return `SELECT ${keyColumns(shape.key, 's')}, count(*) OVER () AS n
+               FROM (${walk}) s
+              ORDER BY ${shape.key.columns.map((c) => `s.${ident(c)} DESC`).join(', ')} LIMIT 1`;
 }
 
 /**
@@ -115,7 +115,7 @@ function boundsSelect(shape: Pick<BatchShape, 'source' | 'key'>, pred: string, l
 export function batchBoundsSql(shape: BatchShape, lo: KeyValue | null, hi: KeyValue, limit: number): Sql {
   const pred = rangePredicate(shape.key, lo, hi);
   return {
-    text: `SELECT ${keyAsText(shape.key, 'b')}, b.n FROM (${boundsSelect(shape, pred.text, pred.values.length + 1, 's')}) b`,
+    text: `SELECT ${keyAsText(shape.key, 'b')}, b.n FROM (${boundsSelect(shape, pred.text, pred.values.length + 1)}) b`,
     values: [...pred.values, limit],
   };
 }
@@ -147,7 +147,7 @@ export function batchWriteSql(
   const pred: Sql = { text: parts.join(' AND '), values: [] };
   const write = kind === 'same-table' ? sameTableUpdate(shape, pred) : shadowUpsert(shape, pred);
   return {
-    text: `WITH parity_bounds AS (${boundsSelect(shape, bounds.text, bounds.values.length + 1, 's')}),
+    text: `WITH parity_bounds AS (${boundsSelect(shape, bounds.text, bounds.values.length + 1)}),
            parity_write AS (${write.text} RETURNING 1)
            SELECT ${keyAsText(shape.key, 'b')}, b.n, (SELECT count(*) FROM parity_write)::int AS changed FROM parity_bounds b`,
     values: [...bounds.values, limit],

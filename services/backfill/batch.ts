@@ -24,7 +24,7 @@
 import type pg from 'pg';
 import { literal } from '../core/sql.js';
 import { performance } from 'node:perf_hooks';
-import { assertFence, checkFence, fenceCheckSql } from '../core/fence.js';
+import { checkFence, fenceCheckSql } from '../core/fence.js';
 import { batchWriteSql, crossReadSql, crossUpsertSql, keyFromRow, type BatchShape, type KeyValue } from './batch-sql.js';
 import { batchError } from './batch-errors.js';
 import { controlTables } from './control-store.js';
@@ -87,11 +87,9 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   let walBytes: number | null = null;
   // One transaction for the data and its checkpoint: only then may it commit without waiting for its flush.
   const asyncCommit = ctx.asynchronousCommit === true && dataConn === db.control;
-  // The fencing token lives where the protected write goes (the coordinator issues it in the target
-  // database), and is checked in the same transaction as that write.
-  const fenceConn = dataConn;
-  // The ownership check travels with the control connection's BEGIN, and the fence check with its
-  // connection's (round trips are most of a small batch's cost: see batchWriteSql); their values are
+  // The ownership check travels with the control connection's BEGIN, and the fence check with the
+  // data connection's (the token lives where the protected write goes: the coordinator issues it in
+  // the target database; checked in the write's own transaction) (round trips are most of a small batch's cost: see batchWriteSql); their values are
   // literals: the run and range numbers, the worker id, the fence scope.
   const ownSql = `SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = ${Math.trunc(ctx.runId)} AND range_no = ${Math.trunc(ctx.rangeNo)} AND owner = ${literal(ctx.worker)} AND state = 'running' FOR UPDATE`;
   let own: pg.QueryResult | undefined;
@@ -107,7 +105,7 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
       const add = (sql: string): number => parts.push(sql) - 1;
       const lsnAt = ctx.measureWal && c === dataConn ? add('SELECT pg_current_wal_insert_lsn()::text AS lsn') : -1;
       const ownAt = c === db.control ? add(ownSql) : -1;
-      const fenceAt = ctx.fence && c === fenceConn ? add(fenceCheckSql(ctx.schema, ctx.fence.scope)) : -1;
+      const fenceAt = ctx.fence && c === dataConn ? add(fenceCheckSql(ctx.schema, ctx.fence.scope)) : -1;
       stage = `${c === db.control ? 'checking range ownership' : 'beginning the batch transaction'}${fenceAt >= 0 ? ' and the fencing token' : ''}`;
       const begun = (await c.query(parts.join('; '))) as unknown as pg.QueryResult[];
       open.push(c);
@@ -122,8 +120,8 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
     }
     if (ctx.fence) {
       stage = 'checking the fencing token';
-      if (fenceRows) checkFence(fenceRows, ctx.fence.scope, ctx.fence.token);
-      else await assertFence(fenceConn, ctx.schema, ctx.fence.scope, ctx.fence.token);
+      // The data connection is always in commitOrder, so its BEGIN carried the check.
+      checkFence(fenceRows ?? [], ctx.fence.scope, ctx.fence.token);
     }
     const lo = range.checkpoint ?? range.lo;
     const width = ctx.shape.key.columns.length;
