@@ -87,10 +87,11 @@ export async function runBatch(ctx: BatchContext, db: WorkerSessions, size: numb
   let walBytes: number | null = null;
   // One transaction for the data and its checkpoint: only then may it commit without waiting for its flush.
   const asyncCommit = ctx.asynchronousCommit === true && dataConn === db.control;
-  // The ownership check travels with the control connection's BEGIN, and the fence check with the
-  // data connection's (the token lives where the protected write goes: the coordinator issues it in
-  // the target database; checked in the write's own transaction) (round trips are most of a small batch's cost: see batchWriteSql); their values are
-  // literals: the run and range numbers, the worker id, the fence scope.
+  // Round trips are most of a small batch's cost (see batchWriteSql), so the ownership check travels
+  // with the control connection's BEGIN and the fence check with the data connection's: the token
+  // lives where the protected write goes (the coordinator issues it in the target database) and is
+  // checked in the write's own transaction. Their values are literals: the run and range numbers,
+  // the worker id, the fence scope.
   const ownSql = `SELECT lo, hi, checkpoint FROM ${t.ranges} WHERE run_id = ${Math.trunc(ctx.runId)} AND range_no = ${Math.trunc(ctx.rangeNo)} AND owner = ${literal(ctx.worker)} AND state = 'running' FOR UPDATE`;
   let own: pg.QueryResult | undefined;
   let fenceRows: { token: string }[] | undefined;
