@@ -711,6 +711,14 @@ function waitProfile(samples: WaitSample[], windows: Windows, side: 'fg' | 'bf')
 const db = await createTestDatabase('source', 'benchbf');
 const admin = new pg.Client({ connectionString: db.url });
 await admin.connect();
+/**
+ * cpuNow's own session: the 250-ms poller and the windows' readings would otherwise send a query on
+ * `admin` while it runs another (VACUUM, CHECKPOINT, a control command), which pg queues and warns about.
+ */
+const procDb = new pg.Client({ connectionString: db.url });
+await procDb.connect();
+/** The last pg_stat_activity read on procDb: each waits for it, so no two overlap. */
+let procQuery: Promise<unknown> = Promise.resolve();
 /** pgbench's own process, once started. */
 let pgbenchPid: number | undefined;
 /**
@@ -728,8 +736,8 @@ const niceFailures: string[] = [];
 let procPoller: NodeJS.Timeout | undefined;
 /** The processes of PROC_GROUPS now: server processes from pg_stat_activity, read from /proc. */
 const cpuNow = async (): Promise<ProcSnapshot> => {
-  const rows = (
-    await admin.query(
+  const query = procQuery.then(() =>
+    procDb.query(
       `SELECT pid, CASE WHEN backend_type IN ('walwriter', 'checkpointer', 'background writer') THEN replace(backend_type, ' ', '_')
                         WHEN application_name = 'parity-backfill' THEN 'backfill_backends'
                         WHEN application_name = 'pgbench' THEN 'pgbench_backends'
@@ -737,8 +745,10 @@ const cpuNow = async (): Promise<ProcSnapshot> => {
          FROM pg_stat_activity
         WHERE backend_type IN ('walwriter', 'checkpointer', 'background writer')
            OR (datname = current_database() AND application_name IN ('parity-backfill', 'pgbench', 'parity-bench-sampler'))`,
-    )
-  ).rows as { pid: number; grp: ProcGroup }[];
+    ),
+  );
+  procQuery = query.catch(() => undefined);
+  const rows = (await query).rows as { pid: number; grp: ProcGroup }[];
   const u = process.cpuUsage();
   const current: [number, ProcGroup, string | undefined][] = rows.map(({ pid, grp }) => [pid, grp, 'postgres']);
   if (pgbenchPid !== undefined) current.push([pgbenchPid, 'pgbench_client', 'pgbench']);
@@ -848,7 +858,17 @@ try {
   const pgbench = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, planned);
   pgbenchPid = pgbench.pid;
   // Keeps the last readings of processes that end inside a window (see `known`).
-  procPoller = setInterval(() => void cpuNow().catch(() => undefined), PROC_POLL_MS);
+  // A poll still waiting (a slow server) is not queued behind again.
+  let polling = false;
+  procPoller = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    void cpuNow()
+      .catch(() => undefined)
+      .finally(() => {
+        polling = false;
+      });
+  }, PROC_POLL_MS);
   if (NICE_BACKFILL !== undefined) {
     niceOn = true;
     try {
@@ -1272,6 +1292,8 @@ try {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   clearInterval(procPoller);
+  await procQuery;
+  await procDb.end();
   await admin.end();
   await db.drop();
 }
