@@ -38,7 +38,8 @@
  * windows hold fewer transactions is reported but not counted for rows_per_s_at_1_2x), --async-commit on|off (pace.asynchronousCommit of every
  * setting; default: the spec's), --min-batch-size N (backfill.minBatchSize), --sample-waits (the wait events of
  * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
- * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --nice-backfill N|idle
+ * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --guard-probe (the latency
+ * guard's probe recorded through the frontier, and what the guard would decide per setting: startGuardProbe), --nice-backfill N|idle
  * (an experiment: this process and the backfill's backends at nice N, or SCHED_IDLE, during the frontier). A setting is
  * NAME[/KiB][/sync|async][/server|auto|pglz|lz4|zstd][/cold] (batch WAL target, commit mode, the batches'
  * wal_compression, no warm-up). --warmup-seconds S:
@@ -75,6 +76,7 @@ import pg from 'pg';
 import { runBackfill } from '../../services/backfill/backfill.js';
 import type { Spec } from '../../services/core/spec.js';
 import { backfillBenchSpec } from './backfill-spec.js';
+import { replayGuard } from './guard-replay.js';
 import { percentile } from '../../services/backfill/probe-window.js';
 import { createMetricsRegistry } from '../../services/core/metrics.js';
 import { applyControlCommand } from '../../services/backfill/control-store.js';
@@ -100,6 +102,7 @@ const { values } = parseArgs({
     'no-checkpoint': { type: 'boolean' },
     'warmup-seconds': { type: 'string' },
     'nice-backfill': { type: 'string' },
+    'guard-probe': { type: 'boolean' },
   },
 });
 const QUICK = values.quick === true;
@@ -187,6 +190,8 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
   };
 });
 const SAMPLE_WAITS = values['sample-waits'] === true;
+/** --guard-probe: the latency guard's probe, recorded from the bench through the frontier (startGuardProbe). */
+const GUARD_PROBE = values['guard-probe'] === true;
 /** backfill.minBatchSize of every setting (the spec's default when not given). */
 const MIN_BATCH = values['min-batch-size'] === undefined ? undefined : num('min-batch-size', values['min-batch-size'], 100, 1);
 const isDefault = (name: string): boolean => name === 'default' || name.startsWith('default/');
@@ -695,6 +700,38 @@ function startWaitSampler(url: string): { stop: () => Promise<WaitSample[]> } {
   };
 }
 
+/**
+ * --guard-probe: what the latency guard sees. The guard's default probe (`SELECT txid_current()`, a
+ * commit flushed like an OLTP commit's) every `intervalMs` on a session of its own, from the load's
+ * start to the frontier's end, each sample kept with the time it ended. Per setting the bench gives
+ * the probe's p99 in the running and the setting's own idle windows and what the guard would decide
+ * over each (replayGuard, against the probe's load-alone baseline): how the guard's view of a
+ * setting compares with the foreground's. It adds the probe's 20 commits a second to every setting,
+ * as the default setting's own guard does.
+ */
+function startGuardProbe(url: string, intervalMs: number): { stop: () => Promise<{ us: number; ms: number }[]> } {
+  const samples: { us: number; ms: number }[] = [];
+  let stopped = false;
+  const client = new pg.Client({ connectionString: url, application_name: 'parity-bench-probe' });
+  const done = (async () => {
+    await client.connect();
+    while (!stopped) {
+      const t0 = performance.now();
+      await client.query('SELECT txid_current()');
+      samples.push({ us: nowUs(), ms: performance.now() - t0 });
+      await sleep(intervalMs);
+    }
+    await client.end();
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await done;
+      return samples;
+    },
+  };
+}
+
 /** Mean active backends per wait event over the samples inside `windows` (Little: extra mean active = rate x extra latency). */
 function waitProfile(samples: WaitSample[], windows: Windows, side: 'fg' | 'bf'): { samples: number; mean_active: Record<string, number> } {
   const inside = samples.filter((x) => windows.some(([from, to]) => x.us >= from && x.us < to));
@@ -883,6 +920,8 @@ try {
   const load = pgbench.done.finally(() => (pgbenchPid = undefined));
   load.catch(() => undefined); // awaited below; a failure before then must not end the process unhandled
   const sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
+  const guardDefaults = specFor(db.url, 'orders_live').backfill.throttle.pace.latencyGuard;
+  const guardProbe = GUARD_PROBE ? startGuardProbe(db.url, guardDefaults.intervalMs) : undefined;
   await sleep(WARMUP * 1000);
   const baseFrom = nowUs();
   const baseCpu0 = await cpuNow();
@@ -1085,6 +1124,7 @@ try {
   log('  waiting for pgbench to finish its run (the rest is the after-control window)');
   const txs = await load;
   const waitSamples = (await sampler?.stop()) ?? [];
+  const probeSamples = (await guardProbe?.stop()) ?? [];
   const lastTx = txs.reduce((max, t) => Math.max(max, t.doneUs), 0);
   if (lastTx < endUs)
     log(`  warning: pgbench ended ${((endUs - lastTx) / 1e6).toFixed(1)} s before the last setting; its windows lack load`);
@@ -1130,6 +1170,22 @@ try {
   const idleWalRate = walIdleSeconds > 0 ? walIdleBytes / walIdleSeconds : 0;
   const afterFrom = endUs + 2e6;
   const after = lastTx - afterFrom >= 10e6 ? p99Of(txs, [[afterFrom, lastTx + 1]]) : undefined;
+  /** --guard-probe: the probe's durations inside `windows`, in the order taken. */
+  const probeIn = (windows: Windows): number[] =>
+    probeSamples.filter((x) => windows.some(([from, to]) => x.us >= from && x.us < to)).map((x) => x.ms);
+  const probeBaseline = probeIn(baseline0);
+  const replay = (samples: number[]) => {
+    const r = replayGuard(guardDefaults, probeBaseline, samples);
+    return { ...r, limit_ms: r.limit_ms === null ? null : round(r.limit_ms) };
+  };
+  const probeP99 = (samples: number[]) => (samples.length > 0 ? round(percentile(samples, 0.99) as number) : null);
+  const guardProbeOf = (running: number[], ownIdle: number[]) => ({
+    samples_running: running.length,
+    p99_ms_running: probeP99(running),
+    p99_ms_own_idle: probeP99(ownIdle),
+    replay_running: replay(running),
+    replay_own_idle: replay(ownIdle),
+  });
   const frontier = results.map((r) => {
     const during = p99Of(txs, r.runWindows);
     const ownIdle = p99Of(txs, r.idleWindows);
@@ -1178,6 +1234,7 @@ try {
       proc_running: totalsJson(r.procRunning),
       proc_own_idle: r.idleWindows.length > 0 ? totalsJson(r.procIdle) : null,
       run_queue_wait_ms_per_tx: { running: rqPerTx(r.procRunning, splitRunning.n), own_idle: rqPerTx(r.procIdle, splitIdle.n) },
+      ...(GUARD_PROBE ? { guard_probe: guardProbeOf(probeIn(r.runWindows), probeIn(r.idleWindows)) } : {}),
       ...(SAMPLE_WAITS
         ? {
             waits_oltp_running: waitProfile(waitSamples, r.runWindows, 'fg'),
@@ -1187,6 +1244,11 @@ try {
         : {}),
     };
   });
+  for (const f of frontier)
+    if (f.guard_probe)
+      log(
+        `  ${f.setting.padEnd(9)} guard probe p99 running / own idle: ${f.guard_probe.p99_ms_running} / ${f.guard_probe.p99_ms_own_idle} ms; the guard would cut ${f.guard_probe.replay_running.cuts} of ${f.guard_probe.replay_running.windows} windows running, ${f.guard_probe.replay_own_idle.cuts} of ${f.guard_probe.replay_own_idle.windows} idle`,
+      );
   for (const f of frontier)
     log(
       `  ${f.setting.padEnd(9)} ${String(f.rows_per_s).padStart(8)} rows/s  p99 ${f.oltp_p99_ms} ms (x${f.oltp_p99_ratio}, ${f.oltp_samples} tx)  ${f.wal_bytes_per_row ?? '-'} WAL bytes/row, ${f.wal_segments_created ?? '?'} WAL segments created`,
@@ -1284,6 +1346,16 @@ try {
     slots_holding_wal: held.slots,
     slots_held_wal_bytes: Math.round(held.bytes),
     idle_wal_bytes_per_s: Math.round(idleWalRate),
+    ...(GUARD_PROBE
+      ? {
+          // The probe's load-alone baseline and, over every later idle window, the cuts the guard would make with no backfill running.
+          guard_probe_baseline: {
+            samples: probeBaseline.length,
+            p99_ms: probeP99(probeBaseline),
+            replay_idle_windows: replay(probeIn(results.flatMap((r) => r.idleWindows))),
+          },
+        }
+      : {}),
     frontier,
     target_rows_per_s: 250_000,
     target_rows_per_s_at_1_2x: 20_000,
