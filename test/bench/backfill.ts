@@ -672,32 +672,17 @@ interface WaitSample {
   bf: Record<string, number>;
 }
 function startWaitSampler(url: string): { stop: () => Promise<WaitSample[]> } {
-  const samples: WaitSample[] = [];
-  let stopped = false;
-  const client = new pg.Client({ connectionString: url, application_name: 'parity-bench-sampler' });
-  const done = (async () => {
-    await client.connect();
-    while (!stopped) {
-      const r = await client.query(
-        `SELECT application_name = 'pgbench' AS fg, coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w, count(*)::int AS n
-           FROM pg_stat_activity
-          WHERE state = 'active' AND datname = current_database() AND application_name IN ('pgbench', 'parity-backfill') AND pid <> pg_backend_pid()
-          GROUP BY 1, 2`,
-      );
-      const sample: WaitSample = { us: nowUs(), fg: {}, bf: {} };
-      for (const row of r.rows as { fg: boolean; w: string; n: number }[]) (row.fg ? sample.fg : sample.bf)[row.w] = row.n;
-      samples.push(sample);
-      await sleep(10);
-    }
-    await client.end();
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await done;
-      return samples;
-    },
-  };
+  return sessionLoop(url, 'parity-bench-sampler', 10, async (client) => {
+    const r = await client.query(
+      `SELECT application_name = 'pgbench' AS fg, coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w, count(*)::int AS n
+         FROM pg_stat_activity
+        WHERE state = 'active' AND datname = current_database() AND application_name IN ('pgbench', 'parity-backfill') AND pid <> pg_backend_pid()
+        GROUP BY 1, 2`,
+    );
+    const sample: WaitSample = { us: nowUs(), fg: {}, bf: {} };
+    for (const row of r.rows as { fg: boolean; w: string; n: number }[]) (row.fg ? sample.fg : sample.bf)[row.w] = row.n;
+    return sample;
+  });
 }
 
 /**
@@ -710,16 +695,26 @@ function startWaitSampler(url: string): { stop: () => Promise<WaitSample[]> } {
  * as the default setting's own guard does.
  */
 function startGuardProbe(url: string, intervalMs: number): { stop: () => Promise<{ us: number; ms: number }[]> } {
-  const samples: { us: number; ms: number }[] = [];
+  return sessionLoop(url, 'parity-bench-probe', intervalMs, async (client) => {
+    const t0 = performance.now();
+    await client.query('SELECT txid_current()');
+    return { us: nowUs(), ms: performance.now() - t0 };
+  });
+}
+
+/**
+ * A loop on a session of its own (`application_name` = name) from now until stopped: `take`, then a
+ * pause of `pauseMs`, again. stop() waits for the last `take` and gives what each returned, in order.
+ */
+function sessionLoop<T>(url: string, name: string, pauseMs: number, take: (client: pg.Client) => Promise<T>): { stop: () => Promise<T[]> } {
+  const samples: T[] = [];
   let stopped = false;
-  const client = new pg.Client({ connectionString: url, application_name: 'parity-bench-probe' });
+  const client = new pg.Client({ connectionString: url, application_name: name });
   const done = (async () => {
     await client.connect();
     while (!stopped) {
-      const t0 = performance.now();
-      await client.query('SELECT txid_current()');
-      samples.push({ us: nowUs(), ms: performance.now() - t0 });
-      await sleep(intervalMs);
+      samples.push(await take(client));
+      await sleep(pauseMs);
     }
     await client.end();
   })();
