@@ -64,7 +64,7 @@
  *   Linux only: a process not readable in /proc (the server on another host) gives null, and the
  *   bench says so. pgbench's logged `time` already includes the lag; the bench's p99 before this
  *   split added the lag again (oltp_p99_ratio_lag_counted_twice gives that figure). BENCH_THROTTLE (a YAML flow map for backfill.throttle) replaces the `default`
- * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON.
+ * setting's throttle; BENCH_DUMP=FILE writes every transaction and the windows as JSON (and every guard probe with --guard-probe).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -1131,6 +1131,8 @@ try {
         txs,
         idleAll,
         settings: results.map((r) => ({ name: r.setting.name, runWindows: r.runWindows, idleWindows: r.idleWindows })),
+        // --guard-probe: every probe (the time it ended, µs, and its duration, ms), to try other guard rules on.
+        ...(GUARD_PROBE ? { guardProbe: probeSamples } : {}),
       }),
     );
   const baseline = p99Of(txs, idleAll);
