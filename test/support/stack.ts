@@ -51,6 +51,16 @@ export async function createTestDatabase(cluster: 'source' | 'target' = 'source'
           name,
         ]);
         await c.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+        // A pool's end() resolves before its clients' sockets have closed: give sessions that are closing up
+        // to a second to go on their own. FORCE would end them under their clients, whose pool then emits an
+        // error nobody listens to any more (an uncaught exception that fails the run after every test passed).
+        for (let i = 0; i < 20; i++) {
+          const { rows } = await c.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+            name,
+          ]);
+          if ((rows[0] as { n: number }).n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
       } finally {
         await c.end();
