@@ -30,6 +30,8 @@
  *    window: the baseline and every idle window) and `disturbed` (one of them over twice the median:
  *    a stall while the backfill was paused; stderr warns), and per window set the I/O stall of the
  *    whole machine (io_full_stall_ms_per_s in proc_*: PSI `full` of /proc/pressure/io, ms per s).
+ *    idle_commit_ms: the commit latency of the idle server (400 commits, before the load starts and
+ *    after it ends), the disk's yardstick across runs: a uniformly slow run is not `disturbed`.
  *
  * Options: --full, --quick (a smoke run of about a minute: small tables, 4-s baseline, 3-s windows,
  * settings default,4,off), --rows N, --oltp-rows N, --rate TX_PER_S (200), --connections N (4),
@@ -718,6 +720,8 @@ function sessionLoop<T>(url: string, name: string, pauseMs: number, take: (clien
     }
     await client.end();
   })();
+  // A session ended under the loop (a failed run's drop) rejects `done`; stop() still reports it.
+  done.catch(() => undefined);
   return {
     stop: async () => {
       stopped = true;
@@ -725,6 +729,26 @@ function sessionLoop<T>(url: string, name: string, pauseMs: number, take: (clien
       return samples;
     },
   };
+}
+
+/**
+ * The disk's yardstick, apart from any load: `n` commits (`SELECT txid_current()`, 5 ms apart) on the
+ * otherwise idle server, their p50 and p99 in ms. Two runs whose load-alone windows look alike to each
+ * other can still differ in this (an 8-kB fdatasync here took 123 us and 315 us twenty minutes apart),
+ * so it tells a uniformly slow run, which `disturbed` cannot see, from a quiet one.
+ */
+async function idleCommitLatency(
+  client: pg.Client,
+  n = 400,
+): Promise<{ n: number; p50: number | null; p99: number | null; max: number | null }> {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await client.query('SELECT txid_current()');
+    ms.push(performance.now() - t0);
+    await sleep(5);
+  }
+  return { n, p50: round(percentile(ms, 0.5), 3), p99: round(percentile(ms, 0.99), 3), max: round(Math.max(...ms), 3) };
 }
 
 /** Mean active backends per wait event over the samples inside `windows` (Little: extra mean active = rate x extra latency). */
@@ -766,6 +790,9 @@ let niceOn = false;
 const reniced = new Set<number>();
 const niceFailures: string[] = [];
 let procPoller: NodeJS.Timeout | undefined;
+/** --sample-waits and --guard-probe loops, once started: a failed run stops them before the drop. */
+let sampler: ReturnType<typeof startWaitSampler> | undefined;
+let guardProbe: ReturnType<typeof startGuardProbe> | undefined;
 /** The processes of PROC_GROUPS now: server processes from pg_stat_activity, read from /proc. */
 const cpuNow = async (): Promise<ProcSnapshot> => {
   const query = procQuery.then(() =>
@@ -887,6 +914,8 @@ try {
   log(
     `run 2: pgbench OLTP load at ${RATE} tx/s over ${CONNECTIONS} connections for up to ${planned} s; baseline ${BASELINE_SECONDS} s, then ${SETTINGS.map((st) => st.name).join(', ')}: ${WARMUP_SECONDS > 0 ? `${WARMUP_SECONDS} s of warm-up and a CHECKPOINT (not /cold, not off), then ` : ''}${WINDOWS} x (${INTERLEAVE} s running + ${INTERLEAVE} s paused) each`,
   );
+  const idleCommitBefore = await idleCommitLatency(admin);
+  log(`  idle server, commit latency before the load: p50 ${idleCommitBefore.p50} ms, p99 ${idleCommitBefore.p99} ms`);
   const pgbench = runPgbench(db.url, oltpScripts('orders_live', OLTP_ROWS), RATE, CONNECTIONS, planned);
   pgbenchPid = pgbench.pid;
   // Keeps the last readings of processes that end inside a window (see `known`).
@@ -914,9 +943,9 @@ try {
   }
   const load = pgbench.done.finally(() => (pgbenchPid = undefined));
   load.catch(() => undefined); // awaited below; a failure before then must not end the process unhandled
-  const sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
+  sampler = SAMPLE_WAITS ? startWaitSampler(db.url) : undefined;
   const guardDefaults = specFor(db.url, 'orders_live').backfill.throttle.pace.latencyGuard;
-  const guardProbe = GUARD_PROBE ? startGuardProbe(db.url, guardDefaults.intervalMs) : undefined;
+  guardProbe = GUARD_PROBE ? startGuardProbe(db.url, guardDefaults.intervalMs) : undefined;
   await sleep(WARMUP * 1000);
   const baseFrom = nowUs();
   const baseCpu0 = await cpuNow();
@@ -1118,8 +1147,12 @@ try {
   clearInterval(procPoller);
   log('  waiting for pgbench to finish its run (the rest is the after-control window)');
   const txs = await load;
+  const idleCommitAfter = await idleCommitLatency(admin);
+  log(`  idle server, commit latency after the load: p50 ${idleCommitAfter.p50} ms, p99 ${idleCommitAfter.p99} ms`);
   const waitSamples = (await sampler?.stop()) ?? [];
   const probeSamples = (await guardProbe?.stop()) ?? [];
+  sampler = undefined;
+  guardProbe = undefined;
   const lastTx = txs.reduce((max, t) => Math.max(max, t.doneUs), 0);
   if (lastTx < endUs)
     log(`  warning: pgbench ended ${((endUs - lastTx) / 1e6).toFixed(1)} s before the last setting; its windows lack load`);
@@ -1331,6 +1364,7 @@ try {
     oltp_samples_baseline: baseline.n,
     load_alone_p99_ms_by_window: { median: round(loneMedian), max: round(loneMax), windows: loneP99.length },
     disturbed,
+    idle_commit_ms: { before: idleCommitBefore, after: idleCommitAfter },
     oltp_p99_ms_after: after ? round(after.p99) : null,
     oltp_rate_tx_per_s: RATE,
     oltp_rows: OLTP_ROWS,
@@ -1361,6 +1395,8 @@ try {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   clearInterval(procPoller);
+  // Only after a failure: the run's own error is what matters, not how the loops' sessions ended.
+  await Promise.allSettled([sampler?.stop(), guardProbe?.stop()]);
   await procQuery;
   await procDb.end();
   await admin.end();
