@@ -103,7 +103,7 @@ function svgOpen(o: ChartOptions, width: number, height: number): string {
   return `<svg xmlns="http://www.w3.org/2000/svg"${id} width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(o.title)}">`;
 }
 
-/** Lines with points, one per series (e.g. drift per run over time). */
+/** Lines with points, one per series (e.g. drift per run over time); NaN values are gaps. */
 export function lineChart(o: ChartOptions): string {
   const width = o.width ?? 720;
   const height = o.height ?? 220;
@@ -113,18 +113,25 @@ export function lineChart(o: ChartOptions): string {
     const title = `<text x="${plot.x}" y="16" font-size="13" font-family="sans-serif" font-weight="bold">${escapeXml(o.title)}</text>`;
     return `${svgOpen(o, width, height)}${title}<text x="${width / 2}" y="${height / 2}" text-anchor="middle" font-size="12" font-family="sans-serif" class="chart-empty">${escapeXml(o.emptyLabel)}</text></svg>`;
   }
-  const max = niceMax(Math.max(0, ...o.series.flatMap((s) => s.values)));
+  const max = niceMax(Math.max(0, ...o.series.flatMap((s) => s.values.filter(Number.isFinite))));
   const xAt = (i: number): number => (n <= 1 ? plot.x + plot.w / 2 : plot.x + (plot.w * i) / (n - 1));
   const yAt = (v: number): number => plot.y + plot.h - (plot.h * v) / max;
   const out = frame(o, max, plot);
   for (const s of o.series) {
-    const pts = s.values.map((v, i) => `${xAt(i).toFixed(2)},${yAt(v).toFixed(2)}`);
-    if (pts.length > 1) out.push(`<polyline class="series" fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(' ')}"/>`);
-    s.values.forEach((v, i) =>
+    // A value that is not a finite number (NaN: not measured) is a gap: no point, and the line breaks there.
+    let run: string[] = [];
+    const flush = () => {
+      if (run.length > 1) out.push(`<polyline class="series" fill="none" stroke="${s.color}" stroke-width="2" points="${run.join(' ')}"/>`);
+      run = [];
+    };
+    s.values.forEach((v, i) => {
+      if (!Number.isFinite(v)) return flush();
+      run.push(`${xAt(i).toFixed(2)},${yAt(v).toFixed(2)}`);
       out.push(
         `<circle cx="${xAt(i).toFixed(2)}" cy="${yAt(v).toFixed(2)}" r="3" fill="${s.color}"><title>${escapeXml(`${o.labels[i]}: ${s.name} ${v}`)}</title></circle>`,
-      ),
-    );
+      );
+    });
+    flush();
   }
   out.push(...axisLabels(o.labels, plot, xAt));
   return `${svgOpen(o, width, height)}${out.join('')}</svg>`;

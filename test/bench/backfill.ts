@@ -46,7 +46,8 @@
  * the pgbench and backfill backends per setting, from pg_stat_activity every 10 ms), --no-checkpoint
  * (no CHECKPOINT between settings: shows what creating WAL segments costs the later ones), --guard-probe (the latency
  * guard's probe recorded through the frontier, and what the guard would decide per setting: startGuardProbe), --nice-backfill N|idle
- * (an experiment: this process and the backfill's backends at nice N, or SCHED_IDLE, during the frontier). A setting is
+ * (an experiment: this process and the backfill's backends at nice N, or SCHED_IDLE, during the frontier), --report FILE
+ * (the frontier as an HTML page: test/bench/frontier-report.ts). A setting is
  * NAME[/KiB][/sync|async][/server|auto|pglz|lz4|zstd][/cold] (batch WAL target, commit mode, the batches'
  * wal_compression, no warm-up). --warmup-seconds S:
  * each setting but `off` and `/cold` first runs for S seconds (default: its running time, --windows x
@@ -84,6 +85,7 @@ import type { Spec } from '../../services/core/spec.js';
 import { backfillBenchSpec } from './backfill-spec.js';
 import { replayGuard } from './guard-replay.js';
 import { pairedRatio } from './paired-ratio.js';
+import { renderFrontierHtml } from './frontier-report.js';
 import { percentile } from '../../services/backfill/probe-window.js';
 import { createMetricsRegistry } from '../../services/core/metrics.js';
 import { applyControlCommand } from '../../services/backfill/control-store.js';
@@ -110,6 +112,7 @@ const { values } = parseArgs({
     'warmup-seconds': { type: 'string' },
     'nice-backfill': { type: 'string' },
     'guard-probe': { type: 'boolean' },
+    report: { type: 'string' },
   },
 });
 const QUICK = values.quick === true;
@@ -201,6 +204,8 @@ const SETTINGS: Setting[] = (values.settings ?? (QUICK ? 'default,4,off' : 'defa
 const SAMPLE_WAITS = values['sample-waits'] === true;
 /** --guard-probe: the latency guard's probe, recorded from the bench through the frontier (startGuardProbe). */
 const GUARD_PROBE = values['guard-probe'] === true;
+/** --report FILE: the frontier as an HTML page (chart and table), written at the end. */
+const REPORT = values.report;
 /** backfill.minBatchSize of every setting (the spec's default when not given). */
 const MIN_BATCH = values['min-batch-size'] === undefined ? undefined : num('min-batch-size', values['min-batch-size'], 100, 1);
 const isDefault = (name: string): boolean => name === 'default' || name.startsWith('default/');
@@ -1247,7 +1252,7 @@ try {
       oltp_p99_ms_own_idle: round(ownIdle.p99),
       oltp_p99_ratio_own_idle: {
         ratio: round(paired.ratio),
-        ci90: paired.ci90 ? paired.ci90.map((x) => round(x)) : null,
+        ci90: paired.ci90 ? ([round(paired.ci90[0]), round(paired.ci90[1])] as [number, number]) : null,
         pairs: paired.pairs,
         verdict: paired.verdict,
       },
@@ -1424,6 +1429,10 @@ try {
     target_rows_per_s_at_1_2x: 20_000,
     target_oltp_p99_ratio: TARGET_RATIO,
   };
+  if (REPORT) {
+    writeFileSync(REPORT, renderFrontierHtml(result, `parity backfill frontier, ${new Date().toISOString().slice(0, 16)} UTC`));
+    log(`  frontier page: ${REPORT}`);
+  }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   clearInterval(procPoller);

@@ -22,4 +22,15 @@ describe('inline SVG charts', () => {
     expect(lineChart({ title: 't', labels: ['a'], series: [{ name: 's', color: '#00c', values: [0] }] })).toContain('<circle ');
     expect(escapeXml(`<a href="x">'`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;');
   });
+
+  it('leaves a gap for a value not measured (NaN): no point, the line broken in two', () => {
+    const svg = lineChart({
+      title: 't',
+      labels: ['a', 'b', 'c', 'd', 'e'],
+      series: [{ name: 's', color: '#00c', values: [1, 2, Number.NaN, 3, 4] }],
+    });
+    expect(svg.match(/<circle /g)).toHaveLength(4);
+    expect(svg.match(/<polyline /g)).toHaveLength(2);
+    expect(svg).not.toContain('NaN');
+  });
 });
