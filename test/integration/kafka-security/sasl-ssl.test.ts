@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistryClient } from '../../../connectors/kafka-sink/registry-client.js';
+import { ensureTopics, topicOffsets } from '../../../connectors/kafka-sink/admin.js';
 import { ProduceClient } from '../../../connectors/kafka-sink/produce-client.js';
 import { KafkaSink } from '../../../connectors/kafka-sink/sink.js';
 import { CdcConnector } from '../../../services/cdc/connector.js';
@@ -34,12 +35,23 @@ const USER = 'parity';
 const PASSWORD = `pw-${Math.random().toString(36).slice(2, 10)}-secret`;
 const WRONG = 'not-the-password-9f3';
 
-async function createTopic(kafka: KafkaClients, topic: string, partitions = 3): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
-  } finally {
-    await admin.close();
+/**
+ * The topic, through the product's own admin path (created, then waited for until every partition
+ * has a leader), and then until the leader answers for every partition: the broker's metadata can
+ * name it a moment before it serves. A produce in that moment meets NOT_LEADER_OR_FOLLOWER, which the
+ * wire sink reports as a failure rather than retrying (the CDC replays from its slot).
+ */
+async function createTopic(kafka: KafkaClients, topic: string, partitions = 3, timeoutMs = 30_000): Promise<void> {
+  await ensureTopics(kafka, [topic], partitions);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await topicOffsets(kafka, topic)).length === partitions) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`${topic}: its leader did not answer for ${partitions} partitions within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
