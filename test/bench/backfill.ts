@@ -710,10 +710,16 @@ function startWaitSampler(url: string): { stop: () => Promise<WaitSample[]> } {
  */
 function startGuardProbe(url: string, intervalMs: number): { stop: () => Promise<{ us: number; ms: number }[]> } {
   return sessionLoop(url, 'parity-bench-probe', intervalMs, async (client) => {
-    const t0 = performance.now();
-    await client.query('SELECT txid_current()');
-    return { us: nowUs(), ms: performance.now() - t0 };
+    const ms = await commitMs(client);
+    return { us: nowUs(), ms };
   });
+}
+
+/** One commit of the guard's default probe (`SELECT txid_current()`), its duration in ms. */
+async function commitMs(client: pg.Client): Promise<number> {
+  const t0 = performance.now();
+  await client.query('SELECT txid_current()');
+  return performance.now() - t0;
 }
 
 /**
@@ -755,9 +761,7 @@ async function idleCommitLatency(
 ): Promise<{ n: number; p50: number | null; p99: number | null; max: number | null }> {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await client.query('SELECT txid_current()');
-    ms.push(performance.now() - t0);
+    ms.push(await commitMs(client));
     await sleep(5);
   }
   return { n, p50: round(percentile(ms, 0.5), 3), p99: round(percentile(ms, 0.99), 3), max: round(Math.max(...ms), 3) };
